@@ -1,0 +1,322 @@
+/* xcs.h — the C API of XCS: tensors, ops, errors, backends.
+ *
+ * One public header for the core layer (DESIGN.md §3).  It includes no CUDA
+ * and no Python header.  Conventions:
+ *   - Functions return xcs_status; on failure the calling thread's error slot
+ *     holds a message that names the op, the shapes and the fix
+ *     (xcs_last_error()).  Nothing aborts on bad input.
+ *   - "returns owned" means the caller must free the result (xcs_tensor_free);
+ *     "borrows" means the callee neither keeps nor frees the argument.
+ *   - Shapes, strides and offsets are counted in elements, not bytes.
+ */
+#ifndef XCS_H
+#define XCS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XCS_MAX_DIMS 8
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum xcs_status {
+    XCS_OK = 0,
+    XCS_ERR_VALUE,       /* bad argument value (axis, size, dtype combination) */
+    XCS_ERR_SHAPE,       /* shapes do not agree (broadcast, matmul, concat)    */
+    XCS_ERR_TYPE,        /* dtype not supported by the op                      */
+    XCS_ERR_INDEX,       /* index out of bounds                                */
+    XCS_ERR_MEMORY,      /* allocation failed or size overflows                */
+    XCS_ERR_ZERO_DIV,    /* integer division or modulo by zero                 */
+    XCS_ERR_UNSUPPORTED, /* valid request this build/backend cannot serve      */
+    XCS_ERR_INTERNAL,    /* an invariant broke: a bug in XCS                   */
+} xcs_status;
+
+/* Records `status` with a printf-style message in the calling thread's error
+ * slot and returns `status`, so failing code reads `return xcs_error(...)`. */
+xcs_status xcs_error(xcs_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prepends "context: " to the current message (e.g. the op name). */
+xcs_status xcs_error_context(xcs_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *xcs_last_error(void);      /* message of the last failure */
+xcs_status xcs_last_status(void);
+void xcs_error_clear(void);
+const char *xcs_status_name(xcs_status s);
+
+/* ---------------------------------------------------------------- dtypes */
+
+typedef enum xcs_dtype {
+    XCS_BOOL = 0,
+    XCS_I32,
+    XCS_I64,
+    XCS_F32,
+    XCS_F64,
+    XCS_DTYPE_COUNT
+} xcs_dtype;
+
+size_t xcs_dtype_size(xcs_dtype dt);
+const char *xcs_dtype_name(xcs_dtype dt); /* numpy names: "float32", ... */
+bool xcs_dtype_is_float(xcs_dtype dt);
+bool xcs_dtype_is_int(xcs_dtype dt);      /* i32/i64, not bool */
+/* Parses a numpy dtype name ("float32", "f4", "int64", "bool", ...). */
+xcs_status xcs_dtype_from_name(const char *name, xcs_dtype *out);
+/* numpy promotion for two dtypes; a "weak" side is a Python scalar (NEP 50):
+ * it takes the other side's dtype unless its kind is higher. */
+xcs_dtype xcs_dtype_promote(xcs_dtype a, bool a_weak, xcs_dtype b, bool b_weak);
+
+/* ---------------------------------------------------------------- ops */
+
+typedef enum xcs_op_kind {
+    XCS_KIND_UNARY, XCS_KIND_BINARY, XCS_KIND_TERNARY, XCS_KIND_REDUCE,
+    XCS_KIND_ARGREDUCE, XCS_KIND_MATMUL, XCS_KIND_CAST, XCS_KIND_COPY,
+    XCS_KIND_TAKE, XCS_KIND_CONCAT, XCS_KIND_FILL, XCS_KIND_IOTA,
+    XCS_KIND_RANDOM,
+} xcs_op_kind;
+
+typedef enum xcs_type_rule {
+    XCS_RULE_SAME, XCS_RULE_FLOAT, XCS_RULE_CMP, XCS_RULE_LOGIC,
+    XCS_RULE_INT, XCS_RULE_ACC, XCS_RULE_INDEX, XCS_RULE_NONE,
+} xcs_type_rule;
+
+typedef enum xcs_op {
+#define XCS_OP(e, name, kind, rule) XCS_OP_##e,
+#include "ops.def"
+#undef XCS_OP
+    XCS_OP_COUNT
+} xcs_op;
+
+typedef struct xcs_op_info {
+    const char *name;
+    xcs_op_kind kind;
+    xcs_type_rule rule;
+} xcs_op_info;
+
+const xcs_op_info *xcs_op_get_info(xcs_op op);
+const char *xcs_op_name(xcs_op op);
+/* Finds an op by its table name ("add", "exp", ...); XCS_ERR_VALUE if none. */
+xcs_status xcs_op_from_name(const char *name, xcs_op *out);
+
+/* ---------------------------------------------------------------- storage */
+
+typedef enum xcs_device { XCS_DEVICE_CPU = 0, XCS_DEVICE_CUDA = 1, XCS_DEVICE_COUNT } xcs_device;
+
+/* Refcounted memory.  Owned memory is 64-byte aligned and freed with the last
+ * reference; external memory (a numpy buffer, a DLPack tensor) is released by
+ * calling `release(release_ctx)` exactly once, from whichever thread drops the
+ * last reference. */
+typedef struct xcs_storage {
+    long refcount;               /* atomic */
+    void *data;
+    size_t nbytes;
+    xcs_device device;
+    int device_index;
+    bool readonly;
+    void (*release)(void *release_ctx);
+    void *release_ctx;
+} xcs_storage;
+
+/* Returns owned storage of nbytes (uninitialised), or NULL with the error set. */
+xcs_storage *xcs_storage_new(size_t nbytes, xcs_device device);
+/* Wraps external memory; `release` may be NULL (memory outlives us). */
+xcs_storage *xcs_storage_wrap(void *data, size_t nbytes, bool readonly,
+                              void (*release)(void *), void *release_ctx);
+void xcs_storage_retain(xcs_storage *s);
+void xcs_storage_release(xcs_storage *s);
+
+/* Live/total owned allocations made by xcs_storage_new (debug counters used by
+ * tests to prove that fused programs allocate no intermediates). */
+typedef struct xcs_alloc_stats {
+    int64_t live_buffers, live_bytes, total_buffers, total_bytes;
+} xcs_alloc_stats;
+void xcs_alloc_stats_get(xcs_alloc_stats *out);
+
+/* ---------------------------------------------------------------- tensor */
+
+enum {
+    XCS_TENSOR_WEAK = 1u << 0, /* a Python scalar: weak dtype for promotion */
+};
+
+/* A strided view of storage.  A tensor is owned by exactly one holder and is
+ * freed with xcs_tensor_free; storage is shared by views through refcounts. */
+typedef struct xcs_tensor {
+    xcs_storage *storage;
+    xcs_dtype dtype;
+    int ndim;
+    unsigned flags;
+    int64_t offset;                  /* elements from storage->data */
+    int64_t shape[XCS_MAX_DIMS];
+    int64_t strides[XCS_MAX_DIMS];   /* elements; 0 on broadcast dims */
+} xcs_tensor;
+
+/* Returns an owned, C-contiguous, uninitialised tensor. */
+xcs_status xcs_tensor_empty(xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out);
+/* Returns an owned view of `storage` (retained) with the given layout; checks
+ * that every reachable element lies inside the storage. */
+xcs_status xcs_tensor_from_storage(xcs_storage *storage, xcs_dtype dt, int ndim,
+                                   const int64_t *shape, const int64_t *strides,
+                                   int64_t offset, xcs_tensor **out);
+/* Returns an owned 0-d tensor holding `v` converted to dt. */
+xcs_status xcs_tensor_scalar(xcs_dtype dt, double v, xcs_tensor **out);
+xcs_status xcs_tensor_scalar_i64(xcs_dtype dt, int64_t v, xcs_tensor **out);
+/* Returns an owned view sharing storage (same layout). */
+xcs_status xcs_tensor_view(const xcs_tensor *x, xcs_tensor **out);
+void xcs_tensor_free(xcs_tensor *t);
+
+int64_t xcs_tensor_numel(const xcs_tensor *t);
+bool xcs_tensor_is_contiguous(const xcs_tensor *t);
+static inline void *xcs_tensor_data(const xcs_tensor *t) {
+    return (char *)t->storage->data + t->offset * (int64_t)xcs_dtype_size(t->dtype);
+}
+/* Reads element `flat` (C order) converted to double / int64 (for tests, repr). */
+double xcs_tensor_get_f64(const xcs_tensor *t, int64_t flat);
+int64_t xcs_tensor_get_i64(const xcs_tensor *t, int64_t flat);
+
+/* ---------------------------------------------------------------- shapes */
+
+/* Formats "(2, 3, 4)" into buf; returns buf (for error messages). */
+const char *xcs_shape_str(int ndim, const int64_t *shape, char *buf, size_t cap);
+/* numel with overflow check (XCS_ERR_MEMORY past 2^62 bytes). */
+xcs_status xcs_shape_numel(int ndim, const int64_t *shape, size_t itemsize, int64_t *out);
+/* numpy broadcasting of two shapes. */
+xcs_status xcs_shape_broadcast(int na, const int64_t *a, int nb, const int64_t *b,
+                               int *nout, int64_t *out);
+/* Normalises axis (negative counts from the end) for an ndim-array. */
+xcs_status xcs_axis_normalize(int axis, int ndim, int *out);
+/* C-contiguous strides for a shape. */
+void xcs_strides_contiguous(int ndim, const int64_t *shape, int64_t *strides);
+
+/* ---------------------------------------------------------------- views
+ * All return owned tensors that share the input's storage. */
+
+xcs_status xcs_reshape(const xcs_tensor *x, int ndim, const int64_t *shape, xcs_tensor **out);
+/* -1 in shape is inferred; copies when a view is impossible. */
+xcs_status xcs_permute(const xcs_tensor *x, const int *perm, xcs_tensor **out);
+xcs_status xcs_transpose(const xcs_tensor *x, xcs_tensor **out); /* reverse axes */
+xcs_status xcs_broadcast_to(const xcs_tensor *x, int ndim, const int64_t *shape, xcs_tensor **out);
+/* axes: bitmask of size-1 axes to drop; 0 drops all size-1 axes. */
+xcs_status xcs_squeeze(const xcs_tensor *x, unsigned axes, xcs_tensor **out);
+xcs_status xcs_expand_dims(const xcs_tensor *x, int axis, xcs_tensor **out);
+/* Python slice semantics per axis (start/stop already clipped by the caller
+ * or not: this normalises like slice.indices()); step != 0. */
+typedef struct xcs_slice { int64_t start, stop, step; bool has_start, has_stop; } xcs_slice;
+xcs_status xcs_slice_axis(const xcs_tensor *x, int axis, xcs_slice s, xcs_tensor **out);
+/* Integer index along an axis (drops it); negative counts from the end. */
+xcs_status xcs_index_axis(const xcs_tensor *x, int axis, int64_t index, xcs_tensor **out);
+
+/* ---------------------------------------------------------------- ops
+ * Each returns an owned new tensor.  Inputs are borrowed. */
+
+xcs_status xcs_unary(xcs_op op, const xcs_tensor *x, xcs_tensor **out);
+xcs_status xcs_binary(xcs_op op, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out);
+xcs_status xcs_where(const xcs_tensor *cond, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out);
+xcs_status xcs_cast(const xcs_tensor *x, xcs_dtype dt, xcs_tensor **out);
+/* A C-contiguous copy (also of dtype dt). */
+xcs_status xcs_copy(const xcs_tensor *x, xcs_tensor **out);
+/* Same as x when already contiguous (returns a view), else a copy. */
+xcs_status xcs_contiguous(const xcs_tensor *x, xcs_tensor **out);
+
+/* axes: bitmask over x's dims (axis=None: all ndim bits); 0 reduces nothing. */
+xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out);
+/* axis < 0 after normalisation means "flattened" (pass XCS_AXIS_NONE). */
+#define XCS_AXIS_NONE (-1000)
+xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims, xcs_tensor **out);
+
+/* numpy matmul: 1-D operands promoted and demoted, batch dims broadcast. */
+xcs_status xcs_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out);
+
+/* numpy.take(x, idx, axis) (idx integer, any shape; negative indices wrap,
+ * out of range is XCS_ERR_INDEX).  axis == XCS_AXIS_NONE takes from x.ravel(). */
+xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out);
+xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out);
+
+xcs_status xcs_full(xcs_dtype dt, int ndim, const int64_t *shape, double value, xcs_tensor **out);
+/* arange(start, stop, step) in dtype dt (numpy length rule). */
+xcs_status xcs_arange(double start, double stop, double step, xcs_dtype dt, xcs_tensor **out);
+
+/* Counter-based random numbers (Philox-4x32-10): element i of the result is a
+ * pure function of (key, i), so CPU and GPU produce identical streams and
+ * every thread can generate its slice independently. */
+typedef struct xcs_rng_key { uint32_t k[2]; } xcs_rng_key;
+xcs_rng_key xcs_rng_key_from_seed(uint64_t seed);
+/* Derives n independent keys from `key` (JAX-style split). */
+void xcs_rng_split(xcs_rng_key key, int64_t n, xcs_rng_key *out);
+/* Uniform in [lo, hi) / normal(0,1)*scale+loc, float dtypes only. */
+xcs_status xcs_random_uniform(xcs_rng_key key, xcs_dtype dt, int ndim, const int64_t *shape,
+                              double lo, double hi, xcs_tensor **out);
+xcs_status xcs_random_normal(xcs_rng_key key, xcs_dtype dt, int ndim, const int64_t *shape,
+                             xcs_tensor **out);
+
+/* ---------------------------------------------------------------- composites
+ * Written in src/core/composite.c from the primitives above. */
+
+xcs_status xcs_mean(const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out);
+xcs_status xcs_var(const xcs_tensor *x, unsigned axes, bool keepdims, int ddof, xcs_tensor **out);
+xcs_status xcs_std(const xcs_tensor *x, unsigned axes, bool keepdims, int ddof, xcs_tensor **out);
+xcs_status xcs_softmax(const xcs_tensor *x, int axis, xcs_tensor **out);
+xcs_status xcs_log_softmax(const xcs_tensor *x, int axis, xcs_tensor **out);
+xcs_status xcs_logsumexp(const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out);
+xcs_status xcs_dot(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out);
+/* Two-operand (or one-operand) einsum without repeated labels in an operand:
+ * lowered to permute + reshape + (batched) matmul + sum. */
+xcs_status xcs_einsum(const char *subscripts, int n, const xcs_tensor *const *xs, xcs_tensor **out);
+xcs_status xcs_stack(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out);
+/* Splits at `n_idx` indices along axis into n_idx+1 views (outs owned). */
+xcs_status xcs_split(const xcs_tensor *x, int n_idx, const int64_t *indices, int axis, xcs_tensor **outs);
+xcs_status xcs_linspace(double start, double stop, int64_t num, bool endpoint, xcs_dtype dt, xcs_tensor **out);
+xcs_status xcs_eye(int64_t n, int64_t m, int64_t k, xcs_dtype dt, xcs_tensor **out);
+
+/* ---------------------------------------------------------------- backends
+ *
+ * A backend executes kernels on tensors whose shapes/dtypes core has already
+ * checked and whose outputs core has already allocated.  The CPU backend is
+ * linked in; the CUDA backend is a shared object opened at run time.  All
+ * entries borrow every argument. */
+
+typedef struct xcs_backend {
+    const char *name;
+    xcs_device device;
+    /* out = op(in[0..n_in)) elementwise.  Inputs are already broadcast to
+     * out's shape (stride 0 on broadcast dims) and are of any dtype: the
+     * backend converts each element to `compute` before applying the op and
+     * converts the result to out->dtype.  Covers UNARY, BINARY, TERNARY
+     * (WHERE: in[0] is the condition, compute is the dtype of in[1], in[2]),
+     * CAST and COPY (n_in == 1, compute == out->dtype). */
+    xcs_status (*elementwise)(xcs_op op, int n_in, const xcs_tensor *const *in,
+                              xcs_dtype compute, xcs_tensor *out);
+    /* out has x's ndim with size 1 on each axis in `axes` (keepdims form). */
+    xcs_status (*reduce)(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);
+    /* out (int64) has x's ndim with size 1 on `axis`. */
+    xcs_status (*argreduce)(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
+    /* a: [..., M, K], b: [..., K, N], out: [..., M, N]; batch dims of a and b
+     * already broadcast to out's (stride 0 where broadcast); same dtype. */
+    xcs_status (*matmul)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
+    /* out = take(x, idx, axis): out.shape = x.shape[:axis] + idx.shape + x.shape[axis+1:];
+     * idx holds int64 already wrapped into [0, x.shape[axis]). */
+    xcs_status (*take)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
+    /* Fill out (contiguous) with value / start + i*step / random numbers. */
+    xcs_status (*fill)(xcs_tensor *out, double value);
+    xcs_status (*iota)(xcs_tensor *out, double start, double step);
+    xcs_status (*random)(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
+} xcs_backend;
+
+/* The backend serving `device`, or NULL with the error set. */
+const xcs_backend *xcs_backend_for(xcs_device device);
+/* Called once by each backend's init (the registry is written only then). */
+xcs_status xcs_backend_register(const xcs_backend *b);
+
+/* Runtime facts for users and tests. */
+typedef struct xcs_build_info {
+    bool has_openmp, has_cblas, has_cuda_backend;
+    int max_threads;
+    const char *blas_name;
+} xcs_build_info;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XCS_H */
