@@ -116,6 +116,7 @@ typedef struct xcs_storage {
     xcs_device device;
     int device_index;
     bool readonly;
+    bool owned;                  /* data came from xcs_storage_new */
     void (*release)(void *release_ctx);
     void *release_ctx;
 } xcs_storage;

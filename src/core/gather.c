@@ -1,0 +1,119 @@
+/* gather.c — ops that assemble new arrays from pieces of others: take
+ * (numpy.take, the gather primitive) and concatenate. */
+#include "xcs.h"
+
+#include <string.h>
+
+/* Checks idx and returns an owned contiguous int64 copy with negative
+ * indices wrapped, so backends only ever see in-range indices. */
+static xcs_status wrap_indices(const xcs_tensor *idx, int64_t len, int axis, xcs_tensor **out) {
+    if (!xcs_dtype_is_int(idx->dtype))
+        return xcs_error(XCS_ERR_TYPE, "take: indices must be integers, got dtype %s",
+                         xcs_dtype_name(idx->dtype));
+    xcs_status st = xcs_cast(idx, XCS_I64, out); /* always a fresh contiguous copy */
+    if (st) return st;
+    int64_t *p = xcs_tensor_data(*out), n = xcs_tensor_numel(*out);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = p[i] < 0 ? p[i] + len : p[i];
+        if (v < 0 || v >= len) {
+            xcs_tensor_free(*out);
+            *out = NULL;
+            return xcs_error(XCS_ERR_INDEX, "index %lld is out of bounds for axis %d with size %lld",
+                             (long long)p[i], axis, (long long)len);
+        }
+        p[i] = v;
+    }
+    return XCS_OK;
+}
+
+xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out) {
+    xcs_status st;
+    if (axis == XCS_AXIS_NONE) {
+        int64_t flat = -1;
+        xcs_tensor *f;
+        if ((st = xcs_reshape(x, 1, &flat, &f))) return st;
+        st = xcs_take(f, idx, 0, out);
+        xcs_tensor_free(f);
+        return st;
+    }
+    int a;
+    if (xcs_axis_normalize(axis, x->ndim, &a)) return xcs_error_context(XCS_ERR_VALUE, "take");
+    if (x->ndim - 1 + idx->ndim > XCS_MAX_DIMS)
+        return xcs_error(XCS_ERR_VALUE, "take: result would have more than %d dimensions", XCS_MAX_DIMS);
+    int64_t shape[XCS_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < a; i++) shape[n++] = x->shape[i];
+    for (int i = 0; i < idx->ndim; i++) shape[n++] = idx->shape[i];
+    for (int i = a + 1; i < x->ndim; i++) shape[n++] = x->shape[i];
+    xcs_tensor *wrapped;
+    if ((st = wrap_indices(idx, x->shape[a], a, &wrapped))) return st;
+    const xcs_backend *be = xcs_backend_for(x->storage->device);
+    if (!be) st = xcs_last_status();
+    if (!st) st = xcs_tensor_empty(x->dtype, n, shape, out);
+    if (!st && xcs_tensor_numel(*out) > 0) {
+        st = be->take(x, wrapped, a, *out);
+        if (st) { xcs_tensor_free(*out); *out = NULL; }
+    }
+    xcs_tensor_free(wrapped);
+    return st;
+}
+
+/* Concatenation copies each input, converted to the common dtype and made
+ * contiguous, into its slab of the output.  The slabs are host memory here;
+ * the CUDA backend will take this over with a device copy. */
+xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out) {
+    char s0[160], s1[160];
+    if (n <= 0) return xcs_error(XCS_ERR_VALUE, "need at least one array to concatenate");
+    const xcs_tensor *x0 = xs[0];
+    if (x0->ndim == 0) return xcs_error(XCS_ERR_VALUE, "zero-dimensional arrays cannot be concatenated");
+    int a;
+    if (xcs_axis_normalize(axis, x0->ndim, &a)) return xcs_error_context(XCS_ERR_VALUE, "concatenate");
+    xcs_dtype dt = x0->dtype;
+    int64_t shape[XCS_MAX_DIMS];
+    memcpy(shape, x0->shape, sizeof shape);
+    for (int i = 1; i < n; i++) {
+        const xcs_tensor *x = xs[i];
+        if (x->ndim != x0->ndim)
+            return xcs_error(XCS_ERR_SHAPE,
+                             "concatenate: all the input arrays must have same number of dimensions, "
+                             "but array 0 has shape %s and array %d has shape %s",
+                             xcs_shape_str(x0->ndim, x0->shape, s0, sizeof s0), i,
+                             xcs_shape_str(x->ndim, x->shape, s1, sizeof s1));
+        for (int d = 0; d < x0->ndim; d++)
+            if (d != a && x->shape[d] != x0->shape[d])
+                return xcs_error(XCS_ERR_SHAPE,
+                                 "concatenate: input array dimensions except for the concatenation axis "
+                                 "must match exactly, but along dimension %d array 0 has shape %s and "
+                                 "array %d has shape %s", d,
+                                 xcs_shape_str(x0->ndim, x0->shape, s0, sizeof s0), i,
+                                 xcs_shape_str(x->ndim, x->shape, s1, sizeof s1));
+        shape[a] += x->shape[a];
+        dt = xcs_dtype_promote(dt, false, x->dtype, false);
+    }
+    for (int i = 0; i < n; i++)
+        if (xs[i]->storage->device != XCS_DEVICE_CPU)
+            return xcs_error(XCS_ERR_UNSUPPORTED, "concatenate: device arrays need the CUDA backend");
+    xcs_status st = xcs_tensor_empty(dt, x0->ndim, shape, out);
+    if (st) return st;
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < a; d++) outer *= shape[d];
+    for (int d = a + 1; d < x0->ndim; d++) inner *= shape[d];
+    size_t isz = xcs_dtype_size(dt);
+    char *dst = xcs_tensor_data(*out);
+    int64_t row = shape[a] * inner, done = 0;
+    for (int i = 0; i < n && !st; i++) {
+        const xcs_tensor *x = xs[i];
+        xcs_tensor *c = NULL;
+        int64_t chunk = x->shape[a] * inner;
+        if (chunk == 0 || outer == 0) continue;
+        st = x->dtype == dt ? xcs_contiguous(x, &c) : xcs_cast(x, dt, &c);
+        if (st) break;
+        const char *src = xcs_tensor_data(c);
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(dst + (size_t)(o * row + done) * isz, src + (size_t)(o * chunk) * isz, (size_t)chunk * isz);
+        done += chunk;
+        xcs_tensor_free(c);
+    }
+    if (st) { xcs_tensor_free(*out); *out = NULL; }
+    return st;
+}

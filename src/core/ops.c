@@ -1,0 +1,219 @@
+/* ops.c — eager execution of primitives: check shapes and dtypes with the
+ * op table's rules, allocate the result, hand the work to the backend that
+ * owns the inputs' storage. */
+#include "xcs.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The dtype an op of rule `rule` computes in, given the promoted input
+ * dtype; *result receives the output dtype. */
+static xcs_status rule_dtypes(xcs_op op, xcs_dtype in, bool unary, xcs_dtype *compute, xcs_dtype *result) {
+    switch (xcs_op_get_info(op)->rule) {
+    case XCS_RULE_SAME:
+        *compute = *result = in;
+        return XCS_OK;
+    case XCS_RULE_FLOAT:
+        /* numpy computes ints in float64; bool gives float16 for unary
+         * functions, which xcs lacks: float32 is the nearest */
+        *compute = *result = xcs_dtype_is_float(in) ? in : (unary && in == XCS_BOOL ? XCS_F32 : XCS_F64);
+        return XCS_OK;
+    case XCS_RULE_CMP:
+        *compute = in;
+        *result = XCS_BOOL;
+        return XCS_OK;
+    case XCS_RULE_LOGIC:
+        *compute = *result = XCS_BOOL;
+        return XCS_OK;
+    case XCS_RULE_INT:
+        if (xcs_dtype_is_float(in))
+            return xcs_error(XCS_ERR_TYPE, "%s: not supported for dtype %s (integer and bool only)",
+                             xcs_op_name(op), xcs_dtype_name(in));
+        *compute = *result = in;
+        return XCS_OK;
+    case XCS_RULE_ACC:
+        *compute = *result = xcs_dtype_is_float(in) ? in : XCS_I64;
+        return XCS_OK;
+    case XCS_RULE_INDEX:
+        *compute = in;
+        *result = XCS_I64;
+        return XCS_OK;
+    case XCS_RULE_NONE:
+        break;
+    }
+    return xcs_error(XCS_ERR_INTERNAL, "%s has no dtype rule", xcs_op_name(op));
+}
+
+static const xcs_backend *backend_of(const xcs_tensor *x) {
+    return xcs_backend_for(x->storage->device);
+}
+
+/* A borrowed stack view of x broadcast to shape (no refcount: it lives only
+ * while x does).  Shapes were checked by xcs_shape_broadcast. */
+static void broadcast_view(const xcs_tensor *x, int ndim, const int64_t *shape, xcs_tensor *v) {
+    *v = *x;
+    v->ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        int j = i - (ndim - x->ndim);
+        v->shape[i] = shape[i];
+        v->strides[i] = (j < 0 || x->shape[j] != shape[i]) ? 0 : x->strides[j];
+    }
+}
+
+/* Allocates out and runs one elementwise kernel over n broadcast inputs. */
+static xcs_status run_elementwise(xcs_op op, int n, const xcs_tensor *const *in, int ndim,
+                                  const int64_t *shape, xcs_dtype compute, xcs_dtype result,
+                                  xcs_tensor **out) {
+    xcs_tensor views[3];
+    const xcs_tensor *ptrs[3];
+    const xcs_backend *be = backend_of(in[0]);
+    if (!be) return xcs_last_status();
+    for (int i = 0; i < n; i++) {
+        broadcast_view(in[i], ndim, shape, &views[i]);
+        ptrs[i] = &views[i];
+    }
+    xcs_status st = xcs_tensor_empty(result, ndim, shape, out);
+    if (st) return xcs_error_context(st, "%s", xcs_op_name(op));
+    if (xcs_tensor_numel(*out) == 0) return XCS_OK;
+    if ((st = be->elementwise(op, n, ptrs, compute, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static xcs_status expect_kind(xcs_op op, xcs_op_kind kind, const char *what) {
+    const xcs_op_info *info = xcs_op_get_info(op);
+    if (!info || info->kind != kind)
+        return xcs_error(XCS_ERR_VALUE, "%s is not a %s op", xcs_op_name(op), what);
+    return XCS_OK;
+}
+
+xcs_status xcs_unary(xcs_op op, const xcs_tensor *x, xcs_tensor **out) {
+    xcs_dtype compute, result;
+    xcs_status st = expect_kind(op, XCS_KIND_UNARY, "unary");
+    if (st || (st = rule_dtypes(op, x->dtype, true, &compute, &result))) return st;
+    return run_elementwise(op, 1, &x, x->ndim, x->shape, compute, result, out);
+}
+
+xcs_status xcs_binary(xcs_op op, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out) {
+    int64_t shape[XCS_MAX_DIMS];
+    int ndim;
+    xcs_dtype compute, result;
+    xcs_status st = expect_kind(op, XCS_KIND_BINARY, "binary");
+    if (st) return st;
+    if ((st = xcs_shape_broadcast(a->ndim, a->shape, b->ndim, b->shape, &ndim, shape)))
+        return xcs_error_context(st, "%s", xcs_op_name(op));
+    bool aw = a->flags & XCS_TENSOR_WEAK, bw = b->flags & XCS_TENSOR_WEAK;
+    xcs_dtype p = xcs_dtype_promote(a->dtype, aw, b->dtype, bw);
+    if ((st = rule_dtypes(op, p, false, &compute, &result))) return st;
+    const xcs_tensor *in[2] = {a, b};
+    if ((st = run_elementwise(op, 2, in, ndim, shape, compute, result, out))) return st;
+    if (aw && bw) (*out)->flags |= XCS_TENSOR_WEAK;
+    return XCS_OK;
+}
+
+xcs_status xcs_where(const xcs_tensor *cond, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out) {
+    int64_t s1[XCS_MAX_DIMS], shape[XCS_MAX_DIMS];
+    int n1, ndim;
+    xcs_status st;
+    if ((st = xcs_shape_broadcast(cond->ndim, cond->shape, a->ndim, a->shape, &n1, s1)) ||
+        (st = xcs_shape_broadcast(n1, s1, b->ndim, b->shape, &ndim, shape)))
+        return xcs_error_context(st, "where");
+    xcs_dtype p = xcs_dtype_promote(a->dtype, a->flags & XCS_TENSOR_WEAK, b->dtype, b->flags & XCS_TENSOR_WEAK);
+    const xcs_tensor *in[3] = {cond, a, b};
+    return run_elementwise(XCS_OP_WHERE, 3, in, ndim, shape, p, p, out);
+}
+
+xcs_status xcs_cast(const xcs_tensor *x, xcs_dtype dt, xcs_tensor **out) {
+    if ((unsigned)dt >= XCS_DTYPE_COUNT) return xcs_error(XCS_ERR_TYPE, "cast: invalid dtype %d", (int)dt);
+    return run_elementwise(XCS_OP_CAST, 1, &x, x->ndim, x->shape, dt, dt, out);
+}
+
+xcs_status xcs_copy(const xcs_tensor *x, xcs_tensor **out) {
+    return run_elementwise(XCS_OP_COPY, 1, &x, x->ndim, x->shape, x->dtype, x->dtype, out);
+}
+
+xcs_status xcs_contiguous(const xcs_tensor *x, xcs_tensor **out) {
+    return xcs_tensor_is_contiguous(x) ? xcs_tensor_view(x, out) : xcs_copy(x, out);
+}
+
+/* ---------------------------------------------------------------- reductions */
+
+/* Drops the reduced axes of a freshly allocated keepdims-form result. */
+static void drop_axes(xcs_tensor *t, unsigned axes) {
+    int n = 0;
+    for (int i = 0; i < t->ndim; i++)
+        if (!((axes >> i) & 1u)) t->shape[n++] = t->shape[i];
+    t->ndim = n;
+    xcs_strides_contiguous(n, t->shape, t->strides);
+}
+
+xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out) {
+    xcs_dtype compute, result;
+    int64_t shape[XCS_MAX_DIMS], count = 1;
+    xcs_status st = expect_kind(op, XCS_KIND_REDUCE, "reduction");
+    if (st || (st = rule_dtypes(op, x->dtype, true, &compute, &result))) return st;
+    if (axes >> x->ndim)
+        return xcs_error(XCS_ERR_VALUE, "%s: axis out of bounds for array of dimension %d",
+                         xcs_op_name(op), x->ndim);
+    for (int i = 0; i < x->ndim; i++) {
+        bool r = (axes >> i) & 1u;
+        shape[i] = r ? 1 : x->shape[i];
+        if (r) count *= x->shape[i];
+    }
+    const xcs_backend *be = backend_of(x);
+    if (!be) return xcs_last_status();
+    if ((st = xcs_tensor_empty(result, x->ndim, shape, out))) return st;
+    if (count == 0 && xcs_tensor_numel(*out) > 0 && (op == XCS_OP_MAX || op == XCS_OP_MIN)) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+        return xcs_error(XCS_ERR_VALUE,
+                         "zero-size array to reduction operation %s which has no identity",
+                         op == XCS_OP_MAX ? "maximum" : "minimum");
+    }
+    if (xcs_tensor_numel(*out) > 0 && (st = be->reduce(op, x, axes, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+        return st;
+    }
+    if (!keepdims) drop_axes(*out, axes);
+    return XCS_OK;
+}
+
+xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims, xcs_tensor **out) {
+    xcs_status st = expect_kind(op, XCS_KIND_ARGREDUCE, "arg-reduction");
+    if (st) return st;
+    if (axis == XCS_AXIS_NONE) {
+        int64_t flat = -1;
+        xcs_tensor *f;
+        if ((st = xcs_reshape(x, 1, &flat, &f))) return st;
+        st = xcs_argreduce(op, f, 0, false, out);
+        xcs_tensor_free(f);
+        if (st || !keepdims) return st;
+        int64_t ones[XCS_MAX_DIMS];
+        for (int i = 0; i < x->ndim; i++) ones[i] = 1;
+        xcs_tensor *r;
+        if ((st = xcs_reshape(*out, x->ndim, ones, &r))) return st;
+        xcs_tensor_free(*out);
+        *out = r;
+        return XCS_OK;
+    }
+    int a;
+    if (xcs_axis_normalize(axis, x->ndim, &a)) return xcs_error_context(XCS_ERR_VALUE, "%s", xcs_op_name(op));
+    if (x->shape[a] == 0)
+        return xcs_error(XCS_ERR_VALUE, "attempt to get %s of an empty sequence", xcs_op_name(op));
+    int64_t shape[XCS_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[a] = 1;
+    const xcs_backend *be = backend_of(x);
+    if (!be) return xcs_last_status();
+    if ((st = xcs_tensor_empty(XCS_I64, x->ndim, shape, out))) return st;
+    if (xcs_tensor_numel(*out) > 0 && (st = be->argreduce(op, x, a, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+        return st;
+    }
+    if (!keepdims) drop_axes(*out, 1u << a);
+    return XCS_OK;
+}

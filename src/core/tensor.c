@@ -1,0 +1,244 @@
+/* tensor.c — refcounted storage and strided tensor views over it. */
+#include "xcs.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Debug counters of owned allocations (tests assert that fused programs make
+ * none).  Process-wide by nature: they count what malloc hands out. */
+static _Atomic int64_t live_buffers, live_bytes, total_buffers, total_bytes;
+
+#define XCS_ALIGN 64
+
+xcs_storage *xcs_storage_new(size_t nbytes, xcs_device device) {
+    if (device != XCS_DEVICE_CPU) {
+        xcs_error(XCS_ERR_UNSUPPORTED, "storage on device %d needs the CUDA backend", (int)device);
+        return NULL;
+    }
+    xcs_storage *s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    size_t padded = (nbytes + XCS_ALIGN - 1) / XCS_ALIGN * XCS_ALIGN;
+    s->data = aligned_alloc(XCS_ALIGN, padded ? padded : XCS_ALIGN);
+    if (!s->data) { free(s); goto oom; }
+    s->refcount = 1;
+    s->owned = true;
+    s->nbytes = nbytes;
+    s->device = device;
+    atomic_fetch_add(&live_buffers, 1);
+    atomic_fetch_add(&live_bytes, (int64_t)nbytes);
+    atomic_fetch_add(&total_buffers, 1);
+    atomic_fetch_add(&total_bytes, (int64_t)nbytes);
+    return s;
+oom:
+    xcs_error(XCS_ERR_MEMORY, "out of memory allocating %zu bytes", nbytes);
+    return NULL;
+}
+
+xcs_storage *xcs_storage_wrap(void *data, size_t nbytes, bool readonly,
+                              void (*release)(void *), void *release_ctx) {
+    xcs_storage *s = calloc(1, sizeof *s);
+    if (!s) {
+        xcs_error(XCS_ERR_MEMORY, "out of memory wrapping a buffer");
+        return NULL;
+    }
+    s->refcount = 1;
+    s->data = data;
+    s->nbytes = nbytes;
+    s->device = XCS_DEVICE_CPU;
+    s->readonly = readonly;
+    s->release = release;
+    s->release_ctx = release_ctx;
+    return s;
+}
+
+void xcs_storage_retain(xcs_storage *s) {
+    atomic_fetch_add_explicit((_Atomic long *)&s->refcount, 1, memory_order_relaxed);
+}
+
+void xcs_storage_release(xcs_storage *s) {
+    if (!s) return;
+    if (atomic_fetch_sub_explicit((_Atomic long *)&s->refcount, 1, memory_order_acq_rel) != 1)
+        return;
+    if (s->owned) {
+        atomic_fetch_sub(&live_buffers, 1);
+        atomic_fetch_sub(&live_bytes, (int64_t)s->nbytes);
+        free(s->data);
+    } else if (s->release) {
+        s->release(s->release_ctx);
+    }
+    free(s);
+}
+
+void xcs_alloc_stats_get(xcs_alloc_stats *out) {
+    out->live_buffers = atomic_load(&live_buffers);
+    out->live_bytes = atomic_load(&live_bytes);
+    out->total_buffers = atomic_load(&total_buffers);
+    out->total_bytes = atomic_load(&total_bytes);
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+static xcs_tensor *tensor_alloc(void) {
+    xcs_tensor *t = calloc(1, sizeof *t);
+    if (!t) xcs_error(XCS_ERR_MEMORY, "out of memory allocating a tensor header");
+    return t;
+}
+
+static xcs_status check_ndim(int ndim) {
+    if (ndim < 0 || ndim > XCS_MAX_DIMS)
+        return xcs_error(XCS_ERR_VALUE, "xcs arrays have at most %d dimensions, got %d",
+                         XCS_MAX_DIMS, ndim);
+    return XCS_OK;
+}
+
+xcs_status xcs_tensor_empty(xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out) {
+    int64_t n;
+    xcs_status st = check_ndim(ndim);
+    if (st) return st;
+    if ((unsigned)dt >= XCS_DTYPE_COUNT) return xcs_error(XCS_ERR_TYPE, "invalid dtype %d", (int)dt);
+    if ((st = xcs_shape_numel(ndim, shape, xcs_dtype_size(dt), &n))) return st;
+    xcs_tensor *t = tensor_alloc();
+    if (!t) return XCS_ERR_MEMORY;
+    t->storage = xcs_storage_new((size_t)n * xcs_dtype_size(dt), XCS_DEVICE_CPU);
+    if (!t->storage) {
+        free(t);
+        return xcs_last_status();
+    }
+    t->dtype = dt;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    xcs_strides_contiguous(ndim, shape, t->strides);
+    *out = t;
+    return XCS_OK;
+}
+
+xcs_status xcs_tensor_from_storage(xcs_storage *storage, xcs_dtype dt, int ndim,
+                                   const int64_t *shape, const int64_t *strides,
+                                   int64_t offset, xcs_tensor **out) {
+    int64_t n;
+    xcs_status st = check_ndim(ndim);
+    if (st) return st;
+    if ((st = xcs_shape_numel(ndim, shape, xcs_dtype_size(dt), &n))) return st;
+    if (n > 0) {
+        /* every reachable element must lie inside the storage */
+        int64_t lo = offset, hi = offset;
+        for (int i = 0; i < ndim; i++) {
+            int64_t span = (shape[i] - 1) * strides[i];
+            if (span < 0) lo += span; else hi += span;
+        }
+        int64_t cap = (int64_t)(storage->nbytes / xcs_dtype_size(dt));
+        if (lo < 0 || hi >= cap)
+            return xcs_error(XCS_ERR_INDEX,
+                             "view reaches elements [%lld, %lld] outside its storage of %lld elements",
+                             (long long)lo, (long long)hi, (long long)cap);
+    }
+    xcs_tensor *t = tensor_alloc();
+    if (!t) return XCS_ERR_MEMORY;
+    xcs_storage_retain(storage);
+    t->storage = storage;
+    t->dtype = dt;
+    t->ndim = ndim;
+    t->offset = offset;
+    for (int i = 0; i < ndim; i++) {
+        t->shape[i] = shape[i];
+        t->strides[i] = strides[i];
+    }
+    *out = t;
+    return XCS_OK;
+}
+
+xcs_status xcs_tensor_view(const xcs_tensor *x, xcs_tensor **out) {
+    xcs_tensor *t = tensor_alloc();
+    if (!t) return XCS_ERR_MEMORY;
+    *t = *x;
+    xcs_storage_retain(t->storage);
+    *out = t;
+    return XCS_OK;
+}
+
+void xcs_tensor_free(xcs_tensor *t) {
+    if (!t) return;
+    xcs_storage_release(t->storage);
+    free(t);
+}
+
+int64_t xcs_tensor_numel(const xcs_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+bool xcs_tensor_is_contiguous(const xcs_tensor *t) {
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] == 0) return true;
+        if (t->shape[i] != 1 && t->strides[i] != s) return false;
+        s *= t->shape[i];
+    }
+    return true;
+}
+
+/* Element offset (from the data pointer) of flat C-order index `flat`. */
+static int64_t flat_offset(const xcs_tensor *t, int64_t flat) {
+    int64_t off = 0;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        int64_t d = t->shape[i];
+        off += (flat % d) * t->strides[i];
+        flat /= d;
+    }
+    return off;
+}
+
+double xcs_tensor_get_f64(const xcs_tensor *t, int64_t flat) {
+    const char *p = xcs_tensor_data(t);
+    int64_t o = flat_offset(t, flat);
+    switch (t->dtype) {
+    case XCS_BOOL: return ((const bool *)p)[o];
+    case XCS_I32: return ((const int32_t *)p)[o];
+    case XCS_I64: return (double)((const int64_t *)p)[o];
+    case XCS_F32: return ((const float *)p)[o];
+    case XCS_F64: return ((const double *)p)[o];
+    default: return 0;
+    }
+}
+
+int64_t xcs_tensor_get_i64(const xcs_tensor *t, int64_t flat) {
+    const char *p = xcs_tensor_data(t);
+    int64_t o = flat_offset(t, flat);
+    switch (t->dtype) {
+    case XCS_BOOL: return ((const bool *)p)[o];
+    case XCS_I32: return ((const int32_t *)p)[o];
+    case XCS_I64: return ((const int64_t *)p)[o];
+    case XCS_F32: return (int64_t)((const float *)p)[o];
+    case XCS_F64: return (int64_t)((const double *)p)[o];
+    default: return 0;
+    }
+}
+
+/* Writes v into a 0-d tensor of dtype dt. */
+static void store_scalar(xcs_tensor *t, double v, int64_t iv, bool use_int) {
+    void *p = xcs_tensor_data(t);
+    switch (t->dtype) {
+    case XCS_BOOL: *(bool *)p = use_int ? iv != 0 : v != 0; break;
+    case XCS_I32: *(int32_t *)p = (int32_t)(use_int ? iv : (int64_t)v); break;
+    case XCS_I64: *(int64_t *)p = use_int ? iv : (int64_t)v; break;
+    case XCS_F32: *(float *)p = (float)(use_int ? (double)iv : v); break;
+    case XCS_F64: *(double *)p = use_int ? (double)iv : v; break;
+    default: break;
+    }
+}
+
+xcs_status xcs_tensor_scalar(xcs_dtype dt, double v, xcs_tensor **out) {
+    xcs_status st = xcs_tensor_empty(dt, 0, NULL, out);
+    if (st) return st;
+    store_scalar(*out, v, 0, false);
+    return XCS_OK;
+}
+
+xcs_status xcs_tensor_scalar_i64(xcs_dtype dt, int64_t v, xcs_tensor **out) {
+    xcs_status st = xcs_tensor_empty(dt, 0, NULL, out);
+    if (st) return st;
+    store_scalar(*out, 0, v, true);
+    return XCS_OK;
+}
