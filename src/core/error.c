@@ -32,7 +32,7 @@ xcs_status xcs_error_context(xcs_status status, const char *fmt, ...) {
     memcpy(prefix + n, ": ", 3);
     n += 2;
     /* shift the old message right and put the prefix in front */
-    size_t old = strnlen(err_msg, XCS_ERR_CAP - 1);
+    size_t old = strlen(err_msg);
     if (old + (size_t)n > XCS_ERR_CAP - 1) old = XCS_ERR_CAP - 1 - (size_t)n;
     memmove(err_msg + n, err_msg, old);
     memcpy(err_msg, prefix, (size_t)n);
