@@ -4,6 +4,7 @@
 #include "xcs.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct scope { xcs_tensor *t[16]; int n; } scope;
@@ -194,7 +195,6 @@ done:
 xcs_status xcs_stack(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out) {
     char s0[160], s1[160];
     if (n <= 0) return xcs_error(XCS_ERR_VALUE, "need at least one array to stack");
-    if (n > 4096) return xcs_error(XCS_ERR_VALUE, "stack: at most 4096 arrays at once, got %d", n);
     for (int i = 1; i < n; i++) {
         bool same = xs[i]->ndim == xs[0]->ndim;
         for (int d = 0; same && d < xs[0]->ndim; d++) same = xs[i]->shape[d] == xs[0]->shape[d];
@@ -206,13 +206,15 @@ xcs_status xcs_stack(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **
     }
     int a;
     if (xcs_axis_normalize(axis, xs[0]->ndim + 1, &a)) return xcs_error_context(XCS_ERR_VALUE, "stack");
-    xcs_tensor *views[4096];
+    xcs_tensor **views = calloc((size_t)n, sizeof *views);
+    if (!views) return xcs_error(XCS_ERR_MEMORY, "stack: out of memory");
     xcs_status st = XCS_OK;
     int made = 0;
-    for (; made < n && !st; made++)
+    for (; made < n; made++)
         if ((st = xcs_expand_dims(xs[made], a, &views[made]))) break;
     if (!st) st = xcs_concat(n, (const xcs_tensor *const *)views, a, out);
     for (int i = 0; i < made; i++) xcs_tensor_free(views[i]);
+    free(views);
     return st;
 }
 

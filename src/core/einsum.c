@@ -21,9 +21,6 @@ static xcs_status parse_term(const char *s, size_t len, operand_spec *o, const c
     o->n = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == ' ') continue;
-        if (s[i] == '.')
-            return xcs_error(XCS_ERR_UNSUPPORTED, "einsum '%s': ellipsis ('...') is not supported yet; "
-                             "name the axes explicitly", subs);
         int l = label_index(s[i]);
         if (l < 0) return xcs_error(XCS_ERR_VALUE, "einsum '%s': invalid subscript character '%c'", subs, s[i]);
         for (int k = 0; k < o->n; k++)
@@ -75,9 +72,83 @@ static xcs_status arrange(const xcs_tensor *x, const operand_spec *o, const int 
     return st;
 }
 
-xcs_status xcs_einsum(const char *subs, int n, const xcs_tensor *const *xs, xcs_tensor **out) {
+/* Rewrites "...ij,...jk->...ik" with fresh letters for the ellipsis dims
+ * (right-aligned across operands, as numpy broadcasts them); an implicit
+ * output puts the ellipsis dims first.  Operands with fewer ellipsis dims
+ * simply lack the leading letters, which then act as free labels. */
+static xcs_status expand_ellipsis(const char *subs, int n, const xcs_tensor *const *xs, char *buf, size_t cap) {
+    bool used[NLABELS] = {false};
+    for (const char *p = subs; *p; p++)
+        if (label_index(*p) >= 0) used[label_index(*p)] = true;
+    char fresh[XCS_MAX_DIMS];
+    for (int l = NLABELS - 1, k = 0; l >= 0 && k < XCS_MAX_DIMS; l--)
+        if (!used[l]) fresh[k++] = (char)(l < 26 ? 'a' + l : 'A' + l - 26);
+    const char *arrow = strstr(subs, "->");
+    size_t o = 0;
+    int term = 0, max_e = 0, explicit_n = 0;
+    bool ell_in_term = false;
+    char ell_dims[3] = {0};
+    /* first pass: ellipsis width per input term */
+    for (const char *p = subs;; p++) {
+        if (p == arrow || *p == ',' || *p == '\0') {
+            if (term < n) {
+                int e = ell_in_term ? xs[term]->ndim - explicit_n : 0;
+                if (e < 0) return xcs_error(XCS_ERR_SHAPE, "einsum '%s': operand %d has %d dimensions, fewer "
+                                            "than its %d subscripts", subs, term, xs[term]->ndim, explicit_n);
+                ell_dims[term] = (char)e;
+                if (e > max_e) max_e = e;
+            }
+            term++;
+            explicit_n = 0;
+            ell_in_term = false;
+            if (p == arrow || *p == '\0') break;
+            continue;
+        }
+        if (*p == '.') {
+            if (strncmp(p, "...", 3) != 0) return xcs_error(XCS_ERR_VALUE, "einsum '%s': invalid '.'", subs);
+            ell_in_term = true;
+            p += 2;
+            continue;
+        }
+        if (label_index(*p) >= 0) explicit_n++;
+    }
+    /* second pass: write the expanded string */
+    term = 0;
+    for (const char *p = subs; *p; p++) {
+        if (o + XCS_MAX_DIMS + 2 >= cap) return xcs_error(XCS_ERR_VALUE, "einsum: subscripts too long");
+        if (p == arrow) { term = -1; buf[o++] = '-'; buf[o++] = '>'; p++; continue; }
+        if (*p == ',') term++;
+        if (*p == '.') {
+            if (strncmp(p, "...", 3) != 0) return xcs_error(XCS_ERR_VALUE, "einsum '%s': invalid '.'", subs);
+            int e = term < 0 ? max_e : ell_dims[term];
+            for (int k = max_e - e; k < max_e; k++) buf[o++] = fresh[k];
+            p += 2;
+            continue;
+        }
+        buf[o++] = *p;
+    }
+    if (!arrow && max_e > 0) { /* implicit output: ellipsis dims, then labels seen once */
+        int count[NLABELS] = {0};
+        for (size_t i = 0; i < o; i++)
+            if (label_index(buf[i]) >= 0) count[label_index(buf[i])]++;
+        buf[o++] = '-'; buf[o++] = '>';
+        for (int k = 0; k < max_e; k++) buf[o++] = fresh[k];
+        for (int l = 0; l < NLABELS; l++) {
+            char c = (char)(l < 26 ? 'a' + l : 'A' + l - 26);
+            if (count[l] == 1 && !memchr(fresh, c, (size_t)max_e)) buf[o++] = c;
+        }
+    }
+    buf[o] = '\0';
+    return XCS_OK;
+}
+
+xcs_status xcs_einsum(const char *user_subs, int n, const xcs_tensor *const *xs, xcs_tensor **out) {
     if (n < 1 || n > 2)
-        return xcs_error(XCS_ERR_UNSUPPORTED, "einsum '%s': %d operands; xcs supports 1 or 2", subs, n);
+        return xcs_error(XCS_ERR_UNSUPPORTED, "einsum '%s': %d operands; xcs supports 1 or 2", user_subs, n);
+    char subs[256];
+    if (strlen(user_subs) > 128) return xcs_error(XCS_ERR_VALUE, "einsum: subscripts too long");
+    xcs_status est = expand_ellipsis(user_subs, n, xs, subs, sizeof subs);
+    if (est) return est;
     const char *arrow = strstr(subs, "->");
     size_t lhs_len = arrow ? (size_t)(arrow - subs) : strlen(subs);
     const char *comma = memchr(subs, ',', lhs_len);
