@@ -1,0 +1,178 @@
+/* test_composite.c — core's eager dispatch and composites (matmul's 1-D
+ * rules, einsum lowering, dot, concat/stack/split, eye, linspace, logsumexp,
+ * softmax, var) checked against naive loops. */
+#include "check.h"
+#include "xcs_host.h"
+
+#include <stdlib.h>
+
+/* A float64 tensor of the given shape filled with a deterministic pattern. */
+static xcs_tensor *pattern(int ndim, const int64_t *shape, double scale) {
+    xcs_tensor *t = NULL;
+    if (xcs_tensor_empty(XCS_F64, ndim, shape, &t)) return NULL;
+    double *p = xcs_tensor_data(t);
+    for (int64_t i = 0; i < xcs_tensor_numel(t); i++) p[i] = scale * (double)((i * 7919) % 23 - 11) / 7.0;
+    return t;
+}
+
+static double at(const xcs_tensor *t, int64_t flat) { return xcs_tensor_get_f64(t, flat); }
+
+static void test_matmul_vector_rules(void) {
+    xcs_tensor *a = pattern(2, SHAPE(3, 4), 1), *v = pattern(1, SHAPE(4), 1), *r = NULL, *s = NULL;
+    CHECK_OK(xcs_matmul(a, v, &r));
+    CHECK_SHAPE(r, 1, 3);
+    for (int i = 0; r && i < 3; i++) {
+        double acc = 0;
+        for (int k = 0; k < 4; k++) acc += at(a, i * 4 + k) * at(v, k);
+        CHECK_NEAR(at(r, i), acc, 1e-12);
+    }
+    CHECK_OK(xcs_matmul(v, v, &s));
+    CHECK(s && s->ndim == 0);
+    CHECK_ERR(xcs_matmul(v, a, &r), XCS_ERR_SHAPE, "(4,)");
+    xcs_tensor_free(a); xcs_tensor_free(v); xcs_tensor_free(s);
+    xcs_tensor *x = NULL;
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 2, &x));
+    CHECK_ERR(xcs_matmul(x, x, &s), XCS_ERR_SHAPE, "0-d");
+    xcs_tensor_free(x);
+    xcs_tensor_free(r);
+}
+
+static void test_einsum_forms(void) {
+    xcs_tensor *a = pattern(3, SHAPE(2, 3, 4), 1), *b = pattern(3, SHAPE(2, 4, 5), 0.5), *r = NULL, *m = NULL;
+    const xcs_tensor *ab[2] = {a, b};
+    CHECK_OK(xcs_einsum("bij,bjk->bik", 2, ab, &r));
+    CHECK_OK(xcs_matmul(a, b, &m));
+    CHECK_SHAPE(r, 3, 2, 3, 5);
+    for (int64_t i = 0; r && m && i < 30; i++) CHECK_NEAR(at(r, i), at(m, i), 1e-12);
+    xcs_tensor_free(r); r = NULL;
+    CHECK_OK(xcs_einsum("...ij,...jk->...ik", 2, ab, &r));
+    for (int64_t i = 0; r && m && i < 30; i++) CHECK_NEAR(at(r, i), at(m, i), 1e-12);
+    xcs_tensor_free(r); r = NULL;
+    /* output order permuted: bik -> kib */
+    CHECK_OK(xcs_einsum("bij,bjk->kib", 2, ab, &r));
+    CHECK_SHAPE(r, 3, 5, 3, 2);
+    if (r && m)
+        for (int bb = 0; bb < 2; bb++)
+            for (int i = 0; i < 3; i++)
+                for (int k = 0; k < 5; k++)
+                    CHECK_NEAR(at(r, k * 6 + i * 2 + bb), at(m, bb * 15 + i * 5 + k), 1e-12);
+    xcs_tensor_free(r); r = NULL;
+    /* one operand: full sum and transpose */
+    const xcs_tensor *aa[1] = {a};
+    CHECK_OK(xcs_einsum("bij->", 1, aa, &r));
+    double total = 0;
+    for (int64_t i = 0; i < 24; i++) total += at(a, i);
+    CHECK(r && r->ndim == 0);
+    if (r) CHECK_NEAR(at(r, 0), total, 1e-12);
+    xcs_tensor_free(r); r = NULL;
+    CHECK_OK(xcs_einsum("bij->jbi", 1, aa, &r));
+    CHECK_SHAPE(r, 3, 4, 2, 3); /* r[j, b, i] = a[b, i, j] */
+    if (r) CHECK_NEAR(at(r, 1 * 6 + 1 * 3 + 2), at(a, 1 * 12 + 2 * 4 + 1), 0);
+    xcs_tensor_free(r); r = NULL;
+    CHECK_ERR(xcs_einsum("bii->b", 1, aa, &r), XCS_ERR_UNSUPPORTED, "repeated");
+    CHECK_ERR(xcs_einsum("bij,bkj->bik", 2, ab, &r), XCS_ERR_SHAPE, "subscript 'j'");
+    CHECK_ERR(xcs_einsum("bij,bjk->bq", 2, ab, &r), XCS_ERR_VALUE, "output");
+    xcs_tensor_free(a); xcs_tensor_free(b); xcs_tensor_free(m);
+}
+
+static void test_dot_nd(void) {
+    /* dot(a[2,3], b[4,3,5])[i,k,m] = sum_j a[i,j] b[k,j,m] */
+    xcs_tensor *a = pattern(2, SHAPE(2, 3), 1), *b = pattern(3, SHAPE(4, 3, 5), 1), *r = NULL;
+    CHECK_OK(xcs_dot(a, b, &r));
+    CHECK_SHAPE(r, 3, 2, 4, 5);
+    for (int i = 0; r && i < 2; i++)
+        for (int k = 0; k < 4; k++)
+            for (int mm = 0; mm < 5; mm++) {
+                double acc = 0;
+                for (int j = 0; j < 3; j++) acc += at(a, i * 3 + j) * at(b, k * 15 + j * 5 + mm);
+                CHECK_NEAR(at(r, i * 20 + k * 5 + mm), acc, 1e-12);
+            }
+    xcs_tensor_free(a); xcs_tensor_free(b); xcs_tensor_free(r);
+}
+
+static void test_concat_stack_split(void) {
+    xcs_tensor *a = pattern(2, SHAPE(2, 3), 1), *b = NULL, *c = NULL, *s = NULL;
+    CHECK_OK(xcs_full(XCS_I32, 2, SHAPE(2, 1), 7, &b));
+    const xcs_tensor *ab[2] = {a, b};
+    CHECK_OK(xcs_concat(2, ab, 1, &c));
+    CHECK_SHAPE(c, 2, 2, 4);
+    CHECK(c && c->dtype == XCS_F64);
+    if (c) { CHECK_NEAR(at(c, 3), 7, 0); CHECK_NEAR(at(c, 5), at(a, 4), 0); }
+    CHECK_ERR(xcs_concat(2, ab, 0, &s), XCS_ERR_SHAPE, "(2, 1)");
+    const xcs_tensor *aa[3] = {a, a, a};
+    CHECK_OK(xcs_stack(3, aa, -1, &s));
+    CHECK_SHAPE(s, 3, 2, 3, 3);
+    if (s) CHECK_NEAR(at(s, 1 * 9 + 2 * 3 + 1), at(a, 5), 0);
+    xcs_tensor *parts[3] = {0};
+    CHECK_OK(xcs_split(c, 2, SHAPE(1, 3), 1, parts));
+    CHECK_SHAPE(parts[0], 2, 2, 1);
+    CHECK_SHAPE(parts[1], 2, 2, 2);
+    CHECK_SHAPE(parts[2], 2, 2, 1);
+    CHECK(parts[1] && parts[1]->storage == c->storage);
+    for (int i = 0; i < 3; i++) xcs_tensor_free(parts[i]);
+    xcs_tensor_free(a); xcs_tensor_free(b); xcs_tensor_free(c); xcs_tensor_free(s);
+}
+
+static void test_creation(void) {
+    xcs_tensor *e = NULL, *l = NULL;
+    CHECK_OK(xcs_eye(3, 4, 1, XCS_F32, &e));
+    CHECK_SHAPE(e, 2, 3, 4);
+    for (int i = 0; e && i < 3; i++)
+        for (int j = 0; j < 4; j++) CHECK_NEAR(at(e, i * 4 + j), j - i == 1 ? 1 : 0, 0);
+    CHECK_OK(xcs_linspace(0, 1, 7, true, XCS_F64, &l));
+    CHECK_SHAPE(l, 1, 7);
+    if (l) { CHECK(at(l, 6) == 1.0); CHECK_NEAR(at(l, 3), 0.5, 1e-15); }
+    CHECK_ERR(xcs_linspace(0, 1, -1, true, XCS_F64, &e), XCS_ERR_VALUE, "non-negative");
+    CHECK_ERR(xcs_arange(0, 1, 0, XCS_F64, &e), XCS_ERR_ZERO_DIV, "step");
+    xcs_tensor_free(e); xcs_tensor_free(l);
+}
+
+static void test_logsumexp_and_softmax(void) {
+    xcs_tensor *x = NULL, *r = NULL, *sm = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F64, 2, SHAPE(3, 2), &x));
+    double *p = xcs_tensor_data(x);
+    p[0] = 1000; p[1] = 1000;            /* overflow without the max shift */
+    p[2] = -INFINITY; p[3] = -INFINITY;  /* all -inf: result -inf, not nan */
+    p[4] = -2; p[5] = 3;
+    CHECK_OK(xcs_logsumexp(x, 2u, false, &r));
+    CHECK_SHAPE(r, 1, 3);
+    if (r) {
+        CHECK_NEAR(at(r, 0), 1000 + log(2.0), 1e-9);
+        CHECK(isinf(at(r, 1)) && at(r, 1) < 0);
+        CHECK_NEAR(at(r, 2), log(exp(-2.0) + exp(3.0)), 1e-12);
+    }
+    CHECK_OK(xcs_softmax(x, -1, &sm));
+    if (sm) { CHECK_NEAR(at(sm, 0), 0.5, 1e-15); CHECK_NEAR(at(sm, 4) + at(sm, 5), 1, 1e-15); }
+    xcs_tensor_free(x); xcs_tensor_free(r); xcs_tensor_free(sm);
+}
+
+static void test_var_int_promotes(void) {
+    xcs_tensor *x = NULL, *v = NULL;
+    CHECK_OK(xcs_arange(0, 10, 1, XCS_I32, &x));
+    CHECK_OK(xcs_var(x, 1u, false, 1, &v));
+    CHECK(v && v->dtype == XCS_F64 && v->ndim == 0);
+    if (v) CHECK_NEAR(at(v, 0), 55.0 / 6.0, 1e-12);
+    xcs_tensor_free(x); xcs_tensor_free(v);
+}
+
+static void test_no_leaks(void) {
+    xcs_alloc_stats before, after;
+    xcs_alloc_stats_get(&before);
+    test_einsum_forms();
+    test_logsumexp_and_softmax();
+    xcs_alloc_stats_get(&after);
+    CHECK_EQ_I(after.live_buffers, before.live_buffers);
+}
+
+int main(void) {
+    if (xcs_host_init()) return 1;
+    RUN(test_matmul_vector_rules);
+    RUN(test_einsum_forms);
+    RUN(test_dot_nd);
+    RUN(test_concat_stack_split);
+    RUN(test_creation);
+    RUN(test_logsumexp_and_softmax);
+    RUN(test_var_int_promotes);
+    RUN(test_no_leaks);
+    return check_report();
+}
