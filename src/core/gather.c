@@ -16,10 +16,11 @@ static xcs_status wrap_indices(const xcs_tensor *idx, int64_t len, int axis, xcs
     for (int64_t i = 0; i < n; i++) {
         int64_t v = p[i] < 0 ? p[i] + len : p[i];
         if (v < 0 || v >= len) {
+            long long bad = (long long)p[i];
             xcs_tensor_free(*out);
             *out = NULL;
             return xcs_error(XCS_ERR_INDEX, "index %lld is out of bounds for axis %d with size %lld",
-                             (long long)p[i], axis, (long long)len);
+                             bad, axis, (long long)len);
         }
         p[i] = v;
     }

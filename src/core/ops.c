@@ -96,6 +96,16 @@ xcs_status xcs_unary(xcs_op op, const xcs_tensor *x, xcs_tensor **out) {
     return run_elementwise(op, 1, &x, x->ndim, x->shape, compute, result, out);
 }
 
+/* NEP 50: a Python int adopts the array's integer dtype, so it must fit it
+ * (numpy raises OverflowError rather than wrapping 2**40 into int32). */
+static xcs_status check_weak_fits(const xcs_tensor *x, xcs_dtype dt, const char *op) {
+    if (!(x->flags & XCS_TENSOR_WEAK) || x->dtype != XCS_I64 || dt != XCS_I32 || x->ndim != 0) return XCS_OK;
+    int64_t v = xcs_tensor_get_i64(x, 0);
+    if (v < INT32_MIN || v > INT32_MAX)
+        return xcs_error(XCS_ERR_VALUE, "%s: Python integer %lld out of bounds for int32", op, (long long)v);
+    return XCS_OK;
+}
+
 xcs_status xcs_binary(xcs_op op, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out) {
     int64_t shape[XCS_MAX_DIMS];
     int ndim;
@@ -107,6 +117,8 @@ xcs_status xcs_binary(xcs_op op, const xcs_tensor *a, const xcs_tensor *b, xcs_t
     bool aw = a->flags & XCS_TENSOR_WEAK, bw = b->flags & XCS_TENSOR_WEAK;
     xcs_dtype p = xcs_dtype_promote(a->dtype, aw, b->dtype, bw);
     if ((st = rule_dtypes(op, p, false, &compute, &result))) return st;
+    if ((st = check_weak_fits(a, p, xcs_op_name(op))) || (st = check_weak_fits(b, p, xcs_op_name(op))))
+        return st;
     const xcs_tensor *in[2] = {a, b};
     if ((st = run_elementwise(op, 2, in, ndim, shape, compute, result, out))) return st;
     if (aw && bw) (*out)->flags |= XCS_TENSOR_WEAK;
@@ -121,6 +133,7 @@ xcs_status xcs_where(const xcs_tensor *cond, const xcs_tensor *a, const xcs_tens
         (st = xcs_shape_broadcast(n1, s1, b->ndim, b->shape, &ndim, shape)))
         return xcs_error_context(st, "where");
     xcs_dtype p = xcs_dtype_promote(a->dtype, a->flags & XCS_TENSOR_WEAK, b->dtype, b->flags & XCS_TENSOR_WEAK);
+    if ((st = check_weak_fits(a, p, "where")) || (st = check_weak_fits(b, p, "where"))) return st;
     const xcs_tensor *in[3] = {cond, a, b};
     return run_elementwise(XCS_OP_WHERE, 3, in, ndim, shape, p, p, out);
 }
