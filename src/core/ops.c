@@ -102,7 +102,8 @@ static xcs_status check_weak_fits(const xcs_tensor *x, xcs_dtype dt, const char 
     if (!(x->flags & XCS_TENSOR_WEAK) || x->dtype != XCS_I64 || dt != XCS_I32 || x->ndim != 0) return XCS_OK;
     int64_t v = xcs_tensor_get_i64(x, 0);
     if (v < INT32_MIN || v > INT32_MAX)
-        return xcs_error(XCS_ERR_VALUE, "%s: Python integer %lld out of bounds for int32", op, (long long)v);
+        return xcs_error(XCS_ERR_VALUE, "%s: Python integer %lld is out of bounds for int32 (the array's dtype); "
+                         "cast the array to int64 first", op, (long long)v);
     return XCS_OK;
 }
 

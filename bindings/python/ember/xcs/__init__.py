@@ -1,0 +1,73 @@
+"""ember.xcs — the XCS tensor runtime.
+
+``Array`` is an immutable n-dimensional array computed by the C runtime.  It
+speaks numpy's protocols, so plain numpy code works on it::
+
+    import numpy as np
+    from ember import xcs
+    from ember.xcs import numpy as xnp
+
+    x = xcs.asarray(np.arange(6.0).reshape(2, 3))   # zero-copy from numpy
+    y = np.tanh(x) @ x.T                            # computed by xcs, an Array
+    np.asarray(y)                                   # zero-copy back to numpy
+
+Submodules: :mod:`ember.xcs.numpy` (numpy-named functions), :mod:`ember.xcs.nn`
+(activations, softmax, logsumexp), :mod:`ember.xcs.random` (counter-based
+Philox keys), :mod:`ember.xcs.errors` (the exception hierarchy).
+"""
+
+from ember.xcs import _xcs
+from ember.xcs._xcs import Array, from_dlpack
+from ember.xcs.errors import (
+    XCSError,
+    XCSIndexError,
+    XCSMemoryError,
+    XCSShapeError,
+    XCSTypeError,
+    XCSZeroDivisionError,
+)
+from ember.xcs import numpy, nn, random  # noqa: E402  (numpy here is ember.xcs.numpy)
+from ember.xcs.numpy import array, asarray
+from ember.xcs import _dispatch  # registers Array.__array_ufunc__ / __array_function__
+
+__version__ = _xcs.__version__
+
+
+def devices():
+    """The backends of this build, one dict each.
+
+    ``{"kind": "cpu", "name": "cpu", "threads": N, "blas": "openblas"|"blocked",
+    "openmp": bool, "available": True}`` first, then one entry per other
+    backend with ``available`` and, when unavailable, a ``reason``.
+    """
+    return _xcs._devices()
+
+
+def default_device():
+    """Where new arrays are created: ``"cpu"`` (the CUDA backend issue adds ``"cuda"``)."""
+    return "cpu"
+
+
+def build_info():
+    """Facts about this build: version, OpenMP, CBLAS, thread count, dtypes, limits."""
+    return _xcs._build_info()
+
+
+__all__ = [
+    "Array",
+    "array",
+    "asarray",
+    "from_dlpack",
+    "devices",
+    "default_device",
+    "build_info",
+    "XCSError",
+    "XCSShapeError",
+    "XCSTypeError",
+    "XCSIndexError",
+    "XCSZeroDivisionError",
+    "XCSMemoryError",
+    "numpy",
+    "nn",
+    "random",
+]

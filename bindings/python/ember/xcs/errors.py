@@ -1,0 +1,34 @@
+"""ember.xcs.errors — the XCS exception hierarchy.
+
+The classes are created by the C extension (so C code raises them directly)
+and live under this module's name::
+
+    XCSError(RuntimeError)
+    ├── XCSShapeError(XCSError, ValueError)        shapes do not agree
+    ├── XCSTypeError(XCSError, TypeError)          dtype / Python type not supported
+    ├── XCSIndexError(XCSError, IndexError)        index or axis out of bounds
+    ├── XCSZeroDivisionError(XCSError, ZeroDivisionError)
+    └── XCSMemoryError(XCSError, MemoryError)
+
+C statuses map as XCS_ERR_SHAPE -> XCSShapeError, XCS_ERR_TYPE -> XCSTypeError,
+XCS_ERR_INDEX -> XCSIndexError, XCS_ERR_ZERO_DIV -> XCSZeroDivisionError,
+XCS_ERR_MEMORY -> XCSMemoryError, anything else -> XCSError.
+"""
+
+from ember.xcs._xcs import (
+    XCSError,
+    XCSIndexError,
+    XCSMemoryError,
+    XCSShapeError,
+    XCSTypeError,
+    XCSZeroDivisionError,
+)
+
+__all__ = [
+    "XCSError",
+    "XCSShapeError",
+    "XCSTypeError",
+    "XCSIndexError",
+    "XCSZeroDivisionError",
+    "XCSMemoryError",
+]

@@ -1,0 +1,438 @@
+"""ember.xcs.numpy — numpy-named functions computed by XCS (``import ember.xcs.numpy as xnp``).
+
+Every function accepts ``Array``s, numpy arrays, lists and Python scalars and
+returns an ``Array`` (``split`` a list of them, ``where(cond)`` a tuple).
+Signatures follow numpy's; parameters numpy has and xcs cannot honour are left
+out, so calling with them raises ``TypeError`` (and numpy's own functions,
+reached through ``__array_function__``, fall back to numpy for them).  ``out=``
+is accepted where numpy takes it positionally, and must be ``None``: Arrays are
+immutable.
+
+Promotion follows numpy 2 (NEP 50): Python scalars are weak
+(``float32_array * 2.0`` stays float32), numpy arrays and scalars are strong.
+Inputs of dtypes xcs lacks convert to the nearest one (float16 -> float32,
+int8/int16/uint8/uint16 -> int32, uint32/uint64 -> int64).
+"""
+
+import builtins as _builtins
+
+import numpy as _np
+
+from ember.xcs import _xcs
+from ember.xcs._xcs import Array, XCSTypeError
+
+# dtype names, so xnp.float32 etc. read like numpy
+bool_ = _np.bool_
+int32 = _np.int32
+int64 = _np.int64
+float32 = _np.float32
+float64 = _np.float64
+
+_unary = _xcs._unary
+_binary = _xcs._binary
+
+
+def _no_out(out, name):
+    if out is not None:
+        raise XCSTypeError(f"{name}: out= is not supported (xcs Arrays are immutable); use the return value")
+
+
+# ---------------------------------------------------------------- elementwise
+
+
+def _ufunc1(name, op=None):
+    op = op or name
+
+    def f(x, /):
+        return _unary(op, x)
+
+    f.__name__ = f.__qualname__ = name
+    f.__module__ = __name__
+    f.__doc__ = f"Elementwise numpy.{name}(x), computed by xcs."
+    return f
+
+
+def _ufunc2(name, op=None):
+    op = op or name
+
+    def f(x1, x2, /):
+        return _binary(op, x1, x2)
+
+    f.__name__ = f.__qualname__ = name
+    f.__module__ = __name__
+    f.__doc__ = f"Elementwise numpy.{name}(x1, x2) with broadcasting, computed by xcs."
+    return f
+
+
+negative = _ufunc1("negative")
+absolute = _ufunc1("absolute")
+abs = _ufunc1("abs", "absolute")  # noqa: A001  (numpy's name)
+exp = _ufunc1("exp")
+log = _ufunc1("log")
+log1p = _ufunc1("log1p")
+expm1 = _ufunc1("expm1")
+sqrt = _ufunc1("sqrt")
+sin = _ufunc1("sin")
+cos = _ufunc1("cos")
+tanh = _ufunc1("tanh")
+floor = _ufunc1("floor")
+ceil = _ufunc1("ceil")
+sign = _ufunc1("sign")
+logical_not = _ufunc1("logical_not")
+invert = _ufunc1("invert")
+bitwise_not = invert
+
+add = _ufunc2("add")
+subtract = _ufunc2("subtract")
+multiply = _ufunc2("multiply")
+divide = _ufunc2("divide")
+true_divide = _ufunc2("true_divide", "divide")
+floor_divide = _ufunc2("floor_divide")
+mod = _ufunc2("mod")
+remainder = _ufunc2("remainder", "mod")
+power = _ufunc2("power")
+maximum = _ufunc2("maximum")
+minimum = _ufunc2("minimum")
+equal = _ufunc2("equal")
+not_equal = _ufunc2("not_equal")
+less = _ufunc2("less")
+less_equal = _ufunc2("less_equal")
+greater = _ufunc2("greater")
+greater_equal = _ufunc2("greater_equal")
+logical_and = _ufunc2("logical_and")
+logical_or = _ufunc2("logical_or")
+logical_xor = _ufunc2("logical_xor")
+bitwise_and = _ufunc2("bitwise_and")
+bitwise_or = _ufunc2("bitwise_or")
+bitwise_xor = _ufunc2("bitwise_xor")
+
+
+def positive(x, /):
+    """numpy.positive(x): the values unchanged (an Array sharing x's memory)."""
+    return +asarray(x)
+
+
+def square(x, /):
+    """x * x, elementwise (dtype preserved)."""
+    x = asarray(x)
+    return _binary("multiply", x, x)
+
+
+def reciprocal(x, /):
+    """1 / x elementwise, in x's dtype.
+
+    Floats divide.  Integers follow numpy's integer reciprocal: 1 and -1 map to
+    themselves and every other value to 0 (numpy leaves 1/0 undefined; xcs
+    gives 0).
+    """
+    x = asarray(x)
+    if x.dtype.kind == "f":
+        return _binary("divide", 1, x)
+    return _xcs._where(_binary("equal", _unary("absolute", x), 1), x, 0)
+
+
+def where(condition, x, y, /):
+    """Elements of x where condition holds, else of y (all three broadcast together).
+
+    The one-argument form numpy.where(cond) (= numpy.nonzero) has a
+    data-dependent shape and is not an xcs op; numpy.where(Array) still works
+    through numpy's own implementation.
+    """
+    return _xcs._where(condition, x, y)
+
+
+def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None):  # noqa: A002
+    """Limit the values of a to [a_min, a_max] (either bound may be None).
+
+    Composed as minimum(maximum(a, a_min), a_max); dtypes follow those ops,
+    so integer arrays clipped by float bounds become float (numpy 2 does the same).
+    """
+    _no_out(out, "clip")
+    lo = a_min if a_min is not None else min
+    hi = a_max if a_max is not None else max
+    r = asarray(a)
+    if lo is not None:
+        r = _binary("maximum", r, lo)
+    if hi is not None:
+        r = _binary("minimum", r, hi)
+    return r
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
+    """Sum over axis (None: all; int or tuple).  Integer and bool sums are int64, like numpy."""
+    _no_out(out, "sum")
+    return _xcs._reduce("sum", a, axis, keepdims, dtype)
+
+
+def prod(a, axis=None, dtype=None, out=None, keepdims=False):
+    """Product over axis.  Integer and bool products are int64, like numpy."""
+    _no_out(out, "prod")
+    return _xcs._reduce("prod", a, axis, keepdims, dtype)
+
+
+def mean(a, axis=None, dtype=None, out=None, keepdims=False):
+    """Arithmetic mean over axis (integers give float64)."""
+    _no_out(out, "mean")
+    return _xcs._reduce("mean", a, axis, keepdims, dtype)
+
+
+def max(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    """Maximum over axis; NaN propagates.  Empty reductions raise XCSError."""
+    _no_out(out, "max")
+    return _xcs._reduce("max", a, axis, keepdims)
+
+
+def min(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    """Minimum over axis; NaN propagates.  Empty reductions raise XCSError."""
+    _no_out(out, "min")
+    return _xcs._reduce("min", a, axis, keepdims)
+
+
+amax = max
+amin = min
+
+
+def all(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    """True where every element along axis is non-zero (all([]) is True)."""
+    _no_out(out, "all")
+    return _xcs._reduce("all", a, axis, keepdims)
+
+
+def any(a, axis=None, out=None, keepdims=False):  # noqa: A001
+    """True where some element along axis is non-zero (any([]) is False)."""
+    _no_out(out, "any")
+    return _xcs._reduce("any", a, axis, keepdims)
+
+
+def argmax(a, axis=None, out=None, *, keepdims=False):
+    """Index of the maximum (first occurrence), int64; axis=None indexes the flattened array."""
+    _no_out(out, "argmax")
+    return _xcs._argreduce("argmax", a, axis, keepdims)
+
+
+def argmin(a, axis=None, out=None, *, keepdims=False):
+    """Index of the minimum (first occurrence), int64; axis=None indexes the flattened array."""
+    _no_out(out, "argmin")
+    return _xcs._argreduce("argmin", a, axis, keepdims)
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    """Variance, sum((x - mean)^2) / (n - ddof), two-pass."""
+    _no_out(out, "var")
+    return _xcs._var(a, axis, keepdims, ddof, dtype)
+
+
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    """Standard deviation, sqrt(var(a, axis, ddof=ddof))."""
+    _no_out(out, "std")
+    return _xcs._std(a, axis, keepdims, ddof, dtype)
+
+
+# ---------------------------------------------------------------- linear algebra
+
+
+def matmul(x1, x2, /):
+    """numpy.matmul: 1-D operands promoted and demoted, batch dims broadcast."""
+    return _xcs._matmul(x1, x2)
+
+
+def dot(a, b, out=None):
+    """numpy.dot: scalars multiply, 1-D/2-D are matmul, N-D contracts a's last with b's second-to-last axis."""
+    _no_out(out, "dot")
+    return _xcs._dot(a, b)
+
+
+def einsum(subscripts, *operands, out=None, optimize=False):
+    """Einstein summation over 1 or 2 operands (no label repeated within one operand).
+
+    Lowered by xcs to permute + reshape + (batched) matmul + sum; ``optimize``
+    is accepted for numpy compatibility and has no effect (xcs picks the order).
+    """
+    _no_out(out, "einsum")
+    return _xcs._einsum(subscripts, *operands)
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def reshape(a, /, shape=None, order="C", *, newshape=None, copy=None):
+    """Gives a a new shape (-1 inferred); a view when the layout allows, else a copy."""
+    if shape is None:
+        shape = newshape
+    if shape is None:
+        raise TypeError("reshape() missing the required argument 'shape'")
+    if order != "C":
+        raise XCSTypeError(f"reshape: only order='C' is supported, got {order!r}")
+    r = _xcs._reshape(a, shape)
+    return _xcs._copy(r) if copy else r
+
+
+def transpose(a, axes=None):
+    """Permutes the axes (reversed when axes is None); a view."""
+    return _xcs._transpose(a, axes)
+
+
+def permute_dims(a, /, axes=None):
+    """Array-API name of transpose."""
+    return _xcs._transpose(a, axes)
+
+
+def squeeze(a, axis=None):
+    """Removes size-1 axes (all of them, or those in axis); a view."""
+    return _xcs._squeeze(a, axis)
+
+
+def expand_dims(a, axis):
+    """Inserts size-1 axes at the positions in axis (int or tuple) of the result; a view."""
+    return _xcs._expand_dims(a, axis)
+
+
+def broadcast_to(array, shape):
+    """A read-only broadcast view of array with the given shape."""
+    return _xcs._broadcast_to(array, shape)
+
+
+def ravel(a, order="C"):
+    """The flattened array (a view when possible)."""
+    if order != "C":
+        raise XCSTypeError(f"ravel: only order='C' is supported, got {order!r}")
+    return _xcs._reshape(a, -1)
+
+
+def take(a, indices, axis=None, out=None, mode="raise"):
+    """Elements of a at integer indices along axis (None: of the flattened array).
+
+    Negative indices count from the end; out-of-range indices raise
+    XCSIndexError (numpy's mode='raise', the only mode supported).
+    """
+    _no_out(out, "take")
+    if mode != "raise":
+        raise XCSTypeError(f"take: only mode='raise' is supported, got {mode!r}")
+    return _xcs._take(a, indices, axis)
+
+
+def concatenate(arrays, /, axis=0, out=None, *, dtype=None):
+    """Joins arrays along an existing axis (None: flattens them first)."""
+    _no_out(out, "concatenate")
+    r = _xcs._concatenate(arrays, axis)
+    return r if dtype is None else _xcs._cast(r, dtype)
+
+
+def stack(arrays, axis=0, out=None, *, dtype=None):
+    """Joins same-shaped arrays along a new axis."""
+    _no_out(out, "stack")
+    r = _xcs._stack(arrays, axis)
+    return r if dtype is None else _xcs._cast(r, dtype)
+
+
+def split(ary, indices_or_sections, axis=0):
+    """Splits into equal sections (an int that must divide the axis) or at indices; a list of views."""
+    return _xcs._split(ary, indices_or_sections, axis)
+
+
+# ---------------------------------------------------------------- creation
+
+
+def full(shape, fill_value, dtype=None):
+    """A new array of shape filled with fill_value (dtype inferred from it when None)."""
+    return _xcs._full(shape, fill_value, dtype)
+
+
+def zeros(shape, dtype=None):
+    """A new array of zeros (float64 unless dtype is given)."""
+    return _xcs._full(shape, 0.0, "float64" if dtype is None else dtype)
+
+
+def ones(shape, dtype=None):
+    """A new array of ones (float64 unless dtype is given)."""
+    return _xcs._full(shape, 1.0, "float64" if dtype is None else dtype)
+
+
+def empty(shape, dtype=None):
+    """Same as zeros: Arrays are immutable, so uninitialised memory could never be written —
+    xcs fills it with zeros rather than expose garbage."""
+    return zeros(shape, dtype)
+
+
+def _like(a, fill_value, dtype, shape):
+    a = asarray(a)
+    return _xcs._full(a.shape if shape is None else shape, fill_value, a.dtype if dtype is None else dtype)
+
+
+def full_like(a, fill_value, dtype=None, shape=None):
+    """An array like a (its shape and dtype unless given) filled with fill_value."""
+    return _like(a, fill_value, dtype, shape)
+
+
+def zeros_like(a, dtype=None, shape=None):
+    """Zeros with a's shape and dtype (unless given)."""
+    return _like(a, 0, dtype, shape)
+
+
+def ones_like(a, dtype=None, shape=None):
+    """Ones with a's shape and dtype (unless given)."""
+    return _like(a, 1, dtype, shape)
+
+
+def empty_like(a, dtype=None, shape=None):
+    """Same as zeros_like (see empty)."""
+    return _like(a, 0, dtype, shape)
+
+
+def _is_int(v):
+    return isinstance(v, (int, _np.integer)) and not isinstance(v, (bool, _np.bool_))
+
+
+def arange(start, stop=None, step=None, dtype=None):
+    """Evenly spaced values in [start, stop): int64 for integer arguments, else float64 (numpy's rule)."""
+    if stop is None:
+        start, stop = 0, start
+    if step is None:
+        step = 1
+    if dtype is None:
+        dtype = "int64" if _builtins.all(_is_int(v) for v in (start, stop, step)) else "float64"
+    return _xcs._arange(start, stop, step, dtype)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """num evenly spaced samples over [start, stop] (or [start, stop) without endpoint).
+
+    start and stop are scalars (array endpoints are not supported), so axis
+    may only be 0 or -1.  The last sample is exactly stop when endpoint is set.
+    """
+    if axis not in (0, -1):
+        raise XCSTypeError("linspace: start and stop are scalars, so axis must be 0 or -1")
+    r = _xcs._linspace(start, stop, num, endpoint, "float64" if dtype is None else dtype)
+    if not retstep:
+        return r
+    div = (num - 1) if endpoint else num
+    return r, ((float(stop) - float(start)) / div if div > 0 else float("nan"))
+
+
+def eye(N, M=None, k=0, dtype=None):
+    """A 2-D array with ones on the k-th diagonal (float64 unless dtype is given)."""
+    return _xcs._eye(N, M, k, "float64" if dtype is None else dtype)
+
+
+def asarray(a, dtype=None, *, copy=None):
+    """An Array from a (no copy when a is an Array or a numpy array whose layout xcs can wrap)."""
+    return _xcs._asarray(a, dtype, copy)
+
+
+def array(object, dtype=None, *, copy=True):  # noqa: A002  (numpy's name)
+    """A new Array holding a copy of object's data (copy=False shares memory when possible)."""
+    return _xcs._asarray(object, dtype, copy)
+
+
+def astype(x, dtype, /, *, copy=True):
+    """x converted to dtype (a copy unless copy=False and the dtype already matches)."""
+    x = asarray(x)
+    if not copy and x.dtype == _np.dtype(dtype):
+        return x
+    return _xcs._cast(x, dtype)
+
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("Array", "XCSTypeError")]

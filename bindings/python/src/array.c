@@ -1,0 +1,490 @@
+/* array.c — the Array type: lifetime, attributes, methods, repr, iteration
+ * and the numpy protocol entry points (__array__, __array_ufunc__,
+ * __array_function__), which forward to hooks registered by the Python
+ * package (ember.xcs._dispatch) through _set_dispatch. */
+#include "xcs_py.h"
+
+/* ---------------------------------------------------------------- lifetime */
+
+PyObject *xcs_py_wrap(xcs_tensor *t) {
+    if (!t) return NULL;
+    XcsArray *a = (XcsArray *)XcsArray_Type.tp_alloc(&XcsArray_Type, 0);
+    if (!a) {
+        xcs_tensor_free(t);
+        return NULL;
+    }
+    t->flags &= ~(unsigned)XCS_TENSOR_WEAK;
+    a->t = t;
+    a->weakreflist = NULL;
+    return (PyObject *)a;
+}
+
+static void array_dealloc(PyObject *self) {
+    XcsArray *a = (XcsArray *)self;
+    if (a->weakreflist) PyObject_ClearWeakRefs(self);
+    xcs_tensor_free(a->t); /* may release a numpy buffer: runs with the GIL held */
+    a->t = NULL;
+    Py_TYPE(self)->tp_free(self);
+}
+
+/* ---------------------------------------------------------------- attributes */
+
+static PyObject *get_shape(PyObject *self, void *c) {
+    const xcs_tensor *t = XCS_T(self);
+    PyObject *r = PyTuple_New(t->ndim);
+    for (int i = 0; r && i < t->ndim; i++) {
+        PyObject *v = PyLong_FromLongLong(t->shape[i]);
+        if (!v) { Py_CLEAR(r); break; }
+        PyTuple_SET_ITEM(r, i, v);
+    }
+    return r;
+}
+
+static PyObject *get_strides(PyObject *self, void *c) {
+    const xcs_tensor *t = XCS_T(self);
+    int64_t isz = (int64_t)xcs_dtype_size(t->dtype);
+    PyObject *r = PyTuple_New(t->ndim);
+    for (int i = 0; r && i < t->ndim; i++) {
+        PyObject *v = PyLong_FromLongLong(t->strides[i] * isz);
+        if (!v) { Py_CLEAR(r); break; }
+        PyTuple_SET_ITEM(r, i, v);
+    }
+    return r;
+}
+
+static PyObject *get_dtype(PyObject *self, void *c) {
+    xcs_py_state *s = xcs_py_state_get();
+    return s ? Py_NewRef(s->dtypes[XCS_T(self)->dtype]) : NULL;
+}
+
+static PyObject *get_ndim(PyObject *self, void *c) { return PyLong_FromLong(XCS_T(self)->ndim); }
+static PyObject *get_size(PyObject *self, void *c) { return PyLong_FromLongLong(xcs_tensor_numel(XCS_T(self))); }
+static PyObject *get_itemsize(PyObject *self, void *c) {
+    return PyLong_FromSize_t(xcs_dtype_size(XCS_T(self)->dtype));
+}
+static PyObject *get_nbytes(PyObject *self, void *c) {
+    const xcs_tensor *t = XCS_T(self);
+    return PyLong_FromLongLong(xcs_tensor_numel(t) * (int64_t)xcs_dtype_size(t->dtype));
+}
+static PyObject *get_T(PyObject *self, void *c) { return xcs_py_transpose(self, Py_None); }
+static PyObject *get_device(PyObject *self, void *c) {
+    const xcs_storage *s = XCS_T(self)->storage;
+    if (s->device == XCS_DEVICE_CUDA) return PyUnicode_FromFormat("cuda:%d", s->device_index);
+    return PyUnicode_FromString("cpu");
+}
+
+static PyGetSetDef array_getset[] = {
+    {"shape", get_shape, NULL, "Tuple of dimensions.", NULL},
+    {"dtype", get_dtype, NULL, "Element type, as a numpy.dtype.", NULL},
+    {"ndim", get_ndim, NULL, "Number of dimensions.", NULL},
+    {"size", get_size, NULL, "Number of elements.", NULL},
+    {"itemsize", get_itemsize, NULL, "Bytes per element.", NULL},
+    {"nbytes", get_nbytes, NULL, "size * itemsize.", NULL},
+    {"strides", get_strides, NULL, "Bytes to step in each dimension (numpy convention).", NULL},
+    {"T", get_T, NULL, "The transposed array (a view).", NULL},
+    {"device", get_device, NULL, "Where the data lives: 'cpu'.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+/* ---------------------------------------------------------------- methods */
+
+static PyObject *m_reduce_common(const char *name, PyObject *self, PyObject *args, PyObject *kw,
+                                 bool with_dtype) {
+    static char *kw_dtype[] = {"axis", "keepdims", "dtype", NULL};
+    static char *kw_plain[] = {"axis", "keepdims", NULL};
+    PyObject *axis = Py_None, *dtype = Py_None;
+    int keepdims = 0;
+    if (with_dtype ? !PyArg_ParseTupleAndKeywords(args, kw, "|Op$O", kw_dtype, &axis, &keepdims, &dtype)
+                   : !PyArg_ParseTupleAndKeywords(args, kw, "|Op", kw_plain, &axis, &keepdims))
+        return NULL;
+    return xcs_py_reduce(name, self, axis, keepdims, dtype);
+}
+
+static PyObject *m_sum(PyObject *s, PyObject *a, PyObject *k) { return m_reduce_common("sum", s, a, k, true); }
+static PyObject *m_prod(PyObject *s, PyObject *a, PyObject *k) { return m_reduce_common("prod", s, a, k, true); }
+static PyObject *m_mean(PyObject *s, PyObject *a, PyObject *k) { return m_reduce_common("mean", s, a, k, true); }
+static PyObject *m_max(PyObject *s, PyObject *a, PyObject *k) { return m_reduce_common("max", s, a, k, false); }
+static PyObject *m_min(PyObject *s, PyObject *a, PyObject *k) { return m_reduce_common("min", s, a, k, false); }
+static PyObject *m_all(PyObject *s, PyObject *a, PyObject *k) { return m_reduce_common("all", s, a, k, false); }
+static PyObject *m_any(PyObject *s, PyObject *a, PyObject *k) { return m_reduce_common("any", s, a, k, false); }
+
+static PyObject *m_arg_common(xcs_op op, PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"axis", "keepdims", NULL};
+    PyObject *axis = Py_None;
+    int keepdims = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Op", kwlist, &axis, &keepdims)) return NULL;
+    return xcs_py_argreduce(op, self, axis, keepdims);
+}
+static PyObject *m_argmax(PyObject *s, PyObject *a, PyObject *k) { return m_arg_common(XCS_OP_ARGMAX, s, a, k); }
+static PyObject *m_argmin(PyObject *s, PyObject *a, PyObject *k) { return m_arg_common(XCS_OP_ARGMIN, s, a, k); }
+
+static PyObject *m_varstd_common(bool is_std, PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"axis", "keepdims", "ddof", "dtype", NULL};
+    PyObject *axis = Py_None, *dtype = Py_None;
+    int keepdims = 0, ddof = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Opi$O", kwlist, &axis, &keepdims, &ddof, &dtype)) return NULL;
+    return xcs_py_varstd(is_std, self, axis, keepdims, ddof, dtype);
+}
+static PyObject *m_var(PyObject *s, PyObject *a, PyObject *k) { return m_varstd_common(false, s, a, k); }
+static PyObject *m_std(PyObject *s, PyObject *a, PyObject *k) { return m_varstd_common(true, s, a, k); }
+
+/* Accepts f(a, b, c) and f((a, b, c)) like numpy's reshape/transpose;
+ * returns a new reference to the tuple/object that describes the argument. */
+static PyObject *varargs_or_one(PyObject *args) {
+    if (PyTuple_GET_SIZE(args) == 1) return Py_NewRef(PyTuple_GET_ITEM(args, 0));
+    return Py_NewRef(args);
+}
+
+static int check_order(PyObject *kw, const char *op) {
+    if (!kw) return 0;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(kw, &pos, &key, &value)) {
+        if (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, "order") != 0) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", op, key);
+            return -1;
+        }
+        if (!PyUnicode_Check(value) || PyUnicode_CompareWithASCIIString(value, "C") != 0) {
+            xcs_py_errorf(XCS_ERR_UNSUPPORTED, "%s: only order='C' is supported, got %R", op, value);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *m_reshape(PyObject *self, PyObject *args, PyObject *kw) {
+    if (check_order(kw, "reshape")) return NULL;
+    if (PyTuple_GET_SIZE(args) == 0)
+        return xcs_py_errorf(XCS_ERR_TYPE, "reshape() needs a shape, e.g. x.reshape(2, 3) or x.reshape((2, 3))");
+    PyObject *shape = varargs_or_one(args);
+    PyObject *r = xcs_py_reshape(self, shape);
+    Py_DECREF(shape);
+    return r;
+}
+
+static PyObject *m_transpose(PyObject *self, PyObject *args) {
+    if (PyTuple_GET_SIZE(args) == 0) return xcs_py_transpose(self, Py_None);
+    PyObject *axes = varargs_or_one(args);
+    PyObject *r = xcs_py_transpose(self, axes);
+    Py_DECREF(axes);
+    return r;
+}
+
+static PyObject *m_squeeze(PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"axis", NULL};
+    PyObject *axis = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:squeeze", kwlist, &axis)) return NULL;
+    return xcs_py_squeeze(self, axis);
+}
+
+static PyObject *m_astype(PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"dtype", "copy", NULL};
+    PyObject *dtype;
+    int copy = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|p:astype", kwlist, &dtype, &copy)) return NULL;
+    xcs_dtype dt;
+    int rc = xcs_py_dtype(dtype, "astype", &dt);
+    if (rc < 0) return NULL;
+    if (rc > 0) return xcs_py_errorf(XCS_ERR_TYPE, "astype: dtype must not be None");
+    if (!copy && dt == XCS_T(self)->dtype) return Py_NewRef(self);
+    return xcs_py_cast(self, dtype);
+}
+
+static PyObject *m_copy(PyObject *self, PyObject *unused) { return xcs_py_copy(self); }
+
+static PyObject *m_ravel(PyObject *self, PyObject *args, PyObject *kw) {
+    if (PyTuple_GET_SIZE(args) > 1 || check_order(kw, "ravel")) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "ravel() takes at most one argument (order)");
+        return NULL;
+    }
+    PyObject *m1 = PyLong_FromLong(-1);
+    if (!m1) return NULL;
+    PyObject *r = xcs_py_reshape(self, m1);
+    Py_DECREF(m1);
+    return r;
+}
+
+static PyObject *m_flatten(PyObject *self, PyObject *args, PyObject *kw) {
+    PyObject *flat = m_ravel(self, args, kw);
+    if (!flat) return NULL;
+    PyObject *r = xcs_py_copy(flat); /* numpy's flatten always returns a copy */
+    Py_DECREF(flat);
+    return r;
+}
+
+static PyObject *scalar_at(const xcs_tensor *t, int64_t flat) {
+    switch (t->dtype) {
+    case XCS_BOOL: return PyBool_FromLong(xcs_tensor_get_i64(t, flat) != 0);
+    case XCS_I32:
+    case XCS_I64: return PyLong_FromLongLong(xcs_tensor_get_i64(t, flat));
+    default: return PyFloat_FromDouble(xcs_tensor_get_f64(t, flat));
+    }
+}
+
+static PyObject *m_item(PyObject *self, PyObject *args) {
+    const xcs_tensor *t = XCS_T(self);
+    int64_t n = xcs_tensor_numel(t);
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs == 0) {
+        if (n != 1)
+            return xcs_py_errorf(XCS_ERR_SHAPE, "can only convert an array of size 1 to a Python scalar "
+                                 "(this one has size %lld)", (long long)n);
+        return scalar_at(t, 0);
+    }
+    if (nargs == 1 && !PyTuple_Check(PyTuple_GET_ITEM(args, 0))) {
+        int64_t i;
+        if (xcs_py_int64(PyTuple_GET_ITEM(args, 0), "item index", &i)) return NULL;
+        if (i < -n || i >= n)
+            return xcs_py_errorf(XCS_ERR_INDEX, "index %lld is out of bounds for size %lld", (long long)i,
+                                 (long long)n);
+        return scalar_at(t, i < 0 ? i + n : i);
+    }
+    PyObject *key = varargs_or_one(args);
+    PyObject *sub = xcs_py_getitem(self, key);
+    Py_DECREF(key);
+    if (!sub) return NULL;
+    PyObject *r = xcs_tensor_numel(XCS_T(sub)) == 1 && XCS_T(sub)->ndim == 0
+                      ? scalar_at(XCS_T(sub), 0)
+                      : xcs_py_errorf(XCS_ERR_INDEX, "item: incorrect number of indices for array");
+    Py_DECREF(sub);
+    return r;
+}
+
+static PyObject *m_tolist(PyObject *self, PyObject *unused) {
+    PyObject *nd = xcs_py_to_numpy(self);
+    if (!nd) return NULL;
+    PyObject *r = PyObject_CallMethod(nd, "tolist", NULL);
+    Py_DECREF(nd);
+    return r;
+}
+
+static PyObject *m_array(PyObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"dtype", "copy", NULL};
+    PyObject *dtype = Py_None, *copy = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:__array__", kwlist, &dtype, &copy)) return NULL;
+    PyObject *nd = xcs_py_to_numpy(self);
+    if (!nd || (dtype == Py_None && copy != Py_True)) return nd;
+    xcs_py_state *s = xcs_py_state_get();
+    PyObject *a = s ? PyTuple_Pack(1, nd) : NULL;
+    PyObject *k = a ? Py_BuildValue("{sOsO}", "dtype", dtype, "copy", copy) : NULL;
+    PyObject *r = k ? PyObject_Call(s->np_asarray, a, k) : NULL;
+    Py_XDECREF(k);
+    Py_XDECREF(a);
+    Py_DECREF(nd);
+    return r;
+}
+
+/* __array_ufunc__(ufunc, method, *inputs, **kwargs) and
+ * __array_function__(func, types, args, kwargs): forwarded unchanged. */
+static PyObject *m_array_ufunc(PyObject *self, PyObject *args, PyObject *kw) {
+    xcs_py_state *s = xcs_py_state_get();
+    if (!s) return NULL;
+    if (!s->ufunc_hook) Py_RETURN_NOTIMPLEMENTED; /* _xcs imported without ember.xcs */
+    return PyObject_Call(s->ufunc_hook, args, kw);
+}
+
+static PyObject *m_array_function(PyObject *self, PyObject *args) {
+    xcs_py_state *s = xcs_py_state_get();
+    if (!s) return NULL;
+    if (!s->function_hook) Py_RETURN_NOTIMPLEMENTED;
+    return PyObject_Call(s->function_hook, args, NULL);
+}
+
+static PyObject *m_reduce_pickle(PyObject *self, PyObject *unused) {
+    PyObject *mod = PyState_FindModule(&xcs_py_module_def); /* borrowed */
+    if (!mod) return xcs_py_errorf(XCS_ERR_INTERNAL, "ember.xcs._xcs is not initialised");
+    PyObject *fn = PyObject_GetAttrString(mod, "_asarray");
+    PyObject *nd = fn ? xcs_py_to_numpy(self) : NULL;
+    PyObject *r = nd ? Py_BuildValue("O(O)", fn, nd) : NULL;
+    Py_XDECREF(nd);
+    Py_XDECREF(fn);
+    return r;
+}
+
+static PyObject *m_copy_self(PyObject *self, PyObject *args) { return Py_NewRef(self); } /* immutable */
+
+static PyObject *m_format(PyObject *self, PyObject *spec) {
+    if (!PyUnicode_Check(spec)) return xcs_py_errorf(XCS_ERR_TYPE, "__format__ expects a str");
+    if (XCS_T(self)->ndim == 0) {
+        PyObject *v = scalar_at(XCS_T(self), 0);
+        PyObject *r = v ? PyObject_Format(v, spec) : NULL;
+        Py_XDECREF(v);
+        return r;
+    }
+    if (PyUnicode_GetLength(spec) == 0) return PyObject_Str(self);
+    return xcs_py_errorf(XCS_ERR_TYPE, "unsupported format string passed to Array.__format__ "
+                         "(format specs apply to 0-d arrays only)");
+}
+
+#define KW (METH_VARARGS | METH_KEYWORDS)
+static PyMethodDef array_methods[] = {
+    {"sum", (PyCFunction)(void (*)(void))m_sum, KW, "sum(axis=None, keepdims=False, *, dtype=None)"},
+    {"prod", (PyCFunction)(void (*)(void))m_prod, KW, "prod(axis=None, keepdims=False, *, dtype=None)"},
+    {"mean", (PyCFunction)(void (*)(void))m_mean, KW, "mean(axis=None, keepdims=False, *, dtype=None)"},
+    {"max", (PyCFunction)(void (*)(void))m_max, KW, "max(axis=None, keepdims=False)"},
+    {"min", (PyCFunction)(void (*)(void))m_min, KW, "min(axis=None, keepdims=False)"},
+    {"all", (PyCFunction)(void (*)(void))m_all, KW, "all(axis=None, keepdims=False)"},
+    {"any", (PyCFunction)(void (*)(void))m_any, KW, "any(axis=None, keepdims=False)"},
+    {"argmax", (PyCFunction)(void (*)(void))m_argmax, KW, "argmax(axis=None, keepdims=False)"},
+    {"argmin", (PyCFunction)(void (*)(void))m_argmin, KW, "argmin(axis=None, keepdims=False)"},
+    {"var", (PyCFunction)(void (*)(void))m_var, KW, "var(axis=None, keepdims=False, ddof=0, *, dtype=None)"},
+    {"std", (PyCFunction)(void (*)(void))m_std, KW, "std(axis=None, keepdims=False, ddof=0, *, dtype=None)"},
+    {"reshape", (PyCFunction)(void (*)(void))m_reshape, KW,
+     "reshape(*shape, order='C'): a view when the layout allows (-1 is inferred)."},
+    {"transpose", (PyCFunction)m_transpose, METH_VARARGS, "transpose(*axes): a view with permuted axes."},
+    {"squeeze", (PyCFunction)(void (*)(void))m_squeeze, KW, "squeeze(axis=None)"},
+    {"astype", (PyCFunction)(void (*)(void))m_astype, KW, "astype(dtype, copy=True)"},
+    {"copy", m_copy, METH_NOARGS, "A C-contiguous copy."},
+    {"flatten", (PyCFunction)(void (*)(void))m_flatten, KW, "A flattened copy."},
+    {"ravel", (PyCFunction)(void (*)(void))m_ravel, KW, "The flattened array (a view when possible)."},
+    {"item", m_item, METH_VARARGS, "item(*index): the element as a Python scalar."},
+    {"tolist", m_tolist, METH_NOARGS, "Nested Python lists of Python scalars."},
+    {"__array__", (PyCFunction)(void (*)(void))m_array, KW,
+     "__array__(dtype=None, copy=None): a numpy array sharing memory (read-only) unless a copy is asked."},
+    {"__array_ufunc__", (PyCFunction)(void (*)(void))m_array_ufunc, KW, "numpy ufunc override (NEP 13)."},
+    {"__array_function__", m_array_function, METH_VARARGS, "numpy function override (NEP 18)."},
+    {"__dlpack__", (PyCFunction)(void (*)(void))xcs_py_dlpack, KW,
+     "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None) -> capsule"},
+    {"__dlpack_device__", xcs_py_dlpack_device, METH_NOARGS, "(device_type, device_id): (1, 0) for the CPU."},
+    {"__reduce__", m_reduce_pickle, METH_NOARGS, "Pickle support (by value)."},
+    {"__copy__", m_copy_self, METH_NOARGS, "Arrays are immutable: returns self."},
+    {"__deepcopy__", m_copy_self, METH_VARARGS, "Arrays are immutable: returns self."},
+    {"__format__", m_format, METH_O, "format(x, spec): 0-d arrays format like their Python scalar."},
+    {NULL, NULL, 0, NULL},
+};
+#undef KW
+
+/* ---------------------------------------------------------------- repr */
+
+static PyObject *array_repr(PyObject *self) {
+    xcs_py_state *s = xcs_py_state_get();
+    PyObject *nd = s ? xcs_py_to_numpy(self) : NULL;
+    PyObject *r = nd ? PyObject_CallMethod(s->numpy, "array_repr", "O", nd) : NULL;
+    Py_XDECREF(nd);
+    if (!r) return NULL;
+    /* "array(...)" -> "Array(...)": same length, so numpy's line wrapping holds */
+    if (PyUnicode_Check(r) && PyUnicode_GetLength(r) > 5 && PyUnicode_READ_CHAR(r, 0) == 'a') {
+        PyObject *tail = PyUnicode_Substring(r, 1, PyUnicode_GetLength(r));
+        PyObject *out = tail ? PyUnicode_FromFormat("A%U", tail) : NULL;
+        Py_XDECREF(tail);
+        Py_SETREF(r, out);
+    }
+    return r;
+}
+
+static PyObject *array_str(PyObject *self) {
+    PyObject *nd = xcs_py_to_numpy(self);
+    PyObject *r = nd ? PyObject_Str(nd) : NULL;
+    Py_XDECREF(nd);
+    return r;
+}
+
+/* ---------------------------------------------------------------- iteration */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *arr;
+    int64_t i, n;
+} XcsArrayIter;
+
+static PyObject *array_iter(PyObject *self) {
+    const xcs_tensor *t = XCS_T(self);
+    if (t->ndim == 0) return xcs_py_errorf(XCS_ERR_TYPE, "iteration over a 0-d array");
+    XcsArrayIter *it = PyObject_GC_New(XcsArrayIter, &XcsArrayIter_Type);
+    if (!it) return NULL;
+    it->arr = Py_NewRef(self);
+    it->i = 0;
+    it->n = t->shape[0];
+    PyObject_GC_Track(it);
+    return (PyObject *)it;
+}
+
+static PyObject *iter_next(PyObject *o) {
+    XcsArrayIter *it = (XcsArrayIter *)o;
+    if (!it->arr || it->i >= it->n) return NULL;
+    xcs_tensor *row;
+    xcs_status st = xcs_index_axis(XCS_T(it->arr), 0, it->i++, &row);
+    return st ? xcs_py_raise(st) : xcs_py_wrap(row);
+}
+
+static int iter_traverse(PyObject *o, visitproc visit, void *arg) {
+    Py_VISIT(((XcsArrayIter *)o)->arr);
+    return 0;
+}
+
+static void iter_dealloc(PyObject *o) {
+    PyObject_GC_UnTrack(o);
+    Py_CLEAR(((XcsArrayIter *)o)->arr);
+    PyObject_GC_Del(o);
+}
+
+PyTypeObject XcsArrayIter_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ember.xcs._xcs.ArrayIterator",
+    .tp_basicsize = sizeof(XcsArrayIter),
+    .tp_dealloc = iter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = iter_traverse,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = iter_next,
+};
+
+/* ---------------------------------------------------------------- sequence */
+
+static Py_ssize_t array_len(PyObject *self) {
+    const xcs_tensor *t = XCS_T(self);
+    if (t->ndim == 0) {
+        xcs_py_errorf(XCS_ERR_TYPE, "len() of unsized object (a 0-d Array)");
+        return -1;
+    }
+    return (Py_ssize_t)t->shape[0];
+}
+
+static int array_contains(PyObject *self, PyObject *v) {
+    PyObject *eq = xcs_py_binary(XCS_OP_EQ, self, v);
+    if (!eq) return -1;
+    PyObject *any = xcs_py_reduce("any", eq, Py_None, false, Py_None);
+    Py_DECREF(eq);
+    if (!any) return -1;
+    int r = xcs_tensor_get_i64(XCS_T(any), 0) != 0;
+    Py_DECREF(any);
+    return r;
+}
+
+PyMappingMethods xcs_py_mapping_methods = {
+    .mp_length = array_len,
+    .mp_subscript = xcs_py_getitem,
+    .mp_ass_subscript = xcs_py_setitem,
+};
+
+PySequenceMethods xcs_py_sequence_methods = {
+    .sq_length = array_len,
+    .sq_contains = array_contains,
+};
+
+/* ---------------------------------------------------------------- type */
+
+PyTypeObject XcsArray_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ember.xcs.Array",
+    .tp_doc = "An immutable n-dimensional array computed by XCS.\n\n"
+              "Create with ember.xcs.array / asarray / from_dlpack or the ember.xcs.numpy functions. "
+              "Supports numpy's protocols (buffer, __array__, __array_ufunc__, __array_function__), "
+              "DLPack, operators with numpy promotion (Python scalars are weak, NEP 50) and basic / "
+              "integer-array indexing.",
+    .tp_basicsize = sizeof(XcsArray),
+    .tp_dealloc = array_dealloc,
+    .tp_repr = array_repr,
+    .tp_str = array_str,
+    .tp_as_number = &xcs_py_number_methods,
+    .tp_as_sequence = &xcs_py_sequence_methods,
+    .tp_as_mapping = &xcs_py_mapping_methods,
+    .tp_hash = PyObject_HashNotImplemented, /* == is elementwise */
+    .tp_as_buffer = &xcs_py_buffer_procs,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_richcompare = xcs_py_richcompare,
+    .tp_weaklistoffset = offsetof(XcsArray, weakreflist),
+    .tp_iter = array_iter,
+    .tp_methods = array_methods,
+    .tp_getset = array_getset,
+};

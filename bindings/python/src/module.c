@@ -1,0 +1,275 @@
+/* module.c — ember.xcs._xcs: module init, the exception hierarchy, module
+ * state, the status -> exception mapping and the module-level functions that
+ * are not ops (devices, build_info, alloc_stats, _set_dispatch).
+ *
+ * Single-phase init: one module instance per interpreter, state reached with
+ * PyState_FindModule (see xcs_py.h for why not PyType_GetModuleByDef).  The
+ * Array type is a static type; it holds no Python objects of its own, so it
+ * is safe to share. */
+#include "xcs_py.h"
+
+#include <stdarg.h>
+
+static xcs_py_state *state_quiet(void) {
+    PyObject *m = PyState_FindModule(&xcs_py_module_def);
+    return m ? (xcs_py_state *)PyModule_GetState(m) : NULL;
+}
+
+xcs_py_state *xcs_py_state_get(void) {
+    xcs_py_state *s = state_quiet();
+    if (!s || !s->numpy)
+        PyErr_SetString(PyExc_RuntimeError, "ember.xcs._xcs is not initialised (interpreter shutting down?)");
+    return s && s->numpy ? s : NULL;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+PyObject *xcs_py_exc_class(xcs_status st) {
+    xcs_py_state *s = state_quiet();
+    PyObject *c = NULL;
+    if (!s) return PyExc_RuntimeError;
+    switch (st) {
+    case XCS_ERR_SHAPE: c = s->XCSShapeError; break;
+    case XCS_ERR_TYPE: c = s->XCSTypeError; break;
+    case XCS_ERR_INDEX: c = s->XCSIndexError; break;
+    case XCS_ERR_ZERO_DIV: c = s->XCSZeroDivisionError; break;
+    case XCS_ERR_MEMORY: c = s->XCSMemoryError; break;
+    default: c = s->XCSError; break;
+    }
+    return c ? c : PyExc_RuntimeError;
+}
+
+PyObject *xcs_py_raise(xcs_status st) {
+    const char *msg = xcs_last_error();
+    if (st == XCS_OK) st = XCS_ERR_INTERNAL; /* a failure without a status is our bug */
+    if (!msg || !*msg) msg = xcs_status_name(st);
+    PyErr_SetString(xcs_py_exc_class(st), msg);
+    return NULL;
+}
+
+PyObject *xcs_py_errorf(xcs_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    PyErr_FormatV(xcs_py_exc_class(st), fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+PyObject *xcs_py_chain(xcs_status st, const char *prefix) {
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v && tb) PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    PyErr_Format(xcs_py_exc_class(st), "%s: %S", prefix, v ? v : Py_None);
+    if (v) {
+        PyObject *t2, *v2, *tb2;
+        PyErr_Fetch(&t2, &v2, &tb2);
+        PyErr_NormalizeException(&t2, &v2, &tb2);
+        if (v2) PyException_SetCause(v2, v); /* steals v */
+        else Py_DECREF(v);
+        PyErr_Restore(t2, v2, tb2);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- functions */
+
+static PyObject *set_dispatch(PyObject *module, PyObject *args) {
+    PyObject *ufunc_fn, *function_fn;
+    if (!PyArg_ParseTuple(args, "OO:_set_dispatch", &ufunc_fn, &function_fn)) return NULL;
+    if ((ufunc_fn != Py_None && !PyCallable_Check(ufunc_fn)) ||
+        (function_fn != Py_None && !PyCallable_Check(function_fn))) {
+        PyErr_SetString(PyExc_TypeError, "_set_dispatch: both hooks must be callables or None");
+        return NULL;
+    }
+    xcs_py_state *s = PyModule_GetState(module);
+    Py_XSETREF(s->ufunc_hook, ufunc_fn == Py_None ? NULL : Py_NewRef(ufunc_fn));
+    Py_XSETREF(s->function_hook, function_fn == Py_None ? NULL : Py_NewRef(function_fn));
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------- introspection */
+
+static PyObject *py_devices(PyObject *m, PyObject *unused) {
+    xcs_build_info bi = {0};
+    xcs_host_build_info(&bi);
+    PyObject *cpu = Py_BuildValue("{sssssisssOsO}", "kind", "cpu", "name", "cpu", "threads", bi.max_threads,
+                                  "blas", bi.blas_name ? bi.blas_name : "blocked", "openmp",
+                                  bi.has_openmp ? Py_True : Py_False, "available", Py_True);
+    if (!cpu) return NULL;
+    PyObject *cuda;
+    const xcs_backend *be = xcs_backend_for(XCS_DEVICE_CUDA);
+    if (be) {
+        cuda = Py_BuildValue("{sssssO}", "kind", "cuda", "name", be->name ? be->name : "cuda", "available", Py_True);
+    } else {
+        const char *why = bi.has_cuda_backend ? xcs_last_error()
+                                              : "this build has no CUDA backend";
+        cuda = Py_BuildValue("{sssssOss}", "kind", "cuda", "name", "cuda", "available", Py_False, "reason",
+                             why && *why ? why : "the CUDA backend is not loaded");
+    }
+    xcs_error_clear();
+    PyObject *r = cuda ? PyList_New(2) : NULL;
+    if (!r) {
+        Py_DECREF(cpu);
+        Py_XDECREF(cuda);
+        return NULL;
+    }
+    PyList_SET_ITEM(r, 0, cpu);
+    PyList_SET_ITEM(r, 1, cuda);
+    return r;
+}
+
+static PyObject *py_build_info(PyObject *m, PyObject *unused) {
+    xcs_build_info bi = {0};
+    xcs_host_build_info(&bi);
+    return Py_BuildValue("{sssOsOsOsisssisis(sssss)}", "version", XCS_VERSION_STR, "has_openmp",
+                         bi.has_openmp ? Py_True : Py_False, "has_cblas", bi.has_cblas ? Py_True : Py_False,
+                         "has_cuda_backend", bi.has_cuda_backend ? Py_True : Py_False, "max_threads",
+                         bi.max_threads, "blas", bi.blas_name ? bi.blas_name : "blocked", "max_dims", XCS_MAX_DIMS,
+                         "nogil_min_elements", XCS_PY_NOGIL_MIN, "dtypes", "bool", "int32", "int64", "float32",
+                         "float64");
+}
+
+static PyObject *py_alloc_stats(PyObject *m, PyObject *unused) {
+    xcs_alloc_stats s;
+    xcs_alloc_stats_get(&s);
+    return Py_BuildValue("{sLsLsLsL}", "live_buffers", (long long)s.live_buffers, "live_bytes",
+                         (long long)s.live_bytes, "total_buffers", (long long)s.total_buffers, "total_bytes",
+                         (long long)s.total_bytes);
+}
+
+static PyMethodDef module_methods[] = {
+    {"from_dlpack", (PyCFunction)xcs_py_from_dlpack, METH_O,
+     "from_dlpack(obj) -> Array\n\nZero-copy import of a DLPack producer (an object with __dlpack__, or a "
+     "'dltensor' capsule) living on the CPU."},
+    {"_devices", py_devices, METH_NOARGS, "_devices() -> list of dicts, one per backend."},
+    {"_build_info", py_build_info, METH_NOARGS, "_build_info() -> dict"},
+    {"_alloc_stats", py_alloc_stats, METH_NOARGS, "_alloc_stats() -> dict of xcs_storage_new counters"},
+    {"_set_dispatch", (PyCFunction)set_dispatch, METH_VARARGS,
+     "_set_dispatch(ufunc_hook, function_hook)\n\nRegisters the Python functions that implement "
+     "Array.__array_ufunc__ and Array.__array_function__ (ember.xcs._dispatch does this at import)."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---------------------------------------------------------------- lifetime */
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg) {
+    xcs_py_state *s = PyModule_GetState(m);
+    if (!s) return 0;
+    Py_VISIT(s->XCSError);
+    Py_VISIT(s->XCSShapeError);
+    Py_VISIT(s->XCSTypeError);
+    Py_VISIT(s->XCSIndexError);
+    Py_VISIT(s->XCSZeroDivisionError);
+    Py_VISIT(s->XCSMemoryError);
+    Py_VISIT(s->numpy);
+    Py_VISIT(s->np_asarray);
+    Py_VISIT(s->np_dtype);
+    for (int i = 0; i < XCS_DTYPE_COUNT; i++) Py_VISIT(s->dtypes[i]);
+    Py_VISIT(s->ufunc_hook);
+    Py_VISIT(s->function_hook);
+    return 0;
+}
+
+static int module_clear(PyObject *m) {
+    xcs_py_state *s = PyModule_GetState(m);
+    if (!s) return 0;
+    Py_CLEAR(s->XCSError);
+    Py_CLEAR(s->XCSShapeError);
+    Py_CLEAR(s->XCSTypeError);
+    Py_CLEAR(s->XCSIndexError);
+    Py_CLEAR(s->XCSZeroDivisionError);
+    Py_CLEAR(s->XCSMemoryError);
+    Py_CLEAR(s->numpy);
+    Py_CLEAR(s->np_asarray);
+    Py_CLEAR(s->np_dtype);
+    for (int i = 0; i < XCS_DTYPE_COUNT; i++) Py_CLEAR(s->dtypes[i]);
+    Py_CLEAR(s->ufunc_hook);
+    Py_CLEAR(s->function_hook);
+    return 0;
+}
+
+static void module_free(void *m) { module_clear((PyObject *)m); }
+
+struct PyModuleDef xcs_py_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "ember.xcs._xcs",
+    .m_doc = "XCS tensor runtime: the C extension behind ember.xcs (Array, ops, DLPack, errors).",
+    .m_size = sizeof(xcs_py_state),
+    .m_methods = module_methods,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+/* Creates one exception class, stores it in *slot and adds it to the module.
+ * `bases` is a class or a tuple of classes (borrowed). */
+static int add_exception(PyObject *m, PyObject **slot, const char *name, const char *doc, PyObject *bases) {
+    char qual[96];
+    PyOS_snprintf(qual, sizeof qual, "ember.xcs.errors.%s", name);
+    *slot = PyErr_NewExceptionWithDoc(qual, doc, bases, NULL);
+    if (!*slot) return -1;
+    return PyModule_AddObjectRef(m, name, *slot);
+}
+
+static int add_exceptions(PyObject *m, xcs_py_state *s) {
+    if (add_exception(m, &s->XCSError, "XCSError",
+                      "Base class of every error raised by XCS.  The message names the op, the shapes "
+                      "or values at fault, and the fix.", PyExc_RuntimeError))
+        return -1;
+    struct { PyObject **slot; const char *name; PyObject *std; const char *doc; } sub[] = {
+        {&s->XCSShapeError, "XCSShapeError", PyExc_ValueError, "Shapes do not agree (broadcast, matmul, reshape, ...)."},
+        {&s->XCSTypeError, "XCSTypeError", PyExc_TypeError, "A dtype or Python type an op cannot take."},
+        {&s->XCSIndexError, "XCSIndexError", PyExc_IndexError, "An index or axis out of bounds."},
+        {&s->XCSZeroDivisionError, "XCSZeroDivisionError", PyExc_ZeroDivisionError,
+         "Integer division or modulo by zero."},
+        {&s->XCSMemoryError, "XCSMemoryError", PyExc_MemoryError, "An allocation failed or a size overflows."},
+    };
+    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+        PyObject *bases = PyTuple_Pack(2, s->XCSError, sub[i].std);
+        if (!bases) return -1;
+        int rc = add_exception(m, sub[i].slot, sub[i].name, sub[i].doc, bases);
+        Py_DECREF(bases);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+static int load_numpy(xcs_py_state *s) {
+    s->numpy = PyImport_ImportModule("numpy");
+    if (!s->numpy) return -1;
+    s->np_asarray = PyObject_GetAttrString(s->numpy, "asarray");
+    s->np_dtype = PyObject_GetAttrString(s->numpy, "dtype");
+    if (!s->np_asarray || !s->np_dtype) return -1;
+    for (int i = 0; i < XCS_DTYPE_COUNT; i++) {
+        s->dtypes[i] = PyObject_CallFunction(s->np_dtype, "s", xcs_dtype_name((xcs_dtype)i));
+        if (!s->dtypes[i]) return -1;
+    }
+    return 0;
+}
+
+PyMODINIT_FUNC PyInit__xcs(void) {
+    PyObject *m = PyModule_Create(&xcs_py_module_def);
+    if (!m) return NULL;
+    xcs_py_state *s = PyModule_GetState(m);
+    if (add_exceptions(m, s) || load_numpy(s)) goto fail;
+    xcs_status st = xcs_host_init();
+    if (st) {
+        const char *msg = xcs_last_error();
+        PyErr_Format(s->XCSError, "cannot initialise the CPU backend: %s", msg && *msg ? msg : xcs_status_name(st));
+        goto fail;
+    }
+    if (PyType_Ready(&XcsArray_Type) || PyType_Ready(&XcsArrayIter_Type)) goto fail;
+    if (PyModule_AddObjectRef(m, "Array", (PyObject *)&XcsArray_Type)) goto fail;
+    if (PyModule_AddFunctions(m, xcs_py_ops_methods) || PyModule_AddFunctions(m, xcs_py_make_methods) ||
+        PyModule_AddFunctions(m, xcs_py_random_methods))
+        goto fail;
+    if (PyModule_AddStringConstant(m, "__version__", XCS_VERSION_STR)) goto fail;
+    if (PyModule_AddIntConstant(m, "MAX_DIMS", XCS_MAX_DIMS)) goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}
