@@ -1,0 +1,418 @@
+/* vmath.h — internal to src/host: float32 elementary functions written so
+ * that gcc/clang vectorise them inside `#pragma omp simd` loops.
+ *
+ * Rules every function here follows, and why:
+ *   - No libm call and no branch: both sides of a case split are computed and
+ *     the result is picked with vm_self (a mask blend); see there for why
+ *     not `c ? a : b`.
+ *   - Bits are moved with memcpy (vm_f2u/vm_u2f), which compiles to nothing.
+ *   - Rounding to an integer uses the 1.5*2^23 "magic number": for |v| < 2^22,
+ *     (v + 0x1.8p23) rounds v to the nearest integer n (ulp is 1 there) and
+ *     the low bits of its representation hold n in two's complement.
+ *   - Coefficients are the Cephes single-precision minimax sets (S. L.
+ *     Moshier, Cephes Math Library: expf.c, logf.c, sinf.c, ndtrf.c);
+ *     the reductions and special-value handling are ours and are described
+ *     at each function.  VM_FMA fuses where the target has FMA.
+ *
+ * Accuracy against double-precision libm, max error in float ulps over every
+ * third float32 bit pattern (1.4e9 inputs: all signs, subnormals, inf, NaN),
+ * AVX2+FMA build: exp 1.01, expm1 1.43, log 0.82, log1p 1.44, tanh 2.42,
+ * sigmoid 2.40, erf 2.47, gelu 0.99 (evaluated in double), sin 1.56, cos
+ * 1.56; floor/ceil exact.  tests/c/test_vmath.c re-measures on samples.
+ * Special values: NaN propagates; exp overflows to inf / underflows through
+ * the subnormals to 0; log(0) = -inf, log(x<0) = NaN, log(inf) = inf;
+ * tanh(+-large) = +-1, sigmoid saturates to 0/1, erf to +-1.
+ *
+ * sin/cos reduce with three-part pi/2 (Cody-Waite) which is exact only for
+ * |x| <= VM_TRIG_MAX; callers send larger (and non-finite) arguments to libm
+ * (see the sin/cos kernels in ew_kernels.c). */
+#ifndef XCS_VMATH_H
+#define XCS_VMATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define VM_HAVE_FMA 1
+#define VM_FMA(a, b, c) fmaf((a), (b), (c))
+#define VM_FMAD(a, b, c) fma((a), (b), (c))
+#else
+#define VM_HAVE_FMA 0
+#define VM_FMA(a, b, c) ((a) * (b) + (c))
+#define VM_FMAD(a, b, c) ((a) * (b) + (c))
+#endif
+
+static inline uint32_t vm_f2u(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+static inline float vm_u2f(uint32_t u) {
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* c ? a : b as bit operations.  A plain ?: lets gcc sink the computation
+ * of an arm into a branch, which -ftrapping-math then forbids it to
+ * if-convert, and the whole loop stays scalar; masks cannot be sunk. */
+static inline float vm_self(int c, float a, float b) {
+    uint32_t m = 0u - (uint32_t)(c != 0);
+    return vm_u2f((vm_f2u(a) & m) | (vm_f2u(b) & ~m));
+}
+
+static inline double vm_seld(int c, double a, double b) {
+    uint64_t m = 0u - (uint64_t)(c != 0), ua, ub;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & m) | (ub & ~m);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
+/* Clamps that let NaN through (the comparison fails); blends, like vm_self. */
+static inline float vm_clamp_hi(float x, float hi) { return vm_self(x > hi, hi, x); }
+static inline float vm_clamp_lo(float x, float lo) { return vm_self(x < lo, lo, x); }
+
+#define VM_MAGIC 0x1.8p23f /* 1.5 * 2^23 */
+
+/* 2^n for n in [-126, 127] (exponent field), computed in unsigned arithmetic
+ * so that garbage n (from a NaN input) is harmless. */
+static inline float vm_pow2i(uint32_t n) { return vm_u2f((n + 127u) << 23); }
+
+/* Low part of x*x: x*x == hi + lo exactly (Dekker).  With FMA it is one
+ * instruction; without, Veltkamp-split x into 12-bit halves. */
+static inline float vm_sq_lo(float x, float hi) {
+#if VM_HAVE_FMA
+    return fmaf(x, x, -hi);
+#else
+    float xh = vm_u2f(vm_f2u(x) & 0xfffff000u), xl = x - xh;
+    return ((xh * xh - hi) + 2.0f * xh * xl) + xl * xl;
+#endif
+}
+
+/* ------------------------------------------------------------- floor, ceil
+ * Exact and libm-free (gcc vectorises floorf only with -fno-trapping-math):
+ * for |x| < 2^23, (|x| + 2^23) - 2^23 is |x| rounded to an integer; with
+ * x's sign restored, step down by one where that landed above x.  Larger
+ * |x|, inf and NaN are returned as they are.  Signs of zeros follow C:
+ * floor(-0.0) = -0.0, ceil(-0.5) = -0.0. */
+static inline float vm_floorf(float x) {
+    float r = copysignf((fabsf(x) + 0x1p23f) - 0x1p23f, x);
+    float f = r - vm_self(r > x, 1.0f, 0.0f);
+    return vm_self(fabsf(x) < 0x1p23f, f, x);
+}
+static inline float vm_ceilf(float x) { return -vm_floorf(-x); }
+static inline double vm_floor(double x) {
+    double r = copysign((fabs(x) + 0x1p52) - 0x1p52, x);
+    double f = r - vm_seld(r > x, 1.0, 0.0);
+    return vm_seld(fabs(x) < 0x1p52, f, x);
+}
+static inline double vm_ceil(double x) { return -vm_floor(-x); }
+
+/* ------------------------------------------------------------- exp family
+ * x = n ln2 + r with n = rint(x / ln2), |r| <= ln2/2.  ln2 = C1 + C2 where
+ * C1 = 355/512 has 9 bits, so n*C1 is exact and r carries no reduction error
+ * beyond C2's rounding (Cody & Waite).  e^r - 1 = r + r^2 P(r), P the Cephes
+ * expf polynomial (rel. error ~1e-7 on |r| <= ln2/2).
+ *
+ * 2^n is applied as 2^(n>>1) * 2^(n - (n>>1)): both factors are normal for
+ * n in [-150, 128], the first product is exact and the second rounds once,
+ * so results in the subnormal range are correctly formed and e^x for x just
+ * below ln(FLT_MAX) does not overflow early.  Inputs are clamped to
+ * [-104, 89] first (e^-104 < 2^-150 rounds to 0, e^89 > FLT_MAX gives inf);
+ * the clamps compare, so NaN passes through. */
+#define VM_EXP_LO (-104.0f)
+#define VM_EXP_HI 89.0f
+
+/* Shared reduction: returns e^r - 1 and sets *ni = n (as raw uint32). */
+static inline float vm_exp_core(float x, uint32_t *ni) {
+    float t = VM_FMA(x, 1.44269504088896341f, VM_MAGIC);
+    float n = t - VM_MAGIC;
+    *ni = vm_f2u(t) - vm_f2u(VM_MAGIC);
+    float r = VM_FMA(n, -0.693359375f, x);
+    r = VM_FMA(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = VM_FMA(p, r, 1.3981999507e-3f);
+    p = VM_FMA(p, r, 8.3334519073e-3f);
+    p = VM_FMA(p, r, 4.1665795894e-2f);
+    p = VM_FMA(p, r, 1.6666665459e-1f);
+    p = VM_FMA(p, r, 5.0000001201e-1f);
+    return VM_FMA(p, r * r, r);
+}
+
+static inline float vm_expf(float x) {
+    x = vm_clamp_hi(vm_clamp_lo(x, VM_EXP_LO), VM_EXP_HI);
+    uint32_t n;
+    float em = vm_exp_core(x, &n);
+    uint32_t n1 = (uint32_t)((int32_t)n >> 1), n2 = n - n1;
+    return (em + 1.0f) * vm_pow2i(n1) * vm_pow2i(n2);
+}
+
+/* expm1(x) = 2^n (e^r - 1) + (2^n - 1).  For n <= 24, 2^n - 1 is exact and
+ * the fused form keeps full relative accuracy near 0 (n = 0 gives e^r - 1
+ * itself); for larger n the "- 1" is below half an ulp and e^x - 1 is formed
+ * as for exp.  |x| < 2^-25: expm1(x) = x in float (keeps -0 and subnormals). */
+static inline float vm_expm1f(float x) {
+    float xc = vm_clamp_hi(vm_clamp_lo(x, VM_EXP_LO), VM_EXP_HI);
+    uint32_t n;
+    float em = vm_exp_core(xc, &n);
+    int32_t ns = (int32_t)n;
+    uint32_t n1 = (uint32_t)(ns >> 1), n2 = n - n1;
+    float s1 = vm_pow2i(n1), s2 = vm_pow2i(n2);
+    float s = s1 * s2; /* exact for n <= 24; 0 below 2^-149: then result -1 */
+    float small = VM_FMA(s, em, s - 1.0f);
+    float large = (em + 1.0f) * s1 * s2 - 1.0f;
+    float res = vm_self(ns > 24, large, small);
+    return vm_self(fabsf(x) < 0x1p-25f, x, res);
+}
+
+/* ------------------------------------------------------------- log family
+ * x = 2^e m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact);
+ * log(1+f) = f - f^2/2 + f^3 P(f) (Cephes logf polynomial, |f| <= 0.29);
+ * log x = f - f^2/2 + f^3 P(f) + e*C2 + e*C1 with ln2 = C1 + C2 as in exp.
+ * Subnormal x are scaled by 2^23 first. */
+static inline float vm_logf(float x) {
+    int sub = x < 0x1p-126f;
+    float xs = x * vm_self(sub, 0x1p23f, 1.0f);
+    uint32_t u = vm_f2u(xs);
+    float e = (float)((int32_t)(u >> 23) - 127) - vm_self(sub, 23.0f, 0.0f);
+    float m = vm_u2f((u & 0x007fffffu) | 0x3f800000u); /* [1, 2) */
+    int big = m > 1.41421356f;
+    m = m * vm_self(big, 0.5f, 1.0f);
+    e = e + vm_self(big, 1.0f, 0.0f);
+    float f = m - 1.0f;
+    float z = f * f;
+    float p = 7.0376836292e-2f;
+    p = VM_FMA(p, f, -1.1514610310e-1f);
+    p = VM_FMA(p, f, 1.1676998740e-1f);
+    p = VM_FMA(p, f, -1.2420140846e-1f);
+    p = VM_FMA(p, f, 1.4249322787e-1f);
+    p = VM_FMA(p, f, -1.6668057665e-1f);
+    p = VM_FMA(p, f, 2.0000714765e-1f);
+    p = VM_FMA(p, f, -2.4999993993e-1f);
+    p = VM_FMA(p, f, 3.3333331174e-1f);
+    float y = p * f * z;
+    y = VM_FMA(e, -2.12194440e-4f, y);
+    y = VM_FMA(-0.5f, z, y);
+    float res = VM_FMA(e, 0.693359375f, f + y);
+    /* specials: x <= 0 and NaN fail x > 0; inf maps to itself */
+    float nonpos = vm_self(x == 0.0f, -INFINITY, NAN);
+    res = vm_self(x > 0.0f, res, nonpos);
+    return vm_self(x == INFINITY, x, res);
+}
+
+/* log1p(x) = log(u) + (x - (u - 1)) / u with u = fl(1 + x): the second term
+ * is the first-order correction for the rounding of u (Goldberg, "What every
+ * computer scientist should know...", Thm. 4 variant used by fdlibm). */
+static inline float vm_log1pf(float x) {
+    float u = 1.0f + x;
+    float c = (x - (u - 1.0f)) / u;
+    float res = vm_logf(u) + c;
+    res = vm_self(x == -1.0f, -INFINITY, res);
+    res = vm_self(x == INFINITY, x, res);
+    return vm_self(fabsf(x) < 0x1p-25f, x, res);
+}
+
+/* ------------------------------------------------------------- tanh, sigmoid
+ * tanh|x| = m / (m + 2) with m = expm1(2|x|): no cancellation anywhere, and
+ * for tiny x it is 2x/(2+2x) = x.  |x| > 9.1 gives 1 in float (1 - tanh <
+ * 2^-25), so the argument is clamped there (also keeps m finite). */
+static inline float vm_tanhf(float x) {
+    float a = fabsf(x);
+    a = vm_clamp_hi(a, 9.1f);
+    float m = vm_expm1f(2.0f * a);
+    return copysignf(m / (m + 2.0f), x);
+}
+
+/* sigmoid(x) = 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0, both from
+ * e = e^-|x| <= 1: no overflow, and tiny results keep their relative
+ * accuracy (sigmoid(-100) = e^-100, a subnormal, not 0). */
+static inline float vm_sigmoidf(float x) {
+    float e = vm_expf(-fabsf(x));
+    float num = vm_self(x >= 0.0f, 1.0f, e);
+    return num / (1.0f + e);
+}
+
+/* ------------------------------------------------------------- erf, gelu
+ * Cephes ndtrf.c:  erf(x) = x T(x^2) for |x| < 1;
+ *   erfc(x) = e^(-x^2) (1/x) P(1/x^2) for 1 <= x < 2, same with R for x >= 2.
+ * e^(-x^2) is formed from x^2 = hi + lo exactly: e^-hi (1 - lo); an e^-hi
+ * alone would carry a relative error of x^2 * 2^-24 (1e-5 at x = 14). */
+static inline float vm_erf_small(float x) { /* |x| < 1 */
+    float z = x * x;
+    float p = 7.853861353153693e-5f;
+    p = VM_FMA(p, z, -8.010193625184903e-4f);
+    p = VM_FMA(p, z, 5.188327685732524e-3f);
+    p = VM_FMA(p, z, -2.685381193529856e-2f);
+    p = VM_FMA(p, z, 1.128358514861418e-1f);
+    p = VM_FMA(p, z, -3.761262582423300e-1f);
+    p = VM_FMA(p, z, 1.128379165726710e+0f);
+    return x * p;
+}
+
+/* erfc(t) for t >= 1 given ex2 = e^(-t^2) (accurate): both Cephes tails are
+ * evaluated and blended. */
+static inline float vm_erfc_tail(float t, float ex2) {
+    float q = 1.0f / t, y = q * q;
+    float p = 2.326819970068386e-2f;
+    p = VM_FMA(p, y, -1.387039388740657e-1f);
+    p = VM_FMA(p, y, 3.687424674597105e-1f);
+    p = VM_FMA(p, y, -5.824733027278666e-1f);
+    p = VM_FMA(p, y, 6.210004621745983e-1f);
+    p = VM_FMA(p, y, -4.944515323274145e-1f);
+    p = VM_FMA(p, y, 3.404879937665872e-1f);
+    p = VM_FMA(p, y, -2.741127028184656e-1f);
+    p = VM_FMA(p, y, 5.638259427386472e-1f);
+    float r = -1.047766399936249e+1f;
+    r = VM_FMA(r, y, 1.297719955372516e+1f);
+    r = VM_FMA(r, y, -7.495518717768503e+0f);
+    r = VM_FMA(r, y, 2.921019019210786e+0f);
+    r = VM_FMA(r, y, -1.015265279202700e+0f);
+    r = VM_FMA(r, y, 4.218463358204948e-1f);
+    r = VM_FMA(r, y, -2.820767439740514e-1f);
+    r = VM_FMA(r, y, 5.641895067754075e-1f);
+    float pr = vm_self(t < 2.0f, p, r);
+    return ex2 * q * pr;
+}
+
+/* e^(-s*s*k) with s*s split exactly (k = 1 or 1/2, a power of two). */
+static inline float vm_exp_negsq(float s, float k) {
+    float hi = s * s, lo = vm_sq_lo(s, hi);
+    float e = vm_expf(-k * hi);
+    return VM_FMA(-e, k * lo, e);
+}
+
+static inline float vm_erff(float x) {
+    float a = fabsf(x);
+    a = vm_clamp_hi(a, 10.0f); /* erfc(10) < 2^-149 */
+    float big = 1.0f - vm_erfc_tail(a, vm_exp_negsq(a, 1.0f));
+    float res = vm_self(a < 1.0f, vm_erf_small(x), copysignf(big, x));
+    return vm_self(x != x, x, res);
+}
+
+/* e^v for v in [-746, 0], in double, to ~1e-10 relative: enough for any
+ * float result.  v = n ln2 + r (fdlibm's ln2 split: n*LN2_HI is exact for
+ * |n| < 2^20), e^r by its degree-9 Taylor polynomial (|r| <= ln2/2: error
+ * r^10/10! < 1e-11), times 2^n built in the exponent field. */
+static inline double vm_exp_neg_d(double v) {
+    double t = VM_FMAD(v, 1.4426950408889634, 0x1.8p52);
+    double n = t - 0x1.8p52;
+    uint64_t tb;
+    memcpy(&tb, &t, sizeof tb);
+    double r = VM_FMAD(n, -6.93147180369123816490e-01, v);
+    r = VM_FMAD(n, -1.90821492927058770002e-10, r);
+    double p = 1.0 / 362880;
+    p = VM_FMAD(p, r, 1.0 / 40320);
+    p = VM_FMAD(p, r, 1.0 / 5040);
+    p = VM_FMAD(p, r, 1.0 / 720);
+    p = VM_FMAD(p, r, 1.0 / 120);
+    p = VM_FMAD(p, r, 1.0 / 24);
+    p = VM_FMAD(p, r, 1.0 / 6);
+    p = VM_FMAD(p, r, 0.5);
+    p = VM_FMAD(p, r, 1.0);
+    p = VM_FMAD(p, r, 1.0);
+    uint64_t sb = (tb - 0x4338000000000000ull + 1023u) << 52; /* low bits of t hold n */
+    double s;
+    memcpy(&s, &sb, sizeof s);
+    return p * s;
+}
+
+/* gelu(x) = x/2 (1 + erf(x/sqrt2)) = x/2 erfc(-x/sqrt2), evaluated in double
+ * and rounded once, because in float the erfc tail alone collects ~5 ulp of
+ * rounding (1/t, 1/t^2, Horner with alternating coefficients) and 1 + erf
+ * cancels for x < 0.  With c = erfc(|x|/sqrt2) from the Cephes pieces above
+ * (x T(x^2) below 1, e^(-t^2) (1/t) P|R(1/t^2) from 1 on; their own error is
+ * 0.5 float ulp), gelu = x/2 (2 - c) for x >= 0 and x/2 c for x < 0: no
+ * cancellation on either side, and e^(-t^2) = e^(-x^2/2) is exact in its
+ * argument (x^2 of a float is exact in double).  |x| is clamped at 15 inside
+ * (gelu(-15) underflows to -0; for x >= 15 the result is x). */
+static inline float vm_geluf(float x) {
+    double xd = (double)x;
+    double xc = (double)vm_clamp_hi(vm_clamp_lo(x, -15.0f), 15.0f);
+    double t = fabs(xc) * 0.70710678118654752440;
+    double z = t * t;
+    double ps = 7.853861353153693e-5;
+    ps = VM_FMAD(ps, z, -8.010193625184903e-4);
+    ps = VM_FMAD(ps, z, 5.188327685732524e-3);
+    ps = VM_FMAD(ps, z, -2.685381193529856e-2);
+    ps = VM_FMAD(ps, z, 1.128358514861418e-1);
+    ps = VM_FMAD(ps, z, -3.761262582423300e-1);
+    ps = VM_FMAD(ps, z, 1.128379165726710e+0);
+    double small = VM_FMAD(-t, ps, 1.0);
+    double q = 1.0 / t, y = q * q; /* t = 0: inf/NaN, blended away below */
+    double p = 2.326819970068386e-2;
+    p = VM_FMAD(p, y, -1.387039388740657e-1);
+    p = VM_FMAD(p, y, 3.687424674597105e-1);
+    p = VM_FMAD(p, y, -5.824733027278666e-1);
+    p = VM_FMAD(p, y, 6.210004621745983e-1);
+    p = VM_FMAD(p, y, -4.944515323274145e-1);
+    p = VM_FMAD(p, y, 3.404879937665872e-1);
+    p = VM_FMAD(p, y, -2.741127028184656e-1);
+    p = VM_FMAD(p, y, 5.638259427386472e-1);
+    double r = -1.047766399936249e+1;
+    r = VM_FMAD(r, y, 1.297719955372516e+1);
+    r = VM_FMAD(r, y, -7.495518717768503e+0);
+    r = VM_FMAD(r, y, 2.921019019210786e+0);
+    r = VM_FMAD(r, y, -1.015265279202700e+0);
+    r = VM_FMAD(r, y, 4.218463358204948e-1);
+    r = VM_FMAD(r, y, -2.820767439740514e-1);
+    r = VM_FMAD(r, y, 5.641895067754075e-1);
+    double tail = vm_exp_neg_d(-0.5 * xc * xc) * q * vm_seld(t < 2.0, p, r);
+    double c = vm_seld(t < 1.0, small, tail);
+    double res = vm_seld(x >= 0.0f, 0.5 * xd * (2.0 - c), 0.5 * xc * c);
+    return vm_self(x != x, x, (float)res);
+}
+
+/* ------------------------------------------------------------- sin, cos
+ * n = rint(x * 2/pi), r = x - n pi/2 with pi/2 = P1 + P2 + P3 (P1 = pi/2
+ * rounded to float).  With FMA, x - n*P1 is exact (its exact value is a
+ * multiple of ulp(P1) below 2 in magnitude) and the two corrections lose at
+ * most an ulp of r, which holds up to |x| ~ 1e5; without FMA, P1 has 12
+ * bits (Cephes-style DP1) so that n*P1 is exact for the smaller range.
+ * sin r = r + r^3 S(r^2), cos r = 1 - r^2/2 + r^4 C(r^2) on |r| <= pi/4
+ * (Cephes sinf.c minimax polynomials); the quadrant n mod 4 picks the
+ * polynomial and the sign. */
+#if VM_HAVE_FMA
+#define VM_TRIG_MAX 71476.0f
+#define VM_PIO2_1 0x1.921fb6p+0f
+#define VM_PIO2_2 -0x1.777a5cp-25f
+#define VM_PIO2_3 -0x1.ee59dap-50f
+#else
+#define VM_TRIG_MAX 8192.0f
+#define VM_PIO2_1 1.5703125f                  /* 2 * Cephes DP1 */
+#define VM_PIO2_2 4.837512969970703125e-4f    /* 2 * DP2 */
+#define VM_PIO2_3 7.54978995489188216e-8f     /* 2 * DP3 */
+#endif
+
+static inline float vm_sincos_poly(float x, uint32_t quad_shift) {
+    float t = VM_FMA(x, 0.636619772367581343f, VM_MAGIC);
+    float n = t - VM_MAGIC;
+    uint32_t q = vm_f2u(t) + quad_shift; /* low 2 bits: quadrant (+1 for cos) */
+    float r = VM_FMA(n, -VM_PIO2_1, x);
+    r = VM_FMA(n, -VM_PIO2_2, r);
+    r = VM_FMA(n, -VM_PIO2_3, r);
+    float z = r * r;
+    float s = -1.9515295891e-4f;
+    s = VM_FMA(s, z, 8.3321608736e-3f);
+    s = VM_FMA(s, z, -1.6666654611e-1f);
+    s = VM_FMA(s * z, r, r);
+    float c = 2.443315711809948e-5f;
+    c = VM_FMA(c, z, -1.388731625493765e-3f);
+    c = VM_FMA(c, z, 4.166664568298827e-2f);
+    c = VM_FMA(c * z, z, VM_FMA(-0.5f, z, 1.0f));
+    float v = vm_self(q & 1u, c, s);
+    return vm_u2f(vm_f2u(v) ^ ((q & 2u) << 30));
+}
+
+/* Valid for |x| <= VM_TRIG_MAX; garbage (never UB) beyond. */
+static inline float vm_sinf(float x) {
+    float res = vm_sincos_poly(x, 0u);
+    return vm_self(fabsf(x) < 0x1p-12f, x, res); /* sin x = x there; keeps -0 */
+}
+
+static inline float vm_cosf(float x) { return vm_sincos_poly(x, 1u); }
+
+#endif /* XCS_VMATH_H */

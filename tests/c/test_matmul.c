@@ -1,0 +1,398 @@
+/* test_matmul.c — the CPU GEMM kernels against a naive triple loop.
+ *
+ * Blocked and BLAS kernels are called directly (xcs_host_matmul_blocked /
+ * _blas) on hand-made strided views: odd sizes around the register and cache
+ * blocks, transposed / strided / negative / broadcast operands, batch
+ * broadcasting and folding, K = 0, every dtype (ints exact with wraparound,
+ * bool as or-of-ands), and thread-count independence.
+ *
+ * `test_matmul --bench` prints GFLOP/s of blocked vs BLAS GEMM at 512..2048. */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c11 */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "cpu_kernels.h"
+#include "xcs_host.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double rnd_unit(void) { return (double)(rnd() >> 11) * 0x1p-53; }
+
+/* Layout of a test view: dims permuted in memory (perm[i] = the logical dim
+ * stored at memory position i), every stride times `step`, dims in flip
+ * reversed (negative stride), dims in bcast with stride 0.  Storage holds
+ * random values; `big` draws ints from a wide range (to test wraparound). */
+typedef struct layout { const int *perm; int step; unsigned flip, bcast; } layout;
+
+static xcs_tensor *make_view(xcs_dtype dt, int nd, const int64_t *shape, layout L, bool big) {
+    int64_t mshape[XCS_MAX_DIMS], mstr[XCS_MAX_DIMS], str[XCS_MAX_DIMS], off = 0, n = 1;
+    for (int i = 0; i < nd; i++) mshape[i] = shape[L.perm ? L.perm[i] : i];
+    for (int i = nd - 1; i >= 0; i--) {
+        mstr[i] = n * (L.step ? L.step : 1);
+        n *= mshape[i] > 0 ? mshape[i] : 1;
+    }
+    for (int i = 0; i < nd; i++) str[L.perm ? L.perm[i] : i] = mstr[i];
+    for (int d = 0; d < nd; d++) {
+        if (L.bcast >> d & 1u) str[d] = 0;
+        if ((L.flip >> d & 1u) && shape[d] > 0) {
+            off += (shape[d] - 1) * str[d];
+            str[d] = -str[d];
+        }
+    }
+    int64_t cap = n * (L.step ? L.step : 1) + 1;
+    size_t sz = xcs_dtype_size(dt);
+    xcs_storage *s = xcs_storage_new((size_t)cap * sz, XCS_DEVICE_CPU);
+    char *p = s->data;
+    for (int64_t i = 0; i < cap; i++) {
+        double u = rnd_unit() * 2 - 1;
+        int64_t iv = big ? (int64_t)(rnd() >> 1) : (int64_t)(rnd() % 11) - 5;
+        switch (dt) {
+        case XCS_BOOL: p[i] = (char)(rnd() % 3 == 0); break;
+        case XCS_I32: ((int32_t *)(void *)p)[i] = (int32_t)iv; break;
+        case XCS_I64: ((int64_t *)(void *)p)[i] = iv; break;
+        case XCS_F32: ((float *)(void *)p)[i] = (float)u; break;
+        default: ((double *)(void *)p)[i] = u; break;
+        }
+    }
+    xcs_tensor *t = NULL;
+    xcs_status st = xcs_tensor_from_storage(s, dt, nd, shape, str, off, &t);
+    xcs_storage_release(s);
+    if (st != XCS_OK) fprintf(stderr, "make_view: %s\n", xcs_last_error());
+    return t;
+}
+
+static xcs_tensor *make_out(xcs_dtype dt, int nd, const int64_t *shape) {
+    xcs_tensor *t = NULL;
+    xcs_tensor_empty(dt, nd, shape, &t);
+    memset(t->storage->data, 0x7f, t->storage->nbytes); /* garbage, never read */
+    return t;
+}
+
+/* Checks out == a @ b elementwise: floats within tol * sum|a||b|, ints
+ * exactly (wrapping), bool as or-of-ands.  Returns the number of mismatches. */
+static int check_product(const xcs_tensor *a, const xcs_tensor *b, const xcs_tensor *out,
+                         double tol) {
+    int nd = out->ndim, bad = 0;
+    int64_t M = out->shape[nd - 2], N = out->shape[nd - 1], K = a->shape[nd - 1];
+    int64_t nbatch = xcs_tensor_numel(out) / (M * N > 0 ? M * N : 1);
+    if (M * N == 0) return 0;
+    for (int64_t t = 0; t < nbatch; t++)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                int64_t fo = (t * M + i) * N + j;
+                if (xcs_dtype_is_float(out->dtype)) {
+                    double s = 0, mag = 0;
+                    for (int64_t k = 0; k < K; k++) {
+                        double x = xcs_tensor_get_f64(a, (t * M + i) * K + k);
+                        double y = xcs_tensor_get_f64(b, (t * K + k) * N + j);
+                        s += x * y;
+                        mag += fabs(x * y);
+                    }
+                    double got = xcs_tensor_get_f64(out, fo);
+                    if (!(fabs(got - s) <= tol * mag + 1e-300)) {
+                        if (bad++ < 3)
+                            fprintf(stderr, "  [%lld,%lld,%lld] got %.9g want %.9g\n",
+                                    (long long)t, (long long)i, (long long)j, got, s);
+                    }
+                } else {
+                    uint64_t s = 0;
+                    for (int64_t k = 0; k < K; k++) {
+                        uint64_t x = (uint64_t)xcs_tensor_get_i64(a, (t * M + i) * K + k);
+                        uint64_t y = (uint64_t)xcs_tensor_get_i64(b, (t * K + k) * N + j);
+                        s = out->dtype == XCS_BOOL ? (s | (x & y)) : s + x * y;
+                    }
+                    int64_t want = out->dtype == XCS_I32 ? (int64_t)(int32_t)(uint32_t)s
+                                                         : (int64_t)s;
+                    int64_t got = xcs_tensor_get_i64(out, fo);
+                    if (got != want && bad++ < 3)
+                        fprintf(stderr, "  [%lld,%lld,%lld] got %lld want %lld\n", (long long)t,
+                                (long long)i, (long long)j, (long long)got, (long long)want);
+                }
+            }
+    return bad;
+}
+
+static double tol_for(xcs_dtype dt) { return dt == XCS_F32 ? 2e-6 : 1e-14; }
+
+typedef xcs_status (*mm_fn)(const xcs_tensor *, const xcs_tensor *, xcs_tensor *);
+
+/* One 2-D case: a [M,K] with layout la, b [K,N] with lb. */
+static int run_case(mm_fn fn, xcs_dtype dt, int64_t M, int64_t N, int64_t K, layout la, layout lb,
+                    bool big) {
+    xcs_tensor *a = make_view(dt, 2, SHAPE(M, K), la, big);
+    xcs_tensor *b = make_view(dt, 2, SHAPE(K, N), lb, big);
+    xcs_tensor *o = make_out(dt, 2, SHAPE(M, N));
+    int bad = 0;
+    xcs_status st = fn(a, b, o);
+    CHECK_OK(st);
+    if (st == XCS_OK) bad = check_product(a, b, o, tol_for(dt));
+    if (bad)
+        fprintf(stderr, "  %s %lldx%lldx%lld: %d mismatches\n", xcs_dtype_name(dt), (long long)M,
+                (long long)N, (long long)K, bad);
+    xcs_tensor_free(a);
+    xcs_tensor_free(b);
+    xcs_tensor_free(o);
+    return bad;
+}
+
+static const int T2[] = {1, 0};
+static const layout CONTIG = {NULL, 1, 0, 0};
+
+static void test_odd_sizes_f32(void) {
+    static const int64_t sz[] = {1, 2, 5, 6, 7, 16, 17, 33, 67};
+    int n = (int)(sizeof sz / sizeof sz[0]), bad = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < n; k++)
+                bad += run_case(xcs_host_matmul_blocked, XCS_F32, sz[i], sz[j], sz[k], CONTIG,
+                                CONTIG, false);
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_dtypes_and_layouts(void) {
+    const layout lays[] = {
+        CONTIG,
+        {T2, 1, 0, 0},      /* transposed */
+        {NULL, 2, 0, 0},    /* every other element */
+        {T2, 3, 1u, 0},     /* transposed, strided, rows reversed */
+        {NULL, 1, 3u, 0},   /* both dims reversed */
+        {NULL, 1, 0, 1u},   /* rows broadcast (stride 0) */
+    };
+    int nl = (int)(sizeof lays / sizeof lays[0]);
+    static const int64_t dims[][3] = {{1, 1, 1}, {3, 5, 7}, {13, 17, 19}, {67, 35, 33},
+                                      {6, 16, 1}, {1, 40, 9}};
+    int bad = 0;
+    for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++)
+        for (int c = 0; c < 6; c++)
+            for (int la = 0; la < nl; la++)
+                for (int lb = 0; lb < nl; lb += (la % 2) + 1)
+                    bad += run_case(xcs_host_matmul_blocked, (xcs_dtype)dt, dims[c][0],
+                                    dims[c][1], dims[c][2], lays[la], lays[lb], false);
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_int_wraparound(void) {
+    int bad = 0;
+    bad += run_case(xcs_host_matmul_blocked, XCS_I32, 9, 17, 31, CONTIG, CONTIG, true);
+    bad += run_case(xcs_host_matmul_blocked, XCS_I64, 9, 17, 31, CONTIG, (layout){T2, 1, 0, 0},
+                    true);
+    CHECK_EQ_I(bad, 0);
+}
+
+/* Crosses MC, KC and NC blocks and the thread split. */
+static void test_block_edges(void) {
+    int bad = 0;
+    bad += run_case(xcs_host_matmul_blocked, XCS_F32, 401, 67, 600, CONTIG, CONTIG, false);
+    bad += run_case(xcs_host_matmul_blocked, XCS_F64, 175, 93, 513, (layout){T2, 1, 0, 0},
+                    CONTIG, false);
+    bad += run_case(xcs_host_matmul_blocked, XCS_F32, 7, 4200, 70, CONTIG, (layout){T2, 1, 0, 0},
+                    false);
+    bad += run_case(xcs_host_matmul_blocked, XCS_I64, 90, 2100, 20, CONTIG, CONTIG, false);
+    CHECK_EQ_I(bad, 0);
+}
+
+static void test_k_zero_and_empty(void) {
+    for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++) {
+        xcs_tensor *a = make_view((xcs_dtype)dt, 2, SHAPE(4, 0), CONTIG, false);
+        xcs_tensor *b = make_view((xcs_dtype)dt, 2, SHAPE(0, 5), CONTIG, false);
+        xcs_tensor *o = make_out((xcs_dtype)dt, 2, SHAPE(4, 5));
+        CHECK_OK(xcs_host_matmul_blocked(a, b, o));
+        for (int i = 0; i < 20; i++) CHECK(xcs_tensor_get_f64(o, i) == 0.0);
+        if (dt == XCS_F32 || dt == XCS_F64) {
+            memset(o->storage->data, 0x7f, o->storage->nbytes);
+            CHECK_OK(xcs_cpu_matmul(a, b, o));
+            for (int i = 0; i < 20; i++) CHECK(xcs_tensor_get_f64(o, i) == 0.0);
+        }
+        xcs_tensor_free(a);
+        xcs_tensor_free(b);
+        xcs_tensor_free(o);
+    }
+    xcs_tensor *a = make_view(XCS_F32, 2, SHAPE(0, 3), CONTIG, false);
+    xcs_tensor *b = make_view(XCS_F32, 2, SHAPE(3, 5), CONTIG, false);
+    xcs_tensor *o = make_out(XCS_F32, 2, SHAPE(0, 5));
+    CHECK_OK(xcs_host_matmul_blocked(a, b, o));
+    CHECK_OK(xcs_cpu_matmul(a, b, o));
+    xcs_tensor_free(a);
+    xcs_tensor_free(b);
+    xcs_tensor_free(o);
+}
+
+/* a [3,4,M,K] broadcast from [3,1,M,K]; b [3,4,K,N] from [1,4,K,N]; and a
+ * folded case a [5,M,K] @ b [K,N] broadcast to [5,K,N]. */
+static void test_batches(void) {
+    mm_fn fns[2] = {xcs_host_matmul_blocked, xcs_cpu_matmul};
+    for (int f = 0; f < 2; f++)
+        for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++) {
+            xcs_dtype d = (xcs_dtype)dt;
+            xcs_tensor *a = make_view(d, 4, SHAPE(3, 4, 7, 9), (layout){NULL, 1, 0, 2u}, false);
+            xcs_tensor *b = make_view(d, 4, SHAPE(3, 4, 9, 5), (layout){NULL, 1, 0, 1u}, false);
+            xcs_tensor *o = make_out(d, 4, SHAPE(3, 4, 7, 5));
+            CHECK_OK(fns[f](a, b, o));
+            CHECK_EQ_I(check_product(a, b, o, tol_for(d)), 0);
+            xcs_tensor_free(a);
+            xcs_tensor_free(b);
+            xcs_tensor_free(o);
+            a = make_view(d, 3, SHAPE(5, 11, 13), CONTIG, false);
+            b = make_view(d, 3, SHAPE(5, 13, 6), (layout){NULL, 1, 0, 1u}, false);
+            o = make_out(d, 3, SHAPE(5, 11, 6));
+            CHECK_OK(fns[f](a, b, o));
+            CHECK_EQ_I(check_product(a, b, o, tol_for(d)), 0);
+            xcs_tensor_free(a);
+            xcs_tensor_free(b);
+            xcs_tensor_free(o);
+        }
+    /* many small matrices: the one-GEMM-per-thread path */
+    xcs_tensor *a = make_view(XCS_F32, 3, SHAPE(300, 8, 12), (layout){NULL, 1, 4u, 0}, false);
+    xcs_tensor *b = make_view(XCS_F32, 3, SHAPE(300, 12, 10), CONTIG, false);
+    xcs_tensor *o = make_out(XCS_F32, 3, SHAPE(300, 8, 10));
+    CHECK_OK(xcs_host_matmul_blocked(a, b, o));
+    CHECK_EQ_I(check_product(a, b, o, tol_for(XCS_F32)), 0);
+    xcs_tensor_free(a);
+    xcs_tensor_free(b);
+    xcs_tensor_free(o);
+}
+
+/* BLAS (when built) and the blocked kernel agree, also via xcs_cpu_matmul. */
+static void test_blas_agrees(void) {
+    xcs_build_info info;
+    xcs_host_build_info(&info);
+    const layout lays[] = {CONTIG, {T2, 1, 0, 0}, {NULL, 2, 0, 0}, {NULL, 1, 2u, 0}};
+    for (int dt = XCS_F32; dt <= XCS_F64; dt++)
+        for (int la = 0; la < 4; la++)
+            for (int lb = 0; lb < 4; lb++) {
+                int bad = 0;
+                if (info.has_cblas)
+                    bad += run_case(xcs_host_matmul_blas, (xcs_dtype)dt, 37, 29, 41, lays[la],
+                                    lays[lb], false);
+                bad += run_case(xcs_cpu_matmul, (xcs_dtype)dt, 37, 29, 41, lays[la], lays[lb],
+                                false);
+                bad += run_case(xcs_cpu_matmul, (xcs_dtype)dt, 1, 29, 41, lays[la], lays[lb],
+                                false);
+                CHECK_EQ_I(bad, 0);
+            }
+    if (!info.has_cblas) {
+        xcs_tensor *a = make_view(XCS_F32, 2, SHAPE(2, 2), CONTIG, false);
+        xcs_tensor *o = make_out(XCS_F32, 2, SHAPE(2, 2));
+        CHECK_ERR(xcs_host_matmul_blas(a, a, o), XCS_ERR_UNSUPPORTED, NULL);
+        xcs_tensor_free(a);
+        xcs_tensor_free(o);
+    }
+    /* big enough for xcs_cpu_matmul to pick BLAS (when built): agrees with blocked */
+    for (int dt = XCS_F32; dt <= XCS_F64; dt++) {
+        xcs_tensor *a = make_view((xcs_dtype)dt, 2, SHAPE(410, 400), (layout){T2, 1, 0, 0}, false);
+        xcs_tensor *b = make_view((xcs_dtype)dt, 2, SHAPE(400, 420), CONTIG, false);
+        xcs_tensor *o1 = make_out((xcs_dtype)dt, 2, SHAPE(410, 420));
+        xcs_tensor *o2 = make_out((xcs_dtype)dt, 2, SHAPE(410, 420));
+        CHECK_OK(xcs_cpu_matmul(a, b, o1));
+        CHECK_OK(xcs_host_matmul_blocked(a, b, o2));
+        double worst = 0;
+        for (int64_t i = 0; i < 410 * 420; i++)
+            worst = fmax(worst, fabs(xcs_tensor_get_f64(o1, i) - xcs_tensor_get_f64(o2, i)));
+        CHECK(worst <= (dt == XCS_F32 ? 1e-4 : 1e-12));
+        xcs_tensor_free(a), xcs_tensor_free(b), xcs_tensor_free(o1), xcs_tensor_free(o2);
+    }
+    /* ints are never BLAS */
+    xcs_tensor *a = make_view(XCS_I32, 2, SHAPE(2, 2), CONTIG, false);
+    xcs_tensor *o = make_out(XCS_I32, 2, SHAPE(2, 2));
+    CHECK_ERR(xcs_host_matmul_blas(a, a, o), XCS_ERR_UNSUPPORTED, NULL);
+    xcs_tensor_free(a);
+    xcs_tensor_free(o);
+}
+
+static void test_bad_input(void) {
+    xcs_tensor *a = make_view(XCS_F32, 2, SHAPE(2, 3), CONTIG, false);
+    xcs_tensor *b = make_view(XCS_F64, 2, SHAPE(3, 2), CONTIG, false);
+    xcs_tensor *o = make_out(XCS_F32, 2, SHAPE(2, 2));
+    CHECK_ERR(xcs_host_matmul_blocked(a, b, o), XCS_ERR_TYPE, "dtypes");
+    CHECK_ERR(xcs_host_matmul_blocked(a, a, o), XCS_ERR_SHAPE, NULL);
+    xcs_tensor_free(a);
+    xcs_tensor_free(b);
+    xcs_tensor_free(o);
+}
+
+/* Bitwise the same with 1 and 2 threads (blocked kernel). */
+static void test_thread_independent(void) {
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+    xcs_tensor *a = make_view(XCS_F32, 2, SHAPE(300, 700), CONTIG, false);
+    xcs_tensor *b = make_view(XCS_F32, 2, SHAPE(700, 130), (layout){T2, 1, 0, 0}, false);
+    xcs_tensor *o1 = make_out(XCS_F32, 2, SHAPE(300, 130));
+    xcs_tensor *o2 = make_out(XCS_F32, 2, SHAPE(300, 130));
+    omp_set_num_threads(1);
+    CHECK_OK(xcs_host_matmul_blocked(a, b, o1));
+    omp_set_num_threads(2);
+    CHECK_OK(xcs_host_matmul_blocked(a, b, o2));
+    omp_set_num_threads(saved);
+    CHECK(memcmp(o1->storage->data, o2->storage->data, 300 * 130 * 4) == 0);
+    xcs_tensor_free(a);
+    xcs_tensor_free(b);
+    xcs_tensor_free(o1);
+    xcs_tensor_free(o2);
+#endif
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double bench_one(mm_fn fn, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *o,
+                        int64_t n) {
+    double best = 1e30;
+    int reps = n <= 512 ? 10 : n <= 1024 ? 5 : 3;
+    fn(a, b, o); /* warm up (page faults, BLAS thread start) */
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        fn(a, b, o);
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    return 2.0 * (double)n * (double)n * (double)n / best * 1e-9;
+}
+
+static int bench(void) {
+    xcs_build_info info;
+    xcs_host_build_info(&info);
+    printf("matmul GFLOP/s (best of reps), %d threads\n", info.max_threads);
+    for (int dt = XCS_F32; dt <= XCS_F64; dt++)
+        for (int64_t n = 512; n <= 2048; n *= 2) {
+            xcs_tensor *a = make_view((xcs_dtype)dt, 2, SHAPE(n, n), CONTIG, false);
+            xcs_tensor *b = make_view((xcs_dtype)dt, 2, SHAPE(n, n), CONTIG, false);
+            xcs_tensor *o = make_out((xcs_dtype)dt, 2, SHAPE(n, n));
+            double gb = bench_one(xcs_host_matmul_blocked, a, b, o, n);
+            double gl = info.has_cblas ? bench_one(xcs_host_matmul_blas, a, b, o, n) : 0;
+            printf("  %s n=%5lld  blocked %7.1f  blas %7.1f  ratio %.2f\n",
+                   xcs_dtype_name((xcs_dtype)dt), (long long)n, gb, gl, gl > 0 ? gb / gl : 0);
+            xcs_tensor_free(a);
+            xcs_tensor_free(b);
+            xcs_tensor_free(o);
+        }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0) return bench();
+    RUN(test_odd_sizes_f32);
+    RUN(test_dtypes_and_layouts);
+    RUN(test_int_wraparound);
+    RUN(test_block_edges);
+    RUN(test_k_zero_and_empty);
+    RUN(test_batches);
+    RUN(test_blas_agrees);
+    RUN(test_bad_input);
+    RUN(test_thread_independent);
+    return check_report();
+}

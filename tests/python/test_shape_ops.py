@@ -1,0 +1,380 @@
+"""Shape and indexing ops: reshape, transpose, squeeze, expand_dims,
+broadcast_to, take, concatenate/stack/split, basic and integer-array indexing,
+and which of them are zero-copy views (np.shares_memory)."""
+import numpy as np
+import pytest
+
+from conftest import assert_close, random_array
+
+
+def _pair(xcs, rng, shape, dtype=np.float64):
+    a = random_array(rng, shape, dtype)
+    return a, xcs.asarray(a)
+
+
+def shares(x, y):
+    return np.shares_memory(np.asarray(x), np.asarray(y))
+
+
+# ----------------------------------------------------------------- reshape
+
+@pytest.mark.parametrize("shape,new", [((2, 3, 4), (6, 4)), ((2, 3, 4), (-1,)), ((2, 3, 4), (4, -1, 2)),
+                                       ((6,), (1, 6, 1)), ((1,), ()), ((), (1, 1)), ((0, 3), (3, 0)),
+                                       ((0, 3), (-1, 3)), ((24,), (2, 3, 4))])
+def test_reshape(xnp, xcs, rng, shape, new):
+    a, x = _pair(xcs, rng, shape)
+    want = a.reshape(new)
+    assert_close(xnp.reshape(x, new), want)
+    assert_close(x.reshape(new), want)
+    if len(new):
+        assert_close(x.reshape(*new), want)
+    # a contiguous input reshapes as a view
+    r = x.reshape(new)
+    if r.size:
+        assert shares(r, x)
+
+
+def test_reshape_non_contiguous_copies_correctly(xcs, rng):
+    a, x = _pair(xcs, rng, (4, 6))
+    t = x.T
+    assert_close(t.reshape(-1), a.T.reshape(-1))
+    assert_close(t.reshape(3, 8), a.T.reshape(3, 8))
+    # a view is still possible when only size-1 axes are added
+    r = t.reshape(6, 1, 4)
+    assert_close(r, a.T.reshape(6, 1, 4))
+    assert shares(r, x)
+    s = x[:, ::2]
+    assert_close(s.reshape(4, 3), a[:, ::2].reshape(4, 3))
+
+
+def test_reshape_errors(xcs):
+    x = xcs.asarray(np.zeros((2, 3)))
+    with pytest.raises(xcs.XCSError) as ei:
+        x.reshape(4, 2)
+    assert "(4, 2)" in str(ei.value)
+    with pytest.raises(xcs.XCSError):
+        x.reshape(-1, -1)
+    with pytest.raises(xcs.XCSError):
+        x.reshape(5, -1)
+    with pytest.raises((xcs.XCSError, TypeError)):
+        x.reshape("a")
+
+
+def test_flatten_ravel(xnp, xcs, rng):
+    a, x = _pair(xcs, rng, (3, 4))
+    assert_close(x.flatten(), a.flatten())
+    assert_close(x.ravel(), a.ravel())
+    assert_close(xnp.ravel(x.T), a.T.ravel())
+    assert shares(x.ravel(), x)
+    assert not shares(x.flatten(), x)  # flatten always copies, like numpy
+
+
+# ----------------------------------------------------------------- transpose & co
+
+@pytest.mark.parametrize("axes", [None, (0, 1, 2), (2, 0, 1), (1, 2, 0), (-1, 0, 1)])
+def test_transpose(xnp, xcs, rng, axes):
+    a, x = _pair(xcs, rng, (2, 3, 4))
+    want = np.transpose(a, axes)
+    got = xnp.transpose(x, axes)
+    assert_close(got, want)
+    assert shares(got, x)
+    if axes is not None:
+        assert_close(x.transpose(*axes), want)
+        assert_close(x.transpose(axes), want)
+        assert_close(xnp.permute_dims(x, axes), want)
+    assert_close(x.T, a.T)
+    assert x.T.strides == a.T.strides
+
+
+def test_transpose_errors(xnp, xcs):
+    x = xcs.asarray(np.zeros((2, 3, 4)))
+    for bad in [(0, 1), (0, 0, 1), (0, 1, 3)]:
+        with pytest.raises(xcs.XCSError):
+            xnp.transpose(x, bad)
+
+
+@pytest.mark.parametrize("shape,axis", [((1, 3, 1), None), ((1, 3, 1), 0), ((1, 3, 1), -1),
+                                        ((1, 3, 1), (0, 2)), ((1,), None), ((3,), None)])
+def test_squeeze(xnp, xcs, rng, shape, axis):
+    a, x = _pair(xcs, rng, shape)
+    want = np.squeeze(a, axis)
+    assert_close(xnp.squeeze(x, axis), want)
+    assert_close(x.squeeze(axis), want)
+    assert shares(xnp.squeeze(x, axis), x)
+
+
+def test_squeeze_error(xnp, xcs):
+    x = xcs.asarray(np.zeros((1, 3)))
+    with pytest.raises(xcs.XCSError) as ei:
+        xnp.squeeze(x, 1)
+    assert "squeeze" in str(ei.value).lower() or "size" in str(ei.value).lower()
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, -3, (0, 2)])
+def test_expand_dims(xnp, xcs, rng, axis):
+    a, x = _pair(xcs, rng, (3, 4))
+    want = np.expand_dims(a, axis)
+    got = xnp.expand_dims(x, axis)
+    assert_close(got, want)
+    assert shares(got, x)
+
+
+def test_expand_dims_error(xnp, xcs):
+    with pytest.raises(xcs.XCSError):
+        xnp.expand_dims(xcs.asarray(np.zeros((3, 4))), 3)
+
+
+@pytest.mark.parametrize("shape,target", [((3, 1), (2, 3, 4)), ((), (2, 2)), ((4,), (3, 4)),
+                                          ((1,), (0,)), ((2, 1), (2, 0))])
+def test_broadcast_to(xnp, xcs, rng, shape, target):
+    a, x = _pair(xcs, rng, shape)
+    want = np.broadcast_to(a, target)
+    got = xnp.broadcast_to(x, target)
+    assert_close(got, want)
+    if got.size:
+        assert shares(got, x)
+        assert np.asarray(got).strides == want.strides
+
+
+def test_broadcast_to_error(xnp, xcs):
+    with pytest.raises(xcs.XCSShapeError) as ei:
+        xnp.broadcast_to(xcs.asarray(np.zeros((3,))), (4,))
+    assert "(3,)" in str(ei.value) and "(4,)" in str(ei.value)
+
+
+# ----------------------------------------------------------------- take
+
+@pytest.mark.parametrize("shape,idx,axis", [
+    ((10,), [0, 3, -1, 3], None),
+    ((4, 5), [[0, 1], [-1, 2]], 0),
+    ((4, 5), [4, 0, -5], 1),
+    ((4, 5), [7, 0, 19], None),
+    ((2, 3, 4), [1], -1),
+    ((3, 4), [], 0),
+    ((3, 4), 2, 1),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
+def test_take(xnp, xcs, rng, shape, idx, axis, dtype):
+    a = random_array(rng, shape, dtype)
+    x = xcs.asarray(a)
+    i = np.asarray(idx, dtype=np.int64)
+    want = np.take(a, i, axis=axis)
+    assert_close(xnp.take(x, xcs.asarray(i), axis=axis), want)
+    assert_close(xnp.take(x, idx, axis=axis), want)
+
+
+def test_take_int32_indices_and_views(xnp, xcs, rng):
+    a, x = _pair(xcs, rng, (6, 7))
+    i = np.array([5, -2, 0], np.int32)
+    assert_close(xnp.take(x.T, xcs.asarray(i), axis=0), np.take(a.T, i, axis=0))
+    assert_close(xnp.take(x[::-1], i, axis=1), np.take(a[::-1], i, axis=1))
+
+
+def test_take_large(xnp, xcs, rng):
+    a, x = _pair(xcs, rng, (1000, 64), np.float32)
+    i = rng.integers(-1000, 1000, size=50_000)
+    assert_close(xnp.take(x, i, axis=0), np.take(a, i, axis=0))
+
+
+@pytest.mark.parametrize("bad", [10, -11, 100])
+def test_take_out_of_range(xnp, xcs, bad):
+    x = xcs.asarray(np.arange(10.0))
+    with pytest.raises(xcs.XCSIndexError) as ei:
+        xnp.take(x, [0, bad])
+    assert isinstance(ei.value, IndexError)
+    assert str(bad) in str(ei.value)
+
+
+def test_take_float_indices_error(xnp, xcs):
+    with pytest.raises((xcs.XCSTypeError, TypeError)):
+        xnp.take(xcs.asarray(np.arange(4.0)), xcs.asarray(np.array([0.5])))
+
+
+# ----------------------------------------------------------------- concat / stack / split
+
+@pytest.mark.parametrize("shapes,axis", [([(2, 3), (4, 3)], 0), ([(2, 3), (2, 1), (2, 0)], 1),
+                                         ([(2, 3), (2, 3)], -1), ([(0, 3), (2, 3)], 0),
+                                         ([(5,)], 0), ([(2, 3), (1, 3)], None)])
+def test_concatenate(xnp, xcs, rng, shapes, axis):
+    arrs = [random_array(rng, s, np.float32) for s in shapes]
+    want = np.concatenate(arrs, axis=axis)
+    assert_close(xnp.concatenate([xcs.asarray(a) for a in arrs], axis=axis), want)
+
+
+def test_concatenate_promotes_and_views(xnp, xcs, rng):
+    a = random_array(rng, (2, 3), np.int32)
+    b = random_array(rng, (3, 2), np.float32)
+    want = np.concatenate([a, b.T], axis=0)
+    assert_close(xnp.concatenate([xcs.asarray(a), xcs.asarray(b).T], axis=0), want)
+
+
+def test_concatenate_errors(xnp, xcs):
+    a = xcs.asarray(np.zeros((2, 3)))
+    b = xcs.asarray(np.zeros((2, 4)))
+    with pytest.raises(xcs.XCSShapeError) as ei:
+        xnp.concatenate([a, b], axis=0)
+    assert "(2, 3)" in str(ei.value) and "(2, 4)" in str(ei.value)
+    with pytest.raises(xcs.XCSError):
+        xnp.concatenate([a, xcs.asarray(np.zeros(3))])
+    with pytest.raises((xcs.XCSError, ValueError)):
+        xnp.concatenate([])
+    with pytest.raises(xcs.XCSError):
+        xnp.concatenate([a, a], axis=2)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_stack(xnp, xcs, rng, axis):
+    arrs = [random_array(rng, (3, 4), np.float64) for _ in range(5)]
+    assert_close(xnp.stack([xcs.asarray(a) for a in arrs], axis=axis), np.stack(arrs, axis=axis))
+
+
+def test_stack_many_and_errors(xnp, xcs):
+    arrs = [np.full((2,), i, np.int64) for i in range(300)]  # more than any fixed cap
+    assert_close(xnp.stack([xcs.asarray(a) for a in arrs]), np.stack(arrs))
+    with pytest.raises(xcs.XCSShapeError):
+        xnp.stack([xcs.asarray(np.zeros(2)), xcs.asarray(np.zeros(3))])
+
+
+@pytest.mark.parametrize("shape,sections,axis", [((6,), 3, 0), ((6, 4), 2, 1), ((6, 4), [1, 4], 0),
+                                                 ((6, 4), [0, 2, 2, 10], 0), ((6,), [], 0), ((4, 6), 3, -1)])
+def test_split(xnp, xcs, rng, shape, sections, axis):
+    a, x = _pair(xcs, rng, shape)
+    want = np.split(a, sections, axis=axis)
+    got = xnp.split(x, sections, axis=axis)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert_close(g, w)
+        if g.size:
+            assert shares(g, x)
+
+
+def test_split_uneven_error(xnp, xcs):
+    with pytest.raises(xcs.XCSError) as ei:
+        xnp.split(xcs.asarray(np.arange(7.0)), 3)
+    assert "3" in str(ei.value)
+
+
+# ----------------------------------------------------------------- indexing
+
+INDEXES = [
+    (1,), (-1,), (slice(1, 3),), (slice(None, None, 2),), (slice(None, None, -1),),
+    (slice(1, 3), slice(None, None, 2), None, Ellipsis),
+    (Ellipsis, 1), (None,), (1, 2, 3), (Ellipsis,), (slice(5, 1),), (slice(-100, 100),),
+    (0, slice(None), -1), (Ellipsis, None, slice(None, None, -2)), (slice(3, 0, -2), 0),
+    (),
+]
+
+
+@pytest.mark.parametrize("index", INDEXES, ids=[repr(i) for i in INDEXES])
+def test_basic_indexing(xcs, rng, index):
+    a, x = _pair(xcs, rng, (4, 5, 6))
+    want = a[index]
+    got = x[index]
+    assert_close(got, want)
+    if isinstance(want, np.ndarray) and want.size and np.shares_memory(want, a):
+        assert shares(got, x), "basic indexing returns a view"
+        assert np.asarray(got).strides == want.strides
+
+
+def test_index_scalar_result(xcs, rng):
+    a, x = _pair(xcs, rng, (3, 4))
+    v = x[1, 2]
+    assert float(np.asarray(v)) == a[1, 2]
+    assert v.shape == ()
+    assert x[1, 2].item() == a[1, 2].item()
+
+
+@pytest.mark.parametrize("bad", [(4,), (-5,), (0, 0, 0, 0), (0, 7)])
+def test_index_errors(xcs, bad):
+    x = xcs.asarray(np.zeros((4, 5, 6)))
+    with pytest.raises((xcs.XCSIndexError, IndexError)):
+        x[bad]
+
+
+def test_index_bad_type(xcs):
+    x = xcs.asarray(np.zeros((4, 5)))
+    for bad in ("a", 1.5, {1: 2}):
+        with pytest.raises((xcs.XCSTypeError, TypeError, IndexError)):
+            x[bad]
+
+
+@pytest.mark.parametrize("index", [
+    [0, 2, -1],
+    (np.array([0, 3]),),
+    (slice(None), np.array([[0, 1], [4, 4]])),
+    (np.array([1, 0]), np.array([2, 3])),
+    (1, [0, 0, 2]),
+])
+def test_integer_array_indexing(xcs, rng, index):
+    a, x = _pair(xcs, rng, (4, 5))
+    want = a[index]
+    got = x[index]
+    assert_close(got, want)
+
+
+def test_integer_array_index_out_of_range(xcs):
+    x = xcs.asarray(np.zeros((4, 5)))
+    with pytest.raises((xcs.XCSIndexError, IndexError)):
+        x[[0, 4]]
+
+
+def test_boolean_mask_indexing(xcs, rng):
+    a, x = _pair(xcs, rng, (10,))
+    m = a > 0
+    try:
+        got = x[m]
+    except xcs.XCSError as e:  # unsupported is acceptable if it says so; wrong values are not
+        assert "bool" in str(e).lower() or "mask" in str(e).lower()
+        return
+    assert_close(got, a[m])
+
+
+def test_immutable(xcs):
+    x = xcs.asarray(np.zeros(3))
+    with pytest.raises(xcs.XCSError):
+        x[0] = 1.0
+
+
+def test_len_iter_tolist(xcs, rng):
+    a, x = _pair(xcs, rng, (3, 2))
+    assert len(x) == 3
+    rows = list(x)
+    assert len(rows) == 3
+    for r, w in zip(rows, a):
+        assert_close(r, w)
+    assert x.tolist() == a.tolist()
+    with pytest.raises(TypeError):
+        len(xcs.asarray(np.float64(1.0)))
+
+
+def test_attributes(xcs, rng):
+    a = random_array(rng, (3, 4), np.float32)
+    x = xcs.asarray(a)
+    assert x.shape == (3, 4)
+    assert x.ndim == 2
+    assert x.size == 12
+    assert x.dtype == np.float32
+    assert x.itemsize == 4
+    assert x.nbytes == 48
+    assert x.strides == (16, 4)
+    assert x.device == "cpu"
+    assert repr(xcs.asarray(np.array([1.0, 2.0], np.float32))) == "Array([1., 2.], dtype=float32)"
+
+
+def test_scalar_conversions(xcs):
+    x = xcs.asarray(np.array([2.5]))
+    assert float(x) == 2.5
+    assert int(xcs.asarray(np.array([7]))) == 7
+    assert bool(xcs.asarray(np.array([True])))
+    assert [10, 20, 30][xcs.asarray(np.array(1))] == 20
+    with pytest.raises((TypeError, ValueError, xcs.XCSError)):
+        float(xcs.asarray(np.zeros(2)))
+    with pytest.raises((TypeError, ValueError, xcs.XCSError)):
+        bool(xcs.asarray(np.zeros(2)))
+
+
+def test_copy_is_independent(xcs, rng):
+    a, x = _pair(xcs, rng, (3, 4))
+    c = x.copy()
+    assert_close(c, a)
+    assert not shares(c, x)
