@@ -42,6 +42,22 @@ def test_asarray_converts_other_dtypes(xcs):
         np.testing.assert_array_equal(np.asarray(x).astype(np.float64), a.astype(np.float64))
 
 
+def test_asarray_uint64_never_wraps(xcs):
+    """uint64 has no exact xcs dtype: values >= 2**63 must not silently become
+    negative int64s (converting to float64, numpy's uint64+int64 promotion, or
+    raising are both acceptable)."""
+    a = np.array([2**63, 2**64 - 1, 1], np.uint64)
+    try:
+        x = xcs.asarray(a)
+    except (OverflowError, xcs.XCSError):
+        return
+    got = np.asarray(x)
+    assert (got.astype(np.float64) >= 0).all(), f"uint64 {a} became {got} ({got.dtype})"
+    np.testing.assert_allclose(got.astype(np.float64), a.astype(np.float64), rtol=1e-15)
+    small = xcs.asarray(np.array([1, 2], np.uint64))  # in-range values stay exact either way
+    np.testing.assert_array_equal(np.asarray(small), [1, 2])
+
+
 def test_array_copies(xcs, rng):
     a = rng.standard_normal(5)
     x = xcs.array(a)

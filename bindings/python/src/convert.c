@@ -14,7 +14,9 @@
  *                                 numpy.asarray, then cast to the nearest
  *                                 supported dtype: float16 -> float32,
  *                                 int8/int16/uint8/uint16 -> int32,
- *                                 uint32/uint64 -> int64, longdouble -> float64
+ *                                 uint32 -> int64, uint64 -> float64 (numpy's
+ *                                 own uint64+int64 rule: int64 cannot hold
+ *                                 2**63 and above), longdouble -> float64
  *   7. anything else              XCSTypeError naming the type and the op
  *
  * A zero-copy tensor keeps the exporter's Py_buffer until the storage's last
@@ -130,7 +132,7 @@ static const char *nearest_dtype(int kind, Py_ssize_t itemsize) {
     switch (kind) {
     case 'b': return "bool";
     case 'i': return itemsize <= 4 ? "int32" : itemsize == 8 ? "int64" : NULL;
-    case 'u': return itemsize <= 2 ? "int32" : itemsize <= 8 ? "int64" : NULL;
+    case 'u': return itemsize <= 2 ? "int32" : itemsize <= 4 ? "int64" : itemsize == 8 ? "float64" : NULL;
     case 'f': return itemsize <= 4 ? "float32" : "float64";
     default: return NULL;
     }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# scripts/run.sh — THE main command: set everything up, then run the demo.
+#
+# Installs what is missing (system packages as root, .venv, requirements),
+# builds and installs the ember package into .venv, builds build/, and runs
+# scripts/demo.py with the installed package: it prints the backend in use
+# and runs a few array programs against numpy.  Extra arguments go to the demo.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+# Run from outside the source tree so the installed package is what imports.
+cd /
+exec "$ROOT/.venv/bin/python" "$ROOT/scripts/demo.py" "$@"

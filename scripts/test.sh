@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# scripts/test.sh — run every test.  THE test command (README, .ci/run).
+#
+#   1. scripts/setup.sh --no-build   (system packages, .venv, ember installed)
+#   2. build/       warnings as errors; ctest runs the C tests and pytest
+#   3. build-asan/  -fsanitize=address,undefined, no Python; ctest -L c
+#
+# Exits non-zero on the first failing step.  Env: JOBS (default 2).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+JOBS="${JOBS:-2}"
+VPY="$ROOT/.venv/bin/python"
+
+step() { printf '\n\033[1m[test] %s\033[0m\n' "$*"; }
+t0=$SECONDS
+
+step "setup"
+bash scripts/setup.sh --no-build
+
+step "build/ (XCS_WERROR=ON)"
+cmake -S . -B build -DPython3_EXECUTABLE="$VPY" -DXCS_WERROR=ON -DXCS_TESTS=ON -DXCS_PYTHON=ON
+cmake --build build -j "$JOBS"
+
+step "ctest build/ (C unit tests + pytest)"
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+step "build-asan/ (XCS_SANITIZE=address,undefined, C tests only)"
+cmake -S . -B build-asan -DXCS_SANITIZE=address,undefined -DXCS_PYTHON=OFF -DXCS_TESTS=ON \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build-asan -j "$JOBS"
+
+step "ctest build-asan/ -L c"
+# A test that passes with a leak or a UB report still fails: halt on the first.
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:check_initialization_order=1" \
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+  ctest --test-dir build-asan -L c --output-on-failure -j "$JOBS"
+
+step "all tests passed in $((SECONDS - t0)) s"
