@@ -30,6 +30,7 @@ PyObject *xcs_py_exc_class(xcs_status st) {
     if (!s) return PyExc_RuntimeError;
     switch (st) {
     case XCS_ERR_SHAPE: c = s->XCSShapeError; break;
+    case XCS_ERR_VALUE: c = s->XCSValueError; break;
     case XCS_ERR_TYPE: c = s->XCSTypeError; break;
     case XCS_ERR_INDEX: c = s->XCSIndexError; break;
     case XCS_ERR_ZERO_DIV: c = s->XCSZeroDivisionError; break;
@@ -160,6 +161,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     if (!s) return 0;
     Py_VISIT(s->XCSError);
     Py_VISIT(s->XCSShapeError);
+    Py_VISIT(s->XCSValueError);
     Py_VISIT(s->XCSTypeError);
     Py_VISIT(s->XCSIndexError);
     Py_VISIT(s->XCSZeroDivisionError);
@@ -178,6 +180,7 @@ static int module_clear(PyObject *m) {
     if (!s) return 0;
     Py_CLEAR(s->XCSError);
     Py_CLEAR(s->XCSShapeError);
+    Py_CLEAR(s->XCSValueError);
     Py_CLEAR(s->XCSTypeError);
     Py_CLEAR(s->XCSIndexError);
     Py_CLEAR(s->XCSZeroDivisionError);
@@ -221,6 +224,7 @@ static int add_exceptions(PyObject *m, xcs_py_state *s) {
         return -1;
     struct { PyObject **slot; const char *name; PyObject *std; const char *doc; } sub[] = {
         {&s->XCSShapeError, "XCSShapeError", PyExc_ValueError, "Shapes do not agree (broadcast, matmul, reshape, ...)."},
+        {&s->XCSValueError, "XCSValueError", PyExc_ValueError, "A bad argument value (axis, size, empty reduction, ...)."},
         {&s->XCSTypeError, "XCSTypeError", PyExc_TypeError, "A dtype or Python type an op cannot take."},
         {&s->XCSIndexError, "XCSIndexError", PyExc_IndexError, "An index or axis out of bounds."},
         {&s->XCSZeroDivisionError, "XCSZeroDivisionError", PyExc_ZeroDivisionError,

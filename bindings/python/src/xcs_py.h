@@ -47,6 +47,7 @@
 typedef struct xcs_py_state {
     PyObject *XCSError;
     PyObject *XCSShapeError;
+    PyObject *XCSValueError;
     PyObject *XCSTypeError;
     PyObject *XCSIndexError;
     PyObject *XCSZeroDivisionError;

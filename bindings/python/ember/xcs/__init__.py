@@ -23,6 +23,7 @@ from ember.xcs.errors import (
     XCSIndexError,
     XCSMemoryError,
     XCSShapeError,
+    XCSValueError,
     XCSTypeError,
     XCSZeroDivisionError,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "build_info",
     "XCSError",
     "XCSShapeError",
+    "XCSValueError",
     "XCSTypeError",
     "XCSIndexError",
     "XCSZeroDivisionError",

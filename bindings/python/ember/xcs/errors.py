@@ -5,12 +5,13 @@ and live under this module's name::
 
     XCSError(RuntimeError)
     ├── XCSShapeError(XCSError, ValueError)        shapes do not agree
+    ├── XCSValueError(XCSError, ValueError)        bad argument value (axis, size, empty reduction)
     ├── XCSTypeError(XCSError, TypeError)          dtype / Python type not supported
     ├── XCSIndexError(XCSError, IndexError)        index or axis out of bounds
     ├── XCSZeroDivisionError(XCSError, ZeroDivisionError)
     └── XCSMemoryError(XCSError, MemoryError)
 
-C statuses map as XCS_ERR_SHAPE -> XCSShapeError, XCS_ERR_TYPE -> XCSTypeError,
+C statuses map as XCS_ERR_SHAPE -> XCSShapeError, XCS_ERR_VALUE -> XCSValueError, XCS_ERR_TYPE -> XCSTypeError,
 XCS_ERR_INDEX -> XCSIndexError, XCS_ERR_ZERO_DIV -> XCSZeroDivisionError,
 XCS_ERR_MEMORY -> XCSMemoryError, anything else -> XCSError.
 """
@@ -20,6 +21,7 @@ from ember.xcs._xcs import (
     XCSIndexError,
     XCSMemoryError,
     XCSShapeError,
+    XCSValueError,
     XCSTypeError,
     XCSZeroDivisionError,
 )
@@ -27,6 +29,7 @@ from ember.xcs._xcs import (
 __all__ = [
     "XCSError",
     "XCSShapeError",
+    "XCSValueError",
     "XCSTypeError",
     "XCSIndexError",
     "XCSZeroDivisionError",
