@@ -19,16 +19,6 @@
 
 #define TWO_PI 6.283185307179586476925286766559
 
-static bool out_is_contiguous(const xcs_tensor *t) {
-    int64_t expect = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] != 1 && t->strides[d] != expect) return false;
-        expect *= t->shape[d];
-    }
-    return true;
-}
-
 /* a + (b - a) * u rounded to float, kept strictly below b (when a < b). */
 static inline float uniform_f32(double u, double a, double w, double b) {
     double r = a + w * u;
@@ -111,7 +101,7 @@ xcs_status xcs_cpu_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_te
     if (out->dtype != XCS_F32 && out->dtype != XCS_F64)
         return xcs_error(XCS_ERR_TYPE, "%s: dtype %s is not supported (use float32 or float64)",
                          name, xcs_dtype_name(out->dtype));
-    if (!out_is_contiguous(out))
+    if (!xcs_tensor_is_contiguous(out))
         return xcs_error(XCS_ERR_INTERNAL, "%s: the output must be contiguous", name);
     if (!isfinite(a) || !isfinite(b))
         return xcs_error(XCS_ERR_VALUE, "%s: parameters must be finite (got %g, %g)", name, a, b);

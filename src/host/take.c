@@ -131,16 +131,6 @@ static int64_t numel(int n, const int64_t *shape) {
     return m;
 }
 
-static bool is_contiguous(const xcs_tensor *t) {
-    int64_t expect = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] == 0) return true;
-        if (t->shape[d] != 1 && t->strides[d] != expect) return false;
-        expect *= t->shape[d];
-    }
-    return true;
-}
-
 /* Reads idx (int64 or int32, any layout) in C order into the offsets array,
  * checking each value against [0, n) and scaling it by `scale` (axis mode) or
  * unravelling it against x's layout (flat mode). */
@@ -187,7 +177,7 @@ xcs_status xcs_cpu_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xc
     if (!flat && (axis < 0 || axis >= x->ndim))
         return xcs_error(XCS_ERR_VALUE, "take: axis %d is out of range for %d-d input", axis,
                          x->ndim);
-    if (!is_contiguous(out))
+    if (!xcs_tensor_is_contiguous(out))
         return xcs_error(XCS_ERR_INTERNAL, "take: the output must be contiguous");
 
     take_plan p;
