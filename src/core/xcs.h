@@ -271,6 +271,52 @@ xcs_status xcs_split(const xcs_tensor *x, int n_idx, const int64_t *indices, int
 xcs_status xcs_linspace(double start, double stop, int64_t num, bool endpoint, xcs_dtype dt, xcs_tensor **out);
 xcs_status xcs_eye(int64_t n, int64_t m, int64_t k, xcs_dtype dt, xcs_tensor **out);
 
+/* ---------------------------------------------------------------- fused programs
+ *
+ * What the fusion pass hands a backend: a group of elementwise ops run in one
+ * pass over memory, optionally ending in one reduction.  The program works on
+ * registers; on the CPU each register is a per-thread tile of a few KiB, so
+ * no intermediate of the group is ever materialised (DESIGN.md §5-6).
+ *
+ * Iteration space: `shape` (ndim dims).  Every input is a strided view
+ * already broadcast to `shape` (stride 0 on broadcast dims), of any dtype.
+ * Instructions run in order:
+ *   XCS_FUSED_LOAD   reg[dst] = input[a] converted to `dtype`
+ *   XCS_FUSED_OP     reg[dst] = op(reg[a], reg[b], reg[c]) computed in
+ *                    `dtype` (the op's compute dtype; CMP/LOGIC ops write
+ *                    bool registers, where's condition register is bool)
+ *   XCS_FUSED_CAST   reg[dst] = reg[a] converted from `src_dtype` to `dtype`
+ *   XCS_FUSED_STORE  output[dst] = reg[a] converted to output[dst]'s dtype
+ *   XCS_FUSED_REDUCE output[dst] = reduce_op over `reduce_axes` of reg[a]
+ *                    (SUM/PROD/MAX/MIN, accumulated like xcs_reduce: float
+ *                    sums in double, ints in int64); output[dst] has
+ *                    `shape` with 1 on each reduced axis.  At most one
+ *                    REDUCE per program and it is the last instruction.
+ * Outputs of STORE have `shape` and are C-contiguous. */
+typedef enum xcs_fused_kind {
+    XCS_FUSED_LOAD, XCS_FUSED_OP, XCS_FUSED_CAST, XCS_FUSED_STORE, XCS_FUSED_REDUCE,
+} xcs_fused_kind;
+
+typedef struct xcs_fused_instr {
+    xcs_fused_kind kind;
+    xcs_op op;              /* OP: elementwise op; REDUCE: SUM/PROD/MAX/MIN */
+    int dst, a, b, c;       /* register / input / output indices (-1 unused) */
+    xcs_dtype dtype;        /* dtype of reg[dst] (LOAD/OP/CAST), compute dtype of OP */
+    xcs_dtype src_dtype;    /* CAST: dtype of reg[a] */
+} xcs_fused_instr;
+
+#define XCS_FUSED_MAX_INSTR 64
+#define XCS_FUSED_MAX_REGS 16
+#define XCS_FUSED_MAX_IO 16
+
+typedef struct xcs_fused_program {
+    int ndim;
+    int64_t shape[XCS_MAX_DIMS];
+    int n_inputs, n_outputs, n_regs, n_instr;
+    xcs_fused_instr instr[XCS_FUSED_MAX_INSTR];
+    unsigned reduce_axes;   /* REDUCE: axes of `shape` it folds */
+} xcs_fused_program;
+
 /* ---------------------------------------------------------------- backends
  *
  * A backend executes kernels on tensors whose shapes/dtypes core has already
@@ -303,6 +349,11 @@ typedef struct xcs_backend {
     xcs_status (*fill)(xcs_tensor *out, double value);
     xcs_status (*iota)(xcs_tensor *out, double start, double step);
     xcs_status (*random)(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
+    /* Runs a fused program (see above); inputs broadcast to p->shape,
+     * outputs allocated by the caller.  NULL: the backend cannot fuse and
+     * core runs the ops one by one. */
+    xcs_status (*run_fused)(const xcs_fused_program *p, const xcs_tensor *const *inputs,
+                            xcs_tensor *const *outputs);
 } xcs_backend;
 
 /* The backend serving `device`, or NULL with the error set. */
