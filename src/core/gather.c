@@ -1,6 +1,6 @@
 /* gather.c — ops that assemble new arrays from pieces of others: take
  * (numpy.take, the gather primitive) and concatenate. */
-#include "xcs.h"
+#include "trace.h"
 
 #include <string.h>
 
@@ -46,6 +46,14 @@ xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_te
     for (int i = 0; i < a; i++) shape[n++] = x->shape[i];
     for (int i = 0; i < idx->ndim; i++) shape[n++] = idx->shape[i];
     for (int i = a + 1; i < x->ndim; i++) shape[n++] = x->shape[i];
+    const xcs_tensor *xi[2] = {x, idx};
+    xcs_graph *g;
+    if (xcs_trace_any(2, xi, &g, &st)) {
+        /* indices are wrapped and bounds-checked when the graph runs */
+        if (!xcs_dtype_is_int(idx->dtype))
+            return xcs_error(XCS_ERR_TYPE, "take: indices must be integers, got dtype %s", xcs_dtype_name(idx->dtype));
+        return st ? st : xcs_trace_node(g, XCS_OP_TAKE, 2, xi, x->dtype, x->dtype, n, shape, 0, a, out);
+    }
     xcs_tensor *wrapped;
     if ((st = wrap_indices(idx, x->shape[a], a, &wrapped))) return st;
     const xcs_backend *be = xcs_backend_for(x->storage->device);
@@ -91,10 +99,14 @@ xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor *
         shape[a] += x->shape[a];
         dt = xcs_dtype_promote(dt, false, x->dtype, false);
     }
+    xcs_graph *g;
+    xcs_status st;
+    if (xcs_trace_any(n, xs, &g, &st))
+        return st ? st : xcs_trace_node(g, XCS_OP_CONCAT, n, xs, dt, dt, x0->ndim, shape, 0, a, out);
     for (int i = 0; i < n; i++)
         if (xs[i]->storage->device != XCS_DEVICE_CPU)
             return xcs_error(XCS_ERR_UNSUPPORTED, "concatenate: device arrays need the CUDA backend");
-    xcs_status st = xcs_tensor_empty(dt, x0->ndim, shape, out);
+    st = xcs_tensor_empty(dt, x0->ndim, shape, out);
     if (st) return st;
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < a; d++) outer *= shape[d];

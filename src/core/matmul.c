@@ -1,7 +1,7 @@
 /* matmul.c — numpy matmul semantics on top of the backend's batched GEMM:
  * 1-D operands are promoted to matrices and the added axis removed again,
  * batch dimensions broadcast, mixed dtypes promoted first. */
-#include "xcs.h"
+#include "trace.h"
 
 #include <string.h>
 
@@ -62,10 +62,17 @@ xcs_status xcs_matmul(const xcs_tensor *a0, const xcs_tensor *b0, xcs_tensor **o
     xcs_tensor *aown, *bown;
     if ((st = as_dtype(&av, dt, &ac, &aown))) return st;
     if ((st = as_dtype(&bv, dt, &bc, &bown))) { xcs_tensor_free(aown); return st; }
-    const xcs_backend *be = xcs_backend_for(a0->storage->device);
-    if (!be) st = xcs_last_status();
-    if (!st) st = xcs_tensor_empty(dt, nb + 2, oshape, out);
-    if (!st && xcs_tensor_numel(*out) > 0) {
+    const xcs_tensor *ops[2] = {ac, bc};
+    xcs_graph *g;
+    const xcs_backend *be = NULL;
+    if (xcs_trace_any(2, ops, &g, &st)) {
+        if (!st) st = xcs_trace_node(g, XCS_OP_MATMUL, 2, ops, dt, dt, nb + 2, oshape, 0, 0, out);
+    } else {
+        be = xcs_backend_for(a0->storage->device);
+        if (!be) st = xcs_last_status();
+        if (!st) st = xcs_tensor_empty(dt, nb + 2, oshape, out);
+    }
+    if (!st && be && xcs_tensor_numel(*out) > 0) {
         st = be->matmul(ac, bc, *out);
         if (st) { xcs_tensor_free(*out); *out = NULL; }
     }

@@ -1,7 +1,7 @@
 /* ops.c — eager execution of primitives: check shapes and dtypes with the
  * op table's rules, allocate the result, hand the work to the backend that
  * owns the inputs' storage. */
-#include "xcs.h"
+#include "trace.h"
 
 #include <math.h>
 #include <string.h>
@@ -66,12 +66,16 @@ static xcs_status run_elementwise(xcs_op op, int n, const xcs_tensor *const *in,
                                   xcs_tensor **out) {
     xcs_tensor views[3];
     const xcs_tensor *ptrs[3];
-    const xcs_backend *be = backend_of(in[0]);
-    if (!be) return xcs_last_status();
     for (int i = 0; i < n; i++) {
         broadcast_view(in[i], ndim, shape, &views[i]);
         ptrs[i] = &views[i];
     }
+    xcs_graph *g;
+    xcs_status tst;
+    if (xcs_trace_any(n, in, &g, &tst))
+        return tst ? tst : xcs_trace_node(g, op, n, ptrs, result, compute, ndim, shape, 0, 0, out);
+    const xcs_backend *be = backend_of(in[0]);
+    if (!be) return xcs_last_status();
     xcs_status st = xcs_tensor_empty(result, ndim, shape, out);
     if (st) return xcs_error_context(st, "%s", xcs_op_name(op));
     if (xcs_tensor_numel(*out) == 0) return XCS_OK;
@@ -176,17 +180,21 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
         shape[i] = r ? 1 : x->shape[i];
         if (r) count *= x->shape[i];
     }
-    const xcs_backend *be = backend_of(x);
-    if (!be) return xcs_last_status();
-    if ((st = xcs_tensor_empty(result, x->ndim, shape, out))) return st;
-    if (count == 0 && xcs_tensor_numel(*out) > 0 && (op == XCS_OP_MAX || op == XCS_OP_MIN)) {
-        xcs_tensor_free(*out);
-        *out = NULL;
+    int64_t out_numel;
+    if ((st = xcs_shape_numel(x->ndim, shape, 0, &out_numel))) return st;
+    if (count == 0 && out_numel > 0 && (op == XCS_OP_MAX || op == XCS_OP_MIN))
         return xcs_error(XCS_ERR_VALUE,
                          "zero-size array to reduction operation %s which has no identity",
                          op == XCS_OP_MAX ? "maximum" : "minimum");
+    if (x->graph) {
+        if ((st = xcs_trace_node(x->graph, op, 1, &x, result, compute, x->ndim, shape, axes, 0, out))) return st;
+        if (!keepdims) drop_axes(*out, axes);
+        return XCS_OK;
     }
-    if (xcs_tensor_numel(*out) > 0 && (st = be->reduce(op, x, axes, *out))) {
+    const xcs_backend *be = backend_of(x);
+    if (!be) return xcs_last_status();
+    if ((st = xcs_tensor_empty(result, x->ndim, shape, out))) return st;
+    if (out_numel > 0 && (st = be->reduce(op, x, axes, *out))) {
         xcs_tensor_free(*out);
         *out = NULL;
         return st;
@@ -220,6 +228,12 @@ xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims
     int64_t shape[XCS_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[a] = 1;
+    if (x->graph) {
+        if ((st = xcs_trace_node(x->graph, op, 1, &x, XCS_I64, x->dtype, x->ndim, shape, 1u << a, a, out)))
+            return st;
+        if (!keepdims) drop_axes(*out, 1u << a);
+        return XCS_OK;
+    }
     const xcs_backend *be = backend_of(x);
     if (!be) return xcs_last_status();
     if ((st = xcs_tensor_empty(XCS_I64, x->ndim, shape, out))) return st;

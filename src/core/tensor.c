@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE /* madvise */
 #include "xcs.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,7 @@ xcs_storage *xcs_storage_wrap(void *data, size_t nbytes, bool readonly,
 }
 
 void xcs_storage_retain(xcs_storage *s) {
+    if (!s) return; /* traced tensors have none */
     atomic_fetch_add_explicit((_Atomic long *)&s->refcount, 1, memory_order_relaxed);
 }
 
@@ -213,6 +215,7 @@ static int64_t flat_offset(const xcs_tensor *t, int64_t flat) {
 }
 
 double xcs_tensor_get_f64(const xcs_tensor *t, int64_t flat) {
+    if (!t->storage) return NAN; /* traced: no value yet (callers check first) */
     const char *p = xcs_tensor_data(t);
     int64_t o = flat_offset(t, flat);
     switch (t->dtype) {
@@ -226,6 +229,7 @@ double xcs_tensor_get_f64(const xcs_tensor *t, int64_t flat) {
 }
 
 int64_t xcs_tensor_get_i64(const xcs_tensor *t, int64_t flat) {
+    if (!t->storage) return 0; /* traced: no value yet (callers check first) */
     const char *p = xcs_tensor_data(t);
     int64_t o = flat_offset(t, flat);
     switch (t->dtype) {

@@ -142,10 +142,20 @@ enum {
     XCS_TENSOR_WEAK = 1u << 0, /* a Python scalar: weak dtype for promotion */
 };
 
+typedef struct xcs_graph xcs_graph;
+
 /* A strided view of storage.  A tensor is owned by exactly one holder and is
- * freed with xcs_tensor_free; storage is shared by views through refcounts. */
+ * freed with xcs_tensor_free; storage is shared by views through refcounts.
+ *
+ * A traced tensor (graph != NULL) has no storage: it stands for the value of
+ * node `node` of `graph` (a C-contiguous array of the node's shape) seen
+ * through this header's shape/strides/offset.  Every op accepts traced
+ * tensors and records a node instead of computing, so views, promotion and
+ * composites behave exactly as in eager mode (JAX's tracer idea, in C). */
 typedef struct xcs_tensor {
     xcs_storage *storage;
+    xcs_graph *graph;                /* borrowed; NULL for concrete tensors */
+    int32_t node;
     xcs_dtype dtype;
     int ndim;
     unsigned flags;
@@ -169,6 +179,7 @@ xcs_status xcs_tensor_view(const xcs_tensor *x, xcs_tensor **out);
 void xcs_tensor_free(xcs_tensor *t);
 
 int64_t xcs_tensor_numel(const xcs_tensor *t);
+static inline bool xcs_tensor_is_traced(const xcs_tensor *t) { return t->graph != NULL; }
 bool xcs_tensor_is_contiguous(const xcs_tensor *t);
 static inline void *xcs_tensor_data(const xcs_tensor *t) {
     return (char *)t->storage->data + t->offset * (int64_t)xcs_dtype_size(t->dtype);
@@ -270,6 +281,36 @@ xcs_status xcs_stack(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **
 xcs_status xcs_split(const xcs_tensor *x, int n_idx, const int64_t *indices, int axis, xcs_tensor **outs);
 xcs_status xcs_linspace(double start, double stop, int64_t num, bool endpoint, xcs_dtype dt, xcs_tensor **out);
 xcs_status xcs_eye(int64_t n, int64_t m, int64_t k, xcs_dtype dt, xcs_tensor **out);
+
+/* ---------------------------------------------------------------- graphs (IR)
+ *
+ * A graph is a flat array of nodes in topological order (ggml's habit),
+ * built by running ordinary ops on traced tensors.  Node values are
+ * C-contiguous arrays; an edge is a strided view of one (so transposes,
+ * slices and broadcasts cost no node).  Concrete tensors that meet traced
+ * ones become constants (retained, not copied). */
+
+xcs_status xcs_graph_new(xcs_graph **out);
+void xcs_graph_free(xcs_graph *g);
+/* Adds argument #k (k = number of inputs so far); returns an owned traced
+ * tensor standing for it. */
+xcs_status xcs_graph_input(xcs_graph *g, xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out);
+/* Appends x to the outputs (a concrete x becomes a constant output). */
+xcs_status xcs_graph_output(xcs_graph *g, const xcs_tensor *x);
+int xcs_graph_num_nodes(const xcs_graph *g);
+int xcs_graph_num_inputs(const xcs_graph *g);
+int xcs_graph_num_outputs(const xcs_graph *g);
+/* Dead-code and common-subexpression elimination (in place). */
+xcs_status xcs_graph_optimize(xcs_graph *g);
+/* Structural hash: ops, dtypes, shapes, attrs, edges, input signature and
+ * constant identities.  Equal graphs hash equal. */
+uint64_t xcs_graph_hash(const xcs_graph *g);
+/* Human-readable listing ("%3 = add(%1, %2) f32[4,8]"); returns bytes
+ * needed (like snprintf). */
+size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap);
+/* Runs the graph on concrete inputs (shapes/dtypes must match the traced
+ * ones); outs receives n_outputs owned tensors. */
+xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs);
 
 /* ---------------------------------------------------------------- fused programs
  *

@@ -1,0 +1,149 @@
+/* graph.c — building graphs: inputs, constants, traced nodes, outputs. */
+#include "trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+xcs_status xcs_graph_new(xcs_graph **out) {
+    *out = calloc(1, sizeof **out);
+    return *out ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory allocating a graph");
+}
+
+void xcs_graph_free(xcs_graph *g) {
+    if (!g) return;
+    for (int i = 0; i < g->n_consts; i++) xcs_tensor_free(g->consts[i]);
+    free(g->consts);
+    free(g->nodes);
+    free(g->edges);
+    free(g->outputs);
+    free(g);
+}
+
+int xcs_graph_num_nodes(const xcs_graph *g) { return g->n_nodes; }
+int xcs_graph_num_inputs(const xcs_graph *g) { return g->n_inputs; }
+int xcs_graph_num_outputs(const xcs_graph *g) { return g->n_outputs; }
+
+/* Grows *arr (of *cap elements of size sz) to hold n+1. */
+static xcs_status grow(void **arr, int *cap, int n, size_t sz) {
+    if (n < *cap) return XCS_OK;
+    int nc = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, (size_t)nc * sz);
+    if (!p) return xcs_error(XCS_ERR_MEMORY, "out of memory growing a graph");
+    *arr = p;
+    *cap = nc;
+    return XCS_OK;
+}
+
+static xcs_status add_node(xcs_graph *g, const xcs_node *n, int32_t *id) {
+    xcs_status st = grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes, sizeof *g->nodes);
+    if (st) return st;
+    g->nodes[g->n_nodes] = *n;
+    *id = g->n_nodes++;
+    return XCS_OK;
+}
+
+/* A contiguous traced tensor over node `id`. */
+static xcs_status traced_view(xcs_graph *g, int32_t id, xcs_tensor **out) {
+    const xcs_node *n = &g->nodes[id];
+    xcs_tensor *t = calloc(1, sizeof *t);
+    if (!t) return xcs_error(XCS_ERR_MEMORY, "out of memory allocating a tensor header");
+    t->graph = g;
+    t->node = id;
+    t->dtype = n->dtype;
+    t->ndim = n->ndim;
+    memcpy(t->shape, n->shape, sizeof t->shape);
+    xcs_strides_contiguous(n->ndim, n->shape, t->strides);
+    *out = t;
+    return XCS_OK;
+}
+
+xcs_status xcs_graph_input(xcs_graph *g, xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out) {
+    int64_t numel;
+    xcs_status st;
+    if (ndim < 0 || ndim > XCS_MAX_DIMS) return xcs_error(XCS_ERR_VALUE, "graph input: bad ndim %d", ndim);
+    if ((st = xcs_shape_numel(ndim, shape, xcs_dtype_size(dt), &numel))) return st;
+    xcs_node n = {.op = XCS_NODE_INPUT, .dtype = dt, .compute = dt, .ndim = ndim, .aux = g->n_inputs};
+    memcpy(n.shape, shape, (size_t)ndim * sizeof *shape);
+    int32_t id;
+    if ((st = add_node(g, &n, &id))) return st;
+    g->n_inputs++;
+    return traced_view(g, id, out);
+}
+
+/* The constant node for concrete x.  Broadcast (stride-0) dims are kept at
+ * size 1 in the constant, so a scalar broadcast to a big shape stays one
+ * element; the edge broadcasts it again. */
+static xcs_status const_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
+    xcs_status st = grow((void **)&g->consts, &g->cap_consts, g->n_consts, sizeof *g->consts);
+    if (st) return st;
+    xcs_tensor compact = *x, *c;
+    for (int i = 0; i < x->ndim; i++)
+        if (x->strides[i] == 0) compact.shape[i] = 1;
+    if ((st = xcs_contiguous(&compact, &c))) return st;
+    c->flags = 0;
+    xcs_node n = {.op = XCS_NODE_CONST, .dtype = x->dtype, .compute = x->dtype, .ndim = x->ndim,
+                  .aux = g->n_consts};
+    memcpy(n.shape, compact.shape, sizeof n.shape);
+    if ((st = add_node(g, &n, &e->node))) { xcs_tensor_free(c); return st; }
+    g->consts[g->n_consts++] = c;
+    xcs_strides_contiguous(x->ndim, compact.shape, e->strides);
+    for (int i = 0; i < x->ndim; i++)
+        if (x->strides[i] == 0) e->strides[i] = 0;
+    return XCS_OK;
+}
+
+/* The edge through which a node reads x. */
+static xcs_status make_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
+    memset(e, 0, sizeof *e);
+    e->ndim = x->ndim;
+    e->flags = x->flags & XCS_TENSOR_WEAK;
+    memcpy(e->shape, x->shape, sizeof e->shape);
+    if (!x->graph) return const_edge(g, x, e);
+    if (x->graph != g) return xcs_error(XCS_ERR_VALUE, "a traced value from another trace was used here "
+                                        "(did a traced array escape its jit function?)");
+    e->node = x->node;
+    e->offset = x->offset;
+    memcpy(e->strides, x->strides, sizeof e->strides);
+    return XCS_OK;
+}
+
+bool xcs_trace_any(int n, const xcs_tensor *const *xs, xcs_graph **g, xcs_status *st) {
+    *g = NULL;
+    *st = XCS_OK;
+    for (int i = 0; i < n; i++) {
+        if (!xs[i]->graph) continue;
+        if (*g && *g != xs[i]->graph)
+            *st = xcs_error(XCS_ERR_VALUE, "values from two different traces meet in one op");
+        *g = xs[i]->graph;
+    }
+    return *g != NULL;
+}
+
+xcs_status xcs_trace_node(xcs_graph *g, xcs_op op, int n, const xcs_tensor *const *in, xcs_dtype dtype,
+                          xcs_dtype compute, int ndim, const int64_t *shape, unsigned axes, int axis,
+                          xcs_tensor **out) {
+    xcs_status st;
+    int64_t numel;
+    if ((st = xcs_shape_numel(ndim, shape, xcs_dtype_size(dtype), &numel))) return st;
+    xcs_node node = {.op = op, .dtype = dtype, .compute = compute, .ndim = ndim, .n_in = n,
+                     .first_edge = g->n_edges, .axes = axes, .axis = axis};
+    memcpy(node.shape, shape, (size_t)ndim * sizeof *shape);
+    for (int i = 0; i < n; i++) {
+        xcs_edge e;
+        if ((st = make_edge(g, in[i], &e))) return st;
+        if ((st = grow((void **)&g->edges, &g->cap_edges, g->n_edges, sizeof *g->edges))) return st;
+        g->edges[g->n_edges++] = e;
+    }
+    int32_t id;
+    if ((st = add_node(g, &node, &id))) return st;
+    return traced_view(g, id, out);
+}
+
+xcs_status xcs_graph_output(xcs_graph *g, const xcs_tensor *x) {
+    xcs_status st = grow((void **)&g->outputs, &g->cap_outputs, g->n_outputs, sizeof *g->outputs);
+    if (st) return st;
+    xcs_edge e;
+    if ((st = make_edge(g, x, &e))) return st;
+    g->outputs[g->n_outputs++] = e;
+    return XCS_OK;
+}

@@ -1,0 +1,194 @@
+/* passes.c — graph passes: common-subexpression elimination, dead-code
+ * elimination, the structural hash, and the textual dump behind explain(). */
+#include "trace.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* FNV-1a over bytes, chained. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ull; }
+    return h;
+}
+
+static uint64_t edge_hash(uint64_t h, const xcs_edge *e) {
+    h = fnv(h, &e->node, sizeof e->node);
+    h = fnv(h, &e->ndim, sizeof e->ndim);
+    h = fnv(h, &e->flags, sizeof e->flags);
+    h = fnv(h, &e->offset, sizeof e->offset);
+    h = fnv(h, e->shape, (size_t)e->ndim * sizeof e->shape[0]);
+    return fnv(h, e->strides, (size_t)e->ndim * sizeof e->strides[0]);
+}
+
+static bool edge_eq(const xcs_edge *a, const xcs_edge *b) {
+    if (a->node != b->node || a->ndim != b->ndim || a->flags != b->flags || a->offset != b->offset) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i] || a->strides[i] != b->strides[i]) return false;
+    return true;
+}
+
+/* Hash of a node's own content (op, types, shape, attrs, edges); constants
+ * hash by the identity of their tensor, or by value when 0-d. */
+static uint64_t node_hash(const xcs_graph *g, const xcs_node *n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, &n->op, sizeof n->op);
+    h = fnv(h, &n->dtype, sizeof n->dtype);
+    h = fnv(h, &n->compute, sizeof n->compute);
+    h = fnv(h, &n->ndim, sizeof n->ndim);
+    h = fnv(h, n->shape, (size_t)n->ndim * sizeof n->shape[0]);
+    h = fnv(h, &n->axes, sizeof n->axes);
+    h = fnv(h, &n->axis, sizeof n->axis);
+    if (n->op == XCS_NODE_INPUT) return fnv(h, &n->aux, sizeof n->aux);
+    if (n->op == XCS_NODE_CONST) {
+        const xcs_tensor *c = g->consts[n->aux];
+        if (c->ndim == 0) return fnv(h, xcs_tensor_data(c), xcs_dtype_size(c->dtype));
+        return fnv(h, &c->storage, sizeof c->storage);
+    }
+    for (int k = 0; k < n->n_in; k++) h = edge_hash(h, &g->edges[n->first_edge + k]);
+    return h;
+}
+
+static bool node_eq(const xcs_graph *g, const xcs_node *a, const xcs_node *b) {
+    if (a->op != b->op || a->dtype != b->dtype || a->compute != b->compute || a->ndim != b->ndim ||
+        a->axes != b->axes || a->axis != b->axis || a->n_in != b->n_in)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    if (a->op == XCS_NODE_INPUT) return a->aux == b->aux;
+    if (a->op == XCS_NODE_CONST) {
+        const xcs_tensor *x = g->consts[a->aux], *y = g->consts[b->aux];
+        if (x->storage == y->storage && x->offset == y->offset) return true;
+        return x->ndim == 0 && y->ndim == 0 && x->dtype == y->dtype &&
+               memcmp(xcs_tensor_data(x), xcs_tensor_data(y), xcs_dtype_size(x->dtype)) == 0;
+    }
+    for (int k = 0; k < a->n_in; k++)
+        if (!edge_eq(&g->edges[a->first_edge + k], &g->edges[b->first_edge + k])) return false;
+    return true;
+}
+
+/* CSE: a node equal to an earlier one is replaced by it (edges retargeted). */
+static xcs_status cse(xcs_graph *g) {
+    int cap = 16;
+    while (cap < 2 * g->n_nodes) cap *= 2;
+    int32_t *table = malloc((size_t)cap * sizeof *table), *repl = malloc((size_t)g->n_nodes * sizeof *repl);
+    if (!table || !repl) { free(table); free(repl); return xcs_error(XCS_ERR_MEMORY, "out of memory in CSE"); }
+    memset(table, 0xff, (size_t)cap * sizeof *table);
+    for (int i = 0; i < g->n_nodes; i++) {
+        xcs_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++) {
+            xcs_edge *e = &g->edges[n->first_edge + k];
+            e->node = repl[e->node];
+        }
+        repl[i] = i;
+        uint64_t h = node_hash(g, n);
+        for (int s = (int)(h & (uint64_t)(cap - 1));; s = (s + 1) & (cap - 1)) {
+            if (table[s] < 0) { table[s] = i; break; }
+            if (node_eq(g, &g->nodes[table[s]], n)) { repl[i] = table[s]; break; }
+        }
+    }
+    for (int o = 0; o < g->n_outputs; o++) g->outputs[o].node = repl[g->outputs[o].node];
+    free(table);
+    free(repl);
+    return XCS_OK;
+}
+
+/* DCE: keeps inputs (they define the signature) and what outputs reach. */
+static xcs_status dce(xcs_graph *g) {
+    bool *live = calloc((size_t)g->n_nodes + 1, sizeof *live);
+    int32_t *remap = malloc(((size_t)g->n_nodes + 1) * sizeof *remap);
+    if (!live || !remap) { free(live); free(remap); return xcs_error(XCS_ERR_MEMORY, "out of memory in DCE"); }
+    for (int o = 0; o < g->n_outputs; o++) live[g->outputs[o].node] = true;
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        const xcs_node *n = &g->nodes[i];
+        if (n->op == XCS_NODE_INPUT) live[i] = true;
+        if (!live[i]) continue;
+        for (int k = 0; k < n->n_in; k++) live[g->edges[n->first_edge + k].node] = true;
+    }
+    int nn = 0, ne = 0, nc = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        xcs_node n = g->nodes[i];
+        if (!live[i]) {
+            if (n.op == XCS_NODE_CONST) { xcs_tensor_free(g->consts[n.aux]); g->consts[n.aux] = NULL; }
+            continue;
+        }
+        remap[i] = nn;
+        for (int k = 0; k < n.n_in; k++) {
+            xcs_edge e = g->edges[n.first_edge + k];
+            e.node = remap[e.node];
+            g->edges[ne + k] = e; /* ne + k <= first_edge + k: compaction never overtakes */
+        }
+        n.first_edge = ne;
+        ne += n.n_in;
+        if (n.op == XCS_NODE_CONST) { g->consts[nc] = g->consts[n.aux]; n.aux = nc++; }
+        g->nodes[nn++] = n;
+    }
+    for (int o = 0; o < g->n_outputs; o++) g->outputs[o].node = remap[g->outputs[o].node];
+    g->n_nodes = nn;
+    g->n_edges = ne;
+    g->n_consts = nc;
+    free(live);
+    free(remap);
+    return XCS_OK;
+}
+
+xcs_status xcs_graph_optimize(xcs_graph *g) {
+    xcs_status st = cse(g);
+    return st ? st : dce(g);
+}
+
+uint64_t xcs_graph_hash(const xcs_graph *g) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < g->n_nodes; i++) {
+        uint64_t nh = node_hash(g, &g->nodes[i]);
+        h = fnv(h, &nh, sizeof nh);
+    }
+    for (int o = 0; o < g->n_outputs; o++) h = edge_hash(h, &g->outputs[o]);
+    return h;
+}
+
+static const char *node_name(const xcs_node *n) {
+    return n->op == XCS_NODE_INPUT ? "input" : n->op == XCS_NODE_CONST ? "const" : xcs_op_name(n->op);
+}
+
+/* snprintf that appends at *used and counts what did not fit. */
+static void emit(char *buf, size_t cap, size_t *used, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void emit(char *buf, size_t cap, size_t *used, const char *fmt, ...) {
+    char scratch[1];
+    va_list ap;
+    va_start(ap, fmt);
+    bool room = buf && *used < cap;
+    int w = vsnprintf(room ? buf + *used : scratch, room ? cap - *used : sizeof scratch, fmt, ap);
+    va_end(ap);
+    if (w > 0) *used += (size_t)w;
+}
+
+size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap) {
+    size_t used = 0;
+    char sh[160];
+#define EMIT(...) emit(buf, cap, &used, __VA_ARGS__)
+    for (int i = 0; i < g->n_nodes; i++) {
+        const xcs_node *n = &g->nodes[i];
+        EMIT("%%%d = %s(", i, node_name(n));
+        if (n->op == XCS_NODE_INPUT || n->op == XCS_NODE_CONST) EMIT("#%d", n->aux);
+        for (int k = 0; k < n->n_in; k++) {
+            const xcs_edge *e = &g->edges[n->first_edge + k];
+            EMIT(k ? ", %%%d" : "%%%d", e->node);
+            const xcs_node *src = &g->nodes[e->node];
+            bool plain = e->ndim == src->ndim && e->offset == 0;
+            int64_t cs[XCS_MAX_DIMS];
+            xcs_strides_contiguous(e->ndim, e->shape, cs);
+            for (int d = 0; plain && d < e->ndim; d++) plain = e->shape[d] == src->shape[d] && e->strides[d] == cs[d];
+            if (!plain) EMIT(" as view%s", xcs_shape_str(e->ndim, e->shape, sh, sizeof sh));
+        }
+        EMIT(") %s%s", xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, sh, sizeof sh));
+        if (xcs_op_get_info(n->op) && xcs_op_get_info(n->op)->kind == XCS_KIND_REDUCE) EMIT(" axes=0x%x", n->axes);
+        EMIT("\n");
+    }
+    for (int o = 0; o < g->n_outputs; o++) EMIT("out[%d] = %%%d\n", o, g->outputs[o].node);
+#undef EMIT
+    if (buf && cap) buf[used < cap ? used : cap - 1] = '\0';
+    return used;
+}

@@ -1,0 +1,59 @@
+/* trace.h — internal to src/core: the graph (IR) data structure and the hook
+ * through which ops record nodes when an input is traced. */
+#ifndef XCS_TRACE_H
+#define XCS_TRACE_H
+
+#include "xcs.h"
+
+/* Source nodes are not in ops.def (no kernel, no rules): */
+#define XCS_NODE_INPUT ((xcs_op)-1)
+#define XCS_NODE_CONST ((xcs_op)-2)
+
+/* An edge: a strided view of node `node`'s contiguous value.  `flags` keeps
+ * XCS_TENSOR_WEAK so replays promote like the trace did. */
+typedef struct xcs_edge {
+    int32_t node;
+    int ndim;
+    unsigned flags;
+    int64_t offset;
+    int64_t shape[XCS_MAX_DIMS];
+    int64_t strides[XCS_MAX_DIMS];
+} xcs_edge;
+
+typedef struct xcs_node {
+    xcs_op op;
+    xcs_dtype dtype;           /* value dtype */
+    xcs_dtype compute;         /* elementwise compute dtype */
+    int ndim;
+    int64_t shape[XCS_MAX_DIMS];
+    int n_in;
+    int32_t first_edge;        /* into graph->edges */
+    unsigned axes;             /* REDUCE */
+    int axis;                  /* ARGREDUCE, TAKE, CONCAT */
+    int32_t aux;               /* INPUT: argument index; CONST: constant index */
+} xcs_node;
+
+struct xcs_graph {
+    xcs_node *nodes;
+    int n_nodes, cap_nodes;
+    xcs_edge *edges;
+    int n_edges, cap_edges;
+    xcs_tensor **consts;       /* owned views */
+    int n_consts, cap_consts;
+    int n_inputs;
+    xcs_edge *outputs;         /* outputs are views too (e.g. a transposed result) */
+    int n_outputs, cap_outputs;
+};
+
+/* True when any of the n tensors is traced; *g receives their graph, and
+ * XCS_ERR_VALUE is returned (via *st) when they come from different graphs. */
+bool xcs_trace_any(int n, const xcs_tensor *const *xs, xcs_graph **g, xcs_status *st);
+
+/* Records op over `n` inputs (each is used through its own view; concrete
+ * ones become constants) producing a value of dtype/shape; returns an owned
+ * traced tensor (contiguous view of the new node). */
+xcs_status xcs_trace_node(xcs_graph *g, xcs_op op, int n, const xcs_tensor *const *in, xcs_dtype dtype,
+                          xcs_dtype compute, int ndim, const int64_t *shape, unsigned axes, int axis,
+                          xcs_tensor **out);
+
+#endif

@@ -1,0 +1,155 @@
+/* test_graph.c — tracing ops into a graph, the passes, and replay: a traced
+ * program run by xcs_graph_run equals the same program run eagerly. */
+#include "check.h"
+#include "xcs_host.h"
+
+#include <stdlib.h>
+
+static uint64_t seed = 0x51ED2701u;
+static double rnd(void) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(seed >> 11) * 0x1p-53 * 2.0 - 1.0;
+}
+
+static xcs_tensor *random_f32(int ndim, const int64_t *shape) {
+    xcs_tensor *t = NULL;
+    if (xcs_tensor_empty(XCS_F32, ndim, shape, &t)) return NULL;
+    float *p = xcs_tensor_data(t);
+    for (int64_t i = 0; i < xcs_tensor_numel(t); i++) p[i] = (float)rnd();
+    return t;
+}
+
+/* The program under test, written once and run on concrete or traced x, w:
+ * softmax(tanh(x @ w) + 1) over rows, plus a reduction, an arg-reduction, a
+ * transposed reshape (forces a copy node) and a take. */
+static xcs_status program(const xcs_tensor *x, const xcs_tensor *w, xcs_tensor **outs) {
+    xcs_tensor *mm = NULL, *th = NULL, *one = NULL, *sh = NULL, *sm = NULL, *t = NULL, *r = NULL, *idx = NULL;
+    xcs_status st;
+    if ((st = xcs_matmul(x, w, &mm))) goto done;
+    if ((st = xcs_unary(XCS_OP_TANH, mm, &th))) goto done;
+    if ((st = xcs_tensor_scalar(XCS_F64, 1.0, &one))) goto done;
+    one->flags |= XCS_TENSOR_WEAK;
+    if ((st = xcs_binary(XCS_OP_ADD, th, one, &sh))) goto done;
+    if ((st = xcs_softmax(sh, -1, &outs[0]))) goto done;
+    if ((st = xcs_reduce(XCS_OP_SUM, sh, 2u, false, &outs[1]))) goto done; /* over axis 1 */
+    if ((st = xcs_argreduce(XCS_OP_ARGMAX, sh, 1, false, &outs[2]))) goto done;
+    if ((st = xcs_transpose(x, &t))) goto done;
+    int64_t flat = -1;
+    if ((st = xcs_reshape(t, 1, &flat, &r))) goto done;
+    if ((st = xcs_arange(0, 5, 1, XCS_I64, &idx))) goto done;
+    st = xcs_take(r, idx, 0, &outs[3]);
+done:
+    xcs_tensor_free(mm); xcs_tensor_free(th); xcs_tensor_free(one); xcs_tensor_free(sh);
+    xcs_tensor_free(sm); xcs_tensor_free(t); xcs_tensor_free(r); xcs_tensor_free(idx);
+    return st;
+}
+
+static void test_replay_equals_eager(void) {
+    const int64_t xs[2] = {6, 8}, ws[2] = {8, 5};
+    xcs_graph *g = NULL;
+    xcs_tensor *tx = NULL, *tw = NULL, *touts[4] = {0}, *eouts[4] = {0}, *routs[4] = {0};
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, xs, &tx));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, ws, &tw));
+    CHECK_OK(program(tx, tw, touts));
+    CHECK(xcs_tensor_is_traced(touts[0]));
+    CHECK_SHAPE(touts[1], 1, 6);          /* shapes are known while tracing */
+    CHECK(touts[2] && touts[2]->dtype == XCS_I64);
+    for (int i = 0; i < 4; i++) CHECK_OK(xcs_graph_output(g, touts[i]));
+    int before = xcs_graph_num_nodes(g);
+    CHECK_OK(xcs_graph_optimize(g));
+    CHECK(xcs_graph_num_nodes(g) <= before);
+    for (int trial = 0; trial < 3; trial++) { /* fresh inputs each time: no stale values */
+        xcs_tensor *x = random_f32(2, xs), *w = random_f32(2, ws);
+        const xcs_tensor *in[2] = {x, w};
+        CHECK_OK(program(x, w, eouts));
+        CHECK_OK(xcs_graph_run(g, 2, in, routs));
+        for (int o = 0; o < 4; o++) {
+            CHECK(routs[o] && eouts[o] && routs[o]->ndim == eouts[o]->ndim && routs[o]->dtype == eouts[o]->dtype);
+            for (int64_t i = 0; routs[o] && eouts[o] && i < xcs_tensor_numel(eouts[o]); i++)
+                CHECK_NEAR(xcs_tensor_get_f64(routs[o], i), xcs_tensor_get_f64(eouts[o], i), 0);
+            xcs_tensor_free(routs[o]); xcs_tensor_free(eouts[o]);
+            routs[o] = eouts[o] = NULL;
+        }
+        xcs_tensor_free(x); xcs_tensor_free(w);
+    }
+    /* a call with another shape is refused with both signatures named */
+    xcs_tensor *bad = random_f32(2, ws), *w = random_f32(2, ws);
+    const xcs_tensor *in[2] = {bad, w};
+    CHECK_ERR(xcs_graph_run(g, 2, in, routs), XCS_ERR_SHAPE, "float32(6, 8)");
+    xcs_tensor_free(bad); xcs_tensor_free(w);
+    for (int i = 0; i < 4; i++) xcs_tensor_free(touts[i]);
+    xcs_tensor_free(tx); xcs_tensor_free(tw);
+    xcs_graph_free(g);
+}
+
+static void test_cse_dce_hash(void) {
+    const int64_t s[1] = {16};
+    xcs_graph *g = NULL, *g2 = NULL;
+    xcs_tensor *x = NULL, *a = NULL, *b = NULL, *c = NULL, *dead = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 1, s, &x));
+    CHECK_OK(xcs_unary(XCS_OP_EXP, x, &a));
+    CHECK_OK(xcs_unary(XCS_OP_EXP, x, &b));      /* same as a */
+    CHECK_OK(xcs_unary(XCS_OP_SIN, x, &dead));   /* never used */
+    CHECK_OK(xcs_binary(XCS_OP_ADD, a, b, &c));
+    CHECK_OK(xcs_graph_output(g, c));
+    CHECK_EQ_I(xcs_graph_num_nodes(g), 5);
+    CHECK_OK(xcs_graph_optimize(g));
+    CHECK_EQ_I(xcs_graph_num_nodes(g), 3);       /* input, exp, add */
+    char dump[1024];
+    xcs_graph_dump(g, dump, sizeof dump);
+    CHECK(strstr(dump, "exp(%0)") && strstr(dump, "add(%1, %1)") && !strstr(dump, "sin"));
+    uint64_t h = xcs_graph_hash(g);
+    xcs_tensor_free(x); xcs_tensor_free(a); xcs_tensor_free(b); xcs_tensor_free(c); xcs_tensor_free(dead);
+    /* the same program traced again hashes the same; another shape does not */
+    for (int pass = 0; pass < 2; pass++) {
+        const int64_t s2[1] = {pass ? 17 : 16};
+        CHECK_OK(xcs_graph_new(&g2));
+        CHECK_OK(xcs_graph_input(g2, XCS_F32, 1, s2, &x));
+        CHECK_OK(xcs_unary(XCS_OP_EXP, x, &a));
+        CHECK_OK(xcs_binary(XCS_OP_ADD, a, a, &c));
+        CHECK_OK(xcs_graph_output(g2, c));
+        CHECK_OK(xcs_graph_optimize(g2));
+        CHECK(pass ? xcs_graph_hash(g2) != h : xcs_graph_hash(g2) == h);
+        xcs_tensor_free(x); xcs_tensor_free(a); xcs_tensor_free(c);
+        xcs_graph_free(g2);
+    }
+    xcs_graph_free(g);
+}
+
+static void test_constants_and_errors(void) {
+    const int64_t s[2] = {1000, 1000};
+    xcs_graph *g = NULL, *h = NULL;
+    xcs_tensor *x = NULL, *y = NULL, *k = NULL, *z = NULL, *bad = NULL;
+    xcs_alloc_stats before, after;
+    xcs_alloc_stats_get(&before);
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, s, &x));
+    CHECK_OK(xcs_tensor_scalar(XCS_F32, 2.0, &k));
+    xcs_tensor *kb = NULL;
+    CHECK_OK(xcs_broadcast_to(k, 2, s, &kb));    /* a broadcast constant stays one element */
+    CHECK_OK(xcs_binary(XCS_OP_MUL, x, kb, &y));
+    xcs_alloc_stats_get(&after);
+    CHECK(after.live_bytes - before.live_bytes < 1024);
+    CHECK(!xcs_tensor_is_traced(k));
+    /* values of two traces never mix */
+    CHECK_OK(xcs_graph_new(&h));
+    CHECK_OK(xcs_graph_input(h, XCS_F32, 2, s, &z));
+    CHECK_ERR(xcs_binary(XCS_OP_ADD, y, z, &bad), XCS_ERR_VALUE, "different traces");
+    /* integer take indices traced: bounds are checked when the graph runs */
+    CHECK_ERR(xcs_take(y, y, 0, &bad), XCS_ERR_TYPE, "integers");
+    xcs_tensor_free(x); xcs_tensor_free(y); xcs_tensor_free(k); xcs_tensor_free(kb); xcs_tensor_free(z);
+    xcs_graph_free(g);
+    xcs_graph_free(h);
+    xcs_alloc_stats_get(&after);
+    CHECK_EQ_I(after.live_buffers, before.live_buffers);
+}
+
+int main(void) {
+    if (xcs_host_init()) return 1;
+    RUN(test_replay_equals_eager);
+    RUN(test_cse_dce_hash);
+    RUN(test_constants_and_errors);
+    return check_report();
+}
