@@ -1,4 +1,5 @@
-/* reduce.c — CPU reductions (sum, prod, max, min) and arg-reductions.
+/* reduce.c — CPU reductions (sum, prod, max, min); argmax/argmin, which
+ * reuse the plan and the max/min kernels, are in argreduce.c.
  *
  * Plan.  Size-1 dims are dropped; reduced dims get non-negative strides (a
  * reduction does not care about order), are sorted by stride and merged when
@@ -38,25 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "reduce_plan.h"
 
 #define RED_LANES 16
-#define RED_BLOCK ((int64_t)1 << 16) /* reduced elements per partial result */
-#define RED_TILE 2048                /* outputs per COL tile (16 KiB of accumulators) */
-
-/* Per (op, input dtype): folding kernels over an accumulator type A.
- *   row:   acc[0] = op(acc[0], x[0], x[s], ..., x[(n-1)s])
- *   col:   acc[j] = op(acc[j], x[j*s])               for j < n
- *   merge: acc[j] = op(acc[j], part[j])
- *   store: out[j*os] = (output type) acc[j] */
-typedef struct red_kernels {
-    size_t acc_size;
-    void (*init)(void *acc, int64_t n);
-    void (*row)(const char *x, int64_t n, int64_t s, void *acc);
-    void (*col)(const char *x, int64_t n, int64_t s, void *acc);
-    void (*merge)(void *acc, const void *part, int64_t n);
-    void (*store)(const void *acc, int64_t n, char *out, int64_t os);
-} red_kernels;
+#define RED_TILE 2048 /* outputs per COL tile (16 KiB of accumulators) */
 
 #define OP_SUM(a, b) ((a) + (b))
 #define OP_PROD(a, b) ((a) * (b))
@@ -220,7 +206,7 @@ static const red_kernels sum_f64 = {sizeof(double), sum_f64_linear_init, sum_f64
                                     sum_f64_linear_col, sum_f64_linear_merge,
                                     sum_f64_linear_store};
 
-static const red_kernels *const red_table[4][XCS_DTYPE_COUNT] = {
+const red_kernels *const xcs_red_table[RED_SLOTS][XCS_DTYPE_COUNT] = {
     {&sum_b, &sum_i32, &sum_i64, &sum_f32, &sum_f64},
     {&prod_b, &prod_i32, &prod_i64, &prod_f32, &prod_f64},
     {&max_b, &max_i32, &max_i64, &max_f32, &max_f64},
@@ -232,22 +218,8 @@ typedef union red_acc { uint64_t u; int64_t i; double d; float f; int32_t i32; u
 
 /* ------------------------------------------------------------------ plan */
 
-typedef struct red_plan {
-    const red_kernels *k;
-    const char *xbase;
-    char *obase;
-    int64_t xsz, osz;
-    int nk;                       /* kept dims, in order */
-    int64_t kshape[XCS_MAX_DIMS], kxs[XCS_MAX_DIMS], kos[XCS_MAX_DIMS];
-    int nr;                       /* reduced dims, strides descending */
-    int64_t rshape[XCS_MAX_DIMS], rxs[XCS_MAX_DIMS];
-    int64_t nout, R;
-} red_plan;
-
-/* Builds the plan; returns false when x has no elements on a kept dim (there
- * is nothing to write).  R == 0 means an empty reduction. */
-static bool plan_build(red_plan *p, const xcs_tensor *x, unsigned axes, xcs_tensor *out,
-                       bool drop_broadcast) {
+bool xcs_red_plan_build(red_plan *p, const xcs_tensor *x, unsigned axes, xcs_tensor *out,
+                        bool drop_broadcast) {
     int64_t xoff = 0;
     p->nk = p->nr = 0;
     p->nout = p->R = 1;
@@ -312,20 +284,6 @@ static bool plan_build(red_plan *p, const xcs_tensor *x, unsigned axes, xcs_tens
     return p->nout > 0;
 }
 
-/* Element offsets in x and out of kept index o, skipping kept dim `skip`. */
-static void kept_offsets(const red_plan *p, int64_t o, int skip, int64_t *xo, int64_t *oo) {
-    int64_t a = 0, b = 0;
-    for (int d = p->nk - 1; d >= 0; d--) {
-        if (d == skip) continue;
-        int64_t i = o % p->kshape[d];
-        o /= p->kshape[d];
-        a += i * p->kxs[d];
-        b += i * p->kos[d];
-    }
-    *xo = a;
-    *oo = b;
-}
-
 /* Folds flat reduced indices [r0, r1) of the output at x offset xo into acc
  * (ROW shape: runs along the innermost reduced dim). */
 static void fold_range(const red_plan *p, int64_t xo, int64_t r0, int64_t r1, void *acc) {
@@ -361,7 +319,7 @@ static xcs_status run_row(const red_plan *p) {
         for (int64_t o = 0; o < p->nout; o++) {
             red_acc acc;
             int64_t xo, oo;
-            kept_offsets(p, o, -1, &xo, &oo);
+            red_kept_offsets(p, o, -1, &xo, &oo);
             k->init(&acc, 1);
             fold_range(p, xo, 0, p->R, &acc);
             k->store(&acc, 1, p->obase + oo * p->osz, 1);
@@ -374,7 +332,7 @@ static xcs_status run_row(const red_plan *p) {
     for (int64_t t = 0; t < tasks; t++) {
         int64_t o = t / nblk, b = t % nblk, xo, oo;
         int64_t r0 = b * RED_BLOCK, r1 = r0 + RED_BLOCK < p->R ? r0 + RED_BLOCK : p->R;
-        kept_offsets(p, o, -1, &xo, &oo);
+        red_kept_offsets(p, o, -1, &xo, &oo);
         k->init(part + t * k->acc_size, 1);
         fold_range(p, xo, r0, r1, part + t * k->acc_size);
     }
@@ -382,7 +340,7 @@ static xcs_status run_row(const red_plan *p) {
     for (int64_t o = 0; o < p->nout; o++) {
         red_acc acc;
         int64_t xo, oo;
-        kept_offsets(p, o, -1, &xo, &oo);
+        red_kept_offsets(p, o, -1, &xo, &oo);
         k->init(&acc, 1);
         for (int64_t b = 0; b < nblk; b++) k->merge(&acc, part + (o * nblk + b) * k->acc_size, 1);
         k->store(&acc, 1, p->obase + oo * p->osz, 1);
@@ -430,7 +388,7 @@ static xcs_status run_col(const red_plan *p, int c) {
         int64_t u = t / nblk, b = t % nblk, ko = u / ntile, j0 = (u % ntile) * tile;
         int64_t len = nc - j0 < tile ? nc - j0 : tile, xo, oo;
         int64_t q0 = b * cb, q1 = q0 + cb < p->R ? q0 + cb : p->R;
-        kept_offsets(p, ko, c, &xo, &oo);
+        red_kept_offsets(p, ko, c, &xo, &oo);
         xo += j0 * p->kxs[c];
         oo += j0 * p->kos[c];
         red_acc local[RED_TILE];
@@ -444,7 +402,7 @@ static xcs_status run_col(const red_plan *p, int c) {
         for (int64_t u = 0; u < units; u++) {
             int64_t ko = u / ntile, j0 = (u % ntile) * tile, xo, oo;
             int64_t len = nc - j0 < tile ? nc - j0 : tile;
-            kept_offsets(p, ko, c, &xo, &oo);
+            red_kept_offsets(p, ko, c, &xo, &oo);
             oo += j0 * p->kos[c];
             red_acc local[RED_TILE];
             k->init(local, len);
@@ -459,16 +417,16 @@ static xcs_status run_col(const red_plan *p, int c) {
 
 static int op_slot(xcs_op op) {
     switch (op) {
-    case XCS_OP_SUM: return 0;
-    case XCS_OP_PROD: return 1;
-    case XCS_OP_MAX: return 2;
-    case XCS_OP_MIN: return 3;
+    case XCS_OP_SUM: return RED_SUM;
+    case XCS_OP_PROD: return RED_PROD;
+    case XCS_OP_MAX: return RED_MAX;
+    case XCS_OP_MIN: return RED_MIN;
     default: return -1;
     }
 }
 
-static xcs_status check_out(const char *what, const xcs_tensor *x, unsigned axes,
-                            const xcs_tensor *out, xcs_dtype want) {
+xcs_status xcs_red_check_out(const char *what, const xcs_tensor *x, unsigned axes,
+                             const xcs_tensor *out, xcs_dtype want) {
     if ((unsigned)x->dtype >= XCS_DTYPE_COUNT || out->dtype != want)
         return xcs_error(XCS_ERR_INTERNAL, "%s: output dtype %s, expected %s for %s input", what,
                          xcs_dtype_name(out->dtype), xcs_dtype_name(want),
@@ -491,15 +449,15 @@ xcs_status xcs_cpu_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_ten
     if (slot < 0) return xcs_error(XCS_ERR_INTERNAL, "cpu reduce: op %d is not a reduction", op);
     const char *name = xcs_op_name(op);
     xcs_dtype want = x->dtype;
-    if (slot < 2 && x->dtype != XCS_F32 && x->dtype != XCS_F64) want = XCS_I64;
-    xcs_status st = check_out(name, x, axes, out, want);
+    if (slot <= RED_PROD && x->dtype != XCS_F32 && x->dtype != XCS_F64) want = XCS_I64;
+    xcs_status st = xcs_red_check_out(name, x, axes, out, want);
     if (st != XCS_OK) return st;
 
     red_plan p;
-    p.k = red_table[slot][x->dtype];
-    if (!plan_build(&p, x, axes, out, slot >= 2)) return XCS_OK;
+    p.k = xcs_red_table[slot][x->dtype];
+    if (!xcs_red_plan_build(&p, x, axes, out, slot >= RED_MAX)) return XCS_OK;
     if (p.R == 0) {
-        if (slot >= 2)
+        if (slot >= RED_MAX)
             return xcs_error(XCS_ERR_VALUE, "%s: zero-size reduction has no identity", name);
         /* empty sum/prod: the identity everywhere */
         red_acc acc;
@@ -507,7 +465,7 @@ xcs_status xcs_cpu_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_ten
 #pragma omp parallel for schedule(static) if (p.nout >= XCS_CPU_PAR_MIN)
         for (int64_t o = 0; o < p.nout; o++) {
             int64_t xo, oo;
-            kept_offsets(&p, o, -1, &xo, &oo);
+            red_kept_offsets(&p, o, -1, &xo, &oo);
             p.k->store(&acc, 1, p.obase + oo * p.osz, 1);
         }
         return XCS_OK;
@@ -526,134 +484,4 @@ xcs_status xcs_cpu_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_ten
     else row = rin_s <= llabs(p.kxs[c]);
     if (row) return run_row(&p);
     return run_col(&p, c);
-}
-
-/* --------------------------------------------------------------- argmax/min
- * Each block of the axis is searched in two passes: the max (min) by the
- * vectorised row kernel above, then the first index holding it, or the first
- * NaN when the max is NaN (numpy: NaN is the extreme, first one wins).
- * Blocks merge in order, a later block winning only when strictly better. */
-
-typedef struct arg_res {
-    int64_t idx;
-    bool nan;
-    union { uint8_t b; int32_t i32; int64_t i64; float f32; double f64; } v;
-} arg_res;
-
-#define DEFINE_ARG(sfx, T, FIELD, FLOAT)                                                  \
-    static void argblk_##sfx(const red_kernels *k, const char *xp, int64_t n, int64_t s,   \
-                             arg_res *r) {                                                \
-        const T *x = (const T *)(const void *)xp;                                         \
-        T m;                                                                              \
-        k->init(&m, 1);                                                                   \
-        k->row(xp, n, s, &m);                                                             \
-        int64_t i = 0;                                                                    \
-        r->nan = FLOAT && m != m;                                                         \
-        if (r->nan)                                                                       \
-            while (x[i * s] == x[i * s]) i++;                                             \
-        else                                                                              \
-            while (x[i * s] != m) i++;                                                    \
-        r->idx = i;                                                                       \
-        r->v.FIELD = m;                                                                   \
-    }                                                                                     \
-    static bool argbetter_##sfx(const arg_res *cand, const arg_res *cur, bool is_max) {   \
-        if (cur->nan) return false;                                                       \
-        if (cand->nan) return true;                                                       \
-        return is_max ? cand->v.FIELD > cur->v.FIELD : cand->v.FIELD < cur->v.FIELD;       \
-    }
-
-DEFINE_ARG(b, uint8_t, b, 0)
-DEFINE_ARG(i32, int32_t, i32, 0)
-DEFINE_ARG(i64, int64_t, i64, 0)
-DEFINE_ARG(f32, float, f32, 1)
-DEFINE_ARG(f64, double, f64, 1)
-
-typedef void (*argblk_fn)(const red_kernels *, const char *, int64_t, int64_t, arg_res *);
-typedef bool (*argbetter_fn)(const arg_res *, const arg_res *, bool);
-static const argblk_fn argblk_table[XCS_DTYPE_COUNT] = {argblk_b, argblk_i32, argblk_i64,
-                                                        argblk_f32, argblk_f64};
-static const argbetter_fn argbetter_table[XCS_DTYPE_COUNT] = {
-    argbetter_b, argbetter_i32, argbetter_i64, argbetter_f32, argbetter_f64};
-
-xcs_status xcs_cpu_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out) {
-    if (op != XCS_OP_ARGMAX && op != XCS_OP_ARGMIN)
-        return xcs_error(XCS_ERR_INTERNAL, "cpu argreduce: op %d is not argmax/argmin", op);
-    const char *name = xcs_op_name(op);
-    bool is_max = op == XCS_OP_ARGMAX;
-    unsigned axes;
-    if (axis == XCS_AXIS_NONE) {
-        axes = x->ndim ? (1u << x->ndim) - 1u : 0u;
-    } else {
-        if (axis < 0 || axis >= x->ndim)
-            return xcs_error(XCS_ERR_VALUE, "%s: axis %d is out of range for %d-d input", name,
-                             axis, x->ndim);
-        axes = 1u << axis;
-    }
-    xcs_status st = check_out(name, x, axes, out, XCS_I64);
-    if (st != XCS_OK) return st;
-
-    red_plan p;
-    p.k = red_table[is_max ? 2 : 3][x->dtype];
-    /* no reordering here: indices count in the axis' own (C) order */
-    int64_t n = 1, s = 0;
-    if (axis == XCS_AXIS_NONE) {
-        /* flat index: only layouts that are one strided run (core passes a
-         * contiguous copy otherwise) */
-        int nd = 0;
-        for (int d = 0; d < x->ndim; d++) n *= x->shape[d];
-        if (n == 0) return xcs_error(XCS_ERR_VALUE, "%s: attempt to get %s of an empty sequence",
-                                     name, is_max ? "argmax" : "argmin");
-        n = 1;
-        for (int d = 0; d < x->ndim; d++) {
-            if (x->shape[d] == 1) continue;
-            if (nd++ > 0 && s != x->strides[d] * x->shape[d])
-                return xcs_error(XCS_ERR_UNSUPPORTED,
-                                 "%s: flattened arg-reduction needs a single-run layout", name);
-            s = x->strides[d];
-            n *= x->shape[d];
-        }
-        p.nk = 0;
-        p.nout = 1;
-        p.xbase = xcs_tensor_data(x);
-    } else {
-        n = x->shape[axis];
-        s = x->strides[axis];
-        plan_build(&p, x, axes, out, false);
-        p.xbase = xcs_tensor_data(x); /* undo plan_build's flip of a negative stride */
-    }
-    p.xsz = (int64_t)xcs_dtype_size(x->dtype);
-    p.osz = 8;
-    p.obase = xcs_tensor_data(out);
-    if (p.nout == 0) return XCS_OK;
-    if (n == 0) return xcs_error(XCS_ERR_VALUE, "%s: attempt to get %s of an empty sequence",
-                                 name, is_max ? "argmax" : "argmin");
-
-    argblk_fn blk = argblk_table[x->dtype];
-    argbetter_fn better = argbetter_table[x->dtype];
-    int64_t nblk = (n + RED_BLOCK - 1) / RED_BLOCK, tasks = p.nout * nblk;
-    arg_res one, *res = nblk > 1 ? malloc((size_t)tasks * sizeof *res) : &one;
-    if (!res) return xcs_error(XCS_ERR_MEMORY, "%s: cannot allocate partial results", name);
-    bool par = p.nout * n >= XCS_CPU_PAR_MIN && tasks > 1;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t t = 0; t < tasks; t++) {
-        int64_t o = t / nblk, b = t % nblk, xo, oo;
-        int64_t i0 = b * RED_BLOCK, len = n - i0 < RED_BLOCK ? n - i0 : RED_BLOCK;
-        kept_offsets(&p, o, -1, &xo, &oo);
-        arg_res r;
-        blk(p.k, p.xbase + (xo + i0 * s) * p.xsz, len, s, &r);
-        r.idx += i0;
-        if (nblk > 1) res[t] = r;
-        else ((int64_t *)(void *)p.obase)[oo] = r.idx;
-    }
-    if (nblk > 1) {
-        for (int64_t o = 0; o < p.nout; o++) {
-            int64_t xo, oo, best = o * nblk;
-            kept_offsets(&p, o, -1, &xo, &oo);
-            for (int64_t b = 1; b < nblk; b++)
-                if (better(&res[o * nblk + b], &res[best], is_max)) best = o * nblk + b;
-            ((int64_t *)(void *)p.obase)[oo] = res[best].idx;
-        }
-        free(res);
-    }
-    return XCS_OK;
 }

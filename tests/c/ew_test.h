@@ -1,6 +1,7 @@
 /* ew_test.h — helpers shared by the elementwise C tests: a seeded random
- * stream, element access to strided tensors of any dtype, tensors made from
- * value lists, the cast rules as a reference, and ulp comparisons. */
+ * stream (testutil.h's, with this file's seed), element access to strided
+ * tensors of any dtype, tensors made from value lists, the cast rules as a
+ * reference, and ulp comparisons. */
 #ifndef XCS_TEST_EW_TEST_H
 #define XCS_TEST_EW_TEST_H
 
@@ -10,16 +11,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "testutil.h"
 
-static uint64_t rng_state = 0x3C6EF372FE94F82Bull; /* one stream per test file */
-static inline uint64_t rnd(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static inline double rnd_unit(void) { return (double)(rnd() >> 11) * 0x1p-53; }
-static inline double rnd_in(double lo, double hi) { return lo + (hi - lo) * rnd_unit(); }
+static test_rng ew_rng = {0x3C6EF372FE94F82Bull}; /* one stream per test file */
+static inline uint64_t rnd(void) { return test_rnd(&ew_rng); }
+static inline double rnd_in(double lo, double hi) { return lo + (hi - lo) * test_rnd_unit(&ew_rng); }
 
 /* ---------------------------------------------------------------- tensors */
 

@@ -268,29 +268,18 @@ static void test_ops_random(void) {
     }
 }
 
-/* Views of a fresh random buffer: perm/flip/step/broadcast as in test_reduce. */
+/* Views of a fresh random buffer (layouts: testutil.h) holding gen(op, k, dt)
+ * values. */
+typedef struct gen_ctx { xcs_op op; int k; } gen_ctx;
+static void fill_gen(void *ctx, xcs_dtype dt, char *p, int64_t i) {
+    const gen_ctx *g = ctx;
+    wr_raw(dt, p + i * (int64_t)xcs_dtype_size(dt), gen(g->op, g->k, dt));
+}
 static xcs_tensor *make_view(xcs_dtype dt, int nd, const int64_t *shape, const int *perm, unsigned flip,
                              unsigned bcast, int step, xcs_op op, int k) {
-    int64_t mshape[XCS_MAX_DIMS], mstr[XCS_MAX_DIMS], str[XCS_MAX_DIMS], off = 0, n = 1;
-    for (int i = 0; i < nd; i++) mshape[i] = shape[perm ? perm[i] : i];
-    for (int i = nd - 1; i >= 0; i--) {
-        mstr[i] = n * step;
-        n *= mshape[i] > 0 ? mshape[i] : 1;
-    }
-    for (int i = 0; i < nd; i++) str[perm ? perm[i] : i] = mstr[i];
-    for (int d = 0; d < nd; d++) {
-        if (bcast >> d & 1u) str[d] = 0;
-        if ((flip >> d & 1u) && shape[d] > 0) {
-            off += (shape[d] - 1) * str[d];
-            str[d] = -str[d];
-        }
-    }
-    int64_t cap = n * step + 1;
-    xcs_storage *s = xcs_storage_new((size_t)cap * xcs_dtype_size(dt), XCS_DEVICE_CPU);
-    for (int64_t i = 0; i < cap; i++) wr_raw(dt, (char *)s->data + i * (int64_t)xcs_dtype_size(dt), gen(op, k, dt));
-    xcs_tensor *t = NULL;
-    CHECK_OK(xcs_tensor_from_storage(s, dt, nd, shape, str, off, &t));
-    xcs_storage_release(s);
+    gen_ctx g = {op, k};
+    xcs_tensor *t = test_make_view(dt, nd, shape, (test_layout){perm, step, flip, bcast}, fill_gen, &g);
+    CHECK(t != NULL);
     return t;
 }
 

@@ -15,62 +15,27 @@
 
 #include "check.h"
 #include "cpu_kernels.h"
+#include "testutil.h"
 #include "xcs_host.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+static test_rng rng = {0x9E3779B97F4A7C15ull};
+
+/* Test views (layouts: testutil.h) hold random values: floats uniform in
+ * [-1, 1), ints in [-5, 5] or, when `big`, from a wide range (to test
+ * wraparound), bools true one time in three. */
+static void fill_mm(void *ctx, xcs_dtype dt, char *p, int64_t i) {
+    bool big = *(const bool *)ctx;
+    double u = test_rnd_unit(&rng) * 2 - 1;
+    int64_t iv = big ? (int64_t)(test_rnd(&rng) >> 1) : (int64_t)(test_rnd(&rng) % 11) - 5;
+    if (dt == XCS_BOOL) iv = test_rnd(&rng) % 3 == 0;
+    test_store(dt, p, i, iv, u);
 }
-static double rnd_unit(void) { return (double)(rnd() >> 11) * 0x1p-53; }
-
-/* Layout of a test view: dims permuted in memory (perm[i] = the logical dim
- * stored at memory position i), every stride times `step`, dims in flip
- * reversed (negative stride), dims in bcast with stride 0.  Storage holds
- * random values; `big` draws ints from a wide range (to test wraparound). */
-typedef struct layout { const int *perm; int step; unsigned flip, bcast; } layout;
-
-static xcs_tensor *make_view(xcs_dtype dt, int nd, const int64_t *shape, layout L, bool big) {
-    int64_t mshape[XCS_MAX_DIMS], mstr[XCS_MAX_DIMS], str[XCS_MAX_DIMS], off = 0, n = 1;
-    for (int i = 0; i < nd; i++) mshape[i] = shape[L.perm ? L.perm[i] : i];
-    for (int i = nd - 1; i >= 0; i--) {
-        mstr[i] = n * (L.step ? L.step : 1);
-        n *= mshape[i] > 0 ? mshape[i] : 1;
-    }
-    for (int i = 0; i < nd; i++) str[L.perm ? L.perm[i] : i] = mstr[i];
-    for (int d = 0; d < nd; d++) {
-        if (L.bcast >> d & 1u) str[d] = 0;
-        if ((L.flip >> d & 1u) && shape[d] > 0) {
-            off += (shape[d] - 1) * str[d];
-            str[d] = -str[d];
-        }
-    }
-    int64_t cap = n * (L.step ? L.step : 1) + 1;
-    size_t sz = xcs_dtype_size(dt);
-    xcs_storage *s = xcs_storage_new((size_t)cap * sz, XCS_DEVICE_CPU);
-    char *p = s->data;
-    for (int64_t i = 0; i < cap; i++) {
-        double u = rnd_unit() * 2 - 1;
-        int64_t iv = big ? (int64_t)(rnd() >> 1) : (int64_t)(rnd() % 11) - 5;
-        switch (dt) {
-        case XCS_BOOL: p[i] = (char)(rnd() % 3 == 0); break;
-        case XCS_I32: ((int32_t *)(void *)p)[i] = (int32_t)iv; break;
-        case XCS_I64: ((int64_t *)(void *)p)[i] = iv; break;
-        case XCS_F32: ((float *)(void *)p)[i] = (float)u; break;
-        default: ((double *)(void *)p)[i] = u; break;
-        }
-    }
-    xcs_tensor *t = NULL;
-    xcs_status st = xcs_tensor_from_storage(s, dt, nd, shape, str, off, &t);
-    xcs_storage_release(s);
-    if (st != XCS_OK) fprintf(stderr, "make_view: %s\n", xcs_last_error());
-    return t;
+static xcs_tensor *make_view(xcs_dtype dt, int nd, const int64_t *shape, test_layout L, bool big) {
+    return test_make_view(dt, nd, shape, L, fill_mm, &big);
 }
 
 static xcs_tensor *make_out(xcs_dtype dt, int nd, const int64_t *shape) {
@@ -128,8 +93,8 @@ static double tol_for(xcs_dtype dt) { return dt == XCS_F32 ? 2e-6 : 1e-14; }
 
 typedef xcs_status (*mm_fn)(const xcs_tensor *, const xcs_tensor *, xcs_tensor *);
 
-/* One 2-D case: a [M,K] with layout la, b [K,N] with lb. */
-static int run_case(mm_fn fn, xcs_dtype dt, int64_t M, int64_t N, int64_t K, layout la, layout lb,
+/* One 2-D case: a [M,K] with test_layout la, b [K,N] with lb. */
+static int run_case(mm_fn fn, xcs_dtype dt, int64_t M, int64_t N, int64_t K, test_layout la, test_layout lb,
                     bool big) {
     xcs_tensor *a = make_view(dt, 2, SHAPE(M, K), la, big);
     xcs_tensor *b = make_view(dt, 2, SHAPE(K, N), lb, big);
@@ -148,7 +113,7 @@ static int run_case(mm_fn fn, xcs_dtype dt, int64_t M, int64_t N, int64_t K, lay
 }
 
 static const int T2[] = {1, 0};
-static const layout CONTIG = {NULL, 1, 0, 0};
+static const test_layout CONTIG = {NULL, 1, 0, 0};
 
 static void test_odd_sizes_f32(void) {
     static const int64_t sz[] = {1, 2, 5, 6, 7, 16, 17, 33, 67};
@@ -162,7 +127,7 @@ static void test_odd_sizes_f32(void) {
 }
 
 static void test_dtypes_and_layouts(void) {
-    const layout lays[] = {
+    const test_layout lays[] = {
         CONTIG,
         {T2, 1, 0, 0},      /* transposed */
         {NULL, 2, 0, 0},    /* every other element */
@@ -186,7 +151,7 @@ static void test_dtypes_and_layouts(void) {
 static void test_int_wraparound(void) {
     int bad = 0;
     bad += run_case(xcs_host_matmul_blocked, XCS_I32, 9, 17, 31, CONTIG, CONTIG, true);
-    bad += run_case(xcs_host_matmul_blocked, XCS_I64, 9, 17, 31, CONTIG, (layout){T2, 1, 0, 0},
+    bad += run_case(xcs_host_matmul_blocked, XCS_I64, 9, 17, 31, CONTIG, (test_layout){T2, 1, 0, 0},
                     true);
     CHECK_EQ_I(bad, 0);
 }
@@ -195,9 +160,9 @@ static void test_int_wraparound(void) {
 static void test_block_edges(void) {
     int bad = 0;
     bad += run_case(xcs_host_matmul_blocked, XCS_F32, 401, 67, 600, CONTIG, CONTIG, false);
-    bad += run_case(xcs_host_matmul_blocked, XCS_F64, 175, 93, 513, (layout){T2, 1, 0, 0},
+    bad += run_case(xcs_host_matmul_blocked, XCS_F64, 175, 93, 513, (test_layout){T2, 1, 0, 0},
                     CONTIG, false);
-    bad += run_case(xcs_host_matmul_blocked, XCS_F32, 7, 4200, 70, CONTIG, (layout){T2, 1, 0, 0},
+    bad += run_case(xcs_host_matmul_blocked, XCS_F32, 7, 4200, 70, CONTIG, (test_layout){T2, 1, 0, 0},
                     false);
     bad += run_case(xcs_host_matmul_blocked, XCS_I64, 90, 2100, 20, CONTIG, CONTIG, false);
     CHECK_EQ_I(bad, 0);
@@ -236,8 +201,8 @@ static void test_batches(void) {
     for (int f = 0; f < 2; f++)
         for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++) {
             xcs_dtype d = (xcs_dtype)dt;
-            xcs_tensor *a = make_view(d, 4, SHAPE(3, 4, 7, 9), (layout){NULL, 1, 0, 2u}, false);
-            xcs_tensor *b = make_view(d, 4, SHAPE(3, 4, 9, 5), (layout){NULL, 1, 0, 1u}, false);
+            xcs_tensor *a = make_view(d, 4, SHAPE(3, 4, 7, 9), (test_layout){NULL, 1, 0, 2u}, false);
+            xcs_tensor *b = make_view(d, 4, SHAPE(3, 4, 9, 5), (test_layout){NULL, 1, 0, 1u}, false);
             xcs_tensor *o = make_out(d, 4, SHAPE(3, 4, 7, 5));
             CHECK_OK(fns[f](a, b, o));
             CHECK_EQ_I(check_product(a, b, o, tol_for(d)), 0);
@@ -245,7 +210,7 @@ static void test_batches(void) {
             xcs_tensor_free(b);
             xcs_tensor_free(o);
             a = make_view(d, 3, SHAPE(5, 11, 13), CONTIG, false);
-            b = make_view(d, 3, SHAPE(5, 13, 6), (layout){NULL, 1, 0, 1u}, false);
+            b = make_view(d, 3, SHAPE(5, 13, 6), (test_layout){NULL, 1, 0, 1u}, false);
             o = make_out(d, 3, SHAPE(5, 11, 6));
             CHECK_OK(fns[f](a, b, o));
             CHECK_EQ_I(check_product(a, b, o, tol_for(d)), 0);
@@ -254,7 +219,7 @@ static void test_batches(void) {
             xcs_tensor_free(o);
         }
     /* many small matrices: the one-GEMM-per-thread path */
-    xcs_tensor *a = make_view(XCS_F32, 3, SHAPE(300, 8, 12), (layout){NULL, 1, 4u, 0}, false);
+    xcs_tensor *a = make_view(XCS_F32, 3, SHAPE(300, 8, 12), (test_layout){NULL, 1, 4u, 0}, false);
     xcs_tensor *b = make_view(XCS_F32, 3, SHAPE(300, 12, 10), CONTIG, false);
     xcs_tensor *o = make_out(XCS_F32, 3, SHAPE(300, 8, 10));
     CHECK_OK(xcs_host_matmul_blocked(a, b, o));
@@ -268,7 +233,7 @@ static void test_batches(void) {
 static void test_blas_agrees(void) {
     xcs_build_info info;
     xcs_host_build_info(&info);
-    const layout lays[] = {CONTIG, {T2, 1, 0, 0}, {NULL, 2, 0, 0}, {NULL, 1, 2u, 0}};
+    const test_layout lays[] = {CONTIG, {T2, 1, 0, 0}, {NULL, 2, 0, 0}, {NULL, 1, 2u, 0}};
     for (int dt = XCS_F32; dt <= XCS_F64; dt++)
         for (int la = 0; la < 4; la++)
             for (int lb = 0; lb < 4; lb++) {
@@ -291,7 +256,7 @@ static void test_blas_agrees(void) {
     }
     /* big enough for xcs_cpu_matmul to pick BLAS (when built): agrees with blocked */
     for (int dt = XCS_F32; dt <= XCS_F64; dt++) {
-        xcs_tensor *a = make_view((xcs_dtype)dt, 2, SHAPE(410, 400), (layout){T2, 1, 0, 0}, false);
+        xcs_tensor *a = make_view((xcs_dtype)dt, 2, SHAPE(410, 400), (test_layout){T2, 1, 0, 0}, false);
         xcs_tensor *b = make_view((xcs_dtype)dt, 2, SHAPE(400, 420), CONTIG, false);
         xcs_tensor *o1 = make_out((xcs_dtype)dt, 2, SHAPE(410, 420));
         xcs_tensor *o2 = make_out((xcs_dtype)dt, 2, SHAPE(410, 420));
@@ -327,7 +292,7 @@ static void test_thread_independent(void) {
 #ifdef _OPENMP
     int saved = omp_get_max_threads();
     xcs_tensor *a = make_view(XCS_F32, 2, SHAPE(300, 700), CONTIG, false);
-    xcs_tensor *b = make_view(XCS_F32, 2, SHAPE(700, 130), (layout){T2, 1, 0, 0}, false);
+    xcs_tensor *b = make_view(XCS_F32, 2, SHAPE(700, 130), (test_layout){T2, 1, 0, 0}, false);
     xcs_tensor *o1 = make_out(XCS_F32, 2, SHAPE(300, 130));
     xcs_tensor *o2 = make_out(XCS_F32, 2, SHAPE(300, 130));
     omp_set_num_threads(1);

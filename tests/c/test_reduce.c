@@ -16,61 +16,30 @@
 
 #include "check.h"
 #include "cpu_kernels.h"
+#include "testutil.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-static uint64_t rng_state = 0x243F6A8885A308D3ull;
-static uint64_t rnd(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double rnd_unit(void) { return (double)(rnd() >> 11) * 0x1p-53; }
+static test_rng rng = {0x243F6A8885A308D3ull};
 
-/* perm[i]: the logical dim at memory position i; strides times step; dims in
- * flip reversed; dims in bcast get stride 0.  vals: 0 uniform [-1, 1),
+/* Values of test views (layouts: testutil.h), by vals: 0 uniform [-1, 1),
  * 1 exp(uniform [-0.5, 0.5)) (log-mean 0: long products neither vanish nor
- * blow up quickly), 2 ints in [-3, 3] (ties). */
-typedef struct layout { const int *perm; int step; unsigned flip, bcast; } layout;
-
-static xcs_tensor *make_view(xcs_dtype dt, int nd, const int64_t *shape, layout L, int vals) {
-    int64_t mshape[XCS_MAX_DIMS], mstr[XCS_MAX_DIMS], str[XCS_MAX_DIMS], off = 0, n = 1;
-    int step = L.step ? L.step : 1;
-    for (int i = 0; i < nd; i++) mshape[i] = shape[L.perm ? L.perm[i] : i];
-    for (int i = nd - 1; i >= 0; i--) {
-        mstr[i] = n * step;
-        n *= mshape[i] > 0 ? mshape[i] : 1;
-    }
-    for (int i = 0; i < nd; i++) str[L.perm ? L.perm[i] : i] = mstr[i];
-    for (int d = 0; d < nd; d++) {
-        if (L.bcast >> d & 1u) str[d] = 0;
-        if ((L.flip >> d & 1u) && shape[d] > 0) {
-            off += (shape[d] - 1) * str[d];
-            str[d] = -str[d];
-        }
-    }
-    int64_t cap = n * step + 1;
-    xcs_storage *s = xcs_storage_new((size_t)cap * xcs_dtype_size(dt), XCS_DEVICE_CPU);
-    char *p = s->data;
-    for (int64_t i = 0; i < cap; i++) {
-        double u = vals == 1 ? exp(rnd_unit() - 0.5) : vals == 2 ? (double)(rnd() % 7) - 3
-                                                              : rnd_unit() * 2 - 1;
-        switch (dt) {
-        case XCS_BOOL: p[i] = (char)(rnd() % 2); break;
-        case XCS_I32: ((int32_t *)(void *)p)[i] = (int32_t)(rnd() % 7) - 3; break;
-        case XCS_I64: ((int64_t *)(void *)p)[i] = (int64_t)(rnd() % 7) - 3; break;
-        case XCS_F32: ((float *)(void *)p)[i] = (float)u; break;
-        default: ((double *)(void *)p)[i] = u; break;
-        }
-    }
-    xcs_tensor *t = NULL;
-    if (xcs_tensor_from_storage(s, dt, nd, shape, str, off, &t) != XCS_OK)
-        fprintf(stderr, "make_view: %s\n", xcs_last_error());
-    xcs_storage_release(s);
-    return t;
+ * blow up quickly), 2 ints in [-3, 3] (ties).  Ints are always in [-3, 3],
+ * bools fair coins. */
+static void fill_red(void *ctx, xcs_dtype dt, char *p, int64_t i) {
+    int vals = *(const int *)ctx;
+    double u = vals == 1 ? exp(test_rnd_unit(&rng) - 0.5)
+             : vals == 2 ? (double)(test_rnd(&rng) % 7) - 3
+                         : test_rnd_unit(&rng) * 2 - 1;
+    int64_t iv = dt == XCS_BOOL            ? (int64_t)(test_rnd(&rng) % 2)
+               : xcs_dtype_is_float(dt) ? 0
+                                        : (int64_t)(test_rnd(&rng) % 7) - 3;
+    test_store(dt, p, i, iv, u);
+}
+static xcs_tensor *make_view(xcs_dtype dt, int nd, const int64_t *shape, test_layout L, int vals) {
+    return test_make_view(dt, nd, shape, L, fill_red, &vals);
 }
 
 static xcs_tensor *keepdims_out(xcs_dtype dt, const xcs_tensor *x, unsigned axes) {
@@ -155,8 +124,8 @@ static int check_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, const xcs
 
 static const xcs_op RED_OPS[4] = {XCS_OP_SUM, XCS_OP_PROD, XCS_OP_MAX, XCS_OP_MIN};
 
-/* Every op x dtype x axis subset of x (built with layout L). */
-static int sweep(int nd, const int64_t *shape, layout L) {
+/* Every op x dtype x axis subset of x (built with test_layout L). */
+static int sweep(int nd, const int64_t *shape, test_layout L) {
     int bad = 0;
     for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++)
         for (int k = 0; k < 4; k++) {
@@ -181,21 +150,21 @@ static int sweep(int nd, const int64_t *shape, layout L) {
 static const int P102[] = {1, 0, 2}, P210[] = {2, 1, 0}, P3120[] = {3, 1, 2, 0};
 
 static void test_all_ops_contiguous(void) {
-    CHECK_EQ_I(sweep(3, SHAPE(3, 4, 5), (layout){0}), 0);
-    CHECK_EQ_I(sweep(4, SHAPE(2, 3, 1, 7), (layout){0}), 0);
-    CHECK_EQ_I(sweep(2, SHAPE(37, 70), (layout){0}), 0);
-    CHECK_EQ_I(sweep(1, SHAPE(1), (layout){0}), 0);
-    CHECK_EQ_I(sweep(0, SHAPE(0), (layout){0}), 0);
+    CHECK_EQ_I(sweep(3, SHAPE(3, 4, 5), (test_layout){0}), 0);
+    CHECK_EQ_I(sweep(4, SHAPE(2, 3, 1, 7), (test_layout){0}), 0);
+    CHECK_EQ_I(sweep(2, SHAPE(37, 70), (test_layout){0}), 0);
+    CHECK_EQ_I(sweep(1, SHAPE(1), (test_layout){0}), 0);
+    CHECK_EQ_I(sweep(0, SHAPE(0), (test_layout){0}), 0);
 }
 
 static void test_all_ops_strided(void) {
-    CHECK_EQ_I(sweep(3, SHAPE(3, 4, 5), (layout){P102, 1, 0, 0}), 0);
-    CHECK_EQ_I(sweep(3, SHAPE(6, 5, 33), (layout){P210, 2, 0, 0}), 0);
-    CHECK_EQ_I(sweep(3, SHAPE(3, 4, 5), (layout){NULL, 1, 5u, 0}), 0);       /* reversed */
-    CHECK_EQ_I(sweep(3, SHAPE(3, 4, 5), (layout){NULL, 1, 0, 2u}), 0);       /* broadcast */
-    CHECK_EQ_I(sweep(4, SHAPE(4, 3, 5, 2), (layout){P3120, 3, 9u, 4u}), 0);  /* all of it */
-    CHECK_EQ_I(sweep(2, SHAPE(700, 3), (layout){NULL, 1, 0, 0}), 0);
-    CHECK_EQ_I(sweep(2, SHAPE(3, 700), (layout){P102, 1, 1u, 0}), 0);
+    CHECK_EQ_I(sweep(3, SHAPE(3, 4, 5), (test_layout){P102, 1, 0, 0}), 0);
+    CHECK_EQ_I(sweep(3, SHAPE(6, 5, 33), (test_layout){P210, 2, 0, 0}), 0);
+    CHECK_EQ_I(sweep(3, SHAPE(3, 4, 5), (test_layout){NULL, 1, 5u, 0}), 0);       /* reversed */
+    CHECK_EQ_I(sweep(3, SHAPE(3, 4, 5), (test_layout){NULL, 1, 0, 2u}), 0);       /* broadcast */
+    CHECK_EQ_I(sweep(4, SHAPE(4, 3, 5, 2), (test_layout){P3120, 3, 9u, 4u}), 0);  /* all of it */
+    CHECK_EQ_I(sweep(2, SHAPE(700, 3), (test_layout){NULL, 1, 0, 0}), 0);
+    CHECK_EQ_I(sweep(2, SHAPE(3, 700), (test_layout){P102, 1, 1u, 0}), 0);
 }
 
 /* Sizes past XCS_CPU_PAR_MIN and the 65536-element block: row, column and
@@ -203,7 +172,7 @@ static void test_all_ops_strided(void) {
 static void test_big(void) {
     static const int64_t shapes[][2] = {{1, 300001}, {3, 140000}, {140000, 3}, {700, 1100},
                                         {270000, 2}};
-    layout lays[] = {{0}, {P102, 1, 0, 0}, {NULL, 2, 1u, 0}};
+    test_layout lays[] = {{0}, {P102, 1, 0, 0}, {NULL, 2, 1u, 0}};
     for (int s = 0; s < 5; s++)
         for (int l = 0; l < 3; l++)
             for (int dt = XCS_I64; dt <= XCS_F64; dt++)
@@ -231,7 +200,7 @@ static void test_big(void) {
 /* 1e7 float32 summed in double: exact to the last float bit here. */
 static void test_big_sum_f32(void) {
     int64_t n = 10000000;
-    xcs_tensor *x = make_view(XCS_F32, 1, SHAPE(n), (layout){0}, 1);
+    xcs_tensor *x = make_view(XCS_F32, 1, SHAPE(n), (test_layout){0}, 1);
     xcs_tensor *o = keepdims_out(XCS_F32, x, 1u);
     CHECK_OK(xcs_cpu_reduce(XCS_OP_SUM, x, 1u, o));
     const float *p = xcs_tensor_data(x);
@@ -257,7 +226,7 @@ static void test_nan(void) {
     for (int dt = XCS_F32; dt <= XCS_F64; dt++)
         for (int big = 0; big < 2; big++) {
             int64_t r = big ? 3 : 5, c = big ? 100000 : 40;
-            xcs_tensor *x = make_view((xcs_dtype)dt, 2, SHAPE(r, c), (layout){0}, 0);
+            xcs_tensor *x = make_view((xcs_dtype)dt, 2, SHAPE(r, c), (test_layout){0}, 0);
             set_f(x, 1 * c + 7, NAN);          /* row 1 */
             set_f(x, 2 * c + c - 1, NAN);      /* row 2, last */
             set_f(x, 2 * c + c / 2, INFINITY); /* with an inf beside */
@@ -274,7 +243,7 @@ static void test_nan(void) {
 
 static void test_empty(void) {
     for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++) {
-        xcs_tensor *x = make_view((xcs_dtype)dt, 2, SHAPE(3, 0), (layout){0}, 0);
+        xcs_tensor *x = make_view((xcs_dtype)dt, 2, SHAPE(3, 0), (test_layout){0}, 0);
         for (int k = 0; k < 2; k++) {
             xcs_tensor *o = keepdims_out(result_dtype(RED_OPS[k], (xcs_dtype)dt), x, 2u);
             CHECK_OK(xcs_cpu_reduce(RED_OPS[k], x, 2u, o));
@@ -293,7 +262,7 @@ static void test_empty(void) {
 }
 
 static void test_bad_input(void) {
-    xcs_tensor *x = make_view(XCS_I32, 2, SHAPE(3, 4), (layout){0}, 0);
+    xcs_tensor *x = make_view(XCS_I32, 2, SHAPE(3, 4), (test_layout){0}, 0);
     xcs_tensor *o = keepdims_out(XCS_I32, x, 1u);
     CHECK_ERR(xcs_cpu_reduce(XCS_OP_SUM, x, 1u, o), XCS_ERR_INTERNAL, "int64");
     CHECK_ERR(xcs_cpu_reduce(XCS_OP_MAX, x, 4u, o), XCS_ERR_VALUE, "axis");
@@ -331,7 +300,7 @@ static int check_arg(xcs_op op, const xcs_tensor *x, int axis, const xcs_tensor 
     return bad;
 }
 
-static int arg_case(xcs_dtype dt, int nd, const int64_t *shape, layout L, int axis, int vals) {
+static int arg_case(xcs_dtype dt, int nd, const int64_t *shape, test_layout L, int axis, int vals) {
     int bad = 0;
     xcs_tensor *x = make_view(dt, nd, shape, L, vals);
     for (int k = 0; k < 2; k++) {
@@ -353,23 +322,23 @@ static int arg_case(xcs_dtype dt, int nd, const int64_t *shape, layout L, int ax
 
 static void test_argreduce(void) {
     int bad = 0;
-    layout lays[] = {{0}, {P210, 1, 0, 0}, {NULL, 2, 7u, 0}, {NULL, 1, 0, 2u}};
+    test_layout lays[] = {{0}, {P210, 1, 0, 0}, {NULL, 2, 7u, 0}, {NULL, 1, 0, 2u}};
     for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++)
         for (int l = 0; l < 4; l++)
             for (int axis = 0; axis < 3; axis++) {
                 bad += arg_case((xcs_dtype)dt, 3, SHAPE(4, 5, 6), lays[l], axis, 2); /* ties */
                 bad += arg_case((xcs_dtype)dt, 3, SHAPE(3, 37, 2), lays[l], axis, 0);
             }
-    bad += arg_case(XCS_F32, 2, SHAPE(5, 7), (layout){0}, XCS_AXIS_NONE, 2);
-    bad += arg_case(XCS_I64, 1, SHAPE(300000), (layout){NULL, 1, 1u, 0}, 0, 2);
-    bad += arg_case(XCS_F64, 2, SHAPE(2, 200000), (layout){0}, 1, 2);
+    bad += arg_case(XCS_F32, 2, SHAPE(5, 7), (test_layout){0}, XCS_AXIS_NONE, 2);
+    bad += arg_case(XCS_I64, 1, SHAPE(300000), (test_layout){NULL, 1, 1u, 0}, 0, 2);
+    bad += arg_case(XCS_F64, 2, SHAPE(2, 200000), (test_layout){0}, 1, 2);
     CHECK_EQ_I(bad, 0);
 }
 
 static void test_argreduce_nan_and_blocks(void) {
     for (int dt = XCS_F32; dt <= XCS_F64; dt++) {
         int64_t n = 3 * 65536 + 5;
-        xcs_tensor *x = make_view((xcs_dtype)dt, 2, SHAPE(3, n), (layout){0}, 0);
+        xcs_tensor *x = make_view((xcs_dtype)dt, 2, SHAPE(3, n), (test_layout){0}, 0);
         set_f(x, 0 * n + 70000, 5.0); /* row 0: max in block 1 ... */
         set_f(x, 0 * n + 140000, 5.0); /* ... tied in block 2: first wins */
         set_f(x, 0 * n + 9, -5.0);
@@ -389,7 +358,7 @@ static void test_argreduce_nan_and_blocks(void) {
         }
         xcs_tensor_free(x);
     }
-    xcs_tensor *x = make_view(XCS_F32, 2, SHAPE(3, 0), (layout){0}, 0);
+    xcs_tensor *x = make_view(XCS_F32, 2, SHAPE(3, 0), (test_layout){0}, 0);
     xcs_tensor *o = keepdims_out(XCS_I64, x, 2u);
     CHECK_ERR(xcs_cpu_argreduce(XCS_OP_ARGMAX, x, 1, o), XCS_ERR_VALUE, "empty");
     CHECK_ERR(xcs_cpu_argreduce(XCS_OP_ARGMAX, x, 2, o), XCS_ERR_VALUE, "axis");
@@ -405,7 +374,7 @@ static double now(void) {
 
 static void bench_one(const char *what, xcs_op op, xcs_dtype dt, int nd, const int64_t *shape,
                       unsigned axes) {
-    xcs_tensor *x = make_view(dt, nd, shape, (layout){0}, 1);
+    xcs_tensor *x = make_view(dt, nd, shape, (test_layout){0}, 1);
     xcs_tensor *o = keepdims_out(result_dtype(op, dt), x, axes);
     double best = 1e30;
     for (int r = 0; r < 20; r++) {

@@ -10,63 +10,34 @@
 
 #include "check.h"
 #include "cpu_kernels.h"
+#include "testutil.h"
 
-static uint64_t rng_state = 0x13198A2E03707344ull;
-static uint64_t rnd(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+static test_rng rng = {0x13198A2E03707344ull};
+
+/* Test views (layouts: testutil.h) hold distinct-ish values: a different
+ * affine function of the storage index per dtype; bools are random. */
+static void fill_take(void *ctx, xcs_dtype dt, char *p, int64_t i) {
+    switch (dt) {
+    case XCS_BOOL: p[i] = (char)(test_rnd(&rng) & 1); break;
+    case XCS_I32: ((int32_t *)(void *)p)[i] = (int32_t)i * 7 - 100; break;
+    case XCS_I64: ((int64_t *)(void *)p)[i] = (int64_t)i * 1000003 - 5; break;
+    case XCS_F32: ((float *)(void *)p)[i] = (float)i * 0.5f - 3; break;
+    default: ((double *)(void *)p)[i] = (double)i * 0.25 + 1; break;
+    }
 }
-
-/* perm[i]: logical dim at memory position i; strides times step; flip:
- * reversed dims; bcast: stride-0 dims.  Storage holds distinct-ish values. */
-typedef struct layout { const int *perm; int step; unsigned flip, bcast; } layout;
-
-static xcs_tensor *make_view(xcs_dtype dt, int nd, const int64_t *shape, layout L) {
-    int64_t mshape[XCS_MAX_DIMS], mstr[XCS_MAX_DIMS], str[XCS_MAX_DIMS], off = 0, n = 1;
-    int step = L.step ? L.step : 1;
-    for (int i = 0; i < nd; i++) mshape[i] = shape[L.perm ? L.perm[i] : i];
-    for (int i = nd - 1; i >= 0; i--) {
-        mstr[i] = n * step;
-        n *= mshape[i] > 0 ? mshape[i] : 1;
-    }
-    for (int i = 0; i < nd; i++) str[L.perm ? L.perm[i] : i] = mstr[i];
-    for (int d = 0; d < nd; d++) {
-        if (L.bcast >> d & 1u) str[d] = 0;
-        if ((L.flip >> d & 1u) && shape[d] > 0) {
-            off += (shape[d] - 1) * str[d];
-            str[d] = -str[d];
-        }
-    }
-    int64_t cap = n * step + 1;
-    xcs_storage *s = xcs_storage_new((size_t)cap * xcs_dtype_size(dt), XCS_DEVICE_CPU);
-    char *p = s->data;
-    for (int64_t i = 0; i < cap; i++) {
-        switch (dt) {
-        case XCS_BOOL: p[i] = (char)(rnd() & 1); break;
-        case XCS_I32: ((int32_t *)(void *)p)[i] = (int32_t)i * 7 - 100; break;
-        case XCS_I64: ((int64_t *)(void *)p)[i] = (int64_t)i * 1000003 - 5; break;
-        case XCS_F32: ((float *)(void *)p)[i] = (float)i * 0.5f - 3; break;
-        default: ((double *)(void *)p)[i] = (double)i * 0.25 + 1; break;
-        }
-    }
-    xcs_tensor *t = NULL;
-    if (xcs_tensor_from_storage(s, dt, nd, shape, str, off, &t) != XCS_OK)
-        fprintf(stderr, "make_view: %s\n", xcs_last_error());
-    xcs_storage_release(s);
-    return t;
+static xcs_tensor *make_view(xcs_dtype dt, int nd, const int64_t *shape, test_layout L) {
+    return test_make_view(dt, nd, shape, L, fill_take, NULL);
 }
 
 /* An index tensor of the given shape with values in [0, n); transposed
  * (strided) when `strided` and 2-d. */
 static xcs_tensor *make_idx(xcs_dtype dt, int nd, const int64_t *shape, int64_t n, bool strided) {
     static const int T2[] = {1, 0};
-    xcs_tensor *t = make_view(dt, nd, shape, (layout){strided && nd == 2 ? T2 : NULL, 1, 0, 0});
+    xcs_tensor *t = make_view(dt, nd, shape, (test_layout){strided && nd == 2 ? T2 : NULL, 1, 0, 0});
     char *p = t->storage->data;
     int64_t cap = (int64_t)(t->storage->nbytes / xcs_dtype_size(dt));
     for (int64_t i = 0; i < cap; i++) {
-        int64_t v = (int64_t)(rnd() % (uint64_t)(n > 0 ? n : 1));
+        int64_t v = (int64_t)(test_rnd(&rng) % (uint64_t)(n > 0 ? n : 1));
         if (dt == XCS_I64) ((int64_t *)(void *)p)[i] = v;
         else ((int32_t *)(void *)p)[i] = (int32_t)v;
     }
@@ -130,7 +101,7 @@ static int take_case(xcs_tensor *x, xcs_tensor *idx, int axis) {
 static const int P120[] = {1, 2, 0};
 
 static void test_axes_layouts_dtypes(void) {
-    layout lays[] = {{0}, {P120, 1, 0, 0}, {NULL, 2, 5u, 0}, {NULL, 1, 0, 2u}, {P120, 3, 2u, 1u}};
+    test_layout lays[] = {{0}, {P120, 1, 0, 0}, {NULL, 2, 5u, 0}, {NULL, 1, 0, 2u}, {P120, 3, 2u, 1u}};
     static const int64_t ishapes[][2] = {{0, 0}, {7, 0}, {2, 3}, {0, 0}};
     static const int inds[] = {0, 1, 2, 1};
     int bad = 0;
@@ -151,7 +122,7 @@ static void test_axes_layouts_dtypes(void) {
 
 static void test_flat(void) {
     int bad = 0;
-    layout lays[] = {{0}, {P120, 1, 0, 0}, {NULL, 2, 3u, 4u}};
+    test_layout lays[] = {{0}, {P120, 1, 0, 0}, {NULL, 2, 3u, 4u}};
     for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++)
         for (int l = 0; l < 3; l++) {
             xcs_tensor *x = make_view((xcs_dtype)dt, 3, SHAPE(3, 4, 5), lays[l]);
@@ -160,7 +131,7 @@ static void test_flat(void) {
             xcs_tensor_free(idx);
             xcs_tensor_free(x);
         }
-    xcs_tensor *x = make_view(XCS_F64, 0, SHAPE(0), (layout){0}); /* 0-d */
+    xcs_tensor *x = make_view(XCS_F64, 0, SHAPE(0), (test_layout){0}); /* 0-d */
     xcs_tensor *idx = make_idx(XCS_I64, 1, SHAPE(3), 1, false);
     bad += take_case(x, idx, XCS_AXIS_NONE);
     xcs_tensor_free(idx);
@@ -173,7 +144,7 @@ static void test_flat(void) {
 static void test_big(void) {
     int bad = 0;
     static const int T2[] = {1, 0};
-    xcs_tensor *x = make_view(XCS_F32, 2, SHAPE(1000, 300), (layout){0});
+    xcs_tensor *x = make_view(XCS_F32, 2, SHAPE(1000, 300), (test_layout){0});
     xcs_tensor *idx = make_idx(XCS_I64, 1, SHAPE(5000), 1000, false);
     bad += take_case(x, idx, 0);
     xcs_tensor_free(idx);
@@ -181,7 +152,7 @@ static void test_big(void) {
     bad += take_case(x, idx, 1);
     xcs_tensor_free(idx);
     xcs_tensor_free(x);
-    x = make_view(XCS_I64, 2, SHAPE(1000, 300), (layout){T2, 1, 0, 0});
+    x = make_view(XCS_I64, 2, SHAPE(1000, 300), (test_layout){T2, 1, 0, 0});
     idx = make_idx(XCS_I32, 1, SHAPE(3000), 1000, false);
     bad += take_case(x, idx, 0);
     xcs_tensor_free(idx);
@@ -190,7 +161,7 @@ static void test_big(void) {
 }
 
 static void test_errors(void) {
-    xcs_tensor *x = make_view(XCS_F32, 2, SHAPE(3, 4), (layout){0});
+    xcs_tensor *x = make_view(XCS_F32, 2, SHAPE(3, 4), (test_layout){0});
     xcs_tensor *idx = make_idx(XCS_I64, 1, SHAPE(2), 3, false);
     xcs_tensor *o = take_out(x, idx, 0);
     ((int64_t *)idx->storage->data)[1] = 3;
@@ -198,7 +169,7 @@ static void test_errors(void) {
     ((int64_t *)idx->storage->data)[1] = -1;
     CHECK_ERR(xcs_cpu_take(x, idx, 0, o), XCS_ERR_INDEX, "-1");
     CHECK_ERR(xcs_cpu_take(x, idx, 2, o), XCS_ERR_VALUE, "axis");
-    xcs_tensor *f = make_view(XCS_F32, 1, SHAPE(2), (layout){0});
+    xcs_tensor *f = make_view(XCS_F32, 1, SHAPE(2), (test_layout){0});
     CHECK_ERR(xcs_cpu_take(x, f, 0, o), XCS_ERR_TYPE, "float32");
     xcs_tensor_free(f);
     xcs_tensor_free(o);
