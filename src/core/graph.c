@@ -11,6 +11,7 @@ xcs_status xcs_graph_new(xcs_graph **out) {
 
 void xcs_graph_free(xcs_graph *g) {
     if (!g) return;
+    xcs_plan_free(g->plan);
     for (int i = 0; i < g->n_consts; i++) xcs_tensor_free(g->consts[i]);
     free(g->consts);
     free(g->nodes);
@@ -22,6 +23,18 @@ void xcs_graph_free(xcs_graph *g) {
 int xcs_graph_num_nodes(const xcs_graph *g) { return g->n_nodes; }
 int xcs_graph_num_inputs(const xcs_graph *g) { return g->n_inputs; }
 int xcs_graph_num_outputs(const xcs_graph *g) { return g->n_outputs; }
+int xcs_graph_num_groups(const xcs_graph *g) { return g->plan ? g->plan->n_groups : 0; }
+
+int xcs_graph_num_steps(const xcs_graph *g) {
+    if (!g->plan) return 0;
+    int n = 0; /* inputs and constants launch nothing */
+    for (int s = 0; s < g->plan->n_steps; s++) {
+        const xcs_plan_step *st = &g->plan->steps[s];
+        xcs_op op = g->nodes[st->node].op;
+        n += st->group >= 0 || (op != XCS_NODE_INPUT && op != XCS_NODE_CONST);
+    }
+    return n;
+}
 
 /* Grows *arr (of *cap elements of size sz) to hold n+1. */
 static xcs_status grow(void **arr, int *cap, int n, size_t sz) {
@@ -35,6 +48,8 @@ static xcs_status grow(void **arr, int *cap, int n, size_t sz) {
 }
 
 static xcs_status add_node(xcs_graph *g, const xcs_node *n, int32_t *id) {
+    xcs_plan_free(g->plan); /* the graph changes: any plan is stale */
+    g->plan = NULL;
     xcs_status st = grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes, sizeof *g->nodes);
     if (st) return st;
     g->nodes[g->n_nodes] = *n;
@@ -140,6 +155,8 @@ xcs_status xcs_trace_node(xcs_graph *g, xcs_op op, int n, const xcs_tensor *cons
 }
 
 xcs_status xcs_graph_output(xcs_graph *g, const xcs_tensor *x) {
+    xcs_plan_free(g->plan);
+    g->plan = NULL;
     xcs_status st = grow((void **)&g->outputs, &g->cap_outputs, g->n_outputs, sizeof *g->outputs);
     if (st) return st;
     xcs_edge e;

@@ -136,7 +136,9 @@ static xcs_status dce(xcs_graph *g) {
 
 xcs_status xcs_graph_optimize(xcs_graph *g) {
     xcs_status st = cse(g);
-    return st ? st : dce(g);
+    if (!st) st = dce(g);
+    if (!st) st = xcs_graph_fuse(g);
+    return st;
 }
 
 uint64_t xcs_graph_hash(const xcs_graph *g) {

@@ -42,45 +42,93 @@ static bool same_signature(const xcs_node *n, const xcs_tensor *x) {
     return true;
 }
 
-xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs) {
+/* Computes node i into val[i] (sources bind inputs/constants). */
+static xcs_status run_one(const xcs_graph *g, int i, const xcs_tensor *const *inputs, xcs_tensor **val) {
     char want[160], got[160];
+    const xcs_node *n = &g->nodes[i];
+    if (n->op == XCS_NODE_INPUT) {
+        const xcs_tensor *x = inputs[n->aux];
+        if (x->graph) return xcs_error(XCS_ERR_VALUE, "graph input %d is itself traced", n->aux);
+        if (!same_signature(n, x))
+            return xcs_error(XCS_ERR_SHAPE, "argument %d: traced as %s%s, called with %s%s", n->aux,
+                             xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, want, sizeof want),
+                             xcs_dtype_name(x->dtype), xcs_shape_str(x->ndim, x->shape, got, sizeof got));
+        return xcs_contiguous(x, &val[i]);
+    }
+    if (n->op == XCS_NODE_CONST) return xcs_tensor_view(g->consts[n->aux], &val[i]);
+    xcs_tensor *in[64] = {0};
+    xcs_tensor **ins = n->n_in <= 64 ? in : calloc((size_t)n->n_in, sizeof *ins);
+    if (!ins) return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+    xcs_status st = XCS_OK;
+    int k = 0;
+    for (; k < n->n_in && !st; k++) {
+        const xcs_edge *e = &g->edges[n->first_edge + k];
+        st = edge_view(val[e->node], e, &ins[k]);
+    }
+    if (!st) st = run_node(g, n, ins, &val[i]);
+    if (st) xcs_error_context(st, "graph node %%%d (%s)", i, xcs_op_name(n->op));
+    for (int j = 0; j < k; j++) xcs_tensor_free(ins[j]);
+    if (ins != in) free(ins);
+    return st;
+}
+
+/* Runs one fused group: its external inputs are views of earlier values,
+ * its stored members get fresh buffers. */
+static xcs_status run_group(const xcs_graph *g, const xcs_backend *be, const xcs_plan_group *grp, xcs_tensor **val) {
+    xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0};
+    xcs_status st = XCS_OK;
+    int ni = 0, no = 0;
+    for (; ni < grp->n_inputs && !st; ni++) {
+        const xcs_edge *e = &g->edges[grp->input_edges[ni]];
+        st = edge_view(val[e->node], e, &ins[ni]);
+    }
+    for (; no < grp->n_outputs && !st; no++) {
+        const xcs_node *n = &g->nodes[grp->output_nodes[no]];
+        st = xcs_tensor_empty(n->dtype, n->ndim, n->shape, &outs[no]);
+    }
+    int64_t numel = 1;
+    for (int d = 0; d < grp->prog.ndim; d++) numel *= grp->prog.shape[d];
+    bool empty_out = false;
+    for (int o = 0; o < no && !st; o++) empty_out |= xcs_tensor_numel(outs[o]) == 0;
+    if (!st && numel > 0) st = be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
+    else if (!st && numel == 0 && !empty_out) {
+        /* an empty reduction: let the eager op produce its identity */
+        int last = grp->last;
+        st = run_one(g, last, NULL, val);
+        if (!st) { xcs_tensor_free(outs[0]); outs[0] = val[last]; val[last] = NULL; }
+    }
+    if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
+    for (int k = 0; k < ni; k++) xcs_tensor_free(ins[k]);
+    for (int o = 0; o < no; o++) {
+        if (st) xcs_tensor_free(outs[o]);
+        else val[grp->output_nodes[o]] = outs[o];
+    }
+    return st;
+}
+
+xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs) {
     if (n_in != g->n_inputs)
         return xcs_error(XCS_ERR_VALUE, "graph takes %d inputs, got %d", g->n_inputs, n_in);
     xcs_tensor **val = calloc((size_t)g->n_nodes + 1, sizeof *val);
     if (!val) return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
     xcs_status st = XCS_OK;
-    int made_out = 0;
-    for (int i = 0; i < g->n_nodes && !st; i++) {
-        const xcs_node *n = &g->nodes[i];
-        if (n->op == XCS_NODE_INPUT) {
-            const xcs_tensor *x = inputs[n->aux];
-            if (x->graph) { st = xcs_error(XCS_ERR_VALUE, "graph input %d is itself traced", n->aux); break; }
-            if (!same_signature(n, x)) {
-                st = xcs_error(XCS_ERR_SHAPE, "argument %d: traced as %s%s, called with %s%s", n->aux,
-                               xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, want, sizeof want),
-                               xcs_dtype_name(x->dtype), xcs_shape_str(x->ndim, x->shape, got, sizeof got));
-                break;
-            }
-            st = xcs_contiguous(x, &val[i]);
-            continue;
+    const xcs_plan *plan = g->plan;
+    const xcs_backend *be = plan ? xcs_backend_for(XCS_DEVICE_CPU) : NULL;
+    if (plan && (!be || !be->run_fused)) plan = NULL; /* no fusion: node by node */
+    if (plan) {
+        for (int s = 0; s < plan->n_steps && !st; s++) {
+            const xcs_plan_step *step = &plan->steps[s];
+            st = step->group < 0 ? run_one(g, step->node, inputs, val)
+                                 : run_group(g, be, &plan->groups[step->group], val);
+            /* drop values no later step reads: the buffers go back to malloc
+             * while the rest of the graph runs */
+            for (int i = 0; i < g->n_nodes && !st; i++)
+                if (plan->last_step[i] == s && val[i]) { xcs_tensor_free(val[i]); val[i] = NULL; }
         }
-        if (n->op == XCS_NODE_CONST) {
-            st = xcs_tensor_view(g->consts[n->aux], &val[i]);
-            continue;
-        }
-        xcs_tensor *in[XCS_MAX_DIMS * 8] = {0};
-        xcs_tensor **ins = n->n_in <= (int)(sizeof in / sizeof in[0]) ? in : calloc((size_t)n->n_in, sizeof *ins);
-        if (!ins) { st = xcs_error(XCS_ERR_MEMORY, "out of memory running a graph"); break; }
-        int k = 0;
-        for (; k < n->n_in && !st; k++) {
-            const xcs_edge *e = &g->edges[n->first_edge + k];
-            st = edge_view(val[e->node], e, &ins[k]);
-        }
-        if (!st) st = run_node(g, n, ins, &val[i]);
-        if (st) xcs_error_context(st, "graph node %%%d (%s)", i, xcs_op_name(n->op));
-        for (int j = 0; j < k; j++) xcs_tensor_free(ins[j]);
-        if (ins != in) free(ins);
+    } else {
+        for (int i = 0; i < g->n_nodes && !st; i++) st = run_one(g, i, inputs, val);
     }
+    int made_out = 0;
     for (; made_out < g->n_outputs && !st; made_out++) {
         const xcs_edge *e = &g->outputs[made_out];
         xcs_tensor *v;

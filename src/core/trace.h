@@ -33,7 +33,32 @@ typedef struct xcs_node {
     int32_t aux;               /* INPUT: argument index; CONST: constant index */
 } xcs_node;
 
+/* The fusion plan: steps in order, each one node replayed eagerly (group
+ * -1) or one fused group of consecutive nodes [first, last]. */
+typedef struct xcs_plan_group {
+    xcs_fused_program prog;
+    int first, last;
+    int n_inputs, n_outputs;
+    int input_edges[XCS_FUSED_MAX_IO];   /* graph edge index per program input */
+    int output_nodes[XCS_FUSED_MAX_IO];  /* node whose value each output is */
+} xcs_plan_group;
+
+typedef struct xcs_plan_step { int node, group; } xcs_plan_step;
+
+typedef struct xcs_plan {
+    xcs_plan_step *steps;
+    int n_steps;
+    xcs_plan_group *groups;
+    int n_groups;
+    int *last_step;                      /* per node: last step reading it */
+} xcs_plan;
+
+void xcs_plan_free(xcs_plan *p);
+/* Builds g->plan (replacing any old one); the graph must not change after. */
+xcs_status xcs_graph_fuse(xcs_graph *g);
+
 struct xcs_graph {
+    xcs_plan *plan;            /* NULL until xcs_graph_optimize */
     xcs_node *nodes;
     int n_nodes, cap_nodes;
     xcs_edge *edges;

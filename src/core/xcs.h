@@ -300,6 +300,10 @@ xcs_status xcs_graph_output(xcs_graph *g, const xcs_tensor *x);
 int xcs_graph_num_nodes(const xcs_graph *g);
 int xcs_graph_num_inputs(const xcs_graph *g);
 int xcs_graph_num_outputs(const xcs_graph *g);
+/* Fused groups / steps of the plan built by xcs_graph_optimize (0 before):
+ * a step is one kernel launch, fused or not. */
+int xcs_graph_num_groups(const xcs_graph *g);
+int xcs_graph_num_steps(const xcs_graph *g);
 /* Dead-code and common-subexpression elimination (in place). */
 xcs_status xcs_graph_optimize(xcs_graph *g);
 /* Structural hash: ops, dtypes, shapes, attrs, edges, input signature and

@@ -18,5 +18,6 @@ xcs_status xcs_cpu_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xc
 xcs_status xcs_cpu_fill(xcs_tensor *out, double value);
 xcs_status xcs_cpu_iota(xcs_tensor *out, double start, double step);
 xcs_status xcs_cpu_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
+xcs_status xcs_cpu_run_fused(const xcs_fused_program *p, const xcs_tensor *const *inputs, xcs_tensor *const *outputs);
 
 #endif

@@ -146,10 +146,51 @@ static void test_constants_and_errors(void) {
     CHECK_EQ_I(after.live_buffers, before.live_buffers);
 }
 
+/* An 8-op elementwise chain becomes one fused group whose run allocates
+ * nothing but its output. */
+static void test_chain_fuses_without_intermediates(void) {
+    const int64_t s[1] = {100000};
+    xcs_graph *g = NULL;
+    xcs_tensor *x = NULL, *v[9] = {0}, *two = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 1, s, &x));
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 2.0, &two));
+    two->flags |= XCS_TENSOR_WEAK;
+    const xcs_op chain[8] = {XCS_OP_MUL, XCS_OP_TANH, XCS_OP_ADD, XCS_OP_EXP,
+                             XCS_OP_SUB, XCS_OP_SIGMOID, XCS_OP_MAXIMUM, XCS_OP_SQRT};
+    v[0] = x;
+    for (int i = 0; i < 8; i++) {
+        if (xcs_op_get_info(chain[i])->kind == XCS_KIND_UNARY) CHECK_OK(xcs_unary(chain[i], v[i], &v[i + 1]));
+        else CHECK_OK(xcs_binary(chain[i], v[i], i % 4 == 0 ? two : x, &v[i + 1]));
+    }
+    CHECK_OK(xcs_graph_output(g, v[8]));
+    CHECK_OK(xcs_graph_optimize(g));
+    CHECK_EQ_I(xcs_graph_num_groups(g), 1);
+    CHECK_EQ_I(xcs_graph_num_steps(g), 1);
+    xcs_tensor *in = random_f32(1, s), *out = NULL, *e[9] = {0};
+    const xcs_tensor *ins[1] = {in};
+    xcs_alloc_stats a0, a1;
+    xcs_alloc_stats_get(&a0);
+    CHECK_OK(xcs_graph_run(g, 1, ins, &out));
+    xcs_alloc_stats_get(&a1);
+    CHECK_EQ_I(a1.total_buffers - a0.total_buffers, 1); /* the output, nothing else */
+    e[0] = in;
+    for (int i = 0; i < 8; i++) {
+        if (xcs_op_get_info(chain[i])->kind == XCS_KIND_UNARY) CHECK_OK(xcs_unary(chain[i], e[i], &e[i + 1]));
+        else CHECK_OK(xcs_binary(chain[i], e[i], i % 4 == 0 ? two : in, &e[i + 1]));
+    }
+    for (int64_t i = 0; out && e[8] && i < s[0]; i += 997)
+        CHECK_NEAR(xcs_tensor_get_f64(out, i), xcs_tensor_get_f64(e[8], i), 0);
+    for (int i = 1; i < 9; i++) { xcs_tensor_free(v[i]); xcs_tensor_free(e[i]); }
+    xcs_tensor_free(x); xcs_tensor_free(two); xcs_tensor_free(in); xcs_tensor_free(out);
+    xcs_graph_free(g);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     RUN(test_replay_equals_eager);
     RUN(test_cse_dce_hash);
     RUN(test_constants_and_errors);
+    RUN(test_chain_fuses_without_intermediates);
     return check_report();
 }

@@ -1,0 +1,305 @@
+/* fuse.c — the fusion pass: cuts a graph's node list into steps, each either
+ * one node replayed through its eager op or a group of elementwise nodes
+ * (with at most one trailing reduction) lowered to one xcs_fused_program.
+ *
+ * Grouping rule (greedy over the topological node order): consecutive
+ * fusible nodes of one iteration shape form a group; a reduction over that
+ * shape joins and closes it.  A member read by a later member through
+ * anything but the identity view (a transpose, a broadcast) ends the group,
+ * because registers hold tiles in iteration order.  Because a group is a run
+ * of consecutive nodes, everything it reads from outside was computed by an
+ * earlier step: no cycles, no reordering.
+ *
+ * Materialisation: a member is stored (becomes a group output) only when a
+ * node outside the group or a graph output reads it; everything else lives
+ * in tile registers and is never allocated. */
+#include "trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool fusible_elementwise(const xcs_node *n) {
+    if (n->op == XCS_NODE_INPUT || n->op == XCS_NODE_CONST) return false;
+    switch (xcs_op_get_info(n->op)->kind) {
+    case XCS_KIND_UNARY: case XCS_KIND_BINARY: case XCS_KIND_TERNARY:
+    case XCS_KIND_CAST: case XCS_KIND_COPY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool is_reduce(const xcs_node *n) {
+    return n->op != XCS_NODE_INPUT && n->op != XCS_NODE_CONST &&
+           xcs_op_get_info(n->op)->kind == XCS_KIND_REDUCE;
+}
+
+static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
+    if (na != nb) return false;
+    for (int i = 0; i < na; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+/* The edge reads its source's value whole, in order. */
+static bool identity_edge(const xcs_graph *g, const xcs_edge *e) {
+    const xcs_node *src = &g->nodes[e->node];
+    if (e->offset != 0 || !same_shape(e->ndim, e->shape, src->ndim, src->shape)) return false;
+    int64_t cs[XCS_MAX_DIMS];
+    xcs_strides_contiguous(e->ndim, e->shape, cs);
+    for (int i = 0; i < e->ndim; i++)
+        if (e->shape[i] != 1 && e->strides[i] != cs[i]) return false;
+    return true;
+}
+
+/* dtype an elementwise kernel reads for input k (mirrors the backend rule). */
+static xcs_dtype input_dtype(const xcs_node *n, int k) {
+    const xcs_op_info *info = xcs_op_get_info(n->op);
+    if (info->rule == XCS_RULE_LOGIC) return XCS_BOOL;
+    if (n->op == XCS_OP_WHERE && k == 0) return XCS_BOOL;
+    if (info->kind == XCS_KIND_CAST || info->kind == XCS_KIND_COPY) return n->dtype;
+    return n->compute;
+}
+
+/* ---------------------------------------------------------------- lowering */
+
+typedef struct lower_ctx {
+    const xcs_graph *g;
+    xcs_plan_group *grp;
+    int first, last;           /* member node range [first, last] */
+    int8_t *reg_of;            /* per member: register holding its value, -1 none */
+    int *last_use;             /* per member: last member index reading it */
+    bool reg_busy[XCS_FUSED_MAX_REGS];
+} lower_ctx;
+
+static int alloc_reg(lower_ctx *c) {
+    for (int r = 0; r < XCS_FUSED_MAX_REGS; r++)
+        if (!c->reg_busy[r]) {
+            c->reg_busy[r] = true;
+            if (r + 1 > c->grp->prog.n_regs) c->grp->prog.n_regs = r + 1;
+            return r;
+        }
+    return -1;
+}
+
+static xcs_fused_instr *emit(lower_ctx *c) {
+    xcs_fused_program *p = &c->grp->prog;
+    if (p->n_instr >= XCS_FUSED_MAX_INSTR) return NULL;
+    xcs_fused_instr *in = &p->instr[p->n_instr++];
+    memset(in, 0, sizeof *in);
+    in->dst = in->a = in->b = in->c = -1;
+    return in;
+}
+
+/* A register holding edge e's value in dtype dt: a member's register (cast
+ * if needed) or a LOAD of an external input.  Returns -1 when out of room. */
+static int operand(lower_ctx *c, const xcs_edge *e, int edge_index, xcs_dtype dt, bool *temp) {
+    *temp = false;
+    const xcs_graph *g = c->g;
+    xcs_fused_program *p = &c->grp->prog;
+    if (e->node >= c->first && e->node <= c->last) {
+        int src = c->reg_of[e->node - c->first];
+        xcs_dtype have = g->nodes[e->node].dtype;
+        if (have == dt) return src;
+        int r = alloc_reg(c);
+        xcs_fused_instr *in = r < 0 ? NULL : emit(c);
+        if (!in) return -1;
+        *in = (xcs_fused_instr){XCS_FUSED_CAST, XCS_OP_CAST, r, src, -1, -1, dt, have};
+        *temp = true;
+        return r;
+    }
+    if (c->grp->n_inputs >= XCS_FUSED_MAX_IO) return -1;
+    int k = c->grp->n_inputs++;
+    c->grp->input_edges[k] = edge_index;
+    p->n_inputs = c->grp->n_inputs;
+    int r = alloc_reg(c);
+    xcs_fused_instr *in = r < 0 ? NULL : emit(c);
+    if (!in) return -1;
+    *in = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, r, k, -1, -1, dt, dt};
+    *temp = true;
+    return r;
+}
+
+/* Lowers members [first, last] (an optional reduce last); false when the
+ * program would not fit (then the caller shortens the group). */
+static bool lower_group(const xcs_graph *g, int first, int last, const bool *stored, xcs_plan_group *grp) {
+    int nm = last - first + 1;
+    int8_t reg_of[XCS_FUSED_MAX_INSTR];
+    int last_use[XCS_FUSED_MAX_INSTR];
+    if (nm > XCS_FUSED_MAX_INSTR) return false;
+    memset(grp, 0, sizeof *grp);
+    /* iteration space: a trailing reduction's input, else the members' shape */
+    const xcs_node *tail = &g->nodes[last];
+    if (is_reduce(tail)) {
+        const xcs_edge *e = &g->edges[tail->first_edge];
+        grp->prog.ndim = e->ndim;
+        memcpy(grp->prog.shape, e->shape, sizeof grp->prog.shape);
+    } else {
+        grp->prog.ndim = tail->ndim;
+        memcpy(grp->prog.shape, tail->shape, sizeof grp->prog.shape);
+    }
+    grp->first = first;
+    grp->last = last;
+    for (int m = 0; m < nm; m++) {
+        last_use[m] = -1;
+        reg_of[m] = -1;
+    }
+    for (int m = 0; m < nm; m++) {
+        const xcs_node *n = &g->nodes[first + m];
+        for (int k = 0; k < n->n_in; k++) {
+            int src = g->edges[n->first_edge + k].node;
+            if (src >= first && src <= last) last_use[src - first] = m;
+        }
+    }
+    lower_ctx c = {.g = g, .grp = grp, .first = first, .last = last, .reg_of = reg_of, .last_use = last_use};
+    for (int m = 0; m < nm; m++) {
+        const xcs_node *n = &g->nodes[first + m];
+        int ops[3] = {-1, -1, -1};
+        bool temp[3] = {false, false, false};
+        for (int k = 0; k < n->n_in; k++) {
+            /* a reduction folds its input in the input's own dtype */
+            xcs_dtype want = is_reduce(n) ? g->nodes[g->edges[n->first_edge].node].dtype : input_dtype(n, k);
+            ops[k] = operand(&c, &g->edges[n->first_edge + k], n->first_edge + k, want, &temp[k]);
+            if (ops[k] < 0) return false;
+        }
+        xcs_fused_instr *in;
+        if (is_reduce(n)) {
+            if (grp->n_outputs >= XCS_FUSED_MAX_IO || !(in = emit(&c))) return false;
+            grp->output_nodes[grp->n_outputs] = first + m;
+            *in = (xcs_fused_instr){XCS_FUSED_REDUCE, n->op, grp->n_outputs++, ops[0], -1, -1, n->dtype, n->dtype};
+            grp->prog.reduce_axes = n->axes;
+            grp->prog.n_outputs = grp->n_outputs;
+            return true;
+        }
+        /* operands whose last reader is this node free their registers
+         * before the result is allocated, so it may reuse one */
+        for (int k = 0; k < n->n_in; k++) {
+            int src = g->edges[n->first_edge + k].node;
+            if (temp[k]) c.reg_busy[ops[k]] = false;
+            else if (src >= first && src <= last && last_use[src - first] == m && !stored[src])
+                c.reg_busy[ops[k]] = false;
+        }
+        int r = alloc_reg(&c);
+        if (r < 0 || !(in = emit(&c))) return false;
+        xcs_op_kind kind = xcs_op_get_info(n->op)->kind;
+        if (kind == XCS_KIND_CAST || kind == XCS_KIND_COPY)
+            *in = (xcs_fused_instr){XCS_FUSED_CAST, XCS_OP_CAST, r, ops[0], -1, -1, n->dtype, n->dtype};
+        else
+            *in = (xcs_fused_instr){XCS_FUSED_OP, n->op, r, ops[0], ops[1], ops[2], n->compute, n->compute};
+        reg_of[m] = (int8_t)r;
+        if (last_use[m] < 0 && !stored[first + m]) c.reg_busy[r] = false; /* dead: CSE/DCE normally prevent */
+        if (stored[first + m]) {
+            if (grp->n_outputs >= XCS_FUSED_MAX_IO || !(in = emit(&c))) return false;
+            grp->output_nodes[grp->n_outputs] = first + m;
+            *in = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, grp->n_outputs++, r, -1, -1, n->dtype, n->dtype};
+            if (last_use[m] < 0) c.reg_busy[r] = false;
+        }
+    }
+    grp->prog.n_outputs = grp->n_outputs;
+    return true;
+}
+
+/* ---------------------------------------------------------------- planning */
+
+void xcs_plan_free(xcs_plan *p) {
+    if (!p) return;
+    free(p->steps);
+    free(p->groups);
+    free(p->last_step);
+    free(p);
+}
+
+xcs_status xcs_graph_fuse(xcs_graph *g) {
+    int nn = g->n_nodes;
+    xcs_plan *plan = calloc(1, sizeof *plan);
+    bool *read_outside = calloc((size_t)nn + 1, sizeof *read_outside);
+    int *group_of = malloc(((size_t)nn + 1) * sizeof *group_of);
+    if (plan) {
+        plan->steps = calloc((size_t)nn + 1, sizeof *plan->steps);
+        plan->groups = calloc((size_t)nn + 1, sizeof *plan->groups);
+        plan->last_step = malloc(((size_t)nn + 1) * sizeof *plan->last_step);
+    }
+    if (!plan || !read_outside || !group_of || !plan->steps || !plan->groups || !plan->last_step) {
+        xcs_plan_free(plan);
+        free(read_outside);
+        free(group_of);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory planning fusion");
+    }
+    /* 1. greedy grouping */
+    int cur = -1; /* first member of the open group */
+    for (int i = 0; i < nn; i++) {
+        const xcs_node *n = &g->nodes[i];
+        group_of[i] = -1;
+        bool ew = fusible_elementwise(n), red = is_reduce(n);
+        if (!ew && !red) { cur = -1; continue; }
+        const xcs_node *head = cur >= 0 ? &g->nodes[cur] : NULL;
+        bool join = head != NULL;
+        if (join) {
+            const xcs_edge *e0 = &g->edges[n->first_edge];
+            if (red) join = same_shape(e0->ndim, e0->shape, head->ndim, head->shape);
+            else join = same_shape(n->ndim, n->shape, head->ndim, head->shape);
+        }
+        for (int k = 0; join && k < n->n_in; k++) {
+            const xcs_edge *e = &g->edges[n->first_edge + k];
+            if (e->node >= cur && !identity_edge(g, e)) join = false;
+        }
+        if (!join) cur = i;
+        group_of[i] = cur;
+        if (red) cur = -1; /* a reduction closes its group */
+    }
+    /* 2. which members must be stored: read by another group/step or an output */
+    for (int i = 0; i < nn; i++) {
+        const xcs_node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_in; k++) {
+            int src = g->edges[n->first_edge + k].node;
+            if (group_of[src] < 0 || group_of[src] != group_of[i]) read_outside[src] = true;
+        }
+    }
+    for (int o = 0; o < g->n_outputs; o++) read_outside[g->outputs[o].node] = true;
+    /* 3. lower groups, shortening any that does not fit a program */
+    int ns = 0, ng = 0;
+    for (int i = 0; i < nn;) {
+        if (group_of[i] < 0) {
+            plan->steps[ns++] = (xcs_plan_step){.node = i, .group = -1};
+            i++;
+            continue;
+        }
+        int last = i;
+        while (last + 1 < nn && group_of[last + 1] == group_of[i]) last++;
+        while (!lower_group(g, i, last, read_outside, &plan->groups[ng])) {
+            /* too big: split off the tail as a new group (its members that the
+             * head produced become stored inputs) */
+            last = i + (last - i) / 2;
+            for (int j = i; j <= last; j++) read_outside[j] = true;
+            if (last == i && !lower_group(g, i, last, read_outside, &plan->groups[ng])) {
+                xcs_plan_free(plan);
+                free(read_outside);
+                free(group_of);
+                return xcs_error(XCS_ERR_INTERNAL, "fusion: node %d does not fit a fused program", i);
+            }
+            if (last == i) break;
+        }
+        plan->steps[ns++] = (xcs_plan_step){.node = i, .group = ng++};
+        for (int j = last + 1; j < nn && group_of[j] == group_of[i]; j++) group_of[j] = last + 1;
+        i = last + 1;
+    }
+    plan->n_steps = ns;
+    plan->n_groups = ng;
+    /* 4. last step reading each node, so values can be freed early */
+    for (int i = 0; i < nn; i++) plan->last_step[i] = -1;
+    for (int s = 0; s < ns; s++) {
+        const xcs_plan_step *st = &plan->steps[s];
+        int lo = st->group >= 0 ? plan->groups[st->group].first : st->node;
+        int hi = st->group >= 0 ? plan->groups[st->group].last : st->node;
+        for (int i = lo; i <= hi; i++) {
+            const xcs_node *n = &g->nodes[i];
+            for (int k = 0; k < n->n_in; k++) plan->last_step[g->edges[n->first_edge + k].node] = s;
+        }
+    }
+    for (int o = 0; o < g->n_outputs; o++) plan->last_step[g->outputs[o].node] = ns; /* kept */
+    free(read_outside);
+    free(group_of);
+    xcs_plan_free(g->plan);
+    g->plan = plan;
+    return XCS_OK;
+}

@@ -1,0 +1,474 @@
+/* fused.c — the CPU backend's fused tile VM (xcs_cpu_run_fused): validation,
+ * the plan, the tile executor and the elementwise driver.  Reductions are in
+ * fused_reduce.c.
+ *
+ * Why tiles.  Eager elementwise ops stream every intermediate through memory:
+ * an 8-op chain reads and writes the array 8 times.  Here each register is a
+ * per-thread buffer of FU_TILE elements (<= 8 KiB), so a chain touches main
+ * memory once per input and once per output, and the live registers of a
+ * typical program (2-4 of them) stay in L1.  The kernels are the contiguous
+ * ones of the eager path (ew_kernels.h), so results are bit-identical to
+ * running the ops one by one.
+ *
+ * Copies avoided.  LOAD points the register at the input's own memory when
+ * the dtype matches and the tile is a unit-stride run of it; a broadcast
+ * scalar is converted once per call into a pre-filled buffer.  An OP (or a
+ * converting CAST) whose result register is next stored, to an output of the
+ * same dtype stored only there, writes straight into the output tile and the
+ * STORE is skipped.  Nothing is allocated per tile: registers live on each
+ * thread's stack (fu_regs, ~136 KiB); the only heap use per call is the
+ * scalar buffers and, for split reductions, the partial results.
+ *
+ * Errors: kernels' XCS_EW_ERR_* bits are OR-reduced over the parallel region
+ * and reported after it, with elementwise.c's messages.
+ *
+ * Everything borrows its arguments and writes the preallocated outputs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+#include "fused_plan.h"
+
+#define FU_ROW_MIN 256 /* rows at least this long are tiled row by row */
+
+#define FU_BAD(fmt, ...) xcs_error(XCS_ERR_VALUE, "invalid fused program: " fmt, __VA_ARGS__)
+
+/* ---------------------------------------------------------------- validation */
+
+static bool fu_dtype_ok(xcs_dtype dt) { return (unsigned)dt < XCS_DTYPE_COUNT; }
+
+static int fu_arity(xcs_op op) {
+    const xcs_op_info *info = xcs_op_get_info(op);
+    if (!info) return -1;
+    switch (info->kind) {
+    case XCS_KIND_UNARY: return 1;
+    case XCS_KIND_BINARY: return 2;
+    case XCS_KIND_TERNARY: return 3;
+    default: return -1;
+    }
+}
+
+/* out must be C-contiguous with shape p->shape, 1 on `axes`. */
+static xcs_status fu_check_out(const xcs_fused_program *p, const xcs_tensor *t, int k,
+                               unsigned axes) {
+    if (t->ndim != p->ndim) return FU_BAD("output %d has %d dims, program %d", k, t->ndim, p->ndim);
+    for (int d = 0; d < p->ndim; d++)
+        if (t->shape[d] != (axes >> d & 1u ? 1 : p->shape[d]))
+            return FU_BAD("output %d has size %lld on dim %d, expected %lld", k,
+                          (long long)t->shape[d], d, (long long)(axes >> d & 1u ? 1 : p->shape[d]));
+    if (!xcs_tensor_is_contiguous(t)) return FU_BAD("output %d is not C-contiguous", k);
+    return XCS_OK;
+}
+
+static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_tensor *const *in,
+                              xcs_tensor *const *out) {
+    if (p->ndim < 0 || p->ndim > XCS_MAX_DIMS) return FU_BAD("ndim %d", p->ndim);
+    for (int d = 0; d < p->ndim; d++)
+        if (p->shape[d] < 0) return FU_BAD("negative size on dim %d", d);
+    if (p->n_inputs < 0 || p->n_inputs > XCS_FUSED_MAX_IO || p->n_outputs < 0 ||
+        p->n_outputs > XCS_FUSED_MAX_IO || p->n_regs < 0 || p->n_regs > XCS_FUSED_MAX_REGS ||
+        p->n_instr < 0 || p->n_instr > XCS_FUSED_MAX_INSTR)
+        return FU_BAD("counts out of range (%d inputs, %d outputs, %d registers, %d instructions)",
+                      p->n_inputs, p->n_outputs, p->n_regs, p->n_instr);
+    for (int k = 0; k < p->n_inputs; k++) {
+        const xcs_tensor *t = in[k];
+        if (!t || !fu_dtype_ok(t->dtype) || t->ndim != p->ndim)
+            return FU_BAD("input %d is missing or has the wrong rank/dtype", k);
+        for (int d = 0; d < p->ndim; d++)
+            if (t->shape[d] != p->shape[d] && t->strides[d] != 0)
+                return FU_BAD("input %d is not broadcast to the program shape (dim %d)", k, d);
+    }
+    for (int k = 0; k < p->n_outputs; k++)
+        if (!out[k] || !fu_dtype_ok(out[k]->dtype))
+            return FU_BAD("output %d is missing or has an invalid dtype", k);
+
+    bool def[XCS_FUSED_MAX_REGS] = {false}, written[XCS_FUSED_MAX_IO] = {false};
+    xcs_dtype dt[XCS_FUSED_MAX_REGS];
+    P->p = p;
+    P->n_exec = p->n_instr;
+    for (int i = 0; i < p->n_instr; i++) {
+        const xcs_fused_instr *ins = &p->instr[i];
+        P->kern[i] = NULL;
+        P->conv[i] = NULL;
+        P->target[i] = -1;
+        P->skip[i] = false;
+        P->scalar[i] = NULL;
+        bool reads_a = ins->kind != XCS_FUSED_LOAD;
+        if (reads_a && (ins->a < 0 || ins->a >= p->n_regs || !def[ins->a]))
+            return FU_BAD("instruction %d reads register %d before it is written", i, ins->a);
+        if (reads_a) P->adt[i] = dt[ins->a];
+        bool writes_reg = ins->kind == XCS_FUSED_LOAD || ins->kind == XCS_FUSED_OP ||
+                          ins->kind == XCS_FUSED_CAST;
+        if (writes_reg && (ins->dst < 0 || ins->dst >= p->n_regs))
+            return FU_BAD("instruction %d writes register %d of %d", i, ins->dst, p->n_regs);
+        if (writes_reg && !fu_dtype_ok(ins->dtype))
+            return FU_BAD("instruction %d has an invalid dtype", i);
+        if (!writes_reg && (ins->dst < 0 || ins->dst >= p->n_outputs))
+            return FU_BAD("instruction %d writes output %d of %d", i, ins->dst, p->n_outputs);
+        xcs_status st;
+        switch (ins->kind) {
+        case XCS_FUSED_LOAD:
+            if (ins->a < 0 || ins->a >= p->n_inputs)
+                return FU_BAD("instruction %d loads input %d of %d", i, ins->a, p->n_inputs);
+            P->conv[i] = xcs_ew_convert_get(in[ins->a]->dtype, ins->dtype);
+            dt[ins->dst] = ins->dtype;
+            break;
+        case XCS_FUSED_OP: {
+            int n = fu_arity(ins->op);
+            if (n < 0) return FU_BAD("instruction %d: %s is not an elementwise op", i, xcs_op_name(ins->op));
+            const int regs[3] = {ins->a, ins->b, ins->c};
+            for (int k = 1; k < n; k++)
+                if (regs[k] < 0 || regs[k] >= p->n_regs || !def[regs[k]])
+                    return FU_BAD("instruction %d reads register %d before it is written", i, regs[k]);
+            if (!(P->kern[i] = xcs_ew_kernel_get(ins->op, ins->dtype)))
+                return xcs_error(XCS_ERR_TYPE, "%s: not supported for dtype %s", xcs_op_name(ins->op),
+                                 xcs_dtype_name(ins->dtype));
+            for (int k = 0; k < n; k++)
+                if (dt[regs[k]] != xcs_ew_in_dtype(ins->op, k, ins->dtype))
+                    return FU_BAD("instruction %d (%s): register %d holds %s, the kernel reads %s", i,
+                                  xcs_op_name(ins->op), regs[k], xcs_dtype_name(dt[regs[k]]),
+                                  xcs_dtype_name(xcs_ew_in_dtype(ins->op, k, ins->dtype)));
+            dt[ins->dst] = xcs_ew_out_dtype(ins->op, ins->dtype);
+            break;
+        }
+        case XCS_FUSED_CAST:
+            if (ins->src_dtype != dt[ins->a])
+                return FU_BAD("instruction %d casts from %s but register %d holds %s", i,
+                              xcs_dtype_name(ins->src_dtype), ins->a, xcs_dtype_name(dt[ins->a]));
+            if (ins->src_dtype != ins->dtype) P->conv[i] = xcs_ew_convert_get(ins->src_dtype, ins->dtype);
+            dt[ins->dst] = ins->dtype;
+            break;
+        case XCS_FUSED_STORE:
+            if ((st = fu_check_out(p, out[ins->dst], ins->dst, 0))) return st;
+            if (dt[ins->a] != out[ins->dst]->dtype)
+                P->conv[i] = xcs_ew_convert_get(dt[ins->a], out[ins->dst]->dtype);
+            written[ins->dst] = true;
+            break;
+        case XCS_FUSED_REDUCE:
+            if (i != p->n_instr - 1) return FU_BAD("REDUCE at %d is not the last instruction", i);
+            if (ins->op != XCS_OP_SUM && ins->op != XCS_OP_PROD && ins->op != XCS_OP_MAX &&
+                ins->op != XCS_OP_MIN)
+                return FU_BAD("REDUCE with %s", xcs_op_name(ins->op));
+            if (p->reduce_axes >> p->ndim) return FU_BAD("reduce_axes 0x%x past ndim %d", p->reduce_axes, p->ndim);
+            if ((st = fu_check_out(p, out[ins->dst], ins->dst, p->reduce_axes))) return st;
+            written[ins->dst] = true;
+            P->n_exec = i;
+            break;
+        default:
+            return FU_BAD("instruction %d has unknown kind %d", i, (int)ins->kind);
+        }
+        if (writes_reg) {
+            def[ins->dst] = true;
+            P->dsize[i] = xcs_dtype_size(dt[ins->dst]);
+        }
+    }
+    for (int k = 0; k < p->n_outputs; k++)
+        if (!written[k]) return FU_BAD("output %d is never written", k);
+
+    /* Targets: the last writer of a stored register writes the output tile
+     * itself when the output has that dtype and no other STORE. */
+    int last[XCS_FUSED_MAX_REGS], nstore[XCS_FUSED_MAX_IO] = {0};
+    for (int r = 0; r < XCS_FUSED_MAX_REGS; r++) last[r] = -1;
+    for (int i = 0; i < P->n_exec; i++)
+        if (p->instr[i].kind == XCS_FUSED_STORE) nstore[p->instr[i].dst]++;
+    for (int i = 0; i < P->n_exec; i++) {
+        const xcs_fused_instr *ins = &p->instr[i];
+        if (ins->kind != XCS_FUSED_STORE) {
+            last[ins->dst] = i;
+            continue;
+        }
+        int w = last[ins->a];
+        const xcs_fused_instr *wi = &p->instr[w];
+        bool can = wi->kind == XCS_FUSED_OP || (wi->kind == XCS_FUSED_CAST && P->conv[w]);
+        if (can && P->target[w] < 0 && nstore[ins->dst] == 1 && !P->conv[i]) {
+            P->target[w] = ins->dst;
+            P->skip[i] = true;
+        }
+    }
+    return XCS_OK;
+}
+
+/* ---------------------------------------------------------------- the space */
+
+void fu_space_build(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *const *outputs,
+                    const int *order, const int *group) {
+    const xcs_fused_program *p = P->p;
+    int64_t ostr[XCS_MAX_DIMS];
+    xcs_strides_contiguous(p->ndim, p->shape, ostr);
+    /* operand k < n_inputs: input k; then the outputs (only STORE ones matter) */
+    const int nops = p->n_inputs + p->n_outputs;
+    int nd = 0;
+    P->numel = 1;
+    for (int j = 0; j < p->ndim; j++) {
+        int d = order[j];
+        int64_t n = p->shape[d];
+        P->numel *= n;
+        if (n == 1) continue;
+        bool merge = nd > 0 && P->group[nd - 1] == group[j];
+        for (int k = 0; k < nops && merge; k++) {
+            const fu_operand *o = k < p->n_inputs ? &P->in[k] : &P->out[k - p->n_inputs];
+            int64_t s = k < p->n_inputs ? inputs[k]->strides[d] : ostr[d];
+            merge = o->strides[nd - 1] == s * n;
+        }
+        if (merge) P->shape[nd - 1] *= n;
+        else {
+            P->shape[nd] = n;
+            P->group[nd] = group[j];
+            nd++;
+        }
+        for (int k = 0; k < nops; k++) {
+            fu_operand *o = k < p->n_inputs ? &P->in[k] : &P->out[k - p->n_inputs];
+            o->strides[nd - 1] = k < p->n_inputs ? inputs[k]->strides[d] : ostr[d];
+        }
+    }
+    if (nd == 0) {
+        P->shape[0] = 1;
+        P->group[0] = 0;
+        for (int k = 0; k < nops; k++) {
+            fu_operand *o = k < p->n_inputs ? &P->in[k] : &P->out[k - p->n_inputs];
+            o->strides[0] = 0;
+        }
+        nd = 1;
+    }
+    P->nd = nd;
+    for (int k = 0; k < nops; k++) {
+        const xcs_tensor *t = k < p->n_inputs ? inputs[k] : outputs[k - p->n_inputs];
+        fu_operand *o = k < p->n_inputs ? &P->in[k] : &P->out[k - p->n_inputs];
+        o->base = (char *)xcs_tensor_data(t);
+        o->dtype = t->dtype;
+        o->isize = xcs_dtype_size(t->dtype);
+    }
+}
+
+xcs_status fu_prepare(fu_plan *P) {
+    const xcs_fused_program *p = P->p;
+    for (int k = 0; k < p->n_inputs + p->n_outputs; k++) {
+        fu_operand *o = k < p->n_inputs ? &P->in[k] : &P->out[k - p->n_inputs];
+        o->scalar = true;
+        for (int d = 0; d < P->nd; d++) o->scalar = o->scalar && o->strides[d] == 0;
+        o->run = 0;
+        if (o->strides[P->nd - 1] == 1) {
+            o->run = P->shape[P->nd - 1];
+            for (int d = P->nd - 2; d >= 0 && o->strides[d] == o->strides[d + 1] * P->shape[d + 1]; d--)
+                o->run *= P->shape[d];
+        }
+    }
+    int nscalar = 0;
+    for (int i = 0; i < P->n_exec; i++)
+        if (p->instr[i].kind == XCS_FUSED_LOAD && P->in[p->instr[i].a].scalar) nscalar++;
+    P->scalar_mem = NULL;
+    if (nscalar == 0 || P->numel == 0) return XCS_OK;
+    char *m = P->scalar_mem = malloc((size_t)nscalar * FU_TILE * 8);
+    if (!m) return xcs_error(XCS_ERR_MEMORY, "fused program: cannot allocate scalar buffers");
+    for (int i = 0; i < P->n_exec; i++) {
+        const xcs_fused_instr *ins = &p->instr[i];
+        if (ins->kind != XCS_FUSED_LOAD || !P->in[ins->a].scalar) continue;
+        const size_t es = P->dsize[i];
+        P->conv[i](1, P->in[ins->a].base, 0, m);
+        for (int64_t f = 1; f < FU_TILE; f *= 2) /* replicate */
+            memcpy(m + f * (int64_t)es, m, (size_t)(f < FU_TILE - f ? f : FU_TILE - f) * es);
+        P->scalar[i] = m;
+        m += FU_TILE * 8;
+    }
+    return XCS_OK;
+}
+
+/* ---------------------------------------------------------------- executor */
+
+/* Offset (elements) of flat index s in o, with the index. */
+static int64_t fu_unravel(const fu_plan *P, const fu_operand *o, int64_t s, int64_t *idx) {
+    int64_t off = 0;
+    for (int d = P->nd - 1; d >= 0; d--) {
+        idx[d] = s % P->shape[d];
+        s /= P->shape[d];
+        off += idx[d] * o->strides[d];
+    }
+    return off;
+}
+
+/* o's memory for tile [s, s+len) when the tile is one unit-stride run of it. */
+static char *fu_direct(const fu_plan *P, const fu_operand *o, int64_t s, int64_t len) {
+    if (o->run == 0 || s / o->run != (s + len - 1) / o->run) return NULL;
+    int64_t idx[XCS_MAX_DIMS];
+    return o->base + fu_unravel(P, o, s, idx) * (int64_t)o->isize;
+}
+
+/* Walks tile [s, s+len) of o segment by segment along the last dim:
+ * gather (to != NULL: convert o's elements into `to`, dsize bytes each) or
+ * scatter (from != NULL: copy o-dtype elements from `from` into o). */
+static void fu_walk(const fu_plan *P, const fu_operand *o, int64_t s, int64_t len,
+                    xcs_ew_convert_fn conv, size_t dsize, char *to, const char *from) {
+    int64_t idx[XCS_MAX_DIMS];
+    int64_t off = fu_unravel(P, o, s, idx);
+    const int last = P->nd - 1;
+    const int64_t inner = P->shape[last], st = o->strides[last], es = (int64_t)o->isize;
+    while (len > 0) {
+        int64_t seg = inner - idx[last];
+        if (seg > len) seg = len;
+        char *at = o->base + off * es;
+        if (to) {
+            conv(seg, at, st, to);
+            to += seg * (int64_t)dsize;
+        } else {
+            for (int64_t i = 0; i < seg; i++) memcpy(at + i * st * es, from + i * es, (size_t)es);
+            from += seg * es;
+        }
+        len -= seg;
+        idx[last] += seg;
+        off += seg * st;
+        for (int d = last; d > 0 && idx[d] == P->shape[d]; d--) { /* carry */
+            off += o->strides[d - 1] - idx[d] * o->strides[d];
+            idx[d] = 0;
+            idx[d - 1]++;
+        }
+    }
+}
+
+/* Where instruction i's result goes for this tile: its target output's
+ * memory when that is a direct run, else its register buffer. */
+static char *fu_dest(const fu_plan *P, fu_regs *R, int i, int64_t s, int64_t len) {
+    int o = P->target[i];
+    char *d = o >= 0 ? fu_direct(P, &P->out[o], s, len) : NULL;
+    return d ? d : R->buf[P->p->instr[i].dst];
+}
+
+unsigned fu_exec_tile(const fu_plan *P, fu_regs *R, int64_t s, int64_t len) {
+    const xcs_fused_program *p = P->p;
+    unsigned err = 0;
+    for (int i = 0; i < P->n_exec; i++) {
+        const xcs_fused_instr *ins = &p->instr[i];
+        switch (ins->kind) {
+        case XCS_FUSED_LOAD: {
+            const fu_operand *o = &P->in[ins->a];
+            char *d = NULL;
+            if (P->scalar[i]) R->ptr[ins->dst] = P->scalar[i];
+            else if (o->dtype == ins->dtype && (d = fu_direct(P, o, s, len))) R->ptr[ins->dst] = d;
+            else {
+                fu_walk(P, o, s, len, P->conv[i], P->dsize[i], R->buf[ins->dst], NULL);
+                R->ptr[ins->dst] = R->buf[ins->dst];
+            }
+            break;
+        }
+        case XCS_FUSED_OP: {
+            char *d = fu_dest(P, R, i, s, len);
+            err |= P->kern[i](len, R->ptr[ins->a], ins->b >= 0 ? R->ptr[ins->b] : NULL,
+                              ins->c >= 0 ? R->ptr[ins->c] : NULL, d);
+            R->ptr[ins->dst] = d;
+            break;
+        }
+        case XCS_FUSED_CAST: {
+            const char *a = R->ptr[ins->a];
+            if (!P->conv[i]) { /* same dtype: alias what is never written, else copy */
+                if (ins->dst == ins->a) break;
+                if (a != R->buf[ins->a]) R->ptr[ins->dst] = a;
+                else {
+                    memcpy(R->buf[ins->dst], a, (size_t)len * P->dsize[i]);
+                    R->ptr[ins->dst] = R->buf[ins->dst];
+                }
+                break;
+            }
+            char *d = fu_dest(P, R, i, s, len);
+            if (d == a) { /* in place, sizes may differ: go through scratch */
+                P->conv[i](len, a, 1, R->scratch);
+                memcpy(d, R->scratch, (size_t)len * P->dsize[i]);
+            } else {
+                P->conv[i](len, a, 1, d);
+            }
+            R->ptr[ins->dst] = d;
+            break;
+        }
+        case XCS_FUSED_STORE: {
+            const fu_operand *o = &P->out[ins->dst];
+            char *d = fu_direct(P, o, s, len);
+            if (d && P->skip[i]) break; /* the writer already put it there */
+            const char *a = R->ptr[ins->a];
+            if (d) {
+                if (P->conv[i]) P->conv[i](len, a, 1, d);
+                else if (d != a) memcpy(d, a, (size_t)len * o->isize);
+            } else {
+                if (P->conv[i]) {
+                    P->conv[i](len, a, 1, R->scratch);
+                    a = R->scratch;
+                }
+                fu_walk(P, o, s, len, NULL, 0, NULL, a);
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return err;
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+static unsigned fu_run_elementwise(const fu_plan *P) {
+    const int64_t inner = P->shape[P->nd - 1];
+    int64_t per_row = 1, chunk = FU_TILE, ntiles;
+    const bool rows = P->nd == 1 || inner >= FU_ROW_MIN;
+    if (rows) { /* equal pieces per row, so no row ends in a sliver */
+        per_row = (inner + FU_TILE - 1) / FU_TILE;
+        chunk = (inner + per_row - 1) / per_row;
+        ntiles = P->numel / inner * per_row;
+    } else {
+        ntiles = (P->numel + FU_TILE - 1) / FU_TILE;
+    }
+    unsigned err = 0;
+#pragma omp parallel reduction(| : err) if (P->numel >= XCS_CPU_PAR_MIN && ntiles > 1)
+    {
+        fu_regs R;
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < ntiles; t++) {
+            int64_t s, len;
+            if (rows) {
+                int64_t j = t % per_row * chunk;
+                s = t / per_row * inner + j;
+                len = inner - j < chunk ? inner - j : chunk;
+            } else {
+                s = t * FU_TILE;
+                len = P->numel - s < FU_TILE ? P->numel - s : FU_TILE;
+            }
+            err |= fu_exec_tile(P, &R, s, len);
+        }
+    }
+    return err;
+}
+
+/* ---------------------------------------------------------------- entry */
+
+xcs_status xcs_cpu_run_fused(const xcs_fused_program *p, const xcs_tensor *const *inputs,
+                             xcs_tensor *const *outputs) {
+    if (!p) return xcs_error(XCS_ERR_VALUE, "invalid fused program: NULL");
+    fu_plan *P = malloc(sizeof *P); /* ~6 KiB: keep it off small thread stacks */
+    if (!P) return xcs_error(XCS_ERR_MEMORY, "fused program: cannot allocate its plan");
+    xcs_status st = fu_validate(P, p, inputs, outputs);
+    unsigned err = 0;
+    P->scalar_mem = NULL;
+    if (st == XCS_OK && P->n_exec < p->n_instr) {
+        st = fu_run_reduce(P, inputs, outputs, &err);
+    } else if (st == XCS_OK) {
+        int order[XCS_MAX_DIMS], group[XCS_MAX_DIMS] = {0};
+        for (int d = 0; d < p->ndim; d++) order[d] = d;
+        fu_space_build(P, inputs, outputs, order, group);
+        if (P->numel > 0 && (st = fu_prepare(P)) == XCS_OK) err = fu_run_elementwise(P);
+    }
+    free(P->scalar_mem);
+    free(P);
+    if (st != XCS_OK) return st;
+    if (err) { /* name the first op that can raise it */
+        for (int i = 0; i < p->n_instr; i++) {
+            const xcs_fused_instr *ins = &p->instr[i];
+            if (ins->kind != XCS_FUSED_OP || xcs_dtype_is_float(ins->dtype)) continue;
+            if ((err & XCS_EW_ERR_ZERO_DIV) && (ins->op == XCS_OP_FLOOR_DIV || ins->op == XCS_OP_MOD))
+                return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in %s (dtype %s)",
+                                 xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
+            if ((err & XCS_EW_ERR_NEG_POW) && ins->op == XCS_OP_POW)
+                return xcs_error(XCS_ERR_VALUE,
+                                 "Integers to negative integer powers are not allowed (%s, dtype %s)",
+                                 xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
+        }
+        return xcs_error(XCS_ERR_VALUE, "fused program: a kernel reported error bits 0x%x", err);
+    }
+    return XCS_OK;
+}

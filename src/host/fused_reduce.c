@@ -1,0 +1,290 @@
+/* fused_reduce.c — the trailing REDUCE of a fused program (fu_run_reduce).
+ *
+ * The program's dims (size-1 dims dropped) are classified kept (K) or
+ * reduced (R) and one of two drivers runs:
+ *   ROWS  reduced dims innermost (K* R+): softmax's sum over the last axis, a
+ *         full reduction.  Space = [kept..., reduced...], flat = k * R + r.
+ *         Rows of at most FU_TILE elements are packed several to a tile and
+ *         each folded into its own accumulator; longer rows are walked tile by
+ *         tile into one accumulator.  Any other axes set (e.g. K R K R) runs
+ *         here too, with the space permuted to put kept dims first (strided
+ *         gathers; correct, not fast).
+ *   COLS  reduced dims in the middle or outermost (K* R+ K+): a sum over axis
+ *         0 of a matrix.  Space = [K1, R, K2]; a tile holds several rows of K2
+ *         (or a piece of one long row) and is folded "vertically" into K2
+ *         accumulators, so every load is unit-stride.
+ *
+ * Accumulators follow xcs_reduce (reduce.c): float sums/products in double,
+ * bool/int sums/products in uint64 (wrapping like int64, no signed-overflow
+ * UB), max/min in the register's dtype with NaN propagating.  The result is
+ * converted to the output's dtype.
+ *
+ * Determinism: the reduced range of each output is cut into blocks whose size
+ * depends only on the shape (only when there are fewer than FU_SPLIT output
+ * units to share out), blocks fold in a fixed tile order and partial results
+ * merge in block order — the same bits for any thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+#include "fused_plan.h"
+
+#define FU_BLOCK ((int64_t)64 * FU_TILE) /* reduced elements per partial result */
+#define FU_SPLIT 64                       /* fewer output units: split the reduced range */
+
+/* acc[0] = op(acc[0], x[0..n)) (row), acc[j] = op(acc[j], x[j]) (col),
+ * acc[j] = op(acc[j], part[j]) (merge).  x is a contiguous register. */
+typedef struct fu_fold {
+    xcs_dtype acc_dt;
+    size_t acc_size;
+    void (*init)(void *acc, int64_t n);
+    void (*row)(const void *x, int64_t n, void *acc);
+    void (*col)(const void *x, int64_t n, void *acc);
+    void (*merge)(void *acc, const void *part, int64_t n);
+} fu_fold;
+
+#define F_SUM(a, b) ((a) + (b))
+#define F_PROD(a, b) ((a) * (b))
+#define F_MAXI(a, b) ((b) > (a) ? (b) : (a))
+#define F_MINI(a, b) ((b) < (a) ? (b) : (a))
+#define F_MAXF(a, b) ((((b) > (a)) | ((b) != (b))) ? (b) : (a)) /* NaN sticks */
+#define F_MINF(a, b) ((((b) < (a)) | ((b) != (b))) ? (b) : (a))
+
+#define FU_LANES 8
+#define DEFINE_FOLD(name, T, A, OP, IDENT, ACCDT)                                          \
+    static void name##_init(void *accp, int64_t n) {                                       \
+        A *a = accp;                                                                       \
+        for (int64_t j = 0; j < n; j++) a[j] = (IDENT);                                    \
+    }                                                                                      \
+    static void name##_row(const void *xp, int64_t n, void *accp) {                        \
+        const T *x = xp;                                                                   \
+        A l[FU_LANES], r = *(A *)accp;                                                     \
+        for (int k = 0; k < FU_LANES; k++) l[k] = (IDENT);                                 \
+        int64_t i = 0;                                                                     \
+        for (; i + FU_LANES <= n; i += FU_LANES)                                           \
+            for (int k = 0; k < FU_LANES; k++) l[k] = OP(l[k], (A)x[i + k]);               \
+        for (; i < n; i++) l[0] = OP(l[0], (A)x[i]);                                       \
+        for (int k = 0; k < FU_LANES; k++) r = OP(r, l[k]);                                \
+        *(A *)accp = r;                                                                    \
+    }                                                                                      \
+    static void name##_col(const void *xp, int64_t n, void *accp) {                        \
+        const T *x = xp;                                                                   \
+        A *a = accp;                                                                       \
+        for (int64_t j = 0; j < n; j++) a[j] = OP(a[j], (A)x[j]);                          \
+    }                                                                                      \
+    static void name##_merge(void *accp, const void *partp, int64_t n) {                   \
+        A *a = accp;                                                                       \
+        const A *q = partp;                                                                \
+        for (int64_t j = 0; j < n; j++) a[j] = OP(a[j], q[j]);                             \
+    }                                                                                      \
+    static const fu_fold name = {ACCDT, sizeof(A), name##_init, name##_row, name##_col,     \
+                                 name##_merge};
+
+DEFINE_FOLD(sum_b, uint8_t, uint64_t, F_SUM, 0, XCS_I64)
+DEFINE_FOLD(sum_i32, int32_t, uint64_t, F_SUM, 0, XCS_I64)
+DEFINE_FOLD(sum_i64, int64_t, uint64_t, F_SUM, 0, XCS_I64)
+DEFINE_FOLD(sum_f32, float, double, F_SUM, 0.0, XCS_F64)
+DEFINE_FOLD(sum_f64, double, double, F_SUM, 0.0, XCS_F64)
+DEFINE_FOLD(prod_b, uint8_t, uint64_t, F_PROD, 1, XCS_I64)
+DEFINE_FOLD(prod_i32, int32_t, uint64_t, F_PROD, 1, XCS_I64)
+DEFINE_FOLD(prod_i64, int64_t, uint64_t, F_PROD, 1, XCS_I64)
+DEFINE_FOLD(prod_f32, float, double, F_PROD, 1.0, XCS_F64)
+DEFINE_FOLD(prod_f64, double, double, F_PROD, 1.0, XCS_F64)
+DEFINE_FOLD(max_b, uint8_t, uint8_t, F_MAXI, 0, XCS_BOOL)
+DEFINE_FOLD(max_i32, int32_t, int32_t, F_MAXI, INT32_MIN, XCS_I32)
+DEFINE_FOLD(max_i64, int64_t, int64_t, F_MAXI, INT64_MIN, XCS_I64)
+DEFINE_FOLD(max_f32, float, float, F_MAXF, -INFINITY, XCS_F32)
+DEFINE_FOLD(max_f64, double, double, F_MAXF, -INFINITY, XCS_F64)
+DEFINE_FOLD(min_b, uint8_t, uint8_t, F_MINI, 1, XCS_BOOL)
+DEFINE_FOLD(min_i32, int32_t, int32_t, F_MINI, INT32_MAX, XCS_I32)
+DEFINE_FOLD(min_i64, int64_t, int64_t, F_MINI, INT64_MAX, XCS_I64)
+DEFINE_FOLD(min_f32, float, float, F_MINF, INFINITY, XCS_F32)
+DEFINE_FOLD(min_f64, double, double, F_MINF, INFINITY, XCS_F64)
+
+static const fu_fold *const fold_table[4][XCS_DTYPE_COUNT] = {
+    {&sum_b, &sum_i32, &sum_i64, &sum_f32, &sum_f64},
+    {&prod_b, &prod_i32, &prod_i64, &prod_f32, &prod_f64},
+    {&max_b, &max_i32, &max_i64, &max_f32, &max_f64},
+    {&min_b, &min_i32, &min_i64, &min_f32, &min_f64},
+};
+
+typedef struct fu_red {
+    const fu_plan *P;
+    const fu_fold *f;
+    int reg;              /* register REDUCE folds */
+    size_t xs;            /* its element size */
+    char *out;            /* output data, C order over kept dims */
+    size_t os;
+    xcs_ew_convert_fn store; /* accumulator dtype -> output dtype */
+    int64_t K1, R, K2;    /* ROWS: K1 outputs of R elements, K2 == 1 */
+    bool par;
+} fu_red;
+
+/* Accumulators for one tile: FU_TILE of at most 8 bytes. */
+typedef struct fu_accs { _Alignas(64) char a[FU_TILE * 8]; } fu_accs;
+
+/* Runs fn(t) for t < tasks, in parallel when worth it; each thread gets its
+ * registers and accumulators on its own stack. */
+#define FU_FOR_TASKS(rd, tasks, err, ...)                                                  \
+    _Pragma("omp parallel reduction(| : err) if ((rd)->par && (tasks) > 1)")                \
+    {                                                                                       \
+        fu_regs R_;                                                                         \
+        fu_accs A_;                                                                         \
+        _Pragma("omp for schedule(static)")                                                 \
+        for (int64_t t = 0; t < (tasks); t++) __VA_ARGS__                                         \
+    }
+
+static unsigned fu_rows(const fu_red *rd, char **part_out) {
+    const fu_plan *P = rd->P;
+    const fu_fold *f = rd->f;
+    const int64_t K = rd->K1, R = rd->R;
+    unsigned err = 0;
+    if (R <= FU_TILE) { /* h whole rows per tile */
+        const int64_t h = FU_TILE / R, tasks = (K + h - 1) / h;
+        FU_FOR_TASKS(rd, tasks, err, {
+            int64_t k0 = t * h, hh = K - k0 < h ? K - k0 : h;
+            err |= fu_exec_tile(P, &R_, k0 * R, hh * R);
+            const char *x = R_.ptr[rd->reg];
+            f->init(A_.a, hh);
+            for (int64_t i = 0; i < hh; i++)
+                f->row(x + i * R * (int64_t)rd->xs, R, A_.a + i * (int64_t)f->acc_size);
+            rd->store(hh, A_.a, 1, rd->out + k0 * (int64_t)rd->os);
+        })
+        return err;
+    }
+    const int64_t nblk = K >= FU_SPLIT ? 1 : (R + FU_BLOCK - 1) / FU_BLOCK;
+    const int64_t blk = nblk == 1 ? R : FU_BLOCK, tasks = K * nblk;
+    char *part = NULL;
+    if (nblk > 1 && !(part = *part_out = malloc((size_t)tasks * f->acc_size))) return ~0u;
+    FU_FOR_TASKS(rd, tasks, err, {
+        int64_t k = t / nblk, r0 = t % nblk * blk, r1 = r0 + blk < R ? r0 + blk : R;
+        char *acc = part ? part + t * (int64_t)f->acc_size : A_.a;
+        f->init(acc, 1);
+        for (int64_t r = r0; r < r1; r += FU_TILE) {
+            int64_t len = r1 - r < FU_TILE ? r1 - r : FU_TILE;
+            err |= fu_exec_tile(P, &R_, k * R + r, len);
+            f->row(R_.ptr[rd->reg], len, acc);
+        }
+        if (!part) rd->store(1, acc, 1, rd->out + k * (int64_t)rd->os);
+    })
+    if (part) {
+#pragma omp parallel for schedule(static) if (rd->par && K > 1)
+        for (int64_t k = 0; k < K; k++) {
+            fu_accs A;
+            f->init(A.a, 1);
+            for (int64_t b = 0; b < nblk; b++) f->merge(A.a, part + (k * nblk + b) * (int64_t)f->acc_size, 1);
+            rd->store(1, A.a, 1, rd->out + k * (int64_t)rd->os);
+        }
+    }
+    return err;
+}
+
+static unsigned fu_cols(const fu_red *rd, char **part_out) {
+    const fu_plan *P = rd->P;
+    const fu_fold *f = rd->f;
+    const int64_t K1 = rd->K1, R = rd->R, K2 = rd->K2;
+    const int64_t as = (int64_t)f->acc_size, xs = (int64_t)rd->xs;
+    /* a unit: w consecutive outputs of one k1; a tile: h reduced rows of it */
+    const int64_t nw = (K2 + FU_TILE - 1) / FU_TILE, w = (K2 + nw - 1) / nw;
+    const int64_t h = nw == 1 ? FU_TILE / K2 : 1, units = K1 * nw;
+    int64_t cb = (FU_BLOCK / (h * w) > 1 ? FU_BLOCK / (h * w) : 1) * h; /* rows per block */
+    const int64_t nblk = units >= FU_SPLIT ? 1 : (R + cb - 1) / cb;
+    if (nblk == 1) cb = R;
+    const int64_t tasks = units * nblk;
+    unsigned err = 0;
+    char *part = NULL;
+    if (nblk > 1 && !(part = *part_out = malloc((size_t)(tasks * w * as)))) return ~0u;
+    FU_FOR_TASKS(rd, tasks, err, {
+        int64_t u = t / nblk, k1 = u / nw, j0 = u % nw * w, wl = K2 - j0 < w ? K2 - j0 : w;
+        int64_t q0 = t % nblk * cb, q1 = q0 + cb < R ? q0 + cb : R;
+        char *acc = part ? part + t * w * as : A_.a;
+        f->init(acc, wl);
+        for (int64_t q = q0; q < q1; q += h) {
+            int64_t hh = q1 - q < h ? q1 - q : h;
+            err |= fu_exec_tile(P, &R_, (k1 * R + q) * K2 + j0, nw == 1 ? hh * K2 : wl);
+            const char *x = R_.ptr[rd->reg];
+            for (int64_t i = 0; i < hh; i++) f->col(x + i * K2 * xs, wl, acc);
+        }
+        if (!part) rd->store(wl, acc, 1, rd->out + (k1 * K2 + j0) * (int64_t)rd->os);
+    })
+    if (part) {
+#pragma omp parallel for schedule(static) if (rd->par && units > 1)
+        for (int64_t u = 0; u < units; u++) {
+            int64_t k1 = u / nw, j0 = u % nw * w, wl = K2 - j0 < w ? K2 - j0 : w;
+            fu_accs A;
+            f->init(A.a, wl);
+            for (int64_t b = 0; b < nblk; b++) f->merge(A.a, part + (u * nblk + b) * w * as, wl);
+            rd->store(wl, A.a, 1, rd->out + (k1 * K2 + j0) * (int64_t)rd->os);
+        }
+    }
+    return err;
+}
+
+xcs_status fu_run_reduce(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *const *outputs,
+                         unsigned *err) {
+    const xcs_fused_program *p = P->p;
+    const int last = p->n_instr - 1;
+    const xcs_fused_instr *ri = &p->instr[last];
+    const int slot = ri->op == XCS_OP_SUM ? 0 : ri->op == XCS_OP_PROD ? 1 : ri->op == XCS_OP_MAX ? 2 : 3;
+    xcs_tensor *out = outputs[ri->dst];
+    fu_red rd = {.P = P, .f = fold_table[slot][P->adt[last]], .reg = ri->a,
+                 .xs = xcs_dtype_size(P->adt[last]), .out = xcs_tensor_data(out),
+                 .os = xcs_dtype_size(out->dtype)};
+    rd.store = xcs_ew_convert_get(rd.f->acc_dt, out->dtype);
+
+    /* Classify: kept dims after the first reduced one make COLS when they
+     * form one trailing run (K* R+ K+), else the space is permuted. */
+    const unsigned axes = p->reduce_axes;
+    int seq = 0; /* 0: K*, 1: K* R+, 2: K* R+ K+, 3: anything else */
+    int64_t K1 = 1, R = 1, K2 = 1;
+    int order[XCS_MAX_DIMS], group[XCS_MAX_DIMS];
+    for (int d = 0; d < p->ndim; d++) {
+        bool red = axes >> d & 1u;
+        if (red) R *= p->shape[d];
+        else if (seq >= 1) K2 *= p->shape[d];
+        else K1 *= p->shape[d];
+        order[d] = d;
+        group[d] = red ? 1 : seq >= 1 ? 2 : 0;
+        if (p->shape[d] == 1) continue;
+        if (red && seq == 0) seq = 1;
+        else if (red && seq == 2) seq = 3;
+        else if (!red && seq == 1) seq = 2;
+    }
+    if (seq == 3) { /* kept first, then reduced: a ROWS space */
+        int n = 0;
+        K1 *= K2;
+        K2 = 1;
+        for (int d = 0; d < p->ndim; d++)
+            if (!(axes >> d & 1u)) order[n] = d, group[n++] = 0;
+        for (int d = 0; d < p->ndim; d++)
+            if (axes >> d & 1u) order[n] = d, group[n++] = 1;
+    } else if (seq < 2) { /* K2 holds only size-1 dims: fold into K1 */
+        K1 *= K2;
+        K2 = 1;
+    }
+    fu_space_build(P, inputs, outputs, order, group);
+    if (K1 * K2 == 0) return XCS_OK;
+    if (R == 0) {
+        if (slot >= 2)
+            return xcs_error(XCS_ERR_VALUE, "%s: zero-size reduction has no identity", xcs_op_name(ri->op));
+        fu_accs A;
+        rd.f->init(A.a, 1);
+        for (int64_t k = 0; k < K1 * K2; k++) rd.store(1, A.a, 1, rd.out + k * (int64_t)rd.os);
+        return XCS_OK;
+    }
+    xcs_status st = fu_prepare(P);
+    if (st != XCS_OK) return st;
+    rd.K1 = K1;
+    rd.R = R;
+    rd.K2 = K2;
+    rd.par = P->numel >= XCS_CPU_PAR_MIN;
+    char *part = NULL;
+    *err = seq == 2 ? fu_cols(&rd, &part) : fu_rows(&rd, &part);
+    free(part);
+    if (*err == ~0u) {
+        *err = 0;
+        return xcs_error(XCS_ERR_MEMORY, "fused %s: cannot allocate partial results", xcs_op_name(ri->op));
+    }
+    return XCS_OK;
+}
