@@ -2,6 +2,7 @@
  * elimination, the structural hash, and the textual dump behind explain(). */
 #include "trace.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,60 @@ static bool node_eq(const xcs_graph *g, const xcs_node *a, const xcs_node *b) {
     return true;
 }
 
-/* CSE: a node equal to an earlier one is replaced by it (edges retargeted). */
+static bool is_const(const xcs_graph *g, int node) { return g->nodes[node].op == XCS_NODE_CONST; }
+
+/* The 0-d or broadcast constant's single value, when edge e reads one. */
+static bool const_scalar(const xcs_graph *g, const xcs_edge *e, double *v) {
+    if (!is_const(g, e->node)) return false;
+    const xcs_tensor *c = g->consts[g->nodes[e->node].aux];
+    if (xcs_tensor_numel(c) != 1) return false;
+    *v = xcs_tensor_get_f64(c, 0);
+    return true;
+}
+
+static bool plain_edge(const xcs_graph *g, const xcs_edge *e, const xcs_node *like) {
+    const xcs_node *src = &g->nodes[e->node];
+    if (src->dtype != like->dtype || e->offset || e->ndim != like->ndim || src->ndim != like->ndim) return false;
+    int64_t cs[XCS_MAX_DIMS];
+    xcs_strides_contiguous(e->ndim, e->shape, cs);
+    for (int i = 0; i < e->ndim; i++)
+        if (e->shape[i] != like->shape[i] || src->shape[i] != like->shape[i] ||
+            (e->shape[i] != 1 && e->strides[i] != cs[i]))
+            return false;
+    return true;
+}
+
+/* Algebraic no-ops: x*1, 1*x, x/1, x+0, 0+x, x-0 (float -0.0 aside: x+0 is
+ * kept for floats, where it turns -0.0 into +0.0) whose result is x itself,
+ * same dtype and shape.  Returns the node to use instead, or -1. */
+static int identity_of(const xcs_graph *g, const xcs_node *n) {
+    if (n->op == XCS_NODE_INPUT || n->op == XCS_NODE_CONST || n->n_in != 2) return -1;
+    const xcs_edge *a = &g->edges[n->first_edge], *b = a + 1;
+    double v;
+    bool fl = xcs_dtype_is_float(n->dtype);
+    switch (n->op) {
+    case XCS_OP_MUL:
+        if (const_scalar(g, b, &v) && v == 1 && plain_edge(g, a, n)) return a->node;
+        if (const_scalar(g, a, &v) && v == 1 && plain_edge(g, b, n)) return b->node;
+        return -1;
+    case XCS_OP_DIV:
+        return const_scalar(g, b, &v) && v == 1 && plain_edge(g, a, n) ? a->node : -1;
+    case XCS_OP_ADD:
+        if (fl) return -1;
+        if (const_scalar(g, b, &v) && v == 0 && plain_edge(g, a, n)) return a->node;
+        if (const_scalar(g, a, &v) && v == 0 && plain_edge(g, b, n)) return b->node;
+        return -1;
+    case XCS_OP_SUB: /* x - (+0) is x even for -0.0; x - (-0) is not */
+        return const_scalar(g, b, &v) && v == 0 && !signbit(v) && plain_edge(g, a, n) ? a->node : -1;
+    default:
+        return -1;
+    }
+}
+
+/* One forward sweep: algebraic no-ops, then CSE — a node equal to an
+ * earlier one is replaced by it (edges retargeted).  Constant folding needs
+ * no pass: an op whose operands are all concrete runs eagerly while tracing,
+ * so the graph only ever holds its result as a constant. */
 static xcs_status cse(xcs_graph *g) {
     int cap = 16;
     while (cap < 2 * g->n_nodes) cap *= 2;
@@ -83,6 +137,8 @@ static xcs_status cse(xcs_graph *g) {
             e->node = repl[e->node];
         }
         repl[i] = i;
+        int same = identity_of(g, n);
+        if (same >= 0) { repl[i] = same; continue; }
         uint64_t h = node_hash(g, n);
         for (int s = (int)(h & (uint64_t)(cap - 1));; s = (s + 1) & (cap - 1)) {
             if (table[s] < 0) { table[s] = i; break; }

@@ -189,11 +189,43 @@ static void test_chain_fuses_without_intermediates(void) {
     xcs_graph_free(g);
 }
 
+/* x*1 and x-0 vanish; ops on concrete values are constants already. */
+static void test_fold_and_identities(void) {
+    const int64_t s[1] = {8};
+    xcs_graph *g = NULL;
+    xcs_tensor *x = NULL, *one = NULL, *zero = NULL, *a = NULL, *b = NULL, *c3 = NULL, *c4 = NULL, *y = NULL, *z = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 1, s, &x));
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 1.0, &one));
+    one->flags |= XCS_TENSOR_WEAK;
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 0.0, &zero));
+    zero->flags |= XCS_TENSOR_WEAK;
+    CHECK_OK(xcs_binary(XCS_OP_MUL, x, one, &a));
+    CHECK_OK(xcs_binary(XCS_OP_SUB, a, zero, &b));
+    CHECK_OK(xcs_full(XCS_F32, 1, s, 3.0, &c3));
+    CHECK_OK(xcs_unary(XCS_OP_EXP, c3, &c4)); /* concrete: computed eagerly, a constant */
+    CHECK_OK(xcs_binary(XCS_OP_ADD, b, c4, &y));
+    CHECK_OK(xcs_graph_output(g, y));
+    CHECK_OK(xcs_graph_optimize(g));
+    char dump[2048];
+    xcs_graph_dump(g, dump, sizeof dump);
+    CHECK(!strstr(dump, "multiply") && !strstr(dump, "subtract") && strstr(dump, "add(%0"));
+    xcs_tensor *in = random_f32(1, s);
+    const xcs_tensor *ins[1] = {in};
+    CHECK_OK(xcs_graph_run(g, 1, ins, &z));
+    for (int64_t i = 0; z && i < 8; i++)
+        CHECK_NEAR(xcs_tensor_get_f64(z, i), (float)(xcs_tensor_get_f64(in, i) + (float)exp(3.0)), 1e-5);
+    xcs_tensor_free(x); xcs_tensor_free(one); xcs_tensor_free(zero); xcs_tensor_free(a); xcs_tensor_free(b);
+    xcs_tensor_free(c3); xcs_tensor_free(c4); xcs_tensor_free(y); xcs_tensor_free(z); xcs_tensor_free(in);
+    xcs_graph_free(g);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     RUN(test_replay_equals_eager);
     RUN(test_cse_dce_hash);
     RUN(test_constants_and_errors);
     RUN(test_chain_fuses_without_intermediates);
+    RUN(test_fold_and_identities);
     return check_report();
 }
