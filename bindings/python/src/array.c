@@ -13,9 +13,19 @@ PyObject *xcs_py_wrap(xcs_tensor *t) {
         xcs_tensor_free(t);
         return NULL;
     }
-    t->flags &= ~(unsigned)XCS_TENSOR_WEAK;
     a->t = t;
     a->weakreflist = NULL;
+    a->graph_owner = NULL;
+    if (!t->graph) {
+        t->flags &= ~(unsigned)XCS_TENSOR_WEAK;
+        return (PyObject *)a;
+    }
+    XcsGraph *owner = xcs_py_graph_owner(t->graph);
+    if (!owner) { /* every xcs_graph the binding makes is owned by a Graph */
+        Py_DECREF(a);
+        return xcs_py_errorf(XCS_ERR_INTERNAL, "a traced result has no live Graph (a bug in ember.xcs)");
+    }
+    a->graph_owner = Py_NewRef((PyObject *)owner);
     return (PyObject *)a;
 }
 
@@ -24,6 +34,7 @@ static void array_dealloc(PyObject *self) {
     if (a->weakreflist) PyObject_ClearWeakRefs(self);
     xcs_tensor_free(a->t); /* may release a numpy buffer: runs with the GIL held */
     a->t = NULL;
+    Py_CLEAR(a->graph_owner); /* after the tensor: it borrowed the graph */
     Py_TYPE(self)->tp_free(self);
 }
 
@@ -69,7 +80,7 @@ static PyObject *get_nbytes(PyObject *self, void *c) {
 static PyObject *get_T(PyObject *self, void *c) { return xcs_py_transpose(self, Py_None); }
 static PyObject *get_device(PyObject *self, void *c) {
     const xcs_storage *s = XCS_T(self)->storage;
-    if (s->device == XCS_DEVICE_CUDA) return PyUnicode_FromFormat("cuda:%d", s->device_index);
+    if (s && s->device == XCS_DEVICE_CUDA) return PyUnicode_FromFormat("cuda:%d", s->device_index);
     return PyUnicode_FromString("cpu");
 }
 
@@ -223,6 +234,7 @@ static PyObject *scalar_at(const xcs_tensor *t, int64_t flat) {
 
 static PyObject *m_item(PyObject *self, PyObject *args) {
     const xcs_tensor *t = XCS_T(self);
+    if (xcs_py_concrete(t, "as a Python scalar (.item())")) return NULL;
     int64_t n = xcs_tensor_numel(t);
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     if (nargs == 0) {
@@ -251,6 +263,7 @@ static PyObject *m_item(PyObject *self, PyObject *args) {
 }
 
 static PyObject *m_tolist(PyObject *self, PyObject *unused) {
+    if (xcs_py_concrete(XCS_T(self), "as Python lists (.tolist())")) return NULL;
     PyObject *nd = xcs_py_to_numpy(self);
     if (!nd) return NULL;
     PyObject *r = PyObject_CallMethod(nd, "tolist", NULL);
@@ -262,6 +275,7 @@ static PyObject *m_array(PyObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"dtype", "copy", NULL};
     PyObject *dtype = Py_None, *copy = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:__array__", kwlist, &dtype, &copy)) return NULL;
+    if (xcs_py_concrete(XCS_T(self), "as a numpy array (__array__, np.asarray)")) return NULL;
     PyObject *nd = xcs_py_to_numpy(self);
     if (!nd || (dtype == Py_None && copy != Py_True)) return nd;
     xcs_py_state *s = xcs_py_state_get();
@@ -305,6 +319,8 @@ static PyObject *m_copy_self(PyObject *self, PyObject *args) { return Py_NewRef(
 
 static PyObject *m_format(PyObject *self, PyObject *spec) {
     if (!PyUnicode_Check(spec)) return xcs_py_errorf(XCS_ERR_TYPE, "__format__ expects a str");
+    if (XCS_T(self)->graph && PyUnicode_GetLength(spec) == 0) return xcs_py_traced_repr(XCS_T(self));
+    if (xcs_py_concrete(XCS_T(self), "in a format string")) return NULL;
     if (XCS_T(self)->ndim == 0) {
         PyObject *v = scalar_at(XCS_T(self), 0);
         PyObject *r = v ? PyObject_Format(v, spec) : NULL;
@@ -357,6 +373,7 @@ static PyMethodDef array_methods[] = {
 /* ---------------------------------------------------------------- repr */
 
 static PyObject *array_repr(PyObject *self) {
+    if (XCS_T(self)->graph) return xcs_py_traced_repr(XCS_T(self));
     xcs_py_state *s = xcs_py_state_get();
     PyObject *nd = s ? xcs_py_to_numpy(self) : NULL;
     PyObject *r = nd ? PyObject_CallMethod(s->numpy, "array_repr", "O", nd) : NULL;
@@ -373,6 +390,7 @@ static PyObject *array_repr(PyObject *self) {
 }
 
 static PyObject *array_str(PyObject *self) {
+    if (XCS_T(self)->graph) return xcs_py_traced_repr(XCS_T(self));
     PyObject *nd = xcs_py_to_numpy(self);
     PyObject *r = nd ? PyObject_Str(nd) : NULL;
     Py_XDECREF(nd);
@@ -446,6 +464,10 @@ static int array_contains(PyObject *self, PyObject *v) {
     PyObject *any = xcs_py_reduce("any", eq, Py_None, false, Py_None);
     Py_DECREF(eq);
     if (!any) return -1;
+    if (xcs_py_concrete(XCS_T(any), "as a Python bool (the `in` operator)")) {
+        Py_DECREF(any);
+        return -1;
+    }
     int r = xcs_tensor_get_i64(XCS_T(any), 0) != 0;
     Py_DECREF(any);
     return r;

@@ -143,7 +143,7 @@ static const char *nearest_dtype(int kind, Py_ssize_t itemsize) {
 static PyObject *np_asarray(xcs_py_state *s, PyObject *obj, const char *dtype, const char *op) {
     PyObject *r = dtype ? PyObject_CallFunction(s->np_asarray, "Os", obj, dtype)
                         : PyObject_CallOneArg(s->np_asarray, obj);
-    if (!r) {
+    if (!r && !(s->XCSTracerError && PyErr_ExceptionMatches(s->XCSTracerError))) {
         char prefix[160];
         PyOS_snprintf(prefix, sizeof prefix, "cannot convert %.60s to an xcs array for xcs op '%.40s'",
                       Py_TYPE(obj)->tp_name, op);
@@ -236,6 +236,7 @@ int xcs_py_arg_from(PyObject *obj, const char *op, xcs_py_arg *out) {
     out->t = NULL;
     out->owned = false;
     if (XcsArray_Check(obj)) {
+        if (xcs_py_check_live(obj)) return -1;
         out->t = XCS_T(obj);
         return 0;
     }
@@ -277,6 +278,8 @@ xcs_tensor *xcs_py_to_tensor(PyObject *obj, const char *op) {
 PyObject *xcs_py_to_numpy(PyObject *obj) {
     xcs_py_state *s = xcs_py_state_get();
     if (!s) return NULL;
+    if (XcsArray_Check(obj) && xcs_py_concrete(XCS_T(obj), "as a numpy array"))
+        return NULL;
     /* a memoryview keeps the exporter alive and makes numpy take our buffer
      * even where it would prefer __array__ */
     PyObject *mv = PyMemoryView_FromObject(obj);

@@ -119,6 +119,7 @@ PyObject *xcs_py_dlpack(PyObject *self, PyObject *args, PyObject *kwargs) {
                                      &dl_device, &copy))
         return NULL;
     const xcs_tensor *src = XCS_T(self);
+    if (xcs_py_concrete(src, "through DLPack (__dlpack__)")) return NULL;
     if (src->storage->device != XCS_DEVICE_CPU)
         return xcs_py_errorf(XCS_ERR_UNSUPPORTED, "__dlpack__: device arrays are not exported yet");
     if (!xcs_py_none(stream) && !(PyLong_Check(stream) && PyLong_AsLong(stream) == -1))
@@ -187,6 +188,7 @@ PyObject *xcs_py_dlpack(PyObject *self, PyObject *args, PyObject *kwargs) {
 
 PyObject *xcs_py_dlpack_device(PyObject *self, PyObject *unused) {
     const xcs_storage *s = XCS_T(self)->storage;
+    if (!s) return Py_BuildValue("(ii)", kDLCPU, 0); /* a tracer: where its program runs */
     if (s->device == XCS_DEVICE_CUDA) return Py_BuildValue("(ii)", kDLCUDA, s->device_index);
     return Py_BuildValue("(ii)", kDLCPU, 0);
 }

@@ -76,7 +76,7 @@ static int classify(PyObject *obj, idx_item *it) {
         invalid_index(obj);
         return -1;
     }
-    if (t->ndim == 0) { /* numpy integer scalars, 0-d integer arrays */
+    if (t->ndim == 0 && !t->graph) { /* numpy integer scalars, 0-d integer arrays (a traced one is taken) */
         it->i = xcs_tensor_get_i64(t, 0);
         xcs_py_arg_drop(&it->arr);
         it->kind = IDX_INT;
@@ -89,6 +89,13 @@ static int classify(PyObject *obj, idx_item *it) {
 /* numpy computes the index on an ndarray view; the result is wrapped. */
 static PyObject *numpy_getitem(PyObject *self, PyObject *key) {
     PyObject *nkey;
+    static const char *traced_use = "as an array numpy must index (boolean masks, several integer-array "
+                                    "indices; under jit use xnp.where or xnp.take)";
+    if (xcs_py_concrete(XCS_T(self), traced_use)) return NULL;
+    for (Py_ssize_t i = 0; i < (PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1); i++) {
+        PyObject *k = PyTuple_Check(key) ? PyTuple_GET_ITEM(key, i) : key;
+        if (XcsArray_Check(k) && xcs_py_concrete(XCS_T(k), traced_use)) return NULL;
+    }
     if (PyTuple_Check(key)) {
         Py_ssize_t n = PyTuple_GET_SIZE(key);
         nkey = PyTuple_New(n);
@@ -208,6 +215,7 @@ PyObject *xcs_py_getitem(PyObject *self, PyObject *key) {
     PyObject *keys = PyTuple_Check(key) ? key : NULL;
     Py_ssize_t nk = keys ? PyTuple_GET_SIZE(keys) : 1;
     PyObject *r = NULL;
+    if (xcs_py_check_live(self)) return NULL;
     if (nk > MAX_ITEMS)
         return xcs_py_errorf(XCS_ERR_INDEX, "too many indices for array: %zd given", nk);
     for (; n < nk; n++) {

@@ -166,6 +166,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(s->XCSIndexError);
     Py_VISIT(s->XCSZeroDivisionError);
     Py_VISIT(s->XCSMemoryError);
+    Py_VISIT(s->XCSTracerError);
     Py_VISIT(s->numpy);
     Py_VISIT(s->np_asarray);
     Py_VISIT(s->np_dtype);
@@ -185,6 +186,7 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(s->XCSIndexError);
     Py_CLEAR(s->XCSZeroDivisionError);
     Py_CLEAR(s->XCSMemoryError);
+    Py_CLEAR(s->XCSTracerError);
     Py_CLEAR(s->numpy);
     Py_CLEAR(s->np_asarray);
     Py_CLEAR(s->np_dtype);
@@ -230,6 +232,9 @@ static int add_exceptions(PyObject *m, xcs_py_state *s) {
         {&s->XCSZeroDivisionError, "XCSZeroDivisionError", PyExc_ZeroDivisionError,
          "Integer division or modulo by zero."},
         {&s->XCSMemoryError, "XCSMemoryError", PyExc_MemoryError, "An allocation failed or a size overflows."},
+        {&s->XCSTracerError, "XCSTracerError", PyExc_TypeError,
+         "A traced value (inside a jitted function) was used as concrete data: as a Python bool/int/float, "
+         "converted to numpy, printed as numbers; or a traced array escaped its jit function."},
     };
     for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
         PyObject *bases = PyTuple_Pack(2, s->XCSError, sub[i].std);
@@ -265,10 +270,11 @@ PyMODINIT_FUNC PyInit__xcs(void) {
         PyErr_Format(s->XCSError, "cannot initialise the CPU backend: %s", msg && *msg ? msg : xcs_status_name(st));
         goto fail;
     }
-    if (PyType_Ready(&XcsArray_Type) || PyType_Ready(&XcsArrayIter_Type)) goto fail;
+    if (PyType_Ready(&XcsArray_Type) || PyType_Ready(&XcsArrayIter_Type) || PyType_Ready(&XcsGraph_Type)) goto fail;
     if (PyModule_AddObjectRef(m, "Array", (PyObject *)&XcsArray_Type)) goto fail;
+    if (PyModule_AddObjectRef(m, "Graph", (PyObject *)&XcsGraph_Type)) goto fail;
     if (PyModule_AddFunctions(m, xcs_py_ops_methods) || PyModule_AddFunctions(m, xcs_py_make_methods) ||
-        PyModule_AddFunctions(m, xcs_py_random_methods))
+        PyModule_AddFunctions(m, xcs_py_random_methods) || PyModule_AddFunctions(m, xcs_py_graph_methods))
         goto fail;
     if (PyModule_AddStringConstant(m, "__version__", XCS_VERSION_STR)) goto fail;
     if (PyModule_AddIntConstant(m, "MAX_DIMS", XCS_MAX_DIMS)) goto fail;

@@ -68,6 +68,12 @@ static PyObject *nb_pos(PyObject *a) {
 
 /* The single element of a size-1 array, or an error naming `what`. */
 static int single(PyObject *self, const char *what) {
+    if (XCS_T(self)->graph) {
+        char use[64];
+        PyOS_snprintf(use, sizeof use, "as a Python %s",
+                      what[0] == 'b' ? "bool" : what[0] == 'i' ? "int" : what[0] == 'f' ? "float" : "index");
+        return xcs_py_concrete(XCS_T(self), use);
+    }
     int64_t n = xcs_tensor_numel(XCS_T(self));
     if (n != 1) {
         xcs_py_errorf(XCS_ERR_SHAPE, "%s needs an Array with exactly one element, got %lld elements%s", what,
@@ -102,6 +108,10 @@ static PyObject *nb_float(PyObject *self) {
 
 static PyObject *nb_index(PyObject *self) {
     const xcs_tensor *t = XCS_T(self);
+    if (t->graph) {
+        (void)single(self, "__index__()"); /* raises XCSTracerError */
+        return NULL;
+    }
     if (!xcs_dtype_is_int(t->dtype))
         return xcs_py_errorf(XCS_ERR_TYPE, "only integer arrays can be used as an index, this one is %s",
                              xcs_dtype_name(t->dtype));
@@ -139,6 +149,7 @@ PyObject *xcs_py_richcompare(PyObject *self, PyObject *other, int op) {
         [Py_LT] = XCS_OP_LT, [Py_LE] = XCS_OP_LE, [Py_EQ] = XCS_OP_EQ,
         [Py_NE] = XCS_OP_NE, [Py_GT] = XCS_OP_GT, [Py_GE] = XCS_OP_GE,
     };
+    if (xcs_py_check_live(self)) return NULL;
     if (op == Py_EQ || op == Py_NE) {
         /* convert first so an unsupported type can fall back to identity */
         xcs_py_arg o;

@@ -428,7 +428,7 @@ static PyObject *py_full(PyObject *m, PyObject *args) {
     n = xcs_py_numel_sat(nd, shape);
     xcs_tensor *out = NULL, *c = NULL, *b = NULL;
     xcs_status st;
-    bool exact = v.t->ndim == 0 &&
+    bool exact = v.t->ndim == 0 && !v.t->graph && /* a traced value is traced through cast + broadcast */
                  (xcs_dtype_is_float(v.t->dtype) || llabs(xcs_tensor_get_i64(v.t, 0)) <= (1LL << 53));
     if (exact) { /* one fill kernel */
         double d = xcs_tensor_get_f64(v.t, 0);

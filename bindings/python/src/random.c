@@ -16,6 +16,9 @@ static int parse_key(PyObject *obj, const char *op, xcs_rng_key *key) {
     if (xcs_py_arg_from(obj, op, &a)) return -1;
     const xcs_tensor *t = a.t;
     int rc = -1;
+    if (xcs_py_concrete(t, "as a random key (keys must be concrete: pass the key as a static argument "
+                           "or draw the numbers outside the jitted function)"))
+        goto done;
     if (!xcs_dtype_is_int(t->dtype) || t->ndim != 1 || t->shape[0] != 2) {
         char s[96];
         xcs_py_errorf(XCS_ERR_TYPE, "%s: a key is an integer array of shape (2,) from ember.xcs.random.key or "

@@ -17,6 +17,8 @@
  *   ops.c      module-level op functions used by the Python package
  *   ops_make.c shape/movement, conversion and creation functions
  *   random.c   ember.xcs.random: keys, split, uniform, normal
+ *   graph.c    the Graph type (traced programs for ember.xcs.jit), the
+ *              owner registry of traced Arrays and the tracer guards
  *
  * Ownership conventions follow xcs.h: "steals" means the callee takes the
  * caller's reference/ownership even on failure. */
@@ -52,6 +54,7 @@ typedef struct xcs_py_state {
     PyObject *XCSIndexError;
     PyObject *XCSZeroDivisionError;
     PyObject *XCSMemoryError;
+    PyObject *XCSTracerError;           /* (XCSError, TypeError): a traced value read as data */
     PyObject *numpy;                    /* the numpy module */
     PyObject *np_asarray;               /* numpy.asarray */
     PyObject *np_dtype;                 /* numpy.dtype */
@@ -82,6 +85,7 @@ typedef struct XcsArray {
     PyObject_HEAD
     xcs_tensor *t;          /* owned; never NULL once constructed */
     PyObject *weakreflist;
+    PyObject *graph_owner;  /* the Graph owning t->graph (strong), NULL when concrete */
 } XcsArray;
 
 extern PyTypeObject XcsArray_Type;
@@ -90,8 +94,35 @@ extern PyTypeObject XcsArrayIter_Type;
 #define XCS_T(o) (((XcsArray *)(o))->t)
 
 /* Wraps t in a new Array (steals t, frees it on failure).  Clears the weak
- * flag: an Array is always a strongly typed value. */
+ * flag of concrete tensors: a concrete Array is always a strongly typed
+ * value.  A traced tensor keeps it (it stands for a Python-scalar argument
+ * of a jitted function, or arithmetic on such ones, so the trace promotes
+ * as eager Python-scalar code does) and the Array takes a strong reference
+ * to the Graph owning t->graph (see graph.c). */
 PyObject *xcs_py_wrap(xcs_tensor *t);
+
+/* ---------------------------------------------------------------- graphs (graph.c) */
+
+typedef struct XcsGraph {
+    PyObject_HEAD
+    xcs_graph *g;                     /* owned */
+    bool sealed;                      /* trace over: never grows again */
+    struct XcsGraph *prev, *next;     /* registry of live graphs (GIL) */
+    PyObject *weakreflist;
+} XcsGraph;
+
+extern PyTypeObject XcsGraph_Type;
+extern PyMethodDef xcs_py_graph_methods[];
+/* The live Graph object owning `graph` (borrowed), or NULL. */
+XcsGraph *xcs_py_graph_owner(const xcs_graph *graph);
+/* 0 when t is concrete; else -1 with XCSTracerError set, naming t's abstract
+ * value and `what` (how the value was used, e.g. "as a Python bool"). */
+int xcs_py_concrete(const xcs_tensor *t, const char *what);
+/* 0 unless the Array arr is a tracer whose trace has ended (-1 with
+ * XCSTracerError "a traced array escaped its jit function"). */
+int xcs_py_check_live(PyObject *arr);
+/* "Traced<float32[4,8]>" */
+PyObject *xcs_py_traced_repr(const xcs_tensor *t);
 
 extern PyNumberMethods xcs_py_number_methods;
 extern PyMappingMethods xcs_py_mapping_methods;

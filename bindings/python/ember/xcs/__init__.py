@@ -14,6 +14,10 @@ speaks numpy's protocols, so plain numpy code works on it::
 Submodules: :mod:`ember.xcs.numpy` (numpy-named functions), :mod:`ember.xcs.nn`
 (activations, softmax, logsumexp), :mod:`ember.xcs.random` (counter-based
 Philox keys), :mod:`ember.xcs.errors` (the exception hierarchy).
+
+``jit`` traces a function once per abstract signature and replays the
+recorded graph (see :mod:`ember.xcs.api.jit`); ``explain(f, *args)`` shows
+that graph before and after optimisation.
 """
 
 from ember.xcs import _xcs
@@ -26,10 +30,14 @@ from ember.xcs.errors import (
     XCSValueError,
     XCSTypeError,
     XCSZeroDivisionError,
+    XCSTracerError,
 )
 from ember.xcs import numpy, nn, random  # noqa: E402  (numpy here is ember.xcs.numpy)
 from ember.xcs.numpy import array, asarray
 from ember.xcs import _dispatch  # registers Array.__array_ufunc__ / __array_function__
+from ember.xcs.api.pytree import register_dataclass
+from ember.xcs.api.jit import explain
+from ember.xcs import jit  # the callable module ember.xcs.jit: @jit and `import ember.xcs.jit` both work
 
 __version__ = _xcs.__version__
 
@@ -69,6 +77,10 @@ __all__ = [
     "XCSIndexError",
     "XCSZeroDivisionError",
     "XCSMemoryError",
+    "XCSTracerError",
+    "jit",
+    "explain",
+    "register_dataclass",
     "numpy",
     "nn",
     "random",

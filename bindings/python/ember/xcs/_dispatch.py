@@ -187,7 +187,18 @@ def _wrap(r):
     return r
 
 
+def _check_untraced(fn, objs):
+    for x in objs:
+        if isinstance(x, Array):
+            _xcs._check_concrete(x, f"as an input of numpy {getattr(fn, '__name__', fn)!s}, which xcs does not "
+                                    "implement (numpy would compute it on the data)")
+        elif type(x) in (list, tuple):
+            _check_untraced(fn, x)
+
+
 def _numpy_fallback(fn, args, kwargs):
+    _check_untraced(fn, args)
+    _check_untraced(fn, kwargs.values())
     r = fn(*_to_numpy(tuple(args)), **{k: _to_numpy(v) for k, v in kwargs.items()})
     # with out=, numpy returns the caller's own output array(s): hand them back as they are
     return r if kwargs.get("out") is not None else _wrap(r)

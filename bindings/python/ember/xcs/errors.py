@@ -9,7 +9,10 @@ and live under this module's name::
     ├── XCSTypeError(XCSError, TypeError)          dtype / Python type not supported
     ├── XCSIndexError(XCSError, IndexError)        index or axis out of bounds
     ├── XCSZeroDivisionError(XCSError, ZeroDivisionError)
-    └── XCSMemoryError(XCSError, MemoryError)
+    ├── XCSMemoryError(XCSError, MemoryError)
+    └── XCSTracerError(XCSError, TypeError)       a traced value (inside ``jit``) used as concrete
+                                                  data (bool(), float(), numpy conversion), or a
+                                                  traced array that escaped its jit function
 
 C statuses map as XCS_ERR_SHAPE -> XCSShapeError, XCS_ERR_VALUE -> XCSValueError, XCS_ERR_TYPE -> XCSTypeError,
 XCS_ERR_INDEX -> XCSIndexError, XCS_ERR_ZERO_DIV -> XCSZeroDivisionError,
@@ -24,6 +27,7 @@ from ember.xcs._xcs import (
     XCSValueError,
     XCSTypeError,
     XCSZeroDivisionError,
+    XCSTracerError,
 )
 
 __all__ = [
@@ -34,4 +38,5 @@ __all__ = [
     "XCSIndexError",
     "XCSZeroDivisionError",
     "XCSMemoryError",
+    "XCSTracerError",
 ]

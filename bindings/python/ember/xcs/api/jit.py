@@ -1,0 +1,411 @@
+"""ember.xcs.api.jit — ``jit``: trace once per abstract signature, replay the graph.
+
+How a call runs (DESIGN.md §4.2-4.3, JAX semantics for tensor functions):
+
+1. The arguments are split into static ones (``static_argnums`` /
+   ``static_argnames``, compared by value, must be hashable) and dynamic ones,
+   a pytree (see :mod:`ember.xcs.api.pytree`).  Dynamic leaves must be arrays
+   (``Array``, numpy arrays and scalars, DLPack producers, ``__array__``
+   objects) or Python ``bool``/``int``/``float`` (traced as *weak* 0-d values,
+   so they promote like Python scalars: ``x * s`` stays float32).
+2. Cache key: ``(structure, ((shape, dtype, weak) per leaf), static args)``.
+   A hit runs the cached graph (``Graph.run``: no Python, GIL released); a miss
+   traces: every leaf becomes a traced ``Array`` of a new ``Graph``, the
+   function runs once and each op records a node; closure/global arrays become
+   constants.  Python control flow on shapes works; reading a traced value
+   (``if x.sum() > 0``, ``float(x)``) raises ``XCSTracerError`` naming the
+   source line.
+3. Outputs: a pytree of arrays; Python scalars in the output are returned as
+   they were at trace time (constants); other objects raise ``XCSTypeError``.
+4. The cache is an LRU of ``cache_size`` entries (default 64) per jitted
+   function; evictions are counted in ``f.stats()``.
+
+Concurrency: one lock per jitted function guards the cache and counters; a
+miss is traced outside it, with a per-key "pending" event so that threads
+missing on the same signature trace it once while threads with other
+signatures proceed.  ``Graph.run`` is lock-free (``xcs_graph_run`` only reads
+the graph) so cached programs run concurrently.
+
+Nesting: a jitted function called with a traced argument (inside another
+trace) calls its Python function directly, inlining it into the outer trace;
+such calls are counted as ``inlined`` in its stats and touch neither its cache
+nor its hit/miss counters.
+
+Compilation: ``Graph.optimize`` removes algebraic no-ops, common
+subexpressions and dead nodes, then plans fusion: runs of elementwise ops
+(ending in at most one reduction) become one fused program that the CPU
+backend runs over cache-sized tiles without materialising intermediates.
+``fused_groups`` and ``kernels_per_call`` in ``stats()`` report that plan.
+"""
+
+import collections
+import functools
+import inspect
+import os
+import threading
+import time
+
+import numpy as np
+
+from ember.xcs import _xcs
+from ember.xcs._xcs import Array, Graph
+from ember.xcs.api import pytree
+from ember.xcs.errors import XCSError, XCSTracerError, XCSTypeError, XCSValueError
+
+__all__ = ["jit", "explain", "JittedFunction", "DEFAULT_CACHE_SIZE"]
+
+DEFAULT_CACHE_SIZE = 64
+
+_EMBER_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+_is_traced = _xcs._is_traced
+
+_WEAK = {bool: "bool", int: "int64", float: "float64"}
+
+
+class _Entry:
+    __slots__ = ("graph", "out_tree", "consts", "nodes", "kernels", "groups")
+
+    def __init__(self, graph, out_tree, consts, nodes, kernels, groups):
+        self.graph = graph
+        self.out_tree = out_tree
+        self.consts = consts  # per output leaf: None (a graph output) or (value,)
+        self.nodes = nodes
+        self.kernels = kernels  # kernel launches per call (fused groups + unfused ops)
+        self.groups = groups    # fused groups
+
+
+def _user_frame(tb):
+    """(file, line, function) of the innermost frame outside ember and numpy."""
+    found = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = os.path.abspath(code.co_filename)
+        if not path.startswith(_EMBER_DIR + os.sep) and not path.startswith(_NUMPY_DIR + os.sep):
+            found = (code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    return found
+
+
+def _locate(err):
+    """XCSTracerError err with 'at file.py:12 in f' appended (once)."""
+    if getattr(err, "_xcs_located", False):
+        return err
+    where = _user_frame(err.__traceback__)
+    msg = str(err)
+    if where:
+        msg = f"{msg} (at {os.path.basename(where[0])}:{where[1]} in {where[2]})"
+    new = type(err)(msg)
+    new._xcs_located = True
+    return new.with_traceback(err.__traceback__)
+
+
+def _convert_leaf(leaf):
+    """(value passed to Graph.run, (shape, dtype name, weak)) or None when unsupported."""
+    t = type(leaf)
+    if t is Array:
+        return leaf, (leaf.shape, leaf.dtype.name, False)
+    w = _WEAK.get(t)
+    if w is not None:
+        return leaf, ((), w, True)
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        a = _xcs._asarray(leaf)
+        return a, (a.shape, a.dtype.name, False)
+    if isinstance(leaf, Array):
+        return leaf, (leaf.shape, leaf.dtype.name, False)
+    if isinstance(leaf, bool):
+        return bool(leaf), ((), "bool", True)
+    if isinstance(leaf, int):
+        return int(leaf), ((), "int64", True)
+    if isinstance(leaf, float):
+        return float(leaf), ((), "float64", True)
+    if isinstance(leaf, (str, bytes)) or leaf is None:
+        return None
+    if hasattr(leaf, "__dlpack__") and hasattr(leaf, "__dlpack_device__"):
+        try:
+            a = _xcs.from_dlpack(leaf)
+        except XCSError:
+            a = _xcs._asarray(leaf)
+        return a, (a.shape, a.dtype.name, False)
+    if hasattr(leaf, "__array__") or hasattr(leaf, "__array_interface__"):
+        a = _xcs._asarray(leaf)
+        return a, (a.shape, a.dtype.name, False)
+    return None
+
+
+class JittedFunction:
+    """A function compiled by :func:`jit` (see the module docstring)."""
+
+    def __init__(self, fn, static_argnums=(), static_argnames=(), cache_size=None, config=None):
+        if not callable(fn):
+            raise XCSTypeError(f"jit: expected a callable, got {type(fn).__name__}")
+        if isinstance(static_argnums, int):
+            static_argnums = (static_argnums,)
+        if isinstance(static_argnames, str):
+            static_argnames = (static_argnames,)
+        if cache_size is None:
+            cache_size = DEFAULT_CACHE_SIZE
+        if not isinstance(cache_size, int) or isinstance(cache_size, bool) or cache_size < 1:
+            raise XCSValueError(f"jit: cache_size must be an int >= 1, got {cache_size!r}")
+        self._fn = fn
+        self._config = config
+        self._cache_size = cache_size
+        try:
+            self._sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._sig = None
+        nums, names = set(), set(static_argnames)
+        params = list(self._sig.parameters.values()) if self._sig else []
+        positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        for n in static_argnums:
+            if not isinstance(n, int):
+                raise XCSTypeError(f"jit: static_argnums must be ints, got {n!r}")
+            nums.add(n)
+            if 0 <= n < len(positional):
+                names.add(positional[n])
+        for name in static_argnames:
+            if name in positional:
+                nums.add(positional.index(name))
+        self._static_nums = frozenset(nums)
+        self._static_names = frozenset(names)
+        self._positional = positional
+        self._lock = threading.Lock()
+        self._cache = collections.OrderedDict()
+        self._pending = {}
+        self._counts = dict(calls=0, hits=0, misses=0, evictions=0, traces=0, inlined=0,
+                            trace_time_ms=0.0, compile_time_ms=0.0)
+        functools.update_wrapper(self, fn)
+
+    # ------------------------------------------------------------ arguments
+
+    def _split(self, args, kwargs):
+        """(dynamic pytree, static key, rebuild(dynamic) -> (args, kwargs))."""
+        n = len(args)
+        snums = {i + n if i < 0 else i for i in self._static_nums}
+        dyn_args = tuple(a for i, a in enumerate(args) if i not in snums)
+        static_pos = tuple((i, args[i]) for i in range(n) if i in snums)
+        dyn_kw = {k: v for k, v in kwargs.items() if k not in self._static_names}
+        static_kw = tuple(sorted((k, v) for k, v in kwargs.items() if k in self._static_names))
+        statics = (n, static_pos, static_kw)
+
+        def rebuild(dyn):
+            d_args, d_kw = dyn
+            it = iter(d_args)
+            full = [args[i] if i in snums else next(it) for i in range(n)]
+            kw = dict(d_kw)
+            kw.update(static_kw)
+            return full, kw
+
+        return (dyn_args, dyn_kw), statics, rebuild
+
+    def _arg_name(self, path):
+        """A readable name for a dynamic leaf path like "[0][1]['a']" and the static hint."""
+        if path.startswith("[0]"):  # positional: [0][i]...
+            rest = path[3:]
+            i = int(rest[1:rest.index("]")])
+            name = self._positional[i] if i < len(self._positional) else None
+            hint = f"static_argnums=({i},)" + (f" or static_argnames=({name!r},)" if name else "")
+            return f"argument {name or i}{rest[rest.index(']') + 1:]}", hint
+        rest = path[3:]
+        key = rest[2:rest.index("]") - 1]
+        return f"argument {key}{rest[rest.index(']') + 1:]}", f"static_argnames=({key!r},)"
+
+    # ------------------------------------------------------------ calling
+
+    def __call__(self, *args, **kwargs):
+        config = kwargs.pop("_config", None) or kwargs.pop("_xcs_config", None) or self._config
+        kwargs.pop("_xcs_config", None)
+        dyn, statics, rebuild = self._split(args, kwargs)
+        leaves, treedef = pytree.flatten(dyn)
+        for leaf in leaves:
+            if type(leaf) is Array and _is_traced(leaf):  # inside an outer trace: inline
+                with self._lock:
+                    self._counts["inlined"] += 1
+                return self._fn(*args, **kwargs)
+        values, sigs = [], []
+        for i, leaf in enumerate(leaves):
+            conv = _convert_leaf(leaf)
+            if conv is None:
+                self._bad_leaf(dyn, i, leaf)
+            values.append(conv[0])
+            sigs.append(conv[1])
+        key = (treedef, tuple(sigs), statics)
+        try:
+            hash(key)
+        except TypeError as e:
+            raise XCSValueError(f"jit({self.__name__}): static arguments must be hashable (they are part of "
+                                f"the cache key): {e}") from None
+        use_cache = getattr(config, "cache", True) is not False
+        while True:
+            with self._lock:
+                self._counts["calls"] += 1
+                entry = self._cache.get(key) if use_cache else None
+                if entry is not None:
+                    self._cache.move_to_end(key)
+                    self._counts["hits"] += 1
+                    break
+                ev = self._pending.get(key) if use_cache else None
+                if ev is None:
+                    ev = threading.Event()
+                    if use_cache:
+                        self._pending[key] = ev
+                    self._counts["misses"] += 1
+                    owner = True
+                else:
+                    self._counts["calls"] -= 1  # counted again after the wait
+                    owner = False
+            if not owner:
+                ev.wait()
+                continue
+            try:
+                entry = self._compile(args, kwargs, treedef, sigs, rebuild)[0]
+            finally:
+                with self._lock:
+                    if use_cache:
+                        self._pending.pop(key, None)
+                        if entry is not None:
+                            self._cache[key] = entry
+                            while len(self._cache) > self._cache_size:
+                                self._cache.popitem(last=False)
+                                self._counts["evictions"] += 1
+                ev.set()
+            break
+        outs = iter(entry.graph.run(values))
+        leaves_out = [next(outs) if c is None else c[0] for c in entry.consts]
+        return pytree.unflatten(entry.out_tree, leaves_out)
+
+    def _bad_leaf(self, dyn, i, leaf):
+        path = pytree.leaf_paths(dyn)[i]
+        name, hint = self._arg_name(path)
+        raise XCSTypeError(
+            f"jit({self.__name__}): {name} is a {type(leaf).__name__}, which cannot be traced (array "
+            f"arguments must be arrays, numpy arrays or Python numbers); pass it as a static argument: "
+            f"jit({self.__name__}, {hint})")
+
+    def _compile(self, args, kwargs, treedef, sigs, rebuild, want_dumps=False):
+        """Traces and optimises one signature; returns (entry, dump before, dump after)."""
+        if self._sig is not None:
+            try:
+                self._sig.bind(*args, **kwargs)
+            except TypeError as e:
+                raise XCSTypeError(f"jit({self.__name__}): {e}") from None
+        g = Graph()
+        t0 = time.perf_counter()
+        try:
+            tracers = [g.input(dt, shape, weak=weak) for shape, dt, weak in sigs]
+            full_args, full_kw = rebuild(pytree.unflatten(treedef, tracers))
+            del tracers
+            try:
+                out = self._fn(*full_args, **full_kw)
+            except XCSTracerError as e:
+                raise _locate(e) from None
+            out_leaves, out_tree = pytree.flatten(out)
+            consts = []
+            for i, leaf in enumerate(out_leaves):
+                if isinstance(leaf, Array):
+                    g.output(leaf)
+                    consts.append(None)
+                elif isinstance(leaf, (np.ndarray, np.generic)):
+                    g.output(_xcs._asarray(leaf))
+                    consts.append(None)
+                elif isinstance(leaf, (bool, int, float, complex)):
+                    consts.append((leaf,))
+                else:
+                    path = pytree.leaf_paths(out)[i] or "the result"
+                    raise XCSTypeError(
+                        f"jit({self.__name__}): output {path} is a {type(leaf).__name__}; a jitted function "
+                        f"returns a pytree (tuple/list/dict/None/dataclass) of arrays and Python numbers")
+            del out, out_leaves, full_args, full_kw
+        finally:
+            g.seal()  # tracers that escaped now fail cleanly
+        t1 = time.perf_counter()
+        before = g.dump() if want_dumps else None
+        g.optimize()
+        t2 = time.perf_counter()
+        dump = g.dump()
+        entry = _Entry(g, out_tree, consts, g.num_nodes, g.num_steps, g.num_groups)
+        with self._lock:
+            self._counts["traces"] += 1
+            self._counts["trace_time_ms"] += (t1 - t0) * 1e3
+            self._counts["compile_time_ms"] += (t2 - t1) * 1e3
+        return entry, before, dump
+
+    # ------------------------------------------------------------ introspection
+
+    def stats(self):
+        """Counters of this jitted function.
+
+        ``calls`` (not counting inlined ones), ``hits``, ``misses``, ``entries``
+        (cached signatures), ``evictions`` (LRU), ``traces``, ``trace_time_ms``,
+        ``compile_time_ms`` (optimisation), ``nodes`` (per cached entry, in LRU
+        order), ``fused_groups`` (fused programs of the most recent entry),
+        ``kernels_per_call`` (kernel launches per call of the most recent
+        entry: fused groups plus unfused op nodes), ``inlined`` (calls inlined into an
+        outer trace), ``cache_size``.
+        """
+        with self._lock:
+            s = dict(self._counts)
+            entries = list(self._cache.values())
+        s["entries"] = len(entries)
+        s["nodes"] = [e.nodes for e in entries]
+        s["fused_groups"] = entries[-1].groups if entries else 0
+        s["kernels_per_call"] = entries[-1].kernels if entries else 0
+        s["cache_size"] = self._cache_size
+        return s
+
+    def clear_cache(self):
+        """Drops every cached program (counters are kept)."""
+        with self._lock:
+            self._cache.clear()
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+    def __repr__(self):
+        return f"<jit {getattr(self._fn, '__qualname__', self._fn)!s}>"
+
+
+def jit(fn=None, *, static_argnums=(), static_argnames=(), cache_size=None, config=None):
+    """Compiles ``fn`` for repeated calls (usable as ``@jit`` and ``@jit(...)``).
+
+    ``static_argnums`` / ``static_argnames``: arguments that steer Python
+    control flow; compared by value (must be hashable), one trace per value.
+    ``cache_size``: cached signatures per function (LRU, default 64).
+    ``config``: an ``ember.xcs.Config`` (``cache=False`` traces every call).
+    """
+    if fn is None:
+        return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
+                                 cache_size=cache_size, config=config)
+    return JittedFunction(fn, static_argnums, static_argnames, cache_size, config)
+
+
+def explain(f, *args, print=False, **kwargs):  # noqa: A002  (print= is the documented switch)
+    """The IR of ``f`` (jitted or plain) for these arguments, before and after optimisation.
+
+    Traces afresh (the cache and the statistics are untouched) and returns the
+    text; ``print=True`` also prints it.
+    """
+    jf = f if isinstance(f, JittedFunction) else JittedFunction(f)
+    dyn, statics, rebuild = jf._split(args, kwargs)
+    leaves, treedef = pytree.flatten(dyn)
+    sigs = []
+    for i, leaf in enumerate(leaves):
+        conv = _convert_leaf(leaf)
+        if conv is None:
+            jf._bad_leaf(dyn, i, leaf)
+        sigs.append(conv[1])
+    saved = dict(jf._counts)
+    try:
+        entry, before, after = jf._compile(args, kwargs, treedef, sigs, rebuild, want_dumps=True)
+    finally:
+        with jf._lock:
+            jf._counts.update(saved)
+    text = (f"jit({jf.__name__}) — {entry.graph.num_inputs} inputs, {entry.graph.num_outputs} outputs\n"
+            f"before optimisation:\n{before}after optimisation ({entry.nodes} nodes, "
+            f"{entry.kernels} kernels, 0 fused groups):\n{after}")
+    if print:
+        import builtins
+        builtins.print(text)
+    return text

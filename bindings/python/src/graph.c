@@ -1,0 +1,325 @@
+/* graph.c — the Graph type (a traced program, wrapping xcs_graph) and the
+ * tracer guards used by every binding path that would read array data.
+ *
+ * Lifetime of traced arrays.  A traced xcs_tensor borrows its xcs_graph, so
+ * an Array wrapping one holds a strong reference to the Graph object that
+ * owns that xcs_graph (XcsArray.graph_owner).  Results are wrapped in one
+ * place, xcs_py_wrap, which only sees the tensor: it finds the owner in a
+ * registry of live Graph objects (an intrusive list, protected by the GIL,
+ * with the last hit cached; only traced results pay for the lookup).  So
+ * every op on a traced Array returns an Array that keeps the graph alive,
+ * whatever thread or path made it.
+ *
+ * Sealing.  When the jit finishes a trace it seals the Graph (also done by
+ * optimize() and run()): from then on the graph is a compiled program that
+ * other threads may run concurrently (xcs_graph_run only reads it), so it
+ * must never grow again.  A traced Array that outlived its trace (stored in
+ * a global, returned through a side channel) is refused by every op
+ * (xcs_py_check_live, called by xcs_py_arg_from and the few paths that take
+ * XCS_T(self) directly) with XCSTracerError "a traced array escaped its jit
+ * function".
+ *
+ * Concretization.  A traced tensor has no storage.  Reading its value
+ * (bool(), float(), item(), the buffer protocol, __array__, DLPack, repr's
+ * numbers, numpy fallbacks, random keys) raises XCSTracerError through
+ * xcs_py_concrete; the jit wrapper adds the user's source line. */
+#include "xcs_py.h"
+
+#include <string.h>
+
+/* ---------------------------------------------------------------- registry */
+
+static XcsGraph *registry_head, *registry_last_hit;
+
+static void registry_add(XcsGraph *g) {
+    g->prev = NULL;
+    g->next = registry_head;
+    if (registry_head) registry_head->prev = g;
+    registry_head = g;
+}
+
+static void registry_remove(XcsGraph *g) {
+    if (g->prev) g->prev->next = g->next;
+    else if (registry_head == g) registry_head = g->next;
+    if (g->next) g->next->prev = g->prev;
+    if (registry_last_hit == g) registry_last_hit = NULL;
+    g->prev = g->next = NULL;
+}
+
+XcsGraph *xcs_py_graph_owner(const xcs_graph *graph) {
+    if (!graph) return NULL;
+    if (registry_last_hit && registry_last_hit->g == graph) return registry_last_hit;
+    for (XcsGraph *it = registry_head; it; it = it->next)
+        if (it->g == graph) return registry_last_hit = it;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- guards */
+
+/* "float32[4,8]" into buf. */
+static const char *abstract_str(const xcs_tensor *t, char *buf, size_t cap) {
+    size_t n = (size_t)PyOS_snprintf(buf, cap, "%s[", xcs_dtype_name(t->dtype));
+    for (int i = 0; i < t->ndim && n < cap; i++)
+        n += (size_t)PyOS_snprintf(buf + n, cap - n, i ? ",%lld" : "%lld", (long long)t->shape[i]);
+    if (n < cap) PyOS_snprintf(buf + n, cap - n, "]");
+    return buf;
+}
+
+static PyObject *tracer_error_class(void) {
+    xcs_py_state *s = xcs_py_state_get();
+    return s && s->XCSTracerError ? s->XCSTracerError : PyExc_TypeError;
+}
+
+static int raise_escaped(const xcs_tensor *t) {
+    char sig[160];
+    PyErr_Format(tracer_error_class(),
+                 "a traced array escaped its jit function: this Traced<%s> belongs to a trace that has "
+                 "finished, so it has no value and cannot be used any more; return arrays from the jitted "
+                 "function instead of storing them in globals or closures",
+                 abstract_str(t, sig, sizeof sig));
+    return -1;
+}
+
+int xcs_py_concrete(const xcs_tensor *t, const char *what) {
+    if (!t->graph) return 0;
+    XcsGraph *owner = xcs_py_graph_owner(t->graph);
+    if (!owner || owner->sealed) return raise_escaped(t);
+    char sig[160];
+    PyErr_Format(tracer_error_class(),
+                 "jit: cannot use a traced %s value %s inside a jitted function (its value is only known "
+                 "when the compiled program runs); values that steer Python control flow must be static: "
+                 "jit(f, static_argnums=(1,)) or static_argnames=('n',); for data-dependent choices use "
+                 "xnp.where",
+                 abstract_str(t, sig, sizeof sig), what);
+    return -1;
+}
+
+int xcs_py_check_live(PyObject *arr) {
+    XcsArray *a = (XcsArray *)arr;
+    if (!a->graph_owner || !((XcsGraph *)a->graph_owner)->sealed) return 0;
+    return raise_escaped(a->t);
+}
+
+PyObject *xcs_py_traced_repr(const xcs_tensor *t) {
+    char sig[160];
+    return PyUnicode_FromFormat("Traced<%s>", abstract_str(t, sig, sizeof sig));
+}
+
+/* ---------------------------------------------------------------- Graph */
+
+static PyObject *graph_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
+        PyErr_SetString(PyExc_TypeError, "Graph() takes no arguments");
+        return NULL;
+    }
+    XcsGraph *self = (XcsGraph *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    xcs_status st = xcs_graph_new(&self->g);
+    if (st) {
+        Py_DECREF(self);
+        return xcs_py_raise(st);
+    }
+    registry_add(self);
+    return (PyObject *)self;
+}
+
+static void graph_dealloc(PyObject *o) {
+    XcsGraph *self = (XcsGraph *)o;
+    if (self->weakreflist) PyObject_ClearWeakRefs(o);
+    if (self->g) {
+        registry_remove(self);
+        xcs_graph_free(self->g); /* may release numpy buffers of constants: GIL held */
+        self->g = NULL;
+    }
+    Py_TYPE(o)->tp_free(o);
+}
+
+static int refuse_sealed(XcsGraph *self, const char *what) {
+    if (!self->sealed) return 0;
+    xcs_py_errorf(XCS_ERR_VALUE, "Graph.%s: the graph is sealed (optimized or run); it can no longer grow", what);
+    return -1;
+}
+
+static PyObject *g_input(PyObject *o, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"dtype", "shape", "weak", NULL};
+    XcsGraph *self = (XcsGraph *)o;
+    PyObject *dtype_obj, *shape_obj;
+    int weak = 0, nd;
+    int64_t shape[XCS_MAX_DIMS];
+    xcs_dtype dt;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|p:input", kwlist, &dtype_obj, &shape_obj, &weak)) return NULL;
+    if (refuse_sealed(self, "input")) return NULL;
+    int rc = xcs_py_dtype(dtype_obj, "Graph.input", &dt);
+    if (rc) return rc < 0 ? NULL : xcs_py_errorf(XCS_ERR_TYPE, "Graph.input: dtype must not be None");
+    if (xcs_py_shape(shape_obj, "Graph.input", false, &nd, shape)) return NULL;
+    xcs_tensor *t;
+    xcs_status st = xcs_graph_input(self->g, dt, nd, shape, &t);
+    if (st) return xcs_py_raise(st);
+    if (weak) t->flags |= XCS_TENSOR_WEAK; /* kept by xcs_py_wrap for traced tensors */
+    return xcs_py_wrap(t);
+}
+
+static PyObject *g_output(PyObject *o, PyObject *x) {
+    XcsGraph *self = (XcsGraph *)o;
+    if (refuse_sealed(self, "output")) return NULL;
+    xcs_py_arg a;
+    if (xcs_py_arg_from(x, "Graph.output", &a)) return NULL;
+    xcs_status st = xcs_graph_output(self->g, a.t);
+    xcs_py_arg_drop(&a);
+    if (st) return xcs_py_raise(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *g_seal(PyObject *o, PyObject *unused) {
+    ((XcsGraph *)o)->sealed = true;
+    Py_RETURN_NONE;
+}
+
+static PyObject *g_optimize(PyObject *o, PyObject *unused) {
+    XcsGraph *self = (XcsGraph *)o;
+    self->sealed = true; /* node ids change: live tracers would point at the wrong nodes */
+    xcs_status st = xcs_graph_optimize(self->g);
+    if (st) return xcs_py_raise(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *g_dump(PyObject *o, PyObject *unused) {
+    XcsGraph *self = (XcsGraph *)o;
+    size_t need = xcs_graph_dump(self->g, NULL, 0);
+    char *buf = PyMem_Malloc(need + 1);
+    if (!buf) return PyErr_NoMemory();
+    xcs_graph_dump(self->g, buf, need + 1);
+    PyObject *r = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)strnlen(buf, need + 1), "replace");
+    PyMem_Free(buf);
+    return r;
+}
+
+static PyObject *g_hash(PyObject *o, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(xcs_graph_hash(((XcsGraph *)o)->g));
+}
+
+/* run(inputs) -> list[Array].  Inputs are converted like op operands
+ * (Python scalars stay weak 0-d tensors); xcs_graph_run only reads the
+ * graph, so many threads may run one Graph at once with the GIL released. */
+static PyObject *g_run(PyObject *o, PyObject *seq) {
+    XcsGraph *self = (XcsGraph *)o;
+    PyObject *fast = PySequence_Fast(seq, "Graph.run expects a list of inputs");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    int n_in = xcs_graph_num_inputs(self->g), n_out = xcs_graph_num_outputs(self->g);
+    if (n != n_in) {
+        Py_DECREF(fast);
+        return xcs_py_errorf(XCS_ERR_VALUE, "Graph.run: the graph takes %d inputs, got %zd", n_in, n);
+    }
+    self->sealed = true;
+    xcs_py_arg *args = PyMem_Calloc((size_t)n + 1, sizeof *args);
+    const xcs_tensor **ins = PyMem_Calloc((size_t)n + 1, sizeof *ins);
+    xcs_tensor **outs = PyMem_Calloc((size_t)n_out + 1, sizeof *outs);
+    PyObject *result = NULL;
+    Py_ssize_t made = 0;
+    if (!args || !ins || !outs) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; made < n; made++) {
+        if (xcs_py_arg_from(PySequence_Fast_GET_ITEM(fast, made), "jit call", &args[made])) goto done;
+        if (args[made].t->graph) {
+            xcs_py_errorf(XCS_ERR_VALUE, "Graph.run: input %zd is traced; run takes concrete arrays", made);
+            made++;
+            goto done;
+        }
+        ins[made] = args[made].t;
+    }
+    xcs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_graph_run(self->g, (int)n, ins, outs);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        xcs_py_raise(st);
+        goto done;
+    }
+    result = PyList_New(n_out);
+    for (int i = 0; i < n_out; i++) {
+        PyObject *w = xcs_py_wrap(outs[i]); /* steals */
+        outs[i] = NULL;
+        if (!w || !result) {
+            Py_XDECREF(w);
+            Py_CLEAR(result);
+            continue;
+        }
+        PyList_SET_ITEM(result, i, w);
+    }
+done:
+    for (Py_ssize_t i = 0; args && i < made; i++) xcs_py_arg_drop(&args[i]);
+    for (int i = 0; outs && i < n_out; i++) xcs_tensor_free(outs[i]);
+    PyMem_Free(args);
+    PyMem_Free(ins);
+    PyMem_Free(outs);
+    Py_DECREF(fast);
+    return result;
+}
+
+static PyObject *get_num_nodes(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_nodes(((XcsGraph *)o)->g)); }
+static PyObject *get_num_inputs(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_inputs(((XcsGraph *)o)->g)); }
+static PyObject *get_num_outputs(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_outputs(((XcsGraph *)o)->g)); }
+static PyObject *get_num_groups(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_groups(((XcsGraph *)o)->g)); }
+static PyObject *get_num_steps(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_steps(((XcsGraph *)o)->g)); }
+static PyObject *get_sealed(PyObject *o, void *c) { return PyBool_FromLong(((XcsGraph *)o)->sealed); }
+
+static PyGetSetDef graph_getset[] = {
+    {"num_nodes", get_num_nodes, NULL, "Number of nodes (inputs and constants included).", NULL},
+    {"num_inputs", get_num_inputs, NULL, "Number of inputs.", NULL},
+    {"num_outputs", get_num_outputs, NULL, "Number of outputs.", NULL},
+    {"num_groups", get_num_groups, NULL, "Fused groups in the plan built by optimize() (0 before).", NULL},
+    {"num_steps", get_num_steps, NULL, "Kernel launches per run (fused groups + unfused op nodes); 0 before optimize().", NULL},
+    {"sealed", get_sealed, NULL, "True once optimized, run or sealed: the graph no longer grows.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef graph_methods[] = {
+    {"input", (PyCFunction)(void (*)(void))g_input, METH_VARARGS | METH_KEYWORDS,
+     "input(dtype, shape, weak=False) -> traced Array standing for the next argument (weak: a Python scalar)."},
+    {"output", g_output, METH_O, "output(x): appends x (traced, or concrete: a constant) to the outputs."},
+    {"seal", g_seal, METH_NOARGS, "seal(): the trace is over; its traced arrays can no longer be used."},
+    {"optimize", g_optimize, METH_NOARGS, "optimize(): dead-code and common-subexpression elimination (seals)."},
+    {"run", g_run, METH_O, "run(inputs) -> list of Arrays (seals; thread-safe, runs without the GIL)."},
+    {"dump", g_dump, METH_NOARGS, "dump() -> str: the node listing."},
+    {"hash", g_hash, METH_NOARGS, "hash() -> int: structural hash."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject XcsGraph_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ember.xcs._xcs.Graph",
+    .tp_doc = "A traced program (xcs_graph): Graph(), input(), ops on the traced Arrays, output(), "
+              "optimize(), run().  Used by ember.xcs.jit.",
+    .tp_basicsize = sizeof(XcsGraph),
+    .tp_dealloc = graph_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_weaklistoffset = offsetof(XcsGraph, weakreflist),
+    .tp_methods = graph_methods,
+    .tp_getset = graph_getset,
+    .tp_new = graph_new,
+};
+
+/* ---------------------------------------------------------------- functions */
+
+static PyObject *py_is_traced(PyObject *m, PyObject *x) {
+    return PyBool_FromLong(XcsArray_Check(x) && XCS_T(x)->graph != NULL);
+}
+
+static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
+    PyObject *x;
+    const char *what;
+    if (!PyArg_ParseTuple(args, "Os:_tracer_error", &x, &what)) return NULL;
+    if (!XcsArray_Check(x)) Py_RETURN_NONE;
+    if (xcs_py_concrete(XCS_T(x), what)) return NULL;
+    Py_RETURN_NONE;
+}
+
+PyMethodDef xcs_py_graph_methods[] = {
+    {"_is_traced", py_is_traced, METH_O, "_is_traced(x) -> True when x is an Array standing for a traced value."},
+    {"_check_concrete", py_tracer_error, METH_VARARGS,
+     "_check_concrete(x, what): raises XCSTracerError when x is traced (what: how the value is used)."},
+    {NULL, NULL, 0, NULL},
+};
