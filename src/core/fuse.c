@@ -239,9 +239,9 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
             if (red) join = same_shape(e0->ndim, e0->shape, head->ndim, head->shape);
             else join = same_shape(n->ndim, n->shape, head->ndim, head->shape);
         }
-        for (int k = 0; join && k < n->n_in; k++) {
+        for (int k = 0; join && k < n->n_in; k++) { /* members are read only whole */
             const xcs_edge *e = &g->edges[n->first_edge + k];
-            if (e->node >= cur && !identity_edge(g, e)) join = false;
+            if (e->node >= cur && group_of[e->node] == cur && !identity_edge(g, e)) join = false;
         }
         if (!join) cur = i;
         group_of[i] = cur;

@@ -190,9 +190,32 @@ static xcs_status dce(xcs_graph *g) {
     return XCS_OK;
 }
 
+/* Moves inputs and constants to the front (they read nothing, so the order
+ * stays topological): constants created mid-trace then no longer split the
+ * runs of consecutive nodes that fusion groups. */
+static xcs_status hoist_sources(xcs_graph *g) {
+    int n = g->n_nodes;
+    xcs_node *nodes = malloc(((size_t)n + 1) * sizeof *nodes);
+    int32_t *remap = malloc(((size_t)n + 1) * sizeof *remap);
+    if (!nodes || !remap) { free(nodes); free(remap); return xcs_error(XCS_ERR_MEMORY, "out of memory"); }
+    int k = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            bool src = g->nodes[i].op == XCS_NODE_INPUT || g->nodes[i].op == XCS_NODE_CONST;
+            if (src == (pass == 0)) { remap[i] = k; nodes[k++] = g->nodes[i]; }
+        }
+    for (int e = 0; e < g->n_edges; e++) g->edges[e].node = remap[g->edges[e].node];
+    for (int o = 0; o < g->n_outputs; o++) g->outputs[o].node = remap[g->outputs[o].node];
+    memcpy(g->nodes, nodes, (size_t)n * sizeof *nodes);
+    free(nodes);
+    free(remap);
+    return XCS_OK;
+}
+
 xcs_status xcs_graph_optimize(xcs_graph *g) {
     xcs_status st = cse(g);
     if (!st) st = dce(g);
+    if (!st) st = hoist_sources(g);
     if (!st) st = xcs_graph_fuse(g);
     return st;
 }

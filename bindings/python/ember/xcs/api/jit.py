@@ -61,6 +61,14 @@ _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 _is_traced = _xcs._is_traced
 
 _WEAK = {bool: "bool", int: "int64", float: "float64"}
+_DT_NAMES = {}  # numpy dtype -> name: dtype.name is a slow Python property
+
+
+def _dt_name(dt):
+    name = _DT_NAMES.get(dt)
+    if name is None:
+        name = _DT_NAMES[dt] = dt.name
+    return name
 
 
 class _Entry:
@@ -104,7 +112,7 @@ def _convert_leaf(leaf):
     """(value passed to Graph.run, (shape, dtype name, weak)) or None when unsupported."""
     t = type(leaf)
     if t is Array:
-        return leaf, (leaf.shape, leaf.dtype.name, False)
+        return leaf, (leaf.shape, _dt_name(leaf.dtype), False)
     w = _WEAK.get(t)
     if w is not None:
         return leaf, ((), w, True)
@@ -167,6 +175,7 @@ class JittedFunction:
             if name in positional:
                 nums.add(positional.index(name))
         self._static_nums = frozenset(nums)
+        self._fast_trees = {}  # n -> treedef of n positional array arguments
         self._static_names = frozenset(names)
         self._positional = positional
         self._lock = threading.Lock()
@@ -213,6 +222,40 @@ class JittedFunction:
     # ------------------------------------------------------------ calling
 
     def __call__(self, *args, **kwargs):
+        # Fast path for the common call: positional arrays, no static args,
+        # already cached.  It builds exactly the key of the general path.
+        if not kwargs and not self._static_nums:
+            values, sigs = [], []
+            for a in args:
+                t = type(a)
+                if t is np.ndarray:
+                    a = _xcs._asarray(a)
+                elif t is not Array or _is_traced(a):
+                    break
+                values.append(a)
+                sigs.append((a.shape, _dt_name(a.dtype), False))
+            else:
+                n = len(args)
+                tree = self._fast_trees.get(n)
+                if tree is None:
+                    tree = self._fast_trees[n] = pytree.flatten((tuple(range(n)), {}))[1]
+                key = (tree, tuple(sigs), (n, (), ()))
+                with self._lock:
+                    entry = self._cache.get(key)
+                    if entry is not None:
+                        self._cache.move_to_end(key)
+                        self._counts["calls"] += 1
+                        self._counts["hits"] += 1
+                if entry is not None:
+                    return self._outputs(entry, values)
+        return self._call(args, kwargs)
+
+    def _outputs(self, entry, values):
+        outs = iter(entry.graph.run(values))
+        leaves_out = [next(outs) if c is None else c[0] for c in entry.consts]
+        return pytree.unflatten(entry.out_tree, leaves_out)
+
+    def _call(self, args, kwargs):
         config = kwargs.pop("_config", None) or kwargs.pop("_xcs_config", None) or self._config
         kwargs.pop("_xcs_config", None)
         dyn, statics, rebuild = self._split(args, kwargs)
@@ -270,9 +313,7 @@ class JittedFunction:
                                 self._counts["evictions"] += 1
                 ev.set()
             break
-        outs = iter(entry.graph.run(values))
-        leaves_out = [next(outs) if c is None else c[0] for c in entry.consts]
-        return pytree.unflatten(entry.out_tree, leaves_out)
+        return self._outputs(entry, values)
 
     def _bad_leaf(self, dyn, i, leaf):
         path = pytree.leaf_paths(dyn)[i]

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""@jit vs numpy (and jax.jit / torch.compile where installed), one process.
+
+Figures (method: benchmarks/README.md):
+  chain      8-op elementwise chain on 1e7 float32 (the same body as
+             bench_eager.py): numpy makes 8 passes, a fused jit program one.
+             Limit: STREAM triad bandwidth for one read + one write.
+  softmax    row softmax of 4096 x 4096 float32.  Limit: one read + one write.
+  layernorm  row layer-norm (no affine) of 4096 x 4096 float32, eps 1e-5.
+             Limit: one read + one write.
+  dispatch   per-call time of a cache hit on a tiny function (one add on
+             1-element arrays), next to numpy's eager add.
+
+Each time is the median of --repeats runs after --warmup runs.
+
+Usage: python benchmarks/bench_jit.py [--repeats N] [--warmup N] [--quick] [--json PATH|-]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_eager import machine_info, measure_stream, timeit  # noqa: E402
+
+
+def chain(x):
+    return np.tanh(x * 0.5 + 0.25) * np.exp(-(x * x)) + x
+
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def layernorm(x):
+    m = x.mean(axis=1, keepdims=True)
+    d = x - m
+    v = (d * d).mean(axis=1, keepdims=True)
+    return d / np.sqrt(v + 1e-5)
+
+
+def tiny(a, b):
+    return a + b
+
+
+def peers():
+    out = {}
+    try:
+        import jax
+        import jax.numpy as jnp
+        jax.config.update("jax_platforms", "cpu")
+        out["jax.jit"] = (jax, jnp)
+    except Exception:  # noqa: BLE001 — absent or broken: just not measured
+        pass
+    try:
+        import torch
+        out["torch.compile"] = torch
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not a measurement)")
+    ap.add_argument("--json", help="write results as JSON to PATH ('-' for stdout)")
+    args = ap.parse_args(argv)
+
+    import ember.xcs as xcs
+
+    n = 10**6 if args.quick else 10**7
+    rows = 512 if args.quick else 4096
+    rng = np.random.default_rng(0)
+    x1 = rng.standard_normal(n, dtype=np.float32)
+    x2 = rng.standard_normal((rows, rows), dtype=np.float32)
+    stream, stream_line = measure_stream()
+    print(f"# {machine_info()}", file=sys.stderr)
+    print(f"# STREAM: {stream_line}", file=sys.stderr)
+
+    results = []
+
+    def mem_figure(name, fn, x, nbytes):
+        jf = xcs.jit(fn)
+        got = np.asarray(jf(x))
+        want = fn(x.astype(np.float64))
+        err = float(np.max(np.abs(got - want)) / (np.max(np.abs(want)) or 1))
+        t_np = timeit(lambda: fn(x), args.repeats, args.warmup)
+        t_x = timeit(lambda: jf(x), args.repeats, args.warmup)
+        st = jf.stats()
+        gbps = nbytes / t_x / 1e9
+        r = dict(figure=name, xcs_ms=t_x * 1e3, numpy_ms=t_np * 1e3, numpy_over_xcs=t_np / t_x,
+                 xcs_gbps=gbps, limit_gbps=stream, xcs_over_limit=(gbps / stream) if stream else None,
+                 fused_groups=st["fused_groups"], kernels_per_call=st["kernels_per_call"], max_rel_err=err)
+        results.append(r)
+
+    mem_figure(f"chain 8 ops, {n:.0e} f32", chain, x1, 2 * x1.nbytes)
+    mem_figure(f"softmax rows {rows}^2 f32", softmax, x2, 2 * x2.nbytes)
+    mem_figure(f"layernorm rows {rows}^2 f32", layernorm, x2, 2 * x2.nbytes)
+
+    a = np.ones(1, np.float32)
+    b = np.ones(1, np.float32)
+    jt = xcs.jit(tiny)
+    xa, xb = xcs.asarray(a), xcs.asarray(b)
+    jt(xa, xb)
+    reps = 20000 if not args.quick else 2000
+
+    def loop(f, *fa):
+        def run():
+            for _ in range(reps):
+                f(*fa)
+        return run
+    t_jit = timeit(loop(jt, xa, xb), 3, 1) / reps
+    t_jit_np = timeit(loop(jt, a, b), 3, 1) / reps
+    t_np = timeit(loop(np.add, a, b), 3, 1) / reps
+    disp = dict(figure="dispatch: cache hit, 1-element add", xcs_us=t_jit * 1e6, xcs_numpy_args_us=t_jit_np * 1e6,
+                numpy_eager_us=t_np * 1e6)
+    for name, mod in peers().items():
+        if name == "jax.jit":
+            jax, jnp = mod
+            jj = jax.jit(tiny)
+            ja, jb = jnp.ones(1), jnp.ones(1)
+            jj(ja, jb).block_until_ready()
+            disp["jax_jit_us"] = timeit(loop(lambda p, q: jj(p, q).block_until_ready(), ja, jb), 3, 1) / reps * 1e6
+        else:
+            torch = mod
+            tc = torch.compile(tiny)
+            ta, tb = torch.ones(1), torch.ones(1)
+            tc(ta, tb)
+            disp["torch_compile_us"] = timeit(loop(tc, ta, tb), 3, 1) / reps * 1e6
+    results.append(disp)
+
+    print(f"{'figure':34} {'xcs ms':>9} {'numpy ms':>9} {'np/xcs':>7} {'xcs GB/s':>9} {'of limit':>8} {'groups':>6} {'kernels':>7}")
+    for r in results[:-1]:
+        lim = f"{r['xcs_over_limit']:.2f}" if r["xcs_over_limit"] is not None else "-"
+        print(f"{r['figure']:34} {r['xcs_ms']:9.2f} {r['numpy_ms']:9.2f} {r['numpy_over_xcs']:7.2f} "
+              f"{r['xcs_gbps']:9.1f} {lim:>8} {r['fused_groups']:6d} {r['kernels_per_call']:7d}")
+    d = results[-1]
+    extra = "".join(f", {k[:-3]} {v:.2f} us" for k, v in d.items() if k.endswith("_us") and k not in
+                    ("xcs_us", "xcs_numpy_args_us", "numpy_eager_us"))
+    print(f"{d['figure']}: xcs {d['xcs_us']:.2f} us (numpy-array args {d['xcs_numpy_args_us']:.2f} us), "
+          f"numpy eager add {d['numpy_eager_us']:.2f} us{extra}")
+    if not peers():
+        print("(jax / torch not installed in this environment: their columns are not measured)")
+    if args.json:
+        doc = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(), machine=machine_info(),
+                   stream_gbps=stream, results=results)
+        text = json.dumps(doc, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
