@@ -171,17 +171,24 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
             grp->prog.n_outputs = grp->n_outputs;
             return true;
         }
-        /* operands whose last reader is this node free their registers
-         * before the result is allocated, so it may reuse one */
+        /* operands whose last reader is this node free their registers; one
+         * of the result's dtype is freed before the result is allocated, so
+         * the kernel may run in place (kernels allow out == an input, never
+         * a partial overlap, which a bool register under a float64 result
+         * would be) */
+        bool dying[3] = {false, false, false};
         for (int k = 0; k < n->n_in; k++) {
             int src = g->edges[n->first_edge + k].node;
-            if (temp[k]) c.reg_busy[ops[k]] = false;
-            else if (src >= first && src <= last && last_use[src - first] == m && !stored[src])
-                c.reg_busy[ops[k]] = false;
+            dying[k] = temp[k] || (src >= first && src <= last && last_use[src - first] == m && !stored[src]);
         }
+        xcs_op_kind kind = xcs_op_get_info(n->op)->kind;
+        for (int k = 0; k < n->n_in; k++)
+            if (dying[k] && input_dtype(n, k) == n->dtype && kind != XCS_KIND_CAST && kind != XCS_KIND_COPY)
+                c.reg_busy[ops[k]] = false;
         int r = alloc_reg(&c);
         if (r < 0 || !(in = emit(&c))) return false;
-        xcs_op_kind kind = xcs_op_get_info(n->op)->kind;
+        for (int k = 0; k < n->n_in; k++)
+            if (dying[k] && ops[k] != r) c.reg_busy[ops[k]] = false;
         if (kind == XCS_KIND_CAST || kind == XCS_KIND_COPY)
             *in = (xcs_fused_instr){XCS_FUSED_CAST, XCS_OP_CAST, r, ops[0], -1, -1, n->dtype, n->dtype};
         else
