@@ -266,6 +266,13 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap) {
         }
         EMIT(") %s%s", xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, sh, sizeof sh));
         if (xcs_op_get_info(n->op) && xcs_op_get_info(n->op)->kind == XCS_KIND_REDUCE) EMIT(" axes=0x%x", n->axes);
+        for (int k = 0; g->plan && k < g->plan->n_groups; k++) {
+            const xcs_plan_group *grp = &g->plan->groups[k];
+            if (i < grp->first || i > grp->last) continue;
+            bool stored = false;
+            for (int o = 0; o < grp->n_outputs; o++) stored |= grp->output_nodes[o] == i;
+            EMIT("  [group %d%s]", k, stored ? ", stored" : "");
+        }
         EMIT("\n");
     }
     for (int o = 0; o < g->n_outputs; o++) EMIT("out[%d] = %%%d\n", o, g->outputs[o].node);

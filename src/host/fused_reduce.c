@@ -29,94 +29,21 @@
 
 #include "cpu_kernels.h"
 #include "fused_plan.h"
+#include "reduce_plan.h"
 
 #define FU_BLOCK ((int64_t)64 * FU_TILE) /* reduced elements per partial result */
 #define FU_SPLIT 64                       /* fewer output units: split the reduced range */
 
-/* acc[0] = op(acc[0], x[0..n)) (row), acc[j] = op(acc[j], x[j]) (col),
- * acc[j] = op(acc[j], part[j]) (merge).  x is a contiguous register. */
-typedef struct fu_fold {
-    xcs_dtype acc_dt;
-    size_t acc_size;
-    void (*init)(void *acc, int64_t n);
-    void (*row)(const void *x, int64_t n, void *acc);
-    void (*col)(const void *x, int64_t n, void *acc);
-    void (*merge)(void *acc, const void *part, int64_t n);
-} fu_fold;
-
-#define F_SUM(a, b) ((a) + (b))
-#define F_PROD(a, b) ((a) * (b))
-#define F_MAXI(a, b) ((b) > (a) ? (b) : (a))
-#define F_MINI(a, b) ((b) < (a) ? (b) : (a))
-#define F_MAXF(a, b) ((((b) > (a)) | ((b) != (b))) ? (b) : (a)) /* NaN sticks */
-#define F_MINF(a, b) ((((b) < (a)) | ((b) != (b))) ? (b) : (a))
-
-#define FU_LANES 8
-#define DEFINE_FOLD(name, T, A, OP, IDENT, ACCDT)                                          \
-    static void name##_init(void *accp, int64_t n) {                                       \
-        A *a = accp;                                                                       \
-        for (int64_t j = 0; j < n; j++) a[j] = (IDENT);                                    \
-    }                                                                                      \
-    static void name##_row(const void *xp, int64_t n, void *accp) {                        \
-        const T *x = xp;                                                                   \
-        A l[FU_LANES], r = *(A *)accp;                                                     \
-        for (int k = 0; k < FU_LANES; k++) l[k] = (IDENT);                                 \
-        int64_t i = 0;                                                                     \
-        for (; i + FU_LANES <= n; i += FU_LANES)                                           \
-            for (int k = 0; k < FU_LANES; k++) l[k] = OP(l[k], (A)x[i + k]);               \
-        for (; i < n; i++) l[0] = OP(l[0], (A)x[i]);                                       \
-        for (int k = 0; k < FU_LANES; k++) r = OP(r, l[k]);                                \
-        *(A *)accp = r;                                                                    \
-    }                                                                                      \
-    static void name##_col(const void *xp, int64_t n, void *accp) {                        \
-        const T *x = xp;                                                                   \
-        A *a = accp;                                                                       \
-        for (int64_t j = 0; j < n; j++) a[j] = OP(a[j], (A)x[j]);                          \
-    }                                                                                      \
-    static void name##_merge(void *accp, const void *partp, int64_t n) {                   \
-        A *a = accp;                                                                       \
-        const A *q = partp;                                                                \
-        for (int64_t j = 0; j < n; j++) a[j] = OP(a[j], q[j]);                             \
-    }                                                                                      \
-    static const fu_fold name = {ACCDT, sizeof(A), name##_init, name##_row, name##_col,     \
-                                 name##_merge};
-
-DEFINE_FOLD(sum_b, uint8_t, uint64_t, F_SUM, 0, XCS_I64)
-DEFINE_FOLD(sum_i32, int32_t, uint64_t, F_SUM, 0, XCS_I64)
-DEFINE_FOLD(sum_i64, int64_t, uint64_t, F_SUM, 0, XCS_I64)
-DEFINE_FOLD(sum_f32, float, double, F_SUM, 0.0, XCS_F64)
-DEFINE_FOLD(sum_f64, double, double, F_SUM, 0.0, XCS_F64)
-DEFINE_FOLD(prod_b, uint8_t, uint64_t, F_PROD, 1, XCS_I64)
-DEFINE_FOLD(prod_i32, int32_t, uint64_t, F_PROD, 1, XCS_I64)
-DEFINE_FOLD(prod_i64, int64_t, uint64_t, F_PROD, 1, XCS_I64)
-DEFINE_FOLD(prod_f32, float, double, F_PROD, 1.0, XCS_F64)
-DEFINE_FOLD(prod_f64, double, double, F_PROD, 1.0, XCS_F64)
-DEFINE_FOLD(max_b, uint8_t, uint8_t, F_MAXI, 0, XCS_BOOL)
-DEFINE_FOLD(max_i32, int32_t, int32_t, F_MAXI, INT32_MIN, XCS_I32)
-DEFINE_FOLD(max_i64, int64_t, int64_t, F_MAXI, INT64_MIN, XCS_I64)
-DEFINE_FOLD(max_f32, float, float, F_MAXF, -INFINITY, XCS_F32)
-DEFINE_FOLD(max_f64, double, double, F_MAXF, -INFINITY, XCS_F64)
-DEFINE_FOLD(min_b, uint8_t, uint8_t, F_MINI, 1, XCS_BOOL)
-DEFINE_FOLD(min_i32, int32_t, int32_t, F_MINI, INT32_MAX, XCS_I32)
-DEFINE_FOLD(min_i64, int64_t, int64_t, F_MINI, INT64_MAX, XCS_I64)
-DEFINE_FOLD(min_f32, float, float, F_MINF, INFINITY, XCS_F32)
-DEFINE_FOLD(min_f64, double, double, F_MINF, INFINITY, XCS_F64)
-
-static const fu_fold *const fold_table[4][XCS_DTYPE_COUNT] = {
-    {&sum_b, &sum_i32, &sum_i64, &sum_f32, &sum_f64},
-    {&prod_b, &prod_i32, &prod_i64, &prod_f32, &prod_f64},
-    {&max_b, &max_i32, &max_i64, &max_f32, &max_f64},
-    {&min_b, &min_i32, &min_i64, &min_f32, &min_f64},
-};
-
+/* The folding kernels are reduce.c's (reduce_plan.h): the same vectorised,
+ * NaN-propagating loops and the same accumulator types as eager reductions,
+ * applied here to contiguous registers (stride 1). */
 typedef struct fu_red {
     const fu_plan *P;
-    const fu_fold *f;
+    const red_kernels *f;
     int reg;              /* register REDUCE folds */
     size_t xs;            /* its element size */
     char *out;            /* output data, C order over kept dims */
     size_t os;
-    xcs_ew_convert_fn store; /* accumulator dtype -> output dtype */
     int64_t K1, R, K2;    /* ROWS: K1 outputs of R elements, K2 == 1 */
     bool par;
 } fu_red;
@@ -137,7 +64,7 @@ typedef struct fu_accs { _Alignas(64) char a[FU_TILE * 8]; } fu_accs;
 
 static unsigned fu_rows(const fu_red *rd, char **part_out) {
     const fu_plan *P = rd->P;
-    const fu_fold *f = rd->f;
+    const red_kernels *f = rd->f;
     const int64_t K = rd->K1, R = rd->R;
     unsigned err = 0;
     if (R <= FU_TILE) { /* h whole rows per tile */
@@ -148,8 +75,8 @@ static unsigned fu_rows(const fu_red *rd, char **part_out) {
             const char *x = R_.ptr[rd->reg];
             f->init(A_.a, hh);
             for (int64_t i = 0; i < hh; i++)
-                f->row(x + i * R * (int64_t)rd->xs, R, A_.a + i * (int64_t)f->acc_size);
-            rd->store(hh, A_.a, 1, rd->out + k0 * (int64_t)rd->os);
+                f->row((const char *)(x + i * R * (int64_t)rd->xs), R, 1, A_.a + i * (int64_t)f->acc_size);
+            rd->f->store(A_.a, hh, rd->out + k0 * (int64_t)rd->os, 1);
         })
         return err;
     }
@@ -164,9 +91,9 @@ static unsigned fu_rows(const fu_red *rd, char **part_out) {
         for (int64_t r = r0; r < r1; r += FU_TILE) {
             int64_t len = r1 - r < FU_TILE ? r1 - r : FU_TILE;
             err |= fu_exec_tile(P, &R_, k * R + r, len);
-            f->row(R_.ptr[rd->reg], len, acc);
+            f->row((const char *)(R_.ptr[rd->reg]), len, 1, acc);
         }
-        if (!part) rd->store(1, acc, 1, rd->out + k * (int64_t)rd->os);
+        if (!part) rd->f->store(acc, 1, rd->out + k * (int64_t)rd->os, 1);
     })
     if (part) {
 #pragma omp parallel for schedule(static) if (rd->par && K > 1)
@@ -174,7 +101,7 @@ static unsigned fu_rows(const fu_red *rd, char **part_out) {
             fu_accs A;
             f->init(A.a, 1);
             for (int64_t b = 0; b < nblk; b++) f->merge(A.a, part + (k * nblk + b) * (int64_t)f->acc_size, 1);
-            rd->store(1, A.a, 1, rd->out + k * (int64_t)rd->os);
+            rd->f->store(A.a, 1, rd->out + k * (int64_t)rd->os, 1);
         }
     }
     return err;
@@ -182,7 +109,7 @@ static unsigned fu_rows(const fu_red *rd, char **part_out) {
 
 static unsigned fu_cols(const fu_red *rd, char **part_out) {
     const fu_plan *P = rd->P;
-    const fu_fold *f = rd->f;
+    const red_kernels *f = rd->f;
     const int64_t K1 = rd->K1, R = rd->R, K2 = rd->K2;
     const int64_t as = (int64_t)f->acc_size, xs = (int64_t)rd->xs;
     /* a unit: w consecutive outputs of one k1; a tile: h reduced rows of it */
@@ -204,9 +131,9 @@ static unsigned fu_cols(const fu_red *rd, char **part_out) {
             int64_t hh = q1 - q < h ? q1 - q : h;
             err |= fu_exec_tile(P, &R_, (k1 * R + q) * K2 + j0, nw == 1 ? hh * K2 : wl);
             const char *x = R_.ptr[rd->reg];
-            for (int64_t i = 0; i < hh; i++) f->col(x + i * K2 * xs, wl, acc);
+            for (int64_t i = 0; i < hh; i++) f->col((const char *)(x + i * K2 * xs), wl, 1, acc);
         }
-        if (!part) rd->store(wl, acc, 1, rd->out + (k1 * K2 + j0) * (int64_t)rd->os);
+        if (!part) rd->f->store(acc, wl, rd->out + (k1 * K2 + j0) * (int64_t)rd->os, 1);
     })
     if (part) {
 #pragma omp parallel for schedule(static) if (rd->par && units > 1)
@@ -215,7 +142,7 @@ static unsigned fu_cols(const fu_red *rd, char **part_out) {
             fu_accs A;
             f->init(A.a, wl);
             for (int64_t b = 0; b < nblk; b++) f->merge(A.a, part + (u * nblk + b) * w * as, wl);
-            rd->store(wl, A.a, 1, rd->out + (k1 * K2 + j0) * (int64_t)rd->os);
+            rd->f->store(A.a, wl, rd->out + (k1 * K2 + j0) * (int64_t)rd->os, 1);
         }
     }
     return err;
@@ -226,12 +153,12 @@ xcs_status fu_run_reduce(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor
     const xcs_fused_program *p = P->p;
     const int last = p->n_instr - 1;
     const xcs_fused_instr *ri = &p->instr[last];
-    const int slot = ri->op == XCS_OP_SUM ? 0 : ri->op == XCS_OP_PROD ? 1 : ri->op == XCS_OP_MAX ? 2 : 3;
+    const int slot = ri->op == XCS_OP_SUM ? RED_SUM : ri->op == XCS_OP_PROD ? RED_PROD
+                   : ri->op == XCS_OP_MAX ? RED_MAX : RED_MIN;
     xcs_tensor *out = outputs[ri->dst];
-    fu_red rd = {.P = P, .f = fold_table[slot][P->adt[last]], .reg = ri->a,
+    fu_red rd = {.P = P, .f = xcs_red_table[slot][P->adt[last]], .reg = ri->a,
                  .xs = xcs_dtype_size(P->adt[last]), .out = xcs_tensor_data(out),
                  .os = xcs_dtype_size(out->dtype)};
-    rd.store = xcs_ew_convert_get(rd.f->acc_dt, out->dtype);
 
     /* Classify: kept dims after the first reduced one make COLS when they
      * form one trailing run (K* R+ K+), else the space is permuted. */
@@ -270,7 +197,7 @@ xcs_status fu_run_reduce(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor
             return xcs_error(XCS_ERR_VALUE, "%s: zero-size reduction has no identity", xcs_op_name(ri->op));
         fu_accs A;
         rd.f->init(A.a, 1);
-        for (int64_t k = 0; k < K1 * K2; k++) rd.store(1, A.a, 1, rd.out + k * (int64_t)rd.os);
+        for (int64_t k = 0; k < K1 * K2; k++) rd.f->store(A.a, 1, rd.out + k * (int64_t)rd.os, 1);
         return XCS_OK;
     }
     xcs_status st = fu_prepare(P);

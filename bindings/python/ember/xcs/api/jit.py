@@ -445,7 +445,7 @@ def explain(f, *args, print=False, **kwargs):  # noqa: A002  (print= is the docu
             jf._counts.update(saved)
     text = (f"jit({jf.__name__}) — {entry.graph.num_inputs} inputs, {entry.graph.num_outputs} outputs\n"
             f"before optimisation:\n{before}after optimisation ({entry.nodes} nodes, "
-            f"{entry.kernels} kernels, 0 fused groups):\n{after}")
+            f"{entry.kernels} kernels, {entry.groups} fused groups):\n{after}")
     if print:
         import builtins
         builtins.print(text)
