@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <threads.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,18 +22,88 @@ static _Atomic int64_t live_buffers, live_bytes, total_buffers, total_bytes;
 /* Large buffers are 2 MiB aligned and asked to be backed by huge pages:
  * where transparent huge pages are "madvise"-only, a fresh 40 MB array
  * otherwise costs ~10k page faults, which took longer than the op itself
- * (measured: 1e7-float add with a fresh output 54 ms -> 9.8 ms). */
+ * (measured: 1e7-float add with a fresh output 54 ms -> 9.8 ms).
+ *
+ * Freed large blocks are kept in a small cache and handed out again to a
+ * request of the same padded size: a program that allocates the same big
+ * outputs call after call (every jitted function) then never pays the page
+ * faults and zeroing of fresh mmap memory again.  The cache is process-wide
+ * like malloc's own arenas, bounded (XCS_CACHE_BLOCKS blocks, XCS_CACHE_BYTES
+ * bytes) and guarded by a mutex; xcs_alloc_cache_clear() empties it. */
+#define XCS_CACHE_BLOCKS 8
+#define XCS_CACHE_BYTES ((size_t)1 << 30)
+
+static struct {
+    mtx_t lock;
+    once_flag once;
+    void *ptr[XCS_CACHE_BLOCKS];
+    size_t size[XCS_CACHE_BLOCKS];
+    size_t bytes;
+} block_cache = {.once = ONCE_FLAG_INIT};
+
+static void cache_init(void) { mtx_init(&block_cache.lock, mtx_plain); }
+
+static size_t huge_padded(size_t nbytes) { return (nbytes + XCS_HUGE - 1) / XCS_HUGE * XCS_HUGE; }
+
+static void *cache_take(size_t padded) {
+    void *p = NULL;
+    call_once(&block_cache.once, cache_init);
+    mtx_lock(&block_cache.lock);
+    for (int i = 0; i < XCS_CACHE_BLOCKS; i++)
+        if (block_cache.ptr[i] && block_cache.size[i] == padded) {
+            p = block_cache.ptr[i];
+            block_cache.ptr[i] = NULL;
+            block_cache.bytes -= padded;
+            break;
+        }
+    mtx_unlock(&block_cache.lock);
+    return p;
+}
+
+/* Keeps p for reuse when there is room; else frees it. */
+static void cache_put(void *p, size_t padded) {
+    call_once(&block_cache.once, cache_init);
+    mtx_lock(&block_cache.lock);
+    for (int i = 0; p && i < XCS_CACHE_BLOCKS; i++)
+        if (!block_cache.ptr[i] && block_cache.bytes + padded <= XCS_CACHE_BYTES) {
+            block_cache.ptr[i] = p;
+            block_cache.size[i] = padded;
+            block_cache.bytes += padded;
+            p = NULL;
+        }
+    mtx_unlock(&block_cache.lock);
+    free(p);
+}
+
+void xcs_alloc_cache_clear(void) {
+    call_once(&block_cache.once, cache_init);
+    mtx_lock(&block_cache.lock);
+    for (int i = 0; i < XCS_CACHE_BLOCKS; i++) {
+        free(block_cache.ptr[i]);
+        block_cache.ptr[i] = NULL;
+    }
+    block_cache.bytes = 0;
+    mtx_unlock(&block_cache.lock);
+}
+
 static void *host_alloc(size_t nbytes) {
     if (nbytes < XCS_HUGE) {
         size_t padded = (nbytes + XCS_ALIGN - 1) / XCS_ALIGN * XCS_ALIGN;
         return aligned_alloc(XCS_ALIGN, padded ? padded : XCS_ALIGN);
     }
-    size_t padded = (nbytes + XCS_HUGE - 1) / XCS_HUGE * XCS_HUGE;
-    void *p = aligned_alloc(XCS_HUGE, padded);
+    size_t padded = huge_padded(nbytes);
+    void *p = cache_take(padded);
+    if (p) return p;
+    p = aligned_alloc(XCS_HUGE, padded);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (p) madvise(p, padded, MADV_HUGEPAGE);
 #endif
     return p;
+}
+
+static void host_free(void *p, size_t nbytes) {
+    if (nbytes < XCS_HUGE) free(p);
+    else cache_put(p, huge_padded(nbytes));
 }
 
 xcs_storage *xcs_storage_new(size_t nbytes, xcs_device device) {
@@ -87,7 +158,7 @@ void xcs_storage_release(xcs_storage *s) {
     if (s->owned) {
         atomic_fetch_sub(&live_buffers, 1);
         atomic_fetch_sub(&live_bytes, (int64_t)s->nbytes);
-        free(s->data);
+        host_free(s->data, s->nbytes);
     } else if (s->release) {
         s->release(s->release_ctx);
     }

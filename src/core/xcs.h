@@ -135,6 +135,8 @@ typedef struct xcs_alloc_stats {
     int64_t live_buffers, live_bytes, total_buffers, total_bytes;
 } xcs_alloc_stats;
 void xcs_alloc_stats_get(xcs_alloc_stats *out);
+/* Frees the large blocks kept for reuse (see tensor.c). */
+void xcs_alloc_cache_clear(void);
 
 /* ---------------------------------------------------------------- tensor */
 
