@@ -306,7 +306,16 @@ static void fu_walk(const fu_plan *P, const fu_operand *o, int64_t s, int64_t le
         int64_t seg = inner - idx[last];
         if (seg > len) seg = len;
         char *at = o->base + off * es;
-        if (to) {
+        if (to && st == 0) { /* a broadcast run: convert once, then double it up */
+            size_t total = (size_t)seg * dsize, filled = dsize;
+            conv(1, at, 0, to);
+            while (filled < total) {
+                size_t n = filled < total - filled ? filled : total - filled;
+                memcpy(to + filled, to, n);
+                filled += n;
+            }
+            to += seg * (int64_t)dsize;
+        } else if (to) {
             conv(seg, at, st, to);
             to += seg * (int64_t)dsize;
         } else {
