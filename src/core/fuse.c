@@ -206,6 +206,37 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
     return true;
 }
 
+/* A row-aligned edge: row r of its reader is row r of its (contiguous)
+ * source, the rest of the row read whole or broadcast. */
+static bool row_aligned_edge(const xcs_graph *g, const xcs_edge *e) {
+    const xcs_node *src = &g->nodes[e->node];
+    if (e->offset != 0 || e->ndim != src->ndim || e->shape[0] != src->shape[0]) return false;
+    int64_t cs[XCS_MAX_DIMS];
+    xcs_strides_contiguous(src->ndim, src->shape, cs);
+    if (src->shape[0] > 1 && e->strides[0] != cs[0]) return false;
+    for (int d = 1; d < e->ndim; d++)
+        if (!(e->strides[d] == cs[d] && e->shape[d] == src->shape[d]) && !(e->strides[d] == 0 && src->shape[d] == 1))
+            return false;
+    return true;
+}
+
+/* Step t can run in the row chain that starts at step s. */
+static bool row_chain_member(const xcs_graph *g, const xcs_plan *plan, int s, int t) {
+    const xcs_plan_step *st = &plan->steps[t];
+    if (st->group < 0) return false;
+    const xcs_plan_group *grp = &plan->groups[st->group], *head = &plan->groups[plan->steps[s].group];
+    const xcs_fused_program *p = &grp->prog;
+    if (p->ndim < 2 || p->shape[0] != head->prog.shape[0] || p->shape[0] < 2 || (p->reduce_axes & 1u)) return false;
+    for (int o = 0; o < grp->n_outputs; o++)
+        if (g->nodes[grp->output_nodes[o]].shape[0] != p->shape[0]) return false;
+    int chain_first = head->first;
+    for (int k = 0; k < grp->n_inputs; k++) {
+        const xcs_edge *e = &g->edges[grp->input_edges[k]];
+        if (e->node >= chain_first && !row_aligned_edge(g, e)) return false; /* made inside the chain */
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------------- planning */
 
 void xcs_plan_free(xcs_plan *p) {
@@ -213,6 +244,7 @@ void xcs_plan_free(xcs_plan *p) {
     free(p->steps);
     free(p->groups);
     free(p->last_step);
+    free(p->chain);
     free(p);
 }
 
@@ -225,8 +257,9 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         plan->steps = calloc((size_t)nn + 1, sizeof *plan->steps);
         plan->groups = calloc((size_t)nn + 1, sizeof *plan->groups);
         plan->last_step = malloc(((size_t)nn + 1) * sizeof *plan->last_step);
+        plan->chain = calloc((size_t)nn + 1, sizeof *plan->chain);
     }
-    if (!plan || !read_outside || !group_of || !plan->steps || !plan->groups || !plan->last_step) {
+    if (!plan || !read_outside || !group_of || !plan->steps || !plan->groups || !plan->last_step || !plan->chain) {
         xcs_plan_free(plan);
         free(read_outside);
         free(group_of);
@@ -304,6 +337,15 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         }
     }
     for (int o = 0; o < g->n_outputs; o++) plan->last_step[g->outputs[o].node] = ns; /* kept */
+    /* 5. row chains: consecutive groups over the same leading rows, none
+     * reducing over them, each reading values of earlier chain members only
+     * row by row.  run.c executes a chain block of rows by block of rows, so
+     * intermediates (softmax's exp, layer-norm's x - mean) stay in cache. */
+    for (int s = 0; s < ns; s++) {
+        int len = 0;
+        for (int t = s; t < ns && row_chain_member(g, plan, s, t); t++) len++;
+        if (len >= 2) { plan->chain[s] = len; s += len - 1; }
+    }
     free(read_outside);
     free(group_of);
     xcs_plan_free(g->plan);

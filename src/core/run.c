@@ -106,6 +106,110 @@ static xcs_status run_group(const xcs_graph *g, const xcs_backend *be, const xcs
     return st;
 }
 
+/* Bytes of one row block of intermediates: a few of them stay in L2/L3. */
+#define XCS_CHAIN_BLOCK_BYTES ((int64_t)1 << 20)
+
+/* Rows [r0, r0 + b) of tensor v (a view; v is freed). */
+static xcs_status rows_of(xcs_tensor *v, int64_t r0, int64_t b, xcs_tensor **out) {
+    xcs_slice sl = {.start = r0, .stop = r0 + b, .step = 1, .has_start = true, .has_stop = true};
+    xcs_status st = xcs_slice_axis(v, 0, sl, out);
+    xcs_tensor_free(v);
+    return st;
+}
+
+/* Runs steps [s, s + len) — a row chain (fuse.c) — block of rows by block of
+ * rows.  Values made and used only inside the chain live in block-sized
+ * buffers that stay in cache; the others are written to full buffers. */
+static xcs_status run_chain(const xcs_graph *g, const xcs_backend *be, const xcs_plan *plan, int s, int len,
+                            xcs_tensor **val) {
+    const int last_step = s + len - 1;
+    const int64_t R = plan->groups[plan->steps[s].group].prog.shape[0];
+    int64_t row_bytes = 1;
+    xcs_status st = XCS_OK;
+    /* which outputs are block-local; the widest row decides the block */
+    bool local[XCS_FUSED_MAX_IO * 64] = {false};
+    xcs_tensor *blk[XCS_FUSED_MAX_IO * 64] = {0};
+    int first_node = plan->groups[plan->steps[s].group].first;
+    int last_node = plan->groups[plan->steps[last_step].group].last;
+    if (last_node - first_node + 1 > (int)(sizeof local / sizeof local[0])) return XCS_ERR_UNSUPPORTED;
+    for (int t = s; t <= last_step; t++) {
+        const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
+        for (int o = 0; o < grp->n_outputs; o++) {
+            int id = grp->output_nodes[o];
+            const xcs_node *n = &g->nodes[id];
+            int64_t rb = (int64_t)xcs_dtype_size(n->dtype);
+            for (int d = 1; d < n->ndim; d++) rb *= n->shape[d];
+            if (rb > row_bytes) row_bytes = rb;
+            local[id - first_node] = plan->last_step[id] <= last_step;
+        }
+    }
+    int64_t B = XCS_CHAIN_BLOCK_BYTES / row_bytes;
+    if (B < 1) B = 1;
+    if (B >= R) return XCS_ERR_UNSUPPORTED; /* one block: the plain path is the same */
+    /* buffers: block-local ones of B rows, the rest full size (in val) */
+    for (int t = s; t <= last_step && !st; t++) {
+        const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
+        for (int o = 0; o < grp->n_outputs && !st; o++) {
+            int id = grp->output_nodes[o];
+            const xcs_node *n = &g->nodes[id];
+            int64_t shape[XCS_MAX_DIMS];
+            memcpy(shape, n->shape, sizeof shape);
+            if (local[id - first_node]) {
+                shape[0] = B;
+                st = xcs_tensor_empty(n->dtype, n->ndim, shape, &blk[id - first_node]);
+            } else {
+                st = xcs_tensor_empty(n->dtype, n->ndim, shape, &val[id]);
+            }
+        }
+    }
+    for (int64_t r0 = 0; r0 < R && !st; r0 += B) {
+        int64_t b = R - r0 < B ? R - r0 : B;
+        for (int t = s; t <= last_step && !st; t++) {
+            const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
+            xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0};
+            int ni = 0, no = 0;
+            for (; ni < grp->n_inputs && !st; ni++) {
+                const xcs_edge *e = &g->edges[grp->input_edges[ni]];
+                int src = e->node;
+                xcs_tensor *v;
+                if (src >= first_node && src <= last_node && local[src - first_node]) {
+                    /* the block buffer holds rows [r0, r0 + b) at row 0 */
+                    int64_t shape[XCS_MAX_DIMS];
+                    memcpy(shape, e->shape, sizeof shape);
+                    shape[0] = b;
+                    xcs_tensor *bt = blk[src - first_node];
+                    st = xcs_tensor_from_storage(bt->storage, bt->dtype, e->ndim, shape, e->strides, e->offset, &ins[ni]);
+                } else if (!(st = edge_view(val[src], e, &v))) {
+                    st = rows_of(v, r0, b, &ins[ni]);
+                }
+            }
+            for (; no < grp->n_outputs && !st; no++) {
+                int id = grp->output_nodes[no];
+                if (local[id - first_node]) {
+                    xcs_tensor *bt = blk[id - first_node];
+                    int64_t shape[XCS_MAX_DIMS];
+                    memcpy(shape, bt->shape, sizeof shape);
+                    shape[0] = b;
+                    st = xcs_tensor_from_storage(bt->storage, bt->dtype, bt->ndim, shape, bt->strides, 0, &outs[no]);
+                } else {
+                    xcs_tensor *v;
+                    if (!(st = xcs_tensor_view(val[id], &v))) st = rows_of(v, r0, b, &outs[no]);
+                }
+            }
+            if (!st) {
+                xcs_fused_program p = grp->prog;
+                p.shape[0] = b;
+                st = be->run_fused(&p, (const xcs_tensor *const *)ins, outs);
+                if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
+            }
+            for (int k = 0; k < ni; k++) xcs_tensor_free(ins[k]);
+            for (int o = 0; o < no; o++) xcs_tensor_free(outs[o]);
+        }
+    }
+    for (int i = 0; i <= last_node - first_node; i++) xcs_tensor_free(blk[i]);
+    return st;
+}
+
 xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs) {
     if (n_in != g->n_inputs)
         return xcs_error(XCS_ERR_VALUE, "graph takes %d inputs, got %d", g->n_inputs, n_in);
@@ -118,12 +222,21 @@ xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *
     if (plan) {
         for (int s = 0; s < plan->n_steps && !st; s++) {
             const xcs_plan_step *step = &plan->steps[s];
-            st = step->group < 0 ? run_one(g, step->node, inputs, val)
-                                 : run_group(g, be, &plan->groups[step->group], val);
+            int done = 1;
+            if (plan->chain[s] > 1) {
+                st = run_chain(g, be, plan, s, plan->chain[s], val);
+                if (st == XCS_ERR_UNSUPPORTED) st = XCS_OK; /* too small to block: plain path */
+                else if (!st) done = plan->chain[s];
+            }
+            if (done == 1 && !st)
+                st = step->group < 0 ? run_one(g, step->node, inputs, val)
+                                     : run_group(g, be, &plan->groups[step->group], val);
             /* drop values no later step reads: the buffers go back to malloc
              * while the rest of the graph runs */
-            for (int i = 0; i < g->n_nodes && !st; i++)
-                if (plan->last_step[i] == s && val[i]) { xcs_tensor_free(val[i]); val[i] = NULL; }
+            for (int t = s; t < s + done; t++)
+                for (int i = 0; i < g->n_nodes && !st; i++)
+                    if (plan->last_step[i] == t && val[i]) { xcs_tensor_free(val[i]); val[i] = NULL; }
+            s += done - 1;
         }
     } else {
         for (int i = 0; i < g->n_nodes && !st; i++) st = run_one(g, i, inputs, val);

@@ -51,6 +51,7 @@ typedef struct xcs_plan {
     xcs_plan_group *groups;
     int n_groups;
     int *last_step;                      /* per node: last step reading it */
+    int *chain;                          /* per step: steps in the row chain starting here (0: none) */
 } xcs_plan;
 
 void xcs_plan_free(xcs_plan *p);
