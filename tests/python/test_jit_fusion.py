@@ -90,3 +90,24 @@ def test_transposed_reread_is_not_chained(rng):
     x = rng.standard_normal((600, 600)).astype(np.float32)
     jf = xcs.jit(reads_transposed)
     np.testing.assert_allclose(np.asarray(jf(x)), np.asarray(reads_transposed(xcs.asarray(x))), rtol=2e-6, atol=1e-5)
+
+
+def dense_softmax(x, w, b):
+    return softmax(np.tanh(x @ w + b))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(600, 300, 700), (130, 64, 2100), (2, 5, 3)])
+def test_matmul_with_epilogue_and_softmax(m, k, n, dtype, rng):
+    """A 2-D matmul, its bias/activation epilogue and a row softmax (a row
+    chain after the matmul) equal the eager ops and float64 numpy."""
+    x = rng.standard_normal((m, k)).astype(dtype)
+    w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    jf = xcs.jit(dense_softmax)
+    got = np.asarray(jf(x, w, b))
+    eager = np.asarray(dense_softmax(xcs.asarray(x), xcs.asarray(w), xcs.asarray(b)))
+    tol = 2e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, eager, rtol=tol, atol=tol)
+    want = dense_softmax(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-6)
