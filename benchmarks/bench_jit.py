@@ -49,6 +49,23 @@ def tiny(a, b):
     return a + b
 
 
+def jax_versions(jnp):
+    """The same bodies written with jax.numpy (jax cannot trace numpy calls)."""
+    def chain_j(x):
+        return jnp.tanh(x * 0.5 + 0.25) * jnp.exp(-(x * x)) + x
+
+    def softmax_j(x):
+        e = jnp.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def layernorm_j(x):
+        m = x.mean(axis=1, keepdims=True)
+        d = x - m
+        v = (d * d).mean(axis=1, keepdims=True)
+        return d / jnp.sqrt(v + 1e-5)
+    return {chain: chain_j, softmax: softmax_j, layernorm: layernorm_j}
+
+
 def peers():
     out = {}
     try:
@@ -86,6 +103,8 @@ def main(argv=None):
     print(f"# STREAM: {stream_line}", file=sys.stderr)
 
     results = []
+    found = peers()
+    jaxfns = jax_versions(found["jax.jit"][1]) if "jax.jit" in found else {}
 
     def mem_figure(name, fn, x, nbytes):
         jf = xcs.jit(fn)
@@ -99,6 +118,12 @@ def main(argv=None):
         r = dict(figure=name, xcs_ms=t_x * 1e3, numpy_ms=t_np * 1e3, numpy_over_xcs=t_np / t_x,
                  xcs_gbps=gbps, limit_gbps=stream, xcs_over_limit=(gbps / stream) if stream else None,
                  fused_groups=st["fused_groups"], kernels_per_call=st["kernels_per_call"], max_rel_err=err)
+        if fn in jaxfns:
+            jax, jnp = found["jax.jit"]
+            jj = jax.jit(jaxfns[fn])
+            xj = jnp.asarray(x)
+            jj(xj).block_until_ready()
+            r["jax_jit_ms"] = timeit(lambda: jj(xj).block_until_ready(), args.repeats, args.warmup) * 1e3
         results.append(r)
 
     mem_figure(f"chain 8 ops, {n:.0e} f32", chain, x1, 2 * x1.nbytes)
@@ -122,7 +147,7 @@ def main(argv=None):
     t_np = timeit(loop(np.add, a, b), 3, 1) / reps
     disp = dict(figure="dispatch: cache hit, 1-element add", xcs_us=t_jit * 1e6, xcs_numpy_args_us=t_jit_np * 1e6,
                 numpy_eager_us=t_np * 1e6)
-    for name, mod in peers().items():
+    for name, mod in found.items():
         if name == "jax.jit":
             jax, jnp = mod
             jj = jax.jit(tiny)
@@ -137,17 +162,20 @@ def main(argv=None):
             disp["torch_compile_us"] = timeit(loop(tc, ta, tb), 3, 1) / reps * 1e6
     results.append(disp)
 
-    print(f"{'figure':34} {'xcs ms':>9} {'numpy ms':>9} {'np/xcs':>7} {'xcs GB/s':>9} {'of limit':>8} {'groups':>6} {'kernels':>7}")
+    print(f"{'figure':34} {'xcs ms':>9} {'numpy ms':>9} {'np/xcs':>7} {'jax ms':>8} {'jax/xcs':>7} "
+          f"{'xcs GB/s':>9} {'of limit':>8} {'groups':>6} {'kernels':>7}")
     for r in results[:-1]:
         lim = f"{r['xcs_over_limit']:.2f}" if r["xcs_over_limit"] is not None else "-"
-        print(f"{r['figure']:34} {r['xcs_ms']:9.2f} {r['numpy_ms']:9.2f} {r['numpy_over_xcs']:7.2f} "
+        jms = f"{r['jax_jit_ms']:8.2f}" if "jax_jit_ms" in r else f"{'-':>8}"
+        jr = f"{r['jax_jit_ms'] / r['xcs_ms']:7.2f}" if "jax_jit_ms" in r else f"{'-':>7}"
+        print(f"{r['figure']:34} {r['xcs_ms']:9.2f} {r['numpy_ms']:9.2f} {r['numpy_over_xcs']:7.2f} {jms} {jr} "
               f"{r['xcs_gbps']:9.1f} {lim:>8} {r['fused_groups']:6d} {r['kernels_per_call']:7d}")
     d = results[-1]
     extra = "".join(f", {k[:-3]} {v:.2f} us" for k, v in d.items() if k.endswith("_us") and k not in
                     ("xcs_us", "xcs_numpy_args_us", "numpy_eager_us"))
     print(f"{d['figure']}: xcs {d['xcs_us']:.2f} us (numpy-array args {d['xcs_numpy_args_us']:.2f} us), "
           f"numpy eager add {d['numpy_eager_us']:.2f} us{extra}")
-    if not peers():
+    if not found:
         print("(jax / torch not installed in this environment: their columns are not measured)")
     if args.json:
         doc = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(), machine=machine_info(),
