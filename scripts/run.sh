@@ -12,4 +12,7 @@ cd "$ROOT"
 bash scripts/setup.sh
 # Run from outside the source tree so the installed package is what imports.
 cd /
-exec "$ROOT/.venv/bin/python" "$ROOT/scripts/demo.py" "$@"
+"$ROOT/.venv/bin/python" "$ROOT/scripts/demo.py" "$@"
+echo
+echo "@jit on plain numpy code (examples/01_basics/jit_numpy.py):"
+exec "$ROOT/.venv/bin/python" "$ROOT/examples/01_basics/jit_numpy.py"
