@@ -41,17 +41,6 @@ static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
     return true;
 }
 
-/* The edge reads its source's value whole, in order. */
-static bool identity_edge(const xcs_graph *g, const xcs_edge *e) {
-    const xcs_node *src = &g->nodes[e->node];
-    if (e->offset != 0 || !same_shape(e->ndim, e->shape, src->ndim, src->shape)) return false;
-    int64_t cs[XCS_MAX_DIMS];
-    xcs_strides_contiguous(e->ndim, e->shape, cs);
-    for (int i = 0; i < e->ndim; i++)
-        if (e->shape[i] != 1 && e->strides[i] != cs[i]) return false;
-    return true;
-}
-
 /* dtype an elementwise kernel reads for input k (mirrors the backend rule). */
 static xcs_dtype input_dtype(const xcs_node *n, int k) {
     const xcs_op_info *info = xcs_op_get_info(n->op);
@@ -281,7 +270,7 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         }
         for (int k = 0; join && k < n->n_in; k++) { /* members are read only whole */
             const xcs_edge *e = &g->edges[n->first_edge + k];
-            if (e->node >= cur && group_of[e->node] == cur && !identity_edge(g, e)) join = false;
+            if (e->node >= cur && group_of[e->node] == cur && !xcs_edge_is_identity(g, e)) join = false;
         }
         if (!join) cur = i;
         group_of[i] = cur;

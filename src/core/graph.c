@@ -122,6 +122,16 @@ static xcs_status make_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
     return XCS_OK;
 }
 
+bool xcs_edge_is_identity(const xcs_graph *g, const xcs_edge *e) {
+    const xcs_node *src = &g->nodes[e->node];
+    if (e->offset != 0 || e->ndim != src->ndim) return false;
+    int64_t cs[XCS_MAX_DIMS];
+    xcs_strides_contiguous(e->ndim, e->shape, cs);
+    for (int i = 0; i < e->ndim; i++)
+        if (e->shape[i] != src->shape[i] || (e->shape[i] != 1 && e->strides[i] != cs[i])) return false;
+    return true;
+}
+
 bool xcs_trace_any(int n, const xcs_tensor *const *xs, xcs_graph **g, xcs_status *st) {
     *g = NULL;
     *st = XCS_OK;

@@ -81,15 +81,12 @@ static bool const_scalar(const xcs_graph *g, const xcs_edge *e, double *v) {
     return true;
 }
 
+/* e reads its source whole, and that source has n's dtype and shape. */
 static bool plain_edge(const xcs_graph *g, const xcs_edge *e, const xcs_node *like) {
     const xcs_node *src = &g->nodes[e->node];
-    if (src->dtype != like->dtype || e->offset || e->ndim != like->ndim || src->ndim != like->ndim) return false;
-    int64_t cs[XCS_MAX_DIMS];
-    xcs_strides_contiguous(e->ndim, e->shape, cs);
-    for (int i = 0; i < e->ndim; i++)
-        if (e->shape[i] != like->shape[i] || src->shape[i] != like->shape[i] ||
-            (e->shape[i] != 1 && e->strides[i] != cs[i]))
-            return false;
+    if (src->dtype != like->dtype || src->ndim != like->ndim || !xcs_edge_is_identity(g, e)) return false;
+    for (int i = 0; i < like->ndim; i++)
+        if (src->shape[i] != like->shape[i]) return false;
     return true;
 }
 
@@ -257,11 +254,7 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap) {
         for (int k = 0; k < n->n_in; k++) {
             const xcs_edge *e = &g->edges[n->first_edge + k];
             EMIT(k ? ", %%%d" : "%%%d", e->node);
-            const xcs_node *src = &g->nodes[e->node];
-            bool plain = e->ndim == src->ndim && e->offset == 0;
-            int64_t cs[XCS_MAX_DIMS];
-            xcs_strides_contiguous(e->ndim, e->shape, cs);
-            for (int d = 0; plain && d < e->ndim; d++) plain = e->shape[d] == src->shape[d] && e->strides[d] == cs[d];
+            bool plain = xcs_edge_is_identity(g, e);
             if (!plain) EMIT(" as view%s", xcs_shape_str(e->ndim, e->shape, sh, sizeof sh));
         }
         EMIT(") %s%s", xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, sh, sizeof sh));

@@ -71,6 +71,10 @@ struct xcs_graph {
     int n_outputs, cap_outputs;
 };
 
+/* True when edge e reads its source node's value whole, in order (the
+ * identity view; strides of size-1 dims do not matter). */
+bool xcs_edge_is_identity(const xcs_graph *g, const xcs_edge *e);
+
 /* True when any of the n tensors is traced; *g receives their graph, and
  * XCS_ERR_VALUE is returned (via *st) when they come from different graphs. */
 bool xcs_trace_any(int n, const xcs_tensor *const *xs, xcs_graph **g, xcs_status *st);

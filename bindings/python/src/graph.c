@@ -281,7 +281,7 @@ static PyMethodDef graph_methods[] = {
      "input(dtype, shape, weak=False) -> traced Array standing for the next argument (weak: a Python scalar)."},
     {"output", g_output, METH_O, "output(x): appends x (traced, or concrete: a constant) to the outputs."},
     {"seal", g_seal, METH_NOARGS, "seal(): the trace is over; its traced arrays can no longer be used."},
-    {"optimize", g_optimize, METH_NOARGS, "optimize(): dead-code and common-subexpression elimination (seals)."},
+    {"optimize", g_optimize, METH_NOARGS, "optimize(): algebraic no-ops, CSE, dead code, then the fusion plan (seals)."},
     {"run", g_run, METH_O, "run(inputs) -> list of Arrays (seals; thread-safe, runs without the GIL)."},
     {"dump", g_dump, METH_NOARGS, "dump() -> str: the node listing."},
     {"hash", g_hash, METH_NOARGS, "hash() -> int: structural hash."},
