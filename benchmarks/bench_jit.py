@@ -29,41 +29,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_eager import machine_info, measure_stream, timeit  # noqa: E402
 
 
-def chain(x):
-    return np.tanh(x * 0.5 + 0.25) * np.exp(-(x * x)) + x
+def bodies(xp):
+    """The workloads written once over an array module: numpy (what xcs jits
+    and numpy runs) or jax.numpy (jax cannot trace numpy calls)."""
+    def chain(x):
+        return xp.tanh(x * 0.5 + 0.25) * xp.exp(-(x * x)) + x
+
+    def softmax(x):
+        e = xp.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def layernorm(x):
+        m = x.mean(axis=1, keepdims=True)
+        d = x - m
+        v = (d * d).mean(axis=1, keepdims=True)
+        return d / xp.sqrt(v + 1e-5)
+    return {"chain": chain, "softmax": softmax, "layernorm": layernorm}
 
 
-def softmax(x):
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def layernorm(x):
-    m = x.mean(axis=1, keepdims=True)
-    d = x - m
-    v = (d * d).mean(axis=1, keepdims=True)
-    return d / np.sqrt(v + 1e-5)
+BODIES = bodies(np)
+chain, softmax, layernorm = BODIES["chain"], BODIES["softmax"], BODIES["layernorm"]
 
 
 def tiny(a, b):
     return a + b
-
-
-def jax_versions(jnp):
-    """The same bodies written with jax.numpy (jax cannot trace numpy calls)."""
-    def chain_j(x):
-        return jnp.tanh(x * 0.5 + 0.25) * jnp.exp(-(x * x)) + x
-
-    def softmax_j(x):
-        e = jnp.exp(x - x.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-    def layernorm_j(x):
-        m = x.mean(axis=1, keepdims=True)
-        d = x - m
-        v = (d * d).mean(axis=1, keepdims=True)
-        return d / jnp.sqrt(v + 1e-5)
-    return {chain: chain_j, softmax: softmax_j, layernorm: layernorm_j}
 
 
 def peers():
@@ -104,9 +93,10 @@ def main(argv=None):
 
     results = []
     found = peers()
-    jaxfns = jax_versions(found["jax.jit"][1]) if "jax.jit" in found else {}
+    jaxfns = bodies(found["jax.jit"][1]) if "jax.jit" in found else {}
 
-    def mem_figure(name, fn, x, nbytes):
+    def mem_figure(name, key, x, nbytes):
+        fn = BODIES[key]
         jf = xcs.jit(fn)
         got = np.asarray(jf(x))
         want = fn(x.astype(np.float64))
@@ -118,17 +108,17 @@ def main(argv=None):
         r = dict(figure=name, xcs_ms=t_x * 1e3, numpy_ms=t_np * 1e3, numpy_over_xcs=t_np / t_x,
                  xcs_gbps=gbps, limit_gbps=stream, xcs_over_limit=(gbps / stream) if stream else None,
                  fused_groups=st["fused_groups"], kernels_per_call=st["kernels_per_call"], max_rel_err=err)
-        if fn in jaxfns:
+        if key in jaxfns:
             jax, jnp = found["jax.jit"]
-            jj = jax.jit(jaxfns[fn])
+            jj = jax.jit(jaxfns[key])
             xj = jnp.asarray(x)
             jj(xj).block_until_ready()
             r["jax_jit_ms"] = timeit(lambda: jj(xj).block_until_ready(), args.repeats, args.warmup) * 1e3
         results.append(r)
 
-    mem_figure(f"chain 8 ops, {n:.0e} f32", chain, x1, 2 * x1.nbytes)
-    mem_figure(f"softmax rows {rows}^2 f32", softmax, x2, 2 * x2.nbytes)
-    mem_figure(f"layernorm rows {rows}^2 f32", layernorm, x2, 2 * x2.nbytes)
+    mem_figure(f"chain 8 ops, {n:.0e} f32", "chain", x1, 2 * x1.nbytes)
+    mem_figure(f"softmax rows {rows}^2 f32", "softmax", x2, 2 * x2.nbytes)
+    mem_figure(f"layernorm rows {rows}^2 f32", "layernorm", x2, 2 * x2.nbytes)
 
     a = np.ones(1, np.float32)
     b = np.ones(1, np.float32)
