@@ -10,6 +10,11 @@
  * of consecutive nodes, everything it reads from outside was computed by an
  * earlier step: no cycles, no reordering.
  *
+ * A matmul (2-D or batched, not from 1-D operands) opens a group too: the
+ * elementwise nodes after it over its output shape become its epilogue (bias,
+ * activation, residual), which the backend applies to each block of the
+ * product while it is in cache, in place.  A reduction never joins one.
+ *
  * Materialisation: a member is stored (becomes a group output) only when a
  * node outside the group or a graph output reads it; everything else lives
  * in tile registers and is never allocated. */
@@ -33,6 +38,8 @@ static bool is_reduce(const xcs_node *n) {
     return n->op != XCS_NODE_INPUT && n->op != XCS_NODE_CONST &&
            xcs_op_get_info(n->op)->kind == XCS_KIND_REDUCE;
 }
+
+static bool is_matmul_head(const xcs_node *n) { return n->op == XCS_OP_MATMUL && n->ndim >= 2; }
 
 static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
     if (na != nb) return false;
@@ -129,6 +136,7 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
     }
     grp->first = first;
     grp->last = last;
+    grp->prod_out = -1;
     for (int m = 0; m < nm; m++) {
         last_use[m] = -1;
         reg_of[m] = -1;
@@ -141,7 +149,20 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
         }
     }
     lower_ctx c = {.g = g, .grp = grp, .first = first, .last = last, .reg_of = reg_of, .last_use = last_use};
-    for (int m = 0; m < nm; m++) {
+    int m0 = 0;
+    if (is_matmul_head(&g->nodes[first])) {
+        /* the product is input 0, loaded first (so it may be an output's memory) */
+        grp->matmul = true;
+        grp->input_edges[grp->n_inputs++] = -1;
+        grp->prog.n_inputs = 1;
+        int r = alloc_reg(&c);
+        xcs_fused_instr *in = emit(&c);
+        xcs_dtype dt = g->nodes[first].dtype;
+        *in = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, r, 0, -1, -1, dt, dt};
+        reg_of[0] = (int8_t)r;
+        m0 = 1;
+    }
+    for (int m = m0; m < nm; m++) {
         const xcs_node *n = &g->nodes[first + m];
         int ops[3] = {-1, -1, -1};
         bool temp[3] = {false, false, false};
@@ -192,6 +213,9 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
         }
     }
     grp->prog.n_outputs = grp->n_outputs;
+    if (grp->matmul && !stored[first]) /* in place into the last output of the product's dtype */
+        for (int o = grp->n_outputs - 1; o >= 0 && grp->prod_out < 0; o--)
+            if (g->nodes[grp->output_nodes[o]].dtype == g->nodes[first].dtype) grp->prod_out = o;
     return true;
 }
 
@@ -215,6 +239,7 @@ static bool row_chain_member(const xcs_graph *g, const xcs_plan *plan, int s, in
     if (st->group < 0) return false;
     const xcs_plan_group *grp = &plan->groups[st->group], *head = &plan->groups[plan->steps[s].group];
     const xcs_fused_program *p = &grp->prog;
+    if (grp->matmul || head->matmul) return false;
     if (p->ndim < 2 || p->shape[0] != head->prog.shape[0] || p->shape[0] < 2 || (p->reduce_axes & 1u)) return false;
     for (int o = 0; o < grp->n_outputs; o++)
         if (g->nodes[grp->output_nodes[o]].shape[0] != p->shape[0]) return false;
@@ -259,10 +284,14 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
     for (int i = 0; i < nn; i++) {
         const xcs_node *n = &g->nodes[i];
         group_of[i] = -1;
+        if (is_matmul_head(n)) { /* opens a group for its epilogue */
+            cur = group_of[i] = i;
+            continue;
+        }
         bool ew = fusible_elementwise(n), red = is_reduce(n);
         if (!ew && !red) { cur = -1; continue; }
         const xcs_node *head = cur >= 0 ? &g->nodes[cur] : NULL;
-        bool join = head != NULL;
+        bool join = head != NULL && !(red && head->op == XCS_OP_MATMUL);
         if (join) {
             const xcs_edge *e0 = &g->edges[n->first_edge];
             if (red) join = same_shape(e0->ndim, e0->shape, head->ndim, head->shape);
@@ -276,6 +305,9 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         group_of[i] = cur;
         if (red) cur = -1; /* a reduction closes its group */
     }
+    for (int i = 0; i < nn; i++) /* a matmul nothing joined runs as itself */
+        if (group_of[i] == i && is_matmul_head(&g->nodes[i]) && (i + 1 == nn || group_of[i + 1] != i))
+            group_of[i] = -1;
     /* 2. which members must be stored: read by another group/step or an output */
     for (int i = 0; i < nn; i++) {
         const xcs_node *n = &g->nodes[i];
@@ -300,6 +332,7 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
              * head produced become stored inputs) */
             last = i + (last - i) / 2;
             for (int j = i; j <= last; j++) read_outside[j] = true;
+            if (last == i && is_matmul_head(&g->nodes[i])) break; /* a matmul alone: a plain step */
             if (last == i && !lower_group(g, i, last, read_outside, &plan->groups[ng])) {
                 xcs_plan_free(plan);
                 free(read_outside);
@@ -307,6 +340,12 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
                 return xcs_error(XCS_ERR_INTERNAL, "fusion: node %d does not fit a fused program", i);
             }
             if (last == i) break;
+        }
+        if (last == i && is_matmul_head(&g->nodes[i])) {
+            plan->steps[ns++] = (xcs_plan_step){.node = i, .group = -1};
+            for (int j = i + 1; j < nn && group_of[j] == group_of[i]; j++) group_of[j] = i + 1;
+            i++;
+            continue;
         }
         plan->steps[ns++] = (xcs_plan_step){.node = i, .group = ng++};
         for (int j = last + 1; j < nn && group_of[j] == group_of[i]; j++) group_of[j] = last + 1;

@@ -264,7 +264,10 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap) {
             if (i < grp->first || i > grp->last) continue;
             bool stored = false;
             for (int o = 0; o < grp->n_outputs; o++) stored |= grp->output_nodes[o] == i;
-            EMIT("  [group %d%s]", k, stored ? ", stored" : "");
+            if (grp->matmul && i == grp->first)
+                EMIT("  [group %d, matmul%s]", k, grp->prod_out >= 0 ? ", epilogue in place" : "");
+            else
+                EMIT("  [group %d%s]", k, stored ? ", stored" : "");
         }
         EMIT("\n");
     }

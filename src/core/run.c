@@ -72,25 +72,50 @@ static xcs_status run_one(const xcs_graph *g, int i, const xcs_tensor *const *in
     return st;
 }
 
+/* prod = a @ b of matmul node `mm`, then the group's epilogue program. */
+static xcs_status run_matmul_group(const xcs_graph *g, const xcs_backend *be, const xcs_plan_group *grp,
+                                   xcs_tensor *prod, xcs_tensor **ins, xcs_tensor **outs, xcs_tensor **val) {
+    const xcs_node *mn = &g->nodes[grp->first];
+    xcs_tensor *a = NULL, *b = NULL;
+    xcs_status st = edge_view(val[g->edges[mn->first_edge].node], &g->edges[mn->first_edge], &a);
+    if (!st) st = edge_view(val[g->edges[mn->first_edge + 1].node], &g->edges[mn->first_edge + 1], &b);
+    if (!st && be->matmul_fused) {
+        st = be->matmul_fused(a, b, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
+    } else if (!st) {
+        st = be->matmul(a, b, prod);
+        if (!st) st = be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
+    }
+    xcs_tensor_free(a);
+    xcs_tensor_free(b);
+    return st;
+}
+
 /* Runs one fused group: its external inputs are views of earlier values,
  * its stored members get fresh buffers. */
 static xcs_status run_group(const xcs_graph *g, const xcs_backend *be, const xcs_plan_group *grp, xcs_tensor **val) {
-    xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0};
+    xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0}, *prod = NULL;
     xcs_status st = XCS_OK;
     int ni = 0, no = 0;
-    for (; ni < grp->n_inputs && !st; ni++) {
-        const xcs_edge *e = &g->edges[grp->input_edges[ni]];
-        st = edge_view(val[e->node], e, &ins[ni]);
-    }
     for (; no < grp->n_outputs && !st; no++) {
         const xcs_node *n = &g->nodes[grp->output_nodes[no]];
         st = xcs_tensor_empty(n->dtype, n->ndim, n->shape, &outs[no]);
+    }
+    if (!st && grp->matmul) { /* the product: in place in an output, else its own buffer */
+        const xcs_node *mn = &g->nodes[grp->first];
+        st = grp->prod_out >= 0 ? xcs_tensor_view(outs[grp->prod_out], &prod)
+                                : xcs_tensor_empty(mn->dtype, mn->ndim, mn->shape, &prod);
+    }
+    for (; ni < grp->n_inputs && !st; ni++) {
+        if (grp->input_edges[ni] < 0) { st = xcs_tensor_view(prod, &ins[ni]); continue; }
+        const xcs_edge *e = &g->edges[grp->input_edges[ni]];
+        st = edge_view(val[e->node], e, &ins[ni]);
     }
     int64_t numel = 1;
     for (int d = 0; d < grp->prog.ndim; d++) numel *= grp->prog.shape[d];
     bool empty_out = false;
     for (int o = 0; o < no && !st; o++) empty_out |= xcs_tensor_numel(outs[o]) == 0;
-    if (!st && numel > 0) st = be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
+    if (!st && numel > 0 && grp->matmul) st = run_matmul_group(g, be, grp, prod, ins, outs, val);
+    else if (!st && numel > 0) st = be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
     else if (!st && numel == 0 && !empty_out) {
         /* an empty reduction: let the eager op produce its identity */
         int last = grp->last;
@@ -103,6 +128,10 @@ static xcs_status run_group(const xcs_graph *g, const xcs_backend *be, const xcs
         if (st) xcs_tensor_free(outs[o]);
         else val[grp->output_nodes[o]] = outs[o];
     }
+    /* a product in its own buffer is the matmul node's value (freed after
+     * this step when nothing else reads it) */
+    if (!st && grp->matmul && grp->prod_out < 0) val[grp->first] = prod;
+    else xcs_tensor_free(prod);
     return st;
 }
 

@@ -39,8 +39,14 @@ typedef struct xcs_plan_group {
     xcs_fused_program prog;
     int first, last;
     int n_inputs, n_outputs;
-    int input_edges[XCS_FUSED_MAX_IO];   /* graph edge index per program input */
+    int input_edges[XCS_FUSED_MAX_IO];   /* graph edge index per program input (-1: the product) */
     int output_nodes[XCS_FUSED_MAX_IO];  /* node whose value each output is */
+    /* A matmul group: node `first` is a matmul and prog its epilogue, whose
+     * input 0 is the product.  The product is written into output prod_out
+     * (in place), or, when -1, into its own buffer (the node's value when it
+     * is read outside the group, else a scratch buffer). */
+    bool matmul;
+    int prod_out;
 } xcs_plan_group;
 
 typedef struct xcs_plan_step { int node, group; } xcs_plan_step;

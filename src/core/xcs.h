@@ -339,7 +339,10 @@ xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *
  *                    sums in double, ints in int64); output[dst] has
  *                    `shape` with 1 on each reduced axis.  At most one
  *                    REDUCE per program and it is the last instruction.
- * Outputs of STORE have `shape` and are C-contiguous. */
+ * Outputs of STORE have `shape` and any strides that do not make an output
+ * overlap itself; REDUCE outputs are C-contiguous.  An input may be the very
+ * memory of an output (same data pointer: a program run in place) when every
+ * LOAD of that input comes before every write of that output. */
 typedef enum xcs_fused_kind {
     XCS_FUSED_LOAD, XCS_FUSED_OP, XCS_FUSED_CAST, XCS_FUSED_STORE, XCS_FUSED_REDUCE,
 } xcs_fused_kind;
@@ -401,6 +404,14 @@ typedef struct xcs_backend {
      * core runs the ops one by one. */
     xcs_status (*run_fused)(const xcs_fused_program *p, const xcs_tensor *const *inputs,
                             xcs_tensor *const *outputs);
+    /* A matmul with an elementwise epilogue: prod = a @ b (as `matmul`), then
+     * the program p (no REDUCE) over prod's shape, whose inputs[0] is prod.
+     * prod may be one of the outputs (in place, see above).  The backend may
+     * run p on each block of prod as soon as that block is final, while it is
+     * still in cache.  NULL: core calls matmul, then run_fused. */
+    xcs_status (*matmul_fused)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
+                               const xcs_fused_program *p, const xcs_tensor *const *inputs,
+                               xcs_tensor *const *outputs);
 } xcs_backend;
 
 /* The backend serving `device`, or NULL with the error set. */

@@ -18,6 +18,7 @@ static const xcs_backend cpu_backend = {
     .iota = xcs_cpu_iota,
     .random = xcs_cpu_random,
     .run_fused = xcs_cpu_run_fused,
+    .matmul_fused = xcs_cpu_matmul_fused,
 };
 
 xcs_status xcs_host_init(void) { return xcs_backend_register(&cpu_backend); }

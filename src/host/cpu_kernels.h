@@ -19,5 +19,23 @@ xcs_status xcs_cpu_fill(xcs_tensor *out, double value);
 xcs_status xcs_cpu_iota(xcs_tensor *out, double start, double step);
 xcs_status xcs_cpu_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
 xcs_status xcs_cpu_run_fused(const xcs_fused_program *p, const xcs_tensor *const *inputs, xcs_tensor *const *outputs);
+/* run_fused; parallel == false keeps an elementwise program on the calling
+ * thread (a GEMM epilogue runs inside the GEMM's own parallel region). */
+xcs_status xcs_cpu_run_fused_ex(const xcs_fused_program *p, const xcs_tensor *const *inputs,
+                                xcs_tensor *const *outputs, bool parallel);
+/* The blocked GEMM calls fn on each block of C (rows x cols elements at c,
+ * the output's row stride) as soon as it is final, from the thread that
+ * computed it, possibly inside a parallel region. */
+typedef struct xcs_mm_epilogue xcs_mm_epilogue;
+struct xcs_mm_epilogue {
+    void (*fn)(xcs_mm_epilogue *e, char *c, int64_t rows, int64_t cols);
+};
+xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out,
+                                       xcs_mm_epilogue *epi);
+/* True when xcs_cpu_matmul hands this GEMM to BLAS (large float ones). */
+bool xcs_host_matmul_prefers_blas(const xcs_tensor *a, const xcs_tensor *b, const xcs_tensor *out);
+xcs_status xcs_cpu_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
+                                const xcs_fused_program *p, const xcs_tensor *const *inputs,
+                                xcs_tensor *const *outputs);
 
 #endif

@@ -48,15 +48,18 @@ static int fu_arity(xcs_op op) {
     }
 }
 
-/* out must be C-contiguous with shape p->shape, 1 on `axes`. */
+/* out must have shape p->shape, 1 on `axes`; a REDUCE output (reduce) must
+ * be C-contiguous, a STORE one must not overlap itself. */
 static xcs_status fu_check_out(const xcs_fused_program *p, const xcs_tensor *t, int k,
-                               unsigned axes) {
+                               unsigned axes, bool reduce) {
     if (t->ndim != p->ndim) return FU_BAD("output %d has %d dims, program %d", k, t->ndim, p->ndim);
     for (int d = 0; d < p->ndim; d++)
         if (t->shape[d] != (axes >> d & 1u ? 1 : p->shape[d]))
             return FU_BAD("output %d has size %lld on dim %d, expected %lld", k,
                           (long long)t->shape[d], d, (long long)(axes >> d & 1u ? 1 : p->shape[d]));
-    if (!xcs_tensor_is_contiguous(t)) return FU_BAD("output %d is not C-contiguous", k);
+    if (reduce && !xcs_tensor_is_contiguous(t)) return FU_BAD("output %d is not C-contiguous", k);
+    for (int d = 0; d < p->ndim; d++)
+        if (t->shape[d] > 1 && t->strides[d] == 0) return FU_BAD("output %d overlaps itself (dim %d)", k, d);
     return XCS_OK;
 }
 
@@ -139,7 +142,7 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
             dt[ins->dst] = ins->dtype;
             break;
         case XCS_FUSED_STORE:
-            if ((st = fu_check_out(p, out[ins->dst], ins->dst, 0))) return st;
+            if ((st = fu_check_out(p, out[ins->dst], ins->dst, 0, false))) return st;
             if (dt[ins->a] != out[ins->dst]->dtype)
                 P->conv[i] = xcs_ew_convert_get(dt[ins->a], out[ins->dst]->dtype);
             written[ins->dst] = true;
@@ -150,7 +153,7 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
                 ins->op != XCS_OP_MIN)
                 return FU_BAD("REDUCE with %s", xcs_op_name(ins->op));
             if (p->reduce_axes >> p->ndim) return FU_BAD("reduce_axes 0x%x past ndim %d", p->reduce_axes, p->ndim);
-            if ((st = fu_check_out(p, out[ins->dst], ins->dst, p->reduce_axes))) return st;
+            if ((st = fu_check_out(p, out[ins->dst], ins->dst, p->reduce_axes, true))) return st;
             written[ins->dst] = true;
             P->n_exec = i;
             break;
@@ -164,6 +167,16 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
     }
     for (int k = 0; k < p->n_outputs; k++)
         if (!written[k]) return FU_BAD("output %d is never written", k);
+    /* in place: an input that is an output's memory is copied into registers
+     * (LOAD never aliases it), and must be loaded before that output is
+     * written (checked below, once the writers are known) */
+    int alias[XCS_FUSED_MAX_IO];
+    for (int k = 0; k < p->n_inputs; k++) {
+        alias[k] = -1;
+        for (int o = 0; o < p->n_outputs && alias[k] < 0; o++)
+            if (xcs_tensor_data(in[k]) == xcs_tensor_data(out[o])) alias[k] = o;
+        P->copy_in[k] = alias[k] >= 0;
+    }
 
     /* Targets: the last writer of a stored register writes the output tile
      * itself when the output has that dtype and no other STORE. */
@@ -185,6 +198,15 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
             P->skip[i] = true;
         }
     }
+    bool out_written[XCS_FUSED_MAX_IO] = {false};
+    for (int i = 0; i < P->n_exec; i++) {
+        const xcs_fused_instr *ins = &p->instr[i];
+        if (ins->kind == XCS_FUSED_LOAD && alias[ins->a] >= 0 && out_written[alias[ins->a]])
+            return FU_BAD("instruction %d loads input %d after output %d, its memory, was written", i,
+                          ins->a, alias[ins->a]);
+        if (ins->kind == XCS_FUSED_STORE) out_written[ins->dst] = true;
+        if (P->target[i] >= 0) out_written[P->target[i]] = true;
+    }
     return XCS_OK;
 }
 
@@ -193,10 +215,10 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
 void fu_space_build(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *const *outputs,
                     const int *order, const int *group) {
     const xcs_fused_program *p = P->p;
-    int64_t ostr[XCS_MAX_DIMS];
-    xcs_strides_contiguous(p->ndim, p->shape, ostr);
-    /* operand k < n_inputs: input k; then the outputs (only STORE ones matter) */
+    /* operand k < n_inputs: input k; then the outputs (only STORE ones matter;
+     * a REDUCE output's reduced dims read as stride 0) */
     const int nops = p->n_inputs + p->n_outputs;
+#define FU_OSTR(k, d) (outputs[k]->shape[d] == p->shape[d] ? outputs[k]->strides[d] : 0)
     int nd = 0;
     P->numel = 1;
     for (int j = 0; j < p->ndim; j++) {
@@ -207,7 +229,7 @@ void fu_space_build(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *con
         bool merge = nd > 0 && P->group[nd - 1] == group[j];
         for (int k = 0; k < nops && merge; k++) {
             const fu_operand *o = k < p->n_inputs ? &P->in[k] : &P->out[k - p->n_inputs];
-            int64_t s = k < p->n_inputs ? inputs[k]->strides[d] : ostr[d];
+            int64_t s = k < p->n_inputs ? inputs[k]->strides[d] : FU_OSTR(k - p->n_inputs, d);
             merge = o->strides[nd - 1] == s * n;
         }
         if (merge) P->shape[nd - 1] *= n;
@@ -218,7 +240,7 @@ void fu_space_build(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *con
         }
         for (int k = 0; k < nops; k++) {
             fu_operand *o = k < p->n_inputs ? &P->in[k] : &P->out[k - p->n_inputs];
-            o->strides[nd - 1] = k < p->n_inputs ? inputs[k]->strides[d] : ostr[d];
+            o->strides[nd - 1] = k < p->n_inputs ? inputs[k]->strides[d] : FU_OSTR(k - p->n_inputs, d);
         }
     }
     if (nd == 0) {
@@ -230,6 +252,7 @@ void fu_space_build(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *con
         }
         nd = 1;
     }
+#undef FU_OSTR
     P->nd = nd;
     for (int k = 0; k < nops; k++) {
         const xcs_tensor *t = k < p->n_inputs ? inputs[k] : outputs[k - p->n_inputs];
@@ -351,7 +374,8 @@ unsigned fu_exec_tile(const fu_plan *P, fu_regs *R, int64_t s, int64_t len) {
             const fu_operand *o = &P->in[ins->a];
             char *d = NULL;
             if (P->scalar[i]) R->ptr[ins->dst] = P->scalar[i];
-            else if (o->dtype == ins->dtype && (d = fu_direct(P, o, s, len))) R->ptr[ins->dst] = d;
+            else if (o->dtype == ins->dtype && !P->copy_in[ins->a] && (d = fu_direct(P, o, s, len)))
+                R->ptr[ins->dst] = d;
             else {
                 fu_walk(P, o, s, len, P->conv[i], P->dsize[i], R->buf[ins->dst], NULL);
                 R->ptr[ins->dst] = R->buf[ins->dst];
@@ -424,7 +448,7 @@ static unsigned fu_run_elementwise(const fu_plan *P) {
         ntiles = (P->numel + FU_TILE - 1) / FU_TILE;
     }
     unsigned err = 0;
-#pragma omp parallel reduction(| : err) if (P->numel >= XCS_CPU_PAR_MIN && ntiles > 1)
+#pragma omp parallel reduction(| : err) if (P->parallel && P->numel >= XCS_CPU_PAR_MIN && ntiles > 1)
     {
         fu_regs R;
 #pragma omp for schedule(static)
@@ -448,9 +472,15 @@ static unsigned fu_run_elementwise(const fu_plan *P) {
 
 xcs_status xcs_cpu_run_fused(const xcs_fused_program *p, const xcs_tensor *const *inputs,
                              xcs_tensor *const *outputs) {
+    return xcs_cpu_run_fused_ex(p, inputs, outputs, true);
+}
+
+xcs_status xcs_cpu_run_fused_ex(const xcs_fused_program *p, const xcs_tensor *const *inputs,
+                                xcs_tensor *const *outputs, bool parallel) {
     if (!p) return xcs_error(XCS_ERR_VALUE, "invalid fused program: NULL");
     fu_plan *P = malloc(sizeof *P); /* ~6 KiB: keep it off small thread stacks */
     if (!P) return xcs_error(XCS_ERR_MEMORY, "fused program: cannot allocate its plan");
+    P->parallel = parallel;
     xcs_status st = fu_validate(P, p, inputs, outputs);
     unsigned err = 0;
     P->scalar_mem = NULL;

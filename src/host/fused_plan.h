@@ -39,6 +39,8 @@ typedef struct fu_plan {
     bool skip[XCS_FUSED_MAX_INSTR];   /* STORE made redundant by such a target */
     const char *scalar[XCS_FUSED_MAX_INSTR]; /* LOAD of a broadcast scalar: FU_TILE copies */
     char *scalar_mem;
+    bool copy_in[XCS_FUSED_MAX_IO];  /* input is an output's memory: LOAD copies it */
+    bool parallel;                   /* may open an OpenMP region (elementwise) */
     /* the space */
     int nd;
     int64_t shape[XCS_MAX_DIMS];

@@ -205,7 +205,7 @@ xcs_status fu_run_reduce(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor
     rd.K1 = K1;
     rd.R = R;
     rd.K2 = K2;
-    rd.par = P->numel >= XCS_CPU_PAR_MIN;
+    rd.par = P->parallel && P->numel >= XCS_CPU_PAR_MIN;
     char *part = NULL;
     *err = seq == 2 ? fu_cols(&rd, &part) : fu_rows(&rd, &part);
     free(part);

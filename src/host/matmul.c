@@ -208,6 +208,7 @@ typedef struct mm_plan {
     const char *a, *b;
     char *c;
     int64_t sz; /* bytes per element of a, b and out */
+    xcs_mm_epilogue *epi; /* blocked GEMM: called on each final block of C */
 } mm_plan;
 
 static xcs_status mm_plan_build(mm_plan *p, const char *what, const xcs_tensor *a,
@@ -237,6 +238,7 @@ static xcs_status mm_plan_build(mm_plan *p, const char *what, const xcs_tensor *
     p->c = xcs_tensor_data(out);
     p->nb = 0;
     p->nbatch = 1;
+    p->epi = NULL;
     bool fold = true; /* fold trailing batch dims into M while b is broadcast over them */
     for (int d = nd - 3; d >= 0; d--) {
         int64_t n = out->shape[d];
@@ -343,6 +345,10 @@ static void gemm_team(const gemm_type *g, const mm_plan *p, const char *A, const
                         }
                     }
                 }
+                if (p->epi && pc + kc >= p->K) { /* this block of C is final: run the epilogue while it is hot */
+                    int64_t j0 = jc + p0 * nr, j1 = jc + p1 * nr < jc + nc ? jc + p1 * nr : jc + nc;
+                    if (j1 > j0) p->epi->fn(p->epi, C + (ic * p->rsc + j0 * p->csc) * sz, mc, j1 - j0);
+                }
             }
             if (team) {
 #pragma omp barrier
@@ -352,10 +358,18 @@ static void gemm_team(const gemm_type *g, const mm_plan *p, const char *A, const
 }
 
 xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
+    return xcs_host_matmul_blocked_epi(a, b, out, NULL);
+}
+
+xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out,
+                                       xcs_mm_epilogue *epi) {
     mm_plan p;
     xcs_status st = mm_plan_build(&p, "matmul", a, b, out);
     if (st != XCS_OK) return st;
     if (p.M == 0 || p.N == 0 || p.nbatch == 0) return XCS_OK;
+    if (epi && p.csc != 1)
+        return xcs_error(XCS_ERR_INTERNAL, "matmul epilogue: the product must have unit column stride");
+    p.epi = p.K > 0 ? epi : NULL; /* K == 0: the caller runs it over the zeros */
     if (p.K == 0) {
         for (int64_t t = 0; t < p.nbatch; t++) {
             const char *A, *B;
@@ -515,17 +529,33 @@ xcs_status xcs_host_matmul_blas(const xcs_tensor *a, const xcs_tensor *b, xcs_te
 }
 
 /* BLAS takes float GEMMs of at least this many multiply-adds per matrix.
- * Below it the blocked kernel wins on this 2-core Zen 3 (f32, us, blocked vs
- * OpenBLAS 0.3.21): 128^3 36 vs 68, 256^3 259 vs 434, 384^3 767 vs 770, and
- * 1000 x (8^3) batched 115 vs 245 (one GEMM per thread, no per-call cost). */
-#define MM_BLAS_MIN_MNK ((int64_t)1 << 26)
+ * Alone, the blocked kernel wins below ~384^3 on this 2-core Zen 3 (f32, us,
+ * blocked vs OpenBLAS 0.3.21): 128^3 36 vs 68, 256^3 259 vs 434, 384^3 767
+ * vs 770, 1000 x (8^3) batched 115 vs 245, and ties up to 1024^3.  But in a
+ * program BLAS costs more than it shows alone: OpenBLAS runs its own pthread
+ * pool, and our OpenMP threads, still spinning after the previous op, steal
+ * its cores.  Measured, median of 30: `tanh(x @ x)`, x 1024^2 f32, takes
+ * 27-29 ms with OpenBLAS for the matmul vs 16.7 ms with the blocked kernel
+ * (the matmul alone: 15.0 vs 16.4 ms).  So BLAS is kept for the GEMMs where
+ * its ~16% edge (2048^3: 151 vs 127 GFLOP/s) outweighs that: >= 2^32. */
+#define MM_BLAS_MIN_MNK ((int64_t)1 << 32)
+
+bool xcs_host_matmul_prefers_blas(const xcs_tensor *a, const xcs_tensor *b, const xcs_tensor *out) {
+    (void)b;
+#ifdef XCS_HAVE_CBLAS
+    int nd = out->ndim;
+    return (a->dtype == XCS_F32 || a->dtype == XCS_F64) && nd >= 2 && a->ndim == nd &&
+           (double)a->shape[nd - 2] * (double)a->shape[nd - 1] * (double)out->shape[nd - 1] >=
+               (double)MM_BLAS_MIN_MNK;
+#else
+    (void)a, (void)out;
+    return false;
+#endif
+}
 
 xcs_status xcs_cpu_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
 #ifdef XCS_HAVE_CBLAS
-    int nd = out->ndim;
-    if ((a->dtype == XCS_F32 || a->dtype == XCS_F64) && nd >= 2 && a->ndim == nd &&
-        (double)a->shape[nd - 2] * (double)a->shape[nd - 1] * (double)out->shape[nd - 1] >=
-            (double)MM_BLAS_MIN_MNK) {
+    if (xcs_host_matmul_prefers_blas(a, b, out)) {
         xcs_status st = xcs_host_matmul_blas(a, b, out);
         if (st != XCS_ERR_UNSUPPORTED) return st;
         xcs_error_clear();

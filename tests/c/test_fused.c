@@ -383,6 +383,58 @@ static void test_empty(void) {
     xcs_tensor_free(x);
 }
 
+/* In place and strided outputs (what a GEMM epilogue uses): an input that is
+ * an output's own memory, loaded before that output is written, gives the
+ * same bits as a separate output; a block view of a larger output (row
+ * stride > width) is written only inside the block; a LOAD after the write
+ * is refused. */
+static void test_in_place_and_strided_out(void) {
+    const int64_t shape[2] = {37, 300};
+    xcs_tensor *x = rand_t(XCS_F32, 2, shape, -2, 2), *y = rand_t(XCS_F32, 2, shape, -2, 2);
+    xcs_tensor *sep[2] = {out_t(XCS_F32, 2, shape), out_t(XCS_F32, 2, shape)}, *inpl[2] = {NULL, out_t(XCS_F32, 2, shape)};
+    CHECK_OK(xcs_copy(x, &inpl[0]));
+    xcs_fused_program p = prog(2, shape, 2, 2);
+    LD(&p, 0, 0, XCS_F32);
+    LD(&p, 1, 1, XCS_F32);
+    OP2(&p, ADD, 2, 0, 1, XCS_F32);
+    OP1(&p, TANH, 2, 2, XCS_F32); /* written straight into output 0: x's memory in place */
+    ST(&p, 0, 2);
+    OP2(&p, MUL, 3, 2, 0, XCS_F32); /* reads the loaded x after that write */
+    ST(&p, 1, 3);
+    CHECK_OK(run(&p, (const xcs_tensor *[]){x, y}, sep));
+    CHECK_OK(run(&p, (const xcs_tensor *[]){inpl[0], y}, inpl));
+    CHECK(same_bits(sep[0], inpl[0]) && same_bits(sep[1], inpl[1]));
+    /* a [37, 120] block at column 50 of a [37, 300] output */
+    xcs_tensor *big = NULL, *blk = NULL;
+    CHECK_OK(xcs_full(XCS_F32, 2, shape, -7.0, &big));
+    const int64_t bshape[2] = {37, 120};
+    CHECK_OK(xcs_tensor_from_storage(big->storage, XCS_F32, 2, bshape, big->strides, 50, &blk));
+    xcs_tensor *xb = NULL, *yb = NULL;
+    CHECK_OK(xcs_tensor_from_storage(x->storage, XCS_F32, 2, bshape, x->strides, 50, &xb));
+    CHECK_OK(xcs_tensor_from_storage(y->storage, XCS_F32, 2, bshape, y->strides, 50, &yb));
+    xcs_fused_program q = p;
+    q.shape[1] = 120;
+    q.n_instr = 5; /* output 0 only */
+    q.n_outputs = 1;
+    CHECK_OK(run(&q, (const xcs_tensor *[]){xb, yb}, &blk));
+    for (int64_t i = 0; i < 37 * 300; i += 7) {
+        int64_t c = i % 300;
+        double want = c >= 50 && c < 170 ? xcs_tensor_get_f64(sep[0], i) : -7.0;
+        CHECK_NEAR(xcs_tensor_get_f64(big, i), want, 0);
+    }
+    /* a LOAD of the aliased input after its output was written */
+    xcs_fused_program r = prog(2, shape, 2, 1);
+    LD(&r, 1, 1, XCS_F32);
+    ST(&r, 0, 1);
+    LD(&r, 0, 0, XCS_F32);
+    OP2(&r, ADD, 2, 0, 1, XCS_F32);
+    ST(&r, 0, 2);
+    CHECK_ERR(run(&r, (const xcs_tensor *[]){inpl[0], y}, inpl), XCS_ERR_VALUE, "after output 0");
+    xcs_tensor_free(x); xcs_tensor_free(y);
+    for (int k = 0; k < 2; k++) { xcs_tensor_free(sep[k]); xcs_tensor_free(inpl[k]); }
+    xcs_tensor_free(big); xcs_tensor_free(blk); xcs_tensor_free(xb); xcs_tensor_free(yb);
+}
+
 static void test_errors(void) {
     const int64_t n = 100000;
     xcs_tensor *a = rand_t(XCS_I32, 1, &n, 1, 50), *b = rand_t(XCS_I32, 1, &n, 1, 50);
@@ -503,6 +555,7 @@ int main(int argc, char **argv) {
     RUN(test_softmax_like);
     RUN(test_deterministic);
     RUN(test_empty);
+    RUN(test_in_place_and_strided_out);
     RUN(test_errors);
     return check_report();
 }

@@ -189,6 +189,86 @@ static void test_chain_fuses_without_intermediates(void) {
     xcs_graph_free(g);
 }
 
+/* A matmul and its epilogue (bias, activation, scale) are one step that
+ * allocates only its output (the product is computed in place); with the
+ * product also returned, two.  Batched with a broadcast bias too.  Results
+ * are bit-identical to the eager ops (same GEMM, same kernels). */
+static void test_matmul_epilogue(void) {
+    const int64_t cases[3][4] = {{1, 300, 200, 150}, {3, 50, 40, 30}, {1, 1, 1, 1}};
+    for (int c = 0; c < 3; c++) {
+        int64_t B = cases[c][0], M = cases[c][1], K = cases[c][2], N = cases[c][3];
+        int nd = B > 1 ? 3 : 2;
+        const int64_t xs[3] = {B, M, K}, ws[2] = {K, N}, bs[2] = {M, 1};
+        const int64_t *xshape = nd == 3 ? xs : xs + 1;
+        xcs_graph *g = NULL;
+        xcs_tensor *x = NULL, *w = NULL, *b = NULL, *half = NULL;
+        CHECK_OK(xcs_graph_new(&g));
+        CHECK_OK(xcs_graph_input(g, XCS_F32, nd, xshape, &x));
+        CHECK_OK(xcs_graph_input(g, XCS_F32, 2, ws, &w));
+        CHECK_OK(xcs_graph_input(g, XCS_F32, nd == 3 ? 2 : 1, nd == 3 ? bs : ws + 1, &b));
+        CHECK_OK(xcs_tensor_scalar(XCS_F64, 0.5, &half));
+        half->flags |= XCS_TENSOR_WEAK;
+        /* out0 = tanh(x @ w + b) * 0.5; out1 = x @ w (only in the second run) */
+        xcs_tensor *t[4] = {0};
+        CHECK_OK(xcs_matmul(x, w, &t[0]));
+        CHECK_OK(xcs_binary(XCS_OP_ADD, t[0], b, &t[1]));
+        CHECK_OK(xcs_unary(XCS_OP_TANH, t[1], &t[2]));
+        CHECK_OK(xcs_binary(XCS_OP_MUL, t[2], half, &t[3]));
+        CHECK_OK(xcs_graph_output(g, t[3]));
+        CHECK_OK(xcs_graph_optimize(g));
+        CHECK_EQ_I(xcs_graph_num_steps(g), 1);
+        CHECK_EQ_I(xcs_graph_num_groups(g), 1);
+        xcs_tensor *xi = random_f32(nd, xshape), *wi = random_f32(2, ws);
+        xcs_tensor *bi = random_f32(nd == 3 ? 2 : 1, nd == 3 ? bs : ws + 1);
+        const xcs_tensor *ins[3] = {xi, wi, bi};
+        xcs_tensor *out[2] = {0};
+        xcs_alloc_stats a0, a1;
+        xcs_alloc_stats_get(&a0);
+        CHECK_OK(xcs_graph_run(g, 3, ins, out));
+        xcs_alloc_stats_get(&a1);
+        CHECK_EQ_I(a1.total_buffers - a0.total_buffers, 1);
+        /* eager reference */
+        xcs_tensor *e[4] = {0};
+        CHECK_OK(xcs_matmul(xi, wi, &e[0]));
+        CHECK_OK(xcs_binary(XCS_OP_ADD, e[0], bi, &e[1]));
+        CHECK_OK(xcs_unary(XCS_OP_TANH, e[1], &e[2]));
+        CHECK_OK(xcs_binary(XCS_OP_MUL, e[2], half, &e[3]));
+        for (int64_t i = 0; out[0] && i < xcs_tensor_numel(e[3]); i += 7)
+            CHECK_NEAR(xcs_tensor_get_f64(out[0], i), xcs_tensor_get_f64(e[3], i), 0);
+        xcs_tensor_free(out[0]);
+        out[0] = NULL;
+        /* the product leaves the group as well: its own buffer, two allocations */
+        xcs_graph *g2 = NULL;
+        xcs_tensor *x2 = NULL, *w2 = NULL, *b2 = NULL, *u[4] = {0};
+        CHECK_OK(xcs_graph_new(&g2));
+        CHECK_OK(xcs_graph_input(g2, XCS_F32, nd, xshape, &x2));
+        CHECK_OK(xcs_graph_input(g2, XCS_F32, 2, ws, &w2));
+        CHECK_OK(xcs_graph_input(g2, XCS_F32, nd == 3 ? 2 : 1, nd == 3 ? bs : ws + 1, &b2));
+        CHECK_OK(xcs_matmul(x2, w2, &u[0]));
+        CHECK_OK(xcs_binary(XCS_OP_ADD, u[0], b2, &u[1]));
+        CHECK_OK(xcs_unary(XCS_OP_TANH, u[1], &u[2]));
+        CHECK_OK(xcs_graph_output(g2, u[2]));
+        CHECK_OK(xcs_graph_output(g2, u[0]));
+        CHECK_OK(xcs_graph_optimize(g2));
+        CHECK_EQ_I(xcs_graph_num_steps(g2), 1);
+        xcs_alloc_stats_get(&a0);
+        CHECK_OK(xcs_graph_run(g2, 3, ins, out));
+        xcs_alloc_stats_get(&a1);
+        CHECK_EQ_I(a1.total_buffers - a0.total_buffers, 2);
+        for (int64_t i = 0; out[0] && out[1] && i < xcs_tensor_numel(e[2]); i += 7) {
+            CHECK_NEAR(xcs_tensor_get_f64(out[0], i), xcs_tensor_get_f64(e[2], i), 0);
+            CHECK_NEAR(xcs_tensor_get_f64(out[1], i), xcs_tensor_get_f64(e[0], i), 0);
+        }
+        for (int i = 0; i < 4; i++) { xcs_tensor_free(t[i]); xcs_tensor_free(e[i]); xcs_tensor_free(u[i]); }
+        xcs_tensor_free(out[0]); xcs_tensor_free(out[1]);
+        xcs_tensor_free(x); xcs_tensor_free(w); xcs_tensor_free(b); xcs_tensor_free(half);
+        xcs_tensor_free(x2); xcs_tensor_free(w2); xcs_tensor_free(b2);
+        xcs_tensor_free(xi); xcs_tensor_free(wi); xcs_tensor_free(bi);
+        xcs_graph_free(g);
+        xcs_graph_free(g2);
+    }
+}
+
 /* x*1 and x-0 vanish; ops on concrete values are constants already. */
 static void test_fold_and_identities(void) {
     const int64_t s[1] = {8};
@@ -227,5 +307,6 @@ int main(void) {
     RUN(test_constants_and_errors);
     RUN(test_chain_fuses_without_intermediates);
     RUN(test_fold_and_identities);
+    RUN(test_matmul_epilogue);
     return check_report();
 }

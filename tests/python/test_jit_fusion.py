@@ -126,3 +126,91 @@ def test_closure_array_is_captured_by_reference():
     w[:] = 3.0
     np.testing.assert_array_equal(np.asarray(f(np.ones(4))), np.full(4, 3.0))
     assert f.stats()["traces"] == 1
+
+
+def dense_relu(x, w, b):
+    return np.maximum(x @ w + b, 0) * 0.5
+
+
+def dense_both(x, w, b):  # the product leaves the group too
+    y = x @ w
+    return np.tanh(y + b), y
+
+
+def dense_residual_t(x, w, b):  # a transposed weight and a residual read of x
+    return x @ w.T * 2.0 - b + x[..., : w.shape[0]]
+
+
+EPILOGUE_CASES = [  # x shape, w shape, b shape
+    ((300, 200), (200, 150), (150,)),
+    ((64, 64), (64, 64), (64, 1)),
+    ((1, 1), (1, 1), ()),
+    ((7, 0), (0, 5), (5,)),          # K == 0: the product is zeros
+    ((0, 4), (4, 3), (3,)),          # M == 0: empty
+    ((3, 50, 40), (40, 30), (50, 1)),  # batched; the bias broadcasts over the batch
+    ((2, 3, 20, 10), (3, 10, 7), (7,)),  # two batch dims, w broadcast over the first
+]
+
+
+@pytest.mark.parametrize("fn", [dense_relu, dense_both])
+@pytest.mark.parametrize("xs,ws,bs", EPILOGUE_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_matmul_epilogue_is_one_step(fn, xs, ws, bs, dtype, rng):
+    """A matmul and its elementwise epilogue run as one step (the epilogue on
+    each block of the product while it is in cache), with the eager ops'
+    values (the same GEMM and kernels; float64 transcendentals may differ by
+    an ulp between a vector body and a scalar tail, whose split the blocks
+    move) and numpy's in float64."""
+    def draw(shape):
+        a = rng.standard_normal(shape) * 3
+        return a.astype(dtype)
+    x, w, b = draw(xs), draw(ws), draw(bs)
+    jf = xcs.jit(fn)
+    got = jf(x, w, b)
+    eager = fn(*[xcs.asarray(a) for a in (x, w, b)])
+    want = fn(*[a.astype(np.float64) if dtype != np.int32 else a.astype(np.int64) for a in (x, w, b)])
+    got, eager, want = [r if isinstance(r, tuple) else (r,) for r in (got, eager, want)]
+    for g, e, wv in zip(got, eager, want):
+        g = np.asarray(g)
+        assert g.dtype == np.asarray(e).dtype and g.shape == wv.shape
+        if g.dtype.kind == "f":
+            np.testing.assert_allclose(g, np.asarray(e), rtol=4 * np.finfo(g.dtype).eps, atol=0)
+        else:
+            np.testing.assert_array_equal(g, np.asarray(e))
+        if g.dtype.kind != "f":
+            np.testing.assert_array_equal(g, wv.astype(g.dtype))
+        else:
+            tol = 2e-4 if g.dtype == np.float32 else 1e-11
+            np.testing.assert_allclose(g, wv, rtol=tol, atol=tol * max(1, xs[-1]))
+    s = jf.stats()
+    if 0 not in xs and 0 not in ws:
+        assert s["fused_groups"] == 1 and s["kernels_per_call"] == 1
+
+
+def test_matmul_epilogue_transposed_weight_and_residual(rng):
+    x = rng.standard_normal((130, 70)).astype(np.float32)
+    w = rng.standard_normal((60, 70)).astype(np.float32)
+    b = rng.standard_normal(60).astype(np.float32)
+    jf = xcs.jit(dense_residual_t)
+    got = np.asarray(jf(x, w, b))
+    np.testing.assert_array_equal(got, np.asarray(dense_residual_t(*map(xcs.asarray, (x, w, b)))))
+    np.testing.assert_allclose(got, dense_residual_t(x.astype(np.float64), w, b), rtol=1e-4, atol=1e-4)
+    assert jf.stats()["kernels_per_call"] == 1
+
+
+def test_matmul_epilogue_error_names_the_group():
+    """An integer division by zero inside an epilogue raises (from any
+    thread of the GEMM) and the jitted function keeps working."""
+    @xcs.jit
+    def f(x, w, d):
+        return (x @ w) // d
+
+    x = np.ones((200, 100), np.int32)
+    w = np.ones((100, 300), np.int32)
+    d = np.ones(300, np.int32)
+    np.testing.assert_array_equal(np.asarray(f(x, w, d)), np.full((200, 300), 100))
+    d[123] = 0
+    with pytest.raises(xcs.XCSZeroDivisionError, match="division by zero"):
+        f(x, w, d)
+    d[123] = 7
+    np.testing.assert_array_equal(np.asarray(f(x, w, d))[:, 123], np.full(200, 14))

@@ -1,0 +1,105 @@
+/* matmul_fused.c — a GEMM and its elementwise epilogue (bias, activation,
+ * residual) in one step: xcs_cpu_matmul_fused.
+ *
+ * The blocked GEMM (matmul.c) hands each block of C to the epilogue as soon
+ * as its last K panel is accumulated, from the thread that computed it, so
+ * the fused program reads the block from cache instead of streaming the
+ * whole product through memory a second time.  The product is usually the
+ * group's own output (the epilogue runs in place), so no intermediate array
+ * is allocated.  Large float GEMMs go to BLAS, which offers no such hook:
+ * there the epilogue runs as one in-place pass after the GEMM (its cost is
+ * one read + write of C against 2*M*N*K flops). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+
+typedef struct epi_ctx {
+    xcs_mm_epilogue base; /* first: the GEMM sees only this */
+    const xcs_fused_program *p;
+    const xcs_tensor *const *inputs;
+    xcs_tensor *const *outputs;
+    const char *c0;       /* prod's element [0, ..., 0] */
+    int64_t sz, N, M0;    /* element bytes, columns, rows per matrix */
+    int nd;
+    const int64_t *shape; /* prod's shape */
+    xcs_status st;        /* first failure, from any thread */
+    char msg[512];
+} epi_ctx;
+
+/* t's [rows, cols] block at leading index idx (nd - 1 dims: batch..., row)
+ * and column j0, as a borrowed stack view. */
+static void block_view(const xcs_tensor *t, const int64_t *idx, int nd, int64_t j0, int64_t rows,
+                       int64_t cols, xcs_tensor *v) {
+    *v = *t;
+    int64_t off = t->offset + j0 * t->strides[nd - 1];
+    for (int d = 0; d < nd - 1; d++) off += idx[d] * t->strides[d];
+    v->offset = off;
+    v->ndim = 2;
+    v->shape[0] = rows, v->shape[1] = cols;
+    v->strides[0] = t->strides[nd - 2], v->strides[1] = t->strides[nd - 1];
+}
+
+static void epi_block(xcs_mm_epilogue *e, char *c, int64_t rows, int64_t cols) {
+    epi_ctx *x = (epi_ctx *)e;
+    const xcs_fused_program *p = x->p;
+    int64_t flat = (int64_t)(c - x->c0) / x->sz, gi = flat / x->N, j0 = flat % x->N;
+    while (rows > 0) {
+        /* rows of one matrix at a time: folded batch rows need not be evenly strided in the epilogue's inputs */
+        int64_t piece = x->M0 - gi % x->M0 < rows ? x->M0 - gi % x->M0 : rows;
+        int64_t idx[XCS_MAX_DIMS], r = gi;
+        for (int d = x->nd - 2; d >= 0; d--) {
+            idx[d] = r % x->shape[d];
+            r /= x->shape[d];
+        }
+        xcs_tensor in[XCS_FUSED_MAX_IO], out[XCS_FUSED_MAX_IO];
+        const xcs_tensor *inp[XCS_FUSED_MAX_IO];
+        xcs_tensor *outp[XCS_FUSED_MAX_IO];
+        for (int k = 0; k < p->n_inputs; k++) {
+            block_view(x->inputs[k], idx, x->nd, j0, piece, cols, &in[k]);
+            inp[k] = &in[k];
+        }
+        for (int k = 0; k < p->n_outputs; k++) {
+            block_view(x->outputs[k], idx, x->nd, j0, piece, cols, &out[k]);
+            outp[k] = &out[k];
+        }
+        xcs_fused_program q = *p;
+        q.ndim = 2;
+        q.shape[0] = piece, q.shape[1] = cols;
+        xcs_status st = xcs_cpu_run_fused_ex(&q, inp, outp, false);
+        if (st) {
+#pragma omp critical(xcs_matmul_epilogue)
+            if (!x->st) {
+                x->st = st;
+                snprintf(x->msg, sizeof x->msg, "%s", xcs_last_error());
+            }
+            return;
+        }
+        rows -= piece;
+        gi += piece;
+    }
+}
+
+xcs_status xcs_cpu_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
+                                const xcs_fused_program *p, const xcs_tensor *const *inputs,
+                                xcs_tensor *const *outputs) {
+    int nd = prod->ndim;
+    bool ok = p && p->n_inputs >= 1 && inputs[0] && xcs_tensor_data(inputs[0]) == xcs_tensor_data(prod) &&
+              p->ndim == nd && nd >= 2 && (p->n_instr == 0 || p->instr[p->n_instr - 1].kind != XCS_FUSED_REDUCE);
+    for (int d = 0; ok && d < nd; d++) ok = p->shape[d] == prod->shape[d];
+    if (!ok) return xcs_error(XCS_ERR_VALUE, "matmul epilogue: the program must be elementwise over the product, "
+                                             "with the product as input 0");
+    /* the blocked GEMM's hook needs every block of prod at one place in the
+     * inputs' index space: a C-contiguous product */
+    if (xcs_host_matmul_prefers_blas(a, b, prod) || a->shape[nd - 1] == 0 || !xcs_tensor_is_contiguous(prod) ||
+        xcs_tensor_numel(prod) == 0) {
+        xcs_status st = xcs_cpu_matmul(a, b, prod);
+        return st ? st : xcs_cpu_run_fused(p, inputs, outputs);
+    }
+    epi_ctx x = {.base = {.fn = epi_block}, .p = p, .inputs = inputs, .outputs = outputs,
+                 .c0 = xcs_tensor_data(prod), .sz = (int64_t)xcs_dtype_size(prod->dtype),
+                 .N = prod->shape[nd - 1], .M0 = prod->shape[nd - 2], .nd = nd, .shape = prod->shape};
+    xcs_status st = xcs_host_matmul_blocked_epi(a, b, prod, &x.base);
+    if (!st && x.st) st = xcs_error(x.st, "%s", x.msg);
+    return st;
+}
