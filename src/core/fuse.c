@@ -251,6 +251,110 @@ static bool row_chain_member(const xcs_graph *g, const xcs_plan *plan, int s, in
     return true;
 }
 
+/* Bytes of one row block of a chain's intermediates: a few of them stay in
+ * L2/L3. */
+#define XCS_CHAIN_BLOCK_BYTES ((int64_t)1 << 20)
+
+/* Rows per block of the chain of `len` steps at s, from its widest stored
+ * row; 0 when one block would hold every row (no chain then). */
+static int64_t chain_block_rows(const xcs_graph *g, const xcs_plan *plan, int s, int len) {
+    int64_t row_bytes = 1, R = plan->groups[plan->steps[s].group].prog.shape[0];
+    for (int t = s; t < s + len; t++) {
+        const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
+        for (int o = 0; o < grp->n_outputs; o++) {
+            const xcs_node *n = &g->nodes[grp->output_nodes[o]];
+            int64_t rb = (int64_t)xcs_dtype_size(n->dtype);
+            for (int d = 1; d < n->ndim; d++) rb *= n->shape[d];
+            if (rb > row_bytes) row_bytes = rb;
+        }
+    }
+    int64_t B = XCS_CHAIN_BLOCK_BYTES / row_bytes;
+    if (B < 1) B = 1;
+    return B >= R ? 0 : B;
+}
+
+/* ------------------------------------------------------------- memory plan */
+
+typedef struct mp_value {
+    int node;
+    bool block;          /* a row chain's block buffer */
+    int first, last;     /* steps */
+    int64_t bytes, off;
+} mp_value;
+
+static int mp_by_size(const void *a, const void *b) {
+    const mp_value *x = a, *y = b;
+    if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
+    return x->first - y->first;
+}
+
+static int64_t mp_node_bytes(const xcs_node *n, int64_t rows) {
+    int64_t b = (int64_t)xcs_dtype_size(n->dtype);
+    for (int d = 0; d < n->ndim; d++) b *= d == 0 && rows >= 0 ? rows : n->shape[d];
+    return (b + 63) & ~(int64_t)63;
+}
+
+/* Greedy by size (largest first, each at the lowest offset clear of every
+ * placed value it is live with), as TFLite's and XLA's heap simulators do;
+ * within a few percent of optimal on inference graphs. */
+static xcs_status plan_memory(const xcs_graph *g, xcs_plan *plan) {
+    const int nn = g->n_nodes, ns = plan->n_steps;
+    for (int i = 0; i < nn; i++) plan->arena_off[i] = plan->block_off[i] = -1;
+    plan->arena_bytes = plan->planned_bytes = 0;
+    plan->n_planned = 0;
+    mp_value *v = malloc(((size_t)nn * 2 + 1) * sizeof *v);
+    if (!v) return xcs_error(XCS_ERR_MEMORY, "out of memory planning buffers");
+    int nv = 0;
+    for (int s = 0; s < ns; s++) {
+        int len = plan->chain[s] > 1 ? plan->chain[s] : 1; /* a chain's values are live all along it */
+        for (int t = s; t < s + len; t++) {
+            if (plan->steps[t].group < 0) continue;
+            const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
+            int ids[XCS_FUSED_MAX_IO + 1], n_ids = 0;
+            for (int o = 0; o < grp->n_outputs; o++) ids[n_ids++] = grp->output_nodes[o];
+            if (grp->matmul && grp->prod_out < 0) ids[n_ids++] = grp->first;
+            for (int k = 0; k < n_ids; k++) {
+                int id = ids[k], last = plan->last_step[id];
+                if (last >= ns) continue; /* a graph output: returned, owns its buffer */
+                const xcs_node *n = &g->nodes[id];
+                bool local = len > 1 && last < s + len;
+                int first = len > 1 ? s : t;
+                if (last < s + len - 1) last = s + len - 1;
+                if (last < t) last = t;
+                v[nv++] = (mp_value){id, local, first, last, mp_node_bytes(n, local ? plan->chain_rows[s] : -1), 0};
+            }
+        }
+        s += len - 1;
+    }
+    qsort(v, (size_t)nv, sizeof *v, mp_by_size);
+    mp_value **live = malloc(((size_t)nv + 1) * sizeof *live);
+    if (!live) {
+        free(v);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory planning buffers");
+    }
+    for (int i = 0; i < nv; i++) {
+        int nl = 0; /* placed values live together with v[i], by offset */
+        for (int j = 0; j < i; j++)
+            if (!(v[j].last < v[i].first || v[i].last < v[j].first)) {
+                int k = nl++;
+                for (; k > 0 && live[k - 1]->off > v[j].off; k--) live[k] = live[k - 1];
+                live[k] = &v[j];
+            }
+        int64_t off = 0; /* the lowest gap that fits */
+        for (int k = 0; k < nl && off + v[i].bytes > live[k]->off; k++)
+            if (live[k]->off + live[k]->bytes > off) off = live[k]->off + live[k]->bytes;
+        v[i].off = off;
+        if (off + v[i].bytes > plan->arena_bytes) plan->arena_bytes = off + v[i].bytes;
+        plan->planned_bytes += v[i].bytes;
+        if (v[i].block) plan->block_off[v[i].node] = off;
+        else plan->arena_off[v[i].node] = off;
+    }
+    plan->n_planned = nv;
+    free(live);
+    free(v);
+    return XCS_OK;
+}
+
 /* ---------------------------------------------------------------- planning */
 
 void xcs_plan_free(xcs_plan *p) {
@@ -259,6 +363,9 @@ void xcs_plan_free(xcs_plan *p) {
     free(p->groups);
     free(p->last_step);
     free(p->chain);
+    free(p->chain_rows);
+    free(p->arena_off);
+    free(p->block_off);
     free(p);
 }
 
@@ -272,8 +379,12 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         plan->groups = calloc((size_t)nn + 1, sizeof *plan->groups);
         plan->last_step = malloc(((size_t)nn + 1) * sizeof *plan->last_step);
         plan->chain = calloc((size_t)nn + 1, sizeof *plan->chain);
+        plan->chain_rows = calloc((size_t)nn + 1, sizeof *plan->chain_rows);
+        plan->arena_off = malloc(((size_t)nn + 1) * sizeof *plan->arena_off);
+        plan->block_off = malloc(((size_t)nn + 1) * sizeof *plan->block_off);
     }
-    if (!plan || !read_outside || !group_of || !plan->steps || !plan->groups || !plan->last_step || !plan->chain) {
+    if (!plan || !read_outside || !group_of || !plan->steps || !plan->groups || !plan->last_step || !plan->chain ||
+        !plan->chain_rows || !plan->arena_off || !plan->block_off) {
         xcs_plan_free(plan);
         free(read_outside);
         free(group_of);
@@ -372,10 +483,18 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
     for (int s = 0; s < ns; s++) {
         int len = 0;
         for (int t = s; t < ns && row_chain_member(g, plan, s, t); t++) len++;
-        if (len >= 2) { plan->chain[s] = len; s += len - 1; }
+        if (len >= 2 && (plan->chain_rows[s] = chain_block_rows(g, plan, s, len)) > 0) {
+            plan->chain[s] = len;
+            s += len - 1;
+        }
     }
     free(read_outside);
     free(group_of);
+    xcs_status st = plan_memory(g, plan);
+    if (st) {
+        xcs_plan_free(plan);
+        return st;
+    }
     xcs_plan_free(g->plan);
     g->plan = plan;
     return XCS_OK;

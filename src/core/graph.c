@@ -25,6 +25,11 @@ int xcs_graph_num_inputs(const xcs_graph *g) { return g->n_inputs; }
 int xcs_graph_num_outputs(const xcs_graph *g) { return g->n_outputs; }
 int xcs_graph_num_groups(const xcs_graph *g) { return g->plan ? g->plan->n_groups : 0; }
 
+void xcs_graph_memory_get(const xcs_graph *g, xcs_graph_memory *out) {
+    const xcs_plan *p = g->plan;
+    *out = (xcs_graph_memory){p ? p->n_planned : 0, p ? p->arena_bytes : 0, p ? p->planned_bytes : 0};
+}
+
 int xcs_graph_num_steps(const xcs_graph *g) {
     if (!g->plan) return 0;
     int n = 0; /* inputs and constants launch nothing */

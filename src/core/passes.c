@@ -272,6 +272,9 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap) {
         EMIT("\n");
     }
     for (int o = 0; o < g->n_outputs; o++) EMIT("out[%d] = %%%d\n", o, g->outputs[o].node);
+    if (g->plan && g->plan->n_planned)
+        EMIT("memory plan: %d intermediates in one %lld-byte arena (%lld bytes without reuse)\n", g->plan->n_planned,
+             (long long)g->plan->arena_bytes, (long long)g->plan->planned_bytes);
 #undef EMIT
     if (buf && cap) buf[used < cap ? used : cap - 1] = '\0';
     return used;

@@ -72,18 +72,44 @@ static xcs_status run_one(const xcs_graph *g, int i, const xcs_tensor *const *in
     return st;
 }
 
-/* prod = a @ b of matmul node `mm`, then the group's epilogue program. */
-static xcs_status run_matmul_group(const xcs_graph *g, const xcs_backend *be, const xcs_plan_group *grp,
-                                   xcs_tensor *prod, xcs_tensor **ins, xcs_tensor **outs, xcs_tensor **val) {
+/* What one run carries: the plan, the backend, the arena of planned
+ * intermediates and every node's current value. */
+typedef struct run_ctx {
+    const xcs_graph *g;
+    const xcs_plan *plan;
+    const xcs_backend *be;
+    xcs_storage *arena;
+    xcs_tensor **val;
+} run_ctx;
+
+/* A buffer for node id's value: its slice of the arena when the memory plan
+ * placed it there, else a fresh tensor.  block: the row-chain block buffer
+ * (`rows` rows). */
+static xcs_status value_buffer(const run_ctx *c, int id, bool block, int64_t rows, xcs_tensor **out) {
+    const xcs_node *n = &c->g->nodes[id];
+    int64_t shape[XCS_MAX_DIMS], strides[XCS_MAX_DIMS];
+    memcpy(shape, n->shape, sizeof shape);
+    if (block) shape[0] = rows;
+    int64_t off = block ? c->plan->block_off[id] : c->plan->arena_off[id];
+    if (off < 0 || !c->arena) return xcs_tensor_empty(n->dtype, n->ndim, shape, out);
+    xcs_strides_contiguous(n->ndim, shape, strides);
+    return xcs_tensor_from_storage(c->arena, n->dtype, n->ndim, shape, strides,
+                                   off / (int64_t)xcs_dtype_size(n->dtype), out);
+}
+
+/* prod = a @ b of the group's matmul node, then the group's epilogue. */
+static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, xcs_tensor *prod, xcs_tensor **ins,
+                                   xcs_tensor **outs) {
+    const xcs_graph *g = c->g;
     const xcs_node *mn = &g->nodes[grp->first];
     xcs_tensor *a = NULL, *b = NULL;
-    xcs_status st = edge_view(val[g->edges[mn->first_edge].node], &g->edges[mn->first_edge], &a);
-    if (!st) st = edge_view(val[g->edges[mn->first_edge + 1].node], &g->edges[mn->first_edge + 1], &b);
-    if (!st && be->matmul_fused) {
-        st = be->matmul_fused(a, b, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
+    xcs_status st = edge_view(c->val[g->edges[mn->first_edge].node], &g->edges[mn->first_edge], &a);
+    if (!st) st = edge_view(c->val[g->edges[mn->first_edge + 1].node], &g->edges[mn->first_edge + 1], &b);
+    if (!st && c->be->matmul_fused) {
+        st = c->be->matmul_fused(a, b, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
     } else if (!st) {
-        st = be->matmul(a, b, prod);
-        if (!st) st = be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
+        st = c->be->matmul(a, b, prod);
+        if (!st) st = c->be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
     }
     xcs_tensor_free(a);
     xcs_tensor_free(b);
@@ -91,20 +117,16 @@ static xcs_status run_matmul_group(const xcs_graph *g, const xcs_backend *be, co
 }
 
 /* Runs one fused group: its external inputs are views of earlier values,
- * its stored members get fresh buffers. */
-static xcs_status run_group(const xcs_graph *g, const xcs_backend *be, const xcs_plan_group *grp, xcs_tensor **val) {
+ * its stored members get their planned buffers. */
+static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
+    const xcs_graph *g = c->g;
+    xcs_tensor **val = c->val;
     xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0}, *prod = NULL;
     xcs_status st = XCS_OK;
     int ni = 0, no = 0;
-    for (; no < grp->n_outputs && !st; no++) {
-        const xcs_node *n = &g->nodes[grp->output_nodes[no]];
-        st = xcs_tensor_empty(n->dtype, n->ndim, n->shape, &outs[no]);
-    }
-    if (!st && grp->matmul) { /* the product: in place in an output, else its own buffer */
-        const xcs_node *mn = &g->nodes[grp->first];
-        st = grp->prod_out >= 0 ? xcs_tensor_view(outs[grp->prod_out], &prod)
-                                : xcs_tensor_empty(mn->dtype, mn->ndim, mn->shape, &prod);
-    }
+    for (; no < grp->n_outputs && !st; no++) st = value_buffer(c, grp->output_nodes[no], false, 0, &outs[no]);
+    if (!st && grp->matmul) /* the product: in place in an output, else its own buffer */
+        st = grp->prod_out >= 0 ? xcs_tensor_view(outs[grp->prod_out], &prod) : value_buffer(c, grp->first, false, 0, &prod);
     for (; ni < grp->n_inputs && !st; ni++) {
         if (grp->input_edges[ni] < 0) { st = xcs_tensor_view(prod, &ins[ni]); continue; }
         const xcs_edge *e = &g->edges[grp->input_edges[ni]];
@@ -114,8 +136,8 @@ static xcs_status run_group(const xcs_graph *g, const xcs_backend *be, const xcs
     for (int d = 0; d < grp->prog.ndim; d++) numel *= grp->prog.shape[d];
     bool empty_out = false;
     for (int o = 0; o < no && !st; o++) empty_out |= xcs_tensor_numel(outs[o]) == 0;
-    if (!st && numel > 0 && grp->matmul) st = run_matmul_group(g, be, grp, prod, ins, outs, val);
-    else if (!st && numel > 0) st = be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
+    if (!st && numel > 0 && grp->matmul) st = run_matmul_group(c, grp, prod, ins, outs);
+    else if (!st && numel > 0) st = c->be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
     else if (!st && numel == 0 && !empty_out) {
         /* an empty reduction: let the eager op produce its identity */
         int last = grp->last;
@@ -128,15 +150,12 @@ static xcs_status run_group(const xcs_graph *g, const xcs_backend *be, const xcs
         if (st) xcs_tensor_free(outs[o]);
         else val[grp->output_nodes[o]] = outs[o];
     }
-    /* a product in its own buffer is the matmul node's value (freed after
+    /* a product in its own buffer is the matmul node's value (dropped after
      * this step when nothing else reads it) */
     if (!st && grp->matmul && grp->prod_out < 0) val[grp->first] = prod;
     else xcs_tensor_free(prod);
     return st;
 }
-
-/* Bytes of one row block of intermediates: a few of them stay in L2/L3. */
-#define XCS_CHAIN_BLOCK_BYTES ((int64_t)1 << 20)
 
 /* Rows [r0, r0 + b) of tensor v (a view; v is freed). */
 static xcs_status rows_of(xcs_tensor *v, int64_t r0, int64_t b, xcs_tensor **out) {
@@ -147,48 +166,30 @@ static xcs_status rows_of(xcs_tensor *v, int64_t r0, int64_t b, xcs_tensor **out
 }
 
 /* Runs steps [s, s + len) — a row chain (fuse.c) — block of rows by block of
- * rows.  Values made and used only inside the chain live in block-sized
- * buffers that stay in cache; the others are written to full buffers. */
-static xcs_status run_chain(const xcs_graph *g, const xcs_backend *be, const xcs_plan *plan, int s, int len,
-                            xcs_tensor **val) {
+ * rows (plan->chain_rows[s] each).  Values made and used only inside the
+ * chain live in block-sized buffers that stay in cache; the others are
+ * written to full buffers. */
+static xcs_status run_chain(const run_ctx *c, int s, int len) {
+    const xcs_graph *g = c->g;
+    const xcs_plan *plan = c->plan;
+    xcs_tensor **val = c->val;
     const int last_step = s + len - 1;
-    const int64_t R = plan->groups[plan->steps[s].group].prog.shape[0];
-    int64_t row_bytes = 1;
+    const int64_t R = plan->groups[plan->steps[s].group].prog.shape[0], B = plan->chain_rows[s];
     xcs_status st = XCS_OK;
-    /* which outputs are block-local; the widest row decides the block */
     bool local[XCS_FUSED_MAX_IO * 64] = {false};
     xcs_tensor *blk[XCS_FUSED_MAX_IO * 64] = {0};
     int first_node = plan->groups[plan->steps[s].group].first;
     int last_node = plan->groups[plan->steps[last_step].group].last;
-    if (last_node - first_node + 1 > (int)(sizeof local / sizeof local[0])) return XCS_ERR_UNSUPPORTED;
-    for (int t = s; t <= last_step; t++) {
-        const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
-        for (int o = 0; o < grp->n_outputs; o++) {
-            int id = grp->output_nodes[o];
-            const xcs_node *n = &g->nodes[id];
-            int64_t rb = (int64_t)xcs_dtype_size(n->dtype);
-            for (int d = 1; d < n->ndim; d++) rb *= n->shape[d];
-            if (rb > row_bytes) row_bytes = rb;
-            local[id - first_node] = plan->last_step[id] <= last_step;
-        }
-    }
-    int64_t B = XCS_CHAIN_BLOCK_BYTES / row_bytes;
-    if (B < 1) B = 1;
-    if (B >= R) return XCS_ERR_UNSUPPORTED; /* one block: the plain path is the same */
+    if (last_node - first_node + 1 > (int)(sizeof local / sizeof local[0]))
+        return xcs_error(XCS_ERR_INTERNAL, "row chain of nodes %%%d..%%%d is too long", first_node, last_node);
     /* buffers: block-local ones of B rows, the rest full size (in val) */
     for (int t = s; t <= last_step && !st; t++) {
         const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
         for (int o = 0; o < grp->n_outputs && !st; o++) {
             int id = grp->output_nodes[o];
-            const xcs_node *n = &g->nodes[id];
-            int64_t shape[XCS_MAX_DIMS];
-            memcpy(shape, n->shape, sizeof shape);
-            if (local[id - first_node]) {
-                shape[0] = B;
-                st = xcs_tensor_empty(n->dtype, n->ndim, shape, &blk[id - first_node]);
-            } else {
-                st = xcs_tensor_empty(n->dtype, n->ndim, shape, &val[id]);
-            }
+            local[id - first_node] = plan->last_step[id] <= last_step;
+            st = local[id - first_node] ? value_buffer(c, id, true, B, &blk[id - first_node])
+                                        : value_buffer(c, id, false, 0, &val[id]);
         }
     }
     for (int64_t r0 = 0; r0 < R && !st; r0 += B) {
@@ -207,7 +208,8 @@ static xcs_status run_chain(const xcs_graph *g, const xcs_backend *be, const xcs
                     memcpy(shape, e->shape, sizeof shape);
                     shape[0] = b;
                     xcs_tensor *bt = blk[src - first_node];
-                    st = xcs_tensor_from_storage(bt->storage, bt->dtype, e->ndim, shape, e->strides, e->offset, &ins[ni]);
+                    st = xcs_tensor_from_storage(bt->storage, bt->dtype, e->ndim, shape, e->strides,
+                                                 bt->offset + e->offset, &ins[ni]);
                 } else if (!(st = edge_view(val[src], e, &v))) {
                     st = rows_of(v, r0, b, &ins[ni]);
                 }
@@ -219,7 +221,8 @@ static xcs_status run_chain(const xcs_graph *g, const xcs_backend *be, const xcs
                     int64_t shape[XCS_MAX_DIMS];
                     memcpy(shape, bt->shape, sizeof shape);
                     shape[0] = b;
-                    st = xcs_tensor_from_storage(bt->storage, bt->dtype, bt->ndim, shape, bt->strides, 0, &outs[no]);
+                    st = xcs_tensor_from_storage(bt->storage, bt->dtype, bt->ndim, shape, bt->strides, bt->offset,
+                                                 &outs[no]);
                 } else {
                     xcs_tensor *v;
                     if (!(st = xcs_tensor_view(val[id], &v))) st = rows_of(v, r0, b, &outs[no]);
@@ -228,7 +231,7 @@ static xcs_status run_chain(const xcs_graph *g, const xcs_backend *be, const xcs
             if (!st) {
                 xcs_fused_program p = grp->prog;
                 p.shape[0] = b;
-                st = be->run_fused(&p, (const xcs_tensor *const *)ins, outs);
+                st = c->be->run_fused(&p, (const xcs_tensor *const *)ins, outs);
                 if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
             }
             for (int k = 0; k < ni; k++) xcs_tensor_free(ins[k]);
@@ -245,29 +248,26 @@ xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *
     xcs_tensor **val = calloc((size_t)g->n_nodes + 1, sizeof *val);
     if (!val) return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
     xcs_status st = XCS_OK;
-    const xcs_plan *plan = g->plan;
-    const xcs_backend *be = plan ? xcs_backend_for(XCS_DEVICE_CPU) : NULL;
-    if (plan && (!be || !be->run_fused)) plan = NULL; /* no fusion: node by node */
+    run_ctx c = {.g = g, .plan = g->plan, .val = val};
+    c.be = c.plan ? xcs_backend_for(XCS_DEVICE_CPU) : NULL;
+    if (c.plan && (!c.be || !c.be->run_fused)) c.plan = NULL; /* no fusion: node by node */
+    const xcs_plan *plan = c.plan;
+    if (plan && plan->arena_bytes > 0 && !(c.arena = xcs_storage_new((size_t)plan->arena_bytes, XCS_DEVICE_CPU)))
+        st = xcs_error_context(XCS_ERR_MEMORY, "the graph's %lld bytes of intermediates", (long long)plan->arena_bytes);
     if (plan) {
         for (int s = 0; s < plan->n_steps && !st; s++) {
             const xcs_plan_step *step = &plan->steps[s];
-            int done = 1;
-            if (plan->chain[s] > 1) {
-                st = run_chain(g, be, plan, s, plan->chain[s], val);
-                if (st == XCS_ERR_UNSUPPORTED) st = XCS_OK; /* too small to block: plain path */
-                else if (!st) done = plan->chain[s];
-            }
-            if (done == 1 && !st)
-                st = step->group < 0 ? run_one(g, step->node, inputs, val)
-                                     : run_group(g, be, &plan->groups[step->group], val);
-            /* drop values no later step reads: the buffers go back to malloc
-             * while the rest of the graph runs */
+            int done = plan->chain[s] > 1 ? plan->chain[s] : 1;
+            if (done > 1) st = run_chain(&c, s, done);
+            else st = step->group < 0 ? run_one(g, step->node, inputs, val) : run_group(&c, &plan->groups[step->group]);
+            /* drop values no later step reads (an owned buffer goes back to
+             * the allocator; an arena slice is free for the plan's next use) */
             for (int t = s; t < s + done; t++)
                 for (int i = 0; i < g->n_nodes && !st; i++)
                     if (plan->last_step[i] == t && val[i]) { xcs_tensor_free(val[i]); val[i] = NULL; }
             s += done - 1;
         }
-    } else {
+    } else if (!st) {
         for (int i = 0; i < g->n_nodes && !st; i++) st = run_one(g, i, inputs, val);
     }
     int made_out = 0;
@@ -282,5 +282,6 @@ xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *
         for (int j = 0; j < made_out; j++) { xcs_tensor_free(outs[j]); outs[j] = NULL; }
     for (int i = 0; i < g->n_nodes; i++) xcs_tensor_free(val[i]);
     free(val);
+    xcs_storage_release(c.arena);
     return st;
 }

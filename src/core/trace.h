@@ -58,6 +58,17 @@ typedef struct xcs_plan {
     int n_groups;
     int *last_step;                      /* per node: last step reading it */
     int *chain;                          /* per step: steps in the row chain starting here (0: none) */
+    int64_t *chain_rows;                 /* per chain start: rows per block */
+    /* The memory plan: every intermediate a step writes (group outputs, a
+     * matmul's own product, a row chain's block buffers) is a view of one
+     * arena allocated per run, at an offset chosen so that values whose
+     * lifetimes (first writing step .. last reading step) overlap never
+     * share bytes.  Graph outputs and nodes replayed eagerly own buffers. */
+    int64_t *arena_off;                  /* per node: byte offset of its value, -1: own buffer */
+    int64_t *block_off;                  /* per node: byte offset of its row-chain block buffer, -1: none */
+    int64_t arena_bytes;                 /* arena size */
+    int64_t planned_bytes;               /* sum of the planned values' sizes (no reuse) */
+    int n_planned;                       /* values in the arena */
 } xcs_plan;
 
 void xcs_plan_free(xcs_plan *p);

@@ -306,6 +306,14 @@ int xcs_graph_num_outputs(const xcs_graph *g);
  * a step is one kernel launch, fused or not. */
 int xcs_graph_num_groups(const xcs_graph *g);
 int xcs_graph_num_steps(const xcs_graph *g);
+/* The plan's memory plan: `buffers` intermediates live in one arena of
+ * `arena_bytes` per run; `planned_bytes` is what they would take without
+ * reusing memory between values whose lifetimes do not overlap. */
+typedef struct xcs_graph_memory {
+    int buffers;
+    int64_t arena_bytes, planned_bytes;
+} xcs_graph_memory;
+void xcs_graph_memory_get(const xcs_graph *g, xcs_graph_memory *out);
 /* Dead-code and common-subexpression elimination (in place). */
 xcs_status xcs_graph_optimize(xcs_graph *g);
 /* Structural hash: ops, dtypes, shapes, attrs, edges, input signature and

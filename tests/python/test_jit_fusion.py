@@ -214,3 +214,50 @@ def test_matmul_epilogue_error_names_the_group():
         f(x, w, d)
     d[123] = 7
     np.testing.assert_array_equal(np.asarray(f(x, w, d))[:, 123], np.full(200, 14))
+
+
+def staircase(x):  # every step reads the previous one transposed: 6 groups, 5 intermediates
+    for _ in range(6):
+        x = np.tanh(x.T * 1.1) + 0.1
+    return x
+
+
+def test_memory_plan_reuses_intermediates(rng):
+    """The five intermediates of `staircase` live two at a time, so the memory
+    plan puts them in one arena of two buffers; a call allocates that arena
+    and the output, nothing else."""
+    from ember.xcs import _xcs
+
+    n = 256
+    x = rng.standard_normal((n, n)).astype(np.float32)
+    jf = xcs.jit(staircase)
+    np.testing.assert_allclose(np.asarray(jf(x)), staircase(x.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    s = jf.stats()
+    size = n * n * 4
+    assert s["fused_groups"] == 6
+    assert s["planned_bytes"] == 5 * size and s["arena_bytes"] == 2 * size
+    before = _xcs._alloc_stats()["total_buffers"]
+    out = jf(x)
+    assert _xcs._alloc_stats()["total_buffers"] - before == 2  # the arena and the output
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(staircase(xcs.asarray(x))))
+    assert "memory plan: 5 intermediates" in xcs.explain(jf, x)
+
+
+@pytest.mark.parametrize("fn", [softmax, layernorm, two_outputs, dense_softmax])
+def test_memory_plan_under_threads(fn, rng):
+    """Each call has its own arena: 8 threads calling one jitted function
+    with its intermediates planned get the eager results."""
+    import concurrent.futures as cf
+
+    args = [rng.standard_normal((300, 4100)).astype(np.float32)]
+    if fn is dense_softmax:
+        args = [rng.standard_normal((200, 64)).astype(np.float32), rng.standard_normal((64, 300)).astype(np.float32),
+                rng.standard_normal(300).astype(np.float32)]
+    jf = xcs.jit(fn)
+    want = fn(*[xcs.asarray(a) for a in args])
+    want = [np.asarray(w) for w in (want if isinstance(want, tuple) else (want,))]
+    with cf.ThreadPoolExecutor(8) as ex:
+        for got in ex.map(lambda _: jf(*args), range(32)):
+            got = got if isinstance(got, tuple) else (got,)
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(np.asarray(g), w, rtol=2e-6, atol=1e-6)

@@ -264,6 +264,12 @@ static PyObject *get_num_inputs(PyObject *o, void *c) { return PyLong_FromLong(x
 static PyObject *get_num_outputs(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_outputs(((XcsGraph *)o)->g)); }
 static PyObject *get_num_groups(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_groups(((XcsGraph *)o)->g)); }
 static PyObject *get_num_steps(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_steps(((XcsGraph *)o)->g)); }
+static PyObject *get_memory(PyObject *o, void *c) {
+    xcs_graph_memory m;
+    xcs_graph_memory_get(((XcsGraph *)o)->g, &m);
+    return Py_BuildValue("{s:i,s:L,s:L}", "buffers", m.buffers, "arena_bytes", (long long)m.arena_bytes,
+                         "planned_bytes", (long long)m.planned_bytes);
+}
 static PyObject *get_sealed(PyObject *o, void *c) { return PyBool_FromLong(((XcsGraph *)o)->sealed); }
 
 static PyGetSetDef graph_getset[] = {
@@ -272,6 +278,9 @@ static PyGetSetDef graph_getset[] = {
     {"num_outputs", get_num_outputs, NULL, "Number of outputs.", NULL},
     {"num_groups", get_num_groups, NULL, "Fused groups in the plan built by optimize() (0 before).", NULL},
     {"num_steps", get_num_steps, NULL, "Kernel launches per run (fused groups + unfused op nodes); 0 before optimize().", NULL},
+    {"memory", get_memory, NULL,
+     "Memory plan of optimize(): {'buffers': intermediates in the per-run arena, 'arena_bytes': its size, "
+     "'planned_bytes': their total size without reuse}.", NULL},
     {"sealed", get_sealed, NULL, "True once optimized, run or sealed: the graph no longer grows.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

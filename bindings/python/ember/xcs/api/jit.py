@@ -72,15 +72,16 @@ def _dt_name(dt):
 
 
 class _Entry:
-    __slots__ = ("graph", "out_tree", "consts", "nodes", "kernels", "groups")
+    __slots__ = ("graph", "out_tree", "consts", "nodes", "kernels", "groups", "memory")
 
-    def __init__(self, graph, out_tree, consts, nodes, kernels, groups):
+    def __init__(self, graph, out_tree, consts, nodes, kernels, groups, memory):
         self.graph = graph
         self.out_tree = out_tree
         self.consts = consts  # per output leaf: None (a graph output) or (value,)
         self.nodes = nodes
         self.kernels = kernels  # kernel launches per call (fused groups + unfused ops)
         self.groups = groups    # fused groups
+        self.memory = memory    # memory plan: {"buffers", "arena_bytes", "planned_bytes"}
 
 
 def _user_frame(tb):
@@ -364,7 +365,7 @@ class JittedFunction:
         g.optimize()
         t2 = time.perf_counter()
         dump = g.dump()
-        entry = _Entry(g, out_tree, consts, g.num_nodes, g.num_steps, g.num_groups)
+        entry = _Entry(g, out_tree, consts, g.num_nodes, g.num_steps, g.num_groups, g.memory)
         with self._lock:
             self._counts["traces"] += 1
             self._counts["trace_time_ms"] += (t1 - t0) * 1e3
@@ -381,8 +382,10 @@ class JittedFunction:
         ``compile_time_ms`` (optimisation), ``nodes`` (per cached entry, in LRU
         order), ``fused_groups`` (fused programs of the most recent entry),
         ``kernels_per_call`` (kernel launches per call of the most recent
-        entry: fused groups plus unfused op nodes), ``inlined`` (calls inlined into an
-        outer trace), ``cache_size``.
+        entry: fused groups plus unfused op nodes), ``arena_bytes`` /
+        ``planned_bytes`` (the most recent entry's memory plan: bytes of the one
+        buffer its intermediates share per call / they would take unshared),
+        ``inlined`` (calls inlined into an outer trace), ``cache_size``.
         """
         with self._lock:
             s = dict(self._counts)
@@ -391,6 +394,8 @@ class JittedFunction:
         s["nodes"] = [e.nodes for e in entries]
         s["fused_groups"] = entries[-1].groups if entries else 0
         s["kernels_per_call"] = entries[-1].kernels if entries else 0
+        s["arena_bytes"] = entries[-1].memory["arena_bytes"] if entries else 0
+        s["planned_bytes"] = entries[-1].memory["planned_bytes"] if entries else 0
         s["cache_size"] = self._cache_size
         return s
 
