@@ -251,9 +251,10 @@ static bool row_chain_member(const xcs_graph *g, const xcs_plan *plan, int s, in
     return true;
 }
 
-/* Bytes of one row block of a chain's intermediates: a few of them stay in
- * L2/L3. */
-#define XCS_CHAIN_BLOCK_BYTES ((int64_t)1 << 20)
+/* Bytes of one row block of a chain's widest value: the block, its
+ * block-local intermediates and the rows of the inputs stay in one core's
+ * L2 while the chain's steps pass over them. */
+#define XCS_CHAIN_BLOCK_BYTES ((int64_t)512 << 10)
 
 /* Rows per block of the chain of `len` steps at s, from its widest stored
  * row; 0 when one block would hold every row (no chain then). */
@@ -321,7 +322,9 @@ static xcs_status plan_memory(const xcs_graph *g, xcs_plan *plan) {
                 int first = len > 1 ? s : t;
                 if (last < s + len - 1) last = s + len - 1;
                 if (last < t) last = t;
-                v[nv++] = (mp_value){id, local, first, last, mp_node_bytes(n, local ? plan->chain_rows[s] : -1), 0};
+                int64_t bytes = local ? mp_node_bytes(n, plan->chain_rows[s]) * plan->chain_workers[s]
+                                      : mp_node_bytes(n, -1);
+                v[nv++] = (mp_value){id, local, first, last, bytes, 0};
             }
         }
         s += len - 1;
@@ -364,6 +367,7 @@ void xcs_plan_free(xcs_plan *p) {
     free(p->last_step);
     free(p->chain);
     free(p->chain_rows);
+    free(p->chain_workers);
     free(p->arena_off);
     free(p->block_off);
     free(p);
@@ -380,11 +384,12 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         plan->last_step = malloc(((size_t)nn + 1) * sizeof *plan->last_step);
         plan->chain = calloc((size_t)nn + 1, sizeof *plan->chain);
         plan->chain_rows = calloc((size_t)nn + 1, sizeof *plan->chain_rows);
+        plan->chain_workers = calloc((size_t)nn + 1, sizeof *plan->chain_workers);
         plan->arena_off = malloc(((size_t)nn + 1) * sizeof *plan->arena_off);
         plan->block_off = malloc(((size_t)nn + 1) * sizeof *plan->block_off);
     }
     if (!plan || !read_outside || !group_of || !plan->steps || !plan->groups || !plan->last_step || !plan->chain ||
-        !plan->chain_rows || !plan->arena_off || !plan->block_off) {
+        !plan->chain_rows || !plan->chain_workers || !plan->arena_off || !plan->block_off) {
         xcs_plan_free(plan);
         free(read_outside);
         free(group_of);
@@ -476,6 +481,10 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         }
     }
     for (int o = 0; o < g->n_outputs; o++) plan->last_step[g->outputs[o].node] = ns; /* kept */
+    const xcs_backend *be = xcs_backend_for(XCS_DEVICE_CPU);
+    int threads = be && be->max_threads && be->parallel ? be->max_threads() : 1;
+    if (threads < 1) threads = 1;
+    xcs_error_clear();
     /* 5. row chains: consecutive groups over the same leading rows, none
      * reducing over them, each reading values of earlier chain members only
      * row by row.  run.c executes a chain block of rows by block of rows, so
@@ -484,6 +493,11 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         int len = 0;
         for (int t = s; t < ns && row_chain_member(g, plan, s, t); t++) len++;
         if (len >= 2 && (plan->chain_rows[s] = chain_block_rows(g, plan, s, len)) > 0) {
+            /* blocks are dealt to workers round-robin, each worker runs the
+             * whole chain on its block in its own block buffers */
+            int64_t R = plan->groups[plan->steps[s].group].prog.shape[0];
+            int64_t nblocks = (R + plan->chain_rows[s] - 1) / plan->chain_rows[s];
+            plan->chain_workers[s] = (int)(nblocks < threads ? nblocks : threads);
             plan->chain[s] = len;
             s += len - 1;
         }

@@ -165,80 +165,100 @@ static xcs_status rows_of(xcs_tensor *v, int64_t r0, int64_t b, xcs_tensor **out
     return st;
 }
 
-/* Runs steps [s, s + len) — a row chain (fuse.c) — block of rows by block of
- * rows (plan->chain_rows[s] each).  Values made and used only inside the
- * chain live in block-sized buffers that stay in cache; the others are
- * written to full buffers. */
-static xcs_status run_chain(const run_ctx *c, int s, int len) {
-    const xcs_graph *g = c->g;
-    const xcs_plan *plan = c->plan;
-    xcs_tensor **val = c->val;
-    const int last_step = s + len - 1;
-    const int64_t R = plan->groups[plan->steps[s].group].prog.shape[0], B = plan->chain_rows[s];
+/* A row chain in flight: what its workers share. */
+typedef struct chain_run {
+    const run_ctx *c;
+    int s, len, workers;
+    int64_t R, B;
+    int first_node, last_node;
+    const bool *local;         /* per chain node: its value lives in block buffers */
+    xcs_tensor *const *blk;    /* per chain node: block buffers, B rows per worker */
+} chain_run;
+
+/* Rows [r0, r0 + b) of the block buffer of chain node id, seen through
+ * edge e (or whole when e is NULL), for worker w. */
+static xcs_status block_rows(const chain_run *k, int id, const xcs_edge *e, int w, int64_t b, xcs_tensor **out) {
+    const xcs_tensor *bt = k->blk[id - k->first_node];
+    int64_t shape[XCS_MAX_DIMS];
+    memcpy(shape, e ? e->shape : bt->shape, sizeof shape);
+    shape[0] = b;
+    return xcs_tensor_from_storage(bt->storage, bt->dtype, e ? e->ndim : bt->ndim, shape, e ? e->strides : bt->strides,
+                                   bt->offset + (int64_t)w * k->B * bt->strides[0] + (e ? e->offset : 0), out);
+}
+
+/* Worker w: blocks w, w + workers, ...; each through every step of the chain. */
+static xcs_status chain_worker(void *ctx, int w) {
+    const chain_run *k = ctx;
+    const xcs_graph *g = k->c->g;
+    const xcs_plan *plan = k->c->plan;
+    xcs_tensor **val = k->c->val;
     xcs_status st = XCS_OK;
-    bool local[XCS_FUSED_MAX_IO * 64] = {false};
-    xcs_tensor *blk[XCS_FUSED_MAX_IO * 64] = {0};
-    int first_node = plan->groups[plan->steps[s].group].first;
-    int last_node = plan->groups[plan->steps[last_step].group].last;
-    if (last_node - first_node + 1 > (int)(sizeof local / sizeof local[0]))
-        return xcs_error(XCS_ERR_INTERNAL, "row chain of nodes %%%d..%%%d is too long", first_node, last_node);
-    /* buffers: block-local ones of B rows, the rest full size (in val) */
-    for (int t = s; t <= last_step && !st; t++) {
-        const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
-        for (int o = 0; o < grp->n_outputs && !st; o++) {
-            int id = grp->output_nodes[o];
-            local[id - first_node] = plan->last_step[id] <= last_step;
-            st = local[id - first_node] ? value_buffer(c, id, true, B, &blk[id - first_node])
-                                        : value_buffer(c, id, false, 0, &val[id]);
-        }
-    }
-    for (int64_t r0 = 0; r0 < R && !st; r0 += B) {
-        int64_t b = R - r0 < B ? R - r0 : B;
-        for (int t = s; t <= last_step && !st; t++) {
+    for (int64_t r0 = (int64_t)w * k->B; r0 < k->R && !st; r0 += (int64_t)k->workers * k->B) {
+        int64_t b = k->R - r0 < k->B ? k->R - r0 : k->B;
+        for (int t = k->s; t < k->s + k->len && !st; t++) {
             const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
             xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0};
             int ni = 0, no = 0;
             for (; ni < grp->n_inputs && !st; ni++) {
                 const xcs_edge *e = &g->edges[grp->input_edges[ni]];
-                int src = e->node;
                 xcs_tensor *v;
-                if (src >= first_node && src <= last_node && local[src - first_node]) {
-                    /* the block buffer holds rows [r0, r0 + b) at row 0 */
-                    int64_t shape[XCS_MAX_DIMS];
-                    memcpy(shape, e->shape, sizeof shape);
-                    shape[0] = b;
-                    xcs_tensor *bt = blk[src - first_node];
-                    st = xcs_tensor_from_storage(bt->storage, bt->dtype, e->ndim, shape, e->strides,
-                                                 bt->offset + e->offset, &ins[ni]);
-                } else if (!(st = edge_view(val[src], e, &v))) {
+                if (e->node >= k->first_node && e->node <= k->last_node && k->local[e->node - k->first_node])
+                    st = block_rows(k, e->node, e, w, b, &ins[ni]);
+                else if (!(st = edge_view(val[e->node], e, &v)))
                     st = rows_of(v, r0, b, &ins[ni]);
-                }
             }
             for (; no < grp->n_outputs && !st; no++) {
                 int id = grp->output_nodes[no];
-                if (local[id - first_node]) {
-                    xcs_tensor *bt = blk[id - first_node];
-                    int64_t shape[XCS_MAX_DIMS];
-                    memcpy(shape, bt->shape, sizeof shape);
-                    shape[0] = b;
-                    st = xcs_tensor_from_storage(bt->storage, bt->dtype, bt->ndim, shape, bt->strides, bt->offset,
-                                                 &outs[no]);
-                } else {
-                    xcs_tensor *v;
-                    if (!(st = xcs_tensor_view(val[id], &v))) st = rows_of(v, r0, b, &outs[no]);
-                }
+                xcs_tensor *v;
+                if (k->local[id - k->first_node]) st = block_rows(k, id, NULL, w, b, &outs[no]);
+                else if (!(st = xcs_tensor_view(val[id], &v))) st = rows_of(v, r0, b, &outs[no]);
             }
             if (!st) {
                 xcs_fused_program p = grp->prog;
                 p.shape[0] = b;
-                st = c->be->run_fused(&p, (const xcs_tensor *const *)ins, outs);
+                st = k->c->be->run_fused(&p, (const xcs_tensor *const *)ins, outs);
                 if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
             }
-            for (int k = 0; k < ni; k++) xcs_tensor_free(ins[k]);
+            for (int i = 0; i < ni; i++) xcs_tensor_free(ins[i]);
             for (int o = 0; o < no; o++) xcs_tensor_free(outs[o]);
         }
     }
-    for (int i = 0; i <= last_node - first_node; i++) xcs_tensor_free(blk[i]);
+    return st;
+}
+
+/* Runs steps [s, s + len) — a row chain (fuse.c) — block of rows by block of
+ * rows (plan->chain_rows[s] each), the blocks dealt round-robin to
+ * plan->chain_workers[s] workers, each running every step of the chain on
+ * its block: a block's values made and used only inside the chain live in
+ * the worker's block buffers and stay in its core's cache; the others are
+ * written to full buffers. */
+static xcs_status run_chain(const run_ctx *c, int s, int len) {
+    const xcs_graph *g = c->g;
+    const xcs_plan *plan = c->plan;
+    chain_run k = {.c = c, .s = s, .len = len, .workers = plan->chain_workers[s],
+                   .R = plan->groups[plan->steps[s].group].prog.shape[0], .B = plan->chain_rows[s],
+                   .first_node = plan->groups[plan->steps[s].group].first,
+                   .last_node = plan->groups[plan->steps[s + len - 1].group].last};
+    xcs_status st = XCS_OK;
+    bool local[XCS_FUSED_MAX_IO * 64] = {false};
+    xcs_tensor *blk[XCS_FUSED_MAX_IO * 64] = {0};
+    if (k.last_node - k.first_node + 1 > (int)(sizeof local / sizeof local[0]))
+        return xcs_error(XCS_ERR_INTERNAL, "row chain of nodes %%%d..%%%d is too long", k.first_node, k.last_node);
+    k.local = local;
+    k.blk = blk;
+    /* buffers: block-local ones of B rows per worker, the rest full size (in val) */
+    for (int t = s; t < s + len && !st; t++) {
+        const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
+        for (int o = 0; o < grp->n_outputs && !st; o++) {
+            int id = grp->output_nodes[o], j = id - k.first_node;
+            local[j] = plan->last_step[id] < s + len;
+            st = local[j] ? value_buffer(c, id, true, k.B * k.workers, &blk[j]) : value_buffer(c, id, false, 0, &c->val[id]);
+        }
+    }
+    if (!st && c->be->parallel) st = c->be->parallel(k.workers, chain_worker, &k);
+    for (int w = 0; w < k.workers && !st && !c->be->parallel; w++) st = chain_worker(&k, w);
+    for (int i = 0; i <= k.last_node - k.first_node; i++) xcs_tensor_free(blk[i]);
+    (void)g;
     return st;
 }
 

@@ -59,6 +59,7 @@ typedef struct xcs_plan {
     int *last_step;                      /* per node: last step reading it */
     int *chain;                          /* per step: steps in the row chain starting here (0: none) */
     int64_t *chain_rows;                 /* per chain start: rows per block */
+    int *chain_workers;                  /* per chain start: workers (each with its own block buffers) */
     /* The memory plan: every intermediate a step writes (group outputs, a
      * matmul's own product, a row chain's block buffers) is a view of one
      * arena allocated per run, at an offset chosen so that values whose

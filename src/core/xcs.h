@@ -420,6 +420,12 @@ typedef struct xcs_backend {
     xcs_status (*matmul_fused)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
                                const xcs_fused_program *p, const xcs_tensor *const *inputs,
                                xcs_tensor *const *outputs);
+    /* Host-side SPMD: runs fn(ctx, w) for every worker w < n_workers, each on
+     * its own thread where possible, and returns the first failure (with its
+     * message, on the calling thread).  Kernels called from fn run on fn's
+     * thread only.  NULL: core runs the workers one after another. */
+    xcs_status (*parallel)(int n_workers, xcs_status (*fn)(void *ctx, int worker), void *ctx);
+    int (*max_threads)(void); /* workers worth starting (NULL: 1) */
 } xcs_backend;
 
 /* The backend serving `device`, or NULL with the error set. */

@@ -2,9 +2,38 @@
 #include "xcs_host.h"
 #include "cpu_kernels.h"
 
+#include <stdio.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+/* One OpenMP team of n_workers threads; a worker's error (recorded in its
+ * own thread's slot) is carried back to the caller's. */
+static xcs_status cpu_parallel(int n_workers, xcs_status (*fn)(void *ctx, int worker), void *ctx) {
+    xcs_status first = XCS_OK;
+    char msg[512] = "";
+#pragma omp parallel for schedule(static, 1) num_threads(n_workers) if (n_workers > 1)
+    for (int w = 0; w < n_workers; w++) {
+        xcs_status st = fn(ctx, w);
+        if (st) {
+#pragma omp critical(xcs_cpu_parallel)
+            if (!first) {
+                first = st;
+                snprintf(msg, sizeof msg, "%s", xcs_last_error());
+            }
+        }
+    }
+    return first ? xcs_error(first, "%s", msg) : XCS_OK;
+}
+
+static int cpu_max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
 
 static const xcs_backend cpu_backend = {
     .name = "cpu",
@@ -19,6 +48,8 @@ static const xcs_backend cpu_backend = {
     .random = xcs_cpu_random,
     .run_fused = xcs_cpu_run_fused,
     .matmul_fused = xcs_cpu_matmul_fused,
+    .parallel = cpu_parallel,
+    .max_threads = cpu_max_threads,
 };
 
 xcs_status xcs_host_init(void) { return xcs_backend_register(&cpu_backend); }

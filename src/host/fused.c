@@ -29,6 +29,13 @@
 #include "cpu_kernels.h"
 #include "fused_plan.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#define FU_IN_PARALLEL() omp_in_parallel()
+#else
+#define FU_IN_PARALLEL() 0
+#endif
+
 #define FU_ROW_MIN 256 /* rows at least this long are tiled row by row */
 
 #define FU_BAD(fmt, ...) xcs_error(XCS_ERR_VALUE, "invalid fused program: " fmt, __VA_ARGS__)
@@ -480,7 +487,7 @@ xcs_status xcs_cpu_run_fused_ex(const xcs_fused_program *p, const xcs_tensor *co
     if (!p) return xcs_error(XCS_ERR_VALUE, "invalid fused program: NULL");
     fu_plan *P = malloc(sizeof *P); /* ~6 KiB: keep it off small thread stacks */
     if (!P) return xcs_error(XCS_ERR_MEMORY, "fused program: cannot allocate its plan");
-    P->parallel = parallel;
+    P->parallel = parallel && !FU_IN_PARALLEL(); /* inside a worker: that worker's thread only */
     xcs_status st = fu_validate(P, p, inputs, outputs);
     unsigned err = 0;
     P->scalar_mem = NULL;
