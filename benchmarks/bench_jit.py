@@ -47,6 +47,23 @@ def bodies(xp):
     return {"chain": chain, "softmax": softmax, "layernorm": layernorm}
 
 
+def torch_bodies(torch):
+    """The same workloads in torch's spelling (dim/keepdim, amax)."""
+    def chain(x):
+        return torch.tanh(x * 0.5 + 0.25) * torch.exp(-(x * x)) + x
+
+    def softmax(x):
+        e = torch.exp(x - x.amax(dim=1, keepdim=True))
+        return e / e.sum(dim=1, keepdim=True)
+
+    def layernorm(x):
+        m = x.mean(dim=1, keepdim=True)
+        d = x - m
+        v = (d * d).mean(dim=1, keepdim=True)
+        return d / torch.sqrt(v + 1e-5)
+    return {"chain": chain, "softmax": softmax, "layernorm": layernorm}
+
+
 BODIES = bodies(np)
 chain, softmax, layernorm = BODIES["chain"], BODIES["softmax"], BODIES["layernorm"]
 
@@ -94,6 +111,9 @@ def main(argv=None):
     results = []
     found = peers()
     jaxfns = bodies(found["jax.jit"][1]) if "jax.jit" in found else {}
+    torchfns = torch_bodies(found["torch.compile"]) if "torch.compile" in found else {}
+    if torchfns:  # the same two threads as everyone else
+        found["torch.compile"].set_num_threads(max(1, len(__import__("os").sched_getaffinity(0))))
 
     def mem_figure(name, key, x, nbytes):
         fn = BODIES[key]
@@ -114,6 +134,13 @@ def main(argv=None):
             xj = jnp.asarray(x)
             jj(xj).block_until_ready()
             r["jax_jit_ms"] = timeit(lambda: jj(xj).block_until_ready(), args.repeats, args.warmup) * 1e3
+        if key in torchfns:
+            torch = found["torch.compile"]
+            tc = torch.compile(torchfns[key])
+            xt = torch.from_numpy(x)
+            terr = float(np.max(np.abs(tc(xt).numpy() - want)) / (np.max(np.abs(want)) or 1))
+            r["torch_compile_ms"] = timeit(lambda: tc(xt), args.repeats, args.warmup) * 1e3
+            r["torch_max_rel_err"] = terr
         results.append(r)
 
     mem_figure(f"chain 8 ops, {n:.0e} f32", "chain", x1, 2 * x1.nbytes)
@@ -153,12 +180,16 @@ def main(argv=None):
     results.append(disp)
 
     print(f"{'figure':34} {'xcs ms':>9} {'numpy ms':>9} {'np/xcs':>7} {'jax ms':>8} {'jax/xcs':>7} "
-          f"{'xcs GB/s':>9} {'of limit':>8} {'groups':>6} {'kernels':>7}")
+          f"{'torch ms':>8} {'tc/xcs':>7} {'xcs GB/s':>9} {'of limit':>8} {'groups':>6} {'kernels':>7}")
+
+    def peer(r, key):
+        if key not in r:
+            return f"{'-':>8} {'-':>7}"
+        return f"{r[key]:8.2f} {r[key] / r['xcs_ms']:7.2f}"
     for r in results[:-1]:
         lim = f"{r['xcs_over_limit']:.2f}" if r["xcs_over_limit"] is not None else "-"
-        jms = f"{r['jax_jit_ms']:8.2f}" if "jax_jit_ms" in r else f"{'-':>8}"
-        jr = f"{r['jax_jit_ms'] / r['xcs_ms']:7.2f}" if "jax_jit_ms" in r else f"{'-':>7}"
-        print(f"{r['figure']:34} {r['xcs_ms']:9.2f} {r['numpy_ms']:9.2f} {r['numpy_over_xcs']:7.2f} {jms} {jr} "
+        print(f"{r['figure']:34} {r['xcs_ms']:9.2f} {r['numpy_ms']:9.2f} {r['numpy_over_xcs']:7.2f} "
+              f"{peer(r, 'jax_jit_ms')} {peer(r, 'torch_compile_ms')} "
               f"{r['xcs_gbps']:9.1f} {lim:>8} {r['fused_groups']:6d} {r['kernels_per_call']:7d}")
     d = results[-1]
     extra = "".join(f", {k[:-3]} {v:.2f} us" for k, v in d.items() if k.endswith("_us") and k not in

@@ -373,6 +373,9 @@ typedef struct xcs_fused_program {
     int n_inputs, n_outputs, n_regs, n_instr;
     xcs_fused_instr instr[XCS_FUSED_MAX_INSTR];
     unsigned reduce_axes;   /* REDUCE: axes of `shape` it folds */
+    unsigned stream_outputs; /* bit k: output k is not read again while it could
+                              * still be cached (it is larger than the caches):
+                              * the backend may write it around the cache */
 } xcs_fused_program;
 
 /* ---------------------------------------------------------------- backends

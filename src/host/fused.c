@@ -35,6 +35,34 @@
 #else
 #define FU_IN_PARALLEL() 0
 #endif
+#if defined(__AVX__)
+#include <immintrin.h>
+#define FU_HAVE_STREAM 1
+#else
+#define FU_HAVE_STREAM 0
+#endif
+
+/* Copies n bytes to dst with non-temporal stores (dst's lines are not read
+ * for ownership, nor kept in cache): the aligned middle in 32-byte stores,
+ * the ends plainly.  A caller fences (fu_stream_fence) before the data is
+ * read by another thread. */
+static void fu_stream_copy(char *dst, const char *src, size_t n) {
+#if FU_HAVE_STREAM
+    size_t head = (size_t)(-(uintptr_t)dst & 31u);
+    if (head > n) head = n;
+    memcpy(dst, src, head);
+    dst += head, src += head, n -= head;
+    for (; n >= 32; n -= 32, dst += 32, src += 32)
+        _mm256_stream_si256((__m256i *)(void *)dst, _mm256_loadu_si256((const __m256i *)(const void *)src));
+#endif
+    memcpy(dst, src, n);
+}
+
+static void fu_stream_fence(void) {
+#if FU_HAVE_STREAM
+    _mm_sfence();
+#endif
+}
 
 #define FU_ROW_MIN 256 /* rows at least this long are tiled row by row */
 
@@ -185,6 +213,10 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
         P->copy_in[k] = alias[k] >= 0;
     }
 
+    /* Streamed outputs (big and not re-read soon): their STOREs copy the
+     * register with non-temporal stores, so no OP writes them directly. */
+    for (int k = 0; k < p->n_outputs; k++) /* (not in reductions: their drivers do not fence) */
+        P->stream[k] = FU_HAVE_STREAM && (p->stream_outputs >> k & 1u) && P->n_exec == p->n_instr;
     /* Targets: the last writer of a stored register writes the output tile
      * itself when the output has that dtype and no other STORE. */
     int last[XCS_FUSED_MAX_REGS], nstore[XCS_FUSED_MAX_IO] = {0};
@@ -200,7 +232,7 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
         int w = last[ins->a];
         const xcs_fused_instr *wi = &p->instr[w];
         bool can = wi->kind == XCS_FUSED_OP || (wi->kind == XCS_FUSED_CAST && P->conv[w]);
-        if (can && P->target[w] < 0 && nstore[ins->dst] == 1 && !P->conv[i]) {
+        if (can && P->target[w] < 0 && nstore[ins->dst] == 1 && !P->conv[i] && !P->stream[ins->dst]) {
             P->target[w] = ins->dst;
             P->skip[i] = true;
         }
@@ -323,6 +355,22 @@ static char *fu_direct(const fu_plan *P, const fu_operand *o, int64_t s, int64_t
     return o->base + fu_unravel(P, o, s, idx) * (int64_t)o->isize;
 }
 
+/* n copies of the dsize-byte value at v into `to`: one vector loop (a
+ * chain of doubling memcpys costs ten library calls per tile). */
+static void fu_fill(char *to, const char *v, size_t dsize, int64_t n) {
+    if (dsize == 4) {
+        uint32_t u;
+        memcpy(&u, v, 4);
+        for (int64_t i = 0; i < n; i++) memcpy(to + 4 * i, &u, 4);
+    } else if (dsize == 8) {
+        uint64_t u;
+        memcpy(&u, v, 8);
+        for (int64_t i = 0; i < n; i++) memcpy(to + 8 * i, &u, 8);
+    } else {
+        for (int64_t i = 0; i < n; i++) memcpy(to + (size_t)i * dsize, v, dsize);
+    }
+}
+
 /* Walks tile [s, s+len) of o segment by segment along the last dim:
  * gather (to != NULL: convert o's elements into `to`, dsize bytes each) or
  * scatter (from != NULL: copy o-dtype elements from `from` into o). */
@@ -336,14 +384,10 @@ static void fu_walk(const fu_plan *P, const fu_operand *o, int64_t s, int64_t le
         int64_t seg = inner - idx[last];
         if (seg > len) seg = len;
         char *at = o->base + off * es;
-        if (to && st == 0) { /* a broadcast run: convert once, then double it up */
-            size_t total = (size_t)seg * dsize, filled = dsize;
-            conv(1, at, 0, to);
-            while (filled < total) {
-                size_t n = filled < total - filled ? filled : total - filled;
-                memcpy(to + filled, to, n);
-                filled += n;
-            }
+        if (to && st == 0) { /* a broadcast run: convert once, then fill */
+            char one[8];
+            conv(1, at, 0, one);
+            fu_fill(to, one, dsize, seg);
             to += seg * (int64_t)dsize;
         } else if (to) {
             conv(seg, at, st, to);
@@ -424,6 +468,7 @@ unsigned fu_exec_tile(const fu_plan *P, fu_regs *R, int64_t s, int64_t len) {
             const char *a = R->ptr[ins->a];
             if (d) {
                 if (P->conv[i]) P->conv[i](len, a, 1, d);
+                else if (P->stream[ins->dst]) fu_stream_copy(d, a, (size_t)len * o->isize);
                 else if (d != a) memcpy(d, a, (size_t)len * o->isize);
             } else {
                 if (P->conv[i]) {
@@ -471,6 +516,7 @@ static unsigned fu_run_elementwise(const fu_plan *P) {
             }
             err |= fu_exec_tile(P, &R, s, len);
         }
+        fu_stream_fence(); /* this thread's streamed stores, before the join */
     }
     return err;
 }

@@ -40,6 +40,7 @@ typedef struct fu_plan {
     const char *scalar[XCS_FUSED_MAX_INSTR]; /* LOAD of a broadcast scalar: FU_TILE copies */
     char *scalar_mem;
     bool copy_in[XCS_FUSED_MAX_IO];  /* input is an output's memory: LOAD copies it */
+    bool stream[XCS_FUSED_MAX_IO];   /* output written with non-temporal stores */
     bool parallel;                   /* may open an OpenMP region (elementwise) */
     /* the space */
     int nd;
