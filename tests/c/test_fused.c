@@ -435,6 +435,27 @@ static void test_in_place_and_strided_out(void) {
     xcs_tensor_free(big); xcs_tensor_free(blk); xcs_tensor_free(xb); xcs_tensor_free(yb);
 }
 
+/* An output marked for streaming (non-temporal stores) holds the same bits,
+ * also when it starts off a 32-byte boundary and ends mid-vector. */
+static void test_streamed_output(void) {
+    const int64_t n = 100003, big = n + 8;
+    xcs_tensor *x = rand_t(XCS_F32, 1, &n, -3, 3), *y = rand_t(XCS_F32, 1, &n, -3, 3);
+    xcs_tensor *plain = out_t(XCS_F32, 1, &n), *backing = NULL, *streamed = NULL;
+    CHECK_OK(xcs_full(XCS_F32, 1, &big, 5.0, &backing));
+    const int64_t one = 1;
+    CHECK_OK(xcs_tensor_from_storage(backing->storage, XCS_F32, 1, &n, &one, 3, &streamed));
+    xcs_fused_program p = prog(1, &n, 2, 1);
+    chain8(&p);
+    CHECK_OK(run(&p, (const xcs_tensor *[]){x, y}, &plain));
+    p.stream_outputs = 1u;
+    CHECK_OK(run(&p, (const xcs_tensor *[]){x, y}, &streamed));
+    CHECK(same_bits(plain, streamed));
+    CHECK_NEAR(xcs_tensor_get_f64(backing, 2), 5.0, 0);
+    CHECK_NEAR(xcs_tensor_get_f64(backing, n + 3), 5.0, 0);
+    xcs_tensor_free(x); xcs_tensor_free(y); xcs_tensor_free(plain); xcs_tensor_free(backing);
+    xcs_tensor_free(streamed);
+}
+
 static void test_errors(void) {
     const int64_t n = 100000;
     xcs_tensor *a = rand_t(XCS_I32, 1, &n, 1, 50), *b = rand_t(XCS_I32, 1, &n, 1, 50);
@@ -556,6 +577,7 @@ int main(int argc, char **argv) {
     RUN(test_deterministic);
     RUN(test_empty);
     RUN(test_in_place_and_strided_out);
+    RUN(test_streamed_output);
     RUN(test_errors);
     return check_report();
 }

@@ -261,3 +261,15 @@ def test_memory_plan_under_threads(fn, rng):
             got = got if isinstance(got, tuple) else (got,)
             for g, w in zip(got, want):
                 np.testing.assert_allclose(np.asarray(g), w, rtol=2e-6, atol=1e-6)
+
+
+def test_large_outputs_are_streamed_faithfully(rng):
+    """Outputs past the caches (>= 16 MiB) are written around the cache;
+    values are those of the eager ops, for an elementwise program and a
+    row chain whose output is streamed block by block."""
+    x = rng.standard_normal(4_500_000).astype(np.float32)
+    jf = xcs.jit(chain8)
+    np.testing.assert_array_equal(np.asarray(jf(x)), np.asarray(chain8(xcs.asarray(x))))
+    x2 = rng.standard_normal((1100, 4000)).astype(np.float32)
+    js = xcs.jit(softmax)
+    np.testing.assert_allclose(np.asarray(js(x2)), np.asarray(softmax(xcs.asarray(x2))), rtol=2e-6, atol=1e-9)
