@@ -64,6 +64,22 @@ static void fu_stream_fence(void) {
 #endif
 }
 
+/* n copies of the dsize-byte value at v into `to`: one vector loop (a
+ * chain of doubling memcpys costs ten library calls per tile). */
+static void fu_fill(char *to, const char *v, size_t dsize, int64_t n) {
+    if (dsize == 4) {
+        uint32_t u;
+        memcpy(&u, v, 4);
+        for (int64_t i = 0; i < n; i++) memcpy(to + 4 * i, &u, 4);
+    } else if (dsize == 8) {
+        uint64_t u;
+        memcpy(&u, v, 8);
+        for (int64_t i = 0; i < n; i++) memcpy(to + 8 * i, &u, 8);
+    } else {
+        for (int64_t i = 0; i < n; i++) memcpy(to + (size_t)i * dsize, v, dsize);
+    }
+}
+
 #define FU_ROW_MIN 256 /* rows at least this long are tiled row by row */
 
 #define FU_BAD(fmt, ...) xcs_error(XCS_ERR_VALUE, "invalid fused program: " fmt, __VA_ARGS__)
@@ -320,17 +336,17 @@ xcs_status fu_prepare(fu_plan *P) {
         if (p->instr[i].kind == XCS_FUSED_LOAD && P->in[p->instr[i].a].scalar) nscalar++;
     P->scalar_mem = NULL;
     if (nscalar == 0 || P->numel == 0) return XCS_OK;
-    char *m = P->scalar_mem = malloc((size_t)nscalar * FU_TILE * 8);
+    const int64_t copies = P->numel < FU_TILE ? P->numel : FU_TILE; /* no tile is longer */
+    char *m = P->scalar_mem = malloc((size_t)nscalar * (size_t)copies * 8);
     if (!m) return xcs_error(XCS_ERR_MEMORY, "fused program: cannot allocate scalar buffers");
     for (int i = 0; i < P->n_exec; i++) {
         const xcs_fused_instr *ins = &p->instr[i];
         if (ins->kind != XCS_FUSED_LOAD || !P->in[ins->a].scalar) continue;
         const size_t es = P->dsize[i];
         P->conv[i](1, P->in[ins->a].base, 0, m);
-        for (int64_t f = 1; f < FU_TILE; f *= 2) /* replicate */
-            memcpy(m + f * (int64_t)es, m, (size_t)(f < FU_TILE - f ? f : FU_TILE - f) * es);
+        fu_fill(m + es, m, es, copies - 1);
         P->scalar[i] = m;
-        m += FU_TILE * 8;
+        m += copies * 8;
     }
     return XCS_OK;
 }
@@ -353,22 +369,6 @@ static char *fu_direct(const fu_plan *P, const fu_operand *o, int64_t s, int64_t
     if (o->run == 0 || s / o->run != (s + len - 1) / o->run) return NULL;
     int64_t idx[XCS_MAX_DIMS];
     return o->base + fu_unravel(P, o, s, idx) * (int64_t)o->isize;
-}
-
-/* n copies of the dsize-byte value at v into `to`: one vector loop (a
- * chain of doubling memcpys costs ten library calls per tile). */
-static void fu_fill(char *to, const char *v, size_t dsize, int64_t n) {
-    if (dsize == 4) {
-        uint32_t u;
-        memcpy(&u, v, 4);
-        for (int64_t i = 0; i < n; i++) memcpy(to + 4 * i, &u, 4);
-    } else if (dsize == 8) {
-        uint64_t u;
-        memcpy(&u, v, 8);
-        for (int64_t i = 0; i < n; i++) memcpy(to + 8 * i, &u, 8);
-    } else {
-        for (int64_t i = 0; i < n; i++) memcpy(to + (size_t)i * dsize, v, dsize);
-    }
 }
 
 /* Walks tile [s, s+len) of o segment by segment along the last dim:
@@ -488,35 +488,55 @@ unsigned fu_exec_tile(const fu_plan *P, fu_regs *R, int64_t s, int64_t len) {
 
 /* ---------------------------------------------------------------- elementwise */
 
+/* How the elementwise driver cuts the space into tiles. */
+typedef struct fu_tiling {
+    bool rows;               /* tiles never cross a row (long rows) */
+    int64_t inner, per_row, chunk, ntiles;
+} fu_tiling;
+
+/* Tiles [t0, t1) on this thread. */
+static unsigned fu_run_tiles(const fu_plan *P, const fu_tiling *T, fu_regs *R, int64_t t0, int64_t t1) {
+    unsigned err = 0;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t s, len;
+        if (T->rows) {
+            int64_t j = t % T->per_row * T->chunk;
+            s = t / T->per_row * T->inner + j;
+            len = T->inner - j < T->chunk ? T->inner - j : T->chunk;
+        } else {
+            s = t * FU_TILE;
+            len = P->numel - s < FU_TILE ? P->numel - s : FU_TILE;
+        }
+        err |= fu_exec_tile(P, R, s, len);
+    }
+    fu_stream_fence(); /* this thread's streamed stores, before anyone reads them */
+    return err;
+}
+
 static unsigned fu_run_elementwise(const fu_plan *P) {
-    const int64_t inner = P->shape[P->nd - 1];
-    int64_t per_row = 1, chunk = FU_TILE, ntiles;
-    const bool rows = P->nd == 1 || inner >= FU_ROW_MIN;
-    if (rows) { /* equal pieces per row, so no row ends in a sliver */
-        per_row = (inner + FU_TILE - 1) / FU_TILE;
-        chunk = (inner + per_row - 1) / per_row;
-        ntiles = P->numel / inner * per_row;
+    fu_tiling T = {.inner = P->shape[P->nd - 1], .per_row = 1, .chunk = FU_TILE};
+    T.rows = P->nd == 1 || T.inner >= FU_ROW_MIN;
+    if (T.rows) { /* equal pieces per row, so no row ends in a sliver */
+        T.per_row = (T.inner + FU_TILE - 1) / FU_TILE;
+        T.chunk = (T.inner + T.per_row - 1) / T.per_row;
+        T.ntiles = P->numel / T.inner * T.per_row;
     } else {
-        ntiles = (P->numel + FU_TILE - 1) / FU_TILE;
+        T.ntiles = (P->numel + FU_TILE - 1) / FU_TILE;
     }
     unsigned err = 0;
-#pragma omp parallel reduction(| : err) if (P->parallel && P->numel >= XCS_CPU_PAR_MIN && ntiles > 1)
+    if (!(P->parallel && P->numel >= XCS_CPU_PAR_MIN && T.ntiles > 1)) {
+        fu_regs R; /* no OpenMP region at all: entering one costs a futex call even for one thread */
+        return fu_run_tiles(P, &T, &R, 0, T.ntiles);
+    }
+#pragma omp parallel reduction(| : err)
     {
         fu_regs R;
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < ntiles; t++) {
-            int64_t s, len;
-            if (rows) {
-                int64_t j = t % per_row * chunk;
-                s = t / per_row * inner + j;
-                len = inner - j < chunk ? inner - j : chunk;
-            } else {
-                s = t * FU_TILE;
-                len = P->numel - s < FU_TILE ? P->numel - s : FU_TILE;
-            }
-            err |= fu_exec_tile(P, &R, s, len);
-        }
-        fu_stream_fence(); /* this thread's streamed stores, before the join */
+        int nt = 1, me = 0;
+#ifdef _OPENMP
+        nt = omp_get_num_threads();
+        me = omp_get_thread_num();
+#endif
+        err |= fu_run_tiles(P, &T, &R, T.ntiles * me / nt, T.ntiles * (me + 1) / nt);
     }
     return err;
 }

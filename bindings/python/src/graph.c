@@ -317,6 +317,52 @@ static PyObject *py_is_traced(PyObject *m, PyObject *x) {
     return PyBool_FromLong(XcsArray_Check(x) && XCS_T(x)->graph != NULL);
 }
 
+/* _signature(args) -> tuple of (shape, dtype name, False) per argument, the
+ * cache-key part jit builds for arrays, or None when an argument is not a
+ * concrete Array or a numpy array of an xcs dtype (jit's general path then
+ * decides).  One C call instead of a Python loop on every jitted call. */
+static PyObject *py_signature(PyObject *m, PyObject *args) {
+    if (!PyTuple_Check(args)) Py_RETURN_NONE;
+    xcs_py_state *s = PyModule_GetState(m);
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *sigs = PyTuple_New(n);
+    if (!sigs) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = PyTuple_GET_ITEM(args, i);
+        xcs_py_arg arg = XCS_PY_ARG_INIT;
+        const xcs_tensor *t;
+        if (Py_IS_TYPE(a, &XcsArray_Type)) {
+            t = XCS_T(a);
+        } else if (s && PyObject_TypeCheck(a, (PyTypeObject *)s->np_ndarray)) {
+            if (xcs_py_arg_from(a, "jit call", &arg)) {
+                PyErr_Clear();
+                Py_DECREF(sigs);
+                Py_RETURN_NONE;
+            }
+            t = arg.t;
+        } else {
+            Py_DECREF(sigs);
+            Py_RETURN_NONE;
+        }
+        PyObject *shape = t->graph ? NULL : PyTuple_New(t->ndim);
+        for (int d = 0; shape && d < t->ndim; d++) {
+            PyObject *v = PyLong_FromLongLong((long long)t->shape[d]);
+            if (!v) Py_CLEAR(shape);
+            else PyTuple_SET_ITEM(shape, d, v);
+        }
+        PyObject *sig = shape ? Py_BuildValue("(NsO)", shape, xcs_dtype_name(t->dtype), Py_False) : NULL;
+        bool traced = t->graph != NULL;
+        xcs_py_arg_drop(&arg);
+        if (!sig) {
+            Py_DECREF(sigs);
+            if (traced) Py_RETURN_NONE; /* inside an outer trace: jit inlines */
+            return NULL;
+        }
+        PyTuple_SET_ITEM(sigs, i, sig);
+    }
+    return sigs;
+}
+
 static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
     PyObject *x;
     const char *what;
@@ -328,6 +374,9 @@ static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
 
 PyMethodDef xcs_py_graph_methods[] = {
     {"_is_traced", py_is_traced, METH_O, "_is_traced(x) -> True when x is an Array standing for a traced value."},
+    {"_signature", py_signature, METH_O,
+     "_signature(args) -> tuple of (shape, dtype name, False) per array in the tuple args, or None when one is "
+     "not a concrete Array / numpy array of an xcs dtype."},
     {"_check_concrete", py_tracer_error, METH_VARARGS,
      "_check_concrete(x, what): raises XCSTracerError when x is traced (what: how the value is used)."},
     {NULL, NULL, 0, NULL},

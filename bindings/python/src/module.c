@@ -170,6 +170,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(s->numpy);
     Py_VISIT(s->np_asarray);
     Py_VISIT(s->np_dtype);
+    Py_VISIT(s->np_ndarray);
     for (int i = 0; i < XCS_DTYPE_COUNT; i++) Py_VISIT(s->dtypes[i]);
     Py_VISIT(s->ufunc_hook);
     Py_VISIT(s->function_hook);
@@ -190,6 +191,7 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(s->numpy);
     Py_CLEAR(s->np_asarray);
     Py_CLEAR(s->np_dtype);
+    Py_CLEAR(s->np_ndarray);
     for (int i = 0; i < XCS_DTYPE_COUNT; i++) Py_CLEAR(s->dtypes[i]);
     Py_CLEAR(s->ufunc_hook);
     Py_CLEAR(s->function_hook);
@@ -251,7 +253,8 @@ static int load_numpy(xcs_py_state *s) {
     if (!s->numpy) return -1;
     s->np_asarray = PyObject_GetAttrString(s->numpy, "asarray");
     s->np_dtype = PyObject_GetAttrString(s->numpy, "dtype");
-    if (!s->np_asarray || !s->np_dtype) return -1;
+    s->np_ndarray = PyObject_GetAttrString(s->numpy, "ndarray");
+    if (!s->np_asarray || !s->np_dtype || !s->np_ndarray) return -1;
     for (int i = 0; i < XCS_DTYPE_COUNT; i++) {
         s->dtypes[i] = PyObject_CallFunction(s->np_dtype, "s", xcs_dtype_name((xcs_dtype)i));
         if (!s->dtypes[i]) return -1;

@@ -58,6 +58,7 @@ typedef struct xcs_py_state {
     PyObject *numpy;                    /* the numpy module */
     PyObject *np_asarray;               /* numpy.asarray */
     PyObject *np_dtype;                 /* numpy.dtype */
+    PyObject *np_ndarray;               /* numpy.ndarray */
     PyObject *dtypes[XCS_DTYPE_COUNT];  /* numpy.dtype objects by xcs_dtype */
     PyObject *ufunc_hook;               /* ember.xcs._dispatch.array_ufunc or NULL */
     PyObject *function_hook;            /* ember.xcs._dispatch.array_function or NULL */

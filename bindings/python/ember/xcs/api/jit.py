@@ -59,6 +59,8 @@ DEFAULT_CACHE_SIZE = 64
 _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 _is_traced = _xcs._is_traced
+_signature = _xcs._signature
+_ONE = object()  # a marker leaf
 
 _WEAK = {bool: "bool", int: "int64", float: "float64"}
 _DT_NAMES = {}  # numpy dtype -> name: dtype.name is a slow Python property
@@ -72,7 +74,7 @@ def _dt_name(dt):
 
 
 class _Entry:
-    __slots__ = ("graph", "out_tree", "consts", "nodes", "kernels", "groups", "memory")
+    __slots__ = ("graph", "out_tree", "consts", "nodes", "kernels", "groups", "memory", "single")
 
     def __init__(self, graph, out_tree, consts, nodes, kernels, groups, memory):
         self.graph = graph
@@ -82,6 +84,8 @@ class _Entry:
         self.kernels = kernels  # kernel launches per call (fused groups + unfused ops)
         self.groups = groups    # fused groups
         self.memory = memory    # memory plan: {"buffers", "arena_bytes", "planned_bytes"}
+        # the function returns one array, the graph's only output (no wrapping)
+        self.single = len(consts) == 1 and consts[0] is None and pytree.unflatten(out_tree, [_ONE]) is _ONE
 
 
 def _user_frame(tb):
@@ -226,21 +230,13 @@ class JittedFunction:
         # Fast path for the common call: positional arrays, no static args,
         # already cached.  It builds exactly the key of the general path.
         if not kwargs and not self._static_nums:
-            values, sigs = [], []
-            for a in args:
-                t = type(a)
-                if t is np.ndarray:
-                    a = _xcs._asarray(a)
-                elif t is not Array or _is_traced(a):
-                    break
-                values.append(a)
-                sigs.append((a.shape, _dt_name(a.dtype), False))
-            else:
+            sigs = _signature(args)  # None unless every argument is a concrete array
+            if sigs is not None:
                 n = len(args)
                 tree = self._fast_trees.get(n)
                 if tree is None:
                     tree = self._fast_trees[n] = pytree.flatten((tuple(range(n)), {}))[1]
-                key = (tree, tuple(sigs), (n, (), ()))
+                key = (tree, sigs, (n, (), ()))
                 with self._lock:
                     entry = self._cache.get(key)
                     if entry is not None:
@@ -248,7 +244,9 @@ class JittedFunction:
                         self._counts["calls"] += 1
                         self._counts["hits"] += 1
                 if entry is not None:
-                    return self._outputs(entry, values)
+                    if entry.single:
+                        return entry.graph.run(args)[0]
+                    return self._outputs(entry, args)
         return self._call(args, kwargs)
 
     def _outputs(self, entry, values):
