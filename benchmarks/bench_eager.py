@@ -55,9 +55,9 @@ def timeit(fn, repeats, warmup):
 
 # ----------------------------------------------------------------- limits
 
-def stream_binary():
-    """Path to xcs_stream: the CMake-built one, else compiled here with cc."""
-    for p in (ROOT / "build" / "benchmarks" / "xcs_stream", ROOT / "benchmarks" / "out" / "xcs_stream"):
+def bench_binary(name="xcs_stream", source="stream.c"):
+    """Path to a benchmark helper: the CMake-built one, else compiled here with cc."""
+    for p in (ROOT / "build" / "benchmarks" / name, ROOT / "benchmarks" / "out" / name):
         if p.exists():
             return p
     cc = shutil.which("cc") or shutil.which("gcc")
@@ -65,10 +65,14 @@ def stream_binary():
         return None
     out = ROOT / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    exe = out / "xcs_stream"
-    subprocess.run([cc, "-O3", "-march=native", "-fopenmp", str(ROOT / "benchmarks" / "stream.c"),
-                    "-o", str(exe)], check=True)
+    exe = out / name
+    subprocess.run([cc, "-O3", "-march=native", "-fopenmp", "-I", str(ROOT / "src" / "host"),
+                    str(ROOT / "benchmarks" / source), "-o", str(exe), "-lm"], check=True)
     return exe
+
+
+def stream_binary():
+    return bench_binary("xcs_stream", "stream.c")
 
 
 def measure_stream():

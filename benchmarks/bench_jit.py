@@ -11,6 +11,10 @@ Figures (method: benchmarks/README.md):
   dispatch   per-call time of a cache hit on a tiny function (one add on
              1-element arrays), next to numpy's eager add.
 
+"hand C" is benchmarks/rowref.c: softmax and layer-norm written by hand as
+one pass per row (each row read once, later passes in L1), measured in the
+same run: what these rows cost on this machine when nothing is generic.
+
 Each time is the median of --repeats runs after --warmup runs.
 
 Usage: python benchmarks/bench_jit.py [--repeats N] [--warmup N] [--quick] [--json PATH|-]
@@ -20,13 +24,25 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import machine_info, measure_stream, timeit  # noqa: E402
+from bench_eager import bench_binary, machine_info, measure_stream, timeit  # noqa: E402
+
+
+def measure_rowref(rows):
+    """Best ms of the hand-written one-pass row kernels (benchmarks/rowref.c),
+    plain or non-temporal stores, whichever is faster: {"softmax": ms, ...}."""
+    exe = bench_binary("xcs_rowref", "rowref.c")
+    if exe is None:
+        return {}
+    r = subprocess.run([str(exe), str(rows), str(rows)], capture_output=True, text=True, check=True)
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    return {k: min(d[f"{k}_ms"], d[f"{k}_nt_ms"]) for k in ("softmax", "layernorm")}
 
 
 def bodies(xp):
@@ -105,6 +121,7 @@ def main(argv=None):
     x1 = rng.standard_normal(n, dtype=np.float32)
     x2 = rng.standard_normal((rows, rows), dtype=np.float32)
     stream, stream_line = measure_stream()
+    rowref = measure_rowref(rows)
     print(f"# {machine_info()}", file=sys.stderr)
     print(f"# STREAM: {stream_line}", file=sys.stderr)
 
@@ -126,6 +143,7 @@ def main(argv=None):
         st = jf.stats()
         gbps = nbytes / t_x / 1e9
         r = dict(figure=name, xcs_ms=t_x * 1e3, numpy_ms=t_np * 1e3, numpy_over_xcs=t_np / t_x,
+                 hand_c_ms=rowref.get(key),
                  xcs_gbps=gbps, limit_gbps=stream, xcs_over_limit=(gbps / stream) if stream else None,
                  fused_groups=st["fused_groups"], kernels_per_call=st["kernels_per_call"], max_rel_err=err)
         if key in jaxfns:
@@ -180,16 +198,17 @@ def main(argv=None):
     results.append(disp)
 
     print(f"{'figure':34} {'xcs ms':>9} {'numpy ms':>9} {'np/xcs':>7} {'jax ms':>8} {'jax/xcs':>7} "
-          f"{'torch ms':>8} {'tc/xcs':>7} {'xcs GB/s':>9} {'of limit':>8} {'groups':>6} {'kernels':>7}")
+          f"{'torch ms':>8} {'tc/xcs':>7} {'hand C':>8} {'C/xcs':>7} {'xcs GB/s':>9} {'of limit':>8} "
+          f"{'groups':>6} {'kernels':>7}")
 
     def peer(r, key):
-        if key not in r:
+        if r.get(key) is None:
             return f"{'-':>8} {'-':>7}"
         return f"{r[key]:8.2f} {r[key] / r['xcs_ms']:7.2f}"
     for r in results[:-1]:
         lim = f"{r['xcs_over_limit']:.2f}" if r["xcs_over_limit"] is not None else "-"
         print(f"{r['figure']:34} {r['xcs_ms']:9.2f} {r['numpy_ms']:9.2f} {r['numpy_over_xcs']:7.2f} "
-              f"{peer(r, 'jax_jit_ms')} {peer(r, 'torch_compile_ms')} "
+              f"{peer(r, 'jax_jit_ms')} {peer(r, 'torch_compile_ms')} {peer(r, 'hand_c_ms')} "
               f"{r['xcs_gbps']:9.1f} {lim:>8} {r['fused_groups']:6d} {r['kernels_per_call']:7d}")
     d = results[-1]
     extra = "".join(f", {k[:-3]} {v:.2f} us" for k, v in d.items() if k.endswith("_us") and k not in
