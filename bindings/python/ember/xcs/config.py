@@ -1,6 +1,114 @@
 """ember.xcs.config — ``Config`` and ``Presets`` (DESIGN.md §5).
 
-Filled by the jit/config issue: a frozen ``Config(parallel, cache, profile,
-max_workers, max_memory_mb)`` validated eagerly, and the SECURE / DEBUG /
-LIGHTWEIGHT / SERIAL presets.  Nothing is defined here yet.
+``Config`` is a frozen dataclass validated when it is made: a wrong type or
+an out-of-range value raises :class:`~ember.xcs.errors.XCSValueError` (an
+``XCSError``) naming the field, so a bad setting fails where it is written,
+not deep inside a call::
+
+    from ember.xcs import Config, Presets, jit
+
+    @jit(config=Config(max_workers=4, profile=True))
+    def pipeline(q): ...
+
+    pipeline(q, _config=Presets.SERIAL)      # a per-call override
+
+Fields:
+
+``parallel`` (bool, True)
+    Run independent orchestration calls concurrently.  False runs every call
+    in program order on the caller's thread.
+``cache`` (bool, True)
+    Reuse compiled tensor programs across calls.  False traces every call.
+``profile`` (bool, False)
+    Record per-function statistics (``get_jit_stats``).  The environment
+    variable ``EMBER_XCS_PROFILE=1`` turns it on for every function whose
+    config leaves it False.
+``max_workers`` (int >= 1 or None)
+    Most orchestration calls in flight at once within one jitted call.
+    None means ``DEFAULT_MAX_WORKERS`` (32).
+``max_memory_mb`` (number > 0 or None)
+    A ceiling on the memory of one jitted call's tensor intermediates (the
+    memory plan's arena).  A call whose plan needs more raises
+    ``XCSMemoryError`` before it runs anything.  None means no ceiling.
 """
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+from ember.xcs.errors import XCSValueError
+
+__all__ = ["Config", "Presets", "DEFAULT_MAX_WORKERS", "profile_from_env"]
+
+DEFAULT_MAX_WORKERS = 32
+
+
+def _check_bool(name, v):
+    if type(v) is not bool:
+        raise XCSValueError(f"Config.{name} must be True or False, got {v!r} ({type(v).__name__})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """How a jitted function runs (see the module docstring for each field)."""
+
+    parallel: bool = True
+    cache: bool = True
+    profile: bool = False
+    max_workers: int | None = None
+    max_memory_mb: float | None = None
+
+    def __post_init__(self):
+        for name in ("parallel", "cache", "profile"):
+            _check_bool(name, getattr(self, name))
+        w = self.max_workers
+        if w is not None:
+            if type(w) is not int:  # bool is an int subclass: rejected too
+                raise XCSValueError(f"Config.max_workers must be an int >= 1 or None, got {w!r} "
+                                    f"({type(w).__name__})")
+            if w < 1:
+                raise XCSValueError(f"Config.max_workers must be >= 1 (or None for the default "
+                                    f"{DEFAULT_MAX_WORKERS}), got {w}")
+        m = self.max_memory_mb
+        if m is not None:
+            if type(m) not in (int, float):
+                raise XCSValueError(f"Config.max_memory_mb must be a number > 0 or None, got {m!r} "
+                                    f"({type(m).__name__})")
+            if not (m > 0) or math.isinf(m):
+                raise XCSValueError(f"Config.max_memory_mb must be a finite number > 0, got {m}")
+
+    @property
+    def workers(self) -> int:
+        """``max_workers`` with the default filled in."""
+        return DEFAULT_MAX_WORKERS if self.max_workers is None else self.max_workers
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict."""
+        return dataclasses.asdict(self)
+
+    def apply_overrides(self, overrides=None, **kwargs) -> "Config":
+        """A new Config with some fields replaced (a dict and/or keywords);
+        unknown field names raise ``XCSValueError`` listing the valid ones."""
+        changes = dict(overrides or {})
+        changes.update(kwargs)
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - fields)
+        if unknown:
+            raise XCSValueError(f"Config has no field {', '.join(map(repr, unknown))}; "
+                                f"fields are {', '.join(sorted(fields))}")
+        return dataclasses.replace(self, **changes)
+
+
+class Presets:
+    """Ready-made configurations."""
+
+    SECURE = Config(cache=False, profile=False)   #: retrace every call, record nothing
+    DEBUG = Config(profile=True)                  #: record per-function statistics
+    LIGHTWEIGHT = Config(max_workers=2)           #: at most 2 orchestration calls at once
+    SERIAL = Config(parallel=False)               #: program order on the caller's thread
+
+
+def profile_from_env() -> bool:
+    """True when ``EMBER_XCS_PROFILE`` asks for profiling (1/true/yes/on)."""
+    return os.environ.get("EMBER_XCS_PROFILE", "").strip().lower() in ("1", "true", "yes", "on")
