@@ -214,14 +214,13 @@ def test_lru_eviction():
 
 
 def test_config_cache_false_retraces():
-    class Cfg:
-        cache = False
-
     traces = []
-    f = jit(lambda x: traces.append(1) or x * 3, config=Cfg())
+    f = jit(lambda x: traces.append(1) or x * 3, config=xcs.Config(cache=False))
     f(np.ones(2))
     f(np.ones(2))
     assert len(traces) == 2 and f.stats()["entries"] == 0
+    with pytest.raises(xcs.XCSTypeError, match="must be an ember.xcs.Config"):
+        jit(lambda x: x, config={"cache": False})
 
 
 # ---------------------------------------------------------------- nesting

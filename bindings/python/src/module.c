@@ -273,11 +273,15 @@ PyMODINIT_FUNC PyInit__xcs(void) {
         PyErr_Format(s->XCSError, "cannot initialise the CPU backend: %s", msg && *msg ? msg : xcs_status_name(st));
         goto fail;
     }
-    if (PyType_Ready(&XcsArray_Type) || PyType_Ready(&XcsArrayIter_Type) || PyType_Ready(&XcsGraph_Type)) goto fail;
+    if (PyType_Ready(&XcsArray_Type) || PyType_Ready(&XcsArrayIter_Type) || PyType_Ready(&XcsGraph_Type) ||
+        PyType_Ready(&XcsTaskGraph_Type))
+        goto fail;
     if (PyModule_AddObjectRef(m, "Array", (PyObject *)&XcsArray_Type)) goto fail;
     if (PyModule_AddObjectRef(m, "Graph", (PyObject *)&XcsGraph_Type)) goto fail;
+    if (PyModule_AddObjectRef(m, "TaskGraph", (PyObject *)&XcsTaskGraph_Type)) goto fail;
     if (PyModule_AddFunctions(m, xcs_py_ops_methods) || PyModule_AddFunctions(m, xcs_py_make_methods) ||
-        PyModule_AddFunctions(m, xcs_py_random_methods) || PyModule_AddFunctions(m, xcs_py_graph_methods))
+        PyModule_AddFunctions(m, xcs_py_random_methods) || PyModule_AddFunctions(m, xcs_py_graph_methods) ||
+        PyModule_AddFunctions(m, xcs_py_taskgraph_methods))
         goto fail;
     if (PyModule_AddStringConstant(m, "__version__", XCS_VERSION_STR)) goto fail;
     if (PyModule_AddIntConstant(m, "MAX_DIMS", XCS_MAX_DIMS)) goto fail;

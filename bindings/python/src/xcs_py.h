@@ -114,6 +114,8 @@ typedef struct XcsGraph {
 
 extern PyTypeObject XcsGraph_Type;
 extern PyMethodDef xcs_py_graph_methods[];
+extern PyTypeObject XcsTaskGraph_Type;     /* taskgraph.c: the host task graph */
+extern PyMethodDef xcs_py_taskgraph_methods[];
 /* The live Graph object owning `graph` (borrowed), or NULL. */
 XcsGraph *xcs_py_graph_owner(const xcs_graph *graph);
 /* 0 when t is concrete; else -1 with XCSTracerError set, naming t's abstract

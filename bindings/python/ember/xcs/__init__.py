@@ -31,12 +31,16 @@ from ember.xcs.errors import (
     XCSTypeError,
     XCSZeroDivisionError,
     XCSTracerError,
+    XCSExecutionError,
 )
+from ember.xcs.config import Config, Presets
 from ember.xcs import numpy, nn, random  # noqa: E402  (numpy here is ember.xcs.numpy)
 from ember.xcs.numpy import array, asarray
 from ember.xcs import _dispatch  # registers Array.__array_ufunc__ / __array_function__
 from ember.xcs.api.pytree import register_dataclass
 from ember.xcs.api.jit import explain
+from ember.xcs.api.stats import get_jit_stats
+from ember.xcs._orchestration import Deferred, wait
 from ember.xcs import jit  # the callable module ember.xcs.jit: @jit and `import ember.xcs.jit` both work
 
 __version__ = _xcs.__version__

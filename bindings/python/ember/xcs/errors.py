@@ -10,9 +10,12 @@ and live under this module's name::
     ├── XCSIndexError(XCSError, IndexError)        index or axis out of bounds
     ├── XCSZeroDivisionError(XCSError, ZeroDivisionError)
     ├── XCSMemoryError(XCSError, MemoryError)
-    └── XCSTracerError(XCSError, TypeError)       a traced value (inside ``jit``) used as concrete
-                                                  data (bool(), float(), numpy conversion), or a
-                                                  traced array that escaped its jit function
+    ├── XCSTracerError(XCSError, TypeError)       a traced value (inside ``jit``) used as concrete
+    │                                             data (bool(), float(), numpy conversion), or a
+    │                                             traced array that escaped its jit function
+    └── XCSExecutionError(XCSError)               an orchestration call (LLM / tool) raised inside a
+                                                  jitted call: ``.node_id``, ``.callable``, and the
+                                                  original exception as ``__cause__``
 
 C statuses map as XCS_ERR_SHAPE -> XCSShapeError, XCS_ERR_VALUE -> XCSValueError, XCS_ERR_TYPE -> XCSTypeError,
 XCS_ERR_INDEX -> XCSIndexError, XCS_ERR_ZERO_DIV -> XCSZeroDivisionError,
@@ -39,4 +42,20 @@ __all__ = [
     "XCSZeroDivisionError",
     "XCSMemoryError",
     "XCSTracerError",
+    "XCSExecutionError",
 ]
+
+
+class XCSExecutionError(XCSError):
+    """An orchestration call failed (or was cancelled because another one
+    failed) inside a jitted call.
+
+    ``node_id`` is the call's task id in that jitted call's task graph (0 for
+    the first orchestration call made, 1 for the next, ...), ``callable`` its
+    qualified name; the exception it raised is ``__cause__``.
+    """
+
+    def __init__(self, message, node_id=None, callable=None):  # noqa: A002 (the documented attribute name)
+        super().__init__(message)
+        self.node_id = node_id
+        self.callable = callable

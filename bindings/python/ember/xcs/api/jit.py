@@ -47,9 +47,12 @@ import time
 
 import numpy as np
 
+from ember.xcs import _orchestration as orch
 from ember.xcs import _xcs
 from ember.xcs._xcs import Array, Graph
 from ember.xcs.api import pytree
+from ember.xcs.api import stats as _stats
+from ember.xcs.config import Config, profile_from_env
 from ember.xcs.errors import XCSError, XCSTracerError, XCSTypeError, XCSValueError
 
 __all__ = ["jit", "explain", "JittedFunction", "DEFAULT_CACHE_SIZE"]
@@ -58,6 +61,7 @@ DEFAULT_CACHE_SIZE = 64
 
 _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+_DEFAULT_CONFIG = Config()
 _is_traced = _xcs._is_traced
 _signature = _xcs._signature
 _ONE = object()  # a marker leaf
@@ -113,6 +117,14 @@ def _locate(err):
     return new.with_traceback(err.__traceback__)
 
 
+def _concrete(out):
+    """out with every Deferred in it waited for (the results of a jitted call are concrete)."""
+    leaves, tree = pytree.flatten(out)
+    if not any(type(v) is orch.Deferred or isinstance(v, (list, tuple, dict, set)) for v in leaves):
+        return out
+    return pytree.unflatten(tree, [orch.wait(v) for v in leaves])
+
+
 def _convert_leaf(leaf):
     """(value passed to Graph.run, (shape, dtype name, weak)) or None when unsupported."""
     t = type(leaf)
@@ -160,8 +172,16 @@ class JittedFunction:
             cache_size = DEFAULT_CACHE_SIZE
         if not isinstance(cache_size, int) or isinstance(cache_size, bool) or cache_size < 1:
             raise XCSValueError(f"jit: cache_size must be an int >= 1, got {cache_size!r}")
+        if config is not None and not isinstance(config, Config):
+            raise XCSTypeError(f"jit: config must be an ember.xcs.Config, got {type(config).__name__}")
         self._fn = fn
         self._config = config
+        # orchestration: the body with unmarked LLM/tool callables intercepted,
+        # and the classification of every callable fn names (explain(f))
+        self._body, self._report = orch.plan_interception(fn)
+        orchestrates = any(kind in ("orchestration", "hybrid") and hooked for _, kind, _, hooked in self._report)
+        self._mode = "orchestration" if orchestrates else None  # None: tensor until a call says otherwise
+        self._profile = bool(getattr(config, "profile", False)) or profile_from_env()
         self._cache_size = cache_size
         try:
             self._sig = inspect.signature(fn)
@@ -187,7 +207,8 @@ class JittedFunction:
         self._cache = collections.OrderedDict()
         self._pending = {}
         self._counts = dict(calls=0, hits=0, misses=0, evictions=0, traces=0, inlined=0,
-                            trace_time_ms=0.0, compile_time_ms=0.0)
+                            trace_time_ms=0.0, compile_time_ms=0.0, orchestrated=0)
+        self._last_run = None  # task nodes of the last profiled orchestration call
         functools.update_wrapper(self, fn)
 
     # ------------------------------------------------------------ arguments
@@ -229,7 +250,7 @@ class JittedFunction:
     def __call__(self, *args, **kwargs):
         # Fast path for the common call: positional arrays, no static args,
         # already cached.  It builds exactly the key of the general path.
-        if not kwargs and not self._static_nums:
+        if not kwargs and not self._static_nums and self._mode is None and not self._profile:
             sigs = _signature(args)  # None unless every argument is a concrete array
             if sigs is not None:
                 n = len(args)
@@ -249,7 +270,7 @@ class JittedFunction:
                     return self._outputs(entry, args)
         return self._call(args, kwargs)
 
-    def _outputs(self, entry, values):
+    def _outputs(self, entry, values):  # noqa: D401
         outs = iter(entry.graph.run(values))
         leaves_out = [next(outs) if c is None else c[0] for c in entry.consts]
         return pytree.unflatten(entry.out_tree, leaves_out)
@@ -257,13 +278,21 @@ class JittedFunction:
     def _call(self, args, kwargs):
         config = kwargs.pop("_config", None) or kwargs.pop("_xcs_config", None) or self._config
         kwargs.pop("_xcs_config", None)
+        if config is not None and not isinstance(config, Config):
+            raise XCSTypeError(f"jit({self.__name__}): _config must be an ember.xcs.Config, got "
+                               f"{type(config).__name__}")
+        if self._mode == "orchestration":
+            return self._call_orchestration(args, kwargs, config)
+        prof = self._profile or bool(getattr(config, "profile", False))
+        t_start = time.perf_counter() if prof else 0.0
+        traced_ms = 0.0
         dyn, statics, rebuild = self._split(args, kwargs)
         leaves, treedef = pytree.flatten(dyn)
         for leaf in leaves:
             if type(leaf) is Array and _is_traced(leaf):  # inside an outer trace: inline
                 with self._lock:
                     self._counts["inlined"] += 1
-                return self._fn(*args, **kwargs)
+                return self._body(*args, **kwargs)
         values, sigs = [], []
         for i, leaf in enumerate(leaves):
             conv = _convert_leaf(leaf)
@@ -298,9 +327,20 @@ class JittedFunction:
                     owner = False
             if not owner:
                 ev.wait()
+                if self._mode == "orchestration":
+                    return self._call_orchestration(args, kwargs, config)
                 continue
+            t_trace = time.perf_counter()
             try:
                 entry = self._compile(args, kwargs, treedef, sigs, rebuild)[0]
+            except orch.NeedsOrchestration:
+                # an orchestration call was reached: this function re-runs its
+                # Python body on every call from now on
+                self._mode = "orchestration"
+                with self._lock:
+                    self._counts["calls"] -= 1
+                    self._counts["misses"] -= 1
+                entry = None
             finally:
                 with self._lock:
                     if use_cache:
@@ -311,8 +351,44 @@ class JittedFunction:
                                 self._cache.popitem(last=False)
                                 self._counts["evictions"] += 1
                 ev.set()
+            if entry is None:
+                return self._call_orchestration(args, kwargs, config)
+            traced_ms = (time.perf_counter() - t_trace) * 1e3
             break
-        return self._outputs(entry, values)
+        out = self._outputs(entry, values)
+        if prof:
+            _stats.record(self, (time.perf_counter() - t_start) * 1e3, traced_ms, mode="tensor")
+        return out
+
+    def _call_orchestration(self, args, kwargs, config):
+        """Runs the Python body with orchestration calls on the task graph."""
+        cfg = config if config is not None else (self._config or _DEFAULT_CONFIG)
+        prof = self._profile or bool(getattr(config, "profile", False))
+        t0 = time.perf_counter()
+        with self._lock:
+            self._counts["calls"] += 1
+            self._counts["orchestrated"] += 1
+        orch._reap_abandoned()
+        scope = orch.Scope(cfg, self.__name__)
+        tok_scope, tok_trace = orch._SCOPE.set(scope), orch._TRACING.set(False)
+        try:
+            out = _concrete(self._body(*args, **kwargs))
+            scope.finish()
+        except KeyboardInterrupt:
+            scope.abort(interrupted=True)
+            raise
+        except BaseException:
+            scope.abort()
+            raise
+        finally:
+            orch._SCOPE.reset(tok_scope)
+            orch._TRACING.reset(tok_trace)
+            if prof:
+                s = scope.stats()
+                _stats.record(self, (time.perf_counter() - t0) * 1e3, 0.0, s["orchestration_calls"],
+                              s["peak_concurrency"], s["wait_ms"], mode="orchestration")
+                self._last_run = scope.nodes() if scope.graph is not None else []
+        return out
 
     def _bad_leaf(self, dyn, i, leaf):
         path = pytree.leaf_paths(dyn)[i]
@@ -320,7 +396,8 @@ class JittedFunction:
         raise XCSTypeError(
             f"jit({self.__name__}): {name} is a {type(leaf).__name__}, which cannot be traced (array "
             f"arguments must be arrays, numpy arrays or Python numbers); pass it as a static argument: "
-            f"jit({self.__name__}, {hint})")
+            f"jit({self.__name__}, {hint}); or, if the function makes LLM/tool calls, mark them with "
+            f"ember.api.decorators.mark_orchestration (then any argument is fine)")
 
     def _compile(self, args, kwargs, treedef, sigs, rebuild, want_dumps=False):
         """Traces and optimises one signature; returns (entry, dump before, dump after)."""
@@ -335,10 +412,13 @@ class JittedFunction:
             tracers = [g.input(dt, shape, weak=weak) for shape, dt, weak in sigs]
             full_args, full_kw = rebuild(pytree.unflatten(treedef, tracers))
             del tracers
+            tok = orch._TRACING.set(True)
             try:
                 out = self._fn(*full_args, **full_kw)
             except XCSTracerError as e:
                 raise _locate(e) from None
+            finally:
+                orch._TRACING.reset(tok)
             out_leaves, out_tree = pytree.flatten(out)
             consts = []
             for i, leaf in enumerate(out_leaves):
@@ -425,30 +505,56 @@ def jit(fn=None, *, static_argnums=(), static_argnames=(), cache_size=None, conf
     return JittedFunction(fn, static_argnums, static_argnames, cache_size, config)
 
 
-def explain(f, *args, print=False, **kwargs):  # noqa: A002  (print= is the documented switch)
-    """The IR of ``f`` (jitted or plain) for these arguments, before and after optimisation.
+def _classification(jf):
+    """Lines saying how jit treats each callable jf's body names."""
+    mode = jf._mode or "tensor (until an orchestration call is reached)"
+    lines = [f"jit({jf.__name__}): mode {mode}"]
+    if not jf._report:
+        lines.append("  (names no callables jit classifies)")
+    for name, kind, why, hooked in jf._report:
+        tag = ", intercepted" if hooked and kind in ("orchestration", "hybrid") else ""
+        lines.append(f"  {name}: {kind}{tag} — {why}")
+    return "\n".join(lines) + "\n"
 
-    Traces afresh (the cache and the statistics are untouched) and returns the
-    text; ``print=True`` also prints it.
+
+def explain(f, *args, print=False, **kwargs):  # noqa: A002  (print= is the documented switch)
+    """What jit does with ``f`` (jitted or plain).
+
+    Always: the mode (tensor: traced and compiled; orchestration: the Python
+    body re-runs each call, LLM/tool calls run on the task graph) and, for
+    every callable the body names, how it was classified and why.  With
+    arguments of a tensor function: its IR for them, before and after
+    optimisation (traced afresh; the cache and the statistics are
+    untouched).  Returns the text; ``print=True`` also prints it.
     """
     jf = f if isinstance(f, JittedFunction) else JittedFunction(f)
-    dyn, statics, rebuild = jf._split(args, kwargs)
-    leaves, treedef = pytree.flatten(dyn)
-    sigs = []
-    for i, leaf in enumerate(leaves):
-        conv = _convert_leaf(leaf)
-        if conv is None:
-            jf._bad_leaf(dyn, i, leaf)
-        sigs.append(conv[1])
-    saved = dict(jf._counts)
-    try:
-        entry, before, after = jf._compile(args, kwargs, treedef, sigs, rebuild, want_dumps=True)
-    finally:
-        with jf._lock:
-            jf._counts.update(saved)
-    text = (f"jit({jf.__name__}) — {entry.graph.num_inputs} inputs, {entry.graph.num_outputs} outputs\n"
-            f"before optimisation:\n{before}after optimisation ({entry.nodes} nodes, "
-            f"{entry.kernels} kernels, {entry.groups} fused groups):\n{after}")
+    text = _classification(jf)
+    if (args or kwargs) and jf._mode != "orchestration":
+        dyn, statics, rebuild = jf._split(args, kwargs)
+        leaves, treedef = pytree.flatten(dyn)
+        sigs = []
+        for i, leaf in enumerate(leaves):
+            conv = _convert_leaf(leaf)
+            if conv is None:
+                jf._bad_leaf(dyn, i, leaf)
+            sigs.append(conv[1])
+        saved = dict(jf._counts)
+        try:
+            entry, before, after = jf._compile(args, kwargs, treedef, sigs, rebuild, want_dumps=True)
+        except orch.NeedsOrchestration as e:
+            entry = None
+            text += f"tracing reached orchestration call {e}: this function runs in orchestration mode\n"
+        finally:
+            with jf._lock:
+                jf._counts.update(saved)
+        if entry is not None:
+            text += (f"jit({jf.__name__}) — {entry.graph.num_inputs} inputs, {entry.graph.num_outputs} outputs\n"
+                     f"before optimisation:\n{before}after optimisation ({entry.nodes} nodes, "
+                     f"{entry.kernels} kernels, {entry.groups} fused groups):\n{after}")
+    elif jf._last_run:
+        text += "last profiled call's orchestration tasks (id: callable, level, inputs, state):\n"
+        for n in jf._last_run:
+            text += f"  #{n['id']}: {n['callable']}, level {n['level']}, inputs {n['inputs']}, {n['state']}\n"
     if print:
         import builtins
         builtins.print(text)
