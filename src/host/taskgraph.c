@@ -16,9 +16,9 @@
  * Workers take graphs round-robin from the ring.  A submit that makes a
  * graph runnable wakes an idle worker or, when none is free, starts one:
  * the pool grows to the number of calls in flight (up to XCS_POOL_MAX) and
- * idle workers exit after XCS_POOL_IDLE_S.  A caller waiting for one of its
- * tasks runs that task (or a ready dependency of it) itself when it is
- * queued, so progress never depends on a free worker.
+ * idle workers exit after XCS_POOL_IDLE_S.  When the pool can grow no more,
+ * a caller waiting for one of its tasks runs that task (or a ready
+ * dependency of it) itself, so progress never depends on a free worker.
  *
  * Failure policy: when a task fails, every task of its graph that has not
  * started is cancelled (the call it belongs to will raise; plain Python
@@ -62,6 +62,7 @@ static struct {
     mtx_t lock;
     cnd_t work;
     int threads, idle, wakeups;
+    bool spawn_failed;        /* the last thread creation failed: waiters run their own tasks */
     xcs_taskgraph *ring;      /* runnable graphs, circular */
 } P = {.once = ONCE_FLAG_INIT};
 
@@ -130,6 +131,9 @@ static void want_worker(void) {
     if (thrd_create(&th, worker_main, NULL) == thrd_success) {
         thrd_detach(th);
         P.threads++;
+        P.spawn_failed = false;
+    } else {
+        P.spawn_failed = true;
     }
 }
 
@@ -332,9 +336,14 @@ xcs_status xcs_taskgraph_submit(xcs_taskgraph *g, xcs_task_fn fn, void *arg, int
 }
 
 /* A READY task worth running while waiting for `id`: id itself or one of its
- * direct dependencies; any ready task when waiting for all (id < 0). */
+ * direct dependencies; any ready task when waiting for all (id < 0).  Only
+ * when the pool cannot give it a thread (at its cap, or thread creation
+ * failed): otherwise a worker takes it, and the caller stays free to be
+ * interrupted (a signal lands on the caller's thread, never in a task's
+ * call) and to return as soon as its own task is done. */
 static int32_t helpable(xcs_taskgraph *g, int32_t id) {
     if (g->n_ready == 0 || g->running >= g->max_workers) return -1;
+    if (P.threads < XCS_POOL_MAX && !P.spawn_failed) return -1;
     if (id < 0) return pop_ready(g);
     const task *t = &g->tasks[id];
     if (t->state == XCS_TASK_READY) return id;

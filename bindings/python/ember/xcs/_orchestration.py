@@ -402,20 +402,21 @@ class Scope:
                 self.failure = d
 
     def _error_for(self, d):
-        """The XCSExecutionError for a use of failed / cancelled Deferred d."""
-        if d._state == _FAILED:
-            self.observed.add(d._id)
-            err = XCSExecutionError(
-                f"orchestration call #{d._id} {d._name}() in jit({self.owner}) raised "
-                f"{type(d._exc).__name__}: {d._exc}", node_id=d._id, callable=d._name)
-            err.__cause__ = d._exc
-            return err
-        f = self.failure
-        why = (f"because orchestration call #{f._id} {f._name}() raised {type(f._exc).__name__}: {f._exc}"
-               if f is not None else "before it started")
-        err = XCSExecutionError(f"orchestration call #{d._id} {d._name}() in jit({self.owner}) was cancelled "
-                                f"{why}", node_id=d._id, callable=d._name)
-        err.__cause__ = f._exc if f is not None else None
+        """The XCSExecutionError for a use of failed or cancelled Deferred d.
+
+        A call cancelled because another one failed raises that failure (what
+        plain Python would have raised first), naming d as the call that
+        needed it."""
+        f = d if d._state == _FAILED else self.failure
+        if f is None:
+            return XCSExecutionError(f"orchestration call #{d._id} {d._name}() in jit({self.owner}) was cancelled "
+                                     f"before it started", node_id=d._id, callable=d._name)
+        self.observed.add(f._id)
+        via = "" if f is d else f" (call #{d._id} {d._name}() was cancelled because of it)"
+        err = XCSExecutionError(
+            f"orchestration call #{f._id} {f._name}() in jit({self.owner}) raised "
+            f"{type(f._exc).__name__}: {f._exc}{via}", node_id=f._id, callable=f._name)
+        err.__cause__ = f._exc
         return err
 
     # -- the end of the call
@@ -432,13 +433,16 @@ class Scope:
             raise self._error_for(f)
 
     def abort(self, interrupted=False):
-        """The body raised: cancel what has not started; drain what runs,
-        unless the caller was interrupted (then return at once: the running
-        calls finish in the background and their results are dropped)."""
+        """The body raised.  Every call it submitted before raising would
+        have run in the plain function, so they all run to the end (a failed
+        call has already cancelled what it could); the body's exception is
+        raised after.  An interrupted caller (KeyboardInterrupt) cancels
+        what has not started and returns at once: running calls finish in
+        the background and their results are dropped."""
         if self.graph is None:
             return
-        self.graph.cancel()
         if interrupted:
+            self.graph.cancel()
             _ABANDONED.append(self)
             return
         while self.graph.wait(-1, _WAIT_SLICE_S) != _DONE:
