@@ -51,6 +51,7 @@ struct xcs_taskgraph {
     int32_t *ready;
     int rhead, rtail, rcap;
     int n_ready, running, active, max_workers;
+    const xcs_task_hooks *hooks;
     bool on_ring;
     xcs_taskgraph *rnext, *rprev;
     cnd_t changed;            /* a task finished or was cancelled */
@@ -62,6 +63,7 @@ static struct {
     mtx_t lock;
     cnd_t work;
     int threads, idle, wakeups;
+    int searching;            /* workers woken or started that have not claimed a task yet */
     bool spawn_failed;        /* the last thread creation failed: waiters run their own tasks */
     xcs_taskgraph *ring;      /* runnable graphs, circular */
 } P = {.once = ONCE_FLAG_INIT};
@@ -118,11 +120,18 @@ static void relist(xcs_taskgraph *g) {
 
 static int worker_main(void *unused);
 
-/* A runnable graph needs a thread: wake an idle one, else start one. */
+/* A runnable graph needs a thread: wake an idle one, else start one.  At
+ * most one worker is "searching" (woken, not yet holding a task) at a time;
+ * when it claims a task and more are runnable it wakes the next (a baton,
+ * as in Go's scheduler).  Blocking calls still each get a thread within
+ * microseconds, while a burst of short tasks is run by the few threads that
+ * are already awake instead of waking a thread (and a GIL hand-off) per
+ * task. */
 static void want_worker(void) {
-    if (!P.ring) return;
+    if (!P.ring || P.searching > 0) return;
     if (P.idle > P.wakeups) {
         P.wakeups++;
+        P.searching++;
         cnd_signal(&P.work);
         return;
     }
@@ -131,6 +140,7 @@ static void want_worker(void) {
     if (thrd_create(&th, worker_main, NULL) == thrd_success) {
         thrd_detach(th);
         P.threads++;
+        P.searching++;
         P.spawn_failed = false;
     } else {
         P.spawn_failed = true;
@@ -160,21 +170,29 @@ static int cancel_unstarted(xcs_taskgraph *g) {
     return g->st.cancelled - before;
 }
 
-/* Task id finished in state s: release or cancel its dependents. */
-static void finish(xcs_taskgraph *g, int32_t id, xcs_task_state s) {
+/* Task id finished in state s: release or cancel its dependents; returns
+ * how many became ready. */
+static int finish(xcs_taskgraph *g, int32_t id, xcs_task_state s) {
     task *t = &g->tasks[id];
+    int released = 0;
     t->state = s;
     g->active--;
     for (int k = 0; k < t->n_next; k++) {
         task *u = &g->tasks[t->next[k]];
         if (u->state != XCS_TASK_PENDING) continue;
         if (s != XCS_TASK_DONE) cancel_task(g, t->next[k]);
-        else if (--u->unmet == 0) push_ready(g, t->next[k]);
+        else if (--u->unmet == 0) {
+            push_ready(g, t->next[k]);
+            released++;
+        }
     }
     if (s == XCS_TASK_FAILED) cancel_unstarted(g);
+    return released;
 }
 
-/* Runs READY task id on this thread (lock held on entry and exit). */
+/* Runs READY task id on this thread (lock held on entry and exit).  A
+ * worker has entered the graph's hooks; a helping caller has not (its task
+ * function copes, e.g. by taking the GIL itself). */
 static void run_task(xcs_taskgraph *g, int32_t id, bool helper) {
     task *t = &g->tasks[id];
     t->state = XCS_TASK_RUNNING;
@@ -183,15 +201,18 @@ static void run_task(xcs_taskgraph *g, int32_t id, bool helper) {
     if (g->running > g->st.peak_running) g->st.peak_running = g->running;
     if (helper) g->st.helped++;
     relist(g);
+    if (!helper) want_worker(); /* the baton: more runnable work wakes the next worker */
     xcs_task_fn fn = t->fn;
     void *arg = t->arg;
     mtx_unlock(&P.lock);
     int rc = fn(arg);
     mtx_lock(&P.lock);
     g->running--;
-    finish(g, id, rc ? XCS_TASK_FAILED : XCS_TASK_DONE);
+    int released = finish(g, id, rc ? XCS_TASK_FAILED : XCS_TASK_DONE);
     relist(g);
-    want_worker();
+    /* this thread goes on with the next runnable task itself; a helping
+     * caller does not, so it passes what it released on */
+    if (helper && released > 0) want_worker();
     cnd_broadcast(&g->changed);
 }
 
@@ -204,18 +225,46 @@ static int32_t pop_ready(xcs_taskgraph *g) {
     return -1;
 }
 
+/* Switches this worker from hooks *cur to h (lock held; released meanwhile). */
+static void switch_hooks(const xcs_task_hooks **cur, const xcs_task_hooks *h, const xcs_task_hooks **last) {
+    if (*cur == h) return;
+    mtx_unlock(&P.lock);
+    if (*cur && (*cur)->leave) (*cur)->leave();
+    if (h && h->enter) h->enter();
+    mtx_lock(&P.lock);
+    *cur = h;
+    if (h) *last = h;
+}
+
 static int worker_main(void *unused) {
     (void)unused;
+    const xcs_task_hooks *cur = NULL, *last = NULL;
+    bool searching = true; /* counted in P.searching by want_worker, which started us */
     mtx_lock(&P.lock);
     for (;;) {
         xcs_taskgraph *g = P.ring;
+        if (g && g->hooks != cur) { /* enter first (may block), then look again: the ring may have moved */
+            switch_hooks(&cur, g->hooks, &last);
+            continue;
+        }
+        if (!g && cur) {
+            switch_hooks(&cur, NULL, &last);
+            continue;
+        }
         if (!g) {
+            if (searching) {
+                searching = false;
+                P.searching--;
+            }
             P.idle++;
             struct timespec ts = at(now_s() + XCS_POOL_IDLE_S);
             int r = cnd_timedwait(&P.work, &P.lock, &ts);
             P.idle--;
-            if (P.wakeups > 0) P.wakeups--;
-            if (r == thrd_timedout && !P.ring) break;
+            if (P.wakeups > 0) { /* woken by want_worker, which counted us as searching */
+                P.wakeups--;
+                searching = true;
+            }
+            if (r == thrd_timedout && !P.ring && !searching) break;
             continue;
         }
         P.ring = g->rnext; /* round robin over graphs */
@@ -225,16 +274,25 @@ static int worker_main(void *unused) {
             relist(g);
             continue;
         }
+        if (searching) {
+            searching = false;
+            P.searching--;
+        }
         run_task(g, id, false);
     }
     P.threads--;
     mtx_unlock(&P.lock);
+    if (last && last->thread_exit) last->thread_exit();
     return 0;
 }
 
 /* ------------------------------------------------------------ public */
 
 xcs_status xcs_taskgraph_new(int max_workers, xcs_taskgraph **out) {
+    return xcs_taskgraph_new_hooked(max_workers, NULL, out);
+}
+
+xcs_status xcs_taskgraph_new_hooked(int max_workers, const xcs_task_hooks *hooks, xcs_taskgraph **out) {
     *out = NULL;
     if (max_workers < 1) return xcs_error(XCS_ERR_VALUE, "task graph: max_workers must be >= 1, got %d", max_workers);
     call_once(&P.once, pool_init);
@@ -244,6 +302,7 @@ xcs_status xcs_taskgraph_new(int max_workers, xcs_taskgraph **out) {
         return xcs_error(XCS_ERR_MEMORY, "out of memory creating a task graph");
     }
     g->max_workers = max_workers;
+    g->hooks = hooks;
     *out = g;
     return XCS_OK;
 }

@@ -66,7 +66,20 @@ typedef struct xcs_taskgraph_stats {
     double wait_s;      /* time callers spent in waits */
 } xcs_taskgraph_stats;
 
+/* What a worker does around the tasks of a graph: enter() before running
+ * one (after it may run more without leaving), leave() before it waits for
+ * work or moves to a graph with other hooks, thread_exit() when a worker
+ * that used them ends.  For Python: take the GIL once for a run of short
+ * tasks instead of once per task.  Hooks are compared by address. */
+typedef struct xcs_task_hooks {
+    void (*enter)(void);
+    void (*leave)(void);
+    void (*thread_exit)(void);
+} xcs_task_hooks;
+
 xcs_status xcs_taskgraph_new(int max_workers, xcs_taskgraph **out);
+/* Same, with hooks (borrowed; must outlive the graph and every worker). */
+xcs_status xcs_taskgraph_new_hooked(int max_workers, const xcs_task_hooks *hooks, xcs_taskgraph **out);
 /* Cancels what has not started, waits for what runs, frees.  NULL is fine. */
 void xcs_taskgraph_free(xcs_taskgraph *g);
 /* Adds fn(arg) depending on tasks deps[0..n_deps) (ids from this graph);

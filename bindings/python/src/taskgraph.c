@@ -16,10 +16,42 @@ typedef struct XcsTaskGraph {
     PyObject *tasks;  /* list: every submitted object, alive as long as the graph */
 } XcsTaskGraph;
 
-/* Runs obj._run() with the GIL; 0 when it returned a true value. */
+/* Workers keep the GIL across a run of tasks (xcs_task_hooks): a zero-latency
+ * task then costs no GIL hand-off and no thread switch, and each worker
+ * thread has one Python thread state for its whole life instead of one per
+ * task. */
+static _Thread_local PyThreadState *worker_ts;
+
+static void py_enter(void) {
+    if (_Py_IsFinalizing()) return;
+    if (worker_ts) {
+        PyEval_RestoreThread(worker_ts);
+        return;
+    }
+    PyGILState_Ensure(); /* this thread's state, kept until the thread ends */
+    worker_ts = PyThreadState_Get();
+}
+
+static void py_leave(void) {
+    if (worker_ts && PyGILState_Check()) PyEval_SaveThread();
+}
+
+static void py_thread_exit(void) {
+    if (!worker_ts || _Py_IsFinalizing()) return;
+    PyEval_RestoreThread(worker_ts);
+    PyThreadState_Clear(worker_ts);
+    PyThreadState_DeleteCurrent();
+    worker_ts = NULL;
+}
+
+static const xcs_task_hooks py_hooks = {py_enter, py_leave, py_thread_exit};
+
+/* Runs obj._run() with the GIL (a worker holds it already; a caller that
+ * runs a task while waiting takes it here); 0 when it returned True. */
 static int py_task_run(void *arg) {
     if (Py_IsInitialized() == 0 || _Py_IsFinalizing()) return 1;
-    PyGILState_STATE gs = PyGILState_Ensure();
+    bool held = PyGILState_Check();
+    PyGILState_STATE gs = held ? PyGILState_LOCKED : PyGILState_Ensure();
     PyObject *r = PyObject_CallMethod((PyObject *)arg, "_run", NULL);
     int rc = 1;
     if (r) {
@@ -28,7 +60,7 @@ static int py_task_run(void *arg) {
     } else {
         PyErr_WriteUnraisable((PyObject *)arg); /* _run() catches everything; this is a bug if it happens */
     }
-    PyGILState_Release(gs);
+    if (!held) PyGILState_Release(gs);
     return rc;
 }
 
@@ -42,7 +74,7 @@ static PyObject *tg_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         Py_DECREF(self);
         return NULL;
     }
-    xcs_status st = xcs_taskgraph_new(max_workers, &self->g);
+    xcs_status st = xcs_taskgraph_new_hooked(max_workers, &py_hooks, &self->g);
     if (st) {
         Py_DECREF(self);
         return xcs_py_raise(st);
