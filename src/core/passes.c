@@ -231,6 +231,29 @@ static const char *node_name(const xcs_node *n) {
     return n->op == XCS_NODE_INPUT ? "input" : n->op == XCS_NODE_CONST ? "const" : xcs_op_name(n->op);
 }
 
+int xcs_graph_node_get(const xcs_graph *g, int i, xcs_node_info *out, int32_t *inputs, int cap) {
+    if (i < 0 || i >= g->n_nodes) return -1;
+    const xcs_node *n = &g->nodes[i];
+    memset(out, 0, sizeof *out);
+    out->op = node_name(n);
+    out->dtype = n->dtype;
+    out->ndim = n->ndim;
+    memcpy(out->shape, n->shape, sizeof out->shape);
+    out->group = -1;
+    out->stored = true;
+    for (int k = 0; g->plan && k < g->plan->n_groups; k++) {
+        const xcs_plan_group *grp = &g->plan->groups[k];
+        if (i < grp->first || i > grp->last) continue;
+        out->group = k;
+        out->matmul_head = grp->matmul && i == grp->first;
+        out->stored = false;
+        for (int o = 0; o < grp->n_outputs; o++) out->stored |= grp->output_nodes[o] == i;
+        if (out->matmul_head) out->stored = grp->prod_out < 0;
+    }
+    for (int k = 0; k < n->n_in && k < cap; k++) inputs[k] = g->edges[n->first_edge + k].node;
+    return n->n_in;
+}
+
 /* snprintf that appends at *used and counts what did not fit. */
 static void emit(char *buf, size_t cap, size_t *used, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void emit(char *buf, size_t cap, size_t *used, const char *fmt, ...) {

@@ -314,6 +314,20 @@ typedef struct xcs_graph_memory {
     int64_t arena_bytes, planned_bytes;
 } xcs_graph_memory;
 void xcs_graph_memory_get(const xcs_graph *g, xcs_graph_memory *out);
+/* One node, for introspection: its op ("input", "const" or an op name), value
+ * dtype and shape, the nodes it reads (the first `cap` ids go to inputs),
+ * and its fusion group (-1: none, or before optimize).  Returns the number
+ * of inputs, or -1 when i is out of range. */
+typedef struct xcs_node_info {
+    const char *op;
+    xcs_dtype dtype;
+    int ndim;
+    int64_t shape[XCS_MAX_DIMS];
+    int group;
+    bool matmul_head;    /* the matmul of a matmul + epilogue group */
+    bool stored;         /* written to memory (a group output or an unfused value) */
+} xcs_node_info;
+int xcs_graph_node_get(const xcs_graph *g, int i, xcs_node_info *out, int32_t *inputs, int cap);
 /* Dead-code and common-subexpression elimination (in place). */
 xcs_status xcs_graph_optimize(xcs_graph *g);
 /* Structural hash: ops, dtypes, shapes, attrs, edges, input signature and

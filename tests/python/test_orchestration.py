@@ -540,3 +540,75 @@ def test_profile_env_var():
     env = dict(os.environ, EMBER_XCS_PROFILE="1")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert r.stdout.strip() == "2", r.stderr
+
+
+# ---------------------------------------------------------------- views: compiler / runtime / _internal
+
+
+def test_execution_engine_records_the_task_graph():
+    from ember.xcs.compiler import ParallelismAnalyzer
+    from ember.xcs.runtime import ExecutionEngine
+
+    model = FakeModel(0.05)
+    llm = mark_orchestration(model)
+
+    def diamond(q):
+        a = llm(q)
+        b, c = llm([a, 1]), llm([a, 2])
+        return llm((b, c))
+
+    eng = ExecutionEngine(Config(max_workers=4))
+    assert eng.run(diamond, "q") == "<(\"<['<q>', 1]>\", \"<['<q>', 2]>\")>"
+    ir = eng.last_graph
+    assert ir.kind == "orchestration" and len(ir) == 4
+    assert [n.inputs for n in ir] == [(), (0,), (0,), (1, 2)]
+    assert all(n.state == "done" and n.end_s > n.start_s for n in ir)
+    assert ir[1].start_s < ir[2].end_s and ir[2].start_s < ir[1].end_s  # the two middle calls overlapped
+    rep = ParallelismAnalyzer().analyze(ir)
+    assert rep == {"levels": [[0], [1, 2], [3]], "depth": 3, "width": 2, "parallel_groups": [[1, 2]]}
+    assert eng.last_stats["orchestration_calls"] == 4 and eng.last_stats["peak_concurrency"] == 2
+    assert "#3 " in ir.dump() and "level 2" in ir.dump()
+
+
+def test_ir_builder_views_the_compiled_tensor_program():
+    from ember.xcs.compiler import IRBuilder, ParallelismAnalyzer
+
+    ir = IRBuilder().trace(lambda x, w: np.tanh(x @ w).sum(axis=1), np.ones((3, 4), np.float32),
+                           np.ones((4, 2), np.float32))
+    ops = [n.op for n in ir]
+    assert ops == ["input", "input", "matmul", "tanh", "sum"]
+    assert ir[2].group == ir[3].group == 0 and ir[4].group == 1 and ir[4].shape == (3, 1)
+    assert ParallelismAnalyzer().analyze(ir)["depth"] == 4
+    llm = mark_orchestration(lambda p: p)
+    with pytest.raises(XCSError, match="ExecutionEngine"):
+        IRBuilder().trace(lambda q: llm(q), "q")
+    with pytest.raises(XCSError, match="IRGraph"):
+        ParallelismAnalyzer().analyze("not a graph")
+
+
+def test_legacy_internal_names_forward():
+    from ember.xcs import compiler, runtime
+    from ember.xcs._internal.analysis import ParallelismAnalyzer
+    from ember.xcs._internal.engine import ExecutionEngine
+    from ember.xcs._internal.ir import IRGraph
+    from ember.xcs._internal.profiler import Profiler
+
+    assert ParallelismAnalyzer is compiler.ParallelismAnalyzer and IRGraph is compiler.IRGraph
+    assert ExecutionEngine is runtime.ExecutionEngine and Profiler is runtime.Profiler
+    assert Profiler.get is get_jit_stats and Profiler.enabled(Config(profile=True))
+
+
+def test_max_memory_mb_bounds_the_memory_plan():
+    def staircase(x):  # two live 1 MiB intermediates
+        for _ in range(4):
+            x = np.tanh(x.T * 1.1) + 0.1
+        return x
+
+    x = np.ones((512, 512), np.float32)
+    np.asarray(jit(staircase, config=Config(max_memory_mb=8))(x))
+    with pytest.raises(xcs.XCSMemoryError, match=r"need 2\.0 MiB .* over Config.max_memory_mb=1"):
+        jit(staircase, config=Config(max_memory_mb=1))(x)
+    f = jit(staircase)
+    f(x)
+    with pytest.raises(xcs.XCSMemoryError):
+        f(x, _config=Config(max_memory_mb=0.5))

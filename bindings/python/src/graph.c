@@ -259,6 +259,47 @@ done:
     return result;
 }
 
+/* nodes() -> list of dicts {id, op, inputs, dtype, shape, group, matmul, stored}. */
+static PyObject *g_nodes(PyObject *o, PyObject *unused) {
+    const xcs_graph *g = ((XcsGraph *)o)->g;
+    int n = xcs_graph_num_nodes(g);
+    PyObject *list = PyList_New(n);
+    for (int i = 0; list && i < n; i++) {
+        xcs_node_info info;
+        int32_t small[16];
+        int n_in = xcs_graph_node_get(g, i, &info, small, 16);
+        int32_t *ins = small;
+        if (n_in > 16) {
+            if (!(ins = PyMem_Malloc((size_t)n_in * sizeof *ins))) {
+                Py_CLEAR(list);
+                PyErr_NoMemory();
+                break;
+            }
+            xcs_graph_node_get(g, i, &info, ins, n_in);
+        }
+        PyObject *inputs = PyTuple_New(n_in < 0 ? 0 : n_in), *shape = PyTuple_New(info.ndim);
+        for (int k = 0; inputs && k < n_in; k++) PyTuple_SET_ITEM(inputs, k, PyLong_FromLong(ins[k]));
+        for (int d = 0; shape && d < info.ndim; d++) PyTuple_SET_ITEM(shape, d, PyLong_FromLongLong(info.shape[d]));
+        if (ins != small) PyMem_Free(ins);
+        PyObject *item = inputs && shape
+                             ? Py_BuildValue("{s:i,s:s,s:N,s:s,s:N,s:i,s:O,s:O}", "id", i, "op", info.op, "inputs", inputs,
+                                             "dtype", xcs_dtype_name(info.dtype), "shape", shape, "group", info.group,
+                                             "matmul", info.matmul_head ? Py_True : Py_False, "stored",
+                                             info.stored ? Py_True : Py_False)
+                             : NULL;
+        if (!item) {
+            if (!inputs || !shape) {
+                Py_XDECREF(inputs);
+                Py_XDECREF(shape);
+            }
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
 static PyObject *get_num_nodes(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_nodes(((XcsGraph *)o)->g)); }
 static PyObject *get_num_inputs(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_inputs(((XcsGraph *)o)->g)); }
 static PyObject *get_num_outputs(PyObject *o, void *c) { return PyLong_FromLong(xcs_graph_num_outputs(((XcsGraph *)o)->g)); }
@@ -293,6 +334,9 @@ static PyMethodDef graph_methods[] = {
     {"optimize", g_optimize, METH_NOARGS, "optimize(): algebraic no-ops, CSE, dead code, then the fusion plan (seals)."},
     {"run", g_run, METH_O, "run(inputs) -> list of Arrays (seals; thread-safe, runs without the GIL)."},
     {"dump", g_dump, METH_NOARGS, "dump() -> str: the node listing."},
+    {"nodes", g_nodes, METH_NOARGS,
+     "nodes() -> list of {id, op, inputs, dtype, shape, group, matmul, stored}: the graph's nodes in order "
+     "(group: fused group after optimize(), -1 for none)."},
     {"hash", g_hash, METH_NOARGS, "hash() -> int: structural hash."},
     {NULL, NULL, 0, NULL},
 };

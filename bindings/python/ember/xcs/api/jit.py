@@ -53,7 +53,7 @@ from ember.xcs._xcs import Array, Graph
 from ember.xcs.api import pytree
 from ember.xcs.api import stats as _stats
 from ember.xcs.config import Config, profile_from_env
-from ember.xcs.errors import XCSError, XCSTracerError, XCSTypeError, XCSValueError
+from ember.xcs.errors import XCSError, XCSMemoryError, XCSTracerError, XCSTypeError, XCSValueError
 
 __all__ = ["jit", "explain", "JittedFunction", "DEFAULT_CACHE_SIZE"]
 
@@ -182,6 +182,8 @@ class JittedFunction:
         orchestrates = any(kind in ("orchestration", "hybrid") and hooked for _, kind, _, hooked in self._report)
         self._mode = "orchestration" if orchestrates else None  # None: tensor until a call says otherwise
         self._profile = bool(getattr(config, "profile", False)) or profile_from_env()
+        # the fast path serves cache hits that need no per-call check
+        self._fast = not self._profile and (config is None or (config.cache and config.max_memory_mb is None))
         self._cache_size = cache_size
         try:
             self._sig = inspect.signature(fn)
@@ -250,7 +252,7 @@ class JittedFunction:
     def __call__(self, *args, **kwargs):
         # Fast path for the common call: positional arrays, no static args,
         # already cached.  It builds exactly the key of the general path.
-        if not kwargs and not self._static_nums and self._mode is None and not self._profile:
+        if not kwargs and not self._static_nums and self._mode is None and self._fast:
             sigs = _signature(args)  # None unless every argument is a concrete array
             if sigs is not None:
                 n = len(args)
@@ -355,6 +357,11 @@ class JittedFunction:
                 return self._call_orchestration(args, kwargs, config)
             traced_ms = (time.perf_counter() - t_trace) * 1e3
             break
+        limit = getattr(config, "max_memory_mb", None)
+        if limit is not None and entry.memory["arena_bytes"] > limit * 2**20:
+            raise XCSMemoryError(
+                f"jit({self.__name__}): this call's intermediates need {entry.memory['arena_bytes'] / 2**20:.1f} MiB "
+                f"(its memory plan), over Config.max_memory_mb={limit}; raise the limit or split the computation")
         out = self._outputs(entry, values)
         if prof:
             _stats.record(self, (time.perf_counter() - t_start) * 1e3, traced_ms, mode="tensor")
@@ -362,6 +369,22 @@ class JittedFunction:
 
     def _call_orchestration(self, args, kwargs, config):
         """Runs the Python body with orchestration calls on the task graph."""
+        return self._orchestrate(args, kwargs, config)[0]
+
+    def _run_recorded(self, args, kwargs, config):
+        """One call for ExecutionEngine: (result, orchestration scope or None,
+        the compiled entry of a tensor call or None)."""
+        if self._mode != "orchestration":
+            out = self._call(args, dict(kwargs, _config=config))
+            if self._mode == "orchestration":  # this call discovered orchestration and ran as such
+                return out, None, None
+            with self._lock:
+                entry = next(reversed(self._cache.values()), None)
+            return out, None, entry
+        out, scope = self._orchestrate(args, kwargs, config)
+        return out, scope, None
+
+    def _orchestrate(self, args, kwargs, config):
         cfg = config if config is not None else (self._config or _DEFAULT_CONFIG)
         prof = self._profile or bool(getattr(config, "profile", False))
         t0 = time.perf_counter()
@@ -388,7 +411,7 @@ class JittedFunction:
                 _stats.record(self, (time.perf_counter() - t0) * 1e3, 0.0, s["orchestration_calls"],
                               s["peak_concurrency"], s["wait_ms"], mode="orchestration")
                 self._last_run = scope.nodes() if scope.graph is not None else []
-        return out
+        return out, scope
 
     def _bad_leaf(self, dyn, i, leaf):
         path = pytree.leaf_paths(dyn)[i]
