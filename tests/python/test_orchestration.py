@@ -612,3 +612,38 @@ def test_max_memory_mb_bounds_the_memory_plan():
     f(x)
     with pytest.raises(xcs.XCSMemoryError):
         f(x, _config=Config(max_memory_mb=0.5))
+
+
+TOOLS = {}
+
+
+def test_orchestration_found_while_tracing_switches_modes():
+    """A callee jit cannot see by name (reached through a dict) is found
+    when the trace reaches it: the call re-runs as orchestration, the callee
+    runs once, and later calls go straight to orchestration mode."""
+    model = FakeModel(0.0)
+    TOOLS["score"] = mark_orchestration(lambda v: model(round(float(v), 3)))
+
+    @jit
+    def f(x):
+        s = np.tanh(x).sum()
+        return TOOLS["score"](s), s * 2
+
+    x = np.full(4, 0.5, np.float32)
+    r, s2 = f(x)
+    assert r == f"<{round(float(np.tanh(np.float32(0.5)) * 4), 3)}>" and model.prompts == [1.848]
+    assert "mode orchestration" in xcs.explain(f)
+    f(x)
+    assert len(model.prompts) == 2
+    np.testing.assert_allclose(np.asarray(s2), np.tanh(0.5) * 8, rtol=1e-6)
+
+
+def test_hidden_callee_with_string_argument_gets_a_hint():
+    TOOLS["ask"] = mark_orchestration(lambda q: q)
+
+    @jit
+    def f(q):
+        return TOOLS["ask"](q)
+
+    with pytest.raises(xcs.XCSTypeError, match="mark_orchestration"):
+        f("a question")

@@ -419,8 +419,9 @@ class JittedFunction:
         raise XCSTypeError(
             f"jit({self.__name__}): {name} is a {type(leaf).__name__}, which cannot be traced (array "
             f"arguments must be arrays, numpy arrays or Python numbers); pass it as a static argument: "
-            f"jit({self.__name__}, {hint}); or, if the function makes LLM/tool calls, mark them with "
-            f"ember.api.decorators.mark_orchestration (then any argument is fine)")
+            f"jit({self.__name__}, {hint}); or, if the function makes LLM/tool calls, call them by name (a "
+            f"global or closure variable marked with ember.api.decorators.mark_orchestration) so that jit runs "
+            f"it in orchestration mode, where any argument is fine")
 
     def _compile(self, args, kwargs, treedef, sigs, rebuild, want_dumps=False):
         """Traces and optimises one signature; returns (entry, dump before, dump after)."""
