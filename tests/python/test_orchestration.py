@@ -647,3 +647,35 @@ def test_hidden_callee_with_string_argument_gets_a_hint():
 
     with pytest.raises(xcs.XCSTypeError, match="mark_orchestration"):
         f("a question")
+
+
+def test_marked_tensor_helpers_are_compiled_inside_orchestration_bodies():
+    @mark_tensor
+    def features(x, w):
+        h = np.tanh(x @ w)
+        return (h * h).sum(axis=1)
+
+    ask = mark_orchestration(lambda v: round(float(v), 4))
+
+    @jit
+    def f(x, w):
+        s = features(x, w)             # a compiled, fused region
+        return [ask(v) for v in np.asarray(s)[:3]], s
+
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    for _ in range(3):
+        rated, s = f(x, w)
+    want = (np.tanh(x.astype(np.float64) @ w) ** 2).sum(axis=1)
+    np.testing.assert_allclose(np.asarray(s), want, rtol=1e-5)
+    assert rated == [round(float(v), 4) for v in np.asarray(s)[:3]]
+    st = features._xcs_jit().stats()
+    assert st["traces"] == 1 and st["hits"] == 2 and st["fused_groups"] >= 1
+    assert features(np.ones((2, 4)), np.ones((4, 3))).shape == (2,)  # outside jit: a plain call
+
+    @mark_tensor
+    def branchy(x):  # value-dependent control flow: runs eagerly inside the body
+        return x * 2 if float(x.sum()) > 0 else x
+
+    g = jit(lambda x: (branchy(x), ask(1.0))[0])
+    np.testing.assert_array_equal(np.asarray(g(np.ones(3))), np.full(3, 2.0))

@@ -54,18 +54,8 @@ def _mark(obj, orchestration, tensor):
     if not callable(obj):
         raise TypeError(f"mark_{'orchestration' if orchestration else 'tensor'} expects a callable, "
                         f"got {type(obj).__name__}")
-    if not orchestration:  # tensor code is traced as it is: only the mark
-        try:
-            obj._xcs_is_orchestration = False
-            obj._xcs_is_tensor = True
-            return obj
-        except (AttributeError, TypeError):  # bound methods, builtins: wrap to carry the mark
-            @functools.wraps(obj)
-            def tensor_fn(*args, **kwargs):
-                return obj(*args, **kwargs)
-            tensor_fn._xcs_is_orchestration = False
-            tensor_fn._xcs_is_tensor = True
-            return tensor_fn
+    if not orchestration:
+        return _tensor_region(obj)
 
     try:
         wraps = functools.wraps(obj)
@@ -85,13 +75,56 @@ def _mark(obj, orchestration, tensor):
     return orchestration_fn
 
 
+def _tensor_region(fn):
+    """A marked tensor callable: inside an orchestration-mode jitted call it
+    runs through its own jit (traced once per signature, fused, cached), so
+    tensor regions of an orchestration body are compiled; inside a trace it
+    is traced inline; elsewhere it is a plain call.  Arguments jit cannot
+    trace (strings, objects) or value-dependent control flow make that call
+    (and, for the latter, every later one) plain."""
+    from ember.xcs._orchestration import current_scope
+    from ember.xcs.errors import XCSTracerError, XCSTypeError
+
+    state = {"jit": None, "eager": False}
+
+    try:
+        wraps = functools.wraps(fn)
+    except (AttributeError, TypeError):
+        wraps = (lambda f: f)
+
+    @wraps
+    def tensor_fn(*args, **kwargs):
+        if current_scope() is None or state["eager"]:
+            return fn(*args, **kwargs)
+        if state["jit"] is None:
+            from ember.xcs.api.jit import JittedFunction
+            state["jit"] = JittedFunction(fn)
+        try:
+            return state["jit"](*args, **kwargs)
+        except XCSTracerError:
+            state["eager"] = True  # value-dependent Python control flow: not traceable
+        except XCSTypeError as e:
+            if "cannot be traced" not in str(e):
+                raise
+        return fn(*args, **kwargs)
+
+    if not hasattr(tensor_fn, "__wrapped__"):
+        tensor_fn.__wrapped__ = fn
+    tensor_fn._xcs_is_orchestration = False
+    tensor_fn._xcs_is_tensor = True
+    tensor_fn._xcs_jit = lambda: state["jit"]  # the compiled form, once used (for stats / explain)
+    return tensor_fn
+
+
 def mark_orchestration(fn):
     """Marks an LLM / tool call: concurrent (a ``Deferred``) inside ``jit``."""
     return _mark(fn, True, False)
 
 
 def mark_tensor(fn):
-    """Marks numerical code: traced and fused by ``jit``."""
+    """Marks numerical code: traced and fused by ``jit``, also when it is
+    called from the body of a jitted function that makes orchestration calls
+    (that body re-runs in Python; a marked tensor helper is compiled)."""
     return _mark(fn, False, True)
 
 
