@@ -112,6 +112,29 @@ static xcs_status const_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
     return XCS_OK;
 }
 
+xcs_status xcs_graph_grow_consts(xcs_graph *g) {
+    return grow((void **)&g->consts, &g->cap_consts, g->n_consts, sizeof *g->consts);
+}
+
+xcs_status xcs_graph_const(xcs_graph *g, const xcs_tensor *x, xcs_tensor **out) {
+    if (x->graph) return xcs_error(XCS_ERR_VALUE, "graph constant: the value is itself traced");
+    xcs_edge e;
+    memset(&e, 0, sizeof e);
+    xcs_status st = const_edge(g, x, &e);
+    if (st) return st;
+    xcs_tensor *t = calloc(1, sizeof *t);
+    if (!t) return xcs_error(XCS_ERR_MEMORY, "out of memory allocating a tensor header");
+    t->graph = g;
+    t->node = e.node;
+    t->dtype = x->dtype;
+    t->ndim = x->ndim;
+    t->flags = x->flags & XCS_TENSOR_WEAK;
+    memcpy(t->shape, x->shape, sizeof t->shape);
+    memcpy(t->strides, e.strides, sizeof t->strides); /* broadcast dims read the compact constant */
+    *out = t;
+    return XCS_OK;
+}
+
 /* The edge through which a node reads x. */
 static xcs_status make_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
     memset(e, 0, sizeof *e);

@@ -89,6 +89,9 @@ struct xcs_graph {
     int n_outputs, cap_outputs;
 };
 
+/* Room for one more constant in g->consts. */
+xcs_status xcs_graph_grow_consts(xcs_graph *g);
+
 /* True when edge e reads its source node's value whole, in order (the
  * identity view; strides of size-1 dims do not matter). */
 bool xcs_edge_is_identity(const xcs_graph *g, const xcs_edge *e);

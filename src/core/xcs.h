@@ -340,6 +340,17 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap);
  * ones); outs receives n_outputs owned tensors. */
 xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs);
 
+/* Lazy graphs (the tensor regions of a Python body that re-runs every call):
+ * concrete values enter as constants, ops record nodes, and a value is
+ * computed when it is needed.  xcs_graph_const returns a traced tensor
+ * standing for concrete x.  xcs_graph_concretize computes traced tensor t
+ * (any view of a node of g, which has no inputs): it optimises and runs a
+ * copy of g whose output is t's node (fusion applies), turns that node into
+ * a constant holding the value (so nothing upstream is computed twice), and
+ * makes t itself concrete in place (t->graph becomes NULL). */
+xcs_status xcs_graph_const(xcs_graph *g, const xcs_tensor *x, xcs_tensor **out);
+xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t);
+
 /* ---------------------------------------------------------------- fused programs
  *
  * What the fusion pass hands a backend: a group of elementwise ops run in one

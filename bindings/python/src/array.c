@@ -319,7 +319,11 @@ static PyObject *m_copy_self(PyObject *self, PyObject *args) { return Py_NewRef(
 
 static PyObject *m_format(PyObject *self, PyObject *spec) {
     if (!PyUnicode_Check(spec)) return xcs_py_errorf(XCS_ERR_TYPE, "__format__ expects a str");
-    if (XCS_T(self)->graph && PyUnicode_GetLength(spec) == 0) return xcs_py_traced_repr(XCS_T(self));
+    if (XCS_T(self)->graph && PyUnicode_GetLength(spec) == 0) {
+        int lz = xcs_py_lazy_resolve(XCS_T(self));
+        if (lz < 0) return NULL;
+        if (lz == 0) return xcs_py_traced_repr(XCS_T(self));
+    }
     if (xcs_py_concrete(XCS_T(self), "in a format string")) return NULL;
     if (XCS_T(self)->ndim == 0) {
         PyObject *v = scalar_at(XCS_T(self), 0);
@@ -373,7 +377,11 @@ static PyMethodDef array_methods[] = {
 /* ---------------------------------------------------------------- repr */
 
 static PyObject *array_repr(PyObject *self) {
-    if (XCS_T(self)->graph) return xcs_py_traced_repr(XCS_T(self));
+    if (XCS_T(self)->graph) {
+        int lz = xcs_py_lazy_resolve(XCS_T(self));
+        if (lz < 0) return NULL;
+        if (lz == 0) return xcs_py_traced_repr(XCS_T(self));
+    }
     xcs_py_state *s = xcs_py_state_get();
     PyObject *nd = s ? xcs_py_to_numpy(self) : NULL;
     PyObject *r = nd ? PyObject_CallMethod(s->numpy, "array_repr", "O", nd) : NULL;
@@ -390,7 +398,11 @@ static PyObject *array_repr(PyObject *self) {
 }
 
 static PyObject *array_str(PyObject *self) {
-    if (XCS_T(self)->graph) return xcs_py_traced_repr(XCS_T(self));
+    if (XCS_T(self)->graph) {
+        int lz = xcs_py_lazy_resolve(XCS_T(self));
+        if (lz < 0) return NULL;
+        if (lz == 0) return xcs_py_traced_repr(XCS_T(self));
+    }
     PyObject *nd = xcs_py_to_numpy(self);
     PyObject *r = nd ? PyObject_Str(nd) : NULL;
     Py_XDECREF(nd);

@@ -22,7 +22,11 @@
  * Concretization.  A traced tensor has no storage.  Reading its value
  * (bool(), float(), item(), the buffer protocol, __array__, DLPack, repr's
  * numbers, numpy fallbacks, random keys) raises XCSTracerError through
- * xcs_py_concrete; the jit wrapper adds the user's source line. */
+ * xcs_py_concrete; the jit wrapper adds the user's source line.  In a lazy
+ * Graph (Graph(lazy=True): the tensor regions of an orchestration body,
+ * whose Python re-runs every call) the same read computes the value instead
+ * (xcs_graph_concretize: the fused program for what it needs) and the
+ * traced tensor becomes concrete in place. */
 #include "xcs_py.h"
 
 #include <string.h>
@@ -83,6 +87,18 @@ static int raise_escaped(const xcs_tensor *t) {
 int xcs_py_concrete(const xcs_tensor *t, const char *what) {
     if (!t->graph) return 0;
     XcsGraph *owner = xcs_py_graph_owner(t->graph);
+    if (owner && owner->lazy) { /* compute it; the tensor header is the Array's own, so it turns concrete */
+        xcs_status st;
+        xcs_tensor *mt = (xcs_tensor *)t;
+        Py_BEGIN_ALLOW_THREADS
+        st = xcs_graph_concretize(owner->g, mt);
+        Py_END_ALLOW_THREADS
+        if (st) {
+            xcs_py_raise(st);
+            return -1;
+        }
+        return 0;
+    }
     if (!owner || owner->sealed) return raise_escaped(t);
     char sig[160];
     PyErr_Format(tracer_error_class(),
@@ -92,6 +108,12 @@ int xcs_py_concrete(const xcs_tensor *t, const char *what) {
                  "xnp.where",
                  abstract_str(t, sig, sizeof sig), what);
     return -1;
+}
+
+int xcs_py_lazy_resolve(const xcs_tensor *t) {
+    XcsGraph *owner = t->graph ? xcs_py_graph_owner(t->graph) : NULL;
+    if (!owner || !owner->lazy) return 0;
+    return xcs_py_concrete(t, "as a value") ? -1 : 1;
 }
 
 int xcs_py_check_live(PyObject *arr) {
@@ -108,12 +130,12 @@ PyObject *xcs_py_traced_repr(const xcs_tensor *t) {
 /* ---------------------------------------------------------------- Graph */
 
 static PyObject *graph_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-    if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
-        PyErr_SetString(PyExc_TypeError, "Graph() takes no arguments");
-        return NULL;
-    }
+    static char *kwlist[] = {"lazy", NULL};
+    int lazy = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$p:Graph", kwlist, &lazy)) return NULL;
     XcsGraph *self = (XcsGraph *)type->tp_alloc(type, 0);
     if (!self) return NULL;
+    self->lazy = lazy;
     xcs_status st = xcs_graph_new(&self->g);
     if (st) {
         Py_DECREF(self);
@@ -157,6 +179,32 @@ static PyObject *g_input(PyObject *o, PyObject *args, PyObject *kw) {
     if (st) return xcs_py_raise(st);
     if (weak) t->flags |= XCS_TENSOR_WEAK; /* kept by xcs_py_wrap for traced tensors */
     return xcs_py_wrap(t);
+}
+
+/* constant(x) -> a traced Array standing for concrete x (lazy graphs' leaves). */
+static PyObject *g_constant(PyObject *o, PyObject *x) {
+    XcsGraph *self = (XcsGraph *)o;
+    if (refuse_sealed(self, "constant")) return NULL;
+    xcs_py_arg a;
+    if (xcs_py_arg_from(x, "Graph.constant", &a)) return NULL;
+    xcs_tensor *t = NULL;
+    xcs_status st = a.t->graph ? xcs_error(XCS_ERR_VALUE, "Graph.constant: the value is itself traced")
+                               : xcs_graph_const(self->g, a.t, &t);
+    xcs_py_arg_drop(&a);
+    if (st) return xcs_py_raise(st);
+    return xcs_py_wrap(t);
+}
+
+/* _concretize(x): a traced Array of a lazy graph computed in place (and
+ * detached from its graph); anything else is returned as it is. */
+static PyObject *py_concretize(PyObject *m, PyObject *x) {
+    (void)m;
+    if (!XcsArray_Check(x) || !XCS_T(x)->graph) return Py_NewRef(x);
+    XcsGraph *owner = xcs_py_graph_owner(XCS_T(x)->graph);
+    if (!owner || !owner->lazy) return Py_NewRef(x);
+    if (xcs_py_concrete(XCS_T(x), "as a value")) return NULL;
+    Py_CLEAR(((XcsArray *)x)->graph_owner);
+    return Py_NewRef(x);
 }
 
 static PyObject *g_output(PyObject *o, PyObject *x) {
@@ -312,6 +360,7 @@ static PyObject *get_memory(PyObject *o, void *c) {
                          "planned_bytes", (long long)m.planned_bytes);
 }
 static PyObject *get_sealed(PyObject *o, void *c) { return PyBool_FromLong(((XcsGraph *)o)->sealed); }
+static PyObject *get_lazy(PyObject *o, void *c) { return PyBool_FromLong(((XcsGraph *)o)->lazy); }
 
 static PyGetSetDef graph_getset[] = {
     {"num_nodes", get_num_nodes, NULL, "Number of nodes (inputs and constants included).", NULL},
@@ -322,6 +371,7 @@ static PyGetSetDef graph_getset[] = {
     {"memory", get_memory, NULL,
      "Memory plan of optimize(): {'buffers': intermediates in the per-run arena, 'arena_bytes': its size, "
      "'planned_bytes': their total size without reuse}.", NULL},
+    {"lazy", get_lazy, NULL, "True for Graph(lazy=True): values are computed when read.", NULL},
     {"sealed", get_sealed, NULL, "True once optimized, run or sealed: the graph no longer grows.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -330,6 +380,7 @@ static PyMethodDef graph_methods[] = {
     {"input", (PyCFunction)(void (*)(void))g_input, METH_VARARGS | METH_KEYWORDS,
      "input(dtype, shape, weak=False) -> traced Array standing for the next argument (weak: a Python scalar)."},
     {"output", g_output, METH_O, "output(x): appends x (traced, or concrete: a constant) to the outputs."},
+    {"constant", g_constant, METH_O, "constant(x) -> a traced Array standing for concrete x (a constant node)."},
     {"seal", g_seal, METH_NOARGS, "seal(): the trace is over; its traced arrays can no longer be used."},
     {"optimize", g_optimize, METH_NOARGS, "optimize(): algebraic no-ops, CSE, dead code, then the fusion plan (seals)."},
     {"run", g_run, METH_O, "run(inputs) -> list of Arrays (seals; thread-safe, runs without the GIL)."},
@@ -418,6 +469,8 @@ static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
 
 PyMethodDef xcs_py_graph_methods[] = {
     {"_is_traced", py_is_traced, METH_O, "_is_traced(x) -> True when x is an Array standing for a traced value."},
+    {"_concretize", py_concretize, METH_O,
+     "_concretize(x) -> x: a traced Array of a lazy Graph is computed in place; other values pass through."},
     {"_signature", py_signature, METH_O,
      "_signature(args) -> tuple of (shape, dtype name, False) per array in the tuple args, or None when one is "
      "not a concrete Array / numpy array of an xcs dtype."},

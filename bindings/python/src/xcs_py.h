@@ -108,6 +108,7 @@ typedef struct XcsGraph {
     PyObject_HEAD
     xcs_graph *g;                     /* owned */
     bool sealed;                      /* trace over: never grows again */
+    bool lazy;                        /* values are computed when used (xcs_graph_concretize) */
     struct XcsGraph *prev, *next;     /* registry of live graphs (GIL) */
     PyObject *weakreflist;
 } XcsGraph;
@@ -123,6 +124,9 @@ XcsGraph *xcs_py_graph_owner(const xcs_graph *graph);
 int xcs_py_concrete(const xcs_tensor *t, const char *what);
 /* 0 unless the Array arr is a tracer whose trace has ended (-1 with
  * XCSTracerError "a traced array escaped its jit function"). */
+/* A traced tensor of a lazy Graph computed in place: 1 done, 0 not lazy
+ * (still traced), -1 error (set). */
+int xcs_py_lazy_resolve(const xcs_tensor *t);
 int xcs_py_check_live(PyObject *arr);
 /* "Traced<float32[4,8]>" */
 PyObject *xcs_py_traced_repr(const xcs_tensor *t);

@@ -162,6 +162,23 @@ def _resolve(x, depth=0):
     return x
 
 
+_concretize = _xcs._concretize
+
+
+def _concretize_tree(x, depth=0):
+    """Computes, in place, every lazy traced Array inside x (lists, tuples,
+    dicts, sets): an orchestration call gets concrete arrays."""
+    t = type(x)
+    if t is _xcs.Array:
+        _concretize(x)
+    elif depth < 8 and t in (list, tuple, set, frozenset):
+        for v in x:
+            _concretize_tree(v, depth + 1)
+    elif depth < 8 and t is dict:
+        for v in x.values():
+            _concretize_tree(v, depth + 1)
+
+
 def wait(tree):
     """``tree`` with every :class:`Deferred` in it replaced by its value
     (lists, tuples, dicts, sets, namedtuples); other values pass through."""
@@ -371,6 +388,8 @@ class Scope:
     def submit(self, fn, args, kwargs):
         self.calls += 1
         name = _name_of(fn)
+        _concretize_tree(args)  # tensor regions feeding the call are computed here, on the body's thread
+        _concretize_tree(kwargs)
         if not self.parallel:  # program order, on this thread
             idx = self.calls - 1
             try:

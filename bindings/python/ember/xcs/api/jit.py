@@ -118,11 +118,43 @@ def _locate(err):
 
 
 def _concrete(out):
-    """out with every Deferred in it waited for (the results of a jitted call are concrete)."""
+    """out with every Deferred in it waited for and every lazy array computed
+    (the results of a jitted call are concrete)."""
     leaves, tree = pytree.flatten(out)
+    for v in leaves:
+        if type(v) is Array:
+            _xcs._concretize(v)
     if not any(type(v) is orch.Deferred or isinstance(v, (list, tuple, dict, set)) for v in leaves):
         return out
     return pytree.unflatten(tree, [orch.wait(v) for v in leaves])
+
+
+_LAZY_KINDS = frozenset("biuf")
+
+
+def _lazy_args(args, kwargs):
+    """args and kwargs with every numeric array leaf made a constant of a new
+    lazy Graph: tensor work in an orchestration body is then recorded and
+    computed (fused) when a value is needed, instead of op by op."""
+    leaves, tree = pytree.flatten((args, kwargs))
+    g = None
+    out = []
+    for v in leaves:
+        t = type(v)
+        if t is Array or (t is np.ndarray and v.dtype.kind in _LAZY_KINDS):
+            if g is None:
+                g = Graph(lazy=True)
+            if t is Array and _is_traced(v):
+                _xcs._concretize(v)  # an outer lazy region's value
+                if _is_traced(v):
+                    out.append(v)
+                    continue
+            v = g.constant(v)
+        out.append(v)
+    if g is None:
+        return args, kwargs
+    a, k = pytree.unflatten(tree, out)
+    return tuple(a), k
 
 
 def _convert_leaf(leaf):
@@ -177,10 +209,11 @@ class JittedFunction:
         self._fn = fn
         self._config = config
         # orchestration: the body with unmarked LLM/tool callables intercepted,
-        # and the classification of every callable fn names (explain(f))
-        self._body, self._report = orch.plan_interception(fn)
-        orchestrates = any(kind in ("orchestration", "hybrid") and hooked for _, kind, _, hooked in self._report)
-        self._mode = "orchestration" if orchestrates else None  # None: tensor until a call says otherwise
+        # and the classification of every callable fn names (explain(f)); made
+        # at the first call, when the names a decorated function uses below
+        # its definition exist
+        self._body, self._report, self._planned = fn, [], False
+        self._mode = None  # None: tensor until a call says otherwise
         self._profile = bool(getattr(config, "profile", False)) or profile_from_env()
         # the fast path serves cache hits that need no per-call check
         self._fast = not self._profile and (config is None or (config.cache and config.max_memory_mb is None))
@@ -252,7 +285,7 @@ class JittedFunction:
     def __call__(self, *args, **kwargs):
         # Fast path for the common call: positional arrays, no static args,
         # already cached.  It builds exactly the key of the general path.
-        if not kwargs and not self._static_nums and self._mode is None and self._fast:
+        if not kwargs and not self._static_nums and self._mode is None and self._fast and self._planned:
             sigs = _signature(args)  # None unless every argument is a concrete array
             if sigs is not None:
                 n = len(args)
@@ -283,6 +316,8 @@ class JittedFunction:
         if config is not None and not isinstance(config, Config):
             raise XCSTypeError(f"jit({self.__name__}): _config must be an ember.xcs.Config, got "
                                f"{type(config).__name__}")
+        if not self._planned:
+            self._plan()
         if self._mode == "orchestration":
             return self._call_orchestration(args, kwargs, config)
         prof = self._profile or bool(getattr(config, "profile", False))
@@ -367,6 +402,17 @@ class JittedFunction:
             _stats.record(self, (time.perf_counter() - t_start) * 1e3, traced_ms, mode="tensor")
         return out
 
+    def _plan(self):
+        """Classifies the callables the body names (once)."""
+        body, report = orch.plan_interception(self._fn)
+        with self._lock:
+            if self._planned:
+                return
+            self._body, self._report = body, report
+            if any(kind in ("orchestration", "hybrid") and hooked for _, kind, _, hooked in report):
+                self._mode = "orchestration"
+            self._planned = True
+
     def _call_orchestration(self, args, kwargs, config):
         """Runs the Python body with orchestration calls on the task graph."""
         return self._orchestrate(args, kwargs, config)[0]
@@ -374,6 +420,8 @@ class JittedFunction:
     def _run_recorded(self, args, kwargs, config):
         """One call for ExecutionEngine: (result, orchestration scope or None,
         the compiled entry of a tensor call or None)."""
+        if not self._planned:
+            self._plan()
         if self._mode != "orchestration":
             out = self._call(args, dict(kwargs, _config=config))
             if self._mode == "orchestration":  # this call discovered orchestration and ran as such
@@ -395,6 +443,7 @@ class JittedFunction:
         scope = orch.Scope(cfg, self.__name__)
         tok_scope, tok_trace = orch._SCOPE.set(scope), orch._TRACING.set(False)
         try:
+            args, kwargs = _lazy_args(args, kwargs)
             out = _concrete(self._body(*args, **kwargs))
             scope.finish()
         except KeyboardInterrupt:
@@ -552,6 +601,8 @@ def explain(f, *args, print=False, **kwargs):  # noqa: A002  (print= is the docu
     untouched).  Returns the text; ``print=True`` also prints it.
     """
     jf = f if isinstance(f, JittedFunction) else JittedFunction(f)
+    if not jf._planned:
+        jf._plan()
     text = _classification(jf)
     if (args or kwargs) and jf._mode != "orchestration":
         dyn, statics, rebuild = jf._split(args, kwargs)

@@ -120,6 +120,8 @@ class IRBuilder:
         from ember.xcs.api.jit import JittedFunction, _convert_leaf
 
         jf = fn if isinstance(fn, JittedFunction) else JittedFunction(fn)
+        if not jf._planned:
+            jf._plan()
         if jf._mode == "orchestration":
             raise XCSValueError(f"IRBuilder.trace: {jf.__name__} makes orchestration calls, so jit re-runs its "
                                 f"Python body on every call instead of tracing it; record a call with "
