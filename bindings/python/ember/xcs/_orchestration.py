@@ -35,6 +35,7 @@ __all__ = ["Deferred", "wait", "classify", "is_orchestration", "current_scope"]
 _PENDING, _READY, _RUNNING, _DONE, _FAILED, _CANCELLED = range(6)
 _WAIT_SLICE_S = 0.1  # waits return to the interpreter this often, so Ctrl-C lands promptly
 
+_concretize = _xcs._concretize
 _SCOPE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_scope", default=None)
 _TRACING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_tracing", default=False)
 
@@ -130,16 +131,25 @@ def is_orchestration(obj):
 # ------------------------------------------------------------------ Deferred
 
 
-def _walk_deferred(x, found, depth=0):
-    """Collects Deferreds inside x (lists, tuples, dicts, sets; a few levels)."""
-    if type(x) is Deferred:
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _scan(x, found, depth=0):
+    """Collects the Deferreds inside x (lists, tuples, dicts, sets; 8
+    levels) and computes its lazy arrays in place."""
+    t = type(x)
+    if t in _SCALARS:
+        return
+    if t is Deferred:
         found.append(x)
+    elif t is _xcs.Array:
+        _concretize(x)
     elif depth < 8 and isinstance(x, (list, tuple, set, frozenset)):
         for v in x:
-            _walk_deferred(v, found, depth + 1)
+            _scan(v, found, depth + 1)
     elif depth < 8 and isinstance(x, dict):
         for v in x.values():
-            _walk_deferred(v, found, depth + 1)
+            _scan(v, found, depth + 1)
 
 
 def _resolve(x, depth=0):
@@ -160,23 +170,6 @@ def _resolve(x, depth=0):
     if isinstance(x, tuple) and hasattr(x, "_fields"):  # namedtuple
         return t(*(_resolve(v, depth + 1) for v in x))
     return x
-
-
-_concretize = _xcs._concretize
-
-
-def _concretize_tree(x, depth=0):
-    """Computes, in place, every lazy traced Array inside x (lists, tuples,
-    dicts, sets): an orchestration call gets concrete arrays."""
-    t = type(x)
-    if t is _xcs.Array:
-        _concretize(x)
-    elif depth < 8 and t in (list, tuple, set, frozenset):
-        for v in x:
-            _concretize_tree(v, depth + 1)
-    elif depth < 8 and t is dict:
-        for v in x.values():
-            _concretize_tree(v, depth + 1)
 
 
 def wait(tree):
@@ -201,20 +194,24 @@ class Deferred:
     with the original exception as ``__cause__``.
     """
 
-    __slots__ = ("_scope", "_id", "_fn", "_args", "_kwargs", "_state", "_value", "_exc", "_name", "_t0", "_t1",
+    __slots__ = ("_scope", "_id", "_fn", "_callee", "_args", "_kwargs", "_state", "_value", "_exc", "_t0", "_t1",
                  "__weakref__")
 
-    def __init__(self, scope, fn, name, args, kwargs):
+    def __init__(self, scope, fn, args, kwargs):
         self._scope = scope
         self._id = -1
         self._fn = fn
-        self._name = name
+        self._callee = fn  # kept for the name (messages, views) after _fn is dropped
         self._args = args
         self._kwargs = kwargs
         self._state = _PENDING
         self._value = None
         self._exc = None
         self._t0 = self._t1 = 0.0
+
+    @property
+    def _name(self):
+        return _name_of(self._callee)
 
     # -- runs on a worker thread, holding the GIL (called by the task graph)
     def _run(self):
@@ -387,11 +384,15 @@ class Scope:
     # -- submission (the body's thread)
     def submit(self, fn, args, kwargs):
         self.calls += 1
-        name = _name_of(fn)
-        _concretize_tree(args)  # tensor regions feeding the call are computed here, on the body's thread
-        _concretize_tree(kwargs)
+        # one pass over the arguments: lazy arrays are computed here, on the
+        # body's thread; Deferreds of this call become dependencies
+        found = []
+        _scan(args, found)
+        if kwargs:
+            _scan(kwargs, found)
         if not self.parallel:  # program order, on this thread
             idx = self.calls - 1
+            name = _name_of(fn)
             try:
                 return fn(*_resolve(args), **_resolve(kwargs))
             except BaseException as e:
@@ -400,16 +401,13 @@ class Scope:
                 raise XCSExecutionError(
                     f"orchestration call #{idx} {name}() raised {type(e).__name__}: {e}", node_id=idx,
                     callable=name) from e
-        d = Deferred(self, fn, name, args, kwargs)
-        found = []
-        _walk_deferred(args, found)
-        _walk_deferred(kwargs, found)
-        deps = {f._id for f in found if f._scope is self}
+        d = Deferred(self, fn, args, kwargs)
+        deps = [f._id for f in found if f._scope is self]
         f = self.failure
         if f is not None and f._id not in self.observed:
-            deps.add(f._id)  # the call will raise: the graph cancels this one at once, nothing new starts
+            deps.append(f._id)  # the call will raise: the graph cancels this one at once, nothing new starts
         self.deferreds.append(d)
-        d._id = self.graph.submit(d, sorted(deps))
+        d._id = self.graph.submit(d, deps) if deps else self.graph.submit(d)
         if self.graph.state(d._id) == _CANCELLED:
             d._state = _CANCELLED
             d._args = d._kwargs = None
