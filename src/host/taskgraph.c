@@ -190,20 +190,27 @@ static int finish(xcs_taskgraph *g, int32_t id, xcs_task_state s) {
     return released;
 }
 
-/* Runs READY task id on this thread (lock held on entry and exit).  A
- * worker has entered the graph's hooks; a helping caller has not (its task
- * function copes, e.g. by taking the GIL itself). */
-static void run_task(xcs_taskgraph *g, int32_t id, bool helper) {
-    task *t = &g->tasks[id];
-    t->state = XCS_TASK_RUNNING;
+/* Takes READY task id for this thread (lock held).  A worker passes the
+ * baton here, before it enters the graph's hooks (which may wait for the
+ * GIL), so the next worker is already on its way. */
+static void claim_task(xcs_taskgraph *g, int32_t id, bool helper) {
+    g->tasks[id].state = XCS_TASK_RUNNING;
     g->n_ready--;
     g->running++;
     if (g->running > g->st.peak_running) g->st.peak_running = g->running;
     if (helper) g->st.helped++;
     relist(g);
     if (!helper) want_worker(); /* the baton: more runnable work wakes the next worker */
+}
+
+/* Runs claimed task id on this thread (lock held on entry and exit).  A
+ * worker has entered the graph's hooks; a helping caller has not (its task
+ * function copes, e.g. by taking the GIL itself). */
+static void run_task(xcs_taskgraph *g, int32_t id, bool helper) {
+    task *t = &g->tasks[id];
     xcs_task_fn fn = t->fn;
     void *arg = t->arg;
+    (void)helper;
     mtx_unlock(&P.lock);
     int rc = fn(arg);
     mtx_lock(&P.lock);
@@ -243,10 +250,6 @@ static int worker_main(void *unused) {
     mtx_lock(&P.lock);
     for (;;) {
         xcs_taskgraph *g = P.ring;
-        if (g && g->hooks != cur) { /* enter first (may block), then look again: the ring may have moved */
-            switch_hooks(&cur, g->hooks, &last);
-            continue;
-        }
         if (!g && cur) {
             switch_hooks(&cur, NULL, &last);
             continue;
@@ -278,6 +281,8 @@ static int worker_main(void *unused) {
             searching = false;
             P.searching--;
         }
+        claim_task(g, id, false);
+        switch_hooks(&cur, g->hooks, &last); /* g cannot go away: it has a running task */
         run_task(g, id, false);
     }
     P.threads--;
@@ -424,6 +429,7 @@ xcs_task_state xcs_taskgraph_wait(xcs_taskgraph *g, int32_t id, double timeout_s
         if (over) break;
         int32_t h = helpable(g, id);
         if (h >= 0) {
+            claim_task(g, h, true);
             run_task(g, h, true);
             continue;
         }
