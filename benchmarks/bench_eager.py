@@ -42,6 +42,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # ----------------------------------------------------------------- timing
 
+def write_json(path, doc):
+    """Writes doc as JSON to path ('-': stdout)."""
+    text = json.dumps(doc, indent=2, default=str)
+    if path == "-":
+        print(text)
+    else:
+        Path(path).write_text(text + "\n")
+
+
 def timeit(fn, repeats, warmup):
     for _ in range(warmup):
         fn()
@@ -307,12 +316,7 @@ def main(argv=None):
                 print(f"{r['figure']}: xcs takes {ratio:.2f}x the system OpenBLAS time "
                       f"({'meets' if ratio <= 1.2 else 'MISSES'} the 1.2x target)")
     if args.json:
-        payload = {"info": info, "rows": rows}
-        text = json.dumps(payload, indent=2, default=str)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n")
+        write_json(args.json, {"info": info, "rows": rows})
     return 0
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import bench_binary, machine_info, measure_stream, timeit  # noqa: E402
+from bench_eager import bench_binary, machine_info, measure_stream, timeit, write_json  # noqa: E402
 
 
 def measure_rowref(rows):
@@ -218,13 +218,8 @@ def main(argv=None):
     if not found:
         print("(jax / torch not installed in this environment: their columns are not measured)")
     if args.json:
-        doc = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(), machine=machine_info(),
-                   stream_gbps=stream, results=results)
-        text = json.dumps(doc, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text)
+        write_json(args.json, dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                                   machine=machine_info(), stream_gbps=stream, results=results))
 
 
 if __name__ == "__main__":

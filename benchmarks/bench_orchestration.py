@@ -22,14 +22,12 @@ import argparse
 import asyncio
 import concurrent.futures as cf
 import datetime
-import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import machine_info  # noqa: E402
+from bench_eager import machine_info, timeit, write_json  # noqa: E402
 
 LATENCY = 0.05
 
@@ -44,13 +42,7 @@ def instant(prompt):
 
 
 def median_time(fn, repeats):
-    fn()  # warm-up: threads started, caches filled
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return timeit(fn, repeats, 1)  # one warm-up: threads started, caches filled
 
 
 def runners(callee, n):
@@ -115,13 +107,8 @@ def main(argv=None):
           f"{row['xcs jit']:.2f} us/call vs ThreadPoolExecutor {row['ThreadPoolExecutor']:.2f} us (target <= 15 "
           f"and below it)")
     if args.json:
-        doc = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(), machine=machine_info(),
-                   latency_s=LATENCY, results=results)
-        text = json.dumps(doc, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text)
+        write_json(args.json, dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                                   machine=machine_info(), latency_s=LATENCY, results=results))
 
 
 if __name__ == "__main__":

@@ -402,6 +402,24 @@ class JittedFunction:
             _stats.record(self, (time.perf_counter() - t_start) * 1e3, traced_ms, mode="tensor")
         return out
 
+    def _trace_aside(self, args, kwargs, want_dumps=False):
+        """Traces and optimises for these arguments without touching the cache
+        or the counters: (entry, dump before, dump after)."""
+        dyn, statics, rebuild = self._split(args, kwargs)
+        leaves, treedef = pytree.flatten(dyn)
+        sigs = []
+        for i, leaf in enumerate(leaves):
+            conv = _convert_leaf(leaf)
+            if conv is None:
+                self._bad_leaf(dyn, i, leaf)
+            sigs.append(conv[1])
+        saved = dict(self._counts)
+        try:
+            return self._compile(args, kwargs, treedef, sigs, rebuild, want_dumps=want_dumps)
+        finally:
+            with self._lock:
+                self._counts.update(saved)
+
     def _plan(self):
         """Classifies the callables the body names (once)."""
         body, report = orch.plan_interception(self._fn)
@@ -605,23 +623,11 @@ def explain(f, *args, print=False, **kwargs):  # noqa: A002  (print= is the docu
         jf._plan()
     text = _classification(jf)
     if (args or kwargs) and jf._mode != "orchestration":
-        dyn, statics, rebuild = jf._split(args, kwargs)
-        leaves, treedef = pytree.flatten(dyn)
-        sigs = []
-        for i, leaf in enumerate(leaves):
-            conv = _convert_leaf(leaf)
-            if conv is None:
-                jf._bad_leaf(dyn, i, leaf)
-            sigs.append(conv[1])
-        saved = dict(jf._counts)
         try:
-            entry, before, after = jf._compile(args, kwargs, treedef, sigs, rebuild, want_dumps=True)
+            entry, before, after = jf._trace_aside(args, kwargs, want_dumps=True)
         except orch.NeedsOrchestration as e:
             entry = None
             text += f"tracing reached orchestration call {e}: this function runs in orchestration mode\n"
-        finally:
-            with jf._lock:
-                jf._counts.update(saved)
         if entry is not None:
             text += (f"jit({jf.__name__}) — {entry.graph.num_inputs} inputs, {entry.graph.num_outputs} outputs\n"
                      f"before optimisation:\n{before}after optimisation ({entry.nodes} nodes, "

@@ -116,8 +116,7 @@ class IRBuilder:
 
     def trace(self, fn, *args, **kwargs):
         from ember.xcs import _orchestration as orch
-        from ember.xcs.api import pytree
-        from ember.xcs.api.jit import JittedFunction, _convert_leaf
+        from ember.xcs.api.jit import JittedFunction
 
         jf = fn if isinstance(fn, JittedFunction) else JittedFunction(fn)
         if not jf._planned:
@@ -126,23 +125,11 @@ class IRBuilder:
             raise XCSValueError(f"IRBuilder.trace: {jf.__name__} makes orchestration calls, so jit re-runs its "
                                 f"Python body on every call instead of tracing it; record a call with "
                                 f"ember.xcs.runtime.ExecutionEngine().run({jf.__name__}, ...)")
-        dyn, statics, rebuild = jf._split(args, kwargs)
-        leaves, treedef = pytree.flatten(dyn)
-        sigs = []
-        for i, leaf in enumerate(leaves):
-            conv = _convert_leaf(leaf)
-            if conv is None:
-                jf._bad_leaf(dyn, i, leaf)
-            sigs.append(conv[1])
-        saved = dict(jf._counts)
         try:
-            entry = jf._compile(args, kwargs, treedef, sigs, rebuild)[0]
+            entry = jf._trace_aside(args, kwargs)[0]
         except orch.NeedsOrchestration as e:
             raise XCSValueError(f"IRBuilder.trace: {jf.__name__} reached orchestration call {e}; record a call "
                                 f"with ember.xcs.runtime.ExecutionEngine instead") from None
-        finally:
-            with jf._lock:
-                jf._counts.update(saved)
         return IRGraph.from_graph(entry.graph)
 
 
