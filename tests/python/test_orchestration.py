@@ -87,16 +87,18 @@ def test_diamond_takes_three_latencies():
     llm = mark_orchestration(model)
 
     @jit
-    def diamond(q):
+    def diamond(q):  # 5 calls on 3 levels: a; b, c, d from a; e from all three
         a = llm(q)
         b = llm([a, "left"])
         c = llm({"right": a})
-        return llm((b, c)), a
+        d = llm("mid " + a)
+        return llm((b, c, d)), a
 
-    (d, a), dt = timed(diamond, "q")
-    assert a == "<q>" and d == "<(\"<['<q>', 'left']>\", \"<{'right': '<q>'}>\")>"
+    (e, a), dt = timed(diamond, "q")
+    assert a == "<q>"
+    assert e == "<(\"<['<q>', 'left']>\", \"<{'right': '<q>'}>\", '<mid <q>>')>"
     assert 0.28 < dt < 0.45
-    assert len(model.prompts) == 4
+    assert len(model.prompts) == 5
 
 
 def test_each_call_exactly_once_and_glue_fresh():
