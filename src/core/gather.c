@@ -130,3 +130,44 @@ xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor *
     if (st) { xcs_tensor_free(*out); *out = NULL; }
     return st;
 }
+
+xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t n, xcs_tensor **out) {
+    if (idx->ndim != 1 || src->ndim != 1 || idx->shape[0] != src->shape[0])
+        return xcs_error(XCS_ERR_SHAPE, "scatter_add: indices and values must be 1-D of one length (got %d-D of %lld "
+                         "and %d-D of %lld)", idx->ndim, (long long)(idx->ndim ? idx->shape[0] : 1), src->ndim,
+                         (long long)(src->ndim ? src->shape[0] : 1));
+    if (!xcs_dtype_is_int(idx->dtype))
+        return xcs_error(XCS_ERR_TYPE, "scatter_add: indices must be integers, got dtype %s", xcs_dtype_name(idx->dtype));
+    if (n < 0) return xcs_error(XCS_ERR_VALUE, "scatter_add: negative size %lld", (long long)n);
+    const xcs_tensor *xi[2] = {idx, src};
+    xcs_graph *g;
+    xcs_status st;
+    if (xcs_trace_any(2, xi, &g, &st))
+        return st ? st : xcs_trace_node(g, XCS_OP_SCATTER_ADD, 2, xi, src->dtype, src->dtype, 1, &n, 0, 0, out);
+    xcs_tensor *ix = NULL;
+    if ((st = xcs_contiguous(idx, &ix))) return st;
+    if (ix->dtype != XCS_I64) {
+        xcs_tensor *c;
+        st = xcs_cast(ix, XCS_I64, &c);
+        xcs_tensor_free(ix);
+        if (st) return st;
+        ix = c;
+    }
+    const int64_t *ip = xcs_tensor_data(ix);
+    for (int64_t i = 0; i < ix->shape[0]; i++)
+        if (ip[i] < 0 || ip[i] >= n) {
+            xcs_tensor_free(ix);
+            return xcs_error(XCS_ERR_INDEX, "scatter_add: index %lld at position %lld is out of bounds for size %lld",
+                             (long long)ip[i], (long long)i, (long long)n);
+        }
+    const xcs_backend *be = xcs_backend_for(src->storage->device);
+    if (!be) st = xcs_last_status();
+    else if (!be->scatter_add) st = xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add: backend %s has no kernel", be->name);
+    if (!st) st = xcs_tensor_empty(src->dtype, 1, &n, out);
+    if (!st) {
+        st = be->scatter_add(ix, src, *out);
+        if (st) { xcs_tensor_free(*out); *out = NULL; }
+    }
+    xcs_tensor_free(ix);
+    return st;
+}

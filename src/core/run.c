@@ -29,6 +29,7 @@ static xcs_status run_node(const xcs_graph *g, const xcs_node *n, xcs_tensor *co
     case XCS_KIND_MATMUL: return xcs_matmul(in[0], in[1], out);
     case XCS_KIND_TAKE: return xcs_take(in[0], in[1], n->axis, out);
     case XCS_KIND_CONCAT: return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);
+    case XCS_KIND_SCATTER: return xcs_scatter_add(in[0], in[1], n->shape[0], out);
     default: break;
     }
     (void)g;

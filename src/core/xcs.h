@@ -75,7 +75,7 @@ typedef enum xcs_op_kind {
     XCS_KIND_UNARY, XCS_KIND_BINARY, XCS_KIND_TERNARY, XCS_KIND_REDUCE,
     XCS_KIND_ARGREDUCE, XCS_KIND_MATMUL, XCS_KIND_CAST, XCS_KIND_COPY,
     XCS_KIND_TAKE, XCS_KIND_CONCAT, XCS_KIND_FILL, XCS_KIND_IOTA,
-    XCS_KIND_RANDOM,
+    XCS_KIND_RANDOM, XCS_KIND_SCATTER,
 } xcs_op_kind;
 
 typedef enum xcs_type_rule {
@@ -246,6 +246,10 @@ xcs_status xcs_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out
 /* numpy.take(x, idx, axis) (idx integer, any shape; negative indices wrap,
  * out of range is XCS_ERR_INDEX).  axis == XCS_AXIS_NONE takes from x.ravel(). */
 xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out);
+/* out (1-D, n elements, src's dtype) = zeros, then out[idx[i]] += src[i] in
+ * order of i (so float results do not depend on threads); idx and src are
+ * 1-D of one length, idx integer in [0, n) (else XCS_ERR_INDEX). */
+xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t n, xcs_tensor **out);
 xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out);
 
 xcs_status xcs_full(xcs_dtype dt, int ndim, const int64_t *shape, double value, xcs_tensor **out);
@@ -349,6 +353,17 @@ xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *
  * a constant holding the value (so nothing upstream is computed twice), and
  * makes t itself concrete in place (t->graph becomes NULL). */
 xcs_status xcs_graph_const(xcs_graph *g, const xcs_tensor *x, xcs_tensor **out);
+
+/* Reverse-mode AD (autodiff.c): appends to g the nodes computing the
+ * vector-Jacobian product of traced value y with respect to each traced
+ * argument wrt[k] (whole values of g's nodes), for cotangent `seed` (NULL:
+ * ones, the gradient of a scalar y).  grads[k] (owned, traced, wrt[k]'s
+ * shape and dtype) are then typically added as outputs; the backward nodes
+ * go through the same optimisation and fusion as any.  Ties of max/min
+ * split the cotangent equally; floor/ceil/sign/integer ops have zero
+ * gradient; prod's gradient divides by x. */
+xcs_status xcs_graph_vjp(xcs_graph *g, const xcs_tensor *y, const xcs_tensor *seed, int n, const xcs_tensor *const *wrt,
+                         xcs_tensor **grads);
 xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t);
 
 /* ---------------------------------------------------------------- fused programs
@@ -431,6 +446,9 @@ typedef struct xcs_backend {
     /* out = take(x, idx, axis): out.shape = x.shape[:axis] + idx.shape + x.shape[axis+1:];
      * idx holds int64 already wrapped into [0, x.shape[axis]). */
     xcs_status (*take)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
+    /* out = zeros; out[idx[i]] += src[i]: idx int64 1-D (checked in range by
+     * core), src 1-D of out's dtype, out 1-D contiguous. */
+    xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
     /* Fill out (contiguous) with value / start + i*step / random numbers. */
     xcs_status (*fill)(xcs_tensor *out, double value);
     xcs_status (*iota)(xcs_tensor *out, double start, double step);

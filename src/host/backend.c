@@ -43,6 +43,7 @@ static const xcs_backend cpu_backend = {
     .argreduce = xcs_cpu_argreduce,
     .matmul = xcs_cpu_matmul,
     .take = xcs_cpu_take,
+    .scatter_add = xcs_cpu_scatter_add,
     .fill = xcs_cpu_fill,
     .iota = xcs_cpu_iota,
     .random = xcs_cpu_random,

@@ -458,6 +458,62 @@ static PyObject *py_signature(PyObject *m, PyObject *args) {
     return sigs;
 }
 
+/* _vjp(y, wrt, seed=None) -> list of traced Arrays: reverse-mode AD on the
+ * graph y belongs to (xcs_graph_vjp). */
+static PyObject *py_vjp(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *y, *wrt, *seed = Py_None;
+    if (!PyArg_ParseTuple(args, "OO|O:_vjp", &y, &wrt, &seed)) return NULL;
+    if (!XcsArray_Check(y) || !XCS_T(y)->graph)
+        return xcs_py_errorf(XCS_ERR_VALUE, "grad: the function's output is not computed from its arguments");
+    xcs_graph *g = XCS_T(y)->graph;
+    XcsGraph *owner = xcs_py_graph_owner(g);
+    if (!owner || owner->sealed) return xcs_py_errorf(XCS_ERR_VALUE, "grad: the trace is over");
+    PyObject *fast = PySequence_Fast(wrt, "_vjp: wrt must be a sequence of traced Arrays");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    const xcs_tensor **ws = PyMem_Calloc((size_t)n + 1, sizeof *ws);
+    xcs_tensor **gs = PyMem_Calloc((size_t)n + 1, sizeof *gs);
+    PyObject *out = NULL;
+    xcs_py_arg sd = XCS_PY_ARG_INIT;
+    if (!ws || !gs) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *w = PySequence_Fast_GET_ITEM(fast, k);
+        if (!XcsArray_Check(w) || XCS_T(w)->graph != g) {
+            xcs_py_errorf(XCS_ERR_VALUE, "grad: argument %zd is not a traced array of this trace", k);
+            goto done;
+        }
+        ws[k] = XCS_T(w);
+    }
+    if (seed != Py_None && xcs_py_arg_from(seed, "grad seed", &sd)) goto done;
+    xcs_status st = xcs_graph_vjp(g, XCS_T(y), seed != Py_None ? sd.t : NULL, (int)n, ws, gs);
+    if (st) {
+        xcs_py_raise(st);
+        goto done;
+    }
+    out = PyList_New(n);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *w = xcs_py_wrap(gs[k]); /* steals */
+        gs[k] = NULL;
+        if (!w || !out) {
+            Py_XDECREF(w);
+            Py_CLEAR(out);
+            continue;
+        }
+        PyList_SET_ITEM(out, k, w);
+    }
+done:
+    xcs_py_arg_drop(&sd);
+    for (Py_ssize_t k = 0; gs && k < n; k++) xcs_tensor_free(gs[k]);
+    PyMem_Free(ws);
+    PyMem_Free(gs);
+    Py_DECREF(fast);
+    return out;
+}
+
 static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
     PyObject *x;
     const char *what;
@@ -469,6 +525,9 @@ static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
 
 PyMethodDef xcs_py_graph_methods[] = {
     {"_is_traced", py_is_traced, METH_O, "_is_traced(x) -> True when x is an Array standing for a traced value."},
+    {"_vjp", py_vjp, METH_VARARGS,
+     "_vjp(y, wrt, seed=None) -> traced gradients of y (a traced value) with respect to each traced argument "
+     "in wrt (reverse-mode AD on the trace)."},
     {"_concretize", py_concretize, METH_O,
      "_concretize(x) -> x: a traced Array of a lazy Graph is computed in place; other values pass through."},
     {"_signature", py_signature, METH_O,

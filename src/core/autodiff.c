@@ -1,0 +1,437 @@
+/* autodiff.c — reverse-mode automatic differentiation on the IR
+ * (xcs_graph_vjp).
+ *
+ * The backward pass is built from the same traced ops as any program: each
+ * node's VJP rule is ordinary tensor code (xcs_binary, xcs_reduce, ...) on
+ * traced tensors that stand for node values, so the rule's ops append nodes
+ * to the same graph, and the gradient then goes through the same passes
+ * (CSE, fusion, memory plan) and kernels as the forward program.
+ *
+ * Nodes are visited from the output down (node ids are a topological
+ * order).  A node's cotangent has the node's value shape.  Inputs are read
+ * through edges (views: broadcasts, transposes, slices), so a rule produces
+ * the cotangent of the *view*, and view_adjoint maps it back onto the
+ * source node's value: a sum over broadcast dims, then a reshape or an
+ * inverse permutation when the view covers the value in some order, else a
+ * scatter-add at the view's element positions (slices, steps, offsets).
+ *
+ * Conventions (documented in docs/api.md): max/min (reduce and elementwise)
+ * split the cotangent equally between ties; floor, ceil, sign, rounding and
+ * integer/boolean-valued ops have zero gradient; prod's gradient is
+ * cotangent * prod / x (undefined where x == 0). */
+#include "trace.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ad {
+    xcs_graph *g;
+    xcs_status st;
+    xcs_status kst;      /* scratch for KEEP */
+    xcs_tensor **ct;     /* per original node: its cotangent (traced), or NULL */
+    int n_nodes;
+    xcs_tensor **tmp;    /* every tensor header made here, freed at the end */
+    int n_tmp, cap_tmp;
+} ad;
+
+/* KEEP(c, call, o): runs call (which sets o) first, then keeps o — the
+ * order matters: C leaves the evaluation order of arguments unspecified. */
+#define KEEP(c, call, o) ((c)->kst = (call), keep((c), (c)->kst, (o)))
+
+static xcs_tensor *keep(ad *c, xcs_status st, xcs_tensor *t) {
+    if (st) {
+        if (!c->st) c->st = st;
+        xcs_tensor_free(t);
+        return NULL;
+    }
+    if (c->n_tmp == c->cap_tmp) {
+        int cap = c->cap_tmp ? 2 * c->cap_tmp : 64;
+        xcs_tensor **p = realloc(c->tmp, (size_t)cap * sizeof *p);
+        if (!p) {
+            c->st = xcs_error(XCS_ERR_MEMORY, "out of memory building a gradient");
+            xcs_tensor_free(t);
+            return NULL;
+        }
+        c->tmp = p;
+        c->cap_tmp = cap;
+    }
+    c->tmp[c->n_tmp++] = t;
+    return t;
+}
+
+/* Ops that do nothing once an error is set (so rules read straight). */
+static xcs_tensor *U(ad *c, xcs_op op, const xcs_tensor *a) {
+    xcs_tensor *o = NULL;
+    return c->st || !a ? NULL : KEEP(c, xcs_unary(op, a, &o), o);
+}
+static xcs_tensor *B(ad *c, xcs_op op, const xcs_tensor *a, const xcs_tensor *b) {
+    xcs_tensor *o = NULL;
+    return c->st || !a || !b ? NULL : KEEP(c, xcs_binary(op, a, b, &o), o);
+}
+static xcs_tensor *W(ad *c, const xcs_tensor *cond, const xcs_tensor *a, const xcs_tensor *b) {
+    xcs_tensor *o = NULL;
+    return c->st || !cond || !a || !b ? NULL : KEEP(c, xcs_where(cond, a, b, &o), o);
+}
+static xcs_tensor *K(ad *c, double v) { /* a weak scalar: takes the other operand's dtype */
+    xcs_tensor *o = NULL;
+    if (c->st) return NULL;
+    xcs_status st = xcs_tensor_scalar(XCS_F64, v, &o);
+    if (!st) o->flags |= XCS_TENSOR_WEAK;
+    return keep(c, st, o);
+}
+static xcs_tensor *CAST(ad *c, const xcs_tensor *a, xcs_dtype dt) {
+    xcs_tensor *o = NULL;
+    if (c->st || !a) return NULL;
+    if (a->dtype == dt) return (xcs_tensor *)a;
+    return KEEP(c, xcs_cast(a, dt, &o), o);
+}
+static xcs_tensor *SUM(ad *c, const xcs_tensor *a, unsigned axes) {
+    xcs_tensor *o = NULL;
+    return c->st || !a ? NULL : KEEP(c, xcs_reduce(XCS_OP_SUM, a, axes, true, &o), o);
+}
+static xcs_tensor *RESHAPE(ad *c, const xcs_tensor *a, int nd, const int64_t *shape) {
+    xcs_tensor *o = NULL;
+    return c->st || !a ? NULL : KEEP(c, xcs_reshape(a, nd, shape, &o), o);
+}
+static xcs_tensor *BCAST(ad *c, const xcs_tensor *a, int nd, const int64_t *shape) {
+    xcs_tensor *o = NULL;
+    return c->st || !a ? NULL : KEEP(c, xcs_broadcast_to(a, nd, shape, &o), o);
+}
+static xcs_tensor *PERMUTE(ad *c, const xcs_tensor *a, const int *perm) {
+    xcs_tensor *o = NULL;
+    return c->st || !a ? NULL : KEEP(c, xcs_permute(a, perm, &o), o);
+}
+static xcs_tensor *MATMUL(ad *c, const xcs_tensor *a, const xcs_tensor *b) {
+    xcs_tensor *o = NULL;
+    return c->st || !a || !b ? NULL : KEEP(c, xcs_matmul(a, b, &o), o);
+}
+static xcs_tensor *SWAP_LAST(ad *c, const xcs_tensor *a) {
+    int perm[XCS_MAX_DIMS];
+    if (!a) return NULL;
+    for (int i = 0; i < a->ndim; i++) perm[i] = i;
+    perm[a->ndim - 1] = a->ndim - 2;
+    perm[a->ndim - 2] = a->ndim - 1;
+    return PERMUTE(c, a, perm);
+}
+
+/* A traced tensor reading node `node` through a view. */
+static xcs_tensor *view_of(ad *c, int32_t node, int ndim, const int64_t *shape, const int64_t *strides, int64_t off) {
+    if (c->st) return NULL;
+    xcs_tensor *t = calloc(1, sizeof *t);
+    if (!t) return keep(c, xcs_error(XCS_ERR_MEMORY, "out of memory building a gradient"), NULL);
+    t->graph = c->g;
+    t->node = node;
+    t->dtype = c->g->nodes[node].dtype;
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    memcpy(t->strides, strides, (size_t)ndim * sizeof *strides);
+    t->offset = off;
+    return keep(c, XCS_OK, t);
+}
+static xcs_tensor *edge_tensor(ad *c, const xcs_edge *e) {
+    return view_of(c, e->node, e->ndim, e->shape, e->strides, e->offset);
+}
+static xcs_tensor *node_tensor(ad *c, int32_t i) {
+    const xcs_node *n = &c->g->nodes[i];
+    int64_t st[XCS_MAX_DIMS];
+    xcs_strides_contiguous(n->ndim, n->shape, st);
+    return view_of(c, i, n->ndim, n->shape, st, 0);
+}
+
+/* ------------------------------------------------------------ views */
+
+/* ct (the view's shape) mapped onto the source node's value (its shape). */
+static xcs_tensor *view_adjoint(ad *c, int32_t src_id, int ndim, const int64_t *shape, const int64_t *strides,
+                                int64_t off, xcs_tensor *ct) {
+    if (c->st || !ct) return NULL;
+    const xcs_node src = c->g->nodes[src_id];
+    int64_t n_src = 1, n_view = 1;
+    for (int d = 0; d < src.ndim; d++) n_src *= src.shape[d];
+    /* 1. broadcast dims (stride 0, size > 1) are summed */
+    unsigned axes = 0;
+    int64_t vs[XCS_MAX_DIMS];
+    for (int d = 0; d < ndim; d++) {
+        vs[d] = shape[d];
+        if (strides[d] == 0 && shape[d] > 1) {
+            axes |= 1u << d;
+            vs[d] = 1;
+        }
+        n_view *= vs[d];
+    }
+    xcs_tensor *r = axes ? SUM(c, ct, axes) : ct;
+    if (!r) return NULL;
+    /* 2. the remaining view covers the value exactly, in some dim order: permute back, reshape */
+    if (n_view == n_src && off == 0) {
+        int order[XCS_MAX_DIMS], m = 0;
+        for (int d = 0; d < ndim; d++)
+            if (vs[d] > 1) order[m++] = d;
+        for (int i = 1; i < m; i++) /* by decreasing stride: the source's C order */
+            for (int j = i; j > 0 && strides[order[j]] > strides[order[j - 1]]; j--) {
+                int t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+        bool dense = true;
+        int64_t expect = 1;
+        for (int i = m - 1; i >= 0 && dense; i--) {
+            dense = strides[order[i]] == expect;
+            expect *= vs[order[i]];
+        }
+        if (dense) {
+            int perm[XCS_MAX_DIMS], k = 0;
+            bool identity = true;
+            for (int i = 0; i < m; i++) perm[k++] = order[i];
+            for (int d = 0; d < ndim; d++)
+                if (vs[d] <= 1) perm[k++] = d;
+            for (int d = 0; d < ndim; d++) identity = identity && perm[d] == d;
+            /* keep size-1 dims where they are: permute only the dims that matter */
+            if (!identity) {
+                int full[XCS_MAX_DIMS], f = 0, q = 0;
+                for (int d = 0; d < ndim; d++) full[f++] = vs[d] > 1 ? order[q++] : d;
+                r = PERMUTE(c, r, full);
+            }
+            return RESHAPE(c, r, src.ndim, src.shape);
+        }
+    }
+    /* 3. anything else: scatter-add at the view's flat positions in the value */
+    xcs_tensor *pos = NULL;
+    xcs_status st = xcs_tensor_empty(XCS_I64, 1, &n_view, &pos);
+    if (!keep(c, st, pos)) return NULL;
+    int64_t *p = xcs_tensor_data(pos), idx[XCS_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < n_view; i++) {
+        int64_t o = off;
+        for (int d = 0; d < ndim; d++) o += idx[d] * strides[d];
+        p[i] = o;
+        for (int d = ndim - 1; d >= 0; d--) {
+            if (++idx[d] < vs[d]) break;
+            idx[d] = 0;
+        }
+    }
+    xcs_tensor *flat = RESHAPE(c, r, 1, &n_view), *out = NULL;
+    if (c->st) return NULL;
+    if ((st = xcs_scatter_add(pos, flat, n_src, &out))) return keep(c, st, out);
+    keep(c, XCS_OK, out);
+    return RESHAPE(c, out, src.ndim, src.shape);
+}
+
+/* Adds contribution ct (read through edge e of the consumer) to e's source. */
+static void accumulate(ad *c, const xcs_edge *e, xcs_tensor *ct) {
+    if (c->st || !ct || e->node >= c->n_nodes) return;
+    xcs_dtype dt = c->g->nodes[e->node].dtype;
+    if (!xcs_dtype_is_float(dt)) return;
+    xcs_tensor *v = view_adjoint(c, e->node, e->ndim, e->shape, e->strides, e->offset, ct);
+    v = CAST(c, v, dt);
+    if (!v) return;
+    c->ct[e->node] = c->ct[e->node] ? B(c, XCS_OP_ADD, c->ct[e->node], v) : v;
+}
+
+/* ------------------------------------------------------------ rules */
+
+static const double AD_SQRT1_2 = 0.70710678118654752440, AD_INV_SQRT_2PI = 0.39894228040143267794,
+                    AD_2_SQRTPI = 1.12837916709551257390;
+
+static xcs_tensor *unary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *y, xcs_tensor *g) {
+    switch (op) {
+    case XCS_OP_NEG: return U(c, XCS_OP_NEG, g);
+    case XCS_OP_ABS: return B(c, XCS_OP_MUL, g, U(c, XCS_OP_SIGN, a));
+    case XCS_OP_EXP: return B(c, XCS_OP_MUL, g, y);
+    case XCS_OP_LOG: return B(c, XCS_OP_DIV, g, a);
+    case XCS_OP_LOG1P: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_ADD, a, K(c, 1)));
+    case XCS_OP_EXPM1: return B(c, XCS_OP_MUL, g, B(c, XCS_OP_ADD, y, K(c, 1)));
+    case XCS_OP_SQRT: return B(c, XCS_OP_DIV, B(c, XCS_OP_MUL, g, K(c, 0.5)), y);
+    case XCS_OP_RSQRT: return B(c, XCS_OP_MUL, g, B(c, XCS_OP_DIV, B(c, XCS_OP_MUL, y, K(c, -0.5)), a));
+    case XCS_OP_SIN: return B(c, XCS_OP_MUL, g, U(c, XCS_OP_COS, a));
+    case XCS_OP_COS: return U(c, XCS_OP_NEG, B(c, XCS_OP_MUL, g, U(c, XCS_OP_SIN, a)));
+    case XCS_OP_TANH: return B(c, XCS_OP_MUL, g, B(c, XCS_OP_SUB, K(c, 1), B(c, XCS_OP_MUL, y, y)));
+    case XCS_OP_SIGMOID: return B(c, XCS_OP_MUL, g, B(c, XCS_OP_MUL, y, B(c, XCS_OP_SUB, K(c, 1), y)));
+    case XCS_OP_RELU: return W(c, B(c, XCS_OP_GT, a, K(c, 0)), g, K(c, 0));
+    case XCS_OP_ERF:
+        return B(c, XCS_OP_MUL, g,
+                 B(c, XCS_OP_MUL, K(c, AD_2_SQRTPI), U(c, XCS_OP_EXP, U(c, XCS_OP_NEG, B(c, XCS_OP_MUL, a, a)))));
+    case XCS_OP_GELU: { /* Phi(x) + x phi(x) */
+        xcs_tensor *cdf = B(c, XCS_OP_MUL, K(c, 0.5),
+                            B(c, XCS_OP_ADD, K(c, 1), U(c, XCS_OP_ERF, B(c, XCS_OP_MUL, a, K(c, AD_SQRT1_2)))));
+        xcs_tensor *pdf = B(c, XCS_OP_MUL, K(c, AD_INV_SQRT_2PI),
+                            U(c, XCS_OP_EXP, B(c, XCS_OP_MUL, B(c, XCS_OP_MUL, a, a), K(c, -0.5))));
+        return B(c, XCS_OP_MUL, g, B(c, XCS_OP_ADD, cdf, B(c, XCS_OP_MUL, a, pdf)));
+    }
+    default: return NULL; /* floor, ceil, sign, logical/bitwise: zero gradient */
+    }
+}
+
+/* 1 where a wins, 0.5 on ties, 0 where it loses (wins: `better` is GT or LT). */
+static xcs_tensor *winner(ad *c, xcs_op better, xcs_tensor *a, xcs_tensor *b) {
+    return W(c, B(c, better, a, b), K(c, 1), W(c, B(c, XCS_OP_EQ, a, b), K(c, 0.5), K(c, 0)));
+}
+
+static void binary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *b, xcs_tensor *y, xcs_tensor *g,
+                        xcs_tensor **ga, xcs_tensor **gb) {
+    *ga = *gb = NULL;
+    switch (op) {
+    case XCS_OP_ADD: *ga = g, *gb = g; break;
+    case XCS_OP_SUB: *ga = g, *gb = U(c, XCS_OP_NEG, g); break;
+    case XCS_OP_MUL: *ga = B(c, XCS_OP_MUL, g, b), *gb = B(c, XCS_OP_MUL, g, a); break;
+    case XCS_OP_DIV:
+        *ga = B(c, XCS_OP_DIV, g, b);
+        *gb = U(c, XCS_OP_NEG, B(c, XCS_OP_DIV, B(c, XCS_OP_MUL, g, y), b));
+        break;
+    case XCS_OP_POW:
+        *ga = B(c, XCS_OP_MUL, g, B(c, XCS_OP_MUL, b, B(c, XCS_OP_POW, a, B(c, XCS_OP_SUB, b, K(c, 1)))));
+        *gb = B(c, XCS_OP_MUL, g, W(c, B(c, XCS_OP_GT, a, K(c, 0)), B(c, XCS_OP_MUL, y, U(c, XCS_OP_LOG, a)), K(c, 0)));
+        break;
+    case XCS_OP_MAXIMUM:
+        *ga = B(c, XCS_OP_MUL, g, winner(c, XCS_OP_GT, a, b)), *gb = B(c, XCS_OP_MUL, g, winner(c, XCS_OP_GT, b, a));
+        break;
+    case XCS_OP_MINIMUM:
+        *ga = B(c, XCS_OP_MUL, g, winner(c, XCS_OP_LT, a, b)), *gb = B(c, XCS_OP_MUL, g, winner(c, XCS_OP_LT, b, a));
+        break;
+    case XCS_OP_MOD: /* a - floor(a / b) * b */
+        *ga = g;
+        *gb = U(c, XCS_OP_NEG, B(c, XCS_OP_MUL, g, U(c, XCS_OP_FLOOR, B(c, XCS_OP_DIV, a, b))));
+        break;
+    default: break; /* floor_divide, comparisons, logical, bitwise: zero */
+    }
+}
+
+/* The cotangent of node i's inputs, accumulated onto their sources. */
+static void node_rule(ad *c, int32_t i) {
+    xcs_node n = c->g->nodes[i]; /* a copy: the rules append nodes (realloc) */
+    xcs_tensor *g = c->ct[i];
+    if (!g || n.op == XCS_NODE_INPUT || n.op == XCS_NODE_CONST || !xcs_dtype_is_float(n.dtype)) return;
+    xcs_edge e[3];
+    int nin = n.n_in < 3 ? n.n_in : 3;
+    memcpy(e, &c->g->edges[n.first_edge], (size_t)nin * sizeof *e);
+    const xcs_op_info *info = xcs_op_get_info(n.op);
+    switch (info->kind) {
+    case XCS_KIND_UNARY:
+        accumulate(c, &e[0], unary_rule(c, n.op, edge_tensor(c, &e[0]), node_tensor(c, i), g));
+        break;
+    case XCS_KIND_BINARY: {
+        xcs_tensor *ga, *gb;
+        binary_rule(c, n.op, edge_tensor(c, &e[0]), edge_tensor(c, &e[1]), node_tensor(c, i), g, &ga, &gb);
+        accumulate(c, &e[0], ga);
+        accumulate(c, &e[1], gb);
+        break;
+    }
+    case XCS_KIND_TERNARY: {
+        xcs_tensor *cond = edge_tensor(c, &e[0]), *z = K(c, 0);
+        accumulate(c, &e[1], W(c, cond, g, z));
+        accumulate(c, &e[2], W(c, cond, z, g));
+        break;
+    }
+    case XCS_KIND_CAST: case XCS_KIND_COPY:
+        accumulate(c, &e[0], g);
+        break;
+    case XCS_KIND_REDUCE: {
+        xcs_tensor *a = edge_tensor(c, &e[0]);
+        if (n.op == XCS_OP_SUM) {
+            accumulate(c, &e[0], BCAST(c, g, e[0].ndim, e[0].shape));
+        } else if (n.op == XCS_OP_PROD) {
+            xcs_tensor *gy = BCAST(c, B(c, XCS_OP_MUL, g, node_tensor(c, i)), e[0].ndim, e[0].shape);
+            accumulate(c, &e[0], B(c, XCS_OP_DIV, gy, a));
+        } else { /* max / min: split between ties */
+            xcs_tensor *y = BCAST(c, node_tensor(c, i), e[0].ndim, e[0].shape);
+            xcs_tensor *hit = B(c, XCS_OP_EQ, a, y);
+            xcs_tensor *cnt = SUM(c, W(c, hit, K(c, 1), K(c, 0)), n.axes);
+            xcs_tensor *share = BCAST(c, B(c, XCS_OP_DIV, g, cnt), e[0].ndim, e[0].shape);
+            accumulate(c, &e[0], W(c, hit, share, K(c, 0)));
+        }
+        break;
+    }
+    case XCS_KIND_MATMUL: {
+        xcs_tensor *a = edge_tensor(c, &e[0]), *b = edge_tensor(c, &e[1]);
+        accumulate(c, &e[0], MATMUL(c, g, SWAP_LAST(c, b)));
+        accumulate(c, &e[1], MATMUL(c, SWAP_LAST(c, a), g));
+        break;
+    }
+    case XCS_KIND_TAKE: { /* scatter-add back at the gathered positions */
+        const xcs_edge *ex = &e[0];
+        int ax = n.axis;
+        int64_t O = 1, A = ex->shape[ax], Q = 1, J = 1;
+        for (int d = 0; d < ax; d++) O *= ex->shape[d];
+        for (int d = ax + 1; d < ex->ndim; d++) Q *= ex->shape[d];
+        xcs_tensor *idx = edge_tensor(c, &e[1]);
+        for (int d = 0; d < e[1].ndim; d++) J *= e[1].shape[d];
+        xcs_tensor *iw = W(c, B(c, XCS_OP_LT, idx, K(c, 0)), B(c, XCS_OP_ADD, idx, K(c, (double)A)), idx);
+        iw = CAST(c, iw, XCS_I64);
+        xcs_tensor *io = NULL, *iq = NULL;
+        if (!c->st) KEEP(c, xcs_arange(0, (double)O, 1, XCS_I64, &io), io);
+        if (!c->st) KEEP(c, xcs_arange(0, (double)Q, 1, XCS_I64, &iq), iq);
+        int64_t so[3] = {O, 1, 1}, sj[3] = {1, J, 1}, sq[3] = {1, 1, Q}, total = O * J * Q, n_x = O * A * Q;
+        xcs_tensor *pos = B(c, XCS_OP_ADD,
+                            B(c, XCS_OP_ADD, B(c, XCS_OP_MUL, RESHAPE(c, io, 3, so), K(c, (double)(A * Q))),
+                              B(c, XCS_OP_MUL, RESHAPE(c, iw, 3, sj), K(c, (double)Q))),
+                            RESHAPE(c, iq, 3, sq));
+        xcs_tensor *out = NULL;
+        xcs_tensor *flat_pos = RESHAPE(c, pos, 1, &total), *flat_g = RESHAPE(c, g, 1, &total);
+        if (!c->st) KEEP(c, xcs_scatter_add(flat_pos, flat_g, n_x, &out), out);
+        accumulate(c, ex, RESHAPE(c, out, ex->ndim, ex->shape));
+        break;
+    }
+    case XCS_KIND_CONCAT: {
+        int64_t at = 0;
+        for (int k = 0; k < n.n_in && !c->st; k++) {
+            xcs_edge ek = c->g->edges[n.first_edge + k];
+            xcs_slice sl = {.start = at, .stop = at + ek.shape[n.axis], .step = 1, .has_start = true, .has_stop = true};
+            xcs_tensor *part = NULL;
+            KEEP(c, xcs_slice_axis(g, n.axis, sl, &part), part);
+            accumulate(c, &ek, part);
+            at += ek.shape[n.axis];
+        }
+        break;
+    }
+    case XCS_KIND_SCATTER: { /* d src = gather of the cotangent */
+        xcs_tensor *out = NULL;
+        if (!c->st) KEEP(c, xcs_take(g, edge_tensor(c, &e[0]), 0, &out), out);
+        accumulate(c, &e[1], out);
+        break;
+    }
+    default: break; /* argmax/argmin, creation ops: no inputs to differentiate */
+    }
+}
+
+xcs_status xcs_graph_vjp(xcs_graph *g, const xcs_tensor *y, const xcs_tensor *seed, int n, const xcs_tensor *const *wrt,
+                         xcs_tensor **grads) {
+    if (y->graph != g) return xcs_error(XCS_ERR_VALUE, "grad: the output is not a traced value of this graph");
+    if (!xcs_dtype_is_float(y->dtype))
+        return xcs_error(XCS_ERR_TYPE, "grad: the function must return a float value, got dtype %s", xcs_dtype_name(y->dtype));
+    for (int k = 0; k < n; k++) {
+        const xcs_tensor *w = wrt[k];
+        xcs_edge ew = {.node = w->node, .ndim = w->ndim, .offset = w->offset};
+        memcpy(ew.shape, w->shape, sizeof ew.shape);
+        memcpy(ew.strides, w->strides, sizeof ew.strides);
+        if (w->graph != g || w->node < 0 || w->node >= g->n_nodes || !xcs_edge_is_identity(g, &ew))
+            return xcs_error(XCS_ERR_VALUE, "grad: argument %d is not a whole traced value of this graph", k);
+    }
+    ad c = {.g = g, .n_nodes = g->n_nodes};
+    c.ct = calloc((size_t)c.n_nodes + 1, sizeof *c.ct);
+    if (!c.ct) return xcs_error(XCS_ERR_MEMORY, "out of memory building a gradient");
+    /* seed the output node through y's own view */
+    xcs_tensor *one = NULL;
+    if (seed) one = (xcs_tensor *)seed;
+    else if (!c.st) KEEP(&c, xcs_full(y->dtype, y->ndim, y->shape, 1.0, &one), one);
+    if (!c.st) {
+        xcs_tensor *s = CAST(&c, one, y->dtype);
+        xcs_edge ey = {.node = y->node, .ndim = y->ndim, .offset = y->offset};
+        memcpy(ey.shape, y->shape, sizeof ey.shape);
+        memcpy(ey.strides, y->strides, sizeof ey.strides);
+        accumulate(&c, &ey, s);
+    }
+    for (int32_t i = y->node; i >= 0 && !c.st; i--) node_rule(&c, i);
+    for (int k = 0; k < n && !c.st; k++) {
+        const xcs_tensor *w = wrt[k];
+        xcs_tensor *node_ct = c.ct[w->node], *gk = NULL;
+        if (!node_ct) /* no path from this argument to the output: zeros */
+            KEEP(&c, xcs_full(w->dtype, w->ndim, w->shape, 0.0, &gk), gk);
+        else /* an argument tracer is its node's whole value */
+            KEEP(&c, xcs_reshape(node_ct, w->ndim, w->shape, &gk), gk);
+        if (!c.st) c.st = xcs_tensor_view(gk, &grads[k]);
+        if (c.st)
+            for (int j = 0; j < k; j++) { xcs_tensor_free(grads[j]); grads[j] = NULL; }
+    }
+    for (int i = 0; i < c.n_tmp; i++) xcs_tensor_free(c.tmp[i]);
+    free(c.tmp);
+    free(c.ct);
+    return c.st;
+}
