@@ -80,6 +80,13 @@ static xcs_tensor *K(ad *c, double v) { /* a weak scalar: takes the other operan
     if (!st) o->flags |= XCS_TENSOR_WEAK;
     return keep(c, st, o);
 }
+static xcs_tensor *KI(ad *c, int64_t v) { /* a weak integer scalar (index arithmetic stays int64) */
+    xcs_tensor *o = NULL;
+    if (c->st) return NULL;
+    xcs_status st = xcs_tensor_scalar(XCS_I64, (double)v, &o);
+    if (!st) o->flags |= XCS_TENSOR_WEAK;
+    return keep(c, st, o);
+}
 static xcs_tensor *CAST(ad *c, const xcs_tensor *a, xcs_dtype dt) {
     xcs_tensor *o = NULL;
     if (c->st || !a) return NULL;
@@ -353,15 +360,15 @@ static void node_rule(ad *c, int32_t i) {
         for (int d = ax + 1; d < ex->ndim; d++) Q *= ex->shape[d];
         xcs_tensor *idx = edge_tensor(c, &e[1]);
         for (int d = 0; d < e[1].ndim; d++) J *= e[1].shape[d];
-        xcs_tensor *iw = W(c, B(c, XCS_OP_LT, idx, K(c, 0)), B(c, XCS_OP_ADD, idx, K(c, (double)A)), idx);
-        iw = CAST(c, iw, XCS_I64);
+        xcs_tensor *i64 = CAST(c, idx, XCS_I64);
+        xcs_tensor *iw = W(c, B(c, XCS_OP_LT, i64, KI(c, 0)), B(c, XCS_OP_ADD, i64, KI(c, A)), i64);
         xcs_tensor *io = NULL, *iq = NULL;
         if (!c->st) KEEP(c, xcs_arange(0, (double)O, 1, XCS_I64, &io), io);
         if (!c->st) KEEP(c, xcs_arange(0, (double)Q, 1, XCS_I64, &iq), iq);
         int64_t so[3] = {O, 1, 1}, sj[3] = {1, J, 1}, sq[3] = {1, 1, Q}, total = O * J * Q, n_x = O * A * Q;
         xcs_tensor *pos = B(c, XCS_OP_ADD,
-                            B(c, XCS_OP_ADD, B(c, XCS_OP_MUL, RESHAPE(c, io, 3, so), K(c, (double)(A * Q))),
-                              B(c, XCS_OP_MUL, RESHAPE(c, iw, 3, sj), K(c, (double)Q))),
+                            B(c, XCS_OP_ADD, B(c, XCS_OP_MUL, RESHAPE(c, io, 3, so), KI(c, A * Q)),
+                              B(c, XCS_OP_MUL, RESHAPE(c, iw, 3, sj), KI(c, Q))),
                             RESHAPE(c, iq, 3, sq));
         xcs_tensor *out = NULL;
         xcs_tensor *flat_pos = RESHAPE(c, pos, 1, &total), *flat_g = RESHAPE(c, g, 1, &total);

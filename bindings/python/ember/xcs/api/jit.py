@@ -193,7 +193,7 @@ def _convert_leaf(leaf):
 class JittedFunction:
     """A function compiled by :func:`jit` (see the module docstring)."""
 
-    def __init__(self, fn, static_argnums=(), static_argnames=(), cache_size=None, config=None):
+    def __init__(self, fn, static_argnums=(), static_argnames=(), cache_size=None, config=None, tensor_only=False):
         if not callable(fn):
             raise XCSTypeError(f"jit: expected a callable, got {type(fn).__name__}")
         if isinstance(static_argnums, int):
@@ -212,7 +212,7 @@ class JittedFunction:
         # and the classification of every callable fn names (explain(f)); made
         # at the first call, when the names a decorated function uses below
         # its definition exist
-        self._body, self._report, self._planned = fn, [], False
+        self._body, self._report, self._planned = fn, [], tensor_only  # tensor_only: never orchestration mode
         self._mode = None  # None: tensor until a call says otherwise
         self._profile = bool(getattr(config, "profile", False)) or profile_from_env()
         # the fast path serves cache hits that need no per-call check
