@@ -364,6 +364,14 @@ xcs_status xcs_graph_const(xcs_graph *g, const xcs_tensor *x, xcs_tensor **out);
  * gradient; prod's gradient divides by x. */
 xcs_status xcs_graph_vjp(xcs_graph *g, const xcs_tensor *y, const xcs_tensor *seed, int n, const xcs_tensor *const *wrt,
                          xcs_tensor **grads);
+
+/* vmap's batching rules (batch.c): replays g (a traced per-example
+ * function) on inputs that are batched ([B, ...per-example shape],
+ * batched[k]) or shared (the per-example shape), through the eager ops, so
+ * traced inputs give a traced batched program.  outs[k] (owned) is batched
+ * ([B, ...]) when out_batched[k]. */
+xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, const bool *batched,
+                           int64_t B, xcs_tensor **outs, bool *out_batched);
 xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t);
 
 /* ---------------------------------------------------------------- fused programs

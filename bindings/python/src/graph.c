@@ -307,6 +307,79 @@ done:
     return result;
 }
 
+/* batch(inputs, batched, B) -> (outputs, out_batched): vmap's batching rules
+ * (xcs_graph_batch) on this per-example graph. */
+static PyObject *g_batch(PyObject *o, PyObject *args) {
+    XcsGraph *self = (XcsGraph *)o;
+    PyObject *seq, *flags;
+    long long B;
+    if (!PyArg_ParseTuple(args, "OOL:batch", &seq, &flags, &B)) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "Graph.batch: inputs must be a sequence");
+    if (!fast) return NULL;
+    PyObject *ffast = PySequence_Fast(flags, "Graph.batch: batched must be a sequence of bools");
+    if (!ffast) {
+        Py_DECREF(fast);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    int n_out = xcs_graph_num_outputs(self->g);
+    PyObject *result = NULL;
+    xcs_py_arg *a = PyMem_Calloc((size_t)n + 1, sizeof *a);
+    const xcs_tensor **ins = PyMem_Calloc((size_t)n + 1, sizeof *ins);
+    bool *bf = PyMem_Calloc((size_t)n + 1, sizeof *bf), *ob = PyMem_Calloc((size_t)n_out + 1, sizeof *ob);
+    xcs_tensor **outs = PyMem_Calloc((size_t)n_out + 1, sizeof *outs);
+    Py_ssize_t made = 0;
+    if (!a || !ins || !bf || !ob || !outs) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (PySequence_Fast_GET_SIZE(ffast) != n) {
+        xcs_py_errorf(XCS_ERR_VALUE, "Graph.batch: %zd inputs but %zd flags", n, PySequence_Fast_GET_SIZE(ffast));
+        goto done;
+    }
+    self->sealed = true;
+    for (; made < n; made++) {
+        if (xcs_py_arg_from(PySequence_Fast_GET_ITEM(fast, made), "vmap", &a[made])) goto done;
+        ins[made] = a[made].t;
+        int t = PyObject_IsTrue(PySequence_Fast_GET_ITEM(ffast, made));
+        if (t < 0) {
+            made++;
+            goto done;
+        }
+        bf[made] = t;
+    }
+    xcs_status st = xcs_graph_batch(self->g, (int)n, ins, bf, (int64_t)B, outs, ob);
+    if (st) {
+        xcs_py_raise(st);
+        goto done;
+    }
+    PyObject *lo = PyList_New(n_out), *lf = PyList_New(n_out);
+    for (int i = 0; lo && lf && i < n_out; i++) {
+        PyObject *w = xcs_py_wrap(outs[i]);
+        outs[i] = NULL;
+        if (!w) {
+            Py_CLEAR(lo);
+            break;
+        }
+        PyList_SET_ITEM(lo, i, w);
+        PyList_SET_ITEM(lf, i, PyBool_FromLong(ob[i]));
+    }
+    if (lo && lf) result = PyTuple_Pack(2, lo, lf);
+    Py_XDECREF(lo);
+    Py_XDECREF(lf);
+done:
+    for (Py_ssize_t i = 0; a && i < made; i++) xcs_py_arg_drop(&a[i]);
+    for (int i = 0; outs && i < n_out; i++) xcs_tensor_free(outs[i]);
+    PyMem_Free(a);
+    PyMem_Free(ins);
+    PyMem_Free(bf);
+    PyMem_Free(ob);
+    PyMem_Free(outs);
+    Py_DECREF(fast);
+    Py_DECREF(ffast);
+    return result;
+}
+
 /* nodes() -> list of dicts {id, op, inputs, dtype, shape, group, matmul, stored}. */
 static PyObject *g_nodes(PyObject *o, PyObject *unused) {
     const xcs_graph *g = ((XcsGraph *)o)->g;
@@ -385,6 +458,9 @@ static PyMethodDef graph_methods[] = {
     {"optimize", g_optimize, METH_NOARGS, "optimize(): algebraic no-ops, CSE, dead code, then the fusion plan (seals)."},
     {"run", g_run, METH_O, "run(inputs) -> list of Arrays (seals; thread-safe, runs without the GIL)."},
     {"dump", g_dump, METH_NOARGS, "dump() -> str: the node listing."},
+    {"batch", g_batch, METH_VARARGS,
+     "batch(inputs, batched, B) -> (outputs, out_batched): this per-example graph replayed on a batch of B "
+     "(batched inputs have a leading B axis; the others are shared) by vmap's batching rules."},
     {"nodes", g_nodes, METH_NOARGS,
      "nodes() -> list of {id, op, inputs, dtype, shape, group, matmul, stored}: the graph's nodes in order "
      "(group: fused group after optimize(), -1 for none)."},

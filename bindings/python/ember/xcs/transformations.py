@@ -21,8 +21,20 @@ the gradient equally between ties; ``floor``, ``ceil``, ``sign``, rounding,
 comparisons and integer ops have zero gradient; the gradient of ``prod``
 divides by each element (undefined where one is 0).
 
-``vmap``, ``pmap`` and ``scan`` arrive with the rest of the transformations
-issue.
+``vmap(f, in_axes=0, out_axes=0, axis_size=None)`` maps ``f`` over an axis
+of its arguments.  A tensor function is traced once per example signature
+and its graph replayed on the whole batch by batching rules
+(src/core/batch.c): one compiled program, no Python loop; it composes with
+``jit``, ``grad`` (``vmap(grad(f))`` gives per-example gradients,
+``grad(vmap(f))``) and itself.  ``in_axes`` is an int or None for every
+argument, or a tuple with one entry per positional argument, each an
+int/None or a pytree of them matching that argument; ``out_axes`` likewise
+for the outputs.  A function that makes orchestration calls becomes a
+concurrent map over the batch (on the host task graph, at most
+``Config.max_workers`` examples at once), results in input order: per
+output leaf, numbers and arrays are stacked into an array, anything else
+(strings, objects) stays a list.  ``pmap`` and ``scan`` arrive with the rest
+of the transformations issue.
 """
 from __future__ import annotations
 
@@ -36,7 +48,7 @@ from ember.xcs._xcs import Array
 from ember.xcs.api import pytree
 from ember.xcs.errors import XCSTypeError, XCSValueError
 
-__all__ = ["grad", "value_and_grad"]
+__all__ = ["grad", "value_and_grad", "vmap"]
 
 _FLOAT = ("float32", "float64")
 
@@ -147,3 +159,205 @@ def grad(fn, argnums=0, has_aux=False, allow_int=False):
 
     gradient._xcs_jit = vg._xcs_jit
     return gradient
+
+
+# ---------------------------------------------------------------- vmap
+
+
+def _axes_for(spec, tree, n_leaves, what):
+    """One axis (int or None) per leaf of `tree`, from an int/None or a pytree prefix of them."""
+    if spec is None or (isinstance(spec, int) and not isinstance(spec, bool)):
+        return [spec] * n_leaves
+    sub_leaves, sub_tree = pytree.flatten(spec)
+    if sub_tree == tree:
+        return list(sub_leaves)
+    raise XCSValueError(f"vmap: {what} {spec!r} does not match the structure of the value it applies to")
+
+
+def _norm_axis(ax, ndim, what):
+    if ax is None:
+        return None
+    if not -ndim <= ax < ndim:
+        raise XCSValueError(f"vmap: {what} maps axis {ax}, but it has only {ndim} dimension(s)")
+    return ax % ndim
+
+
+def _ndim(x):
+    return x.ndim if hasattr(x, "ndim") else np.ndim(x)
+
+
+def _shape(x):
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def _move(x, src, dst):
+    """x with axis src moved to dst (a view; works on traced arrays)."""
+    if src == dst:
+        return x
+    perm = [i for i in range(x.ndim) if i != src]
+    perm.insert(dst, src)
+    return np.transpose(x, perm)
+
+
+def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None):
+    """Maps ``fn`` over an axis of its arguments — see the module docstring."""
+    from ember.xcs.api.jit import JittedFunction, _convert_leaf
+
+    if not callable(fn):
+        raise XCSTypeError(f"vmap: expected a callable, got {type(fn).__name__}")
+    if axis_size is not None and (not isinstance(axis_size, int) or isinstance(axis_size, bool) or axis_size < 0):
+        raise XCSValueError(f"vmap: axis_size must be an int >= 0, got {axis_size!r}")
+    state = {"orchestration": None}
+
+    def plan(args):
+        """Per leaf of (args): (value, axis or None), the batch size B, and the treedef."""
+        if isinstance(in_axes, (tuple, list)) and not isinstance(in_axes, int):
+            if len(in_axes) != len(args):
+                raise XCSValueError(f"vmap: in_axes has {len(in_axes)} entries but the function got {len(args)} "
+                                    f"positional arguments")
+            specs = list(in_axes)
+        else:
+            specs = [in_axes] * len(args)
+        leaves_all, axes_all, where = [], [], []
+        for k, (a, spec) in enumerate(zip(args, specs)):
+            leaves, tree = pytree.flatten(a)
+            axes = _axes_for(spec, tree, len(leaves), f"in_axes[{k}]")
+            for leaf, ax in zip(leaves, axes):
+                if ax is not None:
+                    nd = _ndim(leaf)
+                    ax = _norm_axis(ax, nd, f"argument {k}")
+                leaves_all.append(leaf)
+                axes_all.append(ax)
+                where.append(k)
+        sizes = {}
+        for leaf, ax, k in zip(leaves_all, axes_all, where):
+            if ax is not None:
+                sizes.setdefault(_shape(leaf)[ax], k)
+        if len(sizes) > 1:
+            desc = ", ".join(f"argument {k} has size {n}" for n, k in sizes.items())
+            raise XCSValueError(f"vmap: Mismatched batch dimensions: the mapped axes have different sizes ({desc})")
+        if sizes:
+            B = next(iter(sizes))
+            if axis_size is not None and axis_size != B:
+                raise XCSValueError(f"vmap: axis_size={axis_size} but the mapped axes have size {B}")
+        elif axis_size is not None:
+            B = axis_size
+        else:
+            raise XCSValueError("vmap: no argument is mapped (every in_axes is None); pass axis_size to say how "
+                                "many copies to make")
+        return leaves_all, axes_all, B
+
+    def tensor_body(*args):
+        leaves, axes, B = plan(args)
+        g = _xcs.Graph()
+        tracers, values, flags = [], [], []
+        for leaf, ax in zip(leaves, axes):
+            conv = _convert_leaf(leaf)
+            if conv is None:
+                raise XCSTypeError(f"vmap: a {type(leaf).__name__} argument cannot be mapped (tensor functions take "
+                                   f"arrays and numbers)")
+            v, (shape, dt, weak) = conv
+            if ax is not None:
+                per = tuple(s for i, s in enumerate(shape) if i != ax)
+                tracers.append(g.input(dt, per, weak=weak))
+                values.append(_move(v, ax, 0))
+                flags.append(True)
+            else:
+                tracers.append(g.input(dt, shape, weak=weak))
+                values.append(v)
+                flags.append(False)
+        rebuilt, it = [], iter(tracers)
+        for a in args:
+            al, tree = pytree.flatten(a)
+            rebuilt.append(pytree.unflatten(tree, [next(it) for _ in al]))
+        try:
+            out = fn(*rebuilt)
+        except orch.NeedsOrchestration:
+            raise
+        out_leaves, out_tree = pytree.flatten(out)
+        for leaf in out_leaves:
+            if isinstance(leaf, (str, bytes)) or leaf is None:
+                raise XCSTypeError(f"vmap: a tensor function must return arrays or numbers, got "
+                                   f"{type(leaf).__name__}")
+            g.output(leaf)
+        outs, oflags = g.batch(values, flags, B)
+        oaxes = _axes_for(out_axes, out_tree, len(outs), "out_axes")
+        res = []
+        for o, b, ax in zip(outs, oflags, oaxes):
+            if ax is None:
+                if b:
+                    raise XCSValueError("vmap: out_axes=None requires identical outputs across the batch, but this "
+                                        "output depends on the mapped arguments")
+                res.append(o)
+                continue
+            ax = _norm_axis(ax, o.ndim + 1, "out_axes")
+            if not b:
+                o = np.broadcast_to(np.expand_dims(o, 0), (B,) + tuple(o.shape))
+            res.append(_move(o, 0, ax))
+        return pytree.unflatten(out_tree, res)
+
+    compiled = JittedFunction(tensor_body, tensor_only=True, config=config)
+
+    def orchestration_map(args):
+        from ember.xcs.config import Config
+
+        leaves, axes, B = plan(args)
+        cfg = config if config is not None else Config()
+        per_example = []
+        for i in range(B):
+            vals = [np.take(np.asarray(leaf), i, axis=ax) if ax is not None else leaf for leaf, ax in zip(leaves, axes)]
+            rebuilt, it = [], iter(vals)
+            for a in args:
+                al, tree = pytree.flatten(a)
+                rebuilt.append(pytree.unflatten(tree, [next(it) for _ in al]))
+            per_example.append(rebuilt)
+        scope = orch.Scope(cfg, getattr(fn, "__name__", "vmap"))
+        try:
+            if scope.parallel:
+                ds = [scope.submit(fn, tuple(a), {}) for a in per_example]
+                scope.finish()
+                results = [d._get() for d in ds]
+            else:
+                results = [scope.submit(fn, tuple(a), {}) for a in per_example]
+        except BaseException:
+            scope.abort()
+            raise
+        if not results:
+            return []
+        flat = [pytree.flatten(r) for r in results]
+        tree = flat[0][1]
+        out = []
+        for j in range(len(flat[0][0])):
+            col = [f[0][j] for f in flat]
+            numeric = all(isinstance(v, (int, float, np.number, np.ndarray, Array)) and not isinstance(v, bool)
+                          for v in col)
+            out.append(np.stack([np.asarray(v) for v in col]) if numeric else list(col))
+        if out_axes != 0:
+            out = [(_move(v, 0, out_axes) if isinstance(v, np.ndarray) and isinstance(out_axes, int) else v)
+                   for v in out]
+        return pytree.unflatten(tree, [Array_from(v) for v in out])
+
+    @functools.wraps(fn, updated=())
+    def mapped(*args, **kwargs):
+        if kwargs:
+            raise XCSTypeError("vmap: keyword arguments are not mapped; pass them positionally (with in_axes) or "
+                               "bind them with functools.partial")
+        if state["orchestration"] is None:
+            target = getattr(fn, "_fn", fn)
+            report = orch.plan_interception(target)[1]
+            state["orchestration"] = any(kind in ("orchestration", "hybrid") and hooked
+                                         for _, kind, _, hooked in report)
+        if not state["orchestration"]:
+            try:
+                return compiled(*args)
+            except orch.NeedsOrchestration:
+                state["orchestration"] = True
+        return orchestration_map(args)
+
+    mapped._xcs_jit = compiled
+    return mapped
+
+
+def Array_from(v):
+    """numpy arrays from a stacked orchestration map as xcs Arrays; lists stay lists."""
+    return _xcs._asarray(v) if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else v

@@ -1,0 +1,269 @@
+/* batch.c — vmap's batching rules: replaying a traced graph of the
+ * per-example function on a whole batch (xcs_graph_batch).
+ *
+ * Every value is either unbatched (the per-example value, shared by all
+ * examples) or batched: a contiguous [B, ...node shape] tensor.  Nodes are
+ * replayed in order through the eager ops (so on traced inputs the batched
+ * program is itself traced: vmap composes with jit, grad and itself).  A
+ * node none of whose inputs is batched replays as it is.  Otherwise:
+ *
+ *   - an edge (a view of a node value) of a batched value is the same view
+ *     of each example: batch stride = the per-example element count;
+ *   - elementwise ops (unary, binary, where, cast, copy): the edges already
+ *     have the node's shape, so [B, ...shape] against [...shape] broadcasts;
+ *   - reductions and arg-reductions: the axes move up by one;
+ *   - matmul: batched [B, ..., M, K] against unbatched [..., K, N]
+ *     broadcasts over B by matmul's own batch rule;
+ *   - concat: unbatched inputs are broadcast to the batch, axis + 1;
+ *   - take with unbatched indices: axis + 1; with batched indices, a gather
+ *     at flat positions b * size + position per example;
+ *   - scatter_add: flat positions b * n + index, then [B, n].
+ * Creation ops (full, arange, random) have no inputs: unbatched. */
+#include "trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t numel_of(int nd, const int64_t *s) {
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= s[i];
+    return n;
+}
+
+/* v (a node's value, batched or not) read through edge e. */
+static xcs_status read_edge(const xcs_tensor *v, bool batched, const xcs_edge *e, const xcs_node *src, int64_t B,
+                            xcs_tensor **out) {
+    int64_t shape[XCS_MAX_DIMS + 1], strides[XCS_MAX_DIMS + 1];
+    int nd = e->ndim;
+    if (batched) {
+        if (nd + 1 > XCS_MAX_DIMS) return xcs_error(XCS_ERR_VALUE, "vmap: more than %d dimensions", XCS_MAX_DIMS);
+        shape[0] = B;
+        strides[0] = numel_of(src->ndim, src->shape);
+        memcpy(shape + 1, e->shape, (size_t)nd * sizeof *shape);
+        memcpy(strides + 1, e->strides, (size_t)nd * sizeof *strides);
+        nd++;
+    } else {
+        memcpy(shape, e->shape, (size_t)nd * sizeof *shape);
+        memcpy(strides, e->strides, (size_t)nd * sizeof *strides);
+    }
+    if (v->graph) { /* a traced value: the same view on its node */
+        xcs_tensor *t = calloc(1, sizeof *t);
+        if (!t) return xcs_error(XCS_ERR_MEMORY, "out of memory batching a graph");
+        *t = *v;
+        t->ndim = nd;
+        memcpy(t->shape, shape, (size_t)nd * sizeof *shape);
+        memcpy(t->strides, strides, (size_t)nd * sizeof *strides);
+        t->offset = v->offset + e->offset;
+        t->flags = e->flags;
+        *out = t;
+        return XCS_OK;
+    }
+    xcs_status st = xcs_tensor_from_storage(v->storage, v->dtype, nd, shape, strides, v->offset + e->offset, out);
+    if (!st) (*out)->flags = e->flags;
+    return st;
+}
+
+/* Flat int64 positions b * stride + idx[b, ...] (idx batched [B, ...]). */
+static xcs_status batch_positions(const xcs_tensor *idx, int64_t B, int64_t stride, xcs_tensor **out) {
+    xcs_tensor *ib = NULL, *k = NULL, *off = NULL, *i64 = NULL, *r = NULL;
+    int64_t bs[XCS_MAX_DIMS];
+    xcs_status st = xcs_arange(0, (double)B, 1, XCS_I64, &ib);
+    if (!st) st = xcs_tensor_scalar(XCS_I64, (double)stride, &k);
+    if (!st) st = xcs_binary(XCS_OP_MUL, ib, k, &off);
+    bs[0] = B;
+    for (int d = 1; d < idx->ndim; d++) bs[d] = 1;
+    if (!st) st = xcs_reshape(off, idx->ndim, bs, &r);
+    if (!st) st = xcs_cast(idx, XCS_I64, &i64);
+    if (!st) st = xcs_binary(XCS_OP_ADD, r, i64, out);
+    xcs_tensor_free(ib); xcs_tensor_free(k); xcs_tensor_free(off); xcs_tensor_free(i64); xcs_tensor_free(r);
+    return st;
+}
+
+static xcs_status batch_take(const xcs_tensor *x, bool xb, const xcs_tensor *idx, bool ib, int axis, int64_t B,
+                             xcs_tensor **out) {
+    if (!ib) return xcs_take(x, idx, xb ? axis + 1 : axis, out);
+    /* per-example indices: x as [B, pre, A, post] flattened, positions per example */
+    xcs_status st;
+    xcs_tensor *xfull = NULL, *flat = NULL, *pos = NULL, *g = NULL;
+    int xnd = xb ? x->ndim - 1 : x->ndim;
+    const int64_t *xs = xb ? x->shape + 1 : x->shape;
+    int64_t pre = 1, A = xs[axis], post = 1, shape[XCS_MAX_DIMS + 1];
+    for (int d = 0; d < axis; d++) pre *= xs[d];
+    for (int d = axis + 1; d < xnd; d++) post *= xs[d];
+    shape[0] = B;
+    memcpy(shape + 1, xs, (size_t)xnd * sizeof *shape);
+    st = xb ? xcs_tensor_view(x, &xfull) : xcs_broadcast_to(x, xnd + 1, shape, &xfull);
+    int64_t n = B * pre * A * post;
+    if (!st) st = xcs_reshape(xfull, 1, &n, &flat);
+    /* positions: ((b * pre + p) * A + idx[b, j]) * post + q, shaped [B, pre, J..., post] */
+    int jn = idx->ndim - 1;
+    if (xnd - 1 + jn + 1 > XCS_MAX_DIMS) st = st ? st : xcs_error(XCS_ERR_VALUE, "vmap: too many dimensions");
+    xcs_tensor *bp = NULL, *ip = NULL, *qq = NULL, *t1 = NULL, *t2 = NULL, *kA = NULL, *kP = NULL;
+    int64_t total_nd = 2 + jn + 1, s_bp[XCS_MAX_DIMS + 2], s_ip[XCS_MAX_DIMS + 2], s_q[XCS_MAX_DIMS + 2];
+    for (int d = 0; d < total_nd; d++) s_bp[d] = s_ip[d] = s_q[d] = 1;
+    s_bp[0] = B, s_bp[1] = pre;              /* b * pre + p on dims 0, 1 */
+    s_ip[0] = B;                             /* idx [B, J...] on dims 0, 2.. */
+    for (int d = 0; d < jn; d++) s_ip[2 + d] = idx->shape[1 + d];
+    s_q[total_nd - 1] = post;
+    if (!st) st = xcs_arange(0, (double)(B * pre), 1, XCS_I64, &t1);
+    if (!st) st = xcs_reshape(t1, (int)total_nd, s_bp, &bp);
+    xcs_tensor *i64 = NULL;
+    if (!st) st = xcs_cast(idx, XCS_I64, &i64);
+    if (!st) st = xcs_reshape(i64, (int)total_nd, s_ip, &ip);
+    if (!st) st = xcs_arange(0, (double)post, 1, XCS_I64, &t2);
+    if (!st) st = xcs_reshape(t2, (int)total_nd, s_q, &qq);
+    if (!st) st = xcs_tensor_scalar(XCS_I64, (double)A, &kA);
+    if (!st) st = xcs_tensor_scalar(XCS_I64, (double)post, &kP);
+    xcs_tensor *a1 = NULL, *a2 = NULL, *a3 = NULL;
+    if (!st) st = xcs_binary(XCS_OP_MUL, bp, kA, &a1);
+    if (!st) st = xcs_binary(XCS_OP_ADD, a1, ip, &a2);
+    if (!st) st = xcs_binary(XCS_OP_MUL, a2, kP, &a3);
+    if (!st) st = xcs_binary(XCS_OP_ADD, a3, qq, &pos);
+    /* pos: [B*pre -> split below, J..., post]; gather, then shape [B, pre..., J..., post...] */
+    if (!st) st = xcs_take(flat, pos, 0, &g);
+    if (!st) {
+        int64_t os[XCS_MAX_DIMS + 1];
+        int on = 0;
+        os[on++] = B;
+        for (int d = 0; d < axis; d++) os[on++] = xs[d];
+        for (int d = 0; d < jn; d++) os[on++] = idx->shape[1 + d];
+        for (int d = axis + 1; d < xnd; d++) os[on++] = xs[d];
+        st = xcs_reshape(g, on, os, out);
+    }
+    xcs_tensor_free(xfull); xcs_tensor_free(flat); xcs_tensor_free(pos); xcs_tensor_free(g);
+    xcs_tensor_free(bp); xcs_tensor_free(ip); xcs_tensor_free(qq); xcs_tensor_free(t1); xcs_tensor_free(t2);
+    xcs_tensor_free(kA); xcs_tensor_free(kP); xcs_tensor_free(i64); xcs_tensor_free(a1); xcs_tensor_free(a2);
+    xcs_tensor_free(a3);
+    return st;
+}
+
+static xcs_status batch_scatter(const xcs_tensor *idx, bool ib, const xcs_tensor *src, bool sb, int64_t n, int64_t B,
+                                xcs_tensor **out) {
+    xcs_status st;
+    xcs_tensor *s2 = NULL, *i2 = NULL, *pos = NULL, *fp = NULL, *fs = NULL, *r = NULL;
+    int64_t m = ib ? idx->shape[1] : idx->shape[0], bm[2] = {B, m}, total = B * m, bn = B * n, on[2] = {B, n};
+    st = sb ? xcs_tensor_view(src, &s2) : xcs_broadcast_to(src, 2, bm, &s2);
+    if (!st) st = ib ? xcs_tensor_view(idx, &i2) : xcs_broadcast_to(idx, 2, bm, &i2);
+    if (!st) st = batch_positions(i2, B, n, &pos);
+    if (!st) st = xcs_reshape(pos, 1, &total, &fp);
+    if (!st) st = xcs_reshape(s2, 1, &total, &fs);
+    if (!st) st = xcs_scatter_add(fp, fs, bn, &r);
+    if (!st) st = xcs_reshape(r, 2, on, out);
+    xcs_tensor_free(s2); xcs_tensor_free(i2); xcs_tensor_free(pos); xcs_tensor_free(fp); xcs_tensor_free(fs);
+    xcs_tensor_free(r);
+    return st;
+}
+
+/* Replays node n with inputs `in` (edge reads; batched flags per input). */
+static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *ib, int64_t B, bool *ob,
+                         xcs_tensor **out) {
+    bool any = false;
+    for (int k = 0; k < n->n_in; k++) any |= ib[k];
+    *ob = any;
+    xcs_op_kind kind = xcs_op_get_info(n->op)->kind;
+    switch (kind) {
+    case XCS_KIND_UNARY: return xcs_unary(n->op, in[0], out);
+    case XCS_KIND_BINARY: return xcs_binary(n->op, in[0], in[1], out);
+    case XCS_KIND_TERNARY: return xcs_where(in[0], in[1], in[2], out);
+    case XCS_KIND_CAST: return xcs_cast(in[0], n->dtype, out);
+    case XCS_KIND_COPY: return xcs_copy(in[0], out);
+    case XCS_KIND_REDUCE: return xcs_reduce(n->op, in[0], any ? n->axes << 1 : n->axes, true, out);
+    case XCS_KIND_ARGREDUCE: return xcs_argreduce(n->op, in[0], any ? n->axis + 1 : n->axis, true, out);
+    case XCS_KIND_MATMUL: return xcs_matmul(in[0], in[1], out);
+    case XCS_KIND_TAKE: return batch_take(in[0], ib[0], in[1], ib[1], n->axis, B, out);
+    case XCS_KIND_SCATTER:
+        if (!any) return xcs_scatter_add(in[0], in[1], n->shape[0], out);
+        return batch_scatter(in[0], ib[0], in[1], ib[1], n->shape[0], B, out);
+    case XCS_KIND_CONCAT: {
+        if (!any) return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);
+        xcs_tensor *ys[64] = {0};
+        if (n->n_in > 64) return xcs_error(XCS_ERR_UNSUPPORTED, "vmap: concatenate of more than 64 arrays");
+        xcs_status st = XCS_OK;
+        for (int k = 0; k < n->n_in && !st; k++) {
+            int64_t s[XCS_MAX_DIMS + 1];
+            s[0] = B;
+            memcpy(s + 1, in[k]->shape, (size_t)in[k]->ndim * sizeof *s);
+            st = ib[k] ? xcs_tensor_view(in[k], &ys[k]) : xcs_broadcast_to(in[k], in[k]->ndim + 1, s, &ys[k]);
+        }
+        if (!st) st = xcs_concat(n->n_in, (const xcs_tensor *const *)ys, n->axis + 1, out);
+        for (int k = 0; k < n->n_in; k++) xcs_tensor_free(ys[k]);
+        return st;
+    }
+    default:
+        return xcs_error(XCS_ERR_UNSUPPORTED, "vmap: no batching rule for %s", xcs_op_name(n->op));
+    }
+}
+
+xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, const bool *batched,
+                           int64_t B, xcs_tensor **outs, bool *out_batched) {
+    if (n_in != g->n_inputs) return xcs_error(XCS_ERR_VALUE, "vmap: the graph takes %d inputs, got %d", g->n_inputs, n_in);
+    if (B < 0) return xcs_error(XCS_ERR_VALUE, "vmap: negative batch size %lld", (long long)B);
+    xcs_tensor **val = calloc((size_t)g->n_nodes + 1, sizeof *val);
+    bool *vb = calloc((size_t)g->n_nodes + 1, sizeof *vb);
+    if (!val || !vb) {
+        free(val);
+        free(vb);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory batching a graph");
+    }
+    xcs_status st = XCS_OK;
+    for (int i = 0; i < g->n_nodes && !st; i++) {
+        const xcs_node *n = &g->nodes[i];
+        if (n->op == XCS_NODE_INPUT) {
+            const xcs_tensor *x = inputs[n->aux];
+            bool b = batched[n->aux];
+            bool ok = x->ndim == n->ndim + (b ? 1 : 0) && (!b || x->shape[0] == B);
+            for (int d = 0; ok && d < n->ndim; d++) ok = x->shape[d + (b ? 1 : 0)] == n->shape[d];
+            if (!ok) {
+                char want[160], got[160];
+                st = xcs_error(XCS_ERR_SHAPE, "vmap: argument %d should be %s%s per example (batch %lld), got %s",
+                               n->aux, xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, want, sizeof want),
+                               (long long)B, xcs_shape_str(x->ndim, x->shape, got, sizeof got));
+                break;
+            }
+            st = xcs_contiguous(x, &val[i]);
+            vb[i] = b;
+            continue;
+        }
+        if (n->op == XCS_NODE_CONST) {
+            st = xcs_tensor_view(g->consts[n->aux], &val[i]);
+            continue;
+        }
+        xcs_tensor *in[64] = {0};
+        bool ib[64] = {false};
+        if (n->n_in > 64) {
+            st = xcs_error(XCS_ERR_UNSUPPORTED, "vmap: a node with more than 64 inputs");
+            break;
+        }
+        int k = 0;
+        for (; k < n->n_in && !st; k++) {
+            const xcs_edge *e = &g->edges[n->first_edge + k];
+            ib[k] = vb[e->node];
+            st = read_edge(val[e->node], ib[k], e, &g->nodes[e->node], B, &in[k]);
+        }
+        xcs_tensor *r = NULL;
+        bool rb = false;
+        if (!st) st = replay(n, in, ib, B, &rb, &r);
+        for (int j = 0; j < k; j++) xcs_tensor_free(in[j]);
+        if (st) {
+            xcs_error_context(st, "vmap: node %%%d (%s)", i, xcs_op_name(n->op));
+            break;
+        }
+        /* node values are contiguous [B, ...shape] or [...shape] */
+        if (!st) st = xcs_contiguous(r, &val[i]);
+        xcs_tensor_free(r);
+        vb[i] = rb;
+    }
+    int made = 0;
+    for (; made < g->n_outputs && !st; made++) {
+        const xcs_edge *e = &g->outputs[made];
+        st = read_edge(val[e->node], vb[e->node], e, &g->nodes[e->node], B, &outs[made]);
+        if (!st) outs[made]->flags = 0;
+        out_batched[made] = vb[e->node];
+    }
+    if (st)
+        for (int j = 0; j < made; j++) { xcs_tensor_free(outs[j]); outs[j] = NULL; }
+    for (int i = 0; i < g->n_nodes; i++) xcs_tensor_free(val[i]);
+    free(val);
+    free(vb);
+    return st;
+}
