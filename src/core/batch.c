@@ -107,9 +107,17 @@ static xcs_status batch_take(const xcs_tensor *x, bool xb, const xcs_tensor *idx
     s_q[total_nd - 1] = post;
     if (!st) st = xcs_arange(0, (double)(B * pre), 1, XCS_I64, &t1);
     if (!st) st = xcs_reshape(t1, (int)total_nd, s_bp, &bp);
-    xcs_tensor *i64 = NULL;
+    xcs_tensor *i64 = NULL, *wrapped = NULL, *neg = NULL, *kA0 = NULL, *zero = NULL, *plusA = NULL;
     if (!st) st = xcs_cast(idx, XCS_I64, &i64);
-    if (!st) st = xcs_reshape(i64, (int)total_nd, s_ip, &ip);
+    /* take wraps negative indices per example: idx < 0 -> idx + A */
+    if (!st) st = xcs_tensor_scalar(XCS_I64, 0, &zero);
+    if (!st) st = xcs_tensor_scalar(XCS_I64, (double)A, &kA0);
+    if (!st) st = xcs_binary(XCS_OP_LT, i64, zero, &neg);
+    if (!st) st = xcs_binary(XCS_OP_ADD, i64, kA0, &plusA);
+    if (!st) st = xcs_where(neg, plusA, i64, &wrapped);
+    if (!st) st = xcs_reshape(wrapped, (int)total_nd, s_ip, &ip);
+    xcs_tensor_free(wrapped); xcs_tensor_free(neg); xcs_tensor_free(kA0); xcs_tensor_free(zero);
+    xcs_tensor_free(plusA);
     if (!st) st = xcs_arange(0, (double)post, 1, XCS_I64, &t2);
     if (!st) st = xcs_reshape(t2, (int)total_nd, s_q, &qq);
     if (!st) st = xcs_tensor_scalar(XCS_I64, (double)A, &kA);

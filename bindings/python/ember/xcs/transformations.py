@@ -164,14 +164,22 @@ def grad(fn, argnums=0, has_aux=False, allow_int=False):
 # ---------------------------------------------------------------- vmap
 
 
-def _axes_for(spec, tree, n_leaves, what):
-    """One axis (int or None) per leaf of `tree`, from an int/None or a pytree prefix of them."""
+def _axes_for(spec, value, what):
+    """One axis (int or None) per leaf of `value` (in pytree.flatten order), from
+    an int/None or a prefix of value's structure made of them (None is an
+    axis here, not an empty subtree)."""
     if spec is None or (isinstance(spec, int) and not isinstance(spec, bool)):
-        return [spec] * n_leaves
-    sub_leaves, sub_tree = pytree.flatten(spec)
-    if sub_tree == tree:
-        return list(sub_leaves)
+        return [spec] * len(pytree.flatten(value)[0])
+    if isinstance(spec, (tuple, list)) and isinstance(value, (tuple, list)) and len(spec) == len(value):
+        return [ax for s, v in zip(spec, value) for ax in _axes_for(s, v, what)]
+    if isinstance(spec, dict) and isinstance(value, dict) and set(spec) == set(value):
+        return [ax for k in _dict_order(value) for ax in _axes_for(spec[k], value[k], what)]
     raise XCSValueError(f"vmap: {what} {spec!r} does not match the structure of the value it applies to")
+
+
+def _dict_order(d):
+    """The key order pytree.flatten uses for a dict."""
+    return pytree._dict_keys(d)
 
 
 def _norm_axis(ax, ndim, what):
@@ -221,7 +229,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None):
         leaves_all, axes_all, where = [], [], []
         for k, (a, spec) in enumerate(zip(args, specs)):
             leaves, tree = pytree.flatten(a)
-            axes = _axes_for(spec, tree, len(leaves), f"in_axes[{k}]")
+            axes = _axes_for(spec, a, f"in_axes[{k}]")
             for leaf, ax in zip(leaves, axes):
                 if ax is not None:
                     nd = _ndim(leaf)
@@ -281,7 +289,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None):
                                    f"{type(leaf).__name__}")
             g.output(leaf)
         outs, oflags = g.batch(values, flags, B)
-        oaxes = _axes_for(out_axes, out_tree, len(outs), "out_axes")
+        oaxes = _axes_for(out_axes, out, "out_axes")
         res = []
         for o, b, ax in zip(outs, oflags, oaxes):
             if ax is None:
