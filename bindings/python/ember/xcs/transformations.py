@@ -35,6 +35,19 @@ concurrent map over the batch (on the host task graph, at most
 output leaf, numbers and arrays are stacked into an array, anything else
 (strings, objects) stays a list.  ``pmap`` and ``scan`` arrive with the rest
 of the transformations issue.
+
+``scan(f, init, xs=None, length=None, reverse=False, unroll=1)`` is
+``carry, y = f(carry, x)`` over the leading axis of ``xs`` (pytrees), and
+returns ``(carry, ys)`` with the ys stacked on a new leading axis (in the
+order of ``xs`` also when ``reverse``).  A tensor body is traced into one
+program for the whole loop (unrolled in the IR, then fused and compiled
+once per signature: no per-step Python when it runs) and is differentiable
+by ``grad``; the carry must keep its structure, shapes and dtypes.  A body
+that makes orchestration calls runs as a Python loop inside an
+orchestration scope: each step's calls start as soon as their inputs
+(earlier steps' Deferreds) are ready, so independent calls still overlap.
+``unroll`` is accepted for compatibility; the compiled loop is always fully
+unrolled.
 """
 from __future__ import annotations
 
@@ -48,7 +61,7 @@ from ember.xcs._xcs import Array
 from ember.xcs.api import pytree
 from ember.xcs.errors import XCSTypeError, XCSValueError
 
-__all__ = ["grad", "value_and_grad", "vmap"]
+__all__ = ["grad", "value_and_grad", "vmap", "scan"]
 
 _FLOAT = ("float32", "float64")
 
@@ -369,3 +382,92 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None):
 def Array_from(v):
     """numpy arrays from a stacked orchestration map as xcs Arrays; lists stay lists."""
     return _xcs._asarray(v) if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else v
+
+
+# ---------------------------------------------------------------- scan
+
+
+def _sig_of(tree):
+    leaves, t = pytree.flatten(tree)
+    return t, [(tuple(_shape(v)), str(getattr(v, "dtype", type(v).__name__))) for v in leaves]
+
+
+def _scan_loop(f, init, xs, length, reverse, check_carry):
+    """The loop itself (on tracers inside a trace, or on values)."""
+    x_leaves, x_tree = pytree.flatten(xs)
+    if x_leaves:
+        lengths = {_shape(v)[0] if _ndim(v) else None for v in x_leaves}
+        if None in lengths:
+            raise XCSValueError("scan: every leaf of xs needs a leading axis to scan over (got a 0-d value)")
+        if len(lengths) > 1:
+            raise XCSValueError(f"scan: the leaves of xs have different leading sizes {sorted(lengths)}")
+        T = lengths.pop()
+        if length is not None and length != T:
+            raise XCSValueError(f"scan: length={length} but xs has leading size {T}")
+    elif length is None:
+        raise XCSValueError("scan: pass xs or length")
+    else:
+        T = length
+    carry, ys = init, [None] * T
+    sig0 = _sig_of(init) if check_carry else None
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    for t in order:
+        x = pytree.unflatten(x_tree, [v[t] for v in x_leaves]) if x_leaves else None
+        out = f(carry, x)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise XCSTypeError(f"scan: the body must return (carry, y), got {type(out).__name__}")
+        carry, ys[t] = out
+        if check_carry and _sig_of(carry) != sig0:
+            raise XCSTypeError(f"scan: the carry must keep its structure, shapes and dtypes; step {t} turned "
+                               f"{sig0[1]} into {_sig_of(carry)[1]}")
+    if T == 0 or all(y is None for y in ys):
+        return carry, None
+    y_flat = [pytree.flatten(y) for y in ys]
+    y_tree = y_flat[0][1]
+    stacked = [np.stack([yf[0][j] for yf in y_flat]) for j in range(len(y_flat[0][0]))]
+    return carry, pytree.unflatten(y_tree, stacked)
+
+
+_SCANS = {}
+
+
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    """``(carry, ys)`` of ``f`` looped over ``xs`` — see the module docstring."""
+    from ember.xcs.api.jit import JittedFunction
+
+    if not callable(f):
+        raise XCSTypeError(f"scan: expected a callable body, got {type(f).__name__}")
+    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 0):
+        raise XCSValueError(f"scan: length must be an int >= 0, got {length!r}")
+    if not isinstance(unroll, int) or isinstance(unroll, bool) or unroll < 1:
+        raise XCSValueError(f"scan: unroll must be an int >= 1, got {unroll!r}")
+    target = getattr(f, "_fn", f)
+    report = orch.plan_interception(target)[1]
+    if any(kind in ("orchestration", "hybrid") and hooked for _, kind, _, hooked in report):
+        if orch.current_scope() is not None:  # inside an orchestration call: its scope runs the calls
+            return _scan_loop(f, init, xs, length, reverse, False)
+        from ember.xcs.config import Config
+        scope = orch.Scope(Config(), getattr(f, "__name__", "scan"))
+        tok = orch._SCOPE.set(scope)
+        try:
+            carry, ys = _scan_loop(f, init, xs, length, reverse, False)
+            carry, ys = orch.wait(carry), orch.wait(ys)
+            scope.finish()
+        except BaseException:
+            scope.abort()
+            raise
+        finally:
+            orch._SCOPE.reset(tok)
+        return carry, ys
+    key = (f, bool(reverse), length)
+    try:
+        jf = _SCANS.get(key)
+    except TypeError:  # an unhashable callable
+        key, jf = None, None
+    if jf is None:
+        jf = JittedFunction(lambda init, xs: _scan_loop(f, init, xs, length, reverse, True), tensor_only=True)
+        if key is not None:
+            if len(_SCANS) > 256:
+                _SCANS.clear()
+            _SCANS[key] = jf
+    return jf(init, xs)
