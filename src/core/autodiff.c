@@ -388,6 +388,20 @@ static void node_rule(ad *c, int32_t i) {
         }
         break;
     }
+    case XCS_KIND_COLLECTIVE: { /* y = sum over the axis of x: every example's x feeds every y */
+        if (n.op != XCS_OP_PSUM) {
+            if (!c->st) c->st = xcs_error(XCS_ERR_UNSUPPORTED, "grad: no gradient for %s yet", xcs_op_name(n.op));
+            break;
+        }
+        xcs_tensor *out = NULL;
+        if (g->graph) { /* psum of the cotangent */
+            if (!c->st) KEEP(c, xcs_collective(XCS_OP_PSUM, g, n.axis, &out), out);
+        } else { /* a cotangent shared by every example: psum is a product by the axis size */
+            out = B(c, XCS_OP_MUL, g, KI(c, n.axis));
+        }
+        accumulate(c, &e[0], out);
+        break;
+    }
     case XCS_KIND_SCATTER: { /* d src = gather of the cotangent */
         xcs_tensor *out = NULL;
         if (!c->st) KEEP(c, xcs_take(g, edge_tensor(c, &e[0]), 0, &out), out);

@@ -162,6 +162,31 @@ static xcs_status batch_scatter(const xcs_tensor *idx, bool ib, const xcs_tensor
     return st;
 }
 
+/* psum / pmax / all_gather over the mapped axis (x batched [B, ...] or shared). */
+static xcs_status batch_collective(const xcs_node *n, const xcs_tensor *x, bool xb, int64_t B, xcs_tensor **out) {
+    if (n->op == XCS_OP_ALL_GATHER) {
+        if (xb) return xcs_copy(x, out);
+        int64_t s[XCS_MAX_DIMS];
+        s[0] = B;
+        memcpy(s + 1, x->shape, (size_t)x->ndim * sizeof *s);
+        xcs_tensor *v = NULL;
+        xcs_status st = xcs_broadcast_to(x, x->ndim + 1, s, &v);
+        if (!st) st = xcs_copy(v, out);
+        xcs_tensor_free(v);
+        return st;
+    }
+    if (xb) return xcs_reduce(n->op == XCS_OP_PSUM ? XCS_OP_SUM : XCS_OP_MAX, x, 1u, false, out);
+    if (n->op == XCS_OP_PMAX) return xcs_copy(x, out);
+    xcs_tensor *k = NULL;
+    xcs_status st = xcs_tensor_scalar(XCS_I64, (double)B, &k);
+    if (!st) {
+        k->flags |= XCS_TENSOR_WEAK;
+        st = xcs_binary(XCS_OP_MUL, x, k, out);
+    }
+    xcs_tensor_free(k);
+    return st;
+}
+
 /* Replays node n with inputs `in` (edge reads; batched flags per input). */
 static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *ib, int64_t B, bool *ob,
                          xcs_tensor **out) {
@@ -182,6 +207,9 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
     case XCS_KIND_SCATTER:
         if (!any) return xcs_scatter_add(in[0], in[1], n->shape[0], out);
         return batch_scatter(in[0], ib[0], in[1], ib[1], n->shape[0], B, out);
+    case XCS_KIND_COLLECTIVE: /* the result is the same for every example: unbatched */
+        *ob = false;
+        return batch_collective(n, in[0], any, B, out);
     case XCS_KIND_CONCAT: {
         if (!any) return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);
         xcs_tensor *ys[64] = {0};
@@ -204,7 +232,8 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
 
 xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, const bool *batched,
                            int64_t B, xcs_tensor **outs, bool *out_batched) {
-    if (n_in != g->n_inputs) return xcs_error(XCS_ERR_VALUE, "vmap: the graph takes %d inputs, got %d", g->n_inputs, n_in);
+    const int n_real = g->n_inputs - g->n_captured;
+    if (n_in != n_real) return xcs_error(XCS_ERR_VALUE, "vmap: the graph takes %d inputs, got %d", n_real, n_in);
     if (B < 0) return xcs_error(XCS_ERR_VALUE, "vmap: negative batch size %lld", (long long)B);
     xcs_tensor **val = calloc((size_t)g->n_nodes + 1, sizeof *val);
     bool *vb = calloc((size_t)g->n_nodes + 1, sizeof *vb);
@@ -216,6 +245,10 @@ xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const
     xcs_status st = XCS_OK;
     for (int i = 0; i < g->n_nodes && !st; i++) {
         const xcs_node *n = &g->nodes[i];
+        if (n->op == XCS_NODE_INPUT && n->aux >= n_real) { /* a captured value of an enclosing trace: shared */
+            st = xcs_contiguous(g->captured[n->aux - n_real], &val[i]);
+            continue;
+        }
         if (n->op == XCS_NODE_INPUT) {
             const xcs_tensor *x = inputs[n->aux];
             bool b = batched[n->aux];

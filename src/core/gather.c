@@ -171,3 +171,25 @@ xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t
     xcs_tensor_free(ix);
     return st;
 }
+
+xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs_tensor **out) {
+    if (!x->graph)
+        return xcs_error(XCS_ERR_VALUE, "%s: a collective runs only inside pmap or vmap with an axis_name",
+                         xcs_op_name(op));
+    if (op != XCS_OP_PSUM && op != XCS_OP_PMAX && op != XCS_OP_ALL_GATHER)
+        return xcs_error(XCS_ERR_VALUE, "%s is not a collective", xcs_op_name(op));
+    if (axis_size < 0) return xcs_error(XCS_ERR_VALUE, "%s: negative axis size", xcs_op_name(op));
+    int64_t shape[XCS_MAX_DIMS];
+    int nd = x->ndim;
+    if (op == XCS_OP_ALL_GATHER) {
+        if (nd + 1 > XCS_MAX_DIMS) return xcs_error(XCS_ERR_VALUE, "all_gather: too many dimensions");
+        shape[0] = axis_size;
+        memcpy(shape + 1, x->shape, (size_t)nd * sizeof *shape);
+        nd++;
+    } else {
+        memcpy(shape, x->shape, (size_t)nd * sizeof *shape);
+    }
+    const xcs_tensor *xi[1] = {x};
+    if (axis_size > INT32_MAX) return xcs_error(XCS_ERR_VALUE, "%s: axis of %lld examples", xcs_op_name(op), (long long)axis_size);
+    return xcs_trace_node(x->graph, op, 1, xi, x->dtype, x->dtype, nd, shape, 0, (int)axis_size, out);
+}

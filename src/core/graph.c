@@ -9,9 +9,13 @@ xcs_status xcs_graph_new(xcs_graph **out) {
     return *out ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory allocating a graph");
 }
 
+void xcs_graph_set_parent(xcs_graph *g, const xcs_graph *parent) { g->parent = parent; }
+
 void xcs_graph_free(xcs_graph *g) {
     if (!g) return;
     xcs_plan_free(g->plan);
+    for (int i = 0; i < g->n_captured; i++) xcs_tensor_free(g->captured[i]);
+    free(g->captured);
     for (int i = 0; i < g->n_consts; i++) xcs_tensor_free(g->consts[i]);
     free(g->consts);
     free(g->nodes);
@@ -135,6 +139,49 @@ xcs_status xcs_graph_const(xcs_graph *g, const xcs_tensor *x, xcs_tensor **out) 
     return XCS_OK;
 }
 
+static bool encloses(const xcs_graph *outer, const xcs_graph *g) {
+    for (const xcs_graph *p = g->parent; p; p = p->parent)
+        if (p == outer) return true;
+    return false;
+}
+
+static bool same_view(const xcs_tensor *a, const xcs_tensor *b) {
+    if (a->graph != b->graph || a->node != b->node || a->ndim != b->ndim || a->offset != b->offset ||
+        a->dtype != b->dtype)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i] || a->strides[i] != b->strides[i]) return false;
+    return true;
+}
+
+/* x, a value of an enclosing graph: the input node standing for it here. */
+static xcs_status capture_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
+    int k = 0;
+    for (; k < g->n_captured && !same_view(g->captured[k], x); k++) {}
+    int32_t id = -1;
+    if (k < g->n_captured) {
+        for (int32_t i = 0; i < g->n_nodes && id < 0; i++)
+            if (g->nodes[i].op == XCS_NODE_INPUT && g->nodes[i].aux == g->n_inputs - g->n_captured + k) id = i;
+    } else {
+        xcs_status st = grow((void **)&g->captured, &g->cap_captured, g->n_captured, sizeof *g->captured);
+        xcs_tensor *keep = NULL;
+        if (!st) st = xcs_tensor_view(x, &keep);
+        xcs_node n = {.op = XCS_NODE_INPUT, .dtype = x->dtype, .compute = x->dtype, .ndim = x->ndim,
+                      .aux = g->n_inputs};
+        memcpy(n.shape, x->shape, sizeof n.shape);
+        if (!st) st = add_node(g, &n, &id);
+        if (st) {
+            xcs_tensor_free(keep);
+            return st;
+        }
+        g->captured[g->n_captured++] = keep;
+        g->n_inputs++;
+    }
+    e->node = id;
+    xcs_strides_contiguous(x->ndim, x->shape, e->strides);
+    return XCS_OK;
+}
+
 /* The edge through which a node reads x. */
 static xcs_status make_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
     memset(e, 0, sizeof *e);
@@ -142,6 +189,7 @@ static xcs_status make_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
     e->flags = x->flags & XCS_TENSOR_WEAK;
     memcpy(e->shape, x->shape, sizeof e->shape);
     if (!x->graph) return const_edge(g, x, e);
+    if (x->graph != g && encloses(x->graph, g)) return capture_edge(g, x, e);
     if (x->graph != g) return xcs_error(XCS_ERR_VALUE, "a traced value from another trace was used here "
                                         "(did a traced array escape its jit function?)");
     e->node = x->node;
@@ -164,10 +212,11 @@ bool xcs_trace_any(int n, const xcs_tensor *const *xs, xcs_graph **g, xcs_status
     *g = NULL;
     *st = XCS_OK;
     for (int i = 0; i < n; i++) {
-        if (!xs[i]->graph) continue;
-        if (*g && *g != xs[i]->graph)
+        xcs_graph *h = xs[i]->graph;
+        if (!h || h == *g) continue;
+        if (!*g || encloses(*g, h)) *g = h; /* the innermost trace records the op */
+        else if (!encloses(h, *g))
             *st = xcs_error(XCS_ERR_VALUE, "values from two different traces meet in one op");
-        *g = xs[i]->graph;
     }
     return *g != NULL;
 }

@@ -87,6 +87,12 @@ struct xcs_graph {
     int n_inputs;
     xcs_edge *outputs;         /* outputs are views too (e.g. a transposed result) */
     int n_outputs, cap_outputs;
+    /* A graph traced inside another trace (vmap's per-example graph): a
+     * value of an enclosing graph used here becomes an extra input, after
+     * the n_inputs - n_captured real ones; captured[k] is that value. */
+    const xcs_graph *parent;
+    xcs_tensor **captured;     /* owned views (traced in an enclosing graph) */
+    int n_captured, cap_captured;
 };
 
 /* Room for one more constant in g->consts. */

@@ -75,7 +75,7 @@ typedef enum xcs_op_kind {
     XCS_KIND_UNARY, XCS_KIND_BINARY, XCS_KIND_TERNARY, XCS_KIND_REDUCE,
     XCS_KIND_ARGREDUCE, XCS_KIND_MATMUL, XCS_KIND_CAST, XCS_KIND_COPY,
     XCS_KIND_TAKE, XCS_KIND_CONCAT, XCS_KIND_FILL, XCS_KIND_IOTA,
-    XCS_KIND_RANDOM, XCS_KIND_SCATTER,
+    XCS_KIND_RANDOM, XCS_KIND_SCATTER, XCS_KIND_COLLECTIVE,
 } xcs_op_kind;
 
 typedef enum xcs_type_rule {
@@ -250,6 +250,12 @@ xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_te
  * order of i (so float results do not depend on threads); idx and src are
  * 1-D of one length, idx integer in [0, n) (else XCS_ERR_INDEX). */
 xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t n, xcs_tensor **out);
+/* A collective (PSUM, PMAX, ALL_GATHER) over a mapped axis of `axis_size`
+ * examples, recorded in the per-example graph of traced x (vmap/pmap's
+ * batching rules compute it: the sum / max over the axis, or the stack of
+ * all examples, [axis_size, ...x.shape]).  Only traced x: a collective has
+ * no meaning outside a map. */
+xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs_tensor **out);
 xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out);
 
 xcs_status xcs_full(xcs_dtype dt, int ndim, const int64_t *shape, double value, xcs_tensor **out);
@@ -297,6 +303,10 @@ xcs_status xcs_eye(int64_t n, int64_t m, int64_t k, xcs_dtype dt, xcs_tensor **o
  * ones become constants (retained, not copied). */
 
 xcs_status xcs_graph_new(xcs_graph **out);
+/* A graph traced inside the trace of `parent` (which must outlive it):
+ * values of parent (or of its enclosing graphs) used here become extra
+ * inputs, filled in by xcs_graph_batch with those values themselves. */
+void xcs_graph_set_parent(xcs_graph *g, const xcs_graph *parent);
 void xcs_graph_free(xcs_graph *g);
 /* Adds argument #k (k = number of inputs so far); returns an owned traced
  * tensor standing for it. */

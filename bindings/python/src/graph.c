@@ -130,9 +130,14 @@ PyObject *xcs_py_traced_repr(const xcs_tensor *t) {
 /* ---------------------------------------------------------------- Graph */
 
 static PyObject *graph_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"lazy", NULL};
+    static char *kwlist[] = {"lazy", "parent", NULL};
     int lazy = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$p:Graph", kwlist, &lazy)) return NULL;
+    PyObject *parent = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pO:Graph", kwlist, &lazy, &parent)) return NULL;
+    if (parent != Py_None && !PyObject_TypeCheck(parent, &XcsGraph_Type)) {
+        PyErr_SetString(PyExc_TypeError, "Graph(parent=...) expects a Graph or None");
+        return NULL;
+    }
     XcsGraph *self = (XcsGraph *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     self->lazy = lazy;
@@ -142,6 +147,10 @@ static PyObject *graph_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         return xcs_py_raise(st);
     }
     registry_add(self);
+    if (parent != Py_None) {
+        self->parent = Py_NewRef(parent);
+        xcs_graph_set_parent(self->g, ((XcsGraph *)parent)->g);
+    }
     return (PyObject *)self;
 }
 
@@ -153,6 +162,7 @@ static void graph_dealloc(PyObject *o) {
         xcs_graph_free(self->g); /* may release numpy buffers of constants: GIL held */
         self->g = NULL;
     }
+    Py_CLEAR(self->parent);
     Py_TYPE(o)->tp_free(o);
 }
 
@@ -590,6 +600,25 @@ done:
     return out;
 }
 
+/* _collective(name, x, axis_size) -> a traced collective node (psum, pmax, all_gather). */
+static PyObject *py_collective(PyObject *m, PyObject *args) {
+    (void)m;
+    const char *name;
+    PyObject *x;
+    long long size;
+    if (!PyArg_ParseTuple(args, "sOL:_collective", &name, &x, &size)) return NULL;
+    xcs_op op = strcmp(name, "psum") == 0 ? XCS_OP_PSUM : strcmp(name, "pmax") == 0 ? XCS_OP_PMAX
+              : strcmp(name, "all_gather") == 0 ? XCS_OP_ALL_GATHER : XCS_OP_COUNT;
+    if (op == XCS_OP_COUNT) return xcs_py_errorf(XCS_ERR_VALUE, "unknown collective %s", name);
+    xcs_py_arg a;
+    if (xcs_py_arg_from(x, name, &a)) return NULL;
+    xcs_tensor *t = NULL;
+    xcs_status st = xcs_collective(op, a.t, (int64_t)size, &t);
+    xcs_py_arg_drop(&a);
+    if (st) return xcs_py_raise(st);
+    return xcs_py_wrap(t);
+}
+
 static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
     PyObject *x;
     const char *what;
@@ -601,6 +630,8 @@ static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
 
 PyMethodDef xcs_py_graph_methods[] = {
     {"_is_traced", py_is_traced, METH_O, "_is_traced(x) -> True when x is an Array standing for a traced value."},
+    {"_collective", py_collective, METH_VARARGS,
+     "_collective(name, x, axis_size) -> traced psum/pmax/all_gather of x over a mapped axis."},
     {"_vjp", py_vjp, METH_VARARGS,
      "_vjp(y, wrt, seed=None) -> traced gradients of y (a traced value) with respect to each traced argument "
      "in wrt (reverse-mode AD on the trace)."},

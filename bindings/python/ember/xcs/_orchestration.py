@@ -38,6 +38,8 @@ _WAIT_SLICE_S = 0.1  # waits return to the interpreter this often, so Ctrl-C lan
 _concretize = _xcs._concretize
 _SCOPE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_scope", default=None)
 _TRACING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_tracing", default=False)
+#: the Graph being traced on this thread (jit, grad, vmap's per-example graphs), or None
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_active_graph", default=None)
 
 
 def current_scope():

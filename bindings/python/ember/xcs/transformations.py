@@ -51,6 +51,7 @@ unrolled.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 
 import numpy as np
@@ -61,7 +62,7 @@ from ember.xcs._xcs import Array
 from ember.xcs.api import pytree
 from ember.xcs.errors import XCSTypeError, XCSValueError
 
-__all__ = ["grad", "value_and_grad", "vmap", "scan"]
+__all__ = ["grad", "value_and_grad", "vmap", "pmap", "scan", "psum", "pmean", "pmax", "all_gather"]
 
 _FLOAT = ("float32", "float64")
 
@@ -104,6 +105,15 @@ def value_and_grad(fn, argnums=0, has_aux=False, allow_int=False, *, _name="valu
         for i in nums:
             if not -len(args) <= i < len(args):
                 raise XCSValueError(f"{_name}: argnums {i} is out of range for {len(args)} positional arguments")
+        active = orch._ACTIVE.get()
+        if active is not None:  # inside another trace: concrete differentiated arrays become its constants
+            args = list(args)
+            for i in nums:
+                leaves, tree = pytree.flatten(args[i])
+                lifted = [active.constant(v) if not (type(v) is Array and _xcs._is_traced(v))
+                          and np.asarray(v).dtype.kind in "biuf" else v for v in leaves]
+                args[i] = pytree.unflatten(tree, lifted)
+            args = tuple(args)
         try:
             out = fn(*args, **kwargs)
         except orch.NeedsOrchestration as e:
@@ -220,7 +230,59 @@ def _move(x, src, dst):
     return np.transpose(x, perm)
 
 
-def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None):
+# ---------------------------------------------------------------- collectives
+
+_AXES: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_axes", default=())
+
+
+def _axis_size(axis_name, what):
+    for name, size in reversed(_AXES.get()):
+        if name == axis_name:
+            return size
+    bound = [n for n, _ in _AXES.get()]
+    raise XCSValueError(f"{what}: unbound axis name {axis_name!r}"
+                        + (f" (bound here: {', '.join(map(repr, bound))})" if bound else
+                           "; collectives run inside pmap(f, axis_name=...) or vmap(f, axis_name=...)"))
+
+
+def _collective(kind, x, axis_name):
+    B = _axis_size(axis_name, kind)
+    leaves, tree = pytree.flatten(x)
+    out = []
+    for v in leaves:
+        if type(v) is Array and _xcs._is_traced(v):
+            out.append(_xcs._collective(kind, v, B))
+        elif kind == "psum":  # the same value in every example
+            out.append(v * B)
+        elif kind == "pmax":
+            out.append(v)
+        else:
+            out.append(np.broadcast_to(np.expand_dims(v, 0), (B,) + tuple(_shape(v))))
+    return pytree.unflatten(tree, out)
+
+
+def psum(x, axis_name):
+    """The sum of x over the mapped axis `axis_name` (inside pmap/vmap): every example gets it."""
+    return _collective("psum", x, axis_name)
+
+
+def pmean(x, axis_name):
+    """The mean of x over the mapped axis `axis_name`."""
+    B = _axis_size(axis_name, "pmean")
+    return pytree.unflatten(pytree.flatten(x)[1], [v / B for v in pytree.flatten(psum(x, axis_name))[0]])
+
+
+def pmax(x, axis_name):
+    """The maximum of x over the mapped axis `axis_name`."""
+    return _collective("pmax", x, axis_name)
+
+
+def all_gather(x, axis_name):
+    """Every example's x, stacked on a new leading axis (the same for every example)."""
+    return _collective("all_gather", x, axis_name)
+
+
+def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None):
     """Maps ``fn`` over an axis of its arguments — see the module docstring."""
     from ember.xcs.api.jit import JittedFunction, _convert_leaf
 
@@ -270,7 +332,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None):
 
     def tensor_body(*args):
         leaves, axes, B = plan(args)
-        g = _xcs.Graph()
+        g = _xcs.Graph(parent=orch._ACTIVE.get())  # values of an enclosing trace are captured
         tracers, values, flags = [], [], []
         for leaf, ax in zip(leaves, axes):
             conv = _convert_leaf(leaf)
@@ -291,10 +353,14 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None):
         for a in args:
             al, tree = pytree.flatten(a)
             rebuilt.append(pytree.unflatten(tree, [next(it) for _ in al]))
+        tok = _AXES.set(_AXES.get() + ((axis_name, B),)) if axis_name is not None else None
+        tok_g = orch._ACTIVE.set(g)
         try:
             out = fn(*rebuilt)
-        except orch.NeedsOrchestration:
-            raise
+        finally:
+            orch._ACTIVE.reset(tok_g)
+            if tok is not None:
+                _AXES.reset(tok)
         out_leaves, out_tree = pytree.flatten(out)
         for leaf in out_leaves:
             if isinstance(leaf, (str, bytes)) or leaf is None:
@@ -377,6 +443,32 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None):
 
     mapped._xcs_jit = compiled
     return mapped
+
+
+def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
+    """Maps ``fn`` over shards of an axis, with collectives (``psum``,
+    ``pmean``, ``pmax``, ``all_gather``) over ``axis_name`` inside.
+
+    Each index of the mapped axis is one shard; there may be more shards
+    than devices (unlike JAX).  Results equal ``vmap(fn, ...)`` with the same
+    collectives.  ``devices``: a list of device names (``"cpu"``; CUDA
+    devices arrive with the CUDA backend) or None for every device.  On the
+    CPU the shards run as one batched program over the CPU's threads (the
+    OpenMP kernels split every op across them), so a pmap costs what the
+    equivalent vmap costs.  A function that makes orchestration calls is a
+    concurrent map, as with vmap.
+    """
+    from ember.xcs import devices as _devices
+
+    if devices is not None:
+        known = {d["name"] for d in _devices() if d.get("available")}
+        names = [d if isinstance(d, str) else getattr(d, "name", str(d)) for d in devices]
+        if not names:
+            raise XCSValueError("pmap: devices must name at least one device")
+        bad = [n for n in names if n not in known]
+        if bad:
+            raise XCSValueError(f"pmap: unknown or unavailable device(s) {bad}; available: {sorted(known)}")
+    return vmap(fn, in_axes=in_axes, out_axes=out_axes, config=config, axis_name=axis_name)
 
 
 def Array_from(v):

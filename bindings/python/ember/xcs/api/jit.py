@@ -325,11 +325,13 @@ class JittedFunction:
         traced_ms = 0.0
         dyn, statics, rebuild = self._split(args, kwargs)
         leaves, treedef = pytree.flatten(dyn)
+        inline = orch._ACTIVE.get() is not None  # called while another function is traced: join its trace
         for leaf in leaves:
-            if type(leaf) is Array and _is_traced(leaf):  # inside an outer trace: inline
-                with self._lock:
-                    self._counts["inlined"] += 1
-                return self._body(*args, **kwargs)
+            inline = inline or (type(leaf) is Array and _is_traced(leaf))
+        if inline:
+            with self._lock:
+                self._counts["inlined"] += 1
+            return self._body(*args, **kwargs)
         values, sigs = [], []
         for i, leaf in enumerate(leaves):
             conv = _convert_leaf(leaf)
@@ -503,13 +505,14 @@ class JittedFunction:
             tracers = [g.input(dt, shape, weak=weak) for shape, dt, weak in sigs]
             full_args, full_kw = rebuild(pytree.unflatten(treedef, tracers))
             del tracers
-            tok = orch._TRACING.set(True)
+            tok, tok_g = orch._TRACING.set(True), orch._ACTIVE.set(g)
             try:
                 out = self._fn(*full_args, **full_kw)
             except XCSTracerError as e:
                 raise _locate(e) from None
             finally:
                 orch._TRACING.reset(tok)
+                orch._ACTIVE.reset(tok_g)
             out_leaves, out_tree = pytree.flatten(out)
             consts = []
             for i, leaf in enumerate(out_leaves):
