@@ -34,7 +34,7 @@ from bench_eager import machine_info, timeit, write_json  # noqa: E402
 
 
 def init_mlp(rng, sizes, dtype=np.float32):
-    return [(rng.standard_normal((a, b)).astype(dtype) / np.sqrt(a), np.zeros(b, dtype)) for a, b in
+    return [((rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype), np.zeros(b, dtype)) for a, b in
             zip(sizes[:-1], sizes[1:])]
 
 
