@@ -286,9 +286,12 @@ xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *
             else st = step->group < 0 ? run_one(g, step->node, inputs, val) : run_group(&c, &plan->groups[step->group]);
             /* drop values no later step reads (an owned buffer goes back to
              * the allocator; an arena slice is free for the plan's next use) */
-            for (int t = s; t < s + done; t++)
-                for (int i = 0; i < g->n_nodes && !st; i++)
-                    if (plan->last_step[i] == t && val[i]) { xcs_tensor_free(val[i]); val[i] = NULL; }
+            for (int t = s; t < s + done && !st; t++)
+                for (int k = plan->free_start[t]; k < plan->free_start[t + 1]; k++) {
+                    int i = plan->free_nodes[k];
+                    xcs_tensor_free(val[i]);
+                    val[i] = NULL;
+                }
             s += done - 1;
         }
     } else if (!st) {

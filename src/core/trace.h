@@ -57,6 +57,8 @@ typedef struct xcs_plan {
     xcs_plan_group *groups;
     int n_groups;
     int *last_step;                      /* per node: last step reading it */
+    int *free_start;                     /* per step (n_steps + 1): its nodes to drop are free_nodes[free_start[s] ..) */
+    int *free_nodes;                     /* nodes grouped by last_step (a value no later step reads) */
     int *chain;                          /* per step: steps in the row chain starting here (0: none) */
     int64_t *chain_rows;                 /* per chain start: rows per block */
     int *chain_workers;                  /* per chain start: workers (each with its own block buffers) */
