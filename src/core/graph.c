@@ -103,6 +103,28 @@ static xcs_status const_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
     xcs_tensor compact = *x, *c;
     for (int i = 0; i < x->ndim; i++)
         if (x->strides[i] == 0) compact.shape[i] = 1;
+    /* the same array used again (a closure weight read every step of an
+     * unrolled loop; numpy arrays get a new wrapper storage per use, so the
+     * memory is compared — the constant keeps that memory alive, so no other
+     * array can have it meanwhile): one constant node, another edge */
+    if (x->storage && x->storage->nbytes >= 64) {
+        for (int32_t i = g->n_nodes - 1; i >= 0; i--) {
+            const xcs_node *n = &g->nodes[i];
+            if (n->op != XCS_NODE_CONST) continue;
+            const xcs_tensor *k = g->consts[n->aux];
+            if (!k->storage || k->storage->data != x->storage->data || k->storage->nbytes != x->storage->nbytes)
+                continue;
+            if (k->dtype != x->dtype || k->ndim != x->ndim || k->offset != x->offset) continue;
+            bool same = true;
+            for (int d = 0; d < x->ndim && same; d++) same = k->shape[d] == compact.shape[d] && k->strides[d] == x->strides[d];
+            if (!same) continue;
+            e->node = i;
+            xcs_strides_contiguous(x->ndim, compact.shape, e->strides);
+            for (int d = 0; d < x->ndim; d++)
+                if (x->strides[d] == 0) e->strides[d] = 0;
+            return XCS_OK;
+        }
+    }
     if ((st = xcs_contiguous(&compact, &c))) return st;
     c->flags = 0;
     xcs_node n = {.op = XCS_NODE_CONST, .dtype = x->dtype, .compute = x->dtype, .ndim = x->ndim,

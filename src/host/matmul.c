@@ -37,6 +37,7 @@
  * bool matmul is logical: out[i,j] = any_k(a[i,k] and b[k,j]) (computed as a
  * uint32 count, then != 0).  int32/int64 wrap like numpy. */
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,42 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
     return xcs_host_matmul_blocked_epi(a, b, out, NULL);
 }
 
+/* Small float GEMMs (one KC panel, few multiply-adds: an RNN cell's h @ W,
+ * one example under vmap) skip packing: C rows accumulate FMAs over k in
+ * order, exactly the chain the micro-kernel computes for K <= KC, so the
+ * result has the same bits as the blocked path; only the setup is gone. */
+#define MM_SMALL_MNK ((int64_t)1 << 17)
+#define MM_SMALL_N 512
+
+#define SMALL_GEMM(T, FMA)                                                                          \
+    static void small_##T(const mm_plan *p, const char *A_, const char *B_, char *C_) {             \
+        const T *A = (const T *)(const void *)A_, *Bm = (const T *)(const void *)B_;                \
+        T *C = (T *)(void *)C_;                                                                     \
+        T acc[MM_SMALL_N];                                                                          \
+        for (int64_t i = 0; i < p->M; i++) {                                                        \
+            for (int64_t j = 0; j < p->N; j++) acc[j] = 0;                                          \
+            for (int64_t k = 0; k < p->K; k++) {                                                    \
+                const T aik = A[i * p->rsa + k * p->csa];                                           \
+                const T *brow = Bm + k * p->rsb;                                                    \
+                if (p->csb == 1) {                                                                  \
+                    _Pragma("omp simd") for (int64_t j = 0; j < p->N; j++) acc[j] = FMA(aik, brow[j], acc[j]); \
+                } else {                                                                            \
+                    for (int64_t j = 0; j < p->N; j++) acc[j] = FMA(aik, brow[j * p->csb], acc[j]);  \
+                }                                                                                   \
+            }                                                                                       \
+            for (int64_t j = 0; j < p->N; j++) C[i * p->rsc + j * p->csc] = acc[j];                 \
+        }                                                                                           \
+    }
+#ifdef MM_HAVE_FMA
+#define MM_FMAF(a, b, c) fmaf((a), (b), (c))
+#define MM_FMAD(a, b, c) fma((a), (b), (c))
+#else
+#define MM_FMAF(a, b, c) ((c) + (a) * (b))
+#define MM_FMAD(a, b, c) ((c) + (a) * (b))
+#endif
+SMALL_GEMM(float, MM_FMAF)
+SMALL_GEMM(double, MM_FMAD)
+
 xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out,
                                        xcs_mm_epilogue *epi) {
     mm_plan p;
@@ -369,6 +406,18 @@ xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b,
     if (p.M == 0 || p.N == 0 || p.nbatch == 0) return XCS_OK;
     if (epi && p.csc != 1)
         return xcs_error(XCS_ERR_INTERNAL, "matmul epilogue: the product must have unit column stride");
+    if ((a->dtype == XCS_F32 || a->dtype == XCS_F64) && p.K > 0 && p.K <= gemm_table[a->dtype]->kc &&
+        p.N <= MM_SMALL_N && p.M * p.N * p.K * p.nbatch <= MM_SMALL_MNK) {
+        for (int64_t t = 0; t < p.nbatch; t++) {
+            const char *A, *B;
+            char *C;
+            mm_batch(&p, t, &A, &B, &C);
+            if (a->dtype == XCS_F32) small_float(&p, A, B, C);
+            else small_double(&p, A, B, C);
+            if (epi) epi->fn(epi, C, p.M, p.N);
+        }
+        return XCS_OK;
+    }
     p.epi = p.K > 0 ? epi : NULL; /* K == 0: the caller runs it over the zeros */
     if (p.K == 0) {
         for (int64_t t = 0; t < p.nbatch; t++) {
