@@ -551,8 +551,8 @@ xcs_status xcs_cpu_run_fused(const xcs_fused_program *p, const xcs_tensor *const
 xcs_status xcs_cpu_run_fused_ex(const xcs_fused_program *p, const xcs_tensor *const *inputs,
                                 xcs_tensor *const *outputs, bool parallel) {
     if (!p) return xcs_error(XCS_ERR_VALUE, "invalid fused program: NULL");
-    fu_plan *P = malloc(sizeof *P); /* ~6 KiB: keep it off small thread stacks */
-    if (!P) return xcs_error(XCS_ERR_MEMORY, "fused program: cannot allocate its plan");
+    fu_plan plan; /* ~6 KiB on the stack: the serial path keeps ~136 KiB of registers there too */
+    fu_plan *P = &plan;
     P->parallel = parallel && !FU_IN_PARALLEL(); /* inside a worker: that worker's thread only */
     xcs_status st = fu_validate(P, p, inputs, outputs);
     unsigned err = 0;
@@ -566,7 +566,6 @@ xcs_status xcs_cpu_run_fused_ex(const xcs_fused_program *p, const xcs_tensor *co
         if (P->numel > 0 && (st = fu_prepare(P)) == XCS_OK) err = fu_run_elementwise(P);
     }
     free(P->scalar_mem);
-    free(P);
     if (st != XCS_OK) return st;
     if (err) { /* name the first op that can raise it */
         for (int i = 0; i < p->n_instr; i++) {

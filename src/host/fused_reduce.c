@@ -52,14 +52,21 @@ typedef struct fu_red {
 typedef struct fu_accs { _Alignas(64) char a[FU_TILE * 8]; } fu_accs;
 
 /* Runs fn(t) for t < tasks, in parallel when worth it; each thread gets its
- * registers and accumulators on its own stack. */
+ * registers and accumulators on its own stack.  On one thread no OpenMP
+ * region is entered at all (entering one costs a futex call even then). */
 #define FU_FOR_TASKS(rd, tasks, err, ...)                                                  \
-    _Pragma("omp parallel reduction(| : err) if ((rd)->par && (tasks) > 1)")                \
-    {                                                                                       \
+    if (!((rd)->par && (tasks) > 1)) {                                                      \
         fu_regs R_;                                                                         \
         fu_accs A_;                                                                         \
-        _Pragma("omp for schedule(static)")                                                 \
-        for (int64_t t = 0; t < (tasks); t++) __VA_ARGS__                                         \
+        for (int64_t t = 0; t < (tasks); t++) __VA_ARGS__                                   \
+    } else {                                                                                \
+        _Pragma("omp parallel reduction(| : err)")                                          \
+        {                                                                                   \
+            fu_regs R_;                                                                     \
+            fu_accs A_;                                                                     \
+            _Pragma("omp for schedule(static)")                                             \
+            for (int64_t t = 0; t < (tasks); t++) __VA_ARGS__                               \
+        }                                                                                   \
     }
 
 static unsigned fu_rows(const fu_red *rd, char **part_out) {
