@@ -4,6 +4,9 @@
 #   1. scripts/setup.sh --no-build   (system packages, .venv, ember installed)
 #   2. build/       warnings as errors; ctest runs the C tests and pytest
 #   3. build-asan/  -fsanitize=address,undefined, no Python; ctest -L c
+#   4. build-asan-py/  the extension with -fsanitize=address; the whole pytest
+#      suite under libasan (the binding, the task graph's threads, lazy
+#      regions, autodiff and batching are all exercised from Python)
 #
 # Exits non-zero on the first failing step.  Env: JOBS (default 2).
 set -euo pipefail
@@ -36,5 +39,16 @@ step "ctest build-asan/ -L c"
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:check_initialization_order=1" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   ctest --test-dir build-asan -L c --output-on-failure -j "$JOBS"
+
+step "build-asan-py/ (XCS_SANITIZE=address, the Python extension)"
+cmake -S . -B build-asan-py -DPython3_EXECUTABLE="$VPY" -DXCS_SANITIZE=address -DXCS_PYTHON=ON -DXCS_TESTS=OFF \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build-asan-py -j "$JOBS"
+
+step "pytest under AddressSanitizer"
+# CPython itself is not instrumented (and keeps memory until exit), so only
+# memory errors are fatal here; the C tests above check leaks.
+LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
+  PYTHONPATH="$ROOT/build-asan-py/python" "$VPY" -m pytest tests/python -q -p no:cacheprovider
 
 step "all tests passed in $((SECONDS - t0)) s"
