@@ -388,18 +388,25 @@ static void node_rule(ad *c, int32_t i) {
         }
         break;
     }
-    case XCS_KIND_COLLECTIVE: { /* y = sum over the axis of x: every example's x feeds every y */
-        if (n.op != XCS_OP_PSUM) {
-            if (!c->st) c->st = xcs_error(XCS_ERR_UNSUPPORTED, "grad: no gradient for %s yet", xcs_op_name(n.op));
+    case XCS_KIND_COLLECTIVE: { /* every example's x feeds every example's y */
+        if (n.op == XCS_OP_ALL_GATHER) {
+            if (!c->st) c->st = xcs_error(XCS_ERR_UNSUPPORTED, "grad: no gradient for all_gather yet");
             break;
         }
-        xcs_tensor *out = NULL;
-        if (g->graph) { /* psum of the cotangent */
-            if (!c->st) KEEP(c, xcs_collective(XCS_OP_PSUM, g, n.axis, &out), out);
+        xcs_tensor *tot = NULL; /* psum of the cotangent */
+        if (g->graph) {
+            if (!c->st) KEEP(c, xcs_collective(XCS_OP_PSUM, g, n.axis, &tot), tot);
         } else { /* a cotangent shared by every example: psum is a product by the axis size */
-            out = B(c, XCS_OP_MUL, g, KI(c, n.axis));
+            tot = B(c, XCS_OP_MUL, g, KI(c, n.axis));
         }
-        accumulate(c, &e[0], out);
+        if (n.op == XCS_OP_PMAX) { /* to the examples that hold the max, split between ties */
+            xcs_tensor *x = edge_tensor(c, &e[0]);
+            xcs_tensor *hit = B(c, XCS_OP_EQ, x, node_tensor(c, i)), *cnt = NULL;
+            xcs_tensor *one = W(c, hit, K(c, 1), K(c, 0));
+            if (!c->st) KEEP(c, xcs_collective(XCS_OP_PSUM, CAST(c, one, n.dtype), n.axis, &cnt), cnt);
+            tot = W(c, hit, B(c, XCS_OP_DIV, tot, cnt), K(c, 0));
+        }
+        accumulate(c, &e[0], tot);
         break;
     }
     case XCS_KIND_SCATTER: { /* d src = gather of the cotangent */

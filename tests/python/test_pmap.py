@@ -65,3 +65,18 @@ def test_errors(rng):
     with pytest.raises(xcs.XCSError, match="unknown or unavailable device"):
         pmap(lambda v: v, devices=["tpu:0"])(x)
     np.testing.assert_allclose(np.asarray(pmap(lambda v: v * 2, devices=["cpu"])(x)), x * 2)
+
+
+def test_pmax_gradient_goes_to_the_max_and_splits_ties(rng):
+    x = np.array([[1.0, 5.0], [3.0, 5.0], [2.0, 0.5]])
+    g = grad(lambda x: pmap(lambda v: pmax(v, "i").sum(), axis_name="i")(x).sum())(x)
+    # each of the 3 shards' outputs depends on the max: 3 units of cotangent per column,
+    # all to the argmax, split between the two tied 5.0s
+    np.testing.assert_allclose(np.asarray(g), [[0, 1.5], [3, 1.5], [0, 0]])
+
+
+def test_vmap_maps_keyword_arguments(rng):
+    x, s = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    f = vmap(lambda x, scale=1.0: x * scale)
+    np.testing.assert_allclose(np.asarray(f(x, scale=s)), x * s[:, None])
+    np.testing.assert_allclose(np.asarray(f(x, scale=s)), x * s[:, None])  # cached

@@ -426,9 +426,16 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
 
     @functools.wraps(fn, updated=())
     def mapped(*args, **kwargs):
-        if kwargs:
-            raise XCSTypeError("vmap: keyword arguments are not mapped; pass them positionally (with in_axes) or "
-                               "bind them with functools.partial")
+        if kwargs:  # keyword arguments are mapped over their leading axis (as in JAX)
+            spec = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+            names = tuple(sorted(kwargs))
+            inner = state.setdefault("kw", {}).get((len(args), names))
+            if inner is None:
+                n = len(args)
+                inner = state["kw"][(n, names)] = vmap(
+                    lambda *a: fn(*a[:n], **dict(zip(names, a[n:]))), in_axes=spec + (0,) * len(names),
+                    out_axes=out_axes, axis_size=axis_size, config=config, axis_name=axis_name)
+            return inner(*args, *[kwargs[k] for k in names])
         if state["orchestration"] is None:
             target = getattr(fn, "_fn", fn)
             report = orch.plan_interception(target)[1]
