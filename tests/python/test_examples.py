@@ -15,6 +15,9 @@ def test_example_runs(path):
     env = dict(os.environ)
     r = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
-    assert "max abs error" in r.stdout and "x (" in r.stdout, r.stdout
-    err = float(r.stdout.split("max abs error vs float64 numpy: ")[1].split()[0])
-    assert err < 1e-4, r.stdout
+    if "max abs error vs float64 numpy" in r.stdout:  # the numerical examples print their error
+        assert "x (" in r.stdout, r.stdout
+        err = float(r.stdout.split("max abs error vs float64 numpy: ")[1].split()[0])
+        assert err < 1e-4, r.stdout
+    else:  # the others check themselves and say so
+        assert "\nok: " in "\n" + r.stdout, r.stdout
