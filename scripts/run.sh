@@ -13,6 +13,8 @@ bash scripts/setup.sh
 # Run from outside the source tree so the installed package is what imports.
 cd /
 "$ROOT/.venv/bin/python" "$ROOT/scripts/demo.py" "$@"
-echo
-echo "@jit on plain numpy code (examples/01_basics/jit_numpy.py):"
-exec "$ROOT/.venv/bin/python" "$ROOT/examples/01_basics/jit_numpy.py"
+for ex in 01_basics/jit_numpy.py 02_orchestration/concurrent_calls.py 03_transformations/per_example_gradients.py; do
+  echo
+  echo "examples/$ex:"
+  "$ROOT/.venv/bin/python" "$ROOT/examples/$ex"
+done
