@@ -17,6 +17,32 @@ static xcs_status edge_view(const xcs_tensor *v, const xcs_edge *e, xcs_tensor *
     return st;
 }
 
+/* The same view as a borrowed header on the caller's stack (no allocation:
+ * the edge was checked against its node's shape when it was traced). */
+static void edge_header(const xcs_tensor *v, const xcs_edge *e, xcs_tensor *out) {
+    *out = *v;
+    out->ndim = e->ndim;
+    memcpy(out->shape, e->shape, sizeof out->shape);
+    memcpy(out->strides, e->strides, sizeof out->strides);
+    out->offset = v->offset + e->offset;
+    out->flags = e->flags;
+}
+
+/* A matmul node's operands are already typed and broadcast by its trace:
+ * straight to the backend, without xcs_matmul's checks and conversions. */
+static xcs_status run_matmul_node(const xcs_node *n, xcs_tensor *const *in, xcs_tensor **out) {
+    const xcs_backend *be = xcs_backend_for(XCS_DEVICE_CPU);
+    if (!be || in[0]->dtype != n->dtype || in[1]->dtype != n->dtype || in[0]->storage->device != XCS_DEVICE_CPU)
+        return xcs_matmul(in[0], in[1], out);
+    xcs_status st = xcs_tensor_empty(n->dtype, n->ndim, n->shape, out);
+    if (!st && xcs_tensor_numel(*out) > 0) st = be->matmul(in[0], in[1], *out);
+    if (st) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 static xcs_status run_node(const xcs_graph *g, const xcs_node *n, xcs_tensor *const *in, xcs_tensor **out) {
     switch (xcs_op_get_info(n->op)->kind) {
     case XCS_KIND_UNARY: return xcs_unary(n->op, in[0], out);
@@ -26,7 +52,7 @@ static xcs_status run_node(const xcs_graph *g, const xcs_node *n, xcs_tensor *co
     case XCS_KIND_COPY: return xcs_copy(in[0], out);
     case XCS_KIND_REDUCE: return xcs_reduce(n->op, in[0], n->axes, true, out);
     case XCS_KIND_ARGREDUCE: return xcs_argreduce(n->op, in[0], n->axis, true, out);
-    case XCS_KIND_MATMUL: return xcs_matmul(in[0], in[1], out);
+    case XCS_KIND_MATMUL: return run_matmul_node(n, in, out);
     case XCS_KIND_TAKE: return xcs_take(in[0], in[1], n->axis, out);
     case XCS_KIND_CONCAT: return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);
     case XCS_KIND_SCATTER: return xcs_scatter_add(in[0], in[1], n->shape[0], out);
@@ -60,18 +86,26 @@ static xcs_status run_one(const xcs_graph *g, int i, const xcs_tensor *const *in
         return xcs_contiguous(x, &val[i]);
     }
     if (n->op == XCS_NODE_CONST) return xcs_tensor_view(g->consts[n->aux], &val[i]);
-    xcs_tensor *in[64] = {0};
-    xcs_tensor **ins = n->n_in <= 64 ? in : calloc((size_t)n->n_in, sizeof *ins);
-    if (!ins) return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
-    xcs_status st = XCS_OK;
-    int k = 0;
-    for (; k < n->n_in && !st; k++) {
-        const xcs_edge *e = &g->edges[n->first_edge + k];
-        st = edge_view(val[e->node], e, &ins[k]);
+    xcs_tensor hdr[8], *in[8];
+    xcs_tensor *heap_hdr = NULL, **ins = in;
+    if (n->n_in > 8) { /* concat of many: headers on the heap */
+        heap_hdr = malloc((size_t)n->n_in * sizeof *heap_hdr);
+        ins = malloc((size_t)n->n_in * sizeof *ins);
+        if (!heap_hdr || !ins) {
+            free(heap_hdr);
+            if (ins != in) free(ins);
+            return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+        }
     }
-    if (!st) st = run_node(g, n, ins, &val[i]);
+    for (int k = 0; k < n->n_in; k++) {
+        const xcs_edge *e = &g->edges[n->first_edge + k];
+        xcs_tensor *h = heap_hdr ? &heap_hdr[k] : &hdr[k];
+        edge_header(val[e->node], e, h);
+        ins[k] = h;
+    }
+    xcs_status st = run_node(g, n, ins, &val[i]);
     if (st) xcs_error_context(st, "graph node %%%d (%s)", i, xcs_op_name(n->op));
-    for (int j = 0; j < k; j++) xcs_tensor_free(ins[j]);
+    free(heap_hdr);
     if (ins != in) free(ins);
     return st;
 }
