@@ -166,3 +166,18 @@ def test_orchestration_functions_map_concurrently():
     t0 = time.perf_counter()
     vmap(rate, config=xcs.Config(max_workers=2))(np.array(list("abcd")), np.arange(4.0))
     assert time.perf_counter() - t0 >= 0.19
+
+
+def test_orchestration_map_examples_run_their_calls_concurrently():
+    @mark_orchestration
+    def llm(p):
+        time.sleep(0.1)
+        return p * 2
+
+    def two_calls(q):  # two independent calls per example
+        return llm(q) + llm(q + 1)
+
+    t0 = time.perf_counter()
+    out = vmap(two_calls)(np.arange(4.0))
+    assert time.perf_counter() - t0 < 0.18  # 4 examples x 2 calls, all overlapped: about one latency
+    np.testing.assert_array_equal(np.asarray(out), [2 * q + 2 * (q + 1) for q in range(4)])

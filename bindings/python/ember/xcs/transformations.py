@@ -399,13 +399,18 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
                 rebuilt.append(pytree.unflatten(tree, [next(it) for _ in al]))
             per_example.append(rebuilt)
         scope = orch.Scope(cfg, getattr(fn, "__name__", "vmap"))
+        # each example runs as an orchestration-mode jitted call of fn: its own
+        # independent calls overlap too, and its tensor code is lazily fused
+        if state.get("per_example") is None:
+            state["per_example"] = fn if isinstance(fn, JittedFunction) else JittedFunction(fn, config=cfg)
+        one = state["per_example"]
         try:
             if scope.parallel:
-                ds = [scope.submit(fn, tuple(a), {}) for a in per_example]
+                ds = [scope.submit(one, tuple(a), {}) for a in per_example]
                 scope.finish()
                 results = [d._get() for d in ds]
             else:
-                results = [scope.submit(fn, tuple(a), {}) for a in per_example]
+                results = [scope.submit(one, tuple(a), {}) for a in per_example]
         except BaseException:
             scope.abort()
             raise
