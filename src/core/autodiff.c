@@ -389,17 +389,19 @@ static void node_rule(ad *c, int32_t i) {
         break;
     }
     case XCS_KIND_COLLECTIVE: { /* every example's x feeds every example's y */
-        if (n.op == XCS_OP_ALL_GATHER) {
-            if (!c->st) c->st = xcs_error(XCS_ERR_UNSUPPORTED, "grad: no gradient for all_gather yet");
-            break;
-        }
+        if (n.op == XCS_OP_AXIS_INDEX) break; /* an integer: no inputs */
         xcs_tensor *tot = NULL; /* psum of the cotangent */
         if (g->graph) {
             if (!c->st) KEEP(c, xcs_collective(XCS_OP_PSUM, g, n.axis, &tot), tot);
         } else { /* a cotangent shared by every example: psum is a product by the axis size */
             tot = B(c, XCS_OP_MUL, g, KI(c, n.axis));
         }
-        if (n.op == XCS_OP_PMAX) { /* to the examples that hold the max, split between ties */
+        if (n.op == XCS_OP_ALL_GATHER) { /* example j's x is row j of every example's y */
+            xcs_tensor *me = NULL, *row = NULL;
+            if (!c->st) KEEP(c, xcs_collective(XCS_OP_AXIS_INDEX, edge_tensor(c, &e[0]), n.axis, &me), me);
+            if (!c->st) KEEP(c, xcs_take(tot, me, 0, &row), row);
+            tot = row;
+        } else if (n.op == XCS_OP_PMAX) { /* to the examples that hold the max, split between ties */
             xcs_tensor *x = edge_tensor(c, &e[0]);
             xcs_tensor *hit = B(c, XCS_OP_EQ, x, node_tensor(c, i)), *cnt = NULL;
             xcs_tensor *one = W(c, hit, K(c, 1), K(c, 0));

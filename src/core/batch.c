@@ -207,8 +207,12 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
     case XCS_KIND_SCATTER:
         if (!any) return xcs_scatter_add(in[0], in[1], n->shape[0], out);
         return batch_scatter(in[0], ib[0], in[1], ib[1], n->shape[0], B, out);
-    case XCS_KIND_COLLECTIVE: /* the result is the same for every example: unbatched */
-        *ob = false;
+    case XCS_KIND_COLLECTIVE:
+        if (n->op == XCS_OP_AXIS_INDEX) { /* 0, 1, ..., B-1: batched */
+            *ob = true;
+            return xcs_arange(0, (double)B, 1, XCS_I64, out);
+        }
+        *ob = false; /* the result is the same for every example: unbatched */
         return batch_collective(n, in[0], any, B, out);
     case XCS_KIND_CONCAT: {
         if (!any) return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);

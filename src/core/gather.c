@@ -176,8 +176,12 @@ xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs
     if (!x->graph)
         return xcs_error(XCS_ERR_VALUE, "%s: a collective runs only inside pmap or vmap with an axis_name",
                          xcs_op_name(op));
-    if (op != XCS_OP_PSUM && op != XCS_OP_PMAX && op != XCS_OP_ALL_GATHER)
+    if (op != XCS_OP_PSUM && op != XCS_OP_PMAX && op != XCS_OP_ALL_GATHER && op != XCS_OP_AXIS_INDEX)
         return xcs_error(XCS_ERR_VALUE, "%s is not a collective", xcs_op_name(op));
+    if (op == XCS_OP_AXIS_INDEX) { /* no input: a node of x's graph */
+        if (axis_size > INT32_MAX) return xcs_error(XCS_ERR_VALUE, "axis_index: axis of %lld examples", (long long)axis_size);
+        return xcs_trace_node(x->graph, op, 0, NULL, XCS_I64, XCS_I64, 0, NULL, 0, (int)axis_size, out);
+    }
     if (axis_size < 0) return xcs_error(XCS_ERR_VALUE, "%s: negative axis size", xcs_op_name(op));
     int64_t shape[XCS_MAX_DIMS];
     int nd = x->ndim;

@@ -256,6 +256,8 @@ xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t
  * all examples, [axis_size, ...x.shape]).  Only traced x: a collective has
  * no meaning outside a map. */
 xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs_tensor **out);
+/* AXIS_INDEX: each example's position on the mapped axis (an int64 0-d
+ * value), recorded in the graph of traced x (x is not read). */
 xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out);
 
 xcs_status xcs_full(xcs_dtype dt, int ndim, const int64_t *shape, double value, xcs_tensor **out);

@@ -80,3 +80,16 @@ def test_vmap_maps_keyword_arguments(rng):
     f = vmap(lambda x, scale=1.0: x * scale)
     np.testing.assert_allclose(np.asarray(f(x, scale=s)), x * s[:, None])
     np.testing.assert_allclose(np.asarray(f(x, scale=s)), x * s[:, None])  # cached
+
+
+def test_axis_index_and_all_gather_gradient(rng):
+    from ember.xcs import axis_index
+    x = rng.standard_normal((5, 3))
+    idx = pmap(lambda v: axis_index("i") * 1, axis_name="i")(x)
+    np.testing.assert_array_equal(np.asarray(idx), np.arange(5))
+    w = rng.standard_normal((5, 5, 3))  # per shard, weights over the gathered rows
+
+    def f(x):
+        return pmap(lambda v, wi: (all_gather(v, "i") * wi).sum(), axis_name="i")(x, w).sum()
+    # d/dx_j = sum over shards i of w[i, j]
+    np.testing.assert_allclose(np.asarray(grad(f)(x)), w.sum(axis=0), rtol=1e-12)

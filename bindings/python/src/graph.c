@@ -608,7 +608,8 @@ static PyObject *py_collective(PyObject *m, PyObject *args) {
     long long size;
     if (!PyArg_ParseTuple(args, "sOL:_collective", &name, &x, &size)) return NULL;
     xcs_op op = strcmp(name, "psum") == 0 ? XCS_OP_PSUM : strcmp(name, "pmax") == 0 ? XCS_OP_PMAX
-              : strcmp(name, "all_gather") == 0 ? XCS_OP_ALL_GATHER : XCS_OP_COUNT;
+              : strcmp(name, "all_gather") == 0 ? XCS_OP_ALL_GATHER
+              : strcmp(name, "axis_index") == 0 ? XCS_OP_AXIS_INDEX : XCS_OP_COUNT;
     if (op == XCS_OP_COUNT) return xcs_py_errorf(XCS_ERR_VALUE, "unknown collective %s", name);
     xcs_py_arg a;
     if (xcs_py_arg_from(x, name, &a)) return NULL;

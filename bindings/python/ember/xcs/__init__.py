@@ -42,7 +42,8 @@ from ember.xcs.api.jit import explain
 from ember.xcs.api.stats import get_jit_stats
 from ember.xcs._orchestration import Deferred, wait
 from ember.xcs import jit  # the callable module ember.xcs.jit: @jit and `import ember.xcs.jit` both work
-from ember.xcs.transformations import all_gather, grad, pmap, pmax, pmean, psum, scan, value_and_grad, vmap
+from ember.xcs.transformations import (all_gather, axis_index, grad, pmap, pmax, pmean, psum, scan,
+                                       value_and_grad, vmap)
 
 __version__ = _xcs.__version__
 

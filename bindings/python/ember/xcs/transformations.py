@@ -62,7 +62,7 @@ from ember.xcs._xcs import Array
 from ember.xcs.api import pytree
 from ember.xcs.errors import XCSTypeError, XCSValueError
 
-__all__ = ["grad", "value_and_grad", "vmap", "pmap", "scan", "psum", "pmean", "pmax", "all_gather"]
+__all__ = ["grad", "value_and_grad", "vmap", "pmap", "scan", "psum", "pmean", "pmax", "all_gather", "axis_index"]
 
 _FLOAT = ("float32", "float64")
 
@@ -280,6 +280,13 @@ def pmax(x, axis_name):
 def all_gather(x, axis_name):
     """Every example's x, stacked on a new leading axis (the same for every example)."""
     return _collective("all_gather", x, axis_name)
+
+
+def axis_index(axis_name):
+    """This example's position (0 .. size-1, int64) on the mapped axis `axis_name`."""
+    B = _axis_size(axis_name, "axis_index")
+    g = orch._ACTIVE.get()
+    return _xcs._collective("axis_index", g.constant(np.zeros((), np.int64)), B)
 
 
 def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None):
