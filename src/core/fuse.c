@@ -13,7 +13,8 @@
  * A matmul (2-D or batched, not from 1-D operands) opens a group too: the
  * elementwise nodes after it over its output shape become its epilogue (bias,
  * activation, residual), which the backend applies to each block of the
- * product while it is in cache, in place.  A reduction never joins one.
+ * product while it is in cache, in place; a trailing reduction may close it
+ * (the backend then runs the epilogue over the whole product).
  *
  * Materialisation: a member is stored (becomes a group output) only when a
  * node outside the group or a graph output reads it; everything else lives
@@ -213,9 +214,13 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
         }
     }
     grp->prog.n_outputs = grp->n_outputs;
-    if (grp->matmul && !stored[first]) /* in place into the last output of the product's dtype */
-        for (int o = grp->n_outputs - 1; o >= 0 && grp->prod_out < 0; o--)
-            if (g->nodes[grp->output_nodes[o]].dtype == g->nodes[first].dtype) grp->prod_out = o;
+    if (grp->matmul && !stored[first]) { /* in place into the last output of the product's dtype and shape */
+        const xcs_node *mm = &g->nodes[first];
+        for (int o = grp->n_outputs - 1; o >= 0 && grp->prod_out < 0; o--) {
+            const xcs_node *on = &g->nodes[grp->output_nodes[o]];
+            if (on->dtype == mm->dtype && same_shape(on->ndim, on->shape, mm->ndim, mm->shape)) grp->prod_out = o;
+        }
+    }
     return true;
 }
 
@@ -433,7 +438,7 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         bool ew = fusible_elementwise(n), red = is_reduce(n);
         if (!ew && !red) { cur = -1; continue; }
         const xcs_node *head = cur >= 0 ? &g->nodes[cur] : NULL;
-        bool join = head != NULL && !(red && head->op == XCS_OP_MATMUL);
+        bool join = head != NULL;
         if (join) {
             const xcs_edge *e0 = &g->edges[n->first_edge];
             if (red) join = same_shape(e0->ndim, e0->shape, head->ndim, head->shape);

@@ -479,7 +479,7 @@ typedef struct xcs_backend {
     xcs_status (*run_fused)(const xcs_fused_program *p, const xcs_tensor *const *inputs,
                             xcs_tensor *const *outputs);
     /* A matmul with an elementwise epilogue: prod = a @ b (as `matmul`), then
-     * the program p (no REDUCE) over prod's shape, whose inputs[0] is prod.
+     * the program p (which may end in a REDUCE) over prod's shape, whose inputs[0] is prod.
      * prod may be one of the outputs (in place, see above).  The backend may
      * run p on each block of prod as soon as that block is final, while it is
      * still in cache.  NULL: core calls matmul, then run_fused. */

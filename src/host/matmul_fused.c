@@ -85,14 +85,16 @@ xcs_status xcs_cpu_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_te
                                 xcs_tensor *const *outputs) {
     int nd = prod->ndim;
     bool ok = p && p->n_inputs >= 1 && inputs[0] && xcs_tensor_data(inputs[0]) == xcs_tensor_data(prod) &&
-              p->ndim == nd && nd >= 2 && (p->n_instr == 0 || p->instr[p->n_instr - 1].kind != XCS_FUSED_REDUCE);
+              p->ndim == nd && nd >= 2;
+    bool reduces = ok && p->n_instr > 0 && p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
     for (int d = 0; ok && d < nd; d++) ok = p->shape[d] == prod->shape[d];
     if (!ok) return xcs_error(XCS_ERR_VALUE, "matmul epilogue: the program must be elementwise over the product, "
                                              "with the product as input 0");
     /* the blocked GEMM's hook needs every block of prod at one place in the
      * inputs' index space: a C-contiguous product */
-    if (xcs_host_matmul_prefers_blas(a, b, prod) || a->shape[nd - 1] == 0 || !xcs_tensor_is_contiguous(prod) ||
-        xcs_tensor_numel(prod) == 0) {
+    /* (a trailing reduction needs the whole product: the epilogue runs after the GEMM) */
+    if (reduces || xcs_host_matmul_prefers_blas(a, b, prod) || a->shape[nd - 1] == 0 ||
+        !xcs_tensor_is_contiguous(prod) || xcs_tensor_numel(prod) == 0) {
         xcs_status st = xcs_cpu_matmul(a, b, prod);
         return st ? st : xcs_cpu_run_fused(p, inputs, outputs);
     }

@@ -273,3 +273,21 @@ def test_large_outputs_are_streamed_faithfully(rng):
     x2 = rng.standard_normal((1100, 4000)).astype(np.float32)
     js = xcs.jit(softmax)
     np.testing.assert_allclose(np.asarray(js(x2)), np.asarray(softmax(xcs.asarray(x2))), rtol=2e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(300, 200, 100), (2, 3, 4), (130, 64, 2100)])
+def test_matmul_epilogue_with_trailing_reduction(shape, rng):
+    """A reduction may close a matmul group (the epilogue then runs over the
+    whole product): one kernel, eager values."""
+    m, k, n = shape
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+
+    def f(x, w):
+        return np.tanh(x @ w).sum(axis=1)
+
+    jf = xcs.jit(f)
+    got = np.asarray(jf(x, w))
+    np.testing.assert_allclose(got, np.asarray(f(xcs.asarray(x), xcs.asarray(w))), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, f(x.astype(np.float64), w), rtol=1e-4, atol=1e-4)
+    assert jf.stats()["kernels_per_call"] == 1

@@ -579,7 +579,8 @@ def test_ir_builder_views_the_compiled_tensor_program():
                            np.ones((4, 2), np.float32))
     ops = [n.op for n in ir]
     assert ops == ["input", "input", "matmul", "tanh", "sum"]
-    assert ir[2].group == ir[3].group == 0 and ir[4].group == 1 and ir[4].shape == (3, 1)
+    # matmul, its tanh epilogue and the trailing row sum are one fused group
+    assert ir[2].group == ir[3].group == ir[4].group == 0 and ir[4].shape == (3, 1)
     assert ParallelismAnalyzer().analyze(ir)["depth"] == 4
     llm = mark_orchestration(lambda p: p)
     with pytest.raises(XCSError, match="ExecutionEngine"):
