@@ -42,6 +42,29 @@ static bool is_reduce(const xcs_node *n) {
 
 static bool is_matmul_head(const xcs_node *n) { return n->op == XCS_OP_MATMUL && n->ndim >= 2; }
 
+/* Shapes equal once size-1 dims are dropped: a matmul of a 1-D operand has
+ * the value [1, N] (or [M, 1]) and its consumers read it as (N,). */
+static bool same_squeezed(int na, const int64_t *a, int nb, const int64_t *b) {
+    int i = 0, j = 0;
+    for (;;) {
+        while (i < na && a[i] == 1) i++;
+        while (j < nb && b[j] == 1) j++;
+        if (i == na || j == nb) return i == na && j == nb;
+        if (a[i++] != b[j++]) return false;
+    }
+}
+
+/* e reads its source's whole value in order, up to size-1 dims. */
+static bool squeeze_identity(const xcs_graph *g, const xcs_edge *e) {
+    const xcs_node *src = &g->nodes[e->node];
+    if (e->offset != 0 || !same_squeezed(e->ndim, e->shape, src->ndim, src->shape)) return false;
+    int64_t cs[XCS_MAX_DIMS];
+    xcs_strides_contiguous(e->ndim, e->shape, cs);
+    for (int d = 0; d < e->ndim; d++)
+        if (e->shape[d] != 1 && e->strides[d] != cs[d]) return false;
+    return true;
+}
+
 static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
     if (na != nb) return false;
     for (int i = 0; i < na; i++)
@@ -127,7 +150,10 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
     memset(grp, 0, sizeof *grp);
     /* iteration space: a trailing reduction's input, else the members' shape */
     const xcs_node *tail = &g->nodes[last];
-    if (is_reduce(tail)) {
+    if (is_matmul_head(&g->nodes[first]) && !is_reduce(tail)) { /* the product's shape (members may drop its 1s) */
+        grp->prog.ndim = g->nodes[first].ndim;
+        memcpy(grp->prog.shape, g->nodes[first].shape, sizeof grp->prog.shape);
+    } else if (is_reduce(tail)) {
         const xcs_edge *e = &g->edges[tail->first_edge];
         grp->prog.ndim = e->ndim;
         memcpy(grp->prog.shape, e->shape, sizeof grp->prog.shape);
@@ -438,15 +464,17 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         bool ew = fusible_elementwise(n), red = is_reduce(n);
         if (!ew && !red) { cur = -1; continue; }
         const xcs_node *head = cur >= 0 ? &g->nodes[cur] : NULL;
-        bool join = head != NULL;
+        bool join = head != NULL, mm_head = head && head->op == XCS_OP_MATMUL;
         if (join) {
             const xcs_edge *e0 = &g->edges[n->first_edge];
             if (red) join = same_shape(e0->ndim, e0->shape, head->ndim, head->shape);
-            else join = same_shape(n->ndim, n->shape, head->ndim, head->shape);
+            else join = same_shape(n->ndim, n->shape, head->ndim, head->shape) ||
+                        (mm_head && same_squeezed(n->ndim, n->shape, head->ndim, head->shape));
         }
         for (int k = 0; join && k < n->n_in; k++) { /* members are read only whole */
             const xcs_edge *e = &g->edges[n->first_edge + k];
-            if (e->node >= cur && group_of[e->node] == cur && !xcs_edge_is_identity(g, e)) join = false;
+            bool whole = xcs_edge_is_identity(g, e) || (mm_head && e->node == cur && squeeze_identity(g, e));
+            if (e->node >= cur && group_of[e->node] == cur && !whole) join = false;
         }
         if (!join) cur = i;
         group_of[i] = cur;

@@ -135,10 +135,44 @@ static xcs_status value_buffer(const run_ctx *c, int id, bool block, int64_t row
                                    off / (int64_t)xcs_dtype_size(n->dtype), out);
 }
 
+/* h: t's header reshaped to `shape` (nd dims) where it differs only by
+ * size-1 dims (a 1-D matmul's members see [1, N] as (N,)): the other dims
+ * keep their order and strides. */
+static void conform(const xcs_tensor *t, int nd, const int64_t *shape, xcs_tensor *h) {
+    *h = *t;
+    int64_t n_t = 1, n_p = 1;
+    for (int d = 0; d < t->ndim; d++) n_t *= t->shape[d];
+    for (int d = 0; d < nd; d++) n_p *= shape[d];
+    if (n_t != n_p) return; /* a reduction's output keeps its own (keepdims) shape */
+    h->ndim = nd;
+    int j = 0;
+    for (int d = 0; d < nd; d++) {
+        h->shape[d] = shape[d];
+        if (shape[d] == 1) {
+            h->strides[d] = 0;
+            continue;
+        }
+        while (j < t->ndim && t->shape[j] == 1) j++;
+        h->strides[d] = j < t->ndim ? t->strides[j++] : 0;
+    }
+}
+
 /* prod = a @ b of the group's matmul node, then the group's epilogue. */
-static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, xcs_tensor *prod, xcs_tensor **ins,
-                                   xcs_tensor **outs) {
+static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, xcs_tensor *prod, xcs_tensor **ins_in,
+                                   xcs_tensor **outs_in) {
     const xcs_graph *g = c->g;
+    /* members may hold the product's values without its size-1 dims: give the
+     * program headers of the product's shape */
+    xcs_tensor ih[XCS_FUSED_MAX_IO], oh[XCS_FUSED_MAX_IO], *ins[XCS_FUSED_MAX_IO], *outs[XCS_FUSED_MAX_IO];
+    const xcs_fused_program *p = &grp->prog;
+    for (int k = 0; k < grp->n_inputs; k++) {
+        conform(ins_in[k], p->ndim, p->shape, &ih[k]);
+        ins[k] = &ih[k];
+    }
+    for (int o = 0; o < grp->n_outputs; o++) {
+        conform(outs_in[o], p->ndim, p->shape, &oh[o]);
+        outs[o] = &oh[o];
+    }
     const xcs_node *mn = &g->nodes[grp->first];
     xcs_tensor *a = NULL, *b = NULL;
     xcs_status st = edge_view(c->val[g->edges[mn->first_edge].node], &g->edges[mn->first_edge], &a);

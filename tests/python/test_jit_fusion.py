@@ -291,3 +291,25 @@ def test_matmul_epilogue_with_trailing_reduction(shape, rng):
     np.testing.assert_allclose(got, np.asarray(f(xcs.asarray(x), xcs.asarray(w))), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got, f(x.astype(np.float64), w), rtol=1e-4, atol=1e-4)
     assert jf.stats()["kernels_per_call"] == 1
+
+
+@pytest.mark.parametrize("case", ["vec_mat", "mat_vec", "batched_vec"])
+def test_matmul_epilogue_of_one_dimensional_operands(case, rng):
+    """A matmul of a 1-D operand (value [1, N], read as (N,)) still takes its
+    epilogue: one group, the eager values."""
+    if case == "vec_mat":
+        a, b = rng.standard_normal(33), rng.standard_normal((33, 70))
+    elif case == "mat_vec":
+        a, b = rng.standard_normal((70, 33)), rng.standard_normal(33)
+    else:
+        a, b = rng.standard_normal((4, 33)), rng.standard_normal(33)
+    c = rng.standard_normal(70 if case != "batched_vec" else 4)
+
+    def f(a, b, c):
+        return np.tanh(a @ b + c) * 2.0
+
+    jf = xcs.jit(f)
+    got = np.asarray(jf(a, b, c))
+    np.testing.assert_allclose(got, np.asarray(f(*map(xcs.asarray, (a, b, c)))), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(got, f(a, b, c), rtol=1e-12)
+    assert jf.stats()["kernels_per_call"] == 1
