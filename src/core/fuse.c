@@ -467,7 +467,8 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
         bool join = head != NULL, mm_head = head && head->op == XCS_OP_MATMUL;
         if (join) {
             const xcs_edge *e0 = &g->edges[n->first_edge];
-            if (red) join = same_shape(e0->ndim, e0->shape, head->ndim, head->shape);
+            if (red) join = same_shape(e0->ndim, e0->shape, head->ndim, head->shape) ||
+                            (mm_head && same_squeezed(e0->ndim, e0->shape, head->ndim, head->shape));
             else join = same_shape(n->ndim, n->shape, head->ndim, head->shape) ||
                         (mm_head && same_squeezed(n->ndim, n->shape, head->ndim, head->shape));
         }

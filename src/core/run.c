@@ -334,18 +334,40 @@ static xcs_status run_chain(const run_ctx *c, int s, int len) {
     return st;
 }
 
-xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs) {
-    if (n_in != g->n_inputs)
-        return xcs_error(XCS_ERR_VALUE, "graph takes %d inputs, got %d", g->n_inputs, n_in);
-    xcs_tensor **val = calloc((size_t)g->n_nodes + 1, sizeof *val);
-    if (!val) return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
-    xcs_status st = XCS_OK;
-    run_ctx c = {.g = g, .plan = g->plan, .val = val};
-    c.be = c.plan ? xcs_backend_for(XCS_DEVICE_CPU) : NULL;
-    if (c.plan && (!c.be || !c.be->run_fused)) c.plan = NULL; /* no fusion: node by node */
+/* Opens a run of g: the value table and the arena, reused by every
+ * xcs_run_once of the run. */
+xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r) {
+    memset(r, 0, sizeof *r);
+    r->g = g;
+    r->val = calloc((size_t)g->n_nodes + 1, sizeof *r->val);
+    if (!r->val) return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+    r->plan = g->plan;
+    r->be = r->plan ? xcs_backend_for(XCS_DEVICE_CPU) : NULL;
+    if (r->plan && (!r->be || !r->be->run_fused)) r->plan = NULL; /* no fusion: node by node */
+    if (r->plan && r->plan->arena_bytes > 0 &&
+        !(r->arena = xcs_storage_new((size_t)r->plan->arena_bytes, XCS_DEVICE_CPU))) {
+        free(r->val);
+        r->val = NULL;
+        return xcs_error_context(XCS_ERR_MEMORY, "the graph's %lld bytes of intermediates",
+                                 (long long)r->plan->arena_bytes);
+    }
+    return XCS_OK;
+}
+
+void xcs_run_close(xcs_run *r) {
+    if (r->val)
+        for (int i = 0; i < r->g->n_nodes; i++) xcs_tensor_free(r->val[i]);
+    free(r->val);
+    xcs_storage_release(r->arena);
+    memset(r, 0, sizeof *r);
+}
+
+xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    const xcs_graph *g = r->g;
+    xcs_tensor **val = r->val;
+    run_ctx c = {.g = g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = val};
     const xcs_plan *plan = c.plan;
-    if (plan && plan->arena_bytes > 0 && !(c.arena = xcs_storage_new((size_t)plan->arena_bytes, XCS_DEVICE_CPU)))
-        st = xcs_error_context(XCS_ERR_MEMORY, "the graph's %lld bytes of intermediates", (long long)plan->arena_bytes);
+    xcs_status st = XCS_OK;
     if (plan) {
         for (int s = 0; s < plan->n_steps && !st; s++) {
             const xcs_plan_step *step = &plan->steps[s];
@@ -362,7 +384,7 @@ xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *
                 }
             s += done - 1;
         }
-    } else if (!st) {
+    } else {
         for (int i = 0; i < g->n_nodes && !st; i++) st = run_one(g, i, inputs, val);
     }
     int made_out = 0;
@@ -375,8 +397,19 @@ xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *
     }
     if (st)
         for (int j = 0; j < made_out; j++) { xcs_tensor_free(outs[j]); outs[j] = NULL; }
-    for (int i = 0; i < g->n_nodes; i++) xcs_tensor_free(val[i]);
-    free(val);
-    xcs_storage_release(c.arena);
+    for (int i = 0; i < g->n_nodes; i++) {
+        xcs_tensor_free(val[i]);
+        val[i] = NULL;
+    }
+    return st;
+}
+
+xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    if (n_in != g->n_inputs)
+        return xcs_error(XCS_ERR_VALUE, "graph takes %d inputs, got %d", g->n_inputs, n_in);
+    xcs_run r;
+    xcs_status st = xcs_run_open(g, &r);
+    if (!st) st = xcs_run_once(&r, inputs, outs);
+    xcs_run_close(&r);
     return st;
 }

@@ -115,4 +115,19 @@ xcs_status xcs_trace_node(xcs_graph *g, xcs_op op, int n, const xcs_tensor *cons
                           xcs_dtype compute, int ndim, const int64_t *shape, unsigned axes, int axis,
                           xcs_tensor **out);
 
+/* One run of a graph, repeated (run.c): xcs_graph_run is open, once,
+ * close; a loop program (scan.c) opens once and runs the body per step, so
+ * the value table and the arena of intermediates are allocated once. */
+typedef struct xcs_run {
+    const xcs_graph *g;
+    const xcs_plan *plan;              /* NULL: node by node */
+    const xcs_backend *be;
+    xcs_storage *arena;
+    xcs_tensor **val;
+} xcs_run;
+xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r);
+/* inputs: g's inputs; outs: its n_outputs outputs (owned). */
+xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs);
+void xcs_run_close(xcs_run *r);
+
 #endif

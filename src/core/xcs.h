@@ -355,6 +355,14 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap);
 /* Runs the graph on concrete inputs (shapes/dtypes must match the traced
  * ones); outs receives n_outputs owned tensors. */
 xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs);
+/* The loop program of scan (scan.c): body is a traced, optimised step
+ * f(carry..., x...) -> (carry..., y...) whose first n_carry inputs and
+ * outputs are the carry (same shapes and dtypes) and whose other inputs are
+ * rows of the xs leaves inputs[n_carry..n_in) ([length, ...] each).  Runs
+ * the body `length` times (t = 0.., or length-1.. when reverse) in C; outs
+ * receives the final carry, then each y stacked to [length, ...]. */
+xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
+                          const xcs_tensor *const *inputs, xcs_tensor **outs);
 
 /* Lazy graphs (the tensor regions of a Python body that re-runs every call):
  * concrete values enter as constants, ops record nodes, and a value is

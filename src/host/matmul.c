@@ -369,23 +369,41 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
 #define MM_SMALL_MNK ((int64_t)1 << 17)
 #define MM_SMALL_N 512
 
-#define SMALL_GEMM(T, FMA)                                                                          \
+/* Full blocks of 4 vectors of columns (unit column stride in B) keep their
+ * accumulators in registers across the whole k loop; the rest go element by
+ * element.  Either way each element is the same in-order FMA chain over k. */
+#define SMALL_GEMM(T, V, VL, MADD, SPLAT, FMA)                                                      \
     static void small_##T(const mm_plan *p, const char *A_, const char *B_, char *C_) {             \
         const T *A = (const T *)(const void *)A_, *Bm = (const T *)(const void *)B_;                \
         T *C = (T *)(void *)C_;                                                                     \
-        T acc[MM_SMALL_N];                                                                          \
+        const int64_t JB = 4 * VL, full = p->csb == 1 ? p->N / JB * JB : 0;                         \
         for (int64_t i = 0; i < p->M; i++) {                                                        \
-            for (int64_t j = 0; j < p->N; j++) acc[j] = 0;                                          \
-            for (int64_t k = 0; k < p->K; k++) {                                                    \
-                const T aik = A[i * p->rsa + k * p->csa];                                           \
-                const T *brow = Bm + k * p->rsb;                                                    \
-                if (p->csb == 1) {                                                                  \
-                    _Pragma("omp simd") for (int64_t j = 0; j < p->N; j++) acc[j] = FMA(aik, brow[j], acc[j]); \
-                } else {                                                                            \
-                    for (int64_t j = 0; j < p->N; j++) acc[j] = FMA(aik, brow[j * p->csb], acc[j]);  \
+            for (int64_t j0 = 0; j0 < full; j0 += JB) {                                             \
+                V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, b0, b1, b2, b3;                           \
+                for (int64_t k = 0; k < p->K; k++) {                                                \
+                    const T aik = A[i * p->rsa + k * p->csa];                                       \
+                    const V av = SPLAT(V, aik);                                                     \
+                    const T *brow = Bm + k * p->rsb + j0;                                           \
+                    memcpy(&b0, brow, sizeof b0);                                                   \
+                    memcpy(&b1, brow + VL, sizeof b1);                                              \
+                    memcpy(&b2, brow + 2 * VL, sizeof b2);                                          \
+                    memcpy(&b3, brow + 3 * VL, sizeof b3);                                          \
+                    c0 = MADD(av, b0, c0), c1 = MADD(av, b1, c1);                                   \
+                    c2 = MADD(av, b2, c2), c3 = MADD(av, b3, c3);                                   \
                 }                                                                                   \
+                T out[4 * VL];                                                                      \
+                memcpy(out, &c0, sizeof c0);                                                        \
+                memcpy(out + VL, &c1, sizeof c1);                                                   \
+                memcpy(out + 2 * VL, &c2, sizeof c2);                                               \
+                memcpy(out + 3 * VL, &c3, sizeof c3);                                               \
+                for (int64_t j = 0; j < JB; j++) C[i * p->rsc + (j0 + j) * p->csc] = out[j];       \
             }                                                                                       \
-            for (int64_t j = 0; j < p->N; j++) C[i * p->rsc + j * p->csc] = acc[j];                 \
+            for (int64_t j = full; j < p->N; j++) {                                                 \
+                T acc = 0;                                                                          \
+                for (int64_t k = 0; k < p->K; k++)                                                  \
+                    acc = FMA(A[i * p->rsa + k * p->csa], Bm[k * p->rsb + j * p->csb], acc);        \
+                C[i * p->rsc + j * p->csc] = acc;                                                   \
+            }                                                                                       \
         }                                                                                           \
     }
 #ifdef MM_HAVE_FMA
@@ -395,8 +413,8 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
 #define MM_FMAF(a, b, c) ((c) + (a) * (b))
 #define MM_FMAD(a, b, c) ((c) + (a) * (b))
 #endif
-SMALL_GEMM(float, MM_FMAF)
-SMALL_GEMM(double, MM_FMAD)
+SMALL_GEMM(float, v8f, 8, MADD_F32, SPLAT8, MM_FMAF)
+SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, MM_FMAD)
 
 xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out,
                                        xcs_mm_epilogue *epi) {

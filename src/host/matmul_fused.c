@@ -84,10 +84,15 @@ xcs_status xcs_cpu_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_te
                                 const xcs_fused_program *p, const xcs_tensor *const *inputs,
                                 xcs_tensor *const *outputs) {
     int nd = prod->ndim;
-    bool ok = p && p->n_inputs >= 1 && inputs[0] && xcs_tensor_data(inputs[0]) == xcs_tensor_data(prod) &&
-              p->ndim == nd && nd >= 2;
+    bool ok = p && p->n_inputs >= 1 && inputs[0] && xcs_tensor_data(inputs[0]) == xcs_tensor_data(prod) && nd >= 2;
     bool reduces = ok && p->n_instr > 0 && p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
-    for (int d = 0; ok && d < nd; d++) ok = p->shape[d] == prod->shape[d];
+    /* a program ending in a reduction may run over the product's shape
+     * without its size-1 dims (a 1-D operand's product) */
+    int64_t numel = 1;
+    for (int d = 0; ok && d < p->ndim; d++) numel *= p->shape[d];
+    if (reduces) ok = numel == xcs_tensor_numel(prod);
+    else ok = ok && p->ndim == nd;
+    for (int d = 0; ok && !reduces && d < nd; d++) ok = p->shape[d] == prod->shape[d];
     if (!ok) return xcs_error(XCS_ERR_VALUE, "matmul epilogue: the program must be elementwise over the product, "
                                              "with the product as input 0");
     /* the blocked GEMM's hook needs every block of prod at one place in the

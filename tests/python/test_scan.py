@@ -83,8 +83,9 @@ def test_composition_and_single_compile(rng):
     cell = rnn(W, U)
     for _ in range(3):
         scan(cell, np.zeros(4), xs[0])
-    jf = xcs.transformations._SCANS[(cell, False, None)]
-    assert jf.stats()["traces"] == 1 and jf.stats()["hits"] == 2
+    # outside a trace the body is traced once into a loop program (no unrolled program)
+    assert len([k for k in xcs.transformations._PROGRAMS if k[0] is cell]) == 1
+    assert (cell, False, None) not in xcs.transformations._SCANS
 
 
 def test_carry_rule_and_errors(rng):
@@ -120,3 +121,78 @@ def test_orchestration_body_runs_in_order_with_overlap():
     assert list(sides) == ["ASIDE A", "ASIDE B", "ASIDE C"]
     assert dt < 0.45  # 3 chained calls; the asides ride along
     assert len(calls) == 6
+
+
+# ---------------------------------------------------------------- the loop program (Graph.scan)
+
+
+def _programs_of(f):
+    return [k for k in xcs.transformations._PROGRAMS if k[0] is f]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loop_program_matches_unrolled_program(reverse, dtype, rng):
+    W = (rng.standard_normal((6, 6)) * 0.4).astype(dtype)
+    U = (rng.standard_normal((5, 6)) * 0.4).astype(dtype)
+
+    def cell(carry, x):
+        h, n = carry
+        h2 = np.tanh(h @ W + x["u"] @ U) * x["g"][:, None].sum()
+        return (h2, n + 1), {"s": h2.sum(), "h": h2}
+
+    xs = {"u": rng.standard_normal((9, 5)).astype(dtype), "g": rng.standard_normal((9, 1)).astype(dtype)}
+    init = (rng.standard_normal(6).astype(dtype), np.int64(3))
+    (h, n), ys = scan(cell, init, xs, reverse=reverse)
+    assert len(_programs_of(cell)) == 1
+    (rh, rn), rys = jit(lambda i, x: scan(cell, i, x, reverse=reverse))(init, xs)  # unrolled in the trace
+    assert np.asarray(h).dtype == dtype and int(np.asarray(n)) == 12
+    np.testing.assert_array_equal(np.asarray(h), np.asarray(rh))
+    np.testing.assert_array_equal(np.asarray(ys["h"]), np.asarray(rys["h"]))
+    np.testing.assert_array_equal(np.asarray(ys["s"]), np.asarray(rys["s"]))
+    # and both agree with numpy in float64
+    ch, want = init[0].astype(np.float64), {}
+    order = range(8, -1, -1) if reverse else range(9)
+    for t in order:
+        ch = np.tanh(ch @ W.astype(np.float64) + xs["u"][t].astype(np.float64) @ U.astype(np.float64)) \
+            * xs["g"][t].astype(np.float64).sum()
+        want[t] = ch
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(np.asarray(h), ch, rtol=tol, atol=tol)
+    np.testing.assert_allclose(np.asarray(ys["h"]), np.stack([want[t] for t in range(9)]), rtol=tol, atol=tol)
+
+
+def test_loop_program_edge_cases(rng):
+    # length only, no y
+    c, ys = scan(lambda c, _: (c * np.float32(2), None), np.ones(3, np.float32), length=5)
+    assert ys is None and np.asarray(c).tolist() == [32.0] * 3
+    # zero steps: the carry comes back, ys are empty with the right shape
+    c, ys = scan(lambda c, x: (c + x, c * x), np.ones(2), np.zeros((0, 2)))
+    assert np.asarray(c).tolist() == [1.0, 1.0] and np.asarray(ys).shape == (0, 2)
+    # strided and transposed xs are read in place
+    base = rng.standard_normal((4, 10))
+    c, ys = scan(lambda c, x: (c + x, x * 2.0), np.zeros(4), base.T[::2])
+    np.testing.assert_allclose(np.asarray(c), base.T[::2].sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(ys), base.T[::2] * 2.0, rtol=1e-12)
+    # integer carries and an identity carry (the body returns its input unchanged)
+    c, ys = scan(lambda c, x: ((c[0] + x, c[1]), c[0] * x), (np.int32(1), np.arange(3)), np.arange(1, 6, dtype=np.int32))
+    assert int(np.asarray(c[0])) == 16 and np.asarray(c[1]).tolist() == [0, 1, 2]
+    assert np.asarray(ys).tolist() == [1, 4, 12, 28, 55]
+
+
+def test_loop_program_errors(rng):
+    with pytest.raises(xcs.XCSTypeError, match="carry must keep"):  # float32 carry promoted to float64
+        scan(lambda c, x: (c + x, None), np.zeros(2, np.float32), np.ones((3, 2)))
+    with pytest.raises(xcs.XCSTypeError, match="carry must keep"):  # shape changes
+        scan(lambda c, x: (np.concatenate([c, x]), None), np.zeros(2), np.ones((3, 2)))
+    with pytest.raises(xcs.XCSTypeError, match="structure"):
+        scan(lambda c, x: ((c, c), None), np.zeros(2), np.ones((3, 2)))
+    with pytest.raises(xcs.XCSValueError, match="length=4"):
+        scan(lambda c, x: (c, x), np.zeros(2), np.ones((3, 2)), length=4)
+    with pytest.raises(xcs.XCSValueError, match="leading axis"):
+        scan(lambda c, x: (c, x), np.zeros(2), np.float64(1.0))
+    with pytest.raises(xcs.XCSError, match="scan step"):  # an error inside the loop names the step
+        scan(lambda c, x: (c + np.take(x, np.array([5])), None), np.zeros(1), np.ones((3, 2)))
+    # the loop still works after errors
+    c, _ = scan(lambda c, x: (c + x, None), np.zeros(2), np.ones((3, 2)))
+    assert np.asarray(c).tolist() == [3.0, 3.0]

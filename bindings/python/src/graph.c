@@ -259,15 +259,22 @@ static PyObject *g_hash(PyObject *o, PyObject *unused) {
 /* run(inputs) -> list[Array].  Inputs are converted like op operands
  * (Python scalars stay weak 0-d tensors); xcs_graph_run only reads the
  * graph, so many threads may run one Graph at once with the GIL released. */
-static PyObject *g_run(PyObject *o, PyObject *seq) {
-    XcsGraph *self = (XcsGraph *)o;
-    PyObject *fast = PySequence_Fast(seq, "Graph.run expects a list of inputs");
+/* A scan request (Graph.scan); NULL in run_inputs: a plain run. */
+typedef struct scan_req {
+    int n_carry;
+    long long length;
+    bool reverse;
+} scan_req;
+
+static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan) {
+    const char *what = scan ? "Graph.scan" : "Graph.run";
+    PyObject *fast = PySequence_Fast(seq, "Graph.run / Graph.scan expect a list of inputs");
     if (!fast) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
     int n_in = xcs_graph_num_inputs(self->g), n_out = xcs_graph_num_outputs(self->g);
     if (n != n_in) {
         Py_DECREF(fast);
-        return xcs_py_errorf(XCS_ERR_VALUE, "Graph.run: the graph takes %d inputs, got %zd", n_in, n);
+        return xcs_py_errorf(XCS_ERR_VALUE, "%s: the graph takes %d inputs, got %zd", what, n_in, n);
     }
     self->sealed = true;
     xcs_py_arg *args = PyMem_Calloc((size_t)n + 1, sizeof *args);
@@ -282,7 +289,7 @@ static PyObject *g_run(PyObject *o, PyObject *seq) {
     for (; made < n; made++) {
         if (xcs_py_arg_from(PySequence_Fast_GET_ITEM(fast, made), "jit call", &args[made])) goto done;
         if (args[made].t->graph) {
-            xcs_py_errorf(XCS_ERR_VALUE, "Graph.run: input %zd is traced; run takes concrete arrays", made);
+            xcs_py_errorf(XCS_ERR_VALUE, "%s: input %zd is traced; it takes concrete arrays", what, made);
             made++;
             goto done;
         }
@@ -290,7 +297,8 @@ static PyObject *g_run(PyObject *o, PyObject *seq) {
     }
     xcs_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = xcs_graph_run(self->g, (int)n, ins, outs);
+    st = scan ? xcs_graph_scan(self->g, scan->n_carry, (int64_t)scan->length, scan->reverse, (int)n, ins, outs)
+              : xcs_graph_run(self->g, (int)n, ins, outs);
     Py_END_ALLOW_THREADS
     if (st) {
         xcs_py_raise(st);
@@ -315,6 +323,19 @@ done:
     PyMem_Free(outs);
     Py_DECREF(fast);
     return result;
+}
+
+static PyObject *g_run(PyObject *o, PyObject *seq) { return run_inputs((XcsGraph *)o, seq, NULL); }
+
+/* scan(n_carry, length, reverse, inputs) -> list[Array]: this graph as the
+ * body of a loop program (xcs_graph_scan). */
+static PyObject *g_scan(PyObject *o, PyObject *args) {
+    scan_req req;
+    int reverse;
+    PyObject *seq;
+    if (!PyArg_ParseTuple(args, "iLpO:scan", &req.n_carry, &req.length, &reverse, &seq)) return NULL;
+    req.reverse = reverse;
+    return run_inputs((XcsGraph *)o, seq, &req);
 }
 
 /* batch(inputs, batched, B) -> (outputs, out_batched): vmap's batching rules
@@ -467,6 +488,10 @@ static PyMethodDef graph_methods[] = {
     {"seal", g_seal, METH_NOARGS, "seal(): the trace is over; its traced arrays can no longer be used."},
     {"optimize", g_optimize, METH_NOARGS, "optimize(): algebraic no-ops, CSE, dead code, then the fusion plan (seals)."},
     {"run", g_run, METH_O, "run(inputs) -> list of Arrays (seals; thread-safe, runs without the GIL)."},
+    {"scan", g_scan, METH_VARARGS,
+     "scan(n_carry, length, reverse, inputs) -> final carry + stacked ys: this graph (optimised) as the body "
+     "f(carry..., x...) -> (carry..., y...) of a loop run in C; inputs are the carry leaves, then the xs leaves "
+     "([length, ...])."},
     {"dump", g_dump, METH_NOARGS, "dump() -> str: the node listing."},
     {"batch", g_batch, METH_VARARGS,
      "batch(inputs, batched, B) -> (outputs, out_batched): this per-example graph replayed on a batch of B "

@@ -540,6 +540,86 @@ def _scan_loop(f, init, xs, length, reverse, check_carry):
 
 
 _SCANS = {}
+_PROGRAMS = {}
+_FALLBACK = object()
+
+
+def _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs):
+    """The traced, optimised step graph (carry..., x...) -> (carry..., y...),
+    with the ys' tree; _FALLBACK when the body needs the unrolled path."""
+    from ember.xcs._xcs import Graph
+    from ember.xcs.errors import XCSTracerError
+
+    g = Graph()
+    try:
+        tracers = [g.input(dt, shape) for shape, dt, _ in (*c_sigs, *x_sigs)]
+        carry = pytree.unflatten(c_tree, tracers[:len(c_sigs)])
+        x = pytree.unflatten(x_tree, tracers[len(c_sigs):]) if x_sigs else None
+        del tracers
+        tok, tok_g = orch._TRACING.set(True), orch._ACTIVE.set(g)
+        try:
+            out = f(carry, x)
+        except XCSTracerError:
+            return _FALLBACK  # the unrolled path traces each step and says where
+        finally:
+            orch._TRACING.reset(tok)
+            orch._ACTIVE.reset(tok_g)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise XCSTypeError(f"scan: the body must return (carry, y), got {type(out).__name__}")
+        c_leaves, c_tree2 = pytree.flatten(out[0])
+        y_leaves, y_tree = pytree.flatten(out[1])
+        if c_tree2 != c_tree:
+            raise XCSTypeError("scan: the carry must keep its structure, shapes and dtypes; the body returned "
+                               f"a carry of another structure ({c_tree} -> {c_tree2})")
+        for leaf in (*c_leaves, *y_leaves):
+            if isinstance(leaf, (bool, int, float, complex)):
+                leaf = np.asarray(leaf)
+            if not isinstance(leaf, (Array, np.ndarray, np.generic)):
+                return _FALLBACK
+            g.output(leaf if isinstance(leaf, Array) else _xcs._asarray(np.asarray(leaf)))
+        del out, carry, x, c_leaves, y_leaves
+    finally:
+        g.seal()
+    g.optimize()
+    return g, len(c_sigs), y_tree
+
+
+def _scan_program(f, init, xs, length, reverse):
+    """scan as one loop program run in C (Graph.scan), or None when the
+    arguments need the unrolled path (Python scalars, traced values, ...)."""
+    c_leaves, c_tree = pytree.flatten(init)
+    x_leaves, x_tree = pytree.flatten(xs)
+    c_leaves = [np.asarray(v) if isinstance(v, np.generic) else v for v in c_leaves]
+    x_leaves = [np.asarray(v) if isinstance(v, np.generic) else v for v in x_leaves]
+    c_sigs = _xcs._signature(tuple(c_leaves))
+    x_full = _xcs._signature(tuple(x_leaves))
+    if c_sigs is None or x_full is None or (not x_leaves and length is None):
+        return None
+    if any(len(shape) == 0 for shape, _, _ in x_full):
+        raise XCSValueError("scan: every leaf of xs needs a leading axis to scan over (got a 0-d value)")
+    lengths = {shape[0] for shape, _, _ in x_full}
+    if len(lengths) > 1:
+        raise XCSValueError(f"scan: the leaves of xs have different leading sizes {sorted(lengths)}")
+    T = lengths.pop() if lengths else length
+    if length is not None and length != T:
+        raise XCSValueError(f"scan: length={length} but xs has leading size {T}")
+    x_sigs = tuple((shape[1:], dt, w) for shape, dt, w in x_full)
+    key = (f, c_tree, c_sigs, x_tree, x_sigs)
+    try:
+        entry = _PROGRAMS.get(key)
+    except TypeError:  # an unhashable callable
+        key, entry = None, None
+    if entry is None:
+        entry = _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs)
+        if key is not None:
+            if len(_PROGRAMS) > 256:
+                _PROGRAMS.clear()
+            _PROGRAMS[key] = entry
+    if entry is _FALLBACK:
+        return None
+    g, n_carry, y_tree = entry
+    outs = g.scan(n_carry, T, bool(reverse), [*c_leaves, *x_leaves])
+    return pytree.unflatten(c_tree, outs[:n_carry]), pytree.unflatten(y_tree, outs[n_carry:])
 
 
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
@@ -570,6 +650,10 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         finally:
             orch._SCOPE.reset(tok)
         return carry, ys
+    if orch._ACTIVE.get() is None and not orch._TRACING.get():
+        done = _scan_program(f, init, xs, length, reverse)
+        if done is not None:
+            return done
     key = (f, bool(reverse), length)
     try:
         jf = _SCANS.get(key)
