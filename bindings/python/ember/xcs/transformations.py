@@ -39,15 +39,15 @@ of the transformations issue.
 ``scan(f, init, xs=None, length=None, reverse=False, unroll=1)`` is
 ``carry, y = f(carry, x)`` over the leading axis of ``xs`` (pytrees), and
 returns ``(carry, ys)`` with the ys stacked on a new leading axis (in the
-order of ``xs`` also when ``reverse``).  A tensor body is traced into one
-program for the whole loop (unrolled in the IR, then fused and compiled
-once per signature: no per-step Python when it runs) and is differentiable
-by ``grad``; the carry must keep its structure, shapes and dtypes.  A body
-that makes orchestration calls runs as a Python loop inside an
-orchestration scope: each step's calls start as soon as their inputs
-(earlier steps' Deferreds) are ready, so independent calls still overlap.
-``unroll`` is accepted for compatibility; the compiled loop is always fully
-unrolled.
+order of ``xs`` also when ``reverse``).  On concrete arrays a tensor body is
+traced once per signature and run as a loop program in C (``Graph.scan``:
+no per-step Python).  Inside a trace (``jit``, ``grad``, ``vmap``) it is
+unrolled into the enclosing program, which makes it differentiable and
+batchable by the ordinary rules.  The carry must keep its structure, shapes
+and dtypes.  A body that makes orchestration calls runs as a Python loop
+inside an orchestration scope: each step's calls start as soon as their
+inputs (earlier steps' Deferreds) are ready, so independent calls still
+overlap.  ``unroll`` is accepted for compatibility.
 """
 from __future__ import annotations
 
