@@ -37,6 +37,7 @@ cmake --build build-asan -j "$JOBS"
 step "ctest build-asan/ -L c"
 # A test that passes with a leak or a UB report still fails: halt on the first.
 ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:check_initialization_order=1" \
+LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
   ctest --test-dir build-asan -L c --output-on-failure -j "$JOBS"
 

@@ -1,0 +1,563 @@
+/* codegen.c — fused programs to CUDA C (see codegen.h). */
+#include "codegen.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- a string builder */
+
+typedef struct sb {
+    char *buf;
+    size_t cap, len; /* len: bytes wanted so far (may pass cap) */
+} sb;
+
+static void sb_put(sb *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_put(sb *s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = s->len < s->cap ? s->cap - s->len : 0;
+    int n = vsnprintf(room ? s->buf + s->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) s->len += (size_t)n;
+}
+
+/* ---------------------------------------------------------------- the prelude */
+
+/* Types, numpy-faithful helpers (the same formulas as src/host/ew_kernels.c)
+ * and converters (float -> int out of range or NaN gives INT_MIN, as x86
+ * gives numpy; int64 -> int32 wraps). */
+static const char prelude_head[] =
+    "typedef unsigned char xcs_b;\n"
+    "#define XCS_INF_F __int_as_float(0x7f800000)\n"
+    "#define XCS_INF_D __longlong_as_double(0x7ff0000000000000LL)\n";
+
+static const char *const unary_math[] = {"exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh",
+                                         "erf", "erfc", "floor", "ceil", "fabs"};
+static const char *const binary_math[] = {"pow", "fmod", "copysign"};
+
+static const char prelude_tail[] =
+    "template <class T> __device__ __forceinline__ T xcs_sigmoid(T x) {\n"
+    "    T e = xcs_exp(-xcs_fabs(x));\n"
+    "    return (x >= 0 ? (T)1 : e) / ((T)1 + e);\n"
+    "}\n"
+    "template <class T> __device__ __forceinline__ T xcs_gelu(T x) {\n"
+    "    if (x < (T)-40) return (T)-0.0;\n"
+    "    const T r = (T)0.70710678118654752440;\n"
+    "    return x >= 0 ? (T)0.5 * x * ((T)1 + xcs_erf(x * r)) : (T)0.5 * x * xcs_erfc(-x * r);\n"
+    "}\n"
+    "template <class T> __device__ __forceinline__ T xcs_ffloordiv(T a, T b) {\n"
+    "    if (b == 0) return a / b;\n"
+    "    T mod = xcs_fmod(a, b), div = (a - mod) / b;\n"
+    "    if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;\n"
+    "    if (div == 0) return xcs_copysign((T)0, a / b);\n"
+    "    T fd = xcs_floor(div);\n"
+    "    return div - fd > (T)0.5 ? fd + 1 : fd;\n"
+    "}\n"
+    "template <class T> __device__ __forceinline__ T xcs_fmodpy(T a, T b) {\n"
+    "    T mod = xcs_fmod(a, b);\n"
+    "    if (b == 0) return mod;\n"
+    "    if (mod == 0) return xcs_copysign((T)0, b);\n"
+    "    return ((b < 0) != (mod < 0)) ? mod + b : mod;\n"
+    "}\n"
+    "template <class T, class U> __device__ __forceinline__ T xcs_ifloordiv(T a, T b) {\n"
+    "    if (b == 0) return 0;\n"
+    "    if (b == -1) return (T)((U)0 - (U)a);\n"
+    "    T q = a / b;\n"
+    "    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;\n"
+    "}\n"
+    "template <class T> __device__ __forceinline__ T xcs_imod(T a, T b) {\n"
+    "    if (b == 0 || b == -1) return 0;\n"
+    "    T r = a % b;\n"
+    "    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;\n"
+    "}\n"
+    "template <class T, class U> __device__ __forceinline__ T xcs_ipow_(T a, T b) {\n"
+    "    if (b < 0) return 0;\n"
+    "    U r = 1, base = (U)a;\n"
+    "    for (; b; b >>= 1) {\n"
+    "        if (b & 1) r *= base;\n"
+    "        base *= base;\n"
+    "    }\n"
+    "    return (T)r;\n"
+    "}\n"
+    "__device__ __forceinline__ int xcs_floordiv(int a, int b) { return xcs_ifloordiv<int, unsigned>(a, b); }\n"
+    "__device__ __forceinline__ long long xcs_floordiv(long long a, long long b) {\n"
+    "    return xcs_ifloordiv<long long, unsigned long long>(a, b);\n"
+    "}\n"
+    "__device__ __forceinline__ float xcs_floordiv(float a, float b) { return xcs_ffloordiv(a, b); }\n"
+    "__device__ __forceinline__ double xcs_floordiv(double a, double b) { return xcs_ffloordiv(a, b); }\n"
+    "__device__ __forceinline__ int xcs_mod(int a, int b) { return xcs_imod(a, b); }\n"
+    "__device__ __forceinline__ long long xcs_mod(long long a, long long b) { return xcs_imod(a, b); }\n"
+    "__device__ __forceinline__ float xcs_mod(float a, float b) { return xcs_fmodpy(a, b); }\n"
+    "__device__ __forceinline__ double xcs_mod(double a, double b) { return xcs_fmodpy(a, b); }\n"
+    "__device__ __forceinline__ int xcs_ipow(int a, int b) { return xcs_ipow_<int, unsigned>(a, b); }\n"
+    "__device__ __forceinline__ long long xcs_ipow(long long a, long long b) {\n"
+    "    return xcs_ipow_<long long, unsigned long long>(a, b);\n"
+    "}\n"
+    "template <class To, class From> __device__ __forceinline__ To xcs_cv(From v) { return (To)v; }\n"
+    "template <> __device__ __forceinline__ xcs_b xcs_cv<xcs_b, xcs_b>(xcs_b v) { return v != 0; }\n"
+    "template <> __device__ __forceinline__ xcs_b xcs_cv<xcs_b, int>(int v) { return v != 0; }\n"
+    "template <> __device__ __forceinline__ xcs_b xcs_cv<xcs_b, long long>(long long v) { return v != 0; }\n"
+    "template <> __device__ __forceinline__ xcs_b xcs_cv<xcs_b, float>(float v) { return v != 0; }\n"
+    "template <> __device__ __forceinline__ xcs_b xcs_cv<xcs_b, double>(double v) { return v != 0; }\n"
+    "template <> __device__ __forceinline__ int xcs_cv<int, long long>(long long v) { return (int)(unsigned)v; }\n"
+    "template <> __device__ __forceinline__ int xcs_cv<int, float>(float v) {\n"
+    "    return (v >= -0x1p31f && v < 0x1p31f) ? (int)v : (int)0x80000000u;\n"
+    "}\n"
+    "template <> __device__ __forceinline__ long long xcs_cv<long long, float>(float v) {\n"
+    "    return (v >= -0x1p63f && v < 0x1p63f) ? (long long)v : (long long)0x8000000000000000ull;\n"
+    "}\n"
+    "template <> __device__ __forceinline__ int xcs_cv<int, double>(double v) {\n"
+    "    return (v > -2147483649.0 && v < 2147483648.0) ? (int)v : (int)0x80000000u;\n"
+    "}\n"
+    "template <> __device__ __forceinline__ long long xcs_cv<long long, double>(double v) {\n"
+    "    return (v >= -0x1p63 && v < 0x1p63) ? (long long)v : (long long)0x8000000000000000ull;\n"
+    "}\n";
+
+static void put_prelude(sb *s) {
+    sb_put(s, "%s", prelude_head);
+    for (size_t i = 0; i < sizeof unary_math / sizeof *unary_math; i++)
+        sb_put(s,
+               "__device__ __forceinline__ float xcs_%s(float x) { return %sf(x); }\n"
+               "__device__ __forceinline__ double xcs_%s(double x) { return %s(x); }\n",
+               unary_math[i], unary_math[i], unary_math[i], unary_math[i]);
+    for (size_t i = 0; i < sizeof binary_math / sizeof *binary_math; i++)
+        sb_put(s,
+               "__device__ __forceinline__ float xcs_%s(float x, float y) { return %sf(x, y); }\n"
+               "__device__ __forceinline__ double xcs_%s(double x, double y) { return %s(x, y); }\n",
+               binary_math[i], binary_math[i], binary_math[i], binary_math[i]);
+    sb_put(s, "%s", prelude_tail);
+    sb_put(s,
+           "struct xcs_args {\n"
+           "    const void *in[%d];\n"
+           "    void *out[%d];\n"
+           "    unsigned int *err;\n"
+           "    long long n, rn;\n"
+           "    long long shape[%d];\n"
+           "    long long in_stride[%d][%d];\n"
+           "    long long out_stride[%d][%d];\n"
+           "};\n",
+           XCS_FUSED_MAX_IO, XCS_FUSED_MAX_IO, XCS_MAX_DIMS, XCS_FUSED_MAX_IO, XCS_MAX_DIMS, XCS_FUSED_MAX_IO,
+           XCS_MAX_DIMS);
+}
+
+/* ---------------------------------------------------------------- the op table */
+
+/* One row per elementwise op: its expression per dtype class (bool, int,
+ * float), or NULL where the CPU has no kernel either.  Operands: x, y, z
+ * (where: c ? y : z); T is the compute type, U its unsigned twin; `err` is
+ * the thread's error word. */
+typedef struct cu_op {
+    xcs_op op;
+    const char *b, *i, *f;
+} cu_op;
+
+#define WRAP(e) "(T)((U)x " e " (U)y)"
+static const cu_op cu_ops[] = {
+    {XCS_OP_NEG, NULL, "(T)((U)0 - (U)x)", "-x"},
+    {XCS_OP_ABS, "x", "x < 0 ? (T)((U)0 - (U)x) : x", "xcs_fabs(x)"},
+    {XCS_OP_EXP, NULL, NULL, "xcs_exp(x)"},
+    {XCS_OP_LOG, NULL, NULL, "xcs_log(x)"},
+    {XCS_OP_LOG1P, NULL, NULL, "xcs_log1p(x)"},
+    {XCS_OP_EXPM1, NULL, NULL, "xcs_expm1(x)"},
+    {XCS_OP_SQRT, NULL, NULL, "xcs_sqrt(x)"},
+    {XCS_OP_RSQRT, NULL, NULL, "(T)1 / xcs_sqrt(x)"},
+    {XCS_OP_SIN, NULL, NULL, "xcs_sin(x)"},
+    {XCS_OP_COS, NULL, NULL, "xcs_cos(x)"},
+    {XCS_OP_TANH, NULL, NULL, "xcs_tanh(x)"},
+    {XCS_OP_SIGMOID, NULL, NULL, "xcs_sigmoid(x)"},
+    {XCS_OP_RELU, "x", "x > 0 ? x : (T)0", "(x > 0 || x != x) ? x : (T)0"},
+    {XCS_OP_GELU, NULL, NULL, "xcs_gelu(x)"},
+    {XCS_OP_ERF, NULL, NULL, "xcs_erf(x)"},
+    {XCS_OP_FLOOR, "x", "x", "xcs_floor(x)"},
+    {XCS_OP_CEIL, "x", "x", "xcs_ceil(x)"},
+    {XCS_OP_SIGN, NULL, "(T)((x > 0) - (x < 0))", "x > 0 ? (T)1 : x < 0 ? (T)-1 : x == 0 ? (T)0 : x"},
+    {XCS_OP_LOGICAL_NOT, "(xcs_b)!x", NULL, NULL},
+    {XCS_OP_BIT_NOT, "(xcs_b)!x", "(T)~x", NULL},
+    {XCS_OP_ADD, "(xcs_b)(x | y)", WRAP("+"), "x + y"},
+    {XCS_OP_SUB, NULL, WRAP("-"), "x - y"},
+    {XCS_OP_MUL, "(xcs_b)(x & y)", WRAP("*"), "x * y"},
+    {XCS_OP_DIV, NULL, NULL, "x / y"},
+    {XCS_OP_FLOOR_DIV, NULL, "(err |= (y == 0) ? 1u : 0u, xcs_floordiv(x, y))", "xcs_floordiv(x, y)"},
+    {XCS_OP_MOD, NULL, "(err |= (y == 0) ? 1u : 0u, xcs_mod(x, y))", "xcs_mod(x, y)"},
+    {XCS_OP_POW, NULL, "(err |= (y < 0) ? 2u : 0u, xcs_ipow(x, y))", "xcs_pow(x, y)"},
+    {XCS_OP_MAXIMUM, "(xcs_b)(x | y)", "x > y ? x : y", "(x > y || x != x) ? x : y"},
+    {XCS_OP_MINIMUM, "(xcs_b)(x & y)", "x < y ? x : y", "(x < y || x != x) ? x : y"},
+    {XCS_OP_EQ, "(xcs_b)(x == y)", "(xcs_b)(x == y)", "(xcs_b)(x == y)"},
+    {XCS_OP_NE, "(xcs_b)(x != y)", "(xcs_b)(x != y)", "(xcs_b)(x != y)"},
+    {XCS_OP_LT, "(xcs_b)(x < y)", "(xcs_b)(x < y)", "(xcs_b)(x < y)"},
+    {XCS_OP_LE, "(xcs_b)(x <= y)", "(xcs_b)(x <= y)", "(xcs_b)(x <= y)"},
+    {XCS_OP_GT, "(xcs_b)(x > y)", "(xcs_b)(x > y)", "(xcs_b)(x > y)"},
+    {XCS_OP_GE, "(xcs_b)(x >= y)", "(xcs_b)(x >= y)", "(xcs_b)(x >= y)"},
+    {XCS_OP_LOGICAL_AND, "(xcs_b)((x != 0) & (y != 0))", NULL, NULL},
+    {XCS_OP_LOGICAL_OR, "(xcs_b)((x != 0) | (y != 0))", NULL, NULL},
+    {XCS_OP_LOGICAL_XOR, "(xcs_b)((x != 0) ^ (y != 0))", NULL, NULL},
+    {XCS_OP_BIT_AND, "(xcs_b)(x & y)", "(T)(x & y)", NULL},
+    {XCS_OP_BIT_OR, "(xcs_b)(x | y)", "(T)(x | y)", NULL},
+    {XCS_OP_BIT_XOR, "(xcs_b)(x ^ y)", "(T)(x ^ y)", NULL},
+    {XCS_OP_WHERE, "c ? y : z", "c ? y : z", "c ? y : z"},
+    {XCS_OP_COPY, "x", "x", "x"},
+};
+#undef WRAP
+
+static const char *op_expr(xcs_op op, xcs_dtype dt) {
+    for (size_t k = 0; k < sizeof cu_ops / sizeof *cu_ops; k++) {
+        if (cu_ops[k].op != op) continue;
+        return dt == XCS_BOOL ? cu_ops[k].b : xcs_dtype_is_int(dt) ? cu_ops[k].i : cu_ops[k].f;
+    }
+    return NULL;
+}
+
+static const char *ctype(xcs_dtype dt) {
+    switch (dt) {
+    case XCS_BOOL: return "xcs_b";
+    case XCS_I32: return "int";
+    case XCS_I64: return "long long";
+    case XCS_F32: return "float";
+    case XCS_F64: return "double";
+    default: return NULL;
+    }
+}
+
+static const char *utype(xcs_dtype dt) {
+    switch (dt) {
+    case XCS_I32: return "unsigned";
+    case XCS_I64: return "unsigned long long";
+    case XCS_BOOL: return "xcs_b";
+    default: return "unsigned";
+    }
+}
+
+static bool is_logic(xcs_op op) {
+    const xcs_op_info *info = xcs_op_get_info(op);
+    return info && info->rule == XCS_RULE_LOGIC;
+}
+
+static xcs_dtype out_dtype(xcs_op op, xcs_dtype compute) {
+    const xcs_op_info *info = xcs_op_get_info(op);
+    if (info && (info->rule == XCS_RULE_CMP || info->rule == XCS_RULE_LOGIC)) return XCS_BOOL;
+    return compute;
+}
+
+static int arity(xcs_op op) {
+    const xcs_op_info *info = xcs_op_get_info(op);
+    if (!info) return -1;
+    switch (info->kind) {
+    case XCS_KIND_UNARY: return 1;
+    case XCS_KIND_COPY: return 1;
+    case XCS_KIND_BINARY: return 2;
+    case XCS_KIND_TERNARY: return 3;
+    default: return -1;
+    }
+}
+
+/* ---------------------------------------------------------------- the body */
+
+typedef struct cg {
+    const xcs_cuda_spec *spec;
+    const xcs_fused_program *p;
+    xcs_dtype reg_dt[XCS_FUSED_MAX_REGS];
+    int reg_var[XCS_FUSED_MAX_REGS]; /* instruction whose variable holds the register */
+    bool in_used[XCS_FUSED_MAX_IO], out_used[XCS_FUSED_MAX_IO];
+} cg;
+
+#define CG_BAD(...) (xcs_error(XCS_ERR_VALUE, "CUDA codegen: " __VA_ARGS__), false)
+
+/* Checks the program and records which operands are read/written. */
+static bool cg_check(cg *c) {
+    const xcs_fused_program *p = c->p;
+    bool def[XCS_FUSED_MAX_REGS] = {false};
+    if (p->ndim < 0 || p->ndim > XCS_MAX_DIMS || p->n_inputs < 0 || p->n_inputs > XCS_FUSED_MAX_IO ||
+        p->n_outputs < 0 || p->n_outputs > XCS_FUSED_MAX_IO || p->n_regs < 0 || p->n_regs > XCS_FUSED_MAX_REGS ||
+        p->n_instr < 1 || p->n_instr > XCS_FUSED_MAX_INSTR)
+        return CG_BAD("malformed program (%d dims, %d inputs, %d outputs, %d registers, %d instructions)", p->ndim,
+                      p->n_inputs, p->n_outputs, p->n_regs, p->n_instr);
+    for (int k = 0; k < p->n_inputs; k++)
+        if (!ctype(c->spec->in_dtype[k])) return CG_BAD("input %d has no CUDA type", k);
+    for (int k = 0; k < p->n_outputs; k++)
+        if (!ctype(c->spec->out_dtype[k])) return CG_BAD("output %d has no CUDA type", k);
+    for (int i = 0; i < p->n_instr; i++) {
+        const xcs_fused_instr *in = &p->instr[i];
+        bool reads = in->kind != XCS_FUSED_LOAD;
+        if (reads && (in->a < 0 || in->a >= p->n_regs || !def[in->a]))
+            return CG_BAD("instruction %d reads register %d before it is written", i, in->a);
+        switch (in->kind) {
+        case XCS_FUSED_LOAD:
+            if (in->a < 0 || in->a >= p->n_inputs) return CG_BAD("instruction %d loads input %d", i, in->a);
+            if (!ctype(in->dtype)) return CG_BAD("instruction %d has no CUDA type", i);
+            c->in_used[in->a] = true;
+            break;
+        case XCS_FUSED_OP: {
+            int n = arity(in->op);
+            if (n < 0) return CG_BAD("instruction %d: %s is not elementwise", i, xcs_op_name(in->op));
+            const int r[3] = {in->a, in->b, in->c};
+            for (int k = 1; k < n; k++)
+                if (r[k] < 0 || r[k] >= p->n_regs || !def[r[k]])
+                    return CG_BAD("instruction %d reads register %d before it is written", i, r[k]);
+            if (!op_expr(in->op, is_logic(in->op) ? XCS_BOOL : in->dtype))
+                return xcs_error(XCS_ERR_TYPE, "%s: not supported for dtype %s", xcs_op_name(in->op),
+                                 xcs_dtype_name(in->dtype)),
+                       false;
+            break;
+        }
+        case XCS_FUSED_CAST:
+            if (!ctype(in->dtype) || !ctype(in->src_dtype)) return CG_BAD("instruction %d has no CUDA type", i);
+            break;
+        case XCS_FUSED_STORE:
+        case XCS_FUSED_REDUCE:
+            if (in->dst < 0 || in->dst >= p->n_outputs) return CG_BAD("instruction %d writes output %d", i, in->dst);
+            if (in->kind == XCS_FUSED_REDUCE &&
+                (i != p->n_instr - 1 || (in->op != XCS_OP_SUM && in->op != XCS_OP_PROD && in->op != XCS_OP_MAX &&
+                                         in->op != XCS_OP_MIN)))
+                return CG_BAD("REDUCE must be the last instruction and one of sum/prod/max/min");
+            if (in->kind == XCS_FUSED_REDUCE && (p->reduce_axes >> p->ndim))
+                return CG_BAD("reduce_axes 0x%x past %d dims", p->reduce_axes, p->ndim);
+            c->out_used[in->dst] = true;
+            break;
+        default: return CG_BAD("instruction %d has unknown kind %d", i, (int)in->kind);
+        }
+        bool writes = in->kind == XCS_FUSED_LOAD || in->kind == XCS_FUSED_OP || in->kind == XCS_FUSED_CAST;
+        if (writes) {
+            if (in->dst < 0 || in->dst >= p->n_regs) return CG_BAD("instruction %d writes register %d", i, in->dst);
+            def[in->dst] = true;
+        }
+    }
+    return true;
+}
+
+/* The instructions but a trailing REDUCE, as straight-line code for one
+ * element whose operand offsets are oi<k> / oo<k>. */
+static void cg_body(cg *c, sb *s, const char *ind) {
+    const xcs_fused_program *p = c->p;
+    for (int i = 0; i < p->n_instr; i++) {
+        const xcs_fused_instr *in = &p->instr[i];
+        switch (in->kind) {
+        case XCS_FUSED_LOAD: {
+            xcs_dtype from = c->spec->in_dtype[in->a];
+            sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(((const %s *)a.in[%d])[oi%d]);\n", ind, ctype(in->dtype), i,
+                   ctype(in->dtype), ctype(from), ctype(from), in->a, in->a);
+            c->reg_dt[in->dst] = in->dtype;
+            c->reg_var[in->dst] = i;
+            break;
+        }
+        case XCS_FUSED_OP: {
+            xcs_dtype cdt = is_logic(in->op) ? XCS_BOOL : in->dtype, odt = out_dtype(in->op, in->dtype);
+            const int r[3] = {in->a, in->b, in->c};
+            int n = arity(in->op);
+            sb_put(s, "%s%s v%d;\n%s{\n%s    typedef %s T;\n%s    typedef %s U;\n", ind, ctype(odt), i, ind, ind,
+                   ctype(cdt), ind, utype(cdt));
+            static const char *const names[3] = {"x", "y", "z"};
+            for (int k = 0; k < n; k++) {
+                bool cond = in->op == XCS_OP_WHERE && k == 0;
+                /* where(c, y, z): operand 0 is the bool condition c */
+                sb_put(s, "%s    const %s %s = v%d;\n", ind, cond ? "xcs_b" : "T", cond ? "c" : names[k], c->reg_var[r[k]]);
+            }
+            sb_put(s, "%s    v%d = (%s)(%s);\n%s}\n", ind, i, ctype(odt), op_expr(in->op, cdt), ind);
+            c->reg_dt[in->dst] = odt;
+            c->reg_var[in->dst] = i;
+            break;
+        }
+        case XCS_FUSED_CAST:
+            sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(v%d);\n", ind, ctype(in->dtype), i, ctype(in->dtype),
+                   ctype(in->src_dtype), c->reg_var[in->a]);
+            c->reg_dt[in->dst] = in->dtype;
+            c->reg_var[in->dst] = i;
+            break;
+        case XCS_FUSED_STORE: {
+            xcs_dtype to = c->spec->out_dtype[in->dst];
+            sb_put(s, "%s((%s *)a.out[%d])[oo%d] = xcs_cv<%s, %s>(v%d);\n", ind, ctype(to), in->dst, in->dst,
+                   ctype(to), ctype(c->reg_dt[in->a]), c->reg_var[in->a]);
+            break;
+        }
+        case XCS_FUSED_REDUCE: break; /* the reduction driver folds it */
+        }
+    }
+}
+
+/* Offsets of every used operand: oi<k>/oo<k> = the unravelled index
+ * `idx` over the dims listed (innermost last), strides from a. */
+static void cg_offsets(const cg *c, sb *s, const char *ind, const char *idx, const int *dims, int nd) {
+    const xcs_fused_program *p = c->p;
+    for (int k = 0; k < p->n_inputs; k++)
+        if (c->in_used[k]) sb_put(s, "%slong long oi%d = 0;\n", ind, k);
+    for (int k = 0; k < p->n_outputs; k++)
+        if (c->out_used[k]) sb_put(s, "%slong long oo%d = 0;\n", ind, k);
+    if (nd == 0) return;
+    sb_put(s, "%s{\n%s    long long r = %s, q;\n", ind, ind, idx);
+    for (int j = nd - 1; j >= 0; j--) {
+        int d = dims[j];
+        sb_put(s, "%s    q = r %% a.shape[%d];\n%s    r /= a.shape[%d];\n", ind, d, ind, d);
+        for (int k = 0; k < p->n_inputs; k++)
+            if (c->in_used[k]) sb_put(s, "%s    oi%d += q * a.in_stride[%d][%d];\n", ind, k, k, d);
+        for (int k = 0; k < p->n_outputs; k++)
+            if (c->out_used[k] && !(p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE &&
+                                    p->instr[p->n_instr - 1].dst == k))
+                sb_put(s, "%s    oo%d += q * a.out_stride[%d][%d];\n", ind, k, k, d);
+    }
+    sb_put(s, "%s}\n", ind);
+}
+
+static void cg_elementwise(cg *c, sb *s) {
+    const xcs_fused_program *p = c->p;
+    sb_put(s, "extern \"C\" __global__ void __launch_bounds__(%d) %s(const xcs_args a) {\n",
+           XCS_CUDA_BLOCK, c->spec->name ? c->spec->name : XCS_CUDA_KERNEL_NAME);
+    sb_put(s, "    unsigned int err = 0;\n");
+    sb_put(s, "    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < a.n;\n"
+              "         i += (long long)gridDim.x * blockDim.x) {\n");
+    if (c->spec->flat) {
+        for (int k = 0; k < p->n_inputs; k++)
+            if (c->in_used[k]) sb_put(s, "        const long long oi%d = %s;\n", k, (c->spec->scalar_inputs >> k & 1u) ? "0" : "i");
+        for (int k = 0; k < p->n_outputs; k++)
+            if (c->out_used[k]) sb_put(s, "        const long long oo%d = i;\n", k);
+    } else {
+        int dims[XCS_MAX_DIMS];
+        for (int d = 0; d < p->ndim; d++) dims[d] = d;
+        cg_offsets(c, s, "        ", "i", dims, p->ndim);
+    }
+    cg_body(c, s, "        ");
+    sb_put(s, "    }\n    if (err) atomicOr(a.err, err);\n}\n");
+}
+
+static void cg_reduce(cg *c, sb *s) {
+    const xcs_fused_program *p = c->p;
+    const xcs_fused_instr *red = &p->instr[p->n_instr - 1];
+    xcs_dtype rdt = c->reg_dt[red->a];
+    bool sumlike = red->op == XCS_OP_SUM || red->op == XCS_OP_PROD;
+    const char *acc = sumlike ? (xcs_dtype_is_float(rdt) ? "double" : "long long")
+                              : rdt == XCS_F32 ? "float" : rdt == XCS_F64 ? "double" : rdt == XCS_I64 ? "long long" : "int";
+    const char *ident, *comb;
+    bool fl = xcs_dtype_is_float(rdt);
+    switch (red->op) {
+    case XCS_OP_SUM: ident = "0", comb = "(A + B)"; break;
+    case XCS_OP_PROD: ident = "1", comb = "(A * B)"; break;
+    case XCS_OP_MAX:
+        ident = rdt == XCS_F32 ? "-XCS_INF_F" : rdt == XCS_F64 ? "-XCS_INF_D" : rdt == XCS_I64 ? "(long long)0x8000000000000000ull"
+              : rdt == XCS_I32 ? "(int)0x80000000u" : "0";
+        comb = fl ? "((A > B || A != A) ? A : B)" : "(A > B ? A : B)";
+        break;
+    default:
+        ident = rdt == XCS_F32 ? "XCS_INF_F" : rdt == XCS_F64 ? "XCS_INF_D" : rdt == XCS_I64 ? "0x7fffffffffffffffll"
+              : rdt == XCS_I32 ? "0x7fffffff" : "1";
+        comb = fl ? "((A < B || A != A) ? A : B)" : "(A < B ? A : B)";
+        break;
+    }
+    int kept[XCS_MAX_DIMS], reduced[XCS_MAX_DIMS], nk = 0, nr = 0;
+    for (int d = 0; d < p->ndim; d++) {
+        if (p->reduce_axes >> d & 1u) reduced[nr++] = d;
+        else kept[nk++] = d;
+    }
+    sb_put(s, "#define XCS_COMBINE(A, B) %s\n", comb);
+    sb_put(s, "extern \"C\" __global__ void __launch_bounds__(%d) %s(const xcs_args a) {\n",
+           XCS_CUDA_BLOCK, c->spec->name ? c->spec->name : XCS_CUDA_KERNEL_NAME);
+    sb_put(s, "    __shared__ %s part[%d];\n    unsigned int err = 0;\n", acc, XCS_CUDA_BLOCK / 32);
+    sb_put(s, "    for (long long o = blockIdx.x; o < a.n; o += gridDim.x) {\n");
+    {
+        /* bases bi<k>/bo<k>: the offsets of this output's kept index */
+        for (int k = 0; k < p->n_inputs; k++)
+            if (c->in_used[k]) sb_put(s, "        long long bi%d = 0;\n", k);
+        for (int k = 0; k < p->n_outputs; k++)
+            if (c->out_used[k] && k != red->dst) sb_put(s, "        long long bo%d = 0;\n", k);
+        if (nk > 0) {
+            sb_put(s, "        {\n            long long r = o, q;\n");
+            for (int j = nk - 1; j >= 0; j--) {
+                int d = kept[j];
+                sb_put(s, "            q = r %% a.shape[%d];\n            r /= a.shape[%d];\n", d, d);
+                for (int k = 0; k < p->n_inputs; k++)
+                    if (c->in_used[k]) sb_put(s, "            bi%d += q * a.in_stride[%d][%d];\n", k, k, d);
+                for (int k = 0; k < p->n_outputs; k++)
+                    if (c->out_used[k] && k != red->dst)
+                        sb_put(s, "            bo%d += q * a.out_stride[%d][%d];\n", k, k, d);
+            }
+            sb_put(s, "        }\n");
+        }
+    }
+    sb_put(s, "        %s acc = %s;\n", acc, ident);
+    sb_put(s, "        for (long long j = threadIdx.x; j < a.rn; j += blockDim.x) {\n");
+    for (int k = 0; k < p->n_inputs; k++)
+        if (c->in_used[k]) sb_put(s, "            long long oi%d = bi%d;\n", k, k);
+    for (int k = 0; k < p->n_outputs; k++)
+        if (c->out_used[k] && k != red->dst) sb_put(s, "            long long oo%d = bo%d;\n", k, k);
+    if (nr > 0) {
+        sb_put(s, "            {\n                long long r = j, q;\n");
+        for (int j = nr - 1; j >= 0; j--) {
+            int d = reduced[j];
+            sb_put(s, "                q = r %% a.shape[%d];\n                r /= a.shape[%d];\n", d, d);
+            for (int k = 0; k < p->n_inputs; k++)
+                if (c->in_used[k]) sb_put(s, "                oi%d += q * a.in_stride[%d][%d];\n", k, k, d);
+            for (int k = 0; k < p->n_outputs; k++)
+                if (c->out_used[k] && k != red->dst)
+                    sb_put(s, "                oo%d += q * a.out_stride[%d][%d];\n", k, k, d);
+        }
+        sb_put(s, "            }\n");
+    }
+    cg_body(c, s, "            ");
+    sb_put(s, "            const %s e = (%s)v%d;\n            acc = XCS_COMBINE(acc, e);\n        }\n", acc, acc,
+           c->reg_var[red->a]);
+    sb_put(s,
+           "        for (int sh = 16; sh > 0; sh >>= 1) {\n"
+           "            const %s e = __shfl_down_sync(0xffffffffu, acc, sh);\n"
+           "            acc = XCS_COMBINE(acc, e);\n"
+           "        }\n"
+           "        if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = acc;\n"
+           "        __syncthreads();\n"
+           "        if (threadIdx.x < 32) {\n"
+           "            acc = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : (%s)(%s);\n"
+           "            for (int sh = 16; sh > 0; sh >>= 1) {\n"
+           "                const %s e = __shfl_down_sync(0xffffffffu, acc, sh);\n"
+           "                acc = XCS_COMBINE(acc, e);\n"
+           "            }\n"
+           "            if (threadIdx.x == 0) ((%s *)a.out[%d])[o] = xcs_cv<%s, %s>(acc);\n"
+           "        }\n"
+           "        __syncthreads();\n"
+           "    }\n"
+           "    if (err) atomicOr(a.err, err);\n"
+           "}\n"
+           "#undef XCS_COMBINE\n",
+           acc, acc, ident, acc, ctype(c->spec->out_dtype[red->dst]), red->dst, ctype(c->spec->out_dtype[red->dst]),
+           acc);
+}
+
+size_t xcs_cuda_codegen(const xcs_cuda_spec *spec, char *buf, size_t cap) {
+    if (!spec || !spec->p) return xcs_error(XCS_ERR_VALUE, "CUDA codegen: no program"), 0;
+    cg c;
+    memset(&c, 0, sizeof c);
+    c.spec = spec;
+    c.p = spec->p;
+    if (!cg_check(&c)) return 0;
+    sb s = {.buf = buf, .cap = cap, .len = 0};
+    if (buf && cap) buf[0] = '\0';
+    if (!spec->no_prelude) put_prelude(&s);
+    if (c.p->instr[c.p->n_instr - 1].kind == XCS_FUSED_REDUCE) {
+        if (spec->flat) return xcs_error(XCS_ERR_VALUE, "CUDA codegen: a reduction has no flat variant"), 0;
+        cg_reduce(&c, &s);
+    } else {
+        cg_elementwise(&c, &s);
+    }
+    return s.len;
+}
+
+size_t xcs_cuda_prelude(char *buf, size_t cap) {
+    sb s = {.buf = buf, .cap = cap, .len = 0};
+    if (buf && cap) buf[0] = '\0';
+    put_prelude(&s);
+    return s.len;
+}
+
+char *xcs_cuda_codegen_alloc(const xcs_cuda_spec *spec) {
+    size_t n = xcs_cuda_codegen(spec, NULL, 0);
+    if (n == 0) return NULL;
+    char *buf = malloc(n + 1);
+    if (!buf) return xcs_error(XCS_ERR_MEMORY, "CUDA codegen: out of memory"), NULL;
+    xcs_cuda_codegen(spec, buf, n + 1);
+    return buf;
+}
+
+uint64_t xcs_cuda_source_hash(const char *src) {
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *q = (const unsigned char *)src; *q; q++) {
+        h ^= *q;
+        h *= 1099511628211ull;
+    }
+    return h;
+}

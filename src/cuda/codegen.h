@@ -1,0 +1,73 @@
+/* codegen.h — fused programs (xcs.h) lowered to CUDA C for NVRTC.
+ *
+ * Pure C, no CUDA header: it builds wherever the core builds, so CI (which
+ * has NVRTC but no GPU) compiles every generated kernel.  The generated
+ * source includes nothing: a fixed prelude (types, numpy-faithful helpers,
+ * dtype converters) followed by one kernel whose body is the program's
+ * instruction list as straight-line code.
+ *
+ * Kernels take one parameter, `xcs_args` (declared in the prelude and
+ * mirrored by xcs_cuda_args below, so the runtime fills it in C):
+ *   elementwise  a grid-stride loop over the n elements of the space; each
+ *                element's operand offsets come from unravelling its index
+ *                over the shape (or are the index itself when every operand
+ *                is C-contiguous over the space / a broadcast scalar: the
+ *                "flat" variant);
+ *   reduction    one block per output element (grid-stride over outputs),
+ *                its threads striding over the reduced elements, partial
+ *                results combined by warp shuffles and one shared array;
+ *                float sums and products accumulate in double, integer ones
+ *                in int64 (as xcs_reduce does on the CPU).
+ * Integer floor_divide/mod by zero and negative integer powers set bits in
+ * *err (XCS_EW_ERR_* values), which the runtime turns into XCSError. */
+#ifndef XCS_CUDA_CODEGEN_H
+#define XCS_CUDA_CODEGEN_H
+
+#include "xcs.h"
+
+#define XCS_CUDA_BLOCK 256 /* threads per block of every generated kernel */
+
+/* What a kernel is specialised for besides its program. */
+typedef struct xcs_cuda_spec {
+    const xcs_fused_program *p;
+    xcs_dtype in_dtype[XCS_FUSED_MAX_IO];
+    xcs_dtype out_dtype[XCS_FUSED_MAX_IO];
+    /* Elementwise only: every operand is C-contiguous over the space or a
+     * broadcast scalar (bit k of scalar_inputs), so offsets are the index. */
+    bool flat;
+    unsigned scalar_inputs;
+    /* The kernel's name (NULL: XCS_CUDA_KERNEL_NAME) and whether to leave the
+     * prelude out: several kernels can then share one NVRTC program (the
+     * prelude once, then each kernel). */
+    const char *name;
+    bool no_prelude;
+} xcs_cuda_spec;
+
+/* The kernel's argument block, as the prelude declares it. */
+typedef struct xcs_cuda_args {
+    const void *in[XCS_FUSED_MAX_IO];
+    void *out[XCS_FUSED_MAX_IO];
+    unsigned int *err;
+    long long n;                                   /* elements (elementwise) or outputs (reduction) */
+    long long rn;                                  /* reduction: elements folded into each output */
+    long long shape[XCS_MAX_DIMS];                 /* the program's space */
+    long long in_stride[XCS_FUSED_MAX_IO][XCS_MAX_DIMS];  /* elements, per dim of the space */
+    long long out_stride[XCS_FUSED_MAX_IO][XCS_MAX_DIMS];
+} xcs_cuda_args;
+
+/* Writes the CUDA C source of spec's kernel into buf (NUL-terminated,
+ * truncated at cap) and returns the length it needs, like snprintf; 0 with
+ * the error set when the program cannot be lowered (an op/dtype pair with no
+ * kernel, a malformed program).  The kernel is named XCS_CUDA_KERNEL_NAME. */
+#define XCS_CUDA_KERNEL_NAME "xcs_fused"
+size_t xcs_cuda_codegen(const xcs_cuda_spec *spec, char *buf, size_t cap);
+/* Same, allocated (free() it); NULL with the error set. */
+char *xcs_cuda_codegen_alloc(const xcs_cuda_spec *spec);
+
+/* The prelude alone (static text; what no_prelude leaves out).  Its size: */
+size_t xcs_cuda_prelude(char *buf, size_t cap);
+
+/* 64-bit FNV-1a of a NUL-terminated string: the cache key of a source. */
+uint64_t xcs_cuda_source_hash(const char *src);
+
+#endif /* XCS_CUDA_CODEGEN_H */

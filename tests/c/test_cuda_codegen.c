@@ -1,0 +1,302 @@
+/* test_cuda_codegen.c — every fused program the CPU can run lowers to CUDA C
+ * that NVRTC compiles (NVRTC needs no GPU).
+ *
+ * - The CUDA op table covers exactly the (op, dtype) pairs the CPU kernel
+ *   table does: adding an op to one and not the other fails here.
+ * - Each such pair, as a one-op program, compiles in its flat variant and its
+ *   strided variant (mixed input dtypes, a broadcast scalar input).
+ * - Every reduction (sum/prod/max/min x dtype x several axis sets), with an
+ *   elementwise output stored beside it, compiles.
+ * - Random chains of ops compile.
+ * - Malformed programs and unsupported pairs are refused with a message.
+ * Without NVRTC the compile checks are skipped (exit 77, a CTest skip) after
+ * the codegen-only checks ran. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "codegen.h"
+#include "ew_kernels.h"
+#include "nvrtc.h"
+#include "xcs_host.h"
+
+static xcs_nvrtc *nv;
+static int cc = 90;
+static int compiled;
+
+/* Kernels are compiled in batches (one NVRTC program: the prelude once,
+ * then each kernel under its own name): NVRTC's cost is mostly per program.
+ * A failed batch is recompiled kernel by kernel to name the culprit. */
+#define BATCH 48
+static char *batch_src[BATCH];
+static char batch_name[BATCH][96];
+static int batch_n;
+
+/* Batches go to PTX (NVRTC's front end and optimiser: where a source error
+ * shows); ptxas is what the runtime adds for a cubin, checked on a sample. */
+static bool nvrtc_ok(const char *src, const char *what, bool cubin) {
+    char *img = NULL;
+    size_t sz = 0;
+    bool is_cubin = false;
+    xcs_status st = xcs_nvrtc_compile(nv, src, what, cc, cubin, &img, &sz, &is_cubin);
+    bool ok = st == XCS_OK && sz > 0 && is_cubin == cubin;
+    free(img);
+    return ok;
+}
+
+static void flush_batch(void) {
+    if (batch_n == 0) return;
+    size_t plen = xcs_cuda_prelude(NULL, 0), total = plen + 1;
+    for (int i = 0; i < batch_n; i++) total += strlen(batch_src[i]);
+    char *all = malloc(total);
+    CHECK(all != NULL);
+    if (all) {
+        xcs_cuda_prelude(all, plen + 1);
+        for (int i = 0; i < batch_n; i++) strcat(all, batch_src[i]);
+        static int batches;
+        bool ok = nvrtc_ok(all, batch_name[0], batches++ % 4 == 0);
+        CHECK(ok);
+        if (!ok) { /* which kernel? */
+            char pre[1 << 15];
+            xcs_cuda_prelude(pre, sizeof pre);
+            for (int i = 0; i < batch_n; i++) {
+                char *one = malloc(plen + strlen(batch_src[i]) + 1);
+                strcpy(one, pre);
+                strcat(one, batch_src[i]);
+                if (!nvrtc_ok(one, batch_name[i], false)) fprintf(stderr, "---- %s ----\n%s\n%s\n", batch_name[i], one, xcs_last_error());
+                free(one);
+            }
+        } else {
+            compiled += batch_n;
+        }
+        free(all);
+    }
+    for (int i = 0; i < batch_n; i++) free(batch_src[i]);
+    batch_n = 0;
+}
+
+static void compile_ok(const xcs_cuda_spec *spec_in, const char *what) {
+    xcs_cuda_spec spec = *spec_in;
+    char name[96];
+    snprintf(name, sizeof name, "k%d_%s", compiled + batch_n, what);
+    spec.name = name;
+    spec.no_prelude = true;
+    char *src = xcs_cuda_codegen_alloc(&spec);
+    CHECK(src != NULL);
+    if (!src) return;
+    CHECK(strstr(src, "#include") == NULL);
+    if (!nv) {
+        free(src);
+        return;
+    }
+    batch_src[batch_n] = src;
+    snprintf(batch_name[batch_n], sizeof batch_name[batch_n], "%s", name);
+    if (++batch_n == BATCH) flush_batch();
+}
+
+static int arity(xcs_op op) {
+    switch (xcs_op_get_info(op)->kind) {
+    case XCS_KIND_UNARY: case XCS_KIND_COPY: return 1;
+    case XCS_KIND_BINARY: return 2;
+    case XCS_KIND_TERNARY: return 3;
+    default: return 0;
+    }
+}
+
+/* out0 = op(load in0.., computed in dt); inputs of dtype `in_dt` converted. */
+static void one_op_program(xcs_op op, xcs_dtype dt, xcs_fused_program *p, xcs_cuda_spec *spec, xcs_dtype in_dt) {
+    memset(p, 0, sizeof *p);
+    memset(spec, 0, sizeof *spec);
+    p->ndim = 3;
+    p->shape[0] = 4, p->shape[1] = 5, p->shape[2] = 6;
+    int n = arity(op);
+    p->n_inputs = n;
+    p->n_outputs = 1;
+    int r = 0;
+    for (int k = 0; k < n; k++) {
+        xcs_dtype rd = xcs_ew_in_dtype(op, k, dt);
+        p->instr[p->n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, r, k, -1, -1, rd, rd};
+        spec->in_dtype[k] = k == 0 ? in_dt : rd;
+        r++;
+    }
+    p->instr[p->n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, op, r, 0, n > 1 ? 1 : -1, n > 2 ? 2 : -1, dt, dt};
+    p->instr[p->n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, r, -1, -1, dt, dt};
+    p->n_regs = r + 1;
+    spec->p = p;
+    spec->out_dtype[0] = xcs_ew_out_dtype(op, dt);
+}
+
+static void test_op_table_matches_cpu(void) {
+    for (int op = 0; op < XCS_OP_COUNT; op++) {
+        int n = arity((xcs_op)op);
+        if (n == 0) continue;
+        for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++) {
+            bool cpu = xcs_ew_kernel_get((xcs_op)op, (xcs_dtype)dt) != NULL;
+            xcs_fused_program p;
+            xcs_cuda_spec spec;
+            one_op_program((xcs_op)op, (xcs_dtype)dt, &p, &spec, xcs_ew_in_dtype((xcs_op)op, 0, (xcs_dtype)dt));
+            spec.flat = true;
+            size_t len = xcs_cuda_codegen(&spec, NULL, 0);
+            if ((len > 0) != cpu)
+                fprintf(stderr, "%s/%s: CPU kernel %s, CUDA codegen %s\n", xcs_op_name((xcs_op)op),
+                        xcs_dtype_name((xcs_dtype)dt), cpu ? "yes" : "no", len ? "yes" : "no");
+            CHECK((len > 0) == cpu);
+            if (!cpu) CHECK(check_contains(xcs_last_error(), "not supported"));
+            xcs_error_clear();
+        }
+    }
+}
+
+static void test_every_op_compiles(void) {
+    char what[96];
+    for (int op = 0; op < XCS_OP_COUNT; op++) {
+        if (arity((xcs_op)op) == 0) continue;
+        for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++) {
+            if (!xcs_ew_kernel_get((xcs_op)op, (xcs_dtype)dt)) continue;
+            xcs_fused_program p;
+            xcs_cuda_spec spec;
+            /* flat, inputs already in the compute dtype */
+            one_op_program((xcs_op)op, (xcs_dtype)dt, &p, &spec, xcs_ew_in_dtype((xcs_op)op, 0, (xcs_dtype)dt));
+            spec.flat = true;
+            snprintf(what, sizeof what, "%s_%s_flat", xcs_op_name((xcs_op)op), xcs_dtype_name((xcs_dtype)dt));
+            compile_ok(&spec, what);
+            /* strided, input 0 converted from another dtype, input 1 a broadcast scalar */
+            one_op_program((xcs_op)op, (xcs_dtype)dt, &p, &spec, (xcs_dtype)((dt + 2) % XCS_DTYPE_COUNT));
+            spec.scalar_inputs = 2u;
+            snprintf(what, sizeof what, "%s_%s_strided", xcs_op_name((xcs_op)op), xcs_dtype_name((xcs_dtype)dt));
+            compile_ok(&spec, what);
+        }
+    }
+}
+
+static void test_reductions_compile(void) {
+    static const xcs_op ops[] = {XCS_OP_SUM, XCS_OP_PROD, XCS_OP_MAX, XCS_OP_MIN};
+    static const unsigned axes[] = {0x1, 0x2, 0x4, 0x5, 0x7};
+    char what[96];
+    for (size_t o = 0; o < sizeof ops / sizeof *ops; o++)
+        for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++)
+            for (size_t a = 0; a < sizeof axes / sizeof *axes; a++) {
+                if (dt == XCS_BOOL && a > 1) continue;
+                xcs_fused_program p = {0};
+                xcs_cuda_spec spec = {0};
+                p.ndim = 3;
+                p.shape[0] = 3, p.shape[1] = 70, p.shape[2] = 9;
+                p.n_inputs = 1;
+                p.n_outputs = 2;
+                p.n_regs = 2;
+                xcs_dtype acc = (ops[o] == XCS_OP_SUM || ops[o] == XCS_OP_PROD) && !xcs_dtype_is_float((xcs_dtype)dt)
+                                    ? XCS_I64 : (xcs_dtype)dt;
+                p.instr[0] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, (xcs_dtype)dt, (xcs_dtype)dt};
+                p.instr[1] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 0, -1, -1, (xcs_dtype)dt, (xcs_dtype)dt};
+                p.instr[2] = (xcs_fused_instr){XCS_FUSED_REDUCE, ops[o], 1, 0, -1, -1, acc, acc};
+                p.n_instr = 3;
+                p.reduce_axes = axes[a];
+                spec.p = &p;
+                spec.in_dtype[0] = (xcs_dtype)dt;
+                spec.out_dtype[0] = XCS_F64;
+                spec.out_dtype[1] = acc;
+                snprintf(what, sizeof what, "%s_%s_axes%x", xcs_op_name(ops[o]), xcs_dtype_name((xcs_dtype)dt), axes[a]);
+                compile_ok(&spec, what);
+            }
+}
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+static unsigned rnd(unsigned n) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (unsigned)(rng % n);
+}
+
+/* Random float chains of unary/binary ops over 2-3 inputs, some ending in a
+ * reduction, like the CPU fusion tests' op-chain generator. */
+static void test_random_chains_compile(void) {
+    static const xcs_op un[] = {XCS_OP_EXP, XCS_OP_TANH, XCS_OP_NEG, XCS_OP_SIGMOID, XCS_OP_ABS, XCS_OP_RELU,
+                                XCS_OP_GELU, XCS_OP_LOG1P, XCS_OP_SQRT, XCS_OP_FLOOR};
+    static const xcs_op bin[] = {XCS_OP_ADD, XCS_OP_SUB, XCS_OP_MUL, XCS_OP_DIV, XCS_OP_MAXIMUM, XCS_OP_MINIMUM,
+                                 XCS_OP_POW, XCS_OP_MOD, XCS_OP_FLOOR_DIV};
+    char what[64];
+    for (int t = 0; t < 24; t++) {
+        xcs_fused_program p = {0};
+        xcs_cuda_spec spec = {0};
+        xcs_dtype dt = t % 2 ? XCS_F32 : XCS_F64;
+        p.ndim = 2;
+        p.shape[0] = 33, p.shape[1] = 17;
+        p.n_inputs = 2 + (int)rnd(2);
+        int r = 0;
+        for (int k = 0; k < p.n_inputs; k++) {
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, r++, k, -1, -1, dt, dt};
+            spec.in_dtype[k] = k == 1 ? XCS_I32 : dt;
+        }
+        int len = 3 + (int)rnd(10);
+        for (int i = 0; i < len && r < XCS_FUSED_MAX_REGS; i++) {
+            bool b = rnd(2);
+            xcs_op op = b ? bin[rnd(sizeof bin / sizeof *bin)] : un[rnd(sizeof un / sizeof *un)];
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, op, r, (int)rnd((unsigned)r), b ? (int)rnd((unsigned)r) : -1,
+                                                     -1, dt, dt};
+            r++;
+        }
+        p.n_regs = r;
+        p.n_outputs = 1;
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, r - 1, -1, -1, dt, dt};
+        spec.out_dtype[0] = dt;
+        if (t % 3 == 0) {
+            p.n_outputs = 2;
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_REDUCE, t % 2 ? XCS_OP_SUM : XCS_OP_MAX, 1, r - 1, -1, -1, dt, dt};
+            p.reduce_axes = 1u << rnd(2);
+            spec.out_dtype[1] = dt;
+        } else {
+            spec.flat = t % 2;
+        }
+        spec.p = &p;
+        snprintf(what, sizeof what, "chain_%d", t);
+        compile_ok(&spec, what);
+    }
+}
+
+static void test_errors(void) {
+    xcs_fused_program p = {0};
+    xcs_cuda_spec spec = {.p = &p};
+    CHECK(xcs_cuda_codegen(&spec, NULL, 0) == 0); /* no instructions */
+    CHECK(check_contains(xcs_last_error(), "malformed"));
+    p.ndim = 1, p.shape[0] = 4, p.n_inputs = 1, p.n_outputs = 1, p.n_regs = 1, p.n_instr = 2;
+    p.instr[0] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_EXP, 0, 0, -1, -1, XCS_F32, XCS_F32};
+    p.instr[1] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 0, -1, -1, XCS_F32, XCS_F32};
+    spec.in_dtype[0] = XCS_F32, spec.out_dtype[0] = XCS_F32;
+    CHECK(xcs_cuda_codegen(&spec, NULL, 0) == 0); /* reads a register never written */
+    CHECK(check_contains(xcs_last_error(), "before it is written"));
+    p.instr[0] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 3, -1, -1, XCS_F32, XCS_F32};
+    CHECK(xcs_cuda_codegen(&spec, NULL, 0) == 0); /* loads an input that does not exist */
+    p.instr[0] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F32, XCS_F32};
+    char small[16];
+    size_t need = xcs_cuda_codegen(&spec, small, sizeof small); /* truncates like snprintf */
+    CHECK(need > sizeof small && strlen(small) == sizeof small - 1);
+    if (nv) { /* a compile error carries NVRTC's log */
+        char *img = NULL;
+        size_t sz = 0;
+        bool cub = false;
+        CHECK(xcs_nvrtc_compile(nv, "extern \"C\" __global__ void k() { undeclared(); }", "bad_kernel", cc, true, &img,
+                                &sz, &cub) == XCS_ERR_VALUE);
+        CHECK(check_contains(xcs_last_error(), "bad_kernel") && check_contains(xcs_last_error(), "undeclared"));
+        CHECK(img == NULL);
+    }
+    xcs_error_clear();
+}
+
+int main(void) {
+    CHECK_OK(xcs_host_init());
+    if (xcs_nvrtc_open(&nv)) {
+        printf("NVRTC not available (%s): compile checks skipped\n", xcs_last_error());
+        nv = NULL;
+    } else {
+        printf("NVRTC %d, compiling for sm_%d\n", xcs_nvrtc_version(nv), cc);
+    }
+    RUN(test_op_table_matches_cpu);
+    RUN(test_errors);
+    RUN(test_every_op_compiles);
+    RUN(test_reductions_compile);
+    RUN(test_random_chains_compile);
+    flush_batch();
+    printf("%d kernels compiled\n", compiled);
+    xcs_nvrtc_close(nv);
+    int rc = check_report();
+    return rc ? rc : (nv ? 0 : 77);
+}
