@@ -29,6 +29,19 @@ int xcs_graph_num_inputs(const xcs_graph *g) { return g->n_inputs; }
 int xcs_graph_num_outputs(const xcs_graph *g) { return g->n_outputs; }
 int xcs_graph_num_groups(const xcs_graph *g) { return g->plan ? g->plan->n_groups : 0; }
 
+const xcs_fused_program *xcs_graph_group(const xcs_graph *g, int k, xcs_dtype *in_dtypes, xcs_dtype *out_dtypes,
+                                         bool *matmul) {
+    if (!g->plan || k < 0 || k >= g->plan->n_groups) return NULL;
+    const xcs_plan_group *grp = &g->plan->groups[k];
+    for (int i = 0; i < grp->n_inputs; i++) {
+        int e = grp->input_edges[i];
+        in_dtypes[i] = g->nodes[e < 0 ? grp->first : g->edges[e].node].dtype; /* -1: the matmul's product */
+    }
+    for (int o = 0; o < grp->n_outputs; o++) out_dtypes[o] = g->nodes[grp->output_nodes[o]].dtype;
+    if (matmul) *matmul = grp->matmul;
+    return &grp->prog;
+}
+
 void xcs_graph_memory_get(const xcs_graph *g, xcs_graph_memory *out) {
     const xcs_plan *p = g->plan;
     *out = (xcs_graph_memory){p ? p->n_planned : 0, p ? p->arena_bytes : 0, p ? p->planned_bytes : 0};

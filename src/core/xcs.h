@@ -321,6 +321,12 @@ int xcs_graph_num_outputs(const xcs_graph *g);
 /* Fused groups / steps of the plan built by xcs_graph_optimize (0 before):
  * a step is one kernel launch, fused or not. */
 int xcs_graph_num_groups(const xcs_graph *g);
+/* Fused group k of the plan: its program (owned by g), the dtype of each of
+ * its inputs and outputs (arrays of XCS_FUSED_MAX_IO), and whether it is a
+ * matmul's epilogue (input 0 is then the product).  NULL past the groups. */
+struct xcs_fused_program;
+const struct xcs_fused_program *xcs_graph_group(const xcs_graph *g, int k, xcs_dtype *in_dtypes, xcs_dtype *out_dtypes,
+                                                bool *matmul);
 int xcs_graph_num_steps(const xcs_graph *g);
 /* The plan's memory plan: `buffers` intermediates live in one arena of
  * `arena_bytes` per run; `planned_bytes` is what they would take without

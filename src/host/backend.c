@@ -70,5 +70,7 @@ void xcs_host_build_info(xcs_build_info *out) {
     out->has_cblas = false;
     out->blas_name = "blocked";
 #endif
-    out->has_cuda_backend = false;
+    bool loaded = false;
+    xcs_cuda_probe_get(NULL, &loaded);
+    out->has_cuda_backend = loaded;
 }

@@ -15,6 +15,12 @@ xcs_status xcs_host_init(void);
 /* What this build of the CPU backend has (OpenMP, CBLAS, thread count). */
 void xcs_host_build_info(xcs_build_info *out);
 
+/* The CUDA backend module (src/cuda/xcs_cuda.h), opened and probed once at
+ * first call: what it found, or why there is no usable device (reason).
+ * *module: the path tried (NULL when disabled); *loaded: it was opened. */
+struct xcs_cuda_probe;
+const struct xcs_cuda_probe *xcs_cuda_probe_get(const char **module, bool *loaded);
+
 /* The two matmul implementations, callable directly so tests can check that
  * they agree.  Same contract as xcs_backend.matmul.  The BLAS one returns
  * XCS_ERR_UNSUPPORTED when the build has no CBLAS or the dtype is not f32/f64. */

@@ -128,3 +128,40 @@ def test_random_program_float32(seed):
     assert got.dtype == eager.dtype == np.float32
     np.testing.assert_allclose(np.asarray(got), np.asarray(eager), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.asarray(got), program(*[x.astype(np.float64) for x in xs]), rtol=1e-4, atol=1e-4)
+
+
+def _nvrtc_available():
+    from ember.xcs import _xcs
+    try:
+        _xcs._nvrtc_compile('extern "C" __global__ void k() {}')
+        return True
+    except xcs.XCSError:
+        return False
+
+
+@pytest.mark.skipif(not _nvrtc_available(), reason="NVRTC (from the CUDA toolkit) is not installed")
+def test_random_programs_lower_to_cuda_that_nvrtc_compiles():
+    """Every fused group of every program above (float64 and float32) lowers
+    to CUDA C that NVRTC compiles (NVRTC needs no GPU).  Kernels are compiled
+    in a few batches: the prelude once, each kernel renamed."""
+    from ember.xcs import _xcs
+
+    kernels = []
+    for seed, dtype, steps in [(s, np.float64, 8) for s in range(60)] + [(500 + s, np.float32, 6) for s in range(10)]:
+        in_shapes, program = make_program(seed, n_steps=steps)
+        f = jit(program)
+        f(*[np.ones(s, dtype) for s in in_shapes])
+        (entry,) = f._cache.values()
+        for k in entry.graph.cuda_sources():
+            src = k["source"]
+            assert "#include" not in src
+            kernels.append(src)
+    assert len(kernels) >= 60
+    cut = lambda s: min(i for i in (s.find('extern "C"'), s.find("#define XCS_COMBINE")) if i >= 0)
+    prelude = kernels[0][:cut(kernels[0])]
+    for b in range(0, len(kernels), 40):
+        body = "".join(src[cut(src):].replace("xcs_fused(", f"xcs_fused_{b + i}(")
+                       for i, src in enumerate(kernels[b:b + 40]))
+        assert all(src[:cut(src)] == prelude for src in kernels[b:b + 40])
+        info = _xcs._nvrtc_compile(prelude + body, 90, b == 0)  # the first batch all the way to a cubin
+        assert info["bytes"] > 0 and info["cubin"] == (b == 0)

@@ -325,6 +325,39 @@ done:
     return result;
 }
 
+#ifdef XCS_HAVE_CUDA_CODEGEN
+#include "codegen.h"
+#include "nvrtc.h"
+#endif
+
+/* cuda_sources() -> [{group, matmul, source}]: each fused group of the plan
+ * lowered to CUDA C (the strided variant), as the CUDA backend compiles it. */
+static PyObject *g_cuda_sources(PyObject *o, PyObject *unused) {
+    XcsGraph *self = (XcsGraph *)o;
+#ifdef XCS_HAVE_CUDA_CODEGEN
+    PyObject *out = PyList_New(0);
+    for (int k = 0; out && k < xcs_graph_num_groups(self->g); k++) {
+        xcs_cuda_spec spec;
+        memset(&spec, 0, sizeof spec);
+        bool mm = false;
+        spec.p = xcs_graph_group(self->g, k, spec.in_dtype, spec.out_dtype, &mm);
+        char *src = spec.p ? xcs_cuda_codegen_alloc(&spec) : NULL;
+        if (!src) {
+            Py_DECREF(out);
+            return xcs_py_raise(xcs_last_status());
+        }
+        PyObject *d = Py_BuildValue("{sisOss}", "group", k, "matmul", mm ? Py_True : Py_False, "source", src);
+        free(src);
+        if (!d || PyList_Append(out, d)) Py_CLEAR(out);
+        Py_XDECREF(d);
+    }
+    return out;
+#else
+    (void)self;
+    return xcs_py_errorf(XCS_ERR_UNSUPPORTED, "this build has no CUDA code generator (built with XCS_CUDA=OFF)");
+#endif
+}
+
 static PyObject *g_run(PyObject *o, PyObject *seq) { return run_inputs((XcsGraph *)o, seq, NULL); }
 
 /* scan(n_carry, length, reverse, inputs) -> list[Array]: this graph as the
@@ -488,6 +521,9 @@ static PyMethodDef graph_methods[] = {
     {"seal", g_seal, METH_NOARGS, "seal(): the trace is over; its traced arrays can no longer be used."},
     {"optimize", g_optimize, METH_NOARGS, "optimize(): algebraic no-ops, CSE, dead code, then the fusion plan (seals)."},
     {"run", g_run, METH_O, "run(inputs) -> list of Arrays (seals; thread-safe, runs without the GIL)."},
+    {"cuda_sources", g_cuda_sources, METH_NOARGS,
+     "cuda_sources() -> list of {group, matmul, source}: each fused group of the plan (after optimize()) as the "
+     "CUDA C the CUDA backend compiles with NVRTC."},
     {"scan", g_scan, METH_VARARGS,
      "scan(n_carry, length, reverse, inputs) -> final carry + stacked ys: this graph (optimised) as the body "
      "f(carry..., x...) -> (carry..., y...) of a loop run in C; inputs are the carry leaves, then the xs leaves "
@@ -645,6 +681,34 @@ static PyObject *py_collective(PyObject *m, PyObject *args) {
     return xcs_py_wrap(t);
 }
 
+/* _nvrtc_compile(source, cc=90, cubin=False) -> {"bytes", "cubin", "nvrtc_version"}. */
+static PyObject *py_nvrtc_compile(PyObject *m, PyObject *args) {
+    (void)m;
+    const char *src;
+    int cc = 90, cubin = 0;
+    if (!PyArg_ParseTuple(args, "s|ip:_nvrtc_compile", &src, &cc, &cubin)) return NULL;
+#ifdef XCS_HAVE_CUDA_CODEGEN
+    xcs_nvrtc *nv = NULL;
+    char *img = NULL;
+    size_t size = 0;
+    bool is_cubin = false;
+    xcs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_nvrtc_open(&nv);
+    if (!st) st = xcs_nvrtc_compile(nv, src, "xcs_kernel.cu", cc, cubin, &img, &size, &is_cubin);
+    Py_END_ALLOW_THREADS
+    int version = xcs_nvrtc_version(nv);
+    xcs_nvrtc_close(nv);
+    free(img);
+    if (st) return xcs_py_raise(st);
+    return Py_BuildValue("{snsOsi}", "bytes", (Py_ssize_t)size, "cubin", is_cubin ? Py_True : Py_False,
+                         "nvrtc_version", version);
+#else
+    (void)src;
+    return xcs_py_errorf(XCS_ERR_UNSUPPORTED, "this build has no NVRTC loader (built with XCS_CUDA=OFF)");
+#endif
+}
+
 static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
     PyObject *x;
     const char *what;
@@ -666,6 +730,9 @@ PyMethodDef xcs_py_graph_methods[] = {
     {"_signature", py_signature, METH_O,
      "_signature(args) -> tuple of (shape, dtype name, False) per array in the tuple args, or None when one is "
      "not a concrete Array / numpy array of an xcs dtype."},
+    {"_nvrtc_compile", py_nvrtc_compile, METH_VARARGS,
+     "_nvrtc_compile(source, cc=90, cubin=False) -> {bytes, cubin, nvrtc_version}: compiles CUDA C with NVRTC "
+     "(no GPU needed); a compile error raises XCSError with NVRTC's log."},
     {"_check_concrete", py_tracer_error, METH_VARARGS,
      "_check_concrete(x, what): raises XCSTracerError when x is traced (what: how the value is used)."},
     {NULL, NULL, 0, NULL},

@@ -6,6 +6,7 @@
  * PyState_FindModule (see xcs_py.h for why not PyType_GetModuleByDef).  The
  * Array type is a static type; it holds no Python objects of its own, so it
  * is safe to share. */
+#include "xcs_cuda.h"
 #include "xcs_py.h"
 
 #include <stdarg.h>
@@ -102,13 +103,31 @@ static PyObject *py_devices(PyObject *m, PyObject *unused) {
     if (!cpu) return NULL;
     PyObject *cuda;
     const xcs_backend *be = xcs_backend_for(XCS_DEVICE_CUDA);
+    const char *module = NULL;
+    bool loaded = false;
+    const xcs_cuda_probe *pr = xcs_cuda_probe_get(&module, &loaded);
+    PyObject *gpus = PyList_New(0);
+    for (int i = 0; gpus && i < pr->n_devices; i++) {
+        const xcs_cuda_device_info *d = &pr->devices[i];
+        PyObject *g = Py_BuildValue("{sssisssisK}", "name", d->name, "ordinal", d->ordinal, "compute_capability",
+                                    "", "sm_count", d->sm_count, "memory_bytes", (unsigned long long)d->total_mem);
+        PyObject *ccs = g ? PyUnicode_FromFormat("%d.%d", d->cc_major, d->cc_minor) : NULL;
+        if (!ccs || PyDict_SetItemString(g, "compute_capability", ccs) || PyList_Append(gpus, g)) Py_CLEAR(gpus);
+        Py_XDECREF(ccs);
+        Py_XDECREF(g);
+    }
+    if (!gpus) {
+        Py_DECREF(cpu);
+        return NULL;
+    }
     if (be) {
-        cuda = Py_BuildValue("{sssssO}", "kind", "cuda", "name", be->name ? be->name : "cuda", "available", Py_True);
+        cuda = Py_BuildValue("{sssssOsN}", "kind", "cuda", "name", be->name ? be->name : "cuda", "available", Py_True,
+                             "gpus", gpus);
     } else {
-        const char *why = bi.has_cuda_backend ? xcs_last_error()
-                                              : "this build has no CUDA backend";
-        cuda = Py_BuildValue("{sssssOss}", "kind", "cuda", "name", "cuda", "available", Py_False, "reason",
-                             why && *why ? why : "the CUDA backend is not loaded");
+        cuda = Py_BuildValue("{sssssOsssOszsisisN}", "kind", "cuda", "name", "cuda", "available", Py_False, "reason",
+                             pr->reason[0] ? pr->reason : "the CUDA backend is not loaded", "module_loaded",
+                             loaded ? Py_True : Py_False, "module", module, "driver_version", pr->driver_version,
+                             "nvrtc_version", pr->nvrtc_version, "gpus", gpus);
     }
     xcs_error_clear();
     PyObject *r = cuda ? PyList_New(2) : NULL;

@@ -32,6 +32,7 @@ from ember.xcs.errors import (
     XCSZeroDivisionError,
     XCSTracerError,
     XCSExecutionError,
+    XCSDeviceError,
 )
 from ember.xcs.config import Config, Presets
 from ember.xcs import numpy, nn, random  # noqa: E402  (numpy here is ember.xcs.numpy)
@@ -39,6 +40,7 @@ from ember.xcs.numpy import array, asarray
 from ember.xcs import _dispatch  # registers Array.__array_ufunc__ / __array_function__
 from ember.xcs.api.pytree import register_dataclass
 from ember.xcs.api.jit import explain
+from ember.xcs._device import device_put
 from ember.xcs.api.stats import get_jit_stats
 from ember.xcs._orchestration import Deferred, wait
 from ember.xcs import jit  # the callable module ember.xcs.jit: @jit and `import ember.xcs.jit` both work
@@ -52,15 +54,22 @@ def devices():
     """The backends of this build, one dict each.
 
     ``{"kind": "cpu", "name": "cpu", "threads": N, "blas": "openblas"|"blocked",
-    "openmp": bool, "available": True}`` first, then one entry per other
-    backend with ``available`` and, when unavailable, a ``reason``.
+    "openmp": bool, "available": True}`` first, then the CUDA backend:
+    ``{"kind": "cuda", "available": bool, "gpus": [{"name", "ordinal",
+    "compute_capability", "sm_count", "memory_bytes"}], ...}`` and, when it
+    cannot be used, a ``reason`` (no module in this build, no driver, no GPU,
+    no device runtime), ``module``, ``module_loaded``, ``driver_version`` and
+    ``nvrtc_version`` (0 when missing).  ``XCS_CUDA=0`` skips the probe.
     """
     return _xcs._devices()
 
 
 def default_device():
-    """Where new arrays are created: ``"cpu"`` (the CUDA backend issue adds ``"cuda"``)."""
-    return "cpu"
+    """Where tensor programs run with ``Config(device="auto")``: ``"cpu"``,
+    or ``"cuda:0"`` when the CUDA backend has a usable device."""
+    from ember.xcs import _device
+
+    return _device.resolve("auto")
 
 
 def build_info():
@@ -75,6 +84,7 @@ __all__ = [
     "from_dlpack",
     "devices",
     "default_device",
+    "device_put",
     "build_info",
     "XCSError",
     "XCSShapeError",
@@ -84,6 +94,8 @@ __all__ = [
     "XCSZeroDivisionError",
     "XCSMemoryError",
     "XCSTracerError",
+    "XCSExecutionError",
+    "XCSDeviceError",
     "jit",
     "explain",
     "register_dataclass",

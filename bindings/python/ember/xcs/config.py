@@ -30,6 +30,11 @@ Fields:
     A ceiling on the memory of one jitted call's tensor intermediates (the
     memory plan's arena).  A call whose plan needs more raises
     ``XCSMemoryError`` before it runs anything.  None means no ceiling.
+``device`` (str, ``"auto"``)
+    Where tensor programs run: ``"auto"`` (a usable GPU, else the CPU),
+    ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.  Asking for a CUDA device where
+    none is usable raises ``XCSDeviceError`` at the call, with the reason
+    ``ember.xcs.devices()`` gives (no driver, no GPU, no device runtime).
 """
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ class Config:
     profile: bool = False
     max_workers: int | None = None
     max_memory_mb: float | None = None
+    device: str = "auto"
 
     def __post_init__(self):
         for name in ("parallel", "cache", "profile"):
@@ -77,6 +83,9 @@ class Config:
                                     f"({type(m).__name__})")
             if not (m > 0) or math.isinf(m):
                 raise XCSValueError(f"Config.max_memory_mb must be a finite number > 0, got {m}")
+        from ember.xcs import _device
+
+        _device.parse(self.device, "Config.device")
 
     @property
     def workers(self) -> int:

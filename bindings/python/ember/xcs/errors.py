@@ -13,6 +13,8 @@ and live under this module's name::
     ├── XCSTracerError(XCSError, TypeError)       a traced value (inside ``jit``) used as concrete
     │                                             data (bool(), float(), numpy conversion), or a
     │                                             traced array that escaped its jit function
+    ├── XCSDeviceError(XCSError)                   a device that was asked for is not usable (the
+    │                                             message says why: no driver, no GPU, no runtime)
     └── XCSExecutionError(XCSError)               an orchestration call (LLM / tool) raised inside a
                                                   jitted call: ``.node_id``, ``.callable``, and the
                                                   original exception as ``__cause__``
@@ -43,7 +45,14 @@ __all__ = [
     "XCSMemoryError",
     "XCSTracerError",
     "XCSExecutionError",
+    "XCSDeviceError",
 ]
+
+
+class XCSDeviceError(XCSError):
+    """A device asked for (``Config(device="cuda")``, ``device_put``) cannot
+    be used here; the message gives the reason ``ember.xcs.devices()``
+    reports and how to run on the CPU instead."""
 
 
 class XCSExecutionError(XCSError):

@@ -216,7 +216,8 @@ class JittedFunction:
         self._mode = None  # None: tensor until a call says otherwise
         self._profile = bool(getattr(config, "profile", False)) or profile_from_env()
         # the fast path serves cache hits that need no per-call check
-        self._fast = not self._profile and (config is None or (config.cache and config.max_memory_mb is None))
+        self._fast = not self._profile and (config is None or (config.cache and config.max_memory_mb is None and
+                                                               config.device in ("auto", "cpu")))
         self._cache_size = cache_size
         try:
             self._sig = inspect.signature(fn)
@@ -394,6 +395,10 @@ class JittedFunction:
                 return self._call_orchestration(args, kwargs, config)
             traced_ms = (time.perf_counter() - t_trace) * 1e3
             break
+        if getattr(config, "device", "auto") not in ("auto", "cpu"):
+            from ember.xcs import _device
+
+            _device.resolve(config.device, f"jit({self.__name__}): Config.device")
         limit = getattr(config, "max_memory_mb", None)
         if limit is not None and entry.memory["arena_bytes"] > limit * 2**20:
             raise XCSMemoryError(
@@ -624,7 +629,9 @@ def explain(f, *args, print=False, **kwargs):  # noqa: A002  (print= is the docu
     jf = f if isinstance(f, JittedFunction) else JittedFunction(f)
     if not jf._planned:
         jf._plan()
-    text = _classification(jf)
+    from ember.xcs import _device
+
+    text = _classification(jf) + _device.describe() + "\n"
     if (args or kwargs) and jf._mode != "orchestration":
         try:
             entry, before, after = jf._trace_aside(args, kwargs, want_dumps=True)
