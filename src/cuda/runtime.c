@@ -1,0 +1,320 @@
+/* runtime.c — see runtime.h.  The driver API is declared here with its
+ * documented C signatures (CUresult int, CUdevice int, CUdeviceptr 64-bit,
+ * contexts/modules/functions/streams opaque pointers), so no CUDA header is
+ * needed to build it. */
+#include "runtime.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvrtc.h"
+
+typedef int cu_res;
+typedef void *cu_ctx;
+typedef void *cu_mod;
+typedef void *cu_fn;
+typedef unsigned long long cu_dptr;
+
+enum { CU_ATTR_SM_COUNT = 16, CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76 };
+
+typedef struct cu_kernel {
+    uint64_t key;   /* source hash ^ device */
+    cu_mod mod;
+    cu_fn fn;
+} cu_kernel;
+
+struct xcs_cu_runtime {
+    void *lib;
+    xcs_nvrtc *nvrtc;
+    int device, cc, sm_count;
+    cu_ctx ctx;
+    cu_dptr err_word;
+    char desc[256];
+    pthread_mutex_t lock; /* the module cache */
+    cu_kernel *kernels;
+    int n_kernels, cap_kernels;
+    cu_res (*init)(unsigned);
+    cu_res (*device_get)(int *, int);
+    cu_res (*device_count)(int *);
+    cu_res (*device_name)(char *, int, int);
+    cu_res (*device_attr)(int *, int, int);
+    cu_res (*driver_version)(int *);
+    cu_res (*ctx_retain)(cu_ctx *, int);
+    cu_res (*ctx_release)(int);
+    cu_res (*ctx_set)(cu_ctx);
+    cu_res (*ctx_sync)(void);
+    cu_res (*mem_alloc)(cu_dptr *, size_t);
+    cu_res (*mem_free)(cu_dptr);
+    cu_res (*h2d)(cu_dptr, const void *, size_t);
+    cu_res (*d2h)(void *, cu_dptr, size_t);
+    cu_res (*memset32)(cu_dptr, unsigned, size_t);
+    cu_res (*mod_load)(cu_mod *, const void *);
+    cu_res (*mod_fn)(cu_fn *, cu_mod, const char *);
+    cu_res (*mod_unload)(cu_mod);
+    cu_res (*launch)(cu_fn, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **,
+                     void **);
+    cu_res (*err_name)(cu_res, const char **);
+};
+
+static xcs_status cu_fail(const xcs_cu_runtime *rt, cu_res r, const char *what) {
+    const char *name = NULL;
+    if (!rt->err_name || rt->err_name(r, &name) != 0 || !name) name = "?";
+    return xcs_error(r == 2 ? XCS_ERR_MEMORY : XCS_ERR_INTERNAL, "CUDA %s failed: %s (%d)", what, name, r);
+}
+
+#define CU_CALL(rt, call, what)                                                                     \
+    do {                                                                                            \
+        cu_res cu_r_ = (call);                                                                      \
+        if (cu_r_ != 0) return cu_fail((rt), cu_r_, (what));                                        \
+    } while (0)
+
+void xcs_cu_close(xcs_cu_runtime *rt) {
+    if (!rt) return;
+    if (rt->ctx) {
+        rt->ctx_set(rt->ctx);
+        for (int i = 0; i < rt->n_kernels; i++) rt->mod_unload(rt->kernels[i].mod);
+        if (rt->err_word) rt->mem_free(rt->err_word);
+        rt->ctx_release(rt->device);
+    }
+    free(rt->kernels);
+    xcs_nvrtc_close(rt->nvrtc);
+    pthread_mutex_destroy(&rt->lock);
+    free(rt);
+}
+
+xcs_status xcs_cu_open(int ordinal, xcs_cu_runtime **out) {
+    *out = NULL;
+    xcs_cu_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) return xcs_error(XCS_ERR_MEMORY, "out of memory opening a CUDA device");
+    pthread_mutex_init(&rt->lock, NULL);
+    const char *env = getenv("XCS_CUDA_DRIVER");
+    const char *name = env && *env ? env : "libcuda.so.1";
+    rt->lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (!rt->lib) {
+        xcs_cu_close(rt);
+        return xcs_error(XCS_ERR_UNSUPPORTED, "no CUDA driver: %s", dlerror());
+    }
+#define SYM(field, sym)                                                                             \
+    do {                                                                                            \
+        *(void **)&rt->field = dlsym(rt->lib, sym);                                                 \
+        if (!rt->field) {                                                                           \
+            xcs_cu_close(rt);                                                                       \
+            return xcs_error(XCS_ERR_UNSUPPORTED, "the CUDA driver %s lacks %s", name, sym);        \
+        }                                                                                           \
+    } while (0)
+    SYM(init, "cuInit");
+    SYM(device_get, "cuDeviceGet");
+    SYM(device_count, "cuDeviceGetCount");
+    SYM(device_name, "cuDeviceGetName");
+    SYM(device_attr, "cuDeviceGetAttribute");
+    SYM(driver_version, "cuDriverGetVersion");
+    SYM(ctx_retain, "cuDevicePrimaryCtxRetain");
+    SYM(ctx_release, "cuDevicePrimaryCtxRelease_v2");
+    SYM(ctx_set, "cuCtxSetCurrent");
+    SYM(ctx_sync, "cuCtxSynchronize");
+    SYM(mem_alloc, "cuMemAlloc_v2");
+    SYM(mem_free, "cuMemFree_v2");
+    SYM(h2d, "cuMemcpyHtoD_v2");
+    SYM(d2h, "cuMemcpyDtoH_v2");
+    SYM(memset32, "cuMemsetD32_v2");
+    SYM(mod_load, "cuModuleLoadData");
+    SYM(mod_fn, "cuModuleGetFunction");
+    SYM(mod_unload, "cuModuleUnload");
+    SYM(launch, "cuLaunchKernel");
+    SYM(err_name, "cuGetErrorName");
+#undef SYM
+    xcs_status st = XCS_OK;
+    cu_res r;
+    int count = 0, dev = 0, major = 0, minor = 0, drv = 0;
+    char dname[128] = "";
+    if ((r = rt->init(0)) != 0) st = cu_fail(rt, r, "cuInit");
+    else if ((r = rt->device_count(&count)) != 0) st = cu_fail(rt, r, "cuDeviceGetCount");
+    else if (ordinal < 0 || ordinal >= count)
+        st = xcs_error(XCS_ERR_UNSUPPORTED, "CUDA device %d requested; the driver sees %d", ordinal, count);
+    else if ((r = rt->device_get(&dev, ordinal)) != 0) st = cu_fail(rt, r, "cuDeviceGet");
+    if (st) {
+        xcs_cu_close(rt);
+        return st;
+    }
+    rt->device = dev;
+    rt->device_name(dname, (int)sizeof dname, dev);
+    rt->device_attr(&major, CU_ATTR_CC_MAJOR, dev);
+    rt->device_attr(&minor, CU_ATTR_CC_MINOR, dev);
+    rt->device_attr(&rt->sm_count, CU_ATTR_SM_COUNT, dev);
+    rt->driver_version(&drv);
+    rt->cc = major * 10 + minor;
+    if ((st = xcs_nvrtc_open(&rt->nvrtc))) {
+        xcs_cu_close(rt);
+        return st;
+    }
+    if ((r = rt->ctx_retain(&rt->ctx, dev)) != 0) {
+        st = cu_fail(rt, r, "cuDevicePrimaryCtxRetain");
+        rt->ctx = NULL;
+    } else if ((r = rt->ctx_set(rt->ctx)) != 0) {
+        st = cu_fail(rt, r, "cuCtxSetCurrent");
+    } else if ((r = rt->mem_alloc(&rt->err_word, 4)) != 0) {
+        st = cu_fail(rt, r, "cuMemAlloc (error word)");
+    }
+    if (st) {
+        xcs_cu_close(rt);
+        return st;
+    }
+    snprintf(rt->desc, sizeof rt->desc, "%s, sm_%d, %d SMs, driver %d, NVRTC %d", dname, rt->cc, rt->sm_count, drv,
+             xcs_nvrtc_version(rt->nvrtc));
+    *out = rt;
+    return XCS_OK;
+}
+
+const char *xcs_cu_describe(const xcs_cu_runtime *rt) { return rt->desc; }
+int xcs_cu_cc(const xcs_cu_runtime *rt) { return rt->cc; }
+int xcs_cu_kernels_cached(const xcs_cu_runtime *rt) { return rt->n_kernels; }
+
+xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out) {
+    cu_dptr p = 0;
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    cu_res r = rt->mem_alloc(&p, nbytes ? nbytes : 1);
+    if (r != 0) {
+        xcs_status st = cu_fail(rt, r, "cuMemAlloc");
+        return xcs_error_context(st, "allocating %zu bytes on %s", nbytes, rt->desc);
+    }
+    *out = p;
+    return XCS_OK;
+}
+
+void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p) {
+    if (p && rt->ctx_set(rt->ctx) == 0) rt->mem_free(p);
+}
+
+xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src, size_t nbytes) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    if (nbytes) CU_CALL(rt, rt->h2d(dst, src, nbytes), "cuMemcpyHtoD");
+    return XCS_OK;
+}
+
+xcs_status xcs_cu_to_host(xcs_cu_runtime *rt, void *dst, xcs_cu_ptr src, size_t nbytes) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    if (nbytes) CU_CALL(rt, rt->d2h(dst, src, nbytes), "cuMemcpyDtoH");
+    return XCS_OK;
+}
+
+/* The kernel for spec: from the cache, else generated, compiled and loaded. */
+static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_fn *fn) {
+    char *src = xcs_cuda_codegen_alloc(spec);
+    if (!src) return xcs_last_status();
+    uint64_t key = xcs_cuda_source_hash(src) ^ ((uint64_t)rt->cc << 56);
+    xcs_status st = XCS_OK;
+    pthread_mutex_lock(&rt->lock);
+    for (int i = 0; i < rt->n_kernels; i++)
+        if (rt->kernels[i].key == key) {
+            *fn = rt->kernels[i].fn;
+            goto done;
+        }
+    char *img = NULL;
+    size_t size = 0;
+    bool cubin = false;
+    char name[40];
+    snprintf(name, sizeof name, "xcs_%016llx.cu", (unsigned long long)key);
+    if ((st = xcs_nvrtc_compile(rt->nvrtc, src, name, rt->cc, true, &img, &size, &cubin))) goto done;
+    cu_mod mod = NULL;
+    cu_res r = rt->mod_load(&mod, img);
+    free(img);
+    if (r != 0) {
+        st = xcs_error_context(cu_fail(rt, r, "cuModuleLoadData"), "kernel %s", name);
+        goto done;
+    }
+    if ((r = rt->mod_fn(fn, mod, XCS_CUDA_KERNEL_NAME)) != 0) {
+        rt->mod_unload(mod);
+        st = xcs_error_context(cu_fail(rt, r, "cuModuleGetFunction"), "kernel %s", name);
+        goto done;
+    }
+    if (rt->n_kernels == rt->cap_kernels) {
+        int cap = rt->cap_kernels ? 2 * rt->cap_kernels : 32;
+        cu_kernel *k = realloc(rt->kernels, (size_t)cap * sizeof *k);
+        if (!k) {
+            rt->mod_unload(mod);
+            st = xcs_error(XCS_ERR_MEMORY, "out of memory caching a CUDA kernel");
+            goto done;
+        }
+        rt->kernels = k;
+        rt->cap_kernels = cap;
+    }
+    rt->kernels[rt->n_kernels++] = (cu_kernel){key, mod, *fn};
+done:
+    pthread_mutex_unlock(&rt->lock);
+    free(src);
+    return st;
+}
+
+/* True when strides are C-contiguous over shape (size-1 dims ignored). */
+static bool c_contiguous(int nd, const int64_t *shape, const int64_t *strides) {
+    int64_t want = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        if (shape[d] == 1) continue;
+        if (strides[d] != want) return false;
+        want *= shape[d];
+    }
+    return true;
+}
+
+static bool all_zero(int nd, const int64_t *strides) {
+    for (int d = 0; d < nd; d++)
+        if (strides[d] != 0) return false;
+    return true;
+}
+
+xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, const xcs_cu_operand *in,
+                            const xcs_cu_operand *out) {
+    xcs_cuda_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.p = p;
+    bool reduce = p->n_instr > 0 && p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
+    xcs_cuda_args args;
+    memset(&args, 0, sizeof args);
+    int64_t numel = 1, kept = 1, folded = 1;
+    for (int d = 0; d < p->ndim; d++) {
+        numel *= p->shape[d];
+        if (reduce && (p->reduce_axes >> d & 1u)) folded *= p->shape[d];
+        else kept *= p->shape[d];
+        args.shape[d] = p->shape[d];
+    }
+    if (numel == 0 && !(reduce && kept > 0)) return XCS_OK;
+    bool flat = !reduce;
+    for (int k = 0; k < p->n_inputs; k++) {
+        spec.in_dtype[k] = in[k].dtype;
+        args.in[k] = (const void *)(uintptr_t)in[k].base;
+        memcpy(args.in_stride[k], in[k].strides, sizeof args.in_stride[k]);
+        if (all_zero(p->ndim, in[k].strides)) spec.scalar_inputs |= 1u << k;
+        else flat = flat && c_contiguous(p->ndim, p->shape, in[k].strides);
+    }
+    for (int k = 0; k < p->n_outputs; k++) {
+        spec.out_dtype[k] = out[k].dtype;
+        args.out[k] = (void *)(uintptr_t)out[k].base;
+        memcpy(args.out_stride[k], out[k].strides, sizeof args.out_stride[k]);
+        flat = flat && c_contiguous(p->ndim, p->shape, out[k].strides);
+    }
+    spec.flat = flat;
+    if (!flat) spec.scalar_inputs = 0;
+    args.err = (unsigned int *)(uintptr_t)rt->err_word;
+    args.n = reduce ? kept : numel;
+    args.rn = reduce ? folded : 0;
+    cu_fn fn = NULL;
+    xcs_status st = kernel_for(rt, &spec, &fn);
+    if (st) return st;
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
+    long long blocks = reduce ? kept : (numel + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
+    long long cap = reduce ? (1LL << 20) : (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
+    if (blocks > cap) blocks = cap;
+    if (blocks < 1) blocks = 1;
+    void *params[] = {&args};
+    CU_CALL(rt, rt->launch(fn, (unsigned)blocks, 1, 1, XCS_CUDA_BLOCK, 1, 1, 0, NULL, params, NULL), "cuLaunchKernel");
+    CU_CALL(rt, rt->ctx_sync(), "kernel execution (cuCtxSynchronize)");
+    unsigned err = 0;
+    CU_CALL(rt, rt->d2h(&err, rt->err_word, sizeof err), "cuMemcpyDtoH (error word)");
+    if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
+    if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
+    return XCS_OK;
+}
