@@ -416,6 +416,8 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
 SMALL_GEMM(float, v8f, 8, MADD_F32, SPLAT8, MM_FMAF)
 SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, MM_FMAD)
 
+#define MM_PAR_MIN_FLOPS 8.0e6
+
 xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out,
                                        xcs_mm_epilogue *epi) {
     mm_plan p;
@@ -452,7 +454,10 @@ xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b,
     nthreads = omp_get_max_threads();
 #endif
     double flops = 2.0 * (double)p.M * (double)p.N * (double)p.K;
-    bool par = flops * (double)p.nbatch >= 2.0 * XCS_CPU_PAR_MIN * 8 && nthreads > 1;
+    /* a parallel region only for >= ~8 Mflop (~60 us on one core): below, the
+     * region's cost is a large share, and on a loaded machine waiting for a
+     * descheduled team member costs a scheduler slice (milliseconds) */
+    bool par = flops * (double)p.nbatch >= MM_PAR_MIN_FLOPS && nthreads > 1;
     /* many small GEMMs: one per thread; else one GEMM at a time, all threads */
     bool per_batch = par && p.nbatch >= nthreads && flops <= 2.0 * 128 * 128 * 128;
     int64_t kc = p.K < g->kc ? p.K : g->kc;
