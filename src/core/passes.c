@@ -117,6 +117,19 @@ static int identity_of(const xcs_graph *g, const xcs_node *n) {
     }
 }
 
+/* Strength reduction: x ** 2 (a constant exponent 2) becomes x * x, as numpy
+ * does for `array ** 2`: the same value in every dtype (pow(x, 2) is the
+ * correctly rounded x*x; integer powers wrap like the product), one multiply
+ * instead of a pow per element. */
+static void reduce_strength(xcs_graph *g, xcs_node *n) {
+    if (n->op != XCS_OP_POW || n->n_in != 2) return;
+    xcs_edge *a = &g->edges[n->first_edge], *b = a + 1;
+    double v;
+    if (!const_scalar(g, b, &v) || v != 2.0) return;
+    n->op = XCS_OP_MUL;
+    *b = *a;
+}
+
 /* One forward sweep: algebraic no-ops, then CSE — a node equal to an
  * earlier one is replaced by it (edges retargeted).  Constant folding needs
  * no pass: an op whose operands are all concrete runs eagerly while tracing,
@@ -134,6 +147,7 @@ static xcs_status cse(xcs_graph *g) {
             e->node = repl[e->node];
         }
         repl[i] = i;
+        reduce_strength(g, n);
         int same = identity_of(g, n);
         if (same >= 0) { repl[i] = same; continue; }
         uint64_t h = node_hash(g, n);

@@ -435,3 +435,22 @@ def test_explain():
     jf = jit(f)
     xcs.explain(jf, r(4), print=True)
     assert jf.stats()["traces"] == 0 and jf.stats()["entries"] == 0
+
+
+def test_square_is_strength_reduced_to_a_multiply():
+    """x ** 2 under jit is x * x (as numpy's array ** 2 is a square): same
+    values in every dtype, no pow per element."""
+    import ember.xcs as xcs
+
+    f = lambda v: (v - 1) ** 2  # noqa: E731
+    for x in (np.linspace(-3, 3, 13), np.linspace(-3, 3, 13).astype(np.float32), np.arange(-6, 7),
+              np.array([-0.0, np.nan, np.inf, -np.inf, 1e200])):
+        got = np.asarray(xcs.jit(f)(x))
+        with np.errstate(over="ignore"):
+            want = f(x)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    text = xcs.explain(f, np.ones(4))
+    after = text.split("after optimisation")[1]
+    assert "multiply(" in after and "power(" not in after
+    assert "power(" in xcs.explain(lambda v: v ** 3, np.ones(4)).split("after optimisation")[1]
