@@ -64,7 +64,9 @@ xcs_status xcs_var(const xcs_tensor *x, unsigned axes, bool keepdims, int ddof, 
     keep(&s, sq);
     TRY(xcs_reduce(XCS_OP_SUM, sq, axes, keepdims, &sum));
     keep(&s, sum);
-    TRY(weak_scalar(&s, (double)(reduced_count(x, axes) - ddof), &n));
+    /* numpy divides by max(n - ddof, 0): nan or inf past n, never a negative count */
+    int64_t dof = reduced_count(x, axes) - ddof;
+    TRY(weak_scalar(&s, (double)(dof > 0 ? dof : 0), &n));
     TRY(xcs_binary(XCS_OP_DIV, sum, n, out));
 done:
     scope_free(&s);

@@ -1,8 +1,8 @@
 /* xcs_cuda.h — the boundary between the host (src/host/cuda_loader.c) and
  * the CUDA backend module, libxcs_cuda.so, which the host opens with dlopen
  * at first use.  The module links nothing from CUDA: it dlopens the driver
- * (libcuda.so.1), NVRTC and cuBLAS itself, so it loads on any machine and
- * reports exactly what is missing.
+ * (libcuda.so.1) and NVRTC itself (cuBLAS will be opened the same way), so
+ * it loads on any machine and reports exactly what is missing.
  *
  * Only plain C types cross the boundary (the module carries its own copy of
  * the core, so errors come back as text, not through xcs_last_error). */

@@ -58,8 +58,9 @@ static void run_probe(void) {
     m->probe(p);
     if (p->n_devices > 0) /* the module found a GPU; what runs there comes with the device runtime */
         snprintf(p->reason, sizeof p->reason,
-                 "%d CUDA device(s) found (%.100s, sm_%d%d) but this build's CUDA backend has no device runtime yet "
-                 "(kernel launch, cuBLAS, allocator): tensor work runs on the CPU",
+                 "%d CUDA device(s) found (%.100s, sm_%d%d), but jitted programs are not routed to them yet (the "
+                 "device runtime runs generated kernels in its own tests; the backend registration, cuBLAS, the "
+                 "caching allocator and streams come next): tensor work runs on the CPU",
                  p->n_devices, p->devices[0].name, p->devices[0].cc_major, p->devices[0].cc_minor);
 }
 

@@ -36,7 +36,8 @@ xcs_status xcs_host_matmul_blas(const xcs_tensor *a, const xcs_tensor *b, xcs_te
  * grows on demand (a blocked call never holds a compute thread, and a task
  * that itself runs a jitted call can always get a worker, so nesting cannot
  * deadlock).  At most max_workers tasks of one graph run at once.  A waiting
- * caller runs its graph's ready tasks itself instead of sleeping.
+ * caller runs its graph's ready tasks itself when the pool cannot grow (it
+ * is at its cap), and otherwise sleeps until its tasks are done.
  *
  * Why not OpenMP tasks (DESIGN.md §7 suggests them): an OpenMP team has a
  * fixed size, so blocked calls would occupy the threads that run the fused

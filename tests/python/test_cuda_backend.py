@@ -122,3 +122,17 @@ def test_nvrtc_errors_carry_the_log():
         _xcs._nvrtc_compile('extern "C" __global__ void k() { not_declared(); }')
     info = _xcs._nvrtc_compile('extern "C" __global__ void k() {}', 80, True)
     assert info["cubin"] and info["bytes"] > 0
+
+
+def test_orchestration_functions_check_the_device_too():
+    if xcs.devices()[1]["available"]:
+        pytest.skip("a CUDA device is usable here")
+    from ember.api.decorators import mark_orchestration
+
+    @mark_orchestration
+    def call(s):
+        return s + "!"
+
+    f = xcs.jit(lambda s: call(s), config=xcs.Config(device="cuda"))
+    with pytest.raises(xcs.XCSDeviceError):
+        f("hi")

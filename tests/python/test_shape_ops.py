@@ -378,3 +378,30 @@ def test_copy_is_independent(xcs, rng):
     c = x.copy()
     assert_close(c, a)
     assert not shares(c, x)
+
+
+def test_ravel_and_flatten_check_a_positional_order():
+    import ember.xcs as xcs
+
+    a = xcs.asarray(np.arange(6.0).reshape(2, 3))
+    assert np.asarray(a.ravel("C")).tolist() == [0, 1, 2, 3, 4, 5]
+    for call in (lambda: a.ravel("F"), lambda: a.flatten("F"), lambda: a.ravel(order="F")):
+        with pytest.raises(xcs.XCSError, match="order='C'"):
+            call()
+    with pytest.raises(TypeError):
+        a.ravel("C", "C")
+
+
+def test_var_and_std_past_the_sample_size_are_nan_like_numpy():
+    import warnings
+
+    import ember.xcs as xcs
+
+    for v in ([1.0, 1.0], [3.0], [1.0, 2.0]):
+        for ddof in (1, 2, 3):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for fn in (np.var, np.std):
+                    want = fn(np.array(v), ddof=ddof)
+                    got = float(np.asarray(fn(xcs.asarray(np.array(v)), ddof=ddof)))
+                    assert (np.isnan(want) and np.isnan(got)) or got == want, (v, ddof, fn, got, want)

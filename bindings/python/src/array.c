@@ -203,11 +203,24 @@ static PyObject *m_astype(PyObject *self, PyObject *args, PyObject *kw) {
 
 static PyObject *m_copy(PyObject *self, PyObject *unused) { return xcs_py_copy(self); }
 
-static PyObject *m_ravel(PyObject *self, PyObject *args, PyObject *kw) {
-    if (PyTuple_GET_SIZE(args) > 1 || check_order(kw, "ravel")) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "ravel() takes at most one argument (order)");
-        return NULL;
+/* ravel(order) / flatten(order): order also positionally, checked the same way. */
+static int check_order_arg(PyObject *args, PyObject *kw, const char *op) {
+    if (PyTuple_GET_SIZE(args) > 1 || (PyTuple_GET_SIZE(args) == 1 && kw && PyDict_Size(kw) > 0)) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most one argument (order)", op);
+        return -1;
     }
+    if (PyTuple_GET_SIZE(args) == 1) {
+        PyObject *d = Py_BuildValue("{sO}", "order", PyTuple_GET_ITEM(args, 0));
+        if (!d) return -1;
+        int rc = check_order(d, op);
+        Py_DECREF(d);
+        return rc;
+    }
+    return check_order(kw, op);
+}
+
+static PyObject *m_ravel(PyObject *self, PyObject *args, PyObject *kw) {
+    if (check_order_arg(args, kw, "ravel")) return NULL;
     PyObject *m1 = PyLong_FromLong(-1);
     if (!m1) return NULL;
     PyObject *r = xcs_py_reshape(self, m1);

@@ -38,7 +38,7 @@ PyObject *xcs_py_transpose(PyObject *x, PyObject *axes) {
     if (xcs_py_arg_from(x, "transpose", &a)) return NULL;
     xcs_tensor *out = NULL;
     if (xcs_py_none(axes)) return finish(&a, xcs_transpose(a.t, &out), &out);
-    PyObject *seq = PySequence_Fast(axes, "transpose: axes must be a sequence of ints");
+    PyObject *seq = PySequence_Fast(axes, "axes must be a sequence of ints");
     if (!seq) {
         xcs_py_arg_drop(&a);
         return xcs_py_chain(XCS_ERR_TYPE, "transpose");

@@ -1,5 +1,5 @@
 """ember.api — user-facing helpers around XCS.
 
-Only :mod:`ember.api.decorators` exists so far, and it is empty until the
-orchestration issue (see that module's docstring).
+:mod:`ember.api.decorators` holds ``mark_orchestration`` (LLM / tool calls,
+run concurrently under ``jit``), ``mark_tensor`` and ``mark_hybrid``.
 """

@@ -35,12 +35,12 @@ __all__ = ["mark_orchestration", "mark_tensor", "mark_hybrid"]
 
 
 def _mark(obj, orchestration, tensor):
+    name = "mark_hybrid" if orchestration and tensor else "mark_orchestration" if orchestration else "mark_tensor"
     if inspect.isclass(obj):
         # instances' calls go through the runtime: wrap __call__ on the class
         call = obj.__dict__.get("__call__")
         if call is None:
-            raise TypeError(f"mark_{'orchestration' if orchestration else 'tensor'}: class {obj.__qualname__} "
-                            f"defines no __call__")
+            raise TypeError(f"{name}: class {obj.__qualname__} defines no __call__")
         if orchestration:
             @functools.wraps(call)
             def __call__(self, *args, **kwargs):
@@ -52,8 +52,7 @@ def _mark(obj, orchestration, tensor):
         obj._xcs_is_tensor = tensor
         return obj
     if not callable(obj):
-        raise TypeError(f"mark_{'orchestration' if orchestration else 'tensor'} expects a callable, "
-                        f"got {type(obj).__name__}")
+        raise TypeError(f"{name} expects a callable, got {type(obj).__name__}")
     if not orchestration:
         return _tensor_region(obj)
 

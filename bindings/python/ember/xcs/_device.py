@@ -2,8 +2,9 @@
 
 The CUDA backend is a separate module (``libxcs_cuda.so``) opened at first
 use; ``ember.xcs.devices()`` says what it found and, when no GPU can be used,
-why.  This build's CUDA backend generates and compiles kernels (NVRTC) but
-has no device runtime yet, so every tensor program runs on the CPU:
+why.  This build's CUDA backend generates and compiles kernels (NVRTC) and
+its device runtime runs them in its own tests, but jitted programs are not
+routed to a GPU yet, so every tensor program runs on the CPU:
 ``device="auto"`` picks the CPU, and asking for ``"cuda"`` explicitly raises
 ``XCSDeviceError`` with the reason instead of silently running elsewhere.
 """

@@ -11,7 +11,7 @@ immutable.
 Promotion follows numpy 2 (NEP 50): Python scalars are weak
 (``float32_array * 2.0`` stays float32), numpy arrays and scalars are strong.
 Inputs of dtypes xcs lacks convert to the nearest one (float16 -> float32,
-int8/int16/uint8/uint16 -> int32, uint32/uint64 -> int64).
+int8/int16/uint8/uint16 -> int32, uint32 -> int64, uint64 -> float64).
 """
 
 import builtins as _builtins

@@ -33,8 +33,8 @@ for the outputs.  A function that makes orchestration calls becomes a
 concurrent map over the batch (on the host task graph, at most
 ``Config.max_workers`` examples at once), results in input order: per
 output leaf, numbers and arrays are stacked into an array, anything else
-(strings, objects) stays a list.  ``pmap`` and ``scan`` arrive with the rest
-of the transformations issue.
+(strings, objects) stays a list.  ``pmap`` (below) is a ``vmap`` whose
+collectives reduce over the mapped axis.
 
 ``scan(f, init, xs=None, length=None, reverse=False, unroll=1)`` is
 ``carry, y = f(carry, x)`` over the leading axis of ``xs`` (pytrees), and

@@ -319,6 +319,10 @@ class JittedFunction:
                                f"{type(config).__name__}")
         if not self._planned:
             self._plan()
+        if getattr(config, "device", "auto") not in ("auto", "cpu"):  # before any mode: no silent CPU run
+            from ember.xcs import _device
+
+            _device.resolve(config.device, f"jit({self.__name__}): Config.device")
         if self._mode == "orchestration":
             return self._call_orchestration(args, kwargs, config)
         prof = self._profile or bool(getattr(config, "profile", False))
@@ -395,10 +399,6 @@ class JittedFunction:
                 return self._call_orchestration(args, kwargs, config)
             traced_ms = (time.perf_counter() - t_trace) * 1e3
             break
-        if getattr(config, "device", "auto") not in ("auto", "cpu"):
-            from ember.xcs import _device
-
-            _device.resolve(config.device, f"jit({self.__name__}): Config.device")
         limit = getattr(config, "max_memory_mb", None)
         if limit is not None and entry.memory["arena_bytes"] > limit * 2**20:
             raise XCSMemoryError(
