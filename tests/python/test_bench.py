@@ -135,6 +135,8 @@ def test_bench_quick_json_validates_against_the_schema(tmp_path):
                if x["figure"] in ("fan_out", "diamond", "vmap_prompts", "retrieve_rerank"))
     assert "workload/figure" in r.stdout and "xcs/limit" in r.stdout and "memory bandwidth" in r.stdout
     assert (tmp_path / "plots" / "speedup.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "throughput_vs_size.png").stat().st_size > 1000
+    assert len(doc["sweeps"]["ew_chain_gbs_vs_n"]) >= 4
     # the schema can fail: a broken document does not validate
     doc["results"][0]["unit"] = "furlongs"
     with pytest.raises(jsonschema.ValidationError):

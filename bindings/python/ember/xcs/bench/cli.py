@@ -117,7 +117,8 @@ def table(doc):
 
 
 def plot(doc, outdir):
-    """PNG charts: speed-up over each peer per figure, and xcs's fraction of the limit."""
+    """PNG charts: speed-up over each peer per figure, xcs's fraction of the
+    limit, and the elementwise chain's throughput vs size (xcs and numpy)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,6 +160,24 @@ def plot(doc, outdir):
     fig.savefig(p, dpi=110)
     plt.close(fig)
     written.append(str(p))
+    rows = doc.get("sweeps", {}).get("ew_chain_gbs_vs_n")
+    if rows:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        ns = [r["n"] for r in rows]
+        ax.plot(ns, [r["xcs_gbs"] for r in rows], "o-", label="xcs jit")
+        ax.plot(ns, [r["numpy_gbs"] for r in rows], "s--", label="numpy")
+        bw = doc["limits"]["memory_bandwidth"]["value"]
+        ax.axhline(bw, color="gray", lw=0.8, ls=":", label=f"memory bandwidth ({bw:.0f} GB/s)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("elements (float32)")
+        ax.set_ylabel("GB/s (read x + write y)")
+        ax.set_title("8-op elementwise chain: throughput vs size", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = outdir / "throughput_vs_size.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(str(p))
     return written
 
 
@@ -211,7 +230,7 @@ def main(argv=None):
         print(f"xcs-bench: {e}", file=sys.stderr)
         return 2
     peers = measure.peers()
-    total = (tensor.N_TENSOR if "tensor" in a.workloads else 0) + \
+    total = (tensor.N_TENSOR + 1 if "tensor" in a.workloads else 0) + \
             (orchestration.N_ORCH if "orchestration" in a.workloads else 0) + \
             (orchestration.N_MIXED if "mixed" in a.workloads else 0) + 1
     progress = None
@@ -222,11 +241,13 @@ def main(argv=None):
     limits = {"memory_bandwidth": measure.memory_bandwidth(a.size)}
     ctx = Context(a.size, a.repeat, peers, limits, progress, peers.get("torch") and not a.no_torch_compile)
     ctx.tick()
-    results = []
+    results, sweeps = [], {}
     server = None
     try:
         if "tensor" in a.workloads:
             results += tensor.run(ctx)
+            sweeps.update(tensor.sweep(ctx))
+            ctx.tick()
         if "orchestration" in a.workloads or "mixed" in a.workloads:
             server = ModelServer(latency_ms=a.latency_ms, jitter_ms=a.latency_ms / 10, process=True).start()
             ctx.client, ctx.latency_s = ModelClient(server.url, timeout=30.0), a.latency_ms / 1e3
@@ -248,6 +269,7 @@ def main(argv=None):
         "model_server": {"latency_ms": a.latency_ms, "jitter_ms": a.latency_ms / 10,
                          "call_ms": ctx.call_s * 1e3 if ctx.call_s else None},
         "results": results,
+        "sweeps": sweeps,
     }
     print(table(doc))
     if a.json:

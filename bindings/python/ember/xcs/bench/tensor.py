@@ -86,6 +86,33 @@ def _figure(ctx, figure, size_label, xcs_fn, np_fn, args_np, *, unit, per_second
                       check={"max_rel_err": err, "ok": err <= tol}, xcs_version=xcs.__version__)
 
 
+SWEEP = {"quick": (12, 20, 2), "default": (12, 26, 2), "large": (12, 28, 2)}  # log2 n: from, to, step
+
+
+def sweep(ctx):
+    """Throughput vs size of the elementwise chain (xcs jit and numpy): where
+    xcs's fixed costs stop mattering and where the caches end."""
+    import ember.xcs as xcs
+
+    f = xcs.jit(_chain_np)
+    lo, hi, step = SWEEP[ctx.size]
+    rows = []
+    for e in range(lo, hi + 1, step):
+        n = 1 << e
+        x = np.random.default_rng(e).standard_normal(n).astype(np.float32)
+        reps = max(3, min(50, (1 << 22) // n))
+        tx = measure_min(lambda: f(x), reps)
+        tn = measure_min(lambda: _chain_np(x), reps)
+        rows.append({"n": n, "xcs_gbs": 8 * n / tx / 1e9, "numpy_gbs": 8 * n / tn / 1e9})
+    return {"ew_chain_gbs_vs_n": rows}
+
+
+def measure_min(fn, reps):
+    from ember.xcs.bench import measure
+
+    return measure.timeit(fn, reps, 1)["min_s"]
+
+
 def run(ctx):
     import ember.xcs as xcs
 
