@@ -121,7 +121,12 @@ def _bench(*args, timeout=600):
 def test_bench_quick_json_validates_against_the_schema(tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     out = tmp_path / "bench.json"
-    r = _bench("--quick", "--repeat", "2", "--json", str(out), "--plot", str(tmp_path / "plots"))
+    # under the AddressSanitizer run (libasan preloaded into an uninstrumented
+    # CPython) matplotlib's C++ exceptions trip ASan's __cxa_throw interceptor:
+    # the charts are checked in the ordinary run only
+    asan = "libasan" in os.environ.get("LD_PRELOAD", "")
+    plots = [] if asan else ["--plot", str(tmp_path / "plots")]
+    r = _bench("--quick", "--repeat", "2", "--json", str(out), *plots)
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(out.read_text())
     jsonschema.validate(doc, json.loads(SCHEMA.read_text()), cls=jsonschema.Draft202012Validator)
@@ -134,8 +139,9 @@ def test_bench_quick_json_validates_against_the_schema(tmp_path):
     assert all({"ThreadPoolExecutor", "sequential"} <= set(x["peers"]) for x in doc["results"]
                if x["figure"] in ("fan_out", "diamond", "vmap_prompts", "retrieve_rerank"))
     assert "workload/figure" in r.stdout and "xcs/limit" in r.stdout and "memory bandwidth" in r.stdout
-    assert (tmp_path / "plots" / "speedup.png").stat().st_size > 1000
-    assert (tmp_path / "plots" / "throughput_vs_size.png").stat().st_size > 1000
+    if not asan:
+        assert (tmp_path / "plots" / "speedup.png").stat().st_size > 1000
+        assert (tmp_path / "plots" / "throughput_vs_size.png").stat().st_size > 1000
     assert len(doc["sweeps"]["ew_chain_gbs_vs_n"]) >= 4
     # the schema can fail: a broken document does not validate
     doc["results"][0]["unit"] = "furlongs"
