@@ -55,9 +55,12 @@ xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_te
         return st ? st : xcs_trace_node(g, XCS_OP_TAKE, 2, xi, x->dtype, x->dtype, n, shape, 0, a, out);
     }
     xcs_tensor *wrapped;
+    if (!xcs_tensor_on_host(x) || !xcs_tensor_on_host(idx))
+        return xcs_error(XCS_ERR_UNSUPPORTED, "take has no device kernel: run it on host arrays");
     if ((st = wrap_indices(idx, x->shape[a], a, &wrapped))) return st;
     const xcs_backend *be = xcs_backend_for(x->storage->device);
     if (!be) st = xcs_last_status();
+    else if (!be->take) st = xcs_error(XCS_ERR_UNSUPPORTED, "take: backend %s has no kernel", be->name);
     if (!st) st = xcs_tensor_empty(x->dtype, n, shape, out);
     if (!st && xcs_tensor_numel(*out) > 0) {
         st = be->take(x, wrapped, a, *out);
@@ -144,6 +147,8 @@ xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t
     xcs_status st;
     if (xcs_trace_any(2, xi, &g, &st))
         return st ? st : xcs_trace_node(g, XCS_OP_SCATTER_ADD, 2, xi, src->dtype, src->dtype, 1, &n, 0, 0, out);
+    if (!xcs_tensor_on_host(idx) || !xcs_tensor_on_host(src))
+        return xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add has no device kernel: run it on host arrays");
     xcs_tensor *ix = NULL;
     if ((st = xcs_contiguous(idx, &ix))) return st;
     if (ix->dtype != XCS_I64) {

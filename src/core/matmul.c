@@ -70,7 +70,9 @@ xcs_status xcs_matmul(const xcs_tensor *a0, const xcs_tensor *b0, xcs_tensor **o
     } else {
         be = xcs_backend_for(a0->storage->device);
         if (!be) st = xcs_last_status();
-        if (!st) st = xcs_tensor_empty(dt, nb + 2, oshape, out);
+        if (!st && (a0->storage->device != b0->storage->device || a0->storage->device_index != b0->storage->device_index))
+            st = xcs_error(XCS_ERR_VALUE, "matmul: operands on different devices (move them with device_put)");
+        if (!st) st = xcs_tensor_empty_on(a0->storage, dt, nb + 2, oshape, out);
     }
     if (!st && be && xcs_tensor_numel(*out) > 0) {
         st = be->matmul(ac, bc, *out);

@@ -76,7 +76,12 @@ static xcs_status run_elementwise(xcs_op op, int n, const xcs_tensor *const *in,
         return tst ? tst : xcs_trace_node(g, op, n, ptrs, result, compute, ndim, shape, 0, 0, out);
     const xcs_backend *be = backend_of(in[0]);
     if (!be) return xcs_last_status();
-    xcs_status st = xcs_tensor_empty(result, ndim, shape, out);
+    for (int i = 1; i < n; i++)
+        if (in[i]->storage->device != in[0]->storage->device ||
+            in[i]->storage->device_index != in[0]->storage->device_index)
+            return xcs_error(XCS_ERR_VALUE, "%s: operands on different devices (move them with device_put)",
+                             xcs_op_name(op));
+    xcs_status st = xcs_tensor_empty_on(in[0]->storage, result, ndim, shape, out);
     if (st) return xcs_error_context(st, "%s", xcs_op_name(op));
     if (xcs_tensor_numel(*out) == 0) return XCS_OK;
     if ((st = be->elementwise(op, n, ptrs, compute, *out))) {
@@ -193,7 +198,7 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
     }
     const xcs_backend *be = backend_of(x);
     if (!be) return xcs_last_status();
-    if ((st = xcs_tensor_empty(result, x->ndim, shape, out))) return st;
+    if ((st = xcs_tensor_empty_on(x->storage, result, x->ndim, shape, out))) return st;
     if (out_numel > 0 && (st = be->reduce(op, x, axes, *out))) {
         xcs_tensor_free(*out);
         *out = NULL;
@@ -236,7 +241,8 @@ xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims
     }
     const xcs_backend *be = backend_of(x);
     if (!be) return xcs_last_status();
-    if ((st = xcs_tensor_empty(XCS_I64, x->ndim, shape, out))) return st;
+    if (!be->argreduce) return xcs_error(XCS_ERR_UNSUPPORTED, "%s has no kernel on %s", xcs_op_name(op), be->name);
+    if ((st = xcs_tensor_empty_on(x->storage, XCS_I64, x->ndim, shape, out))) return st;
     if (xcs_tensor_numel(*out) > 0 && (st = be->argreduce(op, x, a, *out))) {
         xcs_tensor_free(*out);
         *out = NULL;

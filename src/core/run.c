@@ -31,10 +31,11 @@ static void edge_header(const xcs_tensor *v, const xcs_edge *e, xcs_tensor *out)
 /* A matmul node's operands are already typed and broadcast by its trace:
  * straight to the backend, without xcs_matmul's checks and conversions. */
 static xcs_status run_matmul_node(const xcs_node *n, xcs_tensor *const *in, xcs_tensor **out) {
-    const xcs_backend *be = xcs_backend_for(XCS_DEVICE_CPU);
-    if (!be || in[0]->dtype != n->dtype || in[1]->dtype != n->dtype || in[0]->storage->device != XCS_DEVICE_CPU)
+    const xcs_backend *be = xcs_backend_for(in[0]->storage->device);
+    if (!be || in[0]->dtype != n->dtype || in[1]->dtype != n->dtype ||
+        in[1]->storage->device != in[0]->storage->device)
         return xcs_matmul(in[0], in[1], out);
-    xcs_status st = xcs_tensor_empty(n->dtype, n->ndim, n->shape, out);
+    xcs_status st = xcs_tensor_empty_on(in[0]->storage, n->dtype, n->ndim, n->shape, out);
     if (!st && xcs_tensor_numel(*out) > 0) st = be->matmul(in[0], in[1], *out);
     if (st) {
         xcs_tensor_free(*out);
@@ -72,9 +73,52 @@ static bool same_signature(const xcs_node *n, const xcs_tensor *x) {
     return true;
 }
 
+/* What one run carries: the plan, the backend, the arena of planned
+ * intermediates, every node's current value, and the device they live on. */
+typedef struct run_ctx {
+    const xcs_graph *g;
+    const xcs_plan *plan;
+    const xcs_backend *be;
+    xcs_storage *arena;
+    xcs_tensor **val;
+    xcs_device dev;
+    int dev_index;
+    xcs_tensor *const *consts; /* device copies of g's constants (NULL on the CPU) */
+} run_ctx;
+
+/* True when a node of this kind runs on a device backend; the others run on
+ * the host, their operands downloaded and their value uploaded. */
+static bool device_kernel(const xcs_backend *be, const xcs_node *n) {
+    switch (xcs_op_get_info(n->op)->kind) {
+    case XCS_KIND_UNARY: case XCS_KIND_BINARY: case XCS_KIND_TERNARY: case XCS_KIND_CAST: case XCS_KIND_COPY:
+        return be->elementwise != NULL;
+    case XCS_KIND_REDUCE: return be->reduce != NULL;
+    case XCS_KIND_ARGREDUCE: return be->argreduce != NULL;
+    case XCS_KIND_MATMUL: return be->matmul != NULL && (n->dtype == XCS_F32 || n->dtype == XCS_F64);
+    default: return false;
+    }
+}
+
+/* Node n on the host for a device run: operands down, value up. */
+static xcs_status run_on_host(const run_ctx *c, const xcs_node *n, int n_in, xcs_tensor *const *in, xcs_tensor **out) {
+    xcs_tensor *host[XCS_FUSED_MAX_IO * 4] = {0}, **h = host, *v = NULL;
+    if (n_in > (int)(sizeof host / sizeof host[0]) && !(h = calloc((size_t)n_in, sizeof *h)))
+        return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+    xcs_status st = XCS_OK;
+    for (int k = 0; k < n_in && !st; k++) st = xcs_tensor_to(in[k], XCS_DEVICE_CPU, 0, &h[k]);
+    if (!st) st = run_node(c->g, n, h, &v);
+    if (!st) st = xcs_tensor_to(v, c->dev, c->dev_index, out);
+    xcs_tensor_free(v);
+    for (int k = 0; k < n_in; k++) xcs_tensor_free(h[k]);
+    if (h != host) free(h);
+    return st;
+}
+
 /* Computes node i into val[i] (sources bind inputs/constants). */
-static xcs_status run_one(const xcs_graph *g, int i, const xcs_tensor *const *inputs, xcs_tensor **val) {
+static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inputs) {
     char want[160], got[160];
+    const xcs_graph *g = c->g;
+    xcs_tensor **val = c->val;
     const xcs_node *n = &g->nodes[i];
     if (n->op == XCS_NODE_INPUT) {
         const xcs_tensor *x = inputs[n->aux];
@@ -83,9 +127,11 @@ static xcs_status run_one(const xcs_graph *g, int i, const xcs_tensor *const *in
             return xcs_error(XCS_ERR_SHAPE, "argument %d: traced as %s%s, called with %s%s", n->aux,
                              xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, want, sizeof want),
                              xcs_dtype_name(x->dtype), xcs_shape_str(x->ndim, x->shape, got, sizeof got));
-        return xcs_contiguous(x, &val[i]);
+        if (c->dev == XCS_DEVICE_CPU && !xcs_tensor_on_host(x))
+            return xcs_error(XCS_ERR_VALUE, "argument %d lives on a device; this program runs on the CPU", n->aux);
+        return c->dev == XCS_DEVICE_CPU ? xcs_contiguous(x, &val[i]) : xcs_tensor_to(x, c->dev, c->dev_index, &val[i]);
     }
-    if (n->op == XCS_NODE_CONST) return xcs_tensor_view(g->consts[n->aux], &val[i]);
+    if (n->op == XCS_NODE_CONST) return xcs_tensor_view(c->consts ? c->consts[n->aux] : g->consts[n->aux], &val[i]);
     xcs_tensor hdr[8], *in[8];
     xcs_tensor *heap_hdr = NULL, **ins = in;
     if (n->n_in > 8) { /* concat of many: headers on the heap */
@@ -103,22 +149,13 @@ static xcs_status run_one(const xcs_graph *g, int i, const xcs_tensor *const *in
         edge_header(val[e->node], e, h);
         ins[k] = h;
     }
-    xcs_status st = run_node(g, n, ins, &val[i]);
+    xcs_status st = c->dev == XCS_DEVICE_CPU || device_kernel(c->be, n) ? run_node(g, n, ins, &val[i])
+                                                                          : run_on_host(c, n, n->n_in, ins, &val[i]);
     if (st) xcs_error_context(st, "graph node %%%d (%s)", i, xcs_op_name(n->op));
     free(heap_hdr);
     if (ins != in) free(ins);
     return st;
 }
-
-/* What one run carries: the plan, the backend, the arena of planned
- * intermediates and every node's current value. */
-typedef struct run_ctx {
-    const xcs_graph *g;
-    const xcs_plan *plan;
-    const xcs_backend *be;
-    xcs_storage *arena;
-    xcs_tensor **val;
-} run_ctx;
 
 /* A buffer for node id's value: its slice of the arena when the memory plan
  * placed it there, else a fresh tensor.  block: the row-chain block buffer
@@ -129,7 +166,10 @@ static xcs_status value_buffer(const run_ctx *c, int id, bool block, int64_t row
     memcpy(shape, n->shape, sizeof shape);
     if (block) shape[0] = rows;
     int64_t off = block ? c->plan->block_off[id] : c->plan->arena_off[id];
-    if (off < 0 || !c->arena) return xcs_tensor_empty(n->dtype, n->ndim, shape, out);
+    if (off < 0 || !c->arena) {
+        xcs_storage where = {.device = c->dev, .device_index = c->dev_index};
+        return xcs_tensor_empty_on(&where, n->dtype, n->ndim, shape, out);
+    }
     xcs_strides_contiguous(n->ndim, shape, strides);
     return xcs_tensor_from_storage(c->arena, n->dtype, n->ndim, shape, strides,
                                    off / (int64_t)xcs_dtype_size(n->dtype), out);
@@ -213,7 +253,7 @@ static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
     else if (!st && numel == 0 && !empty_out) {
         /* an empty reduction: let the eager op produce its identity */
         int last = grp->last;
-        st = run_one(g, last, NULL, val);
+        st = run_one(c, last, NULL);
         if (!st) { xcs_tensor_free(outs[0]); outs[0] = val[last]; val[last] = NULL; }
     }
     if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
@@ -336,28 +376,39 @@ static xcs_status run_chain(const run_ctx *c, int s, int len) {
 
 /* Opens a run of g: the value table and the arena, reused by every
  * xcs_run_once of the run. */
-xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r) {
+xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_run *r) {
     memset(r, 0, sizeof *r);
     r->g = g;
+    r->dev = dev;
+    r->dev_index = index;
+    r->be = xcs_backend_for(dev);
+    if (!r->be) return xcs_last_status();
     r->val = calloc((size_t)g->n_nodes + 1, sizeof *r->val);
     if (!r->val) return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
     r->plan = g->plan;
-    r->be = r->plan ? xcs_backend_for(XCS_DEVICE_CPU) : NULL;
-    if (r->plan && (!r->be || !r->be->run_fused)) r->plan = NULL; /* no fusion: node by node */
-    if (r->plan && r->plan->arena_bytes > 0 &&
-        !(r->arena = xcs_storage_new((size_t)r->plan->arena_bytes, XCS_DEVICE_CPU))) {
-        free(r->val);
-        r->val = NULL;
-        return xcs_error_context(XCS_ERR_MEMORY, "the graph's %lld bytes of intermediates",
-                                 (long long)r->plan->arena_bytes);
+    if (r->plan && !r->be->run_fused) r->plan = NULL; /* no fusion: node by node */
+    xcs_status st = XCS_OK;
+    if (r->plan && r->plan->arena_bytes > 0 && !(r->arena = xcs_storage_new_on((size_t)r->plan->arena_bytes, dev, index)))
+        st = xcs_error_context(xcs_last_status(), "the graph's %lld bytes of intermediates",
+                               (long long)r->plan->arena_bytes);
+    if (!st && dev != XCS_DEVICE_CPU && g->n_consts > 0) { /* the constants, copied there once per run */
+        if (!(r->consts = calloc((size_t)g->n_consts, sizeof *r->consts)))
+            st = xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+        for (int k = 0; !st && k < g->n_consts; k++) st = xcs_tensor_to(g->consts[k], dev, index, &r->consts[k]);
     }
-    return XCS_OK;
+    if (st) xcs_run_close(r);
+    return st;
 }
+
+xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r) { return xcs_run_open_on(g, XCS_DEVICE_CPU, 0, r); }
 
 void xcs_run_close(xcs_run *r) {
     if (r->val)
         for (int i = 0; i < r->g->n_nodes; i++) xcs_tensor_free(r->val[i]);
     free(r->val);
+    if (r->consts)
+        for (int k = 0; k < r->g->n_consts; k++) xcs_tensor_free(r->consts[k]);
+    free(r->consts);
     xcs_storage_release(r->arena);
     memset(r, 0, sizeof *r);
 }
@@ -365,15 +416,18 @@ void xcs_run_close(xcs_run *r) {
 xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs) {
     const xcs_graph *g = r->g;
     xcs_tensor **val = r->val;
-    run_ctx c = {.g = g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = val};
+    run_ctx c = {.g = g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = val, .dev = r->dev,
+                 .dev_index = r->dev_index, .consts = r->consts};
     const xcs_plan *plan = c.plan;
     xcs_status st = XCS_OK;
     if (plan) {
         for (int s = 0; s < plan->n_steps && !st; s++) {
             const xcs_plan_step *step = &plan->steps[s];
-            int done = plan->chain[s] > 1 ? plan->chain[s] : 1;
+            /* row chains keep blocks in a core's cache: the CPU's; a device
+             * runs the chain's groups one after another */
+            int done = plan->chain[s] > 1 && c.dev == XCS_DEVICE_CPU ? plan->chain[s] : 1;
             if (done > 1) st = run_chain(&c, s, done);
-            else st = step->group < 0 ? run_one(g, step->node, inputs, val) : run_group(&c, &plan->groups[step->group]);
+            else st = step->group < 0 ? run_one(&c, step->node, inputs) : run_group(&c, &plan->groups[step->group]);
             /* drop values no later step reads (an owned buffer goes back to
              * the allocator; an arena slice is free for the plan's next use) */
             for (int t = s; t < s + done && !st; t++)
@@ -385,7 +439,7 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
             s += done - 1;
         }
     } else {
-        for (int i = 0; i < g->n_nodes && !st; i++) st = run_one(g, i, inputs, val);
+        for (int i = 0; i < g->n_nodes && !st; i++) st = run_one(&c, i, inputs);
     }
     int made_out = 0;
     for (; made_out < g->n_outputs && !st; made_out++) {
@@ -405,10 +459,15 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
 }
 
 xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    return xcs_graph_run_on(g, XCS_DEVICE_CPU, 0, n_in, inputs, outs);
+}
+
+xcs_status xcs_graph_run_on(const xcs_graph *g, xcs_device dev, int index, int n_in, const xcs_tensor *const *inputs,
+                            xcs_tensor **outs) {
     if (n_in != g->n_inputs)
         return xcs_error(XCS_ERR_VALUE, "graph takes %d inputs, got %d", g->n_inputs, n_in);
     xcs_run r;
-    xcs_status st = xcs_run_open(g, &r);
+    xcs_status st = xcs_run_open_on(g, dev, index, &r);
     if (!st) st = xcs_run_once(&r, inputs, outs);
     xcs_run_close(&r);
     return st;

@@ -106,11 +106,41 @@ static void host_free(void *p, size_t nbytes) {
     else cache_put(p, huge_padded(nbytes));
 }
 
-xcs_storage *xcs_storage_new(size_t nbytes, xcs_device device) {
-    if (device != XCS_DEVICE_CPU) {
-        xcs_error(XCS_ERR_UNSUPPORTED, "storage on device %d needs the CUDA backend", (int)device);
+/* Device storage goes back to its backend (release_ctx is the storage). */
+static void device_release(void *ctx) {
+    xcs_storage *s = ctx;
+    const xcs_backend *be = xcs_backend_for(s->device);
+    if (be && be->free) be->free(s->device_index, s->data);
+}
+
+xcs_storage *xcs_storage_new_on(size_t nbytes, xcs_device device, int index) {
+    if (device == XCS_DEVICE_CPU) return xcs_storage_new(nbytes, device);
+    const xcs_backend *be = xcs_backend_for(device);
+    if (!be) return NULL;
+    if (!be->alloc) {
+        xcs_error(XCS_ERR_UNSUPPORTED, "backend %s has no device memory", be->name);
         return NULL;
     }
+    xcs_storage *s = calloc(1, sizeof *s);
+    if (!s) {
+        xcs_error(XCS_ERR_MEMORY, "out of memory allocating a storage header");
+        return NULL;
+    }
+    if (be->alloc(index, nbytes, &s->data)) {
+        free(s);
+        return NULL;
+    }
+    s->refcount = 1;
+    s->nbytes = nbytes;
+    s->device = device;
+    s->device_index = index;
+    s->release = device_release;
+    s->release_ctx = s;
+    return s;
+}
+
+xcs_storage *xcs_storage_new(size_t nbytes, xcs_device device) {
+    if (device != XCS_DEVICE_CPU) return xcs_storage_new_on(nbytes, device, 0);
     xcs_storage *s = calloc(1, sizeof *s);
     if (!s) goto oom;
     s->data = host_alloc(nbytes);
@@ -187,7 +217,7 @@ static xcs_status check_ndim(int ndim) {
     return XCS_OK;
 }
 
-xcs_status xcs_tensor_empty(xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out) {
+xcs_status xcs_tensor_empty_on(const xcs_storage *where, xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out) {
     int64_t n;
     xcs_status st = check_ndim(ndim);
     if (st) return st;
@@ -195,7 +225,8 @@ xcs_status xcs_tensor_empty(xcs_dtype dt, int ndim, const int64_t *shape, xcs_te
     if ((st = xcs_shape_numel(ndim, shape, xcs_dtype_size(dt), &n))) return st;
     xcs_tensor *t = tensor_alloc();
     if (!t) return XCS_ERR_MEMORY;
-    t->storage = xcs_storage_new((size_t)n * xcs_dtype_size(dt), XCS_DEVICE_CPU);
+    t->storage = xcs_storage_new_on((size_t)n * xcs_dtype_size(dt), where ? where->device : XCS_DEVICE_CPU,
+                                    where ? where->device_index : 0);
     if (!t->storage) {
         free(t);
         return xcs_last_status();
@@ -206,6 +237,10 @@ xcs_status xcs_tensor_empty(xcs_dtype dt, int ndim, const int64_t *shape, xcs_te
     xcs_strides_contiguous(ndim, shape, t->strides);
     *out = t;
     return XCS_OK;
+}
+
+xcs_status xcs_tensor_empty(xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out) {
+    return xcs_tensor_empty_on(NULL, dt, ndim, shape, out);
 }
 
 xcs_status xcs_tensor_from_storage(xcs_storage *storage, xcs_dtype dt, int ndim,
@@ -337,5 +372,51 @@ xcs_status xcs_tensor_scalar_i64(xcs_dtype dt, int64_t v, xcs_tensor **out) {
     xcs_status st = xcs_tensor_empty(dt, 0, NULL, out);
     if (st) return st;
     store_scalar(*out, 0, v, true);
+    return XCS_OK;
+}
+
+/* ---------------------------------------------------------------- devices */
+
+bool xcs_tensor_on_host(const xcs_tensor *x) { return !x->storage || x->storage->device == XCS_DEVICE_CPU; }
+
+xcs_status xcs_tensor_to(const xcs_tensor *x, xcs_device device, int index, xcs_tensor **out) {
+    *out = NULL;
+    if (x->graph) return xcs_error(XCS_ERR_VALUE, "a traced value cannot be moved between devices");
+    xcs_device from = x->storage ? x->storage->device : XCS_DEVICE_CPU;
+    int from_index = x->storage ? x->storage->device_index : 0;
+    if (from == device && (device == XCS_DEVICE_CPU || from_index == index)) return xcs_contiguous(x, out);
+    if (from != XCS_DEVICE_CPU && device != XCS_DEVICE_CPU) { /* device to device: through the host */
+        xcs_tensor *h = NULL;
+        xcs_status st = xcs_tensor_to(x, XCS_DEVICE_CPU, 0, &h);
+        if (!st) st = xcs_tensor_to(h, device, index, out);
+        xcs_tensor_free(h);
+        return st;
+    }
+    xcs_tensor *src = NULL, *dst = NULL;
+    xcs_status st = xcs_contiguous(x, &src); /* on x's own device */
+    if (st) return st;
+    xcs_storage where = {.device = device, .device_index = index};
+    if ((st = xcs_tensor_empty_on(&where, x->dtype, x->ndim, x->shape, &dst))) {
+        xcs_tensor_free(src);
+        return st;
+    }
+    size_t nbytes = (size_t)xcs_tensor_numel(dst) * xcs_dtype_size(x->dtype);
+    const xcs_backend *be = xcs_backend_for(device == XCS_DEVICE_CPU ? from : device);
+    if (!be) st = xcs_last_status();
+    else if (nbytes == 0) st = XCS_OK;
+    else if (device == XCS_DEVICE_CPU)
+        st = be->download ? be->download(from_index, dst->storage->data,
+                                          (char *)src->storage->data + src->offset * (int64_t)xcs_dtype_size(src->dtype),
+                                          nbytes)
+                          : xcs_error(XCS_ERR_UNSUPPORTED, "backend %s cannot copy to the host", be->name);
+    else
+        st = be->upload ? be->upload(index, dst->storage->data, xcs_tensor_data(src), nbytes)
+                        : xcs_error(XCS_ERR_UNSUPPORTED, "backend %s cannot copy from the host", be->name);
+    xcs_tensor_free(src);
+    if (st) {
+        xcs_tensor_free(dst);
+        return st;
+    }
+    *out = dst;
     return XCS_OK;
 }

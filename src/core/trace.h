@@ -124,8 +124,14 @@ typedef struct xcs_run {
     const xcs_backend *be;
     xcs_storage *arena;
     xcs_tensor **val;
+    xcs_device dev;                    /* where values live */
+    int dev_index;
+    xcs_tensor **consts;               /* off the CPU: g's constants copied there once (NULL on the CPU) */
 } xcs_run;
 xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r);
+/* The same on device `dev` number `index`: every value of the run lives
+ * there (inputs on the host are uploaded; outputs stay on the device). */
+xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_run *r);
 /* inputs: g's inputs; outs: its n_outputs outputs (owned). */
 xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs);
 void xcs_run_close(xcs_run *r);

@@ -123,6 +123,10 @@ typedef struct xcs_storage {
 
 /* Returns owned storage of nbytes (uninitialised), or NULL with the error set. */
 xcs_storage *xcs_storage_new(size_t nbytes, xcs_device device);
+/* Storage on device `device` number `index` through its backend's alloc
+ * (the CPU: xcs_storage_new); freed through the backend with the last
+ * reference. */
+xcs_storage *xcs_storage_new_on(size_t nbytes, xcs_device device, int index);
 /* Wraps external memory; `release` may be NULL (memory outlives us). */
 xcs_storage *xcs_storage_wrap(void *data, size_t nbytes, bool readonly,
                               void (*release)(void *), void *release_ctx);
@@ -168,6 +172,15 @@ typedef struct xcs_tensor {
 
 /* Returns an owned, C-contiguous, uninitialised tensor. */
 xcs_status xcs_tensor_empty(xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out);
+/* The same on the device of `where` (NULL: the CPU). */
+xcs_status xcs_tensor_empty_on(const xcs_storage *where, xcs_dtype dt, int ndim, const int64_t *shape,
+                               xcs_tensor **out);
+/* A C-contiguous copy of concrete x on `device` number `index` (a view when
+ * x already is one there): uploads and downloads through the device's
+ * backend. */
+xcs_status xcs_tensor_to(const xcs_tensor *x, xcs_device device, int index, xcs_tensor **out);
+/* True when x's data lives on the host (every tensor without storage too). */
+bool xcs_tensor_on_host(const xcs_tensor *x);
 /* Returns an owned view of `storage` (retained) with the given layout; checks
  * that every reachable element lies inside the storage. */
 xcs_status xcs_tensor_from_storage(xcs_storage *storage, xcs_dtype dt, int ndim,
@@ -361,6 +374,12 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap);
 /* Runs the graph on concrete inputs (shapes/dtypes must match the traced
  * ones); outs receives n_outputs owned tensors. */
 xcs_status xcs_graph_run(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs);
+/* The same with every value on device `dev` number `index` (its backend
+ * registered): host inputs and constants are uploaded, nodes the device has
+ * no kernel for run on the host (operands down, value up), and the outputs
+ * stay on the device. */
+xcs_status xcs_graph_run_on(const xcs_graph *g, xcs_device dev, int index, int n_in, const xcs_tensor *const *inputs,
+                            xcs_tensor **outs);
 /* The loop program of scan (scan.c): body is a traced, optimised step
  * f(carry..., x...) -> (carry..., y...) whose first n_carry inputs and
  * outputs are the carry (same shapes and dtypes) and whose other inputs are
@@ -506,6 +525,13 @@ typedef struct xcs_backend {
      * thread only.  NULL: core runs the workers one after another. */
     xcs_status (*parallel)(int n_workers, xcs_status (*fn)(void *ctx, int worker), void *ctx);
     int (*max_threads)(void); /* workers worth starting (NULL: 1) */
+    /* Device memory, for a backend whose memory is not the host's (NULL on
+     * the CPU): `index` is the device number (xcs_storage.device_index).
+     * Copies wait for what the device has queued before them. */
+    xcs_status (*alloc)(int index, size_t nbytes, void **out);
+    void (*free)(int index, void *p);
+    xcs_status (*upload)(int index, void *dst, const void *src, size_t nbytes);
+    xcs_status (*download)(int index, void *dst, const void *src, size_t nbytes);
 } xcs_backend;
 
 /* The backend serving `device`, or NULL with the error set. */

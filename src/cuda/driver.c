@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "nvrtc.h"
 #include "xcs_cuda.h"
 
@@ -110,6 +111,27 @@ static void probe(xcs_cuda_probe *out) {
     }
 }
 
-static const xcs_cuda_module module = {.abi = XCS_CUDA_ABI, .probe = probe};
+static const char *last_error(void) { return xcs_last_error(); }
 
-__attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v1(void) { return &module; }
+static const xcs_cuda_module module = {
+    .abi = XCS_CUDA_ABI,
+    .probe = probe,
+    .open = xcs_cuda_be_open,
+    .last_error = last_error,
+    .describe = xcs_cuda_be_describe,
+    .alloc = xcs_cuda_be_alloc,
+    .free = xcs_cuda_be_free,
+    .upload = xcs_cuda_be_upload,
+    .download = xcs_cuda_be_download,
+    .sync = xcs_cuda_be_sync,
+    .elementwise = xcs_cuda_be_elementwise,
+    .reduce = xcs_cuda_be_reduce,
+    .matmul = xcs_cuda_be_matmul,
+    .run_fused = xcs_cuda_be_run_fused,
+    .mem_stats = xcs_cuda_be_mem_stats,
+    .empty_cache = xcs_cuda_be_empty_cache,
+    .set_tf32 = xcs_cuda_be_set_tf32,
+    .kernels_cached = xcs_cuda_be_kernels_cached,
+};
+
+__attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

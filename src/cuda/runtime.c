@@ -5,7 +5,10 @@
 #include "runtime.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,12 @@ typedef struct cu_kernel {
     cu_fn fn;
 } cu_kernel;
 
+/* A device block: live (handed out) or cached (free for reuse). */
+typedef struct cu_block {
+    cu_dptr ptr;
+    size_t size; /* its size class */
+} cu_block;
+
 struct xcs_cu_runtime {
     void *lib;
     xcs_nvrtc *nvrtc;
@@ -36,6 +45,14 @@ struct xcs_cu_runtime {
     pthread_mutex_t lock; /* the module cache */
     cu_kernel *kernels;
     int n_kernels, cap_kernels;
+    bool sync_each;       /* XCS_CUDA_SYNC=1: wait for every launch (debugging) */
+    char last_kernel[48]; /* the last kernel launched (named in asynchronous errors) */
+    /* the caching allocator (alloc_lock): live and cached blocks by size class */
+    pthread_mutex_t alloc_lock;
+    cu_block *live, *cached;
+    int n_live, cap_live, n_cached, cap_cached;
+    xcs_cu_mem_stats mem;
+    char cache_dir[512]; /* on-disk kernel cache ("" when off) */
     cu_res (*init)(unsigned);
     cu_res (*device_get)(int *, int);
     cu_res (*device_count)(int *);
@@ -50,6 +67,13 @@ struct xcs_cu_runtime {
     cu_res (*mem_free)(cu_dptr);
     cu_res (*h2d)(cu_dptr, const void *, size_t);
     cu_res (*d2h)(void *, cu_dptr, size_t);
+    cu_res (*d2d)(cu_dptr, cu_dptr, size_t);
+    cu_res (*mem_info)(size_t *, size_t *);
+    cu_res (*event_create)(void **, unsigned);
+    cu_res (*event_record)(void *, void *);
+    cu_res (*event_sync)(void *);
+    cu_res (*event_elapsed)(float *, void *, void *);
+    cu_res (*event_destroy)(void *);
     cu_res (*memset32)(cu_dptr, unsigned, size_t);
     cu_res (*mod_load)(cu_mod *, const void *);
     cu_res (*mod_fn)(cu_fn *, cu_mod, const char *);
@@ -65,6 +89,8 @@ static xcs_status cu_fail(const xcs_cu_runtime *rt, cu_res r, const char *what) 
     return xcs_error(r == 2 ? XCS_ERR_MEMORY : XCS_ERR_INTERNAL, "CUDA %s failed: %s (%d)", what, name, r);
 }
 
+static void cache_dir_init(xcs_cu_runtime *rt);
+
 #define CU_CALL(rt, call, what)                                                                     \
     do {                                                                                            \
         cu_res cu_r_ = (call);                                                                      \
@@ -76,12 +102,17 @@ void xcs_cu_close(xcs_cu_runtime *rt) {
     if (rt->ctx) {
         rt->ctx_set(rt->ctx);
         for (int i = 0; i < rt->n_kernels; i++) rt->mod_unload(rt->kernels[i].mod);
+        for (int i = 0; i < rt->n_cached; i++) rt->mem_free(rt->cached[i].ptr);
+        for (int i = 0; i < rt->n_live; i++) rt->mem_free(rt->live[i].ptr);
         if (rt->err_word) rt->mem_free(rt->err_word);
         rt->ctx_release(rt->device);
     }
     free(rt->kernels);
+    free(rt->live);
+    free(rt->cached);
     xcs_nvrtc_close(rt->nvrtc);
     pthread_mutex_destroy(&rt->lock);
+    pthread_mutex_destroy(&rt->alloc_lock);
     free(rt);
 }
 
@@ -90,6 +121,7 @@ xcs_status xcs_cu_open(int ordinal, xcs_cu_runtime **out) {
     xcs_cu_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return xcs_error(XCS_ERR_MEMORY, "out of memory opening a CUDA device");
     pthread_mutex_init(&rt->lock, NULL);
+    pthread_mutex_init(&rt->alloc_lock, NULL);
     const char *env = getenv("XCS_CUDA_DRIVER");
     const char *name = env && *env ? env : "libcuda.so.1";
     rt->lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
@@ -120,6 +152,13 @@ xcs_status xcs_cu_open(int ordinal, xcs_cu_runtime **out) {
     SYM(h2d, "cuMemcpyHtoD_v2");
     SYM(d2h, "cuMemcpyDtoH_v2");
     SYM(memset32, "cuMemsetD32_v2");
+    SYM(d2d, "cuMemcpyDtoD_v2");
+    SYM(mem_info, "cuMemGetInfo_v2");
+    SYM(event_create, "cuEventCreate");
+    SYM(event_record, "cuEventRecord");
+    SYM(event_sync, "cuEventSynchronize");
+    SYM(event_elapsed, "cuEventElapsedTime");
+    SYM(event_destroy, "cuEventDestroy_v2");
     SYM(mod_load, "cuModuleLoadData");
     SYM(mod_fn, "cuModuleGetFunction");
     SYM(mod_unload, "cuModuleUnload");
@@ -164,28 +203,179 @@ xcs_status xcs_cu_open(int ordinal, xcs_cu_runtime **out) {
     }
     snprintf(rt->desc, sizeof rt->desc, "%s, sm_%d, %d SMs, driver %d, NVRTC %d", dname, rt->cc, rt->sm_count, drv,
              xcs_nvrtc_version(rt->nvrtc));
+    cache_dir_init(rt);
+    const char *sync = getenv("XCS_CUDA_SYNC");
+    rt->sync_each = sync && strcmp(sync, "1") == 0;
     *out = rt;
     return XCS_OK;
 }
 
 const char *xcs_cu_describe(const xcs_cu_runtime *rt) { return rt->desc; }
+
+xcs_status xcs_cu_make_current(xcs_cu_runtime *rt) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    return XCS_OK;
+}
 int xcs_cu_cc(const xcs_cu_runtime *rt) { return rt->cc; }
 int xcs_cu_kernels_cached(const xcs_cu_runtime *rt) { return rt->n_kernels; }
 
-xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out) {
-    cu_dptr p = 0;
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    cu_res r = rt->mem_alloc(&p, nbytes ? nbytes : 1);
-    if (r != 0) {
-        xcs_status st = cu_fail(rt, r, "cuMemAlloc");
-        return xcs_error_context(st, "allocating %zu bytes on %s", nbytes, rt->desc);
+/* Size classes: 512-byte steps under 1 MiB, 2 MiB steps above, so a block
+ * freed by one step of a loop serves the next step's request of about the
+ * same size. */
+static size_t size_class(size_t n) {
+    if (n == 0) n = 1;
+    size_t step = n < ((size_t)1 << 20) ? 512 : ((size_t)2 << 20);
+    return (n + step - 1) / step * step;
+}
+
+static bool push_block(cu_block **arr, int *n, int *cap, cu_block b) {
+    if (*n == *cap) {
+        int c = *cap ? 2 * *cap : 64;
+        cu_block *a = realloc(*arr, (size_t)c * sizeof *a);
+        if (!a) return false;
+        *arr = a;
+        *cap = c;
     }
-    *out = p;
+    (*arr)[(*n)++] = b;
+    return true;
+}
+
+/* Frees every cached block (alloc_lock held). */
+static void drop_cache_locked(xcs_cu_runtime *rt) {
+    for (int i = 0; i < rt->n_cached; i++) rt->mem_free(rt->cached[i].ptr);
+    rt->n_cached = 0;
+    rt->mem.cached_bytes = 0;
+}
+
+xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out) {
+    size_t size = size_class(nbytes);
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    pthread_mutex_lock(&rt->alloc_lock);
+    cu_dptr p = 0;
+    for (int i = rt->n_cached - 1; i >= 0; i--) /* most recently freed first: still in L2 */
+        if (rt->cached[i].size == size) {
+            p = rt->cached[i].ptr;
+            rt->cached[i] = rt->cached[--rt->n_cached];
+            rt->mem.cached_bytes -= size;
+            rt->mem.reused++;
+            break;
+        }
+    xcs_status st = XCS_OK;
+    if (!p) {
+        cu_res r = rt->mem_alloc(&p, size);
+        if (r == 2 /* CUDA_ERROR_OUT_OF_MEMORY */ && rt->n_cached > 0) { /* once more, without the cache */
+            rt->ctx_sync();
+            drop_cache_locked(rt);
+            r = rt->mem_alloc(&p, size);
+        }
+        if (r != 0) {
+            size_t free_b = 0, total_b = 0;
+            rt->mem_info(&free_b, &total_b);
+            st = cu_fail(rt, r, "cuMemAlloc");
+            xcs_error_context(st, "allocating %zu bytes on %s (%lld bytes in use by xcs, %zu of %zu bytes free on the "
+                              "device; free arrays or call ember.xcs.empty_cache())",
+                              nbytes, rt->desc, (long long)rt->mem.current_bytes, free_b, total_b);
+            p = 0;
+        } else {
+            rt->mem.device_allocs++;
+        }
+    }
+    if (p && !push_block(&rt->live, &rt->n_live, &rt->cap_live, (cu_block){p, size})) {
+        rt->mem_free(p);
+        p = 0;
+        st = xcs_error(XCS_ERR_MEMORY, "out of host memory tracking a device block");
+    }
+    if (p) {
+        rt->mem.current_bytes += (int64_t)size;
+        if (rt->mem.current_bytes > rt->mem.peak_bytes) rt->mem.peak_bytes = rt->mem.current_bytes;
+        rt->mem.allocs++;
+    }
+    pthread_mutex_unlock(&rt->alloc_lock);
+    if (!st) *out = p;
+    return st;
+}
+
+/* Blocks go back to the cache, not to the driver: the one stream orders any
+ * kernel still reading a block before the kernels of its next owner. */
+void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p) {
+    if (!p) return;
+    pthread_mutex_lock(&rt->alloc_lock);
+    for (int i = rt->n_live - 1; i >= 0; i--)
+        if (rt->live[i].ptr == p) {
+            cu_block b = rt->live[i];
+            rt->live[i] = rt->live[--rt->n_live];
+            rt->mem.current_bytes -= (int64_t)b.size;
+            if (push_block(&rt->cached, &rt->n_cached, &rt->cap_cached, b)) rt->mem.cached_bytes += (int64_t)b.size;
+            else if (rt->ctx_set(rt->ctx) == 0) rt->mem_free(b.ptr);
+            break;
+        }
+    pthread_mutex_unlock(&rt->alloc_lock);
+}
+
+void xcs_cu_empty_cache(xcs_cu_runtime *rt) {
+    pthread_mutex_lock(&rt->alloc_lock);
+    if (rt->ctx_set(rt->ctx) == 0) {
+        rt->ctx_sync();
+        drop_cache_locked(rt);
+    }
+    pthread_mutex_unlock(&rt->alloc_lock);
+}
+
+void xcs_cu_mem_stats_get(xcs_cu_runtime *rt, xcs_cu_mem_stats *out) {
+    pthread_mutex_lock(&rt->alloc_lock);
+    *out = rt->mem;
+    pthread_mutex_unlock(&rt->alloc_lock);
+}
+
+void xcs_cu_mem_reset_peak(xcs_cu_runtime *rt) {
+    pthread_mutex_lock(&rt->alloc_lock);
+    rt->mem.peak_bytes = rt->mem.current_bytes;
+    pthread_mutex_unlock(&rt->alloc_lock);
+}
+
+xcs_status xcs_cu_sync(xcs_cu_runtime *rt) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    cu_res r = rt->ctx_sync();
+    if (r != 0)
+        return xcs_error_context(cu_fail(rt, r, "a kernel (cuCtxSynchronize)"), "the last kernel launched was %s",
+                                 rt->last_kernel[0] ? rt->last_kernel : "none");
     return XCS_OK;
 }
 
-void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p) {
-    if (p && rt->ctx_set(rt->ctx) == 0) rt->mem_free(p);
+xcs_status xcs_cu_zero(xcs_cu_runtime *rt, xcs_cu_ptr dst, size_t nbytes) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    if (nbytes % 4) return xcs_error(XCS_ERR_INTERNAL, "xcs_cu_zero of %zu bytes (not whole words)", nbytes);
+    if (nbytes) CU_CALL(rt, rt->memset32(dst, 0, nbytes / 4), "cuMemsetD32");
+    return XCS_OK;
+}
+
+xcs_status xcs_cu_copy(xcs_cu_runtime *rt, xcs_cu_ptr dst, xcs_cu_ptr src, size_t nbytes) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    if (nbytes) CU_CALL(rt, rt->d2d(dst, src, nbytes), "cuMemcpyDtoD");
+    return XCS_OK;
+}
+
+xcs_status xcs_cu_event_new(xcs_cu_runtime *rt, void **ev) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    CU_CALL(rt, rt->event_create(ev, 0), "cuEventCreate");
+    return XCS_OK;
+}
+
+xcs_status xcs_cu_event_record(xcs_cu_runtime *rt, void *ev) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    CU_CALL(rt, rt->event_record(ev, NULL), "cuEventRecord");
+    return XCS_OK;
+}
+
+xcs_status xcs_cu_event_ms(xcs_cu_runtime *rt, void *start, void *stop, float *ms) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    CU_CALL(rt, rt->event_sync(stop), "cuEventSynchronize");
+    CU_CALL(rt, rt->event_elapsed(ms, start, stop), "cuEventElapsedTime");
+    return XCS_OK;
+}
+
+void xcs_cu_event_free(xcs_cu_runtime *rt, void *ev) {
+    if (ev && rt->ctx_set(rt->ctx) == 0) rt->event_destroy(ev);
 }
 
 xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src, size_t nbytes) {
@@ -200,11 +390,74 @@ xcs_status xcs_cu_to_host(xcs_cu_runtime *rt, void *dst, xcs_cu_ptr src, size_t 
     return XCS_OK;
 }
 
+/* The on-disk kernel cache: $XCS_CACHE_DIR/cuda, else ~/.cache/xcs/cuda;
+ * XCS_CUDA_DISK_CACHE=0 turns it off.  Files are keyed by source hash,
+ * compute capability and NVRTC version, and written by rename, so
+ * concurrent processes never read a half-written image. */
+static void mkdir_p(char *path) {
+    for (char *q = path + 1; *q; q++)
+        if (*q == '/') {
+            *q = 0;
+            mkdir(path, 0755);
+            *q = '/';
+        }
+    mkdir(path, 0755);
+}
+
+static void cache_dir_init(xcs_cu_runtime *rt) {
+    const char *off = getenv("XCS_CUDA_DISK_CACHE");
+    if (off && strcmp(off, "0") == 0) return;
+    const char *dir = getenv("XCS_CACHE_DIR"), *home = getenv("HOME");
+    if (dir && *dir) snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/cuda", dir);
+    else if (home && *home) snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/.cache/xcs/cuda", home);
+    else return;
+    mkdir_p(rt->cache_dir);
+    if (access(rt->cache_dir, W_OK) != 0) rt->cache_dir[0] = 0;
+}
+
+static void cache_path(const xcs_cu_runtime *rt, uint64_t hash, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/%016llx-sm%d-nvrtc%d.bin", rt->cache_dir, (unsigned long long)hash, rt->cc,
+             xcs_nvrtc_version(rt->nvrtc));
+}
+
+static char *cache_read(const xcs_cu_runtime *rt, uint64_t hash) {
+    if (!rt->cache_dir[0]) return NULL;
+    char path[700];
+    cache_path(rt, hash, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *img = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (img = malloc((size_t)n + 1))) {
+        if (fread(img, 1, (size_t)n, f) != (size_t)n) {
+            free(img);
+            img = NULL;
+        } else {
+            img[n] = 0;
+        }
+    }
+    fclose(f);
+    return img;
+}
+
+static void cache_write(const xcs_cu_runtime *rt, uint64_t hash, const char *img, size_t size) {
+    if (!rt->cache_dir[0]) return;
+    char path[700], tmp[720];
+    cache_path(rt, hash, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return;
+    bool ok = fwrite(img, 1, size, f) == size;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) unlink(tmp);
+}
+
 /* The kernel for spec: from the cache, else generated, compiled and loaded. */
-static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_fn *fn) {
+static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_fn *fn, uint64_t *key_out) {
     char *src = xcs_cuda_codegen_alloc(spec);
     if (!src) return xcs_last_status();
     uint64_t key = xcs_cuda_source_hash(src) ^ ((uint64_t)rt->cc << 56);
+    *key_out = key;
     xcs_status st = XCS_OK;
     pthread_mutex_lock(&rt->lock);
     for (int i = 0; i < rt->n_kernels; i++)
@@ -212,12 +465,16 @@ static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_f
             *fn = rt->kernels[i].fn;
             goto done;
         }
-    char *img = NULL;
-    size_t size = 0;
-    bool cubin = false;
     char name[40];
     snprintf(name, sizeof name, "xcs_%016llx.cu", (unsigned long long)key);
-    if ((st = xcs_nvrtc_compile(rt->nvrtc, src, name, rt->cc, true, &img, &size, &cubin))) goto done;
+    uint64_t src_hash = xcs_cuda_source_hash(src);
+    char *img = cache_read(rt, src_hash);
+    if (!img) {
+        size_t size = 0;
+        bool cubin = false;
+        if ((st = xcs_nvrtc_compile(rt->nvrtc, src, name, rt->cc, true, &img, &size, &cubin))) goto done;
+        cache_write(rt, src_hash, img, size);
+    }
     cu_mod mod = NULL;
     cu_res r = rt->mod_load(&mod, img);
     free(img);
@@ -246,6 +503,19 @@ done:
     pthread_mutex_unlock(&rt->lock);
     free(src);
     return st;
+}
+
+/* True when the program has an integer division, modulo or power, whose
+ * kernels report faults through the error word (then the launch is waited
+ * for and the word read back). */
+static bool can_raise(const xcs_fused_program *p) {
+    for (int i = 0; i < p->n_instr; i++) {
+        const xcs_fused_instr *in = &p->instr[i];
+        if (in->kind == XCS_FUSED_OP && xcs_dtype_is_int(in->dtype) &&
+            (in->op == XCS_OP_FLOOR_DIV || in->op == XCS_OP_MOD || in->op == XCS_OP_POW))
+            return true;
+    }
+    return false;
 }
 
 /* True when strides are C-contiguous over shape (size-1 dims ignored). */
@@ -301,17 +571,24 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     args.n = reduce ? kept : numel;
     args.rn = reduce ? folded : 0;
     cu_fn fn = NULL;
-    xcs_status st = kernel_for(rt, &spec, &fn);
+    uint64_t key = 0;
+    xcs_status st = kernel_for(rt, &spec, &fn, &key);
     if (st) return st;
+    bool checked = can_raise(p);
     CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
+    if (checked) CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
     long long blocks = reduce ? kept : (numel + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
     long long cap = reduce ? (1LL << 20) : (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     if (blocks > cap) blocks = cap;
     if (blocks < 1) blocks = 1;
     void *params[] = {&args};
     CU_CALL(rt, rt->launch(fn, (unsigned)blocks, 1, 1, XCS_CUDA_BLOCK, 1, 1, 0, NULL, params, NULL), "cuLaunchKernel");
-    CU_CALL(rt, rt->ctx_sync(), "kernel execution (cuCtxSynchronize)");
+    snprintf(rt->last_kernel, sizeof rt->last_kernel, "xcs_%016llx", (unsigned long long)key);
+    if (!checked && !rt->sync_each) return XCS_OK; /* asynchronous: the stream orders what reads its outputs */
+    cu_res r = rt->ctx_sync();
+    if (r != 0)
+        return xcs_error_context(cu_fail(rt, r, "kernel execution (cuCtxSynchronize)"), "kernel %s", rt->last_kernel);
+    if (!checked) return XCS_OK;
     unsigned err = 0;
     CU_CALL(rt, rt->d2h(&err, rt->err_word, sizeof err), "cuMemcpyDtoH (error word)");
     if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");

@@ -3,8 +3,11 @@
  * fused programs run as NVRTC-compiled kernels (codegen.h), each compiled
  * once per (source, device) and kept in an in-memory module cache.
  *
- * Synchronous on the context's default stream for now: the caller's thread
- * waits for each launch (streams/events and the backend vtable come next).
+ * Launches go on the context's one stream and are asynchronous (the stream
+ * orders them, and the copies that read their results wait for them);
+ * programs that can raise (integer division, negative integer powers) are
+ * waited for so that the error is reported at the kernel.  XCS_CUDA_SYNC=1
+ * waits for every launch.  Kernels are also kept on disk (see runtime.c).
  * Every driver and NVRTC call is checked; failures return XCS_ERR_* with a
  * message naming the call, the kernel and the driver's error name. */
 #ifndef XCS_CUDA_RUNTIME_H
@@ -26,9 +29,34 @@ void xcs_cu_close(xcs_cu_runtime *rt);
 /* "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, driver 12040". */
 const char *xcs_cu_describe(const xcs_cu_runtime *rt);
 int xcs_cu_cc(const xcs_cu_runtime *rt); /* compute capability, e.g. 90 */
+/* Makes rt's context current on the calling thread (before cuBLAS calls). */
+xcs_status xcs_cu_make_current(xcs_cu_runtime *rt);
 
+/* The caching allocator: blocks come in size classes (512 B steps under
+ * 1 MiB, 2 MiB steps above) and go back to a per-device cache when freed;
+ * on out-of-memory the cache is emptied and the allocation tried once more,
+ * then the error names the sizes in use and free. */
+typedef struct xcs_cu_mem_stats {
+    int64_t current_bytes, peak_bytes, cached_bytes; /* handed out / most ever / kept for reuse */
+    int64_t allocs, reused, device_allocs;           /* requests / served from the cache / cuMemAlloc calls */
+} xcs_cu_mem_stats;
 xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out);
 void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p);
+void xcs_cu_empty_cache(xcs_cu_runtime *rt);
+void xcs_cu_mem_stats_get(xcs_cu_runtime *rt, xcs_cu_mem_stats *out);
+void xcs_cu_mem_reset_peak(xcs_cu_runtime *rt);
+/* Zeroes nbytes (a multiple of 4) at dst. */
+xcs_status xcs_cu_zero(xcs_cu_runtime *rt, xcs_cu_ptr dst, size_t nbytes);
+/* Device-to-device copy (on the one stream). */
+xcs_status xcs_cu_copy(xcs_cu_runtime *rt, xcs_cu_ptr dst, xcs_cu_ptr src, size_t nbytes);
+/* Waits for every launch; an asynchronous kernel fault is reported here,
+ * naming the last kernel launched. */
+xcs_status xcs_cu_sync(xcs_cu_runtime *rt);
+/* CUDA events on the stream, for timing (benchmarks). */
+xcs_status xcs_cu_event_new(xcs_cu_runtime *rt, void **ev);
+xcs_status xcs_cu_event_record(xcs_cu_runtime *rt, void *ev);
+xcs_status xcs_cu_event_ms(xcs_cu_runtime *rt, void *start, void *stop, float *ms);
+void xcs_cu_event_free(xcs_cu_runtime *rt, void *ev);
 xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src, size_t nbytes);
 xcs_status xcs_cu_to_host(xcs_cu_runtime *rt, void *dst, xcs_cu_ptr src, size_t nbytes);
 

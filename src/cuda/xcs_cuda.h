@@ -1,18 +1,24 @@
 /* xcs_cuda.h — the boundary between the host (src/host/cuda_loader.c) and
  * the CUDA backend module, libxcs_cuda.so, which the host opens with dlopen
  * at first use.  The module links nothing from CUDA: it dlopens the driver
- * (libcuda.so.1) and NVRTC itself (cuBLAS will be opened the same way), so
- * it loads on any machine and reports exactly what is missing.
+ * (libcuda.so.1), NVRTC and cuBLAS itself, so it loads on any machine and
+ * reports exactly what is missing.
  *
- * Only plain C types cross the boundary (the module carries its own copy of
- * the core, so errors come back as text, not through xcs_last_error). */
+ * The module carries its own copy of the core, so its errors come back as
+ * a status plus text (last_error, thread-local in the module), which the
+ * host turns into its own xcs error.  Tensors cross the boundary as core's
+ * xcs_tensor (the same header on both sides); their storage's data is a
+ * device address and device_index the ordinal. */
 #ifndef XCS_CUDA_H
 #define XCS_CUDA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#define XCS_CUDA_ABI 1
-#define XCS_CUDA_ENTRY "xcs_cuda_module_v1"
+#include "xcs.h"
+
+#define XCS_CUDA_ABI 2
+#define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
 typedef struct xcs_cuda_device_info {
@@ -31,10 +37,35 @@ typedef struct xcs_cuda_probe {
     char reason[512];         /* why no device can be used ("" when n_devices > 0) */
 } xcs_cuda_probe;
 
+/* The caching allocator's counters for one device (bytes and counts). */
+typedef struct xcs_cuda_mem_stats {
+    int64_t current_bytes, peak_bytes, cached_bytes;
+    int64_t allocs, reused, device_allocs;
+} xcs_cuda_mem_stats;
+
 typedef struct xcs_cuda_module {
     int abi;                  /* XCS_CUDA_ABI */
     /* Fills *out; never fails (a failure is a reason and 0 devices). */
     void (*probe)(xcs_cuda_probe *out);
+    /* Device work.  Entries returning xcs_status leave the message in
+     * last_error() on failure.  open() is idempotent and thread-safe. */
+    xcs_status (*open)(int ordinal);
+    const char *(*last_error)(void);
+    const char *(*describe)(int ordinal);
+    xcs_status (*alloc)(int ordinal, size_t nbytes, void **out);
+    void (*free)(int ordinal, void *p);
+    xcs_status (*upload)(int ordinal, void *dst, const void *src, size_t nbytes);
+    xcs_status (*download)(int ordinal, void *dst, const void *src, size_t nbytes);
+    xcs_status (*sync)(int ordinal);
+    /* As the xcs_backend entries of the same names (xcs.h). */
+    xcs_status (*elementwise)(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_dtype compute, xcs_tensor *out);
+    xcs_status (*reduce)(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);
+    xcs_status (*matmul)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
+    xcs_status (*run_fused)(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out);
+    void (*mem_stats)(int ordinal, xcs_cuda_mem_stats *out);
+    void (*empty_cache)(int ordinal);
+    void (*set_tf32)(int on); /* float32 matmuls may use TF32 tensor cores */
+    int (*kernels_cached)(int ordinal);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

@@ -19,6 +19,7 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static xcs_cuda_probe probe_result;
 static char module_path[1024];
 static bool module_loaded;
+static const xcs_cuda_module *mod; /* set once by run_probe */
 
 static void run_probe(void) {
     xcs_cuda_probe *p = &probe_result;
@@ -55,13 +56,8 @@ static void run_probe(void) {
         return;
     }
     module_loaded = true;
+    mod = m;
     m->probe(p);
-    if (p->n_devices > 0) /* the module found a GPU; what runs there comes with the device runtime */
-        snprintf(p->reason, sizeof p->reason,
-                 "%d CUDA device(s) found (%.100s, sm_%d%d), but jitted programs are not routed to them yet (the "
-                 "device runtime runs generated kernels in its own tests; the backend registration, cuBLAS, the "
-                 "caching allocator and streams come next): tensor work runs on the CPU",
-                 p->n_devices, p->devices[0].name, p->devices[0].cc_major, p->devices[0].cc_minor);
 }
 
 const xcs_cuda_probe *xcs_cuda_probe_get(const char **module, bool *loaded) {
@@ -70,3 +66,75 @@ const xcs_cuda_probe *xcs_cuda_probe_get(const char **module, bool *loaded) {
     if (loaded) *loaded = module_loaded;
     return &probe_result;
 }
+
+/* ---------------------------------------------------------------- the CUDA backend
+ *
+ * Core's view of the module: each entry relays to the module and turns its
+ * failure text into this library's error. */
+
+static xcs_status relay(xcs_status st) { return st ? xcs_error(st, "%s", mod->last_error()) : XCS_OK; }
+
+static xcs_status cu_elementwise(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_dtype compute, xcs_tensor *out) {
+    return relay(mod->elementwise(op, n_in, in, compute, out));
+}
+static xcs_status cu_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out) {
+    return relay(mod->reduce(op, x, axes, out));
+}
+static xcs_status cu_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
+    return relay(mod->matmul(a, b, out));
+}
+static xcs_status cu_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
+    return relay(mod->run_fused(p, in, out));
+}
+static xcs_status cu_alloc(int index, size_t nbytes, void **out) { return relay(mod->alloc(index, nbytes, out)); }
+static void cu_free(int index, void *p) { mod->free(index, p); }
+static xcs_status cu_upload(int index, void *dst, const void *src, size_t nbytes) {
+    return relay(mod->upload(index, dst, src, nbytes));
+}
+static xcs_status cu_download(int index, void *dst, const void *src, size_t nbytes) {
+    return relay(mod->download(index, dst, src, nbytes));
+}
+
+static const xcs_backend cuda_backend = {
+    .name = "cuda",
+    .device = XCS_DEVICE_CUDA,
+    .elementwise = cu_elementwise,
+    .reduce = cu_reduce,
+    .matmul = cu_matmul,
+    .run_fused = cu_run_fused,
+    .alloc = cu_alloc,
+    .free = cu_free,
+    .upload = cu_upload,
+    .download = cu_download,
+};
+
+xcs_status xcs_cuda_activate(int ordinal) {
+    const xcs_cuda_probe *p = xcs_cuda_probe_get(NULL, NULL);
+    if (!mod || p->n_devices == 0)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "no usable CUDA device: %s", p->reason[0] ? p->reason : "unknown");
+    if (ordinal < 0 || ordinal >= p->n_devices)
+        return xcs_error(XCS_ERR_VALUE, "CUDA device %d requested; there are %d", ordinal, p->n_devices);
+    xcs_status st = relay(mod->open(ordinal));
+    if (!st) st = xcs_backend_register(&cuda_backend); /* the same table every time */
+    return st;
+}
+
+const char *xcs_cuda_describe(int ordinal) { return mod ? mod->describe(ordinal) : ""; }
+
+void xcs_cuda_mem_stats_get(int ordinal, struct xcs_cuda_mem_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (mod) mod->mem_stats(ordinal, out);
+}
+
+void xcs_cuda_empty_cache(int ordinal) {
+    if (mod) mod->empty_cache(ordinal);
+}
+
+void xcs_cuda_set_tf32(bool on) {
+    xcs_cuda_probe_get(NULL, NULL);
+    if (mod) mod->set_tf32(on);
+}
+
+xcs_status xcs_cuda_sync(int ordinal) { return mod ? relay(mod->sync(ordinal)) : XCS_OK; }
+
+int xcs_cuda_kernels_cached(int ordinal) { return mod ? mod->kernels_cached(ordinal) : 0; }

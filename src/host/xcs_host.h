@@ -20,6 +20,19 @@ void xcs_host_build_info(xcs_build_info *out);
  * *module: the path tried (NULL when disabled); *loaded: it was opened. */
 struct xcs_cuda_probe;
 const struct xcs_cuda_probe *xcs_cuda_probe_get(const char **module, bool *loaded);
+/* Opens CUDA device `ordinal` through the module and registers the CUDA
+ * backend (XCS_DEVICE_CUDA) with core; XCS_ERR_UNSUPPORTED with the probe's
+ * reason when there is none.  Idempotent, thread-safe. */
+xcs_status xcs_cuda_activate(int ordinal);
+/* "NVIDIA H200, sm_90, 132 SMs, ..." of an activated device ("" if not). */
+const char *xcs_cuda_describe(int ordinal);
+/* The caching allocator of an activated device (all zero when not). */
+struct xcs_cuda_mem_stats;
+void xcs_cuda_mem_stats_get(int ordinal, struct xcs_cuda_mem_stats *out);
+void xcs_cuda_empty_cache(int ordinal);
+void xcs_cuda_set_tf32(bool on);
+xcs_status xcs_cuda_sync(int ordinal);
+int xcs_cuda_kernels_cached(int ordinal);
 
 /* The two matmul implementations, callable directly so tests can check that
  * they agree.  Same contract as xcs_backend.matmul.  The BLAS one returns

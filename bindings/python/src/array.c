@@ -16,6 +16,7 @@ PyObject *xcs_py_wrap(xcs_tensor *t) {
     a->t = t;
     a->weakreflist = NULL;
     a->graph_owner = NULL;
+    a->dev = NULL;
     if (!t->graph) {
         t->flags &= ~(unsigned)XCS_TENSOR_WEAK;
         return (PyObject *)a;
@@ -29,11 +30,34 @@ PyObject *xcs_py_wrap(xcs_tensor *t) {
     return (PyObject *)a;
 }
 
+PyObject *xcs_py_wrap_device(xcs_tensor *d) {
+    if (!d) return NULL;
+    if (xcs_tensor_on_host(d)) return xcs_py_wrap(d);
+    xcs_tensor *h = NULL;
+    xcs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_tensor_to(d, XCS_DEVICE_CPU, 0, &h);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        xcs_tensor_free(d);
+        return xcs_py_raise(st);
+    }
+    PyObject *a = xcs_py_wrap(h);
+    if (!a) {
+        xcs_tensor_free(d);
+        return NULL;
+    }
+    ((XcsArray *)a)->dev = d;
+    return a;
+}
+
 static void array_dealloc(PyObject *self) {
     XcsArray *a = (XcsArray *)self;
     if (a->weakreflist) PyObject_ClearWeakRefs(self);
     xcs_tensor_free(a->t); /* may release a numpy buffer: runs with the GIL held */
     a->t = NULL;
+    xcs_tensor_free(a->dev);
+    a->dev = NULL;
     Py_CLEAR(a->graph_owner); /* after the tensor: it borrowed the graph */
     Py_TYPE(self)->tp_free(self);
 }
@@ -79,7 +103,8 @@ static PyObject *get_nbytes(PyObject *self, void *c) {
 }
 static PyObject *get_T(PyObject *self, void *c) { return xcs_py_transpose(self, Py_None); }
 static PyObject *get_device(PyObject *self, void *c) {
-    const xcs_storage *s = XCS_T(self)->storage;
+    const xcs_tensor *d = ((XcsArray *)self)->dev;
+    const xcs_storage *s = d ? d->storage : XCS_T(self)->storage;
     if (s && s->device == XCS_DEVICE_CUDA) return PyUnicode_FromFormat("cuda:%d", s->device_index);
     return PyUnicode_FromString("cpu");
 }
@@ -93,7 +118,7 @@ static PyGetSetDef array_getset[] = {
     {"nbytes", get_nbytes, NULL, "size * itemsize.", NULL},
     {"strides", get_strides, NULL, "Bytes to step in each dimension (numpy convention).", NULL},
     {"T", get_T, NULL, "The transposed array (a view).", NULL},
-    {"device", get_device, NULL, "Where the data lives: 'cpu'.", NULL},
+    {"device", get_device, NULL, "Where the data lives: 'cpu' or 'cuda:N' (then with a host copy).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -266,7 +266,7 @@ typedef struct scan_req {
     bool reverse;
 } scan_req;
 
-static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan) {
+static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan, int device) {
     const char *what = scan ? "Graph.scan" : "Graph.run";
     PyObject *fast = PySequence_Fast(seq, "Graph.run / Graph.scan expect a list of inputs");
     if (!fast) return NULL;
@@ -294,11 +294,18 @@ static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan)
             goto done;
         }
         ins[made] = args[made].t;
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, made);
+        const xcs_tensor *d = XcsArray_Check(item) ? ((XcsArray *)item)->dev : NULL;
+        if (device >= 0 && d && d->storage->device_index == device) ins[made] = d; /* already there */
     }
     xcs_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = scan ? xcs_graph_scan(self->g, scan->n_carry, (int64_t)scan->length, scan->reverse, (int)n, ins, outs)
-              : xcs_graph_run(self->g, (int)n, ins, outs);
+    if (scan)
+        st = xcs_graph_scan(self->g, scan->n_carry, (int64_t)scan->length, scan->reverse, (int)n, ins, outs);
+    else if (device >= 0)
+        st = xcs_graph_run_on(self->g, XCS_DEVICE_CUDA, device, (int)n, ins, outs);
+    else
+        st = xcs_graph_run(self->g, (int)n, ins, outs);
     Py_END_ALLOW_THREADS
     if (st) {
         xcs_py_raise(st);
@@ -306,7 +313,7 @@ static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan)
     }
     result = PyList_New(n_out);
     for (int i = 0; i < n_out; i++) {
-        PyObject *w = xcs_py_wrap(outs[i]); /* steals */
+        PyObject *w = xcs_py_wrap_device(outs[i]); /* steals (a host tensor is wrapped as is) */
         outs[i] = NULL;
         if (!w || !result) {
             Py_XDECREF(w);
@@ -358,7 +365,14 @@ static PyObject *g_cuda_sources(PyObject *o, PyObject *unused) {
 #endif
 }
 
-static PyObject *g_run(PyObject *o, PyObject *seq) { return run_inputs((XcsGraph *)o, seq, NULL); }
+static PyObject *g_run(PyObject *o, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"inputs", "device", NULL};
+    PyObject *seq, *dev = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:run", kwlist, &seq, &dev)) return NULL;
+    int device = xcs_py_device_arg(dev, "Graph.run: device");
+    if (device == -2) return NULL;
+    return run_inputs((XcsGraph *)o, seq, NULL, device);
+}
 
 /* scan(n_carry, length, reverse, inputs) -> list[Array]: this graph as the
  * body of a loop program (xcs_graph_scan). */
@@ -368,7 +382,7 @@ static PyObject *g_scan(PyObject *o, PyObject *args) {
     PyObject *seq;
     if (!PyArg_ParseTuple(args, "iLpO:scan", &req.n_carry, &req.length, &reverse, &seq)) return NULL;
     req.reverse = reverse;
-    return run_inputs((XcsGraph *)o, seq, &req);
+    return run_inputs((XcsGraph *)o, seq, &req, -1);
 }
 
 /* batch(inputs, batched, B) -> (outputs, out_batched): vmap's batching rules
@@ -520,7 +534,9 @@ static PyMethodDef graph_methods[] = {
     {"constant", g_constant, METH_O, "constant(x) -> a traced Array standing for concrete x (a constant node)."},
     {"seal", g_seal, METH_NOARGS, "seal(): the trace is over; its traced arrays can no longer be used."},
     {"optimize", g_optimize, METH_NOARGS, "optimize(): algebraic no-ops, CSE, dead code, then the fusion plan (seals)."},
-    {"run", g_run, METH_O, "run(inputs) -> list of Arrays (seals; thread-safe, runs without the GIL)."},
+    {"run", (PyCFunction)(void (*)(void))g_run, METH_VARARGS | METH_KEYWORDS,
+     "run(inputs, device=None) -> list of Arrays (seals; thread-safe, runs without the GIL).  device 'cuda:N' "
+     "runs it there: the outputs are Arrays on that device, each with its host copy."},
     {"cuda_sources", g_cuda_sources, METH_NOARGS,
      "cuda_sources() -> list of {group, matmul, source}: each fused group of the plan (after optimize()) as the "
      "CUDA C the CUDA backend compiles with NVRTC."},

@@ -120,9 +120,11 @@ static PyObject *py_devices(PyObject *m, PyObject *unused) {
         Py_DECREF(cpu);
         return NULL;
     }
-    if (be) {
-        cuda = Py_BuildValue("{sssssOsN}", "kind", "cuda", "name", be->name ? be->name : "cuda", "available", Py_True,
-                             "gpus", gpus);
+    if (pr->n_devices > 0) {
+        cuda = Py_BuildValue("{sssssOsOszsisisNsOss}", "kind", "cuda", "name", "cuda", "available", Py_True,
+                             "module_loaded", loaded ? Py_True : Py_False, "module", module, "driver_version",
+                             pr->driver_version, "nvrtc_version", pr->nvrtc_version, "gpus", gpus, "active",
+                             be ? Py_True : Py_False, "description", be ? xcs_cuda_describe(0) : "");
     } else {
         cuda = Py_BuildValue("{sssssOsssOszsisisN}", "kind", "cuda", "name", "cuda", "available", Py_False, "reason",
                              pr->reason[0] ? pr->reason : "the CUDA backend is not loaded", "module_loaded",
@@ -139,6 +141,104 @@ static PyObject *py_devices(PyObject *m, PyObject *unused) {
     PyList_SET_ITEM(r, 0, cpu);
     PyList_SET_ITEM(r, 1, cuda);
     return r;
+}
+
+int xcs_py_device_arg(PyObject *name, const char *what) {
+    if (name == Py_None) return -1;
+    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (!s) {
+        xcs_py_errorf(XCS_ERR_TYPE, "%s must be a device name such as 'cpu' or 'cuda:0'", what);
+        return -2;
+    }
+    if (strcmp(s, "cpu") == 0) return -1;
+    int ordinal = 0;
+    char tail = 0;
+    if (strcmp(s, "cuda") != 0 && (sscanf(s, "cuda:%d%c", &ordinal, &tail) != 1 || ordinal < 0)) {
+        xcs_py_errorf(XCS_ERR_VALUE, "%s must be 'cpu', 'cuda' or 'cuda:N', got %R", what, name);
+        return -2;
+    }
+    xcs_status st = xcs_cuda_activate(ordinal);
+    if (st) {
+        xcs_py_raise(st);
+        return -2;
+    }
+    return ordinal;
+}
+
+/* _device_put(x, device) -> Array: x's values on `device` ('cpu' or
+ * 'cuda:N'); a device Array keeps its host copy. */
+static PyObject *py_device_put(PyObject *m, PyObject *args) {
+    PyObject *x, *name;
+    if (!PyArg_ParseTuple(args, "OO:device_put", &x, &name)) return NULL;
+    int dev = xcs_py_device_arg(name, "device_put: device");
+    if (dev == -2) return NULL;
+    if (XcsArray_Check(x)) {
+        const xcs_tensor *d = ((XcsArray *)x)->dev;
+        if (dev < 0 && !d) return Py_NewRef(x);
+        if (dev >= 0 && d && d->storage->device_index == dev) return Py_NewRef(x);
+    }
+    xcs_tensor *t = xcs_py_to_tensor(x, "device_put");
+    if (!t) return NULL;
+    if (t->graph) {
+        xcs_tensor_free(t);
+        return xcs_py_errorf(XCS_ERR_VALUE, "device_put: a traced value is placed by its jit function's "
+                             "Config(device=...)");
+    }
+    if (dev < 0) return xcs_py_wrap(t); /* the host copy */
+    xcs_tensor *d = NULL;
+    xcs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_tensor_to(t, XCS_DEVICE_CUDA, dev, &d);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        xcs_tensor_free(t);
+        return xcs_py_raise(st);
+    }
+    PyObject *a = xcs_py_wrap(t);
+    if (!a) {
+        xcs_tensor_free(d);
+        return NULL;
+    }
+    ((XcsArray *)a)->dev = d;
+    return a;
+}
+
+static PyObject *py_cuda_stats(PyObject *m, PyObject *arg) {
+    int dev = PyLong_AsLong(arg);
+    if (dev == -1 && PyErr_Occurred()) return NULL;
+    xcs_cuda_mem_stats s;
+    xcs_cuda_mem_stats_get(dev, &s);
+    return Py_BuildValue("{sLsLsLsLsLsLsi}", "current_bytes", (long long)s.current_bytes, "peak_bytes",
+                         (long long)s.peak_bytes, "cached_bytes", (long long)s.cached_bytes, "allocs",
+                         (long long)s.allocs, "reused", (long long)s.reused, "device_allocs",
+                         (long long)s.device_allocs, "kernels", xcs_cuda_kernels_cached(dev));
+}
+
+static PyObject *py_cuda_empty_cache(PyObject *m, PyObject *arg) {
+    int dev = PyLong_AsLong(arg);
+    if (dev == -1 && PyErr_Occurred()) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    xcs_cuda_empty_cache(dev);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_cuda_set_tf32(PyObject *m, PyObject *arg) {
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    xcs_cuda_set_tf32(on);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_cuda_sync(PyObject *m, PyObject *arg) {
+    int dev = PyLong_AsLong(arg);
+    if (dev == -1 && PyErr_Occurred()) return NULL;
+    xcs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_cuda_sync(dev);
+    Py_END_ALLOW_THREADS
+    if (st) return xcs_py_raise(st);
+    Py_RETURN_NONE;
 }
 
 static PyObject *py_build_info(PyObject *m, PyObject *unused) {
@@ -165,6 +265,11 @@ static PyMethodDef module_methods[] = {
      "from_dlpack(obj) -> Array\n\nZero-copy import of a DLPack producer (an object with __dlpack__, or a "
      "'dltensor' capsule) living on the CPU."},
     {"_devices", py_devices, METH_NOARGS, "_devices() -> list of dicts, one per backend."},
+    {"_device_put", py_device_put, METH_VARARGS, "_device_put(x, device) -> Array on device ('cpu'/'cuda:N')."},
+    {"_cuda_stats", py_cuda_stats, METH_O, "_cuda_stats(ordinal) -> the caching allocator's counters."},
+    {"_cuda_empty_cache", py_cuda_empty_cache, METH_O, "_cuda_empty_cache(ordinal): frees cached device blocks."},
+    {"_cuda_set_tf32", py_cuda_set_tf32, METH_O, "_cuda_set_tf32(on): float32 matmuls may use TF32."},
+    {"_cuda_sync", py_cuda_sync, METH_O, "_cuda_sync(ordinal): waits for the device's queued work."},
     {"_build_info", py_build_info, METH_NOARGS, "_build_info() -> dict"},
     {"_alloc_stats", py_alloc_stats, METH_NOARGS, "_alloc_stats() -> dict of xcs_storage_new counters"},
     {"_set_dispatch", (PyCFunction)set_dispatch, METH_VARARGS,

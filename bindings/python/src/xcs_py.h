@@ -87,6 +87,9 @@ typedef struct XcsArray {
     xcs_tensor *t;          /* owned; never NULL once constructed */
     PyObject *weakreflist;
     PyObject *graph_owner;  /* the Graph owning t->graph (strong), NULL when concrete */
+    xcs_tensor *dev;        /* owned: the same values on a CUDA device (a jit output run there, or
+                             * device_put), NULL for host arrays.  t is its host copy: Arrays are
+                             * immutable, so the two never differ. */
 } XcsArray;
 
 extern PyTypeObject XcsArray_Type;
@@ -101,6 +104,12 @@ extern PyTypeObject XcsArrayIter_Type;
  * as eager Python-scalar code does) and the Array takes a strong reference
  * to the Graph owning t->graph (see graph.c). */
 PyObject *xcs_py_wrap(xcs_tensor *t);
+/* Wraps device tensor d (steals it) with its host copy (downloaded now,
+ * without the GIL). */
+PyObject *xcs_py_wrap_device(xcs_tensor *d);
+/* The CUDA device named by a "cuda:N" string, activated; -1 for "cpu" or
+ * None; -2 with the error set. */
+int xcs_py_device_arg(PyObject *name, const char *what);
 
 /* ---------------------------------------------------------------- graphs (graph.c) */
 

@@ -2,20 +2,29 @@
 
 The CUDA backend is a separate module (``libxcs_cuda.so``) opened at first
 use; ``ember.xcs.devices()`` says what it found and, when no GPU can be used,
-why.  This build's CUDA backend generates and compiles kernels (NVRTC) and
-its device runtime runs them in its own tests, but jitted programs are not
-routed to a GPU yet, so every tensor program runs on the CPU:
-``device="auto"`` picks the CPU, and asking for ``"cuda"`` explicitly raises
-``XCSDeviceError`` with the reason instead of silently running elsewhere.
+why.  With a usable GPU, ``device="auto"`` (the default) runs jitted tensor
+programs there: fused groups as NVRTC-compiled kernels, matmuls through
+cuBLAS, and the few ops without a device kernel (gathers, scatters, sorts,
+random numbers, argmax) on the host with their operands copied down and
+their values copied back.  ``XCS_DEVICE=cpu`` (or ``cuda:N``) in the
+environment changes what ``"auto"`` picks.  Asking for ``"cuda"`` where no
+GPU is usable raises ``XCSDeviceError`` with the reason instead of silently
+running elsewhere.
+
+A jitted function run on a GPU returns Arrays on that device (``.device`` is
+``"cuda:N"``), each with its host copy: numpy sees the host copy, and another
+jitted call on the same device reads the device copy without uploading it.
 """
 from __future__ import annotations
 
+import os
 import re
 
 from ember.xcs import _xcs
 from ember.xcs.errors import XCSDeviceError, XCSValueError
 
 _NAME = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
+_STATUS = []  # the CUDA entry of devices(), read once (the probe is immutable)
 
 
 def parse(name, what="device"):
@@ -29,17 +38,23 @@ def parse(name, what="device"):
 
 
 def cuda_status():
-    """The CUDA entry of ``devices()``."""
-    return next(d for d in _xcs._devices() if d["kind"] == "cuda")
+    """The CUDA entry of ``devices()`` as first probed."""
+    if not _STATUS:
+        _STATUS.append(next(d for d in _xcs._devices() if d["kind"] == "cuda"))
+    return _STATUS[0]
 
 
 def resolve(name, what="device"):
-    """The device a program with this setting runs on: ``"cpu"``, or raises
-    XCSDeviceError when a CUDA device is asked for and none is usable."""
+    """The device a program with this setting runs on: ``"cpu"`` or
+    ``"cuda:N"``; raises XCSDeviceError when a CUDA device is asked for and
+    none is usable."""
     kind, ordinal = parse(name, what)
-    if kind in ("auto", "cpu"):
-        if kind == "auto" and cuda_status().get("available"):
-            return "cuda:0"
+    if kind == "auto":
+        env = os.environ.get("XCS_DEVICE", "").strip()
+        if env and env != "auto":
+            return resolve(env, "XCS_DEVICE")
+        return "cuda:0" if cuda_status().get("available") else "cpu"
+    if kind == "cpu":
         return "cpu"
     status = cuda_status()
     if not status.get("available"):
@@ -51,19 +66,49 @@ def resolve(name, what="device"):
     return f"cuda:{ordinal or 0}"
 
 
+def run_device(config):
+    """The ``device=`` argument of Graph.run for a call under ``config``:
+    None on the CPU, else ``"cuda:N"`` (with TF32 set as the config asks)."""
+    where = resolve(getattr(config, "device", "auto") if config is not None else "auto")
+    if where == "cpu":
+        return None
+    _xcs._cuda_set_tf32(bool(getattr(config, "allow_tf32", False)))
+    return where
+
+
 def describe():
     """One line for explain(): where programs run and why."""
     status = cuda_status()
+    where = resolve("auto")
+    if where != "cpu":
+        gpu = status.get("gpus", [{}])[0]
+        return f"device: {where} ({gpu.get('name', 'GPU')}, sm_{gpu.get('compute_capability', '?')})"
     if status.get("available"):
-        return "device: cuda (auto)"
+        return "device: cpu (XCS_DEVICE asks for it; a CUDA device is available)"
     return f"device: cpu (CUDA unavailable: {status.get('reason', 'unknown')})"
 
 
 def device_put(x, device="auto"):
-    """``x`` as an xcs Array on ``device``.  On the CPU this is
-    ``ember.xcs.asarray(x)`` (zero-copy for numpy arrays).  A CUDA device
-    raises XCSDeviceError saying why none is usable."""
+    """``x`` as an xcs Array on ``device``: on the CPU, ``ember.xcs.asarray(x)``
+    (zero-copy for numpy arrays; an Array on a GPU gives its host copy); on a
+    GPU, an Array whose values were uploaded there (it keeps its host copy),
+    which jitted functions running on that device read without a copy."""
     where = resolve(device, "device_put: device")
-    if where != "cpu":  # a usable GPU: placement arrives with the device runtime
-        raise XCSDeviceError(f"device_put: arrays on {where} need the CUDA device runtime, which this build lacks")
-    return _xcs._asarray(x) if not isinstance(x, _xcs.Array) else x
+    return _xcs._device_put(x, where)
+
+
+def memory_stats(device="cuda:0"):
+    """The CUDA caching allocator's counters for ``device``: current_bytes,
+    peak_bytes, cached_bytes, allocs, reused (served from the cache),
+    device_allocs (cuMemAlloc calls) and kernels (compiled so far)."""
+    kind, ordinal = parse(device, "memory_stats: device")
+    if kind != "cuda":
+        raise XCSValueError(f"memory_stats: device must be 'cuda' or 'cuda:N', got {device!r}")
+    return _xcs._cuda_stats(ordinal or 0)
+
+
+def empty_cache(device="cuda:0"):
+    """Gives the CUDA caching allocator's free blocks back to the driver."""
+    kind, ordinal = parse(device, "empty_cache: device")
+    if kind == "cuda":
+        _xcs._cuda_empty_cache(ordinal or 0)

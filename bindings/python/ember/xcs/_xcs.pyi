@@ -235,7 +235,7 @@ class Graph:
         """The trace is over; its traced arrays can no longer be used."""
     def optimize(self) -> None:
         """Algebraic no-ops, CSE, dead code, then the fusion plan (seals)."""
-    def run(self, inputs: Sequence[_Operand], /) -> list[Array]:
+    def run(self, inputs: Sequence[_Operand], device: str | None = None) -> list[Array]:
         """Runs the graph on concrete inputs (seals; thread-safe, no GIL)."""
     def cuda_sources(self) -> list[_CudaSource]:
         """Each fused group of the plan (after optimize()) as CUDA C."""
@@ -330,6 +330,11 @@ class _NvrtcResult(TypedDict):
     cubin: bool
     nvrtc_version: int
 
+def _device_put(x: _Operand, device: str, /) -> Array: ...
+def _cuda_stats(ordinal: int, /) -> dict[str, int]: ...
+def _cuda_empty_cache(ordinal: int, /) -> None: ...
+def _cuda_set_tf32(on: bool, /) -> None: ...
+def _cuda_sync(ordinal: int, /) -> None: ...
 def _devices() -> list[dict[str, Any]]:
     """One dict per backend: the CPU, then CUDA (``available``, ``gpus``, and
     when unavailable ``reason``, ``module``, ``module_loaded``,

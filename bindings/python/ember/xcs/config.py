@@ -35,6 +35,11 @@ Fields:
     ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.  Asking for a CUDA device where
     none is usable raises ``XCSDeviceError`` at the call, with the reason
     ``ember.xcs.devices()`` gives (no driver, no GPU, no device runtime).
+    ``XCS_DEVICE`` in the environment changes what ``"auto"`` picks.
+``allow_tf32`` (bool, False)
+    float32 matmuls on a GPU may use TF32 tensor cores (10-bit mantissa
+    products, float32 accumulation; about 3e-4 relative error).  Off, they
+    are computed in full float32.
 """
 from __future__ import annotations
 
@@ -64,9 +69,10 @@ class Config:
     max_workers: int | None = None
     max_memory_mb: float | None = None
     device: str = "auto"
+    allow_tf32: bool = False
 
     def __post_init__(self):
-        for name in ("parallel", "cache", "profile"):
+        for name in ("parallel", "cache", "profile", "allow_tf32"):
             _check_bool(name, getattr(self, name))
         w = self.max_workers
         if w is not None:

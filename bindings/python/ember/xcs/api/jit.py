@@ -208,6 +208,7 @@ class JittedFunction:
             raise XCSTypeError(f"jit: config must be an ember.xcs.Config, got {type(config).__name__}")
         self._fn = fn
         self._config = config
+        self._fast_dev = False  # Graph.run's device under self._config, resolved at the first call
         # orchestration: the body with unmarked LLM/tool callables intercepted,
         # and the classification of every callable fn names (explain(f)); made
         # at the first call, when the names a decorated function uses below
@@ -301,13 +302,26 @@ class JittedFunction:
                         self._counts["calls"] += 1
                         self._counts["hits"] += 1
                 if entry is not None:
+                    dev = self._fast_device()
                     if entry.single:
-                        return entry.graph.run(args)[0]
-                    return self._outputs(entry, args)
+                        return entry.graph.run(args, dev)[0]
+                    return self._outputs(entry, args, dev)
         return self._call(args, kwargs)
 
-    def _outputs(self, entry, values):  # noqa: D401
-        outs = iter(entry.graph.run(values))
+    def _fast_device(self):
+        """Graph.run's device for calls under this function's own config
+        (resolved once: the probe and the environment do not change)."""
+        dev = self._fast_dev
+        if dev is False:
+            from ember.xcs import _device
+
+            dev = self._fast_dev = _device.run_device(self._config)
+        elif dev is not None:
+            _xcs._cuda_set_tf32(bool(getattr(self._config, "allow_tf32", False)))
+        return dev
+
+    def _outputs(self, entry, values, dev=None):  # noqa: D401
+        outs = iter(entry.graph.run(values, dev))
         leaves_out = [next(outs) if c is None else c[0] for c in entry.consts]
         return pytree.unflatten(entry.out_tree, leaves_out)
 
@@ -404,7 +418,13 @@ class JittedFunction:
             raise XCSMemoryError(
                 f"jit({self.__name__}): this call's intermediates need {entry.memory['arena_bytes'] / 2**20:.1f} MiB "
                 f"(its memory plan), over Config.max_memory_mb={limit}; raise the limit or split the computation")
-        out = self._outputs(entry, values)
+        if config is self._config:
+            dev = self._fast_device()
+        else:
+            from ember.xcs import _device
+
+            dev = _device.run_device(config)
+        out = self._outputs(entry, values, dev)
         if prof:
             _stats.record(self, (time.perf_counter() - t_start) * 1e3, traced_ms, mode="tensor")
         return out

@@ -1,0 +1,322 @@
+/* backend.c — the module's device work (xcs_cuda.h): one runtime (runtime.h)
+ * and one cuBLAS handle (blas.h) per opened device, and the backend entries
+ * on core tensors whose storage lives on that device.
+ *
+ * Single ops are one-instruction fused programs, so every elementwise op,
+ * cast and reduction runs through the same generated kernels as fused
+ * groups.  matmul maps row-major xcs layouts onto column-major cuBLAS
+ * (C^T = B^T A^T), transposed operands by cuBLAS's op flags, batches by
+ * strided-batched GEMM; a layout cuBLAS cannot read is first copied. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "blas.h"
+#include "runtime.h"
+#include "xcs_cuda.h"
+
+/* The module's devices: opened once, kept until the process exits (the
+ * module is never unloaded). */
+static pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(xcs_cu_runtime *) dev_rt[XCS_CUDA_MAX_DEVICES];
+static xcs_cublas *dev_blas[XCS_CUDA_MAX_DEVICES];
+static atomic_int use_tf32;
+
+xcs_status xcs_cuda_be_open(int ordinal) {
+    if (ordinal < 0 || ordinal >= XCS_CUDA_MAX_DEVICES)
+        return xcs_error(XCS_ERR_VALUE, "CUDA device %d is out of range", ordinal);
+    if (atomic_load(&dev_rt[ordinal])) return XCS_OK;
+    pthread_mutex_lock(&dev_lock);
+    xcs_status st = XCS_OK;
+    if (!atomic_load(&dev_rt[ordinal])) {
+        xcs_cu_runtime *rt = NULL;
+        if (!(st = xcs_cu_open(ordinal, &rt))) atomic_store(&dev_rt[ordinal], rt);
+    }
+    pthread_mutex_unlock(&dev_lock);
+    return st;
+}
+
+static xcs_cu_runtime *rt_of(int ordinal) {
+    xcs_cu_runtime *rt =
+        ordinal >= 0 && ordinal < XCS_CUDA_MAX_DEVICES ? atomic_load(&dev_rt[ordinal]) : NULL;
+    if (!rt) xcs_error(XCS_ERR_UNSUPPORTED, "CUDA device %d is not open", ordinal);
+    return rt;
+}
+
+/* The cuBLAS handle of a device, made on first use. */
+static xcs_status blas_of(int ordinal, xcs_cublas **out) {
+    pthread_mutex_lock(&dev_lock);
+    xcs_status st = XCS_OK;
+    if (!dev_blas[ordinal]) st = xcs_cublas_open(&dev_blas[ordinal]);
+    *out = dev_blas[ordinal];
+    pthread_mutex_unlock(&dev_lock);
+    return st;
+}
+
+const char *xcs_cuda_be_describe(int ordinal) {
+    xcs_cu_runtime *rt = rt_of(ordinal);
+    return rt ? xcs_cu_describe(rt) : "";
+}
+
+xcs_status xcs_cuda_be_alloc(int ordinal, size_t nbytes, void **out) {
+    xcs_cu_runtime *rt = rt_of(ordinal);
+    if (!rt) return xcs_last_status();
+    xcs_cu_ptr p = 0;
+    xcs_status st = xcs_cu_alloc(rt, nbytes, &p);
+    *out = (void *)(uintptr_t)p;
+    return st;
+}
+
+void xcs_cuda_be_free(int ordinal, void *p) {
+    xcs_cu_runtime *rt = rt_of(ordinal);
+    if (rt) xcs_cu_free(rt, (xcs_cu_ptr)(uintptr_t)p);
+}
+
+xcs_status xcs_cuda_be_upload(int ordinal, void *dst, const void *src, size_t nbytes) {
+    xcs_cu_runtime *rt = rt_of(ordinal);
+    return rt ? xcs_cu_to_device(rt, (xcs_cu_ptr)(uintptr_t)dst, src, nbytes) : xcs_last_status();
+}
+
+xcs_status xcs_cuda_be_download(int ordinal, void *dst, const void *src, size_t nbytes) {
+    xcs_cu_runtime *rt = rt_of(ordinal);
+    if (!rt) return xcs_last_status();
+    xcs_status st = xcs_cu_sync(rt); /* an earlier kernel's fault is reported as such */
+    return st ? st : xcs_cu_to_host(rt, dst, (xcs_cu_ptr)(uintptr_t)src, nbytes);
+}
+
+xcs_status xcs_cuda_be_sync(int ordinal) {
+    xcs_cu_runtime *rt = rt_of(ordinal);
+    return rt ? xcs_cu_sync(rt) : xcs_last_status();
+}
+
+void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
+    memset(out, 0, sizeof *out);
+    xcs_cu_runtime *rt =
+        ordinal >= 0 && ordinal < XCS_CUDA_MAX_DEVICES ? atomic_load(&dev_rt[ordinal]) : NULL;
+    if (!rt) return;
+    xcs_cu_mem_stats m;
+    xcs_cu_mem_stats_get(rt, &m);
+    *out = (xcs_cuda_mem_stats){m.current_bytes, m.peak_bytes, m.cached_bytes, m.allocs, m.reused, m.device_allocs};
+}
+
+void xcs_cuda_be_empty_cache(int ordinal) {
+    xcs_cu_runtime *rt =
+        ordinal >= 0 && ordinal < XCS_CUDA_MAX_DEVICES ? atomic_load(&dev_rt[ordinal]) : NULL;
+    if (rt) xcs_cu_empty_cache(rt);
+}
+
+void xcs_cuda_be_set_tf32(int on) { atomic_store(&use_tf32, on != 0); }
+
+int xcs_cuda_be_kernels_cached(int ordinal) {
+    xcs_cu_runtime *rt =
+        ordinal >= 0 && ordinal < XCS_CUDA_MAX_DEVICES ? atomic_load(&dev_rt[ordinal]) : NULL;
+    return rt ? xcs_cu_kernels_cached(rt) : 0;
+}
+
+/* ---------------------------------------------------------------- kernels */
+
+static xcs_cu_ptr base_of(const xcs_tensor *t) {
+    return (xcs_cu_ptr)(uintptr_t)t->storage->data + (xcs_cu_ptr)(t->offset * (int64_t)xcs_dtype_size(t->dtype));
+}
+
+/* t as an operand over a space of nd dims (t's dims right-aligned to it, as
+ * broadcasting does; missing dims have stride 0). */
+static void operand_of(const xcs_tensor *t, int nd, xcs_cu_operand *o) {
+    memset(o, 0, sizeof *o);
+    o->base = base_of(t);
+    o->dtype = t->dtype;
+    for (int d = 0; d < nd; d++) {
+        int src = d - (nd - t->ndim);
+        o->strides[d] = src >= 0 && t->shape[src] != 1 ? t->strides[src] : 0;
+    }
+}
+
+static int ordinal_of(const xcs_tensor *t) { return t->storage ? t->storage->device_index : 0; }
+
+xcs_status xcs_cuda_be_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
+    int dev = p->n_outputs > 0 ? ordinal_of(out[0]) : 0;
+    xcs_cu_runtime *rt = rt_of(dev);
+    if (!rt) return xcs_last_status();
+    xcs_cu_operand ins[XCS_FUSED_MAX_IO], outs[XCS_FUSED_MAX_IO];
+    bool reduce = p->n_instr > 0 && p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
+    for (int k = 0; k < p->n_inputs; k++) operand_of(in[k], p->ndim, &ins[k]);
+    for (int k = 0; k < p->n_outputs; k++) {
+        operand_of(out[k], p->ndim, &outs[k]);
+        if (reduce) { /* a reduction's output is written C-contiguous */
+            int64_t s = 1;
+            for (int d = p->ndim - 1; d >= 0; d--) {
+                bool folded = p->reduce_axes >> d & 1u;
+                outs[k].strides[d] = folded ? 0 : s;
+                if (!folded) s *= p->shape[d];
+            }
+        }
+    }
+    return xcs_cu_run_fused(rt, p, ins, outs);
+}
+
+xcs_status xcs_cuda_be_elementwise(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_dtype compute,
+                                   xcs_tensor *out) {
+    xcs_fused_program p;
+    memset(&p, 0, sizeof p);
+    p.ndim = out->ndim;
+    memcpy(p.shape, out->shape, sizeof p.shape);
+    p.n_inputs = n_in;
+    p.n_outputs = 1;
+    xcs_op_kind kind = xcs_op_get_info(op)->kind;
+    for (int k = 0; k < n_in; k++) {
+        xcs_dtype dt = op == XCS_OP_WHERE && k == 0 ? XCS_BOOL : compute;
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, k, k, -1, -1, dt, dt};
+    }
+    int result = 0;
+    if (kind != XCS_KIND_CAST && kind != XCS_KIND_COPY) {
+        result = n_in;
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, op, n_in, 0, n_in > 1 ? 1 : -1, n_in > 2 ? 2 : -1,
+                                                 compute, compute};
+    }
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, result, -1, -1, out->dtype, out->dtype};
+    p.n_regs = n_in + 1;
+    return xcs_cuda_be_run_fused(&p, in, &out);
+}
+
+xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out) {
+    if (op != XCS_OP_SUM && op != XCS_OP_PROD && op != XCS_OP_MAX && op != XCS_OP_MIN)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "reduction %s has no CUDA kernel", xcs_op_name(op));
+    xcs_fused_program p;
+    memset(&p, 0, sizeof p);
+    p.ndim = x->ndim;
+    memcpy(p.shape, x->shape, sizeof p.shape);
+    p.n_inputs = 1;
+    p.n_outputs = 1;
+    p.n_regs = 1;
+    p.reduce_axes = axes;
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, x->dtype, x->dtype};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_REDUCE, op, 0, 0, -1, -1, out->dtype, out->dtype};
+    return xcs_cuda_be_run_fused(&p, &x, &out);
+}
+
+/* How cuBLAS reads the last two dims of t ([rows, cols]): row-major with
+ * leading dimension *ld (trans false), or column-major (trans true).
+ * False when neither (then the matrix is copied first). */
+static bool mat_layout(const xcs_tensor *t, bool *trans, int64_t *ld) {
+    int nd = t->ndim;
+    int64_t rows = t->shape[nd - 2], cols = t->shape[nd - 1];
+    int64_t rs = t->strides[nd - 2], cs = t->strides[nd - 1];
+    if (cols == 1) cs = 1;
+    if (rows == 1) rs = cols;
+    if (cs == 1 && rs >= cols && rs >= 1) {
+        *trans = false;
+        *ld = rs;
+        return true;
+    }
+    if (rs == 1 && cs >= rows && cs >= 1) {
+        *trans = true;
+        *ld = cs;
+        return true;
+    }
+    return false;
+}
+
+/* One stride over t's batch dims (the first nb) flattened, when they
+ * collapse to one (size-1 dims ignored); false otherwise. */
+static bool batch_stride(const xcs_tensor *t, int nb, int64_t *stride) {
+    int64_t want = -1;
+    *stride = 0;
+    bool first = true;
+    for (int d = nb - 1; d >= 0; d--) {
+        if (t->shape[d] == 1) continue;
+        if (first) {
+            *stride = t->strides[d];
+            first = false;
+        } else if (t->strides[d] != want) {
+            return false;
+        }
+        want = t->strides[d] * t->shape[d];
+    }
+    return true;
+}
+
+/* A C-contiguous copy of t on its device, in *copy (free with the runtime). */
+static xcs_status dense_copy(xcs_cu_runtime *rt, const xcs_tensor *t, xcs_tensor *hdr, xcs_cu_ptr *copy) {
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    xcs_status st = xcs_cu_alloc(rt, (size_t)n * xcs_dtype_size(t->dtype), copy);
+    if (st) return st;
+    *hdr = *t;
+    hdr->offset = 0;
+    xcs_strides_contiguous(t->ndim, t->shape, hdr->strides);
+    xcs_fused_program p;
+    memset(&p, 0, sizeof p);
+    p.ndim = t->ndim;
+    memcpy(p.shape, t->shape, sizeof p.shape);
+    p.n_inputs = p.n_outputs = p.n_regs = 1;
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, t->dtype, t->dtype};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 0, -1, -1, t->dtype, t->dtype};
+    xcs_cu_operand in, out;
+    operand_of(t, t->ndim, &in);
+    operand_of(hdr, t->ndim, &out);
+    out.base = *copy;
+    st = xcs_cu_run_fused(rt, &p, &in, &out);
+    if (st) xcs_cu_free(rt, *copy);
+    return st;
+}
+
+xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
+    int nd = out->ndim;
+    if (nd < 2 || a->ndim != nd || b->ndim != nd)
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA matmul expects operands of out's rank (%d, %d, %d)", a->ndim, b->ndim,
+                         nd);
+    if (out->dtype != XCS_F32 && out->dtype != XCS_F64)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "matmul of %s has no CUDA kernel (cuBLAS takes float32 and float64)",
+                         xcs_dtype_name(out->dtype));
+    int dev = ordinal_of(out);
+    xcs_cu_runtime *rt = rt_of(dev);
+    if (!rt) return xcs_last_status();
+    xcs_cublas *blas = NULL;
+    xcs_status st = blas_of(dev, &blas);
+    if (st) return st;
+    int64_t M = out->shape[nd - 2], N = out->shape[nd - 1], K = a->shape[nd - 1];
+    int nb = nd - 2;
+    int64_t batch = 1;
+    for (int d = 0; d < nb; d++) batch *= out->shape[d];
+    if (M == 0 || N == 0 || batch == 0) return XCS_OK;
+    xcs_tensor ah = *a, bh = *b;
+    xcs_cu_ptr acopy = 0, bcopy = 0;
+    bool ta = false, tb = false;
+    int64_t lda = 1, ldb = 1, sa = 0, sb = 0, sc = 0;
+    if (!mat_layout(&ah, &ta, &lda) || !batch_stride(&ah, nb, &sa)) {
+        if ((st = dense_copy(rt, a, &ah, &acopy))) return st;
+        ah.storage = NULL;
+        mat_layout(&ah, &ta, &lda);
+        batch_stride(&ah, nb, &sa);
+    }
+    if (!mat_layout(&bh, &tb, &ldb) || !batch_stride(&bh, nb, &sb)) {
+        if ((st = dense_copy(rt, b, &bh, &bcopy))) {
+            xcs_cu_free(rt, acopy);
+            return st;
+        }
+        bh.storage = NULL;
+        mat_layout(&bh, &tb, &ldb);
+        batch_stride(&bh, nb, &sb);
+    }
+    batch_stride(out, nb, &sc);
+    if (K == 0) { /* an empty sum: zeros (out is C-contiguous) */
+        st = xcs_cu_zero(rt, base_of(out), (size_t)(batch * M * N) * xcs_dtype_size(out->dtype));
+    } else {
+        if ((st = xcs_cu_make_current(rt))) goto done;
+        /* out^T (N x M, column-major, ld N) = b^T (N x K) @ a^T (K x M) */
+        xcs_gemm g = {.dt = out->dtype, .trans_a = tb, .trans_b = ta, .tf32 = atomic_load(&use_tf32) != 0,
+                      .m = N, .n = M, .k = K, .batch = batch,
+                      .a = (const void *)(uintptr_t)(bcopy ? bcopy : base_of(b)),
+                      .b = (const void *)(uintptr_t)(acopy ? acopy : base_of(a)),
+                      .c = (void *)(uintptr_t)base_of(out),
+                      .lda = ldb, .ldb = lda, .ldc = out->strides[nd - 2] > 0 ? out->strides[nd - 2] : N,
+                      .stride_a = sb, .stride_b = sa, .stride_c = sc};
+        if (N == 1 && g.ldc < 1) g.ldc = 1;
+        st = xcs_cublas_gemm(blas, &g);
+    }
+done:
+    xcs_cu_free(rt, acopy);
+    xcs_cu_free(rt, bcopy);
+    return st;
+}

@@ -1,0 +1,25 @@
+/* backend.h — the module's device entries (backend.c), gathered into the
+ * module table by driver.c; xcs_cuda.h says what each does. */
+#ifndef XCS_CUDA_BACKEND_H
+#define XCS_CUDA_BACKEND_H
+
+#include "xcs_cuda.h"
+
+xcs_status xcs_cuda_be_open(int ordinal);
+const char *xcs_cuda_be_describe(int ordinal);
+xcs_status xcs_cuda_be_alloc(int ordinal, size_t nbytes, void **out);
+void xcs_cuda_be_free(int ordinal, void *p);
+xcs_status xcs_cuda_be_upload(int ordinal, void *dst, const void *src, size_t nbytes);
+xcs_status xcs_cuda_be_download(int ordinal, void *dst, const void *src, size_t nbytes);
+xcs_status xcs_cuda_be_sync(int ordinal);
+xcs_status xcs_cuda_be_elementwise(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_dtype compute,
+                                   xcs_tensor *out);
+xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);
+xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
+xcs_status xcs_cuda_be_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out);
+void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out);
+void xcs_cuda_be_empty_cache(int ordinal);
+void xcs_cuda_be_set_tf32(int on);
+int xcs_cuda_be_kernels_cached(int ordinal);
+
+#endif /* XCS_CUDA_BACKEND_H */

@@ -1,0 +1,37 @@
+/* blas.h — cuBLAS opened with dlopen (libcublas.so.13/.12, or
+ * XCS_CUBLAS_LIBRARY), so the backend module links nothing from CUDA.
+ * Column-major GEMM as cuBLAS defines it; backend.c maps row-major xcs
+ * matmuls onto it.  The handle works on the calling thread's current
+ * context (xcs_cu_make_current). */
+#ifndef XCS_CUDA_BLAS_H
+#define XCS_CUDA_BLAS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xcs.h"
+
+typedef struct xcs_cublas xcs_cublas;
+
+xcs_status xcs_cublas_open(xcs_cublas **out);
+void xcs_cublas_close(xcs_cublas *b);
+int xcs_cublas_version(const xcs_cublas *b);
+
+/* C[i] = op(A[i]) @ op(B[i]) for i < batch (column-major, cuBLAS's
+ * conventions; strides in elements between consecutive matrices).  dt is
+ * float32 or float64; tf32 lets float32 use the TF32 tensor cores. */
+typedef struct xcs_gemm {
+    xcs_dtype dt;
+    bool trans_a, trans_b, tf32;
+    int64_t m, n, k, batch;
+    const void *a, *b;
+    void *c;
+    int64_t lda, ldb, ldc, stride_a, stride_b, stride_c;
+} xcs_gemm;
+xcs_status xcs_cublas_gemm(xcs_cublas *b, const xcs_gemm *g);
+
+/* The same through cublasGemmStridedBatchedEx with bf16 inputs and outputs
+ * and float32 accumulation (benchmarks: xcs has no bf16 dtype yet). */
+xcs_status xcs_cublas_gemm_bf16(xcs_cublas *b, const xcs_gemm *g);
+
+#endif /* XCS_CUDA_BLAS_H */
