@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "graph_prog.h"
 #include "xcs_host.h"
 
 #define FLIP ((uintptr_t)1 << 62)
@@ -115,92 +116,29 @@ static const xcs_backend mock = {
     .download = m_download,
 };
 
-static uint64_t seed = 0xD3C1CEull;
-static xcs_tensor *random_f32(int ndim, const int64_t *shape) {
-    xcs_tensor *t = NULL;
-    if (xcs_tensor_empty(XCS_F32, ndim, shape, &t)) return NULL;
-    float *p = xcs_tensor_data(t);
-    for (int64_t i = 0; i < xcs_tensor_numel(t); i++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        p[i] = (float)((double)(seed >> 11) * 0x1p-53 * 2.0 - 1.0);
-    }
-    return t;
-}
-
-/* softmax(tanh(x @ w) * c + 1) (c a constant), its row sums, argmax (host),
- * a transposed copy and a take (host), a column mean. */
-static xcs_status program(const xcs_tensor *x, const xcs_tensor *w, const xcs_tensor *c, xcs_tensor **outs) {
-    xcs_tensor *mm = NULL, *th = NULL, *sc = NULL, *one = NULL, *sh = NULL, *t = NULL, *r = NULL, *idx = NULL;
-    xcs_status st;
-    if ((st = xcs_matmul(x, w, &mm))) goto done;
-    if ((st = xcs_unary(XCS_OP_TANH, mm, &th))) goto done;
-    if ((st = xcs_binary(XCS_OP_MUL, th, c, &sc))) goto done;
-    if ((st = xcs_tensor_scalar(XCS_F64, 1.0, &one))) goto done;
-    one->flags |= XCS_TENSOR_WEAK;
-    if ((st = xcs_binary(XCS_OP_ADD, sc, one, &sh))) goto done;
-    if ((st = xcs_softmax(sh, -1, &outs[0]))) goto done;
-    if ((st = xcs_reduce(XCS_OP_SUM, sh, 2u, false, &outs[1]))) goto done;
-    if ((st = xcs_argreduce(XCS_OP_ARGMAX, sh, 1, false, &outs[2]))) goto done;
-    if ((st = xcs_transpose(x, &t))) goto done;
-    int64_t flat = -1;
-    if ((st = xcs_reshape(t, 1, &flat, &r))) goto done;
-    if ((st = xcs_arange(0, 5, 1, XCS_I64, &idx))) goto done;
-    if ((st = xcs_take(r, idx, 0, &outs[3]))) goto done;
-    st = xcs_reduce(XCS_OP_MAX, x, 1u, true, &outs[4]);
-done:
-    xcs_tensor_free(mm); xcs_tensor_free(th); xcs_tensor_free(sc); xcs_tensor_free(one);
-    xcs_tensor_free(sh); xcs_tensor_free(t); xcs_tensor_free(r); xcs_tensor_free(idx);
-    return st;
-}
-
-#define NOUT 5
 
 static void test_graph_on_device_equals_cpu(void) {
     const int64_t xs[2] = {64, 48}, ws[2] = {48, 40};
-    xcs_graph *g = NULL;
-    xcs_tensor *tx = NULL, *tw = NULL, *touts[NOUT] = {0};
     xcs_tensor *c = random_f32(1, &ws[1]);
-    CHECK_OK(xcs_graph_new(&g));
-    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, xs, &tx));
-    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, ws, &tw));
-    CHECK_OK(program(tx, tw, c, touts));
-    for (int i = 0; i < NOUT; i++) CHECK_OK(xcs_graph_output(g, touts[i]));
-    CHECK_OK(xcs_graph_optimize(g));
+    xcs_graph *g = program_graph(64, 48, 40, c);
     for (int trial = 0; trial < 3; trial++) {
         xcs_tensor *x = random_f32(2, xs), *w = random_f32(2, ws), *wd = NULL;
-        xcs_tensor *want[NOUT] = {0}, *got[NOUT] = {0};
-        const xcs_tensor *in[2] = {x, w};
-        CHECK_OK(xcs_graph_run(g, 2, in, want));
+        const xcs_tensor *in[2] = {x, w}, *din[2] = {x, w};
         if (trial == 2) { /* w already on the device: read there, not uploaded again */
             CHECK_OK(xcs_tensor_to(w, XCS_DEVICE_CUDA, 0, &wd));
-            in[1] = wd;
+            din[1] = wd;
         }
-        long up0 = n_up, wrong0 = n_wrong_device;
-        CHECK_OK(xcs_graph_run_on(g, XCS_DEVICE_CUDA, 0, 2, in, got));
-        /* x, the constant c, and the values going to and back from the
-         * host ops (take's operand, argmax's operand, and their results) */
-        CHECK(n_up - up0 >= (trial == 2 ? 1 : 2));
+        long up0 = n_up, down0 = n_down, wrong0 = n_wrong_device;
+        check_device_equals_cpu(g, 2, in, din, 2e-6);
+        /* uploads: x (and w), the constant c, the host ops' values; downloads:
+         * the host ops' operands, and the NOUT outputs checked */
+        CHECK(n_up - up0 >= (trial == 2 ? 4 : 5));
+        CHECK(n_down - down0 >= NOUT + 2);
         CHECK_EQ_I(n_wrong_device, wrong0);
-        for (int o = 0; o < NOUT; o++) {
-            CHECK(got[o] && got[o]->storage->device == XCS_DEVICE_CUDA);
-            xcs_tensor *h = NULL;
-            CHECK_OK(xcs_tensor_to(got[o], XCS_DEVICE_CPU, 0, &h));
-            CHECK(h && xcs_tensor_on_host(h) && h->ndim == want[o]->ndim && h->dtype == want[o]->dtype);
-            for (int64_t i = 0; h && i < xcs_tensor_numel(want[o]); i++) {
-                double wv = xcs_tensor_get_f64(want[o], i);
-                CHECK_NEAR(xcs_tensor_get_f64(h, i), wv, 2e-6 * (1 + fabs(wv)));
-            }
-            xcs_tensor_free(h);
-            xcs_tensor_free(got[o]);
-            xcs_tensor_free(want[o]);
-        }
         xcs_tensor_free(x);
         xcs_tensor_free(w);
         xcs_tensor_free(wd);
     }
-    for (int i = 0; i < NOUT; i++) xcs_tensor_free(touts[i]);
-    xcs_tensor_free(tx);
-    xcs_tensor_free(tw);
     xcs_tensor_free(c);
     xcs_graph_free(g);
     CHECK_EQ_I(n_alloc, n_free); /* every device block went back */

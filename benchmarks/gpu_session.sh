@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# gpu_session.sh — everything that needs a GPU, in one call on a lent GPU
+# machine (see the CUDA backend issue): build with the CUDA backend, the
+# `cuda` CTest label (C kernel tests, compute-sanitizer), the GPU Python
+# tests, the whole Python suite with XCS_DEVICE=cuda, and xcs_cuda_bench.
+# Logs go to $OUT (or ./gpu-out); the last lines printed are a summary.
+# Usage: benchmarks/gpu_session.sh [steps...]   (default: all)
+set -u
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+B=${XCS_GPU_BUILD:-/tmp/xcs-gpu-build}
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export PYTHONUNBUFFERED=1 XCS_CACHE_DIR=/tmp/xcs-cache
+PY=$(command -v python3)
+steps=${*:-"info build ctest bench pytest sanitize suite"}
+summary=()
+step() { # name timeout command...
+    local name=$1 t=$2
+    shift 2
+    local t0=$SECONDS
+    timeout "$t" "$@" >"$OUT/$name.log" 2>&1
+    local rc=$?
+    summary+=("$(printf '%-10s rc=%-3s %4ss  %s' "$name" "$rc" $((SECONDS - t0)) "$(tail -n 1 "$OUT/$name.log" | cut -c1-150)")")
+    return $rc
+}
+for s in $steps; do
+    case $s in
+    info) step info 60 bash -c "nvidia-smi; nvcc --version | tail -2; $PY -c 'import sys, sysconfig, numpy; print(sys.version, numpy.__version__, sysconfig.get_paths()[\"include\"])'; date -u" ;;
+    build) step build 240 bash -c "cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DXCS_CUDA=ON -DPython3_EXECUTABLE=$PY && cmake --build $B -j16" ;;
+    ctest) step ctest 200 ctest --test-dir "$B" -L cuda -E python_cuda --output-on-failure ;;
+    bench) step bench 200 "$B/benchmarks/xcs_cuda_bench" ;;
+    pytest) step pytest 200 env PYTHONPATH="$B/python" $PY -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_device.py tests/python/test_cuda_backend.py ;;
+    sanitize) step sanitize 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/tests/c/test_cuda_graph" ;;
+    suite) step suite "${XCS_SUITE_TIMEOUT:-300}" env PYTHONPATH="$B/python" XCS_DEVICE=cuda $PY -m pytest -q -p no:cacheprovider -rf --maxfail=50 tests/python ;;
+    *) echo "unknown step $s" ;;
+    esac
+done
+cp "$OUT"/bench.log "$OUT"/bench.jsonl 2>/dev/null
+echo "== summary"
+printf '%s\n' "${summary[@]}"

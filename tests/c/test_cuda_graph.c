@@ -1,0 +1,159 @@
+/* test_cuda_graph.c — the CUDA backend through core on a GPU (label `cuda`):
+ * whole graphs run with xcs_graph_run_on equal the CPU's runs; matmuls of
+ * every layout cuBLAS is handed (transposed views, batched, broadcast
+ * batches, vectors, float64, an empty inner dimension); eager ops on device
+ * tensors; the caching allocator reusing blocks, emptying its cache, and
+ * naming the sizes on out-of-memory; integer division by zero reported.
+ * Without a usable device it prints why and exits 77 (a CTest skip). */
+#include <stdlib.h>
+
+#include "backend.h"
+#include "runtime.h"
+#include "check.h"
+#include "graph_prog.h"
+#include "xcs_host.h"
+
+static void test_program_graphs(void) {
+    const int64_t sizes[][3] = {{64, 48, 40}, {1, 7, 3}, {257, 129, 1000}, {2048, 512, 256}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int64_t *d = sizes[s], xs[2] = {d[0], d[1]}, ws[2] = {d[1], d[2]};
+        xcs_tensor *c = random_f32(1, &ws[1]);
+        xcs_graph *g = program_graph(d[0], d[1], d[2], c);
+        for (int trial = 0; trial < 2; trial++) { /* fresh inputs: nothing stale */
+            xcs_tensor *x = random_f32(2, xs), *w = random_f32(2, ws), *wd = NULL;
+            const xcs_tensor *in[2] = {x, w}, *din[2] = {x, w};
+            if (trial == 1) {
+                CHECK_OK(xcs_tensor_to(w, XCS_DEVICE_CUDA, 0, &wd));
+                din[1] = wd;
+            }
+            check_device_equals_cpu(g, 2, in, din, 2e-5);
+            xcs_tensor_free(x);
+            xcs_tensor_free(w);
+            xcs_tensor_free(wd);
+        }
+        xcs_tensor_free(c);
+        xcs_graph_free(g);
+    }
+}
+
+static xcs_tensor *to_dev(const xcs_tensor *h) {
+    xcs_tensor *d = NULL;
+    CHECK_OK(xcs_tensor_to(h, XCS_DEVICE_CUDA, 0, &d));
+    return d;
+}
+
+static xcs_tensor *random_dt(xcs_dtype dt, int nd, const int64_t *shape) {
+    xcs_tensor *f = random_f32(nd, shape), *t = NULL;
+    CHECK_OK(xcs_cast(f, dt, &t));
+    xcs_tensor_free(f);
+    return t;
+}
+
+/* xcs_matmul of a and b (host), each optionally transposed (a view), on the
+ * CPU and on the device: equal within rel. */
+static void check_matmul(xcs_dtype dt, int nda, const int64_t *sa, int ndb, const int64_t *sb, bool ta, bool tb,
+                         double rel) {
+    xcs_tensor *a = random_dt(dt, nda, sa), *b = random_dt(dt, ndb, sb);
+    xcs_tensor *ad = to_dev(a), *bd = to_dev(b), *av = NULL, *bv = NULL, *adv = NULL, *bdv = NULL;
+    xcs_tensor *want = NULL, *got = NULL, *h = NULL;
+    if (ta) { CHECK_OK(xcs_transpose(a, &av)); CHECK_OK(xcs_transpose(ad, &adv)); }
+    if (tb) { CHECK_OK(xcs_transpose(b, &bv)); CHECK_OK(xcs_transpose(bd, &bdv)); }
+    CHECK_OK(xcs_matmul(ta ? av : a, tb ? bv : b, &want));
+    CHECK_OK(xcs_matmul(ta ? adv : ad, tb ? bdv : bd, &got));
+    CHECK(got && got->storage->device == XCS_DEVICE_CUDA);
+    if (got) CHECK_OK(xcs_tensor_to(got, XCS_DEVICE_CPU, 0, &h));
+    CHECK(h && want && h->ndim == want->ndim);
+    double scale = 0;
+    for (int64_t i = 0; want && i < xcs_tensor_numel(want); i++) scale = fmax(scale, fabs(xcs_tensor_get_f64(want, i)));
+    for (int64_t i = 0; h && want && i < xcs_tensor_numel(want); i++)
+        CHECK_NEAR(xcs_tensor_get_f64(h, i), xcs_tensor_get_f64(want, i), rel * (1 + scale));
+    xcs_tensor *f[] = {a, b, ad, bd, av, bv, adv, bdv, want, got, h};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
+static void test_matmul_layouts(void) {
+    const int64_t a2[2] = {33, 17}, b2[2] = {17, 65}, a2t[2] = {17, 33}, b2t[2] = {65, 17};
+    check_matmul(XCS_F32, 2, a2, 2, b2, false, false, 1e-5);
+    check_matmul(XCS_F32, 2, a2t, 2, b2, true, false, 1e-5);
+    check_matmul(XCS_F32, 2, a2, 2, b2t, false, true, 1e-5);
+    check_matmul(XCS_F32, 2, a2t, 2, b2t, true, true, 1e-5);
+    check_matmul(XCS_F64, 2, a2, 2, b2, false, false, 1e-12);
+    const int64_t a3[3] = {5, 33, 17}, b3[3] = {5, 17, 9}, v[1] = {17}, big_a[2] = {1024, 768}, big_b[2] = {768, 512};
+    check_matmul(XCS_F32, 3, a3, 3, b3, false, false, 1e-5); /* batched */
+    check_matmul(XCS_F32, 3, a3, 2, b2, false, false, 1e-5); /* b broadcast over the batch */
+    check_matmul(XCS_F32, 2, b2t, 3, b3, false, false, 1e-5); /* a broadcast */
+    check_matmul(XCS_F32, 2, a2, 1, v, false, false, 1e-5);  /* matrix @ vector */
+    check_matmul(XCS_F32, 1, v, 2, b2, false, false, 1e-5);  /* vector @ matrix */
+    check_matmul(XCS_F32, 2, big_a, 2, big_b, false, false, 1e-5);
+    const int64_t e_a[2] = {4, 0}, e_b[2] = {0, 3};
+    check_matmul(XCS_F32, 2, e_a, 2, e_b, false, false, 0); /* zeros */
+    /* integers: no cuBLAS kernel, so an eager device matmul says so (a graph
+     * runs it on the host) */
+    xcs_tensor *ia = random_dt(XCS_I64, 2, a2), *ib = random_dt(XCS_I64, 2, b2), *iad = to_dev(ia), *ibd = to_dev(ib);
+    xcs_tensor *bad = NULL;
+    CHECK_ERR(xcs_matmul(iad, ibd, &bad), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
+    xcs_tensor *f[] = {ia, ib, iad, ibd};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
+static void test_eager_device_ops(void) {
+    const int64_t s[3] = {37, 64, 129};
+    xcs_tensor *a = random_f32(3, s), *ad = to_dev(a), *e = NULL, *ed = NULL, *r = NULL, *rd = NULL, *h = NULL;
+    CHECK_OK(xcs_unary(XCS_OP_EXP, a, &e));
+    CHECK_OK(xcs_unary(XCS_OP_EXP, ad, &ed));
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, e, 5u, false, &r)); /* axes 0 and 2 */
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, ed, 5u, false, &rd));
+    CHECK(rd && rd->storage->device == XCS_DEVICE_CUDA);
+    if (rd) CHECK_OK(xcs_tensor_to(rd, XCS_DEVICE_CPU, 0, &h));
+    for (int64_t i = 0; h && r && i < xcs_tensor_numel(r); i++)
+        CHECK_NEAR(xcs_tensor_get_f64(h, i), xcs_tensor_get_f64(r, i), 1e-5 * fabs(xcs_tensor_get_f64(r, i)));
+    xcs_tensor *f[] = {a, ad, e, ed, r, rd, h};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+    /* integer division by zero is reported, as on the CPU */
+    const int64_t n[1] = {1000};
+    xcs_tensor *x = random_dt(XCS_I32, 1, n), *z = NULL, *xd = NULL, *zd = NULL, *q = NULL;
+    CHECK_OK(xcs_tensor_scalar(XCS_I32, 0, &z));
+    xd = to_dev(x);
+    zd = to_dev(z);
+    CHECK_ERR(xcs_binary(XCS_OP_FLOOR_DIV, xd, zd, &q), XCS_ERR_ZERO_DIV, "division by zero");
+    xcs_tensor_free(x);
+    xcs_tensor_free(z);
+    xcs_tensor_free(xd);
+    xcs_tensor_free(zd);
+}
+
+static void test_caching_allocator(void) {
+    xcs_cuda_mem_stats s0, s1, s2;
+    xcs_cuda_be_mem_stats(0, &s0);
+    const int64_t shape[2] = {1000, 1000};
+    for (int i = 0; i < 4; i++) { /* the same size freed and asked for again: served from the cache */
+        xcs_tensor *h = random_f32(2, shape), *d = to_dev(h);
+        xcs_tensor_free(d);
+        xcs_tensor_free(h);
+    }
+    xcs_cuda_be_mem_stats(0, &s1);
+    CHECK(s1.reused >= s0.reused + 3);
+    CHECK(s1.device_allocs <= s0.device_allocs + 1);
+    CHECK(s1.peak_bytes >= 4000000);
+    CHECK(s1.cached_bytes >= 4000000);
+    xcs_cuda_be_empty_cache(0);
+    xcs_cuda_be_mem_stats(0, &s2);
+    CHECK_EQ_I(s2.cached_bytes, 0);
+    CHECK_EQ_I(s2.current_bytes, s1.current_bytes);
+    void *p = NULL; /* far more than any GPU has: an error naming the sizes, after one retry */
+    CHECK_ERR(xcs_cuda_be_alloc(0, (size_t)1 << 50, &p), XCS_ERR_MEMORY, "free on the device");
+}
+
+int main(void) {
+    if (xcs_host_init()) return 1;
+    if (xcs_cuda_be_register(0)) {
+        printf("SKIP: no usable CUDA device: %s\n", xcs_last_error());
+        return 77;
+    }
+    printf("device: %s\n", xcs_cu_describe(xcs_cuda_be_runtime(0)));
+    RUN(test_program_graphs);
+    RUN(test_matmul_layouts);
+    RUN(test_eager_device_ops);
+    RUN(test_caching_allocator);
+    return check_report();
+}

@@ -1,0 +1,176 @@
+"""Jitted programs on a real GPU (Config(device="cuda")) against numpy in
+float64 and against the same program on the CPU: fused elementwise chains
+with broadcasting and strided inputs, reductions over every axis set,
+softmax and layer norm, matmuls (float32, float64, TF32 when asked),
+integer and bool programs, host-fallback ops (argmax, take, random)
+inside device programs, grad and vmap, device Arrays (host copies, chained
+calls, device_put) and the caching allocator's counters.  Skipped, with the
+reason, where no CUDA device is usable (CI)."""
+import numpy as np
+import pytest
+
+import ember.xcs as xcs
+import ember.xcs.numpy as xnp
+
+CUDA = xcs.devices()[1]
+pytestmark = pytest.mark.skipif(not CUDA["available"], reason=f"no usable CUDA device: {CUDA.get('reason')}")
+ON_GPU = xcs.Config(device="cuda")
+ON_CPU = xcs.Config(device="cpu")
+
+
+def both(f, *args, **cfg):
+    """f jitted on the GPU and on the CPU, on the same inputs."""
+    g = xcs.jit(f, config=xcs.Config(device="cuda", **cfg))
+    c = xcs.jit(f, config=xcs.Config(device="cpu"))
+    return g(*args), c(*args)
+
+
+def rel_err(got, want):
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    return float(np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-300))
+
+
+def rng():
+    return np.random.default_rng()  # fresh inputs on every run
+
+
+def test_elementwise_chain_broadcast_strided():
+    r = rng()
+    x = r.standard_normal((64, 33, 17)).astype(np.float32)
+    b = r.standard_normal((33, 1)).astype(np.float32)
+    xt = np.swapaxes(r.standard_normal((17, 33, 64)).astype(np.float32), 0, 2)  # strided
+    f = lambda x, b, xt: np.tanh(x * 1.5 + b) * np.exp(-np.abs(xt)) - np.sqrt(x * x + 1)
+    g, c = both(f, x, b, xt)
+    assert g.device == "cuda:0" and g.dtype == np.float32 and g.shape == x.shape
+    want = f(*(v.astype(np.float64) for v in (x, b, xt)))
+    assert rel_err(g, want) < 1e-6
+    assert rel_err(g, c) < 1e-6
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, 2, (0, 2), (1, 2)])
+def test_reductions(axis):
+    x = rng().standard_normal((31, 40, 67))
+    for dt, tol in ((np.float32, 1e-6), (np.float64, 1e-13)):
+        xv = x.astype(dt)
+        for red in (np.sum, np.max, np.min, np.mean, np.prod):
+            v = xv * 0.1 + 1 if red is np.prod else xv
+            g, _ = both(lambda a: red(a, axis=axis), v)
+            want = red(v.astype(np.float64), axis=axis)
+            assert rel_err(g, want) < (tol * 50 if red is np.prod else tol), (red.__name__, dt)
+
+
+def test_softmax_and_layer_norm_rows():
+    x = rng().standard_normal((512, 1000)).astype(np.float32)
+
+    def softmax(a):
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def layer_norm(a):
+        mu = a.mean(axis=1, keepdims=True)
+        return (a - mu) / np.sqrt(a.var(axis=1, keepdims=True) + 1e-5)
+
+    for f in (softmax, layer_norm):
+        g, c = both(f, x)
+        assert rel_err(g, f(x.astype(np.float64))) < 1e-5
+        assert rel_err(g, c) < 1e-5
+
+
+@pytest.mark.parametrize("shapes", [((128, 64), (64, 96)), ((3, 1, 5, 6), (4, 6, 9)), ((33,), (33, 17)),
+                                    ((5, 33, 17), (17,)), ((256, 512), (512, 384))])
+def test_matmul(shapes):
+    r = rng()
+    a, b = (r.standard_normal(s) for s in shapes)
+    want = a @ b
+    for dt, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        g, c = both(lambda p, q: p @ q, a.astype(dt), b.astype(dt))
+        assert g.device == "cuda:0" and rel_err(g, want) < tol
+    g, _ = both(lambda p, q: np.tanh(p @ q.T.T) + 1, a.astype(np.float32), b.astype(np.float32), allow_tf32=True)
+    assert rel_err(g, np.tanh(want) + 1) < 3e-3  # TF32: 10-bit mantissa products
+
+
+def test_transposed_operands():
+    r = rng()
+    a, b = r.standard_normal((48, 80)), r.standard_normal((96, 48))
+    g, _ = both(lambda p, q: p.T @ q.T, a.astype(np.float32), b.astype(np.float32))
+    assert rel_err(g, a.T @ b.T) < 1e-5
+
+
+def test_integer_and_bool_programs():
+    r = rng()
+    i = r.integers(-1000, 1000, (50, 60)).astype(np.int64)
+    j = r.integers(1, 50, (60,)).astype(np.int32)
+    f = lambda i, j: ((i // j) * 3 + i % j, (i > 0) & (i % 2 == 0), np.where(i > j, i, -j))
+    g, c = both(f, i, j)
+    for gv, cv, wv in zip(g, c, f(i, j)):
+        assert np.array_equal(np.asarray(gv), wv) and np.array_equal(np.asarray(cv), wv)
+    z = np.zeros(60, np.int32)
+    with pytest.raises(xcs.XCSError, match="division by zero"):
+        xcs.jit(lambda i, j: i // j, config=ON_GPU)(i, z)
+
+
+def test_host_fallback_ops_inside_device_programs():
+    r = rng()
+    x = r.standard_normal((40, 30)).astype(np.float32)
+    idx = r.integers(0, 40, 25)
+    f = lambda x, idx: (np.argmax(x, axis=1), x[idx] * 2 + 1, np.concatenate([x, x * 2], axis=1), np.take(x, idx % 30, axis=1).max(0))
+    g, c = both(f, x, idx)
+    for gv, wv in zip(g, f(x, idx)):
+        assert np.allclose(np.asarray(gv), wv, rtol=1e-5, atol=1e-5)
+    key = xcs.random.key(7)
+    noisy = lambda a: xcs.random.uniform(key, (1000,)) * 2 + a
+    u = xcs.jit(noisy, config=ON_GPU)(np.ones(1000))
+    v = xcs.jit(noisy, config=ON_CPU)(np.ones(1000))
+    assert np.array_equal(np.asarray(u), np.asarray(v))  # the same counter-based stream on both
+
+
+def test_grad_and_vmap_on_the_gpu():
+    r = rng()
+    w1, w2 = r.standard_normal((20, 32)) * 0.3, r.standard_normal((32, 4)) * 0.3
+    x, y = r.standard_normal((64, 20)), r.standard_normal((64, 4))
+
+    def loss(w1, w2, x, y):
+        h = np.tanh(x @ w1)
+        return ((h @ w2 - y) ** 2).mean()
+
+    for dt, tol in ((np.float64, 1e-11), (np.float32, 1e-5)):
+        args = [v.astype(dt) for v in (w1, w2, x, y)]
+        gg = xcs.jit(xcs.grad(loss, argnums=(0, 1)), config=ON_GPU)(*args)
+        gc = xcs.jit(xcs.grad(loss, argnums=(0, 1)), config=ON_CPU)(*args)
+        for a, b in zip(gg, gc):
+            assert a.device == "cuda:0" and rel_err(a, b) < tol
+    per = xcs.jit(xcs.vmap(lambda v: np.tanh(v @ w1).sum()), config=ON_GPU)(x)
+    assert rel_err(per, np.tanh(x @ w1).sum(axis=1)) < 1e-12
+
+
+def test_device_arrays_chain_without_host_round_trips():
+    x = rng().standard_normal((256, 256)).astype(np.float32)
+    f = xcs.jit(lambda a: np.tanh(a) * 2, config=ON_GPU)
+    y = f(x)
+    assert y.device == "cuda:0" and isinstance(np.asarray(y), np.ndarray)
+    z = f(y)  # read on the device
+    assert rel_err(z, np.tanh(np.tanh(x.astype(np.float64)) * 2) * 2) < 1e-6
+    d = xcs.device_put(x, "cuda")
+    assert d.device == "cuda:0" and np.array_equal(np.asarray(d), x)
+    assert xcs.device_put(d, "cuda:0") is d
+    h = xcs.device_put(d, "cpu")
+    assert h.device == "cpu" and np.array_equal(np.asarray(h), x)
+    assert rel_err(f(d), np.tanh(x.astype(np.float64)) * 2) < 1e-6
+    assert (y + 1).device == "cpu"  # eager ops read the host copy
+
+
+def test_allocator_counters_and_empty_cache():
+    f = xcs.jit(lambda a: (a * 2 + 1).sum(axis=0), config=ON_GPU)
+    x = rng().standard_normal((1000, 1000)).astype(np.float32)
+    for _ in range(3):
+        f(x)
+    s = xcs.memory_stats("cuda:0")
+    assert s["reused"] > 0 and s["peak_bytes"] >= 4_000_000 and s["kernels"] > 0
+    xcs.empty_cache("cuda:0")
+    assert xcs.memory_stats()["cached_bytes"] == 0
+
+
+def test_explain_names_the_gpu():
+    text = xcs.explain(lambda a: a + 1, np.ones(3))
+    if xcs.default_device().startswith("cuda"):
+        assert "device: cuda:0" in text
