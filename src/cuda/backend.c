@@ -320,3 +320,25 @@ done:
     xcs_cu_free(rt, bcopy);
     return st;
 }
+
+xcs_cu_runtime *xcs_cuda_be_runtime(int ordinal) { return rt_of(ordinal); }
+
+/* This copy of the core's view of the backend, without the module boundary
+ * (C tests and benchmarks link the backend directly). */
+static const xcs_backend direct = {
+    .name = "cuda",
+    .device = XCS_DEVICE_CUDA,
+    .elementwise = xcs_cuda_be_elementwise,
+    .reduce = xcs_cuda_be_reduce,
+    .matmul = xcs_cuda_be_matmul,
+    .run_fused = xcs_cuda_be_run_fused,
+    .alloc = xcs_cuda_be_alloc,
+    .free = xcs_cuda_be_free,
+    .upload = xcs_cuda_be_upload,
+    .download = xcs_cuda_be_download,
+};
+
+xcs_status xcs_cuda_be_register(int ordinal) {
+    xcs_status st = xcs_cuda_be_open(ordinal);
+    return st ? st : xcs_backend_register(&direct);
+}

@@ -22,4 +22,11 @@ void xcs_cuda_be_empty_cache(int ordinal);
 void xcs_cuda_be_set_tf32(int on);
 int xcs_cuda_be_kernels_cached(int ordinal);
 
+/* For C tests and benchmarks that link the backend (not the module): opens
+ * the device and registers these entries with this copy of the core as
+ * XCS_DEVICE_CUDA; and the device's runtime (events, copies). */
+struct xcs_cu_runtime;
+xcs_status xcs_cuda_be_register(int ordinal);
+struct xcs_cu_runtime *xcs_cuda_be_runtime(int ordinal);
+
 #endif /* XCS_CUDA_BACKEND_H */
