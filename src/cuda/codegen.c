@@ -260,6 +260,7 @@ typedef struct cg {
     xcs_dtype reg_dt[XCS_FUSED_MAX_REGS];
     int reg_var[XCS_FUSED_MAX_REGS]; /* instruction whose variable holds the register */
     bool in_used[XCS_FUSED_MAX_IO], out_used[XCS_FUSED_MAX_IO];
+    unsigned preloaded; /* bit k: input k's element is already in p<k> (the unrolled flat loop) */
 } cg;
 
 #define CG_BAD(...) (xcs_error(XCS_ERR_VALUE, "CUDA codegen: " __VA_ARGS__), false)
@@ -335,8 +336,12 @@ static void cg_body(cg *c, sb *s, const char *ind) {
         switch (in->kind) {
         case XCS_FUSED_LOAD: {
             xcs_dtype from = c->spec->in_dtype[in->a];
-            sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(((const %s *)a.in[%d])[oi%d]);\n", ind, ctype(in->dtype), i,
-                   ctype(in->dtype), ctype(from), ctype(from), in->a, in->a);
+            if (c->preloaded >> in->a & 1u)
+                sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(p%d);\n", ind, ctype(in->dtype), i, ctype(in->dtype),
+                       ctype(from), in->a);
+            else
+                sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(((const %s *)a.in[%d])[oi%d]);\n", ind, ctype(in->dtype), i,
+                       ctype(in->dtype), ctype(from), ctype(from), in->a, in->a);
             c->reg_dt[in->dst] = in->dtype;
             c->reg_var[in->dst] = i;
             break;
@@ -377,6 +382,14 @@ static void cg_body(cg *c, sb *s, const char *ind) {
 
 /* Offsets of every used operand: oi<k>/oo<k> = the unravelled index
  * `idx` over the dims listed (innermost last), strides from a. */
+/* One step of unravelling an index r over dims, innermost first: q gets
+ * dim d's coordinate.  The outermost dim needs no division (r is already
+ * below its size): a one-dim unravel costs none. */
+static void cg_unravel_step(sb *s, const char *ind, int d, bool outermost) {
+    if (outermost) sb_put(s, "%s    q = r;\n", ind);
+    else sb_put(s, "%s    q = r %% a.shape[%d];\n%s    r /= a.shape[%d];\n", ind, d, ind, d);
+}
+
 static void cg_offsets(const cg *c, sb *s, const char *ind, const char *idx, const int *dims, int nd) {
     const xcs_fused_program *p = c->p;
     for (int k = 0; k < p->n_inputs; k++)
@@ -387,7 +400,7 @@ static void cg_offsets(const cg *c, sb *s, const char *ind, const char *idx, con
     sb_put(s, "%s{\n%s    long long r = %s, q;\n", ind, ind, idx);
     for (int j = nd - 1; j >= 0; j--) {
         int d = dims[j];
-        sb_put(s, "%s    q = r %% a.shape[%d];\n%s    r /= a.shape[%d];\n", ind, d, ind, d);
+        cg_unravel_step(s, ind, d, j == 0);
         for (int k = 0; k < p->n_inputs; k++)
             if (c->in_used[k]) sb_put(s, "%s    oi%d += q * a.in_stride[%d][%d];\n", ind, k, k, d);
         for (int k = 0; k < p->n_outputs; k++)
@@ -398,31 +411,79 @@ static void cg_offsets(const cg *c, sb *s, const char *ind, const char *idx, con
     sb_put(s, "%s}\n", ind);
 }
 
+/* The flat variant, XCS_CUDA_UNROLL elements per thread per step: every
+ * input element of the step is loaded before the first is used, so the
+ * loads are in flight together (the stores of one element cannot be moved
+ * above the loads of the next by the compiler: an output may be an input's
+ * memory). */
+static void cg_flat(cg *c, sb *s) {
+    const xcs_fused_program *p = c->p;
+    sb_put(s, "    const long long stride = (long long)gridDim.x * blockDim.x;\n");
+    sb_put(s, "    for (long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x; i0 < a.n; i0 += %d * stride) {\n",
+           XCS_CUDA_UNROLL);
+    c->preloaded = 0;
+    for (int k = 0; k < p->n_inputs; k++) {
+        if (!c->in_used[k] || (c->spec->scalar_inputs >> k & 1u)) continue;
+        const char *t = ctype(c->spec->in_dtype[k]);
+        c->preloaded |= 1u << k;
+        for (int u = 0; u < XCS_CUDA_UNROLL; u++)
+            sb_put(s, "        const %s p%d_%d = i0 + %d * stride < a.n ? ((const %s *)a.in[%d])[i0 + %d * stride] : (%s)0;\n",
+                   t, k, u, u, t, k, u, t);
+    }
+    for (int u = 0; u < XCS_CUDA_UNROLL; u++) {
+        sb_put(s, "        {\n            const long long i = i0 + %d * stride;\n            if (i < a.n) {\n", u);
+        for (int k = 0; k < p->n_inputs; k++) {
+            if (!c->in_used[k]) continue;
+            if (c->preloaded >> k & 1u)
+                sb_put(s, "                const %s p%d = p%d_%d;\n", ctype(c->spec->in_dtype[k]), k, k, u);
+            else
+                sb_put(s, "                const long long oi%d = 0;\n", k);
+        }
+        for (int k = 0; k < p->n_outputs; k++)
+            if (c->out_used[k]) sb_put(s, "                const long long oo%d = i;\n", k);
+        cg_body(c, s, "                ");
+        sb_put(s, "            }\n        }\n");
+    }
+    c->preloaded = 0;
+    sb_put(s, "    }\n");
+}
+
 static void cg_elementwise(cg *c, sb *s) {
     const xcs_fused_program *p = c->p;
     sb_put(s, "extern \"C\" __global__ void __launch_bounds__(%d) %s(const xcs_args a) {\n",
            XCS_CUDA_BLOCK, c->spec->name ? c->spec->name : XCS_CUDA_KERNEL_NAME);
     sb_put(s, "    unsigned int err = 0;\n");
-    sb_put(s, "    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < a.n;\n"
-              "         i += (long long)gridDim.x * blockDim.x) {\n");
     if (c->spec->flat) {
-        for (int k = 0; k < p->n_inputs; k++)
-            if (c->in_used[k]) sb_put(s, "        const long long oi%d = %s;\n", k, (c->spec->scalar_inputs >> k & 1u) ? "0" : "i");
-        for (int k = 0; k < p->n_outputs; k++)
-            if (c->out_used[k]) sb_put(s, "        const long long oo%d = i;\n", k);
+        cg_flat(c, s);
     } else {
+        sb_put(s, "    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < a.n;\n"
+                  "         i += (long long)gridDim.x * blockDim.x) {\n");
         int dims[XCS_MAX_DIMS];
         for (int d = 0; d < p->ndim; d++) dims[d] = d;
         cg_offsets(c, s, "        ", "i", dims, p->ndim);
+        cg_body(c, s, "        ");
+        sb_put(s, "    }\n");
     }
-    cg_body(c, s, "        ");
-    sb_put(s, "    }\n    if (err) atomicOr(a.err, err);\n}\n");
+    sb_put(s, "    if (err) atomicOr(a.err, err);\n}\n");
+}
+
+/* The dtype register `reg` holds when instruction `at` reads it (the body
+ * records register dtypes as it emits code, after the reduction driver's
+ * prologue needs this one). */
+static xcs_dtype reg_dtype_at(const xcs_fused_program *p, int reg, int at) {
+    xcs_dtype dt = XCS_F64;
+    for (int i = 0; i < at; i++) {
+        const xcs_fused_instr *in = &p->instr[i];
+        if (in->kind == XCS_FUSED_STORE || in->kind == XCS_FUSED_REDUCE || in->dst != reg) continue;
+        dt = in->kind == XCS_FUSED_OP ? out_dtype(in->op, in->dtype) : in->dtype;
+    }
+    return dt;
 }
 
 static void cg_reduce(cg *c, sb *s) {
     const xcs_fused_program *p = c->p;
     const xcs_fused_instr *red = &p->instr[p->n_instr - 1];
-    xcs_dtype rdt = c->reg_dt[red->a];
+    xcs_dtype rdt = reg_dtype_at(p, red->a, p->n_instr - 1);
     bool sumlike = red->op == XCS_OP_SUM || red->op == XCS_OP_PROD;
     const char *acc = sumlike ? (xcs_dtype_is_float(rdt) ? "double" : "long long")
                               : rdt == XCS_F32 ? "float" : rdt == XCS_F64 ? "double" : rdt == XCS_I64 ? "long long" : "int";
@@ -462,7 +523,7 @@ static void cg_reduce(cg *c, sb *s) {
             sb_put(s, "        {\n            long long r = o, q;\n");
             for (int j = nk - 1; j >= 0; j--) {
                 int d = kept[j];
-                sb_put(s, "            q = r %% a.shape[%d];\n            r /= a.shape[%d];\n", d, d);
+                cg_unravel_step(s, "        ", d, j == 0);
                 for (int k = 0; k < p->n_inputs; k++)
                     if (c->in_used[k]) sb_put(s, "            bi%d += q * a.in_stride[%d][%d];\n", k, k, d);
                 for (int k = 0; k < p->n_outputs; k++)
@@ -482,7 +543,7 @@ static void cg_reduce(cg *c, sb *s) {
         sb_put(s, "            {\n                long long r = j, q;\n");
         for (int j = nr - 1; j >= 0; j--) {
             int d = reduced[j];
-            sb_put(s, "                q = r %% a.shape[%d];\n                r /= a.shape[%d];\n", d, d);
+            cg_unravel_step(s, "            ", d, j == 0);
             for (int k = 0; k < p->n_inputs; k++)
                 if (c->in_used[k]) sb_put(s, "                oi%d += q * a.in_stride[%d][%d];\n", k, k, d);
             for (int k = 0; k < p->n_outputs; k++)

@@ -26,6 +26,7 @@
 #include "xcs.h"
 
 #define XCS_CUDA_BLOCK 256 /* threads per block of every generated kernel */
+#define XCS_CUDA_UNROLL 4  /* elements per thread per step of a flat elementwise kernel */
 
 /* What a kernel is specialised for besides its program. */
 typedef struct xcs_cuda_spec {

@@ -65,7 +65,7 @@ def test_config_device_and_device_put():
             xcs.Config(device=bad)
     f = xcs.jit(lambda v: v * 2.0, config=xcs.Config(device="cpu"))
     assert np.asarray(f(np.ones(3))).tolist() == [2.0] * 3
-    a = xcs.device_put(np.arange(3.0))
+    a = xcs.device_put(np.arange(3.0), "cpu")
     assert isinstance(a, xcs.Array) and a.device == "cpu"
     assert xcs.device_put(a, "cpu") is a
     with pytest.raises(xcs.XCSValueError):
@@ -136,3 +136,17 @@ def test_orchestration_functions_check_the_device_too():
     f = xcs.jit(lambda s: call(s), config=xcs.Config(device="cuda"))
     with pytest.raises(xcs.XCSDeviceError):
         f("hi")
+
+
+@pytest.mark.parametrize("red, dt, acc", [(np.sum, np.float32, "double"), (np.sum, np.float64, "double"),
+                                          (np.max, np.float32, "float"), (np.min, np.float64, "double"),
+                                          (np.sum, np.int32, "long long"), (np.max, np.int64, "long long")])
+def test_reduction_accumulators(red, dt, acc):
+    # float sums accumulate in double, maxima in their own type (a reduction
+    # once read its register's type before the body had recorded it: every
+    # float reduction accumulated in long long)
+    f = xcs.jit(lambda a: red(a * 2, axis=0))
+    f(np.ones((5, 7), dt))
+    (entry,) = f._cache.values()
+    (src,) = [s["source"] for s in entry.graph.cuda_sources()]
+    assert f"__shared__ {acc} part[" in src
