@@ -12,7 +12,7 @@ B=${XCS_GPU_BUILD:-/tmp/xcs-gpu-build}
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1 XCS_CACHE_DIR=/tmp/xcs-cache
 PY=$(command -v python3)
-steps=${*:-"info build ctest bench pytest sanitize suite"}
+steps=${*:-"info build ctest bench pytest sanitize peers suite"}
 summary=()
 step() { # name timeout command...
     local name=$1 t=$2
@@ -20,6 +20,9 @@ step() { # name timeout command...
     local t0=$SECONDS
     timeout "$t" "$@" >"$OUT/$name.log" 2>&1
     local rc=$?
+    if [ "$(stat -c %s "$OUT/$name.log")" -gt 4000000 ]; then # what comes back is at most 16 MB a file
+        tail -c 4000000 "$OUT/$name.log" >"$OUT/$name.tmp" && mv "$OUT/$name.tmp" "$OUT/$name.log"
+    fi
     summary+=("$(printf '%-10s rc=%-3s %4ss  %s' "$name" "$rc" $((SECONDS - t0)) "$(tail -n 1 "$OUT/$name.log" | cut -c1-150)")")
     return $rc
 }
@@ -30,8 +33,9 @@ for s in $steps; do
     ctest) step ctest 200 ctest --test-dir "$B" -L cuda -E python_cuda --output-on-failure ;;
     bench) step bench 200 "$B/benchmarks/xcs_cuda_bench" ;;
     pytest) step pytest 200 env PYTHONPATH="$B/python" $PY -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_device.py tests/python/test_cuda_backend.py ;;
-    sanitize) step sanitize 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/tests/c/test_cuda_graph" ;;
-    suite) step suite "${XCS_SUITE_TIMEOUT:-300}" env PYTHONPATH="$B/python" XCS_DEVICE=cuda $PY -m pytest -q -p no:cacheprovider -rf --maxfail=50 tests/python ;;
+    sanitize) step sanitize 150 compute-sanitizer --tool memcheck --report-api-errors no --print-limit 20 --error-exitcode 9 "$B/tests/c/test_cuda_graph" ;;
+    peers) step peers 240 env PYTHONPATH="$B/python" $PY benchmarks/gpu_peers.py ;;
+    suite) step suite "${XCS_SUITE_TIMEOUT:-300}" env PYTHONPATH="$B/python" XCS_DEVICE=cuda $PY -m pytest -v -p no:cacheprovider -rf --maxfail=50 tests/python ;;
     *) echo "unknown step $s" ;;
     esac
 done
