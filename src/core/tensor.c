@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <threads.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 /* Debug counters of owned allocations (tests assert that fused programs make
@@ -86,7 +87,18 @@ void xcs_alloc_cache_clear(void) {
     mtx_unlock(&block_cache.lock);
 }
 
+/* The machine's physical memory: a request above it fails at once, rather
+ * than being granted by overcommit and then killed when touched. */
+static size_t phys_bytes;
+static once_flag phys_once = ONCE_FLAG_INIT;
+static void phys_init(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    phys_bytes = pages > 0 && size > 0 ? (size_t)pages * (size_t)size : SIZE_MAX;
+}
+
 static void *host_alloc(size_t nbytes) {
+    call_once(&phys_once, phys_init);
+    if (nbytes > phys_bytes) return NULL;
     if (nbytes < XCS_HUGE) {
         size_t padded = (nbytes + XCS_ALIGN - 1) / XCS_ALIGN * XCS_ALIGN;
         return aligned_alloc(XCS_ALIGN, padded ? padded : XCS_ALIGN);

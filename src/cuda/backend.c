@@ -141,9 +141,10 @@ xcs_status xcs_cuda_be_run_fused(const xcs_fused_program *p, const xcs_tensor *c
     xcs_cu_operand ins[XCS_FUSED_MAX_IO], outs[XCS_FUSED_MAX_IO];
     bool reduce = p->n_instr > 0 && p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
     for (int k = 0; k < p->n_inputs; k++) operand_of(in[k], p->ndim, &ins[k]);
+    int red_out = reduce ? p->instr[p->n_instr - 1].dst : -1;
     for (int k = 0; k < p->n_outputs; k++) {
         operand_of(out[k], p->ndim, &outs[k]);
-        if (reduce) { /* a reduction's output is written C-contiguous */
+        if (k == red_out) { /* the reduction's output is written C-contiguous (the others as they are) */
             int64_t s = 1;
             for (int d = p->ndim - 1; d >= 0; d--) {
                 bool folded = p->reduce_axes >> d & 1u;

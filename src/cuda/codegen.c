@@ -261,6 +261,7 @@ typedef struct cg {
     int reg_var[XCS_FUSED_MAX_REGS]; /* instruction whose variable holds the register */
     bool in_used[XCS_FUSED_MAX_IO], out_used[XCS_FUSED_MAX_IO];
     unsigned preloaded; /* bit k: input k's element is already in p<k> (the unrolled flat loop) */
+    char vec_comp;      /* the vec4 variant: STOREs write component vec_comp of o<k> */
 } cg;
 
 #define CG_BAD(...) (xcs_error(XCS_ERR_VALUE, "CUDA codegen: " __VA_ARGS__), false)
@@ -324,6 +325,15 @@ static bool cg_check(cg *c) {
             def[in->dst] = true;
         }
     }
+    if (c->spec->vec4) {
+        if (!c->spec->flat) return CG_BAD("the vec4 variant is flat");
+        for (int k = 0; k < p->n_inputs; k++)
+            if (c->in_used[k] && !(c->spec->scalar_inputs >> k & 1u) && xcs_dtype_size(c->spec->in_dtype[k]) != 4)
+                return CG_BAD("vec4: input %d is not 4 bytes wide", k);
+        for (int k = 0; k < p->n_outputs; k++)
+            if (c->out_used[k] && xcs_dtype_size(c->spec->out_dtype[k]) != 4)
+                return CG_BAD("vec4: output %d is not 4 bytes wide", k);
+    }
     return true;
 }
 
@@ -371,6 +381,11 @@ static void cg_body(cg *c, sb *s, const char *ind) {
             break;
         case XCS_FUSED_STORE: {
             xcs_dtype to = c->spec->out_dtype[in->dst];
+            if (c->vec_comp) {
+                sb_put(s, "%so%d.%c = xcs_cv<%s, %s>(v%d);\n", ind, in->dst, c->vec_comp, ctype(to),
+                       ctype(c->reg_dt[in->a]), c->reg_var[in->a]);
+                break;
+            }
             sb_put(s, "%s((%s *)a.out[%d])[oo%d] = xcs_cv<%s, %s>(v%d);\n", ind, ctype(to), in->dst, in->dst,
                    ctype(to), ctype(c->reg_dt[in->a]), c->reg_var[in->a]);
             break;
@@ -448,12 +463,52 @@ static void cg_flat(cg *c, sb *s) {
     sb_put(s, "    }\n");
 }
 
+/* The vec4 variant of the flat kernel: a float4/int4 of every non-scalar
+ * input per thread per step, the program run on its four components, the
+ * outputs written as vectors. */
+static void cg_flat_vec4(cg *c, sb *s) {
+    const xcs_fused_program *p = c->p;
+    static const char comp[4] = {'x', 'y', 'z', 'w'};
+    sb_put(s, "    const long long nv = a.n >> 2;\n");
+    sb_put(s, "    for (long long i4 = (long long)blockIdx.x * blockDim.x + threadIdx.x; i4 < nv;\n"
+              "         i4 += (long long)gridDim.x * blockDim.x) {\n");
+    c->preloaded = 0;
+    for (int k = 0; k < p->n_inputs; k++) {
+        if (!c->in_used[k] || (c->spec->scalar_inputs >> k & 1u)) continue;
+        c->preloaded |= 1u << k;
+        sb_put(s, "        const %s4 w%d = ((const %s4 *)a.in[%d])[i4];\n", ctype(c->spec->in_dtype[k]), k,
+               ctype(c->spec->in_dtype[k]), k);
+    }
+    for (int k = 0; k < p->n_outputs; k++)
+        if (c->out_used[k]) sb_put(s, "        %s4 o%d;\n", ctype(c->spec->out_dtype[k]), k);
+    for (int u = 0; u < 4; u++) {
+        sb_put(s, "        {\n");
+        for (int k = 0; k < p->n_inputs; k++) {
+            if (!c->in_used[k]) continue;
+            if (c->preloaded >> k & 1u)
+                sb_put(s, "            const %s p%d = w%d.%c;\n", ctype(c->spec->in_dtype[k]), k, k, comp[u]);
+            else
+                sb_put(s, "            const long long oi%d = 0;\n", k);
+        }
+        c->vec_comp = comp[u];
+        cg_body(c, s, "            ");
+        c->vec_comp = 0;
+        sb_put(s, "        }\n");
+    }
+    for (int k = 0; k < p->n_outputs; k++)
+        if (c->out_used[k]) sb_put(s, "        ((%s4 *)a.out[%d])[i4] = o%d;\n", ctype(c->spec->out_dtype[k]), k, k);
+    c->preloaded = 0;
+    sb_put(s, "    }\n");
+}
+
 static void cg_elementwise(cg *c, sb *s) {
     const xcs_fused_program *p = c->p;
     sb_put(s, "extern \"C\" __global__ void __launch_bounds__(%d) %s(const xcs_args a) {\n",
            XCS_CUDA_BLOCK, c->spec->name ? c->spec->name : XCS_CUDA_KERNEL_NAME);
     sb_put(s, "    unsigned int err = 0;\n");
-    if (c->spec->flat) {
+    if (c->spec->flat && c->spec->vec4) {
+        cg_flat_vec4(c, s);
+    } else if (c->spec->flat) {
         cg_flat(c, s);
     } else {
         sb_put(s, "    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < a.n;\n"
@@ -534,27 +589,57 @@ static void cg_reduce(cg *c, sb *s) {
         }
     }
     sb_put(s, "        %s acc = %s;\n", acc, ident);
-    sb_put(s, "        for (long long j = threadIdx.x; j < a.rn; j += blockDim.x) {\n");
-    for (int k = 0; k < p->n_inputs; k++)
-        if (c->in_used[k]) sb_put(s, "            long long oi%d = bi%d;\n", k, k);
-    for (int k = 0; k < p->n_outputs; k++)
-        if (c->out_used[k] && k != red->dst) sb_put(s, "            long long oo%d = bo%d;\n", k, k);
-    if (nr > 0) {
-        sb_put(s, "            {\n                long long r = j, q;\n");
-        for (int j = nr - 1; j >= 0; j--) {
-            int d = reduced[j];
-            cg_unravel_step(s, "            ", d, j == 0);
-            for (int k = 0; k < p->n_inputs; k++)
-                if (c->in_used[k]) sb_put(s, "                oi%d += q * a.in_stride[%d][%d];\n", k, k, d);
-            for (int k = 0; k < p->n_outputs; k++)
-                if (c->out_used[k] && k != red->dst)
-                    sb_put(s, "                oo%d += q * a.out_stride[%d][%d];\n", k, k, d);
+    /* XCS_CUDA_UNROLL elements per thread per step, every input element
+     * loaded before the first is folded (loads in flight together) */
+    sb_put(s, "        for (long long jb = threadIdx.x; jb < a.rn; jb += %d * (long long)blockDim.x) {\n", XCS_CUDA_UNROLL);
+    c->preloaded = 0;
+    for (int u = 0; u < XCS_CUDA_UNROLL; u++) {
+        sb_put(s, "            const long long j%d = jb + %d * (long long)blockDim.x;\n", u, u);
+        for (int k = 0; k < p->n_inputs; k++)
+            if (c->in_used[k]) sb_put(s, "            long long oi%d_%d = bi%d;\n", k, u, k);
+        if (nr > 0) {
+            sb_put(s, "            {\n                long long r = j%d, q;\n", u);
+            for (int j = nr - 1; j >= 0; j--) {
+                int d = reduced[j];
+                cg_unravel_step(s, "            ", d, j == 0);
+                for (int k = 0; k < p->n_inputs; k++)
+                    if (c->in_used[k]) sb_put(s, "                oi%d_%d += q * a.in_stride[%d][%d];\n", k, u, k, d);
+            }
+            sb_put(s, "            }\n");
         }
-        sb_put(s, "            }\n");
+        for (int k = 0; k < p->n_inputs; k++) {
+            if (!c->in_used[k]) continue;
+            const char *t = ctype(c->spec->in_dtype[k]);
+            c->preloaded |= 1u << k;
+            sb_put(s, "            const %s p%d_%d = j%d < a.rn ? ((const %s *)a.in[%d])[oi%d_%d] : (%s)0;\n", t, k, u, u, t,
+                   k, k, u, t);
+        }
     }
-    cg_body(c, s, "            ");
-    sb_put(s, "            const %s e = (%s)v%d;\n            acc = XCS_COMBINE(acc, e);\n        }\n", acc, acc,
-           c->reg_var[red->a]);
+    for (int u = 0; u < XCS_CUDA_UNROLL; u++) {
+        sb_put(s, "            if (j%d < a.rn) {\n", u);
+        for (int k = 0; k < p->n_inputs; k++)
+            if (c->in_used[k]) sb_put(s, "                const %s p%d = p%d_%d;\n", ctype(c->spec->in_dtype[k]), k, k, u);
+        for (int k = 0; k < p->n_outputs; k++)
+            if (c->out_used[k] && k != red->dst) sb_put(s, "                long long oo%d = bo%d;\n", k, k);
+        bool stores = false;
+        for (int k = 0; k < p->n_outputs; k++) stores |= c->out_used[k] && k != red->dst;
+        if (nr > 0 && stores) {
+            sb_put(s, "                {\n                    long long r = j%d, q;\n", u);
+            for (int j = nr - 1; j >= 0; j--) {
+                int d = reduced[j];
+                cg_unravel_step(s, "                ", d, j == 0);
+                for (int k = 0; k < p->n_outputs; k++)
+                    if (c->out_used[k] && k != red->dst)
+                        sb_put(s, "                    oo%d += q * a.out_stride[%d][%d];\n", k, k, d);
+            }
+            sb_put(s, "                }\n");
+        }
+        cg_body(c, s, "                ");
+        sb_put(s, "                const %s e = (%s)v%d;\n                acc = XCS_COMBINE(acc, e);\n            }\n", acc,
+               acc, c->reg_var[red->a]);
+    }
+    c->preloaded = 0;
+    sb_put(s, "        }\n");
     sb_put(s,
            "        for (int sh = 16; sh > 0; sh >>= 1) {\n"
            "            const %s e = __shfl_down_sync(0xffffffffu, acc, sh);\n"
@@ -620,5 +705,30 @@ uint64_t xcs_cuda_source_hash(const char *src) {
         h ^= *q;
         h *= 1099511628211ull;
     }
+    return h;
+}
+
+/* FNV-1a over bytes. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t xcs_cuda_spec_hash(const xcs_cuda_spec *spec) {
+    const xcs_fused_program *p = spec->p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    int head[5] = {p->ndim, p->n_inputs, p->n_outputs, p->n_instr, (int)p->reduce_axes};
+    h = fnv(h, head, sizeof head);
+    for (int i = 0; i < p->n_instr; i++) {
+        const xcs_fused_instr *in = &p->instr[i];
+        int f[8] = {in->kind, in->op, in->dst, in->a, in->b, in->c, in->dtype, in->src_dtype};
+        h = fnv(h, f, sizeof f);
+    }
+    for (int k = 0; k < p->n_inputs; k++) h = fnv(h, &spec->in_dtype[k], sizeof spec->in_dtype[k]);
+    for (int k = 0; k < p->n_outputs; k++) h = fnv(h, &spec->out_dtype[k], sizeof spec->out_dtype[k]);
+    int tail[5] = {spec->flat, (int)spec->scalar_inputs, spec->no_prelude, XCS_CUDA_UNROLL, spec->vec4};
+    h = fnv(h, tail, sizeof tail);
+    if (spec->name) h = fnv(h, spec->name, strlen(spec->name));
     return h;
 }

@@ -37,6 +37,10 @@ typedef struct xcs_cuda_spec {
      * broadcast scalar (bit k of scalar_inputs), so offsets are the index. */
     bool flat;
     unsigned scalar_inputs;
+    /* Flat only: every non-scalar operand is 4 bytes wide (float32/int32),
+     * 16-byte aligned, and the element count a multiple of 4, so each thread
+     * moves 16-byte vectors (float4/int4). */
+    bool vec4;
     /* The kernel's name (NULL: XCS_CUDA_KERNEL_NAME) and whether to leave the
      * prelude out: several kernels can then share one NVRTC program (the
      * prelude once, then each kernel). */
@@ -67,6 +71,12 @@ char *xcs_cuda_codegen_alloc(const xcs_cuda_spec *spec);
 
 /* The prelude alone (static text; what no_prelude leaves out).  Its size: */
 size_t xcs_cuda_prelude(char *buf, size_t cap);
+
+/* A hash of everything the generated source depends on (the program's
+ * instructions and rank, not its shape; dtypes; variant; name): the
+ * in-memory kernel cache's key, so a cached kernel is found without
+ * generating its source again. */
+uint64_t xcs_cuda_spec_hash(const xcs_cuda_spec *spec);
 
 /* 64-bit FNV-1a of a NUL-terminated string: the cache key of a source. */
 uint64_t xcs_cuda_source_hash(const char *src);

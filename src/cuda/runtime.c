@@ -45,6 +45,7 @@ struct xcs_cu_runtime {
     pthread_mutex_t lock; /* the module cache */
     cu_kernel *kernels;
     int n_kernels, cap_kernels;
+    int *slots; /* the cache's index (find_kernel) */
     bool sync_each;       /* XCS_CUDA_SYNC=1: wait for every launch (debugging) */
     char last_kernel[48]; /* the last kernel launched (named in asynchronous errors) */
     /* the caching allocator (alloc_lock): live and cached blocks by size class */
@@ -108,6 +109,7 @@ void xcs_cu_close(xcs_cu_runtime *rt) {
         rt->ctx_release(rt->device);
     }
     free(rt->kernels);
+    free(rt->slots);
     free(rt->live);
     free(rt->cached);
     xcs_nvrtc_close(rt->nvrtc);
@@ -452,19 +454,45 @@ static void cache_write(const xcs_cu_runtime *rt, uint64_t hash, const char *img
     if (!ok || rename(tmp, path) != 0) unlink(tmp);
 }
 
+/* The module cache's index: open addressing over 2 * cap_kernels slots
+ * holding kernel numbers (-1 empty), so a launch finds its kernel in O(1)
+ * however many the process has compiled (lock held). */
+static int find_kernel(const xcs_cu_runtime *rt, uint64_t key) {
+    if (!rt->slots) return -1;
+    unsigned mask = (unsigned)rt->cap_kernels * 2 - 1;
+    for (unsigned i = (unsigned)key & mask;; i = (i + 1) & mask) {
+        int k = rt->slots[i];
+        if (k < 0) return -1;
+        if (rt->kernels[k].key == key) return k;
+    }
+}
+
+static void place_kernel(xcs_cu_runtime *rt, int k) {
+    unsigned mask = (unsigned)rt->cap_kernels * 2 - 1;
+    unsigned i = (unsigned)rt->kernels[k].key & mask;
+    while (rt->slots[i] >= 0) i = (i + 1) & mask;
+    rt->slots[i] = k;
+}
+
 /* The kernel for spec: from the cache, else generated, compiled and loaded. */
 static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_fn *fn, uint64_t *key_out) {
+    uint64_t key = xcs_cuda_spec_hash(spec) ^ ((uint64_t)rt->cc << 56);
+    *key_out = key;
+    pthread_mutex_lock(&rt->lock);
+    int hit = find_kernel(rt, key);
+    if (hit >= 0) *fn = rt->kernels[hit].fn;
+    pthread_mutex_unlock(&rt->lock);
+    if (hit >= 0) return XCS_OK;
+    /* a miss: the source is generated outside the lock, then compiled (or
+     * read from disk) and loaded under it, once per kernel */
     char *src = xcs_cuda_codegen_alloc(spec);
     if (!src) return xcs_last_status();
-    uint64_t key = xcs_cuda_source_hash(src) ^ ((uint64_t)rt->cc << 56);
-    *key_out = key;
     xcs_status st = XCS_OK;
     pthread_mutex_lock(&rt->lock);
-    for (int i = 0; i < rt->n_kernels; i++)
-        if (rt->kernels[i].key == key) {
-            *fn = rt->kernels[i].fn;
-            goto done;
-        }
+    if ((hit = find_kernel(rt, key)) >= 0) {
+        *fn = rt->kernels[hit].fn;
+        goto done;
+    }
     char name[40];
     snprintf(name, sizeof name, "xcs_%016llx.cu", (unsigned long long)key);
     uint64_t src_hash = xcs_cuda_source_hash(src);
@@ -490,15 +518,22 @@ static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_f
     if (rt->n_kernels == rt->cap_kernels) {
         int cap = rt->cap_kernels ? 2 * rt->cap_kernels : 32;
         cu_kernel *k = realloc(rt->kernels, (size_t)cap * sizeof *k);
-        if (!k) {
+        int *slot = k ? malloc((size_t)cap * 2 * sizeof *slot) : NULL;
+        if (!slot) {
+            if (k) rt->kernels = k;
             rt->mod_unload(mod);
             st = xcs_error(XCS_ERR_MEMORY, "out of memory caching a CUDA kernel");
             goto done;
         }
         rt->kernels = k;
         rt->cap_kernels = cap;
+        free(rt->slots);
+        rt->slots = slot;
+        for (int i = 0; i < cap * 2; i++) slot[i] = -1;
+        for (int i = 0; i < rt->n_kernels; i++) place_kernel(rt, i);
     }
-    rt->kernels[rt->n_kernels++] = (cu_kernel){key, mod, *fn};
+    rt->kernels[rt->n_kernels] = (cu_kernel){key, mod, *fn};
+    place_kernel(rt, rt->n_kernels++);
 done:
     pthread_mutex_unlock(&rt->lock);
     free(src);
@@ -567,6 +602,13 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     }
     spec.flat = flat;
     if (!flat) spec.scalar_inputs = 0;
+    /* 16-byte vectors when every streamed operand is 4 bytes wide and aligned */
+    bool vec = flat && numel % 4 == 0;
+    for (int k = 0; vec && k < p->n_inputs; k++)
+        if (!(spec.scalar_inputs >> k & 1u))
+            vec = xcs_dtype_size(in[k].dtype) == 4 && in[k].base % 16 == 0;
+    for (int k = 0; vec && k < p->n_outputs; k++) vec = xcs_dtype_size(out[k].dtype) == 4 && out[k].base % 16 == 0;
+    spec.vec4 = vec;
     args.err = (unsigned int *)(uintptr_t)rt->err_word;
     args.n = reduce ? kept : numel;
     args.rn = reduce ? folded : 0;
@@ -577,7 +619,8 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     bool checked = can_raise(p);
     CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
     if (checked) CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
-    long long blocks = reduce ? kept : (numel + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
+    long long per_thread = vec ? 4 : 1;
+    long long blocks = reduce ? kept : (numel / per_thread + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
     long long cap = reduce ? (1LL << 20) : (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     if (blocks > cap) blocks = cap;
     if (blocks < 1) blocks = 1;

@@ -160,6 +160,14 @@ static void test_every_op_compiles(void) {
             spec.flat = true;
             snprintf(what, sizeof what, "%s_%s_flat", xcs_op_name((xcs_op)op), xcs_dtype_name((xcs_dtype)dt));
             compile_ok(&spec, what);
+            if (xcs_dtype_size(spec.in_dtype[0]) == 4 && xcs_dtype_size(spec.out_dtype[0]) == 4 &&
+                (arity((xcs_op)op) < 2 || xcs_dtype_size(spec.in_dtype[1]) == 4) &&
+                (arity((xcs_op)op) < 3 || xcs_dtype_size(spec.in_dtype[2]) == 4)) {
+                spec.vec4 = true; /* 16-byte vectors */
+                snprintf(what, sizeof what, "%s_%s_vec4", xcs_op_name((xcs_op)op), xcs_dtype_name((xcs_dtype)dt));
+                compile_ok(&spec, what);
+                spec.vec4 = false;
+            }
             /* strided, input 0 converted from another dtype, input 1 a broadcast scalar */
             one_op_program((xcs_op)op, (xcs_dtype)dt, &p, &spec, (xcs_dtype)((dt + 2) % XCS_DTYPE_COUNT));
             spec.scalar_inputs = 2u;
