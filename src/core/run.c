@@ -197,6 +197,27 @@ static void conform(const xcs_tensor *t, int nd, const int64_t *shape, xcs_tenso
     }
 }
 
+/* prod = a @ b (prod C-contiguous) on the run's backend, or on the host
+ * when the device has no GEMM for the dtype (integers: cuBLAS has none). */
+static xcs_status group_matmul(const run_ctx *c, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod) {
+    if (c->dev == XCS_DEVICE_CPU || prod->dtype == XCS_F32 || prod->dtype == XCS_F64) return c->be->matmul(a, b, prod);
+    const xcs_backend *cpu = xcs_backend_for(XCS_DEVICE_CPU);
+    xcs_tensor *ha = NULL, *hb = NULL, *hp = NULL;
+    xcs_status st = cpu ? XCS_OK : xcs_last_status();
+    if (!st) st = xcs_tensor_to(a, XCS_DEVICE_CPU, 0, &ha);
+    if (!st) st = xcs_tensor_to(b, XCS_DEVICE_CPU, 0, &hb);
+    if (!st) st = xcs_tensor_empty(prod->dtype, prod->ndim, prod->shape, &hp);
+    if (!st) st = cpu->matmul(ha, hb, hp);
+    size_t nbytes = hp ? (size_t)xcs_tensor_numel(hp) * xcs_dtype_size(hp->dtype) : 0;
+    if (!st && nbytes)
+        st = c->be->upload(c->dev_index, (char *)prod->storage->data + prod->offset * (int64_t)xcs_dtype_size(prod->dtype),
+                           xcs_tensor_data(hp), nbytes);
+    xcs_tensor_free(ha);
+    xcs_tensor_free(hb);
+    xcs_tensor_free(hp);
+    return st;
+}
+
 /* prod = a @ b of the group's matmul node, then the group's epilogue. */
 static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, xcs_tensor *prod, xcs_tensor **ins_in,
                                    xcs_tensor **outs_in) {
@@ -220,7 +241,7 @@ static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, 
     if (!st && c->be->matmul_fused) {
         st = c->be->matmul_fused(a, b, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
     } else if (!st) {
-        st = c->be->matmul(a, b, prod);
+        st = group_matmul(c, a, b, prod);
         if (!st) st = c->be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
     }
     xcs_tensor_free(a);

@@ -135,7 +135,9 @@ static void test_every_op(void) {
     char what[96];
     for (int op = 0; op < XCS_OP_COUNT; op++) {
         int n = arity((xcs_op)op);
-        if (!n) continue;
+        /* a copy is a LOAD + STORE in fused programs: the CPU's fused VM
+         * refuses it as an OP (the CUDA codegen compiles one) */
+        if (!n || xcs_op_get_info((xcs_op)op)->kind == XCS_KIND_COPY) continue;
         for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++) {
             if (!xcs_ew_kernel_get((xcs_op)op, (xcs_dtype)dt)) continue;
             for (int variant = 0; variant < 2; variant++) {

@@ -174,3 +174,26 @@ def test_explain_names_the_gpu():
     text = xcs.explain(lambda a: a + 1, np.ones(3))
     if xcs.default_device().startswith("cuda"):
         assert "device: cuda:0" in text
+
+
+def test_integer_matmul_epilogue_runs_gemm_on_the_host():
+    r = rng()
+    x = r.integers(-5, 5, (60, 40)).astype(np.int32)
+    w = r.integers(-5, 5, (40, 30)).astype(np.int32)
+    d = r.integers(1, 7, 30).astype(np.int32)
+    g = xcs.jit(lambda x, w, d: np.maximum((x @ w) // d, 0), config=ON_GPU)(x, w, d)
+    assert g.device == "cuda:0" and np.array_equal(np.asarray(g), np.maximum((x @ w) // d, 0))
+
+
+def test_steady_state_calls_take_no_new_device_memory():
+    f = xcs.jit(lambda a: np.tanh(a @ a.T) * 2 - a.sum(axis=1, keepdims=True), config=ON_GPU)
+    x = xcs.device_put(rng().standard_normal((300, 300)).astype(np.float32), "cuda")
+    for _ in range(2):
+        f(x)
+    s0 = xcs.memory_stats()
+    for _ in range(5):
+        f(x)
+    s1 = xcs.memory_stats()
+    assert s1["device_allocs"] == s0["device_allocs"]  # every block from the cache
+    assert s1["reused"] - s0["reused"] == s1["allocs"] - s0["allocs"] > 0
+    assert s1["current_bytes"] == s0["current_bytes"]  # nothing kept past a call

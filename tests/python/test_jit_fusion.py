@@ -13,6 +13,19 @@ def long_chain(x):
     return x
 
 
+def assert_same_kernels(got, want):
+    """jit == eager exactly on the CPU (the same kernels in the same order per
+    element); on a GPU the device's math (CUDA's libm, FMA contraction)
+    differs from the eager CPU kernels by a few float32 ulps."""
+    got, want = np.asarray(got), np.asarray(want)
+    if xcs.default_device() == "cpu" or got.dtype.kind != "f":
+        np.testing.assert_array_equal(got, want)
+    else:
+        scale = float(np.max(np.abs(want))) if want.size else 0.0
+        np.testing.assert_allclose(got, want, rtol=8 * np.finfo(got.dtype).eps,
+                                   atol=8 * np.finfo(got.dtype).eps * scale)
+
+
 def many_inputs(*xs):
     acc = xs[0]
     for i, y in enumerate(xs[1:]):
@@ -38,7 +51,7 @@ def test_split_programs_match_eager(fn, n_args, rng):
     jf = xcs.jit(fn)
     got = np.asarray(jf(*args))
     eager = np.asarray(fn(*[xcs.asarray(a) for a in args]))
-    np.testing.assert_array_equal(got, eager)  # same kernels, same order per element
+    assert_same_kernels(got, eager)
     assert jf.stats()["fused_groups"] > 1
 
 
@@ -173,10 +186,10 @@ def test_matmul_epilogue_is_one_step(fn, xs, ws, bs, dtype, rng):
     for g, e, wv in zip(got, eager, want):
         g = np.asarray(g)
         assert g.dtype == np.asarray(e).dtype and g.shape == wv.shape
-        if g.dtype.kind == "f":
+        if g.dtype.kind == "f" and xcs.default_device() == "cpu":
             np.testing.assert_allclose(g, np.asarray(e), rtol=4 * np.finfo(g.dtype).eps, atol=0)
         else:
-            np.testing.assert_array_equal(g, np.asarray(e))
+            assert_same_kernels(g, e)
         if g.dtype.kind != "f":
             np.testing.assert_array_equal(g, wv.astype(g.dtype))
         else:
@@ -193,7 +206,7 @@ def test_matmul_epilogue_transposed_weight_and_residual(rng):
     b = rng.standard_normal(60).astype(np.float32)
     jf = xcs.jit(dense_residual_t)
     got = np.asarray(jf(x, w, b))
-    np.testing.assert_array_equal(got, np.asarray(dense_residual_t(*map(xcs.asarray, (x, w, b)))))
+    assert_same_kernels(got, dense_residual_t(*map(xcs.asarray, (x, w, b))))
     np.testing.assert_allclose(got, dense_residual_t(x.astype(np.float64), w, b), rtol=1e-4, atol=1e-4)
     assert jf.stats()["kernels_per_call"] == 1
 
@@ -230,7 +243,7 @@ def test_memory_plan_reuses_intermediates(rng):
 
     n = 256
     x = rng.standard_normal((n, n)).astype(np.float32)
-    jf = xcs.jit(staircase)
+    jf = xcs.jit(staircase, config=xcs.Config(device="cpu"))  # host allocations (test_cuda_device: the device's)
     np.testing.assert_allclose(np.asarray(jf(x)), staircase(x.astype(np.float64)), rtol=1e-5, atol=1e-5)
     s = jf.stats()
     size = n * n * 4
@@ -269,10 +282,10 @@ def test_large_outputs_are_streamed_faithfully(rng):
     row chain whose output is streamed block by block."""
     x = rng.standard_normal(4_500_000).astype(np.float32)
     jf = xcs.jit(chain8)
-    np.testing.assert_array_equal(np.asarray(jf(x)), np.asarray(chain8(xcs.asarray(x))))
+    assert_same_kernels(jf(x), chain8(xcs.asarray(x)))
     x2 = rng.standard_normal((1100, 4000)).astype(np.float32)
     js = xcs.jit(softmax)
-    np.testing.assert_allclose(np.asarray(js(x2)), np.asarray(softmax(xcs.asarray(x2))), rtol=2e-6, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(js(x2)), np.asarray(softmax(xcs.asarray(x2))), rtol=8e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("shape", [(300, 200, 100), (2, 3, 4), (130, 64, 2100)])

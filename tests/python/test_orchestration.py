@@ -468,7 +468,7 @@ def test_config_validation(kwargs, field):
 def test_config_api_and_presets():
     c = Config(max_workers=4, profile=True)
     assert c.to_dict() == {"parallel": True, "cache": True, "profile": True, "max_workers": 4, "max_memory_mb": None,
-                         "device": "auto"}
+                         "device": "auto", "allow_tf32": False}
     d = c.apply_overrides({"max_workers": 8}, cache=False)
     assert d.max_workers == 8 and d.cache is False and c.max_workers == 4
     with pytest.raises(XCSError, match="no field 'workers_max'"):
