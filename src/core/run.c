@@ -395,6 +395,64 @@ static xcs_status run_chain(const run_ctx *c, int s, int len) {
     return st;
 }
 
+/* A row chain on a device backend with a row kernel: the whole chain in one
+ * pass, values read only inside it never written anywhere.  *done false
+ * (XCS_OK) when the backend has no row kernel for this chain: the caller
+ * runs its groups one by one. */
+static xcs_status run_chain_rows(const run_ctx *c, int s, int len, bool *done) {
+    const xcs_graph *g = c->g;
+    const xcs_plan *plan = c->plan;
+    *done = false;
+    if (!c->be->run_rows || len > XCS_ROW_CHAIN_MAX) return XCS_OK;
+    xcs_row_chain rc;
+    memset(&rc, 0, sizeof rc);
+    rc.n = len;
+    int first = plan->groups[plan->steps[s].group].first, last = plan->groups[plan->steps[s + len - 1].group].last;
+    int value_of[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO], node_of[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO], nv = 0;
+    xcs_tensor *views[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO];
+    int n_views = 0;
+    xcs_status st = XCS_OK;
+    for (int t = 0; t < len && !st; t++) {
+        const xcs_plan_group *grp = &plan->groups[plan->steps[s + t].group];
+        rc.prog[t] = &grp->prog;
+        for (int k = 0; k < grp->n_inputs && !st; k++) {
+            const xcs_edge *e = &g->edges[grp->input_edges[k]];
+            int v = -1;
+            for (int j = 0; j < nv && e->node >= first && e->node <= last; j++)
+                if (node_of[j] == e->node) v = value_of[j];
+            rc.in_value[t][k] = v;
+            if (v < 0 && !(st = edge_view(c->val[e->node], e, &views[n_views]))) rc.in[t][k] = views[n_views++];
+        }
+        for (int o = 0; o < grp->n_outputs && !st; o++) {
+            int id = grp->output_nodes[o];
+            node_of[nv] = id;
+            value_of[nv] = nv;
+            nv++;
+            rc.out_dtype[t][o] = g->nodes[id].dtype;
+            if (plan->last_step[id] >= s + len && !(st = value_buffer(c, id, false, 0, &c->val[id])))
+                rc.out[t][o] = c->val[id]; /* read after the chain (or a graph output): written */
+        }
+    }
+    if (!st) {
+        st = c->be->run_rows(&rc);
+        if (st == XCS_ERR_UNSUPPORTED) { /* no row kernel: the caller runs the groups */
+            st = XCS_OK;
+            for (int t = 0; t < len; t++) {
+                const xcs_plan_group *grp = &plan->groups[plan->steps[s + t].group];
+                for (int o = 0; o < grp->n_outputs; o++) {
+                    xcs_tensor_free(c->val[grp->output_nodes[o]]);
+                    c->val[grp->output_nodes[o]] = NULL;
+                }
+            }
+        } else {
+            *done = !st;
+        }
+    }
+    for (int i = 0; i < n_views; i++) xcs_tensor_free(views[i]);
+    if (st) xcs_error_context(st, "row chain of nodes %%%d..%%%d", first, last);
+    return st;
+}
+
 /* Opens a run of g: the value table and the arena, reused by every
  * xcs_run_once of the run. */
 xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_run *r) {
@@ -446,9 +504,13 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
             const xcs_plan_step *step = &plan->steps[s];
             /* row chains keep blocks in a core's cache: the CPU's; a device
              * runs the chain's groups one after another */
-            int done = plan->chain[s] > 1 && c.dev == XCS_DEVICE_CPU ? plan->chain[s] : 1;
-            if (done > 1) st = run_chain(&c, s, done);
-            else st = step->group < 0 ? run_one(&c, step->node, inputs) : run_group(&c, &plan->groups[step->group]);
+            int done = plan->chain[s] > 1 ? plan->chain[s] : 1;
+            bool rows_done = false;
+            if (done > 1 && c.dev != XCS_DEVICE_CPU && !(st = run_chain_rows(&c, s, done, &rows_done)) && !rows_done)
+                done = 1; /* no row kernel for it: group by group */
+            if (!st && !rows_done)
+                st = done > 1 ? run_chain(&c, s, done)
+                     : step->group < 0 ? run_one(&c, step->node, inputs) : run_group(&c, &plan->groups[step->group]);
             /* drop values no later step reads (an owned buffer goes back to
              * the allocator; an arena slice is free for the plan's next use) */
             for (int t = s; t < s + done && !st; t++)

@@ -471,6 +471,25 @@ typedef struct xcs_fused_program {
                               * the backend may write it around the cache */
 } xcs_fused_program;
 
+/* A row chain (the fusion pass's): fused programs over spaces with the same
+ * rows (dim 0), each reading earlier programs' values row by row.  A
+ * backend may run the whole chain one row at a time, so values made and
+ * used inside it never reach memory.  Values are the programs' outputs,
+ * numbered in order (program 0's outputs first). */
+#define XCS_ROW_CHAIN_MAX 8
+typedef struct xcs_row_chain {
+    int n;
+    const xcs_fused_program *prog[XCS_ROW_CHAIN_MAX];
+    /* per program input: the value it reads (>= 0), or -1: tensor in[g][k]
+     * (a view broadcast to the program's space, as run_fused takes) */
+    int in_value[XCS_ROW_CHAIN_MAX][XCS_FUSED_MAX_IO];
+    const xcs_tensor *in[XCS_ROW_CHAIN_MAX][XCS_FUSED_MAX_IO];
+    /* per program output: where it is also written (NULL: only later
+     * programs of the chain read it), and its dtype */
+    xcs_tensor *out[XCS_ROW_CHAIN_MAX][XCS_FUSED_MAX_IO];
+    xcs_dtype out_dtype[XCS_ROW_CHAIN_MAX][XCS_FUSED_MAX_IO];
+} xcs_row_chain;
+
 /* ---------------------------------------------------------------- backends
  *
  * A backend executes kernels on tensors whose shapes/dtypes core has already
@@ -532,6 +551,10 @@ typedef struct xcs_backend {
     void (*free)(int index, void *p);
     xcs_status (*upload)(int index, void *dst, const void *src, size_t nbytes);
     xcs_status (*download)(int index, void *dst, const void *src, size_t nbytes);
+    /* Runs a row chain in one pass over its rows; XCS_ERR_UNSUPPORTED (no
+     * error to report) when this chain does not fit the backend's row
+     * kernel: core then runs the programs one by one.  NULL: never. */
+    xcs_status (*run_rows)(const xcs_row_chain *rc);
 } xcs_backend;
 
 /* The backend serving `device`, or NULL with the error set. */

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
@@ -97,7 +98,8 @@ void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     if (!rt) return;
     xcs_cu_mem_stats m;
     xcs_cu_mem_stats_get(rt, &m);
-    *out = (xcs_cuda_mem_stats){m.current_bytes, m.peak_bytes, m.cached_bytes, m.allocs, m.reused, m.device_allocs};
+    *out = (xcs_cuda_mem_stats){m.current_bytes, m.peak_bytes, m.cached_bytes, m.allocs, m.reused, m.device_allocs,
+                                m.row_chains};
 }
 
 void xcs_cuda_be_empty_cache(int ordinal) {
@@ -322,6 +324,112 @@ done:
     return st;
 }
 
+/* ---------------------------------------------------------------- row chains */
+
+/* XCS_CUDA_ROW_KERNELS=0 runs row chains program by program. */
+static bool row_kernels_on(void) {
+    const char *e = getenv("XCS_CUDA_ROW_KERNELS");
+    return !(e && strcmp(e, "0") == 0);
+}
+
+static xcs_status no_row_kernel(void) { return XCS_ERR_UNSUPPORTED; } /* a fallback, not an error */
+
+xcs_status xcs_cuda_row_spec_of(const xcs_row_chain *rc, xcs_cuda_row_spec *out, xcs_cuda_row_args *args_out,
+                                 bool *checked_out, int *dev_out) {
+    if (rc->n < 1 || rc->n > XCS_ROW_MAX) return no_row_kernel();
+    const xcs_fused_program *p0 = rc->prog[0];
+    if (p0->ndim != 2) return no_row_kernel();
+    int64_t R = p0->shape[0], C = p0->shape[1];
+    if (R < 1 || C < 1 || C > (int64_t)XCS_ROW_MAX_PER * XCS_CUDA_BLOCK) return no_row_kernel();
+    static const xcs_cuda_row_spec zero_spec;
+    xcs_cuda_row_spec rs = zero_spec;
+    xcs_cuda_row_args args;
+    *checked_out = false;
+    *dev_out = 0;
+    memset(&args, 0, sizeof args);
+    args.R = R;
+    args.C = C;
+    rs.n = rc->n;
+    rs.per = (int)((C + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK);
+    bool checked = false;
+    int dev = -1;
+    for (int g = 0; g < rc->n; g++) {
+        const xcs_fused_program *p = rc->prog[g];
+        bool reduce = p->n_instr > 0 && p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
+        bool scalar = !reduce && p->ndim == 2 && p->shape[0] == R && p->shape[1] == 1 && C > 1;
+        if (p->ndim != 2 || p->shape[0] != R || (p->shape[1] != C && !scalar) || (reduce && p->reduce_axes != 2u))
+            return no_row_kernel();
+        rs.prog_scalar[g] = scalar;
+        checked |= xcs_cu_can_raise(p);
+        rs.prog[g] = p;
+        for (int k = 0; k < p->n_inputs; k++) {
+            int v = rc->in_value[g][k];
+            if (v >= 0) {
+                if (v >= rs.n_values || (scalar && !rs.value_scalar[v])) return no_row_kernel();
+                rs.in_src[g][k] = v;
+                rs.in_dtype[g][k] = rs.value_dtype[v];
+                rs.value_read[v] = true;
+                continue;
+            }
+            const xcs_tensor *t = rc->in[g][k];
+            if (t->ndim != 2) return no_row_kernel();
+            int64_t rstride = t->shape[0] == 1 ? 0 : t->strides[0], cstride = t->shape[1] == 1 ? 0 : t->strides[1];
+            const void *base = (const char *)t->storage->data + t->offset * (int64_t)xcs_dtype_size(t->dtype);
+            if (dev < 0) dev = ordinal_of(t);
+            int e = 0;
+            while (e < rs.n_ext && !(args.in[e] == base && args.in_rs[e] == rstride && args.in_cs[e] == cstride &&
+                                     rs.ext_dtype[e] == t->dtype))
+                e++;
+            if (e == rs.n_ext) {
+                if (e == XCS_ROW_MAX_EXT) return no_row_kernel();
+                rs.n_ext++;
+                args.in[e] = base;
+                args.in_rs[e] = rstride;
+                args.in_cs[e] = cstride;
+                rs.ext_dtype[e] = t->dtype;
+                rs.ext_kind[e] = cstride == 0 ? 1 : 0;
+            }
+            rs.in_src[g][k] = -(e + 1);
+            rs.in_dtype[g][k] = t->dtype;
+        }
+        for (int o = 0; o < p->n_outputs; o++) {
+            if (rs.n_values == XCS_ROW_MAX_VALUES) return no_row_kernel();
+            int v = rs.n_values++;
+            rs.out_value[g][o] = v;
+            rs.out_dtype[g][o] = rc->out_dtype[g][o];
+            rs.value_dtype[v] = rc->out_dtype[g][o];
+            rs.value_scalar[v] = scalar || (reduce && o == p->instr[p->n_instr - 1].dst);
+            rs.out_slot[g][o] = -1;
+            xcs_tensor *t = rc->out[g][o];
+            if (!t) continue;
+            if (rs.n_out == XCS_ROW_MAX_OUT || t->ndim != 2) return no_row_kernel();
+            int slot = rs.n_out++;
+            rs.out_slot[g][o] = slot;
+            args.out[slot] = (char *)t->storage->data + t->offset * (int64_t)xcs_dtype_size(t->dtype);
+            args.out_rs[slot] = t->shape[0] == 1 ? 0 : t->strides[0];
+            args.out_cs[slot] = t->shape[1] == 1 ? 0 : t->strides[1];
+            if (dev < 0) dev = ordinal_of(t);
+        }
+    }
+    *out = rs;
+    *args_out = args;
+    *checked_out = checked;
+    *dev_out = dev < 0 ? 0 : dev;
+    return XCS_OK;
+}
+
+xcs_status xcs_cuda_be_run_rows(const xcs_row_chain *rc) {
+    if (!row_kernels_on()) return no_row_kernel();
+    xcs_cuda_row_spec rs;
+    xcs_cuda_row_args args;
+    bool checked;
+    int dev;
+    xcs_status st = xcs_cuda_row_spec_of(rc, &rs, &args, &checked, &dev);
+    if (st) return st;
+    xcs_cu_runtime *rt = rt_of(dev);
+    return rt ? xcs_cu_run_rows(rt, &rs, &args, checked) : xcs_last_status();
+}
+
 xcs_cu_runtime *xcs_cuda_be_runtime(int ordinal) { return rt_of(ordinal); }
 
 /* This copy of the core's view of the backend, without the module boundary
@@ -337,6 +445,7 @@ static const xcs_backend direct = {
     .free = xcs_cuda_be_free,
     .upload = xcs_cuda_be_upload,
     .download = xcs_cuda_be_download,
+    .run_rows = xcs_cuda_be_run_rows,
 };
 
 xcs_status xcs_cuda_be_register(int ordinal) {

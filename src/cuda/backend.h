@@ -16,6 +16,14 @@ xcs_status xcs_cuda_be_elementwise(xcs_op op, int n_in, const xcs_tensor *const 
                                    xcs_tensor *out);
 xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);
 xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
+xcs_status xcs_cuda_be_run_rows(const xcs_row_chain *rc);
+/* The row kernel's spec and arguments for a chain (what run_rows launches);
+ * XCS_ERR_UNSUPPORTED when the chain does not fit it.  Tests use it to
+ * compile real chains' kernels with NVRTC without a GPU. */
+struct xcs_cuda_row_spec;
+struct xcs_cuda_row_args;
+xcs_status xcs_cuda_row_spec_of(const xcs_row_chain *rc, struct xcs_cuda_row_spec *out, struct xcs_cuda_row_args *args,
+                                bool *checked, int *dev);
 xcs_status xcs_cuda_be_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out);
 void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out);
 void xcs_cuda_be_empty_cache(int ordinal);

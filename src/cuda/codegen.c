@@ -262,6 +262,7 @@ typedef struct cg {
     bool in_used[XCS_FUSED_MAX_IO], out_used[XCS_FUSED_MAX_IO];
     unsigned preloaded; /* bit k: input k's element is already in p<k> (the unrolled flat loop) */
     char vec_comp;      /* the vec4 variant: STOREs write component vec_comp of o<k> */
+    bool store_var;     /* row chains: STOREs write variable o<k> */
 } cg;
 
 #define CG_BAD(...) (xcs_error(XCS_ERR_VALUE, "CUDA codegen: " __VA_ARGS__), false)
@@ -381,6 +382,11 @@ static void cg_body(cg *c, sb *s, const char *ind) {
             break;
         case XCS_FUSED_STORE: {
             xcs_dtype to = c->spec->out_dtype[in->dst];
+            if (c->store_var) {
+                sb_put(s, "%so%d = xcs_cv<%s, %s>(v%d);\n", ind, in->dst, ctype(to), ctype(c->reg_dt[in->a]),
+                       c->reg_var[in->a]);
+                break;
+            }
             if (c->vec_comp) {
                 sb_put(s, "%so%d.%c = xcs_cv<%s, %s>(v%d);\n", ind, in->dst, c->vec_comp, ctype(to),
                        ctype(c->reg_dt[in->a]), c->reg_var[in->a]);
@@ -535,29 +541,36 @@ static xcs_dtype reg_dtype_at(const xcs_fused_program *p, int reg, int at) {
     return dt;
 }
 
+/* A reduction's accumulator type, identity and combining expression (of A
+ * and B) for op over values of dtype rdt: float sums and products in
+ * double, integer ones in int64, extrema in the values' own type. */
+static void reduce_parts(xcs_op op, xcs_dtype rdt, const char **acc, const char **ident, const char **comb) {
+    bool sumlike = op == XCS_OP_SUM || op == XCS_OP_PROD;
+    *acc = sumlike ? (xcs_dtype_is_float(rdt) ? "double" : "long long")
+                   : rdt == XCS_F32 ? "float" : rdt == XCS_F64 ? "double" : rdt == XCS_I64 ? "long long" : "int";
+    bool fl = xcs_dtype_is_float(rdt);
+    switch (op) {
+    case XCS_OP_SUM: *ident = "0", *comb = "(A + B)"; break;
+    case XCS_OP_PROD: *ident = "1", *comb = "(A * B)"; break;
+    case XCS_OP_MAX:
+        *ident = rdt == XCS_F32 ? "-XCS_INF_F" : rdt == XCS_F64 ? "-XCS_INF_D" : rdt == XCS_I64 ? "(long long)0x8000000000000000ull"
+               : rdt == XCS_I32 ? "(int)0x80000000u" : "0";
+        *comb = fl ? "((A > B || A != A) ? A : B)" : "(A > B ? A : B)";
+        break;
+    default:
+        *ident = rdt == XCS_F32 ? "XCS_INF_F" : rdt == XCS_F64 ? "XCS_INF_D" : rdt == XCS_I64 ? "0x7fffffffffffffffll"
+               : rdt == XCS_I32 ? "0x7fffffff" : "1";
+        *comb = fl ? "((A < B || A != A) ? A : B)" : "(A < B ? A : B)";
+        break;
+    }
+}
+
 static void cg_reduce(cg *c, sb *s) {
     const xcs_fused_program *p = c->p;
     const xcs_fused_instr *red = &p->instr[p->n_instr - 1];
     xcs_dtype rdt = reg_dtype_at(p, red->a, p->n_instr - 1);
-    bool sumlike = red->op == XCS_OP_SUM || red->op == XCS_OP_PROD;
-    const char *acc = sumlike ? (xcs_dtype_is_float(rdt) ? "double" : "long long")
-                              : rdt == XCS_F32 ? "float" : rdt == XCS_F64 ? "double" : rdt == XCS_I64 ? "long long" : "int";
-    const char *ident, *comb;
-    bool fl = xcs_dtype_is_float(rdt);
-    switch (red->op) {
-    case XCS_OP_SUM: ident = "0", comb = "(A + B)"; break;
-    case XCS_OP_PROD: ident = "1", comb = "(A * B)"; break;
-    case XCS_OP_MAX:
-        ident = rdt == XCS_F32 ? "-XCS_INF_F" : rdt == XCS_F64 ? "-XCS_INF_D" : rdt == XCS_I64 ? "(long long)0x8000000000000000ull"
-              : rdt == XCS_I32 ? "(int)0x80000000u" : "0";
-        comb = fl ? "((A > B || A != A) ? A : B)" : "(A > B ? A : B)";
-        break;
-    default:
-        ident = rdt == XCS_F32 ? "XCS_INF_F" : rdt == XCS_F64 ? "XCS_INF_D" : rdt == XCS_I64 ? "0x7fffffffffffffffll"
-              : rdt == XCS_I32 ? "0x7fffffff" : "1";
-        comb = fl ? "((A < B || A != A) ? A : B)" : "(A < B ? A : B)";
-        break;
-    }
+    const char *acc, *ident, *comb;
+    reduce_parts(red->op, rdt, &acc, &ident, &comb);
     int kept[XCS_MAX_DIMS], reduced[XCS_MAX_DIMS], nk = 0, nr = 0;
     for (int d = 0; d < p->ndim; d++) {
         if (p->reduce_axes >> d & 1u) reduced[nr++] = d;
@@ -731,4 +744,167 @@ uint64_t xcs_cuda_spec_hash(const xcs_cuda_spec *spec) {
     h = fnv(h, tail, sizeof tail);
     if (spec->name) h = fnv(h, spec->name, strlen(spec->name));
     return h;
+}
+
+/* ---------------------------------------------------------------- row chains
+ *
+ * One block per row (grid-stride over rows), XCS_CUDA_BLOCK threads, each
+ * holding columns tid + k * XCS_CUDA_BLOCK for k < per in registers (the
+ * k loops are unrolled, so the arrays stay registers).  The chain's
+ * programs run in order on the row: elementwise ones column by column,
+ * reductions over the columns then across the block (shuffles, one shared
+ * array), their result broadcast to every thread. */
+
+size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) {
+    sb s = {.buf = buf, .cap = cap, .len = 0};
+    if (buf && cap) buf[0] = '\0';
+    if (rs->n < 1 || rs->n > XCS_ROW_MAX || rs->per < 1 || rs->per > XCS_ROW_MAX_PER || rs->n_ext > XCS_ROW_MAX_EXT ||
+        rs->n_out > XCS_ROW_MAX_OUT || rs->n_values > XCS_ROW_MAX_VALUES)
+        return xcs_error(XCS_ERR_VALUE, "CUDA row codegen: malformed chain"), 0;
+    put_prelude(&s);
+    sb_put(&s, "struct xcs_row_args {\n    const void *in[%d];\n    long long in_rs[%d], in_cs[%d];\n"
+               "    void *out[%d];\n    long long out_rs[%d], out_cs[%d];\n    unsigned int *err;\n"
+               "    long long R, C;\n};\n",
+           XCS_ROW_MAX_EXT, XCS_ROW_MAX_EXT, XCS_ROW_MAX_EXT, XCS_ROW_MAX_OUT, XCS_ROW_MAX_OUT, XCS_ROW_MAX_OUT);
+    sb_put(&s, "extern \"C\" __global__ void __launch_bounds__(%d) %s(const xcs_row_args a) {\n", XCS_CUDA_BLOCK,
+           XCS_CUDA_KERNEL_NAME);
+    sb_put(&s, "    __shared__ double part_d[%d];\n    __shared__ long long part_l[%d];\n"
+               "    __shared__ float part_f[%d];\n    __shared__ int part_i[%d];\n",
+           XCS_CUDA_BLOCK / 32, XCS_CUDA_BLOCK / 32, XCS_CUDA_BLOCK / 32, XCS_CUDA_BLOCK / 32);
+    sb_put(&s, "    unsigned int err = 0;\n    const int tid = threadIdx.x;\n");
+    sb_put(&s, "    for (long long r = blockIdx.x; r < a.R; r += gridDim.x) {\n");
+    for (int v = 0; v < rs->n_values; v++)
+        if (!rs->value_scalar[v]) sb_put(&s, "        %s val%d[%d];\n", ctype(rs->value_dtype[v]), v, rs->per);
+    for (int g = 0; g < rs->n; g++)
+        for (int o = 0; rs->prog_scalar[g] && o < rs->prog[g]->n_outputs; o++)
+            sb_put(&s, "        %s rowv%d;\n", ctype(rs->value_dtype[rs->out_value[g][o]]), rs->out_value[g][o]);
+    for (int e = 0; e < rs->n_ext; e++) {
+        const char *t = ctype(rs->ext_dtype[e]);
+        if (rs->ext_kind[e] == 0) { /* per column: the row's elements, loaded once */
+            sb_put(&s, "        %s ext%d[%d];\n", t, e, rs->per);
+            sb_put(&s, "#pragma unroll\n        for (int k = 0; k < %d; k++) {\n"
+                       "            const long long c = tid + (long long)k * %d;\n"
+                       "            ext%d[k] = c < a.C ? ((const %s *)a.in[%d])[r * a.in_rs[%d] + c * a.in_cs[%d]] : (%s)0;\n"
+                       "        }\n",
+                   rs->per, XCS_CUDA_BLOCK, e, t, e, e, e, t);
+        } else { /* one per row (or one in all) */
+            sb_put(&s, "        const %s ext%d = ((const %s *)a.in[%d])[r * a.in_rs[%d]];\n", t, e, t, e, e);
+        }
+    }
+    for (int g = 0; g < rs->n; g++) {
+        const xcs_fused_program *p = rs->prog[g];
+        xcs_cuda_spec spec;
+        memset(&spec, 0, sizeof spec);
+        spec.p = p;
+        for (int k = 0; k < p->n_inputs; k++) spec.in_dtype[k] = rs->in_dtype[g][k];
+        for (int o = 0; o < p->n_outputs; o++) spec.out_dtype[o] = rs->out_dtype[g][o];
+        cg c;
+        memset(&c, 0, sizeof c);
+        c.spec = &spec;
+        c.p = p;
+        if (!cg_check(&c)) return 0;
+        bool reduce = p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
+        const xcs_fused_instr *red = reduce ? &p->instr[p->n_instr - 1] : NULL;
+        if (rs->prog_scalar[g]) { /* one value per row: every thread computes it (no memory, no barrier) */
+            sb_put(&s, "        /* program %d (per row) */\n", g);
+            c.preloaded = 0;
+            for (int k = 0; k < p->n_inputs; k++) {
+                if (!c.in_used[k]) continue;
+                c.preloaded |= 1u << k;
+                int src = rs->in_src[g][k];
+                sb_put(&s, "        const %s p%d_%d = %s%d;\n", ctype(rs->in_dtype[g][k]), g, k, src >= 0 ? "val" : "ext",
+                       src >= 0 ? src : -src - 1);
+            }
+            sb_put(&s, "        {\n");
+            for (int k = 0; k < p->n_inputs; k++)
+                if (c.in_used[k]) sb_put(&s, "            const %s p%d = p%d_%d;\n", ctype(rs->in_dtype[g][k]), k, g, k);
+            for (int o = 0; o < p->n_outputs; o++)
+                if (c.out_used[o]) sb_put(&s, "            %s o%d;\n", ctype(rs->out_dtype[g][o]), o);
+            c.store_var = true;
+            cg_body(&c, &s, "            ");
+            for (int o = 0; o < p->n_outputs; o++) {
+                if (!c.out_used[o]) continue;
+                int slot = rs->out_slot[g][o];
+                sb_put(&s, "            rowv%d = o%d;\n", rs->out_value[g][o], o);
+                if (slot >= 0)
+                    sb_put(&s, "            if (tid == 0) ((%s *)a.out[%d])[r * a.out_rs[%d]] = o%d;\n",
+                           ctype(rs->out_dtype[g][o]), slot, slot, o);
+            }
+            sb_put(&s, "        }\n");
+            for (int o = 0; o < p->n_outputs; o++)
+                if (c.out_used[o])
+                    sb_put(&s, "        const %s val%d = rowv%d;\n", ctype(rs->out_dtype[g][o]), rs->out_value[g][o],
+                           rs->out_value[g][o]);
+            continue;
+        }
+        const char *acc = NULL, *ident = NULL, *comb = NULL;
+        if (reduce) {
+            reduce_parts(red->op, reg_dtype_at(p, red->a, p->n_instr - 1), &acc, &ident, &comb);
+            sb_put(&s, "        %s acc%d = %s;\n", acc, g, ident);
+        }
+        sb_put(&s, "        /* program %d */\n#pragma unroll\n        for (int k = 0; k < %d; k++) {\n"
+                   "            const long long c = tid + (long long)k * %d;\n            if (c < a.C) {\n",
+               g, rs->per, XCS_CUDA_BLOCK);
+        c.preloaded = 0;
+        for (int k = 0; k < p->n_inputs; k++) {
+            if (!c.in_used[k]) continue;
+            c.preloaded |= 1u << k;
+            const char *t = ctype(rs->in_dtype[g][k]);
+            int src = rs->in_src[g][k];
+            if (src >= 0)
+                sb_put(&s, "                const %s p%d = val%d%s;\n", t, k, src, rs->value_scalar[src] ? "" : "[k]");
+            else
+                sb_put(&s, "                const %s p%d = ext%d%s;\n", t, k, -src - 1,
+                       rs->ext_kind[-src - 1] == 0 ? "[k]" : "");
+        }
+        for (int o = 0; o < p->n_outputs; o++)
+            if (c.out_used[o] && !(reduce && o == red->dst))
+                sb_put(&s, "                %s o%d;\n", ctype(rs->out_dtype[g][o]), o);
+        c.store_var = true;
+        cg_body(&c, &s, "                ");
+        for (int o = 0; o < p->n_outputs; o++) {
+            if (!c.out_used[o] || (reduce && o == red->dst)) continue;
+            int v = rs->out_value[g][o], slot = rs->out_slot[g][o];
+            if (v >= 0 && rs->value_read[v]) sb_put(&s, "                val%d[k] = o%d;\n", v, o);
+            if (slot >= 0)
+                sb_put(&s, "                ((%s *)a.out[%d])[r * a.out_rs[%d] + c * a.out_cs[%d]] = o%d;\n",
+                       ctype(rs->out_dtype[g][o]), slot, slot, slot, o);
+        }
+        if (reduce)
+            sb_put(&s, "                { const %s A = acc%d, B = (%s)v%d; acc%d = %s; }\n", acc, g, acc,
+                   c.reg_var[red->a], g, comb);
+        sb_put(&s, "            }\n        }\n");
+        if (reduce) { /* across the block; every thread gets the row's value */
+            const char *part = strcmp(acc, "double") == 0 ? "part_d" : strcmp(acc, "float") == 0 ? "part_f"
+                             : strcmp(acc, "int") == 0 ? "part_i" : "part_l";
+            int v = rs->out_value[g][red->dst], slot = rs->out_slot[g][red->dst];
+            const char *vt = ctype(rs->out_dtype[g][red->dst]);
+            sb_put(&s,
+                   "        for (int sh = 16; sh > 0; sh >>= 1) {\n"
+                   "            const %s A = acc%d, B = __shfl_down_sync(0xffffffffu, acc%d, sh);\n"
+                   "            acc%d = %s;\n        }\n"
+                   "        if ((tid & 31) == 0) %s[tid >> 5] = acc%d;\n        __syncthreads();\n"
+                   "        acc%d = tid < %d ? %s[tid] : (%s)(%s);\n"
+                   "        for (int sh = 16; sh > 0; sh >>= 1) {\n"
+                   "            const %s A = acc%d, B = __shfl_xor_sync(0xffffffffu, acc%d, sh);\n"
+                   "            acc%d = %s;\n        }\n"
+                   "        const %s val%d = xcs_cv<%s, %s>(acc%d);\n"
+                   "        __syncthreads();\n",
+                   acc, g, g, g, comb, part, g, g, XCS_CUDA_BLOCK / 32, part, acc, ident, acc, g, g, g, comb, vt,
+                   v, vt, acc, g);
+            if (slot >= 0)
+                sb_put(&s, "        if (tid == 0) ((%s *)a.out[%d])[r * a.out_rs[%d]] = val%d;\n", vt, slot, slot, v);
+        }
+    }
+    sb_put(&s, "    }\n    if (err) atomicOr(a.err, err);\n}\n");
+    return s.len;
+}
+
+char *xcs_cuda_row_codegen_alloc(const xcs_cuda_row_spec *rs) {
+    size_t n = xcs_cuda_row_codegen(rs, NULL, 0);
+    if (n == 0) return NULL;
+    char *buf = malloc(n + 1);
+    if (!buf) return xcs_error(XCS_ERR_MEMORY, "CUDA codegen: out of memory"), NULL;
+    xcs_cuda_row_codegen(rs, buf, n + 1);
+    return buf;
 }

@@ -81,4 +81,53 @@ uint64_t xcs_cuda_spec_hash(const xcs_cuda_spec *spec);
 /* 64-bit FNV-1a of a NUL-terminated string: the cache key of a source. */
 uint64_t xcs_cuda_source_hash(const char *src);
 
+/* ---------------------------------------------------------------- row chains
+ *
+ * A chain of fused programs over the same rows (xcs_row_chain, xcs.h),
+ * lowered to one kernel: a block per row, each thread holding `per`
+ * columns in registers, so values made and used inside the chain never
+ * reach device memory (softmax: one read of x, one write of the result).
+ * Every program's space is [R, C], or [R, 1] (a program on one value per
+ * row: mean = sum / n); a reduction folds axis 1 into one value per row.  Kernel parameter: struct xcs_row_args (emitted in the source,
+ * mirrored by xcs_cuda_row_args). */
+#define XCS_ROW_MAX 8         /* programs */
+#define XCS_ROW_MAX_EXT 16    /* distinct operands read from memory */
+#define XCS_ROW_MAX_OUT 16    /* values written to memory */
+#define XCS_ROW_MAX_VALUES 64 /* program outputs */
+#define XCS_ROW_MAX_PER 32    /* columns per thread: C <= 32 * XCS_CUDA_BLOCK */
+
+typedef struct xcs_cuda_row_spec {
+    int n;
+    const xcs_fused_program *prog[XCS_ROW_MAX];
+    /* per program input: value id (>= 0, made earlier in the chain), or
+     * -(e + 1) for operand e read from memory */
+    int in_src[XCS_ROW_MAX][XCS_FUSED_MAX_IO];
+    xcs_dtype in_dtype[XCS_ROW_MAX][XCS_FUSED_MAX_IO];
+    /* per program output: its value id, and its slot in args.out (-1: not
+     * written to memory) */
+    int out_value[XCS_ROW_MAX][XCS_FUSED_MAX_IO];
+    int out_slot[XCS_ROW_MAX][XCS_FUSED_MAX_IO];
+    xcs_dtype out_dtype[XCS_ROW_MAX][XCS_FUSED_MAX_IO];
+    int n_values, n_ext, n_out;
+    bool value_scalar[XCS_ROW_MAX_VALUES]; /* one per row (a reduction's) */
+    bool value_read[XCS_ROW_MAX_VALUES];   /* read by a later program */
+    xcs_dtype value_dtype[XCS_ROW_MAX_VALUES];
+    bool prog_scalar[XCS_ROW_MAX];         /* the program's space is [R, 1]: once per row, on row values */
+    int ext_kind[XCS_ROW_MAX_EXT];         /* 0: per column, 1: one per row (column stride 0) */
+    xcs_dtype ext_dtype[XCS_ROW_MAX_EXT];
+    int per;                               /* columns per thread */
+} xcs_cuda_row_spec;
+
+typedef struct xcs_cuda_row_args {
+    const void *in[XCS_ROW_MAX_EXT];
+    long long in_rs[XCS_ROW_MAX_EXT], in_cs[XCS_ROW_MAX_EXT];
+    void *out[XCS_ROW_MAX_OUT];
+    long long out_rs[XCS_ROW_MAX_OUT], out_cs[XCS_ROW_MAX_OUT];
+    unsigned int *err;
+    long long R, C;
+} xcs_cuda_row_args;
+
+size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap);
+char *xcs_cuda_row_codegen_alloc(const xcs_cuda_row_spec *rs);
+
 #endif /* XCS_CUDA_CODEGEN_H */

@@ -128,6 +128,7 @@ static const xcs_cuda_module module = {
     .reduce = xcs_cuda_be_reduce,
     .matmul = xcs_cuda_be_matmul,
     .run_fused = xcs_cuda_be_run_fused,
+    .run_rows = xcs_cuda_be_run_rows,
     .mem_stats = xcs_cuda_be_mem_stats,
     .empty_cache = xcs_cuda_be_empty_cache,
     .set_tf32 = xcs_cuda_be_set_tf32,

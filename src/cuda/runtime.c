@@ -474,25 +474,9 @@ static void place_kernel(xcs_cu_runtime *rt, int k) {
     rt->slots[i] = k;
 }
 
-/* The kernel for spec: from the cache, else generated, compiled and loaded. */
-static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_fn *fn, uint64_t *key_out) {
-    uint64_t key = xcs_cuda_spec_hash(spec) ^ ((uint64_t)rt->cc << 56);
-    *key_out = key;
-    pthread_mutex_lock(&rt->lock);
-    int hit = find_kernel(rt, key);
-    if (hit >= 0) *fn = rt->kernels[hit].fn;
-    pthread_mutex_unlock(&rt->lock);
-    if (hit >= 0) return XCS_OK;
-    /* a miss: the source is generated outside the lock, then compiled (or
-     * read from disk) and loaded under it, once per kernel */
-    char *src = xcs_cuda_codegen_alloc(spec);
-    if (!src) return xcs_last_status();
-    xcs_status st = XCS_OK;
-    pthread_mutex_lock(&rt->lock);
-    if ((hit = find_kernel(rt, key)) >= 0) {
-        *fn = rt->kernels[hit].fn;
-        goto done;
-    }
+/* The kernel of `src` (cache key `key`) compiled (or read from disk) and
+ * loaded into the module cache (lock held by the caller). */
+static xcs_status kernel_load(xcs_cu_runtime *rt, uint64_t key, const char *src, cu_fn *fn) {
     char name[40];
     snprintf(name, sizeof name, "xcs_%016llx.cu", (unsigned long long)key);
     uint64_t src_hash = xcs_cuda_source_hash(src);
@@ -500,20 +484,17 @@ static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_f
     if (!img) {
         size_t size = 0;
         bool cubin = false;
-        if ((st = xcs_nvrtc_compile(rt->nvrtc, src, name, rt->cc, true, &img, &size, &cubin))) goto done;
+        xcs_status st = xcs_nvrtc_compile(rt->nvrtc, src, name, rt->cc, true, &img, &size, &cubin);
+        if (st) return st;
         cache_write(rt, src_hash, img, size);
     }
     cu_mod mod = NULL;
     cu_res r = rt->mod_load(&mod, img);
     free(img);
-    if (r != 0) {
-        st = xcs_error_context(cu_fail(rt, r, "cuModuleLoadData"), "kernel %s", name);
-        goto done;
-    }
+    if (r != 0) return xcs_error_context(cu_fail(rt, r, "cuModuleLoadData"), "kernel %s", name);
     if ((r = rt->mod_fn(fn, mod, XCS_CUDA_KERNEL_NAME)) != 0) {
         rt->mod_unload(mod);
-        st = xcs_error_context(cu_fail(rt, r, "cuModuleGetFunction"), "kernel %s", name);
-        goto done;
+        return xcs_error_context(cu_fail(rt, r, "cuModuleGetFunction"), "kernel %s", name);
     }
     if (rt->n_kernels == rt->cap_kernels) {
         int cap = rt->cap_kernels ? 2 * rt->cap_kernels : 32;
@@ -522,8 +503,7 @@ static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_f
         if (!slot) {
             if (k) rt->kernels = k;
             rt->mod_unload(mod);
-            st = xcs_error(XCS_ERR_MEMORY, "out of memory caching a CUDA kernel");
-            goto done;
+            return xcs_error(XCS_ERR_MEMORY, "out of memory caching a CUDA kernel");
         }
         rt->kernels = k;
         rt->cap_kernels = cap;
@@ -534,10 +514,35 @@ static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_f
     }
     rt->kernels[rt->n_kernels] = (cu_kernel){key, mod, *fn};
     place_kernel(rt, rt->n_kernels++);
-done:
+    return XCS_OK;
+}
+
+/* The kernel for key: from the cache, else gen(ctx) generated (outside the
+ * lock), compiled and loaded once. */
+static xcs_status kernel_cached(xcs_cu_runtime *rt, uint64_t key, char *(*gen)(const void *), const void *ctx,
+                                cu_fn *fn) {
+    pthread_mutex_lock(&rt->lock);
+    int hit = find_kernel(rt, key);
+    if (hit >= 0) *fn = rt->kernels[hit].fn;
+    pthread_mutex_unlock(&rt->lock);
+    if (hit >= 0) return XCS_OK;
+    char *src = gen(ctx);
+    if (!src) return xcs_last_status();
+    pthread_mutex_lock(&rt->lock);
+    xcs_status st = XCS_OK;
+    if ((hit = find_kernel(rt, key)) >= 0) *fn = rt->kernels[hit].fn;
+    else st = kernel_load(rt, key, src, fn);
     pthread_mutex_unlock(&rt->lock);
     free(src);
     return st;
+}
+
+static char *gen_fused(const void *spec) { return xcs_cuda_codegen_alloc(spec); }
+
+/* The kernel for spec: from the cache, else generated, compiled and loaded. */
+static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_fn *fn, uint64_t *key_out) {
+    *key_out = xcs_cuda_spec_hash(spec) ^ ((uint64_t)rt->cc << 56);
+    return kernel_cached(rt, *key_out, gen_fused, spec, fn);
 }
 
 /* True when the program has an integer division, modulo or power, whose
@@ -638,3 +643,47 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
     return XCS_OK;
 }
+
+static char *gen_rows(const void *src) {
+    size_t n = strlen(src) + 1;
+    char *copy = malloc(n);
+    if (copy) memcpy(copy, src, n);
+    else xcs_error(XCS_ERR_MEMORY, "out of memory copying a kernel source");
+    return copy;
+}
+
+xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, const xcs_cuda_row_args *args_in,
+                           bool checked) {
+    char *src = xcs_cuda_row_codegen_alloc(rs);
+    if (!src) return xcs_last_status();
+    uint64_t key = xcs_cuda_source_hash(src) ^ ((uint64_t)rt->cc << 56) ^ 0x5a5a5a5a5a5a5a5aull;
+    cu_fn fn = NULL;
+    xcs_status st = kernel_cached(rt, key, gen_rows, src, &fn);
+    free(src);
+    if (st) return st;
+    xcs_cuda_row_args args = *args_in;
+    args.err = (unsigned int *)(uintptr_t)rt->err_word;
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    if (checked) CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
+    long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
+    long long blocks = args.R < cap ? args.R : cap;
+    if (blocks < 1) return XCS_OK;
+    void *params[] = {&args};
+    CU_CALL(rt, rt->launch(fn, (unsigned)blocks, 1, 1, XCS_CUDA_BLOCK, 1, 1, 0, NULL, params, NULL), "cuLaunchKernel");
+    snprintf(rt->last_kernel, sizeof rt->last_kernel, "xcs_%016llx (row chain)", (unsigned long long)key);
+    pthread_mutex_lock(&rt->alloc_lock);
+    rt->mem.row_chains++;
+    pthread_mutex_unlock(&rt->alloc_lock);
+    if (!checked && !rt->sync_each) return XCS_OK;
+    cu_res r = rt->ctx_sync();
+    if (r != 0)
+        return xcs_error_context(cu_fail(rt, r, "kernel execution (cuCtxSynchronize)"), "kernel %s", rt->last_kernel);
+    if (!checked) return XCS_OK;
+    unsigned err = 0;
+    CU_CALL(rt, rt->d2h(&err, rt->err_word, sizeof err), "cuMemcpyDtoH (error word)");
+    if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
+    if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
+    return XCS_OK;
+}
+
+bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }

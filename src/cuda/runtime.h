@@ -39,6 +39,7 @@ xcs_status xcs_cu_make_current(xcs_cu_runtime *rt);
 typedef struct xcs_cu_mem_stats {
     int64_t current_bytes, peak_bytes, cached_bytes; /* handed out / most ever / kept for reuse */
     int64_t allocs, reused, device_allocs;           /* requests / served from the cache / cuMemAlloc calls */
+    int64_t row_chains;                              /* row-chain kernels launched */
 } xcs_cu_mem_stats;
 xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out);
 void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p);
@@ -74,6 +75,14 @@ typedef struct xcs_cu_operand {
  * and negative integer powers come back as the CPU backend reports them. */
 xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, const xcs_cu_operand *in,
                             const xcs_cu_operand *out);
+
+/* Runs a row chain's kernel (codegen.h) with args (err filled in here);
+ * `checked`: some program can raise (then the launch is waited for). */
+xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, const xcs_cuda_row_args *args,
+                           bool checked);
+/* True when program p has integer division/modulo/power (its kernel reports
+ * faults through the error word). */
+bool xcs_cu_can_raise(const xcs_fused_program *p);
 
 /* Kernels compiled so far (module cache size), for tests. */
 int xcs_cu_kernels_cached(const xcs_cu_runtime *rt);

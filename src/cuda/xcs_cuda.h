@@ -41,6 +41,7 @@ typedef struct xcs_cuda_probe {
 typedef struct xcs_cuda_mem_stats {
     int64_t current_bytes, peak_bytes, cached_bytes;
     int64_t allocs, reused, device_allocs;
+    int64_t row_chains; /* row-chain kernels launched */
 } xcs_cuda_mem_stats;
 
 typedef struct xcs_cuda_module {
@@ -62,6 +63,7 @@ typedef struct xcs_cuda_module {
     xcs_status (*reduce)(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);
     xcs_status (*matmul)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
     xcs_status (*run_fused)(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out);
+    xcs_status (*run_rows)(const xcs_row_chain *rc); /* XCS_ERR_UNSUPPORTED: no row kernel for it (no message) */
     void (*mem_stats)(int ordinal, xcs_cuda_mem_stats *out);
     void (*empty_cache)(int ordinal);
     void (*set_tf32)(int on); /* float32 matmuls may use TF32 tensor cores */

@@ -86,6 +86,10 @@ static xcs_status cu_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor
 static xcs_status cu_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
     return relay(mod->run_fused(p, in, out));
 }
+static xcs_status cu_run_rows(const xcs_row_chain *rc) {
+    xcs_status st = mod->run_rows(rc);
+    return st == XCS_ERR_UNSUPPORTED ? st : relay(st); /* no row kernel for it: no message to carry */
+}
 static xcs_status cu_alloc(int index, size_t nbytes, void **out) { return relay(mod->alloc(index, nbytes, out)); }
 static void cu_free(int index, void *p) { mod->free(index, p); }
 static xcs_status cu_upload(int index, void *dst, const void *src, size_t nbytes) {
@@ -102,6 +106,7 @@ static const xcs_backend cuda_backend = {
     .reduce = cu_reduce,
     .matmul = cu_matmul,
     .run_fused = cu_run_fused,
+    .run_rows = cu_run_rows,
     .alloc = cu_alloc,
     .free = cu_free,
     .upload = cu_upload,

@@ -12,7 +12,7 @@
 
 static uint64_t seed = 0xD3C1CEull;
 /* A host float32 tensor of uniform [-1, 1) values. */
-static xcs_tensor *random_f32(int ndim, const int64_t *shape) {
+static inline xcs_tensor *random_f32(int ndim, const int64_t *shape) {
     xcs_tensor *t = NULL;
     if (xcs_tensor_empty(XCS_F32, ndim, shape, &t)) return NULL;
     float *p = xcs_tensor_data(t);
@@ -25,7 +25,7 @@ static xcs_tensor *random_f32(int ndim, const int64_t *shape) {
 
 /* softmax(tanh(x @ w) * c + 1) (c a constant), its row sums, argmax (host),
  * a transposed copy and a take (host), a column mean. */
-static xcs_status program(const xcs_tensor *x, const xcs_tensor *w, const xcs_tensor *c, xcs_tensor **outs) {
+static inline xcs_status program(const xcs_tensor *x, const xcs_tensor *w, const xcs_tensor *c, xcs_tensor **outs) {
     xcs_tensor *mm = NULL, *th = NULL, *sc = NULL, *one = NULL, *sh = NULL, *t = NULL, *r = NULL, *idx = NULL;
     xcs_status st;
     if ((st = xcs_matmul(x, w, &mm))) goto done;
@@ -51,9 +51,25 @@ done:
 
 #define NOUT 5
 
+static inline xcs_status softmax_rows(const xcs_tensor *x, xcs_tensor **out) { return xcs_softmax(x, -1, out); }
+
+/* (x - mean) / sqrt(var + 1e-5) over each row. */
+static inline xcs_status layer_norm_rows(const xcs_tensor *x, xcs_tensor **out) {
+    xcs_tensor *mu = NULL, *d = NULL, *var = NULL, *ve = NULL, *sd = NULL, *eps = NULL;
+    xcs_status st = xcs_tensor_scalar(XCS_F64, 1e-5, &eps);
+    if (!st) eps->flags |= XCS_TENSOR_WEAK;
+    if (!st && !(st = xcs_mean(x, 2u, true, &mu)) && !(st = xcs_binary(XCS_OP_SUB, x, mu, &d)) &&
+        !(st = xcs_var(x, 2u, true, 0, &var)) && !(st = xcs_binary(XCS_OP_ADD, var, eps, &ve)) &&
+        !(st = xcs_unary(XCS_OP_SQRT, ve, &sd)))
+        st = xcs_binary(XCS_OP_DIV, d, sd, out);
+    xcs_tensor *f[] = {mu, d, var, ve, sd, eps};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+    return st;
+}
+
 /* The program traced into a graph (optimised) with inputs x [M, K], w [K, N]
  * and the constant c [N]. */
-static xcs_graph *program_graph(int64_t M, int64_t K, int64_t N, const xcs_tensor *c) {
+static inline xcs_graph *program_graph(int64_t M, int64_t K, int64_t N, const xcs_tensor *c) {
     const int64_t xs[2] = {M, K}, ws[2] = {K, N};
     xcs_graph *g = NULL;
     xcs_tensor *tx = NULL, *tw = NULL, *touts[NOUT] = {0};
@@ -72,7 +88,7 @@ static xcs_graph *program_graph(int64_t M, int64_t K, int64_t N, const xcs_tenso
 /* Runs g on the CPU (inputs in) and on CUDA device 0 (inputs din: host or
  * already there) and checks that every output of the device run lives there
  * and equals the CPU's within rel. */
-static void check_device_equals_cpu(const xcs_graph *g, int n_in, const xcs_tensor *const *in,
+static inline void check_device_equals_cpu(const xcs_graph *g, int n_in, const xcs_tensor *const *in,
                                     const xcs_tensor *const *din, double rel) {
     xcs_tensor *want[NOUT] = {0}, *got[NOUT] = {0};
     int n_out = xcs_graph_num_outputs(g);

@@ -5,6 +5,7 @@
  * tensors; the caching allocator reusing blocks, emptying its cache, and
  * naming the sizes on out-of-memory; integer division by zero reported.
  * Without a usable device it prints why and exits 77 (a CTest skip). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdlib.h>
 
 #include "backend.h"
@@ -144,6 +145,42 @@ static void test_caching_allocator(void) {
     CHECK_ERR(xcs_cuda_be_alloc(0, (size_t)1 << 50, &p), XCS_ERR_MEMORY, "free on the device");
 }
 
+/* softmax and layer norm rows through the row kernel (and, with
+ * XCS_CUDA_ROW_KERNELS=0, group by group): equal to the CPU; a row wider
+ * than the kernel holds falls back by itself */
+static void test_row_chains(void) {
+    const int64_t sizes[][2] = {{4096, 96}, {2048, 4096}, {1200, 7000}, {4000, 1000}, {128, 20000}};
+    xcs_status (*progs[2])(const xcs_tensor *, xcs_tensor **) = {softmax_rows, layer_norm_rows};
+    for (int off = 0; off < 2; off++) {
+        setenv("XCS_CUDA_ROW_KERNELS", off ? "0" : "1", 1);
+        for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+            for (int k = 0; k < 2; k++) {
+                xcs_graph *g = NULL;
+                xcs_tensor *x = NULL, *y = NULL;
+                CHECK_OK(xcs_graph_new(&g));
+                CHECK_OK(xcs_graph_input(g, XCS_F32, 2, sizes[z], &x));
+                CHECK_OK(progs[k](x, &y));
+                CHECK_OK(xcs_graph_output(g, y));
+                CHECK_OK(xcs_graph_optimize(g));
+                xcs_tensor *h = random_f32(2, sizes[z]);
+                const xcs_tensor *in[1] = {h};
+                xcs_cuda_mem_stats s0, s1;
+                xcs_cuda_be_mem_stats(0, &s0);
+                check_device_equals_cpu(g, 1, in, in, 1e-5);
+                xcs_cuda_be_mem_stats(0, &s1);
+                bool fits = sizes[z][1] <= 32 * 256;
+                printf("  %s %lldx%lld: %s\n", k ? "layer norm" : "softmax", (long long)sizes[z][0],
+                       (long long)sizes[z][1], s1.row_chains > s0.row_chains ? "row kernel" : "group by group");
+                if (off || !fits) CHECK_EQ_I(s1.row_chains, s0.row_chains);
+                xcs_tensor_free(h);
+                xcs_tensor_free(x);
+                xcs_tensor_free(y);
+                xcs_graph_free(g);
+            }
+    }
+    unsetenv("XCS_CUDA_ROW_KERNELS");
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     if (xcs_cuda_be_register(0)) {
@@ -155,5 +192,6 @@ int main(void) {
     RUN(test_matmul_layouts);
     RUN(test_eager_device_ops);
     RUN(test_caching_allocator);
+    RUN(test_row_chains);
     return check_report();
 }

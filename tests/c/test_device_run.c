@@ -1,121 +1,17 @@
 /* test_device_run.c — core's device path (xcs_graph_run_on, device
- * storage, xcs_tensor_to, host fallback) on any machine, through a mock
- * device backend registered as XCS_DEVICE_CUDA.
- *
- * The mock's "device addresses" are host addresses with a high bit flipped:
- * non-canonical on x86-64, so any host code that dereferences device memory
- * faults here, as it would with a real GPU.  Its kernels undo the flip and
- * run the CPU backend's kernels, after checking that every operand they are
- * handed lives on the device.  A graph run on the mock device must equal the
- * same graph run on the CPU, leave its outputs on the device, upload each
- * host input and constant once, run the ops without device kernels (take,
- * argmax) on the host, and free every device block it made. */
+ * storage, xcs_tensor_to, host fallback, row chains) on any machine,
+ * through the mock device of mock_device.h.  A graph run on the mock device
+ * must equal the same graph run on the CPU, leave its outputs on the device,
+ * upload each host input and constant once, run the ops without device
+ * kernels (take, argmax) on the host, hand row chains to the backend whole,
+ * and free every device block it made. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "check.h"
 #include "graph_prog.h"
+#include "mock_device.h"
 #include "xcs_host.h"
-
-#define FLIP ((uintptr_t)1 << 62)
-
-static const xcs_backend *cpu;
-static long n_alloc, n_free, n_up, n_down, n_wrong_device;
-
-static void *dev_to_host(void *p) { return (void *)((uintptr_t)p ^ FLIP); }
-
-/* A host alias of device tensor t (storage copied into *s). */
-static void alias(const xcs_tensor *t, xcs_storage *s, xcs_tensor *h) {
-    if (!t->storage || t->storage->device != XCS_DEVICE_CUDA || t->storage->device_index != 0) n_wrong_device++;
-    *s = *t->storage;
-    s->data = dev_to_host(s->data);
-    s->device = XCS_DEVICE_CPU;
-    *h = *t;
-    h->storage = s;
-}
-
-static xcs_status m_alloc(int index, size_t nbytes, void **out) {
-    if (index != 0) return xcs_error(XCS_ERR_VALUE, "mock device %d", index);
-    void *p = malloc(nbytes ? nbytes : 1);
-    if (!p) return xcs_error(XCS_ERR_MEMORY, "mock device out of memory");
-    n_alloc++;
-    *out = dev_to_host(p);
-    return XCS_OK;
-}
-static void m_free(int index, void *p) {
-    (void)index;
-    n_free++;
-    free(dev_to_host(p));
-}
-static xcs_status m_upload(int index, void *dst, const void *src, size_t n) {
-    (void)index;
-    n_up++;
-    memcpy(dev_to_host(dst), src, n);
-    return XCS_OK;
-}
-static xcs_status m_download(int index, void *dst, const void *src, size_t n) {
-    (void)index;
-    n_down++;
-    memcpy(dst, dev_to_host((void *)src), n);
-    return XCS_OK;
-}
-
-#define MAXT 2 * XCS_FUSED_MAX_IO
-static xcs_status m_elementwise(xcs_op op, int n, const xcs_tensor *const *in, xcs_dtype compute, xcs_tensor *out) {
-    xcs_storage s[4];
-    xcs_tensor h[4];
-    const xcs_tensor *hp[3];
-    for (int k = 0; k < n; k++) {
-        alias(in[k], &s[k], &h[k]);
-        hp[k] = &h[k];
-    }
-    alias(out, &s[3], &h[3]);
-    return cpu->elementwise(op, n, hp, compute, &h[3]);
-}
-static xcs_status m_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out) {
-    xcs_storage s[2];
-    xcs_tensor h[2];
-    alias(x, &s[0], &h[0]);
-    alias(out, &s[1], &h[1]);
-    return cpu->reduce(op, &h[0], axes, &h[1]);
-}
-static xcs_status m_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
-    xcs_storage s[3];
-    xcs_tensor h[3];
-    alias(a, &s[0], &h[0]);
-    alias(b, &s[1], &h[1]);
-    alias(out, &s[2], &h[2]);
-    return cpu->matmul(&h[0], &h[1], &h[2]);
-}
-static xcs_status m_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
-    xcs_storage s[MAXT];
-    xcs_tensor h[MAXT];
-    const xcs_tensor *ip[XCS_FUSED_MAX_IO];
-    xcs_tensor *op[XCS_FUSED_MAX_IO];
-    for (int k = 0; k < p->n_inputs; k++) {
-        alias(in[k], &s[k], &h[k]);
-        ip[k] = &h[k];
-    }
-    for (int k = 0; k < p->n_outputs; k++) {
-        alias(out[k], &s[XCS_FUSED_MAX_IO + k], &h[XCS_FUSED_MAX_IO + k]);
-        op[k] = &h[XCS_FUSED_MAX_IO + k];
-    }
-    return cpu->run_fused(p, ip, op);
-}
-
-static const xcs_backend mock = {
-    .name = "mock-cuda",
-    .device = XCS_DEVICE_CUDA,
-    .elementwise = m_elementwise,
-    .reduce = m_reduce,
-    .matmul = m_matmul,
-    .run_fused = m_run_fused,
-    .alloc = m_alloc,
-    .free = m_free,
-    .upload = m_upload,
-    .download = m_download,
-};
-
 
 static void test_graph_on_device_equals_cpu(void) {
     const int64_t xs[2] = {64, 48}, ws[2] = {48, 40};
@@ -167,11 +63,38 @@ static void test_eager_ops_and_errors_on_device(void) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
+/* softmax and layer norm rows, large enough for the planner's row chains:
+ * run as chains (the mock's run_rows), equal to the CPU's runs */
+static void test_row_chains(void) {
+    const int64_t s[2] = {4096, 96};
+    xcs_status (*progs[2])(const xcs_tensor *, xcs_tensor **) = {softmax_rows, layer_norm_rows};
+    for (int k = 0; k < 2; k++) {
+        xcs_graph *g = NULL;
+        xcs_tensor *x = NULL, *y = NULL;
+        CHECK_OK(xcs_graph_new(&g));
+        CHECK_OK(xcs_graph_input(g, XCS_F32, 2, s, &x));
+        CHECK_OK(progs[k](x, &y));
+        CHECK_OK(xcs_graph_output(g, y));
+        CHECK_OK(xcs_graph_optimize(g));
+        xcs_tensor *h = random_f32(2, s);
+        const xcs_tensor *in[1] = {h};
+        long chains0 = n_row_chains, wrong0 = n_wrong_device;
+        check_device_equals_cpu(g, 1, in, in, 2e-6);
+        CHECK(n_row_chains > chains0);
+        CHECK_EQ_I(n_wrong_device, wrong0);
+        xcs_tensor_free(h);
+        xcs_tensor_free(x);
+        xcs_tensor_free(y);
+        xcs_graph_free(g);
+    }
+    CHECK_EQ_I(n_alloc, n_free);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
-    cpu = xcs_backend_for(XCS_DEVICE_CPU);
-    if (xcs_backend_register(&mock)) return 1;
+    if (mock_register()) return 1;
     RUN(test_graph_on_device_equals_cpu);
     RUN(test_eager_ops_and_errors_on_device);
+    RUN(test_row_chains);
     return check_report();
 }

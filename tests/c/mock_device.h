@@ -1,0 +1,181 @@
+/* mock_device.h — a mock device backend registered as XCS_DEVICE_CUDA, for
+ * testing core's device path without a GPU.
+ *
+ * Its "device addresses" are host addresses with a high bit flipped:
+ * non-canonical on x86-64, so any host code that dereferences device memory
+ * faults, as it would with a real GPU.  Its kernels undo the flip and run
+ * the CPU backend's kernels, after checking that every operand they are
+ * handed lives on the device; its row chains run program by program with
+ * scratch buffers for the values only the chain reads.  A test may set
+ * mock_row_hook to see each chain first.  Call mock_register() after
+ * xcs_host_init(). */
+#ifndef XCS_TEST_MOCK_DEVICE_H
+#define XCS_TEST_MOCK_DEVICE_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xcs.h"
+
+#define FLIP ((uintptr_t)1 << 62)
+
+static const xcs_backend *cpu;
+static long n_alloc, n_free, n_up, n_down, n_wrong_device;
+
+static void *dev_to_host(void *p) { return (void *)((uintptr_t)p ^ FLIP); }
+
+/* A host alias of device tensor t (storage copied into *s). */
+static void alias(const xcs_tensor *t, xcs_storage *s, xcs_tensor *h) {
+    if (!t->storage || t->storage->device != XCS_DEVICE_CUDA || t->storage->device_index != 0) n_wrong_device++;
+    *s = *t->storage;
+    s->data = dev_to_host(s->data);
+    s->device = XCS_DEVICE_CPU;
+    *h = *t;
+    h->storage = s;
+}
+
+static xcs_status m_alloc(int index, size_t nbytes, void **out) {
+    if (index != 0) return xcs_error(XCS_ERR_VALUE, "mock device %d", index);
+    void *p = malloc(nbytes ? nbytes : 1);
+    if (!p) return xcs_error(XCS_ERR_MEMORY, "mock device out of memory");
+    n_alloc++;
+    *out = dev_to_host(p);
+    return XCS_OK;
+}
+static void m_free(int index, void *p) {
+    (void)index;
+    n_free++;
+    free(dev_to_host(p));
+}
+static xcs_status m_upload(int index, void *dst, const void *src, size_t n) {
+    (void)index;
+    n_up++;
+    memcpy(dev_to_host(dst), src, n);
+    return XCS_OK;
+}
+static xcs_status m_download(int index, void *dst, const void *src, size_t n) {
+    (void)index;
+    n_down++;
+    memcpy(dst, dev_to_host((void *)src), n);
+    return XCS_OK;
+}
+
+#define MAXT 2 * XCS_FUSED_MAX_IO
+static xcs_status m_elementwise(xcs_op op, int n, const xcs_tensor *const *in, xcs_dtype compute, xcs_tensor *out) {
+    xcs_storage s[4];
+    xcs_tensor h[4];
+    const xcs_tensor *hp[3];
+    for (int k = 0; k < n; k++) {
+        alias(in[k], &s[k], &h[k]);
+        hp[k] = &h[k];
+    }
+    alias(out, &s[3], &h[3]);
+    return cpu->elementwise(op, n, hp, compute, &h[3]);
+}
+static xcs_status m_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out) {
+    xcs_storage s[2];
+    xcs_tensor h[2];
+    alias(x, &s[0], &h[0]);
+    alias(out, &s[1], &h[1]);
+    return cpu->reduce(op, &h[0], axes, &h[1]);
+}
+static xcs_status m_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
+    xcs_storage s[3];
+    xcs_tensor h[3];
+    alias(a, &s[0], &h[0]);
+    alias(b, &s[1], &h[1]);
+    alias(out, &s[2], &h[2]);
+    return cpu->matmul(&h[0], &h[1], &h[2]);
+}
+static xcs_status m_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
+    xcs_storage s[MAXT];
+    xcs_tensor h[MAXT];
+    const xcs_tensor *ip[XCS_FUSED_MAX_IO];
+    xcs_tensor *op[XCS_FUSED_MAX_IO];
+    for (int k = 0; k < p->n_inputs; k++) {
+        alias(in[k], &s[k], &h[k]);
+        ip[k] = &h[k];
+    }
+    for (int k = 0; k < p->n_outputs; k++) {
+        alias(out[k], &s[XCS_FUSED_MAX_IO + k], &h[XCS_FUSED_MAX_IO + k]);
+        op[k] = &h[XCS_FUSED_MAX_IO + k];
+    }
+    return cpu->run_fused(p, ip, op);
+}
+
+static void (*mock_row_hook)(const xcs_row_chain *rc);
+
+/* A row chain, as a device would run it, emulated program by program on
+ * the CPU: values only the chain reads live in scratch buffers. */
+static long n_row_chains;
+static xcs_status m_run_rows(const xcs_row_chain *rc) {
+    n_row_chains++;
+    if (mock_row_hook) mock_row_hook(rc);
+    xcs_tensor *vals[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO] = {0}, *scratch[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO] = {0};
+    xcs_storage vs[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO];
+    xcs_tensor vh[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO];
+    int nv = 0;
+    xcs_status st = XCS_OK;
+    for (int g = 0; g < rc->n && !st; g++) {
+        const xcs_fused_program *p = rc->prog[g];
+        bool reduce = p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
+        xcs_storage is[XCS_FUSED_MAX_IO];
+        xcs_tensor ih[XCS_FUSED_MAX_IO];
+        const xcs_tensor *ins[XCS_FUSED_MAX_IO];
+        xcs_tensor *outs[XCS_FUSED_MAX_IO];
+        for (int k = 0; k < p->n_inputs; k++) {
+            int v = rc->in_value[g][k];
+            if (v < 0) {
+                alias(rc->in[g][k], &is[k], &ih[k]);
+            } else { /* the value broadcast to the program's space */
+                ih[k] = *vals[v];
+                ih[k].ndim = p->ndim;
+                for (int d = 0; d < p->ndim; d++) {
+                    ih[k].shape[d] = p->shape[d];
+                    ih[k].strides[d] = vals[v]->shape[d] == 1 ? 0 : vals[v]->strides[d];
+                }
+            }
+            ins[k] = &ih[k];
+        }
+        for (int o = 0; o < p->n_outputs; o++, nv++) {
+            int64_t shape[XCS_MAX_DIMS];
+            memcpy(shape, p->shape, sizeof shape);
+            if (reduce && o == p->instr[p->n_instr - 1].dst)
+                for (int d = 0; d < p->ndim; d++)
+                    if (p->reduce_axes >> d & 1u) shape[d] = 1;
+            if (rc->out[g][o]) {
+                alias(rc->out[g][o], &vs[nv], &vh[nv]);
+                vals[nv] = &vh[nv];
+            } else if (!(st = xcs_tensor_empty(rc->out_dtype[g][o], p->ndim, shape, &scratch[nv]))) {
+                vals[nv] = scratch[nv];
+            }
+            outs[o] = vals[nv];
+        }
+        if (!st) st = cpu->run_fused(p, ins, outs);
+    }
+    for (int v = 0; v < nv; v++) xcs_tensor_free(scratch[v]);
+    return st;
+}
+
+static const xcs_backend mock = {
+    .name = "mock-cuda",
+    .device = XCS_DEVICE_CUDA,
+    .elementwise = m_elementwise,
+    .reduce = m_reduce,
+    .matmul = m_matmul,
+    .run_fused = m_run_fused,
+    .run_rows = m_run_rows,
+    .alloc = m_alloc,
+    .free = m_free,
+    .upload = m_upload,
+    .download = m_download,
+};
+
+
+static int mock_register(void) {
+    cpu = xcs_backend_for(XCS_DEVICE_CPU);
+    return cpu && !xcs_backend_register(&mock) ? 0 : 1;
+}
+
+#endif

@@ -1,0 +1,117 @@
+/* test_cuda_rowgen.c — the CUDA row-chain kernels of real programs compile
+ * with NVRTC (no GPU needed: label c, in CI).  Softmax and layer-norm rows
+ * of several widths, and a chain with a broadcast weight and an integer
+ * program, run on the mock device (mock_device.h); each chain core hands
+ * the backend is turned into the row kernel's spec as the CUDA backend
+ * would launch it, generated and compiled for sm_90, and the chain's values
+ * are checked against the CPU's.  Exits 77 (a CTest skip) without NVRTC. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "check.h"
+#include "codegen.h"
+#include "graph_prog.h"
+#include "mock_device.h"
+#include "nvrtc.h"
+#include "xcs_host.h"
+
+static xcs_nvrtc *nv;
+static int compiled, unsupported;
+
+static void compile_chain(const xcs_row_chain *rc) {
+    xcs_cuda_row_spec rs;
+    xcs_cuda_row_args args;
+    bool checked;
+    int dev;
+    xcs_status st = xcs_cuda_row_spec_of(rc, &rs, &args, &checked, &dev);
+    if (st == XCS_ERR_UNSUPPORTED) {
+        unsupported++;
+        for (int g = 0; getenv("XCS_TEST_VERBOSE") && g < rc->n; g++)
+            fprintf(stderr, "  unsupported chain: program %d ndim %d shape %lld x %lld axes %u\n", g, rc->prog[g]->ndim,
+                    (long long)rc->prog[g]->shape[0], (long long)rc->prog[g]->shape[1], rc->prog[g]->reduce_axes);
+        return;
+    }
+    CHECK_OK(st);
+    char *src = xcs_cuda_row_codegen_alloc(&rs);
+    CHECK(src != NULL);
+    char *img = NULL;
+    size_t size = 0;
+    bool cubin = false;
+    if (src) {
+        xcs_status cs = xcs_nvrtc_compile(nv, src, "row_chain.cu", 90, true, &img, &size, &cubin);
+        if (cs || (getenv("XCS_TEST_VERBOSE") && compiled == 2)) fprintf(stderr, "row chain source:\n%s\n", strstr(src, "struct xcs_row_args"));
+        CHECK_OK(cs);
+        compiled += cs == XCS_OK;
+    }
+    free(img);
+    free(src);
+}
+
+/* x * w (w a broadcast row of weights) + the row max, cast to int32 and
+ * halved with an integer floor division: a chain with a per-column
+ * external, a row value and an integer program. */
+static xcs_status mixed_chain(const xcs_tensor *x, const xcs_tensor *w, xcs_tensor **out) {
+    xcs_tensor *xw = NULL, *m = NULL, *sm = NULL, *i = NULL, *two = NULL;
+    xcs_status st;
+    if (!(st = xcs_binary(XCS_OP_MUL, x, w, &xw)) && !(st = xcs_reduce(XCS_OP_MAX, xw, 2u, true, &m)) &&
+        !(st = xcs_binary(XCS_OP_ADD, xw, m, &sm)) && !(st = xcs_cast(sm, XCS_I32, &i)) &&
+        !(st = xcs_tensor_scalar_i64(XCS_I32, 2, &two)))
+        st = xcs_binary(XCS_OP_FLOOR_DIV, i, two, out);
+    xcs_tensor *f[] = {xw, m, sm, i, two};
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) xcs_tensor_free(f[k]);
+    return st;
+}
+
+static void test_real_chains_compile(void) {
+    const int64_t sizes[][2] = {{4096, 96}, {2048, 1000}, {1100, 4096}, {600, 8192}};
+    xcs_status (*progs[2])(const xcs_tensor *, xcs_tensor **) = {softmax_rows, layer_norm_rows};
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+        for (int k = 0; k < 2; k++) {
+            xcs_graph *g = NULL;
+            xcs_tensor *x = NULL, *y = NULL;
+            CHECK_OK(xcs_graph_new(&g));
+            CHECK_OK(xcs_graph_input(g, XCS_F32, 2, sizes[z], &x));
+            CHECK_OK(progs[k](x, &y));
+            CHECK_OK(xcs_graph_output(g, y));
+            CHECK_OK(xcs_graph_optimize(g));
+            xcs_tensor *h = random_f32(2, sizes[z]);
+            const xcs_tensor *in[1] = {h};
+            check_device_equals_cpu(g, 1, in, in, 2e-6);
+            xcs_tensor_free(h);
+            xcs_tensor_free(x);
+            xcs_tensor_free(y);
+            xcs_graph_free(g);
+        }
+    const int64_t xs[2] = {5000, 200}, ws[1] = {200};
+    xcs_graph *g = NULL;
+    xcs_tensor *tx = NULL, *tw = NULL, *ty = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, xs, &tx));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 1, ws, &tw));
+    CHECK_OK(mixed_chain(tx, tw, &ty));
+    CHECK_OK(xcs_graph_output(g, ty));
+    CHECK_OK(xcs_graph_optimize(g));
+    xcs_tensor *hx = random_f32(2, xs), *hw = random_f32(1, ws);
+    const xcs_tensor *in[2] = {hx, hw};
+    check_device_equals_cpu(g, 2, in, in, 0);
+    xcs_tensor *f[] = {hx, hw, tx, tw, ty};
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) xcs_tensor_free(f[k]);
+    xcs_graph_free(g);
+    printf("%d row-chain kernels compiled, %d chains without one\n", compiled, unsupported);
+    CHECK(compiled >= 9);
+}
+
+int main(void) {
+    if (xcs_host_init()) return 1;
+    if (xcs_nvrtc_open(&nv)) {
+        printf("SKIP: %s\n", xcs_last_error());
+        return 77;
+    }
+    if (mock_register()) return 1;
+    mock_row_hook = compile_chain;
+    RUN(test_real_chains_compile);
+    xcs_nvrtc_close(nv);
+    return check_report();
+}
