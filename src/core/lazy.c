@@ -51,6 +51,10 @@ static xcs_status clone_for(const xcs_graph *g, int32_t node, xcs_graph **out) {
 }
 
 xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t) {
+    return xcs_graph_concretize_on(g, t, XCS_DEVICE_CPU, 0);
+}
+
+xcs_status xcs_graph_concretize_on(xcs_graph *g, xcs_tensor *t, xcs_device dev, int index) {
     if (t->graph != g) return xcs_error(XCS_ERR_VALUE, "concretize: the value does not belong to this graph");
     if (g->n_inputs) return xcs_error(XCS_ERR_VALUE, "concretize: a graph with inputs is run, not concretized");
     int32_t node = t->node;
@@ -62,8 +66,15 @@ xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t) {
         st = xcs_tensor_view(g->consts[n->aux], &v);
     } else {
         xcs_graph *c = NULL;
-        if (!(st = clone_for(g, node, &c)) && !(st = xcs_graph_optimize(c))) st = xcs_graph_run(c, 0, NULL, &v);
+        if (!(st = clone_for(g, node, &c)) && !(st = xcs_graph_optimize(c)))
+            st = xcs_graph_run_on(c, dev, index, 0, NULL, &v);
         xcs_graph_free(c);
+        if (!st && !xcs_tensor_on_host(v)) { /* computed on a device: the value is kept on the host */
+            xcs_tensor *h = NULL;
+            st = xcs_tensor_to(v, XCS_DEVICE_CPU, 0, &h);
+            xcs_tensor_free(v);
+            v = h;
+        }
         if (!st) { /* the node becomes a constant holding its value */
             xcs_tensor *keep = NULL;
             if (!(st = xcs_graph_grow_consts(g)) && !(st = xcs_tensor_view(v, &keep))) {

@@ -418,6 +418,9 @@ xcs_status xcs_graph_vjp(xcs_graph *g, const xcs_tensor *y, const xcs_tensor *se
 xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, const bool *batched,
                            int64_t B, xcs_tensor **outs, bool *out_batched);
 xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t);
+/* The same with the program run on device `dev` number `index`; the value
+ * comes back to the host (lazy values are read by host code). */
+xcs_status xcs_graph_concretize_on(xcs_graph *g, xcs_tensor *t, xcs_device dev, int index);
 
 /* ---------------------------------------------------------------- fused programs
  *

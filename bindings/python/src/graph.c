@@ -90,8 +90,9 @@ int xcs_py_concrete(const xcs_tensor *t, const char *what) {
     if (owner && owner->lazy) { /* compute it; the tensor header is the Array's own, so it turns concrete */
         xcs_status st;
         xcs_tensor *mt = (xcs_tensor *)t;
+        int dev = owner->device;
         Py_BEGIN_ALLOW_THREADS
-        st = xcs_graph_concretize(owner->g, mt);
+        st = dev >= 0 ? xcs_graph_concretize_on(owner->g, mt, XCS_DEVICE_CUDA, dev) : xcs_graph_concretize(owner->g, mt);
         Py_END_ALLOW_THREADS
         if (st) {
             xcs_py_raise(st);
@@ -130,10 +131,12 @@ PyObject *xcs_py_traced_repr(const xcs_tensor *t) {
 /* ---------------------------------------------------------------- Graph */
 
 static PyObject *graph_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"lazy", "parent", NULL};
+    static char *kwlist[] = {"lazy", "parent", "device", NULL};
     int lazy = 0;
-    PyObject *parent = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pO:Graph", kwlist, &lazy, &parent)) return NULL;
+    PyObject *parent = Py_None, *device = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pOO:Graph", kwlist, &lazy, &parent, &device)) return NULL;
+    int dev = xcs_py_device_arg(device, "Graph: device");
+    if (dev == -2) return NULL;
     if (parent != Py_None && !PyObject_TypeCheck(parent, &XcsGraph_Type)) {
         PyErr_SetString(PyExc_TypeError, "Graph(parent=...) expects a Graph or None");
         return NULL;
@@ -141,6 +144,7 @@ static PyObject *graph_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     XcsGraph *self = (XcsGraph *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     self->lazy = lazy;
+    self->device = dev;
     xcs_status st = xcs_graph_new(&self->g);
     if (st) {
         Py_DECREF(self);

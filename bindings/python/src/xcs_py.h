@@ -118,6 +118,7 @@ typedef struct XcsGraph {
     xcs_graph *g;                     /* owned */
     bool sealed;                      /* trace over: never grows again */
     bool lazy;                        /* values are computed when used (xcs_graph_concretize) */
+    int device;                       /* lazy: the CUDA device they are computed on, -1: the CPU */
     PyObject *parent;                 /* the enclosing trace's Graph (kept alive), or NULL */
     struct XcsGraph *prev, *next;     /* registry of live graphs (GIL) */
     PyObject *weakreflist;

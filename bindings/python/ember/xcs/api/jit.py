@@ -132,10 +132,13 @@ def _concrete(out):
 _LAZY_KINDS = frozenset("biuf")
 
 
-def _lazy_args(args, kwargs):
+def _lazy_args(args, kwargs, device=None):
     """args and kwargs with every numeric array leaf made a constant of a new
     lazy Graph: tensor work in an orchestration body is then recorded and
-    computed (fused) when a value is needed, instead of op by op."""
+    computed (fused) when a value is needed, instead of op by op, on
+    `device` (None: the CPU; "cuda:N": there, the values coming back to the
+    host), without the GIL, so independent orchestration calls run
+    meanwhile."""
     leaves, tree = pytree.flatten((args, kwargs))
     g = None
     out = []
@@ -143,7 +146,7 @@ def _lazy_args(args, kwargs):
         t = type(v)
         if t is Array or (t is np.ndarray and v.dtype.kind in _LAZY_KINDS):
             if g is None:
-                g = Graph(lazy=True)
+                g = Graph(lazy=True, device=device)
             if t is Array and _is_traced(v):
                 _xcs._concretize(v)  # an outer lazy region's value
                 if _is_traced(v):
@@ -488,7 +491,9 @@ class JittedFunction:
         scope = orch.Scope(cfg, self.__name__)
         tok_scope, tok_trace = orch._SCOPE.set(scope), orch._TRACING.set(False)
         try:
-            args, kwargs = _lazy_args(args, kwargs)
+            from ember.xcs import _device
+
+            args, kwargs = _lazy_args(args, kwargs, _device.run_device(cfg))
             out = _concrete(self._body(*args, **kwargs))
             scope.finish()
         except KeyboardInterrupt:
