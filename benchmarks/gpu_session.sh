@@ -12,7 +12,7 @@ B=${XCS_GPU_BUILD:-/tmp/xcs-gpu-build}
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1 XCS_CACHE_DIR=/tmp/xcs-cache
 PY=$(command -v python3)
-steps=${*:-"info build ctest bench pytest sanitize peers suite"}
+steps=${*:-"info build ctest pytest bench bench_rows sanitize suite peers"}
 summary=()
 step() { # name timeout command...
     local name=$1 t=$2
@@ -32,6 +32,7 @@ for s in $steps; do
     build) step build 240 bash -c "cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DXCS_CUDA=ON -DPython3_EXECUTABLE=$PY && cmake --build $B -j16" ;;
     ctest) step ctest 200 ctest --test-dir "$B" -L cuda -E python_cuda --output-on-failure ;;
     bench) step bench 200 "$B/benchmarks/xcs_cuda_bench" ;;
+    bench_rows) step bench_rows 200 env XCS_CUDA_ROW_KERNELS=1 "$B/benchmarks/xcs_cuda_bench" ;;
     pytest) step pytest 200 env PYTHONPATH="$B/python" $PY -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_device.py tests/python/test_cuda_backend.py ;;
     sanitize) step sanitize 150 compute-sanitizer --tool memcheck --report-api-errors no --print-limit 20 --error-exitcode 9 "$B/tests/c/test_cuda_graph" ;;
     peers) step peers 240 env PYTHONPATH="$B/python" $PY benchmarks/gpu_peers.py ;;

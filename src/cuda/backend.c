@@ -326,10 +326,14 @@ done:
 
 /* ---------------------------------------------------------------- row chains */
 
-/* XCS_CUDA_ROW_KERNELS=0 runs row chains program by program. */
+/* Row kernels are off unless XCS_CUDA_ROW_KERNELS=1: their first GPU run
+ * found a wrong cross-warp reduction (fixed since, in codegen.c), and the
+ * fix has not run on a GPU yet, so chains run program by program until a
+ * GPU session checks it (test_cuda_graph's test_row_chains) and turns them
+ * on by default. */
 static bool row_kernels_on(void) {
     const char *e = getenv("XCS_CUDA_ROW_KERNELS");
-    return !(e && strcmp(e, "0") == 0);
+    return e && strcmp(e, "1") == 0;
 }
 
 static xcs_status no_row_kernel(void) { return XCS_ERR_UNSUPPORTED; } /* a fallback, not an error */

@@ -874,7 +874,9 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
             sb_put(&s, "                { const %s A = acc%d, B = (%s)v%d; acc%d = %s; }\n", acc, g, acc,
                    c.reg_var[red->a], g, comb);
         sb_put(&s, "            }\n        }\n");
-        if (reduce) { /* across the block; every thread gets the row's value */
+        if (reduce) { /* across the block: each warp folds the warps' partials, so every thread gets the row's
+                       * value (indexing the partials by tid, not by lane, left warps 1.. with the identity:
+                       * found on the GPU) */
             const char *part = strcmp(acc, "double") == 0 ? "part_d" : strcmp(acc, "float") == 0 ? "part_f"
                              : strcmp(acc, "int") == 0 ? "part_i" : "part_l";
             int v = rs->out_value[g][red->dst], slot = rs->out_slot[g][red->dst];
@@ -884,7 +886,7 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
                    "            const %s A = acc%d, B = __shfl_down_sync(0xffffffffu, acc%d, sh);\n"
                    "            acc%d = %s;\n        }\n"
                    "        if ((tid & 31) == 0) %s[tid >> 5] = acc%d;\n        __syncthreads();\n"
-                   "        acc%d = tid < %d ? %s[tid] : (%s)(%s);\n"
+                   "        acc%d = (tid & 31) < %d ? %s[tid & 31] : (%s)(%s);\n"
                    "        for (int sh = 16; sh > 0; sh >>= 1) {\n"
                    "            const %s A = acc%d, B = __shfl_xor_sync(0xffffffffu, acc%d, sh);\n"
                    "            acc%d = %s;\n        }\n"

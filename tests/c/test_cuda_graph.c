@@ -145,9 +145,9 @@ static void test_caching_allocator(void) {
     CHECK_ERR(xcs_cuda_be_alloc(0, (size_t)1 << 50, &p), XCS_ERR_MEMORY, "free on the device");
 }
 
-/* softmax and layer norm rows through the row kernel (and, with
- * XCS_CUDA_ROW_KERNELS=0, group by group): equal to the CPU; a row wider
- * than the kernel holds falls back by itself */
+/* softmax and layer norm rows through the row kernel (XCS_CUDA_ROW_KERNELS=1)
+ * and group by group (=0, the default until this passes on a GPU): equal to
+ * the CPU; a row wider than the kernel holds falls back by itself */
 static void test_row_chains(void) {
     const int64_t sizes[][2] = {{4096, 96}, {2048, 4096}, {1200, 7000}, {4000, 1000}, {128, 20000}};
     xcs_status (*progs[2])(const xcs_tensor *, xcs_tensor **) = {softmax_rows, layer_norm_rows};
