@@ -15,6 +15,8 @@ import numpy as np
 import os
 
 import ember.xcs as xcs
+from ember.xcs.bench.tensor import _mlp_loss as loss_np
+from ember.xcs.bench.tensor import _mlp_params as params_of
 
 REPS = 20
 DEV = os.environ.get("XCS_PEERS_DEVICE", "cuda")  # "cpu": a quick check of this script without a GPU
@@ -32,23 +34,6 @@ def timed(fn, sync=lambda: None, warm=3):
         sync()
         ts.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(ts)
-
-
-def params_of(rng, dims):
-    ps = []
-    for i, o in zip(dims[:-1], dims[1:]):
-        ps += [(rng.standard_normal((i, o)) / np.sqrt(i)).astype(np.float32), np.zeros(o, np.float32)]
-    return ps
-
-
-def loss_np(params, x, y):
-    h = x
-    for k in range(0, len(params) - 2, 2):
-        h = np.tanh(h @ params[k] + params[k + 1])
-    logits = h @ params[-2] + params[-1]
-    m = logits.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(logits - m).sum(axis=1, keepdims=True)) + m
-    return -((logits - lse) * y).sum() / x.shape[0]
 
 
 def overlap():

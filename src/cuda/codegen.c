@@ -703,14 +703,19 @@ size_t xcs_cuda_prelude(char *buf, size_t cap) {
     return s.len;
 }
 
-char *xcs_cuda_codegen_alloc(const xcs_cuda_spec *spec) {
-    size_t n = xcs_cuda_codegen(spec, NULL, 0);
+/* gen's source in a buffer of its size (gen sizes it first, like snprintf). */
+static char *gen_alloc(size_t (*gen)(const void *spec, char *buf, size_t cap), const void *spec) {
+    size_t n = gen(spec, NULL, 0);
     if (n == 0) return NULL;
     char *buf = malloc(n + 1);
     if (!buf) return xcs_error(XCS_ERR_MEMORY, "CUDA codegen: out of memory"), NULL;
-    xcs_cuda_codegen(spec, buf, n + 1);
+    gen(spec, buf, n + 1);
     return buf;
 }
+
+static size_t gen_fused(const void *spec, char *buf, size_t cap) { return xcs_cuda_codegen(spec, buf, cap); }
+
+char *xcs_cuda_codegen_alloc(const xcs_cuda_spec *spec) { return gen_alloc(gen_fused, spec); }
 
 uint64_t xcs_cuda_source_hash(const char *src) {
     uint64_t h = 1469598103934665603ull;
@@ -902,11 +907,6 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
     return s.len;
 }
 
-char *xcs_cuda_row_codegen_alloc(const xcs_cuda_row_spec *rs) {
-    size_t n = xcs_cuda_row_codegen(rs, NULL, 0);
-    if (n == 0) return NULL;
-    char *buf = malloc(n + 1);
-    if (!buf) return xcs_error(XCS_ERR_MEMORY, "CUDA codegen: out of memory"), NULL;
-    xcs_cuda_row_codegen(rs, buf, n + 1);
-    return buf;
-}
+static size_t gen_rows(const void *rs, char *buf, size_t cap) { return xcs_cuda_row_codegen(rs, buf, cap); }
+
+char *xcs_cuda_row_codegen_alloc(const xcs_cuda_row_spec *rs) { return gen_alloc(gen_rows, rs); }

@@ -47,7 +47,7 @@ struct xcs_cu_runtime {
     int n_kernels, cap_kernels;
     int *slots; /* the cache's index (find_kernel) */
     bool sync_each;       /* XCS_CUDA_SYNC=1: wait for every launch (debugging) */
-    char last_kernel[48]; /* the last kernel launched (named in asynchronous errors) */
+    char last_kernel[64]; /* the last kernel launched (named in asynchronous errors) */
     /* the caching allocator (alloc_lock): live and cached blocks by size class */
     pthread_mutex_t alloc_lock;
     cu_block *live, *cached;
@@ -575,6 +575,29 @@ static bool all_zero(int nd, const int64_t *strides) {
     return true;
 }
 
+/* Launches fn (key: its cache key, named in errors) over `blocks` blocks of
+ * XCS_CUDA_BLOCK threads with its one argument block.  Asynchronous, unless
+ * `checked` (the kernel may set the error word: it is cleared first, the
+ * launch waited for, and the word read back) or XCS_CUDA_SYNC=1. */
+static xcs_status launch(xcs_cu_runtime *rt, cu_fn fn, long long blocks, void *args, bool checked, uint64_t key,
+                         const char *what) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    if (checked) CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
+    void *params[] = {args};
+    CU_CALL(rt, rt->launch(fn, (unsigned)blocks, 1, 1, XCS_CUDA_BLOCK, 1, 1, 0, NULL, params, NULL), "cuLaunchKernel");
+    snprintf(rt->last_kernel, sizeof rt->last_kernel, "xcs_%016llx%s", (unsigned long long)key, what);
+    if (!checked && !rt->sync_each) return XCS_OK; /* asynchronous: the stream orders what reads its outputs */
+    cu_res r = rt->ctx_sync();
+    if (r != 0)
+        return xcs_error_context(cu_fail(rt, r, "kernel execution (cuCtxSynchronize)"), "kernel %s", rt->last_kernel);
+    if (!checked) return XCS_OK;
+    unsigned err = 0;
+    CU_CALL(rt, rt->d2h(&err, rt->err_word, sizeof err), "cuMemcpyDtoH (error word)");
+    if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
+    if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
+    return XCS_OK;
+}
+
 xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, const xcs_cu_operand *in,
                             const xcs_cu_operand *out) {
     xcs_cuda_spec spec;
@@ -622,26 +645,12 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     xcs_status st = kernel_for(rt, &spec, &fn, &key);
     if (st) return st;
     bool checked = can_raise(p);
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    if (checked) CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
     long long per_thread = vec ? 4 : 1;
     long long blocks = reduce ? kept : (numel / per_thread + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
     long long cap = reduce ? (1LL << 20) : (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     if (blocks > cap) blocks = cap;
     if (blocks < 1) blocks = 1;
-    void *params[] = {&args};
-    CU_CALL(rt, rt->launch(fn, (unsigned)blocks, 1, 1, XCS_CUDA_BLOCK, 1, 1, 0, NULL, params, NULL), "cuLaunchKernel");
-    snprintf(rt->last_kernel, sizeof rt->last_kernel, "xcs_%016llx", (unsigned long long)key);
-    if (!checked && !rt->sync_each) return XCS_OK; /* asynchronous: the stream orders what reads its outputs */
-    cu_res r = rt->ctx_sync();
-    if (r != 0)
-        return xcs_error_context(cu_fail(rt, r, "kernel execution (cuCtxSynchronize)"), "kernel %s", rt->last_kernel);
-    if (!checked) return XCS_OK;
-    unsigned err = 0;
-    CU_CALL(rt, rt->d2h(&err, rt->err_word, sizeof err), "cuMemcpyDtoH (error word)");
-    if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
-    if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
-    return XCS_OK;
+    return launch(rt, fn, blocks, &args, checked, key, "");
 }
 
 static char *gen_rows(const void *src) {
@@ -663,27 +672,13 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
     if (st) return st;
     xcs_cuda_row_args args = *args_in;
     args.err = (unsigned int *)(uintptr_t)rt->err_word;
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    if (checked) CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
     long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     long long blocks = args.R < cap ? args.R : cap;
     if (blocks < 1) return XCS_OK;
-    void *params[] = {&args};
-    CU_CALL(rt, rt->launch(fn, (unsigned)blocks, 1, 1, XCS_CUDA_BLOCK, 1, 1, 0, NULL, params, NULL), "cuLaunchKernel");
-    snprintf(rt->last_kernel, sizeof rt->last_kernel, "xcs_%016llx (row chain)", (unsigned long long)key);
     pthread_mutex_lock(&rt->alloc_lock);
     rt->mem.row_chains++;
     pthread_mutex_unlock(&rt->alloc_lock);
-    if (!checked && !rt->sync_each) return XCS_OK;
-    cu_res r = rt->ctx_sync();
-    if (r != 0)
-        return xcs_error_context(cu_fail(rt, r, "kernel execution (cuCtxSynchronize)"), "kernel %s", rt->last_kernel);
-    if (!checked) return XCS_OK;
-    unsigned err = 0;
-    CU_CALL(rt, rt->d2h(&err, rt->err_word, sizeof err), "cuMemcpyDtoH (error word)");
-    if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
-    if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
-    return XCS_OK;
+    return launch(rt, fn, blocks, &args, checked, key, " (row chain)");
 }
 
 bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }

@@ -67,6 +67,20 @@ static inline xcs_status layer_norm_rows(const xcs_tensor *x, xcs_tensor **out) 
     return st;
 }
 
+/* prog(x) traced over a float32 input of `shape` (2-D), optimised. */
+static inline xcs_graph *one_input_graph(const int64_t *shape, xcs_status (*prog)(const xcs_tensor *, xcs_tensor **)) {
+    xcs_graph *g = NULL;
+    xcs_tensor *x = NULL, *y = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, shape, &x));
+    CHECK_OK(prog(x, &y));
+    CHECK_OK(xcs_graph_output(g, y));
+    CHECK_OK(xcs_graph_optimize(g));
+    xcs_tensor_free(x);
+    xcs_tensor_free(y);
+    return g;
+}
+
 /* The program traced into a graph (optimised) with inputs x [M, K], w [K, N]
  * and the constant c [N]. */
 static inline xcs_graph *program_graph(int64_t M, int64_t K, int64_t N, const xcs_tensor *c) {

@@ -155,13 +155,7 @@ static void test_row_chains(void) {
         setenv("XCS_CUDA_ROW_KERNELS", off ? "0" : "1", 1);
         for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
             for (int k = 0; k < 2; k++) {
-                xcs_graph *g = NULL;
-                xcs_tensor *x = NULL, *y = NULL;
-                CHECK_OK(xcs_graph_new(&g));
-                CHECK_OK(xcs_graph_input(g, XCS_F32, 2, sizes[z], &x));
-                CHECK_OK(progs[k](x, &y));
-                CHECK_OK(xcs_graph_output(g, y));
-                CHECK_OK(xcs_graph_optimize(g));
+                xcs_graph *g = one_input_graph(sizes[z], progs[k]);
                 xcs_tensor *h = random_f32(2, sizes[z]);
                 const xcs_tensor *in[1] = {h};
                 xcs_cuda_mem_stats s0, s1;
@@ -173,8 +167,6 @@ static void test_row_chains(void) {
                        (long long)sizes[z][1], s1.row_chains > s0.row_chains ? "row kernel" : "group by group");
                 if (off || !fits) CHECK_EQ_I(s1.row_chains, s0.row_chains);
                 xcs_tensor_free(h);
-                xcs_tensor_free(x);
-                xcs_tensor_free(y);
                 xcs_graph_free(g);
             }
     }

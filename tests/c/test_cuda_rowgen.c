@@ -69,19 +69,11 @@ static void test_real_chains_compile(void) {
     xcs_status (*progs[2])(const xcs_tensor *, xcs_tensor **) = {softmax_rows, layer_norm_rows};
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
         for (int k = 0; k < 2; k++) {
-            xcs_graph *g = NULL;
-            xcs_tensor *x = NULL, *y = NULL;
-            CHECK_OK(xcs_graph_new(&g));
-            CHECK_OK(xcs_graph_input(g, XCS_F32, 2, sizes[z], &x));
-            CHECK_OK(progs[k](x, &y));
-            CHECK_OK(xcs_graph_output(g, y));
-            CHECK_OK(xcs_graph_optimize(g));
+            xcs_graph *g = one_input_graph(sizes[z], progs[k]);
             xcs_tensor *h = random_f32(2, sizes[z]);
             const xcs_tensor *in[1] = {h};
             check_device_equals_cpu(g, 1, in, in, 2e-6);
             xcs_tensor_free(h);
-            xcs_tensor_free(x);
-            xcs_tensor_free(y);
             xcs_graph_free(g);
         }
     const int64_t xs[2] = {5000, 200}, ws[1] = {200};

@@ -69,13 +69,7 @@ static void test_row_chains(void) {
     const int64_t s[2] = {4096, 96};
     xcs_status (*progs[2])(const xcs_tensor *, xcs_tensor **) = {softmax_rows, layer_norm_rows};
     for (int k = 0; k < 2; k++) {
-        xcs_graph *g = NULL;
-        xcs_tensor *x = NULL, *y = NULL;
-        CHECK_OK(xcs_graph_new(&g));
-        CHECK_OK(xcs_graph_input(g, XCS_F32, 2, s, &x));
-        CHECK_OK(progs[k](x, &y));
-        CHECK_OK(xcs_graph_output(g, y));
-        CHECK_OK(xcs_graph_optimize(g));
+        xcs_graph *g = one_input_graph(s, progs[k]);
         xcs_tensor *h = random_f32(2, s);
         const xcs_tensor *in[1] = {h};
         long chains0 = n_row_chains, wrong0 = n_wrong_device;
@@ -83,8 +77,6 @@ static void test_row_chains(void) {
         CHECK(n_row_chains > chains0);
         CHECK_EQ_I(n_wrong_device, wrong0);
         xcs_tensor_free(h);
-        xcs_tensor_free(x);
-        xcs_tensor_free(y);
         xcs_graph_free(g);
     }
     CHECK_EQ_I(n_alloc, n_free);
