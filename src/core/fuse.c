@@ -364,7 +364,14 @@ static xcs_status plan_memory(const xcs_graph *g, xcs_plan *plan) {
     for (int s = 0; s < ns; s++) {
         int len = plan->chain[s] > 1 ? plan->chain[s] : 1; /* a chain's values are live all along it */
         for (int t = s; t < s + len; t++) {
-            if (plan->steps[t].group < 0) continue;
+            if (plan->steps[t].group < 0) { /* an unfused matmul's product: a planned intermediate too */
+                int id = plan->steps[t].node, last = plan->last_step[id];
+                const xcs_node *n = &g->nodes[id];
+                const xcs_op_info *info = xcs_op_get_info(n->op); /* NULL for inputs and constants */
+                if (info && info->kind == XCS_KIND_MATMUL && last < ns)
+                    v[nv++] = (mp_value){id, false, t, last < t ? t : last, mp_node_bytes(n, -1), 0};
+                continue;
+            }
             const xcs_plan_group *grp = &plan->groups[plan->steps[t].group];
             int ids[XCS_FUSED_MAX_IO + 1], n_ids = 0;
             for (int o = 0; o < grp->n_outputs; o++) ids[n_ids++] = grp->output_nodes[o];

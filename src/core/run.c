@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int64_t shape_count(int ndim, const int64_t *shape) {
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    return n;
+}
+
 /* A view of value v (contiguous, of node shape) through edge e. */
 static xcs_status edge_view(const xcs_tensor *v, const xcs_edge *e, xcs_tensor **out) {
     int64_t strides[XCS_MAX_DIMS];
@@ -84,7 +90,19 @@ typedef struct run_ctx {
     xcs_device dev;
     int dev_index;
     xcs_tensor *const *consts; /* device copies of g's constants (NULL on the CPU) */
+    xcs_tensor *pool;          /* per node: a header a value may live in (borrowing storage that outlives the run) */
+    const int *out_of_node;    /* per node: the output it is (identity edge), or -1 */
+    xcs_tensor *const *dest;   /* per output: where the caller wants it written, or NULL */
 } run_ctx;
+
+/* True when t is one of the run's pooled headers (not to be freed). */
+static bool pooled(const xcs_tensor *pool, int n, const xcs_tensor *t) { return pool && t >= pool && t < pool + n; }
+
+/* Drops node i's value: an owned tensor is freed, a pooled header forgotten. */
+static void drop_value(const run_ctx *c, int i) {
+    if (!pooled(c->pool, c->g->n_nodes, c->val[i])) xcs_tensor_free(c->val[i]);
+    c->val[i] = NULL;
+}
 
 /* True when a node of this kind runs on a device backend; the others run on
  * the host, their operands downloaded and their value uploaded. */
@@ -114,6 +132,22 @@ static xcs_status run_on_host(const run_ctx *c, const xcs_node *n, int n_in, xcs
     return st;
 }
 
+static xcs_status value_slot(const run_ctx *c, int id, xcs_tensor **out);
+
+/* A matmul node whose product the memory plan placed in the arena, with
+ * operands already of its dtype on its device: computed straight into its
+ * slot (an empty product has nothing to compute). */
+static bool planned_matmul(const run_ctx *c, int i, xcs_tensor *const *in) {
+    const xcs_node *n = &c->g->nodes[i];
+    if (!c->plan || !c->pool || !c->arena || c->plan->arena_off[i] < 0) return false;
+    if (in[0]->dtype != n->dtype || in[1]->dtype != n->dtype || in[0]->storage->device != c->dev ||
+        in[1]->storage->device != c->dev || (c->dev != XCS_DEVICE_CPU && n->dtype != XCS_F32 && n->dtype != XCS_F64))
+        return false;
+    for (int d = 0; d < n->ndim; d++)
+        if (n->shape[d] == 0) return false;
+    return true;
+}
+
 /* Computes node i into val[i] (sources bind inputs/constants). */
 static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inputs) {
     char want[160], got[160];
@@ -129,9 +163,20 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
                              xcs_dtype_name(x->dtype), xcs_shape_str(x->ndim, x->shape, got, sizeof got));
         if (c->dev == XCS_DEVICE_CPU && !xcs_tensor_on_host(x))
             return xcs_error(XCS_ERR_VALUE, "argument %d lives on a device; this program runs on the CPU", n->aux);
+        if (c->dev == XCS_DEVICE_CPU && c->pool && xcs_tensor_is_contiguous(x)) { /* read in place */
+            c->pool[i] = *x;
+            val[i] = &c->pool[i];
+            return XCS_OK;
+        }
         return c->dev == XCS_DEVICE_CPU ? xcs_contiguous(x, &val[i]) : xcs_tensor_to(x, c->dev, c->dev_index, &val[i]);
     }
-    if (n->op == XCS_NODE_CONST) return xcs_tensor_view(c->consts ? c->consts[n->aux] : g->consts[n->aux], &val[i]);
+    if (n->op == XCS_NODE_CONST) {
+        const xcs_tensor *k = c->consts ? c->consts[n->aux] : g->consts[n->aux];
+        if (!c->pool) return xcs_tensor_view(k, &val[i]);
+        c->pool[i] = *k;
+        val[i] = &c->pool[i];
+        return XCS_OK;
+    }
     xcs_tensor hdr[8], *in[8];
     xcs_tensor *heap_hdr = NULL, **ins = in;
     if (n->n_in > 8) { /* concat of many: headers on the heap */
@@ -149,8 +194,13 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
         edge_header(val[e->node], e, h);
         ins[k] = h;
     }
-    xcs_status st = c->dev == XCS_DEVICE_CPU || device_kernel(c->be, n) ? run_node(g, n, ins, &val[i])
-                                                                          : run_on_host(c, n, n->n_in, ins, &val[i]);
+    xcs_status st;
+    if (xcs_op_get_info(n->op)->kind == XCS_KIND_MATMUL && planned_matmul(c, i, ins))
+        st = value_slot(c, i, &val[i]) ? xcs_last_status() : c->be->matmul(ins[0], ins[1], val[i]);
+    else if (c->dev == XCS_DEVICE_CPU || device_kernel(c->be, n))
+        st = run_node(g, n, ins, &val[i]);
+    else
+        st = run_on_host(c, n, n->n_in, ins, &val[i]);
     if (st) xcs_error_context(st, "graph node %%%d (%s)", i, xcs_op_name(n->op));
     free(heap_hdr);
     if (ins != in) free(ins);
@@ -173,6 +223,37 @@ static xcs_status value_buffer(const run_ctx *c, int id, bool block, int64_t row
     xcs_strides_contiguous(n->ndim, shape, strides);
     return xcs_tensor_from_storage(c->arena, n->dtype, n->ndim, shape, strides,
                                    off / (int64_t)xcs_dtype_size(n->dtype), out);
+}
+
+/* Node id's value for a group output: its arena slice in the node's pooled
+ * header (no allocation), else as value_buffer. */
+static xcs_status value_slot(const run_ctx *c, int id, xcs_tensor **out) {
+    const xcs_node *n = &c->g->nodes[id];
+    int k = c->out_of_node ? c->out_of_node[id] : -1;
+    const xcs_tensor *d = k >= 0 && c->dest ? c->dest[k] : NULL;
+    if (d && c->pool && d->dtype == n->dtype && xcs_tensor_is_contiguous(d) &&
+        xcs_tensor_numel(d) == shape_count(n->ndim, n->shape) && d->storage->device == c->dev &&
+        (c->dev == XCS_DEVICE_CPU || d->storage->device_index == c->dev_index)) {
+        xcs_tensor *t = &c->pool[id]; /* straight into the caller's buffer, in the node's shape */
+        *t = *d;
+        t->ndim = n->ndim;
+        memcpy(t->shape, n->shape, sizeof t->shape);
+        xcs_strides_contiguous(n->ndim, n->shape, t->strides);
+        *out = t;
+        return XCS_OK;
+    }
+    int64_t off = c->plan->arena_off[id];
+    if (off < 0 || !c->arena || !c->pool) return value_buffer(c, id, false, 0, out);
+    xcs_tensor *t = &c->pool[id];
+    memset(t, 0, sizeof *t);
+    t->storage = c->arena;
+    t->dtype = n->dtype;
+    t->ndim = n->ndim;
+    memcpy(t->shape, n->shape, sizeof t->shape);
+    xcs_strides_contiguous(n->ndim, n->shape, t->strides);
+    t->offset = off / (int64_t)xcs_dtype_size(n->dtype);
+    *out = t;
+    return XCS_OK;
 }
 
 /* h: t's header reshaped to `shape` (nd dims) where it differs only by
@@ -235,17 +316,16 @@ static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, 
         outs[o] = &oh[o];
     }
     const xcs_node *mn = &g->nodes[grp->first];
-    xcs_tensor *a = NULL, *b = NULL;
-    xcs_status st = edge_view(c->val[g->edges[mn->first_edge].node], &g->edges[mn->first_edge], &a);
-    if (!st) st = edge_view(c->val[g->edges[mn->first_edge + 1].node], &g->edges[mn->first_edge + 1], &b);
-    if (!st && c->be->matmul_fused) {
-        st = c->be->matmul_fused(a, b, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
-    } else if (!st) {
-        st = group_matmul(c, a, b, prod);
+    xcs_tensor ah, bh; /* the operands, as stack headers */
+    edge_header(c->val[g->edges[mn->first_edge].node], &g->edges[mn->first_edge], &ah);
+    edge_header(c->val[g->edges[mn->first_edge + 1].node], &g->edges[mn->first_edge + 1], &bh);
+    xcs_status st;
+    if (c->be->matmul_fused) {
+        st = c->be->matmul_fused(&ah, &bh, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
+    } else {
+        st = group_matmul(c, &ah, &bh, prod);
         if (!st) st = c->be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
     }
-    xcs_tensor_free(a);
-    xcs_tensor_free(b);
     return st;
 }
 
@@ -254,16 +334,17 @@ static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, 
 static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
     const xcs_graph *g = c->g;
     xcs_tensor **val = c->val;
-    xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0}, *prod = NULL;
+    xcs_tensor ih[XCS_FUSED_MAX_IO], *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0}, *prod = NULL;
     xcs_status st = XCS_OK;
-    int ni = 0, no = 0;
-    for (; no < grp->n_outputs && !st; no++) st = value_buffer(c, grp->output_nodes[no], false, 0, &outs[no]);
+    int no = 0;
+    for (; no < grp->n_outputs && !st; no++) st = value_slot(c, grp->output_nodes[no], &outs[no]);
     if (!st && grp->matmul) /* the product: in place in an output, else its own buffer */
         st = grp->prod_out >= 0 ? xcs_tensor_view(outs[grp->prod_out], &prod) : value_buffer(c, grp->first, false, 0, &prod);
-    for (; ni < grp->n_inputs && !st; ni++) {
-        if (grp->input_edges[ni] < 0) { st = xcs_tensor_view(prod, &ins[ni]); continue; }
-        const xcs_edge *e = &g->edges[grp->input_edges[ni]];
-        st = edge_view(val[e->node], e, &ins[ni]);
+    /* inputs: stack headers over values that outlive the group */
+    for (int k = 0; k < grp->n_inputs && !st; k++) {
+        if (grp->input_edges[k] < 0) ih[k] = *prod;
+        else edge_header(val[g->edges[grp->input_edges[k]].node], &g->edges[grp->input_edges[k]], &ih[k]);
+        ins[k] = &ih[k];
     }
     int64_t numel = 1;
     for (int d = 0; d < grp->prog.ndim; d++) numel *= grp->prog.shape[d];
@@ -275,13 +356,16 @@ static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
         /* an empty reduction: let the eager op produce its identity */
         int last = grp->last;
         st = run_one(c, last, NULL);
-        if (!st) { xcs_tensor_free(outs[0]); outs[0] = val[last]; val[last] = NULL; }
+        if (!st) {
+            if (!pooled(c->pool, g->n_nodes, outs[0])) xcs_tensor_free(outs[0]);
+            outs[0] = val[last];
+            val[last] = NULL;
+        }
     }
     if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
-    for (int k = 0; k < ni; k++) xcs_tensor_free(ins[k]);
     for (int o = 0; o < no; o++) {
-        if (st) xcs_tensor_free(outs[o]);
-        else val[grp->output_nodes[o]] = outs[o];
+        if (!st) val[grp->output_nodes[o]] = outs[o];
+        else if (!pooled(c->pool, g->n_nodes, outs[o])) xcs_tensor_free(outs[o]);
     }
     /* a product in its own buffer is the matmul node's value (dropped after
      * this step when nothing else reads it) */
@@ -439,10 +523,7 @@ static xcs_status run_chain_rows(const run_ctx *c, int s, int len, bool *done) {
             st = XCS_OK;
             for (int t = 0; t < len; t++) {
                 const xcs_plan_group *grp = &plan->groups[plan->steps[s + t].group];
-                for (int o = 0; o < grp->n_outputs; o++) {
-                    xcs_tensor_free(c->val[grp->output_nodes[o]]);
-                    c->val[grp->output_nodes[o]] = NULL;
-                }
+                for (int o = 0; o < grp->n_outputs; o++) drop_value(c, grp->output_nodes[o]);
             }
         } else {
             *done = !st;
@@ -455,6 +536,18 @@ static xcs_status run_chain_rows(const run_ctx *c, int s, int len, bool *done) {
 
 /* Opens a run of g: the value table and the arena, reused by every
  * xcs_run_once of the run. */
+/* True when edge e reads its source's (contiguous) value whole and in order,
+ * in any shape: the output's bytes are the value's. */
+static bool reads_whole(const xcs_graph *g, const xcs_edge *e) {
+    const xcs_node *src = &g->nodes[e->node];
+    if (e->offset != 0 || shape_count(e->ndim, e->shape) != shape_count(src->ndim, src->shape)) return false;
+    int64_t cs[XCS_MAX_DIMS];
+    xcs_strides_contiguous(e->ndim, e->shape, cs);
+    for (int d = 0; d < e->ndim; d++)
+        if (e->shape[d] != 1 && e->strides[d] != cs[d]) return false;
+    return true;
+}
+
 xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_run *r) {
     memset(r, 0, sizeof *r);
     r->g = g;
@@ -463,9 +556,22 @@ xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_ru
     r->be = xcs_backend_for(dev);
     if (!r->be) return xcs_last_status();
     r->val = calloc((size_t)g->n_nodes + 1, sizeof *r->val);
-    if (!r->val) return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+    r->pool = malloc(((size_t)g->n_nodes + 1) * sizeof *r->pool);
+    if (!r->val || !r->pool) {
+        free(r->val);
+        free(r->pool);
+        memset(r, 0, sizeof *r);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+    }
     r->plan = g->plan;
     if (r->plan && !r->be->run_fused) r->plan = NULL; /* no fusion: node by node */
+    if (!(r->out_of_node = malloc(((size_t)g->n_nodes + 1) * sizeof *r->out_of_node))) {
+        xcs_run_close(r);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+    }
+    for (int i = 0; i < g->n_nodes; i++) r->out_of_node[i] = -1;
+    for (int k = g->n_outputs - 1; k >= 0; k--)
+        if (reads_whole(g, &g->outputs[k])) r->out_of_node[g->outputs[k].node] = k;
     xcs_status st = XCS_OK;
     if (r->plan && r->plan->arena_bytes > 0 && !(r->arena = xcs_storage_new_on((size_t)r->plan->arena_bytes, dev, index)))
         st = xcs_error_context(xcs_last_status(), "the graph's %lld bytes of intermediates",
@@ -483,8 +589,11 @@ xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r) { return xcs_run_open_on
 
 void xcs_run_close(xcs_run *r) {
     if (r->val)
-        for (int i = 0; i < r->g->n_nodes; i++) xcs_tensor_free(r->val[i]);
+        for (int i = 0; i < r->g->n_nodes; i++)
+            if (!pooled(r->pool, r->g->n_nodes, r->val[i])) xcs_tensor_free(r->val[i]);
     free(r->val);
+    free(r->pool);
+    free(r->out_of_node);
     if (r->consts)
         for (int k = 0; k < r->g->n_consts; k++) xcs_tensor_free(r->consts[k]);
     free(r->consts);
@@ -496,7 +605,8 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
     const xcs_graph *g = r->g;
     xcs_tensor **val = r->val;
     run_ctx c = {.g = g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = val, .dev = r->dev,
-                 .dev_index = r->dev_index, .consts = r->consts};
+                 .dev_index = r->dev_index, .consts = r->consts, .pool = r->pool, .out_of_node = r->out_of_node,
+                 .dest = r->dest};
     const xcs_plan *plan = c.plan;
     xcs_status st = XCS_OK;
     if (plan) {
@@ -514,11 +624,7 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
             /* drop values no later step reads (an owned buffer goes back to
              * the allocator; an arena slice is free for the plan's next use) */
             for (int t = s; t < s + done && !st; t++)
-                for (int k = plan->free_start[t]; k < plan->free_start[t + 1]; k++) {
-                    int i = plan->free_nodes[k];
-                    xcs_tensor_free(val[i]);
-                    val[i] = NULL;
-                }
+                for (int k = plan->free_start[t]; k < plan->free_start[t + 1]; k++) drop_value(&c, plan->free_nodes[k]);
             s += done - 1;
         }
     } else {
@@ -528,16 +634,18 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
     for (; made_out < g->n_outputs && !st; made_out++) {
         const xcs_edge *e = &g->outputs[made_out];
         xcs_tensor *v;
+        if (r->dest && r->dest[made_out] && val[e->node] && val[e->node]->storage == r->dest[made_out]->storage &&
+            val[e->node]->offset == r->dest[made_out]->offset && r->out_of_node[e->node] == made_out) {
+            outs[made_out] = NULL; /* already in the caller's buffer */
+            continue;
+        }
         if ((st = edge_view(val[e->node], e, &v))) break;
         v->flags = 0;
         outs[made_out] = v;
     }
     if (st)
         for (int j = 0; j < made_out; j++) { xcs_tensor_free(outs[j]); outs[j] = NULL; }
-    for (int i = 0; i < g->n_nodes; i++) {
-        xcs_tensor_free(val[i]);
-        val[i] = NULL;
-    }
+    for (int i = 0; i < g->n_nodes; i++) drop_value(&c, i);
     return st;
 }
 

@@ -65,6 +65,18 @@ static xcs_status check_body(const xcs_graph *body, int n_carry, int64_t length,
     return st;
 }
 
+/* Copies src into the contiguous header dst (same shape and dtype). */
+static xcs_status copy_into(const xcs_backend *be, xcs_tensor *src, xcs_tensor *dst) {
+    if (xcs_tensor_numel(src) == 0) return XCS_OK;
+    return be->elementwise(XCS_OP_COPY, 1, (const xcs_tensor *const *)&src, src->dtype, dst);
+}
+
+/* The loop.  Each step's carry is written straight into one of two buffers
+ * per carry (alternating, so a step never writes what it reads) and each y
+ * straight into its row of the stacked output: run.c's output destinations
+ * (xcs_run.dest), so a step allocates nothing.  A value the body does not
+ * compute in place (a carry passed through unchanged, a y that is a view)
+ * is copied there instead. */
 xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
                           const xcs_tensor *const *inputs, xcs_tensor **outs) {
     xcs_status st = check_body(body, n_carry, length, n_in, inputs);
@@ -72,14 +84,16 @@ xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bo
     int n_out = body->n_outputs, n_y = n_out - n_carry;
     const xcs_backend *be = xcs_backend_for(XCS_DEVICE_CPU);
     if (!be) return xcs_error(XCS_ERR_UNSUPPORTED, "scan: no CPU backend");
-    xcs_tensor **carry = calloc((size_t)n_carry + 1, sizeof *carry);
+    xcs_tensor **buf = calloc((size_t)n_carry * 2 + 1, sizeof *buf); /* two per carry */
     xcs_tensor **step_out = calloc((size_t)n_out + 1, sizeof *step_out);
+    xcs_tensor **dest = calloc((size_t)n_out + 1, sizeof *dest);
     const xcs_tensor **step_in = calloc((size_t)n_in + 1, sizeof *step_in);
     xcs_tensor *rows = malloc(((size_t)(n_in - n_carry) + (size_t)n_y + 1) * sizeof *rows);
     xcs_run r = {0};
-    int k = 0;
-    if (!carry || !step_out || !step_in || !rows) st = xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
-    for (k = 0; k < n_carry && !st; k++) st = xcs_tensor_view(inputs[k], &carry[k]);
+    if (!buf || !step_out || !dest || !step_in || !rows) st = xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
+    for (int q = 0; q < n_carry && !st && length > 0; q++)
+        for (int b = 0; b < 2 && !st; b++)
+            st = xcs_tensor_empty(inputs[q]->dtype, inputs[q]->ndim, inputs[q]->shape, &buf[2 * q + b]);
     /* ys: [length, ...y's shape] each */
     for (int j = 0; j < n_y && !st; j++) {
         const xcs_edge *e = &body->outputs[n_carry + j];
@@ -94,47 +108,58 @@ xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bo
         st = xcs_tensor_empty(body->nodes[e->node].dtype, e->ndim + 1, shape, &outs[n_carry + j]);
     }
     if (!st) st = xcs_run_open(body, &r);
+    r.dest = dest;
     for (int64_t i = 0; i < length && !st; i++) {
         int64_t t = reverse ? length - 1 - i : i;
-        for (int q = 0; q < n_carry; q++) step_in[q] = carry[q];
+        int now = (int)(i & 1);
+        for (int q = 0; q < n_carry; q++) {
+            step_in[q] = i == 0 ? inputs[q] : buf[2 * q + (1 - now)];
+            dest[q] = buf[2 * q + now];
+        }
         for (int q = n_carry; q < n_in; q++) {
             row_header(inputs[q], t, &rows[q - n_carry]);
             step_in[q] = &rows[q - n_carry];
+        }
+        for (int j = 0; j < n_y; j++) {
+            xcs_tensor *slot = &rows[n_in - n_carry + j];
+            row_header(outs[n_carry + j], t, slot);
+            dest[n_carry + j] = slot;
         }
         st = xcs_run_once(&r, step_in, step_out);
         if (st) {
             xcs_error_context(st, "scan step %lld", (long long)t);
             break;
         }
-        for (int q = 0; q < n_carry; q++) {
-            xcs_tensor_free(carry[q]);
-            carry[q] = step_out[q];
-            step_out[q] = NULL;
-        }
-        for (int j = 0; j < n_y && !st; j++) {
-            xcs_tensor *y = step_out[n_carry + j], *slot = &rows[n_in - n_carry + j];
-            row_header(outs[n_carry + j], t, slot);
-            if (xcs_tensor_numel(y) > 0) st = be->elementwise(XCS_OP_COPY, 1, (const xcs_tensor *const *)&y, y->dtype, slot);
-        }
-        for (int j = n_carry; j < n_out; j++) {
-            xcs_tensor_free(step_out[j]);
-            step_out[j] = NULL;
+        for (int k = 0; k < n_out; k++) { /* not computed in place: copied there */
+            if (step_out[k] && !st) st = copy_into(be, step_out[k], dest[k]);
+            xcs_tensor_free(step_out[k]);
+            step_out[k] = NULL;
         }
     }
     xcs_run_close(&r);
-    if (!st)
-        for (int q = 0; q < n_carry; q++) {
-            outs[q] = carry[q];
-            carry[q] = NULL;
+    for (int q = 0; q < n_carry && !st; q++) { /* the last step's buffer, or the initial value */
+        if (length == 0) {
+            st = xcs_tensor_view(inputs[q], &outs[q]);
+        } else {
+            int last = (int)((length - 1) & 1);
+            outs[q] = buf[2 * q + last];
+            buf[2 * q + last] = NULL;
         }
-    for (int q = 0; carry && q < n_carry; q++) xcs_tensor_free(carry[q]);
-    if (st)
+    }
+    for (int q = 0; buf && q < 2 * n_carry; q++) xcs_tensor_free(buf[q]);
+    if (st) {
+        for (int q = 0; q < n_carry; q++) {
+            xcs_tensor_free(outs[q]);
+            outs[q] = NULL;
+        }
         for (int j = 0; j < n_y; j++) {
             xcs_tensor_free(outs[n_carry + j]);
             outs[n_carry + j] = NULL;
         }
-    free(carry);
+    }
+    free(buf);
     free(step_out);
+    free(dest);
     free(step_in);
     free(rows);
     return st;

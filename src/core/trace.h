@@ -127,12 +127,20 @@ typedef struct xcs_run {
     xcs_device dev;                    /* where values live */
     int dev_index;
     xcs_tensor **consts;               /* off the CPU: g's constants copied there once (NULL on the CPU) */
+    xcs_tensor *pool;                  /* per node: a header its value may live in, borrowing storage that
+                                        * outlives the run (inputs, constants, the arena): no allocation */
+    int *out_of_node;                  /* per node: the output it is, read whole (identity edge), or -1 */
+    /* Set by the caller before xcs_run_once (NULL: none): per output, a
+     * C-contiguous tensor of its shape and dtype the value may be written
+     * into directly; outs[k] is then NULL. */
+    xcs_tensor *const *dest;
 } xcs_run;
 xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r);
 /* The same on device `dev` number `index`: every value of the run lives
  * there (inputs on the host are uploaded; outputs stay on the device). */
 xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_run *r);
-/* inputs: g's inputs; outs: its n_outputs outputs (owned). */
+/* inputs: g's inputs; outs: its n_outputs outputs (owned), NULL for those
+ * written into r->dest. */
 xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs);
 void xcs_run_close(xcs_run *r);
 

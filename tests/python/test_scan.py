@@ -198,3 +198,31 @@ def test_loop_program_errors(rng):
     # the loop still works after errors
     c, _ = scan(lambda c, x: (c + x, None), np.zeros(2), np.ones((3, 2)))
     assert np.asarray(c).tolist() == [3.0, 3.0]
+
+
+def test_loop_program_outputs_written_in_place_or_copied(rng):
+    """Carries and ys the body computes go straight into the loop's buffers;
+    a carry passed through unchanged, a y that is an input row, a reshaped
+    reduction and a carry read after being overwritten all come out right."""
+    W = (rng.standard_normal((5, 5)) * 0.5).astype(np.float32)
+
+    def cell(carry, x):
+        h, keep = carry
+        h2 = np.tanh(h @ W + x)
+        return (h2, keep), {"x": x, "s": h2.sum(), "old": h * 1.0, "m": (h2 * keep).reshape(1, 5)}
+
+    xs = rng.standard_normal((7, 5)).astype(np.float32)
+    init = (rng.standard_normal(5).astype(np.float32), rng.standard_normal(5).astype(np.float32))
+    (h, keep), ys = scan(cell, init, xs)
+    assert len(_programs_of(cell)) == 1
+    ch = init[0].astype(np.float64)
+    for t in range(7):
+        old = ch
+        ch = np.tanh(ch @ W.astype(np.float64) + xs[t])
+        np.testing.assert_allclose(np.asarray(ys["old"])[t], old, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(ys["s"])[t], ch.sum(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(ys["m"])[t], (ch * init[1]).reshape(1, 5), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(h), ch, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(keep), init[1])
+    np.testing.assert_array_equal(np.asarray(ys["x"]), xs)
+    assert np.asarray(init[1]).tolist() == np.asarray(keep).tolist()  # the initial carry untouched
