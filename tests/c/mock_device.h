@@ -173,7 +173,7 @@ static const xcs_backend mock = {
 };
 
 
-static int mock_register(void) {
+static inline int mock_register(void) {
     cpu = xcs_backend_for(XCS_DEVICE_CPU);
     return cpu && !xcs_backend_register(&mock) ? 0 : 1;
 }

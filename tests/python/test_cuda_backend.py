@@ -19,8 +19,10 @@ PROBE = ("import json, numpy as np, ember.xcs as x; d = x.devices()[1]; "
 
 
 def _probe(**env):
-    e = dict(os.environ, **env)
-    e.pop("XCS_DEVICE", None)  # the suite's CUDA run sets it; these probes ask what "auto" finds
+    e = dict(os.environ)
+    for k in ("XCS_DEVICE", "XCS_CUDA_MODULE"):  # the suite's CUDA and mock runs set them: these probe the real module
+        e.pop(k, None)
+    e.update(env)
     out = subprocess.run([sys.executable, "-c", PROBE], env=e, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     import json

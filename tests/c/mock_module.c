@@ -1,0 +1,76 @@
+/* mock_module.c — libxcs_mockcuda.so: a CUDA backend module (xcs_cuda.h)
+ * whose one "GPU" is the mock device of mock_device.h, so the Python
+ * package's whole device path (Config(device="cuda"), device Arrays with
+ * host copies, device_put, orchestration regions on the device, the
+ * fallbacks) runs in CI without a GPU:
+ *     XCS_CUDA_MODULE=.../libxcs_mockcuda.so pytest tests/python/...
+ * Device addresses are host addresses with a high bit flipped, so host code
+ * that touches device memory faults; the kernels are the CPU backend's (of
+ * this module's own copy of the core), so results equal the CPU's exactly. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mock_device.h"
+#include "xcs_cuda.h"
+#include "xcs_host.h"
+
+static void probe(xcs_cuda_probe *out) {
+    memset(out, 0, sizeof *out);
+    out->n_devices = 1;
+    snprintf(out->devices[0].name, sizeof out->devices[0].name, "xcs mock device");
+    out->devices[0].cc_major = 9;
+    out->devices[0].sm_count = 1;
+    out->devices[0].total_mem = (size_t)1 << 30;
+}
+
+static xcs_status open_dev(int ordinal) {
+    if (ordinal != 0) return xcs_error(XCS_ERR_VALUE, "the mock has one device, not %d", ordinal);
+    if (!cpu && (xcs_host_init() || !(cpu = xcs_backend_for(XCS_DEVICE_CPU)))) return xcs_last_status();
+    return XCS_OK;
+}
+
+static const char *last_error(void) { return xcs_last_error(); }
+static const char *describe(int ordinal) { return ordinal == 0 ? "xcs mock device (host memory, CPU kernels)" : ""; }
+static xcs_status sync(int ordinal) { return ordinal == 0 ? XCS_OK : xcs_error(XCS_ERR_VALUE, "no mock device %d", ordinal); }
+
+/* Row chains as the CUDA backend takes them: only with XCS_CUDA_ROW_KERNELS=1. */
+static xcs_status run_rows(const xcs_row_chain *rc) {
+    const char *e = getenv("XCS_CUDA_ROW_KERNELS");
+    return e && strcmp(e, "1") == 0 ? m_run_rows(rc) : XCS_ERR_UNSUPPORTED;
+}
+
+static void mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (ordinal != 0) return;
+    out->allocs = out->device_allocs = n_alloc;
+    out->row_chains = n_row_chains;
+}
+
+static void empty_cache(int ordinal) { (void)ordinal; }
+static void set_tf32(int on) { (void)on; }
+static int kernels_cached(int ordinal) { return ordinal == 0 ? 1 : 0; }
+
+static const xcs_cuda_module module = {
+    .abi = XCS_CUDA_ABI,
+    .probe = probe,
+    .open = open_dev,
+    .last_error = last_error,
+    .describe = describe,
+    .alloc = m_alloc,
+    .free = m_free,
+    .upload = m_upload,
+    .download = m_download,
+    .sync = sync,
+    .elementwise = m_elementwise,
+    .reduce = m_reduce,
+    .matmul = m_matmul,
+    .run_fused = m_run_fused,
+    .run_rows = run_rows,
+    .mem_stats = mem_stats,
+    .empty_cache = empty_cache,
+    .set_tf32 = set_tf32,
+    .kernels_cached = kernels_cached,
+};
+
+__attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }
