@@ -153,3 +153,17 @@ def test_reduction_accumulators(red, dt, acc):
     (entry,) = f._cache.values()
     (src,) = [s["source"] for s in entry.graph.cuda_sources()]
     assert f"__shared__ {acc} part[" in src
+
+
+def test_xcs_device_environment(monkeypatch):
+    monkeypatch.setenv("XCS_DEVICE", "cpu")
+    assert xcs.default_device() == "cpu"
+    assert np.asarray(xcs.jit(lambda v: v + 1)(np.ones(2))).tolist() == [2.0, 2.0]
+    monkeypatch.setenv("XCS_DEVICE", "tpu")
+    with pytest.raises(xcs.XCSValueError, match="XCS_DEVICE"):
+        xcs.default_device()
+    if not xcs.devices()[1]["available"]:  # asking for a GPU there is not: an error, not a silent CPU run
+        monkeypatch.setenv("XCS_DEVICE", "cuda")
+        with pytest.raises(xcs.XCSDeviceError, match="XCS_DEVICE='cuda'"):
+            xcs.jit(lambda v: v * 3)(np.ones(2))
+        assert "device: none usable" in xcs.explain(lambda v: v + 1, np.ones(2))

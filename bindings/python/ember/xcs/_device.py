@@ -79,7 +79,10 @@ def run_device(config):
 def describe():
     """One line for explain(): where programs run and why."""
     status = cuda_status()
-    where = resolve("auto")
+    try:
+        where = resolve("auto")
+    except XCSDeviceError as e:  # XCS_DEVICE asks for a GPU there is not
+        return f"device: none usable ({e})"
     if where != "cpu":
         gpu = status.get("gpus", [{}])[0]
         return f"device: {where} ({gpu.get('name', 'GPU')}, sm_{gpu.get('compute_capability', '?')})"
