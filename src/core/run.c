@@ -36,11 +36,15 @@ static void edge_header(const xcs_tensor *v, const xcs_edge *e, xcs_tensor *out)
 
 /* A matmul node's operands are already typed and broadcast by its trace:
  * straight to the backend, without xcs_matmul's checks and conversions. */
+/* True when matmul node n's operands already have its dtype and share one
+ * device: the backend's GEMM can take them as they are. */
+static bool matmul_ready(const xcs_node *n, xcs_tensor *const *in) {
+    return in[0]->dtype == n->dtype && in[1]->dtype == n->dtype && in[1]->storage->device == in[0]->storage->device;
+}
+
 static xcs_status run_matmul_node(const xcs_node *n, xcs_tensor *const *in, xcs_tensor **out) {
     const xcs_backend *be = xcs_backend_for(in[0]->storage->device);
-    if (!be || in[0]->dtype != n->dtype || in[1]->dtype != n->dtype ||
-        in[1]->storage->device != in[0]->storage->device)
-        return xcs_matmul(in[0], in[1], out);
+    if (!be || !matmul_ready(n, in)) return xcs_matmul(in[0], in[1], out);
     xcs_status st = xcs_tensor_empty_on(in[0]->storage, n->dtype, n->ndim, n->shape, out);
     if (!st && xcs_tensor_numel(*out) > 0) st = be->matmul(in[0], in[1], *out);
     if (st) {
@@ -140,8 +144,8 @@ static xcs_status value_slot(const run_ctx *c, int id, xcs_tensor **out);
 static bool planned_matmul(const run_ctx *c, int i, xcs_tensor *const *in) {
     const xcs_node *n = &c->g->nodes[i];
     if (!c->plan || !c->pool || !c->arena || c->plan->arena_off[i] < 0) return false;
-    if (in[0]->dtype != n->dtype || in[1]->dtype != n->dtype || in[0]->storage->device != c->dev ||
-        in[1]->storage->device != c->dev || (c->dev != XCS_DEVICE_CPU && n->dtype != XCS_F32 && n->dtype != XCS_F64))
+    if (!matmul_ready(n, in) || in[0]->storage->device != c->dev ||
+        (c->dev != XCS_DEVICE_CPU && n->dtype != XCS_F32 && n->dtype != XCS_F64))
         return false;
     for (int d = 0; d < n->ndim; d++)
         if (n->shape[d] == 0) return false;
@@ -225,6 +229,21 @@ static xcs_status value_buffer(const run_ctx *c, int id, bool block, int64_t row
                                    off / (int64_t)xcs_dtype_size(n->dtype), out);
 }
 
+/* Node id's value as a contiguous tensor of its shape at element `offset` of
+ * `storage` (which outlives the run), in the node's pooled header. */
+static xcs_tensor *pooled_value(const run_ctx *c, int id, xcs_storage *storage, int64_t offset) {
+    const xcs_node *n = &c->g->nodes[id];
+    xcs_tensor *t = &c->pool[id];
+    memset(t, 0, sizeof *t);
+    t->storage = storage;
+    t->dtype = n->dtype;
+    t->ndim = n->ndim;
+    memcpy(t->shape, n->shape, sizeof t->shape);
+    xcs_strides_contiguous(n->ndim, n->shape, t->strides);
+    t->offset = offset;
+    return t;
+}
+
 /* Node id's value for a group output: its arena slice in the node's pooled
  * header (no allocation), else as value_buffer. */
 static xcs_status value_slot(const run_ctx *c, int id, xcs_tensor **out) {
@@ -234,25 +253,12 @@ static xcs_status value_slot(const run_ctx *c, int id, xcs_tensor **out) {
     if (d && c->pool && d->dtype == n->dtype && xcs_tensor_is_contiguous(d) &&
         xcs_tensor_numel(d) == shape_count(n->ndim, n->shape) && d->storage->device == c->dev &&
         (c->dev == XCS_DEVICE_CPU || d->storage->device_index == c->dev_index)) {
-        xcs_tensor *t = &c->pool[id]; /* straight into the caller's buffer, in the node's shape */
-        *t = *d;
-        t->ndim = n->ndim;
-        memcpy(t->shape, n->shape, sizeof t->shape);
-        xcs_strides_contiguous(n->ndim, n->shape, t->strides);
-        *out = t;
+        *out = pooled_value(c, id, d->storage, d->offset); /* straight into the caller's buffer */
         return XCS_OK;
     }
     int64_t off = c->plan->arena_off[id];
     if (off < 0 || !c->arena || !c->pool) return value_buffer(c, id, false, 0, out);
-    xcs_tensor *t = &c->pool[id];
-    memset(t, 0, sizeof *t);
-    t->storage = c->arena;
-    t->dtype = n->dtype;
-    t->ndim = n->ndim;
-    memcpy(t->shape, n->shape, sizeof t->shape);
-    xcs_strides_contiguous(n->ndim, n->shape, t->strides);
-    t->offset = off / (int64_t)xcs_dtype_size(n->dtype);
-    *out = t;
+    *out = pooled_value(c, id, c->arena, off / (int64_t)xcs_dtype_size(n->dtype));
     return XCS_OK;
 }
 
@@ -261,10 +267,7 @@ static xcs_status value_slot(const run_ctx *c, int id, xcs_tensor **out) {
  * keep their order and strides. */
 static void conform(const xcs_tensor *t, int nd, const int64_t *shape, xcs_tensor *h) {
     *h = *t;
-    int64_t n_t = 1, n_p = 1;
-    for (int d = 0; d < t->ndim; d++) n_t *= t->shape[d];
-    for (int d = 0; d < nd; d++) n_p *= shape[d];
-    if (n_t != n_p) return; /* a reduction's output keeps its own (keepdims) shape */
+    if (shape_count(t->ndim, t->shape) != shape_count(nd, shape)) return; /* a reduction's output keeps its own (keepdims) shape */
     h->ndim = nd;
     int j = 0;
     for (int d = 0; d < nd; d++) {

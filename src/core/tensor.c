@@ -133,20 +133,15 @@ xcs_storage *xcs_storage_new_on(size_t nbytes, xcs_device device, int index) {
         xcs_error(XCS_ERR_UNSUPPORTED, "backend %s has no device memory", be->name);
         return NULL;
     }
-    xcs_storage *s = calloc(1, sizeof *s);
+    void *data = NULL;
+    if (be->alloc(index, nbytes, &data)) return NULL;
+    xcs_storage *s = xcs_storage_wrap(data, nbytes, false, device_release, NULL);
     if (!s) {
-        xcs_error(XCS_ERR_MEMORY, "out of memory allocating a storage header");
+        be->free(index, data);
         return NULL;
     }
-    if (be->alloc(index, nbytes, &s->data)) {
-        free(s);
-        return NULL;
-    }
-    s->refcount = 1;
-    s->nbytes = nbytes;
     s->device = device;
     s->device_index = index;
-    s->release = device_release;
     s->release_ctx = s;
     return s;
 }

@@ -910,3 +910,34 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
 static size_t gen_rows(const void *rs, char *buf, size_t cap) { return xcs_cuda_row_codegen(rs, buf, cap); }
 
 char *xcs_cuda_row_codegen_alloc(const xcs_cuda_row_spec *rs) { return gen_alloc(gen_rows, rs); }
+
+uint64_t xcs_cuda_row_spec_hash(const xcs_cuda_row_spec *rs) {
+    uint64_t h = 0x84222325cbf29ce4ull;
+    int head[5] = {rs->n, rs->n_values, rs->n_ext, rs->n_out, rs->per};
+    h = fnv(h, head, sizeof head);
+    for (int g = 0; g < rs->n; g++) {
+        const xcs_fused_program *p = rs->prog[g];
+        xcs_cuda_spec spec;
+        memset(&spec, 0, sizeof spec);
+        spec.p = p;
+        for (int k = 0; k < p->n_inputs; k++) spec.in_dtype[k] = rs->in_dtype[g][k];
+        for (int o = 0; o < p->n_outputs; o++) spec.out_dtype[o] = rs->out_dtype[g][o];
+        uint64_t ph = xcs_cuda_spec_hash(&spec);
+        int f[2] = {rs->prog_scalar[g], p->n_outputs};
+        h = fnv(fnv(h, &ph, sizeof ph), f, sizeof f);
+        for (int k = 0; k < p->n_inputs; k++) h = fnv(h, &rs->in_src[g][k], sizeof rs->in_src[g][k]);
+        for (int o = 0; o < p->n_outputs; o++) {
+            int v[2] = {rs->out_value[g][o], rs->out_slot[g][o]};
+            h = fnv(h, v, sizeof v);
+        }
+    }
+    for (int v = 0; v < rs->n_values; v++) {
+        int f[3] = {rs->value_scalar[v], rs->value_read[v], rs->value_dtype[v]};
+        h = fnv(h, f, sizeof f);
+    }
+    for (int e = 0; e < rs->n_ext; e++) {
+        int f[2] = {rs->ext_kind[e], rs->ext_dtype[e]};
+        h = fnv(h, f, sizeof f);
+    }
+    return h;
+}

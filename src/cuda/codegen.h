@@ -128,6 +128,9 @@ typedef struct xcs_cuda_row_args {
 } xcs_cuda_row_args;
 
 size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap);
+/* A hash of everything a row kernel's source depends on (the kernel cache's
+ * key: a cached kernel is found without generating its source). */
+uint64_t xcs_cuda_row_spec_hash(const xcs_cuda_row_spec *rs);
 char *xcs_cuda_row_codegen_alloc(const xcs_cuda_row_spec *rs);
 
 #endif /* XCS_CUDA_CODEGEN_H */

@@ -653,22 +653,13 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     return launch(rt, fn, blocks, &args, checked, key, "");
 }
 
-static char *gen_rows(const void *src) {
-    size_t n = strlen(src) + 1;
-    char *copy = malloc(n);
-    if (copy) memcpy(copy, src, n);
-    else xcs_error(XCS_ERR_MEMORY, "out of memory copying a kernel source");
-    return copy;
-}
+static char *gen_rows(const void *rs) { return xcs_cuda_row_codegen_alloc(rs); }
 
 xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, const xcs_cuda_row_args *args_in,
                            bool checked) {
-    char *src = xcs_cuda_row_codegen_alloc(rs);
-    if (!src) return xcs_last_status();
-    uint64_t key = xcs_cuda_source_hash(src) ^ ((uint64_t)rt->cc << 56) ^ 0x5a5a5a5a5a5a5a5aull;
+    uint64_t key = xcs_cuda_row_spec_hash(rs) ^ ((uint64_t)rt->cc << 56) ^ 0x5a5a5a5a5a5a5a5aull;
     cu_fn fn = NULL;
-    xcs_status st = kernel_cached(rt, key, gen_rows, src, &fn);
-    free(src);
+    xcs_status st = kernel_cached(rt, key, gen_rows, rs, &fn);
     if (st) return st;
     xcs_cuda_row_args args = *args_in;
     args.err = (unsigned int *)(uintptr_t)rt->err_word;

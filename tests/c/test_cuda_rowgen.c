@@ -19,6 +19,10 @@
 
 static xcs_nvrtc *nv;
 static int compiled, unsupported;
+/* (spec hash, source hash) of every chain compiled: the cache key must
+ * tell apart exactly the chains whose sources differ */
+static uint64_t keys[64][2];
+static int n_keys;
 
 static void compile_chain(const xcs_row_chain *rc) {
     xcs_cuda_row_spec rs;
@@ -36,6 +40,10 @@ static void compile_chain(const xcs_row_chain *rc) {
     CHECK_OK(st);
     char *src = xcs_cuda_row_codegen_alloc(&rs);
     CHECK(src != NULL);
+    if (src && n_keys < 64) {
+        keys[n_keys][0] = xcs_cuda_row_spec_hash(&rs);
+        keys[n_keys++][1] = xcs_cuda_source_hash(src);
+    }
     char *img = NULL;
     size_t size = 0;
     bool cubin = false;
@@ -92,6 +100,16 @@ static void test_real_chains_compile(void) {
     for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) xcs_tensor_free(f[k]);
     xcs_graph_free(g);
     printf("%d row-chain kernels compiled, %d chains without one\n", compiled, unsupported);
+    int distinct = 0;
+    for (int i = 0; i < n_keys; i++) {
+        bool first = true;
+        for (int j = 0; j < i; j++) {
+            CHECK((keys[i][0] == keys[j][0]) == (keys[i][1] == keys[j][1]));
+            first &= keys[i][1] != keys[j][1];
+        }
+        distinct += first;
+    }
+    CHECK(distinct >= 3); /* softmax, layer norm and the mixed chain at least */
     CHECK(compiled >= 9);
 }
 
