@@ -1,14 +1,17 @@
 """Batch processing: vmap as a concurrent map, capped by Config(max_workers).
 
-Starts the loopback model server (ember.xcs.bench.ModelServer, 20 ms per
-call).  Each of 100 items gets a little tensor work (a feature vector through
+Starts the loopback model server (ember.xcs.bench.ModelServer, 50 ms per
+call).  Each of 64 items gets a little tensor work (a feature vector through
 a tanh layer, lazily fused) and one model call that labels it from its score.
 `vmap` over a function with an orchestration call runs the items as a
 concurrent map on the host task graph, at most `Config.max_workers` at once.
 Times 1, 4, 16 and 64 workers, prints wall time, throughput and the peak
 number of calls in flight, and checks the results are the same for every
 worker count (and equal numpy's scores), the cap holds, and 16 workers are
-at least 5x faster than 1.
+at least 5x faster than 1.  The latency is long next to the Python work of
+an HTTP round trip (client and server share this process and its GIL, and
+that work is several times slower under AddressSanitizer, where CI runs this
+too), so the check measures the concurrency, not the interpreter.
 Run: PYTHONPATH=build/python .venv/bin/python examples/06_performance_optimization/batch_processing.py
 """
 import threading
@@ -20,7 +23,7 @@ from ember.api.decorators import mark_orchestration
 from ember.xcs import Config, vmap
 from ember.xcs.bench import ModelClient, ModelServer
 
-N_ITEMS, LATENCY_MS, WORKERS = 100, 20, (1, 4, 16, 64)
+N_ITEMS, LATENCY_MS, WORKERS = 64, 50, (1, 4, 16, 64)
 client = None  # set in main(), once the server is up
 _lock = threading.Lock()
 _in_flight = {"now": 0, "peak": 0}
