@@ -9,19 +9,19 @@
 #include <string.h>
 
 /* FNV-1a over bytes, chained. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+uint64_t xcs_fnv(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
     for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ull; }
     return h;
 }
 
 static uint64_t edge_hash(uint64_t h, const xcs_edge *e) {
-    h = fnv(h, &e->node, sizeof e->node);
-    h = fnv(h, &e->ndim, sizeof e->ndim);
-    h = fnv(h, &e->flags, sizeof e->flags);
-    h = fnv(h, &e->offset, sizeof e->offset);
-    h = fnv(h, e->shape, (size_t)e->ndim * sizeof e->shape[0]);
-    return fnv(h, e->strides, (size_t)e->ndim * sizeof e->strides[0]);
+    h = xcs_fnv(h, &e->node, sizeof e->node);
+    h = xcs_fnv(h, &e->ndim, sizeof e->ndim);
+    h = xcs_fnv(h, &e->flags, sizeof e->flags);
+    h = xcs_fnv(h, &e->offset, sizeof e->offset);
+    h = xcs_fnv(h, e->shape, (size_t)e->ndim * sizeof e->shape[0]);
+    return xcs_fnv(h, e->strides, (size_t)e->ndim * sizeof e->strides[0]);
 }
 
 static bool edge_eq(const xcs_edge *a, const xcs_edge *b) {
@@ -35,18 +35,18 @@ static bool edge_eq(const xcs_edge *a, const xcs_edge *b) {
  * hash by the identity of their tensor, or by value when 0-d. */
 static uint64_t node_hash(const xcs_graph *g, const xcs_node *n) {
     uint64_t h = 0xcbf29ce484222325ull;
-    h = fnv(h, &n->op, sizeof n->op);
-    h = fnv(h, &n->dtype, sizeof n->dtype);
-    h = fnv(h, &n->compute, sizeof n->compute);
-    h = fnv(h, &n->ndim, sizeof n->ndim);
-    h = fnv(h, n->shape, (size_t)n->ndim * sizeof n->shape[0]);
-    h = fnv(h, &n->axes, sizeof n->axes);
-    h = fnv(h, &n->axis, sizeof n->axis);
-    if (n->op == XCS_NODE_INPUT) return fnv(h, &n->aux, sizeof n->aux);
+    h = xcs_fnv(h, &n->op, sizeof n->op);
+    h = xcs_fnv(h, &n->dtype, sizeof n->dtype);
+    h = xcs_fnv(h, &n->compute, sizeof n->compute);
+    h = xcs_fnv(h, &n->ndim, sizeof n->ndim);
+    h = xcs_fnv(h, n->shape, (size_t)n->ndim * sizeof n->shape[0]);
+    h = xcs_fnv(h, &n->axes, sizeof n->axes);
+    h = xcs_fnv(h, &n->axis, sizeof n->axis);
+    if (n->op == XCS_NODE_INPUT) return xcs_fnv(h, &n->aux, sizeof n->aux);
     if (n->op == XCS_NODE_CONST) {
         const xcs_tensor *c = g->consts[n->aux];
-        if (c->ndim == 0) return fnv(h, xcs_tensor_data(c), xcs_dtype_size(c->dtype));
-        return fnv(h, &c->storage, sizeof c->storage);
+        if (c->ndim == 0) return xcs_fnv(h, xcs_tensor_data(c), xcs_dtype_size(c->dtype));
+        return xcs_fnv(h, &c->storage, sizeof c->storage);
     }
     for (int k = 0; k < n->n_in; k++) h = edge_hash(h, &g->edges[n->first_edge + k]);
     return h;
@@ -235,7 +235,7 @@ uint64_t xcs_graph_hash(const xcs_graph *g) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < g->n_nodes; i++) {
         uint64_t nh = node_hash(g, &g->nodes[i]);
-        h = fnv(h, &nh, sizeof nh);
+        h = xcs_fnv(h, &nh, sizeof nh);
     }
     for (int o = 0; o < g->n_outputs; o++) h = edge_hash(h, &g->outputs[o]);
     return h;

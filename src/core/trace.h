@@ -100,6 +100,19 @@ struct xcs_graph {
 /* Room for one more constant in g->consts. */
 xcs_status xcs_graph_grow_consts(xcs_graph *g);
 
+/* FNV-1a over n bytes at p, chained from h (passes.c). */
+uint64_t xcs_fnv(uint64_t h, const void *p, size_t n);
+
+/* Lazy graphs (lazy.c): v (owned) moved to the host when it is not there;
+ * node `node` of g made a constant holding v (a contiguous value of the
+ * node's shape); traced t, a view of a constant node of g, made concrete
+ * in place, reading that constant. */
+xcs_status xcs_lazy_to_host(xcs_tensor **v);
+xcs_status xcs_lazy_settle(xcs_graph *g, int32_t node, const xcs_tensor *v);
+void xcs_lazy_adopt(xcs_graph *g, xcs_tensor *t);
+/* t's node computed (on dev/index) and made a constant; t stays traced. */
+xcs_status xcs_lazy_compute(xcs_graph *g, const xcs_tensor *t, xcs_device dev, int index);
+
 /* True when edge e reads its source node's value whole, in order (the
  * identity view; strides of size-1 dims do not matter). */
 bool xcs_edge_is_identity(const xcs_graph *g, const xcs_edge *e);

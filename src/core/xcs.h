@@ -421,6 +421,28 @@ xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t);
 /* The same with the program run on device `dev` number `index`; the value
  * comes back to the host (lazy values are read by host code). */
 xcs_status xcs_graph_concretize_on(xcs_graph *g, xcs_tensor *t, xcs_device dev, int index);
+/* t's value as a new concrete tensor (owned; t's view of it), computed as
+ * xcs_graph_concretize_on does, while t itself stays traced: later ops on
+ * t are still recorded in g (reading the computed constant). */
+xcs_status xcs_graph_lazy_value(xcs_graph *g, const xcs_tensor *t, xcs_device dev, int index, xcs_tensor **out);
+
+/* Batched concretization (lazy_batch.c): vmap over an orchestration body
+ * runs each example's Python on its own thread, recording its tensor work
+ * in its own lazy graph.  xcs_lazy_key fingerprints the pending program
+ * that computing ts[0..n) (traced tensors of lazy graph g) needs: its ops,
+ * shapes and dtypes, not its constants' values; 0 when nothing is pending.
+ * xcs_lazy_concretize_batch computes, for K examples, example k's n[k]
+ * values ts[k][..] of lazy graph gs[k] into constants of that graph (the
+ * tensors stay traced: xcs_graph_concretize_on / xcs_graph_lazy_value then
+ * read them without computing), but the examples whose program equals example 0's run as ONE program:
+ * example 0's, with every constant that differs between them (their
+ * arguments, earlier results) made an input, batched over the stacked
+ * values by vmap's rules and optimised (fused) as a whole; constants the
+ * same in all (shared weights) stay shared.  The others are computed one
+ * by one.  *n_batched (may be NULL) receives how many ran batched. */
+uint64_t xcs_lazy_key(const xcs_graph *g, int n, const xcs_tensor *const *ts);
+xcs_status xcs_lazy_concretize_batch(int K, xcs_graph *const *gs, const int *n, xcs_tensor *const *const *ts,
+                                     xcs_device dev, int index, int *n_batched);
 
 /* ---------------------------------------------------------------- fused programs
  *

@@ -221,6 +221,128 @@ static PyObject *py_concretize(PyObject *m, PyObject *x) {
     return Py_NewRef(x);
 }
 
+/* _lazy_value(x): the value of a traced Array of a lazy graph as a new
+ * concrete Array, x itself staying lazy (xcs_graph_lazy_value); anything
+ * else is returned as it is. */
+static PyObject *py_lazy_value(PyObject *m, PyObject *x) {
+    (void)m;
+    if (!XcsArray_Check(x) || !XCS_T(x)->graph) return Py_NewRef(x);
+    XcsGraph *owner = xcs_py_graph_owner(XCS_T(x)->graph);
+    if (!owner || !owner->lazy) return Py_NewRef(x);
+    xcs_tensor *v = NULL;
+    xcs_status st;
+    int dev = owner->device;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_graph_lazy_value(owner->g, XCS_T(x), dev >= 0 ? XCS_DEVICE_CUDA : XCS_DEVICE_CPU, dev >= 0 ? dev : 0, &v);
+    Py_END_ALLOW_THREADS
+    if (st) return xcs_py_raise(st);
+    return xcs_py_wrap(v);
+}
+
+/* The traced Arrays of lazy Graphs in sequence `fast`, into ts (*n of them),
+ * and the Graph they share; NULL when there is none, or (*several) when
+ * they come from more than one. */
+static XcsGraph *lazy_values(PyObject *fast, xcs_tensor **ts, int *n, bool *several) {
+    XcsGraph *owner = NULL;
+    *n = 0;
+    *several = false;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); i++) {
+        PyObject *x = PySequence_Fast_GET_ITEM(fast, i);
+        if (!XcsArray_Check(x) || !XCS_T(x)->graph) continue;
+        XcsGraph *o = xcs_py_graph_owner(XCS_T(x)->graph);
+        if (!o || !o->lazy) continue;
+        if (owner && o != owner) *several = true;
+        owner = o;
+        ts[(*n)++] = XCS_T(x);
+    }
+    return *several ? NULL : owner;
+}
+
+/* _lazy_key(arrays) -> int or None (see xcs_lazy_key). */
+static PyObject *py_lazy_key(PyObject *m, PyObject *seq) {
+    (void)m;
+    PyObject *fast = PySequence_Fast(seq, "_lazy_key: expected a sequence of arrays");
+    if (!fast) return NULL;
+    xcs_tensor **ts = PyMem_Malloc(((size_t)PySequence_Fast_GET_SIZE(fast) + 1) * sizeof *ts);
+    if (!ts) {
+        Py_DECREF(fast);
+        return PyErr_NoMemory();
+    }
+    int n;
+    bool several;
+    XcsGraph *owner = lazy_values(fast, ts, &n, &several);
+    uint64_t key = owner ? xcs_lazy_key(owner->g, n, (const xcs_tensor *const *)ts) : 0;
+    PyMem_Free(ts);
+    Py_DECREF(fast);
+    if (!key) Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(key ^ ((uint64_t)(owner->device + 1) << 56));
+}
+
+/* _concretize_batch(requests) -> examples run as one program: each request
+ * (a sequence of Arrays, one example's) is computed; the Arrays stay lazy,
+ * reading their values computes nothing more; see xcs_lazy_concretize_batch. */
+static PyObject *py_concretize_batch(PyObject *m, PyObject *seq) {
+    (void)m;
+    PyObject *reqs = PySequence_Fast(seq, "_concretize_batch: expected a sequence of requests");
+    if (!reqs) return NULL;
+    Py_ssize_t K = PySequence_Fast_GET_SIZE(reqs);
+    PyObject **fast = PyMem_Calloc((size_t)K + 1, sizeof *fast);
+    xcs_graph **gs = PyMem_Calloc((size_t)K + 1, sizeof *gs);
+    xcs_tensor ***ts = PyMem_Calloc((size_t)K + 1, sizeof *ts);
+    int *n = PyMem_Calloc((size_t)K + 1, sizeof *n);
+    PyObject *res = NULL;
+    int dev = -1, used = 0, n_batched = 0;
+    if (!fast || !gs || !ts || !n) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < K; k++) {
+        fast[k] = PySequence_Fast(PySequence_Fast_GET_ITEM(reqs, k), "_concretize_batch: a request is a sequence");
+        if (!fast[k]) goto done;
+        ts[k] = PyMem_Malloc(((size_t)PySequence_Fast_GET_SIZE(fast[k]) + 1) * sizeof *ts[k]);
+        if (!ts[k]) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        bool several;
+        XcsGraph *o = lazy_values(fast[k], ts[k], &n[k], &several);
+        if (several) {
+            PyErr_SetString(PyExc_ValueError, "_concretize_batch: a request's arrays come from several lazy graphs");
+            goto done;
+        }
+        if (!o) { /* nothing lazy in this one */
+            PyMem_Free(ts[k]);
+            ts[k] = NULL;
+            continue;
+        }
+        if (used && o->device != dev) {
+            PyErr_SetString(PyExc_ValueError, "_concretize_batch: the requests are on different devices");
+            goto done;
+        }
+        dev = o->device;
+        gs[used] = o->g;
+        ts[used] = ts[k];
+        n[used] = n[k];
+        if (used != k) ts[k] = NULL;
+        used++;
+    }
+    xcs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_lazy_concretize_batch(used, gs, n, (xcs_tensor *const *const *)ts,
+                                   dev >= 0 ? XCS_DEVICE_CUDA : XCS_DEVICE_CPU, dev >= 0 ? dev : 0, &n_batched);
+    Py_END_ALLOW_THREADS
+    res = st ? xcs_py_raise(st) : PyLong_FromLong(n_batched);
+done:
+    for (Py_ssize_t k = 0; fast && k < K; k++) Py_XDECREF(fast[k]);
+    for (Py_ssize_t k = 0; ts && k < K; k++) PyMem_Free(ts[k]);
+    PyMem_Free(fast);
+    PyMem_Free(gs);
+    PyMem_Free(ts);
+    PyMem_Free(n);
+    Py_DECREF(reqs);
+    return res;
+}
+
 static PyObject *g_output(PyObject *o, PyObject *x) {
     XcsGraph *self = (XcsGraph *)o;
     if (refuse_sealed(self, "output")) return NULL;
@@ -747,6 +869,15 @@ PyMethodDef xcs_py_graph_methods[] = {
      "in wrt (reverse-mode AD on the trace)."},
     {"_concretize", py_concretize, METH_O,
      "_concretize(x) -> x: a traced Array of a lazy Graph is computed in place; other values pass through."},
+    {"_lazy_value", py_lazy_value, METH_O,
+     "_lazy_value(x) -> a concrete Array of the value of x, a traced Array of a lazy Graph, which stays lazy "
+     "(later ops on it are still recorded); other values pass through."},
+    {"_lazy_key", py_lazy_key, METH_O,
+     "_lazy_key(arrays) -> int or None: fingerprint of the program computing the lazy Arrays in the sequence "
+     "(ops, shapes, dtypes; not the constants' values), None when nothing is pending or they span graphs."},
+    {"_concretize_batch", py_concretize_batch, METH_O,
+     "_concretize_batch(requests) -> int: computes each request's lazy Arrays in place, the requests whose "
+     "programs are the same as one batched program (returns how many ran batched)."},
     {"_signature", py_signature, METH_O,
      "_signature(args) -> tuple of (shape, dtype name, False) per array in the tuple args, or None when one is "
      "not a concrete Array / numpy array of an xcs dtype."},

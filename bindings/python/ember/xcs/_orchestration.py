@@ -40,6 +40,8 @@ _SCOPE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_scope", defau
 _TRACING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_tracing", default=False)
 #: the Graph being traced on this thread (jit, grad, vmap's per-example graphs), or None
 _ACTIVE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_active_graph", default=None)
+#: the Batcher of the vmap example running on this thread, or None
+_BATCHER: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_batcher", default=None)
 
 
 def current_scope():
@@ -136,42 +138,162 @@ def is_orchestration(obj):
 _SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
 
 
-def _scan(x, found, depth=0):
+def _rebuildable(x):
+    t = type(x)
+    return t in (list, tuple, dict, set, frozenset) or (isinstance(x, tuple) and hasattr(x, "_fields"))
+
+
+def _scan(x, found, lazy, fixed, depth=0, rebuild=True):
     """Collects the Deferreds inside x (lists, tuples, dicts, sets; 8
-    levels) and computes its lazy arrays in place."""
+    levels) into `found`, and its lazy arrays into `lazy`, or into `fixed`
+    where _rebuild cannot replace them (inside other container types)."""
     t = type(x)
     if t in _SCALARS:
         return
     if t is Deferred:
         found.append(x)
     elif t is _xcs.Array:
-        _concretize(x)
-    elif depth < 8 and isinstance(x, (list, tuple, set, frozenset)):
-        for v in x:
-            _scan(v, found, depth + 1)
-    elif depth < 8 and isinstance(x, dict):
-        for v in x.values():
-            _scan(v, found, depth + 1)
+        if _xcs._is_traced(x):
+            (lazy if rebuild else fixed).append(x)
+    elif depth < 8 and isinstance(x, (list, tuple, set, frozenset, dict)):
+        rebuild = rebuild and _rebuildable(x)
+        for v in (x.values() if isinstance(x, dict) else x):
+            _scan(v, found, lazy, fixed, depth + 1, rebuild)
 
 
-def _resolve(x, depth=0):
-    """x with every Deferred inside replaced by its value (waits)."""
+def prepare(arrays):
+    """On the thread of an example of ``vmap`` over an orchestration
+    function: computes the lazy arrays in the list `arrays` together with
+    the other examples (:class:`Batcher`); they stay lazy, and reading them
+    then computes nothing.  Elsewhere nothing is done here."""
+    b = _BATCHER.get()
+    if b is not None and arrays:
+        b.compute(arrays)
+
+
+#: Seconds an example waits at the Batcher for examples still running
+#: before computing what has arrived (see Batcher).
+BATCH_WINDOW_S = 0.02
+
+
+class _Request:
+    __slots__ = ("key", "arrays", "taken", "done", "alone")
+
+    def __init__(self, key, arrays):
+        self.key, self.arrays = key, arrays
+        self.taken = self.done = self.alone = False
+
+
+class Batcher:
+    """Where the examples of one ``vmap`` over an orchestration function meet
+    to compute their tensor values as one program.
+
+    Each example runs its Python body on its own thread, recording its
+    tensor work lazily.  When it needs values (the arguments of an
+    orchestration call, its results) it waits here until every example that
+    can still come has come (all others are waiting here or finished, and
+    none is left to start), or BATCH_WINDOW_S has passed since it came; then
+    the waiting examples whose pending programs are the same (the usual
+    case: they run the same code) are computed as one batched program
+    (``_xcs._concretize_batch``: vmap's rules over the stacked values, fused
+    as a whole), and an example with a program of its own computes it on
+    its own thread.  ``sizes`` lists the examples of each batched program."""
+
+    def __init__(self, n, slots):
+        self._cv = threading.Condition()
+        self._n, self._slots = n, max(1, slots)
+        self._started = self._finished = self._waiting = 0
+        self._pending = []
+        self.sizes = []
+
+    def enter(self):
+        with self._cv:
+            self._started += 1
+
+    def leave(self):
+        with self._cv:
+            self._finished += 1
+            self._cv.notify_all()
+
+    def _all_in(self):
+        live = self._started - self._finished
+        if live > self._waiting:  # one is still running: it may come
+            return False
+        return self._started >= self._n or live >= self._slots  # no other can start meanwhile
+
+    def compute(self, arrays):
+        key = _xcs._lazy_key(arrays)
+        if key is None:  # nothing pending, or values of several graphs: the caller computes them
+            return
+        req = _Request(key, arrays)
+        deadline = time.monotonic() + BATCH_WINDOW_S
+        batch = None
+        with self._cv:
+            self._pending.append(req)
+            self._waiting += 1
+            self._cv.notify_all()
+            while not req.done:
+                left = deadline - time.monotonic()
+                if not req.taken and (left <= 0 or self._all_in()):
+                    batch, self._pending = self._pending, []
+                    for r in batch:
+                        r.taken = True
+                    break
+                self._cv.wait(_WAIT_SLICE_S if req.taken else min(left, _WAIT_SLICE_S))
+        if batch is not None:
+            try:
+                self._run(batch)
+            finally:
+                with self._cv:  # done requests stop counting at once (their threads wake later)
+                    for r in batch:
+                        r.done = True
+                    self._waiting -= len(batch)
+                    self._cv.notify_all()
+        # req.alone: the caller computes its values on its own thread (its errors are its own)
+
+    def _run(self, batch):
+        groups = {}
+        for r in batch:
+            groups.setdefault(r.key, []).append(r)
+        for group in groups.values():
+            if len(group) > 1:
+                try:
+                    self.sizes.append(_xcs._concretize_batch([r.arrays for r in group]))
+                    continue
+                except Exception:  # noqa: BLE001 — each example then computes (and raises) its own
+                    pass
+            for r in group:
+                r.alone = True
+
+
+def _rebuild(x, leaf, depth=0):
+    """x with leaf(v) for every value v inside its lists, tuples, dicts,
+    sets and namedtuples (8 levels); leaf returns v itself to keep it."""
     t = type(x)
-    if t is Deferred:
-        return x._get()
-    if depth >= 8:
+    if t in _SCALARS:
         return x
+    if depth >= 8:
+        return leaf(x)
     if t is list:
-        return [_resolve(v, depth + 1) for v in x]
+        return [_rebuild(v, leaf, depth + 1) for v in x]
     if t is tuple:
-        return tuple(_resolve(v, depth + 1) for v in x)
+        return tuple(_rebuild(v, leaf, depth + 1) for v in x)
     if t is dict:
-        return {k: _resolve(v, depth + 1) for k, v in x.items()}
+        return {k: _rebuild(v, leaf, depth + 1) for k, v in x.items()}
     if t in (set, frozenset):
-        return t(_resolve(v, depth + 1) for v in x)
+        return t(_rebuild(v, leaf, depth + 1) for v in x)
     if isinstance(x, tuple) and hasattr(x, "_fields"):  # namedtuple
-        return t(*(_resolve(v, depth + 1) for v in x))
-    return x
+        return t(*(_rebuild(v, leaf, depth + 1) for v in x))
+    return leaf(x)
+
+
+def _value_of(x):
+    return x._get() if type(x) is Deferred else x
+
+
+def _resolve(x):
+    """x with every Deferred inside replaced by its value (waits)."""
+    return x._get() if type(x) is Deferred else _rebuild(x, _value_of)
 
 
 def wait(tree):
@@ -388,10 +510,22 @@ class Scope:
         self.calls += 1
         # one pass over the arguments: lazy arrays are computed here, on the
         # body's thread; Deferreds of this call become dependencies
-        found = []
-        _scan(args, found)
+        found, lazy, fixed = [], [], []
+        _scan(args, found, lazy, fixed)
         if kwargs:
-            _scan(kwargs, found)
+            _scan(kwargs, found, lazy, fixed)
+        if lazy or fixed:
+            # the call gets the values; the body's own lazy arrays stay lazy,
+            # so tensor work on them after the call is recorded (and fused) too
+            prepare(lazy + fixed)
+            for a in fixed:
+                _concretize(a)
+            if lazy:
+                twins = {id(a): _xcs._lazy_value(a) for a in lazy}
+                swap = lambda v: twins.get(id(v), v) if type(v) is _xcs.Array else v  # noqa: E731
+                args = _rebuild(args, swap)
+                if kwargs:
+                    kwargs = _rebuild(kwargs, swap)
         if not self.parallel:  # program order, on this thread
             idx = self.calls - 1
             name = _name_of(fn)

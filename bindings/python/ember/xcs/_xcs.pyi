@@ -401,6 +401,12 @@ def _check_concrete(x: object, what: str, /) -> None:
     """Raises XCSTracerError when x is a traced Array (what: how the value is used)."""
 def _concretize(x: _T, /) -> _T:
     """A traced Array of a lazy Graph is computed in place; other values pass through."""
+def _lazy_value(x: _T, /) -> _T:
+    """A concrete Array of the value of a lazy Array, which stays lazy."""
+def _lazy_key(arrays: Sequence[Any], /) -> int | None:
+    """Fingerprint of the program computing the lazy Arrays (None: nothing pending)."""
+def _concretize_batch(requests: Sequence[Sequence[Any]], /) -> int:
+    """Computes each request's lazy Arrays, equal programs as one batched program."""
 def _signature(args: tuple[Any, ...], /) -> tuple[tuple[tuple[int, ...], str, bool], ...] | None:
     """(shape, dtype name, False) per argument, or None when one is not a
     concrete Array or numpy array of an xcs dtype."""

@@ -413,9 +413,23 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
         one = state["per_example"]
         try:
             if scope.parallel:
-                ds = [scope.submit(one, tuple(a), {}) for a in per_example]
+                # the examples meet at a Batcher to compute their tensor values as one program
+                batcher = orch.Batcher(B, min(B, scope.max_workers))
+
+                def example(*a):
+                    tok = orch._BATCHER.set(batcher)
+                    batcher.enter()
+                    try:
+                        return one(*a)
+                    finally:
+                        batcher.leave()
+                        orch._BATCHER.reset(tok)
+
+                example.__name__ = getattr(one, "__name__", "vmap")
+                ds = [scope.submit(example, tuple(a), {}) for a in per_example]
                 scope.finish()
                 results = [d._get() for d in ds]
+                state["batches"] = batcher.sizes
             else:
                 results = [scope.submit(one, tuple(a), {}) for a in per_example]
         except BaseException:
@@ -461,6 +475,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
         return orchestration_map(args)
 
     mapped._xcs_jit = compiled
+    mapped._xcs_vmap_state = state  # "batches": examples per batched tensor program of the last orchestration map
     return mapped
 
 

@@ -121,9 +121,10 @@ def _concrete(out):
     """out with every Deferred in it waited for and every lazy array computed
     (the results of a jitted call are concrete)."""
     leaves, tree = pytree.flatten(out)
-    for v in leaves:
-        if type(v) is Array:
-            _xcs._concretize(v)
+    lazy = [v for v in leaves if type(v) is Array and _is_traced(v)]
+    orch.prepare(lazy)  # with the other examples of a vmap
+    for v in lazy:
+        _xcs._concretize(v)
     if not any(type(v) is orch.Deferred or isinstance(v, (list, tuple, dict, set)) for v in leaves):
         return out
     return pytree.unflatten(tree, [orch.wait(v) for v in leaves])
