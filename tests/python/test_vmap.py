@@ -181,3 +181,149 @@ def test_orchestration_map_examples_run_their_calls_concurrently():
     out = vmap(two_calls)(np.arange(4.0))
     assert time.perf_counter() - t0 < 0.18  # 4 examples x 2 calls, all overlapped: about one latency
     np.testing.assert_array_equal(np.asarray(out), [2 * q + 2 * (q + 1) for q in range(4)])
+
+
+# ---------------------------------------------------------------- mixed functions: tensor parts batched
+
+
+@pytest.fixture
+def patient(monkeypatch):
+    """Batches close when every example has come, never by time: what each
+    test counts does not depend on the machine's speed."""
+    from ember.xcs import _orchestration as orch
+
+    monkeypatch.setattr(orch, "BATCH_WINDOW_S", 60.0)
+
+
+def test_mixed_tensor_parts_run_as_one_batched_program(patient, rng):
+    import ember.xcs.numpy as xnp
+
+    W, b = rng.standard_normal((6, 5)), rng.standard_normal(5)
+    got = {}
+
+    @mark_orchestration
+    def score(h, k):
+        got[int(k)] = np.array(h)  # a concrete array, this example's row
+        time.sleep(0.01 * (int(k) % 3))  # the examples come back at different times
+        return float(np.sum(h)) + k
+
+    def f(x, k):
+        h = xnp.tanh(x @ W + b)  # before the call: batched
+        s = score(h, k)
+        return h * 2.0 + k, s, xnp.exp(h) * s  # after it, on h and the call's result: batched too
+
+    B = 12
+    xs, ks = rng.standard_normal((B, 6)), np.arange(B, dtype=np.float64)
+    vf = vmap(f)
+    h2, s, e = vf(xs, ks)
+    ref = np.tanh(xs @ W + b)
+    np.testing.assert_allclose(np.asarray(h2), ref * 2 + ks[:, None], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(s), ref.sum(1) + ks, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(e), np.exp(ref) * (ref.sum(1) + ks)[:, None], rtol=1e-12)
+    for k in range(B):
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-12, atol=1e-12)
+    assert vf._xcs_vmap_state["batches"] == [B, B]  # two programs for the whole batch, not 2 x 12
+
+
+def test_mixed_examples_with_different_programs_group(patient, rng):
+    import ember.xcs.numpy as xnp
+
+    @mark_orchestration
+    def tool(v):
+        return float(np.max(v))
+
+    def f(x, k):
+        h = xnp.sin(x)
+        if int(k) % 2:  # odd examples run another program
+            h = h * 3.0 + xnp.cos(x)
+        return tool(h), h.sum()
+
+    B = 8
+    xs, ks = rng.standard_normal((B, 5)), np.arange(B)
+    vf = vmap(f)
+    m, tot = vf(xs, ks)
+    ref = np.where((ks % 2)[:, None] == 1, np.sin(xs) * 3 + np.cos(xs), np.sin(xs))
+    np.testing.assert_allclose(np.asarray(m), ref.max(1), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(tot), ref.sum(1), rtol=1e-12)
+    # the tool's argument: a program per parity; the sums read computed h: one program for all
+    assert sorted(vf._xcs_vmap_state["batches"]) == [4, 4, B]
+
+
+def test_mixed_error_belongs_to_its_example(patient):
+    import ember.xcs.numpy as xnp
+
+    calls = []
+
+    @mark_orchestration
+    def tool(v):
+        calls.append(int(np.asarray(v)[0]))
+        return 1
+
+    def f(x, d):
+        return tool(x // d)  # integer division: example 2 divides by zero
+
+    xs = np.arange(12, dtype=np.int64).reshape(4, 3) + 10
+    ds = np.array([[1, 1, 1], [2, 2, 2], [0, 1, 1], [5, 5, 5]], dtype=np.int64)
+    with pytest.raises(xcs.XCSError, match="division by zero"):
+        vmap(f)(xs, ds)
+    assert sorted(calls) == sorted([10, 13 // 2, 19 // 5])  # the batch failed; the others still ran their calls
+
+
+def test_mixed_bounded_workers_and_no_window(rng, monkeypatch):
+    """More examples than workers: batches of at most max_workers; with no
+    window at all every example still finishes (it computes alone)."""
+    import ember.xcs.numpy as xnp
+    from ember.xcs import _orchestration as orch
+
+    @mark_orchestration
+    def tool(v):
+        time.sleep(0.005)
+        return float(np.sum(v))
+
+    def f(x):
+        return tool(xnp.square(x)), x * 2.0
+
+    xs = rng.standard_normal((7, 4))
+    for window in (60.0, 0.0):
+        monkeypatch.setattr(orch, "BATCH_WINDOW_S", window)
+        vf = vmap(f, config=xcs.Config(max_workers=3))
+        s, d = vf(xs)
+        np.testing.assert_allclose(np.asarray(s), (xs ** 2).sum(1), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(d), xs * 2, rtol=1e-12)
+        sizes = vf._xcs_vmap_state["batches"]
+        assert all(n <= 3 for n in sizes)
+        if window:
+            assert sum(sizes) >= 7  # the first program of every example ran batched
+
+
+def test_call_arguments_stay_lazy_in_the_body(rng):
+    """An array passed to an orchestration call is computed for the call and
+    stays lazy in the body; one inside a container type the call path
+    cannot rebuild (a list subclass) is computed in place."""
+    import ember.xcs.numpy as xnp
+
+    class Box(list):
+        pass
+
+    seen = []
+
+    @mark_orchestration
+    def tool(a, box):
+        seen.append((type(a).__name__, xcs._xcs._is_traced(a), xcs._xcs._is_traced(box[0])))
+        return np.asarray(a).sum() + np.asarray(box[0]).sum()
+
+    @jit
+    def f(x):
+        h = xnp.tanh(x)
+        g = xnp.exp(x)
+        s = tool(h, Box([g]))
+        traced = (xcs._xcs._is_traced(h), xcs._xcs._is_traced(g))
+        return h * 2.0 + s, g + 1.0, traced
+
+    x = rng.standard_normal(5)
+    out, g1, traced = f(x)
+    assert seen == [("Array", False, False)]
+    assert traced == (True, False)  # h stays lazy; g (in the Box) was computed in place
+    s = np.tanh(x).sum() + np.exp(x).sum()
+    np.testing.assert_allclose(np.asarray(out), np.tanh(x) * 2 + s, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(g1), np.exp(x) + 1, rtol=1e-12)

@@ -33,7 +33,15 @@ for the outputs.  A function that makes orchestration calls becomes a
 concurrent map over the batch (on the host task graph, at most
 ``Config.max_workers`` examples at once), results in input order: per
 output leaf, numbers and arrays are stacked into an array, anything else
-(strings, objects) stays a list.  ``pmap`` (below) is a ``vmap`` whose
+(strings, objects) stays a list.  Its tensor parts are still batched: each
+example records its tensor work lazily, and where values are needed (the
+arguments of an orchestration call, the results) the examples meet, and
+those with the same pending program run it as one batched, fused program
+(arrays passed to a call stay lazy in the body, so the work after the call
+batches too).  An example waits there until every example that can still
+come has come, or 20 ms (``_orchestration.BATCH_WINDOW_S``); one whose
+program differs (data-dependent Python control flow) runs its own, and a
+batch that fails is re-run per example, so an error is its example's.  ``pmap`` (below) is a ``vmap`` whose
 collectives reduce over the mapped axis.
 
 ``scan(f, init, xs=None, length=None, reverse=False, unroll=1)`` is
