@@ -338,11 +338,16 @@ static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
     const xcs_graph *g = c->g;
     xcs_tensor **val = c->val;
     xcs_tensor ih[XCS_FUSED_MAX_IO], *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0}, *prod = NULL;
+    xcs_tensor prod_in_out; /* the product in place in an output: a stack header over it */
     xcs_status st = XCS_OK;
     int no = 0;
     for (; no < grp->n_outputs && !st; no++) st = value_slot(c, grp->output_nodes[no], &outs[no]);
-    if (!st && grp->matmul) /* the product: in place in an output, else its own buffer */
-        st = grp->prod_out >= 0 ? xcs_tensor_view(outs[grp->prod_out], &prod) : value_buffer(c, grp->first, false, 0, &prod);
+    if (!st && grp->matmul && grp->prod_out >= 0) {
+        prod_in_out = *outs[grp->prod_out];
+        prod = &prod_in_out;
+    } else if (!st && grp->matmul) { /* its own buffer: the matmul node's value */
+        st = value_slot(c, grp->first, &prod);
+    }
     /* inputs: stack headers over values that outlive the group */
     for (int k = 0; k < grp->n_inputs && !st; k++) {
         if (grp->input_edges[k] < 0) ih[k] = *prod;
@@ -373,7 +378,7 @@ static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
     /* a product in its own buffer is the matmul node's value (dropped after
      * this step when nothing else reads it) */
     if (!st && grp->matmul && grp->prod_out < 0) val[grp->first] = prod;
-    else xcs_tensor_free(prod);
+    else if (prod != &prod_in_out && !pooled(c->pool, g->n_nodes, prod)) xcs_tensor_free(prod);
     return st;
 }
 

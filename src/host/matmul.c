@@ -369,35 +369,40 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
 #define MM_SMALL_MNK ((int64_t)1 << 17)
 #define MM_SMALL_N 512
 
-/* Full blocks of 4 vectors of columns (unit column stride in B) keep their
- * accumulators in registers across the whole k loop; the rest go element by
- * element.  Either way each element is the same in-order FMA chain over k. */
+/* Full blocks of 8, then 4 vectors of columns (unit column stride in B)
+ * keep their accumulators in registers across the whole k loop: 8 chains
+ * keep the FMA units busy where one row (a GEMV: M = 1) has no other
+ * parallelism; the rest go element by element.  Either way each element is
+ * the same in-order FMA chain over k. */
+#define SMALL_BLOCK(T, V, VL, MADD, SPLAT, NV)                                                      \
+    static inline __attribute__((always_inline)) void small_##T##_##NV(const mm_plan *p, const T *A, \
+                                                                       const T *Bm, T *C, int64_t i, \
+                                                                       int64_t j0) {                 \
+        V c[NV], b;                                                                                 \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) c[v] = (V){0};                        \
+        for (int64_t k = 0; k < p->K; k++) {                                                        \
+            const V av = SPLAT(V, A[i * p->rsa + k * p->csa]);                                      \
+            const T *brow = Bm + k * p->rsb + j0;                                                   \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) {                                  \
+                memcpy(&b, brow + v * VL, sizeof b);                                                \
+                c[v] = MADD(av, b, c[v]);                                                           \
+            }                                                                                       \
+        }                                                                                           \
+        T out[NV * VL];                                                                             \
+        memcpy(out, c, sizeof out);                                                                 \
+        for (int64_t j = 0; j < NV * VL; j++) C[i * p->rsc + (j0 + j) * p->csc] = out[j];          \
+    }
 #define SMALL_GEMM(T, V, VL, MADD, SPLAT, FMA)                                                      \
+    SMALL_BLOCK(T, V, VL, MADD, SPLAT, 8)                                                           \
+    SMALL_BLOCK(T, V, VL, MADD, SPLAT, 4)                                                           \
     static void small_##T(const mm_plan *p, const char *A_, const char *B_, char *C_) {             \
         const T *A = (const T *)(const void *)A_, *Bm = (const T *)(const void *)B_;                \
         T *C = (T *)(void *)C_;                                                                     \
-        const int64_t JB = 4 * VL, full = p->csb == 1 ? p->N / JB * JB : 0;                         \
+        const int64_t full8 = p->csb == 1 ? p->N / (8 * VL) * (8 * VL) : 0;                         \
+        const int64_t full = p->csb == 1 ? p->N / (4 * VL) * (4 * VL) : 0;                          \
         for (int64_t i = 0; i < p->M; i++) {                                                        \
-            for (int64_t j0 = 0; j0 < full; j0 += JB) {                                             \
-                V c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, b0, b1, b2, b3;                           \
-                for (int64_t k = 0; k < p->K; k++) {                                                \
-                    const T aik = A[i * p->rsa + k * p->csa];                                       \
-                    const V av = SPLAT(V, aik);                                                     \
-                    const T *brow = Bm + k * p->rsb + j0;                                           \
-                    memcpy(&b0, brow, sizeof b0);                                                   \
-                    memcpy(&b1, brow + VL, sizeof b1);                                              \
-                    memcpy(&b2, brow + 2 * VL, sizeof b2);                                          \
-                    memcpy(&b3, brow + 3 * VL, sizeof b3);                                          \
-                    c0 = MADD(av, b0, c0), c1 = MADD(av, b1, c1);                                   \
-                    c2 = MADD(av, b2, c2), c3 = MADD(av, b3, c3);                                   \
-                }                                                                                   \
-                T out[4 * VL];                                                                      \
-                memcpy(out, &c0, sizeof c0);                                                        \
-                memcpy(out + VL, &c1, sizeof c1);                                                   \
-                memcpy(out + 2 * VL, &c2, sizeof c2);                                               \
-                memcpy(out + 3 * VL, &c3, sizeof c3);                                               \
-                for (int64_t j = 0; j < JB; j++) C[i * p->rsc + (j0 + j) * p->csc] = out[j];       \
-            }                                                                                       \
+            for (int64_t j0 = 0; j0 < full8; j0 += 8 * VL) small_##T##_8(p, A, Bm, C, i, j0);       \
+            for (int64_t j0 = full8; j0 < full; j0 += 4 * VL) small_##T##_4(p, A, Bm, C, i, j0);    \
             for (int64_t j = full; j < p->N; j++) {                                                 \
                 T acc = 0;                                                                          \
                 for (int64_t k = 0; k < p->K; k++)                                                  \

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 
 from ember.xcs import _xcs
 from ember.xcs.errors import XCSExecutionError
@@ -661,10 +662,17 @@ class _Intercept:
         return f"<intercepted {object.__getattribute__(self, '_xcs_wrapped')!r}>"
 
 
+_CODE_NAMES = weakref.WeakKeyDictionary()  # code object -> _code_names (code is immutable)
+
+
 def _code_names(code, seen=None):
     """Global names a code object (and the code nested in it) reads, and
     whether it assigns any global."""
-    seen = seen if seen is not None else set()
+    if seen is None:
+        done = _CODE_NAMES.get(code)
+        if done is None:
+            done = _CODE_NAMES[code] = _code_names(code, set())
+        return done
     names, stores = set(code.co_names), False
     import dis
     for ins in dis.get_instructions(code):
