@@ -170,6 +170,26 @@ def test_device_arrays_chain_without_host_round_trips():
     assert (y + 1).device == "cpu"  # eager ops read the host copy
 
 
+def test_device_results_copy_to_the_host_only_when_read():
+    x = rng().standard_normal((64, 32)).astype(np.float32)
+    f = xcs.jit(lambda a: np.tanh(a) * 2, config=ON_GPU)
+    y = f(f(x))  # the inner result feeds the outer call on the device
+    assert y.device == "cuda:0" and not xcs._xcs._has_host_copy(y)
+    assert y.shape == (64, 32) and y.dtype == np.float32 and y.ndim == 2 and y.size == 2048
+    z = f(y)
+    assert not xcs._xcs._has_host_copy(y) and not xcs._xcs._has_host_copy(z)
+    want = np.tanh(np.tanh(np.tanh(x.astype(np.float64)) * 2) * 2) * 2
+    assert rel_err(z, want) < 1e-5  # np.asarray: the copy is made now
+    assert xcs._xcs._has_host_copy(z)
+    w = f(x)
+    assert float(w[0, 0]) == pytest.approx(np.tanh(x[0, 0]) * 2, rel=1e-5) and xcs._xcs._has_host_copy(w)
+    for read in (repr, str, lambda a: a.tolist(), lambda a: a.strides, lambda a: list(a), lambda a: a + 1,
+                 lambda a: a.sum(), lambda a: memoryview(a), lambda a: a.__dlpack__(), lambda a: bytes(a[0])):
+        v = f(x)
+        read(v)
+        assert xcs._xcs._has_host_copy(v)
+
+
 @real_gpu
 def test_allocator_counters_and_empty_cache():
     f = xcs.jit(lambda a: (a * 2 + 1).sum(axis=0), config=ON_GPU)

@@ -33,22 +33,34 @@ PyObject *xcs_py_wrap(xcs_tensor *t) {
 PyObject *xcs_py_wrap_device(xcs_tensor *d) {
     if (!d) return NULL;
     if (xcs_tensor_on_host(d)) return xcs_py_wrap(d);
-    xcs_tensor *h = NULL;
-    xcs_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = xcs_tensor_to(d, XCS_DEVICE_CPU, 0, &h);
-    Py_END_ALLOW_THREADS
-    if (st) {
-        xcs_tensor_free(d);
-        return xcs_py_raise(st);
-    }
-    PyObject *a = xcs_py_wrap(h);
+    XcsArray *a = (XcsArray *)XcsArray_Type.tp_alloc(&XcsArray_Type, 0);
     if (!a) {
         xcs_tensor_free(d);
         return NULL;
     }
-    ((XcsArray *)a)->dev = d;
-    return a;
+    d->flags &= ~(unsigned)XCS_TENSOR_WEAK;
+    a->t = NULL; /* made by xcs_py_host when the values are read on the host */
+    a->weakreflist = NULL;
+    a->graph_owner = NULL;
+    a->dev = d;
+    return (PyObject *)a;
+}
+
+xcs_tensor *xcs_py_host(PyObject *o) {
+    XcsArray *a = (XcsArray *)o;
+    if (a->t) return a->t;
+    xcs_tensor *h = NULL;
+    xcs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_tensor_to(a->dev, XCS_DEVICE_CPU, 0, &h);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        xcs_py_raise(st);
+        return NULL;
+    }
+    if (a->t) xcs_tensor_free(h); /* another thread made it meanwhile */
+    else a->t = h;
+    return a->t;
 }
 
 static void array_dealloc(PyObject *self) {
@@ -76,7 +88,8 @@ static PyObject *get_shape(PyObject *self, void *c) {
 }
 
 static PyObject *get_strides(PyObject *self, void *c) {
-    const xcs_tensor *t = XCS_T(self);
+    const xcs_tensor *t = ((XcsArray *)self)->dev ? xcs_py_host(self) : XCS_T(self); /* the host copy's */
+    if (!t) return NULL;
     int64_t isz = (int64_t)xcs_dtype_size(t->dtype);
     PyObject *r = PyTuple_New(t->ndim);
     for (int i = 0; r && i < t->ndim; i++) {
@@ -118,7 +131,7 @@ static PyGetSetDef array_getset[] = {
     {"nbytes", get_nbytes, NULL, "size * itemsize.", NULL},
     {"strides", get_strides, NULL, "Bytes to step in each dimension (numpy convention).", NULL},
     {"T", get_T, NULL, "The transposed array (a view).", NULL},
-    {"device", get_device, NULL, "Where the data lives: 'cpu' or 'cuda:N' (then with a host copy).", NULL},
+    {"device", get_device, NULL, "Where the data lives: 'cpu' or 'cuda:N' (copied to the host when first read there).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -271,8 +284,9 @@ static PyObject *scalar_at(const xcs_tensor *t, int64_t flat) {
 }
 
 static PyObject *m_item(PyObject *self, PyObject *args) {
-    const xcs_tensor *t = XCS_T(self);
-    if (xcs_py_concrete(t, "as a Python scalar (.item())")) return NULL;
+    if (xcs_py_concrete(XCS_T(self), "as a Python scalar (.item())")) return NULL;
+    const xcs_tensor *t = xcs_py_host(self);
+    if (!t) return NULL;
     int64_t n = xcs_tensor_numel(t);
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     if (nargs == 0) {
@@ -293,8 +307,10 @@ static PyObject *m_item(PyObject *self, PyObject *args) {
     PyObject *sub = xcs_py_getitem(self, key);
     Py_DECREF(key);
     if (!sub) return NULL;
-    PyObject *r = xcs_tensor_numel(XCS_T(sub)) == 1 && XCS_T(sub)->ndim == 0
-                      ? scalar_at(XCS_T(sub), 0)
+    const xcs_tensor *st = xcs_py_host(sub);
+    PyObject *r = !st ? NULL
+                  : xcs_tensor_numel(st) == 1 && st->ndim == 0
+                      ? scalar_at(st, 0)
                       : xcs_py_errorf(XCS_ERR_INDEX, "item: incorrect number of indices for array");
     Py_DECREF(sub);
     return r;
@@ -364,7 +380,8 @@ static PyObject *m_format(PyObject *self, PyObject *spec) {
     }
     if (xcs_py_concrete(XCS_T(self), "in a format string")) return NULL;
     if (XCS_T(self)->ndim == 0) {
-        PyObject *v = scalar_at(XCS_T(self), 0);
+        const xcs_tensor *t = xcs_py_host(self);
+        PyObject *v = t ? scalar_at(t, 0) : NULL;
         PyObject *r = v ? PyObject_Format(v, spec) : NULL;
         Py_XDECREF(v);
         return r;
@@ -471,7 +488,9 @@ static PyObject *iter_next(PyObject *o) {
     XcsArrayIter *it = (XcsArrayIter *)o;
     if (!it->arr || it->i >= it->n) return NULL;
     xcs_tensor *row;
-    xcs_status st = xcs_index_axis(XCS_T(it->arr), 0, it->i++, &row);
+    const xcs_tensor *t = xcs_py_host(it->arr);
+    if (!t) return NULL;
+    xcs_status st = xcs_index_axis(t, 0, it->i++, &row);
     return st ? xcs_py_raise(st) : xcs_py_wrap(row);
 }
 
@@ -518,7 +537,8 @@ static int array_contains(PyObject *self, PyObject *v) {
         Py_DECREF(any);
         return -1;
     }
-    int r = xcs_tensor_get_i64(XCS_T(any), 0) != 0;
+    const xcs_tensor *t = xcs_py_host(any);
+    int r = t ? xcs_tensor_get_i64(t, 0) != 0 : -1;
     Py_DECREF(any);
     return r;
 }

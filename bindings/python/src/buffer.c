@@ -37,10 +37,11 @@ static bool is_contiguous(const xcs_tensor *t, char order) {
 }
 
 static int array_getbuffer(PyObject *self, Py_buffer *view, int flags) {
-    const xcs_tensor *t = XCS_T(self);
     static char empty_data[64]; /* a valid pointer for zero-size arrays */
     view->obj = NULL;
-    if (xcs_py_concrete(t, "through the buffer protocol (memoryview, numpy)")) return -1;
+    if (xcs_py_concrete(XCS_T(self), "through the buffer protocol (memoryview, numpy)")) return -1;
+    const xcs_tensor *t = xcs_py_host(self);
+    if (!t) return -1;
     if (flags & PyBUF_WRITABLE) {
         PyErr_SetString(PyExc_BufferError, "xcs Arrays are immutable: their buffer is read-only "
                                            "(copy it with numpy.array(x) to get a writable array)");

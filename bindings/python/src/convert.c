@@ -237,8 +237,8 @@ int xcs_py_arg_from(PyObject *obj, const char *op, xcs_py_arg *out) {
     out->owned = false;
     if (XcsArray_Check(obj)) {
         if (xcs_py_check_live(obj)) return -1;
-        out->t = XCS_T(obj);
-        return 0;
+        out->t = xcs_py_host(obj);
+        return out->t ? 0 : -1;
     }
     out->owned = true;
     if (PyBool_Check(obj) || PyLong_CheckExact(obj) || PyFloat_CheckExact(obj))

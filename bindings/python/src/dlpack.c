@@ -118,8 +118,9 @@ PyObject *xcs_py_dlpack(PyObject *self, PyObject *args, PyObject *kwargs) {
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOO:__dlpack__", kwlist, &stream, &max_version,
                                      &dl_device, &copy))
         return NULL;
-    const xcs_tensor *src = XCS_T(self);
-    if (xcs_py_concrete(src, "through DLPack (__dlpack__)")) return NULL;
+    if (xcs_py_concrete(XCS_T(self), "through DLPack (__dlpack__)")) return NULL;
+    const xcs_tensor *src = xcs_py_host(self);
+    if (!src) return NULL;
     if (src->storage->device != XCS_DEVICE_CPU)
         return xcs_py_errorf(XCS_ERR_UNSUPPORTED, "__dlpack__: device arrays are not exported yet");
     if (!xcs_py_none(stream) && !(PyLong_Check(stream) && PyLong_AsLong(stream) == -1))
@@ -187,7 +188,8 @@ PyObject *xcs_py_dlpack(PyObject *self, PyObject *args, PyObject *kwargs) {
 }
 
 PyObject *xcs_py_dlpack_device(PyObject *self, PyObject *unused) {
-    const xcs_storage *s = XCS_T(self)->storage;
+    const xcs_tensor *t = ((XcsArray *)self)->t; /* a device Array exports its host copy */
+    const xcs_storage *s = t ? t->storage : NULL;
     if (!s) return Py_BuildValue("(ii)", kDLCPU, 0); /* a tracer: where its program runs */
     if (s->device == XCS_DEVICE_CUDA) return Py_BuildValue("(ii)", kDLCUDA, s->device_index);
     return Py_BuildValue("(ii)", kDLCPU, 0);

@@ -413,16 +413,19 @@ static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan,
         goto done;
     }
     for (; made < n; made++) {
-        if (xcs_py_arg_from(PySequence_Fast_GET_ITEM(fast, made), "jit call", &args[made])) goto done;
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, made);
+        const xcs_tensor *d = XcsArray_Check(item) ? ((XcsArray *)item)->dev : NULL;
+        if (!scan && device >= 0 && d && d->storage->device_index == device) { /* already there */
+            ins[made] = d;
+            continue;
+        }
+        if (xcs_py_arg_from(item, "jit call", &args[made])) goto done;
         if (args[made].t->graph) {
             xcs_py_errorf(XCS_ERR_VALUE, "%s: input %zd is traced; it takes concrete arrays", what, made);
             made++;
             goto done;
         }
         ins[made] = args[made].t;
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, made);
-        const xcs_tensor *d = XcsArray_Check(item) ? ((XcsArray *)item)->dev : NULL;
-        if (device >= 0 && d && d->storage->device_index == device) ins[made] = d; /* already there */
     }
     xcs_status st;
     Py_BEGIN_ALLOW_THREADS

@@ -154,7 +154,8 @@ static int apply_slice(xcs_tensor **cur, int axis, PyObject *slice) {
 
 /* The index pass over classified items (see the file comment). */
 static PyObject *basic_getitem(PyObject *self, idx_item *items, int n, int consumed) {
-    const xcs_tensor *x = XCS_T(self);
+    const xcs_tensor *x = xcs_py_host(self);
+    if (!x) return NULL;
     xcs_tensor *cur = NULL, *next = NULL;
     xcs_status st = xcs_tensor_view(x, &cur);
     if (st) return xcs_py_raise(st);

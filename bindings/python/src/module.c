@@ -166,7 +166,7 @@ int xcs_py_device_arg(PyObject *name, const char *what) {
 }
 
 /* _device_put(x, device) -> Array: x's values on `device` ('cpu' or
- * 'cuda:N'); a device Array keeps its host copy. */
+ * 'cuda:N'); one put there from the host keeps its host copy. */
 static PyObject *py_device_put(PyObject *m, PyObject *args) {
     PyObject *x, *name;
     if (!PyArg_ParseTuple(args, "OO:device_put", &x, &name)) return NULL;
@@ -201,6 +201,14 @@ static PyObject *py_device_put(PyObject *m, PyObject *args) {
     }
     ((XcsArray *)a)->dev = d;
     return a;
+}
+
+/* _has_host_copy(x) -> bool: whether Array x has its values on the host (a
+ * device Array's copy is made when they are first read there). */
+static PyObject *py_has_host_copy(PyObject *m, PyObject *x) {
+    (void)m;
+    if (!XcsArray_Check(x)) return xcs_py_errorf(XCS_ERR_TYPE, "_has_host_copy: expected an Array");
+    return PyBool_FromLong(((XcsArray *)x)->t != NULL);
 }
 
 static PyObject *py_cuda_stats(PyObject *m, PyObject *arg) {
@@ -267,6 +275,8 @@ static PyMethodDef module_methods[] = {
      "'dltensor' capsule) living on the CPU."},
     {"_devices", py_devices, METH_NOARGS, "_devices() -> list of dicts, one per backend."},
     {"_device_put", py_device_put, METH_VARARGS, "_device_put(x, device) -> Array on device ('cpu'/'cuda:N')."},
+    {"_has_host_copy", py_has_host_copy, METH_O,
+     "_has_host_copy(x) -> whether Array x has its values on the host (device Arrays copy them when first read)."},
     {"_cuda_stats", py_cuda_stats, METH_O, "_cuda_stats(ordinal) -> the caching allocator's counters."},
     {"_cuda_empty_cache", py_cuda_empty_cache, METH_O, "_cuda_empty_cache(ordinal): frees cached device blocks."},
     {"_cuda_set_tf32", py_cuda_set_tf32, METH_O, "_cuda_set_tf32(on): float32 matmuls may use TF32."},

@@ -59,8 +59,9 @@ static PyObject *nb_abs(PyObject *a) { return xcs_py_unary(XCS_OP_ABS, a); }
 static PyObject *nb_invert(PyObject *a) { return xcs_py_unary(XCS_OP_BIT_NOT, a); }
 
 static PyObject *nb_pos(PyObject *a) {
-    xcs_tensor *v;
-    xcs_status st = xcs_tensor_view(XCS_T(a), &v);
+    xcs_tensor *v, *t = xcs_py_host(a);
+    if (!t) return NULL;
+    xcs_status st = xcs_tensor_view(t, &v);
     return st ? xcs_py_raise(st) : xcs_py_wrap(v);
 }
 
@@ -85,13 +86,15 @@ static int single(PyObject *self, const char *what) {
 
 static int nb_bool(PyObject *self) {
     if (single(self, "bool()")) return -1;
-    const xcs_tensor *t = XCS_T(self);
+    const xcs_tensor *t = xcs_py_host(self);
+    if (!t) return -1;
     return xcs_dtype_is_float(t->dtype) ? xcs_tensor_get_f64(t, 0) != 0.0 : xcs_tensor_get_i64(t, 0) != 0;
 }
 
 static PyObject *nb_int(PyObject *self) {
     if (single(self, "int()")) return NULL;
-    const xcs_tensor *t = XCS_T(self);
+    const xcs_tensor *t = xcs_py_host(self);
+    if (!t) return NULL;
     if (xcs_dtype_is_float(t->dtype)) {
         PyObject *f = PyFloat_FromDouble(xcs_tensor_get_f64(t, 0));
         PyObject *r = f ? PyNumber_Long(f) : NULL; /* truncation, inf/nan errors as in Python */
@@ -103,7 +106,8 @@ static PyObject *nb_int(PyObject *self) {
 
 static PyObject *nb_float(PyObject *self) {
     if (single(self, "float()")) return NULL;
-    return PyFloat_FromDouble(xcs_tensor_get_f64(XCS_T(self), 0));
+    const xcs_tensor *t = xcs_py_host(self);
+    return t ? PyFloat_FromDouble(xcs_tensor_get_f64(t, 0)) : NULL;
 }
 
 static PyObject *nb_index(PyObject *self) {
@@ -115,7 +119,7 @@ static PyObject *nb_index(PyObject *self) {
     if (!xcs_dtype_is_int(t->dtype))
         return xcs_py_errorf(XCS_ERR_TYPE, "only integer arrays can be used as an index, this one is %s",
                              xcs_dtype_name(t->dtype));
-    if (single(self, "__index__()")) return NULL;
+    if (single(self, "__index__()") || !(t = xcs_py_host(self))) return NULL;
     return PyLong_FromLongLong(xcs_tensor_get_i64(t, 0));
 }
 
@@ -161,7 +165,8 @@ PyObject *xcs_py_richcompare(PyObject *self, PyObject *other, int op) {
             }
             return NULL;
         }
-        PyObject *r = xcs_py_binary_t(ops[op], XCS_T(self), o.t);
+        const xcs_tensor *t = xcs_py_host(self);
+        PyObject *r = t ? xcs_py_binary_t(ops[op], t, o.t) : NULL;
         xcs_py_arg_drop(&o);
         return r;
     }

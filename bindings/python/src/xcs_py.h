@@ -88,14 +88,26 @@ typedef struct XcsArray {
     PyObject *weakreflist;
     PyObject *graph_owner;  /* the Graph owning t->graph (strong), NULL when concrete */
     xcs_tensor *dev;        /* owned: the same values on a CUDA device (a jit output run there, or
-                             * device_put), NULL for host arrays.  t is its host copy: Arrays are
-                             * immutable, so the two never differ. */
+                             * device_put), NULL for host arrays.  t is its host copy, made when
+                             * first needed (NULL until then): Arrays are immutable, so the two
+                             * never differ. */
 } XcsArray;
 
 extern PyTypeObject XcsArray_Type;
 extern PyTypeObject XcsArrayIter_Type;
 #define XcsArray_Check(o) PyObject_TypeCheck((o), &XcsArray_Type)
-#define XCS_T(o) (((XcsArray *)(o))->t)
+/* An Array's tensor for its metadata (shape, dtype, graph): the host tensor,
+ * or the device tensor of a device Array whose host copy is not made yet.
+ * Its values are read through xcs_py_host. */
+static inline xcs_tensor *xcs_py_meta(PyObject *o) {
+    XcsArray *a = (XcsArray *)o;
+    return a->t ? a->t : a->dev;
+}
+#define XCS_T(o) xcs_py_meta(o)
+/* Array o's host tensor, for reading its values: a device Array's host copy
+ * is made now (once, without the GIL).  NULL with the error set when that
+ * fails.  (Traced values are checked by xcs_py_concrete, not here.) */
+xcs_tensor *xcs_py_host(PyObject *o);
 
 /* Wraps t in a new Array (steals t, frees it on failure).  Clears the weak
  * flag of concrete tensors: a concrete Array is always a strongly typed
@@ -104,8 +116,8 @@ extern PyTypeObject XcsArrayIter_Type;
  * as eager Python-scalar code does) and the Array takes a strong reference
  * to the Graph owning t->graph (see graph.c). */
 PyObject *xcs_py_wrap(xcs_tensor *t);
-/* Wraps device tensor d (steals it) with its host copy (downloaded now,
- * without the GIL). */
+/* Wraps device tensor d (steals it); its host copy is made when first
+ * needed (xcs_py_host). */
 PyObject *xcs_py_wrap_device(xcs_tensor *d);
 /* The CUDA device named by a "cuda:N" string, activated; -1 for "cpu" or
  * None; -2 with the error set. */

@@ -12,8 +12,10 @@ GPU is usable raises ``XCSDeviceError`` with the reason instead of silently
 running elsewhere.
 
 A jitted function run on a GPU returns Arrays on that device (``.device`` is
-``"cuda:N"``), each with its host copy: numpy sees the host copy, and another
-jitted call on the same device reads the device copy without uploading it.
+``"cuda:N"``).  Their values are copied to the host only when something
+reads them there (numpy, printing, ``float()``, eager ops), once; another
+jitted call on the same device reads the device copy, so a chain of jitted
+calls moves nothing between host and device.
 """
 from __future__ import annotations
 

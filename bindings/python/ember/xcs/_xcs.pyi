@@ -401,6 +401,8 @@ def _check_concrete(x: object, what: str, /) -> None:
     """Raises XCSTracerError when x is a traced Array (what: how the value is used)."""
 def _concretize(x: _T, /) -> _T:
     """A traced Array of a lazy Graph is computed in place; other values pass through."""
+def _has_host_copy(x: Array, /) -> bool:
+    """Whether Array x has its values on the host (device Arrays copy them when first read)."""
 def _lazy_value(x: _T, /) -> _T:
     """A concrete Array of the value of a lazy Array, which stays lazy."""
 def _lazy_key(arrays: Sequence[Any], /) -> int | None:
