@@ -116,15 +116,26 @@ static xcs_status region_sig(const xcs_graph *g, const region *r, int64_t **out,
     return XCS_OK;
 }
 
-uint64_t xcs_lazy_key(const xcs_graph *g, int n, const xcs_tensor *const *ts) {
+uint64_t xcs_lazy_key(const xcs_graph *g, int n, const xcs_tensor *const *ts, xcs_lazy_cost *cost) {
     region r;
     int64_t *sig = NULL;
     size_t len = 0;
     uint64_t h = 0;
+    if (cost) memset(cost, 0, sizeof *cost);
     if (g->n_inputs || region_of(g, n, ts, &r)) return 0;
     if (r.n_out && !region_sig(g, &r, &sig, &len)) {
         h = xcs_fnv(0xcbf29ce484222325ull, sig, len * sizeof *sig);
         h += !h; /* 0 means nothing pending */
+    }
+    for (int i = 0; cost && h && i < r.n; i++) {
+        const xcs_node *nd = &g->nodes[r.idx[i]];
+        if (nd->op != XCS_NODE_CONST) {
+            cost->ops++;
+            continue;
+        }
+        int64_t numel = 1;
+        for (int d = 0; d < nd->ndim; d++) numel *= nd->shape[d];
+        cost->bytes += numel * (int64_t)xcs_dtype_size(nd->dtype);
     }
     free(sig);
     region_free(&r);

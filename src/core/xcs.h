@@ -440,7 +440,12 @@ xcs_status xcs_graph_lazy_value(xcs_graph *g, const xcs_tensor *t, xcs_device de
  * values by vmap's rules and optimised (fused) as a whole; constants the
  * same in all (shared weights) stay shared.  The others are computed one
  * by one.  *n_batched (may be NULL) receives how many ran batched. */
-uint64_t xcs_lazy_key(const xcs_graph *g, int n, const xcs_tensor *const *ts);
+typedef struct xcs_lazy_cost {
+    int ops;        /* nodes the program computes */
+    int64_t bytes;  /* bytes of the constants it reads */
+} xcs_lazy_cost;
+/* cost (may be NULL) receives the size of that program. */
+uint64_t xcs_lazy_key(const xcs_graph *g, int n, const xcs_tensor *const *ts, xcs_lazy_cost *cost);
 xcs_status xcs_lazy_concretize_batch(int K, xcs_graph *const *gs, const int *n, xcs_tensor *const *const *ts,
                                      xcs_device dev, int index, int *n_batched);
 

@@ -338,7 +338,10 @@ static void test_lazy_batch(void) {
         CHECK_OK(xcs_graph_const(g[k], w, &cw));
         CHECK_OK(program(cx, cw, touts[k]));
         CHECK_OK(program(x[k], w, eouts[k]));
-        key[k] = xcs_lazy_key(g[k], 4, (const xcs_tensor *const *)touts[k]);
+        xcs_lazy_cost cost;
+        key[k] = xcs_lazy_key(g[k], 4, (const xcs_tensor *const *)touts[k], &cost);
+        /* x, w, the f64 1.0 and the take's int64 positions 0..4 */
+        CHECK(cost.ops == 12 && cost.bytes == xs[0] * 8 * 4 + 8 * 5 * 4 + 8 + 5 * 8);
         xcs_tensor_free(cx); xcs_tensor_free(cw);
     }
     for (int k = 1; k < K - 1; k++) CHECK(key[k] == key[0] && key[k] != 0);
@@ -349,7 +352,7 @@ static void test_lazy_batch(void) {
     int batched = -1;
     CHECK_OK(xcs_lazy_concretize_batch(K, g, n, ts, XCS_DEVICE_CPU, 0, &batched));
     CHECK_EQ_I(batched, K - 1);
-    CHECK(xcs_lazy_key(g[0], 4, (const xcs_tensor *const *)touts[0]) == 0); /* nothing left to compute */
+    CHECK(xcs_lazy_key(g[0], 4, (const xcs_tensor *const *)touts[0], NULL) == 0); /* nothing left to compute */
     for (int k = 0; k < K; k++)
         for (int j = 0; j < 4; j++) {
             CHECK(xcs_tensor_is_traced(touts[k][j]));
@@ -370,7 +373,7 @@ static void test_lazy_batch(void) {
     const int n1 = 1;
     CHECK_OK(xcs_lazy_concretize_batch(1, g, &n1, (xcs_tensor *const *const[]){one}, XCS_DEVICE_CPU, 0, &batched));
     CHECK_EQ_I(batched, 0);
-    CHECK(xcs_lazy_key(g[0], 1, (const xcs_tensor *const *)one) == 0);
+    CHECK(xcs_lazy_key(g[0], 1, (const xcs_tensor *const *)one, NULL) == 0);
     CHECK_OK(xcs_lazy_concretize_batch(1, g, &n1, (xcs_tensor *const *const[]){one}, XCS_DEVICE_CPU, 0, &batched));
     xcs_tensor_free(c); xcs_tensor_free(y);
     for (int k = 0; k < K; k++) {

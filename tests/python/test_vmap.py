@@ -193,6 +193,8 @@ def patient(monkeypatch):
     from ember.xcs import _orchestration as orch
 
     monkeypatch.setattr(orch, "BATCH_WINDOW_S", 60.0)
+    monkeypatch.setattr(orch, "BATCH_MAX_WAIT_S", 60.0)
+    monkeypatch.setattr(orch, "BATCH_PAYOFF", float("inf"))
 
 
 def test_mixed_tensor_parts_run_as_one_batched_program(patient, rng):
@@ -286,6 +288,8 @@ def test_mixed_bounded_workers_and_no_window(rng, monkeypatch):
     xs = rng.standard_normal((7, 4))
     for window in (60.0, 0.0):
         monkeypatch.setattr(orch, "BATCH_WINDOW_S", window)
+        monkeypatch.setattr(orch, "BATCH_MAX_WAIT_S", window)
+        monkeypatch.setattr(orch, "BATCH_PAYOFF", float("inf"))
         vf = vmap(f, config=xcs.Config(max_workers=3))
         s, d = vf(xs)
         np.testing.assert_allclose(np.asarray(s), (xs ** 2).sum(1), rtol=1e-12)

@@ -258,7 +258,7 @@ static XcsGraph *lazy_values(PyObject *fast, xcs_tensor **ts, int *n, bool *seve
     return *several ? NULL : owner;
 }
 
-/* _lazy_key(arrays) -> int or None (see xcs_lazy_key). */
+/* _lazy_key(arrays) -> (key, ops, constant bytes) or None (see xcs_lazy_key). */
 static PyObject *py_lazy_key(PyObject *m, PyObject *seq) {
     (void)m;
     PyObject *fast = PySequence_Fast(seq, "_lazy_key: expected a sequence of arrays");
@@ -271,11 +271,13 @@ static PyObject *py_lazy_key(PyObject *m, PyObject *seq) {
     int n;
     bool several;
     XcsGraph *owner = lazy_values(fast, ts, &n, &several);
-    uint64_t key = owner ? xcs_lazy_key(owner->g, n, (const xcs_tensor *const *)ts) : 0;
+    xcs_lazy_cost cost;
+    uint64_t key = owner ? xcs_lazy_key(owner->g, n, (const xcs_tensor *const *)ts, &cost) : 0;
     PyMem_Free(ts);
     Py_DECREF(fast);
     if (!key) Py_RETURN_NONE;
-    return PyLong_FromUnsignedLongLong(key ^ ((uint64_t)(owner->device + 1) << 56));
+    return Py_BuildValue("(KiL)", (unsigned long long)(key ^ ((uint64_t)(owner->device + 1) << 56)), cost.ops,
+                         (long long)cost.bytes);
 }
 
 /* _concretize_batch(requests) -> examples run as one program: each request
@@ -876,8 +878,9 @@ PyMethodDef xcs_py_graph_methods[] = {
      "_lazy_value(x) -> a concrete Array of the value of x, a traced Array of a lazy Graph, which stays lazy "
      "(later ops on it are still recorded); other values pass through."},
     {"_lazy_key", py_lazy_key, METH_O,
-     "_lazy_key(arrays) -> int or None: fingerprint of the program computing the lazy Arrays in the sequence "
-     "(ops, shapes, dtypes; not the constants' values), None when nothing is pending or they span graphs."},
+     "_lazy_key(arrays) -> (key, ops, constant bytes) or None: fingerprint of the program computing the lazy "
+     "Arrays in the sequence (ops, shapes, dtypes; not the constants' values) and its size; None when nothing is "
+     "pending or they span graphs."},
     {"_concretize_batch", py_concretize_batch, METH_O,
      "_concretize_batch(requests) -> int: computes each request's lazy Arrays in place, the requests whose "
      "programs are the same as one batched program (returns how many ran batched)."},

@@ -172,9 +172,18 @@ def prepare(arrays):
         b.compute(arrays)
 
 
-#: Seconds an example waits at the Batcher for examples still running
-#: before computing what has arrived (see Batcher).
-BATCH_WINDOW_S = 0.02
+#: How long the examples waiting at a Batcher wait for one that is blocked on
+#: an orchestration call, counted from the last arrival (see Batcher) ...
+BATCH_WINDOW_S = 0.005
+#: ... how long an example waits there at most ...
+BATCH_MAX_WAIT_S = 0.02
+#: ... and at most this many times what computing its program alone would
+#: take (estimated: _LAZY_OP_S per op plus its constants' bytes at
+#: _LAZY_BYTES_PER_S): waiting costs the example that much latency, and
+#: batching saves about that much work per example that joins.
+BATCH_PAYOFF = 10.0
+_LAZY_OP_S = 5e-6
+_LAZY_BYTES_PER_S = 5e9
 
 
 class _Request:
@@ -191,19 +200,24 @@ class Batcher:
 
     Each example runs its Python body on its own thread, recording its
     tensor work lazily.  When it needs values (the arguments of an
-    orchestration call, its results) it waits here until every example that
-    can still come has come (all others are waiting here or finished, and
-    none is left to start), or BATCH_WINDOW_S has passed since it came; then
-    the waiting examples whose pending programs are the same (the usual
-    case: they run the same code) are computed as one batched program
-    (``_xcs._concretize_batch``: vmap's rules over the stacked values, fused
-    as a whole), and an example with a program of its own computes it on
-    its own thread.  ``sizes`` lists the examples of each batched program."""
+    orchestration call, its results) it waits here for the others: for as
+    long as one is still running Python (it will come soon), for
+    BATCH_WINDOW_S after the last arrival when the others are blocked on
+    their orchestration calls (calls of similar latency end together), and
+    at most BATCH_PAYOFF times the estimated cost of its program alone
+    (a big shared weight makes waiting worth it; a few small ops do not),
+    never more than BATCH_MAX_WAIT_S.  Then the waiting examples whose pending
+    programs are the same (the usual case: they run the same code) are
+    computed as one batched program (``_xcs._concretize_batch``: vmap's
+    rules over the stacked values, fused as a whole), and an example with a
+    program of its own computes it on its own thread.  ``sizes`` lists the
+    examples of each batched program."""
 
     def __init__(self, n, slots):
         self._cv = threading.Condition()
         self._n, self._slots = n, max(1, slots)
-        self._started = self._finished = self._waiting = 0
+        self._started = self._finished = self._waiting = self._blocked = 0
+        self._last = 0.0  # when an example last arrived here or went back to running
         self._pending = []
         self.sizes = []
 
@@ -216,31 +230,54 @@ class Batcher:
             self._finished += 1
             self._cv.notify_all()
 
-    def _all_in(self):
+    def block(self):
+        with self._cv:
+            self._blocked += 1
+            self._cv.notify_all()
+
+    def unblock(self):
+        with self._cv:
+            self._blocked -= 1
+            self._last = time.monotonic()
+
+    def _due(self, now, since, budget):
+        """True when the waiting examples should be computed now."""
+        if now - since >= budget:
+            return True
         live = self._started - self._finished
-        if live > self._waiting:  # one is still running: it may come
+        if live > self._waiting + self._blocked:  # one is running Python: it may come soon
             return False
-        return self._started >= self._n or live >= self._slots  # no other can start meanwhile
+        if self._started < self._n and live < self._slots:  # another is about to start
+            return False
+        return self._blocked == 0 or now - self._last >= BATCH_WINDOW_S
 
     def compute(self, arrays):
-        key = _xcs._lazy_key(arrays)
-        if key is None:  # nothing pending, or values of several graphs: the caller computes them
+        got = _xcs._lazy_key(arrays)
+        if got is None:  # nothing pending, or values of several graphs: the caller computes them
             return
+        key, ops, nbytes = got
+        budget = min(BATCH_MAX_WAIT_S, BATCH_PAYOFF * (ops * _LAZY_OP_S + nbytes / _LAZY_BYTES_PER_S))
         req = _Request(key, arrays)
-        deadline = time.monotonic() + BATCH_WINDOW_S
         batch = None
         with self._cv:
+            since = self._last = time.monotonic()
             self._pending.append(req)
             self._waiting += 1
             self._cv.notify_all()
             while not req.done:
-                left = deadline - time.monotonic()
-                if not req.taken and (left <= 0 or self._all_in()):
+                if not req.taken and self._due(time.monotonic(), since, budget):
                     batch, self._pending = self._pending, []
                     for r in batch:
                         r.taken = True
                     break
-                self._cv.wait(_WAIT_SLICE_S if req.taken else min(left, _WAIT_SLICE_S))
+                if req.taken:
+                    self._cv.wait(_WAIT_SLICE_S)
+                    continue
+                now = time.monotonic()  # sleep until the next deadline (or a notify)
+                wake = since + budget
+                if self._blocked:
+                    wake = min(wake, self._last + BATCH_WINDOW_S)
+                self._cv.wait(min(max(wake - now, 1e-4), _WAIT_SLICE_S))
         if batch is not None:
             try:
                 self._run(batch)
@@ -363,9 +400,16 @@ class Deferred:
         if self._state not in (_FAILED, _CANCELLED):
             t0 = time.perf_counter()
             g = scope.graph
-            s = g.wait(self._id, _WAIT_SLICE_S)
-            while s < _DONE:  # back in the interpreter between slices: KeyboardInterrupt can land
+            b = _BATCHER.get()
+            if b is not None:  # a vmap example waiting for its call: the others need not wait for it
+                b.block()
+            try:
                 s = g.wait(self._id, _WAIT_SLICE_S)
+                while s < _DONE:  # back in the interpreter between slices: KeyboardInterrupt can land
+                    s = g.wait(self._id, _WAIT_SLICE_S)
+            finally:
+                if b is not None:
+                    b.unblock()
             scope.waited_s += time.perf_counter() - t0
             if s == _CANCELLED and self._state == _PENDING:
                 self._state = _CANCELLED

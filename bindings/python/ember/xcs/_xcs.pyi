@@ -405,8 +405,8 @@ def _has_host_copy(x: Array, /) -> bool:
     """Whether Array x has its values on the host (device Arrays copy them when first read)."""
 def _lazy_value(x: _T, /) -> _T:
     """A concrete Array of the value of a lazy Array, which stays lazy."""
-def _lazy_key(arrays: Sequence[Any], /) -> int | None:
-    """Fingerprint of the program computing the lazy Arrays (None: nothing pending)."""
+def _lazy_key(arrays: Sequence[Any], /) -> tuple[int, int, int] | None:
+    """(fingerprint, ops, constant bytes) of the program computing the lazy Arrays (None: nothing pending)."""
 def _concretize_batch(requests: Sequence[Sequence[Any]], /) -> int:
     """Computes each request's lazy Arrays, equal programs as one batched program."""
 def _signature(args: tuple[Any, ...], /) -> tuple[tuple[tuple[int, ...], str, bool], ...] | None:
