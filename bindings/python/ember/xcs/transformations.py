@@ -38,10 +38,15 @@ example records its tensor work lazily, and where values are needed (the
 arguments of an orchestration call, the results) the examples meet, and
 those with the same pending program run it as one batched, fused program
 (arrays passed to a call stay lazy in the body, so the work after the call
-batches too).  An example waits there until every example that can still
-come has come, or 20 ms (``_orchestration.BATCH_WINDOW_S``); one whose
-program differs (data-dependent Python control flow) runs its own, and a
-batch that fails is re-run per example, so an error is its example's.  ``pmap`` (below) is a ``vmap`` whose
+batches too).  An example waits there for the examples still running
+Python, a few ms for those blocked on their own calls, and never longer
+than about ten times what its program alone would cost (at most 20 ms; see
+``_orchestration.Batcher``): batching pays where the examples share big
+weights (64 examples of a 2-layer MLP of width 2048 around a 50 ms call:
+145 ms batched, 255 ms not), and costs a little latency where their tensor
+work is tiny.  An example whose program differs (data-dependent Python
+control flow) runs its own, and a batch that fails is re-run per example,
+so an error is its example's.  ``pmap`` (below) is a ``vmap`` whose
 collectives reduce over the mapped axis.
 
 ``scan(f, init, xs=None, length=None, reverse=False, unroll=1)`` is
