@@ -184,7 +184,8 @@ def test_device_results_copy_to_the_host_only_when_read():
     w = f(x)
     assert float(w[0, 0]) == pytest.approx(np.tanh(x[0, 0]) * 2, rel=1e-5) and xcs._xcs._has_host_copy(w)
     for read in (repr, str, lambda a: a.tolist(), lambda a: a.strides, lambda a: list(a), lambda a: a + 1,
-                 lambda a: a.sum(), lambda a: memoryview(a), lambda a: a.__dlpack__(), lambda a: bytes(a[0])):
+                 lambda a: a.sum(), lambda a: memoryview(a), lambda a: a.__dlpack__(dl_device=(1, 0)),
+                 lambda a: bytes(a[0])):
         v = f(x)
         read(v)
         assert xcs._xcs._has_host_copy(v)
@@ -271,3 +272,55 @@ def test_gpu_region_overlaps_orchestration_calls():
 
     g, b = clock(gpu_only), clock(both)
     assert b < 0.8 * (g + 0.1), (g, b)  # overlapped: well under the sum
+
+
+def test_dlpack_exchanges_device_memory_zero_copy():
+    x = rng().standard_normal((16, 8)).astype(np.float32)
+    f = xcs.jit(lambda a: a * 2 + 1, config=ON_GPU)
+    y = f(x)
+    assert y.__dlpack_device__() == (2, 0)  # kDLCUDA, device 0
+    z = xcs.from_dlpack(y.__dlpack__(stream=1, max_version=(1, 0)))  # the device memory itself
+    assert z.device == "cuda:0" and z.shape == (16, 8) and z.dtype == np.float32
+    assert not xcs._xcs._has_host_copy(y) and not xcs._xcs._has_host_copy(z)
+    assert rel_err(f(z), (x.astype(np.float64) * 2 + 1) * 2 + 1) < 1e-6  # read in place by a jitted call
+    assert np.array_equal(np.asarray(z), x * 2 + 1)
+
+    class Producer:  # a foreign CUDA array (torch, CuPy): xcs asks for stream 1
+        def __init__(self, a):
+            self.a, self.streams = a, []
+
+        def __dlpack_device__(self):
+            return self.a.__dlpack_device__()
+
+        def __dlpack__(self, stream=None, max_version=None):
+            self.streams.append(stream)
+            return self.a.__dlpack__(stream=stream, max_version=max_version)
+
+    p = Producer(y)
+    w = xcs.from_dlpack(p)
+    assert p.streams == [1] and w.device == "cuda:0" and np.array_equal(np.asarray(w), np.asarray(y))
+    # another stream: the device is synchronised first; a CPU consumer gets the host copy
+    assert xcs.from_dlpack(y.__dlpack__(stream=7)).device == "cuda:0"
+    h = xcs.from_dlpack(y.__dlpack__(dl_device=(1, 0)))
+    assert h.device == "cpu" and np.array_equal(np.asarray(h), x * 2 + 1)
+    with pytest.raises(xcs.XCSError, match="cannot export to device"):
+        y.__dlpack__(dl_device=(2, 3))
+    with pytest.raises(xcs.XCSError, match="0 is not allowed"):
+        y.__dlpack__(stream=0)
+    with pytest.raises(xcs.XCSError, match="cannot export to device"):
+        xcs.asarray(x).__dlpack__(dl_device=(2, 0))
+
+
+@real_gpu
+def test_dlpack_with_torch_cuda_tensors():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA here")
+    t = torch.arange(12, dtype=torch.float32, device="cuda").reshape(3, 4)
+    a = xcs.from_dlpack(t)  # zero-copy: the same device memory
+    assert a.device == "cuda:0"
+    b = xcs.jit(lambda v: v * 2, config=ON_GPU)(a)
+    back = torch.from_dlpack(b)
+    assert back.is_cuda and torch.equal(back, t * 2)
+    t.add_(1)  # writes through: a views t's memory
+    assert np.array_equal(np.asarray(xcs.jit(lambda v: v + 0, config=ON_GPU)(a)), np.arange(12.0).reshape(3, 4) + 1)

@@ -6,7 +6,12 @@
  * otherwise; importing with from_dlpack consumes either, renames the capsule
  * to "used_..." (the protocol's ownership handshake) and wraps the memory
  * zero-copy with a release callback that calls the producer's deleter.
- * Only CPU memory (kDLCPU) and the dtypes xcs has are accepted. */
+ * CPU memory (kDLCPU) and CUDA memory (kDLCUDA: a device Array's own
+ * memory out, a torch/JAX CUDA tensor's in, both zero-copy) with the dtypes
+ * xcs has.  xcs runs its kernels on the legacy default stream, so a
+ * consumer on that stream (stream None or 1) needs no synchronisation; for
+ * any other stream the device is synchronised before the capsule is handed
+ * out, and an import asks the producer for stream 1. */
 #include "xcs_py.h"
 
 #include <stdlib.h>
@@ -119,18 +124,35 @@ PyObject *xcs_py_dlpack(PyObject *self, PyObject *args, PyObject *kwargs) {
                                      &dl_device, &copy))
         return NULL;
     if (xcs_py_concrete(XCS_T(self), "through DLPack (__dlpack__)")) return NULL;
-    const xcs_tensor *src = xcs_py_host(self);
-    if (!src) return NULL;
-    if (src->storage->device != XCS_DEVICE_CPU)
-        return xcs_py_errorf(XCS_ERR_UNSUPPORTED, "__dlpack__: device arrays are not exported yet");
-    if (!xcs_py_none(stream) && !(PyLong_Check(stream) && PyLong_AsLong(stream) == -1))
-        return xcs_py_errorf(XCS_ERR_VALUE, "__dlpack__: stream must be None for CPU arrays, got %R", stream);
+    const xcs_tensor *dev = ((XcsArray *)self)->dev;
+    int ordinal = dev ? dev->storage->device_index : 0;
+    bool on_device = dev != NULL; /* a device Array exports its device memory unless asked for the CPU */
     if (!xcs_py_none(dl_device)) {
         int type, id;
         if (parse_device(dl_device, &type, &id)) return NULL;
-        if (type != kDLCPU)
+        if (type == kDLCPU) on_device = false;
+        else if (!(type == kDLCUDA && dev && id == ordinal))
             return xcs_py_errorf(XCS_ERR_UNSUPPORTED, "__dlpack__: cannot export to device (%d, %d); this "
-                                 "Array is on the CPU (1, 0)", type, id);
+                                 "Array is on %s (%d, %d)", type, id, dev ? "a GPU" : "the CPU",
+                                 dev ? kDLCUDA : kDLCPU, dev ? ordinal : 0);
+    }
+    const xcs_tensor *src = on_device ? dev : xcs_py_host(self);
+    if (!src) return NULL;
+    if (!on_device && !xcs_py_none(stream) && !(PyLong_Check(stream) && PyLong_AsLong(stream) == -1))
+        return xcs_py_errorf(XCS_ERR_VALUE, "__dlpack__: stream must be None for CPU arrays, got %R", stream);
+    if (on_device && !xcs_py_none(stream)) {
+        long sv = PyLong_Check(stream) ? PyLong_AsLong(stream) : -2;
+        if (sv == -1 && PyErr_Occurred()) return NULL;
+        if (sv == -2 || sv == 0)
+            return xcs_py_errorf(XCS_ERR_VALUE, "__dlpack__: stream must be None, -1 or a CUDA stream number "
+                                 "(0 is not allowed for CUDA), got %R", stream);
+        if (sv != 1 && sv != -1) { /* another stream: our work must be done first */
+            xcs_status st;
+            Py_BEGIN_ALLOW_THREADS
+            st = xcs_cuda_sync(ordinal);
+            Py_END_ALLOW_THREADS
+            if (st) return xcs_py_raise(st);
+        }
     }
     bool versioned = false;
     if (!xcs_py_none(max_version)) {
@@ -158,7 +180,7 @@ PyObject *xcs_py_dlpack(PyObject *self, PyObject *args, PyObject *kwargs) {
     }
     DLTensor dl = {
         .data = t->storage->data ? xcs_tensor_data(t) : NULL,
-        .device = {kDLCPU, 0},
+        .device = {on_device ? kDLCUDA : kDLCPU, on_device ? ordinal : 0},
         .ndim = t->ndim,
         .dtype = dl_dtype(t->dtype),
         .shape = ctx->shape,
@@ -188,8 +210,8 @@ PyObject *xcs_py_dlpack(PyObject *self, PyObject *args, PyObject *kwargs) {
 }
 
 PyObject *xcs_py_dlpack_device(PyObject *self, PyObject *unused) {
-    const xcs_tensor *t = ((XcsArray *)self)->t; /* a device Array exports its host copy */
-    const xcs_storage *s = t ? t->storage : NULL;
+    const xcs_tensor *t = XCS_T(self); /* a device Array: its device tensor */
+    const xcs_storage *s = t->storage;
     if (!s) return Py_BuildValue("(ii)", kDLCPU, 0); /* a tracer: where its program runs */
     if (s->device == XCS_DEVICE_CUDA) return Py_BuildValue("(ii)", kDLCUDA, s->device_index);
     return Py_BuildValue("(ii)", kDLCPU, 0);
@@ -261,9 +283,16 @@ static PyObject *from_capsule(PyObject *cap) {
     } else {
         dl = &((DLManagedTensor *)mt)->dl_tensor;
     }
-    if (dl->device.device_type != kDLCPU)
+    int type = dl->device.device_type, ordinal = -1;
+    if (type != kDLCPU && type != kDLCUDA)
         return xcs_py_errorf(XCS_ERR_TYPE, "from_dlpack: device (%d, %d) is not supported; xcs imports CPU "
-                             "memory (device type 1) only", dl->device.device_type, dl->device.device_id);
+                             "(device type 1) and CUDA (2) memory", type, dl->device.device_id);
+    if (type == kDLCUDA) {
+        PyObject *name = PyUnicode_FromFormat("cuda:%d", dl->device.device_id);
+        ordinal = name ? xcs_py_device_arg(name, "from_dlpack: device") : -2;
+        Py_XDECREF(name);
+        if (ordinal < 0) return NULL;
+    }
     xcs_dtype dt;
     if (dl_to_xcs_dtype(dl->dtype, &dt))
         return xcs_py_errorf(XCS_ERR_TYPE, "from_dlpack: unsupported dtype %s%d (lanes %d); xcs supports bool, "
@@ -300,6 +329,10 @@ static PyObject *from_capsule(PyObject *cap) {
         free(ctx);
         return xcs_py_raise(xcs_last_status());
     }
+    if (ordinal >= 0) { /* the producer's device memory, read in place by jitted calls there */
+        s->device = XCS_DEVICE_CUDA;
+        s->device_index = ordinal;
+    }
     /* from here the storage owns the producer's tensor */
     if (PyCapsule_SetName(cap, versioned ? "used_dltensor_versioned" : "used_dltensor")) {
         /* cannot happen for a valid capsule; give ownership back untouched */
@@ -312,7 +345,7 @@ static PyObject *from_capsule(PyObject *cap) {
     xcs_status st = xcs_tensor_from_storage(s, dt, dl->ndim, shape, strides, numel ? -lo : 0, &t);
     xcs_storage_release(s);
     if (st) return xcs_py_raise(st);
-    return xcs_py_wrap(t);
+    return ordinal >= 0 ? xcs_py_wrap_device(t) : xcs_py_wrap(t);
 }
 
 PyObject *xcs_py_from_dlpack(PyObject *module, PyObject *obj) {
@@ -325,6 +358,7 @@ PyObject *xcs_py_from_dlpack(PyObject *module, PyObject *obj) {
                              Py_TYPE(obj)->tp_name);
     }
     PyObject *dev = PyObject_CallMethod(obj, "__dlpack_device__", NULL);
+    bool cuda = false;
     if (dev) {
         int type, id;
         int rc = parse_device(dev, &type, &id);
@@ -333,11 +367,12 @@ PyObject *xcs_py_from_dlpack(PyObject *module, PyObject *obj) {
             Py_DECREF(meth);
             return NULL;
         }
-        if (type != kDLCPU) {
+        if (type != kDLCPU && type != kDLCUDA) {
             Py_DECREF(meth);
             return xcs_py_errorf(XCS_ERR_TYPE, "from_dlpack: device (%d, %d) is not supported; xcs imports "
-                                 "CPU memory (device type 1) only", type, id);
+                                 "CPU (device type 1) and CUDA (2) memory", type, id);
         }
+        cuda = type == kDLCUDA;
     } else if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
         PyErr_Clear(); /* producers from before the device query: the capsule says */
     } else {
@@ -346,7 +381,10 @@ PyObject *xcs_py_from_dlpack(PyObject *module, PyObject *obj) {
     }
     /* ask for a versioned capsule; producers that predate max_version raise
      * TypeError for the keyword, so retry without it */
-    PyObject *args = PyTuple_New(0), *kw = Py_BuildValue("{s(ii)}", "max_version", 1, 0), *cap = NULL;
+    /* CUDA: on stream 1 (the legacy default stream, where xcs runs its kernels) */
+    PyObject *args = PyTuple_New(0), *cap = NULL;
+    PyObject *kw = cuda ? Py_BuildValue("{s(ii)si}", "max_version", 1, 0, "stream", 1)
+                        : Py_BuildValue("{s(ii)}", "max_version", 1, 0);
     if (args && kw) cap = PyObject_Call(meth, args, kw);
     Py_XDECREF(args);
     Py_XDECREF(kw);
