@@ -24,6 +24,53 @@ void xcs_graph_free(xcs_graph *g) {
     free(g);
 }
 
+xcs_status xcs_graph_clone(const xcs_graph *g, int n_out, const int32_t *out_nodes, xcs_graph **out) {
+    if (g->n_captured) return xcs_error(XCS_ERR_INTERNAL, "cloning a graph with captured values");
+    xcs_graph *c = NULL;
+    xcs_status st = xcs_graph_new(&c);
+    if (st) return st;
+    int no = out_nodes ? n_out : g->n_outputs;
+    c->nodes = malloc(((size_t)g->n_nodes + 1) * sizeof *c->nodes);
+    c->edges = malloc(((size_t)g->n_edges + 1) * sizeof *c->edges);
+    c->consts = calloc((size_t)g->n_consts + 1, sizeof *c->consts);
+    c->outputs = calloc((size_t)no + 1, sizeof *c->outputs);
+    if (!c->nodes || !c->edges || !c->consts || !c->outputs) {
+        xcs_graph_free(c);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory copying a graph");
+    }
+    memcpy(c->nodes, g->nodes, (size_t)g->n_nodes * sizeof *c->nodes);
+    memcpy(c->edges, g->edges, (size_t)g->n_edges * sizeof *c->edges);
+    c->n_nodes = c->cap_nodes = g->n_nodes;
+    c->n_edges = c->cap_edges = g->n_edges;
+    c->cap_consts = g->n_consts + 1;
+    for (int i = 0; i < g->n_consts && !st; i++) {
+        st = xcs_tensor_view(g->consts[i], &c->consts[i]);
+        if (!st) c->n_consts = i + 1;
+    }
+    c->n_inputs = g->n_inputs;
+    c->cap_outputs = no + 1;
+    c->n_outputs = no;
+    for (int o = 0; o < no; o++) {
+        xcs_edge *e = &c->outputs[o];
+        if (!out_nodes) {
+            *e = g->outputs[o];
+            continue;
+        }
+        const xcs_node *n = &g->nodes[out_nodes[o]];
+        memset(e, 0, sizeof *e);
+        e->node = out_nodes[o];
+        e->ndim = n->ndim;
+        memcpy(e->shape, n->shape, sizeof e->shape);
+        xcs_strides_contiguous(n->ndim, n->shape, e->strides);
+    }
+    if (st) {
+        xcs_graph_free(c);
+        return st;
+    }
+    *out = c;
+    return XCS_OK;
+}
+
 int xcs_graph_num_nodes(const xcs_graph *g) { return g->n_nodes; }
 int xcs_graph_num_inputs(const xcs_graph *g) { return g->n_inputs; }
 int xcs_graph_num_outputs(const xcs_graph *g) { return g->n_outputs; }

@@ -11,45 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static xcs_status clone_for(const xcs_graph *g, int32_t node, xcs_graph **out) {
-    xcs_graph *c = NULL;
-    xcs_status st = xcs_graph_new(&c);
-    if (st) return st;
-    c->nodes = malloc(((size_t)g->n_nodes + 1) * sizeof *c->nodes);
-    c->edges = malloc(((size_t)g->n_edges + 1) * sizeof *c->edges);
-    c->consts = calloc((size_t)g->n_consts + 1, sizeof *c->consts);
-    c->outputs = calloc(1, sizeof *c->outputs);
-    if (!c->nodes || !c->edges || !c->consts || !c->outputs) {
-        xcs_graph_free(c);
-        return xcs_error(XCS_ERR_MEMORY, "out of memory copying a graph");
-    }
-    memcpy(c->nodes, g->nodes, (size_t)g->n_nodes * sizeof *c->nodes);
-    memcpy(c->edges, g->edges, (size_t)g->n_edges * sizeof *c->edges);
-    c->n_nodes = c->cap_nodes = g->n_nodes;
-    c->n_edges = c->cap_edges = g->n_edges;
-    c->cap_consts = g->n_consts + 1;
-    for (int i = 0; i < g->n_consts && !st; i++) {
-        st = xcs_tensor_view(g->consts[i], &c->consts[i]);
-        if (!st) c->n_consts = i + 1;
-    }
-    c->n_inputs = g->n_inputs;
-    c->cap_outputs = 1;
-    c->n_outputs = 1;
-    const xcs_node *n = &g->nodes[node];
-    xcs_edge *e = &c->outputs[0];
-    memset(e, 0, sizeof *e);
-    e->node = node;
-    e->ndim = n->ndim;
-    memcpy(e->shape, n->shape, sizeof e->shape);
-    xcs_strides_contiguous(n->ndim, n->shape, e->strides);
-    if (st) {
-        xcs_graph_free(c);
-        return st;
-    }
-    *out = c;
-    return XCS_OK;
-}
-
 xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t) {
     return xcs_graph_concretize_on(g, t, XCS_DEVICE_CPU, 0);
 }
@@ -96,7 +57,7 @@ xcs_status xcs_lazy_compute(xcs_graph *g, const xcs_tensor *t, xcs_device dev, i
     xcs_op op = g->nodes[node].op;
     xcs_graph *c = NULL;
     xcs_tensor *v = NULL;
-    xcs_status st = clone_for(g, node, &c);
+    xcs_status st = xcs_graph_clone(g, 1, &node, &c);
     if (!st) st = xcs_graph_optimize(c);
     if (!st) st = xcs_graph_run_on(c, dev, index, 0, NULL, &v);
     xcs_graph_free(c);

@@ -213,57 +213,24 @@ static xcs_status build_program(const xcs_graph *g, const region *r, const bool 
     return XCS_OK;
 }
 
-/* Runs program p for K examples: inputs stacked from each example's
- * constants, replayed by vmap's rules into a fresh lazy graph, optimised
- * and run there.  vals[o] (owned, host, contiguous) is [K, ...] when
- * batched[o], else the value all share. */
-static xcs_status run_batched(xcs_graph *p, int K, xcs_graph *const *gs, const region *rs, const bool *varying,
-                              xcs_device dev, int index, xcs_tensor **vals, bool *batched) {
-    const region *r0 = &rs[0];
-    int n_in = p->n_inputs, n_out = p->n_outputs;
-    xcs_status st = XCS_OK;
-    if (n_in == 0) { /* nothing differs: one run, the value shared */
-        if (!(st = xcs_graph_optimize(p))) st = xcs_graph_run_on(p, dev, index, 0, NULL, vals);
-        for (int o = 0; o < n_out && !st; o++) batched[o] = false;
-    } else {
-        xcs_graph *lz = NULL;
-        xcs_tensor **tin = calloc((size_t)n_in + 1, sizeof *tin);
-        xcs_tensor **outs = calloc((size_t)n_out + 1, sizeof *outs);
-        const xcs_tensor **cs = calloc((size_t)K + 1, sizeof *cs);
-        bool *ib = calloc((size_t)n_in + 1, sizeof *ib);
-        if (!tin || !outs || !cs || !ib) st = xcs_error(XCS_ERR_MEMORY, "out of memory batching lazy values");
-        if (!st) st = xcs_graph_new(&lz);
-        for (int i = 0, in = 0; i < r0->n && !st; i++) {
-            if (!varying[i]) continue;
-            for (int k = 0; k < K; k++) {
-                const xcs_graph *g = gs[k];
-                cs[k] = g->consts[g->nodes[rs[k].idx[i]].aux];
-            }
-            xcs_tensor *stacked = NULL;
-            if (!(st = xcs_stack(K, cs, 0, &stacked))) st = xcs_graph_const(lz, stacked, &tin[in]);
-            xcs_tensor_free(stacked);
-            ib[in++] = true;
-        }
-        if (!st) st = xcs_graph_batch(p, n_in, (const xcs_tensor *const *)tin, ib, K, outs, batched);
-        int traced = 0;
-        for (int o = 0; o < n_out && !st; o++)
-            if (outs[o]->graph == lz && !(st = xcs_graph_output(lz, outs[o]))) traced++;
-        xcs_tensor **run = traced ? calloc((size_t)traced, sizeof *run) : NULL;
-        if (!st && traced && !run) st = xcs_error(XCS_ERR_MEMORY, "out of memory batching lazy values");
-        if (!st && traced && !(st = xcs_graph_optimize(lz))) st = xcs_graph_run_on(lz, dev, index, 0, NULL, run);
-        for (int o = 0, t = 0; o < n_out && !st; o++) { /* replay computed the outputs of shared values itself */
-            if (outs[o]->graph == lz) vals[o] = run[t], run[t++] = NULL;
-            else st = xcs_contiguous(outs[o], &vals[o]);
-        }
-        for (int t = 0; run && t < traced; t++) xcs_tensor_free(run[t]);
-        free(run);
-        for (int i = 0; tin && i < n_in; i++) xcs_tensor_free(tin[i]);
-        for (int o = 0; outs && o < n_out; o++) xcs_tensor_free(outs[o]);
-        free(tin);
-        free(outs);
-        free(cs);
-        free(ib);
-        xcs_graph_free(lz);
+xcs_status xcs_graph_batch_run(const xcs_graph *p, const xcs_tensor *const *inputs, const bool *batched, int64_t B,
+                               xcs_device dev, int index, xcs_tensor **vals, bool *vb) {
+    int n_in = p->n_inputs - p->n_captured, n_out = p->n_outputs;
+    xcs_graph *lz = NULL;
+    xcs_tensor **tin = calloc((size_t)n_in + 1, sizeof *tin);
+    xcs_tensor **outs = calloc((size_t)n_out + 1, sizeof *outs);
+    xcs_tensor **run = calloc((size_t)n_out + 1, sizeof *run);
+    xcs_status st = tin && outs && run ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory batching a program");
+    if (!st) st = xcs_graph_new(&lz);
+    for (int i = 0; i < n_in && !st; i++) st = xcs_graph_const(lz, inputs[i], &tin[i]);
+    if (!st) st = xcs_graph_batch(p, n_in, (const xcs_tensor *const *)tin, batched, B, outs, vb);
+    int traced = 0;
+    for (int o = 0; o < n_out && !st; o++)
+        if (outs[o]->graph == lz && !(st = xcs_graph_output(lz, outs[o]))) traced++;
+    if (!st && traced && !(st = xcs_graph_optimize(lz))) st = xcs_graph_run_on(lz, dev, index, 0, NULL, run);
+    for (int o = 0, t = 0; o < n_out && !st; o++) { /* the replay computed the outputs of shared values itself */
+        if (outs[o]->graph == lz) vals[o] = run[t], run[t++] = NULL;
+        else st = xcs_contiguous(outs[o], &vals[o]);
     }
     for (int o = 0; o < n_out && !st; o++) {
         xcs_tensor *c = NULL;
@@ -272,6 +239,58 @@ static xcs_status run_batched(xcs_graph *p, int K, xcs_graph *const *gs, const r
             vals[o] = c;
         }
     }
+    if (st)
+        for (int o = 0; o < n_out; o++) {
+            xcs_tensor_free(vals[o]);
+            vals[o] = NULL;
+        }
+    for (int t = 0; run && t < n_out; t++) xcs_tensor_free(run[t]);
+    for (int i = 0; tin && i < n_in; i++) xcs_tensor_free(tin[i]);
+    for (int o = 0; outs && o < n_out; o++) xcs_tensor_free(outs[o]);
+    free(run);
+    free(tin);
+    free(outs);
+    xcs_graph_free(lz);
+    return st;
+}
+
+/* Runs program p for K examples: each input stacked from the examples'
+ * constants (xcs_graph_batch_run); with no input, once for all. */
+static xcs_status run_batched(xcs_graph *p, int K, xcs_graph *const *gs, const region *rs, const bool *varying,
+                              xcs_device dev, int index, xcs_tensor **vals, bool *batched) {
+    const region *r0 = &rs[0];
+    int n_in = p->n_inputs, n_out = p->n_outputs;
+    xcs_status st = XCS_OK;
+    if (n_in == 0) { /* nothing differs: one run, the value shared */
+        if (!(st = xcs_graph_optimize(p))) st = xcs_graph_run_on(p, dev, index, 0, NULL, vals);
+        for (int o = 0; o < n_out && !st; o++) {
+            xcs_tensor *c = NULL;
+            batched[o] = false;
+            if (!(st = xcs_lazy_to_host(&vals[o])) && !(st = xcs_contiguous(vals[o], &c))) {
+                xcs_tensor_free(vals[o]);
+                vals[o] = c;
+            }
+        }
+        return st;
+    }
+    xcs_tensor **stacked = calloc((size_t)n_in + 1, sizeof *stacked);
+    const xcs_tensor **cs = calloc((size_t)K + 1, sizeof *cs);
+    bool *ib = calloc((size_t)n_in + 1, sizeof *ib);
+    if (!stacked || !cs || !ib) st = xcs_error(XCS_ERR_MEMORY, "out of memory batching lazy values");
+    for (int i = 0, in = 0; i < r0->n && !st; i++) {
+        if (!varying[i]) continue;
+        for (int k = 0; k < K; k++) {
+            const xcs_graph *g = gs[k];
+            cs[k] = g->consts[g->nodes[rs[k].idx[i]].aux];
+        }
+        ib[in] = true;
+        st = xcs_stack(K, cs, 0, &stacked[in++]);
+    }
+    if (!st) st = xcs_graph_batch_run(p, (const xcs_tensor *const *)stacked, ib, K, dev, index, vals, batched);
+    for (int i = 0; stacked && i < n_in; i++) xcs_tensor_free(stacked[i]);
+    free(stacked);
+    free(cs);
+    free(ib);
     return st;
 }
 

@@ -164,3 +164,186 @@ xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bo
     free(rows);
     return st;
 }
+
+/* ---------------------------------------------------------------- hoisting
+ *
+ * The part of a step that reads no carry (an RNN cell's x @ U, any
+ * function of x alone) does not have to wait for the previous step: it is
+ * computed for all steps at once before the loop, as one batched program
+ * (x @ U for every t is one GEMM instead of `length` matrix-vector
+ * products), and the loop body reads its row t like a row of xs.  Nodes
+ * are split by whether they depend on a carry; the carry-free nodes that a
+ * carry-dependent node (or an output) reads are the "hoisted" values: the
+ * pre-program's outputs, and inputs of the loop body (after the xs). */
+struct xcs_scan_program {
+    xcs_graph *pre;  /* xs rows -> hoisted values (per step); NULL: nothing hoisted */
+    xcs_graph *loop; /* carries, xs rows, hoisted rows -> carries, ys (optimised) */
+    xcs_graph *full; /* the whole body, optimised: run when the hoisted part fails, so the error names its step */
+    int n_carry, n_x, n_hoist;
+};
+
+static bool is_source(const xcs_node *n) { return n->op == XCS_NODE_INPUT || n->op == XCS_NODE_CONST; }
+
+/* The pre-program: the carry-free nodes the hoisted ones need, its inputs
+ * the xs (renumbered from 0), its outputs the hoisted nodes (mark[i] > 0,
+ * in node order). */
+static xcs_status build_pre(const xcs_graph *g, int n_carry, const int *mark, int n_hoist, xcs_graph **out) {
+    int32_t *outs = malloc(((size_t)n_hoist + 1) * sizeof *outs);
+    if (!outs) return xcs_error(XCS_ERR_MEMORY, "out of memory splitting a scan body");
+    for (int i = 0, k = 0; i < g->n_nodes; i++)
+        if (mark[i] > 0) outs[k++] = i;
+    xcs_graph *p = NULL;
+    xcs_status st = xcs_graph_clone(g, n_hoist, outs, &p);
+    free(outs);
+    if (st) return st;
+    /* the carries are not inputs of the pre-program: nothing it keeps reads them, so they become
+     * scalar constants that DCE drops with the nodes that read them */
+    for (int i = 0; i < p->n_nodes && !st; i++) {
+        xcs_node *n = &p->nodes[i];
+        if (n->op != XCS_NODE_INPUT) continue;
+        if (n->aux >= n_carry) {
+            n->aux -= n_carry;
+            continue;
+        }
+        xcs_tensor *z = NULL;
+        if (!(st = xcs_tensor_scalar(n->dtype, 0, &z)) && !(st = xcs_graph_grow_consts(p))) {
+            n->op = XCS_NODE_CONST;
+            n->ndim = 0;
+            n->aux = p->n_consts;
+            p->consts[p->n_consts++] = z;
+            z = NULL;
+        }
+        xcs_tensor_free(z);
+    }
+    p->n_inputs -= n_carry;
+    if (!st) st = xcs_graph_optimize(p); /* drops what reads a carry (batching replays every node) */
+    if (st) {
+        xcs_graph_free(p);
+        return st;
+    }
+    *out = p;
+    return XCS_OK;
+}
+
+xcs_status xcs_scan_program_new(const xcs_graph *body, int n_carry, xcs_scan_program **out) {
+    if (n_carry < 0 || n_carry > body->n_inputs || body->n_captured)
+        return xcs_error(XCS_ERR_VALUE, "scan: a body of %d inputs with %d carries", body->n_inputs, n_carry);
+    if (body->plan) return xcs_error(XCS_ERR_VALUE, "scan: the body is already optimised (compile it first)");
+    xcs_scan_program *sp = calloc(1, sizeof *sp);
+    int *mark = calloc((size_t)body->n_nodes + 1, sizeof *mark); /* -1: reads a carry, 1: hoisted */
+    if (!sp || !mark) {
+        free(sp);
+        free(mark);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory compiling a scan");
+    }
+    sp->n_carry = n_carry;
+    sp->n_x = body->n_inputs - n_carry;
+    for (int i = 0; i < body->n_nodes; i++) {
+        const xcs_node *n = &body->nodes[i];
+        if (n->op == XCS_NODE_INPUT) mark[i] = n->aux < n_carry ? -1 : 0;
+        for (int k = 0; k < n->n_in && mark[i] == 0; k++)
+            if (mark[body->edges[n->first_edge + k].node] < 0) mark[i] = -1;
+    }
+    for (int i = 0; i < body->n_nodes; i++) { /* carry-free values read across the split */
+        const xcs_node *n = &body->nodes[i];
+        for (int k = 0; mark[i] < 0 && k < n->n_in; k++) {
+            int j = body->edges[n->first_edge + k].node;
+            if (mark[j] == 0 && !is_source(&body->nodes[j])) mark[j] = 1;
+        }
+    }
+    for (int o = 0; o < body->n_outputs; o++) {
+        int j = body->outputs[o].node;
+        if (mark[j] == 0 && !is_source(&body->nodes[j])) mark[j] = 1;
+    }
+    for (int i = 0; i < body->n_nodes; i++) sp->n_hoist += mark[i] > 0;
+    xcs_status st = sp->n_hoist ? build_pre(body, n_carry, mark, sp->n_hoist, &sp->pre) : XCS_OK;
+    if (!st) st = xcs_graph_clone(body, 0, NULL, &sp->loop);
+    if (!st && sp->n_hoist && !(st = xcs_graph_clone(body, 0, NULL, &sp->full))) st = xcs_graph_optimize(sp->full);
+    for (int i = 0, k = 0; !st && i < body->n_nodes; i++) { /* the loop reads hoisted values as inputs */
+        if (mark[i] <= 0) continue;
+        xcs_node *n = &sp->loop->nodes[i];
+        n->op = XCS_NODE_INPUT;
+        n->n_in = 0;
+        n->aux = body->n_inputs + k++;
+    }
+    if (!st) {
+        sp->loop->n_inputs += sp->n_hoist;
+        st = xcs_graph_optimize(sp->loop);
+    }
+    free(mark);
+    if (st) {
+        xcs_scan_program_free(sp);
+        return st;
+    }
+    *out = sp;
+    return XCS_OK;
+}
+
+void xcs_scan_program_free(xcs_scan_program *sp) {
+    if (!sp) return;
+    xcs_graph_free(sp->pre);
+    xcs_graph_free(sp->loop);
+    xcs_graph_free(sp->full);
+    free(sp);
+}
+
+int xcs_scan_program_hoisted(const xcs_scan_program *sp) { return sp->n_hoist; }
+
+/* Hoisted value k for all `length` steps: [length, ...] (a value the same
+ * for every step, computed from constants alone, is broadcast). */
+static xcs_status hoisted_rows(const xcs_tensor *v, bool batched, int64_t length, xcs_tensor **out) {
+    if (batched) return xcs_tensor_view(v, out);
+    int64_t shape[XCS_MAX_DIMS], strides[XCS_MAX_DIMS];
+    if (v->ndim + 1 > XCS_MAX_DIMS) return xcs_error(XCS_ERR_SHAPE, "scan: a hoisted value of %d dims", v->ndim);
+    shape[0] = length;
+    strides[0] = 0;
+    memcpy(shape + 1, v->shape, (size_t)v->ndim * sizeof *shape);
+    memcpy(strides + 1, v->strides, (size_t)v->ndim * sizeof *strides);
+    return xcs_tensor_from_storage(v->storage, v->dtype, v->ndim + 1, shape, strides, v->offset, out);
+}
+
+xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
+                                const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    if (!sp->pre) return xcs_graph_scan(sp->loop, sp->n_carry, length, reverse, n_in, inputs, outs);
+    if (n_in != sp->n_carry + sp->n_x)
+        return xcs_error(XCS_ERR_VALUE, "scan: the body takes %d inputs, got %d", sp->n_carry + sp->n_x, n_in);
+    char got[160];
+    for (int k = sp->n_carry; k < n_in; k++)
+        if (inputs[k]->graph || inputs[k]->ndim < 1 || inputs[k]->shape[0] != length)
+            return xcs_error(XCS_ERR_SHAPE, "scan: xs leaf %d has shape %s; its leading axis must be the length %lld",
+                             k - sp->n_carry, xcs_shape_str(inputs[k]->ndim, inputs[k]->shape, got, sizeof got),
+                             (long long)length);
+    int n_all = n_in + sp->n_hoist;
+    const xcs_tensor **all = calloc((size_t)n_all + 1, sizeof *all);
+    xcs_tensor **vals = calloc((size_t)sp->n_hoist + 1, sizeof *vals), **rows = calloc((size_t)sp->n_hoist + 1, sizeof *rows);
+    bool *batched = calloc((size_t)sp->n_x + sp->n_hoist + 1, sizeof *batched), *vb = batched + sp->n_x;
+    xcs_status st = all && vals && rows && batched ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
+    for (int k = 0; !st && k < sp->n_x; k++) batched[k] = true;
+    if (!st && length > 0 &&
+        xcs_graph_batch_run(sp->pre, inputs + sp->n_carry, batched, length, XCS_DEVICE_CPU, 0, vals, vb)) {
+        /* (an out-of-range index, a division by zero...): the plain loop says at which step */
+        free(all);
+        free(vals);
+        free(rows);
+        free(batched);
+        return xcs_graph_scan(sp->full, sp->n_carry, length, reverse, n_in, inputs, outs);
+    }
+    for (int k = 0; !st && k < sp->n_hoist; k++) {
+        if (length > 0) { st = hoisted_rows(vals[k], vb[k], length, &rows[k]); continue; }
+        const xcs_node *n = &sp->pre->nodes[sp->pre->outputs[k].node]; /* no steps: empty rows */
+        int64_t shape[XCS_MAX_DIMS] = {0};
+        memcpy(shape + 1, n->shape, (size_t)n->ndim * sizeof *shape);
+        st = xcs_tensor_empty(n->dtype, n->ndim + 1, shape, &rows[k]);
+    }
+    for (int k = 0; !st && k < n_all; k++) all[k] = k < n_in ? inputs[k] : rows[k - n_in];
+    if (!st) st = xcs_graph_scan(sp->loop, sp->n_carry, length, reverse, n_all, all, outs);
+    for (int k = 0; vals && rows && k < sp->n_hoist; k++) {
+        xcs_tensor_free(vals[k]);
+        xcs_tensor_free(rows[k]);
+    }
+    free(all);
+    free(vals);
+    free(rows);
+    free(batched);
+    return st;
+}

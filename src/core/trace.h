@@ -97,6 +97,18 @@ struct xcs_graph {
     int n_captured, cap_captured;
 };
 
+/* A copy of g (no plan; constants shared as views) whose outputs are g's,
+ * or, when out_nodes is given, those n_out nodes' whole values. */
+xcs_status xcs_graph_clone(const xcs_graph *g, int n_out, const int32_t *out_nodes, xcs_graph **out);
+
+/* Per-example program p run for B examples as one fused program
+ * (lazy_batch.c): inputs[k] is [B, ...] when batched[k], else shared;
+ * vmap's rules replay p into a fresh graph whose constants hold the
+ * inputs, which is optimised and run on dev.  vals[o] (owned, on the host,
+ * contiguous) is [B, ...] when vb[o], else the value all share. */
+xcs_status xcs_graph_batch_run(const xcs_graph *p, const xcs_tensor *const *inputs, const bool *batched, int64_t B,
+                               xcs_device dev, int index, xcs_tensor **vals, bool *vb);
+
 /* Room for one more constant in g->consts. */
 xcs_status xcs_graph_grow_consts(xcs_graph *g);
 

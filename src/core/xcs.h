@@ -388,6 +388,18 @@ xcs_status xcs_graph_run_on(const xcs_graph *g, xcs_device dev, int index, int n
  * receives the final carry, then each y stacked to [length, ...]. */
 xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
                           const xcs_tensor *const *inputs, xcs_tensor **outs);
+/* A compiled scan (scan.c): body (traced, not optimised; the inputs and
+ * outputs as for xcs_graph_scan) split into the part that reads no carry,
+ * computed for all steps at once before the loop as one batched program
+ * (an RNN cell's x @ U: one GEMM instead of a matrix-vector product per
+ * step), and the loop over the rest, optimised.  _run takes and returns
+ * what xcs_graph_scan does; _hoisted says how many values were hoisted. */
+typedef struct xcs_scan_program xcs_scan_program;
+xcs_status xcs_scan_program_new(const xcs_graph *body, int n_carry, xcs_scan_program **out);
+void xcs_scan_program_free(xcs_scan_program *sp);
+int xcs_scan_program_hoisted(const xcs_scan_program *sp);
+xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
+                                const xcs_tensor *const *inputs, xcs_tensor **outs);
 
 /* Lazy graphs (the tensor regions of a Python body that re-runs every call):
  * concrete values enter as constants, ops record nodes, and a value is

@@ -1,6 +1,7 @@
 /* test_graph.c — tracing ops into a graph, the passes, and replay: a traced
  * program run by xcs_graph_run equals the same program run eagerly. */
 #include "check.h"
+#include "trace.h" /* xcs_graph_clone */
 #include "xcs_host.h"
 
 #include <math.h>
@@ -384,6 +385,56 @@ static void test_lazy_batch(void) {
     xcs_tensor_free(w);
 }
 
+/* A scan body's carry-free part is hoisted out of the loop: h' = tanh(h @ W
+ * + x @ U), y = sum(x @ U) + sum(W): x @ U and y read no carry (y and the
+ * sum of W are hoisted; the latter is the same every step).  The compiled
+ * scan equals the plain loop program, forward and reverse, and with no
+ * steps. */
+static void test_scan_hoisting(void) {
+    const int64_t hs[2] = {1, 4}, xs1[2] = {1, 3}, ws[2] = {4, 4}, us[2] = {3, 4};
+    xcs_tensor *W = random_f32(2, ws), *U = random_f32(2, us);
+    xcs_graph *g = NULL;
+    xcs_tensor *h = NULL, *x = NULL, *hw = NULL, *xu = NULL, *s = NULL, *h2 = NULL, *y = NULL, *sw = NULL,
+               *y2 = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, hs, &h));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, xs1, &x));
+    CHECK_OK(xcs_matmul(h, W, &hw));
+    CHECK_OK(xcs_matmul(x, U, &xu));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, hw, xu, &s));
+    CHECK_OK(xcs_unary(XCS_OP_TANH, s, &h2));
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, xu, 3u, false, &y));
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, W, 3u, false, &sw));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, y, sw, &y2));
+    CHECK_OK(xcs_graph_output(g, h2));
+    CHECK_OK(xcs_graph_output(g, y2));
+    xcs_graph *plain = NULL;
+    CHECK_OK(xcs_graph_clone(g, 0, NULL, &plain));
+    CHECK_OK(xcs_graph_optimize(plain));
+    xcs_scan_program *sp = NULL;
+    CHECK_OK(xcs_scan_program_new(g, 1, &sp));
+    CHECK_EQ_I(xcs_scan_program_hoisted(sp), 2); /* x @ U (read by the add), y2 (an output) */
+    for (int64_t T = 0; T <= 6; T += 6)
+        for (int rev = 0; rev < 2; rev++) {
+            const int64_t xsT[3] = {T, 1, 3};
+            xcs_tensor *h0 = random_f32(2, hs), *xsv = random_f32(3, xsT), *a[2] = {0}, *b[2] = {0};
+            const xcs_tensor *in[2] = {h0, xsv};
+            CHECK_OK(xcs_scan_program_run(sp, T, rev, 2, in, a));
+            CHECK_OK(xcs_graph_scan(plain, 1, T, rev, 2, in, b));
+            CHECK(max_diff(a[0], b[0]) >= 0 && max_diff(a[0], b[0]) <= 1e-6);
+            CHECK_SHAPE(a[1], 1, T);
+            CHECK(max_diff(a[1], b[1]) >= 0 && max_diff(a[1], b[1]) <= 1e-5);
+            for (int k = 0; k < 2; k++) { xcs_tensor_free(a[k]); xcs_tensor_free(b[k]); }
+            xcs_tensor_free(h0); xcs_tensor_free(xsv);
+        }
+    CHECK_ERR(xcs_scan_program_new(plain, 1, &sp), XCS_ERR_VALUE, "already optimised");
+    xcs_scan_program_free(sp);
+    xcs_graph_free(plain);
+    xcs_tensor *ts[] = {h, x, hw, xu, s, h2, y, sw, y2, W, U};
+    for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) xcs_tensor_free(ts[k]);
+    xcs_graph_free(g);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     RUN(test_replay_equals_eager);
@@ -393,5 +444,6 @@ int main(void) {
     RUN(test_fold_and_identities);
     RUN(test_matmul_epilogue);
     RUN(test_lazy_batch);
+    RUN(test_scan_hoisting);
     return check_report();
 }

@@ -226,3 +226,38 @@ def test_loop_program_outputs_written_in_place_or_copied(rng):
     np.testing.assert_array_equal(np.asarray(keep), init[1])
     np.testing.assert_array_equal(np.asarray(ys["x"]), xs)
     assert np.asarray(init[1]).tolist() == np.asarray(keep).tolist()  # the initial carry untouched
+
+
+def test_carry_free_part_is_hoisted_out_of_the_loop(rng):
+    """What a step computes from x alone (x @ U, a y of x only) runs for all
+    steps at once before the loop; the results equal the Python loop,
+    forward and reverse, and with no steps."""
+    W = (rng.standard_normal((4, 4)) * 0.5).astype(np.float32)
+    U = (rng.standard_normal((3, 4)) * 0.5).astype(np.float32)
+
+    def cell(h, x):
+        xu = x @ U
+        h2 = np.tanh(h @ W + xu) * np.tanh(W).sum()
+        return h2, {"xu": xu.sum() * 2.0, "h": h2.max()}
+
+    g = xcs._xcs.Graph()
+    h, x = g.input("float32", (4,)), g.input("float32", (3,))
+    out = cell(h, x)
+    for leaf in (out[0], out[1]["xu"], out[1]["h"]):
+        g.output(leaf)
+    g.seal()
+    assert g.scan_compile(1) == 2  # x @ U and the "xu" output (numpy computed tanh(W).sum() while tracing)
+    for T in (0, 9):
+        xs = rng.standard_normal((T, 3)).astype(np.float32)
+        h0 = rng.standard_normal(4).astype(np.float32)
+        for reverse in (False, True):
+            c, ys = scan(cell, h0, xs, reverse=reverse)
+            if T == 0:
+                assert np.array_equal(np.asarray(c), h0) and ys["xu"].shape == ys["h"].shape == (0,)
+                continue
+            rc, rys = h0, {}
+            for t in (range(T - 1, -1, -1) if reverse else range(T)):
+                rc, rys[t] = cell(rc, xs[t])
+            np.testing.assert_allclose(np.asarray(c), rc, rtol=2e-5, atol=1e-6)
+            for k in ("xu", "h"):
+                np.testing.assert_allclose(np.asarray(ys[k]), [rys[t][k] for t in range(T)], rtol=2e-5, atol=1e-5)

@@ -166,6 +166,8 @@ static void graph_dealloc(PyObject *o) {
         xcs_graph_free(self->g); /* may release numpy buffers of constants: GIL held */
         self->g = NULL;
     }
+    xcs_scan_program_free(self->scan);
+    self->scan = NULL;
     Py_CLEAR(self->parent);
     Py_TYPE(o)->tp_free(o);
 }
@@ -431,7 +433,9 @@ static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan,
     }
     xcs_status st;
     Py_BEGIN_ALLOW_THREADS
-    if (scan)
+    if (scan && self->scan && scan->n_carry == self->scan_carry)
+        st = xcs_scan_program_run(self->scan, (int64_t)scan->length, scan->reverse, (int)n, ins, outs);
+    else if (scan)
         st = xcs_graph_scan(self->g, scan->n_carry, (int64_t)scan->length, scan->reverse, (int)n, ins, outs);
     else if (device >= 0)
         st = xcs_graph_run_on(self->g, XCS_DEVICE_CUDA, device, (int)n, ins, outs);
@@ -514,6 +518,21 @@ static PyObject *g_scan(PyObject *o, PyObject *args) {
     if (!PyArg_ParseTuple(args, "iLpO:scan", &req.n_carry, &req.length, &reverse, &seq)) return NULL;
     req.reverse = reverse;
     return run_inputs((XcsGraph *)o, seq, &req, -1);
+}
+
+/* scan_compile(n_carry) -> hoisted: this traced (not yet optimised) graph
+ * compiled as a scan body (xcs_scan_program_new), used by scan(). */
+static PyObject *g_scan_compile(PyObject *o, PyObject *arg) {
+    XcsGraph *self = (XcsGraph *)o;
+    int n_carry = PyLong_AsLong(arg);
+    if (n_carry == -1 && PyErr_Occurred()) return NULL;
+    xcs_scan_program *sp = NULL;
+    xcs_status st = xcs_scan_program_new(self->g, n_carry, &sp);
+    if (st) return xcs_py_raise(st);
+    xcs_scan_program_free(self->scan);
+    self->scan = sp;
+    self->scan_carry = n_carry;
+    return PyLong_FromLong(xcs_scan_program_hoisted(sp));
 }
 
 /* batch(inputs, batched, B) -> (outputs, out_batched): vmap's batching rules
@@ -671,6 +690,9 @@ static PyMethodDef graph_methods[] = {
     {"cuda_sources", g_cuda_sources, METH_NOARGS,
      "cuda_sources() -> list of {group, matmul, source}: each fused group of the plan (after optimize()) as the "
      "CUDA C the CUDA backend compiles with NVRTC."},
+    {"scan_compile", g_scan_compile, METH_O,
+     "scan_compile(n_carry) -> hoisted: compiles this traced graph (before optimize) as a scan body whose "
+     "carry-free part runs for all steps at once before the loop; scan() then uses it."},
     {"scan", g_scan, METH_VARARGS,
      "scan(n_carry, length, reverse, inputs) -> final carry + stacked ys: this graph (optimised) as the body "
      "f(carry..., x...) -> (carry..., y...) of a loop run in C; inputs are the carry leaves, then the xs leaves "

@@ -132,6 +132,8 @@ typedef struct XcsGraph {
     bool lazy;                        /* values are computed when used (xcs_graph_concretize) */
     int device;                       /* lazy: the CUDA device they are computed on, -1: the CPU */
     PyObject *parent;                 /* the enclosing trace's Graph (kept alive), or NULL */
+    xcs_scan_program *scan;           /* owned: this graph compiled as a scan body (scan_compile), or NULL */
+    int scan_carry;                   /* its carries */
     struct XcsGraph *prev, *next;     /* registry of live graphs (GIL) */
     PyObject *weakreflist;
 } XcsGraph;

@@ -239,6 +239,8 @@ class Graph:
         """Runs the graph on concrete inputs (seals; thread-safe, no GIL)."""
     def cuda_sources(self) -> list[_CudaSource]:
         """Each fused group of the plan (after optimize()) as CUDA C."""
+    def scan_compile(self, n_carry: int, /) -> int:
+        """Compiles this traced graph (before optimize) as a scan body; returns how many values are hoisted."""
     def scan(self, n_carry: int, length: int, reverse: bool, inputs: Sequence[_Operand], /) -> list[Array]:
         """This graph as the body f(carry..., x...) -> (carry..., y...) of a
         loop run in C: the final carry, then the stacked ys."""

@@ -608,6 +608,7 @@ def _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs):
         del out, carry, x, c_leaves, y_leaves
     finally:
         g.seal()
+    g.scan_compile(len(c_sigs))  # the carry-free part hoisted out of the loop
     g.optimize()
     return g, len(c_sigs), y_tree
 
