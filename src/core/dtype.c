@@ -19,7 +19,6 @@ static const struct {
 
 static bool dtype_valid(xcs_dtype dt) { return (unsigned)dt < XCS_DTYPE_COUNT; }
 
-size_t xcs_dtype_size(xcs_dtype dt) { return dtype_valid(dt) ? dtype_table[dt].size : 0; }
 const char *xcs_dtype_name(xcs_dtype dt) { return dtype_valid(dt) ? dtype_table[dt].name : "invalid"; }
 bool xcs_dtype_is_float(xcs_dtype dt) { return dt == XCS_F32 || dt == XCS_F64; }
 bool xcs_dtype_is_int(xcs_dtype dt) { return dt == XCS_I32 || dt == XCS_I64; }

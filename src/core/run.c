@@ -233,14 +233,16 @@ static xcs_status value_buffer(const run_ctx *c, int id, bool block, int64_t row
  * `storage` (which outlives the run), in the node's pooled header. */
 static xcs_tensor *pooled_value(const run_ctx *c, int id, xcs_storage *storage, int64_t offset) {
     const xcs_node *n = &c->g->nodes[id];
-    xcs_tensor *t = &c->pool[id];
-    memset(t, 0, sizeof *t);
+    xcs_tensor *t = &c->pool[id]; /* every field set, dims past ndim left as they are (a loop's hot path) */
     t->storage = storage;
+    t->graph = NULL;
+    t->node = 0;
     t->dtype = n->dtype;
     t->ndim = n->ndim;
-    memcpy(t->shape, n->shape, sizeof t->shape);
-    xcs_strides_contiguous(n->ndim, n->shape, t->strides);
+    t->flags = 0;
     t->offset = offset;
+    memcpy(t->shape, n->shape, (size_t)n->ndim * sizeof *t->shape);
+    xcs_strides_contiguous(n->ndim, n->shape, t->strides);
     return t;
 }
 
@@ -564,7 +566,7 @@ xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_ru
     r->be = xcs_backend_for(dev);
     if (!r->be) return xcs_last_status();
     r->val = calloc((size_t)g->n_nodes + 1, sizeof *r->val);
-    r->pool = malloc(((size_t)g->n_nodes + 1) * sizeof *r->pool);
+    r->pool = calloc((size_t)g->n_nodes + 1, sizeof *r->pool);
     if (!r->val || !r->pool) {
         free(r->val);
         free(r->pool);

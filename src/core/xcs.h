@@ -59,7 +59,10 @@ typedef enum xcs_dtype {
     XCS_DTYPE_COUNT
 } xcs_dtype;
 
-size_t xcs_dtype_size(xcs_dtype dt);
+/* Bytes per element (0 for an invalid dtype); inline: every data pointer needs it. */
+static inline size_t xcs_dtype_size(xcs_dtype dt) {
+    return (unsigned)dt < XCS_DTYPE_COUNT ? (size_t)((0x84841ull >> (4 * (unsigned)dt)) & 0xf) : 0;
+}
 const char *xcs_dtype_name(xcs_dtype dt); /* numpy names: "float32", ... */
 bool xcs_dtype_is_float(xcs_dtype dt);
 bool xcs_dtype_is_int(xcs_dtype dt);      /* i32/i64, not bool */

@@ -136,7 +136,10 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
         if (!out[k] || !fu_dtype_ok(out[k]->dtype))
             return FU_BAD("output %d is missing or has an invalid dtype", k);
 
-    bool def[XCS_FUSED_MAX_REGS] = {false}, written[XCS_FUSED_MAX_IO] = {false};
+    /* (cleared for the counts used only: this runs on every call of a fused step) */
+    bool def[XCS_FUSED_MAX_REGS], written[XCS_FUSED_MAX_IO];
+    for (int r = 0; r < p->n_regs; r++) def[r] = false;
+    for (int k = 0; k < p->n_outputs; k++) written[k] = false;
     xcs_dtype dt[XCS_FUSED_MAX_REGS];
     P->p = p;
     P->n_exec = p->n_instr;
@@ -235,8 +238,9 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
         P->stream[k] = FU_HAVE_STREAM && (p->stream_outputs >> k & 1u) && P->n_exec == p->n_instr;
     /* Targets: the last writer of a stored register writes the output tile
      * itself when the output has that dtype and no other STORE. */
-    int last[XCS_FUSED_MAX_REGS], nstore[XCS_FUSED_MAX_IO] = {0};
-    for (int r = 0; r < XCS_FUSED_MAX_REGS; r++) last[r] = -1;
+    int last[XCS_FUSED_MAX_REGS], nstore[XCS_FUSED_MAX_IO];
+    for (int r = 0; r < p->n_regs; r++) last[r] = -1;
+    for (int k = 0; k < p->n_outputs; k++) nstore[k] = 0;
     for (int i = 0; i < P->n_exec; i++)
         if (p->instr[i].kind == XCS_FUSED_STORE) nstore[p->instr[i].dst]++;
     for (int i = 0; i < P->n_exec; i++) {
@@ -253,7 +257,8 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
             P->skip[i] = true;
         }
     }
-    bool out_written[XCS_FUSED_MAX_IO] = {false};
+    bool out_written[XCS_FUSED_MAX_IO];
+    for (int k = 0; k < p->n_outputs; k++) out_written[k] = false;
     for (int i = 0; i < P->n_exec; i++) {
         const xcs_fused_instr *ins = &p->instr[i];
         if (ins->kind == XCS_FUSED_LOAD && alias[ins->a] >= 0 && out_written[alias[ins->a]])

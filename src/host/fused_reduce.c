@@ -172,7 +172,7 @@ xcs_status fu_run_reduce(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor
     const unsigned axes = p->reduce_axes;
     int seq = 0; /* 0: K*, 1: K* R+, 2: K* R+ K+, 3: anything else */
     int64_t K1 = 1, R = 1, K2 = 1;
-    int order[XCS_MAX_DIMS], group[XCS_MAX_DIMS];
+    int order[XCS_MAX_DIMS] = {0}, group[XCS_MAX_DIMS] = {0}; /* (all of them written for ndim > 0) */
     for (int d = 0; d < p->ndim; d++) {
         bool red = axes >> d & 1u;
         if (red) R *= p->shape[d];

@@ -54,7 +54,9 @@ collectives reduce over the mapped axis.
 returns ``(carry, ys)`` with the ys stacked on a new leading axis (in the
 order of ``xs`` also when ``reverse``).  On concrete arrays a tensor body is
 traced once per signature and run as a loop program in C (``Graph.scan``:
-no per-step Python).  Inside a trace (``jit``, ``grad``, ``vmap``) it is
+no per-step Python); what a step computes without reading the carry (an
+RNN cell's ``x @ U``) runs for all steps at once before the loop, as one
+batched program.  Inside a trace (``jit``, ``grad``, ``vmap``) it is
 unrolled into the enclosing program, which makes it differentiable and
 batchable by the ordinary rules.  The carry must keep its structure, shapes
 and dtypes.  A body that makes orchestration calls runs as a Python loop
