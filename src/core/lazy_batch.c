@@ -213,6 +213,19 @@ static xcs_status build_program(const xcs_graph *g, const region *r, const bool 
     return XCS_OK;
 }
 
+/* Each of vals[0..n) (owned) made a contiguous host tensor. */
+static xcs_status host_contiguous(int n, xcs_tensor **vals) {
+    xcs_status st = XCS_OK;
+    for (int o = 0; o < n && !st; o++) {
+        xcs_tensor *c = NULL;
+        if (!(st = xcs_lazy_to_host(&vals[o])) && !(st = xcs_contiguous(vals[o], &c))) {
+            xcs_tensor_free(vals[o]);
+            vals[o] = c;
+        }
+    }
+    return st;
+}
+
 xcs_status xcs_graph_batch_run(const xcs_graph *p, const xcs_tensor *const *inputs, const bool *batched, int64_t B,
                                xcs_device dev, int index, xcs_tensor **vals, bool *vb) {
     int n_in = p->n_inputs - p->n_captured, n_out = p->n_outputs;
@@ -232,13 +245,7 @@ xcs_status xcs_graph_batch_run(const xcs_graph *p, const xcs_tensor *const *inpu
         if (outs[o]->graph == lz) vals[o] = run[t], run[t++] = NULL;
         else st = xcs_contiguous(outs[o], &vals[o]);
     }
-    for (int o = 0; o < n_out && !st; o++) {
-        xcs_tensor *c = NULL;
-        if (!(st = xcs_lazy_to_host(&vals[o])) && !(st = xcs_contiguous(vals[o], &c))) {
-            xcs_tensor_free(vals[o]);
-            vals[o] = c;
-        }
-    }
+    if (!st) st = host_contiguous(n_out, vals);
     if (st)
         for (int o = 0; o < n_out; o++) {
             xcs_tensor_free(vals[o]);
@@ -262,16 +269,9 @@ static xcs_status run_batched(xcs_graph *p, int K, xcs_graph *const *gs, const r
     int n_in = p->n_inputs, n_out = p->n_outputs;
     xcs_status st = XCS_OK;
     if (n_in == 0) { /* nothing differs: one run, the value shared */
+        for (int o = 0; o < n_out; o++) batched[o] = false;
         if (!(st = xcs_graph_optimize(p))) st = xcs_graph_run_on(p, dev, index, 0, NULL, vals);
-        for (int o = 0; o < n_out && !st; o++) {
-            xcs_tensor *c = NULL;
-            batched[o] = false;
-            if (!(st = xcs_lazy_to_host(&vals[o])) && !(st = xcs_contiguous(vals[o], &c))) {
-                xcs_tensor_free(vals[o]);
-                vals[o] = c;
-            }
-        }
-        return st;
+        return st ? st : host_contiguous(n_out, vals);
     }
     xcs_tensor **stacked = calloc((size_t)n_in + 1, sizeof *stacked);
     const xcs_tensor **cs = calloc((size_t)K + 1, sizeof *cs);
