@@ -392,6 +392,10 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
                 c[v] = MADD(av, b, c[v]);                                                           \
             }                                                                                       \
         }                                                                                           \
+        if (p->csc == 1) { /* straight from the registers */                                       \
+            memcpy(C + i * p->rsc + j0, c, sizeof c);                                               \
+            return;                                                                                 \
+        }                                                                                           \
         T out[NV * VL];                                                                             \
         memcpy(out, c, sizeof out);                                                                 \
         for (int64_t j = 0; j < NV * VL; j++) C[i * p->rsc + (j0 + j) * p->csc] = out[j];          \
@@ -426,6 +430,17 @@ SMALL_GEMM(float, v8f, 8, MADD_F32, SPLAT8, MM_FMAF)
 SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, MM_FMAD)
 
 #define MM_PAR_MIN_FLOPS 8.0e6
+#define MM_THIN_K 4
+
+/* Batch t of a product on the unpacked path, then its epilogue. */
+static void small_batch(const mm_plan *p, xcs_dtype dt, xcs_mm_epilogue *epi, int64_t t) {
+    const char *A, *B;
+    char *C;
+    mm_batch(p, t, &A, &B, &C);
+    if (dt == XCS_F32) small_float(p, A, B, C);
+    else small_double(p, A, B, C);
+    if (epi) epi->fn(epi, C, p->M, p->N);
+}
 
 xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out,
                                        xcs_mm_epilogue *epi) {
@@ -435,18 +450,25 @@ xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b,
     if (p.M == 0 || p.N == 0 || p.nbatch == 0) return XCS_OK;
     if (epi && p.csc != 1)
         return xcs_error(XCS_ERR_INTERNAL, "matmul epilogue: the product must have unit column stride");
-    /* small products, and matrix-vector products (one row of A: packing B,
-     * which the row reads once, would triple the memory traffic) */
+    /* small products; matrix-vector products (one row of A: packing B,
+     * which the row reads once, would triple the memory traffic); and thin
+     * ones (K <= MM_THIN_K: outer products such as per-example weight
+     * gradients, where packing is all the work there is) */
     if ((a->dtype == XCS_F32 || a->dtype == XCS_F64) && p.K > 0 &&
         ((p.K <= gemm_table[a->dtype]->kc && p.N <= MM_SMALL_N && p.M * p.N * p.K * p.nbatch <= MM_SMALL_MNK) ||
-         (p.M == 1 && p.csb == 1))) {
-        for (int64_t t = 0; t < p.nbatch; t++) {
-            const char *A, *B;
-            char *C;
-            mm_batch(&p, t, &A, &B, &C);
-            if (a->dtype == XCS_F32) small_float(&p, A, B, C);
-            else small_double(&p, A, B, C);
-            if (epi) epi->fn(epi, C, p.M, p.N);
+         (p.M == 1 && p.csb == 1) || p.K <= MM_THIN_K)) {
+        int nthreads = 1;
+#ifdef _OPENMP
+        nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#endif
+        /* batches on all threads when there are enough and enough work (each
+         * element is the same chain whichever thread computes it) */
+        if (nthreads > 1 && p.nbatch >= nthreads &&
+            (double)p.M * (double)p.N * (double)(p.K + 1) * (double)p.nbatch >= MM_PAR_MIN_FLOPS / 2) {
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+            for (int64_t t = 0; t < p.nbatch; t++) small_batch(&p, a->dtype, epi, t);
+        } else {
+            for (int64_t t = 0; t < p.nbatch; t++) small_batch(&p, a->dtype, epi, t);
         }
         return XCS_OK;
     }
