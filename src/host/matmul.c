@@ -71,6 +71,15 @@ typedef uint64_t v4u __attribute__((vector_size(32)));
 #define MADD_F64(a, b, c) ((c) + (a) * (b))
 #endif
 #define MADD_INT(a, b, c) ((c) + (a) * (b))
+/* One unaligned vector store (an intrinsic: copies of several vectors would
+ * be merged into a memcpy call through the stack). */
+#ifdef MM_HAVE_FMA
+#define STOREU_F32(p, v) _mm256_storeu_ps((p), (__m256)(v))
+#define STOREU_F64(p, v) _mm256_storeu_pd((p), (__m256d)(v))
+#else
+#define STOREU_F32(p, v) memcpy((p), &(v), sizeof(v))
+#define STOREU_F64(p, v) memcpy((p), &(v), sizeof(v))
+#endif
 #define SPLAT8(V, x) ((V){x, x, x, x, x, x, x, x})
 #define SPLAT4(V, x) ((V){x, x, x, x})
 
@@ -378,7 +387,7 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
  * keep the FMA units busy where one row (a GEMV: M = 1) has no other
  * parallelism; the rest go element by element.  Either way each element is
  * the same in-order FMA chain over k. */
-#define SMALL_BLOCK(T, V, VL, MADD, SPLAT, NV)                                                      \
+#define SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, NV)                                                      \
     static inline __attribute__((always_inline)) void small_##T##_##NV(const mm_plan *p, const T *A, \
                                                                        const T *Bm, T *C, int64_t i, \
                                                                        int64_t j0) {                 \
@@ -392,17 +401,18 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
                 c[v] = MADD(av, b, c[v]);                                                           \
             }                                                                                       \
         }                                                                                           \
-        if (p->csc == 1) { /* straight from the registers */                                       \
-            memcpy(C + i * p->rsc + j0, c, sizeof c);                                               \
+        if (p->csc == 1) { /* straight from the registers, a vector store each */                  \
+            T *crow = C + i * p->rsc + j0;                                                          \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) STOREU(crow + v * VL, c[v]);       \
             return;                                                                                 \
         }                                                                                           \
         T out[NV * VL];                                                                             \
         memcpy(out, c, sizeof out);                                                                 \
         for (int64_t j = 0; j < NV * VL; j++) C[i * p->rsc + (j0 + j) * p->csc] = out[j];          \
     }
-#define SMALL_GEMM(T, V, VL, MADD, SPLAT, FMA)                                                      \
-    SMALL_BLOCK(T, V, VL, MADD, SPLAT, 8)                                                           \
-    SMALL_BLOCK(T, V, VL, MADD, SPLAT, 4)                                                           \
+#define SMALL_GEMM(T, V, VL, MADD, SPLAT, STOREU, FMA)                                              \
+    SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, 8)                                                   \
+    SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, 4)                                                   \
     static void small_##T(const mm_plan *p, const char *A_, const char *B_, char *C_) {             \
         const T *A = (const T *)(const void *)A_, *Bm = (const T *)(const void *)B_;                \
         T *C = (T *)(void *)C_;                                                                     \
@@ -426,8 +436,8 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
 #define MM_FMAF(a, b, c) ((c) + (a) * (b))
 #define MM_FMAD(a, b, c) ((c) + (a) * (b))
 #endif
-SMALL_GEMM(float, v8f, 8, MADD_F32, SPLAT8, MM_FMAF)
-SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, MM_FMAD)
+SMALL_GEMM(float, v8f, 8, MADD_F32, SPLAT8, STOREU_F32, MM_FMAF)
+SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, STOREU_F64, MM_FMAD)
 
 #define MM_PAR_MIN_FLOPS 8.0e6
 #define MM_THIN_K 4
