@@ -43,7 +43,7 @@ Python, a few ms for those blocked on their own calls, and never longer
 than about ten times what its program alone would cost (at most 20 ms; see
 ``_orchestration.Batcher``): batching pays where the examples share big
 weights (64 examples of a 2-layer MLP of width 2048 around a 50 ms call:
-145 ms batched, 255 ms not), and costs a little latency where their tensor
+130 ms batched, 231 ms not), and costs a little latency where their tensor
 work is tiny.  An example whose program differs (data-dependent Python
 control flow) runs its own, and a batch that fails is re-run per example,
 so an error is its example's.  ``pmap`` (below) is a ``vmap`` whose
