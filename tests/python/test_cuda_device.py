@@ -324,3 +324,28 @@ def test_dlpack_with_torch_cuda_tensors():
     assert back.is_cuda and torch.equal(back, t * 2)
     t.add_(1)  # writes through: a views t's memory
     assert np.array_equal(np.asarray(xcs.jit(lambda v: v + 0, config=ON_GPU)(a)), np.arange(12.0).reshape(3, 4) + 1)
+
+
+def test_host_copy_made_once_under_concurrent_reads():
+    import threading
+
+    x = rng().standard_normal((256, 64)).astype(np.float32)
+    f = xcs.jit(lambda a: a * 3 - 1, config=ON_GPU)
+    want = x * 3 - 1
+    for _ in range(5):
+        y = f(x)
+        assert not xcs._xcs._has_host_copy(y)
+        got, barrier = [None] * 8, threading.Barrier(8)
+
+        def read(k):
+            barrier.wait()
+            got[k] = np.array(y)  # each thread may race to make the host copy
+
+        ts = [threading.Thread(target=read, args=(k,)) for k in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert xcs._xcs._has_host_copy(y)
+        for g in got:
+            np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-6)
