@@ -25,6 +25,19 @@ static bool edge_matches_input(const xcs_graph *g, const xcs_edge *e, const xcs_
     return true;
 }
 
+/* The loop's inputs are concrete, and each xs leaf has `length` rows. */
+static xcs_status check_inputs(int n_carry, int64_t length, int n_in, const xcs_tensor *const *inputs) {
+    char got[160];
+    for (int k = 0; k < n_in; k++) {
+        const xcs_tensor *x = inputs[k];
+        if (x->graph) return xcs_error(XCS_ERR_VALUE, "scan: input %d is traced; the loop takes concrete arrays", k);
+        if (k >= n_carry && (x->ndim < 1 || x->shape[0] != length))
+            return xcs_error(XCS_ERR_SHAPE, "scan: xs leaf %d has shape %s; its leading axis must be the length %lld",
+                             k - n_carry, xcs_shape_str(x->ndim, x->shape, got, sizeof got), (long long)length);
+    }
+    return XCS_OK;
+}
+
 /* The checks a body must pass before the loop starts. */
 static xcs_status check_body(const xcs_graph *body, int n_carry, int64_t length, int n_in,
                              const xcs_tensor *const *inputs) {
@@ -55,14 +68,7 @@ static xcs_status check_body(const xcs_graph *body, int n_carry, int64_t length,
                              xcs_dtype_name(body->nodes[e->node].dtype), xcs_shape_str(e->ndim, e->shape, got, sizeof got));
     }
     free(in_node);
-    for (int k = 0; k < n_in && !st; k++) {
-        const xcs_tensor *x = inputs[k];
-        if (x->graph) return xcs_error(XCS_ERR_VALUE, "scan: input %d is traced; the loop takes concrete arrays", k);
-        if (k >= n_carry && (x->ndim < 1 || x->shape[0] != length))
-            st = xcs_error(XCS_ERR_SHAPE, "scan: xs leaf %d has shape %s; its leading axis must be the length %lld",
-                             k - n_carry, xcs_shape_str(x->ndim, x->shape, got, sizeof got), (long long)length);
-    }
-    return st;
+    return st ? st : check_inputs(n_carry, length, n_in, inputs);
 }
 
 /* Copies src into the contiguous header dst (same shape and dtype). */
@@ -307,36 +313,27 @@ xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool
     if (!sp->pre) return xcs_graph_scan(sp->loop, sp->n_carry, length, reverse, n_in, inputs, outs);
     if (n_in != sp->n_carry + sp->n_x)
         return xcs_error(XCS_ERR_VALUE, "scan: the body takes %d inputs, got %d", sp->n_carry + sp->n_x, n_in);
-    char got[160];
-    for (int k = sp->n_carry; k < n_in; k++)
-        if (inputs[k]->graph || inputs[k]->ndim < 1 || inputs[k]->shape[0] != length)
-            return xcs_error(XCS_ERR_SHAPE, "scan: xs leaf %d has shape %s; its leading axis must be the length %lld",
-                             k - sp->n_carry, xcs_shape_str(inputs[k]->ndim, inputs[k]->shape, got, sizeof got),
-                             (long long)length);
+    xcs_status st = check_inputs(sp->n_carry, length, n_in, inputs); /* before the hoisted part reads xs */
+    if (st) return st;
     int n_all = n_in + sp->n_hoist;
     const xcs_tensor **all = calloc((size_t)n_all + 1, sizeof *all);
     xcs_tensor **vals = calloc((size_t)sp->n_hoist + 1, sizeof *vals), **rows = calloc((size_t)sp->n_hoist + 1, sizeof *rows);
     bool *batched = calloc((size_t)sp->n_x + sp->n_hoist + 1, sizeof *batched), *vb = batched + sp->n_x;
-    xcs_status st = all && vals && rows && batched ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
+    if (!(all && vals && rows && batched)) st = xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
     for (int k = 0; !st && k < sp->n_x; k++) batched[k] = true;
-    if (!st && length > 0 &&
-        xcs_graph_batch_run(sp->pre, inputs + sp->n_carry, batched, length, XCS_DEVICE_CPU, 0, vals, vb)) {
-        /* (an out-of-range index, a division by zero...): the plain loop says at which step */
-        free(all);
-        free(vals);
-        free(rows);
-        free(batched);
-        return xcs_graph_scan(sp->full, sp->n_carry, length, reverse, n_in, inputs, outs);
-    }
-    for (int k = 0; !st && k < sp->n_hoist; k++) {
+    /* the hoisted part failing (an out-of-range index, a division by zero...): the plain loop says at which step */
+    bool plain = !st && length > 0 &&
+                 xcs_graph_batch_run(sp->pre, inputs + sp->n_carry, batched, length, XCS_DEVICE_CPU, 0, vals, vb);
+    if (plain) st = xcs_graph_scan(sp->full, sp->n_carry, length, reverse, n_in, inputs, outs);
+    for (int k = 0; !st && !plain && k < sp->n_hoist; k++) {
         if (length > 0) { st = hoisted_rows(vals[k], vb[k], length, &rows[k]); continue; }
         const xcs_node *n = &sp->pre->nodes[sp->pre->outputs[k].node]; /* no steps: empty rows */
         int64_t shape[XCS_MAX_DIMS] = {0};
         memcpy(shape + 1, n->shape, (size_t)n->ndim * sizeof *shape);
         st = xcs_tensor_empty(n->dtype, n->ndim + 1, shape, &rows[k]);
     }
-    for (int k = 0; !st && k < n_all; k++) all[k] = k < n_in ? inputs[k] : rows[k - n_in];
-    if (!st) st = xcs_graph_scan(sp->loop, sp->n_carry, length, reverse, n_all, all, outs);
+    for (int k = 0; !st && !plain && k < n_all; k++) all[k] = k < n_in ? inputs[k] : rows[k - n_in];
+    if (!st && !plain) st = xcs_graph_scan(sp->loop, sp->n_carry, length, reverse, n_all, all, outs);
     for (int k = 0; vals && rows && k < sp->n_hoist; k++) {
         xcs_tensor_free(vals[k]);
         xcs_tensor_free(rows[k]);

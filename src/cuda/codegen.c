@@ -760,6 +760,15 @@ uint64_t xcs_cuda_spec_hash(const xcs_cuda_spec *spec) {
  * reductions over the columns then across the block (shuffles, one shared
  * array), their result broadcast to every thread. */
 
+/* The kernel spec of the chain's program g (its operand dtypes). */
+static void row_group_spec(const xcs_cuda_row_spec *rs, int g, xcs_cuda_spec *spec) {
+    const xcs_fused_program *p = rs->prog[g];
+    memset(spec, 0, sizeof *spec);
+    spec->p = p;
+    for (int k = 0; k < p->n_inputs; k++) spec->in_dtype[k] = rs->in_dtype[g][k];
+    for (int o = 0; o < p->n_outputs; o++) spec->out_dtype[o] = rs->out_dtype[g][o];
+}
+
 size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) {
     sb s = {.buf = buf, .cap = cap, .len = 0};
     if (buf && cap) buf[0] = '\0';
@@ -799,10 +808,7 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
     for (int g = 0; g < rs->n; g++) {
         const xcs_fused_program *p = rs->prog[g];
         xcs_cuda_spec spec;
-        memset(&spec, 0, sizeof spec);
-        spec.p = p;
-        for (int k = 0; k < p->n_inputs; k++) spec.in_dtype[k] = rs->in_dtype[g][k];
-        for (int o = 0; o < p->n_outputs; o++) spec.out_dtype[o] = rs->out_dtype[g][o];
+        row_group_spec(rs, g, &spec);
         cg c;
         memset(&c, 0, sizeof c);
         c.spec = &spec;
@@ -918,10 +924,7 @@ uint64_t xcs_cuda_row_spec_hash(const xcs_cuda_row_spec *rs) {
     for (int g = 0; g < rs->n; g++) {
         const xcs_fused_program *p = rs->prog[g];
         xcs_cuda_spec spec;
-        memset(&spec, 0, sizeof spec);
-        spec.p = p;
-        for (int k = 0; k < p->n_inputs; k++) spec.in_dtype[k] = rs->in_dtype[g][k];
-        for (int o = 0; o < p->n_outputs; o++) spec.out_dtype[o] = rs->out_dtype[g][o];
+        row_group_spec(rs, g, &spec);
         uint64_t ph = xcs_cuda_spec_hash(&spec);
         int f[2] = {rs->prog_scalar[g], p->n_outputs};
         h = fnv(fnv(h, &ph, sizeof ph), f, sizeof f);
