@@ -76,9 +76,18 @@ typedef uint64_t v4u __attribute__((vector_size(32)));
 #ifdef MM_HAVE_FMA
 #define STOREU_F32(p, v) _mm256_storeu_ps((p), (__m256)(v))
 #define STOREU_F64(p, v) _mm256_storeu_pd((p), (__m256d)(v))
+/* A non-temporal store (p 32-byte aligned): the line is neither read for
+ * ownership nor kept in cache.  A thread fences (mm_stream_fence) before
+ * its stores are read elsewhere. */
+#define STREAM_F32(p, v) _mm256_stream_ps((p), (__m256)(v))
+#define STREAM_F64(p, v) _mm256_stream_pd((p), (__m256d)(v))
+static void mm_stream_fence(void) { _mm_sfence(); }
 #else
 #define STOREU_F32(p, v) memcpy((p), &(v), sizeof(v))
 #define STOREU_F64(p, v) memcpy((p), &(v), sizeof(v))
+#define STREAM_F32 STOREU_F32
+#define STREAM_F64 STOREU_F64
+static void mm_stream_fence(void) {}
 #endif
 #define SPLAT8(V, x) ((V){x, x, x, x, x, x, x, x})
 #define SPLAT4(V, x) ((V){x, x, x, x})
@@ -219,6 +228,7 @@ typedef struct mm_plan {
     char *c;
     int64_t sz; /* bytes per element of a, b and out */
     xcs_mm_epilogue *epi; /* blocked GEMM: called on each final block of C */
+    bool stream;          /* unpacked path: aligned rows of C written with non-temporal stores */
 } mm_plan;
 
 static xcs_status mm_plan_build(mm_plan *p, const char *what, const xcs_tensor *a,
@@ -249,6 +259,7 @@ static xcs_status mm_plan_build(mm_plan *p, const char *what, const xcs_tensor *
     p->nb = 0;
     p->nbatch = 1;
     p->epi = NULL;
+    p->stream = false;
     bool fold = true; /* fold trailing batch dims into M while b is broadcast over them */
     for (int d = nd - 3; d >= 0; d--) {
         int64_t n = out->shape[d];
@@ -382,12 +393,12 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
 #define MM_SMALL_MNK ((int64_t)1 << 17)
 #define MM_SMALL_N 512
 
-/* Full blocks of 8, then 4 vectors of columns (unit column stride in B)
+/* Full blocks of 8, then 4, then 1 vector of columns (unit column stride in B)
  * keep their accumulators in registers across the whole k loop: 8 chains
  * keep the FMA units busy where one row (a GEMV: M = 1) has no other
  * parallelism; the rest go element by element.  Either way each element is
  * the same in-order FMA chain over k. */
-#define SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, NV)                                                      \
+#define SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, STREAM, NV)                                                    \
     static inline __attribute__((always_inline)) void small_##T##_##NV(const mm_plan *p, const T *A, \
                                                                        const T *Bm, T *C, int64_t i, \
                                                                        int64_t j0) {                 \
@@ -403,6 +414,10 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
         }                                                                                           \
         if (p->csc == 1) { /* straight from the registers, a vector store each */                  \
             T *crow = C + i * p->rsc + j0;                                                          \
+            if (p->stream && ((uintptr_t)crow & 31u) == 0) {                                        \
+                _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) STREAM(crow + v * VL, c[v]);   \
+                return;                                                                             \
+            }                                                                                       \
             _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) STOREU(crow + v * VL, c[v]);       \
             return;                                                                                 \
         }                                                                                           \
@@ -410,17 +425,20 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
         memcpy(out, c, sizeof out);                                                                 \
         for (int64_t j = 0; j < NV * VL; j++) C[i * p->rsc + (j0 + j) * p->csc] = out[j];          \
     }
-#define SMALL_GEMM(T, V, VL, MADD, SPLAT, STOREU, FMA)                                              \
-    SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, 8)                                                   \
-    SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, 4)                                                   \
+#define SMALL_GEMM(T, V, VL, MADD, SPLAT, STOREU, STREAM, FMA)                                      \
+    SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, STREAM, 8)                                           \
+    SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, STREAM, 4)                                           \
+    SMALL_BLOCK(T, V, VL, MADD, SPLAT, STOREU, STREAM, 1)                                           \
     static void small_##T(const mm_plan *p, const char *A_, const char *B_, char *C_) {             \
         const T *A = (const T *)(const void *)A_, *Bm = (const T *)(const void *)B_;                \
         T *C = (T *)(void *)C_;                                                                     \
         const int64_t full8 = p->csb == 1 ? p->N / (8 * VL) * (8 * VL) : 0;                         \
-        const int64_t full = p->csb == 1 ? p->N / (4 * VL) * (4 * VL) : 0;                          \
+        const int64_t full4 = p->csb == 1 ? p->N / (4 * VL) * (4 * VL) : 0;                         \
+        const int64_t full = p->csb == 1 ? p->N / VL * VL : 0;                                      \
         for (int64_t i = 0; i < p->M; i++) {                                                        \
             for (int64_t j0 = 0; j0 < full8; j0 += 8 * VL) small_##T##_8(p, A, Bm, C, i, j0);       \
-            for (int64_t j0 = full8; j0 < full; j0 += 4 * VL) small_##T##_4(p, A, Bm, C, i, j0);    \
+            for (int64_t j0 = full8; j0 < full4; j0 += 4 * VL) small_##T##_4(p, A, Bm, C, i, j0);   \
+            for (int64_t j0 = full4; j0 < full; j0 += VL) small_##T##_1(p, A, Bm, C, i, j0);        \
             for (int64_t j = full; j < p->N; j++) {                                                 \
                 T acc = 0;                                                                          \
                 for (int64_t k = 0; k < p->K; k++)                                                  \
@@ -436,11 +454,12 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
 #define MM_FMAF(a, b, c) ((c) + (a) * (b))
 #define MM_FMAD(a, b, c) ((c) + (a) * (b))
 #endif
-SMALL_GEMM(float, v8f, 8, MADD_F32, SPLAT8, STOREU_F32, MM_FMAF)
-SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, STOREU_F64, MM_FMAD)
+SMALL_GEMM(float, v8f, 8, MADD_F32, SPLAT8, STOREU_F32, STREAM_F32, MM_FMAF)
+SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, STOREU_F64, STREAM_F64, MM_FMAD)
 
 #define MM_PAR_MIN_FLOPS 8.0e6
 #define MM_THIN_K 4
+#define MM_STREAM_BYTES 16.0e6 /* products at least this big are streamed (past a 2-core guest's L3 share) */
 
 /* Batch t of a product on the unpacked path, then its epilogue. */
 static void small_batch(const mm_plan *p, xcs_dtype dt, xcs_mm_epilogue *epi, int64_t t) {
@@ -472,13 +491,24 @@ xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b,
         nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
 #endif
         /* batches on all threads when there are enough and enough work (each
-         * element is the same chain whichever thread computes it) */
+         * element is the same chain whichever thread computes it); an output
+         * element costs about as much as 8 FMAs to store (per-example weight
+         * gradients, K = 1, are all stores) */
+        /* a product bigger than the caches, not read back by an epilogue, is
+         * not worth keeping there: streamed (per-example gradients write
+         * ~100 MB; this saves reading every line before writing it) */
+        p.stream = !epi && (double)p.M * (double)p.N * (double)p.nbatch * (double)p.sz >= MM_STREAM_BYTES;
         if (nthreads > 1 && p.nbatch >= nthreads &&
-            (double)p.M * (double)p.N * (double)(p.K + 1) * (double)p.nbatch >= MM_PAR_MIN_FLOPS / 2) {
-#pragma omp parallel for schedule(static) num_threads(nthreads)
-            for (int64_t t = 0; t < p.nbatch; t++) small_batch(&p, a->dtype, epi, t);
+            (double)p.M * (double)p.N * (double)(p.K + 8) * (double)p.nbatch >= MM_PAR_MIN_FLOPS / 2) {
+#pragma omp parallel num_threads(nthreads)
+            {
+#pragma omp for schedule(static) nowait
+                for (int64_t t = 0; t < p.nbatch; t++) small_batch(&p, a->dtype, epi, t);
+                if (p.stream) mm_stream_fence();
+            }
         } else {
             for (int64_t t = 0; t < p.nbatch; t++) small_batch(&p, a->dtype, epi, t);
+            if (p.stream) mm_stream_fence();
         }
         return XCS_OK;
     }

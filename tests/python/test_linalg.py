@@ -32,6 +32,10 @@ MATMUL_SHAPES = [
     ((64, 65), (65, 63)),         # odd sizes across block edges
     ((130, 257), (257, 129)),
     ((512, 512), (512, 512)),     # threaded path
+    ((7, 1), (1, 10)),            # thin (outer product): one vector of columns and a scalar tail
+    ((5, 20, 1), (5, 1, 20)),     # batched thin
+    ((1, 100), (100, 44)),        # matrix-vector: blocks of 4 and 1 vectors, then a tail
+    ((48, 300, 1), (48, 1, 300)), # thin, > 16 MB (float32): non-temporal stores, rows alternately aligned
 ]
 
 
