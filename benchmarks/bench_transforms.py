@@ -15,7 +15,11 @@ Figures (method: benchmarks/README.md):
                vs a Python loop of the jitted cell (target >= 10x).
 
 Each time is the median of --repeats runs after warm-up (compile excluded;
-the first call's time is printed separately).
+the first call's time is printed separately).  The two sides of a ratio
+(vmap(grad) and its loop, scan and its loop) are timed interleaved, one run
+of each per round, and the ratio is given of the medians and of the best
+runs: on a shared VM with CPU steal both sides swing 2x between fast and
+slow spells, and timing them at different moments skews their ratio.
 
 Usage: python benchmarks/bench_transforms.py [--repeats N] [--quick] [--json PATH|-]
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,6 +36,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_eager import machine_info, timeit, write_json  # noqa: E402
+
+
+def interleaved(fns, repeats):
+    """Per fn, (median, min) seconds over `repeats` rounds that run each fn
+    once, in turn (after one warm-up call each)."""
+    for fn in fns:
+        fn()
+    ts = [[] for _ in fns]
+    for _ in range(repeats):
+        for t, fn in zip(ts, fns):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [(statistics.median(t), min(t)) for t in ts]
 
 
 def init_mlp(rng, sizes, dtype=np.float32):
@@ -146,9 +165,11 @@ def main(argv=None):
     g_one = xcs.jit(xcs.grad(one_loss))
     per_ex(p2, x2, y2)
     g_one(p2, x2[0], y2[0])
-    r = {"xcs_vmap_ms": timeit(lambda: per_ex(p2, x2, y2), args.repeats, 1) * 1e3}
     loop_n = min(n, 128)
-    r["xcs_loop_ms"] = timeit(lambda: [g_one(p2, x2[i], y2[i]) for i in range(loop_n)], 3, 1) * 1e3 * n / loop_n
+    (vm, vb), (lm, lb) = interleaved([lambda: per_ex(p2, x2, y2),
+                                      lambda: [g_one(p2, x2[i], y2[i]) for i in range(loop_n)]], args.repeats)
+    r = {"xcs_vmap_ms": vm * 1e3, "xcs_vmap_best_ms": vb * 1e3,
+         "xcs_loop_ms": lm * 1e3 * n / loop_n, "xcs_loop_best_ms": lb * 1e3 * n / loop_n}
     if "jax" in found:
         jax = found["jax"]
         jnp = jax.numpy
@@ -194,9 +215,9 @@ def main(argv=None):
         for t in range(T):
             h, _ = jcell(h, xs[t])
         return h
-    r = {"xcs_scan_ms": timeit(lambda: xcs.scan(cell, h0, xs), args.repeats, 1) * 1e3,
-         "xcs_scan_first_call_ms": first * 1e3,
-         "python_loop_jitted_cell_ms": timeit(py_loop, 3, 1) * 1e3}
+    (sm, sb), (lm, lb) = interleaved([lambda: xcs.scan(cell, h0, xs), py_loop], args.repeats)
+    r = {"xcs_scan_ms": sm * 1e3, "xcs_scan_best_ms": sb * 1e3, "xcs_scan_first_call_ms": first * 1e3,
+         "python_loop_jitted_cell_ms": lm * 1e3, "python_loop_jitted_cell_best_ms": lb * 1e3}
     results["scan_rnn"] = r
 
     # ---------------------------------------------------------------- report
@@ -210,14 +231,18 @@ def main(argv=None):
     if "jax_ms" in m:
         print(f"  vs jax.jit: xcs takes {m['xcs_ms'] / m['jax_ms']:.2f}x JAX's time (target <= 1.2)")
     p = results["per_example_grads"]
-    print(f"per-example grads, {n} examples: vmap(grad) {p['xcs_vmap_ms']:.2f} ms, loop of grad "
-          f"{p['xcs_loop_ms']:.1f} ms ({p['xcs_loop_ms'] / p['xcs_vmap_ms']:.1f}x, target >= 20)"
+    print(f"per-example grads, {n} examples: vmap(grad) {p['xcs_vmap_ms']:.2f} ms (best {p['xcs_vmap_best_ms']:.2f}), "
+          f"loop of grad {p['xcs_loop_ms']:.1f} ms (best {p['xcs_loop_best_ms']:.1f}): "
+          f"{p['xcs_loop_ms'] / p['xcs_vmap_ms']:.1f}x of medians, {p['xcs_loop_best_ms'] / p['xcs_vmap_best_ms']:.1f}x "
+          "of bests (target >= 20)"
           + "".join(f", {k[:-3]} {v:.2f} ms" for k, v in p.items() if k.endswith("_ms") and k.startswith(("jax",
                                                                                                              "torch"))))
     s = results["scan_rnn"]
-    print(f"scan of {T} RNN steps: {s['xcs_scan_ms']:.2f} ms (first call {s['xcs_scan_first_call_ms']:.0f} ms), "
-          f"Python loop of the jitted cell {s['python_loop_jitted_cell_ms']:.1f} ms "
-          f"({s['python_loop_jitted_cell_ms'] / s['xcs_scan_ms']:.1f}x, target >= 10)")
+    print(f"scan of {T} RNN steps: {s['xcs_scan_ms']:.2f} ms (best {s['xcs_scan_best_ms']:.2f}, first call "
+          f"{s['xcs_scan_first_call_ms']:.0f} ms), Python loop of the jitted cell {s['python_loop_jitted_cell_ms']:.1f} ms "
+          f"(best {s['python_loop_jitted_cell_best_ms']:.1f}): "
+          f"{s['python_loop_jitted_cell_ms'] / s['xcs_scan_ms']:.1f}x of medians, "
+          f"{s['python_loop_jitted_cell_best_ms'] / s['xcs_scan_best_ms']:.1f}x of bests (target >= 10)")
     if not found:
         print("(jax / torch not installed in this environment: their columns are not measured)")
     if args.json:

@@ -26,9 +26,12 @@ static xcs_status edge_view(const xcs_tensor *v, const xcs_edge *e, xcs_tensor *
 /* The same view as a borrowed header on the caller's stack (no allocation:
  * the edge was checked against its node's shape when it was traced). */
 static void edge_header(const xcs_tensor *v, const xcs_edge *e, xcs_tensor *out) {
-    *out = *v;
+    out->storage = v->storage;
+    out->graph = v->graph;
+    out->node = v->node;
+    out->dtype = v->dtype;
     out->ndim = e->ndim;
-    memcpy(out->shape, e->shape, sizeof out->shape);
+    memcpy(out->shape, e->shape, sizeof out->shape); /* (fixed sizes: inline moves, no call) */
     memcpy(out->strides, e->strides, sizeof out->strides);
     out->offset = v->offset + e->offset;
     out->flags = e->flags;
@@ -83,6 +86,18 @@ static bool same_signature(const xcs_node *n, const xcs_tensor *x) {
     return true;
 }
 
+/* A fused group's operand headers, kept between the steps of a loop with
+ * the plans (xcs_run_keep_plans).  Their layouts are fixed by the graph:
+ * every value is contiguous in its node's shape and seen through an edge,
+ * so a later step only moves them onto that step's memory (header_move)
+ * instead of rebuilding ~300 bytes each. */
+typedef struct group_hdrs {
+    bool ready;                          /* built by a step: later ones move them */
+    xcs_tensor in[XCS_FUSED_MAX_IO];     /* the program's inputs: edge views, or the product */
+    xcs_tensor cin[XCS_FUSED_MAX_IO], cout[XCS_FUSED_MAX_IO]; /* matmul group: seen in the program's shape */
+    xcs_tensor a, b;                     /* matmul group: the operands */
+} group_hdrs;
+
 /* What one run carries: the plan, the backend, the arena of planned
  * intermediates, every node's current value, and the device they live on. */
 typedef struct run_ctx {
@@ -97,6 +112,8 @@ typedef struct run_ctx {
     xcs_tensor *pool;          /* per node: a header a value may live in (borrowing storage that outlives the run) */
     const int *out_of_node;    /* per node: the output it is (identity edge), or -1 */
     xcs_tensor *const *dest;   /* per output: where the caller wants it written, or NULL */
+    xcs_fused_cache **kept;    /* per group: the backend's kept plan (NULL: none kept) */
+    group_hdrs *hdrs;          /* per group: its operand headers, kept with the plans (or NULL) */
 } run_ctx;
 
 /* True when t is one of the run's pooled headers (not to be freed). */
@@ -168,7 +185,7 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
         if (c->dev == XCS_DEVICE_CPU && !xcs_tensor_on_host(x))
             return xcs_error(XCS_ERR_VALUE, "argument %d lives on a device; this program runs on the CPU", n->aux);
         if (c->dev == XCS_DEVICE_CPU && c->pool && xcs_tensor_is_contiguous(x)) { /* read in place */
-            c->pool[i] = *x;
+            xcs_header_copy(&c->pool[i], x);
             val[i] = &c->pool[i];
             return XCS_OK;
         }
@@ -177,7 +194,7 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
     if (n->op == XCS_NODE_CONST) {
         const xcs_tensor *k = c->consts ? c->consts[n->aux] : g->consts[n->aux];
         if (!c->pool) return xcs_tensor_view(k, &val[i]);
-        c->pool[i] = *k;
+        xcs_header_copy(&c->pool[i], k);
         val[i] = &c->pool[i];
         return XCS_OK;
     }
@@ -233,7 +250,7 @@ static xcs_status value_buffer(const run_ctx *c, int id, bool block, int64_t row
  * `storage` (which outlives the run), in the node's pooled header. */
 static xcs_tensor *pooled_value(const run_ctx *c, int id, xcs_storage *storage, int64_t offset) {
     const xcs_node *n = &c->g->nodes[id];
-    xcs_tensor *t = &c->pool[id]; /* every field set, dims past ndim left as they are (a loop's hot path) */
+    xcs_tensor *t = &c->pool[id]; /* every field set, field by field (a loop's hot path) */
     t->storage = storage;
     t->graph = NULL;
     t->node = 0;
@@ -241,7 +258,7 @@ static xcs_tensor *pooled_value(const run_ctx *c, int id, xcs_storage *storage, 
     t->ndim = n->ndim;
     t->flags = 0;
     t->offset = offset;
-    memcpy(t->shape, n->shape, (size_t)n->ndim * sizeof *t->shape);
+    memcpy(t->shape, n->shape, sizeof t->shape);
     xcs_strides_contiguous(n->ndim, n->shape, t->strides);
     return t;
 }
@@ -268,7 +285,7 @@ static xcs_status value_slot(const run_ctx *c, int id, xcs_tensor **out) {
  * size-1 dims (a 1-D matmul's members see [1, N] as (N,)): the other dims
  * keep their order and strides. */
 static void conform(const xcs_tensor *t, int nd, const int64_t *shape, xcs_tensor *h) {
-    *h = *t;
+    xcs_header_copy(h, t);
     if (shape_count(t->ndim, t->shape) != shape_count(nd, shape)) return; /* a reduction's output keeps its own (keepdims) shape */
     h->ndim = nd;
     int j = 0;
@@ -304,31 +321,55 @@ static xcs_status group_matmul(const run_ctx *c, const xcs_tensor *a, const xcs_
     return st;
 }
 
-/* prod = a @ b of the group's matmul node, then the group's epilogue. */
+/* Header h (of a fixed layout) moved onto value v's memory, `off` elements
+ * further: what rebuilding it from v would change. */
+static inline void header_move(xcs_tensor *h, const xcs_tensor *v, int64_t off) {
+    h->storage = v->storage;
+    h->graph = v->graph;
+    h->node = v->node;
+    h->offset = v->offset + off;
+}
+
+/* prod = a @ b of the group's matmul node, then the group's epilogue.  gh:
+ * the group's kept headers (NULL: built on the stack); when gh->ready their
+ * layouts stand and only their memory moves. */
 static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, xcs_tensor *prod, xcs_tensor **ins_in,
-                                   xcs_tensor **outs_in) {
+                                   xcs_tensor **outs_in, group_hdrs *gh) {
     const xcs_graph *g = c->g;
     /* members may hold the product's values without its size-1 dims: give the
      * program headers of the product's shape */
-    xcs_tensor ih[XCS_FUSED_MAX_IO], oh[XCS_FUSED_MAX_IO], *ins[XCS_FUSED_MAX_IO], *outs[XCS_FUSED_MAX_IO];
+    group_hdrs local;
+    group_hdrs *h = gh ? gh : &local;
+    bool fresh = !gh || !gh->ready;
+    xcs_tensor *ins[XCS_FUSED_MAX_IO], *outs[XCS_FUSED_MAX_IO];
     const xcs_fused_program *p = &grp->prog;
     for (int k = 0; k < grp->n_inputs; k++) {
-        conform(ins_in[k], p->ndim, p->shape, &ih[k]);
-        ins[k] = &ih[k];
+        if (fresh) conform(ins_in[k], p->ndim, p->shape, &h->cin[k]);
+        else header_move(&h->cin[k], ins_in[k], 0);
+        ins[k] = &h->cin[k];
     }
     for (int o = 0; o < grp->n_outputs; o++) {
-        conform(outs_in[o], p->ndim, p->shape, &oh[o]);
-        outs[o] = &oh[o];
+        if (fresh) conform(outs_in[o], p->ndim, p->shape, &h->cout[o]);
+        else header_move(&h->cout[o], outs_in[o], 0);
+        outs[o] = &h->cout[o];
     }
     const xcs_node *mn = &g->nodes[grp->first];
-    xcs_tensor ah, bh; /* the operands, as stack headers */
-    edge_header(c->val[g->edges[mn->first_edge].node], &g->edges[mn->first_edge], &ah);
-    edge_header(c->val[g->edges[mn->first_edge + 1].node], &g->edges[mn->first_edge + 1], &bh);
-    xcs_status st;
-    if (c->be->matmul_fused) {
-        st = c->be->matmul_fused(&ah, &bh, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
+    const xcs_edge *ea = &g->edges[mn->first_edge], *eb = &g->edges[mn->first_edge + 1];
+    if (fresh) { /* the operands, as headers */
+        edge_header(c->val[ea->node], ea, &h->a);
+        edge_header(c->val[eb->node], eb, &h->b);
     } else {
-        st = group_matmul(c, &ah, &bh, prod);
+        header_move(&h->a, c->val[ea->node], ea->offset);
+        header_move(&h->b, c->val[eb->node], eb->offset);
+    }
+    xcs_status st;
+    if (c->kept && c->be->matmul_fused_kept) {
+        st = c->be->matmul_fused_kept(&h->a, &h->b, prod, &grp->prog, &c->kept[grp - c->plan->groups],
+                                      (const xcs_tensor *const *)ins, outs);
+    } else if (c->be->matmul_fused) {
+        st = c->be->matmul_fused(&h->a, &h->b, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
+    } else {
+        st = group_matmul(c, &h->a, &h->b, prod);
         if (!st) st = c->be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
     }
     return st;
@@ -339,28 +380,35 @@ static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, 
 static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
     const xcs_graph *g = c->g;
     xcs_tensor **val = c->val;
-    xcs_tensor ih[XCS_FUSED_MAX_IO], *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0}, *prod = NULL;
+    group_hdrs *gh = c->hdrs ? &c->hdrs[grp - c->plan->groups] : NULL;
+    bool fresh = !gh || !gh->ready;
+    xcs_tensor ih_stack[XCS_FUSED_MAX_IO], *ih = gh ? gh->in : ih_stack;
+    xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0}, *prod = NULL;
     xcs_tensor prod_in_out; /* the product in place in an output: a stack header over it */
     xcs_status st = XCS_OK;
     int no = 0;
     for (; no < grp->n_outputs && !st; no++) st = value_slot(c, grp->output_nodes[no], &outs[no]);
     if (!st && grp->matmul && grp->prod_out >= 0) {
-        prod_in_out = *outs[grp->prod_out];
+        xcs_header_copy(&prod_in_out, outs[grp->prod_out]);
         prod = &prod_in_out;
     } else if (!st && grp->matmul) { /* its own buffer: the matmul node's value */
         st = value_slot(c, grp->first, &prod);
     }
-    /* inputs: stack headers over values that outlive the group */
+    /* inputs: headers over values that outlive the group */
     for (int k = 0; k < grp->n_inputs && !st; k++) {
-        if (grp->input_edges[k] < 0) ih[k] = *prod;
-        else edge_header(val[g->edges[grp->input_edges[k]].node], &g->edges[grp->input_edges[k]], &ih[k]);
+        const xcs_edge *e = grp->input_edges[k] < 0 ? NULL : &g->edges[grp->input_edges[k]];
+        if (!e) fresh ? xcs_header_copy(&ih[k], prod) : header_move(&ih[k], prod, 0);
+        else if (fresh) edge_header(val[e->node], e, &ih[k]);
+        else header_move(&ih[k], val[e->node], e->offset);
         ins[k] = &ih[k];
     }
     int64_t numel = 1;
     for (int d = 0; d < grp->prog.ndim; d++) numel *= grp->prog.shape[d];
     bool empty_out = false;
     for (int o = 0; o < no && !st; o++) empty_out |= xcs_tensor_numel(outs[o]) == 0;
-    if (!st && numel > 0 && grp->matmul) st = run_matmul_group(c, grp, prod, ins, outs);
+    if (!st && numel > 0 && grp->matmul) st = run_matmul_group(c, grp, prod, ins, outs, gh);
+    else if (!st && numel > 0 && c->kept && c->be->run_fused_kept)
+        st = c->be->run_fused_kept(&grp->prog, &c->kept[grp - c->plan->groups], (const xcs_tensor *const *)ins, outs);
     else if (!st && numel > 0) st = c->be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
     else if (!st && numel == 0 && !empty_out) {
         /* an empty reduction: let the eager op produce its identity */
@@ -372,6 +420,7 @@ static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
             val[last] = NULL;
         }
     }
+    if (gh) gh->ready = !st && numel > 0; /* (an empty group runs other code each time) */
     if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
     for (int o = 0; o < no; o++) {
         if (!st) val[grp->output_nodes[o]] = outs[o];
@@ -597,7 +646,20 @@ xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_ru
 
 xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r) { return xcs_run_open_on(g, XCS_DEVICE_CPU, 0, r); }
 
+xcs_status xcs_run_keep_plans(xcs_run *r) {
+    if (!r->plan || r->hdrs || r->plan->n_groups == 0) return XCS_OK;
+    r->hdrs = calloc((size_t)r->plan->n_groups, sizeof *r->hdrs);
+    if (r->hdrs && r->be->fused_cache_free && !(r->kept = calloc((size_t)r->plan->n_groups, sizeof *r->kept))) {
+        free(r->hdrs);
+        r->hdrs = NULL;
+    }
+    return r->hdrs ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+}
+
 void xcs_run_close(xcs_run *r) {
+    for (int i = 0; r->kept && i < r->plan->n_groups; i++) r->be->fused_cache_free(r->kept[i]);
+    free(r->kept);
+    free(r->hdrs);
     if (r->val)
         for (int i = 0; i < r->g->n_nodes; i++)
             if (!pooled(r->pool, r->g->n_nodes, r->val[i])) xcs_tensor_free(r->val[i]);
@@ -616,7 +678,7 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
     xcs_tensor **val = r->val;
     run_ctx c = {.g = g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = val, .dev = r->dev,
                  .dev_index = r->dev_index, .consts = r->consts, .pool = r->pool, .out_of_node = r->out_of_node,
-                 .dest = r->dest};
+                 .dest = r->dest, .kept = r->kept, .hdrs = r->hdrs};
     const xcs_plan *plan = c.plan;
     xcs_status st = XCS_OK;
     if (plan) {

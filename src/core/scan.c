@@ -10,10 +10,13 @@
 
 /* Row t of x (axis 0 dropped) as a borrowed header. */
 static void row_header(const xcs_tensor *x, int64_t t, xcs_tensor *out) {
-    *out = *x;
+    out->storage = x->storage;
+    out->graph = NULL;
+    out->node = 0;
+    out->dtype = x->dtype;
     out->ndim = x->ndim - 1;
-    memmove(out->shape, x->shape + 1, (size_t)out->ndim * sizeof *out->shape);
-    memmove(out->strides, x->strides + 1, (size_t)out->ndim * sizeof *out->strides);
+    memcpy(out->shape, x->shape + 1, sizeof out->shape - sizeof *out->shape); /* (fixed sizes: no call) */
+    memcpy(out->strides, x->strides + 1, sizeof out->strides - sizeof *out->strides);
     out->offset = x->offset + t * x->strides[0];
     out->flags = 0;
 }
@@ -114,6 +117,7 @@ xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bo
         st = xcs_tensor_empty(body->nodes[e->node].dtype, e->ndim + 1, shape, &outs[n_carry + j]);
     }
     if (!st) st = xcs_run_open(body, &r);
+    if (!st) st = xcs_run_keep_plans(&r);
     r.dest = dest;
     for (int64_t i = 0; i < length && !st; i++) {
         int64_t t = reverse ? length - 1 - i : i;

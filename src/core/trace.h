@@ -5,6 +5,8 @@
 
 #include "xcs.h"
 
+#include <string.h>
+
 /* Source nodes are not in ops.def (no kernel, no rules): */
 #define XCS_NODE_INPUT ((xcs_op)-1)
 #define XCS_NODE_CONST ((xcs_op)-2)
@@ -140,6 +142,21 @@ xcs_status xcs_trace_node(xcs_graph *g, xcs_op op, int n, const xcs_tensor *cons
                           xcs_dtype compute, int ndim, const int64_t *shape, unsigned axes, int axis,
                           xcs_tensor **out);
 
+/* *dst = *src on a hot path (a loop's step): GCC makes the whole struct
+ * copy a 168-byte memcpy call (and a loop over ndim dims one of ndim * 8
+ * bytes); field by field with fixed-size dims it is a few vector moves. */
+static inline void xcs_header_copy(xcs_tensor *dst, const xcs_tensor *src) {
+    dst->storage = src->storage;
+    dst->graph = src->graph;
+    dst->node = src->node;
+    dst->dtype = src->dtype;
+    dst->ndim = src->ndim;
+    dst->flags = src->flags;
+    dst->offset = src->offset;
+    memcpy(dst->shape, src->shape, sizeof dst->shape);
+    memcpy(dst->strides, src->strides, sizeof dst->strides);
+}
+
 /* One run of a graph, repeated (run.c): xcs_graph_run is open, once,
  * close; a loop program (scan.c) opens once and runs the body per step, so
  * the value table and the arena of intermediates are allocated once. */
@@ -159,6 +176,10 @@ typedef struct xcs_run {
      * C-contiguous tensor of its shape and dtype the value may be written
      * into directly; outs[k] is then NULL. */
     xcs_tensor *const *dest;
+    /* Per plan group, the backend's kept plan (xcs_run_keep_plans; NULL:
+     * every call plans afresh). */
+    xcs_fused_cache **kept;
+    struct group_hdrs *hdrs;           /* per plan group, with `kept`: operand headers (run.c) */
 } xcs_run;
 xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r);
 /* The same on device `dev` number `index`: every value of the run lives
@@ -167,6 +188,9 @@ xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_ru
 /* inputs: g's inputs; outs: its n_outputs outputs (owned), NULL for those
  * written into r->dest. */
 xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs);
+/* For a run repeated many times over operands of one layout (a loop):
+ * the backend keeps each fused group's plan between xcs_run_once calls. */
+xcs_status xcs_run_keep_plans(xcs_run *r);
 void xcs_run_close(xcs_run *r);
 
 #endif

@@ -505,6 +505,9 @@ typedef struct xcs_fused_instr {
 #define XCS_FUSED_MAX_REGS 16
 #define XCS_FUSED_MAX_IO 16
 
+/* A backend's kept state for one call site of a fused program (opaque). */
+typedef struct xcs_fused_cache xcs_fused_cache;
+
 typedef struct xcs_fused_program {
     int ndim;
     int64_t shape[XCS_MAX_DIMS];
@@ -583,6 +586,17 @@ typedef struct xcs_backend {
     xcs_status (*matmul_fused)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
                                const xcs_fused_program *p, const xcs_tensor *const *inputs,
                                xcs_tensor *const *outputs);
+    /* Optional: run_fused / matmul_fused for a call site that runs one
+     * program again and again (a loop's step).  *cache (NULL at first, owned
+     * by the caller, released with fused_cache_free) keeps what the backend
+     * worked out for the operands' layout, so that a call whose operands
+     * differ from the last only in where they are skips that work. */
+    xcs_status (*run_fused_kept)(const xcs_fused_program *p, xcs_fused_cache **cache,
+                                 const xcs_tensor *const *inputs, xcs_tensor *const *outputs);
+    xcs_status (*matmul_fused_kept)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
+                                    const xcs_fused_program *p, xcs_fused_cache **cache,
+                                    const xcs_tensor *const *inputs, xcs_tensor *const *outputs);
+    void (*fused_cache_free)(xcs_fused_cache *cache);
     /* Host-side SPMD: runs fn(ctx, w) for every worker w < n_workers, each on
      * its own thread where possible, and returns the first failure (with its
      * message, on the calling thread).  Kernels called from fn run on fn's

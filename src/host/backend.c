@@ -49,6 +49,9 @@ static const xcs_backend cpu_backend = {
     .random = xcs_cpu_random,
     .run_fused = xcs_cpu_run_fused,
     .matmul_fused = xcs_cpu_matmul_fused,
+    .run_fused_kept = xcs_cpu_run_fused_cached,
+    .matmul_fused_kept = xcs_cpu_matmul_fused_kept,
+    .fused_cache_free = xcs_cpu_fused_cache_free,
     .parallel = cpu_parallel,
     .max_threads = cpu_max_threads,
 };

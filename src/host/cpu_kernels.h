@@ -24,6 +24,13 @@ xcs_status xcs_cpu_run_fused(const xcs_fused_program *p, const xcs_tensor *const
  * thread (a GEMM epilogue runs inside the GEMM's own parallel region). */
 xcs_status xcs_cpu_run_fused_ex(const xcs_fused_program *p, const xcs_tensor *const *inputs,
                                 xcs_tensor *const *outputs, bool parallel);
+/* run_fused_ex keeping its plan in *cache between calls (cache NULL: not
+ * kept).  key: the program the plan is for (p itself, or the program p is
+ * a re-shaped copy of); a call with another key, shape or operand layout
+ * rebuilds it. */
+xcs_status xcs_cpu_run_fused_kept(const xcs_fused_program *key, const xcs_fused_program *p, xcs_fused_cache **cache,
+                                  const xcs_tensor *const *inputs, xcs_tensor *const *outputs, bool parallel);
+void xcs_cpu_fused_cache_free(xcs_fused_cache *c);
 /* The blocked GEMM calls fn on each block of C (rows x cols elements at c,
  * the output's row stride) as soon as it is final, from the thread that
  * computed it, possibly inside a parallel region. */
@@ -38,5 +45,10 @@ bool xcs_host_matmul_prefers_blas(const xcs_tensor *a, const xcs_tensor *b, cons
 xcs_status xcs_cpu_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
                                 const xcs_fused_program *p, const xcs_tensor *const *inputs,
                                 xcs_tensor *const *outputs);
+xcs_status xcs_cpu_matmul_fused_kept(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
+                                     const xcs_fused_program *p, xcs_fused_cache **cache,
+                                     const xcs_tensor *const *inputs, xcs_tensor *const *outputs);
+xcs_status xcs_cpu_run_fused_cached(const xcs_fused_program *p, xcs_fused_cache **cache,
+                                    const xcs_tensor *const *inputs, xcs_tensor *const *outputs);
 
 #endif

@@ -323,6 +323,9 @@ void fu_space_build(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *con
     }
 }
 
+/* Copies of a broadcast scalar in its buffer: no tile is longer. */
+static int64_t fu_scalar_copies(const fu_plan *P) { return P->numel < FU_TILE ? P->numel : FU_TILE; }
+
 xcs_status fu_prepare(fu_plan *P) {
     const xcs_fused_program *p = P->p;
     for (int k = 0; k < p->n_inputs + p->n_outputs; k++) {
@@ -341,19 +344,25 @@ xcs_status fu_prepare(fu_plan *P) {
         if (p->instr[i].kind == XCS_FUSED_LOAD && P->in[p->instr[i].a].scalar) nscalar++;
     P->scalar_mem = NULL;
     if (nscalar == 0 || P->numel == 0) return XCS_OK;
-    const int64_t copies = P->numel < FU_TILE ? P->numel : FU_TILE; /* no tile is longer */
-    char *m = P->scalar_mem = malloc((size_t)nscalar * (size_t)copies * 8);
+    char *m = P->scalar_mem = malloc((size_t)nscalar * (size_t)fu_scalar_copies(P) * 8);
     if (!m) return xcs_error(XCS_ERR_MEMORY, "fused program: cannot allocate scalar buffers");
     for (int i = 0; i < P->n_exec; i++) {
         const xcs_fused_instr *ins = &p->instr[i];
         if (ins->kind != XCS_FUSED_LOAD || !P->in[ins->a].scalar) continue;
-        const size_t es = P->dsize[i];
-        P->conv[i](1, P->in[ins->a].base, 0, m);
-        fu_fill(m + es, m, es, copies - 1);
         P->scalar[i] = m;
-        m += copies * 8;
+        m += fu_scalar_copies(P) * 8;
     }
     return XCS_OK;
+}
+
+void fu_fill_scalars(const fu_plan *P) {
+    for (int i = 0; i < P->n_exec; i++) {
+        if (!P->scalar[i]) continue;
+        char *m = (char *)P->scalar[i];
+        const size_t es = P->dsize[i];
+        P->conv[i](1, P->in[P->p->instr[i].a].base, 0, m);
+        fu_fill(m + es, m, es, fu_scalar_copies(P) - 1);
+    }
 }
 
 /* ---------------------------------------------------------------- executor */
@@ -548,6 +557,49 @@ static unsigned fu_run_elementwise(const fu_plan *P) {
 
 /* ---------------------------------------------------------------- entry */
 
+/* P for program p over these operands: checked, its space built, its
+ * operands prepared (scalar buffers allocated; fu_execute fills them). */
+static xcs_status fu_build(fu_plan *P, const xcs_fused_program *p, const xcs_tensor *const *inputs,
+                           xcs_tensor *const *outputs) {
+    P->scalar_mem = NULL;
+    xcs_status st = fu_validate(P, p, inputs, outputs);
+    if (st != XCS_OK) return st;
+    if (P->n_exec < p->n_instr) {
+        fu_reduce_space(P, inputs, outputs);
+    } else {
+        int order[XCS_MAX_DIMS], group[XCS_MAX_DIMS] = {0};
+        for (int d = 0; d < p->ndim; d++) order[d] = d;
+        fu_space_build(P, inputs, outputs, order, group);
+    }
+    return P->numel > 0 ? fu_prepare(P) : XCS_OK;
+}
+
+/* Kernel error bits as the error of the first op that can raise them. */
+static xcs_status fu_error_bits(const xcs_fused_program *p, unsigned err) {
+    for (int i = 0; i < p->n_instr; i++) {
+        const xcs_fused_instr *ins = &p->instr[i];
+        if (ins->kind != XCS_FUSED_OP || xcs_dtype_is_float(ins->dtype)) continue;
+        if ((err & XCS_EW_ERR_ZERO_DIV) && (ins->op == XCS_OP_FLOOR_DIV || ins->op == XCS_OP_MOD))
+            return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in %s (dtype %s)",
+                             xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
+        if ((err & XCS_EW_ERR_NEG_POW) && ins->op == XCS_OP_POW)
+            return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (%s, dtype %s)",
+                             xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
+    }
+    return xcs_error(XCS_ERR_VALUE, "fused program: a kernel reported error bits 0x%x", err);
+}
+
+/* Runs a built plan over the memory its operands' bases point at. */
+static xcs_status fu_execute(const fu_plan *P) {
+    unsigned err = 0;
+    xcs_status st = XCS_OK;
+    if (P->numel > 0) fu_fill_scalars(P);
+    if (P->n_exec < P->p->n_instr) st = fu_reduce_run(P, &err);
+    else if (P->numel > 0) err = fu_run_elementwise(P);
+    if (st == XCS_OK && err) st = fu_error_bits(P->p, err);
+    return st;
+}
+
 xcs_status xcs_cpu_run_fused(const xcs_fused_program *p, const xcs_tensor *const *inputs,
                              xcs_tensor *const *outputs) {
     return xcs_cpu_run_fused_ex(p, inputs, outputs, true);
@@ -557,34 +609,107 @@ xcs_status xcs_cpu_run_fused_ex(const xcs_fused_program *p, const xcs_tensor *co
                                 xcs_tensor *const *outputs, bool parallel) {
     if (!p) return xcs_error(XCS_ERR_VALUE, "invalid fused program: NULL");
     fu_plan plan; /* ~6 KiB on the stack: the serial path keeps ~136 KiB of registers there too */
-    fu_plan *P = &plan;
-    P->parallel = parallel && !FU_IN_PARALLEL(); /* inside a worker: that worker's thread only */
-    xcs_status st = fu_validate(P, p, inputs, outputs);
-    unsigned err = 0;
-    P->scalar_mem = NULL;
-    if (st == XCS_OK && P->n_exec < p->n_instr) {
-        st = fu_run_reduce(P, inputs, outputs, &err);
-    } else if (st == XCS_OK) {
-        int order[XCS_MAX_DIMS], group[XCS_MAX_DIMS] = {0};
-        for (int d = 0; d < p->ndim; d++) order[d] = d;
-        fu_space_build(P, inputs, outputs, order, group);
-        if (P->numel > 0 && (st = fu_prepare(P)) == XCS_OK) err = fu_run_elementwise(P);
+    plan.parallel = parallel && !FU_IN_PARALLEL(); /* inside a worker: that worker's thread only */
+    xcs_status st = fu_build(&plan, p, inputs, outputs);
+    if (st == XCS_OK) st = fu_execute(&plan);
+    free(plan.scalar_mem);
+    return st;
+}
+
+/* ---------------------------------------------------------------- kept plans
+ *
+ * A loop's step runs the same program over operands that differ from the
+ * last step's only in where they are (a scan's carry buffers, its rows of
+ * xs and ys).  The plan built for the first step is kept, with the layout
+ * of every operand; a later call whose operands have that layout (dtype,
+ * shape, strides) and the same in-place aliasing only points the plan at
+ * the new memory and refills the broadcast scalars: no validation, no
+ * space, no allocation. */
+typedef struct fu_layout {
+    xcs_dtype dtype;
+    int ndim;
+    int64_t shape[XCS_MAX_DIMS], strides[XCS_MAX_DIMS];
+} fu_layout;
+
+struct xcs_fused_cache {
+    bool built;
+    const xcs_fused_program *key; /* the program the plan was built for (its shape: `shape`) */
+    int ndim;
+    int64_t shape[XCS_MAX_DIMS];
+    fu_layout lay[2 * XCS_FUSED_MAX_IO]; /* inputs, then outputs */
+    fu_plan plan;
+};
+
+static void fu_layout_of(const xcs_tensor *t, fu_layout *l) {
+    l->dtype = t->dtype;
+    l->ndim = t->ndim;
+    memcpy(l->shape, t->shape, (size_t)t->ndim * sizeof *l->shape);
+    memcpy(l->strides, t->strides, (size_t)t->ndim * sizeof *l->strides);
+}
+
+static bool fu_layout_is(const fu_layout *l, const xcs_tensor *t) {
+    if (!t || l->dtype != t->dtype || l->ndim != t->ndim) return false;
+    for (int d = 0; d < t->ndim; d++)
+        if (l->shape[d] != t->shape[d] || l->strides[d] != t->strides[d]) return false;
+    return true;
+}
+
+/* True when c's plan serves p over these operands as they are now. */
+static bool fu_cache_fits(const xcs_fused_cache *c, const xcs_fused_program *key, const xcs_fused_program *p,
+                          const xcs_tensor *const *in, xcs_tensor *const *out) {
+    if (!c->built || c->key != key || c->ndim != p->ndim) return false;
+    for (int d = 0; d < p->ndim; d++)
+        if (c->shape[d] != p->shape[d]) return false;
+    for (int k = 0; k < p->n_inputs; k++) {
+        if (!fu_layout_is(&c->lay[k], in[k])) return false;
+        bool alias = false;
+        for (int o = 0; o < p->n_outputs && !alias; o++) alias = xcs_tensor_data(in[k]) == xcs_tensor_data(out[o]);
+        if (alias != c->plan.copy_in[k]) return false;
     }
-    free(P->scalar_mem);
-    if (st != XCS_OK) return st;
-    if (err) { /* name the first op that can raise it */
-        for (int i = 0; i < p->n_instr; i++) {
-            const xcs_fused_instr *ins = &p->instr[i];
-            if (ins->kind != XCS_FUSED_OP || xcs_dtype_is_float(ins->dtype)) continue;
-            if ((err & XCS_EW_ERR_ZERO_DIV) && (ins->op == XCS_OP_FLOOR_DIV || ins->op == XCS_OP_MOD))
-                return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in %s (dtype %s)",
-                                 xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
-            if ((err & XCS_EW_ERR_NEG_POW) && ins->op == XCS_OP_POW)
-                return xcs_error(XCS_ERR_VALUE,
-                                 "Integers to negative integer powers are not allowed (%s, dtype %s)",
-                                 xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
+    for (int k = 0; k < p->n_outputs; k++)
+        if (!fu_layout_is(&c->lay[p->n_inputs + k], out[k])) return false;
+    return true;
+}
+
+void xcs_cpu_fused_cache_free(xcs_fused_cache *c) {
+    if (!c) return;
+    free(c->plan.scalar_mem);
+    free(c);
+}
+
+xcs_status xcs_cpu_run_fused_kept(const xcs_fused_program *key, const xcs_fused_program *p, xcs_fused_cache **cache,
+                                  const xcs_tensor *const *inputs, xcs_tensor *const *outputs, bool parallel) {
+    if (!cache) return xcs_cpu_run_fused_ex(p, inputs, outputs, parallel);
+    if (!p) return xcs_error(XCS_ERR_VALUE, "invalid fused program: NULL");
+    xcs_fused_cache *c = *cache;
+    if (!c && !(c = *cache = calloc(1, sizeof *c)))
+        return xcs_error(XCS_ERR_MEMORY, "out of memory keeping a fused plan");
+    fu_plan *P = &c->plan;
+    if (fu_cache_fits(c, key, p, inputs, outputs)) { /* the same plan, over this call's memory */
+        P->p = p;
+        for (int k = 0; k < p->n_inputs; k++) P->in[k].base = (char *)xcs_tensor_data(inputs[k]);
+        for (int k = 0; k < p->n_outputs; k++) P->out[k].base = (char *)xcs_tensor_data(outputs[k]);
+    } else {
+        free(P->scalar_mem);
+        c->built = false;
+        xcs_status st = fu_build(P, p, inputs, outputs);
+        if (st != XCS_OK) {
+            free(P->scalar_mem);
+            P->scalar_mem = NULL;
+            return st;
         }
-        return xcs_error(XCS_ERR_VALUE, "fused program: a kernel reported error bits 0x%x", err);
+        c->built = true;
+        c->key = key;
+        c->ndim = p->ndim;
+        memcpy(c->shape, p->shape, sizeof c->shape);
+        for (int k = 0; k < p->n_inputs; k++) fu_layout_of(inputs[k], &c->lay[k]);
+        for (int k = 0; k < p->n_outputs; k++) fu_layout_of(outputs[k], &c->lay[p->n_inputs + k]);
     }
-    return XCS_OK;
+    P->parallel = parallel && !FU_IN_PARALLEL();
+    return fu_execute(P);
+}
+
+xcs_status xcs_cpu_run_fused_cached(const xcs_fused_program *p, xcs_fused_cache **cache,
+                                    const xcs_tensor *const *inputs, xcs_tensor *const *outputs) {
+    return xcs_cpu_run_fused_kept(p, p, cache, inputs, outputs, true);
 }

@@ -41,7 +41,11 @@ typedef struct fu_plan {
     char *scalar_mem;
     bool copy_in[XCS_FUSED_MAX_IO];  /* input is an output's memory: LOAD copies it */
     bool stream[XCS_FUSED_MAX_IO];   /* output written with non-temporal stores */
-    bool parallel;                   /* may open an OpenMP region (elementwise) */
+    bool parallel;                   /* may open an OpenMP region */
+    /* a trailing REDUCE (fu_reduce_space): the driver (COLS when cols, else
+     * ROWS) and the space cut into K1 outputs of R reduced elements by K2 */
+    bool cols;
+    int64_t red_K1, red_R, red_K2;
     /* the space */
     int nd;
     int64_t shape[XCS_MAX_DIMS];
@@ -63,13 +67,19 @@ typedef struct fu_regs {
  * them), dims in the same `group` merging when every operand allows. */
 void fu_space_build(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *const *outputs,
                     const int *order, const int *group);
-/* Finishes operands (runs, scalars); allocates the scalar buffers. */
+/* Finishes operands (runs, scalars); allocates the scalar buffers, which
+ * fu_fill_scalars fills from the inputs (on every run of a kept plan: the
+ * scalars' values change, the plan does not). */
 xcs_status fu_prepare(fu_plan *P);
+void fu_fill_scalars(const fu_plan *P);
 /* Runs every instruction but REDUCE over tile [s, s + len); returns
  * XCS_EW_ERR_* bits.  Register contents are then at R->ptr[]. */
 unsigned fu_exec_tile(const fu_plan *P, fu_regs *R, int64_t s, int64_t len);
-/* Runs the trailing REDUCE (fused_reduce.c); P is validated. */
-xcs_status fu_run_reduce(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *const *outputs,
-                         unsigned *err);
+/* The trailing REDUCE (fused_reduce.c): the space of validated P, kept
+ * dims first (fu_space_build with the reduction's order) and the cut into
+ * red_K1 x red_R x red_K2; then, once P is prepared, the fold into the
+ * REDUCE's output (*err: the kernels' XCS_EW_ERR_* bits). */
+void fu_reduce_space(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *const *outputs);
+xcs_status fu_reduce_run(const fu_plan *P, unsigned *err);
 
 #endif /* XCS_FUSED_PLAN_H */

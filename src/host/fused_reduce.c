@@ -155,18 +155,8 @@ static unsigned fu_cols(const fu_red *rd, char **part_out) {
     return err;
 }
 
-xcs_status fu_run_reduce(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *const *outputs,
-                         unsigned *err) {
+void fu_reduce_space(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor *const *outputs) {
     const xcs_fused_program *p = P->p;
-    const int last = p->n_instr - 1;
-    const xcs_fused_instr *ri = &p->instr[last];
-    const int slot = ri->op == XCS_OP_SUM ? RED_SUM : ri->op == XCS_OP_PROD ? RED_PROD
-                   : ri->op == XCS_OP_MAX ? RED_MAX : RED_MIN;
-    xcs_tensor *out = outputs[ri->dst];
-    fu_red rd = {.P = P, .f = xcs_red_table[slot][P->adt[last]], .reg = ri->a,
-                 .xs = xcs_dtype_size(P->adt[last]), .out = xcs_tensor_data(out),
-                 .os = xcs_dtype_size(out->dtype)};
-
     /* Classify: kept dims after the first reduced one make COLS when they
      * form one trailing run (K* R+ K+), else the space is permuted. */
     const unsigned axes = p->reduce_axes;
@@ -198,23 +188,32 @@ xcs_status fu_run_reduce(fu_plan *P, const xcs_tensor *const *inputs, xcs_tensor
         K2 = 1;
     }
     fu_space_build(P, inputs, outputs, order, group);
-    if (K1 * K2 == 0) return XCS_OK;
-    if (R == 0) {
+    P->cols = seq == 2;
+    P->red_K1 = K1, P->red_R = R, P->red_K2 = K2;
+}
+
+xcs_status fu_reduce_run(const fu_plan *P, unsigned *err) {
+    const xcs_fused_program *p = P->p;
+    const xcs_fused_instr *ri = &p->instr[p->n_instr - 1];
+    const int slot = ri->op == XCS_OP_SUM ? RED_SUM : ri->op == XCS_OP_PROD ? RED_PROD
+                   : ri->op == XCS_OP_MAX ? RED_MAX : RED_MIN;
+    const fu_operand *out = &P->out[ri->dst];
+    fu_red rd = {.P = P, .f = xcs_red_table[slot][P->adt[p->n_instr - 1]], .reg = ri->a,
+                 .xs = xcs_dtype_size(P->adt[p->n_instr - 1]), .out = out->base, .os = out->isize,
+                 .K1 = P->red_K1, .R = P->red_R, .K2 = P->red_K2};
+    *err = 0;
+    if (rd.K1 * rd.K2 == 0) return XCS_OK;
+    if (rd.R == 0) {
         if (slot >= 2)
             return xcs_error(XCS_ERR_VALUE, "%s: zero-size reduction has no identity", xcs_op_name(ri->op));
         fu_accs A;
         rd.f->init(A.a, 1);
-        for (int64_t k = 0; k < K1 * K2; k++) rd.f->store(A.a, 1, rd.out + k * (int64_t)rd.os, 1);
+        for (int64_t k = 0; k < rd.K1 * rd.K2; k++) rd.f->store(A.a, 1, rd.out + k * (int64_t)rd.os, 1);
         return XCS_OK;
     }
-    xcs_status st = fu_prepare(P);
-    if (st != XCS_OK) return st;
-    rd.K1 = K1;
-    rd.R = R;
-    rd.K2 = K2;
     rd.par = P->parallel && P->numel >= XCS_CPU_PAR_MIN;
     char *part = NULL;
-    *err = seq == 2 ? fu_cols(&rd, &part) : fu_rows(&rd, &part);
+    *err = P->cols ? fu_cols(&rd, &part) : fu_rows(&rd, &part);
     free(part);
     if (*err == ~0u) {
         *err = 0;

@@ -23,6 +23,8 @@ typedef struct epi_ctx {
     int64_t sz, N, M0;    /* element bytes, columns, rows per matrix */
     int nd;
     const int64_t *shape; /* prod's shape */
+    int64_t rows;         /* prod's rows, all matrices */
+    xcs_fused_cache **cache; /* the call site's kept plan: used by a block that is the whole product (the only one) */
     xcs_status st;        /* first failure, from any thread */
     char msg[512];
 } epi_ctx;
@@ -66,7 +68,8 @@ static void epi_block(xcs_mm_epilogue *e, char *c, int64_t rows, int64_t cols) {
         xcs_fused_program q = *p;
         q.ndim = 2;
         q.shape[0] = piece, q.shape[1] = cols;
-        xcs_status st = xcs_cpu_run_fused_ex(&q, inp, outp, false);
+        bool whole = piece == x->rows && cols == x->N;
+        xcs_status st = xcs_cpu_run_fused_kept(p, &q, whole ? x->cache : NULL, inp, outp, false);
         if (st) {
 #pragma omp critical(xcs_matmul_epilogue)
             if (!x->st) {
@@ -83,6 +86,12 @@ static void epi_block(xcs_mm_epilogue *e, char *c, int64_t rows, int64_t cols) {
 xcs_status xcs_cpu_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
                                 const xcs_fused_program *p, const xcs_tensor *const *inputs,
                                 xcs_tensor *const *outputs) {
+    return xcs_cpu_matmul_fused_kept(a, b, prod, p, NULL, inputs, outputs);
+}
+
+xcs_status xcs_cpu_matmul_fused_kept(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
+                                     const xcs_fused_program *p, xcs_fused_cache **cache,
+                                     const xcs_tensor *const *inputs, xcs_tensor *const *outputs) {
     int nd = prod->ndim;
     bool ok = p && p->n_inputs >= 1 && inputs[0] && xcs_tensor_data(inputs[0]) == xcs_tensor_data(prod) && nd >= 2;
     bool reduces = ok && p->n_instr > 0 && p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
@@ -101,11 +110,12 @@ xcs_status xcs_cpu_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_te
     if (reduces || xcs_host_matmul_prefers_blas(a, b, prod) || a->shape[nd - 1] == 0 ||
         !xcs_tensor_is_contiguous(prod) || xcs_tensor_numel(prod) == 0) {
         xcs_status st = xcs_cpu_matmul(a, b, prod);
-        return st ? st : xcs_cpu_run_fused(p, inputs, outputs);
+        return st ? st : xcs_cpu_run_fused_kept(p, p, cache, inputs, outputs, true);
     }
     epi_ctx x = {.base = {.fn = epi_block}, .p = p, .inputs = inputs, .outputs = outputs,
                  .c0 = xcs_tensor_data(prod), .sz = (int64_t)xcs_dtype_size(prod->dtype),
-                 .N = prod->shape[nd - 1], .M0 = prod->shape[nd - 2], .nd = nd, .shape = prod->shape};
+                 .N = prod->shape[nd - 1], .M0 = prod->shape[nd - 2], .nd = nd, .shape = prod->shape,
+                 .rows = xcs_tensor_numel(prod) / prod->shape[nd - 1], .cache = cache};
     xcs_status st = xcs_host_matmul_blocked_epi(a, b, prod, &x.base);
     if (!st && x.st) st = xcs_error(x.st, "%s", x.msg);
     return st;

@@ -261,3 +261,36 @@ def test_carry_free_part_is_hoisted_out_of_the_loop(rng):
             np.testing.assert_allclose(np.asarray(c), rc, rtol=2e-5, atol=1e-6)
             for k in ("xu", "h"):
                 np.testing.assert_allclose(np.asarray(ys[k]), [rys[t][k] for t in range(T)], rtol=2e-5, atol=1e-5)
+
+
+def test_loop_steps_keep_their_plans_but_read_each_steps_values(rng):
+    """Each fused step keeps the plan of the first (scan.c / xcs_run_keep_plans):
+    a per-step scalar broadcast over the carry is read afresh every step, a
+    carry whose first value has another layout (a transposed view) still
+    comes out right, and an error at a later step names that step."""
+    W = (rng.standard_normal((4, 4)) * 0.5).astype(np.float32)
+    xs = rng.standard_normal(11).astype(np.float32)  # one 0-d x per step
+    base = rng.standard_normal((4, 3)).astype(np.float32)
+    h0 = base.T  # [3, 4], not contiguous: step 0 reads it in place, later steps the loop's buffers
+
+    def cell(h, x):
+        h2 = np.tanh(h @ W * x + 1.0)
+        return h2, (h2 * x).sum()
+
+    for reverse in (False, True):
+        c, ys = scan(cell, h0, xs, reverse=reverse)
+        ch, want = h0.astype(np.float64), {}
+        for t in (range(10, -1, -1) if reverse else range(11)):
+            ch = np.tanh(ch @ W.astype(np.float64) * float(xs[t]) + 1.0)
+            want[t] = (ch * float(xs[t])).sum()
+        np.testing.assert_allclose(np.asarray(c), ch, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(ys), [want[t] for t in range(11)], rtol=1e-4, atol=1e-4)
+
+    ints = np.array([3, 2, 1, 0, 5], np.int64)
+    with pytest.raises(xcs.XCSError, match=r"(?s)division by zero.*scan step 3|scan step 3.*division by zero"):
+        scan(lambda c, x: (c // x + c, None), np.full(3, 7, np.int64), ints)
+    c, _ = scan(lambda c, x: (c // x + c, None), np.full(3, 7, np.int64), ints[:3])
+    want = np.full(3, 7, np.int64)
+    for x in ints[:3]:
+        want = want // x + want
+    assert np.asarray(c).tolist() == want.tolist()
