@@ -194,7 +194,7 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
     if (n->op == XCS_NODE_CONST) {
         const xcs_tensor *k = c->consts ? c->consts[n->aux] : g->consts[n->aux];
         if (!c->pool) return xcs_tensor_view(k, &val[i]);
-        xcs_header_copy(&c->pool[i], k);
+        if (c->pool[i].storage != k->storage) xcs_header_copy(&c->pool[i], k); /* (a loop's later steps: there) */
         val[i] = &c->pool[i];
         return XCS_OK;
     }
@@ -250,7 +250,12 @@ static xcs_status value_buffer(const run_ctx *c, int id, bool block, int64_t row
  * `storage` (which outlives the run), in the node's pooled header. */
 static xcs_tensor *pooled_value(const run_ctx *c, int id, xcs_storage *storage, int64_t offset) {
     const xcs_node *n = &c->g->nodes[id];
-    xcs_tensor *t = &c->pool[id]; /* every field set, field by field (a loop's hot path) */
+    xcs_tensor *t = &c->pool[id];
+    if (t->storage) { /* shaped by an earlier step (the pool starts zeroed): only the memory moves */
+        t->storage = storage;
+        t->offset = offset;
+        return t;
+    }
     t->storage = storage;
     t->graph = NULL;
     t->node = 0;
