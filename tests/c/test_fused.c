@@ -6,7 +6,8 @@
  * 1e-12 (f64), since eager accumulates in another order; integer and max/min
  * reductions exactly.  Also: broadcast, transposed and reversed inputs, mixed
  * dtypes, multiple outputs, NaN, empty and size-1 shapes, errors, thread-count
- * determinism, and that no storage is allocated while a program runs.
+ * determinism, plans kept between calls (a loop's steps), and that no
+ * storage is allocated while a program runs.
  *
  * `test_fused --bench` prints GB/s of an 8-op f32 chain on 1e7 elements,
  * fused vs eager (counting one read and one write of the array). */
@@ -456,6 +457,75 @@ static void test_streamed_output(void) {
     xcs_tensor_free(streamed);
 }
 
+/* A plan kept between calls (run_fused_kept, what a loop's steps use): new
+ * memory and new scalar values with the same layouts reuse it; a new layout
+ * (a transposed input) or new aliasing (in place) rebuilds it; a kernel
+ * error leaves it usable.  Every result has the bits of a fresh run. */
+static void test_kept_plans(void) {
+    const xcs_backend *be = xcs_backend_for(XCS_DEVICE_CPU);
+    CHECK(be->run_fused_kept && be->fused_cache_free);
+    const int64_t shape[2] = {5, 40}, tshape[2] = {40, 5}, rshape[2] = {5, 1}, one = 1, zero2[2] = {0, 0};
+    const int64_t tstrides[2] = {1, 5};
+    /* out0 = tanh(x * s) + y (s a broadcast scalar), out1 = its row sums */
+    xcs_fused_program p = prog(2, shape, 3, 2);
+    LD(&p, 0, 0, XCS_F32);
+    LD(&p, 1, 1, XCS_F32);
+    LD(&p, 2, 2, XCS_F32);
+    OP2(&p, MUL, 3, 0, 2, XCS_F32);
+    OP1(&p, TANH, 3, 3, XCS_F32);
+    OP2(&p, ADD, 3, 3, 1, XCS_F32);
+    ST(&p, 0, 3);
+    RED(&p, SUM, 1, 3, 2u);
+    xcs_fused_cache *cache = NULL;
+    for (int step = 0; step < 5; step++) {
+        xcs_tensor *x = NULL, *base = NULL, *y = rand_t(XCS_F32, 2, shape, -2, 2);
+        if (step == 2) { /* x transposed: another layout */
+            base = rand_t(XCS_F32, 2, tshape, -2, 2);
+            CHECK_OK(xcs_tensor_from_storage(base->storage, XCS_F32, 2, shape, tstrides, 0, &x));
+        } else {
+            x = rand_t(XCS_F32, 2, shape, -2, 2);
+        }
+        xcs_tensor *sv = NULL, *s = NULL, *xc = NULL;
+        CHECK_OK(xcs_full(XCS_F32, 1, &one, 0.5 * (step + 1), &sv));
+        CHECK_OK(xcs_tensor_from_storage(sv->storage, XCS_F32, 2, shape, zero2, 0, &s));
+        CHECK_OK(xcs_contiguous(x, &xc));
+        xcs_tensor *want[2] = {out_t(XCS_F32, 2, shape), out_t(XCS_F32, 2, rshape)};
+        CHECK_OK(run(&p, (const xcs_tensor *[]){xc, y, s}, want));
+        /* step 3: in place, output 0 is x's memory */
+        xcs_tensor *got[2] = {step == 3 ? view(x) : out_t(XCS_F32, 2, shape), out_t(XCS_F32, 2, rshape)};
+        CHECK_OK(be->run_fused_kept(&p, &cache, (const xcs_tensor *[]){x, y, s}, got));
+        CHECK(same_bits(got[0], want[0]) && same_bits(got[1], want[1]));
+        for (int k = 0; k < 2; k++) { xcs_tensor_free(want[k]); xcs_tensor_free(got[k]); }
+        xcs_tensor_free(x); xcs_tensor_free(base); xcs_tensor_free(y); xcs_tensor_free(sv); xcs_tensor_free(s);
+        xcs_tensor_free(xc);
+    }
+    be->fused_cache_free(cache);
+
+    /* a // b: a step dividing by zero fails and names it; the next runs */
+    const int64_t n = 64;
+    xcs_fused_program q = prog(1, &n, 2, 1);
+    LD(&q, 0, 0, XCS_I64);
+    LD(&q, 1, 1, XCS_I64);
+    OP2(&q, FLOOR_DIV, 2, 0, 1, XCS_I64);
+    ST(&q, 0, 2);
+    cache = NULL;
+    for (int step = 0; step < 3; step++) {
+        xcs_tensor *a = rand_t(XCS_I64, 1, &n, -50, 50), *b = rand_t(XCS_I64, 1, &n, 1, 9);
+        xcs_tensor *got = out_t(XCS_I64, 1, &n), *want = out_t(XCS_I64, 1, &n);
+        if (step == 1) {
+            ((int64_t *)xcs_tensor_data(b))[17] = 0;
+            CHECK_ERR(be->run_fused_kept(&q, &cache, (const xcs_tensor *[]){a, b}, &got), XCS_ERR_ZERO_DIV,
+                      "division by zero");
+        } else {
+            CHECK_OK(be->run_fused_kept(&q, &cache, (const xcs_tensor *[]){a, b}, &got));
+            CHECK_OK(run(&q, (const xcs_tensor *[]){a, b}, &want));
+            CHECK(same_bits(got, want));
+        }
+        xcs_tensor_free(a); xcs_tensor_free(b); xcs_tensor_free(got); xcs_tensor_free(want);
+    }
+    be->fused_cache_free(cache);
+}
+
 static void test_errors(void) {
     const int64_t n = 100000;
     xcs_tensor *a = rand_t(XCS_I32, 1, &n, 1, 50), *b = rand_t(XCS_I32, 1, &n, 1, 50);
@@ -578,6 +648,7 @@ int main(int argc, char **argv) {
     RUN(test_empty);
     RUN(test_in_place_and_strided_out);
     RUN(test_streamed_output);
+    RUN(test_kept_plans);
     RUN(test_errors);
     return check_report();
 }
