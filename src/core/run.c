@@ -388,11 +388,16 @@ static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
     group_hdrs *gh = c->hdrs ? &c->hdrs[grp - c->plan->groups] : NULL;
     bool fresh = !gh || !gh->ready;
     xcs_tensor ih_stack[XCS_FUSED_MAX_IO], *ih = gh ? gh->in : ih_stack;
-    xcs_tensor *ins[XCS_FUSED_MAX_IO] = {0}, *outs[XCS_FUSED_MAX_IO] = {0}, *prod = NULL;
+    /* (entries past n_inputs / the outputs made are never read: not cleared,
+     * which costs a `rep stos` per array on every step of a loop) */
+    xcs_tensor *ins[XCS_FUSED_MAX_IO], *outs[XCS_FUSED_MAX_IO], *prod = NULL;
     xcs_tensor prod_in_out; /* the product in place in an output: a stack header over it */
     xcs_status st = XCS_OK;
     int no = 0;
-    for (; no < grp->n_outputs && !st; no++) st = value_slot(c, grp->output_nodes[no], &outs[no]);
+    for (; no < grp->n_outputs && !st; no++) {
+        outs[no] = NULL; /* (freed on failure) */
+        st = value_slot(c, grp->output_nodes[no], &outs[no]);
+    }
     if (!st && grp->matmul && grp->prod_out >= 0) {
         xcs_header_copy(&prod_in_out, outs[grp->prod_out]);
         prod = &prod_in_out;
