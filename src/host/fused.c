@@ -593,7 +593,7 @@ static xcs_status fu_error_bits(const xcs_fused_program *p, unsigned err) {
 static xcs_status fu_execute(const fu_plan *P) {
     unsigned err = 0;
     xcs_status st = XCS_OK;
-    if (P->numel > 0) fu_fill_scalars(P);
+    if (P->numel > 0 && P->scalar_mem) fu_fill_scalars(P); /* (scalar buffers exist only for scalar LOADs) */
     if (P->n_exec < P->p->n_instr) st = fu_reduce_run(P, &err);
     else if (P->numel > 0) err = fu_run_elementwise(P);
     if (st == XCS_OK && err) st = fu_error_bits(P->p, err);
