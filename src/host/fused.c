@@ -380,6 +380,7 @@ static int64_t fu_unravel(const fu_plan *P, const fu_operand *o, int64_t s, int6
 
 /* o's memory for tile [s, s+len) when the tile is one unit-stride run of it. */
 static char *fu_direct(const fu_plan *P, const fu_operand *o, int64_t s, int64_t len) {
+    if (o->run >= P->numel) return o->base + s * (int64_t)o->isize; /* one run over the whole space: no division */
     if (o->run == 0 || s / o->run != (s + len - 1) / o->run) return NULL;
     int64_t idx[XCS_MAX_DIMS];
     return o->base + fu_unravel(P, o, s, idx) * (int64_t)o->isize;
