@@ -666,10 +666,13 @@ xcs_status xcs_run_keep_plans(xcs_run *r) {
     return r->hdrs ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
 }
 
+static void replay_free(struct run_replay *rp);
+
 void xcs_run_close(xcs_run *r) {
     for (int i = 0; r->kept && i < r->plan->n_groups; i++) r->be->fused_cache_free(r->kept[i]);
     free(r->kept);
     free(r->hdrs);
+    replay_free(r->replay);
     if (r->val)
         for (int i = 0; i < r->g->n_nodes; i++)
             if (!pooled(r->pool, r->g->n_nodes, r->val[i])) xcs_tensor_free(r->val[i]);
@@ -683,7 +686,197 @@ void xcs_run_close(xcs_run *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* ---------------------------------------------------------------- replay
+ *
+ * A kept run (a loop) whose step went entirely through fused groups, with
+ * every input read in place and every output written into its
+ * destination, records where each node's value lives: in an input, in an
+ * output's destination, or at a fixed place (the arena, a constant).  A
+ * later step whose inputs and destinations have the recorded layouts is
+ * then replayed: the values' headers are moved onto this step's memory
+ * and the groups' kernels called in order, without the interpreter's
+ * per-node work (signature and contiguity checks, slot choice, drops).
+ * Anything else runs the interpreter, which records again. */
+enum { LOC_INPUT, LOC_DEST, LOC_FIXED };
+
+typedef struct replay_loc {
+    int kind, idx;       /* LOC_INPUT: graph input idx; LOC_DEST: output idx */
+    xcs_storage *storage; /* LOC_FIXED */
+    int64_t offset;
+} replay_loc;
+
+typedef struct replay_layout {
+    xcs_dtype dtype;
+    int ndim;
+    int64_t shape[XCS_MAX_DIMS], strides[XCS_MAX_DIMS];
+} replay_layout;
+
+typedef struct run_replay {
+    bool on;              /* recorded, and the plan allows it */
+    bool never;           /* the plan does not allow it (row chains, unfused nodes) */
+    replay_loc *loc;      /* per node whose value a group or an input makes */
+    replay_layout *in;    /* per graph input: the recorded layout */
+    replay_layout *dest;  /* per output: the recorded destination layout (dest_used) */
+    bool *dest_used;
+} run_replay;
+
+static void replay_free(run_replay *rp) {
+    if (!rp) return;
+    free(rp->loc);
+    free(rp->in);
+    free(rp->dest);
+    free(rp->dest_used);
+    free(rp);
+}
+
+static void layout_of(const xcs_tensor *t, replay_layout *l) {
+    l->dtype = t->dtype;
+    l->ndim = t->ndim;
+    memcpy(l->shape, t->shape, sizeof l->shape);
+    memcpy(l->strides, t->strides, sizeof l->strides);
+}
+
+static bool layout_is(const replay_layout *l, const xcs_tensor *t) {
+    if (!t || t->dtype != l->dtype || t->ndim != l->ndim) return false;
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] != l->shape[d] || t->strides[d] != l->strides[d]) return false;
+    return true;
+}
+
+/* Node id's value (pooled) as a location; false when it is none of them. */
+static bool locate(const xcs_run *r, int id, replay_loc *l, run_replay *rp) {
+    const xcs_tensor *v = r->val[id];
+    if (!pooled(r->pool, r->g->n_nodes, v) || v != &r->pool[id]) return false;
+    int k = r->out_of_node[id];
+    const xcs_tensor *d = k >= 0 && r->dest ? r->dest[k] : NULL;
+    if (d && v->storage == d->storage && v->offset == d->offset) {
+        *l = (replay_loc){.kind = LOC_DEST, .idx = k};
+        rp->dest_used[k] = true;
+        layout_of(d, &rp->dest[k]);
+        return true;
+    }
+    if (!r->arena || v->storage != r->arena) return false;
+    *l = (replay_loc){.kind = LOC_FIXED, .storage = v->storage, .offset = v->offset};
+    return true;
+}
+
+/* After a successful interpreted step (values still set, outputs made):
+ * records it when it can be replayed. */
+static void replay_record(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor *const *outs) {
+    const xcs_graph *g = r->g;
+    const xcs_plan *plan = r->plan;
+    if (!r->hdrs || !plan || r->dev != XCS_DEVICE_CPU) return;
+    run_replay *rp = r->replay;
+    if (!rp) {
+        if (!(rp = r->replay = calloc(1, sizeof *rp))) return; /* (an optimisation: no error) */
+        rp->loc = calloc((size_t)g->n_nodes + 1, sizeof *rp->loc);
+        rp->in = calloc((size_t)g->n_inputs + 1, sizeof *rp->in);
+        rp->dest = calloc((size_t)g->n_outputs + 1, sizeof *rp->dest);
+        rp->dest_used = calloc((size_t)g->n_outputs + 1, sizeof *rp->dest_used);
+        if (!rp->loc || !rp->in || !rp->dest || !rp->dest_used) rp->never = true;
+        for (int s = 0; s < plan->n_steps && !rp->never; s++) {
+            const xcs_plan_step *step = &plan->steps[s];
+            if (plan->chain[s] > 1) rp->never = true;
+            else if (step->group < 0 && g->nodes[step->node].op != XCS_NODE_INPUT &&
+                     g->nodes[step->node].op != XCS_NODE_CONST)
+                rp->never = true;
+            else if (step->group >= 0 && !r->kept)
+                rp->never = true;
+        }
+    }
+    rp->on = false;
+    if (rp->never) return;
+    for (int k = 0; k < g->n_outputs; k++) {
+        if (outs[k]) return; /* an output not written in place */
+        rp->dest_used[k] = false;
+    }
+    for (int s = 0; s < plan->n_steps; s++) {
+        const xcs_plan_step *step = &plan->steps[s];
+        if (step->group < 0) {
+            const xcs_node *n = &g->nodes[step->node];
+            if (n->op == XCS_NODE_CONST) continue;
+            if (r->val[step->node] != &r->pool[step->node]) return; /* not read in place */
+            rp->loc[step->node] = (replay_loc){.kind = LOC_INPUT, .idx = n->aux};
+            continue;
+        }
+        const xcs_plan_group *grp = &plan->groups[step->group];
+        if (!r->hdrs[step->group].ready) return;
+        for (int o = 0; o < grp->n_outputs; o++)
+            if (!locate(r, grp->output_nodes[o], &rp->loc[grp->output_nodes[o]], rp)) return;
+        if (grp->matmul && grp->prod_out < 0 && !locate(r, grp->first, &rp->loc[grp->first], rp)) return;
+    }
+    for (int a = 0; a < g->n_inputs; a++) layout_of(inputs[a], &rp->in[a]);
+    rp->on = true;
+}
+
+/* True when this step's inputs and destinations have the recorded layouts. */
+static bool replay_fits(const xcs_run *r, const xcs_tensor *const *inputs) {
+    const run_replay *rp = r->replay;
+    if (!rp || !rp->on) return false;
+    for (int a = 0; a < r->g->n_inputs; a++) {
+        const xcs_tensor *x = inputs[a];
+        if (!layout_is(&rp->in[a], x) || x->graph || x->storage->device != XCS_DEVICE_CPU) return false;
+    }
+    for (int k = 0; k < r->g->n_outputs; k++)
+        if (rp->dest_used[k] && (!r->dest || !layout_is(&rp->dest[k], r->dest[k]))) return false;
+    return true;
+}
+
+/* Node id's pooled header moved to where the recorded step put its value. */
+static void replay_place(const xcs_run *r, int id, const xcs_tensor *const *inputs) {
+    const replay_loc *l = &r->replay->loc[id];
+    const xcs_tensor *from = l->kind == LOC_INPUT ? inputs[l->idx] : l->kind == LOC_DEST ? r->dest[l->idx] : NULL;
+    r->pool[id].storage = from ? from->storage : l->storage;
+    r->pool[id].offset = from ? from->offset : l->offset;
+    r->val[id] = &r->pool[id];
+}
+
+static xcs_status replay_step(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    const xcs_graph *g = r->g;
+    const xcs_plan *plan = r->plan;
+    run_ctx c = {.g = g, .plan = plan, .be = r->be, .arena = r->arena, .val = r->val, .dev = r->dev,
+                 .dev_index = r->dev_index, .pool = r->pool, .out_of_node = r->out_of_node, .dest = r->dest,
+                 .kept = r->kept, .hdrs = r->hdrs};
+    xcs_status st = XCS_OK;
+    for (int s = 0; s < plan->n_steps && !st; s++) {
+        const xcs_plan_step *step = &plan->steps[s];
+        if (step->group < 0) {
+            if (g->nodes[step->node].op == XCS_NODE_INPUT) replay_place(r, step->node, inputs);
+            else r->val[step->node] = &r->pool[step->node]; /* a constant: its header stands */
+            continue;
+        }
+        const xcs_plan_group *grp = &plan->groups[step->group];
+        group_hdrs *gh = &r->hdrs[step->group];
+        xcs_tensor *ins[XCS_FUSED_MAX_IO], *os[XCS_FUSED_MAX_IO], prod_in_out, *prod = NULL;
+        for (int o = 0; o < grp->n_outputs; o++) {
+            replay_place(r, grp->output_nodes[o], inputs);
+            os[o] = r->val[grp->output_nodes[o]];
+        }
+        if (grp->matmul && grp->prod_out >= 0) {
+            xcs_header_copy(&prod_in_out, os[grp->prod_out]);
+            prod = &prod_in_out;
+        } else if (grp->matmul) {
+            replay_place(r, grp->first, inputs);
+            prod = r->val[grp->first];
+        }
+        for (int k = 0; k < grp->n_inputs; k++) {
+            const xcs_edge *e = grp->input_edges[k] < 0 ? NULL : &g->edges[grp->input_edges[k]];
+            if (e) header_move(&gh->in[k], r->val[e->node], e->offset);
+            else header_move(&gh->in[k], prod, 0);
+            ins[k] = &gh->in[k];
+        }
+        st = grp->matmul ? run_matmul_group(&c, grp, prod, ins, os, gh)
+                         : r->be->run_fused_kept(&grp->prog, &r->kept[step->group], (const xcs_tensor *const *)ins, os);
+        if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
+    }
+    r->replayed++;
+    for (int k = 0; k < g->n_outputs; k++) outs[k] = NULL; /* all written in place */
+    for (int i = 0; i < g->n_nodes; i++) r->val[i] = NULL; /* (every value is pooled) */
+    return st;
+}
+
 xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    if (r->replay && replay_fits(r, inputs)) return replay_step(r, inputs, outs);
     const xcs_graph *g = r->g;
     xcs_tensor **val = r->val;
     run_ctx c = {.g = g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = val, .dev = r->dev,
@@ -704,8 +897,10 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
                 st = done > 1 ? run_chain(&c, s, done)
                      : step->group < 0 ? run_one(&c, step->node, inputs) : run_group(&c, &plan->groups[step->group]);
             /* drop values no later step reads (an owned buffer goes back to
-             * the allocator; an arena slice is free for the plan's next use) */
-            for (int t = s; t < s + done && !st; t++)
+             * the allocator; an arena slice is free for the plan's next use);
+             * a kept run's step drops them at its end, so that the step can
+             * be recorded for replay with every value still in place */
+            for (int t = s; t < s + done && !st && !r->hdrs; t++)
                 for (int k = plan->free_start[t]; k < plan->free_start[t + 1]; k++) drop_value(&c, plan->free_nodes[k]);
             s += done - 1;
         }
@@ -727,6 +922,8 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
     }
     if (st)
         for (int j = 0; j < made_out; j++) { xcs_tensor_free(outs[j]); outs[j] = NULL; }
+    if (!st && r->hdrs) replay_record(r, inputs, outs);
+    else if (r->replay) r->replay->on = false;
     for (int i = 0; i < g->n_nodes; i++) drop_value(&c, i);
     return st;
 }

@@ -180,6 +180,8 @@ typedef struct xcs_run {
      * every call plans afresh). */
     xcs_fused_cache **kept;
     struct group_hdrs *hdrs;           /* per plan group, with `kept`: operand headers (run.c) */
+    struct run_replay *replay;         /* with `kept`: a recorded step (run.c), NULL until one is */
+    int64_t replayed;                  /* steps run by replaying the recorded one (a count for tests) */
 } xcs_run;
 xcs_status xcs_run_open(const xcs_graph *g, xcs_run *r);
 /* The same on device `dev` number `index`: every value of the run lives
@@ -189,7 +191,10 @@ xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_ru
  * written into r->dest. */
 xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs);
 /* For a run repeated many times over operands of one layout (a loop):
- * the backend keeps each fused group's plan between xcs_run_once calls. */
+ * the backend keeps each fused group's plan between xcs_run_once calls,
+ * and a step made only of fused groups, its inputs read in place and its
+ * outputs written into r->dest, is recorded and replayed by later steps
+ * whose inputs and destinations have the same layouts (run.c). */
 xcs_status xcs_run_keep_plans(xcs_run *r);
 void xcs_run_close(xcs_run *r);
 

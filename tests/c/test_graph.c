@@ -435,6 +435,72 @@ static void test_scan_hoisting(void) {
     xcs_graph_free(g);
 }
 
+/* A kept run (xcs_run_keep_plans, a loop's) records a step made of fused
+ * groups and replays it while the inputs and destinations keep their
+ * layouts: every step equals a fresh run of the graph bit for bit, a step
+ * with a transposed input or a missing destination runs the interpreter
+ * (and its output comes back as a new tensor), and replay resumes after. */
+static void test_kept_run_replay(void) {
+    const int64_t hs[2] = {3, 4}, ts[2] = {4, 3}, ws[2] = {4, 4};
+    xcs_tensor *W = random_f32(2, ws);
+    xcs_graph *g = NULL;
+    xcs_tensor *h = NULL, *x = NULL, *hw = NULL, *s = NULL, *o0 = NULL, *o1 = NULL, *two = NULL, *o2 = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, hs, &h));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 2, hs, &x));
+    CHECK_OK(xcs_matmul(h, W, &hw));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, hw, x, &s));
+    CHECK_OK(xcs_unary(XCS_OP_TANH, s, &o0));
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, o0, 2u, false, &o1));
+    CHECK_OK(xcs_tensor_scalar(XCS_F32, 2.0, &two));
+    CHECK_OK(xcs_binary(XCS_OP_MUL, x, two, &o2));
+    CHECK_OK(xcs_graph_output(g, o0));
+    CHECK_OK(xcs_graph_output(g, o1));
+    CHECK_OK(xcs_graph_output(g, o2));
+    CHECK_OK(xcs_graph_optimize(g));
+    xcs_run r;
+    CHECK_OK(xcs_run_open(g, &r));
+    CHECK_OK(xcs_run_keep_plans(&r));
+    const int64_t s1[1] = {3};
+    xcs_tensor *d[3] = {NULL, NULL, NULL};
+    CHECK_OK(xcs_tensor_empty(XCS_F32, 2, hs, &d[0]));
+    CHECK_OK(xcs_tensor_empty(XCS_F32, 1, s1, &d[1]));
+    CHECK_OK(xcs_tensor_empty(XCS_F32, 2, hs, &d[2]));
+    xcs_tensor *dest[3] = {d[0], d[1], d[2]};
+    r.dest = dest;
+    /* steps: 0 interpreted (recorded), 1-2 replayed, 3 a transposed x, 4 no
+     * destination for output 2, 5 interpreted again (recorded), 6 replayed */
+    const int64_t want_replayed[7] = {0, 1, 2, 2, 2, 2, 3};
+    for (int step = 0; step < 7; step++) {
+        xcs_tensor *hv = random_f32(2, hs), *xv = NULL, *base = NULL;
+        if (step == 3) {
+            base = random_f32(2, ts);
+            CHECK_OK(xcs_transpose(base, &xv));
+        } else {
+            xv = random_f32(2, hs);
+        }
+        dest[2] = step == 4 ? NULL : d[2];
+        const xcs_tensor *in[2] = {hv, xv};
+        xcs_tensor *outs[3] = {NULL, NULL, NULL}, *want[3] = {NULL, NULL, NULL};
+        CHECK_OK(xcs_run_once(&r, in, outs));
+        CHECK_OK(xcs_graph_run(g, 2, in, want));
+        CHECK_EQ_I((int)r.replayed, (int)want_replayed[step]);
+        for (int k = 0; k < 3; k++) {
+            const xcs_tensor *got = outs[k] ? outs[k] : d[k];
+            CHECK(k == 2 && step == 4 ? outs[k] != NULL : outs[k] == NULL);
+            CHECK(max_diff(got, want[k]) == 0.0);
+            xcs_tensor_free(outs[k]);
+            xcs_tensor_free(want[k]);
+        }
+        xcs_tensor_free(hv); xcs_tensor_free(xv); xcs_tensor_free(base);
+    }
+    xcs_run_close(&r);
+    for (int k = 0; k < 3; k++) xcs_tensor_free(d[k]);
+    xcs_tensor_free(W); xcs_tensor_free(h); xcs_tensor_free(x); xcs_tensor_free(hw); xcs_tensor_free(s);
+    xcs_tensor_free(o0); xcs_tensor_free(o1); xcs_tensor_free(two); xcs_tensor_free(o2);
+    xcs_graph_free(g);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     RUN(test_replay_equals_eager);
@@ -445,5 +511,6 @@ int main(void) {
     RUN(test_matmul_epilogue);
     RUN(test_lazy_batch);
     RUN(test_scan_hoisting);
+    RUN(test_kept_run_replay);
     return check_report();
 }
