@@ -162,6 +162,9 @@ EPILOGUE_CASES = [  # x shape, w shape, b shape
     ((0, 4), (4, 3), (3,)),          # M == 0: empty
     ((3, 50, 40), (40, 30), (50, 1)),  # batched; the bias broadcasts over the batch
     ((2, 3, 20, 10), (3, 10, 7), (7,)),  # two batch dims, w broadcast over the first
+    ((600, 1, 40), (40, 30), (30,)),       # vmap's per-example rows: one block spans many matrices
+    ((600, 1, 40), (40, 30), (600, 1, 30)),  # ... with a bias per example
+    ((4, 150, 40), (40, 30), (150, 1)),    # a bias per row, the same for every matrix: matrix by matrix
 ]
 
 
