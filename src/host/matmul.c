@@ -502,7 +502,10 @@ xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b,
             (double)p.M * (double)p.N * (double)(p.K + 8) * (double)p.nbatch >= MM_PAR_MIN_FLOPS / 2) {
 #pragma omp parallel num_threads(nthreads)
             {
-#pragma omp for schedule(static) nowait
+                /* (dynamic: on a VM whose vCPUs are taken away for a while, a
+                 * static half would leave the other thread waiting at the end;
+                 * each batch is the same chains whichever thread runs it) */
+#pragma omp for schedule(dynamic, 8) nowait
                 for (int64_t t = 0; t < p.nbatch; t++) small_batch(&p, a->dtype, epi, t);
                 if (p.stream) mm_stream_fence();
             }
