@@ -460,12 +460,89 @@ SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, STOREU_F64, STREAM_F64, MM_FMAD)
 #define MM_PAR_MIN_FLOPS 8.0e6
 #define MM_THIN_K 4
 #define MM_STREAM_BYTES 16.0e6 /* products at least this big are streamed (past a 2-core guest's L3 share) */
+#define MM_STREAM_BYTES_THIN 4.0e6 /* ... outer products (K <= 4): written once, read by nothing soon */
+
+/* ---- narrow outer products: a batch whose C rows are not whole vectors
+ * (the last layer's [128, 10] weight gradient per example) spent most of
+ * its time in the per-row scalar tail (instruction-bound at 7 GB/s).  It is
+ * made instead in a buffer, row after row, the last partial vector of a row
+ * stored whole: its extra lanes land on the next row's first columns, which
+ * that row then writes (the buffer has a vector of slack).  B's partial
+ * vector is read from a zero-padded copy.  The buffer is then copied out as
+ * one run (non-temporal when the product is streamed).  Every element is the
+ * same in-order FMA chain as on the other paths. */
+#define MM_NARROW_BYTES 16384 /* a batch's product at most this big */
+
+/* n bytes from src to dst, non-temporal for the 32-byte aligned middle when
+ * `stream` (the caller fences). */
+static void mm_copy_out(char *dst, const char *src, size_t n, bool stream) {
+#ifdef MM_HAVE_FMA
+    if (stream) {
+        size_t head = (size_t)(-(uintptr_t)dst & 31u);
+        if (head > n) head = n;
+        memcpy(dst, src, head);
+        dst += head, src += head, n -= head;
+        for (; n >= 32; n -= 32, dst += 32, src += 32)
+            _mm256_stream_si256((__m256i *)(void *)dst, _mm256_loadu_si256((const __m256i *)(const void *)src));
+    }
+#else
+    (void)stream;
+#endif
+    memcpy(dst, src, n);
+}
+
+#ifdef MM_HAVE_FMA
+#define MM_NARROW 1
+#define NARROW_GEMM(T, V, VL, ZERO, SPLAT, LOADU, STOREU, FMADD)                                            \
+    static void narrow_##T(const mm_plan *p, const T *A, const T *Bm, T *buf) {                           \
+        const int64_t nb = p->N / VL, tail = p->N - nb * VL;                                            \
+        V bt[MM_THIN_K];                                                                                \
+        for (int64_t k = 0; k < p->K; k++) {                                                            \
+            T pad[VL] = {0};                                                                            \
+            for (int64_t j = 0; j < tail; j++) pad[j] = Bm[k * p->rsb + nb * VL + j];                   \
+            bt[k] = LOADU(pad);                                                                         \
+        }                                                                                               \
+        for (int64_t i = 0; i < p->M; i++) {                                                            \
+            T *row = buf + i * p->N;                                                                    \
+            for (int64_t v = 0; v < nb; v++) {                                                          \
+                V c = ZERO();                                                                           \
+                for (int64_t k = 0; k < p->K; k++)                                                      \
+                    c = FMADD(SPLAT(A[i * p->rsa + k * p->csa]), LOADU(Bm + k * p->rsb + v * VL), c);   \
+                STOREU(row + v * VL, c);                                                                \
+            }                                                                                           \
+            V c = ZERO();                                                                               \
+            for (int64_t k = 0; k < p->K; k++) c = FMADD(SPLAT(A[i * p->rsa + k * p->csa]), bt[k], c);  \
+            STOREU(row + nb * VL, c);                                                                   \
+        }                                                                                               \
+    }
+NARROW_GEMM(float, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps)
+NARROW_GEMM(double, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+            _mm256_fmadd_pd)
+#else
+#define MM_NARROW 0
+static void narrow_float(const mm_plan *p, const float *A, const float *Bm, float *buf) {
+    (void)p, (void)A, (void)Bm, (void)buf;
+}
+static void narrow_double(const mm_plan *p, const double *A, const double *Bm, double *buf) {
+    (void)p, (void)A, (void)Bm, (void)buf;
+}
+#endif
 
 /* Batch t of a product on the unpacked path, then its epilogue. */
 static void small_batch(const mm_plan *p, xcs_dtype dt, xcs_mm_epilogue *epi, int64_t t) {
     const char *A, *B;
     char *C;
     mm_batch(p, t, &A, &B, &C);
+    const int64_t vl = 32 / p->sz;
+    const size_t bytes = (size_t)(p->M * p->N * p->sz);
+    if (MM_NARROW && !epi && p->K <= MM_THIN_K && p->csb == 1 && p->csc == 1 && p->rsc == p->N && p->N % vl != 0 &&
+        bytes + 32 <= MM_NARROW_BYTES) {
+        _Alignas(64) char buf[MM_NARROW_BYTES];
+        if (dt == XCS_F32) narrow_float(p, (const float *)(const void *)A, (const float *)(const void *)B, (float *)(void *)buf);
+        else narrow_double(p, (const double *)(const void *)A, (const double *)(const void *)B, (double *)(void *)buf);
+        mm_copy_out(C, buf, bytes, p->stream);
+        return;
+    }
     if (dt == XCS_F32) small_float(p, A, B, C);
     else small_double(p, A, B, C);
     if (epi) epi->fn(epi, C, p->M, p->N);
@@ -497,7 +574,8 @@ xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b,
         /* a product bigger than the caches, not read back by an epilogue, is
          * not worth keeping there: streamed (per-example gradients write
          * ~100 MB; this saves reading every line before writing it) */
-        p.stream = !epi && (double)p.M * (double)p.N * (double)p.nbatch * (double)p.sz >= MM_STREAM_BYTES;
+        p.stream = !epi && (double)p.M * (double)p.N * (double)p.nbatch * (double)p.sz >=
+                               (p.K <= MM_THIN_K ? MM_STREAM_BYTES_THIN : MM_STREAM_BYTES);
         if (nthreads > 1 && p.nbatch >= nthreads &&
             (double)p.M * (double)p.N * (double)(p.K + 8) * (double)p.nbatch >= MM_PAR_MIN_FLOPS / 2) {
 #pragma omp parallel num_threads(nthreads)

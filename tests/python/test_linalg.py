@@ -36,6 +36,9 @@ MATMUL_SHAPES = [
     ((5, 20, 1), (5, 1, 20)),     # batched thin
     ((1, 100), (100, 44)),        # matrix-vector: blocks of 4 and 1 vectors, then a tail
     ((48, 300, 1), (48, 1, 300)), # thin, > 16 MB (float32): non-temporal stores, rows alternately aligned
+    ((1024, 128, 1), (1024, 1, 10)),  # per-example last-layer gradients: narrow rows made in a buffer, streamed
+    ((9, 3), (3, 5)),             # narrow, K = 3, fewer columns than a vector
+    ((30, 2), (2, 13)),           # narrow, a vector and a partial one
 ]
 
 
