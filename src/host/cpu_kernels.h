@@ -5,6 +5,36 @@
 
 #include "xcs.h"
 
+#include <string.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#define XCS_HOST_STREAM 1 /* non-temporal 32-byte stores */
+#else
+#define XCS_HOST_STREAM 0
+#endif
+
+/* Copies n bytes to dst with non-temporal stores where there are any (dst's
+ * lines are neither read for ownership nor kept in cache): the 32-byte
+ * aligned middle, the ends plainly.  A thread fences
+ * (xcs_host_stream_fence) before its stores are read by another. */
+static inline void xcs_host_stream_copy(char *dst, const char *src, size_t n) {
+#if XCS_HOST_STREAM
+    size_t head = (size_t)(-(uintptr_t)dst & 31u);
+    if (head > n) head = n;
+    memcpy(dst, src, head);
+    dst += head, src += head, n -= head;
+    for (; n >= 32; n -= 32, dst += 32, src += 32)
+        _mm256_stream_si256((__m256i *)(void *)dst, _mm256_loadu_si256((const __m256i *)(const void *)src));
+#endif
+    memcpy(dst, src, n);
+}
+
+static inline void xcs_host_stream_fence(void) {
+#if XCS_HOST_STREAM
+    _mm_sfence();
+#endif
+}
+
 /* Work below this many elements runs on one thread: an OpenMP fork costs
  * ~1-5 us, which small arrays cannot amortise. */
 #define XCS_CPU_PAR_MIN 32768

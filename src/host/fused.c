@@ -35,34 +35,7 @@
 #else
 #define FU_IN_PARALLEL() 0
 #endif
-#if defined(__AVX__)
-#include <immintrin.h>
-#define FU_HAVE_STREAM 1
-#else
-#define FU_HAVE_STREAM 0
-#endif
-
-/* Copies n bytes to dst with non-temporal stores (dst's lines are not read
- * for ownership, nor kept in cache): the aligned middle in 32-byte stores,
- * the ends plainly.  A caller fences (fu_stream_fence) before the data is
- * read by another thread. */
-static void fu_stream_copy(char *dst, const char *src, size_t n) {
-#if FU_HAVE_STREAM
-    size_t head = (size_t)(-(uintptr_t)dst & 31u);
-    if (head > n) head = n;
-    memcpy(dst, src, head);
-    dst += head, src += head, n -= head;
-    for (; n >= 32; n -= 32, dst += 32, src += 32)
-        _mm256_stream_si256((__m256i *)(void *)dst, _mm256_loadu_si256((const __m256i *)(const void *)src));
-#endif
-    memcpy(dst, src, n);
-}
-
-static void fu_stream_fence(void) {
-#if FU_HAVE_STREAM
-    _mm_sfence();
-#endif
-}
+#define FU_HAVE_STREAM XCS_HOST_STREAM
 
 /* n copies of the dsize-byte value at v into `to`: one vector loop (a
  * chain of doubling memcpys costs ten library calls per tile). */
@@ -483,7 +456,7 @@ unsigned fu_exec_tile(const fu_plan *P, fu_regs *R, int64_t s, int64_t len) {
             const char *a = R->ptr[ins->a];
             if (d) {
                 if (P->conv[i]) P->conv[i](len, a, 1, d);
-                else if (P->stream[ins->dst]) fu_stream_copy(d, a, (size_t)len * o->isize);
+                else if (P->stream[ins->dst]) xcs_host_stream_copy(d, a, (size_t)len * o->isize);
                 else if (d != a) memcpy(d, a, (size_t)len * o->isize);
             } else {
                 if (P->conv[i]) {
@@ -524,7 +497,7 @@ static unsigned fu_run_tiles(const fu_plan *P, const fu_tiling *T, fu_regs *R, i
         }
         err |= fu_exec_tile(P, R, s, len);
     }
-    fu_stream_fence(); /* this thread's streamed stores, before anyone reads them */
+    xcs_host_stream_fence(); /* this thread's streamed stores, before anyone reads them */
     return err;
 }
 

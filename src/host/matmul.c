@@ -77,17 +77,15 @@ typedef uint64_t v4u __attribute__((vector_size(32)));
 #define STOREU_F32(p, v) _mm256_storeu_ps((p), (__m256)(v))
 #define STOREU_F64(p, v) _mm256_storeu_pd((p), (__m256d)(v))
 /* A non-temporal store (p 32-byte aligned): the line is neither read for
- * ownership nor kept in cache.  A thread fences (mm_stream_fence) before
+ * ownership nor kept in cache.  A thread fences (xcs_host_stream_fence) before
  * its stores are read elsewhere. */
 #define STREAM_F32(p, v) _mm256_stream_ps((p), (__m256)(v))
 #define STREAM_F64(p, v) _mm256_stream_pd((p), (__m256d)(v))
-static void mm_stream_fence(void) { _mm_sfence(); }
 #else
 #define STOREU_F32(p, v) memcpy((p), &(v), sizeof(v))
 #define STOREU_F64(p, v) memcpy((p), &(v), sizeof(v))
 #define STREAM_F32 STOREU_F32
 #define STREAM_F64 STOREU_F64
-static void mm_stream_fence(void) {}
 #endif
 #define SPLAT8(V, x) ((V){x, x, x, x, x, x, x, x})
 #define SPLAT4(V, x) ((V){x, x, x, x})
@@ -469,27 +467,9 @@ SMALL_GEMM(double, v4d, 4, MADD_F64, SPLAT4, STOREU_F64, STREAM_F64, MM_FMAD)
  * stored whole: its extra lanes land on the next row's first columns, which
  * that row then writes (the buffer has a vector of slack).  B's partial
  * vector is read from a zero-padded copy.  The buffer is then copied out as
- * one run (non-temporal when the product is streamed).  Every element is the
+ * one run (xcs_host_stream_copy when the product is streamed).  Every element is the
  * same in-order FMA chain as on the other paths. */
 #define MM_NARROW_BYTES 16384 /* a batch's product at most this big */
-
-/* n bytes from src to dst, non-temporal for the 32-byte aligned middle when
- * `stream` (the caller fences). */
-static void mm_copy_out(char *dst, const char *src, size_t n, bool stream) {
-#ifdef MM_HAVE_FMA
-    if (stream) {
-        size_t head = (size_t)(-(uintptr_t)dst & 31u);
-        if (head > n) head = n;
-        memcpy(dst, src, head);
-        dst += head, src += head, n -= head;
-        for (; n >= 32; n -= 32, dst += 32, src += 32)
-            _mm256_stream_si256((__m256i *)(void *)dst, _mm256_loadu_si256((const __m256i *)(const void *)src));
-    }
-#else
-    (void)stream;
-#endif
-    memcpy(dst, src, n);
-}
 
 #ifdef MM_HAVE_FMA
 #define MM_NARROW 1
@@ -540,7 +520,8 @@ static void small_batch(const mm_plan *p, xcs_dtype dt, xcs_mm_epilogue *epi, in
         _Alignas(64) char buf[MM_NARROW_BYTES];
         if (dt == XCS_F32) narrow_float(p, (const float *)(const void *)A, (const float *)(const void *)B, (float *)(void *)buf);
         else narrow_double(p, (const double *)(const void *)A, (const double *)(const void *)B, (double *)(void *)buf);
-        mm_copy_out(C, buf, bytes, p->stream);
+        if (p->stream) xcs_host_stream_copy(C, buf, bytes);
+        else memcpy(C, buf, bytes);
         return;
     }
     if (dt == XCS_F32) small_float(p, A, B, C);
@@ -585,11 +566,11 @@ xcs_status xcs_host_matmul_blocked_epi(const xcs_tensor *a, const xcs_tensor *b,
                  * each batch is the same chains whichever thread runs it) */
 #pragma omp for schedule(dynamic, 8) nowait
                 for (int64_t t = 0; t < p.nbatch; t++) small_batch(&p, a->dtype, epi, t);
-                if (p.stream) mm_stream_fence();
+                if (p.stream) xcs_host_stream_fence();
             }
         } else {
             for (int64_t t = 0; t < p.nbatch; t++) small_batch(&p, a->dtype, epi, t);
-            if (p.stream) mm_stream_fence();
+            if (p.stream) xcs_host_stream_fence();
         }
         return XCS_OK;
     }
