@@ -116,6 +116,13 @@ typedef struct run_ctx {
     group_hdrs *hdrs;          /* per group: its operand headers, kept with the plans (or NULL) */
 } run_ctx;
 
+/* The context of a step of run r. */
+static run_ctx run_ctx_of(const xcs_run *r) {
+    return (run_ctx){.g = r->g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = r->val, .dev = r->dev,
+                     .dev_index = r->dev_index, .consts = r->consts, .pool = r->pool, .out_of_node = r->out_of_node,
+                     .dest = r->dest, .kept = r->kept, .hdrs = r->hdrs};
+}
+
 /* True when t is one of the run's pooled headers (not to be freed). */
 static bool pooled(const xcs_tensor *pool, int n, const xcs_tensor *t) { return pool && t >= pool && t < pool + n; }
 
@@ -380,6 +387,32 @@ static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, 
     return st;
 }
 
+/* The group's input headers (into ih, pointed at by ins): views of the
+ * values they read, or the product; built when `fresh`, else only moved
+ * onto this step's memory (their layouts are the graph's). */
+static void group_inputs(const run_ctx *c, const xcs_plan_group *grp, const xcs_tensor *prod, bool fresh,
+                         xcs_tensor *ih, xcs_tensor **ins) {
+    const xcs_graph *g = c->g;
+    for (int k = 0; k < grp->n_inputs; k++) {
+        const xcs_edge *e = grp->input_edges[k] < 0 ? NULL : &g->edges[grp->input_edges[k]];
+        if (!e) fresh ? xcs_header_copy(&ih[k], prod) : header_move(&ih[k], prod, 0);
+        else if (fresh) edge_header(c->val[e->node], e, &ih[k]);
+        else header_move(&ih[k], c->val[e->node], e->offset);
+        ins[k] = &ih[k];
+    }
+}
+
+/* The group's kernels over a non-empty space: the GEMM and its epilogue,
+ * or the fused program (its kept plan in a kept run). */
+static xcs_status group_kernels(const run_ctx *c, const xcs_plan_group *grp, xcs_tensor *prod, xcs_tensor **ins,
+                                xcs_tensor **outs, group_hdrs *gh) {
+    if (grp->matmul) return run_matmul_group(c, grp, prod, ins, outs, gh);
+    if (c->kept && c->be->run_fused_kept)
+        return c->be->run_fused_kept(&grp->prog, &c->kept[grp - c->plan->groups], (const xcs_tensor *const *)ins,
+                                     outs);
+    return c->be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
+}
+
 /* Runs one fused group: its external inputs are views of earlier values,
  * its stored members get their planned buffers. */
 static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
@@ -404,22 +437,12 @@ static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
     } else if (!st && grp->matmul) { /* its own buffer: the matmul node's value */
         st = value_slot(c, grp->first, &prod);
     }
-    /* inputs: headers over values that outlive the group */
-    for (int k = 0; k < grp->n_inputs && !st; k++) {
-        const xcs_edge *e = grp->input_edges[k] < 0 ? NULL : &g->edges[grp->input_edges[k]];
-        if (!e) fresh ? xcs_header_copy(&ih[k], prod) : header_move(&ih[k], prod, 0);
-        else if (fresh) edge_header(val[e->node], e, &ih[k]);
-        else header_move(&ih[k], val[e->node], e->offset);
-        ins[k] = &ih[k];
-    }
+    if (!st) group_inputs(c, grp, prod, fresh, ih, ins); /* headers over values that outlive the group */
     int64_t numel = 1;
     for (int d = 0; d < grp->prog.ndim; d++) numel *= grp->prog.shape[d];
     bool empty_out = false;
     for (int o = 0; o < no && !st; o++) empty_out |= xcs_tensor_numel(outs[o]) == 0;
-    if (!st && numel > 0 && grp->matmul) st = run_matmul_group(c, grp, prod, ins, outs, gh);
-    else if (!st && numel > 0 && c->kept && c->be->run_fused_kept)
-        st = c->be->run_fused_kept(&grp->prog, &c->kept[grp - c->plan->groups], (const xcs_tensor *const *)ins, outs);
-    else if (!st && numel > 0) st = c->be->run_fused(&grp->prog, (const xcs_tensor *const *)ins, outs);
+    if (!st && numel > 0) st = group_kernels(c, grp, prod, ins, outs, gh);
     else if (!st && numel == 0 && !empty_out) {
         /* an empty reduction: let the eager op produce its identity */
         int last = grp->last;
@@ -705,18 +728,12 @@ typedef struct replay_loc {
     int64_t offset;
 } replay_loc;
 
-typedef struct replay_layout {
-    xcs_dtype dtype;
-    int ndim;
-    int64_t shape[XCS_MAX_DIMS], strides[XCS_MAX_DIMS];
-} replay_layout;
-
 typedef struct run_replay {
     bool on;              /* recorded, and the plan allows it */
     bool never;           /* the plan does not allow it (row chains, unfused nodes) */
     replay_loc *loc;      /* per node whose value a group or an input makes */
-    replay_layout *in;    /* per graph input: the recorded layout */
-    replay_layout *dest;  /* per output: the recorded destination layout (dest_used) */
+    xcs_layout *in;    /* per graph input: the recorded layout */
+    xcs_layout *dest;  /* per output: the recorded destination layout (dest_used) */
     bool *dest_used;
 } run_replay;
 
@@ -729,20 +746,6 @@ static void replay_free(run_replay *rp) {
     free(rp);
 }
 
-static void layout_of(const xcs_tensor *t, replay_layout *l) {
-    l->dtype = t->dtype;
-    l->ndim = t->ndim;
-    memcpy(l->shape, t->shape, sizeof l->shape);
-    memcpy(l->strides, t->strides, sizeof l->strides);
-}
-
-static bool layout_is(const replay_layout *l, const xcs_tensor *t) {
-    if (!t || t->dtype != l->dtype || t->ndim != l->ndim) return false;
-    for (int d = 0; d < t->ndim; d++)
-        if (t->shape[d] != l->shape[d] || t->strides[d] != l->strides[d]) return false;
-    return true;
-}
-
 /* Node id's value (pooled) as a location; false when it is none of them. */
 static bool locate(const xcs_run *r, int id, replay_loc *l, run_replay *rp) {
     const xcs_tensor *v = r->val[id];
@@ -752,7 +755,7 @@ static bool locate(const xcs_run *r, int id, replay_loc *l, run_replay *rp) {
     if (d && v->storage == d->storage && v->offset == d->offset) {
         *l = (replay_loc){.kind = LOC_DEST, .idx = k};
         rp->dest_used[k] = true;
-        layout_of(d, &rp->dest[k]);
+        xcs_layout_of(d, &rp->dest[k]);
         return true;
     }
     if (!r->arena || v->storage != r->arena) return false;
@@ -805,7 +808,7 @@ static void replay_record(xcs_run *r, const xcs_tensor *const *inputs, xcs_tenso
             if (!locate(r, grp->output_nodes[o], &rp->loc[grp->output_nodes[o]], rp)) return;
         if (grp->matmul && grp->prod_out < 0 && !locate(r, grp->first, &rp->loc[grp->first], rp)) return;
     }
-    for (int a = 0; a < g->n_inputs; a++) layout_of(inputs[a], &rp->in[a]);
+    for (int a = 0; a < g->n_inputs; a++) xcs_layout_of(inputs[a], &rp->in[a]);
     rp->on = true;
 }
 
@@ -815,10 +818,10 @@ static bool replay_fits(const xcs_run *r, const xcs_tensor *const *inputs) {
     if (!rp || !rp->on) return false;
     for (int a = 0; a < r->g->n_inputs; a++) {
         const xcs_tensor *x = inputs[a];
-        if (!layout_is(&rp->in[a], x) || x->graph || x->storage->device != XCS_DEVICE_CPU) return false;
+        if (!xcs_layout_is(&rp->in[a], x) || x->graph || x->storage->device != XCS_DEVICE_CPU) return false;
     }
     for (int k = 0; k < r->g->n_outputs; k++)
-        if (rp->dest_used[k] && (!r->dest || !layout_is(&rp->dest[k], r->dest[k]))) return false;
+        if (rp->dest_used[k] && (!r->dest || !xcs_layout_is(&rp->dest[k], r->dest[k]))) return false;
     return true;
 }
 
@@ -834,9 +837,7 @@ static void replay_place(const xcs_run *r, int id, const xcs_tensor *const *inpu
 static xcs_status replay_step(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor **outs) {
     const xcs_graph *g = r->g;
     const xcs_plan *plan = r->plan;
-    run_ctx c = {.g = g, .plan = plan, .be = r->be, .arena = r->arena, .val = r->val, .dev = r->dev,
-                 .dev_index = r->dev_index, .pool = r->pool, .out_of_node = r->out_of_node, .dest = r->dest,
-                 .kept = r->kept, .hdrs = r->hdrs};
+    run_ctx c = run_ctx_of(r);
     xcs_status st = XCS_OK;
     for (int s = 0; s < plan->n_steps && !st; s++) {
         const xcs_plan_step *step = &plan->steps[s];
@@ -859,14 +860,8 @@ static xcs_status replay_step(xcs_run *r, const xcs_tensor *const *inputs, xcs_t
             replay_place(r, grp->first, inputs);
             prod = r->val[grp->first];
         }
-        for (int k = 0; k < grp->n_inputs; k++) {
-            const xcs_edge *e = grp->input_edges[k] < 0 ? NULL : &g->edges[grp->input_edges[k]];
-            if (e) header_move(&gh->in[k], r->val[e->node], e->offset);
-            else header_move(&gh->in[k], prod, 0);
-            ins[k] = &gh->in[k];
-        }
-        st = grp->matmul ? run_matmul_group(&c, grp, prod, ins, os, gh)
-                         : r->be->run_fused_kept(&grp->prog, &r->kept[step->group], (const xcs_tensor *const *)ins, os);
+        group_inputs(&c, grp, prod, false, gh->in, ins);
+        st = group_kernels(&c, grp, prod, ins, os, gh);
         if (st) xcs_error_context(st, "fused group of nodes %%%d..%%%d", grp->first, grp->last);
     }
     r->replayed++;
@@ -879,9 +874,7 @@ xcs_status xcs_run_once(xcs_run *r, const xcs_tensor *const *inputs, xcs_tensor 
     if (r->replay && replay_fits(r, inputs)) return replay_step(r, inputs, outs);
     const xcs_graph *g = r->g;
     xcs_tensor **val = r->val;
-    run_ctx c = {.g = g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = val, .dev = r->dev,
-                 .dev_index = r->dev_index, .consts = r->consts, .pool = r->pool, .out_of_node = r->out_of_node,
-                 .dest = r->dest, .kept = r->kept, .hdrs = r->hdrs};
+    run_ctx c = run_ctx_of(r);
     const xcs_plan *plan = c.plan;
     xcs_status st = XCS_OK;
     if (plan) {

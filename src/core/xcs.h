@@ -202,6 +202,26 @@ bool xcs_tensor_is_contiguous(const xcs_tensor *t);
 static inline void *xcs_tensor_data(const xcs_tensor *t) {
     return (char *)t->storage->data + t->offset * (int64_t)xcs_dtype_size(t->dtype);
 }
+/* A tensor's layout without its memory (dtype, shape, strides): what a plan
+ * kept between calls is keyed by (a loop's steps see new memory in the
+ * same layouts). */
+typedef struct xcs_layout {
+    xcs_dtype dtype;
+    int ndim;
+    int64_t shape[XCS_MAX_DIMS], strides[XCS_MAX_DIMS];
+} xcs_layout;
+static inline void xcs_layout_of(const xcs_tensor *t, xcs_layout *l) {
+    l->dtype = t->dtype;
+    l->ndim = t->ndim;
+    for (int d = 0; d < t->ndim; d++) l->shape[d] = t->shape[d], l->strides[d] = t->strides[d];
+}
+/* True when t (may be NULL) has layout l. */
+static inline bool xcs_layout_is(const xcs_layout *l, const xcs_tensor *t) {
+    if (!t || t->dtype != l->dtype || t->ndim != l->ndim) return false;
+    for (int d = 0; d < t->ndim; d++)
+        if (t->shape[d] != l->shape[d] || t->strides[d] != l->strides[d]) return false;
+    return true;
+}
 /* Reads element `flat` (C order) converted to double / int64 (for tests, repr). */
 double xcs_tensor_get_f64(const xcs_tensor *t, int64_t flat);
 int64_t xcs_tensor_get_i64(const xcs_tensor *t, int64_t flat);

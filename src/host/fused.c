@@ -599,34 +599,14 @@ xcs_status xcs_cpu_run_fused_ex(const xcs_fused_program *p, const xcs_tensor *co
  * shape, strides) and the same in-place aliasing only points the plan at
  * the new memory and refills the broadcast scalars: no validation, no
  * space, no allocation. */
-typedef struct fu_layout {
-    xcs_dtype dtype;
-    int ndim;
-    int64_t shape[XCS_MAX_DIMS], strides[XCS_MAX_DIMS];
-} fu_layout;
-
 struct xcs_fused_cache {
     bool built;
     const xcs_fused_program *key; /* the program the plan was built for (its shape: `shape`) */
     int ndim;
     int64_t shape[XCS_MAX_DIMS];
-    fu_layout lay[2 * XCS_FUSED_MAX_IO]; /* inputs, then outputs */
+    xcs_layout lay[2 * XCS_FUSED_MAX_IO]; /* inputs, then outputs */
     fu_plan plan;
 };
-
-static void fu_layout_of(const xcs_tensor *t, fu_layout *l) {
-    l->dtype = t->dtype;
-    l->ndim = t->ndim;
-    memcpy(l->shape, t->shape, (size_t)t->ndim * sizeof *l->shape);
-    memcpy(l->strides, t->strides, (size_t)t->ndim * sizeof *l->strides);
-}
-
-static bool fu_layout_is(const fu_layout *l, const xcs_tensor *t) {
-    if (!t || l->dtype != t->dtype || l->ndim != t->ndim) return false;
-    for (int d = 0; d < t->ndim; d++)
-        if (l->shape[d] != t->shape[d] || l->strides[d] != t->strides[d]) return false;
-    return true;
-}
 
 /* True when c's plan serves p over these operands as they are now. */
 static bool fu_cache_fits(const xcs_fused_cache *c, const xcs_fused_program *key, const xcs_fused_program *p,
@@ -635,13 +615,13 @@ static bool fu_cache_fits(const xcs_fused_cache *c, const xcs_fused_program *key
     for (int d = 0; d < p->ndim; d++)
         if (c->shape[d] != p->shape[d]) return false;
     for (int k = 0; k < p->n_inputs; k++) {
-        if (!fu_layout_is(&c->lay[k], in[k])) return false;
+        if (!xcs_layout_is(&c->lay[k], in[k])) return false;
         bool alias = false;
         for (int o = 0; o < p->n_outputs && !alias; o++) alias = xcs_tensor_data(in[k]) == xcs_tensor_data(out[o]);
         if (alias != c->plan.copy_in[k]) return false;
     }
     for (int k = 0; k < p->n_outputs; k++)
-        if (!fu_layout_is(&c->lay[p->n_inputs + k], out[k])) return false;
+        if (!xcs_layout_is(&c->lay[p->n_inputs + k], out[k])) return false;
     return true;
 }
 
@@ -676,8 +656,8 @@ xcs_status xcs_cpu_run_fused_kept(const xcs_fused_program *key, const xcs_fused_
         c->key = key;
         c->ndim = p->ndim;
         memcpy(c->shape, p->shape, sizeof c->shape);
-        for (int k = 0; k < p->n_inputs; k++) fu_layout_of(inputs[k], &c->lay[k]);
-        for (int k = 0; k < p->n_outputs; k++) fu_layout_of(outputs[k], &c->lay[p->n_inputs + k]);
+        for (int k = 0; k < p->n_inputs; k++) xcs_layout_of(inputs[k], &c->lay[k]);
+        for (int k = 0; k < p->n_outputs; k++) xcs_layout_of(outputs[k], &c->lay[p->n_inputs + k]);
     }
     P->parallel = parallel && !FU_IN_PARALLEL();
     return fu_execute(P);
