@@ -52,9 +52,48 @@ static xcs_status fill_random(const xcs_backend *be, xcs_tensor *out, const void
 
 static xcs_status random_check(const char *what, xcs_dtype dt) {
     if (!xcs_dtype_is_float(dt))
-        return xcs_error(XCS_ERR_TYPE, "random.%s: dtype must be float32 or float64, got %s", what,
+        return xcs_error(XCS_ERR_TYPE, "random.%s: dtype must be a float dtype (float16, bfloat16, float32, float64), got %s", what,
                          xcs_dtype_name(dt));
     return XCS_OK;
+}
+
+/* The float16/bfloat16 value nearest v on one side: the largest one below
+ * v (up = false) or the smallest one at or above it (up = true). */
+static double half_bound(xcs_dtype dt, double v, bool up) {
+    xcs_tensor *t = NULL;
+    if (xcs_tensor_scalar(dt, v, &t)) return v;
+    uint16_t *h = xcs_tensor_data(t);
+    double r = xcs_tensor_get_f64(t, 0);
+    if (up && r < v) *h = *h == 0x8000u ? 0x0001u : *h & 0x8000u ? (uint16_t)(*h - 1) : (uint16_t)(*h + 1);
+    if (!up && r >= v) *h = *h == 0x0000u ? 0x8001u : *h & 0x8000u ? (uint16_t)(*h + 1) : (uint16_t)(*h - 1);
+    r = xcs_tensor_get_f64(t, 0);
+    xcs_tensor_free(t);
+    return r;
+}
+
+/* float16/bfloat16 draws: the float32 draw rounded, so the stream is the
+ * float32 one's; a uniform draw is then clamped into [lo, hi) (rounding can
+ * reach hi, or fall below a lo the dtype cannot hold). */
+static xcs_status random_half(xcs_op op, xcs_rng_key key, xcs_dtype dt, int ndim, const int64_t *shape,
+                              double lo, double hi, xcs_tensor **out) {
+    xcs_tensor *r32 = NULL, *h = NULL, *b = NULL, *t = NULL;
+    xcs_status st = op == XCS_OP_RANDOM_UNIFORM ? xcs_random_uniform(key, XCS_F32, ndim, shape, lo, hi, &r32)
+                                                : xcs_random_normal(key, XCS_F32, ndim, shape, &r32);
+    if (!st) st = xcs_cast(r32, dt, op == XCS_OP_RANDOM_UNIFORM ? &h : out);
+    if (!st && op == XCS_OP_RANDOM_UNIFORM && lo < hi) {
+        if (!(st = xcs_tensor_scalar(dt, half_bound(dt, lo, true), &b))) st = xcs_binary(XCS_OP_MAXIMUM, h, b, &t);
+        xcs_tensor_free(b);
+        b = NULL;
+        if (!st && !(st = xcs_tensor_scalar(dt, half_bound(dt, hi, false), &b)))
+            st = xcs_binary(XCS_OP_MINIMUM, t, b, out);
+    } else if (!st && op == XCS_OP_RANDOM_UNIFORM) {
+        *out = h, h = NULL;
+    }
+    xcs_tensor_free(r32);
+    xcs_tensor_free(h);
+    xcs_tensor_free(b);
+    xcs_tensor_free(t);
+    return st;
 }
 
 xcs_status xcs_random_uniform(xcs_rng_key key, xcs_dtype dt, int ndim, const int64_t *shape,
@@ -63,6 +102,7 @@ xcs_status xcs_random_uniform(xcs_rng_key key, xcs_dtype dt, int ndim, const int
     if (st) return st;
     if (!(lo <= hi) || !isfinite(lo) || !isfinite(hi))
         return xcs_error(XCS_ERR_VALUE, "random.uniform: need finite minval <= maxval, got [%g, %g)", lo, hi);
+    if (xcs_dtype_is_half(dt)) return random_half(XCS_OP_RANDOM_UNIFORM, key, dt, ndim, shape, lo, hi, out);
     struct random_args r = {XCS_OP_RANDOM_UNIFORM, key, lo, hi};
     return create(dt, ndim, shape, fill_random, &r, out);
 }
@@ -70,6 +110,7 @@ xcs_status xcs_random_uniform(xcs_rng_key key, xcs_dtype dt, int ndim, const int
 xcs_status xcs_random_normal(xcs_rng_key key, xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out) {
     xcs_status st = random_check("normal", dt);
     if (st) return st;
+    if (xcs_dtype_is_half(dt)) return random_half(XCS_OP_RANDOM_NORMAL, key, dt, ndim, shape, 0.0, 1.0, out);
     struct random_args r = {XCS_OP_RANDOM_NORMAL, key, 0.0, 1.0};
     return create(dt, ndim, shape, fill_random, &r, out);
 }

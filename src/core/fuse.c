@@ -81,6 +81,17 @@ static xcs_dtype input_dtype(const xcs_node *n, int k) {
     return n->compute;
 }
 
+/* dtype of the register an elementwise member leaves its value in: what
+ * the kernel produces (bool for comparisons, else the compute dtype, so a
+ * float16 node's value stays float32 until it is stored), or the target of
+ * a cast. */
+static xcs_dtype value_dtype(const xcs_node *n) {
+    const xcs_op_info *info = xcs_op_get_info(n->op);
+    if (info->kind == XCS_KIND_CAST || info->kind == XCS_KIND_COPY) return n->dtype;
+    if (info->rule == XCS_RULE_CMP || info->rule == XCS_RULE_LOGIC) return XCS_BOOL;
+    return n->compute;
+}
+
 /* ---------------------------------------------------------------- lowering */
 
 typedef struct lower_ctx {
@@ -88,6 +99,7 @@ typedef struct lower_ctx {
     xcs_plan_group *grp;
     int first, last;           /* member node range [first, last] */
     int8_t *reg_of;            /* per member: register holding its value, -1 none */
+    xcs_dtype *reg_dt;         /* per member: that register's dtype */
     int *last_use;             /* per member: last member index reading it */
     bool reg_busy[XCS_FUSED_MAX_REGS];
 } lower_ctx;
@@ -115,11 +127,10 @@ static xcs_fused_instr *emit(lower_ctx *c) {
  * if needed) or a LOAD of an external input.  Returns -1 when out of room. */
 static int operand(lower_ctx *c, const xcs_edge *e, int edge_index, xcs_dtype dt, bool *temp) {
     *temp = false;
-    const xcs_graph *g = c->g;
     xcs_fused_program *p = &c->grp->prog;
     if (e->node >= c->first && e->node <= c->last) {
         int src = c->reg_of[e->node - c->first];
-        xcs_dtype have = g->nodes[e->node].dtype;
+        xcs_dtype have = c->reg_dt[e->node - c->first];
         if (have == dt) return src;
         int r = alloc_reg(c);
         xcs_fused_instr *in = r < 0 ? NULL : emit(c);
@@ -145,6 +156,7 @@ static int operand(lower_ctx *c, const xcs_edge *e, int edge_index, xcs_dtype dt
 static bool lower_group(const xcs_graph *g, int first, int last, const bool *stored, xcs_plan_group *grp) {
     int nm = last - first + 1;
     int8_t reg_of[XCS_FUSED_MAX_INSTR];
+    xcs_dtype reg_dt[XCS_FUSED_MAX_INSTR];
     int last_use[XCS_FUSED_MAX_INSTR];
     if (nm > XCS_FUSED_MAX_INSTR) return false;
     memset(grp, 0, sizeof *grp);
@@ -175,7 +187,8 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
             if (src >= first && src <= last) last_use[src - first] = m;
         }
     }
-    lower_ctx c = {.g = g, .grp = grp, .first = first, .last = last, .reg_of = reg_of, .last_use = last_use};
+    lower_ctx c = {.g = g, .grp = grp, .first = first, .last = last, .reg_of = reg_of, .reg_dt = reg_dt,
+                   .last_use = last_use};
     int m0 = 0;
     if (is_matmul_head(&g->nodes[first])) {
         /* the product is input 0, loaded first (so it may be an output's memory) */
@@ -187,6 +200,7 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
         xcs_dtype dt = g->nodes[first].dtype;
         *in = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, r, 0, -1, -1, dt, dt};
         reg_of[0] = (int8_t)r;
+        reg_dt[0] = dt;
         m0 = 1;
     }
     for (int m = m0; m < nm; m++) {
@@ -219,8 +233,9 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
             dying[k] = temp[k] || (src >= first && src <= last && last_use[src - first] == m && !stored[src]);
         }
         xcs_op_kind kind = xcs_op_get_info(n->op)->kind;
+        const xcs_dtype vdt = value_dtype(n);
         for (int k = 0; k < n->n_in; k++)
-            if (dying[k] && input_dtype(n, k) == n->dtype && kind != XCS_KIND_CAST && kind != XCS_KIND_COPY)
+            if (dying[k] && input_dtype(n, k) == vdt && kind != XCS_KIND_CAST && kind != XCS_KIND_COPY)
                 c.reg_busy[ops[k]] = false;
         int r = alloc_reg(&c);
         if (r < 0 || !(in = emit(&c))) return false;
@@ -231,6 +246,7 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
         else
             *in = (xcs_fused_instr){XCS_FUSED_OP, n->op, r, ops[0], ops[1], ops[2], n->compute, n->compute};
         reg_of[m] = (int8_t)r;
+        reg_dt[m] = vdt;
         if (last_use[m] < 0 && !stored[first + m]) c.reg_busy[r] = false; /* dead: CSE/DCE normally prevent */
         if (stored[first + m]) {
             if (grp->n_outputs >= XCS_FUSED_MAX_IO || !(in = emit(&c))) return false;

@@ -9,17 +9,25 @@
 /* The dtype an op of rule `rule` computes in, given the promoted input
  * dtype; *result receives the output dtype. */
 static xcs_status rule_dtypes(xcs_op op, xcs_dtype in, bool unary, xcs_dtype *compute, xcs_dtype *result) {
+    /* float16/bfloat16 keep their dtype but compute in float32 */
+    const xcs_dtype c = xcs_dtype_compute(in);
     switch (xcs_op_get_info(op)->rule) {
     case XCS_RULE_SAME:
-        *compute = *result = in;
+        *compute = c;
+        *result = in;
         return XCS_OK;
     case XCS_RULE_FLOAT:
-        /* numpy computes ints in float64; bool gives float16 for unary
-         * functions, which xcs lacks: float32 is the nearest */
-        *compute = *result = xcs_dtype_is_float(in) ? in : (unary && in == XCS_BOOL ? XCS_F32 : XCS_F64);
+        /* numpy computes ints in float64, and a bool's unary function in float16 */
+        if (xcs_dtype_is_float(in)) {
+            *compute = c;
+            *result = in;
+        } else {
+            *result = unary && in == XCS_BOOL ? XCS_F16 : XCS_F64;
+            *compute = xcs_dtype_compute(*result);
+        }
         return XCS_OK;
     case XCS_RULE_CMP:
-        *compute = in;
+        *compute = c;
         *result = XCS_BOOL;
         return XCS_OK;
     case XCS_RULE_LOGIC:
@@ -32,10 +40,11 @@ static xcs_status rule_dtypes(xcs_op op, xcs_dtype in, bool unary, xcs_dtype *co
         *compute = *result = in;
         return XCS_OK;
     case XCS_RULE_ACC:
-        *compute = *result = xcs_dtype_is_float(in) ? in : XCS_I64;
+        *result = xcs_dtype_is_float(in) ? in : XCS_I64;
+        *compute = xcs_dtype_compute(*result);
         return XCS_OK;
     case XCS_RULE_INDEX:
-        *compute = in;
+        *compute = c;
         *result = XCS_I64;
         return XCS_OK;
     case XCS_RULE_NONE:
@@ -145,7 +154,7 @@ xcs_status xcs_where(const xcs_tensor *cond, const xcs_tensor *a, const xcs_tens
     xcs_dtype p = xcs_dtype_promote(a->dtype, a->flags & XCS_TENSOR_WEAK, b->dtype, b->flags & XCS_TENSOR_WEAK);
     if ((st = check_weak_fits(a, p, "where")) || (st = check_weak_fits(b, p, "where"))) return st;
     const xcs_tensor *in[3] = {cond, a, b};
-    return run_elementwise(XCS_OP_WHERE, 3, in, ndim, shape, p, p, out);
+    return run_elementwise(XCS_OP_WHERE, 3, in, ndim, shape, xcs_dtype_compute(p), p, out);
 }
 
 xcs_status xcs_cast(const xcs_tensor *x, xcs_dtype dt, xcs_tensor **out) {
@@ -172,10 +181,28 @@ static void drop_axes(xcs_tensor *t, unsigned axes) {
     xcs_strides_contiguous(n, t->shape, t->strides);
 }
 
+/* A reduction of float16/bfloat16 values runs on their float32 cast (the
+ * kernels exist for the compute dtypes only), and a sum/prod/max/min is
+ * rounded back once at the end: a cast node before and after, which fuse
+ * into the neighbouring groups when traced. */
+static xcs_status reduce_half(xcs_op op, const xcs_tensor *x, unsigned axes, int axis, bool keepdims,
+                              xcs_tensor **out) {
+    const bool arg = xcs_op_get_info(op)->kind == XCS_KIND_ARGREDUCE;
+    xcs_tensor *wide = NULL, *r = NULL;
+    xcs_status st = xcs_cast(x, XCS_F32, &wide);
+    if (!st) st = arg ? xcs_argreduce(op, wide, axis, keepdims, &r) : xcs_reduce(op, wide, axes, keepdims, &r);
+    if (!st && !arg) st = xcs_cast(r, x->dtype, out);
+    else if (!st) *out = r, r = NULL;
+    xcs_tensor_free(r);
+    xcs_tensor_free(wide);
+    return st;
+}
+
 xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out) {
     xcs_dtype compute, result;
     int64_t shape[XCS_MAX_DIMS], count = 1;
     xcs_status st = expect_kind(op, XCS_KIND_REDUCE, "reduction");
+    if (!st && xcs_dtype_is_half(x->dtype)) return reduce_half(op, x, axes, 0, keepdims, out);
     if (st || (st = rule_dtypes(op, x->dtype, true, &compute, &result))) return st;
     if (axes >> x->ndim)
         return xcs_error(XCS_ERR_VALUE, "%s: axis out of bounds for array of dimension %d",
@@ -211,6 +238,7 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
 xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims, xcs_tensor **out) {
     xcs_status st = expect_kind(op, XCS_KIND_ARGREDUCE, "arg-reduction");
     if (st) return st;
+    if (xcs_dtype_is_half(x->dtype)) return reduce_half(op, x, 0, axis, keepdims, out);
     if (axis == XCS_AXIS_NONE) {
         int64_t flat = -1;
         xcs_tensor *f;

@@ -140,7 +140,7 @@ static bool device_kernel(const xcs_backend *be, const xcs_node *n) {
         return be->elementwise != NULL;
     case XCS_KIND_REDUCE: return be->reduce != NULL;
     case XCS_KIND_ARGREDUCE: return be->argreduce != NULL;
-    case XCS_KIND_MATMUL: return be->matmul != NULL && (n->dtype == XCS_F32 || n->dtype == XCS_F64);
+    case XCS_KIND_MATMUL: return be->matmul != NULL && xcs_dtype_is_float(n->dtype);
     default: return false;
     }
 }
@@ -169,7 +169,7 @@ static bool planned_matmul(const run_ctx *c, int i, xcs_tensor *const *in) {
     const xcs_node *n = &c->g->nodes[i];
     if (!c->plan || !c->pool || !c->arena || c->plan->arena_off[i] < 0) return false;
     if (!matmul_ready(n, in) || in[0]->storage->device != c->dev ||
-        (c->dev != XCS_DEVICE_CPU && n->dtype != XCS_F32 && n->dtype != XCS_F64))
+        (c->dev != XCS_DEVICE_CPU && !xcs_dtype_is_float(n->dtype)))
         return false;
     for (int d = 0; d < n->ndim; d++)
         if (n->shape[d] == 0) return false;
@@ -315,7 +315,7 @@ static void conform(const xcs_tensor *t, int nd, const int64_t *shape, xcs_tenso
 /* prod = a @ b (prod C-contiguous) on the run's backend, or on the host
  * when the device has no GEMM for the dtype (integers: cuBLAS has none). */
 static xcs_status group_matmul(const run_ctx *c, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod) {
-    if (c->dev == XCS_DEVICE_CPU || prod->dtype == XCS_F32 || prod->dtype == XCS_F64) return c->be->matmul(a, b, prod);
+    if (c->dev == XCS_DEVICE_CPU || xcs_dtype_is_float(prod->dtype)) return c->be->matmul(a, b, prod);
     const xcs_backend *cpu = xcs_backend_for(XCS_DEVICE_CPU);
     xcs_tensor *ha = NULL, *hb = NULL, *hp = NULL;
     xcs_status st = cpu ? XCS_OK : xcs_last_status();

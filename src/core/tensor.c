@@ -1,6 +1,7 @@
 /* tensor.c — refcounted storage and strided tensor views over it. */
 #define _DEFAULT_SOURCE /* madvise */
 #include "xcs.h"
+#include "half.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -337,6 +338,8 @@ double xcs_tensor_get_f64(const xcs_tensor *t, int64_t flat) {
     case XCS_I64: return (double)((const int64_t *)p)[o];
     case XCS_F32: return ((const float *)p)[o];
     case XCS_F64: return ((const double *)p)[o];
+    case XCS_F16: return xcs_f16_to_f32(((const uint16_t *)p)[o]);
+    case XCS_BF16: return xcs_bf16_to_f32(((const uint16_t *)p)[o]);
     default: return 0;
     }
 }
@@ -351,6 +354,11 @@ int64_t xcs_tensor_get_i64(const xcs_tensor *t, int64_t flat) {
     case XCS_I64: return ((const int64_t *)p)[o];
     case XCS_F32: return (int64_t)((const float *)p)[o];
     case XCS_F64: return (int64_t)((const double *)p)[o];
+    case XCS_F16:
+    case XCS_BF16: { /* |v| < 2^63 or not finite: 0 for inf/NaN */
+        double v = xcs_tensor_get_f64(t, flat);
+        return v > -0x1p63 && v < 0x1p63 ? (int64_t)v : 0;
+    }
     default: return 0;
     }
 }
@@ -364,6 +372,8 @@ static void store_scalar(xcs_tensor *t, double v, int64_t iv, bool use_int) {
     case XCS_I64: *(int64_t *)p = use_int ? iv : (int64_t)v; break;
     case XCS_F32: *(float *)p = (float)(use_int ? (double)iv : v); break;
     case XCS_F64: *(double *)p = use_int ? (double)iv : v; break;
+    case XCS_F16: *(uint16_t *)p = xcs_f64_to_f16(use_int ? (double)iv : v); break;
+    case XCS_BF16: *(uint16_t *)p = xcs_f64_to_bf16(use_int ? (double)iv : v); break;
     default: break;
     }
 }

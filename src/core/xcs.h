@@ -56,16 +56,24 @@ typedef enum xcs_dtype {
     XCS_I64,
     XCS_F32,
     XCS_F64,
+    XCS_F16,  /* IEEE binary16 } storage dtypes: loaded into float32 */
+    XCS_BF16, /* bfloat16      } registers, rounded once on store  */
     XCS_DTYPE_COUNT
 } xcs_dtype;
 
 /* Bytes per element (0 for an invalid dtype); inline: every data pointer needs it. */
 static inline size_t xcs_dtype_size(xcs_dtype dt) {
-    return (unsigned)dt < XCS_DTYPE_COUNT ? (size_t)((0x84841ull >> (4 * (unsigned)dt)) & 0xf) : 0;
+    return (unsigned)dt < XCS_DTYPE_COUNT ? (size_t)((0x2284841ull >> (4 * (unsigned)dt)) & 0xf) : 0;
 }
 const char *xcs_dtype_name(xcs_dtype dt); /* numpy names: "float32", ... */
 bool xcs_dtype_is_float(xcs_dtype dt);
 bool xcs_dtype_is_int(xcs_dtype dt);      /* i32/i64, not bool */
+/* The dtype arithmetic on dt runs in: float32 for the 16-bit floats (which
+ * are only stored), dt itself otherwise. */
+static inline xcs_dtype xcs_dtype_compute(xcs_dtype dt) {
+    return dt == XCS_F16 || dt == XCS_BF16 ? XCS_F32 : dt;
+}
+static inline bool xcs_dtype_is_half(xcs_dtype dt) { return dt == XCS_F16 || dt == XCS_BF16; }
 /* Parses a numpy dtype name ("float32", "f4", "int64", "bool", ...). */
 xcs_status xcs_dtype_from_name(const char *name, xcs_dtype *out);
 /* numpy promotion for two dtypes; a "weak" side is a Python scalar (NEP 50):

@@ -376,7 +376,7 @@ xcs_status xcs_cpu_fill(xcs_tensor *out, double value) {
     if (st) return st;
     const int64_t n = xcs_tensor_numel(out);
     const size_t size = xcs_dtype_size(out->dtype);
-    union { uint8_t u8; uint32_t u32; uint64_t u64; } v;
+    union { uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64; } v;
     xcs_ew_convert_get(XCS_F64, out->dtype)(1, &value, 1, &v);
     char *base = xcs_tensor_data(out);
 #pragma omp parallel for schedule(static) if (n >= XCS_CPU_PAR_MIN)
@@ -385,6 +385,9 @@ xcs_status xcs_cpu_fill(xcs_tensor *out, double value) {
         char *p = base + s * (int64_t)size;
         if (size == 1) {
             memset(p, v.u8, (size_t)m);
+        } else if (size == 2) {
+            uint16_t *q = (uint16_t *)(void *)p;
+            for (int64_t i = 0; i < m; i++) q[i] = v.u16;
         } else if (size == 4) {
             uint32_t *q = (uint32_t *)(void *)p;
             for (int64_t i = 0; i < m; i++) q[i] = v.u32;
@@ -415,6 +418,29 @@ xcs_status xcs_cpu_iota(xcs_tensor *out, double start, double step) {
             q[i] = a0 + step_i;
         }
         if (n > 1) q[1] = (float)second;
+        break;
+    }
+    case XCS_F16:
+    case XCS_BF16: { /* numpy's HALF_fill: the two ends rounded, the rest in float32 */
+        xcs_ew_convert_fn to16 = xcs_ew_convert_get(XCS_F32, out->dtype);
+        xcs_ew_convert_fn from16 = xcs_ew_convert_get(out->dtype, XCS_F32);
+        uint16_t h[2], *q = base;
+        float f[2];
+        xcs_ew_convert_get(XCS_F64, out->dtype)(1, &start, 1, &h[0]);
+        xcs_ew_convert_get(XCS_F64, out->dtype)(1, &second, 1, &h[1]);
+        from16(2, h, 1, f);
+        const float a0 = f[0], d = f[1] - f[0];
+#pragma omp parallel for schedule(static) if (n >= XCS_CPU_PAR_MIN)
+        for (int64_t c = 0; c < (n + EW_CHUNK - 1) / EW_CHUNK; c++) {
+            int64_t s = c * EW_CHUNK, m = n - s < EW_CHUNK ? n - s : EW_CHUNK;
+            float buf[EW_CHUNK];
+            for (int64_t i = 0; i < m; i++) {
+                float step_i = (float)(s + i) * d;
+                buf[i] = a0 + step_i;
+            }
+            to16(m, buf, 1, q + s);
+        }
+        for (int64_t i = 0; i < n && i < 2; i++) q[i] = h[i];
         break;
     }
     case XCS_F64: {

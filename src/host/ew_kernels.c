@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "half.h"
 #include "vmath.h"
 
 #if defined(__clang__)
@@ -448,14 +449,44 @@ static inline int64_t ew_f64_i64(double v) {
 #define EW_CV_f64_f32(v) (float)(v)
 #define EW_CV_f64_f64(v) (v)
 
+/* float16 (h) and bfloat16 (bh): through half.h, exact both ways; ints
+ * reach them through float64 (exact for int32; an int64 past 2^53 is far
+ * past both ranges' precision, and past float16's range). */
+#define EW_CV_h_b(v) (uint8_t)(((v) & 0x7fffu) != 0)
+#define EW_CV_h_i32(v) ew_f32_i32(xcs_f16_to_f32(v))
+#define EW_CV_h_i64(v) ew_f32_i64(xcs_f16_to_f32(v))
+#define EW_CV_h_f32(v) xcs_f16_to_f32(v)
+#define EW_CV_h_f64(v) (double)xcs_f16_to_f32(v)
+#define EW_CV_h_h(v) (v)
+#define EW_CV_h_bh(v) xcs_f32_to_bf16(xcs_f16_to_f32(v))
+#define EW_CV_bh_b(v) (uint8_t)(((v) & 0x7fffu) != 0)
+#define EW_CV_bh_i32(v) ew_f32_i32(xcs_bf16_to_f32(v))
+#define EW_CV_bh_i64(v) ew_f32_i64(xcs_bf16_to_f32(v))
+#define EW_CV_bh_f32(v) xcs_bf16_to_f32(v)
+#define EW_CV_bh_f64(v) (double)xcs_bf16_to_f32(v)
+#define EW_CV_bh_h(v) xcs_f32_to_f16(xcs_bf16_to_f32(v))
+#define EW_CV_bh_bh(v) (v)
+#define EW_CV_b_h(v) (uint16_t)((v) != 0 ? 0x3c00u : 0u)
+#define EW_CV_b_bh(v) (uint16_t)((v) != 0 ? 0x3f80u : 0u)
+#define EW_CV_i32_h(v) xcs_f64_to_f16((double)(v))
+#define EW_CV_i32_bh(v) xcs_f64_to_bf16((double)(v))
+#define EW_CV_i64_h(v) xcs_f64_to_f16((double)(v))
+#define EW_CV_i64_bh(v) xcs_f64_to_bf16((double)(v))
+#define EW_CV_f32_h(v) xcs_f32_to_f16(v)
+#define EW_CV_f32_bh(v) xcs_f32_to_bf16(v)
+#define EW_CV_f64_h(v) xcs_f64_to_f16(v)
+#define EW_CV_f64_bh(v) xcs_f64_to_bf16(v)
+
 #define EW_DTYPES_FROM(M, ...)                                                  \
     M(b, uint8_t, XCS_BOOL, __VA_ARGS__) M(i32, int32_t, XCS_I32, __VA_ARGS__)  \
     M(i64, int64_t, XCS_I64, __VA_ARGS__) M(f32, float, XCS_F32, __VA_ARGS__)   \
-    M(f64, double, XCS_F64, __VA_ARGS__)
+    M(f64, double, XCS_F64, __VA_ARGS__) M(h, uint16_t, XCS_F16, __VA_ARGS__)   \
+    M(bh, uint16_t, XCS_BF16, __VA_ARGS__)
 #define EW_DTYPES_TO(M, ...)                                                    \
     M(b, uint8_t, XCS_BOOL, __VA_ARGS__) M(i32, int32_t, XCS_I32, __VA_ARGS__)  \
     M(i64, int64_t, XCS_I64, __VA_ARGS__) M(f32, float, XCS_F32, __VA_ARGS__)   \
-    M(f64, double, XCS_F64, __VA_ARGS__)
+    M(f64, double, XCS_F64, __VA_ARGS__) M(h, uint16_t, XCS_F16, __VA_ARGS__)   \
+    M(bh, uint16_t, XCS_BF16, __VA_ARGS__)
 
 #define EW_CONV_FN(d, D, DD, s, S, SD)                                          \
     static void cv_##s##_##d(int64_t n, const void *src, int64_t st, void *dst) { \

@@ -180,6 +180,8 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
                 ins->op != XCS_OP_MIN)
                 return FU_BAD("REDUCE with %s", xcs_op_name(ins->op));
             if (p->reduce_axes >> p->ndim) return FU_BAD("reduce_axes 0x%x past ndim %d", p->reduce_axes, p->ndim);
+            if (xcs_dtype_is_half(dt[ins->a]))
+                return FU_BAD("REDUCE of a %s register (reduce its float32 cast)", xcs_dtype_name(dt[ins->a]));
             if ((st = fu_check_out(p, out[ins->dst], ins->dst, p->reduce_axes, true))) return st;
             written[ins->dst] = true;
             P->n_exec = i;

@@ -761,7 +761,49 @@ bool xcs_host_matmul_prefers_blas(const xcs_tensor *a, const xcs_tensor *b, cons
 #endif
 }
 
+/* x's values as a fresh float32 tensor of x's shape; a broadcast (stride 0)
+ * dim stays one, seen with stride 0, so batch broadcasting costs nothing. */
+static xcs_status widen_f32(const xcs_tensor *x, xcs_tensor **out) {
+    xcs_tensor v = *x;
+    int64_t shape[XCS_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++) shape[d] = v.shape[d] = x->strides[d] == 0 ? 1 : x->shape[d];
+    xcs_status st = xcs_tensor_empty(XCS_F32, x->ndim, shape, out);
+    const xcs_tensor *in[1] = {&v};
+    if (!st && xcs_tensor_numel(*out) > 0) st = xcs_cpu_elementwise(XCS_OP_CAST, 1, in, XCS_F32, *out);
+    if (st) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+        return st;
+    }
+    for (int d = 0; d < x->ndim; d++)
+        if (x->strides[d] == 0) (*out)->shape[d] = x->shape[d], (*out)->strides[d] = 0;
+    return XCS_OK;
+}
+
+/* float16/bfloat16: the operands widened to float32, one float32 GEMM
+ * (float32 accumulation, as cuBLAS's CUBLAS_COMPUTE_32F does on a GPU), the
+ * product rounded once into out. */
+static xcs_status matmul_half(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
+    if (a->dtype != out->dtype || b->dtype != out->dtype)
+        return xcs_error(XCS_ERR_TYPE, "matmul: dtypes %s @ %s -> %s must agree", xcs_dtype_name(a->dtype),
+                         xcs_dtype_name(b->dtype), xcs_dtype_name(out->dtype));
+    if (!xcs_tensor_is_contiguous(out))
+        return xcs_error(XCS_ERR_INTERNAL, "matmul: a %s product must be C-contiguous", xcs_dtype_name(out->dtype));
+    xcs_tensor *a32 = NULL, *b32 = NULL, *p32 = NULL;
+    xcs_status st = widen_f32(a, &a32);
+    if (!st) st = widen_f32(b, &b32);
+    if (!st) st = xcs_tensor_empty(XCS_F32, out->ndim, out->shape, &p32);
+    if (!st) st = xcs_cpu_matmul(a32, b32, p32);
+    const xcs_tensor *in[1] = {p32};
+    if (!st && xcs_tensor_numel(out) > 0) st = xcs_cpu_elementwise(XCS_OP_CAST, 1, in, out->dtype, out);
+    xcs_tensor_free(a32);
+    xcs_tensor_free(b32);
+    xcs_tensor_free(p32);
+    return st;
+}
+
 xcs_status xcs_cpu_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
+    if (xcs_dtype_is_half(out->dtype)) return matmul_half(a, b, out);
 #ifdef XCS_HAVE_CBLAS
     if (xcs_host_matmul_prefers_blas(a, b, out)) {
         xcs_status st = xcs_host_matmul_blas(a, b, out);

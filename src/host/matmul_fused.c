@@ -140,7 +140,7 @@ xcs_status xcs_cpu_matmul_fused_kept(const xcs_tensor *a, const xcs_tensor *b, x
     /* the blocked GEMM's hook needs every block of prod at one place in the
      * inputs' index space: a C-contiguous product */
     /* (a trailing reduction needs the whole product: the epilogue runs after the GEMM) */
-    if (reduces || xcs_host_matmul_prefers_blas(a, b, prod) || a->shape[nd - 1] == 0 ||
+    if (reduces || xcs_host_matmul_prefers_blas(a, b, prod) || a->shape[nd - 1] == 0 || xcs_dtype_is_half(prod->dtype) ||
         !xcs_tensor_is_contiguous(prod) || xcs_tensor_numel(prod) == 0) {
         xcs_status st = xcs_cpu_matmul(a, b, prod);
         return st ? st : xcs_cpu_run_fused_kept(p, p, cache, inputs, outputs, true);

@@ -427,6 +427,9 @@ static int op_slot(xcs_op op) {
 
 xcs_status xcs_red_check_out(const char *what, const xcs_tensor *x, unsigned axes,
                              const xcs_tensor *out, xcs_dtype want) {
+    if (xcs_dtype_is_half(x->dtype)) /* xcs_reduce/xcs_argreduce reduce their float32 cast */
+        return xcs_error(XCS_ERR_INTERNAL, "%s: no kernel for %s input (reduce its float32 cast)", what,
+                         xcs_dtype_name(x->dtype));
     if ((unsigned)x->dtype >= XCS_DTYPE_COUNT || out->dtype != want)
         return xcs_error(XCS_ERR_INTERNAL, "%s: output dtype %s, expected %s for %s input", what,
                          xcs_dtype_name(out->dtype), xcs_dtype_name(want),

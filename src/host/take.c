@@ -60,6 +60,7 @@ static int collapse(int n, const int64_t *shape, const int64_t *stride, int64_t 
 static inline void copy_elem(char *dst, const char *src, size_t isz) {
     switch (isz) {
     case 1: *dst = *src; break;
+    case 2: memcpy(dst, src, 2); break;
     case 4: memcpy(dst, src, 4); break;
     case 8: memcpy(dst, src, 8); break;
     default: memcpy(dst, src, isz); break;
@@ -85,6 +86,9 @@ static void copy_inner(const take_plan *p, char *dst, const char *src) {
         const char *sp = src + off * (int64_t)p->isz;
         switch (p->isz) {
         case 1: for (int64_t i = 0; i < n; i++) dst[i] = sp[i * s]; break;
+        case 2:
+            for (int64_t i = 0; i < n; i++) memcpy(dst + 2 * i, sp + i * s, 2);
+            break;
         case 4:
             for (int64_t i = 0; i < n; i++) memcpy(dst + 4 * i, sp + i * s, 4);
             break;

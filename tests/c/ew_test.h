@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "half.h"
 #include "testutil.h"
 
 static test_rng ew_rng = {0x3C6EF372FE94F82Bull}; /* one stream per test file */
@@ -25,6 +26,8 @@ static inline double rd_raw(xcs_dtype dt, const char *p) {
     case XCS_I32: return *(const int32_t *)(const void *)p;
     case XCS_I64: return (double)*(const int64_t *)(const void *)p;
     case XCS_F32: return *(const float *)(const void *)p;
+    case XCS_F16: return xcs_f16_to_f32(*(const uint16_t *)(const void *)p);
+    case XCS_BF16: return xcs_bf16_to_f32(*(const uint16_t *)(const void *)p);
     default: return *(const double *)(const void *)p;
     }
 }
@@ -34,6 +37,8 @@ static inline void wr_raw(xcs_dtype dt, char *p, double v) { /* v representable 
     case XCS_I32: *(int32_t *)(void *)p = (int32_t)v; break;
     case XCS_I64: *(int64_t *)(void *)p = (int64_t)v; break;
     case XCS_F32: *(float *)(void *)p = (float)v; break;
+    case XCS_F16: *(uint16_t *)(void *)p = xcs_f64_to_f16(v); break;
+    case XCS_BF16: *(uint16_t *)(void *)p = xcs_f64_to_bf16(v); break;
     default: *(double *)(void *)p = v; break;
     }
 }
@@ -74,6 +79,8 @@ static inline double conv(double x, xcs_dtype dt) {
     case XCS_I32: return (x > -2147483649.0 && x < 2147483648.0) ? trunc(x) : INT32_MIN;
     case XCS_I64: return (x >= -0x1p63 && x < 0x1p63) ? trunc(x) : -0x1p63;
     case XCS_F32: return (float)x;
+    case XCS_F16: return xcs_f16_to_f32(xcs_f64_to_f16(x));
+    case XCS_BF16: return xcs_bf16_to_f32(xcs_f64_to_bf16(x));
     default: return x;
     }
 }
@@ -81,14 +88,18 @@ static inline double conv(double x, xcs_dtype dt) {
 static inline double ulp_of(double v, xcs_dtype dt) {
     int e;
     frexp(v, &e);
-    return dt == XCS_F32 ? ldexp(1.0, (e - 1 < -126 ? -126 : e - 1) - 23)
-                         : ldexp(1.0, (e - 1 < -1022 ? -1022 : e - 1) - 52);
+    switch (dt) {
+    case XCS_F32: return ldexp(1.0, (e - 1 < -126 ? -126 : e - 1) - 23);
+    case XCS_F16: return ldexp(1.0, (e - 1 < -14 ? -14 : e - 1) - 10);
+    case XCS_BF16: return ldexp(1.0, (e - 1 < -126 ? -126 : e - 1) - 7);
+    default: return ldexp(1.0, (e - 1 < -1022 ? -1022 : e - 1) - 52);
+    }
 }
 /* got (a value of dtype dt) within `ulps` of the exact want. */
 static inline bool close_to(double got, double want, xcs_dtype dt, double ulps) {
     if (!xcs_dtype_is_float(dt)) return got == conv(want, dt);
     if (want != want) return got != got;
-    double wr = dt == XCS_F32 ? (double)(float)want : want;
+    double wr = conv(want, dt);
     if (isinf(wr) || isinf(got)) return got == wr;
     return fabs(got - want) <= ulps * ulp_of(want, dt);
 }

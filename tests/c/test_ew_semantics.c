@@ -169,6 +169,10 @@ static void test_fill_iota(void) {
                     if (d == XCS_F32) {
                         float a0 = (float)st[k], dd = (float)(st[k] + sp[k]) - a0;
                         want = i == 1 ? (float)(st[k] + sp[k]) : a0 + (float)i * dd;
+                    } else if (xcs_dtype_is_half((xcs_dtype)d)) { /* numpy's HALF_fill */
+                        float a0 = (float)conv(st[k], (xcs_dtype)d), a1 = (float)conv(st[k] + sp[k], (xcs_dtype)d);
+                        float step_i = (float)i * (a1 - a0);
+                        want = i == 0 ? a0 : i == 1 ? a1 : conv(a0 + step_i, (xcs_dtype)d);
                     } else if (d == XCS_F64) {
                         want = i == 1 ? st[k] + sp[k] : st[k] + (double)i * ((st[k] + sp[k]) - st[k]);
                     } else {

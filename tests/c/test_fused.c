@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "half.h"
 #include "xcs_host.h"
 
 #ifdef _OPENMP
@@ -45,6 +46,8 @@ static xcs_tensor *rand_t(xcs_dtype dt, int nd, const int64_t *shape, double lo,
         case XCS_I32: ((int32_t *)d)[i] = (int32_t)floor(v); break;
         case XCS_I64: ((int64_t *)d)[i] = (int64_t)floor(v); break;
         case XCS_F32: ((float *)d)[i] = (float)v; break;
+        case XCS_F16: ((uint16_t *)d)[i] = xcs_f64_to_f16(v); break;
+        case XCS_BF16: ((uint16_t *)d)[i] = xcs_f64_to_bf16(v); break;
         default: ((double *)d)[i] = v; break;
         }
     }

@@ -426,24 +426,36 @@ static void test_dtype_facts(void) {
         CHECK_OK(xcs_dtype_from_name(xcs_dtype_name((xcs_dtype)i), &d));
         CHECK_EQ_I(d, i);
     }
-    CHECK_ERR(xcs_dtype_from_name("float16", &d), XCS_ERR_TYPE, "float16");
+    CHECK_OK(xcs_dtype_from_name("float16", &d)); CHECK_EQ_I(d, XCS_F16);
+    CHECK_OK(xcs_dtype_from_name("half", &d)); CHECK_EQ_I(d, XCS_F16);
+    CHECK_OK(xcs_dtype_from_name("bfloat16", &d)); CHECK_EQ_I(d, XCS_BF16);
+    CHECK(xcs_dtype_size(XCS_F16) == 2 && xcs_dtype_size(XCS_BF16) == 2 && xcs_dtype_size(XCS_F64) == 8);
+    CHECK(xcs_dtype_is_float(XCS_F16) && xcs_dtype_is_float(XCS_BF16) && !xcs_dtype_is_int(XCS_BF16));
+    CHECK(xcs_dtype_compute(XCS_F16) == XCS_F32 && xcs_dtype_compute(XCS_BF16) == XCS_F32 &&
+          xcs_dtype_compute(XCS_I32) == XCS_I32);
+    CHECK_ERR(xcs_dtype_from_name("uint8", &d), XCS_ERR_TYPE, "uint8");
     CHECK_ERR(xcs_dtype_from_name("complex64", &d), XCS_ERR_TYPE, "complex64");
     CHECK_ERR(xcs_dtype_from_name("", &d), XCS_ERR_TYPE, NULL);
 }
 
-/* numpy.result_type over our five dtypes (row op column), numpy 2.x. */
+/* numpy.result_type over our dtypes (row op column), numpy 2.x; bfloat16,
+ * which numpy lacks, as JAX and ml_dtypes' ufuncs give it (float16 with
+ * bfloat16: float32). */
 static void test_promotion_strong(void) {
-    enum { B = XCS_BOOL, I = XCS_I32, L = XCS_I64, F = XCS_F32, D = XCS_F64 };
-    static const int table[5][5] = {
-        /*        bool int32 int64 f32 f64 */
-        /* bool */ {B, I, L, F, D},
-        /* i32  */ {I, I, L, D, D},
-        /* i64  */ {L, L, L, D, D},
-        /* f32  */ {F, D, D, F, D},
-        /* f64  */ {D, D, D, D, D},
+    enum { B = XCS_BOOL, I = XCS_I32, L = XCS_I64, F = XCS_F32, D = XCS_F64, H = XCS_F16, Z = XCS_BF16 };
+    static const int table[7][7] = {
+        /*        bool int32 int64 f32 f64 f16 bf16 */
+        /* bool */ {B, I, L, F, D, H, Z},
+        /* i32  */ {I, I, L, D, D, D, D},
+        /* i64  */ {L, L, L, D, D, D, D},
+        /* f32  */ {F, D, D, F, D, F, F},
+        /* f64  */ {D, D, D, D, D, D, D},
+        /* f16  */ {H, D, D, F, D, H, F},
+        /* bf16 */ {Z, D, D, F, D, F, Z},
     };
-    for (int a = 0; a < 5; a++)
-        for (int b = 0; b < 5; b++) {
+    _Static_assert(XCS_DTYPE_COUNT == 7, "extend the promotion table");
+    for (int a = 0; a < 7; a++)
+        for (int b = 0; b < 7; b++) {
             xcs_dtype r = xcs_dtype_promote((xcs_dtype)a, false, (xcs_dtype)b, false);
             if ((int)r != table[a][b])
                 fprintf(stderr, "promote(%s, %s) = %s, numpy says %s\n", xcs_dtype_name(a),
@@ -466,6 +478,8 @@ static void test_promotion_weak(void) {
         {XCS_I32, XCS_I64, XCS_I32}, {XCS_I32, XCS_F64, XCS_F64}, {XCS_I32, XCS_BOOL, XCS_I32},
         {XCS_I64, XCS_I64, XCS_I64}, {XCS_I64, XCS_F64, XCS_F64},
         {XCS_BOOL, XCS_BOOL, XCS_BOOL}, {XCS_BOOL, XCS_I64, XCS_I64}, {XCS_BOOL, XCS_F64, XCS_F64},
+        {XCS_F16, XCS_I64, XCS_F16}, {XCS_F16, XCS_F64, XCS_F16}, {XCS_F16, XCS_BOOL, XCS_F16},
+        {XCS_BF16, XCS_I64, XCS_BF16}, {XCS_BF16, XCS_F64, XCS_BF16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         xcs_dtype r1 = xcs_dtype_promote(cases[i].arr, false, cases[i].scalar, true);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "half.h"
 #include "cpu_kernels.h"
 #include "testutil.h"
 
@@ -22,6 +23,8 @@ static void fill_take(void *ctx, xcs_dtype dt, char *p, int64_t i) {
     case XCS_I32: ((int32_t *)(void *)p)[i] = (int32_t)i * 7 - 100; break;
     case XCS_I64: ((int64_t *)(void *)p)[i] = (int64_t)i * 1000003 - 5; break;
     case XCS_F32: ((float *)(void *)p)[i] = (float)i * 0.5f - 3; break;
+    case XCS_F16: ((uint16_t *)(void *)p)[i] = xcs_f64_to_f16((double)i * 0.125 - 7); break;
+    case XCS_BF16: ((uint16_t *)(void *)p)[i] = xcs_f64_to_bf16((double)i * 0.375 + 2); break;
     default: ((double *)(void *)p)[i] = (double)i * 0.25 + 1; break;
     }
 }

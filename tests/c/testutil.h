@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "half.h"
 #include "xcs.h"
 
 /* splitmix64: one stream per test file, seeded there, so each file's values
@@ -36,6 +37,8 @@ static inline void test_store(xcs_dtype dt, char *data, int64_t i, int64_t iv, d
     case XCS_I32: ((int32_t *)(void *)data)[i] = (int32_t)iv; break;
     case XCS_I64: ((int64_t *)(void *)data)[i] = iv; break;
     case XCS_F32: ((float *)(void *)data)[i] = (float)u; break;
+    case XCS_F16: ((uint16_t *)(void *)data)[i] = xcs_f64_to_f16(u); break;
+    case XCS_BF16: ((uint16_t *)(void *)data)[i] = xcs_f64_to_bf16(u); break;
     default: ((double *)(void *)data)[i] = u; break;
     }
 }

@@ -9,9 +9,9 @@ Random inputs are fresh on every run: the `rng` fixture derives a seed from a
 random base (or ``XCS_TEST_SEED`` when set) and the test id, and a failing
 test prints the base so the run can be repeated exactly.
 
-Known deviations from numpy, encoded here once:
-  * xcs has no float16: where numpy returns float16 (a float function of a
-    bool array, e.g. ``np.exp(bool_array)``) xcs returns float32.
+float16 and bfloat16 (ml_dtypes') results are checked like the others,
+against the float64 reference with their own tolerances: xcs computes them
+in float32 and rounds on store, numpy (float16) rounds after every op.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import zlib
 
 import numpy as np
 import pytest
+from ml_dtypes import bfloat16
 
 # hypothesis: bounded examples and no per-example deadline (a first call may
 # be slow while kernels warm up); profile "ci" is the default.
@@ -86,28 +87,29 @@ def xnp():
 # ulp (2^-23 ~ 1.2e-7) of the result plus input rounding, so 2e-5 leaves room
 # for vectorised transcendental approximations; float64: libm-grade.
 TOL = {
+    np.dtype(np.float16): (2e-3, 1e-4),       # 2^-10 ~ 9.8e-4: two ulp
+    np.dtype(bfloat16): (1.6e-2, 1e-3),       # 2^-7 ~ 7.8e-3: two ulp
     np.dtype(np.float32): (2e-5, 2e-6),
     np.dtype(np.float64): (1e-12, 1e-14),
 }
 # Looser bounds for ops whose float32 result is ill-conditioned or computed
 # through a longer formula (tanh near 0 via exp, pow, gelu/erf, ...).
 TOL_TRANSCENDENTAL = {
+    np.dtype(np.float16): (4e-3, 1e-3),
+    np.dtype(bfloat16): (3e-2, 1e-2),
     np.dtype(np.float32): (1e-4, 1e-5),
     np.dtype(np.float64): (1e-11, 1e-13),
 }
 
-# numpy result dtypes that xcs cannot represent, mapped to what xcs returns.
-DTYPE_DEVIATIONS = {np.dtype(np.float16): np.dtype(np.float32)}
-
 FLOAT_DTYPES = (np.float32, np.float64)
+HALF_DTYPES = (np.float16, bfloat16)
 INT_DTYPES = (np.int32, np.int64)
 ALL_DTYPES = (np.bool_, np.int32, np.int64, np.float32, np.float64)
 
 
 def xcs_dtype_for(np_dtype) -> np.dtype:
-    """The dtype xcs returns where numpy returns `np_dtype`."""
-    d = np.dtype(np_dtype)
-    return DTYPE_DEVIATIONS.get(d, d)
+    """The dtype xcs returns where numpy returns `np_dtype` (the same one)."""
+    return np.dtype(np_dtype)
 
 
 def to_numpy(x) -> np.ndarray:
@@ -122,7 +124,7 @@ def assert_close(actual, expected, dtype=None, *, rtol=None, atol=None,
     actual:   the xcs result (an ``ember.xcs.Array``; anything np.asarray takes).
     expected: the numpy reference, ideally computed in float64.
     dtype:    the dtype `actual` must have (numpy's result dtype for the original
-              inputs); None means expected.dtype.  float16 maps to float32.
+              inputs); None means expected.dtype.
     rtol/atol override the per-dtype tolerance; `tol` picks another table.
     Integer and bool results must match exactly.
     """

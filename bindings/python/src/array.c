@@ -102,7 +102,8 @@ static PyObject *get_strides(PyObject *self, void *c) {
 
 static PyObject *get_dtype(PyObject *self, void *c) {
     xcs_py_state *s = xcs_py_state_get();
-    return s ? Py_NewRef(s->dtypes[XCS_T(self)->dtype]) : NULL;
+    if (!s) return NULL;
+    return xcs_py_np_dtype(s, XCS_T(self)->dtype);
 }
 
 static PyObject *get_ndim(PyObject *self, void *c) { return PyLong_FromLong(XCS_T(self)->ndim); }

@@ -20,7 +20,8 @@ const char *xcs_py_format(xcs_dtype dt) {
     case XCS_I64: return sizeof(long) == 8 ? "l" : "q";
     case XCS_F32: return "f";
     case XCS_F64: return "d";
-    default: return NULL;
+    case XCS_F16: return "e";
+    default: return NULL; /* bfloat16: PEP 3118 has no code for it (see xcs_py_raw_bytes) */
     }
 }
 
@@ -49,6 +50,11 @@ static int array_getbuffer(PyObject *self, Py_buffer *view, int flags) {
     }
     if (t->storage->device != XCS_DEVICE_CPU) {
         PyErr_SetString(PyExc_BufferError, "this Array lives on a device; the buffer protocol needs CPU memory");
+        return -1;
+    }
+    if (!xcs_py_format(t->dtype)) {
+        PyErr_Format(PyExc_BufferError, "the buffer protocol has no format for %s (np.asarray converts it "
+                     "through ml_dtypes)", xcs_dtype_name(t->dtype));
         return -1;
     }
     bool c = is_contiguous(t, 'C'), f = is_contiguous(t, 'F');
@@ -94,3 +100,55 @@ PyBufferProcs xcs_py_buffer_procs = {
     .bf_getbuffer = array_getbuffer,
     .bf_releasebuffer = array_releasebuffer,
 };
+
+/* ---------------------------------------------------------------- raw bytes */
+
+/* The bytes under a host tensor, exported as one read-only run, holding the
+ * Array that owns them: how a bfloat16 Array reaches numpy, which builds an
+ * ndarray of ml_dtypes.bfloat16 over it (shape, strides and offset given
+ * separately), zero-copy like every other dtype. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *owner;
+    char *lo;
+    Py_ssize_t len;
+} RawBytes;
+
+static int raw_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+    RawBytes *r = (RawBytes *)self;
+    static char empty_data[8];
+    return PyBuffer_FillInfo(view, self, r->len ? r->lo : empty_data, r->len, 1, flags);
+}
+
+static void raw_dealloc(PyObject *self) {
+    Py_XDECREF(((RawBytes *)self)->owner);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyBufferProcs raw_buffer_procs = {.bf_getbuffer = raw_getbuffer};
+
+PyTypeObject XcsRawBytes_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ember.xcs._xcs._RawBytes",
+    .tp_basicsize = sizeof(RawBytes),
+    .tp_dealloc = raw_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_as_buffer = &raw_buffer_procs,
+    .tp_doc = "The bytes under an xcs Array (internal).",
+};
+
+PyObject *xcs_py_raw_bytes(PyObject *owner, const xcs_tensor *t, Py_ssize_t *offset) {
+    int64_t lo = 0, hi = 0, isz = (int64_t)xcs_dtype_size(t->dtype);
+    bool empty = xcs_tensor_numel(t) == 0;
+    for (int i = 0; i < t->ndim && !empty; i++) {
+        int64_t span = (t->shape[i] - 1) * t->strides[i] * isz;
+        if (span < 0) lo += span; else hi += span;
+    }
+    RawBytes *r = PyObject_New(RawBytes, &XcsRawBytes_Type);
+    if (!r) return NULL;
+    r->owner = Py_NewRef(owner);
+    r->lo = empty ? NULL : (char *)xcs_tensor_data(t) + lo;
+    r->len = empty ? 0 : (Py_ssize_t)(hi - lo + isz);
+    *offset = (Py_ssize_t)-lo;
+    return (PyObject *)r;
+}

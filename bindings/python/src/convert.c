@@ -61,14 +61,16 @@ static int format_dtype(const char *fmt, Py_ssize_t itemsize) {
         return itemsize == 4 ? XCS_I32 : itemsize == 8 ? XCS_I64 : -1;
     case 'f': return itemsize == 4 ? XCS_F32 : -1;
     case 'd': return itemsize == 8 ? XCS_F64 : -1;
+    case 'e': return itemsize == 2 ? XCS_F16 : -1;
     default: return -1;
     }
 }
 
-/* Wraps the buffer of obj without copying.  Returns 1 with *out set, 0 when
- * obj has no buffer or its layout cannot be wrapped (no error set), -1 on
- * error. */
-static int wrap_buffer(PyObject *obj, xcs_tensor **out) {
+/* Wraps the buffer of obj without copying, as dtype `force` when it is not
+ * -1 (a uint16 view of bfloat16 values), else as its format says.  Returns
+ * 1 with *out set, 0 when obj has no buffer or its layout cannot be wrapped
+ * (no error set), -1 on error. */
+static int wrap_buffer(PyObject *obj, int force, xcs_tensor **out) {
     Py_buffer *view = PyMem_RawMalloc(sizeof *view);
     if (!view) {
         PyErr_NoMemory();
@@ -79,7 +81,8 @@ static int wrap_buffer(PyObject *obj, xcs_tensor **out) {
         PyErr_Clear();
         return 0;
     }
-    int dt = format_dtype(view->format, view->itemsize);
+    int dt = force >= 0 && view->itemsize == (Py_ssize_t)xcs_dtype_size((xcs_dtype)force)
+                 ? force : force >= 0 ? -1 : format_dtype(view->format, view->itemsize);
     bool ok = dt >= 0 && view->ndim >= 0 && view->ndim <= XCS_MAX_DIMS && !view->suboffsets &&
               ((uintptr_t)view->buf % (uintptr_t)view->itemsize) == 0;
     int64_t shape[XCS_MAX_DIMS], strides[XCS_MAX_DIMS];
@@ -133,7 +136,7 @@ static const char *nearest_dtype(int kind, Py_ssize_t itemsize) {
     case 'b': return "bool";
     case 'i': return itemsize <= 4 ? "int32" : itemsize == 8 ? "int64" : NULL;
     case 'u': return itemsize <= 2 ? "int32" : itemsize <= 4 ? "int64" : itemsize == 8 ? "float64" : NULL;
-    case 'f': return itemsize <= 4 ? "float32" : "float64";
+    case 'f': return itemsize == 2 ? "float16" : itemsize <= 4 ? "float32" : "float64";
     default: return NULL;
     }
 }
@@ -164,22 +167,27 @@ static int convert_via_numpy(PyObject *obj, const char *op, xcs_tensor **out) {
     if (!kind || !isz || !PyUnicode_Check(kind) || PyUnicode_GetLength(kind) != 1) goto done;
     Py_ssize_t itemsize = PyLong_AsSsize_t(isz);
     if (itemsize == -1 && PyErr_Occurred()) goto done;
-    const char *target = nearest_dtype((int)PyUnicode_READ_CHAR(kind, 0), itemsize);
+    /* ml_dtypes' bfloat16 has no buffer format: its bits, as uint16 */
+    int force = -1, is_bf16 = s->dtypes[XCS_BF16] ? PyObject_RichCompareBool(dt, s->dtypes[XCS_BF16], Py_EQ) : 0;
+    if (is_bf16 < 0) goto done;
+    const char *target = is_bf16 ? "uint16" : nearest_dtype((int)PyUnicode_READ_CHAR(kind, 0), itemsize);
     if (!target) {
         xcs_py_errorf(XCS_ERR_TYPE,
-                      "unsupported dtype '%S' for xcs op '%s' (xcs supports bool, int32, int64, float32, "
-                      "float64)", dt, op);
+                      "unsupported dtype '%S' for xcs op '%s' (xcs supports bool, int32, int64, float16, "
+                      "bfloat16, float32, float64)", dt, op);
         goto done;
     }
-    PyObject *conv = np_asarray(s, arr, target, op); /* no-op when already native `target` */
+    PyObject *conv = is_bf16 ? PyObject_CallMethod(arr, "view", "s", target)
+                             : np_asarray(s, arr, target, op); /* no-op when already native `target` */
     if (!conv) goto done;
+    if (is_bf16) force = XCS_BF16;
     Py_SETREF(arr, conv);
-    rc = wrap_buffer(arr, out);
+    rc = wrap_buffer(arr, force, out);
     if (rc == 0) { /* unaligned or exotic strides: take a fresh C-ordered copy */
         PyObject *copy = PyObject_CallMethod(s->numpy, "array", "O", arr);
         if (!copy) goto done;
         Py_SETREF(arr, copy);
-        rc = wrap_buffer(arr, out);
+        rc = wrap_buffer(arr, force, out);
         if (rc == 0) {
             xcs_py_errorf(XCS_ERR_INTERNAL, "xcs op '%s': numpy returned an array xcs cannot wrap", op);
             rc = -1;
@@ -245,7 +253,7 @@ int xcs_py_arg_from(PyObject *obj, const char *op, xcs_py_arg *out) {
         return weak_scalar(obj, op, &out->t);
     if (PyUnicode_Check(obj) || PyBytes_Check(obj) || obj == Py_None) goto unsupported;
     if (PyObject_CheckBuffer(obj)) {
-        int rc = wrap_buffer(obj, &out->t);
+        int rc = wrap_buffer(obj, -1, &out->t);
         if (rc) return rc > 0 ? 0 : -1;
         return convert_via_numpy(obj, op, &out->t);
     }
@@ -275,11 +283,43 @@ xcs_tensor *xcs_py_to_tensor(PyObject *obj, const char *op) {
     return v;
 }
 
+PyObject *xcs_py_np_dtype(xcs_py_state *s, xcs_dtype dt) {
+    if ((unsigned)dt >= XCS_DTYPE_COUNT) return xcs_py_errorf(XCS_ERR_INTERNAL, "invalid dtype %d", (int)dt);
+    if (!s->dtypes[dt])
+        return xcs_py_errorf(XCS_ERR_TYPE, "numpy has no %s dtype: install ml_dtypes (pip install ml_dtypes) to "
+                             "convert %s arrays to numpy", xcs_dtype_name(dt), xcs_dtype_name(dt));
+    return Py_NewRef(s->dtypes[dt]);
+}
+
+/* A bfloat16 Array as an ndarray of ml_dtypes.bfloat16 over its memory. */
+static PyObject *bf16_to_numpy(xcs_py_state *s, PyObject *obj) {
+    PyObject *dtype = xcs_py_np_dtype(s, XCS_BF16);
+    const xcs_tensor *t = dtype ? xcs_py_host(obj) : NULL;
+    Py_ssize_t offset = 0;
+    PyObject *raw = t ? xcs_py_raw_bytes(obj, t, &offset) : NULL;
+    PyObject *shape = raw ? PyTuple_New(t->ndim) : NULL, *strides = shape ? PyTuple_New(t->ndim) : NULL;
+    PyObject *r = NULL;
+    if (strides) {
+        for (int i = 0; i < t->ndim; i++) {
+            PyTuple_SET_ITEM(shape, i, PyLong_FromLongLong(t->shape[i]));
+            PyTuple_SET_ITEM(strides, i, PyLong_FromLongLong(t->strides[i] * 2));
+        }
+        if (!PyErr_Occurred())
+            r = PyObject_CallFunction(s->np_ndarray, "OOOnO", shape, dtype, raw, offset, strides);
+    }
+    Py_XDECREF(strides);
+    Py_XDECREF(shape);
+    Py_XDECREF(raw);
+    Py_XDECREF(dtype);
+    return r;
+}
+
 PyObject *xcs_py_to_numpy(PyObject *obj) {
     xcs_py_state *s = xcs_py_state_get();
     if (!s) return NULL;
     if (XcsArray_Check(obj) && xcs_py_concrete(XCS_T(obj), "as a numpy array"))
         return NULL;
+    if (XcsArray_Check(obj) && XCS_T(obj)->dtype == XCS_BF16) return bf16_to_numpy(s, obj);
     /* a memoryview keeps the exporter alive and makes numpy take our buffer
      * even where it would prefer __array__ */
     PyObject *mv = PyMemoryView_FromObject(obj);

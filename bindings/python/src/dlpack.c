@@ -97,6 +97,8 @@ static DLDataType dl_dtype(xcs_dtype dt) {
     case XCS_I64: d.code = kDLInt; d.bits = 64; break;
     case XCS_F32: d.code = kDLFloat; d.bits = 32; break;
     case XCS_F64: d.code = kDLFloat; d.bits = 64; break;
+    case XCS_F16: d.code = kDLFloat; d.bits = 16; break;
+    case XCS_BF16: d.code = kDLBfloat; d.bits = 16; break;
     default: break;
     }
     return d;
@@ -247,6 +249,8 @@ static int dl_to_xcs_dtype(DLDataType d, xcs_dtype *out) {
     else if (d.code == kDLInt && d.bits == 64) *out = XCS_I64;
     else if (d.code == kDLFloat && d.bits == 32) *out = XCS_F32;
     else if (d.code == kDLFloat && d.bits == 64) *out = XCS_F64;
+    else if (d.code == kDLFloat && d.bits == 16) *out = XCS_F16;
+    else if (d.code == kDLBfloat && d.bits == 16) *out = XCS_BF16;
     else return -1;
     return 0;
 }
@@ -296,7 +300,7 @@ static PyObject *from_capsule(PyObject *cap) {
     xcs_dtype dt;
     if (dl_to_xcs_dtype(dl->dtype, &dt))
         return xcs_py_errorf(XCS_ERR_TYPE, "from_dlpack: unsupported dtype %s%d (lanes %d); xcs supports bool, "
-                             "int32, int64, float32, float64", dl_code_name(dl->dtype.code), dl->dtype.bits,
+                             "int32, int64, float16, bfloat16, float32, float64", dl_code_name(dl->dtype.code), dl->dtype.bits,
                              dl->dtype.lanes);
     if (dl->ndim < 0 || dl->ndim > XCS_MAX_DIMS)
         return xcs_py_errorf(XCS_ERR_SHAPE, "from_dlpack: %d dimensions; xcs arrays have at most %d",

@@ -391,8 +391,23 @@ static int load_numpy(xcs_py_state *s) {
     s->np_ndarray = PyObject_GetAttrString(s->numpy, "ndarray");
     if (!s->np_asarray || !s->np_dtype || !s->np_ndarray) return -1;
     for (int i = 0; i < XCS_DTYPE_COUNT; i++) {
+        if (i == XCS_BF16) continue;
         s->dtypes[i] = PyObject_CallFunction(s->np_dtype, "s", xcs_dtype_name((xcs_dtype)i));
         if (!s->dtypes[i]) return -1;
+    }
+    /* numpy has no bfloat16: ml_dtypes (JAX's) adds it.  Without it xcs
+     * still computes in bfloat16, but cannot hand such arrays to numpy. */
+    PyObject *mld = PyImport_ImportModule("ml_dtypes");
+    if (mld) {
+        PyObject *bf = PyObject_GetAttrString(mld, "bfloat16");
+        s->dtypes[XCS_BF16] = bf ? PyObject_CallOneArg(s->np_dtype, bf) : NULL;
+        Py_XDECREF(bf);
+        Py_DECREF(mld);
+        if (!s->dtypes[XCS_BF16]) return -1;
+    } else if (PyErr_ExceptionMatches(PyExc_ImportError)) {
+        PyErr_Clear();
+    } else {
+        return -1;
     }
     return 0;
 }
@@ -409,7 +424,7 @@ PyMODINIT_FUNC PyInit__xcs(void) {
         goto fail;
     }
     if (PyType_Ready(&XcsArray_Type) || PyType_Ready(&XcsArrayIter_Type) || PyType_Ready(&XcsGraph_Type) ||
-        PyType_Ready(&XcsTaskGraph_Type))
+        PyType_Ready(&XcsTaskGraph_Type) || PyType_Ready(&XcsRawBytes_Type))
         goto fail;
     if (PyModule_AddObjectRef(m, "Array", (PyObject *)&XcsArray_Type)) goto fail;
     if (PyModule_AddObjectRef(m, "Graph", (PyObject *)&XcsGraph_Type)) goto fail;

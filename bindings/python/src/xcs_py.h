@@ -95,6 +95,14 @@ typedef struct XcsArray {
 
 extern PyTypeObject XcsArray_Type;
 extern PyTypeObject XcsArrayIter_Type;
+extern PyTypeObject XcsRawBytes_Type;
+/* A read-only bytes object over the memory of host tensor t (owned by
+ * `owner`, kept alive); *offset receives the byte offset of t's first
+ * element in it. */
+PyObject *xcs_py_raw_bytes(PyObject *owner, const xcs_tensor *t, Py_ssize_t *offset);
+/* The numpy dtype of dt (new reference), or NULL with XCSTypeError when
+ * numpy cannot name it (bfloat16 without ml_dtypes installed). */
+PyObject *xcs_py_np_dtype(xcs_py_state *s, xcs_dtype dt);
 #define XcsArray_Check(o) PyObject_TypeCheck((o), &XcsArray_Type)
 /* An Array's tensor for its metadata (shape, dtype, graph): the host tensor,
  * or the device tensor of a device Array whose host copy is not made yet.

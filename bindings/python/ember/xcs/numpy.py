@@ -10,8 +10,10 @@ immutable.
 
 Promotion follows numpy 2 (NEP 50): Python scalars are weak
 (``float32_array * 2.0`` stays float32), numpy arrays and scalars are strong.
-Inputs of dtypes xcs lacks convert to the nearest one (float16 -> float32,
-int8/int16/uint8/uint16 -> int32, uint32 -> int64, uint64 -> float64).
+Inputs of dtypes xcs lacks convert to the nearest one (int8/int16/uint8/uint16
+-> int32, uint32 -> int64, uint64 -> float64).  float16 and bfloat16
+(``ml_dtypes.bfloat16``, as in JAX) are stored in 16 bits and computed in
+float32: elementwise chains that xcs fuses round once, when they are stored.
 """
 
 import builtins as _builtins
@@ -25,8 +27,13 @@ from ember.xcs._xcs import Array, XCSTypeError
 bool_ = _np.bool_
 int32 = _np.int32
 int64 = _np.int64
+float16 = _np.float16
 float32 = _np.float32
 float64 = _np.float64
+try:
+    from ml_dtypes import bfloat16
+except ImportError:  # pragma: no cover - ml_dtypes is a dependency
+    bfloat16 = "bfloat16"
 
 _unary = _xcs._unary
 _binary = _xcs._binary

@@ -79,7 +79,7 @@ from ember.xcs.errors import XCSTypeError, XCSValueError
 
 __all__ = ["grad", "value_and_grad", "vmap", "pmap", "scan", "psum", "pmean", "pmax", "all_gather", "axis_index"]
 
-_FLOAT = ("float32", "float64")
+_FLOAT = ("float16", "bfloat16", "float32", "float64")
 
 
 def _argnums_tuple(argnums, fname):
