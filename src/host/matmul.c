@@ -236,6 +236,9 @@ static xcs_status mm_plan_build(mm_plan *p, const char *what, const xcs_tensor *
         return xcs_error(XCS_ERR_TYPE, "%s: dtypes %s @ %s -> %s must agree", what,
                          xcs_dtype_name(a->dtype), xcs_dtype_name(b->dtype),
                          xcs_dtype_name(out->dtype));
+    if (!gemm_table[a->dtype])
+        return xcs_error(XCS_ERR_TYPE, "%s: no GEMM kernel for %s (xcs_cpu_matmul computes it in float32)", what,
+                         xcs_dtype_name(a->dtype));
     if (nd < 2 || a->ndim != nd || b->ndim != nd)
         return xcs_error(XCS_ERR_SHAPE, "%s: operands must be broadcast to out's %d dims (>= 2)",
                          what, nd);

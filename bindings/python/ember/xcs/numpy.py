@@ -34,6 +34,17 @@ try:
     from ml_dtypes import bfloat16
 except ImportError:  # pragma: no cover - ml_dtypes is a dependency
     bfloat16 = "bfloat16"
+_BF16 = _np.dtype(bfloat16) if not isinstance(bfloat16, str) else None
+
+
+def _floating(dtype):
+    """True for the float dtypes xcs knows, bfloat16 included (numpy's kind 'V')."""
+    return dtype.kind == "f" or (_BF16 is not None and dtype == _BF16)
+
+
+def _numeric(dtype):
+    """True for numpy dtypes xcs computes on: bool, ints, floats, bfloat16."""
+    return dtype.kind in "biuf" or (_BF16 is not None and dtype == _BF16)
 
 _unary = _xcs._unary
 _binary = _xcs._binary
@@ -133,7 +144,7 @@ def reciprocal(x, /):
     gives 0).
     """
     x = asarray(x)
-    if x.dtype.kind == "f":
+    if _floating(x.dtype):
         return _binary("divide", 1, x)
     return _xcs._where(_binary("equal", _unary("absolute", x), 1), x, 0)
 

@@ -76,6 +76,7 @@ from ember.xcs import _xcs
 from ember.xcs._xcs import Array
 from ember.xcs.api import pytree
 from ember.xcs.errors import XCSTypeError, XCSValueError
+from ember.xcs.numpy import _numeric
 
 __all__ = ["grad", "value_and_grad", "vmap", "pmap", "scan", "psum", "pmean", "pmax", "all_gather", "axis_index"]
 
@@ -126,7 +127,7 @@ def value_and_grad(fn, argnums=0, has_aux=False, allow_int=False, *, _name="valu
             for i in nums:
                 leaves, tree = pytree.flatten(args[i])
                 lifted = [active.constant(v) if not (type(v) is Array and _xcs._is_traced(v))
-                          and np.asarray(v).dtype.kind in "biuf" else v for v in leaves]
+                          and _numeric(np.asarray(v).dtype) else v for v in leaves]
                 args[i] = pytree.unflatten(tree, lifted)
             args = tuple(args)
         try:

@@ -50,6 +50,7 @@ import numpy as np
 from ember.xcs import _orchestration as orch
 from ember.xcs import _xcs
 from ember.xcs._xcs import Array, Graph
+from ember.xcs.numpy import _numeric
 from ember.xcs.api import pytree
 from ember.xcs.api import stats as _stats
 from ember.xcs.config import Config, profile_from_env
@@ -130,8 +131,6 @@ def _concrete(out):
     return pytree.unflatten(tree, [orch.wait(v) for v in leaves])
 
 
-_LAZY_KINDS = frozenset("biuf")
-
 
 def _lazy_args(args, kwargs, device=None):
     """args and kwargs with every numeric array leaf made a constant of a new
@@ -145,7 +144,7 @@ def _lazy_args(args, kwargs, device=None):
     out = []
     for v in leaves:
         t = type(v)
-        if t is Array or (t is np.ndarray and v.dtype.kind in _LAZY_KINDS):
+        if t is Array or (t is np.ndarray and _numeric(v.dtype)):
             if g is None:
                 g = Graph(lazy=True, device=device)
             if t is Array and _is_traced(v):
