@@ -46,8 +46,10 @@
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 
-#if defined(__SSE2__) && !defined(__NO_MATH_ERRNO__)
+#if defined(__SSE2__) || defined(__F16C__)
 #include <immintrin.h>
+#endif
+#if defined(__SSE2__) && !defined(__NO_MATH_ERRNO__)
 #define EW_SQRT_INTRINSICS 1
 #else
 #define EW_SQRT_INTRINSICS 0
@@ -508,7 +510,44 @@ static const xcs_ew_convert_fn ew_conv[XCS_DTYPE_COUNT][XCS_DTYPE_COUNT] = {
     EW_DTYPES_FROM(EW_CONV_ROW, _)
 };
 
+/* float16 <-> float32 with the F16C instructions (8 per instruction; the
+ * branch-free half.h code does not vectorise as well: 36 vs ~4 ms for 2^24
+ * elements).  Both are IEEE conversions, ties to even, like half.h. */
+#if defined(__F16C__) && defined(__AVX__)
+#define EW_F16C 1
+static void cv_h_f32_f16c(int64_t n, const void *src, int64_t st, void *dst) {
+    const uint16_t *p = src;
+    float *q = dst;
+    int64_t i = 0;
+    if (st == 1)
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(q + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + i))));
+    for (; i < n; i++) q[i] = xcs_f16_to_f32(p[i * st]);
+}
+static void cv_f32_h_f16c(int64_t n, const void *src, int64_t st, void *dst) {
+    const float *p = src;
+    uint16_t *q = dst;
+    int64_t i = 0;
+    if (st == 1)
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(void *)(q + i),
+                             _mm256_cvtps_ph(_mm256_loadu_ps(p + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) q[i] = xcs_f32_to_f16(p[i * st]);
+}
+#else
+#define EW_F16C 0
+#endif
+
 xcs_ew_convert_fn xcs_ew_convert_get(xcs_dtype from, xcs_dtype to) {
+    if ((unsigned)from >= XCS_DTYPE_COUNT || (unsigned)to >= XCS_DTYPE_COUNT) return NULL;
+#if EW_F16C
+    if (from == XCS_F16 && to == XCS_F32) return cv_h_f32_f16c;
+    if (from == XCS_F32 && to == XCS_F16) return cv_f32_h_f16c;
+#endif
+    return ew_conv[from][to];
+}
+
+xcs_ew_convert_fn xcs_ew_convert_portable(xcs_dtype from, xcs_dtype to) {
     if ((unsigned)from >= XCS_DTYPE_COUNT || (unsigned)to >= XCS_DTYPE_COUNT) return NULL;
     return ew_conv[from][to];
 }

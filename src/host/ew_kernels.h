@@ -43,5 +43,8 @@ xcs_dtype xcs_ew_out_dtype(xcs_op op, xcs_dtype compute);
  * nonzero byte as true.  Never NULL for valid dtypes. */
 typedef void (*xcs_ew_convert_fn)(int64_t n, const void *src, int64_t stride, void *dst);
 xcs_ew_convert_fn xcs_ew_convert_get(xcs_dtype from, xcs_dtype to);
+/* The same conversion without the instruction-set fast paths (F16C for
+ * float16 <-> float32): the tests hold the two to the same bits. */
+xcs_ew_convert_fn xcs_ew_convert_portable(xcs_dtype from, xcs_dtype to);
 
 #endif /* XCS_EW_KERNELS_H */

@@ -229,6 +229,45 @@ static void test_table_coverage(void) {
         for (int b = 0; b < XCS_DTYPE_COUNT; b++) CHECK(xcs_ew_convert_get((xcs_dtype)a, (xcs_dtype)b) != NULL);
 }
 
+/* float16/bfloat16 converters, fast paths against the portable half.h ones:
+ * every 16-bit pattern widened, and random float32 patterns (plus the ones
+ * past each 16-bit value, where ties sit) narrowed, contiguous and strided. */
+static void test_half_converters(void) {
+    enum { N = 1 << 16, R = 1 << 20 };
+    uint16_t *h = malloc(N * sizeof *h), *h1 = malloc(R * sizeof *h1), *h2 = malloc(R * sizeof *h2);
+    float *f1 = malloc(R * sizeof *f1), *f2 = malloc(R * sizeof *f2);
+    CHECK(h && h1 && h2 && f1 && f2);
+    if (!(h && h1 && h2 && f1 && f2)) return;
+    for (int half = XCS_F16; half <= XCS_BF16; half++) {
+        for (int i = 0; i < N; i++) h[i] = (uint16_t)i;
+        for (int st = 1; st <= 2; st++) {
+            xcs_ew_convert_get((xcs_dtype)half, XCS_F32)(N / st, h, st, f1);
+            xcs_ew_convert_portable((xcs_dtype)half, XCS_F32)(N / st, h, st, f2);
+            int bad = 0; /* NaNs stay NaN; F16C also quiets a signalling one */
+            for (int i = 0; i < N / st; i++)
+                bad += f2[i] != f2[i] ? f1[i] == f1[i] : memcmp(&f1[i], &f2[i], 4) != 0;
+            CHECK_EQ_I(bad, 0);
+        }
+        for (int i = 0; i < R; i++) {
+            uint32_t u = (uint32_t)rnd();
+            if (i % 4 == 1) u = (u & 0xffff0000u) | 0x8000u;                  /* bfloat16 ties */
+            if (i % 4 == 2) u = (u & 0xffffe000u) | 0x1000u;                  /* float16 ties */
+            memcpy(&f1[i], &u, 4);
+        }
+        for (int st = 1; st <= 3; st += 2) {
+            xcs_ew_convert_get(XCS_F32, (xcs_dtype)half)(R / st, f1, st, h1);
+            xcs_ew_convert_portable(XCS_F32, (xcs_dtype)half)(R / st, f1, st, h2);
+            int bad = 0;
+            for (int i = 0; i < R / st; i++) {
+                bool nan = (h2[i] & 0x7fffu) > (half == XCS_F16 ? 0x7c00u : 0x7f80u);
+                bad += nan ? (h1[i] & 0x7fffu) <= (half == XCS_F16 ? 0x7c00u : 0x7f80u) : h1[i] != h2[i];
+            }
+            CHECK_EQ_I(bad, 0);
+        }
+    }
+    free(h), free(h1), free(h2), free(f1), free(f2);
+}
+
 /* Every (op, compute dtype) with a kernel, on random contiguous inputs of
  * the kernel's dtypes; then again with inputs in another dtype and, for
  * floats, an output in another dtype. */
@@ -401,6 +440,7 @@ static int bench(void) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) return bench();
     RUN(test_table_coverage);
+    RUN(test_half_converters);
     RUN(test_ops_random);
     RUN(test_layouts);
     return check_report();
