@@ -7,9 +7,9 @@
  *              as a jitted program runs it (xcs_graph_run_on);
  *   softmax    row softmax of 16384x4096 float32;
  *   layernorm  row layer norm of 16384x4096 float32 (mean, var, normalise);
- *   matmul     8192^3 float32 through xcs (FP32 and TF32) and through a
- *              direct cuBLAS call of the same GEMM; bf16 through cuBLAS alone
- *              (xcs has no bf16 dtype) as the tensor cores' ceiling.
+ *   matmul     8192^3 in float32, TF32 and bfloat16 (float32 accumulation)
+ *              through xcs (a traced matmul run as a graph) and through a
+ *              direct cuBLAS call of the same GEMM on the same buffers.
  * Prints one JSON object per line (for benchmarks/RESULTS.md), then a table.
  * Without a usable GPU it prints why and exits 77. */
 #include <stdio.h>
@@ -80,10 +80,10 @@ static xcs_status graph_step(void *c) {
     return st;
 }
 
-typedef struct gemm_ctx { xcs_cublas *b; xcs_gemm g; bool bf16; } gemm_ctx;
+typedef struct gemm_ctx { xcs_cublas *b; xcs_gemm g; } gemm_ctx;
 static xcs_status gemm_step(void *c) {
     gemm_ctx *k = c;
-    return k->bf16 ? xcs_cublas_gemm_bf16(k->b, &k->g) : xcs_cublas_gemm(k->b, &k->g);
+    return xcs_cublas_gemm(k->b, &k->g);
 }
 
 /* ---------------------------------------------------------------- programs */
@@ -225,30 +225,37 @@ int main(int argc, char **argv) {
     xcs_cublas *blas = NULL;
     OK(xcs_cublas_open(&blas), "cuBLAS");
     OK(xcs_cu_make_current(rt), "context");
-    xcs_tensor *c = NULL;
+    xcs_tensor *c = NULL, *a16 = NULL, *b16 = NULL, *c16 = NULL;
     OK(xcs_tensor_empty_on(a->storage, XCS_F32, 2, ms2, &c), "alloc C");
-    for (int tf32 = 0; tf32 < 2; tf32++) {
-        xcs_cuda_be_set_tf32(tf32);
-        graph_ctx mc = {.n_in = 2, .in = {a, b}};
+    OK(xcs_cast(a, XCS_BF16, &a16), "cast A to bfloat16");
+    OK(xcs_cast(b, XCS_BF16, &b16), "cast B to bfloat16");
+    OK(xcs_tensor_empty_on(a->storage, XCS_BF16, 2, ms2, &c16), "alloc bfloat16 C");
+    static const struct { const char *name; xcs_dtype dt; int tf32; } modes[] = {
+        {"f32", XCS_F32, 0}, {"tf32", XCS_F32, 1}, {"bf16", XCS_BF16, 0}};
+    for (int k = 0; k < 3; k++) {
+        const bool half = modes[k].dt == XCS_BF16;
+        xcs_tensor *ma = half ? a16 : a, *mb = half ? b16 : b, *mc_out = half ? c16 : c;
+        xcs_cuda_be_set_tf32(modes[k].tf32);
+        graph_ctx mc = {.n_in = 2, .in = {ma, mb}};
         xcs_graph *g = NULL;
         xcs_tensor *ta = NULL, *tb = NULL, *tc = NULL;
         OK(xcs_graph_new(&g), "graph");
-        OK(xcs_graph_input(g, XCS_F32, 2, ms2, &ta), "input");
-        OK(xcs_graph_input(g, XCS_F32, 2, ms2, &tb), "input");
+        OK(xcs_graph_input(g, modes[k].dt, 2, ms2, &ta), "input");
+        OK(xcs_graph_input(g, modes[k].dt, 2, ms2, &tb), "input");
         OK(xcs_matmul(ta, tb, &tc), "trace matmul");
         OK(xcs_graph_output(g, tc), "output");
         OK(xcs_graph_optimize(g), "optimize");
         mc.g = g;
         double xms = time_ms(graph_step, &mc, 3);
         gemm_ctx gk = {.b = blas,
-                       .g = {.dt = XCS_F32, .tf32 = tf32, .m = N, .n = N, .k = N, .batch = 1,
-                             .a = b->storage->data, .b = a->storage->data, .c = c->storage->data,
+                       .g = {.dt = modes[k].dt, .tf32 = modes[k].tf32, .m = N, .n = N, .k = N, .batch = 1,
+                             .a = mb->storage->data, .b = ma->storage->data, .c = mc_out->storage->data,
                              .lda = N, .ldb = N, .ldc = N}};
         double bms = time_ms(gemm_step, &gk, 3);
         char nm[64];
-        snprintf(nm, sizeof nm, "matmul_%lld_%s_cublas", (long long)N, tf32 ? "tf32" : "f32");
+        snprintf(nm, sizeof nm, "matmul_%lld_%s_cublas", (long long)N, modes[k].name);
         report(nm, bms, "TFLOP/s", flops / (bms * 1e-3) / 1e12, "itself", 1.0);
-        snprintf(nm, sizeof nm, "matmul_%lld_%s_xcs", (long long)N, tf32 ? "tf32" : "f32");
+        snprintf(nm, sizeof nm, "matmul_%lld_%s_xcs", (long long)N, modes[k].name);
         report(nm, xms, "TFLOP/s", flops / (xms * 1e-3) / 1e12, "cublas", bms / xms);
         xcs_tensor_free(ta);
         xcs_tensor_free(tb);
@@ -256,15 +263,9 @@ int main(int argc, char **argv) {
         xcs_graph_free(g);
     }
     xcs_cuda_be_set_tf32(0);
-    { /* bf16 operands in the same buffers (the bits reinterpreted: finite values) */
-        gemm_ctx gk = {.b = blas, .bf16 = true,
-                       .g = {.m = N, .n = N, .k = N, .batch = 1, .a = b->storage->data, .b = a->storage->data,
-                             .c = c->storage->data, .lda = N, .ldb = N, .ldc = N}};
-        double bms = time_ms(gemm_step, &gk, 3);
-        char nm[64];
-        snprintf(nm, sizeof nm, "matmul_%lld_bf16_cublas", (long long)N);
-        report(nm, bms, "TFLOP/s", flops / (bms * 1e-3) / 1e12, "itself", 1.0);
-    }
+    xcs_tensor_free(a16);
+    xcs_tensor_free(b16);
+    xcs_tensor_free(c16);
     xcs_tensor_free(a);
     xcs_tensor_free(b);
     xcs_tensor_free(c);

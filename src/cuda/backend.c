@@ -6,7 +6,9 @@
  * cast and reduction runs through the same generated kernels as fused
  * groups.  matmul maps row-major xcs layouts onto column-major cuBLAS
  * (C^T = B^T A^T), transposed operands by cuBLAS's op flags, batches by
- * strided-batched GEMM; a layout cuBLAS cannot read is first copied. */
+ * strided-batched GEMM; a layout cuBLAS cannot read is first copied.
+ * float16/bfloat16 matmuls go to cuBLAS as 16-bit operands with float32
+ * accumulation (tensor cores), rounded once into the 16-bit result. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -185,6 +187,9 @@ xcs_status xcs_cuda_be_elementwise(xcs_op op, int n_in, const xcs_tensor *const 
 xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out) {
     if (op != XCS_OP_SUM && op != XCS_OP_PROD && op != XCS_OP_MAX && op != XCS_OP_MIN)
         return xcs_error(XCS_ERR_UNSUPPORTED, "reduction %s has no CUDA kernel", xcs_op_name(op));
+    if (xcs_dtype_is_half(x->dtype)) /* as the CPU's: xcs_reduce reduces their float32 cast */
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: no kernel for %s input (reduce its float32 cast)",
+                         xcs_op_name(op), xcs_dtype_name(x->dtype));
     xcs_fused_program p;
     memset(&p, 0, sizeof p);
     p.ndim = x->ndim;
@@ -269,9 +274,13 @@ xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tens
     if (nd < 2 || a->ndim != nd || b->ndim != nd)
         return xcs_error(XCS_ERR_INTERNAL, "CUDA matmul expects operands of out's rank (%d, %d, %d)", a->ndim, b->ndim,
                          nd);
-    if (out->dtype != XCS_F32 && out->dtype != XCS_F64)
-        return xcs_error(XCS_ERR_UNSUPPORTED, "matmul of %s has no CUDA kernel (cuBLAS takes float32 and float64)",
+    if (!xcs_dtype_is_float(out->dtype))
+        return xcs_error(XCS_ERR_UNSUPPORTED,
+                         "matmul of %s has no CUDA kernel (cuBLAS takes float16, bfloat16, float32 and float64)",
                          xcs_dtype_name(out->dtype));
+    if (a->dtype != out->dtype || b->dtype != out->dtype)
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA matmul: dtypes %s @ %s -> %s must agree", xcs_dtype_name(a->dtype),
+                         xcs_dtype_name(b->dtype), xcs_dtype_name(out->dtype));
     int dev = ordinal_of(out);
     xcs_cu_runtime *rt = rt_of(dev);
     if (!rt) return xcs_last_status();

@@ -12,8 +12,12 @@
 typedef int cb_status;
 typedef void *cb_handle;
 
-enum { CB_OP_N = 0, CB_OP_T = 1, CB_DEFAULT_MATH = 0, CB_TF32_MATH = 3 };
-enum { CUDA_R_32F = 0, CUDA_R_16BF = 14, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1 };
+/* cublasOperation_t, cublasMath_t (CB_EXACT_REDUCTION is
+ * CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION), cudaDataType,
+ * cublasComputeType_t and cublasGemmAlgo_t values (cublas_api.h,
+ * library_types.h) */
+enum { CB_OP_N = 0, CB_OP_T = 1, CB_DEFAULT_MATH = 0, CB_TF32_MATH = 3, CB_EXACT_REDUCTION = 16 };
+enum { CUDA_R_32F = 0, CUDA_R_16F = 2, CUDA_R_16BF = 14, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1 };
 
 struct xcs_cublas {
     void *lib;
@@ -105,41 +109,49 @@ static bool fits_int(const xcs_gemm *g) {
     return true;
 }
 
+/* A float16/bfloat16 GEMM: 16-bit A, B and C, float32 alpha/beta and
+ * accumulation (tensor cores); CB_EXACT_REDUCTION keeps split-K partial
+ * sums in float32 too (cuBLAS may otherwise add them in the 16-bit output
+ * type), so C is the float32 sum rounded once, as on the CPU.  Lock held. */
+static cb_status gemm_half(xcs_cublas *b, const xcs_gemm *g, int ta, int tb) {
+    const float one = 1.0f, zero = 0.0f;
+    int type = g->dt == XCS_F16 ? CUDA_R_16F : CUDA_R_16BF;
+    cb_status s = b->set_math(b->h, CB_DEFAULT_MATH | CB_EXACT_REDUCTION);
+    if (!s)
+        s = b->gemm_ex(b->h, ta, tb, (int)g->m, (int)g->n, (int)g->k, &one, g->a, type, (int)g->lda, g->stride_a, g->b,
+                       type, (int)g->ldb, g->stride_b, &zero, g->c, type, (int)g->ldc, g->stride_c, (int)g->batch,
+                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    return s;
+}
+
 xcs_status xcs_cublas_gemm(xcs_cublas *b, const xcs_gemm *g) {
     if (!fits_int(g))
         return xcs_error(XCS_ERR_UNSUPPORTED, "a GEMM with a dimension over 2^31 (m=%lld n=%lld k=%lld)",
                          (long long)g->m, (long long)g->n, (long long)g->k);
     int ta = g->trans_a ? CB_OP_T : CB_OP_N, tb = g->trans_b ? CB_OP_T : CB_OP_N;
     cb_status s;
+    const char *what;
     pthread_mutex_lock(&b->lock);
     if (g->dt == XCS_F32) {
         const float one = 1.0f, zero = 0.0f;
+        what = "cublasSgemmStridedBatched";
         s = b->set_math(b->h, g->tf32 ? CB_TF32_MATH : CB_DEFAULT_MATH);
         if (!s)
             s = b->sgemm(b->h, ta, tb, (int)g->m, (int)g->n, (int)g->k, &one, g->a, (int)g->lda, g->stride_a, g->b,
                          (int)g->ldb, g->stride_b, &zero, g->c, (int)g->ldc, g->stride_c, (int)g->batch);
     } else if (g->dt == XCS_F64) {
         const double one = 1.0, zero = 0.0;
+        what = "cublasDgemmStridedBatched";
         s = b->dgemm(b->h, ta, tb, (int)g->m, (int)g->n, (int)g->k, &one, g->a, (int)g->lda, g->stride_a, g->b,
                      (int)g->ldb, g->stride_b, &zero, g->c, (int)g->ldc, g->stride_c, (int)g->batch);
+    } else if (xcs_dtype_is_half(g->dt)) {
+        what = g->dt == XCS_F16 ? "cublasGemmStridedBatchedEx (float16, float32 compute)"
+                                : "cublasGemmStridedBatchedEx (bfloat16, float32 compute)";
+        s = gemm_half(b, g, ta, tb);
     } else {
         pthread_mutex_unlock(&b->lock);
         return xcs_error(XCS_ERR_UNSUPPORTED, "cuBLAS GEMM of %s", xcs_dtype_name(g->dt));
     }
     pthread_mutex_unlock(&b->lock);
-    return s ? cb_fail(b, s, g->dt == XCS_F32 ? "cublasSgemmStridedBatched" : "cublasDgemmStridedBatched", g)
-             : XCS_OK;
-}
-
-xcs_status xcs_cublas_gemm_bf16(xcs_cublas *b, const xcs_gemm *g) {
-    const float one = 1.0f, zero = 0.0f;
-    pthread_mutex_lock(&b->lock);
-    cb_status s = b->set_math(b->h, CB_DEFAULT_MATH);
-    if (!s)
-        s = b->gemm_ex(b->h, g->trans_a ? CB_OP_T : CB_OP_N, g->trans_b ? CB_OP_T : CB_OP_N, (int)g->m, (int)g->n,
-                       (int)g->k, &one, g->a, CUDA_R_16BF, (int)g->lda, g->stride_a, g->b, CUDA_R_16BF, (int)g->ldb,
-                       g->stride_b, &zero, g->c, CUDA_R_16BF, (int)g->ldc, g->stride_c, (int)g->batch,
-                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    pthread_mutex_unlock(&b->lock);
-    return s ? cb_fail(b, s, "cublasGemmStridedBatchedEx (bf16)", g) : XCS_OK;
+    return s ? cb_fail(b, s, what, g) : XCS_OK;
 }

@@ -19,7 +19,9 @@ int xcs_cublas_version(const xcs_cublas *b);
 
 /* C[i] = op(A[i]) @ op(B[i]) for i < batch (column-major, cuBLAS's
  * conventions; strides in elements between consecutive matrices).  dt is
- * float32 or float64; tf32 lets float32 use the TF32 tensor cores. */
+ * float32 or float64 (tf32 lets float32 use the TF32 tensor cores), or
+ * float16/bfloat16: 16-bit A, B, C through cublasGemmStridedBatchedEx with
+ * float32 accumulation. */
 typedef struct xcs_gemm {
     xcs_dtype dt;
     bool trans_a, trans_b, tf32;
@@ -29,9 +31,5 @@ typedef struct xcs_gemm {
     int64_t lda, ldb, ldc, stride_a, stride_b, stride_c;
 } xcs_gemm;
 xcs_status xcs_cublas_gemm(xcs_cublas *b, const xcs_gemm *g);
-
-/* The same through cublasGemmStridedBatchedEx with bf16 inputs and outputs
- * and float32 accumulation (benchmarks: xcs has no bf16 dtype yet). */
-xcs_status xcs_cublas_gemm_bf16(xcs_cublas *b, const xcs_gemm *g);
 
 #endif /* XCS_CUDA_BLAS_H */

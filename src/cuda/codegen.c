@@ -1,5 +1,6 @@
 /* codegen.c — fused programs to CUDA C (see codegen.h). */
 #include "codegen.h"
+#include "half.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,6 +116,49 @@ static const char prelude_tail[] =
     "    return (v >= -0x1p63 && v < 0x1p63) ? (long long)v : (long long)0x8000000000000000ull;\n"
     "}\n";
 
+/* float16 and bfloat16 are storage types (xcs computes in float32): two
+ * distinct structs, so that xcs_cv specialises on each and a conversion not
+ * written below fails to compile instead of reading the bits as an integer.
+ * Their vector twins are the vec4 variant's 8-byte loads.  The conversions
+ * are src/core/half.h's (its XCS_HALF_CV_SOURCE body, stringified: the
+ * host's own code), composed as the CPU's converters do (ew_kernels.c):
+ * to an int through float32's rules, from an int through float64, between
+ * the two through float32 (exact, then one rounding). */
+#define XCS_TEXT_(...) #__VA_ARGS__
+#define XCS_TEXT(...) XCS_TEXT_(__VA_ARGS__)
+static const char prelude_half_head[] =
+    "struct xcs_h { unsigned short x; };\n"
+    "struct xcs_bh { unsigned short x; };\n"
+    "struct alignas(8) xcs_h4 { xcs_h x, y, z, w; };\n"
+    "struct alignas(8) xcs_bh4 { xcs_bh x, y, z, w; };\n"
+    "__device__ __forceinline__ unsigned int xcs_hc_f2u(float f) { return __float_as_uint(f); }\n"
+    "__device__ __forceinline__ float xcs_hc_u2f(unsigned int u) { return __uint_as_float(u); }\n"
+    "__device__ __forceinline__ unsigned long long xcs_hc_d2u(double d) {\n"
+    "    return (unsigned long long)__double_as_longlong(d);\n"
+    "}\n";
+static const char prelude_half_cv[] = XCS_TEXT(XCS_HALF_CV_SOURCE(__device__ __forceinline__)) "\n";
+
+/* The xcs_cv specialisations of one 16-bit float type t (its half.h
+ * suffix sfx, the bits of 1.0 one) and, for the second, of the pair. */
+static void put_half_cv(sb *s, const char *t, const char *sfx, unsigned one, const char *other, const char *osfx) {
+#define CV "template <> __device__ __forceinline__ "
+    sb_put(s, CV "float xcs_cv<float, %s>(%s v) { return xcs_hc_%s_to_f32(v.x); }\n", t, t, sfx);
+    sb_put(s, CV "double xcs_cv<double, %s>(%s v) { return (double)xcs_hc_%s_to_f32(v.x); }\n", t, t, sfx);
+    sb_put(s, CV "int xcs_cv<int, %s>(%s v) { return xcs_cv<int, float>(xcs_hc_%s_to_f32(v.x)); }\n", t, t, sfx);
+    sb_put(s, CV "long long xcs_cv<long long, %s>(%s v) { return xcs_cv<long long, float>(xcs_hc_%s_to_f32(v.x)); }\n",
+           t, t, sfx);
+    sb_put(s, CV "xcs_b xcs_cv<xcs_b, %s>(%s v) { return (v.x & 0x7fffu) != 0; }\n", t, t);
+    sb_put(s, CV "%s xcs_cv<%s, %s>(%s v) { return v; }\n", t, t, t, t);
+    sb_put(s, CV "%s xcs_cv<%s, xcs_b>(xcs_b v) { return {(unsigned short)(v != 0 ? 0x%xu : 0u)}; }\n", t, t, one);
+    sb_put(s, CV "%s xcs_cv<%s, int>(int v) { return {xcs_hc_f64_to_%s((double)v)}; }\n", t, t, sfx);
+    sb_put(s, CV "%s xcs_cv<%s, long long>(long long v) { return {xcs_hc_f64_to_%s((double)v)}; }\n", t, t, sfx);
+    sb_put(s, CV "%s xcs_cv<%s, float>(float v) { return {xcs_hc_f32_to_%s(v)}; }\n", t, t, sfx);
+    sb_put(s, CV "%s xcs_cv<%s, double>(double v) { return {xcs_hc_f64_to_%s(v)}; }\n", t, t, sfx);
+    sb_put(s, CV "%s xcs_cv<%s, %s>(%s v) { return {xcs_hc_f32_to_%s(xcs_hc_%s_to_f32(v.x))}; }\n", other, other, t, t,
+           osfx, sfx);
+#undef CV
+}
+
 static void put_prelude(sb *s) {
     sb_put(s, "%s", prelude_head);
     for (size_t i = 0; i < sizeof unary_math / sizeof *unary_math; i++)
@@ -128,6 +172,9 @@ static void put_prelude(sb *s) {
                "__device__ __forceinline__ double xcs_%s(double x, double y) { return %s(x, y); }\n",
                binary_math[i], binary_math[i], binary_math[i], binary_math[i]);
     sb_put(s, "%s", prelude_tail);
+    sb_put(s, "%s%s", prelude_half_head, prelude_half_cv);
+    put_half_cv(s, "xcs_h", "f16", 0x3c00u, "xcs_bh", "bf16");
+    put_half_cv(s, "xcs_bh", "bf16", 0x3f80u, "xcs_h", "f16");
     sb_put(s,
            "struct xcs_args {\n"
            "    const void *in[%d];\n"
@@ -201,7 +248,10 @@ static const cu_op cu_ops[] = {
 };
 #undef WRAP
 
+/* NULL for float16/bfloat16: ops compute in float32 (xcs_dtype_compute),
+ * as the CPU, which has no kernel for them either. */
 static const char *op_expr(xcs_op op, xcs_dtype dt) {
+    if (xcs_dtype_is_half(dt)) return NULL;
     for (size_t k = 0; k < sizeof cu_ops / sizeof *cu_ops; k++) {
         if (cu_ops[k].op != op) continue;
         return dt == XCS_BOOL ? cu_ops[k].b : xcs_dtype_is_int(dt) ? cu_ops[k].i : cu_ops[k].f;
@@ -216,6 +266,34 @@ static const char *ctype(xcs_dtype dt) {
     case XCS_I64: return "long long";
     case XCS_F32: return "float";
     case XCS_F64: return "double";
+    case XCS_F16: return "xcs_h";
+    case XCS_BF16: return "xcs_bh";
+    default: return NULL;
+    }
+}
+
+/* A zero of dt's type (padding for loads past the end). */
+static const char *czero(xcs_dtype dt) {
+    switch (dt) {
+    case XCS_BOOL: return "(xcs_b)0";
+    case XCS_I32: return "(int)0";
+    case XCS_I64: return "(long long)0";
+    case XCS_F32: return "(float)0";
+    case XCS_F64: return "(double)0";
+    case XCS_F16: return "xcs_h{}";
+    case XCS_BF16: return "xcs_bh{}";
+    default: return NULL;
+    }
+}
+
+/* The vec4 variant's vector of four dt (16 bytes for 4-byte types, 8 for
+ * the 16-bit floats); NULL where there is none. */
+static const char *ctype4(xcs_dtype dt) {
+    switch (dt) {
+    case XCS_I32: return "int4";
+    case XCS_F32: return "float4";
+    case XCS_F16: return "xcs_h4";
+    case XCS_BF16: return "xcs_bh4";
     default: return NULL;
     }
 }
@@ -329,11 +407,11 @@ static bool cg_check(cg *c) {
     if (c->spec->vec4) {
         if (!c->spec->flat) return CG_BAD("the vec4 variant is flat");
         for (int k = 0; k < p->n_inputs; k++)
-            if (c->in_used[k] && !(c->spec->scalar_inputs >> k & 1u) && xcs_dtype_size(c->spec->in_dtype[k]) != 4)
-                return CG_BAD("vec4: input %d is not 4 bytes wide", k);
+            if (c->in_used[k] && !(c->spec->scalar_inputs >> k & 1u) && !ctype4(c->spec->in_dtype[k]))
+                return CG_BAD("vec4: input %d (%s) has no vector type", k, xcs_dtype_name(c->spec->in_dtype[k]));
         for (int k = 0; k < p->n_outputs; k++)
-            if (c->out_used[k] && xcs_dtype_size(c->spec->out_dtype[k]) != 4)
-                return CG_BAD("vec4: output %d is not 4 bytes wide", k);
+            if (c->out_used[k] && !ctype4(c->spec->out_dtype[k]))
+                return CG_BAD("vec4: output %d (%s) has no vector type", k, xcs_dtype_name(c->spec->out_dtype[k]));
     }
     return true;
 }
@@ -367,7 +445,13 @@ static void cg_body(cg *c, sb *s, const char *ind) {
             for (int k = 0; k < n; k++) {
                 bool cond = in->op == XCS_OP_WHERE && k == 0;
                 /* where(c, y, z): operand 0 is the bool condition c */
-                sb_put(s, "%s    const %s %s = v%d;\n", ind, cond ? "xcs_b" : "T", cond ? "c" : names[k], c->reg_var[r[k]]);
+                xcs_dtype rk = c->reg_dt[r[k]];
+                if (xcs_dtype_is_half(rk)) /* a 16-bit register is read as the op's type (float32) */
+                    sb_put(s, "%s    const %s %s = xcs_cv<%s, %s>(v%d);\n", ind, cond ? "xcs_b" : "T",
+                           cond ? "c" : names[k], cond ? "xcs_b" : "T", ctype(rk), c->reg_var[r[k]]);
+                else
+                    sb_put(s, "%s    const %s %s = v%d;\n", ind, cond ? "xcs_b" : "T", cond ? "c" : names[k],
+                           c->reg_var[r[k]]);
             }
             sb_put(s, "%s    v%d = (%s)(%s);\n%s}\n", ind, i, ctype(odt), op_expr(in->op, cdt), ind);
             c->reg_dt[in->dst] = odt;
@@ -448,8 +532,8 @@ static void cg_flat(cg *c, sb *s) {
         const char *t = ctype(c->spec->in_dtype[k]);
         c->preloaded |= 1u << k;
         for (int u = 0; u < XCS_CUDA_UNROLL; u++)
-            sb_put(s, "        const %s p%d_%d = i0 + %d * stride < a.n ? ((const %s *)a.in[%d])[i0 + %d * stride] : (%s)0;\n",
-                   t, k, u, u, t, k, u, t);
+            sb_put(s, "        const %s p%d_%d = i0 + %d * stride < a.n ? ((const %s *)a.in[%d])[i0 + %d * stride] : %s;\n",
+                   t, k, u, u, t, k, u, czero(c->spec->in_dtype[k]));
     }
     for (int u = 0; u < XCS_CUDA_UNROLL; u++) {
         sb_put(s, "        {\n            const long long i = i0 + %d * stride;\n            if (i < a.n) {\n", u);
@@ -469,9 +553,10 @@ static void cg_flat(cg *c, sb *s) {
     sb_put(s, "    }\n");
 }
 
-/* The vec4 variant of the flat kernel: a float4/int4 of every non-scalar
- * input per thread per step, the program run on its four components, the
- * outputs written as vectors. */
+/* The vec4 variant of the flat kernel: a vector of four elements of every
+ * non-scalar input per thread per step (float4/int4: 16 bytes; xcs_h4/
+ * xcs_bh4: 8), the program run on its four components, the outputs written
+ * as vectors. */
 static void cg_flat_vec4(cg *c, sb *s) {
     const xcs_fused_program *p = c->p;
     static const char comp[4] = {'x', 'y', 'z', 'w'};
@@ -482,11 +567,11 @@ static void cg_flat_vec4(cg *c, sb *s) {
     for (int k = 0; k < p->n_inputs; k++) {
         if (!c->in_used[k] || (c->spec->scalar_inputs >> k & 1u)) continue;
         c->preloaded |= 1u << k;
-        sb_put(s, "        const %s4 w%d = ((const %s4 *)a.in[%d])[i4];\n", ctype(c->spec->in_dtype[k]), k,
-               ctype(c->spec->in_dtype[k]), k);
+        sb_put(s, "        const %s w%d = ((const %s *)a.in[%d])[i4];\n", ctype4(c->spec->in_dtype[k]), k,
+               ctype4(c->spec->in_dtype[k]), k);
     }
     for (int k = 0; k < p->n_outputs; k++)
-        if (c->out_used[k]) sb_put(s, "        %s4 o%d;\n", ctype(c->spec->out_dtype[k]), k);
+        if (c->out_used[k]) sb_put(s, "        %s o%d;\n", ctype4(c->spec->out_dtype[k]), k);
     for (int u = 0; u < 4; u++) {
         sb_put(s, "        {\n");
         for (int k = 0; k < p->n_inputs; k++) {
@@ -502,7 +587,7 @@ static void cg_flat_vec4(cg *c, sb *s) {
         sb_put(s, "        }\n");
     }
     for (int k = 0; k < p->n_outputs; k++)
-        if (c->out_used[k]) sb_put(s, "        ((%s4 *)a.out[%d])[i4] = o%d;\n", ctype(c->spec->out_dtype[k]), k, k);
+        if (c->out_used[k]) sb_put(s, "        ((%s *)a.out[%d])[i4] = o%d;\n", ctype4(c->spec->out_dtype[k]), k, k);
     c->preloaded = 0;
     sb_put(s, "    }\n");
 }
@@ -543,8 +628,11 @@ static xcs_dtype reg_dtype_at(const xcs_fused_program *p, int reg, int at) {
 
 /* A reduction's accumulator type, identity and combining expression (of A
  * and B) for op over values of dtype rdt: float sums and products in
- * double, integer ones in int64, extrema in the values' own type. */
+ * double, integer ones in int64, extrema in the values' own type (float32
+ * for float16/bfloat16 values, which it holds exactly: core casts them to
+ * float32 before a reduction anyway). */
 static void reduce_parts(xcs_op op, xcs_dtype rdt, const char **acc, const char **ident, const char **comb) {
+    rdt = xcs_dtype_compute(rdt);
     bool sumlike = op == XCS_OP_SUM || op == XCS_OP_PROD;
     *acc = sumlike ? (xcs_dtype_is_float(rdt) ? "double" : "long long")
                    : rdt == XCS_F32 ? "float" : rdt == XCS_F64 ? "double" : rdt == XCS_I64 ? "long long" : "int";
@@ -624,8 +712,8 @@ static void cg_reduce(cg *c, sb *s) {
             if (!c->in_used[k]) continue;
             const char *t = ctype(c->spec->in_dtype[k]);
             c->preloaded |= 1u << k;
-            sb_put(s, "            const %s p%d_%d = j%d < a.rn ? ((const %s *)a.in[%d])[oi%d_%d] : (%s)0;\n", t, k, u, u, t,
-                   k, k, u, t);
+            sb_put(s, "            const %s p%d_%d = j%d < a.rn ? ((const %s *)a.in[%d])[oi%d_%d] : %s;\n", t, k, u, u, t,
+                   k, k, u, czero(c->spec->in_dtype[k]));
         }
     }
     for (int u = 0; u < XCS_CUDA_UNROLL; u++) {
@@ -648,8 +736,10 @@ static void cg_reduce(cg *c, sb *s) {
             sb_put(s, "                }\n");
         }
         cg_body(c, s, "                ");
-        sb_put(s, "                const %s e = (%s)v%d;\n                acc = XCS_COMBINE(acc, e);\n            }\n", acc,
-               acc, c->reg_var[red->a]);
+        sb_put(s,
+               "                const %s e = xcs_cv<%s, %s>(v%d);\n"
+               "                acc = XCS_COMBINE(acc, e);\n            }\n",
+               acc, acc, ctype(c->reg_dt[red->a]), c->reg_var[red->a]);
     }
     c->preloaded = 0;
     sb_put(s, "        }\n");
@@ -798,9 +888,9 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
             sb_put(&s, "        %s ext%d[%d];\n", t, e, rs->per);
             sb_put(&s, "#pragma unroll\n        for (int k = 0; k < %d; k++) {\n"
                        "            const long long c = tid + (long long)k * %d;\n"
-                       "            ext%d[k] = c < a.C ? ((const %s *)a.in[%d])[r * a.in_rs[%d] + c * a.in_cs[%d]] : (%s)0;\n"
+                       "            ext%d[k] = c < a.C ? ((const %s *)a.in[%d])[r * a.in_rs[%d] + c * a.in_cs[%d]] : %s;\n"
                        "        }\n",
-                   rs->per, XCS_CUDA_BLOCK, e, t, e, e, e, t);
+                   rs->per, XCS_CUDA_BLOCK, e, t, e, e, e, czero(rs->ext_dtype[e]));
         } else { /* one per row (or one in all) */
             sb_put(&s, "        const %s ext%d = ((const %s *)a.in[%d])[r * a.in_rs[%d]];\n", t, e, t, e, e);
         }
@@ -882,8 +972,8 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
                        ctype(rs->out_dtype[g][o]), slot, slot, slot, o);
         }
         if (reduce)
-            sb_put(&s, "                { const %s A = acc%d, B = (%s)v%d; acc%d = %s; }\n", acc, g, acc,
-                   c.reg_var[red->a], g, comb);
+            sb_put(&s, "                { const %s A = acc%d, B = xcs_cv<%s, %s>(v%d); acc%d = %s; }\n", acc, g, acc,
+                   ctype(c.reg_dt[red->a]), c.reg_var[red->a], g, comb);
         sb_put(&s, "            }\n        }\n");
         if (reduce) { /* across the block: each warp folds the warps' partials, so every thread gets the row's
                        * value (indexing the partials by tid, not by lane, left warps 1.. with the identity:

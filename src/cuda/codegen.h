@@ -6,6 +6,10 @@
  * dtype converters) followed by one kernel whose body is the program's
  * instruction list as straight-line code.
  *
+ * float16 and bfloat16 are storage types: the prelude's structs xcs_h and
+ * xcs_bh, converted bit for bit as src/core/half.h does (half_cv.h); no
+ * op computes in them (core computes in float32).
+ *
  * Kernels take one parameter, `xcs_args` (declared in the prelude and
  * mirrored by xcs_cuda_args below, so the runtime fills it in C):
  *   elementwise  a grid-stride loop over the n elements of the space; each
@@ -37,9 +41,10 @@ typedef struct xcs_cuda_spec {
      * broadcast scalar (bit k of scalar_inputs), so offsets are the index. */
     bool flat;
     unsigned scalar_inputs;
-    /* Flat only: every non-scalar operand is 4 bytes wide (float32/int32),
-     * 16-byte aligned, and the element count a multiple of 4, so each thread
-     * moves 16-byte vectors (float4/int4). */
+    /* Flat only: every non-scalar operand is float32/int32 (16-byte aligned)
+     * or float16/bfloat16 (8-byte aligned), and the element count a multiple
+     * of 4, so each thread moves four elements a load (float4/int4, or the
+     * prelude's xcs_h4/xcs_bh4). */
     bool vec4;
     /* The kernel's name (NULL: XCS_CUDA_KERNEL_NAME) and whether to leave the
      * prelude out: several kernels can then share one NVRTC program (the

@@ -569,6 +569,14 @@ static bool c_contiguous(int nd, const int64_t *shape, const int64_t *strides) {
     return true;
 }
 
+/* An operand the vec4 variant can stream: float32/int32 or float16/bfloat16
+ * (the codegen's vector types), its base aligned to four elements. */
+static bool vec_operand(xcs_dtype dt, xcs_cu_ptr base) {
+    size_t size = xcs_dtype_size(dt);
+    bool typed = dt == XCS_F32 || dt == XCS_I32 || xcs_dtype_is_half(dt);
+    return typed && base % (4 * size) == 0;
+}
+
 static bool all_zero(int nd, const int64_t *strides) {
     for (int d = 0; d < nd; d++)
         if (strides[d] != 0) return false;
@@ -630,12 +638,13 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     }
     spec.flat = flat;
     if (!flat) spec.scalar_inputs = 0;
-    /* 16-byte vectors when every streamed operand is 4 bytes wide and aligned */
+    /* four elements a load when every streamed operand is 4 bytes wide (a
+     * 16-byte vector) or 2 (float16/bfloat16: 8 bytes) and its base aligned
+     * to four elements */
     bool vec = flat && numel % 4 == 0;
     for (int k = 0; vec && k < p->n_inputs; k++)
-        if (!(spec.scalar_inputs >> k & 1u))
-            vec = xcs_dtype_size(in[k].dtype) == 4 && in[k].base % 16 == 0;
-    for (int k = 0; vec && k < p->n_outputs; k++) vec = xcs_dtype_size(out[k].dtype) == 4 && out[k].base % 16 == 0;
+        if (!(spec.scalar_inputs >> k & 1u)) vec = vec_operand(in[k].dtype, in[k].base);
+    for (int k = 0; vec && k < p->n_outputs; k++) vec = vec_operand(out[k].dtype, out[k].base);
     spec.vec4 = vec;
     args.err = (unsigned int *)(uintptr_t)rt->err_word;
     args.n = reduce ? kept : numel;

@@ -9,14 +9,21 @@
  *   elementwise output stored beside it, compiles.
  * - Random chains of ops compile.
  * - Malformed programs and unsupported pairs are refused with a message.
+ * - float16/bfloat16: the prelude carries src/core/half.h's conversions
+ *   (known answers checked here); programs that load, cast, store and
+ *   reduce them (every cast pair, float32 chains on 16-bit inputs, a
+ *   matmul epilogue on a float16 product) compile; ops in them are refused.
  * Without NVRTC the compile checks are skipped (exit 77, a CTest skip) after
  * the codegen-only checks ran. */
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "codegen.h"
 #include "ew_kernels.h"
+#include "half.h"
 #include "nvrtc.h"
 #include "xcs_host.h"
 
@@ -289,6 +296,207 @@ static void test_errors(void) {
     xcs_error_clear();
 }
 
+/* ---------------------------------------------------------------- float16 / bfloat16 */
+
+/* The prelude carries half.h's conversions (one macro body, stringified), so
+ * the device rounds as the host does; a few independent values hold that
+ * body to ties-to-even, to the double rounding float32 would add, to
+ * overflow, and to NaNs kept quiet with their payload.  (The exhaustive
+ * checks against numpy and ml_dtypes are tests/python/test_half.py's.) */
+static void test_half_prelude(void) {
+    CHECK_EQ_I(xcs_f32_to_f16(65520.0f), 0x7c00);
+    CHECK_EQ_I(xcs_f32_to_f16(65519.996f), 0x7bff);
+    CHECK_EQ_I(xcs_f32_to_f16(0x1p-25f), 0x0000);
+    CHECK_EQ_I(xcs_f32_to_f16(0x1.8p-24f), 0x0002);
+    CHECK_EQ_I(xcs_f32_to_f16(-1.0f), 0xbc00);
+    CHECK_EQ_I(xcs_f64_to_f16(1.0 + 0x1p-11 + 0x1p-40), 0x3c01);
+    CHECK_EQ_I(xcs_f32_to_f16((float)(1.0 + 0x1p-11 + 0x1p-40)), 0x3c00);
+    CHECK_EQ_I(xcs_f64_to_bf16(1.0 + 0x1p-8 + 0x1p-40), 0x3f81);
+    CHECK_EQ_I(xcs_f64_to_bf16(0x1p-134), 0x0000);
+    CHECK_EQ_I(xcs_f64_to_bf16(0x1.0000000000001p-134), 0x0001);
+    CHECK_EQ_I(xcs_f32_to_bf16(xcs_bits_f32(0x3f808000u)), 0x3f80);
+    CHECK_EQ_I(xcs_f32_to_bf16(xcs_bits_f32(0x3f818000u)), 0x3f82);
+    CHECK_EQ_I(xcs_f32_to_bf16(xcs_bits_f32(0x7f7fffffu)), 0x7f80);
+    CHECK_EQ_I(xcs_f32_to_bf16(xcs_bits_f32(0xff800001u)), 0xffc0);
+    CHECK_EQ_I(xcs_f32_to_f16(xcs_bits_f32(0x7f802000u)), 0x7e01);
+    CHECK_EQ_I(xcs_f32_bits(xcs_f16_to_f32(0x0001)), xcs_f32_bits(0x1p-24f));
+    CHECK_EQ_I(xcs_f32_bits(xcs_f16_to_f32(0x7bff)), xcs_f32_bits(65504.0f));
+    char *pre = malloc(xcs_cuda_prelude(NULL, 0) + 1);
+    CHECK(pre != NULL);
+    if (pre) {
+        xcs_cuda_prelude(pre, xcs_cuda_prelude(NULL, 0) + 1);
+        CHECK(strstr(pre, "__device__ __forceinline__ unsigned short xcs_hc_f64_to_bf16(double d)") != NULL);
+        CHECK(strstr(pre, "xcs_cv<xcs_h, float>") != NULL && strstr(pre, "xcs_cv<float, xcs_bh>") != NULL);
+    }
+    free(pre);
+}
+
+static const xcs_dtype all_dtypes[] = {XCS_BOOL, XCS_I32, XCS_I64, XCS_F32, XCS_F64, XCS_F16, XCS_BF16};
+#define N_DTYPES (sizeof all_dtypes / sizeof *all_dtypes)
+
+/* A [4, 6, 8] space (strided variant: input 1 a broadcast scalar). */
+static void half_space(xcs_fused_program *p, xcs_cuda_spec *spec) {
+    memset(p, 0, sizeof *p);
+    memset(spec, 0, sizeof *spec);
+    p->ndim = 3;
+    p->shape[0] = 4, p->shape[1] = 6, p->shape[2] = 8;
+    spec->p = p;
+}
+
+/* spec compiled flat, vec4 (when every operand has a vector type), and
+ * strided. */
+static void compile_variants(xcs_cuda_spec *spec, const char *what) {
+    char name[96];
+    spec->flat = true;
+    snprintf(name, sizeof name, "%s_flat", what);
+    compile_ok(spec, name);
+    bool vec = true;
+    for (int k = 0; k < spec->p->n_inputs; k++) {
+        xcs_dtype dt = spec->in_dtype[k];
+        vec &= dt == XCS_F32 || dt == XCS_I32 || xcs_dtype_is_half(dt);
+    }
+    for (int k = 0; k < spec->p->n_outputs; k++) {
+        xcs_dtype dt = spec->out_dtype[k];
+        vec &= dt == XCS_F32 || dt == XCS_I32 || xcs_dtype_is_half(dt);
+    }
+    if (vec) {
+        spec->vec4 = true;
+        snprintf(name, sizeof name, "%s_vec4", what);
+        compile_ok(spec, name);
+        spec->vec4 = false;
+    }
+    spec->flat = false;
+    snprintf(name, sizeof name, "%s_strided", what);
+    compile_ok(spec, name);
+}
+
+static void test_half_programs_compile(void) {
+    xcs_fused_program p;
+    xcs_cuda_spec spec;
+    char what[96];
+    /* every cast with a 16-bit side: input of `from` loaded as itself, CAST
+     * to `to`, stored as `to`; and the same conversion done by the LOAD
+     * (input `from` into a `to` register) and by the STORE */
+    for (size_t i = 0; i < N_DTYPES; i++)
+        for (size_t j = 0; j < N_DTYPES; j++) {
+            xcs_dtype from = all_dtypes[i], to = all_dtypes[j];
+            if (!xcs_dtype_is_half(from) && !xcs_dtype_is_half(to)) continue;
+            half_space(&p, &spec);
+            p.n_inputs = 1, p.n_outputs = 3, p.n_regs = 3;
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, from, from};
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_CAST, XCS_OP_COPY, 1, 0, -1, -1, to, from};
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 2, 0, -1, -1, to, to};
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 1, -1, -1, to, to};
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 1, 2, -1, -1, to, to};
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 2, 0, -1, -1, to, to};
+            spec.in_dtype[0] = from;
+            spec.out_dtype[0] = spec.out_dtype[1] = spec.out_dtype[2] = to;
+            snprintf(what, sizeof what, "cast_%s_%s", xcs_dtype_name(from), xcs_dtype_name(to));
+            compile_variants(&spec, what);
+        }
+    /* float32 chains on 16-bit inputs: gelu(x * y + z) for x float16, y
+     * bfloat16, z float32 (a broadcast scalar when strided), loaded into
+     * float32 registers, stored as float16, bfloat16 and float32; and the
+     * same with x loaded as a float16 register and CAST (the other lowering
+     * core may pick), y read by the op straight from a bfloat16 register */
+    for (int form = 0; form < 2; form++) {
+        half_space(&p, &spec);
+        p.n_inputs = 3, p.n_outputs = 3;
+        if (form == 0) {
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F32, XCS_F32};
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 1, 1, -1, -1, XCS_F32, XCS_F32};
+        } else {
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 6, 0, -1, -1, XCS_F16, XCS_F16};
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_CAST, XCS_OP_COPY, 0, 6, -1, -1, XCS_F32, XCS_F16};
+            p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 1, 1, -1, -1, XCS_BF16, XCS_BF16};
+        }
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 2, 2, -1, -1, XCS_F32, XCS_F32};
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_MUL, 3, 0, 1, -1, XCS_F32, XCS_F32};
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_ADD, 4, 3, 2, -1, XCS_F32, XCS_F32};
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_GELU, 5, 4, -1, -1, XCS_F32, XCS_F32};
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 5, -1, -1, XCS_F16, XCS_F16};
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 1, 5, -1, -1, XCS_BF16, XCS_BF16};
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 2, 4, -1, -1, XCS_F32, XCS_F32};
+        p.n_regs = 7;
+        spec.in_dtype[0] = XCS_F16, spec.in_dtype[1] = XCS_BF16, spec.in_dtype[2] = XCS_F32;
+        spec.out_dtype[0] = XCS_F16, spec.out_dtype[1] = XCS_BF16, spec.out_dtype[2] = XCS_F32;
+        snprintf(what, sizeof what, "half_chain_%d", form);
+        compile_variants(&spec, what);
+        spec.scalar_inputs = 4u; /* z one value: vec4 streams x and y only */
+        spec.flat = spec.vec4 = true;
+        snprintf(what, sizeof what, "half_chain_%d_scalar_vec4", form);
+        compile_ok(&spec, what);
+    }
+    /* a matmul's epilogue on its float16 product [M, N]: gelu(prod + bias)
+     * (bias float16 [N], broadcast) stored as float16, and its row sums
+     * (float32, folded in double) stored as float16 by the REDUCE */
+    for (int red = 0; red < 2; red++) {
+        xcs_fused_program q = {0};
+        memset(&spec, 0, sizeof spec);
+        q.ndim = 2, q.shape[0] = 64, q.shape[1] = 96;
+        q.n_inputs = 2, q.n_outputs = red ? 2 : 1, q.n_regs = 5;
+        q.instr[q.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F32, XCS_F32};
+        q.instr[q.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 1, 1, -1, -1, XCS_F32, XCS_F32};
+        q.instr[q.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_ADD, 2, 0, 1, -1, XCS_F32, XCS_F32};
+        q.instr[q.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_GELU, 3, 2, -1, -1, XCS_F32, XCS_F32};
+        q.instr[q.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 3, -1, -1, XCS_F16, XCS_F16};
+        if (red) {
+            q.instr[q.n_instr++] = (xcs_fused_instr){XCS_FUSED_REDUCE, XCS_OP_SUM, 1, 3, -1, -1, XCS_F32, XCS_F32};
+            q.reduce_axes = 2u;
+        }
+        spec.p = &q;
+        spec.in_dtype[0] = spec.in_dtype[1] = XCS_F16;
+        spec.out_dtype[0] = spec.out_dtype[1] = XCS_F16;
+        snprintf(what, sizeof what, "matmul_epilogue_f16%s", red ? "_rowsum" : "");
+        if (red) {
+            compile_ok(&spec, what);
+        } else {
+            spec.scalar_inputs = 0;
+            compile_variants(&spec, what);
+        }
+    }
+    /* reductions of 16-bit registers (core casts first, but a program that
+     * does not still folds exactly: in float32/double) into every dtype */
+    static const xcs_op rops[] = {XCS_OP_SUM, XCS_OP_PROD, XCS_OP_MAX, XCS_OP_MIN};
+    for (size_t o = 0; o < 4; o++)
+        for (int h = 0; h < 2; h++)
+            for (size_t j = 0; j < N_DTYPES; j++) {
+                xcs_dtype hd = h ? XCS_BF16 : XCS_F16, to = all_dtypes[j];
+                half_space(&p, &spec);
+                p.n_inputs = 1, p.n_outputs = 1, p.n_regs = 1;
+                p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, hd, hd};
+                p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_REDUCE, rops[o], 0, 0, -1, -1, to, to};
+                p.reduce_axes = 5u;
+                spec.in_dtype[0] = hd;
+                spec.out_dtype[0] = to;
+                snprintf(what, sizeof what, "%s_%s_to_%s", xcs_op_name(rops[o]), xcs_dtype_name(hd),
+                         xcs_dtype_name(to));
+                compile_ok(&spec, what);
+            }
+    /* an op asked to compute in float16 is refused (core computes in float32) */
+    half_space(&p, &spec);
+    p.n_inputs = 1, p.n_outputs = 1, p.n_regs = 2;
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F16, XCS_F16};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_EXP, 1, 0, -1, -1, XCS_F16, XCS_F16};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 1, -1, -1, XCS_F16, XCS_F16};
+    spec.in_dtype[0] = spec.out_dtype[0] = XCS_F16;
+    CHECK_ERR(xcs_cuda_codegen(&spec, NULL, 0) == 0 ? xcs_last_status() : XCS_OK, XCS_ERR_TYPE,
+              "not supported for dtype float16");
+    /* vec4 refuses an operand without a vector type */
+    half_space(&p, &spec);
+    p.n_inputs = 1, p.n_outputs = 1, p.n_regs = 1;
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F16, XCS_F16};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 0, -1, -1, XCS_F64, XCS_F64};
+    spec.in_dtype[0] = XCS_F16, spec.out_dtype[0] = XCS_F64, spec.flat = spec.vec4 = true;
+    CHECK(xcs_cuda_codegen(&spec, NULL, 0) == 0 && check_contains(xcs_last_error(), "vector type"));
+    /* float16 and bfloat16 kernels are told apart by the cache key */
+    spec.vec4 = false;
+    uint64_t k16 = xcs_cuda_spec_hash(&spec);
+    spec.in_dtype[0] = XCS_BF16;
+    CHECK(xcs_cuda_spec_hash(&spec) != k16);
+    xcs_error_clear();
+}
+
 int main(void) {
     CHECK_OK(xcs_host_init());
     if (xcs_nvrtc_open(&nv)) {
@@ -302,6 +510,8 @@ int main(void) {
     RUN(test_every_op_compiles);
     RUN(test_reductions_compile);
     RUN(test_random_chains_compile);
+    RUN(test_half_prelude);
+    RUN(test_half_programs_compile);
     flush_batch();
     printf("%d kernels compiled\n", compiled);
     xcs_nvrtc_close(nv);

@@ -3,7 +3,9 @@
  * every layout cuBLAS is handed (transposed views, batched, broadcast
  * batches, vectors, float64, an empty inner dimension); eager ops on device
  * tensors; the caching allocator reusing blocks, emptying its cache, and
- * naming the sizes on out-of-memory; integer division by zero reported.
+ * naming the sizes on out-of-memory; integer division by zero reported;
+ * float16/bfloat16 matmuls (cuBLAS, float32 accumulation), eager ops and a
+ * graph on 16-bit tensors, equal to the CPU's to a 16-bit ulp or two.
  * Without a usable device it prints why and exits 77 (a CTest skip). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdlib.h>
@@ -88,6 +90,19 @@ static void test_matmul_layouts(void) {
     check_matmul(XCS_F32, 2, big_a, 2, big_b, false, false, 1e-5);
     const int64_t e_a[2] = {4, 0}, e_b[2] = {0, 3};
     check_matmul(XCS_F32, 2, e_a, 2, e_b, false, false, 0); /* zeros */
+    /* 16-bit operands and result, float32 accumulation on both sides: one
+     * rounding each, which may differ by a 16-bit ulp */
+    for (int h = 0; h < 2; h++) {
+        xcs_dtype dt = h ? XCS_BF16 : XCS_F16;
+        double rel = h ? 1e-2 : 2e-3;
+        check_matmul(dt, 2, a2, 2, b2, false, false, rel);
+        check_matmul(dt, 2, a2t, 2, b2t, true, true, rel);
+        check_matmul(dt, 3, a3, 3, b3, false, false, rel);
+        check_matmul(dt, 3, a3, 2, b2, false, false, rel);
+        check_matmul(dt, 2, a2, 1, v, false, false, rel);
+        check_matmul(dt, 2, big_a, 2, big_b, false, false, rel);
+        check_matmul(dt, 2, e_a, 2, e_b, false, false, 0);
+    }
     /* integers: no cuBLAS kernel, so an eager device matmul says so (a graph
      * runs it on the host) */
     xcs_tensor *ia = random_dt(XCS_I64, 2, a2), *ib = random_dt(XCS_I64, 2, b2), *iad = to_dev(ia), *ibd = to_dev(ib);
@@ -121,6 +136,50 @@ static void test_eager_device_ops(void) {
     xcs_tensor_free(z);
     xcs_tensor_free(xd);
     xcs_tensor_free(zd);
+}
+
+/* tanh(x @ w) for float16/bfloat16 x and w, its softmax, its row sums and
+ * its cast to the other 16-bit type, as a graph on the device and eagerly
+ * (exp of a device tensor) */
+static xcs_status half_program(const xcs_tensor *x, const xcs_tensor *w, xcs_tensor **outs) {
+    xcs_tensor *mm = NULL, *t = NULL;
+    xcs_status st;
+    if (!(st = xcs_matmul(x, w, &mm)) && !(st = xcs_unary(XCS_OP_TANH, mm, &t)) &&
+        !(st = xcs_softmax(t, -1, &outs[0])) && !(st = xcs_reduce(XCS_OP_SUM, t, 2u, false, &outs[1])))
+        st = xcs_cast(t, x->dtype == XCS_F16 ? XCS_BF16 : XCS_F16, &outs[2]);
+    xcs_tensor_free(mm);
+    xcs_tensor_free(t);
+    return st;
+}
+
+static void test_half_on_device(void) {
+    const int64_t xs[2] = {96, 48}, ws[2] = {48, 40};
+    for (int h = 0; h < 2; h++) {
+        xcs_dtype dt = h ? XCS_BF16 : XCS_F16;
+        xcs_graph *g = NULL;
+        xcs_tensor *tx = NULL, *tw = NULL, *touts[3] = {0};
+        CHECK_OK(xcs_graph_new(&g));
+        CHECK_OK(xcs_graph_input(g, dt, 2, xs, &tx));
+        CHECK_OK(xcs_graph_input(g, dt, 2, ws, &tw));
+        CHECK_OK(half_program(tx, tw, touts));
+        for (int i = 0; i < 3; i++) CHECK_OK(xcs_graph_output(g, touts[i]));
+        CHECK_OK(xcs_graph_optimize(g));
+        xcs_tensor *x = random_dt(dt, 2, xs), *w = random_dt(dt, 2, ws);
+        const xcs_tensor *in[2] = {x, w};
+        check_device_equals_cpu(g, 2, in, in, 1e-2);
+        /* eager: exp of a device tensor is a 16-bit device tensor */
+        xcs_tensor *xd = to_dev(x), *e = NULL, *ed = NULL, *eh = NULL;
+        CHECK_OK(xcs_unary(XCS_OP_EXP, x, &e));
+        CHECK_OK(xcs_unary(XCS_OP_EXP, xd, &ed));
+        CHECK(ed && ed->dtype == dt && ed->storage->device == XCS_DEVICE_CUDA);
+        if (ed) CHECK_OK(xcs_tensor_to(ed, XCS_DEVICE_CPU, 0, &eh));
+        for (int64_t i = 0; eh && e && i < xcs_tensor_numel(e); i++)
+            CHECK_NEAR(xcs_tensor_get_f64(eh, i), xcs_tensor_get_f64(e, i),
+                       (h ? 8e-3 : 1e-3) * xcs_tensor_get_f64(e, i));
+        xcs_tensor *f[] = {tx, tw, touts[0], touts[1], touts[2], x, w, xd, e, ed, eh};
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+        xcs_graph_free(g);
+    }
 }
 
 static void test_caching_allocator(void) {
@@ -183,6 +242,7 @@ int main(void) {
     RUN(test_program_graphs);
     RUN(test_matmul_layouts);
     RUN(test_eager_device_ops);
+    RUN(test_half_on_device);
     RUN(test_caching_allocator);
     RUN(test_row_chains);
     return check_report();

@@ -4,7 +4,9 @@
  * program, run on the mock device (mock_device.h); each chain core hands
  * the backend is turned into the row kernel's spec as the CUDA backend
  * would launch it, generated and compiled for sm_90, and the chain's values
- * are checked against the CPU's.  Exits 77 (a CTest skip) without NVRTC. */
+ * are checked against the CPU's.  A softmax row chain over a float16 input
+ * (values kept in float32, the result stored as float16 and bfloat16) is
+ * built by hand and compiled too.  Exits 77 (a CTest skip) without NVRTC. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +115,90 @@ static void test_real_chains_compile(void) {
     CHECK(compiled >= 9);
 }
 
+/* softmax rows of a float16 x [R, C], as core's row chain would hold it:
+ *   program 0: m = max(x) per row (x loaded into float32)
+ *   program 1: e = exp(x - m), s = sum(e) per row (e kept, float32)
+ *   program 2: y = e / s stored as float16 and bfloat16 (and the row max as
+ *              float16, written from a per-row program) */
+static void test_half_chain_compiles(void) {
+    static xcs_fused_program p0, p1, p2, p3;
+    static const xcs_cuda_row_spec zero;
+    xcs_cuda_row_spec rs = zero;
+    const int64_t R = 512, C = 1000;
+    xcs_fused_program *ps[4] = {&p0, &p1, &p2, &p3};
+    for (int g = 0; g < 4; g++) {
+        memset(ps[g], 0, sizeof *ps[g]);
+        ps[g]->ndim = 2, ps[g]->shape[0] = R, ps[g]->shape[1] = g == 3 ? 1 : C;
+    }
+    p0.n_inputs = 1, p0.n_outputs = 1, p0.n_regs = 1, p0.reduce_axes = 2u;
+    p0.instr[p0.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F32, XCS_F32};
+    p0.instr[p0.n_instr++] = (xcs_fused_instr){XCS_FUSED_REDUCE, XCS_OP_MAX, 0, 0, -1, -1, XCS_F32, XCS_F32};
+    p1.n_inputs = 2, p1.n_outputs = 2, p1.n_regs = 5, p1.reduce_axes = 2u;
+    p1.instr[p1.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F16, XCS_F16};
+    p1.instr[p1.n_instr++] = (xcs_fused_instr){XCS_FUSED_CAST, XCS_OP_COPY, 1, 0, -1, -1, XCS_F32, XCS_F16};
+    p1.instr[p1.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 2, 1, -1, -1, XCS_F32, XCS_F32};
+    p1.instr[p1.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_SUB, 3, 1, 2, -1, XCS_F32, XCS_F32};
+    p1.instr[p1.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_EXP, 4, 3, -1, -1, XCS_F32, XCS_F32};
+    p1.instr[p1.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 4, -1, -1, XCS_F32, XCS_F32};
+    p1.instr[p1.n_instr++] = (xcs_fused_instr){XCS_FUSED_REDUCE, XCS_OP_SUM, 1, 4, -1, -1, XCS_F32, XCS_F32};
+    p2.n_inputs = 2, p2.n_outputs = 2, p2.n_regs = 3;
+    p2.instr[p2.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F32, XCS_F32};
+    p2.instr[p2.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 1, 1, -1, -1, XCS_F32, XCS_F32};
+    p2.instr[p2.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_DIV, 2, 0, 1, -1, XCS_F32, XCS_F32};
+    p2.instr[p2.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 2, -1, -1, XCS_F16, XCS_F16};
+    p2.instr[p2.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 1, 2, -1, -1, XCS_BF16, XCS_BF16};
+    p3.n_inputs = 1, p3.n_outputs = 1, p3.n_regs = 1; /* the row max, per row, as float16 */
+    p3.instr[p3.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F32, XCS_F32};
+    p3.instr[p3.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 0, -1, -1, XCS_F16, XCS_F16};
+    rs.n = 4;
+    rs.per = (int)((C + 255) / 256);
+    for (int g = 0; g < 4; g++) rs.prog[g] = ps[g];
+    rs.n_ext = 1, rs.ext_kind[0] = 0, rs.ext_dtype[0] = XCS_F16;
+    /* values: 0 m (row), 1 e, 2 s (row), 3 y16, 4 ybf16, 5 m16 (row) */
+    static const xcs_dtype vdt[6] = {XCS_F32, XCS_F32, XCS_F32, XCS_F16, XCS_BF16, XCS_F16};
+    rs.n_values = 6;
+    for (int v = 0; v < 6; v++) rs.value_dtype[v] = vdt[v];
+    rs.value_scalar[0] = rs.value_scalar[2] = rs.value_scalar[5] = true;
+    rs.value_read[0] = rs.value_read[1] = rs.value_read[2] = true;
+    rs.prog_scalar[3] = true;
+    rs.in_src[0][0] = -1, rs.in_dtype[0][0] = XCS_F16;
+    rs.out_value[0][0] = 0, rs.out_slot[0][0] = -1, rs.out_dtype[0][0] = XCS_F32;
+    rs.in_src[1][0] = -1, rs.in_dtype[1][0] = XCS_F16;
+    rs.in_src[1][1] = 0, rs.in_dtype[1][1] = XCS_F32;
+    rs.out_value[1][0] = 1, rs.out_slot[1][0] = -1, rs.out_dtype[1][0] = XCS_F32;
+    rs.out_value[1][1] = 2, rs.out_slot[1][1] = -1, rs.out_dtype[1][1] = XCS_F32;
+    rs.in_src[2][0] = 1, rs.in_dtype[2][0] = XCS_F32;
+    rs.in_src[2][1] = 2, rs.in_dtype[2][1] = XCS_F32;
+    rs.out_value[2][0] = 3, rs.out_slot[2][0] = 0, rs.out_dtype[2][0] = XCS_F16;
+    rs.out_value[2][1] = 4, rs.out_slot[2][1] = 1, rs.out_dtype[2][1] = XCS_BF16;
+    rs.in_src[3][0] = 0, rs.in_dtype[3][0] = XCS_F32;
+    rs.out_value[3][0] = 5, rs.out_slot[3][0] = 2, rs.out_dtype[3][0] = XCS_F16;
+    rs.n_out = 3;
+    char *src = xcs_cuda_row_codegen_alloc(&rs);
+    CHECK(src != NULL);
+    if (!src) return;
+    CHECK(strstr(src, "xcs_h ext0[") != NULL); /* the float16 row, loaded once */
+    char *img = NULL;
+    size_t size = 0;
+    bool cubin = false;
+    xcs_status cs = xcs_nvrtc_compile(nv, src, "row_chain_f16.cu", 90, true, &img, &size, &cubin);
+    if (cs || getenv("XCS_TEST_VERBOSE"))
+        fprintf(stderr, "float16 row chain source:\n%s\n", strstr(src, "struct xcs_row_args"));
+    CHECK_OK(cs);
+    free(img);
+    /* the same chain over a bfloat16 row is another kernel */
+    uint64_t k16 = xcs_cuda_row_spec_hash(&rs);
+    rs.ext_dtype[0] = rs.in_dtype[0][0] = rs.in_dtype[1][0] = XCS_BF16;
+    p1.instr[0].dtype = p1.instr[0].src_dtype = p1.instr[1].src_dtype = XCS_BF16;
+    CHECK(xcs_cuda_row_spec_hash(&rs) != k16);
+    char *src2 = xcs_cuda_row_codegen_alloc(&rs);
+    CHECK(src2 != NULL);
+    if (src2) CHECK_OK(xcs_nvrtc_compile(nv, src2, "row_chain_bf16.cu", 90, false, &img, &size, &cubin));
+    free(img);
+    free(src2);
+    free(src);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     if (xcs_nvrtc_open(&nv)) {
@@ -122,6 +208,7 @@ int main(void) {
     if (mock_register()) return 1;
     mock_row_hook = compile_chain;
     RUN(test_real_chains_compile);
+    RUN(test_half_chain_compiles);
     xcs_nvrtc_close(nv);
     return check_report();
 }

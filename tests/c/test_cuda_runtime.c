@@ -9,6 +9,12 @@
  * match exactly, floats to 1e-5 (float32: CUDA's and our vector math differ
  * by a few ulps) / 1e-12 (float64), NaN where the CPU has NaN.
  *
+ * float16/bfloat16: every conversion with a 16-bit side, in the vec4, flat
+ * and strided kernels, equals the CPU's converters (half.h) bit for bit on
+ * every 16-bit pattern and on random and edge float32/float64/int inputs;
+ * float32 chains on 16-bit inputs and reductions of them agree with the CPU
+ * to a 16-bit ulp.
+ *
  * Without a usable device (no driver, no GPU, no NVRTC) it prints why and
  * exits 77, which CTest reports as skipped. */
 #include <math.h>
@@ -17,6 +23,7 @@
 
 #include "check.h"
 #include "ew_kernels.h"
+#include "half.h"
 #include "runtime.h"
 #include "xcs_host.h"
 
@@ -40,6 +47,8 @@ static xcs_tensor *rand_t(xcs_dtype dt, int nd, const int64_t *shape, double lo,
         case XCS_I32: ((int32_t *)d)[i] = (int32_t)floor(v); break;
         case XCS_I64: ((int64_t *)d)[i] = (int64_t)floor(v); break;
         case XCS_F32: ((float *)d)[i] = (float)v; break;
+        case XCS_F16: ((uint16_t *)d)[i] = xcs_f64_to_f16(v); break;
+        case XCS_BF16: ((uint16_t *)d)[i] = xcs_f64_to_bf16(v); break;
         default: ((double *)d)[i] = v; break;
         }
     }
@@ -66,6 +75,8 @@ static double val(const xcs_tensor *t, int64_t i) {
     case XCS_I32: return ((const int32_t *)d)[i];
     case XCS_I64: return (double)((const int64_t *)d)[i];
     case XCS_F32: return ((const float *)d)[i];
+    case XCS_F16: return xcs_f16_to_f32(((const uint16_t *)d)[i]);
+    case XCS_BF16: return xcs_bf16_to_f32(((const uint16_t *)d)[i]);
     default: return ((const double *)d)[i];
     }
 }
@@ -102,12 +113,14 @@ static void compare(const xcs_fused_program *p, xcs_tensor **ins, const char *wh
     for (int k = 0; k < p->n_outputs && !cs && !gs; k++) {
         CHECK_OK(xcs_cu_to_host(rt, gpu_out[k]->storage->data, dout[k], gpu_out[k]->storage->nbytes));
         int64_t n = xcs_tensor_numel(cpu_out[k]);
-        bool f32 = cpu_out[k]->dtype == XCS_F32, fl = xcs_dtype_is_float(cpu_out[k]->dtype);
+        xcs_dtype odt = cpu_out[k]->dtype;
+        bool fl = xcs_dtype_is_float(odt);
+        /* float32 math differs by ulps, which may tip a 16-bit rounding by one of its ulps */
+        double tol = odt == XCS_F32 ? 1e-5 : odt == XCS_F16 ? 1e-3 : odt == XCS_BF16 ? 8e-3 : 1e-12;
         int bad = 0;
         for (int64_t i = 0; i < n; i++) {
             double a = val(cpu_out[k], i), b = val(gpu_out[k], i);
-            bool ok = (isnan(a) && isnan(b)) || a == b ||
-                      (fl && fabs(a - b) <= (f32 ? 1e-5 : 1e-12) * fmax(1.0, fabs(a)));
+            bool ok = (isnan(a) && isnan(b)) || a == b || (fl && fabs(a - b) <= tol * fmax(1.0, fabs(a)));
             if (!ok && bad++ < 3) fprintf(stderr, "%s: output %d [%lld]: CPU %.17g, CUDA %.17g\n", what, k, (long long)i, a, b);
         }
         CHECK(bad == 0);
@@ -188,7 +201,7 @@ static void test_reductions(void) {
     char what[96];
     for (size_t o = 0; o < 4; o++)
         for (int dt = 1; dt < XCS_DTYPE_COUNT; dt++)
-            for (size_t a = 0; a < 5; a++) {
+            for (size_t a = 0; a < 5 && !xcs_dtype_is_half((xcs_dtype)dt); a++) { /* 16-bit: test_half_math */
                 xcs_fused_program p = {0};
                 p.ndim = 3;
                 memcpy(p.shape, shape, sizeof shape);
@@ -225,6 +238,149 @@ static void test_errors_and_cache(void) {
     xcs_tensor_free(ins[1]);
 }
 
+/* ---------------------------------------------------------------- float16 / bfloat16 */
+
+static uint64_t bits_rng = 0x2545F4914F6CDD1Dull;
+static uint64_t next_bits(void) {
+    bits_rng ^= bits_rng << 13, bits_rng ^= bits_rng >> 7, bits_rng ^= bits_rng << 17;
+    return bits_rng;
+}
+
+/* n elements of dt: every 16-bit pattern (n = 65536), else random bit
+ * patterns mixed with values near the 16-bit ranges and edges. */
+static void fill_bits(xcs_dtype dt, int64_t n, void *p) {
+    static const double edges[] = {0.0, -0.0, 65504.0, 65519.99, 65520.0, 65536.0, 0x1p-24, 0x1p-25, 0x1.8p-25,
+                                   0x1p-14, 0x1p-133, 0x1p-134, 3.4e38, 1e300, 1.0 + 0x1p-11 + 0x1p-40, INFINITY,
+                                   -INFINITY, NAN, 2147483647.0, -2147483648.0};
+    const int ne = (int)(sizeof edges / sizeof *edges);
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r = next_bits();
+        double near = ldexp((double)(r >> 11) * 0x1p-53 * ((r & 1) ? -1 : 1), (int)((r >> 3) % 300) - 150);
+        double v = i < ne ? edges[i] : near;
+        bool raw = (r >> 8) % 2 == 0;
+        switch (dt) {
+        case XCS_BOOL: ((uint8_t *)p)[i] = (uint8_t)(r >> 40) % 2; break;
+        case XCS_I32: ((int32_t *)p)[i] = (int32_t)(r >> (r % 32)); break;
+        case XCS_I64: ((int64_t *)p)[i] = (int64_t)(r >> (r % 64)); break;
+        case XCS_F32: {
+            float f = (float)v;
+            uint32_t u = raw && i >= ne ? (uint32_t)(r >> 32) : xcs_f32_bits(f);
+            memcpy((float *)p + i, &u, 4);
+            break;
+        }
+        case XCS_F64: {
+            uint64_t u = raw && i >= ne ? r : xcs_f64_bits(v);
+            memcpy((double *)p + i, &u, 8);
+            break;
+        }
+        default: ((uint16_t *)p)[i] = (uint16_t)i; break; /* 16-bit: every pattern */
+        }
+    }
+}
+
+/* from -> reg (LOAD) -> to (CAST when reg != to) -> STORE as to, over n
+ * inputs read with element stride `st` (1: flat, the vec4 kernel when n % 4
+ * == 0), on the device; the result must equal the CPU's converters bit for
+ * bit. */
+static void check_convert(xcs_dtype from, xcs_dtype reg, xcs_dtype to, int64_t n, int64_t st) {
+    size_t fs = xcs_dtype_size(from), ts = xcs_dtype_size(to), rs = xcs_dtype_size(reg);
+    char *in = calloc((size_t)(n * st), fs), *mid = calloc((size_t)n, rs), *want = calloc((size_t)n, ts),
+         *got = calloc((size_t)n, ts), *dense = calloc((size_t)n, fs);
+    CHECK(in && mid && want && got && dense);
+    if (!in || !mid || !want || !got || !dense) goto done;
+    fill_bits(from, n, dense);
+    for (int64_t i = 0; i < n; i++) memcpy(in + (size_t)(i * st) * fs, dense + (size_t)i * fs, fs);
+    xcs_ew_convert_fn c1 = xcs_ew_convert_get(from, reg), c2 = xcs_ew_convert_get(reg, to);
+    CHECK(c1 && c2);
+    if (!c1 || !c2) goto done;
+    c1(n, dense, 1, mid);
+    c2(n, mid, 1, want);
+    xcs_fused_program p = {0};
+    p.ndim = 1, p.shape[0] = n, p.n_inputs = 1, p.n_outputs = 1, p.n_regs = 2;
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, reg, reg};
+    int r = 0;
+    if (reg != to) p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_CAST, XCS_OP_COPY, r = 1, 0, -1, -1, to, reg};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, r, -1, -1, to, to};
+    xcs_cu_ptr din = 0, dout = 0;
+    CHECK_OK(xcs_cu_alloc(rt, (size_t)(n * st) * fs, &din));
+    CHECK_OK(xcs_cu_alloc(rt, (size_t)n * ts, &dout));
+    CHECK_OK(xcs_cu_to_device(rt, din, in, (size_t)(n * st) * fs));
+    xcs_cu_operand oi = {.base = din, .dtype = from}, oo = {.base = dout, .dtype = to};
+    oi.strides[0] = st;
+    oo.strides[0] = 1;
+    CHECK_OK(xcs_cu_run_fused(rt, &p, &oi, &oo));
+    CHECK_OK(xcs_cu_to_host(rt, got, dout, (size_t)n * ts));
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (memcmp(got + (size_t)i * ts, want + (size_t)i * ts, ts) == 0) continue;
+        if (bad++ < 4) {
+            unsigned long long a = 0, w = 0, g = 0;
+            memcpy(&a, dense + (size_t)i * fs, fs);
+            memcpy(&w, want + (size_t)i * ts, ts);
+            memcpy(&g, got + (size_t)i * ts, ts);
+            fprintf(stderr, "%s -> %s -> %s (n %lld, stride %lld): input 0x%llx: CPU 0x%llx, CUDA 0x%llx\n",
+                    xcs_dtype_name(from), xcs_dtype_name(reg), xcs_dtype_name(to), (long long)n, (long long)st, a, w,
+                    g);
+        }
+    }
+    CHECK_EQ_I(bad, 0);
+    xcs_cu_free(rt, din);
+    xcs_cu_free(rt, dout);
+done:
+    free(in), free(mid), free(want), free(got), free(dense);
+}
+
+static void test_half_conversions(void) {
+    static const xcs_dtype dts[] = {XCS_BOOL, XCS_I32, XCS_I64, XCS_F32, XCS_F64, XCS_F16, XCS_BF16};
+    for (size_t i = 0; i < 7; i++)
+        for (size_t j = 0; j < 7; j++) {
+            xcs_dtype from = dts[i], to = dts[j];
+            if (!xcs_dtype_is_half(from) && !xcs_dtype_is_half(to)) continue;
+            int64_t n = xcs_dtype_is_half(from) ? 65536 : 1 << 18;
+            check_convert(from, to, to, n, 1);     /* the LOAD converts (vec4 where both have vectors) */
+            check_convert(from, from, to, n - 3, 1); /* a CAST converts (flat, unvectorised) */
+            check_convert(from, from, to, n, 3);     /* strided */
+        }
+}
+
+/* float32 chains on float16/bfloat16 inputs (gelu(x * y + z), z float32)
+ * stored as float16, bfloat16, float32; their row and column reductions
+ * stored as float16: equal to the CPU's fused VM to a 16-bit ulp. */
+static void test_half_math(void) {
+    static const int64_t shape[2] = {67, 130};
+    xcs_tensor *ins[3] = {rand_t(XCS_F16, 2, shape, -3, 3), rand_t(XCS_BF16, 2, shape, -3, 3),
+                          rand_t(XCS_F32, 2, shape, -1, 1)};
+    xcs_fused_program p = {0};
+    p.ndim = 2;
+    memcpy(p.shape, shape, sizeof shape);
+    p.n_inputs = 3, p.n_outputs = 3, p.n_regs = 6;
+    for (int k = 0; k < 3; k++) /* the LOADs widen to float32 */
+        p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, k, k, -1, -1, XCS_F32, XCS_F32};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_MUL, 3, 0, 1, -1, XCS_F32, XCS_F32};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_ADD, 4, 3, 2, -1, XCS_F32, XCS_F32};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_OP, XCS_OP_GELU, 5, 4, -1, -1, XCS_F32, XCS_F32};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, 5, -1, -1, XCS_F16, XCS_F16};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 1, 5, -1, -1, XCS_BF16, XCS_BF16};
+    p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 2, 4, -1, -1, XCS_F32, XCS_F32};
+    compare(&p, ins, "gelu(x16 * y16 + z32)");
+    static const xcs_op ops[] = {XCS_OP_SUM, XCS_OP_MAX};
+    char what[64];
+    for (int o = 0; o < 2; o++)
+        for (unsigned axes = 1; axes <= 3; axes++)
+            for (int k = 0; k < 2; k++) {
+                xcs_fused_program q = {0};
+                q.ndim = 2;
+                memcpy(q.shape, shape, sizeof shape);
+                q.n_inputs = 1, q.n_outputs = 1, q.n_regs = 1, q.reduce_axes = axes;
+                q.instr[q.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F32, XCS_F32};
+                q.instr[q.n_instr++] = (xcs_fused_instr){XCS_FUSED_REDUCE, ops[o], 0, 0, -1, -1, XCS_F32, XCS_F32};
+                snprintf(what, sizeof what, "%s of %s over axes %x", xcs_op_name(ops[o]), k ? "bfloat16" : "float16",
+                         axes);
+                compare(&q, &ins[k], what);
+            }
+    for (int k = 0; k < 3; k++) xcs_tensor_free(ins[k]);
+}
+
 int main(void) {
     CHECK_OK(xcs_host_init());
     if (xcs_cu_open(0, &rt)) {
@@ -235,6 +391,8 @@ int main(void) {
     RUN(test_every_op);
     RUN(test_reductions);
     RUN(test_errors_and_cache);
+    RUN(test_half_conversions);
+    RUN(test_half_math);
     printf("%d kernels compiled and run\n", xcs_cu_kernels_cached(rt));
     xcs_cu_close(rt);
     return check_report();

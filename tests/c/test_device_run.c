@@ -4,7 +4,8 @@
  * must equal the same graph run on the CPU, leave its outputs on the device,
  * upload each host input and constant once, run the ops without device
  * kernels (take, argmax) on the host, hand row chains to the backend whole,
- * and free every device block it made. */
+ * and free every device block it made; graphs on float16/bfloat16 inputs
+ * too (2-byte device blocks, 16-bit outputs left on the device). */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -82,11 +83,45 @@ static void test_row_chains(void) {
     CHECK_EQ_I(n_alloc, n_free);
 }
 
+/* softmax(tanh(x @ w)) and its cast to the other 16-bit type, for float16
+ * and bfloat16 x, w: the device run equals the CPU's, in the same dtypes */
+static void test_half_graph_on_device(void) {
+    const int64_t xs[2] = {32, 24}, ws[2] = {24, 16};
+    for (int h = 0; h < 2; h++) {
+        xcs_dtype dt = h ? XCS_BF16 : XCS_F16;
+        xcs_graph *g = NULL;
+        xcs_tensor *tx = NULL, *tw = NULL, *mm = NULL, *t = NULL, *y[2] = {0};
+        CHECK_OK(xcs_graph_new(&g));
+        CHECK_OK(xcs_graph_input(g, dt, 2, xs, &tx));
+        CHECK_OK(xcs_graph_input(g, dt, 2, ws, &tw));
+        CHECK_OK(xcs_matmul(tx, tw, &mm));
+        CHECK_OK(xcs_unary(XCS_OP_TANH, mm, &t));
+        CHECK_OK(xcs_softmax(t, -1, &y[0]));
+        CHECK_OK(xcs_cast(y[0], h ? XCS_F16 : XCS_BF16, &y[1]));
+        for (int i = 0; i < 2; i++) CHECK_OK(xcs_graph_output(g, y[i]));
+        CHECK_OK(xcs_graph_optimize(g));
+        xcs_tensor *x32 = random_f32(2, xs), *w32 = random_f32(2, ws), *x = NULL, *w = NULL;
+        CHECK_OK(xcs_cast(x32, dt, &x));
+        CHECK_OK(xcs_cast(w32, dt, &w));
+        const xcs_tensor *in[2] = {x, w};
+        long wrong0 = n_wrong_device;
+        /* the same CPU kernels, but the device plan may split groups where
+         * the host's fuses (a float32 ulp can tip a 16-bit rounding) */
+        check_device_equals_cpu(g, 2, in, in, h ? 8e-3 : 1e-3);
+        CHECK_EQ_I(n_wrong_device, wrong0);
+        xcs_tensor *f[] = {tx, tw, mm, t, y[0], y[1], x32, w32, x, w};
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+        xcs_graph_free(g);
+    }
+    CHECK_EQ_I(n_alloc, n_free);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     if (mock_register()) return 1;
     RUN(test_graph_on_device_equals_cpu);
     RUN(test_eager_ops_and_errors_on_device);
     RUN(test_row_chains);
+    RUN(test_half_graph_on_device);
     return check_report();
 }
