@@ -7,7 +7,7 @@
  * instruction list as straight-line code.
  *
  * float16 and bfloat16 are storage types: the prelude's structs xcs_h and
- * xcs_bh, converted bit for bit as src/core/half.h does (half_cv.h); no
+ * xcs_bh, converted bit for bit by src/core/half.h's own code; no
  * op computes in them (core computes in float32).
  *
  * Kernels take one parameter, `xcs_args` (declared in the prelude and
