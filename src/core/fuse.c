@@ -176,6 +176,7 @@ static bool lower_group(const xcs_graph *g, int first, int last, const bool *sto
     grp->first = first;
     grp->last = last;
     grp->prod_out = -1;
+    grp->prog.product_used = is_matmul_head(&g->nodes[first]) && stored[first];
     for (int m = 0; m < nm; m++) {
         last_use[m] = -1;
         reg_of[m] = -1;

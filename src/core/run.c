@@ -378,7 +378,7 @@ static xcs_status run_matmul_group(const run_ctx *c, const xcs_plan_group *grp, 
     if (c->kept && c->be->matmul_fused_kept) {
         st = c->be->matmul_fused_kept(&h->a, &h->b, prod, &grp->prog, &c->kept[grp - c->plan->groups],
                                       (const xcs_tensor *const *)ins, outs);
-    } else if (c->be->matmul_fused) {
+    } else if (c->be->matmul_fused && (c->dev == XCS_DEVICE_CPU || xcs_dtype_is_float(prod->dtype))) {
         st = c->be->matmul_fused(&h->a, &h->b, prod, &grp->prog, (const xcs_tensor *const *)ins, outs);
     } else {
         st = group_matmul(c, &h->a, &h->b, prod);

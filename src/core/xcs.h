@@ -545,6 +545,9 @@ typedef struct xcs_fused_program {
     unsigned stream_outputs; /* bit k: output k is not read again while it could
                               * still be cached (it is larger than the caches):
                               * the backend may write it around the cache */
+    bool product_used;       /* a matmul group's product (input 0) is read after
+                              * the program too: it must reach memory (else a
+                              * backend may keep it inside the GEMM's epilogue) */
 } xcs_fused_program;
 
 /* A row chain (the fusion pass's): fused programs over spaces with the same

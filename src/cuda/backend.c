@@ -101,7 +101,7 @@ void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     xcs_cu_mem_stats m;
     xcs_cu_mem_stats_get(rt, &m);
     *out = (xcs_cuda_mem_stats){m.current_bytes, m.peak_bytes, m.cached_bytes, m.allocs, m.reused, m.device_allocs,
-                                m.row_chains};
+                                m.row_chains, m.gemm_epilogues};
 }
 
 void xcs_cuda_be_empty_cache(int ordinal) {
@@ -269,7 +269,57 @@ static xcs_status dense_copy(xcs_cu_runtime *rt, const xcs_tensor *t, xcs_tensor
     return st;
 }
 
+/* out = a @ b; with an epilogue (epi != NONE), relu?(a @ b + bias) in one
+ * cuBLASLt call, bias a row broadcast over out (XCS_ERR_UNSUPPORTED when
+ * cuBLASLt cannot: the caller runs the epilogue itself). */
+static xcs_status matmul_run(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out, xcs_gemm_epi_kind epi,
+                             const xcs_tensor *bias);
+
 xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
+    return matmul_run(a, b, out, XCS_GEMM_EPI_NONE, NULL);
+}
+
+/* cuBLASLt epilogues are off unless XCS_CUDA_LT_EPILOGUE=1, until a GPU
+ * session has compared them with the CPU (test_cuda_graph's
+ * test_gemm_epilogue) and turned them on by default, as the row kernels. */
+static bool lt_epilogue_on(void) {
+    const char *e = getenv("XCS_CUDA_LT_EPILOGUE");
+    return e && strcmp(e, "1") == 0;
+}
+
+/* The bias as the program reads it: prod's dtype, a row over its last dim
+ * (stride 1) broadcast over every other dim (stride 0). */
+static bool bias_row(const xcs_tensor *bias, const xcs_tensor *prod) {
+    int nd = prod->ndim;
+    if (bias->dtype != prod->dtype || bias->ndim != nd) return false;
+    for (int d = 0; d < nd; d++)
+        if (bias->shape[d] != prod->shape[d] || bias->strides[d] != (d == nd - 1 && prod->shape[d] > 1 ? 1 : 0))
+            return false;
+    return true;
+}
+
+xcs_status xcs_cuda_be_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
+                                    const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
+    xcs_gemm_epi e;
+    xcs_dtype dts[XCS_FUSED_MAX_IO];
+    for (int k = 0; k < p->n_inputs && k < XCS_FUSED_MAX_IO; k++) dts[k] = in[k]->dtype;
+    if (lt_epilogue_on() && p->n_inputs == 2 && xcs_cuda_gemm_epilogue(p, prod->dtype, dts, &e) &&
+        bias_row(in[e.bias_input], prod) && out[0]->dtype == prod->dtype && out[0]->ndim == prod->ndim &&
+        xcs_tensor_is_contiguous(out[0])) {
+        bool same = true;
+        for (int d = 0; d < prod->ndim; d++) same = same && out[0]->shape[d] == prod->shape[d];
+        xcs_status st = same ? matmul_run(a, b, out[0], e.kind, in[e.bias_input]) : XCS_ERR_UNSUPPORTED;
+        xcs_cu_runtime *rt = st ? NULL : rt_of(ordinal_of(prod));
+        if (rt) xcs_cu_note_gemm_epilogue(rt);
+        if (st != XCS_ERR_UNSUPPORTED) return st;
+        xcs_error_clear();
+    }
+    xcs_status st = xcs_cuda_be_matmul(a, b, prod);
+    return st ? st : xcs_cuda_be_run_fused(p, in, out);
+}
+
+static xcs_status matmul_run(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out, xcs_gemm_epi_kind epi,
+                             const xcs_tensor *bias) {
     int nd = out->ndim;
     if (nd < 2 || a->ndim != nd || b->ndim != nd)
         return xcs_error(XCS_ERR_INTERNAL, "CUDA matmul expects operands of out's rank (%d, %d, %d)", a->ndim, b->ndim,
@@ -312,7 +362,9 @@ xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tens
         batch_stride(&bh, nb, &sb);
     }
     batch_stride(out, nb, &sc);
-    if (K == 0) { /* an empty sum: zeros (out is C-contiguous) */
+    if (K == 0 && epi != XCS_GEMM_EPI_NONE) { /* relu(bias): the epilogue kernel's case */
+        st = XCS_ERR_UNSUPPORTED;
+    } else if (K == 0) { /* an empty sum: zeros (out is C-contiguous) */
         st = xcs_cu_zero(rt, base_of(out), (size_t)(batch * M * N) * xcs_dtype_size(out->dtype));
     } else {
         if ((st = xcs_cu_make_current(rt))) goto done;
@@ -325,7 +377,9 @@ xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tens
                       .lda = ldb, .ldb = lda, .ldc = out->strides[nd - 2] > 0 ? out->strides[nd - 2] : N,
                       .stride_a = sb, .stride_b = sa, .stride_c = sc};
         if (N == 1 && g.ldc < 1) g.ldc = 1;
-        st = xcs_cublas_gemm(blas, &g);
+        st = epi == XCS_GEMM_EPI_NONE
+                 ? xcs_cublas_gemm(blas, &g)
+                 : xcs_cublas_gemm_epilogue(blas, &g, epi == XCS_GEMM_EPI_RELU_BIAS, (const void *)(uintptr_t)base_of(bias));
     }
 done:
     xcs_cu_free(rt, acopy);
@@ -453,6 +507,7 @@ static const xcs_backend direct = {
     .elementwise = xcs_cuda_be_elementwise,
     .reduce = xcs_cuda_be_reduce,
     .matmul = xcs_cuda_be_matmul,
+    .matmul_fused = xcs_cuda_be_matmul_fused,
     .run_fused = xcs_cuda_be_run_fused,
     .alloc = xcs_cuda_be_alloc,
     .free = xcs_cuda_be_free,

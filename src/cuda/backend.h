@@ -25,6 +25,11 @@ struct xcs_cuda_row_args;
 xcs_status xcs_cuda_row_spec_of(const xcs_row_chain *rc, struct xcs_cuda_row_spec *out, struct xcs_cuda_row_args *args,
                                 bool *checked, int *dev);
 xcs_status xcs_cuda_be_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out);
+/* A matmul group (xcs_backend.matmul_fused): a bias (+ relu) epilogue inside
+ * the GEMM through cuBLASLt where it applies, else the GEMM into prod and the
+ * program as a kernel. */
+xcs_status xcs_cuda_be_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod,
+                                    const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out);
 void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out);
 void xcs_cuda_be_empty_cache(int ordinal);
 void xcs_cuda_be_set_tf32(int on);

@@ -32,4 +32,11 @@ typedef struct xcs_gemm {
 } xcs_gemm;
 xcs_status xcs_cublas_gemm(xcs_cublas *b, const xcs_gemm *g);
 
+/* The same GEMM (float32 or float16/bfloat16) through cuBLASLt with the
+ * bias epilogue: C[:, j] (column-major) = op(A) op(B) + bias over the m rows,
+ * then relu when asked, all before C is written; bias is m elements of g->dt
+ * on the device.  XCS_ERR_UNSUPPORTED when cuBLASLt is missing or has no
+ * algorithm for it (the caller then runs the epilogue itself). */
+xcs_status xcs_cublas_gemm_epilogue(xcs_cublas *b, const xcs_gemm *g, bool relu, const void *bias);
+
 #endif /* XCS_CUDA_BLAS_H */

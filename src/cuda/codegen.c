@@ -1034,3 +1034,54 @@ uint64_t xcs_cuda_row_spec_hash(const xcs_cuda_row_spec *rs) {
     }
     return h;
 }
+
+/* ---------------------------------------------------------------- GEMM epilogues */
+
+/* Register r widened from a LOAD of input k: the LOAD itself (loaded as
+ * `want`) or a LOAD as the input's dtype then one CAST to `want`.  *in
+ * receives k; -1 when r is not such a value. */
+static int epi_source(const xcs_fused_program *p, int upto, int r, xcs_dtype want, const xcs_dtype *in_dtypes) {
+    for (int i = upto - 1; i >= 0; i--) {
+        const xcs_fused_instr *ins = &p->instr[i];
+        if (ins->dst != r || ins->kind == XCS_FUSED_STORE) continue;
+        if (ins->kind == XCS_FUSED_LOAD) return ins->dtype == want || ins->dtype == in_dtypes[ins->a] ? ins->a : -1;
+        if (ins->kind == XCS_FUSED_CAST && ins->dtype == want && ins->src_dtype != want) {
+            int k = epi_source(p, i, ins->a, ins->src_dtype, in_dtypes);
+            return k >= 0 && in_dtypes[k] == ins->src_dtype ? k : -1;
+        }
+        return -1;
+    }
+    return -1;
+}
+
+bool xcs_cuda_gemm_epilogue(const xcs_fused_program *p, xcs_dtype prod_dtype, const xcs_dtype *in_dtypes,
+                            xcs_gemm_epi *out) {
+    out->kind = XCS_GEMM_EPI_NONE;
+    out->bias_input = -1;
+    if (!p || p->product_used || p->n_inputs != 2 || p->n_outputs != 1 || p->n_instr < 3 || p->reduce_axes)
+        return false;
+    if (in_dtypes[0] != prod_dtype || in_dtypes[1] != prod_dtype) return false;
+    if (prod_dtype != XCS_F32 && !xcs_dtype_is_half(prod_dtype)) return false;
+    const xcs_dtype cdt = xcs_dtype_compute(prod_dtype);
+    const xcs_fused_instr *st = &p->instr[p->n_instr - 1];
+    if (st->kind != XCS_FUSED_STORE || st->dst != 0) return false;
+    /* walk back from the store: [relu] <- add <- (product, bias) */
+    int at = p->n_instr - 2, r = st->a;
+    const xcs_fused_instr *ins = &p->instr[at];
+    bool relu = false;
+    if (ins->kind == XCS_FUSED_OP && ins->op == XCS_OP_RELU && ins->dst == r && ins->dtype == cdt) {
+        relu = true;
+        r = ins->a;
+        ins = &p->instr[--at];
+    }
+    if (at < 0 || ins->kind != XCS_FUSED_OP || ins->op != XCS_OP_ADD || ins->dst != r || ins->dtype != cdt)
+        return false;
+    int ka = epi_source(p, at, ins->a, cdt, in_dtypes), kb = epi_source(p, at, ins->b, cdt, in_dtypes);
+    if (ka < 0 || kb < 0 || ka == kb || (ka != 0 && kb != 0)) return false;
+    /* before the add only the operands' LOADs and CASTs: nothing else is computed or stored */
+    for (int i = 0; i < at; i++)
+        if (p->instr[i].kind != XCS_FUSED_LOAD && p->instr[i].kind != XCS_FUSED_CAST) return false;
+    out->kind = relu ? XCS_GEMM_EPI_RELU_BIAS : XCS_GEMM_EPI_BIAS;
+    out->bias_input = ka == 0 ? kb : ka;
+    return true;
+}

@@ -74,6 +74,23 @@ size_t xcs_cuda_codegen(const xcs_cuda_spec *spec, char *buf, size_t cap);
 /* Same, allocated (free() it); NULL with the error set. */
 char *xcs_cuda_codegen_alloc(const xcs_cuda_spec *spec);
 
+/* A matmul group whose program is the product plus a bias row, optionally
+ * through relu, stored once: what cuBLASLt's BIAS / RELU_BIAS epilogues
+ * compute inside the GEMM (the product never goes to memory).  The program
+ * reads the product as input 0 (a 16-bit one widened by a CAST or by its
+ * LOAD), the bias as input `bias_input` (same dtype as the product, widened
+ * the same way), adds them in float32 or the product's own float dtype,
+ * applies relu or nothing, and stores output 0; nothing else, and the
+ * product is not needed after it (product_used).  Whether the
+ * bias tensor is a row broadcast over the product is the caller's check. */
+typedef enum { XCS_GEMM_EPI_NONE = 0, XCS_GEMM_EPI_BIAS, XCS_GEMM_EPI_RELU_BIAS } xcs_gemm_epi_kind;
+typedef struct xcs_gemm_epi {
+    xcs_gemm_epi_kind kind;
+    int bias_input;
+} xcs_gemm_epi;
+bool xcs_cuda_gemm_epilogue(const xcs_fused_program *p, xcs_dtype prod_dtype, const xcs_dtype *in_dtypes,
+                            xcs_gemm_epi *out);
+
 /* The prelude alone (static text; what no_prelude leaves out).  Its size: */
 size_t xcs_cuda_prelude(char *buf, size_t cap);
 

@@ -329,6 +329,12 @@ void xcs_cu_mem_stats_get(xcs_cu_runtime *rt, xcs_cu_mem_stats *out) {
     pthread_mutex_unlock(&rt->alloc_lock);
 }
 
+void xcs_cu_note_gemm_epilogue(xcs_cu_runtime *rt) {
+    pthread_mutex_lock(&rt->alloc_lock);
+    rt->mem.gemm_epilogues++;
+    pthread_mutex_unlock(&rt->alloc_lock);
+}
+
 void xcs_cu_mem_reset_peak(xcs_cu_runtime *rt) {
     pthread_mutex_lock(&rt->alloc_lock);
     rt->mem.peak_bytes = rt->mem.current_bytes;

@@ -40,7 +40,10 @@ typedef struct xcs_cu_mem_stats {
     int64_t current_bytes, peak_bytes, cached_bytes; /* handed out / most ever / kept for reuse */
     int64_t allocs, reused, device_allocs;           /* requests / served from the cache / cuMemAlloc calls */
     int64_t row_chains;                              /* row-chain kernels launched */
+    int64_t gemm_epilogues;                          /* GEMMs run with their epilogue (cuBLASLt) */
 } xcs_cu_mem_stats;
+/* Counts one GEMM that ran with its group's epilogue inside it. */
+void xcs_cu_note_gemm_epilogue(xcs_cu_runtime *rt);
 xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out);
 void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p);
 void xcs_cu_empty_cache(xcs_cu_runtime *rt);

@@ -17,7 +17,7 @@
 
 #include "xcs.h"
 
-#define XCS_CUDA_ABI 2
+#define XCS_CUDA_ABI 3
 #define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
@@ -42,6 +42,7 @@ typedef struct xcs_cuda_mem_stats {
     int64_t current_bytes, peak_bytes, cached_bytes;
     int64_t allocs, reused, device_allocs;
     int64_t row_chains; /* row-chain kernels launched */
+    int64_t gemm_epilogues; /* matmul groups run as one cuBLASLt GEMM with their bias/relu epilogue */
 } xcs_cuda_mem_stats;
 
 typedef struct xcs_cuda_module {
@@ -68,6 +69,9 @@ typedef struct xcs_cuda_module {
     void (*empty_cache)(int ordinal);
     void (*set_tf32)(int on); /* float32 matmuls may use TF32 tensor cores */
     int (*kernels_cached)(int ordinal);
+    /* As xcs_backend.matmul_fused (may be NULL: the GEMM, then run_fused). */
+    xcs_status (*matmul_fused)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod, const xcs_fused_program *p,
+                               const xcs_tensor *const *in, xcs_tensor *const *out);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

@@ -86,6 +86,14 @@ static xcs_status cu_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor
 static xcs_status cu_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
     return relay(mod->run_fused(p, in, out));
 }
+static xcs_status cu_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod, const xcs_fused_program *p,
+                                  const xcs_tensor *const *in, xcs_tensor *const *out) {
+    if (!mod->matmul_fused) { /* a module without it: the GEMM, then the program */
+        xcs_status st = cu_matmul(a, b, prod);
+        return st ? st : cu_run_fused(p, in, out);
+    }
+    return relay(mod->matmul_fused(a, b, prod, p, in, out));
+}
 static xcs_status cu_run_rows(const xcs_row_chain *rc) {
     xcs_status st = mod->run_rows(rc);
     return st == XCS_ERR_UNSUPPORTED ? st : relay(st); /* no row kernel for it: no message to carry */
@@ -105,6 +113,7 @@ static const xcs_backend cuda_backend = {
     .elementwise = cu_elementwise,
     .reduce = cu_reduce,
     .matmul = cu_matmul,
+    .matmul_fused = cu_matmul_fused,
     .run_fused = cu_run_fused,
     .run_rows = cu_run_rows,
     .alloc = cu_alloc,

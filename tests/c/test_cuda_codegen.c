@@ -497,6 +497,71 @@ static void test_half_programs_compile(void) {
     xcs_error_clear();
 }
 
+/* ---------------------------------------------------------------- GEMM epilogues */
+
+/* The matmul group of a traced program over x [2, 5, 8] @ w [8, 6] (+ b [6]):
+ * its epilogue as xcs_cuda_gemm_epilogue reads it.  form: 0 mm + b, 1
+ * relu(mm + b), 2 b + mm, 3 relu(mm + b) with mm also an output, 4 tanh(mm +
+ * b), 5 mm * 2 + b, 6 relu(mm + y) with y a full matrix (the program
+ * matches; the bias-row check is the backend's, on the tensors). */
+static bool epilogue_of(xcs_dtype dt, int form, xcs_gemm_epi *e) {
+    const int64_t xs[3] = {2, 5, 8}, ws[2] = {8, 6}, bs[1] = {6}, ys[3] = {2, 5, 6};
+    xcs_graph *g = NULL;
+    xcs_tensor *x = NULL, *w = NULL, *b = NULL, *mm = NULL, *t = NULL, *r = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, dt, 3, xs, &x));
+    CHECK_OK(xcs_graph_input(g, dt, 2, ws, &w));
+    CHECK_OK(xcs_graph_input(g, dt, form == 6 ? 3 : 1, form == 6 ? ys : bs, &b));
+    CHECK_OK(xcs_matmul(x, w, &mm));
+    if (form == 5) {
+        xcs_tensor *two = NULL, *m2 = NULL;
+        CHECK_OK(xcs_tensor_scalar(XCS_F64, 2.0, &two));
+        two->flags |= XCS_TENSOR_WEAK;
+        CHECK_OK(xcs_binary(XCS_OP_MUL, mm, two, &m2));
+        CHECK_OK(xcs_binary(XCS_OP_ADD, m2, b, &t));
+        xcs_tensor_free(two);
+        xcs_tensor_free(m2);
+    } else {
+        CHECK_OK(form == 2 ? xcs_binary(XCS_OP_ADD, b, mm, &t) : xcs_binary(XCS_OP_ADD, mm, b, &t));
+    }
+    if (form == 1 || form == 3 || form == 6) CHECK_OK(xcs_unary(XCS_OP_RELU, t, &r));
+    if (form == 4) CHECK_OK(xcs_unary(XCS_OP_TANH, t, &r));
+    CHECK_OK(xcs_graph_output(g, r ? r : t));
+    if (form == 3) CHECK_OK(xcs_graph_output(g, mm));
+    CHECK_OK(xcs_graph_optimize(g));
+    bool found = false, got = false;
+    for (int k = 0; k < xcs_graph_num_groups(g); k++) {
+        xcs_dtype ind[XCS_FUSED_MAX_IO], outd[XCS_FUSED_MAX_IO];
+        bool matmul = false;
+        const xcs_fused_program *p = xcs_graph_group(g, k, ind, outd, &matmul);
+        if (!p || !matmul) continue;
+        found = true;
+        got = xcs_cuda_gemm_epilogue(p, ind[0], ind, e);
+    }
+    CHECK(found);
+    xcs_tensor *all[] = {x, w, b, mm, t, r};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xcs_tensor_free(all[i]);
+    xcs_graph_free(g);
+    return got;
+}
+
+static void test_gemm_epilogue_match(void) {
+    const xcs_dtype dts[3] = {XCS_F32, XCS_F16, XCS_BF16};
+    for (int d = 0; d < 3; d++) {
+        xcs_gemm_epi e;
+        CHECK(epilogue_of(dts[d], 0, &e) && e.kind == XCS_GEMM_EPI_BIAS && e.bias_input == 1);
+        CHECK(epilogue_of(dts[d], 1, &e) && e.kind == XCS_GEMM_EPI_RELU_BIAS && e.bias_input == 1);
+        CHECK(epilogue_of(dts[d], 2, &e) && e.kind == XCS_GEMM_EPI_BIAS && e.bias_input == 1);
+        CHECK(!epilogue_of(dts[d], 3, &e) && e.kind == XCS_GEMM_EPI_NONE); /* the product is stored too */
+        CHECK(!epilogue_of(dts[d], 4, &e));                                 /* tanh: not an epilogue cuBLASLt has */
+        CHECK(!epilogue_of(dts[d], 5, &e));                                 /* a scale before the add */
+        CHECK(epilogue_of(dts[d], 6, &e) && e.kind == XCS_GEMM_EPI_RELU_BIAS);
+    }
+    xcs_gemm_epi e;
+    CHECK(!epilogue_of(XCS_F64, 1, &e)); /* float64: the GEMM and a kernel */
+    CHECK(!xcs_cuda_gemm_epilogue(NULL, XCS_F32, NULL, &e));
+}
+
 int main(void) {
     CHECK_OK(xcs_host_init());
     if (xcs_nvrtc_open(&nv)) {
@@ -512,6 +577,7 @@ int main(void) {
     RUN(test_random_chains_compile);
     RUN(test_half_prelude);
     RUN(test_half_programs_compile);
+    RUN(test_gemm_epilogue_match);
     flush_batch();
     printf("%d kernels compiled\n", compiled);
     xcs_nvrtc_close(nv);

@@ -5,7 +5,9 @@
  * tensors; the caching allocator reusing blocks, emptying its cache, and
  * naming the sizes on out-of-memory; integer division by zero reported;
  * float16/bfloat16 matmuls (cuBLAS, float32 accumulation), eager ops and a
- * graph on 16-bit tensors, equal to the CPU's to a 16-bit ulp or two.
+ * graph on 16-bit tensors, equal to the CPU's to a 16-bit ulp or two;
+ * matmul groups run as one cuBLASLt GEMM with a bias / relu+bias epilogue
+ * (XCS_CUDA_LT_EPILOGUE=1) equal to the CPU's, and counted.
  * Without a usable device it prints why and exits 77 (a CTest skip). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdlib.h>
@@ -182,6 +184,66 @@ static void test_half_on_device(void) {
     }
 }
 
+/* relu?(x @ w + b) with cuBLASLt's epilogues on (XCS_CUDA_LT_EPILOGUE=1):
+ * float32/float16/bfloat16, a batched x, a transposed w (a view), b + mm;
+ * and where the epilogue does not apply (the product also an output, a full
+ * matrix added instead of a row): all equal to the CPU's run, and the
+ * epilogue GEMMs counted only where they apply. */
+static xcs_graph *epilogue_graph(xcs_dtype dt, int nd, const int64_t *xs, const int64_t *ws, bool trans_w,
+                                 int form) {
+    int64_t ys[3]; /* the product's shape: x's leading dims, then w's columns */
+    for (int d = 0; d < nd - 1; d++) ys[d] = xs[d];
+    ys[nd - 1] = ws[trans_w ? 0 : 1];
+    const int64_t bs[1] = {ys[nd - 1]};
+    xcs_graph *g = NULL;
+    xcs_tensor *x = NULL, *w = NULL, *wt = NULL, *b = NULL, *mm = NULL, *t = NULL, *r = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, dt, nd, xs, &x));
+    CHECK_OK(xcs_graph_input(g, dt, 2, ws, &w));
+    CHECK_OK(xcs_graph_input(g, dt, form == 4 ? nd : 1, form == 4 ? ys : bs, &b));
+    if (trans_w) CHECK_OK(xcs_transpose(w, &wt));
+    CHECK_OK(xcs_matmul(x, trans_w ? wt : w, &mm));
+    CHECK_OK(form == 2 ? xcs_binary(XCS_OP_ADD, b, mm, &t) : xcs_binary(XCS_OP_ADD, mm, b, &t));
+    if (form != 2) CHECK_OK(xcs_unary(XCS_OP_RELU, t, &r));
+    CHECK_OK(xcs_graph_output(g, r ? r : t));
+    if (form == 3) CHECK_OK(xcs_graph_output(g, mm));
+    CHECK_OK(xcs_graph_optimize(g));
+    xcs_tensor *all[] = {x, w, wt, b, mm, t, r};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xcs_tensor_free(all[i]);
+    return g;
+}
+
+static void test_gemm_epilogue(void) {
+    setenv("XCS_CUDA_LT_EPILOGUE", "1", 1);
+    const xcs_dtype dts[3] = {XCS_F32, XCS_F16, XCS_BF16};
+    const double tol[3] = {1e-4, 4e-3, 3e-2};
+    const int64_t x2[2] = {96, 64}, x3[3] = {3, 40, 64}, ws[2] = {64, 48}, wts[2] = {48, 64};
+    for (int d = 0; d < 3; d++)
+        for (int form = 0; form < 5; form++)
+            for (int v = 0; v < 3; v++) { /* plain, batched x, transposed w */
+                const int nd = v == 1 ? 3 : 2;
+                const int64_t *xs = v == 1 ? x3 : x2, *wsh = v == 2 ? wts : ws;
+                xcs_graph *g = epilogue_graph(dts[d], nd, xs, wsh, v == 2, form);
+                int64_t ys[3]; /* the product's shape */
+                for (int k = 0; k < nd - 1; k++) ys[k] = xs[k];
+                ys[nd - 1] = 48;
+                xcs_tensor *x = random_dt(dts[d], nd, xs), *w = random_dt(dts[d], 2, wsh);
+                xcs_tensor *b = form == 4 ? random_dt(dts[d], nd, ys) : random_dt(dts[d], 1, &ys[nd - 1]);
+                const xcs_tensor *in[3] = {x, w, b};
+                xcs_cuda_mem_stats s0, s1;
+                xcs_cuda_be_mem_stats(0, &s0);
+                check_device_equals_cpu(g, 3, in, in, tol[d]);
+                xcs_cuda_be_mem_stats(0, &s1);
+                /* forms 0-2 run as one epilogue GEMM; 3 (product kept) and 4 (a full matrix) do not */
+                CHECK_EQ_I((int)(s1.gemm_epilogues - s0.gemm_epilogues), form <= 2 ? 1 : 0);
+                xcs_tensor_free(x);
+                xcs_tensor_free(w);
+                xcs_tensor_free(b);
+                xcs_graph_free(g);
+            }
+    unsetenv("XCS_CUDA_LT_EPILOGUE");
+}
+
 static void test_caching_allocator(void) {
     xcs_cuda_mem_stats s0, s1, s2;
     xcs_cuda_be_mem_stats(0, &s0);
@@ -243,6 +305,7 @@ int main(void) {
     RUN(test_matmul_layouts);
     RUN(test_eager_device_ops);
     RUN(test_half_on_device);
+    RUN(test_gemm_epilogue);
     RUN(test_caching_allocator);
     RUN(test_row_chains);
     return check_report();
