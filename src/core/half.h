@@ -68,24 +68,29 @@
                        : normal;                                                                                \
         return (unsigned short)(sign | r);                                                                      \
     }                                                                                                           \
-    Q unsigned short xcs_hc_f64_to_f16(double d) {                                                              \
+    Q unsigned short xcs_hc_f64_to_small(double d, int mant, int bias, unsigned int inf,                        \
+                                         unsigned long long zero_below) {                                       \
         unsigned long long u = xcs_hc_d2u(d);                                                                   \
         unsigned int sign = (unsigned int)(u >> 48) & 0x8000u;                                                  \
         unsigned long long a = u & 0x7fffffffffffffffull;                                                       \
-        int e = (int)(a >> 52) - 1023 + 15;                                                                     \
+        int e = (int)(a >> 52) - 1023 + bias;                                                                   \
         unsigned long long m = (a & 0xfffffffffffffull) | (1ull << 52);                                         \
-        int shift = 42 + (e < 1 ? 1 - e : 0);                                                                   \
+        int shift = 52 - mant + (e < 1 ? 1 - e : 0);                                                            \
         shift = shift > 63 ? 63 : shift;                                                                        \
         unsigned long long kept = m >> shift, rest = m & ((1ull << shift) - 1ull);                              \
         unsigned long long hw = 1ull << (shift - 1);                                                            \
         unsigned long long up = rest > hw || (rest == hw && (kept & 1ull));                                     \
-        unsigned long long bits = ((unsigned long long)(e < 1 ? 0 : e - 1) << 10) + kept + up;                  \
-        unsigned int qnan = 0x7e00u | (unsigned int)((a >> 42) & 0x3ffu);                                       \
+        unsigned long long bits = ((unsigned long long)(e < 1 ? 0 : e - 1) << mant) + kept + up;                \
+        unsigned int payload = (unsigned int)((a >> (52 - mant)) & ((1ull << mant) - 1ull));                    \
+        unsigned int qnan = inf | (1u << (mant - 1)) | payload;                                                 \
         unsigned int r = a > 0x7ff0000000000000ull ? qnan                                                       \
-                       : e >= 31 || bits >= 0x7c00u ? 0x7c00u                                                   \
-                       : a < 0x3e60000000000000ull ? 0u                                                         \
+                       : e >= (int)(inf >> mant) || bits >= inf ? inf                                           \
+                       : a < zero_below ? 0u                                                                    \
                        : (unsigned int)bits;                                                                    \
         return (unsigned short)(sign | r);                                                                      \
+    }                                                                                                           \
+    Q unsigned short xcs_hc_f64_to_f16(double d) {                                                              \
+        return xcs_hc_f64_to_small(d, 10, 15, 0x7c00u, 0x3e60000000000000ull);                                  \
     }                                                                                                           \
     Q float xcs_hc_bf16_to_f32(unsigned int h) { return xcs_hc_u2f(h << 16); }                                  \
     Q unsigned short xcs_hc_f32_to_bf16(float f) {                                                              \
@@ -95,23 +100,7 @@
         return (unsigned short)((u & 0x7fffffffu) > 0x7f800000u ? qnan : r);                                    \
     }                                                                                                           \
     Q unsigned short xcs_hc_f64_to_bf16(double d) {                                                             \
-        unsigned long long u = xcs_hc_d2u(d);                                                                   \
-        unsigned int sign = (unsigned int)(u >> 48) & 0x8000u;                                                  \
-        unsigned long long a = u & 0x7fffffffffffffffull;                                                       \
-        int e = (int)(a >> 52) - 1023 + 127;                                                                    \
-        unsigned long long m = (a & 0xfffffffffffffull) | (1ull << 52);                                         \
-        int shift = 45 + (e < 1 ? 1 - e : 0);                                                                   \
-        shift = shift > 63 ? 63 : shift;                                                                        \
-        unsigned long long kept = m >> shift, rest = m & ((1ull << shift) - 1ull);                              \
-        unsigned long long hw = 1ull << (shift - 1);                                                            \
-        unsigned long long up = rest > hw || (rest == hw && (kept & 1ull));                                     \
-        unsigned long long bits = ((unsigned long long)(e < 1 ? 0 : e - 1) << 7) + kept + up;                   \
-        unsigned int qnan = 0x7fc0u | (unsigned int)((a >> 45) & 0x7fu);                                        \
-        unsigned int r = a > 0x7ff0000000000000ull ? qnan                                                       \
-                       : e >= 255 || bits >= 0x7f80u ? 0x7f80u                                                  \
-                       : a < 0x3790000000000000ull ? 0u                                                         \
-                       : (unsigned int)bits;                                                                    \
-        return (unsigned short)(sign | r);                                                                      \
+        return xcs_hc_f64_to_small(d, 7, 127, 0x7f80u, 0x3790000000000000ull);                                  \
     }
 
 static inline unsigned int xcs_hc_f2u(float f) {
