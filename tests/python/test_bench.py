@@ -159,3 +159,19 @@ def test_bench_arguments():
     if not xcs.devices()[1]["available"]:
         r = _bench("--quick", "--device", "cuda", timeout=60)
         assert r.returncode == 2 and "no usable CUDA device" in r.stderr
+
+
+def test_bench_half_quick_runs(tmp_path):
+    """benchmarks/bench_half.py --quick: every figure checks its result
+    against float64 before timing it, so a wrong 16-bit path fails here."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "half.json"
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_half.py"), "--quick", "--repeats", "1",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    figures = {(row["figure"].split()[0], row["dtype"], row["impl"]) for row in rows}
+    for dt in ("float16", "bfloat16"):
+        assert ("convert", dt, "xcs") in figures and ("chain", dt, "xcs jit") in figures
+        assert ("matmul", dt, "xcs") in figures
+    assert all(row["ms"] > 0 and row["rate"] > 0 for row in rows)
