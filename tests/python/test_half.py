@@ -390,3 +390,22 @@ def test_nn_in_half(xcs, rng, dtype):
     lse = np.log(np.exp(a64).sum(axis=1))
     assert_close(xcs.nn.logsumexp(x, axis=1), lse, dtype)
     assert_close(xcs.nn.log_softmax(x, axis=1), a64 - lse[:, None], dtype, tol=TOL_TRANSCENDENTAL)
+
+
+def test_bfloat16_numpy_view_lifetime(xcs, rng):
+    """The ndarray np.asarray makes of a bfloat16 Array keeps the Array's
+    memory alive after the Array goes, and converting leaks no reference."""
+    import gc
+    import sys
+    b = random_array(rng, (32, 16), bfloat16)
+    y = xcs.asarray(b) * 2
+    r0 = sys.getrefcount(y)
+    for _ in range(200):
+        n = np.asarray(y[::2])
+        del n
+    gc.collect()
+    assert sys.getrefcount(y) == r0
+    n = np.asarray(y)
+    del y
+    gc.collect()
+    same_bits(n, (b.astype(np.float32) * 2).astype(bfloat16))
