@@ -86,13 +86,50 @@ static xcs_status copy_into(const xcs_backend *be, xcs_tensor *src, xcs_tensor *
  * (xcs_run.dest), so a step allocates nothing.  A value the body does not
  * compute in place (a carry passed through unchanged, a y that is a view)
  * is copied there instead. */
-xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
-                          const xcs_tensor *const *inputs, xcs_tensor **outs) {
+/* The loop on one device (scan_on below): inputs already there. */
+static xcs_status scan_loop(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
+                            const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index,
+                            const xcs_storage *where);
+
+/* On a device every input is moved there once (the xs leaves whole: a
+ * step's row is then a view, never an upload), the carries' buffers and the
+ * stacked ys are made there, and each step's groups run there: only the
+ * final values would come back, when the caller asks.  The CPU keeps each
+ * group's plan across steps (xcs_run_keep_plans); a device has none to keep. */
+static xcs_status scan_on(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
+                          const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index) {
     xcs_status st = check_body(body, n_carry, length, n_in, inputs);
     if (st) return st;
+    if (dev == XCS_DEVICE_CPU) return scan_loop(body, n_carry, length, reverse, n_in, inputs, outs, dev, index, NULL);
+    xcs_tensor **moved = calloc((size_t)n_in + 1, sizeof *moved);
+    xcs_storage *anchor = xcs_storage_new_on(1, dev, index); /* where the loop's own tensors go */
+    if (!moved || !anchor) st = moved ? xcs_last_status() : xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
+    for (int k = 0; k < n_in && !st; k++) st = xcs_tensor_to(inputs[k], dev, index, &moved[k]);
+    if (!st)
+        st = scan_loop(body, n_carry, length, reverse, n_in, (const xcs_tensor *const *)moved, outs, dev, index, anchor);
+    for (int k = 0; moved && k < n_in; k++) xcs_tensor_free(moved[k]);
+    free(moved);
+    xcs_storage_release(anchor);
+    return st;
+}
+
+xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
+                          const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    return scan_on(body, n_carry, length, reverse, n_in, inputs, outs, XCS_DEVICE_CPU, 0);
+}
+
+xcs_status xcs_graph_scan_on(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
+                             const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index) {
+    return scan_on(body, n_carry, length, reverse, n_in, inputs, outs, dev, index);
+}
+
+static xcs_status scan_loop(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
+                            const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index,
+                            const xcs_storage *where) {
+    xcs_status st = XCS_OK;
     int n_out = body->n_outputs, n_y = n_out - n_carry;
-    const xcs_backend *be = xcs_backend_for(XCS_DEVICE_CPU);
-    if (!be) return xcs_error(XCS_ERR_UNSUPPORTED, "scan: no CPU backend");
+    const xcs_backend *be = xcs_backend_for(dev);
+    if (!be) return xcs_error_context(xcs_last_status(), "scan");
     xcs_tensor **buf = calloc((size_t)n_carry * 2 + 1, sizeof *buf); /* two per carry */
     xcs_tensor **step_out = calloc((size_t)n_out + 1, sizeof *step_out);
     xcs_tensor **dest = calloc((size_t)n_out + 1, sizeof *dest);
@@ -102,7 +139,7 @@ xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bo
     if (!buf || !step_out || !dest || !step_in || !rows) st = xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
     for (int q = 0; q < n_carry && !st && length > 0; q++)
         for (int b = 0; b < 2 && !st; b++)
-            st = xcs_tensor_empty(inputs[q]->dtype, inputs[q]->ndim, inputs[q]->shape, &buf[2 * q + b]);
+            st = xcs_tensor_empty_on(where, inputs[q]->dtype, inputs[q]->ndim, inputs[q]->shape, &buf[2 * q + b]);
     /* ys: [length, ...y's shape] each */
     for (int j = 0; j < n_y && !st; j++) {
         const xcs_edge *e = &body->outputs[n_carry + j];
@@ -114,10 +151,10 @@ xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bo
         }
         shape[0] = length;
         memcpy(shape + 1, e->shape, (size_t)e->ndim * sizeof *shape);
-        st = xcs_tensor_empty(body->nodes[e->node].dtype, e->ndim + 1, shape, &outs[n_carry + j]);
+        st = xcs_tensor_empty_on(where, body->nodes[e->node].dtype, e->ndim + 1, shape, &outs[n_carry + j]);
     }
-    if (!st) st = xcs_run_open(body, &r);
-    if (!st) st = xcs_run_keep_plans(&r);
+    if (!st) st = xcs_run_open_on(body, dev, index, &r);
+    if (!st && dev == XCS_DEVICE_CPU) st = xcs_run_keep_plans(&r);
     r.dest = dest;
     for (int64_t i = 0; i < length && !st; i++) {
         int64_t t = reverse ? length - 1 - i : i;
@@ -299,6 +336,16 @@ void xcs_scan_program_free(xcs_scan_program *sp) {
 
 int xcs_scan_program_hoisted(const xcs_scan_program *sp) { return sp->n_hoist; }
 
+/* An empty tensor on a device (no tensor there to take its place from). */
+static xcs_status empty_on_device(xcs_dtype dt, int ndim, const int64_t *shape, xcs_device dev, int index,
+                                  xcs_tensor **out) {
+    xcs_storage *anchor = xcs_storage_new_on(1, dev, index);
+    if (!anchor) return xcs_last_status();
+    xcs_status st = xcs_tensor_empty_on(anchor, dt, ndim, shape, out);
+    xcs_storage_release(anchor);
+    return st;
+}
+
 /* Hoisted value k for all `length` steps: [length, ...] (a value the same
  * for every step, computed from constants alone, is broadcast). */
 static xcs_status hoisted_rows(const xcs_tensor *v, bool batched, int64_t length, xcs_tensor **out) {
@@ -314,7 +361,12 @@ static xcs_status hoisted_rows(const xcs_tensor *v, bool batched, int64_t length
 
 xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
                                 const xcs_tensor *const *inputs, xcs_tensor **outs) {
-    if (!sp->pre) return xcs_graph_scan(sp->loop, sp->n_carry, length, reverse, n_in, inputs, outs);
+    return xcs_scan_program_run_on(sp, length, reverse, n_in, inputs, outs, XCS_DEVICE_CPU, 0);
+}
+
+xcs_status xcs_scan_program_run_on(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
+                                   const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index) {
+    if (!sp->pre) return scan_on(sp->loop, sp->n_carry, length, reverse, n_in, inputs, outs, dev, index);
     if (n_in != sp->n_carry + sp->n_x)
         return xcs_error(XCS_ERR_VALUE, "scan: the body takes %d inputs, got %d", sp->n_carry + sp->n_x, n_in);
     xcs_status st = check_inputs(sp->n_carry, length, n_in, inputs); /* before the hoisted part reads xs */
@@ -327,17 +379,18 @@ xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool
     for (int k = 0; !st && k < sp->n_x; k++) batched[k] = true;
     /* the hoisted part failing (an out-of-range index, a division by zero...): the plain loop says at which step */
     bool plain = !st && length > 0 &&
-                 xcs_graph_batch_run(sp->pre, inputs + sp->n_carry, batched, length, XCS_DEVICE_CPU, 0, vals, vb);
-    if (plain) st = xcs_graph_scan(sp->full, sp->n_carry, length, reverse, n_in, inputs, outs);
+                 xcs_graph_batch_run(sp->pre, inputs + sp->n_carry, batched, length, dev, index, vals, vb);
+    if (plain) st = scan_on(sp->full, sp->n_carry, length, reverse, n_in, inputs, outs, dev, index);
     for (int k = 0; !st && !plain && k < sp->n_hoist; k++) {
         if (length > 0) { st = hoisted_rows(vals[k], vb[k], length, &rows[k]); continue; }
         const xcs_node *n = &sp->pre->nodes[sp->pre->outputs[k].node]; /* no steps: empty rows */
         int64_t shape[XCS_MAX_DIMS] = {0};
         memcpy(shape + 1, n->shape, (size_t)n->ndim * sizeof *shape);
-        st = xcs_tensor_empty(n->dtype, n->ndim + 1, shape, &rows[k]);
+        st = dev == XCS_DEVICE_CPU ? xcs_tensor_empty(n->dtype, n->ndim + 1, shape, &rows[k])
+                                   : empty_on_device(n->dtype, n->ndim + 1, shape, dev, index, &rows[k]);
     }
     for (int k = 0; !st && !plain && k < n_all; k++) all[k] = k < n_in ? inputs[k] : rows[k - n_in];
-    if (!st && !plain) st = xcs_graph_scan(sp->loop, sp->n_carry, length, reverse, n_all, all, outs);
+    if (!st && !plain) st = scan_on(sp->loop, sp->n_carry, length, reverse, n_all, all, outs, dev, index);
     for (int k = 0; vals && rows && k < sp->n_hoist; k++) {
         xcs_tensor_free(vals[k]);
         xcs_tensor_free(rows[k]);

@@ -419,6 +419,10 @@ xcs_status xcs_graph_run_on(const xcs_graph *g, xcs_device dev, int index, int n
  * receives the final carry, then each y stacked to [length, ...]. */
 xcs_status xcs_graph_scan(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
                           const xcs_tensor *const *inputs, xcs_tensor **outs);
+/* The same on `dev` number `index`: the inputs are moved there once, every
+ * step runs there, and the outputs are left there. */
+xcs_status xcs_graph_scan_on(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
+                             const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index);
 /* A compiled scan (scan.c): body (traced, not optimised; the inputs and
  * outputs as for xcs_graph_scan) split into the part that reads no carry,
  * computed for all steps at once before the loop as one batched program
@@ -431,6 +435,8 @@ void xcs_scan_program_free(xcs_scan_program *sp);
 int xcs_scan_program_hoisted(const xcs_scan_program *sp);
 xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
                                 const xcs_tensor *const *inputs, xcs_tensor **outs);
+xcs_status xcs_scan_program_run_on(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
+                                   const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index);
 
 /* Lazy graphs (the tensor regions of a Python body that re-runs every call):
  * concrete values enter as constants, ops record nodes, and a value is

@@ -5,7 +5,8 @@
  * upload each host input and constant once, run the ops without device
  * kernels (take, argmax) on the host, hand row chains to the backend whole,
  * and free every device block it made; graphs on float16/bfloat16 inputs
- * too (2-byte device blocks, 16-bit outputs left on the device). */
+ * too (2-byte device blocks, 16-bit outputs left on the device); scan loops
+ * run on the device (inputs up once, outputs left there). */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -116,6 +117,77 @@ static void test_half_graph_on_device(void) {
     CHECK_EQ_I(n_alloc, n_free);
 }
 
+/* An RNN cell h' = tanh(h @ W + x @ U + b), y = sum(h' * h'), as a scan body:
+ * carry h [H], x a row of xs [T, X]. */
+static xcs_graph *rnn_body(const xcs_tensor *W, const xcs_tensor *U, const xcs_tensor *b, bool optimize) {
+    const int64_t hs[1] = {W->shape[0]}, xs[1] = {U->shape[0]};
+    xcs_graph *g = NULL;
+    xcs_tensor *h = NULL, *x = NULL, *hw = NULL, *xu = NULL, *s = NULL, *s2 = NULL, *h2 = NULL, *sq = NULL, *y = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 1, hs, &h));
+    CHECK_OK(xcs_graph_input(g, XCS_F32, 1, xs, &x));
+    CHECK_OK(xcs_matmul(h, W, &hw));
+    CHECK_OK(xcs_matmul(x, U, &xu));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, hw, xu, &s));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, s, b, &s2));
+    CHECK_OK(xcs_unary(XCS_OP_TANH, s2, &h2));
+    CHECK_OK(xcs_binary(XCS_OP_MUL, h2, h2, &sq));
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, sq, 1u, false, &y));
+    CHECK_OK(xcs_graph_output(g, h2));
+    CHECK_OK(xcs_graph_output(g, y));
+    if (optimize) CHECK_OK(xcs_graph_optimize(g));
+    xcs_tensor *f[] = {h, x, hw, xu, s, s2, h2, sq, y};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+    return g;
+}
+
+static void expect_close(const xcs_tensor *got_dev, const xcs_tensor *want, double tol) {
+    xcs_tensor *h = NULL;
+    CHECK(got_dev && got_dev->storage->device == XCS_DEVICE_CUDA); /* left on the device */
+    if (got_dev) CHECK_OK(xcs_tensor_to(got_dev, XCS_DEVICE_CPU, 0, &h));
+    CHECK(h && want && xcs_tensor_numel(h) == xcs_tensor_numel(want));
+    for (int64_t i = 0; h && want && i < xcs_tensor_numel(want); i++)
+        CHECK_NEAR(xcs_tensor_get_f64(h, i), xcs_tensor_get_f64(want, i), tol * (1 + fabs(xcs_tensor_get_f64(want, i))));
+    xcs_tensor_free(h);
+}
+
+/* scan on the device: the plain loop (xcs_graph_scan_on) and the compiled
+ * program with its hoisted x @ U (xcs_scan_program_run_on), forwards and
+ * reversed, equal the CPU's; the inputs go up once (not once a step), the
+ * outputs stay on the device, and no host code reads device memory. */
+static void test_scan_on_device(void) {
+    const int64_t H = 12, X = 5, T = 37, ws[2] = {12, 12}, us[2] = {5, 12}, bs[1] = {12}, xss[2] = {37, 5};
+    xcs_tensor *W = random_f32(2, ws), *U = random_f32(2, us), *b = random_f32(1, bs);
+    xcs_tensor *h0 = random_f32(1, &H), *xs = random_f32(2, xss);
+    (void)X, (void)T;
+    const xcs_tensor *in[2] = {h0, xs};
+    for (int prog = 0; prog < 2; prog++)
+        for (int rev = 0; rev < 2; rev++) {
+            xcs_graph *g = rnn_body(W, U, b, prog == 0);
+            xcs_scan_program *sp = NULL;
+            if (prog) CHECK_OK(xcs_scan_program_new(g, 1, &sp));
+            xcs_tensor *want[2] = {0}, *got[2] = {0};
+            if (prog) CHECK_OK(xcs_scan_program_run(sp, T, rev, 2, in, want));
+            else CHECK_OK(xcs_graph_scan(g, 1, T, rev, 2, in, want));
+            long up0 = n_up, wrong0 = n_wrong_device;
+            if (prog) CHECK_OK(xcs_scan_program_run_on(sp, T, rev, 2, in, got, XCS_DEVICE_CUDA, 0));
+            else CHECK_OK(xcs_graph_scan_on(g, 1, T, rev, 2, in, got, XCS_DEVICE_CUDA, 0));
+            CHECK(n_up - up0 <= 8); /* h0, xs, W, U, b (and a hoisted value): not per step */
+            CHECK_EQ_I(n_wrong_device, wrong0);
+            for (int k = 0; k < 2; k++) expect_close(got[k], want[k], 1e-5);
+            CHECK(got[1] && got[1]->ndim == 1 && got[1]->shape[0] == T);
+            for (int k = 0; k < 2; k++) {
+                xcs_tensor_free(want[k]);
+                xcs_tensor_free(got[k]);
+            }
+            xcs_scan_program_free(sp);
+            xcs_graph_free(g);
+        }
+    xcs_tensor *f[] = {W, U, b, h0, xs};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+    CHECK_EQ_I(n_alloc, n_free);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     if (mock_register()) return 1;
@@ -123,5 +195,6 @@ int main(void) {
     RUN(test_eager_ops_and_errors_on_device);
     RUN(test_row_chains);
     RUN(test_half_graph_on_device);
+    RUN(test_scan_on_device);
     return check_report();
 }

@@ -349,3 +349,28 @@ def test_host_copy_made_once_under_concurrent_reads():
         assert xcs._xcs._has_host_copy(y)
         for g in got:
             np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-6)
+
+
+def test_scan_runs_on_the_device(rng):
+    """scan's loop program runs on the default device (a usable GPU, or
+    XCS_DEVICE): its results are device Arrays equal to a numpy loop, and
+    the hoisted x @ U part (one batched GEMM) runs there too."""
+    H, X, T = 16, 6, 40
+    W = (rng.standard_normal((H, H)) * 0.3).astype(np.float32)
+    U = (rng.standard_normal((X, H)) * 0.3).astype(np.float32)
+    xs = rng.standard_normal((T, X)).astype(np.float32)
+    h0 = rng.standard_normal(H).astype(np.float32)
+
+    def cell(h, x):
+        h = np.tanh(h @ W + x @ U)
+        return h, (h * h).sum()
+
+    for reverse in (False, True):
+        c, ys = xcs.scan(cell, h0, xs, reverse=reverse)
+        assert c.device.startswith("cuda") and ys.device.startswith("cuda")
+        h, want = h0.astype(np.float64), []
+        for x in (xs[::-1] if reverse else xs).astype(np.float64):
+            h = np.tanh(h @ W + x @ U)
+            want.append((h * h).sum())
+        np.testing.assert_allclose(np.asarray(c), h, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(ys), np.array(want[::-1] if reverse else want), rtol=1e-4, atol=1e-4)

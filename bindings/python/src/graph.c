@@ -419,7 +419,7 @@ static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan,
     for (; made < n; made++) {
         PyObject *item = PySequence_Fast_GET_ITEM(fast, made);
         const xcs_tensor *d = XcsArray_Check(item) ? ((XcsArray *)item)->dev : NULL;
-        if (!scan && device >= 0 && d && d->storage->device_index == device) { /* already there */
+        if (device >= 0 && d && d->storage->device_index == device) { /* already there */
             ins[made] = d;
             continue;
         }
@@ -433,10 +433,13 @@ static PyObject *run_inputs(XcsGraph *self, PyObject *seq, const scan_req *scan,
     }
     xcs_status st;
     Py_BEGIN_ALLOW_THREADS
+    xcs_device sdev = device >= 0 ? XCS_DEVICE_CUDA : XCS_DEVICE_CPU;
     if (scan && self->scan && scan->n_carry == self->scan_carry)
-        st = xcs_scan_program_run(self->scan, (int64_t)scan->length, scan->reverse, (int)n, ins, outs);
+        st = xcs_scan_program_run_on(self->scan, (int64_t)scan->length, scan->reverse, (int)n, ins, outs, sdev,
+                                     device >= 0 ? device : 0);
     else if (scan)
-        st = xcs_graph_scan(self->g, scan->n_carry, (int64_t)scan->length, scan->reverse, (int)n, ins, outs);
+        st = xcs_graph_scan_on(self->g, scan->n_carry, (int64_t)scan->length, scan->reverse, (int)n, ins, outs, sdev,
+                               device >= 0 ? device : 0);
     else if (device >= 0)
         st = xcs_graph_run_on(self->g, XCS_DEVICE_CUDA, device, (int)n, ins, outs);
     else
@@ -509,15 +512,18 @@ static PyObject *g_run(PyObject *o, PyObject *args, PyObject *kw) {
     return run_inputs((XcsGraph *)o, seq, NULL, device);
 }
 
-/* scan(n_carry, length, reverse, inputs) -> list[Array]: this graph as the
- * body of a loop program (xcs_graph_scan). */
+/* scan(n_carry, length, reverse, inputs, device=None) -> list[Array]: this
+ * graph as the body of a loop program (xcs_graph_scan), on `device` ("cuda:N":
+ * every step there, the outputs left there). */
 static PyObject *g_scan(PyObject *o, PyObject *args) {
     scan_req req;
     int reverse;
-    PyObject *seq;
-    if (!PyArg_ParseTuple(args, "iLpO:scan", &req.n_carry, &req.length, &reverse, &seq)) return NULL;
+    PyObject *seq, *dev = Py_None;
+    if (!PyArg_ParseTuple(args, "iLpO|O:scan", &req.n_carry, &req.length, &reverse, &seq, &dev)) return NULL;
     req.reverse = reverse;
-    return run_inputs((XcsGraph *)o, seq, &req, -1);
+    int device = xcs_py_device_arg(dev, "Graph.scan: device");
+    if (device == -2) return NULL;
+    return run_inputs((XcsGraph *)o, seq, &req, device);
 }
 
 /* scan_compile(n_carry) -> hoisted: this traced (not yet optimised) graph
@@ -694,7 +700,8 @@ static PyMethodDef graph_methods[] = {
      "scan_compile(n_carry) -> hoisted: compiles this traced graph (before optimize) as a scan body whose "
      "carry-free part runs for all steps at once before the loop; scan() then uses it."},
     {"scan", g_scan, METH_VARARGS,
-     "scan(n_carry, length, reverse, inputs) -> final carry + stacked ys: this graph (optimised) as the body "
+     "scan(n_carry, length, reverse, inputs, device=None) -> final carry + stacked ys: this graph (optimised) as "
+     "the body "
      "f(carry..., x...) -> (carry..., y...) of a loop run in C; inputs are the carry leaves, then the xs leaves "
      "([length, ...])."},
     {"dump", g_dump, METH_NOARGS, "dump() -> str: the node listing."},

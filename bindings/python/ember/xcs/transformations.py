@@ -650,7 +650,9 @@ def _scan_program(f, init, xs, length, reverse):
     if entry is _FALLBACK:
         return None
     g, n_carry, y_tree = entry
-    outs = g.scan(n_carry, T, bool(reverse), [*c_leaves, *x_leaves])
+    from ember.xcs import _device
+    # on the default device, as jitted calls: every step there, the results left there
+    outs = g.scan(n_carry, T, bool(reverse), [*c_leaves, *x_leaves], _device.run_device(None))
     return pytree.unflatten(c_tree, outs[:n_carry]), pytree.unflatten(y_tree, outs[n_carry:])
 
 
