@@ -173,8 +173,8 @@ def test_reshape_roundtrip(xnp, xcs, shape, data):
     np.testing.assert_array_equal(np.asarray(back), v)
 
 
-@given(dtype_a=st.sampled_from([np.bool_, np.int32, np.int64, np.float32, np.float64]),
-       dtype_b=st.sampled_from([np.bool_, np.int32, np.int64, np.float32, np.float64]),
+@given(dtype_a=st.sampled_from([np.bool_, np.int32, np.int64, np.float16, np.float32, np.float64]),
+       dtype_b=st.sampled_from([np.bool_, np.int32, np.int64, np.float16, np.float32, np.float64]),
        scalar=st.one_of(st.none(), st.integers(-100, 100), st.floats(-10, 10, allow_nan=False), st.booleans()),
        op=st.sampled_from(["add", "multiply", "maximum", "less_equal"]))
 def test_promotion_property(xnp, xcs, dtype_a, dtype_b, scalar, op):
