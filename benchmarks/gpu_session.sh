@@ -3,8 +3,10 @@
 # machine (see the CUDA backend issue): build with the CUDA backend, the
 # `cuda` CTest label (C kernel tests, compute-sanitizer), the GPU Python
 # tests, the whole Python suite with XCS_DEVICE=cuda, xcs_cuda_bench (also
-# with the row kernels on), and the peers (also with the cuBLASLt epilogues
-# on: XCS_CUDA_LT_EPILOGUE=1; test_cuda_graph turns them on for its own check).
+# with the row kernels on), and the peers.  `gpu_session.sh peers_lt` (a
+# second call: the default steps take most of one call's 600 s) runs the
+# peers with the cuBLASLt epilogues on (XCS_CUDA_LT_EPILOGUE=1;
+# test_cuda_graph turns them on for its own check).
 # Logs go to $OUT (or ./gpu-out); the last lines printed are a summary.
 # Usage: benchmarks/gpu_session.sh [steps...]   (default: all)
 set -u
@@ -14,7 +16,7 @@ B=${XCS_GPU_BUILD:-/tmp/xcs-gpu-build}
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1 XCS_CACHE_DIR=/tmp/xcs-cache
 PY=$(command -v python3)
-steps=${*:-"info build ctest pytest bench bench_rows sanitize suite peers peers_lt"}
+steps=${*:-"info build ctest pytest bench bench_rows sanitize suite peers"}  # peers_lt: a second call
 summary=()
 step() { # name timeout command...
     local name=$1 t=$2
