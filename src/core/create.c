@@ -1,4 +1,5 @@
 /* create.c — arrays made from nothing: full, arange, random. */
+#include "half.h"
 #include "xcs.h"
 
 #include <math.h>
@@ -57,18 +58,17 @@ static xcs_status random_check(const char *what, xcs_dtype dt) {
     return XCS_OK;
 }
 
+static double half_value(xcs_dtype dt, uint16_t h) { return dt == XCS_F16 ? xcs_f16_to_f32(h) : xcs_bf16_to_f32(h); }
+
 /* The float16/bfloat16 value nearest v on one side: the largest one below
- * v (up = false) or the smallest one at or above it (up = true). */
+ * v (up = false) or the smallest one at or above it (up = true); a step
+ * along the sign-magnitude bits. */
 static double half_bound(xcs_dtype dt, double v, bool up) {
-    xcs_tensor *t = NULL;
-    if (xcs_tensor_scalar(dt, v, &t)) return v;
-    uint16_t *h = xcs_tensor_data(t);
-    double r = xcs_tensor_get_f64(t, 0);
-    if (up && r < v) *h = *h == 0x8000u ? 0x0001u : *h & 0x8000u ? (uint16_t)(*h - 1) : (uint16_t)(*h + 1);
-    if (!up && r >= v) *h = *h == 0x0000u ? 0x8001u : *h & 0x8000u ? (uint16_t)(*h + 1) : (uint16_t)(*h - 1);
-    r = xcs_tensor_get_f64(t, 0);
-    xcs_tensor_free(t);
-    return r;
+    uint16_t h = dt == XCS_F16 ? xcs_f64_to_f16(v) : xcs_f64_to_bf16(v);
+    double r = half_value(dt, h);
+    if (up && r < v) h = h == 0x8000u ? 0x0001u : h & 0x8000u ? (uint16_t)(h - 1) : (uint16_t)(h + 1);
+    if (!up && r >= v) h = h == 0x0000u ? 0x8001u : h & 0x8000u ? (uint16_t)(h + 1) : (uint16_t)(h - 1);
+    return half_value(dt, h);
 }
 
 /* float16/bfloat16 draws: the float32 draw rounded, so the stream is the

@@ -538,16 +538,15 @@ static void cv_f32_h_f16c(int64_t n, const void *src, int64_t st, void *dst) {
 #define EW_F16C 0
 #endif
 
-xcs_ew_convert_fn xcs_ew_convert_get(xcs_dtype from, xcs_dtype to) {
+xcs_ew_convert_fn xcs_ew_convert_portable(xcs_dtype from, xcs_dtype to) {
     if ((unsigned)from >= XCS_DTYPE_COUNT || (unsigned)to >= XCS_DTYPE_COUNT) return NULL;
+    return ew_conv[from][to];
+}
+
+xcs_ew_convert_fn xcs_ew_convert_get(xcs_dtype from, xcs_dtype to) {
 #if EW_F16C
     if (from == XCS_F16 && to == XCS_F32) return cv_h_f32_f16c;
     if (from == XCS_F32 && to == XCS_F16) return cv_f32_h_f16c;
 #endif
-    return ew_conv[from][to];
-}
-
-xcs_ew_convert_fn xcs_ew_convert_portable(xcs_dtype from, xcs_dtype to) {
-    if ((unsigned)from >= XCS_DTYPE_COUNT || (unsigned)to >= XCS_DTYPE_COUNT) return NULL;
-    return ew_conv[from][to];
+    return xcs_ew_convert_portable(from, to);
 }
