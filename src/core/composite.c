@@ -1,7 +1,7 @@
 /* composite.c — ops written once from primitives (tinygrad's habit): every
  * backend runs them, and autodiff/batching will get them for free.  Each
  * function collects its temporaries in a scope freed on every path. */
-#include "xcs.h"
+#include "trace.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -30,22 +30,6 @@ static xcs_status weak_scalar(scope *s, double v, xcs_tensor **out) {
 
 #define TRY(expr) do { if ((st = (expr))) goto done; } while (0)
 
-/* A float16/bfloat16 x: CALL (which reads x32 and writes &r_) runs on x's
- * float32 cast and its result is rounded once into *out, as numpy's mean and
- * var of float16 accumulate in float32: a sum of halves overflows float16's
- * 65504 long before the mean does.  Traced, the casts fuse away. */
-#define HALF_VIA_F32(x, out, CALL)                                              \
-    if (xcs_dtype_is_half((x)->dtype)) {                                        \
-        xcs_tensor *w_ = NULL, *r_ = NULL;                                      \
-        xcs_status st_ = xcs_cast((x), XCS_F32, &w_);                           \
-        const xcs_tensor *x32 = w_;                                             \
-        if (!st_) st_ = (CALL);                                                 \
-        if (!st_) st_ = xcs_cast(r_, (x)->dtype, (out));                        \
-        xcs_tensor_free(w_);                                                    \
-        xcs_tensor_free(r_);                                                    \
-        return st_;                                                             \
-    }
-
 static int64_t reduced_count(const xcs_tensor *x, unsigned axes) {
     int64_t n = 1;
     for (int i = 0; i < x->ndim; i++)
@@ -54,7 +38,7 @@ static int64_t reduced_count(const xcs_tensor *x, unsigned axes) {
 }
 
 xcs_status xcs_mean(const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out) {
-    HALF_VIA_F32(x, out, xcs_mean(x32, axes, keepdims, &r_));
+    XCS_HALF_VIA_F32(x, out, true, xcs_mean(x32, axes, keepdims, &r_));
     scope s = {0};
     xcs_tensor *sum, *n;
     xcs_status st;
@@ -70,7 +54,7 @@ done:
 /* var = sum((x - mean(x))^2) / (n - ddof): the two-pass form, which keeps
  * the cancellation error of the one-pass E[x^2]-E[x]^2 formula away. */
 xcs_status xcs_var(const xcs_tensor *x, unsigned axes, bool keepdims, int ddof, xcs_tensor **out) {
-    HALF_VIA_F32(x, out, xcs_var(x32, axes, keepdims, ddof, &r_));
+    XCS_HALF_VIA_F32(x, out, true, xcs_var(x32, axes, keepdims, ddof, &r_));
     scope s = {0};
     xcs_tensor *m, *d, *sq, *sum, *n;
     xcs_status st;
@@ -92,7 +76,7 @@ done:
 }
 
 xcs_status xcs_std(const xcs_tensor *x, unsigned axes, bool keepdims, int ddof, xcs_tensor **out) {
-    HALF_VIA_F32(x, out, xcs_std(x32, axes, keepdims, ddof, &r_));
+    XCS_HALF_VIA_F32(x, out, true, xcs_std(x32, axes, keepdims, ddof, &r_));
     xcs_tensor *v;
     xcs_status st = xcs_var(x, axes, keepdims, ddof, &v);
     if (st) return st;
@@ -104,7 +88,7 @@ xcs_status xcs_std(const xcs_tensor *x, unsigned axes, bool keepdims, int ddof, 
 /* softmax(x) = exp(x - max x) / sum exp(x - max x): subtracting the max keeps
  * exp from overflowing and leaves the ratio unchanged. */
 xcs_status xcs_softmax(const xcs_tensor *x, int axis, xcs_tensor **out) {
-    HALF_VIA_F32(x, out, xcs_softmax(x32, axis, &r_));
+    XCS_HALF_VIA_F32(x, out, true, xcs_softmax(x32, axis, &r_));
     scope s = {0};
     xcs_tensor *m, *d, *e, *sum;
     xcs_status st;
@@ -150,7 +134,7 @@ static xcs_status lse_keepdims(scope *s, const xcs_tensor *x, unsigned axes, xcs
 }
 
 xcs_status xcs_logsumexp(const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out) {
-    HALF_VIA_F32(x, out, xcs_logsumexp(x32, axes, keepdims, &r_));
+    XCS_HALF_VIA_F32(x, out, true, xcs_logsumexp(x32, axes, keepdims, &r_));
     scope s = {0};
     xcs_tensor *r;
     xcs_status st;
@@ -164,7 +148,7 @@ done:
 }
 
 xcs_status xcs_log_softmax(const xcs_tensor *x, int axis, xcs_tensor **out) {
-    HALF_VIA_F32(x, out, xcs_log_softmax(x32, axis, &r_));
+    XCS_HALF_VIA_F32(x, out, true, xcs_log_softmax(x32, axis, &r_));
     scope s = {0};
     xcs_tensor *l;
     xcs_status st;

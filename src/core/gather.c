@@ -142,15 +142,7 @@ xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t
     if (!xcs_dtype_is_int(idx->dtype))
         return xcs_error(XCS_ERR_TYPE, "scatter_add: indices must be integers, got dtype %s", xcs_dtype_name(idx->dtype));
     if (n < 0) return xcs_error(XCS_ERR_VALUE, "scatter_add: negative size %lld", (long long)n);
-    if (xcs_dtype_is_half(src->dtype)) { /* summed in float32, rounded once */
-        xcs_tensor *w = NULL, *r = NULL;
-        xcs_status st = xcs_cast(src, XCS_F32, &w);
-        if (!st) st = xcs_scatter_add(idx, w, n, &r);
-        if (!st) st = xcs_cast(r, src->dtype, out);
-        xcs_tensor_free(w);
-        xcs_tensor_free(r);
-        return st;
-    }
+    XCS_HALF_VIA_F32(src, out, true, xcs_scatter_add(idx, x32, n, &r_));
     const xcs_tensor *xi[2] = {idx, src};
     xcs_graph *g;
     xcs_status st;

@@ -181,29 +181,13 @@ static void drop_axes(xcs_tensor *t, unsigned axes) {
     xcs_strides_contiguous(n, t->shape, t->strides);
 }
 
-/* A reduction of float16/bfloat16 values runs on their float32 cast (the
- * kernels exist for the compute dtypes only), and a sum/prod/max/min is
- * rounded back once at the end: a cast node before and after, which fuse
- * into the neighbouring groups when traced. */
-static xcs_status reduce_half(xcs_op op, const xcs_tensor *x, unsigned axes, int axis, bool keepdims,
-                              xcs_tensor **out) {
-    const bool arg = xcs_op_get_info(op)->kind == XCS_KIND_ARGREDUCE;
-    xcs_tensor *wide = NULL, *r = NULL;
-    xcs_status st = xcs_cast(x, XCS_F32, &wide);
-    if (!st) st = arg ? xcs_argreduce(op, wide, axis, keepdims, &r) : xcs_reduce(op, wide, axes, keepdims, &r);
-    if (!st && !arg) st = xcs_cast(r, x->dtype, out);
-    else if (!st) *out = r, r = NULL;
-    xcs_tensor_free(r);
-    xcs_tensor_free(wide);
-    return st;
-}
-
 xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out) {
     xcs_dtype compute, result;
     int64_t shape[XCS_MAX_DIMS], count = 1;
     xcs_status st = expect_kind(op, XCS_KIND_REDUCE, "reduction");
-    if (!st && xcs_dtype_is_half(x->dtype)) return reduce_half(op, x, axes, 0, keepdims, out);
-    if (st || (st = rule_dtypes(op, x->dtype, true, &compute, &result))) return st;
+    if (st) return st;
+    XCS_HALF_VIA_F32(x, out, true, xcs_reduce(op, x32, axes, keepdims, &r_));
+    if ((st = rule_dtypes(op, x->dtype, true, &compute, &result))) return st;
     if (axes >> x->ndim)
         return xcs_error(XCS_ERR_VALUE, "%s: axis out of bounds for array of dimension %d",
                          xcs_op_name(op), x->ndim);
@@ -238,7 +222,7 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
 xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims, xcs_tensor **out) {
     xcs_status st = expect_kind(op, XCS_KIND_ARGREDUCE, "arg-reduction");
     if (st) return st;
-    if (xcs_dtype_is_half(x->dtype)) return reduce_half(op, x, 0, axis, keepdims, out);
+    XCS_HALF_VIA_F32(x, out, false, xcs_argreduce(op, x32, axis, keepdims, &r_));
     if (axis == XCS_AXIS_NONE) {
         int64_t flat = -1;
         xcs_tensor *f;

@@ -7,6 +7,26 @@
 
 #include <string.h>
 
+/* For an op without kernels for float16/bfloat16 (reductions, scatter-adds,
+ * composites): when x is 16-bit, CALL (which reads x32 and writes &r_) runs
+ * on x's float32 cast and returns from the enclosing function; its result is
+ * rounded once into *out when `narrow`, else handed out as it is (an argmax's
+ * indices).  float32 accumulation is also numpy's for float16 means: a sum
+ * of halves overflows float16's 65504 long before the mean does.  Traced,
+ * the casts fuse into the neighbouring groups. */
+#define XCS_HALF_VIA_F32(x, out, narrow, CALL)                                  \
+    if (xcs_dtype_is_half((x)->dtype)) {                                        \
+        xcs_tensor *w_ = NULL, *r_ = NULL;                                      \
+        xcs_status st_ = xcs_cast((x), XCS_F32, &w_);                           \
+        const xcs_tensor *x32 = w_;                                             \
+        if (!st_) st_ = (CALL);                                                 \
+        if (!st_ && (narrow)) st_ = xcs_cast(r_, (x)->dtype, (out));            \
+        else if (!st_) *(out) = r_, r_ = NULL;                                  \
+        xcs_tensor_free(w_);                                                    \
+        xcs_tensor_free(r_);                                                    \
+        return st_;                                                             \
+    }
+
 /* Source nodes are not in ops.def (no kernel, no rules): */
 #define XCS_NODE_INPUT ((xcs_op)-1)
 #define XCS_NODE_CONST ((xcs_op)-2)
