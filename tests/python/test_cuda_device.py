@@ -326,6 +326,28 @@ def test_dlpack_with_torch_cuda_tensors():
     assert np.array_equal(np.asarray(xcs.jit(lambda v: v + 0, config=ON_GPU)(a)), np.arange(12.0).reshape(3, 4) + 1)
 
 
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_dlpack_16bit_with_torch_cuda_tensors(name):
+    """16-bit torch CUDA tensors in and out zero-copy; a jitted bias + relu
+    on them (cuBLAS's 16-bit GEMM, float32 accumulation) equals torch's."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA here")
+    dt = getattr(torch, name)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(64, 32, device="cuda", generator=g).to(dt)
+    w = torch.randn(32, 16, device="cuda", generator=g).to(dt)
+    b = torch.randn(16, device="cuda", generator=g).to(dt)
+    xa, wa, ba = (xcs.from_dlpack(t) for t in (x, w, b))
+    assert xa.device == "cuda:0" and xa.dtype.name == name
+    y = xcs.jit(lambda u, v, c: xnp.maximum(u @ v + c, 0), config=ON_GPU)(xa, wa, ba)
+    back = torch.from_dlpack(y)
+    assert back.is_cuda and back.dtype == dt
+    want = torch.relu(x.float() @ w.float() + b.float())
+    tol = 1e-2 if name == "float16" else 6e-2
+    assert torch.allclose(back.float(), want, rtol=tol, atol=tol)
+
+
 def test_host_copy_made_once_under_concurrent_reads():
     import threading
 
