@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +32,9 @@ from bench_eager import machine_info, measure_stream, write_json  # noqa: E402
 
 
 def best(fn, repeats):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
+    """The best of `repeats` timed runs after one warm-up (xcs-bench's timer)."""
+    from ember.xcs.bench.measure import timeit
+    return timeit(fn, repeats)["min_s"]
 
 
 def chain(np_, x):
