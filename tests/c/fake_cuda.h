@@ -1,0 +1,38 @@
+/* fake_cuda.h — the test-only introspection entry of libxcs_fakecuda.so
+ * (fake_cuda_driver.c), a fake CUDA driver API that runs no kernels but has
+ * genuinely asynchronous streams, events, pinned host memory and bounds-checked
+ * device memory, for testing the CUDA runtime on machines without a GPU.
+ *
+ * Tests dlopen the same library the runtime was pointed at (XCS_CUDA_DRIVER)
+ * and dlsym "xcs_fake_cuda_stats" (type xcs_fake_cuda_stats_fn).
+ *
+ * Environment, read by the fake:
+ *   XCS_FAKE_CUDA_DEVICES   device count, 0..16 (default 1); read at cuInit
+ *   XCS_FAKE_CUDA_MEM       device memory capacity in bytes (default 1 GiB);
+ *                           read at every cuMemAlloc_v2 / cuMemGetInfo_v2
+ *   XCS_FAKE_CUDA_DELAY_US  each stream worker sleeps a random [0, this] us
+ *                           before every op (default 0); read at cuStreamCreate
+ *   XCS_FAKE_CUDA_SEED      seed of the per-stream delay RNG (default 1; the
+ *                           stream's number is added); read at cuStreamCreate */
+#ifndef XCS_TEST_FAKE_CUDA_H
+#define XCS_TEST_FAKE_CUDA_H
+
+/* A struct tag, not a typedef: the name is also the function's. */
+struct xcs_fake_cuda_stats {
+    long long live_device_allocs; /* cuMemAlloc_v2 not yet freed */
+    long long live_device_bytes;  /* their sizes, rounded up to 256 */
+    long long live_host_allocs;   /* cuMemHostAlloc not yet freed */
+    long long live_streams;       /* cuStreamCreate not yet destroyed */
+    long long live_events;        /* events not yet freed (a destroyed event
+                                     with a pending record/wait lives on until
+                                     that op ran) */
+    long long async_ops;          /* ops run by stream workers (all kinds) */
+    long long stream_waits;       /* cuStreamWaitEvent calls on a recorded event */
+    long long pageable_async;     /* async copies whose host side was not pinned
+                                     (done synchronously, as the driver does) */
+    long long launches_refused;   /* cuLaunchKernel calls (always refused: 801) */
+};
+
+typedef void (*xcs_fake_cuda_stats_fn)(struct xcs_fake_cuda_stats *out);
+
+#endif
