@@ -223,7 +223,9 @@ int main(int argc, char **argv) {
     double flops = 2.0 * (double)N * N * N;
     xcs_tensor *a = device_random(2, ms2), *b = device_random(2, ms2);
     xcs_cublas *blas = NULL;
-    OK(xcs_cublas_open(&blas), "cuBLAS");
+    void *stream = NULL; /* the stream xcs queues this thread's work on, so the events time both alike */
+    OK(xcs_cu_stream(rt, &stream), "stream");
+    OK(xcs_cublas_open(stream, &blas), "cuBLAS");
     OK(xcs_cu_make_current(rt), "context");
     xcs_tensor *c = NULL, *a16 = NULL, *b16 = NULL, *c16 = NULL;
     OK(xcs_tensor_empty_on(a->storage, XCS_F32, 2, ms2, &c), "alloc C");

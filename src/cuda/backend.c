@@ -23,7 +23,7 @@
  * module is never unloaded). */
 static pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(xcs_cu_runtime *) dev_rt[XCS_CUDA_MAX_DEVICES];
-static xcs_cublas *dev_blas[XCS_CUDA_MAX_DEVICES];
+static xcs_cublas *dev_blas[XCS_CUDA_MAX_DEVICES][XCS_CU_MAX_STREAMS]; /* a handle per stream */
 static atomic_int use_tf32;
 
 xcs_status xcs_cuda_be_open(int ordinal) {
@@ -47,12 +47,16 @@ static xcs_cu_runtime *rt_of(int ordinal) {
     return rt;
 }
 
-/* The cuBLAS handle of a device, made on first use. */
-static xcs_status blas_of(int ordinal, xcs_cublas **out) {
+/* The cuBLAS handle for the calling thread's stream on a device, made on
+ * first use (one per stream: a handle's workspace serves one stream). */
+static xcs_status blas_of(int ordinal, xcs_cu_runtime *rt, xcs_cublas **out) {
+    void *stream = NULL;
+    xcs_status st = xcs_cu_stream(rt, &stream);
+    int i = st ? -1 : xcs_cu_stream_index(rt);
+    if (i < 0) return xcs_last_status();
     pthread_mutex_lock(&dev_lock);
-    xcs_status st = XCS_OK;
-    if (!dev_blas[ordinal]) st = xcs_cublas_open(&dev_blas[ordinal]);
-    *out = dev_blas[ordinal];
+    if (!dev_blas[ordinal][i]) st = xcs_cublas_open(stream, &dev_blas[ordinal][i]);
+    *out = dev_blas[ordinal][i];
     pthread_mutex_unlock(&dev_lock);
     return st;
 }
@@ -83,9 +87,7 @@ xcs_status xcs_cuda_be_upload(int ordinal, void *dst, const void *src, size_t nb
 
 xcs_status xcs_cuda_be_download(int ordinal, void *dst, const void *src, size_t nbytes) {
     xcs_cu_runtime *rt = rt_of(ordinal);
-    if (!rt) return xcs_last_status();
-    xcs_status st = xcs_cu_sync(rt); /* an earlier kernel's fault is reported as such */
-    return st ? st : xcs_cu_to_host(rt, dst, (xcs_cu_ptr)(uintptr_t)src, nbytes);
+    return rt ? xcs_cu_to_host(rt, dst, (xcs_cu_ptr)(uintptr_t)src, nbytes) : xcs_last_status();
 }
 
 xcs_status xcs_cuda_be_sync(int ordinal) {
@@ -138,10 +140,25 @@ static void operand_of(const xcs_tensor *t, int nd, xcs_cu_operand *o) {
 
 static int ordinal_of(const xcs_tensor *t) { return t->storage ? t->storage->device_index : 0; }
 
+/* Orders the calling thread's stream for a kernel that reads n_in tensors
+ * and writes n_out (runtime.h: xcs_cu_order); NULL entries are skipped. */
+static xcs_status order_kernel(xcs_cu_runtime *rt, int n_in, const xcs_tensor *const *in, int n_out,
+                               xcs_tensor *const *out) {
+    xcs_cu_use use[2 * XCS_FUSED_MAX_IO + 2];
+    int n = 0;
+    for (int k = 0; k < n_in + n_out && n < (int)(sizeof use / sizeof use[0]); k++) {
+        const xcs_tensor *t = k < n_in ? in[k] : out[k - n_in];
+        if (t && t->storage) use[n++] = (xcs_cu_use){(xcs_cu_ptr)(uintptr_t)t->storage->data, k >= n_in, true};
+    }
+    return xcs_cu_order(rt, n, use);
+}
+
 xcs_status xcs_cuda_be_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
     int dev = p->n_outputs > 0 ? ordinal_of(out[0]) : 0;
     xcs_cu_runtime *rt = rt_of(dev);
     if (!rt) return xcs_last_status();
+    xcs_status st = order_kernel(rt, p->n_inputs, in, p->n_outputs, out);
+    if (st) return st;
     xcs_cu_operand ins[XCS_FUSED_MAX_IO], outs[XCS_FUSED_MAX_IO];
     bool reduce = p->n_instr > 0 && p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
     for (int k = 0; k < p->n_inputs; k++) operand_of(in[k], p->ndim, &ins[k]);
@@ -334,8 +351,10 @@ static xcs_status matmul_run(const xcs_tensor *a, const xcs_tensor *b, xcs_tenso
     int dev = ordinal_of(out);
     xcs_cu_runtime *rt = rt_of(dev);
     if (!rt) return xcs_last_status();
+    const xcs_tensor *reads[3] = {a, b, bias};
     xcs_cublas *blas = NULL;
-    xcs_status st = blas_of(dev, &blas);
+    xcs_status st = order_kernel(rt, 3, reads, 1, &out);
+    if (!st) st = blas_of(dev, rt, &blas);
     if (st) return st;
     int64_t M = out->shape[nd - 2], N = out->shape[nd - 1], K = a->shape[nd - 1];
     int nb = nd - 2;
@@ -494,7 +513,16 @@ xcs_status xcs_cuda_be_run_rows(const xcs_row_chain *rc) {
     xcs_status st = xcs_cuda_row_spec_of(rc, &rs, &args, &checked, &dev);
     if (st) return st;
     xcs_cu_runtime *rt = rt_of(dev);
-    return rt ? xcs_cu_run_rows(rt, &rs, &args, checked) : xcs_last_status();
+    if (!rt) return xcs_last_status();
+    for (int g = 0; g < rc->n; g++) { /* its external inputs and its outputs */
+        const xcs_fused_program *p = rc->prog[g];
+        const xcs_tensor *ins[XCS_FUSED_MAX_IO];
+        int n_ext = 0;
+        for (int k = 0; k < p->n_inputs; k++)
+            if (rc->in_value[g][k] < 0) ins[n_ext++] = rc->in[g][k];
+        if ((st = order_kernel(rt, n_ext, ins, p->n_outputs, rc->out[g]))) return st;
+    }
+    return xcs_cu_run_rows(rt, &rs, &args, checked);
 }
 
 xcs_cu_runtime *xcs_cuda_be_runtime(int ordinal) { return rt_of(ordinal); }

@@ -53,12 +53,14 @@ struct xcs_cublas {
     int lt_state; /* 0 not tried, 1 ready, -1 unavailable */
     void *lib;
     cb_handle h;
+    void *stream; /* the stream its GEMMs go on */
     int version;
     pthread_mutex_t lock; /* one handle, many host threads */
     cb_status (*create)(cb_handle *);
     cb_status (*destroy)(cb_handle);
     cb_status (*get_version)(cb_handle, int *);
     cb_status (*set_math)(cb_handle, int);
+    cb_status (*set_stream)(cb_handle, void *);
     cb_status (*sgemm)(cb_handle, int, int, int, int, int, const float *, const float *, int, long long,
                        const float *, int, long long, const float *, float *, int, long long, int);
     cb_status (*dgemm)(cb_handle, int, int, int, int, int, const double *, const double *, int, long long,
@@ -77,7 +79,7 @@ void xcs_cublas_close(xcs_cublas *b) {
     free(b);
 }
 
-xcs_status xcs_cublas_open(xcs_cublas **out) {
+xcs_status xcs_cublas_open(void *stream, xcs_cublas **out) {
     *out = NULL;
     xcs_cublas *b = calloc(1, sizeof *b);
     if (!b) return xcs_error(XCS_ERR_MEMORY, "out of memory opening cuBLAS");
@@ -108,6 +110,7 @@ xcs_status xcs_cublas_open(xcs_cublas **out) {
     CB_SYM(destroy, "cublasDestroy_v2");
     CB_SYM(get_version, "cublasGetVersion_v2");
     CB_SYM(set_math, "cublasSetMathMode");
+    CB_SYM(set_stream, "cublasSetStream_v2");
     CB_SYM(sgemm, "cublasSgemmStridedBatched");
     CB_SYM(dgemm, "cublasDgemmStridedBatched");
     CB_SYM(gemm_ex, "cublasGemmStridedBatchedEx");
@@ -121,6 +124,12 @@ xcs_status xcs_cublas_open(xcs_cublas **out) {
         return st;
     }
     b->get_version(b->h, &b->version);
+    b->stream = stream;
+    if ((s = b->set_stream(b->h, stream)) != 0) {
+        xcs_status st = xcs_error(XCS_ERR_INTERNAL, "cublasSetStream failed: %s (%d)", b->status_name(s), s);
+        xcs_cublas_close(b);
+        return st;
+    }
     *out = b;
     return XCS_OK;
 }
@@ -272,7 +281,7 @@ xcs_status xcs_cublas_gemm_epilogue(xcs_cublas *b, const xcs_gemm *g, bool relu,
     } else if (!s) {
         const float one = 1.0f, zero = 0.0f;
         what = "cublasLtMatmul";
-        s = l->matmul(l->h, desc, &one, g->a, la, g->b, lb, &zero, g->c, lc, g->c, lc, &h.algo, NULL, 0, NULL);
+        s = l->matmul(l->h, desc, &one, g->a, la, g->b, lb, &zero, g->c, lc, g->c, lc, &h.algo, NULL, 0, b->stream);
     }
     if (s) st = xcs_error(XCS_ERR_UNSUPPORTED, "%s failed: %s (%d) for a %s epilogue GEMM m=%lld n=%lld k=%lld", what,
                           b->status_name(s), s, xcs_dtype_name(g->dt), (long long)g->m, (long long)g->n,

@@ -2,7 +2,8 @@
  * XCS_CUBLAS_LIBRARY), so the backend module links nothing from CUDA.
  * Column-major GEMM as cuBLAS defines it; backend.c maps row-major xcs
  * matmuls onto it.  The handle works on the calling thread's current
- * context (xcs_cu_make_current). */
+ * context (xcs_cu_make_current) and queues its GEMMs on one stream (the
+ * backend keeps a handle per stream, runtime.h). */
 #ifndef XCS_CUDA_BLAS_H
 #define XCS_CUDA_BLAS_H
 
@@ -13,7 +14,7 @@
 
 typedef struct xcs_cublas xcs_cublas;
 
-xcs_status xcs_cublas_open(xcs_cublas **out);
+xcs_status xcs_cublas_open(void *stream, xcs_cublas **out);
 void xcs_cublas_close(xcs_cublas *b);
 int xcs_cublas_version(const xcs_cublas *b);
 

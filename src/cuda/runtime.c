@@ -7,13 +7,16 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "nvrtc.h"
+#include "xcs_cuda.h"
 
 typedef int cu_res;
 typedef void *cu_ctx;
@@ -29,29 +32,62 @@ typedef struct cu_kernel {
     cu_fn fn;
 } cu_kernel;
 
-/* A device block: live (handed out) or cached (free for reuse). */
+/* A cached device block (free for reuse): its size class and the streams
+ * that may still have work on it (blocks.h). */
 typedef struct cu_block {
     cu_dptr ptr;
-    size_t size; /* its size class */
+    size_t size;
+    xcs_cu_smask users;
 } cu_block;
+
+/* One of the device's streams (one per host thread, up to n_streams, then
+ * shared round-robin), made at its first use, with what work on it needs:
+ * an event other streams wait for, its word for kernel faults, and two
+ * halves of pinned staging memory for host copies.  `lock` serialises the
+ * staging buffer and the fault word between threads sharing the stream. */
+typedef struct cu_stream {
+    atomic_int made; /* s and the events exist */
+    void *s;
+    void *order_ev;
+    pthread_mutex_t lock;
+    cu_dptr err_word;
+    unsigned *err_host; /* pinned: the fault word read back */
+    char *stage;        /* pinned, 2 * half bytes */
+    size_t half;
+    void *stage_ev[2];  /* the last copy through each half */
+    char last_kernel[64];
+} cu_stream;
+
+/* Staging halves grow to the largest copy seen, up to this; longer copies
+ * go through in chunks, one half filling while the other is in flight. */
+#define XCS_CU_STAGE_MAX ((size_t)8 << 20)
+#define XCS_CU_STAGE_MIN ((size_t)64 << 10)
 
 struct xcs_cu_runtime {
     void *lib;
     xcs_nvrtc *nvrtc;
     int device, cc, sm_count;
+    int ordinal;
     cu_ctx ctx;
-    cu_dptr err_word;
+    cu_dptr err_words;   /* one fault word per stream */
+    unsigned *err_host;  /* pinned, one per stream */
     char desc[256];
     pthread_mutex_t lock; /* the module cache */
     cu_kernel *kernels;
     int n_kernels, cap_kernels;
     int *slots; /* the cache's index (find_kernel) */
     bool sync_each;       /* XCS_CUDA_SYNC=1: wait for every launch (debugging) */
-    char last_kernel[64]; /* the last kernel launched (named in asynchronous errors) */
-    /* the caching allocator (alloc_lock): live and cached blocks by size class */
+    /* streams (stream_lock guards their creation) */
+    pthread_mutex_t stream_lock;
+    int n_streams;        /* XCS_CUDA_STREAMS, default 16 */
+    _Atomic int next_stream;
+    cu_stream streams[XCS_CU_MAX_STREAMS];
+    /* the caching allocator (alloc_lock): live blocks with their stream
+     * order (blocks.h), cached blocks by size class */
     pthread_mutex_t alloc_lock;
-    cu_block *live, *cached;
-    int n_live, cap_live, n_cached, cap_cached;
+    xcs_cu_blocks *live;
+    cu_block *cached;
+    int n_cached, cap_cached;
     xcs_cu_mem_stats mem;
     char cache_dir[512]; /* on-disk kernel cache ("" when off) */
     cu_res (*init)(unsigned);
@@ -66,16 +102,22 @@ struct xcs_cu_runtime {
     cu_res (*ctx_sync)(void);
     cu_res (*mem_alloc)(cu_dptr *, size_t);
     cu_res (*mem_free)(cu_dptr);
-    cu_res (*h2d)(cu_dptr, const void *, size_t);
-    cu_res (*d2h)(void *, cu_dptr, size_t);
-    cu_res (*d2d)(cu_dptr, cu_dptr, size_t);
     cu_res (*mem_info)(size_t *, size_t *);
     cu_res (*event_create)(void **, unsigned);
     cu_res (*event_record)(void *, void *);
     cu_res (*event_sync)(void *);
     cu_res (*event_elapsed)(float *, void *, void *);
     cu_res (*event_destroy)(void *);
-    cu_res (*memset32)(cu_dptr, unsigned, size_t);
+    cu_res (*stream_create)(void **, unsigned);
+    cu_res (*stream_destroy)(void *);
+    cu_res (*stream_sync)(void *);
+    cu_res (*stream_wait)(void *, void *, unsigned);
+    cu_res (*h2d_async)(cu_dptr, const void *, size_t, void *);
+    cu_res (*d2h_async)(void *, cu_dptr, size_t, void *);
+    cu_res (*d2d_async)(cu_dptr, cu_dptr, size_t, void *);
+    cu_res (*memset32_async)(cu_dptr, unsigned, size_t, void *);
+    cu_res (*host_alloc)(void **, size_t, unsigned);
+    cu_res (*host_free)(void *);
     cu_res (*mod_load)(cu_mod *, const void *);
     cu_res (*mod_fn)(cu_fn *, cu_mod, const char *);
     cu_res (*mod_unload)(cu_mod);
@@ -98,22 +140,40 @@ static void cache_dir_init(xcs_cu_runtime *rt);
         if (cu_r_ != 0) return cu_fail((rt), cu_r_, (what));                                        \
     } while (0)
 
+static void stream_close(xcs_cu_runtime *rt, cu_stream *cs) {
+    if (cs->s) {
+        rt->stream_sync(cs->s);
+        rt->stream_destroy(cs->s);
+    }
+    if (cs->order_ev) rt->event_destroy(cs->order_ev);
+    for (int h = 0; h < 2; h++)
+        if (cs->stage_ev[h]) rt->event_destroy(cs->stage_ev[h]);
+    if (cs->stage) rt->host_free(cs->stage);
+    pthread_mutex_destroy(&cs->lock);
+}
+
 void xcs_cu_close(xcs_cu_runtime *rt) {
     if (!rt) return;
     if (rt->ctx) {
         rt->ctx_set(rt->ctx);
+        for (int i = 0; i < XCS_CU_MAX_STREAMS; i++) stream_close(rt, &rt->streams[i]);
         for (int i = 0; i < rt->n_kernels; i++) rt->mod_unload(rt->kernels[i].mod);
         for (int i = 0; i < rt->n_cached; i++) rt->mem_free(rt->cached[i].ptr);
-        for (int i = 0; i < rt->n_live; i++) rt->mem_free(rt->live[i].ptr);
-        if (rt->err_word) rt->mem_free(rt->err_word);
+        for (int i = 0; rt->live && i < xcs_cu_blocks_count(rt->live); i++)
+            rt->mem_free(xcs_cu_blocks_base(rt->live, i));
+        if (rt->err_words) rt->mem_free(rt->err_words);
+        if (rt->err_host) rt->host_free(rt->err_host);
         rt->ctx_release(rt->device);
+    } else {
+        for (int i = 0; i < XCS_CU_MAX_STREAMS; i++) pthread_mutex_destroy(&rt->streams[i].lock);
     }
     free(rt->kernels);
     free(rt->slots);
-    free(rt->live);
+    xcs_cu_blocks_free(rt->live);
     free(rt->cached);
     xcs_nvrtc_close(rt->nvrtc);
     pthread_mutex_destroy(&rt->lock);
+    pthread_mutex_destroy(&rt->stream_lock);
     pthread_mutex_destroy(&rt->alloc_lock);
     free(rt);
 }
@@ -123,7 +183,14 @@ xcs_status xcs_cu_open(int ordinal, xcs_cu_runtime **out) {
     xcs_cu_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return xcs_error(XCS_ERR_MEMORY, "out of memory opening a CUDA device");
     pthread_mutex_init(&rt->lock, NULL);
+    pthread_mutex_init(&rt->stream_lock, NULL);
     pthread_mutex_init(&rt->alloc_lock, NULL);
+    for (int i = 0; i < XCS_CU_MAX_STREAMS; i++) pthread_mutex_init(&rt->streams[i].lock, NULL);
+    rt->ordinal = ordinal;
+    if (!(rt->live = xcs_cu_blocks_new())) {
+        xcs_cu_close(rt);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory opening a CUDA device");
+    }
     const char *env = getenv("XCS_CUDA_DRIVER");
     const char *name = env && *env ? env : "libcuda.so.1";
     rt->lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
@@ -151,16 +218,22 @@ xcs_status xcs_cu_open(int ordinal, xcs_cu_runtime **out) {
     SYM(ctx_sync, "cuCtxSynchronize");
     SYM(mem_alloc, "cuMemAlloc_v2");
     SYM(mem_free, "cuMemFree_v2");
-    SYM(h2d, "cuMemcpyHtoD_v2");
-    SYM(d2h, "cuMemcpyDtoH_v2");
-    SYM(memset32, "cuMemsetD32_v2");
-    SYM(d2d, "cuMemcpyDtoD_v2");
     SYM(mem_info, "cuMemGetInfo_v2");
     SYM(event_create, "cuEventCreate");
     SYM(event_record, "cuEventRecord");
     SYM(event_sync, "cuEventSynchronize");
     SYM(event_elapsed, "cuEventElapsedTime");
     SYM(event_destroy, "cuEventDestroy_v2");
+    SYM(stream_create, "cuStreamCreate");
+    SYM(stream_destroy, "cuStreamDestroy_v2");
+    SYM(stream_sync, "cuStreamSynchronize");
+    SYM(stream_wait, "cuStreamWaitEvent");
+    SYM(h2d_async, "cuMemcpyHtoDAsync_v2");
+    SYM(d2h_async, "cuMemcpyDtoHAsync_v2");
+    SYM(d2d_async, "cuMemcpyDtoDAsync_v2");
+    SYM(memset32_async, "cuMemsetD32Async");
+    SYM(host_alloc, "cuMemHostAlloc");
+    SYM(host_free, "cuMemFreeHost");
     SYM(mod_load, "cuModuleLoadData");
     SYM(mod_fn, "cuModuleGetFunction");
     SYM(mod_unload, "cuModuleUnload");
@@ -196,8 +269,11 @@ xcs_status xcs_cu_open(int ordinal, xcs_cu_runtime **out) {
         rt->ctx = NULL;
     } else if ((r = rt->ctx_set(rt->ctx)) != 0) {
         st = cu_fail(rt, r, "cuCtxSetCurrent");
-    } else if ((r = rt->mem_alloc(&rt->err_word, 4)) != 0) {
-        st = cu_fail(rt, r, "cuMemAlloc (error word)");
+    } else if ((r = rt->mem_alloc(&rt->err_words, 4 * XCS_CU_MAX_STREAMS)) != 0) {
+        st = cu_fail(rt, r, "cuMemAlloc (fault words)");
+    } else if ((r = rt->host_alloc((void **)&rt->err_host, 4 * XCS_CU_MAX_STREAMS, 0)) != 0) {
+        st = cu_fail(rt, r, "cuMemHostAlloc (fault words)");
+        rt->err_host = NULL;
     }
     if (st) {
         xcs_cu_close(rt);
@@ -208,6 +284,14 @@ xcs_status xcs_cu_open(int ordinal, xcs_cu_runtime **out) {
     cache_dir_init(rt);
     const char *sync = getenv("XCS_CUDA_SYNC");
     rt->sync_each = sync && strcmp(sync, "1") == 0;
+    const char *ns = getenv("XCS_CUDA_STREAMS");
+    rt->n_streams = ns && *ns ? atoi(ns) : 16;
+    if (rt->n_streams < 1) rt->n_streams = 1;
+    if (rt->n_streams > XCS_CU_MAX_STREAMS) rt->n_streams = XCS_CU_MAX_STREAMS;
+    for (int i = 0; i < XCS_CU_MAX_STREAMS; i++) {
+        rt->streams[i].err_word = rt->err_words + 4 * (cu_dptr)i;
+        rt->streams[i].err_host = rt->err_host + i;
+    }
     *out = rt;
     return XCS_OK;
 }
@@ -219,6 +303,109 @@ xcs_status xcs_cu_make_current(xcs_cu_runtime *rt) {
     return XCS_OK;
 }
 int xcs_cu_cc(const xcs_cu_runtime *rt) { return rt->cc; }
+
+/* ---------------------------------------------------------------- streams */
+
+/* The calling thread's stream number on each device, plus one (0: none
+ * yet).  Per-thread by nature: a thread keeps its stream, so its work stays
+ * in order without any event. */
+static _Thread_local int thread_stream[XCS_CUDA_MAX_DEVICES];
+
+enum { CU_EVENT_DISABLE_TIMING = 2 };
+
+/* Makes a stream's handle and events (stream_lock held). */
+static xcs_status stream_make(xcs_cu_runtime *rt, cu_stream *cs) {
+    /* flags 0: a blocking stream, ordered with the legacy default stream,
+     * where DLPack consumers such as torch queue their work by default */
+    cu_res r = rt->stream_create(&cs->s, 0);
+    if (r != 0) {
+        cs->s = NULL;
+        return cu_fail(rt, r, "cuStreamCreate");
+    }
+    void **ev[] = {&cs->order_ev, &cs->stage_ev[0], &cs->stage_ev[1]};
+    for (int i = 0; i < 3 && r == 0; i++)
+        if ((r = rt->event_create(ev[i], CU_EVENT_DISABLE_TIMING)) != 0) *ev[i] = NULL;
+    if (r != 0) {
+        xcs_status st = cu_fail(rt, r, "cuEventCreate");
+        for (int i = 0; i < 3; i++)
+            if (*ev[i]) rt->event_destroy(*ev[i]);
+        rt->stream_destroy(cs->s);
+        cs->s = cs->order_ev = cs->stage_ev[0] = cs->stage_ev[1] = NULL;
+        return st;
+    }
+    atomic_store_explicit(&cs->made, 1, memory_order_release);
+    return XCS_OK;
+}
+
+/* The calling thread's stream (made at its first use), with the context
+ * current. */
+static xcs_status my_stream(xcs_cu_runtime *rt, int *out) {
+    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    int ord = rt->ordinal >= 0 && rt->ordinal < XCS_CUDA_MAX_DEVICES ? rt->ordinal : 0;
+    int i = thread_stream[ord] - 1;
+    if (i < 0 || i >= rt->n_streams) {
+        i = atomic_fetch_add(&rt->next_stream, 1) % rt->n_streams;
+        thread_stream[ord] = i + 1;
+    }
+    cu_stream *cs = &rt->streams[i];
+    xcs_status st = XCS_OK;
+    if (!atomic_load_explicit(&cs->made, memory_order_acquire)) {
+        pthread_mutex_lock(&rt->stream_lock);
+        if (!atomic_load(&cs->made)) st = stream_make(rt, cs);
+        pthread_mutex_unlock(&rt->stream_lock);
+    }
+    *out = i;
+    return st;
+}
+
+/* Stream `me` waits for the work queued so far on every stream of mask. */
+static xcs_status wait_streams(xcs_cu_runtime *rt, int me, xcs_cu_smask mask) {
+    for (int t = 0; mask; t++, mask >>= 1) {
+        if (!(mask & 1u) || t == me || !atomic_load_explicit(&rt->streams[t].made, memory_order_acquire)) continue;
+        CU_CALL(rt, rt->event_record(rt->streams[t].order_ev, rt->streams[t].s), "cuEventRecord (stream order)");
+        CU_CALL(rt, rt->stream_wait(rt->streams[me].s, rt->streams[t].order_ev, 0), "cuStreamWaitEvent");
+    }
+    return XCS_OK;
+}
+
+/* Orders stream `me` after what it must wait for before touching the blocks
+ * of `n` uses (blocks.h). */
+static xcs_status order_uses(xcs_cu_runtime *rt, int me, int n, const xcs_cu_use *use) {
+    xcs_cu_smask wait = 0;
+    pthread_mutex_lock(&rt->alloc_lock);
+    for (int i = 0; i < n; i++) wait |= xcs_cu_blocks_access(rt->live, use[i].addr, use[i].exact, me, use[i].write);
+    pthread_mutex_unlock(&rt->alloc_lock);
+    return wait ? wait_streams(rt, me, wait) : XCS_OK;
+}
+
+xcs_status xcs_cu_order(xcs_cu_runtime *rt, int n, const xcs_cu_use *use) {
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    return st ? st : order_uses(rt, me, n, use);
+}
+
+xcs_status xcs_cu_stream(xcs_cu_runtime *rt, void **out) {
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    *out = st ? NULL : rt->streams[me].s;
+    return st;
+}
+
+int xcs_cu_stream_index(xcs_cu_runtime *rt) {
+    int me = 0;
+    return my_stream(rt, &me) ? -1 : me;
+}
+
+/* Waits for stream i; a fault of a kernel queued on it is reported naming
+ * the last kernel launched there. */
+static xcs_status stream_wait_done(xcs_cu_runtime *rt, int i, const char *what) {
+    cu_res r = rt->stream_sync(rt->streams[i].s);
+    if (r != 0)
+        return xcs_error_context(cu_fail(rt, r, what), "the last kernel launched on this thread's stream was %s",
+                                 rt->streams[i].last_kernel[0] ? rt->streams[i].last_kernel : "none");
+    return XCS_OK;
+}
+
 int xcs_cu_kernels_cached(const xcs_cu_runtime *rt) { return rt->n_kernels; }
 
 /* Size classes: 512-byte steps under 1 MiB, 2 MiB steps above, so a block
@@ -249,21 +436,35 @@ static void drop_cache_locked(xcs_cu_runtime *rt) {
     rt->mem.cached_bytes = 0;
 }
 
+/* A cached block of `size` for stream me (alloc_lock held): the most
+ * recently freed one that only `me` used (still in L2, and no wait), else
+ * the most recent one, whose users `me` will wait for; -1 when none. */
+static int cached_pick(const xcs_cu_runtime *rt, size_t size, int me) {
+    int pick = -1;
+    for (int i = rt->n_cached - 1; i >= 0; i--)
+        if (rt->cached[i].size == size) {
+            if (!(rt->cached[i].users & ~((xcs_cu_smask)1u << me))) return i;
+            if (pick < 0) pick = i;
+        }
+    return pick;
+}
+
 xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out) {
     size_t size = size_class(nbytes);
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    if (st) return st;
     pthread_mutex_lock(&rt->alloc_lock);
     cu_dptr p = 0;
-    for (int i = rt->n_cached - 1; i >= 0; i--) /* most recently freed first: still in L2 */
-        if (rt->cached[i].size == size) {
-            p = rt->cached[i].ptr;
-            rt->cached[i] = rt->cached[--rt->n_cached];
-            rt->mem.cached_bytes -= size;
-            rt->mem.reused++;
-            break;
-        }
-    xcs_status st = XCS_OK;
-    if (!p) {
+    xcs_cu_smask users = 0, wait = 0;
+    int i = cached_pick(rt, size, me);
+    if (i >= 0) {
+        p = rt->cached[i].ptr;
+        users = rt->cached[i].users;
+        rt->cached[i] = rt->cached[--rt->n_cached];
+        rt->mem.cached_bytes -= size;
+        rt->mem.reused++;
+    } else {
         cu_res r = rt->mem_alloc(&p, size);
         if (r == 2 /* CUDA_ERROR_OUT_OF_MEMORY */ && rt->n_cached > 0) { /* once more, without the cache */
             rt->ctx_sync();
@@ -282,7 +483,8 @@ xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out) {
             rt->mem.device_allocs++;
         }
     }
-    if (p && !push_block(&rt->live, &rt->n_live, &rt->cap_live, (cu_block){p, size})) {
+    if (p && !xcs_cu_blocks_add(rt->live, p, size, me, users, &wait)) {
+        rt->ctx_sync(); /* its last users may still run */
         rt->mem_free(p);
         p = 0;
         st = xcs_error(XCS_ERR_MEMORY, "out of host memory tracking a device block");
@@ -293,24 +495,28 @@ xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out) {
         rt->mem.allocs++;
     }
     pthread_mutex_unlock(&rt->alloc_lock);
+    if (!st && wait && (st = wait_streams(rt, me, wait))) xcs_cu_free(rt, p);
     if (!st) *out = p;
     return st;
 }
 
-/* Blocks go back to the cache, not to the driver: the one stream orders any
- * kernel still reading a block before the kernels of its next owner. */
+/* Blocks go back to the cache, not to the driver, with the streams that
+ * used them: their next owner's stream waits for those (blocks.h), so no
+ * kernel still reading a block races the kernels of its next owner. */
 void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p) {
     if (!p) return;
     pthread_mutex_lock(&rt->alloc_lock);
-    for (int i = rt->n_live - 1; i >= 0; i--)
-        if (rt->live[i].ptr == p) {
-            cu_block b = rt->live[i];
-            rt->live[i] = rt->live[--rt->n_live];
-            rt->mem.current_bytes -= (int64_t)b.size;
-            if (push_block(&rt->cached, &rt->n_cached, &rt->cap_cached, b)) rt->mem.cached_bytes += (int64_t)b.size;
-            else if (rt->ctx_set(rt->ctx) == 0) rt->mem_free(b.ptr);
-            break;
+    size_t size = 0;
+    xcs_cu_smask users = 0;
+    if (xcs_cu_blocks_remove(rt->live, p, &size, &users)) {
+        rt->mem.current_bytes -= (int64_t)size;
+        if (push_block(&rt->cached, &rt->n_cached, &rt->cap_cached, (cu_block){p, size, users})) {
+            rt->mem.cached_bytes += (int64_t)size;
+        } else if (rt->ctx_set(rt->ctx) == 0) {
+            rt->ctx_sync();
+            rt->mem_free(p);
         }
+    }
     pthread_mutex_unlock(&rt->alloc_lock);
 }
 
@@ -344,22 +550,35 @@ void xcs_cu_mem_reset_peak(xcs_cu_runtime *rt) {
 xcs_status xcs_cu_sync(xcs_cu_runtime *rt) {
     CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
     cu_res r = rt->ctx_sync();
-    if (r != 0)
-        return xcs_error_context(cu_fail(rt, r, "a kernel (cuCtxSynchronize)"), "the last kernel launched was %s",
-                                 rt->last_kernel[0] ? rt->last_kernel : "none");
+    if (r != 0) {
+        int me = xcs_cu_stream_index(rt);
+        const char *last = me >= 0 && rt->streams[me].last_kernel[0] ? rt->streams[me].last_kernel : "none";
+        return xcs_error_context(cu_fail(rt, r, "a kernel (cuCtxSynchronize)"),
+                                 "the last kernel launched on this thread's stream was %s", last);
+    }
     return XCS_OK;
 }
 
+xcs_status xcs_cu_sync_stream(xcs_cu_runtime *rt) {
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    return st ? st : stream_wait_done(rt, me, "a kernel (cuStreamSynchronize)");
+}
+
 xcs_status xcs_cu_zero(xcs_cu_runtime *rt, xcs_cu_ptr dst, size_t nbytes) {
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    if (st) return st;
     if (nbytes % 4) return xcs_error(XCS_ERR_INTERNAL, "xcs_cu_zero of %zu bytes (not whole words)", nbytes);
-    if (nbytes) CU_CALL(rt, rt->memset32(dst, 0, nbytes / 4), "cuMemsetD32");
+    if (nbytes) CU_CALL(rt, rt->memset32_async(dst, 0, nbytes / 4, rt->streams[me].s), "cuMemsetD32Async");
     return XCS_OK;
 }
 
 xcs_status xcs_cu_copy(xcs_cu_runtime *rt, xcs_cu_ptr dst, xcs_cu_ptr src, size_t nbytes) {
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    if (nbytes) CU_CALL(rt, rt->d2d(dst, src, nbytes), "cuMemcpyDtoD");
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    if (st) return st;
+    if (nbytes) CU_CALL(rt, rt->d2d_async(dst, src, nbytes, rt->streams[me].s), "cuMemcpyDtoDAsync");
     return XCS_OK;
 }
 
@@ -370,8 +589,10 @@ xcs_status xcs_cu_event_new(xcs_cu_runtime *rt, void **ev) {
 }
 
 xcs_status xcs_cu_event_record(xcs_cu_runtime *rt, void *ev) {
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    CU_CALL(rt, rt->event_record(ev, NULL), "cuEventRecord");
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    if (st) return st;
+    CU_CALL(rt, rt->event_record(ev, rt->streams[me].s), "cuEventRecord");
     return XCS_OK;
 }
 
@@ -386,16 +607,85 @@ void xcs_cu_event_free(xcs_cu_runtime *rt, void *ev) {
     if (ev && rt->ctx_set(rt->ctx) == 0) rt->event_destroy(ev);
 }
 
-xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src, size_t nbytes) {
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    if (nbytes) CU_CALL(rt, rt->h2d(dst, src, nbytes), "cuMemcpyHtoD");
+/* Stream cs's staging halves hold at least min(want, STAGE_MAX) bytes each
+ * (cs->lock held): grown once the copies through the old ones are done. */
+static xcs_status stage_reserve(xcs_cu_runtime *rt, cu_stream *cs, size_t want) {
+    size_t half = XCS_CU_STAGE_MIN;
+    while (half < want && half < XCS_CU_STAGE_MAX) half *= 2;
+    if (cs->stage && cs->half >= half) return XCS_OK;
+    if (cs->stage) {
+        for (int h = 0; h < 2; h++) CU_CALL(rt, rt->event_sync(cs->stage_ev[h]), "cuEventSynchronize (staging)");
+        rt->host_free(cs->stage);
+        cs->stage = NULL;
+        cs->half = 0;
+    }
+    void *p = NULL;
+    CU_CALL(rt, rt->host_alloc(&p, 2 * half, 0), "cuMemHostAlloc (staging)");
+    cs->stage = p;
+    cs->half = half;
     return XCS_OK;
 }
 
+xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src, size_t nbytes) {
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    if (st || nbytes == 0) return st;
+    const xcs_cu_use use = {dst, true, false};
+    if ((st = order_uses(rt, me, 1, &use))) return st;
+    cu_stream *cs = &rt->streams[me];
+    pthread_mutex_lock(&cs->lock);
+    st = stage_reserve(rt, cs, nbytes);
+    /* each chunk: wait until the copy out of its half is done, fill it,
+     * queue its copy; the call returns with the last ones in flight */
+    for (size_t off = 0, c = 0; !st && off < nbytes; off += cs->half, c++) {
+        size_t len = nbytes - off < cs->half ? nbytes - off : cs->half;
+        char *half = cs->stage + (c & 1) * cs->half;
+        cu_res r = rt->event_sync(cs->stage_ev[c & 1]);
+        if (r == 0) {
+            memcpy(half, (const char *)src + off, len);
+            r = rt->h2d_async(dst + off, half, len, cs->s);
+        }
+        if (r == 0) r = rt->event_record(cs->stage_ev[c & 1], cs->s);
+        if (r != 0) st = cu_fail(rt, r, "a host-to-device copy (cuMemcpyHtoDAsync)");
+    }
+    pthread_mutex_unlock(&cs->lock);
+    if (!st && rt->sync_each) st = stream_wait_done(rt, me, "a host-to-device copy (cuStreamSynchronize)");
+    return st;
+}
+
 xcs_status xcs_cu_to_host(xcs_cu_runtime *rt, void *dst, xcs_cu_ptr src, size_t nbytes) {
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    if (nbytes) CU_CALL(rt, rt->d2h(dst, src, nbytes), "cuMemcpyDtoH");
-    return XCS_OK;
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    if (st || nbytes == 0) return st;
+    const xcs_cu_use use = {src, false, false};
+    if ((st = order_uses(rt, me, 1, &use))) return st;
+    cu_stream *cs = &rt->streams[me];
+    pthread_mutex_lock(&cs->lock);
+    st = stage_reserve(rt, cs, nbytes);
+    /* two chunks in flight: copy one out of its half while the next lands */
+    size_t half = cs->half, n_chunks = st ? 0 : (nbytes + half - 1) / half, queued = 0;
+    for (size_t done = 0; !st && done < n_chunks; done++) {
+        for (; queued < n_chunks && queued < done + 2; queued++) {
+            size_t off = queued * half, len = nbytes - off < half ? nbytes - off : half;
+            cu_res r = rt->d2h_async(cs->stage + (queued & 1) * half, src + off, len, cs->s);
+            if (r == 0) r = rt->event_record(cs->stage_ev[queued & 1], cs->s);
+            if (r != 0) {
+                st = cu_fail(rt, r, "a device-to-host copy (cuMemcpyDtoHAsync)");
+                break;
+            }
+        }
+        cu_res r = st ? 0 : rt->event_sync(cs->stage_ev[done & 1]);
+        if (r != 0) {
+            st = xcs_error_context(cu_fail(rt, r, "a device-to-host copy or a kernel before it"),
+                                   "the last kernel launched on this thread's stream was %s",
+                                   cs->last_kernel[0] ? cs->last_kernel : "none");
+        } else if (!st) {
+            size_t off = done * half, len = nbytes - off < half ? nbytes - off : half;
+            memcpy((char *)dst + off, cs->stage + (done & 1) * half, len);
+        }
+    }
+    pthread_mutex_unlock(&cs->lock);
+    return st;
 }
 
 /* The on-disk kernel cache: $XCS_CACHE_DIR/cuda, else ~/.cache/xcs/cuda;
@@ -589,27 +879,27 @@ static bool all_zero(int nd, const int64_t *strides) {
     return true;
 }
 
-/* Launches fn (key: its cache key, named in errors) over `blocks` blocks of
- * XCS_CUDA_BLOCK threads with its one argument block.  Asynchronous, unless
- * `checked` (the kernel may set the error word: it is cleared first, the
- * launch waited for, and the word read back) or XCS_CUDA_SYNC=1. */
-static xcs_status launch(xcs_cu_runtime *rt, cu_fn fn, long long blocks, void *args, bool checked, uint64_t key,
-                         const char *what) {
-    CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
-    if (checked) CU_CALL(rt, rt->memset32(rt->err_word, 0, 1), "cuMemsetD32");
+/* Launches fn (key: its cache key, named in errors) on stream me over
+ * `blocks` blocks of XCS_CUDA_BLOCK threads with its one argument block
+ * (whose fault word is the stream's).  Asynchronous, unless `checked` (the
+ * kernel may set the fault word: it is cleared first, the launch waited
+ * for, and the word read back) or XCS_CUDA_SYNC=1. */
+static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks, void *args, bool checked,
+                         uint64_t key, const char *what) {
+    cu_stream *cs = &rt->streams[me];
     void *params[] = {args};
-    CU_CALL(rt, rt->launch(fn, (unsigned)blocks, 1, 1, XCS_CUDA_BLOCK, 1, 1, 0, NULL, params, NULL), "cuLaunchKernel");
-    snprintf(rt->last_kernel, sizeof rt->last_kernel, "xcs_%016llx%s", (unsigned long long)key, what);
-    if (!checked && !rt->sync_each) return XCS_OK; /* asynchronous: the stream orders what reads its outputs */
-    cu_res r = rt->ctx_sync();
-    if (r != 0)
-        return xcs_error_context(cu_fail(rt, r, "kernel execution (cuCtxSynchronize)"), "kernel %s", rt->last_kernel);
-    if (!checked) return XCS_OK;
-    unsigned err = 0;
-    CU_CALL(rt, rt->d2h(&err, rt->err_word, sizeof err), "cuMemcpyDtoH (error word)");
+    if (checked) pthread_mutex_lock(&cs->lock); /* the fault word is the stream's */
+    cu_res r = checked ? rt->memset32_async(cs->err_word, 0, 1, cs->s) : 0;
+    if (r == 0) r = rt->launch(fn, (unsigned)blocks, 1, 1, XCS_CUDA_BLOCK, 1, 1, 0, cs->s, params, NULL);
+    snprintf(cs->last_kernel, sizeof cs->last_kernel, "xcs_%016llx%s", (unsigned long long)key, what);
+    if (r == 0 && checked) r = rt->d2h_async(cs->err_host, cs->err_word, sizeof *cs->err_host, cs->s);
+    xcs_status st = r != 0 ? xcs_error_context(cu_fail(rt, r, "cuLaunchKernel"), "kernel %s", cs->last_kernel) : XCS_OK;
+    if (!st && (checked || rt->sync_each)) st = stream_wait_done(rt, me, "kernel execution (cuStreamSynchronize)");
+    unsigned err = !st && checked ? *cs->err_host : 0;
+    if (checked) pthread_mutex_unlock(&cs->lock);
     if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
     if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
-    return XCS_OK;
+    return st;
 }
 
 xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, const xcs_cu_operand *in,
@@ -652,20 +942,22 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
         if (!(spec.scalar_inputs >> k & 1u)) vec = vec_operand(in[k].dtype, in[k].base);
     for (int k = 0; vec && k < p->n_outputs; k++) vec = vec_operand(out[k].dtype, out[k].base);
     spec.vec4 = vec;
-    args.err = (unsigned int *)(uintptr_t)rt->err_word;
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    if (st) return st;
+    args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
     args.n = reduce ? kept : numel;
     args.rn = reduce ? folded : 0;
     cu_fn fn = NULL;
     uint64_t key = 0;
-    xcs_status st = kernel_for(rt, &spec, &fn, &key);
-    if (st) return st;
+    if ((st = kernel_for(rt, &spec, &fn, &key))) return st;
     bool checked = can_raise(p);
     long long per_thread = vec ? 4 : 1;
     long long blocks = reduce ? kept : (numel / per_thread + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
     long long cap = reduce ? (1LL << 20) : (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     if (blocks > cap) blocks = cap;
     if (blocks < 1) blocks = 1;
-    return launch(rt, fn, blocks, &args, checked, key, "");
+    return launch(rt, me, fn, blocks, &args, checked, key, "");
 }
 
 static char *gen_rows(const void *rs) { return xcs_cuda_row_codegen_alloc(rs); }
@@ -676,15 +968,17 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
     cu_fn fn = NULL;
     xcs_status st = kernel_cached(rt, key, gen_rows, rs, &fn);
     if (st) return st;
+    int me = 0;
+    if ((st = my_stream(rt, &me))) return st;
     xcs_cuda_row_args args = *args_in;
-    args.err = (unsigned int *)(uintptr_t)rt->err_word;
+    args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
     long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     long long blocks = args.R < cap ? args.R : cap;
     if (blocks < 1) return XCS_OK;
     pthread_mutex_lock(&rt->alloc_lock);
     rt->mem.row_chains++;
     pthread_mutex_unlock(&rt->alloc_lock);
-    return launch(rt, fn, blocks, &args, checked, key, " (row chain)");
+    return launch(rt, me, fn, blocks, &args, checked, key, " (row chain)");
 }
 
 bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }

@@ -3,19 +3,30 @@
  * fused programs run as NVRTC-compiled kernels (codegen.h), each compiled
  * once per (source, device) and kept in an in-memory module cache.
  *
- * Launches go on the context's one stream and are asynchronous (the stream
- * orders them, and the copies that read their results wait for them);
- * programs that can raise (integer division, negative integer powers) are
- * waited for so that the error is reported at the kernel.  XCS_CUDA_SYNC=1
- * waits for every launch.  Kernels are also kept on disk (see runtime.c).
+ * Streams: every host thread queues its work on a stream of its own (up to
+ * XCS_CUDA_STREAMS, default 16, then shared round-robin), so threads do not
+ * wait for each other's kernels, and a host copy waits only for its own
+ * stream.  Where threads share memory, the allocator's block table
+ * (blocks.h) orders the streams with events: a read after another stream's
+ * write waits for that write, a write waits for the other streams' reads,
+ * and a block freed by one stream and handed out to another waits for its
+ * last users.  Host copies go through pinned staging buffers: an upload
+ * returns once its data is staged, a download waits for its own stream only.
+ *
+ * Launches are asynchronous; programs that can raise (integer division,
+ * negative integer powers) are waited for so that the error is reported at
+ * the kernel.  XCS_CUDA_SYNC=1 waits for every launch and upload.  Kernels
+ * are also kept on disk (see runtime.c).
  * Every driver and NVRTC call is checked; failures return XCS_ERR_* with a
  * message naming the call, the kernel and the driver's error name. */
 #ifndef XCS_CUDA_RUNTIME_H
 #define XCS_CUDA_RUNTIME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blocks.h"
 #include "codegen.h"
 #include "xcs.h"
 
@@ -49,18 +60,38 @@ void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p);
 void xcs_cu_empty_cache(xcs_cu_runtime *rt);
 void xcs_cu_mem_stats_get(xcs_cu_runtime *rt, xcs_cu_mem_stats *out);
 void xcs_cu_mem_reset_peak(xcs_cu_runtime *rt);
-/* Zeroes nbytes (a multiple of 4) at dst. */
+/* One use of device memory by the next piece of work on the calling
+ * thread's stream: the block starting at addr (exact: a tensor's storage
+ * data) or holding it (!exact), read or written. */
+typedef struct xcs_cu_use {
+    xcs_cu_ptr addr;
+    bool write, exact;
+} xcs_cu_use;
+/* Orders the calling thread's stream after the work of other streams that
+ * these uses must follow (blocks.h).  Kernels' callers (backend.c) call it
+ * with their operands first; the copies below order themselves. */
+xcs_status xcs_cu_order(xcs_cu_runtime *rt, int n, const xcs_cu_use *use);
+/* The calling thread's stream (a CUstream) and its number. */
+xcs_status xcs_cu_stream(xcs_cu_runtime *rt, void **out);
+int xcs_cu_stream_index(xcs_cu_runtime *rt); /* -1 with the error set */
+
+/* Zeroes nbytes (a multiple of 4) at dst, on the calling thread's stream. */
 xcs_status xcs_cu_zero(xcs_cu_runtime *rt, xcs_cu_ptr dst, size_t nbytes);
-/* Device-to-device copy (on the one stream). */
+/* Device-to-device copy, on the calling thread's stream. */
 xcs_status xcs_cu_copy(xcs_cu_runtime *rt, xcs_cu_ptr dst, xcs_cu_ptr src, size_t nbytes);
-/* Waits for every launch; an asynchronous kernel fault is reported here,
- * naming the last kernel launched. */
+/* Waits for every launch on every stream; an asynchronous kernel fault is
+ * reported here, naming the last kernel this thread launched. */
 xcs_status xcs_cu_sync(xcs_cu_runtime *rt);
-/* CUDA events on the stream, for timing (benchmarks). */
+/* Waits for the calling thread's stream only. */
+xcs_status xcs_cu_sync_stream(xcs_cu_runtime *rt);
+/* CUDA events on the calling thread's stream, for timing (benchmarks). */
 xcs_status xcs_cu_event_new(xcs_cu_runtime *rt, void **ev);
 xcs_status xcs_cu_event_record(xcs_cu_runtime *rt, void *ev);
 xcs_status xcs_cu_event_ms(xcs_cu_runtime *rt, void *start, void *stop, float *ms);
 void xcs_cu_event_free(xcs_cu_runtime *rt, void *ev);
+/* Host copies (dst / src may point inside a block), ordered after the
+ * other streams' work on that block.  to_device returns once src has been
+ * staged (src may change right after); to_host once dst holds the data. */
 xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src, size_t nbytes);
 xcs_status xcs_cu_to_host(xcs_cu_runtime *rt, void *dst, xcs_cu_ptr src, size_t nbytes);
 

@@ -58,7 +58,7 @@ typedef struct xcs_cuda_module {
     void (*free)(int ordinal, void *p);
     xcs_status (*upload)(int ordinal, void *dst, const void *src, size_t nbytes);
     xcs_status (*download)(int ordinal, void *dst, const void *src, size_t nbytes);
-    xcs_status (*sync)(int ordinal);
+    xcs_status (*sync)(int ordinal); /* waits for every stream of the device */
     /* As the xcs_backend entries of the same names (xcs.h). */
     xcs_status (*elementwise)(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_dtype compute, xcs_tensor *out);
     xcs_status (*reduce)(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);

@@ -7,9 +7,14 @@
  * float16/bfloat16 matmuls (cuBLAS, float32 accumulation), eager ops and a
  * graph on 16-bit tensors, equal to the CPU's to a 16-bit ulp or two;
  * matmul groups run as one cuBLASLt GEMM with a bias / relu+bias epilogue
- * (XCS_CUDA_LT_EPILOGUE=1) equal to the CPU's, and counted.
+ * (XCS_CUDA_LT_EPILOGUE=1) equal to the CPU's, and counted; threads
+ * sharing the device on their own streams, with tensors made on one
+ * thread's stream read on another's.
  * Without a usable device it prints why and exits 77 (a CTest skip). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "backend.h"
@@ -294,6 +299,90 @@ static void test_row_chains(void) {
     unsetenv("XCS_CUDA_ROW_KERNELS");
 }
 
+/* ---------------------------------------------------------------- threads */
+
+/* Threads share the device, each on its own stream (runtime.h): per thread,
+ * tanh(exp(x) @ w) of its own x with a weight w uploaded once by the main
+ * thread (each stream waits for that upload, blocks.h), downloaded and
+ * compared with the CPU; and a device tensor made on the main thread's
+ * stream summed on a worker's. */
+typedef struct dev_worker {
+    const xcs_tensor *wd, *w; /* the shared weight, on the device and the host */
+    const xcs_tensor *yd;     /* a device tensor made by the main thread (or NULL) */
+    double y_sum;             /* its sum, computed here */
+    int rounds;
+    double worst;             /* the largest relative error seen */
+    xcs_status st;
+    char err[256];
+} dev_worker;
+
+static xcs_status tanh_exp_mm(const xcs_tensor *x, const xcs_tensor *w, xcs_tensor **out) {
+    xcs_tensor *e = NULL, *m = NULL;
+    xcs_status st = xcs_unary(XCS_OP_EXP, x, &e);
+    if (!st) st = xcs_matmul(e, w, &m);
+    if (!st) st = xcs_unary(XCS_OP_TANH, m, out);
+    xcs_tensor_free(e);
+    xcs_tensor_free(m);
+    return st;
+}
+
+static void *dev_work(void *arg) {
+    dev_worker *k = arg;
+    const int64_t xs[2] = {129, k->w->shape[0]};
+    for (int r = 0; r < k->rounds && !k->st; r++) {
+        xcs_tensor *x = random_f32(2, xs), *xd = NULL, *want = NULL, *gd = NULL, *got = NULL;
+        xcs_status st = xcs_tensor_to(x, XCS_DEVICE_CUDA, 0, &xd);
+        if (!st) st = tanh_exp_mm(xd, k->wd, &gd);
+        if (!st) st = xcs_tensor_to(gd, XCS_DEVICE_CPU, 0, &got);
+        if (!st) st = tanh_exp_mm(x, k->w, &want);
+        for (int64_t i = 0; !st && i < xcs_tensor_numel(want); i++) {
+            double a = xcs_tensor_get_f64(got, i), b = xcs_tensor_get_f64(want, i);
+            double e = fabs(a - b) / (fabs(b) + 1e-3);
+            if (!(e <= k->worst)) k->worst = e; /* NaN stays */
+        }
+        if (st) {
+            k->st = st;
+            snprintf(k->err, sizeof k->err, "%s", xcs_last_error());
+        }
+        xcs_tensor *f[] = {x, xd, want, gd, got};
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+    }
+    if (k->yd && !k->st) {
+        xcs_tensor *s = NULL, *h = NULL;
+        if (!(k->st = xcs_reduce(XCS_OP_SUM, k->yd, 3u, false, &s)) && !(k->st = xcs_tensor_to(s, XCS_DEVICE_CPU, 0, &h)))
+            k->y_sum = xcs_tensor_get_f64(h, 0);
+        else
+            snprintf(k->err, sizeof k->err, "%s", xcs_last_error());
+        xcs_tensor_free(s);
+        xcs_tensor_free(h);
+    }
+    return NULL;
+}
+
+static void test_threads_share_device(void) {
+    enum { T = 4 };
+    const int64_t ws[2] = {96, 200}, ys[2] = {512, 1024};
+    xcs_tensor *w = random_f32(2, ws), *wd = to_dev(w), *y = random_f32(2, ys), *yd0 = to_dev(y), *yd = NULL;
+    CHECK_OK(xcs_unary(XCS_OP_EXP, yd0, &yd)); /* queued on this thread's stream */
+    double want = 0;
+    for (int64_t i = 0; i < xcs_tensor_numel(y); i++) want += exp(xcs_tensor_get_f64(y, i));
+    pthread_t th[T];
+    dev_worker k[T];
+    for (int i = 0; i < T; i++) {
+        k[i] = (dev_worker){.wd = wd, .w = w, .yd = yd, .rounds = 20};
+        pthread_create(&th[i], NULL, dev_work, &k[i]);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < T; i++) {
+        if (k[i].st) fprintf(stderr, "worker %d: %s\n", i, k[i].err);
+        CHECK_OK(k[i].st);
+        CHECK(k[i].worst <= 1e-4);
+        CHECK_NEAR(k[i].y_sum, want, 1e-4 * want);
+    }
+    xcs_tensor *f[] = {w, wd, y, yd0, yd};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     if (xcs_cuda_be_register(0)) {
@@ -308,5 +397,6 @@ int main(void) {
     RUN(test_gemm_epilogue);
     RUN(test_caching_allocator);
     RUN(test_row_chains);
+    RUN(test_threads_share_device);
     return check_report();
 }

@@ -8,10 +8,11 @@
  * zero-copy with a release callback that calls the producer's deleter.
  * CPU memory (kDLCPU) and CUDA memory (kDLCUDA: a device Array's own
  * memory out, a torch/JAX CUDA tensor's in, both zero-copy) with the dtypes
- * xcs has.  xcs runs its kernels on the legacy default stream, so a
- * consumer on that stream (stream None or 1) needs no synchronisation; for
- * any other stream the device is synchronised before the capsule is handed
- * out, and an import asks the producer for stream 1. */
+ * xcs has.  xcs runs its kernels on blocking streams (one per host thread),
+ * which the legacy default stream is ordered with, so a consumer on that
+ * stream (stream None or 1) needs no synchronisation; for any other stream
+ * the device is synchronised before the capsule is handed out, and an
+ * import asks the producer for stream 1 (xcs's later work follows it). */
 #include "xcs_py.h"
 
 #include <stdlib.h>

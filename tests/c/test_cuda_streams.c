@@ -1,0 +1,352 @@
+/* test_cuda_streams.c — the CUDA runtime's streams, cross-stream order,
+ * staged host copies and caching allocator (src/cuda/runtime.c), run
+ * without a GPU on the fake driver (fake_cuda_driver.c): every stream is a
+ * thread of the fake that runs its copies later, after a random delay, so a
+ * missing wait shows up as wrong data.
+ *
+ *   - round trips through the staging buffers, in one chunk and in many;
+ *   - threads each on their own stream, working at once;
+ *   - a block written on one thread's stream and read, copied or
+ *     overwritten on another's (the block table's waits, blocks.h);
+ *   - a block freed by one thread while its upload is in flight, handed
+ *     out to another that overwrites it;
+ *   - uploads return before the device has the data (they are
+ *     asynchronous), and the source may change right after;
+ *   - out of memory: the cache is emptied and the allocation tried again,
+ *     then the error names the sizes;
+ *   - faults reported by a later wait; kernels refused by the fake come back
+ *     as errors naming the launch;
+ *   - closing the runtime leaves no stream, event, pinned or device block.
+ *
+ * It needs NVRTC (the runtime opens it) and exits 77 (a CTest skip) when it
+ * is missing. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "fake_cuda.h"
+#include "runtime.h"
+#include "testutil.h"
+
+static xcs_cu_runtime *rt;
+static xcs_fake_cuda_stats_fn fake_stats;
+
+static void fill(uint32_t *p, size_t n, uint32_t seed) {
+    for (size_t i = 0; i < n; i++) p[i] = seed * 2654435761u + (uint32_t)i;
+}
+
+static size_t mismatches(const uint32_t *p, size_t n, uint32_t seed) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += p[i] != seed * 2654435761u + (uint32_t)i;
+    return bad;
+}
+
+/* Host -> device -> host, sizes from a word to several staging chunks. */
+static void test_round_trips(void) {
+    const size_t sizes[] = {1, 3, 1000, 16384, 300000, (size_t)5 << 20};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        uint32_t *h = malloc(n * 4), *back = calloc(n, 4);
+        fill(h, n, (uint32_t)k + 1);
+        xcs_cu_ptr d = 0, d2 = 0;
+        CHECK_OK(xcs_cu_alloc(rt, n * 4, &d));
+        CHECK_OK(xcs_cu_alloc(rt, n * 4, &d2));
+        CHECK_OK(xcs_cu_to_device(rt, d, h, n * 4));
+        memset(h, 0, n * 4); /* staged: the upload no longer reads h */
+        CHECK_OK(xcs_cu_copy(rt, d2, d, n * 4));
+        CHECK_OK(xcs_cu_to_host(rt, back, d2, n * 4));
+        CHECK_EQ_I(mismatches(back, n, (uint32_t)k + 1), 0);
+        /* an inner address: the second half */
+        memset(back, 0, n * 4);
+        CHECK_OK(xcs_cu_to_host(rt, back, d2 + (n / 2) * 4, (n - n / 2) * 4));
+        size_t bad = 0;
+        for (size_t i = 0; i < n - n / 2; i++) bad += back[i] != ((uint32_t)k + 1) * 2654435761u + (uint32_t)(i + n / 2);
+        CHECK_EQ_I(bad, 0);
+        CHECK_OK(xcs_cu_zero(rt, d2, (n & ~(size_t)0) * 4));
+        CHECK_OK(xcs_cu_to_host(rt, back, d2, n * 4));
+        size_t nonzero = 0;
+        for (size_t i = 0; i < n; i++) nonzero += back[i] != 0;
+        CHECK_EQ_I(nonzero, 0);
+        xcs_cu_free(rt, d);
+        xcs_cu_free(rt, d2);
+        free(h);
+        free(back);
+    }
+    struct xcs_fake_cuda_stats fs;
+    fake_stats(&fs);
+    CHECK_EQ_I(fs.pageable_async, 0); /* every async copy went through pinned memory */
+}
+
+/* ---------------------------------------------------------------- threads */
+
+typedef struct worker {
+    int id, rounds;
+    size_t bad;
+    xcs_status st;
+    int stream;
+} worker;
+
+/* Each thread: its own data through upload, copy and download, many times. */
+static void *own_work(void *arg) {
+    worker *w = arg;
+    w->stream = xcs_cu_stream_index(rt);
+    size_t n = 20000 + 977 * (size_t)w->id;
+    uint32_t *h = malloc(n * 4), *back = malloc(n * 4);
+    for (int r = 0; r < w->rounds && !w->st; r++) {
+        uint32_t seed = (uint32_t)(w->id * 1000 + r);
+        xcs_cu_ptr a = 0, b = 0;
+        fill(h, n, seed);
+        if ((w->st = xcs_cu_alloc(rt, n * 4, &a)) || (w->st = xcs_cu_alloc(rt, n * 4, &b))) break;
+        const xcs_cu_use use[2] = {{a, false, true}, {b, true, true}};
+        if (!(w->st = xcs_cu_to_device(rt, a, h, n * 4)) && !(w->st = xcs_cu_order(rt, 2, use)) &&
+            !(w->st = xcs_cu_copy(rt, b, a, n * 4)) && !(w->st = xcs_cu_to_host(rt, back, b, n * 4)))
+            w->bad += mismatches(back, n, seed);
+        xcs_cu_free(rt, a);
+        xcs_cu_free(rt, b);
+    }
+    free(h);
+    free(back);
+    return NULL;
+}
+
+static void test_threads_own_streams(void) {
+    enum { T = 6 };
+    pthread_t th[T];
+    worker w[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (worker){.id = i, .rounds = 25};
+        pthread_create(&th[i], NULL, own_work, &w[i]);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < T; i++) {
+        CHECK_OK(w[i].st);
+        CHECK_EQ_I(w[i].bad, 0);
+        for (int j = 0; j < i; j++) CHECK(w[i].stream != w[j].stream); /* 6 threads, 16 streams: one each */
+    }
+}
+
+/* Two threads hand a block back and forth: one writes it (upload, or a
+ * copy into it), the other reads it (a copy out, a download) or overwrites
+ * it, each on its own stream, with host order between them only. */
+typedef struct relay {
+    pthread_mutex_t lock;
+    pthread_cond_t turn_cv;
+    int turn, rounds;
+    size_t n;
+    xcs_cu_ptr x, y;
+    size_t bad;
+    xcs_status st;
+} relay;
+
+static void wait_turn(relay *r, int who) {
+    pthread_mutex_lock(&r->lock);
+    while (r->turn % 2 != who) pthread_cond_wait(&r->turn_cv, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+}
+static void pass_turn(relay *r) {
+    pthread_mutex_lock(&r->lock);
+    r->turn++;
+    pthread_cond_broadcast(&r->turn_cv);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *relay_a(void *arg) { /* writes x: an upload */
+    relay *r = arg;
+    uint32_t *h = malloc(r->n * 4);
+    for (int i = 0; i < r->rounds; i++) {
+        wait_turn(r, 0);
+        fill(h, r->n, (uint32_t)i + 7);
+        xcs_status st = xcs_cu_to_device(rt, r->x, h, r->n * 4);
+        if (st) r->st = st;
+        pass_turn(r);
+    }
+    free(h);
+    return NULL;
+}
+
+static void *relay_b(void *arg) { /* copies x to y, reads y back, then overwrites x */
+    relay *r = arg;
+    uint32_t *back = malloc(r->n * 4);
+    for (int i = 0; i < r->rounds; i++) {
+        wait_turn(r, 1);
+        const xcs_cu_use use[2] = {{r->x, false, true}, {r->y, true, true}};
+        xcs_status st = xcs_cu_order(rt, 2, use);
+        if (!st) st = xcs_cu_copy(rt, r->y, r->x, r->n * 4);
+        const xcs_cu_use over = {r->x, true, true};
+        if (!st) st = xcs_cu_order(rt, 1, &over);
+        if (!st) st = xcs_cu_zero(rt, r->x, r->n * 4); /* must not land before the copy read x */
+        if (!st) st = xcs_cu_to_host(rt, back, r->y, r->n * 4);
+        if (st) r->st = st;
+        else r->bad += mismatches(back, r->n, (uint32_t)i + 7);
+        pass_turn(r);
+    }
+    free(back);
+    return NULL;
+}
+
+static void test_cross_stream_order(void) {
+    relay r = {.rounds = 40, .n = 50000};
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_cond_init(&r.turn_cv, NULL);
+    CHECK_OK(xcs_cu_alloc(rt, r.n * 4, &r.x));
+    CHECK_OK(xcs_cu_alloc(rt, r.n * 4, &r.y));
+    struct xcs_fake_cuda_stats before, after;
+    fake_stats(&before);
+    pthread_t a, b;
+    pthread_create(&a, NULL, relay_a, &r);
+    pthread_create(&b, NULL, relay_b, &r);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    fake_stats(&after);
+    CHECK_OK(r.st);
+    CHECK_EQ_I(r.bad, 0);
+    CHECK(after.stream_waits > before.stream_waits); /* ordered by events, not by luck */
+    xcs_cu_free(rt, r.x);
+    xcs_cu_free(rt, r.y);
+    pthread_mutex_destroy(&r.lock);
+    pthread_cond_destroy(&r.turn_cv);
+}
+
+/* A block freed on one thread with its uploads in flight is handed out to
+ * another thread, which zeroes and reads it: zeros, never an upload landing
+ * late.  Both threads stay up (their streams made), and take turns. */
+typedef struct reuse {
+    relay turns; /* turn taking only */
+    size_t n;
+    xcs_cu_ptr freed, got;
+    int reused;
+    size_t bad;
+    xcs_status st;
+} reuse;
+
+static void *reuse_first(void *arg) {
+    reuse *u = arg;
+    uint32_t *h = malloc(u->n * 4);
+    fill(h, u->n, 99);
+    for (int r = 0; r < u->turns.rounds; r++) {
+        wait_turn(&u->turns, 0);
+        xcs_cu_ptr p = 0;
+        xcs_status st = xcs_cu_alloc(rt, u->n * 4, &p);
+        for (int i = 0; i < 3 && !st; i++) st = xcs_cu_to_device(rt, p, h, u->n * 4); /* a queue of them */
+        xcs_cu_free(rt, p);
+        u->freed = p;
+        if (st) u->st = st;
+        pass_turn(&u->turns);
+    }
+    free(h);
+    return NULL;
+}
+
+static void *reuse_second(void *arg) {
+    reuse *u = arg;
+    uint32_t *back = malloc(u->n * 4);
+    for (int r = 0; r < u->turns.rounds; r++) {
+        wait_turn(&u->turns, 1);
+        xcs_cu_ptr p = 0;
+        xcs_status st = xcs_cu_alloc(rt, u->n * 4, &p);
+        if (!st) st = xcs_cu_zero(rt, p, u->n * 4);
+        if (!st) st = xcs_cu_to_host(rt, back, p, u->n * 4);
+        for (size_t i = 0; !st && i < u->n; i++) u->bad += back[i] != 0;
+        u->reused += p == u->freed;
+        xcs_cu_free(rt, p);
+        if (st) u->st = st;
+        pass_turn(&u->turns);
+    }
+    free(back);
+    return NULL;
+}
+
+static void test_reuse_across_streams(void) {
+    reuse u = {.turns = {.rounds = 12}, .n = (size_t)3 << 20};
+    pthread_mutex_init(&u.turns.lock, NULL);
+    pthread_cond_init(&u.turns.turn_cv, NULL);
+    pthread_t a, b;
+    pthread_create(&a, NULL, reuse_first, &u);
+    pthread_create(&b, NULL, reuse_second, &u);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    CHECK_OK(u.st);
+    CHECK_EQ_I(u.bad, 0);
+    CHECK(u.reused > 0); /* the cache did hand the block to the other stream */
+    pthread_mutex_destroy(&u.turns.lock);
+    pthread_cond_destroy(&u.turns.turn_cv);
+}
+
+/* Out of memory: cached blocks are given back and the allocation tried
+ * again; then the error names the sizes. */
+static void test_out_of_memory(void) {
+    xcs_cu_empty_cache(rt);
+    xcs_cu_mem_stats m;
+    xcs_cu_ptr keep = 0, p = 0;
+    CHECK_OK(xcs_cu_alloc(rt, (size_t)96 << 20, &keep)); /* the fake has 256 MiB */
+    CHECK_OK(xcs_cu_alloc(rt, (size_t)100 << 20, &p));
+    xcs_cu_free(rt, p); /* cached */
+    xcs_cu_mem_stats_get(rt, &m);
+    CHECK(m.cached_bytes >= (int64_t)100 << 20);
+    CHECK_OK(xcs_cu_alloc(rt, (size_t)120 << 20, &p)); /* fits only once the cache is dropped */
+    xcs_cu_mem_stats_get(rt, &m);
+    CHECK_EQ_I(m.cached_bytes, 0);
+    xcs_cu_ptr q = 0;
+    CHECK_ERR(xcs_cu_alloc(rt, (size_t)200 << 20, &q), XCS_ERR_MEMORY, "empty_cache");
+    CHECK(check_contains(xcs_last_error(), "bytes in use by xcs"));
+    xcs_cu_free(rt, p);
+    xcs_cu_free(rt, keep);
+}
+
+/* A copy the fake finds out of bounds faults later, as a kernel would: the
+ * next wait on that stream reports it. */
+static void test_fault_reported(void) {
+    xcs_cu_ptr p = 0;
+    CHECK_OK(xcs_cu_alloc(rt, 4096, &p));
+    uint32_t h[16] = {0};
+    CHECK_OK(xcs_cu_zero(rt, p + 4096 * 64, 64)); /* queued; faults when it runs */
+    xcs_status st = xcs_cu_to_host(rt, h, p, sizeof h);
+    CHECK(st != XCS_OK);
+    CHECK(check_contains(xcs_last_error(), "CUDA_ERROR_ILLEGAL_ADDRESS"));
+    xcs_cu_free(rt, p);
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(void) {
+    const char *seed = getenv("XCS_TEST_SEED");
+    unsigned long long s = seed && *seed ? strtoull(seed, NULL, 10) : (unsigned long long)time(NULL);
+    printf("XCS_TEST_SEED=%llu\n", s);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", s);
+    setenv("XCS_FAKE_CUDA_SEED", buf, 1);
+    setenv("XCS_FAKE_CUDA_DELAY_US", "40", 1);
+    setenv("XCS_FAKE_CUDA_MEM", "268435456", 1);
+    setenv("XCS_CUDA_DRIVER", XCS_FAKE_CUDA_PATH, 1);
+    setenv("XCS_CUDA_DISK_CACHE", "0", 1);
+    void *lib = dlopen(XCS_FAKE_CUDA_PATH, RTLD_NOW | RTLD_LOCAL);
+    if (!lib || !(*(void **)&fake_stats = dlsym(lib, "xcs_fake_cuda_stats"))) {
+        fprintf(stderr, "cannot load the fake driver %s: %s\n", XCS_FAKE_CUDA_PATH, dlerror());
+        return 1;
+    }
+    xcs_status st = xcs_cu_open(0, &rt);
+    if (st == XCS_ERR_UNSUPPORTED && check_contains(xcs_last_error(), "NVRTC")) {
+        printf("skipped: %s\n", xcs_last_error());
+        return 77;
+    }
+    CHECK_OK(st);
+    if (st) return check_report();
+    RUN(test_round_trips);
+    RUN(test_threads_own_streams);
+    RUN(test_cross_stream_order);
+    RUN(test_reuse_across_streams);
+    RUN(test_out_of_memory);
+    RUN(test_fault_reported);
+    xcs_cu_close(rt);
+    struct xcs_fake_cuda_stats fs;
+    fake_stats(&fs);
+    CHECK_EQ_I(fs.live_device_allocs, 0);
+    CHECK_EQ_I(fs.live_host_allocs, 0);
+    CHECK_EQ_I(fs.live_streams, 0);
+    CHECK_EQ_I(fs.live_events, 0);
+    return check_report();
+}
