@@ -3,10 +3,13 @@
  *
  * Its "device addresses" are host addresses with a high bit flipped:
  * non-canonical on x86-64, so any host code that dereferences device memory
- * faults, as it would with a real GPU.  Its kernels undo the flip and run
- * the CPU backend's kernels, after checking that every operand they are
- * handed lives on the device; its row chains run program by program with
- * scratch buffers for the values only the chain reads.  A test may set
+ * faults, as it would with a real GPU.  There are mock_devices devices (1
+ * unless the module is told otherwise); an address carries its device's
+ * number in bits 56-61.  Its kernels undo the flip and run the CPU
+ * backend's kernels, after checking that every operand they are handed
+ * lives on one device, the one its storage names (else they fail, and
+ * count n_wrong_device); its row chains run program by program with scratch
+ * buffers for the values only the chain reads.  A test may set
  * mock_row_hook to see each chain first.  Call mock_register() after
  * xcs_host_init(). */
 #ifndef XCS_TEST_MOCK_DEVICE_H
@@ -19,45 +22,57 @@
 #include "xcs.h"
 
 #define FLIP ((uintptr_t)1 << 62)
+#define DEV_SHIFT 56
 
 static const xcs_backend *cpu;
 static long n_alloc, n_free, n_up, n_down, n_wrong_device;
+static int mock_devices = 1;
 
-static void *dev_to_host(void *p) { return (void *)((uintptr_t)p ^ FLIP); }
+static void *dev_to_host(const void *p) { return (void *)((uintptr_t)p & (((uintptr_t)1 << DEV_SHIFT) - 1)); }
+static int dev_of(const void *p) { return (int)((uintptr_t)p >> DEV_SHIFT & 63); }
 
-/* A host alias of device tensor t (storage copied into *s). */
-static void alias(const xcs_tensor *t, xcs_storage *s, xcs_tensor *h) {
-    if (!t->storage || t->storage->device != XCS_DEVICE_CUDA || t->storage->device_index != 0) n_wrong_device++;
+/* A host alias of device tensor t (storage copied into *s); *dev: the
+ * kernel's device (-1: not known yet).  False when t is not on it. */
+static bool alias(const xcs_tensor *t, xcs_storage *s, xcs_tensor *h, int *dev) {
+    bool ok = t->storage && t->storage->device == XCS_DEVICE_CUDA &&
+              t->storage->device_index == dev_of(t->storage->data) && (*dev < 0 || *dev == t->storage->device_index);
+    if (ok) *dev = t->storage->device_index;
+    else n_wrong_device++;
     *s = *t->storage;
     s->data = dev_to_host(s->data);
     s->device = XCS_DEVICE_CPU;
     *h = *t;
     h->storage = s;
+    return ok;
+}
+
+static xcs_status wrong_device(void) {
+    return xcs_error(XCS_ERR_INTERNAL, "mock device: a kernel's operands are not all on its device");
 }
 
 static xcs_status m_alloc(int index, size_t nbytes, void **out) {
-    if (index != 0) return xcs_error(XCS_ERR_VALUE, "mock device %d", index);
+    if (index < 0 || index >= mock_devices) return xcs_error(XCS_ERR_VALUE, "mock device %d", index);
     void *p = malloc(nbytes ? nbytes : 1);
     if (!p) return xcs_error(XCS_ERR_MEMORY, "mock device out of memory");
     n_alloc++;
-    *out = dev_to_host(p);
+    *out = (void *)((uintptr_t)p ^ FLIP ^ ((uintptr_t)index << DEV_SHIFT));
     return XCS_OK;
 }
 static void m_free(int index, void *p) {
-    (void)index;
+    if (dev_of(p) != index) n_wrong_device++;
     n_free++;
     free(dev_to_host(p));
 }
 static xcs_status m_upload(int index, void *dst, const void *src, size_t n) {
-    (void)index;
+    if (dev_of(dst) != index) return n_wrong_device++, wrong_device();
     n_up++;
     memcpy(dev_to_host(dst), src, n);
     return XCS_OK;
 }
 static xcs_status m_download(int index, void *dst, const void *src, size_t n) {
-    (void)index;
+    if (dev_of(src) != index) return n_wrong_device++, wrong_device();
     n_down++;
-    memcpy(dst, dev_to_host((void *)src), n);
+    memcpy(dst, dev_to_host(src), n);
     return XCS_OK;
 }
 
@@ -66,42 +81,48 @@ static xcs_status m_elementwise(xcs_op op, int n, const xcs_tensor *const *in, x
     xcs_storage s[4];
     xcs_tensor h[4];
     const xcs_tensor *hp[3];
+    int dev = -1;
+    bool ok = true;
     for (int k = 0; k < n; k++) {
-        alias(in[k], &s[k], &h[k]);
+        ok &= alias(in[k], &s[k], &h[k], &dev);
         hp[k] = &h[k];
     }
-    alias(out, &s[3], &h[3]);
-    return cpu->elementwise(op, n, hp, compute, &h[3]);
+    ok &= alias(out, &s[3], &h[3], &dev);
+    return ok ? cpu->elementwise(op, n, hp, compute, &h[3]) : wrong_device();
 }
 static xcs_status m_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out) {
     xcs_storage s[2];
     xcs_tensor h[2];
-    alias(x, &s[0], &h[0]);
-    alias(out, &s[1], &h[1]);
-    return cpu->reduce(op, &h[0], axes, &h[1]);
+    int dev = -1;
+    bool ok = alias(x, &s[0], &h[0], &dev);
+    ok &= alias(out, &s[1], &h[1], &dev);
+    return ok ? cpu->reduce(op, &h[0], axes, &h[1]) : wrong_device();
 }
 static xcs_status m_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out) {
     xcs_storage s[3];
     xcs_tensor h[3];
-    alias(a, &s[0], &h[0]);
-    alias(b, &s[1], &h[1]);
-    alias(out, &s[2], &h[2]);
-    return cpu->matmul(&h[0], &h[1], &h[2]);
+    int dev = -1;
+    bool ok = alias(a, &s[0], &h[0], &dev);
+    ok &= alias(b, &s[1], &h[1], &dev);
+    ok &= alias(out, &s[2], &h[2], &dev);
+    return ok ? cpu->matmul(&h[0], &h[1], &h[2]) : wrong_device();
 }
 static xcs_status m_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out) {
     xcs_storage s[MAXT];
     xcs_tensor h[MAXT];
     const xcs_tensor *ip[XCS_FUSED_MAX_IO];
     xcs_tensor *op[XCS_FUSED_MAX_IO];
+    int dev = -1;
+    bool ok = true;
     for (int k = 0; k < p->n_inputs; k++) {
-        alias(in[k], &s[k], &h[k]);
+        ok &= alias(in[k], &s[k], &h[k], &dev);
         ip[k] = &h[k];
     }
     for (int k = 0; k < p->n_outputs; k++) {
-        alias(out[k], &s[XCS_FUSED_MAX_IO + k], &h[XCS_FUSED_MAX_IO + k]);
+        ok &= alias(out[k], &s[XCS_FUSED_MAX_IO + k], &h[XCS_FUSED_MAX_IO + k], &dev);
         op[k] = &h[XCS_FUSED_MAX_IO + k];
     }
-    return cpu->run_fused(p, ip, op);
+    return ok ? cpu->run_fused(p, ip, op) : wrong_device();
 }
 
 static void (*mock_row_hook)(const xcs_row_chain *rc);
@@ -115,7 +136,7 @@ static xcs_status m_run_rows(const xcs_row_chain *rc) {
     xcs_tensor *vals[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO] = {0}, *scratch[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO] = {0};
     xcs_storage vs[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO];
     xcs_tensor vh[XCS_ROW_CHAIN_MAX * XCS_FUSED_MAX_IO];
-    int nv = 0;
+    int nv = 0, dev = -1;
     xcs_status st = XCS_OK;
     for (int g = 0; g < rc->n && !st; g++) {
         const xcs_fused_program *p = rc->prog[g];
@@ -127,7 +148,7 @@ static xcs_status m_run_rows(const xcs_row_chain *rc) {
         for (int k = 0; k < p->n_inputs; k++) {
             int v = rc->in_value[g][k];
             if (v < 0) {
-                alias(rc->in[g][k], &is[k], &ih[k]);
+                if (!alias(rc->in[g][k], &is[k], &ih[k], &dev)) st = wrong_device();
             } else { /* the value broadcast to the program's space */
                 ih[k] = *vals[v];
                 ih[k].ndim = p->ndim;
@@ -145,7 +166,7 @@ static xcs_status m_run_rows(const xcs_row_chain *rc) {
                 for (int d = 0; d < p->ndim; d++)
                     if (p->reduce_axes >> d & 1u) shape[d] = 1;
             if (rc->out[g][o]) {
-                alias(rc->out[g][o], &vs[nv], &vh[nv]);
+                if (!alias(rc->out[g][o], &vs[nv], &vh[nv], &dev)) st = wrong_device();
                 vals[nv] = &vh[nv];
             } else if (!(st = xcs_tensor_empty(rc->out_dtype[g][o], p->ndim, shape, &scratch[nv]))) {
                 vals[nv] = scratch[nv];

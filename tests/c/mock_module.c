@@ -15,24 +15,41 @@
 #include "xcs_cuda.h"
 #include "xcs_host.h"
 
+/* XCS_MOCK_DEVICES=N (1..16, default 1): how many devices the mock has. */
+static void count_devices(void) {
+    const char *e = getenv("XCS_MOCK_DEVICES");
+    int n = e && *e ? atoi(e) : 1;
+    mock_devices = n < 1 ? 1 : n > XCS_CUDA_MAX_DEVICES ? XCS_CUDA_MAX_DEVICES : n;
+}
+
 static void probe(xcs_cuda_probe *out) {
     memset(out, 0, sizeof *out);
-    out->n_devices = 1;
-    snprintf(out->devices[0].name, sizeof out->devices[0].name, "xcs mock device");
-    out->devices[0].cc_major = 9;
-    out->devices[0].sm_count = 1;
-    out->devices[0].total_mem = (size_t)1 << 30;
+    count_devices();
+    out->n_devices = mock_devices;
+    for (int i = 0; i < mock_devices; i++) {
+        snprintf(out->devices[i].name, sizeof out->devices[i].name, "xcs mock device");
+        out->devices[i].ordinal = i;
+        out->devices[i].cc_major = 9;
+        out->devices[i].sm_count = 1;
+        out->devices[i].total_mem = (size_t)1 << 30;
+    }
 }
 
 static xcs_status open_dev(int ordinal) {
-    if (ordinal != 0) return xcs_error(XCS_ERR_VALUE, "the mock has one device, not %d", ordinal);
+    count_devices();
+    if (ordinal < 0 || ordinal >= mock_devices)
+        return xcs_error(XCS_ERR_VALUE, "the mock has %d device(s), not %d", mock_devices, ordinal);
     if (!cpu && (xcs_host_init() || !(cpu = xcs_backend_for(XCS_DEVICE_CPU)))) return xcs_last_status();
     return XCS_OK;
 }
 
 static const char *last_error(void) { return xcs_last_error(); }
-static const char *describe(int ordinal) { return ordinal == 0 ? "xcs mock device (host memory, CPU kernels)" : ""; }
-static xcs_status sync(int ordinal) { return ordinal == 0 ? XCS_OK : xcs_error(XCS_ERR_VALUE, "no mock device %d", ordinal); }
+static const char *describe(int ordinal) {
+    return ordinal >= 0 && ordinal < mock_devices ? "xcs mock device (host memory, CPU kernels)" : "";
+}
+static xcs_status sync(int ordinal) {
+    return ordinal >= 0 && ordinal < mock_devices ? XCS_OK : xcs_error(XCS_ERR_VALUE, "no mock device %d", ordinal);
+}
 
 /* Row chains as the CUDA backend takes them: only with XCS_CUDA_ROW_KERNELS=1. */
 static xcs_status run_rows(const xcs_row_chain *rc) {
@@ -42,14 +59,14 @@ static xcs_status run_rows(const xcs_row_chain *rc) {
 
 static void mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     memset(out, 0, sizeof *out);
-    if (ordinal != 0) return;
+    if (ordinal < 0 || ordinal >= mock_devices) return;
     out->allocs = out->device_allocs = n_alloc;
     out->row_chains = n_row_chains;
 }
 
 static void empty_cache(int ordinal) { (void)ordinal; }
 static void set_tf32(int on) { (void)on; }
-static int kernels_cached(int ordinal) { return ordinal == 0 ? 1 : 0; }
+static int kernels_cached(int ordinal) { return ordinal >= 0 && ordinal < mock_devices ? 1 : 0; }
 
 static const xcs_cuda_module module = {
     .abi = XCS_CUDA_ABI,

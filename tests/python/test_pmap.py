@@ -93,3 +93,88 @@ def test_axis_index_and_all_gather_gradient(rng):
         return pmap(lambda v, wi: (all_gather(v, "i") * wi).sum(), axis_name="i")(x, w).sum()
     # d/dx_j = sum over shards i of w[i, j]
     np.testing.assert_allclose(np.asarray(grad(f)(x)), w.sum(axis=0), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- over several devices
+# In CI the mock device (CTest python_mock_cuda, XCS_MOCK_DEVICES=2) has two
+# GPUs whose kernels fail when handed memory of another device; on a
+# one-GPU machine "cpu" and "cuda:0" make two devices.
+
+_GPUS = [f"cuda:{g['ordinal']}" for g in xcs.devices()[1].get("gpus", [])] if xcs.devices()[1]["available"] else []
+_TWO = _GPUS if len(_GPUS) >= 2 else (["cpu", _GPUS[0]] if _GPUS else [])
+two_devices = pytest.mark.skipif(len(_TWO) < 2, reason="needs a GPU (two devices: two GPUs, or the CPU and a GPU)")
+
+
+@two_devices
+@pytest.mark.parametrize("B", [1, 2, 3, 7, 16])
+def test_split_over_devices_equals_numpy(B, rng):
+    x, w, b = rng.standard_normal((B, 5)), rng.standard_normal((5, 4)), rng.standard_normal(4)
+
+    def f(v, w, b):
+        h = np.tanh(v @ w + b)
+        return {"h": h, "s": h.sum()}, v * 2
+
+    m = pmap(f, in_axes=(0, None, None), devices=_TWO)
+    out, dbl = m(x, w, b)
+    h = np.tanh(x @ w + b)
+    np.testing.assert_allclose(np.asarray(out["h"]), h, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(out["s"]), h.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(dbl), x * 2)
+    state = m._xcs_pmap_state
+    assert not state["one_device"]
+    assert state.get("last_devices") == (_TWO[:B] if B >= 2 else None)  # one shard: not split
+    # again: each device's program is cached
+    out2, _ = m(x + 1, w, b)
+    np.testing.assert_allclose(np.asarray(out2["h"]), np.tanh((x + 1) @ w + b), rtol=1e-12)
+
+
+@two_devices
+def test_split_out_axes_and_unmapped_outputs(rng):
+    x, c = rng.standard_normal((6, 3, 2)), rng.standard_normal(2)
+    m = pmap(lambda v, c: (v + c, c * 3), in_axes=(1, None), out_axes=(2, None), devices=_TWO)
+    a, cc = m(x, c)
+    np.testing.assert_allclose(np.asarray(a), np.moveaxis(np.moveaxis(x, 1, 0) + c, 0, 2))
+    np.testing.assert_allclose(np.asarray(cc), c * 3)
+    assert not m._xcs_pmap_state["one_device"]
+
+
+@two_devices
+def test_collective_over_the_split_axis_runs_on_one_device(rng):
+    x = rng.uniform(0.5, 2.0, size=(5, 3))
+    m = pmap(lambda v: v / psum(v, "i"), axis_name="i", devices=_TWO)
+    np.testing.assert_allclose(np.asarray(m(x)), x / x.sum(axis=0), rtol=1e-12)
+    assert m._xcs_pmap_state["one_device"]
+    np.testing.assert_allclose(np.asarray(m(x * 2)), x / x.sum(axis=0), rtol=1e-12)  # remembered
+    # a collective over an inner axis only does not need that
+    y = rng.standard_normal((4, 3, 2))
+    inner = pmap(vmap(lambda v: v - pmean(v, "j"), axis_name="j"), axis_name="i", devices=_TWO)
+    np.testing.assert_allclose(np.asarray(inner(y)), y - y.mean(axis=1, keepdims=True), rtol=1e-12, atol=1e-12)
+    assert not inner._xcs_pmap_state["one_device"]
+
+
+@two_devices
+def test_split_inside_traces_and_orchestration(rng):
+    from ember.api.decorators import mark_orchestration
+
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    m = pmap(lambda v, w: np.tanh(v * w).sum(), in_axes=(0, None), devices=_TWO)
+    g = grad(lambda w: m(x, w).sum())(w)  # traced: one program
+    np.testing.assert_allclose(np.asarray(g), ((1 - np.tanh(x * w) ** 2) * x).sum(axis=0), rtol=1e-10)
+
+    @mark_orchestration
+    def tool(v):
+        return float(np.asarray(v).sum())
+
+    o = pmap(lambda v: tool(v) + 1.0, devices=_TWO)(x)
+    np.testing.assert_allclose(np.asarray(o), x.sum(axis=1) + 1.0)
+
+
+def test_devices_are_checked(rng):
+    x = rng.standard_normal((3, 2))
+    with pytest.raises(xcs.XCSError, match="unknown or unavailable device"):
+        pmap(lambda v: v, devices=["cuda:99"])(x)
+    with pytest.raises(xcs.XCSError, match="at least one device"):
+        pmap(lambda v: v, devices=[])(x)
+    m = pmap(lambda v: v * 2, devices=["cpu", "cpu"])  # duplicates: one device
+    np.testing.assert_allclose(np.asarray(m(x)), x * 2)
+    assert "last_devices" not in m._xcs_pmap_state

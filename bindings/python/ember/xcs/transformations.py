@@ -67,6 +67,7 @@ overlap.  ``unroll`` is accepted for compatibility.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 
 import numpy as np
@@ -75,7 +76,7 @@ from ember.xcs import _orchestration as orch
 from ember.xcs import _xcs
 from ember.xcs._xcs import Array
 from ember.xcs.api import pytree
-from ember.xcs.errors import XCSTypeError, XCSValueError
+from ember.xcs.errors import XCSDeviceError, XCSTypeError, XCSValueError
 from ember.xcs.numpy import _numeric
 
 __all__ = ["grad", "value_and_grad", "vmap", "pmap", "scan", "psum", "pmean", "pmax", "all_gather", "axis_index"]
@@ -251,9 +252,22 @@ def _move(x, src, dst):
 _AXES: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_axes", default=())
 
 
+#: axis names pmap is splitting over several devices in this call: a
+#: collective over one needs the whole axis on one device (see pmap)
+_SHARDED: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_sharded_axes", default=())
+
+
+class _NeedsOneDevice(BaseException):
+    """Raised while a pmap shard is traced when it reaches a collective over
+    the split axis: pmap then runs the whole map on one device.  A
+    BaseException, so a user's ``except Exception`` cannot swallow it."""
+
+
 def _axis_size(axis_name, what):
     for name, size in reversed(_AXES.get()):
         if name == axis_name:
+            if axis_name in _SHARDED.get():
+                raise _NeedsOneDevice(what)
             return size
     bound = [n for n, _ in _AXES.get()]
     raise XCSValueError(f"{what}: unbound axis name {axis_name!r}"
@@ -305,6 +319,46 @@ def axis_index(axis_name):
     return _xcs._collective("axis_index", g.constant(np.zeros((), np.int64)), B)
 
 
+def _plan(args, in_axes, axis_size, what="vmap"):
+    """Per leaf of (args): its value and mapped axis (or None), the batch
+    size B; for vmap and pmap."""
+    if isinstance(in_axes, (tuple, list)) and not isinstance(in_axes, int):
+        if len(in_axes) != len(args):
+            raise XCSValueError(f"{what}: in_axes has {len(in_axes)} entries but the function got {len(args)} "
+                                f"positional arguments")
+        specs = list(in_axes)
+    else:
+        specs = [in_axes] * len(args)
+    leaves_all, axes_all, where = [], [], []
+    for k, (a, spec) in enumerate(zip(args, specs)):
+        leaves, tree = pytree.flatten(a)
+        axes = _axes_for(spec, a, f"in_axes[{k}]")
+        for leaf, ax in zip(leaves, axes):
+            if ax is not None:
+                nd = _ndim(leaf)
+                ax = _norm_axis(ax, nd, f"argument {k}")
+            leaves_all.append(leaf)
+            axes_all.append(ax)
+            where.append(k)
+    sizes = {}
+    for leaf, ax, k in zip(leaves_all, axes_all, where):
+        if ax is not None:
+            sizes.setdefault(_shape(leaf)[ax], k)
+    if len(sizes) > 1:
+        desc = ", ".join(f"argument {k} has size {n}" for n, k in sizes.items())
+        raise XCSValueError(f"{what}: Mismatched batch dimensions: the mapped axes have different sizes ({desc})")
+    if sizes:
+        B = next(iter(sizes))
+        if axis_size is not None and axis_size != B:
+            raise XCSValueError(f"{what}: axis_size={axis_size} but the mapped axes have size {B}")
+    elif axis_size is not None:
+        B = axis_size
+    else:
+        raise XCSValueError(f"{what}: no argument is mapped (every in_axes is None); pass axis_size to say how "
+                            "many copies to make")
+    return leaves_all, axes_all, B
+
+
 def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None):
     """Maps ``fn`` over an axis of its arguments — see the module docstring."""
     from ember.xcs.api.jit import JittedFunction, _convert_leaf
@@ -316,42 +370,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
     state = {"orchestration": None}
 
     def plan(args):
-        """Per leaf of (args): (value, axis or None), the batch size B, and the treedef."""
-        if isinstance(in_axes, (tuple, list)) and not isinstance(in_axes, int):
-            if len(in_axes) != len(args):
-                raise XCSValueError(f"vmap: in_axes has {len(in_axes)} entries but the function got {len(args)} "
-                                    f"positional arguments")
-            specs = list(in_axes)
-        else:
-            specs = [in_axes] * len(args)
-        leaves_all, axes_all, where = [], [], []
-        for k, (a, spec) in enumerate(zip(args, specs)):
-            leaves, tree = pytree.flatten(a)
-            axes = _axes_for(spec, a, f"in_axes[{k}]")
-            for leaf, ax in zip(leaves, axes):
-                if ax is not None:
-                    nd = _ndim(leaf)
-                    ax = _norm_axis(ax, nd, f"argument {k}")
-                leaves_all.append(leaf)
-                axes_all.append(ax)
-                where.append(k)
-        sizes = {}
-        for leaf, ax, k in zip(leaves_all, axes_all, where):
-            if ax is not None:
-                sizes.setdefault(_shape(leaf)[ax], k)
-        if len(sizes) > 1:
-            desc = ", ".join(f"argument {k} has size {n}" for n, k in sizes.items())
-            raise XCSValueError(f"vmap: Mismatched batch dimensions: the mapped axes have different sizes ({desc})")
-        if sizes:
-            B = next(iter(sizes))
-            if axis_size is not None and axis_size != B:
-                raise XCSValueError(f"vmap: axis_size={axis_size} but the mapped axes have size {B}")
-        elif axis_size is not None:
-            B = axis_size
-        else:
-            raise XCSValueError("vmap: no argument is mapped (every in_axes is None); pass axis_size to say how "
-                                "many copies to make")
-        return leaves_all, axes_all, B
+        return _plan(args, in_axes, axis_size)
 
     def tensor_body(*args):
         leaves, axes, B = plan(args)
@@ -495,30 +514,138 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
     return mapped
 
 
+def _pmap_devices(names):
+    """The devices a pmap call splits over: ``names`` resolved (``"cuda"``
+    is ``"cuda:0"``), duplicates dropped; None: every usable GPU when the
+    default device is a GPU, else just the default device."""
+    from ember.xcs import _device
+
+    if names is not None:
+        out = []
+        for n in names:
+            d = _device.resolve(n, "pmap: devices")
+            if d not in out:
+                out.append(d)
+        return out
+    if _device.resolve("auto") == "cpu":
+        return ["cpu"]
+    return [f"cuda:{g['ordinal']}" for g in _device.cuda_status().get("gpus", [])]
+
+
 def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
     """Maps ``fn`` over shards of an axis, with collectives (``psum``,
     ``pmean``, ``pmax``, ``all_gather``) over ``axis_name`` inside.
 
     Each index of the mapped axis is one shard; there may be more shards
     than devices (unlike JAX).  Results equal ``vmap(fn, ...)`` with the same
-    collectives.  ``devices``: a list of device names (``"cpu"``; CUDA
-    devices arrive with the CUDA backend) or None for every device.  On the
-    CPU the shards run as one batched program over the CPU's threads (the
-    OpenMP kernels split every op across them), so a pmap costs what the
-    equivalent vmap costs.  A function that makes orchestration calls is a
-    concurrent map, as with vmap.
-    """
-    from ember.xcs import devices as _devices
+    collectives.  ``devices``: a list of device names (``"cpu"``, ``"cuda"``,
+    ``"cuda:N"``) or None for every GPU (the CPU where there is none).
 
+    Over several devices, the mapped axis is split into one contiguous block
+    of shards per device, and each block runs as one batched program on its
+    device; the blocks' programs are queued on every device before any
+    result is read, so the devices work at the same time, and the results
+    come back to the host, concatenated.  Arguments that are not mapped are
+    copied to every device.  A function with a collective over ``axis_name``
+    needs every shard in one program: it runs on the first device (found
+    when it is first traced, and remembered).  So do calls inside a trace
+    (``jit``, ``grad``, ``vmap``), where the map becomes part of the
+    enclosing program, and functions that make orchestration calls, which
+    are a concurrent map, as with vmap.  On one device (the CPU: one
+    batched program over its threads) a pmap costs what the equivalent
+    vmap costs.
+    """
+    from ember.xcs.config import Config
+
+    names = None
+    if devices is None and config is not None and config.device != "auto":
+        devices = [config.device]  # the config's device, as for vmap
     if devices is not None:
-        known = {d["name"] for d in _devices() if d.get("available")}
         names = [d if isinstance(d, str) else getattr(d, "name", str(d)) for d in devices]
         if not names:
             raise XCSValueError("pmap: devices must name at least one device")
-        bad = [n for n in names if n not in known]
-        if bad:
-            raise XCSValueError(f"pmap: unknown or unavailable device(s) {bad}; available: {sorted(known)}")
-    return vmap(fn, in_axes=in_axes, out_axes=out_axes, config=config, axis_name=axis_name)
+        try:
+            resolved = _pmap_devices(names)
+        except (XCSValueError, XCSDeviceError) as e:
+            known = sorted({d["name"] for d in _devices_list() if d.get("available")})
+            raise XCSValueError(f"pmap: unknown or unavailable device(s) in {names}: {e}; available: {known}") from None
+        if len(resolved) == 1:  # one device: that device's vmap
+            base = config if config is not None else Config()
+            config = dataclasses.replace(base, device=resolved[0])
+    whole = vmap(fn, in_axes=in_axes, out_axes=out_axes, config=config, axis_name=axis_name)
+    state = {"one_device": False, "per_device": {}}
+
+    def on(dev):
+        """fn's vmap on device dev (made once)."""
+        v = state["per_device"].get(dev)
+        if v is None:
+            base = config if config is not None else Config()
+            v = state["per_device"][dev] = vmap(fn, in_axes=in_axes, out_axes=out_axes,
+                                                config=dataclasses.replace(base, device=dev), axis_name=axis_name)
+        return v
+
+    @functools.wraps(fn, updated=())
+    def mapped(*args, **kwargs):
+        if kwargs or state["one_device"] or orch._ACTIVE.get() is not None:
+            return whole(*args, **kwargs)
+        devs = _pmap_devices(names)
+        leaves, axes, B = _plan(args, in_axes, None, "pmap")
+        k = min(len(devs), B)
+        if k < 2 or any(type(v) is Array and _xcs._is_traced(v) for v in leaves) or _makes_orchestration_calls():
+            return whole(*args)
+        bounds = [B * i // k for i in range(k + 1)]
+        state["last_devices"] = devs[:k]
+        blocks = []
+        tok = _SHARDED.set(_SHARDED.get() + ((axis_name,) if axis_name is not None else ()))
+        try:
+            for i in range(k):  # queued on every device before anything is read back
+                vals = [leaf if ax is None else
+                        np.asarray(leaf)[(slice(None),) * ax + (slice(bounds[i], bounds[i + 1]),)]
+                        for leaf, ax in zip(leaves, axes)]
+                rebuilt, vi = [], iter(vals)
+                for a in args:
+                    al, tree = pytree.flatten(a)
+                    rebuilt.append(pytree.unflatten(tree, [next(vi) for _ in al]))
+                blocks.append(on(devs[i])(*rebuilt))
+        except _NeedsOneDevice:
+            state["one_device"] = True
+        finally:
+            _SHARDED.reset(tok)
+        return whole(*args) if state["one_device"] else _concat_blocks(blocks, out_axes)
+
+    def _makes_orchestration_calls():
+        if "orchestration" not in state:
+            target = getattr(fn, "_fn", fn)
+            state["orchestration"] = any(kind in ("orchestration", "hybrid") and hooked
+                                         for _, kind, _, hooked in orch.plan_interception(target)[1])
+        return state["orchestration"]
+
+    # "one_device": a collective over the split axis keeps it on one device;
+    # "last_devices": the devices the last split call ran on
+    mapped._xcs_pmap_state = state
+    return mapped
+
+
+def _devices_list():
+    from ember.xcs import devices as _devices
+
+    return _devices()
+
+
+def _concat_blocks(blocks, out_axes):
+    """The per-device blocks' outputs joined along their out_axes, on the host."""
+    flat = [pytree.flatten(b) for b in blocks]
+    tree = flat[0][1]
+    oaxes = _axes_for(out_axes, pytree.unflatten(tree, flat[0][0]), "out_axes")
+    out = []
+    for j, ax in enumerate(oaxes):
+        col = [np.asarray(f[0][j]) for f in flat]
+        if ax is None:  # the same in every block (vmap checked it is not mapped)
+            out.append(_xcs._asarray(col[0]) if col[0].dtype.kind in "biuf" else col[0])
+            continue
+        ax = _norm_axis(ax, col[0].ndim, "out_axes")
+        out.append(_xcs._asarray(np.ascontiguousarray(np.concatenate(col, axis=ax))))
+    return pytree.unflatten(tree, out)
 
 
 def Array_from(v):
