@@ -378,6 +378,53 @@ def test_host_copy_made_once_under_concurrent_reads():
             np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-6)
 
 
+def test_threads_share_the_gpu_and_hand_arrays_over(rng):
+    """Threads run jitted programs on the GPU at once, each on its own
+    stream, and hand device Arrays to each other: a consumer's kernels wait
+    for the producer's (events, src/cuda/blocks.c), never for stale data."""
+    import threading
+
+    w = rng.standard_normal((64, 64)).astype(np.float32) / 8
+    wd = xcs.device_put(w, "cuda")  # written on this thread's stream, read on every worker's
+    step = xcs.jit(lambda a, w: np.tanh(a @ w) * 2 + 1, config=ON_GPU)
+    total = xcs.jit(lambda a: a.sum(axis=0), config=ON_GPU)
+    xs = [rng.standard_normal((512, 64)).astype(np.float32) for _ in range(6)]
+    made, errors = [None] * 6, []
+
+    def produce(k):
+        try:
+            y = xcs.device_put(xs[k], "cuda")
+            for _ in range(4):
+                y = step(y, wd)
+            made[k] = y  # left on the device, its kernels maybe still queued
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    def consume(k, out):
+        try:
+            out[k] = np.asarray(total(made[k]))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=produce, args=(k,)) for k in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    sums = [None] * 6
+    ts = [threading.Thread(target=consume, args=(k, sums)) for k in range(6)]  # other threads: other streams
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    for k in range(6):
+        y = xs[k].astype(np.float64)
+        for _ in range(4):
+            y = np.tanh(y @ w) * 2 + 1
+        np.testing.assert_allclose(sums[k], y.sum(axis=0), rtol=1e-4)
+
+
 def test_scan_runs_on_the_device(rng):
     """scan's loop program runs on the default device (a usable GPU, or
     XCS_DEVICE): its results are device Arrays equal to a numpy loop, and
