@@ -626,15 +626,26 @@ static xcs_status stage_reserve(xcs_cu_runtime *rt, cu_stream *cs, size_t want) 
     return XCS_OK;
 }
 
+/* A host copy of nbytes to (write) or from the device block holding addr
+ * begins: the calling thread's stream *me ordered for it, its lock taken
+ * (*locked) and its staging halves ready. */
+static xcs_status copy_begin(xcs_cu_runtime *rt, xcs_cu_ptr addr, bool write, size_t nbytes, int *me, bool *locked) {
+    *locked = false;
+    xcs_status st = my_stream(rt, me);
+    if (st || nbytes == 0) return st;
+    const xcs_cu_use use = {addr, write, false};
+    if ((st = order_uses(rt, *me, 1, &use))) return st;
+    pthread_mutex_lock(&rt->streams[*me].lock);
+    *locked = true;
+    return stage_reserve(rt, &rt->streams[*me], nbytes);
+}
+
 xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src, size_t nbytes) {
     int me = 0;
-    xcs_status st = my_stream(rt, &me);
-    if (st || nbytes == 0) return st;
-    const xcs_cu_use use = {dst, true, false};
-    if ((st = order_uses(rt, me, 1, &use))) return st;
+    bool locked;
+    xcs_status st = copy_begin(rt, dst, true, nbytes, &me, &locked);
+    if (!locked) return st;
     cu_stream *cs = &rt->streams[me];
-    pthread_mutex_lock(&cs->lock);
-    st = stage_reserve(rt, cs, nbytes);
     /* each chunk: wait until the copy out of its half is done, fill it,
      * queue its copy; the call returns with the last ones in flight */
     for (size_t off = 0, c = 0; !st && off < nbytes; off += cs->half, c++) {
@@ -655,13 +666,10 @@ xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src,
 
 xcs_status xcs_cu_to_host(xcs_cu_runtime *rt, void *dst, xcs_cu_ptr src, size_t nbytes) {
     int me = 0;
-    xcs_status st = my_stream(rt, &me);
-    if (st || nbytes == 0) return st;
-    const xcs_cu_use use = {src, false, false};
-    if ((st = order_uses(rt, me, 1, &use))) return st;
+    bool locked;
+    xcs_status st = copy_begin(rt, src, false, nbytes, &me, &locked);
+    if (!locked) return st;
     cu_stream *cs = &rt->streams[me];
-    pthread_mutex_lock(&cs->lock);
-    st = stage_reserve(rt, cs, nbytes);
     /* two chunks in flight: copy one out of its half while the next lands */
     size_t half = cs->half, n_chunks = st ? 0 : (nbytes + half - 1) / half, queued = 0;
     for (size_t done = 0; !st && done < n_chunks; done++) {
