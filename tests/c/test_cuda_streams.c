@@ -10,6 +10,8 @@
  *     overwritten on another's (the block table's waits, blocks.h);
  *   - a block freed by one thread while its upload is in flight, handed
  *     out to another that overwrites it;
+ *   - random programs of threads sharing a table of blocks (allocate,
+ *     upload, copy, zero, read back, free), checked against a model;
  *   - uploads return before the device has the data (they are
  *     asynchronous), and the source may change right after;
  *   - out of memory: the cache is emptied and the allocation tried again,
@@ -23,6 +25,7 @@
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +36,7 @@
 #include "testutil.h"
 
 static xcs_cu_runtime *rt;
+static uint64_t test_seed; /* XCS_TEST_SEED, else the time: printed */
 static xcs_fake_cuda_stats_fn fake_stats;
 
 static void fill(uint32_t *p, size_t n, uint32_t seed) {
@@ -276,6 +280,108 @@ static void test_reuse_across_streams(void) {
     pthread_cond_destroy(&u.turns.turn_cv);
 }
 
+/* Random programs: threads (each on its own stream) allocate, upload,
+ * copy between, zero, read back and free the blocks of a shared table, in
+ * whatever order they take its slots' locks; that host order is the
+ * specification, and every read-back must match the model. */
+enum { SLOTS = 10, SIZES = 3 };
+typedef struct slot {
+    pthread_mutex_t lock;
+    xcs_cu_ptr p;
+    size_t n;
+    uint32_t seed; /* the pattern in it (0: zeros) */
+} slot;
+typedef struct table {
+    slot s[SLOTS];
+    int rounds;
+    _Atomic long bad, ops;
+    _Atomic int failed;
+    uint64_t seed;
+} table;
+
+static void pattern(uint32_t *h, size_t n, uint32_t seed) {
+    if (seed) fill(h, n, seed);
+    else memset(h, 0, n * 4);
+}
+
+static void *random_work(void *arg) {
+    table *t = ((void **)arg)[0];
+    test_rng r = {.state = t->seed + (uint64_t)(uintptr_t)((void **)arg)[1]};
+    static const size_t sizes[SIZES] = {3000, 40000, 300000};
+    uint32_t *h = malloc(sizes[SIZES - 1] * 4), *back = malloc(sizes[SIZES - 1] * 4);
+    for (int i = 0; i < t->rounds && !atomic_load(&t->failed); i++) {
+        int a = (int)(test_rnd(&r) % SLOTS), b = (int)(test_rnd(&r) % SLOTS), op = (int)(test_rnd(&r) % 6);
+        int lo = a < b ? a : b, hi = a < b ? b : a;
+        pthread_mutex_lock(&t->s[lo].lock);
+        if (hi != lo) pthread_mutex_lock(&t->s[hi].lock);
+        slot *x = &t->s[a], *y = &t->s[b];
+        xcs_status st = XCS_OK;
+        uint32_t seed = (uint32_t)(test_rnd(&r) % 100000) + 1;
+        if (!x->p) { /* empty: allocate and fill */
+            x->n = sizes[test_rnd(&r) % SIZES];
+            pattern(h, x->n, seed);
+            if (!(st = xcs_cu_alloc(rt, x->n * 4, &x->p)) && !(st = xcs_cu_to_device(rt, x->p, h, x->n * 4)))
+                x->seed = seed;
+        } else if (op == 0) { /* overwrite */
+            pattern(h, x->n, seed);
+            if (!(st = xcs_cu_to_device(rt, x->p, h, x->n * 4))) x->seed = seed;
+        } else if (op == 1 && y->p && y != x && y->n == x->n) { /* copy y into x */
+            const xcs_cu_use use[2] = {{y->p, false, true}, {x->p, true, true}};
+            if (!(st = xcs_cu_order(rt, 2, use)) && !(st = xcs_cu_copy(rt, x->p, y->p, x->n * 4))) x->seed = y->seed;
+        } else if (op == 2) { /* zero */
+            const xcs_cu_use use = {x->p, true, true};
+            if (!(st = xcs_cu_order(rt, 1, &use)) && !(st = xcs_cu_zero(rt, x->p, x->n * 4))) x->seed = 0;
+        } else if (op == 3) { /* free */
+            xcs_cu_free(rt, x->p);
+            x->p = 0;
+        } else { /* read back */
+            if (!(st = xcs_cu_to_host(rt, back, x->p, x->n * 4))) {
+                pattern(h, x->n, x->seed);
+                if (memcmp(h, back, x->n * 4) != 0) atomic_fetch_add(&t->bad, 1);
+            }
+        }
+        if (st) atomic_store(&t->failed, 1);
+        atomic_fetch_add(&t->ops, 1);
+        if (hi != lo) pthread_mutex_unlock(&t->s[hi].lock);
+        pthread_mutex_unlock(&t->s[lo].lock);
+    }
+    free(h);
+    free(back);
+    return NULL;
+}
+
+static void test_random_shared_table(void) {
+    enum { T = 5 };
+    static table t;
+    memset(&t, 0, sizeof t);
+    t.rounds = 300;
+    t.seed = test_seed;
+    for (int i = 0; i < SLOTS; i++) pthread_mutex_init(&t.s[i].lock, NULL);
+    pthread_t th[T];
+    void *args[T][2];
+    for (int i = 0; i < T; i++) {
+        args[i][0] = &t;
+        args[i][1] = (void *)(uintptr_t)(i + 1);
+        pthread_create(&th[i], NULL, random_work, args[i]);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    CHECK_EQ_I(atomic_load(&t.failed), 0);
+    CHECK_EQ_I(atomic_load(&t.bad), 0);
+    CHECK_EQ_I(atomic_load(&t.ops), T * t.rounds);
+    uint32_t *h = malloc(300000 * 4), *back = malloc(300000 * 4);
+    for (int i = 0; i < SLOTS; i++) { /* what is left, read on this thread's stream */
+        slot *x = &t.s[i];
+        if (!x->p) continue;
+        CHECK_OK(xcs_cu_to_host(rt, back, x->p, x->n * 4));
+        pattern(h, x->n, x->seed);
+        CHECK(memcmp(h, back, x->n * 4) == 0);
+        xcs_cu_free(rt, x->p);
+        pthread_mutex_destroy(&x->lock);
+    }
+    free(h);
+    free(back);
+}
+
 /* Out of memory: cached blocks are given back and the allocation tried
  * again; then the error names the sizes. */
 static void test_out_of_memory(void) {
@@ -316,6 +422,7 @@ int main(void) {
     const char *seed = getenv("XCS_TEST_SEED");
     unsigned long long s = seed && *seed ? strtoull(seed, NULL, 10) : (unsigned long long)time(NULL);
     printf("XCS_TEST_SEED=%llu\n", s);
+    test_seed = s;
     char buf[32];
     snprintf(buf, sizeof buf, "%llu", s);
     setenv("XCS_FAKE_CUDA_SEED", buf, 1);
@@ -339,6 +446,7 @@ int main(void) {
     RUN(test_threads_own_streams);
     RUN(test_cross_stream_order);
     RUN(test_reuse_across_streams);
+    RUN(test_random_shared_table);
     RUN(test_out_of_memory);
     RUN(test_fault_reported);
     xcs_cu_close(rt);
