@@ -392,20 +392,20 @@ static void node_rule(ad *c, int32_t i) {
         if (n.op == XCS_OP_AXIS_INDEX) break; /* an integer: no inputs */
         xcs_tensor *tot = NULL; /* psum of the cotangent */
         if (g->graph) {
-            if (!c->st) KEEP(c, xcs_collective(XCS_OP_PSUM, g, n.axis, &tot), tot);
+            if (!c->st) KEEP(c, xcs_collective_on(XCS_OP_PSUM, g, n.axis, n.aux, &tot), tot);
         } else { /* a cotangent shared by every example: psum is a product by the axis size */
             tot = B(c, XCS_OP_MUL, g, KI(c, n.axis));
         }
         if (n.op == XCS_OP_ALL_GATHER) { /* example j's x is row j of every example's y */
             xcs_tensor *me = NULL, *row = NULL;
-            if (!c->st) KEEP(c, xcs_collective(XCS_OP_AXIS_INDEX, edge_tensor(c, &e[0]), n.axis, &me), me);
+            if (!c->st) KEEP(c, xcs_collective_on(XCS_OP_AXIS_INDEX, edge_tensor(c, &e[0]), n.axis, n.aux, &me), me);
             if (!c->st) KEEP(c, xcs_take(tot, me, 0, &row), row);
             tot = row;
         } else if (n.op == XCS_OP_PMAX) { /* to the examples that hold the max, split between ties */
             xcs_tensor *x = edge_tensor(c, &e[0]);
             xcs_tensor *hit = B(c, XCS_OP_EQ, x, node_tensor(c, i)), *cnt = NULL;
             xcs_tensor *one = W(c, hit, K(c, 1), K(c, 0));
-            if (!c->st) KEEP(c, xcs_collective(XCS_OP_PSUM, CAST(c, one, n.dtype), n.axis, &cnt), cnt);
+            if (!c->st) KEEP(c, xcs_collective_on(XCS_OP_PSUM, CAST(c, one, n.dtype), n.axis, n.aux, &cnt), cnt);
             tot = W(c, hit, B(c, XCS_OP_DIV, tot, cnt), K(c, 0));
         }
         accumulate(c, &e[0], tot);

@@ -187,9 +187,49 @@ static xcs_status batch_collective(const xcs_node *n, const xcs_tensor *x, bool 
     return st;
 }
 
+/* A collective of another map (numbered n->aux), met while batching this
+ * one (an outer map's, inside an inner map): recorded again, over x as
+ * batched here, for that map to compute; the result is batched here as x
+ * is.  carrier: any value of the enclosing trace (axis_index has no input
+ * to record it by), or NULL. */
+static xcs_status pass_collective(const xcs_node *n, const xcs_tensor *x, bool xb, const xcs_tensor *carrier, bool *ob,
+                                  xcs_tensor **out) {
+    int64_t size = n->axis;
+    if (n->op == XCS_OP_AXIS_INDEX) { /* the same for every example here */
+        *ob = false;
+        if (!carrier || !carrier->graph)
+            return xcs_error(XCS_ERR_VALUE, "axis_index of an enclosing map met outside its trace");
+        return xcs_collective_on(XCS_OP_AXIS_INDEX, carrier, size, n->aux, out);
+    }
+    *ob = xb;
+    xcs_tensor *r = NULL;
+    /* x not traced: the same in every example of that map too */
+    xcs_status st = x->graph ? xcs_collective_on(n->op, x, size, n->aux, &r) : batch_collective(n, x, false, size, &r);
+    if (st || n->op != XCS_OP_ALL_GATHER || !xb) {
+        if (!st) *out = r;
+        return st;
+    }
+    int perm[XCS_MAX_DIMS]; /* gathered [size, B, ...]: this map's batch first */
+    for (int d = 0; d < r->ndim; d++) perm[d] = d;
+    perm[0] = 1;
+    perm[1] = 0;
+    st = xcs_permute(r, perm, out);
+    xcs_tensor_free(r);
+    return st;
+}
+
+/* How a batch run sees the map it batches: its number and size, and a
+ * value of the enclosing trace (pass_collective). */
+typedef struct batch_map {
+    int64_t B;
+    int32_t id;
+    const xcs_tensor *carrier;
+} batch_map;
+
 /* Replays node n with inputs `in` (edge reads; batched flags per input). */
-static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *ib, int64_t B, bool *ob,
+static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *ib, const batch_map *m, bool *ob,
                          xcs_tensor **out) {
+    const int64_t B = m->B;
     bool any = false;
     for (int k = 0; k < n->n_in; k++) any |= ib[k];
     *ob = any;
@@ -208,6 +248,7 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
         if (!any) return xcs_scatter_add(in[0], in[1], n->shape[0], out);
         return batch_scatter(in[0], ib[0], in[1], ib[1], n->shape[0], B, out);
     case XCS_KIND_COLLECTIVE:
+        if (m->id && n->aux && n->aux != m->id) return pass_collective(n, in[0], any, m->carrier, ob, out);
         if (n->op == XCS_OP_AXIS_INDEX) { /* 0, 1, ..., B-1: batched */
             *ob = true;
             return xcs_arange(0, (double)B, 1, XCS_I64, out);
@@ -236,6 +277,11 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
 
 xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, const bool *batched,
                            int64_t B, xcs_tensor **outs, bool *out_batched) {
+    return xcs_graph_batch_on(g, n_in, inputs, batched, B, 0, outs, out_batched);
+}
+
+xcs_status xcs_graph_batch_on(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, const bool *batched,
+                              int64_t B, int32_t axis_id, xcs_tensor **outs, bool *out_batched) {
     const int n_real = g->n_inputs - g->n_captured;
     if (n_in != n_real) return xcs_error(XCS_ERR_VALUE, "vmap: the graph takes %d inputs, got %d", n_real, n_in);
     if (B < 0) return xcs_error(XCS_ERR_VALUE, "vmap: negative batch size %lld", (long long)B);
@@ -246,6 +292,11 @@ xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const
         free(vb);
         return xcs_error(XCS_ERR_MEMORY, "out of memory batching a graph");
     }
+    batch_map m = {.B = B, .id = axis_id};
+    for (int k = 0; k < n_in && !m.carrier; k++)
+        if (inputs[k]->graph) m.carrier = inputs[k];
+    for (int k = 0; k < g->n_captured && !m.carrier; k++)
+        if (g->captured[k]->graph) m.carrier = g->captured[k];
     xcs_status st = XCS_OK;
     for (int i = 0; i < g->n_nodes && !st; i++) {
         const xcs_node *n = &g->nodes[i];
@@ -287,7 +338,7 @@ xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const
         }
         xcs_tensor *r = NULL;
         bool rb = false;
-        if (!st) st = replay(n, in, ib, B, &rb, &r);
+        if (!st) st = replay(n, in, ib, &m, &rb, &r);
         for (int j = 0; j < k; j++) xcs_tensor_free(in[j]);
         if (st) {
             xcs_error_context(st, "vmap: node %%%d (%s)", i, xcs_op_name(n->op));

@@ -179,6 +179,17 @@ xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t
 }
 
 xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs_tensor **out) {
+    return xcs_collective_on(op, x, axis_size, 0, out);
+}
+
+/* The collective node of traced *out gets its map's number. */
+static xcs_status number_map(const xcs_tensor *x, int32_t axis_id, xcs_status st, xcs_tensor **out) {
+    if (!st) x->graph->nodes[(*out)->node].aux = axis_id;
+    return st;
+}
+
+xcs_status xcs_collective_on(xcs_op op, const xcs_tensor *x, int64_t axis_size, int32_t axis_id, xcs_tensor **out) {
+    if (axis_id < 0) return xcs_error(XCS_ERR_VALUE, "%s: negative map number %d", xcs_op_name(op), axis_id);
     if (!x->graph)
         return xcs_error(XCS_ERR_VALUE, "%s: a collective runs only inside pmap or vmap with an axis_name",
                          xcs_op_name(op));
@@ -186,7 +197,7 @@ xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs
         return xcs_error(XCS_ERR_VALUE, "%s is not a collective", xcs_op_name(op));
     if (op == XCS_OP_AXIS_INDEX) { /* no input: a node of x's graph */
         if (axis_size > INT32_MAX) return xcs_error(XCS_ERR_VALUE, "axis_index: axis of %lld examples", (long long)axis_size);
-        return xcs_trace_node(x->graph, op, 0, NULL, XCS_I64, XCS_I64, 0, NULL, 0, (int)axis_size, out);
+        return number_map(x, axis_id, xcs_trace_node(x->graph, op, 0, NULL, XCS_I64, XCS_I64, 0, NULL, 0, (int)axis_size, out), out);
     }
     if (axis_size < 0) return xcs_error(XCS_ERR_VALUE, "%s: negative axis size", xcs_op_name(op));
     int64_t shape[XCS_MAX_DIMS];
@@ -201,5 +212,6 @@ xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs
     }
     const xcs_tensor *xi[1] = {x};
     if (axis_size > INT32_MAX) return xcs_error(XCS_ERR_VALUE, "%s: axis of %lld examples", xcs_op_name(op), (long long)axis_size);
-    return xcs_trace_node(x->graph, op, 1, xi, x->dtype, x->dtype, nd, shape, 0, (int)axis_size, out);
+    return number_map(x, axis_id, xcs_trace_node(x->graph, op, 1, xi, x->dtype, x->dtype, nd, shape, 0, (int)axis_size, out),
+                      out);
 }

@@ -48,6 +48,7 @@ static uint64_t node_hash(const xcs_graph *g, const xcs_node *n) {
         if (c->ndim == 0) return xcs_fnv(h, xcs_tensor_data(c), xcs_dtype_size(c->dtype));
         return xcs_fnv(h, &c->storage, sizeof c->storage);
     }
+    h = xcs_fnv(h, &n->aux, sizeof n->aux); /* a collective's map */
     for (int k = 0; k < n->n_in; k++) h = edge_hash(h, &g->edges[n->first_edge + k]);
     return h;
 }
@@ -65,6 +66,7 @@ static bool node_eq(const xcs_graph *g, const xcs_node *a, const xcs_node *b) {
         return x->ndim == 0 && y->ndim == 0 && x->dtype == y->dtype &&
                memcmp(xcs_tensor_data(x), xcs_tensor_data(y), xcs_dtype_size(x->dtype)) == 0;
     }
+    if (a->aux != b->aux) return false; /* collectives of different maps */
     for (int k = 0; k < a->n_in; k++)
         if (!edge_eq(&g->edges[a->first_edge + k], &g->edges[b->first_edge + k])) return false;
     return true;

@@ -300,6 +300,12 @@ xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t
  * all examples, [axis_size, ...x.shape]).  Only traced x: a collective has
  * no meaning outside a map. */
 xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs_tensor **out);
+/* The same over the map numbered axis_id (> 0; the binding calls each map
+ * by a number of its own): a map that batches a collective of another map
+ * (one over an outer axis, met inside an inner map) passes it on to the
+ * enclosing program, over its own batch, instead of reducing its own axis.
+ * 0 (xcs_collective): whichever map batches it. */
+xcs_status xcs_collective_on(xcs_op op, const xcs_tensor *x, int64_t axis_size, int32_t axis_id, xcs_tensor **out);
 /* AXIS_INDEX: each example's position on the mapped axis (an int64 0-d
  * value), recorded in the graph of traced x (x is not read). */
 xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out);
@@ -466,6 +472,11 @@ xcs_status xcs_graph_vjp(xcs_graph *g, const xcs_tensor *y, const xcs_tensor *se
  * ([B, ...]) when out_batched[k]. */
 xcs_status xcs_graph_batch(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, const bool *batched,
                            int64_t B, xcs_tensor **outs, bool *out_batched);
+/* The same for the map numbered axis_id (see xcs_collective_on): its own
+ * collectives (and those numbered 0) reduce its axis, others are recorded
+ * again, over the batched values, for the map they name. */
+xcs_status xcs_graph_batch_on(const xcs_graph *g, int n_in, const xcs_tensor *const *inputs, const bool *batched,
+                              int64_t B, int32_t axis_id, xcs_tensor **outs, bool *out_batched);
 xcs_status xcs_graph_concretize(xcs_graph *g, xcs_tensor *t);
 /* The same with the program run on device `dev` number `index`; the value
  * comes back to the host (lazy values are read by host code). */

@@ -501,6 +501,100 @@ static void test_kept_run_replay(void) {
     xcs_graph_free(g);
 }
 
+/* Collectives name their map: batching the inner map (number 5) passes a
+ * psum of the outer map (number 7) through, over the inner batch, and the
+ * outer batching sums it over its own axis; CSE keeps psums of the two
+ * maps apart, and a collective numbered 0 belongs to whichever map batches
+ * it. */
+static void test_numbered_collectives(void) {
+    enum { O = 3, I = 4, K = 5 };
+    const int64_t per[1] = {K}, inner_b[2] = {I, K}, outer_b[3] = {O, I, K};
+    /* per (outer, inner) example: psum_outer(v) * 10 + psum_inner(v) */
+    xcs_graph *gi = NULL, *go = NULL;
+    xcs_tensor *v = NULL, *so = NULL, *si = NULL, *so2 = NULL, *r = NULL, *ten = NULL, *t = NULL;
+    CHECK_OK(xcs_graph_new(&gi));
+    CHECK_OK(xcs_graph_input(gi, XCS_F64, 1, per, &v));
+    CHECK_OK(xcs_collective_on(XCS_OP_PSUM, v, O, 7, &so));
+    CHECK_OK(xcs_collective_on(XCS_OP_PSUM, v, O, 7, &so2)); /* the same map twice: one node after CSE */
+    CHECK_OK(xcs_collective_on(XCS_OP_PSUM, v, I, 5, &si));
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 10, &ten));
+    CHECK_OK(xcs_binary(XCS_OP_MUL, so, ten, &t));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, t, si, &r));
+    xcs_tensor_free(t);
+    CHECK_OK(xcs_binary(XCS_OP_SUB, r, so2, &t)); /* - psum_outer once: 9 * psum_outer + psum_inner */
+    CHECK_OK(xcs_graph_output(gi, t));
+    CHECK_ERR(xcs_collective_on(XCS_OP_PSUM, v, I, -1, &r), XCS_ERR_VALUE, "negative map number");
+    /* the outer map's per-example graph: the inner map batched over its input */
+    xcs_tensor *vi = NULL, *outs[1] = {NULL};
+    bool ob[1] = {false}, bt[1] = {true};
+    CHECK_OK(xcs_graph_new(&go));
+    CHECK_OK(xcs_graph_input(go, XCS_F64, 2, inner_b, &vi));
+    const xcs_tensor *ins[1] = {vi};
+    CHECK_OK(xcs_graph_batch_on(gi, 1, ins, bt, I, 5, outs, ob));
+    CHECK(ob[0]);
+    CHECK_OK(xcs_graph_output(go, outs[0]));
+    CHECK_OK(xcs_graph_optimize(go));
+    int psums = 0;
+    for (int i = 0; i < xcs_graph_num_nodes(go); i++) {
+        xcs_node_info info;
+        if (xcs_graph_node_get(go, i, &info, NULL, 0) >= 0 && strcmp(info.op, "psum") == 0) psums++;
+    }
+    CHECK_EQ_I(psums, 1); /* the outer psum, passed through once */
+    /* the outer map on concrete values */
+    xcs_tensor *x = NULL, *res[1] = {NULL};
+    CHECK_OK(xcs_tensor_empty(XCS_F64, 3, outer_b, &x));
+    for (int64_t i = 0; i < O * I * K; i++) ((double *)xcs_tensor_data(x))[i] = (double)((i * 37) % 11) - 5.0;
+    const xcs_tensor *xin[1] = {x};
+    CHECK_OK(xcs_graph_batch_on(go, 1, xin, bt, O, 7, res, ob));
+    const double *xd = xcs_tensor_data(x);
+    for (int o = 0; res[0] && o < O; o++)
+        for (int i = 0; i < I; i++)
+            for (int k = 0; k < K; k++) {
+                double sum_o = 0, sum_i = 0;
+                for (int q = 0; q < O; q++) sum_o += xd[(q * I + i) * K + k];
+                for (int q = 0; q < I; q++) sum_i += xd[(o * I + q) * K + k];
+                CHECK_NEAR(xcs_tensor_get_f64(res[0], (o * I + i) * K + k), 9 * sum_o + sum_i, 1e-12);
+            }
+    /* numbered 0: the inner batching takes it as its own (the old rule) */
+    xcs_graph *g0 = NULL;
+    xcs_tensor *v0 = NULL, *s0 = NULL, *o0[1] = {NULL}, *y = NULL;
+    CHECK_OK(xcs_graph_new(&g0));
+    CHECK_OK(xcs_graph_input(g0, XCS_F64, 1, per, &v0));
+    CHECK_OK(xcs_collective(XCS_OP_PSUM, v0, I, &s0));
+    CHECK_OK(xcs_graph_output(g0, s0));
+    CHECK_OK(xcs_tensor_empty(XCS_F64, 2, inner_b, &y));
+    for (int64_t i = 0; i < I * K; i++) ((double *)xcs_tensor_data(y))[i] = (double)i;
+    const xcs_tensor *yin[1] = {y};
+    CHECK_OK(xcs_graph_batch_on(g0, 1, yin, bt, I, 5, o0, ob));
+    CHECK(!ob[0]);
+    for (int k = 0; o0[0] && k < K; k++) CHECK_NEAR(xcs_tensor_get_f64(o0[0], k), 4 * 7.5 + 4 * k, 1e-12);
+    /* psums of two maps of one size over one value stay two nodes */
+    xcs_graph *gc = NULL;
+    xcs_tensor *vc = NULL, *p1 = NULL, *p2 = NULL;
+    CHECK_OK(xcs_graph_new(&gc));
+    CHECK_OK(xcs_graph_input(gc, XCS_F64, 1, per, &vc));
+    CHECK_OK(xcs_collective_on(XCS_OP_PSUM, vc, I, 1, &p1));
+    CHECK_OK(xcs_collective_on(XCS_OP_PSUM, vc, I, 2, &p2));
+    CHECK_OK(xcs_graph_output(gc, p1));
+    CHECK_OK(xcs_graph_output(gc, p2));
+    CHECK_OK(xcs_graph_optimize(gc));
+    psums = 0;
+    for (int i = 0; i < xcs_graph_num_nodes(gc); i++) {
+        xcs_node_info info;
+        if (xcs_graph_node_get(gc, i, &info, NULL, 0) >= 0 && strcmp(info.op, "psum") == 0) psums++;
+    }
+    CHECK_EQ_I(psums, 2);
+    xcs_tensor_free(vc);
+    xcs_tensor_free(p1);
+    xcs_tensor_free(p2);
+    xcs_graph_free(gc);
+    xcs_tensor *f[] = {v, so, so2, si, r, ten, t, vi, outs[0], x, res[0], v0, s0, o0[0], y};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+    xcs_graph_free(gi);
+    xcs_graph_free(go);
+    xcs_graph_free(g0);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     RUN(test_replay_equals_eager);
@@ -512,5 +606,6 @@ int main(void) {
     RUN(test_lazy_batch);
     RUN(test_scan_hoisting);
     RUN(test_kept_run_replay);
+    RUN(test_numbered_collectives);
     return check_report();
 }

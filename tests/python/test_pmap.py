@@ -56,6 +56,36 @@ def test_nested_axis_names(rng):
     np.testing.assert_allclose(np.asarray(f(x)), x - x.mean(axis=1, keepdims=True), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("outer_map", [pmap, vmap])
+def test_collectives_over_an_outer_axis_inside_an_inner_map(outer_map, rng):
+    """A collective names its map: one over the outer axis, met inside the
+    inner map, reduces over the outer examples (for each inner one), not
+    over the inner axis (which it once did, silently)."""
+    x = rng.standard_normal((3, 4, 5))
+    o = lambda f: outer_map(vmap(f, axis_name="inner"), axis_name="outer")  # noqa: E731
+    S = x.sum(axis=0)
+    np.testing.assert_allclose(np.asarray(o(lambda v: psum(v, "outer"))(x)), np.broadcast_to(S, x.shape), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(o(lambda v: pmax(v, "outer") + psum(v, "inner"))(x)),
+                               x.max(axis=0) + x.sum(axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(o(lambda v: v - pmean(v, "outer"))(x)), x - x.mean(axis=0), rtol=1e-12,
+                               atol=1e-12)
+    g = np.asarray(o(lambda v: all_gather(v, "outer"))(x))  # example (i, j) sees x[:, j]
+    np.testing.assert_allclose(g, np.broadcast_to(np.moveaxis(x, 0, 1)[None], (3, 4, 3, 5)))
+    from ember.xcs import axis_index
+    idx = np.asarray(o(lambda v: axis_index("outer") * 10 + axis_index("inner"))(x))
+    np.testing.assert_array_equal(idx, np.arange(3)[:, None] * 10 + np.arange(4)[None, :])
+    # differentiated inside both maps: the VJP of the outer psum is an outer psum too
+    gr = o(grad(lambda v: (psum(v, "outer") * v).sum()))(x)
+    np.testing.assert_allclose(np.asarray(gr), 2 * np.broadcast_to(S, x.shape), rtol=1e-12)
+    gi = o(grad(lambda v: (psum(v, "inner") * v).sum()))(x)
+    np.testing.assert_allclose(np.asarray(gi), 2 * x.sum(axis=1, keepdims=True) + 0 * x, rtol=1e-12)
+    # through an enclosing jit and a gradient of the whole
+    j = jit(lambda x: o(lambda v: psum(v, "outer") * v)(x))
+    np.testing.assert_allclose(np.asarray(j(x)), S * x, rtol=1e-12)
+    gw = grad(lambda x: o(lambda v: (psum(v, "outer") ** 2).sum())(x).sum())(x)
+    np.testing.assert_allclose(np.asarray(gw), 2 * 3 * np.broadcast_to(S, x.shape), rtol=1e-12)
+
+
 def test_errors(rng):
     x = rng.standard_normal((3, 2))
     with pytest.raises(xcs.XCSError, match="unbound axis name 'j'"):

@@ -541,13 +541,15 @@ static PyObject *g_scan_compile(PyObject *o, PyObject *arg) {
     return PyLong_FromLong(xcs_scan_program_hoisted(sp));
 }
 
-/* batch(inputs, batched, B) -> (outputs, out_batched): vmap's batching rules
- * (xcs_graph_batch) on this per-example graph. */
+/* batch(inputs, batched, B, axis_id=0) -> (outputs, out_batched): vmap's
+ * batching rules (xcs_graph_batch_on) on this per-example graph, for the
+ * map numbered axis_id. */
 static PyObject *g_batch(PyObject *o, PyObject *args) {
     XcsGraph *self = (XcsGraph *)o;
     PyObject *seq, *flags;
     long long B;
-    if (!PyArg_ParseTuple(args, "OOL:batch", &seq, &flags, &B)) return NULL;
+    int axis_id = 0;
+    if (!PyArg_ParseTuple(args, "OOL|i:batch", &seq, &flags, &B, &axis_id)) return NULL;
     PyObject *fast = PySequence_Fast(seq, "Graph.batch: inputs must be a sequence");
     if (!fast) return NULL;
     PyObject *ffast = PySequence_Fast(flags, "Graph.batch: batched must be a sequence of bools");
@@ -582,7 +584,7 @@ static PyObject *g_batch(PyObject *o, PyObject *args) {
         }
         bf[made] = t;
     }
-    xcs_status st = xcs_graph_batch(self->g, (int)n, ins, bf, (int64_t)B, outs, ob);
+    xcs_status st = xcs_graph_batch_on(self->g, (int)n, ins, bf, (int64_t)B, axis_id, outs, ob);
     if (st) {
         xcs_py_raise(st);
         goto done;
@@ -837,13 +839,15 @@ done:
     return out;
 }
 
-/* _collective(name, x, axis_size) -> a traced collective node (psum, pmax, all_gather). */
+/* _collective(name, x, axis_size, axis_id=0) -> a traced collective node
+ * (psum, pmax, all_gather, axis_index) over the map numbered axis_id. */
 static PyObject *py_collective(PyObject *m, PyObject *args) {
     (void)m;
     const char *name;
     PyObject *x;
     long long size;
-    if (!PyArg_ParseTuple(args, "sOL:_collective", &name, &x, &size)) return NULL;
+    int axis_id = 0;
+    if (!PyArg_ParseTuple(args, "sOL|i:_collective", &name, &x, &size, &axis_id)) return NULL;
     xcs_op op = strcmp(name, "psum") == 0 ? XCS_OP_PSUM : strcmp(name, "pmax") == 0 ? XCS_OP_PMAX
               : strcmp(name, "all_gather") == 0 ? XCS_OP_ALL_GATHER
               : strcmp(name, "axis_index") == 0 ? XCS_OP_AXIS_INDEX : XCS_OP_COUNT;
@@ -851,7 +855,7 @@ static PyObject *py_collective(PyObject *m, PyObject *args) {
     xcs_py_arg a;
     if (xcs_py_arg_from(x, name, &a)) return NULL;
     xcs_tensor *t = NULL;
-    xcs_status st = xcs_collective(op, a.t, (int64_t)size, &t);
+    xcs_status st = xcs_collective_on(op, a.t, (int64_t)size, axis_id, &t);
     xcs_py_arg_drop(&a);
     if (st) return xcs_py_raise(st);
     return xcs_py_wrap(t);
@@ -897,7 +901,8 @@ static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
 PyMethodDef xcs_py_graph_methods[] = {
     {"_is_traced", py_is_traced, METH_O, "_is_traced(x) -> True when x is an Array standing for a traced value."},
     {"_collective", py_collective, METH_VARARGS,
-     "_collective(name, x, axis_size) -> traced psum/pmax/all_gather of x over a mapped axis."},
+     "_collective(name, x, axis_size, axis_id=0) -> traced psum/pmax/all_gather/axis_index of x over the mapped "
+     "axis of map axis_id."},
     {"_vjp", py_vjp, METH_VARARGS,
      "_vjp(y, wrt, seed=None) -> traced gradients of y (a traced value) with respect to each traced argument "
      "in wrt (reverse-mode AD on the trace)."},

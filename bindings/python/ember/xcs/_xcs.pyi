@@ -245,7 +245,7 @@ class Graph:
         """This graph as the body f(carry..., x...) -> (carry..., y...) of a
         loop run in C: the final carry, then the stacked ys."""
     def dump(self) -> str: ...
-    def batch(self, inputs: Sequence[_Operand], batched: Sequence[bool], B: int, /) -> tuple[list[Array], list[bool]]:
+    def batch(self, inputs: Sequence[_Operand], batched: Sequence[bool], B: int, axis_id: int = 0, /) -> tuple[list[Array], list[bool]]:
         """This per-example graph replayed on a batch of B by vmap's batching rules."""
     def nodes(self) -> list[_NodeInfo]: ...
     def hash(self) -> int:
@@ -416,6 +416,6 @@ def _signature(args: tuple[Any, ...], /) -> tuple[tuple[tuple[int, ...], str, bo
     concrete Array or numpy array of an xcs dtype."""
 def _vjp(y: Array, wrt: Sequence[Array], seed: _Operand | None = None, /) -> list[Array]:
     """Traced gradients of traced y with respect to each traced array in wrt."""
-def _collective(name: Literal["psum", "pmax", "all_gather", "axis_index"], x: _Operand, axis_size: int, /) -> Array: ...
+def _collective(name: Literal["psum", "pmax", "all_gather", "axis_index"], x: _Operand, axis_size: int, axis_id: int = 0, /) -> Array: ...
 def _nvrtc_compile(source: str, cc: int = 90, cubin: bool = False, /) -> _NvrtcResult:
     """Compiles CUDA C with NVRTC (no GPU needed)."""

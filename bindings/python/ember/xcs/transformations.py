@@ -69,6 +69,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import functools
+import itertools
 
 import numpy as np
 
@@ -263,25 +264,35 @@ class _NeedsOneDevice(BaseException):
     BaseException, so a user's ``except Exception`` cannot swallow it."""
 
 
-def _axis_size(axis_name, what):
-    for name, size in reversed(_AXES.get()):
+#: each map's number (per trace of its body): the batching rules tell a
+#: collective of an outer map, met inside an inner one, from the inner map's own
+_MAP_IDS = itertools.count(1)
+
+
+def _axis(axis_name, what):
+    """(size, map number) of the innermost map bound to axis_name."""
+    for name, size, aid in reversed(_AXES.get()):
         if name == axis_name:
             if axis_name in _SHARDED.get():
                 raise _NeedsOneDevice(what)
-            return size
-    bound = [n for n, _ in _AXES.get()]
+            return size, aid
+    bound = [n for n, _, _ in _AXES.get()]
     raise XCSValueError(f"{what}: unbound axis name {axis_name!r}"
                         + (f" (bound here: {', '.join(map(repr, bound))})" if bound else
                            "; collectives run inside pmap(f, axis_name=...) or vmap(f, axis_name=...)"))
 
 
+def _axis_size(axis_name, what):
+    return _axis(axis_name, what)[0]
+
+
 def _collective(kind, x, axis_name):
-    B = _axis_size(axis_name, kind)
+    B, aid = _axis(axis_name, kind)
     leaves, tree = pytree.flatten(x)
     out = []
     for v in leaves:
         if type(v) is Array and _xcs._is_traced(v):
-            out.append(_xcs._collective(kind, v, B))
+            out.append(_xcs._collective(kind, v, B, aid))
         elif kind == "psum":  # the same value in every example
             out.append(v * B)
         elif kind == "pmax":
@@ -314,9 +325,9 @@ def all_gather(x, axis_name):
 
 def axis_index(axis_name):
     """This example's position (0 .. size-1, int64) on the mapped axis `axis_name`."""
-    B = _axis_size(axis_name, "axis_index")
+    B, aid = _axis(axis_name, "axis_index")
     g = orch._ACTIVE.get()
-    return _xcs._collective("axis_index", g.constant(np.zeros((), np.int64)), B)
+    return _xcs._collective("axis_index", g.constant(np.zeros((), np.int64)), B, aid)
 
 
 def _plan(args, in_axes, axis_size, what="vmap"):
@@ -395,7 +406,8 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
         for a in args:
             al, tree = pytree.flatten(a)
             rebuilt.append(pytree.unflatten(tree, [next(it) for _ in al]))
-        tok = _AXES.set(_AXES.get() + ((axis_name, B),)) if axis_name is not None else None
+        aid = next(_MAP_IDS) % 0x7FFFFFFF or 1  # an int32 > 0 (the numbers wrap after 2^31 traces)
+        tok = _AXES.set(_AXES.get() + ((axis_name, B, aid),)) if axis_name is not None else None
         tok_g = orch._ACTIVE.set(g)
         try:
             out = fn(*rebuilt)
@@ -409,7 +421,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
                 raise XCSTypeError(f"vmap: a tensor function must return arrays or numbers, got "
                                    f"{type(leaf).__name__}")
             g.output(leaf)
-        outs, oflags = g.batch(values, flags, B)
+        outs, oflags = g.batch(values, flags, B, aid)
         oaxes = _axes_for(out_axes, out, "out_axes")
         res = []
         for o, b, ax in zip(outs, oflags, oaxes):
