@@ -90,6 +90,11 @@ xcs_status xcs_cuda_be_download(int ordinal, void *dst, const void *src, size_t 
     return rt ? xcs_cu_to_host(rt, dst, (xcs_cu_ptr)(uintptr_t)src, nbytes) : xcs_last_status();
 }
 
+xcs_status xcs_cuda_be_wait(int ordinal, const void *p) {
+    xcs_cu_runtime *rt = rt_of(ordinal);
+    return rt ? xcs_cu_wait(rt, (xcs_cu_ptr)(uintptr_t)p) : xcs_last_status();
+}
+
 xcs_status xcs_cuda_be_sync(int ordinal) {
     xcs_cu_runtime *rt = rt_of(ordinal);
     return rt ? xcs_cu_sync(rt) : xcs_last_status();

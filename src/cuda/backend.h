@@ -12,6 +12,7 @@ void xcs_cuda_be_free(int ordinal, void *p);
 xcs_status xcs_cuda_be_upload(int ordinal, void *dst, const void *src, size_t nbytes);
 xcs_status xcs_cuda_be_download(int ordinal, void *dst, const void *src, size_t nbytes);
 xcs_status xcs_cuda_be_sync(int ordinal);
+xcs_status xcs_cuda_be_wait(int ordinal, const void *p);
 xcs_status xcs_cuda_be_elementwise(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_dtype compute,
                                    xcs_tensor *out);
 xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);

@@ -124,6 +124,7 @@ static const xcs_cuda_module module = {
     .upload = xcs_cuda_be_upload,
     .download = xcs_cuda_be_download,
     .sync = xcs_cuda_be_sync,
+    .wait = xcs_cuda_be_wait,
     .elementwise = xcs_cuda_be_elementwise,
     .reduce = xcs_cuda_be_reduce,
     .matmul = xcs_cuda_be_matmul,

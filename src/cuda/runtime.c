@@ -565,6 +565,14 @@ xcs_status xcs_cu_sync_stream(xcs_cu_runtime *rt) {
     return st ? st : stream_wait_done(rt, me, "a kernel (cuStreamSynchronize)");
 }
 
+xcs_status xcs_cu_wait(xcs_cu_runtime *rt, xcs_cu_ptr addr) {
+    int me = 0;
+    xcs_status st = my_stream(rt, &me);
+    const xcs_cu_use use = {addr, false, false};
+    if (!st) st = order_uses(rt, me, 1, &use);
+    return st ? st : stream_wait_done(rt, me, "a kernel (cuStreamSynchronize)");
+}
+
 xcs_status xcs_cu_zero(xcs_cu_runtime *rt, xcs_cu_ptr dst, size_t nbytes) {
     int me = 0;
     xcs_status st = my_stream(rt, &me);

@@ -84,6 +84,10 @@ xcs_status xcs_cu_copy(xcs_cu_runtime *rt, xcs_cu_ptr dst, xcs_cu_ptr src, size_
 xcs_status xcs_cu_sync(xcs_cu_runtime *rt);
 /* Waits for the calling thread's stream only. */
 xcs_status xcs_cu_sync_stream(xcs_cu_runtime *rt);
+/* Waits until the work queued so far that writes the block holding addr
+ * (on any stream) is done: the calling thread's stream is ordered after it
+ * and waited for. */
+xcs_status xcs_cu_wait(xcs_cu_runtime *rt, xcs_cu_ptr addr);
 /* CUDA events on the calling thread's stream, for timing (benchmarks). */
 xcs_status xcs_cu_event_new(xcs_cu_runtime *rt, void **ev);
 xcs_status xcs_cu_event_record(xcs_cu_runtime *rt, void *ev);

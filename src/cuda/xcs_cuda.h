@@ -17,7 +17,7 @@
 
 #include "xcs.h"
 
-#define XCS_CUDA_ABI 3
+#define XCS_CUDA_ABI 4
 #define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
@@ -72,6 +72,10 @@ typedef struct xcs_cuda_module {
     /* As xcs_backend.matmul_fused (may be NULL: the GEMM, then run_fused). */
     xcs_status (*matmul_fused)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *prod, const xcs_fused_program *p,
                                const xcs_tensor *const *in, xcs_tensor *const *out);
+    /* Returns once the work queued so far that writes the device block
+     * holding p is done (the calling thread's stream waits for the writer's
+     * event, then for itself): block_until_ready, without a copy. */
+    xcs_status (*wait)(int ordinal, const void *p);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

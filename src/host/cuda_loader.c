@@ -151,4 +151,6 @@ void xcs_cuda_set_tf32(bool on) {
 
 xcs_status xcs_cuda_sync(int ordinal) { return mod ? relay(mod->sync(ordinal)) : XCS_OK; }
 
+xcs_status xcs_cuda_wait(int ordinal, const void *p) { return mod ? relay(mod->wait(ordinal, p)) : XCS_OK; }
+
 int xcs_cuda_kernels_cached(int ordinal) { return mod ? mod->kernels_cached(ordinal) : 0; }

@@ -32,6 +32,9 @@ void xcs_cuda_mem_stats_get(int ordinal, struct xcs_cuda_mem_stats *out);
 void xcs_cuda_empty_cache(int ordinal);
 void xcs_cuda_set_tf32(bool on);
 xcs_status xcs_cuda_sync(int ordinal);
+/* Waits for the work that writes the device block holding p (see
+ * xcs_cuda_module.wait). */
+xcs_status xcs_cuda_wait(int ordinal, const void *p);
 int xcs_cuda_kernels_cached(int ordinal);
 
 /* The two matmul implementations, callable directly so tests can check that

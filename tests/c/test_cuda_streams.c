@@ -14,6 +14,8 @@
  *     upload, copy, zero, read back, free), checked against a model;
  *   - uploads return before the device has the data (they are
  *     asynchronous), and the source may change right after;
+ *   - waiting for a block (block_until_ready) waits for its writer's
+ *     stream, through an event;
  *   - out of memory: the cache is emptied and the allocation tried again,
  *     then the error names the sizes;
  *   - faults reported by a later wait; kernels refused by the fake come back
@@ -382,6 +384,53 @@ static void test_random_shared_table(void) {
     free(back);
 }
 
+/* xcs_cu_wait (block_until_ready): another thread's upload, still queued on
+ * its stream, is done when the wait returns, and nothing was copied to the
+ * host for it. */
+typedef struct waited {
+    xcs_cu_ptr p;
+    size_t n;
+    void *stream;
+    xcs_status st;
+} waited;
+
+static void *upload_and_leave(void *arg) {
+    waited *w = arg;
+    uint32_t *h = malloc(w->n * 4);
+    fill(h, w->n, 5);
+    w->st = xcs_cu_stream(rt, &w->stream);
+    for (int i = 0; i < 3 && !w->st; i++) w->st = xcs_cu_to_device(rt, w->p, h, w->n * 4); /* queued */
+    free(h);
+    return NULL;
+}
+
+static void test_wait_for_a_block(void) {
+    void *lib = dlopen(XCS_FAKE_CUDA_PATH, RTLD_NOW | RTLD_LOCAL);
+    int (*stream_query)(void *) = NULL;
+    *(void **)&stream_query = lib ? dlsym(lib, "cuStreamQuery") : NULL;
+    CHECK(stream_query != NULL);
+    int idle = 0;
+    for (int round = 0; round < 5 && stream_query; round++) {
+        waited w = {.n = (size_t)3 << 20};
+        CHECK_OK(xcs_cu_alloc(rt, w.n * 4, &w.p));
+        pthread_t th;
+        pthread_create(&th, NULL, upload_and_leave, &w);
+        pthread_join(th, NULL);
+        CHECK_OK(w.st);
+        struct xcs_fake_cuda_stats before, after;
+        fake_stats(&before);
+        CHECK_OK(xcs_cu_wait(rt, w.p + 1000)); /* an address inside the block */
+        fake_stats(&after);
+        idle += stream_query(w.stream) == 0; /* the writer's stream has run the uploads */
+        void *mine = NULL;
+        CHECK_OK(xcs_cu_stream(rt, &mine));
+        if (mine != w.stream) CHECK(after.stream_waits > before.stream_waits); /* (threads past 16 share streams) */
+        xcs_cu_free(rt, w.p);
+    }
+    CHECK_EQ_I(idle, 5);
+    if (lib) dlclose(lib);
+}
+
 /* Out of memory: cached blocks are given back and the allocation tried
  * again; then the error names the sizes. */
 static void test_out_of_memory(void) {
@@ -447,6 +496,7 @@ int main(void) {
     RUN(test_cross_stream_order);
     RUN(test_reuse_across_streams);
     RUN(test_random_shared_table);
+    RUN(test_wait_for_a_block);
     RUN(test_out_of_memory);
     RUN(test_fault_reported);
     xcs_cu_close(rt);

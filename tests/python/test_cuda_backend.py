@@ -82,6 +82,31 @@ def test_config_device_and_device_put():
         assert "CUDA unavailable" in xcs.explain(lambda v: v + 1, np.ones(2))
 
 
+def test_block_until_ready_on_host_values():
+    """Host Arrays are ready: the same object back; pytrees keep their other
+    leaves; a lazy value of an orchestration body is computed; a traced one
+    raises."""
+    from ember.api.decorators import mark_orchestration
+
+    a = xcs.asarray(np.arange(3.0))
+    assert a.block_until_ready() is a
+    tree = {"a": a, "n": [1, "s", np.ones(2)]}
+    assert xcs.block_until_ready(tree) is tree
+
+    @mark_orchestration
+    def tool(v):
+        return 1.0
+
+    @xcs.jit
+    def body(v):
+        w = np.tanh(v) * 2  # lazy until needed
+        xcs.block_until_ready(w)
+        return w + tool(v)
+    np.testing.assert_allclose(np.asarray(body(np.ones(3))), np.tanh(1.0) * 2 + 1.0)
+    with pytest.raises(xcs.XCSTracerError, match="block_until_ready"):
+        xcs.jit(lambda v: v.block_until_ready())(np.ones(2))
+
+
 def _programs():
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((8, 16)), rng.standard_normal((16, 4)), rng.standard_normal(4)

@@ -378,6 +378,17 @@ def test_host_copy_made_once_under_concurrent_reads():
             np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-6)
 
 
+def test_block_until_ready_waits_without_a_host_copy(rng):
+    x = rng.standard_normal((512, 256)).astype(np.float32)
+    f = xcs.jit(lambda a: np.tanh(a @ a.T) * 3, config=ON_GPU)
+    y = f(x)
+    assert y.block_until_ready() is y
+    assert not xcs._xcs._has_host_copy(y)  # waited for, not copied
+    out = xcs.block_until_ready({"y": y, "n": 1})
+    assert out["y"] is y and not xcs._xcs._has_host_copy(y)
+    np.testing.assert_allclose(np.asarray(y), np.tanh(x.astype(np.float64) @ x.T) * 3, rtol=1e-4, atol=1e-4)
+
+
 def test_threads_share_the_gpu_and_hand_arrays_over(rng):
     """Threads run jitted programs on the GPU at once, each on its own
     stream, and hand device Arrays to each other: a consumer's kernels wait

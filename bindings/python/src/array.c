@@ -392,6 +392,26 @@ static PyObject *m_format(PyObject *self, PyObject *spec) {
                          "(format specs apply to 0-d arrays only)");
 }
 
+/* block_until_ready(): self, once the device work that computes it is done
+ * (a lazy value is computed first); no copy to the host. */
+static PyObject *m_block_until_ready(PyObject *self, PyObject *unused) {
+    (void)unused;
+    XcsArray *a = (XcsArray *)self;
+    if (xcs_py_concrete(XCS_T(self), "in block_until_ready()")) return NULL;
+    const xcs_tensor *d = a->dev ? a->dev : a->t;
+    if (d && d->storage && d->storage->device == XCS_DEVICE_CUDA) {
+        xcs_status st;
+        int index = d->storage->device_index;
+        const void *p = d->storage->data;
+        Py_BEGIN_ALLOW_THREADS
+        st = xcs_cuda_wait(index, p);
+        Py_END_ALLOW_THREADS
+        if (st) return xcs_py_raise(st);
+    }
+    Py_INCREF(self);
+    return self;
+}
+
 #define KW (METH_VARARGS | METH_KEYWORDS)
 static PyMethodDef array_methods[] = {
     {"sum", (PyCFunction)(void (*)(void))m_sum, KW, "sum(axis=None, keepdims=False, *, dtype=None)"},
@@ -411,6 +431,8 @@ static PyMethodDef array_methods[] = {
     {"squeeze", (PyCFunction)(void (*)(void))m_squeeze, KW, "squeeze(axis=None)"},
     {"astype", (PyCFunction)(void (*)(void))m_astype, KW, "astype(dtype, copy=True)"},
     {"copy", m_copy, METH_NOARGS, "A C-contiguous copy."},
+    {"block_until_ready", m_block_until_ready, METH_NOARGS,
+     "self, once the GPU work that computes it is done (no copy to the host; for timing)."},
     {"flatten", (PyCFunction)(void (*)(void))m_flatten, KW, "A flattened copy."},
     {"ravel", (PyCFunction)(void (*)(void))m_ravel, KW, "The flattened array (a view when possible)."},
     {"item", m_item, METH_VARARGS, "item(*index): the element as a Python scalar."},

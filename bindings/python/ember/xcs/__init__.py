@@ -40,7 +40,7 @@ from ember.xcs.numpy import array, asarray
 from ember.xcs import _dispatch  # registers Array.__array_ufunc__ / __array_function__
 from ember.xcs.api.pytree import register_dataclass
 from ember.xcs.api.jit import explain
-from ember.xcs._device import device_put, empty_cache, memory_stats
+from ember.xcs._device import block_until_ready, device_put, empty_cache, memory_stats
 from ember.xcs.api.stats import get_jit_stats
 from ember.xcs._orchestration import Deferred, wait
 from ember.xcs import jit  # the callable module ember.xcs.jit: @jit and `import ember.xcs.jit` both work
@@ -85,6 +85,7 @@ __all__ = [
     "devices",
     "default_device",
     "device_put",
+    "block_until_ready",
     "empty_cache",
     "memory_stats",
     "build_info",

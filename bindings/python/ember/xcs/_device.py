@@ -102,6 +102,21 @@ def device_put(x, device="auto"):
     return _xcs._device_put(x, where)
 
 
+def block_until_ready(x):
+    """``x`` (an Array or a pytree of them), once the GPU work computing
+    each of its Arrays is done: the calling thread waits for the streams that
+    write them (their events), without copying anything to the host and
+    without waiting for other work on the device.  Lazy values are computed
+    first; host values are returned at once.  For timing, as JAX's
+    ``block_until_ready``."""
+    from ember.xcs.api import pytree
+
+    for leaf in pytree.flatten(x)[0]:
+        if type(leaf) is _xcs.Array:
+            leaf.block_until_ready()
+    return x
+
+
 def memory_stats(device="cuda:0"):
     """The CUDA caching allocator's counters for ``device``: current_bytes,
     peak_bytes, cached_bytes, allocs, reused (served from the cache),
