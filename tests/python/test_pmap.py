@@ -169,17 +169,73 @@ def test_split_out_axes_and_unmapped_outputs(rng):
 
 
 @two_devices
-def test_collective_over_the_split_axis_runs_on_one_device(rng):
+@pytest.mark.parametrize("B", [2, 5, 8])
+def test_collectives_over_the_split_axis_run_in_stages(B, rng):
+    """Collectives the function calls in its own body are combined across the
+    devices on the host, one stage each: every block computes up to the
+    collective, the host combines the blocks' parts in block order, and
+    every block goes on with the whole axis's result."""
+    x = rng.uniform(0.5, 2.0, size=(B, 3))
+    w = rng.standard_normal(3)
+    from ember.xcs import axis_index
+
+    def f(v, w):
+        s = psum(v, "i")  # stage 1
+        m = pmax((v / s).sum(), "i")  # stage 2, from stage 1's result
+        g = all_gather(v[0] * w[0], "i")  # stage 3
+        c = psum(w, "i")  # the same in every example, but traced: a stage too
+        return v / s + m, pmean(v * w, "i"), g * 1.0, c, axis_index("i") * 1
+    m = pmap(f, axis_name="i", in_axes=(0, None), devices=_TWO)
+    got = m(x, w)
+    want = vmap(f, axis_name="i", in_axes=(0, None))(x, w)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12)
+    st = m._xcs_pmap_state
+    assert not st["one_device"] and st["last_stages"] == 5  # psum, pmax, all_gather, psum(w), pmean's psum
+    np.testing.assert_array_equal(np.asarray(got[4]), np.arange(B))
+    got2 = m(x * 2, w)  # the stages are cached
+    for a, b in zip(got2, vmap(f, axis_name="i", in_axes=(0, None))(x * 2, w)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12)
+
+
+@two_devices
+def test_data_parallel_step_in_stages(rng):
+    """The data-parallel pattern: per-shard gradients, psum'd in the body,
+    then the update: equal to one device's."""
+    W, xs, ys = rng.standard_normal((4, 3)), rng.standard_normal((6, 5, 4)), rng.standard_normal((6, 5, 3))
+
+    def loss(W, x, y):
+        return ((np.tanh(x @ W) - y) ** 2).mean()
+
+    def step(W, x, y):
+        g = grad(loss)(W, x, y)
+        return W - 0.1 * pmean(g, "i"), psum(loss(W, x, y), "i")
+    m = pmap(step, axis_name="i", in_axes=(None, 0, 0), devices=_TWO)
+    W2, total = m(W, xs, ys)
+    W2v, totalv = vmap(step, axis_name="i", in_axes=(None, 0, 0))(W, xs, ys)
+    np.testing.assert_allclose(np.asarray(W2), np.asarray(W2v), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(total), np.asarray(totalv), rtol=1e-12)
+    assert not m._xcs_pmap_state["one_device"] and m._xcs_pmap_state["last_stages"] == 2
+
+
+@two_devices
+def test_collectives_that_cannot_be_staged_run_on_one_device(rng):
     x = rng.uniform(0.5, 2.0, size=(5, 3))
-    m = pmap(lambda v: v / psum(v, "i"), axis_name="i", devices=_TWO)
-    np.testing.assert_allclose(np.asarray(m(x)), x / x.sum(axis=0), rtol=1e-12)
-    assert m._xcs_pmap_state["one_device"]
-    np.testing.assert_allclose(np.asarray(m(x * 2)), x / x.sum(axis=0), rtol=1e-12)  # remembered
-    # a collective over an inner axis only does not need that
+    # inside grad: the gradient goes through the psum
+    g = pmap(grad(lambda v: (psum(v * v, "i") * v).sum()), axis_name="i", devices=_TWO)
+    np.testing.assert_allclose(np.asarray(g(x)), np.asarray(vmap(grad(lambda v: (psum(v * v, "i") * v).sum()),
+                                                                 axis_name="i")(x)), rtol=1e-12)
+    assert g._xcs_pmap_state["one_device"]
+    # inside an inner map, over the outer (split) axis
     y = rng.standard_normal((4, 3, 2))
+    h = pmap(vmap(lambda v: v - pmean(v, "i"), axis_name="j"), axis_name="i", devices=_TWO)
+    np.testing.assert_allclose(np.asarray(h(y)), y - y.mean(axis=0), rtol=1e-12, atol=1e-12)
+    assert h._xcs_pmap_state["one_device"]
+    np.testing.assert_allclose(np.asarray(h(y * 2)), 2 * (y - y.mean(axis=0)), rtol=1e-12, atol=1e-12)  # remembered
+    # a collective over an inner map's axis only: split, no stage
     inner = pmap(vmap(lambda v: v - pmean(v, "j"), axis_name="j"), axis_name="i", devices=_TWO)
     np.testing.assert_allclose(np.asarray(inner(y)), y - y.mean(axis=1, keepdims=True), rtol=1e-12, atol=1e-12)
-    assert not inner._xcs_pmap_state["one_device"]
+    assert not inner._xcs_pmap_state["one_device"] and inner._xcs_pmap_state["last_stages"] == 0
 
 
 @two_devices

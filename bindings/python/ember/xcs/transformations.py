@@ -132,10 +132,13 @@ def value_and_grad(fn, argnums=0, has_aux=False, allow_int=False, *, _name="valu
                           and _numeric(np.asarray(v).dtype) else v for v in leaves]
                 args[i] = pytree.unflatten(tree, lifted)
             args = tuple(args)
+        tok = _DIFFERENTIATING.set(True)  # a split pmap cannot stage collectives met here
         try:
             out = fn(*args, **kwargs)
         except orch.NeedsOrchestration as e:
             raise _orchestration_error(_name, fn, str(e)) from None
+        finally:
+            _DIFFERENTIATING.reset(tok)
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise XCSTypeError(f"{_name}(has_aux=True): the function must return (value, aux), got "
@@ -253,15 +256,60 @@ def _move(x, src, dst):
 _AXES: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_axes", default=())
 
 
-#: axis names pmap is splitting over several devices in this call: a
-#: collective over one needs the whole axis on one device (see pmap)
+#: axis names pmap is splitting over several devices in this call (see
+#: pmap): a collective over one is staged (_Stage) or needs one device
 _SHARDED: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_sharded_axes", default=())
 
 
 class _NeedsOneDevice(BaseException):
-    """Raised while a pmap shard is traced when it reaches a collective over
-    the split axis: pmap then runs the whole map on one device.  A
+    """Raised while a pmap block is traced when it reaches a collective over
+    the split axis that cannot be staged (inside grad, an inner map, a
+    nested jit): pmap then runs the whole map on one device.  A
     BaseException, so a user's ``except Exception`` cannot swallow it."""
+
+
+class _StageEnds(BaseException):
+    """A staged trace reached the collective its stage computes."""
+
+
+class _NoMoreStages(BaseException):
+    """A staged trace finished fn without reaching its stage's collective."""
+
+
+class _Stage:
+    """One block of a split pmap traced as a stage: collectives over the
+    split axis that fn calls in its own body are numbered in call order;
+    those before ``stop`` return the combined results fed in (``fed``:
+    tracers of unmapped inputs), the one numbered ``stop`` ends the trace
+    with its block-local value (``local``), to be combined across the
+    devices on the host and fed to the next stage.  ``B`` is the whole axis,
+    ``offset`` the block's first index."""
+
+    def __init__(self, axis_name, B, offset, fed, stop, kinds):
+        self.axis_name, self.B, self.offset, self.fed, self.stop = axis_name, B, offset, fed, stop
+        self.kinds = kinds  # per stage number, the collective's kind (filled in while tracing)
+        self.graph = orch._ACTIVE.get()  # fn's own per-example graph
+        self.n = 0
+        self.local = None
+
+    def collective(self, kind, v, block, aid):
+        i = self.n
+        self.n += 1
+        if i < len(self.fed):
+            if self.kinds.get(i) != kind:
+                raise _NeedsOneDevice(kind)  # fn does not call the same collectives every time
+            return self.fed[i]
+        if self.stop is None or self.kinds.get(i, kind) != kind:  # more collectives than other blocks met
+            raise _NeedsOneDevice(kind)
+        self.kinds[i] = kind
+        self.local = _xcs._collective(kind, v, block, aid)
+        raise _StageEnds()
+
+
+_STAGE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_pmap_stage", default=None)
+#: true while grad traces its function: a staged collective's result is an
+#: input of the block's program, which the gradient would not see through
+_DIFFERENTIATING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_differentiating", default=False)
 
 
 #: each map's number (per trace of its body): the batching rules tell a
@@ -269,13 +317,24 @@ class _NeedsOneDevice(BaseException):
 _MAP_IDS = itertools.count(1)
 
 
+def _staged(axis_name, what):
+    """The _Stage when axis_name is a split pmap's axis and this collective
+    can be staged; None when the axis is not split."""
+    if axis_name not in _SHARDED.get():
+        return None
+    st = _STAGE.get()
+    if st is None or st.axis_name != axis_name or orch._ACTIVE.get() is not st.graph or _DIFFERENTIATING.get():
+        raise _NeedsOneDevice(what)
+    return st
+
+
 def _axis(axis_name, what):
-    """(size, map number) of the innermost map bound to axis_name."""
+    """(size, map number) of the innermost map bound to axis_name (the whole
+    axis of a split pmap, not its block)."""
     for name, size, aid in reversed(_AXES.get()):
         if name == axis_name:
-            if axis_name in _SHARDED.get():
-                raise _NeedsOneDevice(what)
-            return size, aid
+            st = _staged(axis_name, what)
+            return (st.B if st is not None else size), aid
     bound = [n for n, _, _ in _AXES.get()]
     raise XCSValueError(f"{what}: unbound axis name {axis_name!r}"
                         + (f" (bound here: {', '.join(map(repr, bound))})" if bound else
@@ -286,13 +345,19 @@ def _axis_size(axis_name, what):
     return _axis(axis_name, what)[0]
 
 
+def _block_size(axis_name):
+    return next(size for name, size, _ in reversed(_AXES.get()) if name == axis_name)
+
+
 def _collective(kind, x, axis_name):
     B, aid = _axis(axis_name, kind)
+    st = _staged(axis_name, kind)
     leaves, tree = pytree.flatten(x)
     out = []
     for v in leaves:
         if type(v) is Array and _xcs._is_traced(v):
-            out.append(_xcs._collective(kind, v, B, aid))
+            out.append(st.collective(kind, v, _block_size(axis_name), aid) if st is not None else
+                       _xcs._collective(kind, v, B, aid))
         elif kind == "psum":  # the same value in every example
             out.append(v * B)
         elif kind == "pmax":
@@ -327,6 +392,9 @@ def axis_index(axis_name):
     """This example's position (0 .. size-1, int64) on the mapped axis `axis_name`."""
     B, aid = _axis(axis_name, "axis_index")
     g = orch._ACTIVE.get()
+    st = _staged(axis_name, "axis_index")
+    if st is not None:  # the block's own index, from its first
+        return _xcs._collective("axis_index", g.constant(np.zeros((), np.int64)), _block_size(axis_name), aid) + st.offset
     return _xcs._collective("axis_index", g.constant(np.zeros((), np.int64)), B, aid)
 
 
@@ -558,12 +626,15 @@ def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
     device; the blocks' programs are queued on every device before any
     result is read, so the devices work at the same time, and the results
     come back to the host, concatenated.  Arguments that are not mapped are
-    copied to every device.  A function with a collective over ``axis_name``
-    needs every shard in one program: it runs on the first device (found
-    when it is first traced, and remembered).  So do calls inside a trace
-    (``jit``, ``grad``, ``vmap``), where the map becomes part of the
-    enclosing program, and functions that make orchestration calls, which
-    are a concurrent map, as with vmap.  On one device (the CPU: one
+    copied to every device.  Collectives over ``axis_name`` that fn calls in
+    its own body run in stages (:class:`_Stage`): each device computes its
+    block up to the collective, the host combines the blocks' parts, and
+    every device goes on with the result.  One met inside ``grad``, an
+    inner map or a nested trace cannot be staged: that pmap runs on its
+    first device (found when it is first traced, and remembered).  Calls
+    inside a trace (``jit``, ``grad``, ``vmap``) are part of the enclosing
+    program, and functions that make orchestration calls are a concurrent
+    map, as with vmap: neither is split.  On one device (the CPU: one
     batched program over its threads) a pmap costs what the equivalent
     vmap costs.
     """
@@ -585,15 +656,35 @@ def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
             base = config if config is not None else Config()
             config = dataclasses.replace(base, device=resolved[0])
     whole = vmap(fn, in_axes=in_axes, out_axes=out_axes, config=config, axis_name=axis_name)
-    state = {"one_device": False, "per_device": {}}
+    state = {"one_device": False, "stages": {}, "n_stages": {}, "kinds": {}}
 
-    def on(dev):
-        """fn's vmap on device dev (made once)."""
-        v = state["per_device"].get(dev)
-        if v is None:
-            base = config if config is not None else Config()
-            v = state["per_device"][dev] = vmap(fn, in_axes=in_axes, out_axes=out_axes,
-                                                config=dataclasses.replace(base, device=dev), axis_name=axis_name)
+    def stage(dev, B, offset, nargs, stop):
+        """fn's vmap on device dev for the block at offset of a split over B:
+        the stage that ends at collective number stop, or (None) all of fn
+        with every collective's result fed in (made once per key)."""
+        key = (dev, B, offset, nargs, stop)
+        v = state["stages"].get(key)
+        if v is not None:
+            return v
+        kinds = state["kinds"].setdefault(B, {})
+
+        def body(*a):
+            st = _Stage(axis_name, B, offset, list(a[-1]), stop, kinds)
+            tok = _STAGE.set(st)
+            try:
+                out = fn(*a[:-1])
+            except _StageEnds:
+                return st.local
+            finally:
+                _STAGE.reset(tok)
+            if stop is not None:
+                raise _NoMoreStages()
+            return out
+
+        ax = (tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * nargs) + (None,)
+        base = config if config is not None else Config()
+        v = state["stages"][key] = vmap(body, in_axes=ax, out_axes=out_axes if stop is None else None,
+                                        config=dataclasses.replace(base, device=dev), axis_name=axis_name)
         return v
 
     @functools.wraps(fn, updated=())
@@ -606,24 +697,39 @@ def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
         if k < 2 or any(type(v) is Array and _xcs._is_traced(v) for v in leaves) or _makes_orchestration_calls():
             return whole(*args)
         bounds = [B * i // k for i in range(k + 1)]
-        state["last_devices"] = devs[:k]
         blocks = []
+        for i in range(k):
+            vals = [leaf if ax is None else np.asarray(leaf)[(slice(None),) * ax + (slice(bounds[i], bounds[i + 1]),)]
+                    for leaf, ax in zip(leaves, axes)]
+            rebuilt, vi = [], iter(vals)
+            for a in args:
+                al, tree = pytree.flatten(a)
+                rebuilt.append(pytree.unflatten(tree, [next(vi) for _ in al]))
+            blocks.append(rebuilt)
+        n_stages = 0 if axis_name is None else state["n_stages"].get(B)
+        fed, outs = [], []
         tok = _SHARDED.set(_SHARDED.get() + ((axis_name,) if axis_name is not None else ()))
         try:
-            for i in range(k):  # queued on every device before anything is read back
-                vals = [leaf if ax is None else
-                        np.asarray(leaf)[(slice(None),) * ax + (slice(bounds[i], bounds[i + 1]),)]
-                        for leaf, ax in zip(leaves, axes)]
-                rebuilt, vi = [], iter(vals)
-                for a in args:
-                    al, tree = pytree.flatten(a)
-                    rebuilt.append(pytree.unflatten(tree, [next(vi) for _ in al]))
-                blocks.append(on(devs[i])(*rebuilt))
+            while n_stages is None or len(fed) < n_stages:  # one collective over the split axis a stage
+                parts = []
+                try:  # queued on every device before anything is read back
+                    for i in range(k):
+                        parts.append(stage(devs[i], B, bounds[i], len(args), len(fed))(*blocks[i], tuple(fed)))
+                except _NoMoreStages:
+                    if parts:  # the blocks disagree on how many collectives fn calls
+                        raise _NeedsOneDevice("collectives") from None
+                    n_stages = state["n_stages"][B] = len(fed)
+                    break
+                fed.append(_combine(state["kinds"][B][len(fed)], [np.asarray(p) for p in parts]))
+            outs = [stage(devs[i], B, bounds[i], len(args), None)(*blocks[i], tuple(fed)) for i in range(k)]
         except _NeedsOneDevice:
             state["one_device"] = True
         finally:
             _SHARDED.reset(tok)
-        return whole(*args) if state["one_device"] else _concat_blocks(blocks, out_axes)
+        if state["one_device"]:
+            return whole(*args)
+        state["last_devices"], state["last_stages"] = devs[:k], len(fed)
+        return _concat_blocks(outs, out_axes)
 
     def _makes_orchestration_calls():
         if "orchestration" not in state:
@@ -632,8 +738,9 @@ def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
                                          for _, kind, _, hooked in orch.plan_interception(target)[1])
         return state["orchestration"]
 
-    # "one_device": a collective over the split axis keeps it on one device;
-    # "last_devices": the devices the last split call ran on
+    # "one_device": a collective that cannot be staged keeps it on one device;
+    # "last_devices" / "last_stages": the devices and the number of combined
+    # collectives of the last split call
     mapped._xcs_pmap_state = state
     return mapped
 
@@ -642,6 +749,14 @@ def _devices_list():
     from ember.xcs import devices as _devices
 
     return _devices()
+
+
+def _combine(kind, parts):
+    """The blocks' local results of one collective (host arrays, in block
+    order) combined: what the whole axis gives."""
+    if kind == "all_gather":
+        return np.concatenate(parts, axis=0)
+    return functools.reduce(np.add if kind == "psum" else np.maximum, parts)
 
 
 def _concat_blocks(blocks, out_axes):
