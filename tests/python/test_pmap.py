@@ -199,6 +199,24 @@ def test_collectives_over_the_split_axis_run_in_stages(B, rng):
 
 
 @two_devices
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_16bit_sums_across_devices_round_once(dtype, rng):
+    """A 16-bit psum travels between the stages in float32: the same bits as
+    one device's psum (float32 accumulation, rounded once)."""
+    import ml_dtypes
+
+    dt = np.dtype(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.dtype(np.float16)
+    f = lambda v: (psum(v, "i"), pmean(v * 3, "i"))  # noqa: E731
+    m = pmap(f, axis_name="i", devices=_TWO)
+    for _ in range(10):
+        x = (rng.uniform(0, 100, size=(7, 5))).astype(dt)
+        for a, b in zip(m(x), vmap(f, axis_name="i")(x)):
+            a, b = np.asarray(a), np.asarray(b)
+            assert a.dtype == b.dtype == dt
+            np.testing.assert_array_equal(a.view(np.uint16), b.view(np.uint16))
+
+
+@two_devices
 def test_data_parallel_step_in_stages(rng):
     """The data-parallel pattern: per-shard gradients, psum'd in the body,
     then the update: equal to one device's."""

@@ -295,14 +295,16 @@ class _Stage:
     def collective(self, kind, v, block, aid):
         i = self.n
         self.n += 1
+        # a 16-bit sum travels in float32, so that it is rounded once, as on one device
+        wide = kind == "psum" and str(v.dtype) in ("float16", "bfloat16")
         if i < len(self.fed):
             if self.kinds.get(i) != kind:
                 raise _NeedsOneDevice(kind)  # fn does not call the same collectives every time
-            return self.fed[i]
+            return self.fed[i].astype(v.dtype) if wide else self.fed[i]
         if self.stop is None or self.kinds.get(i, kind) != kind:  # more collectives than other blocks met
             raise _NeedsOneDevice(kind)
         self.kinds[i] = kind
-        self.local = _xcs._collective(kind, v, block, aid)
+        self.local = _xcs._collective(kind, v.astype(np.float32) if wide else v, block, aid)
         raise _StageEnds()
 
 
