@@ -282,3 +282,52 @@ def test_devices_are_checked(rng):
     m = pmap(lambda v: v * 2, devices=["cpu", "cpu"])  # duplicates: one device
     np.testing.assert_allclose(np.asarray(m(x)), x * 2)
     assert "last_devices" not in m._xcs_pmap_state
+
+
+# ---------------------------------------------------------------- random bodies, split vs one device
+
+_STEPS = ["psum", "pmax", "pmean", "all_gather_sum", "axis_index", "tanh", "mul_w", "sum_keep", "psum_w"]
+
+
+def _random_body(steps):
+    from ember.xcs import axis_index
+
+    def f(v, w):
+        for s in steps:
+            if s == "psum":
+                v = v - psum(v, "i") * 0.25
+            elif s == "pmax":
+                v = v + pmax(v.max(), "i")
+            elif s == "pmean":
+                v = v * pmean(v * v, "i")
+            elif s == "all_gather_sum":
+                v = v + all_gather(v, "i").sum(axis=0) * 0.1
+            elif s == "axis_index":
+                v = v + axis_index("i") * 0.5
+            elif s == "tanh":
+                v = np.tanh(v)
+            elif s == "mul_w":
+                v = v * w
+            elif s == "sum_keep":
+                v = v - v.sum(keepdims=True) * 0.1
+            else:
+                v = v + psum(w, "i")
+        return v, v.sum()
+    return f
+
+
+@two_devices
+def test_random_bodies_split_equal_one_device():
+    from hypothesis import given, strategies as st
+
+    @given(steps=st.lists(st.sampled_from(_STEPS), min_size=1, max_size=6), B=st.integers(1, 9),
+           seed=st.integers(0, 2**31 - 1))
+    def check(steps, B, seed):
+        r = np.random.default_rng(seed)
+        x, w = r.uniform(-1, 1, size=(B, 3)), r.uniform(-1, 1, size=3)
+        f = _random_body(steps)
+        got = pmap(f, axis_name="i", in_axes=(0, None), devices=_TWO)(x, w)
+        want = vmap(f, axis_name="i", in_axes=(0, None))(x, w)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12)
+    check()
