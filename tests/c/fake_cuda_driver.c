@@ -472,6 +472,15 @@ FAKE_API int cuDeviceGetName(char *name, int len, int device) {
     return leave(CUDA_SUCCESS);
 }
 
+FAKE_API int cuDeviceTotalMem_v2(size_t *bytes, int device) { /* the backend module's probe reads it */
+    int r = enter();
+    if (r) return r;
+    if (!bytes) return leave(CUDA_ERROR_INVALID_VALUE);
+    if (device < 0 || device >= g.n_devices) return leave(CUDA_ERROR_INVALID_DEVICE);
+    *bytes = env_size("XCS_FAKE_CUDA_MEM", DEFAULT_MEM);
+    return leave(CUDA_SUCCESS);
+}
+
 FAKE_API int cuDeviceGetAttribute(int *value, int attrib, int device) {
     int r = enter();
     if (r) return r;
