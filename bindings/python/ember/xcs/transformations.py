@@ -66,6 +66,7 @@ overlap.  ``unroll`` is accepted for compatibility.
 """
 from __future__ import annotations
 
+import collections
 import contextvars
 import dataclasses
 import functools
@@ -330,36 +331,33 @@ def _staged(axis_name, what):
     return st
 
 
+#: the innermost map bound to an axis name: B its whole axis, block the
+#: examples batched here (a split pmap's block, else B), aid its map number,
+#: stage the _Stage of a split pmap (else None)
+_Bound = collections.namedtuple("_Bound", "B block aid stage")
+
+
 def _axis(axis_name, what):
-    """(size, map number) of the innermost map bound to axis_name (the whole
-    axis of a split pmap, not its block)."""
+    """The innermost map bound to axis_name, as a _Bound."""
     for name, size, aid in reversed(_AXES.get()):
         if name == axis_name:
             st = _staged(axis_name, what)
-            return (st.B if st is not None else size), aid
+            return _Bound(st.B if st is not None else size, size, aid, st)
     bound = [n for n, _, _ in _AXES.get()]
     raise XCSValueError(f"{what}: unbound axis name {axis_name!r}"
                         + (f" (bound here: {', '.join(map(repr, bound))})" if bound else
                            "; collectives run inside pmap(f, axis_name=...) or vmap(f, axis_name=...)"))
 
 
-def _axis_size(axis_name, what):
-    return _axis(axis_name, what)[0]
-
-
-def _block_size(axis_name):
-    return next(size for name, size, _ in reversed(_AXES.get()) if name == axis_name)
-
-
 def _collective(kind, x, axis_name):
-    B, aid = _axis(axis_name, kind)
-    st = _staged(axis_name, kind)
+    ax = _axis(axis_name, kind)
+    B = ax.B
     leaves, tree = pytree.flatten(x)
     out = []
     for v in leaves:
         if type(v) is Array and _xcs._is_traced(v):
-            out.append(st.collective(kind, v, _block_size(axis_name), aid) if st is not None else
-                       _xcs._collective(kind, v, B, aid))
+            out.append(ax.stage.collective(kind, v, ax.block, ax.aid) if ax.stage is not None else
+                       _xcs._collective(kind, v, B, ax.aid))
         elif kind == "psum":  # the same value in every example
             out.append(v * B)
         elif kind == "pmax":
@@ -376,7 +374,7 @@ def psum(x, axis_name):
 
 def pmean(x, axis_name):
     """The mean of x over the mapped axis `axis_name`."""
-    B = _axis_size(axis_name, "pmean")
+    B = _axis(axis_name, "pmean").B
     return pytree.unflatten(pytree.flatten(x)[1], [v / B for v in pytree.flatten(psum(x, axis_name))[0]])
 
 
@@ -392,12 +390,9 @@ def all_gather(x, axis_name):
 
 def axis_index(axis_name):
     """This example's position (0 .. size-1, int64) on the mapped axis `axis_name`."""
-    B, aid = _axis(axis_name, "axis_index")
-    g = orch._ACTIVE.get()
-    st = _staged(axis_name, "axis_index")
-    if st is not None:  # the block's own index, from its first
-        return _xcs._collective("axis_index", g.constant(np.zeros((), np.int64)), _block_size(axis_name), aid) + st.offset
-    return _xcs._collective("axis_index", g.constant(np.zeros((), np.int64)), B, aid)
+    ax = _axis(axis_name, "axis_index")
+    idx = _xcs._collective("axis_index", orch._ACTIVE.get().constant(np.zeros((), np.int64)), ax.block, ax.aid)
+    return idx + ax.stage.offset if ax.stage is not None else idx  # a split pmap's block: from its first index
 
 
 def _plan(args, in_axes, axis_size, what="vmap"):
