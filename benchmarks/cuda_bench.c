@@ -224,7 +224,7 @@ int main(int argc, char **argv) {
     xcs_tensor *a = device_random(2, ms2), *b = device_random(2, ms2);
     xcs_cublas *blas = NULL;
     void *stream = NULL; /* the stream xcs queues this thread's work on, so the events time both alike */
-    OK(xcs_cu_stream(rt, &stream), "stream");
+    OK(xcs_cu_stream(rt, &stream, NULL), "stream");
     OK(xcs_cublas_open(stream, &blas), "cuBLAS");
     OK(xcs_cu_make_current(rt), "context");
     xcs_tensor *c = NULL, *a16 = NULL, *b16 = NULL, *c16 = NULL;

@@ -51,9 +51,9 @@ static xcs_cu_runtime *rt_of(int ordinal) {
  * first use (one per stream: a handle's workspace serves one stream). */
 static xcs_status blas_of(int ordinal, xcs_cu_runtime *rt, xcs_cublas **out) {
     void *stream = NULL;
-    xcs_status st = xcs_cu_stream(rt, &stream);
-    int i = st ? -1 : xcs_cu_stream_index(rt);
-    if (i < 0) return xcs_last_status();
+    int i = -1;
+    xcs_status st = xcs_cu_stream(rt, &stream, &i);
+    if (st) return st;
     pthread_mutex_lock(&dev_lock);
     if (!dev_blas[ordinal][i]) st = xcs_cublas_open(stream, &dev_blas[ordinal][i]);
     *out = dev_blas[ordinal][i];

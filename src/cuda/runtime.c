@@ -384,16 +384,12 @@ xcs_status xcs_cu_order(xcs_cu_runtime *rt, int n, const xcs_cu_use *use) {
     return st ? st : order_uses(rt, me, n, use);
 }
 
-xcs_status xcs_cu_stream(xcs_cu_runtime *rt, void **out) {
+xcs_status xcs_cu_stream(xcs_cu_runtime *rt, void **handle, int *index) {
     int me = 0;
     xcs_status st = my_stream(rt, &me);
-    *out = st ? NULL : rt->streams[me].s;
+    if (handle) *handle = st ? NULL : rt->streams[me].s;
+    if (index) *index = st ? -1 : me;
     return st;
-}
-
-int xcs_cu_stream_index(xcs_cu_runtime *rt) {
-    int me = 0;
-    return my_stream(rt, &me) ? -1 : me;
 }
 
 /* Waits for stream i; a fault of a kernel queued on it is reported naming
@@ -551,7 +547,8 @@ xcs_status xcs_cu_sync(xcs_cu_runtime *rt) {
     CU_CALL(rt, rt->ctx_set(rt->ctx), "cuCtxSetCurrent");
     cu_res r = rt->ctx_sync();
     if (r != 0) {
-        int me = xcs_cu_stream_index(rt);
+        int me = -1;
+        if (my_stream(rt, &me)) me = -1;
         const char *last = me >= 0 && rt->streams[me].last_kernel[0] ? rt->streams[me].last_kernel : "none";
         return xcs_error_context(cu_fail(rt, r, "a kernel (cuCtxSynchronize)"),
                                  "the last kernel launched on this thread's stream was %s", last);

@@ -71,9 +71,9 @@ typedef struct xcs_cu_use {
  * these uses must follow (blocks.h).  Kernels' callers (backend.c) call it
  * with their operands first; the copies below order themselves. */
 xcs_status xcs_cu_order(xcs_cu_runtime *rt, int n, const xcs_cu_use *use);
-/* The calling thread's stream (a CUstream) and its number. */
-xcs_status xcs_cu_stream(xcs_cu_runtime *rt, void **out);
-int xcs_cu_stream_index(xcs_cu_runtime *rt); /* -1 with the error set */
+/* The calling thread's stream: its handle (a CUstream) and its number
+ * (either may be NULL; NULL and -1 on failure). */
+xcs_status xcs_cu_stream(xcs_cu_runtime *rt, void **handle, int *index);
 
 /* Zeroes nbytes (a multiple of 4) at dst, on the calling thread's stream. */
 xcs_status xcs_cu_zero(xcs_cu_runtime *rt, xcs_cu_ptr dst, size_t nbytes);

@@ -101,7 +101,7 @@ typedef struct worker {
 /* Each thread: its own data through upload, copy and download, many times. */
 static void *own_work(void *arg) {
     worker *w = arg;
-    w->stream = xcs_cu_stream_index(rt);
+    w->st = xcs_cu_stream(rt, NULL, &w->stream);
     size_t n = 20000 + 977 * (size_t)w->id;
     uint32_t *h = malloc(n * 4), *back = malloc(n * 4);
     for (int r = 0; r < w->rounds && !w->st; r++) {
@@ -400,7 +400,7 @@ static void *upload_and_leave(void *arg) {
     waited *w = arg;
     uint32_t *h = malloc(w->n * 4);
     fill(h, w->n, 5);
-    w->st = xcs_cu_stream(rt, &w->stream);
+    w->st = xcs_cu_stream(rt, &w->stream, NULL);
     for (int i = 0; i < 3 && !w->st; i++) w->st = xcs_cu_to_device(rt, w->p, h, w->n * 4); /* queued */
     free(h);
     return NULL;
@@ -425,7 +425,7 @@ static void test_wait_for_a_block(void) {
         fake_stats(&after);
         idle += stream_query(w.stream) == 0; /* the writer's stream has run the uploads */
         void *mine = NULL;
-        CHECK_OK(xcs_cu_stream(rt, &mine));
+        CHECK_OK(xcs_cu_stream(rt, &mine, NULL));
         if (mine != w.stream) CHECK(after.stream_waits > before.stream_waits); /* (threads past 16 share streams) */
         xcs_cu_free(rt, w.p);
     }
