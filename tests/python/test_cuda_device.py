@@ -433,7 +433,9 @@ def test_threads_share_the_gpu_and_hand_arrays_over(rng):
         y = xs[k].astype(np.float64)
         for _ in range(4):
             y = np.tanh(y @ w) * 2 + 1
-        np.testing.assert_allclose(sums[k], y.sum(axis=0), rtol=1e-4)
+        # float32 work summed over 512 rows: its error scales with the sum of
+        # magnitudes, not with a column sum that cancels to near 0
+        np.testing.assert_allclose(sums[k], y.sum(axis=0), rtol=1e-4, atol=1e-5 * float(np.abs(y).sum(axis=0).max()))
 
 
 def test_scan_runs_on_the_device(rng):
