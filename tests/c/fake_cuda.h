@@ -4,7 +4,11 @@
  * device memory, for testing the CUDA runtime on machines without a GPU.
  *
  * Tests dlopen the same library the runtime was pointed at (XCS_CUDA_DRIVER)
- * and dlsym "xcs_fake_cuda_stats" (type xcs_fake_cuda_stats_fn).
+ * and dlsym "xcs_fake_cuda_stats" (type xcs_fake_cuda_stats_fn).  Fakes of
+ * libraries that work on device memory (fake_nccl.c) dlsym
+ * "xcs_fake_cuda_device_ptr" (type xcs_fake_cuda_device_ptr_fn): the host
+ * address behind a device range, or 700 (CUDA_ERROR_ILLEGAL_ADDRESS, made
+ * sticky) when the range is not inside one live allocation.
  *
  * Environment, read by the fake:
  *   XCS_FAKE_CUDA_DEVICES   device count, 0..16 (default 1); read at cuInit
@@ -16,6 +20,8 @@
  *                           stream's number is added); read at cuStreamCreate */
 #ifndef XCS_TEST_FAKE_CUDA_H
 #define XCS_TEST_FAKE_CUDA_H
+
+#include <stddef.h>
 
 /* A struct tag, not a typedef: the name is also the function's. */
 struct xcs_fake_cuda_stats {
@@ -31,8 +37,10 @@ struct xcs_fake_cuda_stats {
     long long pageable_async;     /* async copies whose host side was not pinned
                                      (done synchronously, as the driver does) */
     long long launches_refused;   /* cuLaunchKernel calls (always refused: 801) */
+    long long host_fns;           /* cuLaunchHostFunc calls accepted (queued or run) */
 };
 
 typedef void (*xcs_fake_cuda_stats_fn)(struct xcs_fake_cuda_stats *out);
+typedef int (*xcs_fake_cuda_device_ptr_fn)(unsigned long long dptr, size_t n, void **host);
 
 #endif

@@ -19,7 +19,10 @@
  *     (cuMemHostAlloc) is read/written later by the worker;
  *   - NULL / legacy / per-thread stream work runs at once on the calling thread
  *     and is not ordered with the created streams (they behave as
- *     non-blocking streams, whatever their flags).
+ *     non-blocking streams, whatever their flags);
+ *   - host functions (cuLaunchHostFunc) run on the stream's worker in order
+ *     with its other ops, without the lock, so one may block until other
+ *     streams got somewhere (the fake NCCL's rendezvous, fake_nccl.c).
  * Fresh device memory is filled with 0xA5 so that reading unwritten memory
  * shows.  Environment variables and the test-only counters: see fake_cuda.h.
  * The process state lives in the one static struct `g`, under one mutex. */
@@ -80,7 +83,7 @@ typedef struct fake_event {
     struct fake_event *next;     /* live handles (g.events) */
 } fake_event;
 
-typedef enum { OP_H2D, OP_D2H, OP_D2D, OP_MEMSET, OP_WAIT, OP_RECORD } op_kind;
+typedef enum { OP_H2D, OP_D2H, OP_D2D, OP_MEMSET, OP_WAIT, OP_RECORD, OP_HOSTFN } op_kind;
 
 typedef struct fake_op {
     op_kind kind;
@@ -92,6 +95,8 @@ typedef struct fake_op {
     int pinned;                  /* host side pinned: check it is still live */
     fake_event *ev;              /* record / wait */
     unsigned long long gen;
+    void (*fn)(void *);          /* host function and its argument */
+    void *user;
     struct fake_op *next;
 } fake_op;
 
@@ -275,7 +280,7 @@ static int exec_op(const fake_op *op) {
         event_complete(op->ev, op->gen);
         return CUDA_SUCCESS;
     }
-    if (op->kind == OP_WAIT || op->n == 0) return CUDA_SUCCESS;
+    if (op->kind == OP_WAIT || op->kind == OP_HOSTFN || op->n == 0) return CUDA_SUCCESS;
     switch (op->kind) {
     case OP_H2D:
         if (!dev_ok(op->dst, op->n)) return illegal(op, "device destination", op->dst, op->n);
@@ -396,6 +401,11 @@ static void *stream_worker(void *arg) {
         }
         if (op->kind == OP_WAIT) {
             while (op->ev->done < op->gen) pthread_cond_wait(&g.progress, &g.lock);
+        }
+        if (op->kind == OP_HOSTFN) { /* unlocked: it may wait for other streams */
+            pthread_mutex_unlock(&g.lock);
+            op->fn(op->user);
+            pthread_mutex_lock(&g.lock);
         }
         exec_op(op); /* an error is sticky: the next synchronize reports it */
         if (op->ev) event_unref(op->ev);
@@ -748,6 +758,29 @@ FAKE_API int cuStreamWaitEvent(void *stream, void *event, unsigned flags) {
     return leave(enqueue(s, &op));
 }
 
+/* Runs fn(user) on the stream after the ops before it and before the ops
+ * after it; NULL / legacy / per-thread streams: at once on this thread.
+ * Either way g.lock is not held while fn runs.  A sticky error does not stop
+ * it (the real driver would refuse the launch; the fake keeps host functions
+ * simple and lets the next synchronize report the error). */
+FAKE_API int cuLaunchHostFunc(void *stream, void (*fn)(void *), void *user) {
+    int r = enter();
+    if (r) return r;
+    if (!fn) return leave(CUDA_ERROR_INVALID_VALUE);
+    if (is_sync_stream(stream)) {
+        g.stats.host_fns++;
+        pthread_mutex_unlock(&g.lock);
+        fn(user);
+        return CUDA_SUCCESS;
+    }
+    fake_stream *s = find_stream(stream);
+    if (!s) return leave(CUDA_ERROR_INVALID_HANDLE);
+    fake_op op = {.kind = OP_HOSTFN, .name = "cuLaunchHostFunc", .fn = fn, .user = user};
+    r = enqueue(s, &op);
+    if (!r) g.stats.host_fns++;
+    return leave(r);
+}
+
 /* ------------------------------------------------------------ events */
 
 FAKE_API int cuEventCreate(void **event, unsigned flags) {
@@ -886,6 +919,22 @@ FAKE_API int cuGetErrorName(int error, const char **name) {
 }
 
 /* ------------------------------------------------------------ test introspection */
+
+/* For fakes of libraries that work on device memory (fake_nccl.c): the host
+ * address behind [dptr, dptr + n), or the sticky CUDA_ERROR_ILLEGAL_ADDRESS
+ * when that range is not inside one live allocation, as a kernel touching it
+ * would get.  The address stays valid until the allocation is freed. */
+FAKE_API int xcs_fake_cuda_device_ptr(unsigned long long dptr, size_t n, void **host) {
+    int r = enter();
+    if (r) return r;
+    if (!host) return leave(CUDA_ERROR_INVALID_VALUE);
+    if (!dev_ok(dptr, n)) {
+        fake_op op = {.name = "xcs_fake_cuda_device_ptr"};
+        return leave(illegal(&op, "device range", dptr, n));
+    }
+    *host = dev_host(dptr);
+    return leave(CUDA_SUCCESS);
+}
 
 FAKE_API void xcs_fake_cuda_stats(struct xcs_fake_cuda_stats *out) {
     if (!out) return;

@@ -2,8 +2,9 @@
  * fake_cuda_driver.c) tested on its own, through dlopen as the runtime
  * uses it: copies (sync, async, pinned and pageable), memsets, streams that
  * really run asynchronously (a missing cross-stream wait reads stale data; an
- * event wait never does), events, the sticky illegal-address error, the
- * memory cap and the live-object counters.
+ * event wait never does), events, host functions (cuLaunchHostFunc), the
+ * sticky illegal-address error, the device-range lookup that fakes built on
+ * this one use, the memory cap and the live-object counters.
  *
  * The fake's environment is set here with setenv: XCS_FAKE_CUDA_DEVICES
  * before the first cuInit, XCS_FAKE_CUDA_DELAY_US before each cuStreamCreate
@@ -18,6 +19,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 typedef unsigned long long dptr;
 
@@ -67,7 +69,9 @@ static struct {
     int (*launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **,
                   void **);
     int (*err_name)(int, const char **);
+    int (*host_fn)(void *, void (*)(void *), void *);
     xcs_fake_cuda_stats_fn stats;
+    xcs_fake_cuda_device_ptr_fn device_ptr;
 } cu;
 
 static void *ctx0; /* device 0's primary context, retained for the whole run */
@@ -295,6 +299,118 @@ static void test_ping_pong(void) {
     cu.stream_destroy(s[1]);
 }
 
+/* ------------------------------------------------------------ host functions */
+
+/* What a host function saw of the device word it watches (through
+ * xcs_fake_cuda_device_ptr: host code cannot dereference a device address). */
+typedef struct host_probe {
+    dptr d;
+    unsigned sleep_ms; /* before looking */
+    uint32_t seen;
+    int ran;
+    pthread_t thread;
+} host_probe;
+
+static void probe_fn(void *arg) {
+    host_probe *p = arg;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)p->sleep_ms * 1000000};
+    nanosleep(&ts, NULL);
+    void *h = NULL;
+    if (cu.device_ptr(p->d, 4, &h) == OK) memcpy(&p->seen, h, 4);
+    p->thread = pthread_self();
+    p->ran++;
+}
+
+/* A host function runs after the copies queued before it and before the ones
+ * queued after it; on the NULL stream at once, on the calling thread. */
+static void test_host_functions(void) {
+    long long before = stats_now().host_fns;
+    dptr d = 0;
+    uint32_t *pin = NULL;
+    CHECK_EQ_I(cu.mem_alloc(&d, 256), OK);
+    CHECK_EQ_I(cu.host_alloc((void **)&pin, 256, 0), OK);
+    void *s = stream_with_delay(2000);
+    if (!pin || !s) return;
+    for (int i = 0; i < 64; i++) pin[i] = 11;
+    /* the upload runs after up to 2 ms: the probe must still see it; the
+     * memset queued after the probe must wait out the probe's 20 ms sleep */
+    host_probe p = {.d = d, .sleep_ms = 20}, later = {.d = d};
+    CHECK_EQ_I(cu.h2d_async(d, pin, 256, s), OK);
+    CHECK_EQ_I(cu.host_fn(s, probe_fn, &p), OK);
+    CHECK_EQ_I(cu.memset32_async(d, 22, 64, s), OK);
+    CHECK_EQ_I(cu.host_fn(s, probe_fn, &later), OK);
+    CHECK_EQ_I(cu.stream_sync(s), OK);
+    CHECK_EQ_I(p.ran, 1);
+    CHECK_EQ_I(p.seen, 11);
+    CHECK_EQ_I(later.seen, 22);
+    CHECK(!pthread_equal(p.thread, pthread_self()));
+
+    host_probe now = {.d = d};
+    CHECK_EQ_I(cu.host_fn(NULL, probe_fn, &now), OK);
+    CHECK_EQ_I(now.ran, 1);
+    CHECK_EQ_I(now.seen, 22);
+    CHECK(pthread_equal(now.thread, pthread_self()));
+    CHECK_EQ_I(cu.host_fn(s, NULL, NULL), E_VALUE);
+    CHECK_EQ_I(cu.host_fn(&now, probe_fn, &now), E_HANDLE);
+    CHECK_EQ_I(stats_now().host_fns, before + 3);
+    CHECK_EQ_I(cu.stream_destroy(s), OK);
+    CHECK_EQ_I(cu.host_free(pin), OK);
+    CHECK_EQ_I(cu.mem_free(d), OK);
+}
+
+/* Two host functions on two streams meet, one waiting for the other, as the
+ * ranks of a collective do in the fake NCCL: the other stream and the
+ * synchronizing calls must keep working while one waits. */
+typedef struct meeting {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int arrived, timed_out;
+} meeting;
+
+static void meet_wait(void *arg) {
+    meeting *m = arg;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10; /* a broken fake fails the test instead of hanging it */
+    pthread_mutex_lock(&m->mu);
+    while (!m->arrived && !m->timed_out) m->timed_out = pthread_cond_timedwait(&m->cv, &m->mu, &deadline) != 0;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void meet_arrive(void *arg) {
+    meeting *m = arg;
+    pthread_mutex_lock(&m->mu);
+    m->arrived = 1;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void test_host_function_rendezvous(void) {
+    meeting m = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    dptr d = 0;
+    uint32_t *pin = NULL;
+    CHECK_EQ_I(cu.mem_alloc(&d, 256), OK);
+    CHECK_EQ_I(cu.host_alloc((void **)&pin, 256, 0), OK);
+    void *a = stream_with_delay(0), *b = stream_with_delay(5000);
+    if (!pin || !a || !b) return;
+    CHECK_EQ_I(cu.host_fn(a, meet_wait, &m), OK);
+    CHECK_EQ_I(cu.memset32_async(d, 5, 64, b), OK);
+    CHECK_EQ_I(cu.d2h_async(pin, d, 256, b), OK);
+    CHECK_EQ_I(cu.stream_sync(b), OK); /* while a's function waits */
+    CHECK(all_equal(pin, 64, 5));
+    CHECK_EQ_I(cu.stream_query(a), E_NOT_READY);
+    CHECK_EQ_I(cu.host_fn(b, meet_arrive, &m), OK);
+    CHECK_EQ_I(cu.ctx_sync(), OK);
+    CHECK_EQ_I(m.arrived, 1);
+    CHECK_EQ_I(m.timed_out, 0);
+    CHECK_EQ_I(cu.stream_destroy(a), OK);
+    CHECK_EQ_I(cu.stream_destroy(b), OK);
+    CHECK_EQ_I(cu.host_free(pin), OK);
+    CHECK_EQ_I(cu.mem_free(d), OK);
+    pthread_mutex_destroy(&m.mu);
+    pthread_cond_destroy(&m.cv);
+}
+
 /* ------------------------------------------------------------ events */
 
 static void test_events(void) {
@@ -383,6 +499,31 @@ static void test_sticky_illegal_address(void) {
     CHECK_EQ_I(cu.stream_destroy(s), OK);
     CHECK_EQ_I(cu.host_free(pin), OK);
     CHECK_EQ_I(cu.mem_free(d), OK);
+}
+
+/* The device-range lookup: the host address behind a live range; outside one
+ * the sticky 700, reset as above by releasing the primary context. */
+static void test_device_ptr(void) {
+    dptr d = 0;
+    void *h = NULL;
+    CHECK_EQ_I(cu.mem_alloc(&d, 256), OK);
+    CHECK_EQ_I(cu.device_ptr(d, 256, &h), OK);
+    CHECK(h == (void *)(uintptr_t)(d ^ (1ull << 62)));
+    CHECK_EQ_I(cu.device_ptr(d + 128, 128, &h), OK);
+    CHECK(h == (void *)(uintptr_t)((d + 128) ^ (1ull << 62)));
+    CHECK_EQ_I(cu.device_ptr(d, 256, NULL), E_VALUE);
+    CHECK_EQ_I(cu.ctx_sync(), OK);
+    fprintf(stderr, "(the two illegal-address lines below are expected)\n");
+    CHECK_EQ_I(cu.device_ptr(d + 128, 129, &h), E_ILLEGAL);
+    CHECK_EQ_I(cu.ctx_sync(), E_ILLEGAL);
+    CHECK_EQ_I(cu.ctx_release(0), OK);
+    CHECK_EQ_I(cu.ctx_retain(&ctx0, 0), OK);
+    CHECK_EQ_I(cu.ctx_sync(), OK);
+    CHECK_EQ_I(cu.mem_free(d), OK);
+    CHECK_EQ_I(cu.device_ptr(d, 4, &h), E_ILLEGAL); /* freed */
+    CHECK_EQ_I(cu.ctx_release(0), OK);
+    CHECK_EQ_I(cu.ctx_retain(&ctx0, 0), OK);
+    CHECK_EQ_I(cu.ctx_sync(), OK);
 }
 
 static void test_out_of_memory(void) {
@@ -527,7 +668,9 @@ static int load(void) {
     SYM(mod_unload, "cuModuleUnload");
     SYM(launch, "cuLaunchKernel");
     SYM(err_name, "cuGetErrorName");
+    SYM(host_fn, "cuLaunchHostFunc");
     SYM(stats, "xcs_fake_cuda_stats");
+    SYM(device_ptr, "xcs_fake_cuda_device_ptr");
 #undef SYM
     return ok;
 }
@@ -547,8 +690,11 @@ int main(void) {
     RUN(test_copies);
     RUN(test_cross_stream_race);
     RUN(test_ping_pong);
+    RUN(test_host_functions);
+    RUN(test_host_function_rendezvous);
     RUN(test_events);
     RUN(test_sticky_illegal_address);
+    RUN(test_device_ptr);
     RUN(test_out_of_memory);
     RUN(test_modules_and_names);
     RUN(test_threads);
