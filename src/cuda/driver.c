@@ -135,6 +135,7 @@ static const xcs_cuda_module module = {
     .set_tf32 = xcs_cuda_be_set_tf32,
     .kernels_cached = xcs_cuda_be_kernels_cached,
     .matmul_fused = xcs_cuda_be_matmul_fused,
+    .collective = xcs_cuda_be_collective,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

@@ -303,6 +303,7 @@ xcs_status xcs_cu_make_current(xcs_cu_runtime *rt) {
     return XCS_OK;
 }
 int xcs_cu_cc(const xcs_cu_runtime *rt) { return rt->cc; }
+int xcs_cu_ordinal(const xcs_cu_runtime *rt) { return rt->ordinal; }
 
 /* ---------------------------------------------------------------- streams */
 

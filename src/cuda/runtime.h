@@ -40,6 +40,7 @@ void xcs_cu_close(xcs_cu_runtime *rt);
 /* "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, driver 12040". */
 const char *xcs_cu_describe(const xcs_cu_runtime *rt);
 int xcs_cu_cc(const xcs_cu_runtime *rt); /* compute capability, e.g. 90 */
+int xcs_cu_ordinal(const xcs_cu_runtime *rt); /* the device's number */
 /* Makes rt's context current on the calling thread (before cuBLAS calls). */
 xcs_status xcs_cu_make_current(xcs_cu_runtime *rt);
 

@@ -17,7 +17,7 @@
 
 #include "xcs.h"
 
-#define XCS_CUDA_ABI 4
+#define XCS_CUDA_ABI 5
 #define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
@@ -44,6 +44,13 @@ typedef struct xcs_cuda_mem_stats {
     int64_t row_chains; /* row-chain kernels launched */
     int64_t gemm_epilogues; /* matmul groups run as one cuBLASLt GEMM with their bias/relu epilogue */
 } xcs_cuda_mem_stats;
+
+/* A collective across devices (the module's `collective`). */
+typedef enum xcs_cuda_coll {
+    XCS_CUDA_COLL_SUM,    /* psum: the elementwise sum of the parts */
+    XCS_CUDA_COLL_MAX,    /* pmax: their elementwise max */
+    XCS_CUDA_COLL_GATHER, /* all_gather: the parts concatenated along axis 0 */
+} xcs_cuda_coll;
 
 typedef struct xcs_cuda_module {
     int abi;                  /* XCS_CUDA_ABI */
@@ -76,6 +83,14 @@ typedef struct xcs_cuda_module {
      * holding p is done (the calling thread's stream waits for the writer's
      * event, then for itself): block_until_ready, without a copy. */
     xcs_status (*wait)(int ordinal, const void *p);
+    /* Combines n parts, device to device: part[i] and out[i] C-contiguous
+     * on the i-th of n distinct devices (rank i = block i, in order); out[i]
+     * gets the combination (SUM / MAX: the parts' shape; GATHER: the parts
+     * concatenated along axis 0).  Queued on the calling thread's streams
+     * like a kernel.  XCS_ERR_UNSUPPORTED, with the reason, when the module
+     * cannot (no NCCL, a dtype it cannot carry): the caller combines on the
+     * host. */
+    xcs_status (*collective)(xcs_cuda_coll kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

@@ -154,3 +154,8 @@ xcs_status xcs_cuda_sync(int ordinal) { return mod ? relay(mod->sync(ordinal)) :
 xcs_status xcs_cuda_wait(int ordinal, const void *p) { return mod ? relay(mod->wait(ordinal, p)) : XCS_OK; }
 
 int xcs_cuda_kernels_cached(int ordinal) { return mod ? mod->kernels_cached(ordinal) : 0; }
+
+xcs_status xcs_cuda_collective(int kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out) {
+    if (!mod) return xcs_error(XCS_ERR_UNSUPPORTED, "no CUDA backend module");
+    return relay(mod->collective((xcs_cuda_coll)kind, n, part, out));
+}

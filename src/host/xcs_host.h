@@ -36,6 +36,10 @@ xcs_status xcs_cuda_sync(int ordinal);
  * xcs_cuda_module.wait). */
 xcs_status xcs_cuda_wait(int ordinal, const void *p);
 int xcs_cuda_kernels_cached(int ordinal);
+/* Combines pmap's parts across GPUs, device to device (kind: xcs_cuda_coll
+ * of xcs_cuda.h; see xcs_cuda_module.collective); XCS_ERR_UNSUPPORTED with
+ * the reason when the module cannot (no NCCL). */
+xcs_status xcs_cuda_collective(int kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out);
 
 /* The two matmul implementations, callable directly so tests can check that
  * they agree.  Same contract as xcs_backend.matmul.  The BLAS one returns

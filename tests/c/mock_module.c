@@ -73,6 +73,47 @@ static void empty_cache(int ordinal) { (void)ordinal; }
 static void set_tf32(int on) { (void)on; }
 static int kernels_cached(int ordinal) { return ordinal >= 0 && ordinal < mock_devices ? 1 : 0; }
 
+/* A mock of NCCL: the parts combined in rank order in the host memory
+ * behind them (XCS_MOCK_NCCL=0: none, so the caller combines on the host,
+ * as without NCCL).  Checks what a real GPU would make fail: every part and
+ * its result on one device, a device per part. */
+static xcs_status collective(xcs_cuda_coll kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out) {
+    const char *e = getenv("XCS_MOCK_NCCL");
+    if (e && strcmp(e, "0") == 0) return xcs_error(XCS_ERR_UNSUPPORTED, "the mock has no NCCL (XCS_MOCK_NCCL=0)");
+    if (n < 1 || n > XCS_CUDA_MAX_DEVICES) return xcs_error(XCS_ERR_VALUE, "mock collective over %d devices", n);
+    xcs_storage s[2 * XCS_CUDA_MAX_DEVICES];
+    xcs_tensor h[2 * XCS_CUDA_MAX_DEVICES];
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        int dev = -1;
+        ok &= alias(part[i], &s[i], &h[i], &dev) && alias(out[i], &s[n + i], &h[n + i], &dev);
+        for (int j = 0; j < i; j++) ok &= part[j]->storage->device_index != dev;
+        ok &= xcs_tensor_is_contiguous(part[i]) && xcs_tensor_is_contiguous(out[i]);
+    }
+    if (!ok) return wrong_device();
+    size_t es = xcs_dtype_size(part[0]->dtype);
+    char *dst0 = (char *)s[n].data + h[n].offset * (int64_t)es;
+    if (kind == XCS_CUDA_COLL_GATHER) {
+        size_t off = 0;
+        for (int i = 0; i < n; i++) {
+            size_t bytes = (size_t)xcs_tensor_numel(part[i]) * es;
+            memcpy(dst0 + off, (char *)s[i].data + h[i].offset * (int64_t)es, bytes);
+            off += bytes;
+        }
+    } else {
+        memcpy(dst0, (char *)s[0].data + h[0].offset * (int64_t)es, (size_t)xcs_tensor_numel(part[0]) * es);
+        xcs_op op = kind == XCS_CUDA_COLL_SUM ? XCS_OP_ADD : XCS_OP_MAXIMUM;
+        for (int i = 1; i < n; i++) {
+            const xcs_tensor *in[2] = {&h[n], &h[i]};
+            xcs_status st = cpu->elementwise(op, 2, in, xcs_dtype_compute(part[0]->dtype), &h[n]);
+            if (st) return st;
+        }
+    }
+    for (int i = 1; i < n; i++)
+        memcpy((char *)s[n + i].data + h[n + i].offset * (int64_t)es, dst0, (size_t)xcs_tensor_numel(out[0]) * es);
+    return XCS_OK;
+}
+
 static const xcs_cuda_module module = {
     .abi = XCS_CUDA_ABI,
     .probe = probe,
@@ -94,6 +135,7 @@ static const xcs_cuda_module module = {
     .empty_cache = empty_cache,
     .set_tf32 = set_tf32,
     .kernels_cached = kernels_cached,
+    .collective = collective,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

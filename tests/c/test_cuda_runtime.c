@@ -15,6 +15,9 @@
  * float32 chains on 16-bit inputs and reductions of them agree with the CPU
  * to a 16-bit ulp.
  *
+ * NCCL, where installed, on this one GPU: a one-rank communicator's
+ * all-reduce and all-gather (copies), through the real library.
+ *
  * Without a usable device (no driver, no GPU, no NVRTC) it prints why and
  * exits 77, which CTest reports as skipped. */
 #include <math.h>
@@ -24,6 +27,7 @@
 #include "check.h"
 #include "ew_kernels.h"
 #include "half.h"
+#include "nccl.h"
 #include "runtime.h"
 #include "xcs_host.h"
 
@@ -397,6 +401,37 @@ static void test_half_math(void) {
     for (int k = 0; k < 3; k++) xcs_tensor_free(ins[k]);
 }
 
+/* One rank of NCCL on the GPU: its entry points and arguments on a device
+ * (more ranks need more GPUs: tests/c/test_cuda_nccl.c runs them on fakes). */
+static void test_nccl_one_rank(void) {
+    xcs_nccl *nc = NULL;
+    if (xcs_nccl_open(&nc)) {
+        printf("  (no NCCL: %s)\n", xcs_last_error());
+        return;
+    }
+    printf("  (NCCL %d)\n", xcs_nccl_version(nc));
+    enum { N = 100000 };
+    float *h = malloc(N * sizeof *h), *back = malloc(N * sizeof *back);
+    for (int i = 0; i < N; i++) h[i] = (float)urand();
+    xcs_cu_ptr in = 0, out = 0;
+    CHECK_OK(xcs_cu_alloc(rt, N * 4, &in));
+    CHECK_OK(xcs_cu_alloc(rt, N * 4, &out));
+    CHECK_OK(xcs_cu_to_device(rt, in, h, N * 4));
+    size_t counts[1] = {N};
+    for (int kind = XCS_CUDA_COLL_SUM; kind <= XCS_CUDA_COLL_GATHER; kind++) {
+        CHECK_OK(xcs_cu_zero(rt, out, N * 4));
+        CHECK_OK(xcs_nccl_run(nc, (xcs_cuda_coll)kind, 1, &rt, &in, &out, counts, XCS_F32));
+        CHECK_OK(xcs_cu_to_host(rt, back, out, N * 4));
+        CHECK(memcmp(back, h, N * 4) == 0);
+    }
+    CHECK_EQ_I(xcs_nccl_cliques(nc), 1);
+    xcs_cu_free(rt, in);
+    xcs_cu_free(rt, out);
+    free(h);
+    free(back);
+    xcs_nccl_close(nc);
+}
+
 int main(void) {
     CHECK_OK(xcs_host_init());
     if (xcs_cu_open(0, &rt)) {
@@ -409,6 +444,7 @@ int main(void) {
     RUN(test_errors_and_cache);
     RUN(test_half_conversions);
     RUN(test_half_math);
+    RUN(test_nccl_one_rank);
     printf("%d kernels compiled and run\n", xcs_cu_kernels_cached(rt));
     xcs_cu_close(rt);
     return check_report();

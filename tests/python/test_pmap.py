@@ -2,6 +2,8 @@
 and numpy for every number of shards 1..8, collectives on values that do
 and do not depend on the shard, gradients through collectives, closures over
 an enclosing trace's values (grad/vmap/jit composition), and errors."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -234,6 +236,89 @@ def test_data_parallel_step_in_stages(rng):
     np.testing.assert_allclose(np.asarray(W2), np.asarray(W2v), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(total), np.asarray(totalv), rtol=1e-12)
     assert not m._xcs_pmap_state["one_device"] and m._xcs_pmap_state["last_stages"] == 2
+
+
+# ---------------------------------------------------------------- combining on the GPUs (NCCL)
+
+two_gpus = pytest.mark.skipif(len(_GPUS) < 2, reason="needs two GPUs (in CI: the mock's, XCS_MOCK_DEVICES=2)")
+_MOCK = bool(_GPUS) and xcs.devices()[1]["gpus"][0]["name"] == "xcs mock device"
+
+
+def _staged_body(v, w):
+    s = psum(v, "i")
+    g = all_gather(v * w, "i")  # blocks of uneven rows
+    return v / s + pmax(v.max(), "i"), g.sum(axis=0), pmean(v, "i")
+
+
+@two_gpus
+@pytest.mark.parametrize("nccl", [True, False])
+def test_staged_collectives_combine_on_the_gpus(nccl, rng, monkeypatch):
+    """Over blocks on GPUs of their own, a stage's parts are combined device to
+    device (NCCL, the mock's stand-in in CI) and each GPU goes on with its own
+    copy; without NCCL the host combines them.  The same results either way."""
+    if not nccl:
+        if not _MOCK:
+            pytest.skip("turning NCCL off is tested on the mock (XCS_MOCK_NCCL)")
+        monkeypatch.setenv("XCS_MOCK_NCCL", "0")
+    x, w = rng.uniform(0.5, 2.0, size=(5, 3)), rng.standard_normal(3)
+    m = pmap(_staged_body, axis_name="i", in_axes=(0, None), devices=_GPUS)
+    for scale in (1.0, 3.0):  # again: the stages and the communicators are reused
+        got, want = m(x * scale, w), vmap(_staged_body, axis_name="i", in_axes=(0, None))(x * scale, w)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12)
+    st = m._xcs_pmap_state
+    assert not st["one_device"] and st["last_stages"] == 4
+    if _MOCK:
+        assert st["collectives"] == ("device" if nccl else "host: the mock has no NCCL (XCS_MOCK_NCCL=0)")
+    else:  # real GPUs: on them, or on the host with the reason (no NCCL)
+        assert st["collectives"] == "device" or st["collectives"].startswith("host: "), st["collectives"]
+
+
+@two_gpus
+def test_device_collective_entry(rng):
+    """_device_collective, the entry pmap's stages use: psum / pmax / all_gather
+    of device Arrays on distinct GPUs, one result per part on the part's GPU;
+    a reason (str) where it cannot be, an XCSError for bad parts."""
+    from ember.xcs import _xcs
+
+    gpus = _GPUS[:3]
+    put = lambda arrays: [xcs.device_put(a, g) for a, g in zip(arrays, gpus)]  # noqa: E731
+    for dt in (np.float32, np.float64, np.int32, np.int64, np.float16):
+        parts = [rng.uniform(-50, 50, size=(3, 4)).astype(dt) for _ in gpus]
+        for kind, fold in (("psum", np.add), ("pmax", np.maximum)):
+            res = _xcs._device_collective(kind, put(parts))
+            if isinstance(res, str):
+                assert not _MOCK, res
+                pytest.skip(f"no device collectives here: {res}")
+            want = functools.reduce(fold, parts)  # in block order, as NCCL's ranks
+            assert [r.device for r in res] == gpus
+            for r in res:
+                assert r.dtype == dt
+                np.testing.assert_allclose(np.asarray(r), want, rtol={np.float32: 1e-6, np.float16: 2e-3}.get(dt, 1e-12))
+    rows = [rng.standard_normal((n, 2)) for n in (2, 5, 1)[: len(gpus)]]  # uneven blocks
+    res = _xcs._device_collective("all_gather", put(rows))
+    for r, g in zip(res, gpus):
+        assert r.device == g
+        np.testing.assert_array_equal(np.asarray(r), np.concatenate(rows))
+    flags = [rng.random(6) < 0.3 for _ in gpus]
+    np.testing.assert_array_equal(np.asarray(_xcs._device_collective("pmax", put(flags))[0]),
+                                  functools.reduce(np.logical_or, flags))
+    # what cannot be combined on the devices: a reason, for the host to do it
+    assert "bool" in _xcs._device_collective("psum", put(flags))
+    assert _xcs._device_collective("psum", [xcs.device_put(rows[0], gpus[0]), np.ones(2)]) == \
+        "part 1 is not an xcs Array"
+    assert _xcs._device_collective("psum", [xcs.device_put(rows[0], gpus[0]), xcs.asarray(rows[0])]) == \
+        "part 1 is on the host"
+    # bad parts
+    a = xcs.device_put(rows[0], gpus[0])
+    with pytest.raises(xcs.XCSValueError, match="both on"):
+        _xcs._device_collective("psum", [a, a])
+    with pytest.raises(xcs.XCSShapeError, match="differ"):
+        _xcs._device_collective("psum", [a, xcs.device_put(rows[0].astype(np.float32), gpus[1])])
+    with pytest.raises(xcs.XCSShapeError, match="differ"):
+        _xcs._device_collective("all_gather", [a, xcs.device_put(np.ones((2, 3)), gpus[1])])
+    with pytest.raises(xcs.XCSValueError, match="unknown collective"):
+        _xcs._device_collective("pmin", [a])
 
 
 @two_devices

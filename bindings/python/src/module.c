@@ -250,6 +250,109 @@ static PyObject *py_cuda_sync(PyObject *m, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* The device tensor of Array part (a lazy value computed first), or NULL
+ * with *why set when it has none; NULL with the error set on failure. */
+static const xcs_tensor *device_part(PyObject *part, Py_ssize_t i, char *why, size_t cap) {
+    if (!XcsArray_Check(part)) {
+        snprintf(why, cap, "part %zd is not an xcs Array", i);
+        return NULL;
+    }
+    if (xcs_py_concrete(XCS_T(part), "in a pmap collective")) return NULL;
+    const xcs_tensor *d = ((XcsArray *)part)->dev;
+    if (!d) snprintf(why, cap, "part %zd is on the host", i);
+    else if (!xcs_tensor_is_contiguous(d)) snprintf(why, cap, "part %zd is not contiguous", i);
+    else return d;
+    return NULL;
+}
+
+/* _device_collective(kind, parts) -> list[Array] | str: pmap's psum / pmax /
+ * all_gather of the blocks' parts (device Arrays, one per GPU, in block
+ * order) combined device to device (NCCL): one result per part, on its
+ * device.  A str says why it cannot be (no NCCL, a part on the host, a dtype
+ * NCCL does not carry): the caller combines on the host. */
+static PyObject *py_device_collective(PyObject *m, PyObject *args) {
+    (void)m;
+    const char *kind;
+    PyObject *seq;
+    if (!PyArg_ParseTuple(args, "sO:_device_collective", &kind, &seq)) return NULL;
+    int k = strcmp(kind, "psum") == 0 ? 0 : strcmp(kind, "pmax") == 0 ? 1 : strcmp(kind, "all_gather") == 0 ? 2 : -1;
+    if (k < 0) return xcs_py_errorf(XCS_ERR_VALUE, "_device_collective: unknown collective %s", kind);
+    PyObject *fast = PySequence_Fast(seq, "_device_collective: parts must be a sequence");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    const xcs_tensor *part[XCS_CUDA_MAX_DEVICES];
+    xcs_tensor *out[XCS_CUDA_MAX_DEVICES] = {0};
+    char why[160] = "";
+    PyObject *res = NULL;
+    if (n < 1 || n > XCS_CUDA_MAX_DEVICES) {
+        res = PyUnicode_FromFormat("%zd parts (1 to %d)", n, XCS_CUDA_MAX_DEVICES);
+        goto done;
+    }
+    int64_t rows = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!(part[i] = device_part(PySequence_Fast_GET_ITEM(fast, i), i, why, sizeof why))) {
+            res = why[0] ? PyUnicode_FromString(why) : NULL;
+            goto done;
+        }
+        const xcs_tensor *p = part[i], *p0 = part[0];
+        bool same_rest = p->ndim == p0->ndim && p->dtype == p0->dtype && p->ndim >= (k == 2);
+        for (int d = k == 2; same_rest && d < p->ndim; d++) same_rest = p->shape[d] == p0->shape[d];
+        if (!same_rest) {
+            xcs_py_errorf(XCS_ERR_SHAPE, "_device_collective: %s parts differ in dtype or shape%s (part %zd: %s, "
+                          "%d dims; part 0: %s, %d dims)", kind, k == 2 ? " (rows aside)" : "", i,
+                          xcs_dtype_name(p->dtype), p->ndim, xcs_dtype_name(p0->dtype), p0->ndim);
+            goto done;
+        }
+        for (Py_ssize_t j = 0; j < i; j++)
+            if (part[j]->storage->device_index == p->storage->device_index) {
+                xcs_py_errorf(XCS_ERR_VALUE, "_device_collective: parts %zd and %zd are both on cuda:%d (one part a "
+                              "device)", j, i, p->storage->device_index);
+                goto done;
+            }
+        rows += p->ndim ? p->shape[0] : 1;
+    }
+    if (k == 0 && part[0]->dtype == XCS_BOOL) { /* a sum of booleans is not a boolean */
+        res = PyUnicode_FromString("psum of bool parts (the host promotes them)");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t shape[XCS_MAX_DIMS];
+        memcpy(shape, part[i]->shape, sizeof shape);
+        if (k == 2) shape[0] = rows;
+        xcs_status st = xcs_tensor_empty_on(part[i]->storage, part[i]->dtype, part[i]->ndim, shape, &out[i]);
+        if (st) {
+            xcs_py_raise(st);
+            goto done;
+        }
+    }
+    xcs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = xcs_cuda_collective(k, (int)n, part, out);
+    Py_END_ALLOW_THREADS
+    if (st == XCS_ERR_UNSUPPORTED) {
+        res = PyUnicode_FromString(xcs_last_error());
+        goto done;
+    }
+    if (st) {
+        xcs_py_raise(st);
+        goto done;
+    }
+    if (!(res = PyList_New(n))) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = xcs_py_wrap_device(out[i]);
+        out[i] = NULL;
+        if (!a) {
+            Py_CLEAR(res);
+            break;
+        }
+        PyList_SET_ITEM(res, i, a);
+    }
+done:
+    for (Py_ssize_t i = 0; i < n && i < XCS_CUDA_MAX_DEVICES; i++) xcs_tensor_free(out[i]);
+    Py_DECREF(fast);
+    return res;
+}
+
 static PyObject *py_build_info(PyObject *m, PyObject *unused) {
     xcs_build_info bi = {0};
     xcs_host_build_info(&bi);
@@ -281,6 +384,9 @@ static PyMethodDef module_methods[] = {
     {"_cuda_empty_cache", py_cuda_empty_cache, METH_O, "_cuda_empty_cache(ordinal): frees cached device blocks."},
     {"_cuda_set_tf32", py_cuda_set_tf32, METH_O, "_cuda_set_tf32(on): float32 matmuls may use TF32."},
     {"_cuda_sync", py_cuda_sync, METH_O, "_cuda_sync(ordinal): waits for the device's queued work."},
+    {"_device_collective", py_device_collective, METH_VARARGS,
+     "_device_collective(kind, parts) -> list[Array] | str: pmap's psum/pmax/all_gather of device Arrays on "
+     "distinct GPUs combined device to device (NCCL); a str says why not (the caller combines on the host)."},
     {"_build_info", py_build_info, METH_NOARGS, "_build_info() -> dict"},
     {"_alloc_stats", py_alloc_stats, METH_NOARGS, "_alloc_stats() -> dict of xcs_storage_new counters"},
     {"_set_dispatch", (PyCFunction)set_dispatch, METH_VARARGS,

@@ -625,8 +625,11 @@ def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
     come back to the host, concatenated.  Arguments that are not mapped are
     copied to every device.  Collectives over ``axis_name`` that fn calls in
     its own body run in stages (:class:`_Stage`): each device computes its
-    block up to the collective, the host combines the blocks' parts, and
-    every device goes on with the result.  One met inside ``grad``, an
+    block up to the collective, the blocks' parts are combined, and every
+    device goes on with the result.  When every block is on a GPU of its
+    own, they are combined device to device through NCCL (an all-reduce, or
+    an all-gather), and each GPU keeps its copy; without NCCL (or with the
+    CPU among the devices) the host combines them.  One met inside ``grad``, an
     inner map or a nested trace cannot be staged: that pmap runs on its
     first device (found when it is first traced, and remembered).  Calls
     inside a trace (``jit``, ``grad``, ``vmap``) are part of the enclosing
@@ -711,14 +714,14 @@ def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
                 parts = []
                 try:  # queued on every device before anything is read back
                     for i in range(k):
-                        parts.append(stage(devs[i], B, bounds[i], len(args), len(fed))(*blocks[i], tuple(fed)))
+                        parts.append(stage(devs[i], B, bounds[i], len(args), len(fed))(*blocks[i], _fed_for(fed, i)))
                 except _NoMoreStages:
                     if parts:  # the blocks disagree on how many collectives fn calls
                         raise _NeedsOneDevice("collectives") from None
                     n_stages = state["n_stages"][B] = len(fed)
                     break
-                fed.append(_combine(state["kinds"][B][len(fed)], [np.asarray(p) for p in parts]))
-            outs = [stage(devs[i], B, bounds[i], len(args), None)(*blocks[i], tuple(fed)) for i in range(k)]
+                fed.append(_combine_parts(state, state["kinds"][B][len(fed)], parts, devs[:k]))
+            outs = [stage(devs[i], B, bounds[i], len(args), None)(*blocks[i], _fed_for(fed, i)) for i in range(k)]
         except _NeedsOneDevice:
             state["one_device"] = True
         finally:
@@ -737,7 +740,8 @@ def pmap(fn, axis_name=None, in_axes=0, out_axes=0, devices=None, config=None):
 
     # "one_device": a collective that cannot be staged keeps it on one device;
     # "last_devices" / "last_stages": the devices and the number of combined
-    # collectives of the last split call
+    # collectives of the last split call; "collectives": where the last one
+    # was combined ("device", or "host: <why not on the devices>")
     mapped._xcs_pmap_state = state
     return mapped
 
@@ -746,6 +750,31 @@ def _devices_list():
     from ember.xcs import devices as _devices
 
     return _devices()
+
+
+class _PerDevice(tuple):
+    """A collective's result combined on the devices: one copy per block, on
+    that block's device (fed to block i as element i)."""
+
+
+def _fed_for(fed, i):
+    """The collectives' results block i's next stage is fed."""
+    return tuple(f[i] if isinstance(f, _PerDevice) else f for f in fed)
+
+
+def _combine_parts(state, kind, parts, devs):
+    """One staged collective's parts (the blocks' local results, in block
+    order) combined: device to device (NCCL) when every block is on its own
+    GPU and the backend can, else on the host."""
+    why = "a block is on the CPU"
+    if all(d.startswith("cuda") for d in devs):
+        res = _xcs._device_collective(kind, parts)
+        if not isinstance(res, str):
+            state["collectives"] = "device"
+            return _PerDevice(res)
+        why = res
+    state["collectives"] = f"host: {why}"
+    return _combine(kind, [np.asarray(p) for p in parts])
 
 
 def _combine(kind, parts):
