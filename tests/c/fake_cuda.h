@@ -22,6 +22,9 @@
 #define XCS_TEST_FAKE_CUDA_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 /* A struct tag, not a typedef: the name is also the function's. */
 struct xcs_fake_cuda_stats {
@@ -41,6 +44,23 @@ struct xcs_fake_cuda_stats {
 };
 
 typedef void (*xcs_fake_cuda_stats_fn)(struct xcs_fake_cuda_stats *out);
+
+/* For tests on the fake: this run's seed, XCS_TEST_SEED or else the clock
+ * (nanoseconds), printed so that a failure can be rerun with it, and handed
+ * to the fake's stream delays (XCS_FAKE_CUDA_SEED).  Needs setenv: include
+ * this after defining _POSIX_C_SOURCE. */
+static inline unsigned long long xcs_fake_cuda_test_seed(void) {
+    const char *env = getenv("XCS_TEST_SEED");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long seed = env && *env ? strtoull(env, NULL, 10)
+                                          : (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+    printf("XCS_TEST_SEED=%llu\n", seed);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", seed);
+    setenv("XCS_FAKE_CUDA_SEED", buf, 1);
+    return seed;
+}
 typedef int (*xcs_fake_cuda_device_ptr_fn)(unsigned long long dptr, size_t n, void **host);
 
 #endif

@@ -23,7 +23,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend.h"
 #include "check.h"
@@ -384,13 +383,7 @@ static void test_async_error_reported(void) {
 }
 
 int main(void) {
-    const char *seed = getenv("XCS_TEST_SEED");
-    unsigned long long s = seed && *seed ? strtoull(seed, NULL, 10) : (unsigned long long)time(NULL);
-    printf("XCS_TEST_SEED=%llu\n", s);
-    test_seed = s;
-    char buf[32];
-    snprintf(buf, sizeof buf, "%llu", s);
-    setenv("XCS_FAKE_CUDA_SEED", buf, 1);
+    test_seed = xcs_fake_cuda_test_seed();
     setenv("XCS_FAKE_CUDA_DELAY_US", "30", 1);
     setenv("XCS_FAKE_CUDA_DEVICES", "4", 1);
     setenv("XCS_CUDA_DRIVER", XCS_FAKE_CUDA_PATH, 1);

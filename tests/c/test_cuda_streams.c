@@ -470,13 +470,7 @@ static void test_fault_reported(void) {
 /* ---------------------------------------------------------------- main */
 
 int main(void) {
-    const char *seed = getenv("XCS_TEST_SEED");
-    unsigned long long s = seed && *seed ? strtoull(seed, NULL, 10) : (unsigned long long)time(NULL);
-    printf("XCS_TEST_SEED=%llu\n", s);
-    test_seed = s;
-    char buf[32];
-    snprintf(buf, sizeof buf, "%llu", s);
-    setenv("XCS_FAKE_CUDA_SEED", buf, 1);
+    test_seed = xcs_fake_cuda_test_seed();
     setenv("XCS_FAKE_CUDA_DELAY_US", "40", 1);
     setenv("XCS_FAKE_CUDA_MEM", "268435456", 1);
     setenv("XCS_CUDA_DRIVER", XCS_FAKE_CUDA_PATH, 1);

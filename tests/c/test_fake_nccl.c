@@ -670,16 +670,8 @@ int main(void) {
     printf("the fake CUDA driver and NCCL are not built here (no CUDA backend): nothing to test\n");
     return 0;
 #endif
-    const char *env = getenv("XCS_TEST_SEED");
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    unsigned long long now = (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
-    unsigned long long seed = env && *env ? strtoull(env, NULL, 10) : now;
-    printf("XCS_TEST_SEED=%llu\n", seed);
+    unsigned long long seed = xcs_fake_cuda_test_seed();
     rng.state = seed;
-    char buf[32];
-    snprintf(buf, sizeof buf, "%llu", seed);
-    setenv("XCS_FAKE_CUDA_SEED", buf, 1);
     setenv("XCS_FAKE_CUDA_DEVICES", "4", 1);
     setenv("XCS_FAKE_CUDA_DELAY_US", "50", 1);
     check_count++;
