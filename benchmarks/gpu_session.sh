@@ -3,7 +3,8 @@
 # machine (see the CUDA backend issue): build with the CUDA backend, the
 # `cuda` CTest label (C kernel tests, compute-sanitizer), the GPU Python
 # tests, the whole Python suite with XCS_DEVICE=cuda, xcs_cuda_bench (also
-# with the row kernels on), and the peers.  `gpu_session.sh peers_lt` (a
+# with the row kernels on), the peers, and pmap split over the GPUs (NCCL;
+# where there are two or more).  `gpu_session.sh peers_lt` (a
 # second call: the default steps take most of one call's 600 s) runs the
 # peers with the cuBLASLt epilogues on (XCS_CUDA_LT_EPILOGUE=1;
 # test_cuda_graph turns them on for its own check).
@@ -16,7 +17,7 @@ B=${XCS_GPU_BUILD:-/tmp/xcs-gpu-build}
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1 XCS_CACHE_DIR=/tmp/xcs-cache
 PY=$(command -v python3)
-steps=${*:-"info build ctest pytest bench bench_rows sanitize suite peers"}  # peers_lt: a second call
+steps=${*:-"info build ctest pytest bench bench_rows sanitize suite peers pmap"}  # peers_lt: a second call
 summary=()
 step() { # name timeout command...
     local name=$1 t=$2
@@ -40,6 +41,7 @@ for s in $steps; do
     pytest) step pytest 200 env PYTHONPATH="$B/python" $PY -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_device.py tests/python/test_cuda_backend.py ;;
     sanitize) step sanitize 150 compute-sanitizer --tool memcheck --report-api-errors no --print-limit 20 --error-exitcode 9 "$B/tests/c/test_cuda_graph" ;;
     peers) step peers 240 env PYTHONPATH="$B/python" $PY benchmarks/gpu_peers.py ;;
+    pmap) step pmap 200 env PYTHONPATH="$B/python" $PY benchmarks/gpu_pmap.py ;; # two GPUs or more, else it says so
     peers_lt) step peers_lt 240 env PYTHONPATH="$B/python" XCS_CUDA_LT_EPILOGUE=1 $PY benchmarks/gpu_peers.py ;;
     suite) step suite "${XCS_SUITE_TIMEOUT:-300}" env PYTHONPATH="$B/python" XCS_DEVICE=cuda $PY -m pytest -v -p no:cacheprovider -rf --maxfail=50 tests/python ;;
     *) echo "unknown step $s" ;;

@@ -74,12 +74,13 @@ static void set_tf32(int on) { (void)on; }
 static int kernels_cached(int ordinal) { return ordinal >= 0 && ordinal < mock_devices ? 1 : 0; }
 
 /* A mock of NCCL: the parts combined in rank order in the host memory
- * behind them (XCS_MOCK_NCCL=0: none, so the caller combines on the host,
- * as without NCCL).  Checks what a real GPU would make fail: every part and
+ * behind them (XCS_NCCL=0: none, so the caller combines on the host, as
+ * without NCCL; read at every collective here, at the first by the real
+ * module).  Checks what a real GPU would make fail: every part and
  * its result on one device, a device per part. */
 static xcs_status collective(xcs_cuda_coll kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out) {
-    const char *e = getenv("XCS_MOCK_NCCL");
-    if (e && strcmp(e, "0") == 0) return xcs_error(XCS_ERR_UNSUPPORTED, "the mock has no NCCL (XCS_MOCK_NCCL=0)");
+    const char *e = getenv("XCS_NCCL");
+    if (e && strcmp(e, "0") == 0) return xcs_error(XCS_ERR_UNSUPPORTED, "NCCL is turned off (XCS_NCCL=0)");
     if (n < 1 || n > XCS_CUDA_MAX_DEVICES) return xcs_error(XCS_ERR_VALUE, "mock collective over %d devices", n);
     xcs_storage s[2 * XCS_CUDA_MAX_DEVICES];
     xcs_tensor h[2 * XCS_CUDA_MAX_DEVICES];

@@ -175,3 +175,22 @@ def test_bench_half_quick_runs(tmp_path):
         assert ("convert", dt, "xcs") in figures and ("chain", dt, "xcs jit") in figures
         assert ("matmul", dt, "xcs") in figures
     assert all(row["ms"] > 0 and row["rate"] > 0 for row in rows)
+
+
+def test_gpu_pmap_script_runs():
+    """benchmarks/gpu_pmap.py at tiny sizes: with two GPUs (in CI the mock's,
+    CTest python_mock_cuda) the split step equals one GPU's and both
+    combining paths are timed; with fewer it says why and stops."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "XCS_BENCH_SMALL": "1"}
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_pmap.py")], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    figs = [json.loads(line) for line in r.stdout.splitlines()]
+    if len(xcs.devices()[1].get("gpus", [])) < 2:
+        assert len(figs) == 1 and "skipped" in figs[0]
+        return
+    assert len(figs) == 2
+    assert figs[0]["collectives"] == "device" or figs[0]["collectives"].startswith("host: no NCCL"), figs[0]
+    assert figs[1]["collectives"] == "host: NCCL is turned off (XCS_NCCL=0)"
+    assert all(f["max_abs_diff"] < 1e-5 and f["split_ms"] > 0 and f["one_gpu_ms"] > 0 for f in figs)

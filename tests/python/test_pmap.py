@@ -258,8 +258,8 @@ def test_staged_collectives_combine_on_the_gpus(nccl, rng, monkeypatch):
     copy; without NCCL the host combines them.  The same results either way."""
     if not nccl:
         if not _MOCK:
-            pytest.skip("turning NCCL off is tested on the mock (XCS_MOCK_NCCL)")
-        monkeypatch.setenv("XCS_MOCK_NCCL", "0")
+            pytest.skip("turning NCCL off is tested on the mock (XCS_NCCL=0, which the real module reads once)")
+        monkeypatch.setenv("XCS_NCCL", "0")
     x, w = rng.uniform(0.5, 2.0, size=(5, 3)), rng.standard_normal(3)
     m = pmap(_staged_body, axis_name="i", in_axes=(0, None), devices=_GPUS)
     for scale in (1.0, 3.0):  # again: the stages and the communicators are reused
@@ -269,7 +269,7 @@ def test_staged_collectives_combine_on_the_gpus(nccl, rng, monkeypatch):
     st = m._xcs_pmap_state
     assert not st["one_device"] and st["last_stages"] == 4
     if _MOCK:
-        assert st["collectives"] == ("device" if nccl else "host: the mock has no NCCL (XCS_MOCK_NCCL=0)")
+        assert st["collectives"] == ("device" if nccl else "host: NCCL is turned off (XCS_NCCL=0)")
     else:  # real GPUs: on them, or on the host with the reason (no NCCL)
         assert st["collectives"] == "device" or st["collectives"].startswith("host: "), st["collectives"]
 
