@@ -37,7 +37,6 @@ void xcs_cuda_be_set_tf32(int on);
 int xcs_cuda_be_kernels_cached(int ordinal);
 /* collective.c: combines parts on several devices through NCCL. */
 xcs_status xcs_cuda_be_collective(xcs_cuda_coll kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out);
-int xcs_cuda_be_nccl_version(void); /* 0: no NCCL (opens it at first use) */
 
 /* For C tests and benchmarks that link the backend (not the module): opens
  * the device and registers these entries with this copy of the core as

@@ -84,8 +84,3 @@ xcs_status xcs_cuda_be_collective(xcs_cuda_coll kind, int n, const xcs_tensor *c
     st = xcs_nccl_run(nccl, kind, n, rts, in, res, counts, part[0]->dtype);
     return st ? xcs_error_context(st, "%s across %d GPUs", coll_names[kind], n) : XCS_OK;
 }
-
-int xcs_cuda_be_nccl_version(void) {
-    pthread_once(&nccl_once, nccl_open_once);
-    return xcs_nccl_version(nccl);
-}

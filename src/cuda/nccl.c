@@ -14,7 +14,7 @@
 typedef int nccl_res;   /* ncclResult_t: 0 is ncclSuccess */
 typedef void *nccl_comm; /* ncclComm_t */
 
-enum { NCCL_INT8 = 0, NCCL_UINT8 = 1, NCCL_INT32 = 2, NCCL_INT64 = 4, NCCL_F16 = 6, NCCL_F32 = 7, NCCL_F64 = 8,
+enum { NCCL_UINT8 = 1, NCCL_INT32 = 2, NCCL_INT64 = 4, NCCL_F16 = 6, NCCL_F32 = 7, NCCL_F64 = 8,
        NCCL_BF16 = 9 };
 enum { NCCL_SUM = 0, NCCL_MAX = 2 };
 
@@ -102,10 +102,10 @@ xcs_status xcs_nccl_open(xcs_nccl **out) {
 
 int xcs_nccl_version(const xcs_nccl *nc) { return nc ? nc->version : 0; }
 
-int xcs_nccl_cliques(const xcs_nccl *nc) {
-    pthread_mutex_lock((pthread_mutex_t *)&nc->lock);
+int xcs_nccl_cliques(xcs_nccl *nc) {
+    pthread_mutex_lock(&nc->lock);
     int n = nc->n_cliques;
-    pthread_mutex_unlock((pthread_mutex_t *)&nc->lock);
+    pthread_mutex_unlock(&nc->lock);
     return n;
 }
 

@@ -41,6 +41,6 @@ xcs_status xcs_nccl_run(xcs_nccl *nc, xcs_cuda_coll kind, int n, xcs_cu_runtime 
                         const xcs_cu_ptr *out, const size_t *counts, xcs_dtype dt);
 
 /* Communicator sets made so far (for tests). */
-int xcs_nccl_cliques(const xcs_nccl *nc);
+int xcs_nccl_cliques(xcs_nccl *nc);
 
 #endif /* XCS_CUDA_NCCL_H */
