@@ -13,6 +13,48 @@
 #define XCS_HOST_STREAM 0
 #endif
 
+/* A walk over a strided operand in the row-major order of an nd-dim space,
+ * one run along the last dim at a time: idx is the position, off the
+ * operand's element offset there.  Shared by the elementwise and fused
+ * kernels' gathers and scatters. */
+typedef struct xcs_strided_walk {
+    int nd;
+    const int64_t *shape, *strides;
+    int64_t idx[XCS_MAX_DIMS];
+    int64_t off;
+} xcs_strided_walk;
+
+/* Starts w at flat position s of the space; returns the offset there. */
+static inline int64_t xcs_walk_start(xcs_strided_walk *w, int nd, const int64_t *shape, const int64_t *strides,
+                                     int64_t s) {
+    w->nd = nd, w->shape = shape, w->strides = strides, w->off = 0;
+    for (int d = nd - 1; d >= 0; d--) {
+        w->idx[d] = s % shape[d];
+        s /= shape[d];
+        w->off += w->idx[d] * strides[d];
+    }
+    return w->off;
+}
+
+/* The length of the run from w's position, at most len. */
+static inline int64_t xcs_walk_run(const xcs_strided_walk *w, int64_t len) {
+    int64_t seg = w->shape[w->nd - 1] - w->idx[w->nd - 1];
+    return seg < len ? seg : len;
+}
+
+/* Moves w on by seg elements of its current run (carrying into the outer
+ * dims at the run's end). */
+static inline void xcs_walk_advance(xcs_strided_walk *w, int64_t seg) {
+    const int last = w->nd - 1;
+    w->idx[last] += seg;
+    w->off += seg * w->strides[last];
+    for (int d = last; d > 0 && w->idx[d] == w->shape[d]; d--) {
+        w->off += w->strides[d - 1] - w->idx[d] * w->strides[d];
+        w->idx[d] = 0;
+        w->idx[d - 1]++;
+    }
+}
+
 /* Copies n bytes to dst with non-temporal stores where there are any (dst's
  * lines are neither read for ownership nor kept in cache): the 32-byte
  * aligned middle, the ends plainly.  A thread fences

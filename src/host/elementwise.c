@@ -110,35 +110,21 @@ static int ew_collapse(int ndim, const int64_t *shape_in, int n, int64_t (*strid
 }
 
 /* Offset (elements) of flat output index s in operand o, with the index. */
-static int64_t ew_unravel(const ew_plan *p, const ew_operand *o, int64_t s, int64_t *idx) {
-    int64_t off = 0;
-    for (int d = p->ndim - 1; d >= 0; d--) {
-        idx[d] = s % p->shape[d];
-        s /= p->shape[d];
-        off += idx[d] * o->strides[d];
-    }
-    return off;
+static int64_t ew_unravel(const ew_plan *p, const ew_operand *o, int64_t s, xcs_strided_walk *w) {
+    return xcs_walk_start(w, p->ndim, p->shape, o->strides, s);
 }
 
 /* Converts elements [s, s+len) of operand o (in output order) into dst. */
 static void ew_gather(const ew_plan *p, const ew_operand *o, int64_t s, int64_t len, char *dst) {
-    int64_t idx[XCS_MAX_DIMS];
-    int64_t off = ew_unravel(p, o, s, idx);
-    const int last = p->ndim - 1;
-    const int64_t inner = p->shape[last], istride = o->strides[last];
+    xcs_strided_walk w;
+    ew_unravel(p, o, s, &w);
+    const int64_t istride = o->strides[p->ndim - 1];
     while (len > 0) {
-        int64_t seg = inner - idx[last];
-        if (seg > len) seg = len;
-        o->conv(seg, o->base + off * (int64_t)o->isize, istride, dst);
+        int64_t seg = xcs_walk_run(&w, len);
+        o->conv(seg, o->base + w.off * (int64_t)o->isize, istride, dst);
         dst += seg * (int64_t)o->ksize;
         len -= seg;
-        idx[last] += seg;
-        off += seg * istride;
-        for (int d = last; d > 0 && idx[d] == p->shape[d]; d--) { /* carry */
-            off += o->strides[d - 1] - idx[d] * o->strides[d];
-            idx[d] = 0;
-            idx[d - 1]++;
-        }
+        xcs_walk_advance(&w, seg);
     }
 }
 
@@ -168,8 +154,8 @@ static void ew_chunk_range(const ew_plan *p, int64_t c, int64_t *s, int64_t *h, 
 /* Converts an h x w tile of operand o whose first element is at flat
  * output index s into dst (row-major). */
 static void ew_gather_tile(const ew_plan *p, const ew_operand *o, int64_t s, int64_t h, int64_t w, char *dst) {
-    int64_t idx[XCS_MAX_DIMS];
-    const int64_t off = ew_unravel(p, o, s, idx);
+    xcs_strided_walk at;
+    const int64_t off = ew_unravel(p, o, s, &at);
     const int64_t sr = o->strides[p->ndim - 2], sc = o->strides[p->ndim - 1];
     for (int64_t r = 0; r < h; r++)
         o->conv(w, o->base + (off + r * sr) * (int64_t)o->isize, sc, dst + r * w * (int64_t)o->ksize);
@@ -194,7 +180,8 @@ static void ew_scatter_tile(const ew_plan *p, int64_t s, int64_t h, int64_t w, c
 }
 
 static unsigned ew_run_chunk(const ew_plan *p, int64_t c, ew_buffers *b) {
-    int64_t s, h, w, idx[XCS_MAX_DIMS];
+    int64_t s, h, w;
+    xcs_strided_walk at;
     ew_chunk_range(p, c, &s, &h, &w);
     const int64_t len = h * w;
     const bool tiles = p->shape_kind == EW_TILES;
@@ -209,7 +196,7 @@ static unsigned ew_run_chunk(const ew_plan *p, int64_t c, ew_buffers *b) {
         else if (o->mode == EW_GATHER)
             ew_gather(p, o, s, len, to);
         else
-            memcpy(to, o->base + ew_unravel(p, o, s, idx) * (int64_t)o->isize, (size_t)len * o->ksize);
+            memcpy(to, o->base + ew_unravel(p, o, s, &at) * (int64_t)o->isize, (size_t)len * o->ksize);
         if (tiles)
             ew_scatter_tile(p, s, h, w, b->out);
         else if (p->out_conv)
@@ -222,7 +209,7 @@ static unsigned ew_run_chunk(const ew_plan *p, int64_t c, ew_buffers *b) {
         if (o->mode == EW_SCALAR) {
             args[k] = o->scalar;
         } else if (o->mode == EW_DIRECT) {
-            args[k] = o->base + ew_unravel(p, o, s, idx) * (int64_t)o->isize;
+            args[k] = o->base + ew_unravel(p, o, s, &at) * (int64_t)o->isize;
         } else {
             if (tiles)
                 ew_gather_tile(p, o, s, h, w, b->in[k]);

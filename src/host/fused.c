@@ -343,22 +343,16 @@ void fu_fill_scalars(const fu_plan *P) {
 /* ---------------------------------------------------------------- executor */
 
 /* Offset (elements) of flat index s in o, with the index. */
-static int64_t fu_unravel(const fu_plan *P, const fu_operand *o, int64_t s, int64_t *idx) {
-    int64_t off = 0;
-    for (int d = P->nd - 1; d >= 0; d--) {
-        idx[d] = s % P->shape[d];
-        s /= P->shape[d];
-        off += idx[d] * o->strides[d];
-    }
-    return off;
+static int64_t fu_unravel(const fu_plan *P, const fu_operand *o, int64_t s, xcs_strided_walk *w) {
+    return xcs_walk_start(w, P->nd, P->shape, o->strides, s);
 }
 
 /* o's memory for tile [s, s+len) when the tile is one unit-stride run of it. */
 static char *fu_direct(const fu_plan *P, const fu_operand *o, int64_t s, int64_t len) {
     if (o->run >= P->numel) return o->base + s * (int64_t)o->isize; /* one run over the whole space: no division */
     if (o->run == 0 || s / o->run != (s + len - 1) / o->run) return NULL;
-    int64_t idx[XCS_MAX_DIMS];
-    return o->base + fu_unravel(P, o, s, idx) * (int64_t)o->isize;
+    xcs_strided_walk w;
+    return o->base + fu_unravel(P, o, s, &w) * (int64_t)o->isize;
 }
 
 /* Walks tile [s, s+len) of o segment by segment along the last dim:
@@ -366,14 +360,12 @@ static char *fu_direct(const fu_plan *P, const fu_operand *o, int64_t s, int64_t
  * scatter (from != NULL: copy o-dtype elements from `from` into o). */
 static void fu_walk(const fu_plan *P, const fu_operand *o, int64_t s, int64_t len,
                     xcs_ew_convert_fn conv, size_t dsize, char *to, const char *from) {
-    int64_t idx[XCS_MAX_DIMS];
-    int64_t off = fu_unravel(P, o, s, idx);
-    const int last = P->nd - 1;
-    const int64_t inner = P->shape[last], st = o->strides[last], es = (int64_t)o->isize;
+    xcs_strided_walk w;
+    fu_unravel(P, o, s, &w);
+    const int64_t st = o->strides[P->nd - 1], es = (int64_t)o->isize;
     while (len > 0) {
-        int64_t seg = inner - idx[last];
-        if (seg > len) seg = len;
-        char *at = o->base + off * es;
+        int64_t seg = xcs_walk_run(&w, len);
+        char *at = o->base + w.off * es;
         if (to && st == 0) { /* a broadcast run: convert once, then fill */
             char one[8];
             conv(1, at, 0, one);
@@ -387,13 +379,7 @@ static void fu_walk(const fu_plan *P, const fu_operand *o, int64_t s, int64_t le
             from += seg * es;
         }
         len -= seg;
-        idx[last] += seg;
-        off += seg * st;
-        for (int d = last; d > 0 && idx[d] == P->shape[d]; d--) { /* carry */
-            off += o->strides[d - 1] - idx[d] * o->strides[d];
-            idx[d] = 0;
-            idx[d - 1]++;
-        }
+        xcs_walk_advance(&w, seg);
     }
 }
 
