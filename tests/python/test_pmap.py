@@ -274,6 +274,23 @@ def test_staged_collectives_combine_on_the_gpus(nccl, rng, monkeypatch):
         assert st["collectives"] == "device" or st["collectives"].startswith("host: "), st["collectives"]
 
 
+def test_device_collective_bad_input():
+    """The entry never crashes on what it is handed: a reason for what the
+    host can still combine, an error for what is not a list of parts."""
+    from ember.xcs import _xcs
+
+    with pytest.raises(TypeError):
+        _xcs._device_collective("psum", 5)
+    with pytest.raises(TypeError):
+        _xcs._device_collective(None, [])
+    assert _xcs._device_collective("psum", []) == "0 parts (1 to 16)"
+    assert _xcs._device_collective("pmax", [np.ones(2)] * 17) == "17 parts (1 to 16)"
+    assert _xcs._device_collective("psum", [None]) == "part 0 is not an xcs Array"
+    assert _xcs._device_collective("all_gather", [xcs.asarray(np.ones(3))]) == "part 0 is on the host"
+    with pytest.raises(xcs.XCSTracerError):
+        jit(lambda v: _xcs._device_collective("psum", [v]))(np.ones(2))
+
+
 @two_gpus
 def test_device_collective_entry(rng):
     """_device_collective, the entry pmap's stages use: psum / pmax / all_gather
