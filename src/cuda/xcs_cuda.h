@@ -35,6 +35,10 @@ typedef struct xcs_cuda_probe {
     int n_devices;
     xcs_cuda_device_info devices[XCS_CUDA_MAX_DEVICES];
     char reason[512];         /* why no device can be used ("" when n_devices > 0) */
+    /* NCCL (pmap's collectives across GPUs), looked for only where there
+     * is a device: its version (e.g. 22809), or 0 and why not. */
+    int nccl_version;
+    char nccl_reason[256];
 } xcs_cuda_probe;
 
 /* The caching allocator's counters for one device (bytes and counts). */

@@ -22,6 +22,18 @@ ON_GPU = xcs.Config(device="cuda")
 ON_CPU = xcs.Config(device="cpu")
 
 
+def test_devices_report_nccl():
+    """With a GPU, devices() says whether pmap's collectives across GPUs can
+    go through NCCL: its version, or None and why."""
+    if MOCK:
+        assert CUDA["nccl"] is None and "stand-in" in CUDA["nccl_reason"]
+    elif CUDA["nccl"] is None:
+        assert CUDA["nccl_reason"]
+    else:
+        major, minor, patch = (int(v) for v in CUDA["nccl"].split("."))
+        assert major == 2 and CUDA["nccl_reason"] == ""
+
+
 def both(f, *args, **cfg):
     """f jitted on the GPU and on the CPU, on the same inputs."""
     g = xcs.jit(f, config=xcs.Config(device="cuda", **cfg))

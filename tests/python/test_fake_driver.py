@@ -27,6 +27,7 @@ def test_the_module_finds_the_fake_device():
     cuda = xcs.devices()[1]
     assert cuda["available"], cuda.get("reason")
     assert cuda["gpus"][0]["name"] == "xcs fake CUDA device 0"
+    assert cuda["nccl"] == "2.28.0" and cuda["nccl_reason"] == ""  # the fake NCCL's version, 22800
     assert xcs.default_device() == "cuda:0"
 
 

@@ -121,10 +121,16 @@ static PyObject *py_devices(PyObject *m, PyObject *unused) {
         return NULL;
     }
     if (pr->n_devices > 0) {
-        cuda = Py_BuildValue("{sssssOsOszsisisNsOss}", "kind", "cuda", "name", "cuda", "available", Py_True,
-                             "module_loaded", loaded ? Py_True : Py_False, "module", module, "driver_version",
-                             pr->driver_version, "nvrtc_version", pr->nvrtc_version, "gpus", gpus, "active",
-                             be ? Py_True : Py_False, "description", be ? xcs_cuda_describe(0) : "");
+        /* NCCL's version as "2.28.9" (NCCL_VERSION_CODE: major * 10000 + minor * 100 + patch), or why none */
+        int v = pr->nccl_version;
+        PyObject *nccl = v ? PyUnicode_FromFormat("%d.%d.%d", v / 10000, v / 100 % 100, v % 100) : Py_NewRef(Py_None);
+        cuda = !nccl ? NULL
+                     : Py_BuildValue("{sssssOsOszsisisNsOsssNss}", "kind", "cuda", "name", "cuda", "available",
+                                     Py_True, "module_loaded", loaded ? Py_True : Py_False, "module", module,
+                                     "driver_version", pr->driver_version, "nvrtc_version", pr->nvrtc_version, "gpus",
+                                     gpus, "active", be ? Py_True : Py_False, "description",
+                                     be ? xcs_cuda_describe(0) : "", "nccl", nccl, "nccl_reason", pr->nccl_reason);
+        if (!nccl) Py_DECREF(gpus);
     } else {
         cuda = Py_BuildValue("{sssssOsssOszsisisN}", "kind", "cuda", "name", "cuda", "available", Py_False, "reason",
                              pr->reason[0] ? pr->reason : "the CUDA backend is not loaded", "module_loaded",

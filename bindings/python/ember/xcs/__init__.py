@@ -60,6 +60,8 @@ def devices():
     cannot be used, a ``reason`` (no module in this build, no driver, no GPU,
     no device runtime), ``module``, ``module_loaded``, ``driver_version`` and
     ``nvrtc_version`` (0 when missing).  ``XCS_CUDA=0`` skips the probe.
+    With a GPU, ``nccl`` is NCCL's version (``"2.28.9"``; pmap combines its
+    collectives across GPUs through it), or None with ``nccl_reason``.
     """
     return _xcs._devices()
 

@@ -342,7 +342,8 @@ def _device_collective(kind: Literal["psum", "pmax", "all_gather"], parts: Seque
 def _devices() -> list[dict[str, Any]]:
     """One dict per backend: the CPU, then CUDA (``available``, ``gpus``, and
     when unavailable ``reason``, ``module``, ``module_loaded``,
-    ``driver_version``, ``nvrtc_version``)."""
+    ``driver_version``, ``nvrtc_version``; with a GPU ``nccl`` (a version
+    or None) and ``nccl_reason``)."""
 def _build_info() -> _BuildInfo: ...
 def _alloc_stats() -> _AllocStats: ...
 def _pool_threads() -> int: ...
