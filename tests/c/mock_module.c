@@ -26,7 +26,7 @@ static void probe(xcs_cuda_probe *out) {
     memset(out, 0, sizeof *out);
     count_devices();
     out->n_devices = mock_devices;
-    snprintf(out->nccl_reason, sizeof out->nccl_reason, "the mock combines collectives itself (a stand-in, not NCCL)");
+    snprintf(out->nccl_reason, sizeof out->nccl_reason, "a stand-in for NCCL combines them on the mock's devices");
     for (int i = 0; i < mock_devices; i++) {
         snprintf(out->devices[i].name, sizeof out->devices[i].name, "xcs mock device");
         out->devices[i].ordinal = i;

@@ -27,6 +27,8 @@ def test_devices_report_nccl():
     go through NCCL: its version, or None and why."""
     if MOCK:
         assert CUDA["nccl"] is None and "stand-in" in CUDA["nccl_reason"]
+        if len(CUDA["gpus"]) > 1:
+            assert "GPUs, no NCCL for pmap's collectives (a stand-in for NCCL" in xcs.explain(lambda x: x)
     elif CUDA["nccl"] is None:
         assert CUDA["nccl_reason"]
     else:

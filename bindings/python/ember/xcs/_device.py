@@ -86,8 +86,13 @@ def describe():
     except XCSDeviceError as e:  # XCS_DEVICE asks for a GPU there is not
         return f"device: none usable ({e})"
     if where != "cpu":
-        gpu = status.get("gpus", [{}])[0]
-        return f"device: {where} ({gpu.get('name', 'GPU')}, sm_{gpu.get('compute_capability', '?')})"
+        gpus = status.get("gpus") or [{}]
+        line = f"device: {where} ({gpus[0].get('name', 'GPU')}, sm_{gpus[0].get('compute_capability', '?')})"
+        if len(gpus) > 1:  # what pmap over them combines its collectives with
+            nccl = status.get("nccl")
+            line += f"; {len(gpus)} GPUs, " + (f"NCCL {nccl} for pmap's collectives" if nccl else
+                                              f"no NCCL for pmap's collectives ({status.get('nccl_reason') or '?'})")
+        return line
     if status.get("available"):
         return "device: cpu (XCS_DEVICE asks for it; a CUDA device is available)"
     return f"device: cpu (CUDA unavailable: {status.get('reason', 'unknown')})"
