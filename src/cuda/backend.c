@@ -127,7 +127,7 @@ int xcs_cuda_be_kernels_cached(int ordinal) {
 
 /* ---------------------------------------------------------------- kernels */
 
-static xcs_cu_ptr base_of(const xcs_tensor *t) {
+xcs_cu_ptr xcs_cuda_be_addr(const xcs_tensor *t) {
     return (xcs_cu_ptr)(uintptr_t)t->storage->data + (xcs_cu_ptr)(t->offset * (int64_t)xcs_dtype_size(t->dtype));
 }
 
@@ -135,7 +135,7 @@ static xcs_cu_ptr base_of(const xcs_tensor *t) {
  * broadcasting does; missing dims have stride 0). */
 static void operand_of(const xcs_tensor *t, int nd, xcs_cu_operand *o) {
     memset(o, 0, sizeof *o);
-    o->base = base_of(t);
+    o->base = xcs_cuda_be_addr(t);
     o->dtype = t->dtype;
     for (int d = 0; d < nd; d++) {
         int src = d - (nd - t->ndim);
@@ -389,21 +389,22 @@ static xcs_status matmul_run(const xcs_tensor *a, const xcs_tensor *b, xcs_tenso
     if (K == 0 && epi != XCS_GEMM_EPI_NONE) { /* relu(bias): the epilogue kernel's case */
         st = XCS_ERR_UNSUPPORTED;
     } else if (K == 0) { /* an empty sum: zeros (out is C-contiguous) */
-        st = xcs_cu_zero(rt, base_of(out), (size_t)(batch * M * N) * xcs_dtype_size(out->dtype));
+        st = xcs_cu_zero(rt, xcs_cuda_be_addr(out), (size_t)(batch * M * N) * xcs_dtype_size(out->dtype));
     } else {
         if ((st = xcs_cu_make_current(rt))) goto done;
         /* out^T (N x M, column-major, ld N) = b^T (N x K) @ a^T (K x M) */
         xcs_gemm g = {.dt = out->dtype, .trans_a = tb, .trans_b = ta, .tf32 = atomic_load(&use_tf32) != 0,
                       .m = N, .n = M, .k = K, .batch = batch,
-                      .a = (const void *)(uintptr_t)(bcopy ? bcopy : base_of(b)),
-                      .b = (const void *)(uintptr_t)(acopy ? acopy : base_of(a)),
-                      .c = (void *)(uintptr_t)base_of(out),
+                      .a = (const void *)(uintptr_t)(bcopy ? bcopy : xcs_cuda_be_addr(b)),
+                      .b = (const void *)(uintptr_t)(acopy ? acopy : xcs_cuda_be_addr(a)),
+                      .c = (void *)(uintptr_t)xcs_cuda_be_addr(out),
                       .lda = ldb, .ldb = lda, .ldc = out->strides[nd - 2] > 0 ? out->strides[nd - 2] : N,
                       .stride_a = sb, .stride_b = sa, .stride_c = sc};
         if (N == 1 && g.ldc < 1) g.ldc = 1;
         st = epi == XCS_GEMM_EPI_NONE
                  ? xcs_cublas_gemm(blas, &g)
-                 : xcs_cublas_gemm_epilogue(blas, &g, epi == XCS_GEMM_EPI_RELU_BIAS, (const void *)(uintptr_t)base_of(bias));
+                 : xcs_cublas_gemm_epilogue(blas, &g, epi == XCS_GEMM_EPI_RELU_BIAS,
+                                            (const void *)(uintptr_t)xcs_cuda_be_addr(bias));
     }
 done:
     xcs_cu_free(rt, acopy);

@@ -3,6 +3,7 @@
 #ifndef XCS_CUDA_BACKEND_H
 #define XCS_CUDA_BACKEND_H
 
+#include "runtime.h"
 #include "xcs_cuda.h"
 
 xcs_status xcs_cuda_be_open(int ordinal);
@@ -35,6 +36,8 @@ void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out);
 void xcs_cuda_be_empty_cache(int ordinal);
 void xcs_cuda_be_set_tf32(int on);
 int xcs_cuda_be_kernels_cached(int ordinal);
+/* The device address of t's element [0, ...] (storage data plus offset). */
+xcs_cu_ptr xcs_cuda_be_addr(const xcs_tensor *t);
 /* collective.c: combines parts on several devices through NCCL. */
 xcs_status xcs_cuda_be_collective(xcs_cuda_coll kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out);
 

@@ -21,10 +21,6 @@ static void nccl_open_once(void) {
     if (xcs_nccl_open(&nccl)) snprintf(nccl_why, sizeof nccl_why, "%s", xcs_last_error());
 }
 
-static xcs_cu_ptr data_of(const xcs_tensor *t) {
-    return (xcs_cu_ptr)(uintptr_t)t->storage->data + (xcs_cu_ptr)(t->offset * (int64_t)xcs_dtype_size(t->dtype));
-}
-
 static const char *const coll_names[] = {"psum", "pmax", "all_gather"};
 
 /* Checks what the entry promises its caller to have checked (xcs_cuda.h);
@@ -70,16 +66,17 @@ xcs_status xcs_cuda_be_collective(xcs_cuda_coll kind, int n, const xcs_tensor *c
     xcs_status st = check_parts(kind, n, part, out, rts, counts);
     if (st) return st;
     if (n == 1) { /* nothing to combine: a device copy */
-        xcs_cu_use use[2] = {{data_of(part[0]), false, false}, {data_of(out[0]), true, false}};
+        xcs_cu_ptr src = xcs_cuda_be_addr(part[0]), dst = xcs_cuda_be_addr(out[0]);
+        xcs_cu_use use[2] = {{src, false, false}, {dst, true, false}};
         size_t bytes = counts[0] * xcs_dtype_size(part[0]->dtype);
-        return (st = xcs_cu_order(rts[0], 2, use)) ? st : xcs_cu_copy(rts[0], data_of(out[0]), data_of(part[0]), bytes);
+        return (st = xcs_cu_order(rts[0], 2, use)) ? st : xcs_cu_copy(rts[0], dst, src, bytes);
     }
     pthread_once(&nccl_once, nccl_open_once);
     if (!nccl) return xcs_error(XCS_ERR_UNSUPPORTED, "%s", nccl_why);
     xcs_cu_ptr in[XCS_CUDA_MAX_DEVICES], res[XCS_CUDA_MAX_DEVICES];
     for (int i = 0; i < n; i++) {
-        in[i] = data_of(part[i]);
-        res[i] = data_of(out[i]);
+        in[i] = xcs_cuda_be_addr(part[i]);
+        res[i] = xcs_cuda_be_addr(out[i]);
     }
     st = xcs_nccl_run(nccl, kind, n, rts, in, res, counts, part[0]->dtype);
     return st ? xcs_error_context(st, "%s across %d GPUs", coll_names[kind], n) : XCS_OK;
