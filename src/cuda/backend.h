@@ -40,6 +40,9 @@ int xcs_cuda_be_kernels_cached(int ordinal);
 xcs_cu_ptr xcs_cuda_be_addr(const xcs_tensor *t);
 /* collective.c: combines parts on several devices through NCCL. */
 xcs_status xcs_cuda_be_collective(xcs_cuda_coll kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out);
+/* NCCL's version, or 0 and why not in why[cap]: the module's one NCCL handle,
+ * opened here at the first call (the probe's) and kept for the collectives. */
+int xcs_cuda_be_nccl_info(char *why, size_t cap);
 
 /* For C tests and benchmarks that link the backend (not the module): opens
  * the device and registers these entries with this copy of the core as

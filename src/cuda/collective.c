@@ -19,6 +19,13 @@ static char nccl_why[400];
 
 static void nccl_open_once(void) {
     if (xcs_nccl_open(&nccl)) snprintf(nccl_why, sizeof nccl_why, "%s", xcs_last_error());
+    xcs_error_clear();
+}
+
+int xcs_cuda_be_nccl_info(char *why, size_t cap) {
+    pthread_once(&nccl_once, nccl_open_once);
+    if (!nccl) snprintf(why, cap, "%s", nccl_why);
+    return xcs_nccl_version(nccl);
 }
 
 static const char *const coll_names[] = {"psum", "pmax", "all_gather"};

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "backend.h"
-#include "nccl.h"
 #include "nvrtc.h"
 #include "xcs_cuda.h"
 
@@ -110,13 +109,7 @@ static void probe(xcs_cuda_probe *out) {
         snprintf(out->reason, sizeof out->reason, "%s", nvwhy);
         out->n_devices = 0;
     }
-    if (out->n_devices > 0) { /* NCCL: opened again (and kept) at the first collective */
-        xcs_nccl *nc = NULL;
-        if (xcs_nccl_open(&nc) == XCS_OK) out->nccl_version = xcs_nccl_version(nc);
-        else snprintf(out->nccl_reason, sizeof out->nccl_reason, "%s", xcs_last_error());
-        xcs_nccl_close(nc);
-        xcs_error_clear();
-    }
+    if (out->n_devices > 0) out->nccl_version = xcs_cuda_be_nccl_info(out->nccl_reason, sizeof out->nccl_reason);
 }
 
 static const char *last_error(void) { return xcs_last_error(); }
