@@ -93,6 +93,8 @@ static xcs_status collective(xcs_cuda_coll kind, int n, const xcs_tensor *const 
         ok &= xcs_tensor_is_contiguous(part[i]) && xcs_tensor_is_contiguous(out[i]);
     }
     if (!ok) return wrong_device();
+    if (kind == XCS_CUDA_COLL_SUM && part[0]->dtype == XCS_BOOL) /* as xcs_nccl_supports: not a bool */
+        return xcs_error(XCS_ERR_UNSUPPORTED, "the mock, as NCCL, does not sum bool parts");
     size_t es = xcs_dtype_size(part[0]->dtype);
     char *dst0 = (char *)s[n].data + h[n].offset * (int64_t)es;
     if (kind == XCS_CUDA_COLL_GATHER) {

@@ -317,10 +317,6 @@ static PyObject *py_device_collective(PyObject *m, PyObject *args) {
             }
         rows += p->ndim ? p->shape[0] : 1;
     }
-    if (k == 0 && part[0]->dtype == XCS_BOOL) { /* a sum of booleans is not a boolean */
-        res = PyUnicode_FromString("psum of bool parts (the host promotes them)");
-        goto done;
-    }
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t shape[XCS_MAX_DIMS];
         memcpy(shape, part[i]->shape, sizeof shape);
