@@ -80,6 +80,28 @@ static xcs_status copy_into(const xcs_backend *be, xcs_tensor *src, xcs_tensor *
     return be->elementwise(XCS_OP_COPY, 1, (const xcs_tensor *const *)&src, src->dtype, dst);
 }
 
+/* The stacked ys, outs[n_carry..): [length, ...y's shape] each. */
+static xcs_status stacked_ys(const xcs_graph *body, int n_carry, int64_t length, const xcs_storage *where,
+                             xcs_tensor **outs) {
+    for (int j = 0; j < body->n_outputs - n_carry; j++) {
+        const xcs_edge *e = &body->outputs[n_carry + j];
+        int64_t shape[XCS_MAX_DIMS];
+        if (e->ndim + 1 > XCS_MAX_DIMS)
+            return xcs_error(XCS_ERR_SHAPE, "scan: output y %d has %d dims; stacking needs one more (at most %d)", j,
+                             e->ndim, XCS_MAX_DIMS);
+        shape[0] = length;
+        memcpy(shape + 1, e->shape, (size_t)e->ndim * sizeof *shape);
+        xcs_status st = xcs_tensor_empty_on(where, body->nodes[e->node].dtype, e->ndim + 1, shape, &outs[n_carry + j]);
+        if (st) return st;
+    }
+    return XCS_OK;
+}
+
+/* The loop in one kernel (below); false: it does not fit, run the steps. */
+static bool scan_kernel(const xcs_graph *body, int n_carry, int64_t length, bool reverse,
+                        const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index,
+                        const xcs_storage *where);
+
 /* The loop.  Each step's carry is written straight into one of two buffers
  * per carry (alternating, so a step never writes what it reads) and each y
  * straight into its row of the stacked output: run.c's output destinations
@@ -105,7 +127,7 @@ static xcs_status scan_on(const xcs_graph *body, int n_carry, int64_t length, bo
     xcs_storage *anchor = xcs_storage_new_on(1, dev, index); /* where the loop's own tensors go */
     if (!moved || !anchor) st = moved ? xcs_last_status() : xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
     for (int k = 0; k < n_in && !st; k++) st = xcs_tensor_to(inputs[k], dev, index, &moved[k]);
-    if (!st)
+    if (!st && !scan_kernel(body, n_carry, length, reverse, (const xcs_tensor *const *)moved, outs, dev, index, anchor))
         st = scan_loop(body, n_carry, length, reverse, n_in, (const xcs_tensor *const *)moved, outs, dev, index, anchor);
     for (int k = 0; moved && k < n_in; k++) xcs_tensor_free(moved[k]);
     free(moved);
@@ -140,19 +162,7 @@ static xcs_status scan_loop(const xcs_graph *body, int n_carry, int64_t length, 
     for (int q = 0; q < n_carry && !st && length > 0; q++)
         for (int b = 0; b < 2 && !st; b++)
             st = xcs_tensor_empty_on(where, inputs[q]->dtype, inputs[q]->ndim, inputs[q]->shape, &buf[2 * q + b]);
-    /* ys: [length, ...y's shape] each */
-    for (int j = 0; j < n_y && !st; j++) {
-        const xcs_edge *e = &body->outputs[n_carry + j];
-        int64_t shape[XCS_MAX_DIMS];
-        if (e->ndim + 1 > XCS_MAX_DIMS) {
-            st = xcs_error(XCS_ERR_SHAPE, "scan: output y %d has %d dims; stacking needs one more (at most %d)", j,
-                           e->ndim, XCS_MAX_DIMS);
-            break;
-        }
-        shape[0] = length;
-        memcpy(shape + 1, e->shape, (size_t)e->ndim * sizeof *shape);
-        st = xcs_tensor_empty_on(where, body->nodes[e->node].dtype, e->ndim + 1, shape, &outs[n_carry + j]);
-    }
+    if (!st) st = stacked_ys(body, n_carry, length, where, outs);
     if (!st) st = xcs_run_open_on(body, dev, index, &r);
     if (!st && dev == XCS_DEVICE_CPU) st = xcs_run_keep_plans(&r);
     r.dest = dest;
@@ -210,6 +220,191 @@ static xcs_status scan_loop(const xcs_graph *body, int n_carry, int64_t length, 
     free(step_in);
     free(rows);
     return st;
+}
+
+/* ---------------------------------------------------------------- one kernel
+ *
+ * A step that is one elementwise fused program (a moving average, a
+ * recurrence with a diagonal transition, a leaky integrator, any map over
+ * time) runs on a device as one kernel for the whole loop
+ * (xcs_backend.run_scan): each element's carries stay in registers, and
+ * the launches (one per step otherwise) become one.  What does not fit (a
+ * matmul or a reduction in the step, more than one group, a carry that is
+ * not elementwise over the program's space, rows that are not contiguous,
+ * an output that is a view or a pass-through) runs step by step, and so
+ * does a loop whose kernel fails: the step loop then reports the failing
+ * step (an integer division by zero at step t).  XCS_SCAN_KERNEL=0 turns
+ * the kernel off (benchmarks compare the two). */
+
+static bool same_shape(int nd, const int64_t *a, int nd2, const int64_t *b) {
+    if (nd != nd2) return false;
+    for (int d = 0; d < nd; d++)
+        if (a[d] != b[d]) return false;
+    return true;
+}
+
+/* The rows of x (axis 0 dropped) are C-contiguous (size-1 dims aside). */
+static bool rows_contiguous(const xcs_tensor *x) {
+    int64_t want = 1;
+    for (int d = x->ndim - 1; d >= 1; d--) {
+        if (x->shape[d] == 1) continue;
+        if (x->strides[d] != want) return false;
+        want *= x->shape[d];
+    }
+    return true;
+}
+
+/* The plan's one fused group, elementwise, when every other step is an
+ * input or a constant; else NULL. */
+static const xcs_plan_group *lone_group(const xcs_graph *g) {
+    const xcs_plan *pl = g->plan;
+    if (!pl || pl->n_groups != 1) return NULL;
+    for (int s = 0; s < pl->n_steps; s++) {
+        const xcs_plan_step *step = &pl->steps[s];
+        if (step->group >= 0 ? pl->chain && pl->chain[s] > 1
+                             : g->nodes[step->node].op != XCS_NODE_INPUT && g->nodes[step->node].op != XCS_NODE_CONST)
+            return NULL;
+    }
+    const xcs_plan_group *grp = &pl->groups[0];
+    const xcs_fused_program *p = &grp->prog;
+    if (grp->matmul || p->n_instr < 1 || p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE) return NULL;
+    return grp;
+}
+
+/* Every input node matches what it will read (a carry, or a row of its
+ * xs leaf): otherwise the step loop reports the mismatch. */
+static bool inputs_match(const xcs_graph *body, int n_carry, const xcs_tensor *const *inputs) {
+    for (int i = 0; i < body->n_nodes; i++) {
+        const xcs_node *n = &body->nodes[i];
+        if (n->op != XCS_NODE_INPUT) continue;
+        const xcs_tensor *x = inputs[n->aux];
+        int row = n->aux >= n_carry; /* a row: the leaf's axis 0 dropped */
+        if (x->dtype != n->dtype || !same_shape(x->ndim - row, x->shape + row, n->ndim, n->shape)) return false;
+    }
+    return true;
+}
+
+/* Header over base's memory through edge e (e's shape and strides, which
+ * are over base's contiguous layout), at element offset `at` of base. */
+static void edge_over(const xcs_tensor *base, const xcs_edge *e, int64_t at, xcs_tensor *h) {
+    memset(h, 0, sizeof *h);
+    h->storage = base->storage;
+    h->dtype = base->dtype;
+    h->ndim = e->ndim;
+    memcpy(h->shape, e->shape, sizeof h->shape);
+    memcpy(h->strides, e->strides, sizeof h->strides);
+    h->offset = at + e->offset;
+}
+
+/* The loop's operands (sl->in, in_carry, in_step) from the group's input
+ * edges; constants copied to the device into consts[k].  False: no fit. */
+static bool loop_inputs(const xcs_graph *body, const xcs_plan_group *grp, int n_carry, const xcs_tensor *const *inputs,
+                        xcs_device dev, int index, xcs_scan_loop *sl, xcs_tensor *ih, xcs_tensor **consts) {
+    const xcs_fused_program *p = &grp->prog;
+    for (int k = 0; k < grp->n_inputs; k++) {
+        if (grp->input_edges[k] < 0) return false;
+        const xcs_edge *e = &body->edges[grp->input_edges[k]];
+        const xcs_node *src = &body->nodes[e->node];
+        sl->in_carry[k] = -1;
+        if (src->op == XCS_NODE_INPUT && src->aux < n_carry) { /* elementwise in the space: its register */
+            sl->in_carry[k] = src->aux;
+            if (!xcs_edge_is_identity(body, e) || !same_shape(src->ndim, src->shape, p->ndim, p->shape)) return false;
+            continue;
+        }
+        const xcs_tensor *base;
+        if (src->op == XCS_NODE_INPUT) {
+            base = inputs[src->aux];
+            if (!rows_contiguous(base)) return false;
+            sl->in_step[k] = base->strides[0];
+        } else if (src->op == XCS_NODE_CONST) {
+            if (xcs_tensor_to(body->consts[src->aux], dev, index, &consts[k])) return false;
+            base = consts[k];
+            if (!xcs_tensor_is_contiguous(base)) return false;
+        } else {
+            return false;
+        }
+        edge_over(base, e, base->offset, &ih[k]);
+        sl->in[k] = &ih[k];
+    }
+    return true;
+}
+
+/* Which carry (out_carry) and which y (yj, -1: none) each group output
+ * is; false when a graph output is not a group output read whole, or one
+ * output would be two carries or two ys. */
+static bool loop_outputs(const xcs_graph *body, const xcs_plan_group *grp, int n_carry, xcs_scan_loop *sl, int *yj) {
+    const xcs_fused_program *p = &grp->prog;
+    for (int o = 0; o < grp->n_outputs; o++) {
+        const xcs_node *n = &body->nodes[grp->output_nodes[o]];
+        sl->out_carry[o] = yj[o] = -1;
+        if (!same_shape(n->ndim, n->shape, p->ndim, p->shape)) return false;
+    }
+    for (int k = 0; k < body->n_outputs; k++) {
+        const xcs_edge *e = &body->outputs[k];
+        int o = 0;
+        while (o < grp->n_outputs && grp->output_nodes[o] != e->node) o++;
+        if (o == grp->n_outputs || !xcs_edge_is_identity(body, e)) return false;
+        int *slot = k < n_carry ? &sl->out_carry[o] : &yj[o];
+        if (*slot >= 0) return false;
+        *slot = k < n_carry ? k : k - n_carry;
+    }
+    return true;
+}
+
+static bool scan_kernel(const xcs_graph *body, int n_carry, int64_t length, bool reverse,
+                        const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index,
+                        const xcs_storage *where) {
+    const char *env = getenv("XCS_SCAN_KERNEL");
+    const xcs_backend *be = dev == XCS_DEVICE_CPU ? NULL : xcs_backend_for(dev);
+    const xcs_plan_group *grp = NULL;
+    if (!be) xcs_error_clear();
+    if (!be || !be->run_scan || length < 1 || n_carry > XCS_SCAN_MAX_CARRY || (env && strcmp(env, "0") == 0) ||
+        !(grp = lone_group(body)) || !inputs_match(body, n_carry, inputs))
+        return false;
+    const xcs_fused_program *p = &grp->prog;
+    int64_t numel = 1;
+    for (int d = 0; d < p->ndim; d++) numel *= p->shape[d];
+    xcs_scan_loop sl;
+    memset(&sl, 0, sizeof sl);
+    sl.p = p;
+    sl.length = length;
+    sl.reverse = reverse;
+    sl.n_carry = n_carry;
+    xcs_tensor ih[XCS_FUSED_MAX_IO], oh[XCS_FUSED_MAX_IO], *consts[XCS_FUSED_MAX_IO] = {0};
+    int yj[XCS_FUSED_MAX_IO];
+    bool ok = numel > 0 && loop_outputs(body, grp, n_carry, &sl, yj) &&
+              loop_inputs(body, grp, n_carry, inputs, dev, index, &sl, ih, consts);
+    for (int q = 0; q < n_carry && ok; q++) {
+        ok = xcs_tensor_is_contiguous(inputs[q]);
+        sl.carry_init[q] = inputs[q];
+    }
+    xcs_status st = ok ? XCS_OK : XCS_ERR_UNSUPPORTED;
+    for (int q = 0; q < n_carry && !st; q++)
+        st = xcs_tensor_empty_on(where, inputs[q]->dtype, inputs[q]->ndim, inputs[q]->shape, &outs[q]);
+    if (!st) st = stacked_ys(body, n_carry, length, where, outs);
+    for (int q = 0; q < n_carry && !st; q++) sl.carry_final[q] = outs[q];
+    for (int o = 0; o < grp->n_outputs && !st; o++) { /* y row 0 over the program's space (the node's layout) */
+        if (yj[o] < 0) continue;
+        const xcs_tensor *y = outs[n_carry + yj[o]];
+        memset(&oh[o], 0, sizeof oh[o]);
+        oh[o].storage = y->storage;
+        oh[o].dtype = y->dtype;
+        oh[o].ndim = p->ndim;
+        memcpy(oh[o].shape, p->shape, sizeof oh[o].shape);
+        xcs_strides_contiguous(p->ndim, p->shape, oh[o].strides);
+        oh[o].offset = y->offset;
+        sl.out[o] = &oh[o];
+        sl.out_step[o] = y->strides[0];
+    }
+    if (!st) st = be->run_scan(&sl);
+    for (int k = 0; k < XCS_FUSED_MAX_IO; k++) xcs_tensor_free(consts[k]);
+    if (!st) return true;
+    for (int k = 0; ok && k < body->n_outputs; k++) { /* no fit, or the kernel failed: the steps say why */
+        xcs_tensor_free(outs[k]);
+        outs[k] = NULL;
+    }
+    xcs_error_clear();
+    return false;
 }
 
 /* ---------------------------------------------------------------- hoisting

@@ -586,6 +586,32 @@ typedef struct xcs_row_chain {
     xcs_dtype out_dtype[XCS_ROW_CHAIN_MAX][XCS_FUSED_MAX_IO];
 } xcs_row_chain;
 
+/* scan's loop in one pass (xcs_backend.run_scan, used off the CPU when a
+ * step is one elementwise fused program): p runs `length` times over its
+ * space, step i on t = reverse ? length - 1 - i : i.  Input k of p reads
+ * carry in_carry[k] (>= 0: its value before the step) or, when -1, in[k]
+ * (row 0's operand, a view broadcast to p's space as run_fused takes)
+ * moved in_step[k] elements per t (0: the same every step).  Output o
+ * becomes carry out_carry[o] (-1: none) and, when out[o] is set, is
+ * written into out[o] (row 0's destination over p's space) moved
+ * out_step[o] elements per t.  Carry q starts as carry_init[q] and ends in
+ * carry_final[q], both C-contiguous of p's shape and dtype. */
+#define XCS_SCAN_MAX_CARRY 8
+typedef struct xcs_scan_loop {
+    const xcs_fused_program *p;
+    int64_t length;
+    bool reverse;
+    int n_carry;
+    const xcs_tensor *carry_init[XCS_SCAN_MAX_CARRY];
+    xcs_tensor *carry_final[XCS_SCAN_MAX_CARRY];
+    int in_carry[XCS_FUSED_MAX_IO];
+    const xcs_tensor *in[XCS_FUSED_MAX_IO];
+    int64_t in_step[XCS_FUSED_MAX_IO];
+    int out_carry[XCS_FUSED_MAX_IO];
+    xcs_tensor *out[XCS_FUSED_MAX_IO];
+    int64_t out_step[XCS_FUSED_MAX_IO];
+} xcs_scan_loop;
+
 /* ---------------------------------------------------------------- backends
  *
  * A backend executes kernels on tensors whose shapes/dtypes core has already
@@ -662,6 +688,11 @@ typedef struct xcs_backend {
      * error to report) when this chain does not fit the backend's row
      * kernel: core then runs the programs one by one.  NULL: never. */
     xcs_status (*run_rows)(const xcs_row_chain *rc);
+    /* Runs a scan loop in one pass (a CUDA kernel whose threads keep the
+     * carries in registers); XCS_ERR_UNSUPPORTED (no error to report) when
+     * this loop does not fit it: core then runs the steps one by one.
+     * NULL: never. */
+    xcs_status (*run_scan)(const xcs_scan_loop *sl);
 } xcs_backend;
 
 /* The backend serving `device`, or NULL with the error set. */

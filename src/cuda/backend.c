@@ -108,7 +108,7 @@ void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     xcs_cu_mem_stats m;
     xcs_cu_mem_stats_get(rt, &m);
     *out = (xcs_cuda_mem_stats){m.current_bytes, m.peak_bytes, m.cached_bytes, m.allocs, m.reused, m.device_allocs,
-                                m.row_chains, m.gemm_epilogues};
+                                m.row_chains, m.gemm_epilogues, m.scan_loops};
 }
 
 void xcs_cuda_be_empty_cache(int ordinal) {
@@ -531,6 +531,100 @@ xcs_status xcs_cuda_be_run_rows(const xcs_row_chain *rc) {
     return xcs_cu_run_rows(rt, &rs, &args, checked);
 }
 
+/* ---------------------------------------------------------------- scan loops */
+
+/* A scan loop's threads never meet: CI compiles the kernel's source with
+ * NVRTC and runs the same source on the host against the step-by-step
+ * loop (test_cuda_scan), which leaves only the device's math library to a
+ * GPU session; so, unlike the row kernels, it is on by default (core's
+ * XCS_SCAN_KERNEL=0 turns it off). */
+xcs_status xcs_cuda_scan_spec_of(const xcs_scan_loop *sl, xcs_cuda_scan_spec *ss, xcs_cuda_scan_args *args, int *dev) {
+    const xcs_fused_program *p = sl->p;
+    if (!p || sl->n_carry < 0 || sl->n_carry > XCS_SCAN_MAX_CARRY || sl->length < 1 || p->n_inputs > XCS_FUSED_MAX_IO ||
+        p->n_outputs > XCS_FUSED_MAX_IO || p->ndim > XCS_MAX_DIMS)
+        return XCS_ERR_UNSUPPORTED;
+    memset(ss, 0, sizeof *ss);
+    memset(args, 0, sizeof *args);
+    ss->base.p = p;
+    ss->n_carry = sl->n_carry;
+    args->n = 1;
+    for (int d = 0; d < p->ndim; d++) {
+        args->shape[d] = p->shape[d];
+        args->n *= p->shape[d];
+    }
+    args->length = sl->length;
+    args->t0 = sl->reverse ? sl->length - 1 : 0;
+    args->dt = sl->reverse ? -1 : 1;
+    *dev = -1;
+    for (int q = 0; q < sl->n_carry; q++) {
+        const xcs_tensor *a = sl->carry_init[q], *b = sl->carry_final[q];
+        if (!xcs_tensor_is_contiguous(a) || !xcs_tensor_is_contiguous(b) || a->dtype != b->dtype ||
+            xcs_tensor_numel(a) != args->n || xcs_tensor_numel(b) != args->n)
+            return XCS_ERR_UNSUPPORTED;
+        ss->carry_dtype[q] = a->dtype;
+        args->carry_in[q] = (const void *)(uintptr_t)xcs_cuda_be_addr(a);
+        args->carry_out[q] = (void *)(uintptr_t)xcs_cuda_be_addr(b);
+        if (*dev < 0) *dev = ordinal_of(a);
+    }
+    for (int k = 0; k < p->n_inputs; k++) {
+        int q = ss->in_carry[k] = sl->in_carry[k];
+        if (q >= 0) {
+            if (q >= sl->n_carry) return XCS_ERR_UNSUPPORTED;
+            ss->base.in_dtype[k] = ss->carry_dtype[q];
+            continue;
+        }
+        xcs_cu_operand o;
+        operand_of(sl->in[k], p->ndim, &o);
+        ss->base.in_dtype[k] = o.dtype;
+        args->in[k] = (const void *)(uintptr_t)o.base;
+        memcpy(args->in_stride[k], o.strides, sizeof args->in_stride[k]);
+        args->in_step[k] = sl->in_step[k];
+        if (*dev < 0) *dev = ordinal_of(sl->in[k]);
+    }
+    for (int o = 0; o < p->n_outputs; o++) {
+        int q = ss->out_carry[o] = sl->out_carry[o];
+        if (q >= sl->n_carry) return XCS_ERR_UNSUPPORTED;
+        ss->base.out_dtype[o] = q >= 0 ? ss->carry_dtype[q] : sl->out[o] ? sl->out[o]->dtype : XCS_F32;
+        if (!sl->out[o]) continue;
+        if (q >= 0 && sl->out[o]->dtype != ss->carry_dtype[q]) return XCS_ERR_UNSUPPORTED;
+        xcs_cu_operand op;
+        operand_of(sl->out[o], p->ndim, &op);
+        ss->out_mem |= 1u << o;
+        args->out[o] = (void *)(uintptr_t)op.base;
+        memcpy(args->out_stride[o], op.strides, sizeof args->out_stride[o]);
+        args->out_step[o] = sl->out_step[o];
+        if (*dev < 0) *dev = ordinal_of(sl->out[o]);
+    }
+    if (*dev < 0) *dev = 0;
+    return XCS_OK;
+}
+
+xcs_status xcs_cuda_be_run_scan(const xcs_scan_loop *sl) {
+    xcs_cuda_scan_spec ss;
+    xcs_cuda_scan_args args;
+    int dev = 0;
+    xcs_status st = xcs_cuda_scan_spec_of(sl, &ss, &args, &dev);
+    if (st) return st;
+    xcs_cu_runtime *rt = rt_of(dev);
+    if (!rt) return xcs_last_status();
+    const xcs_tensor *reads[XCS_FUSED_MAX_IO + XCS_SCAN_MAX_CARRY];
+    xcs_tensor *writes[XCS_FUSED_MAX_IO + XCS_SCAN_MAX_CARRY];
+    int nr = 0, nw = 0;
+    for (int k = 0; k < sl->p->n_inputs; k++)
+        if (sl->in_carry[k] < 0) reads[nr++] = sl->in[k];
+    for (int q = 0; q < sl->n_carry; q++) {
+        reads[nr++] = sl->carry_init[q];
+        writes[nw++] = sl->carry_final[q];
+    }
+    for (int o = 0; o < sl->p->n_outputs; o++)
+        if (sl->out[o]) writes[nw++] = sl->out[o];
+    /* (order_kernel takes at most 2 * XCS_FUSED_MAX_IO + 2 uses: call it per half) */
+    if ((st = order_kernel(rt, nr, reads, 0, NULL))) return st;
+    if ((st = order_kernel(rt, 0, NULL, nw, writes))) return st;
+    ss.base.name = NULL;
+    return xcs_cu_run_scan(rt, &ss, &args);
+}
+
 xcs_cu_runtime *xcs_cuda_be_runtime(int ordinal) { return rt_of(ordinal); }
 
 /* This copy of the core's view of the backend, without the module boundary
@@ -548,6 +642,7 @@ static const xcs_backend direct = {
     .upload = xcs_cuda_be_upload,
     .download = xcs_cuda_be_download,
     .run_rows = xcs_cuda_be_run_rows,
+    .run_scan = xcs_cuda_be_run_scan,
 };
 
 xcs_status xcs_cuda_be_register(int ordinal) {

@@ -26,6 +26,14 @@ struct xcs_cuda_row_spec;
 struct xcs_cuda_row_args;
 xcs_status xcs_cuda_row_spec_of(const xcs_row_chain *rc, struct xcs_cuda_row_spec *out, struct xcs_cuda_row_args *args,
                                 bool *checked, int *dev);
+/* A scan loop (xcs_backend.run_scan) as one kernel; and its spec and
+ * arguments, device addresses as they are (tests run the kernel's source
+ * on the host); XCS_ERR_UNSUPPORTED when the loop does not fit. */
+struct xcs_cuda_scan_spec;
+struct xcs_cuda_scan_args;
+xcs_status xcs_cuda_be_run_scan(const xcs_scan_loop *sl);
+xcs_status xcs_cuda_scan_spec_of(const xcs_scan_loop *sl, struct xcs_cuda_scan_spec *ss, struct xcs_cuda_scan_args *args,
+                                 int *dev);
 xcs_status xcs_cuda_be_run_fused(const xcs_fused_program *p, const xcs_tensor *const *in, xcs_tensor *const *out);
 /* A matmul group (xcs_backend.matmul_fused): a bias (+ relu) epilogue inside
  * the GEMM through cuBLASLt where it applies, else the GEMM into prod and the

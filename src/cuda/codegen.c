@@ -341,6 +341,7 @@ typedef struct cg {
     unsigned preloaded; /* bit k: input k's element is already in p<k> (the unrolled flat loop) */
     char vec_comp;      /* the vec4 variant: STOREs write component vec_comp of o<k> */
     bool store_var;     /* row chains: STOREs write variable o<k> */
+    const xcs_cuda_scan_spec *scan; /* a scan loop: operands move by t * step; carries in registers */
 } cg;
 
 #define CG_BAD(...) (xcs_error(XCS_ERR_VALUE, "CUDA codegen: " __VA_ARGS__), false)
@@ -428,6 +429,9 @@ static void cg_body(cg *c, sb *s, const char *ind) {
             if (c->preloaded >> in->a & 1u)
                 sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(p%d);\n", ind, ctype(in->dtype), i, ctype(in->dtype),
                        ctype(from), in->a);
+            else if (c->scan)
+                sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(((const %s *)a.in[%d])[oi%d + t * a.in_step[%d]]);\n", ind,
+                       ctype(in->dtype), i, ctype(in->dtype), ctype(from), ctype(from), in->a, in->a, in->a);
             else
                 sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(((const %s *)a.in[%d])[oi%d]);\n", ind, ctype(in->dtype), i,
                        ctype(in->dtype), ctype(from), ctype(from), in->a, in->a);
@@ -469,6 +473,16 @@ static void cg_body(cg *c, sb *s, const char *ind) {
             if (c->store_var) {
                 sb_put(s, "%so%d = xcs_cv<%s, %s>(v%d);\n", ind, in->dst, ctype(to), ctype(c->reg_dt[in->a]),
                        c->reg_var[in->a]);
+                break;
+            }
+            if (c->scan) {
+                int q = c->scan->out_carry[in->dst];
+                if (q >= 0)
+                    sb_put(s, "%sn%d = xcs_cv<%s, %s>(v%d);\n", ind, q, ctype(to), ctype(c->reg_dt[in->a]),
+                           c->reg_var[in->a]);
+                if (c->scan->out_mem >> in->dst & 1u)
+                    sb_put(s, "%s((%s *)a.out[%d])[oo%d + t * a.out_step[%d]] = xcs_cv<%s, %s>(v%d);\n", ind, ctype(to),
+                           in->dst, in->dst, in->dst, ctype(to), ctype(c->reg_dt[in->a]), c->reg_var[in->a]);
                 break;
             }
             if (c->vec_comp) {
@@ -1084,4 +1098,106 @@ bool xcs_cuda_gemm_epilogue(const xcs_fused_program *p, xcs_dtype prod_dtype, co
     out->kind = relu ? XCS_GEMM_EPI_RELU_BIAS : XCS_GEMM_EPI_BIAS;
     out->bias_input = ka == 0 ? kb : ka;
     return true;
+}
+
+/* ---------------------------------------------------------------- scan loops */
+
+/* What a scan spec adds to its program's checks: carries in range, of
+ * their operands' dtypes, each made by exactly one stored output. */
+static bool scan_check(const xcs_cuda_scan_spec *ss, const cg *c) {
+    const xcs_fused_program *p = c->p;
+    if (ss->n_carry < 0 || ss->n_carry > XCS_SCAN_MAX_CARRY)
+        return CG_BAD("a scan loop of %d carries (at most %d)", ss->n_carry, XCS_SCAN_MAX_CARRY);
+    if (p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE) return CG_BAD("a scan loop's program is elementwise");
+    if (p->n_outputs < 32 && (ss->out_mem >> p->n_outputs)) return CG_BAD("scan: out_mem 0x%x past the outputs", ss->out_mem);
+    int made[XCS_SCAN_MAX_CARRY] = {0};
+    for (int q = 0; q < ss->n_carry; q++)
+        if (!ctype(ss->carry_dtype[q])) return CG_BAD("carry %d has no CUDA type", q);
+    for (int k = 0; k < p->n_inputs; k++) {
+        int q = ss->in_carry[k];
+        if (q < -1 || q >= ss->n_carry) return CG_BAD("input %d reads carry %d of %d", k, q, ss->n_carry);
+        if (q >= 0 && c->spec->in_dtype[k] != ss->carry_dtype[q]) return CG_BAD("input %d is not carry %d's dtype", k, q);
+    }
+    for (int o = 0; o < p->n_outputs; o++) {
+        int q = ss->out_carry[o];
+        if (q < -1 || q >= ss->n_carry) return CG_BAD("output %d makes carry %d of %d", o, q, ss->n_carry);
+        if (q < 0) continue;
+        if (!c->out_used[o] || c->spec->out_dtype[o] != ss->carry_dtype[q])
+            return CG_BAD("output %d makes carry %d but is not stored in its dtype", o, q);
+        made[q]++;
+    }
+    for (int q = 0; q < ss->n_carry; q++)
+        if (made[q] != 1) return CG_BAD("carry %d is made by %d outputs (one needed)", q, made[q]);
+    return true;
+}
+
+size_t xcs_cuda_scan_codegen(const xcs_cuda_scan_spec *ss, char *buf, size_t cap) {
+    if (!ss || !ss->base.p) return xcs_error(XCS_ERR_VALUE, "CUDA codegen: no program"), 0;
+    cg c;
+    memset(&c, 0, sizeof c);
+    c.spec = &ss->base;
+    c.p = ss->base.p;
+    if (!cg_check(&c) || !scan_check(ss, &c)) return 0;
+    const xcs_fused_program *p = c.p;
+    c.scan = ss;
+    for (int k = 0; k < p->n_inputs; k++) /* a carry is read from its register */
+        if (ss->in_carry[k] >= 0 && c.in_used[k]) {
+            c.in_used[k] = false;
+            c.preloaded |= 1u << k;
+        }
+    for (int o = 0; o < p->n_outputs; o++) c.out_used[o] = ss->out_mem >> o & 1u; /* offsets of memory outputs only */
+    sb s = {.buf = buf, .cap = cap, .len = 0};
+    if (buf && cap) buf[0] = '\0';
+    if (!ss->base.no_prelude) {
+        put_prelude(&s);
+        sb_put(&s,
+               "struct xcs_scan_args {\n    const void *in[%d];\n    void *out[%d];\n    const void *carry_in[%d];\n"
+               "    void *carry_out[%d];\n    unsigned int *err;\n    long long n, length, t0, dt;\n"
+               "    long long shape[%d];\n    long long in_stride[%d][%d];\n    long long out_stride[%d][%d];\n"
+               "    long long in_step[%d], out_step[%d];\n};\n",
+               XCS_FUSED_MAX_IO, XCS_FUSED_MAX_IO, XCS_SCAN_MAX_CARRY, XCS_SCAN_MAX_CARRY, XCS_MAX_DIMS,
+               XCS_FUSED_MAX_IO, XCS_MAX_DIMS, XCS_FUSED_MAX_IO, XCS_MAX_DIMS, XCS_FUSED_MAX_IO, XCS_FUSED_MAX_IO);
+    }
+    sb_put(&s, "extern \"C\" __global__ void __launch_bounds__(%d) %s(const xcs_scan_args a) {\n", XCS_CUDA_BLOCK,
+           ss->base.name ? ss->base.name : XCS_CUDA_KERNEL_NAME);
+    sb_put(&s, "    unsigned int err = 0;\n"
+               "    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < a.n;\n"
+               "         i += (long long)gridDim.x * blockDim.x) {\n");
+    int dims[XCS_MAX_DIMS];
+    for (int d = 0; d < p->ndim; d++) dims[d] = d;
+    cg_offsets(&c, &s, "        ", "i", dims, p->ndim);
+    for (int q = 0; q < ss->n_carry; q++) {
+        const char *t = ctype(ss->carry_dtype[q]);
+        sb_put(&s, "        %s c%d = ((const %s *)a.carry_in[%d])[i];\n        %s n%d = c%d;\n", t, q, t, q, t, q, q);
+    }
+    sb_put(&s, "        long long t = a.t0;\n"
+               "        for (long long step = 0; step < a.length; step++, t += a.dt) {\n");
+    for (int k = 0; k < p->n_inputs; k++)
+        if (c.preloaded >> k & 1u)
+            sb_put(&s, "            const %s p%d = c%d;\n", ctype(ss->carry_dtype[ss->in_carry[k]]), k, ss->in_carry[k]);
+    cg_body(&c, &s, "            ");
+    for (int q = 0; q < ss->n_carry; q++) sb_put(&s, "            c%d = n%d;\n", q, q);
+    sb_put(&s, "        }\n");
+    for (int q = 0; q < ss->n_carry; q++)
+        sb_put(&s, "        ((%s *)a.carry_out[%d])[i] = c%d;\n", ctype(ss->carry_dtype[q]), q, q);
+    sb_put(&s, "    }\n    if (err) atomicOr(a.err, err);\n}\n");
+    return s.len;
+}
+
+static size_t gen_scan(const void *ss, char *buf, size_t cap) { return xcs_cuda_scan_codegen(ss, buf, cap); }
+
+char *xcs_cuda_scan_codegen_alloc(const xcs_cuda_scan_spec *ss) { return gen_alloc(gen_scan, ss); }
+
+uint64_t xcs_cuda_scan_spec_hash(const xcs_cuda_scan_spec *ss) {
+    const xcs_fused_program *p = ss->base.p;
+    uint64_t h = xcs_cuda_spec_hash(&ss->base) ^ 0x3c6ef372fe94f82bull; /* not a fused kernel's key */
+    int head[2] = {ss->n_carry, (int)ss->out_mem};
+    h = fnv(h, head, sizeof head);
+    /* (counts clamped: a malformed spec is refused by the codegen, after its key is made) */
+    int nc = ss->n_carry < 0 ? 0 : ss->n_carry > XCS_SCAN_MAX_CARRY ? XCS_SCAN_MAX_CARRY : ss->n_carry;
+    int ni = p->n_inputs < 0 ? 0 : p->n_inputs > XCS_FUSED_MAX_IO ? XCS_FUSED_MAX_IO : p->n_inputs;
+    int no = p->n_outputs < 0 ? 0 : p->n_outputs > XCS_FUSED_MAX_IO ? XCS_FUSED_MAX_IO : p->n_outputs;
+    h = fnv(h, ss->carry_dtype, (size_t)nc * sizeof *ss->carry_dtype);
+    h = fnv(h, ss->in_carry, (size_t)ni * sizeof *ss->in_carry);
+    return fnv(h, ss->out_carry, (size_t)no * sizeof *ss->out_carry);
 }

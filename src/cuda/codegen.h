@@ -155,4 +155,42 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap);
 uint64_t xcs_cuda_row_spec_hash(const xcs_cuda_row_spec *rs);
 char *xcs_cuda_row_codegen_alloc(const xcs_cuda_row_spec *rs);
 
+/* ---------------------------------------------------------------- scan loops
+ *
+ * scan's device-side loop (xcs_scan_loop, xcs.h) as one kernel: each
+ * thread owns elements of the program's space (grid-stride), keeps every
+ * carry of its element in a register across the `length` steps, reads
+ * step t's operands at their offset plus t * in_step and writes each step's
+ * outputs at theirs plus t * out_step; the carries reach memory once, at the
+ * end.  A carry is read and written in its own dtype (a float16 carry is
+ * rounded every step, as the step-by-step loop rounds it).  Kernel
+ * parameter: struct xcs_scan_args (emitted in the source, mirrored by
+ * xcs_cuda_scan_args). */
+typedef struct xcs_cuda_scan_spec {
+    xcs_cuda_spec base;                  /* p and its operand dtypes (a carry's: the carry's); flat/vec4 unused */
+    int n_carry;                         /* <= XCS_SCAN_MAX_CARRY */
+    xcs_dtype carry_dtype[XCS_SCAN_MAX_CARRY];
+    int in_carry[XCS_FUSED_MAX_IO];      /* per input: the carry it reads, -1: memory */
+    int out_carry[XCS_FUSED_MAX_IO];     /* per output: the carry it becomes, -1: none */
+    unsigned out_mem;                    /* bit o: output o is also written to memory every step */
+} xcs_cuda_scan_spec;
+
+typedef struct xcs_cuda_scan_args {
+    const void *in[XCS_FUSED_MAX_IO];
+    void *out[XCS_FUSED_MAX_IO];
+    const void *carry_in[XCS_SCAN_MAX_CARRY]; /* C-contiguous over the space */
+    void *carry_out[XCS_SCAN_MAX_CARRY];
+    unsigned int *err;
+    long long n;                              /* elements of the space */
+    long long length, t0, dt;                 /* steps; the first t; +1, or -1 (reverse) */
+    long long shape[XCS_MAX_DIMS];
+    long long in_stride[XCS_FUSED_MAX_IO][XCS_MAX_DIMS];
+    long long out_stride[XCS_FUSED_MAX_IO][XCS_MAX_DIMS];
+    long long in_step[XCS_FUSED_MAX_IO], out_step[XCS_FUSED_MAX_IO]; /* elements per t */
+} xcs_cuda_scan_args;
+
+size_t xcs_cuda_scan_codegen(const xcs_cuda_scan_spec *ss, char *buf, size_t cap);
+char *xcs_cuda_scan_codegen_alloc(const xcs_cuda_scan_spec *ss);
+uint64_t xcs_cuda_scan_spec_hash(const xcs_cuda_scan_spec *ss);
+
 #endif /* XCS_CUDA_CODEGEN_H */

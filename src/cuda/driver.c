@@ -131,6 +131,7 @@ static const xcs_cuda_module module = {
     .matmul = xcs_cuda_be_matmul,
     .run_fused = xcs_cuda_be_run_fused,
     .run_rows = xcs_cuda_be_run_rows,
+    .run_scan = xcs_cuda_be_run_scan,
     .mem_stats = xcs_cuda_be_mem_stats,
     .empty_cache = xcs_cuda_be_empty_cache,
     .set_tf32 = xcs_cuda_be_set_tf32,

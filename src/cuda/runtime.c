@@ -995,4 +995,27 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
     return launch(rt, me, fn, blocks, &args, checked, key, " (row chain)");
 }
 
+static char *gen_scan(const void *ss) { return xcs_cuda_scan_codegen_alloc(ss); }
+
+xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, const xcs_cuda_scan_args *args_in) {
+    uint64_t key = xcs_cuda_scan_spec_hash(ss) ^ ((uint64_t)rt->cc << 56);
+    cu_fn fn = NULL;
+    xcs_status st = kernel_cached(rt, key, gen_scan, ss, &fn);
+    if (st) return st;
+    int me = 0;
+    if ((st = my_stream(rt, &me))) return st;
+    xcs_cuda_scan_args args = *args_in;
+    args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
+    /* a thread per element (its steps are a chain): as many blocks as the
+     * space needs, up to what the device holds at once */
+    long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
+    long long blocks = (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
+    if (blocks > cap) blocks = cap;
+    if (blocks < 1) return XCS_OK;
+    pthread_mutex_lock(&rt->alloc_lock);
+    rt->mem.scan_loops++;
+    pthread_mutex_unlock(&rt->alloc_lock);
+    return launch(rt, me, fn, blocks, &args, can_raise(ss->base.p), key, " (scan loop)");
+}
+
 bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }

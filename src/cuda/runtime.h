@@ -53,6 +53,7 @@ typedef struct xcs_cu_mem_stats {
     int64_t allocs, reused, device_allocs;           /* requests / served from the cache / cuMemAlloc calls */
     int64_t row_chains;                              /* row-chain kernels launched */
     int64_t gemm_epilogues;                          /* GEMMs run with their epilogue (cuBLASLt) */
+    int64_t scan_loops;                              /* scan loops run as one kernel */
 } xcs_cu_mem_stats;
 /* Counts one GEMM that ran with its group's epilogue inside it. */
 void xcs_cu_note_gemm_epilogue(xcs_cu_runtime *rt);
@@ -119,6 +120,8 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
  * `checked`: some program can raise (then the launch is waited for). */
 xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, const xcs_cuda_row_args *args,
                            bool checked);
+/* Runs a scan loop's kernel (codegen.h) with args (err filled in here). */
+xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, const xcs_cuda_scan_args *args);
 /* True when program p has integer division/modulo/power (its kernel reports
  * faults through the error word). */
 bool xcs_cu_can_raise(const xcs_fused_program *p);

@@ -17,7 +17,7 @@
 
 #include "xcs.h"
 
-#define XCS_CUDA_ABI 5
+#define XCS_CUDA_ABI 6
 #define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
@@ -47,6 +47,7 @@ typedef struct xcs_cuda_mem_stats {
     int64_t allocs, reused, device_allocs;
     int64_t row_chains; /* row-chain kernels launched */
     int64_t gemm_epilogues; /* matmul groups run as one cuBLASLt GEMM with their bias/relu epilogue */
+    int64_t scan_loops;     /* scan loops run as one kernel (xcs_backend.run_scan) */
 } xcs_cuda_mem_stats;
 
 /* A collective across devices (the module's `collective`). */
@@ -95,6 +96,9 @@ typedef struct xcs_cuda_module {
      * cannot (no NCCL, a dtype it cannot carry): the caller combines on the
      * host. */
     xcs_status (*collective)(xcs_cuda_coll kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out);
+    /* As xcs_backend.run_scan: XCS_ERR_UNSUPPORTED (no message) when the
+     * loop does not fit its kernel. */
+    xcs_status (*run_scan)(const xcs_scan_loop *sl);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

@@ -98,6 +98,10 @@ static xcs_status cu_run_rows(const xcs_row_chain *rc) {
     xcs_status st = mod->run_rows(rc);
     return st == XCS_ERR_UNSUPPORTED ? st : relay(st); /* no row kernel for it: no message to carry */
 }
+static xcs_status cu_run_scan(const xcs_scan_loop *sl) {
+    xcs_status st = mod->run_scan(sl);
+    return st == XCS_ERR_UNSUPPORTED ? st : relay(st); /* no kernel for it: no message to carry */
+}
 static xcs_status cu_alloc(int index, size_t nbytes, void **out) { return relay(mod->alloc(index, nbytes, out)); }
 static void cu_free(int index, void *p) { mod->free(index, p); }
 static xcs_status cu_upload(int index, void *dst, const void *src, size_t nbytes) {
@@ -116,6 +120,7 @@ static const xcs_backend cuda_backend = {
     .matmul_fused = cu_matmul_fused,
     .run_fused = cu_run_fused,
     .run_rows = cu_run_rows,
+    .run_scan = cu_run_scan,
     .alloc = cu_alloc,
     .free = cu_free,
     .upload = cu_upload,

@@ -179,6 +179,76 @@ static xcs_status m_run_rows(const xcs_row_chain *rc) {
     return st;
 }
 
+/* A scan loop (xcs_backend.run_scan) as the device's one kernel computes
+ * it, emulated step by step on the CPU: the carries in host buffers, each
+ * step's outputs in scratch buffers copied to their rows and carries.  A
+ * test may set mock_scan_hook to run the loop its own way instead. */
+static long n_scan_loops;
+static xcs_status (*mock_scan_hook)(const xcs_scan_loop *sl);
+
+/* h moved `by` elements (a step's operand). */
+static void mock_moved(const xcs_tensor *h, int64_t by, xcs_tensor *out) {
+    *out = *h;
+    out->offset += by;
+}
+
+static xcs_status m_run_scan(const xcs_scan_loop *sl) {
+    n_scan_loops++;
+    if (mock_scan_hook) return mock_scan_hook(sl);
+    const xcs_fused_program *p = sl->p;
+    xcs_storage is[XCS_FUSED_MAX_IO], os[XCS_FUSED_MAX_IO], cs[2 * XCS_SCAN_MAX_CARRY];
+    xcs_tensor ih[XCS_FUSED_MAX_IO], oh[XCS_FUSED_MAX_IO], ch[2 * XCS_SCAN_MAX_CARRY];
+    xcs_tensor *carry[XCS_SCAN_MAX_CARRY] = {0}, *scratch[XCS_FUSED_MAX_IO] = {0};
+    int dev = -1;
+    bool ok = true;
+    for (int k = 0; k < p->n_inputs; k++)
+        if (sl->in_carry[k] < 0) ok &= alias(sl->in[k], &is[k], &ih[k], &dev);
+    for (int o = 0; o < p->n_outputs; o++)
+        if (sl->out[o]) ok &= alias(sl->out[o], &os[o], &oh[o], &dev);
+    for (int q = 0; q < sl->n_carry; q++) {
+        ok &= alias(sl->carry_init[q], &cs[2 * q], &ch[2 * q], &dev);
+        ok &= alias(sl->carry_final[q], &cs[2 * q + 1], &ch[2 * q + 1], &dev);
+    }
+    if (!ok) return wrong_device();
+    xcs_status st = XCS_OK;
+    for (int q = 0; q < sl->n_carry && !st; q++)
+        if (!(st = xcs_tensor_empty(ch[2 * q].dtype, p->ndim, p->shape, &carry[q])))
+            st = cpu->elementwise(XCS_OP_COPY, 1, (const xcs_tensor *const[]){&ch[2 * q]}, ch[2 * q].dtype, carry[q]);
+    for (int i = 0; i < p->n_instr && !st; i++) /* each output's dtype: its STORE's */
+        if (p->instr[i].kind == XCS_FUSED_STORE)
+            st = xcs_tensor_empty(p->instr[i].dtype, p->ndim, p->shape, &scratch[p->instr[i].dst]);
+    for (int64_t i = 0; i < sl->length && !st; i++) {
+        int64_t t = sl->reverse ? sl->length - 1 - i : i;
+        xcs_tensor step_in[XCS_FUSED_MAX_IO], row;
+        const xcs_tensor *ins[XCS_FUSED_MAX_IO];
+        for (int k = 0; k < p->n_inputs; k++) {
+            if (sl->in_carry[k] >= 0) {
+                ins[k] = carry[sl->in_carry[k]];
+                continue;
+            }
+            mock_moved(&ih[k], t * sl->in_step[k], &step_in[k]);
+            ins[k] = &step_in[k];
+        }
+        st = cpu->run_fused(p, ins, scratch);
+        for (int o = 0; o < p->n_outputs && !st; o++) {
+            const xcs_tensor *from[1] = {scratch[o]};
+            if (sl->out[o]) {
+                mock_moved(&oh[o], t * sl->out_step[o], &row);
+                st = cpu->elementwise(XCS_OP_COPY, 1, from, row.dtype, &row);
+            }
+            if (!st && sl->out_carry[o] >= 0)
+                st = cpu->elementwise(XCS_OP_COPY, 1, from, carry[sl->out_carry[o]]->dtype, carry[sl->out_carry[o]]);
+        }
+    }
+    for (int q = 0; q < sl->n_carry && !st; q++) {
+        const xcs_tensor *from[1] = {carry[q]};
+        st = cpu->elementwise(XCS_OP_COPY, 1, from, ch[2 * q + 1].dtype, &ch[2 * q + 1]);
+    }
+    for (int q = 0; q < sl->n_carry; q++) xcs_tensor_free(carry[q]);
+    for (int o = 0; o < XCS_FUSED_MAX_IO; o++) xcs_tensor_free(scratch[o]);
+    return st;
+}
+
 static const xcs_backend mock = {
     .name = "mock-cuda",
     .device = XCS_DEVICE_CUDA,
@@ -187,6 +257,7 @@ static const xcs_backend mock = {
     .matmul = m_matmul,
     .run_fused = m_run_fused,
     .run_rows = m_run_rows,
+    .run_scan = m_run_scan,
     .alloc = m_alloc,
     .free = m_free,
     .upload = m_upload,

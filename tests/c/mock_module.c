@@ -68,6 +68,7 @@ static void mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     if (ordinal < 0 || ordinal >= mock_devices) return;
     out->allocs = out->device_allocs = n_alloc;
     out->row_chains = n_row_chains;
+    out->scan_loops = n_scan_loops;
 }
 
 static void empty_cache(int ordinal) { (void)ordinal; }
@@ -135,6 +136,7 @@ static const xcs_cuda_module module = {
     .matmul = m_matmul,
     .run_fused = m_run_fused,
     .run_rows = run_rows,
+    .run_scan = m_run_scan,
     .mem_stats = mem_stats,
     .empty_cache = empty_cache,
     .set_tf32 = set_tf32,
