@@ -3,8 +3,8 @@
 # machine (see the CUDA backend issue): build with the CUDA backend, the
 # `cuda` CTest label (C kernel tests, compute-sanitizer), the GPU Python
 # tests, the whole Python suite with XCS_DEVICE=cuda, xcs_cuda_bench (also
-# with the row kernels on), the peers, and pmap split over the GPUs (NCCL;
-# where there are two or more).  `gpu_session.sh peers_lt` (a
+# with the row kernels on), the peers, pmap split over the GPUs (NCCL;
+# where there are two or more), and scan's one-kernel loop (gpu_scan.py).  `gpu_session.sh peers_lt` (a
 # second call: the default steps take most of one call's 600 s) runs the
 # peers with the cuBLASLt epilogues on (XCS_CUDA_LT_EPILOGUE=1;
 # test_cuda_graph turns them on for its own check).
@@ -17,7 +17,7 @@ B=${XCS_GPU_BUILD:-/tmp/xcs-gpu-build}
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1 XCS_CACHE_DIR=/tmp/xcs-cache
 PY=$(command -v python3)
-steps=${*:-"info build ctest pytest bench bench_rows sanitize suite peers pmap"}  # peers_lt: a second call
+steps=${*:-"info build ctest pytest bench bench_rows sanitize suite peers pmap scan"}  # peers_lt: a second call
 summary=()
 step() { # name timeout command...
     local name=$1 t=$2
@@ -42,6 +42,7 @@ for s in $steps; do
     sanitize) step sanitize 150 compute-sanitizer --tool memcheck --report-api-errors no --print-limit 20 --error-exitcode 9 "$B/tests/c/test_cuda_graph" ;;
     peers) step peers 240 env PYTHONPATH="$B/python" $PY benchmarks/gpu_peers.py ;;
     pmap) step pmap 200 env PYTHONPATH="$B/python" $PY benchmarks/gpu_pmap.py ;; # two GPUs or more, else it says so
+    scan) step scan 150 env PYTHONPATH="$B/python" $PY benchmarks/gpu_scan.py ;; # one kernel vs a launch per step
     peers_lt) step peers_lt 240 env PYTHONPATH="$B/python" XCS_CUDA_LT_EPILOGUE=1 $PY benchmarks/gpu_peers.py ;;
     suite) step suite "${XCS_SUITE_TIMEOUT:-300}" env PYTHONPATH="$B/python" XCS_DEVICE=cuda $PY -m pytest -v -p no:cacheprovider -rf --maxfail=50 tests/python ;;
     *) echo "unknown step $s" ;;

@@ -9,7 +9,9 @@
  * matmul groups run as one cuBLASLt GEMM with a bias / relu+bias epilogue
  * (XCS_CUDA_LT_EPILOGUE=1) equal to the CPU's, and counted; threads
  * sharing the device on their own streams, with tensors made on one
- * thread's stream read on another's.
+ * thread's stream read on another's; scan loops run as one kernel
+ * (xcs_backend.run_scan) equal to the CPU's step loop, an integer division
+ * by zero in one reported at its step.
  * Without a usable device it prints why and exits 77 (a CTest skip). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
@@ -21,6 +23,7 @@
 #include "runtime.h"
 #include "check.h"
 #include "graph_prog.h"
+#include "scan_cases.h"
 #include "xcs_host.h"
 
 static void test_program_graphs(void) {
@@ -383,6 +386,40 @@ static void test_threads_share_device(void) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
+/* The scan cases of scan_cases.h on the GPU against the CPU's step loop:
+ * those that fit as one kernel each (counted), the others step by step.
+ * The device contracts a * b + c into FMAs and has its own math library:
+ * float32 to 1e-5, a float16 carry to two of its ulps; integers exact. */
+static void test_scan_loops(void) {
+    for (int rev = 0; rev < 2; rev++)
+        for (int which = 0; which < SCAN_CASES; which++) {
+            pool p = {0};
+            scan_case c;
+            scan_case_make(which, &p, 29, &c);
+            xcs_tensor *want[8] = {0}, *got[8] = {0};
+            xcs_cuda_mem_stats s0, s1;
+            xcs_cuda_be_mem_stats(0, &s0);
+            CHECK_OK(xcs_graph_scan(c.g, c.n_carry, 29, rev, c.n_in, c.in, want));
+            CHECK_OK(xcs_graph_scan_on(c.g, c.n_carry, 29, rev, c.n_in, c.in, got, XCS_DEVICE_CUDA, 0));
+            xcs_cuda_be_mem_stats(0, &s1);
+            CHECK_EQ_I(s1.scan_loops - s0.scan_loops, c.kernel ? 1 : 0);
+            for (int k = 0; k < c.n_out; k++) {
+                expect_equal(c.name, got[k], want[k], which == 3 ? 2e-3 : c.tol > 0 ? 1e-5 : 0);
+                xcs_tensor_free(want[k]);
+                xcs_tensor_free(got[k]);
+            }
+            xcs_graph_free(c.g);
+            pool_free(&p);
+        }
+    pool p = {0};
+    scan_case c;
+    case_int(&p, 20, &c, 13);
+    xcs_tensor *got[2] = {0};
+    CHECK_ERR(xcs_graph_scan_on(c.g, 1, 20, false, 2, c.in, got, XCS_DEVICE_CUDA, 0), XCS_ERR_ZERO_DIV, "scan step 13");
+    xcs_graph_free(c.g);
+    pool_free(&p);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     if (xcs_cuda_be_register(0)) {
@@ -398,5 +435,6 @@ int main(void) {
     RUN(test_caching_allocator);
     RUN(test_row_chains);
     RUN(test_threads_share_device);
+    RUN(test_scan_loops);
     return check_report();
 }

@@ -194,3 +194,20 @@ def test_gpu_pmap_script_runs():
     assert figs[0]["collectives"] == "device" or figs[0]["collectives"].startswith("host: no NCCL"), figs[0]
     assert figs[1]["collectives"] == "host: NCCL is turned off (XCS_NCCL=0)"
     assert all(f["max_abs_diff"] < 1e-5 and f["split_ms"] > 0 and f["one_gpu_ms"] > 0 for f in figs)
+
+
+def test_gpu_scan_script_runs():
+    """benchmarks/gpu_scan.py at tiny sizes: on a GPU (in CI the mock's,
+    CTest python_mock_cuda) each loop runs as one kernel and equals the
+    step-by-step loop; without one it says why and stops."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "XCS_BENCH_SMALL": "1"}
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_scan.py")], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    figs = [json.loads(line) for line in r.stdout.splitlines()]
+    if not xcs.devices()[1]["available"]:
+        assert len(figs) == 1 and "skipped" in figs[0]
+        return
+    assert len(figs) == 2
+    assert all(f["one_kernel"] and f["max_abs_diff"] < 1e-5 and f["kernel_ms"] > 0 and f["steps_ms"] > 0 for f in figs)

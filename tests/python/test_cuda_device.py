@@ -475,3 +475,83 @@ def test_scan_runs_on_the_device(rng):
             want.append((h * h).sum())
         np.testing.assert_allclose(np.asarray(c), h, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(np.asarray(ys), np.array(want[::-1] if reverse else want), rtol=1e-4, atol=1e-4)
+
+
+def _loop(cell, c0, xs, reverse):
+    """scan's reference: a Python loop over numpy values."""
+    c, ys = c0, []
+    for x in (xs[::-1] if reverse else xs):
+        c, y = cell(c, x)
+        ys.append(y)
+    return c, np.stack(ys[::-1] if reverse else ys)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_elementwise_scan_is_one_kernel(rng, reverse):
+    """A scan whose step is elementwise (a moving average, a recurrence with
+    a diagonal transition, an integer counter, a float16 carry rounded every
+    step) runs as one kernel for the whole loop, its carries in registers
+    (memory_stats()["scan_loops"] counts them): equal to a numpy loop.  A
+    step with a matmul runs step by step instead, and is right too."""
+    T, B, D = 37, 3, 130
+    xs = rng.standard_normal((T, B, D)).astype(np.float32)
+    c0 = rng.standard_normal((B, D)).astype(np.float32)
+    decay = rng.uniform(0.5, 0.99, D).astype(np.float32)
+
+    def ema(c, x):  # a constant vector broadcast over the rows; the y is the carry
+        c = c * decay + (1 - decay) * x
+        return c, c
+
+    def two(carry, x):  # two carries; a y that is neither
+        a, b = carry
+        a2 = a * 0.5 + b
+        b2 = np.where(x > 0, b + x, b * 0.25)
+        return (a2, b2), a2 - b2
+
+    before = xcs.memory_stats()["scan_loops"]
+    c, ys = xcs.scan(ema, c0, xs, reverse=reverse)
+    want_c, want_ys = _loop(lambda c, x: (c * decay.astype(np.float64) + (1 - decay.astype(np.float64)) * x,) * 2,
+                            c0.astype(np.float64), xs.astype(np.float64), reverse)
+    np.testing.assert_allclose(np.asarray(c), want_c, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(ys), want_ys, rtol=1e-5, atol=1e-5)
+    (a, b), ys = xcs.scan(two, (c0, c0 * 2), xs, reverse=reverse)
+    (wa, wb), wys = _loop(two, (c0.astype(np.float64), c0.astype(np.float64) * 2), xs.astype(np.float64), reverse)
+    np.testing.assert_allclose(np.asarray(a), wa, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(b), wb, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(ys), wys, rtol=1e-5, atol=1e-5)
+
+    n = rng.integers(-1000, 1000, D).astype(np.int32)
+    ks = rng.integers(1, 9, (T, D)).astype(np.int32)
+    count = lambda c, k: (c + 7 // k - k % 3, c % 5)  # noqa: E731 (exact in int32)
+    c, ys = xcs.scan(count, n, ks, reverse=reverse)
+    wc, wys = _loop(count, n, ks, reverse)
+    np.testing.assert_array_equal(np.asarray(c), wc)
+    np.testing.assert_array_equal(np.asarray(ys), wys)
+
+    h0 = rng.standard_normal(D).astype(np.float16)
+    hx = rng.standard_normal((T, D)).astype(np.float16)
+    half = lambda c, x: ((c * 0.99 + x).astype(np.float16),) * 2  # noqa: E731 (rounded every step)
+    c, ys = xcs.scan(lambda c, x: (c * 0.99 + x,) * 2, h0, hx, reverse=reverse)
+    wc, wys = _loop(lambda c, x: half(c.astype(np.float32), x.astype(np.float32)), h0, hx, reverse)
+    np.testing.assert_array_equal(np.asarray(c).astype(np.float32), wc.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(ys).astype(np.float32), wys.astype(np.float32))
+    assert xcs.memory_stats()["scan_loops"] == before + 4
+
+    W = (rng.standard_normal((D, D)) * 0.05).astype(np.float32)
+    c, ys = xcs.scan(lambda h, x: (np.tanh(h @ W + x),) * 2, c0, xs, reverse=reverse)
+    wc, wys = _loop(lambda h, x: (np.tanh(h @ W.astype(np.float64) + x),) * 2, c0.astype(np.float64),
+                    xs.astype(np.float64), reverse)
+    np.testing.assert_allclose(np.asarray(c), wc, rtol=1e-4, atol=1e-4)
+    assert xcs.memory_stats()["scan_loops"] == before + 4  # a matmul: step by step
+
+
+def test_scan_kernel_fault_names_the_step(rng, monkeypatch):
+    """An integer division by zero inside the one-kernel loop is reported as
+    the step loop reports it: XCSError naming the step."""
+    ks = rng.integers(1, 9, (20, 64)).astype(np.int32)
+    ks[13, 5] = 0
+    with pytest.raises(xcs.XCSError, match="scan step 13"):
+        xcs.scan(lambda c, k: (c + 7 // k, c), np.zeros(64, np.int32), ks)
+    monkeypatch.setenv("XCS_SCAN_KERNEL", "0")  # the steps alone: the same error
+    with pytest.raises(xcs.XCSError, match="scan step 13"):
+        xcs.scan(lambda c, k: (c + 7 // k, c), np.zeros(64, np.int32), ks)

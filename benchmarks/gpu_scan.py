@@ -1,0 +1,125 @@
+"""scan on a GPU: an elementwise recurrence (an exponential moving average
+with a per-channel decay, the y the carry) run as one kernel for the whole
+loop (the default) against the same loop step by step (XCS_SCAN_KERNEL=0:
+a launch per step), PyTorch CUDA eager (a Python loop of kernels) where
+torch sees a GPU, and the device-to-device copy bandwidth measured in the
+same run.  Two shapes: a wide one (bandwidth: each step reads a row of xs
+and writes a row of ys) and a long narrow one (launch- and latency-bound).
+Each figure is the median of REPS timed calls after warm-up; a call ends
+when its carry has been copied to the host.  Prints one JSON object per
+figure.  Without a GPU it prints why and exits 0.
+
+    PYTHONPATH=build/python python benchmarks/gpu_scan.py
+(XCS_BENCH_SMALL=1: tiny sizes, to check the script, e.g. on the mock device:
+XCS_CUDA_MODULE=build/tests/c/libxcs_mockcuda.so XCS_DEVICE=cuda.)"""
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+
+import ember.xcs as xcs
+
+SMALL = os.environ.get("XCS_BENCH_SMALL") == "1"
+REPS = 2 if SMALL else 10
+SHAPES = [(8, 64), (16, 8)] if SMALL else [(1024, 1 << 20), (20000, 4096)]  # (steps, channels)
+
+
+def timed(fn, warm=2):
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(REPS):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ts)
+
+
+def copy_bandwidth():
+    """GB/s of a device-to-device copy of 256 MB (read + written), through
+    torch where it sees a GPU, else a jitted xcs copy."""
+    n = (1 << 16) if SMALL else (1 << 26)
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            a = torch.empty(n, device="cuda")
+            b = torch.empty_like(a)
+            ms = timed(lambda: (b.copy_(a), torch.cuda.synchronize()))
+            return 8 * n / ms / 1e6, "torch copy_"
+    except ImportError:
+        pass
+    a = xcs.device_put(np.ones(n, np.float32), "cuda")
+    f = xcs.jit(lambda x: x * 1.0)
+    ms = timed(lambda: f(a).block_until_ready())
+    return 8 * n / ms / 1e6, "xcs jitted copy"
+
+
+def torch_ema(xs, c0, decay):
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    x, c, d = (torch.from_numpy(v).cuda() for v in (xs, c0, decay))
+    ys = torch.empty_like(x)
+
+    def run():
+        h = c
+        for t in range(x.shape[0]):
+            h = h * d + (1 - d) * x[t]
+            ys[t] = h
+        return h.cpu()
+
+    return timed(run)
+
+
+def main():
+    cuda = xcs.devices()[1]
+    if not cuda["available"]:
+        print(json.dumps({"name": "gpu_scan", "skipped": f"no usable CUDA device: {cuda.get('reason')}"}))
+        return
+    bw, bw_how = copy_bandwidth()
+    r = np.random.default_rng(0)
+    for T, N in SHAPES:
+        xs_h = r.standard_normal((T, N)).astype(np.float32)
+        c0_h = r.standard_normal(N).astype(np.float32)
+        decay = r.uniform(0.5, 0.99, N).astype(np.float32)
+        xs, c0 = xcs.device_put(xs_h, "cuda"), xcs.device_put(c0_h, "cuda")
+
+        def ema(c, x):
+            c = c * decay + (1 - decay) * x
+            return c, c
+
+        def run():
+            c, ys = xcs.scan(ema, c0, xs)
+            return np.asarray(c), ys
+
+        before = xcs.memory_stats()["scan_loops"]
+        kernel_ms = timed(run)
+        one_kernel = xcs.memory_stats()["scan_loops"] > before
+        c_k, ys_k = run()
+        os.environ["XCS_SCAN_KERNEL"] = "0"
+        try:
+            steps_ms = timed(run, warm=1)
+            c_s, ys_s = run()
+        finally:
+            del os.environ["XCS_SCAN_KERNEL"]
+        diff = max(float(np.max(np.abs(c_k - c_s))), float(np.max(np.abs(np.asarray(ys_k) - np.asarray(ys_s)))))
+        moved = 2 * T * N * 4  # xs read, ys written (the carries stay in registers)
+        fig = {"name": "scan_ema", "steps": T, "channels": N, "one_kernel": one_kernel,
+               "kernel_ms": round(kernel_ms, 3), "steps_ms": round(steps_ms, 3),
+               "speedup": round(steps_ms / kernel_ms, 2),
+               "kernel_GBps": round(moved / kernel_ms / 1e6, 1), "copy_GBps": round(bw, 1), "copy_by": bw_how,
+               "of_copy": round(moved / kernel_ms / 1e6 / bw, 3), "max_abs_diff": diff}
+        t_ms = torch_ema(xs_h, c0_h, decay)
+        if t_ms is not None:
+            fig["torch_eager_ms"] = round(t_ms, 3)
+        print(json.dumps(fig), flush=True)
+
+
+if __name__ == "__main__":
+    main()
