@@ -11,14 +11,13 @@ why and exits 0.  Prints one JSON object per figure.
 GPUs: XCS_CUDA_MODULE=build/tests/c/libxcs_mockcuda.so XCS_MOCK_DEVICES=2.)"""
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 import ember.xcs as xcs
+from ember.xcs.bench.measure import timeit
 from ember.xcs import grad, pmap, pmean
 
 SMALL = os.environ.get("XCS_BENCH_SMALL") == "1"  # a quick check of this script (the mock's GPUs in CI's build)
@@ -28,14 +27,8 @@ D, H, SHARDS, PER_SHARD = (16, 32, 4, 8) if SMALL else (1024, 4096, 8, 256)
 
 
 def timed(fn, warm=2):
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+    """Median ms of REPS calls after `warm` untimed ones."""
+    return timeit(fn, REPS, warmup=warm)["median_s"] * 1e3
 
 
 def loss(params, x, y):

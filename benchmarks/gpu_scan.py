@@ -14,12 +14,11 @@ figure.  Without a GPU it prints why and exits 0.
 XCS_CUDA_MODULE=build/tests/c/libxcs_mockcuda.so XCS_DEVICE=cuda.)"""
 import json
 import os
-import statistics
-import time
 
 import numpy as np
 
 import ember.xcs as xcs
+from ember.xcs.bench.measure import timeit
 
 SMALL = os.environ.get("XCS_BENCH_SMALL") == "1"
 REPS = 2 if SMALL else 10
@@ -27,14 +26,8 @@ SHAPES = [(8, 64), (16, 8)] if SMALL else [(1024, 1 << 20), (20000, 4096)]  # (s
 
 
 def timed(fn, warm=2):
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+    """Median ms of REPS calls after `warm` untimed ones."""
+    return timeit(fn, REPS, warmup=warm)["median_s"] * 1e3
 
 
 def copy_bandwidth():

@@ -916,8 +916,8 @@ static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks,
     return st;
 }
 
-xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, const xcs_cu_operand *in,
-                            const xcs_cu_operand *out) {
+bool xcs_cu_fused_launch(const xcs_fused_program *p, const xcs_cu_operand *in, const xcs_cu_operand *out, int sm_count,
+                         xcs_cuda_spec *spec_out, xcs_cuda_args *args_out, long long *blocks_out) {
     xcs_cuda_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.p = p;
@@ -931,7 +931,7 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
         else kept *= p->shape[d];
         args.shape[d] = p->shape[d];
     }
-    if (numel == 0 && !(reduce && kept > 0)) return XCS_OK;
+    if (numel == 0 && !(reduce && kept > 0)) return false;
     bool flat = !reduce;
     for (int k = 0; k < p->n_inputs; k++) {
         spec.in_dtype[k] = in[k].dtype;
@@ -956,22 +956,47 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
         if (!(spec.scalar_inputs >> k & 1u)) vec = vec_operand(in[k].dtype, in[k].base);
     for (int k = 0; vec && k < p->n_outputs; k++) vec = vec_operand(out[k].dtype, out[k].base);
     spec.vec4 = vec;
+    args.n = reduce ? kept : numel;
+    args.rn = reduce ? folded : 0;
+    long long per_thread = vec ? 4 : 1;
+    long long blocks = reduce ? kept : (numel / per_thread + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
+    long long cap = reduce ? (1LL << 20) : (long long)(sm_count > 0 ? sm_count : 80) * 32;
+    if (blocks > cap) blocks = cap;
+    if (blocks < 1) blocks = 1;
+    *spec_out = spec;
+    *args_out = args;
+    *blocks_out = blocks;
+    return true;
+}
+
+xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, const xcs_cu_operand *in,
+                            const xcs_cu_operand *out) {
+    xcs_cuda_spec spec;
+    xcs_cuda_args args;
+    long long blocks = 0;
+    if (!xcs_cu_fused_launch(p, in, out, rt->sm_count, &spec, &args, &blocks)) return XCS_OK;
     int me = 0;
     xcs_status st = my_stream(rt, &me);
     if (st) return st;
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
-    args.n = reduce ? kept : numel;
-    args.rn = reduce ? folded : 0;
     cu_fn fn = NULL;
     uint64_t key = 0;
     if ((st = kernel_for(rt, &spec, &fn, &key))) return st;
-    bool checked = can_raise(p);
-    long long per_thread = vec ? 4 : 1;
-    long long blocks = reduce ? kept : (numel / per_thread + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
-    long long cap = reduce ? (1LL << 20) : (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
-    if (blocks > cap) blocks = cap;
-    if (blocks < 1) blocks = 1;
-    return launch(rt, me, fn, blocks, &args, checked, key, "");
+    return launch(rt, me, fn, blocks, &args, can_raise(p), key, "");
+}
+
+/* launch() of a kernel whose grid-stride loop covers `want` blocks' work
+ * (rows, elements / XCS_CUDA_BLOCK), on at most as many blocks as the
+ * device holds at once; counted in *counter (the allocator's stats). */
+static xcs_status launch_counted(xcs_cu_runtime *rt, int me, cu_fn fn, long long want, void *args, bool checked,
+                                 uint64_t key, const char *what, int64_t *counter) {
+    long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
+    long long blocks = want < cap ? want : cap;
+    if (blocks < 1) return XCS_OK;
+    pthread_mutex_lock(&rt->alloc_lock);
+    (*counter)++;
+    pthread_mutex_unlock(&rt->alloc_lock);
+    return launch(rt, me, fn, blocks, args, checked, key, what);
 }
 
 static char *gen_rows(const void *rs) { return xcs_cuda_row_codegen_alloc(rs); }
@@ -986,13 +1011,7 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
     if ((st = my_stream(rt, &me))) return st;
     xcs_cuda_row_args args = *args_in;
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
-    long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
-    long long blocks = args.R < cap ? args.R : cap;
-    if (blocks < 1) return XCS_OK;
-    pthread_mutex_lock(&rt->alloc_lock);
-    rt->mem.row_chains++;
-    pthread_mutex_unlock(&rt->alloc_lock);
-    return launch(rt, me, fn, blocks, &args, checked, key, " (row chain)");
+    return launch_counted(rt, me, fn, args.R, &args, checked, key, " (row chain)", &rt->mem.row_chains);
 }
 
 static char *gen_scan(const void *ss) { return xcs_cuda_scan_codegen_alloc(ss); }
@@ -1006,16 +1025,9 @@ xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, con
     if ((st = my_stream(rt, &me))) return st;
     xcs_cuda_scan_args args = *args_in;
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
-    /* a thread per element (its steps are a chain): as many blocks as the
-     * space needs, up to what the device holds at once */
-    long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
-    long long blocks = (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
-    if (blocks > cap) blocks = cap;
-    if (blocks < 1) return XCS_OK;
-    pthread_mutex_lock(&rt->alloc_lock);
-    rt->mem.scan_loops++;
-    pthread_mutex_unlock(&rt->alloc_lock);
-    return launch(rt, me, fn, blocks, &args, can_raise(ss->base.p), key, " (scan loop)");
+    /* a thread per element: its steps are a chain */
+    return launch_counted(rt, me, fn, (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK, &args, can_raise(ss->base.p), key,
+                          " (scan loop)", &rt->mem.scan_loops);
 }
 
 bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }

@@ -116,6 +116,16 @@ typedef struct xcs_cu_operand {
 xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, const xcs_cu_operand *in,
                             const xcs_cu_operand *out);
 
+/* What xcs_cu_run_fused launches for p over these operands, without a
+ * device (tests run the kernel on the host with it): the kernel's spec (the
+ * flat variant when every operand is C-contiguous over the space or a
+ * broadcast scalar; vec4 when, besides, every streamed operand is 4 or 2
+ * bytes wide, aligned to four elements, and the count a multiple of 4), its
+ * argument block (all but the fault word) and its grid for a device of
+ * sm_count SMs.  False when the space is empty: nothing to launch. */
+bool xcs_cu_fused_launch(const xcs_fused_program *p, const xcs_cu_operand *in, const xcs_cu_operand *out, int sm_count,
+                         xcs_cuda_spec *spec, xcs_cuda_args *args, long long *blocks);
+
 /* Runs a row chain's kernel (codegen.h) with args (err filled in here);
  * `checked`: some program can raise (then the launch is waited for). */
 xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, const xcs_cuda_row_args *args,

@@ -37,6 +37,7 @@
 
 #include "check.h"
 #include "codegen.h"
+#include "runtime.h"
 #include "ew_kernels.h"
 #include "half.h"
 #include "kernel_host.h"
@@ -272,72 +273,33 @@ static void case_free(tcase *c) {
     free(c);
 }
 
-static bool c_contiguous(int nd, const int64_t *shape, const long long *strides) {
-    int64_t want = 1;
-    for (int d = nd - 1; d >= 0; d--) {
-        if (shape[d] == 1) continue;
-        if (strides[d] != want) return false;
-        want *= shape[d];
+/* t as a kernel operand over a space of nd dims (backend.c's operand_of,
+ * with t's host address for the device one). */
+static xcs_cu_operand host_operand(const xcs_tensor *t, int nd) {
+    xcs_cu_operand o;
+    memset(&o, 0, sizeof o);
+    o.base = (xcs_cu_ptr)(uintptr_t)xcs_tensor_data(t);
+    o.dtype = t->dtype;
+    for (int d = 0; d < nd; d++) {
+        int src = d - (nd - t->ndim);
+        o.strides[d] = src >= 0 && t->shape[src] != 1 ? t->strides[src] : 0;
     }
-    return true;
+    return o;
 }
 
-static bool all_zero(int nd, const long long *strides) {
-    for (int d = 0; d < nd; d++)
-        if (strides[d] != 0) return false;
-    return true;
-}
-
-static bool vec_operand(const xcs_tensor *t) {
-    xcs_dtype dt = t->dtype;
-    bool typed = dt == XCS_F32 || dt == XCS_I32 || xcs_dtype_is_half(dt);
-    return typed && (uintptr_t)xcs_tensor_data(t) % (4 * xcs_dtype_size(dt)) == 0;
-}
-
-/* The argument block and the variant as xcs_cu_run_fused fills and picks
- * them (backend.c's operand_of for the strides), with host addresses; the
- * grid the runtime's (mode 0), one block (1: the grid-stride loops do all)
- * or one more than needed (2).  False for an empty space (no launch). */
+/* The argument block, variant and grid the runtime picks for the case
+ * (xcs_cu_fused_launch, over host addresses, for an 80-SM device); the grid
+ * the runtime's (mode 0), one block (1: the grid-stride loops do all) or
+ * one more than needed (2).  False for an empty space (no launch). */
 static bool case_launch_setup(tcase *c, int grid_mode) {
     const xcs_fused_program *p = &c->p;
-    xcs_cuda_spec *spec = &c->spec;
-    xcs_cuda_args *a = &c->args;
-    memset(spec, 0, sizeof *spec);
-    memset(a, 0, sizeof *a);
-    spec->p = p;
-    int64_t numel = numel_of(p->ndim, p->shape);
-    for (int d = 0; d < p->ndim; d++) a->shape[d] = p->shape[d];
-    if (numel == 0) return false;
-    bool flat = true;
-    for (int k = 0; k < p->n_inputs; k++) {
-        const xcs_tensor *t = c->in[k];
-        spec->in_dtype[k] = t->dtype;
-        a->in[k] = xcs_tensor_data(t);
-        for (int d = 0; d < p->ndim; d++) a->in_stride[k][d] = t->shape[d] != 1 ? t->strides[d] : 0;
-        if (all_zero(p->ndim, a->in_stride[k])) spec->scalar_inputs |= 1u << k;
-        else flat = flat && c_contiguous(p->ndim, p->shape, a->in_stride[k]);
-    }
-    for (int k = 0; k < p->n_outputs; k++) {
-        const xcs_tensor *t = c->out_k[k];
-        spec->out_dtype[k] = t->dtype;
-        a->out[k] = xcs_tensor_data(t);
-        for (int d = 0; d < p->ndim; d++) a->out_stride[k][d] = t->shape[d] != 1 ? t->strides[d] : 0;
-        flat = flat && c_contiguous(p->ndim, p->shape, a->out_stride[k]);
-    }
-    spec->flat = flat;
-    if (!flat) spec->scalar_inputs = 0;
-    bool vec = flat && numel % 4 == 0;
-    for (int k = 0; vec && k < p->n_inputs; k++)
-        if (!(spec->scalar_inputs >> k & 1u)) vec = vec_operand(c->in[k]);
-    for (int k = 0; vec && k < p->n_outputs; k++) vec = vec_operand(c->out_k[k]);
-    spec->vec4 = vec;
-    a->n = numel;
-    long long per_thread = vec ? 4 : 1;
-    long long blocks = (numel / per_thread + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
-    if (blocks > 80 * 32) blocks = 80 * 32;
-    if (blocks < 1) blocks = 1;
+    xcs_cu_operand in[XCS_FUSED_MAX_IO], out[XCS_FUSED_MAX_IO];
+    for (int k = 0; k < p->n_inputs; k++) in[k] = host_operand(c->in[k], p->ndim);
+    for (int k = 0; k < p->n_outputs; k++) out[k] = host_operand(c->out_k[k], p->ndim);
+    long long blocks = 0;
+    if (!xcs_cu_fused_launch(p, in, out, 80, &c->spec, &c->args, &blocks)) return false;
     c->blocks = grid_mode == 1 ? 1u : grid_mode == 2 ? (unsigned)blocks + 1 : (unsigned)blocks;
-    a->err = &c->err_word;
+    c->args.err = &c->err_word;
     return true;
 }
 
