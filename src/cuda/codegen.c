@@ -429,9 +429,6 @@ static void cg_body(cg *c, sb *s, const char *ind) {
             if (c->preloaded >> in->a & 1u)
                 sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(p%d);\n", ind, ctype(in->dtype), i, ctype(in->dtype),
                        ctype(from), in->a);
-            else if (c->scan)
-                sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(((const %s *)a.in[%d])[oi%d + t * a.in_step[%d]]);\n", ind,
-                       ctype(in->dtype), i, ctype(in->dtype), ctype(from), ctype(from), in->a, in->a, in->a);
             else
                 sb_put(s, "%sconst %s v%d = xcs_cv<%s, %s>(((const %s *)a.in[%d])[oi%d]);\n", ind, ctype(in->dtype), i,
                        ctype(in->dtype), ctype(from), ctype(from), in->a, in->a);
@@ -1170,11 +1167,27 @@ size_t xcs_cuda_scan_codegen(const xcs_cuda_scan_spec *ss, char *buf, size_t cap
         const char *t = ctype(ss->carry_dtype[q]);
         sb_put(&s, "        %s c%d = ((const %s *)a.carry_in[%d])[i];\n        %s n%d = c%d;\n", t, q, t, q, t, q, q);
     }
+    /* memory operands one step ahead (f%d: the next step's element), so a
+     * step's loads are in flight while the step before computes; ys and
+     * the final carries are fresh buffers, never an input's memory */
+    for (int k = 0; k < p->n_inputs; k++)
+        if (c.in_used[k])
+            sb_put(&s, "        %s f%d = ((const %s *)a.in[%d])[oi%d + a.t0 * a.in_step[%d]];\n",
+                   ctype(ss->base.in_dtype[k]), k, ctype(ss->base.in_dtype[k]), k, k, k);
     sb_put(&s, "        long long t = a.t0;\n"
                "        for (long long step = 0; step < a.length; step++, t += a.dt) {\n");
-    for (int k = 0; k < p->n_inputs; k++)
-        if (c.preloaded >> k & 1u)
+    for (int k = 0; k < p->n_inputs; k++) {
+        if (c.preloaded >> k & 1u) {
             sb_put(&s, "            const %s p%d = c%d;\n", ctype(ss->carry_dtype[ss->in_carry[k]]), k, ss->in_carry[k]);
+        } else if (c.in_used[k]) {
+            const char *ty = ctype(ss->base.in_dtype[k]);
+            sb_put(&s, "            const %s p%d = f%d;\n"
+                       "            if (step + 1 < a.length) f%d = ((const %s *)a.in[%d])[oi%d + (t + a.dt) * a.in_step[%d]];\n",
+                   ty, k, k, k, ty, k, k, k);
+        }
+    }
+    for (int k = 0; k < p->n_inputs; k++) /* every operand is in p<k> now */
+        if (c.in_used[k]) c.preloaded |= 1u << k;
     cg_body(&c, &s, "            ");
     for (int q = 0; q < ss->n_carry; q++) sb_put(&s, "            c%d = n%d;\n", q, q);
     sb_put(&s, "        }\n");

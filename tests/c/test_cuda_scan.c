@@ -239,7 +239,7 @@ static void test_codegen_refusals(void) {
     ss.out_carry[1] = -1;
     ss.out_mem = 2u;
     char *src = xcs_cuda_scan_codegen_alloc(&ss);
-    CHECK(src && strstr(src, "c0 = n0;") && strstr(src, "t * a.in_step[1]") && strstr(src, "t * a.out_step[1]"));
+    CHECK(src && strstr(src, "c0 = n0;") && strstr(src, "(t + a.dt) * a.in_step[1]") && strstr(src, "t * a.out_step[1]"));
     free(src);
     ss.out_carry[1] = 0; /* carry 0 made twice */
     CHECK(xcs_cuda_scan_codegen(&ss, NULL, 0) == 0 && strstr(xcs_last_error(), "made by 2 outputs"));
