@@ -183,7 +183,17 @@ static int64_t numel_of(int nd, const int64_t *shape) {
 
 /* ---------------------------------------------------------------- comparison */
 
-typedef enum { TOL_EXACT, TOL_F32, TOL_F64 } tol;
+/* TOL_F32_ILL: a float32 op whose result amplifies the rounding of an
+ * intermediate (gelu's erfc(-x / sqrt 2) in the far tail: the argument is
+ * rounded to float32 and erfc's relative condition there is ~x^2, so two
+ * faithful float32 implementations differ by 1e-5 relative at x = -13). */
+typedef enum { TOL_EXACT, TOL_F32, TOL_F64, TOL_F32_ILL } tol;
+
+/* The tolerance of op's result in compute dtype dt (transcendental ops). */
+static tol tol_of(xcs_op op, xcs_dtype dt) {
+    if (dt == XCS_F64) return TOL_F64;
+    return op == XCS_OP_GELU || op == XCS_OP_POW ? TOL_F32_ILL : TOL_F32;
+}
 
 static bool close_real(double a, double b, double rtol, double atol) {
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
@@ -207,14 +217,16 @@ static bool elem_equal(xcs_dtype dt, const char *a, const char *b, tol t) {
         memcpy(&x, a, 4), memcpy(&y, b, 4);
         if (isnan(x) || isnan(y)) return isnan(x) && isnan(y);
         if (t == TOL_EXACT) return memcmp(a, b, 4) == 0;
-        return close_real(x, y, t == TOL_F32 ? 1e-5 : 3e-7, 8 * FLT_TRUE_MIN);
+        return close_real(x, y, t == TOL_F32_ILL ? 2e-4 : t == TOL_F32 ? 1e-5 : 3e-7, 8 * FLT_TRUE_MIN);
     }
     case XCS_F64: {
         double x, y;
         memcpy(&x, a, 8), memcpy(&y, b, 8);
         if (isnan(x) || isnan(y)) return isnan(x) && isnan(y);
         if (t == TOL_EXACT) return memcmp(a, b, 8) == 0;
-        return t == TOL_F32 ? close_real(x, y, 1e-5, 8 * FLT_TRUE_MIN) : close_real(x, y, 1e-12, 8 * DBL_TRUE_MIN);
+        return t == TOL_F32_ILL ? close_real(x, y, 2e-4, 8 * FLT_TRUE_MIN)
+               : t == TOL_F32   ? close_real(x, y, 1e-5, 8 * FLT_TRUE_MIN)
+                                : close_real(x, y, 1e-12, 8 * DBL_TRUE_MIN);
     }
     case XCS_F16: case XCS_BF16: {
         uint16_t x, y;
@@ -477,7 +489,7 @@ static void case_check(tcase *c, xcs_kernel_host *kh, int index) {
         } else {
             want = cpu_step(c, in, reg_dt, reg_dt[in->dst], ins, &n_ins);
             if (in->kind == XCS_FUSED_OP && is_transcendental(in->op, in->dtype))
-                t = in->dtype == XCS_F64 ? TOL_F64 : TOL_F32;
+                t = tol_of(in->op, in->dtype);
         }
         CHECK(want != NULL);
         if (!want) continue;
@@ -661,7 +673,7 @@ static void one_op_case(xcs_op op, xcs_dtype dt, int cls) {
     if (od == XCS_F32 && rnd(3) == 0) out_dt[0] = rnd(2) ? XCS_F16 : XCS_BF16;
     p->instr[p->n_instr++] = (xcs_fused_instr){XCS_FUSED_STORE, XCS_OP_COPY, 0, n, -1, -1, od, od};
     p->n_regs = n + 1;
-    c->out_tol[0] = !tr ? TOL_EXACT : dt == XCS_F64 ? TOL_F64 : TOL_F32;
+    c->out_tol[0] = !tr ? TOL_EXACT : tol_of(op, dt);
     snprintf(c->desc, sizeof c->desc, "%s(%s", xcs_op_name(op), xcs_dtype_name(in_dt[0]));
     for (int k = 1; k < n; k++)
         snprintf(c->desc + strlen(c->desc), sizeof c->desc - strlen(c->desc), ", %s", xcs_dtype_name(in_dt[k]));
