@@ -409,30 +409,38 @@ static xcs_status plan_memory(const xcs_graph *g, xcs_plan *plan) {
         s += len - 1;
     }
     qsort(v, (size_t)nv, sizeof *v, mp_by_size);
-    mp_value **live = malloc(((size_t)nv + 1) * sizeof *live);
-    if (!live) {
+    /* the placed values, kept sorted by offset: a value's gap search walks
+     * them once, skipping those it is not live with (O(nv) per value; a
+     * per-value sort of its live set was cubic in a long unrolled loop,
+     * whose ys all live until they are stacked) */
+    mp_value **placed = malloc(((size_t)nv + 1) * sizeof *placed);
+    if (!placed) {
         free(v);
         return xcs_error(XCS_ERR_MEMORY, "out of memory planning buffers");
     }
     for (int i = 0; i < nv; i++) {
-        int nl = 0; /* placed values live together with v[i], by offset */
-        for (int j = 0; j < i; j++)
-            if (!(v[j].last < v[i].first || v[i].last < v[j].first)) {
-                int k = nl++;
-                for (; k > 0 && live[k - 1]->off > v[j].off; k--) live[k] = live[k - 1];
-                live[k] = &v[j];
-            }
         int64_t off = 0; /* the lowest gap that fits */
-        for (int k = 0; k < nl && off + v[i].bytes > live[k]->off; k++)
-            if (live[k]->off + live[k]->bytes > off) off = live[k]->off + live[k]->bytes;
+        for (int k = 0; k < i && off + v[i].bytes > placed[k]->off; k++) {
+            const mp_value *p = placed[k];
+            if (p->last < v[i].first || v[i].last < p->first) continue; /* not live together */
+            if (p->off + p->bytes > off) off = p->off + p->bytes;
+        }
         v[i].off = off;
+        int at = 0, hi = i; /* after every placed value at or below off */
+        while (at < hi) {
+            int mid = at + (hi - at) / 2;
+            if (placed[mid]->off <= off) at = mid + 1;
+            else hi = mid;
+        }
+        memmove(&placed[at + 1], &placed[at], (size_t)(i - at) * sizeof *placed);
+        placed[at] = &v[i];
         if (off + v[i].bytes > plan->arena_bytes) plan->arena_bytes = off + v[i].bytes;
         plan->planned_bytes += v[i].bytes;
         if (v[i].block) plan->block_off[v[i].node] = off;
         else plan->arena_off[v[i].node] = off;
     }
     plan->n_planned = nv;
-    free(live);
+    free(placed);
     free(v);
     return XCS_OK;
 }

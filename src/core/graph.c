@@ -18,6 +18,8 @@ void xcs_graph_free(xcs_graph *g) {
     free(g->captured);
     for (int i = 0; i < g->n_consts; i++) xcs_tensor_free(g->consts[i]);
     free(g->consts);
+    for (int i = 0; i < g->cap_const_index; i++) xcs_tensor_free(g->const_index[i].src);
+    free(g->const_index);
     free(g->nodes);
     free(g->edges);
     free(g->outputs);
@@ -154,6 +156,68 @@ xcs_status xcs_graph_input(xcs_graph *g, xcs_dtype dt, int ndim, const int64_t *
     return traced_view(g, id, out);
 }
 
+static size_t const_slot(const xcs_graph *g, const void *data) {
+    uint64_t h = (uint64_t)(uintptr_t)data * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 32) & (size_t)(g->cap_const_index - 1);
+}
+
+/* The array entry e's constant was made from: its source view, or the
+ * constant itself; NULL when the node is no constant (any more). */
+static const xcs_tensor *const_origin(const xcs_graph *g, const xcs_const_slot *e) {
+    if (e->src) return e->src;
+    int32_t i = e->node;
+    if (i < 0 || i >= g->n_nodes || g->nodes[i].op != XCS_NODE_CONST || g->nodes[i].aux >= g->n_consts) return NULL;
+    const xcs_tensor *k = g->consts[g->nodes[i].aux];
+    return k->storage ? k : NULL;
+}
+
+/* Notes e in g->const_index (taking its src); a table that cannot grow
+ * only costs later reuse, never the trace. */
+static void const_index_add(xcs_graph *g, xcs_const_slot e) {
+    const xcs_tensor *o = const_origin(g, &e);
+    if (!o) {
+        xcs_tensor_free(e.src);
+        return;
+    }
+    if (2 * (g->n_const_index + 1) > g->cap_const_index) {
+        int cap = g->cap_const_index ? 2 * g->cap_const_index : 64, old_cap = g->cap_const_index;
+        xcs_const_slot *t = malloc((size_t)cap * sizeof *t), *old = g->const_index;
+        if (!t) {
+            xcs_tensor_free(e.src);
+            return;
+        }
+        for (int i = 0; i < cap; i++) t[i] = (xcs_const_slot){-1, NULL};
+        g->const_index = t;
+        g->cap_const_index = cap;
+        g->n_const_index = 0;
+        for (int i = 0; i < old_cap; i++)
+            if (old[i].node >= 0) const_index_add(g, old[i]);
+        free(old);
+    }
+    size_t s = const_slot(g, o->storage->data);
+    while (g->const_index[s].node >= 0) s = (s + 1) & (size_t)(g->cap_const_index - 1);
+    g->const_index[s] = e;
+    g->n_const_index++;
+}
+
+/* The constant node of g made from x's memory with x's view (compact: x's
+ * shape with broadcast dims 1), or -1. */
+static int32_t const_find(const xcs_graph *g, const xcs_tensor *x, const xcs_tensor *compact) {
+    if (!g->cap_const_index) return -1;
+    for (size_t s = const_slot(g, x->storage->data); g->const_index[s].node >= 0;
+         s = (s + 1) & (size_t)(g->cap_const_index - 1)) {
+        const xcs_const_slot *e = &g->const_index[s];
+        const xcs_tensor *k = const_origin(g, e);
+        if (!k || k->storage->data != x->storage->data || k->storage->nbytes != x->storage->nbytes) continue;
+        if (k->dtype != x->dtype || k->ndim != x->ndim || k->offset != x->offset) continue;
+        const int64_t *shape = e->src ? x->shape : compact->shape; /* a constant has the compact shape */
+        bool same = true;
+        for (int d = 0; d < x->ndim && same; d++) same = k->shape[d] == shape[d] && k->strides[d] == x->strides[d];
+        if (same) return e->node;
+    }
+    return -1;
+}
+
 /* The constant node for concrete x.  Broadcast (stride-0) dims are kept at
  * size 1 in the constant, so a scalar broadcast to a big shape stays one
  * element; the edge broadcasts it again. */
@@ -165,36 +229,39 @@ static xcs_status const_edge(xcs_graph *g, const xcs_tensor *x, xcs_edge *e) {
         if (x->strides[i] == 0) compact.shape[i] = 1;
     /* the same array used again (a closure weight read every step of an
      * unrolled loop; numpy arrays get a new wrapper storage per use, so the
-     * memory is compared — the constant keeps that memory alive, so no other
-     * array can have it meanwhile): one constant node, another edge */
-    if (x->storage && x->storage->nbytes >= 64) {
-        for (int32_t i = g->n_nodes - 1; i >= 0; i--) {
-            const xcs_node *n = &g->nodes[i];
-            if (n->op != XCS_NODE_CONST) continue;
-            const xcs_tensor *k = g->consts[n->aux];
-            if (!k->storage || k->storage->data != x->storage->data || k->storage->nbytes != x->storage->nbytes)
-                continue;
-            if (k->dtype != x->dtype || k->ndim != x->ndim || k->offset != x->offset) continue;
-            bool same = true;
-            for (int d = 0; d < x->ndim && same; d++) same = k->shape[d] == compact.shape[d] && k->strides[d] == x->strides[d];
-            if (!same) continue;
-            e->node = i;
-            xcs_strides_contiguous(x->ndim, compact.shape, e->strides);
-            for (int d = 0; d < x->ndim; d++)
-                if (x->strides[d] == 0) e->strides[d] = 0;
-            return XCS_OK;
+     * memory is compared — the constant, or the view kept with its copy,
+     * keeps that memory alive, so no other array can have it meanwhile):
+     * one constant node, another edge */
+    bool big = x->storage && x->storage->nbytes >= 64;
+    int32_t found = big ? const_find(g, x, &compact) : -1;
+    if (found >= 0) {
+        e->node = found;
+    } else {
+        if ((st = xcs_contiguous(&compact, &c))) return st;
+        c->flags = 0;
+        xcs_node n = {.op = XCS_NODE_CONST, .dtype = x->dtype, .compute = x->dtype, .ndim = x->ndim,
+                      .aux = g->n_consts};
+        memcpy(n.shape, compact.shape, sizeof n.shape);
+        if ((st = add_node(g, &n, &e->node))) {
+            xcs_tensor_free(c);
+            return st;
         }
+        g->consts[g->n_consts++] = c;
+        /* a copy (of a strided view: W.T) is found again through a view of
+         * its source, kept unless that holds much more memory than the copy
+         * (a column of a big array) */
+        xcs_tensor *src = NULL;
+        bool copied = !c->storage || c->storage->data != x->storage->data;
+        if (big && copied && c->storage && x->storage->nbytes <= 4 * c->storage->nbytes + 4096 &&
+            xcs_tensor_view(x, &src)) {
+            xcs_error_clear();
+            src = NULL;
+        }
+        if (big && (!copied || src)) const_index_add(g, (xcs_const_slot){e->node, src});
     }
-    if ((st = xcs_contiguous(&compact, &c))) return st;
-    c->flags = 0;
-    xcs_node n = {.op = XCS_NODE_CONST, .dtype = x->dtype, .compute = x->dtype, .ndim = x->ndim,
-                  .aux = g->n_consts};
-    memcpy(n.shape, compact.shape, sizeof n.shape);
-    if ((st = add_node(g, &n, &e->node))) { xcs_tensor_free(c); return st; }
-    g->consts[g->n_consts++] = c;
     xcs_strides_contiguous(x->ndim, compact.shape, e->strides);
-    for (int i = 0; i < x->ndim; i++)
-        if (x->strides[i] == 0) e->strides[i] = 0;
+    for (int d = 0; d < x->ndim; d++)
+        if (x->strides[d] == 0) e->strides[d] = 0;
     return XCS_OK;
 }
 

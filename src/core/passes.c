@@ -247,6 +247,19 @@ static const char *node_name(const xcs_node *n) {
     return n->op == XCS_NODE_INPUT ? "input" : n->op == XCS_NODE_CONST ? "const" : xcs_op_name(n->op);
 }
 
+/* The fused group holding node i, or -1: the plan's groups are disjoint
+ * node ranges in node order, so a binary search (a per-node scan of every
+ * group made dumps of long unrolled loops quadratic). */
+static int group_of_node(const xcs_plan *p, int i) {
+    int lo = 0, hi = p ? p->n_groups : 0;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (p->groups[mid].last < i) lo = mid + 1;
+        else hi = mid;
+    }
+    return p && lo < p->n_groups && p->groups[lo].first <= i ? lo : -1;
+}
+
 int xcs_graph_node_get(const xcs_graph *g, int i, xcs_node_info *out, int32_t *inputs, int cap) {
     if (i < 0 || i >= g->n_nodes) return -1;
     const xcs_node *n = &g->nodes[i];
@@ -257,9 +270,9 @@ int xcs_graph_node_get(const xcs_graph *g, int i, xcs_node_info *out, int32_t *i
     memcpy(out->shape, n->shape, sizeof out->shape);
     out->group = -1;
     out->stored = true;
-    for (int k = 0; g->plan && k < g->plan->n_groups; k++) {
+    int k = group_of_node(g->plan, i);
+    if (k >= 0) {
         const xcs_plan_group *grp = &g->plan->groups[k];
-        if (i < grp->first || i > grp->last) continue;
         out->group = k;
         out->matmul_head = grp->matmul && i == grp->first;
         out->stored = false;
@@ -298,9 +311,9 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap) {
         }
         EMIT(") %s%s", xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, sh, sizeof sh));
         if (xcs_op_get_info(n->op) && xcs_op_get_info(n->op)->kind == XCS_KIND_REDUCE) EMIT(" axes=0x%x", n->axes);
-        for (int k = 0; g->plan && k < g->plan->n_groups; k++) {
+        int k = group_of_node(g->plan, i);
+        if (k >= 0) {
             const xcs_plan_group *grp = &g->plan->groups[k];
-            if (i < grp->first || i > grp->last) continue;
             bool stored = false;
             for (int o = 0; o < grp->n_outputs; o++) stored |= grp->output_nodes[o] == i;
             if (grp->matmul && i == grp->first)

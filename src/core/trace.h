@@ -100,6 +100,16 @@ void xcs_plan_free(xcs_plan *p);
 /* Builds g->plan (replacing any old one); the graph must not change after. */
 xcs_status xcs_graph_fuse(xcs_graph *g);
 
+/* An entry of xcs_graph.const_index: constant node `node` (-1: empty),
+ * made from the array `src` views when the constant is a copy of it (a
+ * transposed weight, W.T: the view, owned, keeps that memory from being
+ * reused by another array while it identifies the copy), else NULL (the
+ * constant itself holds the array's memory). */
+typedef struct xcs_const_slot {
+    int32_t node;
+    xcs_tensor *src;
+} xcs_const_slot;
+
 struct xcs_graph {
     xcs_plan *plan;            /* NULL until xcs_graph_optimize */
     xcs_node *nodes;
@@ -108,6 +118,12 @@ struct xcs_graph {
     int n_edges, cap_edges;
     xcs_tensor **consts;       /* owned views */
     int n_consts, cap_consts;
+    /* Constant nodes by the memory they were made from (graph.c's
+     * const_edge reuses the node of an array used again): open addressing,
+     * a power-of-two table at most half full.  Entries are checked on use,
+     * so one a pass made stale is only a missed reuse. */
+    struct xcs_const_slot *const_index;
+    int n_const_index, cap_const_index;
     int n_inputs;
     xcs_edge *outputs;         /* outputs are views too (e.g. a transposed result) */
     int n_outputs, cap_outputs;

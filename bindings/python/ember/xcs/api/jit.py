@@ -566,7 +566,7 @@ class JittedFunction:
         before = g.dump() if want_dumps else None
         g.optimize()
         t2 = time.perf_counter()
-        dump = g.dump()
+        dump = g.dump() if want_dumps else None
         entry = _Entry(g, out_tree, consts, g.num_nodes, g.num_steps, g.num_groups, g.memory)
         with self._lock:
             self._counts["traces"] += 1
