@@ -25,11 +25,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A cotangent read through a view that is not all of its source (a
+ * slice, an element, a strided view): values for the source's flat
+ * positions pos.  A source's pieces are summed in one scatter-add when its
+ * cotangent is first needed, so the T slices of an unrolled loop's xs cost
+ * O(size of xs), not T full-size scatters and sums. */
+typedef struct ad_piece {
+    xcs_tensor *pos;     /* host int64 [m] */
+    xcs_tensor *vals;    /* traced [m], the source's dtype */
+    int next;            /* the source's previous piece, or -1 */
+} ad_piece;
+
 typedef struct ad {
     xcs_graph *g;
     xcs_status st;
     xcs_status kst;      /* scratch for KEEP */
-    xcs_tensor **ct;     /* per original node: its cotangent (traced), or NULL */
+    xcs_tensor **ct;     /* per original node: its dense cotangent (traced), or NULL */
+    int *last_piece;     /* per original node: its newest pending piece, or -1 */
+    ad_piece *pieces;
+    int n_pieces, cap_pieces;
     int n_nodes;
     xcs_tensor **tmp;    /* every tensor header made here, freed at the end */
     int n_tmp, cap_tmp;
@@ -148,9 +162,12 @@ static xcs_tensor *node_tensor(ad *c, int32_t i) {
 
 /* ------------------------------------------------------------ views */
 
-/* ct (the view's shape) mapped onto the source node's value (its shape). */
+/* ct (the view's shape) mapped onto the source node's value (its shape),
+ * or, for a view that is not all of it, *pos set to the view's flat
+ * positions in it and ct's values returned flat (a piece). */
 static xcs_tensor *view_adjoint(ad *c, int32_t src_id, int ndim, const int64_t *shape, const int64_t *strides,
-                                int64_t off, xcs_tensor *ct) {
+                                int64_t off, xcs_tensor *ct, xcs_tensor **pos_out) {
+    *pos_out = NULL;
     if (c->st || !ct) return NULL;
     const xcs_node src = c->g->nodes[src_id];
     int64_t n_src = 1, n_view = 1;
@@ -201,7 +218,7 @@ static xcs_tensor *view_adjoint(ad *c, int32_t src_id, int ndim, const int64_t *
             return RESHAPE(c, r, src.ndim, src.shape);
         }
     }
-    /* 3. anything else: scatter-add at the view's flat positions in the value */
+    /* 3. anything else: a scatter-add at the view's flat positions in the value */
     xcs_tensor *pos = NULL;
     xcs_status st = xcs_tensor_empty(XCS_I64, 1, &n_view, &pos);
     if (!keep(c, st, pos)) return NULL;
@@ -215,11 +232,9 @@ static xcs_tensor *view_adjoint(ad *c, int32_t src_id, int ndim, const int64_t *
             idx[d] = 0;
         }
     }
-    xcs_tensor *flat = RESHAPE(c, r, 1, &n_view), *out = NULL;
-    if (c->st) return NULL;
-    if ((st = xcs_scatter_add(pos, flat, n_src, &out))) return keep(c, st, out);
-    keep(c, XCS_OK, out);
-    return RESHAPE(c, out, src.ndim, src.shape);
+    xcs_tensor *flat = RESHAPE(c, r, 1, &n_view);
+    if (flat) *pos_out = pos;
+    return flat;
 }
 
 /* Adds contribution ct (read through edge e of the consumer) to e's source. */
@@ -227,10 +242,62 @@ static void accumulate(ad *c, const xcs_edge *e, xcs_tensor *ct) {
     if (c->st || !ct || e->node >= c->n_nodes) return;
     xcs_dtype dt = c->g->nodes[e->node].dtype;
     if (!xcs_dtype_is_float(dt)) return;
-    xcs_tensor *v = view_adjoint(c, e->node, e->ndim, e->shape, e->strides, e->offset, ct);
+    xcs_tensor *pos = NULL, *v = view_adjoint(c, e->node, e->ndim, e->shape, e->strides, e->offset, ct, &pos);
     v = CAST(c, v, dt);
     if (!v) return;
-    c->ct[e->node] = c->ct[e->node] ? B(c, XCS_OP_ADD, c->ct[e->node], v) : v;
+    if (!pos) {
+        c->ct[e->node] = c->ct[e->node] ? B(c, XCS_OP_ADD, c->ct[e->node], v) : v;
+        return;
+    }
+    if (c->n_pieces == c->cap_pieces) {
+        int cap = c->cap_pieces ? 2 * c->cap_pieces : 64;
+        ad_piece *p = realloc(c->pieces, (size_t)cap * sizeof *p);
+        if (!p) {
+            c->st = xcs_error(XCS_ERR_MEMORY, "out of memory building a gradient");
+            return;
+        }
+        c->pieces = p;
+        c->cap_pieces = cap;
+    }
+    c->pieces[c->n_pieces] = (ad_piece){pos, v, c->last_piece[e->node]};
+    c->last_piece[e->node] = c->n_pieces++;
+}
+
+/* Node i's whole cotangent: its dense part plus its pending pieces, summed
+ * by one scatter-add (their positions and values concatenated). */
+static xcs_tensor *cotangent(ad *c, int32_t i) {
+    if (c->st) return NULL;
+    if (c->last_piece[i] < 0) return c->ct[i];
+    int n = 0;
+    int64_t m = 0;
+    for (int k = c->last_piece[i]; k >= 0; k = c->pieces[k].next, n++) m += c->pieces[k].pos->shape[0];
+    const xcs_tensor **vals = malloc((size_t)n * sizeof *vals);
+    xcs_tensor *pos = NULL, *flat = NULL, *sum = NULL;
+    if (!vals) {
+        c->st = xcs_error(XCS_ERR_MEMORY, "out of memory building a gradient");
+        return NULL;
+    }
+    if (KEEP(c, xcs_tensor_empty(XCS_I64, 1, &m, &pos), pos)) {
+        int64_t *p = xcs_tensor_data(pos), at = m;
+        int j = n;
+        for (int k = c->last_piece[i]; k >= 0; k = c->pieces[k].next) { /* newest last in both */
+            const xcs_tensor *pk = c->pieces[k].pos;
+            at -= pk->shape[0];
+            memcpy(p + at, xcs_tensor_data(pk), (size_t)pk->shape[0] * sizeof *p);
+            vals[--j] = c->pieces[k].vals;
+        }
+        if (n == 1) flat = (xcs_tensor *)vals[0];
+        else KEEP(c, xcs_concat(n, vals, 0, &flat), flat);
+    }
+    free(vals);
+    c->last_piece[i] = -1;
+    const xcs_node src = c->g->nodes[i]; /* a copy: ops append nodes (realloc) */
+    int64_t n_src = 1;
+    for (int d = 0; d < src.ndim; d++) n_src *= src.shape[d];
+    if (!c->st) KEEP(c, xcs_scatter_add(pos, flat, n_src, &sum), sum);
+    xcs_tensor *v = RESHAPE(c, sum, src.ndim, src.shape);
+    if (v) c->ct[i] = c->ct[i] ? B(c, XCS_OP_ADD, c->ct[i], v) : v;
+    return c->st ? NULL : c->ct[i];
 }
 
 /* ------------------------------------------------------------ rules */
@@ -304,7 +371,7 @@ static void binary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *b, xcs_tens
 /* The cotangent of node i's inputs, accumulated onto their sources. */
 static void node_rule(ad *c, int32_t i) {
     xcs_node n = c->g->nodes[i]; /* a copy: the rules append nodes (realloc) */
-    xcs_tensor *g = c->ct[i];
+    xcs_tensor *g = cotangent(c, i);
     if (!g || n.op == XCS_NODE_INPUT || n.op == XCS_NODE_CONST || !xcs_dtype_is_float(n.dtype)) return;
     xcs_edge e[3];
     int nin = n.n_in < 3 ? n.n_in : 3;
@@ -436,7 +503,13 @@ xcs_status xcs_graph_vjp(xcs_graph *g, const xcs_tensor *y, const xcs_tensor *se
     }
     ad c = {.g = g, .n_nodes = g->n_nodes};
     c.ct = calloc((size_t)c.n_nodes + 1, sizeof *c.ct);
-    if (!c.ct) return xcs_error(XCS_ERR_MEMORY, "out of memory building a gradient");
+    c.last_piece = malloc(((size_t)c.n_nodes + 1) * sizeof *c.last_piece);
+    if (!c.ct || !c.last_piece) {
+        free(c.ct);
+        free(c.last_piece);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory building a gradient");
+    }
+    for (int i = 0; i < c.n_nodes; i++) c.last_piece[i] = -1;
     /* seed the output node through y's own view */
     xcs_tensor *one = NULL;
     if (seed) one = (xcs_tensor *)seed;
@@ -451,7 +524,7 @@ xcs_status xcs_graph_vjp(xcs_graph *g, const xcs_tensor *y, const xcs_tensor *se
     for (int32_t i = y->node; i >= 0 && !c.st; i--) node_rule(&c, i);
     for (int k = 0; k < n && !c.st; k++) {
         const xcs_tensor *w = wrt[k];
-        xcs_tensor *node_ct = c.ct[w->node], *gk = NULL;
+        xcs_tensor *node_ct = cotangent(&c, w->node), *gk = NULL;
         if (!node_ct) /* no path from this argument to the output: zeros */
             KEEP(&c, xcs_full(w->dtype, w->ndim, w->shape, 0.0, &gk), gk);
         else /* an argument tracer is its node's whole value */
@@ -463,5 +536,7 @@ xcs_status xcs_graph_vjp(xcs_graph *g, const xcs_tensor *y, const xcs_tensor *se
     for (int i = 0; i < c.n_tmp; i++) xcs_tensor_free(c.tmp[i]);
     free(c.tmp);
     free(c.ct);
+    free(c.last_piece);
+    free(c.pieces);
     return c.st;
 }
