@@ -27,6 +27,46 @@ static xcs_status wrap_indices(const xcs_tensor *idx, int64_t len, int axis, xcs
     return XCS_OK;
 }
 
+/* The backend of the device all n operands live on (a device, not the
+ * host), or NULL with the error set: `what` names the op. */
+static const xcs_backend *device_backend(int n, const xcs_tensor *const *xs, const char *what) {
+    const xcs_storage *s0 = xs[0]->storage;
+    for (int i = 1; i < n; i++)
+        if (xs[i]->storage->device != s0->device || xs[i]->storage->device_index != s0->device_index) {
+            xcs_error(XCS_ERR_VALUE, "%s: operands on different devices (move them with device_put)", what);
+            return NULL;
+        }
+    return xcs_backend_for(s0->device);
+}
+
+/* idx as a contiguous int64 array on its device (a view when it is one). */
+static xcs_status int64_indices(const xcs_tensor *idx, xcs_tensor **out) {
+    if (idx->dtype == XCS_I64) return xcs_contiguous(idx, out);
+    return xcs_cast(idx, XCS_I64, out);
+}
+
+/* take on device arrays: the backend's kernel reads x contiguous and the
+ * indices as given (int64), wrapping negative ones and reporting one out
+ * of range itself, so nothing comes back to the host. */
+static xcs_status take_on_device(const xcs_tensor *x, const xcs_tensor *idx, int a, int nd, const int64_t *shape,
+                                 xcs_tensor **out) {
+    const xcs_tensor *both[2] = {x, idx};
+    const xcs_backend *be = device_backend(2, both, "take");
+    if (!be) return xcs_last_status();
+    if (!be->take) return xcs_error(XCS_ERR_UNSUPPORTED, "take: backend %s has no kernel", be->name);
+    xcs_tensor *xc = NULL, *ix = NULL;
+    xcs_status st = xcs_contiguous(x, &xc);
+    if (!st) st = int64_indices(idx, &ix);
+    if (!st) st = xcs_tensor_empty_on(x->storage, x->dtype, nd, shape, out);
+    if (!st && xcs_tensor_numel(*out) > 0 && (st = be->take(xc, ix, a, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    xcs_tensor_free(xc);
+    xcs_tensor_free(ix);
+    return st;
+}
+
 xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out) {
     xcs_status st;
     if (axis == XCS_AXIS_NONE) {
@@ -55,8 +95,7 @@ xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_te
         return st ? st : xcs_trace_node(g, XCS_OP_TAKE, 2, xi, x->dtype, x->dtype, n, shape, 0, a, out);
     }
     xcs_tensor *wrapped;
-    if (!xcs_tensor_on_host(x) || !xcs_tensor_on_host(idx))
-        return xcs_error(XCS_ERR_UNSUPPORTED, "take has no device kernel: run it on host arrays");
+    if (!xcs_tensor_on_host(x) || !xcs_tensor_on_host(idx)) return take_on_device(x, idx, a, n, shape, out);
     if ((st = wrap_indices(idx, x->shape[a], a, &wrapped))) return st;
     const xcs_backend *be = xcs_backend_for(x->storage->device);
     if (!be) st = xcs_last_status();
@@ -73,6 +112,30 @@ xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_te
 /* Concatenation copies each input, converted to the common dtype and made
  * contiguous, into its slab of the output.  The slabs are host memory here;
  * the CUDA backend will take this over with a device copy. */
+/* concatenate on device arrays: each input copied (and converted to dt)
+ * by the backend's elementwise kernel straight into its slab of the
+ * output, a strided view of it. */
+static xcs_status concat_on_device(int n, const xcs_tensor *const *xs, int a, xcs_dtype dt, int nd,
+                                   const int64_t *shape, xcs_tensor **out) {
+    const xcs_backend *be = device_backend(n, xs, "concatenate");
+    if (!be) return xcs_last_status();
+    if (!be->elementwise) return xcs_error(XCS_ERR_UNSUPPORTED, "concatenate: backend %s has no kernel", be->name);
+    xcs_status st = xcs_tensor_empty_on(xs[0]->storage, dt, nd, shape, out);
+    int64_t at = 0;
+    for (int i = 0; i < n && !st; i++) {
+        xcs_tensor slab = **out;
+        slab.shape[a] = xs[i]->shape[a];
+        slab.offset += at * slab.strides[a];
+        at += xs[i]->shape[a];
+        if (xcs_tensor_numel(&slab) > 0) st = be->elementwise(XCS_OP_COPY, 1, &xs[i], dt, &slab);
+    }
+    if (st) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out) {
     char s0[160], s1[160];
     if (n <= 0) return xcs_error(XCS_ERR_VALUE, "need at least one array to concatenate");
@@ -107,8 +170,7 @@ xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor *
     if (xcs_trace_any(n, xs, &g, &st))
         return st ? st : xcs_trace_node(g, XCS_OP_CONCAT, n, xs, dt, dt, x0->ndim, shape, 0, a, out);
     for (int i = 0; i < n; i++)
-        if (xs[i]->storage->device != XCS_DEVICE_CPU)
-            return xcs_error(XCS_ERR_UNSUPPORTED, "concatenate: device arrays need the CUDA backend");
+        if (xs[i]->storage->device != XCS_DEVICE_CPU) return concat_on_device(n, xs, a, dt, x0->ndim, shape, out);
     st = xcs_tensor_empty(dt, x0->ndim, shape, out);
     if (st) return st;
     int64_t outer = 1, inner = 1;
@@ -134,6 +196,26 @@ xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor *
     return st;
 }
 
+/* scatter_add on device arrays: the backend's kernel zeroes the output,
+ * adds every value at its position and reports one out of range itself. */
+static xcs_status scatter_on_device(const xcs_tensor *idx, const xcs_tensor *src, int64_t n, xcs_tensor **out) {
+    const xcs_tensor *both[2] = {idx, src};
+    const xcs_backend *be = device_backend(2, both, "scatter_add");
+    if (!be) return xcs_last_status();
+    if (!be->scatter_add) return xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add: backend %s has no kernel", be->name);
+    xcs_tensor *ix = NULL, *sc = NULL;
+    xcs_status st = int64_indices(idx, &ix);
+    if (!st) st = xcs_contiguous(src, &sc);
+    if (!st) st = xcs_tensor_empty_on(src->storage, src->dtype, 1, &n, out);
+    if (!st && (st = be->scatter_add(ix, sc, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    xcs_tensor_free(ix);
+    xcs_tensor_free(sc);
+    return st;
+}
+
 xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t n, xcs_tensor **out) {
     if (idx->ndim != 1 || src->ndim != 1 || idx->shape[0] != src->shape[0])
         return xcs_error(XCS_ERR_SHAPE, "scatter_add: indices and values must be 1-D of one length (got %d-D of %lld "
@@ -148,8 +230,7 @@ xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t
     xcs_status st;
     if (xcs_trace_any(2, xi, &g, &st))
         return st ? st : xcs_trace_node(g, XCS_OP_SCATTER_ADD, 2, xi, src->dtype, src->dtype, 1, &n, 0, 0, out);
-    if (!xcs_tensor_on_host(idx) || !xcs_tensor_on_host(src))
-        return xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add has no device kernel: run it on host arrays");
+    if (!xcs_tensor_on_host(idx) || !xcs_tensor_on_host(src)) return scatter_on_device(idx, src, n, out);
     xcs_tensor *ix = NULL;
     if ((st = xcs_contiguous(idx, &ix))) return st;
     if (ix->dtype != XCS_I64) {

@@ -627,7 +627,9 @@ typedef struct xcs_backend {
      * backend converts each element to `compute` before applying the op and
      * converts the result to out->dtype.  Covers UNARY, BINARY, TERNARY
      * (WHERE: in[0] is the condition, compute is the dtype of in[1], in[2]),
-     * CAST and COPY (n_in == 1, compute == out->dtype). */
+     * CAST and COPY (n_in == 1, compute == out->dtype).  out is C-contiguous
+     * on the host; a device backend also writes a strided view (concatenate
+     * copies each input into its slab of the result). */
     xcs_status (*elementwise)(xcs_op op, int n_in, const xcs_tensor *const *in,
                               xcs_dtype compute, xcs_tensor *out);
     /* out has x's ndim with size 1 on each axis in `axes` (keepdims form). */
@@ -637,11 +639,18 @@ typedef struct xcs_backend {
     /* a: [..., M, K], b: [..., K, N], out: [..., M, N]; batch dims of a and b
      * already broadcast to out's (stride 0 where broadcast); same dtype. */
     xcs_status (*matmul)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
-    /* out = take(x, idx, axis): out.shape = x.shape[:axis] + idx.shape + x.shape[axis+1:];
-     * idx holds int64 already wrapped into [0, x.shape[axis]). */
+    /* out = take(x, idx, axis): out.shape = x.shape[:axis] + idx.shape + x.shape[axis+1:],
+     * out contiguous.  On the host idx holds int64 already wrapped into
+     * [0, x.shape[axis]) by core.  On a device (whose indices core cannot
+     * read) x and idx (int64) are contiguous and the indices as given: the
+     * kernel wraps negative ones and reports one out of range as
+     * XCS_ERR_INDEX. */
     xcs_status (*take)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
-    /* out = zeros; out[idx[i]] += src[i]: idx int64 1-D (checked in range by
-     * core), src 1-D of out's dtype, out 1-D contiguous. */
+    /* out = zeros; out[idx[i]] += src[i]: idx int64 1-D, src 1-D of out's
+     * dtype, out 1-D contiguous.  On the host core checked the indices in
+     * range and the sums run in order of i.  On a device idx and src are
+     * contiguous, the kernel reports an index out of range as XCS_ERR_INDEX,
+     * and values landing on one position may be summed in any order. */
     xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
     /* Fill out (contiguous) with value / start + i*step / random numbers. */
     xcs_status (*fill)(xcs_tensor *out, double value);

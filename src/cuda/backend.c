@@ -108,7 +108,7 @@ void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     xcs_cu_mem_stats m;
     xcs_cu_mem_stats_get(rt, &m);
     *out = (xcs_cuda_mem_stats){m.current_bytes, m.peak_bytes, m.cached_bytes, m.allocs, m.reused, m.device_allocs,
-                                m.row_chains, m.gemm_epilogues, m.scan_loops};
+                                m.row_chains, m.gemm_epilogues, m.scan_loops, m.downloads};
 }
 
 void xcs_cuda_be_empty_cache(int ordinal) {
@@ -223,6 +223,63 @@ xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs
     p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, x->dtype, x->dtype};
     p.instr[p.n_instr++] = (xcs_fused_instr){XCS_FUSED_REDUCE, op, 0, 0, -1, -1, out->dtype, out->dtype};
     return xcs_cuda_be_run_fused(&p, &x, &out);
+}
+
+xcs_status xcs_cuda_take_args(const xcs_tensor *x, const xcs_tensor *idx, int axis, const xcs_tensor *out,
+                              xcs_cuda_index_args *a) {
+    if (axis < 0 || axis >= x->ndim || idx->dtype != XCS_I64 || !xcs_tensor_is_contiguous(x) ||
+        !xcs_tensor_is_contiguous(idx) || !xcs_tensor_is_contiguous(out) || out->dtype != x->dtype)
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA take: x, int64 indices and out must be contiguous, of one dtype");
+    *a = (xcs_cuda_index_args){.src = (const void *)(uintptr_t)xcs_cuda_be_addr(x),
+                               .idx = (const long long *)(uintptr_t)xcs_cuda_be_addr(idx),
+                               .out = (void *)(uintptr_t)xcs_cuda_be_addr(out),
+                               .n = xcs_tensor_numel(out), .A = x->shape[axis], .J = xcs_tensor_numel(idx), .Q = 1};
+    for (int d = axis + 1; d < x->ndim; d++) a->Q *= x->shape[d];
+    return XCS_OK;
+}
+
+xcs_status xcs_cuda_scatter_args(const xcs_tensor *idx, const xcs_tensor *src, const xcs_tensor *out,
+                                 xcs_cuda_index_args *a) {
+    if (idx->dtype != XCS_I64 || idx->ndim != 1 || src->ndim != 1 || out->ndim != 1 ||
+        idx->shape[0] != src->shape[0] || src->dtype != out->dtype || !xcs_tensor_is_contiguous(idx) ||
+        !xcs_tensor_is_contiguous(src) || !xcs_tensor_is_contiguous(out))
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA scatter_add: int64 indices, values and out must be contiguous, 1-D");
+    xcs_cuda_index_spec is = {XCS_CUDA_SCATTER_ADD, out->dtype};
+    if (xcs_cuda_index_codegen(&is, NULL, 0) == 0) return xcs_last_status(); /* a dtype it has no kernel for */
+    *a = (xcs_cuda_index_args){.src = (const void *)(uintptr_t)xcs_cuda_be_addr(src),
+                               .idx = (const long long *)(uintptr_t)xcs_cuda_be_addr(idx),
+                               .out = (void *)(uintptr_t)xcs_cuda_be_addr(out), .n = idx->shape[0],
+                               .A = out->shape[0]};
+    return XCS_OK;
+}
+
+xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+    xcs_cuda_index_args a;
+    xcs_status st = xcs_cuda_take_args(x, idx, axis, out, &a);
+    if (st || a.n == 0) return st;
+    xcs_cu_runtime *rt = rt_of(ordinal_of(out));
+    if (!rt) return xcs_last_status();
+    const xcs_tensor *reads[2] = {x, idx};
+    if (!(st = order_kernel(rt, 2, reads, 1, &out)))
+        st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){XCS_CUDA_TAKE, x->dtype}, &a);
+    if (st == XCS_ERR_INDEX)
+        return xcs_error(st, "take: an index is out of bounds for axis %d with size %lld", axis, (long long)a.A);
+    return st;
+}
+
+xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
+    xcs_cuda_index_args a;
+    xcs_status st = xcs_cuda_scatter_args(idx, src, out, &a);
+    if (st) return st;
+    xcs_cu_runtime *rt = rt_of(ordinal_of(out));
+    if (!rt) return xcs_last_status();
+    const xcs_tensor *reads[2] = {idx, src};
+    st = order_kernel(rt, 2, reads, 1, &out);
+    if (!st && a.A > 0) st = xcs_cu_zero(rt, xcs_cuda_be_addr(out), (size_t)a.A * xcs_dtype_size(out->dtype));
+    if (!st && a.n > 0) st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){XCS_CUDA_SCATTER_ADD, out->dtype}, &a);
+    if (st == XCS_ERR_INDEX)
+        return xcs_error(st, "scatter_add: an index is out of bounds for size %lld", (long long)a.A);
+    return st;
 }
 
 /* How cuBLAS reads the last two dims of t ([rows, cols]): row-major with
@@ -643,6 +700,8 @@ static const xcs_backend direct = {
     .download = xcs_cuda_be_download,
     .run_rows = xcs_cuda_be_run_rows,
     .run_scan = xcs_cuda_be_run_scan,
+    .take = xcs_cuda_be_take,
+    .scatter_add = xcs_cuda_be_scatter_add,
 };
 
 xcs_status xcs_cuda_be_register(int ordinal) {

@@ -17,6 +17,17 @@ xcs_status xcs_cuda_be_wait(int ordinal, const void *p);
 xcs_status xcs_cuda_be_elementwise(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_dtype compute,
                                    xcs_tensor *out);
 xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);
+/* As xcs_backend.take / scatter_add on a device (xcs.h): index kernels
+ * (codegen.h), waited for so that an index out of range is reported here. */
+xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
+xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
+/* Their kernels' arguments (the operands checked; addresses are the
+ * storages' data plus offsets, so host tensors give host pointers: tests
+ * run the kernels on the host with them). */
+xcs_status xcs_cuda_take_args(const xcs_tensor *x, const xcs_tensor *idx, int axis, const xcs_tensor *out,
+                              xcs_cuda_index_args *a);
+xcs_status xcs_cuda_scatter_args(const xcs_tensor *idx, const xcs_tensor *src, const xcs_tensor *out,
+                                 xcs_cuda_index_args *a);
 xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
 xcs_status xcs_cuda_be_run_rows(const xcs_row_chain *rc);
 /* The row kernel's spec and arguments for a chain (what run_rows launches);

@@ -193,4 +193,39 @@ size_t xcs_cuda_scan_codegen(const xcs_cuda_scan_spec *ss, char *buf, size_t cap
 char *xcs_cuda_scan_codegen_alloc(const xcs_cuda_scan_spec *ss);
 uint64_t xcs_cuda_scan_spec_hash(const xcs_cuda_scan_spec *ss);
 
+/* ---------------------------------------------------------------- index kernels
+ *
+ * take and scatter_add on device arrays (indexing.c), one small kernel
+ * each, a grid-stride loop over its elements:
+ *   take         out[o, j, q] = src[o, idx[j], q] over out's n = O*J*Q
+ *                elements: src contiguous [O, A, Q], idx contiguous int64
+ *                (a negative index counts from the end);
+ *   scatter_add  out[idx[i]] += src[i] for i < n by atomicAdd (out, of A
+ *                elements, zeroed first by the runtime): float32/float64/
+ *                int32/int64.  Values meeting at one position are added in
+ *                the order the atomics land.
+ * An index out of range sets XCS_CUDA_ERR_INDEX in *err (the element is
+ * skipped).  Kernel parameter: struct xcs_index_args, mirrored by
+ * xcs_cuda_index_args. */
+#define XCS_CUDA_ERR_INDEX 4u
+
+typedef enum { XCS_CUDA_TAKE = 1, XCS_CUDA_SCATTER_ADD = 2 } xcs_cuda_index_kind;
+
+typedef struct xcs_cuda_index_spec {
+    xcs_cuda_index_kind kind;
+    xcs_dtype dtype; /* the elements' (take: only their width matters) */
+} xcs_cuda_index_spec;
+
+typedef struct xcs_cuda_index_args {
+    const void *src;
+    const long long *idx;
+    void *out;
+    unsigned int *err;
+    long long n, A, J, Q; /* scatter_add: n values, A positions (J, Q unused) */
+} xcs_cuda_index_args;
+
+size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t cap);
+char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is);
+uint64_t xcs_cuda_index_spec_hash(const xcs_cuda_index_spec *is);
+
 #endif /* XCS_CUDA_CODEGEN_H */

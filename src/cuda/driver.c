@@ -138,6 +138,8 @@ static const xcs_cuda_module module = {
     .kernels_cached = xcs_cuda_be_kernels_cached,
     .matmul_fused = xcs_cuda_be_matmul_fused,
     .collective = xcs_cuda_be_collective,
+    .take = xcs_cuda_be_take,
+    .scatter_add = xcs_cuda_be_scatter_add,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

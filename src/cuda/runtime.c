@@ -675,6 +675,9 @@ xcs_status xcs_cu_to_host(xcs_cu_runtime *rt, void *dst, xcs_cu_ptr src, size_t 
     bool locked;
     xcs_status st = copy_begin(rt, src, false, nbytes, &me, &locked);
     if (!locked) return st;
+    pthread_mutex_lock(&rt->alloc_lock);
+    rt->mem.downloads++;
+    pthread_mutex_unlock(&rt->alloc_lock);
     cu_stream *cs = &rt->streams[me];
     /* two chunks in flight: copy one out of its half while the next lands */
     size_t half = cs->half, n_chunks = st ? 0 : (nbytes + half - 1) / half, queued = 0;
@@ -910,9 +913,12 @@ static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks,
     xcs_status st = r != 0 ? xcs_error_context(cu_fail(rt, r, "cuLaunchKernel"), "kernel %s", cs->last_kernel) : XCS_OK;
     if (!st && (checked || rt->sync_each)) st = stream_wait_done(rt, me, "kernel execution (cuStreamSynchronize)");
     unsigned err = !st && checked ? *cs->err_host : 0;
+    char cs_name[sizeof cs->last_kernel];
+    snprintf(cs_name, sizeof cs_name, "%s", cs->last_kernel);
     if (checked) pthread_mutex_unlock(&cs->lock);
     if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
     if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
+    if (err & XCS_CUDA_ERR_INDEX) return xcs_error(XCS_ERR_INDEX, "an index is out of bounds (CUDA kernel %s)", cs_name);
     return st;
 }
 
@@ -1031,3 +1037,22 @@ xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, con
 }
 
 bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }
+
+static char *gen_index(const void *is) { return xcs_cuda_index_codegen_alloc(is); }
+
+xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args_in) {
+    uint64_t key = xcs_cuda_index_spec_hash(is) ^ ((uint64_t)rt->cc << 56);
+    cu_fn fn = NULL;
+    xcs_status st = kernel_cached(rt, key, gen_index, is, &fn);
+    if (st) return st;
+    int me = 0;
+    if ((st = my_stream(rt, &me))) return st;
+    xcs_cuda_index_args args = *args_in;
+    args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
+    long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
+    long long blocks = (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
+    if (blocks > cap) blocks = cap;
+    if (blocks < 1) return XCS_OK;
+    /* waited for: an index out of range is reported at its op */
+    return launch(rt, me, fn, blocks, &args, true, key, is->kind == XCS_CUDA_TAKE ? " (take)" : " (scatter_add)");
+}

@@ -54,6 +54,7 @@ typedef struct xcs_cu_mem_stats {
     int64_t row_chains;                              /* row-chain kernels launched */
     int64_t gemm_epilogues;                          /* GEMMs run with their epilogue (cuBLASLt) */
     int64_t scan_loops;                              /* scan loops run as one kernel */
+    int64_t downloads;                               /* copies to the host (xcs_cu_to_host) */
 } xcs_cu_mem_stats;
 /* Counts one GEMM that ran with its group's epilogue inside it. */
 void xcs_cu_note_gemm_epilogue(xcs_cu_runtime *rt);
@@ -132,6 +133,10 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
                            bool checked);
 /* Runs a scan loop's kernel (codegen.h) with args (err filled in here). */
 xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, const xcs_cuda_scan_args *args);
+/* Runs an index kernel (codegen.h: take, scatter_add) over args.n
+ * elements (err filled in here), waited for: an index out of range is
+ * XCS_ERR_INDEX.  scatter_add's output must be zeroed before. */
+xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args);
 /* True when program p has integer division/modulo/power (its kernel reports
  * faults through the error word). */
 bool xcs_cu_can_raise(const xcs_fused_program *p);

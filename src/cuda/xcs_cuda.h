@@ -17,7 +17,7 @@
 
 #include "xcs.h"
 
-#define XCS_CUDA_ABI 6
+#define XCS_CUDA_ABI 7
 #define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
@@ -48,6 +48,7 @@ typedef struct xcs_cuda_mem_stats {
     int64_t row_chains; /* row-chain kernels launched */
     int64_t gemm_epilogues; /* matmul groups run as one cuBLASLt GEMM with their bias/relu epilogue */
     int64_t scan_loops;     /* scan loops run as one kernel (xcs_backend.run_scan) */
+    int64_t downloads;      /* copies from the device to the host */
 } xcs_cuda_mem_stats;
 
 /* A collective across devices (the module's `collective`). */
@@ -99,6 +100,10 @@ typedef struct xcs_cuda_module {
     /* As xcs_backend.run_scan: XCS_ERR_UNSUPPORTED (no message) when the
      * loop does not fit its kernel. */
     xcs_status (*run_scan)(const xcs_scan_loop *sl);
+    /* As the xcs_backend entries on a device (xcs.h): the indices as given,
+     * checked by the kernel. */
+    xcs_status (*take)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
+    xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

@@ -102,6 +102,14 @@ static xcs_status cu_run_scan(const xcs_scan_loop *sl) {
     xcs_status st = mod->run_scan(sl);
     return st == XCS_ERR_UNSUPPORTED ? st : relay(st); /* no kernel for it: no message to carry */
 }
+static xcs_status cu_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+    if (!mod->take) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no take entry", module_path);
+    return relay(mod->take(x, idx, axis, out));
+}
+static xcs_status cu_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
+    if (!mod->scatter_add) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no scatter_add entry", module_path);
+    return relay(mod->scatter_add(idx, src, out));
+}
 static xcs_status cu_alloc(int index, size_t nbytes, void **out) { return relay(mod->alloc(index, nbytes, out)); }
 static void cu_free(int index, void *p) { mod->free(index, p); }
 static xcs_status cu_upload(int index, void *dst, const void *src, size_t nbytes) {
@@ -121,6 +129,8 @@ static const xcs_backend cuda_backend = {
     .run_fused = cu_run_fused,
     .run_rows = cu_run_rows,
     .run_scan = cu_run_scan,
+    .take = cu_take,
+    .scatter_add = cu_scatter_add,
     .alloc = cu_alloc,
     .free = cu_free,
     .upload = cu_upload,

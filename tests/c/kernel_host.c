@@ -39,9 +39,12 @@ static const char shim_text[] =
     "static inline unsigned int atomicOr(unsigned int *p, unsigned int v) {\n"
     "    unsigned int old = *p; *p = old | v; return old;\n"
     "}\n"
-    "static inline unsigned int atomicAdd(unsigned int *p, unsigned int v) {\n"
-    "    unsigned int old = *p; *p = old + v; return old;\n"
-    "}\n"
+    "template <typename T> static inline T xcs_kh_add(T *p, T v) { T old = *p; *p = old + v; return old; }\n"
+    "static inline unsigned int atomicAdd(unsigned int *p, unsigned int v) { return xcs_kh_add(p, v); }\n"
+    "static inline int atomicAdd(int *p, int v) { return xcs_kh_add(p, v); }\n"
+    "static inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v) { return xcs_kh_add(p, v); }\n"
+    "static inline float atomicAdd(float *p, float v) { return xcs_kh_add(p, v); }\n"
+    "static inline double atomicAdd(double *p, double v) { return xcs_kh_add(p, v); }\n"
     "struct alignas(16) float4 { float x, y, z, w; };\n"
     "struct alignas(16) int4 { int x, y, z, w; };\n";
 

@@ -4,7 +4,7 @@
  * there (NVRTC).  This compiles their CUDA C with the system C++ compiler
  * against a small shim (__global__ etc. defined away, threadIdx/blockIdx/
  * blockDim/gridDim as globals, the bit-cast intrinsics through memcpy,
- * float4/int4, atomicOr as a plain |=) and runs a launch as a loop over
+ * float4/int4, atomicOr and atomicAdd as plain read-modify-writes) and runs a launch as a loop over
  * every (block, thread), one after another: the llm.c habit of a CPU
  * reference beside every kernel, with the kernel itself on the CPU too.
  *

@@ -77,6 +77,25 @@ static xcs_status m_download(int index, void *dst, const void *src, size_t n) {
 }
 
 #define MAXT 2 * XCS_FUSED_MAX_IO
+/* Host tensor `from` (contiguous) copied element by element into view `to`
+ * of its shape and dtype (a strided output, as a device's elementwise
+ * writes one). */
+static void mock_strided_store(const xcs_tensor *from, xcs_tensor *to) {
+    size_t es = xcs_dtype_size(to->dtype);
+    int64_t n = xcs_tensor_numel(to), pos[XCS_MAX_DIMS] = {0};
+    const char *src = xcs_tensor_data(from);
+    char *base = (char *)to->storage->data;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t off = to->offset;
+        for (int d = 0; d < to->ndim; d++) off += pos[d] * to->strides[d];
+        memcpy(base + off * (int64_t)es, src + i * (int64_t)es, es);
+        for (int d = to->ndim - 1; d >= 0; d--) {
+            if (++pos[d] < to->shape[d]) break;
+            pos[d] = 0;
+        }
+    }
+}
+
 static xcs_status m_elementwise(xcs_op op, int n, const xcs_tensor *const *in, xcs_dtype compute, xcs_tensor *out) {
     xcs_storage s[4];
     xcs_tensor h[4];
@@ -88,7 +107,14 @@ static xcs_status m_elementwise(xcs_op op, int n, const xcs_tensor *const *in, x
         hp[k] = &h[k];
     }
     ok &= alias(out, &s[3], &h[3], &dev);
-    return ok ? cpu->elementwise(op, n, hp, compute, &h[3]) : wrong_device();
+    if (!ok) return wrong_device();
+    if (xcs_tensor_is_contiguous(&h[3])) return cpu->elementwise(op, n, hp, compute, &h[3]);
+    xcs_tensor *tmp = NULL; /* the CPU's kernels write contiguous outputs */
+    xcs_status st = xcs_tensor_empty(out->dtype, out->ndim, out->shape, &tmp);
+    if (!st) st = cpu->elementwise(op, n, hp, compute, tmp);
+    if (!st) mock_strided_store(tmp, &h[3]);
+    xcs_tensor_free(tmp);
+    return st;
 }
 static xcs_status m_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out) {
     xcs_storage s[2];
@@ -123,6 +149,52 @@ static xcs_status m_run_fused(const xcs_fused_program *p, const xcs_tensor *cons
         op[k] = &h[XCS_FUSED_MAX_IO + k];
     }
     return ok ? cpu->run_fused(p, ip, op) : wrong_device();
+}
+
+/* take / scatter_add as a device gets them (xcs.h): the indices as given,
+ * wrapped (take) and checked here, in the host memory behind them. */
+static long n_take, n_scatter;
+static xcs_status m_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+    xcs_storage s[3];
+    xcs_tensor h[3];
+    int dev = -1;
+    bool ok = alias(x, &s[0], &h[0], &dev);
+    ok &= alias(idx, &s[1], &h[1], &dev);
+    ok &= alias(out, &s[2], &h[2], &dev);
+    if (!ok) return wrong_device();
+    if (idx->dtype != XCS_I64 || !xcs_tensor_is_contiguous(idx) || !xcs_tensor_is_contiguous(x))
+        return xcs_error(XCS_ERR_INTERNAL, "mock take: x and int64 indices must be contiguous");
+    n_take++;
+    int64_t n = xcs_tensor_numel(&h[1]), len = x->shape[axis];
+    int64_t *w = malloc((size_t)(n ? n : 1) * sizeof *w);
+    if (!w) return xcs_error(XCS_ERR_MEMORY, "mock take: out of memory");
+    const int64_t *p = xcs_tensor_data(&h[1]);
+    for (int64_t i = 0; i < n; i++) {
+        w[i] = p[i] < 0 ? p[i] + len : p[i];
+        if (w[i] < 0 || w[i] >= len) {
+            free(w);
+            return xcs_error(XCS_ERR_INDEX, "take: an index is out of bounds for axis %d with size %lld", axis,
+                             (long long)len);
+        }
+    }
+    xcs_storage ws = {.data = w, .nbytes = (size_t)n * sizeof *w, .device = XCS_DEVICE_CPU};
+    xcs_tensor wt = h[1];
+    wt.storage = &ws;
+    wt.offset = 0;
+    xcs_status st = cpu->take(&h[0], &wt, axis, &h[2]);
+    free(w);
+    return st;
+}
+static xcs_status m_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
+    xcs_storage s[3];
+    xcs_tensor h[3];
+    int dev = -1;
+    bool ok = alias(idx, &s[0], &h[0], &dev);
+    ok &= alias(src, &s[1], &h[1], &dev);
+    ok &= alias(out, &s[2], &h[2], &dev);
+    if (!ok) return wrong_device();
+    n_scatter++;
+    return cpu->scatter_add(&h[0], &h[1], &h[2]); /* checks the indices */
 }
 
 static void (*mock_row_hook)(const xcs_row_chain *rc);
@@ -258,6 +330,8 @@ static const xcs_backend mock = {
     .run_fused = m_run_fused,
     .run_rows = m_run_rows,
     .run_scan = m_run_scan,
+    .take = m_take,
+    .scatter_add = m_scatter_add,
     .alloc = m_alloc,
     .free = m_free,
     .upload = m_upload,

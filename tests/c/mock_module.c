@@ -69,6 +69,7 @@ static void mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     out->allocs = out->device_allocs = n_alloc;
     out->row_chains = n_row_chains;
     out->scan_loops = n_scan_loops;
+    out->downloads = n_down;
 }
 
 static void empty_cache(int ordinal) { (void)ordinal; }
@@ -142,6 +143,8 @@ static const xcs_cuda_module module = {
     .set_tf32 = set_tf32,
     .kernels_cached = kernels_cached,
     .collective = collective,
+    .take = m_take,
+    .scatter_add = m_scatter_add,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

@@ -2,8 +2,9 @@
  * storage, xcs_tensor_to, host fallback, row chains) on any machine,
  * through the mock device of mock_device.h.  A graph run on the mock device
  * must equal the same graph run on the CPU, leave its outputs on the device,
- * upload each host input and constant once, run the ops without device
- * kernels (take, argmax) on the host, hand row chains to the backend whole,
+ * upload each host input and constant once, run the op without a device
+ * kernel (argmax) on the host and take on the device (the indices checked
+ * there), hand row chains to the backend whole,
  * and free every device block it made; graphs on float16/bfloat16 inputs
  * too (2-byte device blocks, 16-bit outputs left on the device); scan loops
  * run on the device (inputs up once, outputs left there). */
@@ -26,12 +27,13 @@ static void test_graph_on_device_equals_cpu(void) {
             CHECK_OK(xcs_tensor_to(w, XCS_DEVICE_CUDA, 0, &wd));
             din[1] = wd;
         }
-        long up0 = n_up, down0 = n_down, wrong0 = n_wrong_device;
+        long up0 = n_up, down0 = n_down, wrong0 = n_wrong_device, take0 = n_take;
         check_device_equals_cpu(g, 2, in, din, 2e-6);
-        /* uploads: x (and w), the constant c, the host ops' values; downloads:
-         * the host ops' operands, and the NOUT outputs checked */
+        /* uploads: x (and w), the constants c and idx, argmax's value;
+         * downloads: argmax's operand, and the NOUT outputs checked */
         CHECK(n_up - up0 >= (trial == 2 ? 4 : 5));
-        CHECK(n_down - down0 >= NOUT + 2);
+        CHECK_EQ_I(n_down - down0, NOUT + 1);
+        CHECK_EQ_I(n_take - take0, 1);
         CHECK_EQ_I(n_wrong_device, wrong0);
         xcs_tensor_free(x);
         xcs_tensor_free(w);
@@ -53,15 +55,33 @@ static void test_eager_ops_and_errors_on_device(void) {
     for (int64_t i = 0; h && i < 12; i++)
         CHECK_NEAR(xcs_tensor_get_f64(h, i), xcs_tensor_get_f64(a, i) + xcs_tensor_get_f64(b, i), 1e-6);
     CHECK_ERR(xcs_binary(XCS_OP_ADD, ad, b, &bad), XCS_ERR_VALUE, "different devices");
-    xcs_tensor *idx = NULL;
-    CHECK_OK(xcs_arange(0, 2, 1, XCS_I64, &idx));
-    CHECK_ERR(xcs_take(ad, idx, 0, &bad), XCS_ERR_UNSUPPORTED, "no device kernel");
+    xcs_tensor *idx = NULL, *idxd = NULL, *tk = NULL, *tkh = NULL, *cat = NULL, *cath = NULL;
+    CHECK_OK(xcs_arange(-2, 3, 1, XCS_I64, &idx)); /* -2 .. 2: negative ones count from the end */
+    CHECK_ERR(xcs_take(ad, idx, 0, &bad), XCS_ERR_VALUE, "different devices");
+    CHECK_OK(xcs_tensor_to(idx, XCS_DEVICE_CUDA, 0, &idxd));
+    CHECK_OK(xcs_take(ad, idxd, 1, &tk)); /* on the device: a's columns 2 3 0 1 2 */
+    CHECK(tk && tk->storage->device == XCS_DEVICE_CUDA && tk->shape[0] == 3 && tk->shape[1] == 5);
+    CHECK_OK(xcs_tensor_to(tk, XCS_DEVICE_CPU, 0, &tkh));
+    for (int64_t i = 0; tkh && i < 3; i++)
+        for (int64_t j = 0; j < 5; j++)
+            CHECK_NEAR(xcs_tensor_get_f64(tkh, i * 5 + j), xcs_tensor_get_f64(a, i * 4 + (j + 2) % 4), 0);
+    xcs_tensor *far = NULL, *fard = NULL; /* -4 on an axis of 3 */
+    CHECK_OK(xcs_arange(-4, -2, 1, XCS_I64, &far));
+    CHECK_OK(xcs_tensor_to(far, XCS_DEVICE_CUDA, 0, &fard));
+    CHECK_ERR(xcs_take(ad, fard, 0, &bad), XCS_ERR_INDEX, "out of bounds for axis 0 with size 3");
+    const xcs_tensor *parts[2] = {ad, bd};
+    CHECK_OK(xcs_concat(2, parts, 1, &cat)); /* into strided slabs of the result, on the device */
+    CHECK(cat && cat->storage->device == XCS_DEVICE_CUDA);
+    CHECK_OK(xcs_tensor_to(cat, XCS_DEVICE_CPU, 0, &cath));
+    for (int64_t i = 0; cath && i < 3; i++)
+        for (int64_t j = 0; j < 8; j++)
+            CHECK_NEAR(xcs_tensor_get_f64(cath, i * 8 + j), xcs_tensor_get_f64(j < 4 ? a : b, i * 4 + j % 4), 0);
     CHECK_ERR(xcs_argreduce(XCS_OP_ARGMAX, ad, 0, false, &bad), XCS_ERR_UNSUPPORTED, "no kernel");
     /* a device-to-device move is through the host, a same-place move a view */
     xcs_tensor *same = NULL;
     CHECK_OK(xcs_tensor_to(ad, XCS_DEVICE_CUDA, 0, &same));
     CHECK(same && same->storage == ad->storage);
-    xcs_tensor *f[] = {a, b, ad, bd, sum, h, idx, same};
+    xcs_tensor *f[] = {a, b, ad, bd, sum, h, idx, idxd, far, fard, tk, tkh, cat, cath, same};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 

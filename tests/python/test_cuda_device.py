@@ -2,8 +2,9 @@
 float64 and against the same program on the CPU: fused elementwise chains
 with broadcasting and strided inputs, reductions over every axis set,
 softmax and layer norm, matmuls (float32, float64, TF32 when asked),
-integer and bool programs, host-fallback ops (argmax, take, random)
-inside device programs, grad and vmap, device Arrays (host copies, chained
+integer and bool programs, gathers, scatters and concatenation as device
+kernels and host-fallback ops (argmax, random) inside device programs,
+grad and vmap, device Arrays (host copies, chained
 calls, device_put) and the caching allocator's counters.  Skipped, with the
 reason, where no CUDA device is usable (CI)."""
 import numpy as np
@@ -555,3 +556,32 @@ def test_scan_kernel_fault_names_the_step(rng, monkeypatch):
     monkeypatch.setenv("XCS_SCAN_KERNEL", "0")  # the steps alone: the same error
     with pytest.raises(xcs.XCSError, match="scan step 13"):
         xcs.scan(lambda c, k: (c + 7 // k, c), np.zeros(64, np.int32), ks)
+
+
+def test_gathers_and_their_gradients_stay_on_the_device(rng):
+    """take (an embedding lookup, fancy indexing with negative indices),
+    its gradient (scatter_add) and concatenate run as device kernels: a
+    training step's call copies nothing back to the host, and equals the
+    CPU's; an index out of range found on the device is an XCSIndexError
+    naming the axis and its size."""
+    V, D, B = 50, 8, 64
+    table = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
+    W = (rng.standard_normal((2 * D, 3)) * 0.5).astype(np.float32)
+    tok = rng.integers(-V, V, B)
+
+    def loss(table, W, tok):
+        e = table[tok]  # a gather with negative indices
+        h = np.concatenate([e, np.tanh(e)], axis=1)
+        return ((h @ W) ** 2).mean()
+
+    step = xcs.jit(xcs.value_and_grad(loss, argnums=(0, 1)), config=ON_GPU)
+    ref = xcs.jit(xcs.value_and_grad(loss, argnums=(0, 1)), config=ON_CPU)
+    step(table, W, tok)  # compiled, and its kernels built
+    before = xcs.memory_stats()["downloads"]
+    v, (gt, gw) = step(table, W, tok)
+    assert xcs.memory_stats()["downloads"] == before
+    assert v.device.startswith("cuda") and gt.device.startswith("cuda")
+    rv, (rt, rw) = ref(table, W, tok)
+    assert rel_err(v, rv) < 1e-6 and rel_err(gt, rt) < 1e-5 and rel_err(gw, rw) < 1e-5
+    with pytest.raises(xcs.XCSIndexError, match="out of bounds for axis 0 with size 50"):
+        np.asarray(step(table, W, np.array([0, 3, V])))

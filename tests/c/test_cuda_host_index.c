@@ -1,0 +1,200 @@
+/* test_cuda_host_index.c — the CUDA index kernels (codegen.h: take and
+ * scatter_add, what device graphs run for gathers, fancy indexing and
+ * their gradients) without a GPU: each generated source is compiled with
+ * NVRTC (when present) and run on the host (kernel_host.h) with the
+ * arguments the backend builds (xcs_cuda_take_args / _scatter_args), on a
+ * grid small enough that the grid-stride loops go round, against the CPU
+ * backend on fresh random inputs (XCS_TEST_SEED repeats a run):
+ *   take         every width (1, 2, 4, 8 bytes: bool, float16, bfloat16, int32,
+ *                float32, int64, float64), every axis, 0-d to 2-d indices,
+ *                negative ones: the same bytes as the CPU's take;
+ *   scatter_add  float32/float64 (to rounding: the atomics' order is not
+ *                the CPU's) and int32/int64 (exactly), with duplicates;
+ * an index out of range sets the fault bit the runtime reports (and is
+ * skipped), and a dtype without a kernel is refused before any launch. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "check.h"
+#include "codegen.h"
+#include "kernel_host.h"
+#include "nvrtc.h"
+#include "xcs_host.h"
+
+static xcs_nvrtc *nv;
+static int nvrtc_compiled;
+static uint64_t rng_state;
+
+static uint64_t next_u64(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static int64_t uniform(int64_t lo, int64_t hi) { return lo + (int64_t)(next_u64() % (uint64_t)(hi - lo)); }
+
+/* The host build of spec's kernel (and an NVRTC compile of its source). */
+static xcs_kernel_host *kernel_for(xcs_cuda_index_kind kind, xcs_dtype dt) {
+    xcs_cuda_index_spec is = {kind, dt};
+    char *src = xcs_cuda_index_codegen_alloc(&is);
+    CHECK(src != NULL);
+    if (!src) return NULL;
+    if (nv) {
+        char *img = NULL;
+        size_t size = 0;
+        bool cubin = false;
+        CHECK_OK(xcs_nvrtc_compile(nv, src, "index.cu", 90, false, &img, &size, &cubin));
+        CHECK(size > 0);
+        free(img);
+        nvrtc_compiled++;
+    }
+    const char *names[1] = {XCS_CUDA_KERNEL_NAME};
+    xcs_kernel_host *k = NULL;
+    CHECK_OK(xcs_kernel_host_compile(src, 1, names, "xcs_index_args", &k));
+    free(src);
+    return k;
+}
+
+/* Launches k with a (fault word here) on a few blocks; returns the word. */
+static unsigned launch(xcs_kernel_host *k, xcs_cuda_index_args a) {
+    unsigned err = 0;
+    a.err = &err;
+    long long blocks = (a.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
+    if (blocks > 3) blocks = 3; /* fewer than the work: the grid-stride loop goes round */
+    if (blocks < 1) blocks = 1;
+    CHECK_OK(xcs_kernel_host_launch(k, 0, &a, (unsigned)blocks, XCS_CUDA_BLOCK));
+    return err;
+}
+
+static xcs_tensor *random_of(xcs_dtype dt, int nd, const int64_t *shape) {
+    xcs_tensor *f = NULL, *t = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F64, nd, shape, &f));
+    double *p = xcs_tensor_data(f);
+    for (int64_t i = 0; i < xcs_tensor_numel(f); i++) p[i] = (double)uniform(-1000, 1000) / 8.0;
+    CHECK_OK(xcs_cast(f, dt, &t));
+    xcs_tensor_free(f);
+    return t;
+}
+
+static xcs_tensor *indices(int nd, const int64_t *shape, int64_t lo, int64_t hi) {
+    xcs_tensor *t = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_I64, nd, shape, &t));
+    int64_t *p = xcs_tensor_data(t);
+    for (int64_t i = 0; i < xcs_tensor_numel(t); i++) p[i] = uniform(lo, hi);
+    return t;
+}
+
+static void test_take_every_width_and_axis(void) {
+    const xcs_dtype dts[] = {XCS_BOOL, XCS_F16, XCS_BF16, XCS_I32, XCS_F32, XCS_I64, XCS_F64};
+    int cases = 0;
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        xcs_kernel_host *k = kernel_for(XCS_CUDA_TAKE, dts[d]);
+        for (int trial = 0; k && trial < 12; trial++) {
+            int nd = (int)uniform(1, 4), ind = (int)uniform(0, 3), axis = (int)uniform(0, nd);
+            int64_t shape[3], ishape[2];
+            for (int i = 0; i < nd; i++) shape[i] = uniform(1, 9);
+            for (int i = 0; i < ind; i++) ishape[i] = uniform(1, 40);
+            xcs_tensor *x = random_of(dts[d], nd, shape), *idx = indices(ind, ishape, -shape[axis], shape[axis]);
+            xcs_tensor *want = NULL, *got = NULL;
+            CHECK_OK(xcs_take(x, idx, axis, &want));
+            if (!want) continue;
+            CHECK_OK(xcs_tensor_empty(dts[d], want->ndim, want->shape, &got));
+            xcs_cuda_index_args a;
+            CHECK_OK(xcs_cuda_take_args(x, idx, axis, got, &a));
+            CHECK_EQ_I(a.n, xcs_tensor_numel(want));
+            if (a.n) CHECK_EQ_I(launch(k, a), 0);
+            CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want),
+                         (size_t)xcs_tensor_numel(want) * xcs_dtype_size(dts[d])) == 0);
+            /* one index past either end: the fault bit */
+            int64_t *ip = xcs_tensor_data(idx);
+            if (xcs_tensor_numel(idx) > 0) {
+                ip[uniform(0, xcs_tensor_numel(idx))] = trial % 2 ? shape[axis] : -shape[axis] - 1;
+                CHECK_EQ_I(launch(k, a), XCS_CUDA_ERR_INDEX);
+            }
+            xcs_tensor_free(x);
+            xcs_tensor_free(idx);
+            xcs_tensor_free(want);
+            xcs_tensor_free(got);
+            cases++;
+        }
+        xcs_kernel_host_free(k);
+    }
+    printf("  take: %d cases\n", cases);
+}
+
+static void test_scatter_add_with_duplicates(void) {
+    const xcs_dtype dts[] = {XCS_F32, XCS_F64, XCS_I32, XCS_I64};
+    int cases = 0;
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        xcs_kernel_host *k = kernel_for(XCS_CUDA_SCATTER_ADD, dts[d]);
+        for (int trial = 0; k && trial < 10; trial++) {
+            int64_t n = uniform(1, 60), m = uniform(0, 2000); /* ~30 values a position */
+            xcs_tensor *src = random_of(dts[d], 1, &m), *idx = indices(1, &m, 0, n), *want = NULL, *got = NULL;
+            CHECK_OK(xcs_scatter_add(idx, src, n, &want));
+            CHECK_OK(xcs_tensor_empty(dts[d], 1, &n, &got));
+            xcs_cuda_index_args a;
+            CHECK_OK(xcs_cuda_scatter_args(idx, src, got, &a));
+            memset(xcs_tensor_data(got), 0, (size_t)n * xcs_dtype_size(dts[d])); /* the runtime zeroes it */
+            CHECK_EQ_I(launch(k, a), 0);
+            for (int64_t i = 0; want && i < n; i++) {
+                double w = xcs_tensor_get_f64(want, i), g = xcs_tensor_get_f64(got, i);
+                if (xcs_dtype_is_float(dts[d])) CHECK_NEAR(g, w, 1e-5 * (1 + m / 8.0));
+                else CHECK_NEAR(g, w, 0);
+            }
+            if (m > 0) {
+                ((int64_t *)xcs_tensor_data(idx))[uniform(0, m)] = trial % 2 ? n : -1;
+                CHECK_EQ_I(launch(k, a), XCS_CUDA_ERR_INDEX);
+            }
+            xcs_tensor_free(src);
+            xcs_tensor_free(idx);
+            xcs_tensor_free(want);
+            xcs_tensor_free(got);
+            cases++;
+        }
+        xcs_kernel_host_free(k);
+    }
+    printf("  scatter_add: %d cases\n", cases);
+}
+
+static void test_refusals(void) {
+    const int64_t n = 4;
+    xcs_tensor *b = NULL, *idx = NULL, *x = NULL, *out = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_BOOL, 1, &n, &b));
+    CHECK_OK(xcs_arange(0, 4, 1, XCS_I64, &idx));
+    xcs_cuda_index_args a;
+    CHECK_ERR(xcs_cuda_scatter_args(idx, b, b, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel for dtype bool");
+    CHECK_OK(xcs_arange(0, 4, 1, XCS_I32, &x));
+    CHECK_OK(xcs_tensor_empty(XCS_I32, 1, &n, &out));
+    CHECK_ERR(xcs_cuda_take_args(x, x, 0, out, &a), XCS_ERR_INTERNAL, "int64 indices"); /* core casts them first */
+    xcs_tensor *f[] = {b, idx, x, out};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
+int main(void) {
+    CHECK_OK(xcs_host_init());
+    const char *seed = getenv("XCS_TEST_SEED"); /* fresh inputs each run; the seed repeats one */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rng_state = seed && *seed ? strtoull(seed, NULL, 10) : (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    printf("XCS_TEST_SEED=%llu\n", (unsigned long long)rng_state);
+    rng_state |= 1;
+    if (!xcs_kernel_host_available()) {
+        printf("no C++ compiler to run the kernels on the host (%s): skipped\n", xcs_last_error());
+        return 77;
+    }
+    if (xcs_nvrtc_open(&nv)) {
+        printf("NVRTC not available (%s): its compile checks are skipped\n", xcs_last_error());
+        nv = NULL;
+    }
+    RUN(test_take_every_width_and_axis);
+    RUN(test_scatter_add_with_duplicates);
+    RUN(test_refusals);
+    printf("%d kernels compiled with NVRTC\n", nvrtc_compiled);
+    xcs_nvrtc_close(nv);
+    return check_report();
+}
