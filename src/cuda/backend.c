@@ -253,6 +253,37 @@ xcs_status xcs_cuda_scatter_args(const xcs_tensor *idx, const xcs_tensor *src, c
     return XCS_OK;
 }
 
+xcs_status xcs_cuda_argred_args_of(xcs_op op, const xcs_tensor *x, int axis, const xcs_tensor *out,
+                                   xcs_cuda_argred_args *a) {
+    if (axis < 0 || axis >= x->ndim || out->dtype != XCS_I64 || !xcs_tensor_is_contiguous(out) ||
+        (op != XCS_OP_ARGMAX && op != XCS_OP_ARGMIN))
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: bad operands", xcs_op_name(op));
+    xcs_cuda_argred_spec as = {op, x->dtype};
+    if (xcs_cuda_argred_codegen(&as, NULL, 0) == 0) return xcs_last_status(); /* a dtype it has no kernel for */
+    memset(a, 0, sizeof *a);
+    a->x = (const void *)(uintptr_t)xcs_cuda_be_addr(x);
+    a->out = (long long *)(uintptr_t)xcs_cuda_be_addr(out);
+    a->n_out = xcs_tensor_numel(out);
+    a->A = x->shape[axis];
+    a->sa = x->strides[axis];
+    for (int d = 0; d < x->ndim; d++)
+        if (d != axis) {
+            a->shape[a->nd] = x->shape[d];
+            a->stride[a->nd++] = x->strides[d];
+        }
+    return XCS_OK;
+}
+
+xcs_status xcs_cuda_be_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out) {
+    xcs_cuda_argred_args a;
+    xcs_status st = xcs_cuda_argred_args_of(op, x, axis, out, &a);
+    if (st || a.n_out == 0) return st;
+    xcs_cu_runtime *rt = rt_of(ordinal_of(out));
+    if (!rt) return xcs_last_status();
+    if (!(st = order_kernel(rt, 1, &x, 1, &out))) st = xcs_cu_run_argred(rt, &(xcs_cuda_argred_spec){op, x->dtype}, &a);
+    return st;
+}
+
 xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
     xcs_cuda_index_args a;
     xcs_status st = xcs_cuda_take_args(x, idx, axis, out, &a);
@@ -702,6 +733,7 @@ static const xcs_backend direct = {
     .run_scan = xcs_cuda_be_run_scan,
     .take = xcs_cuda_be_take,
     .scatter_add = xcs_cuda_be_scatter_add,
+    .argreduce = xcs_cuda_be_argreduce,
 };
 
 xcs_status xcs_cuda_be_register(int ordinal) {

@@ -224,6 +224,29 @@ typedef struct xcs_cuda_index_args {
     long long n, A, J, Q; /* scatter_add: n values, A positions (J, Q unused) */
 } xcs_cuda_index_args;
 
+/* argmax / argmin over one axis: out (int64, one per kept element, in C
+ * order) = the first index of the extreme along the axis, or of the first
+ * NaN (numpy's rule); a block per output, its threads striding over the
+ * axis and meeting in shared memory.  bool/int32/int64/float32/float64
+ * (core reduces a 16-bit float's float32 cast).  Kernel parameter: struct
+ * xcs_argred_args, mirrored by xcs_cuda_argred_args. */
+typedef struct xcs_cuda_argred_spec {
+    xcs_op op; /* XCS_OP_ARGMAX or XCS_OP_ARGMIN */
+    xcs_dtype dtype;
+} xcs_cuda_argred_spec;
+
+typedef struct xcs_cuda_argred_args {
+    const void *x;     /* element [0, ...] */
+    long long *out;
+    long long n_out, A, sa; /* outputs; the axis' length and stride (elements) */
+    int nd;                 /* x's other dims: */
+    long long shape[XCS_MAX_DIMS], stride[XCS_MAX_DIMS];
+} xcs_cuda_argred_args;
+
+size_t xcs_cuda_argred_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t cap);
+char *xcs_cuda_argred_codegen_alloc(const xcs_cuda_argred_spec *as);
+uint64_t xcs_cuda_argred_spec_hash(const xcs_cuda_argred_spec *as);
+
 size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t cap);
 char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is);
 uint64_t xcs_cuda_index_spec_hash(const xcs_cuda_index_spec *is);

@@ -4,7 +4,8 @@
  * scatter_add, atomic adds of each value at its position.  Both check
  * every index on the device (take wraps a negative one first, as numpy
  * does) and set XCS_CUDA_ERR_INDEX in the fault word for one out of range,
- * so the indices never come back to the host. */
+ * so the indices never come back to the host; and argmax/argmin, a block
+ * per output. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -109,6 +110,109 @@ char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is) {
     }
     xcs_cuda_index_codegen(is, buf, need + 1);
     return buf;
+}
+
+/* argmax / argmin: a block per output (grid-stride over outputs); each
+ * thread scans its strided share of the axis keeping the first best it
+ * meets, then the block's candidates meet in shared memory under one total
+ * order (a NaN beats any number, then the larger (smaller) value, then the
+ * lower index), so the result is the sequential scan's: numpy's first
+ * extreme, or its first NaN. */
+static size_t argreduce_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t cap) {
+    const char *t;
+    bool is_float = false;
+    switch (as->dtype) {
+    case XCS_BOOL: t = "unsigned char"; break;
+    case XCS_I32: t = "int"; break;
+    case XCS_I64: t = "long long"; break;
+    case XCS_F32: t = "float", is_float = true; break;
+    case XCS_F64: t = "double", is_float = true; break;
+    default:
+        xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(as->op),
+                  xcs_dtype_name(as->dtype));
+        return 0;
+    }
+    if (as->op != XCS_OP_ARGMAX && as->op != XCS_OP_ARGMIN) {
+        xcs_error(XCS_ERR_INTERNAL, "arg-reduction kernel for %s", xcs_op_name(as->op));
+        return 0;
+    }
+    int w = snprintf(
+        buf, cap,
+        "/* xcs %s (%s): a block per output */\n"
+        "struct xcs_argred_args {\n"
+        "    const void *x;\n"
+        "    long long *out;\n"
+        "    long long n_out, A, sa;\n"
+        "    int nd;\n"
+        "    long long shape[%d], stride[%d];\n"
+        "};\n"
+        "typedef %s T;\n"
+        "__device__ __forceinline__ bool xcs_isnan(T v) { return %s; }\n"
+        "/* c (value cv, index ci) beats the current (bv, bi); index < 0: none */\n"
+        "__device__ __forceinline__ bool xcs_beats(T cv, long long ci, T bv, long long bi) {\n"
+        "    if (ci < 0) return false;\n"
+        "    if (bi < 0) return true;\n"
+        "    bool cn = xcs_isnan(cv), bn = xcs_isnan(bv);\n"
+        "    if (cn || bn) return cn && (!bn || ci < bi);\n"
+        "    return cv %s bv || (cv == bv && ci < bi);\n"
+        "}\n"
+        "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_argred_args a) {\n"
+        "    __shared__ T sv[%d];\n"
+        "    __shared__ long long si[%d];\n"
+        "    const T *x = (const T *)a.x;\n"
+        "    for (long long o = blockIdx.x; o < a.n_out; o += gridDim.x) {\n"
+        "        long long base = 0, rest = o;\n"
+        "        for (int d = a.nd - 1; d >= 0; d--) {\n"
+        "            base += (rest %% a.shape[d]) * a.stride[d];\n"
+        "            rest /= a.shape[d];\n"
+        "        }\n"
+        "        T bv = 0;\n"
+        "        long long bi = -1;\n"
+        "        for (long long i = threadIdx.x; i < a.A; i += blockDim.x) {\n"
+        "            T v = x[base + i * a.sa];\n"
+        "            if (xcs_beats(v, i, bv, bi)) { bv = v; bi = i; }\n"
+        "        }\n"
+        "        sv[threadIdx.x] = bv;\n"
+        "        si[threadIdx.x] = bi;\n"
+        "        __syncthreads();\n"
+        "        for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {\n"
+        "            if (threadIdx.x < s && xcs_beats(sv[threadIdx.x + s], si[threadIdx.x + s], sv[threadIdx.x], si[threadIdx.x])) {\n"
+        "                sv[threadIdx.x] = sv[threadIdx.x + s];\n"
+        "                si[threadIdx.x] = si[threadIdx.x + s];\n"
+        "            }\n"
+        "            __syncthreads();\n"
+        "        }\n"
+        "        if (threadIdx.x == 0) a.out[o] = si[0];\n"
+        "        __syncthreads();\n"
+        "    }\n"
+        "}\n",
+        xcs_op_name(as->op), xcs_dtype_name(as->dtype), XCS_MAX_DIMS, XCS_MAX_DIMS, t, is_float ? "v != v" : "false",
+        as->op == XCS_OP_ARGMAX ? ">" : "<", XCS_CUDA_BLOCK, XCS_CUDA_BLOCK, XCS_CUDA_BLOCK);
+    if (w < 0) {
+        xcs_error(XCS_ERR_INTERNAL, "arg-reduction kernel: formatting failed");
+        return 0;
+    }
+    return (size_t)w;
+}
+
+size_t xcs_cuda_argred_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t cap) {
+    return argreduce_codegen(as, buf, cap);
+}
+
+char *xcs_cuda_argred_codegen_alloc(const xcs_cuda_argred_spec *as) {
+    size_t need = argreduce_codegen(as, NULL, 0);
+    if (!need) return NULL;
+    char *buf = malloc(need + 1);
+    if (!buf) {
+        xcs_error(XCS_ERR_MEMORY, "out of memory generating an arg-reduction kernel");
+        return NULL;
+    }
+    argreduce_codegen(as, buf, need + 1);
+    return buf;
+}
+
+uint64_t xcs_cuda_argred_spec_hash(const xcs_cuda_argred_spec *as) {
+    return 0x7b3c9e15d2a40f61ull ^ ((uint64_t)as->op << 40) ^ ((uint64_t)as->dtype << 8);
 }
 
 uint64_t xcs_cuda_index_spec_hash(const xcs_cuda_index_spec *is) {

@@ -1039,20 +1039,37 @@ xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, con
 bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }
 
 static char *gen_index(const void *is) { return xcs_cuda_index_codegen_alloc(is); }
+static char *gen_argred(const void *as) { return xcs_cuda_argred_codegen_alloc(as); }
 
-xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args_in) {
-    uint64_t key = xcs_cuda_index_spec_hash(is) ^ ((uint64_t)rt->cc << 56);
+/* Launches a small kernel (key: its cache key; gen(spec): its source) over
+ * `want` blocks' work, at most as many blocks as the device holds at once;
+ * *err (NULL: none) gets the stream's fault word, and the launch is waited
+ * for (checked) when there is one. */
+static xcs_status launch_small(xcs_cu_runtime *rt, uint64_t key, char *(*gen)(const void *), const void *spec,
+                               void *args, unsigned int **err, long long want, const char *what) {
+    key ^= (uint64_t)rt->cc << 56;
     cu_fn fn = NULL;
-    xcs_status st = kernel_cached(rt, key, gen_index, is, &fn);
+    xcs_status st = kernel_cached(rt, key, gen, spec, &fn);
     if (st) return st;
     int me = 0;
     if ((st = my_stream(rt, &me))) return st;
-    xcs_cuda_index_args args = *args_in;
-    args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
+    if (err) *err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
     long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
-    long long blocks = (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
-    if (blocks > cap) blocks = cap;
+    long long blocks = want < cap ? want : cap;
     if (blocks < 1) return XCS_OK;
+    return launch(rt, me, fn, blocks, args, err != NULL, key, what);
+}
+
+xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args_in) {
+    xcs_cuda_index_args args = *args_in;
     /* waited for: an index out of range is reported at its op */
-    return launch(rt, me, fn, blocks, &args, true, key, is->kind == XCS_CUDA_TAKE ? " (take)" : " (scatter_add)");
+    return launch_small(rt, xcs_cuda_index_spec_hash(is), gen_index, is, &args, &args.err,
+                        (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK,
+                        is->kind == XCS_CUDA_TAKE ? " (take)" : " (scatter_add)");
+}
+
+xcs_status xcs_cu_run_argred(xcs_cu_runtime *rt, const xcs_cuda_argred_spec *as, const xcs_cuda_argred_args *args_in) {
+    xcs_cuda_argred_args args = *args_in;
+    return launch_small(rt, xcs_cuda_argred_spec_hash(as), gen_argred, as, &args, NULL, args.n_out,
+                        as->op == XCS_OP_ARGMAX ? " (argmax)" : " (argmin)");
 }

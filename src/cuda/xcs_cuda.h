@@ -104,6 +104,7 @@ typedef struct xcs_cuda_module {
      * checked by the kernel. */
     xcs_status (*take)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
     xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
+    xcs_status (*argreduce)(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

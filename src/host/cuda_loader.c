@@ -110,6 +110,10 @@ static xcs_status cu_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, x
     if (!mod->scatter_add) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no scatter_add entry", module_path);
     return relay(mod->scatter_add(idx, src, out));
 }
+static xcs_status cu_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out) {
+    if (!mod->argreduce) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no argreduce entry", module_path);
+    return relay(mod->argreduce(op, x, axis, out));
+}
 static xcs_status cu_alloc(int index, size_t nbytes, void **out) { return relay(mod->alloc(index, nbytes, out)); }
 static void cu_free(int index, void *p) { mod->free(index, p); }
 static xcs_status cu_upload(int index, void *dst, const void *src, size_t nbytes) {
@@ -131,6 +135,7 @@ static const xcs_backend cuda_backend = {
     .run_scan = cu_run_scan,
     .take = cu_take,
     .scatter_add = cu_scatter_add,
+    .argreduce = cu_argreduce,
     .alloc = cu_alloc,
     .free = cu_free,
     .upload = cu_upload,

@@ -197,6 +197,15 @@ static xcs_status m_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xc
     return cpu->scatter_add(&h[0], &h[1], &h[2]); /* checks the indices */
 }
 
+static xcs_status m_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out) {
+    xcs_storage s[2];
+    xcs_tensor h[2];
+    int dev = -1;
+    bool ok = alias(x, &s[0], &h[0], &dev);
+    ok &= alias(out, &s[1], &h[1], &dev);
+    return ok ? cpu->argreduce(op, &h[0], axis, &h[1]) : wrong_device();
+}
+
 static void (*mock_row_hook)(const xcs_row_chain *rc);
 
 /* A row chain, as a device would run it, emulated program by program on
@@ -332,6 +341,7 @@ static const xcs_backend mock = {
     .run_scan = m_run_scan,
     .take = m_take,
     .scatter_add = m_scatter_add,
+    .argreduce = m_argreduce,
     .alloc = m_alloc,
     .free = m_free,
     .upload = m_upload,

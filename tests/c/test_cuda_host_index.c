@@ -10,6 +10,9 @@
  *                negative ones: the same bytes as the CPU's take;
  *   scatter_add  float32/float64 (to rounding: the atomics' order is not
  *                the CPU's) and int32/int64 (exactly), with duplicates;
+ * argmax/argmin (a block per output meeting in shared memory, run on
+ * fibers in every scheduling order): numpy's first extreme or first NaN,
+ * on transposed views too;
  * an index out of range sets the fault bit the runtime reports (and is
  * skipped), and a dtype without a kernel is refused before any launch. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -161,6 +164,68 @@ static void test_scatter_add_with_duplicates(void) {
     printf("  scatter_add: %d cases\n", cases);
 }
 
+/* argmax/argmin: the kernel's threads meet in shared memory, so it runs
+ * on fibers (every scheduling order); x is a transposed view (strides not
+ * C order) half the time, and the values are drawn from few levels, with
+ * NaNs in float rows, so ties and NaNs decide. */
+static void test_argreduce_ties_nans_and_views(void) {
+    const xcs_dtype dts[] = {XCS_BOOL, XCS_I32, XCS_I64, XCS_F32, XCS_F64};
+    const xcs_op ops[2] = {XCS_OP_ARGMAX, XCS_OP_ARGMIN};
+    int cases = 0;
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
+        for (int o = 0; o < 2; o++) {
+            xcs_cuda_argred_spec as = {ops[o], dts[d]};
+            char *src = xcs_cuda_argred_codegen_alloc(&as);
+            CHECK(src != NULL);
+            if (!src) continue;
+            if (nv) {
+                char *img = NULL;
+                size_t size = 0;
+                bool cubin = false;
+                CHECK_OK(xcs_nvrtc_compile(nv, src, "argred.cu", 90, false, &img, &size, &cubin));
+                free(img);
+                nvrtc_compiled++;
+            }
+            const char *names[1] = {XCS_CUDA_KERNEL_NAME};
+            xcs_kernel_host *k = NULL;
+            CHECK_OK(xcs_kernel_host_compile_ex(src, 1, names, "xcs_argred_args", XCS_KERNEL_HOST_COOPERATIVE, &k));
+            free(src);
+            for (int trial = 0; k && trial < 6; trial++) {
+                CHECK_OK(xcs_kernel_host_set_schedule(k, (xcs_kernel_host_schedule)(trial % 4), next_u64()));
+                int nd = (int)uniform(1, 4), axis = (int)uniform(0, nd);
+                int64_t shape[3];
+                for (int i = 0; i < nd; i++) shape[i] = i == axis ? uniform(1, 700) : uniform(1, 5);
+                xcs_tensor *f = NULL, *x = NULL, *want = NULL, *got = NULL;
+                CHECK_OK(xcs_tensor_empty(XCS_F64, nd, shape, &f));
+                double *p = xcs_tensor_data(f);
+                for (int64_t i = 0; i < xcs_tensor_numel(f); i++)
+                    p[i] = xcs_dtype_is_float(dts[d]) && uniform(0, 40) == 0 ? 0.0 / 0.0 : (double)uniform(-3, 4);
+                CHECK_OK(xcs_cast(f, dts[d], &x));
+                if (trial % 2 && nd >= 2) { /* a transposed view: strides not in C order */
+                    int perm[3] = {0, 1, 2};
+                    perm[0] = nd - 1, perm[nd - 1] = 0;
+                    xcs_tensor *t = NULL;
+                    CHECK_OK(xcs_permute(x, perm, &t));
+                    xcs_tensor_free(x);
+                    x = t;
+                }
+                CHECK_OK(xcs_argreduce(ops[o], x, axis, true, &want));
+                if (want) CHECK_OK(xcs_tensor_empty(XCS_I64, want->ndim, want->shape, &got));
+                xcs_cuda_argred_args a;
+                if (got && !xcs_cuda_argred_args_of(ops[o], x, axis, got, &a)) {
+                    long long blocks = a.n_out < 3 ? a.n_out : 3; /* fewer than the outputs: the loop goes round */
+                    CHECK_OK(xcs_kernel_host_launch(k, 0, &a, (unsigned)blocks, XCS_CUDA_BLOCK));
+                    CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want), (size_t)a.n_out * 8) == 0);
+                }
+                xcs_tensor *fr[] = {f, x, want, got};
+                for (size_t i = 0; i < 4; i++) xcs_tensor_free(fr[i]);
+                cases++;
+            }
+            xcs_kernel_host_free(k);
+        }
+    printf("  argmax/argmin: %d cases\n", cases);
+}
+
 static void test_refusals(void) {
     const int64_t n = 4;
     xcs_tensor *b = NULL, *idx = NULL, *x = NULL, *out = NULL;
@@ -193,6 +258,7 @@ int main(void) {
     }
     RUN(test_take_every_width_and_axis);
     RUN(test_scatter_add_with_duplicates);
+    RUN(test_argreduce_ties_nans_and_views);
     RUN(test_refusals);
     printf("%d kernels compiled with NVRTC\n", nvrtc_compiled);
     xcs_nvrtc_close(nv);

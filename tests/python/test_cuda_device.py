@@ -2,8 +2,9 @@
 float64 and against the same program on the CPU: fused elementwise chains
 with broadcasting and strided inputs, reductions over every axis set,
 softmax and layer norm, matmuls (float32, float64, TF32 when asked),
-integer and bool programs, gathers, scatters and concatenation as device
-kernels and host-fallback ops (argmax, random) inside device programs,
+integer and bool programs, gathers, scatters, concatenation and
+argmax/argmin as device kernels and host-fallback ops (random) inside
+device programs,
 grad and vmap, device Arrays (host copies, chained
 calls, device_put) and the caching allocator's counters.  Skipped, with the
 reason, where no CUDA device is usable (CI)."""
@@ -560,9 +561,9 @@ def test_scan_kernel_fault_names_the_step(rng, monkeypatch):
 
 def test_gathers_and_their_gradients_stay_on_the_device(rng):
     """take (an embedding lookup, fancy indexing with negative indices),
-    its gradient (scatter_add) and concatenate run as device kernels: a
-    training step's call copies nothing back to the host, and equals the
-    CPU's; an index out of range found on the device is an XCSIndexError
+    its gradient (scatter_add), concatenate and argmax/argmin run as device
+    kernels: a training step's call and an evaluation's copy nothing back to
+    the host, and equal the CPU's / numpy's; an index out of range found on the device is an XCSIndexError
     naming the axis and its size."""
     V, D, B = 50, 8, 64
     table = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
@@ -583,5 +584,13 @@ def test_gathers_and_their_gradients_stay_on_the_device(rng):
     assert v.device.startswith("cuda") and gt.device.startswith("cuda")
     rv, (rt, rw) = ref(table, W, tok)
     assert rel_err(v, rv) < 1e-6 and rel_err(gt, rt) < 1e-5 and rel_err(gw, rw) < 1e-5
+    table[3, 5] = np.nan  # argmax/argmin: numpy's first NaN, first extreme
+    pick = xcs.jit(lambda t, i: (np.argmax(t[i], axis=1), np.argmin(t.T, axis=1)), config=ON_GPU)
+    pick(table, tok)
+    before = xcs.memory_stats()["downloads"]
+    am, an = pick(table, tok)
+    assert xcs.memory_stats()["downloads"] == before and am.device.startswith("cuda")
+    assert np.array_equal(np.asarray(am), np.argmax(table[tok], axis=1))
+    assert np.array_equal(np.asarray(an), np.argmin(table.T, axis=1))
     with pytest.raises(xcs.XCSIndexError, match="out of bounds for axis 0 with size 50"):
         np.asarray(step(table, W, np.array([0, 3, V])))
