@@ -257,8 +257,8 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
         return batch_collective(n, in[0], any, B, out);
     case XCS_KIND_CONCAT: {
         if (!any) return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);
-        xcs_tensor *ys[64] = {0};
-        if (n->n_in > 64) return xcs_error(XCS_ERR_UNSUPPORTED, "vmap: concatenate of more than 64 arrays");
+        xcs_tensor **ys = calloc((size_t)n->n_in, sizeof *ys); /* (a scan's stacked ys: thousands) */
+        if (!ys) return xcs_error(XCS_ERR_MEMORY, "vmap: out of memory batching a concatenate");
         xcs_status st = XCS_OK;
         for (int k = 0; k < n->n_in && !st; k++) {
             int64_t s[XCS_MAX_DIMS + 1];
@@ -268,6 +268,7 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
         }
         if (!st) st = xcs_concat(n->n_in, (const xcs_tensor *const *)ys, n->axis + 1, out);
         for (int k = 0; k < n->n_in; k++) xcs_tensor_free(ys[k]);
+        free(ys);
         return st;
     }
     default:
@@ -324,11 +325,17 @@ xcs_status xcs_graph_batch_on(const xcs_graph *g, int n_in, const xcs_tensor *co
             st = xcs_tensor_view(g->consts[n->aux], &val[i]);
             continue;
         }
-        xcs_tensor *in[64] = {0};
-        bool ib[64] = {false};
-        if (n->n_in > 64) {
-            st = xcs_error(XCS_ERR_UNSUPPORTED, "vmap: a node with more than 64 inputs");
-            break;
+        xcs_tensor *in_small[8] = {0}, **in = in_small;
+        bool ib_small[8] = {false}, *ib = ib_small;
+        if (n->n_in > 8) { /* a concatenate of many (a scan's stacked ys) */
+            in = calloc((size_t)n->n_in, sizeof *in);
+            ib = calloc((size_t)n->n_in, sizeof *ib);
+            if (!in || !ib) {
+                if (in != in_small) free(in);
+                if (ib != ib_small) free(ib);
+                st = xcs_error(XCS_ERR_MEMORY, "out of memory batching a graph");
+                break;
+            }
         }
         int k = 0;
         for (; k < n->n_in && !st; k++) {
@@ -340,6 +347,8 @@ xcs_status xcs_graph_batch_on(const xcs_graph *g, int n_in, const xcs_tensor *co
         bool rb = false;
         if (!st) st = replay(n, in, ib, &m, &rb, &r);
         for (int j = 0; j < k; j++) xcs_tensor_free(in[j]);
+        if (in != in_small) free(in);
+        if (ib != ib_small) free(ib);
         if (st) {
             xcs_error_context(st, "vmap: node %%%d (%s)", i, xcs_op_name(n->op));
             break;

@@ -369,7 +369,11 @@ static int64_t mp_node_bytes(const xcs_node *n, int64_t rows) {
 
 /* Greedy by size (largest first, each at the lowest offset clear of every
  * placed value it is live with), as TFLite's and XLA's heap simulators do;
- * within a few percent of optimal on inference graphs. */
+ * within a few percent of optimal on inference graphs.  A value's search
+ * walks at most MP_SEARCH placed values up from offset 0, then puts it on
+ * top of the arena (always clear): a long unrolled loop whose thousands of
+ * ys all live until they are stacked stays linear to plan. */
+#define MP_SEARCH 2048
 static xcs_status plan_memory(const xcs_graph *g, xcs_plan *plan) {
     const int nn = g->n_nodes, ns = plan->n_steps;
     for (int i = 0; i < nn; i++) plan->arena_off[i] = plan->block_off[i] = -1;
@@ -420,11 +424,13 @@ static xcs_status plan_memory(const xcs_graph *g, xcs_plan *plan) {
     }
     for (int i = 0; i < nv; i++) {
         int64_t off = 0; /* the lowest gap that fits */
-        for (int k = 0; k < i && off + v[i].bytes > placed[k]->off; k++) {
+        int k = 0;
+        for (; k < i && k < MP_SEARCH && off + v[i].bytes > placed[k]->off; k++) {
             const mp_value *p = placed[k];
             if (p->last < v[i].first || v[i].last < p->first) continue; /* not live together */
             if (p->off + p->bytes > off) off = p->off + p->bytes;
         }
+        if (k == MP_SEARCH && k < i) off = plan->arena_bytes; /* no gap low down: on top of everything */
         v[i].off = off;
         int at = 0, hi = i; /* after every placed value at or below off */
         while (at < hi) {

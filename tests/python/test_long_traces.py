@@ -135,3 +135,28 @@ def test_long_unrolled_scan_with_all_ys_live(rng):
     np.testing.assert_allclose(np.asarray(c), h, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.asarray(s), rs, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(y2), ry, rtol=1e-4, atol=1e-4)
+
+
+def test_vmap_of_a_scan_with_many_ys(rng):
+    """vmap replays a scan's stacked ys, a concatenate of T inputs (once
+    refused above 64), for every example at once."""
+    T, H, B = 150, 4, 5
+    W = (rng.standard_normal((H, H)) * 0.4).astype(np.float32)
+    xs = rng.standard_normal((T, H)).astype(np.float32)
+    h0s = rng.standard_normal((B, H)).astype(np.float32)
+
+    def run(h0):
+        def cell(h, x):
+            h = np.tanh(h @ W + x)
+            return h, h.sum()
+        return scan(cell, h0, xs)[1]
+
+    got = np.asarray(jit(xcs.vmap(run))(h0s))
+    want = []
+    for h in h0s.astype(np.float64):
+        ys = []
+        for x in xs.astype(np.float64):
+            h = np.tanh(h @ W + x)
+            ys.append(h.sum())
+        want.append(ys)
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-4, atol=1e-4)
