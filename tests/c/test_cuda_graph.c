@@ -11,7 +11,10 @@
  * sharing the device on their own streams, with tensors made on one
  * thread's stream read on another's; scan loops run as one kernel
  * (xcs_backend.run_scan) equal to the CPU's step loop, an integer division
- * by zero in one reported at its step.
+ * by zero in one reported at its step; take (every width, negative
+ * indices), scatter_add (a thousand atomics a position), argmax/argmin and
+ * concatenate as device kernels equal to the CPU's, an index out of range
+ * reported by the kernel.
  * Without a usable device it prints why and exits 77 (a CTest skip). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
@@ -146,6 +149,74 @@ static void test_eager_device_ops(void) {
     xcs_tensor_free(z);
     xcs_tensor_free(xd);
     xcs_tensor_free(zd);
+}
+
+/* A device tensor's value on the host equals the CPU's (exactly, or to tol
+ * relative to the largest magnitude). */
+static void check_same(const xcs_tensor *dev, const xcs_tensor *want, double tol) {
+    xcs_tensor *h = NULL;
+    CHECK(dev && dev->storage->device == XCS_DEVICE_CUDA);
+    if (dev) CHECK_OK(xcs_tensor_to(dev, XCS_DEVICE_CPU, 0, &h));
+    CHECK(h && want && xcs_tensor_numel(h) == xcs_tensor_numel(want));
+    double scale = 1;
+    for (int64_t i = 0; want && i < xcs_tensor_numel(want); i++) scale = fmax(scale, fabs(xcs_tensor_get_f64(want, i)));
+    for (int64_t i = 0; h && want && i < xcs_tensor_numel(want); i++)
+        CHECK_NEAR(xcs_tensor_get_f64(h, i), xcs_tensor_get_f64(want, i), tol * scale);
+    xcs_tensor_free(h);
+}
+
+/* take (every width), scatter_add with many values per position (the
+ * atomics), argmax/argmin over each axis and concatenate, on device
+ * tensors, against the CPU; an index out of range found by the kernel. */
+static void test_index_kernels(void) {
+    const int64_t s[3] = {300, 17, 33}, ni[1] = {5000};
+    const xcs_dtype dts[] = {XCS_F32, XCS_F64, XCS_I32, XCS_I64, XCS_F16, XCS_BOOL};
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        xcs_tensor *x = random_dt(dts[d], 3, s), *xd = to_dev(x);
+        for (int axis = 0; axis < 3; axis++) {
+            xcs_tensor *idx = NULL, *idxd = NULL, *want = NULL, *got = NULL, *am = NULL, *amd = NULL;
+            CHECK_OK(xcs_random_uniform((xcs_rng_key){{(uint32_t)axis, 7u}}, XCS_F64, 1, ni, -(double)s[axis],
+                                        (double)s[axis], &want));
+            CHECK_OK(xcs_cast(want, XCS_I64, &idx)); /* -s .. s-1: negative ones count from the end */
+            xcs_tensor_free(want);
+            want = NULL;
+            idxd = to_dev(idx);
+            CHECK_OK(xcs_take(x, idx, axis, &want));
+            CHECK_OK(xcs_take(xd, idxd, axis, &got));
+            check_same(got, want, 0);
+            xcs_op op = axis % 2 ? XCS_OP_ARGMIN : XCS_OP_ARGMAX;
+            CHECK_OK(xcs_argreduce(op, x, axis, false, &am));
+            CHECK_OK(xcs_argreduce(op, xd, axis, false, &amd));
+            check_same(amd, am, 0);
+            xcs_tensor *f[] = {idx, idxd, want, got, am, amd};
+            for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+        }
+        xcs_tensor_free(x);
+        xcs_tensor_free(xd);
+    }
+    /* scatter_add: 1M float32 values onto 1000 positions (1000 atomics each) */
+    const int64_t m[1] = {1 << 20};
+    xcs_tensor *u = NULL, *pos = NULL, *src = random_f32(1, m), *posd = NULL, *srcd = NULL, *want = NULL, *got = NULL;
+    CHECK_OK(xcs_random_uniform((xcs_rng_key){{3u, 9u}}, XCS_F64, 1, m, 0, 1000, &u));
+    CHECK_OK(xcs_cast(u, XCS_I64, &pos));
+    posd = to_dev(pos);
+    srcd = to_dev(src);
+    CHECK_OK(xcs_scatter_add(pos, src, 1000, &want));
+    CHECK_OK(xcs_scatter_add(posd, srcd, 1000, &got));
+    check_same(got, want, 1e-3); /* float32 sums of ~1000 values in another order */
+    xcs_tensor *bad = NULL;
+    CHECK_ERR(xcs_scatter_add(posd, srcd, 999, &bad), XCS_ERR_INDEX, "out of bounds for size 999");
+    /* concatenate along the last axis: each part into strided slabs */
+    const int64_t sq[2] = {1024, 1024};
+    xcs_tensor *s2 = NULL, *s2d = NULL, *cat = NULL, *catc = NULL;
+    CHECK_OK(xcs_reshape(src, 2, sq, &s2));
+    CHECK_OK(xcs_reshape(srcd, 2, sq, &s2d));
+    const xcs_tensor *parts[3] = {s2d, s2d, s2d}, *hparts[3] = {s2, s2, s2};
+    CHECK_OK(xcs_concat(3, parts, 1, &cat));
+    CHECK_OK(xcs_concat(3, hparts, 1, &catc));
+    check_same(cat, catc, 0);
+    xcs_tensor *f[] = {u, pos, src, posd, srcd, want, got, s2, s2d, cat, catc};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
 /* tanh(x @ w) for float16/bfloat16 x and w, its softmax, its row sums and
@@ -430,6 +501,7 @@ int main(void) {
     RUN(test_program_graphs);
     RUN(test_matmul_layouts);
     RUN(test_eager_device_ops);
+    RUN(test_index_kernels);
     RUN(test_half_on_device);
     RUN(test_gemm_epilogue);
     RUN(test_caching_allocator);
