@@ -19,6 +19,11 @@ void xcs_graph_free(xcs_graph *g) {
     for (int i = 0; i < g->n_consts; i++) xcs_tensor_free(g->consts[i]);
     free(g->consts);
     for (int i = 0; i < g->cap_const_index; i++) xcs_tensor_free(g->const_index[i].src);
+    for (int d = 0; d < XCS_GRAPH_DEVICE_SLOTS; d++) {
+        xcs_dev_consts *dc = atomic_load(&g->dev_consts[d]);
+        for (int k = 0; dc && k < dc->n; k++) xcs_tensor_free(dc->t[k]);
+        free(dc);
+    }
     free(g->const_index);
     free(g->nodes);
     free(g->edges);

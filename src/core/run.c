@@ -643,6 +643,33 @@ static bool reads_whole(const xcs_graph *g, const xcs_edge *e) {
     return true;
 }
 
+/* The device copies kept with optimised graph g for device `index` of its
+ * constants that cannot change (trace.h: xcs_dev_consts), made by the
+ * first run there, so a compiled program does not send its weights again
+ * on every call.  NULL (every constant copied by each run) for a graph
+ * still being built (a lazy graph: no plan) or when they cannot be made
+ * now (the run then copies them itself, and reports any failure). */
+static const xcs_dev_consts *device_consts(const xcs_graph *g, xcs_device dev, int index) {
+    if (!g->plan || index < 0 || index >= XCS_GRAPH_DEVICE_SLOTS) return NULL;
+    _Atomic(xcs_dev_consts *) *slot = (_Atomic(xcs_dev_consts *) *)&g->dev_consts[index];
+    xcs_dev_consts *have = atomic_load(slot);
+    if (have) return have;
+    xcs_dev_consts *dc = calloc(1, sizeof *dc + ((size_t)g->n_consts + 1) * sizeof dc->t[0]);
+    if (!dc) return NULL;
+    xcs_status st = XCS_OK;
+    dc->n = g->n_consts;
+    for (int k = 0; !st && k < dc->n; k++) {
+        const xcs_tensor *c = g->consts[k];
+        if (c->storage && c->storage->owned && c->storage->device == XCS_DEVICE_CPU)
+            st = xcs_tensor_to(c, dev, index, &dc->t[k]);
+    }
+    if (!st && atomic_compare_exchange_strong(slot, &have, dc)) return dc;
+    for (int k = 0; k < dc->n; k++) xcs_tensor_free(dc->t[k]); /* failed, or another thread's are in */
+    free(dc);
+    if (st) xcs_error_clear();
+    return st ? NULL : have;
+}
+
 xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_run *r) {
     memset(r, 0, sizeof *r);
     r->g = g;
@@ -671,10 +698,13 @@ xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_ru
     if (r->plan && r->plan->arena_bytes > 0 && !(r->arena = xcs_storage_new_on((size_t)r->plan->arena_bytes, dev, index)))
         st = xcs_error_context(xcs_last_status(), "the graph's %lld bytes of intermediates",
                                (long long)r->plan->arena_bytes);
-    if (!st && dev != XCS_DEVICE_CPU && g->n_consts > 0) { /* the constants, copied there once per run */
+    if (!st && dev != XCS_DEVICE_CPU && g->n_consts > 0) { /* the constants there: kept copies, or copied now */
+        const xcs_dev_consts *kept = device_consts(g, dev, index);
         if (!(r->consts = calloc((size_t)g->n_consts, sizeof *r->consts)))
             st = xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
-        for (int k = 0; !st && k < g->n_consts; k++) st = xcs_tensor_to(g->consts[k], dev, index, &r->consts[k]);
+        for (int k = 0; !st && k < g->n_consts; k++)
+            st = kept && k < kept->n && kept->t[k] ? xcs_tensor_view(kept->t[k], &r->consts[k])
+                                                   : xcs_tensor_to(g->consts[k], dev, index, &r->consts[k]);
     }
     if (st) xcs_run_close(r);
     return st;

@@ -5,6 +5,7 @@
 
 #include "xcs.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 /* For an op without kernels for float16/bfloat16 (reductions, scatter-adds,
@@ -100,6 +101,17 @@ void xcs_plan_free(xcs_plan *p);
 /* Builds g->plan (replacing any old one); the graph must not change after. */
 xcs_status xcs_graph_fuse(xcs_graph *g);
 
+/* Device copies of an optimised graph's constants that cannot change
+ * (xcs_graph.dev_consts): t[k] for constant k < n whose memory xcs made
+ * (an Array's, or the copy a trace took of a strided view), NULL for one
+ * that reads a caller's buffer in place (a numpy array: read again every
+ * run, so a change to it shows, as on the CPU). */
+typedef struct xcs_dev_consts {
+    int n;
+    xcs_tensor *t[];
+} xcs_dev_consts;
+#define XCS_GRAPH_DEVICE_SLOTS 16 /* device numbers whose copies are kept */
+
 /* An entry of xcs_graph.const_index: constant node `node` (-1: empty),
  * made from the array `src` views when the constant is a copy of it (a
  * transposed weight, W.T: the view, owned, keeps that memory from being
@@ -124,6 +136,10 @@ struct xcs_graph {
      * so one a pass made stale is only a missed reuse. */
     struct xcs_const_slot *const_index;
     int n_const_index, cap_const_index;
+    /* per device number: the kept device copies of the constants (made by
+     * the first run there, published by compare-and-swap, freed with the
+     * graph) */
+    _Atomic(xcs_dev_consts *) dev_consts[XCS_GRAPH_DEVICE_SLOTS];
     int n_inputs;
     xcs_edge *outputs;         /* outputs are views too (e.g. a transposed result) */
     int n_outputs, cap_outputs;

@@ -108,7 +108,7 @@ void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     xcs_cu_mem_stats m;
     xcs_cu_mem_stats_get(rt, &m);
     *out = (xcs_cuda_mem_stats){m.current_bytes, m.peak_bytes, m.cached_bytes, m.allocs, m.reused, m.device_allocs,
-                                m.row_chains, m.gemm_epilogues, m.scan_loops, m.downloads};
+                                m.row_chains, m.gemm_epilogues, m.scan_loops, m.downloads, m.uploads};
 }
 
 void xcs_cuda_be_empty_cache(int ordinal) {

@@ -651,6 +651,9 @@ xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src,
     bool locked;
     xcs_status st = copy_begin(rt, dst, true, nbytes, &me, &locked);
     if (!locked) return st;
+    pthread_mutex_lock(&rt->alloc_lock);
+    rt->mem.uploads++;
+    pthread_mutex_unlock(&rt->alloc_lock);
     cu_stream *cs = &rt->streams[me];
     /* each chunk: wait until the copy out of its half is done, fill it,
      * queue its copy; the call returns with the last ones in flight */

@@ -55,6 +55,7 @@ typedef struct xcs_cu_mem_stats {
     int64_t gemm_epilogues;                          /* GEMMs run with their epilogue (cuBLASLt) */
     int64_t scan_loops;                              /* scan loops run as one kernel */
     int64_t downloads;                               /* copies to the host (xcs_cu_to_host) */
+    int64_t uploads;                                 /* copies to the device (xcs_cu_to_device) */
 } xcs_cu_mem_stats;
 /* Counts one GEMM that ran with its group's epilogue inside it. */
 void xcs_cu_note_gemm_epilogue(xcs_cu_runtime *rt);

@@ -49,6 +49,7 @@ typedef struct xcs_cuda_mem_stats {
     int64_t gemm_epilogues; /* matmul groups run as one cuBLASLt GEMM with their bias/relu epilogue */
     int64_t scan_loops;     /* scan loops run as one kernel (xcs_backend.run_scan) */
     int64_t downloads;      /* copies from the device to the host */
+    int64_t uploads;        /* copies from the host to the device */
 } xcs_cuda_mem_stats;
 
 /* A collective across devices (the module's `collective`). */

@@ -70,6 +70,7 @@ static void mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     out->row_chains = n_row_chains;
     out->scan_loops = n_scan_loops;
     out->downloads = n_down;
+    out->uploads = n_up;
 }
 
 static void empty_cache(int ordinal) { (void)ordinal; }

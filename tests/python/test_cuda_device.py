@@ -594,3 +594,28 @@ def test_gathers_and_their_gradients_stay_on_the_device(rng):
     assert np.array_equal(np.asarray(an), np.argmin(table.T, axis=1))
     with pytest.raises(xcs.XCSIndexError, match="out of bounds for axis 0 with size 50"):
         np.asarray(step(table, W, np.array([0, 3, V])))
+
+
+def test_closure_weights_go_up_once_unless_they_can_change(rng):
+    """A jitted program's constants that cannot change (an Array xcs
+    computed, or the copy a trace takes of a transposed numpy array) are
+    copied to the device once and kept with the compiled program; a numpy
+    array read in place (also through xcs.asarray, which wraps it) is sent
+    again on every call, so a change to it shows, as on the CPU
+    (test_jit_fusion: closure arrays are captured by reference)."""
+    W = rng.standard_normal((64, 64)).astype(np.float32)
+    kept, live = xcs.asarray(W) * 0.5, W.copy()
+    x = rng.standard_normal(64).astype(np.float32)
+    f = xcs.jit(lambda v: np.tanh(v @ kept) + v @ live.T, config=ON_GPU)
+    f(x)
+    before = xcs.memory_stats()["uploads"]
+    y = f(x)
+    assert xcs.memory_stats()["uploads"] - before == 1  # x only: kept, and live.T's trace-time copy, stay
+    want = np.tanh(x.astype(np.float64) @ (W * 0.5)) + x.astype(np.float64) @ W.T
+    assert rel_err(y, want) < 1e-5
+    g = xcs.jit(lambda v: v @ live, config=ON_GPU)
+    g(x)
+    before = xcs.memory_stats()["uploads"]
+    live *= 2  # read in place: sent again, and the change shows
+    assert rel_err(g(x), x.astype(np.float64) @ (2 * W)) < 1e-5
+    assert xcs.memory_stats()["uploads"] - before == 2
