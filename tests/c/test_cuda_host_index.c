@@ -41,10 +41,9 @@ static uint64_t next_u64(void) {
 }
 static int64_t uniform(int64_t lo, int64_t hi) { return lo + (int64_t)(next_u64() % (uint64_t)(hi - lo)); }
 
-/* The host build of spec's kernel (and an NVRTC compile of its source). */
-static xcs_kernel_host *kernel_for(xcs_cuda_index_kind kind, xcs_dtype dt) {
-    xcs_cuda_index_spec is = {kind, dt};
-    char *src = xcs_cuda_index_codegen_alloc(&is);
+/* The host build of kernel source src (freed here; NULL: none), its
+ * arguments `args_type`, after an NVRTC compile of it. */
+static xcs_kernel_host *host_build(char *src, const char *args_type, unsigned flags) {
     CHECK(src != NULL);
     if (!src) return NULL;
     if (nv) {
@@ -58,9 +57,14 @@ static xcs_kernel_host *kernel_for(xcs_cuda_index_kind kind, xcs_dtype dt) {
     }
     const char *names[1] = {XCS_CUDA_KERNEL_NAME};
     xcs_kernel_host *k = NULL;
-    CHECK_OK(xcs_kernel_host_compile(src, 1, names, "xcs_index_args", &k));
+    CHECK_OK(xcs_kernel_host_compile_ex(src, 1, names, args_type, flags, &k));
     free(src);
     return k;
+}
+
+static xcs_kernel_host *kernel_for(xcs_cuda_index_kind kind, xcs_dtype dt) {
+    xcs_cuda_index_spec is = {kind, dt};
+    return host_build(xcs_cuda_index_codegen_alloc(&is), "xcs_index_args", 0);
 }
 
 /* Launches k with a (fault word here) on a few blocks; returns the word. */
@@ -175,21 +179,8 @@ static void test_argreduce_ties_nans_and_views(void) {
     for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
         for (int o = 0; o < 2; o++) {
             xcs_cuda_argred_spec as = {ops[o], dts[d]};
-            char *src = xcs_cuda_argred_codegen_alloc(&as);
-            CHECK(src != NULL);
-            if (!src) continue;
-            if (nv) {
-                char *img = NULL;
-                size_t size = 0;
-                bool cubin = false;
-                CHECK_OK(xcs_nvrtc_compile(nv, src, "argred.cu", 90, false, &img, &size, &cubin));
-                free(img);
-                nvrtc_compiled++;
-            }
-            const char *names[1] = {XCS_CUDA_KERNEL_NAME};
-            xcs_kernel_host *k = NULL;
-            CHECK_OK(xcs_kernel_host_compile_ex(src, 1, names, "xcs_argred_args", XCS_KERNEL_HOST_COOPERATIVE, &k));
-            free(src);
+            xcs_kernel_host *k =
+                host_build(xcs_cuda_argred_codegen_alloc(&as), "xcs_argred_args", XCS_KERNEL_HOST_COOPERATIVE);
             for (int trial = 0; k && trial < 6; trial++) {
                 CHECK_OK(xcs_kernel_host_set_schedule(k, (xcs_kernel_host_schedule)(trial % 4), next_u64()));
                 int nd = (int)uniform(1, 4), axis = (int)uniform(0, nd);
