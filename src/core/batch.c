@@ -226,6 +226,38 @@ typedef struct batch_map {
     const xcs_tensor *carrier;
 } batch_map;
 
+/* One key's draw (or split) of RANDOM node n, from key (concrete or traced). */
+static xcs_status random_draw(const xcs_node *n, const xcs_tensor *key, xcs_tensor *const *in, xcs_tensor **out) {
+    if (n->op == XCS_OP_RANDOM_SPLIT) return xcs_random_split_a(key, n->shape[0], out);
+    if (n->op == XCS_OP_RANDOM_NORMAL) return xcs_random_normal_a(key, n->dtype, n->ndim, n->shape, out);
+    return xcs_random_uniform_a(key, n->dtype, n->ndim, n->shape, xcs_tensor_get_f64(in[1], 0),
+                                xcs_tensor_get_f64(in[2], 0), out);
+}
+
+/* A RANDOM node: one key shared by every example, one draw; a batched key
+ * [B, 2], each example its own draw from its own key, stacked (the same
+ * numbers as each example alone). */
+static xcs_status batch_random(const xcs_node *n, xcs_tensor *const *in, bool kb, int64_t B, xcs_tensor **out) {
+    if (!kb) return random_draw(n, in[0], in, out);
+    xcs_tensor **draws = calloc((size_t)(B > 0 ? B : 1), sizeof *draws);
+    if (!draws) return xcs_error(XCS_ERR_MEMORY, "vmap: out of memory drawing %lld examples' numbers", (long long)B);
+    xcs_status st = XCS_OK;
+    for (int64_t b = 0; b < B && !st; b++) {
+        xcs_tensor *key = NULL;
+        if (!(st = xcs_index_axis(in[0], 0, b, &key))) st = random_draw(n, key, in, &draws[b]);
+        xcs_tensor_free(key);
+    }
+    if (!st && B > 0) st = xcs_stack((int)B, (const xcs_tensor *const *)draws, 0, out);
+    if (!st && B == 0) {
+        int64_t s[XCS_MAX_DIMS + 1] = {0};
+        memcpy(s + 1, n->shape, (size_t)n->ndim * sizeof *s);
+        st = xcs_full(n->dtype, n->ndim + 1, s, 0, out);
+    }
+    for (int64_t b = 0; b < B; b++) xcs_tensor_free(draws[b]);
+    free(draws);
+    return st;
+}
+
 /* Replays node n with inputs `in` (edge reads; batched flags per input). */
 static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *ib, const batch_map *m, bool *ob,
                          xcs_tensor **out) {
@@ -255,6 +287,7 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
         }
         *ob = false; /* the result is the same for every example: unbatched */
         return batch_collective(n, in[0], any, B, out);
+    case XCS_KIND_RANDOM: return batch_random(n, in, ib[0], B, out);
     case XCS_KIND_CONCAT: {
         if (!any) return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);
         xcs_tensor **ys = calloc((size_t)n->n_in, sizeof *ys); /* (a scan's stacked ys: thousands) */

@@ -70,6 +70,8 @@ static xcs_status run_node(const xcs_graph *g, const xcs_node *n, xcs_tensor *co
     case XCS_KIND_TAKE: return xcs_take(in[0], in[1], n->axis, out);
     case XCS_KIND_CONCAT: return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);
     case XCS_KIND_SCATTER: return xcs_scatter_add(in[0], in[1], n->shape[0], out);
+    case XCS_KIND_RANDOM:
+        return xcs_random_node_run(n->op, n->dtype, n->ndim, n->shape, n->n_in, (const xcs_tensor *const *)in, out);
     case XCS_KIND_COLLECTIVE:
         return xcs_error(XCS_ERR_VALUE, "%s: a collective runs only inside pmap or vmap with an axis_name",
                          xcs_op_name(n->op));

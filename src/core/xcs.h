@@ -326,6 +326,23 @@ xcs_status xcs_random_uniform(xcs_rng_key key, xcs_dtype dt, int ndim, const int
                               double lo, double hi, xcs_tensor **out);
 xcs_status xcs_random_normal(xcs_rng_key key, xcs_dtype dt, int ndim, const int64_t *shape,
                              xcs_tensor **out);
+/* The same with the key an array: an integer array of shape (2,) holding
+ * two 32-bit words (what ember.xcs.random.key makes).  A concrete key is
+ * read now; a traced one (a jitted function's argument, a vmapped row)
+ * records the draw in its graph (ops RANDOM_UNIFORM / RANDOM_NORMAL /
+ * RANDOM_SPLIT, inputs: the key, and minval / maxval as constants), drawn
+ * when the program runs, so one compiled program serves every key.
+ * xcs_random_split_a gives int64 [n, 2]: n keys derived from the key.
+ * `op` names the caller in errors. */
+xcs_status xcs_rng_key_read(const xcs_tensor *key, const char *op, xcs_rng_key *out);
+xcs_status xcs_random_uniform_a(const xcs_tensor *key, xcs_dtype dt, int ndim, const int64_t *shape, double lo,
+                                double hi, xcs_tensor **out);
+xcs_status xcs_random_normal_a(const xcs_tensor *key, xcs_dtype dt, int ndim, const int64_t *shape,
+                               xcs_tensor **out);
+xcs_status xcs_random_split_a(const xcs_tensor *key, int64_t n, xcs_tensor **out);
+/* A RANDOM node's value from its concrete inputs (run.c, batch.c). */
+xcs_status xcs_random_node_run(xcs_op op, xcs_dtype dt, int ndim, const int64_t *shape, int n_in,
+                               const xcs_tensor *const *in, xcs_tensor **out);
 
 /* ---------------------------------------------------------------- composites
  * Written in src/core/composite.c from the primitives above. */

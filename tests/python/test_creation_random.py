@@ -200,3 +200,85 @@ def test_random_shapes_and_errors(xr, xcs):
         xr.uniform(xr.key(0), (3,), dtype="int32")
     with pytest.raises((xcs.XCSError, TypeError, ValueError)):
         xr.uniform(np.zeros(3), (3,))  # not a key
+
+
+# ---------------------------------------------------------------- traced keys
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_traced_key_draws_the_eager_numbers(xr, xcs, dtype):
+    """A key passed to a jitted function is drawn from when the program
+    runs: one trace serves every key, and each call gives the numbers that
+    key gives outside jit (split inside the program too)."""
+    def f(key, x):
+        k1, k2 = xr.split(key)
+        return x + xr.normal(k1, (3, 5), dtype=dtype), xr.uniform(k2, (7,), dtype=dtype, minval=-2.0, maxval=3.0)
+
+    jf = xcs.jit(f)
+    x = np.zeros((3, 5), dtype=np.float32 if dtype != "float64" else np.float64)
+    for seed in (0, 1, 12345):
+        key = xr.key(seed)
+        got = jf(key, x)
+        want = f(key, xcs.asarray(x))
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+    assert jf.stats()["traces"] == 1
+
+
+def test_vmap_over_keys_draws_each_examples_own(xr, xcs):
+    """vmap over split keys: example i draws from key i, as alone."""
+    keys = xr.split(xr.key(5), 6)
+    draw = lambda k: xr.normal(k, (4,)) * 2 + xr.uniform(xr.split(k)[1], ())
+    want = np.stack([np.asarray(draw(keys[i])) for i in range(6)])
+    np.testing.assert_array_equal(np.asarray(xcs.vmap(draw)(keys)), want)
+    np.testing.assert_array_equal(np.asarray(xcs.jit(xcs.vmap(draw))(keys)), want)
+    shared = xcs.vmap(lambda v, k: v + xr.normal(k, (4,)), in_axes=(0, None))(np.zeros((3, 4), np.float32), keys[0])
+    np.testing.assert_array_equal(np.asarray(shared), np.broadcast_to(np.asarray(xr.normal(keys[0], (4,))), (3, 4)))
+
+
+def test_dropout_step_with_a_traced_key_is_differentiated(xr, xcs):
+    """A training step drawing a dropout mask from its key argument: the
+    gradient flows through the mask (a constant), not into the draw."""
+    r = np.random.default_rng(0)
+    w, x = r.standard_normal(8), r.standard_normal((16, 8))
+
+    def loss(w, key):
+        keep = xr.uniform(key, (16, 8)) > 0.3
+        h = xcs.numpy.where(keep, x / 0.7, 0.0)
+        return ((h @ w) ** 2).mean()
+
+    step = xcs.jit(xcs.grad(loss))
+    for seed in (3, 4):
+        key = xr.key(seed)
+        keep = np.asarray(xr.uniform(key, (16, 8))) > 0.3
+        h = np.where(keep, x / 0.7, 0.0)
+        np.testing.assert_allclose(np.asarray(step(w, key)), 2 * h.T @ (h @ w) / 16, rtol=1e-10, atol=1e-12)
+    assert step.stats()["traces"] == 1
+
+
+def test_key_carried_through_a_scan(xr, xcs):
+    """A key in a scan's carry, split every step: the loop program draws
+    what a Python loop draws."""
+    def step(key, _):
+        key, sub = xr.split(key)
+        return key, xr.normal(sub, (2,))
+
+    _, ys = xcs.scan(step, xr.key(9), length=5)
+    key, want = xr.key(9), []
+    for _ in range(5):
+        key, sub = xr.split(key)
+        want.append(np.asarray(xr.normal(sub, (2,))))
+    np.testing.assert_array_equal(np.asarray(ys), np.stack(want))
+
+
+def test_traced_key_errors(xr, xcs):
+    """A traced value that is no key fails at trace time; key words out of
+    range, when the program runs."""
+    with pytest.raises(xcs.XCSTypeError, match=r"a key is an integer array of shape \(2,\)"):
+        xcs.jit(lambda k: xr.normal(k, (2,)))(np.zeros(3, np.int64))
+    with pytest.raises(xcs.XCSTypeError, match="float dtype"):
+        xcs.jit(lambda k: xr.uniform(k, (2,), dtype="int32"))(xr.key(0))
+    with pytest.raises(xcs.XCSValueError, match="32-bit unsigned"):
+        np.asarray(xcs.jit(lambda k: xr.normal(k, (2,)))(np.array([-1, 0], np.int64)))
+    with pytest.raises(xcs.XCSValueError, match=r"num must be in \[1, 2\*\*40\]"):
+        xcs.jit(lambda k: xr.split(k, 0))(xr.key(0))

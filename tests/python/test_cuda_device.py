@@ -154,6 +154,10 @@ def test_host_fallback_ops_inside_device_programs():
     u = xcs.jit(noisy, config=ON_GPU)(np.ones(1000))
     v = xcs.jit(noisy, config=ON_CPU)(np.ones(1000))
     assert np.array_equal(np.asarray(u), np.asarray(v))  # the same counter-based stream on both
+    drawn = lambda k, a: xcs.random.uniform(k, (1000,)) * 2 + a  # a traced key: drawn when the program runs
+    u = xcs.jit(drawn, config=ON_GPU)(key, np.ones(1000))
+    v = xcs.jit(drawn, config=ON_CPU)(key, np.ones(1000))
+    assert u.device.startswith("cuda") and np.array_equal(np.asarray(u), np.asarray(v))
 
 
 def test_grad_and_vmap_on_the_gpu():

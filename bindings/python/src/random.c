@@ -1,5 +1,6 @@
 /* random.c — ember.xcs.random: Philox keys as int64 (2,) Arrays, split, and
- * uniform / normal draws (xcs_random_*, pure functions of key and shape). */
+ * uniform / normal draws (xcs_random_*_a, pure functions of key and shape;
+ * a traced key records them in its program). */
 #include "xcs_py.h"
 
 static int get_double(PyObject *o, const char *what, double *out) {
@@ -9,34 +10,6 @@ static int get_double(PyObject *o, const char *what, double *out) {
         return -1;
     }
     return 0;
-}
-
-static int parse_key(PyObject *obj, const char *op, xcs_rng_key *key) {
-    xcs_py_arg a;
-    if (xcs_py_arg_from(obj, op, &a)) return -1;
-    const xcs_tensor *t = a.t;
-    int rc = -1;
-    if (xcs_py_concrete(t, "as a random key (keys must be concrete: pass the key as a static argument "
-                           "or draw the numbers outside the jitted function)"))
-        goto done;
-    if (!xcs_dtype_is_int(t->dtype) || t->ndim != 1 || t->shape[0] != 2) {
-        char s[96];
-        xcs_py_errorf(XCS_ERR_TYPE, "%s: a key is an integer array of shape (2,) from ember.xcs.random.key or "
-                      "split, got %s %s", op, xcs_dtype_name(t->dtype), xcs_shape_str(t->ndim, t->shape, s, sizeof s));
-        goto done;
-    }
-    for (int i = 0; i < 2; i++) {
-        int64_t w = xcs_tensor_get_i64(t, i);
-        if (w < 0 || w > (int64_t)UINT32_MAX) {
-            xcs_py_errorf(XCS_ERR_VALUE, "%s: key words must be 32-bit unsigned values, got %lld", op, (long long)w);
-            goto done;
-        }
-        key->k[i] = (uint32_t)w;
-    }
-    rc = 0;
-done:
-    xcs_py_arg_drop(&a);
-    return rc;
 }
 
 /* An owned int64 tensor of shape (n, 2) (or (2,) when n < 0) holding keys. */
@@ -68,18 +41,14 @@ static PyObject *py_random_key(PyObject *m, PyObject *seed) {
 static PyObject *py_random_split(PyObject *m, PyObject *args) {
     PyObject *key_obj, *n_obj = NULL;
     int64_t n = 2;
-    xcs_rng_key key;
     if (!PyArg_UnpackTuple(args, "_random_split", 1, 2, &key_obj, &n_obj)) return NULL;
-    if (parse_key(key_obj, "random.split", &key) || (n_obj && xcs_py_int64(n_obj, "random.split: num", &n)))
-        return NULL;
-    if (n < 1 || n > ((int64_t)1 << 40))
-        return xcs_py_errorf(XCS_ERR_VALUE, "random.split: num must be in [1, 2**40], got %lld", (long long)n);
-    xcs_rng_key *keys = PyMem_Malloc((size_t)n * sizeof *keys);
-    if (!keys) return PyErr_NoMemory();
-    xcs_rng_split(key, n, keys);
-    PyObject *r = keys_array(keys, n);
-    PyMem_Free(keys);
-    return r;
+    if (n_obj && xcs_py_int64(n_obj, "random.split: num", &n)) return NULL;
+    xcs_py_arg a;
+    if (xcs_py_arg_from(key_obj, "random.split", &a)) return NULL;
+    xcs_tensor *out = NULL;
+    xcs_status st = xcs_random_split_a(a.t, n, &out); /* a traced key: recorded in its program */
+    xcs_py_arg_drop(&a);
+    return st ? xcs_py_raise(st) : xcs_py_wrap(out);
 }
 
 static PyObject *random_draw(PyObject *args, bool uniform) {
@@ -87,23 +56,24 @@ static PyObject *random_draw(PyObject *args, bool uniform) {
     PyObject *key_obj, *shape_obj = NULL, *dtype = Py_None, *lo_obj = NULL, *hi_obj = NULL;
     if (!PyArg_UnpackTuple(args, op, 1, uniform ? 5 : 3, &key_obj, &shape_obj, &dtype, &lo_obj, &hi_obj))
         return NULL;
-    xcs_rng_key key;
     int64_t shape[XCS_MAX_DIMS], n = 1;
     int nd = 0;
     double lo = 0.0, hi = 1.0;
     xcs_dtype dt = XCS_F32;
-    if (parse_key(key_obj, op, &key)) return NULL;
     if (shape_obj && !xcs_py_none(shape_obj) && xcs_py_shape(shape_obj, op, false, &nd, shape)) return NULL;
     if (xcs_py_dtype(dtype, op, &dt) < 0) return NULL;
     if ((lo_obj && get_double(lo_obj, "random.uniform: minval", &lo)) ||
         (hi_obj && get_double(hi_obj, "random.uniform: maxval", &hi)))
         return NULL;
+    xcs_py_arg a;
+    if (xcs_py_arg_from(key_obj, op, &a)) return NULL;
     n = xcs_py_numel_sat(nd, shape);
     xcs_tensor *out = NULL;
-    xcs_status st;
-    XCS_PY_CALL(st, n >= XCS_PY_NOGIL_MIN,
-                uniform ? xcs_random_uniform(key, dt, nd, shape, lo, hi, &out)
-                        : xcs_random_normal(key, dt, nd, shape, &out));
+    xcs_status st; /* a traced key (a jitted function's argument): the draw is recorded in its program */
+    XCS_PY_CALL(st, n >= XCS_PY_NOGIL_MIN && !a.t->graph,
+                uniform ? xcs_random_uniform_a(a.t, dt, nd, shape, lo, hi, &out)
+                        : xcs_random_normal_a(a.t, dt, nd, shape, &out));
+    xcs_py_arg_drop(&a);
     return st ? xcs_py_raise(st) : xcs_py_wrap(out);
 }
 

@@ -2,7 +2,10 @@
 
 A key is an int64 Array of shape (2,) holding two 32-bit words.  Drawing is a
 pure function of (key, shape, dtype): the same key gives the same numbers, on
-the CPU and (later) the GPU alike, and ``split`` derives independent keys::
+the CPU and the GPU alike, and ``split`` derives independent keys.  A key may
+be traced (an argument of a jitted function, a scan carry, a vmapped row of
+``split(key, n)``): the draw then runs with the program, one compile serving
+every key, giving the numbers that key gives outside jit::
 
     k = random.key(0)
     k1, k2 = random.split(k)
