@@ -4,6 +4,7 @@
  * programs on top of this. */
 #include "trace.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,8 @@ static bool device_kernel(const xcs_backend *be, const xcs_node *n) {
     case XCS_KIND_TAKE: return be->take != NULL;
     case XCS_KIND_SCATTER: return be->scatter_add != NULL;
     case XCS_KIND_CONCAT: return be->elementwise != NULL;
+    case XCS_KIND_RANDOM: /* draws by the device's kernel (run_random_on_device); split on the host */
+        return be->random != NULL && n->op != XCS_OP_RANDOM_SPLIT && (n->dtype == XCS_F32 || n->dtype == XCS_F64);
     default: return false;
     }
 }
@@ -179,6 +182,48 @@ static bool planned_matmul(const run_ctx *c, int i, xcs_tensor *const *in) {
     for (int d = 0; d < n->ndim; d++)
         if (n->shape[d] == 0) return false;
     return true;
+}
+
+/* Operand k of node n (its value `v` seen through the edge) on the host:
+ * v itself there; a constant's or a host argument's own memory; else a
+ * copy brought down (*tmp, owned). */
+static const xcs_tensor *host_operand(const run_ctx *c, const xcs_node *n, int k, const xcs_tensor *v,
+                                      const xcs_tensor *const *inputs, xcs_tensor **tmp, xcs_status *st) {
+    *tmp = NULL;
+    if (xcs_tensor_on_host(v)) return v;
+    const xcs_edge *e = &c->g->edges[n->first_edge + k];
+    const xcs_node *src = &c->g->nodes[e->node];
+    if (xcs_edge_is_identity(c->g, e)) {
+        if (src->op == XCS_NODE_CONST && xcs_tensor_on_host(c->g->consts[src->aux])) return c->g->consts[src->aux];
+        if (src->op == XCS_NODE_INPUT && xcs_tensor_on_host(inputs[src->aux])) return inputs[src->aux];
+    }
+    *st = xcs_tensor_to(v, XCS_DEVICE_CPU, 0, tmp);
+    return *tmp;
+}
+
+/* A uniform / normal draw on the device: the key's two words and the
+ * bounds read on the host (a key passed in from the host is read there;
+ * one the program made comes down), the numbers drawn there by the
+ * backend's kernel, the stream of the CPU's. */
+static xcs_status run_random_on_device(const run_ctx *c, const xcs_node *n, xcs_tensor *const *in,
+                                       const xcs_tensor *const *inputs, xcs_tensor **out) {
+    xcs_tensor *tmp[3] = {NULL, NULL, NULL};
+    const xcs_tensor *h[3];
+    xcs_status st = n->n_in == 3 ? XCS_OK : xcs_error(XCS_ERR_INTERNAL, "%s node: %d inputs", xcs_op_name(n->op), n->n_in);
+    for (int k = 0; k < 3 && !st; k++) h[k] = host_operand(c, n, k, in[k], inputs, &tmp[k], &st);
+    xcs_rng_key key;
+    if (!st) st = xcs_rng_key_read(h[0], xcs_op_name(n->op), &key);
+    double a = st ? 0 : xcs_tensor_get_f64(h[1], 0), b = st ? 0 : xcs_tensor_get_f64(h[2], 0);
+    if (!st && n->op == XCS_OP_RANDOM_UNIFORM && (!(a <= b) || !isfinite(a) || !isfinite(b)))
+        st = xcs_error(XCS_ERR_VALUE, "random.uniform: need finite minval <= maxval, got [%g, %g)", a, b);
+    const xcs_storage where = {.device = c->dev, .device_index = c->dev_index};
+    if (!st) st = xcs_tensor_empty_on(&where, n->dtype, n->ndim, n->shape, out);
+    if (!st && xcs_tensor_numel(*out) > 0 && (st = c->be->random(n->op, key, a, b, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    for (int k = 0; k < 3; k++) xcs_tensor_free(tmp[k]);
+    return st;
 }
 
 /* Computes node i into val[i] (sources bind inputs/constants). */
@@ -230,6 +275,8 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
     xcs_status st;
     if (xcs_op_get_info(n->op)->kind == XCS_KIND_MATMUL && planned_matmul(c, i, ins))
         st = value_slot(c, i, &val[i]) ? xcs_last_status() : c->be->matmul(ins[0], ins[1], val[i]);
+    else if (c->dev != XCS_DEVICE_CPU && xcs_op_get_info(n->op)->kind == XCS_KIND_RANDOM && device_kernel(c->be, n))
+        st = run_random_on_device(c, n, ins, inputs, &val[i]);
     else if (c->dev == XCS_DEVICE_CPU || device_kernel(c->be, n))
         st = run_node(g, n, ins, &val[i]);
     else

@@ -284,6 +284,27 @@ xcs_status xcs_cuda_be_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_t
     return st;
 }
 
+xcs_status xcs_cuda_random_args_of(xcs_op op, xcs_rng_key key, double a, double b, const xcs_tensor *out,
+                                   xcs_cuda_random_args *args) {
+    xcs_cuda_random_spec rs = {op, out->dtype};
+    if (!xcs_tensor_is_contiguous(out)) return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: the output must be contiguous", xcs_op_name(op));
+    if (xcs_cuda_random_codegen(&rs, NULL, 0) == 0) return xcs_last_status(); /* a dtype it has no kernel for */
+    *args = (xcs_cuda_random_args){.out = (void *)(uintptr_t)xcs_cuda_be_addr(out), .key = {key.k[0], key.k[1]},
+                                   .n = xcs_tensor_numel(out), .lo = a, .hi = b};
+    return XCS_OK;
+}
+
+xcs_status xcs_cuda_be_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out) {
+    xcs_cuda_random_args args;
+    xcs_status st = xcs_cuda_random_args_of(op, key, a, b, out, &args);
+    if (st || args.n == 0) return st;
+    xcs_cu_runtime *rt = rt_of(ordinal_of(out));
+    if (!rt) return xcs_last_status();
+    if (!(st = order_kernel(rt, 0, NULL, 1, &out)))
+        st = xcs_cu_run_random(rt, &(xcs_cuda_random_spec){op, out->dtype}, &args);
+    return st;
+}
+
 xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
     xcs_cuda_index_args a;
     xcs_status st = xcs_cuda_take_args(x, idx, axis, out, &a);
@@ -734,6 +755,7 @@ static const xcs_backend direct = {
     .take = xcs_cuda_be_take,
     .scatter_add = xcs_cuda_be_scatter_add,
     .argreduce = xcs_cuda_be_argreduce,
+    .random = xcs_cuda_be_random,
 };
 
 xcs_status xcs_cuda_be_register(int ordinal) {

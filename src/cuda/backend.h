@@ -21,6 +21,11 @@ xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs
  * (codegen.h), waited for so that an index out of range is reported here. */
 xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
 xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
+/* As xcs_backend.random: a uniform / normal draw (float32, float64) by a
+ * kernel on the device (codegen.h), the CPU's stream; and its arguments. */
+xcs_status xcs_cuda_be_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
+xcs_status xcs_cuda_random_args_of(xcs_op op, xcs_rng_key key, double a, double b, const xcs_tensor *out,
+                                   xcs_cuda_random_args *args);
 /* As xcs_backend.argreduce: a kernel with a block per output (codegen.h). */
 xcs_status xcs_cuda_be_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
 xcs_status xcs_cuda_argred_args_of(xcs_op op, const xcs_tensor *x, int axis, const xcs_tensor *out,

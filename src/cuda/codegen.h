@@ -247,6 +247,27 @@ size_t xcs_cuda_argred_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t
 char *xcs_cuda_argred_codegen_alloc(const xcs_cuda_argred_spec *as);
 uint64_t xcs_cuda_argred_spec_hash(const xcs_cuda_argred_spec *as);
 
+/* uniform / normal draws (float32, float64), a Philox block per thread:
+ * the stream of src/host/random.c (src/core/philox.h, pasted into the
+ * source), uniforms bit-identical to the CPU's, normals to its libm's
+ * rounding of log/sin/cos.  Kernel parameter: struct xcs_random_args,
+ * mirrored by xcs_cuda_random_args. */
+typedef struct xcs_cuda_random_spec {
+    xcs_op op; /* XCS_OP_RANDOM_UNIFORM or XCS_OP_RANDOM_NORMAL */
+    xcs_dtype dtype;
+} xcs_cuda_random_spec;
+
+typedef struct xcs_cuda_random_args {
+    void *out;          /* contiguous, n elements */
+    unsigned int key[2];
+    long long n;
+    double lo, hi;      /* uniform: [lo, hi); normal: loc, scale */
+} xcs_cuda_random_args;
+
+size_t xcs_cuda_random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t cap);
+char *xcs_cuda_random_codegen_alloc(const xcs_cuda_random_spec *rs);
+uint64_t xcs_cuda_random_spec_hash(const xcs_cuda_random_spec *rs);
+
 size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t cap);
 char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is);
 uint64_t xcs_cuda_index_spec_hash(const xcs_cuda_index_spec *is);

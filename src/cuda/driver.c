@@ -141,6 +141,7 @@ static const xcs_cuda_module module = {
     .take = xcs_cuda_be_take,
     .scatter_add = xcs_cuda_be_scatter_add,
     .argreduce = xcs_cuda_be_argreduce,
+    .random = xcs_cuda_be_random,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

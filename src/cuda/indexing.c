@@ -215,6 +215,112 @@ uint64_t xcs_cuda_argred_spec_hash(const xcs_cuda_argred_spec *as) {
     return 0x7b3c9e15d2a40f61ull ^ ((uint64_t)as->op << 40) ^ ((uint64_t)as->dtype << 8);
 }
 
+/* ---------------------------------------------------------------- random */
+
+extern const char xcs_cuda_philox_source[]; /* src/core/philox.h (philox_source.c, generated) */
+
+/* The per-block bodies: the stream of src/host/random.c (philox.h says
+ * it), with every double product and sum rounded on its own (no FMA) so
+ * uniforms are bit-identical to the CPU's. */
+static const char *random_body(xcs_op op, xcs_dtype dt) {
+    bool f32 = dt == XCS_F32;
+    if (op == XCS_OP_RANDOM_UNIFORM)
+        return f32 ? "        xcs_philox_block(key, (uint64_t)j, r);\n"
+                     "        for (int q = 0; q < 4 && 4 * j + q < a.n; q++) {\n"
+                     "            double v = __dadd_rn(a.lo, __dmul_rn(w, (double)xcs_philox_u01_f32(r[q])));\n"
+                     "            float f = __double2float_rn(v);\n"
+                     "            if ((double)f >= a.hi && a.lo < a.hi) f = nextafterf(f, -__int_as_float(0x7f800000));\n"
+                     "            out[4 * j + q] = f;\n"
+                     "        }\n"
+                   : "        xcs_philox_block(key, (uint64_t)j, r);\n"
+                     "        for (int q = 0; q < 2 && 2 * j + q < a.n; q++) {\n"
+                     "            double v = __dadd_rn(a.lo, __dmul_rn(w, xcs_philox_u01_f64(r[2 * q], r[2 * q + 1])));\n"
+                     "            if (v >= a.hi && a.lo < a.hi) v = nextafter(v, -__longlong_as_double(0x7ff0000000000000LL));\n"
+                     "            out[2 * j + q] = v;\n"
+                     "        }\n";
+    return f32 ? "        xcs_philox_block(key, (uint64_t)j, r);\n"
+                 "        double z[4];\n"
+                 "        xcs_box_muller(xcs_philox_u01_open0_24(r[0]), (double)xcs_philox_u01_f32(r[1]), &z[0], &z[1]);\n"
+                 "        xcs_box_muller(xcs_philox_u01_open0_24(r[2]), (double)xcs_philox_u01_f32(r[3]), &z[2], &z[3]);\n"
+                 "        for (int q = 0; q < 4 && 4 * j + q < a.n; q++)\n"
+                 "            out[4 * j + q] = __double2float_rn(__dadd_rn(a.lo, __dmul_rn(a.hi, z[q])));\n"
+               : "        xcs_philox_block(key, (uint64_t)j, r);\n"
+                 "        double z[2];\n"
+                 "        xcs_box_muller(xcs_philox_u01_open0_53(r[0], r[1]), xcs_philox_u01_f64(r[2], r[3]), &z[0], &z[1]);\n"
+                 "        for (int q = 0; q < 2 && 2 * j + q < a.n; q++)\n"
+                 "            out[2 * j + q] = __dadd_rn(a.lo, __dmul_rn(a.hi, z[q]));\n";
+}
+
+static size_t random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t cap) {
+    if ((rs->op != XCS_OP_RANDOM_UNIFORM && rs->op != XCS_OP_RANDOM_NORMAL) ||
+        (rs->dtype != XCS_F32 && rs->dtype != XCS_F64)) {
+        xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(rs->op), xcs_dtype_name(rs->dtype));
+        return 0;
+    }
+    int per = rs->dtype == XCS_F32 ? 4 : 2; /* elements a Philox block gives */
+    int w = snprintf(
+        buf, cap,
+        "/* xcs random %s (%s): a Philox block a thread, grid-stride */\n"
+        "#ifdef __CUDACC_RTC__ /* NVRTC: no <stdint.h> */\n"
+        "typedef unsigned int uint32_t;\n"
+        "typedef unsigned long long uint64_t;\n"
+        "#define XCS_PHILOX_NO_STDINT\n"
+        "#endif\n"
+        "#define XCS_PHILOX_QUAL static __device__ __forceinline__\n"
+        "%s\n"
+        "struct xcs_random_args {\n"
+        "    void *out;\n"
+        "    unsigned int key[2];\n"
+        "    long long n;\n"
+        "    double lo, hi; /* uniform: [lo, hi); normal: loc, scale */\n"
+        "};\n"
+        "static __device__ __forceinline__ void xcs_box_muller(double u1, double u2, double *z0, double *z1) {\n"
+        "    double r = sqrt(__dmul_rn(-2.0, log(u1))), t = __dmul_rn(6.283185307179586476925286766559, u2);\n"
+        "    *z0 = __dmul_rn(r, cos(t));\n"
+        "    *z1 = __dmul_rn(r, sin(t));\n"
+        "}\n"
+        "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_random_args a) {\n"
+        "    %s *out = (%s *)a.out;\n"
+        "    const uint32_t key[2] = {a.key[0], a.key[1]};\n"
+        "    const double w = __dadd_rn(a.hi, -a.lo);\n"
+        "    (void)w;\n"
+        "    uint32_t r[4];\n"
+        "    const long long nb = (a.n + %d) / %d;\n"
+        "    for (long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x; j < nb;\n"
+        "         j += (long long)gridDim.x * blockDim.x) {\n"
+        "%s"
+        "    }\n"
+        "}\n",
+        xcs_op_name(rs->op), xcs_dtype_name(rs->dtype), xcs_cuda_philox_source, XCS_CUDA_BLOCK,
+        rs->dtype == XCS_F32 ? "float" : "double", rs->dtype == XCS_F32 ? "float" : "double", per - 1, per,
+        random_body(rs->op, rs->dtype));
+    if (w < 0) {
+        xcs_error(XCS_ERR_INTERNAL, "random kernel: formatting failed");
+        return 0;
+    }
+    return (size_t)w;
+}
+
+size_t xcs_cuda_random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t cap) {
+    return random_codegen(rs, buf, cap);
+}
+
+char *xcs_cuda_random_codegen_alloc(const xcs_cuda_random_spec *rs) {
+    size_t need = random_codegen(rs, NULL, 0);
+    if (!need) return NULL;
+    char *buf = malloc(need + 1);
+    if (!buf) {
+        xcs_error(XCS_ERR_MEMORY, "out of memory generating a random kernel");
+        return NULL;
+    }
+    random_codegen(rs, buf, need + 1);
+    return buf;
+}
+
+uint64_t xcs_cuda_random_spec_hash(const xcs_cuda_random_spec *rs) {
+    return 0x2f8d61c3a9e5b047ull ^ ((uint64_t)rs->op << 40) ^ ((uint64_t)rs->dtype << 8);
+}
+
 uint64_t xcs_cuda_index_spec_hash(const xcs_cuda_index_spec *is) {
     /* take depends on the width only */
     int dt = is->kind == XCS_CUDA_TAKE ? (int)xcs_dtype_size(is->dtype) : (int)is->dtype;

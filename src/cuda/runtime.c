@@ -1071,6 +1071,16 @@ xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, c
                         is->kind == XCS_CUDA_TAKE ? " (take)" : " (scatter_add)");
 }
 
+static char *gen_random(const void *rs) { return xcs_cuda_random_codegen_alloc(rs); }
+
+xcs_status xcs_cu_run_random(xcs_cu_runtime *rt, const xcs_cuda_random_spec *rs, const xcs_cuda_random_args *args_in) {
+    xcs_cuda_random_args args = *args_in;
+    int per = rs->dtype == XCS_F32 ? 4 : 2;
+    long long blocks_of_work = ((args.n + per - 1) / per + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
+    return launch_small(rt, xcs_cuda_random_spec_hash(rs), gen_random, rs, &args, NULL, blocks_of_work,
+                        rs->op == XCS_OP_RANDOM_UNIFORM ? " (uniform)" : " (normal)");
+}
+
 xcs_status xcs_cu_run_argred(xcs_cu_runtime *rt, const xcs_cuda_argred_spec *as, const xcs_cuda_argred_args *args_in) {
     xcs_cuda_argred_args args = *args_in;
     return launch_small(rt, xcs_cuda_argred_spec_hash(as), gen_argred, as, &args, NULL, args.n_out,

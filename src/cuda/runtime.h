@@ -138,6 +138,8 @@ xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, con
  * elements (err filled in here), waited for: an index out of range is
  * XCS_ERR_INDEX.  scatter_add's output must be zeroed before. */
 xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args);
+/* Runs a uniform / normal draw's kernel (codegen.h), asynchronously. */
+xcs_status xcs_cu_run_random(xcs_cu_runtime *rt, const xcs_cuda_random_spec *rs, const xcs_cuda_random_args *args);
 /* Runs an argmax/argmin kernel (codegen.h), a block per output. */
 xcs_status xcs_cu_run_argred(xcs_cu_runtime *rt, const xcs_cuda_argred_spec *as, const xcs_cuda_argred_args *args);
 /* True when program p has integer division/modulo/power (its kernel reports

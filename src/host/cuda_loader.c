@@ -114,6 +114,10 @@ static xcs_status cu_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_ten
     if (!mod->argreduce) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no argreduce entry", module_path);
     return relay(mod->argreduce(op, x, axis, out));
 }
+static xcs_status cu_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out) {
+    if (!mod->random) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no random entry", module_path);
+    return relay(mod->random(op, key, a, b, out));
+}
 static xcs_status cu_alloc(int index, size_t nbytes, void **out) { return relay(mod->alloc(index, nbytes, out)); }
 static void cu_free(int index, void *p) { mod->free(index, p); }
 static xcs_status cu_upload(int index, void *dst, const void *src, size_t nbytes) {
@@ -136,6 +140,7 @@ static const xcs_backend cuda_backend = {
     .take = cu_take,
     .scatter_add = cu_scatter_add,
     .argreduce = cu_argreduce,
+    .random = cu_random,
     .alloc = cu_alloc,
     .free = cu_free,
     .upload = cu_upload,

@@ -4,6 +4,8 @@
  * there (NVRTC).  This compiles their CUDA C with the system C++ compiler
  * against a small shim (__global__ etc. defined away, threadIdx/blockIdx/
  * blockDim/gridDim as globals, the bit-cast intrinsics through memcpy,
+ * the round-to-nearest double intrinsics as plain operations (compiled
+ * with -ffp-contract=off: no FMA),
  * float4/int4, atomicOr and atomicAdd as plain read-modify-writes) and runs a launch as a loop over
  * every (block, thread), one after another: the llm.c habit of a CPU
  * reference beside every kernel, with the kernel itself on the CPU too.

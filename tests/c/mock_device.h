@@ -206,6 +206,16 @@ static xcs_status m_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tens
     return ok ? cpu->argreduce(op, &h[0], axis, &h[1]) : wrong_device();
 }
 
+static long n_random;
+static xcs_status m_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out) {
+    xcs_storage s;
+    xcs_tensor h;
+    int dev = -1;
+    if (!alias(out, &s, &h, &dev)) return wrong_device();
+    n_random++;
+    return cpu->random(op, key, a, b, &h);
+}
+
 static void (*mock_row_hook)(const xcs_row_chain *rc);
 
 /* A row chain, as a device would run it, emulated program by program on
@@ -342,6 +352,7 @@ static const xcs_backend mock = {
     .take = m_take,
     .scatter_add = m_scatter_add,
     .argreduce = m_argreduce,
+    .random = m_random,
     .alloc = m_alloc,
     .free = m_free,
     .upload = m_upload,

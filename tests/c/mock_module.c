@@ -147,6 +147,7 @@ static const xcs_cuda_module module = {
     .take = m_take,
     .scatter_add = m_scatter_add,
     .argreduce = m_argreduce,
+    .random = m_random,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

@@ -12,7 +12,8 @@
  *                the CPU's) and int32/int64 (exactly), with duplicates;
  * argmax/argmin (a block per output meeting in shared memory, run on
  * fibers in every scheduling order): numpy's first extreme or first NaN,
- * on transposed views too;
+ * on transposed views too; uniform/normal draws: the CPU's stream, bit
+ * for bit;
  * an index out of range sets the fault bit the runtime reports (and is
  * skipped), and a dtype without a kernel is refused before any launch. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
@@ -217,6 +218,52 @@ static void test_argreduce_ties_nans_and_views(void) {
     printf("  argmax/argmin: %d cases\n", cases);
 }
 
+/* uniform / normal draws: the kernel's numbers are the CPU's, bit for bit
+ * (the host build has the CPU's libm, so normals match exactly too), for
+ * counts that end mid-block and bounds of every kind. */
+static void test_random_streams(void) {
+    const xcs_op ops[2] = {XCS_OP_RANDOM_UNIFORM, XCS_OP_RANDOM_NORMAL};
+    const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
+    const double bounds[][2] = {{0, 1}, {-3, 5}, {2.5, 2.5}, {-1e-30, 1e-30}, {1e6, 1e6 + 1}};
+    int cases = 0;
+    for (int o = 0; o < 2; o++)
+        for (int d = 0; d < 2; d++) {
+            xcs_cuda_random_spec rs = {ops[o], dts[d]};
+            xcs_kernel_host *k = host_build(xcs_cuda_random_codegen_alloc(&rs), "xcs_random_args", 0);
+            for (int trial = 0; k && trial < 5; trial++) {
+                int64_t n = uniform(0, 3000);
+                xcs_rng_key key = {{(uint32_t)next_u64(), (uint32_t)next_u64()}};
+                double lo = bounds[trial][0], hi = bounds[trial][1];
+                xcs_tensor *want = NULL, *got = NULL;
+                if (ops[o] == XCS_OP_RANDOM_UNIFORM) {
+                    CHECK_OK(xcs_random_uniform(key, dts[d], 1, &n, lo, hi, &want));
+                } else { /* loc 0, scale 1 */
+                    CHECK_OK(xcs_random_normal(key, dts[d], 1, &n, &want));
+                    lo = 0, hi = 1;
+                }
+                CHECK_OK(xcs_tensor_empty(dts[d], 1, &n, &got));
+                xcs_cuda_random_args a;
+                CHECK_OK(xcs_cuda_random_args_of(ops[o], key, lo, hi, got, &a));
+                long long blocks = (a.n / 4 + XCS_CUDA_BLOCK) / XCS_CUDA_BLOCK;
+                if (a.n) CHECK_OK(xcs_kernel_host_launch(k, 0, &a, (unsigned)(blocks > 2 ? 2 : blocks), XCS_CUDA_BLOCK));
+                if (want && got)
+                    CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want), (size_t)n * xcs_dtype_size(dts[d])) == 0);
+                xcs_tensor_free(want);
+                xcs_tensor_free(got);
+                cases++;
+            }
+            xcs_kernel_host_free(k);
+        }
+    printf("  uniform/normal: %d cases\n", cases);
+    xcs_tensor *h = NULL;
+    const int64_t n = 4;
+    xcs_cuda_random_args a;
+    CHECK_OK(xcs_tensor_empty(XCS_F16, 1, &n, &h));
+    CHECK_ERR(xcs_cuda_random_args_of(XCS_OP_RANDOM_NORMAL, (xcs_rng_key){{1, 2}}, 0, 1, h, &a), XCS_ERR_UNSUPPORTED,
+              "no CUDA kernel for dtype float16"); /* core draws float32 and rounds */
+    xcs_tensor_free(h);
+}
+
 static void test_refusals(void) {
     const int64_t n = 4;
     xcs_tensor *b = NULL, *idx = NULL, *x = NULL, *out = NULL;
@@ -250,6 +297,7 @@ int main(void) {
     RUN(test_take_every_width_and_axis);
     RUN(test_scatter_add_with_duplicates);
     RUN(test_argreduce_ties_nans_and_views);
+    RUN(test_random_streams);
     RUN(test_refusals);
     printf("%d kernels compiled with NVRTC\n", nvrtc_compiled);
     xcs_nvrtc_close(nv);

@@ -154,10 +154,19 @@ def test_host_fallback_ops_inside_device_programs():
     u = xcs.jit(noisy, config=ON_GPU)(np.ones(1000))
     v = xcs.jit(noisy, config=ON_CPU)(np.ones(1000))
     assert np.array_equal(np.asarray(u), np.asarray(v))  # the same counter-based stream on both
-    drawn = lambda k, a: xcs.random.uniform(k, (1000,)) * 2 + a  # a traced key: drawn when the program runs
-    u = xcs.jit(drawn, config=ON_GPU)(key, np.ones(1000))
+    # a traced key: drawn when the program runs, by the device's kernel (the
+    # numbers are not sent up: the call's uploads are the key, a, and the two
+    # keys split on the host)
+    drawn = lambda k, a: (xcs.random.uniform(k, (1000,), minval=-1.0) * 2 + a,
+                          xcs.random.normal(xcs.random.split(k)[1], (999,), dtype="float64"))
+    on_gpu = xcs.jit(drawn, config=ON_GPU)
+    on_gpu(key, np.ones(1000))
+    before = xcs.memory_stats()["uploads"]
+    u = on_gpu(key, np.ones(1000))
+    assert xcs.memory_stats()["uploads"] - before == 3
     v = xcs.jit(drawn, config=ON_CPU)(key, np.ones(1000))
-    assert u.device.startswith("cuda") and np.array_equal(np.asarray(u), np.asarray(v))
+    for a, b in zip(u, v):
+        assert a.device.startswith("cuda") and np.array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_grad_and_vmap_on_the_gpu():
