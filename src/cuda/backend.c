@@ -312,8 +312,10 @@ xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis
     xcs_cu_runtime *rt = rt_of(ordinal_of(out));
     if (!rt) return xcs_last_status();
     const xcs_tensor *reads[2] = {x, idx};
+    /* rows of a warp or more: a block a row (coalesced, the index read once) */
+    xcs_cuda_index_kind kind = a.Q >= 32 ? XCS_CUDA_TAKE_ROWS : XCS_CUDA_TAKE;
     if (!(st = order_kernel(rt, 2, reads, 1, &out)))
-        st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){XCS_CUDA_TAKE, x->dtype}, &a);
+        st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){kind, x->dtype}, &a);
     if (st == XCS_ERR_INDEX)
         return xcs_error(st, "take: an index is out of bounds for axis %d with size %lld", axis, (long long)a.A);
     return st;

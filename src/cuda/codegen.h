@@ -199,7 +199,10 @@ uint64_t xcs_cuda_scan_spec_hash(const xcs_cuda_scan_spec *ss);
  * each, a grid-stride loop over its elements:
  *   take         out[o, j, q] = src[o, idx[j], q] over out's n = O*J*Q
  *                elements: src contiguous [O, A, Q], idx contiguous int64
- *                (a negative index counts from the end);
+ *                (a negative index counts from the end); TAKE_ROWS, for
+ *                rows of a warp or more (an embedding lookup), a block per
+ *                row (o, j): the index read once, the row copied by the
+ *                block's threads side by side (no division per element);
  *   scatter_add  out[idx[i]] += src[i] for i < n by atomicAdd (out, of A
  *                elements, zeroed first by the runtime): float32/float64/
  *                int32/int64.  Values meeting at one position are added in
@@ -209,7 +212,7 @@ uint64_t xcs_cuda_scan_spec_hash(const xcs_cuda_scan_spec *ss);
  * xcs_cuda_index_args. */
 #define XCS_CUDA_ERR_INDEX 4u
 
-typedef enum { XCS_CUDA_TAKE = 1, XCS_CUDA_SCATTER_ADD = 2 } xcs_cuda_index_kind;
+typedef enum { XCS_CUDA_TAKE = 1, XCS_CUDA_SCATTER_ADD = 2, XCS_CUDA_TAKE_ROWS = 3 } xcs_cuda_index_kind;
 
 typedef struct xcs_cuda_index_spec {
     xcs_cuda_index_kind kind;

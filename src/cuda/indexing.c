@@ -45,7 +45,33 @@ static bool scatter_types(xcs_dtype dt, const char **type, const char **atomic_t
 
 size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t cap) {
     int w = -1;
-    if (is->kind == XCS_CUDA_TAKE) {
+    if (is->kind == XCS_CUDA_TAKE_ROWS) {
+        const char *u = word_of(xcs_dtype_size(is->dtype));
+        if (!u) {
+            xcs_error(XCS_ERR_UNSUPPORTED, "take: no CUDA kernel for dtype %s", xcs_dtype_name(is->dtype));
+            return 0;
+        }
+        w = snprintf(buf, cap,
+                     "/* xcs take by rows: out[o, j, :] = src[o, idx[j], :] (%zu-byte elements), a block a row */\n"
+                     INDEX_ARGS
+                     "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
+                     "(struct xcs_index_args a) {\n"
+                     "    typedef %s word;\n"
+                     "    const long long rows = a.n / a.Q;\n"
+                     "    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {\n"
+                     "        long long o = row / a.J, j = row - o * a.J, v = a.idx[j];\n"
+                     "        if (v < 0) v += a.A;\n"
+                     "        if (v < 0 || v >= a.A) {\n"
+                     "            if (threadIdx.x == 0) atomicOr(a.err, %uu);\n"
+                     "            continue;\n"
+                     "        }\n"
+                     "        const word *s = (const word *)a.src + (o * a.A + v) * a.Q;\n"
+                     "        word *d = (word *)a.out + row * a.Q;\n"
+                     "        for (long long q = threadIdx.x; q < a.Q; q += blockDim.x) d[q] = s[q];\n"
+                     "    }\n"
+                     "}\n",
+                     xcs_dtype_size(is->dtype), XCS_CUDA_BLOCK, u, XCS_CUDA_ERR_INDEX);
+    } else if (is->kind == XCS_CUDA_TAKE) {
         const char *u = word_of(xcs_dtype_size(is->dtype));
         if (!u) {
             xcs_error(XCS_ERR_UNSUPPORTED, "take: no CUDA kernel for dtype %s", xcs_dtype_name(is->dtype));
@@ -323,6 +349,6 @@ uint64_t xcs_cuda_random_spec_hash(const xcs_cuda_random_spec *rs) {
 
 uint64_t xcs_cuda_index_spec_hash(const xcs_cuda_index_spec *is) {
     /* take depends on the width only */
-    int dt = is->kind == XCS_CUDA_TAKE ? (int)xcs_dtype_size(is->dtype) : (int)is->dtype;
+    int dt = is->kind != XCS_CUDA_SCATTER_ADD ? (int)xcs_dtype_size(is->dtype) : (int)is->dtype;
     return 0x1d6e4c0b5a3f2917ull ^ ((uint64_t)is->kind << 40) ^ ((uint64_t)dt << 8);
 }

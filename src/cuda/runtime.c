@@ -1066,9 +1066,10 @@ static xcs_status launch_small(xcs_cu_runtime *rt, uint64_t key, char *(*gen)(co
 xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args_in) {
     xcs_cuda_index_args args = *args_in;
     /* waited for: an index out of range is reported at its op */
-    return launch_small(rt, xcs_cuda_index_spec_hash(is), gen_index, is, &args, &args.err,
-                        (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK,
-                        is->kind == XCS_CUDA_TAKE ? " (take)" : " (scatter_add)");
+    long long want = is->kind == XCS_CUDA_TAKE_ROWS ? args.n / (args.Q > 0 ? args.Q : 1) /* a block a row */
+                                                    : (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
+    return launch_small(rt, xcs_cuda_index_spec_hash(is), gen_index, is, &args, &args.err, want,
+                        is->kind == XCS_CUDA_SCATTER_ADD ? " (scatter_add)" : " (take)");
 }
 
 static char *gen_random(const void *rs) { return xcs_cuda_random_codegen_alloc(rs); }

@@ -79,6 +79,16 @@ static unsigned launch(xcs_kernel_host *k, xcs_cuda_index_args a) {
     return err;
 }
 
+/* The same for the by-rows take: a block a row, fewer blocks than rows. */
+static unsigned launch_rows(xcs_kernel_host *k, xcs_cuda_index_args a) {
+    unsigned err = 0;
+    a.err = &err;
+    long long rows = a.Q ? a.n / a.Q : 0;
+    /* 16 threads, fewer than most rows: the loop along a row goes round too */
+    CHECK_OK(xcs_kernel_host_launch(k, 0, &a, (unsigned)(rows > 5 ? 5 : rows < 1 ? 1 : rows), 16));
+    return err;
+}
+
 static xcs_tensor *random_of(xcs_dtype dt, int nd, const int64_t *shape) {
     xcs_tensor *f = NULL, *t = NULL;
     CHECK_OK(xcs_tensor_empty(XCS_F64, nd, shape, &f));
@@ -100,29 +110,31 @@ static xcs_tensor *indices(int nd, const int64_t *shape, int64_t lo, int64_t hi)
 static void test_take_every_width_and_axis(void) {
     const xcs_dtype dts[] = {XCS_BOOL, XCS_F16, XCS_BF16, XCS_I32, XCS_F32, XCS_I64, XCS_F64};
     int cases = 0;
-    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
-        xcs_kernel_host *k = kernel_for(XCS_CUDA_TAKE, dts[d]);
+    for (size_t d = 0; d < 2 * sizeof dts / sizeof dts[0]; d++) { /* each dtype by elements, then by rows */
+        bool rows = d >= sizeof dts / sizeof dts[0];
+        xcs_dtype dt = dts[d % (sizeof dts / sizeof dts[0])];
+        xcs_kernel_host *k = kernel_for(rows ? XCS_CUDA_TAKE_ROWS : XCS_CUDA_TAKE, dt);
         for (int trial = 0; k && trial < 12; trial++) {
             int nd = (int)uniform(1, 4), ind = (int)uniform(0, 3), axis = (int)uniform(0, nd);
             int64_t shape[3], ishape[2];
             for (int i = 0; i < nd; i++) shape[i] = uniform(1, 9);
             for (int i = 0; i < ind; i++) ishape[i] = uniform(1, 40);
-            xcs_tensor *x = random_of(dts[d], nd, shape), *idx = indices(ind, ishape, -shape[axis], shape[axis]);
+            xcs_tensor *x = random_of(dt, nd, shape), *idx = indices(ind, ishape, -shape[axis], shape[axis]);
             xcs_tensor *want = NULL, *got = NULL;
             CHECK_OK(xcs_take(x, idx, axis, &want));
             if (!want) continue;
-            CHECK_OK(xcs_tensor_empty(dts[d], want->ndim, want->shape, &got));
+            CHECK_OK(xcs_tensor_empty(dt, want->ndim, want->shape, &got));
             xcs_cuda_index_args a;
             CHECK_OK(xcs_cuda_take_args(x, idx, axis, got, &a));
             CHECK_EQ_I(a.n, xcs_tensor_numel(want));
-            if (a.n) CHECK_EQ_I(launch(k, a), 0);
+            if (a.n) CHECK_EQ_I(rows ? launch_rows(k, a) : launch(k, a), 0);
             CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want),
-                         (size_t)xcs_tensor_numel(want) * xcs_dtype_size(dts[d])) == 0);
+                         (size_t)xcs_tensor_numel(want) * xcs_dtype_size(dt)) == 0);
             /* one index past either end: the fault bit */
             int64_t *ip = xcs_tensor_data(idx);
             if (xcs_tensor_numel(idx) > 0) {
                 ip[uniform(0, xcs_tensor_numel(idx))] = trial % 2 ? shape[axis] : -shape[axis] - 1;
-                CHECK_EQ_I(launch(k, a), XCS_CUDA_ERR_INDEX);
+                CHECK_EQ_I(rows ? launch_rows(k, a) : launch(k, a), XCS_CUDA_ERR_INDEX);
             }
             xcs_tensor_free(x);
             xcs_tensor_free(idx);
