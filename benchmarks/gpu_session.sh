@@ -4,10 +4,12 @@
 # `cuda` CTest label (C kernel tests, compute-sanitizer), the GPU Python
 # tests, the whole Python suite with XCS_DEVICE=cuda, xcs_cuda_bench (also
 # with the row kernels on), the peers, pmap split over the GPUs (NCCL;
-# where there are two or more), and scan's one-kernel loop (gpu_scan.py).  `gpu_session.sh peers_lt` (a
+# where there are two or more), and scan's one-kernel loop (gpu_scan.py).  `gpu_session.sh peers_lt index` (a
 # second call: the default steps take most of one call's 600 s) runs the
 # peers with the cuBLASLt epilogues on (XCS_CUDA_LT_EPILOGUE=1;
-# test_cuda_graph turns them on for its own check).
+# test_cuda_graph turns them on for its own check) and the gathers'
+# figures (gpu_index.py: an embedding training step and argmax, against
+# torch).
 # Logs go to $OUT (or ./gpu-out); the last lines printed are a summary.
 # Usage: benchmarks/gpu_session.sh [steps...]   (default: all)
 set -u
@@ -43,6 +45,7 @@ for s in $steps; do
     peers) step peers 240 env PYTHONPATH="$B/python" $PY benchmarks/gpu_peers.py ;;
     pmap) step pmap 200 env PYTHONPATH="$B/python" $PY benchmarks/gpu_pmap.py ;; # two GPUs or more, else it says so
     scan) step scan 150 env PYTHONPATH="$B/python" $PY benchmarks/gpu_scan.py ;; # one kernel vs a launch per step
+    index) step index 120 env PYTHONPATH="$B/python" $PY benchmarks/gpu_index.py ;; # gathers, scatters, argmax on the device
     peers_lt) step peers_lt 240 env PYTHONPATH="$B/python" XCS_CUDA_LT_EPILOGUE=1 $PY benchmarks/gpu_peers.py ;;
     suite) step suite "${XCS_SUITE_TIMEOUT:-300}" env PYTHONPATH="$B/python" XCS_DEVICE=cuda $PY -m pytest -v -p no:cacheprovider -rf --maxfail=50 tests/python ;;
     *) echo "unknown step $s" ;;

@@ -211,3 +211,21 @@ def test_gpu_scan_script_runs():
         return
     assert len(figs) == 2
     assert all(f["one_kernel"] and f["max_abs_diff"] < 1e-5 and f["kernel_ms"] > 0 and f["steps_ms"] > 0 for f in figs)
+
+
+def test_gpu_index_script_runs():
+    """benchmarks/gpu_index.py at tiny sizes: on a GPU (in CI the mock's,
+    CTest python_mock_cuda) the embedding step and argmax copy nothing to
+    the host and equal the CPU's; without one it says why and stops."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "XCS_BENCH_SMALL": "1"}
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_index.py")], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    figs = [json.loads(line) for line in r.stdout.splitlines()]
+    if not xcs.devices()[1]["available"]:
+        assert len(figs) == 1 and "skipped" in figs[0]
+        return
+    step, amax = figs
+    assert step["downloads_per_call"] == 0 and step["max_abs_diff"] < 1e-5 and step["value_rel_err"] < 1e-5
+    assert amax["downloads_per_call"] == 0 and amax["equal"] and step["xcs_ms"] > 0 and amax["xcs_ms"] > 0
