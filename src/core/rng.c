@@ -44,8 +44,9 @@ void xcs_rng_split(xcs_rng_key key, int64_t n, xcs_rng_key *out) {
 static xcs_status key_shape(const xcs_tensor *key, const char *op) {
     if (xcs_dtype_is_int(key->dtype) && key->ndim == 1 && key->shape[0] == 2) return XCS_OK;
     char s[96];
-    return xcs_error(XCS_ERR_TYPE, "%s: a key is an integer array of shape (2,) from ember.xcs.random.key or split, got %s %s",
-                     op, xcs_dtype_name(key->dtype), xcs_shape_str(key->ndim, key->shape, s, sizeof s));
+    return xcs_error(XCS_ERR_TYPE,
+                     "%s: a key is an integer array of shape (2,) from ember.xcs.random.key or split, got %s %s", op,
+                     xcs_dtype_name(key->dtype), xcs_shape_str(key->ndim, key->shape, s, sizeof s));
 }
 
 xcs_status xcs_rng_key_read(const xcs_tensor *key, const char *op, xcs_rng_key *out) {
@@ -87,8 +88,9 @@ static xcs_status draw(xcs_op op, const char *name, const xcs_tensor *key, xcs_d
     if (key->graph) {
         /* the checks a concrete draw makes, now: the program fails only on a bad key */
         if (!xcs_dtype_is_float(dt))
-            return xcs_error(XCS_ERR_TYPE, "%s: dtype must be a float dtype (float16, bfloat16, float32, float64), got %s",
-                             name, xcs_dtype_name(dt));
+            return xcs_error(XCS_ERR_TYPE,
+                             "%s: dtype must be a float dtype (float16, bfloat16, float32, float64), got %s", name,
+                             xcs_dtype_name(dt));
         if (op == XCS_OP_RANDOM_UNIFORM && (!(lo <= hi) || !isfinite(lo) || !isfinite(hi)))
             return xcs_error(XCS_ERR_VALUE, "%s: need finite minval <= maxval, got [%g, %g)", name, lo, hi);
         return trace_draw(op, key, dt, ndim, shape, lo, hi, out);

@@ -209,7 +209,8 @@ static xcs_status run_random_on_device(const run_ctx *c, const xcs_node *n, xcs_
                                        const xcs_tensor *const *inputs, xcs_tensor **out) {
     xcs_tensor *tmp[3] = {NULL, NULL, NULL};
     const xcs_tensor *h[3];
-    xcs_status st = n->n_in == 3 ? XCS_OK : xcs_error(XCS_ERR_INTERNAL, "%s node: %d inputs", xcs_op_name(n->op), n->n_in);
+    xcs_status st =
+        n->n_in == 3 ? XCS_OK : xcs_error(XCS_ERR_INTERNAL, "%s node: %d inputs", xcs_op_name(n->op), n->n_in);
     for (int k = 0; k < 3 && !st; k++) h[k] = host_operand(c, n, k, in[k], inputs, &tmp[k], &st);
     xcs_rng_key key;
     if (!st) st = xcs_rng_key_read(h[0], xcs_op_name(n->op), &key);

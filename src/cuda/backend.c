@@ -287,7 +287,8 @@ xcs_status xcs_cuda_be_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_t
 xcs_status xcs_cuda_random_args_of(xcs_op op, xcs_rng_key key, double a, double b, const xcs_tensor *out,
                                    xcs_cuda_random_args *args) {
     xcs_cuda_random_spec rs = {op, out->dtype};
-    if (!xcs_tensor_is_contiguous(out)) return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: the output must be contiguous", xcs_op_name(op));
+    if (!xcs_tensor_is_contiguous(out))
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: the output must be contiguous", xcs_op_name(op));
     if (xcs_cuda_random_codegen(&rs, NULL, 0) == 0) return xcs_last_status(); /* a dtype it has no kernel for */
     *args = (xcs_cuda_random_args){.out = (void *)(uintptr_t)xcs_cuda_be_addr(out), .key = {key.k[0], key.k[1]},
                                    .n = xcs_tensor_numel(out), .lo = a, .hi = b};

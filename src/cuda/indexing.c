@@ -280,7 +280,8 @@ static const char *random_body(xcs_op op, xcs_dtype dt) {
 static size_t random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t cap) {
     if ((rs->op != XCS_OP_RANDOM_UNIFORM && rs->op != XCS_OP_RANDOM_NORMAL) ||
         (rs->dtype != XCS_F32 && rs->dtype != XCS_F64)) {
-        xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(rs->op), xcs_dtype_name(rs->dtype));
+        xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(rs->op),
+                  xcs_dtype_name(rs->dtype));
         return 0;
     }
     int per = rs->dtype == XCS_F32 ? 4 : 2; /* elements a Philox block gives */
