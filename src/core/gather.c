@@ -49,7 +49,7 @@ static xcs_status int64_indices(const xcs_tensor *idx, xcs_tensor **out) {
  * indices as given (int64), wrapping negative ones and reporting one out
  * of range itself, so nothing comes back to the host. */
 static xcs_status take_on_device(const xcs_tensor *x, const xcs_tensor *idx, int a, int nd, const int64_t *shape,
-                                 xcs_tensor **out) {
+                                 bool in_range, xcs_tensor **out) {
     const xcs_tensor *both[2] = {x, idx};
     const xcs_backend *be = device_backend(2, both, "take");
     if (!be) return xcs_last_status();
@@ -58,7 +58,9 @@ static xcs_status take_on_device(const xcs_tensor *x, const xcs_tensor *idx, int
     xcs_status st = xcs_contiguous(x, &xc);
     if (!st) st = int64_indices(idx, &ix);
     if (!st) st = xcs_tensor_empty_on(x->storage, x->dtype, nd, shape, out);
-    if (!st && xcs_tensor_numel(*out) > 0 && (st = be->take(xc, ix, a, *out))) {
+    xcs_status (*kernel)(const xcs_tensor *, const xcs_tensor *, int, xcs_tensor *) =
+        in_range && be->take_in_range ? be->take_in_range : be->take;
+    if (!st && xcs_tensor_numel(*out) > 0 && (st = kernel(xc, ix, a, *out))) {
         xcs_tensor_free(*out);
         *out = NULL;
     }
@@ -67,13 +69,13 @@ static xcs_status take_on_device(const xcs_tensor *x, const xcs_tensor *idx, int
     return st;
 }
 
-xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out) {
+static xcs_status take(const xcs_tensor *x, const xcs_tensor *idx, int axis, bool in_range, xcs_tensor **out) {
     xcs_status st;
     if (axis == XCS_AXIS_NONE) {
         int64_t flat = -1;
         xcs_tensor *f;
         if ((st = xcs_reshape(x, 1, &flat, &f))) return st;
-        st = xcs_take(f, idx, 0, out);
+        st = take(f, idx, 0, in_range, out);
         xcs_tensor_free(f);
         return st;
     }
@@ -95,7 +97,7 @@ xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_te
         return st ? st : xcs_trace_node(g, XCS_OP_TAKE, 2, xi, x->dtype, x->dtype, n, shape, 0, a, out);
     }
     xcs_tensor *wrapped;
-    if (!xcs_tensor_on_host(x) || !xcs_tensor_on_host(idx)) return take_on_device(x, idx, a, n, shape, out);
+    if (!xcs_tensor_on_host(x) || !xcs_tensor_on_host(idx)) return take_on_device(x, idx, a, n, shape, in_range, out);
     if ((st = wrap_indices(idx, x->shape[a], a, &wrapped))) return st;
     const xcs_backend *be = xcs_backend_for(x->storage->device);
     if (!be) st = xcs_last_status();
@@ -109,9 +111,14 @@ xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_te
     return st;
 }
 
-/* Concatenation copies each input, converted to the common dtype and made
- * contiguous, into its slab of the output.  The slabs are host memory here;
- * the CUDA backend will take this over with a device copy. */
+xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out) {
+    return take(x, idx, axis, false, out);
+}
+
+xcs_status xcs_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out) {
+    return take(x, idx, axis, true, out);
+}
+
 /* concatenate on device arrays: each input copied (and converted to dt)
  * by the backend's elementwise kernel straight into its slab of the
  * output, a strided view of it. */
@@ -136,6 +143,9 @@ static xcs_status concat_on_device(int n, const xcs_tensor *const *xs, int a, xc
     return st;
 }
 
+/* Concatenation copies each input, converted to the common dtype and made
+ * contiguous, into its slab of the output: on the host by memcpy, on a
+ * device by the backend's elementwise copy (concat_on_device). */
 xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor **out) {
     char s0[160], s1[160];
     if (n <= 0) return xcs_error(XCS_ERR_VALUE, "need at least one array to concatenate");

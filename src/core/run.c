@@ -186,9 +186,9 @@ static bool planned_matmul(const run_ctx *c, int i, xcs_tensor *const *in) {
 
 /* Operand k of node n (its value `v` seen through the edge) on the host:
  * v itself there; a constant's or a host argument's own memory; else a
- * copy brought down (*tmp, owned). */
+ * copy brought down (*tmp, owned), or NULL when !fetch. */
 static const xcs_tensor *host_operand(const run_ctx *c, const xcs_node *n, int k, const xcs_tensor *v,
-                                      const xcs_tensor *const *inputs, xcs_tensor **tmp, xcs_status *st) {
+                                      const xcs_tensor *const *inputs, bool fetch, xcs_tensor **tmp, xcs_status *st) {
     *tmp = NULL;
     if (xcs_tensor_on_host(v)) return v;
     const xcs_edge *e = &c->g->edges[n->first_edge + k];
@@ -197,8 +197,28 @@ static const xcs_tensor *host_operand(const run_ctx *c, const xcs_node *n, int k
         if (src->op == XCS_NODE_CONST && xcs_tensor_on_host(c->g->consts[src->aux])) return c->g->consts[src->aux];
         if (src->op == XCS_NODE_INPUT && xcs_tensor_on_host(inputs[src->aux])) return inputs[src->aux];
     }
+    if (!fetch) return NULL;
     *st = xcs_tensor_to(v, XCS_DEVICE_CPU, 0, tmp);
     return *tmp;
+}
+
+/* take on the device.  Indices the caller passed from the host (or a
+ * constant) are checked here, so the kernel has nothing to report and is
+ * not waited for; others are checked by the kernel. */
+static xcs_status run_take_on_device(const run_ctx *c, const xcs_node *n, xcs_tensor *const *in,
+                                     const xcs_tensor *const *inputs, xcs_tensor **out) {
+    xcs_tensor *tmp = NULL;
+    xcs_status st = XCS_OK;
+    const xcs_tensor *h = host_operand(c, n, 1, in[1], inputs, false, &tmp, &st);
+    if (!h || !xcs_dtype_is_int(h->dtype)) return xcs_take(in[0], in[1], n->axis, out);
+    int64_t len = in[0]->shape[n->axis], m = xcs_tensor_numel(h);
+    for (int64_t i = 0; i < m; i++) {
+        int64_t v = xcs_tensor_get_i64(h, i);
+        if (v < -len || v >= len)
+            return xcs_error(XCS_ERR_INDEX, "index %lld is out of bounds for axis %d with size %lld", (long long)v,
+                             n->axis, (long long)len);
+    }
+    return xcs_take_in_range(in[0], in[1], n->axis, out);
 }
 
 /* A uniform / normal draw on the device: the key's two words and the
@@ -211,7 +231,7 @@ static xcs_status run_random_on_device(const run_ctx *c, const xcs_node *n, xcs_
     const xcs_tensor *h[3];
     xcs_status st =
         n->n_in == 3 ? XCS_OK : xcs_error(XCS_ERR_INTERNAL, "%s node: %d inputs", xcs_op_name(n->op), n->n_in);
-    for (int k = 0; k < 3 && !st; k++) h[k] = host_operand(c, n, k, in[k], inputs, &tmp[k], &st);
+    for (int k = 0; k < 3 && !st; k++) h[k] = host_operand(c, n, k, in[k], inputs, true, &tmp[k], &st);
     xcs_rng_key key;
     if (!st) st = xcs_rng_key_read(h[0], xcs_op_name(n->op), &key);
     double a = st ? 0 : xcs_tensor_get_f64(h[1], 0), b = st ? 0 : xcs_tensor_get_f64(h[2], 0);
@@ -278,6 +298,8 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
         st = value_slot(c, i, &val[i]) ? xcs_last_status() : c->be->matmul(ins[0], ins[1], val[i]);
     else if (c->dev != XCS_DEVICE_CPU && xcs_op_get_info(n->op)->kind == XCS_KIND_RANDOM && device_kernel(c->be, n))
         st = run_random_on_device(c, n, ins, inputs, &val[i]);
+    else if (c->dev != XCS_DEVICE_CPU && xcs_op_get_info(n->op)->kind == XCS_KIND_TAKE && device_kernel(c->be, n))
+        st = run_take_on_device(c, n, ins, inputs, &val[i]);
     else if (c->dev == XCS_DEVICE_CPU || device_kernel(c->be, n))
         st = run_node(g, n, ins, &val[i]);
     else

@@ -290,6 +290,10 @@ xcs_status xcs_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out
 /* numpy.take(x, idx, axis) (idx integer, any shape; negative indices wrap,
  * out of range is XCS_ERR_INDEX).  axis == XCS_AXIS_NONE takes from x.ravel(). */
 xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out);
+/* xcs_take when the caller has checked idx in range on the host (a device
+ * graph's indices passed from the host): on a device the kernel then has
+ * nothing to report and is not waited for. */
+xcs_status xcs_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out);
 /* out (1-D, n elements, src's dtype) = zeros, then out[idx[i]] += src[i] in
  * order of i (so float results do not depend on threads); idx and src are
  * 1-D of one length, idx integer in [0, n) (else XCS_ERR_INDEX). */
@@ -663,6 +667,10 @@ typedef struct xcs_backend {
      * kernel wraps negative ones and reports one out of range as
      * XCS_ERR_INDEX. */
     xcs_status (*take)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
+    /* As take on a device, with indices core checked in [-len, len): the
+     * kernel has nothing to report, so it need not be waited for.  NULL:
+     * take. */
+    xcs_status (*take_in_range)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
     /* out = zeros; out[idx[i]] += src[i]: idx int64 1-D, src 1-D of out's
      * dtype, out 1-D contiguous.  On the host core checked the indices in
      * range and the sums run in order of i.  On a device idx and src are

@@ -306,7 +306,7 @@ xcs_status xcs_cuda_be_random(xcs_op op, xcs_rng_key key, double a, double b, xc
     return st;
 }
 
-xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+static xcs_status take_run(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out, bool checked) {
     xcs_cuda_index_args a;
     xcs_status st = xcs_cuda_take_args(x, idx, axis, out, &a);
     if (st || a.n == 0) return st;
@@ -316,10 +316,18 @@ xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis
     /* rows of a warp or more: a block a row (coalesced, the index read once) */
     xcs_cuda_index_kind kind = a.Q >= 32 ? XCS_CUDA_TAKE_ROWS : XCS_CUDA_TAKE;
     if (!(st = order_kernel(rt, 2, reads, 1, &out)))
-        st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){kind, x->dtype}, &a);
+        st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){kind, x->dtype}, &a, checked);
     if (st == XCS_ERR_INDEX)
         return xcs_error(st, "take: an index is out of bounds for axis %d with size %lld", axis, (long long)a.A);
     return st;
+}
+
+xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+    return take_run(x, idx, axis, out, true);
+}
+
+xcs_status xcs_cuda_be_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+    return take_run(x, idx, axis, out, false);
 }
 
 xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
@@ -331,7 +339,7 @@ xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src,
     const xcs_tensor *reads[2] = {idx, src};
     st = order_kernel(rt, 2, reads, 1, &out);
     if (!st && a.A > 0) st = xcs_cu_zero(rt, xcs_cuda_be_addr(out), (size_t)a.A * xcs_dtype_size(out->dtype));
-    if (!st && a.n > 0) st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){XCS_CUDA_SCATTER_ADD, out->dtype}, &a);
+    if (!st && a.n > 0) st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){XCS_CUDA_SCATTER_ADD, out->dtype}, &a, true);
     if (st == XCS_ERR_INDEX)
         return xcs_error(st, "scatter_add: an index is out of bounds for size %lld", (long long)a.A);
     return st;
@@ -756,6 +764,7 @@ static const xcs_backend direct = {
     .run_rows = xcs_cuda_be_run_rows,
     .run_scan = xcs_cuda_be_run_scan,
     .take = xcs_cuda_be_take,
+    .take_in_range = xcs_cuda_be_take_in_range,
     .scatter_add = xcs_cuda_be_scatter_add,
     .argreduce = xcs_cuda_be_argreduce,
     .random = xcs_cuda_be_random,

@@ -20,6 +20,8 @@ xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs
 /* As xcs_backend.take / scatter_add on a device (xcs.h): index kernels
  * (codegen.h), waited for so that an index out of range is reported here. */
 xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
+/* take with indices known in range: not waited for. */
+xcs_status xcs_cuda_be_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
 xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
 /* As xcs_backend.random: a uniform / normal draw (float32, float64) by a
  * kernel on the device (codegen.h), the CPU's stream; and its arguments. */

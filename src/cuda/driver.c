@@ -142,6 +142,7 @@ static const xcs_cuda_module module = {
     .scatter_add = xcs_cuda_be_scatter_add,
     .argreduce = xcs_cuda_be_argreduce,
     .random = xcs_cuda_be_random,
+    .take_in_range = xcs_cuda_be_take_in_range,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

@@ -1063,12 +1063,19 @@ static xcs_status launch_small(xcs_cu_runtime *rt, uint64_t key, char *(*gen)(co
     return launch(rt, me, fn, blocks, args, err != NULL, key, what);
 }
 
-xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args_in) {
+xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args_in,
+                            bool checked) {
     xcs_cuda_index_args args = *args_in;
-    /* waited for: an index out of range is reported at its op */
+    /* checked: waited for, so an index out of range is reported at its op */
     long long want = is->kind == XCS_CUDA_TAKE_ROWS ? args.n / (args.Q > 0 ? args.Q : 1) /* a block a row */
                                                     : (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
-    return launch_small(rt, xcs_cuda_index_spec_hash(is), gen_index, is, &args, &args.err, want,
+    if (!checked) { /* the fault word is still the stream's (never set: the indices are in range) */
+        int me = 0;
+        xcs_status st = my_stream(rt, &me);
+        if (st) return st;
+        args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
+    }
+    return launch_small(rt, xcs_cuda_index_spec_hash(is), gen_index, is, &args, checked ? &args.err : NULL, want,
                         is->kind == XCS_CUDA_SCATTER_ADD ? " (scatter_add)" : " (take)");
 }
 

@@ -107,6 +107,7 @@ typedef struct xcs_cuda_module {
     xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
     xcs_status (*argreduce)(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
     xcs_status (*random)(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
+    xcs_status (*take_in_range)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

@@ -106,6 +106,10 @@ static xcs_status cu_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, 
     if (!mod->take) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no take entry", module_path);
     return relay(mod->take(x, idx, axis, out));
 }
+static xcs_status cu_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+    if (!mod->take_in_range) return cu_take(x, idx, axis, out);
+    return relay(mod->take_in_range(x, idx, axis, out));
+}
 static xcs_status cu_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
     if (!mod->scatter_add) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no scatter_add entry", module_path);
     return relay(mod->scatter_add(idx, src, out));
@@ -138,6 +142,7 @@ static const xcs_backend cuda_backend = {
     .run_rows = cu_run_rows,
     .run_scan = cu_run_scan,
     .take = cu_take,
+    .take_in_range = cu_take_in_range,
     .scatter_add = cu_scatter_add,
     .argreduce = cu_argreduce,
     .random = cu_random,

@@ -153,8 +153,8 @@ static xcs_status m_run_fused(const xcs_fused_program *p, const xcs_tensor *cons
 
 /* take / scatter_add as a device gets them (xcs.h): the indices as given,
  * wrapped (take) and checked here, in the host memory behind them. */
-static long n_take, n_scatter;
-static xcs_status m_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+static long n_take, n_take_in_range, n_scatter;
+static xcs_status mock_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
     xcs_storage s[3];
     xcs_tensor h[3];
     int dev = -1;
@@ -164,7 +164,6 @@ static xcs_status m_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, x
     if (!ok) return wrong_device();
     if (idx->dtype != XCS_I64 || !xcs_tensor_is_contiguous(idx) || !xcs_tensor_is_contiguous(x))
         return xcs_error(XCS_ERR_INTERNAL, "mock take: x and int64 indices must be contiguous");
-    n_take++;
     int64_t n = xcs_tensor_numel(&h[1]), len = x->shape[axis];
     int64_t *w = malloc((size_t)(n ? n : 1) * sizeof *w);
     if (!w) return xcs_error(XCS_ERR_MEMORY, "mock take: out of memory");
@@ -184,6 +183,15 @@ static xcs_status m_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, x
     xcs_status st = cpu->take(&h[0], &wt, axis, &h[2]);
     free(w);
     return st;
+}
+static xcs_status m_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+    n_take++;
+    return mock_take(x, idx, axis, out);
+}
+/* take with indices core checked: the mock checks them all the same */
+static xcs_status m_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
+    n_take_in_range++;
+    return mock_take(x, idx, axis, out);
 }
 static xcs_status m_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
     xcs_storage s[3];
@@ -350,6 +358,7 @@ static const xcs_backend mock = {
     .run_rows = m_run_rows,
     .run_scan = m_run_scan,
     .take = m_take,
+    .take_in_range = m_take_in_range,
     .scatter_add = m_scatter_add,
     .argreduce = m_argreduce,
     .random = m_random,

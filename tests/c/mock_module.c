@@ -148,6 +148,7 @@ static const xcs_cuda_module module = {
     .scatter_add = m_scatter_add,
     .argreduce = m_argreduce,
     .random = m_random,
+    .take_in_range = m_take_in_range,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }
