@@ -112,6 +112,7 @@ typedef struct run_ctx {
     xcs_device dev;
     int dev_index;
     xcs_tensor *const *consts; /* device copies of g's constants (NULL on the CPU) */
+    xcs_tensor **mirror;       /* off the CPU: host copies of small values computed on the host (xcs_run) */
     xcs_tensor *pool;          /* per node: a header a value may live in (borrowing storage that outlives the run) */
     const int *out_of_node;    /* per node: the output it is (identity edge), or -1 */
     xcs_tensor *const *dest;   /* per output: where the caller wants it written, or NULL */
@@ -122,7 +123,8 @@ typedef struct run_ctx {
 /* The context of a step of run r. */
 static run_ctx run_ctx_of(const xcs_run *r) {
     return (run_ctx){.g = r->g, .plan = r->plan, .be = r->be, .arena = r->arena, .val = r->val, .dev = r->dev,
-                     .dev_index = r->dev_index, .consts = r->consts, .pool = r->pool, .out_of_node = r->out_of_node,
+                     .dev_index = r->dev_index, .consts = r->consts, .mirror = r->mirror, .pool = r->pool,
+                     .out_of_node = r->out_of_node,
                      .dest = r->dest, .kept = r->kept, .hdrs = r->hdrs};
 }
 
@@ -153,21 +155,6 @@ static bool device_kernel(const xcs_backend *be, const xcs_node *n) {
     }
 }
 
-/* Node n on the host for a device run: operands down, value up. */
-static xcs_status run_on_host(const run_ctx *c, const xcs_node *n, int n_in, xcs_tensor *const *in, xcs_tensor **out) {
-    xcs_tensor *host[XCS_FUSED_MAX_IO * 4] = {0}, **h = host, *v = NULL;
-    if (n_in > (int)(sizeof host / sizeof host[0]) && !(h = calloc((size_t)n_in, sizeof *h)))
-        return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
-    xcs_status st = XCS_OK;
-    for (int k = 0; k < n_in && !st; k++) st = xcs_tensor_to(in[k], XCS_DEVICE_CPU, 0, &h[k]);
-    if (!st) st = run_node(c->g, n, h, &v);
-    if (!st) st = xcs_tensor_to(v, c->dev, c->dev_index, out);
-    xcs_tensor_free(v);
-    for (int k = 0; k < n_in; k++) xcs_tensor_free(h[k]);
-    if (h != host) free(h);
-    return st;
-}
-
 static xcs_status value_slot(const run_ctx *c, int id, xcs_tensor **out);
 
 /* A matmul node whose product the memory plan placed in the arena, with
@@ -185,14 +172,20 @@ static bool planned_matmul(const run_ctx *c, int i, xcs_tensor *const *in) {
 }
 
 /* Operand k of node n (its value `v` seen through the edge) on the host:
- * v itself there; a constant's or a host argument's own memory; else a
- * copy brought down (*tmp, owned), or NULL when !fetch. */
+ * v itself there; a constant's or a host argument's own memory, or the
+ * mirror of a value computed on the host; else a copy brought down (*tmp,
+ * owned), or NULL when !fetch. */
 static const xcs_tensor *host_operand(const run_ctx *c, const xcs_node *n, int k, const xcs_tensor *v,
                                       const xcs_tensor *const *inputs, bool fetch, xcs_tensor **tmp, xcs_status *st) {
     *tmp = NULL;
     if (xcs_tensor_on_host(v)) return v;
     const xcs_edge *e = &c->g->edges[n->first_edge + k];
     const xcs_node *src = &c->g->nodes[e->node];
+    if (c->mirror && c->mirror[e->node]) { /* computed on the host: its copy there, seen through the edge */
+        if ((*st = xcs_tensor_view(c->mirror[e->node], tmp))) return NULL;
+        edge_header(c->mirror[e->node], e, *tmp);
+        return *tmp;
+    }
     if (xcs_edge_is_identity(c->g, e)) {
         if (src->op == XCS_NODE_CONST && xcs_tensor_on_host(c->g->consts[src->aux])) return c->g->consts[src->aux];
         if (src->op == XCS_NODE_INPUT && xcs_tensor_on_host(inputs[src->aux])) return inputs[src->aux];
@@ -200,6 +193,35 @@ static const xcs_tensor *host_operand(const run_ctx *c, const xcs_node *n, int k
     if (!fetch) return NULL;
     *st = xcs_tensor_to(v, XCS_DEVICE_CPU, 0, tmp);
     return *tmp;
+}
+
+/* Node i on the host for a device run: operands there (host_operand:
+ * down only when they are nowhere on the host), value up; a small value
+ * (random.split's keys) also kept there as its mirror. */
+static xcs_status run_on_host(const run_ctx *c, int i, const xcs_tensor *const *inputs, xcs_tensor *const *in,
+                              xcs_tensor **out) {
+    const xcs_node *n = &c->g->nodes[i];
+    int n_in = n->n_in;
+    xcs_tensor *host[XCS_FUSED_MAX_IO * 4] = {0}, *tmp_small[XCS_FUSED_MAX_IO * 4] = {0}, **h = host,
+               **tmp = tmp_small, *v = NULL;
+    if (n_in > (int)(sizeof host / sizeof host[0]) &&
+        (!(h = calloc((size_t)n_in, sizeof *h)) || !(tmp = calloc((size_t)n_in, sizeof *tmp)))) {
+        if (h != host) free(h);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
+    }
+    xcs_status st = XCS_OK;
+    for (int k = 0; k < n_in && !st; k++) h[k] = (xcs_tensor *)host_operand(c, n, k, in[k], inputs, true, &tmp[k], &st);
+    if (!st) st = run_node(c->g, n, h, &v);
+    if (!st) st = xcs_tensor_to(v, c->dev, c->dev_index, out);
+    if (!st && c->mirror && v && xcs_tensor_numel(v) * (int64_t)xcs_dtype_size(v->dtype) <= 4096) {
+        xcs_tensor_free(c->mirror[i]);
+        c->mirror[i] = v, v = NULL;
+    }
+    xcs_tensor_free(v);
+    for (int k = 0; k < n_in; k++) xcs_tensor_free(tmp[k]);
+    if (h != host) free(h);
+    if (tmp != tmp_small) free(tmp);
+    return st;
 }
 
 /* take on the device.  Indices the caller passed from the host (or a
@@ -303,7 +325,7 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
     else if (c->dev == XCS_DEVICE_CPU || device_kernel(c->be, n))
         st = run_node(g, n, ins, &val[i]);
     else
-        st = run_on_host(c, n, n->n_in, ins, &val[i]);
+        st = run_on_host(c, i, inputs, ins, &val[i]);
     if (st) xcs_error_context(st, "graph node %%%d (%s)", i, xcs_op_name(n->op));
     free(heap_hdr);
     if (ins != in) free(ins);
@@ -770,6 +792,8 @@ xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_ru
     if (r->plan && r->plan->arena_bytes > 0 && !(r->arena = xcs_storage_new_on((size_t)r->plan->arena_bytes, dev, index)))
         st = xcs_error_context(xcs_last_status(), "the graph's %lld bytes of intermediates",
                                (long long)r->plan->arena_bytes);
+    if (!st && dev != XCS_DEVICE_CPU && !(r->mirror = calloc((size_t)g->n_nodes + 1, sizeof *r->mirror)))
+        st = xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
     if (!st && dev != XCS_DEVICE_CPU && g->n_consts > 0) { /* the constants there: kept copies, or copied now */
         const xcs_dev_consts *kept = device_consts(g, dev, index);
         if (!(r->consts = calloc((size_t)g->n_consts, sizeof *r->consts)))
@@ -810,6 +834,9 @@ void xcs_run_close(xcs_run *r) {
     if (r->consts)
         for (int k = 0; k < r->g->n_consts; k++) xcs_tensor_free(r->consts[k]);
     free(r->consts);
+    if (r->mirror)
+        for (int i = 0; i < r->g->n_nodes; i++) xcs_tensor_free(r->mirror[i]);
+    free(r->mirror);
     xcs_storage_release(r->arena);
     memset(r, 0, sizeof *r);
 }

@@ -221,6 +221,9 @@ typedef struct xcs_run {
     xcs_device dev;                    /* where values live */
     int dev_index;
     xcs_tensor **consts;               /* off the CPU: g's constants copied there once (NULL on the CPU) */
+    xcs_tensor **mirror;               /* off the CPU: per node, a small value computed on the host kept there
+                                        * too (random.split's keys), so ops reading it on the host need not
+                                        * bring it back (NULL on the CPU) */
     xcs_tensor *pool;                  /* per node: a header its value may live in, borrowing storage that
                                         * outlives the run (inputs, constants, the arena): no allocation */
     int *out_of_node;                  /* per node: the output it is, read whole (identity edge), or -1 */

@@ -156,14 +156,14 @@ def test_host_fallback_ops_inside_device_programs():
     assert np.array_equal(np.asarray(u), np.asarray(v))  # the same counter-based stream on both
     # a traced key: drawn when the program runs, by the device's kernel (the
     # numbers are not sent up: the call's uploads are the key, a, and the two
-    # keys split on the host)
+    # keys split on the host, which the draw then reads there: no downloads)
     drawn = lambda k, a: (xcs.random.uniform(k, (1000,), minval=-1.0) * 2 + a,
                           xcs.random.normal(xcs.random.split(k)[1], (999,), dtype="float64"))
     on_gpu = xcs.jit(drawn, config=ON_GPU)
     on_gpu(key, np.ones(1000))
-    before = xcs.memory_stats()["uploads"]
+    before, down = xcs.memory_stats()["uploads"], xcs.memory_stats()["downloads"]
     u = on_gpu(key, np.ones(1000))
-    assert xcs.memory_stats()["uploads"] - before == 3
+    assert xcs.memory_stats()["uploads"] - before == 3 and xcs.memory_stats()["downloads"] == down
     v = xcs.jit(drawn, config=ON_CPU)(key, np.ones(1000))
     for a, b in zip(u, v):
         assert a.device.startswith("cuda") and np.array_equal(np.asarray(a), np.asarray(b))
