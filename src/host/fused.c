@@ -122,6 +122,7 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
         P->conv[i] = NULL;
         P->target[i] = -1;
         P->skip[i] = false;
+        P->overlap[i] = false;
         P->scalar[i] = NULL;
         bool reads_a = ins->kind != XCS_FUSED_LOAD;
         if (reads_a && (ins->a < 0 || ins->a >= p->n_regs || !def[ins->a]))
@@ -158,6 +159,12 @@ static xcs_status fu_validate(fu_plan *P, const xcs_fused_program *p, const xcs_
                     return FU_BAD("instruction %d (%s): register %d holds %s, the kernel reads %s", i,
                                   xcs_op_name(ins->op), regs[k], xcs_dtype_name(dt[regs[k]]),
                                   xcs_dtype_name(xcs_ew_in_dtype(ins->op, k, ins->dtype)));
+            /* the kernels run in place only over an operand of the result's
+             * width: over a narrower or wider one their writes would overtake
+             * their reads (lower_group never allocates so; a program may) */
+            for (int k = 0; k < n; k++)
+                P->overlap[i] |= regs[k] == ins->dst &&
+                                 xcs_dtype_size(dt[regs[k]]) != xcs_dtype_size(xcs_ew_out_dtype(ins->op, ins->dtype));
             dt[ins->dst] = xcs_ew_out_dtype(ins->op, ins->dtype);
             break;
         }
@@ -412,7 +419,8 @@ unsigned fu_exec_tile(const fu_plan *P, fu_regs *R, int64_t s, int64_t len) {
         case XCS_FUSED_OP: {
             char *d = fu_dest(P, R, i, s, len);
             err |= P->kern[i](len, R->ptr[ins->a], ins->b >= 0 ? R->ptr[ins->b] : NULL,
-                              ins->c >= 0 ? R->ptr[ins->c] : NULL, d);
+                              ins->c >= 0 ? R->ptr[ins->c] : NULL, P->overlap[i] ? R->scratch : d);
+            if (P->overlap[i]) memcpy(d, R->scratch, (size_t)len * P->dsize[i]);
             R->ptr[ins->dst] = d;
             break;
         }

@@ -37,6 +37,8 @@ typedef struct fu_plan {
     size_t dsize[XCS_FUSED_MAX_INSTR];           /* bytes per element of reg[dst] */
     int target[XCS_FUSED_MAX_INSTR];  /* OP/CAST: output written straight into, or -1 */
     bool skip[XCS_FUSED_MAX_INSTR];   /* STORE made redundant by such a target */
+    bool overlap[XCS_FUSED_MAX_INSTR]; /* OP writing over its own operand register of another width
+                                        * (a bool condition under a float result): computed in scratch */
     const char *scalar[XCS_FUSED_MAX_INSTR]; /* LOAD of a broadcast scalar: FU_TILE copies */
     char *scalar_mem;
     bool copy_in[XCS_FUSED_MAX_IO];  /* input is an output's memory: LOAD copies it */

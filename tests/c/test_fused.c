@@ -439,6 +439,39 @@ static void test_in_place_and_strided_out(void) {
     xcs_tensor_free(big); xcs_tensor_free(blk); xcs_tensor_free(xb); xcs_tensor_free(yb);
 }
 
+/* An op writing over its own operand register of another width (where's
+ * bool condition register taking its float64 result, a float64 register
+ * taking a comparison's bools): the program allows it, so the VM computes
+ * it aside (found by test_cuda_host_kernels' random chains: the in-place
+ * writes overtook the reads). */
+static void test_op_over_an_operand_of_another_width(void) {
+    const int64_t n = 5003;
+    xcs_tensor *x = rand_t(XCS_F64, 1, &n, -2, 2), *y = rand_t(XCS_F64, 1, &n, -2, 2);
+    xcs_tensor *o = out_t(XCS_F64, 1, &n), *ob = NULL, *lt = NULL, *w = NULL, *want = NULL, *s = NULL, *wantb = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_BOOL, 1, &n, &ob));
+    xcs_fused_program p = prog(1, &n, 2, 2);
+    emit(&p, XCS_FUSED_LOAD, XCS_OP_COPY, 0, 0, -1, -1, XCS_F64);
+    emit(&p, XCS_FUSED_LOAD, XCS_OP_COPY, 1, 1, -1, -1, XCS_F64);
+    emit(&p, XCS_FUSED_OP, XCS_OP_LT, 2, 0, 1, -1, XCS_F64);       /* r2: bool, in its register */
+    emit(&p, XCS_FUSED_OP, XCS_OP_WHERE, 2, 2, 0, 1, XCS_F64);     /* float64 over its own bool operand */
+    emit(&p, XCS_FUSED_OP, XCS_OP_NEG, 3, 2, -1, -1, XCS_F64);     /* (read by another op: not an output's tile) */
+    emit(&p, XCS_FUSED_STORE, XCS_OP_COPY, 0, 3, -1, -1, XCS_F64);
+    emit(&p, XCS_FUSED_OP, XCS_OP_ADD, 0, 0, 1, -1, XCS_F64);      /* r0: float64, in its register */
+    emit(&p, XCS_FUSED_OP, XCS_OP_GT, 0, 0, 1, -1, XCS_F64);       /* bools over their own float64 operand */
+    emit(&p, XCS_FUSED_OP, XCS_OP_LOGICAL_NOT, 4, 0, -1, -1, XCS_BOOL);
+    emit(&p, XCS_FUSED_STORE, XCS_OP_COPY, 1, 4, -1, -1, XCS_BOOL);
+    xcs_tensor *outs[2] = {o, ob};
+    CHECK_OK(run(&p, (const xcs_tensor *[]){x, y}, outs));
+    CHECK_OK(xcs_binary(XCS_OP_LT, x, y, &lt));
+    CHECK_OK(xcs_where(lt, x, y, &w));
+    CHECK_OK(xcs_unary(XCS_OP_NEG, w, &want));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, x, y, &s));
+    CHECK_OK(xcs_binary(XCS_OP_LE, s, y, &wantb)); /* not (x + y > y) */
+    CHECK(same_bits(o, want) && same_bits(ob, wantb));
+    xcs_tensor *f[] = {x, y, o, ob, lt, w, want, s, wantb};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
 /* An output marked for streaming (non-temporal stores) holds the same bits,
  * also when it starts off a 32-byte boundary and ends mid-vector. */
 static void test_streamed_output(void) {
@@ -650,6 +683,7 @@ int main(int argc, char **argv) {
     RUN(test_deterministic);
     RUN(test_empty);
     RUN(test_in_place_and_strided_out);
+    RUN(test_op_over_an_operand_of_another_width);
     RUN(test_streamed_output);
     RUN(test_kept_plans);
     RUN(test_errors);
