@@ -12,40 +12,14 @@ object per figure.  Without a GPU it prints why and exits 0.
 (XCS_BENCH_SMALL=1: tiny sizes, to check the script, e.g. on the mock device:
 XCS_CUDA_MODULE=build/tests/c/libxcs_mockcuda.so XCS_DEVICE=cuda.)"""
 import json
-import os
 
 import numpy as np
 
 import ember.xcs as xcs
-from ember.xcs.bench.measure import timeit
+from gpu_common import SMALL, copy_bandwidth, no_gpu, timed
 
-SMALL = os.environ.get("XCS_BENCH_SMALL") == "1"
-REPS = 2 if SMALL else 10
 V, D, B, K = (64, 8, 32, 4) if SMALL else (65536, 512, 32768, 16)  # vocabulary, width, tokens, classes
 C = 16 if SMALL else 1024  # argmax: classes per row
-
-
-def timed(fn, warm=2):
-    """Median ms of REPS calls after `warm` untimed ones."""
-    return timeit(fn, REPS, warmup=warm)["median_s"] * 1e3
-
-
-def copy_bandwidth():
-    """GB/s of a device-to-device copy (read + written): torch's where it
-    sees a GPU, else a jitted xcs copy."""
-    n = (1 << 16) if SMALL else (1 << 26)
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            a = torch.empty(n, device="cuda")
-            b = torch.empty_like(a)
-            return 8 * n / timed(lambda: (b.copy_(a), torch.cuda.synchronize())) / 1e6, "torch copy_"
-    except ImportError:
-        pass
-    a = xcs.device_put(np.ones(n, np.float32), "cuda")
-    f = xcs.jit(lambda x: x * 1.0)
-    return 8 * n / timed(lambda: f(a).block_until_ready()) / 1e6, "xcs jitted copy"
 
 
 def loss(table, w, tok):
@@ -82,9 +56,7 @@ def torch_figures(table, w, tok):
 
 
 def main():
-    cuda = xcs.devices()[1]
-    if not cuda["available"]:
-        print(json.dumps({"name": "gpu_index", "skipped": f"no usable CUDA device: {cuda.get('reason')}"}))
+    if no_gpu("gpu_index"):
         return
     bw, bw_how = copy_bandwidth()
     r = np.random.default_rng(0)

@@ -18,36 +18,9 @@ import os
 import numpy as np
 
 import ember.xcs as xcs
-from ember.xcs.bench.measure import timeit
+from gpu_common import SMALL, copy_bandwidth, no_gpu, timed
 
-SMALL = os.environ.get("XCS_BENCH_SMALL") == "1"
-REPS = 2 if SMALL else 10
 SHAPES = [(8, 64), (16, 8)] if SMALL else [(1024, 1 << 20), (20000, 4096)]  # (steps, channels)
-
-
-def timed(fn, warm=2):
-    """Median ms of REPS calls after `warm` untimed ones."""
-    return timeit(fn, REPS, warmup=warm)["median_s"] * 1e3
-
-
-def copy_bandwidth():
-    """GB/s of a device-to-device copy of 256 MB (read + written), through
-    torch where it sees a GPU, else a jitted xcs copy."""
-    n = (1 << 16) if SMALL else (1 << 26)
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            a = torch.empty(n, device="cuda")
-            b = torch.empty_like(a)
-            ms = timed(lambda: (b.copy_(a), torch.cuda.synchronize()))
-            return 8 * n / ms / 1e6, "torch copy_"
-    except ImportError:
-        pass
-    a = xcs.device_put(np.ones(n, np.float32), "cuda")
-    f = xcs.jit(lambda x: x * 1.0)
-    ms = timed(lambda: f(a).block_until_ready())
-    return 8 * n / ms / 1e6, "xcs jitted copy"
 
 
 def torch_ema(xs, c0, decay):
@@ -71,9 +44,7 @@ def torch_ema(xs, c0, decay):
 
 
 def main():
-    cuda = xcs.devices()[1]
-    if not cuda["available"]:
-        print(json.dumps({"name": "gpu_scan", "skipped": f"no usable CUDA device: {cuda.get('reason')}"}))
+    if no_gpu("gpu_scan"):
         return
     bw, bw_how = copy_bandwidth()
     r = np.random.default_rng(0)

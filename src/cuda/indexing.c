@@ -126,17 +126,23 @@ size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t c
     return (size_t)w;
 }
 
-char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is) {
-    size_t need = xcs_cuda_index_codegen(is, NULL, 0);
+/* Source of `need` bytes written by gen(spec, buf, cap), allocated (free()
+ * it); NULL with the error set. */
+static char *source_alloc(size_t (*gen)(const void *, char *, size_t), const void *spec, const char *what) {
+    size_t need = gen(spec, NULL, 0);
     if (!need) return NULL;
     char *buf = malloc(need + 1);
     if (!buf) {
-        xcs_error(XCS_ERR_MEMORY, "out of memory generating an index kernel");
+        xcs_error(XCS_ERR_MEMORY, "out of memory generating %s kernel", what);
         return NULL;
     }
-    xcs_cuda_index_codegen(is, buf, need + 1);
+    gen(spec, buf, need + 1);
     return buf;
 }
+
+static size_t index_gen(const void *spec, char *buf, size_t cap) { return xcs_cuda_index_codegen(spec, buf, cap); }
+
+char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is) { return source_alloc(index_gen, is, "an index"); }
 
 /* argmax / argmin: a block per output (grid-stride over outputs); each
  * thread scans its strided share of the axis keeping the first best it
@@ -225,16 +231,10 @@ size_t xcs_cuda_argred_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t
     return argreduce_codegen(as, buf, cap);
 }
 
+static size_t argred_gen(const void *spec, char *buf, size_t cap) { return argreduce_codegen(spec, buf, cap); }
+
 char *xcs_cuda_argred_codegen_alloc(const xcs_cuda_argred_spec *as) {
-    size_t need = argreduce_codegen(as, NULL, 0);
-    if (!need) return NULL;
-    char *buf = malloc(need + 1);
-    if (!buf) {
-        xcs_error(XCS_ERR_MEMORY, "out of memory generating an arg-reduction kernel");
-        return NULL;
-    }
-    argreduce_codegen(as, buf, need + 1);
-    return buf;
+    return source_alloc(argred_gen, as, "an arg-reduction");
 }
 
 uint64_t xcs_cuda_argred_spec_hash(const xcs_cuda_argred_spec *as) {
@@ -332,17 +332,9 @@ size_t xcs_cuda_random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t
     return random_codegen(rs, buf, cap);
 }
 
-char *xcs_cuda_random_codegen_alloc(const xcs_cuda_random_spec *rs) {
-    size_t need = random_codegen(rs, NULL, 0);
-    if (!need) return NULL;
-    char *buf = malloc(need + 1);
-    if (!buf) {
-        xcs_error(XCS_ERR_MEMORY, "out of memory generating a random kernel");
-        return NULL;
-    }
-    random_codegen(rs, buf, need + 1);
-    return buf;
-}
+static size_t random_gen(const void *spec, char *buf, size_t cap) { return random_codegen(spec, buf, cap); }
+
+char *xcs_cuda_random_codegen_alloc(const xcs_cuda_random_spec *rs) { return source_alloc(random_gen, rs, "a random"); }
 
 uint64_t xcs_cuda_random_spec_hash(const xcs_cuda_random_spec *rs) {
     return 0x2f8d61c3a9e5b047ull ^ ((uint64_t)rs->op << 40) ^ ((uint64_t)rs->dtype << 8);

@@ -177,16 +177,21 @@ def test_bench_half_quick_runs(tmp_path):
     assert all(row["ms"] > 0 and row["rate"] > 0 for row in rows)
 
 
+def _gpu_script(name):
+    """The JSON figures benchmarks/<name> prints at tiny sizes (XCS_BENCH_SMALL)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "XCS_BENCH_SMALL": "1"}
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / name)], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
 def test_gpu_pmap_script_runs():
     """benchmarks/gpu_pmap.py at tiny sizes: with two GPUs (in CI the mock's,
     CTest python_mock_cuda) the split step equals one GPU's and both
     combining paths are timed; with fewer it says why and stops."""
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "XCS_BENCH_SMALL": "1"}
-    r = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_pmap.py")], capture_output=True, text=True,
-                       timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    figs = [json.loads(line) for line in r.stdout.splitlines()]
+    figs = _gpu_script("gpu_pmap.py")
     if len(xcs.devices()[1].get("gpus", [])) < 2:
         assert len(figs) == 1 and "skipped" in figs[0]
         return
@@ -200,12 +205,7 @@ def test_gpu_scan_script_runs():
     """benchmarks/gpu_scan.py at tiny sizes: on a GPU (in CI the mock's,
     CTest python_mock_cuda) each loop runs as one kernel and equals the
     step-by-step loop; without one it says why and stops."""
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "XCS_BENCH_SMALL": "1"}
-    r = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_scan.py")], capture_output=True, text=True,
-                       timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    figs = [json.loads(line) for line in r.stdout.splitlines()]
+    figs = _gpu_script("gpu_scan.py")
     if not xcs.devices()[1]["available"]:
         assert len(figs) == 1 and "skipped" in figs[0]
         return
@@ -217,12 +217,7 @@ def test_gpu_index_script_runs():
     """benchmarks/gpu_index.py at tiny sizes: on a GPU (in CI the mock's,
     CTest python_mock_cuda) the embedding step and argmax copy nothing to
     the host and equal the CPU's; without one it says why and stops."""
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "XCS_BENCH_SMALL": "1"}
-    r = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_index.py")], capture_output=True, text=True,
-                       timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    figs = [json.loads(line) for line in r.stdout.splitlines()]
+    figs = _gpu_script("gpu_index.py")
     if not xcs.devices()[1]["available"]:
         assert len(figs) == 1 and "skipped" in figs[0]
         return
