@@ -11,6 +11,12 @@
 
 #include "codegen.h"
 
+/* snprintf's count as a source length; 0 with the error set on failure. */
+static size_t written(int w, const char *what) {
+    if (w < 0) xcs_error(XCS_ERR_INTERNAL, "%s: formatting failed", what);
+    return w < 0 ? 0 : (size_t)w;
+}
+
 /* The element type a take of this width moves (NULL: no such width). */
 static const char *word_of(size_t size) {
     switch (size) {
@@ -119,11 +125,7 @@ size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t c
         xcs_error(XCS_ERR_INTERNAL, "index kernel: unknown kind %d", (int)is->kind);
         return 0;
     }
-    if (w < 0) {
-        xcs_error(XCS_ERR_INTERNAL, "index kernel: formatting failed");
-        return 0;
-    }
-    return (size_t)w;
+    return written(w, "index kernel");
 }
 
 /* Source of `need` bytes written by gen(spec, buf, cap), allocated (free()
@@ -150,7 +152,7 @@ char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is) { return sourc
  * order (a NaN beats any number, then the larger (smaller) value, then the
  * lower index), so the result is the sequential scan's: numpy's first
  * extreme, or its first NaN. */
-static size_t argreduce_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t cap) {
+size_t xcs_cuda_argred_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t cap) {
     const char *t;
     bool is_float = false;
     switch (as->dtype) {
@@ -220,18 +222,10 @@ static size_t argreduce_codegen(const xcs_cuda_argred_spec *as, char *buf, size_
         "}\n",
         xcs_op_name(as->op), xcs_dtype_name(as->dtype), XCS_MAX_DIMS, XCS_MAX_DIMS, t, is_float ? "v != v" : "false",
         as->op == XCS_OP_ARGMAX ? ">" : "<", XCS_CUDA_BLOCK, XCS_CUDA_BLOCK, XCS_CUDA_BLOCK);
-    if (w < 0) {
-        xcs_error(XCS_ERR_INTERNAL, "arg-reduction kernel: formatting failed");
-        return 0;
-    }
-    return (size_t)w;
+    return written(w, "arg-reduction kernel");
 }
 
-size_t xcs_cuda_argred_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t cap) {
-    return argreduce_codegen(as, buf, cap);
-}
-
-static size_t argred_gen(const void *spec, char *buf, size_t cap) { return argreduce_codegen(spec, buf, cap); }
+static size_t argred_gen(const void *spec, char *buf, size_t cap) { return xcs_cuda_argred_codegen(spec, buf, cap); }
 
 char *xcs_cuda_argred_codegen_alloc(const xcs_cuda_argred_spec *as) {
     return source_alloc(argred_gen, as, "an arg-reduction");
@@ -277,7 +271,7 @@ static const char *random_body(xcs_op op, xcs_dtype dt) {
                  "            out[2 * j + q] = __dadd_rn(a.lo, __dmul_rn(a.hi, z[q]));\n";
 }
 
-static size_t random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t cap) {
+size_t xcs_cuda_random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t cap) {
     if ((rs->op != XCS_OP_RANDOM_UNIFORM && rs->op != XCS_OP_RANDOM_NORMAL) ||
         (rs->dtype != XCS_F32 && rs->dtype != XCS_F64)) {
         xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(rs->op),
@@ -321,18 +315,10 @@ static size_t random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t c
         xcs_op_name(rs->op), xcs_dtype_name(rs->dtype), xcs_cuda_philox_source, XCS_CUDA_BLOCK,
         rs->dtype == XCS_F32 ? "float" : "double", rs->dtype == XCS_F32 ? "float" : "double", per - 1, per,
         random_body(rs->op, rs->dtype));
-    if (w < 0) {
-        xcs_error(XCS_ERR_INTERNAL, "random kernel: formatting failed");
-        return 0;
-    }
-    return (size_t)w;
+    return written(w, "random kernel");
 }
 
-size_t xcs_cuda_random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t cap) {
-    return random_codegen(rs, buf, cap);
-}
-
-static size_t random_gen(const void *spec, char *buf, size_t cap) { return random_codegen(spec, buf, cap); }
+static size_t random_gen(const void *spec, char *buf, size_t cap) { return xcs_cuda_random_codegen(spec, buf, cap); }
 
 char *xcs_cuda_random_codegen_alloc(const xcs_cuda_random_spec *rs) { return source_alloc(random_gen, rs, "a random"); }
 
