@@ -224,18 +224,25 @@ static xcs_status run_on_host(const run_ctx *c, int i, const xcs_tensor *const *
     return st;
 }
 
+/* Indices a take checks on the host at most: past them, the device's
+ * check (a wait of tens of microseconds) is cheaper than the host's pass. */
+#define XCS_HOST_INDEX_CHECK_MAX ((int64_t)1 << 16)
+
 /* take on the device.  Indices the caller passed from the host (or a
- * constant) are checked here, so the kernel has nothing to report and is
- * not waited for; others are checked by the kernel. */
+ * constant), up to XCS_HOST_INDEX_CHECK_MAX, are checked here, so the
+ * kernel has nothing to report and is not waited for; others are checked
+ * by the kernel. */
 static xcs_status run_take_on_device(const run_ctx *c, const xcs_node *n, xcs_tensor *const *in,
                                      const xcs_tensor *const *inputs, xcs_tensor **out) {
     xcs_tensor *tmp = NULL;
     xcs_status st = XCS_OK;
     const xcs_tensor *h = host_operand(c, n, 1, in[1], inputs, false, &tmp, &st);
-    if (!h || !xcs_dtype_is_int(h->dtype)) return xcs_take(in[0], in[1], n->axis, out);
-    int64_t len = in[0]->shape[n->axis], m = xcs_tensor_numel(h);
+    int64_t len = in[0]->shape[n->axis], m = h ? xcs_tensor_numel(h) : 0;
+    if (!h || !xcs_dtype_is_int(h->dtype) || m > XCS_HOST_INDEX_CHECK_MAX) return xcs_take(in[0], in[1], n->axis, out);
+    const bool dense64 = h->dtype == XCS_I64 && xcs_tensor_is_contiguous(h);
+    const int64_t *p = dense64 ? xcs_tensor_data(h) : NULL;
     for (int64_t i = 0; i < m; i++) {
-        int64_t v = xcs_tensor_get_i64(h, i);
+        int64_t v = p ? p[i] : xcs_tensor_get_i64(h, i);
         if (v < -len || v >= len)
             return xcs_error(XCS_ERR_INDEX, "index %lld is out of bounds for axis %d with size %lld", (long long)v,
                              n->axis, (long long)len);

@@ -93,6 +93,41 @@ static void test_eager_ops_and_errors_on_device(void) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
+/* A graph's take with its indices passed from the host: up to 65536 of
+ * them are checked on the host (take_in_range: the kernel not waited
+ * for), more by the kernel (take); an index out of range either way is
+ * the same XCSIndexError, and the values are the CPU's. */
+static void test_take_indices_checked_where_cheaper(void) {
+    const int64_t xs[2] = {10, 4}, counts[2] = {1000, 70000};
+    for (int t = 0; t < 2; t++) {
+        xcs_graph *g = NULL;
+        xcs_tensor *tx = NULL, *ti = NULL, *ty = NULL;
+        CHECK_OK(xcs_graph_new(&g));
+        CHECK_OK(xcs_graph_input(g, XCS_F32, 2, xs, &tx));
+        CHECK_OK(xcs_graph_input(g, XCS_I64, 1, &counts[t], &ti));
+        CHECK_OK(xcs_take(tx, ti, 0, &ty));
+        CHECK_OK(xcs_graph_output(g, ty));
+        CHECK_OK(xcs_graph_optimize(g));
+        xcs_tensor *x = random_f32(2, xs), *idx = NULL;
+        CHECK_OK(xcs_tensor_empty(XCS_I64, 1, &counts[t], &idx));
+        int64_t *p = xcs_tensor_data(idx);
+        for (int64_t i = 0; i < counts[t]; i++) p[i] = (i * 7919) % 20 - 10; /* -10 .. 9 */
+        const xcs_tensor *in[2] = {x, idx};
+        long fast0 = n_take_in_range, checked0 = n_take;
+        check_device_equals_cpu(g, 2, in, in, 0);
+        CHECK_EQ_I(n_take_in_range - fast0, t == 0 ? 1 : 0);
+        CHECK_EQ_I(n_take - checked0, t == 0 ? 0 : 1);
+        p[counts[t] - 1] = 10; /* out of range */
+        xcs_tensor *out = NULL;
+        CHECK_ERR(xcs_graph_run_on(g, XCS_DEVICE_CUDA, 0, 2, in, &out), XCS_ERR_INDEX,
+                  "out of bounds for axis 0 with size 10");
+        xcs_tensor_free(out);
+        xcs_tensor *f[] = {tx, ti, ty, x, idx};
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+        xcs_graph_free(g);
+    }
+}
+
 /* softmax and layer norm rows, large enough for the planner's row chains:
  * run as chains (the mock's run_rows), equal to the CPU's runs */
 static void test_row_chains(void) {
@@ -221,6 +256,7 @@ int main(void) {
     if (mock_register()) return 1;
     RUN(test_graph_on_device_equals_cpu);
     RUN(test_eager_ops_and_errors_on_device);
+    RUN(test_take_indices_checked_where_cheaper);
     RUN(test_row_chains);
     RUN(test_half_graph_on_device);
     RUN(test_scan_on_device);
