@@ -1,6 +1,6 @@
 /* create.c — arrays made from nothing: full, arange, random. */
 #include "half.h"
-#include "xcs.h"
+#include "trace.h"
 
 #include <math.h>
 
@@ -51,10 +51,13 @@ static xcs_status fill_random(const xcs_backend *be, xcs_tensor *out, const void
     return be->random(r->op, r->key, r->a, r->b, out);
 }
 
-static xcs_status random_check(const char *what, xcs_dtype dt) {
+xcs_status xcs_random_args_check(xcs_op op, xcs_dtype dt, double lo, double hi) {
+    const char *what = op == XCS_OP_RANDOM_UNIFORM ? "uniform" : "normal";
     if (!xcs_dtype_is_float(dt))
         return xcs_error(XCS_ERR_TYPE, "random.%s: dtype must be a float dtype (float16, bfloat16, float32, float64), got %s", what,
                          xcs_dtype_name(dt));
+    if (op == XCS_OP_RANDOM_UNIFORM && (!(lo <= hi) || !isfinite(lo) || !isfinite(hi)))
+        return xcs_error(XCS_ERR_VALUE, "random.uniform: need finite minval <= maxval, got [%g, %g)", lo, hi);
     return XCS_OK;
 }
 
@@ -98,17 +101,15 @@ static xcs_status random_half(xcs_op op, xcs_rng_key key, xcs_dtype dt, int ndim
 
 xcs_status xcs_random_uniform(xcs_rng_key key, xcs_dtype dt, int ndim, const int64_t *shape,
                               double lo, double hi, xcs_tensor **out) {
-    xcs_status st = random_check("uniform", dt);
+    xcs_status st = xcs_random_args_check(XCS_OP_RANDOM_UNIFORM, dt, lo, hi);
     if (st) return st;
-    if (!(lo <= hi) || !isfinite(lo) || !isfinite(hi))
-        return xcs_error(XCS_ERR_VALUE, "random.uniform: need finite minval <= maxval, got [%g, %g)", lo, hi);
     if (xcs_dtype_is_half(dt)) return random_half(XCS_OP_RANDOM_UNIFORM, key, dt, ndim, shape, lo, hi, out);
     struct random_args r = {XCS_OP_RANDOM_UNIFORM, key, lo, hi};
     return create(dt, ndim, shape, fill_random, &r, out);
 }
 
 xcs_status xcs_random_normal(xcs_rng_key key, xcs_dtype dt, int ndim, const int64_t *shape, xcs_tensor **out) {
-    xcs_status st = random_check("normal", dt);
+    xcs_status st = xcs_random_args_check(XCS_OP_RANDOM_NORMAL, dt, 0.0, 1.0);
     if (st) return st;
     if (xcs_dtype_is_half(dt)) return random_half(XCS_OP_RANDOM_NORMAL, key, dt, ndim, shape, 0.0, 1.0, out);
     struct random_args r = {XCS_OP_RANDOM_NORMAL, key, 0.0, 1.0};

@@ -7,7 +7,6 @@
 #include "philox.h"
 #include "trace.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 /* The seed's two 32-bit halves are the key, so key_from_seed(0) is the
@@ -87,12 +86,7 @@ static xcs_status draw(xcs_op op, const char *name, const xcs_tensor *key, xcs_d
     if (st) return st;
     if (key->graph) {
         /* the checks a concrete draw makes, now: the program fails only on a bad key */
-        if (!xcs_dtype_is_float(dt))
-            return xcs_error(XCS_ERR_TYPE,
-                             "%s: dtype must be a float dtype (float16, bfloat16, float32, float64), got %s", name,
-                             xcs_dtype_name(dt));
-        if (op == XCS_OP_RANDOM_UNIFORM && (!(lo <= hi) || !isfinite(lo) || !isfinite(hi)))
-            return xcs_error(XCS_ERR_VALUE, "%s: need finite minval <= maxval, got [%g, %g)", name, lo, hi);
+        if ((st = xcs_random_args_check(op, dt, lo, hi))) return st;
         return trace_draw(op, key, dt, ndim, shape, lo, hi, out);
     }
     xcs_rng_key k;

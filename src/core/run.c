@@ -4,7 +4,6 @@
  * programs on top of this. */
 #include "trace.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,8 +263,7 @@ static xcs_status run_random_on_device(const run_ctx *c, const xcs_node *n, xcs_
     xcs_rng_key key;
     if (!st) st = xcs_rng_key_read(h[0], xcs_op_name(n->op), &key);
     double a = st ? 0 : xcs_tensor_get_f64(h[1], 0), b = st ? 0 : xcs_tensor_get_f64(h[2], 0);
-    if (!st && n->op == XCS_OP_RANDOM_UNIFORM && (!(a <= b) || !isfinite(a) || !isfinite(b)))
-        st = xcs_error(XCS_ERR_VALUE, "random.uniform: need finite minval <= maxval, got [%g, %g)", a, b);
+    if (!st) st = xcs_random_args_check(n->op, n->dtype, a, b);
     const xcs_storage where = {.device = c->dev, .device_index = c->dev_index};
     if (!st) st = xcs_tensor_empty_on(&where, n->dtype, n->ndim, n->shape, out);
     if (!st && xcs_tensor_numel(*out) > 0 && (st = c->be->random(n->op, key, a, b, *out))) {

@@ -179,6 +179,11 @@ void xcs_lazy_adopt(xcs_graph *g, xcs_tensor *t);
 /* t's node computed (on dev/index) and made a constant; t stays traced. */
 xcs_status xcs_lazy_compute(xcs_graph *g, const xcs_tensor *t, xcs_device dev, int index);
 
+/* The checks of a uniform / normal draw's dtype (a float one) and, for a
+ * uniform one, its bounds (finite, lo <= hi): create.c's, shared by
+ * traced draws (rng.c) and device runs (run.c). */
+xcs_status xcs_random_args_check(xcs_op op, xcs_dtype dt, double lo, double hi);
+
 /* True when edge e reads its source node's value whole, in order (the
  * identity view; strides of size-1 dims do not matter). */
 bool xcs_edge_is_identity(const xcs_graph *g, const xcs_edge *e);
