@@ -51,12 +51,12 @@ static bool scatter_types(xcs_dtype dt, const char **type, const char **atomic_t
 
 size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t cap) {
     int w = -1;
+    const char *u = word_of(xcs_dtype_size(is->dtype)); /* a take's element word */
+    if (is->kind != XCS_CUDA_SCATTER_ADD && !u) {
+        xcs_error(XCS_ERR_UNSUPPORTED, "take: no CUDA kernel for dtype %s", xcs_dtype_name(is->dtype));
+        return 0;
+    }
     if (is->kind == XCS_CUDA_TAKE_ROWS) {
-        const char *u = word_of(xcs_dtype_size(is->dtype));
-        if (!u) {
-            xcs_error(XCS_ERR_UNSUPPORTED, "take: no CUDA kernel for dtype %s", xcs_dtype_name(is->dtype));
-            return 0;
-        }
         w = snprintf(buf, cap,
                      "/* xcs take by rows: out[o, j, :] = src[o, idx[j], :] (%zu-byte elements), a block a row */\n"
                      INDEX_ARGS
@@ -78,11 +78,6 @@ size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t c
                      "}\n",
                      xcs_dtype_size(is->dtype), XCS_CUDA_BLOCK, u, XCS_CUDA_ERR_INDEX);
     } else if (is->kind == XCS_CUDA_TAKE) {
-        const char *u = word_of(xcs_dtype_size(is->dtype));
-        if (!u) {
-            xcs_error(XCS_ERR_UNSUPPORTED, "take: no CUDA kernel for dtype %s", xcs_dtype_name(is->dtype));
-            return 0;
-        }
         w = snprintf(buf, cap,
                      "/* xcs take: out[o, j, q] = src[o, idx[j], q] (%zu-byte elements) */\n" INDEX_ARGS
                      "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
