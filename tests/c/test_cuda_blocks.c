@@ -217,9 +217,7 @@ static void test_table(void) {
 }
 
 int main(void) {
-    const char *seed = getenv("XCS_TEST_SEED"); /* fresh programs each run; the seed reproduces one */
-    R.state = seed && *seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-    printf("XCS_TEST_SEED=%llu\n", (unsigned long long)R.state);
+    R.state = test_run_seed(); /* fresh programs each run; the seed reproduces one */
     RUN(test_check_catches_missing_waits);
     RUN(test_random_programs_are_ordered);
     RUN(test_one_stream_never_waits);

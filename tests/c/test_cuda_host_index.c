@@ -16,49 +16,31 @@
  * for bit;
  * an index out of range sets the fault bit the runtime reports (and is
  * skipped), and a dtype without a kernel is refused before any launch. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend.h"
 #include "check.h"
 #include "codegen.h"
-#include "kernel_host.h"
+#include "kernel_build.h"
 #include "nvrtc.h"
+#include "testutil.h"
 #include "xcs_host.h"
 
 static xcs_nvrtc *nv;
 static int nvrtc_compiled;
-static uint64_t rng_state;
+static test_rng R;
 
-static uint64_t next_u64(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t next_u64(void) { return test_rnd(&R); }
 static int64_t uniform(int64_t lo, int64_t hi) { return lo + (int64_t)(next_u64() % (uint64_t)(hi - lo)); }
 
-/* The host build of kernel source src (freed here; NULL: none), its
- * arguments `args_type`, after an NVRTC compile of it. */
+/* kernel_build of source src (freed here; NULL: none). */
 static xcs_kernel_host *host_build(char *src, const char *args_type, unsigned flags) {
     CHECK(src != NULL);
     if (!src) return NULL;
-    if (nv) {
-        char *img = NULL;
-        size_t size = 0;
-        bool cubin = false;
-        CHECK_OK(xcs_nvrtc_compile(nv, src, "index.cu", 90, false, &img, &size, &cubin));
-        CHECK(size > 0);
-        free(img);
-        nvrtc_compiled++;
-    }
-    const char *names[1] = {XCS_CUDA_KERNEL_NAME};
-    xcs_kernel_host *k = NULL;
-    CHECK_OK(xcs_kernel_host_compile_ex(src, 1, names, args_type, flags, &k));
+    xcs_kernel_host *k = kernel_build(nv, &nvrtc_compiled, src, "index.cu", args_type, flags);
     free(src);
     return k;
 }
@@ -292,12 +274,7 @@ static void test_refusals(void) {
 
 int main(void) {
     CHECK_OK(xcs_host_init());
-    const char *seed = getenv("XCS_TEST_SEED"); /* fresh inputs each run; the seed repeats one */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    rng_state = seed && *seed ? strtoull(seed, NULL, 10) : (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    printf("XCS_TEST_SEED=%llu\n", (unsigned long long)rng_state);
-    rng_state |= 1;
+    R.state = test_run_seed(); /* fresh inputs each run; the seed repeats one */
     if (!xcs_kernel_host_available()) {
         printf("no C++ compiler to run the kernels on the host (%s): skipped\n", xcs_last_error());
         return 77;

@@ -926,9 +926,7 @@ static void test_kernel_host_errors(void) {
 }
 
 int main(void) {
-    const char *seed = getenv("XCS_TEST_SEED"); /* fresh programs each run; the seed reproduces one */
-    R.state = seed && *seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-    printf("XCS_TEST_SEED=%llu\n", (unsigned long long)R.state);
+    const uint64_t seed = R.state = test_run_seed(); /* fresh programs each run; the seed reproduces one */
     if (!xcs_kernel_host_available()) {
         printf("generated kernels not run: they cannot be built on the host (%s)\n", xcs_last_error());
         return 77;
@@ -945,6 +943,6 @@ int main(void) {
            "scalars), %lld elements compared\n",
            kernels_run, batches, variants[0], variants[1], variants[2], variants[3], variants[4], elements_compared);
     int rc = check_report();
-    if (rc) printf("reproduce with XCS_TEST_SEED=%s\n", seed && *seed ? seed : "(the seed printed above)");
+    if (rc) printf("reproduce with XCS_TEST_SEED=%llu\n", (unsigned long long)seed);
     return rc;
 }

@@ -1010,9 +1010,7 @@ static void test_row_chains(void) {
 }
 
 int main(void) {
-    const char *seed_env = getenv("XCS_TEST_SEED"); /* fresh inputs each run; the seed reproduces one */
-    R.state = seed_env && *seed_env ? strtoull(seed_env, NULL, 10) : (uint64_t)time(NULL);
-    printf("XCS_TEST_SEED=%llu\n", (unsigned long long)R.state);
+    const uint64_t seed = R.state = test_run_seed(); /* fresh inputs each run; the seed reproduces one */
     if (!xcs_kernel_host_available()) {
         printf("generated kernels not run: they cannot be built on the host (%s)\n", xcs_last_error());
         return 77;
@@ -1034,6 +1032,6 @@ int main(void) {
            red_cases, red_kernels, red_launches, row_graphs, row_kernels, row_launches, batches, outputs_compared);
     CHECK_EQ_I(n_alloc, n_free);
     int rc = check_report();
-    if (rc) printf("reproduce with XCS_TEST_SEED=%s\n", seed_env && *seed_env ? seed_env : "(the seed printed above)");
+    if (rc) printf("reproduce with XCS_TEST_SEED=%llu\n", (unsigned long long)seed);
     return rc;
 }

@@ -23,7 +23,7 @@
 #include "codegen.h"
 #include "fake_cuda.h"
 #include "graph_prog.h"
-#include "kernel_host.h"
+#include "kernel_build.h"
 #include "mock_device.h"
 #include "nvrtc.h"
 #include "scan_cases.h"
@@ -47,18 +47,7 @@ static xcs_kernel_host *kernel_of(const char *src) {
     uint64_t h = xcs_cuda_source_hash(src);
     for (int i = 0; i < n_kernels; i++)
         if (kernels[i].hash == h) return kernels[i].k;
-    if (nv) {
-        char *img = NULL;
-        size_t size = 0;
-        bool cubin = false;
-        CHECK_OK(xcs_nvrtc_compile(nv, src, "scan_loop.cu", 90, false, &img, &size, &cubin));
-        CHECK(size > 0);
-        free(img);
-        nvrtc_compiled++;
-    }
-    const char *names[1] = {XCS_CUDA_KERNEL_NAME};
-    xcs_kernel_host *k = NULL;
-    CHECK_OK(xcs_kernel_host_compile(src, 1, names, "xcs_scan_args", &k));
+    xcs_kernel_host *k = kernel_build(nv, &nvrtc_compiled, src, "scan_loop.cu", "xcs_scan_args", 0);
     if (k && n_kernels < (int)(sizeof kernels / sizeof kernels[0])) kernels[n_kernels++] = (compiled){h, k};
     else xcs_kernel_host_free(k), k = NULL;
     return k;

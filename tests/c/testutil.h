@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "half.h"
 #include "xcs.h"
@@ -20,6 +22,15 @@ static inline uint64_t test_rnd(test_rng *r) {
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
+/* This run's seed: XCS_TEST_SEED, else the time (fresh inputs every run),
+ * printed so that a failing run can be repeated. */
+static inline uint64_t test_run_seed(void) {
+    const char *env = getenv("XCS_TEST_SEED");
+    uint64_t seed = env && *env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+    printf("XCS_TEST_SEED=%llu\n", (unsigned long long)seed);
+    return seed;
+}
+
 /* Uniform in [0, 1), 53 random bits. */
 static inline double test_rnd_unit(test_rng *r) { return (double)(test_rnd(r) >> 11) * 0x1p-53; }
 
