@@ -440,7 +440,16 @@ xcs_status xcs_host_matmul_blocked(const xcs_tensor *a, const xcs_tensor *b, xcs
             for (int64_t j0 = 0; j0 < full8; j0 += 8 * VL) small_##T##_8(p, A, Bm, C, i, j0);       \
             for (int64_t j0 = full8; j0 < full4; j0 += 4 * VL) small_##T##_4(p, A, Bm, C, i, j0);   \
             for (int64_t j0 = full4; j0 < full; j0 += VL) small_##T##_1(p, A, Bm, C, i, j0);        \
-            for (int64_t j = full; j < p->N; j++) {                                                 \
+            int64_t j = full;                                                                       \
+            for (; j + 8 <= p->N; j += 8) { /* strided columns (a transposed B): 8 chains at once */ \
+                T acc[8] = {0};                                                                     \
+                for (int64_t k = 0; k < p->K; k++) {                                                \
+                    const T a = A[i * p->rsa + k * p->csa], *bk = Bm + k * p->rsb + j * p->csb;     \
+                    _Pragma("GCC unroll 8") for (int v = 0; v < 8; v++) acc[v] = FMA(a, bk[v * p->csb], acc[v]); \
+                }                                                                                   \
+                for (int v = 0; v < 8; v++) C[i * p->rsc + (j + v) * p->csc] = acc[v];              \
+            }                                                                                       \
+            for (; j < p->N; j++) {                                                                 \
                 T acc = 0;                                                                          \
                 for (int64_t k = 0; k < p->K; k++)                                                  \
                     acc = FMA(A[i * p->rsa + k * p->csa], Bm[k * p->rsb + j * p->csb], acc);        \
