@@ -368,8 +368,100 @@ static void binary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *b, xcs_tens
     }
 }
 
+static xcs_tensor *ZEROS(ad *c, xcs_dtype dt, int nd, const int64_t *shape) { /* a broadcast scalar */
+    xcs_tensor *z = NULL;
+    if (c->st) return NULL;
+    xcs_status st = xcs_tensor_scalar(dt, 0, &z);
+    return BCAST(c, keep(c, st, z), nd, shape);
+}
+
+/* scan (scan_node.c): the reverse loop.  The forward loop also stacks the
+ * carry entering each step (the residuals); the reverse loop runs the
+ * body's VJP from the last step to the first, its carries the carry's
+ * cotangent and the sums of the invariants' cotangents, its ys the xs'
+ * cotangents.  Run once per scan, at its lowest node: every consumer of
+ * its outputs comes after it, so their cotangents are complete. */
+static void scan_rule(ad *c, int32_t i) {
+    xcs_graph *g = c->g;
+    int aux = g->nodes[i].aux;
+    for (int32_t j = 0; j < i; j++)
+        if (g->nodes[j].op == XCS_OP_SCAN && g->nodes[j].aux == aux) return;
+    const xcs_scan_node *d = g->scans[aux];
+    int nc = d->n_carry, nx = d->n_x, ni = d->n_inv, n_in = g->nodes[i].n_in, cap = d->n_out + nc;
+    xcs_tensor **ct = calloc((size_t)cap + 1, sizeof *ct), **resid = calloc((size_t)nc + 1, sizeof *resid);
+    xcs_edge *e = malloc(((size_t)n_in + 1) * sizeof *e);
+    const xcs_tensor **in = calloc((size_t)(2 * nc + 2 * ni + nx + cap) + 1, sizeof *in);
+    xcs_tensor **outs = calloc((size_t)(nc + ni + nx) + 1, sizeof *outs);
+    xcs_graph *body = NULL;
+    xcs_scan_node *back = NULL;
+    bool any = false;
+    if (!ct || !resid || !e || !in || !outs) c->st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+    for (int32_t j = i; j < c->n_nodes && !c->st; j++) {
+        const xcs_node *m = &g->nodes[j];
+        if (m->op != XCS_OP_SCAN || m->aux != aux) continue;
+        int ax = m->axis;
+        xcs_tensor *t = cotangent(c, j);
+        if (t) {
+            ct[ax] = ct[ax] ? B(c, XCS_OP_ADD, ct[ax], t) : t;
+            any = true;
+        }
+    }
+    if (!c->st && any) {
+        memcpy(e, &g->edges[g->nodes[i].first_edge], (size_t)n_in * sizeof *e);
+        c->st = xcs_scan_with_residuals(g, aux, i, resid);
+        for (int q = 0; q < nc && !c->st; q++) keep(c, XCS_OK, resid[q]);
+    }
+    if (!c->st && any) {
+        d = g->scans[aux]; /* with the residual ys */
+        if (!(c->st = xcs_scan_vjp_body(d, &body)))
+            c->st = xcs_scan_node_new(body, body->n_outputs - nx, nc + nx + d->n_out - nc, 0, d->length,
+                                      !d->reverse, &back);
+    }
+    if (!c->st && any) {
+        int k = 0, nfi = 0;
+        for (int q = 0; q < nc; q++) { /* the carry's cotangent, zeros where none */
+            const xcs_edge *o = &d->body->outputs[q];
+            in[k++] = ct[q] ? ct[q] : ZEROS(c, d->body->nodes[o->node].dtype, o->ndim, o->shape);
+        }
+        for (int v = 0; v < ni; v++) { /* the invariants' sums start at zero */
+            const xcs_edge *ev = &e[nc + nx + v];
+            if (xcs_dtype_is_float(g->nodes[ev->node].dtype)) {
+                in[k++] = ZEROS(c, g->nodes[ev->node].dtype, ev->ndim, ev->shape);
+                nfi++;
+            }
+        }
+        for (int q = 0; q < nc; q++) in[k++] = resid[q];
+        for (int x = 0; x < nx; x++) in[k++] = edge_tensor(c, &e[nc + x]);
+        for (int j = nc; j < d->n_out; j++) {
+            const xcs_edge *o = &d->body->outputs[j];
+            int64_t shape[XCS_MAX_DIMS];
+            shape[0] = d->length;
+            memcpy(shape + 1, o->shape, (size_t)o->ndim * sizeof *shape);
+            in[k++] = ct[j] ? ct[j] : ZEROS(c, d->body->nodes[o->node].dtype, o->ndim + 1, shape);
+        }
+        for (int v = 0; v < ni; v++) in[k++] = edge_tensor(c, &e[nc + nx + v]);
+        if (!c->st) c->st = xcs_scan_node_call(back, k, in, outs);
+        for (int q = 0; q < nc + nfi + nx && !c->st; q++) keep(c, XCS_OK, outs[q]);
+        for (int q = 0; q < nc && !c->st; q++) accumulate(c, &e[q], outs[q]);
+        for (int v = 0, a = 0; v < ni && !c->st; v++)
+            if (xcs_dtype_is_float(g->nodes[e[nc + nx + v].node].dtype)) accumulate(c, &e[nc + nx + v], outs[nc + a++]);
+        for (int x = 0; x < nx && !c->st; x++) accumulate(c, &e[nc + x], outs[nc + nfi + x]);
+    }
+    xcs_scan_node_release(back);
+    xcs_graph_free(body);
+    free(ct);
+    free(resid);
+    free(e);
+    free(in);
+    free(outs);
+}
+
 /* The cotangent of node i's inputs, accumulated onto their sources. */
 static void node_rule(ad *c, int32_t i) {
+    if (c->g->nodes[i].op == XCS_OP_SCAN) {
+        scan_rule(c, i);
+        return;
+    }
     xcs_node n = c->g->nodes[i]; /* a copy: the rules append nodes (realloc) */
     xcs_tensor *g = cotangent(c, i);
     if (!g || n.op == XCS_NODE_INPUT || n.op == XCS_NODE_CONST || !xcs_dtype_is_float(n.dtype)) return;

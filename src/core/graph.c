@@ -25,6 +25,8 @@ void xcs_graph_free(xcs_graph *g) {
         free(dc);
     }
     free(g->const_index);
+    for (int i = 0; i < g->n_scans; i++) xcs_scan_node_release(g->scans[i]);
+    free(g->scans);
     free(g->nodes);
     free(g->edges);
     free(g->outputs);
@@ -32,7 +34,6 @@ void xcs_graph_free(xcs_graph *g) {
 }
 
 xcs_status xcs_graph_clone(const xcs_graph *g, int n_out, const int32_t *out_nodes, xcs_graph **out) {
-    if (g->n_captured) return xcs_error(XCS_ERR_INTERNAL, "cloning a graph with captured values");
     xcs_graph *c = NULL;
     xcs_status st = xcs_graph_new(&c);
     if (st) return st;
@@ -41,7 +42,8 @@ xcs_status xcs_graph_clone(const xcs_graph *g, int n_out, const int32_t *out_nod
     c->edges = malloc(((size_t)g->n_edges + 1) * sizeof *c->edges);
     c->consts = calloc((size_t)g->n_consts + 1, sizeof *c->consts);
     c->outputs = calloc((size_t)no + 1, sizeof *c->outputs);
-    if (!c->nodes || !c->edges || !c->consts || !c->outputs) {
+    c->scans = calloc((size_t)g->n_scans + 1, sizeof *c->scans);
+    if (!c->nodes || !c->edges || !c->consts || !c->outputs || !c->scans) {
         xcs_graph_free(c);
         return xcs_error(XCS_ERR_MEMORY, "out of memory copying a graph");
     }
@@ -54,7 +56,12 @@ xcs_status xcs_graph_clone(const xcs_graph *g, int n_out, const int32_t *out_nod
         st = xcs_tensor_view(g->consts[i], &c->consts[i]);
         if (!st) c->n_consts = i + 1;
     }
-    c->n_inputs = g->n_inputs;
+    for (int i = 0; i < g->n_scans; i++) {
+        atomic_fetch_add(&g->scans[i]->refs, 1);
+        c->scans[c->n_scans++] = g->scans[i];
+    }
+    c->cap_scans = g->n_scans + 1;
+    c->n_inputs = g->n_inputs; /* captured values (a parent's) are plain inputs of the copy */
     c->cap_outputs = no + 1;
     c->n_outputs = no;
     for (int o = 0; o < no; o++) {
@@ -103,12 +110,19 @@ void xcs_graph_memory_get(const xcs_graph *g, xcs_graph_memory *out) {
 
 int xcs_graph_num_steps(const xcs_graph *g) {
     if (!g->plan) return 0;
-    int n = 0; /* inputs and constants launch nothing */
+    int n = 0; /* inputs and constants launch nothing; a scan's outputs are one loop */
+    bool *seen = g->n_scans ? calloc((size_t)g->n_scans, sizeof *seen) : NULL;
     for (int s = 0; s < g->plan->n_steps; s++) {
         const xcs_plan_step *st = &g->plan->steps[s];
-        xcs_op op = g->nodes[st->node].op;
-        n += st->group >= 0 || (op != XCS_NODE_INPUT && op != XCS_NODE_CONST);
+        const xcs_node *nd = &g->nodes[st->node];
+        if (st->group < 0 && nd->op == XCS_OP_SCAN && seen) {
+            n += !seen[nd->aux];
+            seen[nd->aux] = true;
+            continue;
+        }
+        n += st->group >= 0 || (nd->op != XCS_NODE_INPUT && nd->op != XCS_NODE_CONST);
     }
+    free(seen);
     return n;
 }
 
@@ -389,6 +403,27 @@ xcs_status xcs_trace_node(xcs_graph *g, xcs_op op, int n, const xcs_tensor *cons
         if ((st = make_edge(g, in[i], &e))) return st;
         if ((st = grow((void **)&g->edges, &g->cap_edges, g->n_edges, sizeof *g->edges))) return st;
         g->edges[g->n_edges++] = e;
+    }
+    int32_t id;
+    if ((st = add_node(g, &node, &id))) return st;
+    return traced_view(g, id, out);
+}
+
+xcs_status xcs_trace_sibling(xcs_graph *g, int32_t like, xcs_dtype dtype, int ndim, const int64_t *shape, int axis,
+                             xcs_tensor **out) {
+    xcs_node node = g->nodes[like];
+    int64_t numel;
+    xcs_status st = xcs_shape_numel(ndim, shape, xcs_dtype_size(dtype), &numel);
+    if (st) return st;
+    node.dtype = node.compute = dtype;
+    node.ndim = ndim;
+    memset(node.shape, 0, sizeof node.shape);
+    memcpy(node.shape, shape, (size_t)ndim * sizeof *shape);
+    node.axis = axis;
+    node.first_edge = g->n_edges;
+    for (int k = 0; k < node.n_in; k++) {
+        if ((st = grow((void **)&g->edges, &g->cap_edges, g->n_edges, sizeof *g->edges))) return st;
+        g->edges[g->n_edges++] = g->edges[g->nodes[like].first_edge + k];
     }
     int32_t id;
     if ((st = add_node(g, &node, &id))) return st;

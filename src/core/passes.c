@@ -48,7 +48,8 @@ static uint64_t node_hash(const xcs_graph *g, const xcs_node *n) {
         if (c->ndim == 0) return xcs_fnv(h, xcs_tensor_data(c), xcs_dtype_size(c->dtype));
         return xcs_fnv(h, &c->storage, sizeof c->storage);
     }
-    h = xcs_fnv(h, &n->aux, sizeof n->aux); /* a collective's map */
+    h = xcs_fnv(h, &n->aux, sizeof n->aux); /* a collective's map, a scan's number */
+    if (n->op == XCS_OP_SCAN) h = xcs_fnv(h, &g->scans[n->aux]->hash, sizeof g->scans[n->aux]->hash); /* its body */
     for (int k = 0; k < n->n_in; k++) h = edge_hash(h, &g->edges[n->first_edge + k]);
     return h;
 }
@@ -311,6 +312,12 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap) {
         }
         EMIT(") %s%s", xcs_dtype_name(n->dtype), xcs_shape_str(n->ndim, n->shape, sh, sizeof sh));
         if (xcs_op_get_info(n->op) && xcs_op_get_info(n->op)->kind == XCS_KIND_REDUCE) EMIT(" axes=0x%x", n->axes);
+        if (n->op == XCS_OP_SCAN) {
+            const xcs_scan_node *d = g->scans[n->aux];
+            EMIT(" out=%d of scan #%d (length %lld%s, %d carries, %d xs, %d invariants, a %d-node body)", n->axis,
+                 n->aux, (long long)d->length, d->reverse ? ", reverse" : "", d->n_carry, d->n_x, d->n_inv,
+                 d->body->n_nodes);
+        }
         int k = group_of_node(g->plan, i);
         if (k >= 0) {
             const xcs_plan_group *grp = &g->plan->groups[k];

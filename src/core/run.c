@@ -46,6 +46,7 @@ static bool matmul_ready(const xcs_node *n, xcs_tensor *const *in) {
 }
 
 static xcs_status run_matmul_node(const xcs_node *n, xcs_tensor *const *in, xcs_tensor **out) {
+    if (in[0]->graph || in[1]->graph) return xcs_matmul(in[0], in[1], out); /* replayed into a trace */
     const xcs_backend *be = xcs_backend_for(in[0]->storage->device);
     if (!be || !matmul_ready(n, in)) return xcs_matmul(in[0], in[1], out);
     xcs_status st = xcs_tensor_empty_on(in[0]->storage, n->dtype, n->ndim, n->shape, out);
@@ -57,7 +58,7 @@ static xcs_status run_matmul_node(const xcs_node *n, xcs_tensor *const *in, xcs_
     return st;
 }
 
-static xcs_status run_node(const xcs_graph *g, const xcs_node *n, xcs_tensor *const *in, xcs_tensor **out) {
+xcs_status xcs_node_apply(const xcs_node *n, xcs_tensor *const *in, xcs_tensor **out) {
     switch (xcs_op_get_info(n->op)->kind) {
     case XCS_KIND_UNARY: return xcs_unary(n->op, in[0], out);
     case XCS_KIND_BINARY: return xcs_binary(n->op, in[0], in[1], out);
@@ -75,9 +76,8 @@ static xcs_status run_node(const xcs_graph *g, const xcs_node *n, xcs_tensor *co
     case XCS_KIND_COLLECTIVE:
         return xcs_error(XCS_ERR_VALUE, "%s: a collective runs only inside pmap or vmap with an axis_name",
                          xcs_op_name(n->op));
-    default: break;
+    default: break; /* a scan has several outputs: xcs_scan_node_run */
     }
-    (void)g;
     return xcs_error(XCS_ERR_INTERNAL, "graph node %s cannot be replayed", xcs_op_name(n->op));
 }
 
@@ -210,7 +210,7 @@ static xcs_status run_on_host(const run_ctx *c, int i, const xcs_tensor *const *
     }
     xcs_status st = XCS_OK;
     for (int k = 0; k < n_in && !st; k++) h[k] = (xcs_tensor *)host_operand(c, n, k, in[k], inputs, true, &tmp[k], &st);
-    if (!st) st = run_node(c->g, n, h, &v);
+    if (!st) st = xcs_node_apply(n, h, &v);
     if (!st) st = xcs_tensor_to(v, c->dev, c->dev_index, out);
     if (!st && c->mirror && v && xcs_tensor_numel(v) * (int64_t)xcs_dtype_size(v->dtype) <= 4096) {
         xcs_tensor_free(c->mirror[i]);
@@ -327,8 +327,10 @@ static xcs_status run_one(const run_ctx *c, int i, const xcs_tensor *const *inpu
         st = run_random_on_device(c, n, ins, inputs, &val[i]);
     else if (c->dev != XCS_DEVICE_CPU && xcs_op_get_info(n->op)->kind == XCS_KIND_TAKE && device_kernel(c->be, n))
         st = run_take_on_device(c, n, ins, inputs, &val[i]);
+    else if (n->op == XCS_OP_SCAN) /* the loop on the run's device; its other outputs' nodes get theirs too */
+        st = val[i] ? XCS_OK : xcs_scan_node_run(g, i, ins, c->dev, c->dev_index, val);
     else if (c->dev == XCS_DEVICE_CPU || device_kernel(c->be, n))
-        st = run_node(g, n, ins, &val[i]);
+        st = xcs_node_apply(n, ins, &val[i]);
     else
         st = run_on_host(c, i, inputs, ins, &val[i]);
     if (st) xcs_error_context(st, "graph node %%%d (%s)", i, xcs_op_name(n->op));

@@ -41,36 +41,37 @@ static xcs_status check_inputs(int n_carry, int64_t length, int n_in, const xcs_
     return XCS_OK;
 }
 
+/* The body's carry outputs have the carry inputs' shapes and dtypes. */
+xcs_status xcs_scan_check_carry(const xcs_graph *body, int n_carry) {
+    char want[160], got[160];
+    if (n_carry < 0 || n_carry > body->n_inputs || n_carry > body->n_outputs)
+        return xcs_error(XCS_ERR_VALUE, "scan: %d carries but the body takes %d inputs and returns %d values", n_carry,
+                         body->n_inputs, body->n_outputs);
+    for (int k = 0; k < n_carry; k++) {
+        const xcs_node *in = NULL;
+        for (int i = 0; i < body->n_nodes && !in; i++)
+            if (body->nodes[i].op == XCS_NODE_INPUT && body->nodes[i].aux == k) in = &body->nodes[i];
+        if (!in) return xcs_error(XCS_ERR_INTERNAL, "scan: the body has no input node %d", k);
+        const xcs_edge *e = &body->outputs[k];
+        if (!edge_matches_input(body, e, in))
+            return xcs_error(XCS_ERR_TYPE,
+                             "scan: the carry must keep its shape and dtype; leaf %d enters as %s%s and the body "
+                             "returns %s%s", k, xcs_dtype_name(in->dtype), xcs_shape_str(in->ndim, in->shape, want, sizeof want),
+                             xcs_dtype_name(body->nodes[e->node].dtype), xcs_shape_str(e->ndim, e->shape, got, sizeof got));
+    }
+    return XCS_OK;
+}
+
 /* The checks a body must pass before the loop starts. */
 static xcs_status check_body(const xcs_graph *body, int n_carry, int64_t length, int n_in,
                              const xcs_tensor *const *inputs) {
-    char want[160], got[160];
     if (n_carry < 0 || n_in != body->n_inputs || body->n_captured > 0)
         return xcs_error(XCS_ERR_VALUE, "scan: the body takes %d inputs (%d captured), got %d with %d carries",
                          body->n_inputs, body->n_captured, n_in, n_carry);
     if (n_carry > body->n_outputs)
         return xcs_error(XCS_ERR_VALUE, "scan: %d carries but the body returns %d values", n_carry, body->n_outputs);
     if (length < 0) return xcs_error(XCS_ERR_VALUE, "scan: length must be >= 0, got %lld", (long long)length);
-    const xcs_node **in_node = calloc((size_t)n_in + 1, sizeof *in_node);
-    if (!in_node) return xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
-    xcs_status st = XCS_OK;
-    int found = 0;
-    for (int i = 0; i < body->n_nodes && found < n_in; i++)
-        if (body->nodes[i].op == XCS_NODE_INPUT) {
-            in_node[body->nodes[i].aux] = &body->nodes[i];
-            found++;
-        }
-    if (found != n_in) st = xcs_error(XCS_ERR_INTERNAL, "scan: the body has %d input nodes for %d inputs", found, n_in);
-    for (int k = 0; k < n_carry && !st; k++) {
-        const xcs_edge *e = &body->outputs[k];
-        if (!edge_matches_input(body, e, in_node[k]))
-            st = xcs_error(XCS_ERR_TYPE,
-                             "scan: the carry must keep its shape and dtype; leaf %d enters as %s%s and the body "
-                             "returns %s%s", k, xcs_dtype_name(in_node[k]->dtype),
-                             xcs_shape_str(in_node[k]->ndim, in_node[k]->shape, want, sizeof want),
-                             xcs_dtype_name(body->nodes[e->node].dtype), xcs_shape_str(e->ndim, e->shape, got, sizeof got));
-    }
-    free(in_node);
+    xcs_status st = xcs_scan_check_carry(body, n_carry);
     return st ? st : check_inputs(n_carry, length, n_in, inputs);
 }
 
@@ -422,6 +423,7 @@ struct xcs_scan_program {
     xcs_graph *loop; /* carries, xs rows, hoisted rows -> carries, ys (optimised) */
     xcs_graph *full; /* the whole body, optimised: run when the hoisted part fails, so the error names its step */
     int n_carry, n_x, n_hoist;
+    int n_inv;       /* the last n_inv of the n_x step inputs are loop invariants: read whole by every step */
 };
 
 static bool is_source(const xcs_node *n) { return n->op == XCS_NODE_INPUT || n->op == XCS_NODE_CONST; }
@@ -467,9 +469,10 @@ static xcs_status build_pre(const xcs_graph *g, int n_carry, const int *mark, in
     return XCS_OK;
 }
 
-xcs_status xcs_scan_program_new(const xcs_graph *body, int n_carry, xcs_scan_program **out) {
-    if (n_carry < 0 || n_carry > body->n_inputs || body->n_captured)
-        return xcs_error(XCS_ERR_VALUE, "scan: a body of %d inputs with %d carries", body->n_inputs, n_carry);
+xcs_status xcs_scan_program_new(const xcs_graph *body, int n_carry, int n_inv, xcs_scan_program **out) {
+    if (n_carry < 0 || n_inv < 0 || n_carry + n_inv > body->n_inputs || body->n_captured)
+        return xcs_error(XCS_ERR_VALUE, "scan: a body of %d inputs with %d carries and %d invariants", body->n_inputs,
+                         n_carry, n_inv);
     if (body->plan) return xcs_error(XCS_ERR_VALUE, "scan: the body is already optimised (compile it first)");
     xcs_scan_program *sp = calloc(1, sizeof *sp);
     int *mark = calloc((size_t)body->n_nodes + 1, sizeof *mark); /* -1: reads a carry, 1: hoisted */
@@ -480,6 +483,7 @@ xcs_status xcs_scan_program_new(const xcs_graph *body, int n_carry, xcs_scan_pro
     }
     sp->n_carry = n_carry;
     sp->n_x = body->n_inputs - n_carry;
+    sp->n_inv = n_inv;
     for (int i = 0; i < body->n_nodes; i++) {
         const xcs_node *n = &body->nodes[i];
         if (n->op == XCS_NODE_INPUT) mark[i] = n->aux < n_carry ? -1 : 0;
@@ -559,40 +563,62 @@ xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool
     return xcs_scan_program_run_on(sp, length, reverse, n_in, inputs, outs, XCS_DEVICE_CPU, 0);
 }
 
+/* The inputs as the loop reads them: each invariant seen as [length, ...]
+ * rows that are all the same value (a stride-0 axis), the others as they
+ * are; *owned gets the views made. */
+static xcs_status invariant_rows(const xcs_scan_program *sp, int64_t length, const xcs_tensor *const *inputs,
+                                 const xcs_tensor **rowed, xcs_tensor **owned) {
+    int n_in = sp->n_carry + sp->n_x, first = n_in - sp->n_inv;
+    xcs_status st = XCS_OK;
+    for (int k = 0; k < n_in; k++) rowed[k] = inputs[k];
+    for (int k = first; k < n_in && !st; k++) {
+        st = hoisted_rows(inputs[k], false, length, &owned[k - first]);
+        rowed[k] = owned[k - first];
+    }
+    return st;
+}
+
 xcs_status xcs_scan_program_run_on(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
-                                   const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index) {
-    if (!sp->pre) return scan_on(sp->loop, sp->n_carry, length, reverse, n_in, inputs, outs, dev, index);
+                                   const xcs_tensor *const *raw, xcs_tensor **outs, xcs_device dev, int index) {
     if (n_in != sp->n_carry + sp->n_x)
         return xcs_error(XCS_ERR_VALUE, "scan: the body takes %d inputs, got %d", sp->n_carry + sp->n_x, n_in);
-    xcs_status st = check_inputs(sp->n_carry, length, n_in, inputs); /* before the hoisted part reads xs */
-    if (st) return st;
     int n_all = n_in + sp->n_hoist;
     const xcs_tensor **all = calloc((size_t)n_all + 1, sizeof *all);
     xcs_tensor **vals = calloc((size_t)sp->n_hoist + 1, sizeof *vals), **rows = calloc((size_t)sp->n_hoist + 1, sizeof *rows);
+    xcs_tensor **inv = calloc((size_t)sp->n_inv + 1, sizeof *inv);
     bool *batched = calloc((size_t)sp->n_x + sp->n_hoist + 1, sizeof *batched), *vb = batched + sp->n_x;
-    if (!(all && vals && rows && batched)) st = xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
-    for (int k = 0; !st && k < sp->n_x; k++) batched[k] = true;
-    /* the hoisted part failing (an out-of-range index, a division by zero...): the plain loop says at which step */
-    bool plain = !st && length > 0 &&
-                 xcs_graph_batch_run(sp->pre, inputs + sp->n_carry, batched, length, dev, index, vals, vb);
-    if (plain) st = scan_on(sp->full, sp->n_carry, length, reverse, n_in, inputs, outs, dev, index);
-    for (int k = 0; !st && !plain && k < sp->n_hoist; k++) {
-        if (length > 0) { st = hoisted_rows(vals[k], vb[k], length, &rows[k]); continue; }
-        const xcs_node *n = &sp->pre->nodes[sp->pre->outputs[k].node]; /* no steps: empty rows */
-        int64_t shape[XCS_MAX_DIMS] = {0};
-        memcpy(shape + 1, n->shape, (size_t)n->ndim * sizeof *shape);
-        st = dev == XCS_DEVICE_CPU ? xcs_tensor_empty(n->dtype, n->ndim + 1, shape, &rows[k])
-                                   : empty_on_device(n->dtype, n->ndim + 1, shape, dev, index, &rows[k]);
+    xcs_status st = all && vals && rows && inv && batched ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
+    if (!st) st = invariant_rows(sp, length, raw, all, inv); /* all[0, n_in): what the loop reads */
+    const xcs_tensor *const *inputs = all;
+    if (!st) st = check_inputs(sp->n_carry, length, n_in, inputs); /* before the hoisted part reads xs */
+    bool plain = false;
+    if (!st && !sp->pre) {
+        st = scan_on(sp->loop, sp->n_carry, length, reverse, n_in, inputs, outs, dev, index);
+    } else if (!st) {
+        for (int k = 0; k < sp->n_x; k++) batched[k] = k < sp->n_x - sp->n_inv;
+        /* the hoisted part failing (an out-of-range index, a division by zero...): the plain loop says at which step */
+        plain = length > 0 && xcs_graph_batch_run(sp->pre, raw + sp->n_carry, batched, length, dev, index, vals, vb);
+        if (plain) st = scan_on(sp->full, sp->n_carry, length, reverse, n_in, inputs, outs, dev, index);
+        for (int k = 0; !st && !plain && k < sp->n_hoist; k++) {
+            if (length > 0) { st = hoisted_rows(vals[k], vb[k], length, &rows[k]); continue; }
+            const xcs_node *n = &sp->pre->nodes[sp->pre->outputs[k].node]; /* no steps: empty rows */
+            int64_t shape[XCS_MAX_DIMS] = {0};
+            memcpy(shape + 1, n->shape, (size_t)n->ndim * sizeof *shape);
+            st = dev == XCS_DEVICE_CPU ? xcs_tensor_empty(n->dtype, n->ndim + 1, shape, &rows[k])
+                                       : empty_on_device(n->dtype, n->ndim + 1, shape, dev, index, &rows[k]);
+        }
+        for (int k = n_in; !st && !plain && k < n_all; k++) all[k] = rows[k - n_in];
+        if (!st && !plain) st = scan_on(sp->loop, sp->n_carry, length, reverse, n_all, all, outs, dev, index);
     }
-    for (int k = 0; !st && !plain && k < n_all; k++) all[k] = k < n_in ? inputs[k] : rows[k - n_in];
-    if (!st && !plain) st = scan_on(sp->loop, sp->n_carry, length, reverse, n_all, all, outs, dev, index);
     for (int k = 0; vals && rows && k < sp->n_hoist; k++) {
         xcs_tensor_free(vals[k]);
         xcs_tensor_free(rows[k]);
     }
+    for (int k = 0; inv && k < sp->n_inv; k++) xcs_tensor_free(inv[k]);
     free(all);
     free(vals);
     free(rows);
+    free(inv);
     free(batched);
     return st;
 }

@@ -122,6 +122,24 @@ typedef struct xcs_const_slot {
     xcs_tensor *src;
 } xcs_const_slot;
 
+/* A scan recorded in a trace (scan_node.c): the loop program of `body`,
+ * whose inputs are [carries (n_carry), rows of xs (n_x), loop invariants
+ * (n_inv: values of the enclosing program every step reads whole)] and
+ * whose outputs are [carries, ys].  Shared (refcounted) by the graphs that
+ * copy the nodes; immutable once made. */
+typedef struct xcs_scan_node {
+    atomic_int refs;
+    xcs_graph *body;           /* traced, not optimised: autodiff replays it */
+    xcs_scan_program *prog;    /* compiled from body */
+    int n_carry, n_x, n_inv, n_out;
+    int n_resid;               /* ys at the end that are the carries entering each step (autodiff's residuals), else 0 */
+    int64_t length;
+    bool reverse;
+    uint64_t hash;             /* the body's structure, length, direction */
+} xcs_scan_node;
+
+void xcs_scan_node_release(xcs_scan_node *d);
+
 struct xcs_graph {
     xcs_plan *plan;            /* NULL until xcs_graph_optimize */
     xcs_node *nodes;
@@ -149,10 +167,48 @@ struct xcs_graph {
     const xcs_graph *parent;
     xcs_tensor **captured;     /* owned views (traced in an enclosing graph) */
     int n_captured, cap_captured;
+    /* the scans recorded here (XCS_OP_SCAN nodes' aux), each a reference */
+    xcs_scan_node **scans;
+    int n_scans, cap_scans;
 };
 
-/* A copy of g (no plan; constants shared as views) whose outputs are g's,
- * or, when out_nodes is given, those n_out nodes' whole values. */
+/* Scan nodes (scan_node.c).  _call records descriptor d applied to
+ * inputs [carries, xs, invariants] in their graph (one XCS_OP_SCAN node per
+ * output; outs owned, traced), or runs it at once when none is traced.
+ * _run computes node i of g (and its sibling nodes' values) from the
+ * node's operands ins, on dev: vals[j] (NULL ones only) for every sibling
+ * j.  _vjp_body is the body of the reverse loop of autodiff's rule: inputs
+ * [ct carries, ct accumulators of the float invariants, carries entering
+ * the step, x rows, ct of the ys, invariants], outputs [ct carries, ct
+ * accumulators, ct x rows].  _with_residuals makes g's scan `aux` also
+ * stack the carry entering each step (once) and returns those values. */
+xcs_status xcs_scan_node_call(xcs_scan_node *d, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs);
+xcs_status xcs_scan_node_run(const xcs_graph *g, int i, xcs_tensor *const *ins, xcs_device dev, int index,
+                             xcs_tensor **vals);
+xcs_status xcs_scan_node_new(const xcs_graph *body, int n_carry, int n_x, int n_resid, int64_t length, bool reverse,
+                             xcs_scan_node **out);
+xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, xcs_graph **out);
+xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_tensor **resid);
+
+/* Node n's op on operands `in` (views of its inputs' values) through the
+ * eager ops: concrete operands compute, traced ones record (run.c). */
+xcs_status xcs_node_apply(const xcs_node *n, xcs_tensor *const *in, xcs_tensor **out);
+
+/* A node reading what node `like` reads, with its op and aux, standing
+ * for output `axis` (of dtype and shape): another output of a scan. */
+xcs_status xcs_trace_sibling(xcs_graph *g, int32_t like, xcs_dtype dtype, int ndim, const int64_t *shape, int axis,
+                             xcs_tensor **out);
+/* The body's carry outputs have the carry inputs' shapes and dtypes (scan.c). */
+xcs_status xcs_scan_check_carry(const xcs_graph *body, int n_carry);
+
+/* Replays graph `body` on `inputs` (traced or concrete) through the eager
+ * ops: outs[k] (owned) is its output k (scan_node.c). */
+xcs_status xcs_graph_inline(const xcs_graph *body, const xcs_tensor *const *inputs, xcs_tensor **outs);
+
+/* A copy of g (no plan; constants shared as views, scans as references)
+ * whose outputs are g's, or, when out_nodes is given, those n_out nodes'
+ * whole values.  Values g captured from a parent are plain inputs of the
+ * copy, which has no parent. */
 xcs_status xcs_graph_clone(const xcs_graph *g, int n_out, const int32_t *out_nodes, xcs_graph **out);
 
 /* Per-example program p run for B examples as one fused program

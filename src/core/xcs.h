@@ -86,7 +86,7 @@ typedef enum xcs_op_kind {
     XCS_KIND_UNARY, XCS_KIND_BINARY, XCS_KIND_TERNARY, XCS_KIND_REDUCE,
     XCS_KIND_ARGREDUCE, XCS_KIND_MATMUL, XCS_KIND_CAST, XCS_KIND_COPY,
     XCS_KIND_TAKE, XCS_KIND_CONCAT, XCS_KIND_FILL, XCS_KIND_IOTA,
-    XCS_KIND_RANDOM, XCS_KIND_SCATTER, XCS_KIND_COLLECTIVE,
+    XCS_KIND_RANDOM, XCS_KIND_SCATTER, XCS_KIND_COLLECTIVE, XCS_KIND_SCAN,
 } xcs_op_kind;
 
 typedef enum xcs_type_rule {
@@ -457,13 +457,27 @@ xcs_status xcs_graph_scan_on(const xcs_graph *body, int n_carry, int64_t length,
  * step), and the loop over the rest, optimised.  _run takes and returns
  * what xcs_graph_scan does; _hoisted says how many values were hoisted. */
 typedef struct xcs_scan_program xcs_scan_program;
-xcs_status xcs_scan_program_new(const xcs_graph *body, int n_carry, xcs_scan_program **out);
+/* n_inv: the last n_inv inputs are loop invariants, passed whole (not as
+ * [length, ...] rows) to _run: every step reads them as they are. */
+xcs_status xcs_scan_program_new(const xcs_graph *body, int n_carry, int n_inv, xcs_scan_program **out);
 void xcs_scan_program_free(xcs_scan_program *sp);
 int xcs_scan_program_hoisted(const xcs_scan_program *sp);
 xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
                                 const xcs_tensor *const *inputs, xcs_tensor **outs);
 xcs_status xcs_scan_program_run_on(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
                                    const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index);
+
+/* scan inside a trace (scan_node.c): the loop of body (traced, not
+ * optimised; inputs [carries (n_carry), rows of xs (n_x), values it reads
+ * whole], outputs [carries, ys]) over `length` steps recorded as one op of
+ * the graph of the traced inputs, or of the values body captured from its
+ * parent (which are read whole at every step), or run at once when none
+ * is traced.  inputs: [carries, xs ([length, ...] each), the others];
+ * outs (xcs_graph_num_outputs(body), owned): [final carries, stacked ys].
+ * The op is differentiable (a reverse loop of the body's VJP); vmap of it
+ * is not supported (unroll the loop there). */
+xcs_status xcs_scan_trace(const xcs_graph *body, int n_carry, int n_x, int64_t length, bool reverse, int n_in,
+                          const xcs_tensor *const *inputs, xcs_tensor **outs);
 
 /* Lazy graphs (the tensor regions of a Python body that re-runs every call):
  * concrete values enter as constants, ops record nodes, and a value is

@@ -165,7 +165,7 @@ static void test_hoisted_rows(void) {
     CHECK_OK(xcs_graph_output(g, h2));
     CHECK_OK(xcs_graph_output(g, bin(&p, XCS_OP_SUB, h2, u)));
     xcs_scan_program *sp = NULL;
-    CHECK_OK(xcs_scan_program_new(g, 1, &sp));
+    CHECK_OK(xcs_scan_program_new(g, 1, 0, &sp));
     CHECK(sp && xcs_scan_program_hoisted(sp) >= 1);
     const xcs_tensor *in[2] = {keep(&p, random_f32(1, cs)), keep(&p, random_f32(2, xs))};
     for (int rev = 0; sp && rev < 2; rev++)

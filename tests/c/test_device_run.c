@@ -228,7 +228,7 @@ static void test_scan_on_device(void) {
         for (int rev = 0; rev < 2; rev++) {
             xcs_graph *g = rnn_body(W, U, b, prog == 0);
             xcs_scan_program *sp = NULL;
-            if (prog) CHECK_OK(xcs_scan_program_new(g, 1, &sp));
+            if (prog) CHECK_OK(xcs_scan_program_new(g, 1, 0, &sp));
             xcs_tensor *want[2] = {0}, *got[2] = {0};
             if (prog) CHECK_OK(xcs_scan_program_run(sp, T, rev, 2, in, want));
             else CHECK_OK(xcs_graph_scan(g, 1, T, rev, 2, in, want));

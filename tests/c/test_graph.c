@@ -412,7 +412,7 @@ static void test_scan_hoisting(void) {
     CHECK_OK(xcs_graph_clone(g, 0, NULL, &plain));
     CHECK_OK(xcs_graph_optimize(plain));
     xcs_scan_program *sp = NULL;
-    CHECK_OK(xcs_scan_program_new(g, 1, &sp));
+    CHECK_OK(xcs_scan_program_new(g, 1, 0, &sp));
     CHECK_EQ_I(xcs_scan_program_hoisted(sp), 2); /* x @ U (read by the add), y2 (an output) */
     for (int64_t T = 0; T <= 6; T += 6)
         for (int rev = 0; rev < 2; rev++) {
@@ -427,7 +427,7 @@ static void test_scan_hoisting(void) {
             for (int k = 0; k < 2; k++) { xcs_tensor_free(a[k]); xcs_tensor_free(b[k]); }
             xcs_tensor_free(h0); xcs_tensor_free(xsv);
         }
-    CHECK_ERR(xcs_scan_program_new(plain, 1, &sp), XCS_ERR_VALUE, "already optimised");
+    CHECK_ERR(xcs_scan_program_new(plain, 1, 0, &sp), XCS_ERR_VALUE, "already optimised");
     xcs_scan_program_free(sp);
     xcs_graph_free(plain);
     xcs_tensor *ts[] = {h, x, hw, xu, s, h2, y, sw, y2, W, U};

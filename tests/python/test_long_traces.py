@@ -1,4 +1,4 @@
-"""Long traces: unrolled loops (a Python loop or a scan inside jit/grad)
+"""Long traces: unrolled loops (a Python loop, or a scan inside vmap)
 make graphs of thousands of nodes.  Tracing and optimising them must stay
 about linear in their length, which these tests check by structure, not by
 time: a weight read every step is one constant, the gradient of many slices
@@ -57,11 +57,20 @@ def test_fresh_temporaries_are_distinct_constants(kind, rng):
     np.testing.assert_allclose(np.asarray(jit(f)(h)), f(h.astype(np.float64)), rtol=1e-5, atol=1e-5)
 
 
+def _unrolled(cell, h0, xs):
+    """scan's semantics as a Python loop: unrolled into any trace."""
+    h, ys = h0, []
+    for t in range(xs.shape[0]):
+        h, y = cell(h, xs[t])
+        ys.append(y)
+    return h, ys
+
+
 def _rnn_loss(W):
     def loss(h0, xs):
         def cell(h, x):
             return np.tanh(h @ W + x), None
-        h, _ = scan(cell, h0, xs)
+        h, _ = _unrolled(cell, h0, xs)
         return (h * h).sum()
     return loss
 
@@ -79,7 +88,7 @@ def _rnn_grad_xs(W, h0, xs):
 
 
 def test_grad_of_every_step_slice_is_one_scatter(rng):
-    """grad wrt xs of a scan reads xs[t] at every step: the T slices'
+    """grad wrt xs of an unrolled loop reads xs[t] at every step: the T slices'
     cotangents are summed by one scatter-add (not T full-size ones)."""
     T, H = 300, 8
     W = (rng.standard_normal((H, H)) * 0.3).astype(np.float32)
@@ -114,7 +123,7 @@ def test_grad_of_overlapping_and_strided_views(rng):
     np.testing.assert_allclose(np.asarray(jit(grad(f))(x)), want, rtol=1e-12, atol=1e-12)
 
 
-def test_long_unrolled_scan_with_all_ys_live(rng):
+def test_long_unrolled_loop_with_all_ys_live(rng):
     """2000 unrolled steps whose ys all live until they are stacked: the
     memory plan gives each its own place."""
     T, H = 2000, 4
@@ -125,8 +134,11 @@ def test_long_unrolled_scan_with_all_ys_live(rng):
         h = np.tanh(h @ W + x)
         return h, (h.sum(), h * 2)
 
-    f = jit(lambda h0, xs: scan(cell, h0, xs))
-    c, (s, y2) = f(np.zeros(H, np.float32), xs)
+    def f(h0, xs):
+        c, ys = _unrolled(cell, h0, xs)
+        return c, (np.stack([y[0] for y in ys]), np.stack([y[1] for y in ys]))
+
+    c, (s, y2) = jit(f)(np.zeros(H, np.float32), xs)
     h, rs, ry = np.zeros(H), [], []
     for x in xs.astype(np.float64):
         h = np.tanh(h @ W + x)

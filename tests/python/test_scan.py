@@ -148,9 +148,16 @@ def test_loop_program_matches_unrolled_program(reverse, dtype, rng):
     init = (rng.standard_normal(6).astype(dtype), np.int64(3))
     (h, n), ys = scan(cell, init, xs, reverse=reverse)
     assert len(_programs_of(cell)) == 1
-    # unrolled in the trace, on the CPU as the loop program runs (the same
+    # the same loop unrolled in a trace (jit records scan itself as the loop
+    # program: test_scan_op.py), on the CPU as the loop program runs (the same
     # kernels give the same bits; a GPU's differ by ulps: the numpy check below)
-    (rh, rn), rys = jit(lambda i, x: scan(cell, i, x, reverse=reverse), config=Config(device="cpu"))(init, xs)
+    def loop(carry, x):
+        ys = [None] * 9
+        for t in (range(8, -1, -1) if reverse else range(9)):
+            carry, ys[t] = cell(carry, {"u": x["u"][t], "g": x["g"][t]})
+        return carry, {k: np.stack([y[k] for y in ys]) for k in ("s", "h")}
+
+    (rh, rn), rys = jit(loop, config=Config(device="cpu"))(init, xs)
     assert np.asarray(h).dtype == dtype and int(np.asarray(n)) == 12
     np.testing.assert_array_equal(np.asarray(h), np.asarray(rh))
     np.testing.assert_array_equal(np.asarray(ys["h"]), np.asarray(rys["h"]))

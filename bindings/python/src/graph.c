@@ -533,12 +533,60 @@ static PyObject *g_scan_compile(PyObject *o, PyObject *arg) {
     int n_carry = PyLong_AsLong(arg);
     if (n_carry == -1 && PyErr_Occurred()) return NULL;
     xcs_scan_program *sp = NULL;
-    xcs_status st = xcs_scan_program_new(self->g, n_carry, &sp);
+    xcs_status st = xcs_scan_program_new(self->g, n_carry, 0, &sp);
     if (st) return xcs_py_raise(st);
     xcs_scan_program_free(self->scan);
     self->scan = sp;
     self->scan_carry = n_carry;
     return PyLong_FromLong(xcs_scan_program_hoisted(sp));
+}
+
+/* scan_trace(n_carry, n_x, length, reverse, inputs) -> list[Array]: this
+ * traced body's loop recorded as one op of the enclosing trace
+ * (xcs_scan_trace): inputs are [carries, xs], the values the body captured
+ * from its parent read whole at every step; the outputs are [carries,
+ * stacked ys], traced (or concrete when nothing was). */
+static PyObject *g_scan_trace(PyObject *o, PyObject *args) {
+    XcsGraph *self = (XcsGraph *)o;
+    int n_carry, n_x, reverse;
+    long long length;
+    PyObject *seq;
+    if (!PyArg_ParseTuple(args, "iiLpO:scan_trace", &n_carry, &n_x, &length, &reverse, &seq)) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "Graph.scan_trace: inputs must be a sequence");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    int n_out = xcs_graph_num_outputs(self->g);
+    self->sealed = true;
+    xcs_py_arg *a = PyMem_Calloc((size_t)n + 1, sizeof *a);
+    const xcs_tensor **ins = PyMem_Calloc((size_t)n + 1, sizeof *ins);
+    xcs_tensor **outs = PyMem_Calloc((size_t)n_out + 1, sizeof *outs);
+    PyObject *result = NULL;
+    Py_ssize_t made = 0;
+    if (!a || !ins || !outs) PyErr_NoMemory();
+    for (; a && ins && outs && made < n; made++) {
+        if (xcs_py_arg_from(PySequence_Fast_GET_ITEM(fast, made), "scan", &a[made])) break;
+        ins[made] = a[made].t;
+    }
+    if (made == n && a && ins && outs) {
+        xcs_status st = xcs_scan_trace(self->g, n_carry, n_x, (int64_t)length, reverse, (int)n, ins, outs);
+        result = st ? xcs_py_raise(st) : PyList_New(n_out);
+        for (int i = 0; result && !st && i < n_out; i++) {
+            PyObject *w = outs[i]->graph ? xcs_py_wrap(outs[i]) : xcs_py_wrap_device(outs[i]); /* steals */
+            outs[i] = NULL;
+            if (!w) {
+                Py_CLEAR(result);
+                break;
+            }
+            PyList_SET_ITEM(result, i, w);
+        }
+    }
+    for (Py_ssize_t i = 0; a && i < made; i++) xcs_py_arg_drop(&a[i]);
+    for (int i = 0; outs && i < n_out; i++) xcs_tensor_free(outs[i]);
+    PyMem_Free(a);
+    PyMem_Free(ins);
+    PyMem_Free(outs);
+    Py_DECREF(fast);
+    return result;
 }
 
 /* batch(inputs, batched, B, axis_id=0) -> (outputs, out_batched): vmap's
@@ -670,6 +718,7 @@ static PyObject *get_memory(PyObject *o, void *c) {
 }
 static PyObject *get_sealed(PyObject *o, void *c) { return PyBool_FromLong(((XcsGraph *)o)->sealed); }
 static PyObject *get_lazy(PyObject *o, void *c) { return PyBool_FromLong(((XcsGraph *)o)->lazy); }
+static PyObject *get_nested(PyObject *o, void *c) { return PyBool_FromLong(((XcsGraph *)o)->parent != NULL); }
 
 static PyGetSetDef graph_getset[] = {
     {"num_nodes", get_num_nodes, NULL, "Number of nodes (inputs and constants included).", NULL},
@@ -681,6 +730,7 @@ static PyGetSetDef graph_getset[] = {
      "Memory plan of optimize(): {'buffers': intermediates in the per-run arena, 'arena_bytes': its size, "
      "'planned_bytes': their total size without reuse}.", NULL},
     {"lazy", get_lazy, NULL, "True for Graph(lazy=True): values are computed when read.", NULL},
+    {"nested", get_nested, NULL, "True for Graph(parent=...): traced inside another trace.", NULL},
     {"sealed", get_sealed, NULL, "True once optimized, run or sealed: the graph no longer grows.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -706,6 +756,9 @@ static PyMethodDef graph_methods[] = {
      "the body "
      "f(carry..., x...) -> (carry..., y...) of a loop run in C; inputs are the carry leaves, then the xs leaves "
      "([length, ...])."},
+    {"scan_trace", g_scan_trace, METH_VARARGS,
+     "scan_trace(n_carry, n_x, length, reverse, inputs) -> list[Array]: this traced body's loop recorded as one op "
+     "of the enclosing trace (values it captured are read whole at every step): [carries, stacked ys]."},
     {"dump", g_dump, METH_NOARGS, "dump() -> str: the node listing."},
     {"batch", g_batch, METH_VARARGS,
      "batch(inputs, batched, B) -> (outputs, out_batched): this per-example graph replayed on a batch of B "

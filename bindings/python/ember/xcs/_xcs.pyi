@@ -245,6 +245,11 @@ class Graph:
     def scan(self, n_carry: int, length: int, reverse: bool, inputs: Sequence[_Operand], /) -> list[Array]:
         """This graph as the body f(carry..., x...) -> (carry..., y...) of a
         loop run in C: the final carry, then the stacked ys."""
+    def scan_trace(self, n_carry: int, n_x: int, length: int, reverse: bool, inputs: Sequence[_Operand], /
+                   ) -> list[Array]:
+        """This traced body's loop recorded as one op of the enclosing trace
+        (the values it captured are read whole at every step): the final
+        carry, then the stacked ys."""
     def dump(self) -> str: ...
     def batch(self, inputs: Sequence[_Operand], batched: Sequence[bool], B: int, axis_id: int = 0, /) -> tuple[list[Array], list[bool]]:
         """This per-example graph replayed on a batch of B by vmap's batching rules."""
@@ -265,6 +270,8 @@ class Graph:
     def memory(self) -> _GraphMemory: ...
     @property
     def lazy(self) -> bool: ...
+    @property
+    def nested(self) -> bool: ...
     @property
     def sealed(self) -> bool: ...
 

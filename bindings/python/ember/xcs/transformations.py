@@ -56,8 +56,11 @@ order of ``xs`` also when ``reverse``).  On concrete arrays a tensor body is
 traced once per signature and run as a loop program in C (``Graph.scan``:
 no per-step Python); what a step computes without reading the carry (an
 RNN cell's ``x @ U``) runs for all steps at once before the loop, as one
-batched program.  Inside a trace (``jit``, ``grad``, ``vmap``) it is
-unrolled into the enclosing program, which makes it differentiable and
+batched program.  Inside ``jit`` or ``grad`` the loop is one op of the
+enclosing trace (``Graph.scan_trace``): the body is traced once, the values
+of the trace it reads are loop invariants, and the gradient is a reverse
+loop of the body's VJP, so the trace keeps the size of one step.  Inside
+``vmap`` it is unrolled into the enclosing program, which makes it
 batchable by the ordinary rules.  The carry must keep its structure, shapes
 and dtypes.  A body that makes orchestration calls runs as a Python loop
 inside an orchestration scope: each step's calls start as soon as their
@@ -312,6 +315,9 @@ class _Stage:
 _STAGE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_pmap_stage", default=None)
 #: true while grad traces its function: a staged collective's result is an
 #: input of the block's program, which the gradient would not see through
+# set while vmap traces its per-example function: a scan met there is
+# unrolled (the batching rules have no rule for a scan op)
+_BATCHING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_batching", default=False)
 _DIFFERENTIATING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_differentiating", default=False)
 
 
@@ -473,10 +479,11 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
             rebuilt.append(pytree.unflatten(tree, [next(it) for _ in al]))
         aid = next(_MAP_IDS) % 0x7FFFFFFF or 1  # an int32 > 0 (the numbers wrap after 2^31 traces)
         tok = _AXES.set(_AXES.get() + ((axis_name, B, aid),)) if axis_name is not None else None
-        tok_g = orch._ACTIVE.set(g)
+        tok_g, tok_b = orch._ACTIVE.set(g), _BATCHING.set(True)
         try:
             out = fn(*rebuilt)
         finally:
+            _BATCHING.reset(tok_b)
             orch._ACTIVE.reset(tok_g)
             if tok is not None:
                 _AXES.reset(tok)
@@ -855,13 +862,15 @@ _PROGRAMS = {}
 _FALLBACK = object()
 
 
-def _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs):
-    """The traced, optimised step graph (carry..., x...) -> (carry..., y...),
-    with the ys' tree; _FALLBACK when the body needs the unrolled path."""
+def _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs, parent=None):
+    """The traced step graph (carry..., x...) -> (carry..., y...), with the
+    ys' tree; _FALLBACK when the body needs the unrolled path.  Without a
+    parent it is compiled as a loop program and optimised; with one (the
+    enclosing trace, whose values it may read) it is left for scan_trace."""
     from ember.xcs._xcs import Graph
     from ember.xcs.errors import XCSTracerError
 
-    g = Graph()
+    g = Graph(parent=parent)
     try:
         tracers = [g.input(dt, shape) for shape, dt, _ in (*c_sigs, *x_sigs)]
         carry = pytree.unflatten(c_tree, tracers[:len(c_sigs)])
@@ -891,9 +900,56 @@ def _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs):
         del out, carry, x, c_leaves, y_leaves
     finally:
         g.seal()
-    g.scan_compile(len(c_sigs))  # the carry-free part hoisted out of the loop
-    g.optimize()
+    if parent is None:
+        g.scan_compile(len(c_sigs))  # the carry-free part hoisted out of the loop
+        g.optimize()
     return g, len(c_sigs), y_tree
+
+
+def _leaf_sig(v):
+    """(shape, dtype name, weak) of an array leaf (traced or not), or None."""
+    from ember.xcs.api.jit import _dt_name
+
+    if isinstance(v, Array):
+        return tuple(v.shape), _dt_name(v.dtype), False
+    if isinstance(v, (np.ndarray, np.generic)) and v.dtype.kind in "biuf":
+        return tuple(np.shape(v)), v.dtype.name, False
+    return None
+
+
+def _xs_length(x_full, length):
+    """The loop's length from the xs leaves' signatures (checked) or `length`."""
+    if any(len(shape) == 0 for shape, _, _ in x_full):
+        raise XCSValueError("scan: every leaf of xs needs a leading axis to scan over (got a 0-d value)")
+    lengths = {shape[0] for shape, _, _ in x_full}
+    if len(lengths) > 1:
+        raise XCSValueError(f"scan: the leaves of xs have different leading sizes {sorted(lengths)}")
+    T = lengths.pop() if lengths else length
+    if length is not None and length != T:
+        raise XCSValueError(f"scan: length={length} but xs has leading size {T}")
+    return T
+
+
+def _scan_traced(f, init, xs, length, reverse, active):
+    """scan recorded as one op of the enclosing trace (Graph.scan_trace): the
+    trace keeps the size of one step, and the loop runs as the loop program
+    (hoisting, the one-kernel loop on a device); differentiable.  None when
+    the arguments need the unrolled path (Python numbers, a body that is not
+    a tensor function)."""
+    c_leaves, c_tree = pytree.flatten(init)
+    x_leaves, x_tree = pytree.flatten(xs)
+    c_sigs = [_leaf_sig(v) for v in c_leaves]
+    x_full = [_leaf_sig(v) for v in x_leaves]
+    if None in c_sigs or None in x_full or (not x_leaves and length is None):
+        return None
+    T = _xs_length(x_full, length)
+    x_sigs = [(shape[1:], dt, w) for shape, dt, w in x_full]
+    entry = _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs, parent=active)
+    if entry is _FALLBACK:
+        return None
+    g, n_carry, y_tree = entry
+    outs = g.scan_trace(n_carry, len(x_leaves), T, bool(reverse), [*c_leaves, *x_leaves])
+    return pytree.unflatten(c_tree, outs[:n_carry]), pytree.unflatten(y_tree, outs[n_carry:])
 
 
 def _scan_program(f, init, xs, length, reverse):
@@ -907,14 +963,7 @@ def _scan_program(f, init, xs, length, reverse):
     x_full = _xcs._signature(tuple(x_leaves))
     if c_sigs is None or x_full is None or (not x_leaves and length is None):
         return None
-    if any(len(shape) == 0 for shape, _, _ in x_full):
-        raise XCSValueError("scan: every leaf of xs needs a leading axis to scan over (got a 0-d value)")
-    lengths = {shape[0] for shape, _, _ in x_full}
-    if len(lengths) > 1:
-        raise XCSValueError(f"scan: the leaves of xs have different leading sizes {sorted(lengths)}")
-    T = lengths.pop() if lengths else length
-    if length is not None and length != T:
-        raise XCSValueError(f"scan: length={length} but xs has leading size {T}")
+    T = _xs_length(x_full, length)
     x_sigs = tuple((shape[1:], dt, w) for shape, dt, w in x_full)
     key = (f, c_tree, c_sigs, x_tree, x_sigs)
     try:
@@ -964,8 +1013,13 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         finally:
             orch._SCOPE.reset(tok)
         return carry, ys
-    if orch._ACTIVE.get() is None and not orch._TRACING.get():
+    active = orch._ACTIVE.get()
+    if active is None and not orch._TRACING.get():
         done = _scan_program(f, init, xs, length, reverse)
+        if done is not None:
+            return done
+    elif active is not None and not (active.lazy or active.nested or _BATCHING.get()):
+        done = _scan_traced(f, init, xs, length, reverse, active)
         if done is not None:
             return done
     key = (f, bool(reverse), length)

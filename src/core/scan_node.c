@@ -1,0 +1,461 @@
+/* scan_node.c — scan as a node of a trace.
+ *
+ * A jitted (or differentiated) function that calls scan records the loop as
+ * one op instead of unrolling it: the trace stays the size of one step,
+ * whatever the length, and the loop runs as scan's loop program (scan.c:
+ * the carry-free part hoisted out as one batched program, the one-kernel
+ * loop on a device).  The op has one output per carry and per y; each is
+ * its own XCS_OP_SCAN node ("siblings": the same inputs and aux, axis =
+ * the output), so the passes need no notion of several outputs: CSE keeps
+ * them apart by axis, DCE drops the unread ones, and the run computes them
+ * all when it meets the first (xcs_scan_node_run).
+ *
+ * The body's inputs are [carries, rows of xs, loop invariants]: the values
+ * of the enclosing program the body reads (an RNN's weights) are
+ * invariants, every step reading them whole.  autodiff.c's rule uses
+ * xcs_scan_with_residuals (the forward loop also stacks the carry entering
+ * each step) and xcs_scan_vjp_body (the reverse loop's step: the body
+ * replayed on those residuals, and its VJP). */
+#include "trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void xcs_scan_node_release(xcs_scan_node *d) {
+    if (!d || atomic_fetch_sub(&d->refs, 1) != 1) return;
+    xcs_scan_program_free(d->prog);
+    xcs_graph_free(d->body);
+    free(d);
+}
+
+/* Input node k of body (NULL when missing). */
+static const xcs_node *input_node(const xcs_graph *body, int k) {
+    for (int i = 0; i < body->n_nodes; i++)
+        if (body->nodes[i].op == XCS_NODE_INPUT && body->nodes[i].aux == k) return &body->nodes[i];
+    return NULL;
+}
+
+xcs_status xcs_scan_node_new(const xcs_graph *body, int n_carry, int n_x, int n_resid, int64_t length, bool reverse,
+                             xcs_scan_node **out) {
+    if (n_carry < 0 || n_x < 0 || n_carry + n_x > body->n_inputs || n_carry > body->n_outputs || length < 0 ||
+        n_resid < 0 || n_resid > body->n_outputs - n_carry)
+        return xcs_error(XCS_ERR_VALUE, "scan: a body of %d inputs and %d outputs with %d carries and %d xs, length %lld",
+                         body->n_inputs, body->n_outputs, n_carry, n_x, (long long)length);
+    for (int j = n_carry; j < body->n_outputs; j++)
+        if (body->outputs[j].ndim + 1 > XCS_MAX_DIMS)
+            return xcs_error(XCS_ERR_SHAPE, "scan: output y %d has %d dims; stacking needs one more (at most %d)",
+                             j - n_carry, body->outputs[j].ndim, XCS_MAX_DIMS);
+    xcs_status st = xcs_scan_check_carry(body, n_carry);
+    if (st) return st;
+    xcs_scan_node *d = calloc(1, sizeof *d);
+    if (!d) return xcs_error(XCS_ERR_MEMORY, "out of memory recording a scan");
+    atomic_init(&d->refs, 1);
+    d->n_carry = n_carry;
+    d->n_x = n_x;
+    d->n_inv = body->n_inputs - n_carry - n_x; /* explicit invariants, then the values body captured */
+    d->n_out = body->n_outputs;
+    d->n_resid = n_resid;
+    d->length = length;
+    d->reverse = reverse;
+    st = xcs_graph_clone(body, 0, NULL, &d->body);
+    if (!st) st = xcs_scan_program_new(d->body, n_carry, d->n_inv, &d->prog);
+    if (st) {
+        xcs_scan_node_release(d);
+        return st;
+    }
+    int64_t fields[5] = {n_carry, n_x, n_resid, length, reverse};
+    uint64_t h = xcs_graph_hash(d->body);
+    d->hash = xcs_fnv(h, fields, sizeof fields);
+    *out = d;
+    return XCS_OK;
+}
+
+/* Output k's dtype and shape (a y stacked over the steps). */
+static xcs_dtype output_sig(const xcs_scan_node *d, int k, int *ndim, int64_t *shape) {
+    const xcs_edge *e = &d->body->outputs[k];
+    int y = k >= d->n_carry;
+    shape[0] = d->length;
+    memcpy(shape + y, e->shape, (size_t)e->ndim * sizeof *shape);
+    *ndim = e->ndim + y;
+    return d->body->nodes[e->node].dtype;
+}
+
+/* Input k matches the body: a carry or an invariant as the input node, an
+ * xs leaf as `length` of its rows. */
+static xcs_status check_input(const xcs_scan_node *d, int k, const xcs_tensor *x) {
+    char want[160], got[160];
+    const xcs_node *in = input_node(d->body, k);
+    if (!in) return xcs_error(XCS_ERR_INTERNAL, "scan: the body has no input node %d", k);
+    bool row = k >= d->n_carry && k < d->n_carry + d->n_x;
+    int64_t shape[XCS_MAX_DIMS];
+    shape[0] = d->length;
+    memcpy(shape + row, in->shape, (size_t)in->ndim * sizeof *shape);
+    int nd = in->ndim + row;
+    bool ok = x->dtype == in->dtype && x->ndim == nd;
+    for (int i = 0; ok && i < nd; i++) ok = x->shape[i] == shape[i];
+    if (ok) return XCS_OK;
+    const char *what = k < d->n_carry ? "carry leaf" : row ? "xs leaf" : "loop invariant";
+    int idx = k < d->n_carry ? k : row ? k - d->n_carry : k - d->n_carry - d->n_x;
+    return xcs_error(row ? XCS_ERR_SHAPE : XCS_ERR_TYPE, "scan: %s %d is %s%s; the body takes %s%s", what, idx,
+                     xcs_dtype_name(x->dtype), xcs_shape_str(x->ndim, x->shape, got, sizeof got),
+                     xcs_dtype_name(in->dtype), xcs_shape_str(nd, shape, want, sizeof want));
+}
+
+/* The device a loop on concrete inputs runs on: the first input's that is
+ * on one, else the CPU. */
+static void eager_device(int n, const xcs_tensor *const *in, xcs_device *dev, int *index) {
+    *dev = XCS_DEVICE_CPU;
+    *index = 0;
+    for (int k = 0; k < n; k++)
+        if (in[k]->storage && in[k]->storage->device != XCS_DEVICE_CPU) {
+            *dev = in[k]->storage->device;
+            *index = in[k]->storage->device_index;
+            return;
+        }
+}
+
+static xcs_status add_scan(xcs_graph *g, xcs_scan_node *d, int *aux) {
+    if (g->n_scans == g->cap_scans) {
+        int cap = g->cap_scans ? 2 * g->cap_scans : 4;
+        xcs_scan_node **p = realloc(g->scans, (size_t)cap * sizeof *p);
+        if (!p) return xcs_error(XCS_ERR_MEMORY, "out of memory recording a scan");
+        g->scans = p;
+        g->cap_scans = cap;
+    }
+    atomic_fetch_add(&d->refs, 1);
+    *aux = g->n_scans;
+    g->scans[g->n_scans++] = d;
+    return XCS_OK;
+}
+
+xcs_status xcs_scan_node_call(xcs_scan_node *d, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    if (n_in != d->n_carry + d->n_x + d->n_inv)
+        return xcs_error(XCS_ERR_VALUE, "scan: the body takes %d inputs, got %d", d->n_carry + d->n_x + d->n_inv, n_in);
+    xcs_status st = XCS_OK;
+    for (int k = 0; k < n_in && !st; k++) st = check_input(d, k, inputs[k]);
+    xcs_graph *g = NULL;
+    if (!st && !xcs_trace_any(n_in, inputs, &g, &st)) { /* nothing traced: the loop runs now */
+        xcs_device dev;
+        int index;
+        eager_device(n_in, inputs, &dev, &index);
+        return st ? st : xcs_scan_program_run_on(d->prog, d->length, d->reverse, n_in, inputs, outs, dev, index);
+    }
+    int aux = -1, made = 0;
+    if (!st) st = add_scan(g, d, &aux);
+    for (; made < d->n_out && !st; made++) {
+        int64_t shape[XCS_MAX_DIMS];
+        int nd = 0;
+        xcs_dtype dt = output_sig(d, made, &nd, shape);
+        if (made == 0) {
+            st = xcs_trace_node(g, XCS_OP_SCAN, n_in, inputs, dt, dt, nd, shape, 0, 0, &outs[0]);
+            if (!st) g->nodes[outs[0]->node].aux = aux;
+        } else {
+            st = xcs_trace_sibling(g, outs[0]->node, dt, nd, shape, made, &outs[made]);
+        }
+        if (st) break;
+    }
+    if (st)
+        for (int k = 0; k < made; k++) {
+            xcs_tensor_free(outs[k]);
+            outs[k] = NULL;
+        }
+    return st;
+}
+
+xcs_status xcs_scan_node_run(const xcs_graph *g, int i, xcs_tensor *const *ins, xcs_device dev, int index,
+                             xcs_tensor **vals) {
+    const xcs_node *n = &g->nodes[i];
+    const xcs_scan_node *d = g->scans[n->aux];
+    xcs_tensor **outs = calloc((size_t)d->n_out + 1, sizeof *outs);
+    if (!outs) return xcs_error(XCS_ERR_MEMORY, "out of memory running a scan");
+    xcs_status st = xcs_scan_program_run_on(d->prog, d->length, d->reverse, n->n_in, (const xcs_tensor *const *)ins,
+                                            outs, dev, index);
+    for (int j = i; j < g->n_nodes && !st; j++) { /* node values are contiguous in the node's shape */
+        const xcs_node *m = &g->nodes[j];
+        if (m->op != XCS_OP_SCAN || m->aux != n->aux || vals[j]) continue;
+        xcs_tensor *v = outs[m->axis];
+        if (v && xcs_tensor_is_contiguous(v)) st = xcs_tensor_view(v, &vals[j]);
+        else if (v) st = xcs_contiguous(v, &vals[j]);
+        else st = xcs_error(XCS_ERR_INTERNAL, "scan: node %%%d stands for output %d of %d", j, m->axis, d->n_out);
+    }
+    for (int k = 0; k < d->n_out; k++) xcs_tensor_free(outs[k]);
+    free(outs);
+    return st;
+}
+
+/* ---------------------------------------------------------------- inline */
+
+/* v (contiguous in its shape) read through edge e: a view, traced or not. */
+static xcs_status through_edge(const xcs_tensor *v, const xcs_edge *e, xcs_tensor **out) {
+    xcs_status st = xcs_tensor_view(v, out);
+    if (st) return st;
+    xcs_tensor *t = *out;
+    t->ndim = e->ndim;
+    memcpy(t->shape, e->shape, sizeof t->shape);
+    memcpy(t->strides, e->strides, sizeof t->strides);
+    t->offset = v->offset + e->offset;
+    t->flags = e->flags;
+    return XCS_OK;
+}
+
+xcs_status xcs_graph_inline(const xcs_graph *body, const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    xcs_tensor **val = calloc((size_t)body->n_nodes + 1, sizeof *val);
+    xcs_tensor *ops[8], **in = ops;
+    if (!val) return xcs_error(XCS_ERR_MEMORY, "out of memory replaying a scan body");
+    xcs_status st = XCS_OK;
+    for (int i = 0; i < body->n_nodes && !st; i++) {
+        const xcs_node *n = &body->nodes[i];
+        if (n->op == XCS_NODE_INPUT || n->op == XCS_NODE_CONST) {
+            const xcs_tensor *x = n->op == XCS_NODE_INPUT ? inputs[n->aux] : body->consts[n->aux];
+            st = xcs_contiguous(x, &val[i]); /* edges read a node's value in its C order */
+            continue;
+        }
+        if (n->op == XCS_OP_SCAN) {
+            st = xcs_error(XCS_ERR_UNSUPPORTED, "scan: replaying a body that records a scan of its own");
+            break;
+        }
+        if (n->n_in > 8 && !(in = calloc((size_t)n->n_in, sizeof *in))) {
+            st = xcs_error(XCS_ERR_MEMORY, "out of memory replaying a scan body");
+            break;
+        }
+        int made = 0;
+        for (; made < n->n_in && !st; made++) {
+            const xcs_edge *e = &body->edges[n->first_edge + made];
+            st = through_edge(val[e->node], e, &in[made]);
+        }
+        xcs_tensor *v = NULL;
+        if (!st) st = xcs_node_apply(n, in, &v);
+        if (!st && !xcs_tensor_is_contiguous(v)) {
+            xcs_tensor *c = NULL;
+            st = xcs_contiguous(v, &c);
+            xcs_tensor_free(v);
+            v = c;
+        }
+        val[i] = v;
+        for (int k = 0; k < made; k++) xcs_tensor_free(in[k]);
+        if (in != ops) free(in);
+        in = ops;
+    }
+    int made = 0;
+    for (; made < body->n_outputs && !st; made++) st = through_edge(val[body->outputs[made].node], &body->outputs[made], &outs[made]);
+    if (st)
+        for (int k = 0; k < made; k++) {
+            xcs_tensor_free(outs[k]);
+            outs[k] = NULL;
+        }
+    for (int i = 0; i < body->n_nodes; i++) xcs_tensor_free(val[i]);
+    free(val);
+    return st;
+}
+
+/* ---------------------------------------------------------------- autodiff */
+
+xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_tensor **resid) {
+    xcs_scan_node *d = g->scans[aux];
+    int nc = d->n_carry;
+    xcs_status st = XCS_OK;
+    if (d->n_resid == 0 && nc > 0) { /* a body whose extra ys are its carry inputs */
+        xcs_graph *b = NULL;
+        xcs_scan_node *d2 = NULL;
+        st = xcs_graph_clone(d->body, 0, NULL, &b);
+        if (!st && !(b->outputs = realloc(b->outputs, ((size_t)b->n_outputs + nc + 1) * sizeof *b->outputs)))
+            st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+        for (int q = 0; q < nc && !st; q++) {
+            const xcs_node *in = input_node(b, q);
+            xcs_edge e = {.node = (int32_t)(in - b->nodes), .ndim = in->ndim};
+            memcpy(e.shape, in->shape, sizeof e.shape);
+            xcs_strides_contiguous(in->ndim, in->shape, e.strides);
+            b->outputs[b->n_outputs++] = e;
+        }
+        if (!st) {
+            b->cap_outputs = b->n_outputs + 1;
+            st = xcs_scan_node_new(b, nc, d->n_x, nc, d->length, d->reverse, &d2);
+        }
+        xcs_graph_free(b);
+        if (st) return st;
+        g->scans[aux] = d2; /* the nodes' outputs keep their numbers: the residuals come after them */
+        xcs_scan_node_release(d);
+        d = d2;
+    }
+    int base = d->n_out - d->n_resid;
+    for (int q = 0; q < nc && !st; q++) {
+        int32_t have = -1;
+        for (int32_t j = 0; j < g->n_nodes && have < 0; j++)
+            if (g->nodes[j].op == XCS_OP_SCAN && g->nodes[j].aux == aux && g->nodes[j].axis == base + q) have = j;
+        if (have >= 0) {
+            xcs_tensor *t = calloc(1, sizeof *t);
+            if (!t) {
+                st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+                break;
+            }
+            const xcs_node *m = &g->nodes[have];
+            *t = (xcs_tensor){.graph = g, .node = have, .dtype = m->dtype, .ndim = m->ndim};
+            memcpy(t->shape, m->shape, sizeof t->shape);
+            xcs_strides_contiguous(m->ndim, m->shape, t->strides);
+            resid[q] = t;
+            continue;
+        }
+        int64_t shape[XCS_MAX_DIMS];
+        int nd = 0;
+        xcs_dtype dt = output_sig(d, base + q, &nd, shape);
+        st = xcs_trace_sibling(g, first, dt, nd, shape, base + q, &resid[q]);
+    }
+    if (st)
+        for (int q = 0; q < nc; q++) {
+            xcs_tensor_free(resid[q]);
+            resid[q] = NULL;
+        }
+    return st;
+}
+
+/* Inputs of the reverse step's graph, in order, from the forward body. */
+static xcs_status vjp_inputs(const xcs_scan_node *d, xcs_graph *b, xcs_tensor **in) {
+    const xcs_graph *f = d->body;
+    int nc = d->n_carry, nx = d->n_x, ni = d->n_inv, ny = d->n_out - nc, k = 0;
+    xcs_status st = XCS_OK;
+    const xcs_node *n;
+#define VJP_INPUT(node)                                                                       \
+    do {                                                                                      \
+        n = (node);                                                                           \
+        if (!st) st = xcs_graph_input(b, n->dtype, n->ndim, n->shape, &in[k]);                \
+        k++;                                                                                  \
+    } while (0)
+    for (int q = 0; q < nc; q++) VJP_INPUT(input_node(f, q));               /* ct of the carry out */
+    for (int v = 0; v < ni; v++)                                              /* ct accumulators */
+        if (xcs_dtype_is_float(input_node(f, nc + nx + v)->dtype)) VJP_INPUT(input_node(f, nc + nx + v));
+    for (int q = 0; q < nc + nx; q++) VJP_INPUT(input_node(f, q));          /* carry in, x row */
+    for (int j = 0; j < ny && !st; j++) {                                     /* ct of the y row */
+        const xcs_edge *e = &f->outputs[nc + j];
+        st = xcs_graph_input(b, f->nodes[e->node].dtype, e->ndim, e->shape, &in[k++]);
+    }
+    for (int v = 0; v < ni; v++) VJP_INPUT(input_node(f, nc + nx + v));     /* invariants */
+#undef VJP_INPUT
+    return st;
+}
+
+static xcs_status zeros_like(const xcs_tensor *x, xcs_tensor **out) {
+    xcs_tensor *z = NULL;
+    xcs_status st = xcs_tensor_scalar(x->dtype, 0, &z);
+    if (!st) st = xcs_broadcast_to(z, x->ndim, x->shape, out);
+    xcs_tensor_free(z);
+    return st;
+}
+
+/* sum over the float outputs of sum(out * ct): its gradient is the VJP of
+ * the outputs for cotangents ct.  NULL (no error) when none is float. */
+static xcs_status pairing(int n, xcs_tensor *const *outs, xcs_tensor *const *ct, xcs_tensor **s) {
+    xcs_status st = XCS_OK;
+    *s = NULL;
+    for (int j = 0; j < n && !st; j++) {
+        if (!xcs_dtype_is_float(outs[j]->dtype)) continue;
+        xcs_tensor *p = NULL, *r = NULL, *acc = NULL;
+        unsigned all = outs[j]->ndim ? (1u << outs[j]->ndim) - 1 : 0;
+        st = xcs_binary(XCS_OP_MUL, outs[j], ct[j], &p);
+        if (!st) st = all ? xcs_reduce(XCS_OP_SUM, p, all, false, &r) : xcs_tensor_view(p, &r);
+        if (!st && *s) st = xcs_binary(XCS_OP_ADD, *s, r, &acc);
+        if (!st && *s) {
+            xcs_tensor_free(*s);
+            *s = acc, acc = NULL;
+        } else if (!st) {
+            *s = r, r = NULL;
+        }
+        xcs_tensor_free(p);
+        xcs_tensor_free(r);
+        xcs_tensor_free(acc);
+    }
+    if (st) {
+        xcs_tensor_free(*s);
+        *s = NULL;
+    }
+    return st;
+}
+
+xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, xcs_graph **out) {
+    int nc = d->n_carry, nx = d->n_x, ni = d->n_inv, ny = d->n_out - nc, nfi = 0;
+    for (int v = 0; v < ni; v++) nfi += xcs_dtype_is_float(input_node(d->body, nc + nx + v)->dtype);
+    int n_b = nc + nfi + nc + nx + ny + ni, n_w = nc + nx + ni;
+    xcs_graph *b = NULL;
+    xcs_status st = xcs_graph_new(&b);
+    if (st) return st;
+    xcs_tensor **in = calloc((size_t)n_b + 1, sizeof *in), **fo = calloc((size_t)d->n_out + 1, sizeof *fo);
+    xcs_tensor **grads = calloc((size_t)n_w + 1, sizeof *grads), **tmp = calloc((size_t)n_w + nfi + 1, sizeof *tmp);
+    const xcs_tensor **wrt = calloc((size_t)n_w + 1, sizeof *wrt), **fwd_in = calloc((size_t)n_w + 1, sizeof *fwd_in);
+    int *slot = calloc((size_t)n_w + 1, sizeof *slot), n_float = 0;
+    xcs_tensor *s = NULL;
+    if (!in || !fo || !grads || !tmp || !wrt || !fwd_in || !slot) st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+    if (!st) st = vjp_inputs(d, b, in);
+    xcs_tensor **ct_c = in, **acc = in + nc, **c_in = acc + nfi, **ct_y = c_in + nc + nx, **inv = ct_y + ny;
+    for (int k = 0; !st && k < n_w; k++) fwd_in[k] = k < nc + nx ? c_in[k] : inv[k - nc - nx];
+    if (!st) st = xcs_graph_inline(d->body, fwd_in, fo);
+    /* the cotangents of the outputs: the carry's, then the ys' rows */
+    xcs_tensor **ct_all = tmp; /* per forward input: its cotangent (an invariant's added to its accumulator) */
+    xcs_tensor **cts = calloc((size_t)d->n_out + 1, sizeof *cts);
+    if (!st && !cts) st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+    for (int j = 0; !st && j < d->n_out; j++) cts[j] = j < nc ? ct_c[j] : ct_y[j - nc];
+    if (!st) st = pairing(d->n_out, fo, cts, &s);
+    free(cts);
+    if (s && !s->graph) { /* the outputs read no input: every cotangent is zero */
+        xcs_tensor_free(s);
+        s = NULL;
+    }
+    for (int k = 0; !st && k < n_w; k++) {
+        slot[k] = -1;
+        if (s && xcs_dtype_is_float(fwd_in[k]->dtype)) {
+            slot[k] = n_float;
+            wrt[n_float++] = fwd_in[k];
+        }
+    }
+    if (!st && n_float) st = xcs_graph_vjp(b, s, NULL, n_float, wrt, grads);
+    /* outputs: [ct carries, accumulators + ct invariants, ct x rows]; no path: zeros */
+    for (int k = 0, a = 0; !st && k < n_w; k++) {
+        bool is_inv = k >= nc + nx;
+        if (is_inv && !xcs_dtype_is_float(fwd_in[k]->dtype)) continue;
+        xcs_tensor *r = NULL;
+        if (slot[k] >= 0) st = xcs_tensor_view(grads[slot[k]], &r);
+        else st = zeros_like(fwd_in[k], &r);
+        if (!st && is_inv) {
+            st = xcs_binary(XCS_OP_ADD, acc[a++], r, &ct_all[k]);
+            xcs_tensor_free(r);
+        } else {
+            ct_all[k] = r;
+        }
+    }
+    for (int k = 0; !st && k < nc; k++) st = xcs_graph_output(b, ct_all[k]);
+    for (int k = nc + nx; !st && k < n_w; k++)
+        if (ct_all[k]) st = xcs_graph_output(b, ct_all[k]);
+    for (int k = nc; !st && k < nc + nx; k++) st = xcs_graph_output(b, ct_all[k]);
+    for (int k = 0; in && k < n_b; k++) xcs_tensor_free(in[k]);
+    for (int k = 0; fo && k < d->n_out; k++) xcs_tensor_free(fo[k]);
+    for (int k = 0; grads && k < n_w; k++) xcs_tensor_free(grads[k]);
+    for (int k = 0; tmp && k < n_w + nfi; k++) xcs_tensor_free(tmp[k]);
+    xcs_tensor_free(s);
+    free(in);
+    free(fo);
+    free(grads);
+    free(tmp);
+    free(wrt);
+    free(fwd_in);
+    free(slot);
+    if (st) {
+        xcs_graph_free(b);
+        return st;
+    }
+    *out = b;
+    return XCS_OK;
+}
+
+xcs_status xcs_scan_trace(const xcs_graph *body, int n_carry, int n_x, int64_t length, bool reverse, int n_in,
+                          const xcs_tensor *const *inputs, xcs_tensor **outs) {
+    if (n_in != body->n_inputs - body->n_captured)
+        return xcs_error(XCS_ERR_VALUE, "scan: the body takes %d inputs, got %d", body->n_inputs - body->n_captured, n_in);
+    xcs_scan_node *d = NULL;
+    xcs_status st = xcs_scan_node_new(body, n_carry, n_x, 0, length, reverse, &d);
+    const xcs_tensor **all = st ? NULL : calloc((size_t)body->n_inputs + 1, sizeof *all);
+    if (!st && !all) st = xcs_error(XCS_ERR_MEMORY, "out of memory recording a scan");
+    for (int k = 0; !st && k < body->n_inputs; k++) /* what the body captured: invariants after the others */
+        all[k] = k < n_in ? inputs[k] : body->captured[k - n_in];
+    if (!st) st = xcs_scan_node_call(d, body->n_inputs, all, outs);
+    free(all);
+    xcs_scan_node_release(d);
+    return st;
+}

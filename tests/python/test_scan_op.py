@@ -1,0 +1,199 @@
+"""scan inside jit and grad: one op of the trace (Graph.scan_trace), not an
+unrolled loop.  The trace keeps the size of one step whatever the length;
+the op computes what the loop program and numpy compute; its gradient (a
+reverse loop of the body's VJP) matches the gradient of the same loop
+unrolled, to the last bits in float64, including closures over traced
+values (loop invariants), reverse loops, integer carries, second order;
+inside vmap the loop is still unrolled (no batching rule for the op)."""
+import numpy as np
+import pytest
+
+import ember.xcs as xcs
+from ember.xcs import grad, jit, scan, vmap
+
+
+def unrolled(f, init, xs, reverse=False):
+    """scan's semantics as a Python loop (unrolled into any trace)."""
+    T = len(xs)
+    carry, ys = init, [None] * T
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        carry, ys[t] = f(carry, xs[t])
+    return carry, np.stack(ys)
+
+
+def rnn(U):
+    def make(W):
+        def cell(h, x):
+            h = np.tanh(h @ W + x @ U)
+            return h, (h * h).sum()
+        return cell
+    return make
+
+
+def scan_ops(f, *args):
+    """The scan nodes of f's optimised program (explain)."""
+    after = xcs.explain(f, *args).split("after optimisation", 1)[1].splitlines()
+    return [line for line in after if "= scan(" in line]
+
+
+def test_trace_is_one_step_whatever_the_length(rng):
+    W, U = rng.standard_normal((6, 6)) * 0.4, rng.standard_normal((3, 6)) * 0.4
+    h0 = rng.standard_normal(6)
+
+    def f(W, h0, xs):
+        return scan(rnn(U)(W), h0, xs)
+
+    sizes = []
+    for T in (5, 2000):
+        xs = rng.standard_normal((T, 3))
+        jf = jit(f)
+        c, ys = jf(W, h0, xs)
+        rc, rys = unrolled(rnn(U)(W), h0, xs)
+        np.testing.assert_allclose(np.asarray(c), rc, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(ys), rys, rtol=1e-12, atol=1e-12)
+        ec, eys = scan(rnn(U)(W), h0, xs)  # the eager loop program: the same kernels, the same bits
+        np.testing.assert_array_equal(np.asarray(c), np.asarray(ec))
+        np.testing.assert_array_equal(np.asarray(ys), np.asarray(eys))
+        assert len(scan_ops(jf, W, h0, xs)) == 2  # the carry and the ys
+        sizes.append(len(xcs.explain(jf, W, h0, xs).splitlines()))
+        g = jit(grad(lambda W, h0, xs: f(W, h0, xs)[1].sum()))
+        g(W, h0, xs)
+        sizes.append(len(xcs.explain(g, W, h0, xs).splitlines()))
+    assert sizes[0] == sizes[2] and sizes[1] == sizes[3]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_pytrees_int_carries_and_edge_cases(reverse, rng):
+    def body(carry, x):
+        s, n = carry["s"], carry["n"]
+        return {"s": s * 0.9 + x["a"] * x["b"], "n": n + np.int32(1)}, {"prev": s, "tot": x["a"].sum()}
+
+    T = 7
+    xs = {"a": rng.standard_normal((T, 2)), "b": rng.standard_normal((T, 2))}
+    init = {"s": rng.standard_normal(2), "n": np.int32(3)}
+    got = jit(lambda i, x: scan(body, i, x, reverse=reverse))(init, xs)
+    want = scan(body, init, xs, reverse=reverse)
+    for a, b in zip(xcs.api.pytree.flatten(got)[0], xcs.api.pytree.flatten(want)[0]):
+        assert np.asarray(a).dtype == np.asarray(b).dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(np.asarray(got[0]["n"])) == 3 + T
+    # no ys, length only
+    c, ys = jit(lambda c: scan(lambda c, _: (c * np.float32(2), None), c, length=5))(np.ones(3, np.float32))
+    assert ys is None and np.asarray(c).tolist() == [32.0] * 3
+    # zero steps: the carry comes back, the ys are empty with their shape
+    c, ys = jit(lambda c, x: scan(lambda c, x: (c + x, c * x), c, x))(np.ones(2), np.zeros((0, 2)))
+    assert np.asarray(c).tolist() == [1.0, 1.0] and np.asarray(ys).shape == (0, 2)
+
+
+def _fd(loss, args, k, eps=1e-6):
+    base = [np.array(a, dtype=np.float64) for a in args]
+    num = np.zeros_like(base[k])
+    for i in np.ndindex(num.shape):
+        p, m = [b.copy() for b in base], [b.copy() for b in base]
+        p[k][i] += eps
+        m[k][i] -= eps
+        num[i] = (float(np.asarray(loss(*p))) - float(np.asarray(loss(*m)))) / (2 * eps)
+    return num
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_gradient_matches_the_unrolled_loop(reverse, rng):
+    """Gradients wrt the initial carry, the xs, a traced weight the body
+    closes over (an invariant) and a pytree of them, through both outputs."""
+    W, U = rng.standard_normal((5, 5)) * 0.4, rng.standard_normal((3, 5)) * 0.4
+    h0, xs = rng.standard_normal(5), rng.standard_normal((9, 3))
+
+    def loss_with(run):
+        def loss(W, h0, xs):
+            c, ys = run(rnn(U)(W), h0, xs)
+            return (c * c).sum() + (ys * np.arange(1.0, 10.0)).sum()
+        return loss
+
+    op = loss_with(lambda f, i, x: scan(f, i, x, reverse=reverse))
+    loop = loss_with(lambda f, i, x: unrolled(f, i, x, reverse))
+    got = jit(grad(op, argnums=(0, 1, 2)))(W, h0, xs)
+    want = jit(grad(loop, argnums=(0, 1, 2)))(W, h0, xs)
+    eager = grad(op, argnums=(0, 1, 2))(W, h0, xs)  # grad outside jit records the op too
+    for k in range(3):
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(eager[k]), np.asarray(want[k]), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(got[k]), _fd(op, (W, h0, xs), k), rtol=1e-5, atol=1e-7)
+
+
+def test_gradient_with_int_carries_and_unused_outputs(rng):
+    """An integer step counter in the carry, a y nothing reads, the carry
+    passed through untouched: zero cotangents where there is no path."""
+    a = rng.standard_normal(4)
+
+    def loss(a, xs):
+        def body(c, x):
+            v, n, keep = c
+            v = v * np.cos(x) + n.astype(np.float64) * 0.1
+            return (v, n + 1, keep), (v.sum(), x * 0)
+        (v, n, keep), (s, _) = scan(body, (a, np.int64(0), a * 2), xs)
+        return (v ** 2).sum() + s.sum() + keep.sum()
+
+    xs = rng.standard_normal((6, 4))
+    got = jit(grad(loss, argnums=(0, 1)))(a, xs)
+    for k in range(2):
+        np.testing.assert_allclose(np.asarray(got[k]), _fd(loss, (a, xs), k), rtol=1e-5, atol=1e-7)
+
+
+def test_second_order_through_the_op(rng):
+    """grad of grad: the reverse loop is itself differentiated."""
+    W, U = rng.standard_normal((3, 3)) * 0.5, rng.standard_normal((2, 3)) * 0.5
+    h0, xs = rng.standard_normal(3), rng.standard_normal((4, 2))
+
+    def make(run):
+        def loss(W):
+            return run(rnn(U)(W), h0, xs)[1].sum()
+
+        def gnorm(W):
+            g = grad(loss)(W)
+            return (g * g).sum()
+        return gnorm
+
+    got = jit(grad(make(scan)))(W)
+    want = jit(grad(make(unrolled)))(W)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-10, atol=1e-12)
+
+
+def test_float32_and_closures_over_concrete_arrays(rng):
+    """A numpy weight the body reads stays a constant of the body; the
+    traced one is an invariant of the op."""
+    W = (rng.standard_normal((8, 8)) * 0.3).astype(np.float32)
+    U = (rng.standard_normal((8, 8)) * 0.3).astype(np.float32)
+    xs = rng.standard_normal((50, 8)).astype(np.float32)
+
+    def loss(W, xs):
+        return scan(rnn(U)(W), np.zeros(8, np.float32), xs)[1].mean()
+
+    got = jit(grad(loss, argnums=(0, 1)))(W, xs)
+    want = jit(grad(lambda W, xs: unrolled(rnn(U)(W), np.zeros(8, np.float32), xs)[1].mean(), argnums=(0, 1)))(W, xs)
+    for k in range(2):
+        assert np.asarray(got[k]).dtype == np.float32
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=2e-5, atol=1e-6)
+
+
+def test_vmap_unrolls_and_composes(rng):
+    """Inside vmap the loop is unrolled (the op has no batching rule), so
+    vmap(jit(scan)), jit(vmap(scan)) and per-example gradients still work."""
+    W, U = rng.standard_normal((4, 4)) * 0.5, rng.standard_normal((3, 4)) * 0.5
+    xs = rng.standard_normal((5, 6, 3))
+    f = jit(lambda x: scan(rnn(U)(W), np.zeros(4), x)[0])
+    want = np.stack([unrolled(rnn(U)(W), np.zeros(4), xs[i])[0] for i in range(5)])
+    np.testing.assert_allclose(np.asarray(vmap(f)(xs)), want, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(jit(vmap(f))(xs)), want, rtol=1e-12, atol=1e-13)
+    per_ex = vmap(grad(lambda W, x: scan(rnn(U)(W), np.zeros(4), x)[1].sum()), in_axes=(None, 0))(W, xs)
+    for i in range(5):
+        one = jit(grad(lambda W: scan(rnn(U)(W), np.zeros(4), xs[i])[1].sum()))(W)
+        np.testing.assert_allclose(np.asarray(per_ex[i]), np.asarray(one), rtol=1e-11, atol=1e-12)
+
+
+def test_errors_inside_jit(rng):
+    with pytest.raises(xcs.XCSTypeError, match="carry must keep"):  # float32 carry promoted to float64
+        jit(lambda c, x: scan(lambda c, x: (c + x, None), c, x))(np.zeros(2, np.float32), np.ones((3, 2)))
+    with pytest.raises(xcs.XCSValueError, match="different leading sizes"):
+        jit(lambda x, y: scan(lambda c, x: (c, c), 0.0, {"a": x, "b": y}))(np.ones(3), np.ones(4))
+    with pytest.raises(xcs.XCSError, match="scan step"):  # an error inside the loop names the step
+        jit(lambda c, x: scan(lambda c, x: (c + np.take(x, np.array([5])), None), c, x))(np.zeros(1), np.ones((3, 2)))
