@@ -378,7 +378,11 @@ xcs_status xcs_graph_batch_on(const xcs_graph *g, int n_in, const xcs_tensor *co
         }
         xcs_tensor *r = NULL;
         bool rb = false;
-        if (!st) st = replay(n, in, ib, &m, &rb, &r);
+        if (!st && n->op == XCS_OP_SCAN) { /* every output's node at once: val and vb set, r stays NULL */
+            if (!val[i]) st = xcs_scan_node_batch(g, i, in, ib, B, m.id, val, vb);
+        } else if (!st) {
+            st = replay(n, in, ib, &m, &rb, &r);
+        }
         for (int j = 0; j < k; j++) xcs_tensor_free(in[j]);
         if (in != in_small) free(in);
         if (ib != ib_small) free(ib);
@@ -387,9 +391,11 @@ xcs_status xcs_graph_batch_on(const xcs_graph *g, int n_in, const xcs_tensor *co
             break;
         }
         /* node values are contiguous [B, ...shape] or [...shape] */
-        if (!st) st = xcs_contiguous(r, &val[i]);
-        xcs_tensor_free(r);
-        vb[i] = rb;
+        if (r) {
+            st = xcs_contiguous(r, &val[i]);
+            xcs_tensor_free(r);
+            vb[i] = rb;
+        }
     }
     int made = 0;
     for (; made < g->n_outputs && !st; made++) {

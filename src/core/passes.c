@@ -227,8 +227,11 @@ static xcs_status hoist_sources(xcs_graph *g) {
 }
 
 xcs_status xcs_graph_optimize(xcs_graph *g) {
+    bool pruned = false;
     xcs_status st = cse(g);
     if (!st) st = dce(g);
+    if (!st && g->n_scans) st = xcs_scan_prune(g, &pruned);
+    if (!st && pruned) st = dce(g);
     if (!st) st = hoist_sources(g);
     if (!st) st = xcs_graph_fuse(g);
     return st;

@@ -459,3 +459,235 @@ xcs_status xcs_scan_trace(const xcs_graph *body, int n_carry, int n_x, int64_t l
     xcs_scan_node_release(d);
     return st;
 }
+
+/* ---------------------------------------------------------------- vmap */
+
+/* x, batched [B, T, ...] (an xs leaf), seen as [T, B, ...]; or [T, B, ...]
+ * (a stacked y) as [B, T, ...]: the first two axes swapped (a view). */
+static xcs_status swap01(const xcs_tensor *x, xcs_tensor **out) {
+    int perm[XCS_MAX_DIMS];
+    for (int k = 0; k < x->ndim; k++) perm[k] = k;
+    perm[0] = 1;
+    perm[1] = 0;
+    return xcs_permute(x, perm, out);
+}
+
+static xcs_status batched_shape(const xcs_node *in, int64_t B, int *nd, int64_t *shape) {
+    if (in->ndim + 1 > XCS_MAX_DIMS) return xcs_error(XCS_ERR_VALUE, "vmap: more than %d dimensions", XCS_MAX_DIMS);
+    shape[0] = B;
+    memcpy(shape + 1, in->shape, (size_t)in->ndim * sizeof *shape);
+    *nd = in->ndim + 1;
+    return XCS_OK;
+}
+
+/* The body batched: inputs batched where fb[k] (a carry found batched
+ * after a pass is made batched and the body batched again), outputs
+ * [carries (batched where fb), ys], ob[] which are batched. */
+static xcs_status batched_body(const xcs_scan_node *d, bool *fb, int64_t B, int32_t axis_id, xcs_graph **out, bool *ob) {
+    int n_in = d->n_carry + d->n_x + d->n_inv, n_out = d->n_out;
+    xcs_tensor **t = calloc((size_t)n_in + 1, sizeof *t), **o = calloc((size_t)n_out + 1, sizeof *o);
+    xcs_status st = t && o ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "vmap: out of memory batching a scan");
+    xcs_graph *nb = NULL;
+    for (int pass = 0; !st && pass <= d->n_carry; pass++) {
+        bool again = false;
+        st = xcs_graph_new(&nb);
+        for (int k = 0; !st && k < n_in; k++) {
+            const xcs_node *in = input_node(d->body, k);
+            int64_t shape[XCS_MAX_DIMS];
+            int nd = in->ndim;
+            memcpy(shape, in->shape, sizeof shape);
+            if (fb[k]) st = batched_shape(in, B, &nd, shape);
+            if (!st) st = xcs_graph_input(nb, in->dtype, nd, shape, &t[k]);
+        }
+        if (!st) st = xcs_graph_batch_on(d->body, n_in, (const xcs_tensor *const *)t, fb, B, axis_id, o, ob);
+        for (int q = 0; !st && q < d->n_carry; q++)
+            if (ob[q] && !fb[q]) again = fb[q] = true;
+        for (int q = 0; !st && !again && q < d->n_carry; q++) { /* a batched carry the step makes shared again */
+            if (!fb[q] || ob[q]) continue;
+            int64_t shape[XCS_MAX_DIMS];
+            int nd = 0;
+            xcs_tensor *bc = NULL;
+            st = batched_shape(input_node(d->body, q), B, &nd, shape);
+            if (!st) st = xcs_broadcast_to(o[q], nd, shape, &bc);
+            xcs_tensor_free(o[q]);
+            o[q] = bc;
+            ob[q] = true;
+        }
+        for (int k = 0; !st && !again && k < n_out; k++) st = xcs_graph_output(nb, o[k]);
+        for (int k = 0; k < n_in; k++) { xcs_tensor_free(t[k]); t[k] = NULL; }
+        for (int k = 0; k < n_out; k++) { xcs_tensor_free(o[k]); o[k] = NULL; }
+        if (st || again) {
+            xcs_graph_free(nb);
+            nb = NULL;
+        }
+        if (!again) break;
+    }
+    free(t);
+    free(o);
+    if (!st && !nb) st = xcs_error(XCS_ERR_INTERNAL, "vmap: a scan's carries did not settle");
+    if (!st) *out = nb;
+    return st;
+}
+
+xcs_status xcs_scan_node_batch(const xcs_graph *g, int i, xcs_tensor *const *in, const bool *ib, int64_t B,
+                               int32_t axis_id, xcs_tensor **val, bool *vb) {
+    const xcs_node *n = &g->nodes[i];
+    xcs_scan_node *d = g->scans[n->aux];
+    int nc = d->n_carry, nx = d->n_x, n_in = n->n_in, n_out = d->n_out;
+    xcs_tensor **outs = calloc((size_t)n_out + 1, sizeof *outs), **ins = calloc((size_t)n_in + 1, sizeof *ins);
+    bool *fb = calloc((size_t)n_in + n_out + 1, sizeof *fb), *ob = fb + n_in, any = false;
+    xcs_graph *nb = NULL;
+    xcs_scan_node *nd = NULL;
+    xcs_status st = outs && ins && fb ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "vmap: out of memory batching a scan");
+    for (int k = 0; !st && k < n_in; k++) any |= fb[k] = ib[k];
+    if (!st && !any) {
+        st = xcs_scan_node_call(d, n_in, (const xcs_tensor *const *)in, outs);
+    } else if (!st) {
+        st = batched_body(d, fb, B, axis_id, &nb, ob);
+        if (!st) st = xcs_scan_node_new(nb, nc, nx, d->n_resid, d->length, d->reverse, &nd);
+        for (int k = 0; !st && k < n_in; k++) {
+            int64_t shape[XCS_MAX_DIMS];
+            int dims = 0;
+            if (k < nc && fb[k] && !ib[k]) { /* a shared initial carry the loop makes batched */
+                st = batched_shape(input_node(d->body, k), B, &dims, shape);
+                if (!st) st = xcs_broadcast_to(in[k], dims, shape, &ins[k]);
+            } else if (k >= nc && k < nc + nx && ib[k]) { /* [B, T, ...] read as [T, B, ...] */
+                st = swap01(in[k], &ins[k]);
+            } else {
+                st = xcs_tensor_view(in[k], &ins[k]);
+            }
+        }
+        if (!st) st = xcs_scan_node_call(nd, n_in, (const xcs_tensor *const *)ins, outs);
+    }
+    for (int j = i; j < g->n_nodes && !st; j++) { /* every output's node: [B, ...] when batched */
+        const xcs_node *m = &g->nodes[j];
+        if (m->op != XCS_OP_SCAN || m->aux != n->aux || val[j]) continue;
+        xcs_tensor *v = outs[m->axis], *sw = NULL;
+        if (ob[m->axis] && m->axis >= nc) st = swap01(v, &sw); /* a stacked y: [T, B, ...] -> [B, T, ...] */
+        if (!st) st = xcs_contiguous(sw ? sw : v, &val[j]);
+        vb[j] = ob[m->axis];
+        xcs_tensor_free(sw);
+    }
+    for (int k = 0; outs && k < n_out; k++) xcs_tensor_free(outs[k]);
+    for (int k = 0; ins && k < n_in; k++) xcs_tensor_free(ins[k]);
+    xcs_scan_node_release(nd);
+    xcs_graph_free(nb);
+    free(outs);
+    free(ins);
+    free(fb);
+    return st;
+}
+
+/* ---------------------------------------------------------------- pruning */
+
+/* mark[i] for every node of body that outputs `want` (flags per output) read. */
+static void reached(const xcs_graph *body, const bool *want, bool *mark) {
+    memset(mark, 0, (size_t)body->n_nodes * sizeof *mark);
+    for (int o = 0; o < body->n_outputs; o++)
+        if (want[o]) mark[body->outputs[o].node] = true;
+    for (int i = body->n_nodes - 1; i >= 0; i--) {
+        const xcs_node *n = &body->nodes[i];
+        for (int k = 0; mark[i] && k < n->n_in; k++) mark[body->edges[n->first_edge + k].node] = true;
+    }
+}
+
+/* The body keeping outputs `keep` and, of the carries, those kept (the
+ * inputs of the others become constants nothing reads). */
+static xcs_status pruned_body(const xcs_scan_node *d, const bool *keep, xcs_graph **out) {
+    xcs_graph *b = NULL;
+    xcs_status st = xcs_graph_clone(d->body, 0, NULL, &b);
+    int o = 0, dropped = 0;
+    for (int k = 0; !st && k < d->n_out; k++)
+        if (keep[k]) b->outputs[o++] = b->outputs[k];
+    if (!st) b->n_outputs = o;
+    for (int i = 0; !st && i < b->n_nodes; i++) {
+        xcs_node *n = &b->nodes[i];
+        if (n->op != XCS_NODE_INPUT) continue;
+        if (n->aux >= d->n_carry || keep[n->aux]) { /* renumbered past the dropped carries */
+            int before = 0;
+            for (int q = 0; q < d->n_carry && q < n->aux; q++) before += !keep[q];
+            n->aux -= before;
+            continue;
+        }
+        xcs_tensor *z = NULL;
+        if (!(st = xcs_tensor_scalar(n->dtype, 0, &z)) && !(st = xcs_graph_grow_consts(b))) {
+            n->op = XCS_NODE_CONST;
+            n->ndim = 0;
+            n->aux = b->n_consts;
+            b->consts[b->n_consts++] = z;
+            z = NULL;
+            dropped++;
+        }
+        xcs_tensor_free(z);
+    }
+    if (!st) b->n_inputs -= dropped;
+    if (st) {
+        xcs_graph_free(b);
+        return st;
+    }
+    *out = b;
+    return XCS_OK;
+}
+
+/* Scan `aux` of g computing only what its nodes still read: its ys that no
+ * node stands for are dropped, and its carries whose final value nothing
+ * reads and that no kept output depends on (a gradient's accumulator for
+ * an argument nobody asked about).  True in *changed when it did. */
+static xcs_status prune_one(xcs_graph *g, int aux, bool *changed) {
+    const xcs_scan_node *d = g->scans[aux];
+    int nc = d->n_carry, n_out = d->n_out;
+    bool *keep = calloc((size_t)n_out + 1, sizeof *keep), *mark = calloc((size_t)d->body->n_nodes + 1, sizeof *mark);
+    int *axis_of = calloc((size_t)n_out + 1, sizeof *axis_of);
+    xcs_status st = keep && mark && axis_of ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory pruning a scan");
+    int32_t first = -1;
+    for (int32_t j = 0; !st && j < g->n_nodes; j++)
+        if (g->nodes[j].op == XCS_OP_SCAN && g->nodes[j].aux == aux) {
+            keep[g->nodes[j].axis] = true;
+            if (first < 0) first = j;
+        }
+    for (bool grew = true; !st && grew;) { /* a carry a kept output reads is kept */
+        grew = false;
+        reached(d->body, keep, mark);
+        for (int q = 0; q < nc; q++) {
+            const xcs_node *in = input_node(d->body, q);
+            if (!keep[q] && in && mark[in - d->body->nodes]) grew = keep[q] = true;
+        }
+    }
+    int n_keep = 0, nc2 = 0;
+    for (int k = 0; !st && k < n_out; k++) {
+        axis_of[k] = keep[k] ? n_keep++ : -1;
+        nc2 += k < nc && keep[k];
+    }
+    xcs_graph *b = NULL;
+    xcs_scan_node *d2 = NULL;
+    if (!st && first >= 0 && n_keep < n_out) {
+        st = pruned_body(d, keep, &b);
+        if (!st) st = xcs_scan_node_new(b, nc2, d->n_x, 0, d->length, d->reverse, &d2);
+    }
+    if (d2) { /* the nodes: the dropped carries' inputs removed, outputs renumbered */
+        for (int32_t j = first; j < g->n_nodes; j++) {
+            xcs_node *m = &g->nodes[j];
+            if (m->op != XCS_OP_SCAN || m->aux != aux) continue;
+            int w = 0;
+            for (int k = 0; k < m->n_in; k++)
+                if (k >= nc || keep[k]) g->edges[m->first_edge + w++] = g->edges[m->first_edge + k];
+            m->n_in = w;
+            m->axis = axis_of[m->axis];
+        }
+        g->scans[aux] = d2;
+        xcs_scan_node_release((xcs_scan_node *)d);
+        *changed = true;
+    }
+    xcs_graph_free(b);
+    free(keep);
+    free(mark);
+    free(axis_of);
+    return st;
+}
+
+xcs_status xcs_scan_prune(xcs_graph *g, bool *changed) {
+    xcs_status st = XCS_OK;
+    *changed = false;
+    for (int a = 0; a < g->n_scans && !st; a++) st = prune_one(g, a, changed);
+    return st;
+}

@@ -189,6 +189,18 @@ xcs_status xcs_scan_node_new(const xcs_graph *body, int n_carry, int n_x, int n_
                              xcs_scan_node **out);
 xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, xcs_graph **out);
 xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_tensor **resid);
+/* Optimisation (passes.c, after DCE): each scan computes only what g's
+ * nodes still read (unread ys dropped, and carries nothing kept reads);
+ * *changed when any scan was rewritten (its dropped inputs' sources may
+ * now be dead). */
+xcs_status xcs_scan_prune(xcs_graph *g, bool *changed);
+/* vmap's rule (batch.c): node i of g read through `in` (batched [B, ...]
+ * where ib[k]) for the map axis_id; sets val[j] (contiguous) and vb[j] for
+ * every sibling j whose val is NULL.  The body is batched (a carry is made
+ * batched when the step makes it so) and recorded as a scan of its own;
+ * the xs are read [T, B, ...], and the stacked ys come back [B, T, ...]. */
+xcs_status xcs_scan_node_batch(const xcs_graph *g, int i, xcs_tensor *const *in, const bool *ib, int64_t B,
+                               int32_t axis_id, xcs_tensor **val, bool *vb);
 
 /* Node n's op on operands `in` (views of its inputs' values) through the
  * eager ops: concrete operands compute, traced ones record (run.c). */

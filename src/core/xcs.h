@@ -474,8 +474,8 @@ xcs_status xcs_scan_program_run_on(const xcs_scan_program *sp, int64_t length, b
  * parent (which are read whole at every step), or run at once when none
  * is traced.  inputs: [carries, xs ([length, ...] each), the others];
  * outs (xcs_graph_num_outputs(body), owned): [final carries, stacked ys].
- * The op is differentiable (a reverse loop of the body's VJP); vmap of it
- * is not supported (unroll the loop there). */
+ * The op is differentiable (a reverse loop of the body's VJP) and
+ * batchable (vmap batches the body). */
 xcs_status xcs_scan_trace(const xcs_graph *body, int n_carry, int n_x, int64_t length, bool reverse, int n_in,
                           const xcs_tensor *const *inputs, xcs_tensor **outs);
 

@@ -4,7 +4,7 @@
  * a constant.  The op's values and its gradient (autodiff's reverse loop)
  * equal the same loop unrolled into the trace, forward and reverse; with
  * nothing traced the op runs at once; a copy of the graph shares the scan;
- * bad inputs are refused.  Runs under ASan in CI (the descriptors'
+ * bad inputs are refused; vmap's rule batches it.  Runs under ASan in CI (the descriptors'
  * references, the reverse body's temporaries). */
 #include <stdlib.h>
 
@@ -185,9 +185,50 @@ static void test_concrete_inputs_run_now(void) {
     xcs_graph_free(body);
 }
 
+/* vmap's rule: the program (forward loop, reverse loop) batched over
+ * h0 and xs with W shared equals each example run alone. */
+static void test_batched_op_equals_each_example(void) {
+    enum { NB = 3 };
+    xcs_tensor *U = random_f64(2, SHAPE(X, H)), *wy = random_f64(1, SHAPE(T)), *W = random_f64(2, SHAPE(H, H));
+    xcs_tensor *h0s = random_f64(2, SHAPE(NB, H)), *xss = random_f64(3, SHAPE(NB, T, X));
+    xcs_graph *g = program(true, false, U, wy);
+    const xcs_tensor *in[3] = {W, h0s, xss};
+    const bool batched[3] = {false, true, true};
+    xcs_tensor *outs[5] = {0};
+    bool ob[5] = {0};
+    CHECK_OK(xcs_graph_batch(g, 3, in, batched, NB, outs, ob));
+    for (int b = 0; b < NB; b++) {
+        xcs_tensor *h0 = NULL, *xs = NULL, *one[5] = {0};
+        xcs_slice sl = {.start = b, .stop = b + 1, .step = 1, .has_start = true, .has_stop = true};
+        xcs_tensor *r1 = NULL, *r2 = NULL;
+        CHECK_OK(xcs_slice_axis(h0s, 0, sl, &r1));
+        CHECK_OK(xcs_reshape(r1, 1, SHAPE(H), &h0));
+        CHECK_OK(xcs_slice_axis(xss, 0, sl, &r2));
+        CHECK_OK(xcs_reshape(r2, 2, SHAPE(T, X), &xs));
+        const xcs_tensor *ein[3] = {W, h0, xs};
+        CHECK_OK(xcs_graph_run(g, 3, ein, one));
+        for (int k = 0; k < 5; k++) {
+            CHECK(ob[k]); /* every output depends on the example */
+            xcs_tensor *row = NULL;
+            CHECK_OK(xcs_slice_axis(outs[k], 0, sl, &row));
+            double d = max_diff(row, one[k]);
+            CHECK(d >= 0 && d <= 1e-12);
+            xcs_tensor_free(row);
+            xcs_tensor_free(one[k]);
+        }
+        xcs_tensor *ts[] = {h0, xs, r1, r2};
+        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) xcs_tensor_free(ts[k]);
+    }
+    for (int k = 0; k < 5; k++) xcs_tensor_free(outs[k]);
+    xcs_graph_free(g);
+    xcs_tensor *ts[] = {U, wy, W, h0s, xss};
+    for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) xcs_tensor_free(ts[k]);
+}
+
 int main(void) {
     if (xcs_host_init()) return 1;
     RUN(test_op_equals_unrolled_loop);
     RUN(test_concrete_inputs_run_now);
+    RUN(test_batched_op_equals_each_example);
     return check_report();
 }

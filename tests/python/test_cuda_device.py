@@ -560,6 +560,45 @@ def test_elementwise_scan_is_one_kernel(rng, reverse):
     assert xcs.memory_stats()["scan_loops"] == before + 4  # a matmul: step by step
 
 
+def test_jitted_scan_op_runs_on_the_device(rng):
+    """Inside jit and grad a scan is one op (test_scan_op.py) run as the
+    loop program on the program's device: an elementwise step is the
+    one-kernel loop there, results stay device Arrays, and the gradient's
+    reverse loop (a matmul step: step by step) is right too."""
+    T, D = 29, 70
+    xs = rng.standard_normal((T, D)).astype(np.float32)
+    c0 = rng.standard_normal(D).astype(np.float32)
+    decay = rng.uniform(0.5, 0.99, D).astype(np.float32)
+    before = xcs.memory_stats()["scan_loops"]
+    f = xcs.jit(lambda c, xs, d: xcs.scan(lambda c, x: (c * d + x, c * 2), c, xs))
+    c, ys = f(c0, xs, decay)  # d: a value of the trace the body reads (an invariant)
+    assert c.device.startswith("cuda") and ys.device.startswith("cuda")
+    assert xcs.memory_stats()["scan_loops"] == before + 1
+    wc, wys = _loop(lambda c, x: (c * decay.astype(np.float64) + x, c * 2), c0.astype(np.float64),
+                    xs.astype(np.float64), False)
+    np.testing.assert_allclose(np.asarray(c), wc, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(ys), wys, rtol=1e-5, atol=1e-5)
+
+    W = (rng.standard_normal((D, D)) * 0.05).astype(np.float32)
+
+    def loss(W, c, xs):
+        return xcs.scan(lambda h, x: (np.tanh(h @ W + x),) * 2, c, xs)[1].sum()
+
+    g = xcs.jit(xcs.grad(loss, argnums=(0, 1)))(W, c0, xs)
+    assert g[0].device.startswith("cuda")
+    Wd = W.astype(np.float64)
+    hs = [c0.astype(np.float64)]
+    for x in xs.astype(np.float64):
+        hs.append(np.tanh(hs[-1] @ Wd + x))
+    dW, dh = np.zeros_like(Wd), np.zeros(D)
+    for t in range(T - 1, -1, -1):  # d/dh_{t+1} of sum(h_1..h_T) is 1 plus what flows back
+        dpre = (dh + 1) * (1 - hs[t + 1] ** 2)
+        dW += np.outer(hs[t], dpre)
+        dh = dpre @ Wd.T
+    np.testing.assert_allclose(np.asarray(g[0]), dW, rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(np.asarray(g[1]), dh, rtol=2e-4, atol=2e-4)
+
+
 def test_scan_kernel_fault_names_the_step(rng, monkeypatch):
     """An integer division by zero inside the one-kernel loop is reported as
     the step loop reports it: XCSError naming the step."""

@@ -4,7 +4,8 @@ the op computes what the loop program and numpy compute; its gradient (a
 reverse loop of the body's VJP) matches the gradient of the same loop
 unrolled, to the last bits in float64, including closures over traced
 values (loop invariants), reverse loops, integer carries, second order;
-inside vmap the loop is still unrolled (no batching rule for the op)."""
+vmap batches the op (its body batched, a carry made batched where the
+step makes it so), per-example gradients included."""
 import numpy as np
 import pytest
 
@@ -139,6 +140,28 @@ def test_gradient_with_int_carries_and_unused_outputs(rng):
         np.testing.assert_allclose(np.asarray(got[k]), _fd(loss, (a, xs), k), rtol=1e-5, atol=1e-7)
 
 
+def test_loops_compute_only_what_is_read(rng):
+    """After optimisation each loop keeps only the outputs the program
+    reads: the gradient with respect to xs alone has no accumulator for
+    the weight, and the forward loop of a gradient keeps only the carries
+    the reverse loop reads (its ys go)."""
+    W, U = rng.standard_normal((5, 5)) * 0.4, rng.standard_normal((3, 5)) * 0.4
+    h0, xs = rng.standard_normal(5), rng.standard_normal((9, 3))
+
+    def loss(W, h0, xs):
+        return scan(rnn(U)(W), h0, xs)[1].sum()
+
+    gx = jit(grad(loss, argnums=2))
+    lines = scan_ops(gx, W, h0, xs)
+    assert len(lines) == 2  # the forward loop's residuals, the reverse loop's xs cotangents
+    assert "1 carries" in lines[1] and "reverse" in lines[1]
+    gw = jit(grad(loss, argnums=0))
+    assert "2 carries" in scan_ops(gw, W, h0, xs)[1]  # the weight's sum rides along
+    loop = jit(grad(lambda W, h0, xs: unrolled(rnn(U)(W), h0, xs)[1].sum(), argnums=(0, 2)))(W, h0, xs)
+    np.testing.assert_allclose(np.asarray(gx(W, h0, xs)), np.asarray(loop[1]), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(gw(W, h0, xs)), np.asarray(loop[0]), rtol=1e-12, atol=1e-13)
+
+
 def test_second_order_through_the_op(rng):
     """grad of grad: the reverse loop is itself differentiated."""
     W, U = rng.standard_normal((3, 3)) * 0.5, rng.standard_normal((2, 3)) * 0.5
@@ -175,19 +198,43 @@ def test_float32_and_closures_over_concrete_arrays(rng):
         np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=2e-5, atol=1e-6)
 
 
-def test_vmap_unrolls_and_composes(rng):
-    """Inside vmap the loop is unrolled (the op has no batching rule), so
-    vmap(jit(scan)), jit(vmap(scan)) and per-example gradients still work."""
+def test_vmap_batches_the_op(rng):
+    """vmap records one batched scan: a shared initial carry the step makes
+    batched, a counter that stays shared, ys of both kinds, jit in either
+    order, per-example gradients, a collective in the body, vmap of vmap."""
     W, U = rng.standard_normal((4, 4)) * 0.5, rng.standard_normal((3, 4)) * 0.5
     xs = rng.standard_normal((5, 6, 3))
-    f = jit(lambda x: scan(rnn(U)(W), np.zeros(4), x)[0])
-    want = np.stack([unrolled(rnn(U)(W), np.zeros(4), xs[i])[0] for i in range(5)])
-    np.testing.assert_allclose(np.asarray(vmap(f)(xs)), want, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(np.asarray(jit(vmap(f))(xs)), want, rtol=1e-12, atol=1e-13)
-    per_ex = vmap(grad(lambda W, x: scan(rnn(U)(W), np.zeros(4), x)[1].sum()), in_axes=(None, 0))(W, xs)
+
+    def f(x):
+        def cell(c, xt):
+            h, n = c
+            h = np.tanh(h @ W + xt @ U)
+            return (h, n + 1.0), (h.sum(), n)
+        (h, n), (s, ns) = scan(cell, (np.zeros(4), np.zeros(())), x)
+        return h, n, s, ns
+
+    want = [np.stack(v) for v in zip(*[jit(f)(xs[i]) for i in range(5)])]
+    for fn in (vmap(f), jit(vmap(f)), vmap(jit(f))):
+        got = fn(xs)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-13)
+    assert scan_ops(jit(vmap(f)), xs)  # one op, not an unrolled loop
+
+    def loss(W, x):
+        return scan(rnn(U)(W), np.zeros(4), x)[1].sum()
+
+    per_ex = jit(vmap(grad(loss), in_axes=(None, 0)))(W, xs)
     for i in range(5):
-        one = jit(grad(lambda W: scan(rnn(U)(W), np.zeros(4), xs[i])[1].sum()))(W)
-        np.testing.assert_allclose(np.asarray(per_ex[i]), np.asarray(one), rtol=1e-11, atol=1e-12)
+        one = jit(grad(loss))(W, xs[i])
+        np.testing.assert_allclose(np.asarray(per_ex[i]), np.asarray(one), rtol=1e-12, atol=1e-13)
+
+    summed = vmap(lambda x: scan(lambda c, xt: (c + xcs.psum(xt, "b"), c), np.zeros(3), x)[0], axis_name="b")(xs)
+    np.testing.assert_allclose(np.asarray(summed), np.broadcast_to(xs.sum(axis=(0, 1)), (5, 3)), rtol=1e-12)
+    inner = vmap(vmap(lambda x: scan(lambda c, xt: (c * 0.5 + xt, c), np.zeros(()), x)[0]))(xs)
+    ref = np.zeros((5, 6))
+    for t in range(3):
+        ref = ref * 0.5 + xs[:, :, t]
+    np.testing.assert_allclose(np.asarray(inner), ref, rtol=1e-12, atol=1e-14)
 
 
 def test_errors_inside_jit(rng):

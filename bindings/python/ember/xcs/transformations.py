@@ -56,12 +56,12 @@ order of ``xs`` also when ``reverse``).  On concrete arrays a tensor body is
 traced once per signature and run as a loop program in C (``Graph.scan``:
 no per-step Python); what a step computes without reading the carry (an
 RNN cell's ``x @ U``) runs for all steps at once before the loop, as one
-batched program.  Inside ``jit`` or ``grad`` the loop is one op of the
-enclosing trace (``Graph.scan_trace``): the body is traced once, the values
-of the trace it reads are loop invariants, and the gradient is a reverse
-loop of the body's VJP, so the trace keeps the size of one step.  Inside
-``vmap`` it is unrolled into the enclosing program, which makes it
-batchable by the ordinary rules.  The carry must keep its structure, shapes
+batched program.  Inside ``jit``, ``grad`` or ``vmap`` the loop is one op
+of the enclosing trace (``Graph.scan_trace``): the body is traced once, the
+values of the trace it reads are loop invariants, the gradient is a reverse
+loop of the body's VJP and vmap batches the body, so the trace keeps the
+size of one step.  A scan inside another scan's body is unrolled into that
+body.  The carry must keep its structure, shapes
 and dtypes.  A body that makes orchestration calls runs as a Python loop
 inside an orchestration scope: each step's calls start as soon as their
 inputs (earlier steps' Deferreds) are ready, so independent calls still
@@ -315,9 +315,9 @@ class _Stage:
 _STAGE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_pmap_stage", default=None)
 #: true while grad traces its function: a staged collective's result is an
 #: input of the block's program, which the gradient would not see through
-# set while vmap traces its per-example function: a scan met there is
-# unrolled (the batching rules have no rule for a scan op)
-_BATCHING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_batching", default=False)
+# set while a scan body is traced into a graph of its own: a scan met there
+# is unrolled into that body (a body holds no scan op)
+_IN_SCAN_BODY: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_in_scan_body", default=False)
 _DIFFERENTIATING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_differentiating", default=False)
 
 
@@ -479,11 +479,10 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
             rebuilt.append(pytree.unflatten(tree, [next(it) for _ in al]))
         aid = next(_MAP_IDS) % 0x7FFFFFFF or 1  # an int32 > 0 (the numbers wrap after 2^31 traces)
         tok = _AXES.set(_AXES.get() + ((axis_name, B, aid),)) if axis_name is not None else None
-        tok_g, tok_b = orch._ACTIVE.set(g), _BATCHING.set(True)
+        tok_g = orch._ACTIVE.set(g)
         try:
             out = fn(*rebuilt)
         finally:
-            _BATCHING.reset(tok_b)
             orch._ACTIVE.reset(tok_g)
             if tok is not None:
                 _AXES.reset(tok)
@@ -876,12 +875,13 @@ def _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs, parent=None):
         carry = pytree.unflatten(c_tree, tracers[:len(c_sigs)])
         x = pytree.unflatten(x_tree, tracers[len(c_sigs):]) if x_sigs else None
         del tracers
-        tok, tok_g = orch._TRACING.set(True), orch._ACTIVE.set(g)
+        tok, tok_g, tok_b = orch._TRACING.set(True), orch._ACTIVE.set(g), _IN_SCAN_BODY.set(True)
         try:
             out = f(carry, x)
         except XCSTracerError:
             return _FALLBACK  # the unrolled path traces each step and says where
         finally:
+            _IN_SCAN_BODY.reset(tok_b)
             orch._TRACING.reset(tok)
             orch._ACTIVE.reset(tok_g)
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -1018,7 +1018,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         done = _scan_program(f, init, xs, length, reverse)
         if done is not None:
             return done
-    elif active is not None and not (active.lazy or active.nested or _BATCHING.get()):
+    elif active is not None and not (active.lazy or _IN_SCAN_BODY.get()):
         done = _scan_traced(f, init, xs, length, reverse, active)
         if done is not None:
             return done
