@@ -13,8 +13,9 @@
  * The body's inputs are [carries, rows of xs, loop invariants]: the values
  * of the enclosing program the body reads (an RNN's weights) are
  * invariants, every step reading them whole.  autodiff.c's rule uses
- * xcs_scan_with_residuals (the forward loop also stacks the carry entering
- * each step) and xcs_scan_vjp_body (the reverse loop's step: the body
+ * xcs_scan_with_residuals (the forward loop also stacks the carry leaving
+ * each step, and the carry entering it is that shifted by a step) and
+ * xcs_scan_vjp_body (the reverse loop's step: the body
  * replayed on those residuals, and its VJP). */
 #include "trace.h"
 
@@ -250,23 +251,48 @@ xcs_status xcs_graph_inline(const xcs_graph *body, const xcs_tensor *const *inpu
 
 /* ---------------------------------------------------------------- autodiff */
 
+/* A traced tensor reading node e->node of g through edge e. */
+static xcs_status edge_tensor(xcs_graph *g, const xcs_edge *e, xcs_tensor **out) {
+    xcs_tensor *t = calloc(1, sizeof *t);
+    if (!t) return xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+    *t = (xcs_tensor){.graph = g, .node = e->node, .dtype = g->nodes[e->node].dtype, .ndim = e->ndim,
+                      .offset = e->offset};
+    memcpy(t->shape, e->shape, sizeof t->shape);
+    memcpy(t->strides, e->strides, sizeof t->strides);
+    *out = t;
+    return XCS_OK;
+}
+
+/* The carries entering each step, [T, ...] in the order of xs, from the
+ * carries leaving each step (`after`, stacked like a y) and the initial
+ * carry: after shifted by one step, init in the first step's row. */
+static xcs_status entering(const xcs_tensor *init, const xcs_tensor *after, int64_t T, bool reverse, xcs_tensor **out) {
+    if (T == 0) return xcs_tensor_view(after, out);
+    int64_t shape[XCS_MAX_DIMS];
+    shape[0] = 1;
+    memcpy(shape + 1, init->shape, (size_t)init->ndim * sizeof *shape);
+    xcs_slice sl = {.start = reverse ? 1 : 0, .stop = reverse ? T : T - 1, .step = 1, .has_start = true, .has_stop = true};
+    xcs_tensor *row = NULL, *rest = NULL;
+    xcs_status st = xcs_reshape(init, init->ndim + 1, shape, &row);
+    if (!st) st = xcs_slice_axis(after, 0, sl, &rest);
+    const xcs_tensor *parts[2] = {reverse ? rest : row, reverse ? row : rest};
+    if (!st) st = xcs_concat(2, parts, 0, out);
+    xcs_tensor_free(row);
+    xcs_tensor_free(rest);
+    return st;
+}
+
 xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_tensor **resid) {
     xcs_scan_node *d = g->scans[aux];
     int nc = d->n_carry;
     xcs_status st = XCS_OK;
-    if (d->n_resid == 0 && nc > 0) { /* a body whose extra ys are its carry inputs */
+    if (d->n_resid == 0 && nc > 0) { /* a body whose extra ys are its carry outputs (a one-kernel loop keeps them) */
         xcs_graph *b = NULL;
         xcs_scan_node *d2 = NULL;
         st = xcs_graph_clone(d->body, 0, NULL, &b);
         if (!st && !(b->outputs = realloc(b->outputs, ((size_t)b->n_outputs + nc + 1) * sizeof *b->outputs)))
             st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
-        for (int q = 0; q < nc && !st; q++) {
-            const xcs_node *in = input_node(b, q);
-            xcs_edge e = {.node = (int32_t)(in - b->nodes), .ndim = in->ndim};
-            memcpy(e.shape, in->shape, sizeof e.shape);
-            xcs_strides_contiguous(in->ndim, in->shape, e.strides);
-            b->outputs[b->n_outputs++] = e;
-        }
+        for (int q = 0; q < nc && !st; q++) b->outputs[b->n_outputs++] = b->outputs[q];
         if (!st) {
             b->cap_outputs = b->n_outputs + 1;
             st = xcs_scan_node_new(b, nc, d->n_x, nc, d->length, d->reverse, &d2);
@@ -282,23 +308,24 @@ xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_ten
         int32_t have = -1;
         for (int32_t j = 0; j < g->n_nodes && have < 0; j++)
             if (g->nodes[j].op == XCS_OP_SCAN && g->nodes[j].aux == aux && g->nodes[j].axis == base + q) have = j;
+        xcs_tensor *after = NULL, *init = NULL;
         if (have >= 0) {
-            xcs_tensor *t = calloc(1, sizeof *t);
-            if (!t) {
-                st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
-                break;
-            }
             const xcs_node *m = &g->nodes[have];
-            *t = (xcs_tensor){.graph = g, .node = have, .dtype = m->dtype, .ndim = m->ndim};
-            memcpy(t->shape, m->shape, sizeof t->shape);
-            xcs_strides_contiguous(m->ndim, m->shape, t->strides);
-            resid[q] = t;
-            continue;
+            xcs_edge e = {.node = have, .ndim = m->ndim};
+            memcpy(e.shape, m->shape, sizeof e.shape);
+            xcs_strides_contiguous(m->ndim, m->shape, e.strides);
+            st = edge_tensor(g, &e, &after);
+        } else {
+            int64_t shape[XCS_MAX_DIMS];
+            int nd = 0;
+            xcs_dtype dt = output_sig(d, base + q, &nd, shape);
+            st = xcs_trace_sibling(g, first, dt, nd, shape, base + q, &after);
         }
-        int64_t shape[XCS_MAX_DIMS];
-        int nd = 0;
-        xcs_dtype dt = output_sig(d, base + q, &nd, shape);
-        st = xcs_trace_sibling(g, first, dt, nd, shape, base + q, &resid[q]);
+        xcs_edge e0 = g->edges[g->nodes[first].first_edge + q];
+        if (!st) st = edge_tensor(g, &e0, &init);
+        if (!st) st = entering(init, after, d->length, d->reverse, &resid[q]);
+        xcs_tensor_free(after);
+        xcs_tensor_free(init);
     }
     if (st)
         for (int q = 0; q < nc; q++) {

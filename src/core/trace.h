@@ -132,7 +132,7 @@ typedef struct xcs_scan_node {
     xcs_graph *body;           /* traced, not optimised: autodiff replays it */
     xcs_scan_program *prog;    /* compiled from body */
     int n_carry, n_x, n_inv, n_out;
-    int n_resid;               /* ys at the end that are the carries entering each step (autodiff's residuals), else 0 */
+    int n_resid;               /* ys at the end that are the carries leaving each step (autodiff's residuals), else 0 */
     int64_t length;
     bool reverse;
     uint64_t hash;             /* the body's structure, length, direction */
@@ -181,7 +181,8 @@ struct xcs_graph {
  * [ct carries, ct accumulators of the float invariants, carries entering
  * the step, x rows, ct of the ys, invariants], outputs [ct carries, ct
  * accumulators, ct x rows].  _with_residuals makes g's scan `aux` also
- * stack the carry entering each step (once) and returns those values. */
+ * stack the carry leaving each step (once) and returns the carries
+ * entering each step ([T, ...], that shifted by a step: traced in g). */
 xcs_status xcs_scan_node_call(xcs_scan_node *d, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs);
 xcs_status xcs_scan_node_run(const xcs_graph *g, int i, xcs_tensor *const *ins, xcs_device dev, int index,
                              xcs_tensor **vals);

@@ -579,6 +579,26 @@ def test_jitted_scan_op_runs_on_the_device(rng):
     np.testing.assert_allclose(np.asarray(c), wc, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.asarray(ys), wys, rtol=1e-5, atol=1e-5)
 
+    def ema_loss(c, d, xs):
+        return xcs.scan(lambda c, x: (c * d + x, c * c), c, xs)[1].sum()
+
+    before = xcs.memory_stats()["scan_loops"]
+    gc, gd = xcs.jit(xcs.grad(ema_loss, argnums=(0, 1)))(c0, decay, xs)
+    # both loops elementwise: the forward one (its residuals are its carries
+    # leaving each step) and the reverse one (the decay's sum rides along)
+    assert xcs.memory_stats()["scan_loops"] == before + 2
+    d64, cs = decay.astype(np.float64), [c0.astype(np.float64)]
+    for x in xs.astype(np.float64):
+        cs.append(cs[-1] * d64 + x)
+    dc, dd = np.zeros(D), np.zeros(D)
+    for t in range(T - 1, -1, -1):  # y_t = c_t^2 (the carry entering step t)
+        dc = dc + 2 * cs[t]  # from y_t
+        if t > 0:
+            dd += dc * cs[t - 1]
+            dc = dc * d64
+    np.testing.assert_allclose(np.asarray(gc), dc, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(gd), dd, rtol=1e-4, atol=1e-4)
+
     W = (rng.standard_normal((D, D)) * 0.05).astype(np.float32)
 
     def loss(W, c, xs):
