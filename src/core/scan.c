@@ -428,6 +428,22 @@ struct xcs_scan_program {
 
 static bool is_source(const xcs_node *n) { return n->op == XCS_NODE_INPUT || n->op == XCS_NODE_CONST; }
 
+xcs_status xcs_graph_unread_input(xcs_graph *g, int i) {
+    xcs_node *n = &g->nodes[i];
+    xcs_tensor *z = NULL;
+    xcs_status st = xcs_tensor_scalar(n->dtype, 0, &z);
+    if (!st) st = xcs_graph_grow_consts(g);
+    if (!st) {
+        n->op = XCS_NODE_CONST;
+        n->ndim = 0;
+        n->aux = g->n_consts;
+        g->consts[g->n_consts++] = z;
+        z = NULL;
+    }
+    xcs_tensor_free(z);
+    return st;
+}
+
 /* The pre-program: the carry-free nodes the hoisted ones need, its inputs
  * the xs (renumbered from 0), its outputs the hoisted nodes (mark[i] > 0,
  * in node order). */
@@ -449,15 +465,7 @@ static xcs_status build_pre(const xcs_graph *g, int n_carry, const int *mark, in
             n->aux -= n_carry;
             continue;
         }
-        xcs_tensor *z = NULL;
-        if (!(st = xcs_tensor_scalar(n->dtype, 0, &z)) && !(st = xcs_graph_grow_consts(p))) {
-            n->op = XCS_NODE_CONST;
-            n->ndim = 0;
-            n->aux = p->n_consts;
-            p->consts[p->n_consts++] = z;
-            z = NULL;
-        }
-        xcs_tensor_free(z);
+        st = xcs_graph_unread_input(p, i);
     }
     p->n_inputs -= n_carry;
     if (!st) st = xcs_graph_optimize(p); /* drops what reads a carry (batching replays every node) */

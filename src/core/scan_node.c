@@ -636,16 +636,8 @@ static xcs_status pruned_body(const xcs_scan_node *d, const bool *keep, xcs_grap
             n->aux -= before;
             continue;
         }
-        xcs_tensor *z = NULL;
-        if (!(st = xcs_tensor_scalar(n->dtype, 0, &z)) && !(st = xcs_graph_grow_consts(b))) {
-            n->op = XCS_NODE_CONST;
-            n->ndim = 0;
-            n->aux = b->n_consts;
-            b->consts[b->n_consts++] = z;
-            z = NULL;
-            dropped++;
-        }
-        xcs_tensor_free(z);
+        st = xcs_graph_unread_input(b, i);
+        dropped++;
     }
     if (!st) b->n_inputs -= dropped;
     if (st) {

@@ -211,6 +211,10 @@ xcs_status xcs_node_apply(const xcs_node *n, xcs_tensor *const *in, xcs_tensor *
  * for output `axis` (of dtype and shape): another output of a scan. */
 xcs_status xcs_trace_sibling(xcs_graph *g, int32_t like, xcs_dtype dtype, int ndim, const int64_t *shape, int axis,
                              xcs_tensor **out);
+/* Input node i of g, which nothing that is kept reads, made a scalar zero
+ * constant (DCE then drops it with what reads it); the caller renumbers
+ * the other inputs (scan.c). */
+xcs_status xcs_graph_unread_input(xcs_graph *g, int i);
 /* The body's carry outputs have the carry inputs' shapes and dtypes (scan.c). */
 xcs_status xcs_scan_check_carry(const xcs_graph *body, int n_carry);
 
