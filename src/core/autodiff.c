@@ -376,8 +376,9 @@ static xcs_tensor *ZEROS(ad *c, xcs_dtype dt, int nd, const int64_t *shape) { /*
 }
 
 /* scan (scan_node.c): the reverse loop.  The forward loop also stacks the
- * carry entering each step (the residuals); the reverse loop runs the
- * body's VJP from the last step to the first, its carries the carry's
+ * carry leaving each step, which shifted by a step is the carry entering
+ * each step (the residuals); the reverse loop runs the body's VJP from the
+ * last step to the first, its carries the carry's
  * cotangent and the sums of the invariants' cotangents, its ys the xs'
  * cotangents.  Run once per scan, at its lowest node: every consumer of
  * its outputs comes after it, so their cotangents are complete. */

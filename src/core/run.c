@@ -761,7 +761,7 @@ static const xcs_dev_consts *device_consts(const xcs_graph *g, xcs_device dev, i
     dc->n = g->n_consts;
     for (int k = 0; !st && k < dc->n; k++) {
         const xcs_tensor *c = g->consts[k];
-        if (c->storage && c->storage->owned && c->storage->device == XCS_DEVICE_CPU)
+        if (c->storage && c->storage->owned && c->storage->device == XCS_DEVICE_CPU && !xcs_storage_lent(c->storage))
             st = xcs_tensor_to(c, dev, index, &dc->t[k]);
     }
     if (!st && atomic_compare_exchange_strong(slot, &have, dc)) return dc;
@@ -806,8 +806,9 @@ xcs_status xcs_run_open_on(const xcs_graph *g, xcs_device dev, int index, xcs_ru
         if (!(r->consts = calloc((size_t)g->n_consts, sizeof *r->consts)))
             st = xcs_error(XCS_ERR_MEMORY, "out of memory running a graph");
         for (int k = 0; !st && k < g->n_consts; k++)
-            st = kept && k < kept->n && kept->t[k] ? xcs_tensor_view(kept->t[k], &r->consts[k])
-                                                   : xcs_tensor_to(g->consts[k], dev, index, &r->consts[k]);
+            st = kept && k < kept->n && kept->t[k] && !xcs_storage_lent(g->consts[k]->storage) /* lent since */
+                     ? xcs_tensor_view(kept->t[k], &r->consts[k])
+                     : xcs_tensor_to(g->consts[k], dev, index, &r->consts[k]);
     }
     if (st) xcs_run_close(r);
     return st;

@@ -189,6 +189,14 @@ void xcs_storage_retain(xcs_storage *s) {
     atomic_fetch_add_explicit((_Atomic long *)&s->refcount, 1, memory_order_relaxed);
 }
 
+void xcs_storage_lend(xcs_storage *s) {
+    if (s) atomic_store_explicit((_Atomic bool *)&s->lent, true, memory_order_release);
+}
+
+bool xcs_storage_lent(const xcs_storage *s) {
+    return s && atomic_load_explicit((_Atomic bool *)&s->lent, memory_order_acquire);
+}
+
 void xcs_storage_release(xcs_storage *s) {
     if (!s) return;
     if (atomic_fetch_sub_explicit((_Atomic long *)&s->refcount, 1, memory_order_acq_rel) != 1)

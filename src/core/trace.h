@@ -105,7 +105,8 @@ xcs_status xcs_graph_fuse(xcs_graph *g);
  * (xcs_graph.dev_consts): t[k] for constant k < n whose memory xcs made
  * (an Array's, or the copy a trace took of a strided view), NULL for one
  * that reads a caller's buffer in place (a numpy array: read again every
- * run, so a change to it shows, as on the CPU). */
+ * run, so a change to it shows, as on the CPU); a copy is not used once
+ * its source is lent out (xcs_storage_lent: DLPack). */
 typedef struct xcs_dev_consts {
     int n;
     xcs_tensor *t[];

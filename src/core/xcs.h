@@ -130,6 +130,7 @@ typedef struct xcs_storage {
     bool owned;                  /* data came from xcs_storage_new */
     void (*release)(void *release_ctx);
     void *release_ctx;
+    bool lent;                   /* handed to a consumer that may write it (DLPack): no copy of it is kept */
 } xcs_storage;
 
 /* Returns owned storage of nbytes (uninitialised), or NULL with the error set. */
@@ -142,6 +143,11 @@ xcs_storage *xcs_storage_new_on(size_t nbytes, xcs_device device, int index);
 xcs_storage *xcs_storage_wrap(void *data, size_t nbytes, bool readonly,
                               void (*release)(void *), void *release_ctx);
 void xcs_storage_retain(xcs_storage *s);
+/* Marks s as lent out (atomic): its contents may change behind xcs, so the
+ * device copies a compiled program keeps of its constants are not kept for
+ * it (every run copies it again); _lent reads the mark. */
+void xcs_storage_lend(xcs_storage *s);
+bool xcs_storage_lent(const xcs_storage *s);
 void xcs_storage_release(xcs_storage *s);
 
 /* Live/total owned allocations made by xcs_storage_new (debug counters used by

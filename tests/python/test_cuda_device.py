@@ -691,3 +691,34 @@ def test_closure_weights_go_up_once_unless_they_can_change(rng):
     live *= 2  # read in place: sent again, and the change shows
     assert rel_err(g(x), x.astype(np.float64) @ (2 * W)) < 1e-5
     assert xcs.memory_stats()["uploads"] - before == 2
+
+
+def test_kept_weights_lent_through_dlpack_are_sent_again(rng):
+    """An Array lent out through DLPack without a copy may be written by its
+    consumer (a legacy capsule has no read-only flag): a compiled program
+    stops using its kept device copy and sends it on every call, so the
+    change shows."""
+    W = rng.standard_normal((32, 32)).astype(np.float32)
+    kept = xcs.asarray(W) * 1.0  # an Array xcs made: kept on the device
+    x = rng.standard_normal(32).astype(np.float32)
+    f = xcs.jit(lambda v: v @ kept, config=ON_GPU)
+    f(x)
+    before = xcs.memory_stats()["uploads"]
+    f(x)
+    assert xcs.memory_stats()["uploads"] - before == 1  # x only
+
+    class Legacy:  # a consumer that takes the legacy capsule (no read-only flag)
+        def __dlpack__(self, stream=None, max_version=None, **kw):
+            return kept.__dlpack__()
+
+        def __dlpack_device__(self):
+            return kept.__dlpack_device__()
+
+    import ctypes
+
+    view = np.from_dlpack(Legacy())  # numpy itself reads it read-only; torch would not
+    alias = np.ctypeslib.as_array(ctypes.cast(view.ctypes.data, ctypes.POINTER(ctypes.c_float)), shape=view.shape)
+    alias *= 3  # the consumer writes xcs's memory
+    before = xcs.memory_stats()["uploads"]
+    assert rel_err(f(x), x.astype(np.float64) @ (3 * W.astype(np.float64))) < 1e-5
+    assert xcs.memory_stats()["uploads"] - before == 2  # x, and the lent weight again

@@ -244,3 +244,35 @@ def test_errors_inside_jit(rng):
         jit(lambda x, y: scan(lambda c, x: (c, c), 0.0, {"a": x, "b": y}))(np.ones(3), np.ones(4))
     with pytest.raises(xcs.XCSError, match="scan step"):  # an error inside the loop names the step
         jit(lambda c, x: scan(lambda c, x: (c + np.take(x, np.array([5])), None), c, x))(np.zeros(1), np.ones((3, 2)))
+
+
+def test_scan_trace_refuses_bad_arguments():
+    """Graph.scan_trace (the op's binding) checks its arguments: XCSError
+    (or TypeError for a non-sequence), never a crash."""
+    from ember.xcs import _xcs
+
+    def body():
+        g = _xcs.Graph()
+        h, x = g.input("float64", (3,)), g.input("float64", (3,))
+        g.output(h + x)
+        g.output(h * 2)
+        return g
+
+    good = [np.zeros(3), np.zeros((4, 3))]
+    c, ys = body().scan_trace(1, 1, 4, False, good)
+    assert np.asarray(c).shape == (3,) and np.asarray(ys).shape == (4, 3)
+    bad = [
+        (lambda: _xcs.Graph().scan_trace(1, 0, 3, False, [1, 2]), xcs.XCSValueError, "takes 0 inputs"),
+        (lambda: body().scan_trace(-1, 0, 4, False, good), xcs.XCSValueError, "-1 carries"),
+        (lambda: body().scan_trace(1, 1, -5, False, good), xcs.XCSValueError, "length -5"),
+        (lambda: body().scan_trace(1, 5, 4, False, good), xcs.XCSValueError, "5 xs"),
+        (lambda: body().scan_trace(3, 0, 4, False, good), xcs.XCSValueError, "3 carries"),
+        (lambda: body().scan_trace(1, 1, 4, False, [np.zeros(3), "abc"]), xcs.XCSTypeError, "str"),
+        (lambda: body().scan_trace(1, 1, 5, False, good), xcs.XCSShapeError, "xs leaf 0"),
+        (lambda: body().scan_trace(1, 1, 4, False, [np.zeros(2), good[1]]), xcs.XCSTypeError, "carry leaf 0"),
+        (lambda: body().scan_trace(1, 1, 4, False, [np.zeros(3, np.float32), good[1]]), xcs.XCSTypeError, "float32"),
+        (lambda: body().scan_trace(1, 1, 4, False, 7), TypeError, "sequence"),
+    ]
+    for call, cls, text in bad:
+        with pytest.raises(cls, match=text):
+            call()

@@ -177,6 +177,10 @@ PyObject *xcs_py_dlpack(PyObject *self, PyObject *args, PyObject *kwargs) {
         return xcs_py_raise(st);
     }
     const xcs_tensor *t = ctx->t;
+    /* the consumer may write the memory (a legacy capsule has no read-only
+     * flag, and not every consumer honours it): compiled programs stop
+     * keeping device copies of it */
+    if (!want_copy) xcs_storage_lend(t->storage);
     for (int i = 0; i < t->ndim; i++) {
         ctx->shape[i] = t->shape[i];
         ctx->strides[i] = t->strides[i];
