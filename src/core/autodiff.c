@@ -392,11 +392,13 @@ static void scan_rule(ad *c, int32_t i) {
     xcs_tensor **ct = calloc((size_t)cap + 1, sizeof *ct), **resid = calloc((size_t)nc + 1, sizeof *resid);
     xcs_edge *e = malloc(((size_t)n_in + 1) * sizeof *e);
     const xcs_tensor **in = calloc((size_t)(2 * nc + 2 * ni + nx + cap) + 1, sizeof *in);
-    xcs_tensor **outs = calloc((size_t)(nc + ni + nx) + 1, sizeof *outs);
+    xcs_tensor **outs = calloc((size_t)(nc + 2 * ni + nx) + 1, sizeof *outs);
+    int *kind = calloc((size_t)ni + 1, sizeof *kind);
     xcs_graph *body = NULL;
     xcs_scan_node *back = NULL;
     bool any = false;
-    if (!ct || !resid || !e || !in || !outs) c->st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+    if (!ct || !resid || !e || !in || !outs || !kind)
+        c->st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
     for (int32_t j = i; j < c->n_nodes && !c->st; j++) {
         const xcs_node *m = &g->nodes[j];
         if (m->op != XCS_OP_SCAN || m->aux != aux) continue;
@@ -412,25 +414,26 @@ static void scan_rule(ad *c, int32_t i) {
         c->st = xcs_scan_with_residuals(g, aux, i, resid);
         for (int q = 0; q < nc && !c->st; q++) keep(c, XCS_OK, resid[q]);
     }
+    int nsum = 0, ngemm = 0;
     if (!c->st && any) {
         d = g->scans[aux]; /* with the residual ys */
-        if (!(c->st = xcs_scan_vjp_body(d, &body)))
-            c->st = xcs_scan_node_new(body, body->n_outputs - nx, nc + nx + d->n_out - nc, 0, d->length,
-                                      !d->reverse, &back);
+        if (!(c->st = xcs_scan_vjp_body(d, kind, &body))) {
+            for (int v = 0; v < ni; v++) {
+                nsum += kind[v] == XCS_SCAN_CT_SUM;
+                ngemm += kind[v] == XCS_SCAN_CT_GEMM || kind[v] == XCS_SCAN_CT_GEMM_T;
+            }
+            c->st = xcs_scan_node_new(body, nc + nsum, nc + nx + d->n_out - nc, 0, d->length, !d->reverse, &back);
+        }
     }
     if (!c->st && any) {
-        int k = 0, nfi = 0;
+        int k = 0;
         for (int q = 0; q < nc; q++) { /* the carry's cotangent, zeros where none */
             const xcs_edge *o = &d->body->outputs[q];
             in[k++] = ct[q] ? ct[q] : ZEROS(c, d->body->nodes[o->node].dtype, o->ndim, o->shape);
         }
-        for (int v = 0; v < ni; v++) { /* the invariants' sums start at zero */
-            const xcs_edge *ev = &e[nc + nx + v];
-            if (xcs_dtype_is_float(g->nodes[ev->node].dtype)) {
-                in[k++] = ZEROS(c, g->nodes[ev->node].dtype, ev->ndim, ev->shape);
-                nfi++;
-            }
-        }
+        for (int v = 0; v < ni; v++) /* the summed invariants start at zero */
+            if (kind[v] == XCS_SCAN_CT_SUM) in[k++] = ZEROS(c, g->nodes[e[nc + nx + v].node].dtype, e[nc + nx + v].ndim,
+                                                           e[nc + nx + v].shape);
         for (int q = 0; q < nc; q++) in[k++] = resid[q];
         for (int x = 0; x < nx; x++) in[k++] = edge_tensor(c, &e[nc + x]);
         for (int j = nc; j < d->n_out; j++) {
@@ -442,11 +445,19 @@ static void scan_rule(ad *c, int32_t i) {
         }
         for (int v = 0; v < ni; v++) in[k++] = edge_tensor(c, &e[nc + nx + v]);
         if (!c->st) c->st = xcs_scan_node_call(back, k, in, outs);
-        for (int q = 0; q < nc + nfi + nx && !c->st; q++) keep(c, XCS_OK, outs[q]);
+        for (int q = 0; q < nc + nsum + nx + 2 * ngemm && !c->st; q++) keep(c, XCS_OK, outs[q]);
         for (int q = 0; q < nc && !c->st; q++) accumulate(c, &e[q], outs[q]);
-        for (int v = 0, a = 0; v < ni && !c->st; v++)
-            if (xcs_dtype_is_float(g->nodes[e[nc + nx + v].node].dtype)) accumulate(c, &e[nc + nx + v], outs[nc + a++]);
-        for (int x = 0; x < nx && !c->st; x++) accumulate(c, &e[nc + x], outs[nc + nfi + x]);
+        for (int x = 0; x < nx && !c->st; x++) accumulate(c, &e[nc + x], outs[nc + nsum + x]);
+        for (int v = 0, a = nc, f = nc + nsum + nx; v < ni && !c->st; v++) {
+            if (kind[v] == XCS_SCAN_CT_SUM) {
+                accumulate(c, &e[nc + nx + v], outs[a++]);
+            } else if (kind[v] != XCS_SCAN_CT_NONE) { /* one GEMM over the steps' factors */
+                xcs_tensor *sum = NULL;
+                KEEP(c, xcs_scan_ct_gemm(outs[f], outs[f + 1], kind[v] == XCS_SCAN_CT_GEMM_T, &sum), sum);
+                accumulate(c, &e[nc + nx + v], sum);
+                f += 2;
+            }
+        }
     }
     xcs_scan_node_release(back);
     xcs_graph_free(body);
@@ -455,6 +466,7 @@ static void scan_rule(ad *c, int32_t i) {
     free(e);
     free(in);
     free(outs);
+    free(kind);
 }
 
 /* The cotangent of node i's inputs, accumulated onto their sources. */

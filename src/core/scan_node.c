@@ -335,8 +335,9 @@ xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_ten
     return st;
 }
 
-/* Inputs of the reverse step's graph, in order, from the forward body. */
-static xcs_status vjp_inputs(const xcs_scan_node *d, xcs_graph *b, xcs_tensor **in) {
+/* Inputs of the reverse step's graph, in order, from the forward body:
+ * an accumulator for each invariant of kind XCS_SCAN_CT_SUM. */
+static xcs_status vjp_inputs(const xcs_scan_node *d, const int *kind, xcs_graph *b, xcs_tensor **in) {
     const xcs_graph *f = d->body;
     int nc = d->n_carry, nx = d->n_x, ni = d->n_inv, ny = d->n_out - nc, k = 0;
     xcs_status st = XCS_OK;
@@ -349,7 +350,7 @@ static xcs_status vjp_inputs(const xcs_scan_node *d, xcs_graph *b, xcs_tensor **
     } while (0)
     for (int q = 0; q < nc; q++) VJP_INPUT(input_node(f, q));               /* ct of the carry out */
     for (int v = 0; v < ni; v++)                                              /* ct accumulators */
-        if (xcs_dtype_is_float(input_node(f, nc + nx + v)->dtype)) VJP_INPUT(input_node(f, nc + nx + v));
+        if (kind[v] == XCS_SCAN_CT_SUM) VJP_INPUT(input_node(f, nc + nx + v));
     for (int q = 0; q < nc + nx; q++) VJP_INPUT(input_node(f, q));          /* carry in, x row */
     for (int j = 0; j < ny && !st; j++) {                                     /* ct of the y row */
         const xcs_edge *e = &f->outputs[nc + j];
@@ -397,30 +398,51 @@ static xcs_status pairing(int n, xcs_tensor *const *outs, xcs_tensor *const *ct,
     return st;
 }
 
-xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, xcs_graph **out) {
-    int nc = d->n_carry, nx = d->n_x, ni = d->n_inv, ny = d->n_out - nc, nfi = 0;
-    for (int v = 0; v < ni; v++) nfi += xcs_dtype_is_float(input_node(d->body, nc + nx + v)->dtype);
-    int n_b = nc + nfi + nc + nx + ny + ni, n_w = nc + nx + ni;
+/* The kind of invariant w's step cotangent g (traced in b): a product
+ * a @ c of two 2-D values of the step (w read by a matmul, nothing else
+ * reaching it), as it is or transposed, whose sum over the steps is one
+ * GEMM after the loop; else a sum carried through it. */
+static int ct_kind(const xcs_graph *b, const xcs_tensor *g, const xcs_tensor *w) {
+    if (!g->graph || g->ndim != 2 || w->ndim != 2 || g->offset != 0) return XCS_SCAN_CT_SUM;
+    const xcs_node *m = &b->nodes[g->node];
+    if (m->op != XCS_OP_MATMUL || m->ndim != 2 || m->n_in != 2 || b->edges[m->first_edge].ndim != 2 ||
+        b->edges[m->first_edge + 1].ndim != 2)
+        return XCS_SCAN_CT_SUM;
+    bool same = g->shape[0] == m->shape[0] && g->shape[1] == m->shape[1] && (g->shape[1] == 1 || g->strides[1] == 1) &&
+                (g->shape[0] == 1 || g->strides[0] == m->shape[1]);
+    bool swapped = g->shape[0] == m->shape[1] && g->shape[1] == m->shape[0] &&
+                   (g->shape[0] == 1 || g->strides[0] == 1) && (g->shape[1] == 1 || g->strides[1] == m->shape[1]);
+    return same ? XCS_SCAN_CT_GEMM : swapped ? XCS_SCAN_CT_GEMM_T : XCS_SCAN_CT_SUM;
+}
+
+/* The reverse step for invariant kinds kind[] (NULL: every float one
+ * summed); kind_out[] (when given) gets the kind each float invariant's
+ * cotangent allows. */
+static xcs_status build_vjp(const xcs_scan_node *d, const int *kind, int *kind_out, xcs_graph **out) {
+    int nc = d->n_carry, nx = d->n_x, ni = d->n_inv, ny = d->n_out - nc, nsum = 0;
+    int *kinds = calloc((size_t)ni + 1, sizeof *kinds);
+    if (!kinds) return xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+    for (int v = 0; v < ni; v++) {
+        kinds[v] = !xcs_dtype_is_float(input_node(d->body, nc + nx + v)->dtype) ? XCS_SCAN_CT_NONE
+                   : kind ? kind[v] : XCS_SCAN_CT_SUM;
+        nsum += kinds[v] == XCS_SCAN_CT_SUM;
+    }
+    int n_b = nc + nsum + nc + nx + ny + ni, n_w = nc + nx + ni;
     xcs_graph *b = NULL;
     xcs_status st = xcs_graph_new(&b);
-    if (st) return st;
     xcs_tensor **in = calloc((size_t)n_b + 1, sizeof *in), **fo = calloc((size_t)d->n_out + 1, sizeof *fo);
-    xcs_tensor **grads = calloc((size_t)n_w + 1, sizeof *grads), **tmp = calloc((size_t)n_w + nfi + 1, sizeof *tmp);
+    xcs_tensor **grads = calloc((size_t)n_w + 1, sizeof *grads), **ct_all = calloc((size_t)n_w + 1, sizeof *ct_all);
+    xcs_tensor **cts = calloc((size_t)d->n_out + 1, sizeof *cts), *ops[2] = {0}, *s = NULL;
     const xcs_tensor **wrt = calloc((size_t)n_w + 1, sizeof *wrt), **fwd_in = calloc((size_t)n_w + 1, sizeof *fwd_in);
     int *slot = calloc((size_t)n_w + 1, sizeof *slot), n_float = 0;
-    xcs_tensor *s = NULL;
-    if (!in || !fo || !grads || !tmp || !wrt || !fwd_in || !slot) st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
-    if (!st) st = vjp_inputs(d, b, in);
-    xcs_tensor **ct_c = in, **acc = in + nc, **c_in = acc + nfi, **ct_y = c_in + nc + nx, **inv = ct_y + ny;
+    if (!st && !(in && fo && grads && ct_all && cts && wrt && fwd_in && slot))
+        st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+    if (!st) st = vjp_inputs(d, kinds, b, in);
+    xcs_tensor **ct_c = in, **acc = in + nc, **c_in = acc + nsum, **ct_y = c_in + nc + nx, **inv = ct_y + ny;
     for (int k = 0; !st && k < n_w; k++) fwd_in[k] = k < nc + nx ? c_in[k] : inv[k - nc - nx];
     if (!st) st = xcs_graph_inline(d->body, fwd_in, fo);
-    /* the cotangents of the outputs: the carry's, then the ys' rows */
-    xcs_tensor **ct_all = tmp; /* per forward input: its cotangent (an invariant's added to its accumulator) */
-    xcs_tensor **cts = calloc((size_t)d->n_out + 1, sizeof *cts);
-    if (!st && !cts) st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
     for (int j = 0; !st && j < d->n_out; j++) cts[j] = j < nc ? ct_c[j] : ct_y[j - nc];
     if (!st) st = pairing(d->n_out, fo, cts, &s);
-    free(cts);
     if (s && !s->graph) { /* the outputs read no input: every cotangent is zero */
         xcs_tensor_free(s);
         s = NULL;
@@ -433,42 +455,99 @@ xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, xcs_graph **out) {
         }
     }
     if (!st && n_float) st = xcs_graph_vjp(b, s, NULL, n_float, wrt, grads);
-    /* outputs: [ct carries, accumulators + ct invariants, ct x rows]; no path: zeros */
+    /* per input its step cotangent (zeros without a path); a summed invariant's added to its accumulator */
     for (int k = 0, a = 0; !st && k < n_w; k++) {
-        bool is_inv = k >= nc + nx;
-        if (is_inv && !xcs_dtype_is_float(fwd_in[k]->dtype)) continue;
+        int v = k - nc - nx;
+        if (v >= 0 && kinds[v] == XCS_SCAN_CT_NONE) continue;
         xcs_tensor *r = NULL;
-        if (slot[k] >= 0) st = xcs_tensor_view(grads[slot[k]], &r);
-        else st = zeros_like(fwd_in[k], &r);
-        if (!st && is_inv) {
+        st = slot[k] >= 0 ? xcs_tensor_view(grads[slot[k]], &r) : zeros_like(fwd_in[k], &r);
+        if (!st && v >= 0 && kind_out) kind_out[v] = slot[k] >= 0 ? ct_kind(b, r, fwd_in[k]) : XCS_SCAN_CT_SUM;
+        if (!st && v >= 0 && kinds[v] == XCS_SCAN_CT_SUM) {
             st = xcs_binary(XCS_OP_ADD, acc[a++], r, &ct_all[k]);
             xcs_tensor_free(r);
         } else {
             ct_all[k] = r;
         }
     }
+    /* outputs: carries [ct carries, summed invariants], ys [ct x rows, the two factors of each GEMM one] */
     for (int k = 0; !st && k < nc; k++) st = xcs_graph_output(b, ct_all[k]);
-    for (int k = nc + nx; !st && k < n_w; k++)
-        if (ct_all[k]) st = xcs_graph_output(b, ct_all[k]);
+    for (int v = 0; !st && v < ni; v++)
+        if (kinds[v] == XCS_SCAN_CT_SUM) st = xcs_graph_output(b, ct_all[nc + nx + v]);
     for (int k = nc; !st && k < nc + nx; k++) st = xcs_graph_output(b, ct_all[k]);
+    for (int v = 0; !st && v < ni; v++) {
+        if (kinds[v] != XCS_SCAN_CT_GEMM && kinds[v] != XCS_SCAN_CT_GEMM_T) continue;
+        const xcs_tensor *g = ct_all[nc + nx + v];
+        if (ct_kind(b, g, fwd_in[nc + nx + v]) != kinds[v]) {
+            st = xcs_error(XCS_ERR_INTERNAL, "scan: an invariant's cotangent changed form between two traces");
+            break;
+        }
+        const xcs_node *m = &b->nodes[g->node];
+        int32_t first = m->first_edge;
+        for (int f = 0; f < 2 && !st; f++) {
+            xcs_edge e = b->edges[first + f];
+            st = edge_tensor(b, &e, &ops[f]);
+            if (!st) st = xcs_graph_output(b, ops[f]);
+            xcs_tensor_free(ops[f]);
+            ops[f] = NULL;
+        }
+    }
     for (int k = 0; in && k < n_b; k++) xcs_tensor_free(in[k]);
     for (int k = 0; fo && k < d->n_out; k++) xcs_tensor_free(fo[k]);
     for (int k = 0; grads && k < n_w; k++) xcs_tensor_free(grads[k]);
-    for (int k = 0; tmp && k < n_w + nfi; k++) xcs_tensor_free(tmp[k]);
+    for (int k = 0; ct_all && k < n_w; k++) xcs_tensor_free(ct_all[k]);
     xcs_tensor_free(s);
     free(in);
     free(fo);
     free(grads);
-    free(tmp);
+    free(ct_all);
+    free(cts);
     free(wrt);
     free(fwd_in);
     free(slot);
+    free(kinds);
     if (st) {
         xcs_graph_free(b);
         return st;
     }
     *out = b;
     return XCS_OK;
+}
+
+xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, int *kind, xcs_graph **out) {
+    xcs_graph *probe = NULL;
+    bool gemm = false;
+    for (int v = 0; v < d->n_inv; v++) kind[v] = XCS_SCAN_CT_NONE;
+    xcs_status st = build_vjp(d, NULL, kind, &probe); /* every float invariant summed: which could be a GEMM? */
+    for (int v = 0; !st && v < d->n_inv; v++) gemm |= kind[v] == XCS_SCAN_CT_GEMM || kind[v] == XCS_SCAN_CT_GEMM_T;
+    if (st || !gemm) {
+        if (!st) *out = probe;
+        return st;
+    }
+    xcs_graph_free(probe);
+    return build_vjp(d, kind, NULL, out);
+}
+
+xcs_status xcs_scan_ct_gemm(const xcs_tensor *a, const xcs_tensor *c, bool transposed, xcs_tensor **out) {
+    /* sum_t a[t] @ c[t] = (a as [K, T*M]) @ (c as [T*M, N]) */
+    int perm[3] = {1, 0, 2};
+    int64_t K = a->shape[1], M = a->shape[2], N = c->shape[2], TM = a->shape[0] * a->shape[2];
+    int64_t as[2] = {K, TM}, cs[2] = {TM, N};
+    xcs_tensor *p = NULL, *pc = NULL, *a2 = NULL, *c2 = NULL, *prod = NULL;
+    xcs_status st = a->ndim == 3 && c->ndim == 3 && c->shape[1] == M && c->shape[0] == a->shape[0]
+                        ? XCS_OK : xcs_error(XCS_ERR_INTERNAL, "scan: the factors of a cotangent do not match");
+    if (!st) st = xcs_permute(a, perm, &p);
+    if (!st) st = xcs_contiguous(p, &pc);
+    if (!st) st = xcs_reshape(pc, 2, as, &a2);
+    if (!st) st = xcs_reshape(c, 2, cs, &c2);
+    if (!st) st = xcs_matmul(a2, c2, &prod);
+    if (!st && transposed) st = xcs_permute(prod, (const int[]){1, 0}, out);
+    else if (!st) *out = prod, prod = NULL;
+    xcs_tensor_free(p);
+    xcs_tensor_free(pc);
+    xcs_tensor_free(a2);
+    xcs_tensor_free(c2);
+    xcs_tensor_free(prod);
+    return st;
 }
 
 xcs_status xcs_scan_trace(const xcs_graph *body, int n_carry, int n_x, int64_t length, bool reverse, int n_in,

@@ -179,17 +179,27 @@ struct xcs_graph {
  * _run computes node i of g (and its sibling nodes' values) from the
  * node's operands ins, on dev: vals[j] (NULL ones only) for every sibling
  * j.  _vjp_body is the body of the reverse loop of autodiff's rule: inputs
- * [ct carries, ct accumulators of the float invariants, carries entering
- * the step, x rows, ct of the ys, invariants], outputs [ct carries, ct
- * accumulators, ct x rows].  _with_residuals makes g's scan `aux` also
- * stack the carry leaving each step (once) and returns the carries
- * entering each step ([T, ...], that shifted by a step: traced in g). */
+ * [ct carries, ct accumulators of the invariants summed in a carry,
+ * carries entering the step, x rows, ct of the ys, invariants], outputs
+ * [ct carries, ct accumulators, ct x rows, factors of the invariants summed
+ * by a GEMM], kind[v] (n_inv) telling how each invariant is summed.
+ * _with_residuals makes g's scan `aux` also stack the carry leaving each
+ * step (once) and returns the carries entering each step ([T, ...], that
+ * shifted by a step: traced in g). */
 xcs_status xcs_scan_node_call(xcs_scan_node *d, int n_in, const xcs_tensor *const *inputs, xcs_tensor **outs);
 xcs_status xcs_scan_node_run(const xcs_graph *g, int i, xcs_tensor *const *ins, xcs_device dev, int index,
                              xcs_tensor **vals);
 xcs_status xcs_scan_node_new(const xcs_graph *body, int n_carry, int n_x, int n_resid, int64_t length, bool reverse,
                              xcs_scan_node **out);
-xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, xcs_graph **out);
+/* How the reverse loop sums an invariant's cotangent: not at all (not a
+ * float), in a carry, or (its step cotangent a product a @ c of two step
+ * values, transposed for _T) as the ys a and c, summed after the loop by
+ * one GEMM (xcs_scan_ct_gemm): the per-step [K, N] update becomes one
+ * [K, T*M] @ [T*M, N] product. */
+enum { XCS_SCAN_CT_NONE, XCS_SCAN_CT_SUM, XCS_SCAN_CT_GEMM, XCS_SCAN_CT_GEMM_T };
+xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, int *kind, xcs_graph **out);
+/* sum over t of a[t] @ c[t] (a [T, K, M], c [T, M, N]), transposed when asked. */
+xcs_status xcs_scan_ct_gemm(const xcs_tensor *a, const xcs_tensor *c, bool transposed, xcs_tensor **out);
 xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_tensor **resid);
 /* Optimisation (passes.c, after DCE): each scan computes only what g's
  * nodes still read (unread ys dropped, and carries nothing kept reads);

@@ -269,6 +269,11 @@ static xcs_status mm_plan_build(mm_plan *p, const char *what, const xcs_tensor *
                              what, d, (long long)a->shape[d], (long long)b->shape[d], (long long)n);
         p->nbatch *= n;
         if (n == 1) continue;
+        if (fold && b->strides[d] == 0 && p->M == 1) { /* one row: its row strides are the batch's */
+            p->rsa = a->strides[d], p->rsc = out->strides[d];
+            p->M = n;
+            continue;
+        }
         if (fold && b->strides[d] == 0 && a->strides[d] == p->M * p->rsa &&
             out->strides[d] == p->M * p->rsc) {
             p->M *= n;
@@ -520,6 +525,8 @@ static void narrow_double(const mm_plan *p, const double *A, const double *Bm, d
 }
 #endif
 
+#define MM_PACK_B_BYTES 32768 /* a transposed B packed on the stack at most this big */
+
 /* Batch t of a product on the unpacked path, then its epilogue. */
 static void small_batch(const mm_plan *p, xcs_dtype dt, xcs_mm_epilogue *epi, int64_t t) {
     const char *A, *B;
@@ -535,6 +542,20 @@ static void small_batch(const mm_plan *p, xcs_dtype dt, xcs_mm_epilogue *epi, in
         if (p->stream) xcs_host_stream_copy(C, buf, bytes);
         else memcpy(C, buf, bytes);
         return;
+    }
+    /* strided columns (a transposed B) under several rows: B packed
+     * row-major once, so every row takes the vector path (each element the
+     * same in-order chain over k: the same bits) */
+    _Alignas(64) char packed[MM_PACK_B_BYTES];
+    mm_plan q;
+    if (p->csb != 1 && p->M >= 4 && p->N >= 8 && p->K * p->N * p->sz <= MM_PACK_B_BYTES) {
+        for (int64_t k = 0; k < p->K; k++)
+            for (int64_t j = 0; j < p->N; j++)
+                memcpy(packed + (k * p->N + j) * p->sz, B + (k * p->rsb + j * p->csb) * p->sz, (size_t)p->sz);
+        q = *p;
+        q.rsb = p->N, q.csb = 1;
+        p = &q;
+        B = packed;
     }
     if (dt == XCS_F32) small_float(p, A, B, C);
     else small_double(p, A, B, C);

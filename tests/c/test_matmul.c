@@ -243,6 +243,46 @@ static void test_batches(void) {
     xcs_tensor_free(o);
 }
 
+/* The unpacked path computes each element as one in-order chain over k,
+ * whichever way it gets there: rows of a batch against a shared B (folded
+ * into one product of Bn rows), and a transposed B (its strided columns,
+ * packed when there are rows enough) give the bits of the plain products. */
+static void test_same_bits_across_paths(void) {
+    const int64_t Bn = 9, K = 40, N = 24;
+    for (int dt = XCS_F32; dt <= XCS_F64; dt++) {
+        xcs_tensor *a2 = make_view((xcs_dtype)dt, 2, SHAPE(Bn, K), CONTIG, false), *a3 = NULL;
+        xcs_tensor *bt = make_view((xcs_dtype)dt, 2, SHAPE(N, K), CONTIG, false), *bT = NULL, *bc = NULL;
+        CHECK_OK(xcs_reshape(a2, 3, SHAPE(Bn, 1, K), &a3));
+        CHECK_OK(xcs_permute(bt, T2, &bT)); /* [K, N], strided columns */
+        CHECK_OK(xcs_contiguous(bT, &bc));
+        for (int tr = 0; tr < 2; tr++) {
+            const xcs_tensor *b = tr ? bT : bc;
+            xcs_tensor *bb = NULL, *whole = make_out((xcs_dtype)dt, 2, SHAPE(Bn, N));
+            xcs_tensor *batched = make_out((xcs_dtype)dt, 3, SHAPE(Bn, 1, N));
+            CHECK_OK(xcs_broadcast_to(b, 3, SHAPE(Bn, K, N), &bb));
+            CHECK_OK(xcs_host_matmul_blocked(a3, bb, batched)); /* Bn products of one row, B shared */
+            CHECK_OK(xcs_host_matmul_blocked(a2, b, whole));     /* one product of Bn rows */
+            CHECK_EQ_I(check_product(a2, bc, whole, tol_for((xcs_dtype)dt)), 0);
+            for (int64_t r = 0; r < Bn; r++) {
+                xcs_slice sl = {.start = r, .stop = r + 1, .step = 1, .has_start = true, .has_stop = true};
+                xcs_tensor *row = NULL, *one = make_out((xcs_dtype)dt, 2, SHAPE(1, N));
+                CHECK_OK(xcs_slice_axis(a2, 0, sl, &row));
+                CHECK_OK(xcs_host_matmul_blocked(row, b, one)); /* a single row */
+                size_t w = xcs_dtype_size((xcs_dtype)dt) * (size_t)N;
+                CHECK(memcmp(xcs_tensor_data(one), (const char *)xcs_tensor_data(whole) + r * w, w) == 0);
+                CHECK(memcmp(xcs_tensor_data(one), (const char *)xcs_tensor_data(batched) + r * w, w) == 0);
+                xcs_tensor_free(row);
+                xcs_tensor_free(one);
+            }
+            xcs_tensor_free(bb);
+            xcs_tensor_free(whole);
+            xcs_tensor_free(batched);
+        }
+        xcs_tensor *ts[] = {a2, a3, bt, bT, bc};
+        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) xcs_tensor_free(ts[k]);
+    }
+}
+
 /* BLAS (when built) and the blocked kernel agree, also via xcs_cpu_matmul. */
 static void test_blas_agrees(void) {
     xcs_build_info info;
@@ -364,12 +404,14 @@ static int bench(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) return bench();
+    if (xcs_host_init()) return 1; /* views and copies (test_same_bits_across_paths) go through the CPU backend */
     RUN(test_odd_sizes_f32);
     RUN(test_dtypes_and_layouts);
     RUN(test_int_wraparound);
     RUN(test_block_edges);
     RUN(test_k_zero_and_empty);
     RUN(test_batches);
+    RUN(test_same_bits_across_paths);
     RUN(test_blas_agrees);
     RUN(test_bad_input);
     RUN(test_thread_independent);

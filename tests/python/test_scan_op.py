@@ -156,7 +156,12 @@ def test_loops_compute_only_what_is_read(rng):
     assert len(lines) == 2  # the forward loop's residuals, the reverse loop's xs cotangents
     assert "1 carries" in lines[1] and "reverse" in lines[1]
     gw = jit(grad(loss, argnums=0))
-    assert "2 carries" in scan_ops(gw, W, h0, xs)[1]  # the weight's sum rides along
+    # the weight's step cotangent is an outer product h_t^T dpre_t: the loop
+    # stacks the two factors and one GEMM after it sums them over the steps
+    lines = scan_ops(gw, W, h0, xs)
+    assert "1 carries" in lines[-1] and "reverse" in lines[-1]
+    after = xcs.explain(gw, W, h0, xs).split("after optimisation", 1)[1]
+    assert any("= matmul(" in line for line in after.splitlines() if "scan(" not in line)
     loop = jit(grad(lambda W, h0, xs: unrolled(rnn(U)(W), h0, xs)[1].sum(), argnums=(0, 2)))(W, h0, xs)
     np.testing.assert_allclose(np.asarray(gx(W, h0, xs)), np.asarray(loop[1]), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(np.asarray(gw(W, h0, xs)), np.asarray(loop[0]), rtol=1e-12, atol=1e-13)
