@@ -398,15 +398,22 @@ static xcs_status pairing(int n, xcs_tensor *const *outs, xcs_tensor *const *ct,
     return st;
 }
 
-/* The kind of invariant w's step cotangent g (traced in b): a product
- * a @ c of two 2-D values of the step (w read by a matmul, nothing else
- * reaching it), as it is or transposed, whose sum over the steps is one
- * GEMM after the loop; else a sum carried through it. */
+/* Inner sizes up to which a step's product a @ c (a [K, M], c [M, N]) is
+ * summed over the steps by one GEMM on its stacked factors: a thin
+ * product (an outer product h^T dpre: M = 1) is a poor GEMM on its own,
+ * and its factors take T * M * (K + N) values, not much beside the
+ * residuals; a wider one is a good GEMM a step, summed in the carry. */
+#define XCS_SCAN_GEMM_MAX_INNER 8
+
+/* The kind of invariant w's step cotangent g (traced in b): a thin
+ * product a @ c of two 2-D values of the step (w read by a matmul,
+ * nothing else reaching it), as it is or transposed, whose sum over the
+ * steps is one GEMM after the loop; else a sum carried through it. */
 static int ct_kind(const xcs_graph *b, const xcs_tensor *g, const xcs_tensor *w) {
     if (!g->graph || g->ndim != 2 || w->ndim != 2 || g->offset != 0) return XCS_SCAN_CT_SUM;
     const xcs_node *m = &b->nodes[g->node];
     if (m->op != XCS_OP_MATMUL || m->ndim != 2 || m->n_in != 2 || b->edges[m->first_edge].ndim != 2 ||
-        b->edges[m->first_edge + 1].ndim != 2)
+        b->edges[m->first_edge + 1].ndim != 2 || b->edges[m->first_edge].shape[1] > XCS_SCAN_GEMM_MAX_INNER)
         return XCS_SCAN_CT_SUM;
     bool same = g->shape[0] == m->shape[0] && g->shape[1] == m->shape[1] && (g->shape[1] == 1 || g->strides[1] == 1) &&
                 (g->shape[0] == 1 || g->strides[0] == m->shape[1]);

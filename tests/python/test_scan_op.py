@@ -162,6 +162,12 @@ def test_loops_compute_only_what_is_read(rng):
     assert "1 carries" in lines[-1] and "reverse" in lines[-1]
     after = xcs.explain(gw, W, h0, xs).split("after optimisation", 1)[1]
     assert any("= matmul(" in line for line in after.splitlines() if "scan(" not in line)
+    # a wide step product (a minibatch of 32 rows: a good GEMM each step) is summed in a carry
+    hb, xb = rng.standard_normal((32, 5)), rng.standard_normal((9, 32, 3))
+    gb = jit(grad(loss, argnums=0))
+    assert "2 carries" in scan_ops(gb, W, hb, xb)[-1]
+    want_b = jit(grad(lambda W, h0, xs: unrolled(rnn(U)(W), h0, xs)[1].sum()))(W, hb, xb)
+    np.testing.assert_allclose(np.asarray(gb(W, hb, xb)), np.asarray(want_b), rtol=1e-12, atol=1e-12)
     loop = jit(grad(lambda W, h0, xs: unrolled(rnn(U)(W), h0, xs)[1].sum(), argnums=(0, 2)))(W, h0, xs)
     np.testing.assert_allclose(np.asarray(gx(W, h0, xs)), np.asarray(loop[1]), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(np.asarray(gw(W, h0, xs)), np.asarray(loop[0]), rtol=1e-12, atol=1e-13)
