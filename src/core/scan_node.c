@@ -199,6 +199,22 @@ static xcs_status through_edge(const xcs_tensor *v, const xcs_edge *e, xcs_tenso
     return XCS_OK;
 }
 
+/* Scan node i of body applied to `in`: every output's node gets its value. */
+static xcs_status inline_scan(const xcs_graph *body, int i, xcs_tensor *const *in, xcs_tensor **val) {
+    const xcs_node *n = &body->nodes[i];
+    xcs_scan_node *d = body->scans[n->aux];
+    xcs_tensor **outs = calloc((size_t)d->n_out + 1, sizeof *outs);
+    if (!outs) return xcs_error(XCS_ERR_MEMORY, "out of memory replaying a scan body");
+    xcs_status st = xcs_scan_node_call(d, n->n_in, (const xcs_tensor *const *)in, outs);
+    for (int j = i; j < body->n_nodes && !st; j++) {
+        const xcs_node *m = &body->nodes[j];
+        if (m->op == XCS_OP_SCAN && m->aux == n->aux && !val[j]) st = xcs_contiguous(outs[m->axis], &val[j]);
+    }
+    for (int k = 0; k < d->n_out; k++) xcs_tensor_free(outs[k]);
+    free(outs);
+    return st;
+}
+
 xcs_status xcs_graph_inline(const xcs_graph *body, const xcs_tensor *const *inputs, xcs_tensor **outs) {
     xcs_tensor **val = calloc((size_t)body->n_nodes + 1, sizeof *val);
     xcs_tensor *ops[8], **in = ops;
@@ -211,10 +227,7 @@ xcs_status xcs_graph_inline(const xcs_graph *body, const xcs_tensor *const *inpu
             st = xcs_contiguous(x, &val[i]); /* edges read a node's value in its C order */
             continue;
         }
-        if (n->op == XCS_OP_SCAN) {
-            st = xcs_error(XCS_ERR_UNSUPPORTED, "scan: replaying a body that records a scan of its own");
-            break;
-        }
+        if (n->op == XCS_OP_SCAN && val[i]) continue; /* made with an earlier output of its scan */
         if (n->n_in > 8 && !(in = calloc((size_t)n->n_in, sizeof *in))) {
             st = xcs_error(XCS_ERR_MEMORY, "out of memory replaying a scan body");
             break;
@@ -225,14 +238,15 @@ xcs_status xcs_graph_inline(const xcs_graph *body, const xcs_tensor *const *inpu
             st = through_edge(val[e->node], e, &in[made]);
         }
         xcs_tensor *v = NULL;
-        if (!st) st = xcs_node_apply(n, in, &v);
-        if (!st && !xcs_tensor_is_contiguous(v)) {
+        if (!st && n->op == XCS_OP_SCAN) st = inline_scan(body, i, in, val); /* a scan in the body: recorded again */
+        else if (!st) st = xcs_node_apply(n, in, &v);
+        if (!st && v && !xcs_tensor_is_contiguous(v)) {
             xcs_tensor *c = NULL;
             st = xcs_contiguous(v, &c);
             xcs_tensor_free(v);
             v = c;
         }
-        val[i] = v;
+        if (v) val[i] = v;
         for (int k = 0; k < made; k++) xcs_tensor_free(in[k]);
         if (in != ops) free(in);
         in = ops;

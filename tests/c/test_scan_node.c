@@ -185,6 +185,98 @@ static void test_concrete_inputs_run_now(void) {
     xcs_graph_free(body);
 }
 
+/* Nested: an outer loop over blocks xs [NO, T, X] whose step runs the
+ * inner loop (cell) over its block from carry h, returning (hT, sum(ys)).
+ * As ops (the inner one recorded in the outer body) or unrolled, with the
+ * gradient of sum(hT^2) + sum(outer ys): the same values. */
+enum { NO = 3 };
+
+static void outer_step(xcs_graph *g, bool op, xcs_tensor *W, xcs_tensor *h, xcs_tensor *block, const xcs_tensor *U,
+                       xcs_tensor **hT, xcs_tensor **s) {
+    xcs_tensor *out[2] = {0};
+    loop(g, op, false, W, h, block, U, out);
+    *hT = out[0];
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, out[1], 1u, false, s));
+    xcs_tensor_free(out[1]);
+}
+
+static xcs_graph *nested_program(bool op, const xcs_tensor *U) {
+    xcs_graph *g = NULL;
+    xcs_tensor *W = NULL, *h0 = NULL, *xs = NULL, *hT = NULL, *ys = NULL, *sq = NULL, *l1 = NULL, *l2 = NULL,
+               *L = NULL, *grads[3] = {0};
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F64, 2, SHAPE(H, H), &W));
+    CHECK_OK(xcs_graph_input(g, XCS_F64, 1, SHAPE(H), &h0));
+    CHECK_OK(xcs_graph_input(g, XCS_F64, 3, SHAPE(NO, T, X), &xs));
+    if (op) {
+        xcs_graph *body = NULL;
+        xcs_tensor *h = NULL, *blk = NULL, *bh = NULL, *bs = NULL, *outs[2] = {0};
+        CHECK_OK(xcs_graph_new(&body));
+        xcs_graph_set_parent(body, g);
+        CHECK_OK(xcs_graph_input(body, XCS_F64, 1, SHAPE(H), &h));
+        CHECK_OK(xcs_graph_input(body, XCS_F64, 2, SHAPE(T, X), &blk));
+        outer_step(body, true, W, h, blk, U, &bh, &bs); /* W captured twice over */
+        CHECK_OK(xcs_graph_output(body, bh));
+        CHECK_OK(xcs_graph_output(body, bs));
+        const xcs_tensor *in[2] = {h0, xs};
+        CHECK_OK(xcs_scan_trace(body, 1, 1, NO, false, 2, in, outs));
+        hT = outs[0], ys = outs[1];
+        xcs_tensor *ts[] = {h, blk, bh, bs};
+        for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) xcs_tensor_free(ts[k]);
+        xcs_graph_free(body);
+    } else {
+        xcs_tensor *h = NULL, *parts[NO] = {0};
+        CHECK_OK(xcs_tensor_view(h0, &h));
+        for (int o = 0; o < NO; o++) {
+            xcs_slice sl = {.start = o, .stop = o + 1, .step = 1, .has_start = true, .has_stop = true};
+            xcs_tensor *row = NULL, *blk = NULL, *h2 = NULL, *so = NULL;
+            CHECK_OK(xcs_slice_axis(xs, 0, sl, &row));
+            CHECK_OK(xcs_reshape(row, 2, SHAPE(T, X), &blk));
+            outer_step(g, false, W, h, blk, U, &h2, &so);
+            CHECK_OK(xcs_reshape(so, 1, SHAPE(1), &parts[o]));
+            xcs_tensor_free(row); xcs_tensor_free(blk); xcs_tensor_free(so); xcs_tensor_free(h);
+            h = h2;
+        }
+        hT = h;
+        CHECK_OK(xcs_concat(NO, (const xcs_tensor *const *)parts, 0, &ys));
+        for (int o = 0; o < NO; o++) xcs_tensor_free(parts[o]);
+    }
+    CHECK_OK(xcs_binary(XCS_OP_MUL, hT, hT, &sq));
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, sq, 1u, false, &l1));
+    CHECK_OK(xcs_reduce(XCS_OP_SUM, ys, 1u, false, &l2));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, l1, l2, &L));
+    const xcs_tensor *wrt[3] = {W, h0, xs};
+    CHECK_OK(xcs_graph_vjp(g, L, NULL, 3, wrt, grads));
+    CHECK_OK(xcs_graph_output(g, hT));
+    CHECK_OK(xcs_graph_output(g, ys));
+    for (int k = 0; k < 3; k++) CHECK_OK(xcs_graph_output(g, grads[k]));
+    xcs_tensor *ts[] = {W, h0, xs, hT, ys, sq, l1, l2, L, grads[0], grads[1], grads[2]};
+    for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) xcs_tensor_free(ts[k]);
+    CHECK_OK(xcs_graph_optimize(g));
+    return g;
+}
+
+static void test_nested_ops_equal_unrolled_loops(void) {
+    xcs_tensor *U = random_f64(2, SHAPE(X, H)), *W = random_f64(2, SHAPE(H, H)), *h0 = random_f64(1, SHAPE(H));
+    xcs_tensor *xs = random_f64(3, SHAPE(NO, T, X));
+    xcs_graph *a = nested_program(true, U), *b = nested_program(false, U);
+    CHECK(count_scans(a) >= 2);
+    const xcs_tensor *in[3] = {W, h0, xs};
+    xcs_tensor *oa[5] = {0}, *ob[5] = {0};
+    CHECK_OK(xcs_graph_run(a, 3, in, oa));
+    CHECK_OK(xcs_graph_run(b, 3, in, ob));
+    for (int k = 0; k < 5; k++) {
+        double d = max_diff(oa[k], ob[k]);
+        CHECK(d >= 0 && d <= 1e-11);
+        xcs_tensor_free(oa[k]);
+        xcs_tensor_free(ob[k]);
+    }
+    xcs_graph_free(a);
+    xcs_graph_free(b);
+    xcs_tensor *ts[] = {U, W, h0, xs};
+    for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) xcs_tensor_free(ts[k]);
+}
+
 /* vmap's rule: the program (forward loop, reverse loop) batched over
  * h0 and xs with W shared equals each example run alone. */
 static void test_batched_op_equals_each_example(void) {
@@ -230,5 +322,6 @@ int main(void) {
     RUN(test_op_equals_unrolled_loop);
     RUN(test_concrete_inputs_run_now);
     RUN(test_batched_op_equals_each_example);
+    RUN(test_nested_ops_equal_unrolled_loops);
     return check_report();
 }

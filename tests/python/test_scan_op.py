@@ -287,3 +287,49 @@ def test_scan_trace_refuses_bad_arguments():
     for call, cls, text in bad:
         with pytest.raises(cls, match=text):
             call()
+
+
+def test_nested_scans_are_ops_too(rng):
+    """A scan inside another scan's body is an op of that body: the outer
+    loop program runs it each step, eagerly or under jit; the gradient
+    differentiates the inner reverse loop inside the outer one; vmap
+    batches both."""
+    W = rng.standard_normal((4, 4)) * 0.4
+    xs = rng.standard_normal((5, 6, 4))  # 5 outer steps of 6 inner steps
+
+    def run(scan_fn):
+        def f(W, h0, xs):
+            def outer(h, block):
+                def inner(c, x):
+                    c = np.tanh(c @ W + x + h)
+                    return c, c.sum()
+                c, s = scan_fn(inner, h * 0.5, block)
+                return c, s.sum()
+            return scan_fn(outer, h0, xs)
+        return f
+
+    def loop(f, init, xs):
+        return unrolled(f, init, xs)
+
+    op, ref = run(scan), run(loop)
+    h0 = rng.standard_normal(4)
+    for got in (op(W, h0, xs), jit(op)(W, h0, xs)):
+        want = ref(W, h0, xs)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-13)
+    jf = jit(op)
+    outer = [line for line in xcs.explain(jf, W, h0, xs).split("after optimisation", 1)[1].splitlines()
+             if "= scan(" in line]
+    assert len(outer) == 2  # the outer loop's two outputs; the inner loop is inside its body
+
+    def loss(run_fn):
+        return lambda W, h0, xs: (run_fn(W, h0, xs)[1] ** 2).sum()
+
+    got = jit(grad(loss(op), argnums=(0, 1, 2)))(W, h0, xs)
+    want = jit(grad(loss(ref), argnums=(0, 1, 2)))(W, h0, xs)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-11, atol=1e-12)
+    h0s = rng.standard_normal((3, 4))
+    batched = jit(vmap(lambda h: op(W, h, xs)[1]))(h0s)
+    for b in range(3):
+        np.testing.assert_allclose(np.asarray(batched[b]), np.asarray(ref(W, h0s[b], xs)[1]), rtol=1e-12, atol=1e-12)

@@ -60,7 +60,7 @@ batched program.  Inside ``jit``, ``grad`` or ``vmap`` the loop is one op
 of the enclosing trace (``Graph.scan_trace``): the body is traced once, the
 values of the trace it reads are loop invariants, the gradient is a reverse
 loop of the body's VJP and vmap batches the body, so the trace keeps the
-size of one step.  A scan inside another scan's body is unrolled into that
+size of one step.  A scan inside another scan's body is an op of that
 body.  The carry must keep its structure, shapes
 and dtypes.  A body that makes orchestration calls runs as a Python loop
 inside an orchestration scope: each step's calls start as soon as their
@@ -315,9 +315,6 @@ class _Stage:
 _STAGE: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_pmap_stage", default=None)
 #: true while grad traces its function: a staged collective's result is an
 #: input of the block's program, which the gradient would not see through
-# set while a scan body is traced into a graph of its own: a scan met there
-# is unrolled into that body (a body holds no scan op)
-_IN_SCAN_BODY: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_in_scan_body", default=False)
 _DIFFERENTIATING: contextvars.ContextVar = contextvars.ContextVar("ember_xcs_differentiating", default=False)
 
 
@@ -875,13 +872,12 @@ def _scan_body_graph(f, c_tree, c_sigs, x_tree, x_sigs, parent=None):
         carry = pytree.unflatten(c_tree, tracers[:len(c_sigs)])
         x = pytree.unflatten(x_tree, tracers[len(c_sigs):]) if x_sigs else None
         del tracers
-        tok, tok_g, tok_b = orch._TRACING.set(True), orch._ACTIVE.set(g), _IN_SCAN_BODY.set(True)
+        tok, tok_g = orch._TRACING.set(True), orch._ACTIVE.set(g)
         try:
             out = f(carry, x)
         except XCSTracerError:
             return _FALLBACK  # the unrolled path traces each step and says where
         finally:
-            _IN_SCAN_BODY.reset(tok_b)
             orch._TRACING.reset(tok)
             orch._ACTIVE.reset(tok_g)
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -1018,7 +1014,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         done = _scan_program(f, init, xs, length, reverse)
         if done is not None:
             return done
-    elif active is not None and not (active.lazy or _IN_SCAN_BODY.get()):
+    elif active is not None and not active.lazy:
         done = _scan_traced(f, init, xs, length, reverse, active)
         if done is not None:
             return done
