@@ -204,13 +204,16 @@ def test_gpu_pmap_script_runs():
 def test_gpu_scan_script_runs():
     """benchmarks/gpu_scan.py at tiny sizes: on a GPU (in CI the mock's,
     CTest python_mock_cuda) each loop runs as one kernel and equals the
-    step-by-step loop; without one it says why and stops."""
+    step-by-step loop, and an RNN's jit(grad) through the scan op equals the
+    CPU's; without one it says why and stops."""
     figs = _gpu_script("gpu_scan.py")
     if not xcs.devices()[1]["available"]:
         assert len(figs) == 1 and "skipped" in figs[0]
         return
-    assert len(figs) == 2
-    assert all(f["one_kernel"] and f["max_abs_diff"] < 1e-5 and f["kernel_ms"] > 0 and f["steps_ms"] > 0 for f in figs)
+    assert len(figs) == 3
+    assert all(f["one_kernel"] and f["max_abs_diff"] < 1e-5 and f["kernel_ms"] > 0 and f["steps_ms"] > 0
+               for f in figs[:2])
+    assert figs[2]["name"] == "scan_rnn_grad" and figs[2]["xcs_ms"] > 0 and figs[2]["rel_err_vs_cpu"] < 1e-4
 
 
 def test_gpu_index_script_runs():
