@@ -227,7 +227,7 @@ static xcs_status host_contiguous(int n, xcs_tensor **vals) {
 }
 
 xcs_status xcs_graph_batch_run(const xcs_graph *p, const xcs_tensor *const *inputs, const bool *batched, int64_t B,
-                               xcs_device dev, int index, xcs_tensor **vals, bool *vb) {
+                               xcs_device dev, int index, bool to_host, xcs_tensor **vals, bool *vb) {
     int n_in = p->n_inputs - p->n_captured, n_out = p->n_outputs;
     xcs_graph *lz = NULL;
     xcs_tensor **tin = calloc((size_t)n_in + 1, sizeof *tin);
@@ -245,7 +245,7 @@ xcs_status xcs_graph_batch_run(const xcs_graph *p, const xcs_tensor *const *inpu
         if (outs[o]->graph == lz) vals[o] = run[t], run[t++] = NULL;
         else st = xcs_contiguous(outs[o], &vals[o]);
     }
-    if (!st) st = host_contiguous(n_out, vals);
+    if (!st) st = to_host ? host_contiguous(n_out, vals) : XCS_OK;
     if (st)
         for (int o = 0; o < n_out; o++) {
             xcs_tensor_free(vals[o]);
@@ -286,7 +286,7 @@ static xcs_status run_batched(xcs_graph *p, int K, xcs_graph *const *gs, const r
         ib[in] = true;
         st = xcs_stack(K, cs, 0, &stacked[in++]);
     }
-    if (!st) st = xcs_graph_batch_run(p, (const xcs_tensor *const *)stacked, ib, K, dev, index, vals, batched);
+    if (!st) st = xcs_graph_batch_run(p, (const xcs_tensor *const *)stacked, ib, K, dev, index, true, vals, batched);
     for (int i = 0; stacked && i < n_in; i++) xcs_tensor_free(stacked[i]);
     free(stacked);
     free(cs);

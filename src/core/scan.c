@@ -605,7 +605,7 @@ xcs_status xcs_scan_program_run_on(const xcs_scan_program *sp, int64_t length, b
     } else if (!st) {
         for (int k = 0; k < sp->n_x; k++) batched[k] = k < sp->n_x - sp->n_inv;
         /* the hoisted part failing (an out-of-range index, a division by zero...): the plain loop says at which step */
-        plain = length > 0 && xcs_graph_batch_run(sp->pre, raw + sp->n_carry, batched, length, dev, index, vals, vb);
+        plain = length > 0 && xcs_graph_batch_run(sp->pre, raw + sp->n_carry, batched, length, dev, index, false, vals, vb);
         if (plain) st = scan_on(sp->full, sp->n_carry, length, reverse, n_in, inputs, outs, dev, index);
         for (int k = 0; !st && !plain && k < sp->n_hoist; k++) {
             if (length > 0) { st = hoisted_rows(vals[k], vb[k], length, &rows[k]); continue; }

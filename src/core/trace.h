@@ -242,10 +242,12 @@ xcs_status xcs_graph_clone(const xcs_graph *g, int n_out, const int32_t *out_nod
 /* Per-example program p run for B examples as one fused program
  * (lazy_batch.c): inputs[k] is [B, ...] when batched[k], else shared;
  * vmap's rules replay p into a fresh graph whose constants hold the
- * inputs, which is optimised and run on dev.  vals[o] (owned, on the host,
- * contiguous) is [B, ...] when vb[o], else the value all share. */
+ * inputs, which is optimised and run on dev.  vals[o] (owned, contiguous;
+ * brought to the host when to_host, else left where they were made: a
+ * scan's hoisted values stay on its device) is [B, ...] when vb[o], else
+ * the value all share. */
 xcs_status xcs_graph_batch_run(const xcs_graph *p, const xcs_tensor *const *inputs, const bool *batched, int64_t B,
-                               xcs_device dev, int index, xcs_tensor **vals, bool *vb);
+                               xcs_device dev, int index, bool to_host, xcs_tensor **vals, bool *vb);
 
 /* Room for one more constant in g->consts. */
 xcs_status xcs_graph_grow_consts(xcs_graph *g);

@@ -470,7 +470,8 @@ def test_threads_share_the_gpu_and_hand_arrays_over(rng):
 def test_scan_runs_on_the_device(rng):
     """scan's loop program runs on the default device (a usable GPU, or
     XCS_DEVICE): its results are device Arrays equal to a numpy loop, and
-    the hoisted x @ U part (one batched GEMM) runs there too."""
+    the hoisted x @ U part (one batched GEMM) runs there too and stays
+    there (no copy to the host), eagerly or as an op of a jitted program."""
     H, X, T = 16, 6, 40
     W = (rng.standard_normal((H, H)) * 0.3).astype(np.float32)
     U = (rng.standard_normal((X, H)) * 0.3).astype(np.float32)
@@ -481,9 +482,18 @@ def test_scan_runs_on_the_device(rng):
         h = np.tanh(h @ W + x @ U)
         return h, (h * h).sum()
 
+    xs_dev = xcs.device_put(xs, "cuda")
     for reverse in (False, True):
         c, ys = xcs.scan(cell, h0, xs, reverse=reverse)
         assert c.device.startswith("cuda") and ys.device.startswith("cuda")
+        # xs there: nothing comes back to the host, the hoisted x @ U included
+        f = xcs.jit(lambda xs: xcs.scan(cell, h0, xs, reverse=reverse))
+        f(xs_dev)
+        down = xcs.memory_stats()["downloads"]
+        cj, ysj = f(xs_dev)
+        xcs.scan(cell, h0, xs_dev, reverse=reverse)
+        assert xcs.memory_stats()["downloads"] == down
+        assert rel_err(cj, np.asarray(c)) < 1e-5
         h, want = h0.astype(np.float64), []
         for x in (xs[::-1] if reverse else xs).astype(np.float64):
             h = np.tanh(h @ W + x @ U)
