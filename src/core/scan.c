@@ -119,6 +119,22 @@ static xcs_status scan_loop(const xcs_graph *body, int n_carry, int64_t length, 
  * stacked ys are made there, and each step's groups run there: only the
  * final values would come back, when the caller asks.  The CPU keeps each
  * group's plan across steps (xcs_run_keep_plans); a device has none to keep. */
+static xcs_status hoisted_rows(const xcs_tensor *v, bool batched, int64_t length, xcs_tensor **out);
+
+/* Leaf x of xs moved to dev once.  Rows that are all one value (a
+ * stride-0 leading axis: a loop invariant, a hoisted value the same every
+ * step) go there as that one value, seen again as [length, ...] rows:
+ * never length copies of it. */
+static xcs_status move_input(const xcs_tensor *x, xcs_device dev, int index, xcs_tensor **out) {
+    if (x->ndim < 1 || x->strides[0] != 0 || x->shape[0] < 2) return xcs_tensor_to(x, dev, index, out);
+    xcs_tensor row, *one = NULL;
+    row_header(x, 0, &row); /* borrowed: read by the move */
+    xcs_status st = xcs_tensor_to(&row, dev, index, &one);
+    if (!st) st = hoisted_rows(one, false, x->shape[0], out);
+    xcs_tensor_free(one);
+    return st;
+}
+
 static xcs_status scan_on(const xcs_graph *body, int n_carry, int64_t length, bool reverse, int n_in,
                           const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index) {
     xcs_status st = check_body(body, n_carry, length, n_in, inputs);
@@ -127,7 +143,8 @@ static xcs_status scan_on(const xcs_graph *body, int n_carry, int64_t length, bo
     xcs_tensor **moved = calloc((size_t)n_in + 1, sizeof *moved);
     xcs_storage *anchor = xcs_storage_new_on(1, dev, index); /* where the loop's own tensors go */
     if (!moved || !anchor) st = moved ? xcs_last_status() : xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
-    for (int k = 0; k < n_in && !st; k++) st = xcs_tensor_to(inputs[k], dev, index, &moved[k]);
+    for (int k = 0; k < n_in && !st; k++) /* the carries whole and contiguous; the xs as rows */
+        st = k < n_carry ? xcs_tensor_to(inputs[k], dev, index, &moved[k]) : move_input(inputs[k], dev, index, &moved[k]);
     if (!st && !scan_kernel(body, n_carry, length, reverse, (const xcs_tensor *const *)moved, outs, dev, index, anchor))
         st = scan_loop(body, n_carry, length, reverse, n_in, (const xcs_tensor *const *)moved, outs, dev, index, anchor);
     for (int k = 0; moved && k < n_in; k++) xcs_tensor_free(moved[k]);
