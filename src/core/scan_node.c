@@ -36,6 +36,12 @@ static const xcs_node *input_node(const xcs_graph *body, int k) {
     return NULL;
 }
 
+/* Frees the n tensors of array t (NULL: none), then t. */
+static void drop_all(xcs_tensor **t, int n) {
+    for (int k = 0; t && k < n; k++) xcs_tensor_free(t[k]);
+    free(t);
+}
+
 xcs_status xcs_scan_node_new(const xcs_graph *body, int n_carry, int n_x, int n_resid, int64_t length, bool reverse,
                              xcs_scan_node **out) {
     if (n_carry < 0 || n_x < 0 || n_carry + n_x > body->n_inputs || n_carry > body->n_outputs || length < 0 ||
@@ -179,8 +185,7 @@ xcs_status xcs_scan_node_run(const xcs_graph *g, int i, xcs_tensor *const *ins, 
         else if (v) st = xcs_contiguous(v, &vals[j]);
         else st = xcs_error(XCS_ERR_INTERNAL, "scan: node %%%d stands for output %d of %d", j, m->axis, d->n_out);
     }
-    for (int k = 0; k < d->n_out; k++) xcs_tensor_free(outs[k]);
-    free(outs);
+    drop_all(outs, d->n_out);
     return st;
 }
 
@@ -210,8 +215,7 @@ static xcs_status inline_scan(const xcs_graph *body, int i, xcs_tensor *const *i
         const xcs_node *m = &body->nodes[j];
         if (m->op == XCS_OP_SCAN && m->aux == n->aux && !val[j]) st = xcs_contiguous(outs[m->axis], &val[j]);
     }
-    for (int k = 0; k < d->n_out; k++) xcs_tensor_free(outs[k]);
-    free(outs);
+    drop_all(outs, d->n_out);
     return st;
 }
 
@@ -512,15 +516,11 @@ static xcs_status build_vjp(const xcs_scan_node *d, const int *kind, int *kind_o
             ops[f] = NULL;
         }
     }
-    for (int k = 0; in && k < n_b; k++) xcs_tensor_free(in[k]);
-    for (int k = 0; fo && k < d->n_out; k++) xcs_tensor_free(fo[k]);
-    for (int k = 0; grads && k < n_w; k++) xcs_tensor_free(grads[k]);
-    for (int k = 0; ct_all && k < n_w; k++) xcs_tensor_free(ct_all[k]);
+    drop_all(in, n_b);
+    drop_all(fo, d->n_out);
+    drop_all(grads, n_w);
+    drop_all(ct_all, n_w);
     xcs_tensor_free(s);
-    free(in);
-    free(fo);
-    free(grads);
-    free(ct_all);
     free(cts);
     free(wrt);
     free(fwd_in);
@@ -695,12 +695,10 @@ xcs_status xcs_scan_node_batch(const xcs_graph *g, int i, xcs_tensor *const *in,
         vb[j] = ob[m->axis];
         xcs_tensor_free(sw);
     }
-    for (int k = 0; outs && k < n_out; k++) xcs_tensor_free(outs[k]);
-    for (int k = 0; ins && k < n_in; k++) xcs_tensor_free(ins[k]);
+    drop_all(outs, n_out);
+    drop_all(ins, n_in);
     xcs_scan_node_release(nd);
     xcs_graph_free(nb);
-    free(outs);
-    free(ins);
     free(fb);
     return st;
 }
