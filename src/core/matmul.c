@@ -88,3 +88,41 @@ xcs_status xcs_matmul(const xcs_tensor *a0, const xcs_tensor *b0, xcs_tensor **o
     xcs_strides_contiguous(o->ndim, o->shape, o->strides);
     return XCS_OK;
 }
+
+/* The rows of t's dims [0, nd - 1) (the batch dims and the row dim), when
+ * they are one strided run: *stride between consecutive rows (size-1 dims
+ * aside), *rows their count. */
+static bool rows_merge(const xcs_tensor *t, int64_t *rows, int64_t *stride) {
+    int64_t n = 1, step = 0;
+    for (int d = t->ndim - 2; d >= 0; d--) {
+        if (t->shape[d] == 1) continue;
+        if (n == 1) step = t->strides[d];
+        else if (t->strides[d] != step * n) return false;
+        n *= t->shape[d];
+    }
+    *rows = n;
+    *stride = step;
+    return n > 1;
+}
+
+bool xcs_matmul_fold_rows(const xcs_tensor *a, const xcs_tensor *b, const xcs_tensor *out, xcs_tensor *a2,
+                          xcs_tensor *b2, xcs_tensor *out2) {
+    int nd = out->ndim;
+    if (nd < 3 || a->ndim != nd || b->ndim != nd) return false;
+    for (int d = 0; d < nd - 2; d++)
+        if (b->shape[d] != 1 && b->strides[d] != 0) return false; /* b differs between batch entries */
+    int64_t ra, sa, ro, so, batch = 1;
+    for (int d = 0; d < nd - 2; d++) batch *= out->shape[d];
+    if (batch < 2 || !rows_merge(a, &ra, &sa) || !rows_merge(out, &ro, &so) || ra != ro) return false;
+    *a2 = *a;
+    *b2 = *b;
+    *out2 = *out;
+    a2->ndim = b2->ndim = out2->ndim = 2;
+    a2->shape[0] = ra, a2->strides[0] = sa;
+    a2->shape[1] = a->shape[nd - 1], a2->strides[1] = a->strides[nd - 1];
+    b2->shape[0] = b->shape[nd - 2], b2->strides[0] = b->strides[nd - 2];
+    b2->shape[1] = b->shape[nd - 1], b2->strides[1] = b->strides[nd - 1];
+    out2->shape[0] = ro, out2->strides[0] = so;
+    out2->shape[1] = out->shape[nd - 1], out2->strides[1] = out->strides[nd - 1];
+    return true;
+}

@@ -292,6 +292,14 @@ xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims
 
 /* numpy matmul: 1-D operands promoted and demoted, batch dims broadcast. */
 xcs_status xcs_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out);
+/* A backend's batched product a [..., M, K] @ b [..., K, N] -> out [..., M, N]
+ * (operands broadcast to out's rank) as one 2-D product, when b is the same
+ * for every batch entry (stride 0) and the batch and row dims of a and of
+ * out each merge into one strided run of rows: a2 [R, K] @ b2 [K, N] ->
+ * out2 [R, N], R = batch * M, borrowed headers over the same memory (a
+ * vmapped h @ W: one GEMM, not B products of a row).  False: no fold. */
+bool xcs_matmul_fold_rows(const xcs_tensor *a, const xcs_tensor *b, const xcs_tensor *out, xcs_tensor *a2,
+                          xcs_tensor *b2, xcs_tensor *out2);
 
 /* numpy.take(x, idx, axis) (idx integer, any shape; negative indices wrap,
  * out of range is XCS_ERR_INDEX).  axis == XCS_AXIS_NONE takes from x.ravel(). */

@@ -473,6 +473,8 @@ static xcs_status matmul_run(const xcs_tensor *a, const xcs_tensor *b, xcs_tenso
     if (a->dtype != out->dtype || b->dtype != out->dtype)
         return xcs_error(XCS_ERR_INTERNAL, "CUDA matmul: dtypes %s @ %s -> %s must agree", xcs_dtype_name(a->dtype),
                          xcs_dtype_name(b->dtype), xcs_dtype_name(out->dtype));
+    xcs_tensor a2, b2, out2; /* batches of rows against one b (a vmapped h @ W): one GEMM, not a batch of them */
+    if (xcs_matmul_fold_rows(a, b, out, &a2, &b2, &out2)) return matmul_run(&a2, &b2, &out2, epi, bias);
     int dev = ordinal_of(out);
     xcs_cu_runtime *rt = rt_of(dev);
     if (!rt) return xcs_last_status();

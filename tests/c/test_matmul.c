@@ -283,6 +283,41 @@ static void test_same_bits_across_paths(void) {
     }
 }
 
+/* xcs_matmul_fold_rows (the CUDA backend's one-GEMM batches): the folded
+ * 2-D product is the batched one, bit for bit; it folds only batches of
+ * rows against one b that form one strided run. */
+static void test_fold_rows(void) {
+    const int64_t Bn = 6, M = 3, K = 10, N = 7;
+    xcs_tensor *bm = make_view(XCS_F64, 2, SHAPE(K, N), CONTIG, false), *bb = NULL;
+    CHECK_OK(xcs_broadcast_to(bm, 3, SHAPE(Bn, K, N), &bb));
+    for (int64_t m = 1; m <= M; m += M - 1) {
+        xcs_tensor *a = make_view(XCS_F64, 3, SHAPE(Bn, m, K), CONTIG, false);
+        xcs_tensor *want = make_out(XCS_F64, 3, SHAPE(Bn, m, N)), *got = make_out(XCS_F64, 3, SHAPE(Bn, m, N));
+        xcs_tensor a2, b2, o2;
+        CHECK(xcs_matmul_fold_rows(a, bb, got, &a2, &b2, &o2));
+        CHECK_EQ_I((int)a2.shape[0], (int)(Bn * m));
+        CHECK_OK(xcs_host_matmul_blocked(a, bb, want));
+        CHECK_OK(xcs_host_matmul_blocked(&a2, &b2, &o2));
+        CHECK(memcmp(xcs_tensor_data(want), xcs_tensor_data(got), (size_t)(Bn * m * N) * sizeof(double)) == 0);
+        xcs_tensor_free(a);
+        xcs_tensor_free(want);
+        xcs_tensor_free(got);
+    }
+    /* no fold: b differs per batch entry; a's rows are not one run (a transposed block); one batch entry */
+    xcs_tensor *a = make_view(XCS_F64, 3, SHAPE(Bn, M, K), CONTIG, false), *o = make_out(XCS_F64, 3, SHAPE(Bn, M, N));
+    xcs_tensor *bfull = make_view(XCS_F64, 3, SHAPE(Bn, K, N), CONTIG, false), *at = NULL, *atT = NULL;
+    xcs_tensor a2, b2, o2;
+    CHECK(!xcs_matmul_fold_rows(a, bfull, o, &a2, &b2, &o2));
+    at = make_view(XCS_F64, 3, SHAPE(Bn, K, M), CONTIG, false);
+    CHECK_OK(xcs_permute(at, (const int[]){0, 2, 1}, &atT));
+    CHECK(!xcs_matmul_fold_rows(atT, bb, o, &a2, &b2, &o2));
+    xcs_tensor *a1 = make_view(XCS_F64, 3, SHAPE(1, M, K), CONTIG, false), *b1 = NULL, *o1 = make_out(XCS_F64, 3, SHAPE(1, M, N));
+    CHECK_OK(xcs_broadcast_to(bm, 3, SHAPE(1, K, N), &b1));
+    CHECK(!xcs_matmul_fold_rows(a1, b1, o1, &a2, &b2, &o2));
+    xcs_tensor *ts[] = {bm, bb, a, o, bfull, at, atT, a1, b1, o1};
+    for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) xcs_tensor_free(ts[k]);
+}
+
 /* BLAS (when built) and the blocked kernel agree, also via xcs_cpu_matmul. */
 static void test_blas_agrees(void) {
     xcs_build_info info;
@@ -412,6 +447,7 @@ int main(int argc, char **argv) {
     RUN(test_k_zero_and_empty);
     RUN(test_batches);
     RUN(test_same_bits_across_paths);
+    RUN(test_fold_rows);
     RUN(test_blas_agrees);
     RUN(test_bad_input);
     RUN(test_thread_independent);
