@@ -337,6 +337,26 @@ size_t xcs_graph_dump(const xcs_graph *g, char *buf, size_t cap) {
     if (g->plan && g->plan->n_planned)
         EMIT("memory plan: %d intermediates in one %lld-byte arena (%lld bytes without reuse)\n", g->plan->n_planned,
              (long long)g->plan->arena_bytes, (long long)g->plan->planned_bytes);
+    for (int k = 0; k < g->n_scans; k++) { /* each scan a node stands for: its step, indented */
+        bool stands = false;
+        for (int i = 0; i < g->n_nodes && !stands; i++) stands = g->nodes[i].op == XCS_OP_SCAN && g->nodes[i].aux == k;
+        if (!stands) continue;
+        const xcs_scan_node *d = g->scans[k];
+        const xcs_graph *step = xcs_scan_program_step(d->prog);
+        size_t need = xcs_graph_dump(step, NULL, 0) + 1;
+        char *sub = malloc(need);
+        EMIT("scan #%d runs this step (its inputs: carries, xs rows, invariants, then %d value%s hoisted out of "
+             "the loop, computed for all steps before it):\n", k, xcs_scan_program_hoisted(d->prog),
+             xcs_scan_program_hoisted(d->prog) == 1 ? "" : "s");
+        if (!sub) continue;
+        xcs_graph_dump(step, sub, need);
+        for (char *line = sub, *end; *line; line = end + (*end != '\0')) {
+            end = strchr(line, '\n');
+            if (!end) end = line + strlen(line);
+            EMIT("    %.*s\n", (int)(end - line), line);
+        }
+        free(sub);
+    }
 #undef EMIT
     if (buf && cap) buf[used < cap ? used : cap - 1] = '\0';
     return used;

@@ -560,6 +560,8 @@ void xcs_scan_program_free(xcs_scan_program *sp) {
 
 int xcs_scan_program_hoisted(const xcs_scan_program *sp) { return sp->n_hoist; }
 
+const xcs_graph *xcs_scan_program_step(const xcs_scan_program *sp) { return sp->loop; }
+
 /* An empty tensor on a device (no tensor there to take its place from). */
 static xcs_status empty_on_device(xcs_dtype dt, int ndim, const int64_t *shape, xcs_device dev, int index,
                                   xcs_tensor **out) {

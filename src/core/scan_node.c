@@ -308,8 +308,9 @@ xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_ten
         xcs_graph *b = NULL;
         xcs_scan_node *d2 = NULL;
         st = xcs_graph_clone(d->body, 0, NULL, &b);
-        if (!st && !(b->outputs = realloc(b->outputs, ((size_t)b->n_outputs + nc + 1) * sizeof *b->outputs)))
-            st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+        xcs_edge *grown = st ? NULL : realloc(b->outputs, ((size_t)b->n_outputs + nc + 1) * sizeof *b->outputs);
+        if (!st && !grown) st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
+        if (grown) b->outputs = grown;
         for (int q = 0; q < nc && !st; q++) b->outputs[b->n_outputs++] = b->outputs[q];
         if (!st) {
             b->cap_outputs = b->n_outputs + 1;

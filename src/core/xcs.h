@@ -476,6 +476,8 @@ typedef struct xcs_scan_program xcs_scan_program;
 xcs_status xcs_scan_program_new(const xcs_graph *body, int n_carry, int n_inv, xcs_scan_program **out);
 void xcs_scan_program_free(xcs_scan_program *sp);
 int xcs_scan_program_hoisted(const xcs_scan_program *sp);
+/* The optimised step graph the loop runs (the hoisted values among its inputs). */
+const xcs_graph *xcs_scan_program_step(const xcs_scan_program *sp);
 xcs_status xcs_scan_program_run(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,
                                 const xcs_tensor *const *inputs, xcs_tensor **outs);
 xcs_status xcs_scan_program_run_on(const xcs_scan_program *sp, int64_t length, bool reverse, int n_in,

@@ -31,10 +31,16 @@ def rnn(U):
     return make
 
 
-def scan_ops(f, *args):
-    """The scan nodes of f's optimised program (explain)."""
+def top_lines(f, *args):
+    """The lines of f's optimised program (explain), without the scans'
+    step programs listed after it (indented)."""
     after = xcs.explain(f, *args).split("after optimisation", 1)[1].splitlines()
-    return [line for line in after if "= scan(" in line]
+    return [line for line in after if not line.startswith(" ")]
+
+
+def scan_ops(f, *args):
+    """The scan nodes of f's optimised program."""
+    return [line for line in top_lines(f, *args) if "= scan(" in line]
 
 
 def test_trace_is_one_step_whatever_the_length(rng):
@@ -160,8 +166,7 @@ def test_loops_compute_only_what_is_read(rng):
     # stacks the two factors and one GEMM after it sums them over the steps
     lines = scan_ops(gw, W, h0, xs)
     assert "1 carries" in lines[-1] and "reverse" in lines[-1]
-    after = xcs.explain(gw, W, h0, xs).split("after optimisation", 1)[1]
-    assert any("= matmul(" in line for line in after.splitlines() if "scan(" not in line)
+    assert any("= matmul(" in line for line in top_lines(gw, W, h0, xs))
     # a wide step product (a minibatch of 32 rows: a good GEMM each step) is summed in a carry
     hb, xb = rng.standard_normal((32, 5)), rng.standard_normal((9, 32, 3))
     gb = jit(grad(loss, argnums=0))
@@ -318,9 +323,9 @@ def test_nested_scans_are_ops_too(rng):
         for g, w in zip(got, want):
             np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-13)
     jf = jit(op)
-    outer = [line for line in xcs.explain(jf, W, h0, xs).split("after optimisation", 1)[1].splitlines()
-             if "= scan(" in line]
-    assert len(outer) == 2  # the outer loop's two outputs; the inner loop is inside its body
+    assert len(scan_ops(jf, W, h0, xs)) == 2  # the outer loop's two outputs
+    steps = xcs.explain(jf, W, h0, xs).split("after optimisation", 1)[1]
+    assert "    scan #0 runs this step" in steps  # the inner loop, listed inside the outer loop's step
 
     def loss(run_fn):
         return lambda W, h0, xs: (run_fn(W, h0, xs)[1] ** 2).sum()
