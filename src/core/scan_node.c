@@ -12,11 +12,8 @@
  *
  * The body's inputs are [carries, rows of xs, loop invariants]: the values
  * of the enclosing program the body reads (an RNN's weights) are
- * invariants, every step reading them whole.  autodiff.c's rule uses
- * xcs_scan_with_residuals (the forward loop also stacks the carry leaving
- * each step, and the carry entering it is that shifted by a step) and
- * xcs_scan_vjp_body (the reverse loop's step: the body
- * replayed on those residuals, and its VJP). */
+ * invariants, every step reading them whole.  Its gradient is
+ * scan_grad.c's; vmap's rule and the pruning after DCE are here. */
 #include "trace.h"
 
 #include <stdlib.h>
@@ -29,15 +26,13 @@ void xcs_scan_node_release(xcs_scan_node *d) {
     free(d);
 }
 
-/* Input node k of body (NULL when missing). */
-static const xcs_node *input_node(const xcs_graph *body, int k) {
+const xcs_node *xcs_scan_input_node(const xcs_graph *body, int k) {
     for (int i = 0; i < body->n_nodes; i++)
         if (body->nodes[i].op == XCS_NODE_INPUT && body->nodes[i].aux == k) return &body->nodes[i];
     return NULL;
 }
 
-/* Frees the n tensors of array t (NULL: none), then t. */
-static void drop_all(xcs_tensor **t, int n) {
+void xcs_tensors_drop(xcs_tensor **t, int n) {
     for (int k = 0; t && k < n; k++) xcs_tensor_free(t[k]);
     free(t);
 }
@@ -77,8 +72,7 @@ xcs_status xcs_scan_node_new(const xcs_graph *body, int n_carry, int n_x, int n_
     return XCS_OK;
 }
 
-/* Output k's dtype and shape (a y stacked over the steps). */
-static xcs_dtype output_sig(const xcs_scan_node *d, int k, int *ndim, int64_t *shape) {
+xcs_dtype xcs_scan_output_sig(const xcs_scan_node *d, int k, int *ndim, int64_t *shape) {
     const xcs_edge *e = &d->body->outputs[k];
     int y = k >= d->n_carry;
     shape[0] = d->length;
@@ -91,7 +85,7 @@ static xcs_dtype output_sig(const xcs_scan_node *d, int k, int *ndim, int64_t *s
  * xs leaf as `length` of its rows. */
 static xcs_status check_input(const xcs_scan_node *d, int k, const xcs_tensor *x) {
     char want[160], got[160];
-    const xcs_node *in = input_node(d->body, k);
+    const xcs_node *in = xcs_scan_input_node(d->body, k);
     if (!in) return xcs_error(XCS_ERR_INTERNAL, "scan: the body has no input node %d", k);
     bool row = k >= d->n_carry && k < d->n_carry + d->n_x;
     int64_t shape[XCS_MAX_DIMS];
@@ -152,7 +146,7 @@ xcs_status xcs_scan_node_call(xcs_scan_node *d, int n_in, const xcs_tensor *cons
     for (; made < d->n_out && !st; made++) {
         int64_t shape[XCS_MAX_DIMS];
         int nd = 0;
-        xcs_dtype dt = output_sig(d, made, &nd, shape);
+        xcs_dtype dt = xcs_scan_output_sig(d, made, &nd, shape);
         if (made == 0) {
             st = xcs_trace_node(g, XCS_OP_SCAN, n_in, inputs, dt, dt, nd, shape, 0, 0, &outs[0]);
             if (!st) g->nodes[outs[0]->node].aux = aux;
@@ -185,7 +179,7 @@ xcs_status xcs_scan_node_run(const xcs_graph *g, int i, xcs_tensor *const *ins, 
         else if (v) st = xcs_contiguous(v, &vals[j]);
         else st = xcs_error(XCS_ERR_INTERNAL, "scan: node %%%d stands for output %d of %d", j, m->axis, d->n_out);
     }
-    drop_all(outs, d->n_out);
+    xcs_tensors_drop(outs, d->n_out);
     return st;
 }
 
@@ -215,7 +209,7 @@ static xcs_status inline_scan(const xcs_graph *body, int i, xcs_tensor *const *i
         const xcs_node *m = &body->nodes[j];
         if (m->op == XCS_OP_SCAN && m->aux == n->aux && !val[j]) st = xcs_contiguous(outs[m->axis], &val[j]);
     }
-    drop_all(outs, d->n_out);
+    xcs_tensors_drop(outs, d->n_out);
     return st;
 }
 
@@ -267,311 +261,6 @@ xcs_status xcs_graph_inline(const xcs_graph *body, const xcs_tensor *const *inpu
     return st;
 }
 
-/* ---------------------------------------------------------------- autodiff */
-
-/* A traced tensor reading node e->node of g through edge e. */
-static xcs_status edge_tensor(xcs_graph *g, const xcs_edge *e, xcs_tensor **out) {
-    xcs_tensor *t = calloc(1, sizeof *t);
-    if (!t) return xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
-    *t = (xcs_tensor){.graph = g, .node = e->node, .dtype = g->nodes[e->node].dtype, .ndim = e->ndim,
-                      .offset = e->offset};
-    memcpy(t->shape, e->shape, sizeof t->shape);
-    memcpy(t->strides, e->strides, sizeof t->strides);
-    *out = t;
-    return XCS_OK;
-}
-
-/* The carries entering each step, [T, ...] in the order of xs, from the
- * carries leaving each step (`after`, stacked like a y) and the initial
- * carry: after shifted by one step, init in the first step's row. */
-static xcs_status entering(const xcs_tensor *init, const xcs_tensor *after, int64_t T, bool reverse, xcs_tensor **out) {
-    if (T == 0) return xcs_tensor_view(after, out);
-    int64_t shape[XCS_MAX_DIMS];
-    shape[0] = 1;
-    memcpy(shape + 1, init->shape, (size_t)init->ndim * sizeof *shape);
-    xcs_slice sl = {.start = reverse ? 1 : 0, .stop = reverse ? T : T - 1, .step = 1, .has_start = true, .has_stop = true};
-    xcs_tensor *row = NULL, *rest = NULL;
-    xcs_status st = xcs_reshape(init, init->ndim + 1, shape, &row);
-    if (!st) st = xcs_slice_axis(after, 0, sl, &rest);
-    const xcs_tensor *parts[2] = {reverse ? rest : row, reverse ? row : rest};
-    if (!st) st = xcs_concat(2, parts, 0, out);
-    xcs_tensor_free(row);
-    xcs_tensor_free(rest);
-    return st;
-}
-
-xcs_status xcs_scan_with_residuals(xcs_graph *g, int aux, int32_t first, xcs_tensor **resid) {
-    xcs_scan_node *d = g->scans[aux];
-    int nc = d->n_carry;
-    xcs_status st = XCS_OK;
-    if (d->n_resid == 0 && nc > 0) { /* a body whose extra ys are its carry outputs (a one-kernel loop keeps them) */
-        xcs_graph *b = NULL;
-        xcs_scan_node *d2 = NULL;
-        st = xcs_graph_clone(d->body, 0, NULL, &b);
-        xcs_edge *grown = st ? NULL : realloc(b->outputs, ((size_t)b->n_outputs + nc + 1) * sizeof *b->outputs);
-        if (!st && !grown) st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
-        if (grown) b->outputs = grown;
-        for (int q = 0; q < nc && !st; q++) b->outputs[b->n_outputs++] = b->outputs[q];
-        if (!st) {
-            b->cap_outputs = b->n_outputs + 1;
-            st = xcs_scan_node_new(b, nc, d->n_x, nc, d->length, d->reverse, &d2);
-        }
-        xcs_graph_free(b);
-        if (st) return st;
-        g->scans[aux] = d2; /* the nodes' outputs keep their numbers: the residuals come after them */
-        xcs_scan_node_release(d);
-        d = d2;
-    }
-    int base = d->n_out - d->n_resid;
-    for (int q = 0; q < nc && !st; q++) {
-        int32_t have = -1;
-        for (int32_t j = 0; j < g->n_nodes && have < 0; j++)
-            if (g->nodes[j].op == XCS_OP_SCAN && g->nodes[j].aux == aux && g->nodes[j].axis == base + q) have = j;
-        xcs_tensor *after = NULL, *init = NULL;
-        if (have >= 0) {
-            const xcs_node *m = &g->nodes[have];
-            xcs_edge e = {.node = have, .ndim = m->ndim};
-            memcpy(e.shape, m->shape, sizeof e.shape);
-            xcs_strides_contiguous(m->ndim, m->shape, e.strides);
-            st = edge_tensor(g, &e, &after);
-        } else {
-            int64_t shape[XCS_MAX_DIMS];
-            int nd = 0;
-            xcs_dtype dt = output_sig(d, base + q, &nd, shape);
-            st = xcs_trace_sibling(g, first, dt, nd, shape, base + q, &after);
-        }
-        xcs_edge e0 = g->edges[g->nodes[first].first_edge + q];
-        if (!st) st = edge_tensor(g, &e0, &init);
-        if (!st) st = entering(init, after, d->length, d->reverse, &resid[q]);
-        xcs_tensor_free(after);
-        xcs_tensor_free(init);
-    }
-    if (st)
-        for (int q = 0; q < nc; q++) {
-            xcs_tensor_free(resid[q]);
-            resid[q] = NULL;
-        }
-    return st;
-}
-
-/* Inputs of the reverse step's graph, in order, from the forward body:
- * an accumulator for each invariant of kind XCS_SCAN_CT_SUM. */
-static xcs_status vjp_inputs(const xcs_scan_node *d, const int *kind, xcs_graph *b, xcs_tensor **in) {
-    const xcs_graph *f = d->body;
-    int nc = d->n_carry, nx = d->n_x, ni = d->n_inv, ny = d->n_out - nc, k = 0;
-    xcs_status st = XCS_OK;
-    const xcs_node *n;
-#define VJP_INPUT(node)                                                                       \
-    do {                                                                                      \
-        n = (node);                                                                           \
-        if (!st) st = xcs_graph_input(b, n->dtype, n->ndim, n->shape, &in[k]);                \
-        k++;                                                                                  \
-    } while (0)
-    for (int q = 0; q < nc; q++) VJP_INPUT(input_node(f, q));               /* ct of the carry out */
-    for (int v = 0; v < ni; v++)                                              /* ct accumulators */
-        if (kind[v] == XCS_SCAN_CT_SUM) VJP_INPUT(input_node(f, nc + nx + v));
-    for (int q = 0; q < nc + nx; q++) VJP_INPUT(input_node(f, q));          /* carry in, x row */
-    for (int j = 0; j < ny && !st; j++) {                                     /* ct of the y row */
-        const xcs_edge *e = &f->outputs[nc + j];
-        st = xcs_graph_input(b, f->nodes[e->node].dtype, e->ndim, e->shape, &in[k++]);
-    }
-    for (int v = 0; v < ni; v++) VJP_INPUT(input_node(f, nc + nx + v));     /* invariants */
-#undef VJP_INPUT
-    return st;
-}
-
-static xcs_status zeros_like(const xcs_tensor *x, xcs_tensor **out) {
-    xcs_tensor *z = NULL;
-    xcs_status st = xcs_tensor_scalar(x->dtype, 0, &z);
-    if (!st) st = xcs_broadcast_to(z, x->ndim, x->shape, out);
-    xcs_tensor_free(z);
-    return st;
-}
-
-/* sum over the float outputs of sum(out * ct): its gradient is the VJP of
- * the outputs for cotangents ct.  NULL (no error) when none is float. */
-static xcs_status pairing(int n, xcs_tensor *const *outs, xcs_tensor *const *ct, xcs_tensor **s) {
-    xcs_status st = XCS_OK;
-    *s = NULL;
-    for (int j = 0; j < n && !st; j++) {
-        if (!xcs_dtype_is_float(outs[j]->dtype)) continue;
-        xcs_tensor *p = NULL, *r = NULL, *acc = NULL;
-        unsigned all = outs[j]->ndim ? (1u << outs[j]->ndim) - 1 : 0;
-        st = xcs_binary(XCS_OP_MUL, outs[j], ct[j], &p);
-        if (!st) st = all ? xcs_reduce(XCS_OP_SUM, p, all, false, &r) : xcs_tensor_view(p, &r);
-        if (!st && *s) st = xcs_binary(XCS_OP_ADD, *s, r, &acc);
-        if (!st && *s) {
-            xcs_tensor_free(*s);
-            *s = acc, acc = NULL;
-        } else if (!st) {
-            *s = r, r = NULL;
-        }
-        xcs_tensor_free(p);
-        xcs_tensor_free(r);
-        xcs_tensor_free(acc);
-    }
-    if (st) {
-        xcs_tensor_free(*s);
-        *s = NULL;
-    }
-    return st;
-}
-
-/* Inner sizes up to which a step's product a @ c (a [K, M], c [M, N]) is
- * summed over the steps by one GEMM on its stacked factors: a thin
- * product (an outer product h^T dpre: M = 1) is a poor GEMM on its own,
- * and its factors take T * M * (K + N) values, not much beside the
- * residuals; a wider one is a good GEMM a step, summed in the carry. */
-#define XCS_SCAN_GEMM_MAX_INNER 8
-
-/* The kind of invariant w's step cotangent g (traced in b): a thin
- * product a @ c of two 2-D values of the step (w read by a matmul,
- * nothing else reaching it), as it is or transposed, whose sum over the
- * steps is one GEMM after the loop; else a sum carried through it. */
-static int ct_kind(const xcs_graph *b, const xcs_tensor *g, const xcs_tensor *w) {
-    if (!g->graph || g->ndim != 2 || w->ndim != 2 || g->offset != 0) return XCS_SCAN_CT_SUM;
-    const xcs_node *m = &b->nodes[g->node];
-    if (m->op != XCS_OP_MATMUL || m->ndim != 2 || m->n_in != 2 || b->edges[m->first_edge].ndim != 2 ||
-        b->edges[m->first_edge + 1].ndim != 2 || b->edges[m->first_edge].shape[1] > XCS_SCAN_GEMM_MAX_INNER)
-        return XCS_SCAN_CT_SUM;
-    bool same = g->shape[0] == m->shape[0] && g->shape[1] == m->shape[1] && (g->shape[1] == 1 || g->strides[1] == 1) &&
-                (g->shape[0] == 1 || g->strides[0] == m->shape[1]);
-    bool swapped = g->shape[0] == m->shape[1] && g->shape[1] == m->shape[0] &&
-                   (g->shape[0] == 1 || g->strides[0] == 1) && (g->shape[1] == 1 || g->strides[1] == m->shape[1]);
-    return same ? XCS_SCAN_CT_GEMM : swapped ? XCS_SCAN_CT_GEMM_T : XCS_SCAN_CT_SUM;
-}
-
-/* The reverse step for invariant kinds kind[] (NULL: every float one
- * summed); kind_out[] (when given) gets the kind each float invariant's
- * cotangent allows. */
-static xcs_status build_vjp(const xcs_scan_node *d, const int *kind, int *kind_out, xcs_graph **out) {
-    int nc = d->n_carry, nx = d->n_x, ni = d->n_inv, ny = d->n_out - nc, nsum = 0;
-    int *kinds = calloc((size_t)ni + 1, sizeof *kinds);
-    if (!kinds) return xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
-    for (int v = 0; v < ni; v++) {
-        kinds[v] = !xcs_dtype_is_float(input_node(d->body, nc + nx + v)->dtype) ? XCS_SCAN_CT_NONE
-                   : kind ? kind[v] : XCS_SCAN_CT_SUM;
-        nsum += kinds[v] == XCS_SCAN_CT_SUM;
-    }
-    int n_b = nc + nsum + nc + nx + ny + ni, n_w = nc + nx + ni;
-    xcs_graph *b = NULL;
-    xcs_status st = xcs_graph_new(&b);
-    xcs_tensor **in = calloc((size_t)n_b + 1, sizeof *in), **fo = calloc((size_t)d->n_out + 1, sizeof *fo);
-    xcs_tensor **grads = calloc((size_t)n_w + 1, sizeof *grads), **ct_all = calloc((size_t)n_w + 1, sizeof *ct_all);
-    xcs_tensor **cts = calloc((size_t)d->n_out + 1, sizeof *cts), *ops[2] = {0}, *s = NULL;
-    const xcs_tensor **wrt = calloc((size_t)n_w + 1, sizeof *wrt), **fwd_in = calloc((size_t)n_w + 1, sizeof *fwd_in);
-    int *slot = calloc((size_t)n_w + 1, sizeof *slot), n_float = 0;
-    if (!st && !(in && fo && grads && ct_all && cts && wrt && fwd_in && slot))
-        st = xcs_error(XCS_ERR_MEMORY, "out of memory differentiating a scan");
-    if (!st) st = vjp_inputs(d, kinds, b, in);
-    xcs_tensor **ct_c = in, **acc = in + nc, **c_in = acc + nsum, **ct_y = c_in + nc + nx, **inv = ct_y + ny;
-    for (int k = 0; !st && k < n_w; k++) fwd_in[k] = k < nc + nx ? c_in[k] : inv[k - nc - nx];
-    if (!st) st = xcs_graph_inline(d->body, fwd_in, fo);
-    for (int j = 0; !st && j < d->n_out; j++) cts[j] = j < nc ? ct_c[j] : ct_y[j - nc];
-    if (!st) st = pairing(d->n_out, fo, cts, &s);
-    if (s && !s->graph) { /* the outputs read no input: every cotangent is zero */
-        xcs_tensor_free(s);
-        s = NULL;
-    }
-    for (int k = 0; !st && k < n_w; k++) {
-        slot[k] = -1;
-        if (s && xcs_dtype_is_float(fwd_in[k]->dtype)) {
-            slot[k] = n_float;
-            wrt[n_float++] = fwd_in[k];
-        }
-    }
-    if (!st && n_float) st = xcs_graph_vjp(b, s, NULL, n_float, wrt, grads);
-    /* per input its step cotangent (zeros without a path); a summed invariant's added to its accumulator */
-    for (int k = 0, a = 0; !st && k < n_w; k++) {
-        int v = k - nc - nx;
-        if (v >= 0 && kinds[v] == XCS_SCAN_CT_NONE) continue;
-        xcs_tensor *r = NULL;
-        st = slot[k] >= 0 ? xcs_tensor_view(grads[slot[k]], &r) : zeros_like(fwd_in[k], &r);
-        if (!st && v >= 0 && kind_out) kind_out[v] = slot[k] >= 0 ? ct_kind(b, r, fwd_in[k]) : XCS_SCAN_CT_SUM;
-        if (!st && v >= 0 && kinds[v] == XCS_SCAN_CT_SUM) {
-            st = xcs_binary(XCS_OP_ADD, acc[a++], r, &ct_all[k]);
-            xcs_tensor_free(r);
-        } else {
-            ct_all[k] = r;
-        }
-    }
-    /* outputs: carries [ct carries, summed invariants], ys [ct x rows, the two factors of each GEMM one] */
-    for (int k = 0; !st && k < nc; k++) st = xcs_graph_output(b, ct_all[k]);
-    for (int v = 0; !st && v < ni; v++)
-        if (kinds[v] == XCS_SCAN_CT_SUM) st = xcs_graph_output(b, ct_all[nc + nx + v]);
-    for (int k = nc; !st && k < nc + nx; k++) st = xcs_graph_output(b, ct_all[k]);
-    for (int v = 0; !st && v < ni; v++) {
-        if (kinds[v] != XCS_SCAN_CT_GEMM && kinds[v] != XCS_SCAN_CT_GEMM_T) continue;
-        const xcs_tensor *g = ct_all[nc + nx + v];
-        if (ct_kind(b, g, fwd_in[nc + nx + v]) != kinds[v]) {
-            st = xcs_error(XCS_ERR_INTERNAL, "scan: an invariant's cotangent changed form between two traces");
-            break;
-        }
-        const xcs_node *m = &b->nodes[g->node];
-        int32_t first = m->first_edge;
-        for (int f = 0; f < 2 && !st; f++) {
-            xcs_edge e = b->edges[first + f];
-            st = edge_tensor(b, &e, &ops[f]);
-            if (!st) st = xcs_graph_output(b, ops[f]);
-            xcs_tensor_free(ops[f]);
-            ops[f] = NULL;
-        }
-    }
-    drop_all(in, n_b);
-    drop_all(fo, d->n_out);
-    drop_all(grads, n_w);
-    drop_all(ct_all, n_w);
-    xcs_tensor_free(s);
-    free(cts);
-    free(wrt);
-    free(fwd_in);
-    free(slot);
-    free(kinds);
-    if (st) {
-        xcs_graph_free(b);
-        return st;
-    }
-    *out = b;
-    return XCS_OK;
-}
-
-xcs_status xcs_scan_vjp_body(const xcs_scan_node *d, int *kind, xcs_graph **out) {
-    xcs_graph *probe = NULL;
-    bool gemm = false;
-    for (int v = 0; v < d->n_inv; v++) kind[v] = XCS_SCAN_CT_NONE;
-    xcs_status st = build_vjp(d, NULL, kind, &probe); /* every float invariant summed: which could be a GEMM? */
-    for (int v = 0; !st && v < d->n_inv; v++) gemm |= kind[v] == XCS_SCAN_CT_GEMM || kind[v] == XCS_SCAN_CT_GEMM_T;
-    if (st || !gemm) {
-        if (!st) *out = probe;
-        return st;
-    }
-    xcs_graph_free(probe);
-    return build_vjp(d, kind, NULL, out);
-}
-
-xcs_status xcs_scan_ct_gemm(const xcs_tensor *a, const xcs_tensor *c, bool transposed, xcs_tensor **out) {
-    /* sum_t a[t] @ c[t] = (a as [K, T*M]) @ (c as [T*M, N]) */
-    int perm[3] = {1, 0, 2};
-    int64_t K = a->shape[1], M = a->shape[2], N = c->shape[2], TM = a->shape[0] * a->shape[2];
-    int64_t as[2] = {K, TM}, cs[2] = {TM, N};
-    xcs_tensor *p = NULL, *pc = NULL, *a2 = NULL, *c2 = NULL, *prod = NULL;
-    xcs_status st = a->ndim == 3 && c->ndim == 3 && c->shape[1] == M && c->shape[0] == a->shape[0]
-                        ? XCS_OK : xcs_error(XCS_ERR_INTERNAL, "scan: the factors of a cotangent do not match");
-    if (!st) st = xcs_permute(a, perm, &p);
-    if (!st) st = xcs_contiguous(p, &pc);
-    if (!st) st = xcs_reshape(pc, 2, as, &a2);
-    if (!st) st = xcs_reshape(c, 2, cs, &c2);
-    if (!st) st = xcs_matmul(a2, c2, &prod);
-    if (!st && transposed) st = xcs_permute(prod, (const int[]){1, 0}, out);
-    else if (!st) *out = prod, prod = NULL;
-    xcs_tensor_free(p);
-    xcs_tensor_free(pc);
-    xcs_tensor_free(a2);
-    xcs_tensor_free(c2);
-    xcs_tensor_free(prod);
-    return st;
-}
-
 xcs_status xcs_scan_trace(const xcs_graph *body, int n_carry, int n_x, int64_t length, bool reverse, int n_in,
                           const xcs_tensor *const *inputs, xcs_tensor **outs) {
     if (n_in != body->n_inputs - body->n_captured)
@@ -620,7 +309,7 @@ static xcs_status batched_body(const xcs_scan_node *d, bool *fb, int64_t B, int3
         bool again = false;
         st = xcs_graph_new(&nb);
         for (int k = 0; !st && k < n_in; k++) {
-            const xcs_node *in = input_node(d->body, k);
+            const xcs_node *in = xcs_scan_input_node(d->body, k);
             int64_t shape[XCS_MAX_DIMS];
             int nd = in->ndim;
             memcpy(shape, in->shape, sizeof shape);
@@ -635,7 +324,7 @@ static xcs_status batched_body(const xcs_scan_node *d, bool *fb, int64_t B, int3
             int64_t shape[XCS_MAX_DIMS];
             int nd = 0;
             xcs_tensor *bc = NULL;
-            st = batched_shape(input_node(d->body, q), B, &nd, shape);
+            st = batched_shape(xcs_scan_input_node(d->body, q), B, &nd, shape);
             if (!st) st = xcs_broadcast_to(o[q], nd, shape, &bc);
             xcs_tensor_free(o[q]);
             o[q] = bc;
@@ -677,7 +366,7 @@ xcs_status xcs_scan_node_batch(const xcs_graph *g, int i, xcs_tensor *const *in,
             int64_t shape[XCS_MAX_DIMS];
             int dims = 0;
             if (k < nc && fb[k] && !ib[k]) { /* a shared initial carry the loop makes batched */
-                st = batched_shape(input_node(d->body, k), B, &dims, shape);
+                st = batched_shape(xcs_scan_input_node(d->body, k), B, &dims, shape);
                 if (!st) st = xcs_broadcast_to(in[k], dims, shape, &ins[k]);
             } else if (k >= nc && k < nc + nx && ib[k]) { /* [B, T, ...] read as [T, B, ...] */
                 st = swap01(in[k], &ins[k]);
@@ -696,8 +385,8 @@ xcs_status xcs_scan_node_batch(const xcs_graph *g, int i, xcs_tensor *const *in,
         vb[j] = ob[m->axis];
         xcs_tensor_free(sw);
     }
-    drop_all(outs, n_out);
-    drop_all(ins, n_in);
+    xcs_tensors_drop(outs, n_out);
+    xcs_tensors_drop(ins, n_in);
     xcs_scan_node_release(nd);
     xcs_graph_free(nb);
     free(fb);
@@ -767,7 +456,7 @@ static xcs_status prune_one(xcs_graph *g, int aux, bool *changed) {
         grew = false;
         reached(d->body, keep, mark);
         for (int q = 0; q < nc; q++) {
-            const xcs_node *in = input_node(d->body, q);
+            const xcs_node *in = xcs_scan_input_node(d->body, q);
             if (!keep[q] && in && mark[in - d->body->nodes]) grew = keep[q] = true;
         }
     }

@@ -173,7 +173,8 @@ struct xcs_graph {
     int n_scans, cap_scans;
 };
 
-/* Scan nodes (scan_node.c).  _call records descriptor d applied to
+/* Scan nodes (scan_node.c; _vjp_body, _with_residuals and _ct_gemm are
+ * scan_grad.c's).  _call records descriptor d applied to
  * inputs [carries, xs, invariants] in their graph (one XCS_OP_SCAN node per
  * output; outs owned, traced), or runs it at once when none is traced.
  * _run computes node i of g (and its sibling nodes' values) from the
@@ -228,6 +229,13 @@ xcs_status xcs_trace_sibling(xcs_graph *g, int32_t like, xcs_dtype dtype, int nd
 xcs_status xcs_graph_unread_input(xcs_graph *g, int i);
 /* The body's carry outputs have the carry inputs' shapes and dtypes (scan.c). */
 xcs_status xcs_scan_check_carry(const xcs_graph *body, int n_carry);
+
+/* Input node k of body (NULL when missing); output k's dtype and shape (a
+ * y stacked over the steps); frees the n tensors of array t (NULL: none),
+ * then t (scan_node.c). */
+const xcs_node *xcs_scan_input_node(const xcs_graph *body, int k);
+xcs_dtype xcs_scan_output_sig(const xcs_scan_node *d, int k, int *ndim, int64_t *shape);
+void xcs_tensors_drop(xcs_tensor **t, int n);
 
 /* Replays graph `body` on `inputs` (traced or concrete) through the eager
  * ops: outs[k] (owned) is its output k (scan_node.c). */
