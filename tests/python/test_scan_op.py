@@ -5,9 +5,12 @@ reverse loop of the body's VJP) matches the gradient of the same loop
 unrolled, to the last bits in float64, including closures over traced
 values (loop invariants), reverse loops, integer carries, second order;
 vmap batches the op (its body batched, a carry made batched where the
-step makes it so), per-example gradients included."""
+step makes it so), per-example gradients included; random elementwise
+bodies (hypothesis) match the unrolled loop, values and gradients."""
 import numpy as np
 import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
 
 import ember.xcs as xcs
 from ember.xcs import grad, jit, scan, vmap
@@ -338,3 +341,65 @@ def test_nested_scans_are_ops_too(rng):
     batched = jit(vmap(lambda h: op(W, h, xs)[1]))(h0s)
     for b in range(3):
         np.testing.assert_allclose(np.asarray(batched[b]), np.asarray(ref(W, h0s[b], xs)[1]), rtol=1e-12, atol=1e-12)
+
+
+@st.composite
+def _bodies(draw):
+    """A random elementwise step: a chain over the carry c, the row x and a
+    traced weight w (each binary step takes one of them), squashed by tanh
+    into the next carry; the y is the chain's value or its sum."""
+    steps = []
+    for _ in range(draw(st.integers(1, 5))):
+        if draw(st.booleans()):
+            steps.append(("unary", draw(st.sampled_from(["sin", "tanh", "negative", "abs"]))))
+        else:
+            steps.append(("binary", draw(st.sampled_from(["add", "multiply", "subtract", "maximum"])),
+                          draw(st.sampled_from(["c", "x", "w"]))))
+    return steps, draw(st.booleans())
+
+
+def _step(steps, y_sum):
+    def body(c, x, w):
+        v, env = c, {"c": c, "x": x, "w": w}
+        for s in steps:
+            v = getattr(np, s[1])(v) if s[0] == "unary" else getattr(np, s[1])(v, env[s[2]])
+        c2 = np.tanh(v + c * 0.5)
+        return c2, (v.sum() if y_sum else v)
+    return body
+
+
+@given(body=_bodies(), T=st.integers(0, 5), reverse=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_random_bodies_match_the_unrolled_loop(body, T, reverse, seed):
+    """Random elementwise steps: the op's values and gradients (with
+    respect to the initial carry, the xs and the weight) equal the same loop
+    unrolled into the trace, in float64."""
+    steps, y_sum = body
+    note(f"steps={steps} y_sum={y_sum} T={T} reverse={reverse}")
+    rng = np.random.default_rng(seed)
+    c0, w, xs = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal((T, 3))
+    f = _step(steps, y_sum)
+
+    def run(loop):
+        def g(c0, w, xs):
+            return loop(lambda c, x: f(c, x, w), c0, xs)
+        return g
+
+    op = run(lambda f_, c, x: scan(f_, c, x, reverse=reverse))
+    ref = run(lambda f_, c, x: unrolled(f_, c, x, reverse) if T else (c, None))
+    got, want = jit(op)(c0, w, xs), jit(ref)(c0, w, xs)
+    np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=1e-12, atol=1e-13)
+    if T:
+        np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-12, atol=1e-13)
+
+    def loss(g):
+        def L(c0, w, xs):
+            c, ys = g(c0, w, xs)
+            return (c * c).sum() + (0.0 if ys is None else (ys * ys).sum())
+        return L
+
+    if T == 0:
+        return
+    ga = jit(grad(loss(op), argnums=(0, 1, 2)))(c0, w, xs)
+    gb = jit(grad(loss(ref), argnums=(0, 1, 2)))(c0, w, xs)
+    for a, b in zip(ga, gb):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-12)
