@@ -45,7 +45,7 @@ static uint64_t node_hash(const xcs_graph *g, const xcs_node *n) {
     if (n->op == XCS_NODE_INPUT) return xcs_fnv(h, &n->aux, sizeof n->aux);
     if (n->op == XCS_NODE_CONST) {
         const xcs_tensor *c = g->consts[n->aux];
-        if (c->ndim == 0) return xcs_fnv(h, xcs_tensor_data(c), xcs_dtype_size(c->dtype));
+        if (c->ndim == 0 && xcs_tensor_on_host(c)) return xcs_fnv(h, xcs_tensor_data(c), xcs_dtype_size(c->dtype));
         return xcs_fnv(h, &c->storage, sizeof c->storage);
     }
     h = xcs_fnv(h, &n->aux, sizeof n->aux); /* a collective's map, a scan's number */
@@ -64,7 +64,7 @@ static bool node_eq(const xcs_graph *g, const xcs_node *a, const xcs_node *b) {
     if (a->op == XCS_NODE_CONST) {
         const xcs_tensor *x = g->consts[a->aux], *y = g->consts[b->aux];
         if (x->storage == y->storage && x->offset == y->offset) return true;
-        return x->ndim == 0 && y->ndim == 0 && x->dtype == y->dtype &&
+        return x->ndim == 0 && y->ndim == 0 && x->dtype == y->dtype && xcs_tensor_on_host(x) && xcs_tensor_on_host(y) &&
                memcmp(xcs_tensor_data(x), xcs_tensor_data(y), xcs_dtype_size(x->dtype)) == 0;
     }
     if (a->aux != b->aux) return false; /* collectives of different maps */
@@ -75,11 +75,13 @@ static bool node_eq(const xcs_graph *g, const xcs_node *a, const xcs_node *b) {
 
 static bool is_const(const xcs_graph *g, int node) { return g->nodes[node].op == XCS_NODE_CONST; }
 
-/* The 0-d or broadcast constant's single value, when edge e reads one. */
+/* The 0-d or broadcast constant's single value, when edge e reads one
+ * that is on the host (a device constant, a scan's loop on a device, is
+ * not read back for this). */
 static bool const_scalar(const xcs_graph *g, const xcs_edge *e, double *v) {
     if (!is_const(g, e->node)) return false;
     const xcs_tensor *c = g->consts[g->nodes[e->node].aux];
-    if (xcs_tensor_numel(c) != 1) return false;
+    if (xcs_tensor_numel(c) != 1 || !xcs_tensor_on_host(c)) return false;
     *v = xcs_tensor_get_f64(c, 0);
     return true;
 }

@@ -502,6 +502,17 @@ def test_scan_runs_on_the_device(rng):
         np.testing.assert_allclose(np.asarray(ys), np.array(want[::-1] if reverse else want), rtol=1e-4, atol=1e-4)
 
 
+def test_one_step_scan_on_the_device():
+    """A loop of one step over device xs: its hoisted part's input is a
+    one-element device constant, which the optimiser must not read on the
+    host (it did, and crashed)."""
+    xs = xcs.device_put(np.array([3.0], np.float32), "cuda")
+    c, ys = xcs.scan(lambda c, x: (c + x * 2, c), np.float32(1.0), xs)
+    assert float(np.asarray(c)) == 7.0 and np.asarray(ys).tolist() == [1.0]
+    g = xcs.jit(xcs.grad(lambda c, xs: xcs.scan(lambda c, x: (c * x + x * 2, c), c, xs)[0]))(np.float32(1.0), xs)
+    assert float(np.asarray(g)) == 3.0
+
+
 def _loop(cell, c0, xs, reverse):
     """scan's reference: a Python loop over numpy values."""
     c, ys = c0, []

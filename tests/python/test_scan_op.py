@@ -90,6 +90,11 @@ def test_pytrees_int_carries_and_edge_cases(reverse, rng):
     # no ys, length only
     c, ys = jit(lambda c: scan(lambda c, _: (c * np.float32(2), None), c, length=5))(np.ones(3, np.float32))
     assert ys is None and np.asarray(c).tolist() == [32.0] * 3
+    # xs of a dtype xcs converts (uint8, int8): the unrolled path takes them, as eagerly
+    small = np.arange(12, dtype=np.uint8).reshape(4, 3)
+    for xs8 in (small, small.astype(np.int8)):
+        c, ys = jit(lambda c, x: scan(lambda c, x: (c + x, c), c, x))(np.zeros(3, np.int64), xs8)
+        assert np.asarray(c).tolist() == [18, 22, 26] and np.asarray(ys)[-1].tolist() == [9, 12, 15]
     # zero steps: the carry comes back, the ys are empty with their shape
     c, ys = jit(lambda c, x: scan(lambda c, x: (c + x, c * x), c, x))(np.ones(2), np.zeros((0, 2)))
     assert np.asarray(c).tolist() == [1.0, 1.0] and np.asarray(ys).shape == (0, 2)

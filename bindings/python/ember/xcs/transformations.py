@@ -908,9 +908,12 @@ def _leaf_sig(v):
 
     if isinstance(v, Array):
         return tuple(v.shape), _dt_name(v.dtype), False
-    if isinstance(v, (np.ndarray, np.generic)) and v.dtype.kind in "biuf":
+    if isinstance(v, (np.ndarray, np.generic)) and v.dtype.name in _SCAN_DTYPES:
         return tuple(np.shape(v)), v.dtype.name, False
-    return None
+    return None  # Python numbers, other dtypes (int8, ...): the unrolled path converts them
+
+
+_SCAN_DTYPES = ("bool", "int32", "int64", "float16", "float32", "float64")
 
 
 def _xs_length(x_full, length):
