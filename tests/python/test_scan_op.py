@@ -377,7 +377,8 @@ def _step(steps, y_sum):
 def test_random_bodies_match_the_unrolled_loop(body, T, reverse, seed):
     """Random elementwise steps: the op's values and gradients (with
     respect to the initial carry, the xs and the weight) equal the same loop
-    unrolled into the trace, in float64."""
+    unrolled into the trace, in float64, and vmap of the op equals each
+    example's."""
     steps, y_sum = body
     note(f"steps={steps} y_sum={y_sum} T={T} reverse={reverse}")
     rng = np.random.default_rng(seed)
@@ -404,6 +405,13 @@ def test_random_bodies_match_the_unrolled_loop(body, T, reverse, seed):
 
     if T == 0:
         return
+    # batched over the initial carry and the xs (w shared): each example's values
+    C0, XS = rng.standard_normal((2, 3)), rng.standard_normal((2, T, 3))
+    batched = jit(vmap(op, in_axes=(0, None, 0)))(C0, w, XS)
+    for b in range(2):
+        one = jit(op)(C0[b], w, XS[b])
+        for got_b, want_b in zip(batched, one):
+            np.testing.assert_allclose(np.asarray(got_b)[b], np.asarray(want_b), rtol=1e-12, atol=1e-13)
     ga = jit(grad(loss(op), argnums=(0, 1, 2)))(c0, w, xs)
     gb = jit(grad(loss(ref), argnums=(0, 1, 2)))(c0, w, xs)
     for a, b in zip(ga, gb):
