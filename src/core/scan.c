@@ -617,11 +617,10 @@ xcs_status xcs_scan_program_run_on(const xcs_scan_program *sp, int64_t length, b
     xcs_status st = all && vals && rows && inv && batched ? XCS_OK : xcs_error(XCS_ERR_MEMORY, "out of memory starting a scan");
     if (!st) st = invariant_rows(sp, length, raw, all, inv); /* all[0, n_in): what the loop reads */
     const xcs_tensor *const *inputs = all;
-    if (!st) st = check_inputs(sp->n_carry, length, n_in, inputs); /* before the hoisted part reads xs */
     bool plain = false;
-    if (!st && !sp->pre) {
+    if (!st && !sp->pre) { /* (scan_on checks the inputs) */
         st = scan_on(sp->loop, sp->n_carry, length, reverse, n_in, inputs, outs, dev, index);
-    } else if (!st) {
+    } else if (!st && !(st = check_inputs(sp->n_carry, length, n_in, inputs))) { /* before the hoisted part reads xs */
         for (int k = 0; k < sp->n_x; k++) batched[k] = k < sp->n_x - sp->n_inv;
         /* the hoisted part failing (an out-of-range index, a division by zero...): the plain loop says at which step */
         plain = length > 0 && xcs_graph_batch_run(sp->pre, raw + sp->n_carry, batched, length, dev, index, false, vals, vb);

@@ -163,6 +163,21 @@ xcs_status xcs_scan_node_call(xcs_scan_node *d, int n_in, const xcs_tensor *cons
     return st;
 }
 
+/* outs[k] (the outputs of scan node i of g) as the values of every node
+ * of that scan from i on whose val is NULL: contiguous in the node's shape. */
+static xcs_status sibling_values(const xcs_graph *g, int i, xcs_tensor *const *outs, xcs_tensor **val) {
+    const xcs_node *n = &g->nodes[i];
+    xcs_status st = XCS_OK;
+    for (int j = i; j < g->n_nodes && !st; j++) {
+        const xcs_node *m = &g->nodes[j];
+        if (m->op != XCS_OP_SCAN || m->aux != n->aux || val[j]) continue;
+        st = outs[m->axis] ? xcs_contiguous(outs[m->axis], &val[j])
+                           : xcs_error(XCS_ERR_INTERNAL, "scan: node %%%d stands for output %d of %d", j, m->axis,
+                                       g->scans[n->aux]->n_out);
+    }
+    return st;
+}
+
 xcs_status xcs_scan_node_run(const xcs_graph *g, int i, xcs_tensor *const *ins, xcs_device dev, int index,
                              xcs_tensor **vals) {
     const xcs_node *n = &g->nodes[i];
@@ -171,14 +186,7 @@ xcs_status xcs_scan_node_run(const xcs_graph *g, int i, xcs_tensor *const *ins, 
     if (!outs) return xcs_error(XCS_ERR_MEMORY, "out of memory running a scan");
     xcs_status st = xcs_scan_program_run_on(d->prog, d->length, d->reverse, n->n_in, (const xcs_tensor *const *)ins,
                                             outs, dev, index);
-    for (int j = i; j < g->n_nodes && !st; j++) { /* node values are contiguous in the node's shape */
-        const xcs_node *m = &g->nodes[j];
-        if (m->op != XCS_OP_SCAN || m->aux != n->aux || vals[j]) continue;
-        xcs_tensor *v = outs[m->axis];
-        if (v && xcs_tensor_is_contiguous(v)) st = xcs_tensor_view(v, &vals[j]);
-        else if (v) st = xcs_contiguous(v, &vals[j]);
-        else st = xcs_error(XCS_ERR_INTERNAL, "scan: node %%%d stands for output %d of %d", j, m->axis, d->n_out);
-    }
+    if (!st) st = sibling_values(g, i, outs, vals);
     xcs_tensors_drop(outs, d->n_out);
     return st;
 }
@@ -205,10 +213,7 @@ static xcs_status inline_scan(const xcs_graph *body, int i, xcs_tensor *const *i
     xcs_tensor **outs = calloc((size_t)d->n_out + 1, sizeof *outs);
     if (!outs) return xcs_error(XCS_ERR_MEMORY, "out of memory replaying a scan body");
     xcs_status st = xcs_scan_node_call(d, n->n_in, (const xcs_tensor *const *)in, outs);
-    for (int j = i; j < body->n_nodes && !st; j++) {
-        const xcs_node *m = &body->nodes[j];
-        if (m->op == XCS_OP_SCAN && m->aux == n->aux && !val[j]) st = xcs_contiguous(outs[m->axis], &val[j]);
-    }
+    if (!st) st = sibling_values(body, i, outs, val);
     xcs_tensors_drop(outs, d->n_out);
     return st;
 }
