@@ -524,28 +524,14 @@ static void node_rule(ad *c, int32_t i) {
         accumulate(c, &e[1], MATMUL(c, SWAP_LAST(c, a), g));
         break;
     }
-    case XCS_KIND_TAKE: { /* scatter-add back at the gathered positions */
+    case XCS_KIND_TAKE: { /* scatter-add back along the axis, at the wrapped indices */
         const xcs_edge *ex = &e[0];
-        int ax = n.axis;
-        int64_t O = 1, A = ex->shape[ax], Q = 1, J = 1;
-        for (int d = 0; d < ax; d++) O *= ex->shape[d];
-        for (int d = ax + 1; d < ex->ndim; d++) Q *= ex->shape[d];
-        xcs_tensor *idx = edge_tensor(c, &e[1]);
-        for (int d = 0; d < e[1].ndim; d++) J *= e[1].shape[d];
-        xcs_tensor *i64 = CAST(c, idx, XCS_I64);
+        int64_t A = ex->shape[n.axis];
+        xcs_tensor *i64 = CAST(c, edge_tensor(c, &e[1]), XCS_I64);
         xcs_tensor *iw = W(c, B(c, XCS_OP_LT, i64, KI(c, 0)), B(c, XCS_OP_ADD, i64, KI(c, A)), i64);
-        xcs_tensor *io = NULL, *iq = NULL;
-        if (!c->st) KEEP(c, xcs_arange(0, (double)O, 1, XCS_I64, &io), io);
-        if (!c->st) KEEP(c, xcs_arange(0, (double)Q, 1, XCS_I64, &iq), iq);
-        int64_t so[3] = {O, 1, 1}, sj[3] = {1, J, 1}, sq[3] = {1, 1, Q}, total = O * J * Q, n_x = O * A * Q;
-        xcs_tensor *pos = B(c, XCS_OP_ADD,
-                            B(c, XCS_OP_ADD, B(c, XCS_OP_MUL, RESHAPE(c, io, 3, so), KI(c, A * Q)),
-                              B(c, XCS_OP_MUL, RESHAPE(c, iw, 3, sj), KI(c, Q))),
-                            RESHAPE(c, iq, 3, sq));
         xcs_tensor *out = NULL;
-        xcs_tensor *flat_pos = RESHAPE(c, pos, 1, &total), *flat_g = RESHAPE(c, g, 1, &total);
-        if (!c->st) KEEP(c, xcs_scatter_add(flat_pos, flat_g, n_x, &out), out);
-        accumulate(c, ex, RESHAPE(c, out, ex->ndim, ex->shape));
+        if (!c->st) KEEP(c, xcs_scatter_add_axis(iw, g, n.axis, A, &out), out);
+        accumulate(c, ex, out);
         break;
     }
     case XCS_KIND_CONCAT: {
@@ -583,9 +569,9 @@ static void node_rule(ad *c, int32_t i) {
         accumulate(c, &e[0], tot);
         break;
     }
-    case XCS_KIND_SCATTER: { /* d src = gather of the cotangent */
+    case XCS_KIND_SCATTER: { /* d src = the take of the cotangent along the axis */
         xcs_tensor *out = NULL;
-        if (!c->st) KEEP(c, xcs_take(g, edge_tensor(c, &e[0]), 0, &out), out);
+        if (!c->st) KEEP(c, xcs_take(g, edge_tensor(c, &e[0]), n.axis, &out), out);
         accumulate(c, &e[1], out);
         break;
     }

@@ -17,7 +17,8 @@
  *   - concat: unbatched inputs are broadcast to the batch, axis + 1;
  *   - take with unbatched indices: axis + 1; with batched indices, a gather
  *     at flat positions b * size + position per example;
- *   - scatter_add: flat positions b * n + index, then [B, n].
+ *   - scatter_add with shared indices: axis + 1; with batched indices, one
+ *     scatter at positions b * n + index along the axis, then split.
  * Creation ops (full, arange, random) have no inputs: unbatched. */
 #include "trace.h"
 
@@ -145,20 +146,37 @@ static xcs_status batch_take(const xcs_tensor *x, bool xb, const xcs_tensor *idx
     return st;
 }
 
-static xcs_status batch_scatter(const xcs_tensor *idx, bool ib, const xcs_tensor *src, bool sb, int64_t n, int64_t B,
-                                xcs_tensor **out) {
-    xcs_status st;
-    xcs_tensor *s2 = NULL, *i2 = NULL, *pos = NULL, *fp = NULL, *fs = NULL, *r = NULL;
-    int64_t m = ib ? idx->shape[1] : idx->shape[0], bm[2] = {B, m}, total = B * m, bn = B * n, on[2] = {B, n};
-    st = sb ? xcs_tensor_view(src, &s2) : xcs_broadcast_to(src, 2, bm, &s2);
-    if (!st) st = ib ? xcs_tensor_view(idx, &i2) : xcs_broadcast_to(idx, 2, bm, &i2);
-    if (!st) st = batch_positions(i2, B, n, &pos);
-    if (!st) st = xcs_reshape(pos, 1, &total, &fp);
-    if (!st) st = xcs_reshape(s2, 1, &total, &fs);
-    if (!st) st = xcs_scatter_add(fp, fs, bn, &r);
-    if (!st) st = xcs_reshape(r, 2, on, out);
-    xcs_tensor_free(s2); xcs_tensor_free(i2); xcs_tensor_free(pos); xcs_tensor_free(fp); xcs_tensor_free(fs);
-    xcs_tensor_free(r);
+/* scatter_add along axis on a batch.  Shared indices: the axis moves up by
+ * one.  Per-example indices [B, J...]: example b's values land at b * n +
+ * idx[b] of one scatter into [pre..., B * n, post...], its values with the
+ * batch dim moved next to the indices' dims, then split and moved back. */
+static xcs_status batch_scatter(const xcs_tensor *idx, bool ib, const xcs_tensor *src, bool sb, int axis, int64_t n,
+                                int64_t B, xcs_tensor **out) {
+    if (!ib) return xcs_scatter_add_axis(idx, src, axis + 1, n, out);
+    const int sn = sb ? src->ndim - 1 : src->ndim, k = idx->ndim - 1, rn = sn - k + 1;
+    if (sn + 1 > XCS_MAX_DIMS || rn + 1 > XCS_MAX_DIMS)
+        return xcs_error(XCS_ERR_VALUE, "vmap: more than %d dimensions", XCS_MAX_DIMS);
+    int64_t full[XCS_MAX_DIMS], split[XCS_MAX_DIMS];
+    int to_axis[XCS_MAX_DIMS], to_front[XCS_MAX_DIMS];
+    full[0] = B;
+    memcpy(full + 1, sb ? src->shape + 1 : src->shape, (size_t)sn * sizeof *full);
+    for (int d = 0; d <= sn; d++) to_axis[d] = d < axis ? d + 1 : d == axis ? 0 : d; /* B before the indices' dims */
+    int m = 0;
+    for (int d = 0; d < axis; d++) split[m++] = full[1 + d];
+    split[m++] = B;
+    split[m++] = n;
+    for (int d = axis + k; d < sn; d++) split[m++] = full[1 + d];
+    for (int d = 0; d <= rn; d++) to_front[d] = d == 0 ? axis : d <= axis ? d - 1 : d; /* and back in front */
+    xcs_tensor *s2 = NULL, *st_ = NULL, *pos = NULL, *r = NULL, *r2 = NULL, *r3 = NULL;
+    xcs_status st = sb ? xcs_tensor_view(src, &s2) : xcs_broadcast_to(src, sn + 1, full, &s2);
+    if (!st) st = xcs_permute(s2, to_axis, &st_);
+    if (!st) st = batch_positions(idx, B, n, &pos);
+    if (!st) st = xcs_scatter_add_axis(pos, st_, axis, B * n, &r);
+    if (!st) st = xcs_reshape(r, rn + 1, split, &r2);
+    if (!st) st = xcs_permute(r2, to_front, &r3);
+    if (!st) st = xcs_contiguous(r3, out);
+    xcs_tensor_free(s2); xcs_tensor_free(st_); xcs_tensor_free(pos); xcs_tensor_free(r); xcs_tensor_free(r2);
+    xcs_tensor_free(r3);
     return st;
 }
 
@@ -277,8 +295,8 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
     case XCS_KIND_MATMUL: return xcs_matmul(in[0], in[1], out);
     case XCS_KIND_TAKE: return batch_take(in[0], ib[0], in[1], ib[1], n->axis, B, out);
     case XCS_KIND_SCATTER:
-        if (!any) return xcs_scatter_add(in[0], in[1], n->shape[0], out);
-        return batch_scatter(in[0], ib[0], in[1], ib[1], n->shape[0], B, out);
+        if (!any) return xcs_scatter_add_axis(in[0], in[1], n->axis, n->shape[n->axis], out);
+        return batch_scatter(in[0], ib[0], in[1], ib[1], n->axis, n->shape[n->axis], B, out);
     case XCS_KIND_COLLECTIVE:
         if (m->id && n->aux && n->aux != m->id) return pass_collective(n, in[0], any, m->carrier, ob, out);
         if (n->op == XCS_OP_AXIS_INDEX) { /* 0, 1, ..., B-1: batched */

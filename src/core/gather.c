@@ -206,18 +206,61 @@ xcs_status xcs_concat(int n, const xcs_tensor *const *xs, int axis, xcs_tensor *
     return st;
 }
 
-/* scatter_add on device arrays: the backend's kernel zeroes the output,
- * adds every value at its position and reports one out of range itself. */
-static xcs_status scatter_on_device(const xcs_tensor *idx, const xcs_tensor *src, int64_t n, xcs_tensor **out) {
+/* The output shape of a scatter_add along `axis` (src.shape with the k =
+ * idx.ndim dims from axis on, which must be idx.shape, replaced by n); the
+ * error names what does not fit. */
+static xcs_status scatter_shape(const xcs_tensor *idx, const xcs_tensor *src, int axis, int64_t n, int *nd,
+                                int64_t *shape) {
+    char si[96], ss[96];
+    const int k = idx->ndim;
+    if (!xcs_dtype_is_int(idx->dtype))
+        return xcs_error(XCS_ERR_TYPE, "scatter_add: indices must be integers, got dtype %s", xcs_dtype_name(idx->dtype));
+    if (n < 0) return xcs_error(XCS_ERR_VALUE, "scatter_add: negative size %lld", (long long)n);
+    if (axis < 0 || axis + k > src->ndim || src->ndim - k + 1 > XCS_MAX_DIMS)
+        return xcs_error(XCS_ERR_SHAPE, "scatter_add: indices %s do not fit values %s at axis %d",
+                         xcs_shape_str(k, idx->shape, si, sizeof si), xcs_shape_str(src->ndim, src->shape, ss, sizeof ss),
+                         axis);
+    for (int d = 0; d < k; d++)
+        if (src->shape[axis + d] != idx->shape[d])
+            return xcs_error(XCS_ERR_SHAPE, "scatter_add: values %s do not have the indices' shape %s at axis %d",
+                             xcs_shape_str(src->ndim, src->shape, ss, sizeof ss),
+                             xcs_shape_str(k, idx->shape, si, sizeof si), axis);
+    *nd = 0;
+    for (int d = 0; d < axis; d++) shape[(*nd)++] = src->shape[d];
+    shape[(*nd)++] = n;
+    for (int d = axis + k; d < src->ndim; d++) shape[(*nd)++] = src->shape[d];
+    return XCS_OK;
+}
+
+xcs_status xcs_scatter_add_axis(const xcs_tensor *idx, const xcs_tensor *src, int axis, int64_t n, xcs_tensor **out) {
+    int nd = 0;
+    int64_t shape[XCS_MAX_DIMS];
+    xcs_status st = scatter_shape(idx, src, axis, n, &nd, shape);
+    if (st) return st;
+    XCS_HALF_VIA_F32(src, out, true, xcs_scatter_add_axis(idx, x32, axis, n, &r_));
+    const xcs_tensor *xi[2] = {idx, src};
+    xcs_graph *g;
+    if (xcs_trace_any(2, xi, &g, &st))
+        return st ? st : xcs_trace_node(g, XCS_OP_SCATTER_ADD, 2, xi, src->dtype, src->dtype, nd, shape, 0, axis, out);
+    const bool host = xcs_tensor_on_host(idx) && xcs_tensor_on_host(src);
     const xcs_tensor *both[2] = {idx, src};
-    const xcs_backend *be = device_backend(2, both, "scatter_add");
+    const xcs_backend *be = host ? xcs_backend_for(src->storage->device) : device_backend(2, both, "scatter_add");
     if (!be) return xcs_last_status();
     if (!be->scatter_add) return xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add: backend %s has no kernel", be->name);
+    /* the kernel reads int64 indices and values contiguous; on the host
+     * the indices are checked here (on a device, by the kernel) */
     xcs_tensor *ix = NULL, *sc = NULL;
-    xcs_status st = int64_indices(idx, &ix);
+    st = int64_indices(idx, &ix);
+    const int64_t *ip = !st && host ? xcs_tensor_data(ix) : NULL;
+    for (int64_t j = 0; ip && j < xcs_tensor_numel(ix); j++)
+        if (ip[j] < 0 || ip[j] >= n) {
+            st = xcs_error(XCS_ERR_INDEX, "scatter_add: index %lld at position %lld is out of bounds for size %lld",
+                           (long long)ip[j], (long long)j, (long long)n);
+            break;
+        }
     if (!st) st = xcs_contiguous(src, &sc);
-    if (!st) st = xcs_tensor_empty_on(src->storage, src->dtype, 1, &n, out);
-    if (!st && (st = be->scatter_add(ix, sc, *out))) {
+    if (!st) st = xcs_tensor_empty_on(src->storage, src->dtype, nd, shape, out);
+    if (!st && (st = be->scatter_add(ix, sc, axis, *out))) {
         xcs_tensor_free(*out);
         *out = NULL;
     }
@@ -231,42 +274,7 @@ xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t
         return xcs_error(XCS_ERR_SHAPE, "scatter_add: indices and values must be 1-D of one length (got %d-D of %lld "
                          "and %d-D of %lld)", idx->ndim, (long long)(idx->ndim ? idx->shape[0] : 1), src->ndim,
                          (long long)(src->ndim ? src->shape[0] : 1));
-    if (!xcs_dtype_is_int(idx->dtype))
-        return xcs_error(XCS_ERR_TYPE, "scatter_add: indices must be integers, got dtype %s", xcs_dtype_name(idx->dtype));
-    if (n < 0) return xcs_error(XCS_ERR_VALUE, "scatter_add: negative size %lld", (long long)n);
-    XCS_HALF_VIA_F32(src, out, true, xcs_scatter_add(idx, x32, n, &r_));
-    const xcs_tensor *xi[2] = {idx, src};
-    xcs_graph *g;
-    xcs_status st;
-    if (xcs_trace_any(2, xi, &g, &st))
-        return st ? st : xcs_trace_node(g, XCS_OP_SCATTER_ADD, 2, xi, src->dtype, src->dtype, 1, &n, 0, 0, out);
-    if (!xcs_tensor_on_host(idx) || !xcs_tensor_on_host(src)) return scatter_on_device(idx, src, n, out);
-    xcs_tensor *ix = NULL;
-    if ((st = xcs_contiguous(idx, &ix))) return st;
-    if (ix->dtype != XCS_I64) {
-        xcs_tensor *c;
-        st = xcs_cast(ix, XCS_I64, &c);
-        xcs_tensor_free(ix);
-        if (st) return st;
-        ix = c;
-    }
-    const int64_t *ip = xcs_tensor_data(ix);
-    for (int64_t i = 0; i < ix->shape[0]; i++)
-        if (ip[i] < 0 || ip[i] >= n) {
-            xcs_tensor_free(ix);
-            return xcs_error(XCS_ERR_INDEX, "scatter_add: index %lld at position %lld is out of bounds for size %lld",
-                             (long long)ip[i], (long long)i, (long long)n);
-        }
-    const xcs_backend *be = xcs_backend_for(src->storage->device);
-    if (!be) st = xcs_last_status();
-    else if (!be->scatter_add) st = xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add: backend %s has no kernel", be->name);
-    if (!st) st = xcs_tensor_empty(src->dtype, 1, &n, out);
-    if (!st) {
-        st = be->scatter_add(ix, src, *out);
-        if (st) { xcs_tensor_free(*out); *out = NULL; }
-    }
-    xcs_tensor_free(ix);
-    return st;
+    return xcs_scatter_add_axis(idx, src, 0, n, out);
 }
 
 xcs_status xcs_collective(xcs_op op, const xcs_tensor *x, int64_t axis_size, xcs_tensor **out) {

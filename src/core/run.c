@@ -70,7 +70,7 @@ xcs_status xcs_node_apply(const xcs_node *n, xcs_tensor *const *in, xcs_tensor *
     case XCS_KIND_MATMUL: return run_matmul_node(n, in, out);
     case XCS_KIND_TAKE: return xcs_take(in[0], in[1], n->axis, out);
     case XCS_KIND_CONCAT: return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);
-    case XCS_KIND_SCATTER: return xcs_scatter_add(in[0], in[1], n->shape[0], out);
+    case XCS_KIND_SCATTER: return xcs_scatter_add_axis(in[0], in[1], n->axis, n->shape[n->axis], out);
     case XCS_KIND_RANDOM:
         return xcs_random_node_run(n->op, n->dtype, n->ndim, n->shape, n->n_in, (const xcs_tensor *const *)in, out);
     case XCS_KIND_COLLECTIVE:

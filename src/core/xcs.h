@@ -308,9 +308,13 @@ xcs_status xcs_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_te
  * graph's indices passed from the host): on a device the kernel then has
  * nothing to report and is not waited for. */
 xcs_status xcs_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out);
-/* out (1-D, n elements, src's dtype) = zeros, then out[idx[i]] += src[i] in
- * order of i (so float results do not depend on threads); idx and src are
- * 1-D of one length, idx integer in [0, n) (else XCS_ERR_INDEX). */
+/* The adjoint of take: with k = idx.ndim and src.shape = pre + idx.shape +
+ * post (idx.shape from `axis` on), out (pre + (n,) + post, src's dtype) =
+ * zeros, then out[o, idx[j], q] += src[o, j, q] for j in C order, so every
+ * float sum is the same sum in the same order on every backend and thread
+ * count.  idx integer in [0, n) (else XCS_ERR_INDEX). */
+xcs_status xcs_scatter_add_axis(const xcs_tensor *idx, const xcs_tensor *src, int axis, int64_t n, xcs_tensor **out);
+/* xcs_scatter_add_axis of 1-D idx and src of one length at axis 0. */
 xcs_status xcs_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int64_t n, xcs_tensor **out);
 /* A collective (PSUM, PMAX, ALL_GATHER) over a mapped axis of `axis_size`
  * examples, recorded in the per-example graph of traced x (vmap/pmap's
@@ -701,12 +705,14 @@ typedef struct xcs_backend {
      * kernel has nothing to report, so it need not be waited for.  NULL:
      * take. */
     xcs_status (*take_in_range)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
-    /* out = zeros; out[idx[i]] += src[i]: idx int64 1-D, src 1-D of out's
-     * dtype, out 1-D contiguous.  On the host core checked the indices in
-     * range and the sums run in order of i.  On a device idx and src are
-     * contiguous, the kernel reports an index out of range as XCS_ERR_INDEX,
-     * and values landing on one position may be summed in any order. */
-    xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
+    /* xcs_scatter_add_axis into out: idx int64 contiguous (J = its element
+     * count), src [O, J, Q] and out [O, A, Q] contiguous of one dtype, where
+     * O is the product of out's dims before axis, A = out.shape[axis] and Q
+     * the product of the dims after it.  Each position's values are summed
+     * in order of j from zero (the same bits on every backend).  On the host
+     * core checked the indices in [0, A); on a device the kernel reports one
+     * out of range as XCS_ERR_INDEX. */
+    xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, int axis, xcs_tensor *out);
     /* Fill out (contiguous) with value / start + i*step / random numbers. */
     xcs_status (*fill)(xcs_tensor *out, double value);
     xcs_status (*iota)(xcs_tensor *out, double start, double step);

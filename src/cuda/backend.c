@@ -238,18 +238,26 @@ xcs_status xcs_cuda_take_args(const xcs_tensor *x, const xcs_tensor *idx, int ax
     return XCS_OK;
 }
 
-xcs_status xcs_cuda_scatter_args(const xcs_tensor *idx, const xcs_tensor *src, const xcs_tensor *out,
+xcs_status xcs_cuda_scatter_args(const xcs_tensor *idx, const xcs_tensor *src, int axis, const xcs_tensor *out,
                                  xcs_cuda_index_args *a) {
-    if (idx->dtype != XCS_I64 || idx->ndim != 1 || src->ndim != 1 || out->ndim != 1 ||
-        idx->shape[0] != src->shape[0] || src->dtype != out->dtype || !xcs_tensor_is_contiguous(idx) ||
-        !xcs_tensor_is_contiguous(src) || !xcs_tensor_is_contiguous(out))
-        return xcs_error(XCS_ERR_INTERNAL, "CUDA scatter_add: int64 indices, values and out must be contiguous, 1-D");
+    if (idx->dtype != XCS_I64 || src->dtype != out->dtype || axis < 0 || axis >= out->ndim ||
+        !xcs_tensor_is_contiguous(idx) || !xcs_tensor_is_contiguous(src) || !xcs_tensor_is_contiguous(out))
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA scatter_add: int64 indices, values and out must be contiguous");
     xcs_cuda_index_spec is = {XCS_CUDA_SCATTER_ADD, out->dtype};
     if (xcs_cuda_index_codegen(&is, NULL, 0) == 0) return xcs_last_status(); /* a dtype it has no kernel for */
+    int64_t O = 1, Q = 1, J = xcs_tensor_numel(idx), A = out->shape[axis];
+    for (int d = 0; d < axis; d++) O *= out->shape[d];
+    for (int d = axis + 1; d < out->ndim; d++) Q *= out->shape[d];
+    if (xcs_tensor_numel(src) != O * J * Q)
+        return xcs_error(XCS_ERR_INTERNAL, "CUDA scatter_add: %lld values for %lld indices",
+                         (long long)xcs_tensor_numel(src), (long long)J);
+    if (J >= ((int64_t)1 << 32) || A >= ((int64_t)1 << 32) - 1)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add: %lld indices into %lld positions; the CUDA kernel sorts "
+                         "32-bit keys (fewer than 2^32 of each)", (long long)J, (long long)A);
     *a = (xcs_cuda_index_args){.src = (const void *)(uintptr_t)xcs_cuda_be_addr(src),
                                .idx = (const long long *)(uintptr_t)xcs_cuda_be_addr(idx),
-                               .out = (void *)(uintptr_t)xcs_cuda_be_addr(out), .n = idx->shape[0],
-                               .A = out->shape[0]};
+                               .out = (void *)(uintptr_t)xcs_cuda_be_addr(out), .n = O * A * Q, .A = A, .J = J,
+                               .Q = Q};
     return XCS_OK;
 }
 
@@ -330,16 +338,31 @@ xcs_status xcs_cuda_be_take_in_range(const xcs_tensor *x, const xcs_tensor *idx,
     return take_run(x, idx, axis, out, false);
 }
 
-xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
+xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int axis, xcs_tensor *out) {
     xcs_cuda_index_args a;
-    xcs_status st = xcs_cuda_scatter_args(idx, src, out, &a);
+    xcs_status st = xcs_cuda_scatter_args(idx, src, axis, out, &a);
     if (st) return st;
     xcs_cu_runtime *rt = rt_of(ordinal_of(out));
     if (!rt) return xcs_last_status();
     const xcs_tensor *reads[2] = {idx, src};
     st = order_kernel(rt, 2, reads, 1, &out);
-    if (!st && a.A > 0) st = xcs_cu_zero(rt, xcs_cuda_be_addr(out), (size_t)a.A * xcs_dtype_size(out->dtype));
-    if (!st && a.n > 0) st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){XCS_CUDA_SCATTER_ADD, out->dtype}, &a, true);
+    /* the sort's scratch: two buffers of keys and the segment starts (freed
+     * to the cache in this stream's order) */
+    xcs_cu_ptr keys = 0, keys2 = 0, start = 0;
+    size_t kb = (size_t)(a.J > 0 ? a.J : 1) * sizeof(unsigned long long);
+    if (!st) st = xcs_cu_alloc(rt, kb, &keys);
+    if (!st && a.J > XCS_CUDA_SCATTER_TILE) st = xcs_cu_alloc(rt, kb, &keys2);
+    if (!st) st = xcs_cu_alloc(rt, (size_t)(a.A + 1) * sizeof(long long), &start);
+    a.keys = (unsigned long long *)(uintptr_t)keys;
+    a.keys2 = (unsigned long long *)(uintptr_t)keys2;
+    a.start = (long long *)(uintptr_t)start;
+    xcs_cuda_scatter_step steps[XCS_CUDA_SCATTER_STEPS];
+    int n = st ? 0 : xcs_cuda_scatter_plan(&a, steps);
+    for (int i = 0; i < n && !st; i++) /* the last step reports an index out of range */
+        st = xcs_cu_run_index(rt, &(xcs_cuda_index_spec){steps[i].kind, out->dtype}, &steps[i].args, i == n - 1);
+    xcs_cu_free(rt, keys);
+    xcs_cu_free(rt, keys2);
+    xcs_cu_free(rt, start);
     if (st == XCS_ERR_INDEX)
         return xcs_error(st, "scatter_add: an index is out of bounds for size %lld", (long long)a.A);
     return st;

@@ -22,7 +22,9 @@ xcs_status xcs_cuda_be_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs
 xcs_status xcs_cuda_be_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
 /* take with indices known in range: not waited for. */
 xcs_status xcs_cuda_be_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
-xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
+/* scatter_add: a sort of the indices and a sum per output element in
+ * order (codegen.h), the CPU's bits; its last kernel is waited for. */
+xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int axis, xcs_tensor *out);
 /* As xcs_backend.random: a uniform / normal draw (float32, float64) by a
  * kernel on the device (codegen.h), the CPU's stream; and its arguments. */
 xcs_status xcs_cuda_be_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
@@ -37,7 +39,7 @@ xcs_status xcs_cuda_argred_args_of(xcs_op op, const xcs_tensor *x, int axis, con
  * run the kernels on the host with them). */
 xcs_status xcs_cuda_take_args(const xcs_tensor *x, const xcs_tensor *idx, int axis, const xcs_tensor *out,
                               xcs_cuda_index_args *a);
-xcs_status xcs_cuda_scatter_args(const xcs_tensor *idx, const xcs_tensor *src, const xcs_tensor *out,
+xcs_status xcs_cuda_scatter_args(const xcs_tensor *idx, const xcs_tensor *src, int axis, const xcs_tensor *out,
                                  xcs_cuda_index_args *a);
 xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
 xcs_status xcs_cuda_be_run_rows(const xcs_row_chain *rc);

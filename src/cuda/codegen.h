@@ -203,20 +203,38 @@ uint64_t xcs_cuda_scan_spec_hash(const xcs_cuda_scan_spec *ss);
  *                rows of a warp or more (an embedding lookup), a block per
  *                row (o, j): the index read once, the row copied by the
  *                block's threads side by side (no division per element);
- *   scatter_add  out[idx[i]] += src[i] for i < n by atomicAdd (out, of A
- *                elements, zeroed first by the runtime): float32/float64/
- *                int32/int64.  Values meeting at one position are added in
- *                the order the atomics land.
- * An index out of range sets XCS_CUDA_ERR_INDEX in *err (the element is
- * skipped).  Kernel parameter: struct xcs_index_args, mirrored by
+ *   scatter_add  out[o, a, q] = the sum from zero, in order of j, of
+ *                src[o, j, q] over the j with idx[j] == a (src [O, J, Q],
+ *                out [O, A, Q]): the CPU's order, so the same bits, and the
+ *                same from run to run (no atomics).  Four kernels
+ *                (xcs_cuda_scatter_plan lists the launches): SCATTER_SORT
+ *                sorts tiles of XCS_CUDA_SCATTER_TILE keys idx[j] << 32 | j
+ *                (an index out of range sorts last, as A) in shared memory
+ *                (bitonic); SCATTER_MERGE merges pairs of sorted runs of
+ *                `width` keys (each key's place: its own rank plus a binary
+ *                search in the other run), ping-ponging keys / keys2;
+ *                SCATTER_BOUNDS: start[a] = the first key of position a,
+ *                a <= A; SCATTER_ADD (per dtype: float32/float64/int32/
+ *                int64) a thread an output element walks its segment.
+ *                BOUNDS and ADD set XCS_CUDA_ERR_INDEX when start[A] != J.
+ * An index out of range sets XCS_CUDA_ERR_INDEX in *err (take skips the
+ * element).  Kernel parameter: struct xcs_index_args, mirrored by
  * xcs_cuda_index_args. */
 #define XCS_CUDA_ERR_INDEX 4u
+#define XCS_CUDA_SCATTER_TILE 2048
 
-typedef enum { XCS_CUDA_TAKE = 1, XCS_CUDA_SCATTER_ADD = 2, XCS_CUDA_TAKE_ROWS = 3 } xcs_cuda_index_kind;
+typedef enum {
+    XCS_CUDA_TAKE = 1,
+    XCS_CUDA_SCATTER_ADD = 2,
+    XCS_CUDA_TAKE_ROWS = 3,
+    XCS_CUDA_SCATTER_SORT = 4,
+    XCS_CUDA_SCATTER_MERGE = 5,
+    XCS_CUDA_SCATTER_BOUNDS = 6
+} xcs_cuda_index_kind;
 
 typedef struct xcs_cuda_index_spec {
     xcs_cuda_index_kind kind;
-    xcs_dtype dtype; /* the elements' (take: only their width matters) */
+    xcs_dtype dtype; /* the elements' (take: only their width matters; the sort's kernels: none) */
 } xcs_cuda_index_spec;
 
 typedef struct xcs_cuda_index_args {
@@ -224,8 +242,27 @@ typedef struct xcs_cuda_index_args {
     const long long *idx;
     void *out;
     unsigned int *err;
-    long long n, A, J, Q; /* scatter_add: n values, A positions (J, Q unused) */
+    long long n, A, J, Q; /* n outputs (O*J*Q for take, O*A*Q for scatter_add) */
+    /* scatter_add: the sort's keys (J each; MERGE reads keys, writes keys2),
+     * the A + 1 segment starts, and MERGE's run length */
+    unsigned long long *keys, *keys2;
+    long long *start;
+    long long width;
 } xcs_cuda_index_args;
+
+/* The launches of a scatter_add, in order, each with its arguments (a: from
+ * xcs_cuda_scatter_args, its keys, keys2 and start set, J < 2^32 and
+ * A < 2^32 - 1): the sort's (none when J <= 1), BOUNDS, then ADD (when n >
+ * 0).  The last one is the one to check.  At most XCS_CUDA_SCATTER_STEPS. */
+#define XCS_CUDA_SCATTER_STEPS 26
+typedef struct xcs_cuda_scatter_step {
+    xcs_cuda_index_kind kind;
+    xcs_cuda_index_args args;
+} xcs_cuda_scatter_step;
+int xcs_cuda_scatter_plan(const xcs_cuda_index_args *a, xcs_cuda_scatter_step *steps);
+/* Blocks of XCS_CUDA_BLOCK threads an index kernel's work fills (its grid
+ * strides over more when the device holds fewer). */
+long long xcs_cuda_index_blocks(xcs_cuda_index_kind kind, const xcs_cuda_index_args *a);
 
 /* argmax / argmin over one axis: out (int64, one per kept element, in C
  * order) = the first index of the extreme along the axis, or of the first

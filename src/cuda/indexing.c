@@ -1,11 +1,13 @@
 /* indexing.c — the CUDA C of the index kernels (codegen.h): take, a
  * gather that moves elements as unsigned integers of their width (no
- * conversion, so one kernel per width serves every dtype), and
- * scatter_add, atomic adds of each value at its position.  Both check
- * every index on the device (take wraps a negative one first, as numpy
- * does) and set XCS_CUDA_ERR_INDEX in the fault word for one out of range,
- * so the indices never come back to the host; and argmax/argmin, a block
- * per output. */
+ * conversion, so one kernel per width serves every dtype), checking every
+ * index on the device (wrapping a negative one first, as numpy does) and
+ * setting XCS_CUDA_ERR_INDEX in the fault word for one out of range, so
+ * the indices never come back to the host; scatter_add, a stable sort of
+ * the indices (tiles sorted in shared memory, then merged) and a thread
+ * an output element summing its values in order of j, so its sums are
+ * the CPU's, bit for bit, with no atomics; argmax/argmin, a block per
+ * output; and the Philox draws. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,14 +30,14 @@ static const char *word_of(size_t size) {
     }
 }
 
-/* The type a scatter_add accumulates in, and how its atomicAdd is spelled
- * (int64 adds as unsigned long long: two's complement wraps the same). */
-static bool scatter_types(xcs_dtype dt, const char **type, const char **atomic_type) {
+/* The element type of a scatter_add and the type it sums in (integers as
+ * unsigned: two's complement wraps the same, without overflow). */
+static bool scatter_types(xcs_dtype dt, const char **type, const char **acc_type) {
     switch (dt) {
-    case XCS_F32: *type = *atomic_type = "float"; return true;
-    case XCS_F64: *type = *atomic_type = "double"; return true;
-    case XCS_I32: *type = *atomic_type = "int"; return true;
-    case XCS_I64: *type = "long long", *atomic_type = "unsigned long long"; return true;
+    case XCS_F32: *type = *acc_type = "float"; return true;
+    case XCS_F64: *type = *acc_type = "double"; return true;
+    case XCS_I32: *type = "int", *acc_type = "unsigned int"; return true;
+    case XCS_I64: *type = "long long", *acc_type = "unsigned long long"; return true;
     default: return false;
     }
 }
@@ -47,12 +49,16 @@ static bool scatter_types(xcs_dtype dt, const char **type, const char **atomic_t
     "    void *out;\n"                                                                                    \
     "    unsigned int *err;\n"                                                                            \
     "    long long n, A, J, Q;\n"                                                                         \
+    "    unsigned long long *keys, *keys2;\n"                                                            \
+    "    long long *start;\n"                                                                            \
+    "    long long width;\n"                                                                             \
     "};\n"
 
 size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t cap) {
     int w = -1;
     const char *u = word_of(xcs_dtype_size(is->dtype)); /* a take's element word */
-    if (is->kind != XCS_CUDA_SCATTER_ADD && !u) {
+    const bool is_take = is->kind == XCS_CUDA_TAKE || is->kind == XCS_CUDA_TAKE_ROWS;
+    if (is_take && !u) {
         xcs_error(XCS_ERR_UNSUPPORTED, "take: no CUDA kernel for dtype %s", xcs_dtype_name(is->dtype));
         return 0;
     }
@@ -96,26 +102,112 @@ size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t c
                      "    }\n"
                      "}\n",
                      xcs_dtype_size(is->dtype), XCS_CUDA_BLOCK, u, XCS_CUDA_ERR_INDEX);
+    } else if (is->kind == XCS_CUDA_SCATTER_SORT) {
+        w = snprintf(buf, cap,
+                     "/* xcs scatter_add, 1: tiles of %d keys idx[j] << 32 | j sorted (bitonic, shared memory) */\n"
+                     INDEX_ARGS
+                     "#define TILE %d\n"
+                     "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
+                     "(struct xcs_index_args a) {\n"
+                     "    __shared__ unsigned long long s[TILE];\n"
+                     "    const long long tiles = (a.J + TILE - 1) / TILE;\n"
+                     "    for (long long t = blockIdx.x; t < tiles; t += gridDim.x) {\n"
+                     "        const long long base = t * TILE;\n"
+                     "        for (int i = threadIdx.x; i < TILE; i += blockDim.x) {\n"
+                     "            long long j = base + i;\n"
+                     "            unsigned long long key = ~0ull; /* past the end: sorts last */\n"
+                     "            if (j < a.J) {\n"
+                     "                unsigned long long v = (unsigned long long)a.idx[j];\n"
+                     "                if (v >= (unsigned long long)a.A) v = (unsigned long long)a.A; /* out of range */\n"
+                     "                key = v << 32 | (unsigned long long)j;\n"
+                     "            }\n"
+                     "            s[i] = key;\n"
+                     "        }\n"
+                     "        __syncthreads();\n"
+                     "        for (unsigned k = 2; k <= TILE; k <<= 1)\n"
+                     "            for (unsigned h = k >> 1; h > 0; h >>= 1) {\n"
+                     "                for (unsigned p = threadIdx.x; p < TILE / 2; p += blockDim.x) {\n"
+                     "                    unsigned i = (p / h) * 2 * h + p %% h, l = i + h;\n"
+                     "                    unsigned long long x = s[i], y = s[l];\n"
+                     "                    if ((x > y) == ((i & k) == 0)) { s[i] = y; s[l] = x; }\n"
+                     "                }\n"
+                     "                __syncthreads();\n"
+                     "            }\n"
+                     "        for (int i = threadIdx.x; i < TILE; i += blockDim.x)\n"
+                     "            if (base + i < a.J) a.keys[base + i] = s[i];\n"
+                     "        __syncthreads();\n"
+                     "    }\n"
+                     "}\n",
+                     XCS_CUDA_SCATTER_TILE, XCS_CUDA_SCATTER_TILE, XCS_CUDA_BLOCK);
+    } else if (is->kind == XCS_CUDA_SCATTER_MERGE) {
+        w = snprintf(buf, cap,
+                     "/* xcs scatter_add, 2: sorted runs of a.width keys merged in pairs (keys -> keys2); keys\n"
+                     " * are distinct, so a key's place is its rank in its run plus the keys below it in the other */\n"
+                     INDEX_ARGS
+                     "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
+                     "(struct xcs_index_args a) {\n"
+                     "    for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < a.J;\n"
+                     "         k += (long long)gridDim.x * blockDim.x) {\n"
+                     "        const unsigned long long x = a.keys[k];\n"
+                     "        const long long r = k / a.width, other = (r ^ 1) * a.width;\n"
+                     "        long long lo = other < a.J ? other : a.J, hi = other + a.width < a.J ? other + a.width : a.J;\n"
+                     "        const long long first = lo;\n"
+                     "        while (lo < hi) {\n"
+                     "            long long m = lo + (hi - lo) / 2;\n"
+                     "            if (a.keys[m] < x) lo = m + 1; else hi = m;\n"
+                     "        }\n"
+                     "        a.keys2[(r & ~1ll) * a.width + (k - r * a.width) + (lo - first)] = x;\n"
+                     "    }\n"
+                     "}\n",
+                     XCS_CUDA_BLOCK);
+    } else if (is->kind == XCS_CUDA_SCATTER_BOUNDS) {
+        w = snprintf(buf, cap,
+                     "/* xcs scatter_add, 3: start[v] = the first sorted key of position v (v <= A); the\n"
+                     " * keys past start[A] are indices out of range */\n"
+                     INDEX_ARGS
+                     "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
+                     "(struct xcs_index_args a) {\n"
+                     "    for (long long v = (long long)blockIdx.x * blockDim.x + threadIdx.x; v <= a.A;\n"
+                     "         v += (long long)gridDim.x * blockDim.x) {\n"
+                     "        const unsigned long long x = (unsigned long long)v << 32;\n"
+                     "        long long lo = 0, hi = a.J;\n"
+                     "        while (lo < hi) {\n"
+                     "            long long m = lo + (hi - lo) / 2;\n"
+                     "            if (a.keys[m] < x) lo = m + 1; else hi = m;\n"
+                     "        }\n"
+                     "        a.start[v] = lo;\n"
+                     "        if (v == a.A && lo != a.J) atomicOr(a.err, %uu);\n"
+                     "    }\n"
+                     "}\n",
+                     XCS_CUDA_BLOCK, XCS_CUDA_ERR_INDEX);
     } else if (is->kind == XCS_CUDA_SCATTER_ADD) {
-        const char *t, *at;
-        if (!scatter_types(is->dtype, &t, &at)) {
+        const char *t, *acc;
+        if (!scatter_types(is->dtype, &t, &acc)) {
             xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add: no CUDA kernel for dtype %s", xcs_dtype_name(is->dtype));
             return 0;
         }
         w = snprintf(buf, cap,
-                     "/* xcs scatter_add: out[idx[i]] += src[i] (%s; out zeroed before) */\n" INDEX_ARGS
+                     "/* xcs scatter_add, 4 (%s): out[o, v, q] = 0 + the values of position v in order of j */\n"
+                     INDEX_ARGS
                      "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
                      "(struct xcs_index_args a) {\n"
-                     "    const %s *src = (const %s *)a.src;\n"
-                     "    %s *out = (%s *)a.out;\n"
+                     "    typedef %s T;\n"
+                     "    typedef %s ACC;\n"
+                     "    const T *src = (const T *)a.src;\n"
+                     "    T *out = (T *)a.out;\n"
+                     "    const long long AQ = a.A * a.Q;\n"
+                     "    if (blockIdx.x == 0 && threadIdx.x == 0 && a.start[a.A] != a.J) atomicOr(a.err, %uu);\n"
                      "    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < a.n;\n"
                      "         i += (long long)gridDim.x * blockDim.x) {\n"
-                     "        long long v = a.idx[i];\n"
-                     "        if ((unsigned long long)v >= (unsigned long long)a.A) { atomicOr(a.err, %uu); continue; }\n"
-                     "        atomicAdd(&out[v], (%s)src[i]);\n"
+                     "        long long o = i / AQ, r = i - o * AQ, v = r / a.Q, q = r - v * a.Q;\n"
+                     "        const T *row = src + o * a.J * a.Q + q;\n"
+                     "        ACC sum = 0;\n"
+                     "        for (long long k = a.start[v], e = a.start[v + 1]; k < e; k++)\n"
+                     "            sum += (ACC)row[(long long)(a.keys[k] & 0xffffffffull) * a.Q];\n"
+                     "        out[i] = (T)sum;\n"
                      "    }\n"
                      "}\n",
-                     xcs_dtype_name(is->dtype), XCS_CUDA_BLOCK, t, t, at, at, XCS_CUDA_ERR_INDEX, at);
+                     xcs_dtype_name(is->dtype), XCS_CUDA_BLOCK, t, acc, XCS_CUDA_ERR_INDEX);
     } else {
         xcs_error(XCS_ERR_INTERNAL, "index kernel: unknown kind %d", (int)is->kind);
         return 0;
@@ -322,7 +414,37 @@ uint64_t xcs_cuda_random_spec_hash(const xcs_cuda_random_spec *rs) {
 }
 
 uint64_t xcs_cuda_index_spec_hash(const xcs_cuda_index_spec *is) {
-    /* take depends on the width only */
-    int dt = is->kind != XCS_CUDA_SCATTER_ADD ? (int)xcs_dtype_size(is->dtype) : (int)is->dtype;
+    /* take depends on the width only, the sort's kernels on nothing */
+    int dt = is->kind == XCS_CUDA_SCATTER_ADD                                   ? (int)is->dtype
+             : is->kind == XCS_CUDA_TAKE || is->kind == XCS_CUDA_TAKE_ROWS ? (int)xcs_dtype_size(is->dtype)
+                                                                            : 0;
     return 0x1d6e4c0b5a3f2917ull ^ ((uint64_t)is->kind << 40) ^ ((uint64_t)dt << 8);
+}
+
+int xcs_cuda_scatter_plan(const xcs_cuda_index_args *a, xcs_cuda_scatter_step *steps) {
+    int n = 0;
+    xcs_cuda_index_args cur = *a;
+    if (cur.J > 0) steps[n++] = (xcs_cuda_scatter_step){XCS_CUDA_SCATTER_SORT, cur};
+    for (long long width = XCS_CUDA_SCATTER_TILE; width < cur.J; width *= 2) {
+        cur.width = width;
+        steps[n++] = (xcs_cuda_scatter_step){XCS_CUDA_SCATTER_MERGE, cur};
+        unsigned long long *t = cur.keys; /* the merged runs are the next pass's input */
+        cur.keys = cur.keys2;
+        cur.keys2 = t;
+    }
+    cur.width = 0;
+    steps[n++] = (xcs_cuda_scatter_step){XCS_CUDA_SCATTER_BOUNDS, cur};
+    if (cur.n > 0) steps[n++] = (xcs_cuda_scatter_step){XCS_CUDA_SCATTER_ADD, cur};
+    return n;
+}
+
+long long xcs_cuda_index_blocks(xcs_cuda_index_kind kind, const xcs_cuda_index_args *a) {
+    long long per = XCS_CUDA_BLOCK;
+    switch (kind) {
+    case XCS_CUDA_TAKE_ROWS: return a->n / (a->Q > 0 ? a->Q : 1); /* a block a row */
+    case XCS_CUDA_SCATTER_SORT: return (a->J + XCS_CUDA_SCATTER_TILE - 1) / XCS_CUDA_SCATTER_TILE; /* a block a tile */
+    case XCS_CUDA_SCATTER_MERGE: return (a->J + per - 1) / per;
+    case XCS_CUDA_SCATTER_BOUNDS: return (a->A + 1 + per - 1) / per;
+    default: return (a->n + per - 1) / per;
+    }
 }

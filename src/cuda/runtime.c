@@ -1063,20 +1063,29 @@ static xcs_status launch_small(xcs_cu_runtime *rt, uint64_t key, char *(*gen)(co
     return launch(rt, me, fn, blocks, args, err != NULL, key, what);
 }
 
+/* What an index kernel is called in errors. */
+static const char *index_what(xcs_cuda_index_kind kind) {
+    switch (kind) {
+    case XCS_CUDA_SCATTER_SORT: return " (scatter_add: tile sort)";
+    case XCS_CUDA_SCATTER_MERGE: return " (scatter_add: merge)";
+    case XCS_CUDA_SCATTER_BOUNDS: return " (scatter_add: segments)";
+    case XCS_CUDA_SCATTER_ADD: return " (scatter_add)";
+    default: return " (take)";
+    }
+}
+
 xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args_in,
                             bool checked) {
     xcs_cuda_index_args args = *args_in;
     /* checked: waited for, so an index out of range is reported at its op */
-    long long want = is->kind == XCS_CUDA_TAKE_ROWS ? args.n / (args.Q > 0 ? args.Q : 1) /* a block a row */
-                                                    : (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
     if (!checked) { /* the fault word is still the stream's (never set: the indices are in range) */
         int me = 0;
         xcs_status st = my_stream(rt, &me);
         if (st) return st;
         args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
     }
-    return launch_small(rt, xcs_cuda_index_spec_hash(is), gen_index, is, &args, checked ? &args.err : NULL, want,
-                        is->kind == XCS_CUDA_SCATTER_ADD ? " (scatter_add)" : " (take)");
+    return launch_small(rt, xcs_cuda_index_spec_hash(is), gen_index, is, &args, checked ? &args.err : NULL,
+                        xcs_cuda_index_blocks(is->kind, &args), index_what(is->kind));
 }
 
 static char *gen_random(const void *rs) { return xcs_cuda_random_codegen_alloc(rs); }

@@ -134,10 +134,9 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
                            bool checked);
 /* Runs a scan loop's kernel (codegen.h) with args (err filled in here). */
 xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, const xcs_cuda_scan_args *args);
-/* Runs an index kernel (codegen.h: take, scatter_add) over args.n
- * elements (err filled in here); `checked`: waited for, so an index out
- * of range is XCS_ERR_INDEX (else the caller knows them in range).
- * scatter_add's output must be zeroed before. */
+/* Runs an index kernel (codegen.h: take, one of scatter_add's steps) over
+ * its work (err filled in here); `checked`: waited for, so an index out of
+ * range is XCS_ERR_INDEX (else the caller knows them in range). */
 xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args,
                             bool checked);
 /* Runs a uniform / normal draw's kernel (codegen.h), asynchronously. */

@@ -17,7 +17,7 @@
 
 #include "xcs.h"
 
-#define XCS_CUDA_ABI 8
+#define XCS_CUDA_ABI 9
 #define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
@@ -104,7 +104,7 @@ typedef struct xcs_cuda_module {
     /* As the xcs_backend entries on a device (xcs.h): the indices as given,
      * checked by the kernel. */
     xcs_status (*take)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
-    xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
+    xcs_status (*scatter_add)(const xcs_tensor *idx, const xcs_tensor *src, int axis, xcs_tensor *out);
     xcs_status (*argreduce)(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
     xcs_status (*random)(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
     xcs_status (*take_in_range)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);

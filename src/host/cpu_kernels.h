@@ -87,7 +87,7 @@ xcs_status xcs_cpu_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_ten
 xcs_status xcs_cpu_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
 xcs_status xcs_cpu_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
 xcs_status xcs_cpu_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
-xcs_status xcs_cpu_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out);
+xcs_status xcs_cpu_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int axis, xcs_tensor *out);
 xcs_status xcs_cpu_fill(xcs_tensor *out, double value);
 xcs_status xcs_cpu_iota(xcs_tensor *out, double start, double step);
 xcs_status xcs_cpu_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);

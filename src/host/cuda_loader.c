@@ -110,9 +110,9 @@ static xcs_status cu_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, i
     if (!mod->take_in_range) return cu_take(x, idx, axis, out);
     return relay(mod->take_in_range(x, idx, axis, out));
 }
-static xcs_status cu_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
+static xcs_status cu_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int axis, xcs_tensor *out) {
     if (!mod->scatter_add) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no scatter_add entry", module_path);
-    return relay(mod->scatter_add(idx, src, out));
+    return relay(mod->scatter_add(idx, src, axis, out));
 }
 static xcs_status cu_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out) {
     if (!mod->argreduce) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no argreduce entry", module_path);

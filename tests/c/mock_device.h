@@ -193,7 +193,7 @@ static xcs_status m_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, in
     n_take_in_range++;
     return mock_take(x, idx, axis, out);
 }
-static xcs_status m_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xcs_tensor *out) {
+static xcs_status m_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int axis, xcs_tensor *out) {
     xcs_storage s[3];
     xcs_tensor h[3];
     int dev = -1;
@@ -202,7 +202,7 @@ static xcs_status m_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, xc
     ok &= alias(out, &s[2], &h[2], &dev);
     if (!ok) return wrong_device();
     n_scatter++;
-    return cpu->scatter_add(&h[0], &h[1], &h[2]); /* checks the indices */
+    return cpu->scatter_add(&h[0], &h[1], axis, &h[2]); /* checks the indices */
 }
 
 static xcs_status m_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out) {

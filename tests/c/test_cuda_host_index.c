@@ -8,14 +8,16 @@
  *   take         every width (1, 2, 4, 8 bytes: bool, float16, bfloat16, int32,
  *                float32, int64, float64), every axis, 0-d to 2-d indices,
  *                negative ones: the same bytes as the CPU's take;
- *   scatter_add  float32/float64 (to rounding: the atomics' order is not
- *                the CPU's) and int32/int64 (exactly), with duplicates;
+ *   scatter_add  float32/float64/int32/int64 along an axis, with many
+ *                values a position and more indices than a sort tile: the
+ *                same bytes as the CPU's, the four launches of the plan;
  * argmax/argmin (a block per output meeting in shared memory, run on
  * fibers in every scheduling order): numpy's first extreme or first NaN,
  * on transposed views too; uniform/normal draws: the CPU's stream, bit
  * for bit;
  * an index out of range sets the fault bit the runtime reports (and is
  * skipped), and a dtype without a kernel is refused before any launch. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,20 @@ static xcs_tensor *random_of(xcs_dtype dt, int nd, const int64_t *shape) {
     return t;
 }
 
+/* Values whose float sums round (sevenths across 2^-12 .. 2^12), so a sum
+ * in another order shows in the bits; integers for the integer dtypes. */
+static xcs_tensor *random_inexact(xcs_dtype dt, int nd, const int64_t *shape) {
+    xcs_tensor *f = NULL, *t = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F64, nd, shape, &f));
+    double *p = xcs_tensor_data(f);
+    for (int64_t i = 0; i < xcs_tensor_numel(f); i++)
+        p[i] = xcs_dtype_is_float(dt) ? ldexp((double)uniform(-1000000, 1000000) / 7.0, (int)uniform(-12, 13))
+                                      : (double)uniform(-1000000, 1000000);
+    CHECK_OK(xcs_cast(f, dt, &t));
+    xcs_tensor_free(f);
+    return t;
+}
+
 static xcs_tensor *indices(int nd, const int64_t *shape, int64_t lo, int64_t hi) {
     xcs_tensor *t = NULL;
     CHECK_OK(xcs_tensor_empty(XCS_I64, nd, shape, &t));
@@ -129,28 +145,79 @@ static void test_take_every_width_and_axis(void) {
     printf("  take: %d cases\n", cases);
 }
 
-static void test_scatter_add_with_duplicates(void) {
+static xcs_kernel_host *index_kernel(xcs_cuda_index_kind kind, xcs_dtype dt) {
+    xcs_cuda_index_spec is = {kind, dt};
+    return host_build(xcs_cuda_index_codegen_alloc(&is), "xcs_index_args", XCS_KERNEL_HOST_COOPERATIVE);
+}
+
+/* scatter_add's launches as the backend makes them (xcs_cuda_scatter_plan,
+ * the sort's scratch here in host memory), each on fewer blocks than its
+ * work (the grid-stride loops go round; the tile sort on fibers, in a
+ * random order); returns the last launch's fault word.  k[kind] runs kind. */
+static unsigned run_scatter(xcs_kernel_host *const *k, xcs_cuda_index_args a) {
+    unsigned err = 0;
+    size_t kb = (size_t)(a.J > 0 ? a.J : 1) * sizeof(unsigned long long);
+    unsigned long long *keys = malloc(kb), *keys2 = malloc(kb);
+    long long *start = malloc((size_t)(a.A + 1) * sizeof *start);
+    CHECK(keys && keys2 && start);
+    a.keys = keys, a.keys2 = keys2, a.start = start;
+    xcs_cuda_scatter_step steps[XCS_CUDA_SCATTER_STEPS];
+    int n = xcs_cuda_scatter_plan(&a, steps);
+    CHECK(n >= 1 && n <= XCS_CUDA_SCATTER_STEPS);
+    for (int i = 0; i < n; i++) {
+        err = 0;
+        steps[i].args.err = &err;
+        long long want = xcs_cuda_index_blocks(steps[i].kind, &steps[i].args);
+        unsigned blocks = (unsigned)(want > 2 ? 2 : want < 1 ? 1 : want);
+        CHECK_OK(xcs_kernel_host_launch(k[steps[i].kind], 0, &steps[i].args, blocks, XCS_CUDA_BLOCK));
+    }
+    free(keys);
+    free(keys2);
+    free(start);
+    return err;
+}
+
+/* scatter_add along an axis: values [O, J, Q] onto [O, A, Q], with many
+ * values a position (A small against J) and more indices than a tile (the
+ * merges, runs of every length); the same bytes as the CPU's sums. */
+static void test_scatter_add_same_bits(void) {
     const xcs_dtype dts[] = {XCS_F32, XCS_F64, XCS_I32, XCS_I64};
-    int cases = 0;
+    int cases = 0, merged = 0;
+    xcs_kernel_host *k[XCS_CUDA_SCATTER_BOUNDS + 1] = {NULL};
+    k[XCS_CUDA_SCATTER_SORT] = index_kernel(XCS_CUDA_SCATTER_SORT, XCS_F32);
+    k[XCS_CUDA_SCATTER_MERGE] = index_kernel(XCS_CUDA_SCATTER_MERGE, XCS_F32);
+    k[XCS_CUDA_SCATTER_BOUNDS] = index_kernel(XCS_CUDA_SCATTER_BOUNDS, XCS_F32);
+    CHECK(k[XCS_CUDA_SCATTER_SORT] && xcs_kernel_host_fibers(k[XCS_CUDA_SCATTER_SORT]));
+    if (k[XCS_CUDA_SCATTER_SORT])
+        CHECK_OK(xcs_kernel_host_set_schedule(k[XCS_CUDA_SCATTER_SORT], XCS_KERNEL_HOST_RANDOM, R.state));
     for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
-        xcs_kernel_host *k = kernel_for(XCS_CUDA_SCATTER_ADD, dts[d]);
-        for (int trial = 0; k && trial < 10; trial++) {
-            int64_t n = uniform(1, 60), m = uniform(0, 2000); /* ~30 values a position */
-            xcs_tensor *src = random_of(dts[d], 1, &m), *idx = indices(1, &m, 0, n), *want = NULL, *got = NULL;
-            CHECK_OK(xcs_scatter_add(idx, src, n, &want));
-            CHECK_OK(xcs_tensor_empty(dts[d], 1, &n, &got));
+        k[XCS_CUDA_SCATTER_ADD] = index_kernel(XCS_CUDA_SCATTER_ADD, dts[d]);
+        for (int trial = 0; k[XCS_CUDA_SCATTER_ADD] && k[XCS_CUDA_SCATTER_SORT] && trial < 8; trial++) {
+            /* shapes: pre [O] (0-2 dims), idx (0-2 dims), post [Q] (0-1 dims) */
+            /* (trial 0: one position; trial 1: 2-4 tiles of indices, runs of uneven length) */
+            int npre = (int)uniform(0, 3), nidx = trial == 1 ? 2 : (int)uniform(0, 3), npost = (int)uniform(0, 2);
+            int64_t shape[6], ishape[2], A = trial == 0 ? 1 : uniform(1, 70);
+            int nd = 0;
+            for (int i = 0; i < npre; i++) shape[nd++] = uniform(1, 3);
+            for (int i = 0; i < nidx; i++)
+                shape[nd++] = ishape[i] = trial == 1 ? uniform(50, 90) : uniform(0, 2) ? uniform(1, 90) : uniform(1, 9);
+            for (int i = 0; i < npost; i++) shape[nd++] = uniform(1, 5);
+            xcs_tensor *src = random_inexact(dts[d], nd, shape), *idx = indices(nidx, ishape, 0, A), *want = NULL,
+                       *got = NULL;
+            CHECK_OK(xcs_scatter_add_axis(idx, src, npre, A, &want));
+            if (!want) continue;
+            CHECK_OK(xcs_tensor_empty(dts[d], want->ndim, want->shape, &got));
+            memset(xcs_tensor_data(got), 0xA5, (size_t)xcs_tensor_numel(got) * xcs_dtype_size(dts[d]));
             xcs_cuda_index_args a;
-            CHECK_OK(xcs_cuda_scatter_args(idx, src, got, &a));
-            memset(xcs_tensor_data(got), 0, (size_t)n * xcs_dtype_size(dts[d])); /* the runtime zeroes it */
-            CHECK_EQ_I(launch(k, a), 0);
-            for (int64_t i = 0; want && i < n; i++) {
-                double w = xcs_tensor_get_f64(want, i), g = xcs_tensor_get_f64(got, i);
-                if (xcs_dtype_is_float(dts[d])) CHECK_NEAR(g, w, 1e-5 * (1 + m / 8.0));
-                else CHECK_NEAR(g, w, 0);
-            }
-            if (m > 0) {
-                ((int64_t *)xcs_tensor_data(idx))[uniform(0, m)] = trial % 2 ? n : -1;
-                CHECK_EQ_I(launch(k, a), XCS_CUDA_ERR_INDEX);
+            CHECK_OK(xcs_cuda_scatter_args(idx, src, npre, got, &a));
+            CHECK_EQ_I(a.n, xcs_tensor_numel(want));
+            CHECK_EQ_I(run_scatter(k, a), 0);
+            CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want),
+                         (size_t)xcs_tensor_numel(want) * xcs_dtype_size(dts[d])) == 0);
+            merged += a.J > XCS_CUDA_SCATTER_TILE;
+            if (a.J > 0) { /* one index out of range (past the end or negative): the last launch's fault */
+                ((int64_t *)xcs_tensor_data(idx))[uniform(0, a.J)] = trial % 2 ? A : -1;
+                CHECK_EQ_I(run_scatter(k, a), XCS_CUDA_ERR_INDEX);
             }
             xcs_tensor_free(src);
             xcs_tensor_free(idx);
@@ -158,9 +225,12 @@ static void test_scatter_add_with_duplicates(void) {
             xcs_tensor_free(got);
             cases++;
         }
-        xcs_kernel_host_free(k);
+        xcs_kernel_host_free(k[XCS_CUDA_SCATTER_ADD]);
     }
-    printf("  scatter_add: %d cases\n", cases);
+    for (int i = 0; i <= XCS_CUDA_SCATTER_BOUNDS; i++)
+        if (i != XCS_CUDA_SCATTER_ADD) xcs_kernel_host_free(k[i]);
+    printf("  scatter_add: %d cases (%d merged tiles)\n", cases, merged);
+    CHECK(merged > 0);
 }
 
 /* argmax/argmin: the kernel's threads meet in shared memory, so it runs
@@ -264,7 +334,7 @@ static void test_refusals(void) {
     CHECK_OK(xcs_tensor_empty(XCS_BOOL, 1, &n, &b));
     CHECK_OK(xcs_arange(0, 4, 1, XCS_I64, &idx));
     xcs_cuda_index_args a;
-    CHECK_ERR(xcs_cuda_scatter_args(idx, b, b, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel for dtype bool");
+    CHECK_ERR(xcs_cuda_scatter_args(idx, b, 0, b, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel for dtype bool");
     CHECK_OK(xcs_arange(0, 4, 1, XCS_I32, &x));
     CHECK_OK(xcs_tensor_empty(XCS_I32, 1, &n, &out));
     CHECK_ERR(xcs_cuda_take_args(x, x, 0, out, &a), XCS_ERR_INTERNAL, "int64 indices"); /* core casts them first */
@@ -284,7 +354,7 @@ int main(void) {
         nv = NULL;
     }
     RUN(test_take_every_width_and_axis);
-    RUN(test_scatter_add_with_duplicates);
+    RUN(test_scatter_add_same_bits);
     RUN(test_argreduce_ties_nans_and_views);
     RUN(test_random_streams);
     RUN(test_refusals);

@@ -3,7 +3,11 @@
  * xcs_cpu_take on hand-made views (permuted, strided, reversed, broadcast)
  * for every dtype and axis, index arrays of rank 0-2 (repeats, strided,
  * int32), the flattened form (XCS_AXIS_NONE), sizes past the parallel
- * threshold, and out-of-range indices. */
+ * threshold, and out-of-range indices; and its adjoint, the scatter-add
+ * along an axis (xcs_scatter_add_axis): each way its threads split the
+ * work gives the bits of one loop in order of the indices, and bad
+ * operands are errors. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,7 @@
 #include "half.h"
 #include "cpu_kernels.h"
 #include "testutil.h"
+#include "xcs_host.h"
 
 static test_rng rng = {0x13198A2E03707344ull};
 
@@ -186,10 +191,84 @@ static void test_errors(void) {
     xcs_tensor_free(x);
 }
 
+/* out[O, A, Q] = zeros; out[o, idx[j], q] += src[o, j, q], one j at a time. */
+#define SCATTER_REF(T)                                                                   \
+    do {                                                                                 \
+        T *o_ = xcs_tensor_data(want);                                                   \
+        const T *s_ = xcs_tensor_data(src);                                              \
+        memset(o_, 0, (size_t)(O * A * Q) * sizeof(T));                                  \
+        for (int64_t o = 0; o < O; o++)                                                  \
+            for (int64_t j = 0; j < J; j++)                                              \
+                for (int64_t q = 0; q < Q; q++) o_[(o * A + ip[j]) * Q + q] += s_[(o * J + j) * Q + q]; \
+    } while (0)
+
+static void test_scatter_threads_same_bits(void) {
+    /* {O, J, A, Q}: long rows (split by columns), many outer rows (split
+     * by them), one outer row of short rows (split by positions), and
+     * below the parallel threshold */
+    const int64_t cfg[][4] = {{1, 3000, 500, 300}, {7, 900, 50, 9}, {1, 40000, 700, 3}, {2, 30, 9, 5}};
+    const xcs_dtype dts[] = {XCS_F32, XCS_F64, XCS_I32, XCS_I64};
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
+        for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+            const int64_t O = cfg[c][0], J = cfg[c][1], A = cfg[c][2], Q = cfg[c][3];
+            xcs_tensor *idx = NULL, *src = NULL, *want = NULL, *got = NULL, *f = NULL;
+            CHECK_OK(xcs_tensor_empty(XCS_I64, 1, &J, &idx));
+            CHECK_OK(xcs_tensor_empty(XCS_F64, 3, SHAPE(O, J, Q), &f));
+            int64_t *ip = xcs_tensor_data(idx);
+            for (int64_t j = 0; j < J; j++) ip[j] = (int64_t)(test_rnd(&rng) % (uint64_t)A);
+            double *fp = xcs_tensor_data(f); /* sums that round: another order shows */
+            for (int64_t i = 0; i < O * J * Q; i++)
+                fp[i] = ldexp((double)(int64_t)(test_rnd(&rng) % 2000001) - 1e6, (int)(test_rnd(&rng) % 25) - 12) / 7;
+            CHECK_OK(xcs_cast(f, dts[d], &src));
+            CHECK_OK(xcs_tensor_empty(dts[d], 3, SHAPE(O, A, Q), &want));
+            CHECK_OK(xcs_tensor_empty(dts[d], 3, SHAPE(O, A, Q), &got));
+            switch (dts[d]) {
+            case XCS_F32: SCATTER_REF(float); break;
+            case XCS_F64: SCATTER_REF(double); break;
+            case XCS_I32: SCATTER_REF(uint32_t); break;
+            default: SCATTER_REF(uint64_t); break;
+            }
+            memset(xcs_tensor_data(got), 0x5A, (size_t)(O * A * Q) * xcs_dtype_size(dts[d]));
+            CHECK_OK(xcs_cpu_scatter_add(idx, src, 1, got));
+            CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want), (size_t)(O * A * Q) * xcs_dtype_size(dts[d])) == 0);
+            xcs_tensor *viac = NULL; /* through core: the same */
+            CHECK_OK(xcs_scatter_add_axis(idx, src, 1, A, &viac));
+            if (viac) CHECK(memcmp(xcs_tensor_data(viac), xcs_tensor_data(want), (size_t)(O * A * Q) * xcs_dtype_size(dts[d])) == 0);
+            xcs_tensor *all[] = {idx, src, want, got, f, viac};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xcs_tensor_free(all[i]);
+        }
+}
+
+static void test_scatter_errors(void) {
+    xcs_tensor *idx = make_idx(XCS_I64, 1, SHAPE(2), 3, false), *src = NULL, *out = NULL, *fi = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F32, 2, SHAPE(4, 2), &src));
+    memset(xcs_tensor_data(src), 0, 8 * sizeof(float));
+    CHECK_ERR(xcs_scatter_add_axis(idx, src, 0, 3, &out), XCS_ERR_SHAPE, "indices' shape (2,)");
+    CHECK_ERR(xcs_scatter_add_axis(idx, src, 2, 3, &out), XCS_ERR_SHAPE, "do not fit");
+    CHECK_ERR(xcs_scatter_add_axis(idx, src, -1, 3, &out), XCS_ERR_SHAPE, "do not fit");
+    CHECK_ERR(xcs_scatter_add_axis(idx, src, 1, -1, &out), XCS_ERR_VALUE, "negative size");
+    CHECK_OK(xcs_cast(idx, XCS_F32, &fi));
+    CHECK_ERR(xcs_scatter_add_axis(fi, src, 1, 3, &out), XCS_ERR_TYPE, "integers");
+    ((int64_t *)idx->storage->data)[1] = 3;
+    CHECK_ERR(xcs_scatter_add_axis(idx, src, 1, 3, &out), XCS_ERR_INDEX, "index 3 at position 1");
+    ((int64_t *)idx->storage->data)[1] = -1; /* no wrapping: the adjoint gets wrapped indices */
+    CHECK_ERR(xcs_scatter_add_axis(idx, src, 1, 3, &out), XCS_ERR_INDEX, "index -1");
+    ((int64_t *)idx->storage->data)[1] = 2;
+    CHECK_OK(xcs_scatter_add_axis(idx, src, 1, 3, &out));
+    if (out) CHECK(out->ndim == 2 && out->shape[0] == 4 && out->shape[1] == 3);
+    xcs_tensor_free(out);
+    xcs_tensor_free(fi);
+    xcs_tensor_free(src);
+    xcs_tensor_free(idx);
+}
+
 int main(void) {
+    CHECK_OK(xcs_host_init());
     RUN(test_axes_layouts_dtypes);
     RUN(test_flat);
     RUN(test_big);
     RUN(test_errors);
+    RUN(test_scatter_threads_same_bits);
+    RUN(test_scatter_errors);
     return check_report();
 }

@@ -226,4 +226,5 @@ def test_gpu_index_script_runs():
         return
     step, amax = figs
     assert step["downloads_per_call"] == 0 and step["max_abs_diff"] < 1e-5 and step["value_rel_err"] < 1e-5
+    assert step["grad_repeatable"]
     assert amax["downloads_per_call"] == 0 and amax["equal"] and step["xcs_ms"] > 0 and amax["xcs_ms"] > 0
