@@ -13,6 +13,11 @@ Figures (method: benchmarks/README.md):
                torch.func.vmap(torch.func.grad).
   scan         1000 steps of an RNN cell (hidden 64, input 32, float32): scan
                vs a Python loop of the jitted cell (target >= 10x).
+  embedding    the gradient of a bag-of-embeddings classifier (table
+               8000x128, 64 x 32 tokens, mean, linear head, softmax
+               cross-entropy): jit(value_and_grad) wrt the table and the
+               head, whose take's adjoint adds 2048 rows back into the
+               table, vs jax.jit and PyTorch eager.
 
 Each time is the median of --repeats runs after warm-up (compile excluded;
 the first call's time is printed separately).  The two sides of a ratio
@@ -220,6 +225,45 @@ def main(argv=None):
          "python_loop_jitted_cell_ms": lm * 1e3, "python_loop_jitted_cell_best_ms": lb * 1e3}
     results["scan_rnn"] = r
 
+    # ---------------------------------------------------------------- embedding gradient
+    V, Dm, Bt, L = (8000, 128, 64, 32) if not q else (500, 16, 8, 8)
+    table = (rng.standard_normal((V, Dm)) * 0.1).astype(np.float32)
+    head = (rng.standard_normal((Dm, 10)) * 0.1).astype(np.float32)
+    tok = rng.integers(0, V, (Bt, L))
+    lab = np.eye(10, dtype=np.float32)[rng.integers(0, 10, Bt)]
+
+    def emb_loss(take, log_softmax):
+        def f(table, head, tok, lab):
+            e = take(table, tok).mean(axis=1)
+            return -(log_softmax(e @ head) * lab).sum() / tok.shape[0]
+        return f
+
+    eg = xcs.jit(xcs.value_and_grad(emb_loss(lambda t, i: xcs.numpy.take(t, i, axis=0),
+                                             lambda z: nn.log_softmax(z, axis=-1)), argnums=(0, 1)))
+    t0 = time.perf_counter()
+    eg(table, head, tok, lab)
+    first = time.perf_counter() - t0
+    r = {"xcs_ms": timeit(lambda: eg(table, head, tok, lab), args.repeats, 1) * 1e3, "xcs_first_call_ms": first * 1e3}
+    if "jax" in found:
+        jax = found["jax"]
+        jnp = jax.numpy
+        jg = jax.jit(jax.value_and_grad(emb_loss(lambda t, i: jnp.take(t, i, axis=0),
+                                                 lambda z: jax.nn.log_softmax(z, axis=-1)), argnums=(0, 1)))
+        ja = [jnp.asarray(a) for a in (table, head, tok, lab)]
+        jax.block_until_ready(jg(*ja))
+        r["jax_ms"] = timeit(lambda: jax.block_until_ready(jg(*ja)), args.repeats, 1) * 1e3
+    if "torch" in found:
+        torch = found["torch"]
+        tt, th = torch.tensor(table, requires_grad=True), torch.tensor(head, requires_grad=True)
+        ti, tl = torch.tensor(tok), torch.tensor(lab)
+        tf = emb_loss(lambda t, i: torch.nn.functional.embedding(i, t), lambda z: torch.log_softmax(z, dim=-1))
+
+        def tstep():
+            val = tf(tt, th, ti, tl)
+            return val, torch.autograd.grad(val, [tt, th])
+        r["torch_eager_ms"] = timeit(tstep, args.repeats, 1) * 1e3
+    results["embedding_grad"] = r
+
     # ---------------------------------------------------------------- report
     m = results["mlp_step"]
     print(f"MLP {'-'.join(map(str, sizes))} step, batch {batch}: xcs {m['xcs_ms']:.2f} ms "
@@ -243,6 +287,11 @@ def main(argv=None):
           f"(best {s['python_loop_jitted_cell_best_ms']:.1f}): "
           f"{s['python_loop_jitted_cell_ms'] / s['xcs_scan_ms']:.1f}x of medians, "
           f"{s['python_loop_jitted_cell_best_ms'] / s['xcs_scan_best_ms']:.1f}x of bests (target >= 10)")
+    e = results["embedding_grad"]
+    print(f"embedding gradient, table {V}x{Dm}, {Bt}x{L} tokens: xcs {e['xcs_ms']:.2f} ms "
+          f"(first call {e['xcs_first_call_ms']:.0f} ms)"
+          + "".join(f", {k[:-3]} {v:.2f} ms" for k, v in e.items() if k.endswith("_ms") and k.startswith(("jax",
+                                                                                                             "torch"))))
     if not found:
         print("(jax / torch not installed in this environment: their columns are not measured)")
     if args.json:

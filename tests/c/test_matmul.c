@@ -6,7 +6,8 @@
  * broadcasting and folding, K = 0, every dtype (ints exact with wraparound,
  * bool as or-of-ands), and thread-count independence.
  *
- * `test_matmul --bench` prints GFLOP/s of blocked vs BLAS GEMM at 512..2048. */
+ * `test_matmul --bench` prints GFLOP/s of blocked vs BLAS GEMM at 512..2048
+ * and at an MLP step's shapes. */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime under -std=c11 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -403,10 +404,10 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static double bench_one(mm_fn fn, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *o,
-                        int64_t n) {
-    double best = 1e30;
-    int reps = n <= 512 ? 10 : n <= 1024 ? 5 : 3;
+static double bench_one(mm_fn fn, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *o, int64_t m,
+                        int64_t k, int64_t n) {
+    double best = 1e30, flop = 2.0 * (double)m * (double)k * (double)n;
+    int reps = flop <= 3e8 ? 20 : flop <= 3e9 ? 5 : 3;
     fn(a, b, o); /* warm up (page faults, BLAS thread start) */
     for (int r = 0; r < reps; r++) {
         double t0 = now();
@@ -414,22 +415,27 @@ static double bench_one(mm_fn fn, const xcs_tensor *a, const xcs_tensor *b, xcs_
         double t = now() - t0;
         if (t < best) best = t;
     }
-    return 2.0 * (double)n * (double)n * (double)n / best * 1e-9;
+    return flop / best * 1e-9;
 }
 
 static int bench(void) {
     xcs_build_info info;
     xcs_host_build_info(&info);
     printf("matmul GFLOP/s (best of reps), %d threads\n", info.max_threads);
+    /* squares, then an MLP step's products (784-512-512, batch 256: forward, dW, dh) */
+    const int64_t shapes[][3] = {{512, 512, 512},   {1024, 1024, 1024}, {2048, 2048, 2048}, {256, 784, 512},
+                                 {256, 512, 512},   {784, 256, 512},    {512, 256, 512},    {256, 512, 784}};
     for (int dt = XCS_F32; dt <= XCS_F64; dt++)
-        for (int64_t n = 512; n <= 2048; n *= 2) {
-            xcs_tensor *a = make_view((xcs_dtype)dt, 2, SHAPE(n, n), CONTIG, false);
-            xcs_tensor *b = make_view((xcs_dtype)dt, 2, SHAPE(n, n), CONTIG, false);
-            xcs_tensor *o = make_out((xcs_dtype)dt, 2, SHAPE(n, n));
-            double gb = bench_one(xcs_host_matmul_blocked, a, b, o, n);
-            double gl = info.has_cblas ? bench_one(xcs_host_matmul_blas, a, b, o, n) : 0;
-            printf("  %s n=%5lld  blocked %7.1f  blas %7.1f  ratio %.2f\n",
-                   xcs_dtype_name((xcs_dtype)dt), (long long)n, gb, gl, gl > 0 ? gb / gl : 0);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+            xcs_tensor *a = make_view((xcs_dtype)dt, 2, SHAPE(m, k), CONTIG, false);
+            xcs_tensor *b = make_view((xcs_dtype)dt, 2, SHAPE(k, n), CONTIG, false);
+            xcs_tensor *o = make_out((xcs_dtype)dt, 2, SHAPE(m, n));
+            double gb = bench_one(xcs_host_matmul_blocked, a, b, o, m, k, n);
+            double gl = info.has_cblas ? bench_one(xcs_host_matmul_blas, a, b, o, m, k, n) : 0;
+            printf("  %s %5lld x %5lld x %5lld  blocked %7.1f  blas %7.1f  ratio %.2f\n",
+                   xcs_dtype_name((xcs_dtype)dt), (long long)m, (long long)k, (long long)n, gb, gl,
+                   gl > 0 ? gb / gl : 0);
             xcs_tensor_free(a);
             xcs_tensor_free(b);
             xcs_tensor_free(o);
