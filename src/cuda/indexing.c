@@ -54,6 +54,17 @@ static bool scatter_types(xcs_dtype dt, const char **type, const char **acc_type
     "    long long width;\n"                                                                             \
     "};\n"
 
+/* scatter_add's search: the first of keys[lo, hi) (sorted) not below x */
+#define LOWER_BOUND                                                                                      \
+    "__device__ __forceinline__ long long xcs_lower_bound(const unsigned long long *keys, long long lo,\n" \
+    "                                                     long long hi, unsigned long long x) {\n"         \
+    "    while (lo < hi) {\n"                                                                           \
+    "        long long m = lo + (hi - lo) / 2;\n"                                                       \
+    "        if (keys[m] < x) lo = m + 1; else hi = m;\n"                                               \
+    "    }\n"                                                                                           \
+    "    return lo;\n"                                                                                  \
+    "}\n"
+
 size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t cap) {
     int w = -1;
     const char *u = word_of(xcs_dtype_size(is->dtype)); /* a take's element word */
@@ -143,20 +154,15 @@ size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t c
         w = snprintf(buf, cap,
                      "/* xcs scatter_add, 2: sorted runs of a.width keys merged in pairs (keys -> keys2); keys\n"
                      " * are distinct, so a key's place is its rank in its run plus the keys below it in the other */\n"
-                     INDEX_ARGS
+                     INDEX_ARGS LOWER_BOUND
                      "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
                      "(struct xcs_index_args a) {\n"
                      "    for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < a.J;\n"
                      "         k += (long long)gridDim.x * blockDim.x) {\n"
                      "        const unsigned long long x = a.keys[k];\n"
                      "        const long long r = k / a.width, other = (r ^ 1) * a.width;\n"
-                     "        long long lo = other < a.J ? other : a.J, hi = other + a.width < a.J ? other + a.width : a.J;\n"
-                     "        const long long first = lo;\n"
-                     "        while (lo < hi) {\n"
-                     "            long long m = lo + (hi - lo) / 2;\n"
-                     "            if (a.keys[m] < x) lo = m + 1; else hi = m;\n"
-                     "        }\n"
-                     "        a.keys2[(r & ~1ll) * a.width + (k - r * a.width) + (lo - first)] = x;\n"
+                     "        const long long lo = other < a.J ? other : a.J, hi = other + a.width < a.J ? other + a.width : a.J;\n"
+                     "        a.keys2[(r & ~1ll) * a.width + (k - r * a.width) + (xcs_lower_bound(a.keys, lo, hi, x) - lo)] = x;\n"
                      "    }\n"
                      "}\n",
                      XCS_CUDA_BLOCK);
@@ -164,17 +170,12 @@ size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t c
         w = snprintf(buf, cap,
                      "/* xcs scatter_add, 3: start[v] = the first sorted key of position v (v <= A); the\n"
                      " * keys past start[A] are indices out of range */\n"
-                     INDEX_ARGS
+                     INDEX_ARGS LOWER_BOUND
                      "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
                      "(struct xcs_index_args a) {\n"
                      "    for (long long v = (long long)blockIdx.x * blockDim.x + threadIdx.x; v <= a.A;\n"
                      "         v += (long long)gridDim.x * blockDim.x) {\n"
-                     "        const unsigned long long x = (unsigned long long)v << 32;\n"
-                     "        long long lo = 0, hi = a.J;\n"
-                     "        while (lo < hi) {\n"
-                     "            long long m = lo + (hi - lo) / 2;\n"
-                     "            if (a.keys[m] < x) lo = m + 1; else hi = m;\n"
-                     "        }\n"
+                     "        const long long lo = xcs_lower_bound(a.keys, 0, a.J, (unsigned long long)v << 32);\n"
                      "        a.start[v] = lo;\n"
                      "        if (v == a.A && lo != a.J) atomicOr(a.err, %uu);\n"
                      "    }\n"
