@@ -544,17 +544,23 @@ static xcs_status run_group(const run_ctx *c, const xcs_plan_group *grp) {
     if (!st) group_inputs(c, grp, prod, fresh, ih, ins); /* headers over values that outlive the group */
     int64_t numel = 1;
     for (int d = 0; d < grp->prog.ndim; d++) numel *= grp->prog.shape[d];
-    bool empty_out = false;
-    for (int o = 0; o < no && !st; o++) empty_out |= xcs_tensor_numel(outs[o]) == 0;
     if (!st && numel > 0) st = group_kernels(c, grp, prod, ins, outs, gh);
-    else if (!st && numel == 0 && !empty_out) {
-        /* an empty reduction: let the eager op produce its identity */
-        int last = grp->last;
-        st = run_one(c, last, NULL);
+    for (int o = 0; o < no && !st && numel == 0; o++) {
+        /* an empty space: its elementwise values are empty, and a reduction
+         * over it (an output with elements) is its identity, which the eager
+         * op gives for an empty input of the reduced shape (the values inside
+         * the group were never made) */
+        if (xcs_tensor_numel(outs[o]) == 0) continue;
+        const xcs_node *n = &g->nodes[grp->output_nodes[o]];
+        const xcs_edge *e = &g->edges[n->first_edge];
+        xcs_tensor *in0 = NULL, *r = NULL;
+        st = n->n_in == 1 ? xcs_tensor_empty_on(outs[o]->storage, g->nodes[e->node].dtype, e->ndim, e->shape, &in0)
+                          : xcs_error(XCS_ERR_INTERNAL, "%s of an empty space in a fused group", xcs_op_name(n->op));
+        if (!st) st = xcs_node_apply(n, &in0, &r);
+        xcs_tensor_free(in0);
         if (!st) {
-            if (!pooled(c->pool, g->n_nodes, outs[0])) xcs_tensor_free(outs[0]);
-            outs[0] = val[last];
-            val[last] = NULL;
+            if (!pooled(c->pool, g->n_nodes, outs[o])) xcs_tensor_free(outs[o]);
+            outs[o] = r;
         }
     }
     if (gh) gh->ready = !st && numel > 0; /* (an empty group runs other code each time) */

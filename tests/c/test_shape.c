@@ -22,8 +22,9 @@ static xcs_tensor *iota_f64(int ndim, const int64_t *shape) {
 }
 
 /* Element of an iota tensor at a multi-index, via its strides (a reference
- * for what a view must read). */
-static double at(const xcs_tensor *t, const int64_t *idx) {
+ * for what a view must read).  Not inlined: gcc's 512-bit vectorisation of
+ * the loop, inlined at a SHAPE(...) literal, warns of reads past it. */
+static __attribute__((noinline)) double at(const xcs_tensor *t, const int64_t *idx) {
     int64_t off = t->offset;
     for (int i = 0; i < t->ndim; i++) off += idx[i] * t->strides[i];
     return ((const double *)t->storage->data)[off];

@@ -1,6 +1,8 @@
 """Fusion under @jit: programs past the fused-program limits (instructions,
 registers, inputs) are split into several groups and still compute exactly
 what the eager ops compute; simple chains become one group."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -331,3 +333,38 @@ def test_matmul_epilogue_of_one_dimensional_operands(case, rng):
     # (the outputs' scale is 2; 1e-13 is ~200 ulps of it)
     np.testing.assert_allclose(got, f(a, b, c), rtol=1e-12, atol=1e-13)
     assert jf.stats()["kernels_per_call"] == 1
+
+
+EMPTY_SPACES = {
+    "sum": lambda x: (x * 2).sum(), "sum0": lambda x: (x * 2).sum(axis=0), "sum1": lambda x: (x * 2).sum(axis=1),
+    "prod0": lambda x: np.exp(x).prod(axis=0), "mean0": lambda x: (x + 1).mean(axis=0),
+    "max0": lambda x: (x * 2).max(axis=0), "argmax0": lambda x: (x * 2).argmax(axis=0),
+    "var0": lambda x: (x * 3).var(axis=0), "any0": lambda x: (x > 0).any(axis=0),
+    "softmax0": lambda x: xcs.nn.softmax(x * 2, axis=0),
+    # an empty elementwise output beside a reduction with elements: both from one group
+    "both": lambda x: (x * 2, (x * 2).sum(axis=0), (x + 1).max(axis=1)),
+}
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0,)])
+@pytest.mark.parametrize("name", list(EMPTY_SPACES))
+def test_fused_groups_over_empty_spaces(name, shape):
+    """A fused group whose space has no elements: its reductions are their
+    identities (a value the group never made is not read), the ones without
+    one raise as numpy does, and empty outputs stay empty."""
+    f, x = EMPTY_SPACES[name], np.ones(shape)
+    if name == "both" and len(shape) < 2:
+        return
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "mean of empty slice"
+            want = f(x)
+    except ValueError:
+        with pytest.raises(xcs.XCSError):
+            xcs.jit(f)(x)
+        return
+    got = xcs.jit(f)(x)
+    for g, w in zip(got if isinstance(want, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape
+        np.testing.assert_array_equal(g, w)

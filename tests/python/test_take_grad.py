@@ -7,6 +7,8 @@ axis) and for float16; and on the device (the mock in CI, a GPU's sort
 kernels where present), the same bits as the CPU's."""
 import numpy as np
 import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
 
 import ember.xcs as xcs
 from ember.xcs import grad, jit, vmap
@@ -127,3 +129,39 @@ def test_empty_indices_give_zeros(rng):
     idx = np.zeros((0,), np.int64)
     g = np.asarray(grad(lambda x: np.take(x, idx, axis=0).sum() + 0.0 * x.sum())(x))
     np.testing.assert_array_equal(g, np.zeros((5, 3)))
+
+
+@given(data=st.data(), x_nd=st.integers(1, 3), idx_nd=st.integers(0, 2),
+       x_batched=st.booleans(), idx_batched=st.booleans(), nested=st.booleans())
+def test_random_vmapped_take_gradients(data, x_nd, idx_nd, x_batched, idx_batched, nested):
+    """vmap (and vmap of vmap) of the take's gradient, every mix of batched x
+    and batched indices, random shapes and axes: each example's gradient."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x_shape = tuple(data.draw(st.integers(1, 4)) for _ in range(x_nd))
+    axis = data.draw(st.integers(0, x_nd - 1))
+    i_shape = tuple(data.draw(st.integers(0, 4)) for _ in range(idx_nd))
+    n = x_shape[axis]
+    B, C = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    lead = (C, B) if nested else (B,)
+    x = rng.standard_normal((lead if x_batched else ()) + x_shape)
+    idx = rng.integers(-n, n, size=(lead if idx_batched else ()) + i_shape)
+    if not (x_batched or idx_batched):
+        x = rng.standard_normal(lead + x_shape)
+        x_batched = True
+    w = rng.standard_normal(x_shape[:axis] + i_shape + x_shape[axis + 1:])
+    note(f"x {x.shape} idx {idx.shape} axis {axis} nested {nested}")
+
+    def f(x, i):
+        return (np.cos(xcs.numpy.take(x, i, axis=axis)) * w).sum()
+
+    g = grad(f)
+    axes = (0 if x_batched else None, 0 if idx_batched else None)
+    mapped = vmap(vmap(g, in_axes=axes), in_axes=axes) if nested else vmap(g, in_axes=axes)
+    got = np.asarray(mapped(x, idx))
+
+    def one(*at):
+        return np.asarray(g(x[at] if x_batched else x, idx[at] if idx_batched else idx))
+
+    want = np.stack([np.stack([one(c, b) for b in range(B)]) for c in range(C)]) if nested else \
+        np.stack([one(b) for b in range(B)])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
