@@ -9,7 +9,7 @@ import pytest
 
 import ember.xcs as xcs
 from ember.api.decorators import mark_orchestration
-from ember.xcs import grad, jit, nn, value_and_grad
+from ember.xcs import grad, jit, nn, value_and_grad, vmap
 
 
 def numeric_grad(f, args, k, eps=1e-6):
@@ -221,6 +221,24 @@ def test_int_inputs_and_errors(rng):
 
 
 HOLDER = {}
+
+
+def test_outputs_that_do_not_depend_on_the_arguments(rng):
+    # a constant (or a loop of no steps) has a zero gradient, as in JAX; a
+    # non-numeric output is an error
+    x = rng.standard_normal(3)
+    np.testing.assert_array_equal(np.asarray(grad(lambda x: 3.0)(x)), np.zeros(3))
+    v, g = value_and_grad(lambda x, y: np.float32(2.0), argnums=(0, 1))(x, 1.5)
+    assert float(np.asarray(v)) == 2.0 and np.asarray(g[0]).tolist() == [0.0] * 3 and float(np.asarray(g[1])) == 0
+    np.testing.assert_array_equal(np.asarray(jit(vmap(grad(lambda x: 2.0)))(np.ones((4, 2)))), np.zeros((4, 2)))
+    np.testing.assert_array_equal(
+        np.asarray(grad(lambda xs: xcs.scan(lambda c, v: (c + (v * v).sum(), c), 1.0, xs)[0])(np.ones((0, 3)))),
+        np.zeros((0, 3)))
+    for bad in (None, "a", [1.0]):
+        with pytest.raises(xcs.XCSTypeError, match="must return a float array"):
+            grad(lambda x, bad=bad: bad)(x)
+    with pytest.raises(xcs.XCSTypeError, match="float value"):
+        grad(lambda x: 3)(x)
 
 
 def test_composition_with_jit_and_itself(rng):

@@ -181,6 +181,15 @@ def test_loop_program_edge_cases(rng):
     # zero steps: the carry comes back, ys are empty with the right shape
     c, ys = scan(lambda c, x: (c + x, c * x), np.ones(2), np.zeros((0, 2)))
     assert np.asarray(c).tolist() == [1.0, 1.0] and np.asarray(ys).shape == (0, 2)
+    # ... on the unrolled path too (a Python-number carry), eagerly and under
+    # jit, vmap and grad: ys keep the body's structure, stacked over no steps
+    c, ys = scan(lambda c, x: (c + x.sum(), {"a": c * x, "b": np.float32(1)}), 0.0, np.zeros((0, 3)))
+    assert float(np.asarray(c)) == 0.0 and np.asarray(ys["a"]).shape == (0, 3)
+    assert np.asarray(ys["b"]).shape == (0,) and np.asarray(ys["b"]).dtype == np.float32
+    c, ys = jit(lambda xs: scan(lambda c, x: (c * 2.0, c + x), 1.0, xs))(np.zeros((0, 2)))
+    assert np.asarray(ys).shape == (0, 2)
+    g = vmap(grad(lambda xs: scan(lambda c, v: (c + v, c * v), 0.0, xs)[1].sum()))(np.ones((2, 0)))
+    assert np.asarray(g).shape == (2, 0)
     # strided and transposed xs are read in place
     base = rng.standard_normal((4, 10))
     c, ys = scan(lambda c, x: (c + x, x * 2.0), np.zeros(4), base.T[::2])

@@ -149,9 +149,13 @@ def value_and_grad(fn, argnums=0, has_aux=False, allow_int=False, *, _name="valu
                                    f"{type(out).__name__}")
             out, aux = out
         y = out
-        if not (type(y) is Array and _xcs._is_traced(y)):
-            raise XCSTypeError(f"{_name}: the function must return a float array computed from the differentiated "
-                               f"arguments, got {type(y).__name__}")
+        const = not (type(y) is Array and _xcs._is_traced(y))
+        if const:
+            # not computed from the arguments (a constant, a loop of no steps):
+            # its gradient is zeros, as JAX's is
+            if isinstance(y, bool) or not isinstance(y, (int, float, np.generic, np.ndarray, Array)):
+                raise XCSTypeError(f"{_name}: the function must return a float array, got {type(y).__name__}")
+            y = _xcs._asarray(np.asarray(y))
         if y.ndim != 0 and int(np.prod(y.shape)) != 1:
             raise XCSTypeError(f"{_name}: the function must return a scalar (got shape {tuple(y.shape)}); for "
                                f"vector outputs differentiate a sum or use vmap(grad)")
@@ -173,7 +177,7 @@ def value_and_grad(fn, argnums=0, has_aux=False, allow_int=False, *, _name="valu
                     continue
                 wrt.append(leaf)
                 where.append((len(trees) - 1, j))
-        grads = _xcs._vjp(y, wrt) if wrt else []
+        grads = _xcs._vjp(y, wrt) if wrt and not const else []
         out_trees = []
         for t, (leaves, tree) in enumerate(trees):
             gl = [np.zeros(leaf.shape, dtype=str(leaf.dtype)) for leaf in leaves]  # int leaves: zeros
@@ -845,12 +849,30 @@ def _scan_loop(f, init, xs, length, reverse, check_carry):
         if check_carry and _sig_of(carry) != sig0:
             raise XCSTypeError(f"scan: the carry must keep its structure, shapes and dtypes; step {t} turned "
                                f"{sig0[1]} into {_sig_of(carry)[1]}")
+    if T == 0 and check_carry:
+        return carry, _empty_ys(f, carry, x_leaves, x_tree)
     if T == 0 or all(y is None for y in ys):
         return carry, None
     y_flat = [pytree.flatten(y) for y in ys]
     y_tree = y_flat[0][1]
     stacked = [np.stack([yf[0][j] for yf in y_flat]) for j in range(len(y_flat[0][0]))]
     return carry, pytree.unflatten(y_tree, stacked)
+
+
+def _empty_ys(f, carry, x_leaves, x_tree):
+    """ys of a loop of no steps: the body's ys stacked over none, each
+    (0, *shape).  Their shapes come from one step traced on zeros (in the
+    enclosing trace, so it is recorded and never run)."""
+    x = pytree.unflatten(x_tree, [np.zeros(_shape(v)[1:], np.dtype(v.dtype)) for v in x_leaves]) if x_leaves else None
+    out = f(carry, x)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise XCSTypeError(f"scan: the body must return (carry, y), got {type(out).__name__}")
+    y_leaves, y_tree = pytree.flatten(out[1])
+    if not y_leaves:
+        return None
+    empty = [np.zeros((0, *_shape(y)), np.asarray(y).dtype if not isinstance(y, Array) else np.dtype(y.dtype))
+             for y in y_leaves]
+    return pytree.unflatten(y_tree, [_xcs._asarray(e) for e in empty])
 
 
 _SCANS = {}
