@@ -190,6 +190,65 @@ def test_take_float_indices_error(xnp, xcs):
         xnp.take(xcs.asarray(np.arange(4.0)), xcs.asarray(np.array([0.5])))
 
 
+# numpy's integer-array indexing with several arrays (and integers apart from
+# an array), recorded under jit: broadcasting, the dims' place (adjacent:
+# where the first indexed axis was; separated: in front), negative indices,
+# slices and newaxis around them.
+_I, _J, _K = np.array([[0, 3], [-1, 2]]), np.array([1, -2]), np.array([[2], [5]])
+ADVANCED_KEYS = {
+    "i,j": lambda a: a[_I, _J], ":,i,j": lambda a: a[:, _I, _J], "i,:,j": lambda a: a[_I, :, _J],
+    "i,j,k": lambda a: a[_I, _J, _K], "...,j,0": lambda a: a[..., _J, 0], "0,:,j": lambda a: a[0, :, _J],
+    "1,j": lambda a: a[1, _J], ":,1,:,j": lambda a: a[:, 1, :, _J % 3], "None,i,j": lambda a: a[None, _I, _J],
+    "i,None,j": lambda a: a[_I, None, _J], "i,j,::2": lambda a: a[_I, _J, ::2],
+    "::-1,i,j,1:": lambda a: a[::-1, _I, _J, 1:], "lists": lambda a: a[[0, 1], [2, 3]],
+    "2,list,:,list": lambda a: a[2, [1, 2], :, [0, 1]], "i,1:3,k,0": lambda a: a[_I, 1:3, _K, 0],
+}
+
+
+@pytest.mark.parametrize("name", list(ADVANCED_KEYS))
+def test_several_array_indices_under_jit_and_grad(xcs, rng, name):
+    f = ADVANCED_KEYS[name]
+    a = rng.standard_normal((4, 5, 6, 3))
+    want = f(a)
+    got = xcs.jit(f)(a)
+    assert tuple(got.shape) == want.shape
+    np.testing.assert_array_equal(np.asarray(got), want)
+    # the gradient adds w back at each picked element (repeats add up)
+    w = rng.standard_normal(want.shape)
+    ref = np.zeros_like(a)
+    np.add.at(ref.reshape(-1), f(np.arange(a.size).reshape(a.shape)).reshape(-1), w.reshape(-1))
+    g = xcs.grad(lambda a: (f(a) * w).sum())(a)
+    np.testing.assert_allclose(np.asarray(g), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_traced_index_arrays(xcs, rng):
+    a = rng.standard_normal((4, 5, 6))
+    i, j = rng.integers(-4, 4, (3, 2)), rng.integers(-6, 6, (2,))
+    np.testing.assert_array_equal(np.asarray(xcs.jit(lambda a, p, q: a[p, :, q])(a, i, j)), a[i, :, j])
+    # the cross-entropy pick: one label per row
+    logp, y = rng.standard_normal((8, 10)), rng.integers(0, 10, 8)
+    loss = lambda lp, y: -lp[np.arange(lp.shape[0]), y].mean()  # noqa: E731
+    np.testing.assert_allclose(float(np.asarray(xcs.jit(loss)(logp, y))), loss(logp, y), rtol=1e-12)
+    g = np.zeros_like(logp)
+    g[np.arange(8), y] = -1 / 8
+    np.testing.assert_allclose(np.asarray(xcs.grad(loss)(logp, y)), g, rtol=1e-12)
+    # per-example labels under vmap
+    got = xcs.vmap(lambda lp, y: lp[np.arange(2), y])(logp.reshape(4, 2, 10), y.reshape(4, 2))
+    np.testing.assert_array_equal(np.asarray(got), logp[np.arange(8), y].reshape(4, 2))
+
+
+def test_several_array_indices_out_of_range(xcs, rng):
+    a = rng.standard_normal((4, 5))
+    with pytest.raises(xcs.XCSIndexError, match="index 9 is out of bounds for axis 1 with size 5"):
+        xcs.jit(lambda a: a[np.array([0, 1]), np.array([0, 9])])(a)
+    with pytest.raises(xcs.XCSIndexError, match="out of bounds"):  # traced: found when the program runs
+        xcs.jit(lambda a, p, q: a[p, q])(a, np.array([0, 1]), np.array([7, 0]))
+    with pytest.raises(xcs.XCSIndexError, match="too many indices"):
+        xcs.jit(lambda a: a[np.array([0]), np.array([0]), 0])(a)
+    with pytest.raises(xcs.XCSTracerError, match="boolean mask"):
+        xcs.jit(lambda a: a[a > 0])(a)
+
+
 # ----------------------------------------------------------------- concat / stack / split
 
 @pytest.mark.parametrize("shapes,axis", [([(2, 3), (4, 3)], 0), ([(2, 3), (2, 1), (2, 0)], 1),

@@ -7,11 +7,15 @@
  * replace that axis in place, which is numpy's rule as long as the integer
  * scalars and the array index are adjacent.
  *
- * Everything else — boolean masks, several array indices, or integers
- * separated from the array index (where numpy moves the broadcast dims to the
- * front) — is computed by numpy on a zero-copy ndarray view of the Array, and
- * the result (always a fresh numpy array for these indices) is wrapped
- * zero-copy.  Results are the same as numpy's; only the speed differs. */
+ * Several array indices, or integers separated from the array index (where
+ * numpy moves the broadcast dims to the front), on a traced (or lazily
+ * recorded) Array or with traced indices become ops too (gather_getitem:
+ * one take at the flat positions in the indexed axes), so jit, grad and
+ * vmap see through them.  Everything else — boolean masks, and those keys
+ * on concrete Arrays — is computed by numpy on a zero-copy ndarray view of
+ * the Array, and the result (always a fresh numpy array for these indices)
+ * is wrapped zero-copy.  Results are the same as numpy's; only the speed
+ * differs. */
 #include "xcs_py.h"
 
 #define MAX_ITEMS 64
@@ -89,8 +93,7 @@ static int classify(PyObject *obj, idx_item *it) {
 /* numpy computes the index on an ndarray view; the result is wrapped. */
 static PyObject *numpy_getitem(PyObject *self, PyObject *key) {
     PyObject *nkey;
-    static const char *traced_use = "as an array numpy must index (boolean masks, several integer-array "
-                                    "indices; under jit use xnp.where or xnp.take)";
+    static const char *traced_use = "as an array numpy must index (a boolean mask; under jit use xnp.where)";
     if (xcs_py_concrete(XCS_T(self), traced_use)) return NULL;
     for (Py_ssize_t i = 0; i < (PyTuple_Check(key) ? PyTuple_GET_SIZE(key) : 1); i++) {
         PyObject *k = PyTuple_Check(key) ? PyTuple_GET_ITEM(key, i) : key;
@@ -209,6 +212,190 @@ fail:
     return NULL;
 }
 
+/* A temporaries list for gather_getitem: every tensor made is kept here and
+ * freed at the end (the result is a fresh one). */
+typedef struct tmp_list {
+    xcs_tensor *t[4 * MAX_ITEMS + 16];
+    int n;
+    xcs_status st;
+} tmp_list;
+
+/* Records `made` (the result of an op that returned st) and returns it;
+ * NULL once any op failed. */
+static xcs_tensor *keep(tmp_list *l, xcs_status st, xcs_tensor *made) {
+    if (l->st || st) {
+        if (!l->st) l->st = st;
+        xcs_tensor_free(made);
+        return NULL;
+    }
+    if (l->n == (int)(sizeof l->t / sizeof l->t[0])) {
+        xcs_tensor_free(made);
+        l->st = xcs_error(XCS_ERR_INTERNAL, "getitem: too many temporaries");
+        return NULL;
+    }
+    return l->t[l->n++] = made;
+}
+
+static xcs_tensor *op2(tmp_list *l, xcs_op op, const xcs_tensor *a, const xcs_tensor *b) {
+    if (l->st || !a || !b) return NULL;
+    xcs_tensor *r = NULL;
+    xcs_status st = xcs_binary(op, a, b, &r);
+    return keep(l, st, r);
+}
+
+static xcs_tensor *scalar64(tmp_list *l, int64_t v) {
+    if (l->st) return NULL;
+    xcs_tensor *r = NULL;
+    xcs_status st = xcs_tensor_scalar_i64(XCS_I64, v, &r);
+    return keep(l, st, r);
+}
+
+/* where(c, a, b), kept. */
+static xcs_tensor *where3(tmp_list *l, const xcs_tensor *c, const xcs_tensor *a, const xcs_tensor *b) {
+    if (l->st || !c || !a || !b) return NULL;
+    xcs_tensor *r = NULL;
+    xcs_status st = xcs_where(c, a, b, &r);
+    return keep(l, st, r);
+}
+
+/* Advanced indexing with several integer-array indices (or integers apart
+ * from the array index) on a traced or lazy Array, or with traced indices:
+ * numpy's rules built from ops, so the program records it and grad / vmap
+ * see through it.  The basic entries are applied as views first, each
+ * advanced entry keeping its axis; the advanced indices (an integer is a
+ * 0-d one) are wrapped and broadcast together into one flat position in
+ * their axes, moved to the front and merged, for one take; the broadcast
+ * dims then go where the first advanced index was when the advanced entries
+ * are next to each other in the key, else in front.  Indices known here are
+ * checked with numpy's message; traced ones out of range turn the flat
+ * position out of range, which the take reports. */
+static PyObject *gather_getitem(PyObject *self, idx_item *items, int n, int consumed) {
+    const xcs_tensor *x = xcs_py_host(self);
+    if (!x) return NULL;
+    tmp_list l = {.n = 0, .st = XCS_OK};
+    xcs_tensor *cur = NULL, *next = NULL;
+    xcs_status st = xcs_tensor_view(x, &cur);
+    if (st) return xcs_py_raise(st);
+    int axis = 0, orig = 0, n_adv = 0, first = -1, last = -1;
+    int adv_axis[MAX_ITEMS], adv_orig[MAX_ITEMS];
+    const xcs_tensor *adv_idx[MAX_ITEMS];
+    for (int k = 0; k < n; k++) {
+        idx_item *it = &items[k];
+        switch (it->kind) {
+        case IDX_ELL:
+            axis += x->ndim - consumed;
+            orig += x->ndim - consumed;
+            break;
+        case IDX_SLICE:
+            if (apply_slice(&cur, axis, it->obj)) goto fail;
+            axis++;
+            orig++;
+            break;
+        case IDX_NEW:
+            st = xcs_expand_dims(cur, axis, &next);
+            if (step(&cur, st, next)) goto fail;
+            axis++;
+            break;
+        default: /* an integer or an integer array: advanced, its axis kept for now */
+            adv_idx[n_adv] = it->kind == IDX_ARRAY ? it->arr.t : scalar64(&l, it->i);
+            adv_axis[n_adv] = axis++;
+            adv_orig[n_adv++] = orig++;
+            if (first < 0) first = k;
+            last = k;
+            break;
+        }
+    }
+    const bool adjacent = last - first + 1 == n_adv;
+    /* the flat position in the advanced axes (C order), broadcast */
+    xcs_tensor *flat = NULL, *valid = NULL;
+    int64_t P = 1;
+    for (int m = 0; m < n_adv; m++) P *= cur->shape[adv_axis[m]];
+    for (int m = 0; m < n_adv && !l.st; m++) {
+        const xcs_tensor *I = adv_idx[m];
+        const int64_t S = cur->shape[adv_axis[m]];
+        int64_t stride = 1;
+        for (int q = m + 1; q < n_adv; q++) stride *= cur->shape[adv_axis[q]];
+        const bool known = I && !I->graph && xcs_tensor_on_host(I);
+        for (int64_t j = 0; known && j < xcs_tensor_numel(I); j++) {
+            int64_t v = xcs_tensor_get_i64(I, j);
+            if (v < -S || v >= S) {
+                xcs_tensor_free(cur);
+                for (int q = 0; q < l.n; q++) xcs_tensor_free(l.t[q]);
+                return xcs_py_errorf(XCS_ERR_INDEX, "index %lld is out of bounds for axis %d with size %lld",
+                                     (long long)v, adv_orig[m], (long long)S);
+            }
+        }
+        xcs_tensor *i64 = NULL;
+        if (I && !l.st) {
+            st = xcs_cast(I, XCS_I64, &i64);
+            i64 = keep(&l, st, i64);
+        }
+        xcs_tensor *w = where3(&l, op2(&l, XCS_OP_LT, i64, scalar64(&l, 0)), op2(&l, XCS_OP_ADD, i64, scalar64(&l, S)),
+                               i64);
+        if (!known) { /* in range after wrapping: 0 <= w < S */
+            xcs_tensor *ok = op2(&l, XCS_OP_LOGICAL_AND, op2(&l, XCS_OP_GE, w, scalar64(&l, 0)),
+                                 op2(&l, XCS_OP_LT, w, scalar64(&l, S)));
+            valid = valid ? op2(&l, XCS_OP_LOGICAL_AND, valid, ok) : ok;
+        }
+        xcs_tensor *term = stride == 1 ? w : op2(&l, XCS_OP_MUL, w, scalar64(&l, stride));
+        flat = flat ? op2(&l, XCS_OP_ADD, flat, term) : term;
+    }
+    if (valid) flat = where3(&l, valid, flat, scalar64(&l, P)); /* out of range: past the merged axis */
+    /* the advanced axes first (merged into one of P), the others after in order */
+    int perm[XCS_MAX_DIMS], nd = cur->ndim, rest = 0;
+    int64_t merged[XCS_MAX_DIMS];
+    for (int m = 0; m < n_adv; m++) perm[m] = adv_axis[m];
+    merged[0] = P;
+    for (int d = 0, k = n_adv; d < nd; d++) {
+        bool adv = false;
+        for (int m = 0; m < n_adv; m++) adv |= adv_axis[m] == d;
+        if (!adv) {
+            perm[k++] = d;
+            merged[1 + rest++] = cur->shape[d];
+        }
+    }
+    xcs_tensor *moved = NULL, *flat_x = NULL, *r = NULL;
+    if (!l.st) {
+        st = xcs_permute(cur, perm, &moved);
+        moved = keep(&l, st, moved);
+    }
+    if (!l.st) {
+        st = xcs_reshape(moved, 1 + rest, merged, &flat_x);
+        flat_x = keep(&l, st, flat_x);
+    }
+    if (!l.st) l.st = xcs_take(flat_x, flat, 0, &r);
+    if (!l.st && adjacent && adv_axis[0] > 0) { /* the broadcast dims where the first advanced index was */
+        const int bd = flat->ndim, a0 = adv_axis[0];
+        int back[XCS_MAX_DIMS], k = 0;
+        for (int d = 0; d < a0; d++) back[k++] = bd + d;
+        for (int d = 0; d < bd; d++) back[k++] = d;
+        for (int d = a0; d < rest; d++) back[k++] = bd + d;
+        xcs_tensor *r2 = NULL;
+        l.st = xcs_permute(r, back, &r2);
+        xcs_tensor_free(r);
+        r = l.st ? NULL : r2;
+    }
+    xcs_tensor_free(cur);
+    for (int q = 0; q < l.n; q++) xcs_tensor_free(l.t[q]);
+    if (l.st) {
+        xcs_tensor_free(r);
+        return xcs_py_raise(l.st);
+    }
+    return xcs_py_wrap(r);
+fail:
+    xcs_tensor_free(cur);
+    for (int q = 0; q < l.n; q++) xcs_tensor_free(l.t[q]);
+    return NULL;
+}
+
+/* True when x or an array index is a traced (or lazily recorded) value. */
+static bool any_recorded(PyObject *self, const idx_item *items, int n) {
+    if (XCS_T(self)->graph) return true;
+    for (int k = 0; k < n; k++)
+        if (items[k].kind == IDX_ARRAY && items[k].arr.t->graph) return true;
+    return false;
+}
+
 PyObject *xcs_py_getitem(PyObject *self, PyObject *key) {
     idx_item items[MAX_ITEMS];
     int n = 0, n_ell = 0, n_arr = 0, n_int = 0, consumed = 0, first = -1, last = -1;
@@ -238,7 +425,16 @@ PyObject *xcs_py_getitem(PyObject *self, PyObject *key) {
     }
     /* several array indices, or ints apart from the array index: numpy's
      * broadcasting/transposing rules, left to numpy */
-    if (n_arr > 1 || (n_arr == 1 && n_int > 0 && last - first + 1 != n_arr + n_int)) via_numpy = true;
+    bool advanced = n_arr > 1 || (n_arr == 1 && n_int > 0 && last - first + 1 != n_arr + n_int);
+    if (advanced && !via_numpy && any_recorded(self, items, n)) { /* recorded: numpy cannot see the values */
+        if (consumed > XCS_T(self)->ndim)
+            xcs_py_errorf(XCS_ERR_INDEX, "too many indices for array: array is %d-dimensional, but %d were indexed",
+                          XCS_T(self)->ndim, consumed);
+        else
+            r = gather_getitem(self, items, n, consumed);
+        goto done;
+    }
+    if (advanced) via_numpy = true;
     if (via_numpy) {
         r = numpy_getitem(self, key);
         goto done;
