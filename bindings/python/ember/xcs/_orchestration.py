@@ -187,11 +187,12 @@ _LAZY_BYTES_PER_S = 5e9
 
 
 class _Request:
-    __slots__ = ("key", "arrays", "taken", "done", "alone")
+    __slots__ = ("key", "arrays", "taken", "done", "alone", "since", "budget", "cv")
 
-    def __init__(self, key, arrays):
-        self.key, self.arrays = key, arrays
+    def __init__(self, key, arrays, since, budget, lock):
+        self.key, self.arrays, self.since, self.budget = key, arrays, since, budget
         self.taken = self.done = self.alone = False
+        self.cv = threading.Condition(lock)  # its thread waits here (on the Batcher's lock)
 
 
 class Batcher:
@@ -211,38 +212,49 @@ class Batcher:
     computed as one batched program (``_xcs._concretize_batch``: vmap's
     rules over the stacked values, fused as a whole), and an example with a
     program of its own computes it on its own thread.  ``sizes`` lists the
-    examples of each batched program."""
+    examples of each batched program.
+
+    The oldest waiting example leads: it alone is woken by the changes
+    that may make the batch due (an arrival, a call starting or ending, an
+    example finishing), decides, and takes every waiting example; the
+    others sleep until their values are done (or until they lead, when the
+    leader gives up).  Waking all of them at every change cost more than
+    the batching saved (64 examples: thousands of wake-ups a map)."""
 
     def __init__(self, n, slots):
-        self._cv = threading.Condition()
+        self._lock = threading.Lock()
         self._n, self._slots = n, max(1, slots)
         self._started = self._finished = self._waiting = self._blocked = 0
         self._last = 0.0  # when an example last arrived here or went back to running
         self._pending = []
         self.sizes = []
 
+    def _wake_leader(self):
+        if self._pending:
+            self._pending[0].cv.notify()
+
     def enter(self):
-        with self._cv:
+        with self._lock:
             self._started += 1
 
     def leave(self):
-        with self._cv:
+        with self._lock:
             self._finished += 1
-            self._cv.notify_all()
+            self._wake_leader()
 
     def block(self):
-        with self._cv:
+        with self._lock:
             self._blocked += 1
-            self._cv.notify_all()
+            self._wake_leader()
 
     def unblock(self):
-        with self._cv:
+        with self._lock:
             self._blocked -= 1
             self._last = time.monotonic()
 
-    def _due(self, now, since, budget):
+    def _due(self, now):
         """True when the waiting examples should be computed now."""
-        if now - since >= budget:
+        if any(now - r.since >= r.budget for r in self._pending):
             return True
         live = self._started - self._finished
         if live > self._waiting + self._blocked:  # one is running Python: it may come soon
@@ -257,36 +269,45 @@ class Batcher:
             return
         key, ops, nbytes = got
         budget = min(BATCH_MAX_WAIT_S, BATCH_PAYOFF * (ops * _LAZY_OP_S + nbytes / _LAZY_BYTES_PER_S))
-        req = _Request(key, arrays)
         batch = None
-        with self._cv:
-            since = self._last = time.monotonic()
+        with self._lock:
+            req = _Request(key, arrays, time.monotonic(), budget, self._lock)
+            self._last = req.since
             self._pending.append(req)
             self._waiting += 1
-            self._cv.notify_all()
-            while not req.done:
-                if not req.taken and self._due(time.monotonic(), since, budget):
-                    batch, self._pending = self._pending, []
-                    for r in batch:
-                        r.taken = True
-                    break
-                if req.taken:
-                    self._cv.wait(_WAIT_SLICE_S)
-                    continue
-                now = time.monotonic()  # sleep until the next deadline (or a notify)
-                wake = since + budget
-                if self._blocked:
-                    wake = min(wake, self._last + BATCH_WINDOW_S)
-                self._cv.wait(min(max(wake - now, 1e-4), _WAIT_SLICE_S))
+            self._wake_leader()
+            try:
+                while not req.done:
+                    leads = not req.taken and self._pending[0] is req
+                    now = time.monotonic()
+                    if leads and self._due(now):
+                        batch, self._pending = self._pending, []
+                        for r in batch:
+                            r.taken = True
+                        break
+                    if not leads:  # woken when done, or when it comes to lead
+                        req.cv.wait(_WAIT_SLICE_S)
+                        continue
+                    wake = min(r.since + r.budget for r in self._pending)  # the next deadline (or a notify)
+                    if self._blocked:
+                        wake = min(wake, self._last + BATCH_WINDOW_S)
+                    req.cv.wait(min(max(wake - now, 1e-4), _WAIT_SLICE_S))
+            except BaseException:  # (Ctrl-C) not taken: out of the queue, the next one leads
+                if not req.taken:
+                    self._pending.remove(req)
+                    self._waiting -= 1
+                    self._wake_leader()
+                raise
         if batch is not None:
             try:
                 self._run(batch)
             finally:
-                with self._cv:  # done requests stop counting at once (their threads wake later)
+                with self._lock:  # done requests stop counting at once (their threads wake later)
                     for r in batch:
                         r.done = True
+                        r.cv.notify()
                     self._waiting -= len(batch)
-                    self._cv.notify_all()
+                    self._wake_leader()
         # req.alone: the caller computes its values on its own thread (its errors are its own)
 
     def _run(self, batch):
