@@ -155,6 +155,33 @@ static int apply_slice(xcs_tensor **cur, int axis, PyObject *slice) {
     return step(cur, st, next);
 }
 
+/* Applies a basic entry (ellipsis, slice, newaxis) of the key to *cur at
+ * *axis (the view's axis; *orig counts x's axes consumed): 1 when it was
+ * one, 0 for an integer or array entry (left to the caller), -1 with the
+ * error set. */
+static int basic_item(const idx_item *it, xcs_tensor **cur, int *axis, int *orig, int ndim, int consumed) {
+    xcs_tensor *next = NULL;
+    switch (it->kind) {
+    case IDX_ELL:
+        *axis += ndim - consumed;
+        *orig += ndim - consumed;
+        return 1;
+    case IDX_SLICE:
+        if (apply_slice(cur, *axis, it->obj)) return -1;
+        ++*axis;
+        ++*orig;
+        return 1;
+    case IDX_NEW: {
+        xcs_status st = xcs_expand_dims(*cur, *axis, &next);
+        if (step(cur, st, next)) return -1;
+        ++*axis;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
 /* The index pass over classified items (see the file comment). */
 static PyObject *basic_getitem(PyObject *self, idx_item *items, int n, int consumed) {
     const xcs_tensor *x = xcs_py_host(self);
@@ -165,11 +192,10 @@ static PyObject *basic_getitem(PyObject *self, idx_item *items, int n, int consu
     int axis = 0, orig = 0;
     for (int k = 0; k < n; k++) {
         idx_item *it = &items[k];
+        int basic = basic_item(it, &cur, &axis, &orig, x->ndim, consumed);
+        if (basic < 0) goto fail;
+        if (basic) continue;
         switch (it->kind) {
-        case IDX_ELL:
-            axis += x->ndim - consumed;
-            orig += x->ndim - consumed;
-            break;
         case IDX_INT: {
             int64_t len = cur->shape[axis];
             if (it->i < -len || it->i >= len) {
@@ -182,16 +208,6 @@ static PyObject *basic_getitem(PyObject *self, idx_item *items, int n, int consu
             orig++;
             break;
         }
-        case IDX_SLICE:
-            if (apply_slice(&cur, axis, it->obj)) goto fail;
-            axis++;
-            orig++;
-            break;
-        case IDX_NEW:
-            st = xcs_expand_dims(cur, axis, &next);
-            if (step(&cur, st, next)) goto fail;
-            axis++;
-            break;
         case IDX_ARRAY: {
             const xcs_tensor *idx = it->arr.t;
             int64_t rest = xcs_tensor_numel(cur) / (cur->shape[axis] ? cur->shape[axis] : 1);
@@ -273,7 +289,7 @@ static PyObject *gather_getitem(PyObject *self, idx_item *items, int n, int cons
     const xcs_tensor *x = xcs_py_host(self);
     if (!x) return NULL;
     tmp_list l = {.n = 0, .st = XCS_OK};
-    xcs_tensor *cur = NULL, *next = NULL;
+    xcs_tensor *cur = NULL;
     xcs_status st = xcs_tensor_view(x, &cur);
     if (st) return xcs_py_raise(st);
     int axis = 0, orig = 0, n_adv = 0, first = -1, last = -1;
@@ -281,29 +297,15 @@ static PyObject *gather_getitem(PyObject *self, idx_item *items, int n, int cons
     const xcs_tensor *adv_idx[MAX_ITEMS];
     for (int k = 0; k < n; k++) {
         idx_item *it = &items[k];
-        switch (it->kind) {
-        case IDX_ELL:
-            axis += x->ndim - consumed;
-            orig += x->ndim - consumed;
-            break;
-        case IDX_SLICE:
-            if (apply_slice(&cur, axis, it->obj)) goto fail;
-            axis++;
-            orig++;
-            break;
-        case IDX_NEW:
-            st = xcs_expand_dims(cur, axis, &next);
-            if (step(&cur, st, next)) goto fail;
-            axis++;
-            break;
-        default: /* an integer or an integer array: advanced, its axis kept for now */
-            adv_idx[n_adv] = it->kind == IDX_ARRAY ? it->arr.t : scalar64(&l, it->i);
-            adv_axis[n_adv] = axis++;
-            adv_orig[n_adv++] = orig++;
-            if (first < 0) first = k;
-            last = k;
-            break;
-        }
+        int basic = basic_item(it, &cur, &axis, &orig, x->ndim, consumed);
+        if (basic < 0) goto fail;
+        if (basic) continue;
+        /* an integer or an integer array: advanced, its axis kept for now */
+        adv_idx[n_adv] = it->kind == IDX_ARRAY ? it->arr.t : scalar64(&l, it->i);
+        adv_axis[n_adv] = axis++;
+        adv_orig[n_adv++] = orig++;
+        if (first < 0) first = k;
+        last = k;
     }
     const bool adjacent = last - first + 1 == n_adv;
     /* the flat position in the advanced axes (C order), broadcast */
