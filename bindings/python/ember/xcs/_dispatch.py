@@ -110,6 +110,12 @@ _FUNCTIONS = {
     np.full_like: xnp.full_like,
     np.empty_like: xnp.empty_like,
 }
+for _name in ("nan_to_num", "round", "around", "flip", "fliplr", "flipud", "swapaxes", "moveaxis", "roll", "tril",
+              "triu", "outer", "diagonal", "trace", "diag", "repeat", "tile", "pad", "take_along_axis", "cumsum",
+              "cumprod"):
+    _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
+for _name in ("isnan", "isinf", "isfinite", "rint"):
+    _UFUNC_CALL[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("permute_dims", "astype"):  # numpy >= 2.0 / 2.1
     if hasattr(np, _name):
         _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
@@ -236,13 +242,21 @@ def array_ufunc(ufunc, method, *inputs, **kwargs):
     return _numpy_fallback(getattr(ufunc, method), inputs, kwargs)
 
 
+def _declines(func, args, kwargs):
+    """True for a call xcs's function accepts by its signature but does not
+    compute (numpy's then runs): np.pad in a mode other than 'constant'."""
+    if func is np.pad:
+        return (args[2] if len(args) > 2 else kwargs.get("mode", "constant")) != "constant"
+    return False
+
+
 def array_function(func, types, args, kwargs):
     """Implements Array.__array_function__ (see the module docstring)."""
     for t in types:
         if not issubclass(t, (Array, np.ndarray)):
             return NotImplemented
     impl = _FUNCTIONS.get(func)
-    if impl is not None and _accepts(impl, args, kwargs):
+    if impl is not None and _accepts(impl, args, kwargs) and not _declines(func, args, kwargs):
         return impl(*args, **kwargs)
     return _numpy_fallback(func, args, kwargs)
 

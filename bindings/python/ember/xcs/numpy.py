@@ -453,4 +453,326 @@ def astype(x, dtype, /, *, copy=True):
     return _xcs._cast(x, dtype)
 
 
+# ---------------------------------------------------------------- composed functions
+#
+# numpy functions built from the ops above, so they work eagerly and under
+# jit / grad / vmap alike (each is a few traced ops, fused like any other).
+
+
+def _axis(axis, ndim, name):
+    if not -ndim <= axis < ndim:
+        raise _xcs.XCSValueError(f"{name}: axis {axis} is out of bounds for array of dimension {ndim}")
+    return axis % ndim
+
+
+def isnan(x, /):
+    """Elementwise numpy.isnan(x): x != x (all False for integers)."""
+    x = asarray(x)
+    return not_equal(x, x) if _floating(x.dtype) else zeros(x.shape, bool_)
+
+
+def isinf(x, /):
+    """Elementwise numpy.isinf(x): |x| == inf (all False for integers)."""
+    x = asarray(x)
+    return equal(absolute(x), _np.inf) if _floating(x.dtype) else zeros(x.shape, bool_)
+
+
+def isfinite(x, /):
+    """Elementwise numpy.isfinite(x): x - x == 0 (NaN and infinities give NaN)."""
+    x = asarray(x)
+    return equal(subtract(x, x), 0) if _floating(x.dtype) else ones(x.shape, bool_)
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN -> nan, +inf -> posinf, -inf -> neginf (by default the dtype's largest finite values)."""
+    x = asarray(x)
+    if not _floating(x.dtype):
+        return _xcs._copy(x) if copy else x
+    try:
+        big = float(_np.finfo(x.dtype).max)
+    except ValueError:  # bfloat16
+        import ml_dtypes
+
+        big = float(ml_dtypes.finfo(x.dtype).max)
+    r = where(isnan(x), nan, x)
+    r = where(equal(x, _np.inf), big if posinf is None else posinf, r)
+    return where(equal(x, -_np.inf), -big if neginf is None else neginf, r)
+
+
+def rint(x, /):
+    """Elementwise round to the nearest integer, halves to even (numpy.rint).
+
+    |x| < 2^(p-2) (p the float's precision) is rounded by adding and
+    subtracting 1.5 * 2^(p-1), which the hardware rounds to even; larger
+    values are integers already.  The sign of a zero result is x's."""
+    x = asarray(x)
+    if not _floating(x.dtype):
+        return x
+    if x.dtype.itemsize == 2:  # float16 / bfloat16: in float32, where every one of their values fits
+        return astype(rint(astype(x, float32)), x.dtype)
+    p = 24 if x.dtype.itemsize == 4 else 53
+    magic = 1.5 * 2.0 ** (p - 1)
+    t = subtract(add(x, magic), magic)
+    t = where(equal(t, 0), multiply(x, 0), t)  # -0.3 -> -0.0, as numpy
+    return where(less(absolute(x), 2.0 ** (p - 2)), t, x)
+
+
+def round(a, decimals=0, out=None):  # noqa: A001  (numpy's name)
+    """Rounds to the given number of decimals as numpy does: rint(a * 10**d) / 10**d
+    (for d < 0: rint(a / 10**-d) * 10**-d); integers are left as they are for d >= 0."""
+    _no_out(out, "round")
+    a = asarray(a)
+    if not _floating(a.dtype):
+        if decimals >= 0:
+            return a
+        f = 10 ** -decimals  # to the nearest multiple of f, halves to the even multiple
+        q = floor_divide(a, f)
+        twice = multiply(subtract(a, multiply(q, f)), 2)
+        up = logical_or(greater(twice, f), logical_and(equal(twice, f), equal(mod(q, 2), 1)))
+        return astype(multiply(add(q, astype(up, a.dtype)), f), a.dtype)
+    if decimals == 0:
+        return rint(a)
+    if decimals > 0:
+        f = 10.0 ** decimals
+        return divide(rint(multiply(a, f)), f)
+    f = 10.0 ** -decimals
+    return multiply(rint(divide(a, f)), f)
+
+
+around = round
+
+
+def flip(m, axis=None):
+    """Reverses the order of elements along axis (all axes when None); a view."""
+    m = asarray(m)
+    axes = range(m.ndim) if axis is None else (axis if isinstance(axis, (tuple, list)) else (axis,))
+    key = [slice(None)] * m.ndim
+    for a in axes:
+        key[_axis(a, m.ndim, "flip")] = slice(None, None, -1)
+    return m[tuple(key)]
+
+
+def fliplr(m):
+    """Reverses the columns (axis 1); a view."""
+    return flip(m, 1)
+
+
+def flipud(m):
+    """Reverses the rows (axis 0); a view."""
+    return flip(m, 0)
+
+
+def swapaxes(a, axis1, axis2):
+    """Interchanges two axes; a view."""
+    a = asarray(a)
+    perm = list(range(a.ndim))
+    i, j = _axis(axis1, a.ndim, "swapaxes"), _axis(axis2, a.ndim, "swapaxes")
+    perm[i], perm[j] = perm[j], perm[i]
+    return transpose(a, perm)
+
+
+def moveaxis(a, source, destination):
+    """Moves axes to new positions, the others keeping their order; a view."""
+    a = asarray(a)
+    src = [_axis(v, a.ndim, "moveaxis") for v in (source if isinstance(source, (tuple, list)) else (source,))]
+    dst = [_axis(v, a.ndim, "moveaxis") for v in
+           (destination if isinstance(destination, (tuple, list)) else (destination,))]
+    if len(src) != len(dst):
+        raise _xcs.XCSValueError("moveaxis: source and destination must have the same number of elements")
+    order = [d for d in range(a.ndim) if d not in src]
+    for d, s_ in sorted(zip(dst, src)):
+        order.insert(d, s_)
+    return transpose(a, order)
+
+
+def roll(a, shift, axis=None):
+    """Rolls elements along axis (the flattened array when None): two slices joined."""
+    a = asarray(a)
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), a.shape)
+    shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    if len(shifts) != len(axes):
+        raise _xcs.XCSValueError("roll: shift and axis must have the same number of elements")
+    for sh, ax in zip(shifts, axes):
+        ax = _axis(ax, a.ndim, "roll")
+        n = a.shape[ax]
+        k = int(sh) % n if n else 0
+        if k:
+            key_a, key_b = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+            key_a[ax], key_b[ax] = slice(n - k, None), slice(None, n - k)
+            a = concatenate([a[tuple(key_a)], a[tuple(key_b)]], axis=ax)
+    return a
+
+
+def _tri_mask(shape, k, lower):
+    rows, cols = shape[-2], shape[-1]
+    d = _np.arange(cols)[None, :] - _np.arange(rows)[:, None]
+    return d <= k if lower else d >= k
+
+
+def tril(m, k=0):
+    """The lower triangle of the last two axes (elements above the k-th diagonal zeroed)."""
+    m = asarray(m)
+    if m.ndim < 2:
+        raise _xcs.XCSValueError("tril: the array must have at least 2 dimensions")
+    return where(_tri_mask(m.shape, k, True), m, zeros((), m.dtype))
+
+
+def triu(m, k=0):
+    """The upper triangle of the last two axes (elements below the k-th diagonal zeroed)."""
+    m = asarray(m)
+    if m.ndim < 2:
+        raise _xcs.XCSValueError("triu: the array must have at least 2 dimensions")
+    return where(_tri_mask(m.shape, k, False), m, zeros((), m.dtype))
+
+
+def outer(a, b, out=None):
+    """The outer product of the flattened a and b."""
+    _no_out(out, "outer")
+    return multiply(expand_dims(ravel(a), 1), expand_dims(ravel(b), 0))
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """The offset diagonal of the axis1 x axis2 planes, as the last axis (numpy's layout)."""
+    a = asarray(a)
+    if a.ndim < 2:
+        raise _xcs.XCSValueError("diagonal: the array must have at least 2 dimensions")
+    i, j = _axis(axis1, a.ndim, "diagonal"), _axis(axis2, a.ndim, "diagonal")
+    if i == j:
+        raise _xcs.XCSValueError("diagonal: axis1 and axis2 cannot be the same")
+    a = moveaxis(a, (i, j), (-2, -1))
+    rows, cols = a.shape[-2], a.shape[-1]
+    n = _builtins.max(0, _builtins.min(rows, cols - offset) if offset >= 0 else _builtins.min(rows + offset, cols))
+    r0, c0 = (0, offset) if offset >= 0 else (-offset, 0)
+    flat = reshape(a, a.shape[:-2] + (rows * cols,))
+    return take(flat, (r0 + _np.arange(n)) * cols + c0 + _np.arange(n), axis=-1)
+
+
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    """The sum of the offset diagonal (numpy.trace)."""
+    _no_out(out, "trace")
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
+
+
+def diag(v, k=0):
+    """The k-th diagonal of a 2-D array, or a 2-D array with 1-D v on its k-th diagonal."""
+    v = asarray(v)
+    if v.ndim == 2:
+        return diagonal(v, k)
+    if v.ndim != 1:
+        raise _xcs.XCSValueError("diag: the input must be 1-D or 2-D")
+    n = v.shape[0] + (k if k >= 0 else -k)
+    pad_v = concatenate([v, zeros((n - v.shape[0],), v.dtype)])
+    along = expand_dims(pad_v, 1) if k >= 0 else expand_dims(pad_v, 0)  # v[i] on row i (k >= 0), column i (k < 0)
+    return where(_np.eye(n, k=k, dtype=bool), along, zeros((), v.dtype))
+
+
+def repeat(a, repeats, axis=None):
+    """Repeats each element (of the flattened array when axis is None) repeats times;
+    repeats is an int or a concrete array of counts (a take at repeated indices)."""
+    a = asarray(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    ax = _axis(axis, a.ndim, "repeat")
+    if isinstance(repeats, Array):
+        repeats = _np.asarray(repeats)
+    idx = _np.repeat(_np.arange(a.shape[ax]), repeats)
+    return take(a, idx, axis=ax)
+
+
+def tile(A, reps):
+    """A repeated reps times along each axis (numpy.tile): a broadcast, then a reshape."""
+    A = asarray(A)
+    reps = tuple(reps) if isinstance(reps, (tuple, list)) else (int(reps),)
+    d = _builtins.max(A.ndim, len(reps))
+    shape = (1,) * (d - A.ndim) + tuple(A.shape)
+    reps = (1,) * (d - len(reps)) + reps
+    inter = reshape(A, tuple(v for s_ in shape for v in (1, s_)))
+    big = broadcast_to(inter, tuple(v for r, s_ in zip(reps, shape) for v in (r, s_)))
+    return reshape(big, tuple(r * s_ for r, s_ in zip(reps, shape)))
+
+
+def pad(array, pad_width, mode="constant", constant_values=0):
+    """Pads with a constant (numpy.pad, mode='constant'): blocks joined on each axis."""
+    if mode != "constant":
+        raise XCSTypeError(f"pad: only mode='constant' is supported, got {mode!r}")
+    a = asarray(array)
+    pw = _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64), (a.ndim, 2))
+    cv = _np.broadcast_to(_np.asarray(constant_values), (a.ndim, 2))
+    for ax in range(a.ndim):
+        parts = []
+        for side, (width, value) in enumerate(zip(pw[ax], cv[ax])):
+            if width < 0:
+                raise _xcs.XCSValueError("pad: pad_width must not be negative")
+            if width:
+                shape = list(a.shape)
+                shape[ax] = int(width)
+                parts.append(full(tuple(shape), value.item(), a.dtype))
+            if side == 0:
+                parts.append(a)
+        a = concatenate(parts, axis=ax) if len(parts) > 1 else a
+    return a
+
+
+def take_along_axis(arr, indices, axis):
+    """Values of arr at indices along axis, the other axes broadcast (numpy.take_along_axis)."""
+    arr = asarray(arr)
+    if axis is None:
+        arr, axis = ravel(arr), 0
+    ax = _axis(axis, arr.ndim, "take_along_axis")
+    nd = indices.ndim if isinstance(indices, Array) else _np.ndim(indices)
+    if nd != arr.ndim:
+        raise _xcs.XCSValueError(f"take_along_axis: indices ({nd}-D) and arr ({arr.ndim}-D) must have the same "
+                                 "number of dimensions")
+    key = []
+    for d in range(arr.ndim):
+        if d == ax:
+            key.append(indices)
+        else:
+            shape = [1] * arr.ndim
+            shape[d] = arr.shape[d]
+            key.append(_np.arange(arr.shape[d]).reshape(shape))
+    return arr[tuple(key)]
+
+
+def _scan_axis(a, axis, op, identity, name):
+    """Inclusive prefix op along axis: log2(n) doubling steps (a[i] op= a[i - 2^s])."""
+    a = asarray(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    ax = _axis(axis, a.ndim, name)
+    n, step = a.shape[ax], 1
+    while step < n:
+        shape = list(a.shape)
+        shape[ax] = step
+        body = [slice(None)] * a.ndim
+        body[ax] = slice(None, n - step)
+        shifted = concatenate([full(tuple(shape), identity, a.dtype), a[tuple(body)]], axis=ax)
+        a = op(a, shifted)
+        step *= 2
+    return a
+
+
+def cumsum(a, axis=None, dtype=None, out=None):
+    """Cumulative sum (integers and bools as int64, like numpy).  Summed by doubling
+    steps, so float results may differ from numpy's running sum in the last bits."""
+    _no_out(out, "cumsum")
+    a = asarray(a)
+    if dtype is None and not _floating(a.dtype):
+        dtype = int64
+    return _scan_axis(a if dtype is None else astype(a, dtype), axis, add, 0, "cumsum")
+
+
+def cumprod(a, axis=None, dtype=None, out=None):
+    """Cumulative product (integers and bools as int64), by doubling steps."""
+    _no_out(out, "cumprod")
+    a = asarray(a)
+    if dtype is None and not _floating(a.dtype):
+        dtype = int64
+    return _scan_axis(a if dtype is None else astype(a, dtype), axis, multiply, 1, "cumprod")
+
+
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("Array", "XCSTypeError")]
