@@ -22,7 +22,10 @@ IDX = R.integers(-5, 5, (4, 3))
 
 CASES = {
     "isnan": (np.isnan, [SPECIAL]), "isinf": (np.isinf, [SPECIAL]), "isfinite": (np.isfinite, [SPECIAL]),
-    "isnan_int": (np.isnan, [INTS]), "isfinite_int": (np.isfinite, [INTS]),
+    "isnan_int": (np.isnan, [INTS]), "isfinite_int": (np.isfinite, [INTS]), "rint_int": (np.rint, [INTS]),
+    "rint_bool": (np.rint, [INTS > 0]), "cumsum_empty": (lambda x: np.cumsum(x, axis=0), [np.ones((0, 3))]),
+    "roll_big": (lambda x: np.roll(x, -13), [A]), "diagonal_past": (lambda x: np.diagonal(x, 9), [A]),
+    "tile_0": (lambda x: np.tile(x, (0, 2)), [A]), "repeat_0": (lambda x: np.repeat(x, 0, axis=1), [A]),
     "nan_to_num": (np.nan_to_num, [SPECIAL]),
     "nan_to_num_kw": (lambda x: np.nan_to_num(x, nan=-1.0, posinf=9.0), [SPECIAL]),
     "nan_to_num_f32": (np.nan_to_num, [np.where(np.abs(SPECIAL) > 1e30, np.inf, SPECIAL).astype(np.float32)]),

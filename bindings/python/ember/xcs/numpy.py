@@ -506,8 +506,8 @@ def rint(x, /):
     subtracting 1.5 * 2^(p-1), which the hardware rounds to even; larger
     values are integers already.  The sign of a zero result is x's."""
     x = asarray(x)
-    if not _floating(x.dtype):
-        return x
+    if not _floating(x.dtype):  # numpy's loop for integers is float64's (bool: float16's)
+        return astype(x, float16 if x.dtype == bool_ else float64)
     if x.dtype.itemsize == 2:  # float16 / bfloat16: in float32, where every one of their values fits
         return astype(rint(astype(x, float32)), x.dtype)
     p = 24 if x.dtype.itemsize == 4 else 53
