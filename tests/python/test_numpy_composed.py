@@ -118,3 +118,17 @@ def test_errors():
     # numpy's own function for what xcs does not do, on concrete arrays
     np.testing.assert_array_equal(np.asarray(np.pad(xcs.asarray(np.arange(3.0)), 1, mode="edge")),
                                   np.pad(np.arange(3.0), 1, mode="edge"))
+
+
+METHODS = [("clip", (0, 3)), ("round", (1,)), ("cumsum", (1,)), ("cumprod", ()), ("repeat", (2,)),
+           ("swapaxes", (0, 1)), ("diagonal", (1,)), ("trace", ()), ("take", ([0, 2],)), ("dot", ())]
+
+
+@pytest.mark.parametrize("name,args", METHODS, ids=[m[0] for m in METHODS])
+def test_array_methods(name, args, rng):
+    a = rng.standard_normal((3, 4)) * 3
+    if name == "dot":
+        args = (a.T,)
+    want = getattr(a, name)(*args)
+    np.testing.assert_allclose(np.asarray(getattr(xcs.asarray(a), name)(*args)), want, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(jit(lambda x: getattr(x, name)(*args))(a)), want, rtol=1e-12)

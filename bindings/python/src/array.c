@@ -412,8 +412,55 @@ static PyObject *m_block_until_ready(PyObject *self, PyObject *unused) {
     return self;
 }
 
+/* Methods of numpy arrays whose function ember.xcs.numpy has: x.name(...)
+ * is xnp.name(x, ...), so they work on traced values too. */
+static PyObject *forward(const char *name, PyObject *self, PyObject *args, PyObject *kw) {
+    PyObject *mod = PyImport_ImportModule("ember.xcs.numpy");
+    PyObject *fn = mod ? PyObject_GetAttrString(mod, name) : NULL;
+    Py_XDECREF(mod);
+    if (!fn) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *all = PyTuple_New(n + 1);
+    if (!all) {
+        Py_DECREF(fn);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(all, 0, Py_NewRef(self));
+    for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(all, i + 1, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+    PyObject *r = PyObject_Call(fn, all, kw);
+    Py_DECREF(all);
+    Py_DECREF(fn);
+    return r;
+}
+#define FORWARD(name)                                                             \
+    static PyObject *m_fwd_##name(PyObject *self, PyObject *args, PyObject *kw) { \
+        return forward(#name, self, args, kw);                                    \
+    }
+FORWARD(clip)
+FORWARD(round)
+FORWARD(cumsum)
+FORWARD(cumprod)
+FORWARD(repeat)
+FORWARD(swapaxes)
+FORWARD(diagonal)
+FORWARD(trace)
+FORWARD(take)
+FORWARD(dot)
+#undef FORWARD
+
 #define KW (METH_VARARGS | METH_KEYWORDS)
+#define FWD(name, doc) {#name, (PyCFunction)(void (*)(void))m_fwd_##name, KW, doc " (ember.xcs.numpy." #name ")"}
 static PyMethodDef array_methods[] = {
+    FWD(clip, "clip(min=None, max=None)"),
+    FWD(round, "round(decimals=0)"),
+    FWD(cumsum, "cumsum(axis=None, dtype=None)"),
+    FWD(cumprod, "cumprod(axis=None, dtype=None)"),
+    FWD(repeat, "repeat(repeats, axis=None)"),
+    FWD(swapaxes, "swapaxes(axis1, axis2)"),
+    FWD(diagonal, "diagonal(offset=0, axis1=0, axis2=1)"),
+    FWD(trace, "trace(offset=0, axis1=0, axis2=1, dtype=None)"),
+    FWD(take, "take(indices, axis=None)"),
+    FWD(dot, "dot(b)"),
     {"sum", (PyCFunction)(void (*)(void))m_sum, KW, "sum(axis=None, keepdims=False, *, dtype=None)"},
     {"prod", (PyCFunction)(void (*)(void))m_prod, KW, "prod(axis=None, keepdims=False, *, dtype=None)"},
     {"mean", (PyCFunction)(void (*)(void))m_mean, KW, "mean(axis=None, keepdims=False, *, dtype=None)"},
