@@ -303,7 +303,8 @@ static xcs_tensor *cotangent(ad *c, int32_t i) {
 /* ------------------------------------------------------------ rules */
 
 static const double AD_SQRT1_2 = 0.70710678118654752440, AD_INV_SQRT_2PI = 0.39894228040143267794,
-                    AD_2_SQRTPI = 1.12837916709551257390;
+                    AD_2_SQRTPI = 1.12837916709551257390, AD_LN2 = 0.69314718055994530942,
+                    AD_LN10 = 2.30258509299404568402;
 
 static xcs_tensor *unary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *y, xcs_tensor *g) {
     switch (op) {
@@ -330,6 +331,24 @@ static xcs_tensor *unary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *y, xc
                             U(c, XCS_OP_EXP, B(c, XCS_OP_MUL, B(c, XCS_OP_MUL, a, a), K(c, -0.5))));
         return B(c, XCS_OP_MUL, g, B(c, XCS_OP_ADD, cdf, B(c, XCS_OP_MUL, a, pdf)));
     }
+    case XCS_OP_TAN: return B(c, XCS_OP_MUL, g, B(c, XCS_OP_ADD, K(c, 1), B(c, XCS_OP_MUL, y, y)));
+    case XCS_OP_ARCSIN: /* 1 / sqrt(1 - a^2) */
+        return B(c, XCS_OP_MUL, g, U(c, XCS_OP_RSQRT, B(c, XCS_OP_SUB, K(c, 1), B(c, XCS_OP_MUL, a, a))));
+    case XCS_OP_ARCCOS:
+        return U(c, XCS_OP_NEG, B(c, XCS_OP_MUL, g, U(c, XCS_OP_RSQRT, B(c, XCS_OP_SUB, K(c, 1), B(c, XCS_OP_MUL, a, a)))));
+    case XCS_OP_ARCTAN: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_ADD, K(c, 1), B(c, XCS_OP_MUL, a, a)));
+    case XCS_OP_SINH: return B(c, XCS_OP_MUL, g, U(c, XCS_OP_COSH, a));
+    case XCS_OP_COSH: return B(c, XCS_OP_MUL, g, U(c, XCS_OP_SINH, a));
+    case XCS_OP_ARCSINH: /* 1 / sqrt(a^2 + 1) */
+        return B(c, XCS_OP_MUL, g, U(c, XCS_OP_RSQRT, B(c, XCS_OP_ADD, B(c, XCS_OP_MUL, a, a), K(c, 1))));
+    case XCS_OP_ARCCOSH: /* 1 / (sqrt(a - 1) sqrt(a + 1)) */
+        return B(c, XCS_OP_DIV, g,
+                 B(c, XCS_OP_MUL, U(c, XCS_OP_SQRT, B(c, XCS_OP_SUB, a, K(c, 1))),
+                   U(c, XCS_OP_SQRT, B(c, XCS_OP_ADD, a, K(c, 1)))));
+    case XCS_OP_ARCTANH: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_SUB, K(c, 1), B(c, XCS_OP_MUL, a, a)));
+    case XCS_OP_LOG2: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_MUL, a, K(c, AD_LN2)));
+    case XCS_OP_LOG10: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_MUL, a, K(c, AD_LN10)));
+    case XCS_OP_EXP2: return B(c, XCS_OP_MUL, g, B(c, XCS_OP_MUL, y, K(c, AD_LN2)));
     default: return NULL; /* floor, ceil, sign, logical/bitwise: zero gradient */
     }
 }
@@ -364,6 +383,13 @@ static void binary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *b, xcs_tens
         *ga = g;
         *gb = U(c, XCS_OP_NEG, B(c, XCS_OP_MUL, g, U(c, XCS_OP_FLOOR, B(c, XCS_OP_DIV, a, b))));
         break;
+    case XCS_OP_ARCTAN2: { /* d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2) */
+        xcs_tensor *r2 = B(c, XCS_OP_ADD, B(c, XCS_OP_MUL, a, a), B(c, XCS_OP_MUL, b, b));
+        *ga = B(c, XCS_OP_DIV, B(c, XCS_OP_MUL, g, b), r2);
+        *gb = U(c, XCS_OP_NEG, B(c, XCS_OP_DIV, B(c, XCS_OP_MUL, g, a), r2));
+        break;
+    }
+    case XCS_OP_HYPOT: *ga = B(c, XCS_OP_MUL, g, B(c, XCS_OP_DIV, a, y)), *gb = B(c, XCS_OP_MUL, g, B(c, XCS_OP_DIV, b, y)); break;
     default: break; /* floor_divide, comparisons, logical, bitwise: zero */
     }
 }

@@ -34,9 +34,11 @@ static const char prelude_head[] =
     "#define XCS_INF_F __int_as_float(0x7f800000)\n"
     "#define XCS_INF_D __longlong_as_double(0x7ff0000000000000LL)\n";
 
-static const char *const unary_math[] = {"exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh",
-                                         "erf", "erfc", "floor", "ceil", "fabs"};
-static const char *const binary_math[] = {"pow", "fmod", "copysign"};
+static const char *const unary_math[] = {"exp",  "log",  "log1p", "expm1", "sqrt",  "sin",  "cos",  "tanh",
+                                         "erf",  "erfc", "floor", "ceil",  "fabs",  "tan",  "asin", "acos",
+                                         "atan", "sinh", "cosh",  "asinh", "acosh", "atanh", "log2", "log10",
+                                         "exp2"};
+static const char *const binary_math[] = {"pow", "fmod", "copysign", "atan2", "hypot"};
 
 static const char prelude_tail[] =
     "template <class T> __device__ __forceinline__ T xcs_sigmoid(T x) {\n"
@@ -217,6 +219,18 @@ static const cu_op cu_ops[] = {
     {XCS_OP_RELU, "x", "x > 0 ? x : (T)0", "(x > 0 || x != x) ? x : (T)0"},
     {XCS_OP_GELU, NULL, NULL, "xcs_gelu(x)"},
     {XCS_OP_ERF, NULL, NULL, "xcs_erf(x)"},
+    {XCS_OP_TAN, NULL, NULL, "xcs_tan(x)"},
+    {XCS_OP_ARCSIN, NULL, NULL, "xcs_asin(x)"},
+    {XCS_OP_ARCCOS, NULL, NULL, "xcs_acos(x)"},
+    {XCS_OP_ARCTAN, NULL, NULL, "xcs_atan(x)"},
+    {XCS_OP_SINH, NULL, NULL, "xcs_sinh(x)"},
+    {XCS_OP_COSH, NULL, NULL, "xcs_cosh(x)"},
+    {XCS_OP_ARCSINH, NULL, NULL, "xcs_asinh(x)"},
+    {XCS_OP_ARCCOSH, NULL, NULL, "xcs_acosh(x)"},
+    {XCS_OP_ARCTANH, NULL, NULL, "xcs_atanh(x)"},
+    {XCS_OP_LOG2, NULL, NULL, "xcs_log2(x)"},
+    {XCS_OP_LOG10, NULL, NULL, "xcs_log10(x)"},
+    {XCS_OP_EXP2, NULL, NULL, "xcs_exp2(x)"},
     {XCS_OP_FLOOR, "x", "x", "xcs_floor(x)"},
     {XCS_OP_CEIL, "x", "x", "xcs_ceil(x)"},
     {XCS_OP_SIGN, NULL, "(T)((x > 0) - (x < 0))", "x > 0 ? (T)1 : x < 0 ? (T)-1 : x == 0 ? (T)0 : x"},
@@ -231,6 +245,8 @@ static const cu_op cu_ops[] = {
     {XCS_OP_POW, NULL, "(err |= (y < 0) ? 2u : 0u, xcs_ipow(x, y))", "xcs_pow(x, y)"},
     {XCS_OP_MAXIMUM, "(xcs_b)(x | y)", "x > y ? x : y", "(x > y || x != x) ? x : y"},
     {XCS_OP_MINIMUM, "(xcs_b)(x & y)", "x < y ? x : y", "(x < y || x != x) ? x : y"},
+    {XCS_OP_ARCTAN2, NULL, NULL, "xcs_atan2(x, y)"},
+    {XCS_OP_HYPOT, NULL, NULL, "xcs_hypot(x, y)"},
     {XCS_OP_EQ, "(xcs_b)(x == y)", "(xcs_b)(x == y)", "(xcs_b)(x == y)"},
     {XCS_OP_NE, "(xcs_b)(x != y)", "(xcs_b)(x != y)", "(xcs_b)(x != y)"},
     {XCS_OP_LT, "(xcs_b)(x < y)", "(xcs_b)(x < y)", "(xcs_b)(x < y)"},

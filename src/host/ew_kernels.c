@@ -161,6 +161,18 @@ static inline double ew_gelu_f64(double x) {
     X(RELU, F, T, (x > 0 || x != x) ? x : 0)                                    \
     X(GELU, F, T, ew_gelu(x))                                                   \
     X(ERF, F, T, ew_erf(x))                                                     \
+    X(TAN, F, T, (T)tan((double)x))                                             \
+    X(ARCSIN, F, T, (T)asin((double)x))                                         \
+    X(ARCCOS, F, T, (T)acos((double)x))                                         \
+    X(ARCTAN, F, T, (T)atan((double)x))                                         \
+    X(SINH, F, T, (T)sinh((double)x))                                           \
+    X(COSH, F, T, (T)cosh((double)x))                                           \
+    X(ARCSINH, F, T, (T)asinh((double)x))                                       \
+    X(ARCCOSH, F, T, (T)acosh((double)x))                                       \
+    X(ARCTANH, F, T, (T)atanh((double)x))                                       \
+    X(LOG2, F, T, (T)log2((double)x))                                           \
+    X(LOG10, F, T, (T)log10((double)x))                                         \
+    X(EXP2, F, T, (T)exp2((double)x))                                           \
     X(FLOOR, BI, T, x)                                                          \
     X(FLOOR, F, T, ew_floor(x))                                                 \
     X(CEIL, BI, T, x)                                                           \
@@ -195,6 +207,8 @@ static inline double ew_gelu_f64(double x) {
     X(MINIMUM, B, T, x & y)                                                     \
     X(MINIMUM, I, T, x < y ? x : y)                                             \
     X(MINIMUM, F, T, (x < y || x != x) ? x : y)                                 \
+    X(ARCTAN2, F, T, (T)atan2((double)x, (double)y))                            \
+    X(HYPOT, F, T, (T)hypot((double)x, (double)y))                              \
     X(EQ, A, B, x == y)                                                         \
     X(NE, A, B, x != y)                                                         \
     X(LT, A, B, x < y)                                                          \

@@ -70,6 +70,9 @@ static bool is_transcendental(xcs_op op, xcs_dtype dt) {
     switch (op) {
     case XCS_OP_EXP: case XCS_OP_LOG: case XCS_OP_LOG1P: case XCS_OP_EXPM1: case XCS_OP_SIN: case XCS_OP_COS:
     case XCS_OP_TANH: case XCS_OP_SIGMOID: case XCS_OP_GELU: case XCS_OP_ERF: case XCS_OP_POW:
+    case XCS_OP_TAN: case XCS_OP_ARCSIN: case XCS_OP_ARCCOS: case XCS_OP_ARCTAN: case XCS_OP_SINH: case XCS_OP_COSH:
+    case XCS_OP_ARCSINH: case XCS_OP_ARCCOSH: case XCS_OP_ARCTANH: case XCS_OP_LOG2: case XCS_OP_LOG10:
+    case XCS_OP_EXP2: case XCS_OP_ARCTAN2: case XCS_OP_HYPOT:
         return true;
     default: return false;
     }

@@ -132,3 +132,45 @@ def test_array_methods(name, args, rng):
     want = getattr(a, name)(*args)
     np.testing.assert_allclose(np.asarray(getattr(xcs.asarray(a), name)(*args)), want, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(jit(lambda x: getattr(x, name)(*args))(a)), want, rtol=1e-12)
+
+
+TRIG = [("tan", (-1.4, 1.4)), ("arcsin", (-0.99, 0.99)), ("arccos", (-0.99, 0.99)), ("arctan", (-5, 5)),
+        ("sinh", (-5, 5)), ("cosh", (-5, 5)), ("arcsinh", (-5, 5)), ("arccosh", (1.01, 6)), ("arctanh", (-0.99, 0.99)),
+        ("log2", (0.01, 100)), ("log10", (0.01, 100)), ("exp2", (-10, 10))]
+
+
+@pytest.mark.parametrize("name,dom", TRIG, ids=[t[0] for t in TRIG])
+def test_more_unary_ops(name, dom, rng):
+    """libm's values in float64 (numpy's too, to an ulp or two), float32 within a few ulps,
+    numpy's NaN outside the domain, and gradients against finite differences."""
+    f = getattr(np, name)
+    x = rng.uniform(*dom, size=64)
+    np.testing.assert_allclose(np.asarray(jit(f)(x)), f(x), rtol=4e-16, atol=0)
+    x32 = x.astype(np.float32)
+    got32 = np.asarray(f(xcs.asarray(x32)))
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, f(x32.astype(np.float64)), rtol=3e-7, atol=0)
+    odd = np.array([np.nan, 2.0, -2.0, 0.5, 0.0, -0.0])
+    with np.errstate(all="ignore"):
+        got, want = np.asarray(f(xcs.asarray(odd))), f(odd)
+    np.testing.assert_allclose(got, want, rtol=4e-16, atol=0)  # NaNs where numpy's are (libm vs numpy: an ulp)
+    np.testing.assert_array_equal(np.signbit(got[~np.isnan(got)]), np.signbit(want[~np.isnan(want)]))
+    g = np.asarray(grad(lambda v: f(v).sum())(x))
+    eps = 1e-6
+    np.testing.assert_allclose(g, (f(x + eps) - f(x - eps)) / (2 * eps), rtol=1e-5, atol=1e-6)
+    assert np.asarray(getattr(xcs.numpy, name)(np.arange(3))).dtype == np.float64  # ints compute in float
+
+
+def test_arctan2_and_hypot(rng):
+    y, x = rng.standard_normal(50), rng.standard_normal(50)
+    for f in (np.arctan2, np.hypot):
+        np.testing.assert_allclose(np.asarray(jit(f)(y, x)), f(y, x), rtol=4e-16)
+        gy, gx = (np.asarray(v) for v in grad(lambda a, b: f(a, b).sum(), argnums=(0, 1))(y, x))
+        eps = 1e-6
+        np.testing.assert_allclose(gy, (f(y + eps, x) - f(y - eps, x)) / (2 * eps), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(gx, (f(y, x + eps) - f(y, x - eps)) / (2 * eps), rtol=1e-5, atol=1e-6)
+    # the signed zeros and infinities atan2 distinguishes
+    s = np.array([0.0, -0.0, 0.0, -0.0, 1.0, np.inf, -np.inf])
+    t = np.array([0.0, 0.0, -0.0, -0.0, np.inf, np.inf, -1.0])
+    np.testing.assert_array_equal(np.asarray(np.arctan2(xcs.asarray(s), t)), np.arctan2(s, t))
+    assert float(np.asarray(np.hypot(xcs.asarray(1e300), 1e300))) == np.hypot(1e300, 1e300)  # no overflow

@@ -114,7 +114,8 @@ for _name in ("nan_to_num", "round", "around", "flip", "fliplr", "flipud", "swap
               "triu", "outer", "diagonal", "trace", "diag", "repeat", "tile", "pad", "take_along_axis", "cumsum",
               "cumprod"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
-for _name in ("isnan", "isinf", "isfinite", "rint"):
+for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
+              "arccosh", "arctanh", "log2", "log10", "exp2", "arctan2", "hypot"):
     _UFUNC_CALL[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("permute_dims", "astype"):  # numpy >= 2.0 / 2.1
     if hasattr(np, _name):
