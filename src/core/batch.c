@@ -292,6 +292,7 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
     case XCS_KIND_COPY: return xcs_copy(in[0], out);
     case XCS_KIND_REDUCE: return xcs_reduce(n->op, in[0], any ? n->axes << 1 : n->axes, true, out);
     case XCS_KIND_ARGREDUCE: return xcs_argreduce(n->op, in[0], any ? n->axis + 1 : n->axis, true, out);
+    case XCS_KIND_SORT: return xcs_argsort(in[0], any ? n->axis + 1 : n->axis, out);
     case XCS_KIND_MATMUL: return xcs_matmul(in[0], in[1], out);
     case XCS_KIND_TAKE: return batch_take(in[0], ib[0], in[1], ib[1], n->axis, B, out);
     case XCS_KIND_SCATTER:

@@ -219,6 +219,40 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
     return XCS_OK;
 }
 
+xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out) {
+    xcs_status st;
+    XCS_HALF_VIA_F32(x, out, false, xcs_argsort(x32, axis, &r_));
+    if (axis == XCS_AXIS_NONE) {
+        int64_t flat = -1;
+        xcs_tensor *f;
+        if ((st = xcs_reshape(x, 1, &flat, &f))) return st;
+        st = xcs_argsort(f, 0, out);
+        xcs_tensor_free(f);
+        return st;
+    }
+    int a;
+    if (xcs_axis_normalize(axis, x->ndim, &a)) return xcs_error_context(XCS_ERR_VALUE, "argsort");
+    if (x->graph) return xcs_trace_node(x->graph, XCS_OP_ARGSORT, 1, &x, XCS_I64, x->dtype, x->ndim, x->shape, 0, a, out);
+    if (!xcs_tensor_on_host(x)) { /* no device kernel: sorted on the host, the indices sent back */
+        xcs_tensor *h = NULL, *r = NULL;
+        st = xcs_tensor_to(x, XCS_DEVICE_CPU, 0, &h);
+        if (!st) st = xcs_argsort(h, a, &r);
+        if (!st) st = xcs_tensor_to(r, x->storage->device, x->storage->device_index, out);
+        xcs_tensor_free(h);
+        xcs_tensor_free(r);
+        return st;
+    }
+    const xcs_backend *be = backend_of(x);
+    if (!be) return xcs_last_status();
+    if (!be->argsort) return xcs_error(XCS_ERR_UNSUPPORTED, "argsort has no kernel on %s", be->name);
+    if ((st = xcs_tensor_empty_on(x->storage, XCS_I64, x->ndim, x->shape, out))) return st;
+    if (xcs_tensor_numel(*out) > 0 && (st = be->argsort(x, a, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims, xcs_tensor **out) {
     xcs_status st = expect_kind(op, XCS_KIND_ARGREDUCE, "arg-reduction");
     if (st) return st;

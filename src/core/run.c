@@ -67,6 +67,7 @@ xcs_status xcs_node_apply(const xcs_node *n, xcs_tensor *const *in, xcs_tensor *
     case XCS_KIND_COPY: return xcs_copy(in[0], out);
     case XCS_KIND_REDUCE: return xcs_reduce(n->op, in[0], n->axes, true, out);
     case XCS_KIND_ARGREDUCE: return xcs_argreduce(n->op, in[0], n->axis, true, out);
+    case XCS_KIND_SORT: return xcs_argsort(in[0], n->axis, out);
     case XCS_KIND_MATMUL: return run_matmul_node(n, in, out);
     case XCS_KIND_TAKE: return xcs_take(in[0], in[1], n->axis, out);
     case XCS_KIND_CONCAT: return xcs_concat(n->n_in, (const xcs_tensor *const *)in, n->axis, out);

@@ -87,6 +87,7 @@ typedef enum xcs_op_kind {
     XCS_KIND_ARGREDUCE, XCS_KIND_MATMUL, XCS_KIND_CAST, XCS_KIND_COPY,
     XCS_KIND_TAKE, XCS_KIND_CONCAT, XCS_KIND_FILL, XCS_KIND_IOTA,
     XCS_KIND_RANDOM, XCS_KIND_SCATTER, XCS_KIND_COLLECTIVE, XCS_KIND_SCAN,
+    XCS_KIND_SORT,
 } xcs_op_kind;
 
 typedef enum xcs_type_rule {
@@ -289,6 +290,11 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
 /* axis < 0 after normalisation means "flattened" (pass XCS_AXIS_NONE). */
 #define XCS_AXIS_NONE (-1000)
 xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims, xcs_tensor **out);
+/* numpy.argsort(x, axis, kind="stable"): int64 indices that sort x along
+ * axis (XCS_AXIS_NONE: of the flattened x), equal values in their order,
+ * NaNs last.  Sorting has no device kernel: on a device x is sorted on the
+ * host and the indices go back there. */
+xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out);
 
 /* numpy matmul: 1-D operands promoted and demoted, batch dims broadcast. */
 xcs_status xcs_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out);
@@ -691,6 +697,9 @@ typedef struct xcs_backend {
     xcs_status (*reduce)(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);
     /* out (int64) has x's ndim with size 1 on `axis`. */
     xcs_status (*argreduce)(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
+    /* out (int64, x's shape, contiguous) = the stable argsort of x along
+     * axis, NaNs last.  NULL: no kernel (core sorts on the host). */
+    xcs_status (*argsort)(const xcs_tensor *x, int axis, xcs_tensor *out);
     /* a: [..., M, K], b: [..., K, N], out: [..., M, N]; batch dims of a and b
      * already broadcast to out's (stride 0 where broadcast); same dtype. */
     xcs_status (*matmul)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);

@@ -174,3 +174,60 @@ def test_arctan2_and_hypot(rng):
     t = np.array([0.0, 0.0, -0.0, -0.0, np.inf, np.inf, -1.0])
     np.testing.assert_array_equal(np.asarray(np.arctan2(xcs.asarray(s), t)), np.arctan2(s, t))
     assert float(np.asarray(np.hypot(xcs.asarray(1e300), 1e300))) == np.hypot(1e300, 1e300)  # no overflow
+
+
+SORT_DTYPES = [np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_]
+
+
+@pytest.mark.parametrize("dtype", SORT_DTYPES, ids=[np.dtype(d).name for d in SORT_DTYPES])
+@pytest.mark.parametrize("axis", [0, 1, -1, None])
+def test_argsort_sort_stable_nans_last(rng, dtype, axis):
+    a = rng.integers(-3, 4, (9, 13)).astype(dtype)  # many ties: the stable order decides
+    if np.dtype(dtype).kind == "f":
+        a[rng.random(a.shape) < 0.1] = np.nan
+        a[0, :3] = [-0.0, 0.0, -np.inf]
+    want_i = np.argsort(a, axis=axis, kind="stable")
+    for mode in ("eager", "jit"):
+        got = np.argsort(xcs.asarray(a), axis=axis) if mode == "eager" else jit(lambda x: np.argsort(x, axis=axis))(a)
+        assert np.asarray(got).dtype == np.int64
+        np.testing.assert_array_equal(np.asarray(got), want_i)
+        s = np.sort(xcs.asarray(a), axis=axis) if mode == "eager" else jit(lambda x: np.sort(x, axis=axis))(a)
+        assert np.asarray(s).dtype == a.dtype
+        np.testing.assert_array_equal(np.asarray(s), np.sort(a, axis=axis, kind="stable"))
+
+
+def test_sort_gradient_vmap_and_median(rng):
+    x = rng.standard_normal(11)
+    w = np.arange(11.0)
+    ref = np.zeros(11)
+    ref[np.argsort(x)] = w  # each sorted slot's weight goes back where its value came from
+    np.testing.assert_allclose(np.asarray(grad(lambda v: (np.sort(v) * w).sum())(x)), ref)
+    b = rng.standard_normal((4, 6))
+    np.testing.assert_array_equal(np.asarray(vmap(np.argsort)(b)), np.argsort(b, axis=1, kind="stable"))
+    np.testing.assert_array_equal(np.asarray(vmap(np.sort, in_axes=1, out_axes=1)(b)), np.sort(b, axis=0))
+    for axis in (None, 0, 1, (0, 1)):
+        for keepdims in (False, True):
+            np.testing.assert_allclose(np.asarray(jit(lambda v: np.median(v, axis=axis, keepdims=keepdims))(b)),
+                                       np.median(b, axis=axis, keepdims=keepdims), rtol=1e-15)
+    odd = b[:3, :5].copy()
+    odd[1, 2] = np.nan
+    np.testing.assert_array_equal(np.asarray(np.median(xcs.asarray(odd), axis=1)), np.median(odd, axis=1))
+    np.testing.assert_allclose(float(np.asarray(np.median(xcs.asarray(np.arange(7))))), 3.0)
+    g = np.asarray(grad(lambda v: np.median(v))(x))  # the middle value's slot
+    assert g[np.argsort(x)[5]] == 1.0 and g.sum() == 1.0
+    np.testing.assert_array_equal(np.asarray(xcs.asarray(b).argsort(axis=0)), np.argsort(b, axis=0, kind="stable"))
+    with pytest.raises(xcs.XCSValueError, match="empty"):
+        xcs.numpy.median(np.ones((0, 3)), axis=0)
+
+
+def test_argsort_in_a_device_program(rng):
+    """No device kernel: in a program on a GPU the values come to the host
+    and the indices go back; the program's result stays on the device."""
+    if not xcs.devices()[1]["available"]:
+        pytest.skip("no CUDA device (CI runs this on the mock: python_mock_cuda)")
+    a = rng.standard_normal((5, 7))
+    d = xcs.device_put(a, "cuda")
+    r = xcs.jit(lambda x: np.sort(x, axis=0) * 2 + np.argsort(x, axis=1))(d)
+    assert str(r.device).startswith("cuda")
+    np.testing.assert_array_equal(np.asarray(r), np.sort(a, axis=0) * 2 + np.argsort(a, axis=1, kind="stable"))
+    np.testing.assert_array_equal(np.asarray(np.argsort(d, axis=1)), np.argsort(a, axis=1, kind="stable"))

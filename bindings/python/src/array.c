@@ -446,6 +446,7 @@ FORWARD(diagonal)
 FORWARD(trace)
 FORWARD(take)
 FORWARD(dot)
+FORWARD(argsort)
 #undef FORWARD
 
 #define KW (METH_VARARGS | METH_KEYWORDS)
@@ -461,6 +462,7 @@ static PyMethodDef array_methods[] = {
     FWD(trace, "trace(offset=0, axis1=0, axis2=1, dtype=None)"),
     FWD(take, "take(indices, axis=None)"),
     FWD(dot, "dot(b)"),
+    FWD(argsort, "argsort(axis=-1)"),
     {"sum", (PyCFunction)(void (*)(void))m_sum, KW, "sum(axis=None, keepdims=False, *, dtype=None)"},
     {"prod", (PyCFunction)(void (*)(void))m_prod, KW, "prod(axis=None, keepdims=False, *, dtype=None)"},
     {"mean", (PyCFunction)(void (*)(void))m_mean, KW, "mean(axis=None, keepdims=False, *, dtype=None)"},

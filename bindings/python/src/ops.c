@@ -249,6 +249,23 @@ static PyObject *py_argreduce(PyObject *m, PyObject *args) {
     return xcs_py_argreduce(op, x, axis, keepdims);
 }
 
+static PyObject *py_argsort(PyObject *m, PyObject *args) {
+    PyObject *x, *axis = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O:_argsort", &x, &axis)) return NULL;
+    xcs_py_arg a;
+    int ax = XCS_AXIS_NONE;
+    if (xcs_py_arg_from(x, "argsort", &a)) return NULL;
+    if (!xcs_py_none(axis) && xcs_py_axis(axis, a.t->ndim, "argsort", &ax)) {
+        xcs_py_arg_drop(&a);
+        return NULL;
+    }
+    xcs_tensor *out = NULL;
+    xcs_status st;
+    XCS_PY_CALL(st, xcs_tensor_numel(a.t) >= XCS_PY_NOGIL_MIN, xcs_argsort(a.t, ax, &out));
+    xcs_py_arg_drop(&a);
+    return st ? xcs_py_raise(st) : xcs_py_wrap(out);
+}
+
 static PyObject *py_var(PyObject *m, PyObject *args) {
     PyObject *x, *axis = Py_None, *dtype = Py_None;
     int keepdims = 0, ddof = 0;
@@ -396,6 +413,7 @@ PyMethodDef xcs_py_ops_methods[] = {
     {"_reduce", py_reduce, METH_VARARGS,
      "_reduce(name, x, axis=None, keepdims=False, dtype=None): name in sum, prod, max, min, mean, all, any."},
     {"_argreduce", py_argreduce, METH_VARARGS, "_argreduce(name, x, axis=None, keepdims=False): argmax/argmin."},
+    {"_argsort", py_argsort, METH_VARARGS, "_argsort(x, axis=None): stable argsort (NaNs last), int64."},
     {"_var", py_var, METH_VARARGS, "_var(x, axis=None, keepdims=False, ddof=0, dtype=None)"},
     {"_std", py_std, METH_VARARGS, "_std(x, axis=None, keepdims=False, ddof=0, dtype=None)"},
     {"_matmul", py_matmul, METH_VARARGS, "_matmul(a, b): numpy.matmul semantics."},

@@ -112,7 +112,7 @@ _FUNCTIONS = {
 }
 for _name in ("nan_to_num", "round", "around", "flip", "fliplr", "flipud", "swapaxes", "moveaxis", "roll", "tril",
               "triu", "outer", "diagonal", "trace", "diag", "repeat", "tile", "pad", "take_along_axis", "cumsum",
-              "cumprod"):
+              "cumprod", "argsort", "sort", "median"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
               "arccosh", "arctanh", "log2", "log10", "exp2", "arctan2", "hypot"):

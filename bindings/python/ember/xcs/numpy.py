@@ -752,6 +752,55 @@ def take_along_axis(arr, indices, axis):
     return arr[tuple(key)]
 
 
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """Indices that sort a along axis (None: the flattened a), int64.  Always
+    stable (numpy's kind='stable'; equal values keep their order, which is
+    also a valid result of numpy's default kind), NaNs last.  Sorting has no
+    device kernel: on a GPU the values are sorted on the host."""
+    if order is not None:
+        raise XCSTypeError("argsort: order= (structured arrays) is not supported")
+    return _xcs._argsort(a, axis)
+
+
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """a sorted along axis (None: flattened), NaNs last: take_along_axis of
+    argsort, so gradients flow back to where each value came from."""
+    a = asarray(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    return take_along_axis(a, argsort(a, axis, kind, order), axis)
+
+
+def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    """The median along axis (None: of all), numpy's: the middle of the
+    sorted values, or the mean of the two middle ones; NaN when a NaN is there."""
+    _no_out(out, "median")
+    a = asarray(a)
+    if not _floating(a.dtype):
+        a = astype(a, float64)
+    if axis is None:
+        r = median(ravel(a), 0)
+        return reshape(r, (1,) * a.ndim) if keepdims else r
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = tuple(sorted(_axis(v, a.ndim, "median") for v in axes))
+    if len(axes) > 1:  # the axes moved to the end and merged
+        moved = moveaxis(a, axes, tuple(range(a.ndim - len(axes), a.ndim)))
+        r = median(reshape(moved, moved.shape[:a.ndim - len(axes)] + (-1,)), -1)
+        return expand_dims(r, axes) if keepdims else r
+    ax = axes[0]
+    n = a.shape[ax]
+    if n == 0:
+        raise _xcs.XCSValueError("median of an empty axis")
+    s = sort(a, ax)
+    lo, hi = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+    lo[ax], hi[ax] = slice((n - 1) // 2, (n - 1) // 2 + 1), slice(n // 2, n // 2 + 1)
+    m = s[tuple(lo)] if n % 2 else divide(add(s[tuple(lo)], s[tuple(hi)]), 2)
+    last = [slice(None)] * a.ndim
+    last[ax] = slice(n - 1, n)
+    m = where(isnan(s[tuple(last)]), s[tuple(last)], m)  # NaNs sort last: one there poisons the median
+    return m if keepdims else squeeze(m, ax)
+
+
 def _scan_axis(a, axis, op, identity, name):
     """Inclusive prefix op along axis: log2(n) doubling steps (a[i] op= a[i - 2^s])."""
     a = asarray(a)

@@ -1,0 +1,133 @@
+/* sort.c — the CPU argsort kernel (xcs_backend.argsort): out = the indices
+ * that sort x along one axis, stably (equal values keep their order), with
+ * NaNs last, as numpy.argsort(kind="stable") orders them.
+ *
+ * Each row along the axis is copied into a contiguous key buffer, and its
+ * indices are merge-sorted by key (bottom-up, runs of 16 by insertion
+ * first), then written to out's row.  Rows are independent: threads take
+ * equal ranges of them.  Borrows all arguments; writes out in place. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* a before b: a < b, or b NaN and a not (NaNs last); equal keys: neither */
+#define FLOAT_BEFORE(a, b) ((a) < (b) || ((b) != (b) && (a) == (a)))
+#define PLAIN_BEFORE(a, b) ((a) < (b))
+
+/* Sorts idx[0..n) by key[idx[.]] (tmp: n more indices): insertion over runs
+ * of 16, then merges of doubling width, ping-ponging idx and tmp. */
+#define SORT_ROW(SFX, T, BEFORE)                                                                  \
+    static void sort_row_##SFX(const T *key, int64_t *idx, int64_t *tmp, int64_t n) {           \
+        for (int64_t i = 0; i < n; i++) idx[i] = i;                                               \
+        for (int64_t lo = 0; lo < n; lo += 16) {                                                  \
+            int64_t hi = lo + 16 < n ? lo + 16 : n;                                               \
+            for (int64_t i = lo + 1; i < hi; i++) {                                               \
+                int64_t v = idx[i], j = i;                                                        \
+                for (; j > lo && BEFORE(key[v], key[idx[j - 1]]); j--) idx[j] = idx[j - 1];      \
+                idx[j] = v;                                                                       \
+            }                                                                                     \
+        }                                                                                         \
+        int64_t *src = idx, *dst = tmp;                                                           \
+        for (int64_t w = 16; w < n; w *= 2) {                                                     \
+            for (int64_t lo = 0; lo < n; lo += 2 * w) {                                           \
+                int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;      \
+                int64_t i = lo, j = mid, k = lo;                                                  \
+                while (i < mid && j < hi) /* the left one on ties: stable */                      \
+                    dst[k++] = BEFORE(key[src[j]], key[src[i]]) ? src[j++] : src[i++];            \
+                while (i < mid) dst[k++] = src[i++];                                              \
+                while (j < hi) dst[k++] = src[j++];                                               \
+            }                                                                                     \
+            int64_t *t = src;                                                                     \
+            src = dst;                                                                            \
+            dst = t;                                                                              \
+        }                                                                                         \
+        if (src != idx) memcpy(idx, src, (size_t)n * sizeof *idx);                                \
+    }
+SORT_ROW(b, uint8_t, PLAIN_BEFORE)
+SORT_ROW(i32, int32_t, PLAIN_BEFORE)
+SORT_ROW(i64, int64_t, PLAIN_BEFORE)
+SORT_ROW(f32, float, FLOAT_BEFORE)
+SORT_ROW(f64, double, FLOAT_BEFORE)
+
+typedef struct sort_plan {
+    const char *x;
+    int64_t *out;
+    int64_t n, rows, sx, so; /* axis length; rows; the axis' stride in x and out (elements) */
+    int nd;                   /* the other dims, for a row's start */
+    int64_t shape[XCS_MAX_DIMS], xst[XCS_MAX_DIMS], ost[XCS_MAX_DIMS];
+    size_t isz;
+    xcs_dtype dt;
+} sort_plan;
+
+/* Rows [r0, r1) (buf: n keys, then 2n indices). */
+static void sort_rows(const sort_plan *p, int64_t r0, int64_t r1, char *buf) {
+    char *key = buf;
+    int64_t *idx = (int64_t *)(void *)(buf + ((p->n * p->isz + 7) & ~(size_t)7)), *tmp = idx + p->n;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t xo = 0, oo = 0, rest = r;
+        for (int d = p->nd - 1; d >= 0; d--) {
+            int64_t i = rest % p->shape[d];
+            rest /= p->shape[d];
+            xo += i * p->xst[d];
+            oo += i * p->ost[d];
+        }
+        for (int64_t k = 0; k < p->n; k++) memcpy(key + k * p->isz, p->x + (xo + k * p->sx) * (int64_t)p->isz, p->isz);
+        switch (p->dt) {
+        case XCS_BOOL: sort_row_b((const uint8_t *)(const void *)key, idx, tmp, p->n); break;
+        case XCS_I32: sort_row_i32((const int32_t *)(const void *)key, idx, tmp, p->n); break;
+        case XCS_I64: sort_row_i64((const int64_t *)(const void *)key, idx, tmp, p->n); break;
+        case XCS_F32: sort_row_f32((const float *)(const void *)key, idx, tmp, p->n); break;
+        default: sort_row_f64((const double *)(const void *)key, idx, tmp, p->n); break;
+        }
+        for (int64_t k = 0; k < p->n; k++) p->out[oo + k * p->so] = idx[k];
+    }
+}
+
+xcs_status xcs_cpu_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
+    if (axis < 0 || axis >= x->ndim || out->dtype != XCS_I64 || out->ndim != x->ndim || !xcs_tensor_is_contiguous(out))
+        return xcs_error(XCS_ERR_VALUE, "argsort kernel: bad operands");
+    if (x->dtype != XCS_BOOL && x->dtype != XCS_I32 && x->dtype != XCS_I64 && x->dtype != XCS_F32 &&
+        x->dtype != XCS_F64)
+        return xcs_error(XCS_ERR_TYPE, "argsort: dtype %s is not supported", xcs_dtype_name(x->dtype));
+    sort_plan p = {.x = xcs_tensor_data(x), .out = xcs_tensor_data(out), .n = x->shape[axis], .rows = 1,
+                   .sx = x->strides[axis], .isz = xcs_dtype_size(x->dtype), .dt = x->dtype};
+    int64_t ostr[XCS_MAX_DIMS];
+    xcs_strides_contiguous(x->ndim, x->shape, ostr);
+    p.so = ostr[axis];
+    for (int d = 0; d < x->ndim; d++)
+        if (d != axis) {
+            p.shape[p.nd] = x->shape[d];
+            p.xst[p.nd] = x->strides[d];
+            p.ost[p.nd++] = ostr[d];
+            p.rows *= x->shape[d];
+        }
+    if (p.n == 0 || p.rows == 0) return XCS_OK;
+    const size_t per = ((size_t)p.n * p.isz + 7) / 8 * 8 + 2 * (size_t)p.n * sizeof(int64_t);
+    int nt = 1;
+#ifdef _OPENMP
+    if (p.rows > 1 && p.rows * p.n >= XCS_CPU_PAR_MIN) nt = omp_get_max_threads();
+#endif
+    if (nt > p.rows) nt = (int)p.rows;
+    char *buf = malloc(per * (size_t)nt);
+    if (!buf) return xcs_error(XCS_ERR_MEMORY, "argsort: cannot allocate %zu bytes", per * (size_t)nt);
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
+            sort_rows(&p, p.rows * t / k, p.rows * (t + 1) / k, buf + per * (size_t)t);
+        }
+    } else
+#endif
+    {
+        sort_rows(&p, 0, p.rows, buf);
+    }
+    free(buf);
+    return XCS_OK;
+}
