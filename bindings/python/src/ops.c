@@ -249,23 +249,6 @@ static PyObject *py_argreduce(PyObject *m, PyObject *args) {
     return xcs_py_argreduce(op, x, axis, keepdims);
 }
 
-static PyObject *py_argsort(PyObject *m, PyObject *args) {
-    PyObject *x, *axis = Py_None;
-    if (!PyArg_ParseTuple(args, "O|O:_argsort", &x, &axis)) return NULL;
-    xcs_py_arg a;
-    int ax = XCS_AXIS_NONE;
-    if (xcs_py_arg_from(x, "argsort", &a)) return NULL;
-    if (!xcs_py_none(axis) && xcs_py_axis(axis, a.t->ndim, "argsort", &ax)) {
-        xcs_py_arg_drop(&a);
-        return NULL;
-    }
-    xcs_tensor *out = NULL;
-    xcs_status st;
-    XCS_PY_CALL(st, xcs_tensor_numel(a.t) >= XCS_PY_NOGIL_MIN, xcs_argsort(a.t, ax, &out));
-    xcs_py_arg_drop(&a);
-    return st ? xcs_py_raise(st) : xcs_py_wrap(out);
-}
-
 static PyObject *py_var(PyObject *m, PyObject *args) {
     PyObject *x, *axis = Py_None, *dtype = Py_None;
     int keepdims = 0, ddof = 0;
@@ -372,18 +355,20 @@ done:
 
 /* ---------------------------------------------------------------- nn composites */
 
-static PyObject *axis_op(PyObject *args, const char *name,
-                         xcs_status (*fn)(const xcs_tensor *, int, xcs_tensor **)) {
+/* fn(x, axis) with axis an int, or None: the last axis, or (flat) every
+ * axis, as XCS_AXIS_NONE (then a 0-d x is fine). */
+static PyObject *axis_op_ex(PyObject *args, const char *name, xcs_status (*fn)(const xcs_tensor *, int, xcs_tensor **),
+                            bool flat) {
     PyObject *x, *axis = NULL;
     if (!PyArg_UnpackTuple(args, name, 1, 2, &x, &axis)) return NULL;
     xcs_py_arg a;
     int ax = -1;
     if (xcs_py_arg_from(x, name, &a)) return NULL;
-    if (a.t->ndim == 0) {
+    if (a.t->ndim == 0 && !(flat && xcs_py_none(axis))) {
         xcs_py_arg_drop(&a);
         return xcs_py_errorf(XCS_ERR_INDEX, "%s: needs an array with at least one dimension, got a 0-d array", name);
     }
-    if (xcs_py_none(axis)) ax = a.t->ndim - 1;
+    if (xcs_py_none(axis)) ax = flat ? XCS_AXIS_NONE : a.t->ndim - 1;
     else if (xcs_py_axis(axis, a.t->ndim, name, &ax)) {
         xcs_py_arg_drop(&a);
         return NULL;
@@ -395,6 +380,11 @@ static PyObject *axis_op(PyObject *args, const char *name,
     return st ? xcs_py_raise(st) : xcs_py_wrap(out);
 }
 
+static PyObject *axis_op(PyObject *args, const char *name, xcs_status (*fn)(const xcs_tensor *, int, xcs_tensor **)) {
+    return axis_op_ex(args, name, fn, false);
+}
+
+static PyObject *py_argsort(PyObject *m, PyObject *args) { return axis_op_ex(args, "argsort", xcs_argsort, true); }
 static PyObject *py_softmax(PyObject *m, PyObject *args) { return axis_op(args, "softmax", xcs_softmax); }
 static PyObject *py_log_softmax(PyObject *m, PyObject *args) { return axis_op(args, "log_softmax", xcs_log_softmax); }
 
