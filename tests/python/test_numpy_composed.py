@@ -231,3 +231,65 @@ def test_argsort_in_a_device_program(rng):
     assert str(r.device).startswith("cuda")
     np.testing.assert_array_equal(np.asarray(r), np.sort(a, axis=0) * 2 + np.argsort(a, axis=1, kind="stable"))
     np.testing.assert_array_equal(np.asarray(np.argsort(d, axis=1)), np.argsort(a, axis=1, kind="stable"))
+
+
+@pytest.mark.parametrize("q", [0.3, [0.0, 0.1, 0.5, 0.9, 1.0], [[0.0, 1.0], [0.25, 0.75]]], ids=["scalar", "list", "2d"])
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_quantile(rng, q, axis, keepdims):
+    a = rng.standard_normal((5, 8))
+    want = np.quantile(a, q, axis=axis, keepdims=keepdims)
+    got = np.asarray(jit(lambda v: np.quantile(v, q, axis=axis, keepdims=keepdims))(a))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=1e-15)  # numpy's lerp, to an ulp
+
+
+def test_percentile_median_of_ints_nans_and_other_methods(rng):
+    a = rng.standard_normal((4, 9))
+    np.testing.assert_allclose(np.asarray(np.percentile(xcs.asarray(a), 37.5, axis=1)), np.percentile(a, 37.5, axis=1),
+                               rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(np.quantile(xcs.asarray(np.arange(10)), [0.1, 0.5])), [0.9, 4.5], rtol=1e-15)
+    a[2, 3] = np.nan
+    np.testing.assert_array_equal(np.isnan(np.asarray(np.quantile(xcs.asarray(a), 0.5, axis=1))),
+                                  np.isnan(np.quantile(a, 0.5, axis=1)))
+    # another method: numpy's on concrete arrays
+    np.testing.assert_array_equal(np.asarray(np.quantile(xcs.asarray(a[0]), 0.3, method="nearest")),
+                                  np.quantile(a[0], 0.3, method="nearest"))
+    with pytest.raises(xcs.XCSValueError, match="range"):
+        xcs.numpy.quantile(a, 1.5)
+
+
+def test_diff_logaddexp_isclose_count_nonzero(rng):
+    a = rng.standard_normal((5, 8))
+    for n, axis in ((1, -1), (2, 0), (0, 1)):
+        np.testing.assert_array_equal(np.asarray(jit(lambda v: np.diff(v, n, axis))(a)), np.diff(a, n, axis))
+    np.testing.assert_array_equal(np.asarray(np.diff(xcs.asarray(a > 0))), np.diff(a > 0))
+    s1 = np.array([1.0, -np.inf, np.inf, -np.inf, np.nan, 1000.0, -1000.0, 0.0])
+    s2 = np.array([2.0, -np.inf, np.inf, np.inf, 1.0, 1000.0, 3.0, -0.0])
+    with np.errstate(invalid="ignore"):
+        want = np.logaddexp(s1, s2)
+    np.testing.assert_allclose(np.asarray(np.logaddexp(xcs.asarray(s1), s2)), want, rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(grad(lambda v: np.logaddexp(v, 0.5).sum())(a)),
+                               1 / (1 + np.exp(0.5 - a)), rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(np.isclose(xcs.asarray(s1), s2)), np.isclose(s1, s2))
+    np.testing.assert_array_equal(np.asarray(np.isclose(xcs.asarray(s1), s1, equal_nan=True)),
+                                  np.isclose(s1, s1, equal_nan=True))
+    assert int(np.asarray(np.count_nonzero(xcs.asarray(a > 0)))) == np.count_nonzero(a > 0)
+    np.testing.assert_array_equal(np.asarray(np.count_nonzero(xcs.asarray(a > 0), axis=1)), np.count_nonzero(a > 0, axis=1))
+
+
+@pytest.mark.parametrize("ord_", [None, 1, 2, np.inf, -np.inf, 0, 3, "fro", -1])
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+def test_linalg_norm(rng, ord_, axis):
+    a = rng.standard_normal((5, 8))
+    try:
+        want = np.linalg.norm(a, ord=ord_, axis=axis)
+    except ValueError:
+        with pytest.raises((xcs.XCSError, ValueError)):
+            np.linalg.norm(xcs.asarray(a), ord=ord_, axis=axis)
+        return
+    got = np.asarray(np.linalg.norm(xcs.asarray(a), ord=ord_, axis=axis))  # (2 on a matrix: numpy's)
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    if not (ord_ == 2 and (axis is None or axis == (0, 1))):  # a matrix 2-norm has no xcs op
+        np.testing.assert_allclose(np.asarray(jit(lambda v: np.linalg.norm(v, ord=ord_, axis=axis))(a)), want, rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(grad(lambda v: np.linalg.norm(v))(a)), a / np.linalg.norm(a), rtol=1e-12)

@@ -112,11 +112,12 @@ _FUNCTIONS = {
 }
 for _name in ("nan_to_num", "round", "around", "flip", "fliplr", "flipud", "swapaxes", "moveaxis", "roll", "tril",
               "triu", "outer", "diagonal", "trace", "diag", "repeat", "tile", "pad", "take_along_axis", "cumsum",
-              "cumprod", "argsort", "sort", "median"):
+              "cumprod", "argsort", "sort", "median", "quantile", "percentile", "diff", "isclose", "count_nonzero"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
-              "arccosh", "arctanh", "log2", "log10", "exp2", "arctan2", "hypot"):
+              "arccosh", "arctanh", "log2", "log10", "exp2", "arctan2", "hypot", "logaddexp"):
     _UFUNC_CALL[getattr(np, _name)] = getattr(xnp, _name)
+_FUNCTIONS[np.linalg.norm] = xnp.linalg.norm
 for _name in ("permute_dims", "astype"):  # numpy >= 2.0 / 2.1
     if hasattr(np, _name):
         _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
@@ -248,7 +249,19 @@ def _declines(func, args, kwargs):
     compute (numpy's then runs): np.pad in a mode other than 'constant'."""
     if func is np.pad:
         return (args[2] if len(args) > 2 else kwargs.get("mode", "constant")) != "constant"
+    if func in (np.quantile, np.percentile):
+        return (args[5] if len(args) > 5 else kwargs.get("method", "linear")) != "linear"
+    if func is np.linalg.norm:  # matrix norms of singular values
+        o = args[1] if len(args) > 1 else kwargs.get("ord")
+        return isinstance(o, str) and o == "nuc" or (o in (2, -2) and (np.ndim(args[0]) == 2 if len(args) < 3
+                                                                        and kwargs.get("axis") is None else
+                                                                        _is_pair(args[2] if len(args) > 2 else
+                                                                                 kwargs.get("axis"))))
     return False
+
+
+def _is_pair(axis):
+    return isinstance(axis, (tuple, list)) and len(axis) == 2
 
 
 def array_function(func, types, args, kwargs):

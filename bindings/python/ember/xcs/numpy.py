@@ -759,6 +759,9 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     device kernel: on a GPU the values are sorted on the host."""
     if order is not None:
         raise XCSTypeError("argsort: order= (structured arrays) is not supported")
+    a = asarray(a)
+    if a.ndim == 0:  # numpy: [0]
+        return zeros((1,), int64)
     return _xcs._argsort(a, axis)
 
 
@@ -799,6 +802,140 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     last[ax] = slice(n - 1, n)
     m = where(isnan(s[tuple(last)]), s[tuple(last)], m)  # NaNs sort last: one there poisons the median
     return m if keepdims else squeeze(m, ax)
+
+
+def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
+    """numpy.quantile, method 'linear': the sorted values interpolated at
+    q * (n - 1), computed as numpy does (its virtual index and its two-sided
+    lerp), q known (a number or an array, whose dims come first); NaN where
+    a NaN is in the data."""
+    _no_out(out, "quantile")
+    if method != "linear":
+        raise XCSTypeError(f"quantile: only method='linear' is supported, got {method!r}")
+    qv = _np.asarray(q, dtype=_np.float64)
+    if _np.any((qv < 0) | (qv > 1)):
+        raise _xcs.XCSValueError("Quantiles must be in the range [0, 1]")
+    a = asarray(a)
+    if not _floating(a.dtype):
+        a = astype(a, float64)
+    nd0 = a.ndim
+    if axis is None:
+        a, axes = ravel(a), (0,)
+    else:
+        axes = tuple(sorted(_axis(v, nd0, "quantile") for v in (axis if isinstance(axis, (tuple, list)) else (axis,))))
+        a = moveaxis(a, axes, tuple(range(nd0 - len(axes), nd0)))
+        a = reshape(a, a.shape[:nd0 - len(axes)] + (-1,))
+    n = a.shape[-1]
+    if n == 0:
+        raise _xcs.XCSValueError("quantile of an empty axis")
+    s = sort(a, -1)
+    virtual = n * qv + (1 + qv * -1) - 1  # numpy's _compute_virtual_index, alpha = beta = 1
+    prev = _np.clip(_np.floor(virtual), 0, n - 1).astype(_np.int64)
+    nxt = _np.clip(_np.floor(virtual) + 1, 0, n - 1).astype(_np.int64)
+    gamma = _np.asarray(virtual - _np.floor(virtual), dtype=s.dtype if s.dtype != _BF16 else _np.float32)
+    lo, hi = take(s, prev.reshape(-1), axis=-1), take(s, nxt.reshape(-1), axis=-1)  # [..., q]
+    g = gamma.reshape(-1)
+    d = subtract(hi, lo)
+    r = where(g >= 0.5, subtract(hi, multiply(d, 1 - g)), add(lo, multiply(d, g)))  # numpy's _lerp
+    r = where(isnan(s[..., n - 1:]), s[..., n - 1:], r)
+    r = moveaxis(reshape(r, r.shape[:-1] + qv.shape), tuple(range(r.ndim - 1, r.ndim - 1 + qv.ndim)),
+                 tuple(range(qv.ndim)))  # the q dims first
+    for d_ in range(nd0 if keepdims else 0):  # the reduced axes back, of size one
+        if axis is None or d_ in axes:
+            r = expand_dims(r, qv.ndim + d_)
+    return r
+
+
+def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
+    """numpy.percentile: quantile at q / 100."""
+    return quantile(a, _np.true_divide(q, 100), axis, out, overwrite_input, method, keepdims)
+
+
+def diff(a, n=1, axis=-1):
+    """The n-th discrete difference along axis (booleans: not_equal), as numpy.diff."""
+    a = asarray(a)
+    if n < 0:
+        raise _xcs.XCSValueError(f"diff: order must be non-negative but got {n}")
+    if a.ndim == 0:
+        raise _xcs.XCSValueError("diff requires input that is at least one dimensional")
+    ax = _axis(axis, a.ndim, "diff")
+    for _ in range(n):
+        hi, lo = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+        hi[ax], lo[ax] = slice(1, None), slice(None, -1)
+        a = (not_equal if a.dtype == bool_ else subtract)(a[tuple(hi)], a[tuple(lo)])
+    return a
+
+
+def logaddexp(x1, x2, /):
+    """log(exp(x1) + exp(x2)) without overflow, numpy's way: the larger plus
+    log1p(exp(-|x1 - x2|)); equal inputs (infinities too) give x + log(2)."""
+    x1, x2 = asarray(x1), asarray(x2)
+    t = subtract(x1, x2)
+    r = where(greater(t, 0), add(x1, log1p(exp(negative(t)))), add(x2, log1p(exp(t))))
+    r = where(isnan(t), t, r)
+    return where(equal(x1, x2), add(x1, 0.69314718055994530942), r)
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """numpy.isclose: |a - b| <= atol + rtol * |b| for finite b, or a == b."""
+    a, b = asarray(a), asarray(b)
+    r = logical_or(logical_and(less_equal(absolute(subtract(a, b)), add(atol, multiply(rtol, absolute(b)))),
+                               isfinite(b)), equal(a, b))
+    return logical_or(r, logical_and(isnan(a), isnan(b))) if equal_nan else r
+
+
+def count_nonzero(a, axis=None, *, keepdims=False):
+    """The number of non-zero elements along axis (int64)."""
+    return sum(not_equal(asarray(a), 0), axis=axis, keepdims=keepdims)
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """numpy.linalg.norm for vectors (ord None/2, 1, inf, -inf, 0, p) and
+    matrices (None/'fro', 1, -1, inf, -inf); 2, -2 and 'nuc' need an SVD."""
+    x = asarray(x)
+    if not _floating(x.dtype):
+        x = astype(x, float64)
+    if axis is None:
+        if ord is None:
+            r = sqrt(sum(multiply(x, x)))
+            return reshape(r, (1,) * x.ndim) if keepdims else r
+        axes = tuple(range(x.ndim))
+    else:
+        axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = tuple(_axis(v, x.ndim, "norm") for v in axes)
+    ax = axes[0] if len(axes) == 1 else axes
+    if len(axes) == 1:
+        if ord is None or ord == 2:
+            return sqrt(sum(multiply(x, x), axis=ax, keepdims=keepdims))
+        if ord == _np.inf:
+            return max(absolute(x), axis=ax, keepdims=keepdims)
+        if ord == -_np.inf:
+            return min(absolute(x), axis=ax, keepdims=keepdims)
+        if ord == 0:
+            return astype(count_nonzero(x, axis=ax, keepdims=keepdims), x.dtype)
+        if ord == 1:
+            return sum(absolute(x), axis=ax, keepdims=keepdims)
+        if isinstance(ord, str):
+            raise _xcs.XCSValueError(f"Invalid norm order '{ord}' for vectors")
+        return power(sum(power(absolute(x), ord), axis=ax, keepdims=keepdims), 1.0 / ord)
+    if len(axes) != 2:
+        raise _xcs.XCSValueError("Improper number of dimensions to norm.")
+    r_ax, c_ax = axes
+    if ord is None or ord == "fro":
+        return sqrt(sum(multiply(x, x), axis=axes, keepdims=keepdims))
+    if ord in (1, -1, _np.inf, -_np.inf):
+        along, across = (r_ax, c_ax) if ord in (1, -1) else (c_ax, r_ax)
+        red = max if ord in (1, _np.inf) else min
+        sums = sum(absolute(x), axis=along, keepdims=True)
+        r = red(sums, axis=across, keepdims=True)
+        return r if keepdims else squeeze(r, axes)
+    raise XCSTypeError(f"norm: ord={ord!r} for matrices is not supported (it needs a singular value decomposition)")
+
+
+class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
+    """The numpy.linalg functions xcs computes."""
+
+    norm = staticmethod(_norm)
 
 
 def _scan_axis(a, axis, op, identity, name):
