@@ -321,10 +321,9 @@ static PyObject *gather_getitem(PyObject *self, idx_item *items, int n, int cons
         for (int64_t j = 0; known && j < xcs_tensor_numel(I); j++) {
             int64_t v = xcs_tensor_get_i64(I, j);
             if (v < -S || v >= S) {
-                xcs_tensor_free(cur);
-                for (int q = 0; q < l.n; q++) xcs_tensor_free(l.t[q]);
-                return xcs_py_errorf(XCS_ERR_INDEX, "index %lld is out of bounds for axis %d with size %lld",
-                                     (long long)v, adv_orig[m], (long long)S);
+                xcs_py_errorf(XCS_ERR_INDEX, "index %lld is out of bounds for axis %d with size %lld", (long long)v,
+                              adv_orig[m], (long long)S);
+                goto fail;
             }
         }
         xcs_tensor *i64 = NULL;

@@ -244,34 +244,17 @@ def array_ufunc(ufunc, method, *inputs, **kwargs):
     return _numpy_fallback(getattr(ufunc, method), inputs, kwargs)
 
 
-def _declines(func, args, kwargs):
-    """True for a call xcs's function accepts by its signature but does not
-    compute (numpy's then runs): np.pad in a mode other than 'constant'."""
-    if func is np.pad:
-        return (args[2] if len(args) > 2 else kwargs.get("mode", "constant")) != "constant"
-    if func in (np.quantile, np.percentile):
-        return (args[5] if len(args) > 5 else kwargs.get("method", "linear")) != "linear"
-    if func is np.linalg.norm:  # matrix norms of singular values
-        o = args[1] if len(args) > 1 else kwargs.get("ord")
-        return isinstance(o, str) and o == "nuc" or (o in (2, -2) and (np.ndim(args[0]) == 2 if len(args) < 3
-                                                                        and kwargs.get("axis") is None else
-                                                                        _is_pair(args[2] if len(args) > 2 else
-                                                                                 kwargs.get("axis"))))
-    return False
-
-
-def _is_pair(axis):
-    return isinstance(axis, (tuple, list)) and len(axis) == 2
-
-
 def array_function(func, types, args, kwargs):
     """Implements Array.__array_function__ (see the module docstring)."""
     for t in types:
         if not issubclass(t, (Array, np.ndarray)):
             return NotImplemented
     impl = _FUNCTIONS.get(func)
-    if impl is not None and _accepts(impl, args, kwargs) and not _declines(func, args, kwargs):
-        return impl(*args, **kwargs)
+    if impl is not None and _accepts(impl, args, kwargs):
+        try:
+            return impl(*args, **kwargs)
+        except xnp._Unsupported:  # a mode / method / order xcs does not compute: numpy's
+            pass
     return _numpy_fallback(func, args, kwargs)
 
 

@@ -473,6 +473,12 @@ def astype(x, dtype, /, *, copy=True):
 # jit / grad / vmap alike (each is a few traced ops, fused like any other).
 
 
+class _Unsupported(XCSTypeError):
+    """A call an xcs function accepts by its signature but does not compute
+    (a pad mode, a quantile method, a matrix norm): numpy's own function
+    runs instead when numpy dispatched it (ember.xcs._dispatch)."""
+
+
 def _axis(axis, ndim, name):
     if not -ndim <= axis < ndim:
         raise _xcs.XCSValueError(f"{name}: axis {axis} is out of bounds for array of dimension {ndim}")
@@ -712,7 +718,7 @@ def tile(A, reps):
 def pad(array, pad_width, mode="constant", constant_values=0):
     """Pads with a constant (numpy.pad, mode='constant'): blocks joined on each axis."""
     if mode != "constant":
-        raise XCSTypeError(f"pad: only mode='constant' is supported, got {mode!r}")
+        raise _Unsupported(f"pad: only mode='constant' is supported, got {mode!r}")
     a = asarray(array)
     pw = _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64), (a.ndim, 2))
     cv = _np.broadcast_to(_np.asarray(constant_values), (a.ndim, 2))
@@ -811,7 +817,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
     a NaN is in the data."""
     _no_out(out, "quantile")
     if method != "linear":
-        raise XCSTypeError(f"quantile: only method='linear' is supported, got {method!r}")
+        raise _Unsupported(f"quantile: only method='linear' is supported, got {method!r}")
     qv = _np.asarray(q, dtype=_np.float64)
     if _np.any((qv < 0) | (qv > 1)):
         raise _xcs.XCSValueError("Quantiles must be in the range [0, 1]")
@@ -929,7 +935,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
         sums = sum(absolute(x), axis=along, keepdims=True)
         r = red(sums, axis=across, keepdims=True)
         return r if keepdims else squeeze(r, axes)
-    raise XCSTypeError(f"norm: ord={ord!r} for matrices is not supported (it needs a singular value decomposition)")
+    raise _Unsupported(f"norm: ord={ord!r} for matrices is not supported (it needs a singular value decomposition)")
 
 
 class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
