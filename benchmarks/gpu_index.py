@@ -1,10 +1,11 @@
 """Gathers on a GPU: an embedding lookup and its gradient (a training step
 whose forward gathers rows of a table by token and whose backward
-scatter-adds the rows' gradients back), and argmax over the logits, against
+scatter-adds the rows' gradients back), argmax over the logits, and argsort
+(a stable sort: of the logits' rows, and of one long row), against
 PyTorch CUDA eager where torch sees a GPU and the device-to-device copy
 bandwidth measured in the same run.  Every operand lives on the device; a
 figure records the copies to the host one call makes (0: the gather, the
-scatter and argmax ran as device kernels).  Each figure is the median of
+scatter, argmax and argsort ran as device kernels).  Each figure is the median of
 REPS timed calls after warm-up, each call waited for.  Prints one JSON
 object per figure.  Without a GPU it prints why and exits 0.
 
@@ -20,6 +21,7 @@ from gpu_common import SMALL, copy_bandwidth, no_gpu, timed
 
 V, D, B, K = (64, 8, 32, 4) if SMALL else (65536, 512, 32768, 16)  # vocabulary, width, tokens, classes
 C = 16 if SMALL else 1024  # argmax: classes per row
+N = 5000 if SMALL else 1 << 24  # argsort: one long row
 
 
 def loss(table, w, tok):
@@ -51,8 +53,13 @@ def torch_figures(table, w, tok):
         return g
 
     logits = torch.tensor(np.random.default_rng(3).standard_normal((B, C)).astype(np.float32), device="cuda")
+    row = torch.tensor(np.random.default_rng(4).standard_normal(N).astype(np.float32), device="cuda")
     return {"torch_step_ms": round(timed(step), 3),
-            "torch_argmax_ms": round(timed(lambda: (logits.argmax(1), torch.cuda.synchronize())), 3)}
+            "torch_argmax_ms": round(timed(lambda: (logits.argmax(1), torch.cuda.synchronize())), 3),
+            "torch_argsort_rows_ms": round(timed(lambda: (torch.argsort(logits, 1, stable=True),
+                                                          torch.cuda.synchronize())), 3),
+            "torch_argsort_long_ms": round(timed(lambda: (torch.argsort(row, stable=True),
+                                                          torch.cuda.synchronize())), 3)}
 
 
 def main():
@@ -87,13 +94,27 @@ def main():
             "xcs_ms": round(timed(lambda: xcs.block_until_ready(pick(logits))), 3),
             "downloads_per_call": downloads_of(lambda: pick(logits)),
             "equal": bool(np.array_equal(np.asarray(pick(logits)), np.argmax(logits_h, axis=1)))}
+    order = xcs.jit(lambda z: np.argsort(z, axis=-1))
+    long_h = r.standard_normal(N).astype(np.float32)
+    long_d = xcs.device_put(long_h, "cuda")
+    sorts = []
+    for name, h, d in (("argsort_rows", logits_h, logits), ("argsort_long_row", long_h, long_d)):
+        # a merge sort moves its 16-byte keys once a pass: reported as the passes' bytes
+        passes = 1 + max(0, int(np.ceil(np.log2(h.shape[-1] / 2048))))
+        ms = timed(lambda: xcs.block_until_ready(order(d)))
+        sorts.append({"name": name, "shape": "x".join(map(str, h.shape)), "xcs_ms": round(ms, 3),
+                      "merge_passes": passes - 1, "key_GBps": round(32 * h.size * passes / ms / 1e6, 1),
+                      "downloads_per_call": downloads_of(lambda: order(d)),
+                      "equal": bool(np.array_equal(np.asarray(order(d)), np.argsort(h, axis=-1, kind="stable")))})
     if not SMALL:
         t = torch_figures(table, w, tok)
         if "torch_step_ms" in t:
             fig["torch_eager_ms"] = t["torch_step_ms"]
             amax["torch_eager_ms"] = t["torch_argmax_ms"]
-    print(json.dumps(fig), flush=True)
-    print(json.dumps(amax), flush=True)
+            sorts[0]["torch_eager_ms"] = t["torch_argsort_rows_ms"]
+            sorts[1]["torch_eager_ms"] = t["torch_argsort_long_ms"]
+    for f in (fig, amax, *sorts):
+        print(json.dumps(f), flush=True)
 
 
 if __name__ == "__main__":

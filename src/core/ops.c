@@ -233,7 +233,9 @@ xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out) {
     int a;
     if (xcs_axis_normalize(axis, x->ndim, &a)) return xcs_error_context(XCS_ERR_VALUE, "argsort");
     if (x->graph) return xcs_trace_node(x->graph, XCS_OP_ARGSORT, 1, &x, XCS_I64, x->dtype, x->ndim, x->shape, 0, a, out);
-    if (!xcs_tensor_on_host(x)) { /* no device kernel: sorted on the host, the indices sent back */
+    const xcs_backend *be = backend_of(x);
+    if (!be) return xcs_last_status();
+    if (!be->argsort && !xcs_tensor_on_host(x)) { /* no device kernel: sorted on the host, the indices sent back */
         xcs_tensor *h = NULL, *r = NULL;
         st = xcs_tensor_to(x, XCS_DEVICE_CPU, 0, &h);
         if (!st) st = xcs_argsort(h, a, &r);
@@ -242,8 +244,6 @@ xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out) {
         xcs_tensor_free(r);
         return st;
     }
-    const xcs_backend *be = backend_of(x);
-    if (!be) return xcs_last_status();
     if (!be->argsort) return xcs_error(XCS_ERR_UNSUPPORTED, "argsort has no kernel on %s", be->name);
     if ((st = xcs_tensor_empty_on(x->storage, XCS_I64, x->ndim, x->shape, out))) return st;
     if (xcs_tensor_numel(*out) > 0 && (st = be->argsort(x, a, *out))) {

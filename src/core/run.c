@@ -145,6 +145,7 @@ static bool device_kernel(const xcs_backend *be, const xcs_node *n) {
         return be->elementwise != NULL;
     case XCS_KIND_REDUCE: return be->reduce != NULL;
     case XCS_KIND_ARGREDUCE: return be->argreduce != NULL;
+    case XCS_KIND_SORT: return be->argsort != NULL;
     case XCS_KIND_MATMUL: return be->matmul != NULL && xcs_dtype_is_float(n->dtype);
     case XCS_KIND_TAKE: return be->take != NULL;
     case XCS_KIND_SCATTER: return be->scatter_add != NULL;

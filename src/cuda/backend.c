@@ -368,6 +368,30 @@ xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src,
     return st;
 }
 
+xcs_status xcs_cuda_be_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
+    xcs_cuda_sort_args a;
+    xcs_status st = xcs_cuda_sort_args_of(x, axis, out, &a);
+    if (st || a.R * a.L == 0) return st;
+    xcs_cu_runtime *rt = rt_of(ordinal_of(out));
+    if (!rt) return xcs_last_status();
+    st = order_kernel(rt, 1, &x, 1, &out);
+    /* the merges' scratch: keys, and keys2 from the second merge on (freed
+     * to the cache in this stream's order) */
+    xcs_cuda_sort_step steps[XCS_CUDA_SORT_STEPS];
+    int n = xcs_cuda_sort_plan(&a, steps);
+    xcs_cu_ptr keys = 0, keys2 = 0;
+    size_t kb = (size_t)(a.R * a.L) * sizeof(xcs_cuda_sort_key);
+    if (!st && n > 1) st = xcs_cu_alloc(rt, kb, &keys);
+    if (!st && n > 2) st = xcs_cu_alloc(rt, kb, &keys2);
+    a.keys = (xcs_cuda_sort_key *)(uintptr_t)keys;
+    a.keys2 = (xcs_cuda_sort_key *)(uintptr_t)keys2;
+    n = st ? 0 : xcs_cuda_sort_plan(&a, steps);
+    for (int i = 0; i < n && !st; i++) st = xcs_cu_run_sort(rt, &steps[i], x->dtype);
+    xcs_cu_free(rt, keys);
+    xcs_cu_free(rt, keys2);
+    return st;
+}
+
 /* How cuBLAS reads the last two dims of t ([rows, cols]): row-major with
  * leading dimension *ld (trans false), or column-major (trans true).
  * False when neither (then the matrix is copied first). */
@@ -792,6 +816,7 @@ static const xcs_backend direct = {
     .take_in_range = xcs_cuda_be_take_in_range,
     .scatter_add = xcs_cuda_be_scatter_add,
     .argreduce = xcs_cuda_be_argreduce,
+    .argsort = xcs_cuda_be_argsort,
     .random = xcs_cuda_be_random,
 };
 

@@ -30,6 +30,8 @@ xcs_status xcs_cuda_be_scatter_add(const xcs_tensor *idx, const xcs_tensor *src,
 xcs_status xcs_cuda_be_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
 xcs_status xcs_cuda_random_args_of(xcs_op op, xcs_rng_key key, double a, double b, const xcs_tensor *out,
                                    xcs_cuda_random_args *args);
+/* As xcs_backend.argsort: a tile sort and merges (codegen.h), async. */
+xcs_status xcs_cuda_be_argsort(const xcs_tensor *x, int axis, xcs_tensor *out);
 /* As xcs_backend.argreduce: a kernel with a block per output (codegen.h). */
 xcs_status xcs_cuda_be_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
 xcs_status xcs_cuda_argred_args_of(xcs_op op, const xcs_tensor *x, int axis, const xcs_tensor *out,

@@ -308,6 +308,70 @@ size_t xcs_cuda_random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t
 char *xcs_cuda_random_codegen_alloc(const xcs_cuda_random_spec *rs);
 uint64_t xcs_cuda_random_spec_hash(const xcs_cuda_random_spec *rs);
 
+/* argsort along one axis (sort.c): out (int64, contiguous in x's shape) =
+ * numpy.argsort(x, axis, kind="stable"), NaNs last; bool/int32/int64/
+ * float32/float64 (core sorts a 16-bit float's float32 cast).  Each
+ * element is a key {v, j}: its value as an unsigned integer of the same
+ * order, and its position j along the axis; a row's keys are distinct, and
+ * sorted by (v, j) they are its stable order.  Two kernels
+ * (xcs_cuda_sort_plan lists the launches): SORT_TILE (per dtype) reads x
+ * (any strides) and sorts tiles of T keys (T: the power of two that holds
+ * a row, at most XCS_CUDA_SORT_SLOTS) in shared memory, bitonically,
+ * XCS_CUDA_SORT_SLOTS / T tiles a block; SORT_MERGE merges pairs of a
+ * row's sorted runs of `width` keys (a key's place: its rank in its own
+ * run plus a binary search in the other), ping-ponging keys / keys2.  The
+ * last launch (emit) writes the j's to out.  Kernel parameter: struct
+ * xcs_sort_args, mirrored by xcs_cuda_sort_args. */
+#define XCS_CUDA_SORT_SLOTS 2048 /* keys a tile-sort block holds (shared memory) */
+
+typedef enum { XCS_CUDA_SORT_TILE = 1, XCS_CUDA_SORT_MERGE = 2 } xcs_cuda_sort_kind;
+
+typedef struct xcs_cuda_sort_spec {
+    xcs_cuda_sort_kind kind;
+    xcs_dtype dtype; /* x's (the merge: none) */
+} xcs_cuda_sort_spec;
+
+typedef struct xcs_cuda_sort_key {
+    unsigned long long v, j;
+} xcs_cuda_sort_key;
+
+typedef struct xcs_cuda_sort_args {
+    const void *x;  /* element [0, ...] */
+    long long *out; /* contiguous, x's shape */
+    xcs_cuda_sort_key *keys, *keys2; /* R * L each (keys2: when two merges or more) */
+    long long R, L, T, width; /* rows, their length, the tile, the merge's runs */
+    long long sa, so;         /* the axis' stride in x; out's (the elements after the axis) */
+    int nd, emit;             /* x's other dims (below); emit: write the j's to out */
+    long long shape[XCS_MAX_DIMS], stride[XCS_MAX_DIMS];
+} xcs_cuda_sort_args;
+
+size_t xcs_cuda_sort_codegen(const xcs_cuda_sort_spec *ss, char *buf, size_t cap);
+char *xcs_cuda_sort_codegen_alloc(const xcs_cuda_sort_spec *ss);
+uint64_t xcs_cuda_sort_spec_hash(const xcs_cuda_sort_spec *ss);
+
+/* The arguments of an argsort of x along axis into out (addresses as
+ * xcs_cuda_be_addr gives them; keys unset): XCS_ERR_UNSUPPORTED for a
+ * dtype without a kernel. */
+xcs_status xcs_cuda_sort_args_of(const xcs_tensor *x, int axis, const xcs_tensor *out, xcs_cuda_sort_args *a);
+
+/* The launches of an argsort (a: from xcs_cuda_sort_args_of, keys and
+ * keys2 set), in order, each with its arguments: at most
+ * XCS_CUDA_SORT_STEPS. */
+#define XCS_CUDA_SORT_STEPS 32
+typedef struct xcs_cuda_sort_step {
+    xcs_cuda_sort_kind kind;
+    xcs_cuda_sort_args args;
+} xcs_cuda_sort_step;
+int xcs_cuda_sort_plan(const xcs_cuda_sort_args *a, xcs_cuda_sort_step *steps);
+/* Blocks of XCS_CUDA_BLOCK threads a step's work fills. */
+long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
+
+/* A kernel source of the bytes gen(spec, buf, cap) writes, allocated
+ * (free() it); NULL with the error set.  written(): snprintf's count as a
+ * source length, 0 with the error set when it failed. */
+char *xcs_cuda_source_alloc(size_t (*gen)(const void *, char *, size_t), const void *spec, const char *what);
+size_t xcs_cuda_written(int w, const char *what);
+
 size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t cap);
 char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is);
 uint64_t xcs_cuda_index_spec_hash(const xcs_cuda_index_spec *is);

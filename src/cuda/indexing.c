@@ -14,7 +14,7 @@
 #include "codegen.h"
 
 /* snprintf's count as a source length; 0 with the error set on failure. */
-static size_t written(int w, const char *what) {
+size_t xcs_cuda_written(int w, const char *what) {
     if (w < 0) xcs_error(XCS_ERR_INTERNAL, "%s: formatting failed", what);
     return w < 0 ? 0 : (size_t)w;
 }
@@ -213,12 +213,12 @@ size_t xcs_cuda_index_codegen(const xcs_cuda_index_spec *is, char *buf, size_t c
         xcs_error(XCS_ERR_INTERNAL, "index kernel: unknown kind %d", (int)is->kind);
         return 0;
     }
-    return written(w, "index kernel");
+    return xcs_cuda_written(w, "index kernel");
 }
 
 /* Source of `need` bytes written by gen(spec, buf, cap), allocated (free()
  * it); NULL with the error set. */
-static char *source_alloc(size_t (*gen)(const void *, char *, size_t), const void *spec, const char *what) {
+char *xcs_cuda_source_alloc(size_t (*gen)(const void *, char *, size_t), const void *spec, const char *what) {
     size_t need = gen(spec, NULL, 0);
     if (!need) return NULL;
     char *buf = malloc(need + 1);
@@ -232,7 +232,7 @@ static char *source_alloc(size_t (*gen)(const void *, char *, size_t), const voi
 
 static size_t index_gen(const void *spec, char *buf, size_t cap) { return xcs_cuda_index_codegen(spec, buf, cap); }
 
-char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is) { return source_alloc(index_gen, is, "an index"); }
+char *xcs_cuda_index_codegen_alloc(const xcs_cuda_index_spec *is) { return xcs_cuda_source_alloc(index_gen, is, "an index"); }
 
 /* argmax / argmin: a block per output (grid-stride over outputs); each
  * thread scans its strided share of the axis keeping the first best it
@@ -310,13 +310,13 @@ size_t xcs_cuda_argred_codegen(const xcs_cuda_argred_spec *as, char *buf, size_t
         "}\n",
         xcs_op_name(as->op), xcs_dtype_name(as->dtype), XCS_MAX_DIMS, XCS_MAX_DIMS, t, is_float ? "v != v" : "false",
         as->op == XCS_OP_ARGMAX ? ">" : "<", XCS_CUDA_BLOCK, XCS_CUDA_BLOCK, XCS_CUDA_BLOCK);
-    return written(w, "arg-reduction kernel");
+    return xcs_cuda_written(w, "arg-reduction kernel");
 }
 
 static size_t argred_gen(const void *spec, char *buf, size_t cap) { return xcs_cuda_argred_codegen(spec, buf, cap); }
 
 char *xcs_cuda_argred_codegen_alloc(const xcs_cuda_argred_spec *as) {
-    return source_alloc(argred_gen, as, "an arg-reduction");
+    return xcs_cuda_source_alloc(argred_gen, as, "an arg-reduction");
 }
 
 uint64_t xcs_cuda_argred_spec_hash(const xcs_cuda_argred_spec *as) {
@@ -403,12 +403,12 @@ size_t xcs_cuda_random_codegen(const xcs_cuda_random_spec *rs, char *buf, size_t
         xcs_op_name(rs->op), xcs_dtype_name(rs->dtype), xcs_cuda_philox_source, XCS_CUDA_BLOCK,
         rs->dtype == XCS_F32 ? "float" : "double", rs->dtype == XCS_F32 ? "float" : "double", per - 1, per,
         random_body(rs->op, rs->dtype));
-    return written(w, "random kernel");
+    return xcs_cuda_written(w, "random kernel");
 }
 
 static size_t random_gen(const void *spec, char *buf, size_t cap) { return xcs_cuda_random_codegen(spec, buf, cap); }
 
-char *xcs_cuda_random_codegen_alloc(const xcs_cuda_random_spec *rs) { return source_alloc(random_gen, rs, "a random"); }
+char *xcs_cuda_random_codegen_alloc(const xcs_cuda_random_spec *rs) { return xcs_cuda_source_alloc(random_gen, rs, "a random"); }
 
 uint64_t xcs_cuda_random_spec_hash(const xcs_cuda_random_spec *rs) {
     return 0x2f8d61c3a9e5b047ull ^ ((uint64_t)rs->op << 40) ^ ((uint64_t)rs->dtype << 8);

@@ -1088,6 +1088,15 @@ xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, c
                         xcs_cuda_index_blocks(is->kind, &args), index_what(is->kind));
 }
 
+static char *gen_sort(const void *ss) { return xcs_cuda_sort_codegen_alloc(ss); }
+
+xcs_status xcs_cu_run_sort(xcs_cu_runtime *rt, const xcs_cuda_sort_step *step, xcs_dtype dtype) {
+    xcs_cuda_sort_args args = step->args;
+    xcs_cuda_sort_spec ss = {step->kind, dtype};
+    return launch_small(rt, xcs_cuda_sort_spec_hash(&ss), gen_sort, &ss, &args, NULL, xcs_cuda_sort_blocks(step),
+                        step->kind == XCS_CUDA_SORT_TILE ? " (argsort: tile sort)" : " (argsort: merge)");
+}
+
 static char *gen_random(const void *rs) { return xcs_cuda_random_codegen_alloc(rs); }
 
 xcs_status xcs_cu_run_random(xcs_cu_runtime *rt, const xcs_cuda_random_spec *rs, const xcs_cuda_random_args *args_in) {

@@ -139,6 +139,9 @@ xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, con
  * range is XCS_ERR_INDEX (else the caller knows them in range). */
 xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, const xcs_cuda_index_args *args,
                             bool checked);
+/* Runs one launch of an argsort of x (dtype: x's) from its plan
+ * (codegen.h), asynchronously. */
+xcs_status xcs_cu_run_sort(xcs_cu_runtime *rt, const xcs_cuda_sort_step *step, xcs_dtype dtype);
 /* Runs a uniform / normal draw's kernel (codegen.h), asynchronously. */
 xcs_status xcs_cu_run_random(xcs_cu_runtime *rt, const xcs_cuda_random_spec *rs, const xcs_cuda_random_args *args);
 /* Runs an argmax/argmin kernel (codegen.h), a block per output. */

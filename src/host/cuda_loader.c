@@ -118,6 +118,10 @@ static xcs_status cu_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_ten
     if (!mod->argreduce) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no argreduce entry", module_path);
     return relay(mod->argreduce(op, x, axis, out));
 }
+static xcs_status cu_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
+    if (!mod->argsort) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no argsort entry", module_path);
+    return relay(mod->argsort(x, axis, out));
+}
 static xcs_status cu_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out) {
     if (!mod->random) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no random entry", module_path);
     return relay(mod->random(op, key, a, b, out));
@@ -145,6 +149,7 @@ static const xcs_backend cuda_backend = {
     .take_in_range = cu_take_in_range,
     .scatter_add = cu_scatter_add,
     .argreduce = cu_argreduce,
+    .argsort = cu_argsort,
     .random = cu_random,
     .alloc = cu_alloc,
     .free = cu_free,

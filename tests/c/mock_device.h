@@ -214,6 +214,15 @@ static xcs_status m_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tens
     return ok ? cpu->argreduce(op, &h[0], axis, &h[1]) : wrong_device();
 }
 
+static xcs_status m_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
+    xcs_storage s[2];
+    xcs_tensor h[2];
+    int dev = -1;
+    bool ok = alias(x, &s[0], &h[0], &dev);
+    ok &= alias(out, &s[1], &h[1], &dev);
+    return ok ? cpu->argsort(&h[0], axis, &h[1]) : wrong_device();
+}
+
 static long n_random;
 static xcs_status m_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out) {
     xcs_storage s;
@@ -361,6 +370,7 @@ static const xcs_backend mock = {
     .take_in_range = m_take_in_range,
     .scatter_add = m_scatter_add,
     .argreduce = m_argreduce,
+    .argsort = m_argsort,
     .random = m_random,
     .alloc = m_alloc,
     .free = m_free,

@@ -149,6 +149,7 @@ static const xcs_cuda_module module = {
     .argreduce = m_argreduce,
     .random = m_random,
     .take_in_range = m_take_in_range,
+    .argsort = m_argsort,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

@@ -13,7 +13,7 @@
  * (xcs_backend.run_scan) equal to the CPU's step loop, an integer division
  * by zero in one reported at its step; take (every width, negative
  * indices), scatter_add (a thousand values a position, flat and by rows:
- * the CPU's bits), argmax/argmin and
+ * the CPU's bits), argmax/argmin, argsort (rows of 17 to 2^20) and
  * concatenate as device kernels equal to the CPU's, an index out of range
  * reported by the kernel.
  * Without a usable device it prints why and exits 77 (a CTest skip). */
@@ -189,6 +189,12 @@ static void test_index_kernels(void) {
             CHECK_OK(xcs_argreduce(op, x, axis, false, &am));
             CHECK_OK(xcs_argreduce(op, xd, axis, false, &amd));
             check_same(amd, am, 0);
+            xcs_tensor *as = NULL, *asd = NULL; /* a stable sort has one answer: the CPU's */
+            CHECK_OK(xcs_argsort(x, axis, &as));
+            CHECK_OK(xcs_argsort(xd, axis, &asd));
+            check_same(asd, as, 0);
+            xcs_tensor_free(as);
+            xcs_tensor_free(asd);
             xcs_tensor *f[] = {idx, idxd, want, got, am, amd};
             for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
         }
@@ -207,6 +213,17 @@ static void test_index_kernels(void) {
     check_same(got, want, 0); /* the CPU's sums in the CPU's order: the same bits */
     xcs_tensor *bad = NULL;
     CHECK_ERR(xcs_scatter_add(posd, srcd, 999, &bad), XCS_ERR_INDEX, "out of bounds for size 999");
+    /* argsort of 2^20 float32 in one row (9 merges) and of the integer
+     * positions (every value ~1000 times: ties in order) */
+    xcs_tensor *srt = NULL, *srtd = NULL, *pst = NULL, *pstd = NULL;
+    CHECK_OK(xcs_argsort(src, 0, &srt));
+    CHECK_OK(xcs_argsort(srcd, 0, &srtd));
+    check_same(srtd, srt, 0);
+    CHECK_OK(xcs_argsort(pos, 0, &pst));
+    CHECK_OK(xcs_argsort(posd, 0, &pstd));
+    check_same(pstd, pst, 0);
+    xcs_tensor *sf[] = {srt, srtd, pst, pstd};
+    for (size_t i = 0; i < sizeof sf / sizeof sf[0]; i++) xcs_tensor_free(sf[i]);
     /* along an axis (an embedding's gradient): [4096, 256] rows onto 1000 */
     const int64_t rows[1] = {4096}, rs[2] = {4096, 256};
     xcs_tensor *ri = NULL, *rid = NULL, *rv = NULL, *rvd = NULL, *rw = NULL, *rg = NULL;

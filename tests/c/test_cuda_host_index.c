@@ -282,6 +282,98 @@ static void test_argreduce_ties_nans_and_views(void) {
     printf("  argmax/argmin: %d cases\n", cases);
 }
 
+/* argsort's launches as the backend makes them (xcs_cuda_sort_plan, the
+ * merges' scratch here in host memory), each on fewer blocks than its work
+ * (the grid-stride loops go round; the tile sort on fibers, in a random
+ * order).  k[kind] runs kind; returns the steps. */
+static int run_sort(xcs_kernel_host *const *k, xcs_cuda_sort_args a) {
+    size_t kb = (size_t)(a.R * a.L > 0 ? a.R * a.L : 1) * sizeof(xcs_cuda_sort_key);
+    xcs_cuda_sort_key *keys = malloc(kb), *keys2 = malloc(kb);
+    CHECK(keys && keys2);
+    memset(keys, 0xA5, kb); /* a key the plan forgot to write shows */
+    memset(keys2, 0xA5, kb);
+    a.keys = keys, a.keys2 = keys2;
+    xcs_cuda_sort_step steps[XCS_CUDA_SORT_STEPS];
+    int n = xcs_cuda_sort_plan(&a, steps);
+    CHECK(n >= 1 && n <= XCS_CUDA_SORT_STEPS && steps[n - 1].args.emit);
+    for (int i = 0; i < n; i++) {
+        CHECK(steps[i].args.emit == (i == n - 1));
+        long long want = xcs_cuda_sort_blocks(&steps[i]);
+        unsigned blocks = (unsigned)(want > 2 ? 2 : want < 1 ? 1 : want);
+        CHECK_OK(xcs_kernel_host_launch(k[steps[i].kind], 0, &steps[i].args, blocks, XCS_CUDA_BLOCK));
+    }
+    free(keys);
+    free(keys2);
+    return n;
+}
+
+/* A value of few levels (ties decide), with NaNs, zeros of both signs and
+ * infinities in float rows and each integer type's extremes. */
+static double sort_value(xcs_dtype dt) {
+    int64_t r = uniform(0, 40);
+    if (xcs_dtype_is_float(dt)) {
+        if (r == 0) return 0.0 / 0.0;
+        if (r == 1) return -0.0;
+        if (r == 2) return -1.0 / 0.0;
+        if (r == 3) return 1.0 / 0.0;
+    }
+    if (dt == XCS_I32 && r < 2) return r ? 2147483647.0 : -2147483648.0;
+    if (dt == XCS_I64 && r < 2) return r ? 4611686018427387904.0 : -9223372036854775808.0;
+    return dt == XCS_BOOL ? (double)(r % 2) : (double)uniform(-4, 5) / (xcs_dtype_is_float(dt) ? 4.0 : 1.0);
+}
+
+/* argsort: rows short (several tiles a block) and longer than a tile (the
+ * merges: runs of every length, the last one short), along every axis, on
+ * transposed views half the time: the CPU's indices exactly (a stable sort
+ * has one answer: ties in order, NaNs last, -0 == +0). */
+static void test_argsort_same_order(void) {
+    const xcs_dtype dts[] = {XCS_BOOL, XCS_I32, XCS_I64, XCS_F32, XCS_F64};
+    int cases = 0, merged = 0;
+    xcs_kernel_host *k[XCS_CUDA_SORT_MERGE + 1] = {NULL};
+    xcs_cuda_sort_spec ms = {XCS_CUDA_SORT_MERGE, XCS_F32};
+    k[XCS_CUDA_SORT_MERGE] = host_build(xcs_cuda_sort_codegen_alloc(&ms), "xcs_sort_args", 0);
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        xcs_cuda_sort_spec ts = {XCS_CUDA_SORT_TILE, dts[d]};
+        k[XCS_CUDA_SORT_TILE] = host_build(xcs_cuda_sort_codegen_alloc(&ts), "xcs_sort_args", XCS_KERNEL_HOST_COOPERATIVE);
+        CHECK(k[XCS_CUDA_SORT_TILE] && xcs_kernel_host_fibers(k[XCS_CUDA_SORT_TILE]));
+        for (int trial = 0; k[XCS_CUDA_SORT_TILE] && k[XCS_CUDA_SORT_MERGE] && trial < 8; trial++) {
+            CHECK_OK(xcs_kernel_host_set_schedule(k[XCS_CUDA_SORT_TILE], XCS_KERNEL_HOST_RANDOM, next_u64()));
+            int nd = (int)uniform(1, 4), axis = (int)uniform(0, nd);
+            int64_t shape[3];
+            for (int i = 0; i < nd; i++) /* trials 0, 1: a row of 1 to 4 tiles and more; else short */
+                shape[i] = i != axis ? uniform(1, 4) : trial < 2 ? uniform(2049, 9000) : uniform(1, trial % 2 ? 40 : 700);
+            xcs_tensor *f = NULL, *x = NULL, *want = NULL, *got = NULL;
+            CHECK_OK(xcs_tensor_empty(XCS_F64, nd, shape, &f));
+            double *p = xcs_tensor_data(f);
+            for (int64_t i = 0; i < xcs_tensor_numel(f); i++) p[i] = sort_value(dts[d]);
+            CHECK_OK(xcs_cast(f, dts[d], &x));
+            if (trial % 2 && nd >= 2) { /* a transposed view: strides not in C order */
+                int perm[3] = {0, 1, 2};
+                perm[0] = nd - 1, perm[nd - 1] = 0;
+                xcs_tensor *t = NULL;
+                CHECK_OK(xcs_permute(x, perm, &t));
+                xcs_tensor_free(x);
+                x = t;
+            }
+            CHECK_OK(xcs_argsort(x, axis, &want));
+            if (want) CHECK_OK(xcs_tensor_empty(XCS_I64, want->ndim, want->shape, &got));
+            xcs_cuda_sort_args a;
+            if (got && !xcs_cuda_sort_args_of(x, axis, got, &a)) {
+                memset(xcs_tensor_data(got), 0xA5, (size_t)xcs_tensor_numel(got) * 8);
+                merged += run_sort(k, a) > 1;
+                CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want), (size_t)xcs_tensor_numel(want) * 8) == 0);
+            }
+            xcs_tensor *fr[] = {f, x, want, got};
+            for (size_t i = 0; i < 4; i++) xcs_tensor_free(fr[i]);
+            cases++;
+        }
+        xcs_kernel_host_free(k[XCS_CUDA_SORT_TILE]);
+    }
+    xcs_kernel_host_free(k[XCS_CUDA_SORT_MERGE]);
+    printf("  argsort: %d cases (%d merged)\n", cases, merged);
+    CHECK(merged > 0);
+}
+
 /* uniform / normal draws: the kernel's numbers are the CPU's, bit for bit
  * (the host build has the CPU's libm, so normals match exactly too), for
  * counts that end mid-block and bounds of every kind. */
@@ -338,7 +430,13 @@ static void test_refusals(void) {
     CHECK_OK(xcs_arange(0, 4, 1, XCS_I32, &x));
     CHECK_OK(xcs_tensor_empty(XCS_I32, 1, &n, &out));
     CHECK_ERR(xcs_cuda_take_args(x, x, 0, out, &a), XCS_ERR_INTERNAL, "int64 indices"); /* core casts them first */
-    xcs_tensor *f[] = {b, idx, x, out};
+    xcs_tensor *h = NULL, *hi = NULL;
+    xcs_cuda_sort_args sa;
+    CHECK_OK(xcs_tensor_empty(XCS_F16, 1, &n, &h));
+    CHECK_OK(xcs_tensor_empty(XCS_I64, 1, &n, &hi));
+    CHECK_ERR(xcs_cuda_sort_args_of(h, 0, hi, &sa), XCS_ERR_UNSUPPORTED, "no CUDA kernel for dtype float16");
+    CHECK_ERR(xcs_cuda_sort_args_of(x, 0, out, &sa), XCS_ERR_INTERNAL, "bad operands"); /* an int32 out */
+    xcs_tensor *f[] = {b, idx, x, out, h, hi};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
@@ -356,6 +454,7 @@ int main(void) {
     RUN(test_take_every_width_and_axis);
     RUN(test_scatter_add_same_bits);
     RUN(test_argreduce_ties_nans_and_views);
+    RUN(test_argsort_same_order);
     RUN(test_random_streams);
     RUN(test_refusals);
     printf("%d kernels compiled with NVRTC\n", nvrtc_compiled);

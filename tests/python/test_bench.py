@@ -218,13 +218,15 @@ def test_gpu_scan_script_runs():
 
 def test_gpu_index_script_runs():
     """benchmarks/gpu_index.py at tiny sizes: on a GPU (in CI the mock's,
-    CTest python_mock_cuda) the embedding step and argmax copy nothing to
-    the host and equal the CPU's; without one it says why and stops."""
+    CTest python_mock_cuda) the embedding step, argmax and argsort copy
+    nothing to the host and equal the CPU's (numpy's); without one it says why and stops."""
     figs = _gpu_script("gpu_index.py")
     if not xcs.devices()[1]["available"]:
         assert len(figs) == 1 and "skipped" in figs[0]
         return
-    step, amax = figs
+    step, amax, *sorts = figs
     assert step["downloads_per_call"] == 0 and step["max_abs_diff"] < 1e-5 and step["value_rel_err"] < 1e-5
     assert step["grad_repeatable"]
     assert amax["downloads_per_call"] == 0 and amax["equal"] and step["xcs_ms"] > 0 and amax["xcs_ms"] > 0
+    assert [f["name"] for f in sorts] == ["argsort_rows", "argsort_long_row"] and sorts[1]["merge_passes"] == 2
+    assert all(f["downloads_per_call"] == 0 and f["equal"] and f["xcs_ms"] > 0 for f in sorts)

@@ -221,16 +221,28 @@ def test_sort_gradient_vmap_and_median(rng):
 
 
 def test_argsort_in_a_device_program(rng):
-    """No device kernel: in a program on a GPU the values come to the host
-    and the indices go back; the program's result stays on the device."""
+    """argsort runs on the device in a program (a tile sort and merges):
+    nothing comes to the host until the result is read; rows longer than a
+    tile (merges), ties, NaNs and signed zeros give numpy's stable order."""
     if not xcs.devices()[1]["available"]:
         pytest.skip("no CUDA device (CI runs this on the mock: python_mock_cuda)")
     a = rng.standard_normal((5, 7))
     d = xcs.device_put(a, "cuda")
+    down = xcs.memory_stats()["downloads"]
     r = xcs.jit(lambda x: np.sort(x, axis=0) * 2 + np.argsort(x, axis=1))(d)
-    assert str(r.device).startswith("cuda")
+    assert str(r.device).startswith("cuda") and xcs.memory_stats()["downloads"] == down
     np.testing.assert_array_equal(np.asarray(r), np.sort(a, axis=0) * 2 + np.argsort(a, axis=1, kind="stable"))
     np.testing.assert_array_equal(np.asarray(np.argsort(d, axis=1)), np.argsort(a, axis=1, kind="stable"))
+    both = xcs.jit(lambda x: (np.argsort(x, axis=0), np.argsort(x, axis=1)))
+    for dtype in (np.float32, np.float64, np.int32, np.int64, np.bool_):
+        b = rng.integers(-3, 4, size=(3, 5000)).astype(dtype)
+        if b.dtype.kind == "f":
+            b[rng.random(b.shape) < 0.05] = np.nan
+            b[rng.random(b.shape) < 0.05] = -0.0
+        g0, g1 = both(xcs.device_put(b, "cuda"))
+        assert str(g1.device).startswith("cuda")
+        np.testing.assert_array_equal(np.asarray(g0), np.argsort(b, axis=0, kind="stable"))
+        np.testing.assert_array_equal(np.asarray(g1), np.argsort(b, axis=1, kind="stable"))
 
 
 @pytest.mark.parametrize("q", [0.3, [0.0, 0.1, 0.5, 0.9, 1.0], [[0.0, 1.0], [0.25, 0.75]]], ids=["scalar", "list", "2d"])
