@@ -2,6 +2,7 @@
  * (numpy.take, the gather primitive) and concatenate. */
 #include "trace.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Checks idx and returns an owned contiguous int64 copy with negative
@@ -27,16 +28,12 @@ static xcs_status wrap_indices(const xcs_tensor *idx, int64_t len, int axis, xcs
     return XCS_OK;
 }
 
-/* The backend of the device all n operands live on (a device, not the
- * host), or NULL with the error set: `what` names the op. */
-static const xcs_backend *device_backend(int n, const xcs_tensor *const *xs, const char *what) {
-    const xcs_storage *s0 = xs[0]->storage;
-    for (int i = 1; i < n; i++)
-        if (xs[i]->storage->device != s0->device || xs[i]->storage->device_index != s0->device_index) {
-            xcs_error(XCS_ERR_VALUE, "%s: operands on different devices (move them with device_put)", what);
-            return NULL;
-        }
-    return xcs_backend_for(s0->device);
+/* The backend of the device the n operands meet on (xcs_colocate: host
+ * ones copied there, into moved[], freed by the caller), or NULL with the
+ * error set: `what` names the op. */
+static const xcs_backend *device_backend(int n, const xcs_tensor **xs, xcs_tensor **moved, const char *what) {
+    if (xcs_colocate(n, xs, moved, what)) return NULL;
+    return xcs_backend_for(xs[0]->storage->device);
 }
 
 /* idx as a contiguous int64 array on its device (a view when it is one). */
@@ -51,13 +48,13 @@ static xcs_status int64_indices(const xcs_tensor *idx, xcs_tensor **out) {
 static xcs_status take_on_device(const xcs_tensor *x, const xcs_tensor *idx, int a, int nd, const int64_t *shape,
                                  bool in_range, xcs_tensor **out) {
     const xcs_tensor *both[2] = {x, idx};
-    const xcs_backend *be = device_backend(2, both, "take");
-    if (!be) return xcs_last_status();
-    if (!be->take) return xcs_error(XCS_ERR_UNSUPPORTED, "take: backend %s has no kernel", be->name);
-    xcs_tensor *xc = NULL, *ix = NULL;
-    xcs_status st = xcs_contiguous(x, &xc);
-    if (!st) st = int64_indices(idx, &ix);
-    if (!st) st = xcs_tensor_empty_on(x->storage, x->dtype, nd, shape, out);
+    xcs_tensor *moved[2] = {NULL, NULL}, *xc = NULL, *ix = NULL;
+    const xcs_backend *be = device_backend(2, both, moved, "take");
+    xcs_status st = be ? XCS_OK : xcs_last_status();
+    if (!st && !be->take) st = xcs_error(XCS_ERR_UNSUPPORTED, "take: backend %s has no kernel", be->name);
+    if (!st) st = xcs_contiguous(both[0], &xc);
+    if (!st) st = int64_indices(both[1], &ix);
+    if (!st) st = xcs_tensor_empty_on(xc->storage, x->dtype, nd, shape, out);
     xcs_status (*kernel)(const xcs_tensor *, const xcs_tensor *, int, xcs_tensor *) =
         in_range && be->take_in_range ? be->take_in_range : be->take;
     if (!st && xcs_tensor_numel(*out) > 0 && (st = kernel(xc, ix, a, *out))) {
@@ -66,6 +63,8 @@ static xcs_status take_on_device(const xcs_tensor *x, const xcs_tensor *idx, int
     }
     xcs_tensor_free(xc);
     xcs_tensor_free(ix);
+    xcs_tensor_free(moved[0]);
+    xcs_tensor_free(moved[1]);
     return st;
 }
 
@@ -124,22 +123,34 @@ xcs_status xcs_take_in_range(const xcs_tensor *x, const xcs_tensor *idx, int axi
  * output, a strided view of it. */
 static xcs_status concat_on_device(int n, const xcs_tensor *const *xs, int a, xcs_dtype dt, int nd,
                                    const int64_t *shape, xcs_tensor **out) {
-    const xcs_backend *be = device_backend(n, xs, "concatenate");
-    if (!be) return xcs_last_status();
-    if (!be->elementwise) return xcs_error(XCS_ERR_UNSUPPORTED, "concatenate: backend %s has no kernel", be->name);
-    xcs_status st = xcs_tensor_empty_on(xs[0]->storage, dt, nd, shape, out);
-    int64_t at = 0;
+    const xcs_tensor **at = malloc((size_t)n * sizeof *at);
+    xcs_tensor **moved = calloc((size_t)n, sizeof *moved);
+    if (!at || !moved) {
+        free(at);
+        free(moved);
+        return xcs_error(XCS_ERR_MEMORY, "concatenate: out of memory");
+    }
+    memcpy(at, xs, (size_t)n * sizeof *at);
+    const xcs_backend *be = device_backend(n, at, moved, "concatenate");
+    xcs_status st = be ? XCS_OK : xcs_last_status();
+    if (!st && !be->elementwise)
+        st = xcs_error(XCS_ERR_UNSUPPORTED, "concatenate: backend %s has no kernel", be->name);
+    if (!st) st = xcs_tensor_empty_on(at[0]->storage, dt, nd, shape, out);
+    int64_t off = 0;
     for (int i = 0; i < n && !st; i++) {
         xcs_tensor slab = **out;
-        slab.shape[a] = xs[i]->shape[a];
-        slab.offset += at * slab.strides[a];
-        at += xs[i]->shape[a];
-        if (xcs_tensor_numel(&slab) > 0) st = be->elementwise(XCS_OP_COPY, 1, &xs[i], dt, &slab);
+        slab.shape[a] = at[i]->shape[a];
+        slab.offset += off * slab.strides[a];
+        off += at[i]->shape[a];
+        if (xcs_tensor_numel(&slab) > 0) st = be->elementwise(XCS_OP_COPY, 1, &at[i], dt, &slab);
     }
-    if (st) {
+    if (st && *out) {
         xcs_tensor_free(*out);
         *out = NULL;
     }
+    for (int i = 0; i < n; i++) xcs_tensor_free(moved[i]);
+    free(moved);
+    free(at);
     return st;
 }
 
@@ -244,13 +255,14 @@ xcs_status xcs_scatter_add_axis(const xcs_tensor *idx, const xcs_tensor *src, in
         return st ? st : xcs_trace_node(g, XCS_OP_SCATTER_ADD, 2, xi, src->dtype, src->dtype, nd, shape, 0, axis, out);
     const bool host = xcs_tensor_on_host(idx) && xcs_tensor_on_host(src);
     const xcs_tensor *both[2] = {idx, src};
-    const xcs_backend *be = host ? xcs_backend_for(src->storage->device) : device_backend(2, both, "scatter_add");
-    if (!be) return xcs_last_status();
-    if (!be->scatter_add) return xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add: backend %s has no kernel", be->name);
+    xcs_tensor *moved[2] = {NULL, NULL}, *ix = NULL, *sc = NULL;
+    const xcs_backend *be = host ? xcs_backend_for(src->storage->device) : device_backend(2, both, moved, "scatter_add");
+    st = be ? XCS_OK : xcs_last_status();
+    if (!st && !be->scatter_add)
+        st = xcs_error(XCS_ERR_UNSUPPORTED, "scatter_add: backend %s has no kernel", be->name);
     /* the kernel reads int64 indices and values contiguous; on the host
      * the indices are checked here (on a device, by the kernel) */
-    xcs_tensor *ix = NULL, *sc = NULL;
-    st = int64_indices(idx, &ix);
+    if (!st) st = int64_indices(both[0], &ix);
     const int64_t *ip = !st && host ? xcs_tensor_data(ix) : NULL;
     for (int64_t j = 0; ip && j < xcs_tensor_numel(ix); j++)
         if (ip[j] < 0 || ip[j] >= n) {
@@ -258,14 +270,16 @@ xcs_status xcs_scatter_add_axis(const xcs_tensor *idx, const xcs_tensor *src, in
                            (long long)ip[j], (long long)j, (long long)n);
             break;
         }
-    if (!st) st = xcs_contiguous(src, &sc);
-    if (!st) st = xcs_tensor_empty_on(src->storage, src->dtype, nd, shape, out);
+    if (!st) st = xcs_contiguous(both[1], &sc);
+    if (!st) st = xcs_tensor_empty_on(sc->storage, src->dtype, nd, shape, out);
     if (!st && (st = be->scatter_add(ix, sc, axis, *out))) {
         xcs_tensor_free(*out);
         *out = NULL;
     }
     xcs_tensor_free(ix);
     xcs_tensor_free(sc);
+    xcs_tensor_free(moved[0]);
+    xcs_tensor_free(moved[1]);
     return st;
 }
 

@@ -63,21 +63,22 @@ xcs_status xcs_matmul(const xcs_tensor *a0, const xcs_tensor *b0, xcs_tensor **o
     if ((st = as_dtype(&av, dt, &ac, &aown))) return st;
     if ((st = as_dtype(&bv, dt, &bc, &bown))) { xcs_tensor_free(aown); return st; }
     const xcs_tensor *ops[2] = {ac, bc};
+    xcs_tensor *moved[2] = {NULL, NULL};
     xcs_graph *g;
     const xcs_backend *be = NULL;
     if (xcs_trace_any(2, ops, &g, &st)) {
         if (!st) st = xcs_trace_node(g, XCS_OP_MATMUL, 2, ops, dt, dt, nb + 2, oshape, 0, 0, out);
-    } else {
-        be = xcs_backend_for(a0->storage->device);
+    } else if (!(st = xcs_colocate(2, ops, moved, "matmul"))) { /* a host operand joins a device one */
+        be = xcs_backend_for(ops[0]->storage->device);
         if (!be) st = xcs_last_status();
-        if (!st && (a0->storage->device != b0->storage->device || a0->storage->device_index != b0->storage->device_index))
-            st = xcs_error(XCS_ERR_VALUE, "matmul: operands on different devices (move them with device_put)");
-        if (!st) st = xcs_tensor_empty_on(a0->storage, dt, nb + 2, oshape, out);
+        if (!st) st = xcs_tensor_empty_on(ops[0]->storage, dt, nb + 2, oshape, out);
     }
     if (!st && be && xcs_tensor_numel(*out) > 0) {
-        st = be->matmul(ac, bc, *out);
+        st = be->matmul(ops[0], ops[1], *out);
         if (st) { xcs_tensor_free(*out); *out = NULL; }
     }
+    xcs_tensor_free(moved[0]);
+    xcs_tensor_free(moved[1]);
     xcs_tensor_free(aown);
     xcs_tensor_free(bown);
     if (st) return st;

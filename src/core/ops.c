@@ -83,20 +83,20 @@ static xcs_status run_elementwise(xcs_op op, int n, const xcs_tensor *const *in,
     xcs_status tst;
     if (xcs_trace_any(n, in, &g, &tst))
         return tst ? tst : xcs_trace_node(g, op, n, ptrs, result, compute, ndim, shape, 0, 0, out);
-    const xcs_backend *be = backend_of(in[0]);
-    if (!be) return xcs_last_status();
-    for (int i = 1; i < n; i++)
-        if (in[i]->storage->device != in[0]->storage->device ||
-            in[i]->storage->device_index != in[0]->storage->device_index)
-            return xcs_error(XCS_ERR_VALUE, "%s: operands on different devices (move them with device_put)",
-                             xcs_op_name(op));
-    xcs_status st = xcs_tensor_empty_on(in[0]->storage, result, ndim, shape, out);
-    if (st) return xcs_error_context(st, "%s", xcs_op_name(op));
-    if (xcs_tensor_numel(*out) == 0) return XCS_OK;
-    if ((st = be->elementwise(op, n, ptrs, compute, *out))) {
+    const xcs_tensor *at[3] = {in[0], n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL};
+    xcs_tensor *moved[3] = {NULL, NULL, NULL};
+    xcs_status st = xcs_colocate(n, at, moved, xcs_op_name(op)); /* host operands join a device one */
+    if (st) return st;
+    for (int i = 0; i < n; i++) broadcast_view(at[i], ndim, shape, &views[i]);
+    const xcs_backend *be = backend_of(at[0]);
+    if (!be) st = xcs_last_status();
+    if (!st && (st = xcs_tensor_empty_on(at[0]->storage, result, ndim, shape, out)))
+        st = xcs_error_context(st, "%s", xcs_op_name(op));
+    if (!st && xcs_tensor_numel(*out) > 0 && (st = be->elementwise(op, n, ptrs, compute, *out))) {
         xcs_tensor_free(*out);
         *out = NULL;
     }
+    for (int i = 0; i < n; i++) xcs_tensor_free(moved[i]);
     return st;
 }
 

@@ -404,6 +404,29 @@ xcs_status xcs_tensor_scalar_i64(xcs_dtype dt, int64_t v, xcs_tensor **out) {
 
 bool xcs_tensor_on_host(const xcs_tensor *x) { return !x->storage || x->storage->device == XCS_DEVICE_CPU; }
 
+xcs_status xcs_colocate(int n, const xcs_tensor **xs, xcs_tensor **moved, const char *what) {
+    const xcs_storage *dev = NULL;
+    for (int i = 0; i < n; i++) {
+        moved[i] = NULL;
+        if (xcs_tensor_on_host(xs[i])) continue;
+        if (dev && (xs[i]->storage->device != dev->device || xs[i]->storage->device_index != dev->device_index))
+            return xcs_error(XCS_ERR_VALUE, "%s: operands on different devices (move them with device_put)", what);
+        dev = xs[i]->storage;
+    }
+    for (int i = 0; dev && i < n; i++) {
+        if (!xcs_tensor_on_host(xs[i])) continue;
+        xcs_status st = xcs_tensor_to(xs[i], dev->device, dev->device_index, &moved[i]);
+        if (st) {
+            for (int j = 0; j < i; j++) xcs_tensor_free(moved[j]);
+            for (int j = 0; j < n; j++) moved[j] = NULL;
+            return xcs_error_context(st, "%s: copying an operand to the device", what);
+        }
+        moved[i]->flags |= xs[i]->flags & XCS_TENSOR_WEAK;
+        xs[i] = moved[i];
+    }
+    return XCS_OK;
+}
+
 xcs_status xcs_tensor_to(const xcs_tensor *x, xcs_device device, int index, xcs_tensor **out) {
     *out = NULL;
     if (x->graph) return xcs_error(XCS_ERR_VALUE, "a traced value cannot be moved between devices");

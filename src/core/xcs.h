@@ -197,6 +197,13 @@ xcs_status xcs_tensor_empty_on(const xcs_storage *where, xcs_dtype dt, int ndim,
  * x already is one there): uploads and downloads through the device's
  * backend. */
 xcs_status xcs_tensor_to(const xcs_tensor *x, xcs_device device, int index, xcs_tensor **out);
+/* Brings n concrete operands of one op (`what`, for messages) to one
+ * place: when some live on a device and the others on the host, the host
+ * ones are copied to that device (moved[i], owned by the caller, NULL for
+ * the others; xs[i] then points at it), as JAX moves uncommitted host
+ * data to a committed array's device.  Operands on two different devices
+ * are an XCS_ERR_VALUE. */
+xcs_status xcs_colocate(int n, const xcs_tensor **xs, xcs_tensor **moved, const char *what);
 /* True when x's data lives on the host (every tensor without storage too). */
 bool xcs_tensor_on_host(const xcs_tensor *x);
 /* Returns an owned view of `storage` (retained) with the given layout; checks

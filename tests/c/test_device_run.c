@@ -57,10 +57,30 @@ static void test_eager_ops_and_errors_on_device(void) {
     CHECK_OK(xcs_tensor_to(sum, XCS_DEVICE_CPU, 0, &h));
     for (int64_t i = 0; h && i < 12; i++)
         CHECK_NEAR(xcs_tensor_get_f64(h, i), xcs_tensor_get_f64(a, i) + xcs_tensor_get_f64(b, i), 1e-6);
-    CHECK_ERR(xcs_binary(XCS_OP_ADD, ad, b, &bad), XCS_ERR_VALUE, "different devices");
-    xcs_tensor *idx = NULL, *idxd = NULL, *tk = NULL, *tkh = NULL, *cat = NULL, *cath = NULL;
+    /* a host operand joins the device one (copied there), as in JAX; two
+     * devices are an error */
+    xcs_tensor *mixed = NULL, *mixedh = NULL, *other = NULL;
+    long up0 = n_up;
+    CHECK_OK(xcs_binary(XCS_OP_SUB, b, ad, &mixed));
+    CHECK(mixed && mixed->storage->device == XCS_DEVICE_CUDA && n_up - up0 == 1);
+    CHECK_OK(xcs_tensor_to(mixed, XCS_DEVICE_CPU, 0, &mixedh));
+    for (int64_t i = 0; mixedh && i < 12; i++)
+        CHECK_NEAR(xcs_tensor_get_f64(mixedh, i), xcs_tensor_get_f64(b, i) - xcs_tensor_get_f64(a, i), 1e-6);
+    mock_devices = 2;
+    CHECK_OK(xcs_tensor_to(b, XCS_DEVICE_CUDA, 1, &other));
+    CHECK_ERR(xcs_binary(XCS_OP_ADD, ad, other, &bad), XCS_ERR_VALUE, "different devices");
+    const xcs_tensor *two[2] = {ad, other};
+    CHECK_ERR(xcs_concat(2, two, 0, &bad), XCS_ERR_VALUE, "different devices");
+    xcs_tensor_free(other);
+    mock_devices = 1;
+    xcs_tensor *idx = NULL, *idxd = NULL, *tk = NULL, *tkh = NULL, *tk2 = NULL, *tk2h = NULL, *cat = NULL, *cath = NULL;
     CHECK_OK(xcs_arange(-2, 3, 1, XCS_I64, &idx)); /* -2 .. 2: negative ones count from the end */
-    CHECK_ERR(xcs_take(ad, idx, 0, &bad), XCS_ERR_VALUE, "different devices");
+    CHECK_OK(xcs_take(ad, idx, 0, &tk2)); /* host indices: copied to the device, checked by the kernel */
+    CHECK(tk2 && tk2->storage->device == XCS_DEVICE_CUDA);
+    CHECK_OK(xcs_tensor_to(tk2, XCS_DEVICE_CPU, 0, &tk2h));
+    for (int64_t i = 0; tk2h && i < 5; i++)
+        for (int64_t j = 0; j < 4; j++)
+            CHECK_NEAR(xcs_tensor_get_f64(tk2h, i * 4 + j), xcs_tensor_get_f64(a, ((i + 1) % 3) * 4 + j), 0);
     CHECK_OK(xcs_tensor_to(idx, XCS_DEVICE_CUDA, 0, &idxd));
     CHECK_OK(xcs_take(ad, idxd, 1, &tk)); /* on the device: a's columns 2 3 0 1 2 */
     CHECK(tk && tk->storage->device == XCS_DEVICE_CUDA && tk->shape[0] == 3 && tk->shape[1] == 5);
@@ -89,7 +109,8 @@ static void test_eager_ops_and_errors_on_device(void) {
     xcs_tensor *same = NULL;
     CHECK_OK(xcs_tensor_to(ad, XCS_DEVICE_CUDA, 0, &same));
     CHECK(same && same->storage == ad->storage);
-    xcs_tensor *f[] = {a, b, ad, bd, sum, h, idx, idxd, far, fard, tk, tkh, cat, cath, am, amh, amc, same};
+    xcs_tensor *f[] = {a,   b,    ad,   bd,  sum, h,  mixed, mixedh, idx, idxd, far, fard,
+                       tk2, tk2h, tk,   tkh, cat, cath, am,   amh,    amc, same};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import ember.xcs as xcs
+import ember.xcs.nn
 import ember.xcs.numpy as xnp
 
 CUDA = xcs.devices()[1]
@@ -201,7 +202,48 @@ def test_device_arrays_chain_without_host_round_trips():
     h = xcs.device_put(d, "cpu")
     assert h.device == "cpu" and np.array_equal(np.asarray(h), x)
     assert rel_err(f(d), np.tanh(x.astype(np.float64)) * 2) < 1e-6
-    assert (y + 1).device == "cpu"  # eager ops read the host copy
+    down = xcs.memory_stats()["downloads"]
+    assert (y + 1).device == "cuda:0" and xcs.memory_stats()["downloads"] == down  # eager ops run where y is
+
+
+def test_eager_ops_run_where_their_operands_live():
+    """An eager op on a device Array runs on that device and returns a device
+    Array (as JAX's and torch's do): nothing is copied to the host until a
+    value is read; host operands (numpy arrays, Python numbers, CPU Arrays)
+    are copied to the device; Arrays on two devices are an error."""
+    r = rng()
+    a = r.standard_normal((6, 5))
+    d = xcs.device_put(a, "cuda")
+    down = xcs.memory_stats()["downloads"]
+    idx = np.array([3, 0, 0, 5])
+    cases = [
+        (lambda x: np.exp(x) * 2 - 1, lambda x: np.exp(x) * 2 - 1),
+        (lambda x: 1.5 / (x + np.arange(5.0)), lambda x: 1.5 / (x + np.arange(5.0))),
+        (lambda x: x @ np.ones((5, 2)), lambda x: x @ np.ones((5, 2))),
+        (lambda x: np.where(x > 0, x, xcs.asarray(np.zeros(5))), lambda x: np.where(x > 0, x, 0.0)),
+        (lambda x: x[1:, ::2].T.reshape(-1), lambda x: x[1:, ::2].T.reshape(-1)),
+        (lambda x: x[idx, 1:3], lambda x: x[idx, 1:3]),
+        (lambda x: np.take(x, idx, axis=0), lambda x: np.take(x, idx, axis=0)),
+        (lambda x: np.concatenate([x, np.ones((1, 5))]), lambda x: np.concatenate([x, np.ones((1, 5))])),
+        (lambda x: np.stack([x, x * 2]).sum(axis=(0, 2)), lambda x: np.stack([x, x * 2]).sum(axis=(0, 2))),
+        (lambda x: np.argsort(x, axis=0), lambda x: np.argsort(x, axis=0, kind="stable")),
+        (lambda x: np.argmax(x, axis=1), lambda x: np.argmax(x, axis=1)),
+        (lambda x: (x > 0.5).astype(np.int32) // 2, lambda x: (x > 0.5).astype(np.int32) // 2),
+        (lambda x: xcs.nn.softmax(x, axis=-1), lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True)),
+    ]
+    got = [f(d) for f, _ in cases]
+    assert all(g.device == "cuda:0" for g in got), [g.device for g in got]
+    assert xcs.memory_stats()["downloads"] == down  # results stay on the device
+    for g, (_, ref) in zip(got, cases):
+        np.testing.assert_allclose(np.asarray(g), ref(a), rtol=1e-12, atol=1e-12)
+    # grad of a host function, applied eagerly to a device Array
+    g = xcs.grad(lambda x: (x * x).sum())(d)
+    np.testing.assert_allclose(np.asarray(g), 2 * a, rtol=1e-12)
+    if len(CUDA["gpus"]) > 1:
+        e = xcs.device_put(a, "cuda:1")
+        assert (e * 2).device == "cuda:1"
+        with pytest.raises(xcs.XCSValueError, match="operands on different devices"):
+            d + e
 
 
 def test_device_results_copy_to_the_host_only_when_read():
@@ -216,13 +258,16 @@ def test_device_results_copy_to_the_host_only_when_read():
     assert rel_err(z, want) < 1e-5  # np.asarray: the copy is made now
     assert xcs._xcs._has_host_copy(z)
     w = f(x)
-    assert float(w[0, 0]) == pytest.approx(np.tanh(x[0, 0]) * 2, rel=1e-5) and xcs._xcs._has_host_copy(w)
-    for read in (repr, str, lambda a: a.tolist(), lambda a: a.strides, lambda a: list(a), lambda a: a + 1,
-                 lambda a: a.sum(), lambda a: memoryview(a), lambda a: a.__dlpack__(dl_device=(1, 0)),
-                 lambda a: bytes(a[0])):
+    # w[0, 0] is a device view: reading it copies one element, not w
+    assert float(w[0, 0]) == pytest.approx(np.tanh(x[0, 0]) * 2, rel=1e-5) and not xcs._xcs._has_host_copy(w)
+    for read in (repr, str, lambda a: a.tolist(), lambda a: a.strides, lambda a: list(a),
+                 lambda a: memoryview(a), lambda a: a.__dlpack__(dl_device=(1, 0)), lambda a: bytes(a)):
         v = f(x)
         read(v)
         assert xcs._xcs._has_host_copy(v)
+    for op in (lambda a: a + 1, lambda a: a.sum(), lambda a: a[0], lambda a: a.T @ a):  # ops: on the device
+        v = f(x)
+        assert op(v).device == "cuda:0" and not xcs._xcs._has_host_copy(v)
 
 
 @real_gpu

@@ -8,6 +8,7 @@
 
 PyObject *xcs_py_wrap(xcs_tensor *t) {
     if (!t) return NULL;
+    if (!t->graph && !xcs_tensor_on_host(t)) return xcs_py_wrap_device(t); /* an eager op's result on a device */
     XcsArray *a = (XcsArray *)XcsArray_Type.tp_alloc(&XcsArray_Type, 0);
     if (!a) {
         xcs_tensor_free(t);
@@ -61,6 +62,11 @@ xcs_tensor *xcs_py_host(PyObject *o) {
     if (a->t) xcs_tensor_free(h); /* another thread made it meanwhile */
     else a->t = h;
     return a->t;
+}
+
+xcs_tensor *xcs_py_placed(PyObject *o) {
+    XcsArray *a = (XcsArray *)o;
+    return a->dev ? a->dev : xcs_py_host(o);
 }
 
 static void array_dealloc(PyObject *self) {

@@ -264,6 +264,16 @@ unsupported:
     return -1;
 }
 
+int xcs_py_operand(PyObject *obj, const char *op, xcs_py_arg *out) {
+    if (XcsArray_Check(obj) && ((XcsArray *)obj)->dev) {
+        if (xcs_py_check_live(obj)) return -1;
+        out->t = ((XcsArray *)obj)->dev;
+        out->owned = false;
+        return 0;
+    }
+    return xcs_py_arg_from(obj, op, out);
+}
+
 void xcs_py_arg_drop(xcs_py_arg *a) {
     if (a->owned) xcs_tensor_free(a->t);
     a->t = NULL;

@@ -184,7 +184,7 @@ static int basic_item(const idx_item *it, xcs_tensor **cur, int *axis, int *orig
 
 /* The index pass over classified items (see the file comment). */
 static PyObject *basic_getitem(PyObject *self, idx_item *items, int n, int consumed) {
-    const xcs_tensor *x = xcs_py_host(self);
+    const xcs_tensor *x = xcs_py_placed(self); /* views of a device Array stay there */
     if (!x) return NULL;
     xcs_tensor *cur = NULL, *next = NULL;
     xcs_status st = xcs_tensor_view(x, &cur);
@@ -286,7 +286,7 @@ static xcs_tensor *where3(tmp_list *l, const xcs_tensor *c, const xcs_tensor *a,
  * checked with numpy's message; traced ones out of range turn the flat
  * position out of range, which the take reports. */
 static PyObject *gather_getitem(PyObject *self, idx_item *items, int n, int consumed) {
-    const xcs_tensor *x = xcs_py_host(self);
+    const xcs_tensor *x = xcs_py_placed(self); /* a device Array's take runs there */
     if (!x) return NULL;
     tmp_list l = {.n = 0, .st = XCS_OK};
     xcs_tensor *cur = NULL;

@@ -41,7 +41,7 @@ static PyObject *nb_divmod(PyObject *a, PyObject *b) {
 
 static PyObject *nb_matmul(PyObject *a, PyObject *b) {
     xcs_py_arg x = XCS_PY_ARG_INIT, y = XCS_PY_ARG_INIT;
-    if (xcs_py_arg_from(a, "matmul", &x) || xcs_py_arg_from(b, "matmul", &y)) {
+    if (xcs_py_operand(a, "matmul", &x) || xcs_py_operand(b, "matmul", &y)) {
         xcs_py_arg_drop(&x);
         return NULL;
     }
@@ -59,7 +59,7 @@ static PyObject *nb_abs(PyObject *a) { return xcs_py_unary(XCS_OP_ABS, a); }
 static PyObject *nb_invert(PyObject *a) { return xcs_py_unary(XCS_OP_BIT_NOT, a); }
 
 static PyObject *nb_pos(PyObject *a) {
-    xcs_tensor *v, *t = xcs_py_host(a);
+    xcs_tensor *v, *t = xcs_py_placed(a);
     if (!t) return NULL;
     xcs_status st = xcs_tensor_view(t, &v);
     return st ? xcs_py_raise(st) : xcs_py_wrap(v);
@@ -157,7 +157,7 @@ PyObject *xcs_py_richcompare(PyObject *self, PyObject *other, int op) {
     if (op == Py_EQ || op == Py_NE) {
         /* convert first so an unsupported type can fall back to identity */
         xcs_py_arg o;
-        if (xcs_py_arg_from(other, xcs_op_name(ops[op]), &o)) {
+        if (xcs_py_operand(other, xcs_op_name(ops[op]), &o)) {
             xcs_py_state *s = xcs_py_state_get();
             if (s && PyErr_ExceptionMatches(s->XCSTypeError)) {
                 PyErr_Clear();
@@ -165,7 +165,7 @@ PyObject *xcs_py_richcompare(PyObject *self, PyObject *other, int op) {
             }
             return NULL;
         }
-        const xcs_tensor *t = xcs_py_host(self);
+        const xcs_tensor *t = xcs_py_placed(self);
         PyObject *r = t ? xcs_py_binary_t(ops[op], t, o.t) : NULL;
         xcs_py_arg_drop(&o);
         return r;

@@ -1,7 +1,8 @@
 /* ops.c — compute ops for the Python layer: elementwise, reductions, linear
  * algebra and the composites of ember.xcs.nn.  Each converts its operands
- * (xcs_py_arg_from), runs the C op — without the GIL when the work is large
- * (XCS_PY_NOGIL_MIN) — and maps a failing status to its exception class. */
+ * (xcs_py_operand: a device Array's op runs on its device), runs the C op
+ * — without the GIL when the work is large (XCS_PY_NOGIL_MIN) — and maps a
+ * failing status to its exception class. */
 #include "xcs_py.h"
 
 #include <stdint.h>
@@ -31,7 +32,7 @@ static int op_named(PyObject *name, xcs_op_kind kind, const char *what, xcs_op *
 
 PyObject *xcs_py_unary(xcs_op op, PyObject *x) {
     xcs_py_arg a;
-    if (xcs_py_arg_from(x, xcs_op_name(op), &a)) return NULL;
+    if (xcs_py_operand(x, xcs_op_name(op), &a)) return NULL;
     xcs_tensor *out = NULL;
     xcs_status st;
     XCS_PY_CALL(st, numel(a.t) >= XCS_PY_NOGIL_MIN, xcs_unary(op, a.t, &out));
@@ -53,7 +54,7 @@ PyObject *xcs_py_binary_t(xcs_op op, const xcs_tensor *a, const xcs_tensor *b) {
 PyObject *xcs_py_binary(xcs_op op, PyObject *a, PyObject *b) {
     xcs_py_arg x = XCS_PY_ARG_INIT, y = XCS_PY_ARG_INIT;
     const char *name = xcs_op_name(op);
-    if (xcs_py_arg_from(a, name, &x) || xcs_py_arg_from(b, name, &y)) {
+    if (xcs_py_operand(a, name, &x) || xcs_py_operand(b, name, &y)) {
         xcs_py_arg_drop(&x);
         return NULL;
     }
@@ -80,8 +81,8 @@ static PyObject *py_binary(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *py_where(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
     xcs_py_arg c = XCS_PY_ARG_INIT, a = XCS_PY_ARG_INIT, b = XCS_PY_ARG_INIT;
     if (nargs != 3) return xcs_py_errorf(XCS_ERR_TYPE, "_where(cond, a, b) takes 3 arguments, got %zd", nargs);
-    if (xcs_py_arg_from(args[0], "where", &c) || xcs_py_arg_from(args[1], "where", &a) ||
-        xcs_py_arg_from(args[2], "where", &b)) {
+    if (xcs_py_operand(args[0], "where", &c) || xcs_py_operand(args[1], "where", &a) ||
+        xcs_py_operand(args[2], "where", &b)) {
         xcs_py_arg_drop(&c);
         xcs_py_arg_drop(&a);
         return NULL;
@@ -178,7 +179,7 @@ PyObject *xcs_py_reduce(const char *name, PyObject *x, PyObject *axis, bool keep
     xcs_py_arg a;
     dtype_arg d;
     unsigned axes;
-    if (xcs_py_arg_from(x, name, &a)) return NULL;
+    if (xcs_py_operand(x, name, &a)) return NULL;
     if (xcs_py_axes(axis, a.t->ndim, name, &axes, NULL) || parse_dtype_arg(dtype, name, &d)) {
         xcs_py_arg_drop(&a);
         return NULL;
@@ -193,7 +194,7 @@ PyObject *xcs_py_reduce(const char *name, PyObject *x, PyObject *axis, bool keep
 PyObject *xcs_py_argreduce(xcs_op op, PyObject *x, PyObject *axis, bool keepdims) {
     xcs_py_arg a;
     int ax = XCS_AXIS_NONE;
-    if (xcs_py_arg_from(x, xcs_op_name(op), &a)) return NULL;
+    if (xcs_py_operand(x, xcs_op_name(op), &a)) return NULL;
     if (!xcs_py_none(axis) && xcs_py_axis(axis, a.t->ndim, xcs_op_name(op), &ax)) {
         xcs_py_arg_drop(&a);
         return NULL;
@@ -220,7 +221,7 @@ PyObject *xcs_py_varstd(bool is_std, PyObject *x, PyObject *axis, bool keepdims,
     xcs_py_arg a;
     dtype_arg d;
     unsigned axes;
-    if (xcs_py_arg_from(x, name, &a)) return NULL;
+    if (xcs_py_operand(x, name, &a)) return NULL;
     if (xcs_py_axes(axis, a.t->ndim, name, &axes, NULL) || parse_dtype_arg(dtype, name, &d)) {
         xcs_py_arg_drop(&a);
         return NULL;
@@ -271,7 +272,7 @@ static PyObject *two_operands(const char *name, PyObject *args, binop_fn fn) {
     PyObject *a0, *b0;
     if (!PyArg_UnpackTuple(args, name, 2, 2, &a0, &b0)) return NULL;
     xcs_py_arg a = XCS_PY_ARG_INIT, b = XCS_PY_ARG_INIT;
-    if (xcs_py_arg_from(a0, name, &a) || xcs_py_arg_from(b0, name, &b)) {
+    if (xcs_py_operand(a0, name, &a) || xcs_py_operand(b0, name, &b)) {
         xcs_py_arg_drop(&a);
         return NULL;
     }
@@ -300,7 +301,7 @@ static PyObject *py_einsum(PyObject *m, PyObject *args) {
     const xcs_tensor *xs[2];
     int64_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (xcs_py_arg_from(PyTuple_GET_ITEM(args, i + 1), "einsum", &a[i])) {
+        if (xcs_py_operand(PyTuple_GET_ITEM(args, i + 1), "einsum", &a[i])) {
             xcs_py_arg_drop(&a[0]);
             return NULL;
         }
@@ -326,7 +327,7 @@ static PyObject *py_matmul_impl(PyObject *m, PyObject *args) {
         !strcmp(impl, "blocked") ? xcs_host_matmul_blocked : !strcmp(impl, "blas") ? xcs_host_matmul_blas : NULL;
     if (!fn) return xcs_py_errorf(XCS_ERR_VALUE, "_matmul_impl: impl must be 'blocked' or 'blas', got '%s'", impl);
     xcs_py_arg a = XCS_PY_ARG_INIT, b = XCS_PY_ARG_INIT;
-    if (xcs_py_arg_from(a0, "matmul", &a) || xcs_py_arg_from(b0, "matmul", &b)) {
+    if (xcs_py_operand(a0, "matmul", &a) || xcs_py_operand(b0, "matmul", &b)) {
         xcs_py_arg_drop(&a);
         return NULL;
     }
@@ -363,7 +364,7 @@ static PyObject *axis_op_ex(PyObject *args, const char *name, xcs_status (*fn)(c
     if (!PyArg_UnpackTuple(args, name, 1, 2, &x, &axis)) return NULL;
     xcs_py_arg a;
     int ax = -1;
-    if (xcs_py_arg_from(x, name, &a)) return NULL;
+    if (xcs_py_operand(x, name, &a)) return NULL;
     if (a.t->ndim == 0 && !(flat && xcs_py_none(axis))) {
         xcs_py_arg_drop(&a);
         return xcs_py_errorf(XCS_ERR_INDEX, "%s: needs an array with at least one dimension, got a 0-d array", name);

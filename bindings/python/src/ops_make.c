@@ -22,7 +22,7 @@ PyObject *xcs_py_reshape(PyObject *x, PyObject *shape_obj) {
     xcs_py_arg a;
     int64_t shape[XCS_MAX_DIMS];
     int nd;
-    if (xcs_py_arg_from(x, "reshape", &a)) return NULL;
+    if (xcs_py_operand(x, "reshape", &a)) return NULL;
     if (xcs_py_shape(shape_obj, "reshape", true, &nd, shape)) {
         xcs_py_arg_drop(&a);
         return NULL;
@@ -35,7 +35,7 @@ PyObject *xcs_py_reshape(PyObject *x, PyObject *shape_obj) {
 
 PyObject *xcs_py_transpose(PyObject *x, PyObject *axes) {
     xcs_py_arg a;
-    if (xcs_py_arg_from(x, "transpose", &a)) return NULL;
+    if (xcs_py_operand(x, "transpose", &a)) return NULL;
     xcs_tensor *out = NULL;
     if (xcs_py_none(axes)) return finish(&a, xcs_transpose(a.t, &out), &out);
     PyObject *seq = PySequence_Fast(axes, "axes must be a sequence of ints");
@@ -67,7 +67,7 @@ PyObject *xcs_py_squeeze(PyObject *x, PyObject *axis) {
     xcs_py_arg a;
     unsigned mask = 0;
     bool empty = false;
-    if (xcs_py_arg_from(x, "squeeze", &a)) return NULL;
+    if (xcs_py_operand(x, "squeeze", &a)) return NULL;
     if (!xcs_py_none(axis) && xcs_py_axes(axis, a.t->ndim, "squeeze", &mask, &empty)) {
         xcs_py_arg_drop(&a);
         return NULL;
@@ -100,7 +100,7 @@ static PyObject *py_expand_dims(PyObject *m, PyObject *args) {
     PyObject *x, *axis;
     if (!PyArg_UnpackTuple(args, "_expand_dims", 2, 2, &x, &axis)) return NULL;
     xcs_py_arg a;
-    if (xcs_py_arg_from(x, "expand_dims", &a)) return NULL;
+    if (xcs_py_operand(x, "expand_dims", &a)) return NULL;
     bool seq = PyTuple_Check(axis) || PyList_Check(axis);
     Py_ssize_t n = seq ? PySequence_Fast_GET_SIZE(axis) : 1;
     int out_nd = a.t->ndim + (int)n;
@@ -144,7 +144,7 @@ static PyObject *py_broadcast_to(PyObject *m, PyObject *args) {
     xcs_py_arg a;
     int64_t shape[XCS_MAX_DIMS];
     int nd;
-    if (xcs_py_arg_from(x, "broadcast_to", &a)) return NULL;
+    if (xcs_py_operand(x, "broadcast_to", &a)) return NULL;
     if (xcs_py_shape(shape_obj, "broadcast_to", false, &nd, shape)) {
         xcs_py_arg_drop(&a);
         return NULL;
@@ -158,7 +158,7 @@ static PyObject *py_take(PyObject *m, PyObject *args) {
     if (!PyArg_UnpackTuple(args, "_take", 2, 3, &x, &idx, &axis)) return NULL;
     xcs_py_arg a = XCS_PY_ARG_INIT, i = XCS_PY_ARG_INIT;
     int ax = XCS_AXIS_NONE;
-    if (xcs_py_arg_from(x, "take", &a) || xcs_py_arg_from(idx, "take", &i) ||
+    if (xcs_py_operand(x, "take", &a) || xcs_py_operand(idx, "take", &i) ||
         (!xcs_py_none(axis) && xcs_py_axis(axis, a.t->ndim, "take", &ax))) {
         xcs_py_arg_drop(&a);
         xcs_py_arg_drop(&i);
@@ -205,7 +205,7 @@ static Py_ssize_t convert_seq(PyObject *seq_obj, const char *op, xcs_py_arg **ar
         goto fail;
     }
     for (; done < n; done++) {
-        if (xcs_py_arg_from(PySequence_Fast_GET_ITEM(seq, done), op, &(*args)[done])) goto fail;
+        if (xcs_py_operand(PySequence_Fast_GET_ITEM(seq, done), op, &(*args)[done])) goto fail;
         (*ts)[done] = (*args)[done].t;
     }
     Py_DECREF(seq);
@@ -278,7 +278,7 @@ static PyObject *py_split(PyObject *m, PyObject *args) {
     if (!PyArg_UnpackTuple(args, "_split", 2, 3, &x, &ios, &axis_obj)) return NULL;
     xcs_py_arg a;
     int axis = 0;
-    if (xcs_py_arg_from(x, "split", &a)) return NULL;
+    if (xcs_py_operand(x, "split", &a)) return NULL;
     if (a.t->ndim == 0) {
         xcs_py_arg_drop(&a);
         return xcs_py_errorf(XCS_ERR_INDEX, "split: cannot split a 0-d array");
@@ -356,7 +356,7 @@ PyObject *xcs_py_cast(PyObject *x, PyObject *dtype) {
     int rc = xcs_py_dtype(dtype, "astype", &dt);
     if (rc) return rc < 0 ? NULL : xcs_py_errorf(XCS_ERR_TYPE, "astype: dtype must not be None");
     xcs_py_arg a;
-    if (xcs_py_arg_from(x, "astype", &a)) return NULL;
+    if (xcs_py_operand(x, "astype", &a)) return NULL;
     xcs_tensor *out = NULL;
     xcs_status st;
     XCS_PY_CALL(st, numel(a.t) >= XCS_PY_NOGIL_MIN, xcs_cast(a.t, dt, &out));
@@ -365,7 +365,7 @@ PyObject *xcs_py_cast(PyObject *x, PyObject *dtype) {
 
 PyObject *xcs_py_copy(PyObject *x) {
     xcs_py_arg a;
-    if (xcs_py_arg_from(x, "copy", &a)) return NULL;
+    if (xcs_py_operand(x, "copy", &a)) return NULL;
     xcs_tensor *out = NULL;
     xcs_status st;
     XCS_PY_CALL(st, numel(a.t) >= XCS_PY_NOGIL_MIN, xcs_copy(a.t, &out));
@@ -392,7 +392,7 @@ static PyObject *py_asarray(PyObject *m, PyObject *args) {
     if (copy < 0) return NULL;
     if (XcsArray_Check(obj) && !copy && (rc == 1 || dt == XCS_T(obj)->dtype)) return Py_NewRef(obj);
     xcs_py_arg a;
-    if (xcs_py_arg_from(obj, "asarray", &a)) return NULL;
+    if (xcs_py_operand(obj, "asarray", &a)) return NULL;
     xcs_tensor *out = NULL;
     xcs_status st;
     bool big = numel(a.t) >= XCS_PY_NOGIL_MIN;

@@ -116,6 +116,9 @@ static inline xcs_tensor *xcs_py_meta(PyObject *o) {
  * is made now (once, without the GIL).  NULL with the error set when that
  * fails.  (Traced values are checked by xcs_py_concrete, not here.) */
 xcs_tensor *xcs_py_host(PyObject *o);
+/* Array o's tensor where it lives: a device Array's device tensor, else
+ * its host one (xcs_py_host).  For ops on it, not for reading values. */
+xcs_tensor *xcs_py_placed(PyObject *o);
 
 /* Wraps t in a new Array (steals t, frees it on failure).  Clears the weak
  * flag of concrete tensors: a concrete Array is always a strongly typed
@@ -199,6 +202,10 @@ typedef struct xcs_py_arg {
  * through numpy.asarray.  Returns 0, or -1 with XCSTypeError (or another
  * error) set.  Release with xcs_py_arg_drop. */
 int xcs_py_arg_from(PyObject *obj, const char *op, xcs_py_arg *out);
+/* The same for an operand of an eager op, which runs where its operands
+ * live: a device Array gives its device tensor (no host copy), and the op
+ * brings host operands to it (xcs_colocate), as JAX does. */
+int xcs_py_operand(PyObject *obj, const char *op, xcs_py_arg *out);
 void xcs_py_arg_drop(xcs_py_arg *a);
 /* Same as xcs_py_arg_from but returns an owned tensor (a view for Arrays). */
 xcs_tensor *xcs_py_to_tensor(PyObject *obj, const char *op);
