@@ -12,6 +12,13 @@ static xcs_status rule_dtypes(xcs_op op, xcs_dtype in, bool unary, xcs_dtype *co
     /* float16/bfloat16 keep their dtype but compute in float32 */
     const xcs_dtype c = xcs_dtype_compute(in);
     switch (xcs_op_get_info(op)->rule) {
+    case XCS_RULE_NUMERIC:
+        if (in == XCS_BOOL) /* numpy's hints for the two it names */
+            return xcs_error(XCS_ERR_TYPE, "%s: not supported for dtype bool (%s)", xcs_op_name(op),
+                             op == XCS_OP_NEG   ? "use ~ or logical_not instead"
+                             : op == XCS_OP_SUB ? "use ^ or logical_xor instead"
+                                                : "cast to an integer dtype first");
+        /* fall through */
     case XCS_RULE_SAME:
         *compute = c;
         *result = in;

@@ -228,7 +228,7 @@ static void test_table_coverage(void) {
         int have = 0;
         for (int dt = 0; dt < XCS_DTYPE_COUNT; dt++) have += xcs_ew_kernel_get((xcs_op)op, (xcs_dtype)dt) != NULL;
         CHECK(have > 0);
-        if (rule == XCS_RULE_FLOAT || rule == XCS_RULE_SAME || rule == XCS_RULE_CMP)
+        if (rule == XCS_RULE_FLOAT || rule == XCS_RULE_SAME || rule == XCS_RULE_NUMERIC || rule == XCS_RULE_CMP)
             CHECK(xcs_ew_kernel_get((xcs_op)op, XCS_F32) && xcs_ew_kernel_get((xcs_op)op, XCS_F64));
         if (rule == XCS_RULE_CMP || op == XCS_OP_WHERE) /* every compute dtype: not the stored-only halves */
             CHECK(have == XCS_DTYPE_COUNT - 2 && !xcs_ew_kernel_get((xcs_op)op, XCS_F16));
