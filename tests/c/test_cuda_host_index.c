@@ -233,6 +233,32 @@ static void test_scatter_add_same_bits(void) {
     CHECK(merged > 0);
 }
 
+/* A tensor of dtype dt and shape of values draw(dt) gives, as a transposed
+ * view (strides not in C order; the shape reversed end for end) when
+ * `transposed` and nd >= 2. */
+static xcs_tensor *drawn(xcs_dtype dt, int nd, int64_t *shape, double (*draw)(xcs_dtype), bool transposed) {
+    xcs_tensor *f = NULL, *x = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F64, nd, shape, &f));
+    double *p = xcs_tensor_data(f);
+    for (int64_t i = 0; i < xcs_tensor_numel(f); i++) p[i] = draw(dt);
+    CHECK_OK(xcs_cast(f, dt, &x));
+    xcs_tensor_free(f);
+    if (transposed && nd >= 2) {
+        int perm[3] = {0, 1, 2};
+        perm[0] = nd - 1, perm[nd - 1] = 0;
+        xcs_tensor *t = NULL;
+        CHECK_OK(xcs_permute(x, perm, &t));
+        xcs_tensor_free(x);
+        x = t;
+    }
+    return x;
+}
+
+/* Few levels (ties decide), a NaN in 40 in float rows. */
+static double argred_value(xcs_dtype dt) {
+    return xcs_dtype_is_float(dt) && uniform(0, 40) == 0 ? 0.0 / 0.0 : (double)uniform(-3, 4);
+}
+
 /* argmax/argmin: the kernel's threads meet in shared memory, so it runs
  * on fibers (every scheduling order); x is a transposed view (strides not
  * C order) half the time, and the values are drawn from few levels, with
@@ -251,20 +277,7 @@ static void test_argreduce_ties_nans_and_views(void) {
                 int nd = (int)uniform(1, 4), axis = (int)uniform(0, nd);
                 int64_t shape[3];
                 for (int i = 0; i < nd; i++) shape[i] = i == axis ? uniform(1, 700) : uniform(1, 5);
-                xcs_tensor *f = NULL, *x = NULL, *want = NULL, *got = NULL;
-                CHECK_OK(xcs_tensor_empty(XCS_F64, nd, shape, &f));
-                double *p = xcs_tensor_data(f);
-                for (int64_t i = 0; i < xcs_tensor_numel(f); i++)
-                    p[i] = xcs_dtype_is_float(dts[d]) && uniform(0, 40) == 0 ? 0.0 / 0.0 : (double)uniform(-3, 4);
-                CHECK_OK(xcs_cast(f, dts[d], &x));
-                if (trial % 2 && nd >= 2) { /* a transposed view: strides not in C order */
-                    int perm[3] = {0, 1, 2};
-                    perm[0] = nd - 1, perm[nd - 1] = 0;
-                    xcs_tensor *t = NULL;
-                    CHECK_OK(xcs_permute(x, perm, &t));
-                    xcs_tensor_free(x);
-                    x = t;
-                }
+                xcs_tensor *x = drawn(dts[d], nd, shape, argred_value, trial % 2), *want = NULL, *got = NULL;
                 CHECK_OK(xcs_argreduce(ops[o], x, axis, true, &want));
                 if (want) CHECK_OK(xcs_tensor_empty(XCS_I64, want->ndim, want->shape, &got));
                 xcs_cuda_argred_args a;
@@ -273,8 +286,8 @@ static void test_argreduce_ties_nans_and_views(void) {
                     CHECK_OK(xcs_kernel_host_launch(k, 0, &a, (unsigned)blocks, XCS_CUDA_BLOCK));
                     CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want), (size_t)a.n_out * 8) == 0);
                 }
-                xcs_tensor *fr[] = {f, x, want, got};
-                for (size_t i = 0; i < 4; i++) xcs_tensor_free(fr[i]);
+                xcs_tensor *fr[] = {x, want, got};
+                for (size_t i = 0; i < 3; i++) xcs_tensor_free(fr[i]);
                 cases++;
             }
             xcs_kernel_host_free(k);
@@ -342,19 +355,7 @@ static void test_argsort_same_order(void) {
             int64_t shape[3];
             for (int i = 0; i < nd; i++) /* trials 0, 1: a row of 1 to 4 tiles and more; else short */
                 shape[i] = i != axis ? uniform(1, 4) : trial < 2 ? uniform(2049, 9000) : uniform(1, trial % 2 ? 40 : 700);
-            xcs_tensor *f = NULL, *x = NULL, *want = NULL, *got = NULL;
-            CHECK_OK(xcs_tensor_empty(XCS_F64, nd, shape, &f));
-            double *p = xcs_tensor_data(f);
-            for (int64_t i = 0; i < xcs_tensor_numel(f); i++) p[i] = sort_value(dts[d]);
-            CHECK_OK(xcs_cast(f, dts[d], &x));
-            if (trial % 2 && nd >= 2) { /* a transposed view: strides not in C order */
-                int perm[3] = {0, 1, 2};
-                perm[0] = nd - 1, perm[nd - 1] = 0;
-                xcs_tensor *t = NULL;
-                CHECK_OK(xcs_permute(x, perm, &t));
-                xcs_tensor_free(x);
-                x = t;
-            }
+            xcs_tensor *x = drawn(dts[d], nd, shape, sort_value, trial % 2), *want = NULL, *got = NULL;
             CHECK_OK(xcs_argsort(x, axis, &want));
             if (want) CHECK_OK(xcs_tensor_empty(XCS_I64, want->ndim, want->shape, &got));
             xcs_cuda_sort_args a;
@@ -363,8 +364,8 @@ static void test_argsort_same_order(void) {
                 merged += run_sort(k, a) > 1;
                 CHECK(memcmp(xcs_tensor_data(got), xcs_tensor_data(want), (size_t)xcs_tensor_numel(want) * 8) == 0);
             }
-            xcs_tensor *fr[] = {f, x, want, got};
-            for (size_t i = 0; i < 4; i++) xcs_tensor_free(fr[i]);
+            xcs_tensor *fr[] = {x, want, got};
+            for (size_t i = 0; i < 3; i++) xcs_tensor_free(fr[i]);
             cases++;
         }
         xcs_kernel_host_free(k[XCS_CUDA_SORT_TILE]);
