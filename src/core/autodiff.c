@@ -349,7 +349,8 @@ static xcs_tensor *unary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *y, xc
     case XCS_OP_LOG2: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_MUL, a, K(c, AD_LN2)));
     case XCS_OP_LOG10: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_MUL, a, K(c, AD_LN10)));
     case XCS_OP_EXP2: return B(c, XCS_OP_MUL, g, B(c, XCS_OP_MUL, y, K(c, AD_LN2)));
-    default: return NULL; /* floor, ceil, sign, logical/bitwise: zero gradient */
+    case XCS_OP_CBRT: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_MUL, K(c, 3), B(c, XCS_OP_MUL, y, y)));
+    default: return NULL; /* floor, ceil, trunc, sign, logical/bitwise: zero gradient */
     }
 }
 
@@ -390,6 +391,13 @@ static void binary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *b, xcs_tens
         break;
     }
     case XCS_OP_HYPOT: *ga = B(c, XCS_OP_MUL, g, B(c, XCS_OP_DIV, a, y)), *gb = B(c, XCS_OP_MUL, g, B(c, XCS_OP_DIV, b, y)); break;
+    case XCS_OP_FMOD: /* a - trunc(a / b) * b */
+        *ga = g;
+        *gb = U(c, XCS_OP_NEG, B(c, XCS_OP_MUL, g, U(c, XCS_OP_TRUNC, B(c, XCS_OP_DIV, a, b))));
+        break;
+    case XCS_OP_COPYSIGN: /* |a| with b's sign: d/da = sign(a) * copysign(1, b) */
+        *ga = B(c, XCS_OP_MUL, g, B(c, XCS_OP_MUL, U(c, XCS_OP_SIGN, a), B(c, XCS_OP_COPYSIGN, K(c, 1), b)));
+        break;
     default: break; /* floor_divide, comparisons, logical, bitwise: zero */
     }
 }

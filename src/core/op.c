@@ -18,6 +18,10 @@ const char *xcs_op_name(xcs_op op) {
     return (unsigned)op < XCS_OP_COUNT ? op_table[op].name : "invalid-op";
 }
 
+bool xcs_op_int_faults(xcs_op op) {
+    return op == XCS_OP_FLOOR_DIV || op == XCS_OP_MOD || op == XCS_OP_FMOD || op == XCS_OP_POW;
+}
+
 xcs_status xcs_op_from_name(const char *name, xcs_op *out) {
     for (int i = 0; i < XCS_OP_COUNT; i++) {
         if (strcmp(op_table[i].name, name) == 0) {

@@ -110,6 +110,11 @@ typedef struct xcs_op_info {
 
 const xcs_op_info *xcs_op_get_info(xcs_op op);
 const char *xcs_op_name(xcs_op op);
+/* True when the op's integer kernels report faults (floor_divide, mod and
+ * fmod by zero: XCS_EW_ERR_ZERO_DIV; power to a negative exponent:
+ * XCS_EW_ERR_NEG_POW), which kernels set in an error word for the runtime
+ * to read back. */
+bool xcs_op_int_faults(xcs_op op);
 /* Finds an op by its table name ("add", "exp", ...); XCS_ERR_VALUE if none. */
 xcs_status xcs_op_from_name(const char *name, xcs_op *out);
 

@@ -37,7 +37,7 @@ static const char prelude_head[] =
 static const char *const unary_math[] = {"exp",  "log",  "log1p", "expm1", "sqrt",  "sin",  "cos",  "tanh",
                                          "erf",  "erfc", "floor", "ceil",  "fabs",  "tan",  "asin", "acos",
                                          "atan", "sinh", "cosh",  "asinh", "acosh", "atanh", "log2", "log10",
-                                         "exp2"};
+                                         "exp2", "cbrt", "trunc"};
 static const char *const binary_math[] = {"pow", "fmod", "copysign", "atan2", "hypot"};
 
 static const char prelude_tail[] =
@@ -231,8 +231,10 @@ static const cu_op cu_ops[] = {
     {XCS_OP_LOG2, NULL, NULL, "xcs_log2(x)"},
     {XCS_OP_LOG10, NULL, NULL, "xcs_log10(x)"},
     {XCS_OP_EXP2, NULL, NULL, "xcs_exp2(x)"},
+    {XCS_OP_CBRT, NULL, NULL, "xcs_cbrt(x)"},
     {XCS_OP_FLOOR, "x", "x", "xcs_floor(x)"},
     {XCS_OP_CEIL, "x", "x", "xcs_ceil(x)"},
+    {XCS_OP_TRUNC, "x", "x", "xcs_trunc(x)"},
     {XCS_OP_SIGN, NULL, "(T)((x > 0) - (x < 0))", "x > 0 ? (T)1 : x < 0 ? (T)-1 : x == 0 ? (T)0 : x"},
     {XCS_OP_LOGICAL_NOT, "(xcs_b)!x", NULL, NULL},
     {XCS_OP_BIT_NOT, "(xcs_b)!x", "(T)~x", NULL},
@@ -247,6 +249,8 @@ static const cu_op cu_ops[] = {
     {XCS_OP_MINIMUM, "(xcs_b)(x & y)", "x < y ? x : y", "(x < y || x != x) ? x : y"},
     {XCS_OP_ARCTAN2, NULL, NULL, "xcs_atan2(x, y)"},
     {XCS_OP_HYPOT, NULL, NULL, "xcs_hypot(x, y)"},
+    {XCS_OP_FMOD, NULL, "(err |= (y == 0) ? 1u : 0u, y == 0 || y == (T)-1 ? (T)0 : (T)(x % y))", "xcs_fmod(x, y)"},
+    {XCS_OP_COPYSIGN, NULL, NULL, "xcs_copysign(x, y)"},
     {XCS_OP_EQ, "(xcs_b)(x == y)", "(xcs_b)(x == y)", "(xcs_b)(x == y)"},
     {XCS_OP_NE, "(xcs_b)(x != y)", "(xcs_b)(x != y)", "(xcs_b)(x != y)"},
     {XCS_OP_LT, "(xcs_b)(x < y)", "(xcs_b)(x < y)", "(xcs_b)(x < y)"},

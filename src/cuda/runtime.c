@@ -861,15 +861,13 @@ static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_f
     return kernel_cached(rt, *key_out, gen_fused, spec, fn);
 }
 
-/* True when the program has an integer division, modulo or power, whose
+/* True when the program has an integer op that can fault (xcs_op_int_faults), whose
  * kernels report faults through the error word (then the launch is waited
  * for and the word read back). */
 static bool can_raise(const xcs_fused_program *p) {
     for (int i = 0; i < p->n_instr; i++) {
         const xcs_fused_instr *in = &p->instr[i];
-        if (in->kind == XCS_FUSED_OP && xcs_dtype_is_int(in->dtype) &&
-            (in->op == XCS_OP_FLOOR_DIV || in->op == XCS_OP_MOD || in->op == XCS_OP_POW))
-            return true;
+        if (in->kind == XCS_FUSED_OP && xcs_dtype_is_int(in->dtype) && xcs_op_int_faults(in->op)) return true;
     }
     return false;
 }

@@ -90,6 +90,9 @@ EW_FLOAT_DIVMOD(f64, double, fmod, floor, copysign)
         T q = a / b;                                                            \
         return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;                \
     }                                                                           \
+    static inline T ew_fmod_##SFX(T a, T b) { /* C's %: the sign of a */       \
+        return b == 0 || b == -1 ? 0 : a % b;                                   \
+    }                                                                           \
     static inline T ew_mod_##SFX(T a, T b) {                                    \
         if (b == 0 || b == -1) return 0;                                        \
         T r = a % b;                                                            \
@@ -131,10 +134,14 @@ static inline double ew_gelu_f64(double x) {
 #define ew_gelu(x) EW_GF(x, vm_geluf, ew_gelu_f64)(x)
 #define ew_floor(x) EW_GF(x, vm_floorf, vm_floor)(x)
 #define ew_ceil(x) EW_GF(x, vm_ceilf, vm_ceil)(x)
+#define ew_trunc(x) EW_GF(x, truncf, trunc)(x)
 #define ew_fpow(x, y) EW_GF(x, powf, pow)(x, y)
 #define ew_floordiv(x, y)                                                       \
     _Generic((x), int32_t: ew_floordiv_i32, int64_t: ew_floordiv_i64,           \
              float: ew_floordiv_f32, double: ew_floordiv_f64)(x, y)
+#define ew_fmod(x, y)                                                           \
+    _Generic((x), int32_t: ew_fmod_i32, int64_t: ew_fmod_i64, float: fmodf,     \
+             double: fmod)(x, y)
 #define ew_mod(x, y)                                                            \
     _Generic((x), int32_t: ew_mod_i32, int64_t: ew_mod_i64, float: ew_mod_f32,  \
              double: ew_mod_f64)(x, y)
@@ -173,10 +180,13 @@ static inline double ew_gelu_f64(double x) {
     X(LOG2, F, T, (T)log2((double)x))                                           \
     X(LOG10, F, T, (T)log10((double)x))                                         \
     X(EXP2, F, T, (T)exp2((double)x))                                           \
+    X(CBRT, F, T, EW_GF(x, cbrtf, cbrt)(x))                                     \
     X(FLOOR, BI, T, x)                                                          \
     X(FLOOR, F, T, ew_floor(x))                                                 \
     X(CEIL, BI, T, x)                                                           \
     X(CEIL, F, T, ew_ceil(x))                                                   \
+    X(TRUNC, BI, T, x)                                                          \
+    X(TRUNC, F, T, ew_trunc(x))                                                 \
     X(SIGN, I, T, (x > 0) - (x < 0))                                            \
     X(SIGN, F, T, x > 0 ? (T)1 : x < 0 ? (T)-1 : x == 0 ? (T)0 : x)             \
     X(LOGICAL_NOT, B, B, !x)                                                    \
@@ -209,6 +219,9 @@ static inline double ew_gelu_f64(double x) {
     X(MINIMUM, F, T, (x < y || x != x) ? x : y)                                 \
     X(ARCTAN2, F, T, (T)atan2((double)x, (double)y))                            \
     X(HYPOT, F, T, (T)hypot((double)x, (double)y))                              \
+    X(FMOD, I, T, (err |= EW_FLAG(y == 0, XCS_EW_ERR_ZERO_DIV), ew_fmod(x, y))) \
+    X(FMOD, F, T, ew_fmod(x, y))                                                \
+    X(COPYSIGN, F, T, EW_GF(x, copysignf, copysign)(x, y))                      \
     X(EQ, A, B, x == y)                                                         \
     X(NE, A, B, x != y)                                                         \
     X(LT, A, B, x < y)                                                          \

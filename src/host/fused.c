@@ -549,7 +549,7 @@ static xcs_status fu_error_bits(const xcs_fused_program *p, unsigned err) {
     for (int i = 0; i < p->n_instr; i++) {
         const xcs_fused_instr *ins = &p->instr[i];
         if (ins->kind != XCS_FUSED_OP || xcs_dtype_is_float(ins->dtype)) continue;
-        if ((err & XCS_EW_ERR_ZERO_DIV) && (ins->op == XCS_OP_FLOOR_DIV || ins->op == XCS_OP_MOD))
+        if ((err & XCS_EW_ERR_ZERO_DIV) && xcs_op_int_faults(ins->op) && ins->op != XCS_OP_POW)
             return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in %s (dtype %s)",
                              xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
         if ((err & XCS_EW_ERR_NEG_POW) && ins->op == XCS_OP_POW)

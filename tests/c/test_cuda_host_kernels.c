@@ -699,7 +699,7 @@ static void test_every_op(void) {
 
 /* ---------------------------------------------------------------- the error word */
 
-/* Integer floor_divide / mod by zero set 1, a negative integer power 2,
+/* Integer floor_divide / mod / fmod by zero set 1, a negative integer power 2,
  * both 3, neither 0: a divisor / exponent array whose one element is the
  * culprit (or none is). */
 static void error_case(xcs_op op, xcs_dtype dt, int bad, int expect, bool both) {
@@ -739,6 +739,7 @@ static void test_error_word(void) {
     for (int d = 0; d < 2; d++) {
         error_case(XCS_OP_FLOOR_DIV, ints[d], 17, 1, false);
         error_case(XCS_OP_MOD, ints[d], 44, 1, false);
+        error_case(XCS_OP_FMOD, ints[d], 30, 1, false);
         error_case(XCS_OP_POW, ints[d], 3, 2, false);
         error_case(XCS_OP_FLOOR_DIV, ints[d], -1, 0, false);
         error_case(XCS_OP_POW, ints[d], -1, 0, false);

@@ -164,7 +164,7 @@ static void test_every_op(void) {
                 p.n_inputs = n;
                 p.n_outputs = 1;
                 xcs_tensor *ins[3] = {0};
-                bool divlike = op == XCS_OP_FLOOR_DIV || op == XCS_OP_MOD || op == XCS_OP_POW;
+                bool divlike = xcs_op_int_faults((xcs_op)op);
                 for (int k = 0; k < n; k++) {
                     xcs_dtype rd = xcs_ew_in_dtype((xcs_op)op, k, (xcs_dtype)dt);
                     double lo = divlike && k == 1 ? (op == XCS_OP_POW ? 0 : 1) : -3, hi = divlike && k == 1 ? 4 : 3;

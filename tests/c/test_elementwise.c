@@ -32,7 +32,7 @@ static double gen(xcs_op op, int k, xcs_dtype dt) {
     if (xcs_dtype_is_int(dt)) {
         if (op == XCS_OP_POW) return k == 0 ? (double)((int)(rnd() % 19) - 9) : (double)(rnd() % 7);
         double v = rnd() % 16 == 0 ? ispecial[rnd() % 8] : (double)((int)(rnd() % 101) - 50);
-        if (k == 1 && v == 0 && (op == XCS_OP_FLOOR_DIV || op == XCS_OP_MOD)) v = 7;
+        if (k == 1 && v == 0 && xcs_op_int_faults(op) && op != XCS_OP_POW) v = 7;
         return v;
     }
     if (op == XCS_OP_POW && rnd() % 8) return k == 0 ? rnd_in(0, 5) : rnd_in(-3, 3);
@@ -70,10 +70,14 @@ static double ref_float(xcs_op op, double x, double y, double z) {
     case XCS_OP_LOG2: return log2(x);
     case XCS_OP_LOG10: return log10(x);
     case XCS_OP_EXP2: return exp2(x);
+    case XCS_OP_CBRT: return cbrt(x);
     case XCS_OP_ARCTAN2: return atan2(x, y);
     case XCS_OP_HYPOT: return hypot(x, y);
+    case XCS_OP_FMOD: return fmod(x, y);
+    case XCS_OP_COPYSIGN: return copysign(x, y);
     case XCS_OP_FLOOR: return floor(x);
     case XCS_OP_CEIL: return ceil(x);
+    case XCS_OP_TRUNC: return trunc(x);
     case XCS_OP_SIGN: return x > 0 ? 1.0 : x < 0 ? -1.0 : x == 0 ? 0.0 : x;
     case XCS_OP_CAST: case XCS_OP_COPY: return x;
     case XCS_OP_ADD: return x + y;
@@ -117,7 +121,7 @@ static int64_t ref_int(xcs_op op, int64_t x, int64_t y, int64_t z, xcs_dtype dt)
     case XCS_OP_NEG: return wrap(0 - ux, dt);
     case XCS_OP_ABS: return wrap(x < 0 ? 0 - ux : ux, dt);
     case XCS_OP_RELU: return x > 0 ? x : 0;
-    case XCS_OP_FLOOR: case XCS_OP_CEIL: case XCS_OP_CAST: case XCS_OP_COPY: return x;
+    case XCS_OP_FLOOR: case XCS_OP_CEIL: case XCS_OP_TRUNC: case XCS_OP_CAST: case XCS_OP_COPY: return x;
     case XCS_OP_SIGN: return (x > 0) - (x < 0);
     case XCS_OP_LOGICAL_NOT: return !x;
     case XCS_OP_BIT_NOT: return b ? !x : wrap(~ux, dt);
@@ -129,6 +133,7 @@ static int64_t ref_int(xcs_op op, int64_t x, int64_t y, int64_t z, xcs_dtype dt)
         int64_t q = x / y;
         return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
     }
+    case XCS_OP_FMOD: return y == -1 ? 0 : x % y;
     case XCS_OP_MOD: {
         if (y == -1) return 0;
         int64_t r = x % y;

@@ -305,3 +305,57 @@ def test_linalg_norm(rng, ord_, axis):
     if not (ord_ == 2 and (axis is None or axis == (0, 1))):  # a matrix 2-norm has no xcs op
         np.testing.assert_allclose(np.asarray(jit(lambda v: np.linalg.norm(v, ord=ord_, axis=axis))(a)), want, rtol=1e-14)
     np.testing.assert_allclose(np.asarray(grad(lambda v: np.linalg.norm(v))(a)), a / np.linalg.norm(a), rtol=1e-12)
+
+
+S_ = np.array([1.5, -2.5, 0.5, -0.5, 2.5, np.nan, np.inf, -np.inf, -0.2, 3.7, 1e300, -0.0, 0.0, 7.0, -1e-310])
+T_ = np.array([0.3, 2.0, -0.7, 0.0, -0.0, 1.0, np.nan, 2.0, np.inf, -np.inf, 3.0, 1.0, -1.0, np.nan, 5.0])
+I_ = np.array([7, -7, 5, -5, 0, 13, -13, 2**40, 1, -1], np.int64)
+J_ = np.array([3, 3, -3, -3, 4, 1, 5, 7, -1, 2], np.int64)
+with np.errstate(over="ignore"):  # 1e300 is inf in the narrow floats
+    S32, T32, S16 = S_.astype(np.float32), T_.astype(np.float32), S_.astype(np.float16)
+UFUNCS = [("cbrt", (S_,)), ("cbrt", (S32,)), ("trunc", (S_,)), ("trunc", (I_,)),
+          ("trunc", (S16,)), ("trunc", (I_ > 0,)), ("fix", (S_,)), ("fmod", (S_, T_)),
+          ("fmod", (I_, J_)), ("fmod", (I_.astype(np.int32), J_.astype(np.int32))),
+          ("fmod", (S32, T32)), ("copysign", (S_, T_)), ("copysign", (I_, J_)),
+          ("fabs", (S_,)), ("fabs", (I_,)), ("fabs", (I_ > 0,)), ("deg2rad", (S_,)), ("radians", (I_,)),
+          ("rad2deg", (S_,)), ("degrees", (S32,)), ("deg2rad", (S16,)),
+          ("signbit", (S_,)), ("signbit", (I_,)), ("fmax", (S_, T_)), ("fmin", (S_, T_)), ("fmax", (I_, J_)),
+          ("heaviside", (S_, T_)), ("heaviside", (I_, J_)), ("float_power", (np.abs(S_), T_)), ("sinc", (S_,)),
+          ("sinc", (S32,)), ("modf", (S_,)), ("real", (S_,)), ("imag", (S_,)), ("conj", (S_,)),
+          ("isreal", (S_,)), ("iscomplex", (S_,)), ("angle", (S_,)), ("logaddexp2", (S_, T_))]
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+@pytest.mark.parametrize("name,args", UFUNCS, ids=[f"{n}-{a[0].dtype}" for n, a in UFUNCS])
+def test_more_ufuncs_match_numpy(name, args, mode):
+    """fmod/copysign/cbrt/trunc (ops: libm's on the CPU, CUDA's on a GPU) and
+    the ufuncs composed of ops: numpy's dtypes, values (bit for bit where
+    the computation is exact), signs of zero and NaNs."""
+    f = getattr(np, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = f(*args)
+        got = f(*[xcs.asarray(a) for a in args]) if mode == "eager" else jit(f)(*args)
+    for w, g in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape
+        if w.dtype.kind != "f" or name not in ("sinc", "logaddexp2", "cbrt", "float_power"):
+            np.testing.assert_array_equal(g, w)
+        else:  # libm / numpy's own loops: an ulp or two
+            np.testing.assert_allclose(g, w, rtol=4e-16 if w.dtype == np.float64 else 2.4e-7, atol=0)
+        if w.dtype.kind == "f":
+            np.testing.assert_array_equal(np.signbit(g[~np.isnan(g)]), np.signbit(w[~np.isnan(w)]))
+
+
+def test_more_ufunc_gradients(rng):
+    x, y = rng.uniform(0.5, 3, 40) * rng.choice([-1, 1], 40), rng.uniform(0.5, 3, 40) * rng.choice([-1, 1], 40)
+    eps = 1e-6
+    for f in (np.cbrt, lambda a: np.fmod(a, 0.7), np.fabs, np.deg2rad, np.sinc, lambda a: np.fmax(a, 0.1)):
+        g = np.asarray(grad(lambda a: f(a).sum())(x))
+        np.testing.assert_allclose(g, (f(x + eps) - f(x - eps)) / (2 * eps), rtol=1e-5, atol=1e-6)
+    for f in (np.fmod, np.copysign, np.logaddexp2, np.heaviside):
+        ga, gb = (np.asarray(v) for v in grad(lambda a, b: f(a, b).sum(), argnums=(0, 1))(x, y))
+        np.testing.assert_allclose(ga, (f(x + eps, y) - f(x - eps, y)) / (2 * eps), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(gb, (f(x, y + eps) - f(x, y - eps)) / (2 * eps), rtol=1e-5, atol=1e-6)
+    with pytest.raises(xcs.XCSZeroDivisionError, match="division by zero in fmod"):
+        np.asarray(jit(np.fmod)(I_, np.zeros_like(J_)))

@@ -19,7 +19,7 @@ import inspect
 
 import numpy as np
 
-from ember.xcs import _xcs
+from ember.xcs import _np_shape, _np_stats, _xcs
 from ember.xcs import numpy as xnp
 from ember.xcs._xcs import Array, XCSTypeError
 
@@ -115,12 +115,29 @@ for _name in ("nan_to_num", "round", "around", "flip", "fliplr", "flipud", "swap
               "cumprod", "argsort", "sort", "median", "quantile", "percentile", "diff", "isclose", "count_nonzero"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
-              "arccosh", "arctanh", "log2", "log10", "exp2", "arctan2", "hypot", "logaddexp"):
+              "arccosh", "arctanh", "log2", "log10", "exp2", "arctan2", "hypot", "logaddexp", "logaddexp2", "cbrt",
+              "trunc", "fmod", "copysign", "fabs", "deg2rad", "rad2deg", "signbit", "fmax", "fmin", "heaviside",
+              "float_power", "modf", "conjugate", "radians", "degrees"):
     _UFUNC_CALL[getattr(np, _name)] = getattr(xnp, _name)
+for _name in ("fix", "sinc", "real", "imag", "isreal", "iscomplex", "angle"):
+    _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 _FUNCTIONS[np.linalg.norm] = xnp.linalg.norm
 for _name in ("permute_dims", "astype"):  # numpy >= 2.0 / 2.1
     if hasattr(np, _name):
         _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
+
+
+def _dotted(root, name):
+    """root.a.b for name "a.b" (None when numpy lacks it)."""
+    for part in name.split("."):
+        root = getattr(root, part, None)
+    return root
+
+
+for _mod in (_np_shape, _np_stats):  # the themed modules list what numpy dispatches to them
+    for _name in _mod.NUMPY_FUNCTIONS:
+        if _dotted(np, _name) is not None:
+            _FUNCTIONS[_dotted(np, _name)] = _dotted(xnp, _name)
 
 
 def _signature_facts(fn):

@@ -108,6 +108,8 @@ arctanh = atanh = _ufunc1("arctanh")
 log2 = _ufunc1("log2")
 log10 = _ufunc1("log10")
 exp2 = _ufunc1("exp2")
+cbrt = _ufunc1("cbrt")
+trunc = _ufunc1("trunc")
 logical_not = _ufunc1("logical_not")
 invert = _ufunc1("invert")
 bitwise_not = invert
@@ -125,6 +127,8 @@ maximum = _ufunc2("maximum")
 minimum = _ufunc2("minimum")
 arctan2 = atan2 = _ufunc2("arctan2")
 hypot = _ufunc2("hypot")
+fmod = _ufunc2("fmod")
+copysign = _ufunc2("copysign")
 equal = _ufunc2("equal")
 not_equal = _ufunc2("not_equal")
 less = _ufunc2("less")
@@ -882,6 +886,137 @@ def logaddexp(x1, x2, /):
     return where(equal(x1, x2), add(x1, 0.69314718055994530942), r)
 
 
+def logaddexp2(x1, x2, /):
+    """log2(2**x1 + 2**x2) without overflow, numpy's way (as logaddexp, in base 2)."""
+    x1, x2 = asarray(x1), asarray(x2)
+    t = subtract(x1, x2)
+    r = where(greater(t, 0), add(x1, divide(log1p(exp2(negative(t))), 0.69314718055994530942)),
+              add(x2, divide(log1p(exp2(t)), 0.69314718055994530942)))
+    r = where(isnan(t), t, r)
+    return where(equal(x1, x2), add(x1, 1), r)
+
+
+def fix(x, out=None):
+    """Round toward zero (numpy.fix: trunc, the dtype kept)."""
+    _no_out(out, "fix")
+    return trunc(x)
+
+
+def fabs(x, /):
+    """Absolute value computed in float (ints as float64, bools as float16, as numpy)."""
+    x = asarray(x)
+    return absolute(x if _floating(x.dtype) else astype(x, float16 if x.dtype == bool_ else float64))
+
+
+def _to_float(x):
+    """x as numpy's float ufuncs see it: ints in float64, bools in float16."""
+    return x if _floating(x.dtype) else astype(x, float16 if x.dtype == bool_ else float64)
+
+
+def _scaled(x, num, den):
+    """x * (num / den), the constant rounded as numpy's loop makes it: in
+    float32 for float32 and the 16-bit floats (npy_deg2radf), else float64."""
+    x = _to_float(asarray(x))
+    if x.dtype == float64:
+        return multiply(x, num / den)
+    return multiply(x, float(_np.float32(num) / _np.float32(den)))
+
+
+def deg2rad(x, /):
+    """x * pi / 180, as numpy computes it (one multiply by the rounded constant)."""
+    return _scaled(x, 3.141592653589793, 180.0)
+
+
+def rad2deg(x, /):
+    """x * 180 / pi, as numpy computes it."""
+    return _scaled(x, 180.0, 3.141592653589793)
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def signbit(x, /):
+    """True where the sign bit is set: negatives, -0.0 and NaNs with the bit (numpy's)."""
+    x = asarray(x)
+    if not _floating(x.dtype):
+        return less(x, 0)
+    return less(copysign(1.0, x), 0)
+
+
+def fmax(x1, x2, /):
+    """Elementwise maximum ignoring NaNs: a NaN loses unless both are NaN (numpy.fmax)."""
+    x1, x2 = asarray(x1), asarray(x2)
+    r = maximum(x1, x2)
+    return where(isnan(x1), x2, where(isnan(x2), x1, r)) if _floating(r.dtype) else r
+
+
+def fmin(x1, x2, /):
+    """Elementwise minimum ignoring NaNs (numpy.fmin)."""
+    x1, x2 = asarray(x1), asarray(x2)
+    r = minimum(x1, x2)
+    return where(isnan(x1), x2, where(isnan(x2), x1, r)) if _floating(r.dtype) else r
+
+
+def heaviside(x1, x2, /):
+    """0 where x1 < 0, x2 where x1 == 0, 1 where x1 > 0, NaN where x1 is NaN."""
+    x1, x2 = asarray(x1), asarray(x2)
+    r = where(less(x1, 0), 0.0, where(greater(x1, 0), 1.0, _to_float(x2)))
+    return where(isnan(x1), x1, r) if _floating(x1.dtype) else r
+
+
+def float_power(x1, x2, /):
+    """x1 ** x2 computed in float64 (numpy.float_power)."""
+    return power(astype(asarray(x1), float64), astype(asarray(x2), float64))
+
+
+def sinc(x):
+    """sin(pi x) / (pi x), 1 at 0: numpy's formula (pi * where(x == 0, 1e-20, x))."""
+    x = asarray(x)
+    y = multiply(3.141592653589793, where(equal(x, 0), 1.0e-20, _to_float(x)))
+    return divide(sin(y), y)
+
+
+def modf(x, /):
+    """(fractional, integral) parts, both with x's sign (numpy.modf)."""
+    x = _to_float(asarray(x))
+    i = trunc(x)
+    return copysign(where(isinf(x), 0.0, subtract(x, i)), x), i
+
+
+def real(val):
+    """The real part: the values themselves (xcs has no complex dtypes)."""
+    return asarray(val)
+
+
+def imag(val):
+    """The imaginary part: zeros of val's shape and dtype."""
+    return zeros_like(val)
+
+
+def conjugate(x, /):
+    """The complex conjugate: the values themselves (xcs has no complex dtypes)."""
+    return +asarray(x)
+
+
+conj = conjugate
+
+
+def isreal(x):
+    """True everywhere (xcs has no complex dtypes)."""
+    return ones_like(x, dtype=bool_)
+
+
+def iscomplex(x):
+    """False everywhere (xcs has no complex dtypes)."""
+    return zeros_like(x, dtype=bool_)
+
+
+def angle(z, deg=False):
+    """The angle of real z: pi where z is negative (or -0.0), else 0 (numpy's arctan2(0, z))."""
+    a = arctan2(0.0, _to_float(asarray(z)))
+    return rad2deg(a) if deg else a
+
+
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """numpy.isclose: |a - b| <= atol + rtol * |b| for finite b, or a == b."""
     a, b = asarray(a), asarray(b)
@@ -980,5 +1115,16 @@ def cumprod(a, axis=None, dtype=None, out=None):
         dtype = int64
     return _scan_axis(a if dtype is None else astype(a, dtype), axis, multiply, 1, "cumprod")
 
+
+# ---------------------------------------------------------------- themed modules
+#
+# More numpy functions, composed of the ones above (ember/xcs/_np_*.py).
+
+from ember.xcs import _np_shape, _np_stats  # noqa: E402
+from ember.xcs._np_shape import *  # noqa: E402,F401,F403
+from ember.xcs._np_stats import *  # noqa: E402,F401,F403
+
+for _k, _v in _np_shape.LINALG.items():
+    setattr(linalg, _k, staticmethod(_v))
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("Array", "XCSTypeError")]
