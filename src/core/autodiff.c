@@ -136,6 +136,25 @@ static xcs_tensor *SWAP_LAST(ad *c, const xcs_tensor *a) {
     return PERMUTE(c, a, perm);
 }
 
+static xcs_tensor *SOLVE(ad *c, const xcs_tensor *a, const xcs_tensor *b) {
+    xcs_tensor *o = NULL;
+    const xcs_tensor *in[2] = {a, b};
+    return c->st || !a || !b ? NULL : KEEP(c, xcs_linalg(XCS_OP_SOLVE, 2, in, &o), o);
+}
+/* An n x n constant of dtype dt: `diag` on the diagonal, `below` under it,
+ * `above` over it (eye, the lower-triangle masks). */
+static xcs_tensor *TRI(ad *c, int64_t n, xcs_dtype dt, double below, double diag, double above) {
+    xcs_tensor *f = NULL, *o = NULL;
+    if (c->st) return NULL;
+    const int64_t s[2] = {n, n};
+    xcs_status st = xcs_tensor_empty(XCS_F64, 2, s, &f);
+    for (int64_t i = 0; !st && i < n; i++)
+        for (int64_t j = 0; j < n; j++) ((double *)xcs_tensor_data(f))[i * n + j] = i > j ? below : i == j ? diag : above;
+    if (!st) st = xcs_cast(f, dt, &o);
+    xcs_tensor_free(f);
+    return keep(c, st, o);
+}
+
 /* A traced tensor reading node `node` through a view. */
 static xcs_tensor *view_of(ad *c, int32_t node, int ndim, const int64_t *shape, const int64_t *strides, int64_t off) {
     if (c->st) return NULL;
@@ -503,6 +522,35 @@ static void scan_rule(ad *c, int32_t i) {
     free(kind);
 }
 
+/* The cotangents of a linear-algebra node's inputs (y: its value, g: y's
+ * cotangent; a, b: its inputs, already broadcast to y's batch). */
+static void linalg_rule(ad *c, const xcs_node *n, const xcs_edge *e, xcs_tensor *y, xcs_tensor *g) {
+    xcs_tensor *a = edge_tensor(c, &e[0]);
+    const int64_t m = e[0].shape[e[0].ndim - 1];
+    if (n->op == XCS_OP_SOLVE) { /* x = a^-1 b: gb = a^-T g, ga = -gb x^T */
+        xcs_tensor *gb = SOLVE(c, SWAP_LAST(c, a), g);
+        accumulate(c, &e[1], gb);
+        accumulate(c, &e[0], U(c, XCS_OP_NEG, MATMUL(c, gb, SWAP_LAST(c, y))));
+    } else if (n->op == XCS_OP_SLOGDET) { /* d log|det a| = a^-T, the sign's cotangent none */
+        xcs_tensor *gl = NULL, *gl2 = NULL;
+        if (!c->st) KEEP(c, xcs_index_axis(g, g->ndim - 1, 1, &gl), gl);
+        int64_t s[XCS_MAX_DIMS];
+        if (gl) {
+            memcpy(s, gl->shape, (size_t)gl->ndim * sizeof *s);
+            s[gl->ndim] = s[gl->ndim + 1] = 1;
+            gl2 = RESHAPE(c, gl, gl->ndim + 2, s);
+        }
+        xcs_tensor *inv_t = SOLVE(c, SWAP_LAST(c, a), TRI(c, m, n->dtype, 0, 1, 0));
+        accumulate(c, &e[0], B(c, XCS_OP_MUL, gl2, inv_t));
+    } else { /* cholesky, of a's lower triangle: S = L^-T phi(L^T tril(g)) L^-1; ga = phi(S + S^T) */
+        xcs_tensor *phi = TRI(c, m, n->dtype, 1, 0.5, 0), *low = TRI(c, m, n->dtype, 1, 1, 0);
+        xcs_tensor *p = B(c, XCS_OP_MUL, MATMUL(c, SWAP_LAST(c, y), B(c, XCS_OP_MUL, g, low)), phi);
+        xcs_tensor *lt = SWAP_LAST(c, y), *yv = SOLVE(c, lt, p);   /* L^-T P */
+        xcs_tensor *st_ = SOLVE(c, lt, SWAP_LAST(c, yv));          /* L^-T (L^-T P)^T = S^T */
+        accumulate(c, &e[0], B(c, XCS_OP_MUL, B(c, XCS_OP_ADD, st_, SWAP_LAST(c, st_)), phi));
+    }
+}
+
 /* The cotangent of node i's inputs, accumulated onto their sources. */
 static void node_rule(ad *c, int32_t i) {
     if (c->g->nodes[i].op == XCS_OP_SCAN) {
@@ -603,6 +651,9 @@ static void node_rule(ad *c, int32_t i) {
         accumulate(c, &e[0], tot);
         break;
     }
+    case XCS_KIND_LINALG:
+        linalg_rule(c, &n, e, node_tensor(c, i), g);
+        break;
     case XCS_KIND_SCATTER: { /* d src = the take of the cotangent along the axis */
         xcs_tensor *out = NULL;
         if (!c->st) KEEP(c, xcs_take(g, edge_tensor(c, &e[0]), n.axis, &out), out);

@@ -14,6 +14,8 @@
  *   - reductions and arg-reductions: the axes move up by one;
  *   - matmul: batched [B, ..., M, K] against unbatched [..., K, N]
  *     broadcasts over B by matmul's own batch rule;
+ *   - linear algebra (solve, cholesky, slogdet): batch dims lead, so as
+ *     matmul (the edges are broadcast to the node's batch when traced);
  *   - concat: unbatched inputs are broadcast to the batch, axis + 1;
  *   - take with unbatched indices: axis + 1; with batched indices, a gather
  *     at flat positions b * size + position per example;
@@ -293,6 +295,8 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
     case XCS_KIND_REDUCE: return xcs_reduce(n->op, in[0], any ? n->axes << 1 : n->axes, true, out);
     case XCS_KIND_ARGREDUCE: return xcs_argreduce(n->op, in[0], any ? n->axis + 1 : n->axis, true, out);
     case XCS_KIND_SORT: return xcs_argsort(in[0], any ? n->axis + 1 : n->axis, out);
+    case XCS_KIND_LINALG: /* batch dims lead: [B, ...] broadcasts against an unbatched operand */
+        return xcs_linalg(n->op, n->n_in, (const xcs_tensor *const *)in, out);
     case XCS_KIND_MATMUL: return xcs_matmul(in[0], in[1], out);
     case XCS_KIND_TAKE: return batch_take(in[0], ib[0], in[1], ib[1], n->axis, B, out);
     case XCS_KIND_SCATTER:

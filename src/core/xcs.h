@@ -87,7 +87,7 @@ typedef enum xcs_op_kind {
     XCS_KIND_ARGREDUCE, XCS_KIND_MATMUL, XCS_KIND_CAST, XCS_KIND_COPY,
     XCS_KIND_TAKE, XCS_KIND_CONCAT, XCS_KIND_FILL, XCS_KIND_IOTA,
     XCS_KIND_RANDOM, XCS_KIND_SCATTER, XCS_KIND_COLLECTIVE, XCS_KIND_SCAN,
-    XCS_KIND_SORT,
+    XCS_KIND_SORT, XCS_KIND_LINALG,
 } xcs_op_kind;
 
 typedef enum xcs_type_rule {
@@ -307,6 +307,17 @@ xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims
  * NaNs last.  Sorting has no device kernel: on a device x is sorted on the
  * host and the indices go back there. */
 xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out);
+/* Linear algebra on the last two dims, batched (numpy broadcasting) over
+ * the others (kind LINALG; ints and bools in float64, 16-bit floats in
+ * float32 rounded back):
+ *   XCS_OP_SOLVE     in a [..., n, n], b [..., n, k]: x with a @ x = b
+ *                    (LU with partial pivoting; an exactly singular a is
+ *                    XCS_ERR_VALUE "Singular matrix", as numpy);
+ *   XCS_OP_CHOLESKY  in a [..., n, n]: lower L with L @ L^T = a, from a's
+ *                    lower triangle (not positive definite: XCS_ERR_VALUE);
+ *   XCS_OP_SLOGDET   in a [..., n, n]: [..., 2] of (sign, log|det|), a
+ *                    singular a giving (0, -inf) as numpy's. */
+xcs_status xcs_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor **out);
 
 /* numpy matmul: 1-D operands promoted and demoted, batch dims broadcast. */
 xcs_status xcs_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out);
@@ -712,6 +723,10 @@ typedef struct xcs_backend {
     /* out (int64, x's shape, contiguous) = the stable argsort of x along
      * axis, NaNs last.  NULL: no kernel (core sorts on the host). */
     xcs_status (*argsort)(const xcs_tensor *x, int axis, xcs_tensor *out);
+    /* xcs_linalg's ops on contiguous float32/float64 inputs of one dtype,
+     * broadcast to out's batch (a [..., n, n], b [..., n, k]); out
+     * contiguous.  NULL: no kernel (core computes on the host). */
+    xcs_status (*linalg)(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out);
     /* a: [..., M, K], b: [..., K, N], out: [..., M, N]; batch dims of a and b
      * already broadcast to out's (stride 0 where broadcast); same dtype. */
     xcs_status (*matmul)(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);

@@ -1,9 +1,11 @@
 /* test_composite.c — core's eager dispatch and composites (matmul's 1-D
  * rules, einsum lowering, dot, concat/stack/split, eye, linspace, logsumexp,
- * softmax, var) checked against naive loops. */
+ * softmax, var) and the linear-algebra ops (solve, cholesky, slogdet)
+ * checked against naive loops and their defining identities. */
 #include "check.h"
 #include "xcs_host.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* A float64 tensor of the given shape filled with a deterministic pattern. */
@@ -155,6 +157,67 @@ static void test_var_int_promotes(void) {
     xcs_tensor_free(x); xcs_tensor_free(v);
 }
 
+/* solve: a @ x == b for a batch (broadcast b) with row swaps; cholesky:
+ * L lower with L @ L^T == a; slogdet against the 2 x 2 formula; singular
+ * and non-positive-definite inputs; float32 too. */
+static void test_linalg_ops(void) {
+    const int64_t n = 5, k = 3;
+    xcs_tensor *a0 = pattern(3, SHAPE(4, n, n), 1), *b = pattern(2, SHAPE(n, k), 0.5), *x = NULL, *ax = NULL;
+    xcs_tensor *eye5 = NULL, *a = NULL; /* the pattern's matrices are singular: + 3 I */
+    CHECK_OK(xcs_eye(n, n, 0, XCS_F64, &eye5));
+    xcs_tensor *three = NULL, *eye3 = NULL;
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 3, &three));
+    CHECK_OK(xcs_binary(XCS_OP_MUL, eye5, three, &eye3));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, a0, eye3, &a));
+    const xcs_tensor *ab[2] = {a, b};
+    CHECK_OK(xcs_linalg(XCS_OP_SOLVE, 2, ab, &x));
+    CHECK_SHAPE(x, 3, 4, n, k);
+    CHECK_OK(xcs_matmul(a, x, &ax));
+    for (int64_t m = 0; ax && m < 4; m++)
+        for (int64_t i = 0; i < n * k; i++) CHECK_NEAR(at(ax, m * n * k + i), at(b, i), 1e-11);
+    xcs_tensor *L = NULL, *llt = NULL, *lt = NULL, *sd = NULL, *at_ = NULL, *spd = NULL, *eye = NULL, *spd2 = NULL;
+    int perm[3] = {0, 2, 1};
+    CHECK_OK(xcs_permute(a, perm, &at_)); /* a a^T + I: symmetric positive definite */
+    CHECK_OK(xcs_matmul(a, at_, &spd));
+    CHECK_OK(xcs_eye(n, n, 0, XCS_F64, &eye));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, spd, eye, &spd2));
+    const xcs_tensor *one[1] = {spd2};
+    CHECK_OK(xcs_linalg(XCS_OP_CHOLESKY, 1, one, &L));
+    CHECK_OK(xcs_permute(L, perm, &lt));
+    CHECK_OK(xcs_matmul(L, lt, &llt));
+    for (int64_t i = 0; llt && i < 4 * n * n; i++) {
+        CHECK_NEAR(at(llt, i), at(spd2, i), 1e-10);
+        if ((i % n) > (i / n) % n) CHECK(at(L, i) == 0.0); /* zeros above the diagonal */
+    }
+    const xcs_tensor *two[1] = {a};
+    CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, two, &sd));
+    CHECK_SHAPE(sd, 2, 4, 2);
+    xcs_tensor *m2 = pattern(2, SHAPE(2, 2), 1), *sd2 = NULL, *sing = NULL, *bad = NULL;
+    const xcs_tensor *m2p[1] = {m2};
+    CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, m2p, &sd2));
+    const double det = at(m2, 0) * at(m2, 3) - at(m2, 1) * at(m2, 2);
+    if (sd2) CHECK_NEAR(at(sd2, 0) * exp(at(sd2, 1)), det, 1e-12);
+    CHECK_OK(xcs_full(XCS_F64, 2, SHAPE(3, 3), 1.0, &sing)); /* rank 1 */
+    const xcs_tensor *sb[2] = {sing, b}, *sp[1] = {sing};
+    CHECK_ERR(xcs_linalg(XCS_OP_SOLVE, 2, sb, &bad), XCS_ERR_SHAPE, "solve: b must be");
+    const xcs_tensor *sb3[2] = {sing, sing};
+    CHECK_ERR(xcs_linalg(XCS_OP_SOLVE, 2, sb3, &bad), XCS_ERR_VALUE, "Singular matrix");
+    CHECK_ERR(xcs_linalg(XCS_OP_CHOLESKY, 1, sp, &bad), XCS_ERR_VALUE, "not positive definite");
+    xcs_tensor *sds = NULL;
+    CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, sp, &sds)); /* singular: (0, -inf) */
+    if (sds) CHECK(at(sds, 0) == 0.0 && isinf(at(sds, 1)) && at(sds, 1) < 0);
+    xcs_tensor *a32 = NULL, *b32 = NULL, *x32 = NULL;
+    CHECK_OK(xcs_cast(a, XCS_F32, &a32));
+    CHECK_OK(xcs_cast(b, XCS_F32, &b32));
+    const xcs_tensor *ab32[2] = {a32, b32};
+    CHECK_OK(xcs_linalg(XCS_OP_SOLVE, 2, ab32, &x32));
+    CHECK(x32 && x32->dtype == XCS_F32);
+    for (int64_t i = 0; x32 && x && i < 4 * n * k; i++) CHECK_NEAR(at(x32, i), at(x, i), 1e-3 * (1 + fabs(at(x, i))));
+    xcs_tensor *f[] = {a0, eye5, three, eye3, a,   b,    x,    ax,  L,   llt, lt,
+                       sd, at_,  spd,   eye,  spd2, m2, sd2, sing, sds, a32, b32, x32};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
 static void test_no_leaks(void) {
     xcs_alloc_stats before, after;
     xcs_alloc_stats_get(&before);
@@ -173,6 +236,7 @@ int main(void) {
     RUN(test_creation);
     RUN(test_logsumexp_and_softmax);
     RUN(test_var_int_promotes);
+    RUN(test_linalg_ops);
     RUN(test_no_leaks);
     return check_report();
 }

@@ -236,6 +236,10 @@ def test_eager_ops_run_where_their_operands_live():
     assert xcs.memory_stats()["downloads"] == down  # results stay on the device
     for g, (_, ref) in zip(got, cases):
         np.testing.assert_allclose(np.asarray(g), ref(a), rtol=1e-12, atol=1e-12)
+    # linear algebra has no device kernel: computed on the host, the result a device Array
+    inv = np.linalg.inv(d[:5] + 5 * np.eye(5))
+    assert inv.device == "cuda:0"
+    np.testing.assert_allclose(np.asarray(inv), np.linalg.inv(a[:5] + 5 * np.eye(5)), rtol=1e-12)
     # grad of a host function, applied eagerly to a device Array
     g = xcs.grad(lambda x: (x * x).sum())(d)
     np.testing.assert_allclose(np.asarray(g), 2 * a, rtol=1e-12)

@@ -284,6 +284,30 @@ static PyObject *two_operands(const char *name, PyObject *args, binop_fn fn) {
     return st ? xcs_py_raise(st) : xcs_py_wrap(out);
 }
 
+/* _linalg(name, a[, b]): solve / cholesky / slogdet (xcs_linalg). */
+static PyObject *py_linalg(PyObject *m, PyObject *args) {
+    const char *name;
+    PyObject *objs[2] = {NULL, NULL};
+    if (!PyArg_ParseTuple(args, "sO|O:_linalg", &name, &objs[0], &objs[1])) return NULL;
+    xcs_op op;
+    if (xcs_op_from_name(name, &op) || xcs_op_get_info(op)->kind != XCS_KIND_LINALG)
+        return xcs_py_errorf(XCS_ERR_VALUE, "_linalg: unknown op '%s'", name);
+    const int n_in = objs[1] ? 2 : 1;
+    xcs_py_arg a[2] = {XCS_PY_ARG_INIT, XCS_PY_ARG_INIT};
+    for (int k = 0; k < n_in; k++)
+        if (xcs_py_operand(objs[k], name, &a[k])) {
+            xcs_py_arg_drop(&a[0]);
+            return NULL;
+        }
+    const xcs_tensor *in[2] = {a[0].t, a[1].t};
+    xcs_tensor *out = NULL;
+    xcs_status st;
+    XCS_PY_CALL(st, numel(a[0].t) >= XCS_PY_NOGIL_MIN / 64, xcs_linalg(op, n_in, in, &out));
+    xcs_py_arg_drop(&a[0]);
+    xcs_py_arg_drop(&a[1]);
+    return st ? xcs_py_raise(st) : xcs_py_wrap(out);
+}
+
 static PyObject *py_matmul(PyObject *m, PyObject *args) { return two_operands("matmul", args, xcs_matmul); }
 static PyObject *py_dot(PyObject *m, PyObject *args) { return two_operands("dot", args, xcs_dot); }
 
@@ -409,6 +433,7 @@ PyMethodDef xcs_py_ops_methods[] = {
     {"_std", py_std, METH_VARARGS, "_std(x, axis=None, keepdims=False, ddof=0, dtype=None)"},
     {"_matmul", py_matmul, METH_VARARGS, "_matmul(a, b): numpy.matmul semantics."},
     {"_dot", py_dot, METH_VARARGS, "_dot(a, b): numpy.dot semantics."},
+    {"_linalg", py_linalg, METH_VARARGS, "_linalg(name, a[, b]): 'solve' (a, b), 'cholesky', 'slogdet' ([..., 2])."},
     {"_einsum", py_einsum, METH_VARARGS, "_einsum(subscripts, *operands): 1 or 2 operands."},
     {"_matmul_impl", py_matmul_impl, METH_VARARGS,
      "_matmul_impl(a, b, impl): 2-D matmul through one CPU implementation, 'blocked' or 'blas' (tests)."},

@@ -839,7 +839,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
     if n == 0:
         raise _xcs.XCSValueError("quantile of an empty axis")
     s = sort(a, -1)
-    virtual = n * qv + (1 + qv * -1) - 1  # numpy's _compute_virtual_index, alpha = beta = 1
+    virtual = (n - 1) * qv  # numpy's virtual index of method 'linear'
     prev = _np.clip(_np.floor(virtual), 0, n - 1).astype(_np.int64)
     nxt = _np.clip(_np.floor(virtual) + 1, 0, n - 1).astype(_np.int64)
     gamma = _np.asarray(virtual - _np.floor(virtual), dtype=s.dtype if s.dtype != _BF16 else _np.float32)
@@ -1073,10 +1073,68 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
     raise _Unsupported(f"norm: ord={ord!r} for matrices is not supported (it needs a singular value decomposition)")
 
 
+def _solve(a, b):
+    """x with a @ x = b (numpy.linalg.solve: b is a vector when 1-D, else
+    [..., n, k]; batch dims broadcast).  LU with partial pivoting; an exactly
+    singular a raises XCSValueError ('Singular matrix', as numpy's LinAlgError,
+    also a ValueError); under jit the check is made when the program runs."""
+    a, b = asarray(a), asarray(b)
+    if b.ndim == 1:
+        return _xcs._linalg("solve", a, expand_dims(b, -1))[..., 0]
+    return _xcs._linalg("solve", a, b)
+
+
+def _inv(a):
+    """The inverse of each [..., n, n] matrix (solve against the identity)."""
+    a = asarray(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise _xcs.XCSShapeError(f"inv: the last 2 dimensions of the array must be square (got shape {a.shape})")
+    return _xcs._linalg("solve", a, eye(a.shape[-1], dtype=a.dtype if _floating(a.dtype) else float64))
+
+
+def _cholesky(a, /, *, upper=False):
+    """The lower Cholesky factor of each [..., n, n] matrix, from its lower
+    triangle (numpy's); upper=True gives its transpose.  Not positive
+    definite: XCSValueError."""
+    L = _xcs._linalg("cholesky", asarray(a))
+    return swapaxes(L, -1, -2) if upper else L
+
+
+class SlogdetResult(tuple):
+    """(sign, logabsdet), as numpy.linalg.slogdet's named tuple."""
+
+    __slots__ = ()
+
+    def __new__(cls, sign, logabsdet):
+        return tuple.__new__(cls, (sign, logabsdet))
+
+    sign = property(lambda self: self[0])
+    logabsdet = property(lambda self: self[1])
+
+
+def _slogdet(a):
+    """(sign, log|det|) of each [..., n, n] matrix: numpy's SlogdetResult; a
+    singular one gives (0, -inf)."""
+    r = _xcs._linalg("slogdet", asarray(a))
+    return SlogdetResult(r[..., 0], r[..., 1])
+
+
+def _det(a):
+    """The determinant of each [..., n, n] matrix: sign * exp(log|det|) of the LU
+    factors (numpy multiplies them: the last bits can differ)."""
+    r = _xcs._linalg("slogdet", asarray(a))
+    return multiply(r[..., 0], exp(r[..., 1]))
+
+
 class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
     """The numpy.linalg functions xcs computes."""
 
     norm = staticmethod(_norm)
+    solve = staticmethod(_solve)
+    inv = staticmethod(_inv)
+    cholesky = staticmethod(_cholesky)
+    slogdet = staticmethod(_slogdet)
+    det = staticmethod(_det)
 
 
 def _scan_axis(a, axis, op, identity, name):

@@ -1,0 +1,122 @@
+"""numpy.linalg's solve, inv, cholesky, slogdet and det on xcs (ops of kind
+LINALG: LU with partial pivoting, the Cholesky factor from the lower
+triangle): numpy's values and dtypes eagerly and under jit, over batches
+that broadcast; gradients against finite differences; vmap against a loop;
+numpy's errors (singular matrices, not positive definite, shapes)."""
+import numpy as np
+import pytest
+
+import ember.xcs as xcs
+from ember.xcs import grad, jit, vmap
+
+
+def well_conditioned(rng, *shape):
+    """Random square matrices with a dominant diagonal (condition ~ a few)."""
+    n = shape[-1]
+    return rng.standard_normal(shape) + n * np.eye(n)
+
+
+def spd(rng, *shape):
+    x = rng.standard_normal(shape)
+    return x @ np.swapaxes(x, -1, -2) + shape[-1] * np.eye(shape[-1])
+
+
+CASES = {
+    "solve": (np.linalg.solve, lambda r: (well_conditioned(r, 5, 5), r.standard_normal((5, 3)))),
+    "solve_vec": (np.linalg.solve, lambda r: (well_conditioned(r, 4, 4), r.standard_normal(4))),
+    "solve_batch": (np.linalg.solve, lambda r: (well_conditioned(r, 2, 3, 4, 4), r.standard_normal((3, 4, 2)))),
+    "solve_pivots": (np.linalg.solve, lambda r: (r.standard_normal((6, 6)), r.standard_normal((6, 2)))),
+    "inv": (np.linalg.inv, lambda r: (well_conditioned(r, 3, 5, 5),)),
+    "cholesky": (np.linalg.cholesky, lambda r: (spd(r, 2, 6, 6),)),
+    "cholesky_lower_only": (np.linalg.cholesky, lambda r: (np.tril(spd(r, 5, 5)) + np.triu(r.standard_normal((5, 5)), 1),)),
+    "slogdet": (lambda a: np.linalg.slogdet(a)[1], lambda r: (r.standard_normal((4, 5, 5)),)),
+    "slogdet_sign": (lambda a: np.linalg.slogdet(a).sign, lambda r: (r.standard_normal((4, 5, 5)),)),
+    "det": (np.linalg.det, lambda r: (r.standard_normal((3, 4, 4)),)),
+    "det_int": (np.linalg.det, lambda r: (r.integers(-3, 4, (4, 4)),)),
+    "solve_f32": (np.linalg.solve, lambda r: (well_conditioned(r, 5, 5).astype(np.float32),
+                                              r.standard_normal((5, 2)).astype(np.float32))),
+    "empty_batch": (np.linalg.inv, lambda r: (np.zeros((0, 3, 3)),)),
+}
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_matches_numpy(name, mode, rng):
+    f, make = CASES[name]
+    args = make(rng)
+    want = np.asarray(f(*args))
+    got = f(*[xcs.asarray(a) for a in args]) if mode == "eager" else jit(f)(*args)
+    assert isinstance(got, xcs.Array)
+    got = np.asarray(got)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    tol = 2e-5 if want.dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_singular_and_not_positive_definite():
+    a = np.array([[1.0, 2.0], [2.0, 4.0]])
+    for f in (np.linalg.solve, jit(np.linalg.solve)):
+        with pytest.raises(xcs.XCSValueError, match="Singular matrix"):
+            np.asarray(f(xcs.asarray(a), np.ones(2)))
+    with pytest.raises(ValueError, match="not positive definite"):  # an XCSValueError is a ValueError, as LinAlgError
+        np.asarray(np.linalg.cholesky(xcs.asarray(-np.eye(3))))
+    s = np.linalg.slogdet(xcs.asarray(a))  # singular: (0, -inf), as numpy
+    assert float(s.sign) == 0.0 and float(s.logabsdet) == -np.inf
+    assert float(np.linalg.det(xcs.asarray(a))) == 0.0
+    with pytest.raises(xcs.XCSShapeError, match="inv: the last 2 dimensions of the array must be square"):
+        np.linalg.inv(xcs.asarray(np.ones((2, 3))))
+    with pytest.raises(xcs.XCSShapeError, match="cholesky: 1-dimensional array given; the array must be at least two"):
+        np.linalg.cholesky(xcs.asarray(np.ones(3)))
+    with pytest.raises(xcs.XCSShapeError, match="solve: b must be"):
+        np.linalg.solve(xcs.asarray(np.eye(3)), np.ones((2, 2)))
+
+
+def fd_grad(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
+    return g
+
+
+def test_gradients(rng):
+    a, b = well_conditioned(rng, 4, 4), rng.standard_normal((4, 2))
+    w = rng.standard_normal((4, 2))
+    ga, gb = (np.asarray(v) for v in grad(lambda a, b: (np.linalg.solve(a, b) * w).sum(), argnums=(0, 1))(a, b))
+    np.testing.assert_allclose(ga, fd_grad(lambda x: (np.linalg.solve(x, b) * w).sum(), a), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gb, fd_grad(lambda x: (np.linalg.solve(a, x) * w).sum(), b), rtol=1e-6, atol=1e-8)
+    m = rng.standard_normal((4, 4))
+    for f in (lambda x: np.linalg.slogdet(x)[1], lambda x: np.linalg.det(x), lambda x: (np.linalg.inv(x) * m).sum()):
+        np.testing.assert_allclose(np.asarray(grad(f)(a)), fd_grad(f, a), rtol=1e-6, atol=1e-8)
+    # cholesky reads the lower triangle: the gradient is there (the upper is 0)
+    s = spd(rng, 5, 5)
+    v = rng.standard_normal((5, 5))
+    f = lambda x: (np.linalg.cholesky(x) * v).sum()  # noqa: E731
+    g = np.asarray(grad(f)(s))
+    np.testing.assert_allclose(g, fd_grad(f, s), rtol=1e-6, atol=1e-7)
+    assert np.all(np.triu(g, 1) == 0)
+    # through a symmetric parametrisation (a Gaussian log-likelihood's use)
+    x0 = rng.standard_normal((3, 3))
+    h = lambda x: np.log(np.diagonal(np.linalg.cholesky(x @ x.T + 3 * np.eye(3)))).sum()  # noqa: E731
+    np.testing.assert_allclose(np.asarray(grad(h)(x0)), fd_grad(h, x0), rtol=1e-6, atol=1e-8)
+
+
+def test_vmap_and_batch_broadcasting(rng):
+    a, bs = well_conditioned(rng, 3, 3), rng.standard_normal((6, 3))
+    got = np.asarray(vmap(lambda b: np.linalg.solve(a, b))(bs))  # a shared, b per example
+    np.testing.assert_allclose(got, np.stack([np.linalg.solve(a, b) for b in bs]), rtol=1e-12)
+    as_ = well_conditioned(rng, 6, 2, 3, 3)
+    got = np.asarray(vmap(lambda x: np.linalg.solve(x, np.ones((3, 1))))(as_))  # a per example, batched inside
+    np.testing.assert_allclose(got, np.linalg.solve(as_, np.ones((3, 1))), rtol=1e-12)
+    got = np.asarray(vmap(grad(lambda x: np.linalg.slogdet(x)[1]))(as_[:, 0]))
+    np.testing.assert_allclose(got, np.swapaxes(np.linalg.inv(as_[:, 0]), -1, -2), rtol=1e-10)
+
+
+def test_half_and_float32(rng):
+    a = well_conditioned(rng, 4, 4)
+    for dt in (np.float32, np.float16):
+        got = np.linalg.inv(xcs.asarray(a.astype(dt)))
+        assert np.asarray(got).dtype == dt  # solved in float32, rounded back (numpy refuses 16-bit floats)
+        np.testing.assert_allclose(np.asarray(got).astype(np.float64), np.linalg.inv(a.astype(dt).astype(np.float64)),
+                                   rtol=5e-3 if dt == np.float16 else 1e-5, atol=1e-3 if dt == np.float16 else 1e-6)
