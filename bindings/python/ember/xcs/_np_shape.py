@@ -58,6 +58,19 @@ def _int_indices(x, name):
     return xnp.astype(x, xnp.int64, copy=False)
 
 
+def _index_mode(idx, n, mode, message):
+    """Integer indices into n under numpy's mode: 'wrap' (mod n), 'clip' (to [0, n)), or 'raise':
+    as they are, checked against [0, n) where their values are known (not under jit)."""
+    if mode == "wrap":
+        return xnp.mod(idx, n)
+    if mode == "clip":
+        return xnp.clip(idx, 0, n - 1)
+    v = _concrete(idx)
+    if v is not None and v.size and (v.min() < 0 or v.max() >= n):
+        raise XCSValueError(message)
+    return idx
+
+
 def _along(a, axis, key):
     """a[..., key, ...] with key at axis."""
     k = [slice(None)] * a.ndim
@@ -340,16 +353,7 @@ def ravel_multi_index(multi_index, dims, mode="raise", order="C"):
         raise XCSValueError("clipmode must be one of 'clip', 'raise', or 'wrap'")
     fixed = []
     for c, d, m in zip(coords, dims, modes):
-        c = _int_indices(c, "ravel_multi_index")
-        if m == "wrap":
-            c = xnp.mod(c, d)
-        elif m == "clip":
-            c = xnp.clip(c, 0, d - 1)
-        else:
-            v = _concrete(c)
-            if v is not None and v.size and (v.min() < 0 or v.max() >= d):
-                raise XCSValueError("invalid entry in coordinates array")
-        fixed.append(c)
+        fixed.append(_index_mode(_int_indices(c, "ravel_multi_index"), d, m, "invalid entry in coordinates array"))
     if order == "F":
         fixed, dims = fixed[::-1], dims[::-1]
     r = fixed[0]
@@ -696,14 +700,7 @@ def choose(a, choices, out=None, mode="raise"):
     n = len(choices)
     dt = _np.result_type(*(_weak(c) for c in choices))
     choices = [xnp.astype(xnp.asarray(c), dt, copy=False) for c in choices]
-    if mode == "wrap":
-        idx = xnp.mod(idx, n)
-    elif mode == "clip":
-        idx = xnp.clip(idx, 0, n - 1)
-    else:
-        c = _concrete(idx)
-        if c is not None and c.size and (c.min() < 0 or c.max() >= n):
-            raise XCSValueError("invalid entry in choice array")
+    idx = _index_mode(idx, n, mode, "invalid entry in choice array")
     shape = _bshape(idx.shape, *(c.shape for c in choices))
     stacked = xnp.stack([xnp.broadcast_to(c, shape) for c in choices])
     return xnp.take_along_axis(stacked, xnp.broadcast_to(idx, shape)[None], 0)[0]
