@@ -2,7 +2,8 @@
  * LU with partial pivoting (LAPACK's getrf/getrs order: the largest pivot
  * of a column, the first on ties, an exactly zero pivot singular), the
  * Cholesky factor from the lower triangle, and (sign, log|det|) from the LU
- * factors.  Matrices are row-major and contiguous; the rows being updated
+ * factors; matrices of LA_LAPACK_MIN rows or more go to LAPACK where the
+ * BLAS build has it (blocked and threaded: numpy's speed, other bits).  Matrices are row-major and contiguous; the rows being updated
  * are contiguous, so the inner loops vectorise.  Batches split over the
  * threads, each matrix computed by one thread, so results do not depend on
  * the thread count.  Borrows all arguments; writes out in place. */
@@ -17,6 +18,24 @@
 #endif
 
 enum { LA_OK = 0, LA_SINGULAR = 1, LA_NOT_PD = 2 };
+
+#ifdef XCS_HAVE_LAPACK
+/* Matrices from this size on go to LAPACK (OpenBLAS's: blocked, threaded),
+ * one after the other; smaller ones to the loops below, threads over the
+ * batch. */
+#define LA_LAPACK_MIN 64
+#include <cblas.h> /* blasint */
+/* Fortran LAPACK (column-major; a trailing hidden length for each char
+ * argument, which OpenBLAS's C implementations ignore). */
+void dgetrf_(const blasint *m, const blasint *n, double *a, const blasint *lda, blasint *ipiv, blasint *info);
+void sgetrf_(const blasint *m, const blasint *n, float *a, const blasint *lda, blasint *ipiv, blasint *info);
+void dgetrs_(const char *trans, const blasint *n, const blasint *nrhs, const double *a, const blasint *lda,
+             const blasint *ipiv, double *b, const blasint *ldb, blasint *info, size_t trans_len);
+void sgetrs_(const char *trans, const blasint *n, const blasint *nrhs, const float *a, const blasint *lda,
+             const blasint *ipiv, float *b, const blasint *ldb, blasint *info, size_t trans_len);
+void dpotrf_(const char *uplo, const blasint *n, double *a, const blasint *lda, blasint *info, size_t uplo_len);
+void spotrf_(const char *uplo, const blasint *n, float *a, const blasint *lda, blasint *info, size_t uplo_len);
+#endif
 
 #define LINALG_ROUTINES(SFX, T, FABS, SQRT, LOG)                                                    \
     /* LU of A (n x n, in place) with row swaps applied to X (n x k) too;  \
@@ -132,6 +151,99 @@ enum { LA_OK = 0, LA_SINGULAR = 1, LA_NOT_PD = 2 };
 LINALG_ROUTINES(f32, float, fabsf, sqrtf, logf)
 LINALG_ROUTINES(f64, double, fabs, sqrt, log)
 
+#ifdef XCS_HAVE_LAPACK
+/* The same through LAPACK.  A row-major matrix is its transpose in
+ * column-major: getrf factors A^T, getrs('T') then solves A x = b (b and x
+ * moved to column-major through t, n * k more); potrf('U') of the
+ * column-major upper triangle reads our lower one and leaves L = U^T in it;
+ * det A^T = det A.  scratch: n * n, t: n * k, piv: n. */
+#define LAPACK_ROUTINES(SFX, T, P, FABS, LOG)                                                         \
+    static int lapack_##SFX(xcs_op op, const T *a, const T *b, T *out, int64_t n64, int64_t k64,     \
+                            int64_t m, T *scratch, T *t, blasint *piv) {                             \
+        const blasint n = (blasint)n64, k = (blasint)k64;                                            \
+        blasint info = 0;                                                                            \
+        const T *am = a + m * n64 * n64;                                                             \
+        if (op == XCS_OP_CHOLESKY) {                                                                 \
+            T *L = out + m * n64 * n64;                                                              \
+            memcpy(L, am, (size_t)(n64 * n64) * sizeof *L);                                          \
+            P##potrf_("U", &n, L, &n, &info, 1);                                                     \
+            if (info != 0) return LA_NOT_PD;                                                         \
+            for (int64_t i = 0; i < n64; i++)                                                        \
+                for (int64_t j = i + 1; j < n64; j++) L[i * n64 + j] = 0;                            \
+            return LA_OK;                                                                            \
+        }                                                                                            \
+        memcpy(scratch, am, (size_t)(n64 * n64) * sizeof *scratch);                                  \
+        P##getrf_(&n, &n, scratch, &n, piv, &info);                                                  \
+        if (op == XCS_OP_SLOGDET) {                                                                  \
+            T *o = out + 2 * m;                                                                      \
+            if (info > 0) {                                                                          \
+                o[0] = 0, o[1] = -(T)INFINITY;                                                       \
+                return LA_OK;                                                                        \
+            }                                                                                        \
+            int sign = 1;                                                                            \
+            T logdet = 0;                                                                            \
+            for (int64_t c = 0; c < n64; c++) {                                                      \
+                const T d = scratch[c * n64 + c];                                                    \
+                if (piv[c] != (blasint)(c + 1)) sign = -sign;                                        \
+                if (d < 0) sign = -sign;                                                             \
+                logdet += LOG(FABS(d));                                                              \
+            }                                                                                        \
+            o[0] = (T)sign, o[1] = logdet;                                                           \
+            return LA_OK;                                                                            \
+        }                                                                                            \
+        if (info > 0) return LA_SINGULAR;                                                            \
+        const T *bm = b + m * n64 * k64;                                                             \
+        for (int64_t i = 0; i < n64; i++)                                                            \
+            for (int64_t j = 0; j < k64; j++) t[j * n64 + i] = bm[i * k64 + j];                      \
+        P##getrs_("T", &n, &k, scratch, &n, piv, t, &n, &info, 1);                                   \
+        T *x = out + m * n64 * k64;                                                                  \
+        for (int64_t i = 0; i < n64; i++)                                                            \
+            for (int64_t j = 0; j < k64; j++) x[i * k64 + j] = t[j * n64 + i];                      \
+        return LA_OK;                                                                                \
+    }
+LAPACK_ROUTINES(f32, float, s, fabsf, logf)
+LAPACK_ROUTINES(f64, double, d, fabs, log)
+
+/* Every matrix of the batch through LAPACK, single-threaded (its own
+ * threads would spin against the OpenMP pool), the threads over the batch. */
+static xcs_status lapack_all(xcs_op op, const xcs_tensor *const *in, xcs_tensor *out, int64_t n, int64_t k,
+                             int64_t batch) {
+    const xcs_dtype dt = in[0]->dtype;
+    const size_t es = xcs_dtype_size(dt), tn = (size_t)(n * (k > 0 ? k : 1));
+    const size_t per = ((size_t)(n * n) + tn) * es + (size_t)n * sizeof(blasint);
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    if (nt > batch) nt = (int)batch;
+    char *buf = malloc(per * (size_t)nt);
+    if (!buf) return xcs_error(XCS_ERR_MEMORY, "%s: out of memory for %d %lld x %lld matrices", xcs_op_name(op), nt,
+                               (long long)n, (long long)n);
+    const void *ap = xcs_tensor_data(in[0]), *bp = op == XCS_OP_SOLVE ? xcs_tensor_data(in[1]) : NULL;
+    void *op_ = xcs_tensor_data(out);
+    int worst = LA_OK;
+    openblas_set_num_threads(1);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(max : worst)
+#endif
+    for (int64_t m = 0; m < batch; m++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        char *s = buf + per * (size_t)t, *tb = s + (size_t)(n * n) * es;
+        blasint *piv = (blasint *)(void *)(tb + tn * es);
+        int r = dt == XCS_F32 ? lapack_f32(op, ap, bp, op_, n, k, m, (float *)(void *)s, (float *)(void *)tb, piv)
+                              : lapack_f64(op, ap, bp, op_, n, k, m, (double *)(void *)s, (double *)(void *)tb, piv);
+        if (r > worst) worst = r;
+    }
+    free(buf);
+    if (worst == LA_SINGULAR) return xcs_error(XCS_ERR_VALUE, "%s: Singular matrix", xcs_op_name(op));
+    if (worst == LA_NOT_PD) return xcs_error(XCS_ERR_VALUE, "cholesky: Matrix is not positive definite");
+    return XCS_OK;
+}
+#endif
+
 xcs_status xcs_cpu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
     const xcs_tensor *a = in[0];
     const xcs_dtype dt = a->dtype;
@@ -142,6 +254,9 @@ xcs_status xcs_cpu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_
     int64_t batch = 1;
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
     if (batch == 0) return XCS_OK;
+#ifdef XCS_HAVE_LAPACK
+    if (n >= LA_LAPACK_MIN && n < ((int64_t)1 << 31) / (n > 0 ? n : 1)) return lapack_all(op, in, out, n, k, batch);
+#endif
     int nt = 1;
 #ifdef _OPENMP
     if (batch > 1 && batch * n * n * (n + k) >= XCS_CPU_PAR_MIN) nt = omp_get_max_threads();

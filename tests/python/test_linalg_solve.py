@@ -36,6 +36,14 @@ CASES = {
     "solve_f32": (np.linalg.solve, lambda r: (well_conditioned(r, 5, 5).astype(np.float32),
                                               r.standard_normal((5, 2)).astype(np.float32))),
     "empty_batch": (np.linalg.inv, lambda r: (np.zeros((0, 3, 3)),)),
+    # 64 rows or more: LAPACK's where the BLAS build has it
+    "solve_big": (np.linalg.solve, lambda r: (well_conditioned(r, 2, 80, 80), r.standard_normal((80, 3)))),
+    "solve_big_f32": (np.linalg.solve, lambda r: (well_conditioned(r, 70, 70).astype(np.float32),
+                                                  r.standard_normal((70, 70)).astype(np.float32))),
+    "cholesky_big": (np.linalg.cholesky, lambda r: (spd(r, 3, 70, 70),)),
+    "cholesky_big_f32": (np.linalg.cholesky, lambda r: (spd(r, 65, 65).astype(np.float32),)),
+    "slogdet_big": (lambda a: np.linalg.slogdet(a)[1], lambda r: (r.standard_normal((2, 66, 66)),)),
+    "slogdet_big_sign": (lambda a: np.linalg.slogdet(a).sign, lambda r: (r.standard_normal((4, 66, 66)),)),
 }
 
 
@@ -60,6 +68,12 @@ def test_singular_and_not_positive_definite():
             np.asarray(f(xcs.asarray(a), np.ones(2)))
     with pytest.raises(ValueError, match="not positive definite"):  # an XCSValueError is a ValueError, as LinAlgError
         np.asarray(np.linalg.cholesky(xcs.asarray(-np.eye(3))))
+    big = np.ones((70, 70))  # rank 1, through LAPACK where the build has it
+    with pytest.raises(xcs.XCSValueError, match="Singular matrix"):
+        np.asarray(np.linalg.inv(xcs.asarray(big)))
+    with pytest.raises(ValueError, match="not positive definite"):
+        np.asarray(np.linalg.cholesky(xcs.asarray(big)))
+    assert float(np.linalg.slogdet(xcs.asarray(big)).sign) == 0.0
     s = np.linalg.slogdet(xcs.asarray(a))  # singular: (0, -inf), as numpy
     assert float(s.sign) == 0.0 and float(s.logabsdet) == -np.inf
     assert float(np.linalg.det(xcs.asarray(a))) == 0.0
