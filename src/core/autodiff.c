@@ -522,6 +522,31 @@ static void scan_rule(ad *c, int32_t i) {
     free(kind);
 }
 
+/* Rows [r0, r1) of a's second-to-last axis; ROW: row r, that axis dropped. */
+static xcs_tensor *ROWS(ad *c, const xcs_tensor *a, int64_t r0, int64_t r1) {
+    xcs_tensor *o = NULL;
+    xcs_slice sl = {.start = r0, .stop = r1, .step = 1, .has_start = true, .has_stop = true};
+    return c->st || !a ? NULL : KEEP(c, xcs_slice_axis(a, a->ndim - 2, sl, &o), o);
+}
+static xcs_tensor *ROW(ad *c, const xcs_tensor *a, int64_t r) {
+    xcs_tensor *o = NULL;
+    return c->st || !a ? NULL : KEEP(c, xcs_index_axis(a, a->ndim - 2, r, &o), o);
+}
+/* v [..., k] as [..., 1, k] (as_row) or [..., k, 1]. */
+static xcs_tensor *VEC2(ad *c, const xcs_tensor *v, bool as_row) {
+    int64_t s[XCS_MAX_DIMS];
+    if (!v || c->st) return NULL;
+    memcpy(s, v->shape, (size_t)v->ndim * sizeof *s);
+    s[v->ndim] = as_row ? v->shape[v->ndim - 1] : 1;
+    s[v->ndim - 1] = as_row ? 1 : v->shape[v->ndim - 1];
+    return RESHAPE(c, v, v->ndim + 1, s);
+}
+/* F_ij = 1 / (d_j - d_i) off the diagonal, 0 on it (d: [..., k]). */
+static xcs_tensor *GAPS(ad *c, const xcs_tensor *d, int64_t k, xcs_dtype dt) {
+    xcs_tensor *diff = B(c, XCS_OP_SUB, VEC2(c, d, true), VEC2(c, d, false));
+    return W(c, B(c, XCS_OP_GT, TRI(c, k, dt, 0, 1, 0), K(c, 0)), K(c, 0), B(c, XCS_OP_DIV, K(c, 1), diff));
+}
+
 /* The cotangents of a linear-algebra node's inputs (y: its value, g: y's
  * cotangent; a, b: its inputs, already broadcast to y's batch). */
 static void linalg_rule(ad *c, const xcs_node *n, const xcs_edge *e, xcs_tensor *y, xcs_tensor *g) {
@@ -542,6 +567,32 @@ static void linalg_rule(ad *c, const xcs_node *n, const xcs_edge *e, xcs_tensor 
         }
         xcs_tensor *inv_t = SOLVE(c, SWAP_LAST(c, a), TRI(c, m, n->dtype, 0, 1, 0));
         accumulate(c, &e[0], B(c, XCS_OP_MUL, gl2, inv_t));
+    } else if (n->op == XCS_OP_EIGH) { /* of the lower triangle: S = V (diag(gw) + F o (V^T gV)) V^T */
+        xcs_tensor *w = ROW(c, y, 0), *v = ROWS(c, y, 1, m + 1), *gw = ROW(c, g, 0), *gv = ROWS(c, g, 1, m + 1);
+        xcs_tensor *eye = TRI(c, m, n->dtype, 0, 1, 0), *phi = TRI(c, m, n->dtype, 1, 0.5, 0);
+        xcs_tensor *inner = B(c, XCS_OP_ADD, B(c, XCS_OP_MUL, VEC2(c, gw, true), eye),
+                              B(c, XCS_OP_MUL, GAPS(c, w, m, n->dtype), MATMUL(c, SWAP_LAST(c, v), gv)));
+        xcs_tensor *sm = MATMUL(c, MATMUL(c, v, inner), SWAP_LAST(c, v));
+        accumulate(c, &e[0], B(c, XCS_OP_MUL, B(c, XCS_OP_ADD, sm, SWAP_LAST(c, sm)), phi));
+    } else if (n->op == XCS_OP_SVD) { /* Townsend's: U [(F o (X - X^T)) S + diag(gs) + S (F o (Y - Y^T))] V^T
+                                       * + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T),
+                                       * X = U^T gU, Y = V^T gV, F_ij = 1 / (s_j^2 - s_i^2) */
+        const int64_t rows = e[0].shape[e[0].ndim - 2], cols = e[0].shape[e[0].ndim - 1];
+        const int64_t k = rows < cols ? rows : cols;
+        xcs_tensor *u = ROWS(c, y, 0, rows), *sv = ROW(c, y, rows), *v = ROWS(c, y, rows + 1, rows + 1 + cols);
+        xcs_tensor *gu = ROWS(c, g, 0, rows), *gs = ROW(c, g, rows), *gvv = ROWS(c, g, rows + 1, rows + 1 + cols);
+        xcs_tensor *f = GAPS(c, B(c, XCS_OP_MUL, sv, sv), k, n->dtype), *eye = TRI(c, k, n->dtype, 0, 1, 0);
+        xcs_tensor *x = MATMUL(c, SWAP_LAST(c, u), gu), *yy = MATMUL(c, SWAP_LAST(c, v), gvv);
+        xcs_tensor *row_s = VEC2(c, sv, true), *col_s = VEC2(c, sv, false);
+        xcs_tensor *core = B(c, XCS_OP_MUL, B(c, XCS_OP_MUL, f, B(c, XCS_OP_SUB, x, SWAP_LAST(c, x))), row_s);
+        core = B(c, XCS_OP_ADD, core, B(c, XCS_OP_MUL, VEC2(c, gs, true), eye));
+        core = B(c, XCS_OP_ADD, core, B(c, XCS_OP_MUL, col_s, B(c, XCS_OP_MUL, f, B(c, XCS_OP_SUB, yy, SWAP_LAST(c, yy)))));
+        xcs_tensor *ga = MATMUL(c, MATMUL(c, u, core), SWAP_LAST(c, v));
+        xcs_tensor *pu = B(c, XCS_OP_DIV, B(c, XCS_OP_SUB, gu, MATMUL(c, u, x)), row_s);    /* (I - U U^T) gU S^-1 */
+        xcs_tensor *pv = B(c, XCS_OP_DIV, B(c, XCS_OP_SUB, gvv, MATMUL(c, v, yy)), row_s);  /* (I - V V^T) gV S^-1 */
+        ga = B(c, XCS_OP_ADD, ga, MATMUL(c, pu, SWAP_LAST(c, v)));
+        ga = B(c, XCS_OP_ADD, ga, MATMUL(c, u, SWAP_LAST(c, pv)));
+        accumulate(c, &e[0], ga);
     } else { /* cholesky, of a's lower triangle: S = L^-T phi(L^T tril(g)) L^-1; ga = phi(S + S^T) */
         xcs_tensor *phi = TRI(c, m, n->dtype, 1, 0.5, 0), *low = TRI(c, m, n->dtype, 1, 1, 0);
         xcs_tensor *p = B(c, XCS_OP_MUL, MATMUL(c, SWAP_LAST(c, y), B(c, XCS_OP_MUL, g, low)), phi);

@@ -27,6 +27,17 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
                                 int64_t in_shape[2][XCS_MAX_DIMS]) {
     const char *what = xcs_op_name(op);
     const xcs_tensor *a = in[0];
+    if (op == XCS_OP_SVD) { /* any [..., m, n] */
+        if (a->ndim < 2)
+            return xcs_error(XCS_ERR_SHAPE, "svd: %d-dimensional array given; the array must be at least "
+                             "two-dimensional", a->ndim);
+        const int64_t m = a->shape[a->ndim - 2], n = a->shape[a->ndim - 1], k = m < n ? m : n;
+        memcpy(shape, a->shape, (size_t)a->ndim * sizeof *shape);
+        memcpy(in_shape[0], a->shape, (size_t)a->ndim * sizeof *shape);
+        shape[a->ndim - 2] = m + 1 + n, shape[a->ndim - 1] = k;
+        *nd = a->ndim;
+        return XCS_OK;
+    }
     xcs_status st = square_last(a, what);
     if (st) return st;
     const int64_t n = a->shape[a->ndim - 1];
@@ -49,6 +60,10 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
     } else if (op == XCS_OP_CHOLESKY) {
         memcpy(shape, a->shape, (size_t)a->ndim * sizeof *shape);
         *nd = a->ndim;
+    } else if (op == XCS_OP_EIGH) {
+        memcpy(shape, a->shape, (size_t)a->ndim * sizeof *shape);
+        shape[a->ndim - 2] = n + 1;
+        *nd = a->ndim;
     } else { /* slogdet: [..., 2] of (sign, log|det|) */
         memcpy(shape, batch, (size_t)nb * sizeof *shape);
         shape[nb] = 2;
@@ -59,6 +74,9 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
     if (nb + 2 > XCS_MAX_DIMS) return xcs_error(XCS_ERR_VALUE, "%s: more than %d dimensions", what, XCS_MAX_DIMS);
     return XCS_OK;
 }
+
+/* The dims of the inputs of a result of nd dims. */
+static int in_ndim(xcs_op op, int nd) { return op == XCS_OP_SLOGDET ? nd + 1 : nd; }
 
 /* Computes op on concrete inputs of the compute dtype on one backend. */
 static xcs_status linalg_run(xcs_op op, int n_in, const xcs_tensor *const *in, int nd, const int64_t *shape,
@@ -79,7 +97,7 @@ static xcs_status linalg_run(xcs_op op, int n_in, const xcs_tensor *const *in, i
     xcs_tensor *c[2] = {NULL, NULL}, *v = NULL;
     xcs_status st = XCS_OK;
     for (int k = 0; k < n_in && !st; k++) { /* each input broadcast to the batch, contiguous */
-        if (!(st = xcs_broadcast_to(in[k], op == XCS_OP_SLOGDET ? nd + 1 : nd, in_shape[k], &v)))
+        if (!(st = xcs_broadcast_to(in[k], in_ndim(op, nd), in_shape[k], &v)))
             st = xcs_contiguous(v, &c[k]);
         xcs_tensor_free(v);
         v = NULL;
@@ -113,7 +131,7 @@ xcs_status xcs_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tens
         if (st) return st;
         xcs_tensor *v[2] = {NULL, NULL};
         for (int k = 0; k < n_in && !st; k++)
-            st = xcs_broadcast_to(in[k], op == XCS_OP_SLOGDET ? nd + 1 : nd, in_shape[k], &v[k]);
+            st = xcs_broadcast_to(in[k], in_ndim(op, nd), in_shape[k], &v[k]);
         if (!st) st = xcs_trace_node(g, op, n_in, (const xcs_tensor *const *)v, dt, compute, nd, shape, 0, 0, out);
         for (int k = 0; k < n_in; k++) xcs_tensor_free(v[k]);
         return st;

@@ -316,7 +316,14 @@ xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out);
  *   XCS_OP_CHOLESKY  in a [..., n, n]: lower L with L @ L^T = a, from a's
  *                    lower triangle (not positive definite: XCS_ERR_VALUE);
  *   XCS_OP_SLOGDET   in a [..., n, n]: [..., 2] of (sign, log|det|), a
- *                    singular a giving (0, -inf) as numpy's. */
+ *                    singular a giving (0, -inf) as numpy's;
+ *   XCS_OP_EIGH      in a [..., n, n] (its lower triangle, symmetric):
+ *                    [..., n + 1, n], row 0 the eigenvalues ascending,
+ *                    rows 1.. the eigenvectors as columns;
+ *   XCS_OP_SVD       in a [..., m, n]: [..., m + 1 + n, k], k = min(m, n):
+ *                    rows 0..m-1 U, row m the singular values descending,
+ *                    rows m+1.. V, with a = U diag(s) V^T.
+ * Eigen- and singular vectors are unique up to sign. */
 xcs_status xcs_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor **out);
 
 /* numpy matmul: 1-D operands promoted and demoted, batch dims broadcast. */

@@ -159,7 +159,8 @@ static void test_var_int_promotes(void) {
 
 /* solve: a @ x == b for a batch (broadcast b) with row swaps; cholesky:
  * L lower with L @ L^T == a; slogdet against the 2 x 2 formula; singular
- * and non-positive-definite inputs; float32 too. */
+ * and non-positive-definite inputs; float32 too; eigh and svd (packed)
+ * against the decompositions they make, a rank-deficient batch included. */
 static void test_linalg_ops(void) {
     const int64_t n = 5, k = 3;
     xcs_tensor *a0 = pattern(3, SHAPE(4, n, n), 1), *b = pattern(2, SHAPE(n, k), 0.5), *x = NULL, *ax = NULL;
@@ -213,8 +214,52 @@ static void test_linalg_ops(void) {
     CHECK_OK(xcs_linalg(XCS_OP_SOLVE, 2, ab32, &x32));
     CHECK(x32 && x32->dtype == XCS_F32);
     for (int64_t i = 0; x32 && x && i < 4 * n * k; i++) CHECK_NEAR(at(x32, i), at(x, i), 1e-3 * (1 + fabs(at(x, i))));
-    xcs_tensor *f[] = {a0, eye5, three, eye3, a,   b,    x,    ax,  L,   llt, lt,
-                       sd, at_,  spd,   eye,  spd2, m2, sd2, sing, sds, a32, b32, x32};
+    /* eigh: spd2 v == v diag(w); svd of the (singular) pattern and of a
+     * wide block: u diag(s) v^T == a, u's columns orthonormal */
+    xcs_tensor *ev = NULL;
+    CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, one, &ev));
+    CHECK_SHAPE(ev, 3, 4, n + 1, n);
+    for (int64_t mm = 0; ev && mm < 4; mm++) {
+        const int64_t base = mm * (n + 1) * n;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double av = 0;
+                for (int64_t p = 0; p < n; p++) av += at(spd2, mm * n * n + i * n + p) * at(ev, base + (p + 1) * n + j);
+                CHECK_NEAR(av, at(ev, base + (i + 1) * n + j) * at(ev, base + j), 1e-9);
+            }
+        for (int64_t j = 1; j < n; j++) CHECK(at(ev, base + j - 1) <= at(ev, base + j)); /* ascending */
+    }
+    xcs_tensor *wide = pattern(2, SHAPE(3, 7), 1), *sv1 = NULL, *sv2 = NULL;
+    const xcs_tensor *w1[1] = {a0}, *w2[1] = {wide};
+    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, w1, &sv1));
+    CHECK_SHAPE(sv1, 3, 4, 2 * n + 1, n);
+    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, w2, &sv2));
+    CHECK_SHAPE(sv2, 2, 3 + 1 + 7, 3);
+    const xcs_tensor *srcs[2] = {a0, wide}, *outs[2] = {sv1, sv2};
+    for (int q = 0; q < 2 && sv1 && sv2; q++) {
+        const xcs_tensor *src = srcs[q], *o = outs[q];
+        const int64_t rr = src->shape[src->ndim - 2], cc = src->shape[src->ndim - 1], kk = rr < cc ? rr : cc;
+        int64_t nb = 1;
+        for (int d = 0; d < src->ndim - 2; d++) nb *= src->shape[d];
+        for (int64_t mm = 0; mm < nb; mm++) {
+            const int64_t ob = mm * (rr + 1 + cc) * kk;
+            for (int64_t i = 0; i < rr; i++)
+                for (int64_t j = 0; j < cc; j++) {
+                    double v = 0;
+                    for (int64_t p = 0; p < kk; p++)
+                        v += at(o, ob + i * kk + p) * at(o, ob + rr * kk + p) * at(o, ob + (rr + 1 + j) * kk + p);
+                    CHECK_NEAR(v, at(src, mm * rr * cc + i * cc + j), 1e-10);
+                }
+            for (int64_t p = 0; p < kk; p++)
+                for (int64_t p2 = 0; p2 < kk; p2++) {
+                    double d = 0;
+                    for (int64_t i = 0; i < rr; i++) d += at(o, ob + i * kk + p) * at(o, ob + i * kk + p2);
+                    CHECK_NEAR(d, p == p2, 1e-10);
+                }
+        }
+    }
+    xcs_tensor *f[] = {a0, eye5, three, eye3, a,   b,    x,    ax,  L,   llt, lt,  sd,  at_, spd,
+                       eye, spd2, m2,   sd2,  sing, sds, a32, b32, x32, ev, wide, sv1, sv2};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 

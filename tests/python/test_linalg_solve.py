@@ -1,8 +1,11 @@
-"""numpy.linalg's solve, inv, cholesky, slogdet and det on xcs (ops of kind
-LINALG: LU with partial pivoting, the Cholesky factor from the lower
-triangle): numpy's values and dtypes eagerly and under jit, over batches
-that broadcast; gradients against finite differences; vmap against a loop;
-numpy's errors (singular matrices, not positive definite, shapes)."""
+"""numpy.linalg's solve, inv, cholesky, slogdet, det, eigh, eigvalsh, svd,
+svdvals, pinv, matrix_rank and the spectral / nuclear norms on xcs (ops of
+kind LINALG: LU with partial pivoting, the Cholesky factor from the lower
+triangle, Jacobi rotations for eigh and svd): numpy's values and dtypes
+eagerly and under jit, over batches that broadcast (eigen- and singular
+vectors up to sign: checked through the decompositions they make);
+gradients against finite differences; vmap against a loop; numpy's errors
+(singular matrices, not positive definite, shapes)."""
 import numpy as np
 import pytest
 
@@ -44,6 +47,16 @@ CASES = {
     "cholesky_big_f32": (np.linalg.cholesky, lambda r: (spd(r, 65, 65).astype(np.float32),)),
     "slogdet_big": (lambda a: np.linalg.slogdet(a)[1], lambda r: (r.standard_normal((2, 66, 66)),)),
     "slogdet_big_sign": (lambda a: np.linalg.slogdet(a).sign, lambda r: (r.standard_normal((4, 66, 66)),)),
+    "eigvalsh": (np.linalg.eigvalsh, lambda r: (spd(r, 3, 6, 6) - 8 * np.eye(6),)),
+    "eigvalsh_upper": (lambda a: np.linalg.eigvalsh(a, UPLO="U"), lambda r: (np.triu(spd(r, 5, 5)) + np.tril(r.standard_normal((5, 5)), -1),)),
+    "svdvals_wide": (lambda a: np.linalg.svd(a, compute_uv=False), lambda r: (r.standard_normal((2, 3, 7)),)),
+    "svdvals_tall_f32": (lambda a: np.linalg.svd(a, compute_uv=False), lambda r: (r.standard_normal((9, 4)).astype(np.float32),)),
+    "pinv": (np.linalg.pinv, lambda r: (r.standard_normal((2, 4, 6)),)),
+    "pinv_rank_deficient": (np.linalg.pinv, lambda r: (r.standard_normal((6, 2)) @ r.standard_normal((2, 5)),)),
+    "matrix_rank": (np.linalg.matrix_rank, lambda r: (np.stack([r.standard_normal((6, k)) @ r.standard_normal((k, 5)) for k in (1, 3, 5)]),)),
+    "norm_2": (lambda a: np.linalg.norm(a, 2, axis=(1, 2)), lambda r: (r.standard_normal((3, 4, 5)),)),
+    "norm_-2": (lambda a: np.linalg.norm(a, -2), lambda r: (r.standard_normal((5, 4)),)),
+    "norm_nuc_keepdims": (lambda a: np.linalg.norm(a, "nuc", axis=(0, 2), keepdims=True), lambda r: (r.standard_normal((4, 2, 6)),)),
 }
 
 
@@ -134,3 +147,56 @@ def test_half_and_float32(rng):
         assert np.asarray(got).dtype == dt  # solved in float32, rounded back (numpy refuses 16-bit floats)
         np.testing.assert_allclose(np.asarray(got).astype(np.float64), np.linalg.inv(a.astype(dt).astype(np.float64)),
                                    rtol=5e-3 if dt == np.float16 else 1e-5, atol=1e-3 if dt == np.float16 else 1e-6)
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+def test_eigh_and_svd_vectors(mode, rng):
+    """The vectors make the decompositions (up to their signs, LAPACK's differ):
+    a v = v diag(w) with v orthogonal; a = u diag(s) vh with u, vh orthonormal."""
+    s = spd(rng, 3, 7, 7) - 9 * np.eye(7)
+    w, v = (np.asarray(t) for t in (np.linalg.eigh(xcs.asarray(s)) if mode == "eager" else jit(np.linalg.eigh)(s)))
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(s), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s @ v, v * w[..., None, :], atol=1e-11)
+    np.testing.assert_allclose(np.swapaxes(v, -1, -2) @ v, np.broadcast_to(np.eye(7), v.shape), atol=1e-13)
+    for shape in ((5, 3), (3, 5), (2, 4, 4), (6, 1)):
+        a = rng.standard_normal(shape)
+        f = lambda x: np.linalg.svd(x, full_matrices=False)  # noqa: E731
+        u, sv, vh = (np.asarray(t) for t in (f(xcs.asarray(a)) if mode == "eager" else jit(f)(a)))
+        k = min(shape[-2:])
+        assert u.shape == shape[:-1] + (k,) and vh.shape == shape[:-2] + (k, shape[-1])
+        np.testing.assert_allclose(sv, np.linalg.svd(a, compute_uv=False), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose((u * sv[..., None, :]) @ vh, a, atol=1e-12)
+        np.testing.assert_allclose(np.swapaxes(u, -1, -2) @ u, np.broadcast_to(np.eye(k), sv.shape[:-1] + (k, k)), atol=1e-12)
+    # a zero singular value: u's column still orthonormal (completed)
+    z = np.outer(rng.standard_normal(4), rng.standard_normal(3))
+    u, sv, vh = (np.asarray(t) for t in np.linalg.svd(xcs.asarray(z), full_matrices=False))
+    np.testing.assert_allclose(u.T @ u, np.eye(3), atol=1e-12)
+    # full_matrices of a square matrix; of another shape: numpy's on concrete arrays
+    sq = rng.standard_normal((4, 4))
+    np.testing.assert_allclose(np.abs(np.asarray(np.linalg.svd(xcs.asarray(sq))[0])), np.abs(np.linalg.svd(sq)[0]), atol=1e-10)
+    assert np.linalg.svd(xcs.asarray(a)).U.shape == (6, 6)
+
+
+def test_eigh_svd_gradients_and_vmap(rng):
+    s = rng.standard_normal((4, 4))
+    s = s + s.T
+    c, m = rng.standard_normal(4), rng.standard_normal((4, 4))
+    f = lambda x: (np.linalg.eigh(x)[0] * c).sum() + (np.linalg.eigh(x)[1] ** 2 * m).sum()  # noqa: E731 (sign-free)
+    np.testing.assert_allclose(np.asarray(grad(f)(s)), fd_grad(f, s), rtol=1e-6, atol=1e-7)
+    for shape in ((5, 3), (3, 5), (4, 4)):
+        a = rng.standard_normal(shape)
+        k = min(shape)
+        c, m1, m2 = rng.standard_normal(k), rng.standard_normal((shape[0], k)), rng.standard_normal((k, shape[1]))
+
+        def h(x):
+            u, sv, vh = np.linalg.svd(x, full_matrices=False)
+            return (sv * c).sum() + (u ** 2 * m1).sum() + (vh ** 2 * m2).sum()
+
+        np.testing.assert_allclose(np.asarray(grad(h)(a)), fd_grad(h, a), rtol=1e-6, atol=1e-7)
+    for f in (lambda x: np.linalg.pinv(x).sum(), lambda x: np.linalg.norm(x, 2), lambda x: np.linalg.norm(x, "nuc")):
+        np.testing.assert_allclose(np.asarray(grad(f)(a)), fd_grad(f, a), rtol=1e-6, atol=1e-7)
+    batch = rng.standard_normal((5, 4, 3))
+    np.testing.assert_allclose(np.asarray(vmap(lambda x: np.linalg.svd(x, compute_uv=False))(batch)),
+                               np.linalg.svd(batch, compute_uv=False), rtol=1e-12)
+    sym = batch[:, :3] + np.swapaxes(batch[:, :3], -1, -2)
+    np.testing.assert_allclose(np.asarray(vmap(np.linalg.eigvalsh)(sym)), np.linalg.eigvalsh(sym), rtol=1e-12, atol=1e-13)

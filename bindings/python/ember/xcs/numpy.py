@@ -17,6 +17,7 @@ float32: elementwise chains that xcs fuses round once, when they are stored.
 """
 
 import builtins as _builtins
+import collections as _collections
 
 import numpy as _np
 
@@ -1032,7 +1033,7 @@ def count_nonzero(a, axis=None, *, keepdims=False):
 
 def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
     """numpy.linalg.norm for vectors (ord None/2, 1, inf, -inf, 0, p) and
-    matrices (None/'fro', 1, -1, inf, -inf); 2, -2 and 'nuc' need an SVD."""
+    matrices (None/'fro', 1, -1, inf, -inf, and 2, -2, 'nuc' from the singular values)."""
     x = asarray(x)
     if not _floating(x.dtype):
         x = astype(x, float64)
@@ -1070,7 +1071,14 @@ def _norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
         sums = sum(absolute(x), axis=along, keepdims=True)
         r = red(sums, axis=across, keepdims=True)
         return r if keepdims else squeeze(r, axes)
-    raise _Unsupported(f"norm: ord={ord!r} for matrices is not supported (it needs a singular value decomposition)")
+    if ord in (2, -2, "nuc"):  # from the singular values of the two axes moved last
+        sv = _svdvals(moveaxis(x, (r_ax, c_ax), (-2, -1)))
+        r = sum(sv, axis=-1) if ord == "nuc" else (max if ord == 2 else min)(sv, axis=-1)
+        if keepdims:
+            for a in sorted(axes):
+                r = expand_dims(r, a)
+        return r
+    raise _xcs.XCSValueError(f"Invalid norm order {ord!r} for matrices")
 
 
 def _solve(a, b):
@@ -1100,16 +1108,10 @@ def _cholesky(a, /, *, upper=False):
     return swapaxes(L, -1, -2) if upper else L
 
 
-class SlogdetResult(tuple):
-    """(sign, logabsdet), as numpy.linalg.slogdet's named tuple."""
-
-    __slots__ = ()
-
-    def __new__(cls, sign, logabsdet):
-        return tuple.__new__(cls, (sign, logabsdet))
-
-    sign = property(lambda self: self[0])
-    logabsdet = property(lambda self: self[1])
+# numpy.linalg's result tuples
+SlogdetResult = _collections.namedtuple("SlogdetResult", "sign logabsdet")
+EighResult = _collections.namedtuple("EighResult", "eigenvalues eigenvectors")
+SVDResult = _collections.namedtuple("SVDResult", "U S Vh")
 
 
 def _slogdet(a):
@@ -1126,6 +1128,78 @@ def _det(a):
     return multiply(r[..., 0], exp(r[..., 1]))
 
 
+def _eigh(a, UPLO="L"):
+    """Eigenvalues (ascending) and eigenvectors (columns) of each symmetric [..., n, n] matrix, from
+    its lower (UPLO='L') or upper triangle: numpy's EighResult.  Cyclic Jacobi rotations; the
+    vectors' signs may differ from LAPACK's.  Gradients as JAX's (distinct eigenvalues)."""
+    a = asarray(a)
+    if UPLO not in ("L", "U"):
+        raise _xcs.XCSValueError("UPLO argument must be 'L' or 'U'")
+    r = _xcs._linalg("eigh", swapaxes(a, -1, -2) if UPLO == "U" and a.ndim >= 2 else a)
+    return EighResult(r[..., 0, :], r[..., 1:, :])
+
+
+def _eigvalsh(a, UPLO="L"):
+    """The eigenvalues (ascending) of each symmetric [..., n, n] matrix (see eigh)."""
+    return _eigh(a, UPLO).eigenvalues
+
+
+def _svd_packed(a):
+    a = asarray(a)
+    r = _xcs._linalg("svd", a)
+    m = a.shape[-2]
+    return r[..., :m, :], r[..., m, :], r[..., m + 1:, :]
+
+
+def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """U, S (descending), Vh of each [..., m, n] matrix by one-sided Jacobi rotations: numpy's
+    SVDResult (S alone when compute_uv=False).  full_matrices=True is computed for square
+    matrices only (for others numpy's runs on concrete arrays).  Signs may differ from LAPACK's."""
+    a = asarray(a)
+    if a.ndim < 2:
+        raise _xcs.XCSShapeError(f"svd: {a.ndim}-dimensional array given; the array must be at least "
+                                 "two-dimensional")
+    if full_matrices and compute_uv and a.shape[-1] != a.shape[-2]:
+        raise _Unsupported("svd: full_matrices=True of a non-square matrix is not supported (pass "
+                           "full_matrices=False)")
+    u, sv, v = _svd_packed(a)
+    return SVDResult(u, sv, swapaxes(v, -1, -2)) if compute_uv else sv
+
+
+def _svdvals(x, /):
+    """The singular values (descending) of each [..., m, n] matrix."""
+    return _svd_packed(x)[1]
+
+
+def _pinv(a, rcond=None, hermitian=False, *, rtol=None):
+    """The Moore-Penrose pseudo-inverse from the SVD: singular values at most rtol * the largest
+    (default max(m, n) * eps) count as zero, as numpy's."""
+    a = asarray(a)
+    if not _floating(a.dtype):
+        a = astype(a, float64)
+    cutoff = rtol if rtol is not None else rcond
+    if cutoff is None:
+        cutoff = _builtins.max(a.shape[-2:]) * _np.finfo(_np.float32 if a.dtype != float64 else _np.float64).eps
+    u, sv, v = _svd_packed(a)
+    big = greater(sv, multiply(max(sv, axis=-1, keepdims=True), cutoff))
+    inv = where(big, divide(1.0, where(big, sv, 1.0)), 0.0)
+    return matmul(multiply(v, expand_dims(inv, -2)), swapaxes(u, -1, -2))
+
+
+def _matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    """The number of singular values above tol (default: the largest * max(m, n) * eps), int64."""
+    A = asarray(A)
+    if A.ndim < 2:
+        return astype(not_equal(A, 0).any() if A.ndim else not_equal(A, 0), int64)
+    sv = _svdvals(A if _floating(A.dtype) else astype(A, float64))
+    if tol is None:
+        eps = _np.finfo(_np.float32 if sv.dtype != float64 else _np.float64).eps
+        tol = multiply(max(sv, axis=-1, keepdims=True), (rtol if rtol is not None else _builtins.max(A.shape[-2:]) * eps))
+    else:
+        tol = expand_dims(asarray(tol), -1)
+    return count_nonzero(greater(sv, tol), axis=-1)
+
+
 class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
     """The numpy.linalg functions xcs computes."""
 
@@ -1135,6 +1209,12 @@ class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
     cholesky = staticmethod(_cholesky)
     slogdet = staticmethod(_slogdet)
     det = staticmethod(_det)
+    eigh = staticmethod(_eigh)
+    eigvalsh = staticmethod(_eigvalsh)
+    svd = staticmethod(_svd)
+    svdvals = staticmethod(_svdvals)
+    pinv = staticmethod(_pinv)
+    matrix_rank = staticmethod(_matrix_rank)
 
 
 def _scan_axis(a, axis, op, identity, name):

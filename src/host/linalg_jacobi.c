@@ -1,0 +1,217 @@
+/* linalg_jacobi.c — the CPU's symmetric eigendecomposition and singular
+ * value decomposition (xcs_backend.linalg, ops EIGH and SVD) by Jacobi
+ * rotations: cyclic two-sided Jacobi on the symmetric matrix built from
+ * the lower triangle (eigh), one-sided Jacobi (Hestenes) on the columns
+ * (svd).  Both converge quadratically and are accurate to the last bits of
+ * the small singular values / eigenvalues; they cost O(n^3) a sweep, a few
+ * sweeps, so they suit the small and medium matrices of a batch (each
+ * matrix on one thread, threads over the batch).
+ *
+ * Packed outputs (one tensor per op; ember.xcs.numpy slices them):
+ *   EIGH  [..., n + 1, n]: row 0 the eigenvalues, ascending; rows 1.. the
+ *         eigenvectors as columns (v[:, j] for w[j]);
+ *   SVD   [..., m + 1 + n, k], k = min(m, n): rows 0..m-1 U, row m the
+ *         singular values, descending, rows m+1.. V (A = U diag(s) V^T).
+ * Eigen- and singular vectors are unique up to sign (and within repeated
+ * values): these are not LAPACK's signs. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_kernels.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define JACOBI_SWEEPS 80
+
+#define JACOBI_ROUTINES(SFX, T, EPS, FABS, SQRT)                                                     \
+    /* w (n), V (n x n, columns) of the symmetric matrix from a's lower    \
+     * triangle; A: n x n scratch. */                                      \
+    static void eigh_##SFX(const T *a, T *A, T *w, T *V, int64_t n) {                                \
+        for (int64_t i = 0; i < n; i++)                                                              \
+            for (int64_t j = 0; j < n; j++) {                                                        \
+                A[i * n + j] = i >= j ? a[i * n + j] : a[j * n + i];                                 \
+                V[i * n + j] = i == j;                                                               \
+            }                                                                                        \
+        for (int sweep = 0; sweep < JACOBI_SWEEPS; sweep++) {                                        \
+            int rotated = 0;                                                                         \
+            for (int64_t p = 0; p < n; p++)                                                          \
+                for (int64_t q = p + 1; q < n; q++) {                                                \
+                    const T apq = A[p * n + q], app = A[p * n + p], aqq = A[q * n + q];              \
+                    if (apq == 0) continue;                                                          \
+                    if (FABS(apq) <= EPS * SQRT(FABS(app)) * SQRT(FABS(aqq))) {                      \
+                        A[p * n + q] = A[q * n + p] = 0; /* below the diagonal's rounding */         \
+                        continue;                                                                    \
+                    }                                                                                \
+                    rotated = 1;                                                                     \
+                    const T theta = (aqq - app) / (2 * apq);                                         \
+                    T t = 1 / (FABS(theta) + SQRT(theta * theta + 1));                               \
+                    if (theta < 0) t = -t;                                                           \
+                    if (!(FABS(theta) < (T)1e150)) t = (T)0.5 / theta;                               \
+                    const T c = 1 / SQRT(t * t + 1), s = t * c;                                      \
+                    for (int64_t k = 0; k < n; k++) { /* A P: columns p, q */                        \
+                        const T x = A[k * n + p], y = A[k * n + q];                                  \
+                        A[k * n + p] = c * x - s * y, A[k * n + q] = s * x + c * y;                  \
+                    }                                                                                \
+                    for (int64_t k = 0; k < n; k++) { /* P^T (A P): rows p, q */                     \
+                        const T x = A[p * n + k], y = A[q * n + k];                                  \
+                        A[p * n + k] = c * x - s * y, A[q * n + k] = s * x + c * y;                  \
+                    }                                                                                \
+                    A[p * n + q] = A[q * n + p] = 0;                                                 \
+                    for (int64_t k = 0; k < n; k++) {                                                \
+                        const T x = V[k * n + p], y = V[k * n + q];                                  \
+                        V[k * n + p] = c * x - s * y, V[k * n + q] = s * x + c * y;                  \
+                    }                                                                                \
+                }                                                                                    \
+            if (!rotated) break;                                                                     \
+        }                                                                                            \
+        for (int64_t i = 0; i < n; i++) w[i] = A[i * n + i];                                         \
+        for (int64_t i = 0; i < n; i++) { /* ascending, columns with them */                         \
+            int64_t best = i;                                                                        \
+            for (int64_t j = i + 1; j < n; j++)                                                      \
+                if (w[j] < w[best]) best = j;                                                        \
+            if (best == i) continue;                                                                 \
+            T tw = w[i];                                                                             \
+            w[i] = w[best], w[best] = tw;                                                            \
+            for (int64_t k = 0; k < n; k++) {                                                        \
+                T tv = V[k * n + i];                                                                 \
+                V[k * n + i] = V[k * n + best], V[k * n + best] = tv;                                \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+    /* U (m x n, in place of a copy of a, m >= n), s (n), V (n x n) with    \
+     * a = U diag(s) V^T; s descending. */                                 \
+    static void svd_tall_##SFX(T *U, T *s, T *V, int64_t m, int64_t n) {                             \
+        for (int64_t i = 0; i < n; i++)                                                              \
+            for (int64_t j = 0; j < n; j++) V[i * n + j] = i == j;                                   \
+        for (int sweep = 0; sweep < JACOBI_SWEEPS; sweep++) {                                        \
+            int rotated = 0;                                                                         \
+            for (int64_t p = 0; p < n; p++)                                                          \
+                for (int64_t q = p + 1; q < n; q++) {                                                \
+                    T alpha = 0, beta = 0, gamma = 0;                                                \
+                    for (int64_t i = 0; i < m; i++) {                                                \
+                        const T x = U[i * n + p], y = U[i * n + q];                                  \
+                        alpha += x * x, beta += y * y, gamma += x * y;                               \
+                    }                                                                                \
+                    if (gamma == 0 || FABS(gamma) <= EPS * SQRT(alpha) * SQRT(beta)) continue;       \
+                    rotated = 1;                                                                     \
+                    const T zeta = (beta - alpha) / (2 * gamma);                                     \
+                    T t = 1 / (FABS(zeta) + SQRT(1 + zeta * zeta));                                  \
+                    if (zeta < 0) t = -t;                                                            \
+                    if (!(FABS(zeta) < (T)1e150)) t = (T)0.5 / zeta;                                 \
+                    const T c = 1 / SQRT(1 + t * t), sn = c * t;                                     \
+                    for (int64_t i = 0; i < m; i++) {                                                \
+                        const T x = U[i * n + p], y = U[i * n + q];                                  \
+                        U[i * n + p] = c * x - sn * y, U[i * n + q] = sn * x + c * y;                \
+                    }                                                                                \
+                    for (int64_t i = 0; i < n; i++) {                                                \
+                        const T x = V[i * n + p], y = V[i * n + q];                                  \
+                        V[i * n + p] = c * x - sn * y, V[i * n + q] = sn * x + c * y;                \
+                    }                                                                                \
+                }                                                                                    \
+            if (!rotated) break;                                                                     \
+        }                                                                                            \
+        for (int64_t j = 0; j < n; j++) {                                                            \
+            T nrm = 0;                                                                               \
+            for (int64_t i = 0; i < m; i++) nrm += U[i * n + j] * U[i * n + j];                      \
+            s[j] = SQRT(nrm);                                                                        \
+            for (int64_t i = 0; s[j] > 0 && i < m; i++) U[i * n + j] /= s[j];                        \
+        }                                                                                            \
+        for (int64_t i = 0; i < n; i++) { /* descending, U's and V's columns with them */            \
+            int64_t best = i;                                                                        \
+            for (int64_t j = i + 1; j < n; j++)                                                      \
+                if (s[j] > s[best]) best = j;                                                        \
+            if (best == i) continue;                                                                 \
+            T ts = s[i];                                                                             \
+            s[i] = s[best], s[best] = ts;                                                            \
+            for (int64_t k = 0; k < m; k++) {                                                        \
+                T tu = U[k * n + i];                                                                 \
+                U[k * n + i] = U[k * n + best], U[k * n + best] = tu;                                \
+            }                                                                                        \
+            for (int64_t k = 0; k < n; k++) {                                                        \
+                T tv = V[k * n + i];                                                                 \
+                V[k * n + i] = V[k * n + best], V[k * n + best] = tv;                                \
+            }                                                                                        \
+        }                                                                                            \
+        for (int64_t j = 0; j < n; j++) { /* a zero value's column: an orthonormal completion */     \
+            if (s[j] > 0) continue;                                                                  \
+            for (int64_t e = 0; e < m; e++) {                                                        \
+                for (int64_t i = 0; i < m; i++) U[i * n + j] = i == e;                               \
+                for (int64_t l = 0; l < n; l++) {                                                    \
+                    if (l == j || (s[l] == 0 && l > j)) continue;                                    \
+                    T d = 0;                                                                         \
+                    for (int64_t i = 0; i < m; i++) d += U[i * n + l] * U[i * n + j];                \
+                    for (int64_t i = 0; i < m; i++) U[i * n + j] -= d * U[i * n + l];                \
+                }                                                                                    \
+                T nrm = 0;                                                                           \
+                for (int64_t i = 0; i < m; i++) nrm += U[i * n + j] * U[i * n + j];                  \
+                if (nrm > (T)0.25) {                                                                 \
+                    nrm = SQRT(nrm);                                                                 \
+                    for (int64_t i = 0; i < m; i++) U[i * n + j] /= nrm;                             \
+                    break;                                                                           \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+    /* Matrix `b` of the batch into its packed output (see the file        \
+     * comment); scratch: (m + n) * k + 2 n^2 ... elements (jacobi_need). */ \
+    static void one_##SFX(xcs_op op, const T *a, T *out, int64_t m, int64_t n, int64_t b, T *scratch) {  \
+        const T *ab = a + b * m * n;                                                                 \
+        if (op == XCS_OP_EIGH) {                                                                     \
+            T *o = out + b * (n + 1) * n, *A = scratch;                                              \
+            eigh_##SFX(ab, A, o, o + n, n);                                                          \
+            return;                                                                                  \
+        }                                                                                            \
+        const int64_t k = m < n ? m : n, rows = m >= n ? m : n; /* the tall side */                  \
+        T *U = scratch, *V = U + rows * k, *s = V + k * k;                                           \
+        if (m >= n) {                                                                                \
+            memcpy(U, ab, (size_t)(m * n) * sizeof *U);                                              \
+        } else { /* a^T = V s U^T: the tall one's U is a's V */                                      \
+            for (int64_t i = 0; i < m; i++)                                                          \
+                for (int64_t j = 0; j < n; j++) U[j * m + i] = ab[i * n + j];                        \
+        }                                                                                            \
+        svd_tall_##SFX(U, s, V, rows, k);                                                            \
+        T *o = out + b * (m + 1 + n) * k;                                                            \
+        const T *ua = m >= n ? U : V, *va = m >= n ? V : U;                                          \
+        memcpy(o, ua, (size_t)(m * k) * sizeof *o);                                                  \
+        memcpy(o + m * k, s, (size_t)k * sizeof *o);                                                 \
+        memcpy(o + (m + 1) * k, va, (size_t)(n * k) * sizeof *o);                                    \
+    }
+JACOBI_ROUTINES(f32, float, FLT_EPSILON, fabsf, sqrtf)
+JACOBI_ROUTINES(f64, double, DBL_EPSILON, fabs, sqrt)
+
+xcs_status xcs_cpu_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out) {
+    const int64_t m = a->shape[a->ndim - 2], n = a->shape[a->ndim - 1];
+    const int64_t k = m < n ? m : n, rows = m > n ? m : n;
+    int64_t batch = 1;
+    for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
+    if (batch == 0 || (op == XCS_OP_SVD && k == 0) || (op == XCS_OP_EIGH && n == 0)) return XCS_OK;
+    const size_t es = xcs_dtype_size(a->dtype);
+    const size_t per = (op == XCS_OP_EIGH ? (size_t)(n * n) : (size_t)(rows * k + k * k + k)) * es;
+    int nt = 1;
+#ifdef _OPENMP
+    if (batch > 1 && batch * rows * k * k * 8 >= XCS_CPU_PAR_MIN) nt = omp_get_max_threads();
+#endif
+    if (nt > batch) nt = (int)batch;
+    char *scratch = malloc(per * (size_t)nt);
+    if (!scratch) return xcs_error(XCS_ERR_MEMORY, "%s: cannot allocate %zu bytes", xcs_op_name(op), per * (size_t)nt);
+    const void *ap = xcs_tensor_data(a);
+    void *op_ = xcs_tensor_data(out);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+#endif
+    for (int64_t b = 0; b < batch; b++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        char *s = scratch + per * (size_t)t;
+        if (a->dtype == XCS_F32) one_f32(op, ap, op_, m, n, b, (float *)(void *)s);
+        else one_f64(op, ap, op_, m, n, b, (double *)(void *)s);
+    }
+    free(scratch);
+    return XCS_OK;
+}
