@@ -19,22 +19,19 @@
 
 enum { LA_OK = 0, LA_SINGULAR = 1, LA_NOT_PD = 2 };
 
+#include "lapack.h"
+
 #ifdef XCS_HAVE_LAPACK
-/* Matrices from this size on go to LAPACK (OpenBLAS's: blocked, threaded),
- * one after the other; smaller ones to the loops below, threads over the
- * batch. */
-#define LA_LAPACK_MIN 64
-#include <cblas.h> /* blasint */
-/* Fortran LAPACK (column-major; a trailing hidden length for each char
- * argument, which OpenBLAS's C implementations ignore). */
-void dgetrf_(const blasint *m, const blasint *n, double *a, const blasint *lda, blasint *ipiv, blasint *info);
-void sgetrf_(const blasint *m, const blasint *n, float *a, const blasint *lda, blasint *ipiv, blasint *info);
-void dgetrs_(const char *trans, const blasint *n, const blasint *nrhs, const double *a, const blasint *lda,
-             const blasint *ipiv, double *b, const blasint *ldb, blasint *info, size_t trans_len);
-void sgetrs_(const char *trans, const blasint *n, const blasint *nrhs, const float *a, const blasint *lda,
-             const blasint *ipiv, float *b, const blasint *ldb, blasint *info, size_t trans_len);
-void dpotrf_(const char *uplo, const blasint *n, double *a, const blasint *lda, blasint *info, size_t uplo_len);
-void spotrf_(const char *uplo, const blasint *n, float *a, const blasint *lda, blasint *info, size_t uplo_len);
+#include <pthread.h>
+
+static pthread_mutex_t lapack_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void xcs_lapack_enter(void) {
+    pthread_mutex_lock(&lapack_mutex);
+    openblas_set_num_threads(1);
+}
+
+void xcs_lapack_leave(void) { pthread_mutex_unlock(&lapack_mutex); }
 #endif
 
 #define LINALG_ROUTINES(SFX, T, FABS, SQRT, LOG)                                                    \
@@ -204,39 +201,26 @@ LINALG_ROUTINES(f64, double, fabs, sqrt, log)
 LAPACK_ROUTINES(f32, float, s, fabsf, logf)
 LAPACK_ROUTINES(f64, double, d, fabs, log)
 
-/* Every matrix of the batch through LAPACK, single-threaded (its own
- * threads would spin against the OpenMP pool), the threads over the batch. */
+/* Every matrix of the batch through LAPACK, in order, under the LAPACK lock. */
 static xcs_status lapack_all(xcs_op op, const xcs_tensor *const *in, xcs_tensor *out, int64_t n, int64_t k,
                              int64_t batch) {
     const xcs_dtype dt = in[0]->dtype;
     const size_t es = xcs_dtype_size(dt), tn = (size_t)(n * (k > 0 ? k : 1));
-    const size_t per = ((size_t)(n * n) + tn) * es + (size_t)n * sizeof(blasint);
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    if (nt > batch) nt = (int)batch;
-    char *buf = malloc(per * (size_t)nt);
-    if (!buf) return xcs_error(XCS_ERR_MEMORY, "%s: out of memory for %d %lld x %lld matrices", xcs_op_name(op), nt,
+    char *buf = malloc(((size_t)(n * n) + tn) * es + (size_t)n * sizeof(blasint));
+    if (!buf) return xcs_error(XCS_ERR_MEMORY, "%s: out of memory for a %lld x %lld matrix", xcs_op_name(op),
                                (long long)n, (long long)n);
+    char *tb = buf + (size_t)(n * n) * es;
+    blasint *piv = (blasint *)(void *)(tb + tn * es);
     const void *ap = xcs_tensor_data(in[0]), *bp = op == XCS_OP_SOLVE ? xcs_tensor_data(in[1]) : NULL;
     void *op_ = xcs_tensor_data(out);
     int worst = LA_OK;
-    openblas_set_num_threads(1);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(max : worst)
-#endif
+    xcs_lapack_enter();
     for (int64_t m = 0; m < batch; m++) {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        char *s = buf + per * (size_t)t, *tb = s + (size_t)(n * n) * es;
-        blasint *piv = (blasint *)(void *)(tb + tn * es);
-        int r = dt == XCS_F32 ? lapack_f32(op, ap, bp, op_, n, k, m, (float *)(void *)s, (float *)(void *)tb, piv)
-                              : lapack_f64(op, ap, bp, op_, n, k, m, (double *)(void *)s, (double *)(void *)tb, piv);
+        int r = dt == XCS_F32 ? lapack_f32(op, ap, bp, op_, n, k, m, (float *)(void *)buf, (float *)(void *)tb, piv)
+                              : lapack_f64(op, ap, bp, op_, n, k, m, (double *)(void *)buf, (double *)(void *)tb, piv);
         if (r > worst) worst = r;
     }
+    xcs_lapack_leave();
     free(buf);
     if (worst == LA_SINGULAR) return xcs_error(XCS_ERR_VALUE, "%s: Singular matrix", xcs_op_name(op));
     if (worst == LA_NOT_PD) return xcs_error(XCS_ERR_VALUE, "cholesky: Matrix is not positive definite");

@@ -13,13 +13,16 @@
  *   SVD   [..., m + 1 + n, k], k = min(m, n): rows 0..m-1 U, row m the
  *         singular values, descending, rows m+1.. V (A = U diag(s) V^T).
  * Eigen- and singular vectors are unique up to sign (and within repeated
- * values): these are not LAPACK's signs. */
+ * values): these are not LAPACK's signs.  From LA_LAPACK_MIN rows and
+ * columns on, where the BLAS build has LAPACK, its syevd / gesdd (divide and
+ * conquer) do it instead: Jacobi's sweeps cost 60x their time at 128. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu_kernels.h"
+#include "lapack.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -183,12 +186,95 @@
 JACOBI_ROUTINES(f32, float, FLT_EPSILON, fabsf, sqrtf)
 JACOBI_ROUTINES(f64, double, DBL_EPSILON, fabs, sqrt)
 
+#ifdef XCS_HAVE_LAPACK
+/* Matrix b through LAPACK: syevd('V', 'U') of the column-major upper
+ * triangle (our lower one), its eigenvectors column-major (transposed
+ * into ours); gesdd('S') of a^T (n x m column-major) = U' s V'^T, so a's U
+ * is V' (VT' column-major is U row-major: copied as it is) and a's V is
+ * U' (transposed).  scratch: work (queried once by the caller: lwork),
+ * iwork.  Returns LAPACK's info. */
+#define LAPACK_EIG_ROUTINES(SFX, T, P)                                                                \
+    static blasint lapack_one_##SFX(xcs_op op, const T *a, T *out, int64_t m64, int64_t n64, int64_t b, \
+                                    T *A, T *U, T *work, blasint lwork, blasint *iwork, blasint liwork) { \
+        const blasint m = (blasint)m64, n = (blasint)n64;                                            \
+        const int64_t k64 = m64 < n64 ? m64 : n64;                                                   \
+        const blasint k = (blasint)k64;                                                              \
+        blasint info = 0;                                                                            \
+        memcpy(A, a + b * m64 * n64, (size_t)(m64 * n64) * sizeof *A);                               \
+        if (op == XCS_OP_EIGH) {                                                                     \
+            T *o = out + b * (n64 + 1) * n64;                                                        \
+            P##syevd_("V", "U", &n, A, &n, o, work, &lwork, iwork, &liwork, &info, 1, 1);            \
+            for (int64_t i = 0; i < n64; i++)                                                        \
+                for (int64_t j = 0; j < n64; j++) o[n64 + i * n64 + j] = A[j * n64 + i];            \
+            return info;                                                                             \
+        }                                                                                            \
+        T *o = out + b * (m64 + 1 + n64) * k64;                                                      \
+        /* a^T is n x m column-major: U' n x k (ldu n), VT' k x m (ldvt k) straight into o */     \
+        P##gesdd_("S", &n, &m, A, &n, o + m64 * k64, U, &n, o, &k, work, &lwork, iwork, &info, 1);  \
+        for (int64_t i = 0; i < n64; i++)                                                            \
+            for (int64_t p = 0; p < k64; p++) o[(m64 + 1) * k64 + i * k64 + p] = U[p * n64 + i];     \
+        return info;                                                                                 \
+    }                                                                                                \
+    /* The workspace sizes LAPACK asks for (query calls). */                 \
+    static void lapack_query_##SFX(xcs_op op, int64_t m64, int64_t n64, blasint *lwork, blasint *liwork) { \
+        const blasint m = (blasint)m64, n = (blasint)n64, k = (blasint)(m64 < n64 ? m64 : n64), q = -1;    \
+        blasint info = 0, iw = 0;                                                                    \
+        T w = 0, dummy = 0;                                                                          \
+        if (op == XCS_OP_EIGH) {                                                                     \
+            P##syevd_("V", "U", &n, &dummy, &n, &dummy, &w, &q, &iw, &q, &info, 1, 1);               \
+            *liwork = iw;                                                                            \
+        } else {                                                                                     \
+            P##gesdd_("S", &n, &m, &dummy, &n, &dummy, &dummy, &n, &dummy, &k, &w, &q, &iw, &info, 1); \
+            *liwork = 8 * k;                                                                         \
+        }                                                                                            \
+        *lwork = (blasint)w + 1;                                                                     \
+    }
+LAPACK_EIG_ROUTINES(f32, float, s)
+LAPACK_EIG_ROUTINES(f64, double, d)
+
+static xcs_status lapack_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out, int64_t m, int64_t n,
+                                  int64_t batch) {
+    const bool f32 = a->dtype == XCS_F32;
+    const size_t es = xcs_dtype_size(a->dtype);
+    blasint lwork = 0, liwork = 0;
+    xcs_lapack_enter(); /* every matrix in order, under the LAPACK lock */
+    if (f32) lapack_query_f32(op, m, n, &lwork, &liwork);
+    else lapack_query_f64(op, m, n, &lwork, &liwork);
+    const size_t need = ((size_t)(m * n) + (size_t)(n * (m < n ? m : n)) + (size_t)lwork) * es +
+                        (size_t)(liwork > 0 ? liwork : 1) * sizeof(blasint);
+    char *A = malloc(need);
+    if (!A) {
+        xcs_lapack_leave();
+        return xcs_error(XCS_ERR_MEMORY, "%s: cannot allocate %zu bytes", xcs_op_name(op), need);
+    }
+    char *U = A + (size_t)(m * n) * es, *work = U + (size_t)(n * (m < n ? m : n)) * es;
+    blasint *iwork = (blasint *)(void *)(work + (size_t)lwork * es);
+    const void *ap = xcs_tensor_data(a);
+    void *op_ = xcs_tensor_data(out);
+    blasint worst = 0;
+    for (int64_t b = 0; b < batch; b++) {
+        blasint info = f32 ? lapack_one_f32(op, ap, op_, m, n, b, (float *)(void *)A, (float *)(void *)U,
+                                            (float *)(void *)work, lwork, iwork, liwork)
+                           : lapack_one_f64(op, ap, op_, m, n, b, (double *)(void *)A, (double *)(void *)U,
+                                            (double *)(void *)work, lwork, iwork, liwork);
+        if (info > worst) worst = info;
+    }
+    xcs_lapack_leave();
+    free(A);
+    if (worst > 0) return xcs_error(XCS_ERR_VALUE, "%s: the decomposition did not converge", xcs_op_name(op));
+    return XCS_OK;
+}
+#endif
+
 xcs_status xcs_cpu_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out) {
     const int64_t m = a->shape[a->ndim - 2], n = a->shape[a->ndim - 1];
     const int64_t k = m < n ? m : n, rows = m > n ? m : n;
     int64_t batch = 1;
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
     if (batch == 0 || (op == XCS_OP_SVD && k == 0) || (op == XCS_OP_EIGH && n == 0)) return XCS_OK;
+#ifdef XCS_HAVE_LAPACK
+    if (k >= LA_LAPACK_MIN && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1)) return lapack_eigh_svd(op, a, out, m, n, batch);
+#endif
     const size_t es = xcs_dtype_size(a->dtype);
     const size_t per = (op == XCS_OP_EIGH ? (size_t)(n * n) : (size_t)(rows * k + k * k + k)) * es;
     int nt = 1;

@@ -167,6 +167,20 @@ def test_eigh_and_svd_vectors(mode, rng):
         np.testing.assert_allclose(sv, np.linalg.svd(a, compute_uv=False), rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose((u * sv[..., None, :]) @ vh, a, atol=1e-12)
         np.testing.assert_allclose(np.swapaxes(u, -1, -2) @ u, np.broadcast_to(np.eye(k), sv.shape[:-1] + (k, k)), atol=1e-12)
+    # 64 rows and columns or more: LAPACK's syevd / gesdd where the build has it
+    big = spd(rng, 2, 70, 70) - 70 * np.eye(70)
+    w, v = (np.asarray(t) for t in np.linalg.eigh(xcs.asarray(big)))
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(big), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(big @ v, v * w[..., None, :], atol=1e-9)
+    for shape in ((66, 80), (90, 64)):
+        wide = rng.standard_normal(shape)
+        u, sv, vh = (np.asarray(t) for t in np.linalg.svd(xcs.asarray(wide), full_matrices=False))
+        np.testing.assert_allclose(sv, np.linalg.svd(wide, compute_uv=False), rtol=1e-10)
+        np.testing.assert_allclose((u * sv) @ vh, wide, atol=1e-10)
+        np.testing.assert_allclose(u.T @ u, np.eye(64 if shape[1] == 64 else 66), atol=1e-10)
+    a32 = rng.standard_normal((70, 70)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(np.linalg.svd(xcs.asarray(a32), compute_uv=False)),
+                               np.linalg.svd(a32, compute_uv=False), rtol=2e-4, atol=2e-4)
     # a zero singular value: u's column still orthonormal (completed)
     z = np.outer(rng.standard_normal(4), rng.standard_normal(3))
     u, sv, vh = (np.asarray(t) for t in np.linalg.svd(xcs.asarray(z), full_matrices=False))
@@ -200,3 +214,29 @@ def test_eigh_svd_gradients_and_vmap(rng):
                                np.linalg.svd(batch, compute_uv=False), rtol=1e-12)
     sym = batch[:, :3] + np.swapaxes(batch[:, :3], -1, -2)
     np.testing.assert_allclose(np.asarray(vmap(np.linalg.eigvalsh)(sym)), np.linalg.eigvalsh(sym), rtol=1e-12, atol=1e-13)
+
+
+def test_threads_at_once(rng):
+    """Python threads (the GIL released) factor big matrices at the same time:
+    LAPACK is entered by one at a time (OpenBLAS's is not re-entrant), the
+    values right in every thread."""
+    import threading
+
+    x = rng.standard_normal((3, 80, 80))
+    s = x @ np.swapaxes(x, -1, -2) + np.eye(80)
+    want = np.linalg.eigvalsh(s)
+    bad = []
+
+    def work():
+        for _ in range(3):
+            for f in (np.linalg.inv, np.linalg.cholesky, lambda a: np.linalg.svd(a, compute_uv=False)):
+                np.asarray(f(xcs.asarray(s)))
+            if not np.allclose(np.asarray(np.linalg.eigvalsh(xcs.asarray(s))), want, rtol=1e-10):
+                bad.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad

@@ -1,0 +1,47 @@
+/* lapack.h — the LAPACK routines the CPU's linear algebra calls where the
+ * BLAS build carries them (XCS_HAVE_LAPACK: OpenBLAS's, checked by CMake).
+ * Fortran, column-major: a row-major matrix is its transpose there.  A
+ * trailing hidden length for each char argument (OpenBLAS's C versions
+ * ignore it). */
+#ifndef XCS_HOST_LAPACK_H
+#define XCS_HOST_LAPACK_H
+
+#ifdef XCS_HAVE_LAPACK
+#include <cblas.h> /* blasint, openblas_set_num_threads */
+#include <stddef.h>
+
+/* Matrices from this size on go to LAPACK (blocked); smaller ones to xcs's
+ * loops, threads over the batch. */
+#define LA_LAPACK_MIN 64
+
+/* OpenBLAS's LAPACK is not safe to enter from two threads at once (its
+ * syevd crashed so in a test; distribution builds lack USE_LOCKING), so
+ * every call holds this lock, and OpenBLAS runs single-threaded inside it
+ * (its own threads would spin against the OpenMP pool).  A process-wide
+ * lock because the library's state is process-wide. */
+void xcs_lapack_enter(void);
+void xcs_lapack_leave(void);
+
+void dgetrf_(const blasint *m, const blasint *n, double *a, const blasint *lda, blasint *ipiv, blasint *info);
+void sgetrf_(const blasint *m, const blasint *n, float *a, const blasint *lda, blasint *ipiv, blasint *info);
+void dgetrs_(const char *trans, const blasint *n, const blasint *nrhs, const double *a, const blasint *lda,
+             const blasint *ipiv, double *b, const blasint *ldb, blasint *info, size_t trans_len);
+void sgetrs_(const char *trans, const blasint *n, const blasint *nrhs, const float *a, const blasint *lda,
+             const blasint *ipiv, float *b, const blasint *ldb, blasint *info, size_t trans_len);
+void dpotrf_(const char *uplo, const blasint *n, double *a, const blasint *lda, blasint *info, size_t uplo_len);
+void spotrf_(const char *uplo, const blasint *n, float *a, const blasint *lda, blasint *info, size_t uplo_len);
+void dsyevd_(const char *jobz, const char *uplo, const blasint *n, double *a, const blasint *lda, double *w,
+             double *work, const blasint *lwork, blasint *iwork, const blasint *liwork, blasint *info, size_t jobz_len,
+             size_t uplo_len);
+void ssyevd_(const char *jobz, const char *uplo, const blasint *n, float *a, const blasint *lda, float *w,
+             float *work, const blasint *lwork, blasint *iwork, const blasint *liwork, blasint *info, size_t jobz_len,
+             size_t uplo_len);
+void dgesdd_(const char *jobz, const blasint *m, const blasint *n, double *a, const blasint *lda, double *s,
+             double *u, const blasint *ldu, double *vt, const blasint *ldvt, double *work, const blasint *lwork,
+             blasint *iwork, blasint *info, size_t jobz_len);
+void sgesdd_(const char *jobz, const blasint *m, const blasint *n, float *a, const blasint *lda, float *s,
+             float *u, const blasint *ldu, float *vt, const blasint *ldvt, float *work, const blasint *lwork,
+             blasint *iwork, blasint *info, size_t jobz_len);
+#endif
+
+#endif
