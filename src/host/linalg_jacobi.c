@@ -31,6 +31,28 @@
 #define JACOBI_SWEEPS 80
 
 #define JACOBI_ROUTINES(SFX, T, EPS, FABS, SQRT)                                                     \
+    /* Columns p, q of M (rows x ld, row-major) rotated: (c x - s y, s x + c y). */                   \
+    static void rot_cols_##SFX(T *M, int64_t rows, int64_t ld, int64_t p, int64_t q, T c, T s) {      \
+        for (int64_t k = 0; k < rows; k++) {                                                         \
+            const T x = M[k * ld + p], y = M[k * ld + q];                                            \
+            M[k * ld + p] = c * x - s * y, M[k * ld + q] = s * x + c * y;                            \
+        }                                                                                            \
+    }                                                                                                \
+    /* vals (n) sorted (ascending, or descending when desc), the columns of \
+     * M1 (r1 x n) and M2 (r2 x n; NULL: none) with them. */                \
+    static void sort_cols_##SFX(T *vals, int64_t n, bool desc, T *M1, int64_t r1, T *M2, int64_t r2) {  \
+        for (int64_t i = 0; i < n; i++) {                                                            \
+            int64_t best = i;                                                                        \
+            for (int64_t j = i + 1; j < n; j++)                                                      \
+                if (desc ? vals[j] > vals[best] : vals[j] < vals[best]) best = j;                    \
+            if (best == i) continue;                                                                 \
+            T t = vals[i];                                                                           \
+            vals[i] = vals[best], vals[best] = t;                                                    \
+            for (int64_t k = 0; k < r1; k++) t = M1[k * n + i], M1[k * n + i] = M1[k * n + best], M1[k * n + best] = t; \
+            for (int64_t k = 0; M2 && k < r2; k++)                                                   \
+                t = M2[k * n + i], M2[k * n + i] = M2[k * n + best], M2[k * n + best] = t;           \
+        }                                                                                            \
+    }                                                                                                \
     /* w (n), V (n x n, columns) of the symmetric matrix from a's lower    \
      * triangle; A: n x n scratch. */                                      \
     static void eigh_##SFX(const T *a, T *A, T *w, T *V, int64_t n) {                                \
@@ -55,35 +77,18 @@
                     if (theta < 0) t = -t;                                                           \
                     if (!(FABS(theta) < (T)1e150)) t = (T)0.5 / theta;                               \
                     const T c = 1 / SQRT(t * t + 1), s = t * c;                                      \
-                    for (int64_t k = 0; k < n; k++) { /* A P: columns p, q */                        \
-                        const T x = A[k * n + p], y = A[k * n + q];                                  \
-                        A[k * n + p] = c * x - s * y, A[k * n + q] = s * x + c * y;                  \
-                    }                                                                                \
+                    rot_cols_##SFX(A, n, n, p, q, c, s); /* A P: columns p, q */                     \
                     for (int64_t k = 0; k < n; k++) { /* P^T (A P): rows p, q */                     \
                         const T x = A[p * n + k], y = A[q * n + k];                                  \
                         A[p * n + k] = c * x - s * y, A[q * n + k] = s * x + c * y;                  \
                     }                                                                                \
                     A[p * n + q] = A[q * n + p] = 0;                                                 \
-                    for (int64_t k = 0; k < n; k++) {                                                \
-                        const T x = V[k * n + p], y = V[k * n + q];                                  \
-                        V[k * n + p] = c * x - s * y, V[k * n + q] = s * x + c * y;                  \
-                    }                                                                                \
+                    rot_cols_##SFX(V, n, n, p, q, c, s);                                             \
                 }                                                                                    \
             if (!rotated) break;                                                                     \
         }                                                                                            \
         for (int64_t i = 0; i < n; i++) w[i] = A[i * n + i];                                         \
-        for (int64_t i = 0; i < n; i++) { /* ascending, columns with them */                         \
-            int64_t best = i;                                                                        \
-            for (int64_t j = i + 1; j < n; j++)                                                      \
-                if (w[j] < w[best]) best = j;                                                        \
-            if (best == i) continue;                                                                 \
-            T tw = w[i];                                                                             \
-            w[i] = w[best], w[best] = tw;                                                            \
-            for (int64_t k = 0; k < n; k++) {                                                        \
-                T tv = V[k * n + i];                                                                 \
-                V[k * n + i] = V[k * n + best], V[k * n + best] = tv;                                \
-            }                                                                                        \
-        }                                                                                            \
+        sort_cols_##SFX(w, n, false, V, n, NULL, 0);                                                 \
     }                                                                                                \
     /* U (m x n, in place of a copy of a, m >= n), s (n), V (n x n) with    \
      * a = U diag(s) V^T; s descending. */                                 \
@@ -106,14 +111,8 @@
                     if (zeta < 0) t = -t;                                                            \
                     if (!(FABS(zeta) < (T)1e150)) t = (T)0.5 / zeta;                                 \
                     const T c = 1 / SQRT(1 + t * t), sn = c * t;                                     \
-                    for (int64_t i = 0; i < m; i++) {                                                \
-                        const T x = U[i * n + p], y = U[i * n + q];                                  \
-                        U[i * n + p] = c * x - sn * y, U[i * n + q] = sn * x + c * y;                \
-                    }                                                                                \
-                    for (int64_t i = 0; i < n; i++) {                                                \
-                        const T x = V[i * n + p], y = V[i * n + q];                                  \
-                        V[i * n + p] = c * x - sn * y, V[i * n + q] = sn * x + c * y;                \
-                    }                                                                                \
+                    rot_cols_##SFX(U, m, n, p, q, c, sn);                                            \
+                    rot_cols_##SFX(V, n, n, p, q, c, sn);                                            \
                 }                                                                                    \
             if (!rotated) break;                                                                     \
         }                                                                                            \
@@ -123,22 +122,7 @@
             s[j] = SQRT(nrm);                                                                        \
             for (int64_t i = 0; s[j] > 0 && i < m; i++) U[i * n + j] /= s[j];                        \
         }                                                                                            \
-        for (int64_t i = 0; i < n; i++) { /* descending, U's and V's columns with them */            \
-            int64_t best = i;                                                                        \
-            for (int64_t j = i + 1; j < n; j++)                                                      \
-                if (s[j] > s[best]) best = j;                                                        \
-            if (best == i) continue;                                                                 \
-            T ts = s[i];                                                                             \
-            s[i] = s[best], s[best] = ts;                                                            \
-            for (int64_t k = 0; k < m; k++) {                                                        \
-                T tu = U[k * n + i];                                                                 \
-                U[k * n + i] = U[k * n + best], U[k * n + best] = tu;                                \
-            }                                                                                        \
-            for (int64_t k = 0; k < n; k++) {                                                        \
-                T tv = V[k * n + i];                                                                 \
-                V[k * n + i] = V[k * n + best], V[k * n + best] = tv;                                \
-            }                                                                                        \
-        }                                                                                            \
+        sort_cols_##SFX(s, n, true, U, m, V, n);                                                     \
         for (int64_t j = 0; j < n; j++) { /* a zero value's column: an orthonormal completion */     \
             if (s[j] > 0) continue;                                                                  \
             for (int64_t e = 0; e < m; e++) {                                                        \
