@@ -149,7 +149,8 @@ static xcs_tensor *TRI(ad *c, int64_t n, xcs_dtype dt, double below, double diag
     const int64_t s[2] = {n, n};
     xcs_status st = xcs_tensor_empty(XCS_F64, 2, s, &f);
     for (int64_t i = 0; !st && i < n; i++)
-        for (int64_t j = 0; j < n; j++) ((double *)xcs_tensor_data(f))[i * n + j] = i > j ? below : i == j ? diag : above;
+        for (int64_t j = 0; j < n; j++)
+            ((double *)xcs_tensor_data(f))[i * n + j] = i > j ? below : i == j ? diag : above;
     if (!st) st = xcs_cast(f, dt, &o);
     xcs_tensor_free(f);
     return keep(c, st, o);
@@ -586,7 +587,8 @@ static void linalg_rule(ad *c, const xcs_node *n, const xcs_edge *e, xcs_tensor 
         xcs_tensor *row_s = VEC2(c, sv, true), *col_s = VEC2(c, sv, false);
         xcs_tensor *core = B(c, XCS_OP_MUL, B(c, XCS_OP_MUL, f, B(c, XCS_OP_SUB, x, SWAP_LAST(c, x))), row_s);
         core = B(c, XCS_OP_ADD, core, B(c, XCS_OP_MUL, VEC2(c, gs, true), eye));
-        core = B(c, XCS_OP_ADD, core, B(c, XCS_OP_MUL, col_s, B(c, XCS_OP_MUL, f, B(c, XCS_OP_SUB, yy, SWAP_LAST(c, yy)))));
+        xcs_tensor *fy = B(c, XCS_OP_MUL, f, B(c, XCS_OP_SUB, yy, SWAP_LAST(c, yy)));
+        core = B(c, XCS_OP_ADD, core, B(c, XCS_OP_MUL, col_s, fy));
         xcs_tensor *ga = MATMUL(c, MATMUL(c, u, core), SWAP_LAST(c, v));
         xcs_tensor *pu = B(c, XCS_OP_DIV, B(c, XCS_OP_SUB, gu, MATMUL(c, u, x)), row_s);    /* (I - U U^T) gU S^-1 */
         xcs_tensor *pv = B(c, XCS_OP_DIV, B(c, XCS_OP_SUB, gvv, MATMUL(c, v, yy)), row_s);  /* (I - V V^T) gV S^-1 */

@@ -47,7 +47,8 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
     if (op == XCS_OP_SOLVE) {
         const xcs_tensor *b = in[1];
         if (n_in != 2 || b->ndim < 2 || b->shape[b->ndim - 2] != n)
-            return xcs_error(XCS_ERR_SHAPE, "solve: b must be [..., %lld, k] for a of [..., %lld, %lld] (got %d dims%s)",
+            return xcs_error(XCS_ERR_SHAPE,
+                             "solve: b must be [..., %lld, k] for a of [..., %lld, %lld] (got %d dims%s)",
                              (long long)n, (long long)n, (long long)n, b->ndim,
                              b->ndim >= 2 ? ", a different row count" : "");
         if ((st = xcs_shape_broadcast(nb, batch, b->ndim - 2, b->shape, &nb, batch)))
@@ -123,7 +124,8 @@ xcs_status xcs_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tens
     /* numpy.linalg's dtype: the promoted inputs in float (ints, bools: float64) */
     xcs_dtype dt = in[0]->dtype;
     if (n_in == 2)
-        dt = xcs_dtype_promote(in[0]->dtype, in[0]->flags & XCS_TENSOR_WEAK, in[1]->dtype, in[1]->flags & XCS_TENSOR_WEAK);
+        dt = xcs_dtype_promote(in[0]->dtype, in[0]->flags & XCS_TENSOR_WEAK, in[1]->dtype,
+                               in[1]->flags & XCS_TENSOR_WEAK);
     if (!xcs_dtype_is_float(dt)) dt = XCS_F64;
     const xcs_dtype compute = xcs_dtype_compute(dt);
     xcs_graph *g;

@@ -2,11 +2,13 @@
  * LU with partial pivoting (LAPACK's getrf/getrs order: the largest pivot
  * of a column, the first on ties, an exactly zero pivot singular), the
  * Cholesky factor from the lower triangle, and (sign, log|det|) from the LU
- * factors; matrices of LA_LAPACK_MIN rows or more go to LAPACK where the
- * BLAS build has it (blocked and threaded: numpy's speed, other bits).  Matrices are row-major and contiguous; the rows being updated
+ * factors.  Matrices are row-major and contiguous; the rows being updated
  * are contiguous, so the inner loops vectorise.  Batches split over the
  * threads, each matrix computed by one thread, so results do not depend on
- * the thread count.  Borrows all arguments; writes out in place. */
+ * the thread count.  Matrices of LA_LAPACK_MIN rows or more go to LAPACK
+ * where the BLAS build has it (blocked: numpy's speed, other bits), one at
+ * a time (lapack.h).  EIGH and SVD: linalg_jacobi.c.  Borrows all
+ * arguments; writes out in place. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

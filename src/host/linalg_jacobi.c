@@ -48,7 +48,8 @@
             if (best == i) continue;                                                                 \
             T t = vals[i];                                                                           \
             vals[i] = vals[best], vals[best] = t;                                                    \
-            for (int64_t k = 0; k < r1; k++) t = M1[k * n + i], M1[k * n + i] = M1[k * n + best], M1[k * n + best] = t; \
+            for (int64_t k = 0; k < r1; k++)                                                         \
+                t = M1[k * n + i], M1[k * n + i] = M1[k * n + best], M1[k * n + best] = t;           \
             for (int64_t k = 0; M2 && k < r2; k++)                                                   \
                 t = M2[k * n + i], M2[k * n + i] = M2[k * n + best], M2[k * n + best] = t;           \
         }                                                                                            \
@@ -257,7 +258,8 @@ xcs_status xcs_cpu_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out) {
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
     if (batch == 0 || (op == XCS_OP_SVD && k == 0) || (op == XCS_OP_EIGH && n == 0)) return XCS_OK;
 #ifdef XCS_HAVE_LAPACK
-    if (k >= LA_LAPACK_MIN && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1)) return lapack_eigh_svd(op, a, out, m, n, batch);
+    if (k >= LA_LAPACK_MIN && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1))
+        return lapack_eigh_svd(op, a, out, m, n, batch);
 #endif
     const size_t es = xcs_dtype_size(a->dtype);
     const size_t per = (op == XCS_OP_EIGH ? (size_t)(n * n) : (size_t)(rows * k + k * k + k)) * es;
