@@ -177,6 +177,19 @@ def test_bench_half_quick_runs(tmp_path):
     assert all(row["ms"] > 0 and row["rate"] > 0 for row in rows)
 
 
+def test_bench_linalg_quick_runs(tmp_path):
+    """benchmarks/bench_linalg.py --quick: each xcs result is checked against
+    numpy's before it is timed (a wrong decomposition fails the script)."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "linalg.json"
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_linalg.py"), "--quick", "--repeats", "1",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {row["figure"] for row in rows} == {"solve", "cholesky", "eigh", "svd", "grad slogdet"}
+    assert all(row["xcs_ms"] > 0 and row["numpy_ms"] > 0 for row in rows)
+
+
 def _gpu_script(name):
     """The JSON figures benchmarks/<name> prints at tiny sizes (XCS_BENCH_SMALL)."""
     root = Path(__file__).resolve().parents[2]
