@@ -533,6 +533,23 @@ static xcs_tensor *ROW(ad *c, const xcs_tensor *a, int64_t r) {
     xcs_tensor *o = NULL;
     return c->st || !a ? NULL : KEEP(c, xcs_index_axis(a, a->ndim - 2, r, &o), o);
 }
+/* Columns [c0, c1) of a's last axis. */
+static xcs_tensor *COLS(ad *c, const xcs_tensor *a, int64_t c0, int64_t c1) {
+    xcs_tensor *o = NULL;
+    xcs_slice sl = {.start = c0, .stop = c1, .step = 1, .has_start = true, .has_stop = true};
+    return c->st || !a ? NULL : KEEP(c, xcs_slice_axis(a, a->ndim - 1, sl, &o), o);
+}
+/* The cotangent of a tall-or-square a = q r (r square, k x k) from those
+ * of q and r (Liao et al. 2019): (gq + q copyltu(M)) r^-T, M = r gr^T -
+ * gq^T q, copyltu: the lower triangle copied over the upper. */
+static xcs_tensor *qr_square_ct(ad *c, xcs_tensor *q, xcs_tensor *r, xcs_tensor *gq, xcs_tensor *gr, int64_t k,
+                                xcs_dtype dt) {
+    xcs_tensor *mm = B(c, XCS_OP_SUB, MATMUL(c, r, SWAP_LAST(c, gr)), MATMUL(c, SWAP_LAST(c, gq), q));
+    xcs_tensor *low = B(c, XCS_OP_MUL, mm, TRI(c, k, dt, 1, 1, 0));
+    xcs_tensor *sym = B(c, XCS_OP_ADD, low, SWAP_LAST(c, B(c, XCS_OP_MUL, mm, TRI(c, k, dt, 1, 0, 0))));
+    xcs_tensor *x = B(c, XCS_OP_ADD, gq, MATMUL(c, q, sym));
+    return SWAP_LAST(c, SOLVE(c, r, SWAP_LAST(c, x))); /* x r^-T = (r^-1 x^T)^T */
+}
 /* v [..., k] as [..., 1, k] (as_row) or [..., k, 1]. */
 static xcs_tensor *VEC2(ad *c, const xcs_tensor *v, bool as_row) {
     int64_t s[XCS_MAX_DIMS];
@@ -595,6 +612,23 @@ static void linalg_rule(ad *c, const xcs_node *n, const xcs_edge *e, xcs_tensor 
         ga = B(c, XCS_OP_ADD, ga, MATMUL(c, pu, SWAP_LAST(c, v)));
         ga = B(c, XCS_OP_ADD, ga, MATMUL(c, u, SWAP_LAST(c, pv)));
         accumulate(c, &e[0], ga);
+    } else if (n->op == XCS_OP_QR) { /* packed q; r^T.  Wide a = [x | y]: r = [u | v], x = q u, v = q^T y */
+        const int64_t rows = e[0].shape[e[0].ndim - 2], cols = e[0].shape[e[0].ndim - 1];
+        const int64_t k = rows < cols ? rows : cols;
+        xcs_tensor *q = ROWS(c, y, 0, rows), *r = SWAP_LAST(c, ROWS(c, y, rows, rows + cols));
+        xcs_tensor *gq = ROWS(c, g, 0, rows), *gr = SWAP_LAST(c, ROWS(c, g, rows, rows + cols));
+        if (rows >= cols) {
+            accumulate(c, &e[0], qr_square_ct(c, q, r, gq, gr, k, n->dtype));
+        } else {
+            xcs_tensor *a = edge_tensor(c, &e[0]), *yv = COLS(c, a, rows, cols);
+            xcs_tensor *u = COLS(c, r, 0, rows), *gu = COLS(c, gr, 0, rows), *gv = COLS(c, gr, rows, cols);
+            xcs_tensor *gx = qr_square_ct(c, q, u, B(c, XCS_OP_ADD, gq, MATMUL(c, yv, SWAP_LAST(c, gv))), gu, k,
+                                          n->dtype);
+            xcs_tensor *parts[2] = {gx, MATMUL(c, q, gv)}, *ga = NULL;
+            if (!c->st && gx && parts[1])
+                KEEP(c, xcs_concat(2, (const xcs_tensor *const *)parts, -1, &ga), ga);
+            accumulate(c, &e[0], ga);
+        }
     } else { /* cholesky, of a's lower triangle: S = L^-T phi(L^T tril(g)) L^-1; ga = phi(S + S^T) */
         xcs_tensor *phi = TRI(c, m, n->dtype, 1, 0.5, 0), *low = TRI(c, m, n->dtype, 1, 1, 0);
         xcs_tensor *p = B(c, XCS_OP_MUL, MATMUL(c, SWAP_LAST(c, y), B(c, XCS_OP_MUL, g, low)), phi);

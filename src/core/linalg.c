@@ -27,14 +27,14 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
                                 int64_t in_shape[2][XCS_MAX_DIMS]) {
     const char *what = xcs_op_name(op);
     const xcs_tensor *a = in[0];
-    if (op == XCS_OP_SVD) { /* any [..., m, n] */
+    if (op == XCS_OP_SVD || op == XCS_OP_QR) { /* any [..., m, n] */
         if (a->ndim < 2)
-            return xcs_error(XCS_ERR_SHAPE, "svd: %d-dimensional array given; the array must be at least "
-                             "two-dimensional", a->ndim);
+            return xcs_error(XCS_ERR_SHAPE, "%s: %d-dimensional array given; the array must be at least "
+                             "two-dimensional", what, a->ndim);
         const int64_t m = a->shape[a->ndim - 2], n = a->shape[a->ndim - 1], k = m < n ? m : n;
         memcpy(shape, a->shape, (size_t)a->ndim * sizeof *shape);
         memcpy(in_shape[0], a->shape, (size_t)a->ndim * sizeof *shape);
-        shape[a->ndim - 2] = m + 1 + n, shape[a->ndim - 1] = k;
+        shape[a->ndim - 2] = op == XCS_OP_SVD ? m + 1 + n : m + n, shape[a->ndim - 1] = k;
         *nd = a->ndim;
         return XCS_OK;
     }

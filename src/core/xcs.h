@@ -322,7 +322,11 @@ xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out);
  *                    rows 1.. the eigenvectors as columns;
  *   XCS_OP_SVD       in a [..., m, n]: [..., m + 1 + n, k], k = min(m, n):
  *                    rows 0..m-1 U, row m the singular values descending,
- *                    rows m+1.. V, with a = U diag(s) V^T.
+ *                    rows m+1.. V, with a = U diag(s) V^T;
+ *   XCS_OP_QR        in a [..., m, n]: [..., m + n, k]: rows 0..m-1 Q
+ *                    (orthonormal columns), rows m.. R^T (R upper
+ *                    triangular k x n), a = Q R, LAPACK's signs (Householder
+ *                    reflections, R's diagonal -sign(a_jj) * norm).
  * Eigen- and singular vectors are unique up to sign. */
 xcs_status xcs_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor **out);
 

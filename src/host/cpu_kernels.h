@@ -88,7 +88,7 @@ xcs_status xcs_cpu_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tenso
 xcs_status xcs_cpu_argsort(const xcs_tensor *x, int axis, xcs_tensor *out);
 /* xcs_backend.linalg: solve / cholesky / slogdet (linalg.c). */
 xcs_status xcs_cpu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out);
-/* Its EIGH and SVD, by Jacobi rotations (linalg_jacobi.c). */
+/* Its EIGH and SVD (Jacobi rotations) and QR (Householder) (linalg_jacobi.c). */
 xcs_status xcs_cpu_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out);
 xcs_status xcs_cpu_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor *out);
 xcs_status xcs_cpu_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);

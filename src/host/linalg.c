@@ -236,7 +236,7 @@ xcs_status xcs_cpu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_
     if ((dt != XCS_F32 && dt != XCS_F64) || a->ndim < 2 || out->dtype != dt || !xcs_tensor_is_contiguous(a) ||
         !xcs_tensor_is_contiguous(out) || (n_in == 2 && (in[1]->dtype != dt || !xcs_tensor_is_contiguous(in[1]))))
         return xcs_error(XCS_ERR_INTERNAL, "cpu %s: bad operands", xcs_op_name(op));
-    if (op == XCS_OP_EIGH || op == XCS_OP_SVD) return xcs_cpu_eigh_svd(op, a, out);
+    if (op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR) return xcs_cpu_eigh_svd(op, a, out);
     const int64_t n = a->shape[a->ndim - 1], k = op == XCS_OP_SOLVE ? in[1]->shape[in[1]->ndim - 1] : 0;
     int64_t batch = 1;
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];

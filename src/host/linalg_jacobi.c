@@ -144,6 +144,48 @@
             }                                                                                        \
         }                                                                                            \
     }                                                                                                \
+    /* Q (m x k) and R^T (n x k) of a (m x n) into o, by Householder        \
+     * reflections as LAPACK's geqrf/orgqr make them (a zero tail: no      \
+     * reflection); R: m x n scratch, v: m, taus: k. */                     \
+    static void qr_##SFX(const T *a, T *o, int64_t m, int64_t n, T *R, T *v, T *taus) {              \
+        const int64_t k = m < n ? m : n;                                                             \
+        memcpy(R, a, (size_t)(m * n) * sizeof *R);                                                   \
+        for (int64_t j = 0; j < k; j++) {                                                            \
+            T tail = 0;                                                                              \
+            for (int64_t i = j + 1; i < m; i++) tail += R[i * n + j] * R[i * n + j];                 \
+            const T alpha = R[j * n + j];                                                            \
+            taus[j] = 0;                                                                             \
+            if (tail == 0) continue;                                                                 \
+            const T nrm = SQRT(alpha * alpha + tail), beta = alpha >= 0 ? -nrm : nrm;                \
+            const T tau = (beta - alpha) / beta, scale = 1 / (alpha - beta);                         \
+            for (int64_t i = j + 1; i < m; i++) R[i * n + j] *= scale; /* v, v_j = 1 implied */      \
+            for (int64_t c = j + 1; c < n; c++) { /* (I - tau v v^T) on the columns to the right */  \
+                T d = R[j * n + c];                                                                  \
+                for (int64_t i = j + 1; i < m; i++) d += R[i * n + j] * R[i * n + c];                \
+                d *= tau;                                                                            \
+                R[j * n + c] -= d;                                                                   \
+                for (int64_t i = j + 1; i < m; i++) R[i * n + c] -= d * R[i * n + j];                \
+            }                                                                                        \
+            R[j * n + j] = beta, taus[j] = tau;                                                      \
+        }                                                                                            \
+        T *Q = o; /* m x k: H_0 ... H_{k-1} applied to I's first k columns */                        \
+        for (int64_t i = 0; i < m; i++)                                                              \
+            for (int64_t c = 0; c < k; c++) Q[i * k + c] = i == c;                                   \
+        for (int64_t j = k - 1; j >= 0; j--) {                                                       \
+            if (taus[j] == 0) continue;                                                              \
+            v[j] = 1;                                                                                \
+            for (int64_t i = j + 1; i < m; i++) v[i] = R[i * n + j];                                 \
+            for (int64_t c = j; c < k; c++) {                                                        \
+                T d = 0;                                                                             \
+                for (int64_t i = j; i < m; i++) d += v[i] * Q[i * k + c];                            \
+                d *= taus[j];                                                                        \
+                for (int64_t i = j; i < m; i++) Q[i * k + c] -= d * v[i];                            \
+            }                                                                                        \
+        }                                                                                            \
+        T *Rt = o + m * k; /* R^T: n x k, R's zeros below the diagonal */                            \
+        for (int64_t c = 0; c < n; c++)                                                              \
+            for (int64_t r = 0; r < k; r++) Rt[c * k + r] = r <= c ? R[r * n + c] : 0;               \
+    }                                                                                                \
     /* Matrix `b` of the batch into its packed output (see the file        \
      * comment); scratch: (m + n) * k + 2 n^2 ... elements (jacobi_need). */ \
     static void one_##SFX(xcs_op op, const T *a, T *out, int64_t m, int64_t n, int64_t b, T *scratch) {  \
@@ -151,6 +193,12 @@
         if (op == XCS_OP_EIGH) {                                                                     \
             T *o = out + b * (n + 1) * n, *A = scratch;                                              \
             eigh_##SFX(ab, A, o, o + n, n);                                                          \
+            return;                                                                                  \
+        }                                                                                            \
+        if (op == XCS_OP_QR) {                                                                       \
+            const int64_t kq = m < n ? m : n;                                                        \
+            T *R = scratch, *v = R + m * n, *taus = v + m;                                           \
+            qr_##SFX(ab, out + b * (m + n) * kq, m, n, R, v, taus);                                  \
             return;                                                                                  \
         }                                                                                            \
         const int64_t k = m < n ? m : n, rows = m >= n ? m : n; /* the tall side */                  \
@@ -256,13 +304,15 @@ xcs_status xcs_cpu_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out) {
     const int64_t k = m < n ? m : n, rows = m > n ? m : n;
     int64_t batch = 1;
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
-    if (batch == 0 || (op == XCS_OP_SVD && k == 0) || (op == XCS_OP_EIGH && n == 0)) return XCS_OK;
+    if (batch == 0 || k == 0) return XCS_OK; /* (an empty QR's Q or R^T has no elements either) */
 #ifdef XCS_HAVE_LAPACK
-    if (k >= LA_LAPACK_MIN && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1))
+    if (op != XCS_OP_QR && k >= LA_LAPACK_MIN && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1))
         return lapack_eigh_svd(op, a, out, m, n, batch);
 #endif
     const size_t es = xcs_dtype_size(a->dtype);
-    const size_t per = (op == XCS_OP_EIGH ? (size_t)(n * n) : (size_t)(rows * k + k * k + k)) * es;
+    const size_t per = (op == XCS_OP_EIGH ? (size_t)(n * n)
+                        : op == XCS_OP_QR ? (size_t)(m * n + m + k)
+                                          : (size_t)(rows * k + k * k + k)) * es;
     int nt = 1;
 #ifdef _OPENMP
     if (batch > 1 && batch * rows * k * k * 8 >= XCS_CPU_PAR_MIN) nt = omp_get_max_threads();

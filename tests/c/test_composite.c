@@ -258,8 +258,29 @@ static void test_linalg_ops(void) {
                 }
         }
     }
-    xcs_tensor *f[] = {a0, eye5, three, eye3, a,   b,    x,    ax,  L,   llt, lt,  sd,  at_, spd,
-                       eye, spd2, m2,   sd2,  sing, sds, a32, b32, x32, ev, wide, sv1, sv2};
+    /* qr of the wide block and of a tall one: q r == a, q's columns
+     * orthonormal, r upper triangular (packed: q, then r^T) */
+    xcs_tensor *tall = pattern(2, SHAPE(7, 3), 1), *qw = NULL, *qt = NULL;
+    const xcs_tensor *qa[1] = {wide}, *qb[1] = {tall};
+    CHECK_OK(xcs_linalg(XCS_OP_QR, 1, qa, &qw));
+    CHECK_OK(xcs_linalg(XCS_OP_QR, 1, qb, &qt));
+    CHECK_SHAPE(qw, 2, 3 + 7, 3);
+    const xcs_tensor *qsrc[2] = {wide, tall}, *qout[2] = {qw, qt};
+    for (int q = 0; q < 2 && qw && qt; q++) {
+        const int64_t rr = qsrc[q]->shape[0], cc = qsrc[q]->shape[1], kk = rr < cc ? rr : cc;
+        const xcs_tensor *o = qout[q];
+        for (int64_t i = 0; i < rr; i++)
+            for (int64_t j = 0; j < cc; j++) {
+                double v = 0;
+                for (int64_t p = 0; p < kk; p++) v += at(o, i * kk + p) * at(o, (rr + j) * kk + p);
+                CHECK_NEAR(v, at(qsrc[q], i * cc + j), 1e-12);
+            }
+        for (int64_t p = 0; p < kk; p++)
+            for (int64_t j = 0; j < cc; j++)
+                if (p > j) CHECK(at(o, (rr + j) * kk + p) == 0.0); /* r below its diagonal */
+    }
+    xcs_tensor *f[] = {a0, eye5, three, eye3, a,   b,    x,    ax,  L,    llt, lt,  sd, at_, spd, eye,
+                       spd2, m2, sd2,   sing, sds, a32, b32, x32, ev, wide, sv1, sv2, tall, qw, qt};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 

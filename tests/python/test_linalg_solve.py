@@ -57,6 +57,15 @@ CASES = {
     "norm_2": (lambda a: np.linalg.norm(a, 2, axis=(1, 2)), lambda r: (r.standard_normal((3, 4, 5)),)),
     "norm_-2": (lambda a: np.linalg.norm(a, -2), lambda r: (r.standard_normal((5, 4)),)),
     "norm_nuc_keepdims": (lambda a: np.linalg.norm(a, "nuc", axis=(0, 2), keepdims=True), lambda r: (r.standard_normal((4, 2, 6)),)),
+    # QR: Householder with LAPACK's signs, so numpy's Q and R themselves
+    "qr_q_tall": (lambda a: np.linalg.qr(a)[0], lambda r: (r.standard_normal((2, 6, 4)),)),
+    "qr_r_tall": (lambda a: np.linalg.qr(a).R, lambda r: (r.standard_normal((6, 4)),)),
+    "qr_q_wide": (lambda a: np.linalg.qr(a).Q, lambda r: (r.standard_normal((3, 5)),)),
+    "qr_r_wide": (lambda a: np.linalg.qr(a, mode="r"), lambda r: (r.standard_normal((3, 5)),)),
+    "qr_complete_wide": (lambda a: np.linalg.qr(a, mode="complete")[0], lambda r: (r.standard_normal((3, 5)),)),
+    "qr_f32": (lambda a: np.linalg.qr(a)[1], lambda r: (r.standard_normal((5, 5)).astype(np.float32),)),
+    "lstsq_x": (lambda a, b: np.linalg.lstsq(a, b)[0], lambda r: (r.standard_normal((7, 3)), r.standard_normal((7, 2)))),
+    "lstsq_resid": (lambda a, b: np.linalg.lstsq(a, b)[1], lambda r: (r.standard_normal((7, 3)), r.standard_normal(7))),
 }
 
 
@@ -240,3 +249,28 @@ def test_threads_at_once(rng):
     for t in threads:
         t.join()
     assert not bad
+
+
+def test_qr_and_lstsq_gradients_and_fallbacks(rng):
+    for shape in ((5, 3), (4, 4), (3, 5)):  # tall, square, wide (a = [x | y])
+        a = rng.standard_normal(shape)
+        k = min(shape)
+        m1, m2 = rng.standard_normal((shape[0], k)), rng.standard_normal((k, shape[1]))
+        f = lambda x: (np.linalg.qr(x)[0] * m1).sum() + (np.linalg.qr(x)[1] * m2).sum()  # noqa: E731
+        np.testing.assert_allclose(np.asarray(grad(f)(a)), fd_grad(f, a), rtol=1e-6, atol=1e-7)
+    a, b = rng.standard_normal((7, 3)), rng.standard_normal(7)
+    f = lambda x: (np.linalg.lstsq(x, b)[0] ** 2).sum()  # noqa: E731
+    np.testing.assert_allclose(np.asarray(grad(f)(a)), fd_grad(f, a), rtol=1e-6, atol=1e-7)
+    x, res, rank, sv = np.linalg.lstsq(xcs.asarray(a), b)
+    assert int(np.asarray(rank)) == 3 and np.asarray(res).shape == (1,)
+    low = np.outer(rng.standard_normal(7), rng.standard_normal(3))  # rank 1: numpy gives no residuals, nor xcs
+    x, res, rank, sv = np.linalg.lstsq(xcs.asarray(low), b)
+    assert int(np.asarray(rank)) == 1 and np.asarray(res).shape == (0,)
+    np.testing.assert_allclose(np.asarray(x), np.linalg.lstsq(low, b)[0], atol=1e-12)
+    # complete Q of a tall matrix: numpy's on concrete arrays; under jit an XCSTracerError
+    t = rng.standard_normal((5, 3))
+    assert np.linalg.qr(xcs.asarray(t), mode="complete")[0].shape == (5, 5)
+    with pytest.raises(xcs.XCSTracerError):
+        jit(lambda v: np.linalg.qr(v, mode="complete")[0])(t)
+    np.testing.assert_allclose(np.asarray(vmap(lambda v: np.linalg.qr(v).R)(rng.standard_normal((4, 5, 3)))).shape,
+                               (4, 3, 3))

@@ -122,7 +122,7 @@ for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "
 for _name in ("fix", "sinc", "real", "imag", "isreal", "iscomplex", "angle"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("norm", "solve", "inv", "cholesky", "slogdet", "det", "eigh", "eigvalsh", "svd", "svdvals", "pinv",
-              "matrix_rank"):
+              "matrix_rank", "qr", "lstsq"):
     if hasattr(np.linalg, _name):  # svdvals: numpy >= 2.0
         _FUNCTIONS[getattr(np.linalg, _name)] = getattr(xnp.linalg, _name)
 for _name in ("permute_dims", "astype"):  # numpy >= 2.0 / 2.1

@@ -1171,6 +1171,50 @@ def _svdvals(x, /):
     return _svd_packed(x)[1]
 
 
+QRResult = _collections.namedtuple("QRResult", "Q R")
+
+
+def _qr(a, mode="reduced"):
+    """Q (orthonormal columns) and R (upper triangular) of each [..., m, n] matrix by Householder
+    reflections with LAPACK's signs: numpy's QRResult (mode 'reduced'), R alone ('r'), or for m <= n
+    also 'complete'.  Other modes ('raw', 'complete' of a tall matrix) run numpy's on concrete arrays."""
+    a = asarray(a)
+    if a.ndim < 2:
+        raise _xcs.XCSShapeError(f"qr: {a.ndim}-dimensional array given; the array must be at least two-dimensional")
+    m, n = a.shape[-2], a.shape[-1]
+    if mode not in ("reduced", "r", "complete") or (mode == "complete" and m > n):
+        raise _Unsupported(f"qr: mode={mode!r} is not supported for a {m} x {n} matrix")
+    r = _xcs._linalg("qr", a)
+    R = swapaxes(r[..., m:, :], -1, -2)
+    return R if mode == "r" else QRResult(r[..., :m, :], R)
+
+
+def _lstsq(a, b, rcond=None):
+    """numpy.linalg.lstsq through the pseudo-inverse: (x, residuals, rank, s).  x = pinv(a, rcond) @ b
+    (rcond None: max(m, n) * eps, as numpy 2); residuals: the squared column norms of b - a x when
+    m > n (numpy returns them only when a has full rank: on concrete arrays so does xcs; under jit
+    they are always there); rank: an int64 Array; s: the singular values."""
+    a, b = asarray(a), asarray(b)
+    if a.ndim != 2:
+        raise _xcs.XCSShapeError(f"lstsq: a must be 2-dimensional, got {a.ndim} dimensions")
+    if b.ndim not in (1, 2) or b.shape[0] != a.shape[0]:
+        raise _xcs.XCSShapeError(f"lstsq: b must be [{a.shape[0]}] or [{a.shape[0]}, k], got {b.shape}")
+    m, n = a.shape
+    if not _floating(a.dtype):
+        a = astype(a, float64)
+    eps = _np.finfo(_np.float32 if a.dtype != float64 else _np.float64).eps
+    x = matmul(_pinv(a, rtol=_builtins.max(m, n) * eps if rcond is None else rcond), b)
+    sv = _svdvals(a)
+    rank = _matrix_rank(a, tol=max(sv) * (_builtins.max(m, n) * eps if rcond is None else rcond))
+    res = subtract(b, matmul(a, x))
+    resid = sum(multiply(res, res), axis=0)
+    if b.ndim == 1:
+        resid = reshape(resid, (1,))
+    if m <= n or (not _xcs._is_traced(rank) and int(_np.asarray(rank)) < n):
+        resid = zeros((0,), dtype=x.dtype)
+    return x, resid, rank, sv
+
+
 def _pinv(a, rcond=None, hermitian=False, *, rtol=None):
     """The Moore-Penrose pseudo-inverse from the SVD: singular values at most rtol * the largest
     (default max(m, n) * eps) count as zero, as numpy's."""
@@ -1215,6 +1259,8 @@ class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
     svdvals = staticmethod(_svdvals)
     pinv = staticmethod(_pinv)
     matrix_rank = staticmethod(_matrix_rank)
+    qr = staticmethod(_qr)
+    lstsq = staticmethod(_lstsq)
 
 
 def _scan_axis(a, axis, op, identity, name):
