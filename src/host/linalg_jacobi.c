@@ -1,6 +1,7 @@
-/* linalg_jacobi.c — the CPU's symmetric eigendecomposition and singular
- * value decomposition (xcs_backend.linalg, ops EIGH and SVD) by Jacobi
- * rotations: cyclic two-sided Jacobi on the symmetric matrix built from
+/* linalg_jacobi.c — the CPU's symmetric eigendecomposition, singular
+ * value decomposition and QR (xcs_backend.linalg, ops EIGH, SVD, QR): QR
+ * by Householder reflections as LAPACK's geqrf/orgqr (its signs); the
+ * others by Jacobi rotations: cyclic two-sided Jacobi on the symmetric matrix built from
  * the lower triangle (eigh), one-sided Jacobi (Hestenes) on the columns
  * (svd).  Both converge quadratically and are accurate to the last bits of
  * the small singular values / eigenvalues; they cost O(n^3) a sweep, a few
@@ -11,11 +12,12 @@
  *   EIGH  [..., n + 1, n]: row 0 the eigenvalues, ascending; rows 1.. the
  *         eigenvectors as columns (v[:, j] for w[j]);
  *   SVD   [..., m + 1 + n, k], k = min(m, n): rows 0..m-1 U, row m the
- *         singular values, descending, rows m+1.. V (A = U diag(s) V^T).
+ *         singular values, descending, rows m+1.. V (A = U diag(s) V^T);
+ *   QR    [..., m + n, k]: rows 0..m-1 Q, rows m.. R^T.
  * Eigen- and singular vectors are unique up to sign (and within repeated
  * values): these are not LAPACK's signs.  From LA_LAPACK_MIN rows and
  * columns on, where the BLAS build has LAPACK, its syevd / gesdd (divide and
- * conquer) do it instead: Jacobi's sweeps cost 60x their time at 128. */
+ * conquer) / geqrf + orgqr do it instead: Jacobi's sweeps cost 60x their time at 128. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -233,6 +235,19 @@ JACOBI_ROUTINES(f64, double, DBL_EPSILON, fabs, sqrt)
         const int64_t k64 = m64 < n64 ? m64 : n64;                                                   \
         const blasint k = (blasint)k64;                                                              \
         blasint info = 0;                                                                            \
+        if (op == XCS_OP_QR) { /* a column-major copy; geqrf, then orgqr's Q; tau in U */             \
+            const T *ab = a + b * m64 * n64;                                                         \
+            for (int64_t r = 0; r < m64; r++)                                                        \
+                for (int64_t c = 0; c < n64; c++) A[c * m64 + r] = ab[r * n64 + c];                  \
+            P##geqrf_(&m, &n, A, &m, U, work, &lwork, &info);                                        \
+            T *o = out + b * (m64 + n64) * k64, *Rt = o + m64 * k64;                                 \
+            for (int64_t c = 0; c < n64; c++)                                                        \
+                for (int64_t r = 0; r < k64; r++) Rt[c * k64 + r] = r <= c ? A[c * m64 + r] : 0;     \
+            if (!info) P##orgqr_(&m, &k, &k, A, &m, U, work, &lwork, &info);                          \
+            for (int64_t i = 0; i < m64; i++)                                                        \
+                for (int64_t p = 0; p < k64; p++) o[i * k64 + p] = A[p * m64 + i];                   \
+            return info;                                                                             \
+        }                                                                                            \
         memcpy(A, a + b * m64 * n64, (size_t)(m64 * n64) * sizeof *A);                               \
         if (op == XCS_OP_EIGH) {                                                                     \
             T *o = out + b * (n64 + 1) * n64;                                                        \
@@ -256,6 +271,12 @@ JACOBI_ROUTINES(f64, double, DBL_EPSILON, fabs, sqrt)
         if (op == XCS_OP_EIGH) {                                                                     \
             P##syevd_("V", "U", &n, &dummy, &n, &dummy, &w, &q, &iw, &q, &info, 1, 1);               \
             *liwork = iw;                                                                            \
+        } else if (op == XCS_OP_QR) {                                                                \
+            T w2 = 0;                                                                                \
+            P##geqrf_(&m, &n, &dummy, &m, &dummy, &w, &q, &info);                                    \
+            P##orgqr_(&m, &k, &k, &dummy, &m, &dummy, &w2, &q, &info);                               \
+            if (w2 > w) w = w2;                                                                      \
+            *liwork = 1;                                                                             \
         } else {                                                                                     \
             P##gesdd_("S", &n, &m, &dummy, &n, &dummy, &dummy, &n, &dummy, &k, &w, &q, &iw, &info, 1); \
             *liwork = 8 * k;                                                                         \
@@ -306,7 +327,7 @@ xcs_status xcs_cpu_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out) {
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
     if (batch == 0 || k == 0) return XCS_OK; /* (an empty QR's Q or R^T has no elements either) */
 #ifdef XCS_HAVE_LAPACK
-    if (op != XCS_OP_QR && k >= LA_LAPACK_MIN && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1))
+    if (k >= LA_LAPACK_MIN && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1))
         return lapack_eigh_svd(op, a, out, m, n, batch);
 #endif
     const size_t es = xcs_dtype_size(a->dtype);

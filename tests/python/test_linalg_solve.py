@@ -64,6 +64,8 @@ CASES = {
     "qr_r_wide": (lambda a: np.linalg.qr(a, mode="r"), lambda r: (r.standard_normal((3, 5)),)),
     "qr_complete_wide": (lambda a: np.linalg.qr(a, mode="complete")[0], lambda r: (r.standard_normal((3, 5)),)),
     "qr_f32": (lambda a: np.linalg.qr(a)[1], lambda r: (r.standard_normal((5, 5)).astype(np.float32),)),
+    "qr_big_q": (lambda a: np.linalg.qr(a)[0], lambda r: (r.standard_normal((2, 90, 70)),)),  # LAPACK's
+    "qr_big_r_wide": (lambda a: np.linalg.qr(a)[1], lambda r: (r.standard_normal((66, 100)),)),
     "lstsq_x": (lambda a, b: np.linalg.lstsq(a, b)[0], lambda r: (r.standard_normal((7, 3)), r.standard_normal((7, 2)))),
     "lstsq_resid": (lambda a, b: np.linalg.lstsq(a, b)[1], lambda r: (r.standard_normal((7, 3)), r.standard_normal(7))),
 }
