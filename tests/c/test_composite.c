@@ -284,6 +284,42 @@ static void test_linalg_ops(void) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
+/* 70 x 70: the LAPACK path where the build has it (under the sanitizers
+ * too): solve(a, a) == I, eigh's values sum to the trace, svd's squares to
+ * the Frobenius norm, q r == a. */
+static void test_linalg_big(void) {
+    const int64_t n = 70;
+    xcs_tensor *p = pattern(2, SHAPE(n, n), 1), *e = NULL, *k = NULL, *ek = NULL, *a = NULL, *pt = NULL, *s = NULL;
+    CHECK_OK(xcs_eye(n, n, 0, XCS_F64, &e));
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, (double)n, &k));
+    CHECK_OK(xcs_binary(XCS_OP_MUL, e, k, &ek));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, p, ek, &a));
+    CHECK_OK(xcs_transpose(a, &pt));
+    CHECK_OK(xcs_binary(XCS_OP_ADD, a, pt, &s)); /* symmetric */
+    xcs_tensor *x = NULL, *ev = NULL, *sv = NULL, *qr = NULL;
+    const xcs_tensor *aa[2] = {a, a}, *sa[1] = {s}, *a1[1] = {a};
+    CHECK_OK(xcs_linalg(XCS_OP_SOLVE, 2, aa, &x));
+    for (int64_t i = 0; x && i < n * n; i++) CHECK_NEAR(at(x, i), (i / n) == (i % n), 1e-12);
+    CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, sa, &ev));
+    double tr = 0, wsum = 0, fro = 0, s2 = 0;
+    for (int64_t i = 0; i < n; i++) tr += at(s, i * n + i);
+    for (int64_t i = 0; ev && i < n; i++) wsum += at(ev, i);
+    CHECK_NEAR(wsum, tr, 1e-9 * n * n);
+    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, a1, &sv));
+    for (int64_t i = 0; i < n * n; i++) fro += at(a, i) * at(a, i);
+    for (int64_t i = 0; sv && i < n; i++) s2 += at(sv, n * n + i) * at(sv, n * n + i);
+    CHECK_NEAR(s2, fro, 1e-9 * fro);
+    CHECK_OK(xcs_linalg(XCS_OP_QR, 1, a1, &qr));
+    for (int64_t i = 0; qr && i < n; i += 7)
+        for (int64_t j = 0; j < n; j += 5) {
+            double v = 0;
+            for (int64_t q = 0; q < n; q++) v += at(qr, i * n + q) * at(qr, (n + j) * n + q);
+            CHECK_NEAR(v, at(a, i * n + j), 1e-10);
+        }
+    xcs_tensor *f[] = {p, e, k, ek, a, pt, s, x, ev, sv, qr};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
 static void test_no_leaks(void) {
     xcs_alloc_stats before, after;
     xcs_alloc_stats_get(&before);
@@ -303,6 +339,7 @@ int main(void) {
     RUN(test_logsumexp_and_softmax);
     RUN(test_var_int_promotes);
     RUN(test_linalg_ops);
+    RUN(test_linalg_big);
     RUN(test_no_leaks);
     return check_report();
 }
