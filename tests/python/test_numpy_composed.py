@@ -359,3 +359,34 @@ def test_more_ufunc_gradients(rng):
         np.testing.assert_allclose(gb, (f(x, y + eps) - f(x, y - eps)) / (2 * eps), rtol=1e-5, atol=1e-6)
     with pytest.raises(xcs.XCSZeroDivisionError, match="division by zero in fmod"):
         np.asarray(jit(np.fmod)(I_, np.zeros_like(J_)))
+
+
+EINSUMS = [("ij,jk,kl->il", [(3, 4), (4, 5), (5, 2)]), ("ij,jk,kl", [(3, 4), (4, 5), (5, 2)]),
+           ("ii->i", [(4, 4)]), ("ii", [(4, 4)]), ("iik->ki", [(3, 3, 2)]), ("iij", [(3, 3, 2)]),
+           ("bij,jk,kl->bil", [(2, 3, 4), (4, 5), (5, 2)]), ("ij,ij,ij->", [(3, 4)] * 3),
+           ("ii,ij->j", [(4, 4), (4, 5)]), ("...ij,jk,k->...i", [(2, 3, 4), (4, 5), (5,)]),
+           ("i,i,i,i->", [(6,)] * 4)]
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+@pytest.mark.parametrize("spec,shapes", EINSUMS, ids=[e[0] for e in EINSUMS])
+def test_einsum_chains_and_diagonals(spec, shapes, mode, rng):
+    """Three or more operands (contracted pairwise from the left, each step
+    keeping the labels later ones need), implicit outputs and repeated labels
+    (diagonals) against numpy."""
+    ops = [rng.standard_normal(s) for s in shapes]
+    want = np.einsum(spec, *ops)
+    got = np.einsum(spec, *[xcs.asarray(o) for o in ops]) if mode == "eager" else \
+        jit(lambda *x: np.einsum(spec, *x))(*ops)
+    got = np.asarray(got)
+    assert got.shape == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_einsum_chain_gradient_and_vmap(rng):
+    a, b, c = rng.standard_normal((3, 4)), rng.standard_normal((4, 4)), rng.standard_normal((4, 2))
+    g = np.asarray(grad(lambda x: np.einsum("ij,jj,jk->", a, x, c))(b))  # x's diagonal only
+    np.testing.assert_allclose(g, np.diag(np.einsum("ij,jk->j", a, c)), rtol=1e-12, atol=1e-12)
+    bs = rng.standard_normal((5, 4, 4))
+    np.testing.assert_allclose(np.asarray(vmap(lambda x: np.einsum("ij,jk,kl->il", a, x, c))(bs)),
+                               np.einsum("ij,bjk,kl->bil", a, bs, c), rtol=1e-12)

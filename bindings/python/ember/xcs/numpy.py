@@ -282,14 +282,72 @@ def dot(a, b, out=None):
     return _xcs._dot(a, b)
 
 
-def einsum(subscripts, *operands, out=None, optimize=False):
-    """Einstein summation over 1 or 2 operands (no label repeated within one operand).
+def _einsum_diagonals(term, x):
+    """term (labels, '...' allowed) and operand x with each repeated label taken as a diagonal
+    (numpy.diagonal puts it last), so no label repeats: 'ii' -> 'i', 'iij' -> 'ji'."""
+    ell = "..." in term
+    head, _, tail = term.partition("...") if ell else ("", "", term)
+    labels = list(head) + (["..."] if ell else []) + list(tail)
+    while True:
+        seen, rep = {}, None
+        for pos, lab in enumerate(labels):
+            if lab != "..." and lab in seen:
+                rep = (seen[lab], pos)
+                break
+            seen[lab] = pos
+        if rep is None:
+            return "".join(labels), x
+        p, q = rep
+        nd_ell = x.ndim - (len(labels) - 1) if ell else 0  # dims the ellipsis stands for
+        axis = lambda i: i if not ell or i < labels.index("...") else i + nd_ell - 1  # noqa: E731
+        lab = labels[p]
+        x = diagonal(x, 0, axis(p), axis(q))
+        labels = [v for i, v in enumerate(labels) if i not in (p, q)] + [lab]
 
-    Lowered by xcs to permute + reshape + (batched) matmul + sum; ``optimize``
-    is accepted for numpy compatibility and has no effect (xcs picks the order).
+
+def einsum(subscripts, *operands, out=None, optimize=False):
+    """Einstein summation over any number of operands (numpy's subscripts: '->' or implicit
+    output, '...', repeated labels within an operand as diagonals).
+
+    Each operand's repeated labels are taken as diagonals first; then the operands are contracted
+    pairwise from the left, each step keeping the labels a later operand or the output needs,
+    and each step lowered by xcs to permute + reshape + (batched) matmul + sum.  ``optimize`` is
+    accepted for numpy compatibility and has no effect.
     """
     _no_out(out, "einsum")
-    return _xcs._einsum(subscripts, *operands)
+    if not isinstance(subscripts, str):
+        raise _Unsupported("einsum: only the subscripts-string form is supported")
+    subs = subscripts.replace(" ", "")
+    ins, arrow, outs = subs.partition("->")
+    terms = ins.split(",")
+    if len(terms) != len(operands):
+        raise _xcs.XCSValueError(f"einsum: {len(terms)} subscript terms for {len(operands)} operands")
+    if not arrow:  # numpy's implicit output: the labels seen once, sorted; the ellipsis first
+        counts = {}
+        for t in terms:
+            for c in t.replace("...", ""):
+                counts[c] = counts.get(c, 0) + 1
+        outs = ("..." if "..." in ins else "") + "".join(sorted(c for c, k in counts.items() if k == 1))
+    xs = []
+    for i, t in enumerate(terms):
+        t, x = _einsum_diagonals(t, asarray(operands[i]))
+        terms[i] = t
+        xs.append(x)
+    if len(xs) == 1:
+        return _xcs._einsum(f"{terms[0]}->{outs}", xs[0])
+    cur, x = terms[0], xs[0]
+    for i in range(1, len(xs)):
+        if i == len(xs) - 1:
+            return _xcs._einsum(f"{cur},{terms[i]}->{outs}", x, xs[i])
+        later = set(outs.replace("...", "")).union(*(set(t.replace("...", "")) for t in terms[i + 1:]))
+        keep = []
+        for c in (cur + terms[i]).replace("...", ""):
+            if c in later and c not in keep:
+                keep.append(c)
+        inter = ("..." if "..." in cur or "..." in terms[i] else "") + "".join(keep)
+        x = _xcs._einsum(f"{cur},{terms[i]}->{inter}", x, xs[i])
+        cur = inter
+    return x
 
 
 # ---------------------------------------------------------------- shapes
