@@ -66,6 +66,18 @@ CASES = {
     "qr_f32": (lambda a: np.linalg.qr(a)[1], lambda r: (r.standard_normal((5, 5)).astype(np.float32),)),
     "qr_big_q": (lambda a: np.linalg.qr(a)[0], lambda r: (r.standard_normal((2, 90, 70)),)),  # LAPACK's
     "qr_big_r_wide": (lambda a: np.linalg.qr(a)[1], lambda r: (r.standard_normal((66, 100)),)),
+    # numpy 2's array-API names in numpy.linalg
+    "cond": (np.linalg.cond, lambda r: (r.standard_normal((3, 4, 4)),)),
+    "cond_fro": (lambda a: np.linalg.cond(a, "fro"), lambda r: (r.standard_normal((4, 4)),)),
+    "cond_-2": (lambda a: np.linalg.cond(a, -2), lambda r: (r.standard_normal((4, 4)),)),
+    "matrix_norm": (lambda a: np.linalg.matrix_norm(a, ord=2, keepdims=True), lambda r: (r.standard_normal((3, 4, 5)),)),
+    "vector_norm": (lambda a: np.linalg.vector_norm(a, axis=(0, 2), keepdims=True, ord=1),
+                    lambda r: (r.standard_normal((3, 4, 5)),)),
+    "vector_norm_all": (np.linalg.vector_norm, lambda r: (r.standard_normal((3, 4)),)),
+    "vecdot": (np.linalg.vecdot, lambda r: (r.standard_normal((3, 4)), r.standard_normal((3, 4)))),
+    "linalg_trace": (lambda a: np.linalg.trace(a, offset=1), lambda r: (r.standard_normal((2, 4, 4)),)),
+    "linalg_diagonal": (np.linalg.diagonal, lambda r: (r.standard_normal((2, 3, 4)),)),
+    "matrix_transpose": (np.linalg.matrix_transpose, lambda r: (r.standard_normal((2, 3, 4)),)),
     "lstsq_x": (lambda a, b: np.linalg.lstsq(a, b)[0], lambda r: (r.standard_normal((7, 3)), r.standard_normal((7, 2)))),
     "lstsq_resid": (lambda a, b: np.linalg.lstsq(a, b)[1], lambda r: (r.standard_normal((7, 3)), r.standard_normal(7))),
 }

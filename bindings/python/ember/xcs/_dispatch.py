@@ -122,7 +122,8 @@ for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "
 for _name in ("fix", "sinc", "real", "imag", "isreal", "iscomplex", "angle"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("norm", "solve", "inv", "cholesky", "slogdet", "det", "eigh", "eigvalsh", "svd", "svdvals", "pinv",
-              "matrix_rank", "qr", "lstsq"):
+              "matrix_rank", "qr", "lstsq", "cond", "matrix_norm", "vector_norm", "vecdot", "diagonal", "trace",
+              "cross", "tensordot", "outer", "matrix_transpose", "matmul"):
     if hasattr(np.linalg, _name):  # svdvals: numpy >= 2.0
         _FUNCTIONS[getattr(np.linalg, _name)] = getattr(xnp.linalg, _name)
 for _name in ("permute_dims", "astype"):  # numpy >= 2.0 / 2.1

@@ -1302,6 +1302,75 @@ def _matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     return count_nonzero(greater(sv, tol), axis=-1)
 
 
+def _cond(x, p=None):
+    """The condition number of each [..., m, n] matrix: s_max / s_min for p None, 2 (-2: the
+    inverse), else norm(x, p) * norm(inv(x), p) as numpy."""
+    x = asarray(x)
+    if p in (None, 2, -2):
+        sv = _svdvals(x)
+        r = divide(max(sv, axis=-1), min(sv, axis=-1))
+        return divide(1.0, r) if p == -2 else r
+    return multiply(_norm(x, p, axis=(-2, -1)), _norm(_inv(x), p, axis=(-2, -1)))
+
+
+def _matrix_norm(x, /, *, keepdims=False, ord="fro"):  # noqa: A002
+    """numpy.linalg.matrix_norm: norm over the last two axes."""
+    return _norm(x, ord, axis=(-2, -1), keepdims=keepdims)
+
+
+def _vector_norm(x, /, *, axis=None, keepdims=False, ord=2):  # noqa: A002
+    """numpy.linalg.vector_norm: a vector norm over axis (None: every element, flattened)."""
+    x = asarray(x)
+    if axis is None:
+        r = _norm(ravel(x), ord, axis=0)
+        return reshape(r, (1,) * x.ndim) if keepdims else r
+    if isinstance(axis, (tuple, list)) and len(axis) > 1:  # several axes: flattened together
+        axes = tuple(_axis(a, x.ndim, "vector_norm") for a in axis)
+        rest = tuple(d for d in range(x.ndim) if d not in axes)
+        y = reshape(transpose(x, rest + axes), tuple(x.shape[d] for d in rest) + (-1,))
+        r = _norm(y, ord, axis=-1)
+        if keepdims:
+            for a in sorted(axes):
+                r = expand_dims(r, a)
+        return r
+    return _norm(x, ord, axis=axis, keepdims=keepdims)
+
+
+def _vecdot(x1, x2, /, *, axis=-1):
+    """sum(x1 * x2, axis) (real dtypes: numpy.linalg.vecdot)."""
+    return sum(multiply(asarray(x1), asarray(x2)), axis=axis)
+
+
+def _linalg_diagonal(x, /, *, offset=0):
+    """The diagonals of the last two axes (numpy.linalg.diagonal)."""
+    return diagonal(x, offset, -2, -1)
+
+
+def _linalg_trace(x, /, *, offset=0, dtype=None):
+    """The traces of the last two axes (numpy.linalg.trace)."""
+    return trace(x, offset, -2, -1, dtype=dtype)
+
+
+def _linalg_cross(x1, x2, /, *, axis=-1):
+    """numpy.linalg.cross: 3-vectors along axis."""
+    return cross(x1, x2, axis=axis)  # noqa: F821  (from _np_shape, imported below)
+
+
+def _linalg_tensordot(x1, x2, /, *, axes=2):
+    """numpy.linalg.tensordot."""
+    return tensordot(x1, x2, axes)  # noqa: F821  (from _np_shape, imported below)
+
+
+def _linalg_outer(x1, x2, /):
+    """The outer product of two 1-D arrays (numpy.linalg.outer)."""
+    return outer(x1, x2)
+
+
+def _matrix_transpose(x, /):
+    """The last two axes swapped."""
+    return swapaxes(x, -1, -2)
+
+
 class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
     """The numpy.linalg functions xcs computes."""
 
@@ -1319,6 +1388,17 @@ class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
     matrix_rank = staticmethod(_matrix_rank)
     qr = staticmethod(_qr)
     lstsq = staticmethod(_lstsq)
+    cond = staticmethod(_cond)
+    matrix_norm = staticmethod(_matrix_norm)
+    vector_norm = staticmethod(_vector_norm)
+    vecdot = staticmethod(_vecdot)
+    diagonal = staticmethod(_linalg_diagonal)
+    trace = staticmethod(_linalg_trace)
+    cross = staticmethod(_linalg_cross)
+    tensordot = staticmethod(_linalg_tensordot)
+    outer = staticmethod(_linalg_outer)
+    matrix_transpose = staticmethod(_matrix_transpose)
+    matmul = staticmethod(matmul)
 
 
 def _scan_axis(a, axis, op, identity, name):
