@@ -236,6 +236,20 @@ def test_eager_ops_run_where_their_operands_live():
     assert xcs.memory_stats()["downloads"] == down  # results stay on the device
     for g, (_, ref) in zip(got, cases):
         np.testing.assert_allclose(np.asarray(g), ref(a), rtol=1e-12, atol=1e-12)
+    # indexing with device indices (an argmax's 0-d result, several arrays): gathers on the device
+    down = xcs.memory_stats()["downloads"]
+    k = np.argmax(d[0])  # < 5: in range on both axes
+    kh = int(np.argmax(a[0]))
+    ki = xcs.device_put(np.array([[2, 1, 0, 0]]), "cuda")
+    idx_cases = [(d[0, k], a[0, kh]), (d[:, k], a[:, kh]), (d[k], a[kh]), (d[k, [1, 2]], a[kh, [1, 2]]),
+                 (d[ki, np.arange(4)[None]], a[np.array([[2, 1, 0, 0]]), np.arange(4)[None]]),
+                 (d[[0, 1], k], a[[0, 1], kh]), (np.sort(d, axis=0), np.sort(a, axis=0))]
+    assert all(g.device == "cuda:0" for g, _ in idx_cases)
+    assert xcs.memory_stats()["downloads"] == down
+    for g, w in idx_cases:
+        np.testing.assert_array_equal(np.asarray(g), w)
+    with pytest.raises(xcs.XCSIndexError, match="out of bounds"):
+        np.asarray(d[xcs.device_put(np.array([9]), "cuda"), np.array([0])])
     # linear algebra has no device kernel: computed on the host, the result a device Array
     inv = np.linalg.inv(d[:5] + 5 * np.eye(5))
     assert inv.device == "cuda:0"

@@ -51,7 +51,7 @@ static int classify(PyObject *obj, idx_item *it) {
         invalid_index(obj);
         return -1;
     }
-    if (xcs_py_arg_from(obj, "getitem", &it->arr)) {
+    if (xcs_py_operand(obj, "getitem", &it->arr)) { /* a device Array's indices stay there */
         PyErr_Clear();
         invalid_index(obj);
         return -1;
@@ -80,7 +80,8 @@ static int classify(PyObject *obj, idx_item *it) {
         invalid_index(obj);
         return -1;
     }
-    if (t->ndim == 0 && !t->graph) { /* numpy integer scalars, 0-d integer arrays (a traced one is taken) */
+    if (t->ndim == 0 && !t->graph && xcs_tensor_on_host(t)) {
+        /* numpy integer scalars, 0-d integer arrays (a traced one, or one on a device, is taken) */
         it->i = xcs_tensor_get_i64(t, 0);
         xcs_py_arg_drop(&it->arr);
         it->kind = IDX_INT;
@@ -389,11 +390,12 @@ fail:
     return NULL;
 }
 
-/* True when x or an array index is a traced (or lazily recorded) value. */
+/* True when x or an array index is a traced (or lazily recorded) value, or
+ * lives on a device: numpy cannot compute it, gather_getitem does. */
 static bool any_recorded(PyObject *self, const idx_item *items, int n) {
-    if (XCS_T(self)->graph) return true;
+    if (XCS_T(self)->graph || ((XcsArray *)self)->dev) return true;
     for (int k = 0; k < n; k++)
-        if (items[k].kind == IDX_ARRAY && items[k].arr.t->graph) return true;
+        if (items[k].kind == IDX_ARRAY && (items[k].arr.t->graph || !xcs_tensor_on_host(items[k].arr.t))) return true;
     return false;
 }
 
@@ -427,7 +429,7 @@ PyObject *xcs_py_getitem(PyObject *self, PyObject *key) {
     /* several array indices, or ints apart from the array index: numpy's
      * broadcasting/transposing rules, left to numpy */
     bool advanced = n_arr > 1 || (n_arr == 1 && n_int > 0 && last - first + 1 != n_arr + n_int);
-    if (advanced && !via_numpy && any_recorded(self, items, n)) { /* recorded: numpy cannot see the values */
+    if (advanced && !via_numpy && any_recorded(self, items, n)) { /* recorded or on a device: not numpy's */
         if (consumed > XCS_T(self)->ndim)
             xcs_py_errorf(XCS_ERR_INDEX, "too many indices for array: array is %d-dimensional, but %d were indexed",
                           XCS_T(self)->ndim, consumed);
