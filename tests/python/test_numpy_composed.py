@@ -390,3 +390,24 @@ def test_einsum_chain_gradient_and_vmap(rng):
     bs = rng.standard_normal((5, 4, 4))
     np.testing.assert_allclose(np.asarray(vmap(lambda x: np.einsum("ij,jk,kl->il", a, x, c))(bs)),
                                np.einsum("ij,bjk,kl->bil", a, bs, c), rtol=1e-12)
+
+
+def test_more_array_members(rng):
+    """ndarray's ptp, argpartition, searchsorted, choose, conj(ugate), real,
+    imag, mT and the array API's to_device, eagerly and under jit."""
+    n = rng.standard_normal((3, 4))
+    a = xcs.asarray(n)
+    np.testing.assert_array_equal(np.asarray(a.ptp(axis=1)), np.ptp(n, axis=1))
+    p = np.asarray(a.argpartition(2, axis=1))
+    np.testing.assert_array_equal(np.take_along_axis(n, p, 1)[:, 2], np.sort(n, axis=1)[:, 2])
+    s = np.sort(n[0])
+    np.testing.assert_array_equal(np.asarray(xcs.asarray(s).searchsorted(n[1], side="right")),
+                                  s.searchsorted(n[1], side="right"))
+    idx = np.array([0, 1, 1, 0])
+    np.testing.assert_array_equal(np.asarray(xcs.asarray(idx).choose([n[0], n[1]])), idx.choose([n[0], n[1]]))
+    for got, want in ((a.conj(), n), (a.conjugate(), n), (a.real, n), (a.imag, n * 0), (a.mT, n.T)):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_array_equal(np.asarray(jit(lambda x: x.mT @ x.real + x.ptp())(n)), n.T @ n + np.ptp(n))
+    assert a.to_device("cpu").device == "cpu"
+    with pytest.raises(xcs.XCSValueError, match="stream must be None"):
+        a.to_device("cpu", stream=1)

@@ -129,6 +129,19 @@ static PyObject *get_device(PyObject *self, void *c) {
     return PyUnicode_FromString("cpu");
 }
 
+static PyObject *forward(const char *name, PyObject *self, PyObject *args, PyObject *kw);
+
+/* name(self) from ember.xcs.numpy: the computed attributes */
+static PyObject *forward0(const char *name, PyObject *self) {
+    PyObject *none = PyTuple_New(0);
+    PyObject *r = none ? forward(name, self, none, NULL) : NULL;
+    Py_XDECREF(none);
+    return r;
+}
+static PyObject *get_real(PyObject *self, void *c) { return forward0("real", self); }
+static PyObject *get_imag(PyObject *self, void *c) { return forward0("imag", self); }
+static PyObject *get_mT(PyObject *self, void *c) { return forward0("matrix_transpose", self); }
+
 static PyGetSetDef array_getset[] = {
     {"shape", get_shape, NULL, "Tuple of dimensions.", NULL},
     {"dtype", get_dtype, NULL, "Element type, as a numpy.dtype.", NULL},
@@ -138,6 +151,9 @@ static PyGetSetDef array_getset[] = {
     {"nbytes", get_nbytes, NULL, "size * itemsize.", NULL},
     {"strides", get_strides, NULL, "Bytes to step in each dimension (numpy convention).", NULL},
     {"T", get_T, NULL, "The transposed array (a view).", NULL},
+    {"mT", get_mT, NULL, "The last two axes swapped (a view).", NULL},
+    {"real", get_real, NULL, "The real part: the values (xcs has no complex dtypes).", NULL},
+    {"imag", get_imag, NULL, "The imaginary part: zeros (xcs has no complex dtypes).", NULL},
     {"device", get_device, NULL, "Where the data lives: 'cpu' or 'cuda:N' (copied to the host when first read there).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -453,7 +469,16 @@ FORWARD(trace)
 FORWARD(take)
 FORWARD(dot)
 FORWARD(argsort)
+FORWARD(argpartition)
+FORWARD(searchsorted)
+FORWARD(ptp)
+FORWARD(choose)
+FORWARD(conjugate)
 #undef FORWARD
+static PyObject *m_conj(PyObject *self, PyObject *args, PyObject *kw) { return forward("conjugate", self, args, kw); }
+static PyObject *m_to_device(PyObject *self, PyObject *args, PyObject *kw) {
+    return forward("_to_device", self, args, kw);
+}
 
 #define KW (METH_VARARGS | METH_KEYWORDS)
 #define FWD(name, doc) {#name, (PyCFunction)(void (*)(void))m_fwd_##name, KW, doc " (ember.xcs.numpy." #name ")"}
@@ -469,6 +494,14 @@ static PyMethodDef array_methods[] = {
     FWD(take, "take(indices, axis=None)"),
     FWD(dot, "dot(b)"),
     FWD(argsort, "argsort(axis=-1)"),
+    FWD(argpartition, "argpartition(kth, axis=-1)"),
+    FWD(searchsorted, "searchsorted(v, side='left')"),
+    FWD(ptp, "ptp(axis=None, keepdims=False)"),
+    FWD(choose, "choose(choices, mode='raise')"),
+    FWD(conjugate, "conjugate()"),
+    {"conj", (PyCFunction)(void (*)(void))m_conj, KW, "conj(): the values themselves (ember.xcs.numpy.conjugate)"},
+    {"to_device", (PyCFunction)(void (*)(void))m_to_device, KW,
+     "to_device(device, /, *, stream=None): the Array on device (the array API's; ember.xcs.device_put)"},
     {"sum", (PyCFunction)(void (*)(void))m_sum, KW, "sum(axis=None, keepdims=False, *, dtype=None)"},
     {"prod", (PyCFunction)(void (*)(void))m_prod, KW, "prod(axis=None, keepdims=False, *, dtype=None)"},
     {"mean", (PyCFunction)(void (*)(void))m_mean, KW, "mean(axis=None, keepdims=False, *, dtype=None)"},

@@ -126,7 +126,7 @@ for _name in ("norm", "solve", "inv", "cholesky", "slogdet", "det", "eigh", "eig
               "cross", "tensordot", "outer", "matrix_transpose", "matmul"):
     if hasattr(np.linalg, _name):  # svdvals: numpy >= 2.0
         _FUNCTIONS[getattr(np.linalg, _name)] = getattr(xnp.linalg, _name)
-for _name in ("permute_dims", "astype"):  # numpy >= 2.0 / 2.1
+for _name in ("permute_dims", "astype", "matrix_transpose"):  # numpy >= 2.0 / 2.1
     if hasattr(np, _name):
         _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 

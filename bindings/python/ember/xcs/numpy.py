@@ -1371,6 +1371,17 @@ def _matrix_transpose(x, /):
     return swapaxes(x, -1, -2)
 
 
+matrix_transpose = _matrix_transpose
+
+
+def _to_device(x, device, /, *, stream=None):
+    """Array.to_device (the array API): ember.xcs.device_put(x, device); stream must be None."""
+    if stream is not None:
+        raise _xcs.XCSValueError("to_device: stream must be None (xcs orders its own streams)")
+    from ember.xcs._device import device_put
+    return device_put(x, device)
+
+
 class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
     """The numpy.linalg functions xcs computes."""
 
