@@ -806,3 +806,14 @@ def test_kept_weights_lent_through_dlpack_are_sent_again(rng):
     before = xcs.memory_stats()["uploads"]
     assert rel_err(f(x), x.astype(np.float64) @ (3 * W.astype(np.float64))) < 1e-5
     assert xcs.memory_stats()["uploads"] - before == 2  # x, and the lent weight again
+
+
+def test_device_put_of_a_pytree():
+    """A model's parameters (a pytree) go to the device leaf by leaf, as JAX's
+    device_put; Python numbers, strings and None stay as they are."""
+    p = {"w": rng().standard_normal((3, 2)), "layers": [np.zeros(2), 3.0, "relu"], "extra": None}
+    q = xcs.device_put(p, "cuda")
+    assert q["w"].device == "cuda:0" and q["layers"][0].device == "cuda:0"
+    assert q["layers"][1:] == [3.0, "relu"] and q["extra"] is None
+    np.testing.assert_array_equal(np.asarray(q["w"]), p["w"])
+    assert xcs.device_put(q, "cpu")["w"].device == "cpu"

@@ -102,9 +102,24 @@ def device_put(x, device="auto"):
     """``x`` as an xcs Array on ``device``: on the CPU, ``ember.xcs.asarray(x)``
     (zero-copy for numpy arrays; an Array on a GPU gives its host copy); on a
     GPU, an Array whose values were uploaded there (it keeps its host copy),
-    which jitted functions running on that device read without a copy."""
+    which jitted functions running on that device read without a copy.  A
+    pytree (dicts, lists, tuples of arrays: a model's parameters) is placed
+    leaf by leaf, as JAX's; its other leaves (Python numbers, strings, None)
+    are kept as they are."""
     where = resolve(device, "device_put: device")
+    if isinstance(x, (dict, list, tuple)):
+        from ember.xcs.api import pytree
+
+        leaves, tree = pytree.flatten(x)
+        return pytree.unflatten(tree, [_xcs._device_put(v, where) if _is_array(v) else v for v in leaves])
     return _xcs._device_put(x, where)
+
+
+def _is_array(v):
+    """An array leaf device_put moves (xcs Arrays, numpy arrays and scalars)."""
+    import numpy as np
+
+    return type(v) is _xcs.Array or isinstance(v, (np.ndarray, np.generic))
 
 
 def block_until_ready(x):
