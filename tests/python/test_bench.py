@@ -161,15 +161,20 @@ def test_bench_arguments():
         assert r.returncode == 2 and "no usable CUDA device" in r.stderr
 
 
+def _quick_rows(script, tmp_path):
+    """The JSON rows benchmarks/<script> --quick --repeats 1 writes."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "rows.json"
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / script), "--quick", "--repeats", "1",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(out.read_text())["rows"]
+
+
 def test_bench_half_quick_runs(tmp_path):
     """benchmarks/bench_half.py --quick: every figure checks its result
     against float64 before timing it, so a wrong 16-bit path fails here."""
-    root = Path(__file__).resolve().parents[2]
-    out = tmp_path / "half.json"
-    r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_half.py"), "--quick", "--repeats", "1",
-                        "--json", str(out)], capture_output=True, text=True, timeout=300, env=os.environ.copy())
-    assert r.returncode == 0, r.stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    rows = _quick_rows("bench_half.py", tmp_path)
     figures = {(row["figure"].split()[0], row["dtype"], row["impl"]) for row in rows}
     for dt in ("float16", "bfloat16"):
         assert ("convert", dt, "xcs") in figures and ("chain", dt, "xcs jit") in figures
@@ -180,12 +185,7 @@ def test_bench_half_quick_runs(tmp_path):
 def test_bench_linalg_quick_runs(tmp_path):
     """benchmarks/bench_linalg.py --quick: each xcs result is checked against
     numpy's before it is timed (a wrong decomposition fails the script)."""
-    root = Path(__file__).resolve().parents[2]
-    out = tmp_path / "linalg.json"
-    r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_linalg.py"), "--quick", "--repeats", "1",
-                        "--json", str(out)], capture_output=True, text=True, timeout=300, env=os.environ.copy())
-    assert r.returncode == 0, r.stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    rows = _quick_rows("bench_linalg.py", tmp_path)
     assert {row["figure"] for row in rows} == {"solve", "cholesky", "eigh", "svd", "grad slogdet"}
     assert all(row["xcs_ms"] > 0 and row["numpy_ms"] > 0 for row in rows)
 
