@@ -141,7 +141,8 @@ xcs_status xcs_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tens
     xcs_tensor *c[2] = {NULL, NULL}, *r = NULL, *moved[2] = {NULL, NULL};
     const xcs_tensor *at[2] = {in[0], n_in > 1 ? in[1] : NULL};
     if ((st = xcs_colocate(n_in, at, moved, xcs_op_name(op)))) return st;
-    for (int k = 0; k < n_in && !st; k++) st = xcs_cast(at[k], compute, &c[k]);
+    for (int k = 0; k < n_in && !st; k++) /* (a cast copies: only when the dtype changes) */
+        st = at[k]->dtype == compute ? xcs_tensor_view(at[k], &c[k]) : xcs_cast(at[k], compute, &c[k]);
     if (!st) st = linalg_run(op, n_in, (const xcs_tensor *const *)c, nd, shape, in_shape, &r);
     if (!st && compute != dt) st = xcs_cast(r, dt, out); /* a 16-bit float: rounded back */
     else if (!st) *out = r, r = NULL;

@@ -80,21 +80,19 @@ static void broadcast_view(const xcs_tensor *x, int ndim, const int64_t *shape, 
 static xcs_status run_elementwise(xcs_op op, int n, const xcs_tensor *const *in, int ndim,
                                   const int64_t *shape, xcs_dtype compute, xcs_dtype result,
                                   xcs_tensor **out) {
-    xcs_tensor views[3];
+    const xcs_tensor *at[3] = {in[0], n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL};
+    xcs_tensor *moved[3] = {NULL, NULL, NULL}, views[3];
     const xcs_tensor *ptrs[3];
+    xcs_graph *g;
+    xcs_status st;
+    const bool traced = xcs_trace_any(n, in, &g, &st);
+    if (!traced && !st) st = xcs_colocate(n, at, moved, xcs_op_name(op)); /* host operands join a device one */
+    if (st) return st;
     for (int i = 0; i < n; i++) {
-        broadcast_view(in[i], ndim, shape, &views[i]);
+        broadcast_view(at[i], ndim, shape, &views[i]);
         ptrs[i] = &views[i];
     }
-    xcs_graph *g;
-    xcs_status tst;
-    if (xcs_trace_any(n, in, &g, &tst))
-        return tst ? tst : xcs_trace_node(g, op, n, ptrs, result, compute, ndim, shape, 0, 0, out);
-    const xcs_tensor *at[3] = {in[0], n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL};
-    xcs_tensor *moved[3] = {NULL, NULL, NULL};
-    xcs_status st = xcs_colocate(n, at, moved, xcs_op_name(op)); /* host operands join a device one */
-    if (st) return st;
-    for (int i = 0; i < n; i++) broadcast_view(at[i], ndim, shape, &views[i]);
+    if (traced) return xcs_trace_node(g, op, n, ptrs, result, compute, ndim, shape, 0, 0, out);
     const xcs_backend *be = backend_of(at[0]);
     if (!be) st = xcs_last_status();
     if (!st && (st = xcs_tensor_empty_on(at[0]->storage, result, ndim, shape, out)))
