@@ -22,16 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_eager import machine_info, write_json  # noqa: E402
+from bench_half import best  # noqa: E402
 
 
 def first(r):
     """A result's first array (the eigenvalues of eigh, U of svd)."""
     return r[0] if isinstance(r, tuple) else r
-
-
-def best(fn, repeats):
-    from ember.xcs.bench.measure import timeit
-    return timeit(fn, repeats)["min_s"]
 
 
 def problems(n, batch, rng):

@@ -961,15 +961,14 @@ def fix(x, out=None):
     return trunc(x)
 
 
-def fabs(x, /):
-    """Absolute value computed in float (ints as float64, bools as float16, as numpy)."""
-    x = asarray(x)
-    return absolute(x if _floating(x.dtype) else astype(x, float16 if x.dtype == bool_ else float64))
-
-
 def _to_float(x):
     """x as numpy's float ufuncs see it: ints in float64, bools in float16."""
     return x if _floating(x.dtype) else astype(x, float16 if x.dtype == bool_ else float64)
+
+
+def fabs(x, /):
+    """Absolute value computed in float (ints as float64, bools as float16, as numpy)."""
+    return absolute(_to_float(asarray(x)))
 
 
 def _scaled(x, num, den):
@@ -1247,11 +1246,24 @@ def _qr(a, mode="reduced"):
     return R if mode == "r" else QRResult(r[..., :m, :], R)
 
 
+def _eps(dt):
+    """The machine epsilon the rank and pseudo-inverse cutoffs use: float64's or float32's."""
+    return _np.finfo(_np.float64 if dt == float64 else _np.float32).eps
+
+
+def _pinv_of(u, sv, v, cutoff):
+    """The pseudo-inverse v diag(1 / s) u^T from an SVD, singular values at most cutoff * the
+    largest counting as zero; and which ones it kept."""
+    big = greater(sv, multiply(max(sv, axis=-1, keepdims=True), cutoff))
+    inv = where(big, divide(1.0, where(big, sv, 1.0)), 0.0)
+    return matmul(multiply(v, expand_dims(inv, -2)), swapaxes(u, -1, -2)), big
+
+
 def _lstsq(a, b, rcond=None):
     """numpy.linalg.lstsq through the pseudo-inverse: (x, residuals, rank, s).  x = pinv(a, rcond) @ b
     (rcond None: max(m, n) * eps, as numpy 2); residuals: the squared column norms of b - a x when
     m > n (numpy returns them only when a has full rank: on concrete arrays so does xcs; under jit
-    they are always there); rank: an int64 Array; s: the singular values."""
+    they are always there); rank: an int64 Array; s: the singular values.  One SVD serves all four."""
     a, b = asarray(a), asarray(b)
     if a.ndim != 2:
         raise _xcs.XCSShapeError(f"lstsq: a must be 2-dimensional, got {a.ndim} dimensions")
@@ -1260,10 +1272,10 @@ def _lstsq(a, b, rcond=None):
     m, n = a.shape
     if not _floating(a.dtype):
         a = astype(a, float64)
-    eps = _np.finfo(_np.float32 if a.dtype != float64 else _np.float64).eps
-    x = matmul(_pinv(a, rtol=_builtins.max(m, n) * eps if rcond is None else rcond), b)
-    sv = _svdvals(a)
-    rank = _matrix_rank(a, tol=max(sv) * (_builtins.max(m, n) * eps if rcond is None else rcond))
+    u, sv, v = _svd_packed(a)
+    p, kept = _pinv_of(u, sv, v, _builtins.max(m, n) * _eps(a.dtype) if rcond is None else rcond)
+    x = matmul(p, b)
+    rank = count_nonzero(kept, axis=-1)
     res = subtract(b, matmul(a, x))
     resid = sum(multiply(res, res), axis=0)
     if b.ndim == 1:
@@ -1281,11 +1293,8 @@ def _pinv(a, rcond=None, hermitian=False, *, rtol=None):
         a = astype(a, float64)
     cutoff = rtol if rtol is not None else rcond
     if cutoff is None:
-        cutoff = _builtins.max(a.shape[-2:]) * _np.finfo(_np.float32 if a.dtype != float64 else _np.float64).eps
-    u, sv, v = _svd_packed(a)
-    big = greater(sv, multiply(max(sv, axis=-1, keepdims=True), cutoff))
-    inv = where(big, divide(1.0, where(big, sv, 1.0)), 0.0)
-    return matmul(multiply(v, expand_dims(inv, -2)), swapaxes(u, -1, -2))
+        cutoff = _builtins.max(a.shape[-2:]) * _eps(a.dtype)
+    return _pinv_of(*_svd_packed(a), cutoff)[0]
 
 
 def _matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
@@ -1295,8 +1304,8 @@ def _matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
         return astype(not_equal(A, 0).any() if A.ndim else not_equal(A, 0), int64)
     sv = _svdvals(A if _floating(A.dtype) else astype(A, float64))
     if tol is None:
-        eps = _np.finfo(_np.float32 if sv.dtype != float64 else _np.float64).eps
-        tol = multiply(max(sv, axis=-1, keepdims=True), (rtol if rtol is not None else _builtins.max(A.shape[-2:]) * eps))
+        tol = multiply(max(sv, axis=-1, keepdims=True),
+                       rtol if rtol is not None else _builtins.max(A.shape[-2:]) * _eps(sv.dtype))
     else:
         tol = expand_dims(asarray(tol), -1)
     return count_nonzero(greater(sv, tol), axis=-1)
