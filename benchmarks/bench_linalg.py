@@ -5,7 +5,7 @@ jax.numpy.linalg (when installed), float64, in one process.
 Figures (method: benchmarks/README.md): solve (n x n right-hand sides),
 cholesky, eigh and svd (reduced) of one n x n matrix for n in 64, 256,
 1024 (xcs hands these to LAPACK where its BLAS build has it, one matrix at
-a time, OpenBLAS single-threaded), and of a batch of 10000 4 x 4 matrices
+a time, on OpenBLAS's threads from 512 rows on), and of a batch of 10000 4 x 4 matrices
 (xcs's own loops, threads over the batch), plus grad of log|det| at 256.
 Each time is the best of --repeats runs after a warm-up; each xcs result is
 checked against numpy's first (values, or the decomposition it makes).

@@ -9,17 +9,26 @@
 #ifdef XCS_HAVE_LAPACK
 #include <cblas.h> /* blasint, openblas_set_num_threads */
 #include <stddef.h>
+#include <stdint.h>
 
 /* Matrices from this size on go to LAPACK (blocked); smaller ones to xcs's
  * loops, threads over the batch. */
 #define LA_LAPACK_MIN 64
 
+/* From this size on a matrix is worth OpenBLAS's threads: on 2 cores,
+ * 1024^2 solve 75 -> 50 ms, eigh 170 -> 120, svd 475 -> 330; 512^2 solve
+ * 12.5 -> 9 ms.  At 256 the gain (2.2 -> 1.5 ms) is lost to contention
+ * with other pools still spinning (numpy's OpenBLAS: 12 ms, measured). */
+#define LA_THREADED_MIN 512
+
 /* OpenBLAS's LAPACK is not safe to enter from two threads at once (its
  * syevd crashed so in a test; distribution builds lack USE_LOCKING), so
- * every call holds this lock, and OpenBLAS runs single-threaded inside it
- * (its own threads would spin against the OpenMP pool).  A process-wide
- * lock because the library's state is process-wide. */
-void xcs_lapack_enter(void);
+ * every call holds this lock (process-wide, as the library's state is).
+ * Inside it OpenBLAS runs on all the threads for an n x n problem of
+ * LA_THREADED_MIN or more when the caller is not inside an OpenMP region
+ * (a matrix of a batch split over the pool, a task of the host graph),
+ * else on one; leave restores the count it found. */
+void xcs_lapack_enter(int64_t n);
 void xcs_lapack_leave(void);
 
 void dgetrf_(const blasint *m, const blasint *n, double *a, const blasint *lda, blasint *ipiv, blasint *info);

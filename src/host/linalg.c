@@ -27,13 +27,24 @@ enum { LA_OK = 0, LA_SINGULAR = 1, LA_NOT_PD = 2 };
 #include <pthread.h>
 
 static pthread_mutex_t lapack_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int lapack_saved_threads; /* OpenBLAS's count before the call; guarded by lapack_mutex */
 
-void xcs_lapack_enter(void) {
+void xcs_lapack_enter(int64_t n) {
     pthread_mutex_lock(&lapack_mutex);
-    openblas_set_num_threads(1);
+    lapack_saved_threads = openblas_get_num_threads();
+    int threads = 1;
+#ifdef _OPENMP
+    if (n >= LA_THREADED_MIN && !omp_in_parallel()) threads = omp_get_max_threads();
+#else
+    (void)n;
+#endif
+    openblas_set_num_threads(threads);
 }
 
-void xcs_lapack_leave(void) { pthread_mutex_unlock(&lapack_mutex); }
+void xcs_lapack_leave(void) {
+    openblas_set_num_threads(lapack_saved_threads); /* cblas's GEMMs keep their count */
+    pthread_mutex_unlock(&lapack_mutex);
+}
 #endif
 
 #define LINALG_ROUTINES(SFX, T, FABS, SQRT, LOG)                                                    \
@@ -216,7 +227,7 @@ static xcs_status lapack_all(xcs_op op, const xcs_tensor *const *in, xcs_tensor 
     const void *ap = xcs_tensor_data(in[0]), *bp = op == XCS_OP_SOLVE ? xcs_tensor_data(in[1]) : NULL;
     void *op_ = xcs_tensor_data(out);
     int worst = LA_OK;
-    xcs_lapack_enter();
+    xcs_lapack_enter(n);
     for (int64_t m = 0; m < batch; m++) {
         int r = dt == XCS_F32 ? lapack_f32(op, ap, bp, op_, n, k, m, (float *)(void *)buf, (float *)(void *)tb, piv)
                               : lapack_f64(op, ap, bp, op_, n, k, m, (double *)(void *)buf, (double *)(void *)tb, piv);

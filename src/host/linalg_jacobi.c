@@ -291,7 +291,7 @@ static xcs_status lapack_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *ou
     const bool f32 = a->dtype == XCS_F32;
     const size_t es = xcs_dtype_size(a->dtype);
     blasint lwork = 0, liwork = 0;
-    xcs_lapack_enter(); /* every matrix in order, under the LAPACK lock */
+    xcs_lapack_enter(m < n ? m : n); /* every matrix in order, under the LAPACK lock */
     if (f32) lapack_query_f32(op, m, n, &lwork, &liwork);
     else lapack_query_f64(op, m, n, &lwork, &liwork);
     const size_t need = ((size_t)(m * n) + (size_t)(n * (m < n ? m : n)) + (size_t)lwork) * es +

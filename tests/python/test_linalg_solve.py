@@ -46,6 +46,10 @@ CASES = {
     "cholesky_big": (np.linalg.cholesky, lambda r: (spd(r, 3, 70, 70),)),
     "cholesky_big_f32": (np.linalg.cholesky, lambda r: (spd(r, 65, 65).astype(np.float32),)),
     "slogdet_big": (lambda a: np.linalg.slogdet(a)[1], lambda r: (r.standard_normal((2, 66, 66)),)),
+    # LA_THREADED_MIN (512) or more: LAPACK on OpenBLAS's threads
+    "solve_threaded": (np.linalg.solve, lambda r: (well_conditioned(r, 520, 520), r.standard_normal((520, 5)))),
+    "eigvalsh_threaded": (np.linalg.eigvalsh, lambda r: (spd(r, 520, 520) - 520 * np.eye(520),)),
+    "svdvals_threaded": (lambda a: np.linalg.svd(a, compute_uv=False), lambda r: (r.standard_normal((530, 520)),)),
     "slogdet_big_sign": (lambda a: np.linalg.slogdet(a).sign, lambda r: (r.standard_normal((4, 66, 66)),)),
     "eigvalsh": (np.linalg.eigvalsh, lambda r: (spd(r, 3, 6, 6) - 8 * np.eye(6),)),
     "eigvalsh_upper": (lambda a: np.linalg.eigvalsh(a, UPLO="U"), lambda r: (np.triu(spd(r, 5, 5)) + np.tril(r.standard_normal((5, 5)), -1),)),
@@ -253,19 +257,18 @@ def test_threads_at_once(rng):
     values right in every thread."""
     import threading
 
-    x = rng.standard_normal((3, 80, 80))
-    s = x @ np.swapaxes(x, -1, -2) + np.eye(80)
-    want = np.linalg.eigvalsh(s)
     bad = []
 
-    def work():
+    def work(x):  # 80 rows: single-threaded LAPACK; 520: on OpenBLAS's threads
+        s = x @ np.swapaxes(x, -1, -2) + np.eye(x.shape[-1])
+        want = np.linalg.eigvalsh(s)
         for _ in range(3):
             for f in (np.linalg.inv, np.linalg.cholesky, lambda a: np.linalg.svd(a, compute_uv=False)):
                 np.asarray(f(xcs.asarray(s)))
             if not np.allclose(np.asarray(np.linalg.eigvalsh(xcs.asarray(s))), want, rtol=1e-10):
-                bad.append(1)
+                bad.append(x.shape[-1])
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work, args=(rng.standard_normal((3, n, n)),)) for n in (80, 80, 520, 520)]
     for t in threads:
         t.start()
     for t in threads:
