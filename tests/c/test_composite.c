@@ -284,11 +284,16 @@ static void test_linalg_ops(void) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
-/* 70 x 70: the LAPACK path where the build has it (under the sanitizers
- * too): solve(a, a) == I, eigh's values sum to the trace, svd's squares to
- * the Frobenius norm, q r == a. */
-static void test_linalg_big(void) {
-    const int64_t n = 70;
+/* OpenBLAS's thread count, where the build links OpenBLAS. */
+int openblas_get_num_threads(void) __attribute__((weak));
+static int blas_threads(void) { return openblas_get_num_threads ? openblas_get_num_threads() : -1; }
+
+/* n x n (70: the LAPACK path where the build has it, under the sanitizers
+ * too; 520: on OpenBLAS's threads): solve(a, a) == I, eigh's values sum to
+ * the trace, svd's squares to the Frobenius norm, q r == a; OpenBLAS keeps
+ * the thread count it had (cblas's GEMMs run on it). */
+static void linalg_big(int64_t n) {
+    const int threads = blas_threads();
     xcs_tensor *p = pattern(2, SHAPE(n, n), 1), *e = NULL, *k = NULL, *ek = NULL, *a = NULL, *pt = NULL, *s = NULL;
     CHECK_OK(xcs_eye(n, n, 0, XCS_F64, &e));
     CHECK_OK(xcs_tensor_scalar(XCS_F64, (double)n, &k));
@@ -316,8 +321,14 @@ static void test_linalg_big(void) {
             for (int64_t q = 0; q < n; q++) v += at(qr, i * n + q) * at(qr, (n + j) * n + q);
             CHECK_NEAR(v, at(a, i * n + j), 1e-10);
         }
+    CHECK_EQ_I(blas_threads(), threads);
     xcs_tensor *f[] = {p, e, k, ek, a, pt, s, x, ev, sv, qr};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
+static void test_linalg_big(void) {
+    linalg_big(70);
+    linalg_big(520);
 }
 
 static void test_no_leaks(void) {
