@@ -79,21 +79,31 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
 /* The dims of the inputs of a result of nd dims. */
 static int in_ndim(xcs_op op, int nd) { return op == XCS_OP_SLOGDET ? nd + 1 : nd; }
 
-/* Computes op on concrete inputs of the compute dtype on one backend. */
+static xcs_status linalg_run(xcs_op op, int n_in, const xcs_tensor *const *in, int nd, const int64_t *shape,
+                             int64_t in_shape[2][XCS_MAX_DIMS], xcs_tensor **out);
+
+/* op of device inputs without a device kernel: on the host, the result
+ * sent back. */
+static xcs_status linalg_on_host(xcs_op op, int n_in, const xcs_tensor *const *in, int nd, const int64_t *shape,
+                                 int64_t in_shape[2][XCS_MAX_DIMS], xcs_tensor **out) {
+    xcs_tensor *h[2] = {NULL, NULL}, *r = NULL;
+    xcs_status st = XCS_OK;
+    for (int k = 0; k < n_in && !st; k++) st = xcs_tensor_to(in[k], XCS_DEVICE_CPU, 0, &h[k]);
+    if (!st) st = linalg_run(op, n_in, (const xcs_tensor *const *)h, nd, shape, in_shape, &r);
+    if (!st) st = xcs_tensor_to(r, in[0]->storage->device, in[0]->storage->device_index, out);
+    for (int k = 0; k < n_in; k++) xcs_tensor_free(h[k]);
+    xcs_tensor_free(r);
+    return st;
+}
+
+/* Computes op on concrete inputs of the compute dtype on one backend (a
+ * device without a kernel for op: on the host). */
 static xcs_status linalg_run(xcs_op op, int n_in, const xcs_tensor *const *in, int nd, const int64_t *shape,
                              int64_t in_shape[2][XCS_MAX_DIMS], xcs_tensor **out) {
     const xcs_backend *be = xcs_backend_for(in[0]->storage->device);
     if (!be) return xcs_last_status();
-    if (!be->linalg && !xcs_tensor_on_host(in[0])) { /* no device kernel: on the host, the result sent back */
-        xcs_tensor *h[2] = {NULL, NULL}, *r = NULL;
-        xcs_status st = XCS_OK;
-        for (int k = 0; k < n_in && !st; k++) st = xcs_tensor_to(in[k], XCS_DEVICE_CPU, 0, &h[k]);
-        if (!st) st = linalg_run(op, n_in, (const xcs_tensor *const *)h, nd, shape, in_shape, &r);
-        if (!st) st = xcs_tensor_to(r, in[0]->storage->device, in[0]->storage->device_index, out);
-        for (int k = 0; k < n_in; k++) xcs_tensor_free(h[k]);
-        xcs_tensor_free(r);
-        return st;
-    }
+    const bool device = !xcs_tensor_on_host(in[0]);
+    if (!be->linalg && device) return linalg_on_host(op, n_in, in, nd, shape, in_shape, out);
     if (!be->linalg) return xcs_error(XCS_ERR_UNSUPPORTED, "%s has no kernel on %s", xcs_op_name(op), be->name);
     xcs_tensor *c[2] = {NULL, NULL}, *v = NULL;
     xcs_status st = XCS_OK;
@@ -107,6 +117,8 @@ static xcs_status linalg_run(xcs_op op, int n_in, const xcs_tensor *const *in, i
     if (!st && xcs_tensor_numel(*out) > 0 && (st = be->linalg(op, n_in, (const xcs_tensor *const *)c, *out))) {
         xcs_tensor_free(*out);
         *out = NULL;
+        if (st == XCS_ERR_UNSUPPORTED && device) /* no device kernel for this op (eigh, svd, qr) */
+            st = linalg_on_host(op, n_in, (const xcs_tensor *const *)c, nd, shape, in_shape, out);
     }
     for (int k = 0; k < n_in; k++) xcs_tensor_free(c[k]);
     return st;

@@ -392,6 +392,25 @@ xcs_status xcs_cuda_be_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
     return st;
 }
 
+xcs_status xcs_cuda_be_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
+    xcs_cuda_linalg_args a;
+    xcs_status st = xcs_cuda_linalg_args_of(op, n_in, in, out, &a);
+    if (st || a.batch == 0) return st;
+    xcs_cu_runtime *rt = rt_of(ordinal_of(out));
+    if (!rt) return xcs_last_status();
+    st = order_kernel(rt, n_in, in, 1, &out);
+    xcs_cu_ptr work = 0; /* the LU factors (freed to the cache in this stream's order) */
+    size_t wb = (size_t)(a.batch * a.n * a.n) * xcs_dtype_size(out->dtype);
+    if (!st && op != XCS_OP_CHOLESKY) st = xcs_cu_alloc(rt, wb > 0 ? wb : 1, &work);
+    a.work = (void *)(uintptr_t)work;
+    if (!st) st = xcs_cu_run_linalg(rt, &(xcs_cuda_linalg_spec){op, out->dtype}, &a);
+    xcs_cu_free(rt, work);
+    if (st == XCS_ERR_VALUE) /* numpy's LinAlgError texts, as the CPU's */
+        return op == XCS_OP_CHOLESKY ? xcs_error(st, "cholesky: Matrix is not positive definite")
+                                     : xcs_error(st, "%s: Singular matrix", xcs_op_name(op));
+    return st;
+}
+
 /* How cuBLAS reads the last two dims of t ([rows, cols]): row-major with
  * leading dimension *ld (trans false), or column-major (trans true).
  * False when neither (then the matrix is copied first). */
@@ -817,6 +836,7 @@ static const xcs_backend direct = {
     .scatter_add = xcs_cuda_be_scatter_add,
     .argreduce = xcs_cuda_be_argreduce,
     .argsort = xcs_cuda_be_argsort,
+    .linalg = xcs_cuda_be_linalg,
     .random = xcs_cuda_be_random,
 };
 

@@ -366,6 +366,44 @@ int xcs_cuda_sort_plan(const xcs_cuda_sort_args *a, xcs_cuda_sort_step *steps);
 /* Blocks of XCS_CUDA_BLOCK threads a step's work fills. */
 long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
 
+/* Linear algebra on a batch of contiguous n x n matrices (float32,
+ * float64), a block per matrix (grid-stride over the batch), its threads
+ * cooperating through shared memory and barriers, with the CPU's arithmetic
+ * (src/host/linalg.c; the pivots chosen alike, NaNs included):
+ *   SOLVE     LU with partial pivoting applied to b (n x k) as it goes,
+ *             then back substitution: out (n x k) = a^-1 b; an exactly zero
+ *             pivot sets XCS_CUDA_ERR_SINGULAR;
+ *   SLOGDET   the same LU: out = (sign, log|det|), (0, -inf) when singular;
+ *   CHOLESKY  out = L from a's lower triangle (zeros above); a pivot not
+ *             positive sets XCS_CUDA_ERR_NOT_PD.
+ * work (SOLVE, SLOGDET): batch x n x n scratch for the factors.  Kernel
+ * parameter: struct xcs_linalg_args, mirrored by xcs_cuda_linalg_args. */
+#define XCS_CUDA_ERR_SINGULAR 8u
+#define XCS_CUDA_ERR_NOT_PD 16u
+
+typedef struct xcs_cuda_linalg_spec {
+    xcs_op op; /* XCS_OP_SOLVE, XCS_OP_SLOGDET or XCS_OP_CHOLESKY */
+    xcs_dtype dtype;
+} xcs_cuda_linalg_spec;
+
+typedef struct xcs_cuda_linalg_args {
+    const void *a, *b; /* batch x n x n; b (SOLVE): batch x n x k */
+    void *out, *work;
+    long long batch, n, k;
+    unsigned int *err;
+} xcs_cuda_linalg_args;
+
+size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t cap);
+char *xcs_cuda_linalg_codegen_alloc(const xcs_cuda_linalg_spec *ls);
+uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls);
+
+/* The arguments of op on in (the inputs broadcast to the batch and
+ * contiguous, as xcs_backend.linalg gets them) into out (addresses as
+ * xcs_cuda_be_addr gives them; work and err unset):
+ * XCS_ERR_UNSUPPORTED for an op or dtype without a kernel. */
+xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const *in, const xcs_tensor *out,
+                                   xcs_cuda_linalg_args *a);
+
 /* A kernel source of the bytes gen(spec, buf, cap) writes, allocated
  * (free() it); NULL with the error set.  written(): snprintf's count as a
  * source length, 0 with the error set when it failed. */

@@ -144,6 +144,7 @@ static const xcs_cuda_module module = {
     .random = xcs_cuda_be_random,
     .take_in_range = xcs_cuda_be_take_in_range,
     .argsort = xcs_cuda_be_argsort,
+    .linalg = xcs_cuda_be_linalg,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

@@ -920,6 +920,9 @@ static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks,
     if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
     if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
     if (err & XCS_CUDA_ERR_INDEX) return xcs_error(XCS_ERR_INDEX, "an index is out of bounds (CUDA kernel %s)", cs_name);
+    if (err & XCS_CUDA_ERR_SINGULAR) return xcs_error(XCS_ERR_VALUE, "Singular matrix (CUDA kernel %s)", cs_name);
+    if (err & XCS_CUDA_ERR_NOT_PD)
+        return xcs_error(XCS_ERR_VALUE, "Matrix is not positive definite (CUDA kernel %s)", cs_name);
     return st;
 }
 
@@ -1093,6 +1096,15 @@ xcs_status xcs_cu_run_sort(xcs_cu_runtime *rt, const xcs_cuda_sort_step *step, x
     xcs_cuda_sort_spec ss = {step->kind, dtype};
     return launch_small(rt, xcs_cuda_sort_spec_hash(&ss), gen_sort, &ss, &args, NULL, xcs_cuda_sort_blocks(step),
                         step->kind == XCS_CUDA_SORT_TILE ? " (argsort: tile sort)" : " (argsort: merge)");
+}
+
+static char *gen_linalg(const void *ls) { return xcs_cuda_linalg_codegen_alloc(ls); }
+
+xcs_status xcs_cu_run_linalg(xcs_cu_runtime *rt, const xcs_cuda_linalg_spec *ls, const xcs_cuda_linalg_args *args_in) {
+    xcs_cuda_linalg_args args = *args_in;
+    const bool checked = ls->op != XCS_OP_SLOGDET; /* (slogdet of a singular matrix is (0, -inf)) */
+    return launch_small(rt, xcs_cuda_linalg_spec_hash(ls), gen_linalg, ls, &args, checked ? &args.err : NULL,
+                        args.batch, ls->op == XCS_OP_SOLVE ? " (solve)" : ls->op == XCS_OP_CHOLESKY ? " (cholesky)" : " (slogdet)");
 }
 
 static char *gen_random(const void *rs) { return xcs_cuda_random_codegen_alloc(rs); }

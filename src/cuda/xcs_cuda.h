@@ -17,7 +17,7 @@
 
 #include "xcs.h"
 
-#define XCS_CUDA_ABI 10
+#define XCS_CUDA_ABI 11
 #define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
@@ -109,6 +109,9 @@ typedef struct xcs_cuda_module {
     xcs_status (*random)(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out);
     xcs_status (*take_in_range)(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out);
     xcs_status (*argsort)(const xcs_tensor *x, int axis, xcs_tensor *out);
+    /* As xcs_backend.linalg; XCS_ERR_UNSUPPORTED for an op without a device
+     * kernel (core then computes it on the host). */
+    xcs_status (*linalg)(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out);
 } xcs_cuda_module;
 
 typedef const xcs_cuda_module *(*xcs_cuda_entry_fn)(void);

@@ -122,6 +122,10 @@ static xcs_status cu_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
     if (!mod->argsort) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no argsort entry", module_path);
     return relay(mod->argsort(x, axis, out));
 }
+static xcs_status cu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
+    if (!mod->linalg) return xcs_error(XCS_ERR_UNSUPPORTED, "the CUDA module %s has no linalg entry", module_path);
+    return relay(mod->linalg(op, n_in, in, out));
+}
 static xcs_status cu_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out) {
     if (!mod->random) return xcs_error(XCS_ERR_INTERNAL, "the CUDA module %s has no random entry", module_path);
     return relay(mod->random(op, key, a, b, out));
@@ -150,6 +154,7 @@ static const xcs_backend cuda_backend = {
     .scatter_add = cu_scatter_add,
     .argreduce = cu_argreduce,
     .argsort = cu_argsort,
+    .linalg = cu_linalg,
     .random = cu_random,
     .alloc = cu_alloc,
     .free = cu_free,

@@ -223,6 +223,20 @@ static xcs_status m_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
     return ok ? cpu->argsort(&h[0], axis, &h[1]) : wrong_device();
 }
 
+/* As the CUDA module's: solve, slogdet and cholesky on the device, the
+ * others refused (core computes them on the host). */
+static xcs_status m_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
+    if (op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(op));
+    xcs_storage s[3];
+    xcs_tensor h[3];
+    int dev = -1;
+    bool ok = alias(out, &s[0], &h[0], &dev);
+    for (int k = 0; k < n_in && k < 2; k++) ok &= alias(in[k], &s[k + 1], &h[k + 1], &dev);
+    const xcs_tensor *hin[2] = {&h[1], &h[2]};
+    return ok ? cpu->linalg(op, n_in, hin, &h[0]) : wrong_device();
+}
+
 static long n_random;
 static xcs_status m_random(xcs_op op, xcs_rng_key key, double a, double b, xcs_tensor *out) {
     xcs_storage s;
@@ -371,6 +385,7 @@ static const xcs_backend mock = {
     .scatter_add = m_scatter_add,
     .argreduce = m_argreduce,
     .argsort = m_argsort,
+    .linalg = m_linalg,
     .random = m_random,
     .alloc = m_alloc,
     .free = m_free,

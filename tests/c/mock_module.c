@@ -150,6 +150,7 @@ static const xcs_cuda_module module = {
     .random = m_random,
     .take_in_range = m_take_in_range,
     .argsort = m_argsort,
+    .linalg = m_linalg,
 };
 
 __attribute__((visibility("default"))) const xcs_cuda_module *xcs_cuda_module_v2(void) { return &module; }

@@ -249,6 +249,65 @@ static void test_index_kernels(void) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
+/* solve, slogdet and cholesky as device kernels (a block per matrix):
+ * batches of small matrices and one of 300 rows (past a block's threads),
+ * float32 and float64, against the CPU; a singular matrix and one not
+ * positive definite reported at the op; eigh computed on the host, its
+ * result on the device. */
+static void test_linalg_kernels(void) {
+    const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
+    const int64_t sizes[2][2] = {{1000, 8}, {1, 300}}; /* {batch, n} */
+    for (int d = 0; d < 2; d++)
+        for (int z = 0; z < 2; z++) {
+            const int64_t batch = sizes[z][0], n = sizes[z][1], sa[3] = {batch, n, n}, sb[3] = {batch, n, 3};
+            xcs_tensor *r = random_dt(dts[d], 3, sa), *b = random_dt(dts[d], 3, sb), *e = NULL, *k = NULL,
+                       *ek = NULL, *a = NULL, *rt = NULL, *rrt = NULL, *spd = NULL;
+            CHECK_OK(xcs_eye(n, n, 0, dts[d], &e));
+            CHECK_OK(xcs_tensor_scalar(dts[d], (double)n, &k));
+            CHECK_OK(xcs_binary(XCS_OP_MUL, e, k, &ek));
+            CHECK_OK(xcs_binary(XCS_OP_ADD, r, ek, &a)); /* r + n I: well conditioned */
+            const int perm[3] = {0, 2, 1};
+            CHECK_OK(xcs_permute(r, perm, &rt));
+            CHECK_OK(xcs_matmul(r, rt, &rrt));
+            CHECK_OK(xcs_binary(XCS_OP_ADD, rrt, ek, &spd)); /* r r^T + n I */
+            xcs_tensor *ad = to_dev(a), *bd = to_dev(b), *sd = to_dev(spd);
+            const xcs_tensor *ab[2] = {a, b}, *abd[2] = {ad, bd}, *s1[1] = {spd}, *s1d[1] = {sd};
+            const double tol = dts[d] == XCS_F32 ? 1e-4 : 1e-11;
+            xcs_tensor *x = NULL, *xd = NULL, *l = NULL, *ld = NULL, *g = NULL, *gd = NULL;
+            CHECK_OK(xcs_linalg(XCS_OP_SOLVE, 2, ab, &x));
+            CHECK_OK(xcs_linalg(XCS_OP_SOLVE, 2, abd, &xd));
+            check_same(xd, x, tol);
+            CHECK_OK(xcs_linalg(XCS_OP_CHOLESKY, 1, s1, &l));
+            CHECK_OK(xcs_linalg(XCS_OP_CHOLESKY, 1, s1d, &ld));
+            check_same(ld, l, tol);
+            CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, s1, &g));
+            CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, s1d, &gd));
+            check_same(gd, g, tol);
+            xcs_tensor *f[] = {r, b, e, k, ek, a, rt, rrt, spd, ad, bd, sd, x, xd, l, ld, g, gd};
+            for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+        }
+    const int64_t s3[3] = {4, 3, 3};
+    xcs_tensor *zero = NULL, *zd = NULL, *neg = NULL, *nd = NULL, *out = NULL, *w = NULL, *wd = NULL;
+    CHECK_OK(xcs_full(XCS_F64, 3, s3, 0.0, &zero));
+    zd = to_dev(zero);
+    const xcs_tensor *zz[2] = {zd, zd}, *z1[1] = {zd};
+    CHECK_ERR(xcs_linalg(XCS_OP_SOLVE, 2, zz, &out), XCS_ERR_VALUE, "solve: Singular matrix");
+    CHECK_ERR(xcs_linalg(XCS_OP_CHOLESKY, 1, z1, &out), XCS_ERR_VALUE, "cholesky: Matrix is not positive definite");
+    CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, z1, &out)); /* (0, -inf) each */
+    xcs_tensor *h = NULL;
+    if (out) CHECK_OK(xcs_tensor_to(out, XCS_DEVICE_CPU, 0, &h));
+    for (int i = 0; h && i < 4; i++)
+        CHECK(xcs_tensor_get_f64(h, 2 * i) == 0 && isinf(xcs_tensor_get_f64(h, 2 * i + 1)));
+    CHECK_OK(xcs_eye(3, 3, 0, XCS_F64, &neg));
+    nd = to_dev(neg);
+    const xcs_tensor *n1[1] = {neg}, *n1d[1] = {nd};
+    CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, n1, &w));
+    CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, n1d, &wd)); /* no kernel: on the host, the result sent back */
+    check_same(wd, w, 1e-12);
+    xcs_tensor *f[] = {zero, zd, neg, nd, out, h, w, wd};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
+}
+
 /* tanh(x @ w) for float16/bfloat16 x and w, its softmax, its row sums and
  * its cast to the other 16-bit type, as a graph on the device and eagerly
  * (exp of a device tensor) */
@@ -532,6 +591,7 @@ int main(void) {
     RUN(test_matmul_layouts);
     RUN(test_eager_device_ops);
     RUN(test_index_kernels);
+    RUN(test_linalg_kernels);
     RUN(test_half_on_device);
     RUN(test_gemm_epilogue);
     RUN(test_caching_allocator);

@@ -2,9 +2,9 @@
 float64 and against the same program on the CPU: fused elementwise chains
 with broadcasting and strided inputs, reductions over every axis set,
 softmax and layer norm, matmuls (float32, float64, TF32 when asked),
-integer and bool programs, gathers, scatters, concatenation and
-argmax/argmin as device kernels and host-fallback ops (random) inside
-device programs,
+integer and bool programs, gathers, scatters, concatenation,
+argmax/argmin, argsort and solve/cholesky/slogdet as device kernels and
+host-fallback ops (random, eigh) inside device programs,
 grad and vmap, device Arrays (host copies, chained
 calls, device_put) and the caching allocator's counters.  Skipped, with the
 reason, where no CUDA device is usable (CI)."""
@@ -250,10 +250,28 @@ def test_eager_ops_run_where_their_operands_live():
         np.testing.assert_array_equal(np.asarray(g), w)
     with pytest.raises(xcs.XCSIndexError, match="out of bounds"):
         np.asarray(d[xcs.device_put(np.array([9]), "cuda"), np.array([0])])
-    # linear algebra has no device kernel: computed on the host, the result a device Array
-    inv = np.linalg.inv(d[:5] + 5 * np.eye(5))
-    assert inv.device == "cuda:0"
-    np.testing.assert_allclose(np.asarray(inv), np.linalg.inv(a[:5] + 5 * np.eye(5)), rtol=1e-12)
+    # linear algebra: solve, slogdet and cholesky on the device; eigh, svd
+    # and qr have no device kernel (computed on the host, the result a device Array)
+    spd = a[:5] @ a[:5].T + 5 * np.eye(5)
+    ds = xcs.device_put(spd, "cuda")
+    down = xcs.memory_stats()["downloads"]
+    la = [(np.linalg.inv(d[:5] + 5 * np.eye(5)), np.linalg.inv(a[:5] + 5 * np.eye(5))),
+          (np.linalg.solve(ds, d[:5, :2]), np.linalg.solve(spd, a[:5, :2])),
+          (np.linalg.cholesky(ds), np.linalg.cholesky(spd)),
+          (np.linalg.slogdet(ds)[1], np.linalg.slogdet(spd)[1]),
+          (np.linalg.det(d[:5]), np.linalg.det(a[:5]))]
+    assert all(g.device == "cuda:0" for g, _ in la)
+    assert xcs.memory_stats()["downloads"] == down
+    for g, w in la:
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-12)
+    w = np.linalg.eigvalsh(ds)
+    assert w.device == "cuda:0" and xcs.memory_stats()["downloads"] > down  # on the host
+    np.testing.assert_allclose(np.asarray(w), np.linalg.eigvalsh(spd), rtol=1e-12)
+    with pytest.raises(xcs.XCSValueError, match="Singular matrix"):
+        np.asarray(np.linalg.solve(xcs.device_put(np.zeros((3, 3)), "cuda"), np.ones(3)))
+    with pytest.raises(xcs.XCSValueError, match="not positive definite"):
+        np.asarray(np.linalg.cholesky(-ds))
+    assert np.asarray(np.linalg.slogdet(xcs.device_put(np.zeros((2, 3, 3)), "cuda"))[1]).tolist() == [-np.inf] * 2
     # grad of a host function, applied eagerly to a device Array
     g = xcs.grad(lambda x: (x * x).sum())(d)
     np.testing.assert_allclose(np.asarray(g), 2 * a, rtol=1e-12)

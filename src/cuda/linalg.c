@@ -1,0 +1,239 @@
+/* linalg.c — the CUDA C of solve, slogdet and cholesky (codegen.h): a
+ * block per matrix, the CPU's algorithms (src/host/linalg.c) with their
+ * loops spread over the block's threads.
+ *
+ * LU (SOLVE, SLOGDET): for each column c, the block finds the pivot (the
+ * first largest |w[r][c]|, r >= c, NaNs skipped unless w[c][c] is one: the
+ * CPU's scan, as a tree over per-thread candidates that keeps the lower row
+ * on ties), swaps rows c and p of w (and of x), and eliminates below the
+ * pivot: each (row, column) element of the trailing block (and of x) is one
+ * thread's, with the CPU's multiplier and its skip of zero multipliers.
+ * SOLVE then substitutes back column by column (x[c] /= u[c][c], then the
+ * rows above take u[r][c] x[c] off: the same terms as the CPU's, summed in
+ * the other order).  CHOLESKY: column j's pivot on one thread, then the
+ * rows below on all of them, each summing its products in the CPU's order.
+ * Decisions (singular, not positive definite) are read by every thread
+ * after a barrier, so the block takes them together. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "codegen.h"
+
+#define LINALG_ARGS                                                                                      \
+    "struct xcs_linalg_args {\n"                                                                         \
+    "    const void *a, *b;\n"                                                                           \
+    "    void *out, *work;\n"                                                                            \
+    "    long long batch, n, k;\n"                                                                       \
+    "    unsigned int *err;\n"                                                                           \
+    "};\n"
+
+/* What the LU kernel does after the factorisation. */
+static const char *lu_body(xcs_op op) {
+    return op == XCS_OP_SOLVE
+               ? "        if (singular) {\n"
+                 "            if (threadIdx.x == 0) atomicOr(a.err, %uu);\n"
+                 "            continue;\n"
+                 "        }\n"
+                 "        for (long long c = n - 1; c >= 0; c--) { /* back substitution with U */\n"
+                 "            const T d = W[c * n + c];\n"
+                 "            for (long long q = threadIdx.x; q < k; q += blockDim.x) X[c * k + q] /= d;\n"
+                 "            __syncthreads();\n"
+                 "            for (long long e = threadIdx.x; e < c * k; e += blockDim.x) {\n"
+                 "                const long long r = e / k, q = e - r * k;\n"
+                 "                X[r * k + q] -= W[r * n + c] * X[c * k + q];\n"
+                 "            }\n"
+                 "            __syncthreads();\n"
+                 "        }\n"
+               : "        if (threadIdx.x == 0) {\n"
+                 "            T *o = (T *)a.out + 2 * m;\n"
+                 "            if (singular) {\n"
+                 "                o[0] = 0, o[1] = -XCS_INF;\n"
+                 "            } else {\n"
+                 "                T logdet = 0;\n"
+                 "                for (long long c = 0; c < n; c++) {\n"
+                 "                    const T d = W[c * n + c];\n"
+                 "                    if (d < 0) sign = -sign;\n"
+                 "                    logdet += XCS_LOG(XCS_FABS(d));\n"
+                 "                }\n"
+                 "                o[0] = (T)sign, o[1] = logdet;\n"
+                 "            }\n"
+                 "        }\n"
+                 "        __syncthreads();\n";
+}
+
+size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t cap) {
+    const bool f32 = ls->dtype == XCS_F32;
+    if (!f32 && ls->dtype != XCS_F64) {
+        xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(ls->op),
+                  xcs_dtype_name(ls->dtype));
+        return 0;
+    }
+    char math[512];
+    snprintf(math, sizeof math,
+             "typedef %s T;\n"
+             "#define XCS_FABS %s\n"
+             "#define XCS_SQRT %s\n"
+             "#define XCS_LOG %s\n"
+             "#define XCS_INF %s\n",
+             f32 ? "float" : "double", f32 ? "fabsf" : "fabs", f32 ? "sqrtf" : "sqrt", f32 ? "logf" : "log",
+             f32 ? "__int_as_float(0x7f800000)" : "__longlong_as_double(0x7ff0000000000000ll)");
+    int w;
+    if (ls->op == XCS_OP_CHOLESKY) {
+        w = snprintf(
+            buf, cap,
+            "/* xcs cholesky (%s): a block per matrix, L column by column */\n" LINALG_ARGS "%s"
+            "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
+            "    __shared__ T s_d;\n"
+            "    __shared__ int s_ok;\n"
+            "    const long long n = a.n;\n"
+            "    for (long long m = blockIdx.x; m < a.batch; m += gridDim.x) {\n"
+            "        const T *A = (const T *)a.a + m * n * n;\n"
+            "        T *L = (T *)a.out + m * n * n;\n"
+            "        for (long long i = threadIdx.x; i < n * n; i += blockDim.x) L[i] = 0;\n"
+            "        __syncthreads();\n"
+            "        for (long long j = 0; j < n; j++) {\n"
+            "            const T *lj = L + j * n;\n"
+            "            if (threadIdx.x == 0) {\n"
+            "                T s = A[j * n + j];\n"
+            "                for (long long p = 0; p < j; p++) s -= lj[p] * lj[p];\n"
+            "                s_ok = s > 0; /* false for NaN too */\n"
+            "                s_d = s_ok ? XCS_SQRT(s) : (T)0;\n"
+            "                if (s_ok) L[j * n + j] = s_d;\n"
+            "                else atomicOr(a.err, %uu);\n"
+            "            }\n"
+            "            __syncthreads();\n"
+            "            if (!s_ok) break;\n"
+            "            const T d = s_d;\n"
+            "            for (long long i = j + 1 + threadIdx.x; i < n; i += blockDim.x) {\n"
+            "                const T *li = L + i * n;\n"
+            "                T t = A[i * n + j];\n"
+            "                for (long long p = 0; p < j; p++) t -= li[p] * lj[p];\n"
+            "                L[i * n + j] = t / d;\n"
+            "            }\n"
+            "            __syncthreads();\n"
+            "        }\n"
+            "        __syncthreads(); /* s_ok and s_d are read before the next matrix writes them */\n"
+            "    }\n"
+            "}\n",
+            xcs_dtype_name(ls->dtype), math, XCS_CUDA_BLOCK, XCS_CUDA_ERR_NOT_PD);
+    } else if (ls->op == XCS_OP_SOLVE || ls->op == XCS_OP_SLOGDET) {
+        const bool solve = ls->op == XCS_OP_SOLVE;
+        char tail[2048];
+        snprintf(tail, sizeof tail, lu_body(ls->op), XCS_CUDA_ERR_SINGULAR);
+        w = snprintf(
+            buf, cap,
+            "/* xcs %s (%s): a block per matrix, LU with partial pivoting */\n" LINALG_ARGS "%s"
+            "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
+            "    __shared__ T sv[%d];\n"
+            "    __shared__ long long si[%d];\n"
+            "    const long long n = a.n, k = %s;\n"
+            "    for (long long m = blockIdx.x; m < a.batch; m += gridDim.x) {\n"
+            "        const T *A = (const T *)a.a + m * n * n;\n"
+            "        T *W = (T *)a.work + m * n * n;\n"
+            "        T *X = %s;\n"
+            "        for (long long i = threadIdx.x; i < n * n; i += blockDim.x) W[i] = A[i];\n"
+            "        for (long long i = threadIdx.x; i < n * k; i += blockDim.x) X[i] = ((const T *)a.b)[m * n * k + i];\n"
+            "        int sign = 1;\n"
+            "        bool singular = false;\n"
+            "        __syncthreads();\n"
+            "        for (long long c = 0; c < n; c++) {\n"
+            "            /* the pivot: each thread's first largest |w[r][c]| of its rows, then the\n"
+            "             * lowest row among the largest (a NaN counts as the least, but a NaN\n"
+            "             * at c as the most: the CPU's strict > never replaces it) */\n"
+            "            T bv = 0;\n"
+            "            long long bi = -1;\n"
+            "            for (long long r = c + threadIdx.x; r < n; r += blockDim.x) {\n"
+            "                T v = XCS_FABS(W[r * n + c]);\n"
+            "                if (v != v) v = r == c ? XCS_INF : (T)-1;\n"
+            "                if (bi < 0 || v > bv) bv = v, bi = r;\n"
+            "            }\n"
+            "            sv[threadIdx.x] = bv, si[threadIdx.x] = bi;\n"
+            "            __syncthreads();\n"
+            "            for (int h = blockDim.x / 2; h > 0; h >>= 1) {\n"
+            "                if (threadIdx.x < h) {\n"
+            "                    const T ov = sv[threadIdx.x + h];\n"
+            "                    const long long oi = si[threadIdx.x + h], mi = si[threadIdx.x];\n"
+            "                    if (oi >= 0 && (mi < 0 || ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < mi)))\n"
+            "                        sv[threadIdx.x] = ov, si[threadIdx.x] = oi;\n"
+            "                }\n"
+            "                __syncthreads();\n"
+            "            }\n"
+            "            const long long p = si[0];\n"
+            "            const T pv = W[p * n + c];\n"
+            "            __syncthreads(); /* every thread has read si[0] */\n"
+            "            if (pv == 0) {\n"
+            "                singular = true;\n"
+            "                break;\n"
+            "            }\n"
+            "            if (p != c) {\n"
+            "                sign = -sign;\n"
+            "                for (long long j = threadIdx.x; j < n; j += blockDim.x) {\n"
+            "                    const T t = W[c * n + j];\n"
+            "                    W[c * n + j] = W[p * n + j], W[p * n + j] = t;\n"
+            "                }\n"
+            "                for (long long j = threadIdx.x; j < k; j += blockDim.x) {\n"
+            "                    const T t = X[c * k + j];\n"
+            "                    X[c * k + j] = X[p * k + j], X[p * k + j] = t;\n"
+            "                }\n"
+            "                __syncthreads();\n"
+            "            }\n"
+            "            const T inv = (T)1 / W[c * n + c];\n"
+            "            const long long rows = n - c - 1, cw = n - c - 1, cols = cw + k;\n"
+            "            for (long long e = threadIdx.x; e < rows * cols; e += blockDim.x) {\n"
+            "                const long long r = c + 1 + e / cols, j = e %% cols;\n"
+            "                const T f = W[r * n + c] * inv;\n"
+            "                if (f == 0) continue;\n"
+            "                if (j < cw) W[r * n + c + 1 + j] -= f * W[c * n + c + 1 + j];\n"
+            "                else X[r * k + j - cw] -= f * X[c * k + j - cw];\n"
+            "            }\n"
+            "            __syncthreads();\n"
+            "        }\n"
+            "%s"
+            "    }\n"
+            "}\n",
+            solve ? "solve" : "slogdet", xcs_dtype_name(ls->dtype), math, XCS_CUDA_BLOCK, XCS_CUDA_BLOCK,
+            XCS_CUDA_BLOCK, solve ? "a.k" : "0", solve ? "(T *)a.out + m * n * k" : "(T *)0", tail);
+    } else {
+        xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(ls->op));
+        return 0;
+    }
+    return xcs_cuda_written(w, "linalg kernel");
+}
+
+static size_t linalg_gen(const void *spec, char *buf, size_t cap) { return xcs_cuda_linalg_codegen(spec, buf, cap); }
+
+char *xcs_cuda_linalg_codegen_alloc(const xcs_cuda_linalg_spec *ls) {
+    return xcs_cuda_source_alloc(linalg_gen, ls, "a linalg");
+}
+
+uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls) {
+    return 0x3e8d51c7a90b246full ^ ((uint64_t)ls->op << 40) ^ ((uint64_t)ls->dtype << 8);
+}
+
+xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const *in, const xcs_tensor *out,
+                                   xcs_cuda_linalg_args *a) {
+    const xcs_tensor *x = in[0];
+    if (op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(op));
+    if (x->dtype != XCS_F32 && x->dtype != XCS_F64)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(op),
+                         xcs_dtype_name(x->dtype));
+    const int nd = x->ndim;
+    bool ok = nd >= 2 && n_in == (op == XCS_OP_SOLVE ? 2 : 1) && out->dtype == x->dtype &&
+              x->shape[nd - 1] == x->shape[nd - 2] && xcs_tensor_is_contiguous(x) && xcs_tensor_is_contiguous(out);
+    if (ok && op == XCS_OP_SOLVE)
+        ok = in[1]->dtype == x->dtype && in[1]->ndim == nd && xcs_tensor_is_contiguous(in[1]) &&
+             in[1]->shape[nd - 2] == x->shape[nd - 1];
+    if (!ok) return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: bad operands", xcs_op_name(op));
+    memset(a, 0, sizeof *a);
+    a->n = x->shape[nd - 1];
+    a->batch = 1;
+    for (int d = 0; d < nd - 2; d++) a->batch *= x->shape[d];
+    a->k = op == XCS_OP_SOLVE ? in[1]->shape[nd - 1] : 0;
+    a->a = (const void *)(uintptr_t)xcs_cuda_be_addr(x);
+    a->b = op == XCS_OP_SOLVE ? (const void *)(uintptr_t)xcs_cuda_be_addr(in[1]) : NULL;
+    a->out = (void *)(uintptr_t)xcs_cuda_be_addr(out);
+    return XCS_OK;
+}

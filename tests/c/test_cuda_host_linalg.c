@@ -1,0 +1,228 @@
+/* test_cuda_host_linalg.c — the CUDA linalg kernels (codegen.h: solve,
+ * slogdet, cholesky; a block per matrix, its threads meeting at barriers)
+ * without a GPU: each source compiled with NVRTC (when present) and run on
+ * the host on fibers (kernel_host.h), in a random scheduling order, on
+ * fewer blocks than matrices (the grid-stride loop goes round) and on
+ * blocks of 256 and of 32 threads (rows, columns and elements per thread
+ * go round), against the CPU backend (src/host/linalg.c) on fresh random
+ * batches (XCS_TEST_SEED repeats a run):
+ *   values      well-conditioned matrices of 1 to 300 rows, float32 and
+ *               float64, within the dtype's tolerance;
+ *   ties        small integer entries (pivot ties everywhere);
+ *   NaN, inf    the same NaN and infinity pattern as the CPU's (its pivot
+ *               rules: a NaN at the diagonal stays the pivot, a zero
+ *               multiplier skips its row);
+ *   faults      a singular matrix in the batch sets XCS_CUDA_ERR_SINGULAR
+ *               for solve (slogdet gives (0, -inf)), a matrix that is not
+ *               positive definite XCS_CUDA_ERR_NOT_PD for cholesky;
+ *   refusals    eigh/svd/qr and other dtypes are XCS_ERR_UNSUPPORTED (core
+ *               runs them on the host). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "check.h"
+#include "codegen.h"
+#include "kernel_build.h"
+#include "nvrtc.h"
+#include "testutil.h"
+#include "xcs_host.h"
+
+static xcs_nvrtc *nv;
+static int nvrtc_compiled;
+static test_rng R;
+
+static uint64_t next_u64(void) { return test_rnd(&R); }
+static int64_t uniform(int64_t lo, int64_t hi) { return lo + (int64_t)(next_u64() % (uint64_t)(hi - lo)); }
+
+typedef enum { WELL, TIES, SPECIAL, SINGULAR } draw_kind;
+
+/* A batch x n x n float64 matrix of kind (SPD for cholesky when spd). */
+static xcs_tensor *matrices(int64_t batch, int64_t n, draw_kind kind, bool spd) {
+    const int64_t shape[3] = {batch, n, n};
+    xcs_tensor *t = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F64, 3, shape, &t));
+    if (!t) return NULL;
+    double *p = xcs_tensor_data(t);
+    for (int64_t m = 0; m < batch; m++) {
+        double *a = p + m * n * n;
+        for (int64_t i = 0; i < n * n; i++)
+            a[i] = kind == TIES ? (double)uniform(-2, 3) : test_rnd_unit(&R) * 2 - 1;
+        if (spd) { /* a a^T + n I (in place: from a copy) */
+            double *c = malloc((size_t)(n * n) * sizeof *c);
+            memcpy(c, a, (size_t)(n * n) * sizeof *c);
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    double s = i == j ? (double)n : 0;
+                    for (int64_t q = 0; q < n; q++) s += c[i * n + q] * c[j * n + q];
+                    a[i * n + j] = s;
+                }
+            free(c);
+        } else if (kind == WELL) {
+            for (int64_t i = 0; i < n; i++) a[i * n + i] += (double)n;
+        }
+        if (kind == SPECIAL && n > 1) /* a few NaNs and infinities, the diagonal included */
+            for (int q = 0; q < 3; q++) {
+                int64_t i = uniform(0, n), j = uniform(0, 2) ? i : uniform(0, n);
+                a[i * n + j] = uniform(0, 2) ? NAN : (uniform(0, 2) ? INFINITY : -INFINITY);
+            }
+        if (kind == SINGULAR && m == batch - 1 && n > 1) { /* the last matrix: a zero column */
+            int64_t j = uniform(0, n);
+            for (int64_t i = 0; i < n; i++) a[i * n + j] = 0;
+        }
+    }
+    return t;
+}
+
+static xcs_tensor *as_dtype(xcs_tensor *t, xcs_dtype dt) {
+    xcs_tensor *c = NULL;
+    CHECK_OK(xcs_cast(t, dt, &c));
+    return c;
+}
+
+/* got against want: within atol + rtol |want|, or the same NaN / infinity. */
+static int compare(const xcs_tensor *got, const xcs_tensor *want, double rtol, double atol) {
+    xcs_tensor *g = as_dtype((xcs_tensor *)got, XCS_F64), *w = as_dtype((xcs_tensor *)want, XCS_F64);
+    int bad = 0;
+    const double *gp = xcs_tensor_data(g), *wp = xcs_tensor_data(w);
+    for (int64_t i = 0; g && w && i < xcs_tensor_numel(w); i++) {
+        double a = gp[i], b = wp[i];
+        bool ok = isnan(b) ? isnan(a) : isinf(b) ? a == b : fabs(a - b) <= atol + rtol * fabs(b);
+        if (!ok && bad++ < 3) printf("    element %lld: got %.17g, want %.17g\n", (long long)i, a, b);
+    }
+    xcs_tensor_free(g);
+    xcs_tensor_free(w);
+    return bad;
+}
+
+/* Runs kernel k for op on inputs in (as the backend gets them) into out;
+ * returns the fault word. */
+static unsigned run(xcs_kernel_host *k, xcs_op op, const xcs_tensor *const *in, xcs_tensor *out, unsigned threads) {
+    xcs_cuda_linalg_args a;
+    unsigned err = 0;
+    if (xcs_cuda_linalg_args_of(op, op == XCS_OP_SOLVE ? 2 : 1, in, out, &a)) {
+        CHECK(false);
+        return 0;
+    }
+    /* host addresses: the tests' tensors are on the host */
+    a.a = xcs_tensor_data(in[0]);
+    a.b = op == XCS_OP_SOLVE ? xcs_tensor_data(in[1]) : NULL;
+    a.out = xcs_tensor_data(out);
+    size_t wb = (size_t)(a.batch * a.n * a.n) * xcs_dtype_size(out->dtype);
+    void *work = malloc(wb > 0 ? wb : 1);
+    memset(work, 0xA5, wb);
+    a.work = work;
+    a.err = &err;
+    long long blocks = a.batch < 2 ? a.batch : 2; /* fewer than the matrices: the loop goes round */
+    if (blocks > 0) CHECK_OK(xcs_kernel_host_launch(k, 0, &a, (unsigned)blocks, threads));
+    free(work);
+    return err;
+}
+
+static void test_values_against_cpu(void) {
+    const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
+    const xcs_op ops[3] = {XCS_OP_SOLVE, XCS_OP_SLOGDET, XCS_OP_CHOLESKY};
+    int cases = 0;
+    for (int d = 0; d < 2; d++)
+        for (int o = 0; o < 3; o++) {
+            xcs_cuda_linalg_spec ls = {ops[o], dts[d]};
+            char *src = xcs_cuda_linalg_codegen_alloc(&ls);
+            CHECK(src != NULL);
+            xcs_kernel_host *k =
+                src ? kernel_build(nv, &nvrtc_compiled, src, "linalg.cu", "xcs_linalg_args", XCS_KERNEL_HOST_COOPERATIVE)
+                    : NULL;
+            free(src);
+            CHECK(k && xcs_kernel_host_fibers(k));
+            const bool f32 = dts[d] == XCS_F32;
+            for (int trial = 0; k && trial < 10; trial++) {
+                CHECK_OK(xcs_kernel_host_set_schedule(k, XCS_KERNEL_HOST_RANDOM, next_u64()));
+                const draw_kind kind = trial < 5 ? WELL : trial < 7 ? TIES : trial < 9 ? SPECIAL : SINGULAR;
+                /* trial 0: past a block's threads (f64 only: the fibers are slow) */
+                const int64_t n = trial == 0 && !f32 ? uniform(257, 300) : uniform(1, trial % 2 ? 9 : 40);
+                const int64_t batch = trial == 0 ? 1 : uniform(1, 5), kk = uniform(1, 4);
+                const bool chol = ops[o] == XCS_OP_CHOLESKY;
+                xcs_tensor *a64 = matrices(batch, n, kind, chol && kind != SPECIAL && kind != SINGULAR);
+                const int64_t bshape[3] = {batch, n, kk};
+                xcs_tensor *b64 = NULL, *a = as_dtype(a64, dts[d]), *b = NULL, *want = NULL, *got = NULL;
+                CHECK_OK(xcs_tensor_empty(XCS_F64, 3, bshape, &b64));
+                for (int64_t i = 0; i < batch * n * kk; i++) ((double *)xcs_tensor_data(b64))[i] = test_rnd_unit(&R) - 0.5;
+                b = as_dtype(b64, dts[d]);
+                const xcs_tensor *in[2] = {a, b};
+                const int n_in = ops[o] == XCS_OP_SOLVE ? 2 : 1;
+                xcs_status cpu = xcs_linalg(ops[o], n_in, in, &want);
+                const int64_t oshape[3] = {batch, ops[o] == XCS_OP_SLOGDET ? 2 : n, ops[o] == XCS_OP_SOLVE ? kk : n};
+                CHECK_OK(xcs_tensor_empty(dts[d], ops[o] == XCS_OP_SLOGDET ? 2 : 3, oshape, &got));
+                const unsigned threads = trial % 3 == 2 ? 32 : XCS_CUDA_BLOCK;
+                unsigned err = got ? run(k, ops[o], in, got, threads) : 0;
+                if (cpu == XCS_OK) {
+                    CHECK_EQ_I((int)err, 0);
+                    const double rtol = f32 ? 2e-3 : 1e-9, atol = f32 ? 1e-4 : 1e-12;
+                    int bad = err ? 0 : compare(got, want, rtol, atol);
+                    if (bad) printf("  %s %s n=%lld batch=%lld kind=%d: %d elements differ\n", xcs_op_name(ops[o]),
+                                    xcs_dtype_name(dts[d]), (long long)n, (long long)batch, (int)kind, bad);
+                    CHECK_EQ_I(bad, 0);
+                } else { /* the CPU refused: a singular (solve) or not positive definite (cholesky) matrix */
+                    CHECK_EQ_I((int)err, (int)(chol ? XCS_CUDA_ERR_NOT_PD : XCS_CUDA_ERR_SINGULAR));
+                }
+                if (kind == SINGULAR && n > 1) {
+                    if (ops[o] == XCS_OP_SOLVE) CHECK_EQ_I((int)err, (int)XCS_CUDA_ERR_SINGULAR);
+                    if (ops[o] == XCS_OP_SLOGDET) { /* the last matrix's (0, -inf) */
+                        xcs_tensor *g64 = as_dtype(got, XCS_F64);
+                        const double *g = xcs_tensor_data(g64);
+                        CHECK(g[2 * batch - 2] == 0 && g[2 * batch - 1] == -INFINITY);
+                        xcs_tensor_free(g64);
+                    }
+                    if (chol) CHECK_EQ_I((int)err, (int)XCS_CUDA_ERR_NOT_PD);
+                }
+                xcs_tensor *fr[] = {a64, b64, a, b, want, got};
+                for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) xcs_tensor_free(fr[i]);
+                cases++;
+            }
+            xcs_kernel_host_free(k);
+        }
+    printf("  solve/slogdet/cholesky: %d cases\n", cases);
+}
+
+/* eigh, svd and qr have no kernel, nor float16 (core computes in float32)
+ * or int64; a malformed call is an internal error. */
+static void test_refusals(void) {
+    const int64_t shape[2] = {3, 3};
+    xcs_tensor *f = NULL, *h = NULL, *i = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F32, 2, shape, &f));
+    CHECK_OK(xcs_tensor_empty(XCS_F16, 2, shape, &h));
+    CHECK_OK(xcs_tensor_empty(XCS_I64, 2, shape, &i));
+    xcs_cuda_linalg_args a;
+    const xcs_tensor *in[2] = {f, f};
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVD, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
+    const xcs_tensor *hin[1] = {h}, *iin[1] = {i};
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_CHOLESKY, 1, hin, h, &a), XCS_ERR_UNSUPPORTED, "dtype float16");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SLOGDET, 1, iin, i, &a), XCS_ERR_UNSUPPORTED, "dtype int64");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SOLVE, 1, in, f, &a), XCS_ERR_INTERNAL, "bad operands");
+    xcs_cuda_linalg_spec ls = {XCS_OP_QR, XCS_F64};
+    CHECK(xcs_cuda_linalg_codegen_alloc(&ls) == NULL);
+    xcs_tensor_free(f);
+    xcs_tensor_free(h);
+    xcs_tensor_free(i);
+}
+
+int main(void) {
+    CHECK_OK(xcs_host_init());
+    R.state = test_run_seed(); /* fresh inputs each run; the seed repeats one */
+    if (!xcs_kernel_host_available()) {
+        printf("no C++ compiler to run the kernels on the host (%s): skipped\n", xcs_last_error());
+        return 77;
+    }
+    if (xcs_nvrtc_open(&nv)) {
+        printf("NVRTC not available (%s): its compile checks are skipped\n", xcs_last_error());
+        nv = NULL;
+    }
+    RUN(test_values_against_cpu);
+    RUN(test_refusals);
+    printf("%d kernels compiled with NVRTC\n", nvrtc_compiled);
+    xcs_nvrtc_close(nv);
+    return check_report();
+}
