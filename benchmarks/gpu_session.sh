@@ -9,7 +9,8 @@
 # peers with the cuBLASLt epilogues on (XCS_CUDA_LT_EPILOGUE=1;
 # test_cuda_graph turns them on for its own check) and the gathers'
 # figures (gpu_index.py: an embedding training step and argmax, against
-# torch).
+# torch); `gpu_session.sh linalg` the linear-algebra kernels' figures
+# (gpu_linalg.py, against torch.linalg).
 # Logs go to $OUT (or ./gpu-out); the last lines printed are a summary.
 # Usage: benchmarks/gpu_session.sh [steps...]   (default: all)
 set -u
@@ -46,6 +47,7 @@ for s in $steps; do
     pmap) step pmap 200 env PYTHONPATH="$B/python" $PY benchmarks/gpu_pmap.py ;; # two GPUs or more, else it says so
     scan) step scan 150 env PYTHONPATH="$B/python" $PY benchmarks/gpu_scan.py ;; # one kernel vs a launch per step
     index) step index 120 env PYTHONPATH="$B/python" $PY benchmarks/gpu_index.py ;; # gathers, scatters, argmax on the device
+    linalg) step linalg 120 env PYTHONPATH="$B/python" $PY benchmarks/gpu_linalg.py ;; # solve, cholesky, slogdet kernels
     peers_lt) step peers_lt 240 env PYTHONPATH="$B/python" XCS_CUDA_LT_EPILOGUE=1 $PY benchmarks/gpu_peers.py ;;
     suite) step suite "${XCS_SUITE_TIMEOUT:-300}" env PYTHONPATH="$B/python" XCS_DEVICE=cuda $PY -m pytest -v -p no:cacheprovider -rf --maxfail=50 tests/python ;;
     *) echo "unknown step $s" ;;

@@ -243,3 +243,18 @@ def test_gpu_index_script_runs():
     assert amax["downloads_per_call"] == 0 and amax["equal"] and step["xcs_ms"] > 0 and amax["xcs_ms"] > 0
     assert [f["name"] for f in sorts] == ["argsort_rows", "argsort_long_row"] and sorts[1]["merge_passes"] == 2
     assert all(f["downloads_per_call"] == 0 and f["equal"] and f["xcs_ms"] > 0 for f in sorts)
+
+
+def test_gpu_linalg_script_runs():
+    """benchmarks/gpu_linalg.py at tiny sizes: on a GPU (in CI the mock's,
+    CTest python_mock_cuda) solve, cholesky and slogdet copy nothing to the
+    host and agree with numpy to the dtype's precision; without one it says
+    why and stops."""
+    figs = _gpu_script("gpu_linalg.py")
+    if not xcs.devices()[1]["available"]:
+        assert len(figs) == 1 and "skipped" in figs[0]
+        return
+    assert len(figs) == 2 * 2 * 3  # sizes x dtypes x ops
+    assert {f["name"] for f in figs} == {"solve", "cholesky", "slogdet"}
+    assert all(f["downloads_per_call"] == 0 and f["xcs_ms"] > 0 and f["xcs_cpu_ms"] > 0 for f in figs)
+    assert all(f["max_rel_diff"] < (1e-4 if f["dtype"] == "float32" else 1e-12) for f in figs), figs
