@@ -1,5 +1,5 @@
-"""Linear algebra on a GPU: solve (n right-hand sides), cholesky and
-slogdet of batches of small matrices (10000 of 4 x 4, 1000 of 32 x 32)
+"""Linear algebra on a GPU: solve (n right-hand sides), cholesky, slogdet
+and eigvalsh (Jacobi up to 64 rows; larger ones on the host) of batches of small matrices (10000 of 4 x 4, 1000 of 32 x 32)
 and of one 1024 x 1024 matrix, float32 and float64, as xcs's device
 kernels (a block per matrix: src/cuda/linalg.c), against PyTorch CUDA
 (torch.linalg: cuSOLVER / MAGMA) where torch sees a GPU and against
@@ -26,6 +26,7 @@ OPS = {
     "solve": (lambda a, s, b: np.linalg.solve(a, b), "solve"),
     "cholesky": (lambda a, s, b: np.linalg.cholesky(s), "cholesky"),
     "slogdet": (lambda a, s, b: np.linalg.slogdet(s)[1], "slogdet"),
+    "eigvalsh": (lambda a, s, b: np.linalg.eigvalsh(s), "eigvalsh"),
 }
 
 
@@ -34,7 +35,8 @@ def torch_fn(name):
 
     return {"solve": lambda a, s, b: torch.linalg.solve(a, b),
             "cholesky": lambda a, s, b: torch.linalg.cholesky(s),
-            "slogdet": lambda a, s, b: torch.linalg.slogdet(s)[1]}[name]
+            "slogdet": lambda a, s, b: torch.linalg.slogdet(s)[1],
+            "eigvalsh": lambda a, s, b: torch.linalg.eigvalsh(s)}[name]
 
 
 def torch_cuda():

@@ -32,7 +32,7 @@ xcs_status xcs_cuda_random_args_of(xcs_op op, xcs_rng_key key, double a, double 
                                    xcs_cuda_random_args *args);
 /* As xcs_backend.argsort: a tile sort and merges (codegen.h), async. */
 xcs_status xcs_cuda_be_argsort(const xcs_tensor *x, int axis, xcs_tensor *out);
-/* solve, slogdet, cholesky (float32/64): the kernels of linalg.c;
+/* solve, slogdet, cholesky, eigh (float32/64): the kernels of linalg.c;
  * XCS_ERR_UNSUPPORTED for the others (core runs them on the host). */
 xcs_status xcs_cuda_be_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out);
 /* As xcs_backend.argreduce: a kernel with a block per output (codegen.h). */

@@ -375,14 +375,23 @@ long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
  *             pivot sets XCS_CUDA_ERR_SINGULAR;
  *   SLOGDET   the same LU: out = (sign, log|det|), (0, -inf) when singular;
  *   CHOLESKY  out = L from a's lower triangle (zeros above); a pivot not
- *             positive sets XCS_CUDA_ERR_NOT_PD.
- * work (SOLVE, SLOGDET): batch x n x n scratch for the factors.  Kernel
+ *             positive sets XCS_CUDA_ERR_NOT_PD;
+ *   EIGH      cyclic Jacobi on the symmetric matrix of a's lower triangle
+ *             (n <= XCS_CUDA_JACOBI_MAX), at most XCS_CUDA_JACOBI_SWEEPS sweeps: out (n + 1) x n, row 0
+ *             the eigenvalues ascending, then V (its columns the vectors),
+ *             the CPU's packing.
+ * work (SOLVE, SLOGDET, EIGH): batch x n x n scratch (the factors, A).  Kernel
  * parameter: struct xcs_linalg_args, mirrored by xcs_cuda_linalg_args. */
 #define XCS_CUDA_ERR_SINGULAR 8u
 #define XCS_CUDA_ERR_NOT_PD 16u
+#define XCS_CUDA_JACOBI_SWEEPS 80 /* as the CPU's (linalg_jacobi.c) */
+/* Rows of the largest eigh the kernel takes (each rotation is a barrier or
+ * three: n^2 / 2 of them a sweep); bigger ones go to the host's LAPACK, as
+ * the CPU's own Jacobi hands them over from LA_LAPACK_MIN (64) on. */
+#define XCS_CUDA_JACOBI_MAX 64
 
 typedef struct xcs_cuda_linalg_spec {
-    xcs_op op; /* XCS_OP_SOLVE, XCS_OP_SLOGDET or XCS_OP_CHOLESKY */
+    xcs_op op; /* XCS_OP_SOLVE, XCS_OP_SLOGDET, XCS_OP_CHOLESKY or XCS_OP_EIGH */
     xcs_dtype dtype;
 } xcs_cuda_linalg_spec;
 

@@ -12,6 +12,9 @@
  * rows above take u[r][c] x[c] off: the same terms as the CPU's, summed in
  * the other order).  CHOLESKY: column j's pivot on one thread, then the
  * rows below on all of them, each summing its products in the CPU's order.
+ * EIGH: the CPU's cyclic Jacobi (src/host/linalg_jacobi.c), pair by pair in
+ * its order: thread 0 decides each rotation, all of them apply it to the
+ * two columns, then the two rows (and V's columns); thread 0 then sorts.
  * Decisions (singular, not positive definite) are read by every thread
  * after a barrier, so the block takes them together. */
 #include <stdint.h>
@@ -195,6 +198,89 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "}\n",
             solve ? "solve" : "slogdet", xcs_dtype_name(ls->dtype), math, XCS_CUDA_BLOCK, XCS_CUDA_BLOCK,
             XCS_CUDA_BLOCK, solve ? "a.k" : "0", solve ? "(T *)a.out + m * n * k" : "(T *)0", tail);
+    } else if (ls->op == XCS_OP_EIGH) {
+        w = snprintf(
+            buf, cap,
+            "/* xcs eigh (%s): a block per matrix, cyclic Jacobi; out: w, then V's rows */\n" LINALG_ARGS "%s"
+            "#define XCS_EPS %s\n"
+            "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
+            "    /* the rotation of pair number i is in slot i %% 2: thread 0 writes the next one\n"
+            "     * while the others may still read this one */\n"
+            "    __shared__ T s_c[2], s_s[2];\n"
+            "    __shared__ int s_act[2], s_rotated;\n"
+            "    const long long n = a.n;\n"
+            "    for (long long m = blockIdx.x; m < a.batch; m += gridDim.x) {\n"
+            "        const T *in = (const T *)a.a + m * n * n;\n"
+            "        T *A = (T *)a.work + m * n * n, *wv = (T *)a.out + m * (n + 1) * n, *V = wv + n;\n"
+            "        for (long long i = threadIdx.x; i < n * n; i += blockDim.x) {\n"
+            "            const long long r = i / n, c = i - r * n;\n"
+            "            A[i] = r >= c ? in[i] : in[c * n + r]; /* the lower triangle, mirrored */\n"
+            "            V[i] = r == c;\n"
+            "        }\n"
+            "        long long pair = 0;\n"
+            "        for (int sweep = 0; sweep < %d; sweep++) {\n"
+            "            __syncthreads(); /* A written; s_rotated read by every thread */\n"
+            "            if (threadIdx.x == 0) s_rotated = 0;\n"
+            "            for (long long p = 0; p < n; p++)\n"
+            "                for (long long q = p + 1; q < n; q++, pair++) {\n"
+            "                    const int sl = (int)(pair & 1);\n"
+            "                    if (threadIdx.x == 0) {\n"
+            "                        const T apq = A[p * n + q], app = A[p * n + p], aqq = A[q * n + q];\n"
+            "                        int act = 0;\n"
+            "                        if (apq == 0) {\n"
+            "                        } else if (XCS_FABS(apq) <= XCS_EPS * XCS_SQRT(XCS_FABS(app)) * XCS_SQRT(XCS_FABS(aqq))) {\n"
+            "                            A[p * n + q] = A[q * n + p] = 0; /* below the diagonal's rounding */\n"
+            "                        } else {\n"
+            "                            const T theta = (aqq - app) / (2 * apq);\n"
+            "                            T t = 1 / (XCS_FABS(theta) + XCS_SQRT(theta * theta + 1));\n"
+            "                            if (theta < 0) t = -t;\n"
+            "                            if (!(XCS_FABS(theta) < (T)1e150)) t = (T)0.5 / theta;\n"
+            "                            const T c = 1 / XCS_SQRT(t * t + 1);\n"
+            "                            s_c[sl] = c, s_s[sl] = t * c;\n"
+            "                            act = 1;\n"
+            "                            s_rotated = 1;\n"
+            "                        }\n"
+            "                        s_act[sl] = act;\n"
+            "                    }\n"
+            "                    __syncthreads();\n"
+            "                    if (!s_act[sl]) continue;\n"
+            "                    const T c = s_c[sl], s = s_s[sl];\n"
+            "                    for (long long k = threadIdx.x; k < n; k += blockDim.x) { /* A P: columns p, q */\n"
+            "                        const T x = A[k * n + p], y = A[k * n + q];\n"
+            "                        A[k * n + p] = c * x - s * y, A[k * n + q] = s * x + c * y;\n"
+            "                    }\n"
+            "                    __syncthreads();\n"
+            "                    for (long long k = threadIdx.x; k < n; k += blockDim.x) { /* P^T (A P): rows p, q */\n"
+            "                        const T x = A[p * n + k], y = A[q * n + k];\n"
+            "                        A[p * n + k] = c * x - s * y, A[q * n + k] = s * x + c * y;\n"
+            "                        const T vx = V[k * n + p], vy = V[k * n + q];\n"
+            "                        V[k * n + p] = c * vx - s * vy, V[k * n + q] = s * vx + c * vy;\n"
+            "                    }\n"
+            "                    __syncthreads();\n"
+            "                    if (threadIdx.x == 0) A[p * n + q] = A[q * n + p] = 0;\n"
+            "                }\n"
+            "            __syncthreads();\n"
+            "            if (!s_rotated) break;\n"
+            "        }\n"
+            "        __syncthreads();\n"
+            "        if (threadIdx.x == 0) { /* the values ascending, the vectors with them */\n"
+            "            for (long long i = 0; i < n; i++) wv[i] = A[i * n + i];\n"
+            "            for (long long i = 0; i < n; i++) {\n"
+            "                long long best = i;\n"
+            "                for (long long j = i + 1; j < n; j++)\n"
+            "                    if (wv[j] < wv[best]) best = j;\n"
+            "                if (best == i) continue;\n"
+            "                T t = wv[i];\n"
+            "                wv[i] = wv[best], wv[best] = t;\n"
+            "                for (long long k = 0; k < n; k++)\n"
+            "                    t = V[k * n + i], V[k * n + i] = V[k * n + best], V[k * n + best] = t;\n"
+            "            }\n"
+            "        }\n"
+            "        __syncthreads();\n"
+            "    }\n"
+            "}\n",
+            xcs_dtype_name(ls->dtype), math, f32 ? "1.1920928955078125e-07f" : "2.220446049250313080847e-16",
+            XCS_CUDA_BLOCK, XCS_CUDA_JACOBI_SWEEPS);
     } else {
         xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(ls->op));
         return 0;
@@ -215,7 +301,7 @@ uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls) {
 xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const *in, const xcs_tensor *out,
                                    xcs_cuda_linalg_args *a) {
     const xcs_tensor *x = in[0];
-    if (op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY)
+    if (op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY && op != XCS_OP_EIGH)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(op));
     if (x->dtype != XCS_F32 && x->dtype != XCS_F64)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(op),
@@ -227,6 +313,9 @@ xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const 
         ok = in[1]->dtype == x->dtype && in[1]->ndim == nd && xcs_tensor_is_contiguous(in[1]) &&
              in[1]->shape[nd - 2] == x->shape[nd - 1];
     if (!ok) return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: bad operands", xcs_op_name(op));
+    if (op == XCS_OP_EIGH && x->shape[nd - 1] > XCS_CUDA_JACOBI_MAX)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "eigh: the CUDA kernel (Jacobi, a block a matrix) takes at most %d rows",
+                         XCS_CUDA_JACOBI_MAX);
     memset(a, 0, sizeof *a);
     a->n = x->shape[nd - 1];
     a->batch = 1;

@@ -1102,9 +1102,12 @@ static char *gen_linalg(const void *ls) { return xcs_cuda_linalg_codegen_alloc(l
 
 xcs_status xcs_cu_run_linalg(xcs_cu_runtime *rt, const xcs_cuda_linalg_spec *ls, const xcs_cuda_linalg_args *args_in) {
     xcs_cuda_linalg_args args = *args_in;
-    const bool checked = ls->op != XCS_OP_SLOGDET; /* (slogdet of a singular matrix is (0, -inf)) */
+    /* solve and cholesky can fail (slogdet of a singular matrix is (0, -inf)) */
+    const bool checked = ls->op == XCS_OP_SOLVE || ls->op == XCS_OP_CHOLESKY;
+    char what[32];
+    snprintf(what, sizeof what, " (%s)", xcs_op_name(ls->op));
     return launch_small(rt, xcs_cuda_linalg_spec_hash(ls), gen_linalg, ls, &args, checked ? &args.err : NULL,
-                        args.batch, ls->op == XCS_OP_SOLVE ? " (solve)" : ls->op == XCS_OP_CHOLESKY ? " (cholesky)" : " (slogdet)");
+                        args.batch, what);
 }
 
 static char *gen_random(const void *rs) { return xcs_cuda_random_codegen_alloc(rs); }

@@ -249,11 +249,11 @@ static void test_index_kernels(void) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
-/* solve, slogdet and cholesky as device kernels (a block per matrix):
- * batches of small matrices and one of 300 rows (past a block's threads),
- * float32 and float64, against the CPU; a singular matrix and one not
- * positive definite reported at the op; eigh computed on the host, its
- * result on the device. */
+/* solve, slogdet, cholesky and eigh as device kernels (a block per
+ * matrix): batches of small matrices and one of 300 rows (past a block's
+ * threads; eigh: 40), float32 and float64, against the CPU; a singular
+ * matrix and one not positive definite reported at the op; svd computed on
+ * the host, its result on the device. */
 static void test_linalg_kernels(void) {
     const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
     const int64_t sizes[2][2] = {{1000, 8}, {1, 300}}; /* {batch, n} */
@@ -283,7 +283,21 @@ static void test_linalg_kernels(void) {
             CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, s1, &g));
             CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, s1d, &gd));
             check_same(gd, g, tol);
-            xcs_tensor *f[] = {r, b, e, k, ek, a, rt, rrt, spd, ad, bd, sd, x, xd, l, ld, g, gd};
+            xcs_tensor *v = NULL, *vd = NULL, *sub = NULL, *subd = NULL; /* eigh: Jacobi, the CPU's up to 63 rows */
+            const xcs_tensor *e1[1] = {NULL}, *e1d[1] = {NULL};
+            if (n <= 40) {
+                e1[0] = spd, e1d[0] = sd;
+            } else {
+                CHECK_OK(xcs_slice_axis(spd, 1, (xcs_slice){.stop = 40, .step = 1, .has_stop = true}, &v));
+                CHECK_OK(xcs_slice_axis(v, 2, (xcs_slice){.stop = 40, .step = 1, .has_stop = true}, &sub));
+                xcs_tensor_free(v);
+                v = NULL;
+                e1[0] = sub, e1d[0] = subd = to_dev(sub);
+            }
+            CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, e1, &v));
+            CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, e1d, &vd));
+            check_same(vd, v, tol);
+            xcs_tensor *f[] = {r, b, e, k, ek, a, rt, rrt, spd, ad, bd, sd, x, xd, l, ld, g, gd, v, vd, sub, subd};
             for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
         }
     const int64_t s3[3] = {4, 3, 3};
@@ -301,8 +315,8 @@ static void test_linalg_kernels(void) {
     CHECK_OK(xcs_eye(3, 3, 0, XCS_F64, &neg));
     nd = to_dev(neg);
     const xcs_tensor *n1[1] = {neg}, *n1d[1] = {nd};
-    CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, n1, &w));
-    CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, n1d, &wd)); /* no kernel: on the host, the result sent back */
+    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, n1, &w));
+    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, n1d, &wd)); /* no kernel: on the host, the result sent back */
     check_same(wd, w, 1e-12);
     xcs_tensor *f[] = {zero, zd, neg, nd, out, h, w, wd};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);

@@ -1,5 +1,5 @@
 /* test_cuda_host_linalg.c — the CUDA linalg kernels (codegen.h: solve,
- * slogdet, cholesky; a block per matrix, its threads meeting at barriers)
+ * slogdet, cholesky, eigh; a block per matrix, its threads meeting at barriers)
  * without a GPU: each source compiled with NVRTC (when present) and run on
  * the host on fibers (kernel_host.h), in a random scheduling order, on
  * fewer blocks than matrices (the grid-stride loop goes round) and on
@@ -15,8 +15,10 @@
  *   faults      a singular matrix in the batch sets XCS_CUDA_ERR_SINGULAR
  *               for solve (slogdet gives (0, -inf)), a matrix that is not
  *               positive definite XCS_CUDA_ERR_NOT_PD for cholesky;
- *   refusals    eigh/svd/qr and other dtypes are XCS_ERR_UNSUPPORTED (core
- *               runs them on the host). */
+ *   eigh        the CPU's Jacobi rotations in its order: its values and
+ *               vectors to rounding, signs included, and A V = V diag(w);
+ *   refusals    svd/qr and other dtypes are XCS_ERR_UNSUPPORTED (core runs
+ *               them on the host). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -186,7 +188,67 @@ static void test_values_against_cpu(void) {
     printf("  solve/slogdet/cholesky: %d cases\n", cases);
 }
 
-/* eigh, svd and qr have no kernel, nor float16 (core computes in float32)
+/* eigh: the kernel runs the CPU's Jacobi rotations in the CPU's order, so
+ * its values and vectors (signs included) are the CPU's to rounding: on
+ * symmetric matrices read from the lower triangle (the upper one garbage),
+ * on matrices with repeated eigenvalues (a diagonal with ties, where no
+ * rotation happens), 1 to 40 rows; and they make the decomposition. */
+static void test_eigh_against_cpu(void) {
+    const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
+    int cases = 0;
+    for (int d = 0; d < 2; d++) {
+        xcs_cuda_linalg_spec ls = {XCS_OP_EIGH, dts[d]};
+        char *src = xcs_cuda_linalg_codegen_alloc(&ls);
+        CHECK(src != NULL);
+        xcs_kernel_host *k =
+            src ? kernel_build(nv, &nvrtc_compiled, src, "eigh.cu", "xcs_linalg_args", XCS_KERNEL_HOST_COOPERATIVE)
+                : NULL;
+        free(src);
+        const bool f32 = dts[d] == XCS_F32;
+        const double tol = f32 ? 2e-4 : 1e-10;
+        for (int trial = 0; k && trial < 10; trial++) {
+            CHECK_OK(xcs_kernel_host_set_schedule(k, XCS_KERNEL_HOST_RANDOM, next_u64()));
+            const int64_t n = trial == 0 ? uniform(30, 41) : uniform(1, 9), batch = uniform(1, 4);
+            xcs_tensor *a64 = matrices(batch, n, WELL, false);
+            double *p = a64 ? xcs_tensor_data(a64) : NULL;
+            for (int64_t m = 0; p && trial == 1 && m < batch; m++) /* diagonal, ties: nothing to rotate */
+                for (int64_t i = 0; i < n * n; i++) p[m * n * n + i] = i % (n + 1) ? (i % n > i / n ? 7.0 : 0.0)
+                                                                                   : (double)uniform(0, 3);
+            xcs_tensor *a = as_dtype(a64, dts[d]), *want = NULL, *got = NULL;
+            const xcs_tensor *in[1] = {a};
+            CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, in, &want));
+            const int64_t oshape[3] = {batch, n + 1, n};
+            CHECK_OK(xcs_tensor_empty(dts[d], 3, oshape, &got));
+            const unsigned threads = trial % 3 == 2 ? 32 : XCS_CUDA_BLOCK;
+            if (got) CHECK_EQ_I((int)run(k, XCS_OP_EIGH, in, got, threads), 0);
+            int bad = got && want ? compare(got, want, tol, tol) : 1;
+            if (bad) printf("  eigh %s n=%lld batch=%lld: %d elements differ\n", xcs_dtype_name(dts[d]),
+                            (long long)n, (long long)batch, bad);
+            CHECK_EQ_I(bad, 0);
+            /* A v_j = w_j v_j for the symmetric A of the lower triangle */
+            xcs_tensor *g64 = got ? as_dtype(got, XCS_F64) : NULL;
+            const double *g = g64 ? xcs_tensor_data(g64) : NULL;
+            double worst = 0;
+            for (int64_t m = 0; g && p && m < batch; m++) {
+                const double *am = p + m * n * n, *wv = g + m * (n + 1) * n, *V = wv + n;
+                for (int64_t i = 0; i < n; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        double av = 0;
+                        for (int64_t q = 0; q < n; q++) av += (i >= q ? am[i * n + q] : am[q * n + i]) * V[q * n + j];
+                        worst = fmax(worst, fabs(av - wv[j] * V[i * n + j]));
+                    }
+            }
+            CHECK(worst <= (f32 ? 1e-3 : 1e-10) * (double)(n + 1) * (trial == 1 ? 1.0 : (double)n));
+            xcs_tensor *fr[] = {a64, a, want, got, g64};
+            for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) xcs_tensor_free(fr[i]);
+            cases++;
+        }
+        xcs_kernel_host_free(k);
+    }
+    printf("  eigh: %d cases\n", cases);
+}
+
+/* svd and qr have no kernel, nor float16 (core computes in float32)
  * or int64; a malformed call is an internal error. */
 static void test_refusals(void) {
     const int64_t shape[2] = {3, 3};
@@ -196,7 +258,13 @@ static void test_refusals(void) {
     CHECK_OK(xcs_tensor_empty(XCS_I64, 2, shape, &i));
     xcs_cuda_linalg_args a;
     const xcs_tensor *in[2] = {f, f};
-    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_QR, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
+    const int64_t big[2] = {XCS_CUDA_JACOBI_MAX + 1, XCS_CUDA_JACOBI_MAX + 1};
+    xcs_tensor *bg = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F64, 2, big, &bg));
+    const xcs_tensor *bin[1] = {bg};
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "at most 64 rows");
+    xcs_tensor_free(bg);
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVD, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
     const xcs_tensor *hin[1] = {h}, *iin[1] = {i};
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_CHOLESKY, 1, hin, h, &a), XCS_ERR_UNSUPPORTED, "dtype float16");
@@ -221,6 +289,7 @@ int main(void) {
         nv = NULL;
     }
     RUN(test_values_against_cpu);
+    RUN(test_eigh_against_cpu);
     RUN(test_refusals);
     printf("%d kernels compiled with NVRTC\n", nvrtc_compiled);
     xcs_nvrtc_close(nv);

@@ -254,7 +254,7 @@ def test_gpu_linalg_script_runs():
     if not xcs.devices()[1]["available"]:
         assert len(figs) == 1 and "skipped" in figs[0]
         return
-    assert len(figs) == 2 * 2 * 3  # sizes x dtypes x ops
-    assert {f["name"] for f in figs} == {"solve", "cholesky", "slogdet"}
+    assert len(figs) == 2 * 2 * 4  # sizes x dtypes x ops
+    assert {f["name"] for f in figs} == {"solve", "cholesky", "slogdet", "eigvalsh"}
     assert all(f["downloads_per_call"] == 0 and f["xcs_ms"] > 0 and f["xcs_cpu_ms"] > 0 for f in figs)
     assert all(f["max_rel_diff"] < (1e-4 if f["dtype"] == "float32" else 1e-12) for f in figs), figs
