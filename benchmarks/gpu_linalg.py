@@ -1,14 +1,14 @@
-"""Linear algebra on a GPU: solve (n right-hand sides), cholesky, slogdet
-and eigvalsh (Jacobi up to 64 rows; larger ones on the host) of batches of small matrices (10000 of 4 x 4, 1000 of 32 x 32)
-and of one 1024 x 1024 matrix, float32 and float64, as xcs's device
-kernels (a block per matrix: src/cuda/linalg.c), against PyTorch CUDA
-(torch.linalg: cuSOLVER / MAGMA) where torch sees a GPU and against
-xcs on the CPU in the same run.  Every operand lives on the device; a
-figure records the copies to the host one call makes (0: the kernels ran
-on the device) and the largest difference from numpy in float64.  Each
-figure is the median of REPS timed calls after warm-up, each call waited
-for.  Prints one JSON object per figure.  Without a GPU it prints why and
-exits 0.
+"""Linear algebra on a GPU: solve (n right-hand sides), cholesky, slogdet,
+eigvalsh and svdvals of batches of small matrices (10000 of 4 x 4, 1000
+of 32 x 32) and of one 1024 x 1024 matrix, float32 and float64, as xcs's
+device kernels (a block per matrix: src/cuda/linalg.c; eigh and svd by
+Jacobi below 64 rows, bigger ones on the host), against PyTorch CUDA
+(torch.linalg: cuSOLVER / MAGMA) where torch sees a GPU and against xcs on
+the CPU in the same run.  Every operand lives on the device; a figure
+records the copies to the host one call makes (0: the kernels ran on the
+device) and the largest difference from numpy in float64.  Each figure is
+the median of REPS timed calls after warm-up, each call waited for.
+Prints one JSON object per figure.  Without a GPU it prints why and exits 0.
 
     PYTHONPATH=build/python python benchmarks/gpu_linalg.py
 (XCS_BENCH_SMALL=1: tiny sizes, to check the script, e.g. on the mock device:
@@ -27,6 +27,7 @@ OPS = {
     "cholesky": (lambda a, s, b: np.linalg.cholesky(s), "cholesky"),
     "slogdet": (lambda a, s, b: np.linalg.slogdet(s)[1], "slogdet"),
     "eigvalsh": (lambda a, s, b: np.linalg.eigvalsh(s), "eigvalsh"),
+    "svdvals": (lambda a, s, b: np.linalg.svd(a, compute_uv=False), "svdvals"),
 }
 
 
@@ -36,7 +37,8 @@ def torch_fn(name):
     return {"solve": lambda a, s, b: torch.linalg.solve(a, b),
             "cholesky": lambda a, s, b: torch.linalg.cholesky(s),
             "slogdet": lambda a, s, b: torch.linalg.slogdet(s)[1],
-            "eigvalsh": lambda a, s, b: torch.linalg.eigvalsh(s)}[name]
+            "eigvalsh": lambda a, s, b: torch.linalg.eigvalsh(s),
+            "svdvals": lambda a, s, b: torch.linalg.svdvals(a)}[name]
 
 
 def torch_cuda():

@@ -7,7 +7,9 @@
  * refuses them).  Batch dims broadcast as numpy's: the inputs are traced and
  * computed as views broadcast to the result's batch, so a batched (vmap)
  * operand meets an unbatched one by broadcasting too.  A device backend
- * without a kernel computes on the host, the values copied there and back. */
+ * without a kernel for an op (none at all, or XCS_ERR_UNSUPPORTED from its
+ * linalg: CUDA's for big eigh/svd/qr) computes on the host, the values
+ * copied there and back. */
 #include "trace.h"
 
 #include <string.h>

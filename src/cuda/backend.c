@@ -399,9 +399,9 @@ xcs_status xcs_cuda_be_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, 
     xcs_cu_runtime *rt = rt_of(ordinal_of(out));
     if (!rt) return xcs_last_status();
     st = order_kernel(rt, n_in, in, 1, &out);
-    xcs_cu_ptr work = 0; /* the LU factors (freed to the cache in this stream's order) */
-    size_t wb = (size_t)(a.batch * a.n * a.n) * xcs_dtype_size(out->dtype);
-    if (!st && op != XCS_OP_CHOLESKY) st = xcs_cu_alloc(rt, wb > 0 ? wb : 1, &work);
+    xcs_cu_ptr work = 0; /* the kernel's scratch (freed to the cache in this stream's order) */
+    size_t wb = (size_t)(a.batch * a.work_per) * xcs_dtype_size(out->dtype);
+    if (!st && wb > 0) st = xcs_cu_alloc(rt, wb, &work);
     a.work = (void *)(uintptr_t)work;
     if (!st) st = xcs_cu_run_linalg(rt, &(xcs_cuda_linalg_spec){op, out->dtype}, &a);
     xcs_cu_free(rt, work);

@@ -376,29 +376,35 @@ long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
  *   SLOGDET   the same LU: out = (sign, log|det|), (0, -inf) when singular;
  *   CHOLESKY  out = L from a's lower triangle (zeros above); a pivot not
  *             positive sets XCS_CUDA_ERR_NOT_PD;
- *   EIGH      cyclic Jacobi on the symmetric matrix of a's lower triangle
- *             (n <= XCS_CUDA_JACOBI_MAX), at most XCS_CUDA_JACOBI_SWEEPS sweeps: out (n + 1) x n, row 0
- *             the eigenvalues ascending, then V (its columns the vectors),
- *             the CPU's packing.
- * work (SOLVE, SLOGDET, EIGH): batch x n x n scratch (the factors, A).  Kernel
+ *   EIGH      cyclic Jacobi on the symmetric matrix of a's lower triangle,
+ *             at most XCS_CUDA_JACOBI_SWEEPS sweeps: out (n + 1) x n, row 0
+ *             the eigenvalues ascending, then V (its columns the vectors);
+ *   SVD       one-sided Jacobi on the columns of a (of a^T when wide): out
+ *             (m + 1 + n) x k, U, the values descending, V;
+ *   QR        Householder as LAPACK's geqrf / orgqr: out (m + n) x k, Q
+ *             then R^T.
+ * EIGH, SVD, QR: the CPU's packing, for k = min(m, n) < XCS_CUDA_JACOBI_LIMIT
+ * (the CPU's own loops' range: it hands bigger ones to LAPACK); their sums
+ * and rotations in the CPU's order (one thread sums, all rotate).  Kernel
  * parameter: struct xcs_linalg_args, mirrored by xcs_cuda_linalg_args. */
 #define XCS_CUDA_ERR_SINGULAR 8u
 #define XCS_CUDA_ERR_NOT_PD 16u
 #define XCS_CUDA_JACOBI_SWEEPS 80 /* as the CPU's (linalg_jacobi.c) */
-/* Rows of the largest eigh the kernel takes (each rotation is a barrier or
- * three: n^2 / 2 of them a sweep); bigger ones go to the host's LAPACK, as
- * the CPU's own Jacobi hands them over from LA_LAPACK_MIN (64) on. */
-#define XCS_CUDA_JACOBI_MAX 64
+/* eigh, svd and qr kernels take matrices whose smaller side is below this
+ * (a Jacobi rotation is a barrier or three, n^2 / 2 of them a sweep);
+ * bigger ones go to the host's LAPACK, as the CPU's own loops hand them
+ * over from LA_LAPACK_MIN (64) on. */
+#define XCS_CUDA_JACOBI_LIMIT 64
 
 typedef struct xcs_cuda_linalg_spec {
-    xcs_op op; /* XCS_OP_SOLVE, XCS_OP_SLOGDET, XCS_OP_CHOLESKY or XCS_OP_EIGH */
+    xcs_op op; /* XCS_OP_SOLVE, SLOGDET, CHOLESKY, EIGH, SVD or QR */
     xcs_dtype dtype;
 } xcs_cuda_linalg_spec;
 
 typedef struct xcs_cuda_linalg_args {
-    const void *a, *b; /* batch x n x n; b (SOLVE): batch x n x k */
-    void *out, *work;
-    long long batch, n, k;
+    const void *a, *b; /* batch x m x n (square but for SVD, QR); b (SOLVE): batch x n x k */
+    void *out, *work;  /* work: batch x work_per elements */
+    long long batch, m, n, k, work_per;
     unsigned int *err;
 } xcs_cuda_linalg_args;
 
@@ -408,8 +414,8 @@ uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls);
 
 /* The arguments of op on in (the inputs broadcast to the batch and
  * contiguous, as xcs_backend.linalg gets them) into out (addresses as
- * xcs_cuda_be_addr gives them; work and err unset):
- * XCS_ERR_UNSUPPORTED for an op or dtype without a kernel. */
+ * xcs_cuda_be_addr gives them; work and err unset, work_per set):
+ * XCS_ERR_UNSUPPORTED for an op, dtype or size without a kernel. */
 xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const *in, const xcs_tensor *out,
                                    xcs_cuda_linalg_args *a);
 

@@ -28,7 +28,7 @@
     "struct xcs_linalg_args {\n"                                                                         \
     "    const void *a, *b;\n"                                                                           \
     "    void *out, *work;\n"                                                                            \
-    "    long long batch, n, k;\n"                                                                       \
+    "    long long batch, m, n, k, work_per;\n"                                                          \
     "    unsigned int *err;\n"                                                                           \
     "};\n"
 
@@ -82,6 +82,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
              "#define XCS_INF %s\n",
              f32 ? "float" : "double", f32 ? "fabsf" : "fabs", f32 ? "sqrtf" : "sqrt", f32 ? "logf" : "log",
              f32 ? "__int_as_float(0x7f800000)" : "__longlong_as_double(0x7ff0000000000000ll)");
+    const char *eps = f32 ? "1.1920928955078125e-07f" : "2.220446049250313080847e-16"; /* FLT_, DBL_EPSILON */
     int w;
     if (ls->op == XCS_OP_CHOLESKY) {
         w = snprintf(
@@ -134,7 +135,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "    const long long n = a.n, k = %s;\n"
             "    for (long long m = blockIdx.x; m < a.batch; m += gridDim.x) {\n"
             "        const T *A = (const T *)a.a + m * n * n;\n"
-            "        T *W = (T *)a.work + m * n * n;\n"
+            "        T *W = (T *)a.work + m * a.work_per;\n"
             "        T *X = %s;\n"
             "        for (long long i = threadIdx.x; i < n * n; i += blockDim.x) W[i] = A[i];\n"
             "        for (long long i = threadIdx.x; i < n * k; i += blockDim.x) X[i] = ((const T *)a.b)[m * n * k + i];\n"
@@ -211,7 +212,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "    const long long n = a.n;\n"
             "    for (long long m = blockIdx.x; m < a.batch; m += gridDim.x) {\n"
             "        const T *in = (const T *)a.a + m * n * n;\n"
-            "        T *A = (T *)a.work + m * n * n, *wv = (T *)a.out + m * (n + 1) * n, *V = wv + n;\n"
+            "        T *A = (T *)a.work + m * a.work_per, *wv = (T *)a.out + m * (n + 1) * n, *V = wv + n;\n"
             "        for (long long i = threadIdx.x; i < n * n; i += blockDim.x) {\n"
             "            const long long r = i / n, c = i - r * n;\n"
             "            A[i] = r >= c ? in[i] : in[c * n + r]; /* the lower triangle, mirrored */\n"
@@ -279,8 +280,178 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "        __syncthreads();\n"
             "    }\n"
             "}\n",
-            xcs_dtype_name(ls->dtype), math, f32 ? "1.1920928955078125e-07f" : "2.220446049250313080847e-16",
-            XCS_CUDA_BLOCK, XCS_CUDA_JACOBI_SWEEPS);
+            xcs_dtype_name(ls->dtype), math, eps, XCS_CUDA_BLOCK, XCS_CUDA_JACOBI_SWEEPS);
+    } else if (ls->op == XCS_OP_SVD) {
+        w = snprintf(
+            buf, cap,
+            "/* xcs svd (%s): a block per matrix, one-sided Jacobi on the tall side's columns;\n"
+            " * out: U, the values, V */\n" LINALG_ARGS "%s"
+            "#define XCS_EPS %s\n"
+            "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
+            "    __shared__ T s_c[2], s_s[2]; /* pair i's rotation in slot i %% 2 (see eigh) */\n"
+            "    __shared__ int s_act[2], s_rotated;\n"
+            "    const long long mm = a.m, n = a.n, k = mm < n ? mm : n, rows = mm < n ? n : mm;\n"
+            "    for (long long b = blockIdx.x; b < a.batch; b += gridDim.x) {\n"
+            "        const T *ab = (const T *)a.a + b * mm * n;\n"
+            "        T *U = (T *)a.work + b * a.work_per, *V = U + rows * k, *s = V + k * k;\n"
+            "        for (long long i = threadIdx.x; i < rows * k; i += blockDim.x) {\n"
+            "            const long long r = i / k, c = i - r * k;\n"
+            "            U[i] = mm >= n ? ab[i] : ab[c * n + r]; /* a, or a^T = V s U^T when wide */\n"
+            "        }\n"
+            "        for (long long i = threadIdx.x; i < k * k; i += blockDim.x) V[i] = i / k == i %% k;\n"
+            "        long long pair = 0;\n"
+            "        for (int sweep = 0; sweep < %d; sweep++) {\n"
+            "            __syncthreads();\n"
+            "            if (threadIdx.x == 0) s_rotated = 0;\n"
+            "            for (long long p = 0; p < k; p++)\n"
+            "                for (long long q = p + 1; q < k; q++, pair++) {\n"
+            "                    const int sl = (int)(pair & 1);\n"
+            "                    if (threadIdx.x == 0) {\n"
+            "                        T alpha = 0, beta = 0, gamma = 0;\n"
+            "                        for (long long i = 0; i < rows; i++) {\n"
+            "                            const T x = U[i * k + p], y = U[i * k + q];\n"
+            "                            alpha += x * x, beta += y * y, gamma += x * y;\n"
+            "                        }\n"
+            "                        int act = 0;\n"
+            "                        if (!(gamma == 0 || XCS_FABS(gamma) <= XCS_EPS * XCS_SQRT(alpha) * XCS_SQRT(beta))) {\n"
+            "                            const T zeta = (beta - alpha) / (2 * gamma);\n"
+            "                            T t = 1 / (XCS_FABS(zeta) + XCS_SQRT(1 + zeta * zeta));\n"
+            "                            if (zeta < 0) t = -t;\n"
+            "                            if (!(XCS_FABS(zeta) < (T)1e150)) t = (T)0.5 / zeta;\n"
+            "                            const T c = 1 / XCS_SQRT(1 + t * t);\n"
+            "                            s_c[sl] = c, s_s[sl] = c * t;\n"
+            "                            act = 1;\n"
+            "                            s_rotated = 1;\n"
+            "                        }\n"
+            "                        s_act[sl] = act;\n"
+            "                    }\n"
+            "                    __syncthreads();\n"
+            "                    if (!s_act[sl]) continue;\n"
+            "                    const T c = s_c[sl], sn = s_s[sl];\n"
+            "                    for (long long i = threadIdx.x; i < rows + k; i += blockDim.x) {\n"
+            "                        T *M = i < rows ? U + i * k : V + (i - rows) * k; /* a row of U or of V */\n"
+            "                        const T x = M[p], y = M[q];\n"
+            "                        M[p] = c * x - sn * y, M[q] = sn * x + c * y;\n"
+            "                    }\n"
+            "                    __syncthreads();\n"
+            "                }\n"
+            "            __syncthreads();\n"
+            "            if (!s_rotated) break;\n"
+            "        }\n"
+            "        __syncthreads();\n"
+            "        for (long long j = threadIdx.x; j < k; j += blockDim.x) { /* the values: the columns' norms */\n"
+            "            T nrm = 0;\n"
+            "            for (long long i = 0; i < rows; i++) nrm += U[i * k + j] * U[i * k + j];\n"
+            "            s[j] = XCS_SQRT(nrm);\n"
+            "            for (long long i = 0; s[j] > 0 && i < rows; i++) U[i * k + j] /= s[j];\n"
+            "        }\n"
+            "        __syncthreads();\n"
+            "        if (threadIdx.x == 0) {\n"
+            "            for (long long i = 0; i < k; i++) { /* descending, U's and V's columns with them */\n"
+            "                long long best = i;\n"
+            "                for (long long j = i + 1; j < k; j++)\n"
+            "                    if (s[j] > s[best]) best = j;\n"
+            "                if (best == i) continue;\n"
+            "                T t = s[i];\n"
+            "                s[i] = s[best], s[best] = t;\n"
+            "                for (long long r = 0; r < rows; r++) t = U[r * k + i], U[r * k + i] = U[r * k + best], U[r * k + best] = t;\n"
+            "                for (long long r = 0; r < k; r++) t = V[r * k + i], V[r * k + i] = V[r * k + best], V[r * k + best] = t;\n"
+            "            }\n"
+            "            for (long long j = 0; j < k; j++) { /* a zero value's column: an orthonormal completion */\n"
+            "                if (s[j] > 0) continue;\n"
+            "                for (long long e = 0; e < rows; e++) {\n"
+            "                    for (long long i = 0; i < rows; i++) U[i * k + j] = i == e;\n"
+            "                    for (long long l = 0; l < k; l++) {\n"
+            "                        if (l == j || (s[l] == 0 && l > j)) continue;\n"
+            "                        T d = 0;\n"
+            "                        for (long long i = 0; i < rows; i++) d += U[i * k + l] * U[i * k + j];\n"
+            "                        for (long long i = 0; i < rows; i++) U[i * k + j] -= d * U[i * k + l];\n"
+            "                    }\n"
+            "                    T nrm = 0;\n"
+            "                    for (long long i = 0; i < rows; i++) nrm += U[i * k + j] * U[i * k + j];\n"
+            "                    if (nrm > (T)0.25) {\n"
+            "                        nrm = XCS_SQRT(nrm);\n"
+            "                        for (long long i = 0; i < rows; i++) U[i * k + j] /= nrm;\n"
+            "                        break;\n"
+            "                    }\n"
+            "                }\n"
+            "            }\n"
+            "        }\n"
+            "        __syncthreads();\n"
+            "        T *o = (T *)a.out + b * (mm + 1 + n) * k;\n"
+            "        const T *ua = mm >= n ? U : V, *va = mm >= n ? V : U;\n"
+            "        for (long long i = threadIdx.x; i < (mm + 1 + n) * k; i += blockDim.x)\n"
+            "            o[i] = i < mm * k ? ua[i] : i < (mm + 1) * k ? s[i - mm * k] : va[i - (mm + 1) * k];\n"
+            "        __syncthreads();\n"
+            "    }\n"
+            "}\n",
+            xcs_dtype_name(ls->dtype), math, eps, XCS_CUDA_BLOCK, XCS_CUDA_JACOBI_SWEEPS);
+    } else if (ls->op == XCS_OP_QR) {
+        w = snprintf(
+            buf, cap,
+            "/* xcs qr (%s): a block per matrix, Householder as LAPACK's geqrf / orgqr; out: Q, R^T */\n"
+            LINALG_ARGS "%s"
+            "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
+            "    __shared__ T s_beta, s_tau, s_scale;\n"
+            "    __shared__ int s_act;\n"
+            "    const long long mm = a.m, n = a.n, k = mm < n ? mm : n;\n"
+            "    for (long long b = blockIdx.x; b < a.batch; b += gridDim.x) {\n"
+            "        const T *ab = (const T *)a.a + b * mm * n;\n"
+            "        T *R = (T *)a.work + b * a.work_per, *taus = R + mm * n;\n"
+            "        T *Q = (T *)a.out + b * (mm + n) * k, *Rt = Q + mm * k;\n"
+            "        for (long long i = threadIdx.x; i < mm * n; i += blockDim.x) R[i] = ab[i];\n"
+            "        __syncthreads();\n"
+            "        for (long long j = 0; j < k; j++) {\n"
+            "            if (threadIdx.x == 0) {\n"
+            "                T tail = 0;\n"
+            "                for (long long i = j + 1; i < mm; i++) tail += R[i * n + j] * R[i * n + j];\n"
+            "                const T alpha = R[j * n + j];\n"
+            "                s_act = tail != 0;\n"
+            "                taus[j] = 0;\n"
+            "                if (s_act) {\n"
+            "                    const T nrm = XCS_SQRT(alpha * alpha + tail), beta = alpha >= 0 ? -nrm : nrm;\n"
+            "                    s_beta = beta, s_tau = (beta - alpha) / beta, s_scale = 1 / (alpha - beta);\n"
+            "                }\n"
+            "            }\n"
+            "            __syncthreads();\n"
+            "            if (s_act) {\n"
+            "                const T tau = s_tau, scale = s_scale;\n"
+            "                for (long long i = j + 1 + threadIdx.x; i < mm; i += blockDim.x) R[i * n + j] *= scale; /* v */\n"
+            "                __syncthreads();\n"
+            "                for (long long c = j + 1 + threadIdx.x; c < n; c += blockDim.x) { /* (I - tau v v^T), a column a thread */\n"
+            "                    T d = R[j * n + c];\n"
+            "                    for (long long i = j + 1; i < mm; i++) d += R[i * n + j] * R[i * n + c];\n"
+            "                    d *= tau;\n"
+            "                    R[j * n + c] -= d;\n"
+            "                    for (long long i = j + 1; i < mm; i++) R[i * n + c] -= d * R[i * n + j];\n"
+            "                }\n"
+            "                __syncthreads();\n"
+            "                if (threadIdx.x == 0) R[j * n + j] = s_beta, taus[j] = tau;\n"
+            "            }\n"
+            "            __syncthreads();\n"
+            "        }\n"
+            "        for (long long i = threadIdx.x; i < mm * k; i += blockDim.x) Q[i] = i / k == i %% k;\n"
+            "        __syncthreads();\n"
+            "        for (long long j = k - 1; j >= 0; j--) { /* H_0 ... H_{k-1} applied to I's first k columns */\n"
+            "            const T tau = taus[j];\n"
+            "            if (tau == 0) continue;\n"
+            "            for (long long c = j + threadIdx.x; c < k; c += blockDim.x) { /* v_j = 1, then R's column */\n"
+            "                T d = Q[j * k + c];\n"
+            "                for (long long i = j + 1; i < mm; i++) d += R[i * n + j] * Q[i * k + c];\n"
+            "                d *= tau;\n"
+            "                Q[j * k + c] -= d;\n"
+            "                for (long long i = j + 1; i < mm; i++) Q[i * k + c] -= d * R[i * n + j];\n"
+            "            }\n"
+            "            __syncthreads();\n"
+            "        }\n"
+            "        for (long long i = threadIdx.x; i < n * k; i += blockDim.x) {\n"
+            "            const long long c = i / k, r = i - c * k;\n"
+            "            Rt[i] = r <= c ? R[r * n + c] : (T)0; /* R^T, R's zeros below the diagonal */\n"
+            "        }\n"
+            "        __syncthreads();\n"
+            "    }\n"
+            "}\n",
+            xcs_dtype_name(ls->dtype), math, XCS_CUDA_BLOCK);
     } else {
         xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(ls->op));
         return 0;
@@ -301,26 +472,31 @@ uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls) {
 xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const *in, const xcs_tensor *out,
                                    xcs_cuda_linalg_args *a) {
     const xcs_tensor *x = in[0];
-    if (op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY && op != XCS_OP_EIGH)
+    const bool jacobi = op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR;
+    if (op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY && !jacobi)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(op));
     if (x->dtype != XCS_F32 && x->dtype != XCS_F64)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for dtype %s", xcs_op_name(op),
                          xcs_dtype_name(x->dtype));
     const int nd = x->ndim;
     bool ok = nd >= 2 && n_in == (op == XCS_OP_SOLVE ? 2 : 1) && out->dtype == x->dtype &&
-              x->shape[nd - 1] == x->shape[nd - 2] && xcs_tensor_is_contiguous(x) && xcs_tensor_is_contiguous(out);
+              (op == XCS_OP_SVD || op == XCS_OP_QR || x->shape[nd - 1] == x->shape[nd - 2]) &&
+              xcs_tensor_is_contiguous(x) && xcs_tensor_is_contiguous(out);
     if (ok && op == XCS_OP_SOLVE)
         ok = in[1]->dtype == x->dtype && in[1]->ndim == nd && xcs_tensor_is_contiguous(in[1]) &&
              in[1]->shape[nd - 2] == x->shape[nd - 1];
     if (!ok) return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: bad operands", xcs_op_name(op));
-    if (op == XCS_OP_EIGH && x->shape[nd - 1] > XCS_CUDA_JACOBI_MAX)
-        return xcs_error(XCS_ERR_UNSUPPORTED, "eigh: the CUDA kernel (Jacobi, a block a matrix) takes at most %d rows",
-                         XCS_CUDA_JACOBI_MAX);
+    const int64_t m = x->shape[nd - 2], n = x->shape[nd - 1], k = m < n ? m : n, rows = m > n ? m : n;
+    if (jacobi && k >= XCS_CUDA_JACOBI_LIMIT)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: the CUDA kernel (a block a matrix) takes matrices of fewer than %d "
+                         "rows or columns", xcs_op_name(op), XCS_CUDA_JACOBI_LIMIT);
     memset(a, 0, sizeof *a);
-    a->n = x->shape[nd - 1];
+    a->m = m, a->n = n;
     a->batch = 1;
     for (int d = 0; d < nd - 2; d++) a->batch *= x->shape[d];
     a->k = op == XCS_OP_SOLVE ? in[1]->shape[nd - 1] : 0;
+    /* scratch a matrix: the LU factors, A (eigh), U V s (svd: the tall side's), R taus (qr) */
+    a->work_per = op == XCS_OP_CHOLESKY ? 0 : op == XCS_OP_SVD ? rows * k + k * k + k : op == XCS_OP_QR ? m * n + k : n * n;
     a->a = (const void *)(uintptr_t)xcs_cuda_be_addr(x);
     a->b = op == XCS_OP_SOLVE ? (const void *)(uintptr_t)xcs_cuda_be_addr(in[1]) : NULL;
     a->out = (void *)(uintptr_t)xcs_cuda_be_addr(out);

@@ -223,12 +223,14 @@ static xcs_status m_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
     return ok ? cpu->argsort(&h[0], axis, &h[1]) : wrong_device();
 }
 
-/* As the CUDA module's: solve, slogdet, cholesky and eigh on the device,
- * the others refused (core computes them on the host). */
+/* As the CUDA module's: every linalg op on the device, but eigh, svd and
+ * qr of 64 rows and columns or more refused (core computes them on the
+ * host, by LAPACK). */
 static xcs_status m_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
-    const bool big_eigh = op == XCS_OP_EIGH && in[0]->shape[in[0]->ndim - 1] > 64; /* XCS_CUDA_JACOBI_MAX */
-    if ((op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY && op != XCS_OP_EIGH) || big_eigh)
-        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(op));
+    const int nd = in[0]->ndim;
+    const int64_t k = in[0]->shape[nd - 1] < in[0]->shape[nd - 2] ? in[0]->shape[nd - 1] : in[0]->shape[nd - 2];
+    if ((op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR) && k >= 64) /* XCS_CUDA_JACOBI_LIMIT */
+        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for this size", xcs_op_name(op));
     xcs_storage s[3];
     xcs_tensor h[3];
     int dev = -1;

@@ -249,11 +249,11 @@ static void test_index_kernels(void) {
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }
 
-/* solve, slogdet, cholesky and eigh as device kernels (a block per
- * matrix): batches of small matrices and one of 300 rows (past a block's
- * threads; eigh: 40), float32 and float64, against the CPU; a singular
- * matrix and one not positive definite reported at the op; svd computed on
- * the host, its result on the device. */
+/* linalg as device kernels (a block per matrix): solve, cholesky, slogdet
+ * and eigh on batches of small matrices and one of 300 rows (past a
+ * block's threads; eigh: 40), float32 and float64, and qr, against the
+ * CPU; a singular matrix and one not positive definite reported at the op;
+ * an svd of 70 x 50 (past the kernels' 64) on the host, sent back. */
 static void test_linalg_kernels(void) {
     const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
     const int64_t sizes[2][2] = {{1000, 8}, {1, 300}}; /* {batch, n} */
@@ -315,9 +315,19 @@ static void test_linalg_kernels(void) {
     CHECK_OK(xcs_eye(3, 3, 0, XCS_F64, &neg));
     nd = to_dev(neg);
     const xcs_tensor *n1[1] = {neg}, *n1d[1] = {nd};
-    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, n1, &w));
-    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, n1d, &wd)); /* no kernel: on the host, the result sent back */
+    CHECK_OK(xcs_linalg(XCS_OP_QR, 1, n1, &w));
+    CHECK_OK(xcs_linalg(XCS_OP_QR, 1, n1d, &wd));
     check_same(wd, w, 1e-12);
+    xcs_tensor *big = NULL, *bigd = NULL, *bs = NULL, *bsd = NULL; /* 70 x 50: LAPACK on the host, sent back */
+    const int64_t sb[2] = {70, 50};
+    big = random_dt(XCS_F64, 2, sb);
+    bigd = to_dev(big);
+    const xcs_tensor *b1[1] = {big}, *b1d[1] = {bigd};
+    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, b1, &bs));
+    CHECK_OK(xcs_linalg(XCS_OP_SVD, 1, b1d, &bsd));
+    check_same(bsd, bs, 1e-12);
+    xcs_tensor *bf[] = {big, bigd, bs, bsd};
+    for (size_t i = 0; i < sizeof bf / sizeof bf[0]; i++) xcs_tensor_free(bf[i]);
     xcs_tensor *f[] = {zero, zd, neg, nd, out, h, w, wd};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) xcs_tensor_free(f[i]);
 }

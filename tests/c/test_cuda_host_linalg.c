@@ -1,5 +1,5 @@
 /* test_cuda_host_linalg.c — the CUDA linalg kernels (codegen.h: solve,
- * slogdet, cholesky, eigh; a block per matrix, its threads meeting at barriers)
+ * slogdet, cholesky, eigh, svd, qr; a block per matrix, its threads meeting at barriers)
  * without a GPU: each source compiled with NVRTC (when present) and run on
  * the host on fibers (kernel_host.h), in a random scheduling order, on
  * fewer blocks than matrices (the grid-stride loop goes round) and on
@@ -17,8 +17,9 @@
  *               positive definite XCS_CUDA_ERR_NOT_PD for cholesky;
  *   eigh        the CPU's Jacobi rotations in its order: its values and
  *               vectors to rounding, signs included, and A V = V diag(w);
- *   refusals    svd/qr and other dtypes are XCS_ERR_UNSUPPORTED (core runs
- *               them on the host). */
+ *   svd, qr     the CPU's factors to rounding (tall, wide, rank-deficient);
+ *   refusals    eigh/svd/qr of 64 rows and columns or more, other dtypes:
+ *               XCS_ERR_UNSUPPORTED (core runs them on the host). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,7 +114,7 @@ static unsigned run(xcs_kernel_host *k, xcs_op op, const xcs_tensor *const *in, 
     a.a = xcs_tensor_data(in[0]);
     a.b = op == XCS_OP_SOLVE ? xcs_tensor_data(in[1]) : NULL;
     a.out = xcs_tensor_data(out);
-    size_t wb = (size_t)(a.batch * a.n * a.n) * xcs_dtype_size(out->dtype);
+    size_t wb = (size_t)(a.batch * a.work_per) * xcs_dtype_size(out->dtype);
     void *work = malloc(wb > 0 ? wb : 1);
     memset(work, 0xA5, wb);
     a.work = work;
@@ -248,33 +249,76 @@ static void test_eigh_against_cpu(void) {
     printf("  eigh: %d cases\n", cases);
 }
 
-/* svd and qr have no kernel, nor float16 (core computes in float32)
- * or int64; a malformed call is an internal error. */
+/* svd and qr: the CPU's sums, rotations and reflections in its order, so
+ * its factors to rounding (signs included), on tall, wide and square
+ * matrices of 1 to 20 rows and columns, rank-deficient ones (zero values:
+ * the orthonormal completion) included. */
+static void test_svd_qr_against_cpu(void) {
+    const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
+    const xcs_op ops[2] = {XCS_OP_SVD, XCS_OP_QR};
+    int cases = 0;
+    for (int d = 0; d < 2; d++)
+        for (int o = 0; o < 2; o++) {
+            xcs_cuda_linalg_spec ls = {ops[o], dts[d]};
+            char *src = xcs_cuda_linalg_codegen_alloc(&ls);
+            CHECK(src != NULL);
+            xcs_kernel_host *k =
+                src ? kernel_build(nv, &nvrtc_compiled, src, "svd_qr.cu", "xcs_linalg_args", XCS_KERNEL_HOST_COOPERATIVE)
+                    : NULL;
+            free(src);
+            const double tol = dts[d] == XCS_F32 ? 1e-4 : 1e-10;
+            for (int trial = 0; k && trial < 9; trial++) {
+                CHECK_OK(xcs_kernel_host_set_schedule(k, XCS_KERNEL_HOST_RANDOM, next_u64()));
+                const int64_t m = uniform(1, 21), n = trial % 3 == 0 ? m : uniform(1, 21), batch = uniform(1, 4);
+                const int64_t shape[3] = {batch, m, n};
+                xcs_tensor *a64 = NULL;
+                CHECK_OK(xcs_tensor_empty(XCS_F64, 3, shape, &a64));
+                double *p = a64 ? xcs_tensor_data(a64) : NULL;
+                for (int64_t i = 0; p && i < batch * m * n; i++) p[i] = test_rnd_unit(&R) * 2 - 1;
+                for (int64_t b = 0; p && trial % 3 == 1 && b < batch; b++) /* rank 1: u v^T */
+                    for (int64_t i = 0; i < m * n; i++) p[b * m * n + i] = (double)(i / n + 1) * (double)(i % n - 2);
+                xcs_tensor *a = as_dtype(a64, dts[d]), *want = NULL, *got = NULL;
+                const xcs_tensor *in[1] = {a};
+                CHECK_OK(xcs_linalg(ops[o], 1, in, &want));
+                if (want) CHECK_OK(xcs_tensor_empty(dts[d], want->ndim, want->shape, &got));
+                const unsigned threads = trial % 2 ? 32 : XCS_CUDA_BLOCK;
+                if (got) CHECK_EQ_I((int)run(k, ops[o], in, got, threads), 0);
+                int bad = got && want ? compare(got, want, tol, tol) : 1;
+                if (bad) printf("  %s %s %lldx%lld batch=%lld: %d elements differ\n", xcs_op_name(ops[o]),
+                                xcs_dtype_name(dts[d]), (long long)m, (long long)n, (long long)batch, bad);
+                CHECK_EQ_I(bad, 0);
+                xcs_tensor *fr[] = {a64, a, want, got};
+                for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) xcs_tensor_free(fr[i]);
+                cases++;
+            }
+            xcs_kernel_host_free(k);
+        }
+    printf("  svd/qr: %d cases\n", cases);
+}
+
+/* Matrices whose smaller side is XCS_CUDA_JACOBI_LIMIT or more (eigh, svd,
+ * qr), float16 (core computes in float32) and int64 have no kernel; a
+ * malformed call is an internal error. */
 static void test_refusals(void) {
-    const int64_t shape[2] = {3, 3};
-    xcs_tensor *f = NULL, *h = NULL, *i = NULL;
+    const int64_t shape[2] = {3, 3}, big[2] = {XCS_CUDA_JACOBI_LIMIT, XCS_CUDA_JACOBI_LIMIT + 5};
+    xcs_tensor *f = NULL, *h = NULL, *i = NULL, *bg = NULL;
     CHECK_OK(xcs_tensor_empty(XCS_F32, 2, shape, &f));
     CHECK_OK(xcs_tensor_empty(XCS_F16, 2, shape, &h));
     CHECK_OK(xcs_tensor_empty(XCS_I64, 2, shape, &i));
-    xcs_cuda_linalg_args a;
-    const xcs_tensor *in[2] = {f, f};
-    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_QR, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
-    const int64_t big[2] = {XCS_CUDA_JACOBI_MAX + 1, XCS_CUDA_JACOBI_MAX + 1};
-    xcs_tensor *bg = NULL;
     CHECK_OK(xcs_tensor_empty(XCS_F64, 2, big, &bg));
-    const xcs_tensor *bin[1] = {bg};
-    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "at most 64 rows");
-    xcs_tensor_free(bg);
-    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVD, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
-    const xcs_tensor *hin[1] = {h}, *iin[1] = {i};
+    xcs_cuda_linalg_args a;
+    const xcs_tensor *in[2] = {f, f}, *hin[1] = {h}, *iin[1] = {i}, *bin[1] = {bg};
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVD, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "fewer than 64 rows or columns");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_QR, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "fewer than 64 rows or columns");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_CHOLESKY, 1, hin, h, &a), XCS_ERR_UNSUPPORTED, "dtype float16");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SLOGDET, 1, iin, i, &a), XCS_ERR_UNSUPPORTED, "dtype int64");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SOLVE, 1, in, f, &a), XCS_ERR_INTERNAL, "bad operands");
-    xcs_cuda_linalg_spec ls = {XCS_OP_QR, XCS_F64};
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, bin, bg, &a), XCS_ERR_INTERNAL, "bad operands"); /* not square */
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_ADD, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
+    xcs_cuda_linalg_spec ls = {XCS_OP_ADD, XCS_F64};
     CHECK(xcs_cuda_linalg_codegen_alloc(&ls) == NULL);
-    xcs_tensor_free(f);
-    xcs_tensor_free(h);
-    xcs_tensor_free(i);
+    xcs_tensor *fr[] = {f, h, i, bg};
+    for (size_t j = 0; j < sizeof fr / sizeof fr[0]; j++) xcs_tensor_free(fr[j]);
 }
 
 int main(void) {
@@ -290,6 +334,7 @@ int main(void) {
     }
     RUN(test_values_against_cpu);
     RUN(test_eigh_against_cpu);
+    RUN(test_svd_qr_against_cpu);
     RUN(test_refusals);
     printf("%d kernels compiled with NVRTC\n", nvrtc_compiled);
     xcs_nvrtc_close(nv);
