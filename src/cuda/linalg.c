@@ -32,6 +32,32 @@
     "    unsigned int *err;\n"                                                                           \
     "};\n"
 
+/* Device helpers of the Jacobi kernels (eigh, svd), after the math
+ * prelude: a rotation's (c, s) from its angle's cotangent-like ratio (the
+ * CPU's formulas), and a selection sort of n values with the columns of
+ * M1 (r1 x ld) and M2 (r2 x ld; NULL: none) following them. */
+#define JACOBI_HELPERS                                                                                   \
+    "__device__ void xcs_rotation(T theta, T *c, T *s) {\n"                                             \
+    "    T t = 1 / (XCS_FABS(theta) + XCS_SQRT(theta * theta + 1));\n"                                   \
+    "    if (theta < 0) t = -t;\n"                                                                      \
+    "    if (!(XCS_FABS(theta) < (T)1e150)) t = (T)0.5 / theta;\n"                                       \
+    "    *c = 1 / XCS_SQRT(t * t + 1);\n"                                                                \
+    "    *s = t * *c;\n"                                                                                 \
+    "}\n"                                                                                               \
+    "__device__ void xcs_sort_cols(T *v, long long n, bool desc, T *M1, long long r1, T *M2, long long r2,\n" \
+    "                              long long ld) {\n"                                                   \
+    "    for (long long i = 0; i < n; i++) {\n"                                                          \
+    "        long long best = i;\n"                                                                      \
+    "        for (long long j = i + 1; j < n; j++)\n"                                                    \
+    "            if (desc ? v[j] > v[best] : v[j] < v[best]) best = j;\n"                                \
+    "        if (best == i) continue;\n"                                                                 \
+    "        T t = v[i];\n"                                                                              \
+    "        v[i] = v[best], v[best] = t;\n"                                                             \
+    "        for (long long r = 0; r < r1; r++) t = M1[r * ld + i], M1[r * ld + i] = M1[r * ld + best], M1[r * ld + best] = t;\n" \
+    "        for (long long r = 0; M2 && r < r2; r++) t = M2[r * ld + i], M2[r * ld + i] = M2[r * ld + best], M2[r * ld + best] = t;\n" \
+    "    }\n"                                                                                            \
+    "}\n"
+
 /* What the LU kernel does after the factorisation. */
 static const char *lu_body(xcs_op op) {
     return op == XCS_OP_SOLVE
@@ -203,7 +229,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
         w = snprintf(
             buf, cap,
             "/* xcs eigh (%s): a block per matrix, cyclic Jacobi; out: w, then V's rows */\n" LINALG_ARGS "%s"
-            "#define XCS_EPS %s\n"
+            "#define XCS_EPS %s\n" JACOBI_HELPERS
             "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
             "    /* the rotation of pair number i is in slot i %% 2: thread 0 writes the next one\n"
             "     * while the others may still read this one */\n"
@@ -232,12 +258,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "                        } else if (XCS_FABS(apq) <= XCS_EPS * XCS_SQRT(XCS_FABS(app)) * XCS_SQRT(XCS_FABS(aqq))) {\n"
             "                            A[p * n + q] = A[q * n + p] = 0; /* below the diagonal's rounding */\n"
             "                        } else {\n"
-            "                            const T theta = (aqq - app) / (2 * apq);\n"
-            "                            T t = 1 / (XCS_FABS(theta) + XCS_SQRT(theta * theta + 1));\n"
-            "                            if (theta < 0) t = -t;\n"
-            "                            if (!(XCS_FABS(theta) < (T)1e150)) t = (T)0.5 / theta;\n"
-            "                            const T c = 1 / XCS_SQRT(t * t + 1);\n"
-            "                            s_c[sl] = c, s_s[sl] = t * c;\n"
+            "                            xcs_rotation((aqq - app) / (2 * apq), &s_c[sl], &s_s[sl]);\n"
             "                            act = 1;\n"
             "                            s_rotated = 1;\n"
             "                        }\n"
@@ -266,16 +287,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "        __syncthreads();\n"
             "        if (threadIdx.x == 0) { /* the values ascending, the vectors with them */\n"
             "            for (long long i = 0; i < n; i++) wv[i] = A[i * n + i];\n"
-            "            for (long long i = 0; i < n; i++) {\n"
-            "                long long best = i;\n"
-            "                for (long long j = i + 1; j < n; j++)\n"
-            "                    if (wv[j] < wv[best]) best = j;\n"
-            "                if (best == i) continue;\n"
-            "                T t = wv[i];\n"
-            "                wv[i] = wv[best], wv[best] = t;\n"
-            "                for (long long k = 0; k < n; k++)\n"
-            "                    t = V[k * n + i], V[k * n + i] = V[k * n + best], V[k * n + best] = t;\n"
-            "            }\n"
+            "            xcs_sort_cols(wv, n, false, V, n, (T *)0, 0, n);\n"
             "        }\n"
             "        __syncthreads();\n"
             "    }\n"
@@ -286,7 +298,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             buf, cap,
             "/* xcs svd (%s): a block per matrix, one-sided Jacobi on the tall side's columns;\n"
             " * out: U, the values, V */\n" LINALG_ARGS "%s"
-            "#define XCS_EPS %s\n"
+            "#define XCS_EPS %s\n" JACOBI_HELPERS
             "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
             "    __shared__ T s_c[2], s_s[2]; /* pair i's rotation in slot i %% 2 (see eigh) */\n"
             "    __shared__ int s_act[2], s_rotated;\n"
@@ -314,12 +326,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "                        }\n"
             "                        int act = 0;\n"
             "                        if (!(gamma == 0 || XCS_FABS(gamma) <= XCS_EPS * XCS_SQRT(alpha) * XCS_SQRT(beta))) {\n"
-            "                            const T zeta = (beta - alpha) / (2 * gamma);\n"
-            "                            T t = 1 / (XCS_FABS(zeta) + XCS_SQRT(1 + zeta * zeta));\n"
-            "                            if (zeta < 0) t = -t;\n"
-            "                            if (!(XCS_FABS(zeta) < (T)1e150)) t = (T)0.5 / zeta;\n"
-            "                            const T c = 1 / XCS_SQRT(1 + t * t);\n"
-            "                            s_c[sl] = c, s_s[sl] = c * t;\n"
+            "                            xcs_rotation((beta - alpha) / (2 * gamma), &s_c[sl], &s_s[sl]);\n"
             "                            act = 1;\n"
             "                            s_rotated = 1;\n"
             "                        }\n"
@@ -347,16 +354,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "        }\n"
             "        __syncthreads();\n"
             "        if (threadIdx.x == 0) {\n"
-            "            for (long long i = 0; i < k; i++) { /* descending, U's and V's columns with them */\n"
-            "                long long best = i;\n"
-            "                for (long long j = i + 1; j < k; j++)\n"
-            "                    if (s[j] > s[best]) best = j;\n"
-            "                if (best == i) continue;\n"
-            "                T t = s[i];\n"
-            "                s[i] = s[best], s[best] = t;\n"
-            "                for (long long r = 0; r < rows; r++) t = U[r * k + i], U[r * k + i] = U[r * k + best], U[r * k + best] = t;\n"
-            "                for (long long r = 0; r < k; r++) t = V[r * k + i], V[r * k + i] = V[r * k + best], V[r * k + best] = t;\n"
-            "            }\n"
+            "            xcs_sort_cols(s, k, true, U, rows, V, k, k); /* descending, U's and V's columns with them */\n"
             "            for (long long j = 0; j < k; j++) { /* a zero value's column: an orthonormal completion */\n"
             "                if (s[j] > 0) continue;\n"
             "                for (long long e = 0; e < rows; e++) {\n"
