@@ -6,6 +6,8 @@
 #ifndef XCS_TEST_KERNEL_BUILD_H
 #define XCS_TEST_KERNEL_BUILD_H
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -30,6 +32,21 @@ static inline xcs_kernel_host *kernel_build(xcs_nvrtc *nv, int *nvrtc_compiled, 
     xcs_kernel_host *k = NULL;
     CHECK_OK(xcs_kernel_host_compile_ex(src, 1, names, args_type, flags, &k));
     return k;
+}
+
+/* The start of a test that runs kernels on the host: false (after saying
+ * why; the test then exits 77, a skip) without a C++ compiler; *nv is
+ * NVRTC, or NULL (its compile checks skipped, and said so). */
+static inline bool kernel_tests_open(xcs_nvrtc **nv) {
+    if (!xcs_kernel_host_available()) {
+        printf("no C++ compiler to run the kernels on the host (%s): skipped\n", xcs_last_error());
+        return false;
+    }
+    if (xcs_nvrtc_open(nv)) {
+        printf("NVRTC not available (%s): its compile checks are skipped\n", xcs_last_error());
+        *nv = NULL;
+    }
+    return true;
 }
 
 #endif

@@ -444,14 +444,7 @@ static void test_refusals(void) {
 int main(void) {
     CHECK_OK(xcs_host_init());
     R.state = test_run_seed(); /* fresh inputs each run; the seed repeats one */
-    if (!xcs_kernel_host_available()) {
-        printf("no C++ compiler to run the kernels on the host (%s): skipped\n", xcs_last_error());
-        return 77;
-    }
-    if (xcs_nvrtc_open(&nv)) {
-        printf("NVRTC not available (%s): its compile checks are skipped\n", xcs_last_error());
-        nv = NULL;
-    }
+    if (!kernel_tests_open(&nv)) return 77;
     RUN(test_take_every_width_and_axis);
     RUN(test_scatter_add_same_bits);
     RUN(test_argreduce_ties_nans_and_views);

@@ -101,6 +101,19 @@ static int compare(const xcs_tensor *got, const xcs_tensor *want, double rtol, d
     return bad;
 }
 
+/* The kernel of op for dt, compiled by NVRTC (a check) and built on the
+ * host on fibers; NULL (with a failed check) when either fails. */
+static xcs_kernel_host *linalg_kernel(xcs_op op, xcs_dtype dt) {
+    xcs_cuda_linalg_spec ls = {op, dt};
+    char *src = xcs_cuda_linalg_codegen_alloc(&ls);
+    CHECK(src != NULL);
+    xcs_kernel_host *k =
+        src ? kernel_build(nv, &nvrtc_compiled, src, "linalg.cu", "xcs_linalg_args", XCS_KERNEL_HOST_COOPERATIVE) : NULL;
+    free(src);
+    CHECK(k && xcs_kernel_host_fibers(k));
+    return k;
+}
+
 /* Runs kernel k for op on inputs in (as the backend gets them) into out;
  * returns the fault word. */
 static unsigned run(xcs_kernel_host *k, xcs_op op, const xcs_tensor *const *in, xcs_tensor *out, unsigned threads) {
@@ -131,14 +144,7 @@ static void test_values_against_cpu(void) {
     int cases = 0;
     for (int d = 0; d < 2; d++)
         for (int o = 0; o < 3; o++) {
-            xcs_cuda_linalg_spec ls = {ops[o], dts[d]};
-            char *src = xcs_cuda_linalg_codegen_alloc(&ls);
-            CHECK(src != NULL);
-            xcs_kernel_host *k =
-                src ? kernel_build(nv, &nvrtc_compiled, src, "linalg.cu", "xcs_linalg_args", XCS_KERNEL_HOST_COOPERATIVE)
-                    : NULL;
-            free(src);
-            CHECK(k && xcs_kernel_host_fibers(k));
+            xcs_kernel_host *k = linalg_kernel(ops[o], dts[d]);
             const bool f32 = dts[d] == XCS_F32;
             for (int trial = 0; k && trial < 10; trial++) {
                 CHECK_OK(xcs_kernel_host_set_schedule(k, XCS_KERNEL_HOST_RANDOM, next_u64()));
@@ -198,13 +204,7 @@ static void test_eigh_against_cpu(void) {
     const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
     int cases = 0;
     for (int d = 0; d < 2; d++) {
-        xcs_cuda_linalg_spec ls = {XCS_OP_EIGH, dts[d]};
-        char *src = xcs_cuda_linalg_codegen_alloc(&ls);
-        CHECK(src != NULL);
-        xcs_kernel_host *k =
-            src ? kernel_build(nv, &nvrtc_compiled, src, "eigh.cu", "xcs_linalg_args", XCS_KERNEL_HOST_COOPERATIVE)
-                : NULL;
-        free(src);
+        xcs_kernel_host *k = linalg_kernel(XCS_OP_EIGH, dts[d]);
         const bool f32 = dts[d] == XCS_F32;
         const double tol = f32 ? 2e-4 : 1e-10;
         for (int trial = 0; k && trial < 10; trial++) {
@@ -259,13 +259,7 @@ static void test_svd_qr_against_cpu(void) {
     int cases = 0;
     for (int d = 0; d < 2; d++)
         for (int o = 0; o < 2; o++) {
-            xcs_cuda_linalg_spec ls = {ops[o], dts[d]};
-            char *src = xcs_cuda_linalg_codegen_alloc(&ls);
-            CHECK(src != NULL);
-            xcs_kernel_host *k =
-                src ? kernel_build(nv, &nvrtc_compiled, src, "svd_qr.cu", "xcs_linalg_args", XCS_KERNEL_HOST_COOPERATIVE)
-                    : NULL;
-            free(src);
+            xcs_kernel_host *k = linalg_kernel(ops[o], dts[d]);
             const double tol = dts[d] == XCS_F32 ? 1e-4 : 1e-10;
             for (int trial = 0; k && trial < 9; trial++) {
                 CHECK_OK(xcs_kernel_host_set_schedule(k, XCS_KERNEL_HOST_RANDOM, next_u64()));
@@ -324,14 +318,7 @@ static void test_refusals(void) {
 int main(void) {
     CHECK_OK(xcs_host_init());
     R.state = test_run_seed(); /* fresh inputs each run; the seed repeats one */
-    if (!xcs_kernel_host_available()) {
-        printf("no C++ compiler to run the kernels on the host (%s): skipped\n", xcs_last_error());
-        return 77;
-    }
-    if (xcs_nvrtc_open(&nv)) {
-        printf("NVRTC not available (%s): its compile checks are skipped\n", xcs_last_error());
-        nv = NULL;
-    }
+    if (!kernel_tests_open(&nv)) return 77;
     RUN(test_values_against_cpu);
     RUN(test_eigh_against_cpu);
     RUN(test_svd_qr_against_cpu);
