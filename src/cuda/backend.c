@@ -392,10 +392,22 @@ xcs_status xcs_cuda_be_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
     return st;
 }
 
+/* A few big matrices are left to the host: a block per matrix runs each
+ * on one SM, an O(n^3) factorisation with 256 threads, where the host's
+ * LAPACK (on its threads from 512 rows) is blocked and parallel.  From
+ * this many rows, with fewer matrices than XCS_CUDA_LA_FILL, the kernel
+ * refuses (core computes on the host).  An estimate, to be tuned against
+ * gpu_linalg.py on a GPU. */
+#define XCS_CUDA_LA_BIG 256
+#define XCS_CUDA_LA_FILL 64
+
 xcs_status xcs_cuda_be_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
     xcs_cuda_linalg_args a;
     xcs_status st = xcs_cuda_linalg_args_of(op, n_in, in, out, &a);
     if (st || a.batch == 0) return st;
+    if (a.n >= XCS_CUDA_LA_BIG && a.batch < XCS_CUDA_LA_FILL)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: %lld matrices of %lld rows: on the host", xcs_op_name(op),
+                         (long long)a.batch, (long long)a.n);
     xcs_cu_runtime *rt = rt_of(ordinal_of(out));
     if (!rt) return xcs_last_status();
     st = order_kernel(rt, n_in, in, 1, &out);

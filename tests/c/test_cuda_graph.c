@@ -250,15 +250,16 @@ static void test_index_kernels(void) {
 }
 
 /* linalg as device kernels (a block per matrix): solve, cholesky, slogdet
- * and eigh on batches of small matrices and one of 300 rows (past a
- * block's threads; eigh: 40), float32 and float64, and qr, against the
- * CPU; a singular matrix and one not positive definite reported at the op;
+ * and eigh on batches of small matrices and of 300 rows (past a block's
+ * threads; eigh: 40), float32 and float64, and qr, against the CPU; one
+ * matrix of 300 rows (on the host); a singular matrix and one not positive definite reported at the op;
  * an svd of 70 x 50 (past the kernels' 64) on the host, sent back. */
 static void test_linalg_kernels(void) {
     const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
-    const int64_t sizes[2][2] = {{1000, 8}, {1, 300}}; /* {batch, n} */
+    /* {batch, n}: the last one on the host (a few big matrices: XCS_CUDA_LA_BIG) */
+    const int64_t sizes[3][2] = {{1000, 8}, {64, 300}, {1, 300}};
     for (int d = 0; d < 2; d++)
-        for (int z = 0; z < 2; z++) {
+        for (int z = 0; z < 3; z++) {
             const int64_t batch = sizes[z][0], n = sizes[z][1], sa[3] = {batch, n, n}, sb[3] = {batch, n, 3};
             xcs_tensor *r = random_dt(dts[d], 3, sa), *b = random_dt(dts[d], 3, sb), *e = NULL, *k = NULL,
                        *ek = NULL, *a = NULL, *rt = NULL, *rrt = NULL, *spd = NULL;
