@@ -655,9 +655,21 @@ xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src,
     rt->mem.uploads++;
     pthread_mutex_unlock(&rt->alloc_lock);
     cu_stream *cs = &rt->streams[me];
-    /* each chunk: wait until the copy out of its half is done, fill it,
-     * queue its copy; the call returns with the last ones in flight */
-    for (size_t off = 0, c = 0; !st && off < nbytes; off += cs->half, c++) {
+    /* a scalar (a few 4-byte words, aligned): its words ride in memset
+     * commands, queued without the host waiting.  Through the staging it
+     * would wait for the last copy out of its half, i.e. for every kernel
+     * queued before that: an eager op with a Python number each, the host
+     * kept within two ops of the device. */
+    const bool words = nbytes <= XCS_CU_SCALAR_BYTES && nbytes % 4 == 0 && dst % 4 == 0;
+    for (size_t off = 0; words && !st && off < nbytes; off += 4) {
+        unsigned w;
+        memcpy(&w, (const char *)src + off, 4);
+        cu_res r = rt->memset32_async(dst + off, w, 1, cs->s);
+        if (r != 0) st = cu_fail(rt, r, "a host-to-device copy of a scalar (cuMemsetD32Async)");
+    }
+    /* else each chunk: wait until the copy out of its half is done, fill
+     * it, queue its copy; the call returns with the last ones in flight */
+    for (size_t off = 0, c = 0; !words && !st && off < nbytes; off += cs->half, c++) {
         size_t len = nbytes - off < cs->half ? nbytes - off : cs->half;
         char *half = cs->stage + (c & 1) * cs->half;
         cu_res r = rt->event_sync(cs->stage_ev[c & 1]);

@@ -99,7 +99,11 @@ xcs_status xcs_cu_event_ms(xcs_cu_runtime *rt, void *start, void *stop, float *m
 void xcs_cu_event_free(xcs_cu_runtime *rt, void *ev);
 /* Host copies (dst / src may point inside a block), ordered after the
  * other streams' work on that block.  to_device returns once src has been
- * staged (src may change right after); to_host once dst holds the data. */
+ * staged (src may change right after); uploads of at most
+ * XCS_CU_SCALAR_BYTES (multiples of 4, aligned) are queued as memsets
+ * instead, the host not waiting for a staging buffer.  to_host returns once
+ * dst holds the data. */
+#define XCS_CU_SCALAR_BYTES 16
 xcs_status xcs_cu_to_device(xcs_cu_runtime *rt, xcs_cu_ptr dst, const void *src, size_t nbytes);
 xcs_status xcs_cu_to_host(xcs_cu_runtime *rt, void *dst, xcs_cu_ptr src, size_t nbytes);
 

@@ -41,6 +41,7 @@ struct xcs_fake_cuda_stats {
                                      (done synchronously, as the driver does) */
     long long launches_refused;   /* cuLaunchKernel calls (always refused: 801) */
     long long host_fns;           /* cuLaunchHostFunc calls accepted (queued or run) */
+    long long event_syncs;        /* cuEventSynchronize calls (the host waiting) */
 };
 
 typedef void (*xcs_fake_cuda_stats_fn)(struct xcs_fake_cuda_stats *out);

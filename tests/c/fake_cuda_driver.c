@@ -829,6 +829,7 @@ FAKE_API int cuEventSynchronize(void *event) {
     if (r) return r;
     fake_event *e = find_event(event);
     if (!e) return leave(CUDA_ERROR_INVALID_HANDLE);
+    g.stats.event_syncs++;
     event_wait(e, e->recorded);
     return leave(g.sticky);
 }

@@ -5,6 +5,8 @@
  * missing wait shows up as wrong data.
  *
  *   - round trips through the staging buffers, in one chunk and in many;
+ *   - scalar uploads (up to 16 bytes) queued as memsets: a run of them never
+ *     makes the host wait on an event, and they land in order;
  *   - threads each on their own stream, working at once;
  *   - a block written on one thread's stream and read, copied or
  *     overwritten on another's (the block table's waits, blocks.h);
@@ -51,6 +53,37 @@ static size_t mismatches(const uint32_t *p, size_t n, uint32_t seed) {
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) bad += p[i] != seed * 2654435761u + (uint32_t)i;
     return bad;
+}
+
+/* Scalars (4 to 16 bytes) go up as memsets: a run of them never makes the
+ * host wait (a staged upload waits for its half's last copy), and each
+ * lands in order, the last one read back, also over a staged upload of
+ * the same block. */
+static void test_scalar_uploads_do_not_wait(void) {
+    struct xcs_fake_cuda_stats before, after;
+    xcs_cu_ptr d = 0;
+    CHECK_OK(xcs_cu_alloc(rt, 64, &d));
+    uint32_t big[16], back[4] = {0}, model[4] = {0};
+    fill(big, 16, 7);
+    fake_stats(&before);
+    for (uint32_t i = 1; i <= 40; i++) {
+        const uint32_t v[4] = {i, i * 3, i * 5, i * 7};
+        CHECK_OK(xcs_cu_to_device(rt, d, v, 4 * (1 + i % 4)));
+        memcpy(model, v, 4 * (1 + i % 4));
+    }
+    fake_stats(&after);
+    CHECK_EQ_I((int)(after.event_syncs - before.event_syncs), 0);
+    CHECK_OK(xcs_cu_to_host(rt, back, d, 16));
+    CHECK(memcmp(back, model, sizeof model) == 0);
+    CHECK_OK(xcs_cu_to_device(rt, d, big, sizeof big)); /* staged */
+    const uint32_t one[2] = {11, 12};
+    CHECK_OK(xcs_cu_to_device(rt, d + 8, one, 8)); /* a scalar into its middle, after it */
+    uint32_t all[16];
+    CHECK_OK(xcs_cu_to_host(rt, all, d, sizeof all));
+    fill(big, 16, 7);
+    big[2] = 11, big[3] = 12;
+    CHECK(memcmp(all, big, sizeof all) == 0);
+    xcs_cu_free(rt, d);
 }
 
 /* Host -> device -> host, sizes from a word to several staging chunks. */
@@ -489,6 +522,7 @@ int main(void) {
     CHECK_OK(st);
     if (st) return check_report();
     RUN(test_round_trips);
+    RUN(test_scalar_uploads_do_not_wait);
     RUN(test_threads_own_streams);
     RUN(test_cross_stream_order);
     RUN(test_reuse_across_streams);
