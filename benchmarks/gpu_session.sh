@@ -4,13 +4,13 @@
 # `cuda` CTest label (C kernel tests, compute-sanitizer), the GPU Python
 # tests, the whole Python suite with XCS_DEVICE=cuda, xcs_cuda_bench (also
 # with the row kernels on), the peers, pmap split over the GPUs (NCCL;
-# where there are two or more), and scan's one-kernel loop (gpu_scan.py).  `gpu_session.sh peers_lt index` (a
-# second call: the default steps take most of one call's 600 s) runs the
-# peers with the cuBLASLt epilogues on (XCS_CUDA_LT_EPILOGUE=1;
-# test_cuda_graph turns them on for its own check) and the gathers'
-# figures (gpu_index.py: an embedding training step and argmax, against
-# torch); `gpu_session.sh linalg` the linear-algebra kernels' figures
-# (gpu_linalg.py, against torch.linalg).
+# where there are two or more), and scan's one-kernel loop (gpu_scan.py).
+# `gpu_session.sh peers_lt index linalg` (a second call: the default steps
+# take most of one call's 600 s) runs the peers with the cuBLASLt epilogues
+# on (XCS_CUDA_LT_EPILOGUE=1; test_cuda_graph turns them on for its own
+# check), the gathers' figures (gpu_index.py: an embedding training step
+# and argmax, against torch) and the linear-algebra kernels' (gpu_linalg.py,
+# against torch.linalg).
 # Logs go to $OUT (or ./gpu-out); the last lines printed are a summary.
 # Usage: benchmarks/gpu_session.sh [steps...]   (default: all)
 set -u
