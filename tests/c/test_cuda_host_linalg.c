@@ -290,6 +290,26 @@ static void test_svd_qr_against_cpu(void) {
     printf("  svd/qr: %d cases\n", cases);
 }
 
+/* slogdet of 0 x 0 matrices (the only op with elements to write for
+ * them): (1, 0) each, numpy's empty product. */
+static void test_empty_matrices(void) {
+    xcs_kernel_host *k = linalg_kernel(XCS_OP_SLOGDET, XCS_F64);
+    const int64_t s[3] = {3, 0, 0}, so[2] = {3, 2};
+    xcs_tensor *a = NULL, *out = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F64, 3, s, &a));
+    CHECK_OK(xcs_tensor_empty(XCS_F64, 2, so, &out));
+    const xcs_tensor *in[1] = {a};
+    if (k && a && out) {
+        memset(xcs_tensor_data(out), 0xA5, 6 * sizeof(double));
+        CHECK_EQ_I((int)run(k, XCS_OP_SLOGDET, in, out, XCS_CUDA_BLOCK), 0);
+        const double *o = xcs_tensor_data(out);
+        for (int i = 0; i < 3; i++) CHECK(o[2 * i] == 1 && o[2 * i + 1] == 0);
+    }
+    xcs_tensor_free(a);
+    xcs_tensor_free(out);
+    xcs_kernel_host_free(k);
+}
+
 /* Matrices whose smaller side is XCS_CUDA_JACOBI_LIMIT or more (eigh, svd,
  * qr), float16 (core computes in float32) and int64 have no kernel; a
  * malformed call is an internal error. */
@@ -322,6 +342,7 @@ int main(void) {
     RUN(test_values_against_cpu);
     RUN(test_eigh_against_cpu);
     RUN(test_svd_qr_against_cpu);
+    RUN(test_empty_matrices);
     RUN(test_refusals);
     printf("%d kernels compiled with NVRTC\n", nvrtc_compiled);
     xcs_nvrtc_close(nv);
