@@ -1,5 +1,5 @@
 """numpy.linalg's solve, inv, cholesky, slogdet, det, eigh, eigvalsh, svd,
-svdvals, pinv, matrix_rank and the spectral / nuclear norms on xcs (ops of
+svdvals, pinv, matrix_rank, tensorsolve, tensorinv and the spectral / nuclear norms on xcs (ops of
 kind LINALG: LU with partial pivoting, the Cholesky factor from the lower
 triangle, Jacobi rotations for eigh and svd): numpy's values and dtypes
 eagerly and under jit, over batches that broadcast (eigen- and singular
@@ -84,6 +84,14 @@ CASES = {
     "matrix_transpose": (np.linalg.matrix_transpose, lambda r: (r.standard_normal((2, 3, 4)),)),
     "lstsq_x": (lambda a, b: np.linalg.lstsq(a, b)[0], lambda r: (r.standard_normal((7, 3)), r.standard_normal((7, 2)))),
     "lstsq_resid": (lambda a, b: np.linalg.lstsq(a, b)[1], lambda r: (r.standard_normal((7, 3)), r.standard_normal(7))),
+    # tensors read as the square matrices they flatten to
+    "tensorsolve": (np.linalg.tensorsolve, lambda r: (well_conditioned(r, 24, 24).reshape(6, 4, 2, 3, 4),
+                                                      r.standard_normal((6, 4)))),
+    "tensorsolve_axes": (lambda a, b: np.linalg.tensorsolve(a, b, axes=(0, 2)),  # axes 0, 2 of a moved last
+                         lambda r: (well_conditioned(r, 12, 12).reshape(2, 6, 3, 4).transpose(2, 0, 3, 1),
+                                    r.standard_normal((2, 6)))),
+    "tensorinv": (np.linalg.tensorinv, lambda r: (well_conditioned(r, 24, 24).reshape(4, 6, 8, 3),)),
+    "tensorinv_ind1": (lambda a: np.linalg.tensorinv(a, ind=1), lambda r: (well_conditioned(r, 24, 24).reshape(24, 8, 3),)),
 }
 
 
@@ -123,6 +131,10 @@ def test_singular_and_not_positive_definite():
         np.linalg.cholesky(xcs.asarray(np.ones(3)))
     with pytest.raises(xcs.XCSShapeError, match="solve: b must be"):
         np.linalg.solve(xcs.asarray(np.eye(3)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="tensorinv: Invalid ind argument"):
+        np.linalg.tensorinv(xcs.asarray(np.eye(4).reshape(2, 2, 2, 2)), ind=0)
+    with pytest.raises(ValueError, match=r"tensorsolve: Input arrays must satisfy the requirement prod\(a.shape"):
+        np.linalg.tensorsolve(xcs.asarray(np.ones((2, 3, 4))), np.ones(2))
 
 
 def assert_fd(g, f, x, eps=1e-6):

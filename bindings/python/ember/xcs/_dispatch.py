@@ -121,9 +121,7 @@ for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "
     _UFUNC_CALL[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("fix", "sinc", "real", "imag", "isreal", "iscomplex", "angle"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
-for _name in ("norm", "solve", "inv", "cholesky", "slogdet", "det", "eigh", "eigvalsh", "svd", "svdvals", "pinv",
-              "matrix_rank", "qr", "lstsq", "cond", "matrix_norm", "vector_norm", "vecdot", "diagonal", "trace",
-              "cross", "tensordot", "outer", "matrix_transpose", "matmul"):
+for _name in [n for n in vars(xnp.linalg) if not n.startswith("_")]:  # every function of ember.xcs.numpy.linalg
     if hasattr(np.linalg, _name):  # svdvals: numpy >= 2.0
         _FUNCTIONS[getattr(np.linalg, _name)] = getattr(xnp.linalg, _name)
 for _name in ("permute_dims", "astype", "matrix_transpose"):  # numpy >= 2.0 / 2.1

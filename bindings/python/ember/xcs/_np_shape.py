@@ -534,7 +534,7 @@ def _chain(arrays, order, i, j):
 
 
 def _matrix_power(a, n):
-    """numpy.linalg.matrix_power for n >= 0, by numpy's repeated squaring (n < 0 needs inv: unsupported)."""
+    """numpy.linalg.matrix_power, by numpy's repeated squaring (n < 0: of the inverse)."""
     a = xnp.asarray(a)
     if a.ndim < 2:
         raise XCSValueError(f"{a.ndim}-dimensional array given. Array must be at least two-dimensional")
@@ -545,7 +545,7 @@ def _matrix_power(a, n):
     except TypeError as e:
         raise XCSTypeError("exponent must be an integer") from e
     if n < 0:
-        raise xnp._Unsupported("matrix_power: a negative exponent needs a matrix inverse")
+        a, n = xnp.linalg.inv(a), -n
     if n == 0:
         return xnp.broadcast_to(xnp.eye(a.shape[-1], dtype=a.dtype), a.shape)
     if n <= 3:

@@ -1297,6 +1297,37 @@ def _pinv(a, rcond=None, hermitian=False, *, rtol=None):
     return _pinv_of(*_svd_packed(a), cutoff)[0]
 
 
+def _tensorinv(a, ind=2):
+    """numpy.linalg.tensorinv: the inverse of a read as a (prod(a.shape[:ind]) x
+    prod(a.shape[ind:])) matrix, shaped a.shape[ind:] + a.shape[:ind]."""
+    a = asarray(a)
+    if not isinstance(ind, int) or isinstance(ind, bool) or ind <= 0:
+        raise _xcs.XCSValueError("tensorinv: Invalid ind argument.")
+    rows = 1
+    for k in a.shape[ind:]:
+        rows *= k
+    return reshape(_inv(reshape(a, (rows, -1))), a.shape[ind:] + a.shape[:ind])
+
+
+def _tensorsolve(a, b, axes=None):
+    """numpy.linalg.tensorsolve: x with tensordot(a, x, x.ndim) == b (axes: a's
+    axes moved to the end first), through one solve of the square matrix a
+    makes when flattened."""
+    a, b = asarray(a), asarray(b)
+    an = a.ndim
+    if axes is not None:
+        order = [k for k in range(an) if k not in [_axis(k, an, "tensorsolve") for k in axes]]
+        a = transpose(a, order + [_axis(k, an, "tensorsolve") for k in axes])
+    rest = a.shape[b.ndim:] if b.ndim <= an else None
+    n = 1
+    for k in rest or ():
+        n *= k
+    if rest is None or a.size != n * n:
+        raise _xcs.XCSValueError("tensorsolve: Input arrays must satisfy the requirement "
+                                 "prod(a.shape[b.ndim:]) == prod(a.shape[:b.ndim])")
+    return reshape(_solve(reshape(a, (n, n)), ravel(b)), rest)
+
+
 def _matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     """The number of singular values above tol (default: the largest * max(m, n) * eps), int64."""
     A = asarray(A)
@@ -1405,6 +1436,8 @@ class linalg:  # noqa: N801  (numpy's name: ember.xcs.numpy.linalg.norm)
     svd = staticmethod(_svd)
     svdvals = staticmethod(_svdvals)
     pinv = staticmethod(_pinv)
+    tensorinv = staticmethod(_tensorinv)
+    tensorsolve = staticmethod(_tensorsolve)
     matrix_rank = staticmethod(_matrix_rank)
     qr = staticmethod(_qr)
     lstsq = staticmethod(_lstsq)
