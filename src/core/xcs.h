@@ -34,6 +34,7 @@ typedef enum xcs_status {
     XCS_ERR_ZERO_DIV,    /* integer division or modulo by zero                 */
     XCS_ERR_UNSUPPORTED, /* valid request this build/backend cannot serve      */
     XCS_ERR_INTERNAL,    /* an invariant broke: a bug in XCS                   */
+    XCS_ERR_LINALG,      /* a matrix numpy.linalg refuses: singular, not positive definite */
 } xcs_status;
 
 /* Records `status` with a printf-style message in the calling thread's error
@@ -312,9 +313,9 @@ xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out);
  * float32 rounded back):
  *   XCS_OP_SOLVE     in a [..., n, n], b [..., n, k]: x with a @ x = b
  *                    (LU with partial pivoting; an exactly singular a is
- *                    XCS_ERR_VALUE "Singular matrix", as numpy);
+ *                    XCS_ERR_LINALG "Singular matrix", as numpy);
  *   XCS_OP_CHOLESKY  in a [..., n, n]: lower L with L @ L^T = a, from a's
- *                    lower triangle (not positive definite: XCS_ERR_VALUE);
+ *                    lower triangle (not positive definite: XCS_ERR_LINALG);
  *   XCS_OP_SLOGDET   in a [..., n, n]: [..., 2] of (sign, log|det|), a
  *                    singular a giving (0, -inf) as numpy's;
  *   XCS_OP_EIGH      in a [..., n, n] (its lower triangle, symmetric):

@@ -417,7 +417,7 @@ xcs_status xcs_cuda_be_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, 
     a.work = (void *)(uintptr_t)work;
     if (!st) st = xcs_cu_run_linalg(rt, &(xcs_cuda_linalg_spec){op, out->dtype}, &a);
     xcs_cu_free(rt, work);
-    if (st == XCS_ERR_VALUE) /* numpy's LinAlgError texts, as the CPU's */
+    if (st == XCS_ERR_LINALG) /* numpy's LinAlgError texts, as the CPU's */
         return op == XCS_OP_CHOLESKY ? xcs_error(st, "cholesky: Matrix is not positive definite")
                                      : xcs_error(st, "%s: Singular matrix", xcs_op_name(op));
     return st;

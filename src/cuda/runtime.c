@@ -932,9 +932,9 @@ static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks,
     if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
     if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
     if (err & XCS_CUDA_ERR_INDEX) return xcs_error(XCS_ERR_INDEX, "an index is out of bounds (CUDA kernel %s)", cs_name);
-    if (err & XCS_CUDA_ERR_SINGULAR) return xcs_error(XCS_ERR_VALUE, "Singular matrix (CUDA kernel %s)", cs_name);
+    if (err & XCS_CUDA_ERR_SINGULAR) return xcs_error(XCS_ERR_LINALG, "Singular matrix (CUDA kernel %s)", cs_name);
     if (err & XCS_CUDA_ERR_NOT_PD)
-        return xcs_error(XCS_ERR_VALUE, "Matrix is not positive definite (CUDA kernel %s)", cs_name);
+        return xcs_error(XCS_ERR_LINALG, "Matrix is not positive definite (CUDA kernel %s)", cs_name);
     return st;
 }
 

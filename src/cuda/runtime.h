@@ -148,7 +148,7 @@ xcs_status xcs_cu_run_index(xcs_cu_runtime *rt, const xcs_cuda_index_spec *is, c
 xcs_status xcs_cu_run_sort(xcs_cu_runtime *rt, const xcs_cuda_sort_step *step, xcs_dtype dtype);
 /* Runs a linalg kernel (codegen.h) over the batch, a block a matrix (err
  * filled in here); solve and cholesky are waited for, so a singular or
- * not positive definite matrix is XCS_ERR_VALUE at the op (slogdet and
+ * not positive definite matrix is XCS_ERR_LINALG at the op (slogdet and
  * eigh are not). */
 xcs_status xcs_cu_run_linalg(xcs_cu_runtime *rt, const xcs_cuda_linalg_spec *ls, const xcs_cuda_linalg_args *args);
 /* Runs a uniform / normal draw's kernel (codegen.h), asynchronously. */

@@ -235,8 +235,8 @@ static xcs_status lapack_all(xcs_op op, const xcs_tensor *const *in, xcs_tensor 
     }
     xcs_lapack_leave();
     free(buf);
-    if (worst == LA_SINGULAR) return xcs_error(XCS_ERR_VALUE, "%s: Singular matrix", xcs_op_name(op));
-    if (worst == LA_NOT_PD) return xcs_error(XCS_ERR_VALUE, "cholesky: Matrix is not positive definite");
+    if (worst == LA_SINGULAR) return xcs_error(XCS_ERR_LINALG, "%s: Singular matrix", xcs_op_name(op));
+    if (worst == LA_NOT_PD) return xcs_error(XCS_ERR_LINALG, "cholesky: Matrix is not positive definite");
     return XCS_OK;
 }
 #endif
@@ -280,7 +280,7 @@ xcs_status xcs_cpu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_
         if (r > worst) worst = r;
     }
     free(scratch);
-    if (worst == LA_SINGULAR) return xcs_error(XCS_ERR_VALUE, "%s: Singular matrix", xcs_op_name(op));
-    if (worst == LA_NOT_PD) return xcs_error(XCS_ERR_VALUE, "cholesky: Matrix is not positive definite");
+    if (worst == LA_SINGULAR) return xcs_error(XCS_ERR_LINALG, "%s: Singular matrix", xcs_op_name(op));
+    if (worst == LA_NOT_PD) return xcs_error(XCS_ERR_LINALG, "cholesky: Matrix is not positive definite");
     return XCS_OK;
 }

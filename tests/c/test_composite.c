@@ -202,8 +202,8 @@ static void test_linalg_ops(void) {
     const xcs_tensor *sb[2] = {sing, b}, *sp[1] = {sing};
     CHECK_ERR(xcs_linalg(XCS_OP_SOLVE, 2, sb, &bad), XCS_ERR_SHAPE, "solve: b must be");
     const xcs_tensor *sb3[2] = {sing, sing};
-    CHECK_ERR(xcs_linalg(XCS_OP_SOLVE, 2, sb3, &bad), XCS_ERR_VALUE, "Singular matrix");
-    CHECK_ERR(xcs_linalg(XCS_OP_CHOLESKY, 1, sp, &bad), XCS_ERR_VALUE, "not positive definite");
+    CHECK_ERR(xcs_linalg(XCS_OP_SOLVE, 2, sb3, &bad), XCS_ERR_LINALG, "Singular matrix");
+    CHECK_ERR(xcs_linalg(XCS_OP_CHOLESKY, 1, sp, &bad), XCS_ERR_LINALG, "not positive definite");
     xcs_tensor *sds = NULL;
     CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, sp, &sds)); /* singular: (0, -inf) */
     if (sds) CHECK(at(sds, 0) == 0.0 && isinf(at(sds, 1)) && at(sds, 1) < 0);

@@ -306,8 +306,8 @@ static void test_linalg_kernels(void) {
     CHECK_OK(xcs_full(XCS_F64, 3, s3, 0.0, &zero));
     zd = to_dev(zero);
     const xcs_tensor *zz[2] = {zd, zd}, *z1[1] = {zd};
-    CHECK_ERR(xcs_linalg(XCS_OP_SOLVE, 2, zz, &out), XCS_ERR_VALUE, "solve: Singular matrix");
-    CHECK_ERR(xcs_linalg(XCS_OP_CHOLESKY, 1, z1, &out), XCS_ERR_VALUE, "cholesky: Matrix is not positive definite");
+    CHECK_ERR(xcs_linalg(XCS_OP_SOLVE, 2, zz, &out), XCS_ERR_LINALG, "solve: Singular matrix");
+    CHECK_ERR(xcs_linalg(XCS_OP_CHOLESKY, 1, z1, &out), XCS_ERR_LINALG, "cholesky: Matrix is not positive definite");
     CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, z1, &out)); /* (0, -inf) each */
     xcs_tensor *h = NULL;
     if (out) CHECK_OK(xcs_tensor_to(out, XCS_DEVICE_CPU, 0, &h));

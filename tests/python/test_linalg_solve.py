@@ -114,6 +114,12 @@ def test_singular_and_not_positive_definite():
     for f in (np.linalg.solve, jit(np.linalg.solve)):
         with pytest.raises(xcs.XCSValueError, match="Singular matrix"):
             np.asarray(f(xcs.asarray(a), np.ones(2)))
+    # numpy's own exception class too: code written for numpy catches them
+    for f in (lambda: np.linalg.inv(xcs.asarray(a)), lambda: jit(np.linalg.cholesky)(-np.eye(2)),
+              lambda: np.linalg.cholesky(xcs.asarray(np.ones((70, 70))))):
+        with pytest.raises(np.linalg.LinAlgError) as e:
+            np.asarray(f())
+        assert isinstance(e.value, xcs.XCSLinAlgError) and isinstance(e.value, xcs.XCSValueError)
     with pytest.raises(ValueError, match="not positive definite"):  # an XCSValueError is a ValueError, as LinAlgError
         np.asarray(np.linalg.cholesky(xcs.asarray(-np.eye(3))))
     big = np.ones((70, 70))  # rank 1, through LAPACK where the build has it

@@ -36,6 +36,7 @@ PyObject *xcs_py_exc_class(xcs_status st) {
     case XCS_ERR_INDEX: c = s->XCSIndexError; break;
     case XCS_ERR_ZERO_DIV: c = s->XCSZeroDivisionError; break;
     case XCS_ERR_MEMORY: c = s->XCSMemoryError; break;
+    case XCS_ERR_LINALG: c = s->XCSLinAlgError ? s->XCSLinAlgError : s->XCSValueError; break;
     default: c = s->XCSError; break;
     }
     return c ? c : PyExc_RuntimeError;
@@ -412,6 +413,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(s->XCSZeroDivisionError);
     Py_VISIT(s->XCSMemoryError);
     Py_VISIT(s->XCSTracerError);
+    Py_VISIT(s->XCSLinAlgError);
     Py_VISIT(s->numpy);
     Py_VISIT(s->np_asarray);
     Py_VISIT(s->np_dtype);
@@ -433,6 +435,7 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(s->XCSZeroDivisionError);
     Py_CLEAR(s->XCSMemoryError);
     Py_CLEAR(s->XCSTracerError);
+    Py_CLEAR(s->XCSLinAlgError);
     Py_CLEAR(s->numpy);
     Py_CLEAR(s->np_asarray);
     Py_CLEAR(s->np_dtype);
@@ -493,6 +496,24 @@ static int add_exceptions(PyObject *m, xcs_py_state *s) {
     return 0;
 }
 
+/* XCSLinAlgError(XCSValueError, numpy.linalg.LinAlgError): numpy's code that
+ * catches LinAlgError catches xcs's singular / not positive definite
+ * matrices too (after numpy is loaded). */
+static int add_linalg_error(PyObject *m, xcs_py_state *s) {
+    PyObject *la = PyImport_ImportModule("numpy.linalg");
+    PyObject *np_err = la ? PyObject_GetAttrString(la, "LinAlgError") : NULL;
+    Py_XDECREF(la);
+    if (!np_err) return -1;
+    PyObject *bases = PyTuple_Pack(2, s->XCSValueError, np_err);
+    Py_DECREF(np_err);
+    if (!bases) return -1;
+    int rc = add_exception(m, &s->XCSLinAlgError, "XCSLinAlgError",
+                           "A matrix numpy.linalg refuses (singular, not positive definite): also a "
+                           "numpy.linalg.LinAlgError and an XCSValueError.", bases);
+    Py_DECREF(bases);
+    return rc;
+}
+
 static int load_numpy(xcs_py_state *s) {
     s->numpy = PyImport_ImportModule("numpy");
     if (!s->numpy) return -1;
@@ -526,7 +547,7 @@ PyMODINIT_FUNC PyInit__xcs(void) {
     PyObject *m = PyModule_Create(&xcs_py_module_def);
     if (!m) return NULL;
     xcs_py_state *s = PyModule_GetState(m);
-    if (add_exceptions(m, s) || load_numpy(s)) goto fail;
+    if (add_exceptions(m, s) || load_numpy(s) || add_linalg_error(m, s)) goto fail;
     xcs_status st = xcs_host_init();
     if (st) {
         const char *msg = xcs_last_error();

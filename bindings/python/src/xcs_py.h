@@ -55,6 +55,7 @@ typedef struct xcs_py_state {
     PyObject *XCSZeroDivisionError;
     PyObject *XCSMemoryError;
     PyObject *XCSTracerError;           /* (XCSError, TypeError): a traced value read as data */
+    PyObject *XCSLinAlgError;           /* (XCSValueError, numpy.linalg.LinAlgError) */
     PyObject *numpy;                    /* the numpy module */
     PyObject *np_asarray;               /* numpy.asarray */
     PyObject *np_dtype;                 /* numpy.dtype */

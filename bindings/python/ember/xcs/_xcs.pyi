@@ -12,6 +12,7 @@ by the ``ember.xcs`` package and the tests); their signatures may change.
 from typing import Any, ClassVar, Iterator, Literal, NoReturn, Protocol, Sequence, SupportsIndex, TypedDict, TypeVar, final, overload
 
 import numpy as np
+from numpy.linalg import LinAlgError
 from numpy.typing import ArrayLike, DTypeLike
 
 __version__: str
@@ -41,6 +42,9 @@ class XCSShapeError(XCSError, ValueError):
 
 class XCSValueError(XCSError, ValueError):
     """A bad argument value (axis, size, empty reduction, ...)."""
+
+class XCSLinAlgError(XCSValueError, LinAlgError):
+    """A matrix numpy.linalg refuses (singular, not positive definite)."""
 
 class XCSTypeError(XCSError, TypeError):
     """A dtype or Python type an op cannot take."""

@@ -6,6 +6,8 @@ and live under this module's name::
     XCSError(RuntimeError)
     ├── XCSShapeError(XCSError, ValueError)        shapes do not agree
     ├── XCSValueError(XCSError, ValueError)        bad argument value (axis, size, empty reduction)
+    │   └── XCSLinAlgError(XCSValueError, numpy.linalg.LinAlgError)
+    │                                             a singular or not positive definite matrix
     ├── XCSTypeError(XCSError, TypeError)          dtype / Python type not supported
     ├── XCSIndexError(XCSError, IndexError)        index or axis out of bounds
     ├── XCSZeroDivisionError(XCSError, ZeroDivisionError)
@@ -21,12 +23,13 @@ and live under this module's name::
 
 C statuses map as XCS_ERR_SHAPE -> XCSShapeError, XCS_ERR_VALUE -> XCSValueError, XCS_ERR_TYPE -> XCSTypeError,
 XCS_ERR_INDEX -> XCSIndexError, XCS_ERR_ZERO_DIV -> XCSZeroDivisionError,
-XCS_ERR_MEMORY -> XCSMemoryError, anything else -> XCSError.
+XCS_ERR_MEMORY -> XCSMemoryError, XCS_ERR_LINALG -> XCSLinAlgError, anything else -> XCSError.
 """
 
 from ember.xcs._xcs import (
     XCSError,
     XCSIndexError,
+    XCSLinAlgError,
     XCSMemoryError,
     XCSShapeError,
     XCSValueError,
@@ -39,6 +42,7 @@ __all__ = [
     "XCSError",
     "XCSShapeError",
     "XCSValueError",
+    "XCSLinAlgError",
     "XCSTypeError",
     "XCSIndexError",
     "XCSZeroDivisionError",
