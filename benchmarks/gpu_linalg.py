@@ -2,9 +2,9 @@
 eigvalsh and svdvals of batches of matrices (10000 of 4 x 4, 1000 of
 32 x 32, 64 of 512 x 512) and of one 1024 x 1024 matrix, float32 and
 float64, as xcs's device kernels (a block per matrix: src/cuda/linalg.c;
-eigh and svd by Jacobi below 64 rows; bigger ones, and fewer than 64
-matrices of 256 rows or more, on the host: the figures that tune that
-rule), against PyTorch CUDA
+eigh below 8 rows and svd below 24 by Jacobi, as the CPU; bigger ones, and
+fewer than 64 matrices of 256 rows or more, on the host: the figures that
+tune that rule), against PyTorch CUDA
 (torch.linalg: cuSOLVER / MAGMA) where torch sees a GPU and against xcs on
 the CPU in the same run.  Every operand lives on the device; a figure
 records the copies to the host one call makes (0: the kernels ran on the
@@ -23,7 +23,7 @@ import ember.xcs as xcs
 from gpu_common import SMALL, no_gpu, timed
 from gpu_index import downloads_of
 
-SIZES = [(50, 4), (8, 16)] if SMALL else [(10000, 4), (1000, 32), (64, 512), (1, 1024)]  # (batch, n)
+SIZES = [(50, 4), (8, 7)] if SMALL else [(10000, 4), (1000, 32), (64, 512), (1, 1024)]  # (batch, n)
 OPS = {
     "solve": (lambda a, s, b: np.linalg.solve(a, b), "solve"),
     "cholesky": (lambda a, s, b: np.linalg.cholesky(s), "cholesky"),

@@ -383,18 +383,20 @@ long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
  *             (m + 1 + n) x k, U, the values descending, V;
  *   QR        Householder as LAPACK's geqrf / orgqr: out (m + n) x k, Q
  *             then R^T.
- * EIGH, SVD, QR: the CPU's packing, for k = min(m, n) < XCS_CUDA_JACOBI_LIMIT
- * (the CPU's own loops' range: it hands bigger ones to LAPACK); their sums
- * and rotations in the CPU's order (one thread sums, all rotate).  Kernel
+ * EIGH, SVD, QR: the CPU's packing, for k = min(m, n) below the op's limit
+ * (xcs_cuda_linalg_limit: the CPU's own loops' range, bigger ones it hands
+ * to LAPACK, and so does the device); their sums and rotations in the
+ * CPU's order (one thread sums, all rotate).  Kernel
  * parameter: struct xcs_linalg_args, mirrored by xcs_cuda_linalg_args. */
 #define XCS_CUDA_ERR_SINGULAR 8u
 #define XCS_CUDA_ERR_NOT_PD 16u
 #define XCS_CUDA_JACOBI_SWEEPS 80 /* as the CPU's (linalg_jacobi.c) */
-/* eigh, svd and qr kernels take matrices whose smaller side is below this
- * (a Jacobi rotation is a barrier or three, n^2 / 2 of them a sweep);
- * bigger ones go to the host's LAPACK, as the CPU's own loops hand them
- * over from LA_LAPACK_MIN (64) on. */
-#define XCS_CUDA_JACOBI_LIMIT 64
+/* The smallest side from which eigh, svd and qr go to the host's LAPACK
+ * instead of a kernel: where the CPU itself hands them to LAPACK
+ * (src/host/lapack.h: LA_EIGH_MIN 8, LA_SVD_MIN 24, LA_LAPACK_MIN 64), so a
+ * device and the host give the same factors (Jacobi's vector signs are
+ * not LAPACK's); 0 for the other ops (no limit). */
+int64_t xcs_cuda_linalg_limit(xcs_op op);
 
 typedef struct xcs_cuda_linalg_spec {
     xcs_op op; /* XCS_OP_SOLVE, SLOGDET, CHOLESKY, EIGH, SVD or QR */

@@ -467,6 +467,10 @@ uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls) {
     return 0x3e8d51c7a90b246full ^ ((uint64_t)ls->op << 40) ^ ((uint64_t)ls->dtype << 8);
 }
 
+int64_t xcs_cuda_linalg_limit(xcs_op op) {
+    return op == XCS_OP_EIGH ? 8 : op == XCS_OP_SVD ? 24 : op == XCS_OP_QR ? 64 : 0;
+}
+
 xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const *in, const xcs_tensor *out,
                                    xcs_cuda_linalg_args *a) {
     const xcs_tensor *x = in[0];
@@ -485,9 +489,10 @@ xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const 
              in[1]->shape[nd - 2] == x->shape[nd - 1];
     if (!ok) return xcs_error(XCS_ERR_INTERNAL, "CUDA %s: bad operands", xcs_op_name(op));
     const int64_t m = x->shape[nd - 2], n = x->shape[nd - 1], k = m < n ? m : n, rows = m > n ? m : n;
-    if (jacobi && k >= XCS_CUDA_JACOBI_LIMIT)
-        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: the CUDA kernel (a block a matrix) takes matrices of fewer than %d "
-                         "rows or columns", xcs_op_name(op), XCS_CUDA_JACOBI_LIMIT);
+    const int64_t limit = xcs_cuda_linalg_limit(op);
+    if (limit && k >= limit)
+        return xcs_error(XCS_ERR_UNSUPPORTED, "%s: the CUDA kernel takes matrices of fewer than %lld rows or columns "
+                         "(as the CPU's own loops; LAPACK on the host from there)", xcs_op_name(op), (long long)limit);
     memset(a, 0, sizeof *a);
     a->m = m, a->n = n;
     a->batch = 1;

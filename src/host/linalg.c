@@ -7,7 +7,8 @@
  * threads, each matrix computed by one thread, so results do not depend on
  * the thread count.  Matrices of LA_LAPACK_MIN rows or more go to LAPACK
  * where the BLAS build has it (blocked: numpy's speed, other bits), one at
- * a time (lapack.h).  EIGH and SVD: linalg_jacobi.c.  Borrows all
+ * a time, but for batches of LA_OWN_BATCH_MIN solves up to
+ * LA_OWN_BATCH_MAX rows (lapack.h says why).  EIGH and SVD: linalg_jacobi.c.  Borrows all
  * arguments; writes out in place. */
 #include <math.h>
 #include <stdlib.h>
@@ -253,7 +254,10 @@ xcs_status xcs_cpu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
     if (batch == 0) return XCS_OK;
 #ifdef XCS_HAVE_LAPACK
-    if (n >= LA_LAPACK_MIN && n < ((int64_t)1 << 31) / (n > 0 ? n : 1)) return lapack_all(op, in, out, n, k, batch);
+    /* a batch of LA_OWN_BATCH_MIN matrices or more keeps the loops longer (lapack.h) */
+    const bool own = op != XCS_OP_CHOLESKY && n <= LA_OWN_BATCH_MAX && batch >= LA_OWN_BATCH_MIN;
+    if (n >= LA_LAPACK_MIN && !own && n < ((int64_t)1 << 31) / (n > 0 ? n : 1))
+        return lapack_all(op, in, out, n, k, batch);
 #endif
     int nt = 1;
 #ifdef _OPENMP

@@ -15,9 +15,10 @@
  *         singular values, descending, rows m+1.. V (A = U diag(s) V^T);
  *   QR    [..., m + n, k]: rows 0..m-1 Q, rows m.. R^T.
  * Eigen- and singular vectors are unique up to sign (and within repeated
- * values): these are not LAPACK's signs.  From LA_LAPACK_MIN rows and
- * columns on, where the BLAS build has LAPACK, its syevd / gesdd (divide and
- * conquer) / geqrf + orgqr do it instead: Jacobi's sweeps cost 60x their time at 128. */
+ * values): these are not LAPACK's signs.  Where the BLAS build has LAPACK,
+ * its syevd / gesdd (divide and conquer) / geqrf + orgqr do it instead from
+ * LA_EIGH_MIN / LA_SVD_MIN / LA_LAPACK_MIN rows and columns on (lapack.h:
+ * Jacobi's sweeps cost ~10x syevd's flops). */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -327,8 +328,8 @@ xcs_status xcs_cpu_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out) {
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
     if (batch == 0 || k == 0) return XCS_OK; /* (an empty QR's Q or R^T has no elements either) */
 #ifdef XCS_HAVE_LAPACK
-    if (k >= LA_LAPACK_MIN && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1))
-        return lapack_eigh_svd(op, a, out, m, n, batch);
+    const int64_t from = op == XCS_OP_EIGH ? LA_EIGH_MIN : op == XCS_OP_SVD ? LA_SVD_MIN : LA_LAPACK_MIN; /* lapack.h */
+    if (k >= from && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1)) return lapack_eigh_svd(op, a, out, m, n, batch);
 #endif
     const size_t es = xcs_dtype_size(a->dtype);
     const size_t per = (op == XCS_OP_EIGH ? (size_t)(n * n)

@@ -224,12 +224,13 @@ static xcs_status m_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
 }
 
 /* As the CUDA module's: every linalg op on the device, but eigh, svd and
- * qr of 64 rows and columns or more refused (core computes them on the
- * host, by LAPACK). */
+ * qr past xcs_cuda_linalg_limit refused (core computes them on the host,
+ * by LAPACK). */
 static xcs_status m_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
     const int nd = in[0]->ndim;
     const int64_t k = in[0]->shape[nd - 1] < in[0]->shape[nd - 2] ? in[0]->shape[nd - 1] : in[0]->shape[nd - 2];
-    if ((op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR) && k >= 64) /* XCS_CUDA_JACOBI_LIMIT */
+    const int64_t limit = op == XCS_OP_EIGH ? 8 : op == XCS_OP_SVD ? 24 : op == XCS_OP_QR ? 64 : 0; /* xcs_cuda_linalg_limit */
+    if (limit && k >= limit)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for this size", xcs_op_name(op));
     xcs_storage s[3];
     xcs_tensor h[3];

@@ -250,8 +250,8 @@ static void test_index_kernels(void) {
 }
 
 /* linalg as device kernels (a block per matrix): solve, cholesky, slogdet
- * and eigh on batches of small matrices and of 300 rows (past a block's
- * threads; eigh: 40), float32 and float64, and qr, against the CPU; one
+ * on batches of small matrices and of 300 rows (past a block's threads;
+ * eigh: 7, its kernel's range), float32 and float64, and qr, against the CPU; one
  * matrix of 300 rows (on the host); a singular matrix and one not positive definite reported at the op;
  * an svd of 70 x 50 (past the kernels' 64) on the host, sent back. */
 static void test_linalg_kernels(void) {
@@ -284,17 +284,13 @@ static void test_linalg_kernels(void) {
             CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, s1, &g));
             CHECK_OK(xcs_linalg(XCS_OP_SLOGDET, 1, s1d, &gd));
             check_same(gd, g, tol);
-            xcs_tensor *v = NULL, *vd = NULL, *sub = NULL, *subd = NULL; /* eigh: Jacobi, the CPU's up to 63 rows */
+            xcs_tensor *v = NULL, *vd = NULL, *sub = NULL, *subd = NULL; /* eigh's kernel: fewer than 8 rows */
             const xcs_tensor *e1[1] = {NULL}, *e1d[1] = {NULL};
-            if (n <= 40) {
-                e1[0] = spd, e1d[0] = sd;
-            } else {
-                CHECK_OK(xcs_slice_axis(spd, 1, (xcs_slice){.stop = 40, .step = 1, .has_stop = true}, &v));
-                CHECK_OK(xcs_slice_axis(v, 2, (xcs_slice){.stop = 40, .step = 1, .has_stop = true}, &sub));
-                xcs_tensor_free(v);
-                v = NULL;
-                e1[0] = sub, e1d[0] = subd = to_dev(sub);
-            }
+            CHECK_OK(xcs_slice_axis(spd, 1, (xcs_slice){.stop = 7, .step = 1, .has_stop = true}, &v));
+            CHECK_OK(xcs_slice_axis(v, 2, (xcs_slice){.stop = 7, .step = 1, .has_stop = true}, &sub));
+            xcs_tensor_free(v);
+            v = NULL;
+            e1[0] = sub, e1d[0] = subd = to_dev(sub);
             CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, e1, &v));
             CHECK_OK(xcs_linalg(XCS_OP_EIGH, 1, e1d, &vd));
             check_same(vd, v, tol);

@@ -18,7 +18,7 @@
  *   eigh        the CPU's Jacobi rotations in its order: its values and
  *               vectors to rounding, signs included, and A V = V diag(w);
  *   svd, qr     the CPU's factors to rounding (tall, wide, rank-deficient);
- *   refusals    eigh/svd/qr of 64 rows and columns or more, other dtypes:
+ *   refusals    eigh/svd/qr past their limits (8, 24, 64), other dtypes:
  *               XCS_ERR_UNSUPPORTED (core runs them on the host). */
 #include <math.h>
 #include <stdint.h>
@@ -199,7 +199,8 @@ static void test_values_against_cpu(void) {
  * its values and vectors (signs included) are the CPU's to rounding: on
  * symmetric matrices read from the lower triangle (the upper one garbage),
  * on matrices with repeated eigenvalues (a diagonal with ties, where no
- * rotation happens), 1 to 40 rows; and they make the decomposition. */
+ * rotation happens), 1 to 7 rows (the kernel's range); and they make the
+ * decomposition. */
 static void test_eigh_against_cpu(void) {
     const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
     int cases = 0;
@@ -209,7 +210,7 @@ static void test_eigh_against_cpu(void) {
         const double tol = f32 ? 2e-4 : 1e-10;
         for (int trial = 0; k && trial < 10; trial++) {
             CHECK_OK(xcs_kernel_host_set_schedule(k, XCS_KERNEL_HOST_RANDOM, next_u64()));
-            const int64_t n = trial == 0 ? uniform(30, 41) : uniform(1, 9), batch = uniform(1, 4);
+            const int64_t n = uniform(1, xcs_cuda_linalg_limit(XCS_OP_EIGH)), batch = uniform(1, 4);
             xcs_tensor *a64 = matrices(batch, n, WELL, false);
             double *p = a64 ? xcs_tensor_data(a64) : NULL;
             for (int64_t m = 0; p && trial == 1 && m < batch; m++) /* diagonal, ties: nothing to rotate */
@@ -251,8 +252,8 @@ static void test_eigh_against_cpu(void) {
 
 /* svd and qr: the CPU's sums, rotations and reflections in its order, so
  * its factors to rounding (signs included), on tall, wide and square
- * matrices of 1 to 20 rows and columns, rank-deficient ones (zero values:
- * the orthonormal completion) included. */
+ * matrices of 1 to 20 rows and columns (the smaller side below svd's 24),
+ * rank-deficient ones (zero values: the orthonormal completion) included. */
 static void test_svd_qr_against_cpu(void) {
     const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
     const xcs_op ops[2] = {XCS_OP_SVD, XCS_OP_QR};
@@ -310,11 +311,11 @@ static void test_empty_matrices(void) {
     xcs_kernel_host_free(k);
 }
 
-/* Matrices whose smaller side is XCS_CUDA_JACOBI_LIMIT or more (eigh, svd,
- * qr), float16 (core computes in float32) and int64 have no kernel; a
- * malformed call is an internal error. */
+/* Matrices whose smaller side reaches the op's limit (eigh 8, svd 24, qr
+ * 64: where the CPU uses LAPACK), float16 (core computes in float32) and
+ * int64 have no kernel; a malformed call is an internal error. */
 static void test_refusals(void) {
-    const int64_t shape[2] = {3, 3}, big[2] = {XCS_CUDA_JACOBI_LIMIT, XCS_CUDA_JACOBI_LIMIT + 5};
+    const int64_t shape[2] = {3, 3}, big[2] = {64, 69};
     xcs_tensor *f = NULL, *h = NULL, *i = NULL, *bg = NULL;
     CHECK_OK(xcs_tensor_empty(XCS_F32, 2, shape, &f));
     CHECK_OK(xcs_tensor_empty(XCS_F16, 2, shape, &h));
@@ -322,8 +323,14 @@ static void test_refusals(void) {
     CHECK_OK(xcs_tensor_empty(XCS_F64, 2, big, &bg));
     xcs_cuda_linalg_args a;
     const xcs_tensor *in[2] = {f, f}, *hin[1] = {h}, *iin[1] = {i}, *bin[1] = {bg};
-    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVD, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "fewer than 64 rows or columns");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVD, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "fewer than 24 rows or columns");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_QR, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "fewer than 64 rows or columns");
+    const int64_t e8[2] = {8, 8};
+    xcs_tensor *eg = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F32, 2, e8, &eg));
+    const xcs_tensor *ein[1] = {eg};
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, ein, eg, &a), XCS_ERR_UNSUPPORTED, "fewer than 8 rows");
+    xcs_tensor_free(eg);
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_CHOLESKY, 1, hin, h, &a), XCS_ERR_UNSUPPORTED, "dtype float16");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SLOGDET, 1, iin, i, &a), XCS_ERR_UNSUPPORTED, "dtype int64");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SOLVE, 1, in, f, &a), XCS_ERR_INTERNAL, "bad operands");

@@ -220,7 +220,7 @@ def test_eigh_and_svd_vectors(mode, rng):
         np.testing.assert_allclose(sv, np.linalg.svd(a, compute_uv=False), rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose((u * sv[..., None, :]) @ vh, a, atol=1e-12)
         np.testing.assert_allclose(np.swapaxes(u, -1, -2) @ u, np.broadcast_to(np.eye(k), sv.shape[:-1] + (k, k)), atol=1e-12)
-    # 64 rows and columns or more: LAPACK's syevd / gesdd where the build has it
+    # big ones: LAPACK's syevd / gesdd where the build has it (eigh from 8 rows, svd from 24)
     big = spd(rng, 2, 70, 70) - 70 * np.eye(70)
     w, v = (np.asarray(t) for t in np.linalg.eigh(xcs.asarray(big)))
     np.testing.assert_allclose(w, np.linalg.eigvalsh(big), rtol=1e-10, atol=1e-10)
