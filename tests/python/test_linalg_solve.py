@@ -44,6 +44,11 @@ CASES = {
     "solve_big_f32": (np.linalg.solve, lambda r: (well_conditioned(r, 70, 70).astype(np.float32),
                                                   r.standard_normal((70, 70)).astype(np.float32))),
     "cholesky_big": (np.linalg.cholesky, lambda r: (spd(r, 3, 70, 70),)),
+    # a batch of 8 or more: xcs's loops up to 256 rows (lapack.h)
+    "solve_big_batch": (np.linalg.solve, lambda r: (well_conditioned(r, 8, 70, 70), r.standard_normal((8, 70, 2)))),
+    "slogdet_big_batch": (lambda a: np.linalg.slogdet(a)[1], lambda r: (well_conditioned(r, 9, 66, 66),)),
+    "eigvalsh_lapack": (np.linalg.eigvalsh, lambda r: (spd(r, 3, 9, 9),)),  # from 8 rows: syevd
+    "svdvals_lapack": (lambda a: np.linalg.svd(a, compute_uv=False), lambda r: (r.standard_normal((2, 30, 25)),)),
     "cholesky_big_f32": (np.linalg.cholesky, lambda r: (spd(r, 65, 65).astype(np.float32),)),
     "slogdet_big": (lambda a: np.linalg.slogdet(a)[1], lambda r: (r.standard_normal((2, 66, 66)),)),
     # LA_THREADED_MIN (512) or more: LAPACK on OpenBLAS's threads
