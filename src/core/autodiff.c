@@ -585,13 +585,24 @@ static void linalg_rule(ad *c, const xcs_node *n, const xcs_edge *e, xcs_tensor 
         }
         xcs_tensor *inv_t = SOLVE(c, SWAP_LAST(c, a), TRI(c, m, n->dtype, 0, 1, 0));
         accumulate(c, &e[0], B(c, XCS_OP_MUL, gl2, inv_t));
-    } else if (n->op == XCS_OP_EIGH) { /* of the lower triangle: S = V (diag(gw) + F o (V^T gV)) V^T */
-        xcs_tensor *w = ROW(c, y, 0), *v = ROWS(c, y, 1, m + 1), *gw = ROW(c, g, 0), *gv = ROWS(c, g, 1, m + 1);
-        xcs_tensor *eye = TRI(c, m, n->dtype, 0, 1, 0), *phi = TRI(c, m, n->dtype, 1, 0.5, 0);
-        xcs_tensor *inner = B(c, XCS_OP_ADD, B(c, XCS_OP_MUL, VEC2(c, gw, true), eye),
-                              B(c, XCS_OP_MUL, GAPS(c, w, m, n->dtype), MATMUL(c, SWAP_LAST(c, v), gv)));
+    } else if (n->op == XCS_OP_EIGH || n->op == XCS_OP_EIGVALSH) {
+        /* of the lower triangle: S = V (diag(gw) + F o (V^T gV)) V^T; the values
+         * alone: S = V diag(gw) V^T, V computed again (an EIGH of a) */
+        xcs_tensor *full = y;
+        if (n->op == XCS_OP_EIGVALSH && !c->st) KEEP(c, xcs_linalg(XCS_OP_EIGH, 1, (const xcs_tensor *const *)&a, &full), full);
+        xcs_tensor *v = ROWS(c, full, 1, m + 1), *gw = n->op == XCS_OP_EIGH ? ROW(c, g, 0) : g;
+        xcs_tensor *inner = B(c, XCS_OP_MUL, VEC2(c, gw, true), TRI(c, m, n->dtype, 0, 1, 0));
+        if (n->op == XCS_OP_EIGH)
+            inner = B(c, XCS_OP_ADD, inner, B(c, XCS_OP_MUL, GAPS(c, ROW(c, y, 0), m, n->dtype),
+                                              MATMUL(c, SWAP_LAST(c, v), ROWS(c, g, 1, m + 1))));
         xcs_tensor *sm = MATMUL(c, MATMUL(c, v, inner), SWAP_LAST(c, v));
-        accumulate(c, &e[0], B(c, XCS_OP_MUL, B(c, XCS_OP_ADD, sm, SWAP_LAST(c, sm)), phi));
+        accumulate(c, &e[0], B(c, XCS_OP_MUL, B(c, XCS_OP_ADD, sm, SWAP_LAST(c, sm)), TRI(c, m, n->dtype, 1, 0.5, 0)));
+    } else if (n->op == XCS_OP_SVDVALS) { /* U diag(gs) V^T, U and V computed again (an SVD of a) */
+        const int64_t rows = e[0].shape[e[0].ndim - 2], cols = e[0].shape[e[0].ndim - 1];
+        xcs_tensor *full = NULL;
+        if (!c->st) KEEP(c, xcs_linalg(XCS_OP_SVD, 1, (const xcs_tensor *const *)&a, &full), full);
+        xcs_tensor *us = B(c, XCS_OP_MUL, ROWS(c, full, 0, rows), VEC2(c, g, true));
+        accumulate(c, &e[0], MATMUL(c, us, SWAP_LAST(c, ROWS(c, full, rows + 1, rows + 1 + cols))));
     } else if (n->op == XCS_OP_SVD) { /* Townsend's: U [(F o (X - X^T)) S + diag(gs) + S (F o (Y - Y^T))] V^T
                                        * + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T),
                                        * X = U^T gU, Y = V^T gV, F_ij = 1 / (s_j^2 - s_i^2) */

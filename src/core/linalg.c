@@ -1,6 +1,6 @@
 /* linalg.c — linear algebra on the last two dims, batched over the others
- * (ops of kind LINALG: solve, cholesky, slogdet; their gradients are in
- * autodiff.c, their batching in batch.c).
+ * (ops of kind LINALG: solve, cholesky, slogdet, eigh, svd, qr, eigvalsh,
+ * svdvals; their gradients are in autodiff.c, their batching in batch.c).
  *
  * The dtype follows numpy.linalg: the promoted inputs, ints and bools in
  * float64; float16/bfloat16 are solved in float32 and rounded back (numpy
@@ -29,7 +29,7 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
                                 int64_t in_shape[2][XCS_MAX_DIMS]) {
     const char *what = xcs_op_name(op);
     const xcs_tensor *a = in[0];
-    if (op == XCS_OP_SVD || op == XCS_OP_QR) { /* any [..., m, n] */
+    if (op == XCS_OP_SVD || op == XCS_OP_QR || op == XCS_OP_SVDVALS) { /* any [..., m, n] */
         if (a->ndim < 2)
             return xcs_error(XCS_ERR_SHAPE, "%s: %d-dimensional array given; the array must be at least "
                              "two-dimensional", what, a->ndim);
@@ -38,6 +38,7 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
         memcpy(in_shape[0], a->shape, (size_t)a->ndim * sizeof *shape);
         shape[a->ndim - 2] = op == XCS_OP_SVD ? m + 1 + n : m + n, shape[a->ndim - 1] = k;
         *nd = a->ndim;
+        if (op == XCS_OP_SVDVALS) shape[a->ndim - 2] = k, *nd = a->ndim - 1;
         return XCS_OK;
     }
     xcs_status st = square_last(a, what);
@@ -67,9 +68,9 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
         memcpy(shape, a->shape, (size_t)a->ndim * sizeof *shape);
         shape[a->ndim - 2] = n + 1;
         *nd = a->ndim;
-    } else { /* slogdet: [..., 2] of (sign, log|det|) */
+    } else { /* slogdet: [..., 2] of (sign, log|det|); eigvalsh: [..., n] */
         memcpy(shape, batch, (size_t)nb * sizeof *shape);
-        shape[nb] = 2;
+        shape[nb] = op == XCS_OP_EIGVALSH ? n : 2;
         *nd = nb + 1;
     }
     memcpy(in_shape[0], batch, (size_t)nb * sizeof *shape);
@@ -78,8 +79,35 @@ static xcs_status linalg_shapes(xcs_op op, int n_in, const xcs_tensor *const *in
     return XCS_OK;
 }
 
+/* Which matrices the host's LAPACK takes (where the BLAS build has it) and
+ * which xcs's own loops (threads over the batch; the CUDA kernels, which
+ * follow the CPU's), from bench runs on 2 cores (batches of 200, and single
+ * matrices):
+ *   solve, slogdet, cholesky, qr: from 64 rows (src/host/lapack.h: batched
+ *     solve and slogdet keep the loops longer);
+ *   eigh: from 8 rows (Jacobi sweeps cost ~10x syevd's flops: 200 x 16^2
+ *     7.6 ms against 3.5, 200 x 32^2 41 against 13);
+ *   svd: from 24 rows and columns (200 x 16^2: Jacobi 4.7 ms, gesdd 6.5;
+ *     200 x 32^2: 47 against 21);
+ *   eigvalsh: from 4 rows (syevd 'N' is Householder tridiagonalisation
+ *     and root-free QR: 200 x 4^2 0.16 ms against Jacobi's 0.17, 200 x
+ *     16^2 1.8 against 7.7; 200 x 2^2 0.027 against 0.012);
+ *   svdvals: from 12 rows and columns (gesdd 'N'; 200 x 8^2: Jacobi 0.50
+ *     ms, gesdd 0.72; 12^2: 1.6 against 1.5; 16^2 3.6 against 2.4). */
+int64_t xcs_linalg_lapack_min(xcs_op op) {
+    switch (op) {
+    case XCS_OP_EIGH: return 8;
+    case XCS_OP_SVD: return 24;
+    case XCS_OP_EIGVALSH: return 4;
+    case XCS_OP_SVDVALS: return 12;
+    default: return 64;
+    }
+}
+
 /* The dims of the inputs of a result of nd dims. */
-static int in_ndim(xcs_op op, int nd) { return op == XCS_OP_SLOGDET ? nd + 1 : nd; }
+static int in_ndim(xcs_op op, int nd) {
+    return op == XCS_OP_SLOGDET || op == XCS_OP_EIGVALSH || op == XCS_OP_SVDVALS ? nd + 1 : nd;
+}
 
 static xcs_status linalg_run(xcs_op op, int n_in, const xcs_tensor *const *in, int nd, const int64_t *shape,
                              int64_t in_shape[2][XCS_MAX_DIMS], xcs_tensor **out);

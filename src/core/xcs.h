@@ -327,9 +327,20 @@ xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out);
  *   XCS_OP_QR        in a [..., m, n]: [..., m + n, k]: rows 0..m-1 Q
  *                    (orthonormal columns), rows m.. R^T (R upper
  *                    triangular k x n), a = Q R, LAPACK's signs (Householder
- *                    reflections, R's diagonal -sign(a_jj) * norm).
+ *                    reflections, R's diagonal -sign(a_jj) * norm);
+ *   XCS_OP_EIGVALSH  EIGH's eigenvalues alone: [..., n], ascending;
+ *   XCS_OP_SVDVALS   SVD's singular values alone: [..., k], descending
+ *                    (both without computing the vectors: LAPACK's jobz
+ *                    'N', Jacobi rotations not accumulated; their
+ *                    gradients compute EIGH / SVD).
  * Eigen- and singular vectors are unique up to sign. */
 xcs_status xcs_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor **out);
+/* The size (min(m, n) of its matrices) from which the host computes
+ * linalg op through LAPACK, where its BLAS build has it, rather than by
+ * xcs's loops; a device's kernels for EIGH, SVD, QR, EIGVALSH and SVDVALS
+ * stop there too (larger ones computed on the host), so that a device
+ * gives the host's results. */
+int64_t xcs_linalg_lapack_min(xcs_op op);
 
 /* numpy matmul: 1-D operands promoted and demoted, batch dims broadcast. */
 xcs_status xcs_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out);

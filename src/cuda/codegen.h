@@ -382,8 +382,10 @@ long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
  *   SVD       one-sided Jacobi on the columns of a (of a^T when wide): out
  *             (m + 1 + n) x k, U, the values descending, V;
  *   QR        Householder as LAPACK's geqrf / orgqr: out (m + n) x k, Q
- *             then R^T.
- * EIGH, SVD, QR: the CPU's packing, for k = min(m, n) below the op's limit
+ *             then R^T;
+ *   EIGVALSH, SVDVALS  EIGH's and SVD's rotations, not applied to vectors:
+ *             out the values alone (n, k).
+ * EIGH, SVD, QR, EIGVALSH, SVDVALS: the CPU's packing, for k = min(m, n) below the op's limit
  * (xcs_cuda_linalg_limit: the CPU's own loops' range, bigger ones it hands
  * to LAPACK, and so does the device); their sums and rotations in the
  * CPU's order (one thread sums, all rotate).  Kernel
@@ -391,11 +393,12 @@ long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
 #define XCS_CUDA_ERR_SINGULAR 8u
 #define XCS_CUDA_ERR_NOT_PD 16u
 #define XCS_CUDA_JACOBI_SWEEPS 80 /* as the CPU's (linalg_jacobi.c) */
-/* The smallest side from which eigh, svd and qr go to the host's LAPACK
- * instead of a kernel: where the CPU itself hands them to LAPACK
- * (src/host/lapack.h: LA_EIGH_MIN 8, LA_SVD_MIN 24, LA_LAPACK_MIN 64), so a
- * device and the host give the same factors (Jacobi's vector signs are
- * not LAPACK's); 0 for the other ops (no limit). */
+/* The smallest side from which eigh, svd, qr, eigvalsh and svdvals go to
+ * the host's LAPACK instead of a kernel: where the CPU itself hands eigh,
+ * svd and qr to LAPACK (xcs_linalg_lapack_min), so a device and the host
+ * give the same factors (Jacobi's vector signs are not LAPACK's);
+ * eigvalsh and svdvals: eigh's and svd's (the values agree with LAPACK's
+ * to rounding, and stay on the device); 0 for the other ops (no limit). */
 int64_t xcs_cuda_linalg_limit(xcs_op op);
 
 typedef struct xcs_cuda_linalg_spec {

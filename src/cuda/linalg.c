@@ -225,11 +225,13 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "}\n",
             solve ? "solve" : "slogdet", xcs_dtype_name(ls->dtype), math, XCS_CUDA_BLOCK, XCS_CUDA_BLOCK,
             XCS_CUDA_BLOCK, solve ? "a.k" : "0", solve ? "(T *)a.out + m * n * k" : "(T *)0", tail);
-    } else if (ls->op == XCS_OP_EIGH) {
+    } else if (ls->op == XCS_OP_EIGH || ls->op == XCS_OP_EIGVALSH) {
+        const bool vec = ls->op == XCS_OP_EIGH;
         w = snprintf(
             buf, cap,
-            "/* xcs eigh (%s): a block per matrix, cyclic Jacobi; out: w, then V's rows */\n" LINALG_ARGS "%s"
-            "#define XCS_EPS %s\n" JACOBI_HELPERS
+            "/* xcs %s (%s): a block per matrix, cyclic Jacobi; out: w%s */\n" LINALG_ARGS "%s"
+            "#define XCS_EPS %s\n"
+            "#define XCS_VECTORS %d\n" JACOBI_HELPERS
             "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
             "    /* the rotation of pair number i is in slot i %% 2: thread 0 writes the next one\n"
             "     * while the others may still read this one */\n"
@@ -238,11 +240,11 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "    const long long n = a.n;\n"
             "    for (long long m = blockIdx.x; m < a.batch; m += gridDim.x) {\n"
             "        const T *in = (const T *)a.a + m * n * n;\n"
-            "        T *A = (T *)a.work + m * a.work_per, *wv = (T *)a.out + m * (n + 1) * n, *V = wv + n;\n"
+            "        T *A = (T *)a.work + m * a.work_per, *wv = (T *)a.out + m * (XCS_VECTORS ? n + 1 : 1) * n, *V = wv + n;\n"
             "        for (long long i = threadIdx.x; i < n * n; i += blockDim.x) {\n"
             "            const long long r = i / n, c = i - r * n;\n"
             "            A[i] = r >= c ? in[i] : in[c * n + r]; /* the lower triangle, mirrored */\n"
-            "            V[i] = r == c;\n"
+            "            if (XCS_VECTORS) V[i] = r == c;\n"
             "        }\n"
             "        long long pair = 0;\n"
             "        for (int sweep = 0; sweep < %d; sweep++) {\n"
@@ -275,6 +277,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "                    for (long long k = threadIdx.x; k < n; k += blockDim.x) { /* P^T (A P): rows p, q */\n"
             "                        const T x = A[p * n + k], y = A[q * n + k];\n"
             "                        A[p * n + k] = c * x - s * y, A[q * n + k] = s * x + c * y;\n"
+            "                        if (!XCS_VECTORS) continue;\n"
             "                        const T vx = V[k * n + p], vy = V[k * n + q];\n"
             "                        V[k * n + p] = c * vx - s * vy, V[k * n + q] = s * vx + c * vy;\n"
             "                    }\n"
@@ -287,18 +290,21 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "        __syncthreads();\n"
             "        if (threadIdx.x == 0) { /* the values ascending, the vectors with them */\n"
             "            for (long long i = 0; i < n; i++) wv[i] = A[i * n + i];\n"
-            "            xcs_sort_cols(wv, n, false, V, n, (T *)0, 0, n);\n"
+            "            xcs_sort_cols(wv, n, false, V, XCS_VECTORS ? n : 0, (T *)0, 0, n);\n"
             "        }\n"
             "        __syncthreads();\n"
             "    }\n"
             "}\n",
-            xcs_dtype_name(ls->dtype), math, eps, XCS_CUDA_BLOCK, XCS_CUDA_JACOBI_SWEEPS);
-    } else if (ls->op == XCS_OP_SVD) {
+            xcs_op_name(ls->op), xcs_dtype_name(ls->dtype), vec ? ", then V's rows" : " alone", math, eps, (int)vec,
+            XCS_CUDA_BLOCK, XCS_CUDA_JACOBI_SWEEPS);
+    } else if (ls->op == XCS_OP_SVD || ls->op == XCS_OP_SVDVALS) {
+        const bool vec = ls->op == XCS_OP_SVD;
         w = snprintf(
             buf, cap,
-            "/* xcs svd (%s): a block per matrix, one-sided Jacobi on the tall side's columns;\n"
-            " * out: U, the values, V */\n" LINALG_ARGS "%s"
-            "#define XCS_EPS %s\n" JACOBI_HELPERS
+            "/* xcs %s (%s): a block per matrix, one-sided Jacobi on the tall side's columns;\n"
+            " * out: %s */\n" LINALG_ARGS "%s"
+            "#define XCS_EPS %s\n"
+            "#define XCS_VECTORS %d\n" JACOBI_HELPERS
             "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME "(struct xcs_linalg_args a) {\n"
             "    __shared__ T s_c[2], s_s[2]; /* pair i's rotation in slot i %% 2 (see eigh) */\n"
             "    __shared__ int s_act[2], s_rotated;\n"
@@ -310,7 +316,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "            const long long r = i / k, c = i - r * k;\n"
             "            U[i] = mm >= n ? ab[i] : ab[c * n + r]; /* a, or a^T = V s U^T when wide */\n"
             "        }\n"
-            "        for (long long i = threadIdx.x; i < k * k; i += blockDim.x) V[i] = i / k == i %% k;\n"
+            "        for (long long i = threadIdx.x; XCS_VECTORS && i < k * k; i += blockDim.x) V[i] = i / k == i %% k;\n"
             "        long long pair = 0;\n"
             "        for (int sweep = 0; sweep < %d; sweep++) {\n"
             "            __syncthreads();\n"
@@ -335,7 +341,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "                    __syncthreads();\n"
             "                    if (!s_act[sl]) continue;\n"
             "                    const T c = s_c[sl], sn = s_s[sl];\n"
-            "                    for (long long i = threadIdx.x; i < rows + k; i += blockDim.x) {\n"
+            "                    for (long long i = threadIdx.x; i < rows + (XCS_VECTORS ? k : 0); i += blockDim.x) {\n"
             "                        T *M = i < rows ? U + i * k : V + (i - rows) * k; /* a row of U or of V */\n"
             "                        const T x = M[p], y = M[q];\n"
             "                        M[p] = c * x - sn * y, M[q] = sn * x + c * y;\n"
@@ -350,9 +356,16 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "            T nrm = 0;\n"
             "            for (long long i = 0; i < rows; i++) nrm += U[i * k + j] * U[i * k + j];\n"
             "            s[j] = XCS_SQRT(nrm);\n"
-            "            for (long long i = 0; s[j] > 0 && i < rows; i++) U[i * k + j] /= s[j];\n"
+            "            for (long long i = 0; XCS_VECTORS && s[j] > 0 && i < rows; i++) U[i * k + j] /= s[j];\n"
             "        }\n"
             "        __syncthreads();\n"
+            "        if (!XCS_VECTORS) { /* the values alone, descending */\n"
+            "            if (threadIdx.x == 0) xcs_sort_cols(s, k, true, (T *)0, 0, (T *)0, 0, k);\n"
+            "            __syncthreads();\n"
+            "            for (long long j = threadIdx.x; j < k; j += blockDim.x) ((T *)a.out)[b * k + j] = s[j];\n"
+            "            __syncthreads();\n"
+            "            continue;\n"
+            "        }\n"
             "        if (threadIdx.x == 0) {\n"
             "            xcs_sort_cols(s, k, true, U, rows, V, k, k); /* descending, U's and V's columns with them */\n"
             "            for (long long j = 0; j < k; j++) { /* a zero value's column: an orthonormal completion */\n"
@@ -383,7 +396,8 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
             "        __syncthreads();\n"
             "    }\n"
             "}\n",
-            xcs_dtype_name(ls->dtype), math, eps, XCS_CUDA_BLOCK, XCS_CUDA_JACOBI_SWEEPS);
+            xcs_op_name(ls->op), xcs_dtype_name(ls->dtype), vec ? "U, the values, V" : "the values", math, eps,
+            (int)vec, XCS_CUDA_BLOCK, XCS_CUDA_JACOBI_SWEEPS);
     } else if (ls->op == XCS_OP_QR) {
         w = snprintf(
             buf, cap,
@@ -468,13 +482,16 @@ uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls) {
 }
 
 int64_t xcs_cuda_linalg_limit(xcs_op op) {
-    return op == XCS_OP_EIGH ? 8 : op == XCS_OP_SVD ? 24 : op == XCS_OP_QR ? 64 : 0;
+    if (op == XCS_OP_EIGVALSH || op == XCS_OP_SVDVALS) /* the vectors' range: values have no signs to match */
+        return xcs_linalg_lapack_min(op == XCS_OP_EIGVALSH ? XCS_OP_EIGH : XCS_OP_SVD);
+    return op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR ? xcs_linalg_lapack_min(op) : 0;
 }
 
 xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const *in, const xcs_tensor *out,
                                    xcs_cuda_linalg_args *a) {
     const xcs_tensor *x = in[0];
-    const bool jacobi = op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR;
+    const bool svd = op == XCS_OP_SVD || op == XCS_OP_SVDVALS;
+    const bool jacobi = op == XCS_OP_EIGH || op == XCS_OP_EIGVALSH || svd || op == XCS_OP_QR;
     if (op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY && !jacobi)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel", xcs_op_name(op));
     if (x->dtype != XCS_F32 && x->dtype != XCS_F64)
@@ -482,7 +499,7 @@ xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const 
                          xcs_dtype_name(x->dtype));
     const int nd = x->ndim;
     bool ok = nd >= 2 && n_in == (op == XCS_OP_SOLVE ? 2 : 1) && out->dtype == x->dtype &&
-              (op == XCS_OP_SVD || op == XCS_OP_QR || x->shape[nd - 1] == x->shape[nd - 2]) &&
+              (svd || op == XCS_OP_QR || x->shape[nd - 1] == x->shape[nd - 2]) &&
               xcs_tensor_is_contiguous(x) && xcs_tensor_is_contiguous(out);
     if (ok && op == XCS_OP_SOLVE)
         ok = in[1]->dtype == x->dtype && in[1]->ndim == nd && xcs_tensor_is_contiguous(in[1]) &&
@@ -498,8 +515,8 @@ xcs_status xcs_cuda_linalg_args_of(xcs_op op, int n_in, const xcs_tensor *const 
     a->batch = 1;
     for (int d = 0; d < nd - 2; d++) a->batch *= x->shape[d];
     a->k = op == XCS_OP_SOLVE ? in[1]->shape[nd - 1] : 0;
-    /* scratch a matrix: the LU factors, A (eigh), U V s (svd: the tall side's), R taus (qr) */
-    a->work_per = op == XCS_OP_CHOLESKY ? 0 : op == XCS_OP_SVD ? rows * k + k * k + k : op == XCS_OP_QR ? m * n + k : n * n;
+    /* scratch a matrix: the LU factors, A (eigh, eigvalsh), U V s (svd, svdvals: the tall side's), R taus (qr) */
+    a->work_per = op == XCS_OP_CHOLESKY ? 0 : svd ? rows * k + k * k + k : op == XCS_OP_QR ? m * n + k : n * n;
     a->a = (const void *)(uintptr_t)xcs_cuda_be_addr(x);
     a->b = op == XCS_OP_SOLVE ? (const void *)(uintptr_t)xcs_cuda_be_addr(in[1]) : NULL;
     a->out = (void *)(uintptr_t)xcs_cuda_be_addr(out);

@@ -11,22 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Which matrices go to LAPACK (blocked, but one call at a time) and which
- * to xcs's loops (threads over the batch), from bench runs on 2 cores
- * (batches of 200, and single matrices):
- *   solve, slogdet, cholesky, qr: from LA_LAPACK_MIN rows, except solve and
- *     slogdet of a batch of LA_OWN_BATCH_MIN matrices or more, up to
- *     LA_OWN_BATCH_MAX rows (64 x 192^2 solves: 37 ms against LAPACK's 67;
- *     a thread's loops ~ LAPACK a matrix at these sizes, so the rule needs
- *     no thread count and results do not depend on it; one 256^2: LAPACK
- *     2.3 ms, the loops 2.8);
- *   eigh: from LA_EIGH_MIN rows (Jacobi sweeps cost ~10x syevd's flops:
- *     200 x 16^2 7.6 ms against 3.5, 200 x 32^2 41 against 13);
- *   svd: from LA_SVD_MIN rows and columns (200 x 16^2: Jacobi 4.7 ms,
- *     gesdd 6.5; 200 x 32^2: 47 against 21). */
-#define LA_LAPACK_MIN 64
-#define LA_EIGH_MIN 8
-#define LA_SVD_MIN 24
+/* Which matrices go to LAPACK: xcs_linalg_lapack_min (src/core/linalg.c)
+ * but for solve and slogdet of a batch of LA_OWN_BATCH_MIN matrices or
+ * more, up to LA_OWN_BATCH_MAX rows (64 x 192^2 solves: 37 ms against
+ * LAPACK's 67; a thread's loops ~ LAPACK a matrix at these sizes, so the
+ * rule needs no thread count and results do not depend on it; one 256^2:
+ * LAPACK 2.3 ms, the loops 2.8). */
 #define LA_OWN_BATCH_MIN 8
 #define LA_OWN_BATCH_MAX 256
 

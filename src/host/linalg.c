@@ -5,11 +5,11 @@
  * factors.  Matrices are row-major and contiguous; the rows being updated
  * are contiguous, so the inner loops vectorise.  Batches split over the
  * threads, each matrix computed by one thread, so results do not depend on
- * the thread count.  Matrices of LA_LAPACK_MIN rows or more go to LAPACK
- * where the BLAS build has it (blocked: numpy's speed, other bits), one at
- * a time, but for batches of LA_OWN_BATCH_MIN solves up to
- * LA_OWN_BATCH_MAX rows (lapack.h says why).  EIGH and SVD: linalg_jacobi.c.  Borrows all
- * arguments; writes out in place. */
+ * the thread count.  Matrices of xcs_linalg_lapack_min rows or more go to
+ * LAPACK where the BLAS build has it (blocked: numpy's speed, other bits),
+ * one at a time, but for batches of LA_OWN_BATCH_MIN solves up to
+ * LA_OWN_BATCH_MAX rows (lapack.h says why).  EIGH, SVD, QR, EIGVALSH,
+ * SVDVALS: linalg_jacobi.c.  Borrows all arguments; writes out in place. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,7 +248,8 @@ xcs_status xcs_cpu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_
     if ((dt != XCS_F32 && dt != XCS_F64) || a->ndim < 2 || out->dtype != dt || !xcs_tensor_is_contiguous(a) ||
         !xcs_tensor_is_contiguous(out) || (n_in == 2 && (in[1]->dtype != dt || !xcs_tensor_is_contiguous(in[1]))))
         return xcs_error(XCS_ERR_INTERNAL, "cpu %s: bad operands", xcs_op_name(op));
-    if (op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR) return xcs_cpu_eigh_svd(op, a, out);
+    if (op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR || op == XCS_OP_EIGVALSH || op == XCS_OP_SVDVALS)
+        return xcs_cpu_eigh_svd(op, a, out);
     const int64_t n = a->shape[a->ndim - 1], k = op == XCS_OP_SOLVE ? in[1]->shape[in[1]->ndim - 1] : 0;
     int64_t batch = 1;
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
@@ -256,7 +257,7 @@ xcs_status xcs_cpu_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_
 #ifdef XCS_HAVE_LAPACK
     /* a batch of LA_OWN_BATCH_MIN matrices or more keeps the loops longer (lapack.h) */
     const bool own = op != XCS_OP_CHOLESKY && n <= LA_OWN_BATCH_MAX && batch >= LA_OWN_BATCH_MIN;
-    if (n >= LA_LAPACK_MIN && !own && n < ((int64_t)1 << 31) / (n > 0 ? n : 1))
+    if (n >= xcs_linalg_lapack_min(op) && !own && n < ((int64_t)1 << 31) / (n > 0 ? n : 1))
         return lapack_all(op, in, out, n, k, batch);
 #endif
     int nt = 1;

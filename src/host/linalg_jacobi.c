@@ -13,12 +13,14 @@
  *         eigenvectors as columns (v[:, j] for w[j]);
  *   SVD   [..., m + 1 + n, k], k = min(m, n): rows 0..m-1 U, row m the
  *         singular values, descending, rows m+1.. V (A = U diag(s) V^T);
- *   QR    [..., m + n, k]: rows 0..m-1 Q, rows m.. R^T.
+ *   QR    [..., m + n, k]: rows 0..m-1 Q, rows m.. R^T;
+ *   EIGVALSH [..., n], SVDVALS [..., k]: the values alone (the rotations
+ *         not accumulated into vectors).
  * Eigen- and singular vectors are unique up to sign (and within repeated
  * values): these are not LAPACK's signs.  Where the BLAS build has LAPACK,
- * its syevd / gesdd (divide and conquer) / geqrf + orgqr do it instead from
- * LA_EIGH_MIN / LA_SVD_MIN / LA_LAPACK_MIN rows and columns on (lapack.h:
- * Jacobi's sweeps cost ~10x syevd's flops). */
+ * its syevd / gesdd (divide and conquer; jobz 'N' for the values alone) /
+ * geqrf + orgqr do it instead from xcs_linalg_lapack_min(op) rows and
+ * columns on (src/core/linalg.c: Jacobi's sweeps cost ~10x syevd's flops). */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -57,13 +59,13 @@
                 t = M2[k * n + i], M2[k * n + i] = M2[k * n + best], M2[k * n + best] = t;           \
         }                                                                                            \
     }                                                                                                \
-    /* w (n), V (n x n, columns) of the symmetric matrix from a's lower    \
-     * triangle; A: n x n scratch. */                                      \
+    /* w (n), V (n x n, columns; NULL: the values alone) of the symmetric  \
+     * matrix from a's lower triangle; A: n x n scratch. */                \
     static void eigh_##SFX(const T *a, T *A, T *w, T *V, int64_t n) {                                \
         for (int64_t i = 0; i < n; i++)                                                              \
             for (int64_t j = 0; j < n; j++) {                                                        \
                 A[i * n + j] = i >= j ? a[i * n + j] : a[j * n + i];                                 \
-                V[i * n + j] = i == j;                                                               \
+                if (V) V[i * n + j] = i == j;                                                        \
             }                                                                                        \
         for (int sweep = 0; sweep < JACOBI_SWEEPS; sweep++) {                                        \
             int rotated = 0;                                                                         \
@@ -87,17 +89,18 @@
                         A[p * n + k] = c * x - s * y, A[q * n + k] = s * x + c * y;                  \
                     }                                                                                \
                     A[p * n + q] = A[q * n + p] = 0;                                                 \
-                    rot_cols_##SFX(V, n, n, p, q, c, s);                                             \
+                    if (V) rot_cols_##SFX(V, n, n, p, q, c, s);                                      \
                 }                                                                                    \
             if (!rotated) break;                                                                     \
         }                                                                                            \
         for (int64_t i = 0; i < n; i++) w[i] = A[i * n + i];                                         \
-        sort_cols_##SFX(w, n, false, V, n, NULL, 0);                                                 \
+        sort_cols_##SFX(w, n, false, V, V ? n : 0, NULL, 0);                                         \
     }                                                                                                \
     /* U (m x n, in place of a copy of a, m >= n), s (n), V (n x n) with    \
-     * a = U diag(s) V^T; s descending. */                                 \
+     * a = U diag(s) V^T; s descending.  V NULL: s alone (U left as the     \
+     * rotated columns). */                                                \
     static void svd_tall_##SFX(T *U, T *s, T *V, int64_t m, int64_t n) {                             \
-        for (int64_t i = 0; i < n; i++)                                                              \
+        for (int64_t i = 0; V && i < n; i++)                                                         \
             for (int64_t j = 0; j < n; j++) V[i * n + j] = i == j;                                   \
         for (int sweep = 0; sweep < JACOBI_SWEEPS; sweep++) {                                        \
             int rotated = 0;                                                                         \
@@ -116,7 +119,7 @@
                     if (!(FABS(zeta) < (T)1e150)) t = (T)0.5 / zeta;                                 \
                     const T c = 1 / SQRT(1 + t * t), sn = c * t;                                     \
                     rot_cols_##SFX(U, m, n, p, q, c, sn);                                            \
-                    rot_cols_##SFX(V, n, n, p, q, c, sn);                                            \
+                    if (V) rot_cols_##SFX(V, n, n, p, q, c, sn);                                     \
                 }                                                                                    \
             if (!rotated) break;                                                                     \
         }                                                                                            \
@@ -124,9 +127,10 @@
             T nrm = 0;                                                                               \
             for (int64_t i = 0; i < m; i++) nrm += U[i * n + j] * U[i * n + j];                      \
             s[j] = SQRT(nrm);                                                                        \
-            for (int64_t i = 0; s[j] > 0 && i < m; i++) U[i * n + j] /= s[j];                        \
+            for (int64_t i = 0; V && s[j] > 0 && i < m; i++) U[i * n + j] /= s[j];                   \
         }                                                                                            \
-        sort_cols_##SFX(s, n, true, U, m, V, n);                                                     \
+        sort_cols_##SFX(s, n, true, U, V ? m : 0, V, n);                                             \
+        if (!V) return;                                                                              \
         for (int64_t j = 0; j < n; j++) { /* a zero value's column: an orthonormal completion */     \
             if (s[j] > 0) continue;                                                                  \
             for (int64_t e = 0; e < m; e++) {                                                        \
@@ -193,9 +197,9 @@
      * comment); scratch: (m + n) * k + 2 n^2 ... elements (jacobi_need). */ \
     static void one_##SFX(xcs_op op, const T *a, T *out, int64_t m, int64_t n, int64_t b, T *scratch) {  \
         const T *ab = a + b * m * n;                                                                 \
-        if (op == XCS_OP_EIGH) {                                                                     \
-            T *o = out + b * (n + 1) * n, *A = scratch;                                              \
-            eigh_##SFX(ab, A, o, o + n, n);                                                          \
+        if (op == XCS_OP_EIGH || op == XCS_OP_EIGVALSH) {                                            \
+            T *o = out + b * (op == XCS_OP_EIGH ? n + 1 : 1) * n, *A = scratch;                      \
+            eigh_##SFX(ab, A, o, op == XCS_OP_EIGH ? o + n : NULL, n);                               \
             return;                                                                                  \
         }                                                                                            \
         if (op == XCS_OP_QR) {                                                                       \
@@ -211,6 +215,10 @@
         } else { /* a^T = V s U^T: the tall one's U is a's V */                                      \
             for (int64_t i = 0; i < m; i++)                                                          \
                 for (int64_t j = 0; j < n; j++) U[j * m + i] = ab[i * n + j];                        \
+        }                                                                                            \
+        if (op == XCS_OP_SVDVALS) {                                                                  \
+            svd_tall_##SFX(U, out + b * k, NULL, rows, k);                                           \
+            return;                                                                                  \
         }                                                                                            \
         svd_tall_##SFX(U, s, V, rows, k);                                                            \
         T *o = out + b * (m + 1 + n) * k;                                                            \
@@ -250,6 +258,14 @@ JACOBI_ROUTINES(f64, double, DBL_EPSILON, fabs, sqrt)
             return info;                                                                             \
         }                                                                                            \
         memcpy(A, a + b * m64 * n64, (size_t)(m64 * n64) * sizeof *A);                               \
+        if (op == XCS_OP_EIGVALSH) {                                                                 \
+            P##syevd_("N", "U", &n, A, &n, out + b * n64, work, &lwork, iwork, &liwork, &info, 1, 1); \
+            return info;                                                                             \
+        }                                                                                            \
+        if (op == XCS_OP_SVDVALS) {                                                                  \
+            P##gesdd_("N", &n, &m, A, &n, out + b * k64, U, &n, U, &k, work, &lwork, iwork, &info, 1); \
+            return info;                                                                             \
+        }                                                                                            \
         if (op == XCS_OP_EIGH) {                                                                     \
             T *o = out + b * (n64 + 1) * n64;                                                        \
             P##syevd_("V", "U", &n, A, &n, o, work, &lwork, iwork, &liwork, &info, 1, 1);            \
@@ -269,8 +285,9 @@ JACOBI_ROUTINES(f64, double, DBL_EPSILON, fabs, sqrt)
         const blasint m = (blasint)m64, n = (blasint)n64, k = (blasint)(m64 < n64 ? m64 : n64), q = -1;    \
         blasint info = 0, iw = 0;                                                                    \
         T w = 0, dummy = 0;                                                                          \
-        if (op == XCS_OP_EIGH) {                                                                     \
-            P##syevd_("V", "U", &n, &dummy, &n, &dummy, &w, &q, &iw, &q, &info, 1, 1);               \
+        const char *jobz = op == XCS_OP_EIGVALSH || op == XCS_OP_SVDVALS ? "N" : op == XCS_OP_SVD ? "S" : "V"; \
+        if (op == XCS_OP_EIGH || op == XCS_OP_EIGVALSH) {                                            \
+            P##syevd_(jobz, "U", &n, &dummy, &n, &dummy, &w, &q, &iw, &q, &info, 1, 1);              \
             *liwork = iw;                                                                            \
         } else if (op == XCS_OP_QR) {                                                                \
             T w2 = 0;                                                                                \
@@ -279,7 +296,7 @@ JACOBI_ROUTINES(f64, double, DBL_EPSILON, fabs, sqrt)
             if (w2 > w) w = w2;                                                                      \
             *liwork = 1;                                                                             \
         } else {                                                                                     \
-            P##gesdd_("S", &n, &m, &dummy, &n, &dummy, &dummy, &n, &dummy, &k, &w, &q, &iw, &info, 1); \
+            P##gesdd_(jobz, &n, &m, &dummy, &n, &dummy, &dummy, &n, &dummy, &k, &w, &q, &iw, &info, 1); \
             *liwork = 8 * k;                                                                         \
         }                                                                                            \
         *lwork = (blasint)w + 1;                                                                     \
@@ -328,11 +345,11 @@ xcs_status xcs_cpu_eigh_svd(xcs_op op, const xcs_tensor *a, xcs_tensor *out) {
     for (int d = 0; d < a->ndim - 2; d++) batch *= a->shape[d];
     if (batch == 0 || k == 0) return XCS_OK; /* (an empty QR's Q or R^T has no elements either) */
 #ifdef XCS_HAVE_LAPACK
-    const int64_t from = op == XCS_OP_EIGH ? LA_EIGH_MIN : op == XCS_OP_SVD ? LA_SVD_MIN : LA_LAPACK_MIN; /* lapack.h */
+    const int64_t from = xcs_linalg_lapack_min(op); /* src/core/linalg.c */
     if (k >= from && rows < ((int64_t)1 << 30) / (rows > 0 ? rows : 1)) return lapack_eigh_svd(op, a, out, m, n, batch);
 #endif
     const size_t es = xcs_dtype_size(a->dtype);
-    const size_t per = (op == XCS_OP_EIGH ? (size_t)(n * n)
+    const size_t per = (op == XCS_OP_EIGH || op == XCS_OP_EIGVALSH ? (size_t)(n * n)
                         : op == XCS_OP_QR ? (size_t)(m * n + m + k)
                                           : (size_t)(rows * k + k * k + k)) * es;
     int nt = 1;

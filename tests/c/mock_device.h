@@ -223,13 +223,15 @@ static xcs_status m_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
     return ok ? cpu->argsort(&h[0], axis, &h[1]) : wrong_device();
 }
 
-/* As the CUDA module's: every linalg op on the device, but eigh, svd and
- * qr past xcs_cuda_linalg_limit refused (core computes them on the host,
+/* As the CUDA module's: every linalg op on the device, but eigh, svd, qr,
+ * eigvalsh and svdvals past xcs_cuda_linalg_limit refused (core computes them on the host,
  * by LAPACK). */
 static xcs_status m_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
     const int nd = in[0]->ndim;
     const int64_t k = in[0]->shape[nd - 1] < in[0]->shape[nd - 2] ? in[0]->shape[nd - 1] : in[0]->shape[nd - 2];
-    const int64_t limit = op == XCS_OP_EIGH ? 8 : op == XCS_OP_SVD ? 24 : op == XCS_OP_QR ? 64 : 0; /* xcs_cuda_linalg_limit */
+    const xcs_op lim_op = op == XCS_OP_EIGVALSH ? XCS_OP_EIGH : op == XCS_OP_SVDVALS ? XCS_OP_SVD : op;
+    const bool own = lim_op == XCS_OP_EIGH || lim_op == XCS_OP_SVD || lim_op == XCS_OP_QR; /* as xcs_cuda_linalg_limit */
+    const int64_t limit = own ? xcs_linalg_lapack_min(lim_op) : 0;
     if (limit && k >= limit)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for this size", xcs_op_name(op));
     xcs_storage s[3];

@@ -18,7 +18,9 @@
  *   eigh        the CPU's Jacobi rotations in its order: its values and
  *               vectors to rounding, signs included, and A V = V diag(w);
  *   svd, qr     the CPU's factors to rounding (tall, wide, rank-deficient);
- *   refusals    eigh/svd/qr past their limits (8, 24, 64), other dtypes:
+ *   eigvalsh, svdvals  the values alone: those of the CPU's eigh / svd;
+ *   refusals    eigh/svd/qr past their limits (8, 24, 64; eigvalsh and
+ *               svdvals: eigh's and svd's), other dtypes:
  *               XCS_ERR_UNSUPPORTED (core runs them on the host). */
 #include <math.h>
 #include <stdint.h>
@@ -201,11 +203,26 @@ static void test_values_against_cpu(void) {
  * on matrices with repeated eigenvalues (a diagonal with ties, where no
  * rotation happens), 1 to 7 rows (the kernel's range); and they make the
  * decomposition. */
+/* The values-only kernel of op (EIGVALSH, SVDVALS) on in: row `row` of
+ * the CPU's full decomposition `want`, to rounding. */
+static void check_values_only(xcs_kernel_host *k, xcs_op op, const xcs_tensor *const *in, const xcs_tensor *want,
+                              int64_t row, unsigned threads, double tol) {
+    xcs_tensor *w = NULL, *got = NULL;
+    CHECK_OK(xcs_index_axis(want, want->ndim - 2, row, &w)); /* [batch, k] */
+    if (w) CHECK_OK(xcs_tensor_empty(w->dtype, w->ndim, w->shape, &got));
+    if (got) CHECK_EQ_I((int)run(k, op, in, got, threads), 0);
+    const int bad = got && w ? compare(got, w, tol, tol) : 1;
+    if (bad) printf("  %s %s: %d values differ\n", xcs_op_name(op), xcs_dtype_name(want->dtype), bad);
+    CHECK_EQ_I(bad, 0);
+    xcs_tensor_free(w);
+    xcs_tensor_free(got);
+}
+
 static void test_eigh_against_cpu(void) {
     const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
     int cases = 0;
     for (int d = 0; d < 2; d++) {
-        xcs_kernel_host *k = linalg_kernel(XCS_OP_EIGH, dts[d]);
+        xcs_kernel_host *k = linalg_kernel(XCS_OP_EIGH, dts[d]), *kv = linalg_kernel(XCS_OP_EIGVALSH, dts[d]);
         const bool f32 = dts[d] == XCS_F32;
         const double tol = f32 ? 2e-4 : 1e-10;
         for (int trial = 0; k && trial < 10; trial++) {
@@ -227,6 +244,7 @@ static void test_eigh_against_cpu(void) {
             if (bad) printf("  eigh %s n=%lld batch=%lld: %d elements differ\n", xcs_dtype_name(dts[d]),
                             (long long)n, (long long)batch, bad);
             CHECK_EQ_I(bad, 0);
+            if (kv && want) check_values_only(kv, XCS_OP_EIGVALSH, in, want, 0, threads, tol);
             /* A v_j = w_j v_j for the symmetric A of the lower triangle */
             xcs_tensor *g64 = got ? as_dtype(got, XCS_F64) : NULL;
             const double *g = g64 ? xcs_tensor_data(g64) : NULL;
@@ -246,8 +264,9 @@ static void test_eigh_against_cpu(void) {
             cases++;
         }
         xcs_kernel_host_free(k);
+        xcs_kernel_host_free(kv);
     }
-    printf("  eigh: %d cases\n", cases);
+    printf("  eigh, eigvalsh: %d cases\n", cases);
 }
 
 /* svd and qr: the CPU's sums, rotations and reflections in its order, so
@@ -261,6 +280,7 @@ static void test_svd_qr_against_cpu(void) {
     for (int d = 0; d < 2; d++)
         for (int o = 0; o < 2; o++) {
             xcs_kernel_host *k = linalg_kernel(ops[o], dts[d]);
+            xcs_kernel_host *kv = ops[o] == XCS_OP_SVD ? linalg_kernel(XCS_OP_SVDVALS, dts[d]) : NULL;
             const double tol = dts[d] == XCS_F32 ? 1e-4 : 1e-10;
             for (int trial = 0; k && trial < 9; trial++) {
                 CHECK_OK(xcs_kernel_host_set_schedule(k, XCS_KERNEL_HOST_RANDOM, next_u64()));
@@ -282,13 +302,15 @@ static void test_svd_qr_against_cpu(void) {
                 if (bad) printf("  %s %s %lldx%lld batch=%lld: %d elements differ\n", xcs_op_name(ops[o]),
                                 xcs_dtype_name(dts[d]), (long long)m, (long long)n, (long long)batch, bad);
                 CHECK_EQ_I(bad, 0);
+                if (kv && want) check_values_only(kv, XCS_OP_SVDVALS, in, want, m, threads, tol);
                 xcs_tensor *fr[] = {a64, a, want, got};
                 for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) xcs_tensor_free(fr[i]);
                 cases++;
             }
             xcs_kernel_host_free(k);
+            xcs_kernel_host_free(kv);
         }
-    printf("  svd/qr: %d cases\n", cases);
+    printf("  svd/svdvals/qr: %d cases\n", cases);
 }
 
 /* slogdet of 0 x 0 matrices (the only op with elements to write for
@@ -330,6 +352,8 @@ static void test_refusals(void) {
     CHECK_OK(xcs_tensor_empty(XCS_F32, 2, e8, &eg));
     const xcs_tensor *ein[1] = {eg};
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, ein, eg, &a), XCS_ERR_UNSUPPORTED, "fewer than 8 rows");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGVALSH, 1, ein, eg, &a), XCS_ERR_UNSUPPORTED, "fewer than 8 rows");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVDVALS, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "fewer than 24 rows");
     xcs_tensor_free(eg);
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_CHOLESKY, 1, hin, h, &a), XCS_ERR_UNSUPPORTED, "dtype float16");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SLOGDET, 1, iin, i, &a), XCS_ERR_UNSUPPORTED, "dtype int64");

@@ -6,6 +6,10 @@ eagerly and under jit, over batches that broadcast (eigen- and singular
 vectors up to sign: checked through the decompositions they make);
 gradients against finite differences; vmap against a loop; numpy's errors
 (singular matrices, not positive definite, shapes)."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -60,6 +64,14 @@ CASES = {
     "eigvalsh_upper": (lambda a: np.linalg.eigvalsh(a, UPLO="U"), lambda r: (np.triu(spd(r, 5, 5)) + np.tril(r.standard_normal((5, 5)), -1),)),
     "svdvals_wide": (lambda a: np.linalg.svd(a, compute_uv=False), lambda r: (r.standard_normal((2, 3, 7)),)),
     "svdvals_tall_f32": (lambda a: np.linalg.svd(a, compute_uv=False), lambda r: (r.standard_normal((9, 4)).astype(np.float32),)),
+    # the values alone (ops EIGVALSH, SVDVALS): Jacobi below 4 / 12 rows, LAPACK's jobz='N' from there
+    "eigvalsh_jacobi": (np.linalg.eigvalsh, lambda r: (spd(r, 4, 3, 3) - 4 * np.eye(3),)),
+    "eigvalsh_jacobi_f32": (np.linalg.eigvalsh, lambda r: ((spd(r, 2, 2) - 2 * np.eye(2)).astype(np.float32),)),
+    "eigvalsh_lapack_f32": (np.linalg.eigvalsh, lambda r: ((spd(r, 3, 4, 4) - 5 * np.eye(4)).astype(np.float32),)),
+    "svdvals_lapack_f32": (np.linalg.svdvals, lambda r: (r.standard_normal((2, 13, 17)).astype(np.float32),)),
+    "svdvals_edge": (np.linalg.svdvals, lambda r: (r.standard_normal((3, 12, 11)),)),
+    "svdvals_empty": (np.linalg.svdvals, lambda r: (np.zeros((3, 0, 4)),)),
+    "eigvalsh_empty": (np.linalg.eigvalsh, lambda r: (np.zeros((2, 0, 0)),)),
     "pinv": (np.linalg.pinv, lambda r: (r.standard_normal((2, 4, 6)),)),
     "pinv_rank_deficient": (np.linalg.pinv, lambda r: (r.standard_normal((6, 2)) @ r.standard_normal((2, 5)),)),
     "matrix_rank": (np.linalg.matrix_rank, lambda r: (np.stack([r.standard_normal((6, k)) @ r.standard_normal((k, 5)) for k in (1, 3, 5)]),)),
@@ -274,6 +286,36 @@ def test_eigh_svd_gradients_and_vmap(rng):
     np.testing.assert_allclose(np.asarray(vmap(np.linalg.eigvalsh)(sym)), np.linalg.eigvalsh(sym), rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("n", [1, 3, 4, 9])  # Jacobi below 4 rows (eigvalsh) / 12 (svdvals), LAPACK from there
+def test_values_only_ops(n, rng):
+    """eigvalsh and svdvals are ops of their own (no vectors computed); their
+    gradients (an eigh / svd of the input, in the backward pass) against finite
+    differences, under vmap against a loop, eager and jitted."""
+    text = xcs.explain(lambda a: np.linalg.eigvalsh(a).sum() + np.linalg.svdvals(a).sum(), np.eye(n))
+    assert "= eigvalsh(" in text and "= svdvals(" in text and "= eigh(" not in text and "= svd(" not in text
+    s = rng.standard_normal((n, n))
+    s = s + s.T
+    c = rng.standard_normal(n)
+    for uplo in ("L", "U"):
+        f = lambda x: (np.linalg.eigvalsh(x, UPLO=uplo) * c).sum()  # noqa: E731
+        g = np.asarray(grad(f)(s))
+        assert_fd(g, f, s)
+        assert np.all((np.triu(g, 1) if uplo == "L" else np.tril(g, -1)) == 0)  # only the triangle read
+    for shape in ((n + 3, n), (n, n + 13), (n, n)):  # svdvals: tall, wide (12 columns or more), square
+        a = rng.standard_normal(shape)
+        d = rng.standard_normal(min(shape))
+        h = lambda x: (np.linalg.svdvals(x) * d).sum()  # noqa: E731
+        assert_fd(np.asarray(grad(h)(a)), h, a)
+        assert_fd(np.asarray(jit(grad(h))(a)), h, a)
+    batch = rng.standard_normal((4, n, n))
+    batch = batch + np.swapaxes(batch, -1, -2)
+    got = np.asarray(vmap(grad(lambda x: (np.linalg.eigvalsh(x) * c).sum()))(batch))
+    want = np.stack([np.asarray(grad(lambda x: (np.linalg.eigvalsh(x) * c).sum())(b)) for b in batch])
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    got = np.asarray(vmap(np.linalg.svdvals)(batch[..., :max(1, n - 1)]))
+    np.testing.assert_allclose(got, np.linalg.svdvals(batch[..., :max(1, n - 1)]), rtol=1e-12, atol=1e-13)
+
+
 def test_threads_at_once(rng):
     """Python threads (the GIL released) factor big matrices at the same time:
     LAPACK is entered by one at a time (OpenBLAS's is not re-entrant), the
@@ -322,3 +364,39 @@ def test_qr_and_lstsq_gradients_and_fallbacks(rng):
         jit(lambda v: np.linalg.qr(v, mode="complete")[0])(t)
     np.testing.assert_allclose(np.asarray(vmap(lambda v: np.linalg.qr(v).R)(rng.standard_normal((4, 5, 3)))).shape,
                                (4, 3, 3))
+
+
+SPIN_PROBE = """
+import os, sys, time
+import numpy
+def ticks():
+    out = {}
+    for t in os.listdir("/proc/self/task"):
+        f = open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()
+        out[t] = int(f[11]) + int(f[12])  # utime + stime
+    return out
+before = set(ticks())
+import ember.xcs
+mine = {t: v for t, v in ticks().items() if t not in before}  # the threads the extension's libraries started
+time.sleep(0.2)
+now = ticks()
+print(os.environ.get("OPENBLAS_THREAD_TIMEOUT"), sum(now.get(t, v) - v for t, v in mine.items()))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads threads' CPU time from /proc")
+def test_openblas_workers_do_not_spin_after_import():
+    """The extension loads with OPENBLAS_THREAD_TIMEOUT=18 (its OpenBLAS's idle
+    workers sleep after ~0.1 ms instead of spinning ~40 ms and taking a core
+    from the OpenMP threads): the threads its libraries start use (almost) no
+    CPU while the process sleeps 0.2 s; the environment is left as it was,
+    and a user's own value is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", SPIN_PROBE], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    value, spin = out.stdout.split()
+    assert value == "None"  # restored
+    assert int(spin) <= 1  # clock ticks (10 ms each): a spinning worker shows 4 or more
+    out = subprocess.run([sys.executable, "-c", SPIN_PROBE], env={**env, "OPENBLAS_THREAD_TIMEOUT": "20"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split()[0] == "20", out.stderr

@@ -20,8 +20,34 @@ recorded graph (see :mod:`ember.xcs.api.jit`); ``explain(f, *args)`` shows
 that graph before and after optimisation.
 """
 
-from ember.xcs import _xcs
-from ember.xcs._xcs import Array, from_dlpack
+import os as _os
+
+import numpy as _np  # noqa: F401  (numpy's own BLAS reads the environment first: left as it is)
+
+
+def _load_extension():
+    """Imports the C extension with OPENBLAS_THREAD_TIMEOUT (log2 of the
+    cycles an idle OpenBLAS worker spins before it sleeps) at 18 unless the
+    user set it: the library links its own OpenBLAS (big GEMMs, LAPACK), whose
+    workers otherwise spin ~40 ms after it loads and after each threaded call,
+    taking a core from xcs's OpenMP threads (on 2 cores the first ops after
+    import took 5-7 ms instead of 0.07; eigh 1024^2 and svd 512^2 keep their
+    speed at 18 (2^18 cycles, ~0.1 ms), not at 4).  OpenBLAS reads it once, as
+    it loads; the environment is restored after."""
+    key = "OPENBLAS_THREAD_TIMEOUT"
+    mine = key not in _os.environ
+    if mine:
+        _os.environ[key] = "18"
+    try:
+        from ember.xcs import _xcs as ext
+    finally:
+        if mine:
+            _os.environ.pop(key, None)
+    return ext
+
+
+_xcs = _load_extension()
+from ember.xcs._xcs import Array, from_dlpack  # noqa: E402
 from ember.xcs.errors import (
     XCSError,
     XCSIndexError,

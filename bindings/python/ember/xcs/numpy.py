@@ -1197,8 +1197,12 @@ def _eigh(a, UPLO="L"):
 
 
 def _eigvalsh(a, UPLO="L"):
-    """The eigenvalues (ascending) of each symmetric [..., n, n] matrix (see eigh)."""
-    return _eigh(a, UPLO).eigenvalues
+    """The eigenvalues (ascending) of each symmetric [..., n, n] matrix, without the vectors
+    (LAPACK's syevd, jobz='N', or Jacobi rotations; see eigh).  Gradients as eigh's."""
+    a = asarray(a)
+    if UPLO not in ("L", "U"):
+        raise _xcs.XCSValueError("UPLO argument must be 'L' or 'U'")
+    return _xcs._linalg("eigvalsh", swapaxes(a, -1, -2) if UPLO == "U" and a.ndim >= 2 else a)
 
 
 def _svd_packed(a):
@@ -1219,13 +1223,20 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     if full_matrices and compute_uv and a.shape[-1] != a.shape[-2]:
         raise _Unsupported("svd: full_matrices=True of a non-square matrix is not supported (pass "
                            "full_matrices=False)")
+    if not compute_uv:
+        return _svdvals(a)
     u, sv, v = _svd_packed(a)
-    return SVDResult(u, sv, swapaxes(v, -1, -2)) if compute_uv else sv
+    return SVDResult(u, sv, swapaxes(v, -1, -2))
 
 
 def _svdvals(x, /):
-    """The singular values (descending) of each [..., m, n] matrix."""
-    return _svd_packed(x)[1]
+    """The singular values (descending) of each [..., m, n] matrix, without the vectors (LAPACK's
+    gesdd, jobz='N', or Jacobi rotations).  Gradients as svd's (U diag(g) V^T)."""
+    x = asarray(x)
+    if x.ndim < 2:
+        raise _xcs.XCSShapeError(f"svdvals: {x.ndim}-dimensional array given; the array must be at least "
+                                 "two-dimensional")
+    return _xcs._linalg("svdvals", x)
 
 
 QRResult = _collections.namedtuple("QRResult", "Q R")
