@@ -19,7 +19,7 @@ import inspect
 
 import numpy as np
 
-from ember.xcs import _np_shape, _np_stats, _xcs
+from ember.xcs import _np_shape, _np_stats, _np_ufuncs, _xcs
 from ember.xcs import numpy as xnp
 from ember.xcs._xcs import Array, XCSTypeError
 
@@ -136,10 +136,13 @@ def _dotted(root, name):
     return root
 
 
-for _mod in (_np_shape, _np_stats):  # the themed modules list what numpy dispatches to them
+for _mod in (_np_shape, _np_stats, _np_ufuncs):  # the themed modules list what numpy dispatches to them
     for _name in _mod.NUMPY_FUNCTIONS:
         if _dotted(np, _name) is not None:
             _FUNCTIONS[_dotted(np, _name)] = _dotted(xnp, _name)
+for _name in _np_ufuncs.NUMPY_UFUNCS:  # numpy >= 2.0 / 2.1 names skipped where numpy lacks them
+    if isinstance(getattr(np, _name, None), np.ufunc):
+        _UFUNC_CALL[getattr(np, _name)] = getattr(xnp, _name)
 
 
 def _signature_facts(fn):
@@ -214,10 +217,18 @@ def _wrap(r):
     return r
 
 
+def _name_of(fn):
+    """numpy's name for fn: a ufunc's method as 'ldexp' (__call__) or 'add.at'."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, np.ufunc):
+        return owner.__name__ if fn.__name__ == "__call__" else f"{owner.__name__}.{fn.__name__}"
+    return str(getattr(fn, "__name__", fn))
+
+
 def _check_untraced(fn, objs):
     for x in objs:
         if isinstance(x, Array):
-            _xcs._check_concrete(x, f"as an input of numpy {getattr(fn, '__name__', fn)!s}, which xcs does not "
+            _xcs._check_concrete(x, f"as an input of numpy {_name_of(fn)}, which xcs does not "
                                     "implement (numpy would compute it on the data)")
         elif type(x) in (list, tuple):
             _check_untraced(fn, x)

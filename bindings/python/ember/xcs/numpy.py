@@ -1506,9 +1506,10 @@ def cumprod(a, axis=None, dtype=None, out=None):
 #
 # More numpy functions, composed of the ones above (ember/xcs/_np_*.py).
 
-from ember.xcs import _np_shape, _np_stats  # noqa: E402
+from ember.xcs import _np_shape, _np_stats, _np_ufuncs  # noqa: E402,F401
 from ember.xcs._np_shape import *  # noqa: E402,F401,F403
 from ember.xcs._np_stats import *  # noqa: E402,F401,F403
+from ember.xcs._np_ufuncs import *  # noqa: E402,F401,F403
 
 for _k, _v in _np_shape.LINALG.items():
     setattr(linalg, _k, staticmethod(_v))
