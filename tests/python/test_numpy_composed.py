@@ -113,11 +113,11 @@ def test_errors():
         xcs.numpy.flip(np.ones(3), 2)
     with pytest.raises(xcs.XCSValueError, match="same number of dimensions"):
         xcs.numpy.take_along_axis(np.ones((2, 3)), np.zeros(2, np.int64), 1)
-    with pytest.raises(xcs.XCSTypeError, match="mode='constant'"):
-        xcs.numpy.pad(np.ones(3), 1, mode="edge")
+    with pytest.raises(xcs.XCSTypeError, match="reflect_type 'odd' is not supported"):
+        xcs.numpy.pad(np.ones(3), 1, mode="reflect", reflect_type="odd")
     # numpy's own function for what xcs does not do, on concrete arrays
-    np.testing.assert_array_equal(np.asarray(np.pad(xcs.asarray(np.arange(3.0)), 1, mode="edge")),
-                                  np.pad(np.arange(3.0), 1, mode="edge"))
+    np.testing.assert_array_equal(np.asarray(np.pad(xcs.asarray(np.arange(3.0)), 2, mode="reflect", reflect_type="odd")),
+                                  np.pad(np.arange(3.0), 2, mode="reflect", reflect_type="odd"))
 
 
 METHODS = [("clip", (0, 3)), ("round", (1,)), ("cumsum", (1,)), ("cumprod", ()), ("repeat", (2,)),

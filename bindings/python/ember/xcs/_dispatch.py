@@ -112,7 +112,8 @@ _FUNCTIONS = {
 }
 for _name in ("nan_to_num", "round", "around", "flip", "fliplr", "flipud", "swapaxes", "moveaxis", "roll", "tril",
               "triu", "outer", "diagonal", "trace", "diag", "repeat", "tile", "pad", "take_along_axis", "cumsum",
-              "cumprod", "argsort", "sort", "median", "quantile", "percentile", "diff", "isclose", "count_nonzero"):
+              "cumprod", "argsort", "sort", "median", "quantile", "percentile", "diff", "isclose", "count_nonzero",
+              "ndim", "shape", "size"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
               "arccosh", "arctanh", "log2", "log10", "exp2", "arctan2", "hypot", "logaddexp", "logaddexp2", "cbrt",
@@ -124,9 +125,12 @@ for _name in ("fix", "sinc", "real", "imag", "isreal", "iscomplex", "angle"):
 for _name in [n for n in vars(xnp.linalg) if not n.startswith("_")]:  # every function of ember.xcs.numpy.linalg
     if hasattr(np.linalg, _name):  # svdvals: numpy >= 2.0
         _FUNCTIONS[getattr(np.linalg, _name)] = getattr(xnp.linalg, _name)
-for _name in ("permute_dims", "astype", "matrix_transpose"):  # numpy >= 2.0 / 2.1
+for _name in ("permute_dims", "astype", "matrix_transpose", "cumulative_sum", "cumulative_prod"):  # numpy >= 2.0 / 2.1
     if hasattr(np, _name):
         _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
+for _name in ("matvec", "vecmat"):  # ufuncs of numpy >= 2.2
+    if isinstance(getattr(np, _name, None), np.ufunc):
+        _UFUNC_CALL[getattr(np, _name)] = getattr(xnp, _name)
 
 
 def _dotted(root, name):

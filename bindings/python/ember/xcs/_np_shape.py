@@ -25,7 +25,8 @@ __all__ = [
     "append", "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "broadcast_arrays", "choose", "column_stack",
     "convolve", "correlate", "cross", "delete", "dsplit", "dstack", "hsplit", "hstack", "inner", "insert", "kron",
     "meshgrid", "polyval", "ravel_multi_index", "resize", "rot90", "row_stack", "select", "tensordot", "trapezoid",
-    "trapz", "unravel_index", "vdot", "vsplit", "vstack",
+    "trapz", "unravel_index", "vdot", "vsplit", "vstack", "block", "unstack", "rollaxis", "diagflat", "compress",
+    "ediff1d", "vander", "gradient", "unwrap", "polyfit", "piecewise", "apply_along_axis",
 ]
 
 
@@ -704,6 +705,330 @@ def choose(a, choices, out=None, mode="raise"):
     shape = _bshape(idx.shape, *(c.shape for c in choices))
     stacked = xnp.stack([xnp.broadcast_to(c, shape) for c in choices])
     return xnp.take_along_axis(stacked, xnp.broadcast_to(idx, shape)[None], 0)[0]
+
+
+# ---------------------------------------------------------------- blocks, axes, selections
+
+
+def _block_depth(x, where):
+    """(list depth, the largest ndim of a leaf) of numpy.block's nested lists."""
+    if type(x) is tuple:
+        raise XCSTypeError(f"{where} is a tuple. Only lists can be used to arrange blocks, and np.block does not "
+                           "allow implicit conversion from tuple to ndarray.")
+    if type(x) is not list:
+        return 0, xnp.asarray(x).ndim
+    if not x:
+        raise XCSValueError(f"List at {where} cannot be empty")
+    kids = [_block_depth(v, f"{where}[{i}]") for i, v in enumerate(x)]
+    if any(d != kids[0][0] for d, _ in kids):
+        raise XCSValueError(f"List depths are mismatched. All the elements of {where} must be lists of the same "
+                            "depth")
+    return kids[0][0] + 1, max(n for _, n in kids)
+
+
+def block(arrays):
+    """numpy.block: nested lists of arrays joined, the innermost lists along the last axis, the
+    next ones along the one before, ...; every block first given the result's number of dims
+    (leading axes of size 1)."""
+    depth, nd = _block_depth(arrays, "arrays")
+    nd = max(nd, depth)
+
+    def join(x, d):
+        if d == depth:
+            a = xnp.asarray(x)
+            return xnp.reshape(a, (1,) * (nd - a.ndim) + a.shape)
+        return xnp.concatenate([join(v, d + 1) for v in x], axis=d - depth)
+
+    return join(arrays, 0)
+
+
+def unstack(x, /, *, axis=0):
+    """numpy.unstack: the slices of x along axis, as a tuple."""
+    x = xnp.asarray(x)
+    if x.ndim == 0:
+        raise XCSValueError("Input array must be at least 1-d.")
+    ax = xnp._axis(axis, x.ndim, "unstack")
+    return tuple(_along(x, ax, i) for i in range(x.shape[ax]))
+
+
+def rollaxis(a, axis, start=0):
+    """numpy.rollaxis: axis moved to sit before position start (a transpose)."""
+    a = xnp.asarray(a)
+    n = a.ndim
+    axis = xnp._axis(axis, n, "rollaxis")
+    if start < 0:
+        start += n
+    if not 0 <= start < n + 1:
+        raise XCSValueError(f"'start' arg requires {-n} <= start < {n + 1}, but {start} was passed in")
+    if axis < start:
+        start -= 1
+    axes = [d for d in range(n) if d != axis]
+    axes.insert(start, axis)
+    return xnp.transpose(a, axes)
+
+
+def diagflat(v, k=0):
+    """A 2-D array with the flattened v on its k-th diagonal."""
+    return xnp.diag(xnp.ravel(xnp.asarray(v)), k)
+
+
+def compress(condition, a, axis=None, out=None):
+    """The slices of a (flattened when axis is None) along axis where the 1-D condition holds (a
+    shorter condition is padded with False).  The result's shape depends on condition's values, so
+    condition must be concrete; under jit a traced one raises XCSTracerError (numpy's fallback)."""
+    xnp._no_out(out, "compress")
+    if isinstance(condition, Array) and _xcs._is_traced(condition):
+        raise xnp._Unsupported("compress: a traced condition (the result's shape depends on its values)")
+    c = _np.asarray(condition)
+    if c.ndim != 1:
+        raise XCSValueError("condition must be a 1-d array")
+    a = xnp.asarray(a)
+    if axis is None:
+        a, ax = xnp.ravel(a), 0
+    else:
+        ax = xnp._axis(axis, a.ndim, "compress")
+    idx = _np.flatnonzero(c)
+    if idx.size and idx[-1] >= a.shape[ax]:
+        raise _xcs.XCSIndexError(f"index {idx[-1]} is out of bounds for axis {ax} with size {a.shape[ax]}")
+    return xnp.take(a, idx, axis=ax)
+
+
+def piecewise(x, condlist, funclist, *args, **kw):
+    """numpy.piecewise: funclist[i] where condlist[i] holds (a later condition over an earlier one),
+    a last extra function where none does, 0 elsewhere, in x's dtype.  Each function is applied to
+    the whole of x and its values selected (numpy applies it to x[cond] alone: the same for
+    elementwise functions, which these must be; a function's NaN or inf outside its condition is not
+    seen, but its gradient there can be, as with where)."""
+    x = xnp.asarray(x)
+    n2 = len(funclist)
+    if _np.isscalar(condlist) or (x.ndim != 0 and not isinstance(condlist[0], (list, _np.ndarray, Array))):
+        condlist = [condlist]
+    conds = [xnp.astype(xnp.asarray(c), xnp.bool_, copy=False) for c in condlist]
+    if len(conds) == n2 - 1:
+        none = conds[0] if len(conds) == 1 else xnp.logical_or(conds[0], conds[1])
+        for c in conds[2:]:
+            none = xnp.logical_or(none, c)
+        conds.append(xnp.logical_not(none) if conds else xnp.ones(x.shape, xnp.bool_))
+    elif len(conds) != n2:
+        raise XCSValueError(f"with {len(conds)} condition(s), either {len(conds)} or {len(conds) + 1} functions "
+                            "are expected")
+    y = xnp.zeros_like(x)
+    for cond, fn in zip(conds, funclist):
+        val = fn(x, *args, **kw) if callable(fn) else fn
+        y = xnp.where(cond, xnp.astype(xnp.asarray(val), x.dtype, copy=False), y)
+    return y
+
+
+def apply_along_axis(func1d, axis, arr, *args, **kwargs):
+    """numpy.apply_along_axis as one vmap of func1d over the 1-D slices along axis (func1d must be
+    traceable, as for vmap; on concrete arrays numpy's loop runs the others): the result's shape is
+    arr.shape[:axis] + func1d's result shape + arr.shape[axis + 1:]."""
+    from ember.xcs.transformations import vmap
+
+    arr = xnp.asarray(arr)
+    ax = xnp._axis(axis, arr.ndim, "apply_along_axis")
+    rest = arr.shape[:ax] + arr.shape[ax + 1:]
+    if _math.prod(rest) == 0:
+        raise XCSValueError("Cannot apply_along_axis when any iteration dimensions are 0")
+    rows = xnp.reshape(xnp.moveaxis(arr, ax, -1), (-1, arr.shape[ax]))
+    try:
+        res = xnp.asarray(vmap(lambda r: xnp.asarray(func1d(r, *args, **kwargs)))(rows))
+    except _xcs.XCSTracerError:
+        if _xcs._is_traced(arr):
+            raise
+        raise xnp._Unsupported("apply_along_axis: func1d cannot be traced") from None
+    k = res.ndim - 1
+    res = xnp.reshape(res, rest + res.shape[1:])
+    order = list(range(ax)) + list(range(len(rest), len(rest) + k)) + list(range(ax, len(rest)))
+    return xnp.transpose(res, order)
+
+
+# ---------------------------------------------------------------- differences, polynomial fits
+
+
+def ediff1d(ary, to_end=None, to_begin=None):
+    """The differences of the flattened ary, with to_begin before and to_end after (flattened, in
+    ary's dtype: numpy's same-kind cast rule)."""
+    a = xnp.ravel(xnp.asarray(ary))
+    parts = [xnp.subtract(a[1:], a[:-1])]
+    for extra, at, name in ((to_begin, 0, "to_begin"), (to_end, len(parts) + 1, "to_end")):
+        if extra is None:
+            continue
+        e = xnp.ravel(xnp.asarray(extra))
+        if not _np.can_cast(e.dtype, a.dtype, casting="same_kind"):
+            raise XCSTypeError(f"dtype of `{name}` must be compatible with input `ary` under the `same_kind` rule.")
+        parts.insert(at if at == 0 else len(parts), xnp.astype(e, a.dtype, copy=False))
+    return xnp.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of 1-D x: columns x**(N-1) ... x**0 (increasing: the other way), each
+    power one more product (numpy's running product, so its bits); ints and bools in int64 and
+    float32 in float64 (numpy's promotion with int)."""
+    x = xnp.asarray(x)
+    if x.ndim != 1:
+        raise XCSValueError("x must be a one-dimensional array or sequence.")
+    n = x.shape[0] if N is None else _operator.index(N)
+    dt = _np.promote_types(x.dtype, int)
+    x = xnp.astype(x, dt, copy=False)
+    cols, p = [], xnp.ones(x.shape, dt)
+    for i in range(n):
+        cols.append(p)
+        if i + 1 < n:
+            p = xnp.multiply(p, x) if i else x
+    if not increasing:
+        cols.reverse()
+    return xnp.stack(cols, axis=1) if cols else xnp.zeros((x.shape[0], 0), dt)
+
+
+def _gradient_axis(f, ax, dx, edge_order):
+    """numpy.gradient along one axis: central differences inside, one-sided at the ends; dx a
+    number (uniform) or the 1-D spacings (len - 1 of them)."""
+    n = f.shape[ax]
+    if n < edge_order + 1:
+        raise XCSValueError("Shape of array too small to calculate a numerical gradient, at least (edge_order + 1) "
+                            "elements are required.")
+    at = lambda s: _along(f, ax, s)  # noqa: E731
+    shape = [1] * f.ndim
+    shape[ax] = -1
+    uniform = not isinstance(dx, Array) and _np.ndim(dx) == 0
+    if uniform:
+        inner = xnp.divide(xnp.subtract(at(slice(2, None)), at(slice(None, -2))), 2.0 * dx)
+    else:
+        dx1, dx2 = xnp.reshape(dx[:-1], shape), xnp.reshape(dx[1:], shape)
+        a = xnp.divide(xnp.negative(dx2), xnp.multiply(dx1, xnp.add(dx1, dx2)))
+        b = xnp.divide(xnp.subtract(dx2, dx1), xnp.multiply(dx1, dx2))
+        c = xnp.divide(dx1, xnp.multiply(dx2, xnp.add(dx1, dx2)))
+        inner = xnp.add(xnp.add(xnp.multiply(a, at(slice(None, -2))), xnp.multiply(b, at(slice(1, -1)))),
+                        xnp.multiply(c, at(slice(2, None))))
+    if edge_order == 1:
+        d0, dn = (dx, dx) if uniform else (dx[0], dx[-1])
+        first = xnp.divide(xnp.subtract(at(slice(1, 2)), at(slice(0, 1))), d0)
+        last = xnp.divide(xnp.subtract(at(slice(n - 1, n)), at(slice(n - 2, n - 1))), dn)
+    else:
+        if uniform:
+            a, b, c = -1.5 / dx, 2.0 / dx, -0.5 / dx
+            a2, b2, c2 = 0.5 / dx, -2.0 / dx, 1.5 / dx
+        else:
+            d1, d2 = dx[0], dx[1]
+            a = xnp.divide(xnp.negative(xnp.add(xnp.multiply(2.0, d1), d2)), xnp.multiply(d1, xnp.add(d1, d2)))
+            b = xnp.divide(xnp.add(d1, d2), xnp.multiply(d1, d2))
+            c = xnp.divide(xnp.negative(d1), xnp.multiply(d2, xnp.add(d1, d2)))
+            d1, d2 = dx[-2], dx[-1]
+            a2 = xnp.divide(d2, xnp.multiply(d1, xnp.add(d1, d2)))
+            b2 = xnp.divide(xnp.negative(xnp.add(d2, d1)), xnp.multiply(d1, d2))
+            c2 = xnp.divide(xnp.add(xnp.multiply(2.0, d2), d1), xnp.multiply(d2, xnp.add(d1, d2)))
+        first = xnp.add(xnp.add(xnp.multiply(a, at(slice(0, 1))), xnp.multiply(b, at(slice(1, 2)))),
+                        xnp.multiply(c, at(slice(2, 3))))
+        last = xnp.add(xnp.add(xnp.multiply(a2, at(slice(n - 3, n - 2))), xnp.multiply(b2, at(slice(n - 2, n - 1)))),
+                       xnp.multiply(c2, at(slice(n - 1, n))))
+    return xnp.concatenate([first, inner, last], axis=ax)
+
+
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """numpy.gradient: second-order central differences inside, first- or second-order (edge_order)
+    one-sided ones at the ends, along each axis (a tuple of arrays for more than one); spacings: none
+    (1), one number for all axes, or one number or 1-D coordinate array per axis (coordinates equally
+    spaced, when concrete, are read as their spacing, as numpy).  Ints in float64."""
+    f = xnp.asarray(f)
+    if f.dtype == _np.bool_:
+        raise XCSTypeError("gradient: boolean arrays are not supported (numpy's subtract refuses them)")
+    if f.dtype.kind in "iu":
+        f = xnp.astype(f, xnp.float64)
+    axes = tuple(range(f.ndim)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(xnp._axis(a, f.ndim, "gradient") for a in axes)
+    if len(set(axes)) != len(axes):
+        raise XCSValueError("duplicate value in 'axis'")
+    if edge_order not in (1, 2):
+        raise XCSValueError("'edge_order' greater than 2 not supported")
+    if not varargs:
+        dx = [1.0] * len(axes)
+    elif len(varargs) == 1 and not isinstance(varargs[0], Array) and _np.ndim(varargs[0]) == 0:
+        dx = [varargs[0]] * len(axes)
+    elif len(varargs) == len(axes):
+        dx = []
+        for i, d in enumerate(varargs):
+            if not isinstance(d, Array) and _np.ndim(d) == 0:
+                dx.append(d)
+                continue
+            d = xnp.asarray(d)
+            if d.ndim != 1:
+                raise XCSValueError("distances must be either scalars or 1d")
+            if d.shape[0] != f.shape[axes[i]]:
+                raise XCSValueError("when 1d, distances must match the length of the corresponding dimension")
+            if d.dtype.kind in "iub":
+                d = xnp.astype(d, xnp.float64)
+            diffs = xnp.subtract(d[1:], d[:-1])
+            known = _concrete(diffs)
+            dx.append(known[0].item() if known is not None and known.size and (known == known[0]).all() else diffs)
+    else:
+        raise XCSTypeError("invalid number of arguments")
+    out = tuple(_gradient_axis(f, ax, d, edge_order) for ax, d in zip(axes, dx))
+    return out[0] if len(out) == 1 else out
+
+
+def unwrap(p, discont=None, axis=-1, *, period=2 * _math.pi):
+    """numpy.unwrap: jumps between neighbours along axis larger than max(discont, period / 2)
+    replaced by their period complement, the corrections summed along axis (by doubling steps: the
+    last bits can differ from numpy's running sum)."""
+    p = xnp.asarray(p)
+    ax = xnp._axis(axis, p.ndim, "unwrap")
+    dd = xnp.diff(p, axis=ax)
+    if discont is None:
+        discont = period / 2
+    dt = _np.result_type(dd.dtype, _weak(period))
+    if dt.kind in "iu":
+        high, rem = divmod(period, 2)
+        ambiguous = rem == 0
+    else:
+        high, ambiguous = period / 2, True
+    ddmod = xnp.add(xnp.mod(xnp.subtract(dd, -high), period), -high)
+    if ambiguous:
+        ddmod = xnp.where(xnp.logical_and(xnp.equal(ddmod, -high), xnp.greater(dd, 0)), high, ddmod)
+    fix = xnp.where(xnp.less(xnp.absolute(dd), discont), 0, xnp.subtract(ddmod, dd))
+    p = xnp.astype(p, dt, copy=False)
+    rest = xnp.add(_along(p, ax, slice(1, None)), xnp.cumsum(fix, axis=ax))
+    return xnp.concatenate([_along(p, ax, slice(0, 1)), xnp.astype(rest, dt, copy=False)], axis=ax)
+
+
+def polyfit(x, y, deg, rcond=None, full=False, w=None, cov=False):
+    """numpy.polyfit's coefficients (highest power first) by least squares on the Vandermonde matrix
+    with numpy's column scaling (through lstsq: the pseudo-inverse, numpy's rcond); y 1-D or one fit
+    per column.  full=True and cov: numpy's, on concrete arrays.  The poorly-conditioned warning is
+    given when the rank is known (not under jit)."""
+    if full or cov:
+        raise xnp._Unsupported("polyfit: full=True and cov are not supported")
+    order = _operator.index(deg) + 1
+    x, y = (xnp.asarray(v) for v in (x, y))
+    x = xnp.astype(x, _np.result_type(x.dtype, 0.0), copy=False)
+    y = xnp.astype(y, _np.result_type(y.dtype, 0.0), copy=False)
+    if order < 1:
+        raise XCSValueError("expected deg >= 0")
+    if x.ndim != 1:
+        raise XCSTypeError("expected 1D vector for x")
+    if x.shape[0] == 0:
+        raise XCSTypeError("expected non-empty vector for x")
+    if y.ndim < 1 or y.ndim > 2:
+        raise XCSTypeError("expected 1D or 2D array for y")
+    if x.shape[0] != y.shape[0]:
+        raise XCSTypeError("expected x and y to have same length")
+    if rcond is None:
+        rcond = x.shape[0] * _np.finfo(x.dtype).eps
+    lhs, rhs = vander(x, order), y
+    if w is not None:
+        w = xnp.astype(xnp.asarray(w), _np.result_type(xnp.asarray(w).dtype, 0.0), copy=False)
+        if w.ndim != 1:
+            raise XCSTypeError("expected a 1-d array for weights")
+        if w.shape[0] != y.shape[0]:
+            raise XCSTypeError("expected w and y to have the same length")
+        lhs = xnp.multiply(lhs, xnp.expand_dims(w, 1))
+        rhs = xnp.multiply(rhs, w if rhs.ndim == 1 else xnp.expand_dims(w, 1))
+    scale = xnp.sqrt(xnp.sum(xnp.multiply(lhs, lhs), axis=0))
+    c, _, rank, _ = xnp.linalg.lstsq(xnp.divide(lhs, scale), rhs, rcond)
+    c = xnp.divide(c, scale) if c.ndim == 1 else xnp.divide(c, xnp.expand_dims(scale, 1))
+    if not _xcs._is_traced(rank) and int(_np.asarray(rank)) != order:
+        _warnings.warn("Polyfit may be poorly conditioned", _np.exceptions.RankWarning, stacklevel=2)
+    return c
 
 
 NUMPY_FUNCTIONS = tuple(__all__) + ("linalg.multi_dot", "linalg.matrix_power")

@@ -23,7 +23,7 @@ from ember.xcs._xcs import Array, XCSTypeError, XCSValueError
 __all__ = ["average", "ptp", "cov", "corrcoef", "nansum", "nanprod", "nanmax", "nanmin", "nanargmax", "nanargmin",
            "nanmean", "nanvar", "nanstd", "nanmedian", "nanquantile", "nanpercentile", "searchsorted", "interp",
            "isin", "in1d", "histogram", "histogram_bin_edges", "bincount", "partition", "argpartition", "lexsort",
-           "allclose", "array_equal", "array_equiv"]
+           "allclose", "array_equal", "array_equiv", "nancumsum", "nancumprod", "digitize"]
 NUMPY_FUNCTIONS = tuple(__all__)  # in1d: numpy < 2.4 only (dispatch skips names numpy lacks)
 
 
@@ -197,6 +197,18 @@ def nanprod(a, axis=None, dtype=None, out=None, keepdims=False):
     return xnp.prod(_fill_nan(xnp.asarray(a), 1), axis, dtype, keepdims=keepdims)
 
 
+def nancumsum(a, axis=None, dtype=None, out=None):
+    """Cumulative sum treating NaNs as zero (of the flattened array when axis is None)."""
+    xnp._no_out(out, "nancumsum")
+    return xnp.cumsum(_fill_nan(xnp.asarray(a), 0), axis, dtype)
+
+
+def nancumprod(a, axis=None, dtype=None, out=None):
+    """Cumulative product treating NaNs as one (of the flattened array when axis is None)."""
+    xnp._no_out(out, "nancumprod")
+    return xnp.cumprod(_fill_nan(xnp.asarray(a), 1), axis, dtype)
+
+
 def _nanextreme(a, axis, keepdims, red, fill):
     a = xnp.asarray(a)
     if not _floating(a):
@@ -366,6 +378,29 @@ def searchsorted(a, v, side="left", sorter=None):
     if sorter is not None:
         a = xnp.take(a, sorter)
     return _search(a, xnp.asarray(v), side == "right")
+
+
+def digitize(x, bins, right=False):
+    """The index of the bin each x falls in (int64, x's shape): searchsorted of increasing bins
+    (side 'right', or 'left' when right=True), len(bins) minus that of the reversed decreasing
+    ones.  numpy's check that bins are monotonic is made on concrete bins; traced bins are read
+    as decreasing when the last is below the first."""
+    bins, x = xnp.asarray(bins), xnp.asarray(x)
+    if bins.ndim != 1:
+        raise XCSValueError("object too deep for desired array" if bins.ndim > 1 else "object of too small depth "
+                            "for desired array")
+    side = "left" if right else "right"
+    b = None if _xcs._is_traced(bins) else _np.asarray(bins)
+    if b is not None:
+        inc, dec = bool((b[1:] >= b[:-1]).all()), bool((b[1:] <= b[:-1]).all())
+        if not inc and not dec:
+            raise XCSValueError("bins must be monotonically increasing or decreasing")
+        if inc:
+            return searchsorted(bins, x, side=side)
+        return xnp.subtract(bins.shape[0], searchsorted(xnp.flip(bins), x, side=side))
+    up = searchsorted(bins, x, side=side)
+    down = xnp.subtract(bins.shape[0], searchsorted(xnp.flip(bins), x, side=side))
+    return xnp.where(xnp.less(bins[-1], bins[0]), down, up) if bins.shape[0] else up
 
 
 def interp(x, xp, fp, left=None, right=None, period=None):

@@ -778,26 +778,85 @@ def tile(A, reps):
     return reshape(big, tuple(r * s_ for r, s_ in zip(reps, shape)))
 
 
-def pad(array, pad_width, mode="constant", constant_values=0):
-    """Pads with a constant (numpy.pad, mode='constant'): blocks joined on each axis."""
-    if mode != "constant":
-        raise _Unsupported(f"pad: only mode='constant' is supported, got {mode!r}")
+_PAD_GATHER = ("edge", "reflect", "symmetric", "wrap")  # a padded element is a copy of another
+_PAD_STATS = {"maximum": "max", "minimum": "min", "mean": "mean", "median": "median"}
+
+
+def _pad_pairs(v, ndim, what, dtype=None):
+    """numpy.pad's per-axis (before, after) pairs of v (scalar, pair, or one pair per axis)."""
+    try:
+        return _np.broadcast_to(_np.asarray(v, dtype=dtype), (ndim, 2))
+    except ValueError:
+        raise _xcs.XCSValueError(f"pad: {what} {v!r} cannot broadcast to ({ndim}, 2)") from None
+
+
+def pad(array, pad_width, mode="constant", *, constant_values=0, end_values=0, reflect_type="even",
+        stat_length=None):
+    """numpy.pad, axis after axis as numpy (later axes pad the earlier ones' padding too):
+    'constant', 'edge', 'reflect' and 'symmetric' (reflect_type 'even'), 'wrap' (a take at the
+    indices numpy's own pad gives a range), 'linear_ramp', and the statistics 'maximum',
+    'minimum', 'mean', 'median' (stat_length).  'empty' pads with zeros (numpy leaves the
+    values undefined).  Others (a callable, reflect_type 'odd'): numpy's, on concrete arrays."""
     a = asarray(array)
-    pw = _np.broadcast_to(_np.asarray(pad_width, dtype=_np.int64), (a.ndim, 2))
-    cv = _np.broadcast_to(_np.asarray(constant_values), (a.ndim, 2))
+    if callable(mode) or (mode in ("reflect", "symmetric") and reflect_type != "even"):
+        raise _Unsupported(f"pad: mode {mode!r} with reflect_type {reflect_type!r} is not supported")
+    if mode not in ("constant", "empty", "linear_ramp") + _PAD_GATHER + tuple(_PAD_STATS):
+        raise _xcs.XCSValueError(f"pad: mode {mode!r} is not supported")
+    pw = _pad_pairs(pad_width, a.ndim, "pad_width", _np.int64)
+    if (pw < 0).any():
+        raise _xcs.XCSValueError("pad: index can't contain negative values")
+    cv = _pad_pairs(constant_values if mode == "constant" else end_values, a.ndim, "constant_values")
+    sl = None if stat_length is None else _pad_pairs(stat_length, a.ndim, "stat_length", _np.int64)
     for ax in range(a.ndim):
+        before, after = (int(w) for w in pw[ax])
+        n = a.shape[ax]
+        if not before and not after:
+            continue
+        if mode in _PAD_GATHER:
+            if n == 0:
+                raise _xcs.XCSValueError(f"pad: can't extend empty axis {ax} using modes other than 'constant' "
+                                         "or 'empty'")
+            a = take(a, _np.pad(_np.arange(n), (before, after), mode=mode), axis=ax)
+            continue
         parts = []
-        for side, (width, value) in enumerate(zip(pw[ax], cv[ax])):
-            if width < 0:
-                raise _xcs.XCSValueError("pad: pad_width must not be negative")
-            if width:
-                shape = list(a.shape)
-                shape[ax] = int(width)
-                parts.append(full(tuple(shape), value.item(), a.dtype))
+        for side, width in ((0, before), (1, after)):
+            shape = list(a.shape)
+            shape[ax] = width
+            if not width:
+                pass
+            elif mode in ("constant", "empty"):
+                parts.append(full(tuple(shape), cv[ax][side].item() if mode == "constant" else 0, a.dtype))
+            elif n == 0:
+                raise _xcs.XCSValueError(f"pad: can't extend empty axis {ax} using modes other than 'constant' "
+                                         "or 'empty'")
+            elif mode == "linear_ramp":  # numpy's linspace(end, edge, width, endpoint=False): i * step + end
+                edge = _along_axis(a, ax, slice(0, 1) if side == 0 else slice(n - 1, n))
+                i = _np.arange(width, dtype=_np.float64)
+                i = (i if side == 0 else i[::-1]).reshape([-1 if d == ax else 1 for d in range(a.ndim)])
+                end = cv[ax][side].item()
+                step = divide(subtract(astype(edge, float64), end), float(width))
+                ramp = add(multiply(i, step), end)
+                if _np.dtype(a.dtype).kind in "iub":  # numpy's integer linspace floors
+                    ramp = floor(ramp)
+                parts.append(astype(broadcast_to(ramp, tuple(shape)), a.dtype))
+            else:
+                k = n if sl is None else _builtins.min(int(sl[ax][side]), n)
+                if k <= 0:
+                    raise _xcs.XCSValueError("pad: stat_length of 0 yields no value for padding")
+                src = _along_axis(a, ax, slice(0, k) if side == 0 else slice(n - k, n))
+                stat = globals()[_PAD_STATS[mode]](src, axis=ax, keepdims=True)
+                if _np.dtype(a.dtype).kind in "iub" and mode in ("mean", "median"):
+                    stat = rint(stat)  # numpy rounds a mean into an int array (half to even)
+                parts.append(broadcast_to(astype(stat, a.dtype), tuple(shape)))
             if side == 0:
                 parts.append(a)
-        a = concatenate(parts, axis=ax) if len(parts) > 1 else a
+        a = concatenate(parts, axis=ax) if len(parts) > 1 else parts[0]
     return a
+
+
+def _along_axis(a, ax, s):
+    """a[..., s, ...] with slice s on axis ax."""
+    return a[(slice(None),) * ax + (s,)]
 
 
 def take_along_axis(arr, indices, axis):
@@ -1500,6 +1559,74 @@ def cumprod(a, axis=None, dtype=None, out=None):
     if dtype is None and not _floating(a.dtype):
         dtype = int64
     return _scan_axis(a if dtype is None else astype(a, dtype), axis, multiply, 1, "cumprod")
+
+
+def ndim(a):
+    """The number of dimensions of a (static: known while tracing)."""
+    return a.ndim if isinstance(a, Array) else _np.ndim(a)
+
+
+def shape(a):
+    """The shape of a (static: known while tracing)."""
+    return tuple(a.shape) if isinstance(a, Array) else _np.shape(a)
+
+
+def size(a, axis=None):
+    """The number of elements of a, or its length along axis (static: known while tracing)."""
+    if not isinstance(a, Array):
+        return _np.size(a, axis)
+    if axis is None:
+        return int(_np.prod(a.shape, dtype=_np.int64))
+    return a.shape[_axis(axis, a.ndim, "size")]
+
+
+def _cumulative(x, axis, dtype, include_initial, fn, identity, name):
+    """numpy 2's cumulative_sum / cumulative_prod: fn along axis (required past 1-D), with the
+    identity first when include_initial."""
+    x = asarray(x)
+    if x.ndim == 0:
+        raise _xcs.XCSValueError(f"{name}: the input must have at least one dimension (got a 0-d array)")
+    if axis is None:
+        if x.ndim > 1:
+            raise _xcs.XCSValueError("For arrays which have more than one dimension ``axis`` argument is required.")
+        axis = 0
+    ax = _axis(axis, x.ndim, name)
+    r = fn(x, axis=ax, dtype=dtype)
+    if not include_initial:
+        return r
+    shape = list(r.shape)
+    shape[ax] = 1
+    return concatenate([full(tuple(shape), identity, r.dtype), r], axis=ax)
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+    """numpy.cumulative_sum: cumsum along axis (required for more than one dimension), a leading 0
+    when include_initial."""
+    return _cumulative(x, axis, dtype, include_initial, cumsum, 0, "cumulative_sum")
+
+
+def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
+    """numpy.cumulative_prod: cumprod along axis (required for more than one dimension), a leading 1
+    when include_initial."""
+    return _cumulative(x, axis, dtype, include_initial, cumprod, 1, "cumulative_prod")
+
+
+def matvec(x1, x2, /):
+    """numpy.matvec: the matrix-vector product over the last two axes of x1 and the last of x2,
+    the leading axes broadcast ((m, n), (n) -> (m))."""
+    x1, x2 = asarray(x1), asarray(x2)
+    if x1.ndim < 2 or x2.ndim < 1:
+        raise _xcs.XCSValueError("matvec: x1 must be at least 2-D and x2 at least 1-D")
+    return squeeze(matmul(x1, expand_dims(x2, -1)), -1)
+
+
+def vecmat(x1, x2, /):
+    """numpy.vecmat: the vector-matrix product over the last axis of x1 and the last two of x2
+    ((n), (n, m) -> (m)); real dtypes, so no conjugation."""
+    x1, x2 = asarray(x1), asarray(x2)
+    if x1.ndim < 1 or x2.ndim < 2:
+        raise _xcs.XCSValueError("vecmat: x1 must be at least 1-D and x2 at least 2-D")
+    return squeeze(matmul(expand_dims(x1, -2), x2), -2)
 
 
 # ---------------------------------------------------------------- themed modules
