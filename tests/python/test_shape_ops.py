@@ -388,6 +388,47 @@ def test_boolean_mask_indexing(xcs, rng):
     assert_close(got, a[m])
 
 
+MASK_KEYS = {  # numpy masks (known when traced) with the other index kinds
+    "axis1": lambda m3, m4, m23: (slice(None), m3),
+    "ellipsis": lambda m3, m4, m23: (Ellipsis, m4),
+    "2d": lambda m3, m4, m23: (m23,),
+    "int_before": lambda m3, m4, m23: (1, m3),
+    "newaxis": lambda m3, m4, m23: (None, m3[:2]),
+    "with_array": lambda m3, m4, m23: (slice(None), m3, [0, 3]),
+    "apart": lambda m3, m4, m23: (m3[:2], slice(None), np.array([[0], [3]])),
+    "list": lambda m3, m4, m23: (slice(None), slice(None), [True, False, False, True]),
+}
+
+
+@pytest.mark.parametrize("name", list(MASK_KEYS))
+def test_boolean_mask_of_a_traced_array(xcs, rng, name):
+    """A mask whose values are known (numpy's, a list) indexes a traced Array as
+    the index arrays of its nonzero() (numpy's reading): jit, grad and vmap
+    see through it; a wrong-sized mask is numpy's IndexError."""
+    a = rng.standard_normal((2, 3, 4))
+    m3, m4 = rng.random(3) > 0.4, rng.random(4) > 0.5
+    m23 = rng.random((2, 3)) > 0.5
+    key = MASK_KEYS[name](m3, m4, m23)
+    want = a[key]
+    got = xcs.jit(lambda x: x[key])(a)
+    assert_close(got, want)
+    g = np.asarray(xcs.grad(lambda x: (x[key] ** 2).sum())(a))
+    ref = np.zeros_like(a)
+    np.add.at(ref, key, 2 * a[key])
+    assert_close(g, ref)
+
+
+def test_boolean_mask_errors_under_jit(xcs):
+    a = np.ones((2, 3))
+    with pytest.raises(IndexError, match="boolean index did not match indexed array along axis 1"):
+        xcs.jit(lambda x: x[:, np.array([True, False])])(a)
+    with pytest.raises(IndexError, match="boolean index did not match"):
+        xcs.jit(lambda x: x[np.array([True, False, True])])(a)
+    with pytest.raises(xcs.XCSTracerError, match="boolean mask"):  # its values are traced: the shape depends on them
+        xcs.jit(lambda x: x[x > 0])(a)
+    np.testing.assert_array_equal(np.asarray(xcs.vmap(lambda x: x[np.array([True, False, True])])(a)), a[:, [0, 2]])
+
+
 def test_immutable(xcs):
     x = xcs.asarray(np.zeros(3))
     with pytest.raises(xcs.XCSError):

@@ -11,10 +11,14 @@
  * numpy moves the broadcast dims to the front), on a traced (or lazily
  * recorded) Array or with traced indices become ops too (gather_getitem:
  * one take at the flat positions in the indexed axes), so jit, grad and
- * vmap see through them.  Everything else — boolean masks, and those keys
- * on concrete Arrays — is computed by numpy on a zero-copy ndarray view of
- * the Array, and the result (always a fresh numpy array for these indices)
- * is wrapped zero-copy.  Results are the same as numpy's; only the speed
+ * vmap see through them.  So do boolean masks whose values are known (a
+ * numpy mask of a traced Array): each becomes the index arrays of its
+ * nonzero(), numpy's own reading, its shape checked first.  Everything
+ * else — masks on concrete Arrays, and the keys above on concrete Arrays
+ * — is computed by numpy on a zero-copy ndarray view of the Array, and the
+ * result (always a fresh numpy array for these indices) is wrapped
+ * zero-copy; a traced mask (a shape that depends on values) is an
+ * XCSTracerError.  Results are the same as numpy's; only the speed
  * differs. */
 #include "xcs_py.h"
 
@@ -399,6 +403,82 @@ static bool any_recorded(PyObject *self, const idx_item *items, int n) {
     return false;
 }
 
+/* The key with each boolean mask (n-d, its values known: numpy's, a list,
+ * an untraced Array) replaced by the index arrays of its nonzero() —
+ * numpy's own reading of a mask — after checking its shape against the
+ * axes it indexes (numpy's IndexError otherwise), so that a traced or
+ * device Array is indexed by ops; NULL with no error set when a mask
+ * cannot be (0-d, traced: the numpy path then says why), NULL with the
+ * error set on a bad mask. */
+static PyObject *masks_as_indices(PyObject *self, const idx_item *items, int n) {
+    const int ndim = XCS_T(self)->ndim;
+    int used[MAX_ITEMS], before = 0, total = 0, ell = -1;
+    PyObject *arrs[MAX_ITEMS] = {NULL}, *out = NULL, *numpy = NULL;
+    for (int k = 0; k < n; k++) {
+        const idx_item *it = &items[k];
+        used[k] = it->kind == IDX_INT || it->kind == IDX_SLICE || it->kind == IDX_ARRAY;
+        if (it->kind == IDX_ELL) ell = k;
+        if (it->kind != IDX_NUMPY) {
+            total += used[k];
+            continue;
+        }
+        if (PyBool_Check(it->obj) || (XcsArray_Check(it->obj) && XCS_T(it->obj)->graph)) goto cannot;
+        if (!numpy && !(numpy = PyImport_ImportModule("numpy"))) goto fail;
+        arrs[k] = XcsArray_Check(it->obj) ? xcs_py_to_numpy(it->obj)
+                                          : PyObject_CallMethod(numpy, "asarray", "O", it->obj);
+        if (!arrs[k]) goto fail;
+        PyObject *nd = PyObject_GetAttrString(arrs[k], "ndim");
+        long d = nd ? PyLong_AsLong(nd) : -1;
+        Py_XDECREF(nd);
+        if (d < 0 && PyErr_Occurred()) goto fail;
+        if (d == 0) goto cannot;
+        total += used[k] = (int)d;
+    }
+    PyObject *parts = PyList_New(0);
+    for (int k = 0; parts && k < n; k++) {
+        if (k == ell) { /* the axes the ellipsis stands for */
+            before += ndim - total;
+        } else if (arrs[k]) { /* the mask's shape must be that of the axes it covers */
+            PyObject *shape = PyObject_GetAttrString(arrs[k], "shape");
+            for (int j = 0; shape && j < used[k]; j++) {
+                const int64_t want = before + j < ndim ? XCS_T(self)->shape[before + j] : -1;
+                const long got = PyLong_AsLong(PyTuple_GET_ITEM(shape, j));
+                if (want < 0) {
+                    xcs_py_errorf(XCS_ERR_INDEX, "too many indices for array: array is %d-dimensional, but %d "
+                                  "were indexed", ndim, total);
+                    Py_CLEAR(parts);
+                } else if (got != want) {
+                    xcs_py_errorf(XCS_ERR_INDEX, "boolean index did not match indexed array along axis %d; size of "
+                                  "axis is %lld but size of corresponding boolean axis is %ld", before + j,
+                                  (long long)want, got);
+                    Py_CLEAR(parts);
+                }
+                if (!parts) break;
+            }
+            Py_XDECREF(shape);
+            PyObject *nz = parts && shape ? PyObject_CallMethod(arrs[k], "nonzero", NULL) : NULL;
+            for (Py_ssize_t j = 0; nz && parts && j < PyTuple_GET_SIZE(nz); j++)
+                if (PyList_Append(parts, PyTuple_GET_ITEM(nz, j))) Py_CLEAR(parts);
+            if (!nz) Py_CLEAR(parts);
+            Py_XDECREF(nz);
+            before += used[k];
+            continue;
+        } else {
+            before += used[k];
+        }
+        if (parts && PyList_Append(parts, items[k].obj)) Py_CLEAR(parts);
+    }
+    out = parts ? PyList_AsTuple(parts) : NULL;
+    Py_XDECREF(parts);
+    goto fail; /* (cleanup) */
+cannot:
+    out = NULL;
+fail:
+    for (int k = 0; k < n; k++) Py_XDECREF(arrs[k]);
+    Py_XDECREF(numpy);
+    return out;
+}
+
 PyObject *xcs_py_getitem(PyObject *self, PyObject *key) {
     idx_item items[MAX_ITEMS];
     int n = 0, n_ell = 0, n_arr = 0, n_int = 0, consumed = 0, first = -1, last = -1;
@@ -436,6 +516,15 @@ PyObject *xcs_py_getitem(PyObject *self, PyObject *key) {
         else
             r = gather_getitem(self, items, n, consumed);
         goto done;
+    }
+    if (via_numpy && any_recorded(self, items, n)) { /* masks (known now): their nonzero() indices */
+        PyObject *nkey = masks_as_indices(self, items, n);
+        if (nkey) {
+            r = xcs_py_getitem(self, nkey);
+            Py_DECREF(nkey);
+            goto done;
+        }
+        if (PyErr_Occurred()) goto done;
     }
     if (advanced) via_numpy = true;
     if (via_numpy) {
