@@ -207,29 +207,49 @@ static PyObject *varargs_or_one(PyObject *args) {
     return Py_NewRef(args);
 }
 
-static int check_order(PyObject *kw, const char *op) {
+/* kw holds at most order=: 0 when it is absent or 'C', 1 (*order set,
+ * borrowed) for another order (ember.xcs.numpy's function computes it),
+ * -1 with the error set for another keyword. */
+static int check_order(PyObject *kw, const char *op, PyObject **order) {
     if (!kw) return 0;
     PyObject *key, *value;
     Py_ssize_t pos = 0;
+    int other = 0;
     while (PyDict_Next(kw, &pos, &key, &value)) {
         if (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, "order") != 0) {
             PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", op, key);
             return -1;
         }
-        if (!PyUnicode_Check(value) || PyUnicode_CompareWithASCIIString(value, "C") != 0) {
-            xcs_py_errorf(XCS_ERR_UNSUPPORTED, "%s: only order='C' is supported, got %R", op, value);
-            return -1;
+        if (value != Py_None && (!PyUnicode_Check(value) || PyUnicode_CompareWithASCIIString(value, "C") != 0)) {
+            *order = value;
+            other = 1;
         }
     }
-    return 0;
+    return other;
+}
+
+/* ember.xcs.numpy.<fn>(self, arg, order=order): the orders other than 'C'. */
+static PyObject *call_with_order(const char *fn, PyObject *self, PyObject *arg, PyObject *order) {
+    PyObject *mod = PyImport_ImportModule("ember.xcs.numpy");
+    PyObject *f = mod ? PyObject_GetAttrString(mod, fn) : NULL;
+    PyObject *args = f ? (arg ? PyTuple_Pack(2, self, arg) : PyTuple_Pack(1, self)) : NULL;
+    PyObject *kw = args ? Py_BuildValue("{sO}", "order", order) : NULL;
+    PyObject *r = kw ? PyObject_Call(f, args, kw) : NULL;
+    Py_XDECREF(kw);
+    Py_XDECREF(args);
+    Py_XDECREF(f);
+    Py_XDECREF(mod);
+    return r;
 }
 
 static PyObject *m_reshape(PyObject *self, PyObject *args, PyObject *kw) {
-    if (check_order(kw, "reshape")) return NULL;
+    PyObject *order = NULL;
+    const int rc = check_order(kw, "reshape", &order);
+    if (rc < 0) return NULL;
     if (PyTuple_GET_SIZE(args) == 0)
         return xcs_py_errorf(XCS_ERR_TYPE, "reshape() needs a shape, e.g. x.reshape(2, 3) or x.reshape((2, 3))");
     PyObject *shape = varargs_or_one(args);
-    PyObject *r = xcs_py_reshape(self, shape);
+    PyObject *r = rc ? call_with_order("reshape", self, shape, order) : xcs_py_reshape(self, shape);
     Py_DECREF(shape);
     return r;
 }
@@ -264,24 +284,31 @@ static PyObject *m_astype(PyObject *self, PyObject *args, PyObject *kw) {
 
 static PyObject *m_copy(PyObject *self, PyObject *unused) { return xcs_py_copy(self); }
 
-/* ravel(order) / flatten(order): order also positionally, checked the same way. */
-static int check_order_arg(PyObject *args, PyObject *kw, const char *op) {
+/* ravel(order) / flatten(order): order also positionally, checked the same
+ * way (*order: a new reference when the result is 1). */
+static int check_order_arg(PyObject *args, PyObject *kw, const char *op, PyObject **order) {
     if (PyTuple_GET_SIZE(args) > 1 || (PyTuple_GET_SIZE(args) == 1 && kw && PyDict_Size(kw) > 0)) {
         PyErr_Format(PyExc_TypeError, "%s() takes at most one argument (order)", op);
         return -1;
     }
-    if (PyTuple_GET_SIZE(args) == 1) {
-        PyObject *d = Py_BuildValue("{sO}", "order", PyTuple_GET_ITEM(args, 0));
-        if (!d) return -1;
-        int rc = check_order(d, op);
-        Py_DECREF(d);
-        return rc;
-    }
-    return check_order(kw, op);
+    PyObject *d = PyTuple_GET_SIZE(args) == 1 ? Py_BuildValue("{sO}", "order", PyTuple_GET_ITEM(args, 0))
+                                              : Py_XNewRef(kw);
+    if (PyTuple_GET_SIZE(args) == 1 && !d) return -1;
+    int rc = check_order(d, op, order);
+    if (rc > 0) Py_INCREF(*order);
+    Py_XDECREF(d);
+    return rc;
 }
 
 static PyObject *m_ravel(PyObject *self, PyObject *args, PyObject *kw) {
-    if (check_order_arg(args, kw, "ravel")) return NULL;
+    PyObject *order = NULL;
+    const int rc = check_order_arg(args, kw, "ravel", &order);
+    if (rc < 0) return NULL;
+    if (rc) {
+        PyObject *r = call_with_order("ravel", self, NULL, order);
+        Py_DECREF(order);
+        return r;
+    }
     PyObject *m1 = PyLong_FromLong(-1);
     if (!m1) return NULL;
     PyObject *r = xcs_py_reshape(self, m1);

@@ -229,18 +229,20 @@ def _name_of(fn):
     return str(getattr(fn, "__name__", fn))
 
 
-def _check_untraced(fn, objs):
+def _check_untraced(fn, objs, why=None):
     for x in objs:
         if isinstance(x, Array):
             _xcs._check_concrete(x, f"as an input of numpy {_name_of(fn)}, which xcs does not "
-                                    "implement (numpy would compute it on the data)")
+                                    + (f"compute here ({why})" if why else
+                                       "implement (numpy would compute it on the data)"))
         elif type(x) in (list, tuple):
-            _check_untraced(fn, x)
+            _check_untraced(fn, x, why)
 
 
-def _numpy_fallback(fn, args, kwargs):
-    _check_untraced(fn, args)
-    _check_untraced(fn, kwargs.values())
+def _numpy_fallback(fn, args, kwargs, why=None):
+    """numpy's fn on the inputs as numpy arrays; why: the reason xcs's own declined (its message)."""
+    _check_untraced(fn, args, why)
+    _check_untraced(fn, kwargs.values(), why)
     r = fn(*_to_numpy(tuple(args)), **{k: _to_numpy(v) for k, v in kwargs.items()})
     # with out=, numpy returns the caller's own output array(s): hand them back as they are
     return r if kwargs.get("out") is not None else _wrap(r)
@@ -284,12 +286,13 @@ def array_function(func, types, args, kwargs):
         if not issubclass(t, (Array, np.ndarray)):
             return NotImplemented
     impl = _FUNCTIONS.get(func)
+    why = None
     if impl is not None and _accepts(impl, args, kwargs):
         try:
             return impl(*args, **kwargs)
-        except xnp._Unsupported:  # a mode / method / order xcs does not compute: numpy's
-            pass
-    return _numpy_fallback(func, args, kwargs)
+        except xnp._Unsupported as e:  # a mode / method / order xcs does not compute: numpy's
+            why = str(e)
+    return _numpy_fallback(func, args, kwargs, why)
 
 
 _xcs._set_dispatch(array_ufunc, array_function)

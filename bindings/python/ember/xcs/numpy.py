@@ -353,15 +353,43 @@ def einsum(subscripts, *operands, out=None, optimize=False):
 # ---------------------------------------------------------------- shapes
 
 
+def _order(a, order, name, keep=False):
+    """numpy's index order 'C' or 'F' for order (None and 'C', 'F'; 'A': 'F' for an Array laid out
+    Fortran-contiguous and not C-contiguous; 'K' (keep, ravel only): the memory order, as the
+    axes sorted by stride).  A traced value has no layout: 'A' and 'K' of one are refused."""
+    if order is None or order == "C":
+        return "C"
+    if order == "F":
+        return "F"
+    if order not in ("A", "K") or (order == "K" and not keep):
+        raise _xcs.XCSValueError(f"{name}: order must be one of 'C', 'F', 'A'{', or K' if keep else ''} "
+                                 f"(got {order!r})")
+    if a.ndim < 2:
+        return "C"
+    if _xcs._is_traced(a):
+        raise _Unsupported(f"{name}: order={order!r} of a traced value (its memory layout is not known when "
+                           "tracing); use order='C' or 'F'")
+    st = [abs(s) for s, n in zip(a.strides, a.shape) if n > 1]
+    c = st == sorted(st, reverse=True)
+    if order == "A":
+        return "F" if not c and st == sorted(st) else "C"
+    return "C" if c else tuple(sorted(range(a.ndim), key=lambda d: -abs(a.strides[d])))
+
+
 def reshape(a, /, shape=None, order="C", *, newshape=None, copy=None):
-    """Gives a a new shape (-1 inferred); a view when the layout allows, else a copy."""
+    """Gives a a new shape (-1 inferred); a view when the layout allows, else a copy.  order 'F'
+    (and 'A' of a Fortran-ordered Array) reads and writes the elements with the first index
+    fastest: the reshape of the transposes."""
     if shape is None:
         shape = newshape
     if shape is None:
         raise TypeError("reshape() missing the required argument 'shape'")
-    if order != "C":
-        raise XCSTypeError(f"reshape: only order='C' is supported, got {order!r}")
-    r = _xcs._reshape(a, shape)
+    a = asarray(a)
+    if _order(a, order, "reshape") == "F":
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        r = transpose(_xcs._reshape(transpose(a), shape[::-1]))
+    else:
+        r = _xcs._reshape(a, shape)
     return _xcs._copy(r) if copy else r
 
 
@@ -391,10 +419,13 @@ def broadcast_to(array, shape):
 
 
 def ravel(a, order="C"):
-    """The flattened array (a view when possible)."""
-    if order != "C":
-        raise XCSTypeError(f"ravel: only order='C' is supported, got {order!r}")
-    return _xcs._reshape(a, -1)
+    """The flattened array (a view when possible); order 'F' with the first index fastest, 'A' and
+    'K' as numpy (see _order)."""
+    a = asarray(a)
+    o = _order(a, order, "ravel", keep=True)
+    if o == "F":
+        return _xcs._reshape(transpose(a), -1)
+    return _xcs._reshape(a if o == "C" else transpose(a, o), -1)
 
 
 def take(a, indices, axis=None, out=None, mode="raise"):
