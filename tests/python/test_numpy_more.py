@@ -181,3 +181,52 @@ def test_static_shape_functions():
     np.testing.assert_array_equal(np.asarray(jit(f)(np.ones((2, 3)))), np.full((2, 3), 2.0))
     assert seen == [(2, (2, 3), 6, 3)] and all(type(v) is int for v in (seen[0][0], seen[0][2], seen[0][3]))
     assert np.shape(xcs.asarray(np.ones((4, 1)))) == (4, 1) and np.size(xcs.asarray(np.ones((0, 3)))) == 0
+
+
+REDUCTIONS = {
+    "sum_where": lambda x, m: np.sum(x, where=m), "sum_initial": lambda x, m: np.sum(x, axis=1, where=m, initial=3),
+    "prod_where": lambda x, m: np.prod(x, axis=(0, 2), where=m, keepdims=True),
+    "max_where": lambda x, m: np.max(x, axis=1, initial=-2, where=m),
+    "min_initial": lambda x, m: np.min(x, axis=(1, 2), initial=7, keepdims=True),
+    "max_initial_all": lambda x, m: np.max(x, initial=100), "max_initial_empty": lambda x, m: np.max(x[:, :0], axis=1, initial=1),
+    "sum_initial_empty": lambda x, m: np.sum(x[:0], axis=0, initial=2),
+    "mean_where": lambda x, m: np.mean(x, axis=0, where=m), "mean_where_all": lambda x, m: np.mean(x, where=m),
+    "var_where": lambda x, m: np.var(x, axis=2, where=m, ddof=1),
+    "std_where": lambda x, m: np.std(x, axis=(0, 1), where=m, keepdims=True),
+    "var_mean": lambda x, m: np.var(x, axis=1, mean=np.mean(x, axis=1, keepdims=True)),
+    "var_correction": lambda x, m: np.var(x, correction=1), "all_where": lambda x, m: np.all(x > 0, axis=0, where=m),
+    "any_where": lambda x, m: np.any(x > 4, where=~m),
+    # methods in numpy's positional order (dtype second; var's ddof fourth)
+    "method_sum_dtype": lambda x, m: x.sum(1, np.float32), "method_max_initial": lambda x, m: x.max(2, None, True, 0.5),
+    "method_var_ddof": lambda x, m: x.var(0, None, None, 1), "method_mean_where": lambda x, m: x.mean(axis=2, where=m),
+    "method_argmax": lambda x, m: x.argmax(1, None, keepdims=True),
+}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's, on fully masked-out slices (NaN, as xcs's)
+@pytest.mark.parametrize("dt", [np.float64, np.float32, np.int32])
+@pytest.mark.parametrize("name", list(REDUCTIONS))
+def test_reductions_where_and_initial(name, dt, rng):
+    """numpy's where= (a mask broadcast against the array) and initial= on sum, prod, max, min,
+    mean, var, std, all, any, and var's mean= / correction=, eagerly and under jit."""
+    a = (rng.standard_normal((3, 4, 5)) * 5).astype(dt)
+    m = rng.random((4, 5)) > 0.4
+    f = REDUCTIONS[name]
+    with np.errstate(all="ignore"):
+        want = f(a, m)
+        for got in (f(xcs.asarray(a), m), jit(f)(a, m)):
+            got = np.asarray(got)
+            assert got.shape == np.shape(want) and got.dtype == np.asarray(want).dtype
+            np.testing.assert_allclose(got, want, rtol=2e-6 if dt == np.float32 else 1e-12, atol=1e-5)
+
+
+def test_reduction_where_errors_and_gradients(rng):
+    with pytest.raises(xcs.XCSValueError, match="to use a where mask one has to specify 'initial'"):
+        np.max(xcs.asarray(np.ones(3)), where=np.array([True, False, True]))
+    with pytest.raises(xcs.XCSValueError, match="ddof and correction"):
+        np.var(xcs.asarray(np.ones(3)), ddof=1, correction=1)
+    a, m, m2 = rng.standard_normal((3, 4)), rng.random(4) > 0.5, rng.random((3, 4)) > 0.5
+    m[0] = m2[0] = True  # no empty row or column: their means are NaN
+    for f in (lambda x: np.sum(x ** 2, where=m), lambda x: np.mean(x, axis=0, where=m2).sum(),
+              lambda x: np.var(x, axis=1, where=m).sum(), lambda x: np.max(x, axis=1, initial=0.0, where=m).sum()):
+        np.testing.assert_allclose(np.asarray(grad(f)(a)), fd(f, a), rtol=1e-6, atol=1e-7)

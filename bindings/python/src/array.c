@@ -160,12 +160,43 @@ static PyGetSetDef array_getset[] = {
 
 /* ---------------------------------------------------------------- methods */
 
+/* ember.xcs.numpy.<fn>(self, *args, **kw): a method call in numpy's full
+ * form (its positional order, out=, where=, initial=, ...). */
+static PyObject *call_numpy_fn(const char *fn, PyObject *self, PyObject *args, PyObject *kw) {
+    PyObject *mod = PyImport_ImportModule("ember.xcs.numpy");
+    PyObject *f = mod ? PyObject_GetAttrString(mod, fn) : NULL;
+    PyObject *head = f ? PyTuple_Pack(1, self) : NULL;
+    PyObject *all = head ? PySequence_Concat(head, args) : NULL;
+    PyObject *r = all ? PyObject_Call(f, all, kw) : NULL;
+    Py_XDECREF(all);
+    Py_XDECREF(head);
+    Py_XDECREF(f);
+    Py_XDECREF(mod);
+    return r;
+}
+
+/* True when a method call fits its fast path: at most `pos` positional
+ * arguments and keywords among `names`. */
+static bool plain_call(PyObject *args, PyObject *kw, Py_ssize_t pos, char **names) {
+    if (PyTuple_GET_SIZE(args) > pos) return false;
+    PyObject *key, *value;
+    Py_ssize_t at = 0;
+    while (kw && PyDict_Next(kw, &at, &key, &value)) {
+        bool known = false;
+        for (char **n = names; *n && !known; n++) known = PyUnicode_Check(key) && !PyUnicode_CompareWithASCIIString(key, *n);
+        if (!known) return false;
+    }
+    return true;
+}
+
 static PyObject *m_reduce_common(const char *name, PyObject *self, PyObject *args, PyObject *kw,
                                  bool with_dtype) {
     static char *kw_dtype[] = {"axis", "keepdims", "dtype", NULL};
     static char *kw_plain[] = {"axis", "keepdims", NULL};
     PyObject *axis = Py_None, *dtype = Py_None;
     int keepdims = 0;
+    if (!plain_call(args, kw, 1, with_dtype ? kw_dtype : kw_plain)) /* numpy's positional order, where=, ... */
+        return call_numpy_fn(name, self, args, kw);
     if (with_dtype ? !PyArg_ParseTupleAndKeywords(args, kw, "|Op$O", kw_dtype, &axis, &keepdims, &dtype)
                    : !PyArg_ParseTupleAndKeywords(args, kw, "|Op", kw_plain, &axis, &keepdims))
         return NULL;
@@ -184,6 +215,7 @@ static PyObject *m_arg_common(xcs_op op, PyObject *self, PyObject *args, PyObjec
     static char *kwlist[] = {"axis", "keepdims", NULL};
     PyObject *axis = Py_None;
     int keepdims = 0;
+    if (!plain_call(args, kw, 1, kwlist)) return call_numpy_fn(op == XCS_OP_ARGMAX ? "argmax" : "argmin", self, args, kw);
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|Op", kwlist, &axis, &keepdims)) return NULL;
     return xcs_py_argreduce(op, self, axis, keepdims);
 }
@@ -194,6 +226,7 @@ static PyObject *m_varstd_common(bool is_std, PyObject *self, PyObject *args, Py
     static char *kwlist[] = {"axis", "keepdims", "ddof", "dtype", NULL};
     PyObject *axis = Py_None, *dtype = Py_None;
     int keepdims = 0, ddof = 0;
+    if (!plain_call(args, kw, 1, kwlist)) return call_numpy_fn(is_std ? "std" : "var", self, args, kw);
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|Opi$O", kwlist, &axis, &keepdims, &ddof, &dtype)) return NULL;
     return xcs_py_varstd(is_std, self, axis, keepdims, ddof, dtype);
 }
@@ -529,17 +562,17 @@ static PyMethodDef array_methods[] = {
     {"conj", (PyCFunction)(void (*)(void))m_conj, KW, "conj(): the values themselves (ember.xcs.numpy.conjugate)"},
     {"to_device", (PyCFunction)(void (*)(void))m_to_device, KW,
      "to_device(device, /, *, stream=None): the Array on device (the array API's; ember.xcs.device_put)"},
-    {"sum", (PyCFunction)(void (*)(void))m_sum, KW, "sum(axis=None, keepdims=False, *, dtype=None)"},
-    {"prod", (PyCFunction)(void (*)(void))m_prod, KW, "prod(axis=None, keepdims=False, *, dtype=None)"},
-    {"mean", (PyCFunction)(void (*)(void))m_mean, KW, "mean(axis=None, keepdims=False, *, dtype=None)"},
-    {"max", (PyCFunction)(void (*)(void))m_max, KW, "max(axis=None, keepdims=False)"},
-    {"min", (PyCFunction)(void (*)(void))m_min, KW, "min(axis=None, keepdims=False)"},
-    {"all", (PyCFunction)(void (*)(void))m_all, KW, "all(axis=None, keepdims=False)"},
-    {"any", (PyCFunction)(void (*)(void))m_any, KW, "any(axis=None, keepdims=False)"},
-    {"argmax", (PyCFunction)(void (*)(void))m_argmax, KW, "argmax(axis=None, keepdims=False)"},
-    {"argmin", (PyCFunction)(void (*)(void))m_argmin, KW, "argmin(axis=None, keepdims=False)"},
-    {"var", (PyCFunction)(void (*)(void))m_var, KW, "var(axis=None, keepdims=False, ddof=0, *, dtype=None)"},
-    {"std", (PyCFunction)(void (*)(void))m_std, KW, "std(axis=None, keepdims=False, ddof=0, *, dtype=None)"},
+    {"sum", (PyCFunction)(void (*)(void))m_sum, KW, "sum(axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True)"},
+    {"prod", (PyCFunction)(void (*)(void))m_prod, KW, "prod(axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True)"},
+    {"mean", (PyCFunction)(void (*)(void))m_mean, KW, "mean(axis=None, dtype=None, out=None, keepdims=False, *, where=True)"},
+    {"max", (PyCFunction)(void (*)(void))m_max, KW, "max(axis=None, out=None, keepdims=False, initial=None, where=True)"},
+    {"min", (PyCFunction)(void (*)(void))m_min, KW, "min(axis=None, out=None, keepdims=False, initial=None, where=True)"},
+    {"all", (PyCFunction)(void (*)(void))m_all, KW, "all(axis=None, out=None, keepdims=False, *, where=True)"},
+    {"any", (PyCFunction)(void (*)(void))m_any, KW, "any(axis=None, out=None, keepdims=False, *, where=True)"},
+    {"argmax", (PyCFunction)(void (*)(void))m_argmax, KW, "argmax(axis=None, out=None, *, keepdims=False)"},
+    {"argmin", (PyCFunction)(void (*)(void))m_argmin, KW, "argmin(axis=None, out=None, *, keepdims=False)"},
+    {"var", (PyCFunction)(void (*)(void))m_var, KW, "var(axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None)"},
+    {"std", (PyCFunction)(void (*)(void))m_std, KW, "std(axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None)"},
     {"reshape", (PyCFunction)(void (*)(void))m_reshape, KW,
      "reshape(*shape, order='C'): a view when the layout allows (-1 is inferred)."},
     {"transpose", (PyCFunction)m_transpose, METH_VARARGS, "transpose(*axes): a view with permuted axes."},

@@ -198,50 +198,106 @@ def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None):  # noqa: A
 # ---------------------------------------------------------------- reductions
 
 
-def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
-    """Sum over axis (None: all; int or tuple).  Integer and bool sums are int64, like numpy."""
+# numpy's reductions take where= (a mask broadcast against a: only its True
+# elements count) and initial= (a first element of every reduction; max and
+# min need it with a mask, and give it for an empty one); both are composed
+# here around the plain reduction.
+
+
+def _masked(a, where, fill):
+    """a with fill where the mask where is False (where=True: a itself)."""
+    a = asarray(a)
+    if where is True:
+        return a
+    m = astype(asarray(where), bool_, copy=False)
+    return _xcs._where(broadcast_to(m, _np.broadcast_shapes(m.shape, a.shape)), a, full((), fill, a.dtype))
+
+
+def _reduced_axes(a, axis, name):
+    return tuple(range(a.ndim)) if axis is None else tuple(sorted(_axis(d, a.ndim, name) for d in (
+        axis if isinstance(axis, tuple) else (axis,))))
+
+
+def _with_initial(kind, a, axis, keepdims, initial, name):
+    """max / min of a over axis with initial as one more element of every reduction (so an empty
+    one gives initial): the reduced axes moved last and merged, initial appended."""
+    a = asarray(a)
+    axes = _reduced_axes(a, axis, name)
+    kept = [d for d in range(a.ndim) if d not in axes]
+    moved = transpose(a, kept + list(axes))
+    lead = tuple(a.shape[d] for d in kept)
+    flat = reshape(moved, lead + (-1,)) if axes else reshape(moved, lead + (1,))
+    r = _xcs._reduce(kind, concatenate([flat, full(lead + (1,), initial, a.dtype)], axis=-1), -1, False)
+    if keepdims:
+        r = reshape(r, tuple(1 if d in axes else a.shape[d] for d in range(a.ndim)))
+    return r
+
+
+def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):  # noqa: A001
+    """Sum over axis (None: all; int or tuple).  Integer and bool sums are int64, like numpy;
+    where= masks elements out, initial= is added."""
     _no_out(out, "sum")
-    return _xcs._reduce("sum", a, axis, keepdims, dtype)
+    r = _xcs._reduce("sum", _masked(a, where, 0), axis, keepdims, dtype)
+    return r if initial is None else add(r, initial)
 
 
-def prod(a, axis=None, dtype=None, out=None, keepdims=False):
-    """Product over axis.  Integer and bool products are int64, like numpy."""
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+    """Product over axis.  Integer and bool products are int64, like numpy; where= masks elements
+    out, initial= multiplies in."""
     _no_out(out, "prod")
-    return _xcs._reduce("prod", a, axis, keepdims, dtype)
+    r = _xcs._reduce("prod", _masked(a, where, 1), axis, keepdims, dtype)
+    return r if initial is None else multiply(r, initial)
 
 
-def mean(a, axis=None, dtype=None, out=None, keepdims=False):
-    """Arithmetic mean over axis (integers give float64)."""
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
+    """Arithmetic mean over axis (integers give float64); where=: of the masked-in elements (their
+    sum over their count, as numpy)."""
     _no_out(out, "mean")
-    return _xcs._reduce("mean", a, axis, keepdims, dtype)
+    if where is True:
+        return _xcs._reduce("mean", a, axis, keepdims, dtype)
+    a = asarray(a)
+    acc = dtype if dtype is not None else float64 if not _floating(a.dtype) else None
+    s = _xcs._reduce("sum", _masked(a, where, 0), axis, keepdims, acc)
+    n = _xcs._reduce("sum", broadcast_to(astype(asarray(where), bool_, copy=False), a.shape), axis, keepdims, None)
+    return astype(divide(s, n), s.dtype, copy=False)
 
 
-def max(a, axis=None, out=None, keepdims=False):  # noqa: A001
-    """Maximum over axis; NaN propagates.  Empty reductions raise XCSError."""
+def _extreme(kind, a, axis, keepdims, initial, where, name):
+    if where is not True and initial is None:
+        raise _xcs.XCSValueError(f"reduction operation '{'maximum' if kind == 'max' else 'minimum'}' does not have "
+                                 "an identity, so to use a where mask one has to specify 'initial'")
+    if initial is None:
+        return _xcs._reduce(kind, a, axis, keepdims)
+    return _with_initial(kind, _masked(a, where, initial), axis, keepdims, initial, name)
+
+
+def max(a, axis=None, out=None, keepdims=False, initial=None, where=True):  # noqa: A001
+    """Maximum over axis; NaN propagates.  Empty reductions raise XCSError unless initial= is
+    given (one more element of every reduction, needed with a where= mask)."""
     _no_out(out, "max")
-    return _xcs._reduce("max", a, axis, keepdims)
+    return _extreme("max", a, axis, keepdims, initial, where, "max")
 
 
-def min(a, axis=None, out=None, keepdims=False):  # noqa: A001
-    """Minimum over axis; NaN propagates.  Empty reductions raise XCSError."""
+def min(a, axis=None, out=None, keepdims=False, initial=None, where=True):  # noqa: A001
+    """Minimum over axis; NaN propagates (see max for initial= and where=)."""
     _no_out(out, "min")
-    return _xcs._reduce("min", a, axis, keepdims)
+    return _extreme("min", a, axis, keepdims, initial, where, "min")
 
 
 amax = max
 amin = min
 
 
-def all(a, axis=None, out=None, keepdims=False):  # noqa: A001
-    """True where every element along axis is non-zero (all([]) is True)."""
+def all(a, axis=None, out=None, keepdims=False, *, where=True):  # noqa: A001
+    """True where every element along axis is non-zero (all([]) is True); where= masks elements out."""
     _no_out(out, "all")
-    return _xcs._reduce("all", a, axis, keepdims)
+    return _xcs._reduce("all", _masked(a, where, True), axis, keepdims)
 
 
-def any(a, axis=None, out=None, keepdims=False):  # noqa: A001
-    """True where some element along axis is non-zero (any([]) is False)."""
+def any(a, axis=None, out=None, keepdims=False, *, where=True):  # noqa: A001
+    """True where some element along axis is non-zero (any([]) is False); where= masks elements out."""
     _no_out(out, "any")
-    return _xcs._reduce("any", a, axis, keepdims)
+    return _xcs._reduce("any", _masked(a, where, False), axis, keepdims)
 
 
 def argmax(a, axis=None, out=None, *, keepdims=False):
@@ -256,16 +312,41 @@ def argmin(a, axis=None, out=None, *, keepdims=False):
     return _xcs._argreduce("argmin", a, axis, keepdims)
 
 
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """Variance, sum((x - mean)^2) / (n - ddof), two-pass."""
+def _var_general(a, axis, dtype, ddof, keepdims, where, the_mean, correction, name):
+    """numpy's _var with where= / mean= / correction=: sum((x - mean)^2 over the masked-in
+    elements) / max(count - ddof, 0), the mean theirs unless given."""
+    if correction is not None:
+        if ddof != 0:
+            raise _xcs.XCSValueError(f"{name}: ddof and correction can't be provided simultaneously.")
+        ddof = correction
+    a = asarray(a)
+    if where is True and the_mean is None:
+        return None, ddof
+    acc = dtype if dtype is not None else float64 if not _floating(a.dtype) else a.dtype
+    x = astype(a, acc, copy=False)
+    mask = broadcast_to(astype(asarray(where), bool_, copy=False), a.shape) if where is not True else None
+    n = _xcs._reduce("sum", mask, axis, True, None) if mask is not None else _np.prod(
+        [a.shape[d] for d in _reduced_axes(a, axis, name)], dtype=_np.int64)
+    m = the_mean if the_mean is not None else divide(_xcs._reduce("sum", _masked(x, where, 0), axis, True, None), n)
+    d = subtract(x, m)
+    s = _xcs._reduce("sum", _masked(multiply(d, d), where, 0), axis, keepdims, None)
+    cnt = maximum(subtract(n if keepdims or mask is None else squeeze(n, _reduced_axes(a, axis, name)), ddof), 0)
+    return astype(divide(s, cnt), acc, copy=False), ddof
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None):
+    """Variance, sum((x - mean)^2) / (n - ddof), two-pass; where= (the masked-in elements), mean=
+    (numpy 2: the mean to use) and correction= (ddof's array-API name) as numpy."""
     _no_out(out, "var")
-    return _xcs._var(a, axis, keepdims, ddof, dtype)
+    r, ddof = _var_general(a, axis, dtype, ddof, keepdims, where, mean, correction, "var")
+    return _xcs._var(a, axis, keepdims, ddof, dtype) if r is None else r
 
 
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """Standard deviation, sqrt(var(a, axis, ddof=ddof))."""
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None, correction=None):
+    """Standard deviation, sqrt(var(a, axis, ddof=ddof)) (where=, mean=, correction= as var's)."""
     _no_out(out, "std")
-    return _xcs._std(a, axis, keepdims, ddof, dtype)
+    r, ddof = _var_general(a, axis, dtype, ddof, keepdims, where, mean, correction, "std")
+    return _xcs._std(a, axis, keepdims, ddof, dtype) if r is None else sqrt(r)
 
 
 # ---------------------------------------------------------------- linear algebra
