@@ -230,3 +230,64 @@ def test_reduction_where_errors_and_gradients(rng):
     for f in (lambda x: np.sum(x ** 2, where=m), lambda x: np.mean(x, axis=0, where=m2).sum(),
               lambda x: np.var(x, axis=1, where=m).sum(), lambda x: np.max(x, axis=1, initial=0.0, where=m).sum()):
         np.testing.assert_allclose(np.asarray(grad(f)(a)), fd(f, a), rtol=1e-6, atol=1e-7)
+
+
+QUANTILE_METHODS = ["linear", "lower", "higher", "midpoint", "nearest", "inverted_cdf", "averaged_inverted_cdf",
+                    "closest_observation", "interpolated_inverted_cdf", "hazen", "weibull", "median_unbiased",
+                    "normal_unbiased"]
+
+
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+def test_quantile_methods(method, rng):
+    """Every numpy.quantile method: its virtual index, bounds and gamma, on 1 to 7 values, float
+    and int data, scalar and array q (numpy's dtypes: ints kept by the discrete methods, q's float
+    dtype for the interpolating ones)."""
+    for dt in (np.float64, np.float32, np.int64):
+        for shape in ((1,), (2,), (3, 7)):
+            a = (rng.standard_normal(shape) * 10).astype(dt)
+            for q in (0.0, 0.1, 0.5, 0.999, 1.0, np.array([0.0, 0.33, 0.5, 0.9, 1.0])):
+                f = lambda x: np.quantile(x, q, axis=-1, method=method)  # noqa: E731
+                want = f(a)
+                for got in (f(xcs.asarray(a)), jit(f)(a)):
+                    got = np.asarray(got)
+                    assert got.shape == want.shape and got.dtype == want.dtype, (dt, shape, q)
+                    np.testing.assert_allclose(got, want, rtol=1e-6 if want.dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(np.asarray(np.percentile(xcs.asarray(np.arange(10.0)), 37, method=method)),
+                               np.percentile(np.arange(10.0), 37, method=method))
+    with pytest.raises(xcs.XCSValueError, match="is not a valid method"):
+        np.quantile(xcs.asarray(np.ones(3)), 0.5, method="bogus")
+
+
+MISC = {
+    "add_outer": (lambda x, y: np.add.outer(x, y), lambda r: (r.standard_normal(3), r.standard_normal((2, 2)))),
+    "subtract_outer": (lambda x, y: np.subtract.outer(x, y), lambda r: (r.standard_normal((2, 1)), r.standard_normal(4))),
+    "maximum_accumulate": (lambda x: np.maximum.accumulate(x, axis=1), lambda r: (r.standard_normal((3, 6)),)),
+    "minimum_accumulate_int": (lambda x: np.minimum.accumulate(x), lambda r: (r.integers(-9, 9, 7),)),
+    "maximum_accumulate_nan": (lambda x: np.maximum.accumulate(np.where(x > 1, np.nan, x)), lambda r: (r.standard_normal(9),)),
+    "add_accumulate": (lambda x: np.add.accumulate(x, axis=0), lambda r: (r.integers(-5, 5, (4, 2)).astype(np.int32),)),
+    "multiply_accumulate": (lambda x: np.multiply.accumulate(x, axis=-1), lambda r: (r.standard_normal((2, 5)),)),
+    "logical_or_accumulate": (lambda x: np.logical_or.accumulate(x > 1), lambda r: (r.standard_normal(8),)),
+    "isposinf": (lambda x: np.isposinf(x / np.where(x > 0, 0.0, 1.0)), lambda r: (r.standard_normal(6),)),
+    "isneginf": (lambda x: np.isneginf(-1 / np.where(x > 0, 0.0, 1.0)), lambda r: (r.standard_normal(6),)),
+    "copy": (lambda x: np.copy(x) * 2, lambda r: (r.standard_normal(3),)),
+    "result_type": (lambda x: x.astype(np.result_type(x, np.float32)), lambda r: (r.integers(0, 5, 3).astype(np.int32),)),
+    "iscomplexobj": (lambda x: x * (3 if np.iscomplexobj(x) else 2) * (5 if np.isrealobj(x) else 7), lambda r: (r.standard_normal(2),)),
+    "real_if_close": (np.real_if_close, lambda r: (r.standard_normal(3),)),
+    "tril_indices_from": (lambda x: x[np.tril_indices_from(x, -1)], lambda r: (r.standard_normal((4, 3)),)),
+    "triu_indices_from": (lambda x: x[np.triu_indices_from(x, 1)], lambda r: (r.standard_normal((3, 4)),)),
+    "diag_indices_from": (lambda x: x[np.diag_indices_from(x)], lambda r: (r.standard_normal((3, 3, 3)),)),
+}
+
+
+@pytest.mark.parametrize("name", list(MISC))
+def test_ufunc_methods_and_queries(name, rng):
+    """ufunc.outer and .accumulate (add / multiply as cumsum / cumprod, maximum / minimum / logical
+    ones as scans in the data's dtype), and numpy's shape and dtype queries, under jit."""
+    f, make = MISC[name]
+    args = make(rng)
+    with np.errstate(divide="ignore"):
+        want = f(*args)
+        for got in (f(*[xcs.asarray(a) for a in args]), jit(f)(*args)):
+            got = np.asarray(got)
+            assert got.shape == np.shape(want) and got.dtype == np.asarray(want).dtype
+            np.testing.assert_allclose(got, want, rtol=1e-12)

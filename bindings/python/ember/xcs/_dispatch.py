@@ -113,7 +113,8 @@ _FUNCTIONS = {
 for _name in ("nan_to_num", "round", "around", "flip", "fliplr", "flipud", "swapaxes", "moveaxis", "roll", "tril",
               "triu", "outer", "diagonal", "trace", "diag", "repeat", "tile", "pad", "take_along_axis", "cumsum",
               "cumprod", "argsort", "sort", "median", "quantile", "percentile", "diff", "isclose", "count_nonzero",
-              "ndim", "shape", "size"):
+              "ndim", "shape", "size", "iscomplexobj", "isrealobj", "real_if_close", "isposinf", "isneginf", "copy",
+              "result_type", "tril_indices_from", "triu_indices_from", "diag_indices_from"):
     _FUNCTIONS[getattr(np, _name)] = getattr(xnp, _name)
 for _name in ("isnan", "isinf", "isfinite", "rint", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
               "arccosh", "arctanh", "log2", "log10", "exp2", "arctan2", "hypot", "logaddexp", "logaddexp2", "cbrt",
@@ -195,6 +196,35 @@ def _accepts(impl, args, kwargs):
     return True
 
 
+def _accumulator(ufunc):
+    """ufunc.accumulate(a, axis, dtype) as an inclusive scan: add / multiply as cumsum / cumprod
+    (numpy's dtypes), maximum / minimum and the logical ones in a's dtype (doubling steps)."""
+    if ufunc is np.add:
+        return xnp.cumsum
+    if ufunc is np.multiply:
+        return xnp.cumprod
+
+    def scan(a, axis=0, dtype=None):
+        a = xnp.asarray(a)
+        if dtype is not None:
+            a = xnp.astype(a, dtype)
+        if ufunc in (np.logical_and, np.logical_or):
+            a = xnp.astype(a, xnp.bool_, copy=False)
+            return xnp._scan_axis(a, axis, _UFUNC_CALL[ufunc], ufunc is np.logical_and, ufunc.__name__)
+        dt = np.dtype(a.dtype)
+        big = np.inf if dt.kind == "f" else True if dt.kind == "b" else np.iinfo(dt).max
+        low = -np.inf if dt.kind == "f" else False if dt.kind == "b" else np.iinfo(dt).min
+        return xnp._scan_axis(a, axis, _UFUNC_CALL[ufunc], low if ufunc is np.maximum else big, ufunc.__name__)
+
+    return scan if ufunc in (np.maximum, np.minimum, np.logical_and, np.logical_or) else None
+
+
+def _outer(impl, a, b):
+    """ufunc.outer(a, b): impl of a (with b.ndim new trailing axes) and b: a.shape + b.shape."""
+    a, b = xnp.asarray(a), xnp.asarray(b)
+    return impl(xnp.reshape(a, a.shape + (1,) * b.ndim), b)
+
+
 # ---------------------------------------------------------------- fallback
 
 
@@ -272,6 +302,13 @@ def array_ufunc(ufunc, method, *inputs, **kwargs):
         impl = _UFUNC_CALL.get(ufunc)
         if impl is not None:
             return impl(*inputs)
+    if method == "outer" and not kwargs and len(inputs) == 2 and ufunc.nin == 2 and _UFUNC_CALL.get(ufunc):
+        return _outer(_UFUNC_CALL[ufunc], *inputs)
+    if method == "accumulate" and len(inputs) == 1 and set(kwargs) <= {"axis", "dtype"}:
+        acc = _accumulator(ufunc)
+        axis = kwargs.get("axis", 0)
+        if acc is not None and axis is not None and (isinstance(axis, int) or len(axis) == 1):
+            return acc(inputs[0], axis=axis if isinstance(axis, int) else axis[0], dtype=kwargs.get("dtype"))
     if method == "reduce" and len(inputs) == 1 and set(kwargs) <= {"axis", "keepdims", "dtype"}:
         impl = _UFUNC_REDUCE.get(ufunc)
         if impl is not None and (kwargs.get("dtype") is None or impl in (xnp.sum, xnp.prod)):

@@ -1044,20 +1044,68 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     return m if keepdims else squeeze(m, ax)
 
 
+_QUANTILE_AB = {"interpolated_inverted_cdf": (0, 1), "hazen": (0.5, 0.5), "weibull": (0, 0),
+                "median_unbiased": (1 / 3.0, 1 / 3.0), "normal_unbiased": (3 / 8.0, 3 / 8.0)}
+
+
+def _quantile_plan(n, q, method):
+    """numpy's _quantile for n sorted values at the concrete quantiles q: (prev, next, gamma) index
+    and weight arrays of q's shape (gamma None: the value at prev itself), each method's virtual
+    index, gamma fix and bounds as numpy computes them."""
+    v = None
+    if method == "linear":
+        v = (n - 1) * q
+    elif method in _QUANTILE_AB:
+        alpha, beta = _QUANTILE_AB[method]
+        v = n * q + (alpha + q * (1 - alpha - beta)) - 1
+    elif method == "midpoint":
+        v = 0.5 * (_np.floor((n - 1) * q) + _np.ceil((n - 1) * q))
+    elif method == "averaged_inverted_cdf":
+        v = n * q - 1
+    if v is None:  # the discrete methods: one order statistic
+        if method == "lower":
+            i = _np.floor((n - 1) * q)
+        elif method == "higher":
+            i = _np.ceil((n - 1) * q)
+        elif method == "nearest":
+            i = _np.around((n - 1) * q)
+        elif method in ("inverted_cdf", "closest_observation"):
+            idx = n * q - 1 - (0.5 if method == "closest_observation" else 0)
+            prev = _np.floor(idx)
+            g = idx - prev
+            keep = (g == 0) & (_np.floor(idx) % 2 == 1) if method == "closest_observation" else g == 0
+            i = _np.where(keep, prev, prev + 1)
+        else:
+            raise _xcs.XCSValueError(f"'{method}' is not a valid method. Use one of: linear, lower, higher, "
+                                     "midpoint, nearest, inverted_cdf, averaged_inverted_cdf, closest_observation, "
+                                     "interpolated_inverted_cdf, hazen, weibull, median_unbiased, normal_unbiased")
+        i = _np.asarray(i).astype(_np.int64)
+        return _np.clip(i, 0, n - 1), None, None
+    v = _np.asarray(v)
+    prev = _np.floor(v)
+    nxt = prev + 1
+    prev = _np.where(v >= n - 1, n - 1, _np.where(v < 0, 0, prev))  # numpy's -1 (the last) and 0 at the bounds
+    nxt = _np.where(v >= n - 1, n - 1, _np.where(v < 0, 0, nxt))
+    g = v - _np.floor(v)
+    if method == "midpoint":
+        g = _np.where(v % 1 == 0, 0.0, 0.5)
+    elif method == "averaged_inverted_cdf":
+        g = _np.where(g == 0, 0.5, 1.0)
+    return prev.astype(_np.int64), nxt.astype(_np.int64), _np.asarray(g, dtype=v.dtype)
+
+
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
-    """numpy.quantile, method 'linear': the sorted values interpolated at
-    q * (n - 1), computed as numpy does (its virtual index and its two-sided
-    lerp), q known (a number or an array, whose dims come first); NaN where
-    a NaN is in the data."""
+    """numpy.quantile with each of its methods (linear, the continuous Hyndman & Fan ones, midpoint,
+    lower, higher, nearest, the inverted-cdf ones): the sorted values at numpy's virtual index,
+    interpolated by its two-sided lerp where the method interpolates, q known (a number or an
+    array, whose dims come first); NaN where a NaN is in the data."""
     _no_out(out, "quantile")
-    if method != "linear":
-        raise _Unsupported(f"quantile: only method='linear' is supported, got {method!r}")
-    qv = _np.asarray(q, dtype=_np.float64)
+    a = asarray(a)
+    # numpy computes the index in the data's float dtype when q is a Python number
+    qdt = a.dtype if isinstance(q, (int, float)) and a.dtype in (float32, float64, float16) else _np.float64
+    qv = _np.asarray(q, dtype=qdt)
     if _np.any((qv < 0) | (qv > 1)):
         raise _xcs.XCSValueError("Quantiles must be in the range [0, 1]")
-    a = asarray(a)
-    if not _floating(a.dtype):
-        a = astype(a, float64)
     nd0 = a.ndim
     if axis is None:
         a, axes = ravel(a), (0,)
@@ -1069,14 +1117,18 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
     if n == 0:
         raise _xcs.XCSValueError("quantile of an empty axis")
     s = sort(a, -1)
-    virtual = (n - 1) * qv  # numpy's virtual index of method 'linear'
-    prev = _np.clip(_np.floor(virtual), 0, n - 1).astype(_np.int64)
-    nxt = _np.clip(_np.floor(virtual) + 1, 0, n - 1).astype(_np.int64)
-    gamma = _np.asarray(virtual - _np.floor(virtual), dtype=s.dtype if s.dtype != _BF16 else _np.float32)
-    lo, hi = take(s, prev.reshape(-1), axis=-1), take(s, nxt.reshape(-1), axis=-1)  # [..., q]
-    g = gamma.reshape(-1)
-    d = subtract(hi, lo)
-    r = where(g >= 0.5, subtract(hi, multiply(d, 1 - g)), add(lo, multiply(d, g)))  # numpy's _lerp
+    prev, nxt, gamma = _quantile_plan(n, qv, method)
+    lo = take(s, prev.reshape(-1), axis=-1)  # [..., q]
+    if gamma is None:
+        r = lo
+    else:
+        hi = take(s, nxt.reshape(-1), axis=-1)
+        d = subtract(hi, lo)  # numpy's lerp: the difference in the data's dtype, the rest in q's (ints: float64)
+        rdt = _np.result_type(s.dtype, qv.dtype) if s.dtype != _BF16 else s.dtype
+        if rdt != s.dtype:
+            lo, hi, d = astype(lo, rdt), astype(hi, rdt), astype(d, rdt)
+        g = _np.asarray(gamma, dtype=lo.dtype if lo.dtype != _BF16 else _np.float32).reshape(-1)
+        r = where(g >= 0.5, subtract(hi, multiply(d, 1 - g)), add(lo, multiply(d, g)))  # numpy's _lerp
     r = where(isnan(s[..., n - 1:]), s[..., n - 1:], r)
     r = moveaxis(reshape(r, r.shape[:-1] + qv.shape), tuple(range(r.ndim - 1, r.ndim - 1 + qv.ndim)),
                  tuple(range(qv.ndim)))  # the q dims first
@@ -1238,6 +1290,69 @@ def isreal(x):
 def iscomplex(x):
     """False everywhere (xcs has no complex dtypes)."""
     return zeros_like(x, dtype=bool_)
+
+
+def iscomplexobj(x):
+    """False for an Array (xcs has no complex dtypes); numpy's answer for anything else."""
+    return False if isinstance(x, Array) else _np.iscomplexobj(x)
+
+
+def isrealobj(x):
+    """True for an Array (xcs has no complex dtypes); numpy's answer for anything else."""
+    return True if isinstance(x, Array) else _np.isrealobj(x)
+
+
+def real_if_close(a, tol=100):
+    """a itself: xcs's dtypes are real."""
+    return asarray(a)
+
+
+def isposinf(x, out=None):
+    """x == +inf (False for integers and bools)."""
+    _no_out(out, "isposinf")
+    x = asarray(x)
+    return logical_and(isinf(x), greater(x, 0)) if _floating(x.dtype) else zeros(x.shape, bool_)
+
+
+def isneginf(x, out=None):
+    """x == -inf (False for integers and bools)."""
+    _no_out(out, "isneginf")
+    x = asarray(x)
+    return logical_and(isinf(x), less(x, 0)) if _floating(x.dtype) else zeros(x.shape, bool_)
+
+
+def copy(a, order="K", subok=False):
+    """A copy of a (Arrays are immutable, so a fresh buffer only where it is concrete)."""
+    a = asarray(a)
+    return a if _xcs._is_traced(a) else _xcs._copy(a)
+
+
+def result_type(*arrays_and_dtypes):
+    """numpy.result_type with each Array read as its dtype (shapes and values play no part)."""
+    return _np.result_type(*(v.dtype if isinstance(v, Array) else v for v in arrays_and_dtypes))
+
+
+def tril_indices_from(arr, k=0):
+    """The indices of arr's lower triangle (numpy arrays: from arr's static shape)."""
+    if arr.ndim != 2:
+        raise _xcs.XCSValueError("input array must be 2-d")
+    return _np.tril_indices(arr.shape[-2], k=k, m=arr.shape[-1])
+
+
+def triu_indices_from(arr, k=0):
+    """The indices of arr's upper triangle (numpy arrays: from arr's static shape)."""
+    if arr.ndim != 2:
+        raise _xcs.XCSValueError("input array must be 2-d")
+    return _np.triu_indices(arr.shape[-2], k=k, m=arr.shape[-1])
+
+
+def diag_indices_from(arr):
+    """The indices of arr's main diagonal (all its dims equal; numpy arrays)."""
+    if arr.ndim < 2:
+        raise _xcs.XCSValueError("input array must be at least 2-d")
+    if len(set(arr.shape)) != 1:
+        raise _xcs.XCSValueError("All dimensions of input must be of equal length")
+    return _np.diag_indices(arr.shape[0], arr.ndim)
 
 
 def angle(z, deg=False):
