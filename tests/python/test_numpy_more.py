@@ -291,3 +291,11 @@ def test_ufunc_methods_and_queries(name, rng):
             got = np.asarray(got)
             assert got.shape == np.shape(want) and got.dtype == np.asarray(want).dtype
             np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_asarray_python_ints_out_of_range():
+    """numpy's OverflowError for a Python int out of an integer dtype's range (not a wrapped value)."""
+    for v in (2**40, 2**31, [1, 2**40], -(2**31) - 1):
+        with pytest.raises(OverflowError, match="out of bounds for int32"):
+            xcs.numpy.asarray(v, np.int32)
+    assert np.asarray(xcs.numpy.array([1, -(2**31)], np.int32)).tolist() == [1, -(2**31)]

@@ -298,10 +298,14 @@ def array_ufunc(ufunc, method, *inputs, **kwargs):
         return NotImplemented
     if out is not None and all(o is None for o in out):
         kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+    why = None
     if method == "__call__" and not kwargs and len(inputs) == ufunc.nin:
         impl = _UFUNC_CALL.get(ufunc)
         if impl is not None:
-            return impl(*inputs)
+            try:
+                return impl(*inputs)
+            except xnp._Unsupported as e:  # a case xcs does not compute: numpy's
+                why = str(e)
     if method == "outer" and not kwargs and len(inputs) == 2 and ufunc.nin == 2 and _UFUNC_CALL.get(ufunc):
         return _outer(_UFUNC_CALL[ufunc], *inputs)
     if method == "accumulate" and len(inputs) == 1 and set(kwargs) <= {"axis", "dtype"}:
@@ -314,7 +318,7 @@ def array_ufunc(ufunc, method, *inputs, **kwargs):
         if impl is not None and (kwargs.get("dtype") is None or impl in (xnp.sum, xnp.prod)):
             extra = {"dtype": kwargs["dtype"]} if kwargs.get("dtype") is not None else {}
             return impl(inputs[0], axis=kwargs.get("axis", 0), keepdims=bool(kwargs.get("keepdims", False)), **extra)
-    return _numpy_fallback(getattr(ufunc, method), inputs, kwargs)
+    return _numpy_fallback(getattr(ufunc, method), inputs, kwargs, why)
 
 
 def array_function(func, types, args, kwargs):

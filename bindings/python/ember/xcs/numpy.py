@@ -624,13 +624,22 @@ def eye(N, M=None, k=0, dtype=None):
     return _xcs._eye(N, M, k, "float64" if dtype is None else dtype)
 
 
+def _check_literal(a, dtype):
+    """numpy's OverflowError for Python ints out of an integer dtype's range (a scalar or in nested
+    lists; xcs's conversion would wrap them)."""
+    if dtype is not None and type(a) in (int, list, tuple) and _np.dtype(dtype).kind in "iu":
+        _np.asarray(a, dtype=dtype)
+
+
 def asarray(a, dtype=None, *, copy=None):
     """An Array from a (no copy when a is an Array or a numpy array whose layout xcs can wrap)."""
+    _check_literal(a, dtype)
     return _xcs._asarray(a, dtype, copy)
 
 
 def array(object, dtype=None, *, copy=True):  # noqa: A002  (numpy's name)
     """A new Array holding a copy of object's data (copy=False shares memory when possible)."""
+    _check_literal(object, dtype)
     return _xcs._asarray(object, dtype, copy)
 
 
