@@ -86,6 +86,21 @@ CASES = {
     "polyfit_2d": (lambda x, y: np.polyfit(x, y, 3), lambda r: (r.standard_normal(8), r.standard_normal((8, 2)))),
     "polyfit_w": (lambda x, y, w: np.polyfit(x, y, 1, w=w), lambda r: (r.standard_normal(6), r.standard_normal(6), r.random(6))),
 }
+CASES.update({
+    "histogram2d": (lambda x, y: np.histogram2d(x, y)[0], lambda r: (r.standard_normal(50) * 3, r.standard_normal(50))),
+    "histogram2d_bins_edges": (lambda x, y: np.histogram2d(x, y, bins=[3, 4])[2], lambda r: (r.standard_normal(30), r.standard_normal(30))),
+    "histogram2d_density": (lambda x, y: np.histogram2d(x, y, bins=5, range=[[-2, 2], [-1, 3]], density=True)[0],
+                            lambda r: (r.standard_normal(40), r.standard_normal(40))),
+    "histogram2d_weights": (lambda x, y, w: np.histogram2d(x, y, bins=np.array([-3.0, 0, 1, 5]), weights=w)[0],
+                            lambda r: (r.standard_normal(40), r.standard_normal(40), r.random(40))),
+    "histogram2d_f32": (lambda x, y: np.histogram2d(x, y, bins=(2, np.array([-1.0, 0.0, 1.0])))[0],
+                        lambda r: (r.standard_normal(20).astype(np.float32), r.standard_normal(20).astype(np.float32))),
+    "histogramdd": (lambda s: np.histogramdd(s, bins=(2, 3, 4))[0], lambda r: (r.standard_normal((60, 3)),)),
+    "histogramdd_list_density": (lambda x, y, z: np.histogramdd([x, y, z], bins=3, density=True)[0],
+                                 lambda r: (r.standard_normal(30), r.standard_normal(30), r.standard_normal(30))),
+    "histogramdd_int_edges": (lambda s: np.histogramdd(s, bins=4)[1][1], lambda r: (r.integers(-5, 5, (20, 2)),)),
+    "histogram_weights": (lambda x, w: np.histogram(x, bins=5, weights=w)[0], lambda r: (r.standard_normal(40), r.random(40))),
+})
 if HAS_MATVEC:
     CASES["matvec"] = (np.matvec, lambda r: (r.standard_normal((2, 3, 4)), r.standard_normal(4)))
     CASES["matvec_broadcast"] = (np.matvec, lambda r: (r.standard_normal((3, 4)), r.standard_normal((5, 1, 4))))
@@ -133,6 +148,18 @@ def test_gradients_and_vmap(rng):
     for f in (lambda v: np.pad(v, 2, mode="symmetric"), lambda v: np.gradient(v, axis=1),
               lambda v: np.digitize(v, np.array([-0.5, 0.5])), lambda v: np.unwrap(v * 4)):
         np.testing.assert_allclose(np.asarray(vmap(f)(batch)), np.stack([f(b) for b in batch]), rtol=1e-12, atol=1e-12)
+
+
+def test_histogram_weight_gradients(rng):
+    """Weighted histograms are one scatter-add of the weights: their gradient is a gather of the
+    cotangent at each point's bin (0 for points outside the range)."""
+    x, y, w = rng.standard_normal(30), rng.standard_normal(30), rng.random(30)
+    c = rng.standard_normal((4, 4))
+    f = lambda w: (np.histogram2d(x, y, bins=4, range=[[-1, 1], [-1, 1]], weights=w)[0] * c).sum()  # noqa: E731
+    ix = np.clip(np.searchsorted(np.linspace(-1, 1, 5), x, "right") - 1, 0, 3)
+    iy = np.clip(np.searchsorted(np.linspace(-1, 1, 5), y, "right") - 1, 0, 3)
+    inside = (np.abs(x) <= 1) & (np.abs(y) <= 1)
+    np.testing.assert_allclose(np.asarray(grad(f)(w)), np.where(inside, c[ix, iy], 0.0), rtol=1e-12)
 
 
 def test_errors_and_fallbacks():

@@ -182,6 +182,28 @@ static PyObject *py_take(PyObject *m, PyObject *args) {
     return finish(&a, st, &out);
 }
 
+/* _scatter_add(idx, src, axis, n): take's adjoint (xcs_scatter_add_axis):
+ * zeros of src's shape with idx's dims at axis replaced by n, each src
+ * element added at its index, in C order. */
+static PyObject *py_scatter_add(PyObject *m, PyObject *args) {
+    PyObject *idx, *src;
+    int axis;
+    long long n;
+    if (!PyArg_ParseTuple(args, "OOiL:_scatter_add", &idx, &src, &axis, &n)) return NULL;
+    if (n < 0) return xcs_py_errorf(XCS_ERR_VALUE, "_scatter_add: n must not be negative (got %lld)", n);
+    xcs_py_arg i = XCS_PY_ARG_INIT, s = XCS_PY_ARG_INIT;
+    if (xcs_py_operand(idx, "scatter_add", &i) || xcs_py_operand(src, "scatter_add", &s)) {
+        xcs_py_arg_drop(&i);
+        xcs_py_arg_drop(&s);
+        return NULL;
+    }
+    xcs_tensor *out = NULL;
+    xcs_status st;
+    XCS_PY_CALL(st, numel(s.t) >= XCS_PY_NOGIL_MIN / 8, xcs_scatter_add_axis(i.t, s.t, axis, (int64_t)n, &out));
+    xcs_py_arg_drop(&i);
+    return finish(&s, st, &out);
+}
+
 /* Converts a sequence of operands; returns the count or -1.  *args gets a
  * PyMem array of n converted operands, *ts their tensors. */
 static Py_ssize_t convert_seq(PyObject *seq_obj, const char *op, xcs_py_arg **args, const xcs_tensor ***ts) {
@@ -504,6 +526,7 @@ PyMethodDef xcs_py_make_methods[] = {
     {"_expand_dims", py_expand_dims, METH_VARARGS, "_expand_dims(x, axis): axis int or tuple."},
     {"_broadcast_to", py_broadcast_to, METH_VARARGS, "_broadcast_to(x, shape)"},
     {"_take", py_take, METH_VARARGS, "_take(x, indices, axis=None)"},
+    {"_scatter_add", py_scatter_add, METH_VARARGS, "_scatter_add(idx, src, axis, n): take's adjoint"},
     {"_concatenate", py_concatenate, METH_VARARGS, "_concatenate(arrays, axis=0): axis None flattens first."},
     {"_stack", py_stack, METH_VARARGS, "_stack(arrays, axis=0)"},
     {"_split", py_split, METH_VARARGS, "_split(x, indices_or_sections, axis=0) -> list of views"},

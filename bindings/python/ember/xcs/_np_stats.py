@@ -23,7 +23,8 @@ from ember.xcs._xcs import Array, XCSTypeError, XCSValueError
 __all__ = ["average", "ptp", "cov", "corrcoef", "nansum", "nanprod", "nanmax", "nanmin", "nanargmax", "nanargmin",
            "nanmean", "nanvar", "nanstd", "nanmedian", "nanquantile", "nanpercentile", "searchsorted", "interp",
            "isin", "in1d", "histogram", "histogram_bin_edges", "bincount", "partition", "argpartition", "lexsort",
-           "allclose", "array_equal", "array_equiv", "nancumsum", "nancumprod", "digitize"]
+           "allclose", "array_equal", "array_equiv", "nancumsum", "nancumprod", "digitize", "histogramdd",
+           "histogram2d"]
 NUMPY_FUNCTIONS = tuple(__all__)  # in1d: numpy < 2.4 only (dispatch skips names numpy lacks)
 
 
@@ -526,16 +527,108 @@ def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
     if w is None:
         s = xnp.sort(a)
         n = xnp.diff(xnp.concatenate([_search(s, edges[:-1], False), _search(s, edges[-1:], True)]))
-    else:
+    else:  # each weight added at its bin (one more bin for the values outside), in order, as numpy's bincount
         idx = xnp.subtract(_search(edges, a, True), 1)
         idx = xnp.where(xnp.equal(a, edges[nb]), nb - 1, idx)
         ok = xnp.logical_and(xnp.greater_equal(a, edges[0]), xnp.less_equal(a, edges[nb]))
-        hit = xnp.logical_and(xnp.equal(xnp.expand_dims(idx, 1), _np.arange(nb)), xnp.expand_dims(ok, 1))
-        n = xnp.where(hit, xnp.expand_dims(xnp.astype(w, xnp.float64), 1), 0.0)
-        n = xnp.astype(xnp.sum(n, 0), w.dtype)
+        n = _xcs._scatter_add(xnp.where(ok, idx, nb), xnp.astype(w, xnp.float64), 0, nb + 1)
+        n = xnp.astype(n[:nb], w.dtype)
     if density:
         return xnp.divide(xnp.divide(n, xnp.astype(xnp.diff(edges), xnp.float64)), xnp.sum(n)), edges
     return n, edges
+
+
+def _dd_edges(x, bins, rng, i):
+    """histogramdd's edges of dimension i: bins[i] + 1 evenly from the range (or the data's min and max,
+    0.5 either side of a single value) in numpy's linspace dtype, or the given 1-D edges."""
+    nd = bins.ndim if isinstance(bins, Array) else _np.ndim(bins)
+    if nd == 1:
+        edges = xnp.asarray(bins)
+        if _known(xnp.greater(edges[:-1], edges[1:])):
+            raise XCSValueError(f"`bins[{i}]` must be monotonically increasing, when an array")
+        return edges
+    if nd != 0:
+        raise XCSValueError(f"`bins[{i}]` must be a scalar or 1d array")
+    b = _concrete(bins, "histogramdd: bins")
+    if b < 1:
+        raise XCSValueError(f"`bins[{i}]` must be positive, when an integer")
+    try:
+        n = _operator.index(b)
+    except TypeError as e:
+        raise XCSTypeError(f"`bins[{i}]` must be an integer, when a scalar") from e
+    if rng is not None or x.shape[0] == 0:
+        first, last = (0, 1) if rng is None else (_concrete(v, "histogramdd: range") for v in rng)
+        if first > last:
+            raise XCSValueError("max must be larger than min in range parameter.")
+        if not (_np.isfinite(first) and _np.isfinite(last)):
+            raise XCSValueError(f"supplied range of [{first}, {last}] is not finite")
+        if first == last:
+            first, last = first - 0.5, last + 0.5
+        return xnp.asarray(_np.linspace(first, last, n + 1))
+    ft = x.dtype if _floating(x) else _np.dtype(_np.float64)
+    first, last = xnp.astype(xnp.min(x), ft), xnp.astype(xnp.max(x), ft)
+    if _known(xnp.logical_not(xnp.logical_and(xnp.isfinite(first), xnp.isfinite(last)))):
+        raise XCSValueError(f"autodetected range of [{first.item()}, {last.item()}] is not finite")
+    eq = xnp.equal(first, last)
+    return _linspace(xnp.where(eq, xnp.subtract(first, 0.5), first), xnp.where(eq, xnp.add(last, 0.5), last), n + 1)
+
+
+def histogramdd(sample, bins=10, range=None, density=None, weights=None):  # noqa: A002  (numpy's name)
+    """numpy.histogramdd of an (N, D) sample (or D arrays of N): per dimension int bins or 1-D edges
+    (a value on the last edge counts in the last bin), each point added at its bin (outliers and NaNs
+    dropped) by one scatter in the points' order, as numpy's bincount; float64 counts, density as
+    numpy's.  A non-finite autodetected range raises on concrete data only."""
+    if isinstance(sample, (Array, _np.ndarray)) or (not isinstance(sample, (list, tuple))):
+        s = xnp.asarray(sample)
+        s = xnp.reshape(s, (-1, 1)) if s.ndim == 1 else s
+    else:
+        s = xnp.stack([xnp.asarray(v) for v in sample], axis=1)
+    if s.ndim != 2:
+        raise XCSValueError("histogramdd: the sample must be (N, D) or a sequence of D arrays of N values")
+    N, D = s.shape
+    per_dim = isinstance(bins, (list, tuple)) or (_np.ndim(bins) if not isinstance(bins, Array) else bins.ndim) > 0
+    bins_l = [bins[i] for i in _builtins.range(len(bins))] if per_dim else [bins] * D
+    if len(bins_l) != D:
+        raise XCSValueError("The dimension of bins must be equal to the dimension of the sample x.")
+    if range is not None and len(range) != D:
+        raise XCSValueError("range argument must have one entry per dimension")
+    edges, flat, nbin = [], None, []
+    for i in _builtins.range(D):
+        x = s[:, i]
+        e = _dd_edges(x, bins_l[i], None if range is None else range[i], i)
+        k = e.shape[0] + 1  # an outlier slot at each end
+        idx = _search(e, x, True)  # numpy's searchsorted(side='right')
+        idx = xnp.where(xnp.equal(x, e[k - 2]), xnp.subtract(idx, 1), idx)  # on the last edge: the last bin
+        flat = idx if flat is None else xnp.add(xnp.multiply(flat, k), idx)
+        edges.append(e)
+        nbin.append(k)
+    w = xnp.ones((N,), xnp.float64) if weights is None else xnp.astype(xnp.asarray(weights), xnp.float64)
+    if w.shape != (N,):
+        raise XCSValueError("histogramdd: weights must hold one value per sample point")
+    total = int(_np.prod(nbin))
+    if flat is None:
+        flat = xnp.zeros((N,), xnp.int64)
+    hist = xnp.reshape(_xcs._scatter_add(flat, w, 0, total), tuple(nbin))[(slice(1, -1),) * D]
+    if density:
+        tot = xnp.sum(hist)
+        for i in _builtins.range(D):
+            shape = [1] * D
+            shape[i] = nbin[i] - 2
+            hist = xnp.divide(hist, xnp.reshape(xnp.diff(edges[i]), tuple(shape)))
+        hist = xnp.divide(hist, tot)
+    return hist, edges
+
+
+def histogram2d(x, y, bins=10, range=None, density=None, weights=None):  # noqa: A002  (numpy's name)
+    """numpy.histogram2d: histogramdd of the points (x, y); bins an int, two ints, edges, or two edges."""
+    try:
+        n = len(bins)
+    except TypeError:
+        n = 1
+    if n not in (1, 2):  # one array of edges for both
+        bins = [xnp.asarray(bins), xnp.asarray(bins)]
+    hist, edges = histogramdd([x, y], bins, range, density, weights)
+    return hist, edges[0], edges[1]
 
 
 def histogram_bin_edges(a, bins=10, range=None, weights=None):  # noqa: A002  (numpy's name)
@@ -556,8 +649,7 @@ def bincount(x, /, weights=None, minlength=0):
     w = xnp.astype(xnp.asarray(weights), xnp.float64)
     if w.shape != xv.shape:
         raise XCSValueError("The weights and list don't have the same length.")
-    hit = _np.equal(xv.reshape(-1, 1), _np.arange(counts.size))
-    return xnp.sum(xnp.where(hit, xnp.expand_dims(w, 1), 0.0), 0)
+    return _xcs._scatter_add(xv.astype(_np.int64), w, 0, counts.size)  # added in order, as numpy's
 
 
 # ---------------------------------------------------------------- partial sorts, lexsort
