@@ -141,6 +141,7 @@ static PyObject *forward0(const char *name, PyObject *self) {
 static PyObject *get_real(PyObject *self, void *c) { return forward0("real", self); }
 static PyObject *get_imag(PyObject *self, void *c) { return forward0("imag", self); }
 static PyObject *get_mT(PyObject *self, void *c) { return forward0("matrix_transpose", self); }
+static PyObject *get_at(PyObject *self, void *c) { return forward0("_array_at", self); }
 
 static PyGetSetDef array_getset[] = {
     {"shape", get_shape, NULL, "Tuple of dimensions.", NULL},
@@ -152,6 +153,8 @@ static PyGetSetDef array_getset[] = {
     {"strides", get_strides, NULL, "Bytes to step in each dimension (numpy convention).", NULL},
     {"T", get_T, NULL, "The transposed array (a view).", NULL},
     {"mT", get_mT, NULL, "The last two axes swapped (a view).", NULL},
+    {"at", get_at, NULL, "Functional index updates: x.at[key].set(v), .add(v), ... (a new Array; see ember.xcs._at).",
+     NULL},
     {"real", get_real, NULL, "The real part: the values (xcs has no complex dtypes).", NULL},
     {"imag", get_imag, NULL, "The imaginary part: zeros (xcs has no complex dtypes).", NULL},
     {"device", get_device, NULL, "Where the data lives: 'cpu' or 'cuda:N' (copied to the host when first read there).", NULL},
@@ -159,21 +162,6 @@ static PyGetSetDef array_getset[] = {
 };
 
 /* ---------------------------------------------------------------- methods */
-
-/* ember.xcs.numpy.<fn>(self, *args, **kw): a method call in numpy's full
- * form (its positional order, out=, where=, initial=, ...). */
-static PyObject *call_numpy_fn(const char *fn, PyObject *self, PyObject *args, PyObject *kw) {
-    PyObject *mod = PyImport_ImportModule("ember.xcs.numpy");
-    PyObject *f = mod ? PyObject_GetAttrString(mod, fn) : NULL;
-    PyObject *head = f ? PyTuple_Pack(1, self) : NULL;
-    PyObject *all = head ? PySequence_Concat(head, args) : NULL;
-    PyObject *r = all ? PyObject_Call(f, all, kw) : NULL;
-    Py_XDECREF(all);
-    Py_XDECREF(head);
-    Py_XDECREF(f);
-    Py_XDECREF(mod);
-    return r;
-}
 
 /* True when a method call fits its fast path: at most `pos` positional
  * arguments and keywords among `names`. */
@@ -196,7 +184,7 @@ static PyObject *m_reduce_common(const char *name, PyObject *self, PyObject *arg
     PyObject *axis = Py_None, *dtype = Py_None;
     int keepdims = 0;
     if (!plain_call(args, kw, 1, with_dtype ? kw_dtype : kw_plain)) /* numpy's positional order, where=, ... */
-        return call_numpy_fn(name, self, args, kw);
+        return forward(name, self, args, kw);
     if (with_dtype ? !PyArg_ParseTupleAndKeywords(args, kw, "|Op$O", kw_dtype, &axis, &keepdims, &dtype)
                    : !PyArg_ParseTupleAndKeywords(args, kw, "|Op", kw_plain, &axis, &keepdims))
         return NULL;
@@ -215,7 +203,7 @@ static PyObject *m_arg_common(xcs_op op, PyObject *self, PyObject *args, PyObjec
     static char *kwlist[] = {"axis", "keepdims", NULL};
     PyObject *axis = Py_None;
     int keepdims = 0;
-    if (!plain_call(args, kw, 1, kwlist)) return call_numpy_fn(op == XCS_OP_ARGMAX ? "argmax" : "argmin", self, args, kw);
+    if (!plain_call(args, kw, 1, kwlist)) return forward(op == XCS_OP_ARGMAX ? "argmax" : "argmin", self, args, kw);
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|Op", kwlist, &axis, &keepdims)) return NULL;
     return xcs_py_argreduce(op, self, axis, keepdims);
 }
@@ -226,7 +214,7 @@ static PyObject *m_varstd_common(bool is_std, PyObject *self, PyObject *args, Py
     static char *kwlist[] = {"axis", "keepdims", "ddof", "dtype", NULL};
     PyObject *axis = Py_None, *dtype = Py_None;
     int keepdims = 0, ddof = 0;
-    if (!plain_call(args, kw, 1, kwlist)) return call_numpy_fn(is_std ? "std" : "var", self, args, kw);
+    if (!plain_call(args, kw, 1, kwlist)) return forward(is_std ? "std" : "var", self, args, kw);
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|Opi$O", kwlist, &axis, &keepdims, &ddof, &dtype)) return NULL;
     return xcs_py_varstd(is_std, self, axis, keepdims, ddof, dtype);
 }
@@ -261,17 +249,13 @@ static int check_order(PyObject *kw, const char *op, PyObject **order) {
     return other;
 }
 
-/* ember.xcs.numpy.<fn>(self, arg, order=order): the orders other than 'C'. */
+/* ember.xcs.numpy.<fn>(self[, arg], order=order): the orders other than 'C'. */
 static PyObject *call_with_order(const char *fn, PyObject *self, PyObject *arg, PyObject *order) {
-    PyObject *mod = PyImport_ImportModule("ember.xcs.numpy");
-    PyObject *f = mod ? PyObject_GetAttrString(mod, fn) : NULL;
-    PyObject *args = f ? (arg ? PyTuple_Pack(2, self, arg) : PyTuple_Pack(1, self)) : NULL;
+    PyObject *args = arg ? PyTuple_Pack(1, arg) : PyTuple_New(0);
     PyObject *kw = args ? Py_BuildValue("{sO}", "order", order) : NULL;
-    PyObject *r = kw ? PyObject_Call(f, args, kw) : NULL;
+    PyObject *r = kw ? forward(fn, self, args, kw) : NULL;
     Py_XDECREF(kw);
     Py_XDECREF(args);
-    Py_XDECREF(f);
-    Py_XDECREF(mod);
     return r;
 }
 

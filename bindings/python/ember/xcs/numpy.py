@@ -1870,6 +1870,7 @@ def vecmat(x1, x2, /):
 # More numpy functions, composed of the ones above (ember/xcs/_np_*.py).
 
 from ember.xcs import _np_shape, _np_stats, _np_ufuncs  # noqa: E402,F401
+from ember.xcs._at import at as _array_at  # noqa: E402,F401  (Array.at)
 from ember.xcs._np_shape import *  # noqa: E402,F401,F403
 from ember.xcs._np_stats import *  # noqa: E402,F401,F403
 from ember.xcs._np_ufuncs import *  # noqa: E402,F401,F403

@@ -1,0 +1,166 @@
+"""``Array.at[key]``: functional index updates (xcs Arrays are immutable), as
+JAX's: ``x.at[key].set(v)``, ``.add``, ``.subtract``, ``.multiply``,
+``.divide``, ``.power``, ``.min``, ``.max``, ``.apply(f)`` and ``.get()``
+return a new Array, the updated elements changed and the others as in x.
+They trace like any op, so jit / grad / vmap see through them.
+
+key is anything ``x[key]`` takes (ints, slices, None, Ellipsis, integer
+arrays, traced ones included, and boolean masks whose values are known).
+The indexed elements are found as the flat positions ``arange(x.size)``
+takes under key, and v is broadcast to ``x[key].shape`` (numpy's rule for
+``x[key] = v``).  Where an element is indexed more than once, add,
+subtract, multiply, min and max combine every update (JAX's rule); set
+keeps the last one in key's order (numpy's ``x[key] = v``); divide and
+power apply their combined divisor / exponent as one.  Indices out of
+bounds raise XCSIndexError (numpy's rule; JAX drops such updates).
+
+Updates at distinct positions are one scatter of the new values; repeated
+positions are grouped by a stable sort of the positions and combined by a
+segmented scan (log2(n) doubling steps), then scattered."""
+
+import numpy as _np
+
+from ember.xcs import _xcs
+from ember.xcs import numpy as xnp  # attributes read at call time: xnp is still loading here
+
+__all__ = []
+
+
+def _positions(x, key):
+    """The flat positions (int64) of x's elements that x[key] reads, in x[key]'s shape."""
+    grid = xnp.reshape(xnp.arange(0, int(_np.prod(x.shape, dtype=_np.int64)), 1, xnp.int64), x.shape)
+    return xnp.asarray(grid[key])
+
+
+def _segmented_scan(vals, starts, op):
+    """Inclusive scan of vals (1-D) with op, restarting where starts is True (doubling steps)."""
+    n, step = vals.shape[0], 1
+    while step < n:
+        prev_v = xnp.concatenate([vals[:step], vals[:n - step]])
+        prev_f = xnp.concatenate([xnp.ones((step,), xnp.bool_), starts[:n - step]])
+        keep = xnp.concatenate([xnp.ones((step,), xnp.bool_), xnp.zeros((n - step,), xnp.bool_)])
+        vals = xnp.where(xnp.logical_or(starts, keep), vals, op(prev_v, vals))
+        starts = xnp.logical_or(starts, xnp.logical_and(prev_f, xnp.logical_not(keep)))
+        step *= 2
+    return vals
+
+
+def _concrete(a):
+    return None if _xcs._is_traced(a) else _np.asarray(a)
+
+
+def _update(x, key, v, kind, combine, fold):
+    """x with the elements at key updated by v.  combine(old, c): an element's new value from its old
+    one and its combined update c (None for set); fold: how repeated updates combine (op or 'last')."""
+    x = xnp.asarray(x)
+    pos = _positions(x, key)
+    dt = x.dtype
+    v = xnp.broadcast_to(xnp.astype(xnp.asarray(v), dt, copy=False) if kind != "power" else xnp.asarray(v), pos.shape)
+    p, vals = xnp.ravel(pos), xnp.ravel(v)
+    size = int(_np.prod(x.shape, dtype=_np.int64))
+    n = p.shape[0]
+    flat = xnp.ravel(x)
+    if n == 0:
+        return x
+    known = _concrete(p)
+    unique = known is not None and _np.unique(known).size == known.size
+    if kind == "add" and combine is None:  # every update summed: one scatter
+        return xnp.reshape(xnp.add(flat, _xcs._scatter_add(p, vals, 0, size)), x.shape)
+    if unique:
+        ps, last = p, xnp.ones((n,), xnp.bool_)
+    else:
+        order = xnp.argsort(p, kind="stable")
+        ps, vals = xnp.take(p, order), xnp.take(vals, order)
+        diff = xnp.not_equal(ps[1:], ps[:-1])
+        last = xnp.concatenate([diff, xnp.ones((1,), xnp.bool_)])
+        if fold != "last":
+            vals = _segmented_scan(vals, xnp.concatenate([xnp.ones((1,), xnp.bool_), diff]), fold)
+    new = vals if combine is None else combine(xnp.take(flat, ps), vals)
+    new = xnp.astype(new, dt, copy=False)
+    zero = xnp.zeros((), dt)
+    scattered = _xcs._scatter_add(ps, xnp.where(last, new, zero), 0, size)
+    hit = xnp.greater(_xcs._scatter_add(ps, xnp.astype(last, xnp.int32), 0, size), 0)
+    return xnp.reshape(xnp.where(hit, scattered, flat), x.shape)
+
+
+class _Ref:
+    """x.at[key]: the update methods (see the module docstring)."""
+
+    __slots__ = ("_x", "_key")
+
+    def __init__(self, x, key):
+        self._x, self._key = x, key
+
+    def get(self, **_ignored):
+        """x[key]."""
+        return self._x[self._key]
+
+    def set(self, values, **_ignored):
+        """x with x[key] replaced by values (broadcast); the last of repeated indices wins."""
+        return _update(self._x, self._key, values, "set", None, "last")
+
+    def add(self, values, **_ignored):
+        """x with values added at key (repeated indices: every one added)."""
+        return _update(self._x, self._key, values, "add", None, xnp.add)
+
+    def subtract(self, values, **_ignored):
+        """x with values subtracted at key (repeated indices: every one subtracted)."""
+        return _update(self._x, self._key, xnp.negative(xnp.asarray(values)), "add", None, xnp.add)
+
+    def multiply(self, values, **_ignored):
+        """x multiplied by values at key (repeated indices: by their product)."""
+        return _update(self._x, self._key, values, "mul", xnp.multiply, xnp.multiply)
+
+    mul = multiply
+
+    def divide(self, values, **_ignored):
+        """x divided by values at key (repeated indices: by their product)."""
+        return _update(self._x, self._key, values, "div", xnp.divide, xnp.multiply)
+
+    def power(self, values, **_ignored):
+        """x raised to values at key (repeated indices: to their product, (x^a)^b)."""
+        return _update(self._x, self._key, values, "power", xnp.power, xnp.multiply)
+
+    def min(self, values, **_ignored):
+        """The minimum of x and values at key (repeated indices: of all of them); NaN propagates."""
+        return _update(self._x, self._key, values, "min", xnp.minimum, xnp.minimum)
+
+    def max(self, values, **_ignored):
+        """The maximum of x and values at key (repeated indices: of all of them); NaN propagates."""
+        return _update(self._x, self._key, values, "max", xnp.maximum, xnp.maximum)
+
+    def apply(self, func, **_ignored):
+        """x with func applied to the elements at key (once each, repeated indices included)."""
+        x = xnp.asarray(self._x)
+        pos = _positions(x, self._key)
+        known = _concrete(xnp.ravel(pos))
+        if known is not None and _np.unique(known).size != known.size:
+            pos_u = xnp.asarray(_np.unique(known))
+        else:
+            pos_u = xnp.ravel(pos)  # traced: applied once per index given
+        flat = xnp.ravel(x)
+        vals = xnp.astype(xnp.asarray(func(xnp.take(flat, pos_u))), x.dtype, copy=False)
+        size = flat.shape[0]
+        upd = _xcs._scatter_add(pos_u, vals, 0, size)
+        hit = xnp.greater(_xcs._scatter_add(pos_u, xnp.ones(pos_u.shape, xnp.int32), 0, size), 0)
+        return xnp.reshape(xnp.where(hit, upd, flat), x.shape)
+
+
+class _At:
+    """x.at: index it (x.at[key]) for the updates."""
+
+    __slots__ = ("_x",)
+
+    def __init__(self, x):
+        self._x = x
+
+    def __getitem__(self, key):
+        return _Ref(self._x, key)
+
+    def __repr__(self):
+        return f"_At({self._x!r})"
+
+
+def at(x):
+    """x.at (Array.at's implementation)."""
+    return _At(x)
