@@ -244,3 +244,13 @@ def gelu_ref(x):
     x = np.asarray(x, np.float64)
     erfc = np.vectorize(math.erfc, otypes=[np.float64])
     return 0.5 * x * erfc(-x / math.sqrt(2.0))
+
+
+def fd_grad(f, x, eps=1e-6):
+    """Central differences of scalar f at every element of x (float64)."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        d = np.zeros_like(x)
+        d[i] = eps
+        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
+    return g

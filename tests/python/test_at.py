@@ -7,6 +7,7 @@ with repeats, known boolean masks, traced index arrays), eagerly, under jit,
 vmap and grad; numpy's errors."""
 import numpy as np
 import pytest
+from conftest import fd_grad
 
 import ember.xcs as xcs
 from ember.xcs import grad, jit, vmap
@@ -64,15 +65,6 @@ def test_traced_indices_and_vmap(kind, rng):
                                rtol=1e-12)
 
 
-def fd(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
-    return g
-
-
 def test_gradients(rng):
     """Gradients reach x (the untouched elements, and through multiply / min / max the touched
     ones) and v (set: only the winning update of a repeated index)."""
@@ -83,7 +75,7 @@ def test_gradients(rng):
         for argnum in (0, 1):
             f = lambda x, v: (getattr(xcs.asarray(x).at[idx], kind)(v) * w).sum()  # noqa: E731
             g = np.asarray(grad(f, argnums=argnum)(a, v))
-            ref = fd(lambda t: float(np.asarray(f(t, v) if argnum == 0 else f(a, t))), a if argnum == 0 else v)
+            ref = fd_grad(lambda t: float(np.asarray(f(t, v) if argnum == 0 else f(a, t))), a if argnum == 0 else v)
             np.testing.assert_allclose(g, ref, rtol=1e-6, atol=1e-8)
 
 

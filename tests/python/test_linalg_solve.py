@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import fd_grad
 
 import ember.xcs as xcs
 from ember.xcs import grad, jit, vmap
@@ -166,15 +167,6 @@ def assert_fd(g, f, x, eps=1e-6):
     ref = fd_grad(f, x, eps)
     noise = 10 * 2.2e-16 * (1 + abs(float(np.asarray(f(x))))) / eps
     np.testing.assert_allclose(np.asarray(g), ref, rtol=1e-6, atol=max(1e-7, noise))
-
-
-def fd_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
-    return g
 
 
 def test_gradients(rng):

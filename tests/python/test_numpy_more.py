@@ -8,6 +8,7 @@ under jit; gradients where they are smooth (against finite differences) and
 vmap against a loop; numpy's errors."""
 import numpy as np
 import pytest
+from conftest import fd_grad
 
 import ember.xcs as xcs
 from ember.xcs import grad, jit, vmap
@@ -121,15 +122,6 @@ def test_matches_numpy(name, mode, rng):
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-def fd(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        g[i] = (f(x + d) - f(x - d)) / (2 * eps)
-    return g
-
-
 def test_gradients_and_vmap(rng):
     x = rng.standard_normal((3, 4))
     w = rng.standard_normal((8, 9))
@@ -143,7 +135,7 @@ def test_gradients_and_vmap(rng):
            lambda v: (np.apply_along_axis(lambda r: r * r.sum(), 1, v) * w[:3, :4]).sum(),
            lambda v: (np.block([[v, v[:, :1]], [v[:1], v[:1, :1]]]) * w[:4, :5]).sum()]
     for f in fns:
-        np.testing.assert_allclose(np.asarray(grad(f)(x)), fd(f, x), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(grad(f)(x)), fd_grad(f, x), rtol=1e-6, atol=1e-7)
     batch = rng.standard_normal((4, 3, 4))
     for f in (lambda v: np.pad(v, 2, mode="symmetric"), lambda v: np.gradient(v, axis=1),
               lambda v: np.digitize(v, np.array([-0.5, 0.5])), lambda v: np.unwrap(v * 4)):
@@ -256,7 +248,7 @@ def test_reduction_where_errors_and_gradients(rng):
     m[0] = m2[0] = True  # no empty row or column: their means are NaN
     for f in (lambda x: np.sum(x ** 2, where=m), lambda x: np.mean(x, axis=0, where=m2).sum(),
               lambda x: np.var(x, axis=1, where=m).sum(), lambda x: np.max(x, axis=1, initial=0.0, where=m).sum()):
-        np.testing.assert_allclose(np.asarray(grad(f)(a)), fd(f, a), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(grad(f)(a)), fd_grad(f, a), rtol=1e-6, atol=1e-7)
 
 
 QUANTILE_METHODS = ["linear", "lower", "higher", "midpoint", "nearest", "inverted_cdf", "averaged_inverted_cdf",

@@ -476,6 +476,18 @@ def _linspace(start, stop, num):
     return xnp.concatenate([xnp.add(y, start)[:num - 1], xnp.reshape(stop, (1,))])
 
 
+def _given_range(rng, name):
+    """numpy's _get_outer_edges for a given range (or none: (0, 1)): checked, widened by 0.5 when empty."""
+    first, last = (0, 1) if rng is None else (_concrete(v, f"{name}: range") for v in rng)
+    if first > last:
+        raise XCSValueError("max must be larger than min in range parameter.")
+    if not (_np.isfinite(first) and _np.isfinite(last)):
+        raise XCSValueError(f"supplied range of [{first}, {last}] is not finite")
+    if first == last:
+        first, last = first - 0.5, last + 0.5
+    return first, last
+
+
 def _bin_edges(a, bins, range):  # noqa: A002  (numpy's name)
     """numpy's _get_bin_edges: the edges, from int bins (and range or the data's min and max) or given."""
     if isinstance(bins, str):
@@ -502,13 +514,7 @@ def _bin_edges(a, bins, range):  # noqa: A002  (numpy's name)
         eq = xnp.equal(first, last)
         return _linspace(xnp.where(eq, xnp.subtract(first, 0.5), first), xnp.where(eq, xnp.add(last, 0.5), last),
                          nb + 1)
-    first, last = (0, 1) if range is None else (_concrete(v, "histogram: range") for v in range)
-    if first > last:
-        raise XCSValueError("max must be larger than min in range parameter.")
-    if not (_np.isfinite(first) and _np.isfinite(last)):
-        raise XCSValueError(f"supplied range of [{first}, {last}] is not finite")
-    if first == last:
-        first, last = first - 0.5, last + 0.5
+    first, last = _given_range(range, "histogram")
     bt = _np.result_type(first, last, a.dtype)
     if bt.kind in "biu":
         bt = _np.result_type(bt, float)
@@ -557,14 +563,7 @@ def _dd_edges(x, bins, rng, i):
     except TypeError as e:
         raise XCSTypeError(f"`bins[{i}]` must be an integer, when a scalar") from e
     if rng is not None or x.shape[0] == 0:
-        first, last = (0, 1) if rng is None else (_concrete(v, "histogramdd: range") for v in rng)
-        if first > last:
-            raise XCSValueError("max must be larger than min in range parameter.")
-        if not (_np.isfinite(first) and _np.isfinite(last)):
-            raise XCSValueError(f"supplied range of [{first}, {last}] is not finite")
-        if first == last:
-            first, last = first - 0.5, last + 0.5
-        return xnp.asarray(_np.linspace(first, last, n + 1))
+        return xnp.asarray(_np.linspace(*_given_range(rng, "histogramdd"), n + 1))
     ft = x.dtype if _floating(x) else _np.dtype(_np.float64)
     first, last = xnp.astype(xnp.min(x), ft), xnp.astype(xnp.max(x), ft)
     if _known(xnp.logical_not(xnp.logical_and(xnp.isfinite(first), xnp.isfinite(last)))):
