@@ -95,3 +95,10 @@ def test_apply_get_dtypes_and_errors(rng):
         x.at[np.array([3])].set(1.0)
     with pytest.raises(xcs.XCSError):
         x.at[np.array([0, 1])].set(np.ones(3))  # v must broadcast to x[key]'s shape
+    # JAX's hints are taken; its other modes are refused, not ignored
+    np.testing.assert_array_equal(np.asarray(x.at[0].add(1.0, unique_indices=True, mode="promise_in_bounds")),
+                                  a + (np.arange(3)[:, None] == 0))
+    with pytest.raises(xcs.XCSValueError, match="mode='drop' is not supported"):
+        x.at[0].set(1.0, mode="drop")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        x.at[0].set(1.0, fill=2)

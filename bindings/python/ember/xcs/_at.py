@@ -45,6 +45,18 @@ def _segmented_scan(vals, starts, op):
     return vals
 
 
+def _options(kw, name):
+    """JAX's keyword hints: indices_are_sorted / unique_indices (ignored: xcs finds repeats itself) and
+    mode None or 'promise_in_bounds'; other modes ('clip', 'drop', 'fill') are refused, as out-of-bounds
+    indices raise here."""
+    for k, v in kw.items():
+        if k == "mode" and v not in (None, "promise_in_bounds"):
+            raise _xcs.XCSValueError(f"at[...].{name}: mode={v!r} is not supported (out-of-bounds indices raise "
+                                     "XCSIndexError, numpy's rule)")
+        if k not in ("indices_are_sorted", "unique_indices", "mode"):
+            raise TypeError(f"at[...].{name}() got an unexpected keyword argument {k!r}")
+
+
 def _concrete(a):
     return None if _xcs._is_traced(a) else _np.asarray(a)
 
@@ -91,46 +103,56 @@ class _Ref:
     def __init__(self, x, key):
         self._x, self._key = x, key
 
-    def get(self, **_ignored):
+    def get(self, **kw):
         """x[key]."""
+        _options(kw, "get")
         return self._x[self._key]
 
-    def set(self, values, **_ignored):
+    def set(self, values, **kw):
         """x with x[key] replaced by values (broadcast); the last of repeated indices wins."""
+        _options(kw, "set")
         return _update(self._x, self._key, values, "set", None, "last")
 
-    def add(self, values, **_ignored):
+    def add(self, values, **kw):
         """x with values added at key (repeated indices: every one added)."""
+        _options(kw, "add")
         return _update(self._x, self._key, values, "add", None, xnp.add)
 
-    def subtract(self, values, **_ignored):
+    def subtract(self, values, **kw):
         """x with values subtracted at key (repeated indices: every one subtracted)."""
+        _options(kw, "subtract")
         return _update(self._x, self._key, xnp.negative(xnp.asarray(values)), "add", None, xnp.add)
 
-    def multiply(self, values, **_ignored):
+    def multiply(self, values, **kw):
         """x multiplied by values at key (repeated indices: by their product)."""
+        _options(kw, "multiply")
         return _update(self._x, self._key, values, "mul", xnp.multiply, xnp.multiply)
 
     mul = multiply
 
-    def divide(self, values, **_ignored):
+    def divide(self, values, **kw):
         """x divided by values at key (repeated indices: by their product)."""
+        _options(kw, "divide")
         return _update(self._x, self._key, values, "div", xnp.divide, xnp.multiply)
 
-    def power(self, values, **_ignored):
+    def power(self, values, **kw):
         """x raised to values at key (repeated indices: to their product, (x^a)^b)."""
+        _options(kw, "power")
         return _update(self._x, self._key, values, "power", xnp.power, xnp.multiply)
 
-    def min(self, values, **_ignored):
+    def min(self, values, **kw):
         """The minimum of x and values at key (repeated indices: of all of them); NaN propagates."""
+        _options(kw, "min")
         return _update(self._x, self._key, values, "min", xnp.minimum, xnp.minimum)
 
-    def max(self, values, **_ignored):
+    def max(self, values, **kw):
         """The maximum of x and values at key (repeated indices: of all of them); NaN propagates."""
+        _options(kw, "max")
         return _update(self._x, self._key, values, "max", xnp.maximum, xnp.maximum)
 
-    def apply(self, func, **_ignored):
+    def apply(self, func, **kw):
         """x with func applied to the elements at key (once each, repeated indices included)."""
+        _options(kw, "apply")
         x = xnp.asarray(self._x)
         pos = _positions(x, self._key)
         known = _concrete(xnp.ravel(pos))
