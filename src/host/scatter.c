@@ -8,7 +8,10 @@
  * and thread count.  Threads split the work so that each position stays
  * with one thread: by columns when rows are long, else by the outer dim,
  * else by ranges of positions (each thread reads every index and adds the
- * rows that land in its range).  Integers add as unsigned (wrapping, as
+ * rows that land in its range) — but single values into one row (Q = O = 1,
+ * a histogram's shape) stay on one thread: every thread would read all of
+ * idx and src, and the range test mispredicts half the time (1e6 values:
+ * 6.8 ms on 2 threads, 1.0 on one, numpy's bincount 1.0).  Integers add as unsigned (wrapping, as
  * two's complement does).  Core checked the indices; they are checked
  * again so a bad one is an error, never a stray write. */
 #include <stdint.h>
@@ -39,6 +42,10 @@ typedef struct scatter_plan {
             T *ob = out + o * p->A * p->Q + q0;                                           \
             for (int64_t a = a0; a < a1; a++) memset(ob + a * p->Q, 0, (size_t)w * sizeof(T)); \
             const T *sb = src + o * p->J * p->Q + q0;                                     \
+            if (w == 1 && a0 == 0 && a1 == p->A) { /* single values, every position: */  \
+                for (int64_t j = 0; j < p->J; j++) ob[p->idx[j] * p->Q] += sb[j * p->Q];   \
+                continue;                        /* no range test, no column loop */      \
+            }                                                                             \
             for (int64_t j = 0; j < p->J; j++) {                                          \
                 int64_t a = p->idx[j];                                                    \
                 if (a < a0 || a >= a1) continue;                                          \
@@ -91,7 +98,7 @@ xcs_status xcs_cpu_scatter_add(const xcs_tensor *idx, const xcs_tensor *src, int
             return xcs_error(XCS_ERR_INDEX, "scatter_add: an index is out of bounds for size %lld", (long long)p.A);
     const int64_t work = p.O * (p.A + p.J) * p.Q;
 #ifdef _OPENMP
-    if (work >= XCS_CPU_PAR_MIN && omp_get_max_threads() > 1) {
+    if (work >= XCS_CPU_PAR_MIN && omp_get_max_threads() > 1 && (p.Q > 1 || p.O > 1)) {
 #pragma omp parallel
         scatter_thread(&p, omp_get_thread_num(), omp_get_num_threads());
     } else

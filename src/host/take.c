@@ -170,6 +170,52 @@ static xcs_status index_offsets(const xcs_tensor *idx, const xcs_tensor *x, int6
     return XCS_OK;
 }
 
+/* The scalar gather out[j] = x[idx[j] * s] (one element a row, no outer
+ * dims, idx contiguous): one parallel loop that checks and copies, no
+ * offsets array.  A bad index is found again serially for its message. */
+#define GATHER1(T, IT)                                                                                  \
+    static int64_t gather1_##T##_##IT(const T *x, const IT *ix, T *o, int64_t ni, int64_t n, int64_t s) { \
+        int64_t bad = 0;                                                                                \
+        XCS_PRAGMA_PAR_FOR_REDUCE(ni, bad)                                                              \
+        for (int64_t j = 0; j < ni; j++) {                                                              \
+            const int64_t v = (int64_t)ix[j];                                                           \
+            const bool ok = v >= 0 && v < n;                                                            \
+            bad += !ok;                                                                                 \
+            o[j] = x[(ok ? v : 0) * s];                                                                 \
+        }                                                                                               \
+        return bad;                                                                                     \
+    }
+#ifdef _OPENMP
+#define XCS_PRAGMA_PAR_FOR_REDUCE(ni, bad) _Pragma("omp parallel for reduction(+ : bad) if (ni >= XCS_CPU_PAR_MIN) schedule(static)")
+#else
+#define XCS_PRAGMA_PAR_FOR_REDUCE(ni, bad)
+#endif
+GATHER1(uint8_t, int64_t)
+GATHER1(uint16_t, int64_t)
+GATHER1(uint32_t, int64_t)
+GATHER1(uint64_t, int64_t)
+GATHER1(uint8_t, int32_t)
+GATHER1(uint16_t, int32_t)
+GATHER1(uint32_t, int32_t)
+GATHER1(uint64_t, int32_t)
+
+/* gather1 for x's element size; returns the number of bad indices (-1: no
+ * kernel for this size). */
+static int64_t gather1(const void *x, const xcs_tensor *idx, void *o, int64_t ni, int64_t n, int64_t s, size_t isz) {
+    const void *ix = xcs_tensor_data(idx);
+    const bool i64 = idx->dtype == XCS_I64;
+#define G(T) (i64 ? gather1_##T##_int64_t((const T *)x, (const int64_t *)ix, (T *)o, ni, n, s)  \
+                  : gather1_##T##_int32_t((const T *)x, (const int32_t *)ix, (T *)o, ni, n, s))
+    switch (isz) {
+    case 1: return G(uint8_t);
+    case 2: return G(uint16_t);
+    case 4: return G(uint32_t);
+    case 8: return G(uint64_t);
+    default: return -1;
+    }
+#undef G
+}
+
 xcs_status xcs_cpu_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor *out) {
     if (x->dtype != out->dtype)
         return xcs_error(XCS_ERR_INTERNAL, "take: output dtype %s differs from input dtype %s",
@@ -203,6 +249,21 @@ xcs_status xcs_cpu_take(const xcs_tensor *x, const xcs_tensor *idx, int axis, xc
     if (total == 0) return XCS_OK;
     /* one element (nin == 0) goes through copy_elem, cheaper than memcpy */
     p.inner_contig = p.nin == 1 && p.istride[0] == 1;
+    const bool flat_run = flat && xcs_tensor_is_contiguous(x); /* flat index = element offset */
+    if ((flat_run || (!flat && p.no == 0 && p.inner == 1)) && xcs_tensor_is_contiguous(idx)) {
+        const int64_t bad = gather1(xcs_tensor_data(x), idx, xcs_tensor_data(out), p.ni, n,
+                                    flat_run ? 1 : x->strides[axis], p.isz);
+        if (bad == 0) return XCS_OK;
+        if (bad > 0) { /* the first bad index, for the message */
+            const void *ix = xcs_tensor_data(idx);
+            for (int64_t j = 0; j < p.ni; j++) {
+                const int64_t v = idx->dtype == XCS_I64 ? ((const int64_t *)ix)[j] : ((const int32_t *)ix)[j];
+                if (v < 0 || v >= n)
+                    return xcs_error(XCS_ERR_INDEX, "take: index %lld is out of bounds for size %lld", (long long)v,
+                                     (long long)n);
+            }
+        }
+    }
 
     int64_t *off = malloc((size_t)p.ni * sizeof *off);
     if (!off) return xcs_error(XCS_ERR_MEMORY, "take: cannot allocate %lld offsets",

@@ -177,6 +177,21 @@ static void test_errors(void) {
     ((int64_t *)idx->storage->data)[1] = -1;
     CHECK_ERR(xcs_cpu_take(x, idx, 0, o), XCS_ERR_INDEX, "-1");
     CHECK_ERR(xcs_cpu_take(x, idx, 2, o), XCS_ERR_VALUE, "axis");
+    /* the scalar gather (one element a row: a 1-D x, or x flattened) checks in its loop */
+    xcs_tensor *x1 = make_view(XCS_F64, 1, SHAPE(5), (test_layout){0}), *i1 = make_idx(XCS_I32, 1, SHAPE(4), 5, false);
+    xcs_tensor *o1 = take_out(x1, i1, 0);
+    ((int32_t *)i1->storage->data)[2] = 5;
+    CHECK_ERR(xcs_cpu_take(x1, i1, 0, o1), XCS_ERR_INDEX, "index 5 is out of bounds for size 5");
+    ((int32_t *)i1->storage->data)[2] = -2;
+    CHECK_ERR(xcs_cpu_take(x1, i1, 0, o1), XCS_ERR_INDEX, "index -2");
+    ((int64_t *)idx->storage->data)[1] = 12;
+    xcs_tensor *of = NULL;
+    CHECK_OK(xcs_tensor_empty(XCS_F32, 1, SHAPE(2), &of));
+    CHECK_ERR(xcs_cpu_take(x, idx, XCS_AXIS_NONE, of), XCS_ERR_INDEX, "index 12 is out of bounds for size 12");
+    xcs_tensor_free(of);
+    xcs_tensor_free(o1);
+    xcs_tensor_free(i1);
+    xcs_tensor_free(x1);
     xcs_tensor *f = make_view(XCS_F32, 1, SHAPE(2), (test_layout){0});
     CHECK_ERR(xcs_cpu_take(x, f, 0, o), XCS_ERR_TYPE, "float32");
     xcs_tensor_free(f);

@@ -547,3 +547,26 @@ def test_var_and_std_past_the_sample_size_are_nan_like_numpy():
                     want = fn(np.array(v), ddof=ddof)
                     got = float(np.asarray(fn(xcs.asarray(np.array(v)), ddof=ddof)))
                     assert (np.isnan(want) and np.isnan(got)) or got == want, (v, ddof, fn, got, want)
+
+
+@pytest.mark.parametrize("dt", [np.bool_, np.float16, np.int32, np.float32, np.int64, np.float64])
+def test_scalar_gather_fast_path(dt, rng):
+    """take of single elements (a 1-D table, or the flattened array): one parallel loop that checks
+    and copies, for every element size, int32 and int64 indices, big enough to run on the threads;
+    a bad index still raises with its value."""
+    import ember.xcs as xcs
+
+    table = (rng.standard_normal(101) * 50).astype(dt)
+    for idt in (np.int64, np.int32):
+        idx = rng.integers(0, 101, 200_000).astype(idt)
+        np.testing.assert_array_equal(np.asarray(xcs.numpy.take(table, idx)), np.take(table, idx))
+        np.testing.assert_array_equal(np.asarray(xcs.jit(lambda t, i: xcs.numpy.take(t, i))(table, idx)),
+                                      np.take(table, idx))
+    grid = (rng.standard_normal((30, 40)) * 50).astype(dt)
+    flat = rng.integers(0, 1200, 5000)
+    np.testing.assert_array_equal(np.asarray(xcs.numpy.take(grid, flat)), np.take(grid, flat))  # axis=None
+    np.testing.assert_array_equal(np.asarray(xcs.numpy.take(grid.T, flat)), np.take(grid.T, flat))  # strided
+    bad = np.zeros(100_000, np.int64)
+    bad[77_777] = 101
+    with pytest.raises(IndexError, match="index 101 is out of bounds"):
+        xcs.jit(lambda t, i: xcs.numpy.take(t, i))(table, bad)

@@ -521,24 +521,45 @@ def _bin_edges(a, bins, range):  # noqa: A002  (numpy's name)
     return xnp.asarray(_np.linspace(first, last, nb + 1, endpoint=True, dtype=bt))
 
 
+def _bin_index(a, edges, uniform):
+    """Each value's bin (edges[i] <= x < edges[i+1], the last bin closed), nb = len(edges) - 1 for the
+    values outside (and NaN).  Uniform bins: numpy's own arithmetic, (x - first) / (last - first) * nb in
+    the edges' dtype, then its one-step corrections against the edges; else a binary search."""
+    nb = edges.shape[0] - 1
+    first, last = edges[0], edges[nb]
+    if uniform:
+        x = xnp.astype(a, edges.dtype, copy=False)
+        ok = xnp.logical_and(xnp.greater_equal(x, first), xnp.less_equal(x, last))
+        f = xnp.multiply(xnp.divide(xnp.subtract(x, first), xnp.subtract(last, first)), nb)
+        i = xnp.astype(xnp.where(ok, f, 0), xnp.int64)
+        i = xnp.where(xnp.equal(i, nb), nb - 1, i)
+        i = xnp.where(xnp.less(x, xnp.take(edges, i)), xnp.subtract(i, 1), i)
+        up = xnp.logical_and(xnp.greater_equal(x, xnp.take(edges, xnp.add(i, 1))), xnp.not_equal(i, nb - 1))
+        i = xnp.where(up, xnp.add(i, 1), i)
+    else:
+        ok = xnp.logical_and(xnp.greater_equal(a, first), xnp.less_equal(a, last))
+        i = xnp.subtract(_search(edges, a, True), 1)
+        i = xnp.where(xnp.equal(a, last), nb - 1, i)
+    return xnp.where(ok, i, nb)
+
+
 def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002  (numpy's name)
     """numpy.histogram (int bins or 1-D edges; no estimator strings): bin i counts edges[i] <= x < edges[i+1],
-    the last bin also x == edges[-1].  Counts come from the sorted data searched for the edges; weights are
-    summed per bin in float64 (numpy's bincount; its cumulative sums for given edges round differently),
-    O(len(a) * bins) memory.  A non-finite autodetected range raises on concrete data; traced, the
-    edges are NaN and the counts meaningless."""
+    the last bin also x == edges[-1].  Each value's bin is found as numpy finds it (for int bins its
+    arithmetic and corrections, else a binary search of the edges) and the counts (or the weights, in
+    float64) are one scatter-add in the values' order, as numpy's bincount (numpy sums weights in blocks
+    of 65536 values, and for given edges by cumulative sums: the last bits can differ there).  A
+    non-finite autodetected range raises on concrete data; traced, the edges are NaN and the counts
+    meaningless."""
     a, w = _hist_input(a, weights)
     edges = _bin_edges(a, bins, range)
     nb = edges.shape[0] - 1
+    uniform = (bins.ndim if isinstance(bins, Array) else _np.ndim(bins)) == 0
+    idx = _bin_index(a, edges, uniform)
     if w is None:
-        s = xnp.sort(a)
-        n = xnp.diff(xnp.concatenate([_search(s, edges[:-1], False), _search(s, edges[-1:], True)]))
-    else:  # each weight added at its bin (one more bin for the values outside), in order, as numpy's bincount
-        idx = xnp.subtract(_search(edges, a, True), 1)
-        idx = xnp.where(xnp.equal(a, edges[nb]), nb - 1, idx)
-        ok = xnp.logical_and(xnp.greater_equal(a, edges[0]), xnp.less_equal(a, edges[nb]))
-        n = _xcs._scatter_add(xnp.where(ok, idx, nb), xnp.astype(w, xnp.float64), 0, nb + 1)
-        n = xnp.astype(n[:nb], w.dtype)
+        n = _xcs._scatter_add(idx, xnp.ones(idx.shape, xnp.int64), 0, nb + 1)[:nb]
+    else:
+        n = xnp.astype(_xcs._scatter_add(idx, xnp.astype(w, xnp.float64), 0, nb + 1)[:nb], w.dtype)
     if density:
         return xnp.divide(xnp.divide(n, xnp.astype(xnp.diff(edges), xnp.float64)), xnp.sum(n)), edges
     return n, edges
