@@ -179,13 +179,17 @@ def test_arctan2_and_hypot(rng):
 SORT_DTYPES = [np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_]
 
 
+@pytest.mark.parametrize("shape", [(9, 13), (3, 700)], ids=["merge", "radix"])  # rows of 128 or more: radix
 @pytest.mark.parametrize("dtype", SORT_DTYPES, ids=[np.dtype(d).name for d in SORT_DTYPES])
 @pytest.mark.parametrize("axis", [0, 1, -1, None])
-def test_argsort_sort_stable_nans_last(rng, dtype, axis):
-    a = rng.integers(-3, 4, (9, 13)).astype(dtype)  # many ties: the stable order decides
+def test_argsort_sort_stable_nans_last(rng, dtype, axis, shape):
+    a = rng.integers(-3, 4, shape).astype(dtype)  # many ties: the stable order decides
     if np.dtype(dtype).kind == "f":
         a[rng.random(a.shape) < 0.1] = np.nan
         a[0, :3] = [-0.0, 0.0, -np.inf]
+        a[1, :4] = [np.inf, -0.0, np.finfo(dtype).min, np.finfo(dtype).tiny]
+    elif np.dtype(dtype).kind == "i":
+        a[1, :3] = [np.iinfo(dtype).min, np.iinfo(dtype).max, -1]
     want_i = np.argsort(a, axis=axis, kind="stable")
     for mode in ("eager", "jit"):
         got = np.argsort(xcs.asarray(a), axis=axis) if mode == "eager" else jit(lambda x: np.argsort(x, axis=axis))(a)
