@@ -752,6 +752,15 @@ static void node_rule(ad *c, int32_t i) {
     case XCS_KIND_LINALG:
         linalg_rule(c, &n, e, node_tensor(c, i), g);
         break;
+    case XCS_KIND_CUMULATIVE: { /* the running sum of g from the end: reversed, summed, reversed back */
+        const xcs_slice rev = {.step = -1};
+        xcs_tensor *gr = NULL, *cs = NULL, *back = NULL;
+        if (!c->st) KEEP(c, xcs_slice_axis(g, n.axis, rev, &gr), gr);
+        if (!c->st) KEEP(c, xcs_cumsum(gr, n.axis, &cs), cs);
+        if (!c->st) KEEP(c, xcs_slice_axis(cs, n.axis, rev, &back), back);
+        accumulate(c, &e[0], back);
+        break;
+    }
     case XCS_KIND_SCATTER: { /* d src = the take of the cotangent along the axis */
         xcs_tensor *out = NULL;
         if (!c->st) KEEP(c, xcs_take(g, edge_tensor(c, &e[0]), n.axis, &out), out);

@@ -224,6 +224,54 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
     return XCS_OK;
 }
 
+/* Running sum along axis a by doubling steps of whole-array ops (for a
+ * backend without a cumsum kernel): at step s, y[i] += y[i - s] for i >= s,
+ * as the head y[:s] (final already) and the shifted sum joined. */
+static xcs_status cumsum_doubling(const xcs_tensor *x, int a, xcs_tensor **out) {
+    const int64_t n = x->shape[a];
+    xcs_tensor *y = NULL;
+    xcs_status st = xcs_tensor_view(x, &y);
+    for (int64_t s = 1; s < n && !st; s *= 2) {
+        xcs_tensor *head = NULL, *hi = NULL, *lo = NULL, *tail = NULL, *next = NULL;
+        const xcs_slice sh = {.start = 0, .stop = s, .step = 1, .has_start = true, .has_stop = true};
+        const xcs_slice sl = {.start = 0, .stop = n - s, .step = 1, .has_start = true, .has_stop = true};
+        const xcs_slice su = {.start = s, .stop = n, .step = 1, .has_start = true, .has_stop = true};
+        if (!(st = xcs_slice_axis(y, a, sh, &head)) && !(st = xcs_slice_axis(y, a, su, &hi)) &&
+            !(st = xcs_slice_axis(y, a, sl, &lo)) && !(st = xcs_binary(XCS_OP_ADD, hi, lo, &tail))) {
+            const xcs_tensor *parts[2] = {head, tail};
+            st = xcs_concat(2, parts, a, &next);
+        }
+        xcs_tensor *fr[] = {head, hi, lo, tail, y};
+        for (size_t k = 0; k < sizeof fr / sizeof fr[0]; k++) xcs_tensor_free(fr[k]);
+        y = next;
+    }
+    if (st) {
+        xcs_tensor_free(y);
+        return st;
+    }
+    *out = y;
+    return XCS_OK;
+}
+
+xcs_status xcs_cumsum(const xcs_tensor *x, int axis, xcs_tensor **out) {
+    *out = NULL;
+    if (x->dtype != XCS_F32 && x->dtype != XCS_F64 && x->dtype != XCS_I32 && x->dtype != XCS_I64)
+        return xcs_error(XCS_ERR_TYPE, "cumsum: dtype %s (cast bools and 16-bit floats first)", xcs_dtype_name(x->dtype));
+    int a;
+    if (x->ndim == 0 || xcs_axis_normalize(axis, x->ndim, &a))
+        return xcs_error(XCS_ERR_VALUE, "cumsum: axis %d is out of bounds for array of dimension %d", axis, x->ndim);
+    if (x->graph) return xcs_trace_node(x->graph, XCS_OP_CUMSUM, 1, &x, x->dtype, x->dtype, x->ndim, x->shape, 0, a, out);
+    const xcs_backend *be = backend_of(x);
+    if (!be) return xcs_last_status();
+    if (!be->cumsum) return cumsum_doubling(x, a, out);
+    xcs_status st = xcs_tensor_empty_on(x->storage, x->dtype, x->ndim, x->shape, out);
+    if (!st && xcs_tensor_numel(*out) > 0 && (st = be->cumsum(x, a, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out) {
     xcs_status st;
     XCS_HALF_VIA_F32(x, out, false, xcs_argsort(x32, axis, &r_));

@@ -88,7 +88,7 @@ typedef enum xcs_op_kind {
     XCS_KIND_ARGREDUCE, XCS_KIND_MATMUL, XCS_KIND_CAST, XCS_KIND_COPY,
     XCS_KIND_TAKE, XCS_KIND_CONCAT, XCS_KIND_FILL, XCS_KIND_IOTA,
     XCS_KIND_RANDOM, XCS_KIND_SCATTER, XCS_KIND_COLLECTIVE, XCS_KIND_SCAN,
-    XCS_KIND_SORT, XCS_KIND_LINALG,
+    XCS_KIND_SORT, XCS_KIND_LINALG, XCS_KIND_CUMULATIVE,
 } xcs_op_kind;
 
 typedef enum xcs_type_rule {
@@ -308,6 +308,12 @@ xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims
  * NaNs last.  Sorting has no device kernel: on a device x is sorted on the
  * host and the indices go back there. */
 xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out);
+/* numpy.cumsum(x, axis) for float32/float64/int32/int64 x (the caller
+ * casts bools and picks the accumulator): each row summed in order, so a
+ * backend with a kernel gives numpy's add.accumulate bits.  On a backend
+ * without one (a device) it is log2(n) doubling steps of whole-array adds
+ * (the last bits may differ). */
+xcs_status xcs_cumsum(const xcs_tensor *x, int axis, xcs_tensor **out);
 /* Linear algebra on the last two dims, batched (numpy broadcasting) over
  * the others (kind LINALG; ints and bools in float64, 16-bit floats in
  * float32 rounded back):
@@ -746,6 +752,9 @@ typedef struct xcs_backend {
     /* out (int64, x's shape, contiguous) = the stable argsort of x along
      * axis, NaNs last.  NULL: no kernel (core sorts on the host). */
     xcs_status (*argsort)(const xcs_tensor *x, int axis, xcs_tensor *out);
+    /* out (x's dtype and shape, contiguous) = the running sum of x along
+     * axis, each row in order (xcs_cumsum).  NULL: core's doubling steps. */
+    xcs_status (*cumsum)(const xcs_tensor *x, int axis, xcs_tensor *out);
     /* xcs_linalg's ops on contiguous float32/float64 inputs of one dtype,
      * broadcast to out's batch (a [..., n, n], b [..., n, k]); out
      * contiguous.  NULL: no kernel (core computes on the host). */

@@ -415,3 +415,31 @@ def test_more_array_members(rng):
     assert a.to_device("cpu").device == "cpu"
     with pytest.raises(xcs.XCSValueError, match="stream must be None"):
         a.to_device("cpu", stream=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32, np.int64])
+def test_cumsum_is_numpy_running_sum(rng, dtype):
+    """cumsum is one op summing each row in order: numpy's add.accumulate bits on the CPU (a device
+    without the kernel: doubling steps, equal to rounding), on every axis, strided inputs included,
+    a long row, under jit and vmap; its gradient is the running sum of the cotangent from the end."""
+    def check(got, want):
+        assert np.asarray(got).dtype == want.dtype
+        if got.device == "cpu":
+            np.testing.assert_array_equal(np.asarray(got), want)
+        else:
+            # summed in another order: within a few ulps of the running sum of magnitudes (1e6 here)
+            np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=0.5 if dtype == np.float32 else 1e-9)
+
+    a = (rng.standard_normal((7, 300, 5)) * 100).astype(dtype)
+    for axis in (0, 1, 2, -1, None):
+        for x in (a, a.transpose(2, 0, 1)[:, ::2]):  # contiguous, then a strided view
+            want = np.cumsum(x, axis=axis)
+            check(np.cumsum(xcs.asarray(x), axis=axis), want)
+            check(jit(lambda v: np.cumsum(v, axis=axis))(x), want)
+    long = (rng.standard_normal(200_000) * 10).astype(dtype)
+    check(jit(np.cumsum)(long), np.cumsum(long))
+    check(vmap(lambda r: np.cumsum(r))(a[:, :, 0]), np.cumsum(a[:, :, 0], axis=1))
+    if np.dtype(dtype).kind == "f":
+        w = rng.standard_normal((7, 300, 5))
+        g = np.asarray(grad(lambda v: (np.cumsum(v, axis=1) * w).sum())(a.astype(np.float64)))
+        np.testing.assert_allclose(g, np.cumsum(w[:, ::-1], axis=1)[:, ::-1], rtol=1e-12, atol=1e-12)

@@ -1779,13 +1779,19 @@ def _scan_axis(a, axis, op, identity, name):
 
 
 def cumsum(a, axis=None, dtype=None, out=None):
-    """Cumulative sum (integers and bools as int64, like numpy).  Summed by doubling
-    steps, so float results may differ from numpy's running sum in the last bits."""
+    """Cumulative sum (integers and bools as int64, like numpy): one op summing each row in order,
+    numpy's add.accumulate bits on the CPU (a device without the kernel: doubling steps, the last
+    bits may differ).  16-bit floats: doubling steps in their storage dtype."""
     _no_out(out, "cumsum")
     a = asarray(a)
     if dtype is None and not _floating(a.dtype):
         dtype = int64
-    return _scan_axis(a if dtype is None else astype(a, dtype), axis, add, 0, "cumsum")
+    a = a if dtype is None else astype(a, dtype)
+    if a.dtype in (float16, _BF16) or a.dtype == bool_:
+        return _scan_axis(a, axis, add, 0, "cumsum")
+    if axis is None:
+        a, axis = ravel(a), 0
+    return _xcs._cumsum(a, axis)
 
 
 def cumprod(a, axis=None, dtype=None, out=None):
