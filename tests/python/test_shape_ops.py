@@ -568,5 +568,5 @@ def test_scalar_gather_fast_path(dt, rng):
     np.testing.assert_array_equal(np.asarray(xcs.numpy.take(grid.T, flat)), np.take(grid.T, flat))  # strided
     bad = np.zeros(100_000, np.int64)
     bad[77_777] = 101
-    with pytest.raises(IndexError, match="index 101 is out of bounds"):
+    with pytest.raises(IndexError, match="out of bounds"):  # (a device does not name the value)
         xcs.jit(lambda t, i: xcs.numpy.take(t, i))(table, bad)
