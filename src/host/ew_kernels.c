@@ -171,16 +171,16 @@ static inline double ew_gelu_f64(double x) {
     X(TAN, F, T, (T)tan((double)x))                                             \
     X(ARCSIN, F, T, (T)asin((double)x))                                         \
     X(ARCCOS, F, T, (T)acos((double)x))                                         \
-    X(ARCTAN, F, T, (T)atan((double)x))                                         \
-    X(SINH, F, T, (T)sinh((double)x))                                           \
-    X(COSH, F, T, (T)cosh((double)x))                                           \
+    X(ARCTAN, F, T, EW_GF(x, vm_atanf, atan)(x))                                \
+    X(SINH, F, T, EW_GF(x, vm_sinhf, sinh)(x))                                  \
+    X(COSH, F, T, EW_GF(x, vm_coshf, cosh)(x))                                  \
     X(ARCSINH, F, T, (T)asinh((double)x))                                       \
     X(ARCCOSH, F, T, (T)acosh((double)x))                                       \
     X(ARCTANH, F, T, (T)atanh((double)x))                                       \
-    X(LOG2, F, T, (T)log2((double)x))                                           \
-    X(LOG10, F, T, (T)log10((double)x))                                         \
-    X(EXP2, F, T, (T)exp2((double)x))                                           \
-    X(CBRT, F, T, EW_GF(x, cbrtf, cbrt)(x))                                     \
+    X(LOG2, F, T, EW_GF(x, vm_log2f, log2)(x))                                  \
+    X(LOG10, F, T, EW_GF(x, vm_log10f, log10)(x))                               \
+    X(EXP2, F, T, EW_GF(x, vm_exp2f, exp2)(x))                                  \
+    X(CBRT, F, T, EW_GF(x, vm_cbrtf, cbrt)(x))                                  \
     X(FLOOR, BI, T, x)                                                          \
     X(FLOOR, F, T, ew_floor(x))                                                 \
     X(CEIL, BI, T, x)                                                           \

@@ -415,4 +415,130 @@ static inline float vm_sinf(float x) {
 
 static inline float vm_cosf(float x) { return vm_sincos_poly(x, 1u); }
 
+/* ------------------------------------------------------------- log2, log10
+ * logf's reduction x = 2^e m and its ln(m) (no e * ln2 terms), then
+ * e + ln(m) log2(e) or e log10(2) + ln(m) log10(e) summed in double and
+ * rounded once: exact for powers of two (m = 1: ln(m) = 0), and log10 of
+ * the powers of ten a float holds is their exponent. */
+static inline float vm_log_mant(float x, float *e_out) {
+    int sub = x < 0x1p-126f;
+    float xs = x * vm_self(sub, 0x1p23f, 1.0f);
+    uint32_t u = vm_f2u(xs);
+    float e = (float)((int32_t)(u >> 23) - 127) - vm_self(sub, 23.0f, 0.0f);
+    float m = vm_u2f((u & 0x007fffffu) | 0x3f800000u); /* [1, 2) */
+    int big = m > 1.41421356f;
+    m = m * vm_self(big, 0.5f, 1.0f);
+    *e_out = e + vm_self(big, 1.0f, 0.0f);
+    float f = m - 1.0f, z = f * f;
+    float p = 7.0376836292e-2f;
+    p = VM_FMA(p, f, -1.1514610310e-1f);
+    p = VM_FMA(p, f, 1.1676998740e-1f);
+    p = VM_FMA(p, f, -1.2420140846e-1f);
+    p = VM_FMA(p, f, 1.4249322787e-1f);
+    p = VM_FMA(p, f, -1.6668057665e-1f);
+    p = VM_FMA(p, f, 2.0000714765e-1f);
+    p = VM_FMA(p, f, -2.4999993993e-1f);
+    p = VM_FMA(p, f, 3.3333331174e-1f);
+    return f + VM_FMA(-0.5f, z, p * f * z);
+}
+
+/* logf's special values around res: x <= 0, NaN, inf. */
+static inline float vm_log_specials(float x, float res) {
+    res = vm_self(x > 0.0f, res, vm_self(x == 0.0f, -INFINITY, NAN));
+    return vm_self(x == INFINITY, x, res);
+}
+
+static inline float vm_log2f(float x) {
+    float e, lm = vm_log_mant(x, &e);
+    return vm_log_specials(x, (float)VM_FMAD((double)lm, 1.4426950408889634, (double)e));
+}
+
+static inline float vm_log10f(float x) {
+    float e, lm = vm_log_mant(x, &e);
+    return vm_log_specials(x, (float)VM_FMAD((double)lm, 0.43429448190325182, (double)e * 0.30102999566398120));
+}
+
+/* 2^x = 2^n 2^r, n = rint(x), r = x - n exact (|r| <= 1/2): 2^r = e^(r ln2)
+ * (the argument's rounding costs < 0.35 ulp), 2^n applied in two halves
+ * (no intermediate overflow; one rounding into the subnormals).  Integers
+ * give their power exactly. */
+static inline float vm_exp2f(float x) {
+    float xc = vm_clamp_hi(vm_clamp_lo(x, -151.0f), 129.0f);
+    float t = xc + VM_MAGIC, n = t - VM_MAGIC;
+    uint32_t ni = vm_f2u(t) - vm_f2u(VM_MAGIC);
+    uint32_t n1 = (uint32_t)((int32_t)ni >> 1), n2 = ni - n1;
+    float res = vm_expf((xc - n) * 0.693147180559945f) * vm_pow2i(n1) * vm_pow2i(n2);
+    return vm_self(x != x, x, res);
+}
+
+/* ------------------------------------------------------------- sinh, cosh
+ * sinh|x| = (m + m / (m + 1)) / 2 with m = expm1|x| (no cancellation near
+ * 0), cosh|x| = (e + 1/e) / 2 with e = e^|x|; past 88.5 (e^x overflows
+ * before sinh, cosh do) both are (h / 2) h with h = e^(|x|/2). */
+static inline float vm_sinhf(float x) {
+    float a = fabsf(x);
+    float m = vm_expm1f(vm_clamp_hi(a, 88.5f));
+    float h = vm_expf(0.5f * a);
+    float res = vm_self(a > 88.5f, (0.5f * h) * h, 0.5f * (m + m / (m + 1.0f)));
+    return copysignf(res, x);
+}
+
+static inline float vm_coshf(float x) {
+    float a = fabsf(x);
+    float e = vm_expf(vm_clamp_hi(a, 88.5f));
+    float h = vm_expf(0.5f * a);
+    float res = vm_self(a > 88.5f, (0.5f * h) * h, VM_FMA(0.5f, e, 0.5f / e));
+    return vm_self(x != x, x, res);
+}
+
+/* ------------------------------------------------------------- atan
+ * Cephes atanf.c: |x| > tan(3pi/8): pi/2 + atan(-1/x); > tan(pi/8):
+ * pi/4 + atan((x - 1)/(x + 1)); then the odd polynomial on |t| <= 0.4142.
+ * The offset is a float pair (hi + lo): lo joins the polynomial first. */
+static inline float vm_atanf(float x) {
+    float a = fabsf(x);
+    int big = a > 2.414213562373095f, mid = (a > 0.4142135623730950f) & !big; /* (&: no branch) */
+    float t = vm_self(big, -1.0f / a, vm_self(mid, (a - 1.0f) / (a + 1.0f), a));
+    float hi = vm_self(big, 1.57079637f, vm_self(mid, 0.785398185f, 0.0f));
+    float lo = vm_self(big, -4.37113883e-08f, vm_self(mid, -2.18556941e-08f, 0.0f));
+    float z = t * t;
+    float p = 8.05374449538e-2f;
+    p = VM_FMA(p, z, -1.38776856032e-1f);
+    p = VM_FMA(p, z, 1.99777106478e-1f);
+    p = VM_FMA(p, z, -3.33329491539e-1f);
+    float res = hi + (VM_FMA(p * z, t, t) + lo);
+    return copysignf(res, x);
+}
+
+/* ------------------------------------------------------------- cbrt
+ * A guess from the bits (exponent / 3), then two Halley steps in double
+ * (cubic convergence: 5e-2 -> 1e-4 -> 1e-12), rounded once; subnormals
+ * scaled by 2^24 first (their root by 2^-8); 0, inf and NaN are themselves. */
+static inline float vm_cbrtf(float x) {
+    float a = fabsf(x);
+    int sub = a < 0x1p-126f;
+    float as = a * vm_self(sub, 0x1p24f, 1.0f);
+    double ad = (double)as, y = (double)vm_u2f(vm_f2u(as) / 3u + 709921077u); /* Kahan's: within 3.2% */
+    double y3 = y * y * y;
+    y = y * (y3 + 2.0 * ad) / (2.0 * y3 + ad);
+    y3 = y * y * y;
+    y = y * (y3 + 2.0 * ad) / (2.0 * y3 + ad);
+    float res = (float)(y * vm_seld(sub, 0x1p-8, 1.0));
+    res = vm_self((a == 0.0f) | (a == INFINITY) | (x != x), a, res);
+    return copysignf(res, x);
+}
+
+/* ------------------------------------------------------------- asinh
+ * asinh|x| = log1p(a + a^2 / (1 + sqrt(1 + a^2))) (the argument formed in
+ * double, so only its final rounding, < 0.5 ulp of the result, is added to
+ * log1p's); from 2^12 on log(2a) = log a + ln2.  Accurate (1.7 ulp) but
+ * scalar: sqrt keeps errno semantics, so ew_kernels.c does not use it. */
+static inline float vm_asinhf(float x) {
+    float a = fabsf(x);
+    double ad = (double)a;
+    float small = vm_log1pf((float)(ad + ad * ad / (1.0 + sqrt(1.0 + ad * ad))));
+    float large = (float)((double)vm_logf(a) + 0.6931471805599453);
+    return copysignf(vm_self(a < 0x1p12f, small, large), x);
+}
+
 #endif /* XCS_VMATH_H */
