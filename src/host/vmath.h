@@ -528,17 +528,4 @@ static inline float vm_cbrtf(float x) {
     return copysignf(res, x);
 }
 
-/* ------------------------------------------------------------- asinh
- * asinh|x| = log1p(a + a^2 / (1 + sqrt(1 + a^2))) (the argument formed in
- * double, so only its final rounding, < 0.5 ulp of the result, is added to
- * log1p's); from 2^12 on log(2a) = log a + ln2.  Accurate (1.7 ulp) but
- * scalar: sqrt keeps errno semantics, so ew_kernels.c does not use it. */
-static inline float vm_asinhf(float x) {
-    float a = fabsf(x);
-    double ad = (double)a;
-    float small = vm_log1pf((float)(ad + ad * ad / (1.0 + sqrt(1.0 + ad * ad))));
-    float large = (float)((double)vm_logf(a) + 0.6931471805599453);
-    return copysignf(vm_self(a < 0x1p12f, small, large), x);
-}
-
 #endif /* XCS_VMATH_H */
