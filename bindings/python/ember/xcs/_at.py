@@ -164,7 +164,7 @@ class _Ref:
         vals = xnp.astype(xnp.asarray(func(xnp.take(flat, pos_u))), x.dtype, copy=False)
         size = flat.shape[0]
         upd = _xcs._scatter_add(pos_u, vals, 0, size)
-        hit = xnp.greater(_xcs._scatter_add(pos_u, xnp.ones(pos_u.shape, xnp.int32), 0, size), 0)
+        hit = xnp.greater(_xcs._scatter_add(pos_u, xnp.broadcast_to(xnp.asarray(1, xnp.int32), pos_u.shape), 0, size), 0)
         return xnp.reshape(xnp.where(hit, upd, flat), x.shape)
 
 

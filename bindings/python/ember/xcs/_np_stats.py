@@ -557,7 +557,8 @@ def histogram(a, bins=10, range=None, density=None, weights=None):  # noqa: A002
     uniform = (bins.ndim if isinstance(bins, Array) else _np.ndim(bins)) == 0
     idx = _bin_index(a, edges, uniform)
     if w is None:
-        n = _xcs._scatter_add(idx, xnp.ones(idx.shape, xnp.int64), 0, nb + 1)[:nb]
+        one = xnp.broadcast_to(xnp.asarray(1, xnp.int64), idx.shape)  # (not a constant of len(a) ones)
+        n = _xcs._scatter_add(idx, one, 0, nb + 1)[:nb]
     else:
         n = xnp.astype(_xcs._scatter_add(idx, xnp.astype(w, xnp.float64), 0, nb + 1)[:nb], w.dtype)
     if density:
@@ -622,7 +623,8 @@ def histogramdd(sample, bins=10, range=None, density=None, weights=None):  # noq
         flat = idx if flat is None else xnp.add(xnp.multiply(flat, k), idx)
         edges.append(e)
         nbin.append(k)
-    w = xnp.ones((N,), xnp.float64) if weights is None else xnp.astype(xnp.asarray(weights), xnp.float64)
+    w = (xnp.broadcast_to(xnp.asarray(1.0, xnp.float64), (N,)) if weights is None
+         else xnp.astype(xnp.asarray(weights), xnp.float64))
     if w.shape != (N,):
         raise XCSValueError("histogramdd: weights must hold one value per sample point")
     total = int(_np.prod(nbin))
