@@ -111,8 +111,8 @@ EW_INT_HELPERS(i32, int32_t, uint32_t)
 EW_INT_HELPERS(i64, int64_t, uint64_t)
 
 static inline double ew_sigmoid_f64(double x) {
-    double e = exp(-fabs(x));
-    return (x >= 0 ? 1.0 : e) / (1.0 + e);
+    double e = vm_exp_d(-fabs(x));
+    return vm_seld(x >= 0, 1.0, e) / (1.0 + e);
 }
 
 /* x/2 (1 + erf(x/sqrt2)); for x < 0 as x/2 erfc(|x|/sqrt2), which does not
@@ -124,11 +124,11 @@ static inline double ew_gelu_f64(double x) {
 
 #define EW_GF(x, f32fn, f64fn) _Generic((x), float: f32fn, double: f64fn)
 #define ew_fabs(x) EW_GF(x, fabsf, fabs)(x)
-#define ew_exp(x) EW_GF(x, vm_expf, exp)(x)
-#define ew_expm1(x) EW_GF(x, vm_expm1f, expm1)(x)
-#define ew_log(x) EW_GF(x, vm_logf, log)(x)
-#define ew_log1p(x) EW_GF(x, vm_log1pf, log1p)(x)
-#define ew_tanh(x) EW_GF(x, vm_tanhf, tanh)(x)
+#define ew_exp(x) EW_GF(x, vm_expf, vm_exp_d)(x)
+#define ew_expm1(x) EW_GF(x, vm_expm1f, vm_expm1_d)(x)
+#define ew_log(x) EW_GF(x, vm_logf, vm_log_d)(x)
+#define ew_log1p(x) EW_GF(x, vm_log1pf, vm_log1p_d)(x)
+#define ew_tanh(x) EW_GF(x, vm_tanhf, vm_tanh_d)(x)
 #define ew_sigmoid(x) EW_GF(x, vm_sigmoidf, ew_sigmoid_f64)(x)
 #define ew_erf(x) EW_GF(x, vm_erff, erf)(x)
 #define ew_gelu(x) EW_GF(x, vm_geluf, ew_gelu_f64)(x)

@@ -528,4 +528,144 @@ static inline float vm_cbrtf(float x) {
     return copysignf(res, x);
 }
 
+/* ============================================================= float64
+ * The same rules (no libm, no branch, vm_seld blends) for the double
+ * functions numpy users hit most: exp, expm1, log, log1p, tanh.  Reductions
+ * as fdlibm's (e_exp.c, e_log.c: Cody-Waite ln2 split, the log's
+ * s = f / (2 + f) series with its Lg coefficients); ~1 ulp, measured by
+ * tests/c/test_vmath.c against long double libm. */
+
+static inline uint64_t vm_d2u(double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+static inline double vm_u2d(uint64_t u) {
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* 2^n for n in [-1022, 1023]. */
+static inline double vm_pow2d(uint64_t n) { return vm_u2d((n + 1023u) << 52); }
+
+#define VM_LN2_HI 6.93147180369123816490e-01 /* n * LN2_HI exact for |n| < 2^11 */
+#define VM_LN2_LO 1.90821492927058770002e-10
+#define VM_EXPD_HI 709.782712893384         /* e^x overflows past it */
+#define VM_EXPD_LO -745.1332191019412       /* and is 0 below it */
+
+/* P(r) with e^r - 1 = r + r^2 P(r) for |r| <= ln2/2 + a little: the
+ * Taylor series to r^13 (its tail r^14/14! < 2^-70 relative). */
+static inline double vm_expm1_poly(double r) {
+    double p = 1.0 / 6227020800.0;
+    p = VM_FMAD(p, r, 1.0 / 479001600.0);
+    p = VM_FMAD(p, r, 1.0 / 39916800.0);
+    p = VM_FMAD(p, r, 1.0 / 3628800.0);
+    p = VM_FMAD(p, r, 1.0 / 362880.0);
+    p = VM_FMAD(p, r, 1.0 / 40320.0);
+    p = VM_FMAD(p, r, 1.0 / 5040.0);
+    p = VM_FMAD(p, r, 1.0 / 720.0);
+    p = VM_FMAD(p, r, 1.0 / 120.0);
+    p = VM_FMAD(p, r, 1.0 / 24.0);
+    p = VM_FMAD(p, r, 1.0 / 6.0);
+    return VM_FMAD(p, r, 0.5);
+}
+
+static inline double vm_expm1_core(double r) { return VM_FMAD(vm_expm1_poly(r) * r, r, r); }
+
+/* x = n ln2 + r: returns e^r - 1 and n (x clamped to the finite range). */
+static inline double vm_exp_reduce(double x, uint64_t *n) {
+    double t = VM_FMAD(x, 1.4426950408889634, 0x1.8p52);
+    double k = t - 0x1.8p52;
+    *n = vm_d2u(t) - vm_d2u(0x1.8p52); /* k's low bits: n, two's complement */
+    double r = VM_FMAD(k, -VM_LN2_HI, x);
+    r = VM_FMAD(k, -VM_LN2_LO, r);
+    return vm_expm1_core(r);
+}
+
+/* e^x = 2^n e^r with e^r = 1 + r + r^2 P(r) summed as (1 + r) exactly (a
+ * Fast2Sum) plus the small terms: the reduction's own rounding of r and
+ * the polynomial tail are added before the one final rounding, so the
+ * result is within ~0.55 ulp (mostly correctly rounded: e^1 is numpy's). */
+static inline double vm_exp_d(double x) {
+    double xc = vm_seld(x > VM_EXPD_HI, 710.0, vm_seld(x < VM_EXPD_LO, -746.0, x));
+    double t = VM_FMAD(xc, 1.4426950408889634, 0x1.8p52);
+    double k = t - 0x1.8p52;
+    uint64_t n = vm_d2u(t) - vm_d2u(0x1.8p52);
+    double rh = VM_FMAD(k, -VM_LN2_HI, xc); /* exact */
+    double r = VM_FMAD(k, -VM_LN2_LO, rh);
+    double r_err = VM_FMAD(-k, VM_LN2_LO, rh - r); /* what that rounding dropped */
+    double q = vm_expm1_poly(r) * r * r;            /* r^2 P(r) */
+    double s_hi = 1.0 + r, s_lo = (1.0 - s_hi) + r;
+    double er = s_hi + (s_lo + (q + r_err));
+    uint64_t n1 = (uint64_t)((int64_t)n >> 1), n2 = n - n1; /* 2^n in two halves: subnormals rounded once */
+    double res = er * vm_pow2d(n1) * vm_pow2d(n2);
+    return vm_seld(x != x, x, res);
+}
+
+/* expm1: 2^n (e^r - 1) + (2^n - 1), the "- 1" exact for n <= 53 (n = 0:
+ * e^r - 1 itself, full relative accuracy near 0); past 53 e^x - 1 as exp. */
+static inline double vm_expm1_d(double x) {
+    double xc = vm_seld(x > VM_EXPD_HI, 710.0, vm_seld(x < -40.0, -40.0, x)); /* e^-40 - 1 = -1 in double */
+    uint64_t n;
+    double em = vm_exp_reduce(xc, &n);
+    uint64_t n1 = (uint64_t)((int64_t)n >> 1), n2 = n - n1;
+    double s1 = vm_pow2d(n1), s2 = vm_pow2d(n2), s = s1 * s2;
+    double small = VM_FMAD(s, em, s - 1.0);
+    double large = (em + 1.0) * s1 * s2 - 1.0;
+    double res = vm_seld((int64_t)n > 53, large, small);
+    return vm_seld((x != x) | (fabs(x) < 0x1p-54), x, res); /* tiny: x itself (keeps -0) */
+}
+
+/* log: x = 2^e m, m in [sqrt(1/2), sqrt(2)), f = m - 1, s = f / (2 + f),
+ * log m = f - f^2/2 + s (f^2/2 + R(s^2)) (fdlibm e_log.c); subnormal x
+ * scaled by 2^54 first. */
+static inline double vm_log_d(double x) {
+    int sub = x < 0x1p-1022;
+    double xs = x * vm_seld(sub, 0x1p54, 1.0);
+    uint64_t u = vm_d2u(xs);
+    double e = (double)((int64_t)(u >> 52) - 1023) - vm_seld(sub, 54.0, 0.0);
+    double m = vm_u2d((u & 0x000fffffffffffffull) | 0x3ff0000000000000ull); /* [1, 2) */
+    int big = m > 1.4142135623730951;
+    m = m * vm_seld(big, 0.5, 1.0);
+    e = e + vm_seld(big, 1.0, 0.0);
+    double f = m - 1.0, hfsq = 0.5 * f * f, s = f / (2.0 + f), z = s * s, w = z * z;
+    double t1 = w * VM_FMAD(w, VM_FMAD(w, 1.531383769920937332e-01, 2.222219843214978396e-01), 3.999999999940941908e-01);
+    double t2 = z * VM_FMAD(w, VM_FMAD(w, VM_FMAD(w, 1.479819860511658591e-01, 1.818357216161805012e-01),
+                                       2.857142874366239149e-01), 6.666666666666735130e-01);
+    double R = t2 + t1;
+    /* the big terms e ln2_hi + f summed exactly (TwoSum), f^2/2 with its own
+     * rounding error (FMA), so only the small tail and the last add round */
+    double a = e * VM_LN2_HI, hi = a + f, bb = hi - a;
+    double two_err = (a - (hi - bb)) + (f - bb);
+    double hf_err = VM_FMAD(0.5 * f, f, -hfsq);
+    double tail = VM_FMAD(s, hfsq + R, e * VM_LN2_LO) - hfsq - hf_err + two_err;
+    double res = hi + tail;
+    res = vm_seld(x > 0.0, res, vm_seld(x == 0.0, -INFINITY, NAN));
+    return vm_seld(x == INFINITY, x, res);
+}
+
+/* log1p(x) = log(u) + (x - (u - 1)) / u, u = fl(1 + x) (as the float one). */
+static inline double vm_log1p_d(double x) {
+    double u = 1.0 + x;
+    double res = vm_log_d(u) + (x - (u - 1.0)) / u;
+    res = vm_seld(x == -1.0, -INFINITY, res);
+    res = vm_seld(x == INFINITY, x, res);
+    return vm_seld(fabs(x) < 0x1p-54, x, res);
+}
+
+/* tanh: |x| < 0.625 Cephes tanh.c's x + x^3 P(x^2) / Q(x^2); above, 1 -
+ * 2 / (e^2|x| + 1) (>= 0.55: no cancellation); from 22 on 1 in double. */
+static inline double vm_tanh_d(double x) {
+    double a = fabs(x), s = x * x;
+    double p = VM_FMAD(VM_FMAD(-9.64399179425052238628e-1, s, -9.92877231001918586564e1), s, -1.61468768441708447952e3);
+    double q = VM_FMAD(VM_FMAD(s + 1.12811678491632931402e2, s, 2.23548839060100448583e3), s, 4.84406305325125486048e3);
+    double small = VM_FMAD(x * s, p / q, x);
+    double e = vm_exp_d(2.0 * vm_seld(a > 22.0, 22.0, a));
+    double large = copysign(1.0 - 2.0 / (e + 1.0), x);
+    double res = vm_seld(a < 0.625, small, large); /* NaN: small is NaN, the comparison fails: large is NaN too */
+    return vm_seld(a < 0x1p-28, x, res);           /* tanh x = x there (keeps -0) */
+}
+
 #endif /* XCS_VMATH_H */
