@@ -72,7 +72,7 @@ static bool is_transcendental(xcs_op op, xcs_dtype dt) {
     case XCS_OP_TANH: case XCS_OP_SIGMOID: case XCS_OP_GELU: case XCS_OP_ERF: case XCS_OP_POW:
     case XCS_OP_TAN: case XCS_OP_ARCSIN: case XCS_OP_ARCCOS: case XCS_OP_ARCTAN: case XCS_OP_SINH: case XCS_OP_COSH:
     case XCS_OP_ARCSINH: case XCS_OP_ARCCOSH: case XCS_OP_ARCTANH: case XCS_OP_LOG2: case XCS_OP_LOG10:
-    case XCS_OP_EXP2: case XCS_OP_ARCTAN2: case XCS_OP_HYPOT:
+    case XCS_OP_EXP2: case XCS_OP_ARCTAN2: case XCS_OP_HYPOT: case XCS_OP_CBRT: /* (the CPU's vmath, CUDA's cbrtf: 1 ulp apart) */
         return true;
     default: return false;
     }
