@@ -171,16 +171,16 @@ static inline double ew_gelu_f64(double x) {
     X(TAN, F, T, (T)tan((double)x))                                             \
     X(ARCSIN, F, T, (T)asin((double)x))                                         \
     X(ARCCOS, F, T, (T)acos((double)x))                                         \
-    X(ARCTAN, F, T, EW_GF(x, vm_atanf, atan)(x))                                \
-    X(SINH, F, T, EW_GF(x, vm_sinhf, sinh)(x))                                  \
-    X(COSH, F, T, EW_GF(x, vm_coshf, cosh)(x))                                  \
+    X(ARCTAN, F, T, EW_GF(x, vm_atanf, vm_atan_d)(x))                           \
+    X(SINH, F, T, EW_GF(x, vm_sinhf, vm_sinh_d)(x))                             \
+    X(COSH, F, T, EW_GF(x, vm_coshf, vm_cosh_d)(x))                             \
     X(ARCSINH, F, T, (T)asinh((double)x))                                       \
     X(ARCCOSH, F, T, (T)acosh((double)x))                                       \
     X(ARCTANH, F, T, (T)atanh((double)x))                                       \
-    X(LOG2, F, T, EW_GF(x, vm_log2f, log2)(x))                                  \
-    X(LOG10, F, T, EW_GF(x, vm_log10f, log10)(x))                               \
-    X(EXP2, F, T, EW_GF(x, vm_exp2f, exp2)(x))                                  \
-    X(CBRT, F, T, EW_GF(x, vm_cbrtf, cbrt)(x))                                  \
+    X(LOG2, F, T, EW_GF(x, vm_log2f, vm_log2_d)(x))                             \
+    X(LOG10, F, T, EW_GF(x, vm_log10f, vm_log10_d)(x))                          \
+    X(EXP2, F, T, EW_GF(x, vm_exp2f, vm_exp2_d)(x))                             \
+    X(CBRT, F, T, EW_GF(x, vm_cbrtf, vm_cbrt_d)(x))                             \
     X(FLOOR, BI, T, x)                                                          \
     X(FLOOR, F, T, ew_floor(x))                                                 \
     X(CEIL, BI, T, x)                                                           \

@@ -588,6 +588,17 @@ static inline double vm_exp_reduce(double x, uint64_t *n) {
  * Fast2Sum) plus the small terms: the reduction's own rounding of r and
  * the polynomial tail are added before the one final rounding, so the
  * result is within ~0.55 ulp (mostly correctly rounded: e^1 is numpy's). */
+/* e^(r + r_err) 2^n for |r| <= ln2/2 + a little, r_err << r: (1 + r) as a
+ * Fast2Sum, then r^2 P(r) and r_err added before the one final rounding;
+ * 2^n applied in two halves (subnormal results rounded once). */
+static inline double vm_exp_finish(double r, double r_err, uint64_t n) {
+    double q = vm_expm1_poly(r) * r * r; /* r^2 P(r) */
+    double s_hi = 1.0 + r, s_lo = (1.0 - s_hi) + r;
+    double er = s_hi + (s_lo + (q + r_err));
+    uint64_t n1 = (uint64_t)((int64_t)n >> 1), n2 = n - n1;
+    return er * vm_pow2d(n1) * vm_pow2d(n2);
+}
+
 static inline double vm_exp_d(double x) {
     double xc = vm_seld(x > VM_EXPD_HI, 710.0, vm_seld(x < VM_EXPD_LO, -746.0, x));
     double t = VM_FMAD(xc, 1.4426950408889634, 0x1.8p52);
@@ -596,12 +607,18 @@ static inline double vm_exp_d(double x) {
     double rh = VM_FMAD(k, -VM_LN2_HI, xc); /* exact */
     double r = VM_FMAD(k, -VM_LN2_LO, rh);
     double r_err = VM_FMAD(-k, VM_LN2_LO, rh - r); /* what that rounding dropped */
-    double q = vm_expm1_poly(r) * r * r;            /* r^2 P(r) */
-    double s_hi = 1.0 + r, s_lo = (1.0 - s_hi) + r;
-    double er = s_hi + (s_lo + (q + r_err));
-    uint64_t n1 = (uint64_t)((int64_t)n >> 1), n2 = n - n1; /* 2^n in two halves: subnormals rounded once */
-    double res = er * vm_pow2d(n1) * vm_pow2d(n2);
-    return vm_seld(x != x, x, res);
+    return vm_seld(x != x, x, vm_exp_finish(r, r_err, n));
+}
+
+/* 2^x = 2^n e^(r ln2), n = rint(x), r = x - n exact; r ln2 as a double-
+ * double (FMA), so integers give their power exactly. */
+static inline double vm_exp2_d(double x) {
+    double xc = vm_seld(x > 1025.0, 1025.0, vm_seld(x < -1076.0, -1076.0, x));
+    double t = xc + 0x1.8p52, k = t - 0x1.8p52;
+    uint64_t n = vm_d2u(t) - vm_d2u(0x1.8p52);
+    double rr = xc - k, a = rr * 0.6931471805599453;
+    double a_err = VM_FMAD(rr, 0.6931471805599453, -a) + rr * 2.3190468138462996e-17;
+    return vm_seld(x != x, x, vm_exp_finish(a, a_err, n));
 }
 
 /* expm1: 2^n (e^r - 1) + (2^n - 1), the "- 1" exact for n <= 53 (n = 0:
@@ -620,8 +637,9 @@ static inline double vm_expm1_d(double x) {
 
 /* log: x = 2^e m, m in [sqrt(1/2), sqrt(2)), f = m - 1, s = f / (2 + f),
  * log m = f - f^2/2 + s (f^2/2 + R(s^2)) (fdlibm e_log.c); subnormal x
- * scaled by 2^54 first. */
-static inline double vm_log_d(double x) {
+ * scaled by 2^54 first.  vm_log_dd: log x as hi + *lo (|lo| < ulp(hi)),
+ * for x > 0 finite (no special values). */
+static inline double vm_log_dd(double x, double *lo) {
     int sub = x < 0x1p-1022;
     double xs = x * vm_seld(sub, 0x1p54, 1.0);
     uint64_t u = vm_d2u(xs);
@@ -642,9 +660,30 @@ static inline double vm_log_d(double x) {
     double hf_err = VM_FMAD(0.5 * f, f, -hfsq);
     double tail = VM_FMAD(s, hfsq + R, e * VM_LN2_LO) - hfsq - hf_err + two_err;
     double res = hi + tail;
+    *lo = tail - (res - hi);
+    return res;
+}
+
+/* logf's special values around res, for double: x <= 0, NaN, inf. */
+static inline double vm_log_specials_d(double x, double res) {
     res = vm_seld(x > 0.0, res, vm_seld(x == 0.0, -INFINITY, NAN));
     return vm_seld(x == INFINITY, x, res);
 }
+
+static inline double vm_log_d(double x) {
+    double lo;
+    return vm_log_specials_d(x, vm_log_dd(x, &lo));
+}
+
+/* log2, log10: log x (double-double) times the constant (double-double),
+ * one final rounding: exact for powers of two, and log10 of 10^k is k. */
+static inline double vm_log_scaled_d(double x, double c_hi, double c_lo) {
+    double lo, hi = vm_log_dd(x, &lo);
+    double p = hi * c_hi, p_err = VM_FMAD(hi, c_hi, -p);
+    return vm_log_specials_d(x, p + (p_err + VM_FMAD(hi, c_lo, lo * c_hi)));
+}
+static inline double vm_log2_d(double x) { return vm_log_scaled_d(x, 1.4426950408889634, 2.0355273740931033e-17); }
+static inline double vm_log10_d(double x) { return vm_log_scaled_d(x, 0.4342944819032518, 1.098319650216765e-17); }
 
 /* log1p(x) = log(u) + (x - (u - 1)) / u, u = fl(1 + x) (as the float one). */
 static inline double vm_log1p_d(double x) {
@@ -653,6 +692,62 @@ static inline double vm_log1p_d(double x) {
     res = vm_seld(x == -1.0, -INFINITY, res);
     res = vm_seld(x == INFINITY, x, res);
     return vm_seld(fabs(x) < 0x1p-54, x, res);
+}
+
+/* sinh|x| = (m + m / (m + 1)) / 2, m = expm1|x|; cosh|x| = (e + 1/e) / 2;
+ * past 709 (e^x overflows first) (h / 2) h with h = e^(|x|/2). */
+static inline double vm_sinh_d(double x) {
+    double a = fabs(x), m = vm_expm1_d(vm_seld(a > 709.0, 709.0, a)), h = vm_exp_d(0.5 * a);
+    return copysign(vm_seld(a > 709.0, (0.5 * h) * h, 0.5 * (m + m / (m + 1.0))), x);
+}
+
+static inline double vm_cosh_d(double x) {
+    double a = fabs(x), e = vm_exp_d(vm_seld(a > 709.0, 709.0, a)), h = vm_exp_d(0.5 * a);
+    return vm_seld(x != x, x, vm_seld(a > 709.0, (0.5 * h) * h, VM_FMAD(0.5, e, 0.5 / e)));
+}
+
+/* atan: Cephes atan.c (|x| > tan(3pi/8): pi/2 + atan(-1/x); > 0.66: pi/4 +
+ * atan((x-1)/(x+1)); its rational P/Q, and pi/2's low bits MOREBITS). */
+static inline double vm_atan_d(double x) {
+    double a = fabs(x);
+    int big = a > 2.41421356237309504880, mid = (a > 0.66) & !big;
+    double t = vm_seld(big, -1.0 / a, vm_seld(mid, (a - 1.0) / (a + 1.0), a));
+    double y = vm_seld(big, 1.5707963267948966, vm_seld(mid, 0.7853981633974483, 0.0));
+    double more = vm_seld(big, 6.123233995736765886130e-17, vm_seld(mid, 3.061616997868382943065e-17, 0.0));
+    double z = t * t;
+    double p = VM_FMAD(VM_FMAD(VM_FMAD(VM_FMAD(-8.750608600031904122785e-1, z, -1.615753718733365076637e1), z,
+                                       -7.500855792314704667340e1), z, -1.228866684490136173410e2), z,
+                       -6.485021904942025371773e1);
+    double q = VM_FMAD(VM_FMAD(VM_FMAD(VM_FMAD(z + 2.485846490142306297962e1, z, 1.650270098316988542046e2), z,
+                                       4.328810604912902668951e2), z, 4.853903996359136964868e2), z,
+                       1.945506571482613964425e2);
+    double r = VM_FMAD(t, z * p / q, t);
+    return copysign(y + (r + more), x);
+}
+
+/* cbrt: x = 2^(3k) m with m in [1, 8) (subnormals scaled by 2^54 first),
+ * so nothing overflows; cbrt m from a guess from the bits (fdlibm's magic),
+ * two Halley steps (5e-2 -> 1e-4 -> 1e-12) and a Newton step with y^3 - m
+ * formed exactly (FMA), then times 2^k; 0, inf, NaN are themselves. */
+static inline double vm_cbrt_d(double x) {
+    double a = fabs(x);
+    int sub = a < 0x1p-1022;
+    uint64_t u = vm_d2u(a * vm_seld(sub, 0x1p54, 1.0));
+    int32_t e = (int32_t)(u >> 52) - 1023 - 54 * sub;
+    int32_t k = (int32_t)((uint32_t)(e + 1200) / 3u) - 400; /* floor(e / 3) (32-bit: it vectorises) */
+    double m = vm_u2d((u & 0x000fffffffffffffull) | ((uint64_t)(e - 3 * k + 1023) << 52)); /* [1, 8) */
+    double y = vm_u2d((uint64_t)((uint32_t)(vm_d2u(m) >> 32) / 3u + 715094163u) << 32), y3;
+    y3 = y * y * y;
+    y = y * ((y3 + 2.0 * m) / (2.0 * y3 + m));
+    y3 = y * y * y;
+    y = y * ((y3 + 2.0 * m) / (2.0 * y3 + m));
+    double y2 = y * y, y2e = VM_FMAD(y, y, -y2);
+    y3 = y2 * y;
+    double y3e = VM_FMAD(y2, y, -y3) + y2e * y;
+    y = y - ((y3 - m) + y3e) / (3.0 * y2);
+    double res = y * vm_pow2d((uint64_t)(int64_t)k);
+    res = vm_seld((a == 0.0) | (a == INFINITY) | (x != x), a, res);
+    return copysign(res, x);
 }
 
 /* tanh: |x| < 0.625 Cephes tanh.c's x + x^3 P(x^2) / Q(x^2); above, 1 -

@@ -87,6 +87,19 @@ static void test_vmath_f64(void) {
     accuracy_d(XCS_OP_LOG1P, log1pl, 1e-300, 1, true, 2);
     accuracy_d(XCS_OP_TANH, tanhl, -30, 30, false, 2);
     accuracy_d(XCS_OP_TANH, tanhl, 1e-300, 1, true, 2);
+    accuracy_d(XCS_OP_EXP2, exp2l, -1075, 1023.9, false, 1.5);
+    accuracy_d(XCS_OP_EXP2, exp2l, 1e-300, 1000, true, 1.5);
+    accuracy_d(XCS_OP_LOG2, log2l, 0, 1e300, false, 1.5);
+    accuracy_d(XCS_OP_LOG2, log2l, 1e-320, 1e308, true, 1.5);
+    accuracy_d(XCS_OP_LOG10, log10l, 0, 1e300, false, 1.5);
+    accuracy_d(XCS_OP_LOG10, log10l, 1e-320, 1e308, true, 1.5);
+    accuracy_d(XCS_OP_SINH, sinhl, -711, 711, false, 2.5);
+    accuracy_d(XCS_OP_SINH, sinhl, 1e-300, 1, true, 2.5);
+    accuracy_d(XCS_OP_COSH, coshl, -711, 711, false, 2.5);
+    accuracy_d(XCS_OP_ARCTAN, atanl, -10, 10, false, 2);
+    accuracy_d(XCS_OP_ARCTAN, atanl, 1e-300, 1e300, true, 2);
+    accuracy_d(XCS_OP_CBRT, cbrtl, -1e6, 1e6, false, 1.5);
+    accuracy_d(XCS_OP_CBRT, cbrtl, 1e-320, 1e308, true, 1.5);
     struct { xcs_op op; double x, want; } sp[] = {
         {XCS_OP_EXP, INFINITY, INFINITY}, {XCS_OP_EXP, -INFINITY, 0}, {XCS_OP_EXP, 710, INFINITY}, {XCS_OP_EXP, -746, 0},
         {XCS_OP_EXP, 0, 1}, {XCS_OP_EXP, 1, 2.718281828459045}, {XCS_OP_EXP, -745, 0x1p-1074},
@@ -95,7 +108,14 @@ static void test_vmath_f64(void) {
         {XCS_OP_LOG, 1, 0}, {XCS_OP_LOG, INFINITY, INFINITY}, {XCS_OP_LOG, 0x1p-1074, -744.4400719213812},
         {XCS_OP_LOG1P, -1, -INFINITY}, {XCS_OP_LOG1P, -2, NAN}, {XCS_OP_LOG1P, -0.0, -0.0},
         {XCS_OP_LOG1P, INFINITY, INFINITY}, {XCS_OP_TANH, -0.0, -0.0}, {XCS_OP_TANH, INFINITY, 1},
-        {XCS_OP_TANH, -INFINITY, -1}, {XCS_OP_TANH, 1e-300, 1e-300},
+        {XCS_OP_TANH, -INFINITY, -1}, {XCS_OP_TANH, 1e-300, 1e-300}, {XCS_OP_EXP2, 10, 1024}, {XCS_OP_EXP2, -1074, 0x1p-1074},
+        {XCS_OP_EXP2, 1024, INFINITY}, {XCS_OP_EXP2, -INFINITY, 0}, {XCS_OP_EXP2, 0.5, 1.4142135623730951},
+        {XCS_OP_LOG2, 1024, 10}, {XCS_OP_LOG2, 0x1p-1074, -1074}, {XCS_OP_LOG2, 0, -INFINITY}, {XCS_OP_LOG2, -1, NAN},
+        {XCS_OP_LOG10, 1000, 3}, {XCS_OP_LOG10, 1e-5, -5}, {XCS_OP_LOG10, 1e22, 22}, {XCS_OP_LOG10, INFINITY, INFINITY},
+        {XCS_OP_SINH, -0.0, -0.0}, {XCS_OP_SINH, -INFINITY, -INFINITY}, {XCS_OP_SINH, 711, INFINITY},
+        {XCS_OP_COSH, 0, 1}, {XCS_OP_COSH, -INFINITY, INFINITY}, {XCS_OP_ARCTAN, INFINITY, 1.5707963267948966},
+        {XCS_OP_ARCTAN, -0.0, -0.0}, {XCS_OP_ARCTAN, 1, 0.7853981633974483}, {XCS_OP_CBRT, -27, -3}, {XCS_OP_CBRT, 64, 4},
+        {XCS_OP_CBRT, -0.0, -0.0}, {XCS_OP_CBRT, -INFINITY, -INFINITY}, {XCS_OP_CBRT, 0x1p-1074, 1.7031839360032603e-108},
     };
     for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) {
         double in[2] = {sp[i].x, NAN}, out[2];
