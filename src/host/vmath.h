@@ -77,6 +77,8 @@ static inline float vm_clamp_hi(float x, float hi) { return vm_self(x > hi, hi, 
 static inline float vm_clamp_lo(float x, float lo) { return vm_self(x < lo, lo, x); }
 
 #define VM_MAGIC 0x1.8p23f /* 1.5 * 2^23 */
+#define VM_LN2_HI 6.93147180369123816490e-01 /* fdlibm's ln2 split: n * LN2_HI exact for |n| < 2^11 */
+#define VM_LN2_LO 1.90821492927058770002e-10
 
 /* 2^n for n in [-126, 127] (exponent field), computed in unsigned arithmetic
  * so that garbage n (from a NaN input) is harmless. */
@@ -174,7 +176,8 @@ static inline float vm_expm1f(float x) {
  * log(1+f) = f - f^2/2 + f^3 P(f) (Cephes logf polynomial, |f| <= 0.29);
  * log x = f - f^2/2 + f^3 P(f) + e*C2 + e*C1 with ln2 = C1 + C2 as in exp.
  * Subnormal x are scaled by 2^23 first. */
-static inline float vm_logf(float x) {
+/* x's reduction and polynomial (the comment above): *e, *f, *z and P(f). */
+static inline float vm_logf_parts(float x, float *e_out, float *f_out, float *z_out) {
     int sub = x < 0x1p-126f;
     float xs = x * vm_self(sub, 0x1p23f, 1.0f);
     uint32_t u = vm_f2u(xs);
@@ -182,9 +185,9 @@ static inline float vm_logf(float x) {
     float m = vm_u2f((u & 0x007fffffu) | 0x3f800000u); /* [1, 2) */
     int big = m > 1.41421356f;
     m = m * vm_self(big, 0.5f, 1.0f);
-    e = e + vm_self(big, 1.0f, 0.0f);
+    *e_out = e + vm_self(big, 1.0f, 0.0f);
     float f = m - 1.0f;
-    float z = f * f;
+    *f_out = f, *z_out = f * f;
     float p = 7.0376836292e-2f;
     p = VM_FMA(p, f, -1.1514610310e-1f);
     p = VM_FMA(p, f, 1.1676998740e-1f);
@@ -193,15 +196,21 @@ static inline float vm_logf(float x) {
     p = VM_FMA(p, f, -1.6668057665e-1f);
     p = VM_FMA(p, f, 2.0000714765e-1f);
     p = VM_FMA(p, f, -2.4999993993e-1f);
-    p = VM_FMA(p, f, 3.3333331174e-1f);
+    return VM_FMA(p, f, 3.3333331174e-1f);
+}
+
+/* logf's special values around res: x <= 0, NaN, inf. */
+static inline float vm_log_specials(float x, float res) {
+    res = vm_self(x > 0.0f, res, vm_self(x == 0.0f, -INFINITY, NAN));
+    return vm_self(x == INFINITY, x, res);
+}
+
+static inline float vm_logf(float x) {
+    float e, f, z, p = vm_logf_parts(x, &e, &f, &z);
     float y = p * f * z;
     y = VM_FMA(e, -2.12194440e-4f, y);
     y = VM_FMA(-0.5f, z, y);
-    float res = VM_FMA(e, 0.693359375f, f + y);
-    /* specials: x <= 0 and NaN fail x > 0; inf maps to itself */
-    float nonpos = vm_self(x == 0.0f, -INFINITY, NAN);
-    res = vm_self(x > 0.0f, res, nonpos);
-    return vm_self(x == INFINITY, x, res);
+    return vm_log_specials(x, VM_FMA(e, 0.693359375f, f + y));
 }
 
 /* log1p(x) = log(u) + (x - (u - 1)) / u with u = fl(1 + x): the second term
@@ -302,8 +311,8 @@ static inline double vm_exp_neg_d(double v) {
     double n = t - 0x1.8p52;
     uint64_t tb;
     memcpy(&tb, &t, sizeof tb);
-    double r = VM_FMAD(n, -6.93147180369123816490e-01, v);
-    r = VM_FMAD(n, -1.90821492927058770002e-10, r);
+    double r = VM_FMAD(n, -VM_LN2_HI, v);
+    r = VM_FMAD(n, -VM_LN2_LO, r);
     double p = 1.0 / 362880;
     p = VM_FMAD(p, r, 1.0 / 40320);
     p = VM_FMAD(p, r, 1.0 / 5040);
@@ -421,31 +430,8 @@ static inline float vm_cosf(float x) { return vm_sincos_poly(x, 1u); }
  * rounded once: exact for powers of two (m = 1: ln(m) = 0), and log10 of
  * the powers of ten a float holds is their exponent. */
 static inline float vm_log_mant(float x, float *e_out) {
-    int sub = x < 0x1p-126f;
-    float xs = x * vm_self(sub, 0x1p23f, 1.0f);
-    uint32_t u = vm_f2u(xs);
-    float e = (float)((int32_t)(u >> 23) - 127) - vm_self(sub, 23.0f, 0.0f);
-    float m = vm_u2f((u & 0x007fffffu) | 0x3f800000u); /* [1, 2) */
-    int big = m > 1.41421356f;
-    m = m * vm_self(big, 0.5f, 1.0f);
-    *e_out = e + vm_self(big, 1.0f, 0.0f);
-    float f = m - 1.0f, z = f * f;
-    float p = 7.0376836292e-2f;
-    p = VM_FMA(p, f, -1.1514610310e-1f);
-    p = VM_FMA(p, f, 1.1676998740e-1f);
-    p = VM_FMA(p, f, -1.2420140846e-1f);
-    p = VM_FMA(p, f, 1.4249322787e-1f);
-    p = VM_FMA(p, f, -1.6668057665e-1f);
-    p = VM_FMA(p, f, 2.0000714765e-1f);
-    p = VM_FMA(p, f, -2.4999993993e-1f);
-    p = VM_FMA(p, f, 3.3333331174e-1f);
+    float f, z, p = vm_logf_parts(x, e_out, &f, &z);
     return f + VM_FMA(-0.5f, z, p * f * z);
-}
-
-/* logf's special values around res: x <= 0, NaN, inf. */
-static inline float vm_log_specials(float x, float res) {
-    res = vm_self(x > 0.0f, res, vm_self(x == 0.0f, -INFINITY, NAN));
-    return vm_self(x == INFINITY, x, res);
 }
 
 static inline float vm_log2f(float x) {
@@ -550,8 +536,6 @@ static inline double vm_u2d(uint64_t u) {
 /* 2^n for n in [-1022, 1023]. */
 static inline double vm_pow2d(uint64_t n) { return vm_u2d((n + 1023u) << 52); }
 
-#define VM_LN2_HI 6.93147180369123816490e-01 /* n * LN2_HI exact for |n| < 2^11 */
-#define VM_LN2_LO 1.90821492927058770002e-10
 #define VM_EXPD_HI 709.782712893384         /* e^x overflows past it */
 #define VM_EXPD_LO -745.1332191019412       /* and is 0 below it */
 
@@ -574,14 +558,22 @@ static inline double vm_expm1_poly(double r) {
 
 static inline double vm_expm1_core(double r) { return VM_FMAD(vm_expm1_poly(r) * r, r, r); }
 
-/* x = n ln2 + r: returns e^r - 1 and n (x clamped to the finite range). */
-static inline double vm_exp_reduce(double x, uint64_t *n) {
+/* x = n ln2 + r (x clamped to the finite range): returns r, with n and
+ * r_err, the part of n ln2_lo that r's rounding dropped. */
+static inline double vm_exp_split(double x, uint64_t *n, double *r_err) {
     double t = VM_FMAD(x, 1.4426950408889634, 0x1.8p52);
     double k = t - 0x1.8p52;
     *n = vm_d2u(t) - vm_d2u(0x1.8p52); /* k's low bits: n, two's complement */
-    double r = VM_FMAD(k, -VM_LN2_HI, x);
-    r = VM_FMAD(k, -VM_LN2_LO, r);
-    return vm_expm1_core(r);
+    double rh = VM_FMAD(k, -VM_LN2_HI, x); /* exact */
+    double r = VM_FMAD(k, -VM_LN2_LO, rh);
+    *r_err = VM_FMAD(-k, VM_LN2_LO, rh - r); /* what that rounding dropped */
+    return r;
+}
+
+/* e^r - 1 and n for x = n ln2 + r. */
+static inline double vm_exp_reduce(double x, uint64_t *n) {
+    double r_err;
+    return vm_expm1_core(vm_exp_split(x, n, &r_err));
 }
 
 /* e^x = 2^n e^r with e^r = 1 + r + r^2 P(r) summed as (1 + r) exactly (a
@@ -601,12 +593,8 @@ static inline double vm_exp_finish(double r, double r_err, uint64_t n) {
 
 static inline double vm_exp_d(double x) {
     double xc = vm_seld(x > VM_EXPD_HI, 710.0, vm_seld(x < VM_EXPD_LO, -746.0, x));
-    double t = VM_FMAD(xc, 1.4426950408889634, 0x1.8p52);
-    double k = t - 0x1.8p52;
-    uint64_t n = vm_d2u(t) - vm_d2u(0x1.8p52);
-    double rh = VM_FMAD(k, -VM_LN2_HI, xc); /* exact */
-    double r = VM_FMAD(k, -VM_LN2_LO, rh);
-    double r_err = VM_FMAD(-k, VM_LN2_LO, rh - r); /* what that rounding dropped */
+    uint64_t n;
+    double r_err, r = vm_exp_split(xc, &n, &r_err);
     return vm_seld(x != x, x, vm_exp_finish(r, r_err, n));
 }
 
