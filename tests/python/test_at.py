@@ -86,6 +86,8 @@ def test_apply_get_dtypes_and_errors(rng):
     want = a.copy()
     want[idx, 1] = np.sin(a[idx, 1])  # applied once per element, a repeat included
     np.testing.assert_allclose(np.asarray(x.at[idx, 1].apply(np.sin)), want, rtol=1e-15)
+    # traced indices that repeat: still once per element (a set of func of the old values)
+    np.testing.assert_allclose(np.asarray(jit(lambda v, i: v.at[i, 1].apply(np.sin))(a, idx)), want, rtol=1e-15)
     np.testing.assert_array_equal(np.asarray(x.at[1:, ::2].get()), a[1:, ::2])
     i = xcs.asarray(np.arange(6, dtype=np.int32))
     got = i.at[np.array([1, 1, 5])].add(np.array([2, 3, 4]))

@@ -20,7 +20,7 @@ segmented scan (log2(n) doubling steps), then scattered."""
 
 import numpy as _np
 
-from ember.xcs import _xcs
+from ember.xcs import _np_shape, _xcs
 from ember.xcs import numpy as xnp  # attributes read at call time: xnp is still loading here
 
 __all__ = []
@@ -57,10 +57,6 @@ def _options(kw, name):
             raise TypeError(f"at[...].{name}() got an unexpected keyword argument {k!r}")
 
 
-def _concrete(a):
-    return None if _xcs._is_traced(a) else _np.asarray(a)
-
-
 def _update(x, key, v, kind, combine, fold):
     """x with the elements at key updated by v.  combine(old, c): an element's new value from its old
     one and its combined update c (None for set); fold: how repeated updates combine (op or 'last')."""
@@ -74,7 +70,7 @@ def _update(x, key, v, kind, combine, fold):
     flat = xnp.ravel(x)
     if n == 0:
         return x
-    known = _concrete(p)
+    known = _np_shape._concrete(p)
     unique = known is not None and _np.unique(known).size == known.size
     if kind == "add" and combine is None:  # every update summed: one scatter
         return xnp.reshape(xnp.add(flat, _xcs._scatter_add(p, vals, 0, size)), x.shape)
@@ -151,21 +147,10 @@ class _Ref:
         return _update(self._x, self._key, values, "max", xnp.maximum, xnp.maximum)
 
     def apply(self, func, **kw):
-        """x with func applied to the elements at key (once each, repeated indices included)."""
+        """x with func (elementwise) applied to the elements at key: a set of func(x[key]), so a
+        repeated index gets func of its old value once."""
         _options(kw, "apply")
-        x = xnp.asarray(self._x)
-        pos = _positions(x, self._key)
-        known = _concrete(xnp.ravel(pos))
-        if known is not None and _np.unique(known).size != known.size:
-            pos_u = xnp.asarray(_np.unique(known))
-        else:
-            pos_u = xnp.ravel(pos)  # traced: applied once per index given
-        flat = xnp.ravel(x)
-        vals = xnp.astype(xnp.asarray(func(xnp.take(flat, pos_u))), x.dtype, copy=False)
-        size = flat.shape[0]
-        upd = _xcs._scatter_add(pos_u, vals, 0, size)
-        hit = xnp.greater(_xcs._scatter_add(pos_u, xnp.broadcast_to(xnp.asarray(1, xnp.int32), pos_u.shape), 0, size), 0)
-        return xnp.reshape(xnp.where(hit, upd, flat), x.shape)
+        return _update(self._x, self._key, func(self._x[self._key]), "set", None, "last")
 
 
 class _At:

@@ -951,7 +951,7 @@ def pad(array, pad_width, mode="constant", *, constant_values=0, end_values=0, r
                 raise _xcs.XCSValueError(f"pad: can't extend empty axis {ax} using modes other than 'constant' "
                                          "or 'empty'")
             elif mode == "linear_ramp":  # numpy's linspace(end, edge, width, endpoint=False): i * step + end
-                edge = _along_axis(a, ax, slice(0, 1) if side == 0 else slice(n - 1, n))
+                edge = _np_shape._along(a, ax, slice(0, 1) if side == 0 else slice(n - 1, n))
                 i = _np.arange(width, dtype=_np.float64)
                 i = (i if side == 0 else i[::-1]).reshape([-1 if d == ax else 1 for d in range(a.ndim)])
                 end = cv[ax][side].item()
@@ -964,7 +964,7 @@ def pad(array, pad_width, mode="constant", *, constant_values=0, end_values=0, r
                 k = n if sl is None else _builtins.min(int(sl[ax][side]), n)
                 if k <= 0:
                     raise _xcs.XCSValueError("pad: stat_length of 0 yields no value for padding")
-                src = _along_axis(a, ax, slice(0, k) if side == 0 else slice(n - k, n))
+                src = _np_shape._along(a, ax, slice(0, k) if side == 0 else slice(n - k, n))
                 stat = globals()[_PAD_STATS[mode]](src, axis=ax, keepdims=True)
                 if _np.dtype(a.dtype).kind in "iub" and mode in ("mean", "median"):
                     stat = rint(stat)  # numpy rounds a mean into an int array (half to even)
@@ -973,11 +973,6 @@ def pad(array, pad_width, mode="constant", *, constant_values=0, end_values=0, r
                 parts.append(a)
         a = concatenate(parts, axis=ax) if len(parts) > 1 else parts[0]
     return a
-
-
-def _along_axis(a, ax, s):
-    """a[..., s, ...] with slice s on axis ax."""
-    return a[(slice(None),) * ax + (s,)]
 
 
 def take_along_axis(arr, indices, axis):
