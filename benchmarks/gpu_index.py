@@ -56,7 +56,7 @@ def torch_figures(table, w, tok):
     row = torch.tensor(np.random.default_rng(4).standard_normal(N).astype(np.float32), device="cuda")
     return {"torch_step_ms": round(timed(step), 3),
             "torch_argmax_ms": round(timed(lambda: (logits.argmax(1), torch.cuda.synchronize())), 3),
-            "torch_argsort_rows_ms": round(timed(lambda: (torch.argsort(logits, 1, stable=True),
+            "torch_argsort_rows_ms": round(timed(lambda: (torch.argsort(logits, dim=1, stable=True),
                                                           torch.cuda.synchronize())), 3),
             "torch_argsort_long_ms": round(timed(lambda: (torch.argsort(row, stable=True),
                                                           torch.cuda.synchronize())), 3)}

@@ -16,6 +16,7 @@ Prints one JSON object per figure.  Without a GPU it prints why and exits 0.
 (XCS_BENCH_SMALL=1: tiny sizes, to check the script, e.g. on the mock device:
 XCS_CUDA_MODULE=build/tests/c/libxcs_mockcuda.so XCS_DEVICE=cuda.)"""
 import json
+import os
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from gpu_common import SMALL, no_gpu, timed
 from gpu_index import downloads_of
 
 SIZES = [(50, 4), (8, 7)] if SMALL else [(10000, 4), (1000, 32), (64, 512), (1, 1024)]  # (batch, n)
+if os.environ.get("XCS_LINALG_SIZES"):  # e.g. "1000x32,200x63": batch x n
+    SIZES = [tuple(int(v) for v in s.split("x")) for s in os.environ["XCS_LINALG_SIZES"].split(",")]
 OPS = {
     "solve": (lambda a, s, b: np.linalg.solve(a, b), "solve"),
     "cholesky": (lambda a, s, b: np.linalg.cholesky(s), "cholesky"),
@@ -65,6 +68,8 @@ def main():
             dev = [xcs.device_put(v, "cuda") for v in host]
             cpu = [xcs.asarray(v) for v in host]
             for name, (fn, _) in OPS.items():
+                if os.environ.get("XCS_LINALG_OPS") and name not in os.environ["XCS_LINALG_OPS"].split(","):
+                    continue
                 want = fn(a64, s64, b64)
                 got = np.asarray(fn(*dev))
                 fig = {"name": name, "batch": batch, "n": n, "dtype": np.dtype(dt).name,
