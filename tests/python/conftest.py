@@ -233,6 +233,29 @@ def make_pair(xcs_mod, rng, shape, dtype, layout="contiguous", kind="normal"):
     return n, x
 
 
+# The suite's second run (CTest python_cuda; a GPU session) puts every
+# jitted program on the GPU (XCS_DEVICE=cuda).
+ON_DEVICE = os.environ.get("XCS_DEVICE", "").startswith("cuda")
+
+
+def assert_same_bits(actual, expected, ulps=8, scale=None):
+    """The same bits where xcs runs the same operations in the same order
+    (numpy's, or the CPU's eager kernels): on the CPU exactly.  On a GPU the
+    device contracts a * b + c into one FMA, has its own math library and
+    sums in another order, so float results are held to `ulps` ulps of
+    `scale` there instead (default: the result's largest magnitude; a
+    matmul's: its terms' magnitude)."""
+    a, e = np.asarray(actual), np.asarray(expected)
+    if not ON_DEVICE or e.dtype.kind not in "fc":
+        np.testing.assert_array_equal(a, e)
+        return
+    assert a.shape == e.shape and a.dtype == e.dtype, (a.shape, a.dtype, e.shape, e.dtype)
+    eps = float(np.finfo(e.dtype).eps)
+    if scale is None:
+        scale = float(np.max(np.abs(e[np.isfinite(e)]))) if np.isfinite(e).any() else 0.0
+    np.testing.assert_allclose(a, e, rtol=ulps * eps, atol=ulps * eps * scale)
+
+
 def erf_ref(x):
     """Exact-to-float64 erf on a numpy array, via math.erf."""
     return np.vectorize(math.erf, otypes=[np.float64])(np.asarray(x, np.float64))

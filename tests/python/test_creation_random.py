@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import ALL_DTYPES, assert_close
+from conftest import ALL_DTYPES, assert_close, assert_same_bits
 
 
 @pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 3), (2, 0, 4), 5])
@@ -220,8 +220,8 @@ def test_traced_key_draws_the_eager_numbers(xr, xcs, dtype):
         key = xr.key(seed)
         got = jf(key, x)
         want = f(key, xcs.asarray(x))
-        for g, w in zip(got, want):
-            np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+        for g, w in zip(got, want):  # a GPU's log / cos: float64 normals an ulp or two apart
+            assert_same_bits(g, w, ulps=4)
     assert jf.stats()["traces"] == 1
 
 

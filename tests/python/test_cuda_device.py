@@ -166,8 +166,10 @@ def test_host_fallback_ops_inside_device_programs():
     u = on_gpu(key, np.ones(1000))
     assert xcs.memory_stats()["uploads"] - before == 3 and xcs.memory_stats()["downloads"] == down
     v = xcs.jit(drawn, config=ON_CPU)(key, np.ones(1000))
-    for a, b in zip(u, v):
-        assert a.device.startswith("cuda") and np.array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(u, v):  # the same counters; float64 normals through CUDA's log and cos: ulps apart
+        assert a.device.startswith("cuda")
+        eps = np.finfo(np.asarray(b).dtype).eps
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=4 * eps, atol=16 * eps)
 
 
 def test_grad_and_vmap_on_the_gpu():
@@ -272,11 +274,12 @@ def test_eager_ops_run_where_their_operands_live():
         wv.eigenvectors), 0, atol=1e-12)
     u, sv, vh = np.linalg.svd(d, full_matrices=False)
     np.testing.assert_allclose(np.asarray(u) * np.asarray(sv) @ np.asarray(vh), a, atol=1e-12)
-    big = r.standard_normal((12, 12))
-    down = xcs.memory_stats()["downloads"]
-    wb = np.linalg.eigvalsh(xcs.device_put(big + big.T, "cuda"))  # past the Jacobi kernel's 7 rows: LAPACK
-    assert wb.device == "cuda:0" and xcs.memory_stats()["downloads"] > down
-    np.testing.assert_allclose(np.asarray(wb), np.linalg.eigvalsh(big + big.T), rtol=1e-10, atol=1e-12)
+    for n, on_device in ((12, True), (70, False)):  # values alone: the Jacobi kernel to 63 rows, then LAPACK
+        big = r.standard_normal((n, n))
+        down = xcs.memory_stats()["downloads"]
+        wb = np.linalg.eigvalsh(xcs.device_put(big + big.T, "cuda"))
+        assert wb.device == "cuda:0" and (xcs.memory_stats()["downloads"] == down) == on_device, n
+        np.testing.assert_allclose(np.asarray(wb), np.linalg.eigvalsh(big + big.T), rtol=1e-10, atol=1e-11)
     with pytest.raises(xcs.XCSValueError, match="Singular matrix"):
         np.asarray(np.linalg.solve(xcs.device_put(np.zeros((3, 3)), "cuda"), np.ones(3)))
     with pytest.raises(xcs.XCSValueError, match="not positive definite"):

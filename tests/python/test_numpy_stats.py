@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import ember.xcs as xcs
+from conftest import assert_same_bits
 from ember.xcs import grad, jit, vmap
 
 R = np.random.default_rng(11)  # fixed inputs: the table below is built once
@@ -94,7 +95,8 @@ CASES = {
     "isin": (np.isin, [INTS, np.array([1, 3, 5, -7])]),
     "isin_invert": (lambda a, b: np.isin(a, b, invert=True),
                     [np.array([1.0, np.nan, 2.0, -0.0]), np.array([np.nan, 2.0, 0.0])]),
-    "isin_empty": (np.isin, [INTS, np.zeros(0)]), "in1d": (np.in1d, [INTS, np.array([1, 3, 5])]),
+    "isin_empty": (np.isin, [INTS, np.zeros(0)]),
+    **({"in1d": (np.in1d, [INTS, np.array([1, 3, 5])])} if hasattr(np, "in1d") else {}),  # gone in numpy 2.5
     "hist": (np.histogram, [D]), "hist_range": (lambda a: np.histogram(a, bins=7, range=(-1, 1.5)), [D]),
     "hist_edges": (lambda a: np.histogram(a, bins=[-2, -1, 0, 0.5, 3]), [D]),
     "hist_int_edges": (lambda a: np.histogram(a, bins=[0, 3, 5, 19]), [DI]),
@@ -131,7 +133,7 @@ def _compare(got, want, exact):
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape, got.dtype, want.dtype)
     if exact or want.dtype.kind in "biu":
-        np.testing.assert_array_equal(got, want)
+        assert_same_bits(got, want)  # exact, but for a GPU's FMAs (interp's, a quantile's lerp)
     else:
         tol = 1e-12 if want.dtype == np.float64 else 2e-6
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
