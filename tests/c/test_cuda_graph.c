@@ -455,8 +455,8 @@ static void test_caching_allocator(void) {
     CHECK_ERR(xcs_cuda_be_alloc(0, (size_t)1 << 50, &p), XCS_ERR_MEMORY, "free on the device");
 }
 
-/* softmax and layer norm rows through the row kernel (XCS_CUDA_ROW_KERNELS=1)
- * and group by group (=0, the default until this passes on a GPU): equal to
+/* softmax and layer norm rows through the row kernel (XCS_CUDA_ROW_KERNELS=1,
+ * the default) and group by group (=0): equal to
  * the CPU; a row wider than the kernel holds falls back by itself */
 static void test_row_chains(void) {
     const int64_t sizes[][2] = {{4096, 96}, {2048, 4096}, {1200, 7000}, {4000, 1000}, {128, 20000}};
@@ -495,7 +495,7 @@ typedef struct dev_worker {
     const xcs_tensor *yd;     /* a device tensor made by the main thread (or NULL) */
     double y_sum;             /* its sum, computed here */
     int rounds;
-    double worst;             /* the largest relative error seen */
+    double worst;             /* the largest error seen, over its float32 bound */
     xcs_status st;
     char err[256];
 } dev_worker;
@@ -519,11 +519,24 @@ static void *dev_work(void *arg) {
         if (!st) st = tanh_exp_mm(xd, k->wd, &gd);
         if (!st) st = xcs_tensor_to(gd, XCS_DEVICE_CPU, 0, &got);
         if (!st) st = tanh_exp_mm(x, k->w, &want);
-        for (int64_t i = 0; !st && i < xcs_tensor_numel(want); i++) {
-            double a = xcs_tensor_get_f64(got, i), b = xcs_tensor_get_f64(want, i);
-            double e = fabs(a - b) / (fabs(b) + 1e-3);
-            if (!(e <= k->worst)) k->worst = e; /* NaN stays */
-        }
+        /* against float64: tanh(m) with m = sum_q exp(x_iq) w_qj, whose
+         * float32 sums may differ from it by K u sum_q |exp(x_iq) w_qj|
+         * (the device's order, or the CPU's): the error over that bound,
+         * where a race would leave errors of the values' own size */
+        const int64_t K = k->w->shape[0], N = k->w->shape[1];
+        for (int64_t i = 0; !st && i < xs[0]; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double m = 0, mag = 0;
+                for (int64_t q = 0; q < K; q++) {
+                    double t = exp(xcs_tensor_get_f64(x, i * K + q)) * xcs_tensor_get_f64(k->w, q * N + j);
+                    m += t;
+                    mag += fabs(t);
+                }
+                const double ref = tanh(m), bound = (double)(K + 4) * 0x1p-24 * mag + 0x1p-23;
+                const double e = fmax(fabs(xcs_tensor_get_f64(got, i * N + j) - ref),
+                                      fabs(xcs_tensor_get_f64(want, i * N + j) - ref)) / bound;
+                if (!(e <= k->worst)) k->worst = e; /* NaN stays */
+            }
         if (st) {
             k->st = st;
             snprintf(k->err, sizeof k->err, "%s", xcs_last_error());
@@ -560,7 +573,8 @@ static void test_threads_share_device(void) {
     for (int i = 0; i < T; i++) {
         if (k[i].st) fprintf(stderr, "worker %d: %s\n", i, k[i].err);
         CHECK_OK(k[i].st);
-        CHECK(k[i].worst <= 1e-4);
+        if (!(k[i].worst <= 1)) fprintf(stderr, "worker %d: error %.3g of its float32 bound\n", i, k[i].worst);
+        CHECK(k[i].worst <= 1);
         CHECK_NEAR(k[i].y_sum, want, 1e-4 * want);
     }
     xcs_tensor *f[] = {w, wd, y, yd0, yd};
