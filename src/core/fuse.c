@@ -639,3 +639,17 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
     g->plan = plan;
     return XCS_OK;
 }
+
+xcs_status xcs_fused_fault(const xcs_fused_program *p, unsigned bits, const char *where) {
+    for (int i = 0; i < p->n_instr; i++) {
+        const xcs_fused_instr *ins = &p->instr[i];
+        if (ins->kind != XCS_FUSED_OP || xcs_dtype_is_float(ins->dtype)) continue;
+        if ((bits & XCS_FUSED_FAULT_ZERO_DIV) && xcs_op_int_faults(ins->op) && ins->op != XCS_OP_POW)
+            return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in %s (dtype %s%s)", xcs_op_name(ins->op),
+                             xcs_dtype_name(ins->dtype), where);
+        if ((bits & XCS_FUSED_FAULT_NEG_POW) && ins->op == XCS_OP_POW)
+            return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (%s, dtype %s%s)",
+                             xcs_op_name(ins->op), xcs_dtype_name(ins->dtype), where);
+    }
+    return xcs_error(XCS_ERR_VALUE, "fused program: a kernel reported fault bits 0x%x%s", bits, where);
+}

@@ -680,6 +680,14 @@ typedef struct xcs_fused_program {
                               * backend may keep it inside the GEMM's epilogue) */
 } xcs_fused_program;
 
+/* A fused kernel's fault bits (every backend's kernels set them: the CPU's
+ * loops, the CUDA kernels' fault word) as the error of the program's first
+ * op that can raise them, naming it as the eager op would; `where` says
+ * which kernel ran ("" for the CPU's). */
+#define XCS_FUSED_FAULT_ZERO_DIV 1u /* integer floor_divide / mod / fmod by zero */
+#define XCS_FUSED_FAULT_NEG_POW 2u  /* an integer to a negative integer power */
+xcs_status xcs_fused_fault(const xcs_fused_program *p, unsigned bits, const char *where);
+
 /* A row chain (the fusion pass's): fused programs over spaces with the same
  * rows (dim 0), each reading earlier programs' values row by row.  A
  * backend may run the whole chain one row at a time, so values made and

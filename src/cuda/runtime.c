@@ -915,7 +915,7 @@ static bool all_zero(int nd, const int64_t *strides) {
  * kernel may set the fault word: it is cleared first, the launch waited
  * for, and the word read back) or XCS_CUDA_SYNC=1. */
 static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks, void *args, bool checked,
-                         uint64_t key, const char *what) {
+                         uint64_t key, const char *what, const xcs_fused_program *p) {
     cu_stream *cs = &rt->streams[me];
     void *params[] = {args};
     if (checked) pthread_mutex_lock(&cs->lock); /* the fault word is the stream's */
@@ -929,8 +929,11 @@ static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks,
     char cs_name[sizeof cs->last_kernel];
     snprintf(cs_name, sizeof cs_name, "%s", cs->last_kernel);
     if (checked) pthread_mutex_unlock(&cs->lock);
-    if (err & 1u) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a fused CUDA kernel");
-    if (err & 2u) return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
+    const unsigned op_faults = XCS_FUSED_FAULT_ZERO_DIV | XCS_FUSED_FAULT_NEG_POW;
+    if ((err & op_faults) && p) return xcs_fused_fault(p, err & op_faults, ", CUDA kernel"); /* naming the op */
+    if (err & XCS_FUSED_FAULT_ZERO_DIV) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a CUDA kernel");
+    if (err & XCS_FUSED_FAULT_NEG_POW)
+        return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
     if (err & XCS_CUDA_ERR_INDEX) return xcs_error(XCS_ERR_INDEX, "an index is out of bounds (CUDA kernel %s)", cs_name);
     if (err & XCS_CUDA_ERR_SINGULAR) return xcs_error(XCS_ERR_LINALG, "Singular matrix (CUDA kernel %s)", cs_name);
     if (err & XCS_CUDA_ERR_NOT_PD)
@@ -1004,21 +1007,21 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     cu_fn fn = NULL;
     uint64_t key = 0;
     if ((st = kernel_for(rt, &spec, &fn, &key))) return st;
-    return launch(rt, me, fn, blocks, &args, can_raise(p), key, "");
+    return launch(rt, me, fn, blocks, &args, can_raise(p), key, "", p);
 }
 
 /* launch() of a kernel whose grid-stride loop covers `want` blocks' work
  * (rows, elements / XCS_CUDA_BLOCK), on at most as many blocks as the
  * device holds at once; counted in *counter (the allocator's stats). */
 static xcs_status launch_counted(xcs_cu_runtime *rt, int me, cu_fn fn, long long want, void *args, bool checked,
-                                 uint64_t key, const char *what, int64_t *counter) {
+                                 uint64_t key, const char *what, int64_t *counter, const xcs_fused_program *p) {
     long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     long long blocks = want < cap ? want : cap;
     if (blocks < 1) return XCS_OK;
     pthread_mutex_lock(&rt->alloc_lock);
     (*counter)++;
     pthread_mutex_unlock(&rt->alloc_lock);
-    return launch(rt, me, fn, blocks, args, checked, key, what);
+    return launch(rt, me, fn, blocks, args, checked, key, what, p);
 }
 
 static char *gen_rows(const void *rs) { return xcs_cuda_row_codegen_alloc(rs); }
@@ -1033,7 +1036,8 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
     if ((st = my_stream(rt, &me))) return st;
     xcs_cuda_row_args args = *args_in;
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
-    return launch_counted(rt, me, fn, args.R, &args, checked, key, " (row chain)", &rt->mem.row_chains);
+    return launch_counted(rt, me, fn, args.R, &args, checked, key, " (row chain)", &rt->mem.row_chains,
+                          rs->n == 1 ? rs->prog[0] : NULL);
 }
 
 static char *gen_scan(const void *ss) { return xcs_cuda_scan_codegen_alloc(ss); }
@@ -1049,7 +1053,7 @@ xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, con
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
     /* a thread per element: its steps are a chain */
     return launch_counted(rt, me, fn, (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK, &args, can_raise(ss->base.p), key,
-                          " (scan loop)", &rt->mem.scan_loops);
+                          " (scan loop)", &rt->mem.scan_loops, ss->base.p);
 }
 
 bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }
@@ -1073,7 +1077,7 @@ static xcs_status launch_small(xcs_cu_runtime *rt, uint64_t key, char *(*gen)(co
     long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     long long blocks = want < cap ? want : cap;
     if (blocks < 1) return XCS_OK;
-    return launch(rt, me, fn, blocks, args, err != NULL, key, what);
+    return launch(rt, me, fn, blocks, args, err != NULL, key, what, NULL);
 }
 
 /* What an index kernel is called in errors. */

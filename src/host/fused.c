@@ -544,20 +544,8 @@ static xcs_status fu_build(fu_plan *P, const xcs_fused_program *p, const xcs_ten
     return P->numel > 0 ? fu_prepare(P) : XCS_OK;
 }
 
-/* Kernel error bits as the error of the first op that can raise them. */
-static xcs_status fu_error_bits(const xcs_fused_program *p, unsigned err) {
-    for (int i = 0; i < p->n_instr; i++) {
-        const xcs_fused_instr *ins = &p->instr[i];
-        if (ins->kind != XCS_FUSED_OP || xcs_dtype_is_float(ins->dtype)) continue;
-        if ((err & XCS_EW_ERR_ZERO_DIV) && xcs_op_int_faults(ins->op) && ins->op != XCS_OP_POW)
-            return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in %s (dtype %s)",
-                             xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
-        if ((err & XCS_EW_ERR_NEG_POW) && ins->op == XCS_OP_POW)
-            return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (%s, dtype %s)",
-                             xcs_op_name(ins->op), xcs_dtype_name(ins->dtype));
-    }
-    return xcs_error(XCS_ERR_VALUE, "fused program: a kernel reported error bits 0x%x", err);
-}
+_Static_assert(XCS_EW_ERR_ZERO_DIV == XCS_FUSED_FAULT_ZERO_DIV && XCS_EW_ERR_NEG_POW == XCS_FUSED_FAULT_NEG_POW,
+               "the CPU kernels' error bits are core's fault bits");
 
 /* Runs a built plan over the memory its operands' bases point at. */
 static xcs_status fu_execute(const fu_plan *P) {
@@ -566,7 +554,7 @@ static xcs_status fu_execute(const fu_plan *P) {
     if (P->numel > 0 && P->scalar_mem) fu_fill_scalars(P); /* (scalar buffers exist only for scalar LOADs) */
     if (P->n_exec < P->p->n_instr) st = fu_reduce_run(P, &err);
     else if (P->numel > 0) err = fu_run_elementwise(P);
-    if (st == XCS_OK && err) st = fu_error_bits(P->p, err);
+    if (st == XCS_OK && err) st = xcs_fused_fault(P->p, err, "");
     return st;
 }
 
