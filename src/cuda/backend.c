@@ -499,12 +499,12 @@ xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tens
     return matmul_run(a, b, out, XCS_GEMM_EPI_NONE, NULL);
 }
 
-/* cuBLASLt epilogues are off unless XCS_CUDA_LT_EPILOGUE=1, until a GPU
- * session has compared them with the CPU (test_cuda_graph's
- * test_gemm_epilogue) and turned them on by default, as the row kernels. */
+/* cuBLASLt epilogues are on unless XCS_CUDA_LT_EPILOGUE=0 (H200,
+ * 2026-11-27: test_cuda_graph's test_gemm_epilogue and the whole suite on
+ * the GPU with them on passed). */
 static bool lt_epilogue_on(void) {
     const char *e = getenv("XCS_CUDA_LT_EPILOGUE");
-    return e && strcmp(e, "1") == 0;
+    return !(e && strcmp(e, "0") == 0);
 }
 
 /* The bias as the program reads it: prod's dtype, a row over its last dim
@@ -614,14 +614,13 @@ done:
 
 /* ---------------------------------------------------------------- row chains */
 
-/* Row kernels are off unless XCS_CUDA_ROW_KERNELS=1: their first GPU run
- * found a wrong cross-warp reduction (fixed since, in codegen.c), and the
- * fix has not run on a GPU yet, so chains run program by program until a
- * GPU session checks it (test_cuda_graph's test_row_chains) and turns them
- * on by default. */
+/* Row kernels are on unless XCS_CUDA_ROW_KERNELS=0 (then chains run
+ * program by program).  Their first GPU run found a wrong cross-warp
+ * reduction; the fix passed on an H200 on 2026-11-27 (test_cuda_graph's
+ * test_row_chains, and the whole suite with them on). */
 static bool row_kernels_on(void) {
     const char *e = getenv("XCS_CUDA_ROW_KERNELS");
-    return e && strcmp(e, "1") == 0;
+    return !(e && strcmp(e, "0") == 0);
 }
 
 static xcs_status no_row_kernel(void) { return XCS_ERR_UNSUPPORTED; } /* a fallback, not an error */
@@ -679,7 +678,7 @@ xcs_status xcs_cuda_row_spec_of(const xcs_row_chain *rc, xcs_cuda_row_spec *out,
                 args.in_rs[e] = rstride;
                 args.in_cs[e] = cstride;
                 rs.ext_dtype[e] = t->dtype;
-                rs.ext_kind[e] = cstride == 0 ? 1 : 0;
+                rs.ext_kind[e] = cstride == 0 ? 1 : cstride == 1 ? 2 : 0;
             }
             rs.in_src[g][k] = -(e + 1);
             rs.in_dtype[g][k] = t->dtype;
@@ -700,6 +699,7 @@ xcs_status xcs_cuda_row_spec_of(const xcs_row_chain *rc, xcs_cuda_row_spec *out,
             args.out[slot] = (char *)t->storage->data + t->offset * (int64_t)xcs_dtype_size(t->dtype);
             args.out_rs[slot] = t->shape[0] == 1 ? 0 : t->strides[0];
             args.out_cs[slot] = t->shape[1] == 1 ? 0 : t->strides[1];
+            rs.out_unit[slot] = args.out_cs[slot] == 1;
             if (dev < 0) dev = ordinal_of(t);
         }
     }

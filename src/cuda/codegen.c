@@ -915,13 +915,17 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
             sb_put(&s, "        %s rowv%d;\n", ctype(rs->value_dtype[rs->out_value[g][o]]), rs->out_value[g][o]);
     for (int e = 0; e < rs->n_ext; e++) {
         const char *t = ctype(rs->ext_dtype[e]);
-        if (rs->ext_kind[e] == 0) { /* per column: the row's elements, loaded once */
-            sb_put(&s, "        %s ext%d[%d];\n", t, e, rs->per);
+        if (rs->ext_kind[e] != 1) { /* per column: the row's elements, loaded once, from the row's start (one
+                                      * base register and immediate offsets where the column stride is 1) */
+            sb_put(&s, "        %s ext%d[%d];\n        const %s *row%d = (const %s *)a.in[%d] + r * a.in_rs[%d];\n", t, e,
+                   rs->per, t, e, t, e, e);
+            char at[48];
+            snprintf(at, sizeof at, rs->ext_kind[e] == 2 ? "c" : "c * a.in_cs[%d]", e);
             sb_put(&s, "#pragma unroll\n        for (int k = 0; k < %d; k++) {\n"
-                       "            const long long c = tid + (long long)k * %d;\n"
-                       "            ext%d[k] = c < a.C ? ((const %s *)a.in[%d])[r * a.in_rs[%d] + c * a.in_cs[%d]] : %s;\n"
+                       "            const int c = tid + k * %d;\n"
+                       "            ext%d[k] = c < a.C ? row%d[%s] : %s;\n"
                        "        }\n",
-                   rs->per, XCS_CUDA_BLOCK, e, t, e, e, e, czero(rs->ext_dtype[e]));
+                   rs->per, XCS_CUDA_BLOCK, e, e, at, czero(rs->ext_dtype[e]));
         } else { /* one per row (or one in all) */
             sb_put(&s, "        const %s ext%d = ((const %s *)a.in[%d])[r * a.in_rs[%d]];\n", t, e, t, e, e);
         }
@@ -975,7 +979,7 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
             sb_put(&s, "        %s acc%d = %s;\n", acc, g, ident);
         }
         sb_put(&s, "        /* program %d */\n#pragma unroll\n        for (int k = 0; k < %d; k++) {\n"
-                   "            const long long c = tid + (long long)k * %d;\n            if (c < a.C) {\n",
+                   "            const int c = tid + k * %d;\n            if (c < a.C) {\n",
                g, rs->per, XCS_CUDA_BLOCK);
         c.preloaded = 0;
         for (int k = 0; k < p->n_inputs; k++) {
@@ -987,7 +991,7 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
                 sb_put(&s, "                const %s p%d = val%d%s;\n", t, k, src, rs->value_scalar[src] ? "" : "[k]");
             else
                 sb_put(&s, "                const %s p%d = ext%d%s;\n", t, k, -src - 1,
-                       rs->ext_kind[-src - 1] == 0 ? "[k]" : "");
+                       rs->ext_kind[-src - 1] != 1 ? "[k]" : "");
         }
         for (int o = 0; o < p->n_outputs; o++)
             if (c.out_used[o] && !(reduce && o == red->dst))
@@ -998,8 +1002,11 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
             if (!c.out_used[o] || (reduce && o == red->dst)) continue;
             int v = rs->out_value[g][o], slot = rs->out_slot[g][o];
             if (v >= 0 && rs->value_read[v]) sb_put(&s, "                val%d[k] = o%d;\n", v, o);
-            if (slot >= 0)
-                sb_put(&s, "                ((%s *)a.out[%d])[r * a.out_rs[%d] + c * a.out_cs[%d]] = o%d;\n",
+            if (slot >= 0 && rs->out_unit[slot])
+                sb_put(&s, "                ((%s *)a.out[%d] + r * a.out_rs[%d])[c] = o%d;\n", ctype(rs->out_dtype[g][o]),
+                       slot, slot, o);
+            else if (slot >= 0)
+                sb_put(&s, "                ((%s *)a.out[%d] + r * a.out_rs[%d])[c * a.out_cs[%d]] = o%d;\n",
                        ctype(rs->out_dtype[g][o]), slot, slot, slot, o);
         }
         if (reduce)
@@ -1063,6 +1070,7 @@ uint64_t xcs_cuda_row_spec_hash(const xcs_cuda_row_spec *rs) {
         int f[2] = {rs->ext_kind[e], rs->ext_dtype[e]};
         h = fnv(h, f, sizeof f);
     }
+    for (int o = 0; o < rs->n_out; o++) h = fnv(h, &rs->out_unit[o], sizeof rs->out_unit[o]);
     return h;
 }
 

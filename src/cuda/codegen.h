@@ -135,7 +135,9 @@ typedef struct xcs_cuda_row_spec {
     bool value_read[XCS_ROW_MAX_VALUES];   /* read by a later program */
     xcs_dtype value_dtype[XCS_ROW_MAX_VALUES];
     bool prog_scalar[XCS_ROW_MAX];         /* the program's space is [R, 1]: once per row, on row values */
-    int ext_kind[XCS_ROW_MAX_EXT];         /* 0: per column, 1: one per row (column stride 0) */
+    int ext_kind[XCS_ROW_MAX_EXT];         /* 0: per column, 1: one per row (column stride 0),
+                                            * 2: per column, column stride 1 */
+    bool out_unit[XCS_ROW_MAX_OUT];        /* the output's column stride is 1 */
     xcs_dtype ext_dtype[XCS_ROW_MAX_EXT];
     int per;                               /* columns per thread */
 } xcs_cuda_row_spec;
@@ -397,8 +399,10 @@ long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
  * the host's LAPACK instead of a kernel: where the CPU itself hands eigh,
  * svd and qr to LAPACK (xcs_linalg_lapack_min), so a device and the host
  * give the same factors (Jacobi's vector signs are not LAPACK's);
- * eigvalsh and svdvals: eigh's and svd's (the values agree with LAPACK's
- * to rounding, and stay on the device); 0 for the other ops (no limit). */
+ * eigvalsh and svdvals: XCS_CUDA_VALUES_MAX_ROWS (no signs to match: the
+ * values agree with LAPACK's to rounding, and a block per matrix beats
+ * downloading the batch, linalg.c); 0 for the other ops (no limit). */
+#define XCS_CUDA_VALUES_MAX_ROWS 64
 int64_t xcs_cuda_linalg_limit(xcs_op op);
 
 typedef struct xcs_cuda_linalg_spec {

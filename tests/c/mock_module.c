@@ -57,10 +57,10 @@ static xcs_status sync(int ordinal) {
     return ordinal >= 0 && ordinal < mock_devices ? XCS_OK : xcs_error(XCS_ERR_VALUE, "no mock device %d", ordinal);
 }
 
-/* Row chains as the CUDA backend takes them: only with XCS_CUDA_ROW_KERNELS=1. */
+/* Row chains as the CUDA backend takes them: unless XCS_CUDA_ROW_KERNELS=0. */
 static xcs_status run_rows(const xcs_row_chain *rc) {
     const char *e = getenv("XCS_CUDA_ROW_KERNELS");
-    return e && strcmp(e, "1") == 0 ? m_run_rows(rc) : XCS_ERR_UNSUPPORTED;
+    return e && strcmp(e, "0") == 0 ? XCS_ERR_UNSUPPORTED : m_run_rows(rc);
 }
 
 static void mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
