@@ -481,9 +481,13 @@ uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls) {
     return 0x3e8d51c7a90b246full ^ ((uint64_t)ls->op << 40) ^ ((uint64_t)ls->dtype << 8);
 }
 
+/* Eigenvalues and singular values alone stay on the device below
+ * XCS_CUDA_VALUES_MAX_ROWS: a block per matrix runs the Jacobi sweeps
+ * there, where the host path downloads the batch and runs LAPACK (H200,
+ * 2026-11-27: 1000 of 32 x 32, eigvalsh 54 ms and svdvals 59 ms by the
+ * host path; benchmarks/RESULTS.md). */
 int64_t xcs_cuda_linalg_limit(xcs_op op) {
-    if (op == XCS_OP_EIGVALSH || op == XCS_OP_SVDVALS) /* the vectors' range: values have no signs to match */
-        return xcs_linalg_lapack_min(op == XCS_OP_EIGVALSH ? XCS_OP_EIGH : XCS_OP_SVD);
+    if (op == XCS_OP_EIGVALSH || op == XCS_OP_SVDVALS) return XCS_CUDA_VALUES_MAX_ROWS;
     return op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR ? xcs_linalg_lapack_min(op) : 0;
 }
 

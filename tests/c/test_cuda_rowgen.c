@@ -19,6 +19,8 @@
 #include "nvrtc.h"
 #include "xcs_host.h"
 
+_Static_assert(MOCK_VALUES_MAX_ROWS == XCS_CUDA_VALUES_MAX_ROWS, "the mock device keeps the CUDA module's limit");
+
 static xcs_nvrtc *nv;
 static int compiled, unsupported;
 /* (spec hash, source hash) of every chain compiled: the cache key must
