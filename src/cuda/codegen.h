@@ -399,10 +399,12 @@ long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
  * the host's LAPACK instead of a kernel: where the CPU itself hands eigh,
  * svd and qr to LAPACK (xcs_linalg_lapack_min), so a device and the host
  * give the same factors (Jacobi's vector signs are not LAPACK's);
- * eigvalsh and svdvals: XCS_CUDA_VALUES_MAX_ROWS (no signs to match: the
- * values agree with LAPACK's to rounding, and a block per matrix beats
- * downloading the batch, linalg.c); 0 for the other ops (no limit). */
-#define XCS_CUDA_VALUES_MAX_ROWS 64
+ * eigvalsh and svdvals: XCS_CUDA_EIGVALSH_MAX_ROWS and
+ * XCS_CUDA_SVDVALS_MAX_ROWS (no signs to match: the values agree with
+ * LAPACK's to rounding, and a block per matrix beats downloading the batch
+ * up to there, linalg.c); 0 for the other ops (no limit). */
+#define XCS_CUDA_EIGVALSH_MAX_ROWS 64
+#define XCS_CUDA_SVDVALS_MAX_ROWS 48
 int64_t xcs_cuda_linalg_limit(xcs_op op);
 
 typedef struct xcs_cuda_linalg_spec {

@@ -482,12 +482,16 @@ uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls) {
 }
 
 /* Eigenvalues and singular values alone stay on the device below
- * XCS_CUDA_VALUES_MAX_ROWS: a block per matrix runs the Jacobi sweeps
- * there, where the host path downloads the batch and runs LAPACK (H200,
- * 2026-11-27: 1000 of 32 x 32, eigvalsh 54 ms and svdvals 59 ms by the
- * host path; benchmarks/RESULTS.md). */
+ * XCS_CUDA_EIGVALSH_MAX_ROWS / XCS_CUDA_SVDVALS_MAX_ROWS: a block per
+ * matrix runs the Jacobi sweeps there, where the host path downloads the
+ * batch and runs LAPACK.  H200 with 16 host cores, 2026-11-27, float32:
+ * 1000 of 32 x 32, eigvalsh 54 -> 4.7 ms, svdvals 59 -> 8.8 ms; 200 of
+ * 63 x 63, eigvalsh 14.7 ms on the device against 24.7 on the host, but
+ * svdvals 46.8 against 35.6 (the one-sided sweeps grow faster): svdvals
+ * stops at 48 rows, between the two (benchmarks/RESULTS.md). */
 int64_t xcs_cuda_linalg_limit(xcs_op op) {
-    if (op == XCS_OP_EIGVALSH || op == XCS_OP_SVDVALS) return XCS_CUDA_VALUES_MAX_ROWS;
+    if (op == XCS_OP_EIGVALSH) return XCS_CUDA_EIGVALSH_MAX_ROWS;
+    if (op == XCS_OP_SVDVALS) return XCS_CUDA_SVDVALS_MAX_ROWS;
     return op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR ? xcs_linalg_lapack_min(op) : 0;
 }
 

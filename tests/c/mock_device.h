@@ -226,13 +226,17 @@ static xcs_status m_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
 /* As the CUDA module's: every linalg op on the device, but eigh, svd, qr,
  * eigvalsh and svdvals past xcs_cuda_linalg_limit refused (core computes them on the host,
  * by LAPACK). */
-#define MOCK_VALUES_MAX_ROWS 64 /* codegen.h's XCS_CUDA_VALUES_MAX_ROWS (test_cuda_rowgen asserts it) */
+/* codegen.h's XCS_CUDA_EIGVALSH_MAX_ROWS, XCS_CUDA_SVDVALS_MAX_ROWS (test_cuda_rowgen asserts them) */
+#define MOCK_EIGVALSH_MAX_ROWS 64
+#define MOCK_SVDVALS_MAX_ROWS 48
 static xcs_status m_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
     const int nd = in[0]->ndim;
     const int64_t k = in[0]->shape[nd - 1] < in[0]->shape[nd - 2] ? in[0]->shape[nd - 1] : in[0]->shape[nd - 2];
-    const bool values = op == XCS_OP_EIGVALSH || op == XCS_OP_SVDVALS; /* as xcs_cuda_linalg_limit */
-    const bool own = op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR;
-    const int64_t limit = values ? MOCK_VALUES_MAX_ROWS : own ? xcs_linalg_lapack_min(op) : 0;
+    const bool own = op == XCS_OP_EIGH || op == XCS_OP_SVD || op == XCS_OP_QR; /* as xcs_cuda_linalg_limit */
+    const int64_t limit = op == XCS_OP_EIGVALSH ? MOCK_EIGVALSH_MAX_ROWS
+                          : op == XCS_OP_SVDVALS ? MOCK_SVDVALS_MAX_ROWS
+                          : own                  ? xcs_linalg_lapack_min(op)
+                                                 : 0;
     if (limit && k >= limit)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: no CUDA kernel for this size", xcs_op_name(op));
     xcs_storage s[3];

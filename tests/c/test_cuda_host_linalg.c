@@ -314,7 +314,7 @@ static void test_svd_qr_against_cpu(void) {
 }
 
 /* eigvalsh and svdvals past the vectors' range (the device keeps them up
- * to xcs_cuda_linalg_limit rows): the Jacobi kernel's values against the
+ * to xcs_cuda_linalg_limit's rows): the Jacobi kernel's values against the
  * CPU's LAPACK ones (syevd / gesdd without vectors), to rounding, on
  * 8 to 40 rows and columns (tall, wide and square). */
 static void test_values_past_vectors(void) {
@@ -394,7 +394,7 @@ static void test_refusals(void) {
     const xcs_tensor *ein[1] = {eg};
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, ein, eg, &a), XCS_ERR_UNSUPPORTED, "fewer than 8 rows");
     CHECK_OK(xcs_cuda_linalg_args_of(XCS_OP_EIGVALSH, 1, ein, eg, &a)); /* values alone: to 63 rows */
-    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVDVALS, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "fewer than 64 rows");
+    CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SVDVALS, 1, bin, bg, &a), XCS_ERR_UNSUPPORTED, "fewer than 48 rows");
     xcs_tensor_free(eg);
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_CHOLESKY, 1, hin, h, &a), XCS_ERR_UNSUPPORTED, "dtype float16");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SLOGDET, 1, iin, i, &a), XCS_ERR_UNSUPPORTED, "dtype int64");

@@ -19,7 +19,8 @@
 #include "nvrtc.h"
 #include "xcs_host.h"
 
-_Static_assert(MOCK_VALUES_MAX_ROWS == XCS_CUDA_VALUES_MAX_ROWS, "the mock device keeps the CUDA module's limit");
+_Static_assert(MOCK_EIGVALSH_MAX_ROWS == XCS_CUDA_EIGVALSH_MAX_ROWS && MOCK_SVDVALS_MAX_ROWS == XCS_CUDA_SVDVALS_MAX_ROWS,
+               "the mock device keeps the CUDA module's limits");
 
 static xcs_nvrtc *nv;
 static int compiled, unsupported;
