@@ -5,6 +5,7 @@ dtypes and shapes eagerly (through __array_function__) and under jit, NaNs
 included; the partition contract as a property; gradients against finite
 differences; vmap; numpy's errors on concrete data and what tracing gives
 instead; numpy's own function for the options xcs does not compute."""
+import inspect
 import warnings
 
 import numpy as np
@@ -210,14 +211,12 @@ def test_nan_quantiles_random(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for x in (a, a.astype(np.float32)):
-            np.testing.assert_array_equal(np.asarray(jit(lambda x: np.nanmedian(x, axis=1))(x)),
-                                          np.nanmedian(x, axis=1))
+            assert_same_bits(jit(lambda x: np.nanmedian(x, axis=1))(x), np.nanmedian(x, axis=1))
             want = np.nanquantile(x, float(q[3]), axis=1)
             got = np.asarray(jit(lambda x: np.nanquantile(x, float(q[3]), axis=1))(x))
             assert got.dtype == want.dtype
-            np.testing.assert_array_equal(got, want)
-        np.testing.assert_array_equal(np.asarray(jit(lambda x: np.nanquantile(x, q, axis=0))(a)),
-                                      np.nanquantile(a, q, axis=0))
+            assert_same_bits(got, want)
+        assert_same_bits(jit(lambda x: np.nanquantile(x, q, axis=0))(a), np.nanquantile(a, q, axis=0))
 
 
 def test_histogram_random(rng):
@@ -336,7 +335,8 @@ def test_numpy_runs_what_xcs_does_not_compute():
             (lambda a: np.nanpercentile(a, [10, 50]), xcs.asarray(F32), F32),  # numpy's dtype depends on the data
             (lambda a: np.histogram(a, bins="auto")[0], xcs.asarray(D), D),
             (lambda a: np.cov(a, fweights=[1, 2, 1, 1, 3, 1]), xcs.asarray(A), A),
-            (lambda a: np.corrcoef(a, bias=True), xcs.asarray(A), A),
+            *([(lambda a: np.corrcoef(a, bias=True), xcs.asarray(A), A)]  # gone in numpy 2.5
+              if "bias" in inspect.signature(np.corrcoef).parameters else []),
             (lambda a: np.isin(a, [1, 2], kind="table"), xcs.asarray(INTS), INTS),
             (lambda a: np.bincount(a), xcs.asarray(BIN_IDX), BIN_IDX),
             (lambda a: np.interp(a, [0.0, 1.0], [0.0, 1.0], period=1.0), xcs.asarray(D), D),
