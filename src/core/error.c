@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define XCS_ERR_CAP 1024
@@ -63,4 +64,9 @@ const char *xcs_status_name(xcs_status s) {
     case XCS_ERR_LINALG: return "linear algebra error";
     }
     return "unknown status";
+}
+
+bool xcs_env_off(const char *name) {
+    const char *e = getenv(name);
+    return e && strcmp(e, "0") == 0;
 }

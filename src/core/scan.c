@@ -372,11 +372,10 @@ static bool loop_outputs(const xcs_graph *body, const xcs_plan_group *grp, int n
 static bool scan_kernel(const xcs_graph *body, int n_carry, int64_t length, bool reverse,
                         const xcs_tensor *const *inputs, xcs_tensor **outs, xcs_device dev, int index,
                         const xcs_storage *where) {
-    const char *env = getenv("XCS_SCAN_KERNEL");
     const xcs_backend *be = dev == XCS_DEVICE_CPU ? NULL : xcs_backend_for(dev);
     const xcs_plan_group *grp = NULL;
     if (!be) xcs_error_clear();
-    if (!be || !be->run_scan || length < 1 || n_carry > XCS_SCAN_MAX_CARRY || (env && strcmp(env, "0") == 0) ||
+    if (!be || !be->run_scan || length < 1 || n_carry > XCS_SCAN_MAX_CARRY || xcs_env_off("XCS_SCAN_KERNEL") ||
         !(grp = lone_group(body)) || !inputs_match(body, n_carry, inputs))
         return false;
     const xcs_fused_program *p = &grp->prog;

@@ -48,6 +48,9 @@ const char *xcs_last_error(void);      /* message of the last failure */
 xcs_status xcs_last_status(void);
 void xcs_error_clear(void);
 const char *xcs_status_name(xcs_status s);
+/* Whether environment variable `name` is "0": a feature on by default,
+ * turned off (XCS_CUDA=0, XCS_SCAN_KERNEL=0, XCS_CUDA_ROW_KERNELS=0, ...). */
+bool xcs_env_off(const char *name);
 
 /* ---------------------------------------------------------------- dtypes */
 

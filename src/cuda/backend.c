@@ -502,10 +502,7 @@ xcs_status xcs_cuda_be_matmul(const xcs_tensor *a, const xcs_tensor *b, xcs_tens
 /* cuBLASLt epilogues are on unless XCS_CUDA_LT_EPILOGUE=0 (H200,
  * 2026-11-27: test_cuda_graph's test_gemm_epilogue and the whole suite on
  * the GPU with them on passed). */
-static bool lt_epilogue_on(void) {
-    const char *e = getenv("XCS_CUDA_LT_EPILOGUE");
-    return !(e && strcmp(e, "0") == 0);
-}
+static bool lt_epilogue_on(void) { return !xcs_env_off("XCS_CUDA_LT_EPILOGUE"); }
 
 /* The bias as the program reads it: prod's dtype, a row over its last dim
  * (stride 1) broadcast over every other dim (stride 0). */
@@ -618,10 +615,7 @@ done:
  * program by program).  Their first GPU run found a wrong cross-warp
  * reduction; the fix passed on an H200 on 2026-11-27 (test_cuda_graph's
  * test_row_chains, and the whole suite with them on). */
-static bool row_kernels_on(void) {
-    const char *e = getenv("XCS_CUDA_ROW_KERNELS");
-    return !(e && strcmp(e, "0") == 0);
-}
+static bool row_kernels_on(void) { return !xcs_env_off("XCS_CUDA_ROW_KERNELS"); }
 
 static xcs_status no_row_kernel(void) { return XCS_ERR_UNSUPPORTED; } /* a fallback, not an error */
 

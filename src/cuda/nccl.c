@@ -65,8 +65,7 @@ void xcs_nccl_close(xcs_nccl *nc) {
 
 xcs_status xcs_nccl_open(xcs_nccl **out) {
     *out = NULL;
-    const char *off = getenv("XCS_NCCL");
-    if (off && strcmp(off, "0") == 0) return xcs_error(XCS_ERR_UNSUPPORTED, "NCCL is turned off (XCS_NCCL=0)");
+    if (xcs_env_off("XCS_NCCL")) return xcs_error(XCS_ERR_UNSUPPORTED, "NCCL is turned off (XCS_NCCL=0)");
     const char *env = getenv("XCS_NCCL_LIBRARY");
     const char *name = env && *env ? env : "libnccl.so.2";
     void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);

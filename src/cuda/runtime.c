@@ -735,8 +735,7 @@ static void mkdir_p(char *path) {
 }
 
 static void cache_dir_init(xcs_cu_runtime *rt) {
-    const char *off = getenv("XCS_CUDA_DISK_CACHE");
-    if (off && strcmp(off, "0") == 0) return;
+    if (xcs_env_off("XCS_CUDA_DISK_CACHE")) return;
     const char *dir = getenv("XCS_CACHE_DIR"), *home = getenv("HOME");
     if (dir && *dir) snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/cuda", dir);
     else if (home && *home) snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/.cache/xcs/cuda", home);

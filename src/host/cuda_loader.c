@@ -24,8 +24,7 @@ static const xcs_cuda_module *mod; /* set once by run_probe */
 static void run_probe(void) {
     xcs_cuda_probe *p = &probe_result;
     memset(p, 0, sizeof *p);
-    const char *off = getenv("XCS_CUDA");
-    if (off && strcmp(off, "0") == 0) {
+    if (xcs_env_off("XCS_CUDA")) {
         snprintf(p->reason, sizeof p->reason, "disabled by XCS_CUDA=0");
         return;
     }

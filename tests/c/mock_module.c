@@ -59,8 +59,7 @@ static xcs_status sync(int ordinal) {
 
 /* Row chains as the CUDA backend takes them: unless XCS_CUDA_ROW_KERNELS=0. */
 static xcs_status run_rows(const xcs_row_chain *rc) {
-    const char *e = getenv("XCS_CUDA_ROW_KERNELS");
-    return e && strcmp(e, "0") == 0 ? XCS_ERR_UNSUPPORTED : m_run_rows(rc);
+    return xcs_env_off("XCS_CUDA_ROW_KERNELS") ? XCS_ERR_UNSUPPORTED : m_run_rows(rc);
 }
 
 static void mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
@@ -83,8 +82,7 @@ static int kernels_cached(int ordinal) { return ordinal >= 0 && ordinal < mock_d
  * module).  Checks what a real GPU would make fail: every part and
  * its result on one device, a device per part. */
 static xcs_status collective(xcs_cuda_coll kind, int n, const xcs_tensor *const *part, xcs_tensor *const *out) {
-    const char *e = getenv("XCS_NCCL");
-    if (e && strcmp(e, "0") == 0) return xcs_error(XCS_ERR_UNSUPPORTED, "NCCL is turned off (XCS_NCCL=0)");
+    if (xcs_env_off("XCS_NCCL")) return xcs_error(XCS_ERR_UNSUPPORTED, "NCCL is turned off (XCS_NCCL=0)");
     if (n < 1 || n > XCS_CUDA_MAX_DEVICES) return xcs_error(XCS_ERR_VALUE, "mock collective over %d devices", n);
     xcs_storage s[2 * XCS_CUDA_MAX_DEVICES];
     xcs_tensor h[2 * XCS_CUDA_MAX_DEVICES];
