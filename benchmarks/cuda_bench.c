@@ -11,6 +11,9 @@
  *              through xcs (a traced matmul run as a graph) and through a
  *              direct cuBLAS call of the same GEMM on the same buffers.
  * Prints one JSON object per line (for benchmarks/RESULTS.md), then a table.
+ * Arguments: [scale] [rows]: scale the sizes ("0.05": a quick run); "rows":
+ * the copy and the row kernels only (what gpu_session.sh's `profile` step
+ * hands to Nsight Compute).
  * Without a usable GPU it prints why and exits 77. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +169,7 @@ static double bytes_gbs(double bytes, double ms) { return bytes / (ms * 1e-3) / 
 
 int main(int argc, char **argv) {
     double scale = argc > 1 ? atof(argv[1]) : 1.0; /* "0.05": a quick run */
+    const bool rows_only = argc > 2 && strcmp(argv[2], "rows") == 0;
     if (xcs_host_init()) return 1;
     if (xcs_cuda_be_register(0)) {
         printf("SKIP: no usable CUDA device: %s\n", xcs_last_error());
@@ -192,6 +196,7 @@ int main(int argc, char **argv) {
     xcs_cu_free(rt, cc.dst);
 
     /* the fused chain */
+    if (rows_only) goto rows;
     graph_ctx gc = {.n_in = 1};
     gc.g = trace1(1, &n, chain8);
     printf("{\"chain8_groups\": %d}\n", xcs_graph_num_groups(gc.g));
@@ -202,7 +207,7 @@ int main(int argc, char **argv) {
     xcs_graph_free(gc.g);
     xcs_tensor_free(x);
 
-    /* softmax and layer norm rows */
+rows:; /* softmax and layer norm rows */
     int64_t rows = (int64_t)(16384 * scale) > 0 ? (int64_t)(16384 * scale) : 1, shape[2] = {rows, 4096};
     double rb = 2.0 * (double)rows * 4096 * 4;
     xcs_tensor *m = device_random(2, shape);
@@ -217,6 +222,7 @@ int main(int argc, char **argv) {
         xcs_graph_free(rc.g);
     }
     xcs_tensor_free(m);
+    if (rows_only) return 0;
 
     /* matmul: xcs vs a direct cuBLAS call of the same GEMM */
     int64_t N = (int64_t)(8192 * (scale < 1 ? 0.25 : 1.0)), ms2[2] = {N, N};

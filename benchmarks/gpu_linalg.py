@@ -2,9 +2,10 @@
 eigvalsh and svdvals of batches of matrices (10000 of 4 x 4, 1000 of
 32 x 32, 64 of 512 x 512) and of one 1024 x 1024 matrix, float32 and
 float64, as xcs's device kernels (a block per matrix: src/cuda/linalg.c;
-eigh below 8 rows and svd below 24 by Jacobi, as the CPU; bigger ones, and
-fewer than 64 matrices of 256 rows or more, on the host: the figures that
-tune that rule), against PyTorch CUDA
+eigh below 8 rows and svd below 24 by Jacobi, as the CPU; bigger ones on
+the host; solve, cholesky and slogdet of 256 rows or more through cuSOLVER
+(src/cuda/solver.c), XCS_CUDA_SOLVER=0 for the kernels as before: the
+figures that tune these rules), against PyTorch CUDA
 (torch.linalg: cuSOLVER / MAGMA) where torch sees a GPU and against xcs on
 the CPU in the same run.  Every operand lives on the device; a figure
 records the copies to the host one call makes (0: the kernels ran on the

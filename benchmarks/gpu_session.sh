@@ -13,7 +13,10 @@
 # against torch.linalg).  `checks` runs the C kernel tests, the GPU Python
 # tests and the suite at once (pytest-xdist), the suite's failures again
 # with the row kernels and cuBLASLt epilogues off.  XCS_GPU_DEADLINE (s)
-# cuts every step's timeout to what is left of it.
+# cuts every step's timeout to what is left of it.  `linalg_nosolver` runs
+# gpu_linalg.py's big solve / cholesky / slogdet with cuSOLVER off (the
+# kernels and the host, as before it), `profile` Nsight Compute on the row
+# kernels (softmax, layer norm: their stall reasons, occupancy, bandwidth).
 # Logs go to $OUT (or ./gpu-out); the last lines printed are a summary.
 # Usage: benchmarks/gpu_session.sh [steps...]   (default: all)
 set -u
@@ -54,6 +57,9 @@ for s in $steps; do
     scan) step scan 150 env PYTHONPATH="$B/python" $PY benchmarks/gpu_scan.py ;; # one kernel vs a launch per step
     index) step index 120 env PYTHONPATH="$B/python" $PY benchmarks/gpu_index.py ;; # gathers, scatters, argmax on the device
     linalg) step linalg 120 env PYTHONPATH="$B/python" $PY benchmarks/gpu_linalg.py ;; # solve, cholesky, slogdet kernels
+    linalg_nosolver) step linalg_nosolver 150 env PYTHONPATH="$B/python" XCS_CUDA_SOLVER=0 XCS_LINALG_OPS=solve,cholesky,slogdet XCS_LINALG_SIZES=64x512,1x1024,200x256 $PY benchmarks/gpu_linalg.py ;; # cuSOLVER off: the kernels / host as before it
+    profile) # Nsight Compute on the row kernels (softmax, layer norm): where their time goes
+        step profile 240 ncu --launch-count 10 --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats --section LaunchStats --print-units base "$B/benchmarks/xcs_cuda_bench" 1 rows ;;
     peers_nolt) step peers_nolt 240 env PYTHONPATH="$B/python" XCS_CUDA_LT_EPILOGUE=0 $PY benchmarks/gpu_peers.py ;;
     checks) # the correctness checks at once (the machine has 16 cores): the C
         # kernel tests, the GPU Python tests, and the suite on the GPU

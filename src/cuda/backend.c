@@ -17,6 +17,7 @@
 
 #include "blas.h"
 #include "runtime.h"
+#include "solver.h"
 #include "xcs_cuda.h"
 
 /* The module's devices: opened once, kept until the process exits (the
@@ -24,6 +25,8 @@
 static pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(xcs_cu_runtime *) dev_rt[XCS_CUDA_MAX_DEVICES];
 static xcs_cublas *dev_blas[XCS_CUDA_MAX_DEVICES][XCS_CU_MAX_STREAMS]; /* a handle per stream */
+static xcs_cusolver *dev_solver[XCS_CUDA_MAX_DEVICES][XCS_CU_MAX_STREAMS];
+static atomic_bool no_solver; /* cuSOLVER failed to open: not tried again */
 static atomic_int use_tf32;
 
 xcs_status xcs_cuda_be_open(int ordinal) {
@@ -57,6 +60,22 @@ static xcs_status blas_of(int ordinal, xcs_cu_runtime *rt, xcs_cublas **out) {
     pthread_mutex_lock(&dev_lock);
     if (!dev_blas[ordinal][i]) st = xcs_cublas_open(stream, &dev_blas[ordinal][i]);
     *out = dev_blas[ordinal][i];
+    pthread_mutex_unlock(&dev_lock);
+    return st;
+}
+
+/* The same for cuSOLVER; XCS_ERR_UNSUPPORTED (remembered) where the library
+ * is missing or too old. */
+static xcs_status solver_of(int ordinal, xcs_cu_runtime *rt, xcs_cusolver **out) {
+    if (atomic_load(&no_solver)) return XCS_ERR_UNSUPPORTED;
+    void *stream = NULL;
+    int i = -1;
+    xcs_status st = xcs_cu_stream(rt, &stream, &i);
+    if (st) return st;
+    pthread_mutex_lock(&dev_lock);
+    if (!dev_solver[ordinal][i]) st = xcs_cusolver_open(stream, &dev_solver[ordinal][i]);
+    if (st == XCS_ERR_UNSUPPORTED) atomic_store(&no_solver, true);
+    *out = dev_solver[ordinal][i];
     pthread_mutex_unlock(&dev_lock);
     return st;
 }
@@ -108,7 +127,8 @@ void xcs_cuda_be_mem_stats(int ordinal, xcs_cuda_mem_stats *out) {
     xcs_cu_mem_stats m;
     xcs_cu_mem_stats_get(rt, &m);
     *out = (xcs_cuda_mem_stats){m.current_bytes, m.peak_bytes, m.cached_bytes, m.allocs, m.reused, m.device_allocs,
-                                m.row_chains, m.gemm_epilogues, m.scan_loops, m.downloads, m.uploads};
+                                m.row_chains, m.gemm_epilogues, m.scan_loops, m.downloads, m.uploads,
+                                m.solver_factorizations};
 }
 
 void xcs_cuda_be_empty_cache(int ordinal) {
@@ -392,31 +412,98 @@ xcs_status xcs_cuda_be_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
     return st;
 }
 
-/* A few big matrices are left to the host: a block per matrix runs each
- * on one SM, an O(n^3) factorisation with 256 threads, where the host's
- * LAPACK (on its threads from 512 rows) is blocked and parallel.  From
- * this many rows, with fewer matrices than XCS_CUDA_LA_FILL, the kernel
- * refuses (core computes on the host).  An estimate, to be tuned against
- * gpu_linalg.py on a GPU. */
+/* Without cuSOLVER, a few big matrices are left to the host: a block per
+ * matrix runs each on one SM, an O(n^3) factorisation with 256 threads,
+ * where the host's LAPACK (on its threads from 512 rows) is blocked and
+ * parallel.  From this many rows, with fewer matrices than
+ * XCS_CUDA_LA_FILL, the kernel refuses (core computes on the host).  An
+ * estimate, to be tuned against gpu_linalg.py on a GPU. */
 #define XCS_CUDA_LA_BIG 256
 #define XCS_CUDA_LA_FILL 64
+
+/* op (solve, slogdet, cholesky) of the batch in a through cuSOLVER, a call
+ * a matrix between linalg.c's BEFORE and AFTER kernels (codegen.h), on
+ * the calling thread's stream; *fallback when cuSOLVER cannot be opened
+ * (nothing was queued). */
+static xcs_status linalg_by_solver(xcs_cu_runtime *rt, int dev, xcs_op op, xcs_dtype dt, xcs_cuda_linalg_args *a,
+                                   bool *fallback) {
+    xcs_cusolver *cs = NULL;
+    xcs_status st = solver_of(dev, rt, &cs);
+    *fallback = st == XCS_ERR_UNSUPPORTED;
+    if (st) return st;
+    const int64_t n = a->n, k = op == XCS_OP_SOLVE ? a->k : 0, batch = a->batch;
+    const size_t es = xcs_dtype_size(dt);
+    const xcs_cusolver_kind kind = op == XCS_OP_CHOLESKY ? XCS_CUSOLVER_CHOLESKY : XCS_CUSOLVER_LU;
+    xcs_cuda_linalg_solver_args(op, a);
+    xcs_cu_ptr work = 0, piv = 0, info = 0, dwork = 0;
+    void *hwork = NULL;
+    if (a->work_per) st = xcs_cu_alloc(rt, (size_t)(batch * a->work_per) * es, &work);
+    if (!st && kind == XCS_CUSOLVER_LU) st = xcs_cu_alloc(rt, (size_t)(batch * n) * sizeof(int64_t), &piv);
+    if (!st) st = xcs_cu_alloc(rt, (size_t)(2 * batch) * sizeof(int), &info); /* getrf's, then getrs's */
+    a->work = (void *)(uintptr_t)work;
+    a->piv = (const long long *)(uintptr_t)piv;
+    a->info = (const int *)(uintptr_t)info;
+    if (!st) st = xcs_cu_run_linalg(rt, &(xcs_cuda_linalg_spec){op, dt, XCS_CUDA_LA_BEFORE}, a);
+    /* the matrices cuSOLVER factors in place: work's (their stride work_per) or out's */
+    char *mats = (char *)(uintptr_t)(work ? work : (xcs_cu_ptr)(uintptr_t)a->out);
+    const size_t stride = (size_t)(work ? a->work_per : n * n) * es;
+    xcs_cusolver_work w = {0, 0};
+    if (!st) st = xcs_cu_make_current(rt);
+    if (!st) st = xcs_cusolver_work_size(cs, kind, dt, n, mats, &w);
+    if (!st && w.device_bytes) st = xcs_cu_alloc(rt, w.device_bytes, &dwork);
+    if (!st && w.host_bytes && !(hwork = malloc(w.host_bytes)))
+        st = xcs_error(XCS_ERR_MEMORY, "%s: cannot allocate cuSOLVER's %zu-byte host workspace", xcs_op_name(op),
+                       w.host_bytes);
+    int *infos = (int *)(uintptr_t)info;
+    int64_t *pivs = (int64_t *)(uintptr_t)piv;
+    for (int64_t m = 0; m < batch && !st; m++) {
+        char *mat = mats + (size_t)m * stride;
+        st = xcs_cusolver_factor(cs, kind, dt, n, mat, pivs ? pivs + m * n : NULL, (void *)(uintptr_t)dwork, hwork,
+                                 &w, infos + m);
+        /* a row-major a is the column-major a^T that getrf factored: a x = b is getrs 'T' */
+        if (!st && k > 0)
+            st = xcs_cusolver_lu_solve(cs, dt, true, n, k, mat, pivs + m * n, mat + (size_t)(n * n) * es,
+                                       infos + batch + m);
+    }
+    if (!st) st = xcs_cu_run_linalg(rt, &(xcs_cuda_linalg_spec){op, dt, XCS_CUDA_LA_AFTER}, a);
+    if (!st) xcs_cu_note(rt, XCS_CU_NOTE_SOLVER, batch);
+    if (hwork) { /* cuSOLVER may read its host workspace until the calls ran */
+        xcs_status ws = xcs_cu_sync_stream(rt);
+        if (!st) st = ws;
+        free(hwork);
+    }
+    xcs_cu_free(rt, dwork);
+    xcs_cu_free(rt, info);
+    xcs_cu_free(rt, piv);
+    xcs_cu_free(rt, work);
+    return st;
+}
 
 xcs_status xcs_cuda_be_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, xcs_tensor *out) {
     xcs_cuda_linalg_args a;
     xcs_status st = xcs_cuda_linalg_args_of(op, n_in, in, out, &a);
     if (st || a.batch == 0) return st;
+    const int dev = ordinal_of(out);
+    xcs_cu_runtime *rt = NULL;
+    bool fallback = false;
+    if (xcs_cuda_linalg_solver(op, a.n) && !xcs_env_off("XCS_CUDA_SOLVER")) {
+        if (!(rt = rt_of(dev))) return xcs_last_status();
+        if (!(st = order_kernel(rt, n_in, in, 1, &out))) st = linalg_by_solver(rt, dev, op, out->dtype, &a, &fallback);
+        if (!fallback) goto done;
+        xcs_cuda_linalg_args_of(op, n_in, in, out, &a); /* cuSOLVER is missing: the kernel's arguments again */
+    }
     if (a.n >= XCS_CUDA_LA_BIG && a.batch < XCS_CUDA_LA_FILL)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: %lld matrices of %lld rows: on the host", xcs_op_name(op),
                          (long long)a.batch, (long long)a.n);
-    xcs_cu_runtime *rt = rt_of(ordinal_of(out));
-    if (!rt) return xcs_last_status();
+    if (!rt && !(rt = rt_of(dev))) return xcs_last_status();
     st = order_kernel(rt, n_in, in, 1, &out);
     xcs_cu_ptr work = 0; /* the kernel's scratch (freed to the cache in this stream's order) */
     size_t wb = (size_t)(a.batch * a.work_per) * xcs_dtype_size(out->dtype);
     if (!st && wb > 0) st = xcs_cu_alloc(rt, wb, &work);
     a.work = (void *)(uintptr_t)work;
-    if (!st) st = xcs_cu_run_linalg(rt, &(xcs_cuda_linalg_spec){op, out->dtype}, &a);
+    if (!st) st = xcs_cu_run_linalg(rt, &(xcs_cuda_linalg_spec){op, out->dtype, XCS_CUDA_LA_WHOLE}, &a);
     xcs_cu_free(rt, work);
+done:
     if (st == XCS_ERR_LINALG) /* numpy's LinAlgError texts, as the CPU's */
         return op == XCS_OP_CHOLESKY ? xcs_error(st, "cholesky: Matrix is not positive definite")
                                      : xcs_error(st, "%s: Singular matrix", xcs_op_name(op));
@@ -527,7 +614,7 @@ xcs_status xcs_cuda_be_matmul_fused(const xcs_tensor *a, const xcs_tensor *b, xc
         for (int d = 0; d < prod->ndim; d++) same = same && out[0]->shape[d] == prod->shape[d];
         xcs_status st = same ? matmul_run(a, b, out[0], e.kind, in[e.bias_input]) : XCS_ERR_UNSUPPORTED;
         xcs_cu_runtime *rt = st ? NULL : rt_of(ordinal_of(prod));
-        if (rt) xcs_cu_note_gemm_epilogue(rt);
+        if (rt) xcs_cu_note(rt, XCS_CU_NOTE_GEMM_EPILOGUE, 1);
         if (st != XCS_ERR_UNSUPPORTED) return st;
         xcs_error_clear();
     }

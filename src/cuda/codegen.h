@@ -407,9 +407,37 @@ long long xcs_cuda_sort_blocks(const xcs_cuda_sort_step *s);
 #define XCS_CUDA_SVDVALS_MAX_ROWS 48
 int64_t xcs_cuda_linalg_limit(xcs_op op);
 
+/* Big matrices of SOLVE, SLOGDET and CHOLESKY are factored by cuSOLVER
+ * (solver.h; backend.c picks, from XCS_CUDA_SOLVER_MIN rows), one matrix a
+ * call, between two kernels of this file that do the rest on the whole
+ * batch, grid-stride over its elements:
+ *   BEFORE  the factor's input: a copied to work (SOLVE, SLOGDET: n * n a
+ *           matrix, a row-major a being the column-major a^T cuSOLVER
+ *           factors) or to out (CHOLESKY, factored in place); SOLVE also
+ *           moves b (n x k, row-major) to column-major after it in work
+ *           (work_per n * n + n * k), for getrs to solve in place;
+ *   AFTER   from the factors, the pivots (piv, batch x n, 1-based) and
+ *           getrf/potrf's info (batch ints): SOLVE the solution back to
+ *           row-major in out and XCS_CUDA_ERR_SINGULAR where an info is
+ *           set; SLOGDET (sign, log|det|) as the host's LAPACK path sums
+ *           them (src/host/linalg.c), (0, -inf) where an info is set;
+ *           CHOLESKY zeros above the diagonal (potrf left a's values there)
+ *           and XCS_CUDA_ERR_NOT_PD where an info is set.
+ * WHOLE is the block-per-matrix kernel above. */
+typedef enum { XCS_CUDA_LA_WHOLE = 0, XCS_CUDA_LA_BEFORE, XCS_CUDA_LA_AFTER } xcs_cuda_la_stage;
+/* Whether op of n x n matrices goes to cuSOLVER (when it opens; else the
+ * block-per-matrix kernel or the host, as before it): SOLVE, SLOGDET and
+ * CHOLESKY from XCS_CUDA_SOLVER_MIN rows, where one block per matrix
+ * leaves the GPU mostly idle (H200, 2026-11-27: 64 solves of 512 x 512
+ * took 387 ms that way, torch's cuSOLVER calls 7.8).  The bound is an
+ * estimate, to be tuned with benchmarks/gpu_linalg.py on a GPU. */
+#define XCS_CUDA_SOLVER_MIN 256
+bool xcs_cuda_linalg_solver(xcs_op op, int64_t n);
+
 typedef struct xcs_cuda_linalg_spec {
     xcs_op op; /* XCS_OP_SOLVE, SLOGDET, CHOLESKY, EIGH, SVD or QR */
     xcs_dtype dtype;
+    xcs_cuda_la_stage stage; /* not WHOLE: SOLVE, SLOGDET and CHOLESKY only */
 } xcs_cuda_linalg_spec;
 
 typedef struct xcs_cuda_linalg_args {
@@ -417,9 +445,17 @@ typedef struct xcs_cuda_linalg_args {
     void *out, *work;  /* work: batch x work_per elements */
     long long batch, m, n, k, work_per;
     unsigned int *err;
+    const long long *piv; /* AFTER: cuSOLVER's pivots and infos */
+    const int *info;
 } xcs_cuda_linalg_args;
 
+/* The BEFORE / AFTER kernels' scratch (a->work_per), in place of the
+ * WHOLE kernel's that xcs_cuda_linalg_args_of set. */
+void xcs_cuda_linalg_solver_args(xcs_op op, xcs_cuda_linalg_args *a);
 size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t cap);
+/* Blocks of XCS_CUDA_BLOCK threads the kernel's work fills: a matrix each
+ * (WHOLE), or its elements (BEFORE, AFTER). */
+long long xcs_cuda_linalg_blocks(const xcs_cuda_linalg_spec *ls, const xcs_cuda_linalg_args *a);
 char *xcs_cuda_linalg_codegen_alloc(const xcs_cuda_linalg_spec *ls);
 uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls);
 

@@ -30,6 +30,8 @@
     "    void *out, *work;\n"                                                                            \
     "    long long batch, m, n, k, work_per;\n"                                                          \
     "    unsigned int *err;\n"                                                                           \
+    "    const long long *piv;\n"                                                                       \
+    "    const int *info;\n"                                                                            \
     "};\n"
 
 /* Device helpers of the Jacobi kernels (eigh, svd), after the math
@@ -92,6 +94,83 @@ static const char *lu_body(xcs_op op) {
                  "        __syncthreads();\n";
 }
 
+/* The kernels around a cuSOLVER factorisation (codegen.h: BEFORE, AFTER):
+ * grid-stride loops over the batch's elements (its matrices for the infos
+ * and slogdet's sums), so every thread of a big grid has work. */
+static size_t stage_codegen(const xcs_cuda_linalg_spec *ls, const char *math, char *buf, size_t cap) {
+    const xcs_op op = ls->op;
+    if (op != XCS_OP_SOLVE && op != XCS_OP_SLOGDET && op != XCS_OP_CHOLESKY) {
+        xcs_error(XCS_ERR_UNSUPPORTED, "%s: no kernel around a cuSOLVER factorisation", xcs_op_name(op));
+        return 0;
+    }
+    const bool before = ls->stage == XCS_CUDA_LA_BEFORE;
+    char body[2048];
+    if (before) /* D: the factor's input (work a matrix, or out for cholesky); SOLVE's b after it, column-major */
+        snprintf(body, sizeof body,
+                 "    T *D = (T *)%s;\n"
+                 "    const long long ds = %s, per = n * n + n * k;\n"
+                 "    for (long long e = gid; e < a.batch * per; e += step) {\n"
+                 "        const long long m = e / per, i = e - m * per;\n"
+                 "        if (i < n * n) {\n"
+                 "            D[m * ds + i] = ((const T *)a.a)[m * n * n + i];\n"
+                 "        } else {\n"
+                 "            const long long t = i - n * n, j = t / n, r = t - j * n;\n"
+                 "            D[m * ds + i] = ((const T *)a.b)[m * n * k + r * k + j];\n"
+                 "        }\n"
+                 "    }\n",
+                 op == XCS_OP_CHOLESKY ? "a.out" : "a.work", op == XCS_OP_CHOLESKY ? "n * n" : "a.work_per");
+    else if (op == XCS_OP_SOLVE)
+        snprintf(body, sizeof body,
+                 "    for (long long m = gid; m < a.batch; m += step)\n"
+                 "        if (a.info[m] > 0) atomicOr(a.err, %uu);\n"
+                 "    for (long long e = gid; e < a.batch * n * k; e += step) { /* x: column-major to row-major */\n"
+                 "        const long long m = e / (n * k), i = e - m * (n * k), r = i / k, j = i - r * k;\n"
+                 "        ((T *)a.out)[e] = ((const T *)a.work)[m * a.work_per + n * n + j * n + r];\n"
+                 "    }\n",
+                 XCS_CUDA_ERR_SINGULAR);
+    else if (op == XCS_OP_CHOLESKY)
+        snprintf(body, sizeof body,
+                 "    for (long long m = gid; m < a.batch; m += step)\n"
+                 "        if (a.info[m] > 0) atomicOr(a.err, %uu);\n"
+                 "    for (long long e = gid; e < a.batch * n * n; e += step) { /* zeros above the diagonal */\n"
+                 "        const long long i = e %% (n * n), r = i / n;\n"
+                 "        if (i - r * n > r) ((T *)a.out)[e] = 0;\n"
+                 "    }\n",
+                 XCS_CUDA_ERR_NOT_PD);
+    else /* the host's LAPACK path's sums, a thread a matrix */
+        snprintf(body, sizeof body, "%s",
+                 "    for (long long m = gid; m < a.batch; m += step) {\n"
+                 "        T *o = (T *)a.out + 2 * m;\n"
+                 "        if (a.info[m] > 0) {\n"
+                 "            o[0] = 0, o[1] = -XCS_INF;\n"
+                 "            continue;\n"
+                 "        }\n"
+                 "        const T *W = (const T *)a.work + m * a.work_per;\n"
+                 "        const long long *p = a.piv + m * n;\n"
+                 "        int sign = 1;\n"
+                 "        T logdet = 0;\n"
+                 "        for (long long c = 0; c < n; c++) {\n"
+                 "            const T d = W[c * n + c];\n"
+                 "            if (p[c] != c + 1) sign = -sign;\n"
+                 "            if (d < 0) sign = -sign;\n"
+                 "            logdet += XCS_LOG(XCS_FABS(d));\n"
+                 "        }\n"
+                 "        o[0] = (T)sign, o[1] = logdet;\n"
+                 "    }\n");
+    int w = snprintf(buf, cap,
+                     "/* xcs %s (%s): %s a cuSOLVER factorisation */\n" LINALG_ARGS "%s"
+                     "extern \"C\" __global__ void __launch_bounds__(%d) " XCS_CUDA_KERNEL_NAME
+                     "(struct xcs_linalg_args a) {\n"
+                     "    const long long n = a.n, k = %s;\n"
+                     "    const long long gid = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+                     "    const long long step = (long long)gridDim.x * blockDim.x;\n"
+                     "%s"
+                     "}\n",
+                     xcs_op_name(op), xcs_dtype_name(ls->dtype), before ? "before" : "after", math, XCS_CUDA_BLOCK,
+                     op == XCS_OP_SOLVE ? "a.k" : "0", body);
+    return xcs_cuda_written(w, "linalg kernel");
+}
+
 size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t cap) {
     const bool f32 = ls->dtype == XCS_F32;
     if (!f32 && ls->dtype != XCS_F64) {
@@ -108,6 +187,7 @@ size_t xcs_cuda_linalg_codegen(const xcs_cuda_linalg_spec *ls, char *buf, size_t
              "#define XCS_INF %s\n",
              f32 ? "float" : "double", f32 ? "fabsf" : "fabs", f32 ? "sqrtf" : "sqrt", f32 ? "logf" : "log",
              f32 ? "__int_as_float(0x7f800000)" : "__longlong_as_double(0x7ff0000000000000ll)");
+    if (ls->stage != XCS_CUDA_LA_WHOLE) return stage_codegen(ls, math, buf, cap);
     const char *eps = f32 ? "1.1920928955078125e-07f" : "2.220446049250313080847e-16"; /* FLT_, DBL_EPSILON */
     int w;
     if (ls->op == XCS_OP_CHOLESKY) {
@@ -478,7 +558,26 @@ char *xcs_cuda_linalg_codegen_alloc(const xcs_cuda_linalg_spec *ls) {
 }
 
 uint64_t xcs_cuda_linalg_spec_hash(const xcs_cuda_linalg_spec *ls) {
-    return 0x3e8d51c7a90b246full ^ ((uint64_t)ls->op << 40) ^ ((uint64_t)ls->dtype << 8);
+    return 0x3e8d51c7a90b246full ^ ((uint64_t)ls->op << 40) ^ ((uint64_t)ls->dtype << 8) ^ ((uint64_t)ls->stage << 24);
+}
+
+bool xcs_cuda_linalg_solver(xcs_op op, int64_t n) {
+    return (op == XCS_OP_SOLVE || op == XCS_OP_SLOGDET || op == XCS_OP_CHOLESKY) && n >= XCS_CUDA_SOLVER_MIN;
+}
+
+void xcs_cuda_linalg_solver_args(xcs_op op, xcs_cuda_linalg_args *a) {
+    a->work_per = op == XCS_OP_CHOLESKY ? 0 : a->n * a->n + a->n * (op == XCS_OP_SOLVE ? a->k : 0);
+}
+
+long long xcs_cuda_linalg_blocks(const xcs_cuda_linalg_spec *ls, const xcs_cuda_linalg_args *a) {
+    if (ls->stage == XCS_CUDA_LA_WHOLE) return a->batch;
+    const long long k = ls->op == XCS_OP_SOLVE ? a->k : 0;
+    long long per = ls->stage == XCS_CUDA_LA_BEFORE ? a->n * a->n + a->n * k
+                    : ls->op == XCS_OP_SLOGDET      ? 1
+                    : ls->op == XCS_OP_SOLVE        ? a->n * k
+                                                    : a->n * a->n;
+    if (per < 1) per = 1; /* the infos, a thread a matrix */
+    return (a->batch * per + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK;
 }
 
 /* Eigenvalues and singular values alone stay on the device below

@@ -532,9 +532,9 @@ void xcs_cu_mem_stats_get(xcs_cu_runtime *rt, xcs_cu_mem_stats *out) {
     pthread_mutex_unlock(&rt->alloc_lock);
 }
 
-void xcs_cu_note_gemm_epilogue(xcs_cu_runtime *rt) {
+void xcs_cu_note(xcs_cu_runtime *rt, xcs_cu_note_kind kind, int64_t n) {
     pthread_mutex_lock(&rt->alloc_lock);
-    rt->mem.gemm_epilogues++;
+    *(kind == XCS_CU_NOTE_SOLVER ? &rt->mem.solver_factorizations : &rt->mem.gemm_epilogues) += n;
     pthread_mutex_unlock(&rt->alloc_lock);
 }
 
@@ -1117,12 +1117,14 @@ static char *gen_linalg(const void *ls) { return xcs_cuda_linalg_codegen_alloc(l
 
 xcs_status xcs_cu_run_linalg(xcs_cu_runtime *rt, const xcs_cuda_linalg_spec *ls, const xcs_cuda_linalg_args *args_in) {
     xcs_cuda_linalg_args args = *args_in;
-    /* solve and cholesky can fail (slogdet of a singular matrix is (0, -inf)) */
-    const bool checked = ls->op == XCS_OP_SOLVE || ls->op == XCS_OP_CHOLESKY;
-    char what[32];
-    snprintf(what, sizeof what, " (%s)", xcs_op_name(ls->op));
+    /* solve and cholesky can fail (slogdet of a singular matrix is (0, -inf)),
+     * which their whole kernel or the one after cuSOLVER reports */
+    const bool checked = (ls->op == XCS_OP_SOLVE || ls->op == XCS_OP_CHOLESKY) && ls->stage != XCS_CUDA_LA_BEFORE;
+    char what[48];
+    snprintf(what, sizeof what, " (%s%s)", xcs_op_name(ls->op),
+             ls->stage == XCS_CUDA_LA_BEFORE ? ", before cuSOLVER" : ls->stage == XCS_CUDA_LA_AFTER ? ", after cuSOLVER" : "");
     return launch_small(rt, xcs_cuda_linalg_spec_hash(ls), gen_linalg, ls, &args, checked ? &args.err : NULL,
-                        args.batch, what);
+                        xcs_cuda_linalg_blocks(ls, &args), what);
 }
 
 static char *gen_random(const void *rs) { return xcs_cuda_random_codegen_alloc(rs); }

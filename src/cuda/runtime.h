@@ -56,9 +56,12 @@ typedef struct xcs_cu_mem_stats {
     int64_t scan_loops;                              /* scan loops run as one kernel */
     int64_t downloads;                               /* copies to the host (xcs_cu_to_host) */
     int64_t uploads;                                 /* copies to the device (xcs_cu_to_device) */
+    int64_t solver_factorizations;                   /* matrices factored by cuSOLVER */
 } xcs_cu_mem_stats;
-/* Counts one GEMM that ran with its group's epilogue inside it. */
-void xcs_cu_note_gemm_epilogue(xcs_cu_runtime *rt);
+/* Counts n GEMMs that ran with their group's epilogue inside them
+ * (GEMM_EPILOGUE), or n matrices that cuSOLVER factored (SOLVER). */
+typedef enum { XCS_CU_NOTE_GEMM_EPILOGUE, XCS_CU_NOTE_SOLVER } xcs_cu_note_kind;
+void xcs_cu_note(xcs_cu_runtime *rt, xcs_cu_note_kind kind, int64_t n);
 xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out);
 void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p);
 void xcs_cu_empty_cache(xcs_cu_runtime *rt);

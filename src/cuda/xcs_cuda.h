@@ -17,7 +17,7 @@
 
 #include "xcs.h"
 
-#define XCS_CUDA_ABI 11
+#define XCS_CUDA_ABI 12
 #define XCS_CUDA_ENTRY "xcs_cuda_module_v2"
 #define XCS_CUDA_MAX_DEVICES 16
 
@@ -50,6 +50,7 @@ typedef struct xcs_cuda_mem_stats {
     int64_t scan_loops;     /* scan loops run as one kernel (xcs_backend.run_scan) */
     int64_t downloads;      /* copies from the device to the host */
     int64_t uploads;        /* copies from the host to the device */
+    int64_t solver_factorizations; /* matrices factored by cuSOLVER (big solve, slogdet, cholesky) */
 } xcs_cuda_mem_stats;
 
 /* A collective across devices (the module's `collective`). */

@@ -22,6 +22,7 @@
  *   refusals    eigh/svd/qr past their limits (8, 24, 64; eigvalsh and
  *               svdvals: eigh's and svd's), other dtypes:
  *               XCS_ERR_UNSUPPORTED (core runs them on the host). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "codegen.h"
 #include "kernel_build.h"
 #include "nvrtc.h"
+#include "solver.h"
 #include "testutil.h"
 #include "xcs_host.h"
 
@@ -106,7 +108,7 @@ static int compare(const xcs_tensor *got, const xcs_tensor *want, double rtol, d
 /* The kernel of op for dt, compiled by NVRTC (a check) and built on the
  * host on fibers; NULL (with a failed check) when either fails. */
 static xcs_kernel_host *linalg_kernel(xcs_op op, xcs_dtype dt) {
-    xcs_cuda_linalg_spec ls = {op, dt};
+    xcs_cuda_linalg_spec ls = {op, dt, XCS_CUDA_LA_WHOLE};
     char *src = xcs_cuda_linalg_codegen_alloc(&ls);
     CHECK(src != NULL);
     xcs_kernel_host *k =
@@ -195,6 +197,215 @@ static void test_values_against_cpu(void) {
             xcs_kernel_host_free(k);
         }
     printf("  solve/slogdet/cholesky: %d cases\n", cases);
+}
+
+/* ---------------------------------------------------------------- around cuSOLVER
+ *
+ * Big solve, slogdet and cholesky go to cuSOLVER between a BEFORE and an
+ * AFTER kernel (codegen.h).  CI has no cuSOLVER to call, so LAPACK's
+ * getrf, getrs and potrf (what cuSOLVER's X API computes, column-major,
+ * 1-based int64 pivots, info) are written out below, unblocked and in
+ * float64, on the buffers the BEFORE kernel filled: the kernels, the
+ * layouts (a row-major a handed over as the column-major a^T; getrs 'T';
+ * potrf of the upper triangle) and the pivot and info conventions are
+ * then checked against the CPU backend's results. */
+
+/* getrf of the column-major n x n a (element (r, c) at a[r + c n]):
+ * partial pivoting on the first largest |a|, info the first zero pivot. */
+static int ref_getrf(double *a, int64_t n, long long *piv) {
+    int info = 0;
+    for (int64_t c = 0; c < n; c++) {
+        int64_t p = c;
+        for (int64_t r = c + 1; r < n; r++)
+            if (fabs(a[r + c * n]) > fabs(a[p + c * n])) p = r;
+        piv[c] = p + 1;
+        if (a[p + c * n] == 0) {
+            if (!info) info = (int)c + 1;
+            continue;
+        }
+        if (p != c)
+            for (int64_t j = 0; j < n; j++) {
+                double t = a[c + j * n];
+                a[c + j * n] = a[p + j * n], a[p + j * n] = t;
+            }
+        for (int64_t r = c + 1; r < n; r++) a[r + c * n] /= a[c + c * n];
+        for (int64_t j = c + 1; j < n; j++)
+            for (int64_t r = c + 1; r < n; r++) a[r + j * n] -= a[r + c * n] * a[c + j * n];
+    }
+    return info;
+}
+
+/* getrs 'T': b (n x k, column-major) = (P^T L U)^-T b = P^T L^-T U^-T b. */
+static void ref_getrs_t(const double *lu, const long long *piv, int64_t n, int64_t k, double *b) {
+    for (int64_t q = 0; q < k; q++) {
+        double *x = b + q * n;
+        for (int64_t i = 0; i < n; i++) { /* U^T y = b: U^T is lower */
+            double t = x[i];
+            for (int64_t j = 0; j < i; j++) t -= lu[j + i * n] * x[j];
+            x[i] = t / lu[i + i * n];
+        }
+        for (int64_t i = n - 1; i >= 0; i--) /* L^T z = y: unit upper */
+            for (int64_t j = i + 1; j < n; j++) x[i] -= lu[j + i * n] * x[j];
+        for (int64_t i = n - 1; i >= 0; i--) { /* the row swaps, undone last to first */
+            double t = x[i];
+            x[i] = x[piv[i] - 1], x[piv[i] - 1] = t;
+        }
+    }
+}
+
+/* potrf 'U': a = U^T U, U in the upper triangle (the lower one untouched);
+ * info the first minor that is not positive definite. */
+static int ref_potrf_u(double *a, int64_t n) {
+    for (int64_t j = 0; j < n; j++) {
+        double d = a[j + j * n];
+        for (int64_t p = 0; p < j; p++) d -= a[p + j * n] * a[p + j * n];
+        if (!(d > 0)) return (int)j + 1;
+        a[j + j * n] = sqrt(d);
+        for (int64_t i = j + 1; i < n; i++) {
+            double t = a[j + i * n];
+            for (int64_t p = 0; p < j; p++) t -= a[p + j * n] * a[p + i * n];
+            a[j + i * n] = t / a[j + j * n];
+        }
+    }
+    return 0;
+}
+
+/* The stage kernel of op for dt (plain grid-stride loops: no fibers). */
+static xcs_kernel_host *stage_kernel(xcs_op op, xcs_dtype dt, xcs_cuda_la_stage stage) {
+    xcs_cuda_linalg_spec ls = {op, dt, stage};
+    char *src = xcs_cuda_linalg_codegen_alloc(&ls);
+    CHECK(src != NULL);
+    xcs_kernel_host *k = src ? kernel_build(nv, &nvrtc_compiled, src, "linalg_stage.cu", "xcs_linalg_args", 0) : NULL;
+    free(src);
+    CHECK(k && !xcs_kernel_host_fibers(k));
+    return k;
+}
+
+/* One element of a dt buffer as a double, and back. */
+static double elem_get(const void *p, xcs_dtype dt, int64_t i) {
+    return dt == XCS_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+static void elem_set(void *p, xcs_dtype dt, int64_t i, double v) {
+    if (dt == XCS_F32) ((float *)p)[i] = (float)v;
+    else ((double *)p)[i] = v;
+}
+
+/* op on in through BEFORE, the reference factorisation (as backend.c
+ * calls cuSOLVER: each matrix at its place in work, or in out for
+ * cholesky) and AFTER, into out; returns the fault word. */
+static unsigned run_around_solver(xcs_kernel_host *before, xcs_kernel_host *after, xcs_op op,
+                                  const xcs_tensor *const *in, xcs_tensor *out, unsigned threads) {
+    xcs_cuda_linalg_args a;
+    if (xcs_cuda_linalg_args_of(op, op == XCS_OP_SOLVE ? 2 : 1, in, out, &a)) {
+        CHECK(false);
+        return 0;
+    }
+    xcs_cuda_linalg_solver_args(op, &a);
+    const xcs_dtype dt = out->dtype;
+    const int64_t n = a.n, k = op == XCS_OP_SOLVE ? a.k : 0, batch = a.batch;
+    a.a = xcs_tensor_data(in[0]);
+    a.b = op == XCS_OP_SOLVE ? xcs_tensor_data(in[1]) : NULL;
+    a.out = xcs_tensor_data(out);
+    size_t wb = (size_t)(batch * a.work_per) * xcs_dtype_size(dt);
+    void *work = malloc(wb > 0 ? wb : 1);
+    memset(work, 0xA5, wb);
+    long long *piv = malloc((size_t)(batch * n + 1) * sizeof *piv);
+    int *info = calloc((size_t)(2 * batch + 1), sizeof *info);
+    double *m64 = malloc((size_t)(n * (n + k) + 1) * sizeof *m64);
+    unsigned err = 0;
+    a.work = work, a.piv = piv, a.info = info, a.err = &err;
+    xcs_cuda_linalg_spec bs = {op, dt, XCS_CUDA_LA_BEFORE}, as = {op, dt, XCS_CUDA_LA_AFTER};
+    long long blocks = xcs_cuda_linalg_blocks(&bs, &a);
+    /* fewer blocks than the work: the grid-stride loops go round */
+    CHECK_OK(xcs_kernel_host_launch(before, 0, &a, (unsigned)(blocks < 3 ? blocks : 3), threads));
+    for (int64_t m = 0; m < batch; m++) {
+        void *mat = op == XCS_OP_CHOLESKY ? (char *)a.out + (size_t)(m * n * n) * xcs_dtype_size(dt)
+                                          : (char *)work + (size_t)(m * a.work_per) * xcs_dtype_size(dt);
+        for (int64_t i = 0; i < n * (n + k); i++) m64[i] = elem_get(mat, dt, i);
+        if (op == XCS_OP_CHOLESKY) {
+            info[m] = ref_potrf_u(m64, n);
+        } else {
+            info[m] = ref_getrf(m64, n, piv + m * n);
+            if (k > 0) ref_getrs_t(m64, piv + m * n, n, k, m64 + n * n);
+        }
+        for (int64_t i = 0; i < n * (n + k); i++) elem_set(mat, dt, i, m64[i]);
+    }
+    blocks = xcs_cuda_linalg_blocks(&as, &a);
+    CHECK_OK(xcs_kernel_host_launch(after, 0, &a, (unsigned)(blocks < 3 ? blocks : 3), threads));
+    free(work), free(piv), free(info), free(m64);
+    return err;
+}
+
+static void test_around_solver_against_cpu(void) {
+    const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
+    const xcs_op ops[3] = {XCS_OP_SOLVE, XCS_OP_SLOGDET, XCS_OP_CHOLESKY};
+    int cases = 0;
+    CHECK(!xcs_cuda_linalg_solver(XCS_OP_SOLVE, XCS_CUDA_SOLVER_MIN - 1) &&
+          xcs_cuda_linalg_solver(XCS_OP_CHOLESKY, XCS_CUDA_SOLVER_MIN) &&
+          !xcs_cuda_linalg_solver(XCS_OP_EIGH, 1000));
+    for (int d = 0; d < 2; d++)
+        for (int o = 0; o < 3; o++) {
+            xcs_kernel_host *kb = stage_kernel(ops[o], dts[d], XCS_CUDA_LA_BEFORE);
+            xcs_kernel_host *ka = stage_kernel(ops[o], dts[d], XCS_CUDA_LA_AFTER);
+            const bool f32 = dts[d] == XCS_F32, chol = ops[o] == XCS_OP_CHOLESKY;
+            for (int trial = 0; kb && ka && trial < 8; trial++) {
+                const draw_kind kind = trial < 5 ? WELL : trial < 7 ? TIES : SINGULAR;
+                /* trial 0: past the CPU's LAPACK bound (64 rows), as big matrices are */
+                const int64_t n = trial == 0 ? uniform(64, 90) : uniform(1, trial % 2 ? 9 : 40);
+                const int64_t batch = uniform(1, 5), kk = trial == 3 ? 0 : uniform(1, 5);
+                xcs_tensor *a64 = matrices(batch, n, kind, chol && kind == WELL);
+                const int64_t bshape[3] = {batch, n, kk};
+                xcs_tensor *b64 = NULL, *a = as_dtype(a64, dts[d]), *b = NULL, *want = NULL, *got = NULL;
+                CHECK_OK(xcs_tensor_empty(XCS_F64, 3, bshape, &b64));
+                for (int64_t i = 0; i < batch * n * kk; i++) ((double *)xcs_tensor_data(b64))[i] = test_rnd_unit(&R) - 0.5;
+                b = as_dtype(b64, dts[d]);
+                const xcs_tensor *in[2] = {a, b};
+                xcs_status cpu = xcs_linalg(ops[o], ops[o] == XCS_OP_SOLVE ? 2 : 1, in, &want);
+                const int64_t oshape[3] = {batch, ops[o] == XCS_OP_SLOGDET ? 2 : n, ops[o] == XCS_OP_SOLVE ? kk : n};
+                CHECK_OK(xcs_tensor_empty(dts[d], ops[o] == XCS_OP_SLOGDET ? 2 : 3, oshape, &got));
+                memset(xcs_tensor_data(got), 0x5A, (size_t)xcs_tensor_numel(got) * xcs_dtype_size(dts[d]));
+                const unsigned threads = trial % 3 == 2 ? 32 : XCS_CUDA_BLOCK;
+                unsigned err = got ? run_around_solver(kb, ka, ops[o], in, got, threads) : 0;
+                if (cpu == XCS_OK) {
+                    CHECK_EQ_I((int)err, 0);
+                    const double rtol = f32 ? 2e-3 : 1e-9, atol = f32 ? 1e-4 : 1e-12;
+                    int bad = err ? 0 : compare(got, want, rtol, atol);
+                    if (bad) printf("  %s %s around cuSOLVER, n=%lld batch=%lld k=%lld kind=%d: %d elements differ\n",
+                                    xcs_op_name(ops[o]), xcs_dtype_name(dts[d]), (long long)n, (long long)batch,
+                                    (long long)kk, (int)kind, bad);
+                    CHECK_EQ_I(bad, 0);
+                } else {
+                    CHECK_EQ_I((int)err, (int)(chol ? XCS_CUDA_ERR_NOT_PD : XCS_CUDA_ERR_SINGULAR));
+                }
+                if (kind == SINGULAR && n > 1 && ops[o] == XCS_OP_SLOGDET) { /* the last matrix's (0, -inf) */
+                    xcs_tensor *g64 = as_dtype(got, XCS_F64);
+                    const double *g = xcs_tensor_data(g64);
+                    CHECK(g[2 * batch - 2] == 0 && g[2 * batch - 1] == -INFINITY);
+                    xcs_tensor_free(g64);
+                }
+                if (kind == SINGULAR && n > 1 && !(ops[o] == XCS_OP_SOLVE && kk == 0))
+                    CHECK_EQ_I((int)err, ops[o] == XCS_OP_SLOGDET ? 0 : (int)(chol ? XCS_CUDA_ERR_NOT_PD : XCS_CUDA_ERR_SINGULAR));
+                xcs_tensor *fr[] = {a64, b64, a, b, want, got};
+                for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) xcs_tensor_free(fr[i]);
+                cases++;
+            }
+            xcs_kernel_host_free(kb);
+            xcs_kernel_host_free(ka);
+        }
+    printf("  solve/slogdet/cholesky around cuSOLVER: %d cases\n", cases);
+}
+
+/* cuSOLVER that cannot be used says why, naming the library or the entry
+ * point (backend.c then keeps the kernels); needs no GPU. */
+static void test_solver_library_errors(void) {
+    xcs_cusolver *s = NULL;
+    setenv("XCS_CUSOLVER_LIBRARY", "/nonexistent/libcusolver.so.12", 1);
+    CHECK_ERR(xcs_cusolver_open(NULL, &s), XCS_ERR_UNSUPPORTED, "cuSOLVER not found (tried /nonexistent/libcusolver.so.12)");
+    CHECK(s == NULL);
+    setenv("XCS_CUSOLVER_LIBRARY", "libm.so.6", 1); /* a library, but not cuSOLVER */
+    CHECK_ERR(xcs_cusolver_open(NULL, &s), XCS_ERR_UNSUPPORTED, "cuSOLVER lacks cusolverDnCreate");
+    CHECK(s == NULL);
+    unsetenv("XCS_CUSOLVER_LIBRARY");
 }
 
 /* eigh: the kernel runs the CPU's Jacobi rotations in the CPU's order, so
@@ -401,7 +612,7 @@ static void test_refusals(void) {
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_SOLVE, 1, in, f, &a), XCS_ERR_INTERNAL, "bad operands");
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_EIGH, 1, bin, bg, &a), XCS_ERR_INTERNAL, "bad operands"); /* not square */
     CHECK_ERR(xcs_cuda_linalg_args_of(XCS_OP_ADD, 1, in, f, &a), XCS_ERR_UNSUPPORTED, "no CUDA kernel");
-    xcs_cuda_linalg_spec ls = {XCS_OP_ADD, XCS_F64};
+    xcs_cuda_linalg_spec ls = {XCS_OP_ADD, XCS_F64, XCS_CUDA_LA_WHOLE};
     CHECK(xcs_cuda_linalg_codegen_alloc(&ls) == NULL);
     xcs_tensor *fr[] = {f, h, i, bg};
     for (size_t j = 0; j < sizeof fr / sizeof fr[0]; j++) xcs_tensor_free(fr[j]);
@@ -412,6 +623,8 @@ int main(void) {
     R.state = test_run_seed(); /* fresh inputs each run; the seed repeats one */
     if (!kernel_tests_open(&nv)) return 77;
     RUN(test_values_against_cpu);
+    RUN(test_around_solver_against_cpu);
+    RUN(test_solver_library_errors);
     RUN(test_eigh_against_cpu);
     RUN(test_svd_qr_against_cpu);
     RUN(test_values_past_vectors);

@@ -876,3 +876,60 @@ def test_linalg_gradients_stay_on_the_device():
         xcs.block_until_ready(got)
         assert got.device == "cuda:0" and xcs.memory_stats()["downloads"] == before
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-9, atol=1e-10)
+
+
+def _cusolver_loads():
+    """Whether the backend's cuSOLVER (src/cuda/solver.c's names) can be opened here."""
+    import ctypes
+    import os
+    names = [os.environ.get("XCS_CUSOLVER_LIBRARY")] if os.environ.get("XCS_CUSOLVER_LIBRARY") else [
+        "libcusolver.so.12", "libcusolver.so.11", "libcusolver.so", "/usr/local/cuda/lib64/libcusolver.so.12",
+        "/usr/local/cuda/lib64/libcusolver.so.11"]
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+@pytest.mark.parametrize("solver", ["1", "0"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_matrices_solve_slogdet_cholesky(solver, dtype, monkeypatch):
+    """Matrices of 256 rows and more (src/cuda/codegen.h's
+    XCS_CUDA_SOLVER_MIN): solve, slogdet and cholesky through cuSOLVER
+    between two kernels (XCS_CUDA_SOLVER=1, the default), or the
+    block-per-matrix kernel and the host as before it (=0); either way the
+    results are numpy's to the dtype's rounding, stay on the device, and a
+    singular or not positive definite matrix is numpy's LinAlgError."""
+    monkeypatch.setenv("XCS_CUDA_SOLVER", solver)
+    r = rng()
+    tol = dict(rtol=2e-3, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-10)
+    for shape in ((256, 256), (2, 300, 300)):
+        n = shape[-1]
+        a = (r.standard_normal(shape) + n ** 0.5 * np.eye(n)).astype(dtype)
+        spd = (a @ np.swapaxes(a, -1, -2) / n + np.eye(n)).astype(dtype)
+        b = r.standard_normal(shape[:-1] + (3,)).astype(dtype)
+        d, ds, db = (xcs.device_put(v, "cuda") for v in (a, spd, b))
+        a64, spd64, b64 = (v.astype(np.float64) for v in (a, spd, b))
+        factored = xcs.memory_stats()["solver_factorizations"]
+        sign, logdet = np.linalg.slogdet(d)
+        if not MOCK and _cusolver_loads():  # the mock has no cuSOLVER: it counts nothing
+            xcs.block_until_ready(logdet)
+            assert xcs.memory_stats()["solver_factorizations"] - factored == (a.size // (n * n) if solver == "1" else 0)
+        got = [(np.linalg.solve(d, db), np.linalg.solve(a64, b64)),
+               (np.linalg.solve(d, db[..., 0:1]), np.linalg.solve(a64, b64[..., 0:1])),
+               (sign, np.linalg.slogdet(a64)[0]), (logdet, np.linalg.slogdet(a64)[1]),
+               (np.linalg.cholesky(ds), np.linalg.cholesky(spd64)),
+               (np.linalg.inv(d), np.linalg.inv(a64))]
+        assert all(g.device == "cuda:0" and g.dtype == dtype for g, _ in got)
+        for g, want in got:
+            np.testing.assert_allclose(np.asarray(g), want, **tol)
+        with pytest.raises(xcs.XCSValueError, match="Singular matrix"):
+            np.asarray(np.linalg.solve(d * xcs.device_put(np.arange(n) != 7, "cuda").astype(dtype), db))
+        with pytest.raises(xcs.XCSValueError, match="not positive definite"):
+            np.asarray(np.linalg.cholesky(ds - 1e3 * np.eye(n, dtype=dtype) * (np.arange(n) == n - 1)))
+        s0, l0 = np.linalg.slogdet(d * xcs.device_put(np.arange(n) != 3, "cuda").astype(dtype))
+        assert np.asarray(s0).ravel().tolist() == [0] * (a.size // (n * n))
+        assert np.asarray(l0).ravel().tolist() == [-np.inf] * (a.size // (n * n))

@@ -223,13 +223,14 @@ static PyObject *py_cuda_stats(PyObject *m, PyObject *arg) {
     if (dev == -1 && PyErr_Occurred()) return NULL;
     xcs_cuda_mem_stats s;
     xcs_cuda_mem_stats_get(dev, &s);
-    return Py_BuildValue("{sLsLsLsLsLsLsisLsLsLsLsL}", "current_bytes", (long long)s.current_bytes, "peak_bytes",
+    return Py_BuildValue("{sLsLsLsLsLsLsisLsLsLsLsLsL}", "current_bytes", (long long)s.current_bytes, "peak_bytes",
                          (long long)s.peak_bytes, "cached_bytes", (long long)s.cached_bytes, "allocs",
                          (long long)s.allocs, "reused", (long long)s.reused, "device_allocs",
                          (long long)s.device_allocs, "kernels", xcs_cuda_kernels_cached(dev), "row_chains",
                          (long long)s.row_chains, "gemm_epilogues", (long long)s.gemm_epilogues, "scan_loops",
                          (long long)s.scan_loops, "downloads", (long long)s.downloads,
-                         "uploads", (long long)s.uploads);
+                         "uploads", (long long)s.uploads, "solver_factorizations",
+                         (long long)s.solver_factorizations);
 }
 
 static PyObject *py_cuda_empty_cache(PyObject *m, PyObject *arg) {
