@@ -640,6 +640,14 @@ xcs_status xcs_graph_fuse(xcs_graph *g) {
     return XCS_OK;
 }
 
+bool xcs_fused_can_fault(const xcs_fused_program *p) {
+    for (int i = 0; i < p->n_instr; i++) {
+        const xcs_fused_instr *in = &p->instr[i];
+        if (in->kind == XCS_FUSED_OP && xcs_dtype_is_int(in->dtype) && xcs_op_int_faults(in->op)) return true;
+    }
+    return false;
+}
+
 xcs_status xcs_fused_fault(const xcs_fused_program *p, unsigned bits, const char *where) {
     for (int i = 0; i < p->n_instr; i++) {
         const xcs_fused_instr *ins = &p->instr[i];

@@ -690,6 +690,8 @@ typedef struct xcs_fused_program {
 #define XCS_FUSED_FAULT_ZERO_DIV 1u /* integer floor_divide / mod / fmod by zero */
 #define XCS_FUSED_FAULT_NEG_POW 2u  /* an integer to a negative integer power */
 xcs_status xcs_fused_fault(const xcs_fused_program *p, unsigned bits, const char *where);
+/* Whether p has an op that can set them (integer division, modulo, power). */
+bool xcs_fused_can_fault(const xcs_fused_program *p);
 
 /* A row chain (the fusion pass's): fused programs over spaces with the same
  * rows (dim 0), each reading earlier programs' values row by row.  A

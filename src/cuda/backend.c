@@ -732,7 +732,7 @@ xcs_status xcs_cuda_row_spec_of(const xcs_row_chain *rc, xcs_cuda_row_spec *out,
         if (p->ndim != 2 || p->shape[0] != R || (p->shape[1] != C && !scalar) || (reduce && p->reduce_axes != 2u))
             return no_row_kernel();
         rs.prog_scalar[g] = scalar;
-        checked |= xcs_cu_can_raise(p);
+        checked |= xcs_fused_can_fault(p);
         rs.prog[g] = p;
         for (int k = 0; k < p->n_inputs; k++) {
             int v = rc->in_value[g][k];

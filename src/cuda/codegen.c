@@ -906,7 +906,8 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
     sb_put(&s, "    __shared__ double part_d[%d];\n    __shared__ long long part_l[%d];\n"
                "    __shared__ float part_f[%d];\n    __shared__ int part_i[%d];\n",
            XCS_CUDA_BLOCK / 32, XCS_CUDA_BLOCK / 32, XCS_CUDA_BLOCK / 32, XCS_CUDA_BLOCK / 32);
-    sb_put(&s, "    unsigned int err = 0;\n    const int tid = threadIdx.x;\n");
+    sb_put(&s, "    unsigned int err_all = 0; /* program g's faults at XCS_ROW_FAULT_SHIFT(g, n) */\n"
+               "    const int tid = threadIdx.x;\n");
     sb_put(&s, "    for (long long r = blockIdx.x; r < a.R; r += gridDim.x) {\n");
     for (int v = 0; v < rs->n_values; v++)
         if (!rs->value_scalar[v]) sb_put(&s, "        %s val%d[%d];\n", ctype(rs->value_dtype[v]), v, rs->per);
@@ -941,6 +942,12 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
         if (!cg_check(&c)) return 0;
         bool reduce = p->instr[p->n_instr - 1].kind == XCS_FUSED_REDUCE;
         const xcs_fused_instr *red = reduce ? &p->instr[p->n_instr - 1] : NULL;
+        /* the program's own fault word, where it can fault: the body's `err` */
+        char err_open[64] = "", err_close[96] = "";
+        if (xcs_fused_can_fault(p)) {
+            snprintf(err_open, sizeof err_open, "unsigned int err = 0;\n");
+            snprintf(err_close, sizeof err_close, "err_all |= err << %d;\n", XCS_ROW_FAULT_SHIFT(g, rs->n));
+        }
         if (rs->prog_scalar[g]) { /* one value per row: every thread computes it (no memory, no barrier) */
             sb_put(&s, "        /* program %d (per row) */\n", g);
             c.preloaded = 0;
@@ -951,7 +958,7 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
                 sb_put(&s, "        const %s p%d_%d = %s%d;\n", ctype(rs->in_dtype[g][k]), g, k, src >= 0 ? "val" : "ext",
                        src >= 0 ? src : -src - 1);
             }
-            sb_put(&s, "        {\n");
+            sb_put(&s, "        {\n%s%s", *err_open ? "            " : "", err_open);
             for (int k = 0; k < p->n_inputs; k++)
                 if (c.in_used[k]) sb_put(&s, "            const %s p%d = p%d_%d;\n", ctype(rs->in_dtype[g][k]), k, g, k);
             for (int o = 0; o < p->n_outputs; o++)
@@ -966,7 +973,7 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
                     sb_put(&s, "            if (tid == 0) ((%s *)a.out[%d])[r * a.out_rs[%d]] = o%d;\n",
                            ctype(rs->out_dtype[g][o]), slot, slot, o);
             }
-            sb_put(&s, "        }\n");
+            sb_put(&s, "%s%s        }\n", *err_close ? "            " : "", err_close);
             for (int o = 0; o < p->n_outputs; o++)
                 if (c.out_used[o])
                     sb_put(&s, "        const %s val%d = rowv%d;\n", ctype(rs->out_dtype[g][o]), rs->out_value[g][o],
@@ -978,9 +985,9 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
             reduce_parts(red->op, reg_dtype_at(p, red->a, p->n_instr - 1), &acc, &ident, &comb);
             sb_put(&s, "        %s acc%d = %s;\n", acc, g, ident);
         }
-        sb_put(&s, "        /* program %d */\n#pragma unroll\n        for (int k = 0; k < %d; k++) {\n"
+        sb_put(&s, "        /* program %d */\n        {\n%s%s#pragma unroll\n        for (int k = 0; k < %d; k++) {\n"
                    "            const int c = tid + k * %d;\n            if (c < a.C) {\n",
-               g, rs->per, XCS_CUDA_BLOCK);
+               g, *err_open ? "        " : "", err_open, rs->per, XCS_CUDA_BLOCK);
         c.preloaded = 0;
         for (int k = 0; k < p->n_inputs; k++) {
             if (!c.in_used[k]) continue;
@@ -1012,7 +1019,7 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
         if (reduce)
             sb_put(&s, "                { const %s A = acc%d, B = xcs_cv<%s, %s>(v%d); acc%d = %s; }\n", acc, g, acc,
                    ctype(c.reg_dt[red->a]), c.reg_var[red->a], g, comb);
-        sb_put(&s, "            }\n        }\n");
+        sb_put(&s, "            }\n        }\n%s%s        }\n", *err_close ? "        " : "", err_close);
         if (reduce) { /* across the block: each warp folds the warps' partials, so every thread gets the row's
                        * value (indexing the partials by tid, not by lane, left warps 1.. with the identity:
                        * found on the GPU) */
@@ -1037,7 +1044,7 @@ size_t xcs_cuda_row_codegen(const xcs_cuda_row_spec *rs, char *buf, size_t cap) 
                 sb_put(&s, "        if (tid == 0) ((%s *)a.out[%d])[r * a.out_rs[%d]] = val%d;\n", vt, slot, slot, v);
         }
     }
-    sb_put(&s, "    }\n    if (err) atomicOr(a.err, err);\n}\n");
+    sb_put(&s, "    }\n    if (err_all) atomicOr(a.err, err_all);\n}\n");
     return s.len;
 }
 

@@ -117,6 +117,13 @@ uint64_t xcs_cuda_source_hash(const char *src);
 #define XCS_ROW_MAX_OUT 16    /* values written to memory */
 #define XCS_ROW_MAX_VALUES 64 /* program outputs */
 #define XCS_ROW_MAX_PER 32    /* columns per thread: C <= 32 * XCS_CUDA_BLOCK */
+/* Where program g of a kernel of n programs sets its fault bits
+ * (XCS_FUSED_FAULT_*) in the fault word: at bit 0 when it is the only one;
+ * in a row chain of several, at bit XCS_ROW_FAULT_SHIFT(g, n), above
+ * XCS_CUDA_ERR_*, so that the error names the op of the program that
+ * faulted. */
+#define XCS_ROW_FAULT_SHIFT(g, n) ((n) > 1 ? 8 + 2 * (g) : 0)
+_Static_assert(8 + 2 * XCS_ROW_MAX <= 32, "a row chain's fault bits fit the 32-bit fault word");
 
 typedef struct xcs_cuda_row_spec {
     int n;

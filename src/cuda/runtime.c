@@ -872,16 +872,10 @@ static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_f
     return kernel_cached(rt, *key_out, gen_fused, spec, fn);
 }
 
-/* True when the program has an integer op that can fault (xcs_op_int_faults), whose
- * kernels report faults through the error word (then the launch is waited
- * for and the word read back). */
-static bool can_raise(const xcs_fused_program *p) {
-    for (int i = 0; i < p->n_instr; i++) {
-        const xcs_fused_instr *in = &p->instr[i];
-        if (in->kind == XCS_FUSED_OP && xcs_dtype_is_int(in->dtype) && xcs_op_int_faults(in->op)) return true;
-    }
-    return false;
-}
+/* True when the program has an integer op that can fault, whose kernels
+ * report faults through the error word (then the launch is waited for and
+ * the word read back). */
+static bool can_raise(const xcs_fused_program *p) { return xcs_fused_can_fault(p); }
 
 /* True when strides are C-contiguous over shape (size-1 dims ignored). */
 static bool c_contiguous(int nd, const int64_t *shape, const int64_t *strides) {
@@ -914,7 +908,7 @@ static bool all_zero(int nd, const int64_t *strides) {
  * kernel may set the fault word: it is cleared first, the launch waited
  * for, and the word read back) or XCS_CUDA_SYNC=1. */
 static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks, void *args, bool checked,
-                         uint64_t key, const char *what, const xcs_fused_program *p) {
+                         uint64_t key, const char *what, const xcs_fused_program *const *progs, int n_progs) {
     cu_stream *cs = &rt->streams[me];
     void *params[] = {args};
     if (checked) pthread_mutex_lock(&cs->lock); /* the fault word is the stream's */
@@ -928,16 +922,27 @@ static xcs_status launch(xcs_cu_runtime *rt, int me, cu_fn fn, long long blocks,
     char cs_name[sizeof cs->last_kernel];
     snprintf(cs_name, sizeof cs_name, "%s", cs->last_kernel);
     if (checked) pthread_mutex_unlock(&cs->lock);
+    return err ? xcs_cu_fault_status(err, progs, n_progs, cs_name) : st;
+}
+
+xcs_status xcs_cu_fault_status(unsigned err, const xcs_fused_program *const *progs, int n_progs, const char *kernel) {
     const unsigned op_faults = XCS_FUSED_FAULT_ZERO_DIV | XCS_FUSED_FAULT_NEG_POW;
-    if ((err & op_faults) && p) return xcs_fused_fault(p, err & op_faults, ", CUDA kernel"); /* naming the op */
+    unsigned known = n_progs > 1 ? 0 : op_faults;
+    for (int g = 0; g < n_progs; g++) { /* naming the op, of the program that set the bits */
+        const int at = XCS_ROW_FAULT_SHIFT(g, n_progs);
+        const unsigned bits = (err >> at) & op_faults;
+        known |= op_faults << at;
+        if (bits && progs[g]) return xcs_fused_fault(progs[g], bits, ", CUDA kernel");
+    }
     if (err & XCS_FUSED_FAULT_ZERO_DIV) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a CUDA kernel");
     if (err & XCS_FUSED_FAULT_NEG_POW)
         return xcs_error(XCS_ERR_VALUE, "Integers to negative integer powers are not allowed (CUDA kernel)");
-    if (err & XCS_CUDA_ERR_INDEX) return xcs_error(XCS_ERR_INDEX, "an index is out of bounds (CUDA kernel %s)", cs_name);
-    if (err & XCS_CUDA_ERR_SINGULAR) return xcs_error(XCS_ERR_LINALG, "Singular matrix (CUDA kernel %s)", cs_name);
+    if (err & XCS_CUDA_ERR_INDEX) return xcs_error(XCS_ERR_INDEX, "an index is out of bounds (CUDA kernel %s)", kernel);
+    if (err & XCS_CUDA_ERR_SINGULAR) return xcs_error(XCS_ERR_LINALG, "Singular matrix (CUDA kernel %s)", kernel);
     if (err & XCS_CUDA_ERR_NOT_PD)
-        return xcs_error(XCS_ERR_LINALG, "Matrix is not positive definite (CUDA kernel %s)", cs_name);
-    return st;
+        return xcs_error(XCS_ERR_LINALG, "Matrix is not positive definite (CUDA kernel %s)", kernel);
+    known |= XCS_CUDA_ERR_INDEX | XCS_CUDA_ERR_SINGULAR | XCS_CUDA_ERR_NOT_PD;
+    return err & ~known ? xcs_error(XCS_ERR_INTERNAL, "CUDA kernel %s reported fault bits 0x%x", kernel, err) : XCS_OK;
 }
 
 bool xcs_cu_fused_launch(const xcs_fused_program *p, const xcs_cu_operand *in, const xcs_cu_operand *out, int sm_count,
@@ -1006,21 +1011,22 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     cu_fn fn = NULL;
     uint64_t key = 0;
     if ((st = kernel_for(rt, &spec, &fn, &key))) return st;
-    return launch(rt, me, fn, blocks, &args, can_raise(p), key, "", p);
+    return launch(rt, me, fn, blocks, &args, can_raise(p), key, "", &p, 1);
 }
 
 /* launch() of a kernel whose grid-stride loop covers `want` blocks' work
  * (rows, elements / XCS_CUDA_BLOCK), on at most as many blocks as the
  * device holds at once; counted in *counter (the allocator's stats). */
 static xcs_status launch_counted(xcs_cu_runtime *rt, int me, cu_fn fn, long long want, void *args, bool checked,
-                                 uint64_t key, const char *what, int64_t *counter, const xcs_fused_program *p) {
+                                 uint64_t key, const char *what, int64_t *counter,
+                                 const xcs_fused_program *const *progs, int n_progs) {
     long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     long long blocks = want < cap ? want : cap;
     if (blocks < 1) return XCS_OK;
     pthread_mutex_lock(&rt->alloc_lock);
     (*counter)++;
     pthread_mutex_unlock(&rt->alloc_lock);
-    return launch(rt, me, fn, blocks, args, checked, key, what, p);
+    return launch(rt, me, fn, blocks, args, checked, key, what, progs, n_progs);
 }
 
 static char *gen_rows(const void *rs) { return xcs_cuda_row_codegen_alloc(rs); }
@@ -1036,7 +1042,7 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
     xcs_cuda_row_args args = *args_in;
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
     return launch_counted(rt, me, fn, args.R, &args, checked, key, " (row chain)", &rt->mem.row_chains,
-                          rs->n == 1 ? rs->prog[0] : NULL);
+                          rs->prog, rs->n);
 }
 
 static char *gen_scan(const void *ss) { return xcs_cuda_scan_codegen_alloc(ss); }
@@ -1052,10 +1058,9 @@ xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, con
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
     /* a thread per element: its steps are a chain */
     return launch_counted(rt, me, fn, (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK, &args, can_raise(ss->base.p), key,
-                          " (scan loop)", &rt->mem.scan_loops, ss->base.p);
+                          " (scan loop)", &rt->mem.scan_loops, &ss->base.p, 1);
 }
 
-bool xcs_cu_can_raise(const xcs_fused_program *p) { return can_raise(p); }
 
 static char *gen_index(const void *is) { return xcs_cuda_index_codegen_alloc(is); }
 static char *gen_argred(const void *as) { return xcs_cuda_argred_codegen_alloc(as); }
@@ -1076,7 +1081,7 @@ static xcs_status launch_small(xcs_cu_runtime *rt, uint64_t key, char *(*gen)(co
     long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     long long blocks = want < cap ? want : cap;
     if (blocks < 1) return XCS_OK;
-    return launch(rt, me, fn, blocks, args, err != NULL, key, what, NULL);
+    return launch(rt, me, fn, blocks, args, err != NULL, key, what, NULL, 0);
 }
 
 /* What an index kernel is called in errors. */

@@ -158,9 +158,12 @@ xcs_status xcs_cu_run_linalg(xcs_cu_runtime *rt, const xcs_cuda_linalg_spec *ls,
 xcs_status xcs_cu_run_random(xcs_cu_runtime *rt, const xcs_cuda_random_spec *rs, const xcs_cuda_random_args *args);
 /* Runs an argmax/argmin kernel (codegen.h), a block per output. */
 xcs_status xcs_cu_run_argred(xcs_cu_runtime *rt, const xcs_cuda_argred_spec *as, const xcs_cuda_argred_args *args);
-/* True when program p has integer division/modulo/power (its kernel reports
- * faults through the error word). */
-bool xcs_cu_can_raise(const xcs_fused_program *p);
+
+/* The error a kernel's fault word err reports (XCS_OK for none): an op's
+ * fault as the program that set it names it (progs: the kernel's n_progs
+ * programs, their bits where XCS_ROW_FAULT_SHIFT puts them; none: a
+ * generic message), or the kernel's own XCS_CUDA_ERR_* naming `kernel`. */
+xcs_status xcs_cu_fault_status(unsigned err, const xcs_fused_program *const *progs, int n_progs, const char *kernel);
 
 /* Kernels compiled so far (module cache size), for tests. */
 int xcs_cu_kernels_cached(const xcs_cu_runtime *rt);

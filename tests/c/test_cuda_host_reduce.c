@@ -750,6 +750,8 @@ typedef struct rgraph {
     xcs_tensor *in[2];
     int n_in;
     bool layer_norm;
+    bool faults; /* the fault chain: the CPU's error and the kernel's are compared */
+    char fault_msg[256]; /* the kernel's */
     int64_t r0, rows;
     long long grid_cap;
     xcs_kernel_host_schedule order;
@@ -817,7 +819,8 @@ static xcs_status host_rows(const xcs_row_chain *rc) {
     free(src);
     rgraph *r = row_current;
     if (k == n_row_src || !r) return xcs_error(XCS_ERR_INTERNAL, "a row kernel not seen in the first pass");
-    if ((st = m_run_rows(rc))) return st;
+    xcs_status cpu_st = m_run_rows(rc);
+    if (cpu_st && !r->faults) return cpu_st;
     const int64_t r0 = r->r0 < a.R ? r->r0 : 0, rows = r0 + r->rows <= a.R ? r->rows : a.R - r0;
     for (int e = 0; e < rs.n_ext; e++)
         a.in[e] = (const char *)dev_to_host(a.in[e]) + (size_t)(r0 * a.in_rs[e]) * xcs_dtype_size(rs.ext_dtype[e]);
@@ -834,7 +837,16 @@ static xcs_status host_rows(const xcs_row_chain *rc) {
     if (!st) st = xcs_kernel_host_launch(row_kh, k, &a, (unsigned)blocks, XCS_CUDA_BLOCK);
     r->launches++;
     row_launches++;
-    if (!st && (err & 1u)) return xcs_error(XCS_ERR_ZERO_DIV, "integer division by zero in a row kernel");
+    if (!st && r->faults) { /* the kernel's fault, as the module reports it, beside the CPU's */
+        char cpu_msg[256];
+        snprintf(cpu_msg, sizeof cpu_msg, "%s", cpu_st ? xcs_last_error() : "no error");
+        xcs_status kst = xcs_cu_fault_status(err, rs.prog, rs.n, "row kernel");
+        snprintf(r->fault_msg, sizeof r->fault_msg, "%s", kst ? xcs_last_error() : "no error");
+        CHECK_EQ_I((int)kst, (int)cpu_st);
+        const size_t stem = strlen(cpu_msg) - 1; /* the CPU's message up to its closing parenthesis */
+        CHECK(cpu_st && strncmp(r->fault_msg, cpu_msg, stem) == 0 && strstr(r->fault_msg, ", CUDA kernel)"));
+        if (kst) return xcs_error(kst, "%s", r->fault_msg);
+    }
     return st;
 }
 
@@ -853,20 +865,38 @@ static xcs_status mixed_chain(const xcs_tensor *x, const xcs_tensor *w, xcs_tens
     return st;
 }
 
+/* A chain of two programs that can fault, of which only the second does:
+ * q = int32(x * w) % 7 with the row max of q (program 0: a remainder by 7),
+ * then q // (m - m) (program 1: a floor division by zero).  The kernel's
+ * error must name program 1's op (each program's bits apart). */
+static xcs_status fault_chain(const xcs_tensor *x, const xcs_tensor *w, xcs_tensor **out) {
+    xcs_tensor *xw = NULL, *i = NULL, *seven = NULL, *q = NULL, *m = NULL, *z = NULL;
+    xcs_status st;
+    if (!(st = xcs_binary(XCS_OP_MUL, x, w, &xw)) && !(st = xcs_cast(xw, XCS_I32, &i)) &&
+        !(st = xcs_tensor_scalar_i64(XCS_I32, 7, &seven)) && !(st = xcs_binary(XCS_OP_MOD, i, seven, &q)) &&
+        !(st = xcs_reduce(XCS_OP_MAX, q, 2u, true, &m)) && !(st = xcs_binary(XCS_OP_SUB, m, m, &z)))
+        st = xcs_binary(XCS_OP_FLOOR_DIV, q, z, out);
+    xcs_tensor *f[] = {xw, i, seven, q, m, z};
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++) xcs_tensor_free(f[k]);
+    return st;
+}
+
 static void fill_row(void *ctx, xcs_dtype dt, char *data, int64_t i) {
     (void)ctx;
     test_store(dt, data, i, 0, test_rnd_unit(&R) * 16.0 - 8.0);
 }
 
-/* which: 0 softmax, 1 layer norm, 2 mixed; `rows` of them run by the kernel. */
+/* which: 0 softmax, 1 layer norm, 2 mixed, 3 the fault chain; `rows` of
+ * them run by the kernel. */
 static rgraph *rgraph_new(int which, int64_t C, xcs_dtype dt, int64_t rows, long long cap, int order) {
     rgraph *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    static const char *const chain_name[3] = {"softmax", "layer norm", "mixed chain"};
+    static const char *const chain_name[4] = {"softmax", "layer norm", "mixed chain", "fault chain"};
     const int64_t Rn = (int64_t)262144 / C + 2 + rnd(9);
     r->rows = rows;
     r->r0 = rnd((unsigned)(Rn - rows + 1));
     r->layer_norm = which == 1;
+    r->faults = which == 3;
     r->grid_cap = cap;
     r->order = (xcs_kernel_host_schedule)order;
     snprintf(r->desc, sizeof r->desc, "%s of %s [%lld, %lld], rows %lld..%lld by the kernel on %lld blocks, order %d",
@@ -876,15 +906,18 @@ static rgraph *rgraph_new(int which, int64_t C, xcs_dtype dt, int64_t rows, long
     xcs_tensor *tx = NULL, *tw = NULL, *ty = NULL;
     CHECK_OK(xcs_graph_new(&r->g));
     CHECK_OK(xcs_graph_input(r->g, dt, 2, xs, &tx));
-    if (which == 2) CHECK_OK(xcs_graph_input(r->g, dt, 1, ws, &tw));
-    xcs_status st = which == 0 ? softmax_rows(tx, &ty) : which == 1 ? layer_norm_rows(tx, &ty) : mixed_chain(tx, tw, &ty);
+    if (which >= 2) CHECK_OK(xcs_graph_input(r->g, dt, 1, ws, &tw));
+    xcs_status st = which == 0   ? softmax_rows(tx, &ty)
+                    : which == 1 ? layer_norm_rows(tx, &ty)
+                    : which == 2 ? mixed_chain(tx, tw, &ty)
+                                 : fault_chain(tx, tw, &ty);
     CHECK_OK(st);
     if (!st) CHECK_OK(xcs_graph_output(r->g, ty));
     CHECK_OK(xcs_graph_optimize(r->g));
     xcs_tensor_free(tx), xcs_tensor_free(tw), xcs_tensor_free(ty);
     r->in[0] = test_make_view(dt, 2, xs, (test_layout){0}, fill_row, NULL);
-    if (which == 2) r->in[1] = test_make_view(dt, 1, ws, (test_layout){0}, fill_row, NULL);
-    r->n_in = which == 2 ? 2 : 1;
+    if (which >= 2) r->in[1] = test_make_view(dt, 1, ws, (test_layout){0}, fill_row, NULL);
+    r->n_in = which >= 2 ? 2 : 1;
     return r;
 }
 
@@ -902,6 +935,18 @@ static void rgraph_check(rgraph *r) {
     const char *test = check_current;
     check_current = r->desc;
     xcs_tensor *want[1] = {NULL}, *got[1] = {NULL}, *h = NULL;
+    if (r->faults) { /* both raise; host_rows compared the messages */
+        row_current = r;
+        CHECK_ERR(xcs_graph_run(r->g, r->n_in, (const xcs_tensor *const *)r->in, want), XCS_ERR_ZERO_DIV,
+                  "integer division by zero in floor_divide (dtype int32)");
+        CHECK_ERR(xcs_graph_run_on(r->g, XCS_DEVICE_CUDA, 0, r->n_in, (const xcs_tensor *const *)r->in, got),
+                  XCS_ERR_ZERO_DIV, "integer division by zero in floor_divide (dtype int32, CUDA kernel)");
+        row_current = NULL;
+        CHECK_EQ_I(r->launches, 1);
+        xcs_tensor_free(want[0]), xcs_tensor_free(got[0]);
+        check_current = test;
+        return;
+    }
     row_current = r;
     CHECK_OK(xcs_graph_run(r->g, r->n_in, (const xcs_tensor *const *)r->in, want));
     CHECK_OK(xcs_graph_run_on(r->g, XCS_DEVICE_CUDA, 0, r->n_in, (const xcs_tensor *const *)r->in, got));
@@ -986,11 +1031,15 @@ static void test_row_chains(void) {
     gs[n++] = rgraph_new(1, 1000, XCS_F16, 200, 80 * 32, XCS_KERNEL_HOST_HIGHEST_FIRST);
     gs[n++] = rgraph_new(2, 200, XCS_F32, 40, 3, XCS_KERNEL_HOST_RANDOM);
     gs[n++] = rgraph_new(2, 4096, XCS_F32, 5, 80 * 32, XCS_KERNEL_HOST_ROUND_ROBIN);
+    gs[n++] = rgraph_new(3, 300, XCS_F32, 6, 4, XCS_KERNEL_HOST_RANDOM);
     /* first pass: the chains' sources; then one compile; then the checks */
     for (int i = 0; i < n; i++)
         if (gs[i]) {
             xcs_tensor *got[1] = {NULL};
-            CHECK_OK(xcs_graph_run_on(gs[i]->g, XCS_DEVICE_CUDA, 0, gs[i]->n_in, (const xcs_tensor *const *)gs[i]->in, got));
+            xcs_status st =
+                xcs_graph_run_on(gs[i]->g, XCS_DEVICE_CUDA, 0, gs[i]->n_in, (const xcs_tensor *const *)gs[i]->in, got);
+            if (gs[i]->faults) CHECK_EQ_I((int)st, (int)XCS_ERR_ZERO_DIV); /* program by program, on the CPU */
+            else CHECK_OK(st);
             xcs_tensor_free(got[0]);
         }
     CHECK(n_row_src >= 10);
