@@ -428,7 +428,8 @@ xcs_status xcs_cuda_be_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
 static xcs_status linalg_by_solver(xcs_cu_runtime *rt, int dev, xcs_op op, xcs_dtype dt, xcs_cuda_linalg_args *a,
                                    bool *fallback) {
     xcs_cusolver *cs = NULL;
-    xcs_status st = solver_of(dev, rt, &cs);
+    xcs_status st = xcs_cu_make_current(rt); /* cuSOLVER works on the calling thread's current context */
+    if (!st) st = solver_of(dev, rt, &cs);
     *fallback = st == XCS_ERR_UNSUPPORTED;
     if (st) return st;
     const int64_t n = a->n, k = op == XCS_OP_SOLVE ? a->k : 0, batch = a->batch;
@@ -448,7 +449,7 @@ static xcs_status linalg_by_solver(xcs_cu_runtime *rt, int dev, xcs_op op, xcs_d
     char *mats = (char *)(uintptr_t)(work ? work : (xcs_cu_ptr)(uintptr_t)a->out);
     const size_t stride = (size_t)(work ? a->work_per : n * n) * es;
     xcs_cusolver_work w = {0, 0};
-    if (!st) st = xcs_cu_make_current(rt);
+    if (!st) st = xcs_cu_make_current(rt); /* again: the kernel's launch may have left another */
     if (!st) st = xcs_cusolver_work_size(cs, kind, dt, n, mats, &w);
     if (!st && w.device_bytes) st = xcs_cu_alloc(rt, w.device_bytes, &dwork);
     if (!st && w.host_bytes && !(hwork = malloc(w.host_bytes)))
