@@ -219,6 +219,35 @@ def test_nan_quantiles_random(rng):
         assert_same_bits(jit(lambda x: np.nanquantile(x, q, axis=0))(a), np.nanquantile(a, q, axis=0))
 
 
+NAN_METHODS = ["lower", "higher", "nearest", "midpoint", "inverted_cdf", "averaged_inverted_cdf",
+               "closest_observation", "interpolated_inverted_cdf", "hazen", "weibull", "median_unbiased",
+               "normal_unbiased"]
+
+
+@pytest.mark.parametrize("method", NAN_METHODS)
+def test_nan_quantile_methods(rng, method):
+    """nanquantile / nanpercentile with each of numpy's other methods, jitted: numpy's bits and dtype,
+    per row of the non-NaN values (rows of one value, all-NaN rows, q at 0 and 1, ties)."""
+    a = rng.standard_normal((6, 11))
+    a[rng.random(a.shape) < 0.35] = np.nan
+    a[0], a[1, 1:] = np.nan, np.nan  # all NaN; one value
+    a[2, :6] = 0.5  # ties
+    q = np.concatenate([[0.0, 1.0], rng.random(5)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for x in (a, a.astype(np.float32)):
+            qx = q.astype(x.dtype)
+            for axis in (None, 0, 1):
+                want = np.nanquantile(x, qx, axis=axis, method=method)
+                got = np.asarray(jit(lambda v: np.nanquantile(v, qx, axis=axis, method=method))(x))
+                assert got.dtype == want.dtype and got.shape == want.shape
+                assert_same_bits(got, want)
+            want = np.nanpercentile(x, 37.5, axis=1, method=method, keepdims=True)
+            got = np.asarray(jit(lambda v: np.nanpercentile(v, 37.5, axis=1, method=method, keepdims=True))(x))
+            assert got.dtype == want.dtype
+            assert_same_bits(got, want)
+
+
 def test_histogram_random(rng):
     """Counts exactly numpy's, edges too, with values on the edges (integers) and the last edge inclusive."""
     for dt in (np.int64, np.float32, np.float64):
@@ -331,7 +360,6 @@ def test_numpy_runs_what_xcs_does_not_compute():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         fallbacks = [
-            (lambda a: np.nanquantile(a, 0.4, method="nearest"), x, AN1),
             (lambda a: np.nanpercentile(a, [10, 50]), xcs.asarray(F32), F32),  # numpy's dtype depends on the data
             (lambda a: np.histogram(a, bins="auto")[0], xcs.asarray(D), D),
             (lambda a: np.cov(a, fweights=[1, 2, 1, 1, 3, 1]), xcs.asarray(A), A),

@@ -314,27 +314,26 @@ def nanmedian(a, axis=None, out=None, overwrite_input=False, keepdims=False):
 
 
 def _nanquantile(a, q, axis, method, keepdims, name):
-    """numpy's nanquantile 'linear' on concrete q (numpy's own dtype): per row of n non-NaN sorted values,
-    the virtual index (n - 1) * q, its floor and its neighbour (the last value at and past n - 1), lerped
-    two-sided as numpy's _lerp; NaN for an all-NaN row."""
-    if method != "linear":
-        raise xnp._Unsupported(f"{name}: only method='linear' is supported, got {method!r}")
+    """numpy's nanquantile on concrete q (numpy's own dtype), each of quantile's methods: per row of
+    n non-NaN sorted values, numpy's plan for n values (ember.xcs.numpy's _quantile_plan, n an array
+    of the rows' counts here): one order statistic, or two lerped two-sided as numpy's _lerp; NaN
+    for an all-NaN row."""
     fd = a.dtype if _floating(a) else _np.dtype(_np.float64)
     if q.dtype.kind != "f" or q.dtype != fd or fd not in (_np.float32, _np.float64):
         # numpy's result dtype would then depend on which rows are all NaN (or it computes in float16)
         raise xnp._Unsupported(f"{name}: q of dtype {q.dtype} with data of dtype {a.dtype}")
     s, cnt, kept, kd = _sorted_rows(a, axis, name)
-    last = xnp.astype(xnp.subtract(cnt, 1), fd)
-    virtual = xnp.multiply(last, q.reshape(-1))  # [..., q]
-    above = xnp.greater_equal(virtual, last)
-    prev = xnp.where(above, last, xnp.floor(virtual))  # numpy's index -1: the last value
-    gamma = xnp.subtract(virtual, xnp.where(above, -1.0, prev))
-    i = xnp.astype(xnp.clip(prev, 0, s.shape[-1] - 1), xnp.int64)
-    j = xnp.astype(xnp.clip(xnp.where(above, last, xnp.add(prev, 1)), 0, s.shape[-1] - 1), xnp.int64)
-    lo, hi = xnp.take_along_axis(s, i, -1), xnp.take_along_axis(s, j, -1)
-    d = xnp.subtract(hi, lo)
-    r = xnp.where(xnp.greater_equal(gamma, 0.5), xnp.subtract(hi, xnp.multiply(d, xnp.subtract(1, gamma))),
-                  xnp.add(lo, xnp.multiply(d, gamma)))
+    # numpy's index arithmetic: a row's count (a Python int there) with q, in q's dtype
+    i, j, gamma = xnp._quantile_plan(xnp.astype(cnt, fd), xnp.asarray(q.reshape(-1)), method, xnp)  # [..., q]
+    top = s.shape[-1] - 1  # an all-NaN row's indices (-1 there) kept in range: its result is NaN anyway
+    lo = xnp.take_along_axis(s, xnp.clip(i, 0, top), -1)
+    if gamma is None:
+        r = lo
+    else:
+        hi = xnp.take_along_axis(s, xnp.clip(j, 0, top), -1)
+        d = xnp.subtract(hi, lo)
+        r = xnp.where(xnp.greater_equal(gamma, 0.5), xnp.subtract(hi, xnp.multiply(d, xnp.subtract(1, gamma))),
+                      xnp.add(lo, xnp.multiply(d, gamma)))
     r = xnp.where(xnp.equal(cnt, 0), _np.nan, r)
     r = xnp.reshape(r, (kd if keepdims else kept) + q.shape)
     return xnp.moveaxis(r, tuple(range(r.ndim - q.ndim, r.ndim)), tuple(range(q.ndim)))
@@ -346,7 +345,7 @@ def _q_valid(q, message):
 
 
 def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
-    """numpy.nanquantile, method 'linear', q known (not traced); the q dims come first."""
+    """numpy.nanquantile, each of numpy.quantile's methods, q known (not traced); the q dims come first."""
     xnp._no_out(out, "nanquantile")
     a = xnp.asarray(a)
     scalar = isinstance(q, (int, float)) and a.dtype.kind == "f"  # numpy: q in a's dtype

@@ -1052,10 +1052,12 @@ _QUANTILE_AB = {"interpolated_inverted_cdf": (0, 1), "hazen": (0.5, 0.5), "weibu
                 "median_unbiased": (1 / 3.0, 1 / 3.0), "normal_unbiased": (3 / 8.0, 3 / 8.0)}
 
 
-def _quantile_plan(n, q, method):
+def _quantile_plan(n, q, method, m=_np):
     """numpy's _quantile for n sorted values at the concrete quantiles q: (prev, next, gamma) index
     and weight arrays of q's shape (gamma None: the value at prev itself), each method's virtual
-    index, gamma fix and bounds as numpy computes them."""
+    index, gamma fix and bounds as numpy computes them.  m: the array module, numpy (n a number),
+    or ember.xcs.numpy where n is an array (nanquantile: each row's count of values, in q's float
+    dtype, broadcasting against q)."""
     v = None
     if method == "linear":
         v = (n - 1) * q
@@ -1063,39 +1065,38 @@ def _quantile_plan(n, q, method):
         alpha, beta = _QUANTILE_AB[method]
         v = n * q + (alpha + q * (1 - alpha - beta)) - 1
     elif method == "midpoint":
-        v = 0.5 * (_np.floor((n - 1) * q) + _np.ceil((n - 1) * q))
+        v = 0.5 * (m.floor((n - 1) * q) + m.ceil((n - 1) * q))
     elif method == "averaged_inverted_cdf":
         v = n * q - 1
     if v is None:  # the discrete methods: one order statistic
         if method == "lower":
-            i = _np.floor((n - 1) * q)
+            i = m.floor((n - 1) * q)
         elif method == "higher":
-            i = _np.ceil((n - 1) * q)
+            i = m.ceil((n - 1) * q)
         elif method == "nearest":
-            i = _np.around((n - 1) * q)
+            i = m.around((n - 1) * q)
         elif method in ("inverted_cdf", "closest_observation"):
             idx = n * q - 1 - (0.5 if method == "closest_observation" else 0)
-            prev = _np.floor(idx)
+            prev = m.floor(idx)
             g = idx - prev
-            keep = (g == 0) & (_np.floor(idx) % 2 == 1) if method == "closest_observation" else g == 0
-            i = _np.where(keep, prev, prev + 1)
+            keep = (g == 0) & (m.floor(idx) % 2 == 1) if method == "closest_observation" else g == 0
+            i = m.where(keep, prev, prev + 1)
         else:
             raise _xcs.XCSValueError(f"'{method}' is not a valid method. Use one of: linear, lower, higher, "
                                      "midpoint, nearest, inverted_cdf, averaged_inverted_cdf, closest_observation, "
                                      "interpolated_inverted_cdf, hazen, weibull, median_unbiased, normal_unbiased")
-        i = _np.asarray(i).astype(_np.int64)
-        return _np.clip(i, 0, n - 1), None, None
-    v = _np.asarray(v)
-    prev = _np.floor(v)
-    nxt = prev + 1
-    prev = _np.where(v >= n - 1, n - 1, _np.where(v < 0, 0, prev))  # numpy's -1 (the last) and 0 at the bounds
-    nxt = _np.where(v >= n - 1, n - 1, _np.where(v < 0, 0, nxt))
-    g = v - _np.floor(v)
+        return m.minimum(m.maximum(i, 0), n - 1).astype(_np.int64), None, None
+    v = m.asarray(v)
+    above, below = v >= n - 1, v < 0
+    floor = m.floor(v)
+    prev = m.where(above, n - 1, m.where(below, 0, floor))  # numpy's -1 (the last) and 0 at the bounds
+    nxt = m.where(above, n - 1, m.where(below, 0, floor + 1))
+    g = v - m.where(above, -1, m.where(below, 0, floor))  # numpy's gamma: from its indices, -1 included
     if method == "midpoint":
-        g = _np.where(v % 1 == 0, 0.0, 0.5)
+        g = m.where(v % 1 == 0, 0.0, 0.5)
     elif method == "averaged_inverted_cdf":
-        g = _np.where(g == 0, 0.5, 1.0)
-    return prev.astype(_np.int64), nxt.astype(_np.int64), _np.asarray(g, dtype=v.dtype)
+        g = m.where(g == 0, 0.5, 1.0)
+    return prev.astype(_np.int64), nxt.astype(_np.int64), m.asarray(g).astype(v.dtype)
 
 
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
