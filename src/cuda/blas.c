@@ -2,6 +2,7 @@
  * documented signatures (cublasStatus_t is an int enum, the handle opaque),
  * so no CUDA header is needed to build this. */
 #include "blas.h"
+#include "dl.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -87,14 +88,8 @@ xcs_status xcs_cublas_open(void *stream, xcs_cublas **out) {
     const char *env = getenv("XCS_CUBLAS_LIBRARY");
     const char *names[] = {env && *env ? env : "libcublas.so.13", "libcublas.so.12", "libcublas.so",
                            "/usr/local/cuda/lib64/libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.12"};
-    char tried[600] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !b->lib; i++) {
-        b->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-        if (!b->lib && used < sizeof tried)
-            used += (size_t)snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", names[i]);
-    }
-    if (!b->lib) {
+    char tried[600];
+    if (!(b->lib = xcs_dlopen_first(names, sizeof names / sizeof names[0], tried, sizeof tried))) {
         xcs_cublas_close(b);
         return xcs_error(XCS_ERR_UNSUPPORTED, "cuBLAS not found (tried %s); set XCS_CUBLAS_LIBRARY", tried);
     }
@@ -205,8 +200,7 @@ static bool lt_open(xcs_cublas *b) {
     const char *names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so",
                            "/usr/local/cuda/lib64/libcublasLt.so.13", "/usr/local/cuda/lib64/libcublasLt.so.12"};
     lt_api *l = &b->lt;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !l->lib; i++) l->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!l->lib) return false;
+    if (!(l->lib = xcs_dlopen_first(names, sizeof names / sizeof names[0], NULL, 0))) return false;
     static const struct { size_t off; const char *sym; } syms[] = {
         {offsetof(lt_api, create), "cublasLtCreate"},
         {offsetof(lt_api, desc_create), "cublasLtMatmulDescCreate"},

@@ -2,6 +2,7 @@
  * their documented signatures (cusolverStatus_t an int enum, handles
  * opaque; cusolverDn.h, CUDA 11.1 on), so no CUDA header is needed. */
 #include "solver.h"
+#include "dl.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -68,14 +69,8 @@ xcs_status xcs_cusolver_open(void *stream, xcs_cusolver **out) {
     const char *names[] = {env && *env ? env : "libcusolver.so.12", "libcusolver.so.11", "libcusolver.so",
                            "/usr/local/cuda/lib64/libcusolver.so.12", "/usr/local/cuda/lib64/libcusolver.so.11"};
     const size_t n_names = env && *env ? 1 : sizeof names / sizeof names[0]; /* a library named is the only one */
-    char tried[600] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < n_names && !s->lib; i++) {
-        s->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-        if (!s->lib && used < sizeof tried)
-            used += (size_t)snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", names[i]);
-    }
-    if (!s->lib) {
+    char tried[600];
+    if (!(s->lib = xcs_dlopen_first(names, n_names, tried, sizeof tried))) {
         xcs_cusolver_close(s);
         return xcs_error(XCS_ERR_UNSUPPORTED, "cuSOLVER not found (tried %s); set XCS_CUSOLVER_LIBRARY", tried);
     }

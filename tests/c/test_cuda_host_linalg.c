@@ -142,6 +142,69 @@ static unsigned run(xcs_kernel_host *k, xcs_op op, const xcs_tensor *const *in, 
     return err;
 }
 
+/* One solve / slogdet / cholesky case: a batch of n x n matrices of kind
+ * (SPD where spd) and b (batch x n x kk), in dt; the CPU's result (or its
+ * refusal) and an output for a kernel's. */
+typedef struct la_case {
+    xcs_op op;
+    xcs_dtype dt;
+    int64_t batch, n, kk;
+    draw_kind kind;
+    xcs_tensor *a64, *b64, *a, *b, *want, *got;
+    xcs_status cpu;
+} la_case;
+
+static void case_make(la_case *c, xcs_op op, xcs_dtype dt, int64_t batch, int64_t n, int64_t kk, draw_kind kind,
+                      bool spd) {
+    *c = (la_case){.op = op, .dt = dt, .batch = batch, .n = n, .kk = kk, .kind = kind};
+    c->a64 = matrices(batch, n, kind, spd);
+    c->a = as_dtype(c->a64, dt);
+    const int64_t bshape[3] = {batch, n, kk};
+    CHECK_OK(xcs_tensor_empty(XCS_F64, 3, bshape, &c->b64));
+    for (int64_t i = 0; c->b64 && i < batch * n * kk; i++) ((double *)xcs_tensor_data(c->b64))[i] = test_rnd_unit(&R) - 0.5;
+    c->b = as_dtype(c->b64, dt);
+    const xcs_tensor *in[2] = {c->a, c->b};
+    c->cpu = xcs_linalg(op, op == XCS_OP_SOLVE ? 2 : 1, in, &c->want);
+    const int64_t oshape[3] = {batch, op == XCS_OP_SLOGDET ? 2 : n, op == XCS_OP_SOLVE ? kk : n};
+    CHECK_OK(xcs_tensor_empty(dt, op == XCS_OP_SLOGDET ? 2 : 3, oshape, &c->got));
+    if (c->got) memset(xcs_tensor_data(c->got), 0x5A, (size_t)xcs_tensor_numel(c->got) * xcs_dtype_size(dt));
+}
+
+/* The kernel's result (c->got, its fault word err) against the CPU's: the
+ * same values to the dtype's tolerance, or the same refusal; a singular
+ * matrix (the batch's last) refused by solve (with a right-hand side) and
+ * cholesky, (0, -inf) from slogdet. */
+static void case_check(const la_case *c, unsigned err, const char *what) {
+    const bool chol = c->op == XCS_OP_CHOLESKY, f32 = c->dt == XCS_F32;
+    const unsigned refusal = chol ? XCS_CUDA_ERR_NOT_PD : XCS_CUDA_ERR_SINGULAR;
+    if (c->cpu == XCS_OK) {
+        CHECK_EQ_I((int)err, 0);
+        const double rtol = f32 ? 2e-3 : 1e-9, atol = f32 ? 1e-4 : 1e-12;
+        int bad = err ? 0 : compare(c->got, c->want, rtol, atol);
+        if (bad)
+            printf("  %s %s%s, n=%lld batch=%lld k=%lld kind=%d: %d elements differ\n", xcs_op_name(c->op),
+                   xcs_dtype_name(c->dt), what, (long long)c->n, (long long)c->batch, (long long)c->kk, (int)c->kind, bad);
+        CHECK_EQ_I(bad, 0);
+    } else { /* the CPU refused: a singular (solve) or not positive definite (cholesky) matrix */
+        CHECK_EQ_I((int)err, (int)refusal);
+    }
+    if (c->kind != SINGULAR || c->n < 2) return;
+    if (c->op == XCS_OP_SLOGDET) { /* the last matrix's (0, -inf) */
+        xcs_tensor *g64 = as_dtype(c->got, XCS_F64);
+        const double *g = g64 ? xcs_tensor_data(g64) : NULL;
+        CHECK(g && g[2 * c->batch - 2] == 0 && g[2 * c->batch - 1] == -INFINITY);
+        xcs_tensor_free(g64);
+        CHECK_EQ_I((int)err, 0);
+    } else if (!(c->op == XCS_OP_SOLVE && c->kk == 0)) {
+        CHECK_EQ_I((int)err, (int)refusal);
+    }
+}
+
+static void case_free(la_case *c) {
+    xcs_tensor *fr[] = {c->a64, c->b64, c->a, c->b, c->want, c->got};
+    for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) xcs_tensor_free(fr[i]);
+}
+
 static void test_values_against_cpu(void) {
     const xcs_dtype dts[2] = {XCS_F32, XCS_F64};
     const xcs_op ops[3] = {XCS_OP_SOLVE, XCS_OP_SLOGDET, XCS_OP_CHOLESKY};
@@ -157,41 +220,12 @@ static void test_values_against_cpu(void) {
                 const int64_t n = trial == 0 && !f32 ? uniform(257, 300) : uniform(1, trial % 2 ? 9 : 40);
                 const int64_t batch = trial == 0 ? 1 : uniform(1, 5), kk = uniform(1, 4);
                 const bool chol = ops[o] == XCS_OP_CHOLESKY;
-                xcs_tensor *a64 = matrices(batch, n, kind, chol && kind != SPECIAL && kind != SINGULAR);
-                const int64_t bshape[3] = {batch, n, kk};
-                xcs_tensor *b64 = NULL, *a = as_dtype(a64, dts[d]), *b = NULL, *want = NULL, *got = NULL;
-                CHECK_OK(xcs_tensor_empty(XCS_F64, 3, bshape, &b64));
-                for (int64_t i = 0; i < batch * n * kk; i++) ((double *)xcs_tensor_data(b64))[i] = test_rnd_unit(&R) - 0.5;
-                b = as_dtype(b64, dts[d]);
-                const xcs_tensor *in[2] = {a, b};
-                const int n_in = ops[o] == XCS_OP_SOLVE ? 2 : 1;
-                xcs_status cpu = xcs_linalg(ops[o], n_in, in, &want);
-                const int64_t oshape[3] = {batch, ops[o] == XCS_OP_SLOGDET ? 2 : n, ops[o] == XCS_OP_SOLVE ? kk : n};
-                CHECK_OK(xcs_tensor_empty(dts[d], ops[o] == XCS_OP_SLOGDET ? 2 : 3, oshape, &got));
+                la_case c;
+                case_make(&c, ops[o], dts[d], batch, n, kk, kind, chol && kind != SPECIAL && kind != SINGULAR);
+                const xcs_tensor *in[2] = {c.a, c.b};
                 const unsigned threads = trial % 3 == 2 ? 32 : XCS_CUDA_BLOCK;
-                unsigned err = got ? run(k, ops[o], in, got, threads) : 0;
-                if (cpu == XCS_OK) {
-                    CHECK_EQ_I((int)err, 0);
-                    const double rtol = f32 ? 2e-3 : 1e-9, atol = f32 ? 1e-4 : 1e-12;
-                    int bad = err ? 0 : compare(got, want, rtol, atol);
-                    if (bad) printf("  %s %s n=%lld batch=%lld kind=%d: %d elements differ\n", xcs_op_name(ops[o]),
-                                    xcs_dtype_name(dts[d]), (long long)n, (long long)batch, (int)kind, bad);
-                    CHECK_EQ_I(bad, 0);
-                } else { /* the CPU refused: a singular (solve) or not positive definite (cholesky) matrix */
-                    CHECK_EQ_I((int)err, (int)(chol ? XCS_CUDA_ERR_NOT_PD : XCS_CUDA_ERR_SINGULAR));
-                }
-                if (kind == SINGULAR && n > 1) {
-                    if (ops[o] == XCS_OP_SOLVE) CHECK_EQ_I((int)err, (int)XCS_CUDA_ERR_SINGULAR);
-                    if (ops[o] == XCS_OP_SLOGDET) { /* the last matrix's (0, -inf) */
-                        xcs_tensor *g64 = as_dtype(got, XCS_F64);
-                        const double *g = xcs_tensor_data(g64);
-                        CHECK(g[2 * batch - 2] == 0 && g[2 * batch - 1] == -INFINITY);
-                        xcs_tensor_free(g64);
-                    }
-                    if (chol) CHECK_EQ_I((int)err, (int)XCS_CUDA_ERR_NOT_PD);
-                }
-                xcs_tensor *fr[] = {a64, b64, a, b, want, got};
-                for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) xcs_tensor_free(fr[i]);
+                case_check(&c, c.got ? run(k, ops[o], in, c.got, threads) : 0, "");
+                case_free(&c);
                 cases++;
             }
             xcs_kernel_host_free(k);
@@ -347,46 +381,18 @@ static void test_around_solver_against_cpu(void) {
         for (int o = 0; o < 3; o++) {
             xcs_kernel_host *kb = stage_kernel(ops[o], dts[d], XCS_CUDA_LA_BEFORE);
             xcs_kernel_host *ka = stage_kernel(ops[o], dts[d], XCS_CUDA_LA_AFTER);
-            const bool f32 = dts[d] == XCS_F32, chol = ops[o] == XCS_OP_CHOLESKY;
+            const bool chol = ops[o] == XCS_OP_CHOLESKY;
             for (int trial = 0; kb && ka && trial < 8; trial++) {
                 const draw_kind kind = trial < 5 ? WELL : trial < 7 ? TIES : SINGULAR;
                 /* trial 0: past the CPU's LAPACK bound (64 rows), as big matrices are */
                 const int64_t n = trial == 0 ? uniform(64, 90) : uniform(1, trial % 2 ? 9 : 40);
                 const int64_t batch = uniform(1, 5), kk = trial == 3 ? 0 : uniform(1, 5);
-                xcs_tensor *a64 = matrices(batch, n, kind, chol && kind == WELL);
-                const int64_t bshape[3] = {batch, n, kk};
-                xcs_tensor *b64 = NULL, *a = as_dtype(a64, dts[d]), *b = NULL, *want = NULL, *got = NULL;
-                CHECK_OK(xcs_tensor_empty(XCS_F64, 3, bshape, &b64));
-                for (int64_t i = 0; i < batch * n * kk; i++) ((double *)xcs_tensor_data(b64))[i] = test_rnd_unit(&R) - 0.5;
-                b = as_dtype(b64, dts[d]);
-                const xcs_tensor *in[2] = {a, b};
-                xcs_status cpu = xcs_linalg(ops[o], ops[o] == XCS_OP_SOLVE ? 2 : 1, in, &want);
-                const int64_t oshape[3] = {batch, ops[o] == XCS_OP_SLOGDET ? 2 : n, ops[o] == XCS_OP_SOLVE ? kk : n};
-                CHECK_OK(xcs_tensor_empty(dts[d], ops[o] == XCS_OP_SLOGDET ? 2 : 3, oshape, &got));
-                memset(xcs_tensor_data(got), 0x5A, (size_t)xcs_tensor_numel(got) * xcs_dtype_size(dts[d]));
+                la_case c;
+                case_make(&c, ops[o], dts[d], batch, n, kk, kind, chol && kind == WELL);
+                const xcs_tensor *in[2] = {c.a, c.b};
                 const unsigned threads = trial % 3 == 2 ? 32 : XCS_CUDA_BLOCK;
-                unsigned err = got ? run_around_solver(kb, ka, ops[o], in, got, threads) : 0;
-                if (cpu == XCS_OK) {
-                    CHECK_EQ_I((int)err, 0);
-                    const double rtol = f32 ? 2e-3 : 1e-9, atol = f32 ? 1e-4 : 1e-12;
-                    int bad = err ? 0 : compare(got, want, rtol, atol);
-                    if (bad) printf("  %s %s around cuSOLVER, n=%lld batch=%lld k=%lld kind=%d: %d elements differ\n",
-                                    xcs_op_name(ops[o]), xcs_dtype_name(dts[d]), (long long)n, (long long)batch,
-                                    (long long)kk, (int)kind, bad);
-                    CHECK_EQ_I(bad, 0);
-                } else {
-                    CHECK_EQ_I((int)err, (int)(chol ? XCS_CUDA_ERR_NOT_PD : XCS_CUDA_ERR_SINGULAR));
-                }
-                if (kind == SINGULAR && n > 1 && ops[o] == XCS_OP_SLOGDET) { /* the last matrix's (0, -inf) */
-                    xcs_tensor *g64 = as_dtype(got, XCS_F64);
-                    const double *g = xcs_tensor_data(g64);
-                    CHECK(g[2 * batch - 2] == 0 && g[2 * batch - 1] == -INFINITY);
-                    xcs_tensor_free(g64);
-                }
-                if (kind == SINGULAR && n > 1 && !(ops[o] == XCS_OP_SOLVE && kk == 0))
-                    CHECK_EQ_I((int)err, ops[o] == XCS_OP_SLOGDET ? 0 : (int)(chol ? XCS_CUDA_ERR_NOT_PD : XCS_CUDA_ERR_SINGULAR));
-                xcs_tensor *fr[] = {a64, b64, a, b, want, got};
-                for (size_t i = 0; i < sizeof fr / sizeof fr[0]; i++) xcs_tensor_free(fr[i]);
+                case_check(&c, c.got ? run_around_solver(kb, ka, ops[o], in, c.got, threads) : 0, " around cuSOLVER");
+                case_free(&c);
                 cases++;
             }
             xcs_kernel_host_free(kb);
