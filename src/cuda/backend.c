@@ -423,8 +423,9 @@ xcs_status xcs_cuda_be_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
 
 /* op (solve, slogdet, cholesky) of the batch in a through cuSOLVER, a call
  * a matrix between linalg.c's BEFORE and AFTER kernels (codegen.h), on
- * the calling thread's stream; *fallback when cuSOLVER cannot be opened
- * (nothing was queued). */
+ * the calling thread's stream (a: the kernel's arguments, which it changes
+ * to the BEFORE / AFTER kernels'); *fallback when cuSOLVER cannot be
+ * opened (nothing was queued). */
 static xcs_status linalg_by_solver(xcs_cu_runtime *rt, int dev, xcs_op op, xcs_dtype dt, xcs_cuda_linalg_args *a,
                                    bool *fallback) {
     xcs_cusolver *cs = NULL;
@@ -449,7 +450,6 @@ static xcs_status linalg_by_solver(xcs_cu_runtime *rt, int dev, xcs_op op, xcs_d
     char *mats = (char *)(uintptr_t)(work ? work : (xcs_cu_ptr)(uintptr_t)a->out);
     const size_t stride = (size_t)(work ? a->work_per : n * n) * es;
     xcs_cusolver_work w = {0, 0};
-    if (!st) st = xcs_cu_make_current(rt); /* again: the kernel's launch may have left another */
     if (!st) st = xcs_cusolver_work_size(cs, kind, dt, n, mats, &w);
     if (!st && w.device_bytes) st = xcs_cu_alloc(rt, w.device_bytes, &dwork);
     if (!st && w.host_bytes && !(hwork = malloc(w.host_bytes)))
@@ -489,9 +489,9 @@ xcs_status xcs_cuda_be_linalg(xcs_op op, int n_in, const xcs_tensor *const *in, 
     bool fallback = false;
     if (xcs_cuda_linalg_solver(op, a.n) && !xcs_env_off("XCS_CUDA_SOLVER")) {
         if (!(rt = rt_of(dev))) return xcs_last_status();
-        if (!(st = order_kernel(rt, n_in, in, 1, &out))) st = linalg_by_solver(rt, dev, op, out->dtype, &a, &fallback);
+        xcs_cuda_linalg_args sa = a; /* a stays the block kernel's, should cuSOLVER be missing */
+        if (!(st = order_kernel(rt, n_in, in, 1, &out))) st = linalg_by_solver(rt, dev, op, out->dtype, &sa, &fallback);
         if (!fallback) goto done;
-        xcs_cuda_linalg_args_of(op, n_in, in, out, &a); /* cuSOLVER is missing: the kernel's arguments again */
     }
     if (a.n >= XCS_CUDA_LA_BIG && a.batch < XCS_CUDA_LA_FILL)
         return xcs_error(XCS_ERR_UNSUPPORTED, "%s: %lld matrices of %lld rows: on the host", xcs_op_name(op),

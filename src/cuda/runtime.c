@@ -534,7 +534,11 @@ void xcs_cu_mem_stats_get(xcs_cu_runtime *rt, xcs_cu_mem_stats *out) {
 
 void xcs_cu_note(xcs_cu_runtime *rt, xcs_cu_note_kind kind, int64_t n) {
     pthread_mutex_lock(&rt->alloc_lock);
-    *(kind == XCS_CU_NOTE_SOLVER ? &rt->mem.solver_factorizations : &rt->mem.gemm_epilogues) += n;
+    int64_t *counter[] = {[XCS_CU_NOTE_GEMM_EPILOGUE] = &rt->mem.gemm_epilogues,
+                          [XCS_CU_NOTE_SOLVER] = &rt->mem.solver_factorizations,
+                          [XCS_CU_NOTE_ROW_CHAIN] = &rt->mem.row_chains,
+                          [XCS_CU_NOTE_SCAN_LOOP] = &rt->mem.scan_loops};
+    *counter[kind] += n;
     pthread_mutex_unlock(&rt->alloc_lock);
 }
 
@@ -872,10 +876,6 @@ static xcs_status kernel_for(xcs_cu_runtime *rt, const xcs_cuda_spec *spec, cu_f
     return kernel_cached(rt, *key_out, gen_fused, spec, fn);
 }
 
-/* True when the program has an integer op that can fault, whose kernels
- * report faults through the error word (then the launch is waited for and
- * the word read back). */
-static bool can_raise(const xcs_fused_program *p) { return xcs_fused_can_fault(p); }
 
 /* True when strides are C-contiguous over shape (size-1 dims ignored). */
 static bool c_contiguous(int nd, const int64_t *shape, const int64_t *strides) {
@@ -1011,21 +1011,20 @@ xcs_status xcs_cu_run_fused(xcs_cu_runtime *rt, const xcs_fused_program *p, cons
     cu_fn fn = NULL;
     uint64_t key = 0;
     if ((st = kernel_for(rt, &spec, &fn, &key))) return st;
-    return launch(rt, me, fn, blocks, &args, can_raise(p), key, "", &p, 1);
+    /* a program that can fault reports it through the fault word: waited for, the word read back */
+    return launch(rt, me, fn, blocks, &args, xcs_fused_can_fault(p), key, "", &p, 1);
 }
 
 /* launch() of a kernel whose grid-stride loop covers `want` blocks' work
  * (rows, elements / XCS_CUDA_BLOCK), on at most as many blocks as the
- * device holds at once; counted in *counter (the allocator's stats). */
+ * device holds at once; counted in the allocator's stats (xcs_cu_note). */
 static xcs_status launch_counted(xcs_cu_runtime *rt, int me, cu_fn fn, long long want, void *args, bool checked,
-                                 uint64_t key, const char *what, int64_t *counter,
+                                 uint64_t key, const char *what, xcs_cu_note_kind counted,
                                  const xcs_fused_program *const *progs, int n_progs) {
     long long cap = (long long)(rt->sm_count > 0 ? rt->sm_count : 80) * 32;
     long long blocks = want < cap ? want : cap;
     if (blocks < 1) return XCS_OK;
-    pthread_mutex_lock(&rt->alloc_lock);
-    (*counter)++;
-    pthread_mutex_unlock(&rt->alloc_lock);
+    xcs_cu_note(rt, counted, 1);
     return launch(rt, me, fn, blocks, args, checked, key, what, progs, n_progs);
 }
 
@@ -1041,7 +1040,7 @@ xcs_status xcs_cu_run_rows(xcs_cu_runtime *rt, const xcs_cuda_row_spec *rs, cons
     if ((st = my_stream(rt, &me))) return st;
     xcs_cuda_row_args args = *args_in;
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
-    return launch_counted(rt, me, fn, args.R, &args, checked, key, " (row chain)", &rt->mem.row_chains,
+    return launch_counted(rt, me, fn, args.R, &args, checked, key, " (row chain)", XCS_CU_NOTE_ROW_CHAIN,
                           rs->prog, rs->n);
 }
 
@@ -1057,8 +1056,8 @@ xcs_status xcs_cu_run_scan(xcs_cu_runtime *rt, const xcs_cuda_scan_spec *ss, con
     xcs_cuda_scan_args args = *args_in;
     args.err = (unsigned int *)(uintptr_t)rt->streams[me].err_word;
     /* a thread per element: its steps are a chain */
-    return launch_counted(rt, me, fn, (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK, &args, can_raise(ss->base.p), key,
-                          " (scan loop)", &rt->mem.scan_loops, &ss->base.p, 1);
+    return launch_counted(rt, me, fn, (args.n + XCS_CUDA_BLOCK - 1) / XCS_CUDA_BLOCK, &args, xcs_fused_can_fault(ss->base.p),
+                          key, " (scan loop)", XCS_CU_NOTE_SCAN_LOOP, &ss->base.p, 1);
 }
 
 

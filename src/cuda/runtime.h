@@ -58,9 +58,15 @@ typedef struct xcs_cu_mem_stats {
     int64_t uploads;                                 /* copies to the device (xcs_cu_to_device) */
     int64_t solver_factorizations;                   /* matrices factored by cuSOLVER */
 } xcs_cu_mem_stats;
-/* Counts n GEMMs that ran with their group's epilogue inside them
- * (GEMM_EPILOGUE), or n matrices that cuSOLVER factored (SOLVER). */
-typedef enum { XCS_CU_NOTE_GEMM_EPILOGUE, XCS_CU_NOTE_SOLVER } xcs_cu_note_kind;
+/* Counts, in the stats above: n GEMMs that ran with their group's epilogue
+ * inside them (GEMM_EPILOGUE), n matrices that cuSOLVER factored (SOLVER),
+ * n row-chain or scan-loop kernels launched (ROW_CHAIN, SCAN_LOOP). */
+typedef enum {
+    XCS_CU_NOTE_GEMM_EPILOGUE,
+    XCS_CU_NOTE_SOLVER,
+    XCS_CU_NOTE_ROW_CHAIN,
+    XCS_CU_NOTE_SCAN_LOOP
+} xcs_cu_note_kind;
 void xcs_cu_note(xcs_cu_runtime *rt, xcs_cu_note_kind kind, int64_t n);
 xcs_status xcs_cu_alloc(xcs_cu_runtime *rt, size_t nbytes, xcs_cu_ptr *out);
 void xcs_cu_free(xcs_cu_runtime *rt, xcs_cu_ptr p);
