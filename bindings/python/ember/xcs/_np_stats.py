@@ -331,9 +331,7 @@ def _nanquantile(a, q, axis, method, keepdims, name):
         r = lo
     else:
         hi = xnp.take_along_axis(s, xnp.clip(j, 0, top), -1)
-        d = xnp.subtract(hi, lo)
-        r = xnp.where(xnp.greater_equal(gamma, 0.5), xnp.subtract(hi, xnp.multiply(d, xnp.subtract(1, gamma))),
-                      xnp.add(lo, xnp.multiply(d, gamma)))
+        r = xnp._lerp(lo, hi, xnp.subtract(hi, lo), gamma)
     r = xnp.where(xnp.equal(cnt, 0), _np.nan, r)
     r = xnp.reshape(r, (kd if keepdims else kept) + q.shape)
     return xnp.moveaxis(r, tuple(range(r.ndim - q.ndim, r.ndim)), tuple(range(q.ndim)))

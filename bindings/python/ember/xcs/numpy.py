@@ -1099,6 +1099,11 @@ def _quantile_plan(n, q, method, m=_np):
     return prev.astype(_np.int64), nxt.astype(_np.int64), m.asarray(g).astype(v.dtype)
 
 
+def _lerp(lo, hi, d, g):
+    """numpy's _lerp of lo and hi (d = hi - lo) at g: two-sided, from hi where g >= 0.5, so exact at both ends."""
+    return where(greater_equal(g, 0.5), subtract(hi, multiply(d, subtract(1, g))), add(lo, multiply(d, g)))
+
+
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
     """numpy.quantile with each of its methods (linear, the continuous Hyndman & Fan ones, midpoint,
     lower, higher, nearest, the inverted-cdf ones): the sorted values at numpy's virtual index,
@@ -1133,7 +1138,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
         if rdt != s.dtype:
             lo, hi, d = astype(lo, rdt), astype(hi, rdt), astype(d, rdt)
         g = _np.asarray(gamma, dtype=lo.dtype if lo.dtype != _BF16 else _np.float32).reshape(-1)
-        r = where(g >= 0.5, subtract(hi, multiply(d, 1 - g)), add(lo, multiply(d, g)))  # numpy's _lerp
+        r = _lerp(lo, hi, d, g)
     r = where(isnan(s[..., n - 1:]), s[..., n - 1:], r)
     r = moveaxis(reshape(r, r.shape[:-1] + qv.shape), tuple(range(r.ndim - 1, r.ndim - 1 + qv.ndim)),
                  tuple(range(qv.ndim)))  # the q dims first
