@@ -130,6 +130,34 @@ static xcs_status check_weak_fits(const xcs_tensor *x, xcs_dtype dt, const char 
     return XCS_OK;
 }
 
+/* NEP 50, numpy's and JAX's rule: a Python scalar takes the array's dtype
+ * before the op.  Where that dtype computes wider (float16, bfloat16 compute
+ * in float32), the scalar must be rounded to it first: float16 + 1.1 adds
+ * float16(1.1), not 1.1 in float32.  *use is x, or a rounded copy in *tmp. */
+static xcs_status weak_in(const xcs_tensor *x, xcs_dtype p, xcs_tensor **tmp, const xcs_tensor **use) {
+    *tmp = NULL;
+    *use = x;
+    if (!(x->flags & XCS_TENSOR_WEAK) || x->dtype == p || xcs_dtype_compute(p) == p) return XCS_OK;
+    xcs_status st = xcs_cast(x, p, tmp);
+    if (!st) *use = *tmp;
+    return st;
+}
+
+/* Runs an elementwise op of promoted dtype p whose operands in[first..n)
+ * may be weak scalars: checks that weak ints fit p and rounds weak scalars
+ * to p (weak_in) before the kernel. */
+static xcs_status run_promoted(xcs_op op, int n, int first, const xcs_tensor *const *in, xcs_dtype p, int ndim,
+                               const int64_t *shape, xcs_dtype compute, xcs_dtype result, xcs_tensor **out) {
+    const xcs_tensor *use[3] = {in[0], in[1], n > 2 ? in[2] : NULL};
+    xcs_tensor *tmp[3] = {NULL, NULL, NULL};
+    xcs_status st = XCS_OK;
+    for (int i = first; i < n && !st; i++)
+        if (!(st = check_weak_fits(in[i], p, xcs_op_name(op)))) st = weak_in(in[i], p, &tmp[i], &use[i]);
+    if (!st) st = run_elementwise(op, n, use, ndim, shape, compute, result, out);
+    for (int i = 0; i < n; i++) xcs_tensor_free(tmp[i]);
+    return st;
+}
+
 xcs_status xcs_binary(xcs_op op, const xcs_tensor *a, const xcs_tensor *b, xcs_tensor **out) {
     int64_t shape[XCS_MAX_DIMS];
     int ndim;
@@ -141,10 +169,8 @@ xcs_status xcs_binary(xcs_op op, const xcs_tensor *a, const xcs_tensor *b, xcs_t
     bool aw = a->flags & XCS_TENSOR_WEAK, bw = b->flags & XCS_TENSOR_WEAK;
     xcs_dtype p = xcs_dtype_promote(a->dtype, aw, b->dtype, bw);
     if ((st = rule_dtypes(op, p, false, &compute, &result))) return st;
-    if ((st = check_weak_fits(a, p, xcs_op_name(op))) || (st = check_weak_fits(b, p, xcs_op_name(op))))
-        return st;
     const xcs_tensor *in[2] = {a, b};
-    if ((st = run_elementwise(op, 2, in, ndim, shape, compute, result, out))) return st;
+    if ((st = run_promoted(op, 2, 0, in, p, ndim, shape, compute, result, out))) return st;
     if (aw && bw) (*out)->flags |= XCS_TENSOR_WEAK;
     return XCS_OK;
 }
@@ -157,9 +183,8 @@ xcs_status xcs_where(const xcs_tensor *cond, const xcs_tensor *a, const xcs_tens
         (st = xcs_shape_broadcast(n1, s1, b->ndim, b->shape, &ndim, shape)))
         return xcs_error_context(st, "where");
     xcs_dtype p = xcs_dtype_promote(a->dtype, a->flags & XCS_TENSOR_WEAK, b->dtype, b->flags & XCS_TENSOR_WEAK);
-    if ((st = check_weak_fits(a, p, "where")) || (st = check_weak_fits(b, p, "where"))) return st;
     const xcs_tensor *in[3] = {cond, a, b};
-    return run_elementwise(XCS_OP_WHERE, 3, in, ndim, shape, xcs_dtype_compute(p), p, out);
+    return run_promoted(XCS_OP_WHERE, 3, 1, in, p, ndim, shape, xcs_dtype_compute(p), p, out);
 }
 
 xcs_status xcs_cast(const xcs_tensor *x, xcs_dtype dt, xcs_tensor **out) {

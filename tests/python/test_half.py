@@ -147,6 +147,34 @@ def test_promotion(xcs):
     assert (h > 0.5).dtype == np.bool_
 
 
+@pytest.mark.parametrize("dtype", HALVES)
+def test_weak_scalar_rounds_to_the_half_dtype(xnp, xcs, rng, dtype):
+    """NEP 50 (and JAX): a Python scalar takes the array's dtype before the
+    op, so float16 + 1.1 adds float16(1.1), rounded directly from the double;
+    the op then computes in float32 and rounds once, as numpy does.  Eager,
+    jitted, scalar on either side, ints too, and where's scalar branch."""
+    x = rng.uniform(-3, 3, 4001).astype(dtype)
+    x[:3] = [1, 2, 3]
+    x32 = x.astype(np.float32)
+    for s in (-1.1, 0.1, 2.0 / 3.0, 1e-3, 1 + 2.0**-11 + 2.0**-30, 2049, 65519, -3):
+        r = np.float32(np.array(s).astype(dtype))  # the scalar in the 16-bit dtype
+        cases = {
+            "x + s": (lambda a: a + s, (x32 + r).astype(dtype)),
+            "s - x": (lambda a: s - a, (r - x32).astype(dtype)),
+            "x * s": (lambda a: a * s, (x32 * r).astype(dtype)),
+            "max(x, s)": (lambda a: xnp.maximum(a, s), np.maximum(x32, r).astype(dtype)),
+            "where": (lambda a: xnp.where(a > 0, a, s), np.where(x32 > 0, x32, r).astype(dtype)),
+        }
+        for name, (f, want) in cases.items():
+            for how, g in (("eager", f), ("jit", xcs.jit(f))):
+                got = g(xcs.asarray(x))
+                assert got.dtype == np.dtype(dtype), (name, how)
+                same_bits(got, want)
+    if dtype is np.float16:  # numpy itself, where it has the dtype
+        np.testing.assert_array_equal(np.asarray(xcs.asarray(x) + (-1.1)).view(np.uint16),
+                                      (x + (-1.1)).view(np.uint16))
+
+
 # ----------------------------------------------------------------- elementwise
 
 UNARY = ["negative", "abs", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "floor", "ceil", "sign",
@@ -435,7 +463,10 @@ def _chain(m, steps, x, y):
 def test_fused_chain_is_the_float32_chain_rounded_once(xcs, dtype):
     """The claim behind 16-bit fusion, exactly: a jitted elementwise chain on
     16-bit inputs (one fused group) gives, bit for bit, the same chain jitted
-    on the inputs widened to float32, rounded once to 16 bits."""
+    on the inputs widened to float32, rounded once to 16 bits.  A Python
+    scalar in the chain is an input too: NEP 50 gives it the array's dtype,
+    so it is drawn representable in the 16-bit dtype (one that is not gets
+    rounded first, test_weak_scalar_rounds_to_the_half_dtype)."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
@@ -445,6 +476,7 @@ def test_fused_chain_is_the_float32_chain_rounded_once(xcs, dtype):
     @given(steps=st.lists(step, min_size=1, max_size=6), seed=st.integers(0, 2**32 - 1),
            shape=st.sampled_from([(7,), (3, 5), (2, 3, 4), (1000,)]))
     def check(steps, seed, shape):
+        steps = [(op, float(np.array(s).astype(dtype))) for op, s in steps]
         r = np.random.default_rng(seed)
         x = r.uniform(-3, 3, shape).astype(dtype)
         y = r.uniform(-3, 3, shape[-1:]).astype(dtype)  # a row broadcast over x
