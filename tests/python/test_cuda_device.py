@@ -660,7 +660,8 @@ def test_elementwise_scan_is_one_kernel(rng, reverse):
 
     h0 = rng.standard_normal(D).astype(np.float16)
     hx = rng.standard_normal((T, D)).astype(np.float16)
-    half = lambda c, x: ((c * 0.99 + x).astype(np.float16),) * 2  # noqa: E731 (rounded every step)
+    # rounded every step; the Python 0.99 meets a float16 carry, so it is float16(0.99) (NEP 50)
+    half = lambda c, x: ((c * np.float32(np.float16(0.99)) + x).astype(np.float16),) * 2  # noqa: E731
     c, ys = xcs.scan(lambda c, x: (c * 0.99 + x,) * 2, h0, hx, reverse=reverse)
     wc, wys = _loop(lambda c, x: half(c.astype(np.float32), x.astype(np.float32)), h0, hx, reverse)
     # c * 0.99 + x rounded to float16 each step; a GPU's FMA rounds the float32 sum once (numpy: twice),
