@@ -761,6 +761,14 @@ static void node_rule(ad *c, int32_t i) {
         accumulate(c, &e[0], back);
         break;
     }
+    case XCS_KIND_SORT: { /* sort: each value's cotangent back to where it came from, by the argsort */
+        if (n.op != XCS_OP_SORT) break;
+        xcs_tensor *idx = NULL, *back = NULL;
+        if (!c->st) KEEP(c, xcs_argsort(edge_tensor(c, &e[0]), n.axis, &idx), idx);
+        if (!c->st) KEEP(c, xcs_scatter_add_along_axis(idx, g, n.axis, e[0].shape[n.axis], &back), back);
+        accumulate(c, &e[0], back);
+        break;
+    }
     case XCS_KIND_SCATTER: { /* d src = the take of the cotangent along the axis */
         xcs_tensor *out = NULL;
         if (!c->st) KEEP(c, xcs_take(g, edge_tensor(c, &e[0]), n.axis, &out), out);

@@ -294,7 +294,7 @@ static xcs_status replay(const xcs_node *n, xcs_tensor *const *in, const bool *i
     case XCS_KIND_COPY: return xcs_copy(in[0], out);
     case XCS_KIND_REDUCE: return xcs_reduce(n->op, in[0], any ? n->axes << 1 : n->axes, true, out);
     case XCS_KIND_ARGREDUCE: return xcs_argreduce(n->op, in[0], any ? n->axis + 1 : n->axis, true, out);
-    case XCS_KIND_SORT: return xcs_argsort(in[0], any ? n->axis + 1 : n->axis, out);
+    case XCS_KIND_SORT: return (n->op == XCS_OP_SORT ? xcs_sort : xcs_argsort)(in[0], any ? n->axis + 1 : n->axis, out);
     case XCS_KIND_CUMULATIVE: return xcs_cumsum(in[0], any ? n->axis + 1 : n->axis, out);
     case XCS_KIND_LINALG: /* batch dims lead: [B, ...] broadcasts against an unbatched operand */
         return xcs_linalg(n->op, n->n_in, (const xcs_tensor *const *)in, out);

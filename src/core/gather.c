@@ -328,3 +328,86 @@ xcs_status xcs_collective_on(xcs_op op, const xcs_tensor *x, int64_t axis_size, 
     return number_map(x, axis_id, xcs_trace_node(x->graph, op, 1, xi, x->dtype, x->dtype, nd, shape, 0, (int)axis_size, out),
                       out);
 }
+
+/* ------------------------------------------------------ along an axis */
+
+/* Checks idx against x for an along-axis op (`what`): same ndim, the same
+ * dims but axis'; sets O, J, Q (the dims before axis, idx's length there,
+ * the dims after). */
+static xcs_status along_shape(const xcs_tensor *x, const xcs_tensor *idx, int axis, const char *what, int64_t *O,
+                              int64_t *J, int64_t *Q) {
+    char sx[96], si[96];
+    bool ok = x->ndim == idx->ndim && axis >= 0 && axis < x->ndim && idx->dtype == XCS_I64;
+    *O = *Q = 1;
+    *J = 0;
+    for (int d = 0; ok && d < x->ndim; d++) {
+        ok = d == axis || x->shape[d] == idx->shape[d];
+        if (d < axis) *O *= x->shape[d];
+        if (d > axis) *Q *= x->shape[d];
+    }
+    if (!ok)
+        return xcs_error(XCS_ERR_SHAPE, "%s: int64 indices %s do not match %s but at axis %d", what,
+                         xcs_shape_str(idx->ndim, idx->shape, si, sizeof si),
+                         xcs_shape_str(x->ndim, x->shape, sx, sizeof sx), axis);
+    *J = idx->shape[axis];
+    return XCS_OK;
+}
+
+/* The positions, in a C-ordered [O, n, Q] array, of the elements idx
+ * ([O, J, Q]) points at along axis 1: o*n*Q + idx*Q + q, flattened (owned;
+ * traced when idx is). */
+static xcs_status along_positions(const xcs_tensor *idx, int64_t O, int64_t J, int64_t Q, int64_t n,
+                                  xcs_tensor **flat) {
+    const int64_t s3[3] = {O, J, Q}, so[3] = {O, 1, 1}, sq[3] = {1, 1, Q}, all = -1;
+    xcs_tensor *t[10] = {NULL};
+    xcs_status st = xcs_arange(0, (double)O, 1, XCS_I64, &t[0]);
+    if (!st) st = xcs_tensor_scalar_i64(XCS_I64, n * Q, &t[1]);
+    if (!st) st = xcs_binary(XCS_OP_MUL, t[0], t[1], &t[2]);
+    if (!st) st = xcs_reshape(t[2], 3, so, &t[3]); /* o*n*Q */
+    if (!st) st = xcs_arange(0, (double)Q, 1, XCS_I64, &t[4]);
+    if (!st) st = xcs_reshape(t[4], 3, sq, &t[5]); /* q */
+    if (!st) st = xcs_tensor_scalar_i64(XCS_I64, Q, &t[6]);
+    if (!st) st = xcs_reshape(idx, 3, s3, &t[7]);
+    if (!st) st = xcs_binary(XCS_OP_MUL, t[7], t[6], &t[8]);
+    if (!st) st = xcs_binary(XCS_OP_ADD, t[3], t[5], &t[9]);
+    xcs_tensor *sum = NULL;
+    if (!st) st = xcs_binary(XCS_OP_ADD, t[8], t[9], &sum);
+    if (!st) st = xcs_reshape(sum, 1, &all, flat);
+    xcs_tensor_free(sum);
+    for (int i = 0; i < 10; i++) xcs_tensor_free(t[i]);
+    return st;
+}
+
+xcs_status xcs_take_along_axis(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out) {
+    int64_t O, J, Q, all = -1;
+    xcs_status st = along_shape(x, idx, axis, "take_along_axis", &O, &J, &Q);
+    if (st) return st;
+    xcs_tensor *pos = NULL, *xf = NULL, *r = NULL;
+    if (!(st = along_positions(idx, O, J, Q, x->shape[axis], &pos)) && !(st = xcs_reshape(x, 1, &all, &xf)) &&
+        !(st = xcs_take_in_range(xf, pos, 0, &r)))
+        st = xcs_reshape(r, idx->ndim, idx->shape, out);
+    xcs_tensor_free(pos);
+    xcs_tensor_free(xf);
+    xcs_tensor_free(r);
+    return st;
+}
+
+xcs_status xcs_scatter_add_along_axis(const xcs_tensor *idx, const xcs_tensor *src, int axis, int64_t n,
+                                      xcs_tensor **out) {
+    int64_t O, J, Q, all = -1, shape[XCS_MAX_DIMS];
+    xcs_status st = along_shape(src, idx, axis, "scatter_add_along_axis", &O, &J, &Q);
+    if (st) return st;
+    if (J != src->shape[axis] || n < 0)
+        return xcs_error(XCS_ERR_SHAPE, "scatter_add_along_axis: %lld indices for %lld values at axis %d, length %lld",
+                         (long long)J, (long long)src->shape[axis], axis, (long long)n);
+    memcpy(shape, src->shape, (size_t)src->ndim * sizeof *shape);
+    shape[axis] = n;
+    xcs_tensor *pos = NULL, *sf = NULL, *r = NULL;
+    if (!(st = along_positions(idx, O, J, Q, n, &pos)) && !(st = xcs_reshape(src, 1, &all, &sf)) &&
+        !(st = xcs_scatter_add_axis(pos, sf, 0, O * n * Q, &r)))
+        st = xcs_reshape(r, src->ndim, shape, out);
+    xcs_tensor_free(pos);
+    xcs_tensor_free(sf);
+    xcs_tensor_free(r);
+    return st;
+}

@@ -331,6 +331,36 @@ xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out) {
     return st;
 }
 
+xcs_status xcs_sort(const xcs_tensor *x, int axis, xcs_tensor **out) {
+    xcs_status st;
+    XCS_HALF_VIA_F32(x, out, true, xcs_sort(x32, axis, &r_));
+    if (axis == XCS_AXIS_NONE) {
+        int64_t flat = -1;
+        xcs_tensor *f;
+        if ((st = xcs_reshape(x, 1, &flat, &f))) return st;
+        st = xcs_sort(f, 0, out);
+        xcs_tensor_free(f);
+        return st;
+    }
+    int a;
+    if (xcs_axis_normalize(axis, x->ndim, &a)) return xcs_error_context(XCS_ERR_VALUE, "sort");
+    if (x->graph) return xcs_trace_node(x->graph, XCS_OP_SORT, 1, &x, x->dtype, x->dtype, x->ndim, x->shape, 0, a, out);
+    const xcs_backend *be = backend_of(x);
+    if (!be) return xcs_last_status();
+    if (!be->sort) { /* the values at their argsort */
+        xcs_tensor *idx = NULL;
+        if (!(st = xcs_argsort(x, a, &idx))) st = xcs_take_along_axis(x, idx, a, out);
+        xcs_tensor_free(idx);
+        return st;
+    }
+    if ((st = xcs_tensor_empty_on(x->storage, x->dtype, x->ndim, x->shape, out))) return st;
+    if (xcs_tensor_numel(*out) > 0 && (st = be->sort(x, a, *out))) {
+        xcs_tensor_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims, xcs_tensor **out) {
     xcs_status st = expect_kind(op, XCS_KIND_ARGREDUCE, "arg-reduction");
     if (st) return st;

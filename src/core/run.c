@@ -67,7 +67,7 @@ xcs_status xcs_node_apply(const xcs_node *n, xcs_tensor *const *in, xcs_tensor *
     case XCS_KIND_COPY: return xcs_copy(in[0], out);
     case XCS_KIND_REDUCE: return xcs_reduce(n->op, in[0], n->axes, true, out);
     case XCS_KIND_ARGREDUCE: return xcs_argreduce(n->op, in[0], n->axis, true, out);
-    case XCS_KIND_SORT: return xcs_argsort(in[0], n->axis, out);
+    case XCS_KIND_SORT: return (n->op == XCS_OP_SORT ? xcs_sort : xcs_argsort)(in[0], n->axis, out);
     case XCS_KIND_CUMULATIVE: return xcs_cumsum(in[0], n->axis, out);
     case XCS_KIND_LINALG: return xcs_linalg(n->op, n->n_in, (const xcs_tensor *const *)in, out);
     case XCS_KIND_MATMUL: return run_matmul_node(n, in, out);
@@ -147,7 +147,7 @@ static bool device_kernel(const xcs_backend *be, const xcs_node *n) {
         return be->elementwise != NULL;
     case XCS_KIND_REDUCE: return be->reduce != NULL;
     case XCS_KIND_ARGREDUCE: return be->argreduce != NULL;
-    case XCS_KIND_SORT: return be->argsort != NULL;
+    case XCS_KIND_SORT: return be->argsort != NULL || (n->op == XCS_OP_SORT && be->sort != NULL);
     case XCS_KIND_CUMULATIVE: return true; /* a kernel, or core's doubling steps of device ops */
     case XCS_KIND_LINALG: return be->linalg != NULL;
     case XCS_KIND_MATMUL: return be->matmul != NULL && xcs_dtype_is_float(n->dtype);

@@ -308,9 +308,21 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
 xcs_status xcs_argreduce(xcs_op op, const xcs_tensor *x, int axis, bool keepdims, xcs_tensor **out);
 /* numpy.argsort(x, axis, kind="stable"): int64 indices that sort x along
  * axis (XCS_AXIS_NONE: of the flattened x), equal values in their order,
- * NaNs last.  Sorting has no device kernel: on a device x is sorted on the
- * host and the indices go back there. */
+ * NaNs last.  On a device without an argsort kernel x is sorted on the host
+ * and the indices go back there. */
 xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out);
+/* numpy.sort(x, axis): x's values sorted along axis (XCS_AXIS_NONE: the
+ * flattened x), NaNs last with their bits; -0.0 before 0.0.  Values only on
+ * a backend with a sort kernel; elsewhere x taken at its argsort.  Its
+ * gradient scatters back through the argsort. */
+xcs_status xcs_sort(const xcs_tensor *x, int axis, xcs_tensor **out);
+/* numpy.take_along_axis(x, idx, axis) for int64 idx of x's shape but the
+ * axis (any length there), every index in [0, x.shape[axis]); and its
+ * adjoint: out (x's shape but n along axis) = zeros, src scattered-added at
+ * idx along axis. */
+xcs_status xcs_take_along_axis(const xcs_tensor *x, const xcs_tensor *idx, int axis, xcs_tensor **out);
+xcs_status xcs_scatter_add_along_axis(const xcs_tensor *idx, const xcs_tensor *src, int axis, int64_t n,
+                                      xcs_tensor **out);
 /* numpy.cumsum(x, axis) for float32/float64/int32/int64 x (the caller
  * casts bools and picks the accumulator): each row summed in order, so a
  * backend with a kernel gives numpy's add.accumulate bits.  On a backend
@@ -765,6 +777,9 @@ typedef struct xcs_backend {
     /* out (int64, x's shape, contiguous) = the stable argsort of x along
      * axis, NaNs last.  NULL: no kernel (core sorts on the host). */
     xcs_status (*argsort)(const xcs_tensor *x, int axis, xcs_tensor *out);
+    /* out (x's dtype and shape, contiguous) = x sorted along axis (as
+     * xcs_sort).  NULL: x taken at its argsort. */
+    xcs_status (*sort)(const xcs_tensor *x, int axis, xcs_tensor *out);
     /* out (x's dtype and shape, contiguous) = the running sum of x along
      * axis, each row in order (xcs_cumsum).  NULL: core's doubling steps. */
     xcs_status (*cumsum)(const xcs_tensor *x, int axis, xcs_tensor *out);

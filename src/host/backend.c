@@ -42,6 +42,7 @@ static const xcs_backend cpu_backend = {
     .reduce = xcs_cpu_reduce,
     .argreduce = xcs_cpu_argreduce,
     .argsort = xcs_cpu_argsort,
+    .sort = xcs_cpu_sort,
     .cumsum = xcs_cpu_cumsum,
     .linalg = xcs_cpu_linalg,
     .matmul = xcs_cpu_matmul,

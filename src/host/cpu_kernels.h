@@ -86,6 +86,8 @@ xcs_status xcs_cpu_elementwise(xcs_op op, int n_in, const xcs_tensor *const *in,
 xcs_status xcs_cpu_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, xcs_tensor *out);
 xcs_status xcs_cpu_argreduce(xcs_op op, const xcs_tensor *x, int axis, xcs_tensor *out);
 xcs_status xcs_cpu_argsort(const xcs_tensor *x, int axis, xcs_tensor *out);
+/* The values sorted along one axis, NaNs last (sort_values.c). */
+xcs_status xcs_cpu_sort(const xcs_tensor *x, int axis, xcs_tensor *out);
 /* The running sum along one axis, each row in order (cumulative.c). */
 xcs_status xcs_cpu_cumsum(const xcs_tensor *x, int axis, xcs_tensor *out);
 /* xcs_backend.linalg: solve / cholesky / slogdet (linalg.c). */

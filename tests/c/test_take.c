@@ -6,7 +6,7 @@
  * threshold, and out-of-range indices; and its adjoint, the scatter-add
  * along an axis (xcs_scatter_add_axis): each way its threads split the
  * work gives the bits of one loop in order of the indices, and bad
- * operands are errors. */
+ * operands are errors; and both along an axis (take_along_axis). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -277,6 +277,45 @@ static void test_scatter_errors(void) {
     xcs_tensor_free(idx);
 }
 
+/* take_along_axis and its adjoint (core, from take and the scatter-add)
+ * against per-element loops on an axis in the middle, with a strided x and
+ * an index of another length there; then their shape errors. */
+static void test_along_axis(void) {
+    const int64_t O = 3, A = 5, J = 7, Q = 4;
+    static const int T3[] = {2, 1, 0};
+    xcs_tensor *x = make_view(XCS_F64, 3, SHAPE(O, A, Q), (test_layout){T3, 1, 0, 0}); /* reversed dims: strided */
+    xcs_tensor *idx = make_idx(XCS_I64, 3, SHAPE(O, J, Q), A, false), *src = NULL, *got = NULL, *back = NULL;
+    CHECK_OK(xcs_take_along_axis(x, idx, 1, &got));
+    CHECK_OK(xcs_scatter_add_along_axis(idx, got, 1, A + 2, &back));
+    if (got && back) {
+        CHECK_SHAPE(got, 3, O, J, Q);
+        CHECK_SHAPE(back, 3, O, A + 2, Q);
+        const int64_t *ip = xcs_tensor_data(idx);
+        double want_back[3 * 7 * 4] = {0};
+        int bad = 0;
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t j = 0; j < J; j++)
+                for (int64_t q = 0; q < Q; q++) {
+                    const int64_t k = ip[(o * J + j) * Q + q];
+                    const double v = xcs_tensor_get_f64(x, (o * A + k) * Q + q);
+                    bad += xcs_tensor_get_f64(got, (o * J + j) * Q + q) != v;
+                    want_back[(o * (A + 2) + k) * Q + q] += v;
+                }
+        for (int64_t i = 0; i < O * (A + 2) * Q; i++) bad += xcs_tensor_get_f64(back, i) != want_back[i];
+        CHECK_EQ_I(bad, 0);
+    }
+    xcs_tensor *i32 = NULL, *short_idx = make_idx(XCS_I64, 3, SHAPE(O, J, Q - 1), A, false), *out = NULL;
+    CHECK_OK(xcs_cast(idx, XCS_I32, &i32));
+    CHECK_ERR(xcs_take_along_axis(x, i32, 1, &out), XCS_ERR_SHAPE, "int64 indices");
+    CHECK_ERR(xcs_take_along_axis(x, short_idx, 1, &out), XCS_ERR_SHAPE, "do not match");
+    CHECK_ERR(xcs_take_along_axis(x, idx, 3, &out), XCS_ERR_SHAPE, "at axis 3");
+    CHECK_ERR(xcs_scatter_add_along_axis(idx, x, 1, A, &out), XCS_ERR_SHAPE, "7 indices for 5 values");
+    CHECK_OK(xcs_copy(got, &src));
+    CHECK_ERR(xcs_scatter_add_along_axis(idx, src, 1, -1, &out), XCS_ERR_SHAPE, "length -1");
+    xcs_tensor *all[] = {x, idx, src, got, back, i32, short_idx};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xcs_tensor_free(all[i]);
+}
+
 int main(void) {
     CHECK_OK(xcs_host_init());
     RUN(test_axes_layouts_dtypes);
@@ -285,5 +324,6 @@ int main(void) {
     RUN(test_errors);
     RUN(test_scatter_threads_same_bits);
     RUN(test_scatter_errors);
+    RUN(test_along_axis);
     return check_report();
 }

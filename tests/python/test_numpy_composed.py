@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+import ml_dtypes
+from ml_dtypes import bfloat16
 
 import ember.xcs as xcs
 from conftest import assert_same_bits
@@ -201,6 +203,58 @@ def test_argsort_sort_stable_nans_last(rng, dtype, axis, shape):
         np.testing.assert_array_equal(np.asarray(s), np.sort(a, axis=axis, kind="stable"))
 
 
+def _sort_want(a, axis):
+    """numpy's sort with the bits xcs promises: NaNs last in their order with
+    their bits (a stable sort keeps them), -0.0 before 0.0 among the zeros
+    (bfloat16: ordered by its exact float32 values, bits moved as they are)."""
+    key = a.astype(np.float32) if a.dtype == bfloat16 else a
+    w = np.moveaxis(np.take_along_axis(a, np.argsort(key, axis=axis, kind="stable"), axis), axis, -1).copy()
+    if w.dtype.kind == "f" or w.dtype == bfloat16:
+        for row in w.reshape(-1, w.shape[-1]):
+            z = np.flatnonzero(row == 0)
+            row[z] = np.where(np.arange(len(z)) < np.signbit(row[z].astype(np.float32)).sum(), -0.0, 0.0)
+    return np.moveaxis(w, -1, axis)
+
+
+@pytest.mark.parametrize("dtype", SORT_DTYPES + [bfloat16], ids=[np.dtype(d).name for d in SORT_DTYPES + [bfloat16]])
+def test_sort_values_kernel(rng, dtype):
+    """The values-only sort, bit for bit: rows either side of the network
+    runs (8), the radix threshold (256) and one row long enough for every
+    thread to sort it together; extreme values, subnormals, NaNs with
+    payloads and signs (last, bits and order kept), signed zeros (-0.0
+    first); strided and reversed inputs; a permutation of the input."""
+    dt = np.dtype(dtype)
+    for n in (1, 2, 7, 8, 9, 16, 17, 100, 255, 256, 257, 1000, 100_003):
+        rows = max(1, min(40, 20_000 // n))
+        if dt.kind == "f" or dt == bfloat16:
+            a = (rng.standard_normal((rows, n)) * rng.choice([1e-3, 1, 1e3], (rows, n))).astype(dtype)
+            info = ml_dtypes.finfo(dtype)
+            special = np.array([0.0, -0.0, np.inf, -np.inf, info.max, info.min, info.tiny, -info.tiny,
+                                info.smallest_subnormal, -info.smallest_subnormal], dtype)
+            bits = a.view(np.uint16 if dt.itemsize == 2 else np.uint32 if dt.itemsize == 4 else np.uint64)
+            nan = np.array(np.nan, dtype).view(bits.dtype)
+            payload_nans = np.array([nan, nan | 1, nan | 3 | (1 << (8 * dt.itemsize - 1))], bits.dtype)
+            hit = rng.random(a.shape)
+            a[hit < 0.1] = rng.choice(special, (hit < 0.1).sum())
+            bits[hit > 0.95] = rng.choice(payload_nans, (hit > 0.95).sum())
+            a[rng.random(a.shape) < 0.05] = rng.choice([-0.0, 0.0], 1)  # runs of zeros of both signs
+        elif dt.kind == "i":
+            info = np.iinfo(dtype)
+            a = rng.integers(info.min, info.max, (rows, n), dtype=dtype, endpoint=True)
+            a[:, ::5] = rng.choice(np.array([info.min, info.max, -1, 0, 1], dtype), a[:, ::5].shape)
+        else:
+            a = rng.random((rows, n)) < 0.3
+        for x, axis in ((a, 1), (a, -1), (a.T, 0), (a[::-1, ::-2], 1), (a[0], None)):
+            got = np.asarray(np.sort(xcs.asarray(x), axis=axis))
+            want = _sort_want(x.ravel() if axis is None else x, 0 if axis is None else axis)
+            assert got.dtype == dt and got.shape == want.shape
+            if dt.itemsize == 1:
+                np.testing.assert_array_equal(got, want)
+            else:
+                u = {2: np.uint16, 4: np.uint32, 8: np.uint64}[dt.itemsize]
+                np.testing.assert_array_equal(got.view(u), want.view(u), err_msg=f"n={n} axis={axis}")
+
+
 def test_sort_gradient_vmap_and_median(rng):
     x = rng.standard_normal(11)
     w = np.arange(11.0)
@@ -208,6 +262,12 @@ def test_sort_gradient_vmap_and_median(rng):
     ref[np.argsort(x)] = w  # each sorted slot's weight goes back where its value came from
     np.testing.assert_allclose(np.asarray(grad(lambda v: (np.sort(v) * w).sum())(x)), ref)
     b = rng.standard_normal((4, 6))
+    for axis in (0, 1):  # along either axis of a matrix, jitted: the same routing per row
+        wb = rng.standard_normal(b.shape)
+        ref = np.zeros_like(b)
+        np.put_along_axis(ref, np.argsort(b, axis=axis), wb, axis=axis)
+        gb = jit(grad(lambda v: (np.sort(v, axis=axis) * wb).sum()))(b)
+        np.testing.assert_allclose(np.asarray(gb), ref)
     np.testing.assert_array_equal(np.asarray(vmap(np.argsort)(b)), np.argsort(b, axis=1, kind="stable"))
     np.testing.assert_array_equal(np.asarray(vmap(np.sort, in_axes=1, out_axes=1)(b)), np.sort(b, axis=0))
     for axis in (None, 0, 1, (0, 1)):

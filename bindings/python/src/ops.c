@@ -410,6 +410,7 @@ static PyObject *axis_op(PyObject *args, const char *name, xcs_status (*fn)(cons
 }
 
 static PyObject *py_argsort(PyObject *m, PyObject *args) { return axis_op_ex(args, "argsort", xcs_argsort, true); }
+static PyObject *py_sort(PyObject *m, PyObject *args) { return axis_op_ex(args, "sort", xcs_sort, true); }
 static PyObject *py_cumsum(PyObject *m, PyObject *args) { return axis_op(args, "cumsum", xcs_cumsum); }
 static PyObject *py_softmax(PyObject *m, PyObject *args) { return axis_op(args, "softmax", xcs_softmax); }
 static PyObject *py_log_softmax(PyObject *m, PyObject *args) { return axis_op(args, "log_softmax", xcs_log_softmax); }
@@ -430,6 +431,7 @@ PyMethodDef xcs_py_ops_methods[] = {
      "_reduce(name, x, axis=None, keepdims=False, dtype=None): name in sum, prod, max, min, mean, all, any."},
     {"_argreduce", py_argreduce, METH_VARARGS, "_argreduce(name, x, axis=None, keepdims=False): argmax/argmin."},
     {"_argsort", py_argsort, METH_VARARGS, "_argsort(x, axis=None): stable argsort (NaNs last), int64."},
+    {"_sort", py_sort, METH_VARARGS, "_sort(x, axis=None): x sorted along axis (NaNs last)."},
     {"_cumsum", py_cumsum, METH_VARARGS, "_cumsum(x, axis): the running sum along axis, in order (float32/64, int32/64)."},
     {"_var", py_var, METH_VARARGS, "_var(x, axis=None, keepdims=False, ddof=0, dtype=None)"},
     {"_std", py_std, METH_VARARGS, "_std(x, axis=None, keepdims=False, ddof=0, dtype=None)"},

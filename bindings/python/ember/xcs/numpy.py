@@ -999,8 +999,7 @@ def take_along_axis(arr, indices, axis):
 def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     """Indices that sort a along axis (None: the flattened a), int64.  Always
     stable (numpy's kind='stable'; equal values keep their order, which is
-    also a valid result of numpy's default kind), NaNs last.  Sorting has no
-    device kernel: on a GPU the values are sorted on the host."""
+    also a valid result of numpy's default kind), NaNs last."""
     if order is not None:
         raise XCSTypeError("argsort: order= (structured arrays) is not supported")
     a = asarray(a)
@@ -1010,12 +1009,13 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
 
 
 def sort(a, axis=-1, kind=None, order=None, *, stable=None):
-    """a sorted along axis (None: flattened), NaNs last: take_along_axis of
-    argsort, so gradients flow back to where each value came from."""
-    a = asarray(a)
-    if axis is None:
-        a, axis = ravel(a), 0
-    return take_along_axis(a, argsort(a, axis, kind, order), axis)
+    """a sorted along axis (None: flattened), NaNs last (their bits kept),
+    -0.0 before 0.0.  The values alone are sorted where the backend has a
+    kernel (the CPU's radix sort); gradients flow back to where each value
+    came from, through the argsort."""
+    if order is not None:
+        raise XCSTypeError("sort: order= (structured arrays) is not supported")
+    return _xcs._sort(asarray(a), axis)
 
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
