@@ -167,11 +167,23 @@ static xcs_status cse(xcs_graph *g) {
     return XCS_OK;
 }
 
-/* DCE: keeps inputs (they define the signature) and what outputs reach. */
+/* DCE: keeps inputs (they define the signature) and what outputs reach.
+ * Live constants are renumbered in node order through a map, not moved in
+ * place: a constant's slot need not follow its node's order (an unread
+ * input turned constant takes the last slot), and one slot may be read by
+ * several nodes. */
 static xcs_status dce(xcs_graph *g) {
     bool *live = calloc((size_t)g->n_nodes + 1, sizeof *live);
     int32_t *remap = malloc(((size_t)g->n_nodes + 1) * sizeof *remap);
-    if (!live || !remap) { free(live); free(remap); return xcs_error(XCS_ERR_MEMORY, "out of memory in DCE"); }
+    int32_t *cmap = malloc(((size_t)g->n_consts + 1) * sizeof *cmap);
+    xcs_tensor **kept = calloc((size_t)g->n_consts + 1, sizeof *kept);
+    if (!live || !remap || !cmap || !kept) {
+        free(live);
+        free(remap);
+        free(cmap);
+        free(kept);
+        return xcs_error(XCS_ERR_MEMORY, "out of memory in DCE");
+    }
     for (int o = 0; o < g->n_outputs; o++) live[g->outputs[o].node] = true;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const xcs_node *n = &g->nodes[i];
@@ -179,13 +191,11 @@ static xcs_status dce(xcs_graph *g) {
         if (!live[i]) continue;
         for (int k = 0; k < n->n_in; k++) live[g->edges[n->first_edge + k].node] = true;
     }
+    for (int c = 0; c < g->n_consts; c++) cmap[c] = -1;
     int nn = 0, ne = 0, nc = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         xcs_node n = g->nodes[i];
-        if (!live[i]) {
-            if (n.op == XCS_NODE_CONST) { xcs_tensor_free(g->consts[n.aux]); g->consts[n.aux] = NULL; }
-            continue;
-        }
+        if (!live[i]) continue;
         remap[i] = nn;
         for (int k = 0; k < n.n_in; k++) {
             xcs_edge e = g->edges[n.first_edge + k];
@@ -194,15 +204,26 @@ static xcs_status dce(xcs_graph *g) {
         }
         n.first_edge = ne;
         ne += n.n_in;
-        if (n.op == XCS_NODE_CONST) { g->consts[nc] = g->consts[n.aux]; n.aux = nc++; }
+        if (n.op == XCS_NODE_CONST) {
+            if (cmap[n.aux] < 0) { /* its slot's first reader takes the tensor */
+                kept[nc] = g->consts[n.aux];
+                g->consts[n.aux] = NULL;
+                cmap[n.aux] = nc++;
+            }
+            n.aux = cmap[n.aux];
+        }
         g->nodes[nn++] = n;
     }
+    for (int c = 0; c < g->n_consts; c++) xcs_tensor_free(g->consts[c]); /* the dead ones */
+    memcpy(g->consts, kept, (size_t)nc * sizeof *kept);
     for (int o = 0; o < g->n_outputs; o++) g->outputs[o].node = remap[g->outputs[o].node];
     g->n_nodes = nn;
     g->n_edges = ne;
     g->n_consts = nc;
     free(live);
     free(remap);
+    free(cmap);
+    free(kept);
     return XCS_OK;
 }
 

@@ -123,6 +123,35 @@ static void test_cse_dce_hash(void) {
     xcs_graph_free(g);
 }
 
+/* DCE renumbers the live constants by their nodes, whatever slots they
+ * held: here an unread input turned constant (node 1, the last slot) comes
+ * before a dead constant (slot 0) and a live one (slot 1).  Moving slots in
+ * place once gave node 1 the freed slot 0 (a scan's VJP crashed on it). */
+static void test_dce_constant_slots(void) {
+    const int64_t s[1] = {4};
+    xcs_graph *g = NULL;
+    xcs_tensor *x = NULL, *y = NULL, *a = NULL, *b = NULL, *dead = NULL, *xb = NULL, *z = NULL, *in[2] = {NULL, NULL},
+               *out = NULL;
+    CHECK_OK(xcs_graph_new(&g));
+    CHECK_OK(xcs_graph_input(g, XCS_F64, 1, s, &x));
+    CHECK_OK(xcs_graph_input(g, XCS_F64, 0, NULL, &y));
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 5, &a));
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 3, &b));
+    CHECK_OK(xcs_binary(XCS_OP_MUL, x, a, &dead)); /* constant slot 0, read by nothing kept */
+    CHECK_OK(xcs_binary(XCS_OP_MUL, x, b, &xb));   /* slot 1 */
+    CHECK_OK(xcs_binary(XCS_OP_ADD, xb, y, &z));
+    CHECK_OK(xcs_graph_output(g, z));
+    CHECK_OK(xcs_graph_unread_input(g, y->node)); /* y: a zero in slot 2 */
+    CHECK_OK(xcs_graph_optimize(g));
+    CHECK_OK(xcs_full(XCS_F64, 1, s, 2, &in[0]));
+    CHECK_OK(xcs_tensor_scalar(XCS_F64, 100, &in[1])); /* unread */
+    CHECK_OK(xcs_graph_run(g, 2, (const xcs_tensor *const *)in, &out));
+    for (int i = 0; out && i < 4; i++) CHECK(xcs_tensor_get_f64(out, i) == 6.0);
+    xcs_tensor *all[] = {x, y, a, b, dead, xb, z, in[0], in[1], out};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xcs_tensor_free(all[i]);
+    xcs_graph_free(g);
+}
+
 static void test_constants_and_errors(void) {
     const int64_t s[2] = {1000, 1000};
     xcs_graph *g = NULL, *h = NULL;
@@ -599,6 +628,7 @@ int main(void) {
     if (xcs_host_init()) return 1;
     RUN(test_replay_equals_eager);
     RUN(test_cse_dce_hash);
+    RUN(test_dce_constant_slots);
     RUN(test_constants_and_errors);
     RUN(test_chain_fuses_without_intermediates);
     RUN(test_fold_and_identities);

@@ -75,6 +75,28 @@ def test_gradient_of_scan_matches_finite_differences(rng):
         np.testing.assert_allclose(np.asarray(g), num, rtol=1e-5, atol=1e-7)
 
 
+def test_gradient_through_carries_the_input_does_not_reach(rng):
+    """A carry the differentiated input never reaches (scaled, passed
+    through, in a dict, next to a closed-over weight; eager and jitted): its
+    zero cotangent makes the backward body drop nodes, which once freed a
+    constant still read (a crash)."""
+    xs = rng.standard_normal(5)
+    w, z, one = 1.7, np.float64(0), np.float64(1)
+    cases = [  # (loss, its gradient in xs)
+        (lambda v: scan(lambda c, x: ((c[0] + x, c[1] * 2.0), x), (z, one), v)[0][0], np.ones(5)),
+        (lambda v: scan(lambda c, x: ((c[0], c[1] + x * x), x), (z, one), v)[0][1], 2 * xs),
+        (lambda v: scan(lambda c, x: ({"a": c["a"] + w * x, "b": c["b"]}, x), {"a": z, "b": one}, v)[0]["a"],
+         np.full(5, w)),
+        (lambda v: scan(lambda c, x: ((c[0] * 0.5 + x, c[1] - 1.0), c[1] * x), (z, 3 * one), v)[1].sum(),
+         3.0 - np.arange(5.0)),
+    ]
+    for loss, want in cases:
+        np.testing.assert_allclose(np.asarray(grad(loss)(xs)), want, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(jit(grad(loss))(xs)), want, rtol=1e-12)
+    gw = grad(lambda w: scan(lambda c, x: ((c[0] + w * x, c[1] * 2.0), x), (z, one), xs)[0][0])(w)
+    np.testing.assert_allclose(float(np.asarray(gw)), xs.sum(), rtol=1e-12)
+
+
 def test_composition_and_single_compile(rng):
     W, U = rng.standard_normal((4, 4)) * 0.5, rng.standard_normal((3, 4)) * 0.5
     xs = rng.standard_normal((8, 7, 3))  # 8 sequences of 7 steps
