@@ -37,11 +37,20 @@ static int64_t reduced_count(const xcs_tensor *x, unsigned axes) {
     return n;
 }
 
+/* numpy's mean: integers and bools summed in float64 (an int64 sum would
+ * wrap: the mean of [2**62, 2**62, 2**61] is 3.8e18, not negative). */
 xcs_status xcs_mean(const xcs_tensor *x, unsigned axes, bool keepdims, xcs_tensor **out) {
     XCS_HALF_VIA_F32(x, out, true, xcs_mean(x32, axes, keepdims, &r_));
     scope s = {0};
     xcs_tensor *sum, *n;
     xcs_status st;
+    if (!xcs_dtype_is_float(x->dtype)) {
+        xcs_tensor *f;
+        if ((st = xcs_cast(x, XCS_F64, &f))) return st;
+        st = xcs_mean(f, axes, keepdims, out);
+        xcs_tensor_free(f);
+        return st;
+    }
     TRY(xcs_reduce(XCS_OP_SUM, x, axes, keepdims, &sum));
     keep(&s, sum);
     TRY(weak_scalar(&s, (double)reduced_count(x, axes), &n));

@@ -241,6 +241,24 @@ def test_integer_sum_widening(xnp, xcs):
     assert int(np.asarray(xnp.sum(xcs.asarray(b)))) == 70_000
 
 
+def test_integer_mean_var_sum_in_float64(xnp, xcs, rng):
+    """numpy sums integers in float64 for mean (and var's mean): an int64
+    sum would wrap (found by differential testing), and a float64 one
+    rounds where numpy's does, so the bits are numpy's."""
+    big = np.array([2**62, 2**62, 2**61])
+    for name in ("mean", "var", "std", "average", "nanmean", "nanvar"):
+        got, want = getattr(xnp, name)(big), getattr(np, name)(big)
+        assert np.asarray(got).dtype == want.dtype and float(np.asarray(got)) == float(want), name
+    for dtype in (np.int32, np.int64, np.bool_):
+        a = rng.integers(-2**31, 2**31, (5, 301)).astype(dtype)
+        a[0, :3] = np.iinfo(np.int64).max if dtype is np.int64 else 1
+        for axis in (None, 0, 1):
+            for name in ("mean", "var", "std"):
+                got, want = np.asarray(getattr(xnp, name)(xcs.asarray(a), axis=axis)), getattr(np, name)(a, axis=axis)
+                assert got.dtype == want.dtype
+                np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+
+
 def test_sum_accuracy_float32(xnp, xcs, rng):
     """Pairwise/blocked summation: 1e7 float32 ones sum exactly (naive gives 16777216)."""
     a = np.ones(10_000_000, np.float32)
