@@ -49,7 +49,16 @@ static xcs_status sum_unused(const xcs_tensor *x, operand_spec *o, const operand
         else axes |= 1u << i;
     }
     *o = r;
-    return axes ? xcs_reduce(XCS_OP_SUM, x, axes, false, out) : xcs_tensor_view(x, out);
+    if (!axes) return xcs_tensor_view(x, out);
+    /* numpy's einsum sums in the operands' dtype: an int32 sum wraps as
+     * int32 (the int64 sum cast back has its bits), a bool one is an "or" */
+    if (xcs_dtype_is_float(x->dtype)) return xcs_reduce(XCS_OP_SUM, x, axes, false, out);
+    xcs_tensor *wide;
+    xcs_status st = xcs_reduce(XCS_OP_SUM, x, axes, false, &wide);
+    if (st) return st;
+    st = xcs_cast(wide, x->dtype, out);
+    xcs_tensor_free(wide);
+    return st;
 }
 
 /* Permutes x (labels o) into the order `order` (labels) and reshapes to groups. */
@@ -170,11 +179,12 @@ xcs_status xcs_einsum(const char *user_subs, int n, const xcs_tensor *const *xs,
                              subs, t, xs[t]->ndim, in[t].n);
         for (int i = 0; i < in[t].n; i++) {
             int l = in[t].label[i];
-            if (count[l] && size[l] != xs[t]->shape[i])
+            const int64_t d = xs[t]->shape[i];
+            if (count[l] && size[l] != d && size[l] != 1 && d != 1) /* size 1 broadcasts, as numpy's */
                 return xcs_error(XCS_ERR_SHAPE, "einsum '%s': subscript '%c' has size %lld in one operand "
                                  "and %lld in another", subs, l < 26 ? 'a' + l : 'A' + l - 26,
-                                 (long long)size[l], (long long)xs[t]->shape[i]);
-            size[l] = xs[t]->shape[i];
+                                 (long long)size[l], (long long)d);
+            if (!count[l] || size[l] == 1) size[l] = d;
             count[l]++;
         }
     }
@@ -189,8 +199,22 @@ xcs_status xcs_einsum(const char *user_subs, int n, const xcs_tensor *const *xs,
             if (count[l] == 1) res.label[res.n++] = l;
     }
 
-    xcs_tensor *a = NULL, *b = NULL, *a3 = NULL, *b3 = NULL, *prod = NULL, *shaped = NULL;
-    if ((st = sum_unused(xs[0], &in[0], &res, n == 2 ? &in[1] : NULL, &a))) goto done;
+    /* an operand with a size-1 dim another one has longer: broadcast to it */
+    xcs_tensor *a = NULL, *b = NULL, *a3 = NULL, *b3 = NULL, *prod = NULL, *shaped = NULL, *wide[2] = {NULL, NULL};
+    const xcs_tensor *x[2] = {xs[0], n == 2 ? xs[1] : NULL};
+    for (int t = 0; t < n; t++) {
+        int64_t full[XCS_MAX_DIMS];
+        bool grow = false;
+        for (int i = 0; i < in[t].n; i++) {
+            full[i] = size[in[t].label[i]];
+            grow |= full[i] != xs[t]->shape[i];
+        }
+        if (grow) {
+            if ((st = xcs_broadcast_to(xs[t], in[t].n, full, &wide[t]))) goto done;
+            x[t] = wide[t];
+        }
+    }
+    if ((st = sum_unused(x[0], &in[0], &res, n == 2 ? &in[1] : NULL, &a))) goto done;
     if (n == 1) { /* a holds exactly the output labels: permute into place */
         int perm[XCS_MAX_DIMS];
         for (int i = 0; i < res.n; i++)
@@ -199,7 +223,7 @@ xcs_status xcs_einsum(const char *user_subs, int n, const xcs_tensor *const *xs,
         st = xcs_permute(a, perm, out);
         goto done;
     }
-    if ((st = sum_unused(xs[1], &in[1], &res, &in[0], &b))) goto done;
+    if ((st = sum_unused(x[1], &in[1], &res, &in[0], &b))) goto done;
     /* classify: batch, free-A, contracted, free-B */
     int batch[XCS_MAX_DIMS], fa[XCS_MAX_DIMS], fb[XCS_MAX_DIMS], con[XCS_MAX_DIMS];
     int nb = 0, nfa = 0, nfb = 0, nc = 0;
@@ -235,6 +259,8 @@ xcs_status xcs_einsum(const char *user_subs, int n, const xcs_tensor *const *xs,
             if (mid.label[k] == res.label[i]) perm[i] = k;
     st = xcs_permute(shaped, perm, out);
 done:
+    xcs_tensor_free(wide[0]);
+    xcs_tensor_free(wide[1]);
     xcs_tensor_free(a);
     xcs_tensor_free(b);
     xcs_tensor_free(a3);

@@ -174,6 +174,30 @@ def test_einsum(xnp, xcs, rng, spec, shapes, dtype):
     assert_close(got, ref, np.asarray(want).dtype, rtol=64 * eps * k, atol=64 * eps * k)
 
 
+def test_einsum_integer_bool_dtypes_and_size_one_broadcast(xnp, xcs, rng):
+    """numpy's einsum keeps the operands' dtype (an int32 sum wraps as
+    int32, a bool one is an "or") and broadcasts a label's size-1 dim
+    against another operand's longer one (found by differential testing)."""
+    i32 = rng.integers(-2**31, 2**31, (4, 5), dtype=np.int32)
+    b = rng.random((4, 5)) < 0.2
+    cases = [("i->", [np.array([2**31 - 1, 5], np.int32)]), ("ij->j", [i32]), ("ij->", [i32]), ("ij->j", [b]),
+             ("ij->i", [b]), ("ij,jk->ik", [i32, i32.T.copy()]), ("ij,jk->ik", [b, b.T.copy()]),
+             ("ij,ij->", [rng.standard_normal((2, 3)), rng.standard_normal((1, 3))]),
+             ("ij,kj->ik", [rng.standard_normal((2, 1)), rng.standard_normal((3, 4))]),
+             ("ij,jk", [i32, np.ones((1, 2), np.int32)]),
+             ("...ij,...jk->...ik", [rng.standard_normal((2, 1, 2, 2)), rng.standard_normal((3, 2, 2))])]
+    for spec, ops in cases:
+        want = np.einsum(spec, *ops)
+        got = np.asarray(xnp.einsum(spec, *[xcs.asarray(o) for o in ops]))
+        assert got.dtype == want.dtype and got.shape == want.shape, spec
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=spec)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=spec)
+    with pytest.raises(xcs.XCSShapeError, match="size 2 in one operand and 3"):
+        xnp.einsum("ij,ij->", np.ones((2, 3)), np.ones((3, 3)))
+
+
 def test_einsum_errors(xnp, xcs):
     a = xcs.asarray(np.ones((3, 4)))
     b = xcs.asarray(np.ones((5, 6)))
