@@ -119,15 +119,21 @@ xcs_status xcs_unary(xcs_op op, const xcs_tensor *x, xcs_tensor **out) {
     return run_elementwise(op, 1, &x, x->ndim, x->shape, compute, result, out);
 }
 
+/* False when x is a Python int (weak int64 0-d, on the host) outside int32
+ * meeting an int32 array (dt). */
+static bool weak_int_fits(const xcs_tensor *x, xcs_dtype dt) {
+    if (!(x->flags & XCS_TENSOR_WEAK) || x->dtype != XCS_I64 || dt != XCS_I32 || x->ndim != 0 || x->graph)
+        return true;
+    int64_t v = xcs_tensor_get_i64(x, 0);
+    return v >= INT32_MIN && v <= INT32_MAX;
+}
+
 /* NEP 50: a Python int adopts the array's integer dtype, so it must fit it
  * (numpy raises OverflowError rather than wrapping 2**40 into int32). */
 static xcs_status check_weak_fits(const xcs_tensor *x, xcs_dtype dt, const char *op) {
-    if (!(x->flags & XCS_TENSOR_WEAK) || x->dtype != XCS_I64 || dt != XCS_I32 || x->ndim != 0) return XCS_OK;
-    int64_t v = xcs_tensor_get_i64(x, 0);
-    if (v < INT32_MIN || v > INT32_MAX)
-        return xcs_error(XCS_ERR_VALUE, "%s: Python integer %lld is out of bounds for int32 (the array's dtype); "
-                         "cast the array to int64 first", op, (long long)v);
-    return XCS_OK;
+    if (weak_int_fits(x, dt)) return XCS_OK;
+    return xcs_error(XCS_ERR_VALUE, "%s: Python integer %lld is out of bounds for int32 (the array's dtype); "
+                     "cast the array to int64 first", op, (long long)xcs_tensor_get_i64(x, 0));
 }
 
 /* NEP 50, numpy's and JAX's rule: a Python scalar takes the array's dtype
@@ -168,6 +174,8 @@ xcs_status xcs_binary(xcs_op op, const xcs_tensor *a, const xcs_tensor *b, xcs_t
         return xcs_error_context(st, "%s", xcs_op_name(op));
     bool aw = a->flags & XCS_TENSOR_WEAK, bw = b->flags & XCS_TENSOR_WEAK;
     xcs_dtype p = xcs_dtype_promote(a->dtype, aw, b->dtype, bw);
+    /* numpy compares a Python int outside int32 with an int32 array exactly */
+    if (xcs_op_get_info(op)->rule == XCS_RULE_CMP && (!weak_int_fits(a, p) || !weak_int_fits(b, p))) p = XCS_I64;
     if ((st = rule_dtypes(op, p, false, &compute, &result))) return st;
     const xcs_tensor *in[2] = {a, b};
     if ((st = run_promoted(op, 2, 0, in, p, ndim, shape, compute, result, out))) return st;

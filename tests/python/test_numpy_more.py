@@ -312,6 +312,23 @@ def test_ufunc_methods_and_queries(name, rng):
             np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_python_ints_out_of_int32_range_against_int32_arrays(rng):
+    """numpy raises for arithmetic with a Python int that int32 cannot hold
+    (NEP 50) but compares one exactly, either side (found by differential
+    testing)."""
+    a = rng.integers(-2**31, 2**31, 50, dtype=np.int32)
+    a[:2] = [np.iinfo(np.int32).min, np.iinfo(np.int32).max]
+    x = xcs.asarray(a)
+    for v in (2**31, -(2**31) - 1, 2**40, -(2**62), 2**31 - 1, -(2**31), 0):
+        for op in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
+            got, want = np.asarray(getattr(x, op)(v)), getattr(a, op)(v)
+            assert got.dtype == np.bool_
+            np.testing.assert_array_equal(got, want, err_msg=f"{op} {v}")
+        np.testing.assert_array_equal(np.asarray(v <= x), v <= a)
+    with pytest.raises(xcs.XCSValueError, match="out of bounds for int32"):
+        x + 2**31
+
+
 def test_asarray_python_ints_out_of_range():
     """numpy's OverflowError for a Python int out of an integer dtype's range (not a wrapped value)."""
     for v in (2**40, 2**31, [1, 2**40], -(2**31) - 1):
