@@ -137,6 +137,11 @@ def test_bad_argument_types(xnp, xcs):
         xnp.where(x)
     with pytest.raises((TypeError, xcs.XCSError)):
         xcs.Array()
+    # numpy's classes for bad slices: a float bound is a TypeError, a zero step a ValueError
+    with pytest.raises(xcs.XCSTypeError, match="slice indices must be integers"):
+        x[1.0:2]
+    with pytest.raises(xcs.XCSValueError, match="step cannot be zero"):
+        x[::0]
 
 
 def test_nan_inf_inputs_do_not_raise(xnp, xcs):

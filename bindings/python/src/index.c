@@ -144,8 +144,8 @@ static int step(xcs_tensor **cur, xcs_status st, xcs_tensor *next) {
 
 static int apply_slice(xcs_tensor **cur, int axis, PyObject *slice) {
     Py_ssize_t start, stop, stp;
-    if (PySlice_Unpack(slice, &start, &stop, &stp) < 0) {
-        xcs_py_chain(XCS_ERR_VALUE, "getitem");
+    if (PySlice_Unpack(slice, &start, &stop, &stp) < 0) { /* a float bound: TypeError, step 0: ValueError */
+        xcs_py_chain(PyErr_ExceptionMatches(PyExc_TypeError) ? XCS_ERR_TYPE : XCS_ERR_VALUE, "getitem");
         return -1;
     }
     Py_ssize_t len = (Py_ssize_t)(*cur)->shape[axis];
