@@ -305,17 +305,22 @@ xcs_status xcs_cumsum(const xcs_tensor *x, int axis, xcs_tensor **out) {
     return st;
 }
 
+/* fn (an op along one axis) of the flattened x: axis=None. */
+static xcs_status on_flat(const xcs_tensor *x, xcs_status (*fn)(const xcs_tensor *, int, xcs_tensor **),
+                          xcs_tensor **out) {
+    int64_t flat = -1;
+    xcs_tensor *f;
+    xcs_status st = xcs_reshape(x, 1, &flat, &f);
+    if (st) return st;
+    st = fn(f, 0, out);
+    xcs_tensor_free(f);
+    return st;
+}
+
 xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out) {
     xcs_status st;
     XCS_HALF_VIA_F32(x, out, false, xcs_argsort(x32, axis, &r_));
-    if (axis == XCS_AXIS_NONE) {
-        int64_t flat = -1;
-        xcs_tensor *f;
-        if ((st = xcs_reshape(x, 1, &flat, &f))) return st;
-        st = xcs_argsort(f, 0, out);
-        xcs_tensor_free(f);
-        return st;
-    }
+    if (axis == XCS_AXIS_NONE) return on_flat(x, xcs_argsort, out);
     int a;
     if (xcs_axis_normalize(axis, x->ndim, &a)) return xcs_error_context(XCS_ERR_VALUE, "argsort");
     if (x->graph) return xcs_trace_node(x->graph, XCS_OP_ARGSORT, 1, &x, XCS_I64, x->dtype, x->ndim, x->shape, 0, a, out);
@@ -342,14 +347,7 @@ xcs_status xcs_argsort(const xcs_tensor *x, int axis, xcs_tensor **out) {
 xcs_status xcs_sort(const xcs_tensor *x, int axis, xcs_tensor **out) {
     xcs_status st;
     XCS_HALF_VIA_F32(x, out, true, xcs_sort(x32, axis, &r_));
-    if (axis == XCS_AXIS_NONE) {
-        int64_t flat = -1;
-        xcs_tensor *f;
-        if ((st = xcs_reshape(x, 1, &flat, &f))) return st;
-        st = xcs_sort(f, 0, out);
-        xcs_tensor_free(f);
-        return st;
-    }
+    if (axis == XCS_AXIS_NONE) return on_flat(x, xcs_sort, out);
     int a;
     if (xcs_axis_normalize(axis, x->ndim, &a)) return xcs_error_context(XCS_ERR_VALUE, "sort");
     if (x->graph) return xcs_trace_node(x->graph, XCS_OP_SORT, 1, &x, x->dtype, x->dtype, x->ndim, x->shape, 0, a, out);

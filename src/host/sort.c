@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "sort_plan.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -124,16 +124,6 @@ static void radix_sort(uint64_t *key, int64_t *idx, uint64_t *k2, int64_t *i2, i
     if (is != idx) memcpy(idx, is, (size_t)n * sizeof *idx);
 }
 
-typedef struct sort_plan {
-    const char *x;
-    int64_t *out;
-    int64_t n, rows, sx, so; /* axis length; rows; the axis' stride in x and out (elements) */
-    int nd;                   /* the other dims, for a row's start */
-    int64_t shape[XCS_MAX_DIMS], xst[XCS_MAX_DIMS], ost[XCS_MAX_DIMS];
-    size_t isz;
-    xcs_dtype dt;
-} sort_plan;
-
 /* The scratch a thread needs for one row (see sort_rows). */
 static size_t row_scratch(int64_t n, size_t isz) {
     if (n >= RADIX_MIN) /* keys, indices, each twice; the digit counts */
@@ -146,14 +136,10 @@ static size_t row_scratch(int64_t n, size_t isz) {
 static void sort_rows(const sort_plan *p, int64_t r0, int64_t r1, char *buf) {
     char *key = buf;
     int64_t *idx = (int64_t *)(void *)(buf + ((p->n * p->isz + 7) & ~(size_t)7)), *tmp = idx + p->n;
+    int64_t *out = (int64_t *)(void *)p->out;
     for (int64_t r = r0; r < r1; r++) {
-        int64_t xo = 0, oo = 0, rest = r;
-        for (int d = p->nd - 1; d >= 0; d--) {
-            int64_t i = rest % p->shape[d];
-            rest /= p->shape[d];
-            xo += i * p->xst[d];
-            oo += i * p->ost[d];
-        }
+        int64_t xo, oo;
+        sort_row_start(p, r, &xo, &oo);
         if (p->n >= RADIX_MIN) {
             uint64_t *k1 = (uint64_t *)(void *)buf, *k2 = k1 + p->n;
             int64_t *i1 = (int64_t *)(void *)(k2 + p->n), *i2 = i1 + p->n;
@@ -164,7 +150,7 @@ static void sort_rows(const sort_plan *p, int64_t r0, int64_t r1, char *buf) {
             }
             const int bits = p->dt == XCS_BOOL ? 8 : p->isz == 4 ? 32 : 64;
             radix_sort(k1, i1, k2, i2, p->n, bits, (uint32_t *)(void *)(i2 + p->n));
-            for (int64_t k = 0; k < p->n; k++) p->out[oo + k * p->so] = i1[k];
+            for (int64_t k = 0; k < p->n; k++) out[oo + k * p->so] = i1[k];
             continue;
         }
         for (int64_t k = 0; k < p->n; k++) memcpy(key + k * p->isz, p->x + (xo + k * p->sx) * (int64_t)p->isz, p->isz);
@@ -175,28 +161,14 @@ static void sort_rows(const sort_plan *p, int64_t r0, int64_t r1, char *buf) {
         case XCS_F32: sort_row_f32((const float *)(const void *)key, idx, tmp, p->n); break;
         default: sort_row_f64((const double *)(const void *)key, idx, tmp, p->n); break;
         }
-        for (int64_t k = 0; k < p->n; k++) p->out[oo + k * p->so] = idx[k];
+        for (int64_t k = 0; k < p->n; k++) out[oo + k * p->so] = idx[k];
     }
 }
 
 xcs_status xcs_cpu_argsort(const xcs_tensor *x, int axis, xcs_tensor *out) {
-    if (axis < 0 || axis >= x->ndim || out->dtype != XCS_I64 || out->ndim != x->ndim || !xcs_tensor_is_contiguous(out))
-        return xcs_error(XCS_ERR_VALUE, "argsort kernel: bad operands");
-    if (x->dtype != XCS_BOOL && x->dtype != XCS_I32 && x->dtype != XCS_I64 && x->dtype != XCS_F32 &&
-        x->dtype != XCS_F64)
-        return xcs_error(XCS_ERR_TYPE, "argsort: dtype %s is not supported", xcs_dtype_name(x->dtype));
-    sort_plan p = {.x = xcs_tensor_data(x), .out = xcs_tensor_data(out), .n = x->shape[axis], .rows = 1,
-                   .sx = x->strides[axis], .isz = xcs_dtype_size(x->dtype), .dt = x->dtype};
-    int64_t ostr[XCS_MAX_DIMS];
-    xcs_strides_contiguous(x->ndim, x->shape, ostr);
-    p.so = ostr[axis];
-    for (int d = 0; d < x->ndim; d++)
-        if (d != axis) {
-            p.shape[p.nd] = x->shape[d];
-            p.xst[p.nd] = x->strides[d];
-            p.ost[p.nd++] = ostr[d];
-            p.rows *= x->shape[d];
-        }
+    sort_plan p;
+    xcs_status st = sort_plan_of(x, axis, out, XCS_I64, "argsort", &p);
+    if (st) return st;
     if (p.n == 0 || p.rows == 0) return XCS_OK;
     const size_t per = row_scratch(p.n, p.isz);
     int nt = 1;

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_kernels.h"
+#include "sort_plan.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -153,15 +153,6 @@ static bool digit_offsets(int64_t *count, int nt, int64_t n) {
 SORT_KEYS(uint32_t)
 SORT_KEYS(uint64_t)
 
-typedef struct sort_plan {
-    const char *x;
-    char *out;
-    int64_t n, rows, sx, so; /* axis length; rows; the axis' stride in x and out (elements) */
-    int nd;                   /* the other dims, for a row's start */
-    int64_t shape[XCS_MAX_DIMS], xst[XCS_MAX_DIMS], ost[XCS_MAX_DIMS];
-    xcs_dtype dt;
-} sort_plan;
-
 /* Keys of one row of a 4- or 8-byte dtype (T: uint32_t / uint64_t, S: the
  * signed type of its width, F: the float): non-NaN keys to key[0..m), NaN
  * bits to key[n-1] downwards; sorted; mapped back into out's row with the
@@ -194,29 +185,15 @@ typedef struct sort_plan {
 ROW_OF(uint32_t, float, ((uint32_t)1 << 31))
 ROW_OF(uint64_t, double, ((uint64_t)1 << 63))
 
-/* The byte offsets of row r's start in x and out. */
-static void row_start(const sort_plan *p, int64_t r, int64_t *xo, int64_t *oo) {
-    *xo = *oo = 0;
-    for (int d = p->nd - 1; d >= 0; d--) {
-        int64_t i = r % p->shape[d];
-        r /= p->shape[d];
-        *xo += i * p->xst[d];
-        *oo += i * p->ost[d];
-    }
-    const int64_t isz = (int64_t)xcs_dtype_size(p->dt);
-    *xo *= isz;
-    *oo *= isz;
-}
-
 /* Rows [r0, r1), `threads` threads sorting each (buf: 2n keys of 8 bytes,
  * then threads * DIGITS counts). */
 static void sort_rows(const sort_plan *p, int64_t r0, int64_t r1, char *buf, int threads) {
     int64_t *count = (int64_t *)(void *)(buf + 16 * (size_t)p->n);
     for (int64_t r = r0; r < r1; r++) {
         int64_t xo, oo;
-        row_start(p, r, &xo, &oo);
-        const char *xr = p->x + xo;
-        char *orow = p->out + oo;
+        sort_row_start(p, r, &xo, &oo);
+        const char *xr = p->x + xo * (int64_t)p->isz;
+        char *orow = p->out + oo * (int64_t)p->isz;
         if (p->dt == XCS_BOOL) { /* falses, then trues */
             int64_t ones = 0;
             for (int64_t k = 0; k < p->n; k++) ones += xr[k * p->sx] != 0;
@@ -232,23 +209,9 @@ static void sort_rows(const sort_plan *p, int64_t r0, int64_t r1, char *buf, int
 }
 
 xcs_status xcs_cpu_sort(const xcs_tensor *x, int axis, xcs_tensor *out) {
-    if (axis < 0 || axis >= x->ndim || out->dtype != x->dtype || out->ndim != x->ndim || !xcs_tensor_is_contiguous(out))
-        return xcs_error(XCS_ERR_VALUE, "sort kernel: bad operands");
-    if (x->dtype != XCS_BOOL && x->dtype != XCS_I32 && x->dtype != XCS_I64 && x->dtype != XCS_F32 &&
-        x->dtype != XCS_F64)
-        return xcs_error(XCS_ERR_TYPE, "sort: dtype %s is not supported", xcs_dtype_name(x->dtype));
-    sort_plan p = {.x = xcs_tensor_data(x), .out = xcs_tensor_data(out), .n = x->shape[axis], .rows = 1,
-                   .sx = x->strides[axis], .dt = x->dtype};
-    int64_t ostr[XCS_MAX_DIMS];
-    xcs_strides_contiguous(x->ndim, x->shape, ostr);
-    p.so = ostr[axis];
-    for (int d = 0; d < x->ndim; d++)
-        if (d != axis) {
-            p.shape[p.nd] = x->shape[d];
-            p.xst[p.nd] = x->strides[d];
-            p.ost[p.nd++] = ostr[d];
-            p.rows *= x->shape[d];
-        }
+    sort_plan p;
+    xcs_status st = sort_plan_of(x, axis, out, x->dtype, "sort", &p);
+    if (st) return st;
     if (p.n == 0 || p.rows == 0) return XCS_OK;
     int nt = 1;
 #ifdef _OPENMP
