@@ -87,6 +87,21 @@ def test_closure_constants_and_python_scalars_weak():
     assert f.stats()["traces"] == 2
 
 
+def test_python_ints_int32_cannot_hold_follow_the_eager_rules():
+    """A Python int outside int32 is part of its trace (and key), so with an
+    int32 array it compares exactly and raises in arithmetic, as eagerly and
+    in numpy; in range it stays a traced input of one signature."""
+    a = np.array([1, -5, 2**31 - 1, -2**31], np.int32)
+    less = jit(lambda x, n: x < n)
+    for n in (2**40, -2**40, 2**31, -2**31 - 1, 3, -2**31):
+        np.testing.assert_array_equal(np.asarray(less(a, n)), a < n)
+    assert less.stats()["traces"] == 5  # one per out-of-range value, one for every int32 value
+    with pytest.raises(xcs.XCSValueError, match="out of bounds for int32"):
+        jit(lambda x, n: x + n)(a, 2**31)
+    np.testing.assert_array_equal(np.asarray(jit(lambda x, n: x.astype(np.int64) + n)(a, 2**40)),
+                                  a.astype(np.int64) + 2**40)
+
+
 def test_inputs_kinds():
     @jit
     def f(x):

@@ -160,6 +160,14 @@ def _lazy_args(args, kwargs, device=None):
     return tuple(a), k
 
 
+class _Exact(tuple):
+    """The weak flag of a Python int that int32 cannot hold: its trace sees the int itself (its value is
+    in the cache key), so numpy's eager rules apply to it (arithmetic with an int32 array raises,
+    a comparison is exact), which a traced value of unknown size could not follow."""
+
+    __slots__ = ()
+
+
 def _convert_leaf(leaf):
     """(value passed to Graph.run, (shape, dtype name, weak)) or None when unsupported."""
     t = type(leaf)
@@ -167,6 +175,8 @@ def _convert_leaf(leaf):
         return leaf, (leaf.shape, _dt_name(leaf.dtype), False)
     w = _WEAK.get(t)
     if w is not None:
+        if t is int and not -2**31 <= leaf < 2**31:
+            return leaf, ((), w, _Exact((leaf,)))
         return leaf, ((), w, True)
     if isinstance(leaf, (np.ndarray, np.generic)):
         a = _xcs._asarray(leaf)
@@ -359,7 +369,8 @@ class JittedFunction:
             conv = _convert_leaf(leaf)
             if conv is None:
                 self._bad_leaf(dyn, i, leaf)
-            values.append(conv[0])
+            if type(conv[1][2]) is not _Exact:  # an exact int is in the trace, not an input
+                values.append(conv[0])
             sigs.append(conv[1])
         key = (treedef, tuple(sigs), statics)
         try:
@@ -532,7 +543,7 @@ class JittedFunction:
         g = Graph()
         t0 = time.perf_counter()
         try:
-            tracers = [g.input(dt, shape, weak=weak) for shape, dt, weak in sigs]
+            tracers = [weak[0] if type(weak) is _Exact else g.input(dt, shape, weak=weak) for shape, dt, weak in sigs]
             full_args, full_kw = rebuild(pytree.unflatten(treedef, tracers))
             del tracers
             tok, tok_g = orch._TRACING.set(True), orch._ACTIVE.set(g)
