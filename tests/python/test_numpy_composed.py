@@ -110,14 +110,16 @@ def test_under_vmap(rng):
 
 
 def test_errors():
-    with pytest.raises(xcs.XCSValueError, match="at least 2 dimensions"):
-        xcs.numpy.tril(np.ones(3))
+    with pytest.raises(xcs.XCSValueError, match="at least 1 dimension"):
+        xcs.numpy.tril(np.float64(3))  # a 1-D x is a row broadcast, as numpy's
     with pytest.raises(xcs.XCSValueError, match="out of bounds"):
         xcs.numpy.flip(np.ones(3), 2)
     with pytest.raises(xcs.XCSValueError, match="same number of dimensions"):
         xcs.numpy.take_along_axis(np.ones((2, 3)), np.zeros(2, np.int64), 1)
-    with pytest.raises(xcs.XCSTypeError, match="reflect_type 'odd' is not supported"):
-        xcs.numpy.pad(np.ones(3), 1, mode="reflect", reflect_type="odd")
+    with pytest.raises(xcs.XCSTracerError, match="reflect_type .odd. is not supported"):  # traced: no fallback
+        jit(lambda x: xcs.numpy.pad(x, 1, mode="reflect", reflect_type="odd"))(np.ones(3))
+    np.testing.assert_array_equal(np.asarray(xcs.numpy.pad(np.arange(3.0), 2, mode="reflect", reflect_type="odd")),
+                                  np.pad(np.arange(3.0), 2, mode="reflect", reflect_type="odd"))
     # numpy's own function for what xcs does not do, on concrete arrays
     np.testing.assert_array_equal(np.asarray(np.pad(xcs.asarray(np.arange(3.0)), 2, mode="reflect", reflect_type="odd")),
                                   np.pad(np.arange(3.0), 2, mode="reflect", reflect_type="odd"))
@@ -281,8 +283,8 @@ def test_sort_gradient_vmap_and_median(rng):
     g = np.asarray(grad(lambda v: np.median(v))(x))  # the middle value's slot
     assert g[np.argsort(x)[5]] == 1.0 and g.sum() == 1.0
     np.testing.assert_array_equal(np.asarray(xcs.asarray(b).argsort(axis=0)), np.argsort(b, axis=0, kind="stable"))
-    with pytest.raises(xcs.XCSValueError, match="empty"):
-        xcs.numpy.median(np.ones((0, 3)), axis=0)
+    with pytest.warns(RuntimeWarning):  # numpy's: nan for an empty slice, with its warning
+        np.testing.assert_array_equal(np.asarray(xcs.numpy.median(np.ones((0, 3)), axis=0)), np.full(3, np.nan))
 
 
 def test_argsort_in_a_device_program(rng):

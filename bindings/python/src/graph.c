@@ -790,6 +790,12 @@ static PyObject *py_is_traced(PyObject *m, PyObject *x) {
     return PyBool_FromLong(XcsArray_Check(x) && XCS_T(x)->graph != NULL);
 }
 
+/* A traced Array standing for a Python number (weak, NEP 50); concrete
+ * Arrays never are (the flag is dropped when they are wrapped). */
+static PyObject *py_is_weak(PyObject *m, PyObject *x) {
+    return PyBool_FromLong(XcsArray_Check(x) && (XCS_T(x)->flags & XCS_TENSOR_WEAK));
+}
+
 /* _signature(args) -> tuple of (shape, dtype name, False) per argument, the
  * cache-key part jit builds for arrays, or None when an argument is not a
  * concrete Array or a numpy array of an xcs dtype (jit's general path then
@@ -953,6 +959,7 @@ static PyObject *py_tracer_error(PyObject *m, PyObject *args) {
 
 PyMethodDef xcs_py_graph_methods[] = {
     {"_is_traced", py_is_traced, METH_O, "_is_traced(x) -> True when x is an Array standing for a traced value."},
+    {"_is_weak", py_is_weak, METH_O, "_is_weak(x) -> True when x is a traced Array standing for a Python number."},
     {"_collective", py_collective, METH_VARARGS,
      "_collective(name, x, axis_size, axis_id=0) -> traced psum/pmax/all_gather/axis_index of x over the mapped "
      "axis of map axis_id."},

@@ -8,11 +8,18 @@ key is anything ``x[key]`` takes (ints, slices, None, Ellipsis, integer
 arrays, traced ones included, and boolean masks whose values are known).
 The indexed elements are found as the flat positions ``arange(x.size)``
 takes under key, and v is broadcast to ``x[key].shape`` (numpy's rule for
-``x[key] = v``).  Where an element is indexed more than once, add,
-subtract, multiply, min and max combine every update (JAX's rule); set
-keeps the last one in key's order (numpy's ``x[key] = v``); divide and
-power apply their combined divisor / exponent as one.  Indices out of
-bounds raise XCSIndexError (numpy's rule; JAX drops such updates).
+``x[key] = v``).  set casts v to x's dtype (numpy's ``x[key] = v``); the
+other updates are computed in numpy's ufunc.at dtype (x's and v's common
+one, Python numbers weak) and cast back to x's dtype, so an int x
+multiplied by 2.5 becomes int(x * 2.5), as numpy's.  Where an element is
+indexed more than once, add, subtract, multiply, min and max combine every
+update (JAX's rule); set keeps the last one in key's order; divide
+applies the combined divisor as one.  Where that would differ from numpy's
+one-update-at-a-time result beyond rounding (float updates of an int x,
+whose every step numpy truncates; power, as (x**a)**b), repeated positions
+that are known (not traced) are updated in rounds, one per repeat, exactly
+as numpy's ufunc.at.  Indices out of bounds raise XCSIndexError (numpy's
+rule; JAX drops such updates).
 
 Updates at distinct positions are one scatter of the new values; repeated
 positions are grouped by a stable sort of the positions and combined by a
@@ -57,13 +64,42 @@ def _options(kw, name):
             raise TypeError(f"at[...].{name}() got an unexpected keyword argument {k!r}")
 
 
+def _update_dtype(dt, v, kind):
+    """The dtype an update v of an x of dtype dt is computed in: set casts v to dt (numpy's
+    x[key] = v); the others combine in the dtype numpy's ufunc.at loop uses (x's and v's common
+    dtype, Python numbers weak), whose result is then cast back to dt."""
+    if kind == "set":
+        return dt
+    return _np.result_type(dt, xnp._promotion_key(v))
+
+
+def _occurrences(known):
+    """Per update (flat positions known, in key order), how many earlier updates hit its position."""
+    order = _np.argsort(known, kind="stable")
+    s = known[order]
+    first = _np.concatenate([[True], s[1:] != s[:-1]])
+    start = _np.maximum.accumulate(_np.where(first, _np.arange(s.size), 0))
+    rank = _np.empty(s.size, _np.int64)
+    rank[order] = _np.arange(s.size) - start
+    return rank
+
+
+def _scatter_unique(flat, ps, new, size):
+    """flat with new written at the distinct positions ps."""
+    dt = flat.dtype
+    scattered = _xcs._scatter_add(ps, xnp.astype(new, dt, copy=False), 0, size)
+    hit = xnp.greater(_xcs._scatter_add(ps, xnp.ones(ps.shape, xnp.int32), 0, size), 0)
+    return xnp.where(hit, scattered, flat)
+
+
 def _update(x, key, v, kind, combine, fold):
     """x with the elements at key updated by v.  combine(old, c): an element's new value from its old
     one and its combined update c (None for set); fold: how repeated updates combine (op or 'last')."""
     x = xnp.asarray(x)
     pos = _positions(x, key)
     dt = x.dtype
-    v = xnp.broadcast_to(xnp.astype(xnp.asarray(v), dt, copy=False) if kind != "power" else xnp.asarray(v), pos.shape)
+    udt = _update_dtype(dt, v, kind)
+    v = xnp.broadcast_to(xnp.astype(xnp.asarray(v), udt, copy=False), pos.shape)
     p, vals = xnp.ravel(pos), xnp.ravel(v)
     size = int(_np.prod(x.shape, dtype=_np.int64))
     n = p.shape[0]
@@ -72,8 +108,20 @@ def _update(x, key, v, kind, combine, fold):
         return x
     known = _np_shape._concrete(p)
     unique = known is not None and _np.unique(known).size == known.size
-    if kind == "add" and combine is None:  # every update summed: one scatter
-        return xnp.reshape(xnp.add(flat, _xcs._scatter_add(p, vals, 0, size)), x.shape)
+    if kind == "add" and combine is None:
+        if udt == dt:  # every update summed: one scatter
+            return xnp.reshape(xnp.add(flat, _xcs._scatter_add(p, vals, 0, size)), x.shape)
+        combine = xnp.add  # a float update of an int x: added in float, the sum cast back
+    if known is not None and not unique and kind != "set" and (
+            (xnp._floating(udt) and not xnp._floating(dt)) or (kind == "power" and xnp._floating(udt))):
+        # numpy's ufunc.at updates one element at a time, casting each result back to x's dtype:
+        # which no combined update reproduces (int truncation, (x**a)**b), so one round per repeat
+        rank = _occurrences(known)
+        for r in range(int(rank.max()) + 1):
+            sel = _np.nonzero(rank == r)[0]
+            ps = xnp.asarray(known[sel])
+            flat = _scatter_unique(flat, ps, combine(xnp.take(flat, ps), xnp.take(vals, xnp.asarray(sel))), size)
+        return xnp.reshape(flat, x.shape)
     if unique:
         ps, last = p, xnp.ones((n,), xnp.bool_)
     else:
@@ -117,7 +165,8 @@ class _Ref:
     def subtract(self, values, **kw):
         """x with values subtracted at key (repeated indices: every one subtracted)."""
         _options(kw, "subtract")
-        return _update(self._x, self._key, xnp.negative(xnp.asarray(values)), "add", None, xnp.add)
+        neg = -values if type(values) in (int, float) else xnp.negative(xnp.asarray(values))  # Python numbers stay weak
+        return _update(self._x, self._key, neg, "add", None, xnp.add)
 
     def multiply(self, values, **kw):
         """x multiplied by values at key (repeated indices: by their product)."""

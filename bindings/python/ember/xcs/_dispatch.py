@@ -244,8 +244,9 @@ def _wrap(r):
             return _xcs._asarray(r)
         except XCSTypeError:  # complex, strings, objects: numpy's result as is
             return r
-    if type(r) is tuple:
-        return tuple(_wrap(v) for v in r)
+    if isinstance(r, tuple):  # numpy's named results (QRResult, ...) keep their type
+        vals = [_wrap(v) for v in r]
+        return type(r)(*vals) if hasattr(r, "_fields") else tuple(vals)
     if type(r) is list:
         return [_wrap(v) for v in r]
     return r

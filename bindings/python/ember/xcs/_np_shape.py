@@ -280,7 +280,7 @@ def insert(arr, obj, values, axis=None):
     while vals.ndim > len(slot) and vals.shape[0] == 1:
         vals = vals[0]
     vals = xnp.broadcast_to(vals, slot)
-    perm = _np.insert(_np.arange(n), obj, n + _np.arange(numnew))  # numpy's own placement rules
+    perm = xnp._numpy_rule("insert", _np.insert, _np.arange(n), obj, n + _np.arange(numnew))  # numpy's placement
     return xnp.take(xnp.concatenate([arr, vals], axis=ax), perm, axis=ax)
 
 
@@ -292,7 +292,7 @@ def delete(arr, obj, axis=None):
     ax = xnp._axis(axis, arr.ndim, "delete")
     if isinstance(obj, Array):
         raise xnp._Unsupported("delete: obj must be static (an int, a slice, a list of ints or a boolean mask)")
-    keep = _np.delete(_np.arange(arr.shape[ax]), obj)  # numpy's own rules and errors
+    keep = xnp._numpy_rule("delete", _np.delete, _np.arange(arr.shape[ax]), obj)  # numpy's own rules and errors
     return xnp.take(arr, keep, axis=ax)
 
 

@@ -186,16 +186,16 @@ def corrcoef(x, y=None, rowvar=True, *, dtype=None):
 # ---------------------------------------------------------------- NaN-ignoring reductions
 
 
-def nansum(a, axis=None, dtype=None, out=None, keepdims=False):
-    """Sum treating NaNs as zero."""
+def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+    """Sum treating NaNs as zero (initial= and where= as sum's)."""
     xnp._no_out(out, "nansum")
-    return xnp.sum(_fill_nan(xnp.asarray(a), 0), axis, dtype, keepdims=keepdims)
+    return xnp.sum(_fill_nan(xnp.asarray(a), 0), axis, dtype, keepdims=keepdims, initial=initial, where=where)
 
 
-def nanprod(a, axis=None, dtype=None, out=None, keepdims=False):
-    """Product treating NaNs as one."""
+def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+    """Product treating NaNs as one (initial= and where= as prod's)."""
     xnp._no_out(out, "nanprod")
-    return xnp.prod(_fill_nan(xnp.asarray(a), 1), axis, dtype, keepdims=keepdims)
+    return xnp.prod(_fill_nan(xnp.asarray(a), 1), axis, dtype, keepdims=keepdims, initial=initial, where=where)
 
 
 def nancumsum(a, axis=None, dtype=None, out=None):
@@ -210,25 +210,27 @@ def nancumprod(a, axis=None, dtype=None, out=None):
     return xnp.cumprod(_fill_nan(xnp.asarray(a), 1), axis, dtype)
 
 
-def _nanextreme(a, axis, keepdims, red, fill):
+def _nanextreme(a, axis, keepdims, red, fill, initial, where):
     a = xnp.asarray(a)
     if not _floating(a):
-        return red(a, axis, keepdims=keepdims)
+        return red(a, axis, keepdims=keepdims, initial=initial, where=where)
     nan = xnp.isnan(a)
-    r = red(xnp.where(nan, fill, a), axis, keepdims=keepdims)
-    return xnp.where(xnp.all(nan, axis, keepdims=keepdims), _np.nan, r)
+    r = red(xnp.where(nan, fill, a), axis, keepdims=keepdims, initial=initial, where=where)
+    if initial is not None:  # numpy's fmax.reduce from initial: NaNs never win over it
+        return r
+    return xnp.where(xnp.all(xnp.logical_or(nan, xnp.logical_not(where)), axis, keepdims=keepdims), _np.nan, r)
 
 
-def nanmax(a, axis=None, out=None, keepdims=False):
-    """Maximum ignoring NaNs; NaN for an all-NaN slice (numpy also warns)."""
+def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=True):
+    """Maximum ignoring NaNs; NaN for an all-NaN slice (numpy also warns); initial= and where= as max's."""
     xnp._no_out(out, "nanmax")
-    return _nanextreme(a, axis, keepdims, xnp.max, -_np.inf)
+    return _nanextreme(a, axis, keepdims, xnp.max, -_np.inf, initial, where)
 
 
-def nanmin(a, axis=None, out=None, keepdims=False):
-    """Minimum ignoring NaNs; NaN for an all-NaN slice (numpy also warns)."""
+def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=True):
+    """Minimum ignoring NaNs; NaN for an all-NaN slice (numpy also warns); initial= and where= as min's."""
     xnp._no_out(out, "nanmin")
-    return _nanextreme(a, axis, keepdims, xnp.min, _np.inf)
+    return _nanextreme(a, axis, keepdims, xnp.min, _np.inf, initial, where)
 
 
 def _nanarg(a, axis, keepdims, red, fill):
@@ -256,38 +258,41 @@ def nanargmin(a, axis=None, out=None, *, keepdims=False):
     return _nanarg(a, axis, keepdims, xnp.argmin, _np.inf)
 
 
-def nanmean(a, axis=None, dtype=None, out=None, keepdims=False):
-    """Mean of the non-NaN values (NaN for an all-NaN slice, which numpy also warns about)."""
+def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
+    """Mean of the non-NaN values (NaN for an all-NaN slice, which numpy also warns about); where=
+    as mean's."""
     xnp._no_out(out, "nanmean")
     a = xnp.asarray(a)
     if not _floating(a):
-        return xnp.mean(a, axis, dtype, keepdims=keepdims)
+        return xnp.mean(a, axis, dtype, keepdims=keepdims, where=where)
     nan = xnp.isnan(a)
-    tot = xnp.sum(xnp.where(nan, 0, a), axis, dtype, keepdims=keepdims)
-    cnt = xnp.sum(xnp.logical_not(nan), axis, keepdims=keepdims)
+    tot = xnp.sum(xnp.where(nan, 0, a), axis, dtype, keepdims=keepdims, where=where)
+    cnt = xnp.sum(xnp.logical_not(nan), axis, keepdims=keepdims, where=where)
     return xnp.astype(xnp.divide(tot, cnt), tot.dtype, copy=False)
 
 
-def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """Variance of the non-NaN values, numpy's two passes; NaN where fewer than ddof + 1 values remain."""
+def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True):
+    """Variance of the non-NaN values, numpy's two passes; NaN where fewer than ddof + 1 values remain;
+    where= as var's."""
     xnp._no_out(out, "nanvar")
     a = xnp.asarray(a)
     if not _floating(a):
-        return xnp.var(a, axis, dtype, ddof=ddof, keepdims=keepdims)
+        return xnp.var(a, axis, dtype, ddof=ddof, keepdims=keepdims, where=where)
     nan = xnp.isnan(a)
     arr = xnp.where(nan, 0, a)
-    tot = xnp.sum(arr, axis, dtype, keepdims=True)
-    avg = xnp.astype(xnp.divide(tot, xnp.sum(xnp.logical_not(nan), axis, keepdims=True)), tot.dtype, copy=False)
+    tot = xnp.sum(arr, axis, dtype, keepdims=True, where=where)
+    cnt = xnp.sum(xnp.logical_not(nan), axis, keepdims=True, where=where)
+    avg = xnp.astype(xnp.divide(tot, cnt), tot.dtype, copy=False)
     d = xnp.where(nan, 0, xnp.astype(xnp.subtract(arr, avg), arr.dtype, copy=False))
-    v = xnp.sum(xnp.multiply(d, d), axis, dtype, keepdims=keepdims)
-    dof = xnp.subtract(xnp.sum(xnp.logical_not(nan), axis, keepdims=keepdims), ddof)
+    v = xnp.sum(xnp.multiply(d, d), axis, dtype, keepdims=keepdims, where=where)
+    dof = xnp.subtract(xnp.sum(xnp.logical_not(nan), axis, keepdims=keepdims, where=where), ddof)
     return xnp.where(xnp.less_equal(dof, 0), _np.nan, xnp.astype(xnp.divide(v, dof), v.dtype, copy=False))
 
 
-def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """Standard deviation of the non-NaN values: sqrt(nanvar)."""
+def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True):
+    """Standard deviation of the non-NaN values: sqrt(nanvar) (where= as var's)."""
     xnp._no_out(out, "nanstd")
-    return xnp.sqrt(nanvar(a, axis, dtype, None, ddof, keepdims))
+    return xnp.sqrt(nanvar(a, axis, dtype, None, ddof, keepdims, where=where))
 
 
 def _sorted_rows(a, axis, name):
@@ -343,12 +348,16 @@ def _q_valid(q, message):
 
 
 def nanquantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
-    """numpy.nanquantile, each of numpy.quantile's methods, q known (not traced); the q dims come first."""
+    """numpy.nanquantile, each of numpy.quantile's methods, q known (not traced); the q dims come first.
+    Integer and boolean data (no NaNs) go to quantile, as numpy's do: lower, higher, nearest and the
+    inverted-cdf methods keep their dtype."""
     xnp._no_out(out, "nanquantile")
     a = xnp.asarray(a)
     scalar = isinstance(q, (int, float)) and a.dtype.kind == "f"  # numpy: q in a's dtype
     q = _np.asarray(_concrete(q, "nanquantile: q"), a.dtype if scalar else None)
     _q_valid(q, "Quantiles must be in the range [0, 1]")
+    if not _floating(a) and a.size:  # no NaNs: numpy's quantile, whose discrete methods keep an int dtype
+        return xnp.quantile(a, q, axis, None, False, method, keepdims)
     return _nanquantile(a, q, axis, method, keepdims, "nanquantile")
 
 
@@ -359,6 +368,8 @@ def nanpercentile(a, q, axis=None, out=None, overwrite_input=False, method="line
     q = _np.asarray(_np.true_divide(_concrete(q, "nanpercentile: q"), a.dtype.type(100) if a.dtype.kind == "f"
                                     else 100))
     _q_valid(q, "Percentiles must be in the range [0, 100]")
+    if not _floating(a) and a.size:  # no NaNs: numpy's quantile, whose discrete methods keep an int dtype
+        return xnp.quantile(a, q, axis, None, False, method, keepdims)
     return _nanquantile(a, q, axis, method, keepdims, "nanpercentile")
 
 

@@ -455,6 +455,7 @@ def _random_normal(key: _Operand, shape: _ShapeLike | None = (), dtype: DTypeLik
 # ---------------------------------------------------------------- tracing (internal; jit, grad, vmap)
 
 def _is_traced(x: object, /) -> bool: ...
+def _is_weak(x: object, /) -> bool: ...
 def _check_concrete(x: object, what: str, /) -> None:
     """Raises XCSTracerError when x is a traced Array (what: how the value is used)."""
 def _concretize(x: _T, /) -> _T:

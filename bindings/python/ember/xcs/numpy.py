@@ -6,7 +6,11 @@ Signatures follow numpy's; parameters numpy has and xcs cannot honour are left
 out, so calling with them raises ``TypeError`` (and numpy's own functions,
 reached through ``__array_function__``, fall back to numpy for them).  ``out=``
 is accepted where numpy takes it positionally, and must be ``None``: Arrays are
-immutable.
+immutable.  A case a function accepts but does not compute (a callable pad
+mode, ``reflect_type='odd'``, a sublist einsum, a traced argument that must
+be known) runs numpy's function on concrete inputs (array results as
+``Array``), called directly as through numpy; on traced inputs it raises
+``XCSTracerError`` saying why.
 
 Promotion follows numpy 2 (NEP 50): Python scalars are weak
 (``float32_array * 2.0`` stays float32), numpy arrays and scalars are strong.
@@ -18,6 +22,10 @@ float32: elementwise chains that xcs fuses round once, when they are stored.
 
 import builtins as _builtins
 import collections as _collections
+import functools as _functools
+import operator as _operator
+import sys as _sys
+import warnings as _warnings
 
 import numpy as _np
 
@@ -607,16 +615,56 @@ def arange(start, stop=None, step=None, dtype=None):
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
     """num evenly spaced samples over [start, stop] (or [start, stop) without endpoint).
 
-    start and stop are scalars (array endpoints are not supported), so axis
-    may only be 0 or -1.  The last sample is exactly stop when endpoint is set.
+    Scalar start and stop give a 1-D array (axis 0 or -1).  Array endpoints
+    (broadcast together) give numpy's result: the samples along axis, by
+    numpy's formula (start + i * step, or i / div * delta where a step is 0).
+    The last sample is exactly stop when endpoint is set.
     """
+    if _np.ndim(start) or _np.ndim(stop) or _xcs._is_traced(start) or _xcs._is_traced(stop):
+        return _linspace_arrays(start, stop, num, endpoint, retstep, dtype, axis)
     if axis not in (0, -1):
-        raise XCSTypeError("linspace: start and stop are scalars, so axis must be 0 or -1")
+        raise _xcs.XCSValueError(f"linspace: axis {axis} is out of bounds for the 1-dimensional result of "
+                                 "scalar start and stop")
     r = _xcs._linspace(start, stop, num, endpoint, "float64" if dtype is None else dtype)
     if not retstep:
         return r
     div = (num - 1) if endpoint else num
     return r, ((float(stop) - float(start)) / div if div > 0 else float("nan"))
+
+
+def _linspace_arrays(start, stop, num, endpoint, retstep, dtype, axis):
+    """linspace of array endpoints, numpy's steps (numpy/_core/function_base.py)."""
+    num = _operator_index(num, "linspace: num")
+    if num < 0:
+        raise _xcs.XCSValueError(f"linspace: number of samples, {num}, must be non-negative")
+    start, stop = asarray(start), asarray(stop)
+    dt = _np.result_type(start.dtype, stop.dtype, 0.0)  # numpy's ensure_inexact
+    start, stop = astype(start, dt, copy=False), astype(stop, dt, copy=False)
+    delta = subtract(stop, start)
+    div = (num - 1) if endpoint else num
+    y = reshape(arange(0, num, 1, dt), (-1,) + (1,) * delta.ndim)
+    if div > 0:
+        step = divide(delta, div)
+        y = where(any(equal(step, 0)), multiply(divide(y, div), delta), multiply(y, step))
+    else:
+        step = _np.nan  # numpy's, a Python float
+        y = multiply(y, delta)
+    y = add(y, start)
+    if endpoint and num > 1:
+        y = concatenate([y[:-1], expand_dims(broadcast_to(stop, y.shape[1:]), 0)])
+    y = moveaxis(y, 0, _axis(axis, y.ndim, "linspace"))
+    if dtype is not None:
+        if _np.dtype(dtype).kind in "iu":
+            y = floor(y)
+        y = astype(y, dtype, copy=False)
+    return (y, step) if retstep else y
+
+
+def _operator_index(v, what):
+    try:
+        return _operator.index(v)
+    except TypeError:
+        raise XCSTypeError(f"{what} must be an integer, got {type(v).__name__}") from None
 
 
 def eye(N, M=None, k=0, dtype=None):
@@ -660,13 +708,27 @@ def astype(x, dtype, /, *, copy=True):
 class _Unsupported(XCSTypeError):
     """A call an xcs function accepts by its signature but does not compute
     (a pad mode, a quantile method, a matrix norm): numpy's own function
-    runs instead when numpy dispatched it (ember.xcs._dispatch)."""
+    runs instead, on concrete inputs (_numpy_when_unsupported for direct
+    calls, ember.xcs._dispatch for numpy's); never seen by users."""
 
 
 def _axis(axis, ndim, name):
     if not -ndim <= axis < ndim:
         raise _xcs.XCSValueError(f"{name}: axis {axis} is out of bounds for array of dimension {ndim}")
     return axis % ndim
+
+
+def _numpy_rule(name, fn, *args):
+    """fn(*args), numpy's own index arithmetic, its errors raised as the XCS classes (which
+    subclass the builtins numpy raises)."""
+    try:
+        return fn(*args)
+    except IndexError as e:
+        raise _xcs.XCSIndexError(f"{name}: {e}") from None
+    except ValueError as e:
+        raise _xcs.XCSValueError(f"{name}: {e}") from None
+    except TypeError as e:
+        raise XCSTypeError(f"{name}: {e}") from None
 
 
 def isnan(x, /):
@@ -750,9 +812,12 @@ def flip(m, axis=None):
     """Reverses the order of elements along axis (all axes when None); a view."""
     m = asarray(m)
     axes = range(m.ndim) if axis is None else (axis if isinstance(axis, (tuple, list)) else (axis,))
+    axes = [_axis(a, m.ndim, "flip") for a in axes]
+    if len(set(axes)) != len(axes):
+        raise _xcs.XCSValueError("flip: repeated axis")
     key = [slice(None)] * m.ndim
     for a in axes:
-        key[_axis(a, m.ndim, "flip")] = slice(None, None, -1)
+        key[a] = slice(None, None, -1)
     return m[tuple(key)]
 
 
@@ -818,19 +883,21 @@ def _tri_mask(shape, k, lower):
 
 
 def tril(m, k=0):
-    """The lower triangle of the last two axes (elements above the k-th diagonal zeroed)."""
+    """The lower triangle of the last two axes (elements above the k-th diagonal zeroed); a 1-D m
+    is first broadcast to a square (numpy's rule)."""
     m = asarray(m)
-    if m.ndim < 2:
-        raise _xcs.XCSValueError("tril: the array must have at least 2 dimensions")
-    return where(_tri_mask(m.shape, k, True), m, zeros((), m.dtype))
+    if m.ndim < 1:
+        raise _xcs.XCSValueError("tril: the array must have at least 1 dimension")
+    return where(_tri_mask(m.shape if m.ndim > 1 else m.shape * 2, k, True), m, zeros((), m.dtype))
 
 
 def triu(m, k=0):
-    """The upper triangle of the last two axes (elements below the k-th diagonal zeroed)."""
+    """The upper triangle of the last two axes (elements below the k-th diagonal zeroed); a 1-D m
+    is first broadcast to a square (numpy's rule)."""
     m = asarray(m)
-    if m.ndim < 2:
-        raise _xcs.XCSValueError("triu: the array must have at least 2 dimensions")
-    return where(_tri_mask(m.shape, k, False), m, zeros((), m.dtype))
+    if m.ndim < 1:
+        raise _xcs.XCSValueError("triu: the array must have at least 1 dimension")
+    return where(_tri_mask(m.shape if m.ndim > 1 else m.shape * 2, k, False), m, zeros((), m.dtype))
 
 
 def outer(a, b, out=None):
@@ -883,7 +950,7 @@ def repeat(a, repeats, axis=None):
     ax = _axis(axis, a.ndim, "repeat")
     if isinstance(repeats, Array):
         repeats = _np.asarray(repeats)
-    idx = _np.repeat(_np.arange(a.shape[ax]), repeats)
+    idx = _numpy_rule("repeat", _np.repeat, _np.arange(a.shape[ax]), repeats)
     return take(a, idx, axis=ax)
 
 
@@ -911,22 +978,40 @@ def _pad_pairs(v, ndim, what, dtype=None):
         raise _xcs.XCSValueError(f"pad: {what} {v!r} cannot broadcast to ({ndim}, 2)") from None
 
 
-def pad(array, pad_width, mode="constant", *, constant_values=0, end_values=0, reflect_type="even",
+_PAD_KEYWORDS = {"constant": ("constant_values",), "linear_ramp": ("end_values",), "reflect": ("reflect_type",),
+                 "symmetric": ("reflect_type",), "maximum": ("stat_length",), "minimum": ("stat_length",),
+                 "mean": ("stat_length",), "median": ("stat_length",)}
+
+
+def pad(array, pad_width, mode="constant", *, constant_values=None, end_values=None, reflect_type=None,
         stat_length=None):
     """numpy.pad, axis after axis as numpy (later axes pad the earlier ones' padding too):
     'constant', 'edge', 'reflect' and 'symmetric' (reflect_type 'even'), 'wrap' (a take at the
     indices numpy's own pad gives a range), 'linear_ramp', and the statistics 'maximum',
     'minimum', 'mean', 'median' (stat_length).  'empty' pads with zeros (numpy leaves the
-    values undefined).  Others (a callable, reflect_type 'odd'): numpy's, on concrete arrays."""
+    values undefined).  Others (a callable, reflect_type 'odd'): numpy's, on concrete arrays.
+    A keyword left None is numpy's default (constant_values and end_values 0, reflect_type
+    'even'); one the mode does not take raises, as numpy's."""
     a = asarray(array)
+    given = {k for k, v in (("constant_values", constant_values), ("end_values", end_values),
+                            ("reflect_type", reflect_type), ("stat_length", stat_length)) if v is not None}
+    constant_values = 0 if constant_values is None else constant_values
+    end_values = 0 if end_values is None else end_values
+    reflect_type = "even" if reflect_type is None else reflect_type
     if callable(mode) or (mode in ("reflect", "symmetric") and reflect_type != "even"):
         raise _Unsupported(f"pad: mode {mode!r} with reflect_type {reflect_type!r} is not supported")
     if mode not in ("constant", "empty", "linear_ramp") + _PAD_GATHER + tuple(_PAD_STATS):
         raise _xcs.XCSValueError(f"pad: mode {mode!r} is not supported")
+    extra = given - set(_PAD_KEYWORDS.get(mode, ()))
+    if extra:
+        raise _xcs.XCSValueError(f"pad: unsupported keyword arguments for mode '{mode}': {sorted(extra)}")
     pw = _pad_pairs(pad_width, a.ndim, "pad_width", _np.int64)
     if (pw < 0).any():
         raise _xcs.XCSValueError("pad: index can't contain negative values")
     cv = _pad_pairs(constant_values if mode == "constant" else end_values, a.ndim, "constant_values")
+    if mode == "constant" and not _floating(a.dtype) and cv.dtype.kind == "f" and not _np.isfinite(cv).all():
+        raise _xcs.XCSValueError(f"pad: cannot convert float {'NaN' if _np.isnan(cv).any() else 'infinity'} to "
+                                 f"integer (the array is of dtype {a.dtype})")
     sl = None if stat_length is None else _pad_pairs(stat_length, a.ndim, "stat_length", _np.int64)
     for ax in range(a.ndim):
         before, after = (int(w) for w in pw[ax])
@@ -1020,7 +1105,8 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """The median along axis (None: of all), numpy's: the middle of the
-    sorted values, or the mean of the two middle ones; NaN when a NaN is there."""
+    sorted values, or the mean of the two middle ones; NaN when a NaN is there, and (with numpy's
+    RuntimeWarning) for an empty axis."""
     _no_out(out, "median")
     a = asarray(a)
     if not _floating(a.dtype):
@@ -1036,8 +1122,9 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
         return expand_dims(r, axes) if keepdims else r
     ax = axes[0]
     n = a.shape[ax]
-    if n == 0:
-        raise _xcs.XCSValueError("median of an empty axis")
+    if n == 0:  # numpy's mean of the empty middle: NaN, with its warning
+        _warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=2)
+        return full(a.shape[:ax] + ((1,) if keepdims else ()) + a.shape[ax + 1:], _np.nan, a.dtype)
     s = sort(a, ax)
     lo, hi = [slice(None)] * a.ndim, [slice(None)] * a.ndim
     lo[ax], hi[ax] = slice((n - 1) // 2, (n - 1) // 2 + 1), slice(n // 2, n // 2 + 1)
@@ -1168,24 +1255,61 @@ def diff(a, n=1, axis=-1):
     return a
 
 
+def _weak_scalar(v):
+    """True for a Python number, or a traced Array standing for one (jit traces Python numbers as
+    weak values, NEP 50)."""
+    return type(v) in (bool, int, float) or _xcs._is_weak(v)
+
+
+def _promotion_key(v):
+    """v as numpy.result_type reads it: a Python number (weak, NEP 50; read by its type, not its
+    value) for Python numbers and traced weak scalars, else its dtype."""
+    if type(v) in (bool, int, float):
+        return type(v)(0)
+    v = asarray(v)
+    if _weak_scalar(v):
+        return False if v.dtype == bool_ else 0 if v.dtype == int64 else 0.0
+    return v.dtype
+
+
+def _float_operands(*xs):
+    """xs as Arrays of the float dtype numpy's float-only ufuncs (logaddexp, heaviside) compute
+    them in: their common dtype (Python numbers weak) if it is a float, else float16 for bools
+    and float64 for ints, the first loop of e/f/d each input casts to safely."""
+    dt = _np.result_type(*(_promotion_key(v) for v in xs))
+    if not _floating(dt):
+        dt = _np.dtype(float16 if dt == bool_ else float64)
+    return [astype(asarray(v), dt, copy=False) for v in xs]
+
+
 def logaddexp(x1, x2, /):
     """log(exp(x1) + exp(x2)) without overflow, numpy's way: the larger plus
-    log1p(exp(-|x1 - x2|)); equal inputs (infinities too) give x + log(2)."""
-    x1, x2 = asarray(x1), asarray(x2)
+    log1p(exp(-|x1 - x2|)); equal inputs (infinities too) give x + log(2).
+
+    The inputs are first converted to numpy's result dtype (ints to float64,
+    bools to float16, a float16 with a float32 to float32); 16-bit floats are
+    computed in float32 and rounded once, as numpy's loops do."""
+    x1, x2 = _float_operands(x1, x2)
+    dt = x1.dtype
+    if dt.itemsize == 2:
+        x1, x2 = astype(x1, float32), astype(x2, float32)
     t = subtract(x1, x2)
     r = where(greater(t, 0), add(x1, log1p(exp(negative(t)))), add(x2, log1p(exp(t))))
     r = where(isnan(t), t, r)
-    return where(equal(x1, x2), add(x1, 0.69314718055994530942), r)
+    return astype(where(equal(x1, x2), add(x1, 0.69314718055994530942), r), dt, copy=False)
 
 
 def logaddexp2(x1, x2, /):
     """log2(2**x1 + 2**x2) without overflow, numpy's way (as logaddexp, in base 2)."""
-    x1, x2 = asarray(x1), asarray(x2)
+    x1, x2 = _float_operands(x1, x2)
+    dt = x1.dtype
+    if dt.itemsize == 2:
+        x1, x2 = astype(x1, float32), astype(x2, float32)
     t = subtract(x1, x2)
     r = where(greater(t, 0), add(x1, divide(log1p(exp2(negative(t))), 0.69314718055994530942)),
               add(x2, divide(log1p(exp2(t)), 0.69314718055994530942)))
     r = where(isnan(t), t, r)
-    return where(equal(x1, x2), add(x1, 1), r)
+    return astype(where(equal(x1, x2), add(x1, 1), r), dt, copy=False)
 
 
 def fix(x, out=None):
@@ -1249,10 +1373,12 @@ def fmin(x1, x2, /):
 
 
 def heaviside(x1, x2, /):
-    """0 where x1 < 0, x2 where x1 == 0, 1 where x1 > 0, NaN where x1 is NaN."""
-    x1, x2 = asarray(x1), asarray(x2)
-    r = where(less(x1, 0), 0.0, where(greater(x1, 0), 1.0, _to_float(x2)))
-    return where(isnan(x1), x1, r) if _floating(x1.dtype) else r
+    """0 where x1 < 0, x2 where x1 == 0, 1 where x1 > 0, NaN where x1 is NaN,
+    in numpy's result dtype: the float dtype of x1 and x2 together (ints as
+    float64, bools as float16)."""
+    f1, x2 = _float_operands(x1, x2)
+    r = where(less(f1, 0), 0.0, where(greater(f1, 0), 1.0, x2))
+    return where(isnan(f1), f1, r)
 
 
 def float_power(x1, x2, /):
@@ -1263,7 +1389,8 @@ def float_power(x1, x2, /):
 def sinc(x):
     """sin(pi x) / (pi x), 1 at 0: numpy's formula (pi * where(x == 0, 1e-20, x))."""
     x = asarray(x)
-    y = multiply(3.141592653589793, where(equal(x, 0), 1.0e-20, _to_float(x)))
+    x = x if _floating(x.dtype) else astype(x, float64)  # bools too: where(x == 0, 1e-20, x) is float64
+    y = multiply(3.141592653589793, where(equal(x, 0), 1.0e-20, x))
     return divide(sin(y), y)
 
 
@@ -1570,7 +1697,8 @@ def _lstsq(a, b, rcond=None):
     """numpy.linalg.lstsq through the pseudo-inverse: (x, residuals, rank, s).  x = pinv(a, rcond) @ b
     (rcond None: max(m, n) * eps, as numpy 2); residuals: the squared column norms of b - a x when
     m > n (numpy returns them only when a has full rank: on concrete arrays so does xcs; under jit
-    they are always there); rank: an int64 Array; s: the singular values.  One SVD serves all four."""
+    they are always there); rank: an int32 Array (numpy's dtype); s: the singular values.  One SVD
+    serves all four."""
     a, b = asarray(a), asarray(b)
     if a.ndim != 2:
         raise _xcs.XCSShapeError(f"lstsq: a must be 2-dimensional, got {a.ndim} dimensions")
@@ -1582,7 +1710,7 @@ def _lstsq(a, b, rcond=None):
     u, sv, v = _svd_packed(a)
     p, kept = _pinv_of(u, sv, v, _builtins.max(m, n) * _eps(a.dtype) if rcond is None else rcond)
     x = matmul(p, b)
-    rank = count_nonzero(kept, axis=-1)
+    rank = astype(count_nonzero(kept, axis=-1), int32)
     res = subtract(b, matmul(a, x))
     resid = sum(multiply(res, res), axis=0)
     if b.ndim == 1:
@@ -1594,8 +1722,11 @@ def _lstsq(a, b, rcond=None):
 
 def _pinv(a, rcond=None, hermitian=False, *, rtol=None):
     """The Moore-Penrose pseudo-inverse from the SVD: singular values at most rtol * the largest
-    (default max(m, n) * eps) count as zero, as numpy's."""
+    (default max(m, n) * eps) count as zero, as numpy's; an empty matrix gives an empty one of the
+    transposed shape (in a's dtype, as numpy's)."""
     a = asarray(a)
+    if a.ndim >= 2 and 0 in a.shape[-2:]:
+        return zeros(a.shape[:-2] + (a.shape[-1], a.shape[-2]), a.dtype)
     if not _floating(a.dtype):
         a = astype(a, float64)
     cutoff = rtol if rtol is not None else rcond
@@ -1884,5 +2015,36 @@ from ember.xcs._np_ufuncs import *  # noqa: E402,F401,F403
 
 for _k, _v in _np_shape.LINALG.items():
     setattr(linalg, _k, staticmethod(_v))
+
+
+def _numpy_when_unsupported(fn, numpy_fn):
+    """fn, except where it declines a case (_Unsupported: a pad mode, a traced argument that must be
+    known): numpy_fn then runs on concrete inputs (its array result an Array) and traced ones raise
+    XCSTracerError saying why, as numpy's own function does through __array_function__."""
+
+    @_functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _Unsupported as e:
+            from ember.xcs import _dispatch  # noqa: PLC0415  (it imports this module)
+
+            return _dispatch._numpy_fallback(numpy_fn, args, kwargs, str(e))
+
+    return call
+
+
+# the functions that decline some cases (the others compute every case they accept)
+for _name in ("pad", "einsum", "reshape", "ravel", "linalg.svd", "linalg.qr") + _np_shape.NUMPY_FUNCTIONS + \
+        _np_stats.NUMPY_FUNCTIONS:
+    _owner, _, _attr = _name.rpartition(".")
+    _np_fn = getattr(getattr(_np, _owner) if _owner else _np, _attr, None)
+    if _np_fn is not None:  # names of numpy versions other than this one are left as they are
+        _fn = getattr(linalg if _owner else _sys.modules[__name__], _attr)
+        _wrapped = _numpy_when_unsupported(_fn, _np_fn)
+        if _owner:
+            setattr(linalg, _attr, staticmethod(_wrapped))
+        else:
+            globals()[_attr] = _wrapped
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("Array", "XCSTypeError")]

@@ -444,7 +444,7 @@ def _plan(args, in_axes, axis_size, what="vmap"):
 
 def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None):
     """Maps ``fn`` over an axis of its arguments — see the module docstring."""
-    from ember.xcs.api.jit import JittedFunction, _convert_leaf
+    from ember.xcs.api.jit import JittedFunction, _convert_leaf, _Exact
 
     if not callable(fn):
         raise XCSTypeError(f"vmap: expected a callable, got {type(fn).__name__}")
@@ -460,11 +460,19 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
         g = _xcs.Graph(parent=orch._ACTIVE.get())  # values of an enclosing trace are captured
         tracers, values, flags = [], [], []
         for leaf, ax in zip(leaves, axes):
+            if ax is None and type(leaf) is Array and leaf.ndim == 0 and _xcs._is_traced(leaf):
+                # an unmapped traced scalar (a Python number, which the jit around this body traced as a
+                # weak value) is captured as it is: a new input would lose its weak dtype (NEP 50)
+                tracers.append(leaf)
+                continue
             conv = _convert_leaf(leaf)
             if conv is None:
                 raise XCSTypeError(f"vmap: a {type(leaf).__name__} argument cannot be mapped (tensor functions take "
                                    f"arrays and numbers)")
             v, (shape, dt, weak) = conv
+            if ax is None and type(weak) is _Exact:  # a Python int int32 cannot hold: as it is (jit's rule)
+                tracers.append(v)
+                continue
             if ax is not None:
                 per = tuple(s for i, s in enumerate(shape) if i != ax)
                 tracers.append(g.input(dt, per, weak=weak))

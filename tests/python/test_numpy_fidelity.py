@@ -1,0 +1,265 @@
+"""Regressions found by differential testing against numpy: each test runs the
+inputs that exposed a difference (and a few random or edge ones) through
+ember.xcs and numpy and compares dtypes and values (bit for bit for ints);
+a numpy error is expected as the matching XCSError subclass."""
+import warnings
+
+import numpy as np
+import pytest
+from ml_dtypes import bfloat16
+
+import ember.xcs as xcs
+import ember.xcs.numpy as xnp
+from ember.xcs import jit, vmap
+
+
+def same(got, want, rtol=0.0, atol=0.0):
+    """got (an Array) has want's dtype and shape, and its values (NaNs equal; within rtol / atol for floats)."""
+    assert isinstance(got, xcs.Array), type(got)
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape, want.dtype, want.shape)
+    if (rtol or atol) and (want.dtype.kind == "f" or want.dtype == bfloat16):
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol,
+                                   equal_nan=True)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------- float-only ufuncs: numpy's result dtype
+
+
+@pytest.mark.parametrize("name", ["logaddexp", "logaddexp2"])
+def test_logaddexp_promotes_first(name, rng):
+    """The inputs are converted to the common float dtype before the difference: large ints do not
+    wrap, a float16 with a float64 is computed in float64, bools give float16."""
+    f, ref = getattr(xnp, name), getattr(np, name)
+    cases = [
+        (np.array([1], np.int32), np.array([-2**31], np.int32)),
+        (np.array([2**62]), np.array([-2**62])),
+        (np.zeros(1, np.float16), np.zeros(1)),
+        (np.zeros(1, np.float16), np.zeros(1, np.float32)),
+        (np.array([True]), np.array([1.0], np.float16)),
+        (np.array([True, False]), np.array([True, True])),
+        (np.array([True, False]), 1.5),
+        (rng.integers(-2**31, 2**31, 20).astype(np.int32), rng.integers(-2**31, 2**31, 20).astype(np.int32)),
+        (rng.standard_normal(20).astype(np.float32), 2.5),
+        (np.array([1.0, -np.inf, np.inf, np.nan, 3.0]), np.array([1.0, -np.inf, np.inf, 0.0, -3.0])),
+        (np.array([1.0, 2.0], bfloat16), np.array([1.0, -3.0], bfloat16)),
+    ]
+    with np.errstate(invalid="ignore"):
+        for a, b in cases:
+            same(f(a, b), ref(a, b), rtol=1e-6)
+    # a Python number traced by jit stays weak: float32 data keeps float32
+    assert jit(f)(np.ones(3, np.float32), 2.0).dtype == np.float32
+
+
+def test_sinc_of_bool_and_int():
+    """numpy's pi * where(x == 0, 1e-20, x) is float64 for bools and ints: sinc(False) is 1."""
+    for x in (np.array([False, True]), np.array([0, 1, 2, -3], np.int32), np.linspace(-3, 3, 13)):
+        same(xnp.sinc(x), np.sinc(x), rtol=1e-14)
+
+
+def test_heaviside_dtype_from_both_inputs(rng):
+    x = np.array([-1, 0, 1], np.int32)
+    cases = [(x, np.float32(0.5)), (x, np.array(True)), (x, 0.5),
+             (np.array([0.0, 1.0, -2.0], bfloat16), np.array(True)),
+             (np.array([-1.0, 0.0, 1.0, np.nan], np.float16), 0.5), (np.array([True, False]), np.array([True])),
+             (rng.standard_normal(8).astype(np.float32), rng.standard_normal(8).astype(np.float16))]
+    for a, b in cases:
+        same(xnp.heaviside(a, b), np.heaviside(a, b))
+
+
+# ---------------------------------------------------------------- at[]: numpy's ufunc.at
+
+
+AT_UFUNCS = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "divide": np.divide, "power": np.power}
+
+
+@pytest.mark.parametrize("kind", list(AT_UFUNCS))
+def test_at_float_update_of_int_array(kind, rng):
+    """Float updates of an int array are combined in float and the result cast back (int(3 * 2.5)
+    is 7, not 3 * int(2.5)); repeated known positions are updated one at a time, as numpy's."""
+    base = np.array([3, 5, -4, 7], np.int32)
+    keys = [0, (np.array([1]),), slice(None), np.array([True, False, True, True]), (np.array([0, 0, 1]),),
+            (np.array([1, 0, 1, 1, 3]),)]
+    values = [2.5, 0.5, -1.5, np.float32(2.5), 2, np.array(3, np.int64)]
+    with np.errstate(all="ignore"):
+        for key in keys:
+            for v in values:
+                want = base.copy()
+                AT_UFUNCS[kind].at(want, key, v)
+                same(getattr(xcs.asarray(base).at[key], kind)(v), want)
+    x = rng.standard_normal(6) * 4
+    idx = np.array([0, 2, 2, 5, 2])
+    v = rng.standard_normal(5)
+    want = x.astype(np.int64)
+    with np.errstate(all="ignore"):
+        AT_UFUNCS[kind].at(want, idx, v)
+    same(jit(lambda a: getattr(a.at[idx], kind)(v))(x.astype(np.int64)), want)
+
+
+def test_at_repeated_power_is_sequential():
+    """(x ** a) ** b at a repeated position, as numpy's power.at: not x ** (a * b)."""
+    for x, v in ((np.array([-8.0, 2.0]), np.array([2.0, 0.5, 3.0])), (np.array([3, 5], np.int32), 2.5)):
+        want = x.copy()
+        np.power.at(want, [0, 0, 1], v)
+        same(xcs.asarray(x).at[np.array([0, 0, 1])].power(v), want, rtol=1e-15)
+
+
+# ---------------------------------------------------------------- vmap keeps Python numbers weak
+
+
+def test_vmap_unmapped_python_scalar_stays_weak():
+    f = lambda x, s: x * s  # noqa: E731
+    for dt, s in ((np.float32, 2), (np.int32, 2), (np.float16, 1.5), (np.float32, 2.5)):
+        x = np.arange(6, dtype=dt).reshape(2, 3)
+        want = x * s
+        same(vmap(f, in_axes=(0, None))(x, s), want)
+        same(jit(vmap(f, in_axes=(0, None)))(x, s), want)
+        same(vmap(vmap(f, in_axes=(0, None)), in_axes=(0, None))(x, s), want)
+    # a numpy scalar is strong
+    x = np.ones((2, 3), np.float32)
+    assert vmap(f, in_axes=(0, None))(x, np.float64(2)).dtype == np.float64
+
+
+# ---------------------------------------------------------------- statistics and linalg dtypes
+
+
+@pytest.mark.parametrize("name", ["nanquantile", "nanpercentile"])
+def test_nanquantile_of_ints_keeps_dtype(name, rng):
+    f, ref = getattr(xnp, name), getattr(np, name)
+    scale = 100 if name == "nanpercentile" else 1
+    for a in (np.array([1, 2, 3], np.int32), rng.integers(-100, 100, (4, 7)), np.array([True, False, True])):
+        for method in ("inverted_cdf", "closest_observation", "lower", "higher", "nearest", "linear"):
+            if a.dtype == bool and method == "linear":
+                continue  # numpy cannot subtract booleans
+            for q in (0.5, [0.1, 0.9]):
+                for axis in (None, -1):
+                    q_ = np.asarray(q) * scale
+                    same(f(a, q_, axis=axis, method=method), ref(a, q_, axis=axis, method=method), rtol=1e-15)
+
+
+def test_lstsq_rank_is_int32_and_pinv_of_empty(rng):
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    assert xnp.linalg.lstsq(a, b)[2].dtype == np.linalg.lstsq(a, b)[2].dtype == np.int32
+    for shape in ((0, 3), (0, 0), (3, 0), (2, 0, 3), (2, 3, 0)):
+        for dt in (np.float64, np.float32, np.int32):
+            a = np.zeros(shape, dt)
+            same(xnp.linalg.pinv(a), np.linalg.pinv(a))
+
+
+@pytest.mark.parametrize("name,kw", [("nansum", {}), ("nansum", {"initial": 2}), ("nanprod", {}), ("nanmean", {}),
+                                     ("nanvar", {}), ("nanvar", {"ddof": 1}), ("nanstd", {}), ("nanmax", {}),
+                                     ("nanmin", {}), ("nanmax", {"initial": -5.0}), ("nanmin", {"initial": 5.0})])
+def test_nan_reductions_take_where(name, kw, rng):
+    a = rng.standard_normal((4, 5))
+    a[0, 1] = a[2, 3] = a[3, 2] = np.nan
+    mask = rng.random((4, 5)) > 0.3
+    mask[:, 0] = True
+    ints = rng.integers(-9, 9, (4, 5)).astype(np.int32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for x in (a, a.astype(np.float32), ints):
+            if x is ints and isinstance(kw.get("initial"), float):
+                continue
+            for axis in (None, 0, 1):
+                for where in (mask, mask[0]):
+                    if name in ("nanmax", "nanmin") and "initial" not in kw:  # numpy: no identity, so an error
+                        with pytest.raises(ValueError, match="initial"):
+                            getattr(np, name)(x, axis=axis, where=where)
+                        with pytest.raises(xcs.XCSValueError, match="initial"):
+                            getattr(xnp, name)(x, axis=axis, where=where)
+                        continue
+                    same(getattr(xnp, name)(x, axis=axis, where=where, **kw),
+                         getattr(np, name)(x, axis=axis, where=where, **kw), rtol=1e-5, atol=1e-5)
+
+
+def test_median_of_empty_is_nan_with_warning():
+    for shape, axis in (((0,), None), ((0, 3), 0), ((2, 0, 3), 1), ((2, 0, 3), (0, 1))):
+        for dt in (np.float64, np.float32, np.int32):
+            a = np.zeros(shape, dt)
+            with pytest.warns(RuntimeWarning, match="Mean of empty slice"):
+                got = xnp.median(a, axis=axis)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                same(got, np.median(a, axis=axis))
+
+
+# ---------------------------------------------------------------- shapes and creation
+
+
+def test_tril_triu_of_1d():
+    v = np.array([1.0, 2.0, 3.0])
+    for k in (-1, 0, 1):
+        same(xnp.tril(v, k), np.tril(v, k))
+        same(xnp.triu(v, k), np.triu(v, k))
+    same(xnp.tril(np.array([1, 2], np.int32)), np.tril(np.array([1, 2], np.int32)))
+
+
+def test_linspace_array_endpoints():
+    lo, hi = np.array([0.0, 1.0]), np.array([2.0, 3.0])
+    cases = [((lo, hi, 3), {}), ((lo, hi, 3), {"axis": 1}), ((lo, 5.0, 4), {"endpoint": False}),
+             ((0.0, np.array([[1.0, 2.0], [3.0, 4.0]]), 5), {"axis": -1}),
+             ((np.array([1, 2], np.int32), np.array([7, 9], np.int32), 4), {"dtype": np.int32}),
+             ((np.array([1.0, 1.0]), np.array([1.0, 2.0]), 4), {}),
+             ((lo.astype(np.float32), hi.astype(np.float32), 7), {}), ((lo, hi, 0), {})]
+    for args, kw in cases:
+        same(xnp.linspace(*args, **kw), np.linspace(*args, **kw))
+    y, step = xnp.linspace(lo, hi, 5, retstep=True)
+    same(step, np.linspace(lo, hi, 5, retstep=True)[1])
+    with pytest.raises(xcs.XCSValueError, match="axis 1 is out of bounds"):
+        xnp.linspace(0.0, 1.0, 3, axis=1)
+
+
+def test_pad_checks_as_numpy():
+    a = np.array([1, 2], np.int32)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError if bad != bad else OverflowError):
+            np.pad(a, 1, constant_values=bad)
+        with pytest.raises(xcs.XCSValueError, match="cannot convert float"):
+            xnp.pad(a, 1, constant_values=bad)
+    for mode, kw in (("constant", {"end_values": 5}), ("constant", {"stat_length": 1}),
+                     ("edge", {"constant_values": 1}),
+                     ("wrap", {"reflect_type": "even"}), ("maximum", {"end_values": 1})):
+        with pytest.raises(ValueError, match="unsupported keyword arguments"):
+            np.pad(a, 1, mode=mode, **kw)
+        with pytest.raises(xcs.XCSValueError, match="unsupported keyword arguments"):
+            xnp.pad(a, 1, mode=mode, **kw)
+    x = np.arange(5.0)
+    for mode, kw in (("constant", {"constant_values": 2.5}), ("linear_ramp", {"end_values": (1, 9)}),
+                     ("maximum", {"stat_length": 2}), ("reflect", {"reflect_type": "even"}), ("edge", {})):
+        same(xnp.pad(x, 2, mode=mode, **kw), np.pad(x, 2, mode=mode, **kw))
+
+
+def test_errors_are_xcs_subclasses():
+    with pytest.raises(xcs.XCSValueError, match="repeated axis"):
+        xnp.flip(np.ones((2, 2)), (0, 0))
+    with pytest.raises(xcs.XCSValueError):
+        xnp.flip(np.ones((2, 2)), (0, -2))
+    same(xnp.flip(np.arange(6.0).reshape(2, 3), (0, 1)), np.flip(np.arange(6.0).reshape(2, 3), (0, 1)))
+    with pytest.raises(xcs.XCSValueError):
+        xnp.repeat(np.ones(3), [1, 2])
+    with pytest.raises(xcs.XCSIndexError):
+        xnp.insert(np.arange(5), -6, 7)
+    with pytest.raises(xcs.XCSIndexError):
+        xnp.delete(np.arange(5), 5)
+
+
+# ---------------------------------------------------------------- numpy's fallback on direct calls
+
+
+def test_direct_calls_fall_back_to_numpy():
+    """Cases xcs declines run numpy's on concrete inputs, called directly as through numpy; traced
+    inputs raise XCSTracerError (never the private _Unsupported)."""
+    a = np.array([0.0, 1.0])
+    same(xnp.pad(a, 3, mode="reflect", reflect_type="odd"), np.pad(a, 3, mode="reflect", reflect_type="odd"))
+    same(xnp.nanmedian(np.array([True, False, True])), np.nanmedian(np.array([True, False, True])))
+    same(xnp.einsum(a, [0], a, [0]), np.einsum(a, [0], a, [0]))
+    ramp = lambda v, w, i, k: None  # noqa: E731  (numpy's callable pad mode: leaves the padding as it is)
+    same(xnp.pad(a, 1, mode=ramp), np.pad(a, 1, mode=ramp))
+    q, r = xnp.linalg.qr(np.ones((3, 2)), mode="complete")
+    assert isinstance(q, xcs.Array) and q.shape == (3, 3) and r.shape == (3, 2)
+    with pytest.raises(xcs.XCSTracerError, match="reflect_type 'odd'"):
+        jit(lambda x: xnp.pad(x, 3, mode="reflect", reflect_type="odd"))(a)
+    with pytest.raises(xcs.XCSTracerError, match="q must be known"):
+        jit(lambda x, q: xnp.nanquantile(x, q))(a, 0.5)
