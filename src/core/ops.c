@@ -119,11 +119,13 @@ xcs_status xcs_unary(xcs_op op, const xcs_tensor *x, xcs_tensor **out) {
     return run_elementwise(op, 1, &x, x->ndim, x->shape, compute, result, out);
 }
 
-/* False when x is a Python int (weak int64 0-d, on the host) outside int32
- * meeting an int32 array (dt). */
+/* False when x is a Python int (weak int64, one value: 0-d or a broadcast
+ * view of one, on the host) outside int32 meeting an int32 array (dt). */
 static bool weak_int_fits(const xcs_tensor *x, xcs_dtype dt) {
-    if (!(x->flags & XCS_TENSOR_WEAK) || x->dtype != XCS_I64 || dt != XCS_I32 || x->ndim != 0 || x->graph)
-        return true;
+    if (!(x->flags & XCS_TENSOR_WEAK) || x->dtype != XCS_I64 || dt != XCS_I32 || x->graph) return true;
+    for (int d = 0; d < x->ndim; d++)
+        if (x->shape[d] > 1 && x->strides[d] != 0) return true; /* not one value */
+    if (xcs_tensor_numel(x) == 0) return true;
     int64_t v = xcs_tensor_get_i64(x, 0);
     return v >= INT32_MIN && v <= INT32_MAX;
 }

@@ -100,6 +100,10 @@ def test_python_ints_int32_cannot_hold_follow_the_eager_rules():
         jit(lambda x, n: x + n)(a, 2**31)
     np.testing.assert_array_equal(np.asarray(jit(lambda x, n: x.astype(np.int64) + n)(a, 2**40)),
                                   a.astype(np.int64) + 2**40)
+    m = np.stack([a, -a[::-1]])  # under vmap too, the int an argument or a closure constant
+    for f in (xcs.vmap(lambda x, n: x >= n, in_axes=(0, None)), jit(xcs.vmap(lambda x, n: x >= n, in_axes=(0, None)))):
+        np.testing.assert_array_equal(np.asarray(f(m, -2**40)), m >= -2**40)
+    np.testing.assert_array_equal(np.asarray(xcs.vmap(lambda x: x != 2**35)(m)), m != 2**35)
 
 
 def test_inputs_kinds():
