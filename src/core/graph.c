@@ -168,7 +168,7 @@ xcs_status xcs_graph_input(xcs_graph *g, xcs_dtype dt, int ndim, const int64_t *
     if (ndim < 0 || ndim > XCS_MAX_DIMS) return xcs_error(XCS_ERR_VALUE, "graph input: bad ndim %d", ndim);
     if ((st = xcs_shape_numel(ndim, shape, xcs_dtype_size(dt), &numel))) return st;
     xcs_node n = {.op = XCS_NODE_INPUT, .dtype = dt, .compute = dt, .ndim = ndim, .aux = g->n_inputs};
-    memcpy(n.shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim) memcpy(n.shape, shape, (size_t)ndim * sizeof *shape); /* a 0-d input may pass no shape */
     int32_t id;
     if ((st = add_node(g, &n, &id))) return st;
     g->n_inputs++;

@@ -215,7 +215,7 @@ static xcs_status dce(xcs_graph *g) {
         g->nodes[nn++] = n;
     }
     for (int c = 0; c < g->n_consts; c++) xcs_tensor_free(g->consts[c]); /* the dead ones */
-    memcpy(g->consts, kept, (size_t)nc * sizeof *kept);
+    if (nc) memcpy(g->consts, kept, (size_t)nc * sizeof *kept); /* consts may be NULL when there were none */
     for (int o = 0; o < g->n_outputs; o++) g->outputs[o].node = remap[g->outputs[o].node];
     g->n_nodes = nn;
     g->n_edges = ne;
