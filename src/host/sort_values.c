@@ -13,8 +13,9 @@
  * counting and scattering one slice per thread.
  *
  * Measured on 2 cores (ms; numpy.sort's AVX-512 quicksort in brackets):
- * float32 2^22 in one row: 165 as argsort + take -> 37 (14.5); 512 x 4096:
- * 14.8 -> 5.0 (4.3); 64000 x 32: 24.6 -> 4.1 (2.5).
+ * float32 2^22 in one row: 165 as argsort + take -> 38 (14); 512 x 4096:
+ * 14.8 -> 6.6 (4.4); 64000 x 32: 24.6 -> 6.2 (2.6).  Rows of float32 sort
+ * as fast by radix as by networks and merges near 220 values: RADIX_MIN.
  * Borrows all arguments; writes out in place. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,17 +29,18 @@
 
 #define DIGIT_BITS 8
 #define DIGITS (1 << DIGIT_BITS)
-#define RADIX_MIN 256 /* below it insertion and merging cost less than the passes' digit counts */
+#define RADIX_MIN 256 /* below it networks and merging cost less than the passes' digit counts */
 
-/* The sort of n keys of type T (key; tmp: n more), by `threads` threads
- * when more than one (count: threads * DIGITS).  Returns the buffer that
- * holds the result: key or tmp. */
+/* v[i], v[j] in order (a compare-exchange of a sorting network) */
 #define CE(T, v, i, j)                                                                                 \
     do {                                                                                               \
         const T lo_ = v[i] < v[j] ? v[i] : v[j], hi_ = v[i] < v[j] ? v[j] : v[i];                      \
         v[i] = lo_;                                                                                    \
         v[j] = hi_;                                                                                    \
     } while (0)
+/* radix_T: the sort of n keys of type T (key; tmp: n more), by `threads`
+ * threads when more than one (count: threads * DIGITS); returns the buffer
+ * that holds the result, key or tmp. */
 #define SORT_KEYS(T)                                                                                   \
     /* runs of 8 by a 19-exchange network, a short tail by insertion; then                            \
      * branchless merges of doubling width */                                                          \
@@ -153,8 +155,8 @@ static bool digit_offsets(int64_t *count, int nt, int64_t n) {
 SORT_KEYS(uint32_t)
 SORT_KEYS(uint64_t)
 
-/* Keys of one row of a 4- or 8-byte dtype (T: uint32_t / uint64_t, S: the
- * signed type of its width, F: the float): non-NaN keys to key[0..m), NaN
+/* Keys of one row of a 4- or 8-byte dtype (T: uint32_t / uint64_t, F: the
+ * float of that width, TOP: the sign bit): non-NaN keys to key[0..m), NaN
  * bits to key[n-1] downwards; sorted; mapped back into out's row with the
  * NaNs after them in their order. */
 #define ROW_OF(T, F, TOP)                                                                              \
