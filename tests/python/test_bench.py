@@ -190,6 +190,15 @@ def test_bench_linalg_quick_runs(tmp_path):
     assert all(row["xcs_ms"] > 0 and row["numpy_ms"] > 0 for row in rows)
 
 
+def test_bench_sort_quick_runs(tmp_path):
+    """benchmarks/bench_sort.py --quick: every implementation's result is
+    checked against numpy.sort (median: numpy.median) before it is timed."""
+    rows = _quick_rows("bench_sort.py", tmp_path)
+    assert {(row["figure"], row["impl"]) for row in rows} == {
+        ("sort", "xcs sort"), ("sort", "xcs argsort + take"), ("sort", "numpy"), ("median", "xcs"), ("median", "numpy")}
+    assert all(row["ms"] > 0 for row in rows)
+
+
 def _gpu_script(name):
     """The JSON figures benchmarks/<name> prints at tiny sizes (XCS_BENCH_SMALL)."""
     root = Path(__file__).resolve().parents[2]
