@@ -8,7 +8,7 @@
 
 /* The dtype an op of rule `rule` computes in, given the promoted input
  * dtype; *result receives the output dtype. */
-static xcs_status rule_dtypes(xcs_op op, xcs_dtype in, bool unary, xcs_dtype *compute, xcs_dtype *result) {
+static xcs_status rule_dtypes(xcs_op op, xcs_dtype in, xcs_dtype *compute, xcs_dtype *result) {
     /* float16/bfloat16 keep their dtype but compute in float32 */
     const xcs_dtype c = xcs_dtype_compute(in);
     switch (xcs_op_get_info(op)->rule) {
@@ -23,13 +23,19 @@ static xcs_status rule_dtypes(xcs_op op, xcs_dtype in, bool unary, xcs_dtype *co
         *compute = c;
         *result = in;
         return XCS_OK;
+    case XCS_RULE_BOOLINT:
+        *compute = in == XCS_BOOL ? XCS_I32 : c;
+        *result = in == XCS_BOOL ? XCS_I32 : in;
+        return XCS_OK;
     case XCS_RULE_FLOAT:
-        /* numpy computes ints in float64, and a bool's unary function in float16 */
+        /* numpy computes ints in float64 and bools in float16 (its first loop
+         * a bool casts to safely), but for true_divide, whose type resolver
+         * sends every int and bool to float64 */
         if (xcs_dtype_is_float(in)) {
             *compute = c;
             *result = in;
         } else {
-            *result = unary && in == XCS_BOOL ? XCS_F16 : XCS_F64;
+            *result = in == XCS_BOOL && op != XCS_OP_DIV ? XCS_F16 : XCS_F64;
             *compute = xcs_dtype_compute(*result);
         }
         return XCS_OK;
@@ -115,7 +121,7 @@ static xcs_status expect_kind(xcs_op op, xcs_op_kind kind, const char *what) {
 xcs_status xcs_unary(xcs_op op, const xcs_tensor *x, xcs_tensor **out) {
     xcs_dtype compute, result;
     xcs_status st = expect_kind(op, XCS_KIND_UNARY, "unary");
-    if (st || (st = rule_dtypes(op, x->dtype, true, &compute, &result))) return st;
+    if (st || (st = rule_dtypes(op, x->dtype, &compute, &result))) return st;
     return run_elementwise(op, 1, &x, x->ndim, x->shape, compute, result, out);
 }
 
@@ -178,7 +184,7 @@ xcs_status xcs_binary(xcs_op op, const xcs_tensor *a, const xcs_tensor *b, xcs_t
     xcs_dtype p = xcs_dtype_promote(a->dtype, aw, b->dtype, bw);
     /* numpy compares a Python int outside int32 with an int32 array exactly */
     if (xcs_op_get_info(op)->rule == XCS_RULE_CMP && (!weak_int_fits(a, p) || !weak_int_fits(b, p))) p = XCS_I64;
-    if ((st = rule_dtypes(op, p, false, &compute, &result))) return st;
+    if ((st = rule_dtypes(op, p, &compute, &result))) return st;
     const xcs_tensor *in[2] = {a, b};
     if ((st = run_promoted(op, 2, 0, in, p, ndim, shape, compute, result, out))) return st;
     if (aw && bw) (*out)->flags |= XCS_TENSOR_WEAK;
@@ -227,7 +233,7 @@ xcs_status xcs_reduce(xcs_op op, const xcs_tensor *x, unsigned axes, bool keepdi
     xcs_status st = expect_kind(op, XCS_KIND_REDUCE, "reduction");
     if (st) return st;
     XCS_HALF_VIA_F32(x, out, true, xcs_reduce(op, x32, axes, keepdims, &r_));
-    if ((st = rule_dtypes(op, x->dtype, true, &compute, &result))) return st;
+    if ((st = rule_dtypes(op, x->dtype, &compute, &result))) return st;
     if (axes >> x->ndim)
         return xcs_error(XCS_ERR_VALUE, "%s: axis out of bounds for array of dimension %d",
                          xcs_op_name(op), x->ndim);

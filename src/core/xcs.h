@@ -96,7 +96,7 @@ typedef enum xcs_op_kind {
 
 typedef enum xcs_type_rule {
     XCS_RULE_SAME, XCS_RULE_FLOAT, XCS_RULE_CMP, XCS_RULE_LOGIC,
-    XCS_RULE_INT, XCS_RULE_ACC, XCS_RULE_INDEX, XCS_RULE_NONE, XCS_RULE_NUMERIC,
+    XCS_RULE_INT, XCS_RULE_ACC, XCS_RULE_INDEX, XCS_RULE_NONE, XCS_RULE_NUMERIC, XCS_RULE_BOOLINT,
 } xcs_type_rule;
 
 typedef enum xcs_op {

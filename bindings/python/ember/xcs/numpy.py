@@ -157,9 +157,16 @@ def positive(x, /):
     return +asarray(x)
 
 
+def _bool_as_int(x):
+    """x, with a bool x cast to int32: numpy's integer loops start at int8,
+    which xcs lacks."""
+    return x.astype("int32") if x.dtype == _np.bool_ else x
+
+
 def square(x, /):
-    """x * x, elementwise (dtype preserved)."""
-    x = asarray(x)
+    """x * x, elementwise (dtype preserved; bools give int32, numpy's int8 in
+    the int xcs has)."""
+    x = _bool_as_int(asarray(x))
     return _binary("multiply", x, x)
 
 
@@ -168,9 +175,9 @@ def reciprocal(x, /):
 
     Floats divide.  Integers follow numpy's integer reciprocal: 1 and -1 map to
     themselves and every other value to 0 (numpy leaves 1/0 undefined; xcs
-    gives 0).
+    gives 0); bools give int32, numpy's int8 in the int xcs has.
     """
-    x = asarray(x)
+    x = _bool_as_int(asarray(x))
     if _floating(x.dtype):
         return _binary("divide", 1, x)
     return _xcs._where(_binary("equal", _unary("absolute", x), 1), x, 0)
