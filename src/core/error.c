@@ -62,6 +62,7 @@ const char *xcs_status_name(xcs_status s) {
     case XCS_ERR_UNSUPPORTED: return "unsupported";
     case XCS_ERR_INTERNAL: return "internal error";
     case XCS_ERR_LINALG: return "linear algebra error";
+    case XCS_ERR_OVERFLOW: return "integer overflow";
     }
     return "unknown status";
 }

@@ -140,7 +140,7 @@ static bool weak_int_fits(const xcs_tensor *x, xcs_dtype dt) {
  * (numpy raises OverflowError rather than wrapping 2**40 into int32). */
 static xcs_status check_weak_fits(const xcs_tensor *x, xcs_dtype dt, const char *op) {
     if (weak_int_fits(x, dt)) return XCS_OK;
-    return xcs_error(XCS_ERR_VALUE, "%s: Python integer %lld is out of bounds for int32 (the array's dtype); "
+    return xcs_error(XCS_ERR_OVERFLOW, "%s: Python integer %lld is out of bounds for int32 (the array's dtype); "
                      "cast the array to int64 first", op, (long long)xcs_tensor_get_i64(x, 0));
 }
 

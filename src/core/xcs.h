@@ -35,6 +35,7 @@ typedef enum xcs_status {
     XCS_ERR_UNSUPPORTED, /* valid request this build/backend cannot serve      */
     XCS_ERR_INTERNAL,    /* an invariant broke: a bug in XCS                   */
     XCS_ERR_LINALG,      /* a matrix numpy.linalg refuses: singular, not positive definite */
+    XCS_ERR_OVERFLOW,    /* a Python integer outside the integer dtype it takes */
 } xcs_status;
 
 /* Records `status` with a printf-style message in the calling thread's error

@@ -288,3 +288,41 @@ def test_direct_calls_fall_back_to_numpy():
         jit(lambda x: xnp.pad(x, 3, mode="reflect", reflect_type="odd"))(a)
     with pytest.raises(xcs.XCSTracerError, match="q must be known"):
         jit(lambda x, q: xnp.nanquantile(x, q))(a, 0.5)
+
+
+# ---------------------------------------------------------------- Python ints an int32 array cannot hold
+
+BIG = 2**40
+
+
+@pytest.mark.parametrize("case", [
+    lambda m, x: x + BIG, lambda m, x: x * -BIG, lambda m, x: m.maximum(x, BIG), lambda m, x: x // BIG,
+    lambda m, x: m.full(3, BIG, dtype=np.int32), lambda m, x: m.full_like(x, -BIG),
+    lambda m, x: m.arange(BIG, BIG + 3, dtype=np.int32), lambda m, x: m.pad(x, 1, constant_values=BIG),
+    lambda m, x: m.clip(x, BIG, None), lambda m, x: m.clip(x, None, -BIG), lambda m, x: x + 2**70,
+], ids=["add", "mul", "maximum", "floordiv", "full", "full_like", "arange", "pad", "clip_lo", "clip_hi", "int64"])
+def test_python_int_out_of_bounds_is_overflow_error(case):
+    """numpy raises OverflowError for a Python int the int32 array's dtype cannot hold; xcs raises
+    XCSOverflowError, also an OverflowError and an XCSValueError, and never wraps (full, full_like,
+    arange and pad had filled INT32_MIN)."""
+    a = np.arange(3, dtype=np.int32)
+    with pytest.raises(OverflowError):
+        case(np, a)
+    with pytest.raises(xcs.XCSOverflowError) as e:
+        np.asarray(case(xnp, xnp.asarray(a)))
+    assert isinstance(e.value, xcs.XCSValueError) and "out of bounds for int" in str(e.value)
+
+
+def test_python_int_beyond_int32_where_numpy_takes_it():
+    """clip ignores a bound beyond the range on its open side, comparisons are exact, and an .at[]
+    update that cannot fit raises (numpy's a[0] = 2**40) instead of wrapping."""
+    a = np.arange(-2, 3, dtype=np.int32)
+    x = xnp.asarray(a)
+    same(xnp.clip(x, -BIG, 1), np.clip(a, -BIG, 1))
+    same(xnp.clip(x, None, BIG), np.clip(a, None, BIG))
+    same(xnp.clip(x, -BIG, BIG), np.clip(a, -BIG, BIG))
+    same(x < BIG, a < BIG)
+    for f in (lambda: x.at[0].set(BIG), lambda: x.at[1].add(-BIG)):
+        with pytest.raises(OverflowError):
+            f()
+    same(x.at[0].set(2**31 - 1), np.array([2**31 - 1, -1, 0, 1, 2], np.int32))

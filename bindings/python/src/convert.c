@@ -214,7 +214,7 @@ static int weak_scalar(PyObject *obj, const char *op, xcs_tensor **out) {
         long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
         if (v == -1 && PyErr_Occurred()) return -1;
         if (overflow) {
-            xcs_py_errorf(XCS_ERR_VALUE, "Python integer %R is out of bounds for int64 (xcs op '%s')", obj, op);
+            xcs_py_errorf(XCS_ERR_OVERFLOW, "Python integer %R is out of bounds for int64 (xcs op '%s')", obj, op);
             return -1;
         }
         st = xcs_tensor_scalar_i64(XCS_I64, (int64_t)v, out);
@@ -229,6 +229,16 @@ static int weak_scalar(PyObject *obj, const char *op, xcs_tensor **out) {
     }
     (*out)->flags |= XCS_TENSOR_WEAK;
     return 0;
+}
+
+int xcs_py_int_fits(PyObject *obj, xcs_dtype dt, const char *op) {
+    if (dt != XCS_I32 || !PyLong_Check(obj) || PyBool_Check(obj)) return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (!overflow && v >= INT32_MIN && v <= INT32_MAX) return 0;
+    xcs_py_errorf(XCS_ERR_OVERFLOW, "%s: Python integer %R out of bounds for int32", op, obj);
+    return -1;
 }
 
 static bool numpy_like(PyObject *obj) {

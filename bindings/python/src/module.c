@@ -37,6 +37,7 @@ PyObject *xcs_py_exc_class(xcs_status st) {
     case XCS_ERR_ZERO_DIV: c = s->XCSZeroDivisionError; break;
     case XCS_ERR_MEMORY: c = s->XCSMemoryError; break;
     case XCS_ERR_LINALG: c = s->XCSLinAlgError ? s->XCSLinAlgError : s->XCSValueError; break;
+    case XCS_ERR_OVERFLOW: c = s->XCSOverflowError ? s->XCSOverflowError : s->XCSValueError; break;
     default: c = s->XCSError; break;
     }
     return c ? c : PyExc_RuntimeError;
@@ -415,6 +416,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(s->XCSMemoryError);
     Py_VISIT(s->XCSTracerError);
     Py_VISIT(s->XCSLinAlgError);
+    Py_VISIT(s->XCSOverflowError);
     Py_VISIT(s->numpy);
     Py_VISIT(s->np_asarray);
     Py_VISIT(s->np_dtype);
@@ -437,6 +439,7 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(s->XCSMemoryError);
     Py_CLEAR(s->XCSTracerError);
     Py_CLEAR(s->XCSLinAlgError);
+    Py_CLEAR(s->XCSOverflowError);
     Py_CLEAR(s->numpy);
     Py_CLEAR(s->np_asarray);
     Py_CLEAR(s->np_dtype);
@@ -494,7 +497,15 @@ static int add_exceptions(PyObject *m, xcs_py_state *s) {
         Py_DECREF(bases);
         if (rc) return -1;
     }
-    return 0;
+    /* numpy raises OverflowError for a Python int its dtype cannot hold; xcs
+     * raised XCSValueError before, which this stays */
+    PyObject *bases = PyTuple_Pack(2, s->XCSValueError, PyExc_OverflowError);
+    if (!bases) return -1;
+    int rc = add_exception(m, &s->XCSOverflowError, "XCSOverflowError",
+                           "A Python integer outside the integer dtype it takes (numpy's OverflowError): "
+                           "also an OverflowError and an XCSValueError.", bases);
+    Py_DECREF(bases);
+    return rc;
 }
 
 /* XCSLinAlgError(XCSValueError, numpy.linalg.LinAlgError): numpy's code that

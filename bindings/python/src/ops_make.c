@@ -443,7 +443,7 @@ static PyObject *py_full(PyObject *m, PyObject *args) {
     xcs_py_arg v;
     if (xcs_py_shape(shape_obj, "full", false, &nd, shape)) return NULL;
     if (xcs_py_arg_from(value, "full", &v)) return NULL;
-    if (creation_dtype(dtype, v.t, "full", &dt)) {
+    if (creation_dtype(dtype, v.t, "full", &dt) || xcs_py_int_fits(value, dt, "full")) {
         xcs_py_arg_drop(&v);
         return NULL;
     }
@@ -479,7 +479,8 @@ static PyObject *py_arange(PyObject *m, PyObject *args) {
     xcs_dtype dt;
     if (!PyArg_UnpackTuple(args, "_arange", 3, 4, &a, &b, &c, &dtype)) return NULL;
     if (get_double(a, "arange: start", &start) || get_double(b, "arange: stop", &stop) ||
-        get_double(c, "arange: step", &step) || creation_dtype(dtype, NULL, "arange", &dt))
+        get_double(c, "arange: step", &step) || creation_dtype(dtype, NULL, "arange", &dt) ||
+        xcs_py_int_fits(a, dt, "arange") || xcs_py_int_fits(b, dt, "arange") || xcs_py_int_fits(c, dt, "arange"))
         return NULL;
     xcs_tensor *out = NULL;
     xcs_status st;

@@ -56,6 +56,7 @@ typedef struct xcs_py_state {
     PyObject *XCSMemoryError;
     PyObject *XCSTracerError;           /* (XCSError, TypeError): a traced value read as data */
     PyObject *XCSLinAlgError;           /* (XCSValueError, numpy.linalg.LinAlgError) */
+    PyObject *XCSOverflowError;         /* (XCSValueError, OverflowError) */
     PyObject *numpy;                    /* the numpy module */
     PyObject *np_asarray;               /* numpy.asarray */
     PyObject *np_dtype;                 /* numpy.dtype */
@@ -208,6 +209,10 @@ int xcs_py_arg_from(PyObject *obj, const char *op, xcs_py_arg *out);
  * brings host operands to it (xcs_colocate), as JAX does. */
 int xcs_py_operand(PyObject *obj, const char *op, xcs_py_arg *out);
 void xcs_py_arg_drop(xcs_py_arg *a);
+/* 0 unless obj is a Python int (not a bool) that dtype dt, an integer dtype,
+ * cannot hold: then -1 with XCSOverflowError, as numpy raises OverflowError
+ * for np.full(3, 2**40, dtype=np.int32) rather than wrapping. */
+int xcs_py_int_fits(PyObject *obj, xcs_dtype dt, const char *op);
 /* Same as xcs_py_arg_from but returns an owned tensor (a view for Arrays). */
 xcs_tensor *xcs_py_to_tensor(PyObject *obj, const char *op);
 /* An ndarray that shares memory with obj's tensor (new reference). */

@@ -99,7 +99,9 @@ def _update(x, key, v, kind, combine, fold):
     pos = _positions(x, key)
     dt = x.dtype
     udt = _update_dtype(dt, v, kind)
-    v = xnp.broadcast_to(xnp.astype(xnp.asarray(v), udt, copy=False), pos.shape)
+    # a Python int that udt cannot hold raises (numpy's OverflowError) rather than wrapping
+    v = xnp.asarray(v, dtype=udt) if type(v) is int else xnp.astype(xnp.asarray(v), udt, copy=False)
+    v = xnp.broadcast_to(v, pos.shape)
     p, vals = xnp.ravel(pos), xnp.ravel(v)
     size = int(_np.prod(x.shape, dtype=_np.int64))
     n = p.shape[0]

@@ -58,6 +58,9 @@ class XCSZeroDivisionError(XCSError, ZeroDivisionError):
 class XCSMemoryError(XCSError, MemoryError):
     """An allocation failed or a size overflows."""
 
+class XCSOverflowError(XCSValueError, OverflowError):
+    """A Python integer outside the integer dtype it takes (numpy's OverflowError)."""
+
 class XCSTracerError(XCSError, TypeError):
     """A traced value (inside a jitted function) was used as concrete data, or
     a traced array escaped its jit function."""

@@ -6,6 +6,7 @@ and live under this module's name::
     XCSError(RuntimeError)
     ├── XCSShapeError(XCSError, ValueError)        shapes do not agree
     ├── XCSValueError(XCSError, ValueError)        bad argument value (axis, size, empty reduction)
+    │   ├── XCSOverflowError(XCSValueError, OverflowError) a Python int its integer dtype cannot hold
     │   └── XCSLinAlgError(XCSValueError, numpy.linalg.LinAlgError)
     │                                             a singular or not positive definite matrix
     ├── XCSTypeError(XCSError, TypeError)          dtype / Python type not supported
@@ -23,7 +24,8 @@ and live under this module's name::
 
 C statuses map as XCS_ERR_SHAPE -> XCSShapeError, XCS_ERR_VALUE -> XCSValueError, XCS_ERR_TYPE -> XCSTypeError,
 XCS_ERR_INDEX -> XCSIndexError, XCS_ERR_ZERO_DIV -> XCSZeroDivisionError,
-XCS_ERR_MEMORY -> XCSMemoryError, XCS_ERR_LINALG -> XCSLinAlgError, anything else -> XCSError.
+XCS_ERR_MEMORY -> XCSMemoryError, XCS_ERR_LINALG -> XCSLinAlgError,
+XCS_ERR_OVERFLOW -> XCSOverflowError, anything else -> XCSError.
 """
 
 from ember.xcs._xcs import (
@@ -35,6 +37,7 @@ from ember.xcs._xcs import (
     XCSValueError,
     XCSTypeError,
     XCSZeroDivisionError,
+    XCSOverflowError,
     XCSTracerError,
 )
 
@@ -46,6 +49,7 @@ __all__ = [
     "XCSTypeError",
     "XCSIndexError",
     "XCSZeroDivisionError",
+    "XCSOverflowError",
     "XCSMemoryError",
     "XCSTracerError",
     "XCSExecutionError",

@@ -198,11 +198,17 @@ def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None):  # noqa: A
 
     Composed as minimum(maximum(a, a_min), a_max); dtypes follow those ops,
     so integer arrays clipped by float bounds become float (numpy 2 does the same).
+    A Python int bound beyond an int32 array's range on its open side is no
+    bound (numpy's); on the other it raises XCSOverflowError.
     """
     _no_out(out, "clip")
     lo = a_min if a_min is not None else min
     hi = a_max if a_max is not None else max
     r = asarray(a)
+    if r.dtype == int32:
+        i32 = _np.iinfo(_np.int32)
+        lo = None if type(lo) is int and lo < i32.min else lo
+        hi = None if type(hi) is int and hi > i32.max else hi
     if lo is not None:
         r = _binary("maximum", r, lo)
     if hi is not None:
