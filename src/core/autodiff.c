@@ -370,7 +370,7 @@ static xcs_tensor *unary_rule(ad *c, xcs_op op, xcs_tensor *a, xcs_tensor *y, xc
     case XCS_OP_LOG10: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_MUL, a, K(c, AD_LN10)));
     case XCS_OP_EXP2: return B(c, XCS_OP_MUL, g, B(c, XCS_OP_MUL, y, K(c, AD_LN2)));
     case XCS_OP_CBRT: return B(c, XCS_OP_DIV, g, B(c, XCS_OP_MUL, K(c, 3), B(c, XCS_OP_MUL, y, y)));
-    default: return NULL; /* floor, ceil, trunc, sign, logical/bitwise: zero gradient */
+    default: return NULL; /* floor, ceil, trunc, rint, sign, logical/bitwise: zero gradient */
     }
 }
 

@@ -37,7 +37,7 @@ static const char prelude_head[] =
 static const char *const unary_math[] = {"exp",  "log",  "log1p", "expm1", "sqrt",  "sin",  "cos",  "tanh",
                                          "erf",  "erfc", "floor", "ceil",  "fabs",  "tan",  "asin", "acos",
                                          "atan", "sinh", "cosh",  "asinh", "acosh", "atanh", "log2", "log10",
-                                         "exp2", "cbrt", "trunc"};
+                                         "exp2", "cbrt", "trunc", "rint"};
 static const char *const binary_math[] = {"pow", "fmod", "copysign", "atan2", "hypot"};
 
 static const char prelude_tail[] =
@@ -235,6 +235,7 @@ static const cu_op cu_ops[] = {
     {XCS_OP_FLOOR, "x", "x", "xcs_floor(x)"},
     {XCS_OP_CEIL, "x", "x", "xcs_ceil(x)"},
     {XCS_OP_TRUNC, "x", "x", "xcs_trunc(x)"},
+    {XCS_OP_RINT, "x", "x", "xcs_rint(x)"},
     {XCS_OP_SIGN, NULL, "(T)((x > 0) - (x < 0))", "x > 0 ? (T)1 : x < 0 ? (T)-1 : x == 0 ? (T)0 : x"},
     {XCS_OP_LOGICAL_NOT, "(xcs_b)!x", NULL, NULL},
     {XCS_OP_BIT_NOT, "(xcs_b)!x", "(T)~x", NULL},

@@ -135,6 +135,7 @@ static inline double ew_gelu_f64(double x) {
 #define ew_floor(x) EW_GF(x, vm_floorf, vm_floor)(x)
 #define ew_ceil(x) EW_GF(x, vm_ceilf, vm_ceil)(x)
 #define ew_trunc(x) EW_GF(x, truncf, trunc)(x)
+#define ew_rint(x) EW_GF(x, vm_rintf, vm_rint)(x)
 #define ew_fpow(x, y) EW_GF(x, powf, pow)(x, y)
 #define ew_floordiv(x, y)                                                       \
     _Generic((x), int32_t: ew_floordiv_i32, int64_t: ew_floordiv_i64,           \
@@ -187,6 +188,8 @@ static inline double ew_gelu_f64(double x) {
     X(CEIL, F, T, ew_ceil(x))                                                   \
     X(TRUNC, BI, T, x)                                                          \
     X(TRUNC, F, T, ew_trunc(x))                                                 \
+    X(RINT, BI, T, x)                                                           \
+    X(RINT, F, T, ew_rint(x))                                                   \
     X(SIGN, I, T, (x > 0) - (x < 0))                                            \
     X(SIGN, F, T, x > 0 ? (T)1 : x < 0 ? (T)-1 : x == 0 ? (T)0 : x)             \
     X(LOGICAL_NOT, B, B, !x)                                                    \

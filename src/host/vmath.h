@@ -113,6 +113,14 @@ static inline double vm_floor(double x) {
     return vm_seld(fabs(x) < 0x1p52, f, x);
 }
 static inline double vm_ceil(double x) { return -vm_floor(-x); }
+/* rint: the same sum alone, which the default rounding mode takes to the
+ * even integer at halves (numpy.rint); rint(-0.3) = -0.0. */
+static inline float vm_rintf(float x) {
+    return vm_self(fabsf(x) < 0x1p23f, copysignf((fabsf(x) + 0x1p23f) - 0x1p23f, x), x);
+}
+static inline double vm_rint(double x) {
+    return vm_seld(fabs(x) < 0x1p52, copysign((fabs(x) + 0x1p52) - 0x1p52, x), x);
+}
 
 /* ------------------------------------------------------------- exp family
  * x = n ln2 + r with n = rint(x / ln2), |r| <= ln2/2.  ln2 = C1 + C2 where

@@ -78,6 +78,7 @@ static double ref_float(xcs_op op, double x, double y, double z) {
     case XCS_OP_FLOOR: return floor(x);
     case XCS_OP_CEIL: return ceil(x);
     case XCS_OP_TRUNC: return trunc(x);
+    case XCS_OP_RINT: return rint(x); /* the default rounding mode: halves to even */
     case XCS_OP_SIGN: return x > 0 ? 1.0 : x < 0 ? -1.0 : x == 0 ? 0.0 : x;
     case XCS_OP_CAST: case XCS_OP_COPY: return x;
     case XCS_OP_ADD: return x + y;
@@ -121,7 +122,7 @@ static int64_t ref_int(xcs_op op, int64_t x, int64_t y, int64_t z, xcs_dtype dt)
     case XCS_OP_NEG: return wrap(0 - ux, dt);
     case XCS_OP_ABS: return wrap(x < 0 ? 0 - ux : ux, dt);
     case XCS_OP_RELU: return x > 0 ? x : 0;
-    case XCS_OP_FLOOR: case XCS_OP_CEIL: case XCS_OP_TRUNC: case XCS_OP_CAST: case XCS_OP_COPY: return x;
+    case XCS_OP_FLOOR: case XCS_OP_CEIL: case XCS_OP_TRUNC: case XCS_OP_RINT: case XCS_OP_CAST: case XCS_OP_COPY: return x;
     case XCS_OP_SIGN: return (x > 0) - (x < 0);
     case XCS_OP_LOGICAL_NOT: return !x;
     case XCS_OP_BIT_NOT: return b ? !x : wrap(~ux, dt);

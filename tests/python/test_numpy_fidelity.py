@@ -326,3 +326,89 @@ def test_python_int_beyond_int32_where_numpy_takes_it():
         with pytest.raises(OverflowError):
             f()
     same(x.at[0].set(2**31 - 1), np.array([2**31 - 1, -1, 0, 1, 2], np.int32))
+
+
+# ---------------------------------------------------------------- gradients numpy has no word on
+
+
+def test_rounding_has_zero_gradient():
+    """rint (an op since rint's add-and-subtract passed the gradient through), round and around
+    are piecewise constant: zero gradient, as floor and ceil; rint's values are numpy's bits."""
+    x = np.array([0.3, 1.6, -2.5, 2.5, 13.0, -0.2])
+    for f in (xnp.rint, lambda v: xnp.round(v, 1), lambda v: xnp.around(v, -1), lambda v: v.round(2),
+              xnp.floor):
+        same(xcs.grad(lambda v: f(v).sum())(x), np.zeros_like(x))
+    edge = np.array([0.5, 1.5, -0.5, -0.3, 2**52 - 0.5, 2**52 + 1, np.nan, np.inf, -np.inf, 8388607.5])
+    for dt in (np.float64, np.float32, np.float16):
+        v = edge.astype(dt)
+        got = np.asarray(xnp.rint(v))
+        assert got.dtype == dt and got.tobytes() == np.rint(v).tobytes(), (dt, got, np.rint(v))
+
+
+@pytest.mark.parametrize("name", ["logaddexp", "logaddexp2"])
+def test_logaddexp_gradient_far_apart_and_infinite(name):
+    """The branch where() does not select no longer overflows: far-apart inputs (a gap of 100 in
+    float32, 800 in float64) and an infinite one give the softmax weights, not NaN."""
+    f = getattr(xnp, name)
+    base = 2.0 if name == "logaddexp2" else np.e
+    for dt, gap in ((np.float32, 100.0), (np.float64, 800.0)):
+        x = np.array([0.0, 1.0], dt)
+        same(xcs.grad(lambda v: f(v, v + gap).sum())(x), np.ones(2, dt))
+        same(xcs.grad(lambda v: f(v, gap).sum())(x), np.zeros(2, dt), atol=1e-20)
+        same(xcs.grad(lambda v: f(v, -np.inf).sum())(x), np.ones(2, dt))
+    x = np.array([-1.0, 0.0, 2.0])  # the weight of x1: base**x1 / (base**x1 + base**0.5)
+    same(xcs.grad(lambda v: f(v, 0.5).sum())(x), base ** x / (base ** x + base ** 0.5), rtol=1e-14)
+
+
+# ---------------------------------------------------------------- round, quantile, gradient, searchsorted
+
+
+def test_round_corners_as_numpy():
+    """Bools round as rint (float16) and refuse other decimals; ints beyond the dtype's range round
+    to 0; 10**d is built as numpy builds it, so huge decimals give NaN and big ones numpy's bits;
+    decimals must be an integer."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for x, d in ((np.array([True, False]), 0), (np.array([123, -5], np.int32), -10),
+                     (np.array([125, 135, -125], np.int32), -1), (np.array([123]), -19), (np.array([1.5]), 400),
+                     (np.array([1.5]), -400), (np.array([1e300]), -300), (np.array([1.23456789e-20]), 25),
+                     (np.array([2.675, -0.125], np.float32), 2)):
+            same(xnp.round(x, d), np.round(x, d))
+    with pytest.raises(TypeError):
+        xnp.round(np.array([1.5]), 1.5)
+    with pytest.raises(TypeError):
+        xnp.round(np.array([True]), 1)
+
+
+def test_quantile_q_dtype_and_range():
+    """q's own float dtype counts unless it is a Python number (numpy's rule); percentile divides as
+    numpy does; a NaN q is out of range."""
+    a, h = np.arange(10, dtype=np.float32), np.arange(10, dtype=np.float16)
+    for d in (a, h):
+        for q in (0.3, np.float32(.3), np.array([.3], np.float32), np.float64(.3), np.array(0.3), [0.3],
+                  np.float16(.5)):
+            same(xnp.quantile(d, q), np.quantile(d, q), rtol=1e-3)
+        for q in (30, 30.0, np.float64(30), np.float32(30), np.array([30], np.float32)):
+            same(xnp.percentile(d, q), np.percentile(d, q), rtol=1e-3)
+    for bad in (np.nan, 1.5, -0.1):
+        with pytest.raises(ValueError):
+            xnp.quantile(a, bad)
+
+
+def test_gradient_keeps_f_dtype_with_float64_coordinates(rng):
+    f = rng.standard_normal(12).astype(np.float32)
+    x = np.cumsum(rng.uniform(0.5, 1.5, 12))
+    same(xnp.gradient(f, x), np.gradient(f, x), rtol=1e-6)
+    same(xnp.gradient(f.astype(np.float16), x), np.gradient(f.astype(np.float16), x), rtol=1e-3)
+
+
+def test_searchsorted_sorter_and_digitize_bins_checked_as_numpy():
+    with pytest.raises(ValueError, match="Sorter index out of range"):
+        xnp.searchsorted([1., 2, 3], 2., sorter=np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match="sorter.size must equal a.size"):
+        xnp.searchsorted([1., 2, 3], 2., sorter=np.array([0, 1]))
+    for bins in ([0, np.nan], [0, 1, np.nan], [3, 2, 2, 1], [1, 1, 1], []):
+        same(xnp.digitize([0.5, 2.0], bins), np.digitize([0.5, 2.0], bins))
+    for bins in ([np.nan, 0, 1], [1, 2, 1]):
+        with pytest.raises(ValueError, match="monotonically"):
+            xnp.digitize([0.5], bins)

@@ -929,7 +929,8 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     """numpy.gradient: second-order central differences inside, first- or second-order (edge_order)
     one-sided ones at the ends, along each axis (a tuple of arrays for more than one); spacings: none
     (1), one number for all axes, or one number or 1-D coordinate array per axis (coordinates equally
-    spaced, when concrete, are read as their spacing, as numpy).  Ints in float64."""
+    spaced, when concrete, are read as their spacing, as numpy).  Ints in float64; the result has f's
+    dtype, as numpy's."""
     f = xnp.asarray(f)
     if f.dtype == _np.bool_:
         raise XCSTypeError("gradient: boolean arrays are not supported (numpy's subtract refuses them)")
@@ -963,7 +964,9 @@ def gradient(f, *varargs, axis=None, edge_order=1):
             dx.append(known[0].item() if known is not None and known.size and (known == known[0]).all() else diffs)
     else:
         raise XCSTypeError("invalid number of arguments")
-    out = tuple(_gradient_axis(f, ax, d, edge_order) for ax, d in zip(axes, dx))
+    # numpy writes each result into an array of f's dtype: computed in f's and the spacings'
+    # common dtype, rounded once to f's
+    out = tuple(xnp.astype(_gradient_axis(f, ax, d, edge_order), f.dtype, copy=False) for ax, d in zip(axes, dx))
     return out[0] if len(out) == 1 else out
 
 

@@ -385,8 +385,28 @@ def searchsorted(a, v, side="left", sorter=None):
     if side not in ("left", "right"):
         raise xnp._Unsupported(f"searchsorted: side must be 'left' or 'right', got {side!r}")
     if sorter is not None:
+        sorter = xnp.asarray(sorter)
+        if sorter.ndim != 1 or sorter.shape[0] != a.shape[0]:
+            raise XCSValueError("sorter.size must equal a.size")
+        s = None if _xcs._is_traced(sorter) else _np.asarray(sorter)
+        if s is not None and s.size and (s.min() < 0 or s.max() >= s.size):
+            raise XCSValueError("Sorter index out of range.")
         a = xnp.take(a, sorter)
     return _search(a, xnp.asarray(v), side == "right")
+
+
+def _monotonicity(b):
+    """numpy's check of digitize's bins (check_array_monotonic): past a run of equal first values,
+    increasing if the next is above (1), else decreasing (-1), 0 if neither holds (NaNs compare
+    false, so [0, nan] reads as decreasing, as numpy's)."""
+    i = 1
+    while i < b.size and b[i] == b[i - 1]:
+        i += 1
+    if i >= b.size:
+        return 1
+    if b[i - 1] < b[i]:
+        return 0 if bool((b[i:-1] > b[i + 1:]).any()) else 1
+    return 0 if bool((b[i:-1] < b[i + 1:]).any()) else -1
 
 
 def digitize(x, bins, right=False):
@@ -401,10 +421,10 @@ def digitize(x, bins, right=False):
     side = "left" if right else "right"
     b = None if _xcs._is_traced(bins) else _np.asarray(bins)
     if b is not None:
-        inc, dec = bool((b[1:] >= b[:-1]).all()), bool((b[1:] <= b[:-1]).all())
-        if not inc and not dec:
+        mono = _monotonicity(b)
+        if mono == 0:
             raise XCSValueError("bins must be monotonically increasing or decreasing")
-        if inc:
+        if mono == 1:
             return searchsorted(bins, x, side=side)
         return xnp.subtract(bins.shape[0], searchsorted(xnp.flip(bins), x, side=side))
     up = searchsorted(bins, x, side=side)

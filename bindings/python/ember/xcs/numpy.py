@@ -779,32 +779,47 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
 
 
 def rint(x, /):
-    """Elementwise round to the nearest integer, halves to even (numpy.rint).
-
-    |x| < 2^(p-2) (p the float's precision) is rounded by adding and
-    subtracting 1.5 * 2^(p-1), which the hardware rounds to even; larger
-    values are integers already.  The sign of a zero result is x's."""
+    """Elementwise round to the nearest integer, halves to even (numpy.rint): the op
+    `rint` (C's rint, CUDA's rint), whose gradient is zero; the sign of a zero
+    result is x's."""
     x = asarray(x)
     if not _floating(x.dtype):  # numpy's loop for integers is float64's (bool: float16's)
         return astype(x, float16 if x.dtype == bool_ else float64)
-    if x.dtype.itemsize == 2:  # float16 / bfloat16: in float32, where every one of their values fits
-        return astype(rint(astype(x, float32)), x.dtype)
-    p = 24 if x.dtype.itemsize == 4 else 53
-    magic = 1.5 * 2.0 ** (p - 1)
-    t = subtract(add(x, magic), magic)
-    t = where(equal(t, 0), multiply(x, 0), t)  # -0.3 -> -0.0, as numpy
-    return where(less(absolute(x), 2.0 ** (p - 2)), t, x)
+    return _unary("rint", x)
+
+
+def _power_of_ten(n):
+    """10**n as numpy's round builds it (power_of_ten in its C source): exact to 1e8, then 1e9
+    times ten n - 9 times, inf past the float range."""
+    if n < 9:
+        return 10.0 ** n
+    r = 1e9
+    for _ in range(n - 9):
+        r *= 10.0
+        if r == _np.inf:
+            break
+    return r
 
 
 def round(a, decimals=0, out=None):  # noqa: A001  (numpy's name)
     """Rounds to the given number of decimals as numpy does: rint(a * 10**d) / 10**d
-    (for d < 0: rint(a / 10**-d) * 10**-d); integers are left as they are for d >= 0."""
+    (for d < 0: rint(a / 10**-d) * 10**-d), 10**d built as numpy builds it (NaN where it is
+    inf); integers are left as they are for d >= 0, and go to the nearest multiple of 10**-d
+    (halves to the even one) else, 0 where that is beyond the dtype; bools as rint for d = 0."""
     _no_out(out, "round")
+    decimals = _operator.index(decimals)
     a = asarray(a)
+    if a.dtype == bool_:
+        if decimals != 0:
+            raise _xcs.XCSTypeError("round: bool input with decimals != 0 (numpy cannot cast the product back "
+                                    "to bool); cast to a float dtype first")
+        return rint(a)
     if not _floating(a.dtype):
         if decimals >= 0:
             return a
         f = 10 ** -decimals  # to the nearest multiple of f, halves to the even multiple
+        if f > _np.iinfo(a.dtype).max:  # every value rounds to 0
+            return zeros(a.shape, a.dtype)
         q = floor_divide(a, f)
         twice = multiply(subtract(a, multiply(q, f)), 2)
         up = logical_or(greater(twice, f), logical_and(equal(twice, f), equal(mod(q, 2), 1)))
@@ -812,9 +827,9 @@ def round(a, decimals=0, out=None):  # noqa: A001  (numpy's name)
     if decimals == 0:
         return rint(a)
     if decimals > 0:
-        f = 10.0 ** decimals
+        f = _power_of_ten(decimals)
         return divide(rint(multiply(a, f)), f)
-    f = 10.0 ** -decimals
+    f = _power_of_ten(-decimals)
     return multiply(rint(divide(a, f)), f)
 
 
@@ -1211,10 +1226,14 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
     array, whose dims come first); NaN where a NaN is in the data."""
     _no_out(out, "quantile")
     a = asarray(a)
-    # numpy computes the index in the data's float dtype when q is a Python number
-    qdt = a.dtype if isinstance(q, (int, float)) and a.dtype in (float32, float64, float16) else _np.float64
-    qv = _np.asarray(q, dtype=qdt)
-    if _np.any((qv < 0) | (qv > 1)):
+    # numpy computes the index in the data's float dtype when q is a Python number, else in q's
+    # own float dtype (ints and lists: float64)
+    if isinstance(q, (int, float)) and a.dtype in (float32, float64, float16):
+        qv = _np.asarray(q, dtype=a.dtype)
+    else:
+        qv = _np.asarray(q)
+        qv = qv if qv.dtype in (float16, float32, float64) else qv.astype(float64)
+    if not _np.all((qv >= 0) & (qv <= 1)):  # NaN too
         raise _xcs.XCSValueError("Quantiles must be in the range [0, 1]")
     nd0 = a.ndim
     if axis is None:
@@ -1249,8 +1268,14 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
 
 
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False):
-    """numpy.percentile: quantile at q / 100."""
-    return quantile(a, _np.true_divide(q, 100), axis, out, overwrite_input, method, keepdims)
+    """numpy.percentile: quantile at q / 100, divided as numpy does (by 100 in a float data's dtype,
+    the quotient an array: a Python number's takes that dtype, a numpy float's its own)."""
+    a = asarray(a)
+    hundred = a.dtype.type(100) if a.dtype in (float16, float32, float64) else 100
+    qv = _np.asarray(_np.true_divide(q, hundred))
+    if not _np.all((qv >= 0) & (qv <= 1)):
+        raise _xcs.XCSValueError("Percentiles must be in the range [0, 100]")
+    return quantile(a, qv, axis, out, overwrite_input, method, keepdims)
 
 
 def diff(a, n=1, axis=-1):
@@ -1307,7 +1332,10 @@ def logaddexp(x1, x2, /):
     if dt.itemsize == 2:
         x1, x2 = astype(x1, float32), astype(x2, float32)
     t = subtract(x1, x2)
-    r = where(greater(t, 0), add(x1, log1p(exp(negative(t)))), add(x2, log1p(exp(t))))
+    # numpy's two branches as one, the larger plus log1p(exp(-|t|)): the same bits, and no branch
+    # whose exp overflows for the gradient to meet (0 * inf gave NaN)
+    pos = greater(t, 0)
+    r = add(where(pos, x1, x2), log1p(exp(where(pos, negative(t), t))))
     r = where(isnan(t), t, r)
     return astype(where(equal(x1, x2), add(x1, 0.69314718055994530942), r), dt, copy=False)
 
@@ -1319,8 +1347,8 @@ def logaddexp2(x1, x2, /):
     if dt.itemsize == 2:
         x1, x2 = astype(x1, float32), astype(x2, float32)
     t = subtract(x1, x2)
-    r = where(greater(t, 0), add(x1, divide(log1p(exp2(negative(t))), 0.69314718055994530942)),
-              add(x2, divide(log1p(exp2(t)), 0.69314718055994530942)))
+    pos = greater(t, 0)
+    r = add(where(pos, x1, x2), divide(log1p(exp2(where(pos, negative(t), t))), 0.69314718055994530942))
     r = where(isnan(t), t, r)
     return astype(where(equal(x1, x2), add(x1, 1), r), dt, copy=False)
 
