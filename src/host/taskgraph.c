@@ -333,6 +333,23 @@ void xcs_taskgraph_free(xcs_taskgraph *g) {
     free(g);
 }
 
+static int cmp_id(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* deps[0..n) copied into own, sorted, repeats dropped: their count.  A task
+ * named twice is one dependency (each was linked once per mention, past the
+ * room reserved for one: a heap overflow). */
+static int distinct_deps(int n, const int32_t *deps, int32_t *own) {
+    memcpy(own, deps, (size_t)n * sizeof *own);
+    qsort(own, (size_t)n, sizeof *own, cmp_id);
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        if (m == 0 || own[m - 1] != own[k]) own[m++] = own[k];
+    return m;
+}
+
 static bool grow(void **p, int *cap, int need, size_t elem) {
     if (need <= *cap) return true;
     int c = *cap ? *cap : 16;
@@ -361,9 +378,10 @@ xcs_status xcs_taskgraph_submit(xcs_taskgraph *g, xcs_task_fn fn, void *arg, int
                 (n_deps && !(own = malloc((size_t)n_deps * sizeof *own)))))
         st = xcs_error(XCS_ERR_MEMORY, "out of memory adding a task");
     if (!st) g->cap = cap;
+    if (!st && n_deps) n_deps = distinct_deps(n_deps, deps, own);
     /* dependents lists first, so nothing is half-linked on failure */
     for (int k = 0; k < n_deps && !st; k++) {
-        task *u = &g->tasks[deps[k]];
+        task *u = &g->tasks[own[k]];
         if (!terminal(u->state) && !grow((void **)&u->next, &u->cap_next, u->n_next + 1, sizeof *u->next))
             st = xcs_error(XCS_ERR_MEMORY, "out of memory adding a task");
     }
@@ -384,8 +402,7 @@ xcs_status xcs_taskgraph_submit(xcs_taskgraph *g, xcs_task_fn fn, void *arg, int
     g->st.tasks++;
     bool doomed = false;
     for (int k = 0; k < n_deps; k++) {
-        own[k] = deps[k];
-        task *u = &g->tasks[deps[k]];
+        task *u = &g->tasks[own[k]];
         if (u->level + 1 > t->level) t->level = u->level + 1;
         if (u->state == XCS_TASK_DONE) continue;
         if (u->state == XCS_TASK_FAILED || u->state == XCS_TASK_CANCELLED) doomed = true;

@@ -109,7 +109,8 @@ xcs_status xcs_taskgraph_new(int max_workers, xcs_taskgraph **out);
 xcs_status xcs_taskgraph_new_hooked(int max_workers, const xcs_task_hooks *hooks, xcs_taskgraph **out);
 /* Cancels what has not started, waits for what runs, frees.  NULL is fine. */
 void xcs_taskgraph_free(xcs_taskgraph *g);
-/* Adds fn(arg) depending on tasks deps[0..n_deps) (ids from this graph);
+/* Adds fn(arg) depending on tasks deps[0..n_deps) (ids from this graph; a
+ * repeated one counts once, and xcs_taskgraph_deps lists them sorted);
  * *id receives its id (0, 1, 2, ... in submission order).  A task whose
  * dependency failed or was cancelled is cancelled at once. */
 xcs_status xcs_taskgraph_submit(xcs_taskgraph *g, xcs_task_fn fn, void *arg, int n_deps, const int32_t *deps,

@@ -110,6 +110,27 @@ static void test_dependencies(void) {
     xcs_taskgraph_free(g);
 }
 
+/* A dependency named many times is one: 100 mentions of a running task
+ * were linked one by one past the room grown for one (a heap overflow
+ * under ASan); deps lists it once. */
+static void test_repeated_dependency(void) {
+    xcs_taskgraph *g = NULL;
+    CHECK_OK(xcs_taskgraph_new(4, &g));
+    atomic_int order = 0;
+    sleeper a = {30, 0, &order, -1}, b = {1, 0, &order, -1}, c = {1, 0, &order, -1};
+    int32_t ia, ib, ic, rep[100];
+    CHECK_OK(xcs_taskgraph_submit(g, sleep_task, &a, 0, NULL, &ia));
+    CHECK_OK(xcs_taskgraph_submit(g, sleep_task, &b, 0, NULL, &ib));
+    for (int k = 0; k < 100; k++) rep[k] = k % 3 ? ia : ib;
+    CHECK_OK(xcs_taskgraph_submit(g, sleep_task, &c, 100, rep, &ic));
+    CHECK_EQ_I(xcs_taskgraph_wait(g, ic, -1), XCS_TASK_DONE);
+    CHECK(c.ran_at == 2);
+    int32_t deps[4];
+    CHECK_EQ_I(xcs_taskgraph_deps(g, ic, deps, 4), 2);
+    CHECK(deps[0] == ia && deps[1] == ib);
+    xcs_taskgraph_free(g);
+}
+
 /* A failure cancels everything that has not started, dependents included,
  * and later tasks that depend on it; running siblings finish. */
 static void test_failure_cancels(void) {
@@ -284,6 +305,7 @@ int main(void) {
     RUN(test_independent_tasks_overlap);
     RUN(test_max_workers_bound);
     RUN(test_dependencies);
+    RUN(test_repeated_dependency);
     RUN(test_failure_cancels);
     RUN(test_cancel_and_timeout);
     RUN(test_nested_graphs);

@@ -206,7 +206,12 @@ static PyObject *py_scatter_add(PyObject *m, PyObject *args) {
 
 /* Converts a sequence of operands; returns the count or -1.  *args gets a
  * PyMem array of n converted operands, *ts their tensors. */
-static Py_ssize_t convert_seq(PyObject *seq_obj, const char *op, xcs_py_arg **args, const xcs_tensor ***ts) {
+/* The items of seq_obj converted; *hold receives the sequence they came from
+ * (a new list when seq_obj is an Array, a generator, ...), which keeps alive
+ * the Arrays whose tensors are borrowed: free_seq releases it. */
+static Py_ssize_t convert_seq(PyObject *seq_obj, const char *op, xcs_py_arg **args, const xcs_tensor ***ts,
+                              PyObject **hold) {
+    *hold = NULL;
     PyObject *seq = PySequence_Fast(seq_obj, "");
     if (!seq) {
         PyErr_Clear();
@@ -230,7 +235,7 @@ static Py_ssize_t convert_seq(PyObject *seq_obj, const char *op, xcs_py_arg **ar
         if (xcs_py_operand(PySequence_Fast_GET_ITEM(seq, done), op, &(*args)[done])) goto fail;
         (*ts)[done] = (*args)[done].t;
     }
-    Py_DECREF(seq);
+    *hold = seq;
     return n;
 fail:
     for (Py_ssize_t k = 0; *args && k < done; k++) xcs_py_arg_drop(&(*args)[k]);
@@ -242,10 +247,11 @@ fail:
     return -1;
 }
 
-static void free_seq(xcs_py_arg *args, const xcs_tensor **ts, Py_ssize_t n) {
+static void free_seq(xcs_py_arg *args, const xcs_tensor **ts, Py_ssize_t n, PyObject *hold) {
     for (Py_ssize_t k = 0; k < n; k++) xcs_py_arg_drop(&args[k]);
     PyMem_Free(args);
     PyMem_Free((void *)ts);
+    Py_XDECREF(hold);
 }
 
 static PyObject *join(PyObject *args, bool stack) {
@@ -254,7 +260,8 @@ static PyObject *join(PyObject *args, bool stack) {
     if (!PyArg_UnpackTuple(args, op, 1, 2, &seq, &axis_obj)) return NULL;
     xcs_py_arg *as;
     const xcs_tensor **ts;
-    Py_ssize_t n = convert_seq(seq, op, &as, &ts);
+    PyObject *hold;
+    Py_ssize_t n = convert_seq(seq, op, &as, &ts, &hold);
     if (n < 0) return NULL;
     int64_t axis = 0, total = 0;
     xcs_tensor **flat = NULL, *out = NULL;
@@ -288,7 +295,7 @@ done:
         for (Py_ssize_t k = 0; k < n; k++) xcs_tensor_free(flat[k]);
         PyMem_Free(flat);
     }
-    free_seq(as, ts, n);
+    free_seq(as, ts, n, hold);
     return PyErr_Occurred() ? NULL : xcs_py_wrap(out);
 }
 

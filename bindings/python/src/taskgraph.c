@@ -4,7 +4,10 @@
  * A task is a Python object whose `_run()` method is called on a worker
  * thread holding the GIL only for that call; it returns True on success.
  * The TaskGraph keeps a reference to every submitted object until it is
- * itself destroyed, which first waits for its running tasks.
+ * itself destroyed, which first waits for its running tasks.  Tasks refer
+ * back to their graph (a Deferred's scope holds it), so the type takes part
+ * in garbage collection: a graph with nothing queued or running lets its
+ * tasks go, which breaks the cycle (it leaked every orchestration call).
  * Waiting releases the GIL, so workers can call Python meanwhile, and the
  * waiting thread may run queued tasks itself (they take the GIL again). */
 #include "xcs_py.h"
@@ -82,8 +85,23 @@ static PyObject *tg_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     return (PyObject *)self;
 }
 
+static int tg_traverse(PyObject *o, visitproc visit, void *arg) {
+    Py_VISIT(((XcsTaskGraph *)o)->tasks);
+    return 0;
+}
+
+/* Drops the tasks only when none is queued or running: the C graph reads a
+ * task object until it has finished (a graph still working is reachable from
+ * the worker that runs its task anyway). */
+static int tg_clear(PyObject *o) {
+    XcsTaskGraph *self = (XcsTaskGraph *)o;
+    if (!self->g || xcs_taskgraph_active(self->g) == 0) Py_CLEAR(self->tasks);
+    return 0;
+}
+
 static void tg_dealloc(PyObject *o) {
     XcsTaskGraph *self = (XcsTaskGraph *)o;
+    PyObject_GC_UnTrack(o);
     if (self->g) {
         xcs_taskgraph *g = self->g;
         self->g = NULL;
@@ -93,6 +111,18 @@ static void tg_dealloc(PyObject *o) {
     }
     Py_CLEAR(self->tasks); /* only now: no worker can still hold one */
     Py_TYPE(o)->tp_free(o);
+}
+
+/* A task id from Python: -1 (no task) where int32 cannot hold it, so a huge
+ * id is refused as unknown rather than truncated onto task 0. */
+static int task_id(PyObject *o, int32_t *id) {
+    long long v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+    }
+    *id = v >= 0 && v <= INT32_MAX ? (int32_t)v : -1;
+    return 0;
 }
 
 /* submit(task, deps=()) -> int id */
@@ -112,16 +142,19 @@ static PyObject *tg_submit(PyObject *o, PyObject *args) {
             return PyErr_NoMemory();
         }
         for (Py_ssize_t i = 0; i < n; i++) {
-            long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(fast, i));
-            if (v == -1 && PyErr_Occurred()) {
+            if (task_id(PySequence_Fast_GET_ITEM(fast, i), &ids[i])) {
                 if (ids != small) PyMem_Free(ids);
                 Py_DECREF(fast);
                 return NULL;
             }
-            ids[i] = (int32_t)v;
         }
     }
     int32_t id = -1;
+    if (!self->tasks && !(self->tasks = PyList_New(0))) { /* cleared by the collector, then revived */
+        if (ids != small) PyMem_Free(ids);
+        Py_XDECREF(fast);
+        return NULL;
+    }
     xcs_status st = PyList_Append(self->tasks, task) ? XCS_ERR_MEMORY : XCS_OK;
     if (st) {
         if (ids != small) PyMem_Free(ids);
@@ -149,9 +182,9 @@ static PyObject *tg_wait(PyObject *o, PyObject *args) {
 }
 
 static PyObject *tg_state(PyObject *o, PyObject *arg) {
-    long id = PyLong_AsLong(arg);
-    if (id == -1 && PyErr_Occurred()) return NULL;
-    return PyLong_FromLong((long)xcs_taskgraph_state(((XcsTaskGraph *)o)->g, (int32_t)id));
+    int32_t id;
+    if (task_id(arg, &id)) return NULL;
+    return PyLong_FromLong((long)xcs_taskgraph_state(((XcsTaskGraph *)o)->g, id));
 }
 
 static PyObject *tg_cancel(PyObject *o, PyObject *unused) {
@@ -159,19 +192,19 @@ static PyObject *tg_cancel(PyObject *o, PyObject *unused) {
 }
 
 static PyObject *tg_level(PyObject *o, PyObject *arg) {
-    long id = PyLong_AsLong(arg);
-    if (id == -1 && PyErr_Occurred()) return NULL;
-    return PyLong_FromLong(xcs_taskgraph_level(((XcsTaskGraph *)o)->g, (int32_t)id));
+    int32_t id;
+    if (task_id(arg, &id)) return NULL;
+    return PyLong_FromLong(xcs_taskgraph_level(((XcsTaskGraph *)o)->g, id));
 }
 
 static PyObject *tg_deps(PyObject *o, PyObject *arg) {
-    long id = PyLong_AsLong(arg);
-    if (id == -1 && PyErr_Occurred()) return NULL;
+    int32_t id;
+    if (task_id(arg, &id)) return NULL;
     xcs_taskgraph *g = ((XcsTaskGraph *)o)->g;
-    int n = xcs_taskgraph_deps(g, (int32_t)id, NULL, 0);
+    int n = xcs_taskgraph_deps(g, id, NULL, 0);
     int32_t small[16], *d = n > 16 ? PyMem_Malloc((size_t)n * sizeof *d) : small;
     if (!d) return PyErr_NoMemory();
-    n = xcs_taskgraph_deps(g, (int32_t)id, d, n);
+    n = xcs_taskgraph_deps(g, id, d, n);
     PyObject *t = PyTuple_New(n);
     for (int i = 0; t && i < n; i++) {
         PyObject *v = PyLong_FromLong(d[i]);
@@ -220,7 +253,10 @@ PyTypeObject XcsTaskGraph_Type = {
               "dependencies on a shared pool of worker threads).",
     .tp_basicsize = sizeof(XcsTaskGraph),
     .tp_dealloc = tg_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = tg_traverse,
+    .tp_clear = tg_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_methods = tg_methods,
     .tp_getset = tg_getset,
     .tp_new = tg_new,

@@ -631,6 +631,10 @@ class Scope:
             return XCSExecutionError(f"orchestration call #{d._id} {d._name}() in jit({self.owner}) was cancelled "
                                      f"before it started", node_id=d._id, callable=d._name)
         self.observed.add(f._id)
+        if not isinstance(f._exc, Exception):  # KeyboardInterrupt, SystemExit: as they are, never wrapped
+            return f._exc
+        if isinstance(f._exc, XCSExecutionError) and getattr(f._callee, "_xcs_transparent", False):
+            return f._exc  # a transformation's own per-example call: the user's call failed inside it
         via = "" if f is d else f" (call #{d._id} {d._name}() was cancelled because of it)"
         err = XCSExecutionError(
             f"orchestration call #{f._id} {f._name}() in jit({self.owner}) raised "

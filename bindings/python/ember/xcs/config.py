@@ -45,13 +45,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import os
 
-from ember.xcs.errors import XCSValueError
+from ember.xcs.errors import XCSError, XCSTypeError, XCSValueError
 
 __all__ = ["Config", "Presets", "DEFAULT_MAX_WORKERS", "profile_from_env"]
 
 DEFAULT_MAX_WORKERS = 32
+_MAX_WORKERS_LIMIT = 2**31 - 1  # the task graph counts in C ints
 
 
 def _check_bool(name, v):
@@ -76,12 +78,14 @@ class Config:
             _check_bool(name, getattr(self, name))
         w = self.max_workers
         if w is not None:
-            if type(w) is not int:  # bool is an int subclass: rejected too
+            if type(w) is bool or not hasattr(type(w), "__index__"):  # numpy ints too, bools not
                 raise XCSValueError(f"Config.max_workers must be an int >= 1 or None, got {w!r} "
                                     f"({type(w).__name__})")
-            if w < 1:
-                raise XCSValueError(f"Config.max_workers must be >= 1 (or None for the default "
-                                    f"{DEFAULT_MAX_WORKERS}), got {w}")
+            w = operator.index(w)
+            object.__setattr__(self, "max_workers", w)
+            if not 1 <= w <= _MAX_WORKERS_LIMIT:
+                raise XCSValueError(f"Config.max_workers must be between 1 and {_MAX_WORKERS_LIMIT} (or None "
+                                    f"for the default {DEFAULT_MAX_WORKERS}), got {w}")
         m = self.max_memory_mb
         if m is not None:
             if type(m) not in (int, float):
@@ -113,6 +117,26 @@ class Config:
             raise XCSValueError(f"Config has no field {', '.join(map(repr, unknown))}; "
                                 f"fields are {', '.join(sorted(fields))}")
         return dataclasses.replace(self, **changes)
+
+
+_dataclass_init = Config.__init__
+
+
+def _init(self, *args, **kwargs):
+    """The dataclass's __init__, its TypeError for an unknown or repeated field raised as
+    XCSTypeError (an XCSError, as every invalid configuration) naming the fields."""
+    try:
+        _dataclass_init(self, *args, **kwargs)
+    except TypeError as e:
+        if isinstance(e, XCSError):
+            raise
+        fields = ", ".join(f.name for f in dataclasses.fields(Config))
+        raise XCSTypeError(f"Config: {e} (fields are {fields})") from None
+
+
+_init.__doc__ = _dataclass_init.__doc__
+_init.__signature__ = __import__("inspect").signature(_dataclass_init)
+Config.__init__ = _init
 
 
 class Presets:

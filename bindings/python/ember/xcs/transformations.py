@@ -553,6 +553,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
                         orch._BATCHER.reset(tok)
 
                 example.__name__ = getattr(one, "__name__", "vmap")
+                example._xcs_transparent = True  # its XCSExecutionError is the user's call's, not wrapped again
                 ds = [scope.submit(example, tuple(a), {}) for a in per_example]
                 scope.finish()
                 results = [d._get() for d in ds]
@@ -569,9 +570,8 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
         out = []
         for j in range(len(flat[0][0])):
             col = [f[0][j] for f in flat]
-            numeric = all(isinstance(v, (int, float, np.number, np.ndarray, Array)) and not isinstance(v, bool)
-                          for v in col)
-            out.append(np.stack([np.asarray(v) for v in col]) if numeric else list(col))
+            numeric = all(isinstance(v, (int, float, np.number, np.bool_, np.ndarray, Array)) for v in col)
+            out.append(np.stack([np.asarray(v) for v in col]) if numeric else _Examples(col))
         if out_axes != 0:
             out = [(_move(v, 0, out_axes) if isinstance(v, np.ndarray) and isinstance(out_axes, int) else v)
                    for v in out]
@@ -814,6 +814,14 @@ def _concat_blocks(blocks, out_axes):
         ax = _norm_axis(ax, col[0].ndim, "out_axes")
         out.append(_xcs._asarray(np.ascontiguousarray(np.concatenate(col, axis=ax))))
     return pytree.unflatten(tree, out)
+
+
+class _Examples(list):
+    """A mapped orchestration output that is not numeric (strings, objects): one value per
+    example.  A list to the user, and one leaf to a map around this one (a plain list is a pytree
+    node, whose items an outer map stacked across its examples: nested maps came out transposed)."""
+
+    __slots__ = ()
 
 
 def Array_from(v):

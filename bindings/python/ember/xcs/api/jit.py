@@ -59,6 +59,8 @@ from ember.xcs.errors import XCSError, XCSMemoryError, XCSTracerError, XCSTypeEr
 __all__ = ["jit", "explain", "JittedFunction", "DEFAULT_CACHE_SIZE"]
 
 DEFAULT_CACHE_SIZE = 64
+# how long a call waits for another thread's trace of its signature before tracing on its own
+_PENDING_WAIT_S = 2.0
 
 _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
@@ -398,10 +400,20 @@ class JittedFunction:
                     self._counts["calls"] -= 1  # counted again after the wait
                     owner = False
             if not owner:
-                ev.wait()
-                if self._mode == "orchestration":
+                # another thread is tracing this signature: use its entry.  That thread may be
+                # waiting for this one (its traced body joined a thread that calls here), so after
+                # a while this call traces on its own instead: never a deadlock, at worst a
+                # second trace
+                if not ev.wait(_PENDING_WAIT_S):
+                    with self._lock:
+                        self._counts["calls"] += 1
+                        self._counts["misses"] += 1
+                    use_cache, owner = False, True
+                    ev = threading.Event()
+                elif self._mode == "orchestration":
                     return self._call_orchestration(args, kwargs, config)
-                continue
+                else:
+                    continue
             t_trace = time.perf_counter()
             try:
                 entry = self._compile(args, kwargs, treedef, sigs, rebuild)[0]
