@@ -164,3 +164,51 @@ def test_orchestration_errors_reach_the_caller_once_wrapped():
     assert e.value.callable.endswith("_maybe_bad") and isinstance(e.value.__cause__, ValueError)
     with pytest.raises(KeyboardInterrupt):
         jit(lambda x: _interrupt(x))(1.0)
+
+
+def test_vmap_profile_and_stats_of_a_non_function():
+    """Config(profile=True) on a vmap over an orchestration function records its calls (it recorded
+    nothing); get_jit_stats of something that is no function is an XCSTypeError."""
+    from ember.xcs import get_jit_stats
+    from ember.xcs.api.stats import reset_stats
+
+    v = vmap(lambda p: _ask(p), config=Config(profile=True))
+    v(np.arange(4))
+    v(np.arange(3))
+    s = get_jit_stats(v)
+    assert s["calls"] == 2 and s["orchestration_calls"] == 7 and s["mode"] == "orchestration"
+    for f in (get_jit_stats, reset_stats):
+        with pytest.raises(xcs.XCSTypeError, match="got int"):
+            f(5)
+
+
+_K = 1.0
+_W = np.ones(2)
+
+
+def test_rebound_closure_and_global_values_trace_again():
+    """A tensor-only function's trace bakes in the Python values it reads: rebinding a closure
+    variable or a global (a number, a string-selected branch, an array) traces again instead of
+    replaying the stale value; unchanged values hit the cache."""
+    global _K, _W
+    k = 1.0
+    h = jit(lambda x: x * k)
+    assert np.array_equal(np.asarray(h(np.ones(2))), [1, 1])
+    k = 5.0
+    assert np.array_equal(np.asarray(h(np.ones(2))), [5, 5])
+    g = jit(lambda x: x * _K + _W)
+    assert np.array_equal(np.asarray(g(np.ones(2))), [2, 2])
+    _K, _W = 3.0, np.full(2, 9.0)
+    assert np.array_equal(np.asarray(g(np.ones(2))), [12, 12])
+    g(np.ones(2))
+    assert g._counts["misses"] == 2 and g._counts["hits"] == 1
+    mode = "sum"
+    r = jit(lambda x: x.sum() if mode == "sum" else x.max())
+    assert float(r(np.arange(3.0))) == 3.0
+    mode = "max"
+    assert float(r(np.arange(3.0))) == 2.0
+    n = float("nan")  # NaN equals itself in the key: one trace
+    hn = jit(lambda x: x + n)
+    hn(np.ones(2))
+    hn(np.ones(2))
+    assert hn._counts["misses"] == 1

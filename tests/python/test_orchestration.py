@@ -429,16 +429,25 @@ def test_nothing_left_running_after_raise():
     assert model.running == 0 and sorted(model.prompts) == ["s0", "s1", "s2"]
 
 
-def test_keyboard_interrupt_reaches_caller_promptly():
+@pytest.mark.parametrize("call", ["jit", "vmap", "scan"])
+def test_keyboard_interrupt_reaches_caller_promptly(call):
+    """Ctrl-C cancels what has not started and returns at once, from jit, from vmap over an
+    orchestration function (it waited for every example: 5 s each, 2 at a time) and from scan."""
     code = r"""
 import threading, time, _thread
-from ember.xcs import jit
+import numpy as np
+from ember.xcs import jit, vmap, scan, Config
 from ember.api.decorators import mark_orchestration
 slow = mark_orchestration(lambda p: time.sleep(5) or p)
 @jit
-def f():
+def f_jit():
     return [slow(i) for i in range(4)]
-threading.Timer(0.3, _thread.interrupt_main).start()
+def f_vmap():
+    return vmap(lambda p: slow(p), config=Config(max_workers=2))(np.arange(8))
+def f_scan():
+    return scan(lambda c, x: (c, slow(x)), 0, np.arange(8))
+f = f_%s
+threading.Timer(0.3, _thread.interrupt_main).start()""" % call + r"""
 t0 = time.perf_counter()
 try:
     f()

@@ -74,6 +74,7 @@ import contextvars
 import dataclasses
 import functools
 import itertools
+import time
 
 import numpy as np
 
@@ -81,6 +82,8 @@ from ember.xcs import _orchestration as orch
 from ember.xcs import _xcs
 from ember.xcs._xcs import Array
 from ember.xcs.api import pytree
+from ember.xcs.api import stats as _stats
+from ember.xcs.config import profile_from_env
 from ember.xcs.errors import XCSDeviceError, XCSTypeError, XCSValueError
 from ember.xcs.numpy import _numeric
 
@@ -533,6 +536,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
                 rebuilt.append(pytree.unflatten(tree, [next(it) for _ in al]))
             per_example.append(rebuilt)
         scope = orch.Scope(cfg, getattr(fn, "__name__", "vmap"))
+        t0 = time.perf_counter()
         # each example runs as an orchestration-mode jitted call of fn: its own
         # independent calls overlap too, and its tensor code is lazily fused
         if state.get("per_example") is None:
@@ -560,9 +564,17 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
                 state["batches"] = batcher.sizes
             else:
                 results = [scope.submit(one, tuple(a), {}) for a in per_example]
+        except KeyboardInterrupt:  # cancels the examples not started and returns at once, as jit does
+            scope.abort(interrupted=True)
+            raise
         except BaseException:
             scope.abort()
             raise
+        finally:
+            if cfg.profile or profile_from_env():  # the mapped function's profile, as jit's
+                s = scope.stats()
+                _stats.record(state["mapped"], (time.perf_counter() - t0) * 1e3, 0.0, s["orchestration_calls"],
+                              s["peak_concurrency"], s["wait_ms"], mode="orchestration")
         if not results:
             return []
         flat = [pytree.flatten(r) for r in results]
@@ -601,6 +613,7 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
                 state["orchestration"] = True
         return orchestration_map(args)
 
+    state["mapped"] = mapped
     mapped._xcs_jit = compiled
     mapped._xcs_vmap_state = state  # "batches": examples per batched tensor program of the last orchestration map
     return mapped
@@ -1044,6 +1057,9 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
             carry, ys = _scan_loop(f, init, xs, length, reverse, False)
             carry, ys = orch.wait(carry), orch.wait(ys)
             scope.finish()
+        except KeyboardInterrupt:
+            scope.abort(interrupted=True)
+            raise
         except BaseException:
             scope.abort()
             raise

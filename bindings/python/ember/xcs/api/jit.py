@@ -38,12 +38,14 @@ backend runs over cache-sized tiles without materialising intermediates.
 ``fused_groups`` and ``kernels_per_call`` in ``stats()`` report that plan.
 """
 
+import builtins
 import collections
 import functools
 import inspect
 import os
 import threading
 import time
+import types
 
 import numpy as np
 
@@ -70,6 +72,98 @@ _signature = _xcs._signature
 _ONE = object()  # a marker leaf
 
 _WEAK = {bool: "bool", int: "int64", float: "float64"}
+
+
+# ---------------------------------------------------------------- the Python values a trace bakes in
+#
+# A tensor-only function is traced once per signature, so the Python values its body reads from
+# its closure and its module's globals are baked into the trace.  They join the cache key, so a
+# rebinding (k = 5.0, W = new_array) traces again instead of replaying the old value: numbers and
+# strings by value, arrays (and anything else that is not a number) by identity.  Modules,
+# functions and classes are not keyed; nor are values reached through objects or containers
+# (self.k, cfg["k"]): pass those as arguments.
+
+_BY_VALUE = frozenset((int, bool, str, bytes, type(None), complex))
+_NOT_KEYED = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
+              functools.partial)
+_MISSING = object()
+
+
+def _env_value(v):
+    """v's part of the key: (type, value) for numbers and strings (a float's hex: NaN equals itself,
+    -0.0 differs from 0.0), id(v) for other data (the cache entry keeps v alive: the id is not
+    reused while the entry lives), None for modules, functions and classes."""
+    t = type(v)
+    if t is float:
+        return v if v == v and v else v.hex()  # as it is (no other part is a bare float), or its hex
+    if t in _BY_VALUE:
+        return (t, v)
+    if t is tuple and len(v) <= 32:
+        return (t, tuple(_env_value(x) for x in v))
+    if isinstance(v, _NOT_KEYED) or callable(v):
+        return None
+    return id(v)
+
+
+def _global_names(code, out):
+    """The global names code (and the functions and comprehensions defined in it) may read."""
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _global_names(c, out)
+    return out
+
+
+def _env_sources(fn):
+    """(cells, globals, names) of fn's closure and of the globals its code names that hold data at
+    the first call (a module, function or class bound then is taken to stay one); None for
+    callables without Python code."""
+    fn = inspect.unwrap(fn) if isinstance(fn, types.FunctionType) else fn
+    code, g = getattr(fn, "__code__", None), getattr(fn, "__globals__", None)
+    if not isinstance(code, types.CodeType) or not isinstance(g, dict):
+        return None
+    names = tuple(sorted(n for n in _global_names(code, set()) if n in g and _env_value(g[n]) is not None))
+    cells = tuple(fn.__closure__ or ())
+    return (cells, g, names) if cells or names else None
+
+
+def _env_key(src):
+    """The values fn reads from its closure and globals, as a cache key part (see above)."""
+    if src is None:
+        return ()
+    cells, g, names = src
+    out = []
+    put = out.append
+    for c in cells:
+        try:
+            v = c.cell_contents
+        except ValueError:  # an empty cell (a name bound later)
+            put(_MISSING)
+            continue
+        t = type(v)
+        put(v if t is float and v == v and v else id(v) if t is np.ndarray or t is Array else _env_value(v))
+    for n in names:
+        v = g.get(n, _MISSING)
+        t = type(v)
+        put(v if t is float and v == v and v else id(v) if t is np.ndarray or t is Array else _env_value(v))
+    return tuple(out)
+
+
+def _env_refs(src):
+    """The objects keyed by identity now (kept by the cache entry, so their ids stay theirs)."""
+    if src is None:
+        return ()
+    cells, g, names = src
+    vals = []
+    for c in cells:
+        try:
+            vals.append(c.cell_contents)
+        except ValueError:
+            pass
+    vals.extend(g.get(n) for n in names)
+    return tuple(v for v in vals if type(v) not in _BY_VALUE and type(v) is not float)
+
+
 _DT_NAMES = {}  # numpy dtype -> name: dtype.name is a slow Python property
 
 
@@ -81,7 +175,7 @@ def _dt_name(dt):
 
 
 class _Entry:
-    __slots__ = ("graph", "out_tree", "consts", "nodes", "kernels", "groups", "memory", "single")
+    __slots__ = ("graph", "out_tree", "consts", "nodes", "kernels", "groups", "memory", "single", "env_refs")
 
     def __init__(self, graph, out_tree, consts, nodes, kernels, groups, memory):
         self.graph = graph
@@ -91,6 +185,7 @@ class _Entry:
         self.kernels = kernels  # kernel launches per call (fused groups + unfused ops)
         self.groups = groups    # fused groups
         self.memory = memory    # memory plan: {"buffers", "arena_bytes", "planned_bytes"}
+        self.env_refs = ()      # what the key names by identity (_env_refs), alive while the entry is
         # the function returns one array, the graph's only output (no wrapping)
         self.single = len(consts) == 1 and consts[0] is None and pytree.unflatten(out_tree, [_ONE]) is _ONE
 
@@ -222,6 +317,7 @@ class JittedFunction:
         if config is not None and not isinstance(config, Config):
             raise XCSTypeError(f"jit: config must be an ember.xcs.Config, got {type(config).__name__}")
         self._fn = fn
+        self._env = _MISSING  # the closure and globals whose values join the cache key: at the first call
         self._config = config
         self._fast_dev = False  # Graph.run's device under self._config, resolved at the first call
         # orchestration: the body with unmarked LLM/tool callables intercepted,
@@ -309,7 +405,10 @@ class JittedFunction:
                 tree = self._fast_trees.get(n)
                 if tree is None:
                     tree = self._fast_trees[n] = pytree.flatten((tuple(range(n)), {}))[1]
-                key = (tree, sigs, (n, (), ()))
+                env = self._env
+                if env is _MISSING:
+                    env = self._env = _env_sources(self._fn)
+                key = (tree, sigs, (n, (), ()), _env_key(env) if env is not None else ())
                 with self._lock:
                     entry = self._cache.get(key)
                     if entry is not None:
@@ -374,7 +473,11 @@ class JittedFunction:
             if type(conv[1][2]) is not _Exact:  # an exact int is in the trace, not an input
                 values.append(conv[0])
             sigs.append(conv[1])
-        key = (treedef, tuple(sigs), statics)
+        env = self._env
+        if env is _MISSING:
+            env = self._env = _env_sources(self._fn)
+        key = (treedef, tuple(sigs), statics, _env_key(env))
+        env_refs = _env_refs(env)
         try:
             hash(key)
         except TypeError as e:
@@ -430,6 +533,7 @@ class JittedFunction:
                     if use_cache:
                         self._pending.pop(key, None)
                         if entry is not None:
+                            entry.env_refs = env_refs
                             self._cache[key] = entry
                             while len(self._cache) > self._cache_size:
                                 self._cache.popitem(last=False)

@@ -64,6 +64,12 @@ def _view(r):
 def _key(fn):
     """The jitted function a user's handle stands for (the jitted function
     itself, or the plain function it wraps)."""
+    try:
+        weakref.ref(fn)
+    except TypeError:
+        from ember.xcs.errors import XCSTypeError
+
+        raise XCSTypeError(f"expected a jitted (or vmapped) function, got {type(fn).__name__}") from None
     if fn in _RECORDS:
         return fn
     for k in list(_RECORDS.keys()):
