@@ -414,3 +414,25 @@ def test_searchsorted_sorter_and_digitize_bins_checked_as_numpy():
     for bins in ([np.nan, 0, 1], [1, 2, 1]):
         with pytest.raises(ValueError, match="monotonically"):
             xnp.digitize([0.5], bins)
+
+
+def test_small_corners_as_numpy():
+    """Shift operators on Arrays, cumsum/cumprod of a 0-d array along axis 0, bincount of an empty
+    list, partition of an empty array, and numpy's checks of sort's kind and partition's kth."""
+    a = np.array([-8, -1, 0, 3, 2**30], np.int32)
+    x = xnp.asarray(a)
+    for s in (0, 1, 5, 31, 32, -1):
+        same(x << s, a << s)
+        same(x >> s, a >> s)
+    same(3 << xnp.asarray(np.arange(3, dtype=np.int32)), 3 << np.arange(3, dtype=np.int32))
+    same(jit(lambda v: v << 2)(a), a << 2)
+    for f in ("cumsum", "cumprod"):
+        same(getattr(xnp, f)(np.float32(3), axis=0), getattr(np, f)(np.float32(3), axis=0))
+    same(xnp.bincount([]), np.bincount([]))
+    same(xnp.partition(np.array([]), 0), np.partition(np.array([]), 0))
+    for f in (xnp.sort, xnp.argsort):
+        with pytest.raises(ValueError, match="sort kind"):
+            f(np.ones(3), kind="foo")
+        f(np.ones(3), kind="stable")
+    with pytest.raises(TypeError, match="Partition index must be integer"):
+        xnp.partition(np.ones(3), 1.5)

@@ -19,6 +19,21 @@ static PyObject *nb_and(PyObject *a, PyObject *b) { return xcs_py_binary(XCS_OP_
 static PyObject *nb_or(PyObject *a, PyObject *b) { return xcs_py_binary(XCS_OP_BIT_OR, a, b); }
 static PyObject *nb_xor(PyObject *a, PyObject *b) { return xcs_py_binary(XCS_OP_BIT_XOR, a, b); }
 
+/* << and >>: numpy's shifts are composites written in Python (a count past
+ * the bit width gives 0 or the sign, as numpy), called from here. */
+static PyObject *py_shift(const char *name, PyObject *a, PyObject *b) {
+    PyObject *mod = PyImport_ImportModule("ember.xcs._np_ufuncs");
+    PyObject *fn = mod ? PyObject_GetAttrString(mod, name) : NULL;
+    Py_XDECREF(mod);
+    if (!fn) return NULL;
+    PyObject *r = PyObject_CallFunctionObjArgs(fn, a, b, NULL);
+    Py_DECREF(fn);
+    return r;
+}
+
+static PyObject *nb_lshift(PyObject *a, PyObject *b) { return py_shift("left_shift", a, b); }
+static PyObject *nb_rshift(PyObject *a, PyObject *b) { return py_shift("right_shift", a, b); }
+
 static PyObject *nb_pow(PyObject *a, PyObject *b, PyObject *mod) {
     if (mod != Py_None)
         return xcs_py_errorf(XCS_ERR_TYPE, "pow() with a modulus is not supported for xcs Arrays");
@@ -136,6 +151,8 @@ PyNumberMethods xcs_py_number_methods = {
     .nb_bool = nb_bool,
     .nb_invert = nb_invert,
     .nb_and = nb_and,
+    .nb_lshift = nb_lshift,
+    .nb_rshift = nb_rshift,
     .nb_xor = nb_xor,
     .nb_or = nb_or,
     .nb_int = nb_int,

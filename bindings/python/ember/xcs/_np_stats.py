@@ -693,6 +693,8 @@ def bincount(x, /, weights=None, minlength=0):
     if isinstance(x, Array) and _xcs._is_traced(x):
         raise xnp._Unsupported("bincount: x must be known when tracing (the result's length depends on its values)")
     xv = _np.asarray(x)
+    if xv.size == 0 and xv.dtype.kind == "f":  # numpy takes an empty list
+        xv = xv.astype(_np.int64)
     counts = _np.bincount(xv, minlength=minlength)
     if weights is None:
         return xnp.asarray(counts)
@@ -709,7 +711,12 @@ def _check_kth(a, kth, axis):
     if isinstance(kth, Array) and _xcs._is_traced(kth):
         return  # the result does not depend on it
     n = a.size if axis is None else a.shape[xnp._axis(axis, a.ndim, "partition")]
-    for k in _np.ravel(_np.asarray(kth)):
+    kv = _np.asarray(kth)
+    if kv.dtype.kind not in "iu":
+        raise XCSTypeError("Partition index must be integer")
+    if n == 0:  # numpy checks no kth against an empty axis
+        return
+    for k in _np.ravel(kv):
         if not -n <= k < n:
             raise XCSValueError(f"kth(={k}) out of bounds ({n})")
 

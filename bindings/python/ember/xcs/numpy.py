@@ -1115,6 +1115,7 @@ def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
     also a valid result of numpy's default kind), NaNs last."""
     if order is not None:
         raise XCSTypeError("argsort: order= (structured arrays) is not supported")
+    _sort_kind(kind)
     a = asarray(a)
     if a.ndim == 0:  # numpy: [0]
         return zeros((1,), int64)
@@ -1128,7 +1129,15 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     came from, through the argsort."""
     if order is not None:
         raise XCSTypeError("sort: order= (structured arrays) is not supported")
+    _sort_kind(kind)
     return _xcs._sort(asarray(a), axis)
+
+
+def _sort_kind(kind):
+    """numpy's check of kind= (by its first letter: quick, heap, merge, stable; every one is met by
+    xcs's stable sort)."""
+    if kind is not None and not (isinstance(kind, str) and kind[:1].lower() in ("q", "h", "m", "s")):
+        raise _xcs.XCSValueError(f"sort kind must be one of 'quick', 'heap', or 'stable' (got {kind!r})")
 
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
@@ -1957,6 +1966,8 @@ def cumsum(a, axis=None, dtype=None, out=None):
     bits may differ).  16-bit floats: doubling steps in their storage dtype."""
     _no_out(out, "cumsum")
     a = asarray(a)
+    if a.ndim == 0 and axis is not None:  # numpy: a 0-d array is cumulated as one element
+        a = ravel(a)
     if dtype is None and not _floating(a.dtype):
         dtype = int64
     a = a if dtype is None else astype(a, dtype)
@@ -1968,9 +1979,14 @@ def cumsum(a, axis=None, dtype=None, out=None):
 
 
 def cumprod(a, axis=None, dtype=None, out=None):
-    """Cumulative product (integers and bools as int64), by doubling steps."""
+    """Cumulative product (integers and bools as int64), by doubling steps: the products are grouped
+    otherwise than numpy's running one, so the last bits, and where a product overflows to inf or
+    underflows to 0 on the way, can differ (numpy's [1e30, 1e30, 1e-30] in float32 ends at inf,
+    xcs's at 1e30)."""
     _no_out(out, "cumprod")
     a = asarray(a)
+    if a.ndim == 0 and axis is not None:  # numpy: a 0-d array is cumulated as one element
+        a = ravel(a)
     if dtype is None and not _floating(a.dtype):
         dtype = int64
     return _scan_axis(a if dtype is None else astype(a, dtype), axis, multiply, 1, "cumprod")
