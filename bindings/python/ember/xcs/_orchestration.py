@@ -655,21 +655,29 @@ class Scope:
         if f is not None and f._id not in self.observed:
             raise self._error_for(f)
 
-    def abort(self, interrupted=False):
-        """The body raised.  Every call it submitted before raising would
+    def abort(self, exc):
+        """The body raised exc.  Every call it submitted before raising would
         have run in the plain function, so they all run to the end (a failed
-        call has already cancelled what it could); the body's exception is
-        raised after.  An interrupted caller (KeyboardInterrupt) cancels
-        what has not started and returns at once: running calls finish in
-        the background and their results are dropped."""
+        call has already cancelled what it could); exc is raised after.  An
+        interrupted caller (exc a KeyboardInterrupt) cancels what has not
+        started and returns at once: running calls finish in the background
+        and their results are dropped."""
         if self.graph is None:
             return
-        if interrupted:
+        if isinstance(exc, KeyboardInterrupt):
             self.graph.cancel()
             _ABANDONED.append(self)
             return
         while self.graph.wait(-1, _WAIT_SLICE_S) != _DONE:
             pass
+
+    def record_profile(self, fn, t0):
+        """Adds this call, begun at perf_counter() t0, to fn's profile (get_jit_stats)."""
+        from ember.xcs.api import stats as _stats
+
+        s = self.stats()
+        _stats.record(fn, (time.perf_counter() - t0) * 1e3, 0.0, s["orchestration_calls"], s["peak_concurrency"],
+                      s["wait_ms"], mode="orchestration")
 
     def stats(self):
         s = self.graph.stats() if self.graph is not None else {"peak_running": 1 if self.calls else 0}

@@ -44,6 +44,7 @@ Fields:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import operator
 import os
@@ -135,7 +136,7 @@ def _init(self, *args, **kwargs):
 
 
 _init.__doc__ = _dataclass_init.__doc__
-_init.__signature__ = __import__("inspect").signature(_dataclass_init)
+_init.__signature__ = inspect.signature(_dataclass_init)
 Config.__init__ = _init
 
 

@@ -82,7 +82,6 @@ from ember.xcs import _orchestration as orch
 from ember.xcs import _xcs
 from ember.xcs._xcs import Array
 from ember.xcs.api import pytree
-from ember.xcs.api import stats as _stats
 from ember.xcs.config import profile_from_env
 from ember.xcs.errors import XCSDeviceError, XCSTypeError, XCSValueError
 from ember.xcs.numpy import _numeric
@@ -564,17 +563,12 @@ def vmap(fn, in_axes=0, out_axes=0, axis_size=None, config=None, axis_name=None)
                 state["batches"] = batcher.sizes
             else:
                 results = [scope.submit(one, tuple(a), {}) for a in per_example]
-        except KeyboardInterrupt:  # cancels the examples not started and returns at once, as jit does
-            scope.abort(interrupted=True)
-            raise
-        except BaseException:
-            scope.abort()
+        except BaseException as e:
+            scope.abort(e)
             raise
         finally:
             if cfg.profile or profile_from_env():  # the mapped function's profile, as jit's
-                s = scope.stats()
-                _stats.record(state["mapped"], (time.perf_counter() - t0) * 1e3, 0.0, s["orchestration_calls"],
-                              s["peak_concurrency"], s["wait_ms"], mode="orchestration")
+                scope.record_profile(state["mapped"], t0)
         if not results:
             return []
         flat = [pytree.flatten(r) for r in results]
@@ -1057,11 +1051,8 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
             carry, ys = _scan_loop(f, init, xs, length, reverse, False)
             carry, ys = orch.wait(carry), orch.wait(ys)
             scope.finish()
-        except KeyboardInterrupt:
-            scope.abort(interrupted=True)
-            raise
-        except BaseException:
-            scope.abort()
+        except BaseException as e:
+            scope.abort(e)
             raise
         finally:
             orch._SCOPE.reset(tok)

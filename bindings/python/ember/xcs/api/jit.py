@@ -38,7 +38,6 @@ backend runs over cache-sized tiles without materialising intermediates.
 ``fused_groups`` and ``kernels_per_call`` in ``stats()`` report that plan.
 """
 
-import builtins
 import collections
 import functools
 import inspect
@@ -84,23 +83,24 @@ _WEAK = {bool: "bool", int: "int64", float: "float64"}
 # (self.k, cfg["k"]): pass those as arguments.
 
 _BY_VALUE = frozenset((int, bool, str, bytes, type(None), complex))
-_NOT_KEYED = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
-              functools.partial)
 _MISSING = object()
 
 
 def _env_value(v):
-    """v's part of the key: (type, value) for numbers and strings (a float's hex: NaN equals itself,
-    -0.0 differs from 0.0), id(v) for other data (the cache entry keeps v alive: the id is not
-    reused while the entry lives), None for modules, functions and classes."""
+    """v's part of the key: a float as it is (no other part is a bare float), or its hex where
+    NaN must equal itself and -0.0 differ from 0.0; (type, value) for other numbers and strings;
+    id(v) for arrays and other data (the cache entry keeps v alive: the id is not reused while the
+    entry lives); None for modules and callables (functions, classes)."""
     t = type(v)
     if t is float:
-        return v if v == v and v else v.hex()  # as it is (no other part is a bare float), or its hex
+        return v if v == v and v else v.hex()
+    if t is np.ndarray or t is Array:
+        return id(v)
     if t in _BY_VALUE:
         return (t, v)
     if t is tuple and len(v) <= 32:
         return (t, tuple(_env_value(x) for x in v))
-    if isinstance(v, _NOT_KEYED) or callable(v):
+    if isinstance(v, types.ModuleType) or callable(v):
         return None
     return id(v)
 
@@ -127,41 +127,30 @@ def _env_sources(fn):
     return (cells, g, names) if cells or names else None
 
 
-def _env_key(src):
-    """The values fn reads from its closure and globals, as a cache key part (see above)."""
-    if src is None:
-        return ()
-    cells, g, names = src
-    out = []
-    put = out.append
-    for c in cells:
-        try:
-            v = c.cell_contents
-        except ValueError:  # an empty cell (a name bound later)
-            put(_MISSING)
-            continue
-        t = type(v)
-        put(v if t is float and v == v and v else id(v) if t is np.ndarray or t is Array else _env_value(v))
-    for n in names:
-        v = g.get(n, _MISSING)
-        t = type(v)
-        put(v if t is float and v == v and v else id(v) if t is np.ndarray or t is Array else _env_value(v))
-    return tuple(out)
-
-
-def _env_refs(src):
-    """The objects keyed by identity now (kept by the cache entry, so their ids stay theirs)."""
-    if src is None:
-        return ()
+def _env_values(src):
+    """The values of src's closure cells (_MISSING for an empty one: a name bound later) and of
+    its globals (_MISSING for one deleted since)."""
     cells, g, names = src
     vals = []
     for c in cells:
         try:
             vals.append(c.cell_contents)
         except ValueError:
-            pass
-    vals.extend(g.get(n) for n in names)
-    return tuple(v for v in vals if type(v) not in _BY_VALUE and type(v) is not float)
+            vals.append(_MISSING)
+    vals.extend([g.get(n, _MISSING) for n in names])
+    return vals
+
+
+def _env_key(src):
+    """The values fn reads from its closure and globals, as a cache key part (see above)."""
+    return () if src is None else tuple(map(_env_value, _env_values(src)))
+
+
+def _env_refs(src):
+    """The objects keyed by identity now (kept by the cache entry, so their ids stay theirs)."""
+    if src is None:
+        return ()
+    return tuple(v for v in _env_values(src) if type(v) not in _BY_VALUE and type(v) is not float)
 
 
 _DT_NAMES = {}  # numpy dtype -> name: dtype.name is a slow Python property
@@ -408,7 +397,7 @@ class JittedFunction:
                 env = self._env
                 if env is _MISSING:
                     env = self._env = _env_sources(self._fn)
-                key = (tree, sigs, (n, (), ()), _env_key(env) if env is not None else ())
+                key = (tree, sigs, (n, (), ()), _env_key(env))
                 with self._lock:
                     entry = self._cache.get(key)
                     if entry is not None:
@@ -623,19 +612,14 @@ class JittedFunction:
             args, kwargs = _lazy_args(args, kwargs, _device.run_device(cfg))
             out = _concrete(self._body(*args, **kwargs))
             scope.finish()
-        except KeyboardInterrupt:
-            scope.abort(interrupted=True)
-            raise
-        except BaseException:
-            scope.abort()
+        except BaseException as e:
+            scope.abort(e)
             raise
         finally:
             orch._SCOPE.reset(tok_scope)
             orch._TRACING.reset(tok_trace)
             if prof:
-                s = scope.stats()
-                _stats.record(self, (time.perf_counter() - t0) * 1e3, 0.0, s["orchestration_calls"],
-                              s["peak_concurrency"], s["wait_ms"], mode="orchestration")
+                scope.record_profile(self, t0)
                 self._last_run = scope.nodes() if scope.graph is not None else []
         return out, scope
 
