@@ -226,12 +226,18 @@ def check_results(name, got, want):
     return err / max(scale, 1e-30)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--warmup", type=int, default=2)
+def bench_parser(doc, repeats=7, quick_help="smaller sizes (a smoke run, not a measurement)"):
+    """The options every benchmark takes: --repeats (timed runs, best kept), --quick, --json."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--quick", action="store_true", help=quick_help)
     ap.add_argument("--json", metavar="PATH", help="write results as JSON to PATH ('-' for stdout)")
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test, not a result)")
+    return ap
+
+
+def main(argv=None):
+    ap = bench_parser(__doc__)
+    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--only", help="comma-separated substrings of figure names to run")
     args = ap.parse_args(argv)
 

@@ -21,14 +21,13 @@ Usage: PYTHONPATH=build/python python benchmarks/bench_half.py [--repeats N] [--
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import machine_info, measure_stream, write_json  # noqa: E402
+from bench_eager import bench_parser, machine_info, measure_stream, write_json  # noqa: E402
 
 
 def best(fn, repeats):
@@ -42,10 +41,7 @@ def chain(np_, x):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not a measurement)")
-    ap.add_argument("--json", help="write results as JSON to PATH ('-' for stdout)")
+    ap = bench_parser(__doc__)
     args = ap.parse_args(argv)
 
     import ml_dtypes

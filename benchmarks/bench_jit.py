@@ -21,7 +21,6 @@ Usage: python benchmarks/bench_jit.py [--repeats N] [--warmup N] [--quick] [--js
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import bench_binary, machine_info, measure_stream, timeit, write_json  # noqa: E402
+from bench_eager import bench_binary, bench_parser, machine_info, measure_stream, timeit, write_json  # noqa: E402
 
 
 def measure_rowref(rows):
@@ -106,11 +105,8 @@ def peers():
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap = bench_parser(__doc__)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not a measurement)")
-    ap.add_argument("--json", help="write results as JSON to PATH ('-' for stdout)")
     args = ap.parse_args(argv)
 
     import ember.xcs as xcs

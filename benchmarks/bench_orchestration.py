@@ -31,7 +31,6 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads (see mixed vmap above)
 
-import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import concurrent.futures as cf
 import datetime
@@ -40,7 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import machine_info, timeit, write_json  # noqa: E402
+from bench_eager import bench_parser, machine_info, timeit, write_json  # noqa: E402
 
 LATENCY = 0.05
 
@@ -126,10 +125,7 @@ def mixed_vmap(repeats, B=64, T=1, D=256):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="fewer sizes (a smoke run, not a measurement)")
-    ap.add_argument("--json", help="write results as JSON to PATH ('-' for stdout)")
+    ap = bench_parser(__doc__, repeats=5, quick_help="fewer sizes (a smoke run, not a measurement)")
     args = ap.parse_args(argv)
     print(f"# {machine_info()}", file=sys.stderr)
     sizes = [1, 8, 64] if args.quick else [1, 2, 4, 8, 16, 32, 64, 128, 256]

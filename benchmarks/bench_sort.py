@@ -12,22 +12,18 @@ Usage: PYTHONPATH=build/python python benchmarks/bench_sort.py [--repeats N] [--
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import machine_info, write_json  # noqa: E402
+from bench_eager import bench_parser, machine_info, write_json  # noqa: E402
 from bench_half import best  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not a measurement)")
-    ap.add_argument("--json", help="write results as JSON to PATH ('-' for stdout)")
+    ap = bench_parser(__doc__, repeats=5)
     args = ap.parse_args(argv)
     import ember.xcs as xcs
     import ember.xcs.numpy as xnp

@@ -30,7 +30,6 @@ Usage: python benchmarks/bench_transforms.py [--repeats N] [--quick] [--json PAT
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import statistics
 import sys
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import machine_info, timeit, write_json  # noqa: E402
+from bench_eager import bench_parser, machine_info, timeit, write_json  # noqa: E402
 
 
 def interleaved(fns, repeats):
@@ -91,10 +90,7 @@ def peers():
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not a measurement)")
-    ap.add_argument("--json", help="write results as JSON to PATH ('-' for stdout)")
+    ap = bench_parser(__doc__)
     args = ap.parse_args(argv)
     import ember.xcs as xcs
     from ember.xcs import nn
